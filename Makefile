@@ -1,0 +1,39 @@
+# Two commands on a fresh machine: `make run` and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+HOST ?= 127.0.0.1
+PORT ?= 8080
+PYTEST_ARGS ?=
+
+.PHONY: run test lint format bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+run: $(STAMP)  ## migrate, seed the demo and serve on http://127.0.0.1:8080
+	$(BIN)/telepharm migrate
+	$(BIN)/telepharm demo
+	$(BIN)/telepharm serve --host $(HOST) --port $(PORT)
+
+test: $(STAMP)  ## unit and functional tests (SQLite; PostgreSQL too when TELEPHARM_TEST_DATABASE_URL is set)
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+format: $(STAMP)
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+bench: $(STAMP)  ## benchmarks (not part of make test); see tests/benchmarks/README.md
+	$(BIN)/python -m tests.benchmarks.intake
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

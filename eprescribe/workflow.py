@@ -1,0 +1,89 @@
+"""The prescription state machine (DESIGN.md "Prescription states").
+
+Every change of state is a :class:`Transition` recorded with actor, time and reason; this
+module decides which changes are allowed and knows nothing of storage.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from dataclasses import dataclass
+
+
+class State(enum.StrEnum):
+    RECEIVED = "received"
+    CHECKING = "checking"
+    AWAITING_REVIEW = "awaiting_review"
+    IN_REVIEW = "in_review"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    CLARIFICATION_REQUESTED = "clarification_requested"
+    DISPENSING = "dispensing"
+    READY = "ready"
+    COMPLETED = "completed"
+    CANCELLED = "cancelled"
+
+
+_OPEN = {
+    State.RECEIVED,
+    State.CHECKING,
+    State.AWAITING_REVIEW,
+    State.IN_REVIEW,
+    State.CLARIFICATION_REQUESTED,
+    State.APPROVED,
+    State.DISPENSING,
+    State.READY,
+}
+
+ALLOWED: dict[State, frozenset[State]] = {
+    State.RECEIVED: frozenset({State.CHECKING}),
+    State.CHECKING: frozenset({State.AWAITING_REVIEW, State.RECEIVED}),
+    State.AWAITING_REVIEW: frozenset({State.IN_REVIEW, State.CHECKING}),
+    State.IN_REVIEW: frozenset(
+        {State.APPROVED, State.REJECTED, State.CLARIFICATION_REQUESTED, State.AWAITING_REVIEW}
+    ),
+    State.CLARIFICATION_REQUESTED: frozenset({State.AWAITING_REVIEW}),
+    State.APPROVED: frozenset({State.DISPENSING}),
+    State.DISPENSING: frozenset({State.READY}),
+    State.READY: frozenset({State.COMPLETED}),
+    State.REJECTED: frozenset(),
+    State.COMPLETED: frozenset(),
+    State.CANCELLED: frozenset(),
+}
+
+
+class TransitionNotAllowed(ValueError):
+    """The prescription cannot move from its current state to the one asked for."""
+
+
+@dataclass(frozen=True, slots=True)
+class Transition:
+    from_state: State | None
+    to_state: State
+    actor: str
+    reason: str
+    at: dt.datetime
+
+    def __post_init__(self) -> None:
+        if self.at.tzinfo is None:
+            raise ValueError("transition times are timezone-aware")
+        if not self.actor or not self.reason:
+            raise ValueError("a transition needs an actor and a reason")
+
+
+def can_move(current: State, target: State) -> bool:
+    if target is State.CANCELLED:
+        return current in _OPEN
+    return target in ALLOWED[current]
+
+
+def received(actor: str, reason: str, at: dt.datetime) -> Transition:
+    """The first entry of every prescription's history."""
+    return Transition(None, State.RECEIVED, actor, reason, at)
+
+
+def move(current: State, target: State, actor: str, reason: str, at: dt.datetime) -> Transition:
+    if not can_move(current, target):
+        raise TransitionNotAllowed(f"{current} -> {target} is not allowed")
+    return Transition(current, target, actor, reason, at)

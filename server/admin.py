@@ -1,0 +1,145 @@
+"""Operator actions behind the CLI: pharmacies, clients and the demo seed."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from eprescribe.identifiers import ncpdpid_valid, npi_valid
+
+from . import audit
+from .auth.clients import ClientRegistrationError, new_machine_client
+from .db import Database
+from .db.models import OAuthClient, Pharmacy
+
+OPERATOR = audit.Actor("operator", "cli")
+
+
+class AdminError(ValueError):
+    """An operator request that cannot be carried out; the message is shown as is."""
+
+
+@dataclass(frozen=True, slots=True)
+class ClientCredentials:
+    client_id: str
+    client_secret: str
+
+    def to_json(self) -> str:
+        return json.dumps({"client_id": self.client_id, "client_secret": self.client_secret})
+
+
+async def add_pharmacy(db: Database, *, ncpdpid: str, npi: str, name: str) -> Pharmacy:
+    if not ncpdpid_valid(ncpdpid):
+        raise AdminError("--ncpdpid must be 7 digits")
+    if not npi_valid(npi):
+        raise AdminError("--npi must be a valid 10-digit NPI (check digit failed)")
+    name = name.strip()
+    if not name or len(name) > 200:
+        raise AdminError("--name must be 1 to 200 characters")
+    pharmacy = Pharmacy(ncpdpid=ncpdpid, npi=npi, name=name)
+    try:
+        async with db.transaction() as session:
+            session.add(pharmacy)
+            await session.flush()
+            await audit.add(
+                session,
+                OPERATOR,
+                audit.Event(
+                    "pharmacy.create", "pharmacy", str(pharmacy.id), pharmacy_id=pharmacy.id
+                ),
+            )
+    except IntegrityError as exc:
+        raise AdminError(f"a pharmacy with NCPDPID {ncpdpid} already exists") from exc
+    return pharmacy
+
+
+async def find_pharmacy(db: Database, ncpdpid: str) -> Pharmacy:
+    async with db.sessions() as session:
+        pharmacy = await session.scalar(select(Pharmacy).where(Pharmacy.ncpdpid == ncpdpid))
+    if pharmacy is None:
+        raise AdminError(f"no pharmacy with NCPDPID {ncpdpid}")
+    return pharmacy
+
+
+async def add_client(
+    db: Database, *, name: str, scope: str, pharmacy_ncpdpid: str | None
+) -> ClientCredentials:
+    pharmacy = await find_pharmacy(db, pharmacy_ncpdpid) if pharmacy_ncpdpid else None
+    try:
+        row, secret = new_machine_client(name, scope, pharmacy.id if pharmacy else None)
+    except ClientRegistrationError as exc:
+        raise AdminError(str(exc)) from exc
+    async with db.transaction() as session:
+        session.add(row)
+        await session.flush()
+        await audit.add(
+            session,
+            OPERATOR,
+            audit.Event(
+                "client.create",
+                "oauth_client",
+                row.client_id,
+                pharmacy_id=row.pharmacy_id,
+                detail={"scope": row.scope},
+            ),
+        )
+    return ClientCredentials(row.client_id, secret)
+
+
+DEMO_NCPDPID = "1234567"
+DEMO_PHARMACY = {"ncpdpid": DEMO_NCPDPID, "npi": "1000000004", "name": "Demo Telepharmacy"}
+DEMO_CLIENTS = {
+    "ehr": ("Demo EHR", "script:send", None),
+    "pharmacy-system": ("Demo pharmacy system", "rx:read", DEMO_NCPDPID),
+}
+
+
+async def seed_demo(db: Database, data_dir: Path) -> dict[str, ClientCredentials]:
+    """Create the demo pharmacy and clients once; later runs return the same credentials.
+
+    The demo clients' secrets are kept in ``<data dir>/demo-clients.json`` (mode 0600) so the
+    printed curl commands keep working; real clients' secrets are never stored.
+    """
+    async with db.sessions() as session:
+        exists = await session.scalar(select(Pharmacy.id).where(Pharmacy.ncpdpid == DEMO_NCPDPID))
+    if exists is None:
+        await add_pharmacy(db, **DEMO_PHARMACY)
+    saved = _load_demo_secrets(data_dir)
+    async with db.sessions() as session:
+        live = set(await session.scalars(select(OAuthClient.client_id)))
+    credentials: dict[str, ClientCredentials] = {}
+    for key, (name, scope, ncpdpid) in DEMO_CLIENTS.items():
+        known = saved.get(key)
+        if known and known.client_id in live:
+            credentials[key] = known
+        else:
+            credentials[key] = await add_client(
+                db, name=name, scope=scope, pharmacy_ncpdpid=ncpdpid
+            )
+    _save_demo_secrets(data_dir, credentials)
+    return credentials
+
+
+def _demo_file(data_dir: Path) -> Path:
+    return data_dir / "demo-clients.json"
+
+
+def _load_demo_secrets(data_dir: Path) -> dict[str, ClientCredentials]:
+    try:
+        raw = json.loads(_demo_file(data_dir).read_text())
+        return {k: ClientCredentials(v["client_id"], v["client_secret"]) for k, v in raw.items()}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return {}
+
+
+def _save_demo_secrets(data_dir: Path, credentials: dict[str, ClientCredentials]) -> None:
+    data_dir.mkdir(parents=True, exist_ok=True)
+    path = _demo_file(data_dir)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        json.dump({k: json.loads(v.to_json()) for k, v in credentials.items()}, handle)

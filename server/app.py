@@ -1,0 +1,36 @@
+"""The application factory: wiring only, no I/O until the app starts."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from . import auth, health, intake
+from .db import Database
+from .errors import error_middleware
+from .http import ProxyTrust
+from .settings import Settings
+from .typedefs import DATABASE, PROXIES, SETTINGS
+
+
+async def _database_ctx(app: web.Application) -> AsyncIterator[None]:
+    database = Database(app[SETTINGS].database_url)
+    app[DATABASE] = database
+    yield
+    await database.close()
+
+
+def create_app(settings: Settings) -> web.Application:
+    # The body limit is enforced per endpoint as well; this is the ceiling for all of them.
+    app = web.Application(
+        middlewares=[error_middleware], client_max_size=settings.max_message_bytes
+    )
+    app[SETTINGS] = settings
+    app[PROXIES] = ProxyTrust(settings.trusted_proxies)
+    # Resources open in order and close in reverse: the database first, features after it.
+    app.cleanup_ctx.append(_database_ctx)
+    health.setup(app, settings)
+    auth.setup(app, settings)
+    intake.setup(app, settings)
+    return app

@@ -1,0 +1,151 @@
+"""OAuth 2.0 authorization server (authlib) and bearer-token protection for the hub's APIs."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from urllib.parse import parse_qsl
+
+from aiohttp import web
+from authlib.oauth2.rfc6749.errors import OAuth2Error
+from authlib.oauth2.rfc6750.errors import InsufficientScopeError
+from multidict import MultiDict
+from sqlalchemy import select
+
+from .. import audit
+from ..db import Database
+from ..db.models import OAuthClient
+from ..errors import Forbidden, Unauthorized
+from ..http import read_body
+from ..settings import Settings
+from ..typedefs import DATABASE, OAUTH, PROXIES, SETTINGS
+from .clients import RegisteredClient
+from .keys import load_signing_keys
+from .oauth import AccessToken, AiohttpOAuth2Request, OAuthService
+
+FORM = "application/x-www-form-urlencoded"
+CLIENT_LOOKUP_TIMEOUT = 10.0
+
+
+def _client_query(db: Database, loop: asyncio.AbstractEventLoop):  # type: ignore[no-untyped-def]
+    """A blocking client lookup for authlib's worker thread, run on the event loop's engine."""
+
+    async def fetch(client_id: str) -> RegisteredClient | None:
+        async with db.sessions() as session:
+            row = await session.scalar(
+                select(OAuthClient).where(
+                    OAuthClient.client_id == client_id, OAuthClient.disabled_at.is_(None)
+                )
+            )
+        return RegisteredClient.from_row(row) if row else None
+
+    def query(client_id: str) -> RegisteredClient | None:
+        if not client_id or len(client_id) > 64:
+            return None
+        future = asyncio.run_coroutine_threadsafe(fetch(client_id), loop)
+        return future.result(CLIENT_LOOKUP_TIMEOUT)
+
+    return query
+
+
+async def _oauth_ctx(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    keys = await asyncio.to_thread(load_signing_keys, settings.keys_dir)
+    app[OAUTH] = OAuthService(
+        issuer=settings.issuer,
+        audience=settings.audience,
+        keys=keys,
+        access_token_ttl=settings.access_token_ttl,
+        query_client=_client_query(app[DATABASE], asyncio.get_running_loop()),
+    )
+    yield
+
+
+def _oauth_json(status: int, body: dict[str, object], headers: dict[str, str]) -> web.Response:
+    headers = {**headers, "Cache-Control": "no-store", "Pragma": "no-cache"}
+    headers.pop("Content-Type", None)
+    return web.Response(
+        status=status, text=json.dumps(body), content_type="application/json", headers=headers
+    )
+
+
+async def token(request: web.Request) -> web.Response:
+    """``POST /oauth/token`` (RFC 6749 §3.2): client credentials for machine clients."""
+    settings = request.app[SETTINGS]
+    if request.content_type != FORM:
+        return _oauth_json(
+            400, {"error": "invalid_request", "error_description": f"use {FORM}"}, {}
+        )
+    body = await read_body(request, settings.max_form_bytes)
+    try:
+        pairs = parse_qsl(body.decode(), keep_blank_values=True, max_num_fields=32)
+    except (UnicodeDecodeError, ValueError):
+        return _oauth_json(400, {"error": "invalid_request"}, {})
+    oauth_request = AiohttpOAuth2Request(
+        request.method,
+        settings.issuer + request.path,
+        request.headers,
+        MultiDict(request.query),
+        MultiDict(pairs),
+    )
+    status, payload, headers = await request.app[OAUTH].token_response(oauth_request)
+    await _audit_token(request, oauth_request, status, payload)
+    return _oauth_json(status, payload, headers)
+
+
+async def _audit_token(
+    request: web.Request,
+    oauth_request: AiohttpOAuth2Request,
+    status: int,
+    payload: dict[str, object],
+) -> None:
+    client = getattr(oauth_request, "client", None)
+    client_id = client.client_id if client else str(oauth_request.payload.client_id or "unknown")
+    actor = audit.Actor(
+        "client",
+        client_id[:64],
+        getattr(client, "pharmacy_id", None),
+        request.app[PROXIES].client_ip(request),
+    )
+    event = audit.Event(
+        action="oauth.token",
+        resource_type="access_token",
+        outcome="success" if status == 200 else "failure",
+        detail={"grant_type": oauth_request.payload.grant_type, "error": payload.get("error")}
+        if status != 200
+        else {"grant_type": oauth_request.payload.grant_type, "scope": payload.get("scope")},
+    )
+    await audit.record(request.app[DATABASE], actor, event)
+
+
+async def jwks(request: web.Request) -> web.Response:
+    return web.json_response(request.app[OAUTH].keys.public_jwks())
+
+
+async def metadata(request: web.Request) -> web.Response:
+    return web.json_response(request.app[OAUTH].metadata())
+
+
+def require(request: web.Request, scope: str) -> AccessToken:
+    """The caller's verified access token carrying ``scope``, or a 401/403 problem."""
+    try:
+        return request.app[OAUTH].verify(request.headers.get("Authorization"), scope)
+    except InsufficientScopeError as exc:
+        raise Forbidden(
+            f"The access token lacks the scope {scope}.",
+            headers={"WWW-Authenticate": f'Bearer error="insufficient_scope", scope="{scope}"'},
+        ) from exc
+    except OAuth2Error as exc:
+        raise Unauthorized(
+            "A valid bearer access token is required.",
+            headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
+        ) from exc
+
+
+def setup(app: web.Application, settings: Settings) -> None:
+    app.cleanup_ctx.append(_oauth_ctx)
+    app.router.add_post("/oauth/token", token)
+    app.router.add_get("/oauth/jwks", jwks)
+    app.router.add_get("/.well-known/oauth-authorization-server", metadata)
+    app.router.add_get("/.well-known/openid-configuration", metadata)

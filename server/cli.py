@@ -1,0 +1,176 @@
+"""``telepharm``: the operator's command line (DESIGN.md "CLI contract").
+
+Every command exits non-zero with a one-line message on bad input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from importlib import resources
+from pathlib import Path
+from typing import Any, NoReturn
+
+from sqlalchemy.exc import SQLAlchemyError
+
+from . import admin
+from .db import Database
+from .settings import Settings, SettingsError
+
+log = logging.getLogger("telepharm")
+
+
+class CliError(Exception):
+    """Shown to the operator as one line, exit status 1."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"telepharm: {message} (see telepharm --help)\n")
+
+
+def _with_database(settings: Settings, work: Callable[[Database], Awaitable[Any]]) -> Any:
+    async def run() -> Any:
+        db = Database(settings.database_url)
+        try:
+            return await work(db)
+        finally:
+            await db.close()
+
+    return asyncio.run(run())
+
+
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> None:
+    from aiohttp import web
+
+    from .app import create_app
+    from .logs import AccessLogger
+
+    _use_uvloop()
+    log.info("serving on http://%s:%d (issuer %s)", args.host, args.port, settings.issuer)
+    web.run_app(
+        create_app(settings),
+        host=args.host,
+        port=args.port,
+        access_log_class=AccessLogger,
+        print=None,
+        reuse_port=args.reuse_port,
+    )
+
+
+def _use_uvloop() -> None:
+    try:
+        import uvloop
+    except ImportError:  # not on every platform; the default loop works, only slower
+        return
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+
+
+def cmd_migrate(args: argparse.Namespace, settings: Settings) -> None:
+    from .db.migrate import upgrade
+
+    upgrade(settings.database_url)
+    print("database schema is up to date")
+
+
+def cmd_pharmacy_add(args: argparse.Namespace, settings: Settings) -> None:
+    pharmacy = _with_database(
+        settings,
+        lambda db: admin.add_pharmacy(db, ncpdpid=args.ncpdpid, npi=args.npi, name=args.name),
+    )
+    print(f"pharmacy {pharmacy.ncpdpid} added ({pharmacy.name})")
+
+
+def cmd_client_add(args: argparse.Namespace, settings: Settings) -> None:
+    credentials = _with_database(
+        settings,
+        lambda db: admin.add_client(
+            db, name=args.name, scope=args.scope, pharmacy_ncpdpid=args.pharmacy
+        ),
+    )
+    print(credentials.to_json())
+
+
+def cmd_demo(args: argparse.Namespace, settings: Settings) -> None:
+    credentials = _with_database(settings, lambda db: admin.seed_demo(db, settings.data_dir))
+    sample = settings.data_dir / "sample-newrx.xml"
+    sample.write_bytes(resources.files("server").joinpath("samples/newrx.xml").read_bytes())
+    print(_demo_text(settings, credentials, sample))
+
+
+def _demo_text(
+    settings: Settings, credentials: dict[str, admin.ClientCredentials], sample: Path
+) -> str:
+    ehr, pms = credentials["ehr"], credentials["pharmacy-system"]
+    base = settings.issuer
+    return f"""Demo pharmacy: {admin.DEMO_PHARMACY["name"]} (NCPDPID {admin.DEMO_NCPDPID})
+Hub: {base}   health: {base}/healthz   OAuth metadata: {base}/.well-known/openid-configuration
+EHR client (script:send):          {ehr.to_json()}
+Pharmacy system client (rx:read):  {pms.to_json()}
+
+Send the sample NewRx (a fresh MessageID each time):
+  TOKEN=$(curl -s -u '{ehr.client_id}:{ehr.client_secret}' \\
+      -d grant_type=client_credentials -d scope=script:send {base}/oauth/token \\
+      | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
+  sed "s/DEMO-MESSAGE-ID/demo-$(date +%s%N)/" {sample} | curl -s {base}/ncpdp/script \\
+      -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/xml' --data-binary @-"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="telepharm", description="Telepharmacy e-prescription hub")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    serve = commands.add_parser("serve", help="run the hub")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8080)
+    serve.add_argument(
+        "--reuse-port",
+        action="store_true",
+        help="let several hub processes share the port (SO_REUSEPORT)",
+    )
+    serve.set_defaults(run=cmd_serve)
+
+    commands.add_parser("migrate", help="upgrade the database schema").set_defaults(run=cmd_migrate)
+    commands.add_parser("demo", help="seed the demo pharmacy and clients").set_defaults(
+        run=cmd_demo
+    )
+
+    pharmacy = commands.add_parser("pharmacy", help="manage pharmacies")
+    pharmacy_commands = pharmacy.add_subparsers(dest="action", required=True, parser_class=_Parser)
+    pharmacy_add = pharmacy_commands.add_parser("add", help="register a pharmacy")
+    pharmacy_add.add_argument("--ncpdpid", required=True, help="7-digit NCPDP provider ID")
+    pharmacy_add.add_argument("--npi", required=True, help="the pharmacy's 10-digit NPI")
+    pharmacy_add.add_argument("--name", required=True)
+    pharmacy_add.set_defaults(run=cmd_pharmacy_add)
+
+    client = commands.add_parser("client", help="manage OAuth clients")
+    client_commands = client.add_subparsers(dest="action", required=True, parser_class=_Parser)
+    client_add = client_commands.add_parser("add", help="register a machine client")
+    client_add.add_argument("--name", required=True)
+    client_add.add_argument("--scope", required=True, help='e.g. "script:send" or "rx:read"')
+    client_add.add_argument("--pharmacy", metavar="NCPDPID", help="bind the client to a pharmacy")
+    client_add.set_defaults(run=cmd_client_add)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = Settings.from_env()
+        from .logs import configure
+
+        configure(settings.log_level)
+        args.run(args, settings)
+    except (admin.AdminError, SettingsError, CliError) as exc:
+        sys.exit(f"telepharm: {exc}")
+    except SQLAlchemyError as exc:
+        sys.exit(f"telepharm: database error ({type(exc).__name__}); is the schema migrated?")
+    except OSError as exc:
+        sys.exit(f"telepharm: {exc.strerror or exc}")
+
+
+if __name__ == "__main__":
+    main()

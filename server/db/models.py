@@ -1,0 +1,205 @@
+"""Persistent model of the hub (SQLAlchemy 2). Schema changes only through Alembic migrations."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+    Uuid,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UTCDateTime(TypeDecorator[dt.datetime]):
+    """Timezone-aware UTC datetimes on every backend (SQLite stores them naive)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(dt.UTC)
+
+    def process_result_value(
+        self, value: dt.datetime | None, dialect: Dialect
+    ) -> dt.datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+
+
+# JSONB on PostgreSQL (indexable, compact), JSON text elsewhere.
+JSONDoc = JSON().with_variant(postgresql.JSONB(), "postgresql")
+# Autoincrementing 64-bit keys; SQLite only autoincrements INTEGER PRIMARY KEY.
+BigId = BigInteger().with_variant(sqlite.INTEGER(), "sqlite")
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map: ClassVar[dict[Any, Any]] = {
+        dt.datetime: UTCDateTime,
+        dict[str, Any]: JSONDoc,
+    }
+
+
+class Pharmacy(Base):
+    __tablename__ = "pharmacies"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    ncpdpid: Mapped[str] = mapped_column(String(7), unique=True)
+    npi: Mapped[str] = mapped_column(String(10))
+    name: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class OAuthClient(Base):
+    """A registered OAuth client. Secrets are stored as SHA-256 of a 256-bit random value."""
+
+    __tablename__ = "oauth_clients"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    client_id: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    secret_hash: Mapped[str | None] = mapped_column(String(64))
+    scope: Mapped[str] = mapped_column(Text)
+    grant_types: Mapped[str] = mapped_column(Text)
+    token_endpoint_auth_methods: Mapped[str] = mapped_column(Text)
+    redirect_uris: Mapped[str] = mapped_column(Text, default="")
+    pharmacy_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("pharmacies.id"))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    disabled_at: Mapped[dt.datetime | None]
+
+
+class InboundMessage(Base):
+    """A SCRIPT message exactly as received (21 CFR 1311.170(e): keep the original bytes)."""
+
+    __tablename__ = "inbound_messages"
+    __table_args__ = (UniqueConstraint("sender_client_id", "sender", "message_id"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    sender_client_id: Mapped[str] = mapped_column(String(64))
+    #: Header/From as ``qualifier:value``
+    sender: Mapped[str] = mapped_column(String(80))
+    message_id: Mapped[str] = mapped_column(String(35))
+    relates_to_message_id: Mapped[str | None] = mapped_column(String(35))
+    transaction: Mapped[str] = mapped_column(String(40))
+    version: Mapped[str] = mapped_column(String(10))
+    pharmacy_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("pharmacies.id"))
+    sha256: Mapped[str] = mapped_column(String(64))
+    raw: Mapped[bytes] = mapped_column(LargeBinary)
+    received_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class Prescription(Base):
+    __tablename__ = "prescriptions"
+    __table_args__ = (
+        Index("ix_prescriptions_pharmacy_state", "pharmacy_id", "state", "received_at"),
+        Index("ix_prescriptions_pharmacy_message", "pharmacy_id", "message_id"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    pharmacy_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("pharmacies.id"))
+    inbound_message_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("inbound_messages.id"), unique=True
+    )
+    message_id: Mapped[str] = mapped_column(String(35))
+    prescriber_order_number: Mapped[str | None] = mapped_column(String(35))
+    state: Mapped[str] = mapped_column(String(32))
+    drug_description: Mapped[str] = mapped_column(String(105))
+    dea_schedule: Mapped[str | None] = mapped_column(String(10))
+    written_date: Mapped[dt.date] = mapped_column(Date)
+    patient: Mapped[dict[str, Any]]
+    prescriber: Mapped[dict[str, Any]]
+    medication: Mapped[dict[str, Any]]
+    #: everything else of the order: allergies, pharmacy, flags
+    details: Mapped[dict[str, Any]]
+    received_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+    transitions: Mapped[list[PrescriptionTransition]] = relationship(
+        back_populates="prescription",
+        lazy="raise_on_sql",
+        order_by="PrescriptionTransition.id",
+    )
+
+
+class PrescriptionTransition(Base):
+    """One step of a prescription's state history: who moved it, when and why."""
+
+    __tablename__ = "prescription_transitions"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    prescription_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("prescriptions.id"), index=True)
+    from_state: Mapped[str | None] = mapped_column(String(32))
+    to_state: Mapped[str] = mapped_column(String(32))
+    actor: Mapped[str] = mapped_column(String(100))
+    reason: Mapped[str] = mapped_column(Text)
+    at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+    prescription: Mapped[Prescription] = relationship(
+        back_populates="transitions", lazy="raise_on_sql"
+    )
+
+
+class AuditEvent(Base):
+    """Append-only record of every read and change of patient data and of security events.
+
+    Written in the same transaction as the change it records. Never contains patient data
+    itself: only references (resource type and ID) and who/what/when/where/outcome.
+    """
+
+    __tablename__ = "audit_events"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    actor: Mapped[str] = mapped_column(String(100))
+    pharmacy_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    action: Mapped[str] = mapped_column(String(64))
+    resource_type: Mapped[str] = mapped_column(String(64))
+    resource_id: Mapped[str | None] = mapped_column(String(64))
+    outcome: Mapped[str] = mapped_column(String(16))
+    ip: Mapped[str | None] = mapped_column(String(45))
+    detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+__all__ = [
+    "AuditEvent",
+    "Base",
+    "InboundMessage",
+    "OAuthClient",
+    "Pharmacy",
+    "Prescription",
+    "PrescriptionTransition",
+    "utcnow",
+]

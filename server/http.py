@@ -1,0 +1,56 @@
+"""Small HTTP helpers shared by the features: bounded body reads and the caller's address."""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterable
+
+from aiohttp import web
+
+from .errors import PayloadTooLarge, UnsupportedMediaType
+
+CHUNK = 64 * 1024
+
+
+async def read_body(request: web.Request, limit: int) -> bytes:
+    """The whole body, refusing (413) anything over ``limit`` bytes without buffering it."""
+    if request.content_length is not None and request.content_length > limit:
+        raise PayloadTooLarge(f"The body may be at most {limit} bytes.")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.content.iter_chunked(CHUNK):
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(f"The body may be at most {limit} bytes.")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def require_content_type(request: web.Request, allowed: Iterable[str]) -> None:
+    if request.content_type not in allowed:
+        raise UnsupportedMediaType(f"Send the body as {' or '.join(allowed)}.")
+
+
+class ProxyTrust:
+    """Which peers may tell us the client's address in ``X-Forwarded-For``."""
+
+    def __init__(self, proxies: Iterable[str]) -> None:
+        self._networks = tuple(ipaddress.ip_network(p, strict=False) for p in proxies)
+
+    def _trusted(self, address: str) -> bool:
+        try:
+            ip = ipaddress.ip_address(address)
+        except ValueError:
+            return False
+        return any(ip in net for net in self._networks)
+
+    def client_ip(self, request: web.Request) -> str | None:
+        """The nearest address not belonging to a trusted proxy (spoofed hops are ignored)."""
+        remote = request.remote
+        if not remote or not self._trusted(remote):
+            return remote
+        hops = [h.strip() for h in request.headers.get("X-Forwarded-For", "").split(",")]
+        for hop in reversed([h for h in hops if h]):
+            if not self._trusted(hop):
+                return hop[:45]
+        return remote

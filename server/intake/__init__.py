@@ -1,0 +1,41 @@
+"""``POST /ncpdp/script``: the prescribers' systems' door into the hub."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from eprescribe.ncpdp import SenderSoftware
+
+from .. import auth
+from ..http import read_body, require_content_type
+from ..settings import Settings
+from ..typedefs import DATABASE, INTAKE, PROXIES, SETTINGS
+from .service import IntakeService, Sender
+
+XML_TYPES = ("application/xml", "text/xml")
+SCOPE = "script:send"
+
+
+async def script_endpoint(request: web.Request) -> web.Response:
+    """Authenticate, bound and type-check the body, then let the intake answer in SCRIPT."""
+    token = auth.require(request, SCOPE)
+    request["client_id"] = token.client_id
+    require_content_type(request, XML_TYPES)
+    raw = await read_body(request, request.app[SETTINGS].max_message_bytes)
+    sender = Sender(token.client_id, request.app[PROXIES].client_ip(request))
+    reply = await request.app[INTAKE].receive(raw, sender)
+    return web.Response(body=reply, content_type="application/xml", charset="utf-8")
+
+
+async def _intake_ctx(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    software = SenderSoftware("Telepharm", "Telepharm Hub", settings.software_version)
+    app[INTAKE] = IntakeService(app[DATABASE], software, settings.pharmacy_cache_ttl)
+    yield
+
+
+def setup(app: web.Application, settings: Settings) -> None:
+    app.cleanup_ctx.append(_intake_ctx)
+    app.router.add_post("/ncpdp/script", script_endpoint)

@@ -1,0 +1,247 @@
+"""NCPDP SCRIPT intake: parse, validate, store durably, then answer (DESIGN.md "Data flow" 2).
+
+The reply is built only after the transaction that stores the original bytes has committed.
+Messages that cannot be processed are answered with ``Error`` and leave no row behind.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import time
+import uuid
+from dataclasses import dataclass
+
+from sqlalchemy import insert, select
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+
+from eprescribe import workflow
+from eprescribe.ncpdp import (
+    DuplicateMessageError,
+    Message,
+    NewRx,
+    Party,
+    ScriptRejection,
+    SenderSoftware,
+    UnidentifiedError,
+    UnsupportedTransactionError,
+    build_error,
+    build_rejection,
+    build_status,
+    build_verify,
+    parse_message,
+    reply_context,
+    salvage_reply_context,
+    to_json,
+)
+
+from .. import audit
+from ..db import Database
+from ..db.models import InboundMessage, Pharmacy, Prescription, PrescriptionTransition, utcnow
+
+log = logging.getLogger(__name__)
+
+SUPPORTED = frozenset({"NewRx"})
+#: bodies larger than this are parsed in a worker thread so the event loop keeps serving
+INLINE_PARSE_LIMIT = 64 * 1024
+HUB = Party("ZZZ", "TELEPHARM-HUB")
+
+
+@dataclass(frozen=True, slots=True)
+class Sender:
+    """The authenticated system that posted the message."""
+
+    client_id: str
+    ip: str | None
+
+
+class PharmacyDirectory:
+    """Receiving pharmacies by NCPDPID, remembered for a short time (only those that exist,
+    so a pharmacy added with the CLI is reachable at once)."""
+
+    def __init__(self, db: Database, ttl: float) -> None:
+        self._db = db
+        self._ttl = ttl
+        self._known: dict[str, tuple[uuid.UUID, float]] = {}
+
+    async def lookup(self, ncpdpid: str) -> uuid.UUID | None:
+        hit = self._known.get(ncpdpid)
+        if hit and hit[1] > time.monotonic():
+            return hit[0]
+        async with self._db.sessions() as session:
+            found = await session.scalar(select(Pharmacy.id).where(Pharmacy.ncpdpid == ncpdpid))
+        if found is not None:
+            self._known[ncpdpid] = (found, time.monotonic() + self._ttl)
+        return found
+
+
+class IntakeService:
+    def __init__(self, db: Database, software: SenderSoftware, pharmacy_ttl: float) -> None:
+        self._db = db
+        self._software = software
+        self.pharmacies = PharmacyDirectory(db, pharmacy_ttl)
+
+    async def receive(self, raw: bytes, sender: Sender) -> bytes:
+        """Answer one posted SCRIPT message with a SCRIPT reply; never raises."""
+        try:
+            message = await self._parse(raw)
+        except ScriptRejection as rejection:
+            ctx = salvage_reply_context(
+                raw, fallback_to=Party("ZZZ", sender.client_id), fallback_from=HUB
+            )
+            log.info("script rejected before parsing: %s", rejection.description_code)
+            return self._rejection(ctx, rejection)
+        ctx = reply_context(message.header)
+        try:
+            await self._accept(message, raw, sender)
+        except ScriptRejection as rejection:
+            log.info("script %s rejected: %s", message.transaction, rejection.description_code)
+            return self._rejection(ctx, rejection)
+        except SQLAlchemyError:
+            log.exception("script intake could not store a message")
+            return build_error(
+                ctx,
+                message_id=_new_id(),
+                sent_time=utcnow(),
+                software=self._software,
+                code="602",
+                description_code=None,
+                description="Receiver system error; nothing was stored, resend later.",
+            )
+        if _wants_receipt(message):
+            return build_verify(
+                ctx, message_id=_new_id(), sent_time=utcnow(), software=self._software
+            )
+        return build_status(ctx, message_id=_new_id(), sent_time=utcnow(), software=self._software)
+
+    async def _parse(self, raw: bytes) -> Message:
+        if len(raw) > INLINE_PARSE_LIMIT:
+            return await asyncio.to_thread(parse_message, raw)
+        return parse_message(raw)
+
+    def _rejection(self, ctx: object, rejection: ScriptRejection) -> bytes:
+        return build_rejection(
+            ctx, rejection, message_id=_new_id(), sent_time=utcnow(), software=self._software
+        )
+
+    async def _accept(self, message: Message, raw: bytes, sender: Sender) -> None:
+        if message.transaction not in SUPPORTED or not isinstance(message.body, NewRx):
+            raise UnsupportedTransactionError(
+                f"{message.transaction} is not supported by this receiver",
+                f"/Message/Body/{message.transaction}",
+            )
+        to = message.header.to
+        pharmacy_id = await self.pharmacies.lookup(to.value) if to.qualifier == "P" else None
+        if pharmacy_id is None:
+            raise UnidentifiedError("Receiving pharmacy is not on this hub", "/Message/Header/To")
+        await self._store_newrx(message, message.body, raw, sender, pharmacy_id)
+
+    async def _store_newrx(
+        self, message: Message, newrx: NewRx, raw: bytes, sender: Sender, pharmacy_id: uuid.UUID
+    ) -> uuid.UUID:
+        header = message.header
+        actor = audit.Actor("client", sender.client_id, pharmacy_id, sender.ip)
+        now = utcnow()
+        inbound_id, rx_id = uuid.uuid4(), uuid.uuid4()
+        first = workflow.received(str(actor), f"{message.transaction} received", now)
+        sender_key = f"{header.from_.qualifier}:{header.from_.value}"
+        try:
+            async with self._db.transaction() as session:
+                await session.execute(
+                    insert(InboundMessage).values(
+                        id=inbound_id,
+                        sender_client_id=sender.client_id,
+                        sender=sender_key,
+                        message_id=header.message_id,
+                        relates_to_message_id=header.relates_to_message_id,
+                        transaction=message.transaction,
+                        version=message.version,
+                        pharmacy_id=pharmacy_id,
+                        sha256=hashlib.sha256(raw).hexdigest(),
+                        raw=raw,
+                        received_at=now,
+                    )
+                )
+                await session.execute(
+                    insert(Prescription).values(
+                        id=rx_id,
+                        pharmacy_id=pharmacy_id,
+                        inbound_message_id=inbound_id,
+                        message_id=header.message_id,
+                        prescriber_order_number=header.prescriber_order_number,
+                        state=first.to_state.value,
+                        drug_description=newrx.medication.drug_description,
+                        dea_schedule=newrx.medication.dea_schedule,
+                        written_date=newrx.medication.written_date.date,
+                        patient=to_json(newrx.patient),
+                        prescriber=to_json(newrx.prescriber),
+                        medication=to_json(newrx.medication),
+                        details=_details(message, newrx),
+                        received_at=now,
+                        updated_at=now,
+                    )
+                )
+                await session.execute(
+                    insert(PrescriptionTransition).values(
+                        prescription_id=rx_id,
+                        from_state=None,
+                        to_state=first.to_state.value,
+                        actor=first.actor,
+                        reason=first.reason,
+                        at=first.at,
+                    )
+                )
+                await audit.add(
+                    session,
+                    actor,
+                    audit.Event(
+                        "prescription.receive",
+                        "prescription",
+                        str(rx_id),
+                        pharmacy_id=pharmacy_id,
+                        detail={
+                            "message_id": header.message_id,
+                            "transaction": message.transaction,
+                        },
+                    ),
+                )
+        except IntegrityError as exc:
+            if await self._is_duplicate(sender.client_id, sender_key, header.message_id):
+                raise DuplicateMessageError(
+                    "Duplicate MessageID from this sender", "/Message/Header/MessageID"
+                ) from exc
+            raise
+        return rx_id
+
+    async def _is_duplicate(self, client_id: str, sender_key: str, message_id: str) -> bool:
+        async with self._db.sessions() as session:
+            found = await session.scalar(
+                select(InboundMessage.id).where(
+                    InboundMessage.sender_client_id == client_id,
+                    InboundMessage.sender == sender_key,
+                    InboundMessage.message_id == message_id,
+                )
+            )
+        return found is not None
+
+
+def _details(message: Message, newrx: NewRx) -> dict[str, object]:
+    return {
+        "sent_time": message.header.sent_time.isoformat(),
+        "sender": to_json(message.header.from_),
+        "digital_signature": to_json(message.header.digital_signature),
+        "allergies": to_json(newrx.allergies),
+        "no_known_allergies": newrx.no_known_allergies,
+        "pharmacy": to_json(newrx.pharmacy),
+        "urgency_indicator_code": newrx.urgency_indicator_code,
+        "prohibit_renewal_request": newrx.prohibit_renewal_request,
+    }
+
+
+def _wants_receipt(message: Message) -> bool:
+    return isinstance(message.body, NewRx) and bool(message.body.return_receipt)
+
+
+def _new_id() -> str:
+    return uuid.uuid4().hex

@@ -1,0 +1,96 @@
+"""Hub settings: read from ``TELEPHARM_*`` environment variables once, frozen afterwards.
+
+Tests build :class:`Settings` directly; ``Settings.from_env()`` is for the CLI.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+MIB = 1024 * 1024
+
+
+class SettingsError(ValueError):
+    """A setting has a value the hub cannot run with."""
+
+
+def _split(value: str | None) -> tuple[str, ...]:
+    return tuple(part.strip() for part in (value or "").split(",") if part.strip())
+
+
+def _is_loopback(host: str | None) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host or "").is_loopback
+    except ValueError:
+        return False
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Everything the hub needs to know about its environment."""
+
+    data_dir: Path = Path("var")
+    database_url: str = ""
+    broker_url: str = ""
+    redis_url: str = ""
+    issuer: str = "http://127.0.0.1:8080"
+    turn_urls: tuple[str, ...] = ()
+    turn_secret: str = ""
+    trusted_proxies: tuple[str, ...] = ()
+    log_level: str = "INFO"
+    #: lifetime of client-credentials access tokens (SMART Backend Services: at most 300 s)
+    access_token_ttl: int = 300
+    max_message_bytes: int = MIB
+    max_form_bytes: int = 64 * 1024
+    #: how long the intake remembers that a receiving pharmacy exists (seconds)
+    pharmacy_cache_ttl: float = 30.0
+    software_version: str = field(default="0.1.0")
+
+    def __post_init__(self) -> None:
+        parts = urlsplit(self.issuer)
+        if parts.scheme not in ("https", "http") or not parts.hostname:
+            raise SettingsError(f"TELEPHARM_ISSUER must be an absolute URL, got {self.issuer!r}")
+        if parts.scheme == "http" and not _is_loopback(parts.hostname):
+            raise SettingsError("TELEPHARM_ISSUER must use https unless the hub is on loopback")
+        if parts.query or parts.fragment:
+            raise SettingsError("TELEPHARM_ISSUER must not have a query or fragment")
+        if not self.database_url:
+            sqlite = (self.data_dir / "hub.sqlite3").resolve()
+            object.__setattr__(self, "database_url", f"sqlite+aiosqlite:///{sqlite}")
+        object.__setattr__(self, "issuer", self.issuer.rstrip("/"))
+
+    @property
+    def keys_dir(self) -> Path:
+        return self.data_dir / "keys"
+
+    @property
+    def audience(self) -> str:
+        """The ``aud`` of access tokens for this hub's own APIs."""
+        return self.issuer
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        defaults = cls()
+
+        def get(name: str, default: str) -> str:
+            return env.get(f"TELEPHARM_{name}", "").strip() or default
+
+        return cls(
+            data_dir=Path(get("DATA_DIR", str(defaults.data_dir))),
+            database_url=get("DATABASE_URL", ""),
+            broker_url=get("BROKER_URL", ""),
+            redis_url=get("REDIS_URL", ""),
+            issuer=get("ISSUER", defaults.issuer),
+            turn_urls=_split(env.get("TELEPHARM_TURN_URLS")),
+            turn_secret=get("TURN_SECRET", ""),
+            trusted_proxies=_split(env.get("TELEPHARM_TRUSTED_PROXIES")),
+            log_level=get("LOG_LEVEL", defaults.log_level).upper(),
+        )

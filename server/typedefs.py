@@ -1,0 +1,20 @@
+"""Typed application keys: the only way state is hung on the aiohttp application."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from aiohttp import web
+
+if TYPE_CHECKING:
+    from .auth.oauth import OAuthService
+    from .db import Database
+    from .http import ProxyTrust
+    from .intake.service import IntakeService
+    from .settings import Settings
+
+SETTINGS: web.AppKey[Settings] = web.AppKey("settings")
+DATABASE: web.AppKey[Database] = web.AppKey("database")
+OAUTH: web.AppKey[OAuthService] = web.AppKey("oauth")
+INTAKE: web.AppKey[IntakeService] = web.AppKey("intake")
+PROXIES: web.AppKey[ProxyTrust] = web.AppKey("proxies")

@@ -1,0 +1,1 @@
+"""Video consult signaling: rooms, waiting room, protocol codec, TURN credentials (to come)."""

@@ -1,0 +1,260 @@
+"""Intake benchmark: durable NewRx intake on PostgreSQL against a parse-only aiohttp baseline.
+
+Run with `make bench` (needs PostgreSQL on 127.0.0.1 and `wrk`). In one run it
+1. starts the bare baseline (tests/benchmarks/baseline_server.py) and loads it with wrk;
+2. starts `telepharm serve` on a fresh PostgreSQL database and loads it the same way;
+3. sends an open-loop 200 msg/s stream to the hub and measures latency from the scheduled send
+   time (no coordinated omission);
+4. checks that every acknowledged message is stored, and prints messages/s, p50/p99, the ratio.
+Environment: BENCH_DATABASE (default telepharm_bench), BENCH_SECONDS (15), BENCH_CONNECTIONS (32).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import os
+import re
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+HERE = Path(__file__).parent
+BIN = Path(sys.executable).parent
+PG = "postgresql+asyncpg://postgres@127.0.0.1/"
+SECONDS = int(os.environ.get("BENCH_SECONDS", "15"))
+CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", "32"))
+DATABASE = os.environ.get("BENCH_DATABASE", "telepharm_bench")
+NCPDPID = "1234567"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_port(port: int, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), 1):
+                return
+        except OSError:
+            time.sleep(0.2)
+    raise SystemExit(f"nothing listens on port {port}")
+
+
+@contextmanager
+def process(args: list[str], env: dict[str, str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
+    with log.open("wb") as out:
+        proc = subprocess.Popen(args, env=env, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        yield proc
+    finally:
+        proc.terminate()
+        proc.wait(15)
+
+
+def wrk(url: str, template: Path, token: str, tag: str) -> dict[str, Any]:
+    out = subprocess.run(
+        [
+            "wrk",
+            "-t2",
+            f"-c{CONNECTIONS}",
+            f"-d{SECONDS}s",
+            "--latency",
+            "-s",
+            str(HERE / "newrx.lua"),
+            url,
+            "--",
+            str(template),
+            token,
+            tag,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    total = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    lat = dict(re.findall(r"^\s+(50|99)%\s+([\d.]+\w+)", out, re.M))
+    return {
+        "rate": rate,
+        "total": total,
+        "non2xx": int(non2xx.group(1)) if non2xx else 0,
+        "p50": lat.get("50"),
+        "p99": lat.get("99"),
+    }
+
+
+async def paced(url: str, template: bytes, token: str, rate: int, seconds: int) -> dict[str, Any]:
+    """Open loop: request i is due at t0 + i/rate; latency counts from when it was due."""
+    latencies: list[float] = []
+    errors = 0
+    headers = {"Content-Type": "application/xml", "Authorization": f"Bearer {token}"}
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=256)) as session:
+
+        async def one(due: float, body: bytes) -> None:
+            nonlocal errors
+            async with session.post(url, data=body, headers=headers) as response:
+                reply = await response.read()
+            if response.status != 200 or b"<Status>" not in reply:
+                errors += 1
+            latencies.append(time.perf_counter() - due)
+
+        t0 = time.perf_counter() + 0.2
+        tasks = []
+        for i in range(rate * seconds):
+            due = t0 + i / rate
+            await asyncio.sleep(max(0.0, due - time.perf_counter()))
+            body = template.replace(b"DEMO-MESSAGE-ID", f"paced-{uuid.uuid4().hex}".encode())
+            tasks.append(asyncio.create_task(one(due, body)))
+        await asyncio.gather(*tasks)
+    q = statistics.quantiles(latencies, n=100)
+    return {
+        "rate": rate,
+        "sent": len(latencies),
+        "errors": errors,
+        "p50_ms": round(q[49] * 1000, 2),
+        "p99_ms": round(q[98] * 1000, 2),
+    }
+
+
+def cli(env: dict[str, str], *args: str) -> str:
+    return subprocess.run(
+        [str(BIN / "telepharm"), *args], env=env, capture_output=True, text=True, check=True
+    ).stdout
+
+
+def reset_database() -> None:
+    subprocess.run(
+        [
+            "psql",
+            "-h",
+            "127.0.0.1",
+            "-U",
+            "postgres",
+            "-qc",
+            f"DROP DATABASE IF EXISTS {DATABASE}",
+            "-c",
+            f"CREATE DATABASE {DATABASE}",
+        ],
+        check=True,
+    )
+
+
+def stored_messages() -> int:
+    out = subprocess.run(
+        [
+            "psql",
+            "-h",
+            "127.0.0.1",
+            "-U",
+            "postgres",
+            "-d",
+            DATABASE,
+            "-tAc",
+            "SELECT count(*) FROM inbound_messages",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return int(out.strip())
+
+
+def token_for(base: str, credentials: dict[str, str]) -> str:
+    basic = base64.b64encode(
+        f"{credentials['client_id']}:{credentials['client_secret']}".encode()
+    ).decode()
+    request = urllib.request.Request(  # noqa: S310
+        base + "/oauth/token",
+        data=b"grant_type=client_credentials&scope=script:send",
+        headers={
+            "Authorization": "Basic " + basic,
+            "Content-Type": "application/x-www-form-urlencoded",
+        },
+    )
+    with urllib.request.urlopen(request) as response:  # noqa: S310
+        return str(json.load(response)["access_token"])
+
+
+def main() -> None:
+    if not shutil.which("wrk"):
+        raise SystemExit("wrk is needed: apt-get install wrk")
+    work = Path(tempfile.mkdtemp(prefix="bench-"))
+    template = work / "newrx.xml"
+    template.write_bytes(resources.files("server").joinpath("samples/newrx.xml").read_bytes())
+    results: dict[str, Any] = {"seconds": SECONDS, "connections": CONNECTIONS}
+
+    port = free_port()
+    with process(
+        [sys.executable, str(HERE / "baseline_server.py"), str(port)],
+        dict(os.environ),
+        work / "baseline.log",
+    ):
+        wait_port(port)
+        results["baseline"] = wrk(f"http://127.0.0.1:{port}", template, "", "base")
+
+    reset_database()
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = dict(
+        os.environ,
+        TELEPHARM_DATABASE_URL=PG + DATABASE,
+        TELEPHARM_ISSUER=base,
+        TELEPHARM_DATA_DIR=str(work / "var"),
+    )
+    cli(env, "migrate")
+    cli(env, "pharmacy", "add", "--ncpdpid", NCPDPID, "--npi", "1000000004", "--name", "Bench")
+    credentials = json.loads(cli(env, "client", "add", "--name", "bench", "--scope", "script:send"))
+    with process([str(BIN / "telepharm"), "serve", "--port", str(port)], env, work / "hub.log"):
+        wait_port(port)
+        token = token_for(base, credentials)
+        results["hub"] = wrk(base, template, token, f"hub{int(time.time())}")
+        results["hub_paced_200"] = asyncio.run(
+            paced(base + "/ncpdp/script", template.read_bytes(), token, 200, SECONDS)
+        )
+    stored = stored_messages()
+    expected = results["hub"]["total"] - results["hub"]["non2xx"] + results["hub_paced_200"]["sent"]
+    results["stored"] = stored
+    results["acknowledged_at_least"] = expected
+    results["ratio"] = round(results["hub"]["rate"] / results["baseline"]["rate"], 3)
+    print(json.dumps(results, indent=2))
+    report(results)
+    shutil.rmtree(work, ignore_errors=True)
+
+
+def report(r: dict[str, Any]) -> None:
+    b, h, p = r["baseline"], r["hub"], r["hub_paced_200"]
+    print(f"\nbaseline (parse only): {b['rate']:.0f}/s  p50 {b['p50']}  p99 {b['p99']}")
+    print(
+        f"hub (durable, PostgreSQL): {h['rate']:.0f}/s  p50 {h['p50']}  p99 {h['p99']}"
+        f"  non-2xx {h['non2xx']}"
+    )
+    print(f"ratio hub/baseline: {r['ratio']:.1%}  (target >= 15% and >= 500/s)")
+    print(
+        f"hub at 200 msg/s: p50 {p['p50_ms']} ms  p99 {p['p99_ms']} ms  errors {p['errors']}"
+        f"  (target p99 < 100 ms)"
+    )
+    print(f"stored {r['stored']} messages for {r['acknowledged_at_least']} acknowledged")
+
+
+if __name__ == "__main__":
+    main()

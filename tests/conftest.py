@@ -1,0 +1,129 @@
+"""Shared fixtures: the real app on a real database (SQLite always; PostgreSQL when
+``TELEPHARM_TEST_DATABASE_URL`` is set), with real OAuth clients and tokens."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import os
+import shutil
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from aiohttp.test_utils import TestClient
+from sqlalchemy import text
+
+from server import admin
+from server.app import create_app
+from server.db import Database
+from server.db.migrate import upgrade
+from server.db.models import Base
+from server.settings import Settings
+
+PG_URL = os.environ.get("TELEPHARM_TEST_DATABASE_URL", "")
+BACKENDS = ["sqlite"] + (["postgresql"] if PG_URL else [])
+ISSUER = "http://127.0.0.1:8080"
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("template") / "hub.sqlite3"
+    upgrade(f"sqlite+aiosqlite:///{path}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def migrated_postgres() -> str:
+    async def reset() -> None:
+        db = Database(PG_URL)
+        async with db.engine.begin() as conn:
+            await conn.execute(text("DROP SCHEMA public CASCADE"))
+            await conn.execute(text("CREATE SCHEMA public"))
+        await db.close()
+
+    asyncio.run(reset())
+    upgrade(PG_URL)
+    return PG_URL
+
+
+async def _truncate(url: str) -> None:
+    db = Database(url)
+    tables = ", ".join(t.name for t in Base.metadata.sorted_tables)
+    async with db.engine.begin() as conn:
+        await conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+    await db.close()
+
+
+@pytest.fixture(params=BACKENDS)
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if request.param == "sqlite":
+        path = tmp_path / "hub.sqlite3"
+        shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
+        yield f"sqlite+aiosqlite:///{path}"
+    else:
+        url = request.getfixturevalue("migrated_postgres")
+        asyncio.run(_truncate(url))
+        yield url
+
+
+@pytest.fixture
+def settings(tmp_path: Path, database_url: str) -> Settings:
+    return Settings(data_dir=tmp_path / "var", database_url=database_url, issuer=ISSUER)
+
+
+@pytest.fixture
+async def db(settings: Settings) -> AsyncIterator[Database]:
+    database = Database(settings.database_url)
+    yield database
+    await database.close()
+
+
+@pytest.fixture
+async def client(aiohttp_client: Callable[..., TestClient], settings: Settings) -> TestClient:
+    return await aiohttp_client(create_app(settings))
+
+
+PHARMACY = {"ncpdpid": "1234567", "npi": "1000000004", "name": "Test Pharmacy"}
+OTHER_PHARMACY = {"ncpdpid": "7654321", "npi": "1111111112", "name": "Other Pharmacy"}
+
+
+@dataclass
+class Hub:
+    """The app under test plus its operator actions, for concise tests."""
+
+    client: TestClient
+    db: Database
+
+    async def pharmacy(self, **overrides: str) -> None:
+        await admin.add_pharmacy(self.db, **{**PHARMACY, **overrides})
+
+    async def machine_client(
+        self, scope: str = "script:send", pharmacy: str | None = None
+    ) -> admin.ClientCredentials:
+        return await admin.add_client(
+            self.db, name="test client", scope=scope, pharmacy_ncpdpid=pharmacy
+        )
+
+    async def token(self, credentials: admin.ClientCredentials, scope: str = "script:send") -> str:
+        response = await self.client.post(
+            "/oauth/token",
+            data={"grant_type": "client_credentials", "scope": scope},
+            headers={"Authorization": basic(credentials)},
+        )
+        assert response.status == 200, await response.text()
+        return str((await response.json())["access_token"])
+
+    async def sender_token(self) -> str:
+        return await self.token(await self.machine_client("script:send"))
+
+
+def basic(credentials: admin.ClientCredentials) -> str:
+    pair = f"{credentials.client_id}:{credentials.client_secret}".encode()
+    return "Basic " + base64.b64encode(pair).decode()
+
+
+@pytest.fixture
+async def hub(client: TestClient, db: Database) -> Hub:
+    return Hub(client, db)

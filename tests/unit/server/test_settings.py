@@ -1,0 +1,39 @@
+from pathlib import Path
+
+import pytest
+
+from server.settings import Settings, SettingsError
+
+
+def test_defaults_are_embedded_mode() -> None:
+    settings = Settings.from_env({})
+    assert settings.database_url.startswith("sqlite+aiosqlite:///")
+    assert settings.database_url.endswith("var/hub.sqlite3")
+    assert settings.issuer == "http://127.0.0.1:8080"
+    assert settings.trusted_proxies == ()
+
+
+def test_environment_is_read_once_into_frozen_settings() -> None:
+    settings = Settings.from_env(
+        {
+            "TELEPHARM_DATA_DIR": "/srv/hub",
+            "TELEPHARM_DATABASE_URL": "postgresql+asyncpg://h/db",
+            "TELEPHARM_ISSUER": "https://hub.example.org/",
+            "TELEPHARM_TRUSTED_PROXIES": "10.0.0.1, 10.0.1.0/24",
+            "TELEPHARM_LOG_LEVEL": "debug",
+        }
+    )
+    assert settings.data_dir == Path("/srv/hub")
+    assert settings.issuer == "https://hub.example.org"
+    assert settings.trusted_proxies == ("10.0.0.1", "10.0.1.0/24")
+    assert settings.log_level == "DEBUG"
+    with pytest.raises(AttributeError):
+        settings.issuer = "x"  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    "issuer", ["http://hub.example.org", "ftp://127.0.0.1", "hub", "https://h/?a=1"]
+)
+def test_unsafe_or_malformed_issuers_are_refused(issuer: str) -> None:
+    with pytest.raises(SettingsError):
+        Settings(issuer=issuer)
