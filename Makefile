@@ -33,6 +33,7 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix .
 
 bench: $(STAMP)  ## benchmarks (not part of make test); see tests/benchmarks/README.md
+	command -v wrk >/dev/null || apt-get install -y wrk
 	$(BIN)/python -m tests.benchmarks.intake
 
 clean:

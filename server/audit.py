@@ -7,6 +7,7 @@ written in the same transaction as the change they record (``add``) or on their 
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
@@ -44,9 +45,10 @@ class Event:
     detail: dict[str, Any] = field(default_factory=dict)
 
 
-def _values(actor: Actor, event: Event) -> dict[str, Any]:
+def values(actor: Actor, event: Event, at: dt.datetime | None = None) -> dict[str, Any]:
+    """The audit row for ``event``, for callers that insert it themselves (in bulk)."""
     return {
-        "at": utcnow(),
+        "at": at or utcnow(),
         "actor": str(actor)[:100],
         "pharmacy_id": event.pharmacy_id or actor.pharmacy_id,
         "action": event.action,
@@ -60,7 +62,7 @@ def _values(actor: Actor, event: Event) -> dict[str, Any]:
 
 async def add(session: AsyncSession, actor: Actor, event: Event) -> None:
     """Record ``event`` inside the caller's transaction."""
-    await session.execute(insert(AuditEvent).values(_values(actor, event)))
+    await session.execute(insert(AuditEvent).values(values(actor, event)))
 
 
 async def record(db: Database, actor: Actor, event: Event) -> None:

@@ -11,6 +11,8 @@ from typing import Any
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 
+from .typedefs import CLIENT_ID
+
 
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
@@ -44,7 +46,7 @@ class AccessLogger(AbstractAccessLogger):
             "status": response.status,
             "ms": round(time * 1000, 2),
             "remote": request.remote,
-            "client": request.get("client_id"),
+            "client": request.get(CLIENT_ID),
         }
         self.logger.info("http", extra={"fields": fields})
 

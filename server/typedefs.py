@@ -18,3 +18,6 @@ DATABASE: web.AppKey[Database] = web.AppKey("database")
 OAUTH: web.AppKey[OAuthService] = web.AppKey("oauth")
 INTAKE: web.AppKey[IntakeService] = web.AppKey("intake")
 PROXIES: web.AppKey[ProxyTrust] = web.AppKey("proxies")
+
+#: the authenticated OAuth client of a request, for the access log
+CLIENT_ID: web.RequestKey[str] = web.RequestKey("client_id", str)

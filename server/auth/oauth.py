@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -19,7 +20,7 @@ from authlib.oauth2.rfc6749 import AuthorizationServer, OAuth2Payload, OAuth2Req
 from authlib.oauth2.rfc6749.errors import OAuth2Error
 from authlib.oauth2.rfc6749.grants import ClientCredentialsGrant
 from authlib.oauth2.rfc6749.resource_protector import ResourceProtector
-from authlib.oauth2.rfc6750.errors import InvalidTokenError
+from authlib.oauth2.rfc6750.errors import InsufficientScopeError, InvalidTokenError
 from authlib.oauth2.rfc9068 import JWTBearerTokenGenerator, JWTBearerTokenValidator
 from joserfc.jwk import KeySet
 from multidict import MultiDict
@@ -129,33 +130,45 @@ class AccessToken:
 
 
 class HubTokenValidator(JWTBearerTokenValidator):
-    """RFC 9068 validation, stricter than authlib's: ``typ`` must be ``at+jwt``, only ES256.
+    """RFC 9068 validation, stricter than authlib's: ``typ`` must be ``at+jwt``, only ES256."""
 
-    Verified signatures are cached per token string (bounded, until expiry) so a client
-    reusing its token pays for one ECDSA verification, not one per message. Claims (expiry,
-    issuer, audience) and scope are still checked on every request.
-    """
-
-    def __init__(self, issuer: str, audience: str, keys: SigningKeys, cache_size: int = 4096):
+    def __init__(self, issuer: str, audience: str, keys: SigningKeys) -> None:
         super().__init__(issuer=issuer, resource_server=audience)
         self._keys = keys
-        self._cache: OrderedDict[str, Any] = OrderedDict()
-        self._cache_size = cache_size
 
     def get_jwks(self) -> KeySet:
         return self._keys.verification
 
     def authenticate_token(self, token_string: str) -> Any:
-        claims = self._cache.get(token_string)
-        if claims is not None:
-            self._cache.move_to_end(token_string)
-            return claims
         _check_header(token_string, self.realm)
-        claims = super().authenticate_token(token_string)
-        self._cache[token_string] = claims
-        if len(self._cache) > self._cache_size:
-            self._cache.popitem(last=False)
-        return claims
+        return super().authenticate_token(token_string)
+
+
+class VerifiedTokens:
+    """Access tokens that passed full verification, kept (bounded) until they expire.
+
+    A client reuses its token for many messages: it pays for one ECDSA verification and one
+    claims check, later requests only for an expiry and scope check.
+    """
+
+    def __init__(self, size: int = 4096) -> None:
+        self._tokens: OrderedDict[str, AccessToken] = OrderedDict()
+        self._size = size
+
+    def get(self, token_string: str) -> AccessToken | None:
+        token = self._tokens.get(token_string)
+        if token is None:
+            return None
+        if token.expires_at <= time.time():
+            del self._tokens[token_string]
+            return None
+        self._tokens.move_to_end(token_string)
+        return token
+
+    def put(self, token_string: str, token: AccessToken) -> None:
+        self._tokens[token_string] = token
+        if len(self._tokens) > self._size:
+            self._tokens.popitem(last=False)
 
 
 def _check_header(token_string: str, realm: str | None) -> None:
@@ -193,9 +206,9 @@ class OAuthService:
         self.server.register_token_generator(
             "default", HubTokenGenerator(issuer, audience, keys, access_token_ttl)
         )
-        self.validator = HubTokenValidator(issuer, audience, keys)
         self.protector = ResourceProtector()
-        self.protector.register_token_validator(self.validator)
+        self.protector.register_token_validator(HubTokenValidator(issuer, audience, keys))
+        self.verified = VerifiedTokens()
 
     async def token_response(
         self, request: AiohttpOAuth2Request
@@ -208,15 +221,23 @@ class OAuthService:
 
     def verify(self, authorization: str | None, scope: str) -> AccessToken:
         """Check an ``Authorization`` header; raises authlib's OAuth2Error subclasses."""
+        scheme, _, token_string = (authorization or "").partition(" ")
+        known = self.verified.get(token_string) if scheme.lower() == "bearer" else None
+        if known is not None:
+            if scope not in known.scopes:
+                raise InsufficientScopeError()
+            return known
         headers = {"Authorization": authorization} if authorization else {}
         claims = self.protector.validate_request([scope], _HeaderOnly(headers))
-        return AccessToken(
+        token = AccessToken(
             client_id=str(claims["client_id"]),
             subject=str(claims["sub"]),
             scopes=frozenset(str(claims.get("scope", "")).split()),
             pharmacy_id=claims.get("pharmacy_id"),
             expires_at=int(claims["exp"]),
         )
+        self.verified.put(token_string, token)
+        return token
 
     def metadata(self) -> dict[str, Any]:
         """RFC 8414 authorization server metadata (also served as OpenID discovery)."""

@@ -71,3 +71,14 @@ class Database:
 
     async def close(self) -> None:
         await self.engine.dispose()
+
+
+def insert_ignoring_conflicts(model: Any, dialect: str) -> Any:
+    """``INSERT ... ON CONFLICT DO NOTHING`` for the backends the hub runs on."""
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert(model).on_conflict_do_nothing()
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return sqlite_insert(model).on_conflict_do_nothing()

@@ -11,7 +11,7 @@ from eprescribe.ncpdp import SenderSoftware
 from .. import auth
 from ..http import read_body, require_content_type
 from ..settings import Settings
-from ..typedefs import DATABASE, INTAKE, PROXIES, SETTINGS
+from ..typedefs import CLIENT_ID, DATABASE, INTAKE, PROXIES, SETTINGS
 from .service import IntakeService, Sender
 
 XML_TYPES = ("application/xml", "text/xml")
@@ -21,7 +21,7 @@ SCOPE = "script:send"
 async def script_endpoint(request: web.Request) -> web.Response:
     """Authenticate, bound and type-check the body, then let the intake answer in SCRIPT."""
     token = auth.require(request, SCOPE)
-    request["client_id"] = token.client_id
+    request[CLIENT_ID] = token.client_id
     require_content_type(request, XML_TYPES)
     raw = await read_body(request, request.app[SETTINGS].max_message_bytes)
     sender = Sender(token.client_id, request.app[PROXIES].client_ip(request))
@@ -32,8 +32,9 @@ async def script_endpoint(request: web.Request) -> web.Response:
 async def _intake_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     software = SenderSoftware("Telepharm", "Telepharm Hub", settings.software_version)
-    app[INTAKE] = IntakeService(app[DATABASE], software, settings.pharmacy_cache_ttl)
+    app[INTAKE] = service = IntakeService(app[DATABASE], software, settings.pharmacy_cache_ttl)
     yield
+    await service.close()
 
 
 def setup(app: web.Application, settings: Settings) -> None:

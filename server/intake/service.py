@@ -13,8 +13,8 @@ import time
 import uuid
 from dataclasses import dataclass
 
-from sqlalchemy import insert, select
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
 
 from eprescribe import workflow
 from eprescribe.ncpdp import (
@@ -22,6 +22,7 @@ from eprescribe.ncpdp import (
     Message,
     NewRx,
     Party,
+    ReplyContext,
     ScriptRejection,
     SenderSoftware,
     UnidentifiedError,
@@ -38,7 +39,8 @@ from eprescribe.ncpdp import (
 
 from .. import audit
 from ..db import Database
-from ..db.models import InboundMessage, Pharmacy, Prescription, PrescriptionTransition, utcnow
+from ..db.models import Pharmacy, utcnow
+from .writer import Duplicate, IntakeRecord, IntakeWriter
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +80,7 @@ class PharmacyDirectory:
 
 class IntakeService:
     def __init__(self, db: Database, software: SenderSoftware, pharmacy_ttl: float) -> None:
-        self._db = db
+        self._writer = IntakeWriter(db)
         self._software = software
         self.pharmacies = PharmacyDirectory(db, pharmacy_ttl)
 
@@ -115,12 +117,15 @@ class IntakeService:
             )
         return build_status(ctx, message_id=_new_id(), sent_time=utcnow(), software=self._software)
 
+    async def close(self) -> None:
+        await self._writer.close()
+
     async def _parse(self, raw: bytes) -> Message:
         if len(raw) > INLINE_PARSE_LIMIT:
             return await asyncio.to_thread(parse_message, raw)
         return parse_message(raw)
 
-    def _rejection(self, ctx: object, rejection: ScriptRejection) -> bytes:
+    def _rejection(self, ctx: ReplyContext, rejection: ScriptRejection) -> bytes:
         return build_rejection(
             ctx, rejection, message_id=_new_id(), sent_time=utcnow(), software=self._software
         )
@@ -139,101 +144,64 @@ class IntakeService:
 
     async def _store_newrx(
         self, message: Message, newrx: NewRx, raw: bytes, sender: Sender, pharmacy_id: uuid.UUID
-    ) -> uuid.UUID:
-        header = message.header
-        actor = audit.Actor("client", sender.client_id, pharmacy_id, sender.ip)
-        now = utcnow()
-        inbound_id, rx_id = uuid.uuid4(), uuid.uuid4()
-        first = workflow.received(str(actor), f"{message.transaction} received", now)
-        sender_key = f"{header.from_.qualifier}:{header.from_.value}"
+    ) -> None:
         try:
-            async with self._db.transaction() as session:
-                await session.execute(
-                    insert(InboundMessage).values(
-                        id=inbound_id,
-                        sender_client_id=sender.client_id,
-                        sender=sender_key,
-                        message_id=header.message_id,
-                        relates_to_message_id=header.relates_to_message_id,
-                        transaction=message.transaction,
-                        version=message.version,
-                        pharmacy_id=pharmacy_id,
-                        sha256=hashlib.sha256(raw).hexdigest(),
-                        raw=raw,
-                        received_at=now,
-                    )
-                )
-                await session.execute(
-                    insert(Prescription).values(
-                        id=rx_id,
-                        pharmacy_id=pharmacy_id,
-                        inbound_message_id=inbound_id,
-                        message_id=header.message_id,
-                        prescriber_order_number=header.prescriber_order_number,
-                        state=first.to_state.value,
-                        drug_description=newrx.medication.drug_description,
-                        dea_schedule=newrx.medication.dea_schedule,
-                        written_date=newrx.medication.written_date.date,
-                        patient=to_json(newrx.patient),
-                        prescriber=to_json(newrx.prescriber),
-                        medication=to_json(newrx.medication),
-                        details=_details(message, newrx),
-                        received_at=now,
-                        updated_at=now,
-                    )
-                )
-                await session.execute(
-                    insert(PrescriptionTransition).values(
-                        prescription_id=rx_id,
-                        from_state=None,
-                        to_state=first.to_state.value,
-                        actor=first.actor,
-                        reason=first.reason,
-                        at=first.at,
-                    )
-                )
-                await audit.add(
-                    session,
-                    actor,
-                    audit.Event(
-                        "prescription.receive",
-                        "prescription",
-                        str(rx_id),
-                        pharmacy_id=pharmacy_id,
-                        detail={
-                            "message_id": header.message_id,
-                            "transaction": message.transaction,
-                        },
-                    ),
-                )
-        except IntegrityError as exc:
-            if await self._is_duplicate(sender.client_id, sender_key, header.message_id):
-                raise DuplicateMessageError(
-                    "Duplicate MessageID from this sender", "/Message/Header/MessageID"
-                ) from exc
-            raise
-        return rx_id
+            await self._writer.write(_record(message, newrx, raw, sender, pharmacy_id))
+        except Duplicate:
+            raise DuplicateMessageError(
+                "Duplicate MessageID from this sender", "/Message/Header/MessageID"
+            ) from None
 
-    async def _is_duplicate(self, client_id: str, sender_key: str, message_id: str) -> bool:
-        async with self._db.sessions() as session:
-            found = await session.scalar(
-                select(InboundMessage.id).where(
-                    InboundMessage.sender_client_id == client_id,
-                    InboundMessage.sender == sender_key,
-                    InboundMessage.message_id == message_id,
-                )
-            )
-        return found is not None
+
+def _record(
+    message: Message, newrx: NewRx, raw: bytes, sender: Sender, pharmacy_id: uuid.UUID
+) -> IntakeRecord:
+    """The rows of one NewRx: original bytes, prescription, first transition, audit event."""
+    header, medication = message.header, newrx.medication
+    actor = audit.Actor("client", sender.client_id, pharmacy_id, sender.ip)
+    now = utcnow()
+    inbound_id, rx_id = uuid.uuid4(), uuid.uuid4()
+    first = workflow.received(str(actor), f"{message.transaction} received", now)
+    return IntakeRecord(
+        message={
+            "id": inbound_id, "sender_client_id": sender.client_id,
+            "sender": f"{header.from_.qualifier}:{header.from_.value}",
+            "message_id": header.message_id,
+            "relates_to_message_id": header.relates_to_message_id,
+            "transaction": message.transaction, "version": message.version,
+            "pharmacy_id": pharmacy_id, "sha256": hashlib.sha256(raw).hexdigest(), "raw": raw,
+            "received_at": now,
+        },
+        prescription={
+            "id": rx_id, "pharmacy_id": pharmacy_id, "inbound_message_id": inbound_id,
+            "message_id": header.message_id,
+            "prescriber_order_number": header.prescriber_order_number,
+            "state": first.to_state.value, "drug_description": medication.drug_description,
+            "dea_schedule": medication.dea_schedule, "written_date": medication.written_date.date,
+            "patient": to_json(newrx.patient), "prescriber": to_json(newrx.prescriber),
+            "medication": to_json(medication), "details": _details(message, newrx),
+            "received_at": now, "updated_at": now,
+        },
+        transition={
+            "prescription_id": rx_id, "from_state": None, "to_state": first.to_state.value,
+            "actor": first.actor, "reason": first.reason, "at": first.at,
+        },
+        audit=audit.values(actor, audit.Event(
+            "prescription.receive", "prescription", str(rx_id), pharmacy_id=pharmacy_id,
+            detail={"message_id": header.message_id, "transaction": message.transaction},
+        ), now),
+    )  # fmt: skip
 
 
 def _details(message: Message, newrx: NewRx) -> dict[str, object]:
+    signature, pharmacy = message.header.digital_signature, newrx.pharmacy
     return {
         "sent_time": message.header.sent_time.isoformat(),
         "sender": to_json(message.header.from_),
-        "digital_signature": to_json(message.header.digital_signature),
-        "allergies": to_json(newrx.allergies),
+        "digital_signature": to_json(signature) if signature else None,
+        "allergies": [to_json(allergy) for allergy in newrx.allergies],
         "no_known_allergies": newrx.no_known_allergies,
-        "pharmacy": to_json(newrx.pharmacy),
+        "pharmacy": to_json(pharmacy) if pharmacy else None,
         "urgency_indicator_code": newrx.urgency_indicator_code,
         "prohibit_renewal_request": newrx.prohibit_renewal_request,
     }

@@ -123,7 +123,7 @@ async def paced(url: str, template: bytes, token: str, rate: int, seconds: int) 
         for i in range(rate * seconds):
             due = t0 + i / rate
             await asyncio.sleep(max(0.0, due - time.perf_counter()))
-            body = template.replace(b"DEMO-MESSAGE-ID", f"paced-{uuid.uuid4().hex}".encode())
+            body = template.replace(b"DEMO-MESSAGE-ID", f"paced-{uuid.uuid4().hex[:28]}".encode())
             tasks.append(asyncio.create_task(one(due, body)))
         await asyncio.gather(*tasks)
     q = statistics.quantiles(latencies, n=100)

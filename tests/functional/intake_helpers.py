@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from importlib import resources
+from typing import BinaryIO
 from uuid import uuid4
 
 from aiohttp import ClientResponse
@@ -18,7 +19,7 @@ def sample_newrx(message_id: str | None = None) -> bytes:
 
 
 async def post_script(
-    hub: Hub, body: bytes, token: str, content_type: str = "application/xml"
+    hub: Hub, body: bytes | BinaryIO, token: str, content_type: str = "application/xml"
 ) -> ClientResponse:
     return await hub.client.post(
         "/ncpdp/script",

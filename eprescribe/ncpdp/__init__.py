@@ -1,0 +1,107 @@
+"""Parse, validate and answer NCPDP SCRIPT Standard 2017071 messages.
+
+Pure domain code: no web framework, no database. Inbound bytes go through
+:func:`parse_message` (the one hardened XML parser, then structure, then content); every failure
+is a :class:`ScriptRejection` that :func:`build_rejection` turns into the ``Error`` reply.
+"""
+
+from eprescribe.ncpdp.error import Error
+from eprescribe.ncpdp.errors import (
+    ContentInvalidError,
+    DuplicateMessageError,
+    ScriptRejection,
+    StandardViolationError,
+    UnidentifiedError,
+    UnsupportedTransactionError,
+    XmlSyntaxError,
+)
+from eprescribe.ncpdp.header import DigitalSignature, Header
+from eprescribe.ncpdp.medication import (
+    CONTROLLED_SCHEDULES,
+    DEA_SCHEDULES,
+    Code,
+    Diagnosis,
+    DrugDbCode,
+    MedicationPrescribed,
+    ProductCode,
+    Quantity,
+    Strength,
+)
+from eprescribe.ncpdp.message import Body, Message, parse_message
+from eprescribe.ncpdp.newrx import Allergy, NewRx
+from eprescribe.ncpdp.parties import Patient, Pharmacy, Prescriber
+from eprescribe.ncpdp.replies import (
+    ReplyContext,
+    build_error,
+    build_rejection,
+    build_status,
+    build_verify,
+    reply_context,
+    salvage_reply_context,
+)
+from eprescribe.ncpdp.sig import Sig, SigInstruction
+from eprescribe.ncpdp.status import Status
+from eprescribe.ncpdp.types import (
+    Address,
+    Coded,
+    CommunicationNumber,
+    DateValue,
+    JsonValue,
+    Name,
+    Party,
+    SenderSoftware,
+    to_json,
+)
+from eprescribe.ncpdp.verify import Verify
+from eprescribe.ncpdp.xml import parse_document
+
+__all__ = [
+    "CONTROLLED_SCHEDULES",
+    "DEA_SCHEDULES",
+    "Address",
+    "Allergy",
+    "Body",
+    "Code",
+    "Coded",
+    "CommunicationNumber",
+    "ContentInvalidError",
+    "DateValue",
+    "Diagnosis",
+    "DigitalSignature",
+    "DrugDbCode",
+    "DuplicateMessageError",
+    "Error",
+    "Header",
+    "JsonValue",
+    "MedicationPrescribed",
+    "Message",
+    "Name",
+    "NewRx",
+    "Party",
+    "Patient",
+    "Pharmacy",
+    "Prescriber",
+    "ProductCode",
+    "Quantity",
+    "ReplyContext",
+    "ScriptRejection",
+    "SenderSoftware",
+    "Sig",
+    "SigInstruction",
+    "StandardViolationError",
+    "Status",
+    "Strength",
+    "UnidentifiedError",
+    "UnsupportedTransactionError",
+    "Verify",
+    "XmlSyntaxError",
+    "build_error",
+    "build_rejection",
+    "build_status",
+    "build_verify",
+    "parse_document",
+    "parse_message",
+    "reply_context",
+    "salvage_reply_context",
+    "to_json",
+]

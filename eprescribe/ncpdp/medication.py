@@ -1,0 +1,310 @@
+"""``MedicationPrescribed`` (NCPDP SCRIPT Standard 2017071).
+
+Checked in schema order: DrugDescription, DrugCoded, Quantity, DaysSupply, WrittenDate,
+LastFillDate, Substitutions, NumberOfRefills, Diagnosis (0..2), Note, Sig, then
+PrescriberCheckedREMS and OtherMedicationDate. Other optional children of the 2017071 content
+model (prior authorization, drug use evaluation, compound information, REMS details, ...) are
+tolerated without content validation.
+
+Code lists enforced here, because the XSD does not check them: DEASchedule (NCI), Quantity
+CodeListQualifier, QuantityUnitOfMeasure (must be an NCI code, ``C`` + digits), ProductCode
+Qualifier, Substitutions, Diagnosis ClinicalInformationQualifier and diagnosis code Qualifier.
+The NDC format, NPI/DEA check digits and schedule rules are prescription checks, not rejections.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from decimal import Decimal
+from typing import Final
+
+from lxml import etree
+
+from eprescribe.ncpdp.errors import StandardViolationError
+from eprescribe.ncpdp.sig import Sig, parse_sig
+from eprescribe.ncpdp.structure import (
+    UNBOUNDED,
+    Children,
+    Slot,
+    Spec,
+    date_value,
+    decimal_value,
+    in_code_list,
+    integer_value,
+    items,
+    leaf,
+    opt,
+    opt_text,
+    req,
+    single,
+    text,
+    walk,
+    walk_leaves,
+)
+from eprescribe.ncpdp.types import DateValue
+
+__all__ = [
+    "CONTROLLED_SCHEDULES",
+    "DEA_SCHEDULES",
+    "Code",
+    "Diagnosis",
+    "DrugDbCode",
+    "MedicationPrescribed",
+    "ProductCode",
+    "Quantity",
+    "Strength",
+    "parse_medication_prescribed",
+]
+
+#: NCI codes of ``DEASchedule/Code``: Schedule I, II, III, IV, V and Unspecified.
+DEA_SCHEDULES: Final = frozenset({"C48672", "C48675", "C48676", "C48677", "C48679", "C38046"})
+#: The schedules that make a drug a controlled substance.
+CONTROLLED_SCHEDULES: Final = frozenset({"C48672", "C48675", "C48676", "C48677", "C48679"})
+QUANTITY_QUALIFIERS: Final = frozenset({"38", "40", "87", "QS", "CF", "UQ", "QT"})
+PRODUCT_QUALIFIERS: Final = frozenset({"ND", "UP", "RT", "UN", "NH", "DI", "GMP", "GPI", "GSP"})
+SUBSTITUTIONS: Final = frozenset({"0", "1"})
+CLINICAL_INFORMATION_QUALIFIERS: Final = frozenset({"1", "2"})
+DIAGNOSIS_QUALIFIERS: Final = frozenset({"ABF", "DX", "LD"})
+_NCI_CODE = re.compile(r"C\d{1,10}")
+_DESCRIPTION_MAX: Final = 105
+_NOTE_MAX: Final = 210
+_CODE_MAX: Final = 35
+
+_MEDICATION = Spec(
+    req("DrugDescription"),
+    opt("DrugCoded"),
+    req("Quantity"),
+    opt("DaysSupply"),
+    req("WrittenDate"),
+    opt("LastFillDate"),
+    req("Substitutions"),
+    req("NumberOfRefills"),
+    opt("Diagnosis", 2),
+    opt("Note"),
+    req("Sig"),
+    Slot(("PrescriberCheckedREMS", "OtherMedicationDate"), 0, UNBOUNDED),
+    open=True,
+)
+_DRUG_CODED = Spec(
+    opt("ProductCode"), opt("Strength"), opt("DrugDBCode"), opt("DEASchedule"), open=True
+)
+_CODE_AND_QUALIFIER = Spec(req("Code", _CODE_MAX), req("Qualifier", _CODE_MAX))
+_CODE_ONLY = Spec(req("Code", _CODE_MAX))
+_STRENGTH = Spec(opt("StrengthValue"), opt("StrengthForm"), opt("StrengthUnitOfMeasure"), open=True)
+_QUANTITY = Spec(req("Value"), req("CodeListQualifier"), req("QuantityUnitOfMeasure"))
+_DIAGNOSIS = Spec(req("ClinicalInformationQualifier"), req("Primary"), opt("Secondary"))
+_DIAGNOSIS_CODE = Spec(
+    req("Code", _CODE_MAX), req("Qualifier", _CODE_MAX), opt("Description"), open=True
+)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ProductCode:
+    """``DrugCoded/ProductCode``, kept as sent (an ND code that is not an NDC is a finding)."""
+
+    code: str
+    qualifier: str
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Strength:
+    """``DrugCoded/Strength``: value as written, NCI form and unit codes."""
+
+    value: str | None
+    form_code: str | None
+    unit_code: str | None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class DrugDbCode:
+    """``DrugCoded/DrugDBCode``, e.g. an RxNorm code qualified SCD or SBD."""
+
+    code: str
+    qualifier: str
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Quantity:
+    """``Quantity``: value, code list qualifier and NCI unit code.
+
+    A zero or negative value is well-formed but invalid in context; NewRx parsing rejects it
+    (2000) once the whole message is structurally valid.
+    """
+
+    value: Decimal
+    code_list_qualifier: str
+    unit_code: str
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Code:
+    """A diagnosis code (``Primary`` or ``Secondary``)."""
+
+    code: str
+    qualifier: str
+    description: str | None = None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Diagnosis:
+    """``Diagnosis``: who supplied it (1 prescriber, 2 pharmacy inferred) and the codes."""
+
+    clinical_information_qualifier: str
+    primary: Code
+    secondary: Code | None = None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class MedicationPrescribed:
+    """``MedicationPrescribed``: the drug, quantity, dates, refills, diagnoses and Sig."""
+
+    drug_description: str
+    product_code: ProductCode | None
+    strength: Strength | None
+    drug_db_code: DrugDbCode | None
+    dea_schedule: str | None
+    quantity: Quantity
+    days_supply: int | None
+    written_date: DateValue
+    substitutions: str
+    number_of_refills: int
+    diagnoses: tuple[Diagnosis, ...]
+    note: str | None
+    sig: Sig
+    prescriber_checked_rems: str | None = None
+
+    @property
+    def controlled(self) -> bool:
+        """True when the message itself marks the drug as Schedule I-V."""
+        return self.dea_schedule in CONTROLLED_SCHEDULES
+
+
+def parse_medication_prescribed(el: etree._Element, path: str) -> MedicationPrescribed:
+    """Validate a ``MedicationPrescribed`` element and return its value object."""
+    children = walk(el, _MEDICATION, path)
+    coded = _drug_coded(children, path)
+    days_supply = opt_text(children, "DaysSupply", path)
+    rems = single(children, "PrescriberCheckedREMS", path)
+    return MedicationPrescribed(
+        drug_description=text(children, "DrugDescription", path, _DESCRIPTION_MAX),
+        product_code=coded.product_code,
+        strength=coded.strength,
+        drug_db_code=coded.drug_db_code,
+        dea_schedule=coded.dea_schedule,
+        quantity=_quantity(children["Quantity"][0], f"{path}/Quantity"),
+        days_supply=None
+        if days_supply is None
+        else integer_value(days_supply, f"{path}/DaysSupply", 3),
+        written_date=date_value(children["WrittenDate"][0], f"{path}/WrittenDate"),
+        substitutions=in_code_list(
+            text(children, "Substitutions", path), SUBSTITUTIONS, f"{path}/Substitutions"
+        ),
+        number_of_refills=integer_value(
+            text(children, "NumberOfRefills", path), f"{path}/NumberOfRefills", 2
+        ),
+        diagnoses=tuple(
+            _diagnosis(item, where) for item, where in items(children, "Diagnosis", path)
+        ),
+        note=opt_text(children, "Note", path, _NOTE_MAX),
+        sig=parse_sig(children["Sig"][0], f"{path}/Sig"),
+        prescriber_checked_rems=None
+        if rems is None
+        else leaf(rems, f"{path}/PrescriberCheckedREMS", _CODE_MAX),
+    )
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _DrugCoded:
+    product_code: ProductCode | None = None
+    strength: Strength | None = None
+    drug_db_code: DrugDbCode | None = None
+    dea_schedule: str | None = None
+
+
+def _drug_coded(medication: Children, path: str) -> _DrugCoded:
+    group = medication.get("DrugCoded")
+    if not group:
+        return _DrugCoded()
+    path = f"{path}/DrugCoded"
+    children = walk(group[0], _DRUG_CODED, path)
+    product = children.get("ProductCode")
+    strength = children.get("Strength")
+    db_code = children.get("DrugDBCode")
+    schedule = children.get("DEASchedule")
+    return _DrugCoded(
+        product_code=_product_code(product[0], f"{path}/ProductCode") if product else None,
+        strength=_strength(strength[0], f"{path}/Strength") if strength else None,
+        drug_db_code=_drug_db_code(db_code[0], f"{path}/DrugDBCode") if db_code else None,
+        dea_schedule=_code_only(schedule[0], f"{path}/DEASchedule", DEA_SCHEDULES)
+        if schedule
+        else None,
+    )
+
+
+def _product_code(el: etree._Element, path: str) -> ProductCode:
+    values = walk_leaves(el, _CODE_AND_QUALIFIER, path)
+    return ProductCode(
+        code=values["Code"],
+        qualifier=in_code_list(values["Qualifier"], PRODUCT_QUALIFIERS, f"{path}/Qualifier"),
+    )
+
+
+def _drug_db_code(el: etree._Element, path: str) -> DrugDbCode:
+    values = walk_leaves(el, _CODE_AND_QUALIFIER, path)
+    return DrugDbCode(code=values["Code"], qualifier=values["Qualifier"])
+
+
+def _strength(el: etree._Element, path: str) -> Strength:
+    children = walk(el, _STRENGTH, path)
+    form = children.get("StrengthForm")
+    unit = children.get("StrengthUnitOfMeasure")
+    return Strength(
+        value=opt_text(children, "StrengthValue", path),
+        form_code=_code_only(form[0], f"{path}/StrengthForm") if form else None,
+        unit_code=_code_only(unit[0], f"{path}/StrengthUnitOfMeasure") if unit else None,
+    )
+
+
+def _code_only(el: etree._Element, path: str, allowed: frozenset[str] | None = None) -> str:
+    code = walk_leaves(el, _CODE_ONLY, path)["Code"]
+    return code if allowed is None else in_code_list(code, allowed, f"{path}/Code")
+
+
+def _quantity(el: etree._Element, path: str) -> Quantity:
+    children = walk(el, _QUANTITY, path)
+    value = decimal_value(text(children, "Value", path), f"{path}/Value", 11)
+    unit_path = f"{path}/QuantityUnitOfMeasure"
+    unit = _code_only(children["QuantityUnitOfMeasure"][0], unit_path)
+    if _NCI_CODE.fullmatch(unit) is None:
+        raise StandardViolationError("not an NCI unit code", f"{unit_path}/Code")
+    qualifier = text(children, "CodeListQualifier", path)
+    return Quantity(
+        value=value,
+        code_list_qualifier=in_code_list(
+            qualifier, QUANTITY_QUALIFIERS, f"{path}/CodeListQualifier"
+        ),
+        unit_code=unit,
+    )
+
+
+def _diagnosis(el: etree._Element, path: str) -> Diagnosis:
+    children = walk(el, _DIAGNOSIS, path)
+    qualifier = text(children, "ClinicalInformationQualifier", path)
+    secondary = children.get("Secondary")
+    return Diagnosis(
+        clinical_information_qualifier=in_code_list(
+            qualifier, CLINICAL_INFORMATION_QUALIFIERS, f"{path}/ClinicalInformationQualifier"
+        ),
+        primary=_diagnosis_code(children["Primary"][0], f"{path}/Primary"),
+        secondary=_diagnosis_code(secondary[0], f"{path}/Secondary") if secondary else None,
+    )
+
+
+def _diagnosis_code(el: etree._Element, path: str) -> Code:
+    values = walk_leaves(el, _DIAGNOSIS_CODE, path)
+    return Code(
+        code=values["Code"],
+        qualifier=in_code_list(values["Qualifier"], DIAGNOSIS_QUALIFIERS, f"{path}/Qualifier"),
+        description=values.get("Description"),
+    )

@@ -1,0 +1,137 @@
+"""A whole SCRIPT message: envelope, header and body (NCPDP SCRIPT Standard 2017071).
+
+``parse_message`` is the single entry point for inbound bytes. It checks, in this order:
+
+1. well-formed, DOCTYPE-free XML (500);
+2. the envelope: a ``Message`` root without namespace (a namespaced root, e.g. SCRIPT 10.6, is
+   4040), ``TransactionDomain`` SCRIPT and ``TransactionVersion`` 2017071x (else 4040), the other
+   four version attributes present and 2017071x (else 3000);
+3. ``Header`` then ``Body`` (3000 for structure, lengths, datatypes and code lists);
+4. exactly one transaction in ``Body``. NewRx, Status, Error and Verify bodies are validated;
+   any other transaction name is returned with ``body=None`` for the caller to accept or answer
+   with 4040;
+5. for a NewRx, values that contradict each other or the header (2000).
+
+Only :class:`~eprescribe.ncpdp.errors.ScriptRejection` subclasses ever escape.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Callable
+from typing import Final, TypeAlias
+
+from lxml import etree
+
+from eprescribe.ncpdp.error import Error, parse_error
+from eprescribe.ncpdp.errors import StandardViolationError, UnsupportedTransactionError
+from eprescribe.ncpdp.header import Header, parse_header
+from eprescribe.ncpdp.newrx import NewRx, check_context, parse_newrx
+from eprescribe.ncpdp.status import Status, parse_status
+from eprescribe.ncpdp.structure import Spec, req, walk
+from eprescribe.ncpdp.verify import Verify, parse_verify
+from eprescribe.ncpdp.xml import parse_document
+
+__all__ = ["VERSION_ATTRIBUTES", "Body", "Message", "parse_message"]
+
+#: The six required attributes of ``Message``.
+VERSION_ATTRIBUTES: Final = (
+    "DatatypesVersion",
+    "TransportVersion",
+    "TransactionDomain",
+    "TransactionVersion",
+    "StructuresVersion",
+    "ECLVersion",
+)
+
+Body: TypeAlias = NewRx | Status | Error | Verify | None
+
+_VERSION = re.compile(r"2017071\d")
+_OTHER_VERSIONS: Final = ("DatatypesVersion", "TransportVersion", "StructuresVersion", "ECLVersion")
+_MESSAGE = Spec(req("Header"), req("Body"))
+_BODY_PATH: Final = "/Message/Body"
+_BODY_PARSERS: Final[dict[str, Callable[[etree._Element, str], Body]]] = {
+    "NewRx": parse_newrx,
+    "Status": parse_status,
+    "Error": parse_error,
+    "Verify": parse_verify,
+}
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Message:
+    """A validated message. ``transaction`` is the name of the Body's child element."""
+
+    version: str
+    header: Header
+    transaction: str
+    body: Body
+
+
+def parse_message(data: bytes) -> Message:
+    """Parse and validate SCRIPT 2017071 bytes, or raise a ``ScriptRejection``."""
+    root = parse_document(data)
+    version = _check_envelope(root)
+    children = walk(root, _MESSAGE, "/Message")
+    header = parse_header(children["Header"][0])
+    transaction, element = _transaction(children["Body"][0])
+    parser = _BODY_PARSERS.get(transaction)
+    body = None if parser is None else parser(element, f"{_BODY_PATH}/{transaction}")
+    if isinstance(body, NewRx):
+        check_context(body, header)
+    return Message(version=version, header=header, transaction=transaction, body=body)
+
+
+def _check_envelope(root: etree._Element) -> str:
+    """Route on the root and its attributes; return the TransactionVersion."""
+    if root.tag != "Message":
+        name = etree.QName(root)
+        if name.namespace is not None:
+            raise UnsupportedTransactionError(
+                "namespaced SCRIPT messages (e.g. 10.6) are not supported", f"/{name.localname}"
+            )
+        raise StandardViolationError("root element must be Message", f"/{name.localname}")
+    if _attribute(root, "TransactionDomain") != "SCRIPT":
+        raise UnsupportedTransactionError(
+            "transaction domain not supported", "/Message/@TransactionDomain"
+        )
+    version = _attribute(root, "TransactionVersion")
+    if _VERSION.fullmatch(version) is None:
+        raise UnsupportedTransactionError(
+            "only SCRIPT 2017071 is supported", "/Message/@TransactionVersion"
+        )
+    for attribute in _OTHER_VERSIONS:
+        if _VERSION.fullmatch(_attribute(root, attribute)) is None:
+            raise StandardViolationError("version must be 2017071x", f"/Message/@{attribute}")
+    return version
+
+
+def _attribute(root: etree._Element, name: str) -> str:
+    value = root.get(name)
+    if value is None:
+        raise StandardViolationError("required attribute missing", f"/Message/@{name}")
+    return value.strip()
+
+
+def _transaction(body: etree._Element) -> tuple[str, etree._Element]:
+    """The Body's only child element and its name."""
+    if body.text is not None and not body.text.isspace():
+        raise StandardViolationError("unexpected text content", _BODY_PATH)
+    elements = list(body)
+    if not elements:
+        raise StandardViolationError("Body contains no transaction", _BODY_PATH)
+    for element in elements:
+        if not isinstance(element.tag, str) or element.tag[0] == "{":
+            raise StandardViolationError("unexpected element", _BODY_PATH)
+        if element.tail is not None and not element.tail.isspace():
+            raise StandardViolationError("unexpected text content", _BODY_PATH)
+    if len(elements) > 1:
+        second = elements[1]
+        same = [item for item in elements if item.tag == second.tag]
+        index = f"[{same.index(second) + 1}]" if len(same) > 1 else ""
+        raise StandardViolationError(
+            "Body must contain exactly one transaction", f"{_BODY_PATH}/{second.tag}{index}"
+        )
+    first = elements[0]
+    return str(first.tag), first

@@ -1,0 +1,266 @@
+"""Replies the hub sends: Status, Error and Verify (NCPDP SCRIPT Standard 2017071).
+
+Every reply swaps the request's To and From, carries a new ``MessageID``, relates to the
+request's ``MessageID`` when it is known, names the hub in ``SenderSoftware``, has ``SentTime`` in
+UTC with ``Z``, and is itself valid SCRIPT 2017071 (it parses with ``parse_message``). The
+documents are built with lxml, so text is always escaped correctly; descriptions are stripped of
+control characters and truncated.
+
+For a request too broken to parse, :func:`salvage_reply_context` recovers To, From and MessageID
+from the raw bytes with bounded regular expressions (never an XML parser) so that even an
+``Error`` 900/500 can be addressed and related.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import re
+from typing import Final
+
+from lxml import etree
+
+from eprescribe.ncpdp.error import ERROR_CODES
+from eprescribe.ncpdp.errors import ScriptRejection
+from eprescribe.ncpdp.header import Header
+from eprescribe.ncpdp.status import STATUS_CODES, STATUS_DESCRIPTION_MAX
+from eprescribe.ncpdp.types import PARTY_QUALIFIERS, Party, SenderSoftware
+from eprescribe.ncpdp.verify import VERIFY_CODE
+
+__all__ = [
+    "ERROR_DESCRIPTION_MAX",
+    "ReplyContext",
+    "build_error",
+    "build_rejection",
+    "build_status",
+    "build_verify",
+    "reply_context",
+    "salvage_reply_context",
+]
+
+#: The Standard leaves Error/Description unbounded; this keeps replies readable and bounded.
+ERROR_DESCRIPTION_MAX: Final = 500
+SCRIPT_VERSION: Final = "20170715"
+_ID_MAX: Final = 35
+_PARTY_MAX: Final = 256
+_SALVAGE_WINDOW: Final = 64 * 1024
+_DECLARATION: Final = b'<?xml version="1.0" encoding="UTF-8"?>\n'
+_ENVELOPE: Final = {
+    "DatatypesVersion": SCRIPT_VERSION,
+    "TransportVersion": SCRIPT_VERSION,
+    "TransactionDomain": "SCRIPT",
+    "TransactionVersion": SCRIPT_VERSION,
+    "StructuresVersion": SCRIPT_VERSION,
+    "ECLVersion": SCRIPT_VERSION,
+}
+_DESCRIPTION_CODE = re.compile(r"\d{3,4}")
+_SALVAGE_PARTY: Final = {
+    name: re.compile(rb"<%b\b([^<>]{0,256})>([^<>]{1,300})</%b\s*>" % (name, name))
+    for name in (b"To", b"From")
+}
+_SALVAGE_QUALIFIER = re.compile(rb"""\bQualifier\s*=\s*(["'])([A-Z]{1,6})\1""")
+_SALVAGE_MESSAGE_ID = re.compile(rb"<MessageID\s*>([^<>]{1,64})</MessageID\s*>")
+
+
+def _valid_identifier(value: str, limit: int) -> bool:
+    return 1 <= len(value) <= limit and value.isprintable() and "&" not in value
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ReplyContext:
+    """Who a reply goes to, who it comes from, and which request it answers."""
+
+    to: Party
+    from_: Party
+    relates_to_message_id: str | None = None
+
+    def __post_init__(self) -> None:
+        relates = self.relates_to_message_id
+        if relates is not None and not _valid_identifier(relates, _ID_MAX):
+            raise ValueError("RelatesToMessageID must be printable an1..35")
+
+
+def reply_context(header: Header) -> ReplyContext:
+    """The context for answering a parsed request: To and From swapped."""
+    return ReplyContext(to=header.from_, from_=header.to, relates_to_message_id=header.message_id)
+
+
+def salvage_reply_context(data: bytes, fallback_to: Party, fallback_from: Party) -> ReplyContext:
+    """The reply context of an unparseable request, from its first 64 KiB of raw bytes.
+
+    Whatever cannot be found or does not validate falls back: the request's From (our To) to
+    ``fallback_to``, its To (our From) to ``fallback_from``, its MessageID to ``None``.
+    """
+    window = data[:_SALVAGE_WINDOW]
+    body = window.find(b"<Body")
+    if body > 0:
+        window = window[:body]
+    sender = _salvage_party(window, b"From")
+    receiver = _salvage_party(window, b"To")
+    return ReplyContext(
+        to=sender or fallback_to,
+        from_=receiver or fallback_from,
+        relates_to_message_id=_salvage_message_id(window),
+    )
+
+
+def _salvage_party(window: bytes, name: bytes) -> Party | None:
+    match = _SALVAGE_PARTY[name].search(window)
+    if match is None:
+        return None
+    qualifier = _SALVAGE_QUALIFIER.search(match.group(1))
+    value = _decode(match.group(2))
+    if qualifier is None or value is None or not _valid_identifier(value, _PARTY_MAX):
+        return None
+    code = qualifier.group(2).decode("ascii")
+    return Party(code, value) if code in PARTY_QUALIFIERS else None
+
+
+def _salvage_message_id(window: bytes) -> str | None:
+    match = _SALVAGE_MESSAGE_ID.search(window)
+    value = None if match is None else _decode(match.group(1))
+    return value if value is not None and _valid_identifier(value, _ID_MAX) else None
+
+
+def _decode(raw: bytes) -> str | None:
+    try:
+        return raw.decode("utf-8").strip()
+    except UnicodeDecodeError:
+        return None
+
+
+def build_status(
+    ctx: ReplyContext,
+    *,
+    message_id: str,
+    sent_time: dt.datetime,
+    software: SenderSoftware,
+    code: str = "000",
+    description: str | None = None,
+) -> bytes:
+    """A Status reply (000 = accepted; 010 only where the hub is the ultimate receiver)."""
+    if code not in STATUS_CODES:
+        raise ValueError("unknown Status code")
+    root, body = _envelope(ctx, message_id, sent_time, software)
+    status = etree.SubElement(body, "Status")
+    _leaf(status, "Code", code)
+    if description is not None:
+        _optional_leaf(status, "Description", clean_text(description, STATUS_DESCRIPTION_MAX))
+    return _serialize(root)
+
+
+def build_error(
+    ctx: ReplyContext,
+    *,
+    message_id: str,
+    sent_time: dt.datetime,
+    software: SenderSoftware,
+    code: str,
+    description_code: str | None,
+    description: str | None,
+) -> bytes:
+    """An Error reply (900 rejected; 601/602 for the hub's own faults)."""
+    if code not in ERROR_CODES:
+        raise ValueError("unknown Error code")
+    if description_code is not None and _DESCRIPTION_CODE.fullmatch(description_code) is None:
+        raise ValueError("DescriptionCode must be 3 or 4 digits")
+    root, body = _envelope(ctx, message_id, sent_time, software)
+    error = etree.SubElement(body, "Error")
+    _leaf(error, "Code", code)
+    if description_code is not None:
+        _leaf(error, "DescriptionCode", description_code)
+    if description is not None:
+        _optional_leaf(error, "Description", clean_text(description, ERROR_DESCRIPTION_MAX))
+    return _serialize(root)
+
+
+def build_verify(
+    ctx: ReplyContext, *, message_id: str, sent_time: dt.datetime, software: SenderSoftware
+) -> bytes:
+    """A Verify reply (``VerifyStatus/Code`` 010), the answer to a ``ReturnReceipt``."""
+    root, body = _envelope(ctx, message_id, sent_time, software)
+    status = etree.SubElement(etree.SubElement(body, "Verify"), "VerifyStatus")
+    _leaf(status, "Code", VERIFY_CODE)
+    return _serialize(root)
+
+
+def build_rejection(
+    ctx: ReplyContext,
+    rejection: ScriptRejection,
+    *,
+    message_id: str,
+    sent_time: dt.datetime,
+    software: SenderSoftware,
+) -> bytes:
+    """The Error reply for a rejection: its code, description code and "detail: XPath"."""
+    return build_error(
+        ctx,
+        message_id=message_id,
+        sent_time=sent_time,
+        software=software,
+        code=rejection.code,
+        description_code=rejection.description_code,
+        description=_rejection_description(rejection),
+    )
+
+
+def _rejection_description(rejection: ScriptRejection) -> str:
+    """``detail: xpath``, shortening the detail first so that the XPath survives truncation."""
+    detail = clean_text(rejection.detail, ERROR_DESCRIPTION_MAX)
+    xpath = clean_text(rejection.xpath or "", ERROR_DESCRIPTION_MAX)
+    if not xpath:
+        return detail
+    room = ERROR_DESCRIPTION_MAX - len(xpath) - 2
+    if room < 10:
+        return xpath
+    return f"{clean_text(detail, room) or 'rejected'}: {xpath}"
+
+
+def clean_text(value: str, limit: int) -> str:
+    """Printable text only (controls become spaces, runs collapse), at most ``limit`` chars."""
+    cleaned = " ".join("".join(ch if ch.isprintable() else " " for ch in value).split())
+    if len(cleaned) <= limit:
+        return cleaned
+    return cleaned[: max(limit - 3, 0)].rstrip() + "..."
+
+
+def _envelope(
+    ctx: ReplyContext, message_id: str, sent_time: dt.datetime, software: SenderSoftware
+) -> tuple[etree._Element, etree._Element]:
+    if not _valid_identifier(message_id, _ID_MAX):
+        raise ValueError("MessageID must be printable an1..35")
+    root = etree.Element("Message", _ENVELOPE)
+    header = etree.SubElement(root, "Header")
+    etree.SubElement(header, "To", Qualifier=ctx.to.qualifier).text = ctx.to.value
+    etree.SubElement(header, "From", Qualifier=ctx.from_.qualifier).text = ctx.from_.value
+    _leaf(header, "MessageID", message_id)
+    if ctx.relates_to_message_id is not None:
+        _leaf(header, "RelatesToMessageID", ctx.relates_to_message_id)
+    _leaf(header, "SentTime", format_sent_time(sent_time))
+    sender = etree.SubElement(header, "SenderSoftware")
+    _leaf(sender, "SenderSoftwareDeveloper", software.developer)
+    _leaf(sender, "SenderSoftwareProduct", software.product)
+    _leaf(sender, "SenderSoftwareVersionRelease", software.version)
+    return root, etree.SubElement(root, "Body")
+
+
+def format_sent_time(moment: dt.datetime) -> str:
+    """An aware datetime as ``xsd:dateTime`` in UTC with ``Z`` (milliseconds when non-zero)."""
+    if moment.utcoffset() is None:
+        raise ValueError("sent_time must be timezone-aware")
+    utc = moment.astimezone(dt.UTC)
+    spec = "milliseconds" if utc.microsecond else "seconds"
+    return utc.replace(tzinfo=None).isoformat(timespec=spec) + "Z"
+
+
+def _leaf(parent: etree._Element, name: str, value: str) -> None:
+    etree.SubElement(parent, name).text = value
+
+
+def _optional_leaf(parent: etree._Element, name: str, value: str) -> None:
+    if value:  # an empty Description would violate an1..n
+        _leaf(parent, name, value)
+
+
+def _serialize(root: etree._Element) -> bytes:
+    return _DECLARATION + etree.tostring(root, encoding="UTF-8", xml_declaration=False)

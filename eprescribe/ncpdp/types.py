@@ -1,0 +1,250 @@
+"""Common datatypes of NCPDP SCRIPT Standard 2017071 as validated value objects.
+
+Spec element names stay at the wire boundary (the parsers); these objects use snake_case.
+Dates and times: a SCRIPT ``dateTime`` may omit its zone; such values are taken as UTC. Every
+``datetime`` held here is timezone-aware and in UTC.
+
+:func:`to_json` turns any value object of the package into plain JSON data for storage.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import re
+from decimal import Decimal
+from typing import Final, TypeAlias
+
+__all__ = [
+    "COMMUNICATION_KINDS",
+    "PARTY_QUALIFIERS",
+    "Address",
+    "Coded",
+    "CommunicationNumber",
+    "DateValue",
+    "JsonValue",
+    "Name",
+    "Party",
+    "SenderSoftware",
+    "parse_boolean",
+    "parse_date",
+    "parse_datetime",
+    "parse_decimal",
+    "to_json",
+]
+
+JsonValue: TypeAlias = "str | int | float | bool | list[JsonValue] | dict[str, JsonValue] | None"
+
+#: ``To``/``From`` ``@Qualifier`` values (pharmacy, clinic, mailbox, prescriber, ...).
+PARTY_QUALIFIERS: Final = frozenset({"P", "C", "M", "D", "CF", "ZZZ", "PY", "DIRECT", "REMS"})
+
+#: Children of ``CommunicationNumbers``, in schema order.
+COMMUNICATION_KINDS: Final = (
+    "PrimaryTelephone",
+    "Beeper",
+    "ElectronicMail",
+    "Fax",
+    "HomeTelephone",
+    "WorkTelephone",
+    "OtherTelephone",
+)
+
+_DATE = re.compile(r"(\d{4})-(\d{2})-(\d{2})(?:Z|[+-]\d{2}:\d{2})?")
+_DATETIME = re.compile(
+    r"(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,12}))?(Z|[+-]\d{2}:\d{2})?"
+)
+_DECIMAL = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)")
+_BOOLEANS: Final = {"true": True, "1": True, "false": False, "0": False}
+
+
+def _require_text(value: str, what: str) -> None:
+    if not value or not value.isprintable():
+        raise ValueError(f"{what} must be non-empty printable text")
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Party:
+    """``To`` or ``From``: an identifier and its ``@Qualifier``."""
+
+    qualifier: str
+    value: str
+
+    def __post_init__(self) -> None:
+        if self.qualifier not in PARTY_QUALIFIERS:
+            raise ValueError("unknown party qualifier")
+        _require_text(self.value, "party identifier")
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class SenderSoftware:
+    """``SenderSoftware``: developer, product and version of the sending system."""
+
+    developer: str
+    product: str
+    version: str
+
+    def __post_init__(self) -> None:
+        for value in (self.developer, self.product, self.version):
+            _require_text(value, "sender software field")
+            if len(value) > 35:
+                raise ValueError("sender software fields are an1..35")
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Name:
+    """A person's name (``LastName``, ``FirstName``, ``MiddleName``, ``Suffix``, ``Prefix``)."""
+
+    last: str
+    first: str | None
+    middle: str | None = None
+    suffix: str | None = None
+    prefix: str | None = None
+
+    def __post_init__(self) -> None:
+        if not self.last:
+            raise ValueError("last name is required")
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Address:
+    """A postal address (``AddressLine1`` .. ``CountryCode``)."""
+
+    line1: str
+    city: str
+    state: str
+    postal_code: str
+    country_code: str
+    line2: str | None = None
+
+    def __post_init__(self) -> None:
+        if not (self.line1 and self.city and self.state and self.postal_code and self.country_code):
+            raise ValueError("address line 1, city, state, postal code and country are required")
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class CommunicationNumber:
+    """One entry of ``CommunicationNumbers``; ``kind`` is the element name, e.g. ``Fax``.
+
+    For ``ElectronicMail`` the ``number`` is the e-mail address.
+    """
+
+    kind: str
+    number: str
+    extension: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind not in COMMUNICATION_KINDS:
+            raise ValueError("unknown communication number kind")
+        if not self.number:
+            raise ValueError("communication number is required")
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Coded:
+    """A coded value as used by the structured Sig: ``Text``, ``Qualifier``, ``Code``."""
+
+    text: str | None = None
+    qualifier: str | None = None
+    code: str | None = None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class DateValue:
+    """The SCRIPT "Date or DateTime" choice (``DateOfBirth``, ``WrittenDate``, ...).
+
+    ``date`` is always set: the calendar date as written (for a ``DateTime``, the date in the
+    sender's own offset). ``datetime`` is set only for the ``DateTime`` form, aware and in UTC; a
+    ``DateTime`` without a zone is taken as UTC.
+    """
+
+    date: dt.date
+    datetime: dt.datetime | None = None
+
+    def __post_init__(self) -> None:
+        if self.datetime is not None and self.datetime.utcoffset() != dt.timedelta(0):
+            raise ValueError("DateValue.datetime must be aware and in UTC")
+
+
+def parse_date(text: str) -> dt.date:
+    """Parse an ``xsd:date`` (a zone suffix is accepted and ignored); ``ValueError`` if invalid."""
+    match = _DATE.fullmatch(text)
+    if match is None:
+        raise ValueError("not an xsd:date")
+    year, month, day = (int(part) for part in match.groups())
+    return dt.date(year, month, day)
+
+
+def parse_datetime(text: str) -> tuple[dt.datetime, dt.date]:
+    """Parse an ``xsd:dateTime`` into (aware UTC datetime, calendar date as written).
+
+    A missing zone means UTC. Fractions beyond microseconds are truncated.
+    """
+    match = _DATETIME.fullmatch(text)
+    if match is None:
+        raise ValueError("not an xsd:dateTime")
+    fraction, zone = match.group(7), match.group(8)
+    if fraction is None or len(fraction) <= 6:
+        # The common case: the regex already pinned the format down to what fromisoformat reads.
+        local = dt.datetime.fromisoformat(text)
+        if zone is None:
+            local = local.replace(tzinfo=dt.UTC)
+        elif zone != "Z":
+            _zone(zone)  # range check of the offset
+    else:
+        year, month, day, hour, minute, second = (int(part) for part in match.groups()[:6])
+        micro = int(fraction[:6])
+        local = dt.datetime(year, month, day, hour, minute, second, micro, tzinfo=_zone(zone))
+    return local.astimezone(dt.UTC), local.date()
+
+
+def _zone(zone: str | None) -> dt.timezone:
+    if zone is None or zone == "Z":
+        return dt.UTC
+    sign = -1 if zone[0] == "-" else 1
+    hours, minutes = int(zone[1:3]), int(zone[4:6])
+    if hours > 14 or minutes > 59:
+        raise ValueError("zone offset out of range")
+    return dt.timezone(sign * dt.timedelta(hours=hours, minutes=minutes))
+
+
+def parse_decimal(text: str) -> Decimal:
+    """Parse a plain decimal number (no exponent, no thousands separators)."""
+    if _DECIMAL.fullmatch(text) is None:
+        raise ValueError("not a decimal number")
+    return Decimal(text)
+
+
+def parse_boolean(text: str) -> bool:
+    """Parse an ``xsd:boolean`` (``true``, ``false``, ``1``, ``0``)."""
+    try:
+        return _BOOLEANS[text]
+    except KeyError:
+        raise ValueError("not an xsd:boolean") from None
+
+
+def to_json(obj: object) -> dict[str, JsonValue]:
+    """Turn a value object of this package into a JSON-safe dict.
+
+    Field names stay snake_case; tuples become lists (a tuple of ``(name, value)`` pairs becomes
+    a list of two-item lists); dates and datetimes become ISO 8601 strings; ``Decimal`` becomes
+    its exact string.
+    """
+    if not dataclasses.is_dataclass(obj) or isinstance(obj, type):
+        raise TypeError("to_json expects a dataclass instance")
+    return {field.name: _json_value(getattr(obj, field.name)) for field in dataclasses.fields(obj)}
+
+
+def _json_value(value: object) -> JsonValue:
+    if value is None or isinstance(value, str | bool | int | float):
+        return value
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, dt.date):  # datetime is a date subclass
+        return value.isoformat()
+    if isinstance(value, tuple | list):
+        return [_json_value(item) for item in value]
+    if isinstance(value, dict):
+        return {str(key): _json_value(item) for key, item in value.items()}
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return to_json(value)
+    raise TypeError(f"cannot convert {type(value).__name__} to JSON")

@@ -1,0 +1,106 @@
+"""The ``telepharm`` command as operators use it: real processes, one-line errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+TELEPHARM = [sys.executable, "-m", "server"]
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("TELEPHARM_")}
+    return {**clean, "TELEPHARM_DATA_DIR": str(tmp_path / "var"), "TELEPHARM_LOG_LEVEL": "WARNING"}
+
+
+def run(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*TELEPHARM, *args], env=env, capture_output=True, text=True, timeout=120)
+
+
+def test_migrate_pharmacy_and_clients(env: dict[str, str]) -> None:
+    assert run(env, "migrate").returncode == 0
+    assert run(env, "migrate").returncode == 0  # idempotent
+    added = run(env, "pharmacy", "add", "--ncpdpid", "1234567", "--npi", "1000000004",
+                "--name", "Corner Pharmacy")  # fmt: skip
+    assert added.returncode == 0, added.stderr
+    sender = run(env, "client", "add", "--name", "EHR", "--scope", "script:send")
+    assert sender.returncode == 0, sender.stderr
+    credentials = json.loads(sender.stdout)
+    assert set(credentials) == {"client_id", "client_secret"}
+    assert len(credentials["client_secret"]) >= 43  # 256 bits
+    reader = run(
+        env, "client", "add", "--name", "PMS", "--scope", "rx:read", "--pharmacy", "1234567"
+    )
+    assert reader.returncode == 0, reader.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["pharmacy", "add", "--ncpdpid", "12345", "--npi", "1000000004", "--name", "X"],
+         "--ncpdpid must be 7 digits"),
+        (["pharmacy", "add", "--ncpdpid", "1234567", "--npi", "1234567898", "--name", "X"],
+         "--npi must be a valid"),
+        (["pharmacy", "add", "--ncpdpid", "1234567", "--npi", "1000000004", "--name", " "],
+         "--name must be"),
+        (["client", "add", "--name", "X", "--scope", "admin"], "--scope must be one or more of"),
+        (["client", "add", "--name", "X", "--scope", "rx:read"], "must be bound with --pharmacy"),
+        (["client", "add", "--name", "X", "--scope", "rx:read", "--pharmacy", "7654321"],
+         "no pharmacy with NCPDPID 7654321"),
+        (["pharmacy", "add", "--ncpdpid", "1234567"], "the following arguments are required"),
+        (["frobnicate"], "invalid choice"),
+    ],
+)  # fmt: skip
+def test_bad_arguments_fail_with_one_line(
+    env: dict[str, str], args: list[str], message: str
+) -> None:
+    assert run(env, "migrate").returncode == 0
+    result = run(env, *args)
+    assert result.returncode != 0
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert message in lines[0]
+    assert lines[0].startswith("telepharm: ")
+
+
+def test_duplicate_pharmacy_is_refused(env: dict[str, str]) -> None:
+    run(env, "migrate")
+    args = ["pharmacy", "add", "--ncpdpid", "1234567", "--npi", "1000000004", "--name", "A"]
+    assert run(env, *args).returncode == 0
+    again = run(env, *args)
+    assert again.returncode == 1
+    assert again.stderr.strip() == "telepharm: a pharmacy with NCPDPID 1234567 already exists"
+
+
+def test_unmigrated_database_is_a_clear_error(env: dict[str, str]) -> None:
+    result = run(env, "pharmacy", "add", "--ncpdpid", "1234567", "--npi", "1000000004",
+                 "--name", "A")  # fmt: skip
+    assert result.returncode == 1
+    assert "is the schema migrated?" in result.stderr
+
+
+def test_bad_environment_is_a_clear_error(env: dict[str, str]) -> None:
+    result = run({**env, "TELEPHARM_ISSUER": "http://hub.example.org"}, "migrate")
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        "telepharm: TELEPHARM_ISSUER must use https unless the hub is on loopback"
+    )
+
+
+def test_demo_is_idempotent_and_prints_how_to_send(env: dict[str, str], tmp_path: Path) -> None:
+    run(env, "migrate")
+    first = run(env, "demo")
+    assert first.returncode == 0, first.stderr
+    second = run(env, "demo")
+    assert second.returncode == 0, second.stderr
+    assert first.stdout == second.stdout  # same pharmacy, same clients
+    assert "curl" in first.stdout
+    assert "/ncpdp/script" in first.stdout
+    assert (tmp_path / "var" / "sample-newrx.xml").exists()
+    assert oct((tmp_path / "var" / "demo-clients.json").stat().st_mode & 0o777) == "0o600"

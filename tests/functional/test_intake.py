@@ -1,0 +1,219 @@
+"""``POST /ncpdp/script`` end to end: replies, durable storage, and every kind of bad input."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import uuid
+
+import pytest
+from sqlalchemy import func, select, text
+
+from eprescribe.ncpdp import Error, Status, Verify, parse_message
+from server.db.models import AuditEvent, InboundMessage, Prescription, PrescriptionTransition
+from tests.conftest import Hub
+from tests.functional.intake_helpers import post_script
+from tests.support.script_samples import FIXTURES, newrx_tree, newrx_xml, to_bytes
+
+
+async def _count(hub: Hub, model: type) -> int:
+    async with hub.db.sessions() as session:
+        return int(await session.scalar(select(func.count()).select_from(model)) or 0)
+
+
+async def _ready(hub: Hub) -> str:
+    await hub.pharmacy()
+    return await hub.sender_token()
+
+
+def _error(reply: bytes) -> Error:
+    message = parse_message(reply)
+    assert message.transaction == "Error", reply
+    assert isinstance(message.body, Error)
+    return message.body
+
+
+async def test_newrx_is_stored_then_answered_with_status(hub: Hub) -> None:
+    token = await _ready(hub)
+    message_id = uuid.uuid4().hex
+    body = newrx_xml(message_id=message_id)
+    response = await post_script(hub, body, token)
+    assert response.status == 200
+    assert response.content_type == "application/xml"
+    reply = parse_message(await response.read())
+    assert reply.transaction == "Status"
+    assert isinstance(reply.body, Status)
+    assert reply.body.code == "000"
+    assert reply.header.relates_to_message_id == message_id
+    assert reply.header.message_id != message_id
+    assert (reply.header.to.qualifier, reply.header.to.value) == ("D", "9990001")
+    assert (reply.header.from_.qualifier, reply.header.from_.value) == ("P", "1234567")
+    assert reply.header.sender_software.product == "Telepharm Hub"
+
+    async with hub.db.sessions() as session:
+        stored = (await session.scalars(select(InboundMessage))).one()
+        rx = (await session.scalars(select(Prescription))).one()
+        history = (await session.scalars(select(PrescriptionTransition))).all()
+        audit = (
+            await session.scalars(
+                select(AuditEvent).where(AuditEvent.action == "prescription.receive")
+            )
+        ).one()
+    assert stored.raw == body
+    assert stored.sha256 == hashlib.sha256(body).hexdigest()
+    assert (stored.message_id, stored.sender, stored.transaction) == (
+        message_id,
+        "D:9990001",
+        "NewRx",
+    )
+    assert rx.state == "received"
+    assert rx.message_id == message_id
+    assert rx.inbound_message_id == stored.id
+    assert rx.patient["name"]["last"] == "TESTPATIENT"
+    assert rx.medication["quantity"]["value"] == "60"
+    assert [(t.from_state, t.to_state, t.actor) for t in history] == [
+        (None, "received", f"client:{stored.sender_client_id}")
+    ]
+    assert audit.resource_id == str(rx.id)
+    assert audit.pharmacy_id == rx.pharmacy_id
+    assert "TESTPATIENT" not in str(audit.detail)
+
+
+async def test_return_receipt_gets_verify(hub: Hub) -> None:
+    token = await _ready(hub)
+    message_id = uuid.uuid4().hex
+    response = await post_script(hub, newrx_xml(message_id=message_id, return_receipt=True), token)
+    reply = parse_message(await response.read())
+    assert reply.transaction == "Verify"
+    assert isinstance(reply.body, Verify)
+    assert reply.header.relates_to_message_id == message_id
+
+
+async def test_duplicate_message_id_is_220_and_stores_nothing_new(hub: Hub) -> None:
+    token = await _ready(hub)
+    body = newrx_xml(message_id="DUP-1")
+    assert b"<Status>" in await (await post_script(hub, body, token)).read()
+    error = _error(await (await post_script(hub, body, token)).read())
+    assert (error.code, error.description_codes) == ("900", ("220",))
+    assert await _count(hub, InboundMessage) == 1
+    assert await _count(hub, Prescription) == 1
+    assert await _count(hub, PrescriptionTransition) == 1
+    # another client may use the same MessageID: duplicates are per sender
+    other = await hub.sender_token()
+    assert b"<Status>" in await (await post_script(hub, body, other)).read()
+    assert await _count(hub, InboundMessage) == 2
+
+
+async def test_unknown_receiving_pharmacy_is_1000(hub: Hub) -> None:
+    token = await _ready(hub)
+    error = _error(await (await post_script(hub, newrx_xml(to="7777777"), token)).read())
+    assert (error.code, error.description_codes) == ("900", ("1000",))
+    assert error.description
+    assert error.description.endswith("/Message/Header/To")
+    assert await _count(hub, InboundMessage) == 0
+
+
+XXE = b"""<?xml version="1.0"?>
+<!DOCTYPE Message [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>
+<Message><Header><To Qualifier="P">1234567</To><From Qualifier="D">1</From>
+<MessageID>&xxe;</MessageID></Header></Message>"""
+LAUGHS = b"""<?xml version="1.0"?>
+<!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">
+<!ENTITY lol3 "&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;">]><Message>&lol3;</Message>"""
+
+
+def _unsupported_transaction() -> bytes:
+    root = newrx_tree()
+    body = root.find("Body/NewRx")
+    assert body is not None
+    body.tag = "RxFill"
+    return to_bytes(root)
+
+
+BAD_INPUTS: dict[str, tuple[bytes, str, str | None]] = {
+    "malformed XML": (b"<Message><Header></Message>", "500", None),
+    "XXE": (XXE, "500", None),
+    "billion laughs": (LAUGHS, "500", None),
+    "empty body": (b"", "500", None),
+    "unsupported transaction": (_unsupported_transaction(), "4040", "/Message/Body/RxFill"),
+    "SCRIPT 10.6": ((FIXTURES / "newrx_10_6.xml").read_bytes(), "4040", None),
+    "missing Patient": (newrx_xml(omit=["Body/NewRx/Patient"]), "3000", "/Message/Body/NewRx"),
+    "missing Prescriber": (newrx_xml(omit=["Body/NewRx/Prescriber"]), "3000", "Prescriber"),
+    "missing MedicationPrescribed": (
+        newrx_xml(omit=["Body/NewRx/MedicationPrescribed"]),
+        "3000",
+        "MedicationPrescribed",
+    ),
+    "invalid date": (
+        newrx_xml(replace={"Body/NewRx/MedicationPrescribed/WrittenDate/Date": "2025-02-30"}),
+        "3000",
+        "/Message/Body/NewRx/MedicationPrescribed/WrittenDate/Date",
+    ),
+    "non-numeric quantity": (
+        newrx_xml(replace={"Body/NewRx/MedicationPrescribed/Quantity/Value": "thirty"}),
+        "3000",
+        "/Message/Body/NewRx/MedicationPrescribed/Quantity/Value",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_INPUTS))
+async def test_bad_input_is_a_script_error_and_stores_nothing(hub: Hub, case: str) -> None:
+    token = await _ready(hub)
+    body, description_code, xpath = BAD_INPUTS[case]
+    response = await post_script(hub, body, token)
+    assert response.status == 200
+    error = _error(await response.read())
+    assert (error.code, error.description_codes) == ("900", (description_code,)), error.description
+    if xpath:
+        assert error.description
+        assert xpath in error.description
+    assert await _count(hub, InboundMessage) == 0
+    assert await _count(hub, Prescription) == 0
+
+
+async def test_syntax_error_reply_is_addressed_to_the_recognisable_sender(hub: Hub) -> None:
+    token = await _ready(hub)
+    broken = newrx_xml(message_id="BROKEN-1")[:-40]
+    reply = parse_message(await (await post_script(hub, broken, token)).read())
+    assert reply.header.relates_to_message_id == "BROKEN-1"
+    assert (reply.header.to.qualifier, reply.header.to.value) == ("D", "9990001")
+
+
+async def test_body_over_one_mib_is_413(hub: Hub) -> None:
+    token = await _ready(hub)
+    big = io.BytesIO(b"<Message>" + b" " * (1024 * 1024) + b"</Message>")
+    response = await post_script(hub, big, token)
+    assert response.status == 413
+    assert response.content_type == "application/problem+json"
+    assert await _count(hub, InboundMessage) == 0
+
+
+@pytest.mark.parametrize(
+    "content_type", ["text/plain", "application/json", "application/octet-stream"]
+)
+async def test_wrong_content_type_is_415(hub: Hub, content_type: str) -> None:
+    token = await _ready(hub)
+    response = await post_script(hub, newrx_xml(), token, content_type=content_type)
+    assert response.status == 415
+    assert (await response.json())["code"] == "unsupported_media_type"
+
+
+async def test_text_xml_with_charset_is_accepted(hub: Hub) -> None:
+    token = await _ready(hub)
+    response = await post_script(hub, newrx_xml(), token, content_type="text/xml; charset=utf-8")
+    assert b"<Status>" in await response.read()
+
+
+async def test_storage_failure_is_602_and_leaves_no_half_written_rows(hub: Hub) -> None:
+    token = await _ready(hub)
+    async with hub.db.engine.begin() as conn:  # the last insert of the transaction will fail
+        await conn.execute(text("ALTER TABLE audit_events RENAME TO audit_events_away"))
+    try:
+        error = _error(await (await post_script(hub, newrx_xml(), token)).read())
+    finally:
+        async with hub.db.engine.begin() as conn:
+            await conn.execute(text("ALTER TABLE audit_events_away RENAME TO audit_events"))
+    assert error.code == "602"
+    assert await _count(hub, InboundMessage) == 0
+    assert await _count(hub, Prescription) == 0

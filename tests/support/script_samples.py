@@ -1,0 +1,321 @@
+"""Synthetic NCPDP SCRIPT 2017071 NewRx messages for unit, functional and benchmark tests.
+
+Every person, organisation and identifier here is fictional: NPIs 1111111112 (prescriber) and
+1000000004 (pharmacy) pass the NPI check digit, DEA number BT1234563 passes the DEA check digit,
+NDC 99999000101 is a placeholder and not a product.
+
+Typical use::
+
+    newrx_xml()                                   # a valid, realistic NewRx (bytes)
+    newrx_xml(controlled=True)                    # Schedule II, DEA number, signature indicator
+    newrx_xml(structured_sig=True)                # plus a structured Sig: 1 tablet twice a day
+    newrx_xml(omit=["Body/NewRx/Patient"])        # negative tests: drop an element ...
+    newrx_xml(replace={"Body/NewRx/MedicationPrescribed/Quantity/Value": "abc"})  # ... change text
+    newrx_xml(replace={"Header/To/@Qualifier": "X"})                             # ... an attribute
+    newrx_xml(append={"Body/NewRx": "<Unexpected>1</Unexpected>"})               # ... add a child
+    edit(Path("tests/fixtures/ncpdp/newrx_full.xml").read_bytes(), omit=[...])   # edit any message
+
+Paths are relative to ``/Message`` (a leading ``/Message/`` is accepted too): element names
+separated by ``/``, an optional 1-based ``[n]`` to pick among repeated siblings, and a final
+``@Name`` for an attribute. Edits apply in the order omit, replace, append. For anything else,
+``newrx_tree()`` returns the lxml root to change freely and ``to_bytes()`` serialises it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from lxml import etree
+
+__all__ = ["FIXTURES", "edit", "newrx_tree", "newrx_xml", "to_bytes"]
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "ncpdp"
+
+VERSION = "20170715"
+_STEP = re.compile(r"([A-Za-z_][\w.-]*)(?:\[(\d+)\])?")
+
+
+def _el(tag: str, *children: etree._Element | str | None, **attrib: str) -> etree._Element:
+    """An element; a str child is its text, ``None`` children are skipped."""
+    element = etree.Element(tag, attrib)
+    for child in children:
+        if isinstance(child, str):
+            element.text = child
+        elif child is not None:
+            element.append(child)
+    return element
+
+
+def _date(tag: str, value: str) -> etree._Element:
+    return _el(tag, _el("DateTime" if "T" in value else "Date", value))
+
+
+def _coded(tag: str, text: str, qualifier: str, code: str) -> etree._Element:
+    return _el(tag, _el("Text", text), _el("Qualifier", qualifier), _el("Code", code))
+
+
+def _address(line1: str) -> etree._Element:
+    return _el(
+        "Address",
+        _el("AddressLine1", line1),
+        _el("City", "Testville"),
+        _el("StateProvince", "CA"),
+        _el("PostalCode", "90000"),
+        _el("CountryCode", "US"),
+    )
+
+
+def _phone(number: str) -> etree._Element:
+    return _el("CommunicationNumbers", _el("PrimaryTelephone", _el("Number", number)))
+
+
+def _header(
+    message_id: str, to: str, from_: str, sent_time: str, controlled: bool
+) -> etree._Element:
+    return _el(
+        "Header",
+        _el("To", to, Qualifier="P"),
+        _el("From", from_, Qualifier="D"),
+        _el("MessageID", message_id),
+        _el("SentTime", sent_time),
+        _el(
+            "SenderSoftware",
+            _el("SenderSoftwareDeveloper", "ExampleEHR"),
+            _el("SenderSoftwareProduct", "ExampleEHR eRx"),
+            _el("SenderSoftwareVersionRelease", "1.0"),
+        ),
+        _el("PrescriberOrderNumber", "TEST-ORD-0001"),
+        _el("DigitalSignature", _el("DigitalSignatureIndicator", "true"), Version="1.1")
+        if controlled
+        else None,
+    )
+
+
+def _patient(last: str, first: str, gender: str, date_of_birth: str) -> etree._Element:
+    return _el(
+        "Patient",
+        _el(
+            "HumanPatient",
+            _el("Name", _el("LastName", last), _el("FirstName", first)),
+            _el("Gender", gender),
+            _date("DateOfBirth", date_of_birth),
+            _address("1 Test Street"),
+            _phone("5555550100"),
+        ),
+    )
+
+
+def _pharmacy(ncpdpid: str) -> etree._Element:
+    return _el(
+        "Pharmacy",
+        _el("Identification", _el("NCPDPID", ncpdpid), _el("NPI", "1000000004")),
+        _el("BusinessName", "TESTPHARMACY"),
+        _address("3 Test Plaza"),
+        _phone("5555550102"),
+    )
+
+
+def _prescriber(npi: str, dea: str | None) -> etree._Element:
+    return _el(
+        "Prescriber",
+        _el(
+            "NonVeterinarian",
+            _el("Identification", _el("DEANumber", dea) if dea else None, _el("NPI", npi)),
+            _el("Name", _el("LastName", "TESTPRESCRIBER"), _el("FirstName", "SAM")),
+            _address("2 Test Avenue"),
+            _phone("5555550101"),
+        ),
+    )
+
+
+def _structured_sig(sig_text: str) -> etree._Element:
+    return _el(
+        "Sig",
+        _el("SigText", sig_text),
+        _el(
+            "Instruction",
+            _el(
+                "DoseAdministration",
+                _coded("DoseDeliveryMethod", "Take", "SNOMED", "419652001"),
+                _el(
+                    "Dosage",
+                    _el("DoseQuantity", "1"),
+                    _coded("DoseUnitOfMeasure", "tablet", "DoseUnitOfMeasure", "C48542"),
+                ),
+                _coded("RouteOfAdministration", "oral route", "SNOMED", "26643006"),
+            ),
+            _el(
+                "TimingAndDuration",
+                _el(
+                    "Frequency",
+                    _el("FrequencyNumericValue", "2"),
+                    _coded("FrequencyUnits", "day", "SNOMED", "258703001"),
+                ),
+            ),
+        ),
+    )
+
+
+def newrx_tree(
+    *,
+    message_id: str = "TEST-NEWRX-0001",
+    to: str = "1234567",
+    from_: str = "9990001",
+    controlled: bool = False,
+    sent_time: str = "2025-01-15T10:00:00Z",
+    patient_last: str = "TESTPATIENT",
+    patient_first: str = "ALEX",
+    gender: str = "U",
+    date_of_birth: str = "1980-01-01",
+    pharmacy_ncpdpid: str | None = None,
+    prescriber_npi: str = "1111111112",
+    prescriber_dea: str | None = None,
+    drug_description: str | None = None,
+    ndc: str = "99999000101",
+    quantity: str = "60",
+    quantity_unit: str = "C48542",
+    days_supply: str = "30",
+    written_date: str = "2025-01-15",
+    substitutions: str = "0",
+    refills: str | None = None,
+    sig_text: str = "Take 1 tablet by mouth twice daily",
+    note: str | None = None,
+    structured_sig: bool = False,
+    return_receipt: bool = False,
+) -> etree._Element:
+    """The NewRx as an lxml tree; see :func:`newrx_xml` for the parameters."""
+    schedule = _el("DEASchedule", _el("Code", "C48675")) if controlled else None
+    description = drug_description or (
+        "TESTOPIOID 5 MG ORAL TABLET" if controlled else "TESTDRUG 10 MG ORAL TABLET"
+    )
+    medication = _el(
+        "MedicationPrescribed",
+        _el("DrugDescription", description),
+        _el(
+            "DrugCoded",
+            _el("ProductCode", _el("Code", ndc), _el("Qualifier", "ND")),
+            _el(
+                "Strength",
+                _el("StrengthValue", "5" if controlled else "10"),
+                _el("StrengthForm", _el("Code", "C42998")),
+                _el("StrengthUnitOfMeasure", _el("Code", "C28253")),
+            ),
+            schedule,
+        ),
+        _el(
+            "Quantity",
+            _el("Value", quantity),
+            _el("CodeListQualifier", "38"),
+            _el("QuantityUnitOfMeasure", _el("Code", quantity_unit)),
+        ),
+        _el("DaysSupply", days_supply),
+        _date("WrittenDate", written_date),
+        _el("Substitutions", substitutions),
+        _el("NumberOfRefills", refills if refills is not None else ("0" if controlled else "1")),
+        _el("Note", note) if note else None,
+        _structured_sig(sig_text) if structured_sig else _el("Sig", _el("SigText", sig_text)),
+    )
+    newrx = _el(
+        "NewRx",
+        _el("ReturnReceipt", "001") if return_receipt else None,
+        _patient(patient_last, patient_first, gender, date_of_birth),
+        _pharmacy(pharmacy_ncpdpid or to),
+        _prescriber(prescriber_npi, prescriber_dea or ("BT1234563" if controlled else None)),
+        medication,
+    )
+    return _el(
+        "Message",
+        _header(message_id, to, from_, sent_time, controlled),
+        _el("Body", newrx),
+        DatatypesVersion=VERSION,
+        TransportVersion=VERSION,
+        TransactionDomain="SCRIPT",
+        TransactionVersion=VERSION,
+        StructuresVersion=VERSION,
+        ECLVersion=VERSION,
+    )
+
+
+def newrx_xml(
+    *,
+    omit: Iterable[str] = (),
+    replace: Mapping[str, str] | None = None,
+    append: Mapping[str, str] | None = None,
+    **fields: Any,
+) -> bytes:
+    """A valid synthetic NewRx (UTF-8 bytes with XML declaration), then the given edits.
+
+    Keyword fields (all optional): ``message_id``, ``to`` (pharmacy NCPDPID, also used for the
+    Pharmacy block unless ``pharmacy_ncpdpid``), ``from_``, ``controlled`` (Schedule II: DEA
+    schedule C48675, DEA number, zero refills, DigitalSignature indicator), ``sent_time``,
+    ``patient_last``, ``patient_first``, ``gender``, ``date_of_birth`` and ``written_date`` (a
+    value with ``T`` uses the DateTime form), ``prescriber_npi``, ``prescriber_dea``,
+    ``drug_description``, ``ndc``, ``quantity`` (default 60), ``quantity_unit``, ``days_supply``
+    (default 30), ``substitutions``, ``refills``, ``sig_text`` (default twice daily), ``note``,
+    ``structured_sig`` and ``return_receipt``.
+    """
+    root = newrx_tree(**fields)
+    return to_bytes(_apply(root, omit, replace or {}, append or {}))
+
+
+def edit(
+    xml: bytes,
+    *,
+    omit: Iterable[str] = (),
+    replace: Mapping[str, str] | None = None,
+    append: Mapping[str, str] | None = None,
+) -> bytes:
+    """Apply the same path edits as :func:`newrx_xml` to any message."""
+    parser = etree.XMLParser(remove_blank_text=True, resolve_entities=False, no_network=True)
+    root = etree.fromstring(xml, parser)
+    return to_bytes(_apply(root, omit, replace or {}, append or {}))
+
+
+def to_bytes(root: etree._Element) -> bytes:
+    """Serialise a message the way EHRs usually send it (declaration, indented UTF-8)."""
+    body = etree.tostring(root, encoding="UTF-8", xml_declaration=False, pretty_print=True)
+    return b'<?xml version="1.0" encoding="UTF-8"?>\n' + body
+
+
+def _apply(
+    root: etree._Element,
+    omit: Iterable[str],
+    replace: Mapping[str, str],
+    append: Mapping[str, str],
+) -> etree._Element:
+    for path in omit:
+        element, attribute = _resolve(root, path)
+        if attribute is not None:
+            del element.attrib[attribute]
+        else:
+            parent = element.getparent()
+            assert parent is not None, "cannot omit the root"
+            parent.remove(element)
+    for path, value in replace.items():
+        element, attribute = _resolve(root, path)
+        if attribute is not None:
+            element.set(attribute, value)
+        else:
+            element.text = value
+    for path, fragment in append.items():
+        element, _ = _resolve(root, path)
+        element.append(etree.fromstring(fragment))
+    return root
+
+
+def _resolve(root: etree._Element, path: str) -> tuple[etree._Element, str | None]:
+    """The element (and attribute name) a sample path points to."""
+    steps = [step for step in path.removeprefix("/").removeprefix("Message").split("/") if step]
+    attribute = steps.pop()[1:] if steps and steps[-1].startswith("@") else None
+    element = root
+    for step in steps:
+        match = _STEP.fullmatch(step)
+        assert match is not None, f"bad path step {step!r}"
+        name, index = match.group(1), int(match.group(2) or 1)
+        candidates = [child for child in element if child.tag == name]
+        assert len(candidates) >= index, f"{path}: no {step} under {element.tag}"
+        element = candidates[index - 1]
+    return element, attribute
