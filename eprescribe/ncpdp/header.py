@@ -163,19 +163,21 @@ def _digital_signature(header: Children, path: str) -> DigitalSignature | None:
         return None
     el, path = group[0], f"{path}/DigitalSignature"
     children = walk(el, _DIGITAL_SIGNATURE, path)
-    indicator = opt_text(children, "DigitalSignatureIndicator", path, 5)
-    if indicator is not None and sum(map(len, children.values())) > 1:
-        raise StandardViolationError("indicator and signature are exclusive", path)
-    parts = {name: _first_text(children, name, path) for name in _SIGNATURE_PARTS}
+    indicator = children.get("DigitalSignatureIndicator")
+    if indicator is not None:
+        if len(indicator) > 1 or len(children) > 1:
+            raise StandardViolationError("indicator and signature are exclusive", path)
+        where = f"{path}/DigitalSignatureIndicator"
+        return DigitalSignature(
+            el.get("Version"), boolean_value(leaf(indicator[0], where, 5), where)
+        )
     return DigitalSignature(
         version=el.get("Version"),
-        indicator=None
-        if indicator is None
-        else boolean_value(indicator, f"{path}/DigitalSignatureIndicator"),
-        digest_method=parts["DigestMethod"],
-        digest_value=parts["DigestValue"],
-        signature_value=parts["SignatureValue"],
-        x509_data=parts["X509Data"],
+        indicator=None,
+        digest_method=_first_text(children, "DigestMethod", path),
+        digest_value=_first_text(children, "DigestValue", path),
+        signature_value=_first_text(children, "SignatureValue", path),
+        x509_data=_first_text(children, "X509Data", path),
     )
 
 

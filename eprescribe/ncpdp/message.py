@@ -47,7 +47,7 @@ VERSION_ATTRIBUTES: Final = (
 
 Body: TypeAlias = NewRx | Status | Error | Verify | None
 
-_VERSION = re.compile(r"2017071\d")
+_VERSION = re.compile(r"2017071\d", re.ASCII)
 _OTHER_VERSIONS: Final = ("DatatypesVersion", "TransportVersion", "StructuresVersion", "ECLVersion")
 _MESSAGE = Spec(req("Header"), req("Body"))
 _BODY_PATH: Final = "/Message/Body"

@@ -53,7 +53,7 @@ _ENVELOPE: Final = {
     "StructuresVersion": SCRIPT_VERSION,
     "ECLVersion": SCRIPT_VERSION,
 }
-_DESCRIPTION_CODE = re.compile(r"\d{3,4}")
+_DESCRIPTION_CODE = re.compile(r"\d{3,4}", re.ASCII)
 _SALVAGE_PARTY: Final = {
     name: re.compile(rb"<%b\b([^<>]{0,256})>([^<>]{1,300})</%b\s*>" % (name, name))
     for name in (b"To", b"From")

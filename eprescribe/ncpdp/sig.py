@@ -295,14 +295,17 @@ def _amount(el: etree._Element, path: str, spec: Spec, number: str, units: str) 
 
 
 def _numbers(children: Children, name: str, path: str) -> tuple[Decimal | None, Decimal | None]:
-    if len(children.get(name, ())) > 2:
+    group = children.get(name)
+    if not group:
+        return None, None
+    if len(group) > 2:
         raise StandardViolationError("element occurs too often", f"{path}/{name}[3]")
-    values: list[Decimal | None] = [
-        decimal_value(leaf(item, where), where, _NUMBER_DIGITS)
-        for item, where in items(children, name, path)
-    ]
-    values.extend((None, None))
-    return values[0], values[1]
+    where = f"{path}/{name}" if len(group) == 1 else f"{path}/{name}[1]"
+    low = decimal_value(leaf(group[0], where), where, _NUMBER_DIGITS)
+    if len(group) == 1:
+        return low, None
+    where = f"{path}/{name}[2]"
+    return low, decimal_value(leaf(group[1], where), where, _NUMBER_DIGITS)
 
 
 def _opt_coded(children: Children, name: str, path: str) -> Coded | None:

@@ -265,7 +265,8 @@ def decimal_value(value: str, path: str, max_digits: int = 30) -> Decimal:
         number = parse_decimal(value)
     except ValueError:
         raise StandardViolationError("not a number", path) from None
-    if sum(ch.isdigit() for ch in value) > max_digits:
+    # The regex admits only digits, one point and a sign, so the length bounds the digit count.
+    if len(value) > max_digits and sum(ch.isdigit() for ch in value) > max_digits:
         raise StandardViolationError(f"more than {max_digits} digits", path)
     return number
 
@@ -342,7 +343,7 @@ def single(children: Children, name: str, path: str) -> Element | None:
     return group[0]
 
 
-_DESCRIPTION_CODE = re.compile(r"\d{3,4}")
+_DESCRIPTION_CODE = re.compile(r"\d{3,4}", re.ASCII)
 
 
 def read_description_codes(children: Children, path: str) -> tuple[str, ...]:

@@ -49,11 +49,13 @@ COMMUNICATION_KINDS: Final = (
     "OtherTelephone",
 )
 
-_DATE = re.compile(r"(\d{4})-(\d{2})-(\d{2})(?:Z|[+-]\d{2}:\d{2})?")
+# re.ASCII: \d must not match other scripts' digits, which int() and Decimal() would accept.
+_DATE = re.compile(r"(\d{4})-(\d{2})-(\d{2})(?:Z|[+-]\d{2}:\d{2})?", re.ASCII)
 _DATETIME = re.compile(
-    r"(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,12}))?(Z|[+-]\d{2}:\d{2})?"
+    r"(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,12}))?(Z|[+-]\d{2}:\d{2})?",
+    re.ASCII,
 )
-_DECIMAL = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)")
+_DECIMAL = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)", re.ASCII)
 _BOOLEANS: Final = {"true": True, "1": True, "false": False, "0": False}
 
 
@@ -167,11 +169,9 @@ class DateValue:
 
 def parse_date(text: str) -> dt.date:
     """Parse an ``xsd:date`` (a zone suffix is accepted and ignored); ``ValueError`` if invalid."""
-    match = _DATE.fullmatch(text)
-    if match is None:
+    if _DATE.fullmatch(text) is None:
         raise ValueError("not an xsd:date")
-    year, month, day = (int(part) for part in match.groups())
-    return dt.date(year, month, day)
+    return dt.date.fromisoformat(text[:10])
 
 
 def parse_datetime(text: str) -> tuple[dt.datetime, dt.date]:

@@ -579,3 +579,15 @@ def test_second_indication_is_kept_as_text() -> None:
     (instruction,) = newrx(document).medication.sig.instructions
     assert instruction.indication == Coded("headache", "SNOMED", "25064002")
     assert ("IndicationForUse/IndicationValue/Text", "fever") in instruction.other
+
+
+@pytest.mark.parametrize(
+    ("path", "value"),
+    [
+        ("Body/NewRx/MedicationPrescribed/Quantity/Value", "\u0663\u0660"),
+        ("Body/NewRx/MedicationPrescribed/WrittenDate/Date", "\u0662\u0660\u0662\u0665-01-15"),
+        ("Body/NewRx/MedicationPrescribed/NumberOfRefills", "\u0661"),
+    ],
+)
+def test_only_ascii_digits_count_as_numbers(path: str, value: str) -> None:
+    assert rejection(newrx_xml(replace={path: value})).xpath == f"/Message/{path}"
