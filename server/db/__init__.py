@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import decimal
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
+import orjson
 from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
@@ -35,19 +38,30 @@ def _on_sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+def _json_default(value: Any) -> str:
+    if isinstance(value, decimal.Decimal):
+        return str(value)  # exact, as written in the message
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+def json_dumps(value: Any) -> str:
+    """JSON for JSON columns. Frozen dataclasses (the domain's value objects) serialise as
+    objects of their fields, dates as ISO 8601 and decimals as exact strings."""
+    return orjson.dumps(value, default=_json_default).decode()
+
+
 def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
     """An async engine that never puts bound parameters (patient data) into error messages."""
     parsed = make_url(url)
+    options: dict[str, Any] = {"hide_parameters": True, "json_serializer": json_dumps}
     if parsed.get_backend_name() == "sqlite":
         if parsed.database:
-            from pathlib import Path
-
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_async_engine(url, hide_parameters=True)
+        engine = create_async_engine(url, **options)
         event.listen(engine.sync_engine, "connect", _on_sqlite_connect)
         return engine
     return create_async_engine(
-        url, hide_parameters=True, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
+        url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True, **options
     )
 
 

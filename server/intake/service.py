@@ -34,7 +34,6 @@ from eprescribe.ncpdp import (
     parse_message,
     reply_context,
     salvage_reply_context,
-    to_json,
 )
 
 from .. import audit
@@ -178,8 +177,9 @@ def _record(
             "prescriber_order_number": header.prescriber_order_number,
             "state": first.to_state.value, "drug_description": medication.drug_description,
             "dea_schedule": medication.dea_schedule, "written_date": medication.written_date.date,
-            "patient": to_json(newrx.patient), "prescriber": to_json(newrx.prescriber),
-            "medication": to_json(medication), "details": _details(message, newrx),
+            # value objects go to the JSON columns as they are (see server.db.json_dumps)
+            "patient": newrx.patient, "prescriber": newrx.prescriber,
+            "medication": medication, "details": _details(message, newrx),
             "received_at": now, "updated_at": now,
         },
         transition={
@@ -194,14 +194,13 @@ def _record(
 
 
 def _details(message: Message, newrx: NewRx) -> dict[str, object]:
-    signature, pharmacy = message.header.digital_signature, newrx.pharmacy
     return {
-        "sent_time": message.header.sent_time.isoformat(),
-        "sender": to_json(message.header.from_),
-        "digital_signature": to_json(signature) if signature else None,
-        "allergies": [to_json(allergy) for allergy in newrx.allergies],
+        "sent_time": message.header.sent_time,
+        "sender": message.header.from_,
+        "digital_signature": message.header.digital_signature,
+        "allergies": newrx.allergies,
         "no_known_allergies": newrx.no_known_allergies,
-        "pharmacy": to_json(pharmacy) if pharmacy else None,
+        "pharmacy": newrx.pharmacy,
         "urgency_indicator_code": newrx.urgency_indicator_code,
         "prohibit_renewal_request": newrx.prohibit_renewal_request,
     }

@@ -1,9 +1,10 @@
 """Group commit for the intake: messages that arrive together are stored in one transaction.
 
 Each caller waits until the transaction holding its message has committed, so nothing is
-acknowledged before it is durable. While one transaction is in flight, new messages queue and
-go together in the next: no added delay when idle, and under load the per-transaction cost
-(round trips, commit, ORM set-up) is shared by the whole batch.
+acknowledged before it is durable. Up to ``in_flight`` transactions run at once; messages that
+arrive while they do queue and go together in the next: no added delay when idle, and under
+load the per-transaction cost (round trips, commit, statement set-up) is shared by the batch.
+Two in flight keep the event loop busy while a commit waits for the disk.
 """
 
 from __future__ import annotations
@@ -58,23 +59,26 @@ class _Pending:
 
 
 class IntakeWriter:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, in_flight: int = 2) -> None:
         self._db = db
         self._queue: list[_Pending] = []
-        self._drainer: asyncio.Task[None] | None = None
+        self._drainers: set[asyncio.Task[None]] = set()
+        self._in_flight = in_flight
 
     async def write(self, record: IntakeRecord) -> None:
         """Return once ``record`` is committed; raise :class:`Duplicate` or the database error."""
         pending = _Pending(record)
         self._queue.append(pending)
-        if self._drainer is None or self._drainer.done():
-            self._drainer = asyncio.create_task(self._drain())
+        if len(self._drainers) < self._in_flight:
+            drainer = asyncio.create_task(self._drain())
+            self._drainers.add(drainer)
+            drainer.add_done_callback(self._drainers.discard)
         await pending.done
 
     async def close(self) -> None:
         """Let the queued messages reach the database before the engine goes away."""
-        if self._drainer is not None:
-            await self._drainer
+        while self._drainers:
+            await asyncio.gather(*self._drainers, return_exceptions=True)
 
     async def _drain(self) -> None:
         while self._queue:

@@ -70,7 +70,15 @@ def process(args: list[str], env: dict[str, str], log: Path) -> Iterator[subproc
         proc.wait(15)
 
 
-def wrk(url: str, template: Path, token: str, tag: str) -> dict[str, Any]:
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def wrk(url: str, template: Path, token: str, tag: str, pid: int) -> dict[str, Any]:
+    """Load the server with wrk; also its CPU time per request, steadier than rates here."""
+    cpu = cpu_seconds(pid)
     out = subprocess.run(
         [
             "wrk",
@@ -94,7 +102,9 @@ def wrk(url: str, template: Path, token: str, tag: str) -> dict[str, Any]:
     total = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     lat = dict(re.findall(r"^\s+(50|99)%\s+([\d.]+\w+)", out, re.M))
+    cpu_ms = round((cpu_seconds(pid) - cpu) * 1000 / max(total, 1), 3)
     return {
+        "cpu_ms_per_request": cpu_ms,
         "rate": rate,
         "total": total,
         "non2xx": int(non2xx.group(1)) if non2xx else 0,
@@ -208,9 +218,10 @@ def main() -> None:
         [sys.executable, str(HERE / "baseline_server.py"), str(port)],
         dict(os.environ),
         work / "baseline.log",
-    ):
+    ) as baseline:
         wait_port(port)
-        results["baseline"] = wrk(f"http://127.0.0.1:{port}", template, "", "base")
+        url = f"http://127.0.0.1:{port}"
+        results["baseline"] = wrk(url, template, "", "base", baseline.pid)
 
     reset_database()
     port = free_port()
@@ -224,10 +235,12 @@ def main() -> None:
     cli(env, "migrate")
     cli(env, "pharmacy", "add", "--ncpdpid", NCPDPID, "--npi", "1000000004", "--name", "Bench")
     credentials = json.loads(cli(env, "client", "add", "--name", "bench", "--scope", "script:send"))
-    with process([str(BIN / "telepharm"), "serve", "--port", str(port)], env, work / "hub.log"):
+    with process(
+        [str(BIN / "telepharm"), "serve", "--port", str(port)], env, work / "hub.log"
+    ) as hub:
         wait_port(port)
         token = token_for(base, credentials)
-        results["hub"] = wrk(base, template, token, f"hub{int(time.time())}")
+        results["hub"] = wrk(base, template, token, f"hub{int(time.time())}", hub.pid)
         results["hub_paced_200"] = asyncio.run(
             paced(base + "/ncpdp/script", template.read_bytes(), token, 200, SECONDS)
         )
@@ -236,6 +249,9 @@ def main() -> None:
     results["stored"] = stored
     results["acknowledged_at_least"] = expected
     results["ratio"] = round(results["hub"]["rate"] / results["baseline"]["rate"], 3)
+    results["cpu_ratio"] = round(
+        results["baseline"]["cpu_ms_per_request"] / results["hub"]["cpu_ms_per_request"], 3
+    )
     print(json.dumps(results, indent=2))
     report(results)
     shutil.rmtree(work, ignore_errors=True)
@@ -243,12 +259,18 @@ def main() -> None:
 
 def report(r: dict[str, Any]) -> None:
     b, h, p = r["baseline"], r["hub"], r["hub_paced_200"]
-    print(f"\nbaseline (parse only): {b['rate']:.0f}/s  p50 {b['p50']}  p99 {b['p99']}")
+    print(
+        f"\nbaseline (parse only): {b['rate']:.0f}/s  p50 {b['p50']}  p99 {b['p99']}"
+        f"  CPU {b['cpu_ms_per_request']} ms/request"
+    )
     print(
         f"hub (durable, PostgreSQL): {h['rate']:.0f}/s  p50 {h['p50']}  p99 {h['p99']}"
         f"  non-2xx {h['non2xx']}"
     )
-    print(f"ratio hub/baseline: {r['ratio']:.1%}  (target >= 15% and >= 500/s)")
+    print(
+        f"ratio hub/baseline: {r['ratio']:.1%}  (target >= 15% and >= 500/s);"
+        f"  CPU-cost ratio baseline/hub: {r['cpu_ratio']:.1%}"
+    )
     print(
         f"hub at 200 msg/s: p50 {p['p50_ms']} ms  p99 {p['p99_ms']} ms  errors {p['errors']}"
         f"  (target p99 < 100 ms)"
