@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from . import auth, health, intake
+from . import auth, health, intake, logs
 from .db import Database
 from .errors import error_middleware
 from .http import ProxyTrust
@@ -29,6 +29,7 @@ def create_app(settings: Settings) -> web.Application:
     app[SETTINGS] = settings
     app[PROXIES] = ProxyTrust(settings.trusted_proxies)
     # Resources open in order and close in reverse: the database first, features after it.
+    app.cleanup_ctx.append(logs.flush_periodically)
     app.cleanup_ctx.append(_database_ctx)
     health.setup(app, settings)
     auth.setup(app, settings)

@@ -3,11 +3,15 @@ patient data reaches them; application code logs IDs, never names or dates of bi
 
 from __future__ import annotations
 
-import json
+import asyncio
+import datetime as dt
 import logging
 import sys
-from typing import Any
+import time
+from collections.abc import AsyncIterator
+from typing import IO, Any
 
+import orjson
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 
@@ -17,7 +21,9 @@ from .typedefs import CLIENT_ID
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
-            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S"),
+            "time": dt.datetime.fromtimestamp(record.created, dt.UTC).isoformat(
+                timespec="milliseconds"
+            ),
             "level": record.levelname,
             "logger": record.name,
             "message": record.getMessage(),
@@ -25,15 +31,75 @@ class JsonFormatter(logging.Formatter):
         entry.update(getattr(record, "fields", {}))
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
-        return json.dumps(entry, default=str)
+        return orjson.dumps(entry, default=str).decode()
 
 
-def configure(level: str) -> None:
-    handler = logging.StreamHandler(sys.stderr)
+class BufferedStreamHandler(logging.StreamHandler):
+    """Writes lines in blocks rather than one system call per line.
+
+    A block goes out when it reaches ``capacity`` bytes, when ``interval`` seconds have passed,
+    at once for warnings and errors, on :meth:`flush` (called every second by the running hub)
+    and at exit.
+    """
+
+    def __init__(self, stream: IO[str], capacity: int = 64 * 1024, interval: float = 1.0):
+        super().__init__(stream)
+        self._lines: list[str] = []
+        self._size = 0
+        self._capacity = capacity
+        self._interval = interval
+        self._last = time.monotonic()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            line = self.format(record)
+        except Exception:
+            self.handleError(record)
+            return
+        self._lines.append(line)
+        self._size += len(line) + 1
+        urgent = record.levelno >= logging.WARNING
+        if urgent or self._size >= self._capacity or time.monotonic() - self._last > self._interval:
+            self.flush()
+
+    def flush(self) -> None:
+        self.acquire()
+        try:
+            if self._lines:
+                self.stream.write("\n".join(self._lines) + "\n")
+                self._lines.clear()
+                self._size = 0
+            self.stream.flush()
+            self._last = time.monotonic()
+        finally:
+            self.release()
+
+
+def configure(level: str, stream: IO[str] | None = None) -> None:
+    handler = BufferedStreamHandler(stream or sys.stderr)
     handler.setFormatter(JsonFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+
+
+async def flush_periodically(app: web.Application) -> AsyncIterator[None]:
+    """Cleanup context: push buffered log lines out at least once a second."""
+
+    async def loop() -> None:
+        while True:
+            await asyncio.sleep(1.0)
+            _flush_all()
+
+    task = asyncio.create_task(loop())
+    yield
+    task.cancel()
+    _flush_all()
+
+
+def _flush_all() -> None:
+    for handler in logging.getLogger().handlers:
+        handler.flush()
 
 
 class AccessLogger(AbstractAccessLogger):

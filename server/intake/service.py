@@ -14,7 +14,6 @@ import uuid
 from dataclasses import dataclass
 
 from sqlalchemy import select
-from sqlalchemy.exc import SQLAlchemyError
 
 from eprescribe import workflow
 from eprescribe.ncpdp import (
@@ -39,7 +38,7 @@ from eprescribe.ncpdp import (
 from .. import audit
 from ..db import Database
 from ..db.models import Pharmacy, utcnow
-from .writer import Duplicate, IntakeRecord, IntakeWriter
+from .writer import Duplicate, IntakeRecord, IntakeWriter, StorageFailed
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +98,7 @@ class IntakeService:
         except ScriptRejection as rejection:
             log.info("script %s rejected: %s", message.transaction, rejection.description_code)
             return self._rejection(ctx, rejection)
-        except SQLAlchemyError:
+        except StorageFailed:
             log.exception("script intake could not store a message")
             return build_error(
                 ctx,

@@ -10,15 +10,17 @@ Two in flight keep the event loop busy while a commit waits for the disk.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import insert
-from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
+import asyncpg
+from sqlalchemy import JSON, Table, insert
+from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError
 
-from ..db import Database, insert_ignoring_conflicts
+from ..db import Database, insert_ignoring_conflicts, json_dumps
 from ..db.models import Base
 
 # Core statements on the tables: the ORM's bulk machinery costs more than the I/O.
@@ -88,8 +90,8 @@ class IntakeWriter:
     async def _commit(self, batch: list[_Pending]) -> None:
         try:
             stored = await self._store([p.record for p in batch])
-        except (IntegrityError, DBAPIError) as exc:
-            if len(batch) > 1 and _is_data_error(exc):
+        except StorageFailed as exc:
+            if len(batch) > 1 and exc.row_specific:
                 # one bad row must not sink its neighbours: retry each on its own
                 for pending in batch:
                     await self._commit([pending])
@@ -107,24 +109,101 @@ class IntakeWriter:
 
     async def _store(self, records: list[IntakeRecord]) -> set[uuid.UUID]:
         """Insert the batch; duplicates are skipped by the unique constraint, not raced."""
-        async with self._db.transaction() as session:
-            statement = insert_ignoring_conflicts(MESSAGES, self._db.engine.dialect.name)
-            stored = set(
-                await session.scalars(
-                    statement.returning(MESSAGES.c.id), [r.message for r in records]
-                )
+        try:
+            if self._db.engine.dialect.name == "postgresql":
+                return await _store_with_driver(self._db, records)
+            return await _store_with_core(self._db, records)
+        except (SQLAlchemyError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            raise StorageFailed(row_specific=isinstance(exc, _ROW_ERRORS)) from exc
+
+
+#: errors a single row can cause, as opposed to the database being unreachable (the driver
+#: path raises asyncpg's own exceptions, the Core path SQLAlchemy's)
+_ROW_ERRORS = (
+    IntegrityError,
+    DataError,
+    asyncpg.IntegrityConstraintViolationError,
+    asyncpg.DataError,
+)
+
+
+class StorageFailed(Exception):
+    """The batch was not stored (rolled back); ``row_specific`` if a single row may be at fault."""
+
+    def __init__(self, *, row_specific: bool) -> None:
+        super().__init__("the intake batch could not be stored")
+        self.row_specific = row_specific
+
+
+async def _store_with_core(db: Database, records: list[IntakeRecord]) -> set[uuid.UUID]:
+    """Portable path (SQLite): SQLAlchemy Core statements in one transaction."""
+    async with db.transaction() as session:
+        statement = insert_ignoring_conflicts(MESSAGES, db.engine.dialect.name)
+        stored = set(
+            await session.scalars(statement.returning(MESSAGES.c.id), [r.message for r in records])
+        )
+        fresh = [r for r in records if r.message_id in stored]
+        if fresh:
+            await session.execute(insert(PRESCRIPTIONS), [r.prescription for r in fresh])
+            await session.execute(insert(TRANSITIONS), [r.transition for r in fresh])
+            await session.execute(insert(AUDIT), [r.audit for r in fresh])
+    return stored
+
+
+async def _store_with_driver(db: Database, records: list[IntakeRecord]) -> set[uuid.UUID]:
+    """PostgreSQL: the same rows through asyncpg's pipelined ``executemany``.
+
+    SQLAlchemy's per-row parameter processing cost as much CPU as the rest of the write
+    (tests/benchmarks/README.md); the rows here are already plain values, and the driver
+    transaction is opened explicitly so nothing runs outside it.
+    """
+    async with db.engine.connect() as connection:
+        raw = await connection.get_raw_connection()
+        driver: Any = raw.driver_connection
+        async with driver.transaction():
+            await _executemany(
+                driver, MESSAGES, [r.message for r in records], "ON CONFLICT DO NOTHING"
             )
+            stored = {
+                row[0]
+                for row in await driver.fetch(
+                    "SELECT id FROM inbound_messages WHERE id = ANY($1::uuid[])",
+                    [r.message_id for r in records],
+                )
+            }
             fresh = [r for r in records if r.message_id in stored]
             if fresh:
-                await session.execute(insert(PRESCRIPTIONS), [r.prescription for r in fresh])
-                await session.execute(insert(TRANSITIONS), [r.transition for r in fresh])
-                await session.execute(insert(AUDIT), [r.audit for r in fresh])
-        return stored
+                await _executemany(driver, PRESCRIPTIONS, [r.prescription for r in fresh])
+                await _executemany(driver, TRANSITIONS, [r.transition for r in fresh])
+                await _executemany(driver, AUDIT, [r.audit for r in fresh])
+    return stored
 
 
-def _is_data_error(exc: DBAPIError) -> bool:
-    """Errors one row can cause (as opposed to the database being unreachable)."""
-    return isinstance(exc, IntegrityError | DataError)
+async def _executemany(
+    driver: Any, table: Table, rows: list[dict[str, Any]], suffix: str = ""
+) -> None:
+    columns = tuple(rows[0])
+    sql = _insert_sql(table.name, columns, suffix)
+    json_columns = _json_columns(table)
+    await driver.executemany(
+        sql,
+        [
+            tuple(json_dumps(row[c]) if c in json_columns else row[c] for c in columns)
+            for row in rows
+        ],
+    )
+
+
+@functools.cache
+def _insert_sql(table: str, columns: tuple[str, ...], suffix: str) -> str:
+    placeholders = ", ".join(f"${i}" for i in range(1, len(columns) + 1))
+    # identifiers come from the hub's own table metadata, values travel as parameters
+    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({placeholders}) {suffix}"  # noqa: S608
+
+
+@functools.cache
+def _json_columns(table: Table) -> frozenset[str]:
+    return frozenset(c.name for c in table.columns if isinstance(c.type, JSON))
 
 
 def _settle(future: asyncio.Future[None], exc: BaseException | None) -> None:
