@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,19 +44,24 @@ async def add_pharmacy(db: Database, *, ncpdpid: str, npi: str, name: str) -> Ph
         raise AdminError("--name must be 1 to 200 characters")
     pharmacy = Pharmacy(ncpdpid=ncpdpid, npi=npi, name=name)
     try:
-        async with db.transaction() as session:
-            session.add(pharmacy)
-            await session.flush()
-            await audit.add(
-                session,
-                OPERATOR,
-                audit.Event(
-                    "pharmacy.create", "pharmacy", str(pharmacy.id), pharmacy_id=pharmacy.id
-                ),
-            )
+        await _create_audited(
+            db,
+            pharmacy,
+            lambda: audit.Event(
+                "pharmacy.create", "pharmacy", str(pharmacy.id), pharmacy_id=pharmacy.id
+            ),
+        )
     except IntegrityError as exc:
         raise AdminError(f"a pharmacy with NCPDPID {ncpdpid} already exists") from exc
     return pharmacy
+
+
+async def _create_audited(db: Database, row: object, event: Callable[[], audit.Event]) -> None:
+    """Insert ``row`` and its audit event (built once the row has its keys) in one transaction."""
+    async with db.transaction() as session:
+        session.add(row)
+        await session.flush()
+        await audit.add(session, OPERATOR, event())
 
 
 async def find_pharmacy(db: Database, ncpdpid: str) -> Pharmacy:
@@ -74,20 +80,17 @@ async def add_client(
         row, secret = new_machine_client(name, scope, pharmacy.id if pharmacy else None)
     except ClientRegistrationError as exc:
         raise AdminError(str(exc)) from exc
-    async with db.transaction() as session:
-        session.add(row)
-        await session.flush()
-        await audit.add(
-            session,
-            OPERATOR,
-            audit.Event(
-                "client.create",
-                "oauth_client",
-                row.client_id,
-                pharmacy_id=row.pharmacy_id,
-                detail={"scope": row.scope},
-            ),
-        )
+    await _create_audited(
+        db,
+        row,
+        lambda: audit.Event(
+            "client.create",
+            "oauth_client",
+            row.client_id,
+            pharmacy_id=row.pharmacy_id,
+            detail={"scope": row.scope},
+        ),
+    )
     return ClientCredentials(row.client_id, secret)
 
 

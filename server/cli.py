@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import logging
 import sys
 from collections.abc import Awaitable, Callable, Sequence
@@ -51,14 +52,26 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> None:
 
     _use_uvloop()
     log.info("serving on http://%s:%d (issuer %s)", args.host, args.port, settings.issuer)
+    app = create_app(settings)
+    app.on_startup.append(_tune_gc)
     web.run_app(
-        create_app(settings),
+        app,
         host=args.host,
         port=args.port,
         access_log_class=AccessLogger,
         print=None,
         reuse_port=args.reuse_port,
     )
+
+
+async def _tune_gc(app: object) -> None:
+    """Leave the long-lived start-up objects (modules, metadata, compiled specs) out of every
+    future collection, and collect the young generation less often: each message allocates
+    thousands of short-lived objects, and full collections over the whole heap cost about a
+    fifth of the intake's CPU time (measured with tests/benchmarks)."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(10_000, 10, 10)
 
 
 def _use_uvloop() -> None:
