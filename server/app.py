@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from . import auth, health, intake, logs
+from . import api, auth, health, intake, logs
 from .db import Database
 from .errors import error_middleware
 from .http import ProxyTrust
@@ -34,4 +34,5 @@ def create_app(settings: Settings) -> web.Application:
     health.setup(app, settings)
     auth.setup(app, settings)
     intake.setup(app, settings)
+    api.setup(app, settings)
     return app

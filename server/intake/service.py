@@ -162,34 +162,56 @@ def _record(
     first = workflow.received(str(actor), f"{message.transaction} received", now)
     return IntakeRecord(
         message={
-            "id": inbound_id, "sender_client_id": sender.client_id,
+            "id": inbound_id,
+            "sender_client_id": sender.client_id,
             "sender": f"{header.from_.qualifier}:{header.from_.value}",
             "message_id": header.message_id,
             "relates_to_message_id": header.relates_to_message_id,
-            "transaction": message.transaction, "version": message.version,
-            "pharmacy_id": pharmacy_id, "sha256": hashlib.sha256(raw).hexdigest(), "raw": raw,
+            "transaction": message.transaction,
+            "version": message.version,
+            "pharmacy_id": pharmacy_id,
+            "sha256": hashlib.sha256(raw).hexdigest(),
+            "raw": raw,
             "received_at": now,
         },
         prescription={
-            "id": rx_id, "pharmacy_id": pharmacy_id, "inbound_message_id": inbound_id,
+            "id": rx_id,
+            "pharmacy_id": pharmacy_id,
+            "inbound_message_id": inbound_id,
             "message_id": header.message_id,
             "prescriber_order_number": header.prescriber_order_number,
-            "state": first.to_state.value, "drug_description": medication.drug_description,
-            "dea_schedule": medication.dea_schedule, "written_date": medication.written_date.date,
+            "state": first.to_state.value,
+            "drug_description": medication.drug_description,
+            "dea_schedule": medication.dea_schedule,
+            "written_date": medication.written_date.date,
             # value objects go to the JSON columns as they are (see server.db.json_dumps)
-            "patient": newrx.patient, "prescriber": newrx.prescriber,
-            "medication": medication, "details": _details(message, newrx),
-            "received_at": now, "updated_at": now,
+            "patient": newrx.patient,
+            "prescriber": newrx.prescriber,
+            "medication": medication,
+            "details": _details(message, newrx),
+            "received_at": now,
+            "updated_at": now,
         },
         transition={
-            "prescription_id": rx_id, "from_state": None, "to_state": first.to_state.value,
-            "actor": first.actor, "reason": first.reason, "at": first.at,
+            "prescription_id": rx_id,
+            "from_state": None,
+            "to_state": first.to_state.value,
+            "actor": first.actor,
+            "reason": first.reason,
+            "at": first.at,
         },
-        audit=audit.values(actor, audit.Event(
-            "prescription.receive", "prescription", str(rx_id), pharmacy_id=pharmacy_id,
-            detail={"message_id": header.message_id, "transaction": message.transaction},
-        ), now),
-    )  # fmt: skip
+        audit=audit.values(
+            actor,
+            audit.Event(
+                "prescription.receive",
+                "prescription",
+                str(rx_id),
+                pharmacy_id=pharmacy_id,
+                detail={"message_id": header.message_id, "transaction": message.transaction},
+            ),
+            now,
+        ),
+    )
 
 
 def _details(message: Message, newrx: NewRx) -> dict[str, object]:

@@ -1,0 +1,114 @@
+"""``/api/v1/prescriptions``: reads for pharmacy systems, own pharmacy only, all audited."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from sqlalchemy import select
+
+from server.db.models import AuditEvent
+from tests.conftest import OTHER_PHARMACY, Hub
+from tests.functional.intake_helpers import post_script
+from tests.support.script_samples import newrx_xml
+
+
+async def _received(hub: Hub) -> tuple[str, str]:
+    """A pharmacy with one received NewRx; returns (message_id, rx:read token)."""
+    await hub.pharmacy()
+    message_id = uuid.uuid4().hex[:20]
+    reply = await (await post_script(hub, newrx_xml(message_id=message_id),
+                                     await hub.sender_token())).read()  # fmt: skip
+    assert b"<Status>" in reply
+    reader = await hub.machine_client("rx:read", pharmacy="1234567")
+    return message_id, await hub.token(reader, scope="rx:read")
+
+
+def _auth(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+async def test_list_by_message_id_then_read_whole_prescription(hub: Hub) -> None:
+    message_id, token = await _received(hub)
+    listing = await hub.client.get(
+        "/api/v1/prescriptions", params={"message_id": message_id}, headers=_auth(token)
+    )
+    assert listing.status == 200
+    items = (await listing.json())["items"]
+    assert [i["message_id"] for i in items] == [message_id]
+    assert items[0]["state"] == "received"
+
+    response = await hub.client.get(f"/api/v1/prescriptions/{items[0]['id']}", headers=_auth(token))
+    assert response.status == 200
+    rx = await response.json()
+    assert {"id", "state", "message_id", "patient", "medication", "findings"} <= rx.keys()
+    assert rx["patient"]["name"]["last"] == "TESTPATIENT"
+    assert rx["medication"]["drug_description"]
+    assert [(h["from"], h["to"]) for h in rx["history"]] == [(None, "received")]
+
+    async with hub.db.sessions() as session:
+        actions = list(await session.scalars(
+            select(AuditEvent.action).where(AuditEvent.action.like("prescription.%"))
+            .order_by(AuditEvent.id)
+        ))  # fmt: skip
+    assert actions == ["prescription.receive", "prescription.list", "prescription.read"]
+
+
+async def test_filters_by_state(hub: Hub) -> None:
+    _, token = await _received(hub)
+    for state, count in (("received", 1), ("awaiting_review", 0)):
+        response = await hub.client.get(
+            "/api/v1/prescriptions", params={"state": state}, headers=_auth(token)
+        )
+        assert len((await response.json())["items"]) == count
+
+
+async def test_other_pharmacy_sees_nothing_and_gets_404(hub: Hub) -> None:
+    message_id, token = await _received(hub)
+    rx_id = (await (await hub.client.get(
+        "/api/v1/prescriptions", params={"message_id": message_id}, headers=_auth(token)
+    )).json())["items"][0]["id"]  # fmt: skip
+    await hub.pharmacy(**OTHER_PHARMACY)
+    other = await hub.token(
+        await hub.machine_client("rx:read", pharmacy=OTHER_PHARMACY["ncpdpid"]), scope="rx:read"
+    )
+    listing = await hub.client.get("/api/v1/prescriptions", headers=_auth(other))
+    assert (await listing.json())["items"] == []
+    response = await hub.client.get(f"/api/v1/prescriptions/{rx_id}", headers=_auth(other))
+    assert response.status == 404
+    assert "TESTPATIENT" not in await response.text()
+    async with hub.db.sessions() as session:
+        miss = await session.scalar(
+            select(AuditEvent).where(AuditEvent.action == "prescription.read",
+                                     AuditEvent.outcome == "not_found")
+        )  # fmt: skip
+    assert miss is not None
+    assert miss.resource_id == rx_id
+
+
+async def test_sender_token_cannot_read(hub: Hub) -> None:
+    await hub.pharmacy()
+    response = await hub.client.get(
+        "/api/v1/prescriptions", headers=_auth(await hub.sender_token())
+    )
+    assert response.status == 403
+
+
+@pytest.mark.parametrize(
+    ("path", "params", "status"),
+    [
+        ("/api/v1/prescriptions", {"state": "bogus"}, 400),
+        ("/api/v1/prescriptions", {"limit": "-1"}, 400),
+        ("/api/v1/prescriptions", {"limit": "10000"}, 400),
+        ("/api/v1/prescriptions", {"message_id": "x" * 36}, 400),
+        ("/api/v1/prescriptions/not-a-uuid", {}, 404),
+        (f"/api/v1/prescriptions/{uuid.uuid4()}", {}, 404),
+    ],
+)
+async def test_bad_parameters_are_problems_not_500s(
+    hub: Hub, path: str, params: dict[str, str], status: int
+) -> None:
+    _, token = await _received(hub)
+    response = await hub.client.get(path, params=params, headers=_auth(token))
+    assert response.status == status
+    assert response.content_type == "application/problem+json"
