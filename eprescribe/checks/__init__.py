@@ -1,0 +1,27 @@
+"""Prescription checks: pure functions from a prescription and its context to findings.
+
+Each rule family is a module with a ``CHECKS`` tuple; :data:`REGISTRY` lists them in report
+order and :func:`run_checks` runs them all, so the same input always gives the same findings.
+Clinical and legal problems never reject a message: they become findings for the pharmacist
+(DESIGN.md, "Finding codes"). No check does I/O: the worker gathers the context first.
+"""
+
+from __future__ import annotations
+
+from . import controlled, dates, prescriber, quantity
+from .base import Check, CheckContext, ExpiryRules, Finding, Severity
+
+#: identity first, then the law, then clinical checks (prescription-checks.md §1)
+REGISTRY: tuple[Check, ...] = (
+    *prescriber.CHECKS,
+    *controlled.CHECKS,
+    *dates.CHECKS,
+    *quantity.CHECKS,
+)
+
+
+def run_checks(context: CheckContext) -> tuple[Finding, ...]:
+    return tuple(finding for check in REGISTRY for finding in check(context))
+
+
+__all__ = ["REGISTRY", "Check", "CheckContext", "ExpiryRules", "Finding", "Severity", "run_checks"]

@@ -1,0 +1,98 @@
+"""The check registry and the value objects checks consume and produce."""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+from eprescribe.ncpdp import DigitalSignature, NewRx
+
+# NCI codes of SCRIPT DEASchedule, and the names pharmacists use.
+SCHEDULE_II, SCHEDULE_III, SCHEDULE_IV, SCHEDULE_V = "C48675", "C48676", "C48677", "C48679"
+SCHEDULE_I = "C48672"
+SCHEDULE_NAMES = {
+    SCHEDULE_I: "C-I",
+    SCHEDULE_II: "C-II",
+    SCHEDULE_III: "C-III",
+    SCHEDULE_IV: "C-IV",
+    SCHEDULE_V: "C-V",
+}
+
+
+class Severity(enum.StrEnum):
+    HARD_STOP = "hard_stop"  # blocks approval
+    WARNING = "warning"  # approval needs an override reason
+    INFO = "info"
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    code: str
+    severity: Severity
+    message: str  # plain words for a pharmacist
+    evidence: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "code": self.code,
+            "severity": self.severity.value,
+            "message": self.message,
+            "evidence": dict(self.evidence),
+        }
+
+
+#: Federal defaults (prescription-checks.md §6): C-II 90 days, III/IV 6 months, V and
+#: non-controlled 1 year. States override per schedule.
+DEFAULT_EXPIRY_DAYS: Mapping[str | None, int] = MappingProxyType(
+    {SCHEDULE_II: 90, SCHEDULE_III: 183, SCHEDULE_IV: 183, SCHEDULE_V: 365, None: 365}
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ExpiryRules:
+    """Days a prescription stays fillable after it was written, by schedule (None =
+    non-controlled), with per-state overrides keyed by the two-letter state code."""
+
+    default: Mapping[str | None, int] = field(default_factory=lambda: DEFAULT_EXPIRY_DAYS)
+    states: Mapping[str, Mapping[str | None, int]] = field(default_factory=dict)
+
+    def days(self, schedule: str | None, state: str | None) -> int:
+        override = self.states.get(state or "", {})
+        return override.get(schedule, self.default.get(schedule, self.default[None]))
+
+
+@dataclass(frozen=True, slots=True)
+class CheckContext:
+    """Everything the checks may look at; gathered by the caller, never fetched by a check."""
+
+    newrx: NewRx
+    received_at: dt.datetime
+    signature: DigitalSignature | None = None
+    #: schedule from the drug reference when the drug was identified, else None
+    reference_schedule: str | None = None
+    #: where the prescription is dispensed, for state rules
+    state: str | None = None
+    expiry: ExpiryRules = field(default_factory=ExpiryRules)
+
+    @property
+    def schedule(self) -> str | None:
+        """The schedule the legal rules apply: the reference's when known (a message that
+        understates the schedule must not escape the stricter rule), else the message's."""
+        return self.reference_schedule or self.message_schedule
+
+    @property
+    def message_schedule(self) -> str | None:
+        sent = self.newrx.medication.dea_schedule
+        return sent if sent in SCHEDULE_NAMES else None
+
+    @property
+    def controlled(self) -> bool:
+        return self.schedule is not None
+
+
+#: a check: the findings a prescription deserves under one rule family
+Check = Callable[[CheckContext], Iterable[Finding]]

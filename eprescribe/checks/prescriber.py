@@ -1,0 +1,56 @@
+"""Prescriber identity: NPI and DEA number (prescription-checks.md §2)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from eprescribe.identifiers import dea_name_mismatch, dea_valid, npi_valid
+
+from .base import SCHEDULE_NAMES, Check, CheckContext, Finding, Severity
+
+
+def npi(context: CheckContext) -> Iterator[Finding]:
+    value = context.newrx.prescriber.npi
+    if not npi_valid(value):
+        yield Finding(
+            "NPI_INVALID",
+            Severity.HARD_STOP,
+            "The prescriber's NPI is not a valid NPI (10 digits with a Luhn check digit).",
+            {"npi": value},
+        )
+
+
+def dea_number(context: CheckContext) -> Iterator[Finding]:
+    prescriber = context.newrx.prescriber
+    dea = prescriber.dea_number
+    if dea is None:
+        return
+    if not dea_valid(dea):
+        yield Finding(
+            "DEA_INVALID",
+            Severity.HARD_STOP,
+            "The prescriber's DEA number is malformed or fails its check digit.",
+            {"dea_number": dea},
+        )
+    elif dea_name_mismatch(dea, prescriber.name.last):
+        yield Finding(
+            "DEA_NAME_MISMATCH",
+            Severity.WARNING,
+            "The DEA number's second letter is not the prescriber's last-name initial.",
+            {"dea_number": dea, "last_name": prescriber.name.last},
+        )
+
+
+def dea_required(context: CheckContext) -> Iterator[Finding]:
+    if context.controlled and not context.newrx.prescriber.dea_number:
+        yield Finding(
+            "DEA_REQUIRED",
+            Severity.HARD_STOP,
+            f"A {SCHEDULE_NAMES[context.schedule or '']} prescription needs the prescriber's "
+            "DEA number, and none was sent.",
+            {"schedule": SCHEDULE_NAMES[context.schedule or ""]},
+        )
+
+
+#: this family's checks, in report order
+CHECKS: tuple[Check, ...] = (npi, dea_number, dea_required)

@@ -1,0 +1,45 @@
+"""Build check contexts from synthetic NewRx messages."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from typing import Any
+
+from eprescribe.checks import CheckContext, ExpiryRules, Finding, run_checks
+from eprescribe.ncpdp import NewRx, parse_message
+from tests.support.script_samples import newrx_xml
+
+RECEIVED = dt.datetime(2025, 1, 15, 18, 0, tzinfo=dt.UTC)
+
+
+def context(
+    *,
+    received: dt.datetime = RECEIVED,
+    reference_schedule: str | None = None,
+    state: str | None = None,
+    expiry: ExpiryRules | None = None,
+    omit: tuple[str, ...] = (),
+    replace: Mapping[str, str] | None = None,
+    **message: Any,
+) -> CheckContext:
+    parsed = parse_message(newrx_xml(omit=omit, replace=replace, **message))
+    assert isinstance(parsed.body, NewRx)
+    return CheckContext(
+        newrx=parsed.body,
+        received_at=received,
+        signature=parsed.header.digital_signature,
+        reference_schedule=reference_schedule,
+        state=state,
+        expiry=expiry or ExpiryRules(),
+    )
+
+
+def codes(ctx: CheckContext) -> list[str]:
+    return [f.code for f in run_checks(ctx)]
+
+
+def finding(ctx: CheckContext, code: str) -> Finding:
+    found = [f for f in run_checks(ctx) if f.code == code]
+    assert len(found) == 1, [f.code for f in run_checks(ctx)]
+    return found[0]

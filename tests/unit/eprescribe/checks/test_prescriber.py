@@ -1,0 +1,51 @@
+from eprescribe.checks import Severity
+from eprescribe.identifiers import dea_name_mismatch, dea_valid
+
+from .helpers import codes, context, finding
+
+DEA = "Body/NewRx/Prescriber/NonVeterinarian/Identification/DEANumber"
+
+
+def test_valid_prescriber_raises_nothing() -> None:
+    assert codes(context()) == []
+    assert codes(context(controlled=True)) == []
+
+
+def test_npi_failing_luhn_is_a_hard_stop() -> None:
+    found = finding(context(prescriber_npi="1234567898"), "NPI_INVALID")
+    assert found.severity is Severity.HARD_STOP
+    assert found.evidence == {"npi": "1234567898"}
+
+
+def test_npi_with_wrong_length_fires() -> None:
+    assert "NPI_INVALID" in codes(context(prescriber_npi="123456789"))
+
+
+def test_dea_check_digit() -> None:
+    assert dea_valid("BT1234563")
+    assert dea_valid("AP5836727")
+    assert dea_valid("F91234563-001AB")
+    assert not dea_valid("BT1234564")
+    assert not dea_valid("B1234563")
+    assert "DEA_INVALID" in codes(context(controlled=True, prescriber_dea="BT1234564"))
+    assert "DEA_INVALID" not in codes(context(controlled=True, prescriber_dea="BT1234563"))
+
+
+def test_dea_name_initial() -> None:
+    assert dea_name_mismatch("BA1234563", "TESTPRESCRIBER")
+    assert not dea_name_mismatch("BT1234563", "TESTPRESCRIBER")
+    assert not dea_name_mismatch("F91234563", "TESTPRESCRIBER")  # business registrant
+    found = finding(context(controlled=True, prescriber_dea="BA1234563"), "DEA_NAME_MISMATCH")
+    assert found.severity is Severity.WARNING
+    assert "DEA_NAME_MISMATCH" not in codes(context(controlled=True))
+
+
+def test_dea_required_for_controlled_only() -> None:
+    ctx = context(controlled=True, omit=(DEA,))
+    assert finding(ctx, "DEA_REQUIRED").evidence == {"schedule": "C-II"}
+    assert "DEA_REQUIRED" not in codes(context())  # no DEA number, not controlled
+
+
+def test_reference_schedule_makes_an_unmarked_drug_controlled() -> None:
+    """A message that omits DEASchedule for a C-II drug still needs a DEA number."""
+    assert "DEA_REQUIRED" in codes(context(reference_schedule="C48675"))
