@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from . import api, auth, health, intake, logs
+from . import api, auth, health, intake, logs, worker
 from .db import Database
 from .errors import error_middleware
 from .http import ProxyTrust
@@ -33,6 +33,7 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(_database_ctx)
     health.setup(app, settings)
     auth.setup(app, settings)
+    worker.setup(app, settings)  # before the intake, which publishes to it
     intake.setup(app, settings)
     api.setup(app, settings)
     return app

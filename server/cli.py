@@ -9,6 +9,7 @@ import argparse
 import asyncio
 import gc
 import logging
+import subprocess
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from importlib import resources
@@ -54,13 +55,54 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> None:
     log.info("serving on http://%s:%d (issuer %s)", args.host, args.port, settings.issuer)
     app = create_app(settings)
     app.on_startup.append(_tune_gc)
-    web.run_app(
-        app,
-        host=args.host,
-        port=args.port,
-        access_log_class=AccessLogger,
-        print=None,
-        reuse_port=args.reuse_port,
+    worker = None if args.no_worker else _start_embedded_worker()
+    try:
+        web.run_app(
+            app,
+            host=args.host,
+            port=args.port,
+            access_log_class=AccessLogger,
+            print=None,
+            reuse_port=args.reuse_port,
+        )
+    finally:
+        if worker is not None:
+            _stop(worker)
+
+
+def _start_embedded_worker() -> subprocess.Popen[bytes]:
+    """A worker process beside the hub, so one command runs everything on a laptop."""
+    log.info("starting the embedded check worker")
+    return subprocess.Popen([sys.executable, "-m", "server", "worker", "--concurrency", "1"])
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()  # Celery's warm shutdown: the check in hand finishes first
+    try:
+        process.wait(30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def cmd_worker(args: argparse.Namespace, settings: Settings) -> None:
+    from .worker import QUEUE, create_celery
+
+    celery = create_celery(settings)
+    celery.worker_main(
+        [
+            "worker",
+            "--queues",
+            QUEUE,
+            "--concurrency",
+            str(args.concurrency),
+            "--loglevel",
+            settings.log_level,
+            "--without-gossip",
+            "--without-mingle",
+            "--pool",
+            "solo" if args.concurrency == 1 else "prefork",
+        ]
     )
 
 
@@ -140,11 +182,18 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8080)
     serve.add_argument(
+        "--no-worker", action="store_true", help="do not start the embedded check worker"
+    )
+    serve.add_argument(
         "--reuse-port",
         action="store_true",
         help="let several hub processes share the port (SO_REUSEPORT)",
     )
     serve.set_defaults(run=cmd_serve)
+
+    worker = commands.add_parser("worker", help="run a Celery worker for prescription checks")
+    worker.add_argument("--concurrency", type=int, default=2, help="parallel checks (default 2)")
+    worker.set_defaults(run=cmd_worker)
 
     commands.add_parser("migrate", help="upgrade the database schema").set_defaults(run=cmd_migrate)
     commands.add_parser("demo", help="seed the demo pharmacy and clients").set_defaults(

@@ -52,6 +52,9 @@ class Settings:
     #: how long the intake remembers that a receiving pharmacy exists (seconds)
     pharmacy_cache_ttl: float = 30.0
     software_version: str = field(default="0.1.0")
+    #: how often the hub looks for prescriptions whose check never ran, and how old they must be
+    sweep_interval: float = 30.0
+    stuck_after: float = 60.0
 
     def __post_init__(self) -> None:
         parts = urlsplit(self.issuer)
@@ -65,6 +68,18 @@ class Settings:
             sqlite = (self.data_dir / "hub.sqlite3").resolve()
             object.__setattr__(self, "database_url", f"sqlite+aiosqlite:///{sqlite}")
         object.__setattr__(self, "issuer", self.issuer.rstrip("/"))
+
+    @property
+    def broker(self) -> str:
+        """The task broker: the configured one, else the embedded SQLite-backed broker."""
+        if self.broker_url:
+            return self.broker_url
+        return f"sqla+sqlite:///{(self.data_dir / 'broker.sqlite3').resolve()}"
+
+    @property
+    def sync_database_url(self) -> str:
+        """The same database for blocking code (Celery workers): psycopg, or plain sqlite3."""
+        return self.database_url.replace("+asyncpg", "+psycopg").replace("+aiosqlite", "")
 
     @property
     def keys_dir(self) -> Path:

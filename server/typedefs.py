@@ -12,12 +12,14 @@ if TYPE_CHECKING:
     from .http import ProxyTrust
     from .intake.service import IntakeService
     from .settings import Settings
+    from .worker.publisher import CheckQueue
 
 SETTINGS: web.AppKey[Settings] = web.AppKey("settings")
 DATABASE: web.AppKey[Database] = web.AppKey("database")
 OAUTH: web.AppKey[OAuthService] = web.AppKey("oauth")
 INTAKE: web.AppKey[IntakeService] = web.AppKey("intake")
 PROXIES: web.AppKey[ProxyTrust] = web.AppKey("proxies")
+CHECK_QUEUE: web.AppKey[CheckQueue] = web.AppKey("check_queue")
 
 #: the authenticated OAuth client of a request, for the access log
 CLIENT_ID: web.RequestKey[str] = web.RequestKey("client_id", str)

@@ -91,7 +91,7 @@ async def get_prescription(request: web.Request) -> web.Response:
         rx = await session.scalar(
             select(Prescription)
             .where(Prescription.id == rx_id, Prescription.pharmacy_id == actor.pharmacy_id)
-            .options(selectinload(Prescription.transitions))
+            .options(selectinload(Prescription.transitions), selectinload(Prescription.findings))
         )
         # a miss is audited too: probing for other pharmacies' IDs leaves a trace
         await audit.add(
@@ -142,7 +142,10 @@ def _detail(rx: Prescription) -> dict[str, Any]:
         "prescriber": rx.prescriber,
         "medication": rx.medication,
         "details": rx.details,
-        "findings": [],  # filled by the validation queue (issue 3)
+        "findings": [
+            {"code": f.code, "severity": f.severity, "message": f.message, "evidence": f.evidence}
+            for f in rx.findings
+        ],
         "history": [
             {
                 "from": t.from_state,

@@ -31,11 +31,21 @@ _SQLITE_PRAGMAS = (
 )
 
 
-def _on_sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
+def on_sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
+    # The driver's own transaction handling starts transactions late (reads run outside
+    # them); switch it off and let SQLAlchemy's "begin" event issue BEGIN itself.
+    dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     for pragma in _SQLITE_PRAGMAS:
         cursor.execute(pragma)
     cursor.close()
+
+
+def use_sqlite_transactions(sync_engine: Any, begin: str = "BEGIN") -> None:
+    """Real SQLite transactions for ``sync_engine``: ``BEGIN IMMEDIATE`` takes the write lock
+    up front (for writers that read, then write: no stale snapshot can write)."""
+    event.listen(sync_engine, "connect", on_sqlite_connect)
+    event.listen(sync_engine, "begin", lambda conn: conn.exec_driver_sql(begin))
 
 
 def _json_default(value: Any) -> str:
@@ -58,7 +68,7 @@ def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
         if parsed.database:
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_async_engine(url, **options)
-        event.listen(engine.sync_engine, "connect", _on_sqlite_connect)
+        use_sqlite_transactions(engine.sync_engine)
         return engine
     return create_async_engine(
         url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True, **options

@@ -152,6 +152,9 @@ class Prescription(Base):
         lazy="raise_on_sql",
         order_by="PrescriptionTransition.id",
     )
+    findings: Mapped[list[Finding]] = relationship(
+        back_populates="prescription", lazy="raise_on_sql", order_by="Finding.id"
+    )
 
 
 class PrescriptionTransition(Base):
@@ -169,6 +172,25 @@ class PrescriptionTransition(Base):
 
     prescription: Mapped[Prescription] = relationship(
         back_populates="transitions", lazy="raise_on_sql"
+    )
+
+
+class Finding(Base):
+    """One result of the prescription checks; a prescription's findings are replaced as a
+    whole, in the transaction that moves it to the pharmacist's queue."""
+
+    __tablename__ = "findings"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    prescription_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("prescriptions.id"), index=True)
+    code: Mapped[str] = mapped_column(String(40))
+    severity: Mapped[str] = mapped_column(String(16))
+    message: Mapped[str] = mapped_column(Text)
+    evidence: Mapped[dict[str, Any]]
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+    prescription: Mapped[Prescription] = relationship(
+        back_populates="findings", lazy="raise_on_sql"
     )
 
 
@@ -196,6 +218,7 @@ class AuditEvent(Base):
 __all__ = [
     "AuditEvent",
     "Base",
+    "Finding",
     "InboundMessage",
     "OAuthClient",
     "Pharmacy",

@@ -11,7 +11,7 @@ from eprescribe.ncpdp import SenderSoftware
 from .. import auth
 from ..http import read_body, require_content_type
 from ..settings import Settings
-from ..typedefs import CLIENT_ID, DATABASE, INTAKE, PROXIES, SETTINGS
+from ..typedefs import CHECK_QUEUE, CLIENT_ID, DATABASE, INTAKE, PROXIES, SETTINGS
 from .service import IntakeService, Sender
 
 XML_TYPES = ("application/xml", "text/xml")
@@ -32,7 +32,10 @@ async def script_endpoint(request: web.Request) -> web.Response:
 async def _intake_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     software = SenderSoftware("Telepharm", "Telepharm Hub", settings.software_version)
-    app[INTAKE] = service = IntakeService(app[DATABASE], software, settings.pharmacy_cache_ttl)
+    service = IntakeService(
+        app[DATABASE], software, settings.pharmacy_cache_ttl, on_stored=app[CHECK_QUEUE].submit
+    )
+    app[INTAKE] = service
     yield
     await service.close()
 

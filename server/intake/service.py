@@ -11,6 +11,7 @@ import hashlib
 import logging
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -77,8 +78,14 @@ class PharmacyDirectory:
 
 
 class IntakeService:
-    def __init__(self, db: Database, software: SenderSoftware, pharmacy_ttl: float) -> None:
-        self._writer = IntakeWriter(db)
+    def __init__(
+        self,
+        db: Database,
+        software: SenderSoftware,
+        pharmacy_ttl: float,
+        on_stored: Callable[[list[uuid.UUID]], None] | None = None,
+    ) -> None:
+        self._writer = IntakeWriter(db, on_stored=on_stored)
         self._software = software
         self.pharmacies = PharmacyDirectory(db, pharmacy_ttl)
 

@@ -13,6 +13,7 @@ import asyncio
 import functools
 import logging
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -47,6 +48,10 @@ class IntakeRecord:
     def message_id(self) -> uuid.UUID:
         return uuid.UUID(str(self.message["id"]))
 
+    @property
+    def prescription_id(self) -> uuid.UUID:
+        return uuid.UUID(str(self.prescription["id"]))
+
 
 class Duplicate(Exception):
     """The message's (client, sender, MessageID) is already stored."""
@@ -61,8 +66,14 @@ class _Pending:
 
 
 class IntakeWriter:
-    def __init__(self, db: Database, in_flight: int = 2) -> None:
+    def __init__(
+        self,
+        db: Database,
+        in_flight: int = 2,
+        on_stored: Callable[[list[uuid.UUID]], None] | None = None,
+    ) -> None:
         self._db = db
+        self._on_stored = on_stored
         self._queue: list[_Pending] = []
         self._drainers: set[asyncio.Task[None]] = set()
         self._in_flight = in_flight
@@ -103,6 +114,10 @@ class IntakeWriter:
             for pending in batch:
                 _settle(pending.done, exc)
             raise
+        if self._on_stored is not None:
+            self._on_stored(
+                [p.record.prescription_id for p in batch if p.record.message_id in stored]
+            )
         for pending in batch:
             ok = pending.record.message_id in stored
             _settle(pending.done, None if ok else Duplicate())

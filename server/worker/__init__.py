@@ -1,0 +1,94 @@
+"""The validation queue on Celery: the hub publishes prescription IDs after commit, workers run
+the checks. Broker: ``TELEPHARM_BROKER_URL`` (Redis or RabbitMQ), else the embedded SQLite-backed
+broker in the data dir."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+from aiohttp import web
+from celery import Celery
+from sqlalchemy.exc import DBAPIError, OperationalError
+
+from ..settings import Settings
+from ..typedefs import CHECK_QUEUE, DATABASE, SETTINGS
+
+CHECK_TASK = "telepharm.check_prescription"
+QUEUE = "telepharm.checks"
+
+
+def setup(app: web.Application, settings: Settings) -> None:
+    """Hub side: publish checks after intake commits, and sweep for stuck prescriptions."""
+    app.cleanup_ctx.append(_queue_ctx)
+
+
+async def _queue_ctx(app: web.Application) -> AsyncIterator[None]:
+    from .publisher import CheckQueue
+    from .sweep import sweep_forever
+
+    settings = app[SETTINGS]
+    queue = CheckQueue(create_celery(settings))
+    app[CHECK_QUEUE] = queue
+    sweeper = asyncio.create_task(
+        sweep_forever(app[DATABASE], queue, settings.sweep_interval, settings.stuck_after)
+    )
+    yield
+    sweeper.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await sweeper  # let an in-flight query end before the database closes
+    await queue.close()
+
+
+def create_celery(settings: Settings) -> Celery:
+    app = Celery("telepharm", broker=settings.broker, set_as_current=False)
+    app.conf.update(
+        task_acks_late=True,  # a worker that dies mid-check leaves the message to redeliver
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        task_serializer="json",
+        accept_content=["json"],
+        task_ignore_result=True,
+        task_default_queue=QUEUE,
+        broker_connection_retry_on_startup=True,
+        broker_connection_timeout=2,
+        broker_transport_options=_transport_options(settings.broker),
+        worker_hijack_root_logger=False,
+        worker_redirect_stdouts=False,
+    )
+    _register(app, settings)
+    return app
+
+
+def _transport_options(broker: str) -> dict[str, Any]:
+    if broker.startswith(("redis://", "rediss://")):
+        # Redis redelivers unacknowledged messages after this; the hub's sweep is the backstop
+        return {"visibility_timeout": 120}
+    return {}  # the SQLAlchemy transport hands its options to create_engine
+
+
+def _register(app: Celery, settings: Settings) -> None:
+    holder: dict[str, Any] = {}
+
+    def checker() -> Any:
+        # created in the worker process on first use: engines must not cross a fork
+        if "checker" not in holder:
+            from .checking import Checker
+
+            holder["checker"] = Checker.from_settings(settings)
+        return holder["checker"]
+
+    @app.task(
+        name=CHECK_TASK,
+        acks_late=True,
+        autoretry_for=(OperationalError, DBAPIError, OSError),
+        retry_backoff=True,
+        retry_backoff_max=60,
+        retry_jitter=True,
+        max_retries=20,
+    )
+    def check_prescription(prescription_id: str) -> None:
+        checker().check(uuid.UUID(prescription_id))

@@ -1,0 +1,65 @@
+"""Publishing check tasks from the hub: after the intake commits, never before, never blocking.
+
+Publishing is a blocking kombu call, so it runs on one dedicated thread (a broker that is down
+must not tie up the event loop or the default executor), in batches: IDs that arrive while a
+batch is being published go in the next one. A failure is logged and forgotten: the
+prescription stays ``received`` in the database and the sweep publishes it again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+
+from celery import Celery
+
+from . import CHECK_TASK
+
+log = logging.getLogger(__name__)
+#: a broker that does not answer quickly is treated as down; the sweep retries later
+PUBLISH_RETRY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.5, "interval_max": 1}
+
+
+class CheckQueue:
+    def __init__(self, celery: Celery) -> None:
+        self._celery = celery
+        self._waiting: list[uuid.UUID] = []
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="publish")
+        self._runner: asyncio.Task[None] | None = None
+
+    def submit(self, ids: Iterable[uuid.UUID]) -> None:
+        self._waiting.extend(ids)
+        if self._waiting and (self._runner is None or self._runner.done()):
+            self._runner = asyncio.create_task(self._run())
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while self._waiting:
+            batch, self._waiting = self._waiting, []
+            try:
+                await loop.run_in_executor(self._thread, self._publish, batch)
+            except Exception as exc:  # any broker failure: the sweep is the retry
+                log.warning(
+                    "could not queue %d checks (%s); the sweep will retry",
+                    len(batch),
+                    type(exc).__name__,
+                )
+
+    def _publish(self, ids: list[uuid.UUID]) -> None:
+        with self._celery.producer_or_acquire() as producer:
+            for rx_id in ids:
+                self._celery.send_task(
+                    CHECK_TASK,
+                    args=[str(rx_id)],
+                    producer=producer,
+                    retry=True,
+                    retry_policy=PUBLISH_RETRY,
+                )
+
+    async def close(self) -> None:
+        if self._runner is not None:
+            await self._runner
+        self._thread.shutdown(wait=True)

@@ -1,0 +1,127 @@
+"""The checks as a worker runs them: state history, stored findings, idempotence."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import threading
+import uuid
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import func, select
+
+from server.db.models import Finding, Prescription, PrescriptionTransition
+from server.settings import Settings
+from server.worker.checking import Checker
+from tests.conftest import Hub
+from tests.functional.intake_helpers import post_script
+from tests.support.script_samples import newrx_xml
+
+
+async def _receive(hub: Hub, **message: object) -> uuid.UUID:
+    await hub.pharmacy()
+    today = dt.datetime.now(dt.UTC).date().isoformat()
+    body = newrx_xml(written_date=today, sent_time=f"{today}T00:00:00Z", **message)
+    reply = await (await post_script(hub, body, await hub.sender_token())).read()
+    assert b"<Status>" in reply, reply
+    async with hub.db.sessions() as session:
+        return (await session.scalars(select(Prescription.id))).one()
+
+
+async def _history(hub: Hub, rx_id: uuid.UUID) -> list[tuple[str | None, str]]:
+    async with hub.db.sessions() as session:
+        rows = await session.scalars(
+            select(PrescriptionTransition)
+            .where(PrescriptionTransition.prescription_id == rx_id)
+            .order_by(PrescriptionTransition.id)
+        )
+        return [(t.from_state, t.to_state) for t in rows]
+
+
+async def _codes(hub: Hub, rx_id: uuid.UUID) -> list[str]:
+    async with hub.db.sessions() as session:
+        return list(
+            await session.scalars(
+                select(Finding.code).where(Finding.prescription_id == rx_id).order_by(Finding.id)
+            )
+        )
+
+
+@pytest.fixture
+def checker(settings: Settings) -> Iterator[Checker]:
+    checker = Checker.from_settings(settings)
+    yield checker
+    checker.close()
+
+
+async def test_check_moves_to_review_with_findings(hub: Hub, checker: Checker) -> None:
+    rx_id = await _receive(hub, prescriber_npi="1234567898", controlled=True, refills="2")
+    outcome = await asyncio.to_thread(checker.check, rx_id)
+    assert outcome is not None
+    assert await _codes(hub, rx_id) == ["NPI_INVALID", "REFILLS_NOT_ALLOWED"]
+    assert await _history(hub, rx_id) == [
+        (None, "received"),
+        ("received", "checking"),
+        ("checking", "awaiting_review"),
+    ]
+    response = await hub.client.get(
+        f"/api/v1/prescriptions/{rx_id}",
+        headers={
+            "Authorization": "Bearer "
+            + await hub.token(
+                await hub.machine_client("rx:read", pharmacy="1234567"), scope="rx:read"
+            )
+        },
+    )
+    body = await response.json()
+    assert body["state"] == "awaiting_review"
+    assert [f["code"] for f in body["findings"]] == ["NPI_INVALID", "REFILLS_NOT_ALLOWED"]
+    assert body["findings"][0]["severity"] == "hard_stop"
+
+
+async def test_second_run_changes_nothing(hub: Hub, checker: Checker) -> None:
+    rx_id = await _receive(hub, prescriber_npi="1234567898")
+    assert await asyncio.to_thread(checker.check, rx_id) is not None
+    assert await asyncio.to_thread(checker.check, rx_id) is None
+    assert await _codes(hub, rx_id) == ["NPI_INVALID"]
+    assert len(await _history(hub, rx_id)) == 3
+
+
+async def test_a_check_interrupted_after_start_is_finished_by_the_next_run(
+    hub: Hub, checker: Checker
+) -> None:
+    rx_id = await _receive(hub, prescriber_npi="1234567898")
+    assert await asyncio.to_thread(checker._start, rx_id) is not None  # the worker dies here
+    assert await _history(hub, rx_id) == [(None, "received"), ("received", "checking")]
+    assert await asyncio.to_thread(checker.check, rx_id) is not None
+    assert await _codes(hub, rx_id) == ["NPI_INVALID"]
+    assert await _history(hub, rx_id) == [
+        (None, "received"),
+        ("received", "checking"),
+        ("checking", "awaiting_review"),
+    ]
+
+
+async def test_concurrent_runs_leave_one_set_of_findings(hub: Hub, checker: Checker) -> None:
+    rx_id = await _receive(hub, prescriber_npi="1234567898")
+    barrier = threading.Barrier(2)
+
+    def run() -> object:
+        barrier.wait()
+        return checker.check(rx_id)
+
+    results = await asyncio.gather(asyncio.to_thread(run), asyncio.to_thread(run))
+    assert sum(r is not None for r in results) == 1
+    assert await _codes(hub, rx_id) == ["NPI_INVALID"]
+    async with hub.db.sessions() as session:
+        moves = await session.scalar(
+            select(func.count())
+            .select_from(PrescriptionTransition)
+            .where(PrescriptionTransition.to_state == "awaiting_review")
+        )
+    assert moves == 1
+
+
+async def test_unknown_prescription_is_a_no_op(checker: Checker, hub: Hub) -> None:
+    assert await asyncio.to_thread(checker.check, uuid.uuid4()) is None

@@ -1,0 +1,160 @@
+"""The validation queue with a real Celery worker process: the embedded SQLite broker always,
+Redis when ``TELEPHARM_TEST_BROKER_URL`` is set."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import datetime as dt
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+
+import pytest
+from aiohttp.test_utils import TestClient
+from sqlalchemy import func, select
+
+from server.app import create_app
+from server.db.models import Finding, Prescription
+from server.settings import Settings
+from server.worker.checking import sync_engine
+from tests.conftest import Hub
+from tests.functional.intake_helpers import post_script
+from tests.support.script_samples import newrx_xml
+
+BROKER = os.environ.get("TELEPHARM_TEST_BROKER_URL", "")
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def queue_settings(settings: Settings) -> Settings:
+    return dataclasses.replace(settings, broker_url=BROKER, sweep_interval=0.5, stuck_after=1.0)
+
+
+def _worker(settings: Settings) -> subprocess.Popen[bytes]:
+    env = {
+        **os.environ,
+        "TELEPHARM_DATABASE_URL": settings.database_url,
+        "TELEPHARM_DATA_DIR": str(settings.data_dir),
+        "TELEPHARM_BROKER_URL": settings.broker,
+        "TELEPHARM_LOG_LEVEL": "WARNING",
+    }
+    return subprocess.Popen(
+        [sys.executable, "-m", "server", "worker", "--concurrency", "1"], env=env
+    )
+
+
+@pytest.fixture
+def worker(queue_settings: Settings) -> Iterator[Callable[[], subprocess.Popen[bytes]]]:
+    started: list[subprocess.Popen[bytes]] = []
+
+    def start() -> subprocess.Popen[bytes]:
+        started.append(_worker(queue_settings))
+        return started[-1]
+
+    yield start
+    for process in started:
+        if process.poll() is None:
+            process.terminate()
+            process.wait(30)
+
+
+async def _hub(aiohttp_client: Callable[..., TestClient], settings: Settings, db: object) -> Hub:
+    return Hub(await aiohttp_client(create_app(settings)), db)  # type: ignore[arg-type]
+
+
+def _newrx() -> bytes:
+    today = dt.datetime.now(dt.UTC).date().isoformat()
+    return newrx_xml(
+        message_id=uuid.uuid4().hex[:20],
+        prescriber_npi="1234567898",
+        written_date=today,
+        sent_time=f"{today}T00:00:00Z",
+    )
+
+
+async def _state_and_codes(hub: Hub) -> tuple[str, list[str]]:
+    async with hub.db.sessions() as session:
+        rx = (await session.scalars(select(Prescription))).one()
+        codes = list(await session.scalars(select(Finding.code).order_by(Finding.id)))
+    return rx.state, codes
+
+
+async def _wait_for_review(hub: Hub, seconds: float = 45) -> list[str]:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        state, codes = await _state_and_codes(hub)
+        if state == "awaiting_review":
+            return codes
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"still {state} after {seconds} s")
+
+
+async def test_real_worker_checks_a_newrx(
+    aiohttp_client: Callable[..., TestClient],
+    queue_settings: Settings,
+    db: object,
+    worker: Callable[[], subprocess.Popen[bytes]],
+) -> None:
+    hub = await _hub(aiohttp_client, queue_settings, db)
+    await hub.pharmacy()
+    worker()
+    reply = await (await post_script(hub, _newrx(), await hub.sender_token())).read()
+    assert b"<Status>" in reply
+    assert await _wait_for_review(hub) == ["NPI_INVALID"]
+
+
+async def test_broker_down_at_intake_then_checked_when_it_is_back(
+    aiohttp_client: Callable[..., TestClient],
+    queue_settings: Settings,
+    db: object,
+    worker: Callable[[], subprocess.Popen[bytes]],
+) -> None:
+    down = dataclasses.replace(queue_settings, broker_url="redis://127.0.0.1:9/0")
+    hub = await _hub(aiohttp_client, down, db)
+    await hub.pharmacy()
+    reply = await (await post_script(hub, _newrx(), await hub.sender_token())).read()
+    assert b"<Status>" in reply  # accepted and stored although nothing could be queued
+    assert (await _state_and_codes(hub))[0] == "received"
+    await _hub(aiohttp_client, queue_settings, db)  # a hub with a working broker: its sweep
+    worker()
+    assert await _wait_for_review(hub) == ["NPI_INVALID"]
+
+
+async def _kill_after_pickup(process: subprocess.Popen[bytes]) -> None:
+    await asyncio.sleep(4)  # the worker picks the task up and blocks inside the check
+    process.send_signal(signal.SIGKILL)
+    process.wait(10)
+
+
+async def test_worker_killed_mid_check_leaves_one_set_of_findings(
+    aiohttp_client: Callable[..., TestClient],
+    queue_settings: Settings,
+    db: object,
+    worker: Callable[[], subprocess.Popen[bytes]],
+) -> None:
+    hub = await _hub(aiohttp_client, queue_settings, db)
+    await hub.pharmacy()
+    token = await hub.sender_token()
+    first = worker()
+    engine = sync_engine(queue_settings.sync_database_url)
+    if engine.dialect.name == "postgresql":
+        with engine.begin() as blocker:
+            # the check starts, then waits to write its findings: killed mid-check
+            blocker.exec_driver_sql("LOCK TABLE findings IN ACCESS EXCLUSIVE MODE")
+            await post_script(hub, _newrx(), token)
+            await _kill_after_pickup(first)
+    else:
+        # SQLite locks the whole file (BEGIN IMMEDIATE): store first, then hold the lock
+        await post_script(hub, _newrx(), token)
+        with engine.begin():
+            await _kill_after_pickup(first)
+    engine.dispose()
+    worker()
+    assert await _wait_for_review(hub) == ["NPI_INVALID"]
+    async with hub.db.sessions() as session:
+        assert await session.scalar(select(func.count()).select_from(Finding)) == 1
