@@ -9,7 +9,16 @@ Clinical and legal problems never reject a message: they become findings for the
 from __future__ import annotations
 
 from . import controlled, dates, prescriber, quantity
-from .base import Check, CheckContext, ExpiryRules, Finding, Severity
+from .base import (
+    ActiveMedication,
+    Check,
+    CheckContext,
+    ExpiryRules,
+    Finding,
+    PatientMatch,
+    Severity,
+)
+from .context import build_context, identify
 
 #: identity first, then the law, then clinical checks (prescription-checks.md §1)
 REGISTRY: tuple[Check, ...] = (
@@ -24,4 +33,16 @@ def run_checks(context: CheckContext) -> tuple[Finding, ...]:
     return tuple(finding for check in REGISTRY for finding in check(context))
 
 
-__all__ = ["REGISTRY", "Check", "CheckContext", "ExpiryRules", "Finding", "Severity", "run_checks"]
+__all__ = [
+    "REGISTRY",
+    "ActiveMedication",
+    "Check",
+    "CheckContext",
+    "ExpiryRules",
+    "Finding",
+    "PatientMatch",
+    "Severity",
+    "build_context",
+    "identify",
+    "run_checks",
+]

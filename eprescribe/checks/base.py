@@ -7,8 +7,9 @@ import enum
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any
+from typing import Any, Literal
 
+from eprescribe.drugs import Drug, DrugReference, Identification
 from eprescribe.ncpdp import DigitalSignature, NewRx
 
 # NCI codes of SCRIPT DEASchedule, and the names pharmacists use.
@@ -66,17 +67,56 @@ class ExpiryRules:
 
 
 @dataclass(frozen=True, slots=True)
+class ActiveMedication:
+    """Another accepted prescription of the same patient whose supply has not run out."""
+
+    prescription_id: str
+    description: str
+    drug: Drug | None  # None when the reference cannot identify it
+
+
+@dataclass(frozen=True, slots=True)
+class PatientMatch:
+    """How the message's patient matched the pharmacy's profiles (prescription-checks.md §3).
+
+    ``exact``: one profile agrees on normalised name, date of birth, gender and ZIP;
+    ``new``: no profile shares name and date of birth; ``weak``: profiles share name and date of
+    birth but differ in gender or ZIP; ``ambiguous``: several profiles match exactly. Only
+    ``exact`` links the prescription to a profile: the others go to a pharmacist, never merged.
+    """
+
+    kind: Literal["exact", "new", "weak", "ambiguous"]
+    candidates: tuple[str, ...] = ()  # profile IDs
+    differences: tuple[str, ...] = ()  # for weak matches: "gender", "postal_code"
+
+
+@dataclass(frozen=True, slots=True)
 class CheckContext:
     """Everything the checks may look at; gathered by the caller, never fetched by a check."""
 
     newrx: NewRx
     received_at: dt.datetime
     signature: DigitalSignature | None = None
-    #: schedule from the drug reference when the drug was identified, else None
-    reference_schedule: str | None = None
     #: where the prescription is dispensed, for state rules
     state: str | None = None
     expiry: ExpiryRules = field(default_factory=ExpiryRules)
+    #: the drug reference and what it made of the prescribed drug (None: checks needing it skip)
+    reference: DrugReference | None = None
+    identification: Identification | None = None
+    #: the patient's other active medications, and allergy entries from the message and profile
+    active: tuple[ActiveMedication, ...] = ()
+    allergies: tuple[str, ...] = ()
+    patient_match: PatientMatch | None = None
+
+    @property
+    def drug(self) -> Drug | None:
+        return self.identification.drug if self.identification else None
+
+    @property
+    def reference_schedule(self) -> str | None:
+        """The drug's schedule from the reference, when the drug was identified."""
+        drug = self.drug
+        return drug.dea_schedule if drug is not None else None
 
     @property
     def schedule(self) -> str | None:

@@ -6,32 +6,38 @@ import datetime as dt
 from collections.abc import Mapping
 from typing import Any
 
-from eprescribe.checks import CheckContext, ExpiryRules, Finding, run_checks
+from eprescribe.checks import CheckContext, ExpiryRules, Finding, build_context, run_checks
+from eprescribe.drugs import DrugReference
 from eprescribe.ncpdp import NewRx, parse_message
 from tests.support.script_samples import newrx_xml
 
 RECEIVED = dt.datetime(2025, 1, 15, 18, 0, tzinfo=dt.UTC)
 
 
+REFERENCE = DrugReference.bundled()
+
+
 def context(
     *,
     received: dt.datetime = RECEIVED,
-    reference_schedule: str | None = None,
+    with_reference: bool = False,
     state: str | None = None,
     expiry: ExpiryRules | None = None,
     omit: tuple[str, ...] = (),
     replace: Mapping[str, str] | None = None,
     **message: Any,
 ) -> CheckContext:
+    """A context for a synthetic NewRx; ``with_reference`` identifies the drug in the bundled
+    drug reference (the sample's TESTDRUG is not in it)."""
     parsed = parse_message(newrx_xml(omit=omit, replace=replace, **message))
     assert isinstance(parsed.body, NewRx)
-    return CheckContext(
-        newrx=parsed.body,
-        received_at=received,
+    return build_context(
+        parsed.body,
+        received,
         signature=parsed.header.digital_signature,
-        reference_schedule=reference_schedule,
+        reference=REFERENCE if with_reference else None,
         state=state,
-        expiry=expiry or ExpiryRules(),
+        expiry=expiry,
     )
 
 

@@ -48,4 +48,11 @@ def test_dea_required_for_controlled_only() -> None:
 
 def test_reference_schedule_makes_an_unmarked_drug_controlled() -> None:
     """A message that omits DEASchedule for a C-II drug still needs a DEA number."""
-    assert "DEA_REQUIRED" in codes(context(reference_schedule="C48675"))
+    ctx = context(
+        with_reference=True,
+        drug_description="oxycodone hydrochloride 5 MG Oral Tablet",
+        omit=("Body/NewRx/MedicationPrescribed/DrugCoded/ProductCode",),
+    )
+    assert ctx.reference_schedule == "C48675"
+    assert ctx.newrx.medication.dea_schedule is None
+    assert "DEA_REQUIRED" in codes(ctx)
