@@ -22,7 +22,6 @@ from eprescribe.ncpdp.structure import (
     Spec,
     boolean_value,
     datetime_value,
-    in_code_list,
     leaf,
     opt,
     opt_text,
@@ -39,6 +38,7 @@ HEADER_PATH: Final = "/Message/Header"
 _ID_MAX: Final = 35
 _PARTY_MAX: Final = 256
 _SIGNATURE_MAX: Final = 100_000
+_NO_OFFSET: Final = dt.timedelta(0)
 
 _HEADER = Spec(
     req("To"),
@@ -101,23 +101,24 @@ class Header:
     def __post_init__(self) -> None:
         if not 1 <= len(self.message_id) <= _ID_MAX:
             raise ValueError("MessageID is an1..35")
-        if self.sent_time.utcoffset() != dt.timedelta(0):
+        if self.sent_time.utcoffset() != _NO_OFFSET:
             raise ValueError("sent_time must be aware and in UTC")
 
 
 def parse_header(el: etree._Element, path: str = HEADER_PATH) -> Header:
     """Validate a ``Header`` element and return its value object."""
     children = walk(el, _HEADER, path)
+    # Arguments by position, in field order: keywords cost noticeably more on this hot path.
     return Header(
-        to=_party(children["To"][0], f"{path}/To"),
-        from_=_party(children["From"][0], f"{path}/From"),
-        message_id=_identifier(text(children, "MessageID", path), f"{path}/MessageID"),
-        sent_time=datetime_value(text(children, "SentTime", path, 40), f"{path}/SentTime"),
-        sender_software=_sender_software(children["SenderSoftware"][0], f"{path}/SenderSoftware"),
-        relates_to_message_id=_opt_identifier(children, "RelatesToMessageID", path),
-        prescriber_order_number=_opt_identifier(children, "PrescriberOrderNumber", path),
-        rx_reference_number=_opt_identifier(children, "RxReferenceNumber", path),
-        digital_signature=_digital_signature(children, path),
+        _party(children["To"][0], f"{path}/To"),
+        _party(children["From"][0], f"{path}/From"),
+        _identifier(text(children, "MessageID", path), path, "MessageID"),
+        datetime_value(text(children, "SentTime", path, 40), f"{path}/SentTime"),
+        _sender_software(children["SenderSoftware"][0], f"{path}/SenderSoftware"),
+        _opt_identifier(children, "RelatesToMessageID", path),
+        _opt_identifier(children, "PrescriberOrderNumber", path),
+        _opt_identifier(children, "RxReferenceNumber", path),
+        _digital_signature(children, path),
     )
 
 
@@ -127,15 +128,19 @@ def _printable(value: str, path: str) -> str:
     return value
 
 
-def _identifier(value: str, path: str) -> str:
-    if len(value) > _ID_MAX:
-        raise StandardViolationError(f"value longer than {_ID_MAX} characters", path)
-    return _printable(value, path)
+def _identifier(value: str, path: str, name: str) -> str:
+    """``value`` of the ``name`` child if it is a printable an1..35 (its path built on error)."""
+    if len(value) > _ID_MAX or not value.isprintable():
+        where = f"{path}/{name}"
+        if len(value) > _ID_MAX:
+            raise StandardViolationError(f"value longer than {_ID_MAX} characters", where)
+        _printable(value, where)
+    return value
 
 
 def _opt_identifier(children: Children, name: str, path: str) -> str | None:
     value = opt_text(children, name, path)
-    return None if value is None else _identifier(value, f"{path}/{name}")
+    return None if value is None else _identifier(value, path, name)
 
 
 def _party(el: etree._Element, path: str) -> Party:
@@ -143,13 +148,16 @@ def _party(el: etree._Element, path: str) -> Party:
     qualifier = el.get("Qualifier")
     if qualifier is None:
         raise StandardViolationError("required attribute missing", f"{path}/@Qualifier")
-    return Party(in_code_list(qualifier, PARTY_QUALIFIERS, f"{path}/@Qualifier"), value)
+    if qualifier not in PARTY_QUALIFIERS:
+        raise StandardViolationError("value not in code list", f"{path}/@Qualifier")
+    return Party(qualifier, value)
 
 
 def _sender_software(el: etree._Element, path: str) -> SenderSoftware:
     values = walk_leaves(el, _SENDER_SOFTWARE, path)
     for name, value in values.items():
-        _printable(value, f"{path}/{name}")
+        if not value.isprintable():
+            _printable(value, f"{path}/{name}")
     return SenderSoftware(
         values["SenderSoftwareDeveloper"],
         values["SenderSoftwareProduct"],
@@ -171,13 +179,13 @@ def _digital_signature(header: Children, path: str) -> DigitalSignature | None:
         return DigitalSignature(
             el.get("Version"), boolean_value(leaf(indicator[0], where, 5), where)
         )
-    return DigitalSignature(
-        version=el.get("Version"),
-        indicator=None,
-        digest_method=_first_text(children, "DigestMethod", path),
-        digest_value=_first_text(children, "DigestValue", path),
-        signature_value=_first_text(children, "SignatureValue", path),
-        x509_data=_first_text(children, "X509Data", path),
+    return DigitalSignature(  # version, indicator, then the signature parts in field order
+        el.get("Version"),
+        None,
+        _first_text(children, "DigestMethod", path),
+        _first_text(children, "DigestValue", path),
+        _first_text(children, "SignatureValue", path),
+        _first_text(children, "X509Data", path),
     )
 
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import dataclasses
 import re
 from decimal import Decimal
-from typing import Final
+from typing import Final, TypeAlias
 
 from lxml import etree
 
@@ -34,6 +34,7 @@ from eprescribe.ncpdp.structure import (
     integer_value,
     items,
     leaf,
+    only_leaf,
     opt,
     opt_text,
     req,
@@ -183,76 +184,62 @@ class MedicationPrescribed:
 def parse_medication_prescribed(el: etree._Element, path: str) -> MedicationPrescribed:
     """Validate a ``MedicationPrescribed`` element and return its value object."""
     children = walk(el, _MEDICATION, path)
-    coded = _drug_coded(children, path)
+    product_code, strength, drug_db_code, dea_schedule = _drug_coded(children, path)
     days_supply = opt_text(children, "DaysSupply", path)
     rems = single(children, "PrescriberCheckedREMS", path)
+    # Arguments by position, in field order: keywords cost noticeably more on this hot path.
     return MedicationPrescribed(
-        drug_description=text(children, "DrugDescription", path, _DESCRIPTION_MAX),
-        product_code=coded.product_code,
-        strength=coded.strength,
-        drug_db_code=coded.drug_db_code,
-        dea_schedule=coded.dea_schedule,
-        quantity=_quantity(children["Quantity"][0], f"{path}/Quantity"),
-        days_supply=None
-        if days_supply is None
-        else integer_value(days_supply, f"{path}/DaysSupply", 3),
-        written_date=date_value(children["WrittenDate"][0], f"{path}/WrittenDate"),
-        substitutions=in_code_list(
-            text(children, "Substitutions", path), SUBSTITUTIONS, f"{path}/Substitutions"
-        ),
-        number_of_refills=integer_value(
-            text(children, "NumberOfRefills", path), f"{path}/NumberOfRefills", 2
-        ),
-        diagnoses=tuple(
-            _diagnosis(item, where) for item, where in items(children, "Diagnosis", path)
-        ),
-        note=opt_text(children, "Note", path, _NOTE_MAX),
-        sig=parse_sig(children["Sig"][0], f"{path}/Sig"),
-        prescriber_checked_rems=None
-        if rems is None
-        else leaf(rems, f"{path}/PrescriberCheckedREMS", _CODE_MAX),
+        text(children, "DrugDescription", path, _DESCRIPTION_MAX),
+        product_code,
+        strength,
+        drug_db_code,
+        dea_schedule,
+        _quantity(children["Quantity"][0], f"{path}/Quantity"),
+        None if days_supply is None else integer_value(days_supply, f"{path}/DaysSupply", 3),
+        date_value(children["WrittenDate"][0], f"{path}/WrittenDate"),
+        in_code_list(text(children, "Substitutions", path), SUBSTITUTIONS, f"{path}/Substitutions"),
+        integer_value(text(children, "NumberOfRefills", path), f"{path}/NumberOfRefills", 2),
+        tuple(_diagnosis(item, where) for item, where in items(children, "Diagnosis", path))
+        if "Diagnosis" in children
+        else (),
+        opt_text(children, "Note", path, _NOTE_MAX),
+        parse_sig(children["Sig"][0], f"{path}/Sig"),
+        None if rems is None else leaf(rems, f"{path}/PrescriberCheckedREMS", _CODE_MAX),
     )
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class _DrugCoded:
-    product_code: ProductCode | None = None
-    strength: Strength | None = None
-    drug_db_code: DrugDbCode | None = None
-    dea_schedule: str | None = None
+# (product code, strength, drug DB code, DEA schedule) of a MedicationPrescribed
+_DrugCoded: TypeAlias = tuple[ProductCode | None, Strength | None, DrugDbCode | None, str | None]
+_NO_DRUG_CODED: Final[_DrugCoded] = (None, None, None, None)
 
 
 def _drug_coded(medication: Children, path: str) -> _DrugCoded:
     group = medication.get("DrugCoded")
     if not group:
-        return _DrugCoded()
+        return _NO_DRUG_CODED
     path = f"{path}/DrugCoded"
     children = walk(group[0], _DRUG_CODED, path)
     product = children.get("ProductCode")
     strength = children.get("Strength")
     db_code = children.get("DrugDBCode")
     schedule = children.get("DEASchedule")
-    return _DrugCoded(
-        product_code=_product_code(product[0], f"{path}/ProductCode") if product else None,
-        strength=_strength(strength[0], f"{path}/Strength") if strength else None,
-        drug_db_code=_drug_db_code(db_code[0], f"{path}/DrugDBCode") if db_code else None,
-        dea_schedule=_code_only(schedule[0], f"{path}/DEASchedule", DEA_SCHEDULES)
-        if schedule
-        else None,
+    return (
+        _product_code(product[0], f"{path}/ProductCode") if product else None,
+        _strength(strength[0], f"{path}/Strength") if strength else None,
+        _drug_db_code(db_code[0], f"{path}/DrugDBCode") if db_code else None,
+        _code_only(schedule[0], f"{path}/DEASchedule", DEA_SCHEDULES) if schedule else None,
     )
 
 
 def _product_code(el: etree._Element, path: str) -> ProductCode:
     values = walk_leaves(el, _CODE_AND_QUALIFIER, path)
-    return ProductCode(
-        code=values["Code"],
-        qualifier=in_code_list(values["Qualifier"], PRODUCT_QUALIFIERS, f"{path}/Qualifier"),
-    )
+    qualifier = in_code_list(values["Qualifier"], PRODUCT_QUALIFIERS, f"{path}/Qualifier")
+    return ProductCode(values["Code"], qualifier)
 
 
 def _drug_db_code(el: etree._Element, path: str) -> DrugDbCode:
     values = walk_leaves(el, _CODE_AND_QUALIFIER, path)
-    return DrugDbCode(code=values["Code"], qualifier=values["Qualifier"])
+    return DrugDbCode(values["Code"], values["Qualifier"])
 
 
 def _strength(el: etree._Element, path: str) -> Strength:
@@ -260,14 +247,14 @@ def _strength(el: etree._Element, path: str) -> Strength:
     form = children.get("StrengthForm")
     unit = children.get("StrengthUnitOfMeasure")
     return Strength(
-        value=opt_text(children, "StrengthValue", path),
-        form_code=_code_only(form[0], f"{path}/StrengthForm") if form else None,
-        unit_code=_code_only(unit[0], f"{path}/StrengthUnitOfMeasure") if unit else None,
+        opt_text(children, "StrengthValue", path),
+        _code_only(form[0], f"{path}/StrengthForm") if form else None,
+        _code_only(unit[0], f"{path}/StrengthUnitOfMeasure") if unit else None,
     )
 
 
 def _code_only(el: etree._Element, path: str, allowed: frozenset[str] | None = None) -> str:
-    code = walk_leaves(el, _CODE_ONLY, path)["Code"]
+    code = only_leaf(el, _CODE_ONLY, path)[1]
     return code if allowed is None else in_code_list(code, allowed, f"{path}/Code")
 
 
@@ -279,13 +266,9 @@ def _quantity(el: etree._Element, path: str) -> Quantity:
     if _NCI_CODE.fullmatch(unit) is None:
         raise StandardViolationError("not an NCI unit code", f"{unit_path}/Code")
     qualifier = text(children, "CodeListQualifier", path)
-    return Quantity(
-        value=value,
-        code_list_qualifier=in_code_list(
-            qualifier, QUANTITY_QUALIFIERS, f"{path}/CodeListQualifier"
-        ),
-        unit_code=unit,
-    )
+    if qualifier not in QUANTITY_QUALIFIERS:
+        raise StandardViolationError("value not in code list", f"{path}/CodeListQualifier")
+    return Quantity(value, qualifier, unit)
 
 
 def _diagnosis(el: etree._Element, path: str) -> Diagnosis:
@@ -293,18 +276,15 @@ def _diagnosis(el: etree._Element, path: str) -> Diagnosis:
     qualifier = text(children, "ClinicalInformationQualifier", path)
     secondary = children.get("Secondary")
     return Diagnosis(
-        clinical_information_qualifier=in_code_list(
+        in_code_list(
             qualifier, CLINICAL_INFORMATION_QUALIFIERS, f"{path}/ClinicalInformationQualifier"
         ),
-        primary=_diagnosis_code(children["Primary"][0], f"{path}/Primary"),
-        secondary=_diagnosis_code(secondary[0], f"{path}/Secondary") if secondary else None,
+        _diagnosis_code(children["Primary"][0], f"{path}/Primary"),
+        _diagnosis_code(secondary[0], f"{path}/Secondary") if secondary else None,
     )
 
 
 def _diagnosis_code(el: etree._Element, path: str) -> Code:
     values = walk_leaves(el, _DIAGNOSIS_CODE, path)
-    return Code(
-        code=values["Code"],
-        qualifier=in_code_list(values["Qualifier"], DIAGNOSIS_QUALIFIERS, f"{path}/Qualifier"),
-        description=values.get("Description"),
-    )
+    qualifier = in_code_list(values["Qualifier"], DIAGNOSIS_QUALIFIERS, f"{path}/Qualifier")
+    return Code(values["Code"], qualifier, values.get("Description"))

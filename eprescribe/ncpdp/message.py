@@ -18,7 +18,6 @@ Only :class:`~eprescribe.ncpdp.errors.ScriptRejection` subclasses ever escape.
 from __future__ import annotations
 
 import dataclasses
-import re
 from collections.abc import Callable
 from typing import Final, TypeAlias
 
@@ -47,7 +46,8 @@ VERSION_ATTRIBUTES: Final = (
 
 Body: TypeAlias = NewRx | Status | Error | Verify | None
 
-_VERSION = re.compile(r"2017071\d", re.ASCII)
+# "2017071" and one ASCII digit: ten strings, so a set lookup instead of a regex.
+_VERSIONS: Final = frozenset(f"2017071{digit}" for digit in range(10))
 _OTHER_VERSIONS: Final = ("DatatypesVersion", "TransportVersion", "StructuresVersion", "ECLVersion")
 _MESSAGE = Spec(req("Header"), req("Body"))
 _BODY_PATH: Final = "/Message/Body"
@@ -80,7 +80,7 @@ def parse_message(data: bytes) -> Message:
     body = None if parser is None else parser(element, f"{_BODY_PATH}/{transaction}")
     if isinstance(body, NewRx):
         check_context(body, header)
-    return Message(version=version, header=header, transaction=transaction, body=body)
+    return Message(version, header, transaction, body)
 
 
 def _check_envelope(root: etree._Element) -> str:
@@ -97,12 +97,12 @@ def _check_envelope(root: etree._Element) -> str:
             "transaction domain not supported", "/Message/@TransactionDomain"
         )
     version = _attribute(root, "TransactionVersion")
-    if _VERSION.fullmatch(version) is None:
+    if version not in _VERSIONS:
         raise UnsupportedTransactionError(
             "only SCRIPT 2017071 is supported", "/Message/@TransactionVersion"
         )
     for attribute in _OTHER_VERSIONS:
-        if _VERSION.fullmatch(_attribute(root, attribute)) is None:
+        if _attribute(root, attribute) not in _VERSIONS:
             raise StandardViolationError("version must be 2017071x", f"/Message/@{attribute}")
     return version
 

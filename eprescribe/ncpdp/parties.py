@@ -30,6 +30,7 @@ from eprescribe.ncpdp.structure import (
     flatten,
     in_code_list,
     leaf,
+    only_child,
     opt,
     req,
     single,
@@ -184,25 +185,23 @@ class Prescriber:
 def parse_name(el: etree._Element, path: str, *, human: bool = True) -> Name:
     """A ``Name`` (LastName, FirstName, MiddleName, Suffix, Prefix)."""
     values = walk_leaves(el, _NAME if human else _ANIMAL_NAME, path)
+    get = values.get
+    # Positional: keyword arguments cost noticeably more on a path taken for every message.
     return Name(
-        last=values["LastName"],
-        first=values.get("FirstName"),
-        middle=values.get("MiddleName"),
-        suffix=values.get("Suffix"),
-        prefix=values.get("Prefix"),
+        values["LastName"], get("FirstName"), get("MiddleName"), get("Suffix"), get("Prefix")
     )
 
 
 def parse_address(el: etree._Element, path: str) -> Address:
     """An ``Address``."""
     values = walk_leaves(el, _ADDRESS, path)
-    return Address(
-        line1=values["AddressLine1"],
-        line2=values.get("AddressLine2"),
-        city=values["City"],
-        state=values["StateProvince"],
-        postal_code=values["PostalCode"],
-        country_code=values["CountryCode"],
+    return Address(  # line1, city, state, postal_code, country_code, line2
+        values["AddressLine1"],
+        values["City"],
+        values["StateProvince"],
+        values["PostalCode"],
+        values["CountryCode"],
+        values.get("AddressLine2"),
     )
 
 
@@ -229,6 +228,25 @@ def _identification(el: etree._Element, path: str) -> dict[str, str]:
     return walk_leaves(el, _IDENTIFICATION, path)
 
 
+def _identification_and_pairs(
+    el: etree._Element, path: str
+) -> tuple[dict[str, str], tuple[tuple[str, str], ...]]:
+    """The identifiers the hub uses, and every child as (name, text) pairs, in one pass.
+
+    The named identifiers are single leaves (walk_leaves checked it), so their pair is their
+    validated text; only the other children need flattening.
+    """
+    ids = walk_leaves(el, _IDENTIFICATION, path)
+    pairs: list[tuple[str, str]] = []
+    for child in el:
+        name = child.tag
+        if name in ids:
+            pairs.append((name, ids[name]))
+        else:
+            pairs.extend(flatten(child, ""))
+    return ids, tuple(pairs)
+
+
 def _required_identifier(values: dict[str, str], name: str, path: str) -> str:
     value = values.get(name)
     if value is None:
@@ -242,30 +260,32 @@ def _identifier_pairs(el: etree._Element) -> tuple[tuple[str, str], ...]:
 
 def parse_patient(el: etree._Element, path: str) -> Patient:
     """``Patient`` with its HumanPatient or NonHumanPatient."""
-    children = walk(el, _PATIENT, path)
-    if "HumanPatient" in children:
-        return _human_patient(children["HumanPatient"][0], f"{path}/HumanPatient")
-    return _nonhuman_patient(children["NonHumanPatient"][0], f"{path}/NonHumanPatient")
+    name, child = only_child(el, _PATIENT, path)
+    if name == "HumanPatient":
+        return _human_patient(child, f"{path}/HumanPatient")
+    return _nonhuman_patient(child, f"{path}/NonHumanPatient")
 
 
 def _human_patient(el: etree._Element, path: str) -> Patient:
     children = walk(el, _HUMAN_PATIENT, path)
     numbers = children.get("CommunicationNumbers")
     identification = children.get("Identification")
+    identifiers: tuple[tuple[str, str], ...] = ()
     if identification:
-        _identification(identification[0], f"{path}/Identification")
+        identifiers = _identification_and_pairs(identification[0], f"{path}/Identification")[1]
+    name = parse_name(children["Name"][0], f"{path}/Name")
+    gender = text(children, "Gender", path)
+    if gender not in GENDERS:
+        raise StandardViolationError("value not in code list", f"{path}/Gender")
+    # Arguments by position, in field order: keywords cost noticeably more on this hot path.
     return Patient(
-        kind="human",
-        name=parse_name(children["Name"][0], f"{path}/Name"),
-        gender=in_code_list(text(children, "Gender", path), GENDERS, f"{path}/Gender"),
-        date_of_birth=date_value(children["DateOfBirth"][0], f"{path}/DateOfBirth"),
-        address=parse_address(children["Address"][0], f"{path}/Address"),
-        communication_numbers=parse_communication_numbers(
-            numbers[0], f"{path}/CommunicationNumbers"
-        )
-        if numbers
-        else (),
-        identifiers=_identifier_pairs(identification[0]) if identification else (),
+        "human",
+        name,
+        gender,
+        date_value(children["DateOfBirth"][0], f"{path}/DateOfBirth"),
+        parse_address(children["Address"][0], f"{path}/Address"),
+        parse_communication_numbers(numbers[0], f"{path}/CommunicationNumbers") if numbers else (),
+        identifiers,
     )
 
 
@@ -298,35 +318,33 @@ def parse_pharmacy(el: etree._Element, path: str) -> Pharmacy:
     id_path = f"{path}/Identification"
     ids = _identification(children["Identification"][0], id_path)
     address = children.get("Address")
-    return Pharmacy(
-        ncpdpid=_required_identifier(ids, "NCPDPID", id_path),
-        npi=_required_identifier(ids, "NPI", id_path),
-        business_name=text(children, "BusinessName", path),
-        communication_numbers=parse_communication_numbers(
+    return Pharmacy(  # by position, in field order
+        _required_identifier(ids, "NCPDPID", id_path),
+        _required_identifier(ids, "NPI", id_path),
+        text(children, "BusinessName", path),
+        parse_communication_numbers(
             children["CommunicationNumbers"][0], f"{path}/CommunicationNumbers"
         ),
-        address=parse_address(address[0], f"{path}/Address") if address else None,
+        parse_address(address[0], f"{path}/Address") if address else None,
     )
 
 
 def parse_prescriber(el: etree._Element, path: str) -> Prescriber:
     """``Prescriber`` with its NonVeterinarian or Veterinarian."""
-    children = walk(el, _PRESCRIBER, path)
-    element_name = "NonVeterinarian" if "NonVeterinarian" in children else "Veterinarian"
+    element_name, child = only_child(el, _PRESCRIBER, path)
     path = f"{path}/{element_name}"
-    person = walk(children[element_name][0], _PRESCRIBER_PERSON, path)
+    person = walk(child, _PRESCRIBER_PERSON, path)
     id_path = f"{path}/Identification"
-    identification = person["Identification"][0]
-    ids = _identification(identification, id_path)
-    return Prescriber(
-        kind="veterinarian" if element_name == "Veterinarian" else "non_veterinarian",
-        npi=_required_identifier(ids, "NPI", id_path),
-        dea_number=ids.get("DEANumber"),
-        state_license_number=ids.get("StateLicenseNumber"),
-        name=parse_name(person["Name"][0], f"{path}/Name"),
-        address=parse_address(person["Address"][0], f"{path}/Address"),
-        communication_numbers=parse_communication_numbers(
+    ids, identifiers = _identification_and_pairs(person["Identification"][0], id_path)
+    return Prescriber(  # by position, in field order
+        "veterinarian" if element_name == "Veterinarian" else "non_veterinarian",
+        _required_identifier(ids, "NPI", id_path),
+        ids.get("DEANumber"),
+        ids.get("StateLicenseNumber"),
+        parse_name(person["Name"][0], f"{path}/Name"),
+        parse_address(person["Address"][0], f"{path}/Address"),
+        parse_communication_numbers(
             person["CommunicationNumbers"][0], f"{path}/CommunicationNumbers"
         ),
-        identifiers=_identifier_pairs(identification),
+        identifiers,
     )

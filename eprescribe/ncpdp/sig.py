@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 from decimal import Decimal
-from typing import Final
+from typing import Final, TypeAlias
 
 from lxml import etree
 
@@ -158,16 +158,10 @@ def _days(unit: Coded | None) -> Decimal | None:
     return _DAYS_PER_UNIT_TEXT.get(word)
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class _Amount:
-    """A numeric value (or range) with its unit: a dosage, frequency, interval or duration."""
-
-    low: Decimal | None = None
-    high: Decimal | None = None
-    units: Coded | None = None
-
-
-_NO_AMOUNT: Final = _Amount()
+# A numeric value (or range) with its unit: a dosage, frequency, interval or duration, as
+# (low, high, units).
+_Amount: TypeAlias = tuple[Decimal | None, Decimal | None, Coded | None]
+_NO_AMOUNT: Final[_Amount] = (None, None, None)
 # TimingAndDuration part -> (content model, numeric element, unit element)
 _TIMING_PARTS: Final = {
     "Frequency": (_FREQUENCY, "FrequencyNumericValue", "FrequencyUnits"),
@@ -175,23 +169,34 @@ _TIMING_PARTS: Final = {
     "Duration": (_DURATION, "DurationNumericValue", "DurationText"),
 }
 Pairs = list[tuple[str, str]]
+# Children whose content the value objects model; anything else goes to ``other``.
+_SIG_MODELLED: Final = frozenset({"SigText", "Instruction"})
+_INSTRUCTION_MODELLED: Final = frozenset(
+    {"DoseAdministration", "TimingAndDuration", "IndicationForUse"}
+)
+_DOSE_MODELLED: Final = frozenset({"DoseDeliveryMethod", "RouteOfAdministration", "Dosage"})
 
 
 def parse_sig(el: etree._Element, path: str) -> Sig:
     """Validate a ``Sig`` element and return its value object."""
     children = walk(el, _SIG, path)
-    sig_as_needed = any(
+    # Most Sigs are free text only: skip the generators when there is nothing to iterate.
+    sig_as_needed = "IndicationForUse" in children and any(
         _indication(item, where)[2] for item, where in items(children, "IndicationForUse", path)
     )
-    instructions = tuple(
-        _instruction(item, where, sig_as_needed)
-        for item, where in items(children, "Instruction", path)
+    instructions = (
+        tuple(
+            _instruction(item, where, sig_as_needed)
+            for item, where in items(children, "Instruction", path)
+        )
+        if "Instruction" in children
+        else ()
     )
     return Sig(
-        text=text(children, "SigText", path, SIG_TEXT_MAX),
-        instructions=instructions,
-        as_needed=sig_as_needed or any(item.as_needed for item in instructions),
-        other=tuple(_other(el, children, {"SigText", "Instruction"}, "")),
+        text(children, "SigText", path, SIG_TEXT_MAX),
+        instructions,
+        sig_as_needed or any(item.as_needed for item in instructions),
+        tuple(_other(el, children, _SIG_MODELLED, "")),
     )
 
 
@@ -200,28 +205,33 @@ def _instruction(el: etree._Element, path: str, sig_as_needed: bool) -> SigInstr
     dose, method, route, other = _dose_administration(children, path)
     timing, timing_other = _timings(children, path)
     precursor, indication, as_needed, indication_other = _instruction_indication(children, path)
-    modelled = {"DoseAdministration", "TimingAndDuration", "IndicationForUse"}
-    frequency = timing.get("Frequency", _NO_AMOUNT)
-    interval = timing.get("Interval", _NO_AMOUNT)
-    duration = timing.get("Duration", _NO_AMOUNT)
+    dose_low, dose_high, dose_units = dose
+    frequency, frequency_max, frequency_units = timing.get("Frequency", _NO_AMOUNT)
+    interval, interval_max, interval_units = timing.get("Interval", _NO_AMOUNT)
+    duration, _, duration_units = timing.get("Duration", _NO_AMOUNT)
     return SigInstruction(
-        dose_quantity=dose.low,
-        dose_quantity_max=dose.high,
-        dose_unit=dose.units,
+        dose_quantity=dose_low,
+        dose_quantity_max=dose_high,
+        dose_unit=dose_units,
         dose_delivery_method=method,
         route=route,
-        frequency=frequency.low,
-        frequency_max=frequency.high,
-        frequency_units=frequency.units,
-        interval=interval.low,
-        interval_max=interval.high,
-        interval_units=interval.units,
-        duration=duration.low,
-        duration_units=duration.units,
+        frequency=frequency,
+        frequency_max=frequency_max,
+        frequency_units=frequency_units,
+        interval=interval,
+        interval_max=interval_max,
+        interval_units=interval_units,
+        duration=duration,
+        duration_units=duration_units,
         indication_precursor=precursor,
         indication=indication,
         as_needed=sig_as_needed or as_needed,
-        other=tuple(other + timing_other + indication_other + _other(el, children, modelled, "")),
+        other=tuple(
+            other
+            + timing_other
+            + indication_other
+            + _other(el, children, _INSTRUCTION_MODELLED, "")
+        ),
     )
 
 
@@ -239,12 +249,11 @@ def _dose_administration(
         if dosage
         else _NO_AMOUNT
     )
-    modelled = {"DoseDeliveryMethod", "RouteOfAdministration", "Dosage"}
     return (
         amount,
         _opt_coded(children, "DoseDeliveryMethod", path),
         _opt_coded(children, "RouteOfAdministration", path),
-        _other(el, children, modelled, "DoseAdministration"),
+        _other(el, children, _DOSE_MODELLED, "DoseAdministration"),
     )
 
 
@@ -291,7 +300,7 @@ def _indication(el: etree._Element, path: str) -> tuple[Coded | None, Coded | No
 def _amount(el: etree._Element, path: str, spec: Spec, number: str, units: str) -> _Amount:
     children = walk(el, spec, path)
     low, high = _numbers(children, number, path)
-    return _Amount(low, high, _opt_coded(children, units, path))
+    return low, high, _opt_coded(children, units, path)
 
 
 def _numbers(children: Children, name: str, path: str) -> tuple[Decimal | None, Decimal | None]:
@@ -318,12 +327,11 @@ def _opt_coded(children: Children, name: str, path: str) -> Coded | None:
 
 def _coded(el: etree._Element, path: str) -> Coded:
     values = walk_leaves(el, _CODED, path)
-    return Coded(
-        text=values.get("Text"), qualifier=values.get("Qualifier"), code=values.get("Code")
-    )
+    get = values.get
+    return Coded(get("Text"), get("Qualifier"), get("Code"))
 
 
-def _other(el: etree._Element, children: Children, modelled: set[str], prefix: str) -> Pairs:
+def _other(el: etree._Element, children: Children, modelled: frozenset[str], prefix: str) -> Pairs:
     """Unmodelled children of ``el`` flattened to (relative path, text), in document order."""
     if children.keys() <= modelled:
         return []

@@ -96,7 +96,9 @@ def walk(el: Element, spec: Spec, path: str) -> Children:
     """Check ``el``'s children against ``spec`` in one pass; return them grouped by name.
 
     This runs for every complex element of every message, hence the local variables and the
-    cheap precomputed checks: the slow diagnosis (:func:`_fail`) runs only on error.
+    cheap precomputed checks: the slow diagnosis (:func:`_fail`) runs only on error. Children are
+    taken as a slice (``el[:]``): lxml builds that list in C, several times faster than its
+    child iterator.
     """
     content = el.text
     if content is not None and not content.isspace():
@@ -106,7 +108,7 @@ def walk(el: Element, spec: Spec, path: str) -> Children:
     found: Children = {}
     # count starts high so that minima[-1] never fires before the first slot is entered.
     current, count = -1, UNBOUNDED
-    for child in el:
+    for child in el[:]:  # type: ignore[index]  # lxml-stubs 0.5 lack slicing
         name = child.tag
         tail = child.tail
         if tail is not None and not tail.isspace():
@@ -147,7 +149,7 @@ def walk_leaves(el: Element, spec: Spec, path: str) -> dict[str, str]:
     next_required = spec.next_required
     values: dict[str, str] = {}
     current, count = -1, UNBOUNDED
-    for child in el:
+    for child in el[:]:  # type: ignore[index]  # lxml-stubs 0.5 lack slicing
         name = child.tag
         tail = child.tail
         if tail is not None and not tail.isspace():
@@ -177,12 +179,47 @@ def walk_leaves(el: Element, spec: Spec, path: str) -> dict[str, str]:
     return values
 
 
+def only_child(el: Element, spec: Spec, path: str) -> tuple[str, Element]:
+    """The name and element of the only child of ``el``.
+
+    For wrappers such as ``Patient`` (HumanPatient or NonHumanPatient), whose closed ``spec`` is
+    a single required slot occurring once. The common shape, one named child and no text at all,
+    is recognised without a full :func:`walk`; anything else goes through :func:`walk`, which
+    raises the precise error or returns the same child.
+    """
+    children = el[:]  # type: ignore[index]  # lxml-stubs 0.5 lack slicing
+    if len(children) == 1 and el.text is None:
+        child = children[0]
+        name = child.tag
+        if child.tail is None and name in spec.index:
+            return name, child
+    ((name, group),) = walk(el, spec, path).items()
+    return name, group[0]
+
+
+def only_leaf(el: Element, spec: Spec, path: str) -> tuple[str, str]:
+    """Like :func:`only_child` for a choice of leaves (e.g. ``Date`` or ``DateTime``).
+
+    Returns the leaf's name and stripped text; anything but the common shape goes through
+    :func:`walk_leaves`.
+    """
+    children = el[:]  # type: ignore[index]  # lxml-stubs 0.5 lack slicing
+    if len(children) == 1 and el.text is None:
+        child = children[0]
+        name, value = child.tag, child.text
+        if value is not None and child.tail is None and not len(child) and name in spec.index:
+            value = value.strip()
+            if value and len(value) <= spec.limits[name]:
+                return name, value
+    ((name, value),) = walk_leaves(el, spec, path).items()
+    return name, value
+
+
 def _bad_leaf(parent: Element, child: Element, path: str, max_len: int, repeated: bool) -> NoReturn:
     where = _path_of(parent, child, path)
     if repeated:
         raise StandardViolationError("element occurs too often", where)
-    leaf(child, where, max_len)  # raises the precise error
-    raise StandardViolationError("invalid value", where)
+    _bad_leaf_value(child, where, max_len)
 
 
 def _fail(
@@ -219,6 +256,16 @@ def _path_of(parent: Element, child: Element, path: str) -> str:
 
 def leaf(el: Element, path: str, max_len: int = ANY_LENGTH) -> str:
     """The stripped text of a leaf element, 1..``max_len`` characters long."""
+    value = el.text
+    if value is not None and not len(el):
+        value = value.strip()
+        if value and len(value) <= max_len:
+            return value
+    return _bad_leaf_value(el, path, max_len)
+
+
+def _bad_leaf_value(el: Element, path: str, max_len: int) -> NoReturn:
+    """Raise the precise error for a leaf that :func:`leaf` or :func:`text` did not accept."""
     if len(el):
         raise StandardViolationError("unexpected element", _path_of(el, el[0], path))
     value = el.text.strip() if el.text else ""
@@ -226,7 +273,7 @@ def leaf(el: Element, path: str, max_len: int = ANY_LENGTH) -> str:
         raise StandardViolationError("empty value", path)
     if len(value) > max_len:
         raise StandardViolationError(f"value longer than {max_len} characters", path)
-    return value
+    raise StandardViolationError("invalid value", path)  # not reached: leaf accepted it
 
 
 def text(children: Children, name: str, path: str, max_len: int = ANY_LENGTH) -> str:
@@ -237,12 +284,22 @@ def text(children: Children, name: str, path: str, max_len: int = ANY_LENGTH) ->
         value = value.strip()
         if value and len(value) <= max_len:
             return value
-    return leaf(el, f"{path}/{name}", max_len)  # raises the precise error
+    return _bad_leaf_value(el, f"{path}/{name}", max_len)
 
 
 def opt_text(children: Children, name: str, path: str, max_len: int = ANY_LENGTH) -> str | None:
     """The text of an optional, single child leaf, or ``None``."""
-    return text(children, name, path, max_len) if name in children else None
+    group = children.get(name)
+    if group is None:
+        return None
+    # The fast path of text(), repeated: optional leaves are read as often as required ones.
+    el = group[0]
+    value = el.text
+    if value is not None and not len(el):
+        value = value.strip()
+        if value and len(value) <= max_len:
+            return value
+    return _bad_leaf_value(el, f"{path}/{name}", max_len)
 
 
 def items(children: Children, name: str, path: str) -> Iterator[tuple[Element, str]]:
@@ -299,14 +356,14 @@ _DATE_OR_DATETIME = Spec(Slot(("Date", "DateTime"), 1, 1, 40))
 
 def date_value(el: Element, path: str) -> DateValue:
     """The "Date or DateTime" choice of ``el`` (e.g. ``DateOfBirth``)."""
-    values = walk_leaves(el, _DATE_OR_DATETIME, path)
-    if "Date" in values:
+    name, value = only_leaf(el, _DATE_OR_DATETIME, path)
+    if name == "Date":
         try:
-            return DateValue(parse_date(values["Date"]))
+            return DateValue(parse_date(value))
         except ValueError:
             raise StandardViolationError("invalid date", f"{path}/Date") from None
     try:
-        moment, written = parse_datetime(values["DateTime"])
+        moment, written = parse_datetime(value)
     except ValueError:
         raise StandardViolationError("invalid dateTime", f"{path}/DateTime") from None
     return DateValue(written, moment)

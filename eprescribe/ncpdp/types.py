@@ -57,6 +57,7 @@ _DATETIME = re.compile(
 )
 _DECIMAL = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)", re.ASCII)
 _BOOLEANS: Final = {"true": True, "1": True, "false": False, "0": False}
+_NO_OFFSET: Final = dt.timedelta(0)
 
 
 def _require_text(value: str, what: str) -> None:
@@ -163,7 +164,7 @@ class DateValue:
     datetime: dt.datetime | None = None
 
     def __post_init__(self) -> None:
-        if self.datetime is not None and self.datetime.utcoffset() != dt.timedelta(0):
+        if self.datetime is not None and self.datetime.utcoffset() != _NO_OFFSET:
             raise ValueError("DateValue.datetime must be aware and in UTC")
 
 

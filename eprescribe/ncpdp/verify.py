@@ -14,6 +14,7 @@ from lxml import etree
 from eprescribe.ncpdp.structure import (
     Spec,
     in_code_list,
+    only_child,
     opt,
     opt_text,
     read_description_codes,
@@ -42,7 +43,7 @@ class Verify:
 def parse_verify(el: etree._Element, path: str) -> Verify:
     """Validate a ``Verify`` element and return its value object."""
     path_status = f"{path}/VerifyStatus"
-    status = walk(walk(el, _VERIFY, path)["VerifyStatus"][0], _VERIFY_STATUS, path_status)
+    status = walk(only_child(el, _VERIFY, path)[1], _VERIFY_STATUS, path_status)
     return Verify(
         code=in_code_list(text(status, "Code", path_status), {VERIFY_CODE}, f"{path_status}/Code"),
         description_codes=read_description_codes(status, path_status),
