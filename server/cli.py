@@ -174,6 +174,31 @@ Send the sample NewRx (a fresh MessageID each time):
       -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/xml' --data-binary @-"""
 
 
+def cmd_drugs_import(args: argparse.Namespace, settings: Settings) -> None:
+    from eprescribe.drugs import DrugDataError, FdaFormatError
+
+    from .drugs import import_fda
+    from .worker.checking import sync_engine
+
+    for path in (args.product, args.package):
+        if not path.is_file():
+            raise CliError(f"no such file: {path}")
+    engine = sync_engine(settings.sync_database_url)
+    try:
+        stats = import_fda(engine, args.product, args.package)
+    except (FdaFormatError, DrugDataError) as exc:
+        raise CliError(f"not an FDA NDC Directory file: {exc}") from exc
+    finally:
+        engine.dispose()
+    print(
+        f"imported {stats.imported} products and packages from {stats.read} rows "
+        f"({stats.skipped} excluded, {stats.bad} unreadable); workers use them from their "
+        "next start"
+    )
+    for problem in stats.problems[:10]:
+        print(f"  {problem}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="telepharm", description="Telepharmacy e-prescription hub")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -207,6 +232,15 @@ def build_parser() -> argparse.ArgumentParser:
     pharmacy_add.add_argument("--npi", required=True, help="the pharmacy's 10-digit NPI")
     pharmacy_add.add_argument("--name", required=True)
     pharmacy_add.set_defaults(run=cmd_pharmacy_add)
+
+    drugs = commands.add_parser("drugs", help="manage the drug reference")
+    drugs_commands = drugs.add_subparsers(dest="action", required=True, parser_class=_Parser)
+    drugs_import = drugs_commands.add_parser(
+        "import", help="load the FDA NDC Directory (product.txt, package.txt)"
+    )
+    drugs_import.add_argument("--product", type=Path, required=True, help="product.txt")
+    drugs_import.add_argument("--package", type=Path, required=True, help="package.txt")
+    drugs_import.set_defaults(run=cmd_drugs_import)
 
     client = commands.add_parser("client", help="manage OAuth clients")
     client_commands = client.add_subparsers(dest="action", required=True, parser_class=_Parser)

@@ -83,6 +83,32 @@ class Pharmacy(Base):
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
+class PatientProfile(Base):
+    """A pharmacy's profile of one patient; prescriptions link to it only on an exact match."""
+
+    __tablename__ = "patients"
+    __table_args__ = (
+        Index(
+            "ix_patients_match", "pharmacy_id", "last_name_key", "first_name_key", "date_of_birth"
+        ),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    pharmacy_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("pharmacies.id"))
+    #: normalised names (eprescribe.patients.normalise_name) for matching
+    last_name_key: Mapped[str] = mapped_column(String(100))
+    first_name_key: Mapped[str] = mapped_column(String(100))
+    date_of_birth: Mapped[dt.date] = mapped_column(Date)
+    gender: Mapped[str] = mapped_column(String(1))
+    postal_code: Mapped[str] = mapped_column(String(5))
+    #: name, address and contact as received
+    demographics: Mapped[dict[str, Any]]
+    #: allergy entries recorded on the profile (free text, resolved by the drug reference)
+    allergies: Mapped[list[str]] = mapped_column(JSONDoc, default=list)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
 class OAuthClient(Base):
     """A registered OAuth client. Secrets are stored as SHA-256 of a 256-bit random value."""
 
@@ -135,6 +161,8 @@ class Prescription(Base):
     )
     message_id: Mapped[str] = mapped_column(String(35))
     prescriber_order_number: Mapped[str | None] = mapped_column(String(35))
+    #: set by the checks when the patient matched exactly one profile (or a new one was made)
+    patient_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("patients.id"), index=True)
     state: Mapped[str] = mapped_column(String(32))
     drug_description: Mapped[str] = mapped_column(String(105))
     dea_schedule: Mapped[str | None] = mapped_column(String(10))
@@ -194,6 +222,18 @@ class Finding(Base):
     )
 
 
+class DrugProduct(Base):
+    """A product of the operator's FDA NDC Directory import (``telepharm drugs import``),
+    stored as the drug reference's ``ImportedProduct`` with its package NDCs."""
+
+    __tablename__ = "drug_products"
+
+    product_id: Mapped[str] = mapped_column(String(80), primary_key=True)
+    product_ndc: Mapped[str] = mapped_column(String(12), index=True)
+    data: Mapped[dict[str, Any]]
+    imported_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
 class AuditEvent(Base):
     """Append-only record of every read and change of patient data and of security events.
 
@@ -218,9 +258,11 @@ class AuditEvent(Base):
 __all__ = [
     "AuditEvent",
     "Base",
+    "DrugProduct",
     "Finding",
     "InboundMessage",
     "OAuthClient",
+    "PatientProfile",
     "Pharmacy",
     "Prescription",
     "PrescriptionTransition",

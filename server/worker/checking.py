@@ -13,17 +13,35 @@ import datetime as dt
 import logging
 import uuid
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import Engine, create_engine, delete, insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from eprescribe import workflow
-from eprescribe.checks import CheckContext, Finding, run_checks
+from eprescribe.checks import (
+    ActiveMedication,
+    CheckContext,
+    Finding,
+    PatientMatch,
+    build_context,
+    run_checks,
+)
+from eprescribe.checks.context import RXNORM_QUALIFIERS
+from eprescribe.drugs import Drug, DrugReference
 from eprescribe.ncpdp import NewRx, parse_message
+from eprescribe.patients import MatchKey, classify
 from eprescribe.workflow import State
 
 from ..db import json_dumps, use_sqlite_transactions
-from ..db.models import AuditEvent, InboundMessage, Prescription, PrescriptionTransition, utcnow
+from ..db.models import (
+    AuditEvent,
+    InboundMessage,
+    PatientProfile,
+    Prescription,
+    PrescriptionTransition,
+    utcnow,
+)
 from ..db.models import Finding as FindingRow
 from ..settings import Settings
 
@@ -37,13 +55,22 @@ class CheckOutcome:
     findings: tuple[Finding, ...]
 
 
+ACCEPTED = (State.APPROVED, State.DISPENSING, State.READY, State.COMPLETED)
+#: assumed supply of an active prescription that states no days supply
+DEFAULT_DAYS_SUPPLY = 30
+
+
 class Checker:
-    def __init__(self, sessions: sessionmaker[Session]) -> None:
+    def __init__(self, sessions: sessionmaker[Session], reference: DrugReference) -> None:
         self._sessions = sessions
+        self._reference = reference
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Checker:
-        return cls(sessionmaker(sync_engine(settings.sync_database_url), expire_on_commit=False))
+        from ..drugs import reference_with_imports
+
+        engine = sync_engine(settings.sync_database_url)
+        return cls(sessionmaker(engine, expire_on_commit=False), reference_with_imports(engine))
 
     def close(self) -> None:
         engine = self._sessions.kw.get("bind")
@@ -62,18 +89,61 @@ class Checker:
         return CheckOutcome(rx_id, findings)
 
     def _start(self, rx_id: uuid.UUID) -> CheckContext | None:
+        """Claim the prescription and gather its context, in one transaction."""
         with self._sessions.begin() as session:
-            row = session.execute(
-                select(Prescription.state, InboundMessage.raw, InboundMessage.received_at)
+            found = session.execute(
+                select(Prescription, InboundMessage.raw, InboundMessage.received_at)
                 .join(InboundMessage, Prescription.inbound_message_id == InboundMessage.id)
                 .where(Prescription.id == rx_id)
                 .with_for_update(of=Prescription)
             ).one_or_none()
-            if row is None or row.state not in (State.RECEIVED, State.CHECKING):
+            if found is None or found[0].state not in (State.RECEIVED, State.CHECKING):
                 return None
-            if row.state == State.RECEIVED:
+            rx, raw, received_at = found
+            if rx.state == State.RECEIVED:
                 _move(session, rx_id, State.RECEIVED, State.CHECKING, "checks started")
-        return _context(row.raw, row.received_at)
+            message = parse_message(raw)  # it parsed at intake; the same bytes parse the same
+            assert isinstance(message.body, NewRx)
+            match, profile = _link_patient(session, rx, message.body)
+            active = self._active(session, profile.id, rx_id) if profile else ()
+            return build_context(
+                message.body,
+                received_at,
+                signature=message.header.digital_signature,
+                reference=self._reference,
+                active=active,
+                profile_allergies=profile.allergies if profile else (),
+                patient_match=match,
+            )
+
+    def _active(
+        self, session: Session, patient_id: uuid.UUID, rx_id: uuid.UUID
+    ) -> tuple[ActiveMedication, ...]:
+        """The patient's other accepted prescriptions whose supply has not run out."""
+        today = utcnow().date()
+        rows = session.execute(
+            select(Prescription.id, Prescription.medication, Prescription.received_at)
+            .where(
+                Prescription.patient_id == patient_id,
+                Prescription.id != rx_id,
+                Prescription.state.in_(ACCEPTED),
+            )
+            .order_by(Prescription.received_at)
+        )
+        return tuple(
+            ActiveMedication(
+                str(other_id), medication["drug_description"], self._identify(medication)
+            )
+            for other_id, medication, received in rows
+            if _supply_ends(medication, received.date()) >= today
+        )
+
+    def _identify(self, medication: dict[str, Any]) -> Drug | None:
+        product = medication.get("product_code") or {}
+        db_code = medication.get("drug_db_code") or {}
+        ndc = product.get("code") if product.get("qualifier") == "ND" else None
+        rxcui = db_code.get("code") if db_code.get("qualifier") in RXNORM_QUALIFIERS else None
+        return self._reference.identify(ndc, rxcui, medication["drug_description"]).drug
 
     def _finish(self, rx_id: uuid.UUID, findings: tuple[Finding, ...]) -> bool:
         with self._sessions.begin() as session:
@@ -117,12 +187,83 @@ class Checker:
         return True
 
 
-def _context(raw: bytes, received_at: dt.datetime) -> CheckContext:
-    message = parse_message(raw)  # it parsed at intake; the same bytes parse the same way
-    assert isinstance(message.body, NewRx)
-    return CheckContext(
-        newrx=message.body, received_at=received_at, signature=message.header.digital_signature
+def _supply_ends(medication: dict[str, Any], received: dt.date) -> dt.date:
+    days = medication.get("days_supply") or DEFAULT_DAYS_SUPPLY
+    fills = 1 + int(medication.get("number_of_refills") or 0)
+    return received + dt.timedelta(days=int(days) * fills)
+
+
+def _link_patient(
+    session: Session, rx: Prescription, newrx: NewRx
+) -> tuple[PatientMatch | None, PatientProfile | None]:
+    """Link the prescription to its patient's profile on an exact match, or to a new profile
+    when nobody shares name and birth date; weak or ambiguous matches stay unlinked."""
+    if rx.patient_id is not None:  # linked by an earlier, interrupted run
+        return PatientMatch("exact", (str(rx.patient_id),)), session.get(
+            PatientProfile, rx.patient_id
+        )
+    key = MatchKey.of(newrx.patient)
+    if key is None:
+        return None, None
+    profiles = {
+        str(p.id): p
+        for p in session.scalars(
+            select(PatientProfile).where(
+                PatientProfile.pharmacy_id == rx.pharmacy_id,
+                PatientProfile.last_name_key == key.last,
+                PatientProfile.first_name_key == key.first,
+                PatientProfile.date_of_birth == key.date_of_birth,
+            )
+        )
+    }
+    match = classify(key, [(pid, _key(p)) for pid, p in profiles.items()])
+    if match.kind == "exact":
+        profile = profiles[match.candidates[0]]
+    elif match.kind == "new":
+        profile = _new_profile(session, rx, newrx, key)
+    else:
+        return match, None
+    rx.patient_id = profile.id
+    return match, profile
+
+
+def _key(profile: PatientProfile) -> MatchKey:
+    return MatchKey(
+        profile.last_name_key,
+        profile.first_name_key,
+        profile.date_of_birth,
+        profile.gender,
+        profile.postal_code,
     )
+
+
+def _new_profile(session: Session, rx: Prescription, newrx: NewRx, key: MatchKey) -> PatientProfile:
+    profile = PatientProfile(
+        pharmacy_id=rx.pharmacy_id,
+        last_name_key=key.last,
+        first_name_key=key.first,
+        date_of_birth=key.date_of_birth,
+        gender=key.gender,
+        postal_code=key.postal_code,
+        demographics=rx.patient,
+        allergies=[],
+    )
+    session.add(profile)
+    session.flush()
+    session.execute(
+        insert(AuditEvent).values(
+            at=utcnow(),
+            actor=ACTOR,
+            pharmacy_id=rx.pharmacy_id,
+            action="patient.create",
+            resource_type="patient",
+            resource_id=str(profile.id),
+            outcome="success",
+            ip=None,
+            detail={"prescription_id": str(rx.id)},
+        )
+    )
+    return profile
 
 
 def _move(session: Session, rx_id: uuid.UUID, current: State, target: State, why: str) -> None:

@@ -26,8 +26,17 @@ def run(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
 def test_migrate_pharmacy_and_clients(env: dict[str, str]) -> None:
     assert run(env, "migrate").returncode == 0
     assert run(env, "migrate").returncode == 0  # idempotent
-    added = run(env, "pharmacy", "add", "--ncpdpid", "1234567", "--npi", "1000000004",
-                "--name", "Corner Pharmacy")  # fmt: skip
+    added = run(
+        env,
+        "pharmacy",
+        "add",
+        "--ncpdpid",
+        "1234567",
+        "--npi",
+        "1000000004",
+        "--name",
+        "Corner Pharmacy",
+    )
     assert added.returncode == 0, added.stderr
     sender = run(env, "client", "add", "--name", "EHR", "--scope", "script:send")
     assert sender.returncode == 0, sender.stderr
@@ -43,20 +52,28 @@ def test_migrate_pharmacy_and_clients(env: dict[str, str]) -> None:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["pharmacy", "add", "--ncpdpid", "12345", "--npi", "1000000004", "--name", "X"],
-         "--ncpdpid must be 7 digits"),
-        (["pharmacy", "add", "--ncpdpid", "1234567", "--npi", "1234567898", "--name", "X"],
-         "--npi must be a valid"),
-        (["pharmacy", "add", "--ncpdpid", "1234567", "--npi", "1000000004", "--name", " "],
-         "--name must be"),
+        (
+            ["pharmacy", "add", "--ncpdpid", "12345", "--npi", "1000000004", "--name", "X"],
+            "--ncpdpid must be 7 digits",
+        ),
+        (
+            ["pharmacy", "add", "--ncpdpid", "1234567", "--npi", "1234567898", "--name", "X"],
+            "--npi must be a valid",
+        ),
+        (
+            ["pharmacy", "add", "--ncpdpid", "1234567", "--npi", "1000000004", "--name", " "],
+            "--name must be",
+        ),
         (["client", "add", "--name", "X", "--scope", "admin"], "--scope must be one or more of"),
         (["client", "add", "--name", "X", "--scope", "rx:read"], "must be bound with --pharmacy"),
-        (["client", "add", "--name", "X", "--scope", "rx:read", "--pharmacy", "7654321"],
-         "no pharmacy with NCPDPID 7654321"),
+        (
+            ["client", "add", "--name", "X", "--scope", "rx:read", "--pharmacy", "7654321"],
+            "no pharmacy with NCPDPID 7654321",
+        ),
         (["pharmacy", "add", "--ncpdpid", "1234567"], "the following arguments are required"),
         (["frobnicate"], "invalid choice"),
     ],
-)  # fmt: skip
+)
 def test_bad_arguments_fail_with_one_line(
     env: dict[str, str], args: list[str], message: str
 ) -> None:
@@ -79,8 +96,9 @@ def test_duplicate_pharmacy_is_refused(env: dict[str, str]) -> None:
 
 
 def test_unmigrated_database_is_a_clear_error(env: dict[str, str]) -> None:
-    result = run(env, "pharmacy", "add", "--ncpdpid", "1234567", "--npi", "1000000004",
-                 "--name", "A")  # fmt: skip
+    result = run(
+        env, "pharmacy", "add", "--ncpdpid", "1234567", "--npi", "1000000004", "--name", "A"
+    )
     assert result.returncode == 1
     assert "is the schema migrated?" in result.stderr
 
@@ -104,3 +122,63 @@ def test_demo_is_idempotent_and_prints_how_to_send(env: dict[str, str], tmp_path
     assert "/ncpdp/script" in first.stdout
     assert (tmp_path / "var" / "sample-newrx.xml").exists()
     assert oct((tmp_path / "var" / "demo-clients.json").stat().st_mode & 0o777) == "0o600"
+
+
+FDA = Path(__file__).resolve().parents[1] / "unit" / "eprescribe" / "drugs" / "fixtures"
+
+
+def test_drugs_import_loads_the_fda_files_for_the_workers(env: dict[str, str]) -> None:
+    from server.drugs import reference_with_imports
+    from server.settings import Settings
+    from server.worker.checking import sync_engine
+
+    run(env, "migrate")
+    result = run(
+        env,
+        "drugs",
+        "import",
+        "--product",
+        str(FDA / "product.txt"),
+        "--package",
+        str(FDA / "package.txt"),
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("imported ")
+    engine = sync_engine(Settings(data_dir=Path(env["TELEPHARM_DATA_DIR"])).sync_database_url)
+    try:
+        drug = reference_with_imports(engine).by_ndc("99999-101-30")
+    finally:
+        engine.dispose()
+    assert drug is not None
+    assert "sertraline" in drug.ingredient_names
+    again = run(
+        env,
+        "drugs",
+        "import",
+        "--product",
+        str(FDA / "product.txt"),
+        "--package",
+        str(FDA / "package.txt"),
+    )
+    assert again.returncode == 0  # a re-import replaces, it does not duplicate
+
+
+def test_drugs_import_refuses_other_files(env: dict[str, str], tmp_path: Path) -> None:
+    run(env, "migrate")
+    bogus = tmp_path / "product.txt"
+    bogus.write_text("name,ndc\nx,y\n")
+    result = run(
+        env, "drugs", "import", "--product", str(bogus), "--package", str(FDA / "package.txt")
+    )
+    assert result.returncode == 1
+    assert result.stderr.startswith("telepharm: not an FDA NDC Directory file")
+    missing = run(
+        env,
+        "drugs",
+        "import",
+        "--product",
+        str(tmp_path / "nope.txt"),
+        "--package",
+        str(FDA / "package.txt"),
+    )
+    assert missing.stderr.strip() == f"telepharm: no such file: {tmp_path / 'nope.txt'}"

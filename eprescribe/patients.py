@@ -1,0 +1,76 @@
+"""Matching a prescription's patient to the pharmacy's profiles (prescription-checks.md §3).
+
+Deterministic and conservative: a profile is reused only when normalised name, date of birth,
+gender and ZIP all agree and exactly one profile does; anything less goes to a pharmacist.
+Profiles are never merged automatically.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import unicodedata
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from eprescribe.checks import PatientMatch
+from eprescribe.ncpdp import Patient
+
+_NOT_LETTERS = re.compile(r"[^a-z]")
+_SUFFIXES = re.compile(r"\b(jr|sr|ii|iii|iv)\b\.?")
+
+
+def normalise_name(name: str) -> str:
+    """Case, accents, punctuation, spaces and generational suffixes ignored."""
+    ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
+    return _NOT_LETTERS.sub("", _SUFFIXES.sub("", ascii_name.casefold()))
+
+
+@dataclass(frozen=True, slots=True)
+class MatchKey:
+    last: str
+    first: str
+    date_of_birth: dt.date
+    gender: str
+    postal_code: str  # first five digits
+
+    @classmethod
+    def of(cls, patient: Patient) -> MatchKey | None:
+        """The key, or None when the message lacks what matching needs (non-human patients)."""
+        name, born, address = patient.name, patient.date_of_birth, patient.address
+        if name is None or born is None or address is None or patient.gender is None:
+            return None
+        return cls(
+            last=normalise_name(name.last),
+            first=normalise_name(name.first or ""),
+            date_of_birth=born.date,
+            gender=patient.gender,
+            postal_code=address.postal_code.strip()[:5],
+        )
+
+
+def classify(key: MatchKey, candidates: Iterable[tuple[str, MatchKey]]) -> PatientMatch:
+    """``candidates`` are the pharmacy's profiles sharing last name, first name and birth date."""
+    same_person = [
+        (pid, c)
+        for pid, c in candidates
+        if (c.last, c.first, c.date_of_birth) == (key.last, key.first, key.date_of_birth)
+    ]
+    exact = [
+        pid for pid, c in same_person if (c.gender, c.postal_code) == (key.gender, key.postal_code)
+    ]
+    if len(exact) == 1:
+        return PatientMatch("exact", (exact[0],))
+    if len(exact) > 1:
+        return PatientMatch("ambiguous", tuple(exact))
+    if not same_person:
+        return PatientMatch("new")
+    differences = sorted({field for _, c in same_person for field in _differences(key, c)})
+    return PatientMatch("weak", tuple(pid for pid, _ in same_person), tuple(differences))
+
+
+def _differences(key: MatchKey, other: MatchKey) -> Iterable[str]:
+    if key.gender != other.gender:
+        yield "gender"
+    if key.postal_code != other.postal_code:
+        yield "postal_code"
