@@ -8,7 +8,7 @@ Clinical and legal problems never reject a message: they become findings for the
 
 from __future__ import annotations
 
-from . import controlled, dates, prescriber, quantity
+from . import allergy, controlled, dates, drug, interactions, patient, prescriber, quantity
 from .base import (
     ActiveMedication,
     Check,
@@ -26,6 +26,10 @@ REGISTRY: tuple[Check, ...] = (
     *controlled.CHECKS,
     *dates.CHECKS,
     *quantity.CHECKS,
+    *drug.CHECKS,
+    *interactions.CHECKS,
+    *allergy.CHECKS,
+    *patient.CHECKS,
 )
 
 

@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from celery import Celery
 
-from . import CHECK_TASK
+from . import CHECK_TASK, CHUNK
 
 log = logging.getLogger(__name__)
 #: a broker that does not answer quickly is treated as down; the sweep retries later
@@ -50,10 +50,11 @@ class CheckQueue:
 
     def _publish(self, ids: list[uuid.UUID]) -> None:
         with self._celery.producer_or_acquire() as producer:
-            for rx_id in ids:
+            for start in range(0, len(ids), CHUNK):
+                chunk = [str(rx_id) for rx_id in ids[start : start + CHUNK]]
                 self._celery.send_task(
                     CHECK_TASK,
-                    args=[str(rx_id)],
+                    args=[chunk],
                     producer=producer,
                     retry=True,
                     retry_policy=PUBLISH_RETRY,

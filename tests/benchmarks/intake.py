@@ -231,12 +231,14 @@ def main() -> None:
         TELEPHARM_DATABASE_URL=PG + DATABASE,
         TELEPHARM_ISSUER=base,
         TELEPHARM_DATA_DIR=str(work / "var"),
+        # production shape: checks are published to Redis; workers run elsewhere
+        TELEPHARM_BROKER_URL=os.environ.get("BENCH_BROKER", "redis://127.0.0.1:6379/14"),
     )
     cli(env, "migrate")
     cli(env, "pharmacy", "add", "--ncpdpid", NCPDPID, "--npi", "1000000004", "--name", "Bench")
     credentials = json.loads(cli(env, "client", "add", "--name", "bench", "--scope", "script:send"))
     with process(
-        [str(BIN / "telepharm"), "serve", "--port", str(port)], env, work / "hub.log"
+        [str(BIN / "telepharm"), "serve", "--port", str(port), "--no-worker"], env, work / "hub.log"
     ) as hub:
         wait_port(port)
         token = token_for(base, credentials)

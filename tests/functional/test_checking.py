@@ -9,9 +9,9 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
-from server.db.models import Finding, Prescription, PrescriptionTransition
+from server.db.models import Finding, Pharmacy, Prescription, PrescriptionTransition
 from server.settings import Settings
 from server.worker.checking import Checker
 from tests.conftest import Hub
@@ -20,13 +20,40 @@ from tests.support.script_samples import newrx_xml
 
 
 async def _receive(hub: Hub, **message: object) -> uuid.UUID:
-    await hub.pharmacy()
+    if not await _pharmacy_exists(hub):
+        await hub.pharmacy()
     today = dt.datetime.now(dt.UTC).date().isoformat()
-    body = newrx_xml(written_date=today, sent_time=f"{today}T00:00:00Z", **message)
+    message_id = str(message.pop("message_id", uuid.uuid4().hex[:20]))
+    message.setdefault("drug_description", "lisinopril 10 MG Oral Tablet")
+    body = newrx_xml(
+        message_id=message_id, written_date=today, sent_time=f"{today}T00:00:00Z", **message
+    )
     reply = await (await post_script(hub, body, await hub.sender_token())).read()
     assert b"<Status>" in reply, reply
     async with hub.db.sessions() as session:
-        return (await session.scalars(select(Prescription.id))).one()
+        return (
+            await session.scalars(
+                select(Prescription.id).where(Prescription.message_id == message_id)
+            )
+        ).one()
+
+
+async def _pharmacy_exists(hub: Hub) -> bool:
+    async with hub.db.sessions() as session:
+        return bool(await session.scalar(select(func.count()).select_from(Pharmacy)))
+
+
+async def _approve(hub: Hub, rx_id: uuid.UUID) -> None:
+    """Stand-in for the pharmacist's approval (the verification workflow is a later issue)."""
+    async with hub.db.transaction() as session:
+        await session.execute(
+            update(Prescription).where(Prescription.id == rx_id).values(state="approved")
+        )
+
+
+async def _patient_of(hub: Hub, rx_id: uuid.UUID) -> uuid.UUID | None:
+    async with hub.db.sessions() as session:
+        return await session.scalar(select(Prescription.patient_id).where(Prescription.id == rx_id))
 
 
 async def _history(hub: Hub, rx_id: uuid.UUID) -> list[tuple[str | None, str]]:
@@ -56,7 +83,13 @@ def checker(settings: Settings) -> Iterator[Checker]:
 
 
 async def test_check_moves_to_review_with_findings(hub: Hub, checker: Checker) -> None:
-    rx_id = await _receive(hub, prescriber_npi="1234567898", controlled=True, refills="2")
+    rx_id = await _receive(
+        hub,
+        prescriber_npi="1234567898",
+        controlled=True,
+        refills="2",
+        drug_description="oxycodone hydrochloride 5 MG Oral Tablet",
+    )
     outcome = await asyncio.to_thread(checker.check, rx_id)
     assert outcome is not None
     assert await _codes(hub, rx_id) == ["NPI_INVALID", "REFILLS_NOT_ALLOWED"]
@@ -125,3 +158,35 @@ async def test_concurrent_runs_leave_one_set_of_findings(hub: Hub, checker: Chec
 
 async def test_unknown_prescription_is_a_no_op(checker: Checker, hub: Hub) -> None:
     assert await asyncio.to_thread(checker.check, uuid.uuid4()) is None
+
+
+async def test_ssri_for_a_patient_with_an_active_maoi_is_an_interaction(
+    hub: Hub, checker: Checker
+) -> None:
+    maoi = await _receive(hub, drug_description="phenelzine 15 MG Oral Tablet")
+    assert await asyncio.to_thread(checker.check, maoi) is not None
+    await _approve(hub, maoi)
+    ssri = await _receive(hub, drug_description="sertraline 50 MG Oral Tablet")
+    await asyncio.to_thread(checker.check, ssri)
+    assert "DRUG_INTERACTION" in await _codes(hub, ssri)
+    assert await _patient_of(hub, ssri) == await _patient_of(hub, maoi) is not None
+
+
+async def test_interaction_needs_an_accepted_prescription(hub: Hub, checker: Checker) -> None:
+    maoi = await _receive(hub, drug_description="phenelzine 15 MG Oral Tablet")
+    await asyncio.to_thread(checker.check, maoi)  # awaiting review, not accepted
+    ssri = await _receive(hub, drug_description="sertraline 50 MG Oral Tablet")
+    await asyncio.to_thread(checker.check, ssri)
+    assert "DRUG_INTERACTION" not in await _codes(hub, ssri)
+
+
+async def test_weak_patient_match_is_not_linked(hub: Hub, checker: Checker) -> None:
+    first = await _receive(hub)
+    await asyncio.to_thread(checker.check, first)
+    moved = await _receive(
+        hub, replace={"Body/NewRx/Patient/HumanPatient/Address/PostalCode": "10001"}
+    )
+    await asyncio.to_thread(checker.check, moved)
+    assert await _patient_of(hub, first) is not None
+    assert await _patient_of(hub, moved) is None
+    assert "PATIENT_MATCH_REVIEW" in await _codes(hub, moved)

@@ -71,6 +71,7 @@ def _newrx() -> bytes:
     today = dt.datetime.now(dt.UTC).date().isoformat()
     return newrx_xml(
         message_id=uuid.uuid4().hex[:20],
+        drug_description="lisinopril 10 MG Oral Tablet",
         prescriber_npi="1234567898",
         written_date=today,
         sent_time=f"{today}T00:00:00Z",
