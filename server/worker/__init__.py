@@ -96,5 +96,4 @@ def _register(app: Celery, settings: Settings) -> None:
     def check_prescriptions(prescription_ids: list[str]) -> None:
         """Check each prescription; a retry re-runs the chunk, and the ones already checked
         are no-ops (Checker.check is idempotent)."""
-        for prescription_id in prescription_ids:
-            checker().check(uuid.UUID(prescription_id))
+        checker().check_many([uuid.UUID(i) for i in prescription_ids])

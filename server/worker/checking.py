@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -79,42 +80,50 @@ class Checker:
 
     def check(self, rx_id: uuid.UUID) -> CheckOutcome | None:
         """Check one prescription; None when there was nothing (left) to do."""
-        loaded = self._start(rx_id)
-        if loaded is None:
-            return None
-        findings = run_checks(loaded)
-        if not self._finish(rx_id, findings):
-            return None
-        log.info("checked prescription %s: %d findings", rx_id, len(findings))
-        return CheckOutcome(rx_id, findings)
+        outcomes = self.check_many([rx_id])
+        return outcomes[0] if outcomes else None
 
-    def _start(self, rx_id: uuid.UUID) -> CheckContext | None:
-        """Claim the prescription and gather its context, in one transaction."""
+    def check_many(self, ids: Sequence[uuid.UUID]) -> list[CheckOutcome]:
+        """Check a chunk of prescriptions with two transactions for the whole chunk."""
+        contexts = self._start(sorted(set(ids)))
+        results = {rx_id: run_checks(context) for rx_id, context in contexts.items()}
+        done = self._finish(results) if results else []
+        for rx_id in done:
+            log.info("checked prescription %s: %d findings", rx_id, len(results[rx_id]))
+        return [CheckOutcome(rx_id, results[rx_id]) for rx_id in done]
+
+    def _start(self, ids: list[uuid.UUID]) -> dict[uuid.UUID, CheckContext]:
+        """Claim the prescriptions and gather their contexts, in one transaction (rows are
+        locked in ID order, so concurrent chunks cannot deadlock)."""
         with self._sessions.begin() as session:
-            found = session.execute(
+            rows = session.execute(
                 select(Prescription, InboundMessage.raw, InboundMessage.received_at)
                 .join(InboundMessage, Prescription.inbound_message_id == InboundMessage.id)
-                .where(Prescription.id == rx_id)
+                .where(Prescription.id.in_(ids))
+                .order_by(Prescription.id)
                 .with_for_update(of=Prescription)
-            ).one_or_none()
-            if found is None or found[0].state not in (State.RECEIVED, State.CHECKING):
-                return None
-            rx, raw, received_at = found
-            if rx.state == State.RECEIVED:
-                _move(session, rx_id, State.RECEIVED, State.CHECKING, "checks started")
-            message = parse_message(raw)  # it parsed at intake; the same bytes parse the same
-            assert isinstance(message.body, NewRx)
-            match, profile = _link_patient(session, rx, message.body)
-            active = self._active(session, profile.id, rx_id) if profile else ()
-            return build_context(
-                message.body,
-                received_at,
-                signature=message.header.digital_signature,
-                reference=self._reference,
-                active=active,
-                profile_allergies=profile.allergies if profile else (),
-                patient_match=match,
-            )
+            ).all()
+            open_rows = [r for r in rows if r[0].state in (State.RECEIVED, State.CHECKING)]
+            fresh = [r[0].id for r in open_rows if r[0].state == State.RECEIVED]
+            _move(session, fresh, State.RECEIVED, State.CHECKING, "checks started")
+            return {rx.id: self._context(session, rx, raw, at) for rx, raw, at in open_rows}
+
+    def _context(
+        self, session: Session, rx: Prescription, raw: bytes, received_at: dt.datetime
+    ) -> CheckContext:
+        message = parse_message(raw)  # it parsed at intake; the same bytes parse the same
+        assert isinstance(message.body, NewRx)
+        match, profile = _link_patient(session, rx, message.body)
+        active = self._active(session, profile.id, rx.id) if profile else ()
+        return build_context(
+            message.body,
+            received_at,
+            signature=message.header.digital_signature,
+            reference=self._reference,
+            active=active,
+            profile_allergies=profile.allergies if profile else (),
+            patient_match=match,
+        )
 
     def _active(
         self, session: Session, patient_id: uuid.UUID, rx_id: uuid.UUID
@@ -145,46 +154,57 @@ class Checker:
         rxcui = db_code.get("code") if db_code.get("qualifier") in RXNORM_QUALIFIERS else None
         return self._reference.identify(ndc, rxcui, medication["drug_description"]).drug
 
-    def _finish(self, rx_id: uuid.UUID, findings: tuple[Finding, ...]) -> bool:
+    def _finish(self, results: dict[uuid.UUID, tuple[Finding, ...]]) -> list[uuid.UUID]:
+        """Store the findings of those still ``checking`` and move them on, in one
+        transaction; the others were finished by another run in the meantime."""
         with self._sessions.begin() as session:
-            state = session.scalar(
-                select(Prescription.state).where(Prescription.id == rx_id).with_for_update()
+            still = list(
+                session.scalars(
+                    select(Prescription.id)
+                    .where(
+                        Prescription.id.in_(sorted(results)), Prescription.state == State.CHECKING
+                    )
+                    .order_by(Prescription.id)
+                    .with_for_update()
+                )
             )
-            if state != State.CHECKING:
-                return False  # another run finished first
+            if not still:
+                return []
             now = utcnow()
-            session.execute(delete(FindingRow).where(FindingRow.prescription_id == rx_id))
-            if findings:
-                session.execute(
-                    insert(FindingRow),
-                    [
-                        {
-                            "prescription_id": rx_id,
-                            "code": f.code,
-                            "severity": f.severity.value,
-                            "message": f.message,
-                            "evidence": dict(f.evidence),
-                            "created_at": now,
-                        }
-                        for f in findings
-                    ],
-                )
-            summary = f"checks done: {len(findings)} findings"
-            _move(session, rx_id, State.CHECKING, State.AWAITING_REVIEW, summary)
+            session.execute(delete(FindingRow).where(FindingRow.prescription_id.in_(still)))
+            rows = [
+                {
+                    "prescription_id": rx_id,
+                    "code": f.code,
+                    "severity": f.severity.value,
+                    "message": f.message,
+                    "evidence": dict(f.evidence),
+                    "created_at": now,
+                }
+                for rx_id in still
+                for f in results[rx_id]
+            ]
+            if rows:
+                session.execute(insert(FindingRow), rows)
+            _move(session, still, State.CHECKING, State.AWAITING_REVIEW, "checks done")
             session.execute(
-                insert(AuditEvent).values(
-                    at=now,
-                    actor=ACTOR,
-                    pharmacy_id=None,
-                    action="prescription.check",
-                    resource_type="prescription",
-                    resource_id=str(rx_id),
-                    outcome="success",
-                    ip=None,
-                    detail={"codes": sorted({f.code for f in findings})},
-                )
+                insert(AuditEvent),
+                [
+                    {
+                        "at": now,
+                        "actor": ACTOR,
+                        "pharmacy_id": None,
+                        "action": "prescription.check",
+                        "resource_type": "prescription",
+                        "resource_id": str(rx_id),
+                        "outcome": "success",
+                        "ip": None,
+                        "detail": {"codes": sorted({f.code for f in results[rx_id]})},
+                    }
+                    for rx_id in still
+                ],
             )
-        return True
+        return still
 
 
 def _supply_ends(medication: dict[str, Any], received: dt.date) -> dt.date:
@@ -266,23 +286,30 @@ def _new_profile(session: Session, rx: Prescription, newrx: NewRx, key: MatchKey
     return profile
 
 
-def _move(session: Session, rx_id: uuid.UUID, current: State, target: State, why: str) -> None:
+def _move(session: Session, ids: list[uuid.UUID], current: State, target: State, why: str) -> None:
+    """Move ``ids`` from ``current`` to ``target``, recording one transition each."""
+    if not ids:
+        return
     step = workflow.move(current, target, ACTOR, why, utcnow())
     session.execute(
         update(Prescription)
-        .where(Prescription.id == rx_id)
+        .where(Prescription.id.in_(ids))
         .values(state=step.to_state.value, updated_at=step.at)
         .execution_options(synchronize_session=False)
     )
     session.execute(
-        insert(PrescriptionTransition).values(
-            prescription_id=rx_id,
-            from_state=current.value,
-            to_state=target.value,
-            actor=step.actor,
-            reason=step.reason,
-            at=step.at,
-        )
+        insert(PrescriptionTransition),
+        [
+            {
+                "prescription_id": rx_id,
+                "from_state": current.value,
+                "to_state": target.value,
+                "actor": step.actor,
+                "reason": step.reason,
+                "at": step.at,
+            }
+            for rx_id in ids
+        ],
     )
 
 

@@ -125,7 +125,7 @@ async def test_a_check_interrupted_after_start_is_finished_by_the_next_run(
     hub: Hub, checker: Checker
 ) -> None:
     rx_id = await _receive(hub, prescriber_npi="1234567898")
-    assert await asyncio.to_thread(checker._start, rx_id) is not None  # the worker dies here
+    assert rx_id in await asyncio.to_thread(checker._start, [rx_id])  # the worker dies here
     assert await _history(hub, rx_id) == [(None, "received"), ("received", "checking")]
     assert await asyncio.to_thread(checker.check, rx_id) is not None
     assert await _codes(hub, rx_id) == ["NPI_INVALID"]
@@ -190,3 +190,16 @@ async def test_weak_patient_match_is_not_linked(hub: Hub, checker: Checker) -> N
     assert await _patient_of(hub, first) is not None
     assert await _patient_of(hub, moved) is None
     assert "PATIENT_MATCH_REVIEW" in await _codes(hub, moved)
+
+
+async def test_a_chunk_is_checked_together_and_skips_finished_ones(
+    hub: Hub, checker: Checker
+) -> None:
+    first = await _receive(hub, prescriber_npi="1234567898")
+    await asyncio.to_thread(checker.check, first)
+    second, third = await _receive(hub), await _receive(hub)
+    outcomes = await asyncio.to_thread(checker.check_many, [first, second, third, second])
+    assert sorted(o.prescription_id for o in outcomes) == sorted([second, third])
+    assert await _codes(hub, first) == ["NPI_INVALID"]
+    for rx_id in (first, second, third):
+        assert (await _history(hub, rx_id))[-1] == ("checking", "awaiting_review")
