@@ -152,6 +152,8 @@ class Prescription(Base):
     __table_args__ = (
         Index("ix_prescriptions_pharmacy_state", "pharmacy_id", "state", "received_at"),
         Index("ix_prescriptions_pharmacy_message", "pharmacy_id", "message_id"),
+        # a patient's accepted prescriptions (active medications) without reading the others
+        Index("ix_prescriptions_patient_state", "patient_id", "state"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
@@ -162,7 +164,7 @@ class Prescription(Base):
     message_id: Mapped[str] = mapped_column(String(35))
     prescriber_order_number: Mapped[str | None] = mapped_column(String(35))
     #: set by the checks when the patient matched exactly one profile (or a new one was made)
-    patient_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("patients.id"), index=True)
+    patient_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("patients.id"))
     state: Mapped[str] = mapped_column(String(32))
     drug_description: Mapped[str] = mapped_column(String(105))
     dea_schedule: Mapped[str | None] = mapped_column(String(10))

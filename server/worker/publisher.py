@@ -2,8 +2,9 @@
 
 Publishing is a blocking kombu call, so it runs on one dedicated thread (a broker that is down
 must not tie up the event loop or the default executor), in batches: IDs that arrive while a
-batch is being published go in the next one. A failure is logged and forgotten: the
-prescription stays ``received`` in the database and the sweep publishes it again.
+batch is being published go in the next one, and a batch lingers a few milliseconds to fill
+(workers check a chunk in two transactions, so chunks of one would cost them most). A failure
+is logged and forgotten: the prescription stays ``received`` and the sweep publishes it again.
 """
 
 from __future__ import annotations
@@ -23,9 +24,14 @@ log = logging.getLogger(__name__)
 PUBLISH_RETRY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.5, "interval_max": 1}
 
 
+#: how long a batch waits for company before it is published
+LINGER = 0.05
+
+
 class CheckQueue:
-    def __init__(self, celery: Celery) -> None:
+    def __init__(self, celery: Celery, linger: float = LINGER) -> None:
         self._celery = celery
+        self._linger = linger
         self._waiting: list[uuid.UUID] = []
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="publish")
         self._runner: asyncio.Task[None] | None = None
@@ -38,6 +44,8 @@ class CheckQueue:
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
         while self._waiting:
+            if len(self._waiting) < CHUNK:
+                await asyncio.sleep(self._linger)
             batch, self._waiting = self._waiting, []
             try:
                 await loop.run_in_executor(self._thread, self._publish, batch)

@@ -1,7 +1,7 @@
 """Validation-queue latency: intake to ``awaiting_review`` with Redis and one worker.
 
 `python -m tests.benchmarks.queue` (needs PostgreSQL and Redis on 127.0.0.1). Starts a hub
-(`serve --no-worker`) and one `telepharm worker --concurrency 1` on a fresh database, sends
+(`serve --no-worker`) and one `telepharm worker` (default concurrency 2) on a fresh database, sends
 NewRx messages open-loop at BENCH_RATE (100/s) for BENCH_SECONDS (60), waits for the queue to
 drain, then reads each prescription's state history: latency = the `awaiting_review`
 transition time minus the receipt time. Target (issue 3): p95 under 1 s, none left behind.
@@ -78,7 +78,7 @@ def main() -> None:
     cli(env, "pharmacy", "add", "--ncpdpid", NCPDPID, "--npi", "1000000004", "--name", "Bench")
     credentials = json.loads(cli(env, "client", "add", "--name", "bench", "--scope", "script:send"))
     hub_cmd = [str(BIN / "telepharm"), "serve", "--port", str(port), "--no-worker"]
-    worker_cmd = [str(BIN / "telepharm"), "worker", "--concurrency", "1"]
+    worker_cmd = [str(BIN / "telepharm"), "worker"]  # one worker, default concurrency
     with process(hub_cmd, env, work / "hub.log"), process(worker_cmd, env, work / "worker.log"):
         wait_port(port)
         time.sleep(3)  # the worker connects to the broker

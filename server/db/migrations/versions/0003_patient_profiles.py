@@ -48,7 +48,7 @@ def upgrade() -> None:
     with op.batch_alter_table("prescriptions", schema=None) as batch_op:
         batch_op.add_column(sa.Column("patient_id", sa.Uuid(), nullable=True))
         batch_op.create_index(
-            batch_op.f("ix_prescriptions_patient_id"), ["patient_id"], unique=False
+            "ix_prescriptions_patient_state", ["patient_id", "state"], unique=False
         )
         batch_op.create_foreign_key(
             batch_op.f("fk_prescriptions_patient_id_patients"), "patients", ["patient_id"], ["id"]
@@ -60,7 +60,7 @@ def downgrade() -> None:
         batch_op.drop_constraint(
             batch_op.f("fk_prescriptions_patient_id_patients"), type_="foreignkey"
         )
-        batch_op.drop_index(batch_op.f("ix_prescriptions_patient_id"))
+        batch_op.drop_index("ix_prescriptions_patient_state")
         batch_op.drop_column("patient_id")
 
     with op.batch_alter_table("patients", schema=None) as batch_op:
