@@ -34,7 +34,9 @@ class ClientCredentials:
         return json.dumps({"client_id": self.client_id, "client_secret": self.client_secret})
 
 
-async def add_pharmacy(db: Database, *, ncpdpid: str, npi: str, name: str) -> Pharmacy:
+async def add_pharmacy(
+    db: Database, *, ncpdpid: str, npi: str, name: str, state: str | None = None
+) -> Pharmacy:
     if not ncpdpid_valid(ncpdpid):
         raise AdminError("--ncpdpid must be 7 digits")
     if not npi_valid(npi):
@@ -42,7 +44,9 @@ async def add_pharmacy(db: Database, *, ncpdpid: str, npi: str, name: str) -> Ph
     name = name.strip()
     if not name or len(name) > 200:
         raise AdminError("--name must be 1 to 200 characters")
-    pharmacy = Pharmacy(ncpdpid=ncpdpid, npi=npi, name=name)
+    if state is not None and not (len(state) == 2 and state.isalpha()):
+        raise AdminError("--state must be a two-letter state code")
+    pharmacy = Pharmacy(ncpdpid=ncpdpid, npi=npi, name=name, state=state.upper() if state else None)
     try:
         await _create_audited(
             db,

@@ -87,7 +87,9 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
 
 def cmd_worker(args: argparse.Namespace, settings: Settings) -> None:
     from .worker import QUEUE, create_celery
+    from .worker.checking import load_expiry_rules
 
+    load_expiry_rules(settings.expiry_rules_file)  # a bad file stops here, with one line
     celery = create_celery(settings)
     celery.worker_main(
         [
@@ -134,7 +136,9 @@ def cmd_migrate(args: argparse.Namespace, settings: Settings) -> None:
 def cmd_pharmacy_add(args: argparse.Namespace, settings: Settings) -> None:
     pharmacy = _with_database(
         settings,
-        lambda db: admin.add_pharmacy(db, ncpdpid=args.ncpdpid, npi=args.npi, name=args.name),
+        lambda db: admin.add_pharmacy(
+            db, ncpdpid=args.ncpdpid, npi=args.npi, name=args.name, state=args.state
+        ),
     )
     print(f"pharmacy {pharmacy.ncpdpid} added ({pharmacy.name})")
 
@@ -231,6 +235,7 @@ def build_parser() -> argparse.ArgumentParser:
     pharmacy_add.add_argument("--ncpdpid", required=True, help="7-digit NCPDP provider ID")
     pharmacy_add.add_argument("--npi", required=True, help="the pharmacy's 10-digit NPI")
     pharmacy_add.add_argument("--name", required=True)
+    pharmacy_add.add_argument("--state", help="two-letter state whose expiry rules apply")
     pharmacy_add.set_defaults(run=cmd_pharmacy_add)
 
     drugs = commands.add_parser("drugs", help="manage the drug reference")

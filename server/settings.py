@@ -52,6 +52,8 @@ class Settings:
     #: how long the intake remembers that a receiving pharmacy exists (seconds)
     pharmacy_cache_ttl: float = 30.0
     software_version: str = field(default="0.1.0")
+    #: JSON file of prescription expiry days by schedule and state (eprescribe ExpiryRules)
+    expiry_rules_file: str = ""
     #: how often the hub looks for prescriptions whose check never ran, and how old they must be
     sweep_interval: float = 30.0
     stuck_after: float = 60.0
@@ -108,4 +110,5 @@ class Settings:
             turn_secret=get("TURN_SECRET", ""),
             trusted_proxies=_split(env.get("TELEPHARM_TRUSTED_PROXIES")),
             log_level=get("LOG_LEVEL", defaults.log_level).upper(),
+            expiry_rules_file=get("EXPIRY_RULES", ""),
         )

@@ -61,9 +61,34 @@ class ExpiryRules:
     default: Mapping[str | None, int] = field(default_factory=lambda: DEFAULT_EXPIRY_DAYS)
     states: Mapping[str, Mapping[str | None, int]] = field(default_factory=dict)
 
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, Any]) -> ExpiryRules:
+        """From ``{"default": {"C-II": 90, ...}, "states": {"HI": {"C-II": 7}}}``: schedule
+        labels C-II to C-V and "non-controlled"; values are days. Raises ValueError."""
+        default = {**DEFAULT_EXPIRY_DAYS, **_days_by_schedule(data.get("default", {}))}
+        states = {
+            str(state).upper(): _days_by_schedule(days)
+            for state, days in dict(data.get("states", {})).items()
+        }
+        return cls(MappingProxyType(default), states)
+
     def days(self, schedule: str | None, state: str | None) -> int:
         override = self.states.get(state or "", {})
         return override.get(schedule, self.default.get(schedule, self.default[None]))
+
+
+_LABELS = {label: code for code, label in SCHEDULE_NAMES.items()} | {"non-controlled": None}
+
+
+def _days_by_schedule(data: Mapping[str, Any]) -> dict[str | None, int]:
+    rules: dict[str | None, int] = {}
+    for label, days in dict(data).items():
+        if label not in _LABELS:
+            raise ValueError(f"unknown schedule {label!r}: use {', '.join(_LABELS)}")
+        if not isinstance(days, int) or isinstance(days, bool) or days <= 0:
+            raise ValueError(f"days for {label} must be a positive whole number")
+        rules[_LABELS[label]] = days
+    return rules
 
 
 @dataclass(frozen=True, slots=True)

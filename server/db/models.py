@@ -80,6 +80,8 @@ class Pharmacy(Base):
     ncpdpid: Mapped[str] = mapped_column(String(7), unique=True)
     npi: Mapped[str] = mapped_column(String(10))
     name: Mapped[str] = mapped_column(String(200))
+    #: two-letter state whose dispensing rules apply (prescription expiry), if configured
+    state: Mapped[str | None] = mapped_column(String(2))
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 

@@ -10,10 +10,12 @@ sets of findings.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, delete, insert, select, update
@@ -23,6 +25,7 @@ from eprescribe import workflow
 from eprescribe.checks import (
     ActiveMedication,
     CheckContext,
+    ExpiryRules,
     Finding,
     PatientMatch,
     build_context,
@@ -39,12 +42,13 @@ from ..db.models import (
     AuditEvent,
     InboundMessage,
     PatientProfile,
+    Pharmacy,
     Prescription,
     PrescriptionTransition,
     utcnow,
 )
 from ..db.models import Finding as FindingRow
-from ..settings import Settings
+from ..settings import Settings, SettingsError
 
 log = logging.getLogger(__name__)
 ACTOR = "system:checks"
@@ -61,17 +65,37 @@ ACCEPTED = (State.APPROVED, State.DISPENSING, State.READY, State.COMPLETED)
 DEFAULT_DAYS_SUPPLY = 30
 
 
+def load_expiry_rules(path: str) -> ExpiryRules:
+    """The operator's expiry rules (``TELEPHARM_EXPIRY_RULES``), or the federal defaults."""
+    if not path:
+        return ExpiryRules()
+    try:
+        return ExpiryRules.from_mapping(json.loads(Path(path).read_text()))
+    except (OSError, ValueError, AttributeError, TypeError) as exc:
+        raise SettingsError(f"TELEPHARM_EXPIRY_RULES {path}: {exc}") from exc
+
+
 class Checker:
-    def __init__(self, sessions: sessionmaker[Session], reference: DrugReference) -> None:
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        reference: DrugReference,
+        expiry: ExpiryRules | None = None,
+    ) -> None:
         self._sessions = sessions
         self._reference = reference
+        self._expiry = expiry or ExpiryRules()
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Checker:
         from ..drugs import reference_with_imports
 
         engine = sync_engine(settings.sync_database_url)
-        return cls(sessionmaker(engine, expire_on_commit=False), reference_with_imports(engine))
+        return cls(
+            sessionmaker(engine, expire_on_commit=False),
+            reference_with_imports(engine),
+            load_expiry_rules(settings.expiry_rules_file),
+        )
 
     def close(self) -> None:
         engine = self._sessions.kw.get("bind")
@@ -97,8 +121,9 @@ class Checker:
         locked in ID order, so concurrent chunks cannot deadlock)."""
         with self._sessions.begin() as session:
             rows = session.execute(
-                select(Prescription, InboundMessage.raw, InboundMessage.received_at)
+                select(Prescription, InboundMessage.raw, InboundMessage.received_at, Pharmacy.state)
                 .join(InboundMessage, Prescription.inbound_message_id == InboundMessage.id)
+                .join(Pharmacy, Prescription.pharmacy_id == Pharmacy.id)
                 .where(Prescription.id.in_(ids))
                 .order_by(Prescription.id)
                 .with_for_update(of=Prescription)
@@ -106,10 +131,18 @@ class Checker:
             open_rows = [r for r in rows if r[0].state in (State.RECEIVED, State.CHECKING)]
             fresh = [r[0].id for r in open_rows if r[0].state == State.RECEIVED]
             _move(session, fresh, State.RECEIVED, State.CHECKING, "checks started")
-            return {rx.id: self._context(session, rx, raw, at) for rx, raw, at in open_rows}
+            return {
+                rx.id: self._context(session, rx, raw, at, state)
+                for rx, raw, at, state in open_rows
+            }
 
     def _context(
-        self, session: Session, rx: Prescription, raw: bytes, received_at: dt.datetime
+        self,
+        session: Session,
+        rx: Prescription,
+        raw: bytes,
+        received_at: dt.datetime,
+        state: str | None,
     ) -> CheckContext:
         message = parse_message(raw)  # it parsed at intake; the same bytes parse the same
         assert isinstance(message.body, NewRx)
@@ -123,6 +156,8 @@ class Checker:
             active=active,
             profile_allergies=profile.allergies if profile else (),
             patient_match=match,
+            state=state,
+            expiry=self._expiry,
         )
 
     def _active(

@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 import threading
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select, update
 
 from server.db.models import Finding, Pharmacy, Prescription, PrescriptionTransition
-from server.settings import Settings
-from server.worker.checking import Checker
+from server.settings import Settings, SettingsError
+from server.worker.checking import Checker, load_expiry_rules
 from tests.conftest import Hub
 from tests.functional.intake_helpers import post_script
 from tests.support.script_samples import newrx_xml
@@ -25,9 +27,8 @@ async def _receive(hub: Hub, **message: object) -> uuid.UUID:
     today = dt.datetime.now(dt.UTC).date().isoformat()
     message_id = str(message.pop("message_id", uuid.uuid4().hex[:20]))
     message.setdefault("drug_description", "lisinopril 10 MG Oral Tablet")
-    body = newrx_xml(
-        message_id=message_id, written_date=today, sent_time=f"{today}T00:00:00Z", **message
-    )
+    message.setdefault("written_date", today)
+    body = newrx_xml(message_id=message_id, sent_time=f"{today}T00:00:00Z", **message)
     reply = await (await post_script(hub, body, await hub.sender_token())).read()
     assert b"<Status>" in reply, reply
     async with hub.db.sessions() as session:
@@ -203,3 +204,32 @@ async def test_a_chunk_is_checked_together_and_skips_finished_ones(
     assert await _codes(hub, first) == ["NPI_INVALID"]
     for rx_id in (first, second, third):
         assert (await _history(hub, rx_id))[-1] == ("checking", "awaiting_review")
+
+
+async def test_expiry_follows_the_pharmacy_state_rules(
+    hub: Hub, settings: Settings, tmp_path: Path
+) -> None:
+    rules = tmp_path / "expiry.json"
+    rules.write_text('{"states": {"HI": {"C-II": 7}}}')
+    checker = Checker.from_settings(dataclasses.replace(settings, expiry_rules_file=str(rules)))
+    await hub.pharmacy(state="HI")
+    ten_days_ago = (dt.datetime.now(dt.UTC) - dt.timedelta(days=10)).date().isoformat()
+    try:
+        rx_id = await _receive(
+            hub,
+            controlled=True,
+            written_date=ten_days_ago,
+            drug_description="oxycodone hydrochloride 5 MG Oral Tablet",
+        )
+        outcome = await asyncio.to_thread(checker.check, rx_id)
+    finally:
+        checker.close()
+    assert outcome is not None, await _history(hub, rx_id)
+    assert "RX_EXPIRED" in await _codes(hub, rx_id)
+
+
+def test_a_bad_expiry_file_is_a_settings_error(tmp_path: Path) -> None:
+    bad = tmp_path / "expiry.json"
+    bad.write_text('{"default": {"CII": 90}}')
+    with pytest.raises(SettingsError, match="unknown schedule"):
+        load_expiry_rules(str(bad))

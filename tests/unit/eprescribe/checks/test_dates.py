@@ -42,3 +42,21 @@ def test_next_calendar_day_within_time_zone_slack_is_not_future() -> None:
     ctx = context(written_date="2025-01-16", received=late_evening)
     assert "WRITTEN_DATE_IN_FUTURE" not in codes(ctx)
     assert late_evening + dt.timedelta(hours=14) > dt.datetime(2025, 1, 16, tzinfo=dt.UTC)
+
+
+def test_expiry_rules_from_operator_configuration() -> None:
+    rules = ExpiryRules.from_mapping(
+        {"default": {"non-controlled": 300}, "states": {"hi": {"C-II": 7}}}
+    )
+    assert rules.days(None, "CA") == 300
+    assert rules.days("C48675", "HI") == 7
+    assert rules.days("C48675", "CA") == 90
+
+
+def test_bad_expiry_configuration_is_refused() -> None:
+    import pytest
+
+    with pytest.raises(ValueError, match="unknown schedule"):
+        ExpiryRules.from_mapping({"default": {"CII": 90}})
+    with pytest.raises(ValueError, match="positive whole number"):
+        ExpiryRules.from_mapping({"states": {"HI": {"C-II": -1}}})
