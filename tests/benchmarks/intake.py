@@ -205,6 +205,32 @@ def token_for(base: str, credentials: dict[str, str]) -> str:
         return str(json.load(response)["access_token"])
 
 
+BROKER = os.environ.get("BENCH_BROKER", "redis://127.0.0.1:6379/14")
+
+
+def prepare_hub(work: Path, base: str, broker: str, **extra: str) -> tuple[dict[str, str], Any]:
+    """A fresh PostgreSQL database with one pharmacy and one sender; production shape: checks
+    are published to ``broker`` and workers run elsewhere. Returns the env and credentials."""
+    reset_database()
+    subprocess.run(
+        ["redis-cli", "-n", broker.rsplit("/", 1)[1], "flushdb"],
+        check=True,
+        capture_output=True,
+    )
+    env = dict(
+        os.environ,
+        TELEPHARM_DATABASE_URL=PG + DATABASE,
+        TELEPHARM_ISSUER=base,
+        TELEPHARM_DATA_DIR=str(work / "var"),
+        TELEPHARM_BROKER_URL=broker,
+        **extra,
+    )
+    cli(env, "migrate")
+    cli(env, "pharmacy", "add", "--ncpdpid", NCPDPID, "--npi", "1000000004", "--name", "Bench")
+    credentials = json.loads(cli(env, "client", "add", "--name", "bench", "--scope", "script:send"))
+    return env, credentials
+
+
 def main() -> None:
     if not shutil.which("wrk"):
         raise SystemExit("wrk is needed: apt-get install wrk")
@@ -223,20 +249,9 @@ def main() -> None:
         url = f"http://127.0.0.1:{port}"
         results["baseline"] = wrk(url, template, "", "base", baseline.pid)
 
-    reset_database()
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    env = dict(
-        os.environ,
-        TELEPHARM_DATABASE_URL=PG + DATABASE,
-        TELEPHARM_ISSUER=base,
-        TELEPHARM_DATA_DIR=str(work / "var"),
-        # production shape: checks are published to Redis; workers run elsewhere
-        TELEPHARM_BROKER_URL=os.environ.get("BENCH_BROKER", "redis://127.0.0.1:6379/14"),
-    )
-    cli(env, "migrate")
-    cli(env, "pharmacy", "add", "--ncpdpid", NCPDPID, "--npi", "1000000004", "--name", "Bench")
-    credentials = json.loads(cli(env, "client", "add", "--name", "bench", "--scope", "script:send"))
+    env, credentials = prepare_hub(work, base, BROKER)
     with process(
         [str(BIN / "telepharm"), "serve", "--port", str(port), "--no-worker"], env, work / "hub.log"
     ) as hub:

@@ -23,21 +23,18 @@ from pathlib import Path
 
 from tests.benchmarks.intake import (
     BIN,
+    BROKER,
     DATABASE,
-    NCPDPID,
-    PG,
-    cli,
     free_port,
     paced,
+    prepare_hub,
     process,
-    reset_database,
     token_for,
     wait_port,
 )
 
 RATE = int(os.environ.get("BENCH_RATE", "100"))
 SECONDS = int(os.environ.get("BENCH_SECONDS", "60"))
-BROKER = os.environ.get("BENCH_BROKER", "redis://127.0.0.1:6379/14")
 LATENCY_SQL = """
 SELECT extract(epoch FROM r.at - p.received_at)
 FROM prescriptions p JOIN prescription_transitions r
@@ -58,25 +55,9 @@ def psql(sql: str) -> list[str]:
 def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="bench-queue-"))
     template = resources.files("server").joinpath("samples/newrx.xml").read_bytes()
-    reset_database()
-    subprocess.run(
-        ["redis-cli", "-n", BROKER.rsplit("/", 1)[1], "flushdb"],
-        check=True,
-        capture_output=True,
-    )
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    env = dict(
-        os.environ,
-        TELEPHARM_DATABASE_URL=PG + DATABASE,
-        TELEPHARM_ISSUER=base,
-        TELEPHARM_DATA_DIR=str(work / "var"),
-        TELEPHARM_BROKER_URL=BROKER,
-        TELEPHARM_LOG_LEVEL="WARNING",
-    )
-    cli(env, "migrate")
-    cli(env, "pharmacy", "add", "--ncpdpid", NCPDPID, "--npi", "1000000004", "--name", "Bench")
-    credentials = json.loads(cli(env, "client", "add", "--name", "bench", "--scope", "script:send"))
+    env, credentials = prepare_hub(work, base, BROKER, TELEPHARM_LOG_LEVEL="WARNING")
     hub_cmd = [str(BIN / "telepharm"), "serve", "--port", str(port), "--no-worker"]
     worker_cmd = [str(BIN / "telepharm"), "worker"]  # one worker, default concurrency
     with process(hub_cmd, env, work / "hub.log"), process(worker_cmd, env, work / "worker.log"):
