@@ -10,7 +10,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterable, Iterator, Mapping
 from decimal import Decimal
-from typing import NamedTuple
+from typing import Final, NamedTuple
 
 from eprescribe.drugs.errors import DrugDataError
 from eprescribe.drugs.forms import DOSE_FORMS, DescribedForm, FormKey, description_form
@@ -55,6 +55,14 @@ class PhraseScanner:
         return None
 
 
+# Phrases naming a fixed combination of ingredients rather than one ingredient.
+_COMBINATION_PHRASES: Final[Mapping[str, tuple[str, ...]]] = {
+    "mixed amphetamine salts": ("amphetamine", "dextroamphetamine"),
+    "mixed amphetamine salt": ("amphetamine", "dextroamphetamine"),
+}
+_COMBINATION_MARK: Final = "+"
+
+
 class _Entry(NamedTuple):
     drug: Drug
     totals: Mapping[str, Strength] | None
@@ -77,13 +85,19 @@ class DescriptionIndex:
     """
 
     def __init__(self, drugs: Iterable[Drug], phrases: Mapping[str, str]) -> None:
-        self._scanner = PhraseScanner(phrases)
+        known = set(phrases.values())
+        combinations = {
+            phrase: _COMBINATION_MARK.join(names)
+            for phrase, names in _COMBINATION_PHRASES.items()
+            if phrase not in phrases and known.issuperset(names)
+        }
+        self._scanner = PhraseScanner({**phrases, **combinations})
         self._by_ingredients: dict[frozenset[str], list[_Entry]] = {}
         for drug in drugs:
             self._by_ingredients.setdefault(drug.ingredient_names, []).append(_entry(drug))
 
     def find(self, text: str) -> Drug | None:
-        names = self._scanner.scan(text)
+        names = self.ingredients_in(text)
         strengths = text_strengths(text)
         entries = self._by_ingredients.get(frozenset(names), [])
         if not names or not strengths or not entries:
@@ -96,7 +110,9 @@ class DescriptionIndex:
         return entries[0].drug if len(entries) == 1 else None
 
     def ingredients_in(self, text: str) -> list[str]:
-        return self._scanner.scan(text)
+        """Ingredient ids named in the text, in text order, each once."""
+        found = self._scanner.scan(text)
+        return list(dict.fromkeys(n for value in found for n in _expand(value)))
 
 
 def ingredient_phrases(drugs: Iterable[Drug], vocabulary: Vocabulary) -> dict[str, str]:
@@ -111,6 +127,12 @@ def ingredient_phrases(drugs: Iterable[Drug], vocabulary: Vocabulary) -> dict[st
     return phrases
 
 
+def _expand(value: str) -> tuple[str, ...]:
+    if _COMBINATION_MARK in value:
+        return tuple(value.split(_COMBINATION_MARK))
+    return (value,)
+
+
 def _entry(drug: Drug) -> _Entry:
     strengths: list[Strength | None] = []
     for ingredient in drug.ingredients:
@@ -123,6 +145,10 @@ def _entry(drug: Drug) -> _Entry:
     except DrugDataError:  # an imported product with a form RxNorm names differently
         hours = None
     form = DOSE_FORMS.get(drug.dose_form, FormKey(drug.dose_form.lower()))
+    if hours is not None and form.release is None:
+        # "72 HR ... Transdermal System": a timed form releases over its interval, and a
+        # description saying "72 hour" implies extended release.
+        form = FormKey(form.kind, "ER")
     known = tuple(s for s in strengths if s is not None)
     totals = _totals(drug, strengths) if len(known) == len(strengths) else None
     return _Entry(drug, totals, known, form, hours)
@@ -147,13 +173,20 @@ def _strengths_match(entry: _Entry, names: list[str], given: list[Strength]) -> 
         return False
     expected = [entry.totals[name] for name in names]
     if len(given) == len(expected):
-        return any(
-            all(same_strength(g, e) for g, e in zip(given, order, strict=True))
-            for order in itertools.permutations(expected)
-        )
+        return _any_order(given, expected)
+    if len(given) == len(entry.strengths):
+        # One strength per listed part, e.g. the four salts of mixed amphetamine salts.
+        return _any_order(given, list(entry.strengths))
     if len(given) == 1 and len(entry.strengths) > 1:
         return _single_total(given[0], entry.strengths)
     return False
+
+
+def _any_order(given: list[Strength], expected: list[Strength]) -> bool:
+    return any(
+        all(same_strength(g, e) for g, e in zip(given, order, strict=True))
+        for order in itertools.permutations(expected)
+    )
 
 
 def _single_total(given: Strength, strengths: tuple[Strength, ...]) -> bool:

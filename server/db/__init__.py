@@ -68,7 +68,9 @@ def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
         if parsed.database:
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_async_engine(url, **options)
-        use_sqlite_transactions(engine.sync_engine)
+        # IMMEDIATE: a transaction that reads, then writes (an audited read) must not find its
+        # snapshot stale at the first write, which SQLite reports at once, without waiting
+        use_sqlite_transactions(engine.sync_engine, "BEGIN IMMEDIATE")
         return engine
     return create_async_engine(
         url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True, **options

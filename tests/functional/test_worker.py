@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 from aiohttp.test_utils import TestClient
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from server.app import create_app
 from server.db.models import Finding, Prescription
@@ -67,11 +67,11 @@ async def _hub(aiohttp_client: Callable[..., TestClient], settings: Settings, db
     return Hub(await aiohttp_client(create_app(settings)), db)  # type: ignore[arg-type]
 
 
-def _newrx() -> bytes:
+def _newrx(drug: str = "lisinopril 10 MG Oral Tablet") -> bytes:
     today = dt.datetime.now(dt.UTC).date().isoformat()
     return newrx_xml(
         message_id=uuid.uuid4().hex[:20],
-        drug_description="lisinopril 10 MG Oral Tablet",
+        drug_description=drug,
         prescriber_npi="1234567898",
         written_date=today,
         sent_time=f"{today}T00:00:00Z",
@@ -159,3 +159,47 @@ async def test_worker_killed_mid_check_leaves_one_set_of_findings(
     assert await _wait_for_review(hub) == ["NPI_INVALID"]
     async with hub.db.sessions() as session:
         assert await session.scalar(select(func.count()).select_from(Finding)) == 1
+
+
+async def test_ssri_after_an_active_maoi_shows_the_interaction_in_the_api(
+    aiohttp_client: Callable[..., TestClient],
+    queue_settings: Settings,
+    db: object,
+    worker: Callable[[], subprocess.Popen[bytes]],
+) -> None:
+    """Issue 3's acceptance path: within a second on Redis (the embedded broker polls)."""
+    hub = await _hub(aiohttp_client, queue_settings, db)
+    await hub.pharmacy()
+    sender = await hub.sender_token()
+    reader = await hub.token(await hub.machine_client("rx:read", pharmacy="1234567"), "rx:read")
+    worker()
+    await post_script(hub, _newrx(drug="phenelzine 15 MG Oral Tablet"), sender)
+    await _wait_for_review(hub)
+    async with hub.db.transaction() as session:  # the pharmacist approves (a later issue)
+        await session.execute(update(Prescription).values(state="approved"))
+    message = _newrx(drug="sertraline 50 MG Oral Tablet")
+    started = time.monotonic()
+    await post_script(hub, message, sender)
+    rx = await _api_until_reviewed(hub, reader, message)
+    elapsed = time.monotonic() - started
+    assert "DRUG_INTERACTION" in [f["code"] for f in rx["findings"]]
+    if BROKER:
+        assert elapsed < 1.0, elapsed
+
+
+async def _api_until_reviewed(hub: Hub, token: str, message: bytes) -> dict[str, object]:
+    message_id = message.split(b"<MessageID>")[1].split(b"<")[0].decode()
+    headers = {"Authorization": f"Bearer {token}"}
+    deadline = time.monotonic() + 45
+    while time.monotonic() < deadline:
+        listing = await hub.client.get(
+            "/api/v1/prescriptions", params={"message_id": message_id}, headers=headers
+        )
+        items = (await listing.json())["items"]
+        if items and items[0]["state"] == "awaiting_review":
+            detail = await hub.client.get(
+                f"/api/v1/prescriptions/{items[0]['id']}", headers=headers
+            )
+            return dict(await detail.json())
+        await asyncio.sleep(0.05)
+    raise AssertionError("not reviewed in time")

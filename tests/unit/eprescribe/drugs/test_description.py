@@ -149,3 +149,66 @@ def test_ambiguous_or_unknown_descriptions_are_refused(reference: DrugReference,
 def test_a_given_route_must_agree(reference: DrugReference) -> None:
     assert reference.by_description("moxifloxacin 0.5% eye drops") is not None
     assert reference.by_description("moxifloxacin 400 mg eye drops") is None
+
+
+def test_every_bundled_drug_is_found_by_its_own_name(reference: DrugReference) -> None:
+    missed = [
+        drug.name
+        for drug in reference.drugs
+        if (found := reference.by_description(drug.name)) is None or found.name != drug.name
+    ]
+    assert missed == []
+
+
+_FENTANYL_25 = "72 HR fentanyl 0.025 MG/HR Transdermal System"
+_MAS_20_TABLET = (
+    "amphetamine aspartate 5 MG / amphetamine sulfate 5 MG / dextroamphetamine saccharate 5 MG"
+    " / dextroamphetamine sulfate 5 MG Oral Tablet"
+)
+_MAS_20_ER_CAPSULE = (
+    "24 HR amphetamine aspartate 5 MG / amphetamine sulfate 5 MG / dextroamphetamine saccharate"
+    " 5 MG / dextroamphetamine sulfate 5 MG Extended Release Oral Capsule"
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "name"),
+    [
+        ("fentanyl 25 mcg/hr patch", _FENTANYL_25),
+        ("Fentanyl 25 MCG/HR transdermal patch 72 hour", _FENTANYL_25),
+        ("fentanyl 0.025 mg/hr 72 hr transdermal system", _FENTANYL_25),
+        ("fentanyl 12 mcg/hr patch", "72 HR fentanyl 0.012 MG/HR Transdermal System"),
+        ("selegiline 0.25 mg/hr 24 hr patch", "24 HR selegiline 0.25 MG/HR Transdermal System"),
+        ("amphetamine-dextroamphetamine 20 mg tablet", _MAS_20_TABLET),
+        ("mixed amphetamine salts 20 mg tablet", _MAS_20_TABLET),
+        ("Mixed Amphetamine Salts 20 mg oral tab", _MAS_20_TABLET),
+        ("amphetamine 10 mg / dextroamphetamine 10 mg tablet", _MAS_20_TABLET),
+        ("amphetamine/dextroamphetamine ER 20 mg capsule", _MAS_20_ER_CAPSULE),
+        ("mixed amphetamine salts ER 20 mg capsule", _MAS_20_ER_CAPSULE),
+        ("amphetamine/dextroamphetamine 24 hr 20 mg capsule", _MAS_20_ER_CAPSULE),
+    ],
+)
+def test_rate_patches_and_mixed_amphetamine_salts(
+    reference: DrugReference, text: str, name: str
+) -> None:
+    found = reference.by_description(text)
+    assert found is not None, text
+    assert found.name == name
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "mixed amphetamine salts 20 mg",  # tablet or extended-release capsule
+        "amphetamine-dextroamphetamine 20 mg",
+        "Adderall 20 mg",  # brand names are not in the reference
+        "mixed amphetamine salts 25 mg tablet",  # no such total strength
+        "fentanyl 30 mcg/hr patch",  # no such rate
+        "fentanyl 25 mcg/hr 24 hr patch",  # wrong interval
+        "amphetamine 20 mg tablet",  # one ingredient of the mixture only
+    ],
+)
+def test_ambiguous_patch_and_amphetamine_descriptions_are_refused(
+    reference: DrugReference, text: str
+) -> None:
+    assert reference.by_description(text) is None
