@@ -12,13 +12,15 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
+from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
 from sqlalchemy import func, select, update
 
 from server.app import create_app
+from server.db import Database
 from server.db.models import Finding, Prescription
 from server.settings import Settings
 from server.worker.checking import sync_engine
@@ -63,8 +65,25 @@ def worker(queue_settings: Settings) -> Iterator[Callable[[], subprocess.Popen[b
             process.wait(30)
 
 
-async def _hub(aiohttp_client: Callable[..., TestClient], settings: Settings, db: object) -> Hub:
-    return Hub(await aiohttp_client(create_app(settings)), db)  # type: ignore[arg-type]
+HubFactory = Callable[..., Awaitable[Hub]]
+
+
+@pytest.fixture
+def make_hub(
+    aiohttp_client: Callable[..., TestClient], queue_settings: Settings, db: Database
+) -> HubFactory:
+    """Hub processes on the test database (the first one registers the pharmacy)."""
+    made: list[Hub] = []
+
+    async def make(**overrides: str) -> Hub:
+        settings = dataclasses.replace(queue_settings, **overrides)
+        hub = Hub(await aiohttp_client(create_app(settings)), db)
+        if not made:
+            await hub.pharmacy()
+        made.append(hub)
+        return hub
+
+    return make
 
 
 def _newrx(drug: str = "lisinopril 10 MG Oral Tablet") -> bytes:
@@ -96,13 +115,9 @@ async def _wait_for_review(hub: Hub, seconds: float = 45) -> list[str]:
 
 
 async def test_real_worker_checks_a_newrx(
-    aiohttp_client: Callable[..., TestClient],
-    queue_settings: Settings,
-    db: object,
-    worker: Callable[[], subprocess.Popen[bytes]],
+    make_hub: HubFactory, worker: Callable[[], subprocess.Popen[bytes]]
 ) -> None:
-    hub = await _hub(aiohttp_client, queue_settings, db)
-    await hub.pharmacy()
+    hub = await make_hub()
     worker()
     reply = await (await post_script(hub, _newrx(), await hub.sender_token())).read()
     assert b"<Status>" in reply
@@ -110,18 +125,13 @@ async def test_real_worker_checks_a_newrx(
 
 
 async def test_broker_down_at_intake_then_checked_when_it_is_back(
-    aiohttp_client: Callable[..., TestClient],
-    queue_settings: Settings,
-    db: object,
-    worker: Callable[[], subprocess.Popen[bytes]],
+    make_hub: HubFactory, worker: Callable[[], subprocess.Popen[bytes]]
 ) -> None:
-    down = dataclasses.replace(queue_settings, broker_url="redis://127.0.0.1:9/0")
-    hub = await _hub(aiohttp_client, down, db)
-    await hub.pharmacy()
+    hub = await make_hub(broker_url="redis://127.0.0.1:9/0")
     reply = await (await post_script(hub, _newrx(), await hub.sender_token())).read()
     assert b"<Status>" in reply  # accepted and stored although nothing could be queued
     assert (await _state_and_codes(hub))[0] == "received"
-    await _hub(aiohttp_client, queue_settings, db)  # a hub with a working broker: its sweep
+    await make_hub()  # a hub with a working broker: its sweep
     worker()
     assert await _wait_for_review(hub) == ["NPI_INVALID"]
 
@@ -133,13 +143,9 @@ async def _kill_after_pickup(process: subprocess.Popen[bytes]) -> None:
 
 
 async def test_worker_killed_mid_check_leaves_one_set_of_findings(
-    aiohttp_client: Callable[..., TestClient],
-    queue_settings: Settings,
-    db: object,
-    worker: Callable[[], subprocess.Popen[bytes]],
+    make_hub: HubFactory, queue_settings: Settings, worker: Callable[[], subprocess.Popen[bytes]]
 ) -> None:
-    hub = await _hub(aiohttp_client, queue_settings, db)
-    await hub.pharmacy()
+    hub = await make_hub()
     token = await hub.sender_token()
     first = worker()
     engine = sync_engine(queue_settings.sync_database_url)
@@ -162,14 +168,10 @@ async def test_worker_killed_mid_check_leaves_one_set_of_findings(
 
 
 async def test_ssri_after_an_active_maoi_shows_the_interaction_in_the_api(
-    aiohttp_client: Callable[..., TestClient],
-    queue_settings: Settings,
-    db: object,
-    worker: Callable[[], subprocess.Popen[bytes]],
+    make_hub: HubFactory, worker: Callable[[], subprocess.Popen[bytes]]
 ) -> None:
     """Issue 3's acceptance path: within a second on Redis (the embedded broker polls)."""
-    hub = await _hub(aiohttp_client, queue_settings, db)
-    await hub.pharmacy()
+    hub = await make_hub()
     sender = await hub.sender_token()
     reader = await hub.token(await hub.machine_client("rx:read", pharmacy="1234567"), "rx:read")
     worker()
@@ -187,7 +189,7 @@ async def test_ssri_after_an_active_maoi_shows_the_interaction_in_the_api(
         assert elapsed < 1.0, elapsed
 
 
-async def _api_until_reviewed(hub: Hub, token: str, message: bytes) -> dict[str, object]:
+async def _api_until_reviewed(hub: Hub, token: str, message: bytes) -> dict[str, Any]:
     message_id = message.split(b"<MessageID>")[1].split(b"<")[0].decode()
     headers = {"Authorization": f"Bearer {token}"}
     deadline = time.monotonic() + 45
