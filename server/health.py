@@ -9,7 +9,7 @@ from aiohttp import web
 from sqlalchemy.exc import SQLAlchemyError
 
 from .settings import Settings
-from .typedefs import DATABASE
+from .typedefs import CHECK_QUEUE, DATABASE
 
 log = logging.getLogger(__name__)
 PROBE_TIMEOUT = 3.0
@@ -21,7 +21,11 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 async def readyz(request: web.Request) -> web.Response:
-    """The hub can do its work: the database answers within a few seconds."""
+    """The hub can do its work: the database answers within a few seconds (503 otherwise).
+
+    The broker is reported too, but an unreachable broker leaves the hub ready: the intake
+    still stores and acknowledges messages, and the sweep queues their checks once the broker
+    is back, so taking the hub out of a load balancer would only refuse work it can do."""
     checks: dict[str, str] = {}
     try:
         await asyncio.wait_for(request.app[DATABASE].ping(), PROBE_TIMEOUT)
@@ -29,7 +33,9 @@ async def readyz(request: web.Request) -> web.Response:
     except (SQLAlchemyError, OSError, TimeoutError) as exc:
         log.warning("readiness: database unavailable (%s)", type(exc).__name__)
         checks["database"] = "unavailable"
-    ready = all(v == "ok" for v in checks.values())
+    ready = checks["database"] == "ok"
+    broker_up = await request.app[CHECK_QUEUE].reachable(PROBE_TIMEOUT)
+    checks["broker"] = "ok" if broker_up else "unavailable"
     return web.json_response(
         {"status": "ok" if ready else "unavailable", "checks": checks}, status=200 if ready else 503
     )

@@ -68,6 +68,19 @@ class CheckQueue:
                     retry_policy=PUBLISH_RETRY,
                 )
 
+    async def reachable(self, within: float) -> bool:
+        """Whether the broker answers (for readiness probes); never raises."""
+        loop = asyncio.get_running_loop()
+        try:
+            await asyncio.wait_for(loop.run_in_executor(self._thread, self._connect), within)
+        except Exception:  # down, refused, timed out: all mean "not now"
+            return False
+        return True
+
+    def _connect(self) -> None:
+        with self._celery.connection_for_write() as connection:
+            connection.ensure_connection(max_retries=1)
+
     async def close(self) -> None:
         if self._runner is not None:
             await self._runner

@@ -138,4 +138,4 @@ async def test_health_and_readiness(hub: Hub) -> None:
     assert (await hub.client.get("/healthz")).status == 200
     ready = await hub.client.get("/readyz")
     assert ready.status == 200
-    assert (await ready.json())["checks"]["database"] == "ok"
+    assert (await ready.json())["checks"] == {"database": "ok", "broker": "ok"}

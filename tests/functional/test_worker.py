@@ -205,3 +205,10 @@ async def _api_until_reviewed(hub: Hub, token: str, message: bytes) -> dict[str,
             return dict(await detail.json())
         await asyncio.sleep(0.05)
     raise AssertionError("not reviewed in time")
+
+
+async def test_readiness_reports_a_broker_outage_but_stays_ready(make_hub: HubFactory) -> None:
+    hub = await make_hub(broker_url="redis://127.0.0.1:9/0")
+    ready = await hub.client.get("/readyz")
+    assert ready.status == 200  # the intake still stores; the sweep queues checks later
+    assert (await ready.json())["checks"] == {"database": "ok", "broker": "unavailable"}
