@@ -19,6 +19,7 @@ from typing import Any
 
 import asyncpg
 from sqlalchemy import JSON, Table, insert
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError
 
 from ..db import Database, insert_ignoring_conflicts, json_dumps
@@ -46,11 +47,13 @@ class IntakeRecord:
 
     @property
     def message_id(self) -> uuid.UUID:
-        return uuid.UUID(str(self.message["id"]))
+        found: uuid.UUID = self.message["id"]
+        return found
 
     @property
     def prescription_id(self) -> uuid.UUID:
-        return uuid.UUID(str(self.prescription["id"]))
+        found: uuid.UUID = self.prescription["id"]
+        return found
 
 
 class Duplicate(Exception):
@@ -166,54 +169,58 @@ async def _store_with_core(db: Database, records: list[IntakeRecord]) -> set[uui
 
 
 async def _store_with_driver(db: Database, records: list[IntakeRecord]) -> set[uuid.UUID]:
-    """PostgreSQL: the same rows through asyncpg's pipelined ``executemany``.
+    """PostgreSQL: the same rows through asyncpg, one statement per table for the whole batch.
 
-    SQLAlchemy's per-row parameter processing cost as much CPU as the rest of the write
-    (tests/benchmarks/README.md); the rows here are already plain values, and the driver
-    transaction is opened explicitly so nothing runs outside it.
+    Each statement inserts ``unnest`` of one array per column: the server plans and runs one
+    statement instead of one per row, and the client encodes arrays in C; SQLAlchemy's per-row
+    parameter processing cost as much CPU as the rest of the write (tests/benchmarks/README.md).
+    The driver transaction is opened explicitly so nothing runs outside it.
     """
     async with db.engine.connect() as connection:
         raw = await connection.get_raw_connection()
         driver: Any = raw.driver_connection
         async with driver.transaction():
-            await _executemany(
-                driver, MESSAGES, [r.message for r in records], "ON CONFLICT DO NOTHING"
-            )
             stored = {
                 row[0]
-                for row in await driver.fetch(
-                    "SELECT id FROM inbound_messages WHERE id = ANY($1::uuid[])",
-                    [r.message_id for r in records],
+                for row in await _insert_batch(
+                    driver,
+                    MESSAGES,
+                    [r.message for r in records],
+                    "ON CONFLICT DO NOTHING RETURNING id",
                 )
             }
             fresh = [r for r in records if r.message_id in stored]
             if fresh:
-                await _executemany(driver, PRESCRIPTIONS, [r.prescription for r in fresh])
-                await _executemany(driver, TRANSITIONS, [r.transition for r in fresh])
-                await _executemany(driver, AUDIT, [r.audit for r in fresh])
+                await _insert_batch(driver, PRESCRIPTIONS, [r.prescription for r in fresh])
+                await _insert_batch(driver, TRANSITIONS, [r.transition for r in fresh])
+                await _insert_batch(driver, AUDIT, [r.audit for r in fresh])
     return stored
 
 
-async def _executemany(
+async def _insert_batch(
     driver: Any, table: Table, rows: list[dict[str, Any]], suffix: str = ""
-) -> None:
+) -> list[Any]:
     columns = tuple(rows[0])
-    sql = _insert_sql(table.name, columns, suffix)
     json_columns = _json_columns(table)
-    await driver.executemany(
-        sql,
-        [
-            tuple(json_dumps(row[c]) if c in json_columns else row[c] for c in columns)
-            for row in rows
-        ],
-    )
+    arrays = [
+        [json_dumps(row[c]) for row in rows] if c in json_columns else [row[c] for row in rows]
+        for c in columns
+    ]
+    return list(await driver.fetch(_unnest_sql(table, columns, suffix), *arrays))
 
 
 @functools.cache
-def _insert_sql(table: str, columns: tuple[str, ...], suffix: str) -> str:
-    placeholders = ", ".join(f"${i}" for i in range(1, len(columns) + 1))
-    # identifiers come from the hub's own table metadata, values travel as parameters
-    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({placeholders}) {suffix}"  # noqa: S608
+def _unnest_sql(table: Table, columns: tuple[str, ...], suffix: str) -> str:
+    dialect = postgresql.dialect()
+    arrays = ", ".join(
+        f"${i}::{table.c[name].type.compile(dialect=dialect)}[]"
+        for i, name in enumerate(columns, 1)
+    )
+    # identifiers and types come from the hub's own table metadata; values travel as parameters
+    return (
+        f"INSERT INTO {table.name} ({', '.join(columns)}) "  # noqa: S608
+        f"SELECT * FROM unnest({arrays}) {suffix}"
+    )
 
 
 @functools.cache

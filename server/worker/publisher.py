@@ -66,6 +66,8 @@ class CheckQueue:
                     producer=producer,
                     retry=True,
                     retry_policy=PUBLISH_RETRY,
+                    argsrepr=f"[{len(chunk)} prescriptions]",
+                    kwargsrepr="{}",
                 )
 
     async def reachable(self, within: float) -> bool:

@@ -122,6 +122,12 @@ def test_error_description_is_cleaned_and_escaped() -> None:
     assert b"&lt;value&gt; &amp;" in reply
 
 
+def test_markup_in_parties_is_escaped() -> None:
+    ctx = ReplyContext(to=Party("ZZZ", 'a<b>&"c"'), from_=Party("P", "1234567"))
+    reply = build_status(ctx, message_id="HUB-6", sent_time=SENT, software=HUB)
+    assert parse_message(reply).header.to == Party("ZZZ", 'a<b>&"c"')
+
+
 @pytest.mark.parametrize(
     ("rejection", "code"),
     [
