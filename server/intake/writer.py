@@ -169,57 +169,80 @@ async def _store_with_core(db: Database, records: list[IntakeRecord]) -> set[uui
 
 
 async def _store_with_driver(db: Database, records: list[IntakeRecord]) -> set[uuid.UUID]:
-    """PostgreSQL: the same rows through asyncpg, one statement per table for the whole batch.
+    """PostgreSQL: the whole batch in one statement through asyncpg.
 
-    Each statement inserts ``unnest`` of one array per column: the server plans and runs one
-    statement instead of one per row, and the client encodes arrays in C; SQLAlchemy's per-row
-    parameter processing cost as much CPU as the rest of the write (tests/benchmarks/README.md).
-    The driver transaction is opened explicitly so nothing runs outside it.
+    Each table's rows travel as one array per column and are inserted from ``unnest``; the
+    inserts are chained as data-modifying CTEs (a prescription only for a message that was not a
+    duplicate, its transition and audit row only for a prescription inserted), so one round trip
+    is one atomic, durable transaction. SQLAlchemy's per-row parameter processing cost as much
+    CPU as the rest of the write, and a statement per row or per table as much again
+    (tests/benchmarks/README.md).
     """
+    fresh_rx = [r.prescription_id for r in records]
+    sql, arrays = _batch_statement(
+        [
+            (MESSAGES, [r.message for r in records]),
+            (PRESCRIPTIONS, [r.prescription for r in records]),
+            (TRANSITIONS, [r.transition for r in records]),
+            (AUDIT, [r.audit for r in records]),
+        ]
+    )
     async with db.engine.connect() as connection:
         raw = await connection.get_raw_connection()
         driver: Any = raw.driver_connection
-        async with driver.transaction():
-            stored = {
-                row[0]
-                for row in await _insert_batch(
-                    driver,
-                    MESSAGES,
-                    [r.message for r in records],
-                    "ON CONFLICT DO NOTHING RETURNING id",
-                )
-            }
-            fresh = [r for r in records if r.message_id in stored]
-            if fresh:
-                await _insert_batch(driver, PRESCRIPTIONS, [r.prescription for r in fresh])
-                await _insert_batch(driver, TRANSITIONS, [r.transition for r in fresh])
-                await _insert_batch(driver, AUDIT, [r.audit for r in fresh])
-    return stored
+        rows = await driver.fetch(sql, *arrays, fresh_rx)
+    return {row[0] for row in rows}
 
 
-async def _insert_batch(
-    driver: Any, table: Table, rows: list[dict[str, Any]], suffix: str = ""
-) -> list[Any]:
-    columns = tuple(rows[0])
-    json_columns = _json_columns(table)
-    arrays = [
-        [json_dumps(row[c]) for row in rows] if c in json_columns else [row[c] for row in rows]
-        for c in columns
-    ]
-    return list(await driver.fetch(_unnest_sql(table, columns, suffix), *arrays))
+def _batch_statement(
+    tables: list[tuple[Table, list[dict[str, Any]]]],
+) -> tuple[str, list[list[Any]]]:
+    """The statement and its arrays (the last parameter, the prescription IDs aligned with the
+    audit rows, is the caller's)."""
+    arrays: list[list[Any]] = []
+    shapes = []
+    for table, rows in tables:
+        columns = tuple(rows[0])
+        json_columns = _json_columns(table)
+        arrays.extend(
+            [json_dumps(row[c]) for row in rows] if c in json_columns else [row[c] for row in rows]
+            for c in columns
+        )
+        shapes.append((table, columns))
+    return _chained_insert_sql(tuple(shapes)), arrays
 
 
 @functools.cache
-def _unnest_sql(table: Table, columns: tuple[str, ...], suffix: str) -> str:
+def _chained_insert_sql(shapes: tuple[tuple[Table, tuple[str, ...]], ...]) -> str:
+    (messages, m_cols), (prescriptions, p_cols), (transitions, t_cols), (audit, a_cols) = shapes
     dialect = postgresql.dialect()
-    arrays = ", ".join(
-        f"${i}::{table.c[name].type.compile(dialect=dialect)}[]"
-        for i, name in enumerate(columns, 1)
+    counter = iter(range(1, 1 << 16))
+
+    def source(table: Table, columns: tuple[str, ...], extra: tuple[str, ...] = ()) -> str:
+        types = [table.c[c].type.compile(dialect=dialect) for c in columns] + ["UUID"] * len(extra)
+        arrays = ", ".join(f"${next(counter)}::{t}[]" for t in types)
+        return f"unnest({arrays}) AS u({', '.join(columns + extra)})"
+
+    def insert(table: Table, columns: tuple[str, ...]) -> str:
+        return f"INSERT INTO {table.name} ({', '.join(columns)})"
+
+    m_source, p_source, t_source = (
+        source(messages, m_cols),
+        source(prescriptions, p_cols),
+        source(transitions, t_cols),
     )
+    a_source = source(audit, a_cols, ("rx",))
     # identifiers and types come from the hub's own table metadata; values travel as parameters
     return (
-        f"INSERT INTO {table.name} ({', '.join(columns)}) "  # noqa: S608
-        f"SELECT * FROM unnest({arrays}) {suffix}"
+        f"WITH m AS ({insert(messages, m_cols)} SELECT * FROM {m_source}"  # noqa: S608
+        " ON CONFLICT DO NOTHING RETURNING id),"
+        f" p AS ({insert(prescriptions, p_cols)} SELECT {', '.join(p_cols)} FROM {p_source}"
+        " WHERE u.inbound_message_id IN (SELECT id FROM m) RETURNING id),"
+        f" t AS ({insert(transitions, t_cols)} SELECT {', '.join(t_cols)} FROM {t_source}"
+        " WHERE u.prescription_id IN (SELECT id FROM p)),"
+        f" a AS ({insert(audit, a_cols)} SELECT {', '.join(a_cols)} FROM {a_source}"
+        " WHERE u.rx IN (SELECT id FROM p))"
+        " SELECT id FROM m"
     )
 
 
