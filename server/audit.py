@@ -3,20 +3,36 @@
 Entries reference records by type and ID and never carry patient data or secrets. They are
 written in the same transaction as the change they record (``add``) or on their own
 (``record``) for events that change nothing, such as a token request.
+
+The trail is append-only and hash-chained: entry *n* carries ``seq`` = *n*, the hash of entry
+*n-1* and its own hash, SHA-256 over that previous hash and a canonical JSON form of the entry.
+The chain head (``audit_chain``, one row) holds the last ``seq`` and hash; a transaction that
+appends locks it, so positions follow commit order and two writers never fork the chain.
+Appending is the last thing a transaction does (the head is the last lock it takes), which
+keeps lock order the same everywhere. :func:`verify` walks the chain: an edited entry breaks
+its own hash, a deleted one breaks the sequence or the head.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import uuid
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import insert
+import orjson
+from sqlalchemy import Connection, RowMapping, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
-from .db import Database
-from .db.models import AuditEvent, utcnow
+from .db import Database, json_default
+from .db.models import AuditChain, AuditEvent, utcnow
+
+#: the "previous hash" of the first entry
+GENESIS = "0" * 64
+HEAD_ID = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,8 +77,144 @@ def values(actor: Actor, event: Event, at: dt.datetime | None = None) -> dict[st
 
 
 async def add(session: AsyncSession, actor: Actor, event: Event) -> None:
-    """Record ``event`` inside the caller's transaction."""
-    await session.execute(insert(AuditEvent).values(values(actor, event)))
+    """Record ``event`` inside the caller's transaction (as its last statement)."""
+    await session.run_sync(append, [values(actor, event)])
+
+
+def append(session: Session | Connection, rows: list[dict[str, Any]]) -> None:
+    """Chain ``rows`` (from :func:`values`) onto the trail inside the caller's transaction."""
+    if not rows:
+        return
+    head = session.execute(
+        select(AuditChain.seq, AuditChain.hash).where(AuditChain.id == HEAD_ID).with_for_update()
+    ).one()
+    seq, last = seal((head.seq, head.hash), rows)
+    session.execute(insert(AuditEvent), rows)
+    session.execute(update(AuditChain).where(AuditChain.id == HEAD_ID).values(seq=seq, hash=last))
+
+
+def seal(head: tuple[int, str], rows: list[dict[str, Any]]) -> tuple[int, str]:
+    """Give ``rows`` their positions and hashes after ``head`` (seq, hash); return the new head."""
+    seq, previous = head
+    for row in rows:
+        seq += 1
+        row["seq"] = seq
+        row["prev_hash"] = previous
+        previous = row["hash"] = entry_hash(previous, row)
+    return seq, previous
+
+
+def entry_hash(previous: str, row: Mapping[Any, Any]) -> str:
+    """SHA-256 over the previous hash and the entry's canonical JSON (sorted keys, UTC time
+    with microseconds), so the same entry hashes the same read back from any database."""
+    pharmacy_id = row["pharmacy_id"]
+    canonical = orjson.dumps(
+        [
+            row["seq"],
+            row["at"].astimezone(dt.UTC).isoformat(timespec="microseconds"),
+            row["actor"],
+            None if pharmacy_id is None else str(pharmacy_id),
+            row["action"],
+            row["resource_type"],
+            row["resource_id"],
+            row["outcome"],
+            row["ip"],
+            row["detail"],
+        ],
+        default=json_default,
+        option=orjson.OPT_SORT_KEYS,
+    )
+    return hashlib.sha256(previous.encode("ascii") + canonical).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class ChainReport:
+    entries: int
+    problem: str | None = None  # where and how the chain breaks; None if it holds
+
+    @property
+    def intact(self) -> bool:
+        return self.problem is None
+
+
+class ChainCheck:
+    """Walks entries in ``seq`` order; :meth:`finish` compares the last with the head."""
+
+    def __init__(self) -> None:
+        self.entries = 0
+        self.problem: str | None = None
+        self._previous = GENESIS
+
+    def feed(self, row: Mapping[Any, Any]) -> bool:
+        """Check the next entry; False once the chain is broken."""
+        expected, seq = self.entries + 1, row["seq"]
+        if seq != expected:
+            self.problem = f"entry {expected} is missing (the next is {seq})"
+        elif row["prev_hash"] != self._previous:
+            self.problem = f"entry {seq} does not follow entry {seq - 1}"
+        elif entry_hash(self._previous, row) != row["hash"]:
+            self.problem = f"entry {seq} was altered after it was written"
+        else:
+            self._previous, self.entries = row["hash"], seq
+        return self.problem is None
+
+    def finish(self, head: tuple[int, str]) -> ChainReport:
+        if self.problem is None and (self.entries, self._previous) != head:
+            self.problem = (
+                f"the chain ends at entry {self.entries} but its head says {head[0]}: "
+                "entries were removed from the end"
+            )
+        return ChainReport(self.entries, self.problem)
+
+
+_PAGE = 2000
+_HEAD = select(AuditChain.seq, AuditChain.hash).where(AuditChain.id == HEAD_ID)
+
+
+async def verify(db: Database) -> ChainReport:
+    """Check the whole chain up to the head as it is now (later appends are not waited for)."""
+    async with db.sessions() as session:
+        seq, last = (await session.execute(_HEAD)).one()
+        check = ChainCheck()
+        async for row in _entries(session, AuditEvent.seq <= seq):
+            if not check.feed(row):
+                break
+        return check.finish((seq, last))
+
+
+async def export(db: Database, since: dt.datetime) -> AsyncIterator[dict[str, Any]]:
+    """Entries from ``since`` on, in chain order, as JSON-ready dicts (the hashes included, so
+    an export can be checked on its own from its first entry's ``prev_hash``)."""
+    async with db.sessions() as session:
+        async for row in _entries(session, AuditEvent.at >= since):
+            entry = dict(row)
+            entry["at"] = row["at"].isoformat(timespec="microseconds")
+            entry["pharmacy_id"] = None if row["pharmacy_id"] is None else str(row["pharmacy_id"])
+            entry.pop("id")
+            yield entry
+
+
+async def _entries(session: AsyncSession, condition: Any) -> AsyncIterator[RowMapping]:
+    """Entries matching ``condition`` in ``seq`` order, a page at a time."""
+    after = 0
+    while True:
+        page = (
+            (
+                await session.execute(
+                    select(AuditEvent.__table__)
+                    .where(condition, AuditEvent.seq > after)
+                    .order_by(AuditEvent.seq)
+                    .limit(_PAGE)
+                )
+            )
+            .mappings()
+            .all()
+        )
+        for row in page:
+            yield row
+        if len(page) < _PAGE:
+            return
+        after = page[-1]["seq"]
 
 
 async def record(db: Database, actor: Actor, event: Event) -> None:

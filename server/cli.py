@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import datetime as dt
 import gc
 import logging
 import subprocess
@@ -16,6 +17,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, NoReturn
 
+import orjson
 from sqlalchemy.exc import SQLAlchemyError
 
 from . import admin
@@ -203,6 +205,37 @@ def cmd_drugs_import(args: argparse.Namespace, settings: Settings) -> None:
         print(f"  {problem}")
 
 
+def cmd_audit_verify(args: argparse.Namespace, settings: Settings) -> None:
+    from . import audit
+
+    report = _with_database(settings, audit.verify)
+    if not report.intact:
+        raise CliError(f"audit chain BROKEN after {report.entries} good entries: {report.problem}")
+    print(f"audit chain intact: {report.entries} entries")
+
+
+def cmd_audit_export(args: argparse.Namespace, settings: Settings) -> None:
+    from . import audit
+
+    async def write(db: Database) -> int:
+        count = 0
+        async for entry in audit.export(db, args.since):
+            sys.stdout.write(orjson.dumps(entry, option=orjson.OPT_SORT_KEYS).decode() + "\n")
+            count += 1
+        return count
+
+    count = _with_database(settings, write)
+    print(f"exported {count} audit entries", file=sys.stderr)
+
+
+def _since(value: str) -> dt.datetime:
+    try:
+        moment = dt.datetime.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError("expected an ISO 8601 date or time") from None
+    return moment.replace(tzinfo=dt.UTC) if moment.tzinfo is None else moment
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="telepharm", description="Telepharmacy e-prescription hub")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -254,6 +287,22 @@ def build_parser() -> argparse.ArgumentParser:
     client_add.add_argument("--scope", required=True, help='e.g. "script:send" or "rx:read"')
     client_add.add_argument("--pharmacy", metavar="NCPDPID", help="bind the client to a pharmacy")
     client_add.set_defaults(run=cmd_client_add)
+
+    audit = commands.add_parser("audit", help="check and export the audit trail")
+    audit_commands = audit.add_subparsers(dest="action", required=True, parser_class=_Parser)
+    audit_commands.add_parser(
+        "verify", help="check the hash chain; exit 1 if any entry was altered or removed"
+    ).set_defaults(run=cmd_audit_verify)
+    audit_export = audit_commands.add_parser(
+        "export", help="write entries as JSON lines to standard output"
+    )
+    audit_export.add_argument(
+        "--since",
+        type=_since,
+        required=True,
+        help="ISO 8601 date or time (UTC unless it has an offset)",
+    )
+    audit_export.set_defaults(run=cmd_audit_export)
     return parser
 
 

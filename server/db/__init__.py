@@ -48,7 +48,7 @@ def use_sqlite_transactions(sync_engine: Any, begin: str = "BEGIN") -> None:
     event.listen(sync_engine, "begin", lambda conn: conn.exec_driver_sql(begin))
 
 
-def _json_default(value: Any) -> str:
+def json_default(value: Any) -> str:
     if isinstance(value, decimal.Decimal):
         return str(value)  # exact, as written in the message
     raise TypeError(f"{type(value).__name__} is not JSON serialisable")
@@ -57,7 +57,7 @@ def _json_default(value: Any) -> str:
 def json_dumps(value: Any) -> str:
     """JSON for JSON columns. Frozen dataclasses (the domain's value objects) serialise as
     objects of their fields, dates as ISO 8601 and decimals as exact strings."""
-    return orjson.dumps(value, default=_json_default).decode()
+    return orjson.dumps(value, default=json_default).decode()
 
 
 def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:

@@ -22,6 +22,7 @@ from sqlalchemy import JSON, Table, insert
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError
 
+from .. import audit
 from ..db import Database, insert_ignoring_conflicts, json_dumps
 from ..db.models import Base
 
@@ -164,41 +165,52 @@ async def _store_with_core(db: Database, records: list[IntakeRecord]) -> set[uui
         if fresh:
             await session.execute(insert(PRESCRIPTIONS), [r.prescription for r in fresh])
             await session.execute(insert(TRANSITIONS), [r.transition for r in fresh])
-            await session.execute(insert(AUDIT), [r.audit for r in fresh])
+            await session.run_sync(audit.append, [r.audit for r in fresh])
     return stored
 
 
 async def _store_with_driver(db: Database, records: list[IntakeRecord]) -> set[uuid.UUID]:
-    """PostgreSQL: the whole batch in one statement through asyncpg.
+    """PostgreSQL: the batch in two statements through asyncpg, in one transaction.
 
-    Each table's rows travel as one array per column and are inserted from ``unnest``; the
-    inserts are chained as data-modifying CTEs (a prescription only for a message that was not a
-    duplicate, its transition and audit row only for a prescription inserted), so one round trip
-    is one atomic, durable transaction. SQLAlchemy's per-row parameter processing cost as much
+    Each table's rows travel as one array per column and are inserted from ``unnest``. The
+    first statement chains the inserts as data-modifying CTEs (a prescription and its first
+    transition only for a message that was not a duplicate) and returns what was stored; the
+    second appends the audit entries to the hash chain (server.audit) after locking its head,
+    the last lock the transaction takes. SQLAlchemy's per-row parameter processing cost as much
     CPU as the rest of the write, and a statement per row or per table as much again
     (tests/benchmarks/README.md).
     """
-    fresh_rx = [r.prescription_id for r in records]
-    sql, arrays = _batch_statement(
+    sql, arrays = _statement(
+        _chained_insert_sql,
         [
             (MESSAGES, [r.message for r in records]),
             (PRESCRIPTIONS, [r.prescription for r in records]),
             (TRANSITIONS, [r.transition for r in records]),
-            (AUDIT, [r.audit for r in records]),
-        ]
+        ],
     )
     async with db.engine.connect() as connection:
         raw = await connection.get_raw_connection()
         driver: Any = raw.driver_connection
-        rows = await driver.fetch(sql, *arrays, fresh_rx)
-    return {row[0] for row in rows}
+        async with driver.transaction():
+            stored = {row[0] for row in await driver.fetch(sql, *arrays)}
+            entries = [r.audit for r in records if r.message_id in stored]
+            if entries:
+                head = await driver.fetchrow(_LOCK_HEAD, audit.HEAD_ID)
+                seq, last = audit.seal((head[0], head[1]), entries)
+                sql, arrays = _statement(_append_audit_sql, [(AUDIT, entries)])
+                await driver.execute(sql, *arrays, seq, last)
+    return stored
 
 
-def _batch_statement(
-    tables: list[tuple[Table, list[dict[str, Any]]]],
+_LOCK_HEAD = "SELECT seq, hash FROM audit_chain WHERE id = $1 FOR UPDATE"
+
+Shapes = tuple[tuple[Table, tuple[str, ...]], ...]
+
+
+def _statement(
+    sql_for: Callable[[Shapes], str], tables: list[tuple[Table, list[dict[str, Any]]]]
 ) -> tuple[str, list[list[Any]]]:
-    """The statement and its arrays (the last parameter, the prescription IDs aligned with the
-    audit rows, is the caller's)."""
+    """The statement for ``tables``' rows and its parameters: one array per column."""
     arrays: list[list[Any]] = []
     shapes = []
     for table, rows in tables:
@@ -209,40 +221,54 @@ def _batch_statement(
             for c in columns
         )
         shapes.append((table, columns))
-    return _chained_insert_sql(tuple(shapes)), arrays
+    return sql_for(tuple(shapes)), arrays
+
+
+class _Sources:
+    """``unnest`` sources with numbered array parameters, for one statement."""
+
+    def __init__(self) -> None:
+        self._dialect = postgresql.dialect()
+        self.count = 0
+
+    def __call__(self, table: Table, columns: tuple[str, ...]) -> str:
+        arrays = []
+        for name in columns:
+            self.count += 1
+            arrays.append(f"${self.count}::{table.c[name].type.compile(dialect=self._dialect)}[]")
+        return f"unnest({', '.join(arrays)}) AS u({', '.join(columns)})"
+
+
+def _insert(table: Table, columns: tuple[str, ...]) -> str:
+    return f"INSERT INTO {table.name} ({', '.join(columns)}) SELECT {', '.join(columns)} FROM"
+
+
+# identifiers and types in these statements come from the hub's own table metadata; values
+# travel as parameters
+@functools.cache
+def _chained_insert_sql(shapes: Shapes) -> str:
+    (messages, m_cols), (prescriptions, p_cols), (transitions, t_cols) = shapes
+    source = _Sources()
+    return (
+        f"WITH m AS ({_insert(messages, m_cols)} {source(messages, m_cols)}"  # noqa: S608
+        " ON CONFLICT DO NOTHING RETURNING id),"
+        f" p AS ({_insert(prescriptions, p_cols)} {source(prescriptions, p_cols)}"
+        " WHERE u.inbound_message_id IN (SELECT id FROM m) RETURNING id),"
+        f" t AS ({_insert(transitions, t_cols)} {source(transitions, t_cols)}"
+        " WHERE u.prescription_id IN (SELECT id FROM p))"
+        " SELECT id FROM m"
+    )
 
 
 @functools.cache
-def _chained_insert_sql(shapes: tuple[tuple[Table, tuple[str, ...]], ...]) -> str:
-    (messages, m_cols), (prescriptions, p_cols), (transitions, t_cols), (audit, a_cols) = shapes
-    dialect = postgresql.dialect()
-    counter = iter(range(1, 1 << 16))
-
-    def source(table: Table, columns: tuple[str, ...], extra: tuple[str, ...] = ()) -> str:
-        types = [table.c[c].type.compile(dialect=dialect) for c in columns] + ["UUID"] * len(extra)
-        arrays = ", ".join(f"${next(counter)}::{t}[]" for t in types)
-        return f"unnest({arrays}) AS u({', '.join(columns + extra)})"
-
-    def insert(table: Table, columns: tuple[str, ...]) -> str:
-        return f"INSERT INTO {table.name} ({', '.join(columns)})"
-
-    m_source, p_source, t_source = (
-        source(messages, m_cols),
-        source(prescriptions, p_cols),
-        source(transitions, t_cols),
-    )
-    a_source = source(audit, a_cols, ("rx",))
-    # identifiers and types come from the hub's own table metadata; values travel as parameters
+def _append_audit_sql(shapes: Shapes) -> str:
+    ((events, columns),) = shapes
+    source = _Sources()
+    rows = source(events, columns)
     return (
-        f"WITH m AS ({insert(messages, m_cols)} SELECT * FROM {m_source}"  # noqa: S608
-        " ON CONFLICT DO NOTHING RETURNING id),"
-        f" p AS ({insert(prescriptions, p_cols)} SELECT {', '.join(p_cols)} FROM {p_source}"
-        " WHERE u.inbound_message_id IN (SELECT id FROM m) RETURNING id),"
-        f" t AS ({insert(transitions, t_cols)} SELECT {', '.join(t_cols)} FROM {t_source}"
-        " WHERE u.prescription_id IN (SELECT id FROM p)),"
-        f" a AS ({insert(audit, a_cols)} SELECT {', '.join(a_cols)} FROM {a_source}"
-        " WHERE u.rx IN (SELECT id FROM p))"
-        " SELECT id FROM m"
+        f"WITH a AS ({_insert(events, columns)} {rows})"  # noqa: S608
+        f" UPDATE audit_chain SET seq = ${source.count + 1}, hash = ${source.count + 2}"
+        f" WHERE id = {audit.HEAD_ID}"
     )
 
 

@@ -37,9 +37,10 @@ from eprescribe.ncpdp import NewRx, parse_message
 from eprescribe.patients import MatchKey, classify
 from eprescribe.workflow import State
 
+from .. import audit
 from ..db import json_dumps, use_sqlite_transactions
+from ..db.models import Finding as FindingRow
 from ..db.models import (
-    AuditEvent,
     InboundMessage,
     PatientProfile,
     Pharmacy,
@@ -47,11 +48,10 @@ from ..db.models import (
     PrescriptionTransition,
     utcnow,
 )
-from ..db.models import Finding as FindingRow
 from ..settings import Settings, SettingsError
 
 log = logging.getLogger(__name__)
-ACTOR = "system:checks"
+ACTOR = audit.Actor("system", "checks")
 
 
 @dataclass(frozen=True, slots=True)
@@ -222,20 +222,19 @@ class Checker:
             if rows:
                 session.execute(insert(FindingRow), rows)
             _move(session, still, State.CHECKING, State.AWAITING_REVIEW, "checks done")
-            session.execute(
-                insert(AuditEvent),
+            audit.append(
+                session,
                 [
-                    {
-                        "at": now,
-                        "actor": ACTOR,
-                        "pharmacy_id": None,
-                        "action": "prescription.check",
-                        "resource_type": "prescription",
-                        "resource_id": str(rx_id),
-                        "outcome": "success",
-                        "ip": None,
-                        "detail": {"codes": sorted({f.code for f in results[rx_id]})},
-                    }
+                    audit.values(
+                        ACTOR,
+                        audit.Event(
+                            "prescription.check",
+                            "prescription",
+                            str(rx_id),
+                            detail={"codes": sorted({f.code for f in results[rx_id]})},
+                        ),
+                        now,
+                    )
                     for rx_id in still
                 ],
             )
@@ -305,18 +304,20 @@ def _new_profile(session: Session, rx: Prescription, newrx: NewRx, key: MatchKey
     )
     session.add(profile)
     session.flush()
-    session.execute(
-        insert(AuditEvent).values(
-            at=utcnow(),
-            actor=ACTOR,
-            pharmacy_id=rx.pharmacy_id,
-            action="patient.create",
-            resource_type="patient",
-            resource_id=str(profile.id),
-            outcome="success",
-            ip=None,
-            detail={"prescription_id": str(rx.id)},
-        )
+    audit.append(
+        session,
+        [
+            audit.values(
+                ACTOR,
+                audit.Event(
+                    "patient.create",
+                    "patient",
+                    str(profile.id),
+                    pharmacy_id=rx.pharmacy_id,
+                    detail={"prescription_id": str(rx.id)},
+                ),
+            )
+        ],
     )
     return profile
 
@@ -325,7 +326,7 @@ def _move(session: Session, ids: list[uuid.UUID], current: State, target: State,
     """Move ``ids`` from ``current`` to ``target``, recording one transition each."""
     if not ids:
         return
-    step = workflow.move(current, target, ACTOR, why, utcnow())
+    step = workflow.move(current, target, str(ACTOR), why, utcnow())
     session.execute(
         update(Prescription)
         .where(Prescription.id.in_(ids))

@@ -1,0 +1,221 @@
+"""The audit trail is hash-chained, append-only, and its verification finds any tampering."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy import func, select, text
+from sqlalchemy.exc import DBAPIError
+
+from server import audit
+from server.db import Database
+from server.db.migrate import upgrade
+from server.db.models import AuditChain, AuditEvent
+from tests.conftest import Hub
+from tests.functional.intake_helpers import post_script, sample_newrx
+
+SOMEONE = audit.Actor("user", "u-1", None, "192.0.2.7")
+
+
+async def _traffic(hub: Hub, messages: int = 12) -> None:
+    """Concurrent intake (bulk appends) and single appends from other transactions."""
+    await hub.pharmacy()
+    token = await hub.sender_token()
+
+    async def one_read(n: int) -> None:
+        await audit.record(hub.db, SOMEONE, audit.Event("test.read", "thing", str(n)))
+
+    replies = await asyncio.gather(
+        *(post_script(hub, sample_newrx(), token) for _ in range(messages)),
+        *(one_read(n) for n in range(messages)),
+    )
+    assert all(r.status == 200 for r in replies[:messages])
+
+
+async def _count(db: Database) -> int:
+    async with db.sessions() as session:
+        return int(await session.scalar(select(func.count()).select_from(AuditEvent)) or 0)
+
+
+async def _tamper(db: Database, statement: str) -> None:
+    """What someone with the database's admin rights could do: bypass the append-only guard."""
+    async with db.engine.begin() as conn:
+        if db.engine.dialect.name == "postgresql":
+            await conn.execute(text("SET LOCAL session_replication_role = replica"))
+            await conn.execute(text(statement))
+        else:
+            await conn.execute(text("DROP TRIGGER audit_events_no_update"))
+            await conn.execute(text("DROP TRIGGER audit_events_no_delete"))
+            await conn.execute(text(statement))
+
+
+async def test_concurrent_writers_keep_one_intact_chain(hub: Hub) -> None:
+    await _traffic(hub)
+    report = await audit.verify(hub.db)
+    assert report.intact, report.problem
+    assert report.entries == await _count(hub.db)
+    async with hub.db.sessions() as session:
+        seqs = list(await session.scalars(select(AuditEvent.seq).order_by(AuditEvent.seq)))
+        head = await session.get(AuditChain, audit.HEAD_ID)
+    assert seqs == list(range(1, len(seqs) + 1))
+    assert head is not None
+    assert head.seq == len(seqs)
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "UPDATE audit_events SET outcome = 'failure' WHERE seq = 3",
+        "UPDATE audit_events SET ip = '203.0.113.9' WHERE seq = 5",
+        "UPDATE audit_events SET at = at - interval '1 hour' WHERE seq = 2",
+    ],
+)
+async def test_updates_are_refused(hub: Hub, statement: str) -> None:
+    await _traffic(hub, 3)
+    if hub.db.engine.dialect.name != "postgresql" and "interval" in statement:
+        statement = "UPDATE audit_events SET at = '2020-01-01 00:00:00' WHERE seq = 2"
+    with pytest.raises(DBAPIError, match="append-only"):
+        async with hub.db.engine.begin() as conn:
+            await conn.execute(text(statement))
+    with pytest.raises(DBAPIError, match="append-only"):
+        async with hub.db.engine.begin() as conn:
+            await conn.execute(text("DELETE FROM audit_events WHERE seq = 1"))
+    assert (await audit.verify(hub.db)).intact
+
+
+@pytest.mark.parametrize(
+    ("statement", "problem"),
+    [
+        ("UPDATE audit_events SET outcome = 'failure' WHERE seq = 4", "entry 4 was altered"),
+        (
+            "UPDATE audit_events SET actor = 'user:someone-else' WHERE seq = 1",
+            "entry 1 was altered",
+        ),
+        ("DELETE FROM audit_events WHERE seq = 6", "entry 6 is missing"),
+        (
+            "DELETE FROM audit_events WHERE seq = (SELECT max(seq) FROM audit_events)",
+            "entries were removed from the end",
+        ),
+        (
+            # an altered entry with its own hash recomputed still breaks the next link
+            "UPDATE audit_events SET hash = '" + "a" * 64 + "' WHERE seq = 2",
+            "entry 2 was altered",
+        ),
+    ],
+)
+async def test_verify_finds_tampering(hub: Hub, statement: str, problem: str) -> None:
+    await _traffic(hub, 5)
+    assert (await audit.verify(hub.db)).intact
+    await _tamper(hub.db, statement)
+    report = await audit.verify(hub.db)
+    assert not report.intact
+    assert problem in (report.problem or "")
+
+
+async def test_a_rewritten_entry_breaks_the_link_to_the_next(hub: Hub) -> None:
+    await _traffic(hub, 3)
+    async with hub.db.sessions() as session:
+        row = (
+            (await session.execute(select(AuditEvent.__table__).where(AuditEvent.seq == 2)))
+            .mappings()
+            .one()
+        )
+    forged = {**row, "outcome": "failure"}
+    forged_hash = audit.entry_hash(row["prev_hash"], forged)
+    await _tamper(
+        hub.db,
+        f"UPDATE audit_events SET outcome = 'failure', hash = '{forged_hash}' WHERE seq = 2",  # noqa: S608
+    )
+    report = await audit.verify(hub.db)
+    assert report.problem == "entry 3 does not follow entry 2"
+
+
+async def test_export_since(hub: Hub) -> None:
+    await _traffic(hub, 2)
+    entries = [e async for e in audit.export(hub.db, dt.datetime(2000, 1, 1, tzinfo=dt.UTC))]
+    assert [e["seq"] for e in entries] == list(range(1, len(entries) + 1))
+    assert {"at", "actor", "action", "outcome", "ip", "prev_hash", "hash"} <= set(entries[0])
+    assert entries[1]["prev_hash"] == entries[0]["hash"]
+    later = [e async for e in audit.export(hub.db, dt.datetime.now(dt.UTC))]
+    assert later == []
+
+
+def _cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "server", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_cli_verify_and_export(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TELEPHARM_")}
+    env.update(TELEPHARM_DATA_DIR=str(tmp_path / "var"), TELEPHARM_LOG_LEVEL="WARNING")
+    assert _cli(env, "migrate").returncode == 0
+    args = ["pharmacy", "add", "--ncpdpid", "1234567", "--npi", "1000000004", "--name", "P"]
+    assert _cli(env, *args).returncode == 0
+    assert _cli(env, "client", "add", "--name", "EHR", "--scope", "script:send").returncode == 0
+    verified = _cli(env, "audit", "verify")
+    assert verified.returncode == 0, verified.stderr
+    assert "audit chain intact: 2 entries" in verified.stdout
+    exported = _cli(env, "audit", "export", "--since", "2000-01-01")
+    assert exported.returncode == 0, exported.stderr
+    lines = [json.loads(line) for line in exported.stdout.splitlines()]
+    assert [e["action"] for e in lines] == ["pharmacy.create", "client.create"]
+    assert "secret" not in exported.stdout
+    bad = _cli(env, "audit", "export", "--since", "last tuesday")
+    assert bad.returncode == 2
+    assert "ISO 8601" in bad.stderr
+
+    database = tmp_path / "var" / "hub.sqlite3"
+    engine = sa.create_engine(f"sqlite:///{database}")
+    with engine.begin() as conn:
+        conn.execute(text("DROP TRIGGER audit_events_no_update"))
+        conn.execute(text("UPDATE audit_events SET action = 'nothing.happened' WHERE seq = 1"))
+    engine.dispose()
+    broken = _cli(env, "audit", "verify")
+    assert broken.returncode == 1
+    assert broken.stderr.strip() == (
+        "telepharm: audit chain BROKEN after 0 good entries: entry 1 was altered after it "
+        "was written"
+    )
+
+
+def test_migration_chains_existing_entries(tmp_path: Path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'hub.sqlite3'}"
+    upgrade(url, "0005")
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'hub.sqlite3'}")
+    with engine.begin() as conn:
+        for n in range(3):
+            conn.execute(
+                text(
+                    "INSERT INTO audit_events (at, actor, pharmacy_id, action, resource_type,"
+                    " resource_id, outcome, ip, detail) VALUES (:at, 'operator:cli', NULL,"
+                    " 'pharmacy.create', 'pharmacy', :n, 'success', NULL, :detail)"
+                ),
+                {"at": f"2026-01-0{n + 1} 10:00:00.123456", "n": str(n), "detail": '{"n": 1}'},
+            )
+    engine.dispose()
+    upgrade(url)
+
+    async def check() -> audit.ChainReport:
+        db = Database(url)
+        try:
+            await audit.record(db, SOMEONE, audit.Event("test.after", "thing", "x"))
+            return await audit.verify(db)
+        finally:
+            await db.close()
+
+    report = asyncio.run(check())
+    assert report.intact, report.problem
+    assert report.entries == 4
