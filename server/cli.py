@@ -9,13 +9,14 @@ import argparse
 import asyncio
 import datetime as dt
 import gc
+import getpass
 import logging
 import subprocess
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from importlib import resources
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import orjson
 from sqlalchemy.exc import SQLAlchemyError
@@ -23,6 +24,10 @@ from sqlalchemy.exc import SQLAlchemyError
 from . import admin
 from .db import Database
 from .settings import Settings, SettingsError
+
+if TYPE_CHECKING:
+    from .auth.credentials import SecretBox
+    from .users import Enrolment
 
 log = logging.getLogger("telepharm")
 
@@ -205,6 +210,70 @@ def cmd_drugs_import(args: argparse.Namespace, settings: Settings) -> None:
         print(f"  {problem}")
 
 
+def _box(settings: Settings) -> SecretBox:
+    from .auth.credentials import SecretBox
+
+    return SecretBox.load(settings.keys_dir)
+
+
+def _read_password(args: argparse.Namespace) -> str:
+    if args.password_stdin:
+        return sys.stdin.readline().rstrip("\n")
+    if not sys.stdin.isatty():
+        raise CliError("no terminal to ask for the password; use --password-stdin")
+    first = getpass.getpass("Password: ")
+    if getpass.getpass("Password again: ") != first:
+        raise CliError("the passwords differ")
+    return first
+
+
+def _print_enrolment(enrolment: Enrolment) -> None:
+    import segno
+
+    print(
+        f"Authenticator for {enrolment.username}: scan the QR code or enter the URI in the app;"
+        " the first sign-in needs a code from it. Hand it over privately; it is not shown again."
+    )
+    segno.make(enrolment.uri, error="m").terminal(compact=True)
+    print(enrolment.uri)
+
+
+def cmd_user_add(args: argparse.Namespace, settings: Settings) -> None:
+    from . import users
+
+    password = _read_password(args)
+    enrolment = _with_database(
+        settings,
+        lambda db: users.add_user(
+            db,
+            _box(settings),
+            pharmacy=args.pharmacy,
+            username=args.username,
+            role=args.role,
+            password=password,
+        ),
+    )
+    print(f"user {enrolment.username} added ({args.role} at {args.pharmacy})")
+    _print_enrolment(enrolment)
+
+
+def cmd_user_reset_mfa(args: argparse.Namespace, settings: Settings) -> None:
+    from . import users
+
+    enrolment = _with_database(
+        settings, lambda db: users.reset_mfa(db, _box(settings), args.username)
+    )
+    print(f"MFA of {enrolment.username} reset: the old authenticator no longer works")
+    _print_enrolment(enrolment)
+
+
+def cmd_user_disable(args: argparse.Namespace, settings: Settings) -> None:
+    from . import users
+
+    _with_database(settings, lambda db: users.disable_user(db, args.username))
+    print(f"user {args.username.strip().lower()} disabled")
+
+
 def cmd_audit_verify(args: argparse.Namespace, settings: Settings) -> None:
     from . import audit
 
@@ -287,6 +356,25 @@ def build_parser() -> argparse.ArgumentParser:
     client_add.add_argument("--scope", required=True, help='e.g. "script:send" or "rx:read"')
     client_add.add_argument("--pharmacy", metavar="NCPDPID", help="bind the client to a pharmacy")
     client_add.set_defaults(run=cmd_client_add)
+
+    user = commands.add_parser("user", help="manage pharmacy staff accounts")
+    user_commands = user.add_subparsers(dest="action", required=True, parser_class=_Parser)
+    user_add = user_commands.add_parser("add", help="create an account (prints its MFA enrolment)")
+    user_add.add_argument("--pharmacy", metavar="NCPDPID", required=True)
+    user_add.add_argument("--username", required=True)
+    user_add.add_argument(
+        "--role", required=True, choices=("pharmacist", "technician", "pharmacy_admin")
+    )
+    user_add.add_argument(
+        "--password-stdin", action="store_true", help="read the password from standard input"
+    )
+    user_add.set_defaults(run=cmd_user_add)
+    reset = user_commands.add_parser("reset-mfa", help="issue a new authenticator seed")
+    reset.add_argument("--username", required=True)
+    reset.set_defaults(run=cmd_user_reset_mfa)
+    disable = user_commands.add_parser("disable", help="stop an account from signing in")
+    disable.add_argument("--username", required=True)
+    disable.set_defaults(run=cmd_user_disable)
 
     audit = commands.add_parser("audit", help="check and export the audit trail")
     audit_commands = audit.add_subparsers(dest="action", required=True, parser_class=_Parser)

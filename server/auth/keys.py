@@ -39,10 +39,10 @@ def new_key() -> ECKey:
     )
 
 
-def _write_new(path: Path) -> None:
-    data = json.dumps({"keys": [new_key().as_dict(private=True)]}).encode()
+def create_once(path: Path, data: bytes) -> None:
+    """Write ``path`` (mode 0600) unless it exists; of racing processes, the first one wins."""
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".signing-")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}-")
     try:
         os.write(fd, data)
         os.fsync(fd)
@@ -57,7 +57,7 @@ def _write_new(path: Path) -> None:
 def load_signing_keys(keys_dir: Path) -> SigningKeys:
     path = keys_dir / FILENAME
     if not path.exists():
-        _write_new(path)
+        create_once(path, json.dumps({"keys": [new_key().as_dict(private=True)]}).encode())
     try:
         keys: list[Key] = [ECKey.import_key(k) for k in json.loads(path.read_text())["keys"]]
     except (OSError, ValueError, KeyError, TypeError) as exc:

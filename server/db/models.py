@@ -129,6 +129,29 @@ class OAuthClient(Base):
     disabled_at: Mapped[dt.datetime | None]
 
 
+class User(Base):
+    """A person who signs in: pharmacist, technician or pharmacy admin of one pharmacy."""
+
+    __tablename__ = "users"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    pharmacy_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("pharmacies.id"))
+    #: stored lower-case; unique across the hub, so a sign-in names no pharmacy
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    role: Mapped[str] = mapped_column(String(32))
+    password_hash: Mapped[str] = mapped_column(String(200))
+    #: TOTP seed sealed with the data dir's secret key; None after an MFA reset
+    totp_secret: Mapped[str | None] = mapped_column(String(200))
+    #: set once the user has proved the authenticator works; sign-in needs it
+    totp_confirmed_at: Mapped[dt.datetime | None]
+    #: the last accepted TOTP time step (a code is never accepted twice)
+    totp_last_step: Mapped[int | None] = mapped_column(BigInteger)
+    #: may approve controlled-substance prescriptions (changed by a pharmacy_admin only)
+    controlled_substances: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    disabled_at: Mapped[dt.datetime | None]
+
+
 class InboundMessage(Base):
     """A SCRIPT message exactly as received (21 CFR 1311.170(e): keep the original bytes)."""
 
@@ -285,5 +308,6 @@ __all__ = [
     "Pharmacy",
     "Prescription",
     "PrescriptionTransition",
+    "User",
     "utcnow",
 ]

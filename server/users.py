@@ -1,0 +1,133 @@
+"""Operator actions on user accounts (``telepharm user ...``): add, reset MFA, disable.
+
+Authenticator enrolment happens out of band: the operator hands the new user the
+``otpauth://`` URI (or its QR code) printed here, and the first sign-in needs a code from it.
+The sign-in pages never show a seed, so knowing a password is never enough to enrol a device,
+not even right after an MFA reset.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from . import audit
+from .admin import OPERATOR, AdminError, find_pharmacy
+from .auth.credentials import (
+    PasswordPolicyError,
+    SecretBox,
+    check_policy,
+    enrolment_uri,
+    hash_password,
+    new_totp_seed,
+)
+from .db import Database
+from .db.models import User, utcnow
+
+ROLES = ("pharmacist", "technician", "pharmacy_admin")
+_USERNAME = re.compile(r"[a-z0-9][a-z0-9._-]{2,63}")
+
+
+@dataclass(frozen=True, slots=True)
+class Enrolment:
+    """A user's new authenticator seed, as the operator hands it over."""
+
+    username: str
+    uri: str
+
+
+def totp_context(user_id: object) -> str:
+    """Associated data binding a sealed seed to its user (a seed copied to another row fails)."""
+    return f"totp:{user_id}"
+
+
+def normalise_username(username: str) -> str:
+    name = username.strip().lower()
+    if not _USERNAME.fullmatch(name):
+        raise AdminError(
+            "--username must be 3 to 64 characters: letters, digits, '.', '_' or '-',"
+            " starting with a letter or digit"
+        )
+    return name
+
+
+async def add_user(
+    db: Database, box: SecretBox, *, pharmacy: str, username: str, role: str, password: str
+) -> Enrolment:
+    name = normalise_username(username)
+    if role not in ROLES:
+        raise AdminError(f"--role must be one of: {', '.join(ROLES)}")
+    try:
+        check_policy(password, name)
+    except PasswordPolicyError as exc:
+        raise AdminError(str(exc)) from exc
+    home = await find_pharmacy(db, pharmacy)
+    seed = new_totp_seed()
+    user = User(
+        pharmacy_id=home.id,
+        username=name,
+        role=role,
+        password_hash=await hash_password(password),
+        controlled_substances=False,
+    )
+    try:
+        async with db.transaction() as session:
+            session.add(user)
+            await session.flush()
+            user.totp_secret = box.seal(seed, totp_context(user.id))
+            await audit.add(
+                session,
+                OPERATOR,
+                audit.Event(
+                    "user.create",
+                    "user",
+                    str(user.id),
+                    pharmacy_id=home.id,
+                    detail={"username": name, "role": role},
+                ),
+            )
+    except IntegrityError as exc:
+        raise AdminError(f"the username {name} is taken") from exc
+    return Enrolment(name, enrolment_uri(seed, name))
+
+
+async def reset_mfa(db: Database, box: SecretBox, username: str) -> Enrolment:
+    """A new seed; the old authenticator stops working at once."""
+    name = normalise_username(username)
+    seed = new_totp_seed()
+    async with db.transaction() as session:
+        user = await _user(session, name)
+        user.totp_secret = box.seal(seed, totp_context(user.id))
+        user.totp_confirmed_at = None
+        user.totp_last_step = None
+        await audit.add(
+            session,
+            OPERATOR,
+            audit.Event("user.mfa_reset", "user", str(user.id), pharmacy_id=user.pharmacy_id),
+        )
+    return Enrolment(name, enrolment_uri(seed, name))
+
+
+async def disable_user(db: Database, username: str) -> None:
+    name = normalise_username(username)
+    async with db.transaction() as session:
+        user = await _user(session, name)
+        if user.disabled_at is not None:
+            raise AdminError(f"{name} is already disabled")
+        user.disabled_at = utcnow()
+        await audit.add(
+            session,
+            OPERATOR,
+            audit.Event("user.disable", "user", str(user.id), pharmacy_id=user.pharmacy_id),
+        )
+
+
+async def _user(session: AsyncSession, name: str) -> User:
+    user = await session.scalar(select(User).where(User.username == name).with_for_update())
+    if user is None:
+        raise AdminError(f"no user {name}")
+    return user
