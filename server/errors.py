@@ -22,10 +22,18 @@ class Problem(Exception):
     code = "bad_request"
     title = "Bad request"
 
-    def __init__(self, detail: str = "", *, headers: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        detail: str = "",
+        *,
+        headers: Mapping[str, str] | None = None,
+        extra: Mapping[str, Any] | None = None,
+    ) -> None:
         super().__init__(detail or self.title)
         self.detail = detail or self.title
         self.headers = dict(headers or {})
+        #: extension members of the problem document (RFC 9457 §3.2), e.g. finding codes
+        self.extra = dict(extra or {})
 
 
 class BadRequest(Problem):
@@ -48,6 +56,16 @@ class Conflict(Problem):
     status, code, title = 409, "conflict", "Conflict"
 
 
+class Unprocessable(Problem):
+    """Well-formed, but the domain refuses it (e.g. approval with hard stops); ``code`` varies."""
+
+    status, code, title = 422, "unprocessable", "Cannot do this"
+
+    def __init__(self, code: str, detail: str, *, extra: Mapping[str, Any] | None = None) -> None:
+        super().__init__(detail, extra=extra)
+        self.code = code
+
+
 class PayloadTooLarge(Problem):
     status, code, title = 413, "payload_too_large", "Request body too large"
 
@@ -61,9 +79,15 @@ class ServiceUnavailable(Problem):
 
 
 def problem_response(
-    status: int, code: str, title: str, detail: str, headers: Mapping[str, str] | None = None
+    status: int,
+    code: str,
+    title: str,
+    detail: str,
+    headers: Mapping[str, str] | None = None,
+    extra: Mapping[str, Any] | None = None,
 ) -> web.Response:
     body: dict[str, Any] = {
+        **(extra or {}),
         "type": PROBLEM_TYPE + code,
         "code": code,
         "title": title,
@@ -95,7 +119,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     try:
         return await handler(request)
     except Problem as exc:
-        return problem_response(exc.status, exc.code, exc.title, exc.detail, exc.headers)
+        return problem_response(exc.status, exc.code, exc.title, exc.detail, exc.headers, exc.extra)
     except web.HTTPException as exc:
         if exc.status < 400:
             raise

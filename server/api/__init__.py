@@ -1,13 +1,15 @@
-"""``/api/v1``: the REST API for pharmacy systems and (later) the pharmacist console."""
+"""``/api/v1``: the REST API for pharmacy systems and the pharmacist console."""
 
 from __future__ import annotations
 
 from aiohttp import web
 
 from ..settings import Settings
-from . import prescriptions
+from . import prescriptions, verification
 
 
 def setup(app: web.Application, settings: Settings) -> None:
     app.router.add_get("/api/v1/prescriptions", prescriptions.list_prescriptions)
     app.router.add_get("/api/v1/prescriptions/{id}", prescriptions.get_prescription)
+    for name, handler in verification.ACTIONS.items():
+        app.router.add_post(f"/api/v1/prescriptions/{{id}}/{name}", handler)

@@ -1,38 +1,28 @@
-"""Prescription reads. Every caller sees only its own pharmacy; every read is audited."""
+"""Prescription reads: the queue and one prescription. Every caller sees only its own
+pharmacy; every read is audited (a miss too: probing for IDs leaves a trace)."""
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from typing import Any
 
 from aiohttp import web
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from eprescribe.workflow import State
 
-from .. import audit, auth
-from ..db.models import Prescription
-from ..errors import BadRequest, Forbidden, NotFound
-from ..typedefs import CLIENT_ID, DATABASE, PROXIES
+from .. import audit
+from ..db.models import Finding, Prescription, PrescriptionNote, User, utcnow
+from ..errors import BadRequest, NotFound
+from ..typedefs import DATABASE
+from .callers import caller
 
 SCOPE = "rx:read"
 MAX_LIMIT = 200
 STATES = frozenset(s.value for s in State)
-
-
-def _caller(request: web.Request) -> audit.Actor:
-    """The authenticated caller and the pharmacy it may see (403 if bound to none)."""
-    token = auth.require(request, SCOPE)
-    request[CLIENT_ID] = token.client_id
-    if not token.pharmacy_id:
-        raise Forbidden("The client is not bound to a pharmacy.")
-    return audit.Actor(
-        "client",
-        token.client_id,
-        uuid.UUID(token.pharmacy_id),
-        request.app[PROXIES].client_ip(request),
-    )
 
 
 def _int_param(request: web.Request, name: str, default: int, maximum: int) -> int:
@@ -44,10 +34,42 @@ def _int_param(request: web.Request, name: str, default: int, maximum: int) -> i
     return int(raw)
 
 
+def _flag(request: web.Request, name: str) -> bool | None:
+    raw = request.query.get(name)
+    if raw is None:
+        return None
+    if raw not in ("true", "false"):
+        raise BadRequest(f"{name} must be true or false.")
+    return raw == "true"
+
+
 async def list_prescriptions(request: web.Request) -> web.Response:
-    """``GET /api/v1/prescriptions?state=&message_id=&limit=&offset=``, oldest first."""
-    actor = _caller(request)
-    query = select(Prescription).where(Prescription.pharmacy_id == actor.pharmacy_id)
+    """``GET /api/v1/prescriptions``: the queue, urgent (STAT) first, then oldest first.
+
+    Filters: ``state``, ``message_id``, ``urgent``, ``controlled`` (any DEA schedule),
+    ``hard_stops`` (has a hard-stop finding); paging with ``limit`` and ``offset``.
+    """
+    who = await caller(request, SCOPE)
+    actor = who.actor
+    query = select(Prescription).where(Prescription.pharmacy_id == who.pharmacy_id)
+    urgent = _flag(request, "urgent")
+    if urgent is not None:
+        query = query.where(Prescription.urgent.is_(urgent))
+    controlled = _flag(request, "controlled")
+    if controlled is not None:
+        query = query.where(
+            Prescription.dea_schedule.is_not(None)
+            if controlled
+            else Prescription.dea_schedule.is_(None)
+        )
+    hard_stops = _flag(request, "hard_stops")
+    if hard_stops is not None:
+        blocked = (
+            select(Finding.id)
+            .where(Finding.prescription_id == Prescription.id, Finding.severity == "hard_stop")
+            .exists()
+        )
+        query = query.where(blocked if hard_stops else ~blocked)
     state = request.query.get("state")
     if state is not None:
         if state not in STATES:
@@ -60,10 +82,15 @@ async def list_prescriptions(request: web.Request) -> web.Response:
         query = query.where(Prescription.message_id == message_id)
     limit = _int_param(request, "limit", 50, MAX_LIMIT)
     offset = _int_param(request, "offset", 0, 1_000_000)
-    query = query.order_by(Prescription.received_at, Prescription.id).limit(limit).offset(offset)
+    query = (
+        query.order_by(Prescription.urgent.desc(), Prescription.received_at, Prescription.id)
+        .limit(limit)
+        .offset(offset)
+    )
     db = request.app[DATABASE]
     async with db.transaction() as session:
         rows = list(await session.scalars(query))
+        claimants = await _usernames(session, {r.claimed_by for r in rows if r.claimed_by})
         await audit.add(
             session,
             actor,
@@ -74,24 +101,62 @@ async def list_prescriptions(request: web.Request) -> web.Response:
                 detail={"count": len(rows), "ids": [str(r.id) for r in rows]},
             ),
         )
+    now = utcnow()
     return web.json_response(
-        {"items": [_summary(r) for r in rows], "limit": limit, "offset": offset}
+        {
+            "items": [_summary(r, claimants, now) for r in rows],
+            "limit": limit,
+            "offset": offset,
+        }
     )
+
+
+async def _usernames(session: AsyncSession, ids: set[uuid.UUID]) -> dict[uuid.UUID, str]:
+    if not ids:
+        return {}
+    rows = await session.execute(select(User.id, User.username).where(User.id.in_(ids)))
+    return {row.id: row.username for row in rows}
+
+
+def _claim(
+    rx: Prescription, names: dict[uuid.UUID, str], now: dt.datetime
+) -> dict[str, Any] | None:
+    """Who works on it (visible to colleagues), while the claim lasts."""
+    if rx.claimed_by is None or rx.claimed_until is None or rx.claimed_until <= now:
+        return None
+    return {
+        "user_id": str(rx.claimed_by),
+        "username": names.get(rx.claimed_by),
+        "until": rx.claimed_until.isoformat(),
+    }
 
 
 async def get_prescription(request: web.Request) -> web.Response:
     """``GET /api/v1/prescriptions/{id}``: the whole prescription with its history."""
-    actor = _caller(request)
-    try:
-        rx_id = uuid.UUID(request.match_info["id"])
-    except ValueError:
-        raise NotFound("No such prescription.") from None
+    who = await caller(request, SCOPE)
+    actor = who.actor
+    rx_id = prescription_id(request)
     db = request.app[DATABASE]
     async with db.transaction() as session:
         rx = await session.scalar(
             select(Prescription)
-            .where(Prescription.id == rx_id, Prescription.pharmacy_id == actor.pharmacy_id)
+            .where(Prescription.id == rx_id, Prescription.pharmacy_id == who.pharmacy_id)
             .options(selectinload(Prescription.transitions), selectinload(Prescription.findings))
+        )
+        notes = (
+            list(
+                await session.scalars(
+                    select(PrescriptionNote)
+                    .where(PrescriptionNote.prescription_id == rx_id)
+                    .order_by(PrescriptionNote.id)
+                )
+            )
+            if rx
+            else []
+        )
+        names = await _usernames(
+            session,
+            {n.author_id for n in notes} | ({rx.claimed_by} if rx and rx.claimed_by else set()),
         )
         # a miss is audited too: probing for other pharmacies' IDs leaves a trace
         await audit.add(
@@ -106,10 +171,17 @@ async def get_prescription(request: web.Request) -> web.Response:
         )
     if rx is None:
         raise NotFound("No such prescription.")
-    return web.json_response(_detail(rx))
+    return web.json_response(_detail(rx, notes, names, utcnow()))
 
 
-def _summary(rx: Prescription) -> dict[str, Any]:
+def prescription_id(request: web.Request) -> uuid.UUID:
+    try:
+        return uuid.UUID(request.match_info["id"])
+    except ValueError:
+        raise NotFound("No such prescription.") from None
+
+
+def _summary(rx: Prescription, names: dict[uuid.UUID, str], now: dt.datetime) -> dict[str, Any]:
     return {
         "id": str(rx.id),
         "state": rx.state,
@@ -117,6 +189,8 @@ def _summary(rx: Prescription) -> dict[str, Any]:
         "received_at": rx.received_at.isoformat(),
         "drug_description": rx.drug_description,
         "dea_schedule": rx.dea_schedule,
+        "urgent": rx.urgent,
+        "claim": _claim(rx, names, now),
         "patient": _patient_name(rx.patient),
     }
 
@@ -130,10 +204,25 @@ def _patient_name(patient: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _detail(rx: Prescription) -> dict[str, Any]:
+def _detail(
+    rx: Prescription,
+    notes: list[PrescriptionNote],
+    names: dict[uuid.UUID, str],
+    now: dt.datetime,
+) -> dict[str, Any]:
     return {
         "id": str(rx.id),
         "state": rx.state,
+        "urgent": rx.urgent,
+        "claim": _claim(rx, names, now),
+        "notes": [
+            {
+                "author": names.get(n.author_id),
+                "text": n.text,
+                "at": n.created_at.isoformat(),
+            }
+            for n in notes
+        ],
         "message_id": rx.message_id,
         "prescriber_order_number": rx.prescriber_order_number,
         "received_at": rx.received_at.isoformat(),

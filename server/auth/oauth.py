@@ -11,6 +11,7 @@ import asyncio
 import base64
 import json
 import time
+import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -75,6 +76,19 @@ class MachineClientCredentialsGrant(ClientCredentialsGrant):
     TOKEN_ENDPOINT_AUTH_METHODS: ClassVar[list[str]] = list(MACHINE_AUTH_METHODS)
 
 
+@dataclass(frozen=True, slots=True)
+class GrantUser:
+    """The signed-in user a token is issued for (authlib reads ``get_user_id`` for ``sub``)."""
+
+    id: uuid.UUID
+    pharmacy_id: uuid.UUID
+    role: str
+    username: str
+
+    def get_user_id(self) -> str:
+        return str(self.id)
+
+
 class HubTokenGenerator(JWTBearerTokenGenerator):
     """RFC 9068 access tokens for the hub's own APIs, with the client's pharmacy binding."""
 
@@ -90,8 +104,10 @@ class HubTokenGenerator(JWTBearerTokenGenerator):
         return self._audience
 
     def get_extra_claims(
-        self, client: RegisteredClient, grant_type: str, user: Any, scope: str
+        self, client: RegisteredClient, grant_type: str, user: GrantUser | None, scope: str
     ) -> dict[str, Any]:
+        if user is not None:
+            return {"pharmacy_id": str(user.pharmacy_id), "role": user.role}
         return {"pharmacy_id": str(client.pharmacy_id)} if client.pharmacy_id else {}
 
 
@@ -123,10 +139,15 @@ class AccessToken:
     """What a handler learns about the caller from a verified access token."""
 
     client_id: str
-    subject: str
+    subject: str  # the user's ID for user tokens, the client's otherwise
     scopes: frozenset[str]
     pharmacy_id: str | None
     expires_at: int
+    role: str | None = None  # set on user tokens only (the role when it was issued)
+
+    @property
+    def for_user(self) -> bool:
+        return self.role is not None
 
 
 class HubTokenValidator(JWTBearerTokenValidator):
@@ -235,6 +256,7 @@ class OAuthService:
             scopes=frozenset(str(claims.get("scope", "")).split()),
             pharmacy_id=claims.get("pharmacy_id"),
             expires_at=int(claims["exp"]),
+            role=claims.get("role"),
         )
         self.verified.put(token_string, token)
         return token
@@ -259,4 +281,4 @@ class _HeaderOnly:
     headers: Mapping[str, str]
 
 
-__all__ = ["AccessToken", "AiohttpOAuth2Request", "OAuth2Error", "OAuthService"]
+__all__ = ["AccessToken", "AiohttpOAuth2Request", "GrantUser", "OAuth2Error", "OAuthService"]

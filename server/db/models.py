@@ -201,6 +201,11 @@ class Prescription(Base):
     details: Mapped[dict[str, Any]]
     received_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    #: UrgencyIndicatorCode X: first in the queue (STAT)
+    urgent: Mapped[bool] = mapped_column(default=False)
+    #: the pharmacist working on it, until when (eprescribe.verification claims)
+    claimed_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"))
+    claimed_until: Mapped[dt.datetime | None]
 
     transitions: Mapped[list[PrescriptionTransition]] = relationship(
         back_populates="prescription",
@@ -228,6 +233,33 @@ class PrescriptionTransition(Base):
     prescription: Mapped[Prescription] = relationship(
         back_populates="transitions", lazy="raise_on_sql"
     )
+
+
+class PrescriptionNote(Base):
+    """A pharmacist's or technician's note on a prescription (never sent to the prescriber)."""
+
+    __tablename__ = "prescription_notes"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    prescription_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("prescriptions.id"), index=True)
+    author_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"))
+    text: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class ClarificationRequest(Base):
+    """Outbox: a question for the prescriber, written with the state change that asks it and
+    sent as an outbound SCRIPT message by a later sender (``sent_at`` set then)."""
+
+    __tablename__ = "clarification_requests"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    prescription_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("prescriptions.id"), index=True)
+    requested_by: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"))
+    reason_code: Mapped[str] = mapped_column(String(40))
+    text: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    sent_at: Mapped[dt.datetime | None]
 
 
 class Finding(Base):
@@ -300,6 +332,7 @@ __all__ = [
     "AuditChain",
     "AuditEvent",
     "Base",
+    "ClarificationRequest",
     "DrugProduct",
     "Finding",
     "InboundMessage",
@@ -307,6 +340,7 @@ __all__ = [
     "PatientProfile",
     "Pharmacy",
     "Prescription",
+    "PrescriptionNote",
     "PrescriptionTransition",
     "User",
     "utcnow",

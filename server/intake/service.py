@@ -47,6 +47,8 @@ SUPPORTED = frozenset({"NewRx"})
 #: bodies larger than this are parsed in a worker thread so the event loop keeps serving
 INLINE_PARSE_LIMIT = 64 * 1024
 HUB = Party("ZZZ", "TELEPHARM-HUB")
+#: UrgencyIndicatorCode for an urgent (STAT) order: first in the pharmacist's queue
+URGENT = "X"
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,6 +200,7 @@ def _record(
             "details": _details(message, newrx),
             "received_at": now,
             "updated_at": now,
+            "urgent": newrx.urgency_indicator_code == URGENT,
         },
         transition={
             "prescription_id": rx_id,

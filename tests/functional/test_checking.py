@@ -13,35 +13,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select, update
 
-from server.db.models import Finding, Pharmacy, Prescription, PrescriptionTransition
+from server.db.models import Finding, Prescription, PrescriptionTransition
 from server.settings import Settings, SettingsError
 from server.worker.checking import Checker, load_expiry_rules
 from tests.conftest import Hub
-from tests.functional.intake_helpers import post_script
-from tests.support.script_samples import newrx_xml
-
-
-async def _receive(hub: Hub, **message: object) -> uuid.UUID:
-    if not await _pharmacy_exists(hub):
-        await hub.pharmacy()
-    today = dt.datetime.now(dt.UTC).date().isoformat()
-    message_id = str(message.pop("message_id", uuid.uuid4().hex[:20]))
-    message.setdefault("drug_description", "lisinopril 10 MG Oral Tablet")
-    message.setdefault("written_date", today)
-    body = newrx_xml(message_id=message_id, sent_time=f"{today}T00:00:00Z", **message)
-    reply = await (await post_script(hub, body, await hub.sender_token())).read()
-    assert b"<Status>" in reply, reply
-    async with hub.db.sessions() as session:
-        return (
-            await session.scalars(
-                select(Prescription.id).where(Prescription.message_id == message_id)
-            )
-        ).one()
-
-
-async def _pharmacy_exists(hub: Hub) -> bool:
-    async with hub.db.sessions() as session:
-        return bool(await session.scalar(select(func.count()).select_from(Pharmacy)))
+from tests.functional.verification_helpers import receive
 
 
 async def _approve(hub: Hub, rx_id: uuid.UUID) -> None:
@@ -84,7 +60,7 @@ def checker(settings: Settings) -> Iterator[Checker]:
 
 
 async def test_check_moves_to_review_with_findings(hub: Hub, checker: Checker) -> None:
-    rx_id = await _receive(
+    rx_id = await receive(
         hub,
         prescriber_npi="1234567898",
         controlled=True,
@@ -115,7 +91,7 @@ async def test_check_moves_to_review_with_findings(hub: Hub, checker: Checker) -
 
 
 async def test_second_run_changes_nothing(hub: Hub, checker: Checker) -> None:
-    rx_id = await _receive(hub, prescriber_npi="1234567898")
+    rx_id = await receive(hub, prescriber_npi="1234567898")
     assert await asyncio.to_thread(checker.check, rx_id) is not None
     assert await asyncio.to_thread(checker.check, rx_id) is None
     assert await _codes(hub, rx_id) == ["NPI_INVALID"]
@@ -125,7 +101,7 @@ async def test_second_run_changes_nothing(hub: Hub, checker: Checker) -> None:
 async def test_a_check_interrupted_after_start_is_finished_by_the_next_run(
     hub: Hub, checker: Checker
 ) -> None:
-    rx_id = await _receive(hub, prescriber_npi="1234567898")
+    rx_id = await receive(hub, prescriber_npi="1234567898")
     assert rx_id in await asyncio.to_thread(checker._start, [rx_id])  # the worker dies here
     assert await _history(hub, rx_id) == [(None, "received"), ("received", "checking")]
     assert await asyncio.to_thread(checker.check, rx_id) is not None
@@ -138,7 +114,7 @@ async def test_a_check_interrupted_after_start_is_finished_by_the_next_run(
 
 
 async def test_concurrent_runs_leave_one_set_of_findings(hub: Hub, checker: Checker) -> None:
-    rx_id = await _receive(hub, prescriber_npi="1234567898")
+    rx_id = await receive(hub, prescriber_npi="1234567898")
     barrier = threading.Barrier(2)
 
     def run() -> object:
@@ -164,27 +140,27 @@ async def test_unknown_prescription_is_a_no_op(checker: Checker, hub: Hub) -> No
 async def test_ssri_for_a_patient_with_an_active_maoi_is_an_interaction(
     hub: Hub, checker: Checker
 ) -> None:
-    maoi = await _receive(hub, drug_description="phenelzine 15 MG Oral Tablet")
+    maoi = await receive(hub, drug_description="phenelzine 15 MG Oral Tablet")
     assert await asyncio.to_thread(checker.check, maoi) is not None
     await _approve(hub, maoi)
-    ssri = await _receive(hub, drug_description="sertraline 50 MG Oral Tablet")
+    ssri = await receive(hub, drug_description="sertraline 50 MG Oral Tablet")
     await asyncio.to_thread(checker.check, ssri)
     assert "DRUG_INTERACTION" in await _codes(hub, ssri)
     assert await _patient_of(hub, ssri) == await _patient_of(hub, maoi) is not None
 
 
 async def test_interaction_needs_an_accepted_prescription(hub: Hub, checker: Checker) -> None:
-    maoi = await _receive(hub, drug_description="phenelzine 15 MG Oral Tablet")
+    maoi = await receive(hub, drug_description="phenelzine 15 MG Oral Tablet")
     await asyncio.to_thread(checker.check, maoi)  # awaiting review, not accepted
-    ssri = await _receive(hub, drug_description="sertraline 50 MG Oral Tablet")
+    ssri = await receive(hub, drug_description="sertraline 50 MG Oral Tablet")
     await asyncio.to_thread(checker.check, ssri)
     assert "DRUG_INTERACTION" not in await _codes(hub, ssri)
 
 
 async def test_weak_patient_match_is_not_linked(hub: Hub, checker: Checker) -> None:
-    first = await _receive(hub)
+    first = await receive(hub)
     await asyncio.to_thread(checker.check, first)
-    moved = await _receive(
+    moved = await receive(
         hub, replace={"Body/NewRx/Patient/HumanPatient/Address/PostalCode": "10001"}
     )
     await asyncio.to_thread(checker.check, moved)
@@ -196,9 +172,9 @@ async def test_weak_patient_match_is_not_linked(hub: Hub, checker: Checker) -> N
 async def test_a_chunk_is_checked_together_and_skips_finished_ones(
     hub: Hub, checker: Checker
 ) -> None:
-    first = await _receive(hub, prescriber_npi="1234567898")
+    first = await receive(hub, prescriber_npi="1234567898")
     await asyncio.to_thread(checker.check, first)
-    second, third = await _receive(hub), await _receive(hub)
+    second, third = await receive(hub), await receive(hub)
     outcomes = await asyncio.to_thread(checker.check_many, [first, second, third, second])
     assert sorted(o.prescription_id for o in outcomes) == sorted([second, third])
     assert await _codes(hub, first) == ["NPI_INVALID"]
@@ -215,7 +191,7 @@ async def test_expiry_follows_the_pharmacy_state_rules(
     await hub.pharmacy(state="HI")
     ten_days_ago = (dt.datetime.now(dt.UTC) - dt.timedelta(days=10)).date().isoformat()
     try:
-        rx_id = await _receive(
+        rx_id = await receive(
             hub,
             controlled=True,
             written_date=ten_days_ago,

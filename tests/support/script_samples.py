@@ -185,6 +185,7 @@ def newrx_tree(
     note: str | None = None,
     structured_sig: bool = False,
     return_receipt: bool = False,
+    urgent: bool = False,
 ) -> etree._Element:
     """The NewRx as an lxml tree; see :func:`newrx_xml` for the parameters."""
     schedule = _el("DEASchedule", _el("Code", "C48675")) if controlled else None
@@ -221,6 +222,7 @@ def newrx_tree(
     newrx = _el(
         "NewRx",
         _el("ReturnReceipt", "001") if return_receipt else None,
+        _el("UrgencyIndicatorCode", "X") if urgent else None,
         _patient(patient_last, patient_first, gender, date_of_birth),
         _pharmacy(pharmacy_ncpdpid or to),
         _prescriber(prescriber_npi, prescriber_dea or ("BT1234563" if controlled else None)),
@@ -255,7 +257,7 @@ def newrx_xml(
     value with ``T`` uses the DateTime form), ``prescriber_npi``, ``prescriber_dea``,
     ``drug_description``, ``ndc``, ``quantity`` (default 60), ``quantity_unit``, ``days_supply``
     (default 30), ``substitutions``, ``refills``, ``sig_text`` (default twice daily), ``note``,
-    ``structured_sig`` and ``return_receipt``.
+    ``structured_sig``, ``return_receipt`` and ``urgent`` (UrgencyIndicatorCode X).
     """
     root = newrx_tree(**fields)
     return to_bytes(_apply(root, omit, replace or {}, append or {}))

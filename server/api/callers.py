@@ -1,0 +1,63 @@
+"""Who is calling the API: a pharmacy system (machine client) or a signed-in user.
+
+Both are bound to exactly one pharmacy and see nothing of another (a miss is 404, not 403, so
+IDs of other pharmacies are not confirmed). A user's role and permissions come from the
+database on every request, not from the token, so disabling an account or changing a role
+takes effect at once.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+from aiohttp import web
+from sqlalchemy import select
+
+from .. import audit, auth
+from ..db.models import User
+from ..errors import Forbidden, Unauthorized
+from ..typedefs import CLIENT_ID, DATABASE, PROXIES
+
+PHARMACIST = "pharmacist"
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    actor: audit.Actor
+    pharmacy_id: uuid.UUID
+    user_id: uuid.UUID | None = None
+    role: str | None = None
+    controlled_substances: bool = False
+
+    def require_role(self, *roles: str) -> uuid.UUID:
+        """The user's ID if the caller is a user with one of ``roles``, else 403."""
+        if self.user_id is None or self.role not in roles:
+            raise Forbidden(f"Only a {' or '.join(roles)} may do this.")
+        return self.user_id
+
+
+async def caller(request: web.Request, scope: str) -> Caller:
+    token = auth.require(request, scope)
+    request[CLIENT_ID] = token.client_id
+    ip = request.app[PROXIES].client_ip(request)
+    if not token.for_user:
+        if not token.pharmacy_id:
+            raise Forbidden("The client is not bound to a pharmacy.")
+        pharmacy_id = uuid.UUID(token.pharmacy_id)
+        return Caller(audit.Actor("client", token.client_id, pharmacy_id, ip), pharmacy_id)
+    try:
+        user_id = uuid.UUID(token.subject)
+    except ValueError:
+        raise Unauthorized("The access token names no user.") from None
+    async with request.app[DATABASE].sessions() as session:
+        user = await session.scalar(select(User).where(User.id == user_id))
+    if user is None or user.disabled_at is not None or str(user.pharmacy_id) != token.pharmacy_id:
+        raise Unauthorized("The account is disabled or unknown.")
+    return Caller(
+        audit.Actor("user", str(user.id), user.pharmacy_id, ip),
+        user.pharmacy_id,
+        user.id,
+        user.role,
+        user.controlled_substances,
+    )
