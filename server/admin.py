@@ -14,7 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from eprescribe.identifiers import ncpdpid_valid, npi_valid
 
 from . import audit
-from .auth.clients import ClientRegistrationError, new_machine_client
+from .auth.clients import ClientRegistrationError, new_browser_client, new_machine_client
 from .db import Database
 from .db.models import OAuthClient, Pharmacy
 
@@ -28,7 +28,7 @@ class AdminError(ValueError):
 @dataclass(frozen=True, slots=True)
 class ClientCredentials:
     client_id: str
-    client_secret: str
+    client_secret: str | None  # None for a browser (public) client
 
     def to_json(self) -> str:
         return json.dumps({"client_id": self.client_id, "client_secret": self.client_secret})
@@ -77,11 +77,24 @@ async def find_pharmacy(db: Database, ncpdpid: str) -> Pharmacy:
 
 
 async def add_client(
-    db: Database, *, name: str, scope: str, pharmacy_ncpdpid: str | None
+    db: Database,
+    *,
+    name: str,
+    scope: str,
+    pharmacy_ncpdpid: str | None,
+    redirect_uris: list[str] | None = None,
 ) -> ClientCredentials:
+    """A machine client (client credentials, with a secret), or with ``redirect_uris`` a
+    browser client (public: authorization code with PKCE, no secret)."""
     pharmacy = await find_pharmacy(db, pharmacy_ncpdpid) if pharmacy_ncpdpid else None
+    secret: str | None = None
     try:
-        row, secret = new_machine_client(name, scope, pharmacy.id if pharmacy else None)
+        if redirect_uris:
+            if pharmacy is not None:
+                raise AdminError("a browser client serves every pharmacy's users: no --pharmacy")
+            row = new_browser_client(name, scope, redirect_uris)
+        else:
+            row, secret = new_machine_client(name, scope, pharmacy.id if pharmacy else None)
     except ClientRegistrationError as exc:
         raise AdminError(str(exc)) from exc
     await _create_audited(
@@ -92,7 +105,7 @@ async def add_client(
             "oauth_client",
             row.client_id,
             pharmacy_id=row.pharmacy_id,
-            detail={"scope": row.scope},
+            detail={"scope": row.scope, "redirect_uris": row.redirect_uris.split()},
         ),
     )
     return ClientCredentials(row.client_id, secret)

@@ -154,7 +154,11 @@ def cmd_client_add(args: argparse.Namespace, settings: Settings) -> None:
     credentials = _with_database(
         settings,
         lambda db: admin.add_client(
-            db, name=args.name, scope=args.scope, pharmacy_ncpdpid=args.pharmacy
+            db,
+            name=args.name,
+            scope=args.scope,
+            pharmacy_ncpdpid=args.pharmacy,
+            redirect_uris=args.redirect_uri,
         ),
     )
     print(credentials.to_json())
@@ -351,10 +355,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     client = commands.add_parser("client", help="manage OAuth clients")
     client_commands = client.add_subparsers(dest="action", required=True, parser_class=_Parser)
-    client_add = client_commands.add_parser("add", help="register a machine client")
+    client_add = client_commands.add_parser(
+        "add", help="register a machine client, or with --redirect-uri a browser client"
+    )
     client_add.add_argument("--name", required=True)
     client_add.add_argument("--scope", required=True, help='e.g. "script:send" or "rx:read"')
     client_add.add_argument("--pharmacy", metavar="NCPDPID", help="bind the client to a pharmacy")
+    client_add.add_argument(
+        "--redirect-uri",
+        action="append",
+        metavar="URI",
+        help="register a browser (public, PKCE) client with this exact redirect URI; repeatable",
+    )
     client_add.set_defaults(run=cmd_client_add)
 
     user = commands.add_parser("user", help="manage pharmacy staff accounts")

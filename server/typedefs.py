@@ -7,7 +7,9 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 if TYPE_CHECKING:
+    from .auth.credentials import SecretBox
     from .auth.oauth import OAuthService
+    from .auth.sessions import Sessions
     from .db import Database
     from .http import ProxyTrust
     from .intake.service import IntakeService
@@ -20,6 +22,8 @@ OAUTH: web.AppKey[OAuthService] = web.AppKey("oauth")
 INTAKE: web.AppKey[IntakeService] = web.AppKey("intake")
 PROXIES: web.AppKey[ProxyTrust] = web.AppKey("proxies")
 CHECK_QUEUE: web.AppKey[CheckQueue] = web.AppKey("check_queue")
+SESSIONS: web.AppKey[Sessions] = web.AppKey("sessions")
+SECRETS: web.AppKey[SecretBox] = web.AppKey("secrets")
 
 #: the authenticated OAuth client of a request, for the access log
 CLIENT_ID: web.RequestKey[str] = web.RequestKey("client_id", str)

@@ -3,7 +3,8 @@
 Authenticator enrolment happens out of band: the operator hands the new user the
 ``otpauth://`` URI (or its QR code) printed here, and the first sign-in needs a code from it.
 The sign-in pages never show a seed, so knowing a password is never enough to enrol a device,
-not even right after an MFA reset.
+not even right after an MFA reset. Disabling an account or resetting its MFA ends its browser
+sessions and revokes its tokens at once.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from .auth.credentials import (
     hash_password,
     new_totp_seed,
 )
+from .auth.store import end_sign_ins
 from .db import Database
 from .db.models import User, utcnow
 
@@ -104,6 +106,7 @@ async def reset_mfa(db: Database, box: SecretBox, username: str) -> Enrolment:
         user.totp_secret = box.seal(seed, totp_context(user.id))
         user.totp_confirmed_at = None
         user.totp_last_step = None
+        await end_sign_ins(session, user.id, "mfa_reset")
         await audit.add(
             session,
             OPERATOR,
@@ -119,6 +122,7 @@ async def disable_user(db: Database, username: str) -> None:
         if user.disabled_at is not None:
             raise AdminError(f"{name} is already disabled")
         user.disabled_at = utcnow()
+        await end_sign_ins(session, user.id, "disabled")
         await audit.add(
             session,
             OPERATOR,

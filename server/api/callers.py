@@ -2,8 +2,8 @@
 
 Both are bound to exactly one pharmacy and see nothing of another (a miss is 404, not 403, so
 IDs of other pharmacies are not confirmed). A user's role and permissions come from the
-database on every request, not from the token, so disabling an account or changing a role
-takes effect at once.
+database on every request, not from the token, and the sign-in the token belongs to must not
+have ended: disabling an account, changing a role or revoking a sign-in takes effect at once.
 """
 
 from __future__ import annotations
@@ -12,12 +12,10 @@ import uuid
 from dataclasses import dataclass
 
 from aiohttp import web
-from sqlalchemy import select
 
 from .. import audit, auth
-from ..db.models import User
-from ..errors import Forbidden, Unauthorized
-from ..typedefs import CLIENT_ID, DATABASE, PROXIES
+from ..errors import Forbidden
+from ..typedefs import CLIENT_ID, PROXIES
 
 PHARMACIST = "pharmacist"
 
@@ -46,14 +44,7 @@ async def caller(request: web.Request, scope: str) -> Caller:
             raise Forbidden("The client is not bound to a pharmacy.")
         pharmacy_id = uuid.UUID(token.pharmacy_id)
         return Caller(audit.Actor("client", token.client_id, pharmacy_id, ip), pharmacy_id)
-    try:
-        user_id = uuid.UUID(token.subject)
-    except ValueError:
-        raise Unauthorized("The access token names no user.") from None
-    async with request.app[DATABASE].sessions() as session:
-        user = await session.scalar(select(User).where(User.id == user_id))
-    if user is None or user.disabled_at is not None or str(user.pharmacy_id) != token.pharmacy_id:
-        raise Unauthorized("The account is disabled or unknown.")
+    user = await auth.live_user(request, token)
     return Caller(
         audit.Actor("user", str(user.id), user.pharmacy_id, ip),
         user.pharmacy_id,

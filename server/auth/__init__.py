@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from urllib.parse import parse_qsl
 
 from aiohttp import web
@@ -15,14 +15,18 @@ from sqlalchemy import select
 
 from .. import audit
 from ..db import Database
-from ..db.models import OAuthClient
+from ..db.models import OAuthClient, User
 from ..errors import Forbidden, Unauthorized
 from ..http import read_body
 from ..settings import Settings
-from ..typedefs import DATABASE, OAUTH, PROXIES, SETTINGS
+from ..typedefs import DATABASE, OAUTH, PROXIES, SECRETS, SESSIONS, SETTINGS
+from . import login
 from .clients import RegisteredClient
+from .credentials import SecretBox
+from .grants import user_info
 from .keys import load_signing_keys
-from .oauth import AccessToken, AiohttpOAuth2Request, OAuthService
+from .oauth import AccessToken, AiohttpOAuth2Request, Flows, GrantUser, OAuthService
+from .sessions import Sessions
 
 FORM = "application/x-www-form-urlencoded"
 CLIENT_LOOKUP_TIMEOUT = 10.0
@@ -52,13 +56,17 @@ def _client_query(db: Database, loop: asyncio.AbstractEventLoop):  # type: ignor
 async def _oauth_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     keys = await asyncio.to_thread(load_signing_keys, settings.keys_dir)
+    loop = asyncio.get_running_loop()
     app[OAUTH] = OAuthService(
         issuer=settings.issuer,
         audience=settings.audience,
         keys=keys,
         access_token_ttl=settings.access_token_ttl,
-        query_client=_client_query(app[DATABASE], asyncio.get_running_loop()),
+        query_client=_client_query(app[DATABASE], loop),
+        flows=Flows(app[DATABASE], loop, keys, settings.issuer),
     )
+    app[SECRETS] = await asyncio.to_thread(SecretBox.load, settings.keys_dir)
+    app[SESSIONS] = Sessions(app[DATABASE], secure=settings.issuer.startswith("https://"))
     yield
 
 
@@ -70,28 +78,89 @@ def _oauth_json(status: int, body: dict[str, object], headers: dict[str, str]) -
     )
 
 
-async def token(request: web.Request) -> web.Response:
-    """``POST /oauth/token`` (RFC 6749 §3.2): client credentials for machine clients."""
+class _BadForm(Exception):
+    def __init__(self, response: web.Response) -> None:
+        self.response = response
+
+
+async def _oauth_form(request: web.Request) -> AiohttpOAuth2Request:
+    """The posted form as authlib's request, or a ``_BadForm`` with the OAuth error."""
     settings = request.app[SETTINGS]
     if request.content_type != FORM:
-        return _oauth_json(
-            400, {"error": "invalid_request", "error_description": f"use {FORM}"}, {}
+        raise _BadForm(
+            _oauth_json(400, {"error": "invalid_request", "error_description": f"use {FORM}"}, {})
         )
     body = await read_body(request, settings.max_form_bytes)
     try:
         pairs = parse_qsl(body.decode(), keep_blank_values=True, max_num_fields=32)
     except (UnicodeDecodeError, ValueError):
-        return _oauth_json(400, {"error": "invalid_request"}, {})
-    oauth_request = AiohttpOAuth2Request(
+        raise _BadForm(_oauth_json(400, {"error": "invalid_request"}, {})) from None
+    return AiohttpOAuth2Request(
         request.method,
         settings.issuer + request.path,
         request.headers,
         MultiDict(request.query),
         MultiDict(pairs),
     )
+
+
+async def token(request: web.Request) -> web.Response:
+    """``POST /oauth/token``: client credentials, authorization code (PKCE), refresh."""
+    try:
+        oauth_request = await _oauth_form(request)
+    except _BadForm as bad:
+        return bad.response
     status, payload, headers = await request.app[OAUTH].token_response(oauth_request)
     await _audit_token(request, oauth_request, status, payload)
     return _oauth_json(status, payload, headers)
+
+
+def _endpoint(name: str, action: str) -> Callable[[web.Request], Awaitable[web.Response]]:
+    async def handler(request: web.Request) -> web.Response:
+        try:
+            oauth_request = await _oauth_form(request)
+        except _BadForm as bad:
+            return bad.response
+        status, payload, headers = await request.app[OAUTH].endpoint_response(name, oauth_request)
+        client = getattr(oauth_request, "client", None)
+        await audit.record(
+            request.app[DATABASE],
+            audit.Actor(
+                "client",
+                (client.client_id if client else str(oauth_request.payload.client_id))[:64],
+                getattr(client, "pharmacy_id", None),
+                request.app[PROXIES].client_ip(request),
+            ),
+            audit.Event(
+                action,
+                "token",
+                outcome="success" if status == 200 else "failure",
+                detail={"error": payload.get("error")} if status != 200 else {},
+            ),
+        )
+        return _oauth_json(status, payload, headers)
+
+    return handler
+
+
+async def userinfo(request: web.Request) -> web.Response:
+    """``GET /oauth/userinfo`` (OpenID Connect): the signed-in user of the access token."""
+    token = require(request, "openid")
+    user = await live_user(request, token)
+    return web.json_response(
+        dict(user_info(GrantUser(user.id, user.pharmacy_id, user.role, user.username)))
+    )
+
+
+async def live_user(request: web.Request, token: AccessToken) -> User:
+    """The user of a user access token: the account active, the sign-in not ended; else 401."""
+    user = await request.app[OAUTH].flows.live_user(token)
+    if user is None:
+        raise Unauthorized(
+            "The sign-in has ended or the account is disabled.",
+            headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
+        )
+    return user
 
 
 async def _audit_token(
@@ -146,6 +215,16 @@ def require(request: web.Request, scope: str) -> AccessToken:
 def setup(app: web.Application, settings: Settings) -> None:
     app.cleanup_ctx.append(_oauth_ctx)
     app.router.add_post("/oauth/token", token)
+    app.router.add_post("/oauth/revoke", _endpoint("revocation", "oauth.revoke"))
+    app.router.add_post("/oauth/introspect", _endpoint("introspection", "oauth.introspect"))
+    app.router.add_route("*", "/oauth/userinfo", userinfo)
+    app.router.add_get("/oauth/authorize", login.authorize)
+    app.router.add_get("/login", login.login_form)
+    app.router.add_post("/login", login.login)
+    app.router.add_get("/login/mfa", login.mfa_form)
+    app.router.add_post("/login/mfa", login.mfa)
+    app.router.add_get("/login/done", login.signed_in)
+    app.router.add_post("/logout", login.logout)
     app.router.add_get("/oauth/jwks", jwks)
     app.router.add_get("/.well-known/oauth-authorization-server", metadata)
     app.router.add_get("/.well-known/openid-configuration", metadata)

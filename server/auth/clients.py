@@ -11,6 +11,7 @@ import hmac
 import secrets
 import uuid
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from authlib.oauth2.rfc6749 import ClientMixin
 from authlib.oauth2.rfc6749.errors import InvalidScopeError
@@ -23,6 +24,13 @@ SCOPES = {
     "rx:read": "read the prescriptions of the pharmacy the client is bound to",
 }
 MACHINE_AUTH_METHODS = ("client_secret_basic", "client_secret_post")
+#: scopes of tokens issued to signed-in users (through a browser client)
+USER_SCOPES = {
+    "openid": "an ID token and the userinfo endpoint",
+    "rx:read": "read the prescriptions of the user's pharmacy",
+    "rx:verify": "verification actions (claim, approve, reject, clarify, notes), by role",
+}
+BROWSER_GRANTS = "authorization_code refresh_token"
 
 
 class ClientRegistrationError(ValueError):
@@ -47,6 +55,7 @@ class RegisteredClient(ClientMixin):
     grant_types: frozenset[str]
     auth_methods: frozenset[str]
     pharmacy_id: uuid.UUID | None
+    redirect_uris: tuple[str, ...] = ()
 
     @classmethod
     def from_row(cls, row: OAuthClient) -> RegisteredClient:
@@ -57,6 +66,7 @@ class RegisteredClient(ClientMixin):
             grant_types=frozenset(row.grant_types.split()),
             auth_methods=frozenset(row.token_endpoint_auth_methods.split()),
             pharmacy_id=row.pharmacy_id,
+            redirect_uris=tuple(row.redirect_uris.split()),
         )
 
     def get_client_id(self) -> str:
@@ -75,7 +85,8 @@ class RegisteredClient(ClientMixin):
         return " ".join(sorted(wanted))
 
     def check_redirect_uri(self, redirect_uri: str) -> bool:
-        return False
+        """Exact string match with a registered URI: no prefix, port or case leniency."""
+        return redirect_uri in self.redirect_uris
 
     def check_client_secret(self, client_secret: str) -> bool:
         if self.secret_hash is None:
@@ -83,10 +94,10 @@ class RegisteredClient(ClientMixin):
         return hmac.compare_digest(self.secret_hash, hash_secret(client_secret))
 
     def check_endpoint_auth_method(self, method: str, endpoint: str) -> bool:
-        return endpoint == "token" and method in self.auth_methods
+        return endpoint in ("token", "revocation", "introspection") and method in self.auth_methods
 
     def check_response_type(self, response_type: str) -> bool:
-        return False
+        return response_type == "code" and "authorization_code" in self.grant_types
 
     def check_grant_type(self, grant_type: str) -> bool:
         return grant_type in self.grant_types
@@ -118,3 +129,46 @@ def new_machine_client(
         pharmacy_id=pharmacy_id,
     )
     return row, secret
+
+
+def new_browser_client(name: str, scope: str, redirect_uris: list[str]) -> OAuthClient:
+    """A public client (no secret; PKCE protects its codes) for a browser app that signs
+    users in with the authorization-code flow."""
+    name = name.strip()
+    if not name or len(name) > 200:
+        raise ClientRegistrationError("--name must be 1 to 200 characters")
+    scopes = parse_scope(scope)
+    unknown = scopes - USER_SCOPES.keys()
+    if not scopes or unknown:
+        known = ", ".join(sorted(USER_SCOPES))
+        raise ClientRegistrationError(f"--scope of a browser client must be among: {known}")
+    for uri in redirect_uris:
+        _check_redirect_uri(uri)
+    return OAuthClient(
+        client_id=secrets.token_urlsafe(16),
+        name=name,
+        secret_hash=None,
+        scope=" ".join(sorted(scopes)),
+        grant_types=BROWSER_GRANTS,
+        token_endpoint_auth_methods="none",  # noqa: S106  (an auth method, not a secret)
+        redirect_uris=" ".join(redirect_uris),
+        pharmacy_id=None,
+    )
+
+
+def _check_redirect_uri(uri: str) -> None:
+    parts = urlsplit(uri)
+    local = parts.hostname in ("127.0.0.1", "localhost", "::1")
+    if (
+        parts.scheme not in ("https", "http")
+        or (parts.scheme == "http" and not local)
+        or not parts.hostname
+        or parts.fragment
+        or parts.username
+        or parts.password
+        or " " in uri
+    ):
+        raise ClientRegistrationError(
+            f"--redirect-uri {uri!r} must be an absolute https URL (http only on localhost) "
+            "without user info or fragment"
+        )

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import dataclasses
+import datetime as dt
 import json
+import secrets
 import time
 import uuid
 from collections import OrderedDict
@@ -23,11 +26,23 @@ from authlib.oauth2.rfc6749.grants import ClientCredentialsGrant
 from authlib.oauth2.rfc6749.resource_protector import ResourceProtector
 from authlib.oauth2.rfc6750.errors import InsufficientScopeError, InvalidTokenError
 from authlib.oauth2.rfc9068 import JWTBearerTokenGenerator, JWTBearerTokenValidator
+from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 from multidict import MultiDict
 
-from .clients import MACHINE_AUTH_METHODS, SCOPES, RegisteredClient
+from ..db import Database
+from ..db.models import User
+from .clients import MACHINE_AUTH_METHODS, SCOPES, USER_SCOPES, RegisteredClient
+from .grants import (
+    HubAuthorizationCodeGrant,
+    HubIntrospectionEndpoint,
+    HubOpenIDCode,
+    HubRefreshTokenGrant,
+    HubRevocationEndpoint,
+    S256Only,
+)
 from .keys import ALGORITHM, SigningKeys
+from .store import Bridge, FlowStore
 
 ACCESS_TOKEN_TYPES = ("at+jwt", "application/at+jwt")
 
@@ -84,16 +99,71 @@ class GrantUser:
     pharmacy_id: uuid.UUID
     role: str
     username: str
+    auth_time: dt.datetime | None = None
+    #: the sign-in (token family) the tokens belong to
+    family: uuid.UUID | None = None
 
     def get_user_id(self) -> str:
         return str(self.id)
+
+    def in_family(self, family: uuid.UUID) -> GrantUser:
+        return dataclasses.replace(self, family=family)
+
+
+class Flows:
+    """What the browser grants need beyond authlib: storage, keys, and the way back to the
+    event loop (their hooks run in a worker thread)."""
+
+    def __init__(
+        self, db: Database, loop: asyncio.AbstractEventLoop, keys: SigningKeys, issuer: str
+    ) -> None:
+        self.bridge = Bridge(loop)
+        self.store = FlowStore(db)
+        self.keys = keys
+        self.issuer = issuer
+        self.validator: HubTokenValidator | None = None
+
+    def grant_user(self, user_id: uuid.UUID) -> GrantUser | None:
+        user = self.bridge.run(self.store.active_user(user_id))
+        if user is None:
+            return None
+        return GrantUser(user.id, user.pharmacy_id, user.role, user.username)
+
+    async def live_user(self, token: AccessToken) -> User | None:
+        """The user of a user access token if the account is active, still of the token's
+        pharmacy, and the sign-in (token family) has not ended."""
+        if not token.for_user or token.family is None:
+            return None
+        try:
+            user_id, family = uuid.UUID(token.subject), uuid.UUID(token.family)
+        except ValueError:
+            return None
+        user = await self.store.active_user(user_id)
+        if user is None or str(user.pharmacy_id) != token.pharmacy_id:
+            return None
+        return user if await self.store.family_live(family) else None
+
+    def access_claims(self, token: str) -> dict[str, Any] | None:
+        """The claims of one of our user access tokens, verified, or None."""
+        assert self.validator is not None
+        try:
+            claims = self.validator.authenticate_token(token)
+            self.validator.validate_token(claims, [], None)
+        except (OAuth2Error, ValueError, JoseError):
+            return None
+        return dict(claims) if claims.get("fam") else None
 
 
 class HubTokenGenerator(JWTBearerTokenGenerator):
     """RFC 9068 access tokens for the hub's own APIs, with the client's pharmacy binding."""
 
     def __init__(self, issuer: str, audience: str, keys: SigningKeys, ttl: int) -> None:
-        super().__init__(issuer=issuer, alg=ALGORITHM, expires_generator=lambda *_: ttl)
+        super().__init__(
+            issuer=issuer,
+            alg=ALGORITHM,
+            expires_generator=lambda *_: ttl,
+            refresh_token_generator=lambda **_: secrets.token_urlsafe(32),
+        )
         self._audience = audience
         self._keys = keys
 
@@ -107,20 +177,29 @@ class HubTokenGenerator(JWTBearerTokenGenerator):
         self, client: RegisteredClient, grant_type: str, user: GrantUser | None, scope: str
     ) -> dict[str, Any]:
         if user is not None:
-            return {"pharmacy_id": str(user.pharmacy_id), "role": user.role}
+            claims = {"pharmacy_id": str(user.pharmacy_id), "role": user.role}
+            return {**claims, "fam": str(user.family)} if user.family else claims
         return {"pharmacy_id": str(client.pharmacy_id)} if client.pharmacy_id else {}
 
 
 class HubAuthorizationServer(AuthorizationServer):
-    def __init__(self, query_client: Callable[[str], RegisteredClient | None]) -> None:
-        super().__init__(scopes_supported=sorted(SCOPES))
+    def __init__(
+        self, query_client: Callable[[str], RegisteredClient | None], flows: Flows
+    ) -> None:
+        super().__init__(scopes_supported=sorted(SCOPES | USER_SCOPES))
         self._query_client = query_client
+        self.flows = flows
 
     def query_client(self, client_id: str) -> RegisteredClient | None:
         return self._query_client(client_id)
 
     def save_token(self, token: dict[str, Any], request: OAuth2Request) -> None:
-        """JWT access tokens are self-contained; issuance is audited by the endpoint."""
+        """Access tokens are self-contained JWTs; refresh tokens are kept (hashed) in the
+        family of the sign-in. Issuance is audited by the endpoint."""
+        refresh = token.get("refresh_token")
+        user = request.user
+        if refresh and isinstance(user, GrantUser) and user.family is not None:
+            self.flows.bridge.run(self.flows.store.save_refresh(refresh, user.family))
 
     def create_oauth2_request(self, request: AiohttpOAuth2Request) -> AiohttpOAuth2Request:
         return request
@@ -144,6 +223,7 @@ class AccessToken:
     pharmacy_id: str | None
     expires_at: int
     role: str | None = None  # set on user tokens only (the role when it was issued)
+    family: str | None = None  # user tokens: the sign-in they belong to
 
     @property
     def for_user(self) -> bool:
@@ -219,16 +299,26 @@ class OAuthService:
         keys: SigningKeys,
         access_token_ttl: int,
         query_client: Callable[[str], RegisteredClient | None],
+        flows: Flows,
     ) -> None:
         self.issuer = issuer
         self.keys = keys
-        self.server = HubAuthorizationServer(query_client)
+        self.flows = flows
+        self.server = HubAuthorizationServer(query_client, flows)
         self.server.register_grant(MachineClientCredentialsGrant)
+        self.server.register_grant(
+            HubAuthorizationCodeGrant, [S256Only(), HubOpenIDCode(self.server)]
+        )
+        self.server.register_grant(HubRefreshTokenGrant)
+        self.server.register_endpoint(HubRevocationEndpoint)
+        self.server.register_endpoint(HubIntrospectionEndpoint)
         self.server.register_token_generator(
             "default", HubTokenGenerator(issuer, audience, keys, access_token_ttl)
         )
+        validator = HubTokenValidator(issuer, audience, keys)
+        flows.validator = validator
         self.protector = ResourceProtector()
-        self.protector.register_token_validator(HubTokenValidator(issuer, audience, keys))
+        self.protector.register_token_validator(validator)
         self.verified = VerifiedTokens()
 
     async def token_response(
@@ -239,6 +329,44 @@ class OAuthService:
             self.server.create_token_response, request
         )
         return result
+
+    async def endpoint_response(
+        self, name: str, request: AiohttpOAuth2Request
+    ) -> tuple[int, dict[str, Any], dict[str, str]]:
+        """Revocation or introspection, off the event loop."""
+        result: tuple[int, dict[str, Any], dict[str, str]] = await asyncio.to_thread(
+            self.server.create_endpoint_response, name, request
+        )
+        return result
+
+    async def authorization_response(
+        self, request: AiohttpOAuth2Request, user: GrantUser | None
+    ) -> tuple[int, dict[str, Any], dict[str, str]]:
+        """Validate an authorization request; with a signed-in ``user``, issue the code.
+
+        An unknown client or redirect URI is answered here (400), never by redirecting;
+        other errors go back to the client's redirect URI, as RFC 6749 §4.1.2.1 says.
+        """
+        return await asyncio.to_thread(self._authorize, request, user)
+
+    def _authorize(
+        self, request: AiohttpOAuth2Request, user: GrantUser | None
+    ) -> tuple[int, dict[str, Any], dict[str, str]]:
+        try:
+            grant = self.server.get_consent_grant(request, end_user=user)
+        except OAuth2Error as error:
+            if error.redirect_uri:
+                result: tuple[int, dict[str, Any], dict[str, str]] = (
+                    self.server.handle_error_response(request, error)
+                )
+                return result
+            return error.status_code, dict(error.get_body()), {}
+        if user is None:
+            return 401, {}, {}
+        answer: tuple[int, dict[str, Any], dict[str, str]] = (
+            self.server.create_authorization_response(request, grant_user=user, grant=grant)
+        )
+        return answer
 
     def verify(self, authorization: str | None, scope: str) -> AccessToken:
         """Check an ``Authorization`` header; raises authlib's OAuth2Error subclasses."""
@@ -257,22 +385,35 @@ class OAuthService:
             pharmacy_id=claims.get("pharmacy_id"),
             expires_at=int(claims["exp"]),
             role=claims.get("role"),
+            family=claims.get("fam"),
         )
         self.verified.put(token_string, token)
         return token
 
     def metadata(self) -> dict[str, Any]:
-        """RFC 8414 authorization server metadata (also served as OpenID discovery)."""
+        """RFC 8414 authorization server metadata, also served as OpenID discovery."""
+        base = self.issuer
         return {
-            "issuer": self.issuer,
-            "token_endpoint": f"{self.issuer}/oauth/token",
-            "jwks_uri": f"{self.issuer}/oauth/jwks",
-            "grant_types_supported": ["client_credentials"],
-            "token_endpoint_auth_methods_supported": list(MACHINE_AUTH_METHODS),
-            "scopes_supported": sorted(SCOPES),
-            "response_types_supported": [],
+            "issuer": base,
+            "authorization_endpoint": f"{base}/oauth/authorize",
+            "token_endpoint": f"{base}/oauth/token",
+            "revocation_endpoint": f"{base}/oauth/revoke",
+            "introspection_endpoint": f"{base}/oauth/introspect",
+            "userinfo_endpoint": f"{base}/oauth/userinfo",
+            "jwks_uri": f"{base}/oauth/jwks",
+            "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
+            "response_types_supported": ["code"],
+            "response_modes_supported": ["query"],
+            "code_challenge_methods_supported": ["S256"],
+            "token_endpoint_auth_methods_supported": ["none", *MACHINE_AUTH_METHODS],
+            "revocation_endpoint_auth_methods_supported": ["none", *MACHINE_AUTH_METHODS],
+            "introspection_endpoint_auth_methods_supported": list(MACHINE_AUTH_METHODS),
+            "scopes_supported": sorted(SCOPES | USER_SCOPES),
+            "subject_types_supported": ["public"],
+            "id_token_signing_alg_values_supported": [ALGORITHM],
             "access_token_signing_alg_values_supported": [ALGORITHM],
-            "service_documentation": f"{self.issuer}/api/v1/openapi.json",
+            "claims_supported": ["sub", "preferred_username", "pharmacy_id", "role", "auth_time"],
+            "service_documentation": f"{base}/api/v1/openapi.json",
         }
 
 

@@ -152,6 +152,80 @@ class User(Base):
     disabled_at: Mapped[dt.datetime | None]
 
 
+class WebSession(Base):
+    """A browser's sign-in session; the cookie holds a random token, this row its SHA-256."""
+
+    __tablename__ = "web_sessions"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    #: set once password and TOTP are both verified
+    user_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"), index=True)
+    #: the password was right; waiting for the TOTP code
+    pending_user_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"))
+    csrf: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    last_seen_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    authenticated_at: Mapped[dt.datetime | None]
+
+
+class AuthorizationCode(Base):
+    """An OAuth authorization code (stored as its SHA-256), single use, ten minutes."""
+
+    __tablename__ = "oauth_codes"
+
+    code_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    client_id: Mapped[str] = mapped_column(String(64))
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"))
+    redirect_uri: Mapped[str] = mapped_column(Text)
+    scope: Mapped[str] = mapped_column(Text)
+    nonce: Mapped[str | None] = mapped_column(String(255))
+    code_challenge: Mapped[str] = mapped_column(String(128))
+    auth_time: Mapped[dt.datetime]
+    expires_at: Mapped[dt.datetime]
+    used_at: Mapped[dt.datetime | None]
+    #: the tokens issued for it, revoked if the code is ever presented again
+    family_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+
+
+class TokenFamily(Base):
+    """The tokens of one sign-in: its rotating refresh tokens and the access tokens they
+    bought (``fam`` claim). Revoking the family ends them all."""
+
+    __tablename__ = "token_families"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"), index=True)
+    client_id: Mapped[str] = mapped_column(String(64))
+    scope: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    #: absolute lifetime: no refresh beyond it
+    expires_at: Mapped[dt.datetime]
+    revoked_at: Mapped[dt.datetime | None]
+    revoked_reason: Mapped[str | None] = mapped_column(String(40))
+
+
+class RefreshToken(Base):
+    """A refresh token (as its SHA-256); used once, then replaced by the next."""
+
+    __tablename__ = "refresh_tokens"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    family_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("token_families.id"), index=True)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    used_at: Mapped[dt.datetime | None]
+
+
+class LoginThrottle(Base):
+    """Failed sign-ins per account and per address, and until when the next try must wait."""
+
+    __tablename__ = "login_throttle"
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    failures: Mapped[int] = mapped_column(default=0)
+    blocked_until: Mapped[dt.datetime | None]
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
 class InboundMessage(Base):
     """A SCRIPT message exactly as received (21 CFR 1311.170(e): keep the original bytes)."""
 
@@ -331,17 +405,22 @@ class AuditChain(Base):
 __all__ = [
     "AuditChain",
     "AuditEvent",
+    "AuthorizationCode",
     "Base",
     "ClarificationRequest",
     "DrugProduct",
     "Finding",
     "InboundMessage",
+    "LoginThrottle",
     "OAuthClient",
     "PatientProfile",
     "Pharmacy",
     "Prescription",
     "PrescriptionNote",
     "PrescriptionTransition",
+    "RefreshToken",
+    "TokenFamily",
     "User",
+    "WebSession",
     "utcnow",
 ]

@@ -68,7 +68,8 @@ async def staff(
     pharmacy: str = "1234567",
     controlled: bool = False,
 ) -> str:
-    """A user created as the CLI does, and an access token as sign-in issues it."""
+    """A user created as the CLI does, and an access token as sign-in issues it (the flow
+    itself is tested in test_signin; here it would only cost time)."""
     settings = hub.client.app[SETTINGS]
     box = SecretBox.load(settings.keys_dir)
     await users.add_user(
@@ -80,8 +81,10 @@ async def staff(
                 update(User).where(User.username == username).values(controlled_substances=True)
             )
         user = (await session.scalars(select(User).where(User.username == username))).one()
-    grant_user = GrantUser(user.id, user.pharmacy_id, user.role, user.username)
-    token = hub.client.app[OAUTH].server.generate_token(
+    oauth = hub.client.app[OAUTH]
+    family = await oauth.flows.store.start_family(user.id, CONSOLE.client_id, STAFF_SCOPE, None)
+    grant_user = GrantUser(user.id, user.pharmacy_id, user.role, user.username, family=family)
+    token = oauth.server.generate_token(
         "authorization_code", CONSOLE, grant_user, STAFF_SCOPE, include_refresh_token=False
     )
     return str(token["access_token"])
