@@ -5,10 +5,11 @@ from __future__ import annotations
 from aiohttp import web
 
 from ..settings import Settings
-from . import prescriptions, verification
+from . import openapi, prescriptions, verification
 
 
 def setup(app: web.Application, settings: Settings) -> None:
+    app.router.add_get("/api/v1/openapi.json", openapi.openapi)
     app.router.add_get("/api/v1/prescriptions", prescriptions.list_prescriptions)
     app.router.add_get("/api/v1/prescriptions/{id}", prescriptions.get_prescription)
     for name, handler in verification.ACTIONS.items():

@@ -19,8 +19,11 @@ from ..db.models import Finding, Prescription, PrescriptionNote, User, utcnow
 from ..errors import BadRequest, NotFound
 from ..typedefs import DATABASE
 from .callers import caller
+from .openapi import Operation, operation, path, query
 
 SCOPE = "rx:read"
+#: the verification actions (server.api.verification), linked from the queue in OpenAPI
+ACTION_NAMES = ("claim", "release", "approve", "reject", "clarify", "notes")
 MAX_LIMIT = 200
 STATES = frozenset(s.value for s in State)
 
@@ -43,6 +46,61 @@ def _flag(request: web.Request, name: str) -> bool | None:
     return raw == "true"
 
 
+_BOOL = {"type": "string", "enum": ["true", "false"]}
+_CLAIM = {
+    "type": ["object", "null"],
+    "properties": {
+        "user_id": {"type": "string"},
+        "username": {"type": ["string", "null"]},
+        "until": {"type": "string", "format": "date-time"},
+    },
+}
+_SUMMARY = {
+    "type": "object",
+    "required": ["id", "state", "message_id", "received_at", "urgent", "claim"],
+    "properties": {
+        "id": {"type": "string", "format": "uuid"},
+        "state": {"type": "string", "enum": sorted(STATES)},
+        "message_id": {"type": "string"},
+        "received_at": {"type": "string", "format": "date-time"},
+        "drug_description": {"type": "string"},
+        "dea_schedule": {"type": ["string", "null"]},
+        "urgent": {"type": "boolean"},
+        "claim": _CLAIM,
+        "patient": {"type": "object"},
+    },
+}
+
+
+@operation(
+    Operation(
+        operation_id="listPrescriptions",
+        summary="The verification queue: urgent (STAT) first, then oldest first",
+        scope=SCOPE,
+        parameters=[
+            query("state", {"type": "string", "enum": sorted(STATES)}, "only this state"),
+            query("message_id", {"type": "string", "maxLength": 35}, "the SCRIPT MessageID"),
+            query("urgent", _BOOL, "only urgent (or only routine) orders"),
+            query("controlled", _BOOL, "only controlled substances (or none)"),
+            query("hard_stops", _BOOL, "only orders with (or without) a hard stop"),
+            query("limit", {"type": "integer", "minimum": 0, "maximum": MAX_LIMIT}, "page size"),
+            query("offset", {"type": "integer", "minimum": 0}, "page start"),
+        ],
+        response={
+            "type": "object",
+            "required": ["items", "limit", "offset"],
+            "properties": {
+                "items": {"type": "array", "items": _SUMMARY},
+                "limit": {"type": "integer"},
+                "offset": {"type": "integer"},
+            },
+        },
+        links={
+            f"{target}First": (target, {"id": "$response.body#/items/0/id"})
+            for target in ("getPrescription", *(f"{a}Prescription" for a in ACTION_NAMES))
+        },
+    )
+)
 async def list_prescriptions(request: web.Request) -> web.Response:
     """``GET /api/v1/prescriptions``: the queue, urgent (STAT) first, then oldest first.
 
@@ -131,6 +189,42 @@ def _claim(
     }
 
 
+@operation(
+    Operation(
+        operation_id="getPrescription",
+        summary="One prescription: patient, prescriber, medication, findings, notes, history",
+        scope=SCOPE,
+        parameters=[path("id", "the prescription")],
+        response={
+            "type": "object",
+            "required": ["id", "state", "message_id", "patient", "medication", "findings"],
+            "properties": {
+                "id": {"type": "string", "format": "uuid"},
+                "state": {"type": "string", "enum": sorted(STATES)},
+                "urgent": {"type": "boolean"},
+                "claim": _CLAIM,
+                "patient": {"type": "object"},
+                "prescriber": {"type": "object"},
+                "medication": {"type": "object"},
+                "findings": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "properties": {
+                            "code": {"type": "string"},
+                            "severity": {"enum": ["hard_stop", "warning", "info"]},
+                            "message": {"type": "string"},
+                            "evidence": {"type": "object"},
+                        },
+                    },
+                },
+                "notes": {"type": "array", "items": {"type": "object"}},
+                "history": {"type": "array", "items": {"type": "object"}},
+            },
+        },
+        errors=("401", "403", "404"),
+    )
+)
 async def get_prescription(request: web.Request) -> web.Response:
     """``GET /api/v1/prescriptions/{id}``: the whole prescription with its history."""
     who = await caller(request, SCOPE)

@@ -35,7 +35,8 @@ from ..errors import BadRequest, Conflict, Forbidden, NotFound, Problem, Unproce
 from ..http import read_body, require_content_type
 from ..typedefs import DATABASE
 from .callers import PHARMACIST, Caller, caller
-from .prescriptions import prescription_id
+from .openapi import Operation, operation, path
+from .prescriptions import ACTION_NAMES, prescription_id
 
 SCOPE = "rx:verify"
 TECHNICIAN = "technician"
@@ -146,6 +147,57 @@ Decide = Callable[[Situation], Change]
 Handler = Callable[[web.Request], Awaitable[web.Response]]
 
 
+_REASON = {"type": "string", "minLength": 1, "maxLength": verification.REASON_MAX}
+BODIES: dict[str, dict[str, Any] | None] = {
+    "claim": None,
+    "release": None,
+    "approve": {
+        "type": "object",
+        "properties": {
+            "overrides": {
+                "type": "object",
+                "description": "an override reason for each warning finding, by code",
+                "additionalProperties": _REASON,
+            }
+        },
+    },
+    "reject": {
+        "type": "object",
+        "required": ["reason_code", "text"],
+        "properties": {
+            "reason_code": {"enum": sorted(verification.REJECT_REASONS)},
+            "text": _REASON,
+        },
+    },
+    "clarify": {
+        "type": "object",
+        "required": ["reason_code", "text"],
+        "properties": {
+            "reason_code": {"enum": sorted(verification.CLARIFY_REASONS)},
+            "text": _REASON,
+        },
+    },
+    "notes": {"type": "object", "required": ["text"], "properties": {"text": _REASON}},
+}
+SUMMARIES = {
+    "claim": "Claim for review (a lock with an expiry; renewing is claiming again)",
+    "release": "Give the claim up: back to the queue",
+    "approve": "Approve (refused while hard stops stand; every warning needs a reason)",
+    "reject": "Reject, with a reason code and text for the prescriber",
+    "clarify": "Ask the prescriber for clarification (queued for sending)",
+    "notes": "Add a note (pharmacists and technicians)",
+}
+_RESULT = {
+    "type": "object",
+    "required": ["id", "state", "claim"],
+    "properties": {
+        "id": {"type": "string", "format": "uuid"},
+        "state": {"type": "string"},
+        "claim": {"type": ["object", "null"]},
+    },
+}
+
+
 def _action(name: str, decide: Decide, roles: tuple[str, ...], body: bool) -> Handler:
     async def handler(request: web.Request) -> web.Response:
         who = await caller(request, SCOPE)
@@ -160,7 +212,20 @@ def _action(name: str, decide: Decide, roles: tuple[str, ...], body: bool) -> Ha
 
     handler.__name__ = name
     handler.__doc__ = f"``POST /api/v1/prescriptions/{{id}}/{name}``"
-    return handler
+    errors = ("400", "401", "403", "404", "409") + (("413", "415", "422") if body else ())
+    described = operation(
+        Operation(
+            operation_id=f"{name}Prescription",
+            summary=SUMMARIES[name],
+            scope=SCOPE,
+            parameters=[path("id", "the prescription")],
+            body=BODIES[name],
+            response=_RESULT,
+            errors=errors,
+            description=f"Allowed to: {', '.join(roles)}.",
+        )
+    )
+    return described(handler)
 
 
 async def _perform(
@@ -260,6 +325,7 @@ def _claim_json(rx: Prescription) -> dict[str, Any] | None:
 
 
 ONLY_PHARMACIST = (PHARMACIST,)
+assert set(SUMMARIES) == set(ACTION_NAMES)
 ACTIONS: dict[str, Handler] = {
     "claim": _action("claim", _claim, ONLY_PHARMACIST, body=False),
     "release": _action("release", _release, ONLY_PHARMACIST, body=False),

@@ -1,0 +1,225 @@
+"""``/api/v1/openapi.json`` describes every API route, and schemathesis finds no 5xx in them."""
+
+from __future__ import annotations
+
+import html
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import parse_qs, urlparse
+
+import pyotp
+import pytest
+import requests
+
+from tests.conftest import Hub
+from tests.functional.signin_helpers import SCOPE, s256
+from tests.support.script_samples import newrx_xml
+
+PASSWORD = "a long and private test passphrase"
+SCHEMATHESIS = Path(sys.executable).parent / "schemathesis"
+
+
+async def test_every_api_route_is_described(hub: Hub) -> None:
+    response = await hub.client.get("/api/v1/openapi.json")
+    assert response.status == 200
+    spec = await response.json()
+    assert spec["openapi"] == "3.1.0"
+    described = {(p, m.upper()) for p, ops in spec["paths"].items() for m in ops}
+    routes = {
+        (r.resource.canonical, r.method)
+        for r in hub.client.app.router.routes()
+        if r.resource is not None
+        and r.resource.canonical.startswith("/api/v1/")
+        and r.method != "HEAD"
+        and r.resource.canonical != "/api/v1/openapi.json"
+    }
+    assert described == routes
+    approve = spec["paths"]["/api/v1/prescriptions/{id}/approve"]["post"]
+    assert approve["security"] == [{"oauth2": ["rx:verify"]}]
+    assert "422" in approve["responses"]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def running_hub(tmp_path: Path) -> Iterator[tuple[str, dict[str, str]]]:
+    """A real hub process on SQLite with a pharmacy, a pharmacist and the browser client."""
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TELEPHARM_")}
+    env.update(
+        TELEPHARM_DATA_DIR=str(tmp_path / "var"),
+        TELEPHARM_LOG_LEVEL="WARNING",
+        TELEPHARM_ISSUER=base,
+    )
+
+    def cli(*args: str, stdin: str = "") -> str:
+        done = subprocess.run(
+            [sys.executable, "-m", "server", *args],
+            env=env,
+            input=stdin,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    cli("migrate")
+    cli("pharmacy", "add", "--ncpdpid", "1234567", "--npi", "1000000004", "--name", "P")
+    added = cli(
+        *["user", "add", "--pharmacy", "1234567", "--username", "alice", "--role", "pharmacist"],
+        "--password-stdin",
+        stdin=PASSWORD + "\n",
+    )
+    uri = next(line for line in added.splitlines() if line.startswith("otpauth://"))
+    client = cli(
+        "client", "add", "--name", "Console", "--scope", SCOPE, "--redirect-uri", f"{base}/cb"
+    )
+    client_id = re.search(r'"client_id": "([^"]+)"', client)
+    assert client_id
+    sender = json.loads(cli("client", "add", "--name", "EHR", "--scope", "script:send"))
+    log = (tmp_path / "hub.log").open("wb")
+    hub = subprocess.Popen(
+        [sys.executable, "-m", "server", "serve", "--port", str(port)],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        _wait(port)
+        seed = parse_qs(urlparse(uri).query)["secret"][0]
+        _send_newrx(base, sender)
+        yield base, {"client_id": client_id.group(1), "seed": seed}
+    finally:
+        hub.terminate()
+        hub.wait(15)
+        log.close()
+
+
+def _wait(port: int) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), 1):
+                return
+        except OSError:
+            time.sleep(0.2)
+    raise AssertionError("the hub did not start")
+
+
+def _send_newrx(base: str, sender: dict[str, str]) -> None:
+    """One prescription for the API to work on (checked by the embedded worker)."""
+    token = requests.post(
+        f"{base}/oauth/token",
+        data={"grant_type": "client_credentials", "scope": "script:send"},
+        auth=(sender["client_id"], sender["client_secret"]),
+        timeout=30,
+    ).json()["access_token"]
+    reply = requests.post(
+        f"{base}/ncpdp/script",
+        data=newrx_xml(message_id="openapi-1"),
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/xml"},
+        timeout=30,
+    )
+    assert b"<Status>" in reply.content
+
+
+def _hidden(page: str) -> dict[str, str]:
+    return {
+        k: html.unescape(v) for k, v in re.findall(r'name="(csrf|return_to)" value="([^"]*)"', page)
+    }
+
+
+def _sign_in(base: str, client_id: str, seed: str) -> str:
+    """The pharmacist's access token, through the real browser flow."""
+    browser = requests.Session()
+    verifier = "v" * 20 + "erifier-" + "x" * 30
+    page = browser.get(
+        f"{base}/oauth/authorize",
+        params={
+            "response_type": "code",
+            "client_id": client_id,
+            "redirect_uri": f"{base}/cb",
+            "scope": SCOPE,
+            "state": "s",
+            "code_challenge": s256(verifier),
+            "code_challenge_method": "S256",
+        },
+        timeout=30,
+    )
+    page = browser.post(
+        f"{base}/login",
+        data={**_hidden(page.text), "username": "alice", "password": PASSWORD},
+        timeout=30,
+    )
+    landing = browser.post(
+        f"{base}/login/mfa",
+        data={**_hidden(page.text), "code": pyotp.TOTP(seed).now()},
+        timeout=30,
+    )
+    code = parse_qs(urlparse(landing.url).query)["code"][0]
+    tokens = requests.post(
+        f"{base}/oauth/token",
+        data={
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": f"{base}/cb",
+            "client_id": client_id,
+            "code_verifier": verifier,
+        },
+        timeout=30,
+    ).json()
+    return str(tokens["access_token"])
+
+
+@pytest.mark.skipif(not SCHEMATHESIS.exists(), reason="schemathesis is not installed")
+def test_schemathesis_finds_no_server_errors(running_hub: tuple[str, dict[str, str]]) -> None:
+    base, known = running_hub
+    token = _sign_in(base, known["client_id"], known["seed"])
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:  # the worker moves it to the queue
+        queue = requests.get(
+            f"{base}/api/v1/prescriptions",
+            params={"state": "awaiting_review"},
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=30,
+        ).json()["items"]
+        if queue:
+            break
+        time.sleep(0.5)
+    assert queue, "the check worker did not queue the prescription"
+    done = subprocess.run(
+        [
+            str(SCHEMATHESIS),
+            "run",
+            f"{base}/api/v1/openapi.json",
+            "--header",
+            f"Authorization: Bearer {token}",
+            "--checks",
+            "not_a_server_error",
+            "--max-examples",
+            "25",
+            "--seed",
+            "1",
+            "--request-timeout",
+            "20",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "SCHEMATHESIS_HOOKS": "", "NO_COLOR": "1"},
+    )
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
+    assert "8 selected / 8 total" in done.stdout  # every operation was exercised
