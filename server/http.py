@@ -1,13 +1,16 @@
-"""Small HTTP helpers shared by the features: bounded body reads and the caller's address."""
+"""Small HTTP helpers shared by the features: bounded body reads, JSON bodies and the
+caller's address."""
 
 from __future__ import annotations
 
 import ipaddress
 from collections.abc import Iterable
+from typing import Any
 
+import orjson
 from aiohttp import web
 
-from .errors import PayloadTooLarge, UnsupportedMediaType
+from .errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
 
 CHUNK = 64 * 1024
 
@@ -24,6 +27,19 @@ async def read_body(request: web.Request, limit: int) -> bytes:
             raise PayloadTooLarge(f"The body may be at most {limit} bytes.")
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+async def read_json_object(request: web.Request, limit: int) -> dict[str, Any]:
+    """A JSON object body (an empty body is ``{}``); 415, 413 or 400 otherwise."""
+    require_content_type(request, ("application/json",))
+    raw = await read_body(request, limit)
+    try:
+        body = orjson.loads(raw) if raw else {}
+    except orjson.JSONDecodeError:
+        raise BadRequest("The body is not valid JSON.") from None
+    if not isinstance(body, dict):
+        raise BadRequest("The body must be a JSON object.")
+    return body
 
 
 def require_content_type(request: web.Request, allowed: Iterable[str]) -> None:

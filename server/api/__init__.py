@@ -5,12 +5,14 @@ from __future__ import annotations
 from aiohttp import web
 
 from ..settings import Settings
-from . import openapi, prescriptions, verification
+from . import openapi, prescriptions, staff, verification
 
 
 def setup(app: web.Application, settings: Settings) -> None:
     app.router.add_get("/api/v1/openapi.json", openapi.openapi)
     app.router.add_get("/api/v1/prescriptions", prescriptions.list_prescriptions)
     app.router.add_get("/api/v1/prescriptions/{id}", prescriptions.get_prescription)
+    app.router.add_get("/api/v1/users", staff.list_staff)
+    app.router.add_patch("/api/v1/users/{id}", staff.update_staff)
     for name, handler in verification.ACTIONS.items():
         app.router.add_post(f"/api/v1/prescriptions/{{id}}/{name}", handler)

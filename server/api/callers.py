@@ -27,6 +27,8 @@ class Caller:
     user_id: uuid.UUID | None = None
     role: str | None = None
     controlled_substances: bool = False
+    #: when the user last proved password and TOTP (only on tokens straight from a sign-in)
+    auth_time: int | None = None
 
     def require_role(self, *roles: str) -> uuid.UUID:
         """The user's ID if the caller is a user with one of ``roles``, else 403."""
@@ -51,4 +53,5 @@ async def caller(request: web.Request, scope: str) -> Caller:
         user.id,
         user.role,
         user.controlled_substances,
+        token.auth_time,
     )

@@ -14,7 +14,6 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import orjson
 from aiohttp import web
 from sqlalchemy import select
 
@@ -31,8 +30,8 @@ from ..db.models import (
     PrescriptionTransition,
     utcnow,
 )
-from ..errors import BadRequest, Conflict, Forbidden, NotFound, Problem, Unprocessable
-from ..http import read_body, require_content_type
+from ..errors import Conflict, Forbidden, NotFound, Problem, Unprocessable
+from ..http import read_json_object
 from ..typedefs import DATABASE
 from .callers import PHARMACIST, Caller, caller
 from .openapi import Operation, operation, path
@@ -203,7 +202,7 @@ def _action(name: str, decide: Decide, roles: tuple[str, ...], body: bool) -> Ha
         who = await caller(request, SCOPE)
         user_id = who.require_role(*roles)
         rx_id = prescription_id(request)
-        payload = await _json_body(request) if body else {}
+        payload = await read_json_object(request, MAX_BODY) if body else {}
         rx, refusal = await _perform(request, who, user_id, rx_id, name, decide, payload)
         if refusal is not None:
             raise refusal
@@ -304,18 +303,6 @@ def _problem(exc: VerificationError) -> Problem:
         forbidden.code = exc.code
         return forbidden
     return Unprocessable(exc.code, exc.detail, extra=extra)
-
-
-async def _json_body(request: web.Request) -> dict[str, Any]:
-    require_content_type(request, ("application/json",))
-    raw = await read_body(request, MAX_BODY)
-    try:
-        body = orjson.loads(raw) if raw else {}
-    except orjson.JSONDecodeError:
-        raise BadRequest("The body is not valid JSON.") from None
-    if not isinstance(body, dict):
-        raise BadRequest("The body must be a JSON object.")
-    return body
 
 
 def _claim_json(rx: Prescription) -> dict[str, Any] | None:

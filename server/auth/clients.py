@@ -29,6 +29,7 @@ USER_SCOPES = {
     "openid": "an ID token and the userinfo endpoint",
     "rx:read": "read the prescriptions of the user's pharmacy",
     "rx:verify": "verification actions (claim, approve, reject, clarify, notes), by role",
+    "staff:manage": "pharmacy admins: roles and controlled-substance permissions of staff",
 }
 BROWSER_GRANTS = "authorization_code refresh_token"
 

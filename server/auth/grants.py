@@ -104,7 +104,7 @@ class HubAuthorizationCodeGrant(AuthorizationCodeGrant):
                 authorization_code.code_hash,
             )
         )
-        return user.in_family(family)
+        return user.in_family(family, authorization_code.auth_time)
 
 
 class HubRefreshTokenGrant(RefreshTokenGrant):

@@ -48,6 +48,8 @@ async def authorize(request: web.Request) -> web.StreamResponse:
     sessions = request.app[SESSIONS]
     session = await sessions.current(request)
     user = await user_of(request.app[DATABASE], session)
+    if user is not None and session is not None and _wants_fresh_sign_in(request, session):
+        user = None  # step-up: password and code again, then the same request without it
     grant_user = None
     if user is not None and session is not None:
         grant_user = GrantUser(
@@ -58,7 +60,7 @@ async def authorize(request: web.Request) -> web.StreamResponse:
         oauth_request, grant_user
     )
     if status == 401:  # a valid request, nobody signed in yet
-        raise web.HTTPSeeOther("/login?" + urlencode({"return_to": request.path_qs}))
+        raise web.HTTPSeeOther("/login?" + urlencode({"return_to": _without_step_up(request)}))
     if status == 302 and "Location" in headers:
         if user is not None:
             await audit.record(
@@ -76,12 +78,31 @@ async def authorize(request: web.Request) -> web.StreamResponse:
     return _page("Cannot sign in", f"<p>{html.escape(str(message))}</p>", status=400)
 
 
+def _wants_fresh_sign_in(request: web.Request, session: WebSession) -> bool:
+    """OpenID ``prompt=login``, or ``max_age`` older than the session's sign-in."""
+    if request.query.get("prompt") == "login":
+        return True
+    max_age = request.query.get("max_age", "")
+    if not max_age.isdigit() or session.authenticated_at is None:
+        return False
+    return (utcnow() - session.authenticated_at).total_seconds() > int(max_age)
+
+
+def _without_step_up(request: web.Request) -> str:
+    """The authorization request to return to, minus what forced the sign-in (no loop)."""
+    query = [(k, v) for k, v in request.query.items() if k not in ("prompt", "max_age")]
+    return f"{request.path}?{urlencode(query)}"
+
+
 async def login_form(request: web.Request) -> web.StreamResponse:
     """``GET /login``: username and password."""
     response = web.Response()
-    session = await request.app[SESSIONS].current(request)
-    if session is None or session.user_id is not None or session.pending_user_id is not None:
-        session = await request.app[SESSIONS].start(response)
+    sessions = request.app[SESSIONS]
+    session = await sessions.current(request)
+    if session is None:
+        session = await sessions.start(response)
+    elif session.user_id is not None or session.pending_user_id is not None:
+        session = await sessions.promote(session, response)  # signing in anew: a new session
     return _login_page(response, session, _return_to(request.query.get("return_to")))
 
 

@@ -106,8 +106,8 @@ class GrantUser:
     def get_user_id(self) -> str:
         return str(self.id)
 
-    def in_family(self, family: uuid.UUID) -> GrantUser:
-        return dataclasses.replace(self, family=family)
+    def in_family(self, family: uuid.UUID, auth_time: dt.datetime | None = None) -> GrantUser:
+        return dataclasses.replace(self, family=family, auth_time=auth_time)
 
 
 class Flows:
@@ -177,8 +177,12 @@ class HubTokenGenerator(JWTBearerTokenGenerator):
         self, client: RegisteredClient, grant_type: str, user: GrantUser | None, scope: str
     ) -> dict[str, Any]:
         if user is not None:
-            claims = {"pharmacy_id": str(user.pharmacy_id), "role": user.role}
-            return {**claims, "fam": str(user.family)} if user.family else claims
+            claims: dict[str, Any] = {"pharmacy_id": str(user.pharmacy_id), "role": user.role}
+            if user.family:
+                claims["fam"] = str(user.family)
+            if user.auth_time:  # only on tokens straight from a sign-in (step-up checks it)
+                claims["auth_time"] = int(user.auth_time.timestamp())
+            return claims
         return {"pharmacy_id": str(client.pharmacy_id)} if client.pharmacy_id else {}
 
 
@@ -224,6 +228,10 @@ class AccessToken:
     expires_at: int
     role: str | None = None  # set on user tokens only (the role when it was issued)
     family: str | None = None  # user tokens: the sign-in they belong to
+    auth_time: int | None = None  # when the user last proved password and TOTP
+
+    def authenticated_within(self, seconds: int) -> bool:
+        return self.auth_time is not None and time.time() - self.auth_time <= seconds
 
     @property
     def for_user(self) -> bool:
@@ -386,6 +394,7 @@ class OAuthService:
             expires_at=int(claims["exp"]),
             role=claims.get("role"),
             family=claims.get("fam"),
+            auth_time=claims.get("auth_time"),
         )
         self.verified.put(token_string, token)
         return token

@@ -1,0 +1,168 @@
+"""Staff of a pharmacy, for its pharmacy admins: roles and controlled-substance permissions.
+
+Changing either is a change of access control (21 CFR 1311: who may approve controlled
+substances), so it needs the ``pharmacy_admin`` role **and** a fresh sign-in: an access token
+issued within the last five minutes straight from password and TOTP. An older token gets 401
+with ``insufficient_user_authentication`` and ``max_age`` (RFC 9470); the client signs in again
+with ``max_age=0`` and retries. Every change is audited with the values before and after.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any
+
+from aiohttp import web
+from sqlalchemy import select
+
+from .. import audit
+from ..db.models import User
+from ..errors import BadRequest, NotFound, Unauthorized, Unprocessable
+from ..http import read_json_object
+from ..typedefs import DATABASE
+from ..users import ROLES
+from .callers import caller
+from .openapi import Operation, operation, path
+
+SCOPE = "staff:manage"
+ADMIN = "pharmacy_admin"
+FRESH_SECONDS = 300
+_USER = {
+    "type": "object",
+    "required": ["id", "username", "role", "controlled_substances", "disabled"],
+    "properties": {
+        "id": {"type": "string", "format": "uuid"},
+        "username": {"type": "string"},
+        "role": {"enum": list(ROLES)},
+        "controlled_substances": {"type": "boolean"},
+        "disabled": {"type": "boolean"},
+    },
+}
+
+
+@operation(
+    Operation(
+        operation_id="listStaff",
+        summary="The staff of the caller's pharmacy (pharmacy admins)",
+        scope=SCOPE,
+        response={
+            "type": "object",
+            "required": ["items"],
+            "properties": {"items": {"type": "array", "items": _USER}},
+        },
+        errors=("401", "403"),
+    )
+)
+async def list_staff(request: web.Request) -> web.Response:
+    who = await caller(request, SCOPE)
+    who.require_role(ADMIN)
+    async with request.app[DATABASE].transaction() as session:
+        rows = list(
+            await session.scalars(
+                select(User).where(User.pharmacy_id == who.pharmacy_id).order_by(User.username)
+            )
+        )
+        await audit.add(
+            session, who.actor, audit.Event("user.list", "user", None, detail={"count": len(rows)})
+        )
+    return web.json_response({"items": [_user(u) for u in rows]})
+
+
+@operation(
+    Operation(
+        operation_id="updateStaff",
+        summary="Change a user's role or controlled-substance permission (fresh sign-in)",
+        scope=SCOPE,
+        parameters=[path("id", "the user")],
+        body={
+            "type": "object",
+            "minProperties": 1,
+            "additionalProperties": False,
+            "properties": {
+                "role": {"enum": list(ROLES)},
+                "controlled_substances": {"type": "boolean"},
+            },
+        },
+        response=_USER,
+        errors=("400", "401", "403", "404", "413", "415", "422"),
+    )
+)
+async def update_staff(request: web.Request) -> web.Response:
+    who = await caller(request, SCOPE)
+    admin_id = who.require_role(ADMIN)
+    try:
+        user_id = uuid.UUID(request.match_info["id"])
+    except ValueError:
+        raise NotFound("No such user.") from None
+    body = await read_json_object(request, 4096)
+    change = _change(body)
+    if who.auth_time is None or not _fresh(who.auth_time):
+        raise Unauthorized(
+            "Sign in again (password and code) to change permissions.",
+            headers={
+                "WWW-Authenticate": 'Bearer error="insufficient_user_authentication", '
+                f'error_description="A fresh sign-in is required", max_age={FRESH_SECONDS}'
+            },
+        )
+    async with request.app[DATABASE].transaction() as session:
+        user = await session.scalar(
+            select(User)
+            .where(User.id == user_id, User.pharmacy_id == who.pharmacy_id)
+            .with_for_update()
+        )
+        if user is None:
+            await audit.add(
+                session,
+                who.actor,
+                audit.Event("user.permissions", "user", str(user_id), outcome="not_found"),
+            )
+            found = None
+        else:
+            if user.id == admin_id and change.get("role", ADMIN) != ADMIN:
+                raise Unprocessable(
+                    "cannot_demote_self", "Another pharmacy admin must change your role."
+                )
+            before = {"role": user.role, "controlled_substances": user.controlled_substances}
+            for key, value in change.items():
+                setattr(user, key, value)
+            after = {"role": user.role, "controlled_substances": user.controlled_substances}
+            await audit.add(
+                session,
+                who.actor,
+                audit.Event(
+                    "user.permissions",
+                    "user",
+                    str(user.id),
+                    detail={"before": before, "after": after},
+                ),
+            )
+            found = _user(user)
+    if found is None:
+        raise NotFound("No such user.")
+    return web.json_response(found)
+
+
+def _change(body: dict[str, Any]) -> dict[str, Any]:
+    unknown = set(body) - {"role", "controlled_substances"}
+    if unknown or not body:
+        raise BadRequest("Send role and/or controlled_substances, nothing else.")
+    if "role" in body and body["role"] not in ROLES:
+        raise BadRequest(f"role must be one of: {', '.join(ROLES)}.")
+    if "controlled_substances" in body and not isinstance(body["controlled_substances"], bool):
+        raise BadRequest("controlled_substances must be true or false.")
+    return body
+
+
+def _fresh(auth_time: int) -> bool:
+    return time.time() - auth_time <= FRESH_SECONDS
+
+
+def _user(user: User) -> dict[str, Any]:
+    return {
+        "id": str(user.id),
+        "username": user.username,
+        "role": user.role,
+        "controlled_substances": user.controlled_substances,
+        "disabled": user.disabled_at is not None,
+    }
