@@ -278,6 +278,16 @@ def cmd_user_disable(args: argparse.Namespace, settings: Settings) -> None:
     print(f"user {args.username.strip().lower()} disabled")
 
 
+def cmd_keys_rotate(args: argparse.Namespace, settings: Settings) -> None:
+    from .auth.keys import rotate
+
+    new, kept = rotate(settings.keys_dir)
+    print(
+        f"new signing key {new}; still accepted: {', '.join(kept) or 'none'}. "
+        "Restart the hub processes to sign with it."
+    )
+
+
 def cmd_audit_verify(args: argparse.Namespace, settings: Settings) -> None:
     from . import audit
 
@@ -387,6 +397,12 @@ def build_parser() -> argparse.ArgumentParser:
     disable = user_commands.add_parser("disable", help="stop an account from signing in")
     disable.add_argument("--username", required=True)
     disable.set_defaults(run=cmd_user_disable)
+
+    keys = commands.add_parser("keys", help="token signing keys")
+    keys_commands = keys.add_subparsers(dest="action", required=True, parser_class=_Parser)
+    keys_commands.add_parser(
+        "rotate", help="sign with a new key; tokens of the previous keys stay valid"
+    ).set_defaults(run=cmd_keys_rotate)
 
     audit = commands.add_parser("audit", help="check and export the audit trail")
     audit_commands = audit.add_subparsers(dest="action", required=True, parser_class=_Parser)

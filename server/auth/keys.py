@@ -1,8 +1,10 @@
 """Token signing keys, kept in the data dir (ES256, P-256).
 
-``keys/signing.jwks`` holds private JWKs, newest first: the first signs, all verify, so an
-operator rotates by prepending a new key and drops old ones once their tokens have expired.
-Processes sharing a data dir race safely to create the first key (link(2) is atomic).
+``keys/signing.jwks`` holds private JWKs, newest first: the first signs, all verify and are
+published at ``/oauth/jwks``. ``telepharm keys rotate`` prepends a new key and keeps the
+previous ones (three in all), so tokens signed before a rotation stay valid until they expire;
+hub processes pick the new key up when restarted. Processes sharing a data dir race safely to
+create the first key (link(2) is atomic).
 """
 
 from __future__ import annotations
@@ -65,3 +67,27 @@ def load_signing_keys(keys_dir: Path) -> SigningKeys:
     if not keys or any(not k.is_private or not k.kid for k in keys):
         raise KeyFileError(f"{path} must hold private EC keys with a kid")
     return SigningKeys(active=KeySet(keys[:1]), verification=KeySet(keys))
+
+
+#: keys kept after a rotation: the signing one and the two before it
+KEEP = 3
+
+
+def rotate(keys_dir: Path, keep: int = KEEP) -> tuple[str, list[str]]:
+    """Prepend a new signing key; returns its kid and the kids of the keys still kept."""
+    path = keys_dir / FILENAME
+    current = load_signing_keys(keys_dir)
+    key = new_key()
+    kept = [key.as_dict(private=True)] + [
+        k.as_dict(private=True) for k in current.verification.keys[: keep - 1]
+    ]
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}-")
+    try:
+        os.write(fd, json.dumps({"keys": kept}).encode())
+        os.fsync(fd)
+        os.close(fd)
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+    return str(key.kid), [str(k["kid"]) for k in kept[1:]]

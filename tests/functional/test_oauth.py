@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Awaitable, Callable
 
+from aiohttp.test_utils import TestClient
 from joserfc import jwt
 from joserfc.jwk import KeySet
 from sqlalchemy import select
 
+from server.app import create_app
+from server.auth.keys import rotate
 from server.db.models import AuditEvent
+from server.settings import Settings
 from tests.conftest import ISSUER, Hub, basic
 
 
@@ -139,3 +144,40 @@ async def test_health_and_readiness(hub: Hub) -> None:
     ready = await hub.client.get("/readyz")
     assert ready.status == 200
     assert (await ready.json())["checks"] == {"database": "ok", "broker": "ok"}
+
+
+async def test_discovery_advertises_the_browser_flow(hub: Hub) -> None:
+    meta = await (await hub.client.get("/.well-known/openid-configuration")).json()
+    assert meta["authorization_endpoint"] == f"{ISSUER}/oauth/authorize"
+    assert meta["code_challenge_methods_supported"] == ["S256"]
+    assert meta["response_types_supported"] == ["code"]
+    assert meta["id_token_signing_alg_values_supported"] == ["ES256"]
+    for endpoint in ("revocation", "introspection", "userinfo"):
+        assert meta[f"{endpoint}_endpoint"].startswith(ISSUER)
+
+
+async def test_key_rotation_keeps_old_tokens_valid(
+    hub: Hub, settings: Settings, aiohttp_client: Callable[..., Awaitable[TestClient]]
+) -> None:
+    await hub.pharmacy()
+    reader = await hub.machine_client("rx:read", pharmacy="1234567")
+    old_token = await hub.token(reader, scope="rx:read")
+    old_kid = _decode_unverified(old_token)[0]["kid"]
+    new_kid, kept = rotate(settings.keys_dir)
+    assert kept == [old_kid]
+
+    restarted = await aiohttp_client(create_app(settings))
+    jwks = await (await restarted.get("/oauth/jwks")).json()
+    assert [k["kid"] for k in jwks["keys"]] == [new_kid, old_kid]
+    assert all("d" not in k for k in jwks["keys"])  # public parts only
+    listing = await restarted.get(
+        "/api/v1/prescriptions", headers={"Authorization": f"Bearer {old_token}"}
+    )
+    assert listing.status == 200
+    response = await restarted.post(
+        "/oauth/token",
+        data={"grant_type": "client_credentials", "scope": "rx:read"},
+        headers={"Authorization": basic(reader)},
+    )
+    new_token = (await response.json())["access_token"]
+    assert _decode_unverified(new_token)[0]["kid"] == new_kid
