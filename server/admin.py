@@ -158,8 +158,14 @@ def _load_demo_secrets(data_dir: Path) -> dict[str, ClientCredentials]:
 
 
 def _save_demo_secrets(data_dir: Path, credentials: dict[str, ClientCredentials]) -> None:
-    data_dir.mkdir(parents=True, exist_ok=True)
-    path = _demo_file(data_dir)
+    write_private_json(
+        _demo_file(data_dir), {k: json.loads(v.to_json()) for k, v in credentials.items()}
+    )
+
+
+def write_private_json(path: Path, value: object) -> None:
+    """``value`` as JSON in ``path``, readable by the owner only (demo secrets)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as handle:
-        json.dump({k: json.loads(v.to_json()) for k, v in credentials.items()}, handle)
+        json.dump(value, handle)

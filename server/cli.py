@@ -165,10 +165,25 @@ def cmd_client_add(args: argparse.Namespace, settings: Settings) -> None:
 
 
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> None:
-    credentials = _with_database(settings, lambda db: admin.seed_demo(db, settings.data_dir))
+    from . import users
+
+    async def seed(db: Database) -> tuple[dict[str, admin.ClientCredentials], users.DemoLogin]:
+        credentials = await admin.seed_demo(db, settings.data_dir)
+        login = await users.ensure_demo_pharmacist(
+            db, _box(settings), admin.DEMO_NCPDPID, settings.data_dir
+        )
+        return credentials, login
+
+    credentials, login = _with_database(settings, seed)
     sample = settings.data_dir / "sample-newrx.xml"
     sample.write_bytes(resources.files("server").joinpath("samples/newrx.xml").read_bytes())
     print(_demo_text(settings, credentials, sample))
+    print(
+        f"""
+Demo pharmacist (sign in at {settings.issuer}/login): {login.username} / {login.password}
+  add this to an authenticator app (the code is asked after the password):
+  {login.enrolment_uri}"""
+    )
 
 
 def _demo_text(

@@ -9,15 +9,18 @@ sessions and revokes its tokens at once.
 
 from __future__ import annotations
 
+import json
 import re
+import secrets
 from dataclasses import dataclass
+from pathlib import Path
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from . import audit
-from .admin import OPERATOR, AdminError, find_pharmacy
+from .admin import OPERATOR, AdminError, find_pharmacy, write_private_json
 from .auth.credentials import (
     PasswordPolicyError,
     SecretBox,
@@ -135,3 +138,47 @@ async def _user(session: AsyncSession, name: str) -> User:
     if user is None:
         raise AdminError(f"no user {name}")
     return user
+
+
+DEMO_USERNAME = "demo.pharmacist"
+
+
+@dataclass(frozen=True, slots=True)
+class DemoLogin:
+    username: str
+    password: str
+    enrolment_uri: str
+
+
+async def ensure_demo_pharmacist(
+    db: Database, box: SecretBox, pharmacy: str, data_dir: Path
+) -> DemoLogin:
+    """The demo pharmacy's pharmacist (allowed controlled substances), created once; its
+    password is kept in ``<data dir>/demo-users.json`` (mode 0600) so the demo can show it
+    again. Real accounts' passwords are never stored."""
+    path = data_dir / "demo-users.json"
+    password = _saved_password(path)
+    async with db.sessions() as session:
+        user = await session.scalar(select(User).where(User.username == DEMO_USERNAME))
+    if user is None or not password:
+        if user is not None:  # the password file is gone: start the account afresh
+            raise AdminError(f"{path} is missing; disable {DEMO_USERNAME} or restore the file")
+        password = secrets.token_urlsafe(18)
+        await add_user(
+            db, box, pharmacy=pharmacy, username=DEMO_USERNAME, role="pharmacist", password=password
+        )
+        async with db.transaction() as session:
+            user = await _user(session, DEMO_USERNAME)
+            user.controlled_substances = True
+        write_private_json(path, {DEMO_USERNAME: password})
+    assert user is not None
+    assert user.totp_secret is not None
+    seed = box.open(user.totp_secret, totp_context(user.id))
+    return DemoLogin(DEMO_USERNAME, password, enrolment_uri(seed, DEMO_USERNAME))
+
+
+def _saved_password(path: Path) -> str:
+    try:
+        return str(json.loads(path.read_text())[DEMO_USERNAME])
+    except (OSError, ValueError, KeyError, TypeError):
+        return ""
