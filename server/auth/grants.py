@@ -166,33 +166,43 @@ def user_info(user: GrantUser) -> UserInfo:
     )
 
 
-class _FamilyToken:
-    """A presented token, resolved to its family (revocation and introspection)."""
+class _PresentedToken:
+    """A presented token, resolved: a user's (with its family) or a machine client's access
+    token (claims only), or a refresh token (family only)."""
 
-    def __init__(self, family: Any, claims: dict[str, Any] | None) -> None:
-        self.family = family
+    def __init__(self, family: Any | None, claims: dict[str, Any] | None) -> None:
+        self.family: Any = family  # a TokenFamily row, or None for a machine client's token
         self.claims = claims
 
+    @property
+    def client_id(self) -> str:
+        if self.family is not None:
+            return str(self.family.client_id)
+        assert self.claims is not None
+        return str(self.claims["client_id"])
+
     def check_client(self, client: RegisteredClient) -> bool:
-        return bool(self.family.client_id == client.get_client_id())
+        return self.client_id == client.get_client_id()
 
     def is_expired(self) -> bool:
         expires = self.claims["exp"] if self.claims else self.family.expires_at.timestamp()
         return bool(expires <= time.time())
 
     def is_revoked(self) -> bool:
-        return self.family.revoked_at is not None
+        return self.family is not None and self.family.revoked_at is not None
 
 
-def _find(server: HubAuthorizationServer, token: str, hint: str | None) -> _FamilyToken | None:
+def _find(server: HubAuthorizationServer, token: str, hint: str | None) -> _PresentedToken | None:
     flows = server.flows
     if hint != "refresh_token":
         claims = flows.access_claims(token)
         if claims is not None:
+            if "fam" not in claims:  # a machine client's token: nothing stored to look up
+                return _PresentedToken(None, claims)
             family = flows.bridge.run(flows.store.family_by_id(claims["fam"]))
-            return _FamilyToken(family, claims) if family else None
+            return _PresentedToken(family, claims) if family else None
     family = flows.bridge.run(flows.store.family_of_refresh(token))
-    return _FamilyToken(family, None) if family else None
+    return _PresentedToken(family, None) if family else None
 
 
 class HubRevocationEndpoint(RevocationEndpoint):
@@ -203,9 +213,11 @@ class HubRevocationEndpoint(RevocationEndpoint):
     def query_token(self, token_string: str, token_type_hint: str | None) -> Any:
         return _find(self.server, token_string, token_type_hint)
 
-    def revoke_token(self, token: _FamilyToken, request: OAuth2Request) -> None:
-        flows = self.server.flows
-        flows.bridge.run(flows.store.revoke_family(token.family.id, "revoked"))
+    def revoke_token(self, token: _PresentedToken, request: OAuth2Request) -> None:
+        """Ends the sign-in; a machine client's access token just expires (5 minutes)."""
+        if token.family is not None:
+            flows = self.server.flows
+            flows.bridge.run(flows.store.revoke_family(token.family.id, "revoked"))
 
 
 class HubIntrospectionEndpoint(IntrospectionEndpoint):
@@ -218,23 +230,24 @@ class HubIntrospectionEndpoint(IntrospectionEndpoint):
         return _find(self.server, token_string, token_type_hint)
 
     def check_permission(
-        self, token: _FamilyToken, client: RegisteredClient, request: OAuth2Request
+        self, token: _PresentedToken, client: RegisteredClient, request: OAuth2Request
     ) -> bool:
         return client.secret_hash is not None
 
-    def introspect_token(self, token: _FamilyToken) -> dict[str, Any]:
-        family = token.family
+    def introspect_token(self, token: _PresentedToken) -> dict[str, Any]:
         payload: dict[str, Any] = {
             "active": True,
-            "client_id": family.client_id,
-            "sub": str(family.user_id),
-            "scope": family.scope,
+            "client_id": token.client_id,
             "iss": self.server.flows.issuer,
         }
         if token.claims:
-            payload.update(exp=token.claims["exp"], iat=token.claims["iat"])
+            claims = token.claims
+            payload.update(sub=claims["sub"], scope=claims.get("scope", ""), exp=claims["exp"])
+            payload["iat"] = claims["iat"]
             payload["token_type"] = "access_token"  # noqa: S105
         else:
+            family = token.family
+            payload.update(sub=str(family.user_id), scope=family.scope)
             payload["exp"] = int(family.expires_at.timestamp())
             payload["token_type"] = "refresh_token"  # noqa: S105
         return payload

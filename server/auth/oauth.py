@@ -144,14 +144,14 @@ class Flows:
         return user if await self.store.family_live(family) else None
 
     def access_claims(self, token: str) -> dict[str, Any] | None:
-        """The claims of one of our user access tokens, verified, or None."""
+        """The claims of one of our access tokens, verified, or None."""
         assert self.validator is not None
         try:
             claims = self.validator.authenticate_token(token)
             self.validator.validate_token(claims, [], None)
         except (OAuth2Error, ValueError, JoseError):
             return None
-        return dict(claims) if claims.get("fam") else None
+        return dict(claims)
 
 
 class HubTokenGenerator(JWTBearerTokenGenerator):

@@ -154,6 +154,10 @@ async def test_revocation_and_introspection(hub: Hub) -> None:
     assert active["active"] is True
     assert active["client_id"] == app.client_id
     assert (await introspect(tokens["refresh_token"]))["token_type"] == "refresh_token"
+    machine = await hub.token(resource_server, scope="rx:read")
+    described = await introspect(machine)
+    assert (described["active"], described["client_id"]) == (True, resource_server.client_id)
+    assert await introspect("not-a-token") == {"active": False}
     public = await hub.client.post(
         "/oauth/introspect", data={"token": tokens["access_token"], "client_id": app.client_id}
     )
