@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import json
 
 import pyotp
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from server import audit, users
-from server.db.models import AuditEvent
+from server.db.models import AuditEvent, WebSession
 from tests.conftest import Hub, basic
 from tests.functional.signin_helpers import Console, console
 from tests.functional.verification_helpers import PASSWORD, bearer
@@ -294,3 +295,18 @@ def _decode(token: str) -> tuple[dict[str, object], dict[str, object]]:
 
     header, payload, _ = token.split(".")
     return part(header), part(payload)
+
+
+async def test_idle_and_absolute_timeouts_end_the_session(hub: Hub) -> None:
+    app = await console(hub)
+    await app.sign_in()
+    assert (await hub.client.get("/login/done", allow_redirects=False)).status == 200
+    for column, age in (("last_seen_at", dt.timedelta(minutes=31)),
+                        ("created_at", dt.timedelta(hours=12, minutes=1))):  # fmt: skip
+        async with hub.db.transaction() as session:
+            await session.execute(
+                update(WebSession).values({column: dt.datetime.now(dt.UTC) - age})
+            )
+        response = await hub.client.get("/login/done", allow_redirects=False)
+        assert response.status == 303, column
+        await app.sign_in()  # a fresh session for the next round
