@@ -28,6 +28,7 @@ from .auth.credentials import (
     enrolment_uri,
     hash_password,
     new_totp_seed,
+    totp_context,
 )
 from .auth.store import end_sign_ins
 from .db import Database
@@ -43,11 +44,6 @@ class Enrolment:
 
     username: str
     uri: str
-
-
-def totp_context(user_id: object) -> str:
-    """Associated data binding a sealed seed to its user (a seed copied to another row fails)."""
-    return f"totp:{user_id}"
 
 
 def normalise_username(username: str) -> str:

@@ -90,6 +90,11 @@ class SecretBox:
         return self._aead.decrypt(raw[:12], raw[12:], context.encode()).decode()
 
 
+def totp_context(user_id: object) -> str:
+    """Associated data binding a sealed seed to its user (a seed copied to another row fails)."""
+    return f"totp:{user_id}"
+
+
 def new_totp_seed() -> str:
     return pyotp.random_base32(32)  # 32 base32 characters: 160 bits
 

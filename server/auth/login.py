@@ -23,7 +23,7 @@ from ..db.models import User, WebSession, utcnow
 from ..http import read_body
 from ..typedefs import DATABASE, OAUTH, PROXIES, SECRETS, SESSIONS, SETTINGS
 from . import throttle
-from .credentials import accept_totp, password_matches
+from .credentials import accept_totp, password_matches, totp_context
 from .oauth import AiohttpOAuth2Request, GrantUser
 from .sessions import csrf_ok, user_of
 
@@ -193,8 +193,6 @@ async def logout(request: web.Request) -> web.StreamResponse:
 def _totp_step(request: web.Request, user: User | None, code: str) -> int | None:
     if user is None or user.totp_secret is None:
         return None
-    from ..users import totp_context
-
     seed = request.app[SECRETS].open(user.totp_secret, totp_context(user.id))
     return accept_totp(seed, code, user.totp_last_step)
 
