@@ -1,0 +1,121 @@
+"""The signaling codec: every message round-trips; anything else is a clear ProtocolError."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from signaling.protocol import (
+    MAX_MESSAGE_BYTES,
+    TYPES,
+    Admitted,
+    End,
+    IceCandidate,
+    Join,
+    Message,
+    Mute,
+    Offer,
+    ProtocolError,
+    Stats,
+    decode,
+    encode,
+)
+
+SAMPLES: list[Message] = [
+    Join(),
+    Join(resume="r" * 40),
+    Offer(sdp="v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\n"),
+    IceCandidate(candidate="candidate:1 1 udp 2122260223 192.0.2.1 54400 typ host"),
+    IceCandidate(
+        candidate="candidate:2 1 udp 1 192.0.2.2 3478 typ relay", sdp_mid="0", sdp_mline_index=0
+    ),
+    Mute(audio=True, video=False),
+    Stats(bitrate_kbps=512.5, fps=29.9, packet_loss=0.4, rtt_ms=42),
+    End(notes="Counselled on timing of doses.", counselling="accepted"),
+    Admitted(
+        ice_servers=({"urls": ["turn:turn.example:3478"], "username": "u", "credential": "c"},)
+    ),
+]
+
+
+@pytest.mark.parametrize("message", SAMPLES, ids=lambda m: m.type)
+def test_round_trip(message: Message) -> None:
+    assert decode(encode(message)) == message
+
+
+def test_ice_uses_the_browsers_field_names() -> None:
+    wire = json.loads(encode(SAMPLES[4]))
+    assert wire == {
+        "type": "ice",
+        "candidate": SAMPLES[4].candidate,  # type: ignore[attr-defined]
+        "sdpMid": "0",
+        "sdpMLineIndex": 0,
+    }
+
+
+def test_every_type_has_a_unique_name_and_a_direction() -> None:
+    assert len(TYPES) == 20
+    assert {cls.direction for cls in TYPES.values()} == {"client", "relay", "hub"}
+
+
+@pytest.mark.parametrize(
+    ("raw", "code"),
+    [
+        ("not json", "not_json"),
+        ("[1, 2]", "not_object"),
+        ('{"type": "dance"}', "unknown_type"),
+        ('{"sdp": "x"}', "unknown_type"),
+        ('{"type": "offer"}', "bad_field"),
+        ('{"type": "offer", "sdp": ""}', "bad_field"),
+        ('{"type": "offer", "sdp": 42}', "bad_field"),
+        ('{"type": "mute", "audio": 1, "video": false}', "bad_field"),
+        (
+            '{"type": "stats", "bitrate_kbps": -1, "fps": 1, "packet_loss": 0, "rtt_ms": 1}',
+            "bad_field",
+        ),
+        (
+            '{"type": "stats", "bitrate_kbps": true, "fps": 1, "packet_loss": 0, "rtt_ms": 1}',
+            "bad_field",
+        ),
+        (
+            '{"type": "stats", "bitrate_kbps": NaN, "fps": 1, "packet_loss": 0, "rtt_ms": 1}',
+            "bad_field",
+        ),
+        ('{"type": "ice", "candidate": "c", "sdpMLineIndex": 1.5}', "bad_field"),
+        ('{"type": "end", "notes": "n", "counselling": "maybe"}', "bad_field"),
+        ('{"type": "leave", "extra": 1}', "bad_field"),
+    ],
+)
+def test_bad_messages(raw: str, code: str) -> None:
+    with pytest.raises(ProtocolError) as refused:
+        decode(raw)
+    assert refused.value.code == code
+
+
+def test_size_is_bounded_before_parsing() -> None:
+    raw = json.dumps({"type": "offer", "sdp": "x" * MAX_MESSAGE_BYTES})
+    with pytest.raises(ProtocolError) as refused:
+        decode(raw)
+    assert refused.value.code == "too_large"
+
+
+@given(st.one_of(st.binary(max_size=300), st.text(max_size=300)))
+def test_no_input_raises_anything_but_protocol_error(raw: bytes | str) -> None:
+    with contextlib.suppress(ProtocolError):
+        decode(raw)
+
+
+@given(st.dictionaries(st.sampled_from(["type", "sdp", "audio", "video", "candidate",
+                                        "sdpMid", "notes", "counselling", "resume"]),
+                       st.one_of(st.none(), st.booleans(), st.integers(), st.text(max_size=20),
+                                 st.sampled_from(sorted(TYPES)))))  # fmt: skip
+def test_objects_of_any_shape_are_decoded_or_refused(obj: dict[str, object]) -> None:
+    try:
+        message = decode(json.dumps(obj))
+    except ProtocolError:
+        return
+    assert decode(encode(message)) == message
