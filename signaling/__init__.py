@@ -1,1 +1,2 @@
-"""Video consult signaling: rooms, waiting room, protocol codec, TURN credentials (to come)."""
+"""Video consults: the consult lifecycle and its consent rules, the signaling protocol's codec,
+and TURN credentials. Pure domain: no aiohttp here (see docs/signaling.md)."""

@@ -5,13 +5,16 @@ from __future__ import annotations
 from aiohttp import web
 
 from ..settings import Settings
-from . import openapi, prescriptions, staff, verification
+from . import consults, openapi, prescriptions, staff, verification
 
 
 def setup(app: web.Application, settings: Settings) -> None:
     app.router.add_get("/api/v1/openapi.json", openapi.openapi)
     app.router.add_get("/api/v1/prescriptions", prescriptions.list_prescriptions)
     app.router.add_get("/api/v1/prescriptions/{id}", prescriptions.get_prescription)
+    app.router.add_post("/api/v1/consults", consults.create_consult)
+    app.router.add_get("/api/v1/consults/{id}", consults.get_consult)
+    app.router.add_post("/api/v1/consults/{id}/cancel", consults.cancel_consult)
     app.router.add_get("/api/v1/users", staff.list_staff)
     app.router.add_patch("/api/v1/users/{id}", staff.update_staff)
     for name, handler in verification.ACTIONS.items():

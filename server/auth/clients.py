@@ -30,6 +30,7 @@ USER_SCOPES = {
     "rx:read": "read the prescriptions of the user's pharmacy",
     "rx:verify": "verification actions (claim, approve, reject, clarify, notes), by role",
     "staff:manage": "pharmacy admins: roles and controlled-substance permissions of staff",
+    "consults": "pharmacists: video consults with patients",
 }
 BROWSER_GRANTS = "authorization_code refresh_token"
 

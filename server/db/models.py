@@ -226,6 +226,42 @@ class LoginThrottle(Base):
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
+class ConsultRow(Base):
+    """A video consult (signaling.consults): its state, invite (as SHA-256), consent, outcome."""
+
+    __tablename__ = "consults"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    pharmacy_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("pharmacies.id"), index=True)
+    pharmacist_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"))
+    patient_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("patients.id"))
+    prescription_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("prescriptions.id"))
+    state: Mapped[str] = mapped_column(String(16))
+    invite_digest: Mapped[str] = mapped_column(String(64), unique=True)
+    invite_expires_at: Mapped[dt.datetime]
+    invite_used_at: Mapped[dt.datetime | None]
+    consent_at: Mapped[dt.datetime | None]
+    consent_text_version: Mapped[str | None] = mapped_column(String(40))
+    notes: Mapped[str | None] = mapped_column(Text)
+    counselling: Mapped[str | None] = mapped_column(String(16))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class ConsultStepRow(Base):
+    """One step of a consult's history: who, when, why."""
+
+    __tablename__ = "consult_steps"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    consult_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("consults.id"), index=True)
+    from_state: Mapped[str | None] = mapped_column(String(16))
+    to_state: Mapped[str] = mapped_column(String(16))
+    actor: Mapped[str] = mapped_column(String(100))
+    reason: Mapped[str] = mapped_column(Text)
+    at: Mapped[dt.datetime]
+
+
 class InboundMessage(Base):
     """A SCRIPT message exactly as received (21 CFR 1311.170(e): keep the original bytes)."""
 
@@ -408,6 +444,8 @@ __all__ = [
     "AuthorizationCode",
     "Base",
     "ClarificationRequest",
+    "ConsultRow",
+    "ConsultStepRow",
     "DrugProduct",
     "Finding",
     "InboundMessage",

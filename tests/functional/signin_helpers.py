@@ -20,7 +20,7 @@ from server.typedefs import SETTINGS
 from tests.conftest import Hub
 from tests.functional.verification_helpers import PASSWORD
 
-SCOPE = "openid rx:read rx:verify staff:manage"
+SCOPE = "openid rx:read rx:verify staff:manage consults"
 _HIDDEN = re.compile(r'name="(csrf|return_to)" value="([^"]*)"')
 
 

@@ -29,7 +29,13 @@ async def test_pharmacist_signs_in_and_uses_the_api(hub: Hub) -> None:
     assert status == 200, tokens
     assert tokens["token_type"].lower() == "bearer"
     assert tokens["expires_in"] == 300
-    assert set(tokens["scope"].split()) == {"openid", "rx:read", "rx:verify", "staff:manage"}
+    assert set(tokens["scope"].split()) == {
+        "openid",
+        "rx:read",
+        "rx:verify",
+        "staff:manage",
+        "consults",
+    }
     assert await api_status(hub, tokens["access_token"]) == 200
 
     header, claims = _decode(tokens["id_token"])

@@ -20,7 +20,7 @@ from tests.functional.intake_helpers import post_script
 from tests.support.script_samples import newrx_xml
 
 PASSWORD = "a long and private test passphrase"
-STAFF_SCOPE = "openid rx:read rx:verify"
+STAFF_SCOPE = "openid rx:read rx:verify consults"
 #: the browser console as a client, for tokens issued to signed-in users
 CONSOLE = RegisteredClient(
     client_id="telepharm-console",

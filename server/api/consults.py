@@ -1,0 +1,283 @@
+"""Video consults over the API: a pharmacist schedules one for a patient of their pharmacy
+(optionally about a prescription), gets the single-use invite link, reads and cancels it.
+
+The rules are :mod:`signaling.consults`; this module stores its values (the invite only as
+its SHA-256: the link is shown once, here) and audits every read and change. The signaling
+WebSocket that runs the call itself comes with the rest of issue 5.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from aiohttp import web
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from signaling import consults as rules
+
+from .. import audit
+from ..db.models import ConsultRow, ConsultStepRow, PatientProfile, Prescription, utcnow
+from ..errors import BadRequest, Conflict, NotFound
+from ..http import read_json_object
+from ..typedefs import DATABASE, SETTINGS
+from .callers import PHARMACIST, Caller, caller
+from .openapi import Operation, operation, path
+
+SCOPE = "consults"
+_CONSULT = {
+    "type": "object",
+    "required": ["id", "state", "patient_id", "history"],
+    "properties": {
+        "id": {"type": "string", "format": "uuid"},
+        "state": {"enum": [s.value for s in rules.ConsultState]},
+        "patient_id": {"type": "string", "format": "uuid"},
+        "prescription_id": {"type": ["string", "null"]},
+        "invite_url": {"type": "string", "description": "only when the consult is created"},
+        "invite_expires_at": {"type": "string", "format": "date-time"},
+        "history": {"type": "array", "items": {"type": "object"}},
+    },
+}
+
+
+@operation(
+    Operation(
+        operation_id="createConsult",
+        summary="Schedule a video consult and get the patient's single-use invite link",
+        scope=SCOPE,
+        body={
+            "type": "object",
+            "required": ["patient_id"],
+            "additionalProperties": False,
+            "properties": {
+                "patient_id": {"type": "string", "format": "uuid"},
+                "prescription_id": {"type": "string", "format": "uuid"},
+            },
+        },
+        response=_CONSULT,
+        errors=("400", "401", "403", "404", "413", "415"),
+    )
+)
+async def create_consult(request: web.Request) -> web.Response:
+    who = await caller(request, SCOPE)
+    pharmacist = who.require_role(PHARMACIST)
+    body = await read_json_object(request, 4096)
+    if set(body) - {"patient_id", "prescription_id"}:
+        raise BadRequest("Send patient_id and optionally prescription_id, nothing else.")
+    patient_id = _uuid(body.get("patient_id"), "patient_id")
+    rx_id = _uuid(body["prescription_id"], "prescription_id") if "prescription_id" in body else None
+    now = utcnow()
+    async with request.app[DATABASE].transaction() as session:
+        if not await _owned(session, who, PatientProfile, patient_id) or (
+            rx_id is not None and not await _owned(session, who, Prescription, rx_id)
+        ):
+            await _audit(session, who, "consult.create", None, "not_found")
+            found = None
+        else:
+            consult, token = rules.schedule(
+                str(uuid.uuid4()),
+                str(pharmacist),
+                str(patient_id),
+                now,
+                prescription_id=str(rx_id) if rx_id else None,
+            )
+            row = ConsultRow(
+                id=uuid.UUID(consult.id),
+                pharmacy_id=who.pharmacy_id,
+                pharmacist_id=pharmacist,
+                patient_id=patient_id,
+                prescription_id=rx_id,
+                state=consult.state.value,
+                invite_digest=consult.invite_digest,
+                invite_expires_at=consult.invite_expires_at,
+                created_at=now,
+                updated_at=now,
+            )
+            session.add(row)
+            await session.flush()
+            _add_steps(session, row.id, consult.history)
+            await _audit(session, who, "consult.create", row.id, "success")
+            found = {
+                **_json(row, consult.history),
+                "invite_url": f"{request.app[SETTINGS].issuer}/consult/{token}",
+            }
+    if found is None:
+        raise NotFound("No such patient or prescription in your pharmacy.")
+    return web.json_response(found)
+
+
+@operation(
+    Operation(
+        operation_id="getConsult",
+        summary="A consult: state and history",
+        scope=SCOPE,
+        parameters=[path("id", "the consult")],
+        response=_CONSULT,
+        errors=("401", "403", "404"),
+    )
+)
+async def get_consult(request: web.Request) -> web.Response:
+    who = await caller(request, SCOPE)
+    who.require_role(PHARMACIST)
+    consult_id = _path_id(request)
+    async with request.app[DATABASE].transaction() as session:
+        row, steps = await _load(session, who, consult_id)
+        await _audit(session, who, "consult.read", consult_id, "success" if row else "not_found")
+    if row is None:
+        raise NotFound("No such consult.")
+    return web.json_response(_json(row, steps))
+
+
+@operation(
+    Operation(
+        operation_id="cancelConsult",
+        summary="Cancel a consult that has not started (its pharmacist only)",
+        scope=SCOPE,
+        parameters=[path("id", "the consult")],
+        response=_CONSULT,
+        errors=("401", "403", "404", "409"),
+    )
+)
+async def cancel_consult(request: web.Request) -> web.Response:
+    who = await caller(request, SCOPE)
+    pharmacist = who.require_role(PHARMACIST)
+    consult_id = _path_id(request)
+    refusal: rules.ConsultError | None = None
+    async with request.app[DATABASE].transaction() as session:
+        row, steps = await _load(session, who, consult_id, lock=True)
+        if row is None:
+            await _audit(session, who, "consult.cancel", consult_id, "not_found")
+        else:
+            try:
+                consult = rules.cancel(_domain(row, steps), str(pharmacist), utcnow())
+            except rules.ConsultError as exc:
+                refusal = exc
+                await _audit(session, who, "consult.cancel", consult_id, "refused")
+            else:
+                _add_steps(session, row.id, consult.history[len(steps) :])
+                row.state, row.updated_at = consult.state.value, utcnow()
+                steps = consult.history
+                await _audit(session, who, "consult.cancel", consult_id, "success")
+    if row is None:
+        raise NotFound("No such consult.")
+    if refusal is not None:
+        problem = Conflict(refusal.args[0])
+        problem.code = refusal.code
+        raise problem
+    return web.json_response(_json(row, steps))
+
+
+async def _owned(session: AsyncSession, who: Caller, model: Any, key: uuid.UUID) -> bool:
+    found = await session.scalar(
+        select(model.id).where(model.id == key, model.pharmacy_id == who.pharmacy_id)
+    )
+    return found is not None
+
+
+async def _load(
+    session: AsyncSession, who: Caller, consult_id: uuid.UUID, lock: bool = False
+) -> tuple[ConsultRow | None, tuple[rules.Step, ...]]:
+    query = select(ConsultRow).where(
+        ConsultRow.id == consult_id, ConsultRow.pharmacy_id == who.pharmacy_id
+    )
+    row = await session.scalar(query.with_for_update() if lock else query)
+    if row is None:
+        return None, ()
+    rows = await session.scalars(
+        select(ConsultStepRow)
+        .where(ConsultStepRow.consult_id == consult_id)
+        .order_by(ConsultStepRow.id)
+    )
+    steps = tuple(
+        rules.Step(
+            rules.ConsultState(s.from_state) if s.from_state else None,
+            rules.ConsultState(s.to_state),
+            s.actor,
+            s.reason,
+            s.at,
+        )
+        for s in rows
+    )
+    return row, steps
+
+
+def _domain(row: ConsultRow, steps: tuple[rules.Step, ...]) -> rules.Consult:
+    consent = (
+        rules.Consent(row.consent_at, row.consent_text_version or "")
+        if row.consent_at is not None
+        else None
+    )
+    return rules.Consult(
+        id=str(row.id),
+        pharmacist=str(row.pharmacist_id),
+        patient=str(row.patient_id),
+        invite_digest=row.invite_digest,
+        invite_expires_at=row.invite_expires_at,
+        state=rules.ConsultState(row.state),
+        history=steps,
+        prescription_id=str(row.prescription_id) if row.prescription_id else None,
+        invite_used_at=row.invite_used_at,
+        consent=consent,
+        notes=row.notes,
+        counselling=row.counselling,
+    )
+
+
+def _add_steps(session: AsyncSession, consult_id: uuid.UUID, steps: tuple[rules.Step, ...]) -> None:
+    session.add_all(
+        ConsultStepRow(
+            consult_id=consult_id,
+            from_state=s.from_state.value if s.from_state else None,
+            to_state=s.to_state.value,
+            actor=s.actor,
+            reason=s.reason,
+            at=s.at,
+        )
+        for s in steps
+    )
+
+
+async def _audit(
+    session: AsyncSession, who: Caller, action: str, consult_id: uuid.UUID | None, outcome: str
+) -> None:
+    event = audit.Event(action, "consult", str(consult_id) if consult_id else None, outcome=outcome)
+    await audit.add(session, who.actor, event)
+
+
+def _json(row: ConsultRow, steps: tuple[rules.Step, ...]) -> dict[str, Any]:
+    return {
+        "id": str(row.id),
+        "state": row.state,
+        "patient_id": str(row.patient_id),
+        "prescription_id": str(row.prescription_id) if row.prescription_id else None,
+        "invite_expires_at": row.invite_expires_at.isoformat(),
+        "history": [
+            {
+                "from": s.from_state.value if s.from_state else None,
+                "to": s.to_state.value,
+                "actor": s.actor,
+                "reason": s.reason,
+                "at": s.at.isoformat(),
+            }
+            for s in steps
+        ],
+    }
+
+
+def _uuid(value: object, name: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(str(value)) if isinstance(value, str) else _bad(name)
+    except ValueError:
+        return _bad(name)
+
+
+def _bad(name: str) -> uuid.UUID:
+    raise BadRequest(f"{name} must be a UUID.")
+
+
+def _path_id(request: web.Request) -> uuid.UUID:
+    try:
+        return uuid.UUID(request.match_info["id"])
+    except ValueError:
+        raise NotFound("No such consult.") from None

@@ -1,0 +1,127 @@
+"""Scheduling video consults through the API: invite links, tenancy, cancellation, audit."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import select
+
+from server.db.models import AuditEvent, ConsultRow, Prescription
+from server.settings import Settings
+from server.worker.checking import Checker
+from signaling.consults import invite_digest
+from tests.conftest import ISSUER, OTHER_PHARMACY, Hub
+from tests.functional.verification_helpers import bearer, reviewable, staff
+
+
+@pytest.fixture
+def checker(settings: Settings) -> Iterator[Checker]:
+    checker = Checker.from_settings(settings)
+    yield checker
+    checker.close()
+
+
+async def _patient_of(hub: Hub, checker: Checker) -> tuple[str, str]:
+    """A checked prescription (which linked its patient profile): (patient ID, rx ID)."""
+    rx_id = await reviewable(hub, checker)
+    async with hub.db.sessions() as session:
+        patient = await session.scalar(
+            select(Prescription.patient_id).where(Prescription.id == rx_id)
+        )
+    assert patient is not None
+    return str(patient), str(rx_id)
+
+
+async def test_schedule_read_and_cancel(hub: Hub, checker: Checker) -> None:
+    patient, rx = await _patient_of(hub, checker)
+    alice = await staff(hub, "alice")
+    created = await hub.client.post(
+        "/api/v1/consults",
+        json={"patient_id": patient, "prescription_id": rx},
+        headers=bearer(alice),
+    )
+    assert created.status == 200, await created.text()
+    consult = await created.json()
+    assert consult["state"] == "scheduled"
+    assert consult["invite_url"].startswith(f"{ISSUER}/consult/")
+    token = consult["invite_url"].rsplit("/", 1)[1]
+    assert len(token) >= 43
+    async with hub.db.sessions() as session:
+        row = await session.get(ConsultRow, uuid.UUID(consult["id"]))
+    assert row is not None
+    assert row.invite_digest == invite_digest(token)  # only the digest is stored
+    assert token not in str(row.__dict__)
+
+    read = await (
+        await hub.client.get(f"/api/v1/consults/{consult['id']}", headers=bearer(alice))
+    ).json()
+    assert "invite_url" not in read  # shown once
+    assert [(h["from"], h["to"]) for h in read["history"]] == [(None, "scheduled")]
+
+    bob = await staff(hub, "bob")
+    refused = await hub.client.post(f"/api/v1/consults/{consult['id']}/cancel", headers=bearer(bob))
+    assert (refused.status, (await refused.json())["code"]) == (409, "not_yours")
+    cancelled = await hub.client.post(
+        f"/api/v1/consults/{consult['id']}/cancel", headers=bearer(alice)
+    )
+    assert cancelled.status == 200
+    assert [(h["from"], h["to"]) for h in (await cancelled.json())["history"]] == [
+        (None, "scheduled"),
+        ("scheduled", "cancelled"),
+    ]
+    again = await hub.client.post(f"/api/v1/consults/{consult['id']}/cancel", headers=bearer(alice))
+    assert (again.status, (await again.json())["code"]) == (409, "wrong_state")
+    async with hub.db.sessions() as session:
+        actions = list(
+            await session.scalars(
+                select(AuditEvent.action + ":" + AuditEvent.outcome)
+                .where(AuditEvent.resource_type == "consult")
+                .order_by(AuditEvent.seq)
+            )
+        )
+    assert actions == [
+        "consult.create:success",
+        "consult.read:success",
+        "consult.cancel:refused",
+        "consult.cancel:success",
+        "consult.cancel:refused",
+    ]
+
+
+async def test_other_pharmacies_and_technicians(hub: Hub, checker: Checker) -> None:
+    patient, _ = await _patient_of(hub, checker)
+    tech = await staff(hub, "terry", "technician")
+    response = await hub.client.post(
+        "/api/v1/consults", json={"patient_id": patient}, headers=bearer(tech)
+    )
+    assert response.status == 403
+    await hub.pharmacy(**OTHER_PHARMACY)
+    mallory = await staff(hub, "mallory", pharmacy=OTHER_PHARMACY["ncpdpid"])
+    response = await hub.client.post(
+        "/api/v1/consults", json={"patient_id": patient}, headers=bearer(mallory)
+    )
+    assert response.status == 404
+    alice = await staff(hub, "alice")
+    consult = await (
+        await hub.client.post(
+            "/api/v1/consults", json={"patient_id": patient}, headers=bearer(alice)
+        )
+    ).json()
+    for method, suffix in (("GET", ""), ("POST", "/cancel")):
+        response = await hub.client.request(
+            method, f"/api/v1/consults/{consult['id']}{suffix}", headers=bearer(mallory)
+        )
+        assert response.status == 404
+
+
+@pytest.mark.parametrize(
+    "body",
+    [{}, {"patient_id": "nope"}, {"patient_id": 42}, {"patient_id": str(uuid.uuid4()), "x": 1}],
+)
+async def test_bad_bodies(hub: Hub, body: dict[str, object]) -> None:
+    await hub.pharmacy()
+    alice = await staff(hub, "alice")
+    response = await hub.client.post("/api/v1/consults", json=body, headers=bearer(alice))
+    assert response.status == 400
