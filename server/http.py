@@ -4,13 +4,14 @@ caller's address."""
 from __future__ import annotations
 
 import ipaddress
+import uuid
 from collections.abc import Iterable
 from typing import Any
 
 import orjson
 from aiohttp import web
 
-from .errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
+from .errors import BadRequest, NotFound, PayloadTooLarge, UnsupportedMediaType
 
 CHUNK = 64 * 1024
 
@@ -27,6 +28,14 @@ async def read_body(request: web.Request, limit: int) -> bytes:
             raise PayloadTooLarge(f"The body may be at most {limit} bytes.")
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+def path_uuid(request: web.Request, what: str) -> uuid.UUID:
+    """The ``{id}`` of the route as a UUID; anything else is a resource that does not exist."""
+    try:
+        return uuid.UUID(request.match_info["id"])
+    except ValueError:
+        raise NotFound(f"No such {what}.") from None
 
 
 async def read_json_object(request: web.Request, limit: int) -> dict[str, Any]:

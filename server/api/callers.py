@@ -8,6 +8,7 @@ have ended: disabling an account, changing a role or revoking a sign-in takes ef
 
 from __future__ import annotations
 
+import time
 import uuid
 from dataclasses import dataclass
 
@@ -29,6 +30,10 @@ class Caller:
     controlled_substances: bool = False
     #: when the user last proved password and TOTP (only on tokens straight from a sign-in)
     auth_time: int | None = None
+
+    def signed_in_within(self, seconds: int) -> bool:
+        """Whether password and TOTP were proved at most ``seconds`` ago (step-up checks)."""
+        return self.auth_time is not None and time.time() - self.auth_time <= seconds
 
     def require_role(self, *roles: str) -> uuid.UUID:
         """The user's ID if the caller is a user with one of ``roles``, else 403."""

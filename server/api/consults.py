@@ -20,7 +20,7 @@ from signaling import consults as rules
 from .. import audit
 from ..db.models import ConsultRow, ConsultStepRow, PatientProfile, Prescription, utcnow
 from ..errors import BadRequest, Conflict, NotFound
-from ..http import read_json_object
+from ..http import path_uuid, read_json_object
 from ..typedefs import DATABASE, SETTINGS
 from .callers import PHARMACIST, Caller, caller
 from .openapi import Operation, operation, path
@@ -120,7 +120,7 @@ async def create_consult(request: web.Request) -> web.Response:
 async def get_consult(request: web.Request) -> web.Response:
     who = await caller(request, SCOPE)
     who.require_role(PHARMACIST)
-    consult_id = _path_id(request)
+    consult_id = path_uuid(request, "consult")
     async with request.app[DATABASE].transaction() as session:
         row, steps = await _load(session, who, consult_id)
         await _audit(session, who, "consult.read", consult_id, "success" if row else "not_found")
@@ -142,7 +142,7 @@ async def get_consult(request: web.Request) -> web.Response:
 async def cancel_consult(request: web.Request) -> web.Response:
     who = await caller(request, SCOPE)
     pharmacist = who.require_role(PHARMACIST)
-    consult_id = _path_id(request)
+    consult_id = path_uuid(request, "consult")
     refusal: rules.ConsultError | None = None
     async with request.app[DATABASE].transaction() as session:
         row, steps = await _load(session, who, consult_id, lock=True)
@@ -267,17 +267,6 @@ def _json(row: ConsultRow, steps: tuple[rules.Step, ...]) -> dict[str, Any]:
 
 def _uuid(value: object, name: str) -> uuid.UUID:
     try:
-        return uuid.UUID(str(value)) if isinstance(value, str) else _bad(name)
+        return uuid.UUID(value if isinstance(value, str) else "")
     except ValueError:
-        return _bad(name)
-
-
-def _bad(name: str) -> uuid.UUID:
-    raise BadRequest(f"{name} must be a UUID.")
-
-
-def _path_id(request: web.Request) -> uuid.UUID:
-    try:
-        return uuid.UUID(request.match_info["id"])
-    except ValueError:
-        raise NotFound("No such consult.") from None
+        raise BadRequest(f"{name} must be a UUID.") from None

@@ -17,6 +17,7 @@ from eprescribe.workflow import State
 from .. import audit
 from ..db.models import Finding, Prescription, PrescriptionNote, User, utcnow
 from ..errors import BadRequest, NotFound
+from ..http import path_uuid
 from ..typedefs import DATABASE
 from .callers import caller
 from .openapi import Operation, operation, path, query
@@ -229,7 +230,7 @@ async def get_prescription(request: web.Request) -> web.Response:
     """``GET /api/v1/prescriptions/{id}``: the whole prescription with its history."""
     who = await caller(request, SCOPE)
     actor = who.actor
-    rx_id = prescription_id(request)
+    rx_id = path_uuid(request, "prescription")
     db = request.app[DATABASE]
     async with db.transaction() as session:
         rx = await session.scalar(
@@ -266,13 +267,6 @@ async def get_prescription(request: web.Request) -> web.Response:
     if rx is None:
         raise NotFound("No such prescription.")
     return web.json_response(_detail(rx, notes, names, utcnow()))
-
-
-def prescription_id(request: web.Request) -> uuid.UUID:
-    try:
-        return uuid.UUID(request.match_info["id"])
-    except ValueError:
-        raise NotFound("No such prescription.") from None
 
 
 def _summary(rx: Prescription, names: dict[uuid.UUID, str], now: dt.datetime) -> dict[str, Any]:

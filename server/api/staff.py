@@ -9,8 +9,6 @@ with ``max_age=0`` and retries. Every change is audited with the values before a
 
 from __future__ import annotations
 
-import time
-import uuid
 from typing import Any
 
 from aiohttp import web
@@ -19,7 +17,7 @@ from sqlalchemy import select
 from .. import audit
 from ..db.models import User
 from ..errors import BadRequest, NotFound, Unauthorized, Unprocessable
-from ..http import read_json_object
+from ..http import path_uuid, read_json_object
 from ..typedefs import DATABASE
 from ..users import ROLES
 from .callers import caller
@@ -91,13 +89,10 @@ async def list_staff(request: web.Request) -> web.Response:
 async def update_staff(request: web.Request) -> web.Response:
     who = await caller(request, SCOPE)
     admin_id = who.require_role(ADMIN)
-    try:
-        user_id = uuid.UUID(request.match_info["id"])
-    except ValueError:
-        raise NotFound("No such user.") from None
+    user_id = path_uuid(request, "user")
     body = await read_json_object(request, 4096)
     change = _change(body)
-    if who.auth_time is None or not _fresh(who.auth_time):
+    if not who.signed_in_within(FRESH_SECONDS):
         raise Unauthorized(
             "Sign in again (password and code) to change permissions.",
             headers={
@@ -152,10 +147,6 @@ def _change(body: dict[str, Any]) -> dict[str, Any]:
     if "controlled_substances" in body and not isinstance(body["controlled_substances"], bool):
         raise BadRequest("controlled_substances must be true or false.")
     return body
-
-
-def _fresh(auth_time: int) -> bool:
-    return time.time() - auth_time <= FRESH_SECONDS
 
 
 def _user(user: User) -> dict[str, Any]:

@@ -31,11 +31,11 @@ from ..db.models import (
     utcnow,
 )
 from ..errors import Conflict, Forbidden, NotFound, Problem, Unprocessable
-from ..http import read_json_object
+from ..http import path_uuid, read_json_object
 from ..typedefs import DATABASE
 from .callers import PHARMACIST, Caller, caller
 from .openapi import Operation, operation, path
-from .prescriptions import ACTION_NAMES, prescription_id
+from .prescriptions import ACTION_NAMES
 
 SCOPE = "rx:verify"
 TECHNICIAN = "technician"
@@ -201,7 +201,7 @@ def _action(name: str, decide: Decide, roles: tuple[str, ...], body: bool) -> Ha
     async def handler(request: web.Request) -> web.Response:
         who = await caller(request, SCOPE)
         user_id = who.require_role(*roles)
-        rx_id = prescription_id(request)
+        rx_id = path_uuid(request, "prescription")
         payload = await read_json_object(request, MAX_BODY) if body else {}
         rx, refusal = await _perform(request, who, user_id, rx_id, name, decide, payload)
         if refusal is not None:

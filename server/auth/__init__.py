@@ -122,15 +122,9 @@ def _endpoint(name: str, action: str) -> Callable[[web.Request], Awaitable[web.R
         except _BadForm as bad:
             return bad.response
         status, payload, headers = await request.app[OAUTH].endpoint_response(name, oauth_request)
-        client = getattr(oauth_request, "client", None)
         await audit.record(
             request.app[DATABASE],
-            audit.Actor(
-                "client",
-                (client.client_id if client else str(oauth_request.payload.client_id))[:64],
-                getattr(client, "pharmacy_id", None),
-                request.app[PROXIES].client_ip(request),
-            ),
+            _client_actor(request, oauth_request),
             audit.Event(
                 action,
                 "token",
@@ -169,14 +163,6 @@ async def _audit_token(
     status: int,
     payload: dict[str, object],
 ) -> None:
-    client = getattr(oauth_request, "client", None)
-    client_id = client.client_id if client else str(oauth_request.payload.client_id or "unknown")
-    actor = audit.Actor(
-        "client",
-        client_id[:64],
-        getattr(client, "pharmacy_id", None),
-        request.app[PROXIES].client_ip(request),
-    )
     event = audit.Event(
         action="oauth.token",
         resource_type="access_token",
@@ -185,7 +171,19 @@ async def _audit_token(
         if status != 200
         else {"grant_type": oauth_request.payload.grant_type, "scope": payload.get("scope")},
     )
-    await audit.record(request.app[DATABASE], actor, event)
+    await audit.record(request.app[DATABASE], _client_actor(request, oauth_request), event)
+
+
+def _client_actor(request: web.Request, oauth_request: AiohttpOAuth2Request) -> audit.Actor:
+    """The client authlib authenticated, or the ``client_id`` it claimed when it failed."""
+    client = getattr(oauth_request, "client", None)
+    client_id = client.client_id if client else str(oauth_request.payload.client_id or "unknown")
+    return audit.Actor(
+        "client",
+        client_id[:64],
+        getattr(client, "pharmacy_id", None),
+        request.app[PROXIES].client_ip(request),
+    )
 
 
 async def jwks(request: web.Request) -> web.Response:

@@ -109,14 +109,7 @@ def new_machine_client(
     name: str, scope: str, pharmacy_id: uuid.UUID | None
 ) -> tuple[OAuthClient, str]:
     """A confidential client-credentials client; returns the row and the one-time secret."""
-    name = name.strip()
-    if not name or len(name) > 200:
-        raise ClientRegistrationError("--name must be 1 to 200 characters")
-    scopes = parse_scope(scope)
-    unknown = scopes - SCOPES.keys()
-    if not scopes or unknown:
-        known = ", ".join(sorted(SCOPES))
-        raise ClientRegistrationError(f"--scope must be one or more of: {known}")
+    name, scopes = _checked(name, scope, SCOPES, "--scope must be one or more of")
     if "rx:read" in scopes and pharmacy_id is None:
         raise ClientRegistrationError("a client with rx:read must be bound with --pharmacy")
     secret = secrets.token_urlsafe(32)
@@ -136,14 +129,7 @@ def new_machine_client(
 def new_browser_client(name: str, scope: str, redirect_uris: list[str]) -> OAuthClient:
     """A public client (no secret; PKCE protects its codes) for a browser app that signs
     users in with the authorization-code flow."""
-    name = name.strip()
-    if not name or len(name) > 200:
-        raise ClientRegistrationError("--name must be 1 to 200 characters")
-    scopes = parse_scope(scope)
-    unknown = scopes - USER_SCOPES.keys()
-    if not scopes or unknown:
-        known = ", ".join(sorted(USER_SCOPES))
-        raise ClientRegistrationError(f"--scope of a browser client must be among: {known}")
+    name, scopes = _checked(name, scope, USER_SCOPES, "--scope of a browser client must be among")
     for uri in redirect_uris:
         _check_redirect_uri(uri)
     return OAuthClient(
@@ -156,6 +142,19 @@ def new_browser_client(name: str, scope: str, redirect_uris: list[str]) -> OAuth
         redirect_uris=" ".join(redirect_uris),
         pharmacy_id=None,
     )
+
+
+def _checked(
+    name: str, scope: str, allowed: dict[str, str], wording: str
+) -> tuple[str, frozenset[str]]:
+    """The stripped name and the scopes of a registration, or a one-line refusal."""
+    name = name.strip()
+    if not name or len(name) > 200:
+        raise ClientRegistrationError("--name must be 1 to 200 characters")
+    scopes = parse_scope(scope)
+    if not scopes or scopes - allowed.keys():
+        raise ClientRegistrationError(f"{wording}: {', '.join(sorted(allowed))}")
+    return name, scopes
 
 
 def _check_redirect_uri(uri: str) -> None:

@@ -26,6 +26,7 @@ from . import throttle
 from .credentials import accept_totp, password_matches, totp_context
 from .oauth import AiohttpOAuth2Request, GrantUser
 from .sessions import csrf_ok, user_of
+from .store import active_user
 
 FORM = "application/x-www-form-urlencoded"
 AUTHORIZE = "/oauth/authorize"
@@ -143,7 +144,7 @@ async def mfa(request: web.Request) -> web.StreamResponse:
         raise web.HTTPSeeOther("/login")
     return_to = _return_to(form.get("return_to"))
     db = request.app[DATABASE]
-    user = await _active_user(request, session.pending_user_id)
+    user = await active_user(db, session.pending_user_id)
     keys = [f"user:{user.username if user else session.pending_user_id}", f"ip:{_ip(request)}"]
     waiting = await throttle.wait(db, keys)
     if waiting:
@@ -219,12 +220,6 @@ async def _find_user(request: web.Request, username: str) -> User | None:
         return await session.scalar(
             select(User).where(User.username == username, User.disabled_at.is_(None))
         )
-
-
-async def _active_user(request: web.Request, user_id: uuid.UUID) -> User | None:
-    async with request.app[DATABASE].sessions() as session:
-        user = await session.get(User, user_id)
-    return user if user is not None and user.disabled_at is None else None
 
 
 async def _form(request: web.Request) -> tuple[MultiDict[str], WebSession]:

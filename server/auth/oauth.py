@@ -138,10 +138,8 @@ class Flows:
             user_id, family = uuid.UUID(token.subject), uuid.UUID(token.family)
         except ValueError:
             return None
-        user = await self.store.active_user(user_id)
-        if user is None or str(user.pharmacy_id) != token.pharmacy_id:
-            return None
-        return user if await self.store.family_live(family) else None
+        user = await self.store.user_in_live_family(user_id, family)
+        return user if user is not None and str(user.pharmacy_id) == token.pharmacy_id else None
 
     def access_claims(self, token: str) -> dict[str, Any] | None:
         """The claims of one of our access tokens, verified, or None."""
@@ -229,9 +227,6 @@ class AccessToken:
     role: str | None = None  # set on user tokens only (the role when it was issued)
     family: str | None = None  # user tokens: the sign-in they belong to
     auth_time: int | None = None  # when the user last proved password and TOTP
-
-    def authenticated_within(self, seconds: int) -> bool:
-        return self.auth_time is not None and time.time() - self.auth_time <= seconds
 
     @property
     def for_user(self) -> bool:

@@ -16,11 +16,11 @@ import secrets
 import uuid
 
 from aiohttp import web
-from sqlalchemy import delete, select
+from sqlalchemy import delete
 
 from ..db import Database
 from ..db.models import User, WebSession, utcnow
-from .store import digest
+from .store import active_user, digest
 
 IDLE = dt.timedelta(minutes=30)
 ABSOLUTE = dt.timedelta(hours=12)
@@ -118,9 +118,5 @@ def csrf_ok(session: WebSession | None, submitted: str | None) -> bool:
 
 
 async def user_of(db: Database, session: WebSession | None) -> User | None:
-    if session is None or session.user_id is None:
-        return None
-    async with db.sessions() as s:
-        return await s.scalar(
-            select(User).where(User.id == session.user_id, User.disabled_at.is_(None))
-        )
+    """The signed-in user of ``session``, unless disabled."""
+    return await active_user(db, session.user_id if session else None)

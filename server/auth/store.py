@@ -241,15 +241,33 @@ class FlowStore:
         async with self._db.sessions() as session:
             return await session.get(TokenFamily, key)
 
-    async def family_live(self, family_id: uuid.UUID) -> bool:
+    async def user_in_live_family(self, user_id: uuid.UUID, family_id: uuid.UUID) -> User | None:
+        """The user if the account is active and the sign-in (family) of theirs has not ended:
+        one query, since every API request of a person asks it."""
         async with self._db.sessions() as session:
-            family = await session.get(TokenFamily, family_id)
-        return family is not None and family.revoked_at is None and family.expires_at > utcnow()
+            return await session.scalar(
+                select(User)
+                .join(TokenFamily, TokenFamily.user_id == User.id)
+                .where(
+                    User.id == user_id,
+                    User.disabled_at.is_(None),
+                    TokenFamily.id == family_id,
+                    TokenFamily.revoked_at.is_(None),
+                    TokenFamily.expires_at > utcnow(),
+                )
+            )
 
     async def active_user(self, user_id: uuid.UUID) -> User | None:
-        async with self._db.sessions() as session:
-            user = await session.get(User, user_id)
-        return user if user is not None and user.disabled_at is None else None
+        return await active_user(self._db, user_id)
+
+
+async def active_user(db: Database, user_id: uuid.UUID | None) -> User | None:
+    """The user, unless unknown or disabled."""
+    if user_id is None:
+        return None
+    async with db.sessions() as session:
+        user = await session.get(User, user_id)
+    return user if user is not None and user.disabled_at is None else None
 
 
 async def end_sign_ins(session: Any, user_id: uuid.UUID, reason: str) -> None:

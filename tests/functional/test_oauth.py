@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import json
 from collections.abc import Awaitable, Callable
 
 from aiohttp.test_utils import TestClient
@@ -16,15 +14,7 @@ from server.auth.keys import rotate
 from server.db.models import AuditEvent
 from server.settings import Settings
 from tests.conftest import ISSUER, Hub, basic
-
-
-def _decode_unverified(token: str) -> tuple[dict[str, object], dict[str, object]]:
-    header, payload, _ = token.split(".")
-    pad = lambda s: s + "=" * (-len(s) % 4)  # noqa: E731
-    return (
-        json.loads(base64.urlsafe_b64decode(pad(header))),
-        json.loads(base64.urlsafe_b64decode(pad(payload))),
-    )
+from tests.support.tokens import decode_unverified
 
 
 async def test_client_credentials_basic_issues_rfc9068_token(hub: Hub) -> None:
@@ -41,7 +31,7 @@ async def test_client_credentials_basic_issues_rfc9068_token(hub: Hub) -> None:
     assert body["token_type"] == "Bearer"
     assert body["expires_in"] == 300
     assert body["scope"] == "rx:read"
-    header, claims = _decode_unverified(body["access_token"])
+    header, claims = decode_unverified(body["access_token"])
     assert header["typ"] == "at+jwt"
     assert header["alg"] == "ES256"
     assert claims["iss"] == ISSUER
@@ -162,7 +152,7 @@ async def test_key_rotation_keeps_old_tokens_valid(
     await hub.pharmacy()
     reader = await hub.machine_client("rx:read", pharmacy="1234567")
     old_token = await hub.token(reader, scope="rx:read")
-    old_kid = _decode_unverified(old_token)[0]["kid"]
+    old_kid = decode_unverified(old_token)[0]["kid"]
     new_kid, kept = rotate(settings.keys_dir)
     assert kept == [old_kid]
 
@@ -180,4 +170,4 @@ async def test_key_rotation_keeps_old_tokens_valid(
         headers={"Authorization": basic(reader)},
     )
     new_token = (await response.json())["access_token"]
-    assert _decode_unverified(new_token)[0]["kid"] == new_kid
+    assert decode_unverified(new_token)[0]["kid"] == new_kid

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
-import json
 
 import pyotp
 import pytest
@@ -15,6 +13,7 @@ from server.db.models import AuditEvent, WebSession
 from tests.conftest import Hub, basic
 from tests.functional.signin_helpers import Console, console
 from tests.functional.verification_helpers import PASSWORD, bearer
+from tests.support.tokens import decode_unverified
 
 
 async def api_status(hub: Hub, token: str) -> int:
@@ -38,7 +37,7 @@ async def test_pharmacist_signs_in_and_uses_the_api(hub: Hub) -> None:
     }
     assert await api_status(hub, tokens["access_token"]) == 200
 
-    header, claims = _decode(tokens["id_token"])
+    header, claims = decode_unverified(tokens["id_token"])
     assert header["typ"] == "JWT"
     assert claims["aud"] == [app.client_id] or claims["aud"] == app.client_id
     assert claims["preferred_username"] == "alice"
@@ -293,14 +292,6 @@ def _session_cookie(app: Console) -> str:
         if cookie.key == "tp_session":
             return cookie.value
     return ""
-
-
-def _decode(token: str) -> tuple[dict[str, object], dict[str, object]]:
-    def part(segment: str) -> dict[str, object]:
-        return dict(json.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))))
-
-    header, payload, _ = token.split(".")
-    return part(header), part(payload)
 
 
 async def test_idle_and_absolute_timeouts_end_the_session(hub: Hub) -> None:
