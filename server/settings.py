@@ -23,6 +23,12 @@ def _split(value: str | None) -> tuple[str, ...]:
     return tuple(part.strip() for part in (value or "").split(",") if part.strip())
 
 
+def _count(value: str) -> int:
+    if not value.isdigit():
+        raise SettingsError(f"TELEPHARM_MAX_RECORDINGS must be a whole number, got {value!r}")
+    return int(value)
+
+
 def _is_loopback(host: str | None) -> bool:
     if host == "localhost":
         return True
@@ -57,6 +63,10 @@ class Settings:
     #: how often the hub looks for prescriptions whose check never ran, and how old they must be
     sweep_interval: float = 30.0
     stuck_after: float = 60.0
+    #: how long a consult participant's dropped socket keeps its seat (seconds)
+    consult_grace: float = 30.0
+    #: consults recorded at once by this process (each re-encodes on its event loop); 0: none
+    max_recordings: int = 2
 
     def __post_init__(self) -> None:
         parts = urlsplit(self.issuer)
@@ -66,6 +76,8 @@ class Settings:
             raise SettingsError("TELEPHARM_ISSUER must use https unless the hub is on loopback")
         if parts.query or parts.fragment:
             raise SettingsError("TELEPHARM_ISSUER must not have a query or fragment")
+        if any(u.startswith(("turn:", "turns:")) for u in self.turn_urls) and not self.turn_secret:
+            raise SettingsError("TELEPHARM_TURN_URLS has TURN servers: set TELEPHARM_TURN_SECRET")
         if not self.database_url:
             sqlite = (self.data_dir / "hub.sqlite3").resolve()
             object.__setattr__(self, "database_url", f"sqlite+aiosqlite:///{sqlite}")
@@ -111,4 +123,5 @@ class Settings:
             trusted_proxies=_split(env.get("TELEPHARM_TRUSTED_PROXIES")),
             log_level=get("LOG_LEVEL", defaults.log_level).upper(),
             expiry_rules_file=get("EXPIRY_RULES", ""),
+            max_recordings=_count(get("MAX_RECORDINGS", str(defaults.max_recordings))),
         )

@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 if TYPE_CHECKING:
+    from signaling.rooms import Rooms
+
     from .auth.credentials import SecretBox
     from .auth.oauth import OAuthService
     from .auth.sessions import Sessions
@@ -24,6 +26,8 @@ PROXIES: web.AppKey[ProxyTrust] = web.AppKey("proxies")
 CHECK_QUEUE: web.AppKey[CheckQueue] = web.AppKey("check_queue")
 SESSIONS: web.AppKey[Sessions] = web.AppKey("sessions")
 SECRETS: web.AppKey[SecretBox] = web.AppKey("secrets")
+#: the live consults of this process (their sockets, bus subscriptions, recording peers)
+ROOMS: web.AppKey[Rooms] = web.AppKey("rooms")
 
 #: the authenticated OAuth client of a request, for the access log
 CLIENT_ID: web.RequestKey[str] = web.RequestKey("client_id", str)

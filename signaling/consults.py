@@ -179,6 +179,19 @@ def media_lost(consult: Consult, now: dt.datetime) -> Consult:
     return dataclasses.replace(moved, recording_consent=())
 
 
+def patient_gone(consult: Consult, now: dt.datetime) -> Consult:
+    """The patient left, or their socket stayed away past the reconnect grace period: out of
+    the call and the waiting room, back to ``scheduled`` (their resume token lets them wait
+    again, to be admitted anew). A consult that is over stays as it is."""
+    if consult.state is ConsultState.IN_CALL:
+        consult = media_lost(consult, now)
+    if consult.state is ConsultState.ADMITTED:
+        consult = consult._move(ConsultState.WAITING, "patient", "left the call", now)
+    if consult.state is ConsultState.WAITING:
+        consult = leave_waiting_room(consult, now)
+    return consult
+
+
 def consent_to_recording(consult: Consult, party: str, given: bool) -> Consult:
     if party not in PARTIES:
         raise ConsultError("bad_party", "Only the pharmacist and the patient consent.")

@@ -18,9 +18,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from .consults import ConsultState
+
 #: a message, SDP included, is at most this many bytes on the wire
 MAX_MESSAGE_BYTES = 64 * 1024
 SDP_MAX = 60_000
+#: the consult states a ``joined`` may report
+STATES = tuple(state.value for state in ConsultState)
 
 
 class ProtocolError(ValueError):
@@ -98,9 +102,26 @@ class Message:
 
 @dataclass(frozen=True, slots=True)
 class Join(Message):
+    """The first message on a socket, with exactly one way in: a pharmacist's access token and
+    the consult, a patient's invite with the telehealth consent text they agreed to, or the
+    ``resume`` token of an earlier ``joined`` (after a dropped socket)."""
+
     type = "join"
     direction = "client"
-    resume: str | None = text(128, optional=True)  # the token from an earlier ``joined``
+    resume: str | None = text(128, optional=True)
+    access_token: str | None = text(8192, optional=True)
+    consult_id: str | None = text(64, optional=True)
+    invite: str | None = text(128, optional=True)
+    consent_version: str | None = text(40, optional=True)
+
+    def __post_init__(self) -> None:
+        ways = [self.resume, self.access_token, self.invite]
+        if sum(way is not None for way in ways) != 1:
+            raise ProtocolError("bad_join", "join with one of resume, access_token or invite")
+        if (self.access_token is None) != (self.consult_id is None):
+            raise ProtocolError("bad_join", "a pharmacist joins with access_token and consult_id")
+        if self.consent_version is not None and self.invite is None:
+            raise ProtocolError("bad_join", "consent_version goes with an invite")
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,6 +147,26 @@ class Stats(Message):
     fps: float = number(0, 240)
     packet_loss: float = number(0, 100)  # percent
     rtt_ms: float = number(0, 60_000)
+
+
+@dataclass(frozen=True, slots=True)
+class Media(Message):
+    """The page's peer connection to the other party connected or was lost (the hub carries
+    no media, so the browsers say so): the consult is ``in_call`` while it is connected."""
+
+    type = "media"
+    direction = "client"
+    connected: bool = flag()
+
+
+@dataclass(frozen=True, slots=True)
+class RecordOffer(Message):
+    """While recording is active: the page's offer for a send-only connection to the hub's
+    recorder (complete, candidates included: the recorder does not trickle)."""
+
+    type = "record_offer"
+    direction = "client"
+    sdp: str = text(SDP_MAX)
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,6 +233,7 @@ class Joined(Message):
     consult_id: str = text(64)
     role: str = choice("pharmacist", "patient")
     resume: str = text(128)
+    state: str = choice(*STATES)
 
 
 @dataclass(frozen=True, slots=True)
@@ -229,6 +271,26 @@ class Recording(Message):
 
 
 @dataclass(frozen=True, slots=True)
+class RecordAnswer(Message):
+    type = "record_answer"
+    direction = "hub"
+    sdp: str = text(SDP_MAX)
+
+
+@dataclass(frozen=True, slots=True)
+class Quality(Message):
+    """(to the pharmacist) a participant's latest getStats summary."""
+
+    type = "quality"
+    direction = "hub"
+    role: str = choice("pharmacist", "patient")
+    bitrate_kbps: float = number(0, 100_000)
+    fps: float = number(0, 240)
+    packet_loss: float = number(0, 100)
+    rtt_ms: float = number(0, 60_000)
+
+
+@dataclass(frozen=True, slots=True)
 class Ended(Message):
     type = "ended"
     direction = "hub"
@@ -251,8 +313,9 @@ class Pong(Message):
 TYPES: dict[str, type[Message]] = {
     cls.type: cls
     for cls in (
-        Join, Admit, RecordingConsent, Stats, Leave, End, Ping, Offer, Answer, IceCandidate,
-        Mute, Joined, Waiting, Admitted, PeerJoined, PeerLeft, Recording, Ended, Error, Pong,
+        Join, Admit, RecordingConsent, Stats, Media, RecordOffer, Leave, End, Ping, Offer,
+        Answer, IceCandidate, Mute, Joined, Waiting, Admitted, PeerJoined, PeerLeft, Recording,
+        RecordAnswer, Quality, Ended, Error, Pong,
     )
 }  # fmt: skip
 

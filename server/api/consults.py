@@ -18,7 +18,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from signaling import consults as rules
 
 from .. import audit
-from ..db.models import ConsultRow, ConsultStepRow, PatientProfile, Prescription, utcnow
+from ..consults import store
+from ..db.models import ConsultRow, PatientProfile, Prescription, utcnow
 from ..errors import BadRequest, Conflict, NotFound
 from ..http import path_uuid, read_json_object
 from ..typedefs import DATABASE, SETTINGS
@@ -96,7 +97,7 @@ async def create_consult(request: web.Request) -> web.Response:
             )
             session.add(row)
             await session.flush()
-            _add_steps(session, row.id, consult.history)
+            store.add_steps(session, row.id, consult.history)
             await _audit(session, who, "consult.create", row.id, "success")
             found = {
                 **_json(row, consult.history),
@@ -122,11 +123,11 @@ async def get_consult(request: web.Request) -> web.Response:
     who.require_role(PHARMACIST)
     consult_id = path_uuid(request, "consult")
     async with request.app[DATABASE].transaction() as session:
-        row, steps = await _load(session, who, consult_id)
+        row, consult = await store.load(session, consult_id, who.pharmacy_id)
         await _audit(session, who, "consult.read", consult_id, "success" if row else "not_found")
-    if row is None:
+    if row is None or consult is None:
         raise NotFound("No such consult.")
-    return web.json_response(_json(row, steps))
+    return web.json_response(_json(row, consult.history))
 
 
 @operation(
@@ -145,27 +146,26 @@ async def cancel_consult(request: web.Request) -> web.Response:
     consult_id = path_uuid(request, "consult")
     refusal: rules.ConsultError | None = None
     async with request.app[DATABASE].transaction() as session:
-        row, steps = await _load(session, who, consult_id, lock=True)
-        if row is None:
+        row, consult = await store.load(session, consult_id, who.pharmacy_id, lock=True)
+        if row is None or consult is None:
             await _audit(session, who, "consult.cancel", consult_id, "not_found")
         else:
             try:
-                consult = rules.cancel(_domain(row, steps), str(pharmacist), utcnow())
+                cancelled = rules.cancel(consult, str(pharmacist), utcnow())
             except rules.ConsultError as exc:
                 refusal = exc
                 await _audit(session, who, "consult.cancel", consult_id, "refused")
             else:
-                _add_steps(session, row.id, consult.history[len(steps) :])
-                row.state, row.updated_at = consult.state.value, utcnow()
-                steps = consult.history
+                store.save(session, row, consult, cancelled)
+                consult = cancelled
                 await _audit(session, who, "consult.cancel", consult_id, "success")
-    if row is None:
+    if row is None or consult is None:
         raise NotFound("No such consult.")
     if refusal is not None:
         problem = Conflict(refusal.args[0])
         problem.code = refusal.code
         raise problem
-    return web.json_response(_json(row, steps))
+    return web.json_response(_json(row, consult.history))
 
 
 async def _owned(session: AsyncSession, who: Caller, model: Any, key: uuid.UUID) -> bool:
@@ -173,69 +173,6 @@ async def _owned(session: AsyncSession, who: Caller, model: Any, key: uuid.UUID)
         select(model.id).where(model.id == key, model.pharmacy_id == who.pharmacy_id)
     )
     return found is not None
-
-
-async def _load(
-    session: AsyncSession, who: Caller, consult_id: uuid.UUID, lock: bool = False
-) -> tuple[ConsultRow | None, tuple[rules.Step, ...]]:
-    query = select(ConsultRow).where(
-        ConsultRow.id == consult_id, ConsultRow.pharmacy_id == who.pharmacy_id
-    )
-    row = await session.scalar(query.with_for_update() if lock else query)
-    if row is None:
-        return None, ()
-    rows = await session.scalars(
-        select(ConsultStepRow)
-        .where(ConsultStepRow.consult_id == consult_id)
-        .order_by(ConsultStepRow.id)
-    )
-    steps = tuple(
-        rules.Step(
-            rules.ConsultState(s.from_state) if s.from_state else None,
-            rules.ConsultState(s.to_state),
-            s.actor,
-            s.reason,
-            s.at,
-        )
-        for s in rows
-    )
-    return row, steps
-
-
-def _domain(row: ConsultRow, steps: tuple[rules.Step, ...]) -> rules.Consult:
-    consent = (
-        rules.Consent(row.consent_at, row.consent_text_version or "")
-        if row.consent_at is not None
-        else None
-    )
-    return rules.Consult(
-        id=str(row.id),
-        pharmacist=str(row.pharmacist_id),
-        patient=str(row.patient_id),
-        invite_digest=row.invite_digest,
-        invite_expires_at=row.invite_expires_at,
-        state=rules.ConsultState(row.state),
-        history=steps,
-        prescription_id=str(row.prescription_id) if row.prescription_id else None,
-        invite_used_at=row.invite_used_at,
-        consent=consent,
-        notes=row.notes,
-        counselling=row.counselling,
-    )
-
-
-def _add_steps(session: AsyncSession, consult_id: uuid.UUID, steps: tuple[rules.Step, ...]) -> None:
-    session.add_all(
-        ConsultStepRow(
-            consult_id=consult_id,
-            from_state=s.from_state.value if s.from_state else None,
-            to_state=s.to_state.value,
-            actor=s.actor,
-            reason=s.reason,
-            at=s.at,
-        )
-        for s in steps
-    )
 
 
 async def _audit(

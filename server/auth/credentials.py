@@ -64,6 +64,16 @@ def _matches(stored_hash: str | None, password: str) -> bool:
         return False
 
 
+def load_key(path: Path) -> bytes:
+    """A 256-bit key kept in the data dir, made on first use (by whichever process is first)."""
+    if not path.exists():
+        create_once(path, os.urandom(32))
+    key = path.read_bytes()
+    if len(key) != 32:
+        raise ValueError(f"{path} must hold 32 bytes")
+    return key
+
+
 class SecretBox:
     """AES-256-GCM for secrets at rest (TOTP seeds), keyed from the data dir."""
 
@@ -72,13 +82,7 @@ class SecretBox:
 
     @classmethod
     def load(cls, keys_dir: Path) -> SecretBox:
-        path = keys_dir / SECRET_KEY_FILE
-        if not path.exists():
-            create_once(path, os.urandom(32))
-        key = path.read_bytes()
-        if len(key) != 32:
-            raise ValueError(f"{path} must hold 32 bytes")
-        return cls(key)
+        return cls(load_key(keys_dir / SECRET_KEY_FILE))
 
     def seal(self, plaintext: str, context: str) -> str:
         nonce = os.urandom(12)

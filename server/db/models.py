@@ -244,8 +244,56 @@ class ConsultRow(Base):
     consent_text_version: Mapped[str | None] = mapped_column(String(40))
     notes: Mapped[str | None] = mapped_column(Text)
     counselling: Mapped[str | None] = mapped_column(String(16))
+    #: each party's answer to recording (None: not asked); recording runs only while both say yes
+    pharmacist_recording_consent: Mapped[bool | None]
+    patient_recording_consent: Mapped[bool | None]
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class ConsultSeatRow(Base):
+    """A side's place in a live consult (signaling.rooms): its socket and resume token."""
+
+    __tablename__ = "consult_seats"
+
+    consult_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("consults.id"), primary_key=True)
+    role: Mapped[str] = mapped_column(String(16), primary_key=True)
+    conn_id: Mapped[str] = mapped_column(String(32))
+    #: SHA-256 of the current resume token (a new one at every join)
+    resume_digest: Mapped[str] = mapped_column(String(64), unique=True)
+    connected_at: Mapped[dt.datetime]
+    disconnected_at: Mapped[dt.datetime | None]
+
+
+class ConsultQualityRow(Base):
+    """A participant's getStats summary, as the page reported it."""
+
+    __tablename__ = "consult_quality"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    consult_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("consults.id"), index=True)
+    role: Mapped[str] = mapped_column(String(16))
+    at: Mapped[dt.datetime]
+    bitrate_kbps: Mapped[float]
+    fps: Mapped[float]
+    packet_loss: Mapped[float]
+    rtt_ms: Mapped[float]
+
+
+class ConsultRecordingRow(Base):
+    """A consented recording segment: the encrypted file under the data dir and what it holds."""
+
+    __tablename__ = "consult_recordings"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    consult_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("consults.id"), index=True)
+    party: Mapped[str] = mapped_column(String(16))
+    file: Mapped[str] = mapped_column(String(200))
+    video_frames: Mapped[int]
+    audio_frames: Mapped[int]
+    dropped_frames: Mapped[int]
+    bytes: Mapped[int] = mapped_column(BigInteger)
+    ended_at: Mapped[dt.datetime]
 
 
 class ConsultStepRow(Base):

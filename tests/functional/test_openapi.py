@@ -6,7 +6,6 @@ import html
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -20,6 +19,7 @@ import requests
 
 from tests.conftest import Hub
 from tests.functional.signin_helpers import SCOPE, s256
+from tests.support.processes import free_port, serving
 from tests.support.script_samples import newrx_xml
 
 PASSWORD = "a long and private test passphrase"
@@ -46,16 +46,10 @@ async def test_every_api_route_is_described(hub: Hub) -> None:
     assert "422" in approve["responses"]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture
 def running_hub(tmp_path: Path) -> Iterator[tuple[str, dict[str, str]]]:
     """A real hub process on SQLite with a pharmacy, a pharmacist and the browser client."""
-    port = _free_port()
+    port = free_port()
     base = f"http://127.0.0.1:{port}"
     env = {k: v for k, v in os.environ.items() if not k.startswith("TELEPHARM_")}
     env.update(
@@ -90,33 +84,10 @@ def running_hub(tmp_path: Path) -> Iterator[tuple[str, dict[str, str]]]:
     client_id = re.search(r'"client_id": "([^"]+)"', client)
     assert client_id
     sender = json.loads(cli("client", "add", "--name", "EHR", "--scope", "script:send"))
-    log = (tmp_path / "hub.log").open("wb")
-    hub = subprocess.Popen(
-        [sys.executable, "-m", "server", "serve", "--port", str(port)],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        _wait(port)
+    with serving(env, port, tmp_path / "hub.log"):
         seed = parse_qs(urlparse(uri).query)["secret"][0]
         _send_newrx(base, sender)
         yield base, {"client_id": client_id.group(1), "seed": seed}
-    finally:
-        hub.terminate()
-        hub.wait(15)
-        log.close()
-
-
-def _wait(port: int) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), 1):
-                return
-        except OSError:
-            time.sleep(0.2)
-    raise AssertionError("the hub did not start")
 
 
 def _send_newrx(base: str, sender: dict[str, str]) -> None:

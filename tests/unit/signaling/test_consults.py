@@ -19,6 +19,7 @@ from signaling.consults import (
     leave_waiting_room,
     media_connected,
     media_lost,
+    patient_gone,
     rejoin_waiting_room,
     schedule,
 )
@@ -88,6 +89,28 @@ def test_call_recording_and_end() -> None:
     assert consult.consent == CONSENT
     assert (consult.counselling, consult.recording_consent) == ("accepted", ())
     assert all(step.actor and step.at for step in consult.history)
+
+
+def test_a_patient_who_is_gone_leaves_the_call_and_may_wait_again() -> None:
+    consult, token = schedule("c1", "ph-1", "pt-1", T0)
+    consult = join_waiting_room(consult, token, CONSENT, at(1))
+    consult = media_connected(admit(consult, "ph-1", at(2)), at(2))
+    consult = consent_to_recording(
+        consent_to_recording(consult, "patient", True), "pharmacist", True
+    )
+    consult = patient_gone(consult, at(3))
+    assert not consult.recording_allowed
+    assert consult.recording_consent == ()
+    assert patient_gone(consult, at(4)) == consult  # already out: nothing more happens
+    consult = rejoin_waiting_room(consult, at(5))
+    assert history(consult)[4:] == [
+        ("in_call", "admitted"),
+        ("admitted", "waiting"),
+        ("waiting", "scheduled"),
+        ("scheduled", "waiting"),
+    ]
+    ended = end(admit(consult, "ph-1", at(6)), "ph-1", "Done.", "refused", at(7))
+    assert patient_gone(ended, at(8)) == ended
 
 
 @pytest.mark.parametrize(

@@ -16,18 +16,25 @@ from signaling.protocol import (
     End,
     IceCandidate,
     Join,
+    Media,
     Message,
     Mute,
     Offer,
     ProtocolError,
+    Quality,
+    RecordOffer,
     Stats,
     decode,
     encode,
 )
 
 SAMPLES: list[Message] = [
-    Join(),
     Join(resume="r" * 40),
+    Join(access_token="eyJ.a.b", consult_id="c-1"),
+    Join(invite="i" * 43, consent_version="telehealth-v1"),
+    Media(connected=True),
+    RecordOffer(sdp="v=0\r\n"),
+    Quality(role="patient", bitrate_kbps=1.0, fps=2.0, packet_loss=0.0, rtt_ms=3.0),
     Offer(sdp="v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\n"),
     IceCandidate(candidate="candidate:1 1 udp 2122260223 192.0.2.1 54400 typ host"),
     IceCandidate(
@@ -48,17 +55,17 @@ def test_round_trip(message: Message) -> None:
 
 
 def test_ice_uses_the_browsers_field_names() -> None:
-    wire = json.loads(encode(SAMPLES[4]))
+    wire = json.loads(encode(SAMPLES[8]))
     assert wire == {
         "type": "ice",
-        "candidate": SAMPLES[4].candidate,  # type: ignore[attr-defined]
+        "candidate": SAMPLES[8].candidate,  # type: ignore[attr-defined]
         "sdpMid": "0",
         "sdpMLineIndex": 0,
     }
 
 
 def test_every_type_has_a_unique_name_and_a_direction() -> None:
-    assert len(TYPES) == 20
+    assert len(TYPES) == 24
     assert {cls.direction for cls in TYPES.values()} == {"client", "relay", "hub"}
 
 
@@ -88,6 +95,11 @@ def test_every_type_has_a_unique_name_and_a_direction() -> None:
         ('{"type": "ice", "candidate": "c", "sdpMLineIndex": 1.5}', "bad_field"),
         ('{"type": "end", "notes": "n", "counselling": "maybe"}', "bad_field"),
         ('{"type": "leave", "extra": 1}', "bad_field"),
+        ('{"type": "join"}', "bad_join"),
+        ('{"type": "join", "resume": "r", "invite": "i"}', "bad_join"),
+        ('{"type": "join", "access_token": "t"}', "bad_join"),
+        ('{"type": "join", "resume": "r", "consent_version": "v1"}', "bad_join"),
+        ('{"type": "media", "connected": "yes"}', "bad_field"),
     ],
 )
 def test_bad_messages(raw: str, code: str) -> None:
@@ -110,7 +122,9 @@ def test_no_input_raises_anything_but_protocol_error(raw: bytes | str) -> None:
 
 
 @given(st.dictionaries(st.sampled_from(["type", "sdp", "audio", "video", "candidate",
-                                        "sdpMid", "notes", "counselling", "resume"]),
+                                        "sdpMid", "notes", "counselling", "resume",
+                                        "invite", "access_token", "consult_id",
+                                        "consent_version", "connected"]),
                        st.one_of(st.none(), st.booleans(), st.integers(), st.text(max_size=20),
                                  st.sampled_from(sorted(TYPES)))))  # fmt: skip
 def test_objects_of_any_shape_are_decoded_or_refused(obj: dict[str, object]) -> None:

@@ -1,0 +1,68 @@
+"""Video consults on the hub: the live rooms, their bus, TURN credentials and the signaling
+WebSocket. The rules are :mod:`signaling`; this package wires them to the database, Redis
+and aiohttp."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+from aiohttp import web
+
+from signaling import turn
+from signaling.bus import create_bus
+from signaling.recording import EncryptedRecordingStore, Recorders
+from signaling.rooms import Rooms
+
+from ..auth.credentials import load_key
+from ..db.models import utcnow
+from ..settings import Settings
+from ..typedefs import DATABASE, ROOMS, SETTINGS
+from .store import SqlConsultStore
+from .ws import consult_socket
+
+
+def ice_for(settings: Settings) -> Any:
+    """The ICE servers a participant gets on admission: STUN as configured, TURN with
+    credentials minted for this consult (none configured: host candidates only)."""
+
+    def servers(consult_id: str, role: str) -> tuple[dict[str, Any], ...]:
+        found = turn.ice_servers(settings.turn_urls, settings.turn_secret, consult_id, utcnow())
+        return tuple(server.to_json() for server in found)
+
+    return servers
+
+
+RECORDINGS_KEY = "recordings.key"
+
+
+def recorders(settings: Settings) -> Recorders | None:
+    """The recording peers, writing under ``<data dir>/recordings`` with their own key (none
+    when ``max_recordings`` is 0)."""
+    if settings.max_recordings == 0:
+        return None
+    key = load_key(settings.keys_dir / RECORDINGS_KEY)
+    store = EncryptedRecordingStore(settings.data_dir / "recordings", key)
+    return Recorders(store, max_active=settings.max_recordings)
+
+
+async def _rooms_ctx(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    bus = create_bus(settings.redis_url)
+    rooms = Rooms(
+        SqlConsultStore(app[DATABASE]),
+        bus,
+        ice_for(settings),
+        recorders=await asyncio.to_thread(recorders, settings),
+        grace=settings.consult_grace,
+    )
+    app[ROOMS] = rooms
+    yield
+    await rooms.close()
+    await bus.close()
+
+
+def setup(app: web.Application, settings: Settings) -> None:
+    app.cleanup_ctx.append(_rooms_ctx)
+    app.router.add_get("/ws/consult", consult_socket)

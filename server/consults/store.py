@@ -1,0 +1,277 @@
+"""Consults in the database: the values of :mod:`signaling.consults` stored as rows, and the
+store the live rooms (:mod:`signaling.rooms`) change them through.
+
+Every change happens under the consult row's lock (``FOR UPDATE`` on PostgreSQL; SQLite's
+transactions are ``BEGIN IMMEDIATE``), so two hub processes serving the two sides never
+interleave, and is audited in the same transaction, refusals included. Invites and resume
+tokens are kept only as SHA-256 digests.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import uuid
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from signaling import consults as rules
+from signaling import protocol
+from signaling.recording import RecordingSummary
+from signaling.rooms import HUB, Seat, Step, Who
+
+from .. import audit
+from ..db import Database
+from ..db.models import (
+    ConsultQualityRow,
+    ConsultRecordingRow,
+    ConsultRow,
+    ConsultSeatRow,
+    ConsultStepRow,
+    utcnow,
+)
+
+
+async def load(
+    session: AsyncSession, consult_id: uuid.UUID, pharmacy_id: uuid.UUID | None, lock: bool = False
+) -> tuple[ConsultRow | None, rules.Consult | None]:
+    """The consult's row and value (of ``pharmacy_id`` only, when given)."""
+    query = select(ConsultRow).where(ConsultRow.id == consult_id)
+    if pharmacy_id is not None:
+        query = query.where(ConsultRow.pharmacy_id == pharmacy_id)
+    row = await session.scalar(query.with_for_update() if lock else query)
+    if row is None:
+        return None, None
+    steps = await session.scalars(
+        select(ConsultStepRow)
+        .where(ConsultStepRow.consult_id == consult_id)
+        .order_by(ConsultStepRow.id)
+    )
+    history = tuple(
+        rules.Step(
+            rules.ConsultState(s.from_state) if s.from_state else None,
+            rules.ConsultState(s.to_state),
+            s.actor,
+            s.reason,
+            s.at,
+        )
+        for s in steps
+    )
+    return row, _value(row, history)
+
+
+def _value(row: ConsultRow, history: tuple[rules.Step, ...]) -> rules.Consult:
+    consent = (
+        rules.Consent(row.consent_at, row.consent_text_version or "")
+        if row.consent_at is not None
+        else None
+    )
+    recording = tuple(
+        (party, given)
+        for party, given in (
+            ("patient", row.patient_recording_consent),
+            ("pharmacist", row.pharmacist_recording_consent),
+        )
+        if given is not None
+    )
+    return rules.Consult(
+        id=str(row.id),
+        pharmacist=str(row.pharmacist_id),
+        patient=str(row.patient_id),
+        invite_digest=row.invite_digest,
+        invite_expires_at=row.invite_expires_at,
+        state=rules.ConsultState(row.state),
+        history=history,
+        prescription_id=str(row.prescription_id) if row.prescription_id else None,
+        invite_used_at=row.invite_used_at,
+        consent=consent,
+        recording_consent=recording,
+        notes=row.notes,
+        counselling=row.counselling,
+    )
+
+
+def save(
+    session: AsyncSession, row: ConsultRow, before: rules.Consult, after: rules.Consult
+) -> None:
+    """Write what ``after`` changed of ``before``: new history steps and the row's columns."""
+    add_steps(session, row.id, after.history[len(before.history) :])
+    given = dict(after.recording_consent)
+    row.state = after.state.value
+    row.invite_used_at = after.invite_used_at
+    row.consent_at = after.consent.at if after.consent else None
+    row.consent_text_version = after.consent.text_version if after.consent else None
+    row.notes, row.counselling = after.notes, after.counselling
+    row.pharmacist_recording_consent = given.get("pharmacist")
+    row.patient_recording_consent = given.get("patient")
+    row.updated_at = utcnow()
+
+
+def add_steps(session: AsyncSession, consult_id: uuid.UUID, steps: tuple[rules.Step, ...]) -> None:
+    session.add_all(
+        ConsultStepRow(
+            consult_id=consult_id,
+            from_state=s.from_state.value if s.from_state else None,
+            to_state=s.to_state.value,
+            actor=s.actor,
+            reason=s.reason,
+            at=s.at,
+        )
+        for s in steps
+    )
+
+
+def digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _uuid(text: str) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(text)
+    except ValueError:
+        return None
+
+
+class SqlConsultStore:
+    """:class:`signaling.rooms.ConsultStore` on the hub's database."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def find_by_invite(self, token: str) -> str | None:
+        async with self._db.sessions() as session:
+            found = await session.scalar(
+                select(ConsultRow.id).where(ConsultRow.invite_digest == rules.invite_digest(token))
+            )
+        return str(found) if found else None
+
+    async def find_by_resume(self, token: str) -> tuple[str, str] | None:
+        async with self._db.sessions() as session:
+            found = (
+                await session.execute(
+                    select(ConsultSeatRow.consult_id, ConsultSeatRow.role).where(
+                        ConsultSeatRow.resume_digest == digest(token)
+                    )
+                )
+            ).first()
+        return (str(found[0]), found[1]) if found else None
+
+    async def load(self, consult_id: str) -> rules.Consult | None:
+        key = _uuid(consult_id)
+        if key is None:
+            return None
+        async with self._db.sessions() as session:
+            _, consult = await load(session, key, None)
+        return consult
+
+    async def change(
+        self, consult_id: str, who: Who, action: str, step: Step, *, guard: str | None = None
+    ) -> rules.Consult | None:
+        key = uuid.UUID(consult_id)
+        refusal: rules.ConsultError | None = None
+        async with self._db.transaction() as session:
+            row, before = await load(session, key, None, lock=True)
+            if row is None or before is None:
+                raise rules.ConsultError("not_found", "No such consult.")
+            if guard is not None and not await _seat_dropped(session, guard):
+                return None
+            try:
+                after = step(before)
+            except rules.ConsultError as exc:
+                refusal, after = exc, before
+            else:
+                save(session, row, before, after)
+            await self._audit(session, who, row, action, "refused" if refusal else "success")
+        if refusal is not None:
+            raise refusal
+        return after
+
+    async def seat(self, consult_id: str, role: str, conn_id: str, resume: str, who: Who) -> None:
+        key, now = uuid.UUID(consult_id), utcnow()
+        async with self._db.transaction() as session:
+            row = await session.get(ConsultRow, key)
+            seat = await session.get(ConsultSeatRow, (key, role), with_for_update=True)
+            if seat is None:
+                seat = ConsultSeatRow(consult_id=key, role=role)
+                session.add(seat)
+            seat.conn_id, seat.resume_digest = conn_id, digest(resume)
+            seat.connected_at, seat.disconnected_at = now, None
+            assert row is not None
+            await self._audit(session, who, row, "consult.connect", "success")
+
+    async def seat_of(self, consult_id: str, role: str) -> Seat | None:
+        async with self._db.sessions() as session:
+            seat = await session.get(ConsultSeatRow, (uuid.UUID(consult_id), role))
+        return Seat(seat.conn_id, seat.disconnected_at) if seat else None
+
+    async def unseat(self, consult_id: str, role: str, conn_id: str, at: dt.datetime) -> None:
+        async with self._db.transaction() as session:
+            await session.execute(
+                update(ConsultSeatRow)
+                .where(
+                    ConsultSeatRow.consult_id == uuid.UUID(consult_id),
+                    ConsultSeatRow.role == role,
+                    ConsultSeatRow.conn_id == conn_id,
+                )
+                .values(disconnected_at=at)
+            )
+
+    async def add_quality(self, consult_id: str, role: str, stats: protocol.Stats) -> None:
+        async with self._db.transaction() as session:
+            session.add(
+                ConsultQualityRow(
+                    consult_id=uuid.UUID(consult_id),
+                    role=role,
+                    at=utcnow(),
+                    bitrate_kbps=stats.bitrate_kbps,
+                    fps=stats.fps,
+                    packet_loss=stats.packet_loss,
+                    rtt_ms=stats.rtt_ms,
+                )
+            )
+
+    async def add_recordings(self, consult_id: str, summaries: list[RecordingSummary]) -> None:
+        key = uuid.UUID(consult_id)
+        async with self._db.transaction() as session:
+            row = await session.get(ConsultRow, key)
+            assert row is not None
+            session.add_all(
+                ConsultRecordingRow(
+                    consult_id=key,
+                    party=summary.party,
+                    file=summary.name,
+                    video_frames=summary.video_frames,
+                    audio_frames=summary.audio_frames,
+                    dropped_frames=summary.dropped_frames,
+                    bytes=summary.bytes_written,
+                    ended_at=utcnow(),
+                )
+                for summary in summaries
+                if summary.name is not None
+            )
+            await self._audit(session, HUB, row, "consult.recording_saved", "success")
+
+    async def _audit(
+        self, session: AsyncSession, who: Who, row: ConsultRow, action: str, outcome: str
+    ) -> None:
+        actor = audit.Actor(*_actor(who, row), row.pharmacy_id, who.ip)
+        event = audit.Event(action, "consult", str(row.id), outcome=outcome)
+        await audit.add(session, actor, event)
+
+
+async def _seat_dropped(session: AsyncSession, conn_id: str) -> bool:
+    """Whether connection ``conn_id`` still holds its seat, disconnected (its grace is over)."""
+    dropped = await session.scalar(
+        select(ConsultSeatRow.disconnected_at).where(ConsultSeatRow.conn_id == conn_id)
+    )
+    return dropped is not None
+
+
+def _actor(who: Who, row: ConsultRow) -> tuple[str, str]:
+    """The audit actor: the pharmacist's user, the consult's patient, or the hub itself."""
+    if who.role == "pharmacist" and who.user_id:
+        return "user", who.user_id
+    if who.role == "patient":
+        return "patient", str(row.patient_id)
+    return "system", "hub"

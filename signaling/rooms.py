@@ -1,0 +1,640 @@
+"""Live consults: who is connected, what each may send, and how the two sides reach each other.
+
+A :class:`Participant` is one open socket in one consult, as a pharmacist or the patient. The
+consult's state is the store's (the database, shared by every hub process); a change is
+made under the store's lock and announced on the bus, so both sides see it wherever their
+sockets are. Each side has a channel, ``consult:<id>:<role>``; envelopes on it are:
+
+- ``m``: a protocol message for that side's socket (relayed offer/answer/ICE, ``admitted``);
+- ``hello`` / ``bye``: the other side came or went (a ``hello`` is answered once, so the
+  newcomer learns who was there first);
+- ``state``: the consult changed (state, whether recording is allowed);
+- ``kick``: a newer socket of this side took over (resume after a dropped connection).
+
+A socket that drops without ``leave`` keeps its seat for a grace period: the participant may
+come back with the ``resume`` token of their ``joined`` and carry on where they were. Past the
+grace period the patient is taken out of the call and the waiting room (and may wait again
+with the same token); the pharmacist must join with an access token again.
+
+The web does not appear here: the hub's WebSocket handler authenticates a pharmacist's
+access token, hands over the decoded messages and provides a :class:`Connection`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import json
+import logging
+import secrets
+import time
+from collections import deque
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from . import consults as rules
+from . import protocol as p
+from .bus import Bus, Subscription
+from .consults import Consult, ConsultError, ConsultState
+from .recording import Recorders, RecordingError, RecordingSummary
+
+log = logging.getLogger(__name__)
+
+PHARMACIST, PATIENT = "pharmacist", "patient"
+LIVE = frozenset({ConsultState.ADMITTED, ConsultState.IN_CALL})
+OVER = frozenset({ConsultState.ENDED, ConsultState.EXPIRED, ConsultState.CANCELLED})
+#: how long a dropped socket keeps its seat
+GRACE = 30.0
+#: a socket whose outbox grows past this is not reading: it is closed, not buffered for
+OUTBOX_MAX = 256
+#: getStats summaries kept at most this often per participant
+STATS_INTERVAL = 1.0
+#: WebSocket close codes (4000-4999 are the application's)
+CLOSE_ENDED, CLOSE_REPLACED, CLOSE_SLOW = 4000, 4001, 4002
+
+Step = Callable[[Consult], Consult]
+IceFor = Callable[[str, str], tuple[dict[str, Any], ...]]
+
+
+def other(role: str) -> str:
+    return PATIENT if role == PHARMACIST else PHARMACIST
+
+
+def channel(consult_id: str, role: str) -> str:
+    return f"consult:{consult_id}:{role}"
+
+
+@dataclass(frozen=True, slots=True)
+class Who:
+    """Who acts, for the store's audit trail: a role, the pharmacist's user ID, an address."""
+
+    role: str
+    user_id: str | None = None
+    ip: str | None = None
+
+
+HUB = Who("hub")
+
+
+@dataclass(frozen=True, slots=True)
+class Seat:
+    """A side's place in a consult: its current socket, and when that socket dropped."""
+
+    conn_id: str
+    disconnected_at: dt.datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class PharmacistId:
+    """A pharmacist whose access token the hub has verified."""
+
+    user_id: str
+    ip: str | None = None
+
+
+class Connection(Protocol):
+    """The socket as the rooms see it."""
+
+    async def send(self, text: str) -> None: ...
+
+    async def close(self, code: int, reason: str) -> None: ...
+
+
+class ConsultStore(Protocol):
+    """Where consults live (the hub's database); every change and seat is audited there."""
+
+    async def find_by_invite(self, token: str) -> str | None: ...
+
+    async def find_by_resume(self, token: str) -> tuple[str, str] | None: ...
+
+    async def load(self, consult_id: str) -> Consult | None: ...
+
+    async def change(
+        self, consult_id: str, who: Who, action: str, step: Step, *, guard: str | None = None
+    ) -> Consult | None:
+        """Apply ``step`` under the consult's lock and store the result. With ``guard`` (a
+        connection ID), only if that connection still holds the step's side's seat and is
+        disconnected; None when the guard does not hold. A :class:`ConsultError` from the
+        step is recorded as refused and raised."""
+        ...
+
+    async def seat(self, consult_id: str, role: str, conn_id: str, resume: str, who: Who) -> None:
+        """``conn_id`` now holds the side's seat; ``resume`` is its new token (its digest is
+        kept, earlier tokens stop working)."""
+        ...
+
+    async def seat_of(self, consult_id: str, role: str) -> Seat | None: ...
+
+    async def unseat(self, consult_id: str, role: str, conn_id: str, at: dt.datetime) -> None:
+        """The connection dropped (only if it still holds the seat)."""
+        ...
+
+    async def add_quality(self, consult_id: str, role: str, stats: p.Stats) -> None: ...
+
+    async def add_recordings(self, consult_id: str, summaries: list[RecordingSummary]) -> None: ...
+
+
+class RateLimit:
+    """A token bucket: ``rate`` messages a second on average, bursts of ``burst``."""
+
+    __slots__ = ("_allowance", "_burst", "_rate", "_stamp")
+
+    def __init__(self, rate: float = 20.0, burst: float = 60.0) -> None:
+        self._rate, self._burst = rate, burst
+        self._allowance, self._stamp = burst, time.monotonic()
+
+    def allow(self) -> bool:
+        now = time.monotonic()
+        self._allowance = min(self._burst, self._allowance + (now - self._stamp) * self._rate)
+        self._stamp = now
+        if self._allowance < 1:
+            return False
+        self._allowance -= 1
+        return True
+
+
+def _envelope(kind: str, **fields: Any) -> str:
+    return json.dumps({"k": kind, **fields}, separators=(",", ":"))
+
+
+class Participant:
+    """One open socket in one consult."""
+
+    __slots__ = (
+        "_flusher",
+        "_last_stats",
+        "_outbox",
+        "_subscription",
+        "closed",
+        "conn_id",
+        "connection",
+        "consult_id",
+        "left",
+        "recording",
+        "replaced",
+        "role",
+        "rooms",
+        "state",
+        "who",
+    )
+
+    def __init__(
+        self,
+        rooms: Rooms,
+        consult: Consult,
+        role: str,
+        conn_id: str,
+        connection: Connection,
+        who: Who,
+    ) -> None:
+        self.rooms = rooms
+        self.consult_id = consult.id
+        self.role = role
+        self.conn_id = conn_id
+        self.connection = connection
+        self.who = who
+        self.state = consult.state
+        self.recording = consult.recording_allowed
+        self.closed = self.left = self.replaced = False
+        self._outbox: deque[str] = deque()
+        self._flusher: asyncio.Task[None] | None = None
+        self._subscription: Subscription | None = None
+        self._last_stats = 0.0
+
+    # -- to the socket -----------------------------------------------------------------------
+
+    def send(self, message: p.Message) -> None:
+        self.send_text(p.encode(message))
+
+    def send_text(self, text: str) -> None:
+        if self.closed:
+            return
+        if len(self._outbox) >= OUTBOX_MAX:
+            log.warning("consult %s: a %s socket stopped reading", self.consult_id, self.role)
+            self.rooms.spawn(self.connection.close(CLOSE_SLOW, "not reading"))
+            self.closed = True
+            return
+        self._outbox.append(text)
+        if self._flusher is None:
+            self._flusher = self.rooms.spawn(self._flush())
+
+    async def _flush(self) -> None:
+        try:
+            while self._outbox and not self.closed:
+                await self.connection.send(self._outbox.popleft())
+        except (ConnectionError, RuntimeError):
+            self.closed = True  # the socket's own handler notices and cleans up
+        finally:
+            self._flusher = None
+            if self._outbox and not self.closed:  # appended while the last send finished
+                self._flusher = self.rooms.spawn(self._flush())
+
+    async def drain(self) -> None:
+        """Wait until what is queued has been written (before closing the socket)."""
+        while self._flusher is not None:
+            await asyncio.shield(self._flusher)
+
+    # -- from the bus ------------------------------------------------------------------------
+
+    def deliver(self, data: str) -> None:
+        envelope = json.loads(data)
+        kind = envelope["k"]
+        if kind == "m":
+            self.send_text(envelope["m"])
+        elif kind == "hello":
+            self.send(p.PeerJoined(role=envelope["role"]))
+            if not envelope["reply"]:
+                self.rooms.spawn(self.rooms.announce(self, reply=True))
+        elif kind == "bye":
+            self.send(p.PeerLeft(role=envelope["role"]))
+        elif kind == "state":
+            self._on_state(ConsultState(envelope["state"]), envelope["recording"])
+        elif kind == "kick" and envelope["keep"] != self.conn_id:
+            self.replaced = True
+            self.rooms.spawn(self.connection.close(CLOSE_REPLACED, "joined on another connection"))
+
+    def _on_state(self, state: ConsultState, recording: bool) -> None:
+        self.state = state
+        if recording != self.recording:
+            self.recording = recording
+            self.send(p.Recording(active=recording))
+            if not recording:
+                self.rooms.spawn(self.rooms.stop_recording(self.consult_id))
+        if state in OVER:
+            self.send(p.Ended())
+            self.rooms.spawn(self._close_after_drain(CLOSE_ENDED, "the consult is over"))
+
+    async def _close_after_drain(self, code: int, reason: str) -> None:
+        await self.drain()
+        await self.connection.close(code, reason)
+
+    async def subscribe(self, bus: Bus) -> None:
+        self._subscription = await bus.subscribe(channel(self.consult_id, self.role), self.deliver)
+
+    async def unsubscribe(self) -> None:
+        if self._subscription is not None:
+            await self._subscription.cancel()
+
+    def stats_due(self) -> bool:
+        now = time.monotonic()
+        if now - self._last_stats < STATS_INTERVAL:
+            return False
+        self._last_stats = now
+        return True
+
+
+#: what each side may send once joined (``join`` itself comes first, and only once)
+MAY_SEND: dict[str, frozenset[type[p.Message]]] = {
+    PATIENT: frozenset(
+        {p.Offer, p.Answer, p.IceCandidate, p.Mute, p.Media, p.Stats}
+        | {p.RecordingConsent, p.RecordOffer, p.Leave, p.Ping}
+    ),
+}
+MAY_SEND[PHARMACIST] = MAY_SEND[PATIENT] | {p.Admit, p.End}
+RELAYED = (p.Offer, p.Answer, p.IceCandidate, p.Mute)
+
+
+class Rooms:
+    """The live consults of one hub process (kept on the app, closed on shutdown)."""
+
+    def __init__(
+        self,
+        store: ConsultStore,
+        bus: Bus,
+        ice_for: IceFor,
+        recorders: Recorders | None = None,
+        grace: float = GRACE,
+        clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+    ) -> None:
+        self.store = store
+        self.bus = bus
+        self.recorders = recorders
+        self._ice_for = ice_for
+        self._grace = grace
+        self._clock = clock
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._timers: dict[tuple[str, str, str], asyncio.TimerHandle] = {}
+        self.participants: set[Participant] = set()
+
+    def spawn(self, work: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
+        """Run ``work`` in the background, kept until it finishes and cancelled on close."""
+        task = asyncio.get_running_loop().create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._finished)
+        return task
+
+    def _finished(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("consult background work failed", exc_info=task.exception())
+
+    # -- joining -----------------------------------------------------------------------------
+
+    async def enter(
+        self,
+        join: p.Join,
+        connection: Connection,
+        pharmacist: PharmacistId | None = None,
+        ip: str | None = None,
+    ) -> Participant:
+        """Seat a new socket per its ``join``; :class:`ConsultError` if it may not."""
+        if join.access_token is not None:
+            if pharmacist is None or join.consult_id is None:
+                raise ConsultError("unauthorized", "The access token is not valid.")
+            consult, role, who = await self._pharmacist(join.consult_id, pharmacist)
+        elif join.invite is not None:
+            consult, role, who = await self._patient(join.invite, join.consent_version, ip)
+        else:
+            assert join.resume is not None
+            consult, role, who = await self._resume(join.resume, ip)
+        return await self._seat(consult, role, who, connection)
+
+    async def _pharmacist(
+        self, consult_id: str, pharmacist: PharmacistId
+    ) -> tuple[Consult, str, Who]:
+        consult = await self.store.load(consult_id)
+        if consult is None or consult.pharmacist != pharmacist.user_id:
+            raise ConsultError("not_found", "No such consult of yours.")
+        _not_over(consult)
+        return consult, PHARMACIST, Who(PHARMACIST, pharmacist.user_id, pharmacist.ip)
+
+    async def _patient(
+        self, invite: str, consent_version: str | None, ip: str | None
+    ) -> tuple[Consult, str, Who]:
+        consult_id = await self.store.find_by_invite(invite)
+        if consult_id is None:
+            raise ConsultError("invite_invalid", "This invite link is not valid.")
+        who = Who(PATIENT, ip=ip)
+        now = self._clock()
+        consent = rules.Consent(now, consent_version or "")
+        try:
+            consult = await self._change(
+                consult_id,
+                who,
+                "consult.join",
+                lambda c: rules.join_waiting_room(c, invite, consent, now),
+            )
+        except ConsultError as refused:
+            if refused.code == "invite_expired":
+                with contextlib.suppress(ConsultError):
+                    await self._change(consult_id, HUB, "consult.expire", _expire(now))
+            raise
+        assert consult is not None
+        return consult, PATIENT, who
+
+    async def _resume(self, token: str, ip: str | None) -> tuple[Consult, str, Who]:
+        found = await self.store.find_by_resume(token)
+        if found is None:
+            raise ConsultError("resume_invalid", "This session cannot be resumed.")
+        consult_id, role = found
+        seat = await self.store.seat_of(consult_id, role)
+        now = self._clock()
+        within = seat is not None and (
+            seat.disconnected_at is None
+            or (now - seat.disconnected_at).total_seconds() <= self._grace
+        )
+        consult = await self.store.load(consult_id)
+        assert consult is not None  # a resume token belongs to a consult
+        _not_over(consult)
+        if role == PHARMACIST:
+            if not within:
+                raise ConsultError("resume_expired", "Join again with your sign-in.")
+            return consult, role, Who(role, consult.pharmacist, ip)
+        who = Who(PATIENT, ip=ip)
+        if not within or consult.state is ConsultState.SCHEDULED:
+            changed = await self._change(
+                consult_id,
+                who,
+                "consult.rejoin",
+                lambda c: rules.rejoin_waiting_room(rules.patient_gone(c, now), now),
+            )
+            assert changed is not None
+            consult = changed
+        return consult, role, who
+
+    async def _seat(
+        self, consult: Consult, role: str, who: Who, connection: Connection
+    ) -> Participant:
+        conn_id, resume = secrets.token_hex(8), secrets.token_urlsafe(32)
+        self._cancel_timer(consult.id, role)
+        await self.store.seat(consult.id, role, conn_id, resume, who)
+        participant = Participant(self, consult, role, conn_id, connection, who)
+        await participant.subscribe(self.bus)
+        self.participants.add(participant)
+        own = channel(consult.id, role)
+        await self.bus.publish(own, _envelope("kick", keep=conn_id))
+        participant.send(p.Joined(consult.id, role, resume, consult.state.value))
+        if consult.state is ConsultState.WAITING and role == PATIENT:
+            participant.send(p.Waiting())
+        if consult.state in LIVE:
+            participant.send(p.Admitted(ice_servers=self._ice_for(consult.id, role)))
+        if consult.recording_allowed:
+            participant.send(p.Recording(active=True))
+        await self.announce(participant, reply=False)
+        return participant
+
+    async def announce(self, participant: Participant, *, reply: bool) -> None:
+        target = channel(participant.consult_id, other(participant.role))
+        await self.bus.publish(target, _envelope("hello", role=participant.role, reply=reply))
+
+    # -- messages ----------------------------------------------------------------------------
+
+    async def handle(self, participant: Participant, message: p.Message) -> None:
+        """One message from a seated socket; refusals go back to it as ``error``."""
+        try:
+            await self._handle(participant, message)
+        except ConsultError as refused:
+            participant.send(p.Error(code=refused.code, message=str(refused)[:500]))
+
+    async def _handle(self, who: Participant, message: p.Message) -> None:
+        if type(message) not in MAY_SEND[who.role]:
+            code = "already_joined" if isinstance(message, p.Join) else "not_allowed"
+            raise ConsultError(code, f"A {who.role} may not send {message.type} now.")
+        if isinstance(message, p.Ping):
+            who.send(p.Pong())
+        elif isinstance(message, RELAYED):
+            if who.state not in LIVE:
+                raise ConsultError("wrong_state", "Wait until the patient is admitted.")
+            await self._relay(who, message)
+        elif isinstance(message, p.Stats):
+            await self._stats(who, message)
+        elif isinstance(message, p.RecordOffer):
+            await self._record(who, message)
+        elif isinstance(message, p.Leave):
+            await self._leave(who)
+        else:
+            await self._act(who, message)
+
+    async def _relay(self, who: Participant, message: p.Message) -> None:
+        target = channel(who.consult_id, other(who.role))
+        await self.bus.publish(target, _envelope("m", m=p.encode(message)))
+
+    async def _act(self, who: Participant, message: p.Message) -> None:
+        """The messages that change the consult: admit, media, recording consent, end."""
+        now = self._clock()
+        user = who.who.user_id or ""
+        action, step = _steps(message, who.role, user, now)
+        before = who.state
+        changed = await self._change(who.consult_id, who.who, action, step)
+        assert changed is not None
+        who.state = changed.state  # at once: the bus's word on it may come after the peer's
+        if isinstance(message, p.Admit) and before is ConsultState.WAITING:
+            patient = p.Admitted(ice_servers=self._ice_for(who.consult_id, PATIENT))
+            await self.bus.publish(
+                channel(who.consult_id, PATIENT), _envelope("m", m=p.encode(patient))
+            )
+            who.send(p.Admitted(ice_servers=self._ice_for(who.consult_id, PHARMACIST)))
+
+    async def _stats(self, who: Participant, stats: p.Stats) -> None:
+        if not who.stats_due():
+            return  # a page reporting too often: keep the store and the pharmacist calm
+        await self.store.add_quality(who.consult_id, who.role, stats)
+        if who.role == PATIENT:
+            quality = p.Quality(
+                PATIENT, stats.bitrate_kbps, stats.fps, stats.packet_loss, stats.rtt_ms
+            )
+            await self.bus.publish(
+                channel(who.consult_id, PHARMACIST), _envelope("m", m=p.encode(quality))
+            )
+
+    async def _record(self, who: Participant, offer: p.RecordOffer) -> None:
+        if self.recorders is None:
+            raise ConsultError("recording_unavailable", "Recording is not set up on this hub.")
+        if not who.recording:
+            raise ConsultError("wrong_state", "Recording needs both parties' consent.")
+        try:
+            answer = await self.recorders.start(who.consult_id, who.role, offer.sdp)
+        except RecordingError as refused:
+            raise ConsultError(refused.code or "recording_failed", str(refused)) from None
+        who.send(p.RecordAnswer(sdp=answer))
+
+    async def stop_recording(self, consult_id: str) -> None:
+        if self.recorders is None:
+            return
+        summaries = await self.recorders.stop(consult_id)
+        if summaries:
+            await self.store.add_recordings(consult_id, summaries)
+
+    async def _leave(self, who: Participant) -> None:
+        who.left = True
+        if who.role == PATIENT and who.state not in OVER:
+            now = self._clock()
+            await self._change(
+                who.consult_id, who.who, "consult.leave", lambda c: rules.patient_gone(c, now)
+            )
+        await who.drain()
+        await who.connection.close(1000, "left")
+
+    async def _change(
+        self, consult_id: str, who: Who, action: str, step: Step, guard: str | None = None
+    ) -> Consult | None:
+        """Change the consult in the store, then tell both sides (wherever they are)."""
+        changed = await self.store.change(consult_id, who, action, step, guard=guard)
+        if changed is not None:
+            recording = changed.recording_allowed
+            state = _envelope("state", state=changed.state.value, recording=recording)
+            for role in (PHARMACIST, PATIENT):
+                await self.bus.publish(channel(consult_id, role), state)
+        return changed
+
+    # -- leaving -----------------------------------------------------------------------------
+
+    async def closed(self, participant: Participant) -> None:
+        """The socket is gone: free the seat now if it left, else after the grace period.
+
+        This runs to its end even if the caller is cancelled (aiohttp cancels a WebSocket
+        handler whose client went away): the seat must be released either way."""
+        await asyncio.shield(self.spawn(self._release(participant)))
+
+    async def _release(self, participant: Participant) -> None:
+        participant.closed = True
+        self.participants.discard(participant)
+        await participant.unsubscribe()
+        if participant.replaced:
+            return
+        consult_id, role = participant.consult_id, participant.role
+        await self.bus.publish(channel(consult_id, other(role)), _envelope("bye", role=role))
+        if participant.left or participant.state in OVER:
+            return
+        await self.store.unseat(consult_id, role, participant.conn_id, self._clock())
+        loop = asyncio.get_running_loop()
+        key = (consult_id, role, participant.conn_id)
+        self._timers[key] = loop.call_later(self._grace, self._grace_over, key)
+
+    def _cancel_timer(self, consult_id: str, role: str) -> None:
+        for key in [k for k in self._timers if k[:2] == (consult_id, role)]:
+            self._timers.pop(key).cancel()
+
+    def _grace_over(self, key: tuple[str, str, str]) -> None:
+        self._timers.pop(key, None)
+        consult_id, role, conn_id = key
+        now = self._clock()
+
+        def gone(consult: Consult) -> Consult:
+            if role == PATIENT:
+                return rules.patient_gone(consult, now)
+            if consult.state is ConsultState.IN_CALL:
+                return rules.media_lost(consult, now)
+            return consult
+
+        self.spawn(self._change(consult_id, HUB, "consult.seat_expired", gone, guard=conn_id))
+
+    async def close(self) -> None:
+        """Shutdown: sockets closed (their seats wait out the grace period elsewhere)."""
+        for timer in self._timers.values():
+            timer.cancel()
+        self._timers.clear()
+        for participant in list(self.participants):
+            participant.replaced = True  # a restart is not a departure
+            with contextlib.suppress(Exception):
+                await participant.connection.close(1001, "the hub is restarting")
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self.recorders is not None:
+            finished: dict[str, list[RecordingSummary]] = {}
+            for summary in await self.recorders.close():
+                finished.setdefault(summary.consult_id, []).append(summary)
+            for consult_id, summaries in finished.items():
+                await self.store.add_recordings(consult_id, summaries)
+
+
+def _not_over(consult: Consult) -> None:
+    if consult.state in OVER:
+        raise ConsultError("consult_over", f"This consult is {consult.state}.")
+
+
+def _expire(now: dt.datetime) -> Step:
+    return lambda consult: rules.expire(consult, now)
+
+
+def _steps(message: p.Message, role: str, user: str, now: dt.datetime) -> tuple[str, Step]:
+    """The audited action and the consult step a changing message stands for."""
+    if isinstance(message, p.Admit):
+        return "consult.admit", lambda c: rules.admit(c, user, now)
+    if isinstance(message, p.Media):
+        return ("consult.media", _media(message.connected, now))
+    if isinstance(message, p.RecordingConsent):
+        given = message.consent
+        return "consult.recording_consent", lambda c: rules.consent_to_recording(c, role, given)
+    assert isinstance(message, p.End)
+    notes, counselling = message.notes, message.counselling
+    return "consult.end", lambda c: rules.end(c, user, notes, counselling, now)
+
+
+def _media(connected: bool, now: dt.datetime) -> Step:
+    """Both pages report their connection: the first report moves the consult, the second
+    finds it there already."""
+
+    def step(consult: Consult) -> Consult:
+        if connected and consult.state is ConsultState.ADMITTED:
+            return rules.media_connected(consult, now)
+        if not connected and consult.state is ConsultState.IN_CALL:
+            return rules.media_lost(consult, now)
+        if consult.state not in LIVE:
+            raise ConsultError("wrong_state", "There is no call to report on.")
+        return consult
+
+    return step

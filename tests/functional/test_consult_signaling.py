@@ -1,0 +1,286 @@
+"""The consult signaling WebSocket through the real app: waiting room, admission, relay,
+consent, reconnect, and everything a socket may not do."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import replace
+
+import pytest
+from aiohttp.test_utils import TestClient
+from sqlalchemy import select
+
+from server.app import create_app
+from server.db import Database
+from server.db.models import AuditEvent, ConsultQualityRow, ConsultRow, ConsultStepRow
+from server.settings import Settings
+from signaling.protocol import MAX_MESSAGE_BYTES
+from tests.conftest import Hub
+from tests.functional.consult_helpers import (
+    CONSENT,
+    Consult,
+    Side,
+    connect,
+    patient_joins,
+    pharmacist_joins,
+    scheduled,
+)
+from tests.functional.verification_helpers import staff
+
+SDP = "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\n"
+STATS = {"bitrate_kbps": 480.0, "fps": 29.5, "packet_loss": 0.2, "rtt_ms": 12.0}
+
+
+async def history(hub: Hub, consult_id: str) -> list[tuple[str | None, str, str]]:
+    async with hub.db.sessions() as session:
+        steps = await session.scalars(
+            select(ConsultStepRow)
+            .where(ConsultStepRow.consult_id == uuid.UUID(consult_id))
+            .order_by(ConsultStepRow.id)
+        )
+        return [(s.from_state, s.to_state, s.reason) for s in steps]
+
+
+async def admitted_call(hub: Hub) -> tuple[Consult, Side, Side]:
+    consult = await scheduled(hub)
+    pharmacist = await pharmacist_joins(hub.client, consult)
+    patient = await patient_joins(hub.client, consult)
+    await pharmacist.expect("peer_joined")
+    await pharmacist.send(type="admit")
+    await patient.expect("admitted")
+    await pharmacist.expect("admitted")
+    return consult, pharmacist, patient
+
+
+async def test_a_whole_consult(hub: Hub) -> None:
+    consult = await scheduled(hub)
+    patient = await connect(hub.client, invite=consult.invite, consent_version=CONSENT)
+    joined = await patient.expect("joined")
+    assert (joined["role"], joined["state"], joined["consult_id"]) == (
+        "patient",
+        "waiting",
+        consult.id,
+    )
+    await patient.expect("waiting")
+    # in the waiting room nothing reaches the pharmacist's page but the patient's arrival
+    await patient.send(type="offer", sdp=SDP)
+    assert (await patient.expect("error"))["code"] == "wrong_state"
+    await patient.send(type="admit")
+    assert (await patient.expect("error"))["code"] == "not_allowed"
+
+    pharmacist = await pharmacist_joins(hub.client, consult)
+    assert (await pharmacist.expect("peer_joined"))["role"] == "patient"
+    assert (await patient.expect("peer_joined"))["role"] == "pharmacist"
+    await pharmacist.send(type="admit")
+    assert (await patient.expect("admitted"))["ice_servers"] == []
+    await pharmacist.expect("admitted")
+
+    await patient.send(type="offer", sdp=SDP)
+    assert (await pharmacist.expect("offer"))["sdp"] == SDP
+    await pharmacist.send(type="answer", sdp=SDP)
+    assert (await patient.expect("answer"))["sdp"] == SDP
+    candidate = {"candidate": "candidate:1 1 udp 1 127.0.0.1 5000 typ host", "sdpMid": "0"}
+    await pharmacist.send(type="ice", **candidate)
+    relayed = await patient.expect("ice")
+    assert relayed == {"type": "ice", **candidate, "sdpMLineIndex": None}
+    await patient.send(type="mute", audio=True, video=False)
+    assert (await pharmacist.expect("mute"))["audio"] is True
+
+    await patient.send(type="media", connected=True)
+    await pharmacist.send(type="media", connected=True)  # the second report changes nothing
+    await patient.send(type="stats", **STATS)
+    quality = await pharmacist.expect("quality")
+    assert quality == {"type": "quality", "role": "patient", **STATS}
+
+    await pharmacist.send(type="recording_consent", consent=True)
+    await patient.send(type="recording_consent", consent=True)
+    assert (await patient.expect("recording"))["active"] is True
+    assert (await pharmacist.expect("recording"))["active"] is True
+    await patient.send(type="recording_consent", consent=False)  # withdrawn: it stops
+    assert (await pharmacist.expect("recording"))["active"] is False
+
+    await pharmacist.send(type="end", notes="Counselled on dosing.", counselling="accepted")
+    await patient.expect("ended")
+    await pharmacist.expect("ended")
+    assert await patient.closed() == 4000
+    assert await pharmacist.closed() == 4000
+
+    assert await history(hub, consult.id) == [
+        (None, "scheduled", "scheduled"),
+        ("scheduled", "waiting", "joined the waiting room"),
+        ("waiting", "admitted", "admitted"),
+        ("admitted", "in_call", "media connected"),
+        ("in_call", "ended", "ended"),
+    ]
+    async with hub.db.sessions() as session:
+        row = await session.get(ConsultRow, uuid.UUID(consult.id))
+        assert row is not None
+        assert (row.notes, row.counselling, row.consent_text_version) == (
+            "Counselled on dosing.",
+            "accepted",
+            CONSENT,
+        )
+        samples = list(await session.scalars(select(ConsultQualityRow)))
+        assert [(s.role, s.fps) for s in samples] == [("patient", 29.5)]
+        actions = set(
+            await session.scalars(
+                select(AuditEvent.action).where(AuditEvent.resource_id == consult.id)
+            )
+        )
+    assert {"consult.join", "consult.connect", "consult.admit", "consult.end"} <= actions
+
+
+@pytest.mark.parametrize("origin", ["", "http://evil.example", "http://127.0.0.1:9999"])
+async def test_other_origins_are_refused_before_the_upgrade(hub: Hub, origin: str) -> None:
+    headers = {"Origin": origin} if origin else {}
+    response = await hub.client.get(
+        "/ws/consult",
+        headers={
+            **headers,
+            "Upgrade": "websocket",
+            "Connection": "Upgrade",
+            "Sec-WebSocket-Version": "13",
+            "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==",
+        },
+    )
+    assert response.status == 403
+    assert response.content_type == "application/problem+json"
+
+
+async def test_invites_work_once_and_only_while_valid(hub: Hub) -> None:
+    consult = await scheduled(hub)
+    wrong = await connect(hub.client, invite="not-the-invite", consent_version=CONSENT)
+    assert (await wrong.expect("error"))["code"] == "invite_invalid"
+    assert await wrong.closed() == 1008
+    no_consent = await connect(hub.client, invite=consult.invite)
+    assert (await no_consent.expect("error"))["code"] == "consent_required"
+
+    first = await patient_joins(hub.client, consult)
+    await first.send(type="leave")
+    assert await first.closed() == 1000
+    reused = await connect(hub.client, invite=consult.invite, consent_version=CONSENT)
+    assert (await reused.expect("error"))["code"] == "invite_used"
+
+
+async def test_an_expired_invite_expires_the_consult(hub: Hub) -> None:
+    consult = await scheduled(hub)
+    async with hub.db.transaction() as session:
+        row = await session.get(ConsultRow, uuid.UUID(consult.id))
+        assert row is not None
+        row.invite_expires_at = row.created_at
+    late = await connect(hub.client, invite=consult.invite, consent_version=CONSENT)
+    assert (await late.expect("error"))["code"] == "invite_expired"
+    assert [h[:2] for h in await history(hub, consult.id)] == [
+        (None, "scheduled"),
+        ("scheduled", "expired"),
+    ]
+
+
+async def test_pharmacists_join_with_a_valid_token_for_their_own_consult(hub: Hub) -> None:
+    consult = await scheduled(hub)
+    bob = await staff(hub, "bob")
+    cases = {
+        "not_found": {"access_token": bob, "consult_id": consult.id},
+        "unauthorized": {"access_token": "not.a.token", "consult_id": consult.id},
+    }
+    for code, join in cases.items():
+        side = await connect(hub.client, **join)
+        assert (await side.expect("error"))["code"] == code
+        assert await side.closed() == 1008
+    missing = await connect(hub.client, access_token=consult.pharmacist_token, consult_id="x")
+    assert (await missing.expect("error"))["code"] == "not_found"
+    both = await connect(hub.client, invite=consult.invite, resume="r" * 20)
+    assert (await both.expect("error"))["code"] == "bad_join"
+
+
+async def test_a_socket_must_join_first_and_speak_the_protocol(hub: Hub) -> None:
+    ws = await hub.client.ws_connect("/ws/consult", headers={"Origin": "http://127.0.0.1:8080"})
+    await ws.send_str('{"type": "ping"}')
+    assert (await ws.receive_json())["code"] == "join_required"
+
+    consult = await scheduled(hub)
+    patient = await patient_joins(hub.client, consult)
+    for raw, code in [
+        ("not json", "not_json"),
+        ('{"type": "dance"}', "unknown_type"),
+        ('{"type": "joined", "consult_id": "x", "role": "patient", "resume": "y", '
+         '"state": "waiting"}', "not_allowed"),
+        ('{"type": "join", "resume": "again"}', "already_joined"),
+    ]:  # fmt: skip
+        await patient.ws.send_str(raw)
+        assert (await patient.expect("error"))["code"] == code
+    await patient.ws.send_bytes(b"\x00")
+    assert (await patient.expect("error"))["code"] == "not_text"
+    await patient.send(type="ping")
+    await patient.expect("pong")
+    await patient.ws.send_str("x" * (MAX_MESSAGE_BYTES + 1))
+    assert await patient.closed() == 1009  # aiohttp refuses the frame itself
+
+
+async def test_floods_are_refused_then_closed(hub: Hub) -> None:
+    consult = await scheduled(hub)
+    patient = await patient_joins(hub.client, consult)
+    for _ in range(120):
+        await patient.send(type="ping")
+    assert await patient.closed() == 1008
+    assert "rate_limited" in [m.get("code") for m in patient.inbox]
+
+
+async def test_one_consult_never_sees_anothers_messages(hub: Hub) -> None:
+    _, pharmacist_1, patient_1 = await admitted_call(hub)
+    consult_2 = await scheduled(hub, "carol")
+    pharmacist_2 = await pharmacist_joins(hub.client, consult_2)
+    patient_2 = await patient_joins(hub.client, consult_2)
+    await pharmacist_2.send(type="admit")
+    await patient_2.expect("admitted")
+    await patient_1.send(type="offer", sdp=SDP)
+    await patient_2.send(type="offer", sdp=SDP + "a=x\r\n")
+    assert (await pharmacist_2.expect("offer"))["sdp"] == SDP + "a=x\r\n"
+    assert (await pharmacist_1.expect("offer"))["sdp"] == SDP
+    assert "offer" not in [m["type"] for m in pharmacist_2.inbox[:-1]]
+
+
+@pytest.fixture
+async def patient_hub(
+    aiohttp_client: Callable[..., Awaitable[TestClient]], settings: Settings, db: Database
+) -> Hub:
+    """A hub whose dropped sockets keep their seat for half a second."""
+    return Hub(await aiohttp_client(create_app(replace(settings, consult_grace=0.5))), db)
+
+
+async def test_a_dropped_patient_resumes_within_the_grace_period(patient_hub: Hub) -> None:
+    hub, client = patient_hub, patient_hub.client
+    consult, pharmacist, patient = await admitted_call(hub)
+    resume = next(m for m in patient.inbox if m["type"] == "joined")["resume"]
+    await patient.ws.close()
+    assert (await pharmacist.expect("peer_left"))["role"] == "patient"
+
+    back = await connect(client, resume=resume)
+    joined = await back.expect("joined")
+    assert joined["state"] == "admitted"  # where they were: no new admission needed
+    await back.expect("admitted")
+    assert (await pharmacist.expect("peer_joined"))["role"] == "patient"
+    old = await connect(client, resume=resume)
+    assert (await old.expect("error"))["code"] == "resume_invalid"  # a token serves once
+
+    await back.ws.close()  # away for longer than the grace period this time
+    await asyncio.sleep(1.0)
+    again = await connect(client, resume=joined["resume"])
+    assert (await again.expect("joined"))["state"] == "waiting"  # to be admitted anew
+    assert [h[:2] for h in await history(hub, consult.id)][2:] == [
+        ("waiting", "admitted"),
+        ("admitted", "waiting"),
+        ("waiting", "scheduled"),
+        ("scheduled", "waiting"),
+    ]
+
+
+async def test_a_second_socket_takes_over_the_seat(hub: Hub) -> None:
+    consult = await scheduled(hub)
+    first = await pharmacist_joins(hub.client, consult)
+    second = await pharmacist_joins(hub.client, consult)
+    assert await first.closed() == 4001
+    await second.send(type="ping")
+    await second.expect("pong")
