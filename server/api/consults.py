@@ -38,6 +38,11 @@ _CONSULT = {
         "invite_url": {"type": "string", "description": "only when the consult is created"},
         "invite_expires_at": {"type": "string", "format": "date-time"},
         "history": {"type": "array", "items": {"type": "object"}},
+        "quality": {
+            "type": "object",
+            "description": "each side's latest getStats summary (bitrate_kbps, fps, "
+            "packet_loss, rtt_ms, at), when the consult is read",
+        },
     },
 }
 
@@ -124,10 +129,11 @@ async def get_consult(request: web.Request) -> web.Response:
     consult_id = path_uuid(request, "consult")
     async with request.app[DATABASE].transaction() as session:
         row, consult = await store.load(session, consult_id, who.pharmacy_id)
+        quality = await store.latest_quality(session, consult_id) if row else {}
         await _audit(session, who, "consult.read", consult_id, "success" if row else "not_found")
     if row is None or consult is None:
         raise NotFound("No such consult.")
-    return web.json_response(_json(row, consult.history))
+    return web.json_response({**_json(row, consult.history), "quality": quality})
 
 
 @operation(

@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import uuid
+from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -106,6 +107,29 @@ def save(
     row.pharmacist_recording_consent = given.get("pharmacist")
     row.patient_recording_consent = given.get("patient")
     row.updated_at = utcnow()
+
+
+async def latest_quality(session: AsyncSession, consult_id: uuid.UUID) -> dict[str, dict[str, Any]]:
+    """Each side's latest getStats summary, for the pharmacist."""
+    found: dict[str, dict[str, Any]] = {}
+    samples = await session.scalars(
+        select(ConsultQualityRow)
+        .where(ConsultQualityRow.consult_id == consult_id)
+        .order_by(ConsultQualityRow.id.desc())
+        .limit(50)
+    )
+    for sample in samples:
+        found.setdefault(
+            sample.role,
+            {
+                "bitrate_kbps": sample.bitrate_kbps,
+                "fps": sample.fps,
+                "packet_loss": sample.packet_loss,
+                "rtt_ms": sample.rtt_ms,
+                "at": sample.at.isoformat(),
+            },
+        )
+    return found
 
 
 def add_steps(session: AsyncSession, consult_id: uuid.UUID, steps: tuple[rules.Step, ...]) -> None:

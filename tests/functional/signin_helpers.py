@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import html
-import re
 import secrets
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,14 +15,9 @@ from server.auth.credentials import SecretBox
 from server.typedefs import SETTINGS
 from tests.conftest import Hub
 from tests.functional.verification_helpers import PASSWORD
+from tests.support.signin import hidden_fields, s256
 
 SCOPE = "openid rx:read rx:verify staff:manage consults"
-_HIDDEN = re.compile(r'name="(csrf|return_to)" value="([^"]*)"')
-
-
-def s256(verifier: str) -> str:
-    digest = hashlib.sha256(verifier.encode()).digest()
-    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
 
 
 @dataclass
@@ -55,7 +46,7 @@ class Console:
         return {k: v for k, v in params.items() if v is not None}
 
     async def form(self, response: ClientResponse) -> dict[str, str]:
-        return {k: html.unescape(v) for k, v in _HIDDEN.findall(await response.text())}
+        return hidden_fields(await response.text())
 
     async def sign_in(self, code: str | None = None, **overrides: str | None) -> ClientResponse:
         """Authorize → sign-in page → password → TOTP → back to the client (redirect followed

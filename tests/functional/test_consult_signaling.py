@@ -27,7 +27,7 @@ from tests.functional.consult_helpers import (
     pharmacist_joins,
     scheduled,
 )
-from tests.functional.verification_helpers import staff
+from tests.functional.verification_helpers import bearer, staff
 
 SDP = "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\n"
 STATS = {"bitrate_kbps": 480.0, "fps": 29.5, "packet_loss": 0.2, "rtt_ms": 12.0}
@@ -93,6 +93,12 @@ async def test_a_whole_consult(hub: Hub) -> None:
     await patient.send(type="stats", **STATS)
     quality = await pharmacist.expect("quality")
     assert quality == {"type": "quality", "role": "patient", **STATS}
+    read = await hub.client.get(
+        f"/api/v1/consults/{consult.id}", headers=bearer(consult.pharmacist_token)
+    )
+    stored = (await read.json())["quality"]
+    assert set(stored) == {"patient"}
+    assert {k: v for k, v in stored["patient"].items() if k != "at"} == STATS
 
     await pharmacist.send(type="recording_consent", consent=True)
     await patient.send(type="recording_consent", consent=True)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import html
 import json
 import os
 import re
@@ -13,14 +12,14 @@ from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
-import pyotp
 import pytest
 import requests
 
 from tests.conftest import Hub
-from tests.functional.signin_helpers import SCOPE, s256
+from tests.functional.signin_helpers import SCOPE
 from tests.support.processes import free_port, serving
 from tests.support.script_samples import newrx_xml
+from tests.support.signin import sign_in
 
 PASSWORD = "a long and private test passphrase"
 SCHEMATHESIS = Path(sys.executable).parent / "schemathesis"
@@ -107,58 +106,10 @@ def _send_newrx(base: str, sender: dict[str, str]) -> None:
     assert b"<Status>" in reply.content
 
 
-def _hidden(page: str) -> dict[str, str]:
-    return {
-        k: html.unescape(v) for k, v in re.findall(r'name="(csrf|return_to)" value="([^"]*)"', page)
-    }
-
-
-def _sign_in(base: str, client_id: str, seed: str) -> str:
-    """The pharmacist's access token, through the real browser flow."""
-    browser = requests.Session()
-    verifier = "v" * 20 + "erifier-" + "x" * 30
-    page = browser.get(
-        f"{base}/oauth/authorize",
-        params={
-            "response_type": "code",
-            "client_id": client_id,
-            "redirect_uri": f"{base}/cb",
-            "scope": SCOPE,
-            "state": "s",
-            "code_challenge": s256(verifier),
-            "code_challenge_method": "S256",
-        },
-        timeout=30,
-    )
-    page = browser.post(
-        f"{base}/login",
-        data={**_hidden(page.text), "username": "alice", "password": PASSWORD},
-        timeout=30,
-    )
-    landing = browser.post(
-        f"{base}/login/mfa",
-        data={**_hidden(page.text), "code": pyotp.TOTP(seed).now()},
-        timeout=30,
-    )
-    code = parse_qs(urlparse(landing.url).query)["code"][0]
-    tokens = requests.post(
-        f"{base}/oauth/token",
-        data={
-            "grant_type": "authorization_code",
-            "code": code,
-            "redirect_uri": f"{base}/cb",
-            "client_id": client_id,
-            "code_verifier": verifier,
-        },
-        timeout=30,
-    ).json()
-    return str(tokens["access_token"])
-
-
 @pytest.mark.skipif(not SCHEMATHESIS.exists(), reason="schemathesis is not installed")
 def test_schemathesis_finds_no_server_errors(running_hub: tuple[str, dict[str, str]]) -> None:
     base, known = running_hub
-    token = _sign_in(base, known["client_id"], known["seed"])
+    token = sign_in(base, known["client_id"], known["seed"], SCOPE, "alice", PASSWORD)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:  # the worker moves it to the queue
         queue = requests.get(

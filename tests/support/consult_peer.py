@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import time
 from collections import Counter
 from typing import Any
 
@@ -46,6 +47,9 @@ class ConsultPeer:
         self.connected = asyncio.Event()
         self.ice_servers: list[dict[str, Any]] = []
         self.local_sdp = ""
+        #: monotonic times of the offer (sent or received) and of the connection, for benchmarks
+        self.offered_at: float | None = None
+        self.connected_at: float | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         #: more connections of this page (to the recorder), closed with it
         self.extra: list[RTCPeerConnection] = []
@@ -116,6 +120,7 @@ class ConsultPeer:
         @pc.on("connectionstatechange")
         async def on_state() -> None:
             if pc.connectionState == "connected":
+                self.connected_at = time.monotonic()
                 self.connected.set()
                 await self.send(type="media", connected=True)
             elif pc.connectionState == "failed":
@@ -134,9 +139,11 @@ class ConsultPeer:
         pc = self._peer()
         await pc.setLocalDescription(await pc.createOffer())
         self.local_sdp = pc.localDescription.sdp
+        self.offered_at = time.monotonic()
         await self.send(type="offer", sdp=self.local_sdp)
 
     async def _answer(self, sdp: str) -> None:
+        self.offered_at = time.monotonic()
         pc = self._peer()
         await pc.setRemoteDescription(RTCSessionDescription(sdp, "offer"))
         await pc.setLocalDescription(await pc.createAnswer())

@@ -1,0 +1,283 @@
+"""Consult signaling capacity of one hub process (issue 5), signaling only: media is P2P.
+
+`python -m tests.benchmarks.consults` (PostgreSQL and Redis on 127.0.0.1, like the other
+benchmarks). On a fresh database it starts one `telepharm serve --no-worker` process, signs a
+pharmacist in through the real browser flow, schedules BENCH_CONSULTS (2000) consults plus
+BENCH_PROBES (200), then, from this process:
+1. opens every consult as a call would: the pharmacist's socket joins, the patient's joins
+   with the invite, the pharmacist admits, both get ``admitted``, and the sockets stay open
+   (4,000 WebSockets for 2,000 consults);
+2. reads the hub's RSS before and after: memory per open consult;
+3. keeps them busy (each side pings every 10 s, each patient reports stats every 5 s) and runs
+   the probes: for each, the pharmacist is in, the patient joins, and the time from the
+   patient's ``join`` to its ``admitted`` (the pharmacist admitting on ``peer_joined``) is
+   measured, a few at a time;
+4. prints open consults, KB per consult, join-to-admitted p50/p99, and the hub's CPU.
+Targets: >= 2,000 open consults, <= 30 KB each, join-to-admitted p99 < 100 ms.
+BENCH_REDIS=1 puts the hub on the Redis bus (as production with several processes).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import random
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlparse
+
+import aiohttp
+import asyncpg
+
+from tests.benchmarks.intake import (
+    BIN,
+    BROKER,
+    DATABASE,
+    NCPDPID,
+    cpu_seconds,
+    free_port,
+    prepare_hub,
+    process,
+    wait_port,
+)
+from tests.support.signin import sign_in
+
+CONSULTS = int(os.environ.get("BENCH_CONSULTS", "2000"))
+PROBES = int(os.environ.get("BENCH_PROBES", "200"))
+REDIS = os.environ.get("BENCH_REDIS", "") == "1"
+PASSWORD = "a long and private passphrase for load"
+SCOPE = "openid consults"
+CONSENT = "telehealth-consent-v1"
+
+
+def telepharm(env: dict[str, str], *args: str, stdin: str = "") -> str:
+    done = subprocess.run(
+        [str(BIN / "telepharm"), *args], env=env, input=stdin, capture_output=True, text=True
+    )
+    if done.returncode:
+        raise SystemExit(f"telepharm {args[0]} failed: {done.stderr}")
+    return done.stdout
+
+
+def rss_kb(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise RuntimeError("no VmRSS")
+
+
+async def add_patients(count: int) -> list[str]:
+    """Synthetic patients of the bench pharmacy, straight into the database."""
+    conn = await asyncpg.connect(f"postgresql://postgres@127.0.0.1/{DATABASE}")
+    try:
+        pharmacy = await conn.fetchval("SELECT id FROM pharmacies WHERE ncpdpid = $1", NCPDPID)
+        ids = [uuid.uuid4() for _ in range(count)]
+        await conn.executemany(
+            "INSERT INTO patients (id, pharmacy_id, last_name_key, first_name_key,"
+            " date_of_birth, gender, postal_code, demographics, allergies, created_at,"
+            " updated_at) VALUES ($1, $2, 'BENCH', 'PATIENT', '1970-01-01', 'F', '00000',"
+            " '{}', '[]', now(), now())",
+            [(i, pharmacy) for i in ids],
+        )
+    finally:
+        await conn.close()
+    return [str(i) for i in ids]
+
+
+async def bounded(limit: int, jobs: list[Callable[[], Awaitable[Any]]]) -> list[Any]:
+    gate = asyncio.Semaphore(limit)
+
+    async def run(job: Callable[[], Awaitable[Any]]) -> Any:
+        async with gate:
+            return await job()
+
+    return await asyncio.gather(*(run(j) for j in jobs))
+
+
+class Socket:
+    """One side's signaling socket: messages by type as they arrive."""
+
+    def __init__(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+        self.ws = ws
+        self.waiters: dict[str, asyncio.Future[dict[str, Any]]] = {}
+        self.on: dict[str, Callable[[dict[str, Any]], Awaitable[None]]] = {}
+        self.reader = asyncio.create_task(self._read())
+
+    async def _read(self) -> None:
+        async for frame in self.ws:
+            if frame.type is not aiohttp.WSMsgType.TEXT:
+                break
+            message = json.loads(frame.data)
+            waiter = self.waiters.pop(message["type"], None)
+            if waiter is not None and not waiter.done():
+                waiter.set_result(message)
+            handler = self.on.get(message["type"])
+            if handler is not None:
+                await handler(message)
+
+    def expect(self, kind: str) -> asyncio.Future[dict[str, Any]]:
+        future = self.waiters[kind] = asyncio.get_running_loop().create_future()
+        return future
+
+    async def send(self, **message: Any) -> None:
+        await self.ws.send_str(json.dumps(message))
+
+
+class Client:
+    def __init__(self, session: aiohttp.ClientSession, base: str, token: str) -> None:
+        self.session, self.base, self.token = session, base, token
+        self.ws_url = base.replace("http", "ws", 1) + "/ws/consult"
+
+    async def schedule(self, patient_id: str) -> tuple[str, str]:
+        async with self.session.post(
+            f"{self.base}/api/v1/consults",
+            json={"patient_id": patient_id},
+            headers={"Authorization": f"Bearer {self.token}"},
+        ) as response:
+            body = await response.json()
+            assert response.status == 200, body
+        return body["id"], body["invite_url"].rsplit("/", 1)[1]
+
+    async def socket(self) -> Socket:
+        ws = await self.session.ws_connect(
+            self.ws_url, headers={"Origin": self.base}, heartbeat=None, autoping=True
+        )
+        return Socket(ws)
+
+    async def pharmacist(self, consult_id: str) -> Socket:
+        side = await self.socket()
+        joined = side.expect("joined")
+
+        async def admit(message: dict[str, Any]) -> None:
+            if message["role"] == "patient":
+                await side.send(type="admit")
+
+        side.on["peer_joined"] = admit
+        await side.send(type="join", access_token=self.token, consult_id=consult_id)
+        await asyncio.wait_for(joined, 30)
+        return side
+
+    async def patient(self, invite: str) -> tuple[Socket, float]:
+        """The patient joins; seconds from its join to its ``admitted``."""
+        side = await self.socket()
+        admitted = side.expect("admitted")
+        started = time.perf_counter()
+        await side.send(type="join", invite=invite, consent_version=CONSENT)
+        await asyncio.wait_for(admitted, 30)
+        return side, time.perf_counter() - started
+
+    async def open_call(self, consult_id: str, invite: str) -> tuple[Socket, Socket, float]:
+        pharmacist = await self.pharmacist(consult_id)
+        patient, latency = await self.patient(invite)
+        return pharmacist, patient, latency
+
+
+async def keep_busy(sockets: list[tuple[Socket, Socket]], stop: asyncio.Event) -> int:
+    """Pings from both sides every 10 s and stats from the patient every 5 s, spread out."""
+    sent = 0
+    stats = {"type": "stats", "bitrate_kbps": 700.0, "fps": 30.0, "packet_loss": 0.1}
+    started = time.perf_counter()
+    tick = 0
+    while not stop.is_set():
+        tick += 1
+        for index, (pharmacist, patient) in enumerate(sockets):
+            if (index + tick) % 50 == 0:  # each consult every 50 ticks of 0.1 s: 5 s
+                await patient.ws.send_str(json.dumps({**stats, "rtt_ms": random.uniform(5, 40)}))
+                sent += 1
+            if (index + tick) % 100 == 0:  # and pings every 10 s
+                await pharmacist.send(type="ping")
+                await patient.send(type="ping")
+                sent += 2
+        await asyncio.sleep(max(0.0, started + tick * 0.1 - time.perf_counter()))
+    return sent
+
+
+async def run(base: str, token: str, pid: int) -> dict[str, Any]:
+    patients = await add_patients(CONSULTS + PROBES)
+    connector = aiohttp.TCPConnector(limit=0)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        client = Client(session, base, token)
+        consults = await bounded(16, [lambda p=p: client.schedule(p) for p in patients])
+        opened, probes = consults[:CONSULTS], consults[CONSULTS:]
+        await asyncio.sleep(2)
+        rss_before = rss_kb(pid)
+        t0 = time.perf_counter()
+        calls = await bounded(32, [lambda c=c: client.open_call(*c) for c in opened])
+        open_seconds = time.perf_counter() - t0
+        await asyncio.sleep(5)  # let the hub settle (GC, buffers)
+        rss_after = rss_kb(pid)
+        sockets = [(ph, pt) for ph, pt, _ in calls]
+
+        stop = asyncio.Event()
+        busy = asyncio.create_task(keep_busy(sockets, stop))
+        cpu0, wall0 = cpu_seconds(pid), time.perf_counter()
+        probed = await bounded(4, [lambda c=c: client.open_call(*c) for c in probes])
+        probe_wall = time.perf_counter() - wall0
+        hub_cpu = (cpu_seconds(pid) - cpu0) / probe_wall
+        stop.set()
+        sent = await busy
+        latencies = sorted(latency for _, _, latency in probed)
+        for pharmacist, patient, _ in [*calls, *probed]:
+            await pharmacist.ws.close()
+            await patient.ws.close()
+    q = statistics.quantiles(latencies, n=100)
+    return {
+        "open_consults": len(calls),
+        "open_sockets": 2 * len(calls),
+        "open_seconds": round(open_seconds, 1),
+        "rss_before_mb": round(rss_before / 1024, 1),
+        "rss_after_mb": round(rss_after / 1024, 1),
+        "kb_per_consult": round((rss_after - rss_before) / len(calls), 1),
+        "open_first_join_to_admitted_p50_ms": round(
+            statistics.median(c[2] for c in calls) * 1000, 1
+        ),
+        "probes": len(probed),
+        "join_to_admitted_p50_ms": round(statistics.median(latencies) * 1000, 1),
+        "join_to_admitted_p99_ms": round(q[98] * 1000, 1),
+        "background_messages_per_s": round(sent / probe_wall, 1),
+        "hub_cpu_during_probes": f"{hub_cpu:.0%} of a core",
+    }
+
+
+def main() -> None:
+    work = Path(tempfile.mkdtemp(prefix="bench-consults-"))
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    extra = {"TELEPHARM_REDIS_URL": "redis://127.0.0.1:6379/13"} if REDIS else {}
+    env, _ = prepare_hub(work, base, BROKER, TELEPHARM_LOG_LEVEL="WARNING", **extra)
+    added = telepharm(
+        env,
+        *["user", "add", "--pharmacy", NCPDPID, "--username", "bench", "--role", "pharmacist"],
+        "--password-stdin",
+        stdin=PASSWORD + "\n",
+    )
+    uri = next(line for line in added.splitlines() if line.startswith("otpauth://"))
+    seed = parse_qs(urlparse(uri).query)["secret"][0]
+    console = telepharm(
+        env, "client", "add", "--name", "console", "--scope", SCOPE, "--redirect-uri", f"{base}/cb"
+    )
+    client_id = re.search(r'"client_id": "([^"]+)"', console)
+    assert client_id is not None
+    with process(
+        [str(BIN / "telepharm"), "serve", "--port", str(port), "--no-worker"], env, work / "hub.log"
+    ) as hub:
+        wait_port(port)
+        token = sign_in(base, client_id.group(1), seed, SCOPE, "bench", PASSWORD)
+        results = asyncio.run(run(base, token, hub.pid))
+    results["bus"] = "redis" if REDIS else "in-process"
+    print(json.dumps(results, indent=2))
+    shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
