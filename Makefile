@@ -35,6 +35,8 @@ format: $(STAMP)
 bench: $(STAMP)  ## benchmarks (not part of make test); see tests/benchmarks/README.md
 	command -v wrk >/dev/null || apt-get install -y wrk
 	$(BIN)/python -m tests.benchmarks.intake
+	$(BIN)/python -m tests.benchmarks.consults
+	$(BIN)/python -m tests.benchmarks.media
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

@@ -98,6 +98,8 @@ class Consult:
     recording_consent: tuple[tuple[str, bool], ...] = ()
     notes: str | None = None
     counselling: str | None = None
+    #: the store's count of changes (announcements carry it: an older one is ignored)
+    revision: int = 0
 
     @property
     def recording_allowed(self) -> bool:
@@ -190,6 +192,11 @@ def patient_gone(consult: Consult, now: dt.datetime) -> Consult:
     if consult.state is ConsultState.WAITING:
         consult = leave_waiting_room(consult, now)
     return consult
+
+
+def forget_recording_consent(consult: Consult) -> Consult:
+    """A party's connection dropped: recording stops, and both are asked again."""
+    return dataclasses.replace(consult, recording_consent=())
 
 
 def consent_to_recording(consult: Consult, party: str, given: bool) -> Consult:

@@ -327,11 +327,12 @@ def decode(raw: str | bytes) -> Message:
         raise ProtocolError("too_large", f"messages are at most {MAX_MESSAGE_BYTES} bytes")
     try:
         obj = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # deep nesting is not a message
         raise ProtocolError("not_json", "the message is not JSON") from None
     if not isinstance(obj, dict):
         raise ProtocolError("not_object", "a message is a JSON object")
-    cls = TYPES.get(obj.get("type"))  # type: ignore[arg-type]
+    kind = obj.get("type")
+    cls = TYPES.get(kind) if isinstance(kind, str) else None
     if cls is None:
         raise ProtocolError("unknown_type", "unknown message type")
     values: dict[str, Any] = {}

@@ -80,10 +80,12 @@ HUB = Who("hub")
 
 @dataclass(frozen=True, slots=True)
 class Seat:
-    """A side's place in a consult: its current socket, and when that socket dropped."""
+    """A side's place in a consult: its current socket, when that socket dropped, and when
+    the grace period of that drop ran out."""
 
     conn_id: str
     disconnected_at: dt.datetime | None
+    released_at: dt.datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,7 +109,10 @@ class ConsultStore(Protocol):
 
     async def find_by_invite(self, token: str) -> str | None: ...
 
-    async def find_by_resume(self, token: str) -> tuple[str, str] | None: ...
+    async def find_by_resume(self, token: str) -> tuple[str, str, Seat] | None:
+        """The consult, side and seat of a resume token (the current one, or the one before
+        it until the current one is used)."""
+        ...
 
     async def load(self, consult_id: str) -> Consult | None: ...
 
@@ -115,23 +120,31 @@ class ConsultStore(Protocol):
         self, consult_id: str, who: Who, action: str, step: Step, *, guard: str | None = None
     ) -> Consult | None:
         """Apply ``step`` under the consult's lock and store the result. With ``guard`` (a
-        connection ID), only if that connection still holds the step's side's seat and is
-        disconnected; None when the guard does not hold. A :class:`ConsultError` from the
-        step is recorded as refused and raised."""
+        connection ID), only if that connection still holds its seat, dropped and not yet
+        released, and then release it; None when the guard does not hold. A
+        :class:`ConsultError` from the step is recorded as refused and raised."""
         ...
 
-    async def seat(self, consult_id: str, role: str, conn_id: str, resume: str, who: Who) -> None:
-        """``conn_id`` now holds the side's seat; ``resume`` is its new token (its digest is
-        kept, earlier tokens stop working)."""
+    async def seat(
+        self, consult_id: str, role: str, conn_id: str, resume: str, who: Who, used: str | None
+    ) -> tuple[Consult, int]:
+        """Under the consult's lock, ``conn_id`` takes the side's seat with the new token
+        ``resume`` (``used``, the token it resumed with, stays good until ``resume`` is used);
+        the consult as it is now, and the seat's generation."""
         ...
 
-    async def seat_of(self, consult_id: str, role: str) -> Seat | None: ...
-
-    async def unseat(self, consult_id: str, role: str, conn_id: str, at: dt.datetime) -> None:
-        """The connection dropped (only if it still holds the seat)."""
+    async def unseat(
+        self, consult_id: str, role: str, conn_id: str, at: dt.datetime, *, revoke: bool = False
+    ) -> None:
+        """The connection dropped or left (only if it still holds the seat); ``revoke`` ends
+        its resume token."""
         ...
 
-    async def add_quality(self, consult_id: str, role: str, stats: p.Stats) -> None: ...
+    async def dropped_seats(self, before: dt.datetime) -> list[tuple[str, str, str]]:
+        """(consult, role, connection) of seats dropped before ``before``, not yet released."""
+        ...
+
+    async def add_quality(self, samples: list[tuple[str, str, p.Stats]]) -> None: ...
 
     async def add_recordings(self, consult_id: str, summaries: list[RecordingSummary]) -> None: ...
 
@@ -171,9 +184,11 @@ class Participant:
         "conn_id",
         "connection",
         "consult_id",
-        "left",
+        "generation",
+        "gone",
         "recording",
-        "replaced",
+        "resume_used",
+        "revision",
         "role",
         "rooms",
         "state",
@@ -181,23 +196,22 @@ class Participant:
     )
 
     def __init__(
-        self,
-        rooms: Rooms,
-        consult: Consult,
-        role: str,
-        conn_id: str,
-        connection: Connection,
-        who: Who,
+        self, rooms: Rooms, consult_id: str, role: str, connection: Connection, who: Who
     ) -> None:
         self.rooms = rooms
-        self.consult_id = consult.id
+        self.consult_id = consult_id
         self.role = role
-        self.conn_id = conn_id
+        self.conn_id = secrets.token_hex(8)
         self.connection = connection
         self.who = who
-        self.state = consult.state
-        self.recording = consult.recording_allowed
-        self.closed = self.left = self.replaced = False
+        self.state = ConsultState.SCHEDULED
+        self.recording = False
+        self.revision = -1
+        self.generation = 0
+        self.resume_used: str | None = None
+        self.closed = False
+        #: why the socket went: None (dropped), "left", "replaced", "over" or "restart"
+        self.gone: str | None = None
         self._outbox: deque[str] = deque()
         self._flusher: asyncio.Task[None] | None = None
         self._subscription: Subscription | None = None
@@ -236,6 +250,12 @@ class Participant:
         while self._flusher is not None:
             await asyncio.shield(self._flusher)
 
+    async def close(self, code: int, reason: str, gone: str) -> None:
+        if self.gone is None:
+            self.gone = gone
+        await self.drain()
+        await self.connection.close(code, reason)
+
     # -- from the bus ------------------------------------------------------------------------
 
     def deliver(self, data: str) -> None:
@@ -246,29 +266,29 @@ class Participant:
         elif kind == "hello":
             self.send(p.PeerJoined(role=envelope["role"]))
             if not envelope["reply"]:
-                self.rooms.spawn(self.rooms.announce(self, reply=True))
+                self.rooms.spawn(self.rooms.hello(self, reply=True))
         elif kind == "bye":
             self.send(p.PeerLeft(role=envelope["role"]))
         elif kind == "state":
-            self._on_state(ConsultState(envelope["state"]), envelope["recording"])
-        elif kind == "kick" and envelope["keep"] != self.conn_id:
-            self.replaced = True
+            self.update(
+                envelope["revision"], ConsultState(envelope["state"]), envelope["recording"]
+            )
+        elif kind == "kick" and envelope["generation"] > self.generation:
+            self.gone = "replaced"
             self.rooms.spawn(self.connection.close(CLOSE_REPLACED, "joined on another connection"))
 
-    def _on_state(self, state: ConsultState, recording: bool) -> None:
-        self.state = state
+    def update(self, revision: int, state: ConsultState, recording: bool) -> None:
+        """The consult as of ``revision``; an older announcement (arriving late from another
+        process) changes nothing."""
+        if revision <= self.revision:
+            return
+        self.revision, self.state = revision, state
         if recording != self.recording:
             self.recording = recording
             self.send(p.Recording(active=recording))
-            if not recording:
-                self.rooms.spawn(self.rooms.stop_recording(self.consult_id))
         if state in OVER:
             self.send(p.Ended())
-            self.rooms.spawn(self._close_after_drain(CLOSE_ENDED, "the consult is over"))
-
-    async def _close_after_drain(self, code: int, reason: str) -> None:
-        await self.drain()
-        await self.connection.close(code, reason)
+            self.rooms.spawn(self.close(CLOSE_ENDED, "the consult is over", "over"))
 
     async def subscribe(self, bus: Bus) -> None:
         self._subscription = await bus.subscribe(channel(self.consult_id, self.role), self.deliver)
@@ -294,6 +314,13 @@ MAY_SEND: dict[str, frozenset[type[p.Message]]] = {
 }
 MAY_SEND[PHARMACIST] = MAY_SEND[PATIENT] | {p.Admit, p.End}
 RELAYED = (p.Offer, p.Answer, p.IceCandidate, p.Mute)
+#: the state a message needs (as this socket last heard it), checked before the database
+NEEDS: dict[type[p.Message], frozenset[ConsultState]] = {
+    **dict.fromkeys((*RELAYED, p.Media), LIVE),
+    p.RecordingConsent: frozenset({ConsultState.IN_CALL}),
+    p.RecordOffer: frozenset({ConsultState.IN_CALL}),
+}
+QUALITY_FLUSH = 1.0
 
 
 class Rooms:
@@ -316,6 +343,9 @@ class Rooms:
         self._clock = clock
         self._tasks: set[asyncio.Task[Any]] = set()
         self._timers: dict[tuple[str, str, str], asyncio.TimerHandle] = {}
+        self._watching: dict[str, Subscription] = {}
+        self._quality: list[tuple[str, str, p.Stats]] = []
+        self._sweeper: asyncio.Task[None] | None = None
         self.participants: set[Participant] = set()
 
     def spawn(self, work: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
@@ -330,6 +360,34 @@ class Rooms:
         if not task.cancelled() and task.exception() is not None:
             log.error("consult background work failed", exc_info=task.exception())
 
+    def start(self) -> None:
+        """Begin the periodic work: seats whose grace ran out anywhere (a process that died,
+        a restart), and the quality samples, written in batches."""
+        self._sweeper = asyncio.get_running_loop().create_task(self._sweep())
+
+    async def _sweep(self) -> None:
+        interval = max(QUALITY_FLUSH, min(self._grace / 2, 15.0))
+        next_seats = 0.0
+        while True:
+            await asyncio.sleep(QUALITY_FLUSH)
+            try:
+                await self._flush_quality()
+                if time.monotonic() >= next_seats:
+                    next_seats = time.monotonic() + interval
+                    await self._release_dropped()
+            except Exception:  # the database may be away for a while: try again later
+                log.exception("consult housekeeping failed")
+
+    async def _flush_quality(self) -> None:
+        samples, self._quality = self._quality, []
+        if samples:
+            await self.store.add_quality(samples)
+
+    async def _release_dropped(self) -> None:
+        cutoff = self._clock() - dt.timedelta(seconds=self._grace)
+        for consult_id, role, conn_id in await self.store.dropped_seats(cutoff):
+            await self._grace_over(consult_id, role, conn_id)
+
     # -- joining -----------------------------------------------------------------------------
 
     async def enter(
@@ -343,26 +401,31 @@ class Rooms:
         if join.access_token is not None:
             if pharmacist is None or join.consult_id is None:
                 raise ConsultError("unauthorized", "The access token is not valid.")
-            consult, role, who = await self._pharmacist(join.consult_id, pharmacist)
+            consult_id, role, who = await self._pharmacist(join.consult_id, pharmacist)
         elif join.invite is not None:
-            consult, role, who = await self._patient(join.invite, join.consent_version, ip)
+            consult_id, role, who = await self._patient(join.invite, join.consent_version, ip)
         else:
             assert join.resume is not None
-            consult, role, who = await self._resume(join.resume, ip)
-        return await self._seat(consult, role, who, connection)
+            consult_id, role, who = await self._resume(join.resume, ip)
+        participant = Participant(self, consult_id, role, connection, who)
+        participant.resume_used = join.resume
+        try:
+            await self._seat(participant)
+        except BaseException:
+            await self.closed(participant)  # a half-made seat is a dropped one
+            raise
+        return participant
 
-    async def _pharmacist(
-        self, consult_id: str, pharmacist: PharmacistId
-    ) -> tuple[Consult, str, Who]:
+    async def _pharmacist(self, consult_id: str, pharmacist: PharmacistId) -> tuple[str, str, Who]:
         consult = await self.store.load(consult_id)
         if consult is None or consult.pharmacist != pharmacist.user_id:
             raise ConsultError("not_found", "No such consult of yours.")
         _not_over(consult)
-        return consult, PHARMACIST, Who(PHARMACIST, pharmacist.user_id, pharmacist.ip)
+        return consult.id, PHARMACIST, Who(PHARMACIST, pharmacist.user_id, pharmacist.ip)
 
     async def _patient(
         self, invite: str, consent_version: str | None, ip: str | None
-    ) -> tuple[Consult, str, Who]:
+    ) -> tuple[str, str, Who]:
         consult_id = await self.store.find_by_invite(invite)
         if consult_id is None:
             raise ConsultError("invite_invalid", "This invite link is not valid.")
@@ -370,7 +433,7 @@ class Rooms:
         now = self._clock()
         consent = rules.Consent(now, consent_version or "")
         try:
-            consult = await self._change(
+            await self._change(
                 consult_id,
                 who,
                 "consult.join",
@@ -381,85 +444,86 @@ class Rooms:
                 with contextlib.suppress(ConsultError):
                     await self._change(consult_id, HUB, "consult.expire", _expire(now))
             raise
-        assert consult is not None
-        return consult, PATIENT, who
+        return consult_id, PATIENT, who
 
-    async def _resume(self, token: str, ip: str | None) -> tuple[Consult, str, Who]:
+    async def _resume(self, token: str, ip: str | None) -> tuple[str, str, Who]:
         found = await self.store.find_by_resume(token)
         if found is None:
             raise ConsultError("resume_invalid", "This session cannot be resumed.")
-        consult_id, role = found
-        seat = await self.store.seat_of(consult_id, role)
-        now = self._clock()
-        within = seat is not None and (
-            seat.disconnected_at is None
-            or (now - seat.disconnected_at).total_seconds() <= self._grace
-        )
+        consult_id, role, seat = found
         consult = await self.store.load(consult_id)
         assert consult is not None  # a resume token belongs to a consult
         _not_over(consult)
         if role == PHARMACIST:
-            if not within:
+            # only a dropped socket, within the grace period: otherwise a live sign-in
+            if not self._within_grace(seat, allow_connected=False):
                 raise ConsultError("resume_expired", "Join again with your sign-in.")
-            return consult, role, Who(role, consult.pharmacist, ip)
-        who = Who(PATIENT, ip=ip)
-        if not within or consult.state is ConsultState.SCHEDULED:
-            changed = await self._change(
-                consult_id,
-                who,
-                "consult.rejoin",
-                lambda c: rules.rejoin_waiting_room(rules.patient_gone(c, now), now),
-            )
-            assert changed is not None
-            consult = changed
-        return consult, role, who
+            return consult_id, role, Who(role, consult.pharmacist, ip)
+        return consult_id, role, Who(PATIENT, ip=ip)
 
-    async def _seat(
-        self, consult: Consult, role: str, who: Who, connection: Connection
-    ) -> Participant:
-        conn_id, resume = secrets.token_hex(8), secrets.token_urlsafe(32)
-        self._cancel_timer(consult.id, role)
-        await self.store.seat(consult.id, role, conn_id, resume, who)
-        participant = Participant(self, consult, role, conn_id, connection, who)
-        await participant.subscribe(self.bus)
+    def _within_grace(self, seat: Seat, *, allow_connected: bool) -> bool:
+        if seat.released_at is not None:
+            return False
+        if seat.disconnected_at is None:
+            return allow_connected
+        return (self._clock() - seat.disconnected_at).total_seconds() <= self._grace
+
+    async def _seat(self, participant: Participant) -> None:
+        consult_id, role = participant.consult_id, participant.role
+        self._cancel_timer(consult_id, role)
+        await participant.subscribe(self.bus)  # first: no announcement is missed after this
         self.participants.add(participant)
-        own = channel(consult.id, role)
-        await self.bus.publish(own, _envelope("kick", keep=conn_id))
-        participant.send(p.Joined(consult.id, role, resume, consult.state.value))
+        resume = secrets.token_urlsafe(32)
+        consult, participant.generation = await self.store.seat(
+            consult_id, role, participant.conn_id, resume, participant.who, participant.resume_used
+        )
+        if role == PATIENT and consult.state is ConsultState.SCHEDULED:
+            now = self._clock()  # back after leaving, or after the grace period ran out
+            rejoined = await self._change(
+                consult_id, participant.who, "consult.rejoin", _rejoin(now)
+            )
+            assert rejoined is not None
+            consult = rejoined
+        participant.update(consult.revision, consult.state, consult.recording_allowed)
+        await self.bus.publish(
+            channel(consult_id, role), _envelope("kick", generation=participant.generation)
+        )
+        participant.send(p.Joined(consult_id, role, resume, consult.state.value))
         if consult.state is ConsultState.WAITING and role == PATIENT:
             participant.send(p.Waiting())
         if consult.state in LIVE:
-            participant.send(p.Admitted(ice_servers=self._ice_for(consult.id, role)))
-        if consult.recording_allowed:
-            participant.send(p.Recording(active=True))
-        await self.announce(participant, reply=False)
-        return participant
+            participant.send(p.Admitted(ice_servers=self._ice_for(consult_id, role)))
+        await self.hello(participant, reply=False)
 
-    async def announce(self, participant: Participant, *, reply: bool) -> None:
+    async def hello(self, participant: Participant, *, reply: bool) -> None:
         target = channel(participant.consult_id, other(participant.role))
         await self.bus.publish(target, _envelope("hello", role=participant.role, reply=reply))
 
     # -- messages ----------------------------------------------------------------------------
 
-    async def handle(self, participant: Participant, message: p.Message) -> None:
-        """One message from a seated socket; refusals go back to it as ``error``."""
+    async def handle(self, participant: Participant, message: p.Message) -> bool:
+        """One message from a seated socket; a refusal goes back to it as ``error`` (and
+        False is returned, so the socket's handler can count it)."""
         try:
             await self._handle(participant, message)
         except ConsultError as refused:
             participant.send(p.Error(code=refused.code, message=str(refused)[:500]))
+            return False
+        return True
 
     async def _handle(self, who: Participant, message: p.Message) -> None:
-        if type(message) not in MAY_SEND[who.role]:
+        kind = type(message)
+        if kind not in MAY_SEND[who.role]:
             code = "already_joined" if isinstance(message, p.Join) else "not_allowed"
             raise ConsultError(code, f"A {who.role} may not send {message.type} now.")
+        if who.state not in NEEDS.get(kind, who.state):
+            raise ConsultError("wrong_state", f"Not now: the consult is {who.state}.")
         if isinstance(message, p.Ping):
             who.send(p.Pong())
         elif isinstance(message, RELAYED):
-            if who.state not in LIVE:
-                raise ConsultError("wrong_state", "Wait until the patient is admitted.")
             await self._relay(who, message)
         elif isinstance(message, p.Stats):
-            await self._stats(who, message)
+            self._stats(who, message)
         elif isinstance(message, p.RecordOffer):
             await self._record(who, message)
         elif isinstance(message, p.Leave):
@@ -474,43 +538,64 @@ class Rooms:
     async def _act(self, who: Participant, message: p.Message) -> None:
         """The messages that change the consult: admit, media, recording consent, end."""
         now = self._clock()
-        user = who.who.user_id or ""
-        action, step = _steps(message, who.role, user, now)
-        before = who.state
+        action, step = _steps(message, who.role, who.who.user_id or "", now)
         changed = await self._change(who.consult_id, who.who, action, step)
         assert changed is not None
-        who.state = changed.state  # at once: the bus's word on it may come after the peer's
-        if isinstance(message, p.Admit) and before is ConsultState.WAITING:
+        if isinstance(message, p.Admit):  # only a waiting patient can be admitted
             patient = p.Admitted(ice_servers=self._ice_for(who.consult_id, PATIENT))
             await self.bus.publish(
                 channel(who.consult_id, PATIENT), _envelope("m", m=p.encode(patient))
             )
             who.send(p.Admitted(ice_servers=self._ice_for(who.consult_id, PHARMACIST)))
 
-    async def _stats(self, who: Participant, stats: p.Stats) -> None:
+    def _stats(self, who: Participant, stats: p.Stats) -> None:
         if not who.stats_due():
             return  # a page reporting too often: keep the store and the pharmacist calm
-        await self.store.add_quality(who.consult_id, who.role, stats)
+        self._quality.append((who.consult_id, who.role, stats))
         if who.role == PATIENT:
             quality = p.Quality(
                 PATIENT, stats.bitrate_kbps, stats.fps, stats.packet_loss, stats.rtt_ms
             )
-            await self.bus.publish(
-                channel(who.consult_id, PHARMACIST), _envelope("m", m=p.encode(quality))
+            self.spawn(
+                self.bus.publish(
+                    channel(who.consult_id, PHARMACIST), _envelope("m", m=p.encode(quality))
+                )
             )
 
     async def _record(self, who: Participant, offer: p.RecordOffer) -> None:
         if self.recorders is None:
             raise ConsultError("recording_unavailable", "Recording is not set up on this hub.")
-        if not who.recording:
+        consult = await self.store.load(who.consult_id)  # the database's word, not the cache's
+        if consult is None or not consult.recording_allowed:
             raise ConsultError("wrong_state", "Recording needs both parties' consent.")
+        await self._watch(who.consult_id)
         try:
             answer = await self.recorders.start(who.consult_id, who.role, offer.sdp)
         except RecordingError as refused:
             raise ConsultError(refused.code or "recording_failed", str(refused)) from None
+        except Exception:
+            log.exception("consult %s: the recorder refused an offer", who.consult_id)
+            raise ConsultError("recording_failed", "The recorder could not take it.") from None
+        await self._change(who.consult_id, who.who, "consult.recording_start", _unchanged)
         who.send(p.RecordAnswer(sdp=answer))
 
+    async def _watch(self, consult_id: str) -> None:
+        """While this process records a consult, it follows its announcements itself: the
+        recording stops when consent goes, wherever the participants' sockets are."""
+        if consult_id in self._watching:
+            return
+
+        def deliver(data: str) -> None:
+            envelope = json.loads(data)
+            if envelope["k"] == "state" and not envelope["recording"]:
+                self.spawn(self.stop_recording(consult_id))
+
+        self._watching[consult_id] = await self.bus.subscribe(channel(consult_id, "hub"), deliver)
+
     async def stop_recording(self, consult_id: str) -> None:
+        watching = self._watching.pop(consult_id, None)
+        if watching is not None:
+            await watching.cancel()
         if self.recorders is None:
             return
         summaries = await self.recorders.stop(consult_id)
@@ -518,14 +603,17 @@ class Rooms:
             await self.store.add_recordings(consult_id, summaries)
 
     async def _leave(self, who: Participant) -> None:
-        who.left = True
+        who.gone = "left"
+        now = self._clock()
         if who.role == PATIENT and who.state not in OVER:
-            now = self._clock()
             await self._change(
                 who.consult_id, who.who, "consult.leave", lambda c: rules.patient_gone(c, now)
             )
-        await who.drain()
-        await who.connection.close(1000, "left")
+        # before the socket closes, so a page that saw it close cannot resume a pharmacist
+        await self.store.unseat(
+            who.consult_id, who.role, who.conn_id, now, revoke=who.role == PHARMACIST
+        )
+        await who.close(1000, "left", "left")
 
     async def _change(
         self, consult_id: str, who: Who, action: str, step: Step, guard: str | None = None
@@ -533,11 +621,23 @@ class Rooms:
         """Change the consult in the store, then tell both sides (wherever they are)."""
         changed = await self.store.change(consult_id, who, action, step, guard=guard)
         if changed is not None:
-            recording = changed.recording_allowed
-            state = _envelope("state", state=changed.state.value, recording=recording)
-            for role in (PHARMACIST, PATIENT):
-                await self.bus.publish(channel(consult_id, role), state)
+            await self.announce(changed)
         return changed
+
+    async def announce(self, consult: Consult) -> None:
+        """Tell both sides and any recorder of ``consult`` what it is now. Committed already:
+        a bus that fails here is logged, and the sockets learn the state when they rejoin."""
+        state = _envelope(
+            "state",
+            revision=consult.revision,
+            state=consult.state.value,
+            recording=consult.recording_allowed,
+        )
+        try:
+            for role in (PHARMACIST, PATIENT, "hub"):
+                await self.bus.publish(channel(consult.id, role), state)
+        except Exception:
+            log.exception("consult %s: a change could not be announced", consult.id)
 
     # -- leaving -----------------------------------------------------------------------------
 
@@ -552,53 +652,85 @@ class Rooms:
         participant.closed = True
         self.participants.discard(participant)
         await participant.unsubscribe()
-        if participant.replaced:
-            return
-        consult_id, role = participant.consult_id, participant.role
+        if participant.gone in ("replaced", "restart") or participant.generation == 0:
+            return  # another socket holds the seat, or the restart already let it go
+        consult_id, role, conn_id = participant.consult_id, participant.role, participant.conn_id
         await self.bus.publish(channel(consult_id, other(role)), _envelope("bye", role=role))
-        if participant.left or participant.state in OVER:
+        if participant.gone == "over":
             return
-        await self.store.unseat(consult_id, role, participant.conn_id, self._clock())
-        loop = asyncio.get_running_loop()
-        key = (consult_id, role, participant.conn_id)
-        self._timers[key] = loop.call_later(self._grace, self._grace_over, key)
+        left = participant.gone == "left"
+        if not left:  # (a departure let its seat go already)
+            await self.store.unseat(consult_id, role, conn_id, self._clock())
+        if participant.state is ConsultState.IN_CALL:  # recording stops; asked again later
+            await self._change(
+                consult_id, HUB, "consult.recording_consent_cleared", rules.forget_recording_consent
+            )
+        if not left:
+            loop = asyncio.get_running_loop()
+            key = (consult_id, role, conn_id)
+            self._timers[key] = loop.call_later(self._grace, self._grace_due, key)
 
     def _cancel_timer(self, consult_id: str, role: str) -> None:
         for key in [k for k in self._timers if k[:2] == (consult_id, role)]:
             self._timers.pop(key).cancel()
 
-    def _grace_over(self, key: tuple[str, str, str]) -> None:
+    def _grace_due(self, key: tuple[str, str, str]) -> None:
         self._timers.pop(key, None)
-        consult_id, role, conn_id = key
+        self.spawn(self._grace_over(*key))
+
+    async def _grace_over(self, consult_id: str, role: str, conn_id: str) -> None:
+        """The side dropped ``grace`` seconds ago and is not back: the patient leaves the call
+        and the waiting room, a pharmacist's call is no longer in progress. Once per drop,
+        whichever process gets there first (the guard)."""
         now = self._clock()
 
         def gone(consult: Consult) -> Consult:
+            if consult.state in OVER:
+                return consult
             if role == PATIENT:
                 return rules.patient_gone(consult, now)
             if consult.state is ConsultState.IN_CALL:
                 return rules.media_lost(consult, now)
             return consult
 
-        self.spawn(self._change(consult_id, HUB, "consult.seat_expired", gone, guard=conn_id))
+        await self._change(consult_id, HUB, "consult.seat_expired", gone, guard=conn_id)
+
+    async def shutdown(self) -> None:
+        """The hub is stopping (before aiohttp waits for handlers): every socket is told
+        (1001) and its seat marked dropped now, so the grace period runs from here and any
+        hub process may end it (the sweep)."""
+        now = self._clock()
+        for participant in list(self.participants):
+            participant.gone = "restart"
+            with contextlib.suppress(Exception):
+                await self.store.unseat(
+                    participant.consult_id, participant.role, participant.conn_id, now
+                )
+                await self.bus.publish(
+                    channel(participant.consult_id, other(participant.role)),
+                    _envelope("bye", role=participant.role),
+                )
+            with contextlib.suppress(Exception):
+                await participant.connection.close(1001, "the hub is restarting")
 
     async def close(self) -> None:
-        """Shutdown: sockets closed (their seats wait out the grace period elsewhere)."""
+        """After the sockets are gone: recordings finished and listed, samples written,
+        background work cancelled."""
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            await asyncio.gather(self._sweeper, return_exceptions=True)
         for timer in self._timers.values():
             timer.cancel()
         self._timers.clear()
-        for participant in list(self.participants):
-            participant.replaced = True  # a restart is not a departure
-            with contextlib.suppress(Exception):
-                await participant.connection.close(1001, "the hub is restarting")
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
         if self.recorders is not None:
             finished: dict[str, list[RecordingSummary]] = {}
             for summary in await self.recorders.close():
                 finished.setdefault(summary.consult_id, []).append(summary)
             for consult_id, summaries in finished.items():
                 await self.store.add_recordings(consult_id, summaries)
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        with contextlib.suppress(Exception):
+            await self._flush_quality()
 
 
 def _not_over(consult: Consult) -> None:
@@ -608,6 +740,14 @@ def _not_over(consult: Consult) -> None:
 
 def _expire(now: dt.datetime) -> Step:
     return lambda consult: rules.expire(consult, now)
+
+
+def _rejoin(now: dt.datetime) -> Step:
+    return lambda consult: rules.rejoin_waiting_room(rules.patient_gone(consult, now), now)
+
+
+def _unchanged(consult: Consult) -> Consult:
+    return consult
 
 
 def _steps(message: p.Message, role: str, user: str, now: dt.datetime) -> tuple[str, Step]:

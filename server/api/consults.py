@@ -8,6 +8,7 @@ WebSocket that runs the call itself comes with the rest of issue 5.
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from typing import Any
 
@@ -22,7 +23,7 @@ from ..consults import store
 from ..db.models import ConsultRow, PatientProfile, Prescription, utcnow
 from ..errors import BadRequest, Conflict, NotFound
 from ..http import path_uuid, read_json_object
-from ..typedefs import DATABASE, SETTINGS
+from ..typedefs import DATABASE, ROOMS, SETTINGS
 from .callers import PHARMACIST, Caller, caller
 from .openapi import Operation, operation, path
 
@@ -167,6 +168,8 @@ async def cancel_consult(request: web.Request) -> web.Response:
                 await _audit(session, who, "consult.cancel", consult_id, "success")
     if row is None or consult is None:
         raise NotFound("No such consult.")
+    if refusal is None:  # a patient already waiting is told at once
+        await request.app[ROOMS].announce(dataclasses.replace(consult, revision=row.revision))
     if refusal is not None:
         problem = Conflict(refusal.args[0])
         problem.code = refusal.code

@@ -58,11 +58,18 @@ async def _rooms_ctx(app: web.Application) -> AsyncIterator[None]:
         grace=settings.consult_grace,
     )
     app[ROOMS] = rooms
+    rooms.start()
     yield
     await rooms.close()
     await bus.close()
 
 
+async def _on_shutdown(app: web.Application) -> None:
+    # before aiohttp waits for the handlers: the open sockets are told and let go at once
+    await app[ROOMS].shutdown()
+
+
 def setup(app: web.Application, settings: Settings) -> None:
     app.cleanup_ctx.append(_rooms_ctx)
+    app.on_shutdown.append(_on_shutdown)
     app.router.add_get("/ws/consult", consult_socket)

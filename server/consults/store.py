@@ -9,12 +9,14 @@ tokens are kept only as SHA-256 digests.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
+import secrets
 import uuid
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from signaling import consults as rules
@@ -90,6 +92,7 @@ def _value(row: ConsultRow, history: tuple[rules.Step, ...]) -> rules.Consult:
         recording_consent=recording,
         notes=row.notes,
         counselling=row.counselling,
+        revision=row.revision,
     )
 
 
@@ -106,6 +109,7 @@ def save(
     row.notes, row.counselling = after.notes, after.counselling
     row.pharmacist_recording_consent = given.get("pharmacist")
     row.patient_recording_consent = given.get("patient")
+    row.revision += 1
     row.updated_at = utcnow()
 
 
@@ -170,16 +174,15 @@ class SqlConsultStore:
             )
         return str(found) if found else None
 
-    async def find_by_resume(self, token: str) -> tuple[str, str] | None:
+    async def find_by_resume(self, token: str) -> tuple[str, str, Seat] | None:
+        key = digest(token)
         async with self._db.sessions() as session:
-            found = (
-                await session.execute(
-                    select(ConsultSeatRow.consult_id, ConsultSeatRow.role).where(
-                        ConsultSeatRow.resume_digest == digest(token)
-                    )
+            seat = await session.scalar(
+                select(ConsultSeatRow).where(
+                    or_(ConsultSeatRow.resume_digest == key, ConsultSeatRow.previous_digest == key)
                 )
-            ).first()
-        return (str(found[0]), found[1]) if found else None
+            )
+        return (str(seat.consult_id), seat.role, _seat(seat)) if seat else None
 
     async def load(self, consult_id: str) -> rules.Consult | None:
         key = _uuid(consult_id)
@@ -198,7 +201,7 @@ class SqlConsultStore:
             row, before = await load(session, key, None, lock=True)
             if row is None or before is None:
                 raise rules.ConsultError("not_found", "No such consult.")
-            if guard is not None and not await _seat_dropped(session, guard):
+            if guard is not None and not await _release(session, key, guard):
                 return None
             try:
                 after = step(before)
@@ -206,30 +209,39 @@ class SqlConsultStore:
                 refusal, after = exc, before
             else:
                 save(session, row, before, after)
+                after = dataclasses.replace(after, revision=row.revision)
             await self._audit(session, who, row, action, "refused" if refusal else "success")
         if refusal is not None:
             raise refusal
         return after
 
-    async def seat(self, consult_id: str, role: str, conn_id: str, resume: str, who: Who) -> None:
+    async def seat(
+        self, consult_id: str, role: str, conn_id: str, resume: str, who: Who, used: str | None
+    ) -> tuple[rules.Consult, int]:
         key, now = uuid.UUID(consult_id), utcnow()
         async with self._db.transaction() as session:
-            row = await session.get(ConsultRow, key)
-            seat = await session.get(ConsultSeatRow, (key, role), with_for_update=True)
+            # the consult's lock orders this against every change and every other seat
+            row, consult = await load(session, key, None, lock=True)
+            if row is None or consult is None:
+                raise rules.ConsultError("not_found", "No such consult.")
+            seat = await session.get(ConsultSeatRow, (key, role))
             if seat is None:
-                seat = ConsultSeatRow(consult_id=key, role=role)
+                seat = ConsultSeatRow(consult_id=key, role=role, generation=0)
                 session.add(seat)
-            seat.conn_id, seat.resume_digest = conn_id, digest(resume)
-            seat.connected_at, seat.disconnected_at = now, None
-            assert row is not None
+            seat.conn_id, seat.generation = conn_id, seat.generation + 1
+            seat.resume_digest = digest(resume)
+            seat.previous_digest = digest(used) if used else None
+            seat.connected_at, seat.disconnected_at, seat.released_at = now, None, None
+            generation = seat.generation
             await self._audit(session, who, row, "consult.connect", "success")
+        return consult, generation
 
-    async def seat_of(self, consult_id: str, role: str) -> Seat | None:
-        async with self._db.sessions() as session:
-            seat = await session.get(ConsultSeatRow, (uuid.UUID(consult_id), role))
-        return Seat(seat.conn_id, seat.disconnected_at) if seat else None
-
-    async def unseat(self, consult_id: str, role: str, conn_id: str, at: dt.datetime) -> None:
+    async def unseat(
+        self, consult_id: str, role: str, conn_id: str, at: dt.datetime, *, revoke: bool = False
+    ) -> None:
+        values: dict[str, Any] = {"disconnected_at": at}
+        if revoke:  # the resume token dies with the departure
+            values.update(resume_digest=digest(secrets.token_urlsafe(32)), previous_digest=None)
         async with self._db.transaction() as session:
             await session.execute(
                 update(ConsultSeatRow)
@@ -238,21 +250,35 @@ class SqlConsultStore:
                     ConsultSeatRow.role == role,
                     ConsultSeatRow.conn_id == conn_id,
                 )
-                .values(disconnected_at=at)
+                .values(**values)
             )
 
-    async def add_quality(self, consult_id: str, role: str, stats: protocol.Stats) -> None:
+    async def dropped_seats(self, before: dt.datetime) -> list[tuple[str, str, str]]:
+        """Seats whose socket dropped before ``before`` and whose consult was not yet told."""
+        async with self._db.sessions() as session:
+            rows = await session.execute(
+                select(ConsultSeatRow.consult_id, ConsultSeatRow.role, ConsultSeatRow.conn_id)
+                .where(
+                    ConsultSeatRow.disconnected_at < before, ConsultSeatRow.released_at.is_(None)
+                )
+                .limit(500)
+            )
+        return [(str(c), r, conn) for c, r, conn in rows]
+
+    async def add_quality(self, samples: list[tuple[str, str, protocol.Stats]]) -> None:
+        now = utcnow()
         async with self._db.transaction() as session:
-            session.add(
+            session.add_all(
                 ConsultQualityRow(
                     consult_id=uuid.UUID(consult_id),
                     role=role,
-                    at=utcnow(),
+                    at=now,
                     bitrate_kbps=stats.bitrate_kbps,
                     fps=stats.fps,
                     packet_loss=stats.packet_loss,
                     rtt_ms=stats.rtt_ms,
                 )
+                for consult_id, role, stats in samples
             )
 
     async def add_recordings(self, consult_id: str, summaries: list[RecordingSummary]) -> None:
@@ -284,12 +310,24 @@ class SqlConsultStore:
         await audit.add(session, actor, event)
 
 
-async def _seat_dropped(session: AsyncSession, conn_id: str) -> bool:
-    """Whether connection ``conn_id`` still holds its seat, disconnected (its grace is over)."""
-    dropped = await session.scalar(
-        select(ConsultSeatRow.disconnected_at).where(ConsultSeatRow.conn_id == conn_id)
+def _seat(row: ConsultSeatRow) -> Seat:
+    return Seat(row.conn_id, row.disconnected_at, row.released_at)
+
+
+async def _release(session: AsyncSession, consult_id: uuid.UUID, conn_id: str) -> bool:
+    """Mark connection ``conn_id``'s seat released if it still holds it, dropped and not yet
+    released (its grace period is over); whether it did."""
+    done = await session.execute(
+        update(ConsultSeatRow)
+        .where(
+            ConsultSeatRow.consult_id == consult_id,
+            ConsultSeatRow.conn_id == conn_id,
+            ConsultSeatRow.disconnected_at.is_not(None),
+            ConsultSeatRow.released_at.is_(None),
+        )
+        .values(released_at=utcnow())
     )
-    return dropped is not None
+    return bool(done.rowcount)  # type: ignore[attr-defined]
 
 
 def _actor(who: Who, row: ConsultRow) -> tuple[str, str]:

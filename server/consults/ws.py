@@ -63,7 +63,11 @@ def check_origin(request: web.Request) -> None:
 
 async def consult_socket(request: web.Request) -> web.StreamResponse:
     check_origin(request)
-    ws = web.WebSocketResponse(heartbeat=HEARTBEAT, max_msg_size=protocol.MAX_MESSAGE_BYTES)
+    # no permessage-deflate: signaling messages are small, and each compressor would cost
+    # a socket hundreds of KB (browsers ask for it)
+    ws = web.WebSocketResponse(
+        heartbeat=HEARTBEAT, max_msg_size=protocol.MAX_MESSAGE_BYTES, compress=False
+    )
     await ws.prepare(request)
     rooms = request.app[ROOMS]
     connection = SocketConnection(ws)
@@ -75,8 +79,9 @@ async def consult_socket(request: web.Request) -> web.StreamResponse:
     except (protocol.ProtocolError, ConsultError) as refused:
         await _refuse(ws, refused.code, str(refused))
         return ws
-    except TimeoutError:
-        await _refuse(ws, "join_timeout", "Send join first.")
+    except Exception:  # the database or the bus: the page may try again
+        log.exception("a consult join failed")
+        await _refuse(ws, "unavailable", "The consult cannot be joined now; try again.")
         return ws
     try:
         await _serve(ws, rooms, participant)
@@ -86,7 +91,10 @@ async def consult_socket(request: web.Request) -> web.StreamResponse:
 
 
 async def _join(ws: web.WebSocketResponse) -> protocol.Join:
-    first = await asyncio.wait_for(ws.receive(), JOIN_TIMEOUT)
+    try:
+        first = await asyncio.wait_for(ws.receive(), JOIN_TIMEOUT)
+    except TimeoutError:
+        raise protocol.ProtocolError("join_timeout", "Send join first.") from None
     if first.type is not WSMsgType.TEXT:
         raise protocol.ProtocolError("join_required", "Send join first.")
     message = protocol.decode(first.data)
@@ -130,10 +138,22 @@ async def _serve(ws: web.WebSocketResponse, rooms: Rooms, participant: Participa
                 raise protocol.ProtocolError("rate_limited", "Too many messages; slow down.")
             message = protocol.decode(frame.data)
         except protocol.ProtocolError as refused:
-            strikes += 1
             participant.send(protocol.Error(code=refused.code, message=refused.detail[:500]))
+            accepted = False
+        else:
+            accepted = await _handle(rooms, participant, message)
+        if not accepted:
+            strikes += 1
             if strikes >= STRIKES:
-                await participant.drain()
-                await ws.close(code=CLOSE_POLICY, message=b"too many refused messages")
-            continue
-        await rooms.handle(participant, message)
+                await participant.close(CLOSE_POLICY, "too many refused messages", "refused")
+                return
+
+
+async def _handle(rooms: Rooms, participant: Participant, message: protocol.Message) -> bool:
+    """One message; a fault of the hub's (database, bus) is answered, not fatal to the socket."""
+    try:
+        return await rooms.handle(participant, message)
+    except Exception:
+        log.exception("a consult message could not be handled")
+        participant.send(protocol.Error(code="unavailable", message="Not done; try again."))
+        return False

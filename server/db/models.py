@@ -20,6 +20,7 @@ from sqlalchemy import (
     TypeDecorator,
     UniqueConstraint,
     Uuid,
+    text,
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
@@ -247,6 +248,8 @@ class ConsultRow(Base):
     #: each party's answer to recording (None: not asked); recording runs only while both say yes
     pharmacist_recording_consent: Mapped[bool | None]
     patient_recording_consent: Mapped[bool | None]
+    #: bumped by every change, so announcements that arrive out of order can be told apart
+    revision: Mapped[int] = mapped_column(default=0, server_default=text("0"))
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
@@ -259,10 +262,17 @@ class ConsultSeatRow(Base):
     consult_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("consults.id"), primary_key=True)
     role: Mapped[str] = mapped_column(String(16), primary_key=True)
     conn_id: Mapped[str] = mapped_column(String(32))
+    #: counts the sockets that took the seat: a takeover notice for an older one is ignored
+    generation: Mapped[int]
     #: SHA-256 of the current resume token (a new one at every join)
     resume_digest: Mapped[str] = mapped_column(String(64), unique=True)
+    #: the token this seat was last resumed with, still good until the new one is used (the
+    #: ``joined`` carrying the new one may never have arrived)
+    previous_digest: Mapped[str | None] = mapped_column(String(64), index=True)
     connected_at: Mapped[dt.datetime]
-    disconnected_at: Mapped[dt.datetime | None]
+    disconnected_at: Mapped[dt.datetime | None] = mapped_column(index=True)
+    #: when the grace period of the drop ran out and the consult was told
+    released_at: Mapped[dt.datetime | None]
 
 
 class ConsultQualityRow(Base):

@@ -95,6 +95,9 @@ async def _in_call(hub: Hub, peers: list[ConsultPeer]) -> tuple[ConsultPeer, Con
     await patient.connected.wait()
     await pharmacist.connected.wait()
     await pharmacist.seen("peer_joined")
+    for peer in (patient, pharmacist):  # each page's "media" report is in (the socket is FIFO)
+        await peer.send(type="ping")
+        await peer.seen("pong")
     return pharmacist, patient, consult.id
 
 
@@ -159,3 +162,45 @@ async def test_recording_needs_both_consents_and_is_encrypted_at_rest(
     assert decoded["video"] >= 30
     assert decoded["audio"] >= 50
     assert row.video_frames >= 30
+
+
+async def _recordings(hub: Hub, consult_id: str) -> list[ConsultRecordingRow]:
+    async with hub.db.sessions() as session:
+        return list(
+            await session.scalars(
+                select(ConsultRecordingRow).where(
+                    ConsultRecordingRow.consult_id == uuid.UUID(consult_id)
+                )
+            )
+        )
+
+
+async def test_a_dropped_socket_stops_the_recording_and_consent_is_asked_again(
+    hub: Hub, peers: list[ConsultPeer]
+) -> None:
+    pharmacist, patient, consult_id = await _in_call(hub, peers)
+    await patient.send(type="recording_consent", consent=True)
+    await pharmacist.send(type="recording_consent", consent=True)
+    await patient.seen("recording")
+    recorded = await _record(patient)
+    await until_state(recorded, "connected")
+    await asyncio.sleep(1)
+    resume = (await patient.seen("joined"))["resume"]
+    await patient.ws.close()  # the patient's signaling drops; their recording connection lives
+    async with asyncio.timeout(10):
+        while not await _recordings(hub, consult_id):  # noqa: ASYNC110
+            await asyncio.sleep(0.2)
+    async with hub.db.sessions() as session:
+        row = await session.get(ConsultRow, uuid.UUID(consult_id))
+    assert row is not None
+    assert (row.patient_recording_consent, row.pharmacist_recording_consent) == (None, None)
+    assert any(m == {"type": "recording", "active": False} for m in pharmacist.inbox)
+
+    ws = await hub.client.ws_connect("/ws/consult", headers={"Origin": ISSUER})
+    back = ConsultPeer("patient", ws)
+    peers.append(back)
+    back.start()
+    await back.send(type="join", resume=resume)
+    assert (await back.seen("joined"))["state"] == "in_call"
+    await back.seen("admitted")
+    assert "recording" not in [m["type"] for m in back.inbox]  # to be asked again

@@ -4,20 +4,29 @@ consent, reconnect, and everything a socket may not do."""
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 
 import pytest
 from aiohttp.test_utils import TestClient
-from sqlalchemy import select
+from sqlalchemy import func, select, update
 
 from server.app import create_app
+from server.consults import ws as ws_module
 from server.db import Database
-from server.db.models import AuditEvent, ConsultQualityRow, ConsultRow, ConsultStepRow
+from server.db.models import (
+    AuditEvent,
+    ConsultQualityRow,
+    ConsultRow,
+    ConsultSeatRow,
+    ConsultStepRow,
+    utcnow,
+)
 from server.settings import Settings
 from signaling.protocol import MAX_MESSAGE_BYTES
-from tests.conftest import Hub
+from tests.conftest import ISSUER, Hub
 from tests.functional.consult_helpers import (
     CONSENT,
     Consult,
@@ -93,10 +102,15 @@ async def test_a_whole_consult(hub: Hub) -> None:
     await patient.send(type="stats", **STATS)
     quality = await pharmacist.expect("quality")
     assert quality == {"type": "quality", "role": "patient", **STATS}
-    read = await hub.client.get(
-        f"/api/v1/consults/{consult.id}", headers=bearer(consult.pharmacist_token)
-    )
-    stored = (await read.json())["quality"]
+    async with asyncio.timeout(5):  # samples are written in batches, about every second
+        while True:
+            read = await hub.client.get(
+                f"/api/v1/consults/{consult.id}", headers=bearer(consult.pharmacist_token)
+            )
+            stored = (await read.json())["quality"]
+            if stored:
+                break
+            await asyncio.sleep(0.2)
     assert set(stored) == {"patient"}
     assert {k: v for k, v in stored["patient"].items() if k != "at"} == STATS
 
@@ -242,10 +256,59 @@ async def test_one_consult_never_sees_anothers_messages(hub: Hub) -> None:
     await pharmacist_2.send(type="admit")
     await patient_2.expect("admitted")
     await patient_1.send(type="offer", sdp=SDP)
+    await pharmacist_1.send(type="answer", sdp=SDP)
+    await patient_1.send(type="stats", **STATS)
     await patient_2.send(type="offer", sdp=SDP + "a=x\r\n")
     assert (await pharmacist_2.expect("offer"))["sdp"] == SDP + "a=x\r\n"
     assert (await pharmacist_1.expect("offer"))["sdp"] == SDP
-    assert "offer" not in [m["type"] for m in pharmacist_2.inbox[:-1]]
+    await patient_1.expect("answer")
+    await pharmacist_1.expect("quality")
+    for side in (pharmacist_2, patient_2):  # flush what each has been sent, then look
+        await side.send(type="ping")
+        await side.expect("pong")
+    seen = [m for side in (pharmacist_2, patient_2) for m in side.inbox]
+    assert all(m.get("sdp") in (None, SDP + "a=x\r\n") for m in seen)
+    assert not [m for m in seen if m["type"] in ("answer", "quality")]
+
+
+async def test_cancelling_tells_the_waiting_patient(hub: Hub) -> None:
+    consult = await scheduled(hub)
+    patient = await patient_joins(hub.client, consult)
+    cancelled = await hub.client.post(
+        f"/api/v1/consults/{consult.id}/cancel", headers=bearer(consult.pharmacist_token)
+    )
+    assert cancelled.status == 200
+    await patient.expect("ended")
+    assert await patient.closed() == 4000
+    pharmacist = await connect(
+        hub.client, access_token=consult.pharmacist_token, consult_id=consult.id
+    )
+    assert (await pharmacist.expect("error"))["code"] == "consult_over"
+
+
+async def test_refusals_of_the_rooms_count_as_strikes(hub: Hub) -> None:
+    consult = await scheduled(hub)
+    patient = await patient_joins(hub.client, consult)
+    for _ in range(25):
+        await patient.send(type="media", connected=True)  # no call yet: wrong_state each time
+    assert await patient.closed() == 1008
+    async with hub.db.sessions() as session:
+        refused = await session.scalar(
+            select(func.count())
+            .select_from(AuditEvent)
+            .where(AuditEvent.resource_id == consult.id, AuditEvent.outcome == "refused")
+        )
+    assert refused == 0  # decided on what the socket knows, without touching the database
+
+
+async def test_a_socket_that_never_joins_is_closed(
+    hub: Hub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(ws_module, "JOIN_TIMEOUT", 0.2)
+    ws = await hub.client.ws_connect("/ws/consult", headers={"Origin": ISSUER})
+    assert (await ws.receive_json())["code"] == "join_timeout"
+    await ws.receive()
+    assert ws.close_code == 1008
 
 
 @pytest.fixture
@@ -259,28 +322,60 @@ async def patient_hub(
 async def test_a_dropped_patient_resumes_within_the_grace_period(patient_hub: Hub) -> None:
     hub, client = patient_hub, patient_hub.client
     consult, pharmacist, patient = await admitted_call(hub)
-    resume = next(m for m in patient.inbox if m["type"] == "joined")["resume"]
+    first = next(m for m in patient.inbox if m["type"] == "joined")["resume"]
     await patient.ws.close()
     assert (await pharmacist.expect("peer_left"))["role"] == "patient"
 
-    back = await connect(client, resume=resume)
-    joined = await back.expect("joined")
-    assert joined["state"] == "admitted"  # where they were: no new admission needed
+    back = await connect(client, resume=first)
+    second = await back.expect("joined")
+    assert second["state"] == "admitted"  # where they were: no new admission needed
     await back.expect("admitted")
     assert (await pharmacist.expect("peer_joined"))["role"] == "patient"
-    old = await connect(client, resume=resume)
-    assert (await old.expect("error"))["code"] == "resume_invalid"  # a token serves once
+    # the new token was never used (its ``joined`` may have been lost): the old one still
+    # works, takes the seat over, and the unused one is retired
+    retry = await connect(client, resume=first)
+    third = await retry.expect("joined")
+    assert await back.closed() == 4001
+    stale = await connect(client, resume=second["resume"])
+    assert (await stale.expect("error"))["code"] == "resume_invalid"
 
-    await back.ws.close()  # away for longer than the grace period this time
+    await retry.ws.close()  # away for longer than the grace period this time
     await asyncio.sleep(1.0)
-    again = await connect(client, resume=joined["resume"])
+    again = await connect(client, resume=third["resume"])
     assert (await again.expect("joined"))["state"] == "waiting"  # to be admitted anew
+    old = await connect(client, resume=first)  # its successor was used: retired
+    assert (await old.expect("error"))["code"] == "resume_invalid"
     assert [h[:2] for h in await history(hub, consult.id)][2:] == [
         ("waiting", "admitted"),
         ("admitted", "waiting"),
         ("waiting", "scheduled"),
         ("scheduled", "waiting"),
     ]
+
+
+async def test_a_pharmacist_resumes_only_a_dropped_socket_within_the_grace(
+    patient_hub: Hub,
+) -> None:
+    hub, client = patient_hub, patient_hub.client
+    consult = await scheduled(hub)
+    pharmacist = await pharmacist_joins(hub.client, consult)
+    token = pharmacist.inbox[0]["resume"]
+    taken = await connect(client, resume=token)  # still connected: no, sign in instead
+    assert (await taken.expect("error"))["code"] == "resume_expired"
+    await pharmacist.ws.close()
+    back = await connect(client, resume=token)
+    token = (await back.expect("joined"))["resume"]
+    await back.send(type="leave")
+    assert await back.closed() == 1000
+    after_leave = await connect(client, resume=token)
+    assert (await after_leave.expect("error"))["code"] == "resume_invalid"
+
+    again = await pharmacist_joins(hub.client, consult)
+    token = again.inbox[0]["resume"]
+    await again.ws.close()
+    await asyncio.sleep(1.0)  # past the grace period
+    late = await connect(client, resume=token)
+    assert (await late.expect("error"))["code"] == "resume_expired"
 
 
 async def test_a_second_socket_takes_over_the_seat(hub: Hub) -> None:
@@ -290,3 +385,43 @@ async def test_a_second_socket_takes_over_the_seat(hub: Hub) -> None:
     assert await first.closed() == 4001
     await second.send(type="ping")
     await second.expect("pong")
+
+
+async def test_seats_left_by_a_process_that_died_are_released_by_the_sweep(
+    patient_hub: Hub,
+) -> None:
+    hub = patient_hub
+    consult = await scheduled(hub)
+    patient = await patient_joins(hub.client, consult)
+    await patient.send(type="leave")
+    await patient.closed()
+    back = await connect(hub.client, resume=patient.inbox[0]["resume"])
+    await back.expect("waiting")
+    async with hub.db.transaction() as session:  # as if another process held it, then died
+        await session.execute(
+            update(ConsultSeatRow)
+            .where(ConsultSeatRow.consult_id == uuid.UUID(consult.id))
+            .values(conn_id="a-dead-process", disconnected_at=utcnow() - dt.timedelta(minutes=1))
+        )
+    async with asyncio.timeout(10):  # the sweep runs about every second here
+        while (await history(hub, consult.id))[-1][1] != "scheduled":  # noqa: ASYNC110
+            await asyncio.sleep(0.2)
+    steps = await history(hub, consult.id)
+    assert steps[-1] == ("waiting", "scheduled", "left the waiting room")
+    await asyncio.sleep(1.5)  # released once: the next sweeps leave it alone
+    assert await history(hub, consult.id) == steps
+
+
+async def test_a_hub_that_stops_tells_its_sockets_and_lets_their_seats_go(
+    aiohttp_client: Callable[..., Awaitable[TestClient]], settings: Settings, db: Database
+) -> None:
+    client = await aiohttp_client(create_app(settings))
+    consult = await scheduled(Hub(client, db))
+    patient = await patient_joins(client, consult)
+    stopping = asyncio.create_task(client.server.close())  # the hub's shutdown, not the client's
+    assert await patient.closed() == 1001
+    await stopping
+    async with db.sessions() as session:
+        seat = await session.get(ConsultSeatRow, (uuid.UUID(consult.id), "patient"))
+    assert seat is not None
+    assert seat.disconnected_at is not None  # the grace period runs from the restart

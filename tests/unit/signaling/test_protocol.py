@@ -100,6 +100,10 @@ def test_every_type_has_a_unique_name_and_a_direction() -> None:
         ('{"type": "join", "access_token": "t"}', "bad_join"),
         ('{"type": "join", "resume": "r", "consent_version": "v1"}', "bad_join"),
         ('{"type": "media", "connected": "yes"}', "bad_field"),
+        ('{"type": []}', "unknown_type"),
+        ('{"type": {"a": 1}}', "unknown_type"),
+        ("[" * 50_000 + "]" * 50_000, "too_large"),
+        ("[" * 30_000, "not_json"),
     ],
 )
 def test_bad_messages(raw: str, code: str) -> None:

@@ -29,18 +29,26 @@ def upgrade() -> None:
     with op.batch_alter_table("consults") as batch:
         batch.add_column(sa.Column("pharmacist_recording_consent", sa.Boolean(), nullable=True))
         batch.add_column(sa.Column("patient_recording_consent", sa.Boolean(), nullable=True))
+        batch.add_column(
+            sa.Column("revision", sa.Integer(), nullable=False, server_default=sa.text("0"))
+        )
     op.create_table(
         "consult_seats",
         sa.Column("consult_id", sa.Uuid(), nullable=False),
         sa.Column("role", sa.String(length=16), nullable=False),
         sa.Column("conn_id", sa.String(length=32), nullable=False),
+        sa.Column("generation", sa.Integer(), nullable=False),
         sa.Column("resume_digest", sa.String(length=64), nullable=False),
+        sa.Column("previous_digest", sa.String(length=64), nullable=True),
         sa.Column("connected_at", TIME, nullable=False),
         sa.Column("disconnected_at", TIME, nullable=True),
+        sa.Column("released_at", TIME, nullable=True),
         _consult_fk("consult_seats"),
         sa.PrimaryKeyConstraint("consult_id", "role", name=op.f("pk_consult_seats")),
         sa.UniqueConstraint("resume_digest", name=op.f("uq_consult_seats_resume_digest")),
     )
+    op.create_index(op.f("ix_consult_seats_previous_digest"), "consult_seats", ["previous_digest"])
+    op.create_index(op.f("ix_consult_seats_disconnected_at"), "consult_seats", ["disconnected_at"])
     op.create_table(
         "consult_quality",
         sa.Column("id", BIG_ID, nullable=False),
@@ -77,7 +85,10 @@ def downgrade() -> None:
     op.drop_table("consult_recordings")
     op.drop_index(op.f("ix_consult_quality_consult_id"), table_name="consult_quality")
     op.drop_table("consult_quality")
+    op.drop_index(op.f("ix_consult_seats_disconnected_at"), table_name="consult_seats")
+    op.drop_index(op.f("ix_consult_seats_previous_digest"), table_name="consult_seats")
     op.drop_table("consult_seats")
     with op.batch_alter_table("consults") as batch:
+        batch.drop_column("revision")
         batch.drop_column("patient_recording_consent")
         batch.drop_column("pharmacist_recording_consent")
