@@ -109,9 +109,9 @@ class ConsultStore(Protocol):
 
     async def find_by_invite(self, token: str) -> str | None: ...
 
-    async def find_by_resume(self, token: str) -> tuple[str, str, Seat] | None:
+    async def find_by_resume(self, token: str) -> tuple[str, str, Seat, str] | None:
         """The consult, side and seat of a resume token (the current one, or the one before
-        it until the current one is used)."""
+        it until the current one is used), and the consult's pharmacist."""
         ...
 
     async def load(self, consult_id: str) -> Consult | None: ...
@@ -126,11 +126,21 @@ class ConsultStore(Protocol):
         ...
 
     async def seat(
-        self, consult_id: str, role: str, conn_id: str, resume: str, who: Who, used: str | None
+        self,
+        consult_id: str,
+        role: str,
+        conn_id: str,
+        resume: str,
+        who: Who,
+        used: str | None,
+        action: str,
+        step: Step,
     ) -> tuple[Consult, int]:
-        """Under the consult's lock, ``conn_id`` takes the side's seat with the new token
-        ``resume`` (``used``, the token it resumed with, stays good until ``resume`` is used);
-        the consult as it is now, and the seat's generation."""
+        """In one transaction under the consult's lock: apply ``step`` (which may refuse the
+        join with a :class:`ConsultError`, recorded as refused), then ``conn_id`` takes the
+        side's seat with the new token ``resume`` (``used``, the token it resumed with, stays
+        good until ``resume`` is used); the consult as it is now, and the seat's generation.
+        One audit entry, ``action``."""
         ...
 
     async def unseat(
@@ -187,7 +197,6 @@ class Participant:
         "generation",
         "gone",
         "recording",
-        "resume_used",
         "revision",
         "role",
         "rooms",
@@ -208,11 +217,10 @@ class Participant:
         self.recording = False
         self.revision = -1
         self.generation = 0
-        self.resume_used: str | None = None
         self.closed = False
         #: why the socket went: None (dropped), "left", "replaced", "over" or "restart"
         self.gone: str | None = None
-        self._outbox: deque[str] = deque()
+        self._outbox: deque[str] | None = None  # made when first needed: most sockets idle
         self._flusher: asyncio.Task[None] | None = None
         self._subscription: Subscription | None = None
         self._last_stats = 0.0
@@ -225,7 +233,9 @@ class Participant:
     def send_text(self, text: str) -> None:
         if self.closed:
             return
-        if len(self._outbox) >= OUTBOX_MAX:
+        if self._outbox is None:
+            self._outbox = deque()
+        elif len(self._outbox) >= OUTBOX_MAX:
             log.warning("consult %s: a %s socket stopped reading", self.consult_id, self.role)
             self.rooms.spawn(self.connection.close(CLOSE_SLOW, "not reading"))
             self.closed = True
@@ -235,15 +245,19 @@ class Participant:
             self._flusher = self.rooms.spawn(self._flush())
 
     async def _flush(self) -> None:
+        outbox = self._outbox
+        assert outbox is not None
         try:
-            while self._outbox and not self.closed:
-                await self.connection.send(self._outbox.popleft())
+            while outbox and not self.closed:
+                await self.connection.send(outbox.popleft())
         except (ConnectionError, RuntimeError):
             self.closed = True  # the socket's own handler notices and cleans up
         finally:
             self._flusher = None
-            if self._outbox and not self.closed:  # appended while the last send finished
+            if outbox and not self.closed:  # appended while the last send finished
                 self._flusher = self.rooms.spawn(self._flush())
+            elif not outbox:
+                self._outbox = None
 
     async def drain(self) -> None:
         """Wait until what is queued has been written (before closing the socket)."""
@@ -398,68 +412,59 @@ class Rooms:
         ip: str | None = None,
     ) -> Participant:
         """Seat a new socket per its ``join``; :class:`ConsultError` if it may not."""
+        now = self._clock()
         if join.access_token is not None:
             if pharmacist is None or join.consult_id is None:
                 raise ConsultError("unauthorized", "The access token is not valid.")
-            consult_id, role, who = await self._pharmacist(join.consult_id, pharmacist)
+            consult_id, role = join.consult_id, PHARMACIST
+            who = Who(PHARMACIST, pharmacist.user_id, pharmacist.ip)
+            action, step = "consult.connect", _owned_by(pharmacist.user_id)
         elif join.invite is not None:
-            consult_id, role, who = await self._patient(join.invite, join.consent_version, ip)
+            found = await self.store.find_by_invite(join.invite)
+            if found is None:
+                raise ConsultError("invite_invalid", "This invite link is not valid.")
+            consult_id, role, who = found, PATIENT, Who(PATIENT, ip=ip)
+            consent = rules.Consent(now, join.consent_version or "")
+            action, step = "consult.join", _join_waiting_room(join.invite, consent, now)
         else:
             assert join.resume is not None
-            consult_id, role, who = await self._resume(join.resume, ip)
+            consult_id, role, who, step = await self._resume(join.resume, ip, now)
+            action = "consult.rejoin"
         participant = Participant(self, consult_id, role, connection, who)
-        participant.resume_used = join.resume
         try:
-            await self._seat(participant)
+            await self._seat(participant, action, step, join.resume)
+        except ConsultError as refused:
+            await self.closed(participant)
+            if refused.code == "invite_expired":
+                with contextlib.suppress(ConsultError):
+                    await self._change(consult_id, HUB, "consult.expire", _expire(now))
+            raise
         except BaseException:
             await self.closed(participant)  # a half-made seat is a dropped one
             raise
         return participant
 
-    async def _pharmacist(self, consult_id: str, pharmacist: PharmacistId) -> tuple[str, str, Who]:
-        consult = await self.store.load(consult_id)
-        if consult is None or consult.pharmacist != pharmacist.user_id:
-            raise ConsultError("not_found", "No such consult of yours.")
-        _not_over(consult)
-        return consult.id, PHARMACIST, Who(PHARMACIST, pharmacist.user_id, pharmacist.ip)
-
-    async def _patient(
-        self, invite: str, consent_version: str | None, ip: str | None
-    ) -> tuple[str, str, Who]:
-        consult_id = await self.store.find_by_invite(invite)
-        if consult_id is None:
-            raise ConsultError("invite_invalid", "This invite link is not valid.")
-        who = Who(PATIENT, ip=ip)
-        now = self._clock()
-        consent = rules.Consent(now, consent_version or "")
-        try:
-            await self._change(
-                consult_id,
-                who,
-                "consult.join",
-                lambda c: rules.join_waiting_room(c, invite, consent, now),
-            )
-        except ConsultError as refused:
-            if refused.code == "invite_expired":
-                with contextlib.suppress(ConsultError):
-                    await self._change(consult_id, HUB, "consult.expire", _expire(now))
-            raise
-        return consult_id, PATIENT, who
-
-    async def _resume(self, token: str, ip: str | None) -> tuple[str, str, Who]:
+    async def _resume(
+        self, token: str, ip: str | None, now: dt.datetime
+    ) -> tuple[str, str, Who, Step]:
         found = await self.store.find_by_resume(token)
         if found is None:
             raise ConsultError("resume_invalid", "This session cannot be resumed.")
-        consult_id, role, seat = found
-        consult = await self.store.load(consult_id)
-        assert consult is not None  # a resume token belongs to a consult
-        _not_over(consult)
+        consult_id, role, seat, pharmacist = found
         if role == PHARMACIST:
             # only a dropped socket, within the grace period: otherwise a live sign-in
             if not self._within_grace(seat, allow_connected=False):
                 raise ConsultError("resume_expired", "Join again with your sign-in.")
-            return consult_id, role, Who(role, consult.pharmacist, ip)
-        return consult_id, role, Who(PATIENT, ip=ip)
+            return consult_id, role, Who(role, pharmacist, ip), _still_open
+        within = self._within_grace(seat, allow_connected=True)
+
+        def back(consult: Consult) -> Consult:
+            _still_open(consult)
+            if within and consult.state is not ConsultState.SCHEDULED:
+                return consult  # where they were
+            return rules.rejoin_waiting_room(rules.patient_gone(consult, now), now)
+
+        return consult_id, role, Who(PATIENT, ip=ip), back
 
     def _within_grace(self, seat: Seat, *, allow_connected: bool) -> bool:
         if seat.released_at is not None:
@@ -468,23 +473,27 @@ class Rooms:
             return allow_connected
         return (self._clock() - seat.disconnected_at).total_seconds() <= self._grace
 
-    async def _seat(self, participant: Participant) -> None:
+    async def _seat(
+        self, participant: Participant, action: str, step: Step, used: str | None
+    ) -> None:
         consult_id, role = participant.consult_id, participant.role
         self._cancel_timer(consult_id, role)
         await participant.subscribe(self.bus)  # first: no announcement is missed after this
         self.participants.add(participant)
         resume = secrets.token_urlsafe(32)
         consult, participant.generation = await self.store.seat(
-            consult_id, role, participant.conn_id, resume, participant.who, participant.resume_used
+            consult_id,
+            role,
+            participant.conn_id,
+            resume,
+            participant.who,
+            used,
+            action,
+            step,
         )
-        if role == PATIENT and consult.state is ConsultState.SCHEDULED:
-            now = self._clock()  # back after leaving, or after the grace period ran out
-            rejoined = await self._change(
-                consult_id, participant.who, "consult.rejoin", _rejoin(now)
-            )
-            assert rejoined is not None
-            consult = rejoined
         participant.update(consult.revision, consult.state, consult.recording_allowed)
+        if action != "consult.connect":
+            await self.announce(consult)  # the other side learns the new state at once
         await self.bus.publish(
             channel(consult_id, role), _envelope("kick", generation=participant.generation)
         )
@@ -733,17 +742,27 @@ class Rooms:
             await self._flush_quality()
 
 
-def _not_over(consult: Consult) -> None:
+def _still_open(consult: Consult) -> Consult:
     if consult.state in OVER:
         raise ConsultError("consult_over", f"This consult is {consult.state}.")
+    return consult
+
+
+def _owned_by(pharmacist: str) -> Step:
+    def step(consult: Consult) -> Consult:
+        if consult.pharmacist != pharmacist:
+            raise ConsultError("not_found", "No such consult of yours.")
+        return _still_open(consult)
+
+    return step
+
+
+def _join_waiting_room(invite: str, consent: rules.Consent, now: dt.datetime) -> Step:
+    return lambda consult: rules.join_waiting_room(consult, invite, consent, now)
 
 
 def _expire(now: dt.datetime) -> Step:
     return lambda consult: rules.expire(consult, now)
-
-
-def _rejoin(now: dt.datetime) -> Step:
-    return lambda consult: rules.rejoin_waiting_room(rules.patient_gone(consult, now), now)
 
 
 def _unchanged(consult: Consult) -> Consult:

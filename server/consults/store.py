@@ -37,21 +37,29 @@ from ..db.models import (
 
 
 async def load(
-    session: AsyncSession, consult_id: uuid.UUID, pharmacy_id: uuid.UUID | None, lock: bool = False
+    session: AsyncSession,
+    consult_id: uuid.UUID,
+    pharmacy_id: uuid.UUID | None,
+    lock: bool = False,
+    history: bool = True,
 ) -> tuple[ConsultRow | None, rules.Consult | None]:
-    """The consult's row and value (of ``pharmacy_id`` only, when given)."""
+    """The consult's row and value (of ``pharmacy_id`` only, when given). Without
+    ``history`` the value's history is empty: enough to make a change (the rules never read
+    it; :func:`save` writes the steps a change appends) at one query less."""
     query = select(ConsultRow).where(ConsultRow.id == consult_id)
     if pharmacy_id is not None:
         query = query.where(ConsultRow.pharmacy_id == pharmacy_id)
     row = await session.scalar(query.with_for_update() if lock else query)
     if row is None:
         return None, None
+    if not history:
+        return row, _value(row, ())
     steps = await session.scalars(
         select(ConsultStepRow)
         .where(ConsultStepRow.consult_id == consult_id)
         .order_by(ConsultStepRow.id)
     )
-    history = tuple(
+    past = tuple(
         rules.Step(
             rules.ConsultState(s.from_state) if s.from_state else None,
             rules.ConsultState(s.to_state),
@@ -61,7 +69,7 @@ async def load(
         )
         for s in steps
     )
-    return row, _value(row, history)
+    return row, _value(row, past)
 
 
 def _value(row: ConsultRow, history: tuple[rules.Step, ...]) -> rules.Consult:
@@ -174,22 +182,32 @@ class SqlConsultStore:
             )
         return str(found) if found else None
 
-    async def find_by_resume(self, token: str) -> tuple[str, str, Seat] | None:
+    async def find_by_resume(self, token: str) -> tuple[str, str, Seat, str] | None:
         key = digest(token)
         async with self._db.sessions() as session:
-            seat = await session.scalar(
-                select(ConsultSeatRow).where(
-                    or_(ConsultSeatRow.resume_digest == key, ConsultSeatRow.previous_digest == key)
+            found = (
+                await session.execute(
+                    select(ConsultSeatRow, ConsultRow.pharmacist_id)
+                    .join(ConsultRow, ConsultRow.id == ConsultSeatRow.consult_id)
+                    .where(
+                        or_(
+                            ConsultSeatRow.resume_digest == key,
+                            ConsultSeatRow.previous_digest == key,
+                        )
+                    )
                 )
-            )
-        return (str(seat.consult_id), seat.role, _seat(seat)) if seat else None
+            ).first()
+        if found is None:
+            return None
+        seat, pharmacist = found
+        return str(seat.consult_id), seat.role, _seat(seat), str(pharmacist)
 
     async def load(self, consult_id: str) -> rules.Consult | None:
         key = _uuid(consult_id)
         if key is None:
             return None
         async with self._db.sessions() as session:
-            _, consult = await load(session, key, None)
+            _, consult = await load(session, key, None, history=False)
         return consult
 
     async def change(
@@ -198,43 +216,50 @@ class SqlConsultStore:
         key = uuid.UUID(consult_id)
         refusal: rules.ConsultError | None = None
         async with self._db.transaction() as session:
-            row, before = await load(session, key, None, lock=True)
+            row, before = await load(session, key, None, lock=True, history=False)
             if row is None or before is None:
                 raise rules.ConsultError("not_found", "No such consult.")
             if guard is not None and not await _release(session, key, guard):
                 return None
             try:
-                after = step(before)
+                after = _apply(session, row, before, step)
             except rules.ConsultError as exc:
                 refusal, after = exc, before
-            else:
-                save(session, row, before, after)
-                after = dataclasses.replace(after, revision=row.revision)
             await self._audit(session, who, row, action, "refused" if refusal else "success")
         if refusal is not None:
             raise refusal
         return after
 
     async def seat(
-        self, consult_id: str, role: str, conn_id: str, resume: str, who: Who, used: str | None
+        self,
+        consult_id: str,
+        role: str,
+        conn_id: str,
+        resume: str,
+        who: Who,
+        used: str | None,
+        action: str,
+        step: Step,
     ) -> tuple[rules.Consult, int]:
-        key, now = uuid.UUID(consult_id), utcnow()
+        key, now = _uuid(consult_id), utcnow()
+        refusal: rules.ConsultError | None = None
         async with self._db.transaction() as session:
             # the consult's lock orders this against every change and every other seat
-            row, consult = await load(session, key, None, lock=True)
-            if row is None or consult is None:
+            row, before = (
+                await load(session, key, None, lock=True, history=False) if key else (None, None)
+            )
+            if row is None or before is None or key is None:
                 raise rules.ConsultError("not_found", "No such consult.")
-            seat = await session.get(ConsultSeatRow, (key, role))
-            if seat is None:
-                seat = ConsultSeatRow(consult_id=key, role=role, generation=0)
-                session.add(seat)
-            seat.conn_id, seat.generation = conn_id, seat.generation + 1
-            seat.resume_digest = digest(resume)
-            seat.previous_digest = digest(used) if used else None
-            seat.connected_at, seat.disconnected_at, seat.released_at = now, None, None
-            generation = seat.generation
-            await self._audit(session, who, row, "consult.connect", "success")
-        return consult, generation
+            try:
+                after = _apply(session, row, before, step)
+            except rules.ConsultError as exc:
+                refusal, after = exc, before
+            else:
+                generation = await _take_seat(session, key, role, conn_id, resume, used, now)
+            await self._audit(session, who, row, action, "refused" if refusal else "success")
+        if refusal is not None:
+            raise refusal
+        return after, generation
 
     async def unseat(
         self, consult_id: str, role: str, conn_id: str, at: dt.datetime, *, revoke: bool = False
@@ -308,6 +333,38 @@ class SqlConsultStore:
         actor = audit.Actor(*_actor(who, row), row.pharmacy_id, who.ip)
         event = audit.Event(action, "consult", str(row.id), outcome=outcome)
         await audit.add(session, actor, event)
+
+
+def _apply(
+    session: AsyncSession, row: ConsultRow, before: rules.Consult, step: Step
+) -> rules.Consult:
+    """``step`` applied and stored (nothing is written when it changes nothing)."""
+    after = step(before)
+    if after is before:
+        return before
+    save(session, row, before, after)
+    return dataclasses.replace(after, revision=row.revision)
+
+
+async def _take_seat(
+    session: AsyncSession,
+    consult_id: uuid.UUID,
+    role: str,
+    conn_id: str,
+    resume: str,
+    used: str | None,
+    now: dt.datetime,
+) -> int:
+    """``conn_id`` holds the side's seat now, with a new resume token; its generation."""
+    seat = await session.get(ConsultSeatRow, (consult_id, role))
+    if seat is None:
+        seat = ConsultSeatRow(consult_id=consult_id, role=role, generation=0)
+        session.add(seat)
+    seat.conn_id, seat.generation = conn_id, seat.generation + 1
+    seat.resume_digest = digest(resume)
+    seat.previous_digest = digest(used) if used else None
+    seat.connected_at, seat.disconnected_at, seat.released_at = now, None, None
+    return seat.generation
 
 
 def _seat(row: ConsultSeatRow) -> Seat:

@@ -76,6 +76,7 @@ async def consult_socket(request: web.Request) -> web.StreamResponse:
         join = await _join(ws)
         pharmacist = await _pharmacist(request, join, ip)
         participant = await rooms.enter(join, connection, pharmacist, ip)
+        del join  # an open socket keeps no credentials
     except (protocol.ProtocolError, ConsultError) as refused:
         await _refuse(ws, refused.code, str(refused))
         return ws
