@@ -25,16 +25,21 @@ async def handle(request: web.Request) -> web.Response:
 _PARSER = _parser()
 
 
-def main() -> None:
+def serve(app: web.Application, port: int) -> None:
+    """Serve ``app`` as the hub serves itself: uvloop when there is one, no access log."""
     try:
         import uvloop
 
         asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
     except ImportError:
         pass
+    web.run_app(app, host="127.0.0.1", port=port, print=None, access_log=None)
+
+
+def main() -> None:
     app = web.Application()
     app.router.add_post("/ncpdp/script", handle)
-    web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), print=None, access_log=None)
+    serve(app, int(sys.argv[1]))
 
 
 if __name__ == "__main__":

@@ -13,7 +13,9 @@ BENCH_PROBES (200), then, from this process:
    the probes: for each, the pharmacist is in, the patient joins, and the time from the
    patient's ``join`` to its ``admitted`` (the pharmacist admitting on ``peer_joined``) is
    measured, a few at a time;
-4. prints open consults, KB per consult, join-to-admitted p50/p99, and the hub's CPU.
+4. prints open consults, KB per consult, join-to-admitted p50/p99, and the hub's CPU;
+and, first, the same number of socket pairs held open by a bare aiohttp WebSocket handler
+(baseline_ws.py): the floor the memory per consult is compared with.
 Targets: >= 2,000 open consults, <= 30 KB each, join-to-admitted p99 < 100 ms.
 BENCH_REDIS=1 puts the hub on the Redis bus (as production with several processes).
 """
@@ -21,6 +23,7 @@ BENCH_REDIS=1 puts the hub on the Redis bus (as production with several processe
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import random
@@ -32,7 +35,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlparse
@@ -44,6 +47,7 @@ from tests.benchmarks.intake import (
     BIN,
     BROKER,
     DATABASE,
+    HERE,
     NCPDPID,
     cpu_seconds,
     free_port,
@@ -261,6 +265,31 @@ async def run(base: str, token: str, pid: int) -> dict[str, Any]:
     }
 
 
+async def bare_floor(port: int, pid: int, pairs: int) -> float:
+    """KB of RSS per pair of sockets held open by the bare aiohttp handler (after a warm-up
+    of WARM_UP pairs, as for the hub)."""
+    url = f"http://127.0.0.1:{port}/ws"
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
+
+        async def pair() -> list[aiohttp.ClientWebSocketResponse]:
+            sockets = [await session.ws_connect(url, heartbeat=None) for _ in range(2)]
+            for ws in sockets:
+                await ws.send_str("x" * 200)
+                await ws.receive()
+            return sockets
+
+        kept = await bounded(JOINING, [pair for _ in range(WARM_UP)])
+        await asyncio.sleep(2)
+        before = rss_kb(pid)
+        kept += await bounded(JOINING, [pair for _ in range(pairs)])
+        await asyncio.sleep(5)
+        floor = (rss_kb(pid) - before) / pairs
+        for sockets in kept:
+            for ws in sockets:
+                await ws.close()
+    return floor
+
+
 def prepare_consult_hub(work: Path, base: str, **extra: str) -> tuple[dict[str, str], str, str]:
     """A fresh hub database with a pharmacist and the browser console registered; the
     environment, the console's client ID and the pharmacist's TOTP seed."""
@@ -281,18 +310,33 @@ def prepare_consult_hub(work: Path, base: str, **extra: str) -> tuple[dict[str, 
     return env, client_id.group(1), seed
 
 
-def main() -> None:
-    work = Path(tempfile.mkdtemp(prefix="bench-consults-"))
+@contextlib.contextmanager
+def consult_hub(work: Path, **extra: str) -> Iterator[tuple[str, str, int]]:
+    """A hub process on a fresh database with a signed-in pharmacist: its base URL, the
+    pharmacist's access token and the hub's PID."""
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    extra = {"TELEPHARM_REDIS_URL": "redis://127.0.0.1:6379/13"} if REDIS else {}
     env, client_id, seed = prepare_consult_hub(work, base, **extra)
     with process(
         [str(BIN / "telepharm"), "serve", "--port", str(port), "--no-worker"], env, work / "hub.log"
     ) as hub:
         wait_port(port)
-        token = sign_in(base, client_id, seed, SCOPE, "bench", PASSWORD)
-        results = asyncio.run(run(base, token, hub.pid))
+        yield base, sign_in(base, client_id, seed, SCOPE, "bench", PASSWORD), hub.pid
+
+
+def main() -> None:
+    work = Path(tempfile.mkdtemp(prefix="bench-consults-"))
+    port = free_port()
+    with process(
+        [sys.executable, str(HERE / "baseline_ws.py"), str(port)], dict(os.environ), work / "ws.log"
+    ) as bare:
+        wait_port(port)
+        floor = asyncio.run(bare_floor(port, bare.pid, CONSULTS))
+    extra = {"TELEPHARM_REDIS_URL": "redis://127.0.0.1:6379/13"} if REDIS else {}
+    with consult_hub(work, **extra) as (base, token, pid):
+        results = asyncio.run(run(base, token, pid))
+    results["bare_aiohttp_kb_per_socket_pair"] = round(floor, 1)
+    results["kb_per_consult_over_bare"] = round(results["kb_per_consult"] / floor, 2)
     results["bus"] = "redis" if REDIS else "in-process"
     print(json.dumps(results, indent=2))
     shutil.rmtree(work, ignore_errors=True)

@@ -24,17 +24,10 @@ from typing import Any
 
 import aiohttp
 
-from tests.benchmarks.consults import (
-    PASSWORD,
-    SCOPE,
-    Client,
-    add_patients,
-    prepare_consult_hub,
-)
-from tests.benchmarks.intake import BIN, cpu_seconds, free_port, process, wait_port
+from tests.benchmarks.consults import Client, add_patients, consult_hub
+from tests.benchmarks.intake import cpu_seconds
 from tests.support.consult_peer import ConsultPeer
 from tests.support.media import MovingBarTrack, ToneTrack, answer_with, sending_peer
-from tests.support.signin import sign_in
 
 CALLS = int(os.environ.get("BENCH_CALLS", "10"))
 SECONDS = int(os.environ.get("BENCH_SECONDS", "10"))
@@ -114,15 +107,8 @@ async def run(base: str, token: str, pid: int) -> dict[str, Any]:
 
 def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="bench-media-"))
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    env, client_id, seed = prepare_consult_hub(work, base)
-    with process(
-        [str(BIN / "telepharm"), "serve", "--port", str(port), "--no-worker"], env, work / "hub.log"
-    ) as hub:
-        wait_port(port)
-        token = sign_in(base, client_id, seed, SCOPE, "bench", PASSWORD)
-        results = asyncio.run(run(base, token, hub.pid))
+    with consult_hub(work) as (base, token, pid):
+        results = asyncio.run(run(base, token, pid))
     print(json.dumps(results, indent=2))
     shutil.rmtree(work, ignore_errors=True)
 
