@@ -47,7 +47,6 @@ from tests.benchmarks.intake import (
     BIN,
     BROKER,
     DATABASE,
-    HERE,
     NCPDPID,
     cpu_seconds,
     free_port,
@@ -328,7 +327,9 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="bench-consults-"))
     port = free_port()
     with process(
-        [sys.executable, str(HERE / "baseline_ws.py"), str(port)], dict(os.environ), work / "ws.log"
+        [sys.executable, "-m", "tests.benchmarks.baseline_ws", str(port)],
+        dict(os.environ),
+        work / "ws.log",
     ) as bare:
         wait_port(port)
         floor = asyncio.run(bare_floor(port, bare.pid, CONSULTS))
