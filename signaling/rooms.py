@@ -335,6 +335,8 @@ NEEDS: dict[type[p.Message], frozenset[ConsultState]] = {
     p.RecordOffer: frozenset({ConsultState.IN_CALL}),
 }
 QUALITY_FLUSH = 1.0
+#: how long shutdown waits for background work before cancelling it
+CLOSE_WAIT = 5.0
 
 
 class Rooms:
@@ -737,7 +739,11 @@ class Rooms:
                 finished.setdefault(summary.consult_id, []).append(summary)
             for consult_id, summaries in finished.items():
                 await self.store.add_recordings(consult_id, summaries)
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._tasks:  # what is under way (saving a recording, a last announcement) ends
+            _, late = await asyncio.wait(set(self._tasks), timeout=CLOSE_WAIT)
+            for task in late:
+                task.cancel()
+            await asyncio.gather(*late, return_exceptions=True)
         with contextlib.suppress(Exception):
             await self._flush_quality()
 
