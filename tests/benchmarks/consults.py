@@ -10,9 +10,9 @@ BENCH_PROBES (200), then, from this process:
 2. reads the hub's RSS before and after the BENCH_CONSULTS (after BENCH_WARM_UP (200) more,
    opened first and kept open, have grown the one-time state): memory per open consult;
 3. keeps them busy (each side pings every 10 s, each patient reports stats every 5 s) and runs
-   the probes: for each, the pharmacist is in, the patient joins, and the time from the
-   patient's ``join`` to its ``admitted`` (the pharmacist admitting on ``peer_joined``) is
-   measured, a few at a time;
+   the probes, open loop at BENCH_PROBE_RATE (10) a second: for each, the pharmacist joins,
+   the patient joins, and the time from the patient's ``join`` to its ``admitted`` (the
+   pharmacist admitting on ``peer_joined``) is measured;
 4. prints open consults, KB per consult, join-to-admitted p50/p99, and the hub's CPU;
 and, first, the same number of socket pairs held open by a bare aiohttp WebSocket handler
 (baseline_ws.py): the floor the memory per consult is compared with.
@@ -58,6 +58,9 @@ from tests.support.signin import sign_in
 
 CONSULTS = int(os.environ.get("BENCH_CONSULTS", "2000"))
 PROBES = int(os.environ.get("BENCH_PROBES", "200"))
+#: new consults a second during the probes, open loop: 2,000 consults of 15 minutes see about
+#: 2 a second; this is five times that
+PROBE_RATE = float(os.environ.get("BENCH_PROBE_RATE", "10"))
 WARM_UP = int(os.environ.get("BENCH_WARM_UP", "200"))
 #: consults opened at once (a clinic's morning, not a thundering herd)
 JOINING = 8
@@ -109,6 +112,16 @@ async def bounded(limit: int, jobs: list[Callable[[], Awaitable[Any]]]) -> list[
             return await job()
 
     return await asyncio.gather(*(run(j) for j in jobs))
+
+
+async def open_loop(rate: float, jobs: list[Callable[[], Awaitable[Any]]]) -> list[Any]:
+    """Job i starts at t0 + i/rate whatever the others are doing (no coordinated omission)."""
+    t0 = time.perf_counter()
+    started = []
+    for index, job in enumerate(jobs):
+        await asyncio.sleep(max(0.0, t0 + index / rate - time.perf_counter()))
+        started.append(asyncio.create_task(job()))
+    return await asyncio.gather(*started)
 
 
 class Socket:
@@ -236,7 +249,7 @@ async def run(base: str, token: str, pid: int) -> dict[str, Any]:
         stop = asyncio.Event()
         busy = asyncio.create_task(keep_busy(sockets, stop))
         cpu0, wall0 = cpu_seconds(pid), time.perf_counter()
-        probed = await bounded(4, [lambda c=c: client.open_call(*c) for c in probes])
+        probed = await open_loop(PROBE_RATE, [lambda c=c: client.open_call(*c) for c in probes])
         probe_wall = time.perf_counter() - wall0
         hub_cpu = (cpu_seconds(pid) - cpu0) / probe_wall
         stop.set()
