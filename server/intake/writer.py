@@ -4,7 +4,8 @@ Each caller waits until the transaction holding its message has committed, so no
 acknowledged before it is durable. Up to ``in_flight`` transactions run at once; messages that
 arrive while they do queue and go together in the next: no added delay when idle, and under
 load the per-transaction cost (round trips, commit, statement set-up) is shared by the batch.
-Two in flight keep the event loop busy while a commit waits for the disk.
+On SQLite two in flight keep the event loop busy while a commit waits for the disk; on
+PostgreSQL one, a single statement, is the whole transaction (see ``__init__``).
 """
 
 from __future__ import annotations
@@ -75,14 +76,18 @@ class IntakeWriter:
     def __init__(
         self,
         db: Database,
-        in_flight: int = 2,
+        in_flight: int | None = None,
         on_stored: Callable[[list[uuid.UUID]], None] | None = None,
     ) -> None:
         self._db = db
         self._on_stored = on_stored
         self._queue: list[_Pending] = []
         self._drainers: set[asyncio.Task[None]] = set()
-        self._in_flight = in_flight
+        # PostgreSQL: a batch is one statement, the whole transaction; a second one in flight
+        # would race it to the audit chain's head and, sealed after it, lose whenever it got
+        # there first (a wasted statement and the batch again under the lock). SQLite: a
+        # second transaction keeps the event loop busy while a commit waits for the disk.
+        self._in_flight = in_flight or (1 if db.engine.dialect.name == "postgresql" else 2)
         #: PostgreSQL connections kept between batches (one per transaction in flight): a
         #: checkout from the pool costs a ping and the pool's bookkeeping every batch
         self._idle: list[AsyncConnection] = []
@@ -93,7 +98,9 @@ class IntakeWriter:
         """Return once ``record`` is committed; raise :class:`Duplicate` or the database error."""
         pending = _Pending(record)
         self._queue.append(pending)
-        if len(self._drainers) < self._in_flight:
+        # a drainer that has finished but not yet left the set (its done callback runs on a
+        # later turn of the loop) will not look at the queue again: count only running ones
+        if sum(not drainer.done() for drainer in self._drainers) < self._in_flight:
             drainer = asyncio.create_task(self._drain())
             self._drainers.add(drainer)
             drainer.add_done_callback(self._drainers.discard)

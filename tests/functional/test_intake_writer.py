@@ -11,9 +11,16 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from eprescribe.ncpdp import Error, parse_message
+from eprescribe.ncpdp import Error, NewRx, parse_message
 from server import audit
-from server.db.models import AuditEvent, InboundMessage, Prescription, PrescriptionTransition
+from server.db.models import (
+    AuditEvent,
+    InboundMessage,
+    Pharmacy,
+    Prescription,
+    PrescriptionTransition,
+)
+from server.intake.service import Sender, _record
 from server.intake.writer import IntakeWriter
 from tests.conftest import Hub
 from tests.functional.intake_helpers import post_script, sample_newrx
@@ -115,3 +122,23 @@ async def test_writers_racing_for_the_head_keep_one_chain(hub: Hub) -> None:
     assert all(r.status == 200 for r in results[1:])
     assert await _count(hub, InboundMessage) == 60
     assert await _intact(hub) == await _count(hub, AuditEvent)
+
+
+async def test_writes_one_after_another_each_get_a_drainer(hub: Hub) -> None:
+    """A write right after the last drainer settled it (before that drainer left the set)
+    must still be drained, with one transaction in flight as on PostgreSQL."""
+    await hub.pharmacy()
+    async with hub.db.sessions() as session:
+        pharmacy_id = await session.scalar(select(Pharmacy.id))
+    assert pharmacy_id is not None
+    writer = IntakeWriter(hub.db, in_flight=1)
+    for _ in range(3):
+        raw = sample_newrx()
+        message = parse_message(raw)
+        assert isinstance(message.body, NewRx)
+        record = _record(message, message.body, raw, Sender("c", None), pharmacy_id)
+        async with asyncio.timeout(10):  # not wait_for: its task would hide the race
+            await writer.write(record)
+    await writer.close()
+    assert await _count(hub, InboundMessage) == 3
+    await _intact(hub)
