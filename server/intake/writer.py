@@ -157,7 +157,7 @@ class IntakeWriter:
     async def _connection(self) -> AsyncIterator[Any]:
         """An asyncpg connection of the engine's, kept for the next batch unless it failed
         in a way that may have left it broken (anything but an error the server reported)."""
-        connection = self._idle.pop() if self._idle else await self._db.engine.connect()
+        connection = await self._kept_or_new()
         try:
             raw = await connection.get_raw_connection()
             yield raw.driver_connection
@@ -169,6 +169,19 @@ class IntakeWriter:
                 await connection.invalidate()
             raise
         self._idle.append(connection)
+
+    async def _kept_or_new(self) -> AsyncConnection:
+        """A kept connection the server has not closed meanwhile (a restart, an idle timeout:
+        what the pool's ping on checkout would have caught), else one from the pool."""
+        while self._idle:
+            connection = self._idle.pop()
+            raw = await connection.get_raw_connection()
+            driver: Any = raw.driver_connection
+            if driver is not None and not driver.is_closed():
+                return connection
+            with contextlib.suppress(Exception):
+                await connection.invalidate()
+        return await self._db.engine.connect()
 
     async def _store_with_driver(self, driver: Any, records: list[IntakeRecord]) -> set[uuid.UUID]:
         """PostgreSQL: the batch in one statement, a transaction of its own, when the audit

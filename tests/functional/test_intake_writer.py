@@ -9,7 +9,7 @@ import uuid
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from eprescribe.ncpdp import Error, NewRx, parse_message
 from server import audit
@@ -142,3 +142,23 @@ async def test_writes_one_after_another_each_get_a_drainer(hub: Hub) -> None:
     await writer.close()
     assert await _count(hub, InboundMessage) == 3
     await _intact(hub)
+
+
+async def test_a_kept_connection_the_server_closed_is_replaced(hub: Hub) -> None:
+    if hub.db.engine.dialect.name != "postgresql":
+        pytest.skip("the writer keeps connections on PostgreSQL only")
+    await hub.pharmacy()
+    token = await hub.sender_token()
+    assert (await post_script(hub, sample_newrx(), token)).status == 200
+    async with hub.db.engine.connect() as conn:  # what a restart does to every session
+        await conn.execute(
+            text(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        )
+    await asyncio.sleep(0.2)  # the hub notices the closed socket
+    reply = await post_script(hub, sample_newrx(), token)
+    assert reply.status == 200
+    assert b"<Status>" in await reply.read()
+    assert await _count(hub, InboundMessage) == 2
