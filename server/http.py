@@ -3,6 +3,7 @@ caller's address."""
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import uuid
 from collections.abc import Iterable
@@ -14,12 +15,21 @@ from aiohttp import web
 from .errors import BadRequest, NotFound, PayloadTooLarge, UnsupportedMediaType
 
 CHUNK = 64 * 1024
+#: addresses whose trust ProxyTrust remembers (forgotten all at once beyond this)
+_KNOWN_PEERS = 4096
 
 
 async def read_body(request: web.Request, limit: int) -> bytes:
     """The whole body, refusing (413) anything over ``limit`` bytes without buffering it."""
-    if request.content_length is not None and request.content_length > limit:
-        raise PayloadTooLarge(f"The body may be at most {limit} bytes.")
+    length = request.content_length
+    if length is not None:
+        if length > limit:
+            raise PayloadTooLarge(f"The body may be at most {limit} bytes.")
+        # the parser delivers at most Content-Length bytes: read them at once, not in a loop
+        try:
+            return await request.content.readexactly(length) if length else b""
+        except asyncio.IncompleteReadError as exc:  # the body ended early: what came, as before
+            return exc.partial
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.content.iter_chunked(CHUNK):
@@ -61,8 +71,19 @@ class ProxyTrust:
 
     def __init__(self, proxies: Iterable[str]) -> None:
         self._networks = tuple(ipaddress.ip_network(p, strict=False) for p in proxies)
+        #: answers by address: peers are few and parsing one costs more than the rest of this
+        self._known: dict[str, bool] = {}
 
     def _trusted(self, address: str) -> bool:
+        known = self._known.get(address)
+        if known is None:
+            known = self._check(address)
+            if len(self._known) >= _KNOWN_PEERS:
+                self._known.clear()
+            self._known[address] = known
+        return known
+
+    def _check(self, address: str) -> bool:
         try:
             ip = ipaddress.ip_address(address)
         except ValueError:

@@ -114,7 +114,15 @@ class AccessLogger(AbstractAccessLogger):
             "remote": request.remote,
             "client": request.get(CLIENT_ID),
         }
-        self.logger.info("http", extra={"fields": fields})
+        # makeRecord and handle, as Logger.info does, minus its search of the stack for the
+        # caller (the JSON lines carry no source location): a sixth of this line's cost
+        logger = self.logger
+        if logger.isEnabledFor(logging.INFO):
+            logger.handle(
+                logger.makeRecord(
+                    logger.name, logging.INFO, "", 0, "http", (), None, extra={"fields": fields}
+                )
+            )
 
     @property
     def enabled(self) -> bool:

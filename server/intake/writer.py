@@ -4,26 +4,30 @@ Each caller waits until the transaction holding its message has committed, so no
 acknowledged before it is durable. Up to ``in_flight`` transactions run at once; messages that
 arrive while they do queue and go together in the next: no added delay when idle, and under
 load the per-transaction cost (round trips, commit, statement set-up) is shared by the batch.
-Two in flight keep the event loop busy while a commit waits for the disk.
+On SQLite two in flight keep the event loop busy while a commit waits for the disk; on
+PostgreSQL one, a single statement, is the whole transaction (see ``__init__``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import asyncpg
+import orjson
 from sqlalchemy import JSON, Table, insert
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from .. import audit
-from ..db import Database, insert_ignoring_conflicts, json_dumps
+from ..db import Database, insert_ignoring_conflicts, json_default
 from ..db.models import Base
 
 # Core statements on the tables: the ORM's bulk machinery costs more than the I/O.
@@ -73,20 +77,31 @@ class IntakeWriter:
     def __init__(
         self,
         db: Database,
-        in_flight: int = 2,
+        in_flight: int | None = None,
         on_stored: Callable[[list[uuid.UUID]], None] | None = None,
     ) -> None:
         self._db = db
         self._on_stored = on_stored
         self._queue: list[_Pending] = []
         self._drainers: set[asyncio.Task[None]] = set()
-        self._in_flight = in_flight
+        # PostgreSQL: a batch is one statement, the whole transaction; a second one in flight
+        # would race it to the audit chain's head and, sealed after it, lose whenever it got
+        # there first (a wasted statement and the batch again under the lock). SQLite: a
+        # second transaction keeps the event loop busy while a commit waits for the disk.
+        self._in_flight = in_flight or (1 if db.engine.dialect.name == "postgresql" else 2)
+        #: PostgreSQL connections kept between batches (one per transaction in flight): a
+        #: checkout from the pool costs a ping and the pool's bookkeeping every batch
+        self._idle: list[AsyncConnection] = []
+        #: the audit chain head as this writer last sealed it (None: unknown, read it locked)
+        self._head: tuple[int, str] | None = None
 
     async def write(self, record: IntakeRecord) -> None:
         """Return once ``record`` is committed; raise :class:`Duplicate` or the database error."""
         pending = _Pending(record)
         self._queue.append(pending)
-        if len(self._drainers) < self._in_flight:
+        # a drainer that has finished but not yet left the set (its done callback runs on a
+        # later turn of the loop) will not look at the queue again: count only running ones
+        if sum(not drainer.done() for drainer in self._drainers) < self._in_flight:
             drainer = asyncio.create_task(self._drain())
             self._drainers.add(drainer)
             drainer.add_done_callback(self._drainers.discard)
@@ -96,6 +111,8 @@ class IntakeWriter:
         """Let the queued messages reach the database before the engine goes away."""
         while self._drainers:
             await asyncio.gather(*self._drainers, return_exceptions=True)
+        while self._idle:
+            await self._idle.pop().close()
 
     async def _drain(self) -> None:
         while self._queue:
@@ -130,10 +147,105 @@ class IntakeWriter:
         """Insert the batch; duplicates are skipped by the unique constraint, not raced."""
         try:
             if self._db.engine.dialect.name == "postgresql":
-                return await _store_with_driver(self._db, records)
+                async with self._connection() as driver:
+                    return await self._store_with_driver(driver, records)
             return await _store_with_core(self._db, records)
         except (SQLAlchemyError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
             raise StorageFailed(row_specific=isinstance(exc, _ROW_ERRORS)) from exc
+
+    @contextlib.asynccontextmanager
+    async def _connection(self) -> AsyncIterator[Any]:
+        """An asyncpg connection of the engine's, kept for the next batch unless it failed
+        in a way that may have left it broken (anything but an error the server reported)."""
+        connection = await self._kept_or_new()
+        try:
+            raw = await connection.get_raw_connection()
+            yield raw.driver_connection
+        except asyncpg.PostgresError:
+            self._idle.append(connection)  # the server answered: the connection is sound
+            raise
+        except BaseException:
+            with contextlib.suppress(Exception):
+                await connection.invalidate()
+            raise
+        self._idle.append(connection)
+
+    async def _kept_or_new(self) -> AsyncConnection:
+        """A kept connection the server has not closed meanwhile (a restart, an idle timeout:
+        what the pool's ping on checkout would have caught), else one from the pool."""
+        while self._idle:
+            connection = self._idle.pop()
+            raw = await connection.get_raw_connection()
+            driver: Any = raw.driver_connection
+            if driver is not None and not driver.is_closed():
+                return connection
+            with contextlib.suppress(Exception):
+                await connection.invalidate()
+        return await self._db.engine.connect()
+
+    async def _store_with_driver(self, driver: Any, records: list[IntakeRecord]) -> set[uuid.UUID]:
+        """PostgreSQL: the batch in one statement, a transaction of its own, when the audit
+        chain's head is where this writer last left it and no message is a duplicate (the
+        usual case); otherwise in a transaction that reads the head under its lock first.
+
+        The one statement inserts the rows, then locks the head and checks it against the
+        head the entries were sealed after; if another writer has moved it, or a duplicate
+        left an entry without its message, the entries have no position (NULL ``seq``), the
+        statement fails as a whole and nothing of it stays. SQLAlchemy's per-row parameter
+        processing cost as much CPU as the rest of the write, and each round trip per batch
+        (pool ping, BEGIN, lock, append, COMMIT) a share of the rest
+        (tests/benchmarks/README.md).
+        """
+        head = self._head
+        if head is not None:
+            entries = [r.audit for r in records]
+            sealed = self._head = audit.seal(head, entries)
+            sql, arrays = _statement(_single_statement_sql, _tables(records, entries))
+            try:
+                rows = await driver.fetch(sql, *arrays, len(records), *head, *sealed)
+            except asyncpg.NotNullViolationError as exc:
+                self._head = None
+                if (exc.table_name, exc.column_name) != (AUDIT.name, "seq"):
+                    raise
+            except BaseException:
+                self._head = None
+                raise
+            else:
+                return {row[0] for row in rows}
+        try:
+            return await self._store_locked(driver, records)
+        except BaseException:
+            self._head = None
+            raise
+
+    async def _store_locked(self, driver: Any, records: list[IntakeRecord]) -> set[uuid.UUID]:
+        """The batch in two statements in one transaction: the rows (a prescription and its
+        first transition only for a message that was not a duplicate), then, after locking
+        the audit chain's head (the last lock the transaction takes), the audit entries of
+        the messages stored."""
+        sql, arrays = _statement(_chained_insert_sql, _tables(records))
+        async with driver.transaction():
+            stored = {row[0] for row in await driver.fetch(sql, *arrays)}
+            entries = [r.audit for r in records if r.message_id in stored]
+            if entries:
+                head = await driver.fetchrow(_LOCK_HEAD, audit.HEAD_ID)
+                seq, last = self._head = audit.seal((head[0], head[1]), entries)
+                sql, arrays = _statement(_append_audit_sql, [(AUDIT, entries)])
+                await driver.execute(sql, *arrays, seq, last)
+        return stored
+
+
+def _tables(
+    records: list[IntakeRecord], entries: list[dict[str, Any]] | None = None
+) -> list[tuple[Table, list[dict[str, Any]]]]:
+    tables = [
+        (MESSAGES, [r.message for r in records]),
+        (PRESCRIPTIONS, [r.prescription for r in records]),
+        (TRANSITIONS, [r.transition for r in records]),
+    ]
+    if entries is not None:
+        tables.append((AUDIT, entries))
+    return tables
 
 
 #: errors a single row can cause, as opposed to the database being unreachable (the driver
@@ -169,39 +281,6 @@ async def _store_with_core(db: Database, records: list[IntakeRecord]) -> set[uui
     return stored
 
 
-async def _store_with_driver(db: Database, records: list[IntakeRecord]) -> set[uuid.UUID]:
-    """PostgreSQL: the batch in two statements through asyncpg, in one transaction.
-
-    Each table's rows travel as one array per column and are inserted from ``unnest``. The
-    first statement chains the inserts as data-modifying CTEs (a prescription and its first
-    transition only for a message that was not a duplicate) and returns what was stored; the
-    second appends the audit entries to the hash chain (server.audit) after locking its head,
-    the last lock the transaction takes. SQLAlchemy's per-row parameter processing cost as much
-    CPU as the rest of the write, and a statement per row or per table as much again
-    (tests/benchmarks/README.md).
-    """
-    sql, arrays = _statement(
-        _chained_insert_sql,
-        [
-            (MESSAGES, [r.message for r in records]),
-            (PRESCRIPTIONS, [r.prescription for r in records]),
-            (TRANSITIONS, [r.transition for r in records]),
-        ],
-    )
-    async with db.engine.connect() as connection:
-        raw = await connection.get_raw_connection()
-        driver: Any = raw.driver_connection
-        async with driver.transaction():
-            stored = {row[0] for row in await driver.fetch(sql, *arrays)}
-            entries = [r.audit for r in records if r.message_id in stored]
-            if entries:
-                head = await driver.fetchrow(_LOCK_HEAD, audit.HEAD_ID)
-                seq, last = audit.seal((head[0], head[1]), entries)
-                sql, arrays = _statement(_append_audit_sql, [(AUDIT, entries)])
-                await driver.execute(sql, *arrays, seq, last)
-    return stored
-
-
 _LOCK_HEAD = "SELECT seq, hash FROM audit_chain WHERE id = $1 FOR UPDATE"
 
 Shapes = tuple[tuple[Table, tuple[str, ...]], ...]
@@ -209,29 +288,42 @@ Shapes = tuple[tuple[Table, tuple[str, ...]], ...]
 
 def _statement(
     sql_for: Callable[[Shapes], str], tables: list[tuple[Table, list[dict[str, Any]]]]
-) -> tuple[str, list[list[Any]]]:
-    """The statement for ``tables``' rows and its parameters: one array per column."""
-    arrays: list[list[Any]] = []
+) -> tuple[str, list[Any]]:
+    """The statement for ``tables``' rows and its parameters: one array per column, or for a
+    table with JSON columns one JSON array of its rows (see :class:`_Sources`)."""
+    params: list[Any] = []
     shapes = []
     for table, rows in tables:
         columns = tuple(rows[0])
-        json_columns = _json_columns(table)
-        arrays.extend(
-            [json_dumps(row[c]) for row in rows] if c in json_columns else [row[c] for row in rows]
-            for c in columns
-        )
+        if _json_columns(table):
+            params.append(orjson.dumps(rows, default=_json_value).decode())
+        else:
+            params.extend([row[c] for row in rows] for c in columns)
         shapes.append((table, columns))
-    return sql_for(tuple(shapes)), arrays
+    return sql_for(tuple(shapes)), params
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, uuid.UUID):  # a subclass (asyncpg's) that orjson does not know
+        return str(value)
+    return json_default(value)
 
 
 class _Sources:
-    """``unnest`` sources with numbered array parameters, for one statement."""
+    """Row sources with numbered parameters, for one statement: ``unnest`` of one array per
+    column, or for a table with JSON columns ``json_populate_recordset`` of one JSON array of
+    its rows. asyncpg encodes an array element by element (type checks, a Python call per
+    JSON value); one JSON text built by orjson costs the hub a third as much for such a
+    table, and PostgreSQL no more (tests/benchmarks/README.md)."""
 
     def __init__(self) -> None:
         self._dialect = postgresql.dialect()
         self.count = 0
 
     def __call__(self, table: Table, columns: tuple[str, ...]) -> str:
+        if _json_columns(table):
+            self.count += 1
+            return f"json_populate_recordset(NULL::{table.name}, ${self.count}::json) AS u"
         arrays = []
         for name in columns:
             self.count += 1
@@ -245,17 +337,46 @@ def _insert(table: Table, columns: tuple[str, ...]) -> str:
 
 # identifiers and types in these statements come from the hub's own table metadata; values
 # travel as parameters
-@functools.cache
-def _chained_insert_sql(shapes: Shapes) -> str:
+def _chained_inserts(shapes: Shapes, source: _Sources) -> str:
+    """The CTEs ``m`` (messages stored: ``id``), ``p`` and ``t`` (prescription_id)."""
     (messages, m_cols), (prescriptions, p_cols), (transitions, t_cols) = shapes
-    source = _Sources()
     return (
-        f"WITH m AS ({_insert(messages, m_cols)} {source(messages, m_cols)}"  # noqa: S608
+        f"m AS ({_insert(messages, m_cols)} {source(messages, m_cols)}"  # noqa: S608
         " ON CONFLICT DO NOTHING RETURNING id),"
         f" p AS ({_insert(prescriptions, p_cols)} {source(prescriptions, p_cols)}"
         " WHERE u.inbound_message_id IN (SELECT id FROM m) RETURNING id),"
         f" t AS ({_insert(transitions, t_cols)} {source(transitions, t_cols)}"
-        " WHERE u.prescription_id IN (SELECT id FROM p))"
+        " WHERE u.prescription_id IN (SELECT id FROM p) RETURNING prescription_id)"
+    )
+
+
+@functools.cache
+def _chained_insert_sql(shapes: Shapes) -> str:
+    return f"WITH {_chained_inserts(shapes, _Sources())} SELECT id FROM m"  # noqa: S608
+
+
+@functools.cache
+def _single_statement_sql(shapes: Shapes) -> str:
+    """The rows, then the head locked (``h``, only once every message's rows are in: the
+    head is the last lock), the entries appended and the head moved on. Parameters after
+    the arrays: the batch's size, the head the entries were sealed after (seq, hash), the
+    new head (seq, hash). An entry's ``seq`` is NULL unless the locked head is the one
+    expected and every message was stored, so the NOT NULL constraint fails the statement
+    rather than let an entry in out of its place."""
+    *rows, (events, a_cols) = shapes
+    source = _Sources()
+    inserts = _chained_inserts(tuple(rows), source)
+    entries = source(events, a_cols)
+    size, seq, last, new_seq, new_last = (f"${source.count + i}" for i in range(1, 6))
+    position = f"(SELECT 0 FROM h WHERE h.seq = {seq} AND h.hash = {last}) + u.seq"  # noqa: S608
+    values = ", ".join(position if c == "seq" else f"u.{c}" for c in a_cols)
+    return (
+        f"WITH {inserts},"  # noqa: S608
+        " h AS (SELECT seq, hash FROM audit_chain"
+        f" WHERE id = {audit.HEAD_ID} AND (SELECT count(*) FROM t) = {size} FOR UPDATE),"
+        f" a AS (INSERT INTO {events.name} ({', '.join(a_cols)}) SELECT {values} FROM {entries}),"
+        f" c AS (UPDATE audit_chain SET seq = {new_seq}, hash = {new_last}"
+        f" WHERE id = {audit.HEAD_ID} AND EXISTS (SELECT 1 FROM h))"
         " SELECT id FROM m"
     )
 
