@@ -17,7 +17,6 @@ import json
 import os
 import re
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -33,6 +32,8 @@ from typing import Any
 
 import aiohttp
 
+from tests.support.processes import free_port, wait_port
+
 HERE = Path(__file__).parent
 BIN = Path(sys.executable).parent
 PG = "postgresql+asyncpg://postgres@127.0.0.1/"
@@ -40,23 +41,6 @@ SECONDS = int(os.environ.get("BENCH_SECONDS", "15"))
 CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", "32"))
 DATABASE = os.environ.get("BENCH_DATABASE", "telepharm_bench")
 NCPDPID = "1234567"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait_port(port: int, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), 1):
-                return
-        except OSError:
-            time.sleep(0.2)
-    raise SystemExit(f"nothing listens on port {port}")
 
 
 @contextmanager
