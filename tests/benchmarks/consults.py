@@ -248,10 +248,11 @@ async def run(base: str, token: str, pid: int) -> dict[str, Any]:
 
         stop = asyncio.Event()
         busy = asyncio.create_task(keep_busy(sockets, stop))
-        cpu0, wall0 = cpu_seconds(pid), time.perf_counter()
+        cpu0, wall0, mine0 = cpu_seconds(pid), time.perf_counter(), time.process_time()
         probed = await open_loop(PROBE_RATE, [lambda c=c: client.open_call(*c) for c in probes])
         probe_wall = time.perf_counter() - wall0
         hub_cpu = (cpu_seconds(pid) - cpu0) / probe_wall
+        client_cpu = (time.process_time() - mine0) / probe_wall
         stop.set()
         sent = await busy
         latencies = sorted(latency for _, _, latency in probed)
@@ -271,9 +272,11 @@ async def run(base: str, token: str, pid: int) -> dict[str, Any]:
         ),
         "probes": len(probed),
         "join_to_admitted_p50_ms": round(statistics.median(latencies) * 1000, 1),
+        "join_to_admitted_p90_ms": round(q[89] * 1000, 1),
         "join_to_admitted_p99_ms": round(q[98] * 1000, 1),
         "background_messages_per_s": round(sent / probe_wall, 1),
         "hub_cpu_during_probes": f"{hub_cpu:.0%} of a core",
+        "load_generator_cpu_during_probes": f"{client_cpu:.0%} of a core",
     }
 
 
