@@ -113,7 +113,8 @@ class Consult:
         return dataclasses.replace(self, state=target, history=(*self.history, step))
 
 
-def invite_digest(token: str) -> str:
+def token_digest(token: str) -> str:
+    """What is kept of a bearer token of a consult (an invite, a resume token): its SHA-256."""
     return hashlib.sha256(token.encode()).hexdigest()
 
 
@@ -131,7 +132,7 @@ def schedule(
         id=consult_id,
         pharmacist=pharmacist,
         patient=patient,
-        invite_digest=invite_digest(token),
+        invite_digest=token_digest(token),
         invite_expires_at=now + ttl,
         state=ConsultState.SCHEDULED,
         history=(Step(None, ConsultState.SCHEDULED, f"user:{pharmacist}", "scheduled", now),),
@@ -142,7 +143,7 @@ def schedule(
 
 def join_waiting_room(consult: Consult, token: str, consent: Consent, now: dt.datetime) -> Consult:
     """The patient opens the invite, consents and waits. The invite works once."""
-    if not hmac.compare_digest(invite_digest(token), consult.invite_digest):
+    if not hmac.compare_digest(token_digest(token), consult.invite_digest):
         raise ConsultError("invite_invalid", "This invite link is not valid.")
     if consult.invite_used_at is not None:
         raise ConsultError("invite_used", "This invite link was already used.")

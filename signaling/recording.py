@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import itertools
 import logging
 import os
@@ -245,35 +246,6 @@ class EncryptedRecordingStore:
         return b"".join(self.open_reader(consult_id, name))
 
 
-class DiscardingWriter:
-    """Counts the muxer's bytes and keeps none."""
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-        self.bytes_written = 0
-
-    def writable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return False
-
-    def write(self, data: bytes) -> int:
-        self.bytes_written += len(data)
-        return len(data)
-
-    def close(self) -> None:
-        pass
-
-
-class NullRecordingStore:
-    """For development without a recording key: the media is encoded and thrown away."""
-
-    def open_writer(self, consult_id: str, party: str) -> DiscardingWriter:
-        check_identity(consult_id, party)
-        return DiscardingWriter(f"{party}-discarded{SUFFIX}")
-
-
 def _decrypt(path: Path, aesgcm: AESGCM, identity: bytes) -> Iterator[bytes]:
     try:
         file = path.open("rb")
@@ -364,15 +336,14 @@ class BoundedTrack(MediaStreamTrack):
 
     async def _pull(self) -> None:
         try:
-            while True:
-                frame = await self._source.recv()
-                if len(self._frames) == self._frames.maxlen:
-                    self.dropped += 1
-                self._frames.append(frame)
-                self.received += 1
-                self._arrived.set()
-        except MediaStreamError:
-            pass  # the source ended
+            with contextlib.suppress(MediaStreamError):  # raised when the source ends
+                while True:
+                    frame = await self._source.recv()
+                    if len(self._frames) == self._frames.maxlen:
+                        self.dropped += 1
+                    self._frames.append(frame)
+                    self.received += 1
+                    self._arrived.set()
         except Exception:
             logger.exception("a recorded %s track failed", self.kind)
         finally:

@@ -8,8 +8,9 @@ sockets are. Each side has a channel, ``consult:<id>:<role>``; envelopes on it a
 - ``m``: a protocol message for that side's socket (relayed offer/answer/ICE, ``admitted``);
 - ``hello`` / ``bye``: the other side came or went (a ``hello`` is answered once, so the
   newcomer learns who was there first);
-- ``state``: the consult changed (state, whether recording is allowed);
-- ``kick``: a newer socket of this side took over (resume after a dropped connection).
+- ``state``: the consult changed (its revision, state, whether recording is allowed); also
+  on ``consult:<id>:hub``, which a process recording the consult follows;
+- ``kick``: a newer socket of this side (by seat generation) took over.
 
 A socket that drops without ``leave`` keeps its seat for a grace period: the participant may
 come back with the ``resume`` token of their ``joined`` and carry on where they were. Past the
@@ -435,14 +436,11 @@ class Rooms:
         participant = Participant(self, consult_id, role, connection, who)
         try:
             await self._seat(participant, action, step, join.resume)
-        except ConsultError as refused:
-            await self.closed(participant)
-            if refused.code == "invite_expired":
+        except BaseException as failed:
+            await self.closed(participant)  # a half-made seat is a dropped one
+            if isinstance(failed, ConsultError) and failed.code == "invite_expired":
                 with contextlib.suppress(ConsultError):
                     await self._change(consult_id, HUB, "consult.expire", _expire(now))
-            raise
-        except BaseException:
-            await self.closed(participant)  # a half-made seat is a dropped one
             raise
         return participant
 
@@ -534,7 +532,7 @@ class Rooms:
         elif isinstance(message, RELAYED):
             await self._relay(who, message)
         elif isinstance(message, p.Stats):
-            self._stats(who, message)
+            await self._stats(who, message)
         elif isinstance(message, p.RecordOffer):
             await self._record(who, message)
         elif isinstance(message, p.Leave):
@@ -543,8 +541,7 @@ class Rooms:
             await self._act(who, message)
 
     async def _relay(self, who: Participant, message: p.Message) -> None:
-        target = channel(who.consult_id, other(who.role))
-        await self.bus.publish(target, _envelope("m", m=p.encode(message)))
+        await self._tell(who.consult_id, other(who.role), message)
 
     async def _act(self, who: Participant, message: p.Message) -> None:
         """The messages that change the consult: admit, media, recording consent, end."""
@@ -554,12 +551,10 @@ class Rooms:
         assert changed is not None
         if isinstance(message, p.Admit):  # only a waiting patient can be admitted
             patient = p.Admitted(ice_servers=self._ice_for(who.consult_id, PATIENT))
-            await self.bus.publish(
-                channel(who.consult_id, PATIENT), _envelope("m", m=p.encode(patient))
-            )
+            await self._tell(who.consult_id, PATIENT, patient)
             who.send(p.Admitted(ice_servers=self._ice_for(who.consult_id, PHARMACIST)))
 
-    def _stats(self, who: Participant, stats: p.Stats) -> None:
+    async def _stats(self, who: Participant, stats: p.Stats) -> None:
         if not who.stats_due():
             return  # a page reporting too often: keep the store and the pharmacist calm
         self._quality.append((who.consult_id, who.role, stats))
@@ -567,11 +562,11 @@ class Rooms:
             quality = p.Quality(
                 PATIENT, stats.bitrate_kbps, stats.fps, stats.packet_loss, stats.rtt_ms
             )
-            self.spawn(
-                self.bus.publish(
-                    channel(who.consult_id, PHARMACIST), _envelope("m", m=p.encode(quality))
-                )
-            )
+            await self._tell(who.consult_id, PHARMACIST, quality)
+
+    async def _tell(self, consult_id: str, role: str, message: p.Message) -> None:
+        """``message`` to ``role``'s socket in the consult, on whichever process it is."""
+        await self.bus.publish(channel(consult_id, role), _envelope("m", m=p.encode(message)))
 
     async def _record(self, who: Participant, offer: p.RecordOffer) -> None:
         if self.recorders is None:

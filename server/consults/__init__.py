@@ -13,7 +13,7 @@ from aiohttp import web
 from signaling import turn
 from signaling.bus import create_bus
 from signaling.recording import EncryptedRecordingStore, Recorders
-from signaling.rooms import Rooms
+from signaling.rooms import IceFor, Rooms
 
 from ..auth.credentials import load_key
 from ..db.models import utcnow
@@ -23,7 +23,7 @@ from .store import SqlConsultStore
 from .ws import consult_socket
 
 
-def ice_for(settings: Settings) -> Any:
+def ice_for(settings: Settings) -> IceFor:
     """The ICE servers a participant gets on admission: STUN as configured, TURN with
     credentials minted for this consult (none configured: host candidates only)."""
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import hashlib
 import secrets
 import uuid
 from typing import Any
@@ -158,10 +157,6 @@ def add_steps(session: AsyncSession, consult_id: uuid.UUID, steps: tuple[rules.S
     )
 
 
-def digest(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
 def _uuid(text: str) -> uuid.UUID | None:
     try:
         return uuid.UUID(text)
@@ -178,12 +173,12 @@ class SqlConsultStore:
     async def find_by_invite(self, token: str) -> str | None:
         async with self._db.sessions() as session:
             found = await session.scalar(
-                select(ConsultRow.id).where(ConsultRow.invite_digest == rules.invite_digest(token))
+                select(ConsultRow.id).where(ConsultRow.invite_digest == rules.token_digest(token))
             )
         return str(found) if found else None
 
     async def find_by_resume(self, token: str) -> tuple[str, str, Seat, str] | None:
-        key = digest(token)
+        key = rules.token_digest(token)
         async with self._db.sessions() as session:
             found = (
                 await session.execute(
@@ -266,7 +261,8 @@ class SqlConsultStore:
     ) -> None:
         values: dict[str, Any] = {"disconnected_at": at}
         if revoke:  # the resume token dies with the departure
-            values.update(resume_digest=digest(secrets.token_urlsafe(32)), previous_digest=None)
+            dead = rules.token_digest(secrets.token_urlsafe(32))
+            values.update(resume_digest=dead, previous_digest=None)
         async with self._db.transaction() as session:
             await session.execute(
                 update(ConsultSeatRow)
@@ -361,8 +357,8 @@ async def _take_seat(
         seat = ConsultSeatRow(consult_id=consult_id, role=role, generation=0)
         session.add(seat)
     seat.conn_id, seat.generation = conn_id, seat.generation + 1
-    seat.resume_digest = digest(resume)
-    seat.previous_digest = digest(used) if used else None
+    seat.resume_digest = rules.token_digest(resume)
+    seat.previous_digest = rules.token_digest(used) if used else None
     seat.connected_at, seat.disconnected_at, seat.released_at = now, None, None
     return seat.generation
 

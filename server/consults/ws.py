@@ -8,6 +8,7 @@ business), then feeds decoded, rate-limited messages to :mod:`signaling.rooms`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from urllib.parse import urlsplit
 
@@ -123,7 +124,8 @@ async def _pharmacist(
 
 
 async def _refuse(ws: web.WebSocketResponse, code: str, message: str) -> None:
-    await ws.send_str(protocol.encode(protocol.Error(code=code, message=message[:500])))
+    with contextlib.suppress(ConnectionError):  # the page may be gone already
+        await ws.send_str(protocol.encode(protocol.Error(code=code, message=message[:500])))
     await ws.close(code=CLOSE_POLICY, message=code.encode())
 
 

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from server.db.models import AuditEvent, ConsultRow, Prescription
 from server.settings import Settings
 from server.worker.checking import Checker
-from signaling.consults import invite_digest
+from signaling.consults import token_digest
 from tests.conftest import ISSUER, OTHER_PHARMACY, Hub
 from tests.functional.verification_helpers import bearer, reviewable, staff
 
@@ -51,7 +51,7 @@ async def test_schedule_read_and_cancel(hub: Hub, checker: Checker) -> None:
     async with hub.db.sessions() as session:
         row = await session.get(ConsultRow, uuid.UUID(consult["id"]))
     assert row is not None
-    assert row.invite_digest == invite_digest(token)  # only the digest is stored
+    assert row.invite_digest == token_digest(token)  # only the digest is stored
     assert token not in str(row.__dict__)
 
     read = await (

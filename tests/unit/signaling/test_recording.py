@@ -24,7 +24,6 @@ from signaling.recording import (
     HEADER,
     BoundedTrack,
     EncryptedRecordingStore,
-    NullRecordingStore,
     Recorders,
     RecordingCorrupt,
     RecordingError,
@@ -423,12 +422,3 @@ async def test_recorders_cap_replace_stop_and_close(
     assert not recorders.active("other")
     with pytest.raises(RecordingRefused):
         await recorders.start("other", "patient", await offers())
-
-
-@pytest.mark.usefixtures("loopback")
-async def test_recorders_work_with_the_null_store(offers: Offers) -> None:
-    recorders = Recorders(NullRecordingStore(), max_active=1)
-    await recorders.start(CONSULT, "patient", await offers())
-    [summary] = await recorders.stop(CONSULT)
-    assert summary.name == "patient-discarded.webm.enc"
-    await recorders.close()
