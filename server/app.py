@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from . import api, auth, consults, health, intake, logs, worker
+from . import api, auth, consults, health, intake, logs, webclient, worker
 from .db import Database
 from .errors import error_middleware
 from .http import ProxyTrust
@@ -37,4 +37,5 @@ def create_app(settings: Settings) -> web.Application:
     intake.setup(app, settings)
     api.setup(app, settings)
     consults.setup(app, settings)  # after the API: its store and the OAuth service
+    webclient.setup(app, settings)
     return app

@@ -17,6 +17,9 @@ from aiohttp.abc import AbstractAccessLogger
 
 from .typedefs import CLIENT_ID
 
+#: the patient's consult page; the rest of its path is the invite token
+INVITE_PAGE = "/consult/"
+
 
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
@@ -102,13 +105,20 @@ def _flush_all() -> None:
         handler.flush()
 
 
+def _loggable(path: str) -> str:
+    """The path as logged: an invite link's token is a credential, so it is left out."""
+    if path.startswith(INVITE_PAGE):
+        return INVITE_PAGE + "{invite}"
+    return path[:200]
+
+
 class AccessLogger(AbstractAccessLogger):
     """One JSON line per request: method, path (no query), status, duration, caller."""
 
     def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
         fields = {
             "method": request.method,
-            "path": request.rel_url.path[:200],
+            "path": _loggable(request.rel_url.path),
             "status": response.status,
             "ms": round(time * 1000, 2),
             "remote": request.remote,

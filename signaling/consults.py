@@ -141,14 +141,22 @@ def schedule(
     return consult, token
 
 
-def join_waiting_room(consult: Consult, token: str, consent: Consent, now: dt.datetime) -> Consult:
-    """The patient opens the invite, consents and waits. The invite works once."""
+def check_invite(consult: Consult, token: str, now: dt.datetime) -> None:
+    """Whether ``token`` still opens ``consult``: the refusal a join would meet, if any (the
+    patient's page asks before it has them consent and test their camera)."""
     if not hmac.compare_digest(token_digest(token), consult.invite_digest):
         raise ConsultError("invite_invalid", "This invite link is not valid.")
     if consult.invite_used_at is not None:
         raise ConsultError("invite_used", "This invite link was already used.")
-    if consult.invite_expires_at <= now:
+    if consult.invite_expires_at <= now or consult.state is ConsultState.EXPIRED:
         raise ConsultError("invite_expired", "This invite link has expired.")
+    if consult.state is not ConsultState.SCHEDULED:
+        raise ConsultError("consult_over", "This consult is over.")
+
+
+def join_waiting_room(consult: Consult, token: str, consent: Consent, now: dt.datetime) -> Consult:
+    """The patient opens the invite, consents and waits. The invite works once."""
+    check_invite(consult, token, now)
     if not consent.text_version:
         raise ConsultError("consent_required", "Telehealth consent is required to join.")
     moved = consult._move(ConsultState.WAITING, "patient", "joined the waiting room", now)

@@ -553,6 +553,8 @@ class Rooms:
             patient = p.Admitted(ice_servers=self._ice_for(who.consult_id, PATIENT))
             await self._tell(who.consult_id, PATIENT, patient)
             who.send(p.Admitted(ice_servers=self._ice_for(who.consult_id, PHARMACIST)))
+        elif isinstance(message, p.RecordingConsent):  # so the other page can ask its user
+            await self._relay(who, message)
 
     async def _stats(self, who: Participant, stats: p.Stats) -> None:
         if not who.stats_due():

@@ -5,14 +5,18 @@ from __future__ import annotations
 from aiohttp import web
 
 from ..settings import Settings
-from . import consults, openapi, prescriptions, staff, verification
+from . import consults, openapi, patients, prescriptions, staff, verification
 
 
 def setup(app: web.Application, settings: Settings) -> None:
     app.router.add_get("/api/v1/openapi.json", openapi.openapi)
     app.router.add_get("/api/v1/prescriptions", prescriptions.list_prescriptions)
     app.router.add_get("/api/v1/prescriptions/{id}", prescriptions.get_prescription)
+    app.router.add_get("/api/v1/queue/revision", prescriptions.queue_revision)
+    app.router.add_get("/api/v1/patients/{id}", patients.get_patient)
+    app.router.add_get("/api/v1/consults", consults.list_consults)
     app.router.add_post("/api/v1/consults", consults.create_consult)
+    app.router.add_post("/api/v1/invites/check", consults.check_invite)
     app.router.add_get("/api/v1/consults/{id}", consults.get_consult)
     app.router.add_post("/api/v1/consults/{id}/cancel", consults.cancel_consult)
     app.router.add_get("/api/v1/users", staff.list_staff)

@@ -20,12 +20,12 @@ from signaling import consults as rules
 
 from .. import audit
 from ..consults import store
-from ..db.models import ConsultRow, PatientProfile, Prescription, utcnow
-from ..errors import BadRequest, Conflict, NotFound
+from ..db.models import ConsultRow, PatientProfile, Pharmacy, Prescription, utcnow
+from ..errors import BadRequest, Conflict, NotFound, Problem
 from ..http import path_uuid, read_json_object
-from ..typedefs import DATABASE, ROOMS, SETTINGS
+from ..typedefs import DATABASE, PROXIES, ROOMS, SETTINGS
 from .callers import PHARMACIST, Caller, caller
-from .openapi import Operation, operation, path
+from .openapi import Operation, operation, path, query
 
 SCOPE = "consults"
 _CONSULT = {
@@ -175,6 +175,152 @@ async def cancel_consult(request: web.Request) -> web.Response:
         problem.code = refusal.code
         raise problem
     return web.json_response(_json(row, consult.history))
+
+
+_OPEN = ("scheduled", "waiting", "admitted", "in_call")
+_LISTED = {
+    "type": "object",
+    "properties": {
+        "id": {"type": "string", "format": "uuid"},
+        "state": {"enum": [s.value for s in rules.ConsultState]},
+        "patient_id": {"type": "string", "format": "uuid"},
+        "patient": {"type": "object"},
+        "prescription_id": {"type": ["string", "null"]},
+        "created_at": {"type": "string", "format": "date-time"},
+        "invite_expires_at": {"type": "string", "format": "date-time"},
+    },
+}
+
+
+@operation(
+    Operation(
+        operation_id="listConsults",
+        summary="The pharmacist's consults: open ones (scheduled, waiting, in a call) by default",
+        scope=SCOPE,
+        parameters=[
+            query(
+                "state",
+                {"enum": [s.value for s in rules.ConsultState]},
+                "only this state (default: every open one)",
+            )
+        ],
+        response={
+            "type": "object",
+            "required": ["items"],
+            "properties": {"items": {"type": "array", "items": _LISTED}},
+        },
+    )
+)
+async def list_consults(request: web.Request) -> web.Response:
+    """``GET /api/v1/consults``: the caller's own consults, newest first (at most 100)."""
+    who = await caller(request, SCOPE)
+    pharmacist = who.require_role(PHARMACIST)
+    state = request.query.get("state")
+    if state is not None and state not in {s.value for s in rules.ConsultState}:
+        raise BadRequest("state must be a consult state.")
+    wanted = (state,) if state else _OPEN
+    async with request.app[DATABASE].transaction() as session:
+        rows = (
+            await session.execute(
+                select(ConsultRow, PatientProfile.demographics, PatientProfile.date_of_birth)
+                .join(PatientProfile, PatientProfile.id == ConsultRow.patient_id)
+                .where(
+                    ConsultRow.pharmacy_id == who.pharmacy_id,
+                    ConsultRow.pharmacist_id == pharmacist,
+                    ConsultRow.state.in_(wanted),
+                )
+                .order_by(ConsultRow.created_at.desc())
+                .limit(100)
+            )
+        ).all()
+        event = audit.Event(
+            "consult.list", "consult", None, detail={"ids": [str(r[0].id) for r in rows]}
+        )
+        await audit.add(session, who.actor, event)
+    return web.json_response(
+        {
+            "items": [
+                {
+                    "id": str(row.id),
+                    "state": row.state,
+                    "patient_id": str(row.patient_id),
+                    "patient": {
+                        **(demographics.get("name") or {}),
+                        "date_of_birth": born.isoformat(),
+                    },
+                    "prescription_id": str(row.prescription_id) if row.prescription_id else None,
+                    "created_at": row.created_at.isoformat(),
+                    "invite_expires_at": row.invite_expires_at.isoformat(),
+                }
+                for row, demographics, born in rows
+            ]
+        }
+    )
+
+
+@operation(
+    Operation(
+        operation_id="checkInvite",
+        summary="Whether an invite link still opens its consult (the patient's page asks first)",
+        scope=None,
+        body={
+            "type": "object",
+            "required": ["invite"],
+            "properties": {"invite": {"type": "string", "maxLength": 100}},
+        },
+        response={
+            "type": "object",
+            "properties": {
+                "pharmacy": {"type": "string"},
+                "invite_expires_at": {"type": "string", "format": "date-time"},
+            },
+        },
+        errors=("400", "404", "409"),
+    )
+)
+async def check_invite(request: web.Request) -> web.Response:
+    """``POST /api/v1/invites/check`` (no account: the invite is the credential, in the body
+    so it stays out of logs): 200, or a problem with the code the join would meet."""
+    body = await read_json_object(request, 1024)
+    token = body.get("invite")
+    if set(body) != {"invite"} or not isinstance(token, str) or not 20 <= len(token) <= 100:
+        raise BadRequest("Send the invite, and nothing else.")
+    refusal: rules.ConsultError | None = None
+    async with request.app[DATABASE].transaction() as session:
+        found = await session.execute(
+            select(ConsultRow.id, ConsultRow.pharmacy_id, Pharmacy.name)
+            .join(Pharmacy, Pharmacy.id == ConsultRow.pharmacy_id)
+            .where(ConsultRow.invite_digest == rules.token_digest(token))
+        )
+        hit = found.first()
+        row, consult = (
+            await store.load(session, hit.id, None, history=False) if hit else (None, None)
+        )
+        if row is not None and consult is not None:
+            try:
+                rules.check_invite(consult, token, utcnow())
+            except rules.ConsultError as exc:
+                refusal = exc
+            actor = audit.Actor("patient", str(row.patient_id), row.pharmacy_id, _ip(request))
+            outcome = refusal.code if refusal else "success"
+            event = audit.Event("consult.invite_check", "consult", str(row.id), outcome=outcome)
+            await audit.add(session, actor, event)
+    if row is None or hit is None:
+        problem: Problem = NotFound("This invite link is not valid.")
+        problem.code = "invite_invalid"
+        raise problem
+    if refusal is not None:
+        detail = refusal.args[0]
+        problem = NotFound(detail) if refusal.code == "invite_invalid" else Conflict(detail)
+        problem.code = refusal.code
+        raise problem
+    return web.json_response(
+        {"pharmacy": hit.name, "invite_expires_at": row.invite_expires_at.isoformat()}
+    )
+
+
+def _ip(request: web.Request) -> str | None:
+    return request.app[PROXIES].client_ip(request)
 
 
 async def _owned(session: AsyncSession, who: Caller, model: Any, key: uuid.UUID) -> bool:

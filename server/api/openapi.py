@@ -36,7 +36,8 @@ _ERRORS = {
 class Operation:
     operation_id: str
     summary: str
-    scope: str
+    #: the OAuth scope it needs; None for the one public operation (the invite is its credential)
+    scope: str | None
     parameters: list[dict[str, Any]] = field(default_factory=list)
     body: dict[str, Any] | None = None
     response: dict[str, Any] | None = None
@@ -156,7 +157,7 @@ def _operation(op: Operation) -> dict[str, Any]:
     result: dict[str, Any] = {
         "operationId": op.operation_id,
         "summary": op.summary,
-        "security": [{"oauth2": [op.scope]}],
+        "security": [{"oauth2": [op.scope]}] if op.scope else [],
         "parameters": op.parameters,
         "responses": responses,
     }

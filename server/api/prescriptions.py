@@ -8,7 +8,7 @@ import uuid
 from typing import Any
 
 from aiohttp import web
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
@@ -149,7 +149,7 @@ async def list_prescriptions(request: web.Request) -> web.Response:
     db = request.app[DATABASE]
     async with db.transaction() as session:
         rows = list(await session.scalars(query))
-        claimants = await _usernames(session, {r.claimed_by for r in rows if r.claimed_by})
+        claimants = await usernames(session, {r.claimed_by for r in rows if r.claimed_by})
         await audit.add(
             session,
             actor,
@@ -163,14 +163,44 @@ async def list_prescriptions(request: web.Request) -> web.Response:
     now = utcnow()
     return web.json_response(
         {
-            "items": [_summary(r, claimants, now) for r in rows],
+            "items": [summary(r, claimants, now) for r in rows],
             "limit": limit,
             "offset": offset,
         }
     )
 
 
-async def _usernames(session: AsyncSession, ids: set[uuid.UUID]) -> dict[uuid.UUID, str]:
+@operation(
+    Operation(
+        operation_id="getQueueRevision",
+        summary="A token that changes whenever the pharmacy's queue does",
+        description="Cheap to poll (no patient data, so not audited): list again when it changes.",
+        scope=SCOPE,
+        response={
+            "type": "object",
+            "required": ["revision"],
+            "properties": {"revision": {"type": "string"}},
+        },
+        errors=("401", "403"),
+    )
+)
+async def queue_revision(request: web.Request) -> web.Response:
+    """``GET /api/v1/queue/revision``: every arrival and every change of a prescription moves
+    ``updated_at``, so the count and the latest change tell whether the queue changed."""
+    who = await caller(request, SCOPE)
+    async with request.app[DATABASE].transaction() as session:
+        count, latest = (
+            await session.execute(
+                select(func.count(), func.max(Prescription.updated_at)).where(
+                    Prescription.pharmacy_id == who.pharmacy_id
+                )
+            )
+        ).one()
+    stamp = latest.isoformat() if latest else "-"
+    return web.json_response({"revision": f"{count}@{stamp}"})
+
+
+async def usernames(session: AsyncSession, ids: set[uuid.UUID]) -> dict[uuid.UUID, str]:
     if not ids:
         return {}
     rows = await session.execute(select(User.id, User.username).where(User.id.in_(ids)))
@@ -205,6 +235,10 @@ def _claim(
                 "urgent": {"type": "boolean"},
                 "claim": _CLAIM,
                 "patient": {"type": "object"},
+                "patient_id": {
+                    "type": ["string", "null"],
+                    "description": "the patient's profile, once the checks matched one",
+                },
                 "prescriber": {"type": "object"},
                 "medication": {"type": "object"},
                 "findings": {
@@ -249,7 +283,7 @@ async def get_prescription(request: web.Request) -> web.Response:
             if rx
             else []
         )
-        names = await _usernames(
+        names = await usernames(
             session,
             {n.author_id for n in notes} | ({rx.claimed_by} if rx and rx.claimed_by else set()),
         )
@@ -269,7 +303,7 @@ async def get_prescription(request: web.Request) -> web.Response:
     return web.json_response(_detail(rx, notes, names, utcnow()))
 
 
-def _summary(rx: Prescription, names: dict[uuid.UUID, str], now: dt.datetime) -> dict[str, Any]:
+def summary(rx: Prescription, names: dict[uuid.UUID, str], now: dt.datetime) -> dict[str, Any]:
     return {
         "id": str(rx.id),
         "state": rx.state,
@@ -316,6 +350,7 @@ def _detail(
         "received_at": rx.received_at.isoformat(),
         "written_date": rx.written_date.isoformat(),
         "patient": rx.patient,
+        "patient_id": str(rx.patient_id) if rx.patient_id else None,
         "prescriber": rx.prescriber,
         "medication": rx.medication,
         "details": rx.details,

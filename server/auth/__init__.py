@@ -21,7 +21,7 @@ from ..http import read_body
 from ..settings import Settings
 from ..typedefs import DATABASE, OAUTH, PROXIES, SECRETS, SESSIONS, SETTINGS
 from . import login
-from .clients import RegisteredClient
+from .clients import CONSOLE_CLIENT_ID, RegisteredClient, console_client
 from .credentials import SecretBox
 from .grants import user_info
 from .keys import load_signing_keys
@@ -32,8 +32,10 @@ FORM = "application/x-www-form-urlencoded"
 CLIENT_LOOKUP_TIMEOUT = 10.0
 
 
-def _client_query(db: Database, loop: asyncio.AbstractEventLoop):  # type: ignore[no-untyped-def]
-    """A blocking client lookup for authlib's worker thread, run on the event loop's engine."""
+def _client_query(db: Database, loop: asyncio.AbstractEventLoop, issuer: str):  # type: ignore[no-untyped-def]
+    """A blocking client lookup for authlib's worker thread, run on the event loop's engine;
+    the hub's own console is built in."""
+    console = console_client(issuer)
 
     async def fetch(client_id: str) -> RegisteredClient | None:
         async with db.sessions() as session:
@@ -47,6 +49,8 @@ def _client_query(db: Database, loop: asyncio.AbstractEventLoop):  # type: ignor
     def query(client_id: str) -> RegisteredClient | None:
         if not client_id or len(client_id) > 64:
             return None
+        if client_id == CONSOLE_CLIENT_ID:
+            return console
         future = asyncio.run_coroutine_threadsafe(fetch(client_id), loop)
         return future.result(CLIENT_LOOKUP_TIMEOUT)
 
@@ -62,7 +66,7 @@ async def _oauth_ctx(app: web.Application) -> AsyncIterator[None]:
         audience=settings.audience,
         keys=keys,
         access_token_ttl=settings.access_token_ttl,
-        query_client=_client_query(app[DATABASE], loop),
+        query_client=_client_query(app[DATABASE], loop, settings.issuer),
         flows=Flows(app[DATABASE], loop, keys, settings.issuer),
     )
     app[SECRETS] = await asyncio.to_thread(SecretBox.load, settings.keys_dir)

@@ -105,6 +105,23 @@ class RegisteredClient(ClientMixin):
         return grant_type in self.grant_types
 
 
+#: the hub's own web console (webclient/): a public client whose one redirect URI is the
+#: console's page, so it needs no registration and follows ``TELEPHARM_ISSUER``
+CONSOLE_CLIENT_ID = "telepharm-console"
+
+
+def console_client(issuer: str) -> RegisteredClient:
+    return RegisteredClient(
+        client_id=CONSOLE_CLIENT_ID,
+        secret_hash=None,
+        scopes=frozenset(USER_SCOPES),
+        grant_types=frozenset(BROWSER_GRANTS.split()),
+        auth_methods=frozenset({"none"}),
+        pharmacy_id=None,
+        redirect_uris=(f"{issuer}/",),
+    )
+
+
 def new_machine_client(
     name: str, scope: str, pharmacy_id: uuid.UUID | None
 ) -> tuple[OAuthClient, str]:

@@ -179,7 +179,7 @@ class Checker:
                 str(other_id), medication["drug_description"], self._identify(medication)
             )
             for other_id, medication, received in rows
-            if _supply_ends(medication, received.date()) >= today
+            if supply_ends(medication, received.date()) >= today
         )
 
     def _identify(self, medication: dict[str, Any]) -> Drug | None:
@@ -241,7 +241,8 @@ class Checker:
         return still
 
 
-def _supply_ends(medication: dict[str, Any], received: dt.date) -> dt.date:
+def supply_ends(medication: dict[str, Any], received: dt.date) -> dt.date:
+    """The last day a prescription received on ``received`` lasts, refills included."""
     days = medication.get("days_supply") or DEFAULT_DAYS_SUPPLY
     fills = 1 + int(medication.get("number_of_refills") or 0)
     return received + dt.timedelta(days=int(days) * fills)

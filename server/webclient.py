@@ -1,0 +1,87 @@
+"""The web client (webclient/), served by the hub: the pharmacist console at ``/``, the
+patient's consult page at ``/consult/{invite}`` and their ES modules and styles under
+``/app/``. The files are listed once at start-up, so a request can name only one of them;
+every page and file carries a Content-Security-Policy that allows this origin's scripts,
+styles and sockets and nothing else (no inline script, no framing).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from aiohttp import web
+
+from .errors import NotFound
+from .settings import Settings
+
+WEBCLIENT = Path(__file__).resolve().parent.parent / "webclient"
+TYPES = {".js": "text/javascript", ".css": "text/css", ".svg": "image/svg+xml"}
+
+
+def csp(issuer: str) -> str:
+    parts = urlsplit(issuer)
+    socket = f"{'wss' if parts.scheme == 'https' else 'ws'}://{parts.netloc}"
+    return (
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        f"media-src 'self' blob: mediastream:; connect-src 'self' {socket}; "
+        "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+    )
+
+
+def _headers(issuer: str, camera: bool) -> dict[str, str]:
+    return {
+        "Content-Security-Policy": csp(issuer),
+        "X-Frame-Options": "DENY",
+        "X-Content-Type-Options": "nosniff",
+        # an invite token in the page's URL must not travel to other sites (and the hub's
+        # own origin checks need the Origin header that no-referrer would blank)
+        "Referrer-Policy": "same-origin",
+        "Permissions-Policy": "camera=(self), microphone=(self), geolocation=()"
+        if camera
+        else "camera=(), microphone=(), geolocation=()",
+        "Cache-Control": "no-cache",
+    }
+
+
+def _assets(root: Path) -> dict[str, Path]:
+    """Every file under ``root/app`` by its URL path, read once."""
+    app_dir = root / "app"
+    return {
+        "/app/" + path.relative_to(app_dir).as_posix(): path
+        for path in sorted(app_dir.rglob("*"))
+        if path.is_file() and path.suffix in TYPES
+    }
+
+
+class WebClient:
+    def __init__(self, root: Path, issuer: str) -> None:
+        self.assets: Mapping[str, Path] = _assets(root)
+        self.console = root / "index.html"
+        self.patient = root / "consult.html"
+        self.page_headers = _headers(issuer, camera=True)
+
+    def _file(self, path: Path, content_type: str) -> web.FileResponse:
+        response = web.FileResponse(path, headers=self.page_headers)
+        response.content_type = content_type
+        return response
+
+    async def console_page(self, request: web.Request) -> web.FileResponse:
+        return self._file(self.console, "text/html")
+
+    async def patient_page(self, request: web.Request) -> web.FileResponse:
+        return self._file(self.patient, "text/html")
+
+    async def asset(self, request: web.Request) -> web.FileResponse:
+        path = self.assets.get(request.path)
+        if path is None:
+            raise NotFound("No such file.")
+        return self._file(path, TYPES[path.suffix])
+
+
+def setup(app: web.Application, settings: Settings) -> None:
+    client = WebClient(WEBCLIENT, settings.issuer)
+    app.router.add_get("/", client.console_page)
+    app.router.add_get("/consult/{invite}", client.patient_page)
+    app.router.add_get("/app/{path:.+}", client.asset)

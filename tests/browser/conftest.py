@@ -1,0 +1,193 @@
+"""The web client in a real browser: Debian's Chromium (``/usr/bin/chromium``, never a
+downloaded one) driven by Playwright, with a fake camera and microphone, against a real
+``telepharm serve`` seeded by ``telepharm demo`` (what ``make run`` does). Skipped when that
+Chromium is not installed; `.ci/run` installs it. Screenshots of each main screen go to
+``test-artifacts/browser/`` (override with ``BROWSER_ARTIFACTS``)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pyotp
+import pytest
+import requests
+from playwright.sync_api import Browser, Page, sync_playwright
+
+from tests.support.processes import free_port, serving
+from tests.support.script_samples import newrx_xml
+
+CHROMIUM = Path("/usr/bin/chromium")
+ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = Path(os.environ.get("BROWSER_ARTIFACTS", ROOT / "test-artifacts" / "browser"))
+#: webrtc.md §6: a 30 fps fake camera, no permission prompt, loopback ICE, plain host candidates
+MEDIA_ARGS = [
+    "--use-fake-device-for-media-stream=fps=30",
+    "--allow-loopback-in-peer-connection",
+    "--disable-features=WebRtcHideLocalIpsWithMdns",
+]
+DESKTOP = {"width": 1280, "height": 800}
+TABLET = {"width": 820, "height": 1180}
+PHONE = {"width": 390, "height": 844}
+
+pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is not installed")
+
+
+@dataclass(frozen=True)
+class DemoHub:
+    base: str
+    data_dir: Path
+    username: str
+    password: str
+    seed: str
+    ehr: dict[str, str]
+    reader: dict[str, str]
+    ncpdpid: str
+    used_steps: list[int] = field(default_factory=list)
+
+    def totp(self) -> str:
+        """A code for the next sign-in, of a time step not used yet (the hub refuses a code
+        used before)."""
+        while self.used_steps and int(time.time()) // 30 <= self.used_steps[-1]:
+            time.sleep(0.5)
+        step = int(time.time()) // 30
+        self.used_steps.append(step)
+        return str(pyotp.TOTP(self.seed).at(step * 30))
+
+    def client_token(self, client: dict[str, str], scope: str) -> str:
+        reply = requests.post(
+            f"{self.base}/oauth/token",
+            data={"grant_type": "client_credentials", "scope": scope},
+            auth=(client["client_id"], client["client_secret"]),
+            timeout=30,
+        )
+        return str(reply.json()["access_token"])
+
+    def send_newrx(self, message_id: str, **fields: object) -> None:
+        token = self.client_token(self.ehr, "script:send")
+        reply = requests.post(
+            f"{self.base}/ncpdp/script",
+            data=newrx_xml(message_id=message_id, to=self.ncpdpid, **fields),
+            headers={"Authorization": f"Bearer {token}", "Content-Type": "application/xml"},
+            timeout=30,
+        )
+        assert b"<Status>" in reply.content, reply.text
+
+    def api(self, path: str) -> dict[str, object]:
+        """The pharmacy system's view (rx:read) of an API path."""
+        token = self.client_token(self.reader, "rx:read")
+        reply = requests.get(
+            f"{self.base}/api/v1{path}", headers={"Authorization": f"Bearer {token}"}, timeout=30
+        )
+        assert reply.status_code == 200, reply.text
+        body: dict[str, object] = reply.json()
+        return body
+
+
+def _cli(env: dict[str, str], *args: str) -> str:
+    done = subprocess.run(
+        [sys.executable, "-m", "server", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def _found(pattern: str, text: str) -> tuple[str, ...]:
+    match = re.search(pattern, text)
+    assert match, f"{pattern} not in {text}"
+    return match.groups()
+
+
+@pytest.fixture(scope="module")
+def demo_hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoHub]:
+    data_dir = tmp_path_factory.mktemp("hub") / "var"
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TELEPHARM_")}
+    env.update(
+        TELEPHARM_DATA_DIR=str(data_dir), TELEPHARM_ISSUER=base, TELEPHARM_LOG_LEVEL="WARNING"
+    )
+    _cli(env, "migrate")
+    printed = _cli(env, "demo")
+    username, password = _found(r"\): (\S+) / (\S+)", printed)
+    (seed,) = _found(r"secret=([A-Z0-9]+)", printed)
+    (ncpdpid,) = _found(r"NCPDPID (\d{7})", printed)
+    clients = json.loads((data_dir / "demo-clients.json").read_text())
+    with serving(env, port, data_dir.parent / "hub.log"):
+        yield DemoHub(
+            base,
+            data_dir,
+            username,
+            password,
+            seed,
+            clients["ehr"],
+            clients["pharmacy-system"],
+            ncpdpid,
+        )
+
+
+@pytest.fixture(scope="module")
+def chromium() -> Iterator[Browser]:
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=str(CHROMIUM),
+            headless=True,
+            args=[*MEDIA_ARGS, "--use-fake-ui-for-media-stream"],
+        )
+        yield browser
+        browser.close()
+
+
+class Shots:
+    """Screenshots of the main screens, for people to look at (test artifacts)."""
+
+    def __init__(self, folder: Path) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        self.folder = folder
+
+    def take(self, page: Page, name: str, *, full: bool = True) -> None:
+        page.screenshot(path=str(self.folder / f"{name}.png"), full_page=full)
+
+
+@pytest.fixture
+def shots(request: pytest.FixtureRequest) -> Shots:
+    return Shots(ARTIFACTS / request.node.module.__name__.rsplit(".", 1)[-1])
+
+
+def watch(page: Page, problems: list[str]) -> None:
+    """Collect the page's script errors and CSP refusals: each fails the test."""
+    page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+    page.on(
+        "console",
+        lambda m: (
+            problems.append(f"console: {m.text}")
+            if m.type == "error" and "Content Security Policy" in m.text
+            else None
+        ),
+    )
+
+
+def sign_in(page: Page, hub: DemoHub, shots: Shots | None = None) -> None:
+    """The console's sign-in: the hub's password page, then its TOTP page, back to the queue."""
+    page.goto(hub.base + "/")
+    if shots:
+        shots.take(page, "00-signed-out")
+    page.get_by_role("button", name="Sign in").click()
+    page.fill("input[name=username]", hub.username)
+    page.fill("input[name=password]", hub.password)
+    page.get_by_role("button", name="Continue").click()
+    page.fill("input[name=code]", hub.totp())
+    page.get_by_role("button", name="Continue").click()
+    page.wait_for_selector("text=Verification queue >> visible=true")

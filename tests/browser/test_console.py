@@ -1,0 +1,93 @@
+"""Scenario 1: a prescription arrives while the pharmacist has the queue open; it appears
+without a reload; they open it, read its findings, claim it and approve it with an override
+reason for its warning; the API then reports it approved."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+
+from playwright.sync_api import Browser, expect
+
+from .conftest import DESKTOP, TABLET, DemoHub, Shots, sign_in, watch
+
+#: a DEA number whose second letter is not the prescriber's initial: a warning to override
+MISMATCHED_DEA = "BA1234563"
+
+
+def test_a_new_prescription_is_verified_in_the_console(
+    demo_hub: DemoHub, chromium: Browser, shots: Shots
+) -> None:
+    problems: list[str] = []
+    context = chromium.new_context(viewport=DESKTOP)
+    page = context.new_page()
+    watch(page, problems)
+    sign_in(page, demo_hub, shots)
+    expect(page.get_by_text("Live · updated")).to_be_visible()
+    shots.take(page, "01-queue-empty")
+
+    message_id = f"browser-{time.time_ns()}"
+    demo_hub.send_newrx(
+        message_id,
+        controlled=True,
+        prescriber_dea=MISMATCHED_DEA,
+        drug_description="oxycodone hydrochloride 5 MG Oral Tablet",
+        urgent=True,
+        written_date=dt.datetime.now(dt.UTC).date().isoformat(),
+    )
+    row = page.locator("table.queue tbody tr", has_text="oxycodone")
+    expect(row).to_be_visible(timeout=30_000)  # no reload: the page polls the queue's revision
+    expect(row.locator(".badge.stat")).to_have_text("STAT")
+    expect(row.locator(".badge.controlled")).to_have_text("C-II")
+    shots.take(page, "02-queue")
+
+    page.keyboard.press("j")  # keyboard navigation reaches the row, Enter opens it
+    page.keyboard.press("k")
+    row.focus()
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("heading", name="Findings")).to_be_visible()
+    warning = page.locator(".finding.warning", has_text="DEA_NAME_MISMATCH")
+    expect(warning).to_be_visible()
+    expect(warning).to_contain_text(MISMATCHED_DEA)  # the evidence, in plain words
+    shots.take(page, "03-prescription")
+
+    page.get_by_role("button", name="Claim").click()
+    expect(page.get_by_text("Claimed by you").first).to_be_visible()
+    page.get_by_role("button", name="Approve…").click()
+    reasons = page.locator("form textarea[data-code]")
+    for index in range(reasons.count()):
+        reasons.nth(index).fill("Verified the prescriber's registration by phone.")
+    shots.take(page, "04-approve-form")
+    page.get_by_role("button", name="Approve prescription").click()
+    expect(page.locator(".page-head .badge.state")).to_have_text("Approved")
+    shots.take(page, "05-approved")
+
+    found = demo_hub.api(f"/prescriptions?message_id={message_id}")
+    items = found["items"]
+    assert isinstance(items, list)
+    assert items[0]["state"] == "approved"
+    detail = demo_hub.api(f"/prescriptions/{items[0]['id']}")
+    history = detail["history"]
+    assert isinstance(history, list)
+    assert (
+        "override DEA_NAME_MISMATCH: Verified the prescriber's registration"
+        in history[-1]["reason"]
+    )
+
+    page.get_by_role("link", name="Open patient profile").click()
+    expect(page.get_by_role("heading", name="Active medications")).to_be_visible()
+    expect(
+        page.get_by_role("link", name="oxycodone hydrochloride 5 MG Oral Tablet").first
+    ).to_be_visible()
+    shots.take(page, "06-patient")
+
+    page.set_viewport_size(TABLET)
+    page.goto(f"{demo_hub.base}/#/queue")
+    page.get_by_label("Show").select_option("approved")
+    expect(page.locator("table.queue tbody tr", has_text="oxycodone")).to_be_visible()
+    shots.take(page, "07-queue-tablet")
+
+    page.get_by_role("button", name="Sign out").click()
+    expect(page.get_by_role("button", name="Sign in")).to_be_visible()
+    context.close()
+    assert problems == []

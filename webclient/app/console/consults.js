@@ -1,0 +1,244 @@
+// Video consults: the pharmacist's open consults (live), a new invite for a patient, and the
+// consult room (waiting room, admit, video with mute/camera, quality, recording, end).
+
+import { api } from "../lib/api.js";
+import { accessToken } from "../lib/auth.js";
+import { ConsultCall, rating } from "../lib/call.js";
+import { h, replace, when, personName, announce, spinner, problemBox, emptyBox } from "../lib/dom.js";
+import { stateBadge } from "./queue.js";
+
+const POLL_MS = 3000;
+const INVITES = "telepharm.console.invites"; // links shown once by the hub, kept for this tab
+const STATE_WORDS = {
+  scheduled: "Invite sent", waiting: "Patient waiting", admitted: "Admitted", in_call: "In call",
+  ended: "Ended", cancelled: "Cancelled", expired: "Expired",
+};
+
+const invites = () => JSON.parse(sessionStorage.getItem(INVITES) || "{}");
+const consultBadge = (state) => {
+  const badge = stateBadge(state);
+  badge.textContent = STATE_WORDS[state] || state;
+  return badge;
+};
+
+export async function startConsult(patientId, prescriptionId) {
+  const body = { patient_id: patientId };
+  if (prescriptionId) body.prescription_id = prescriptionId;
+  const consult = await api("/consults", { method: "POST", body });
+  sessionStorage.setItem(INVITES, JSON.stringify({ ...invites(), [consult.id]: consult.invite_url }));
+  location.hash = `#/consults/${consult.id}`;
+}
+
+function inviteBox(url) {
+  const field = h("input", { type: "text", readOnly: true, value: url, id: "invite-link", "aria-label": "Invite link" });
+  const copied = h("span", { class: "hint", role: "status" });
+  return h("div", {},
+    h("label", { for: "invite-link" }, "Invite link for the patient (works once, for 24 hours)"),
+    h("div", { class: "invite" }, field,
+      h("button", { type: "button", class: "secondary", onclick: async () => {
+        try { await navigator.clipboard.writeText(url); } catch { field.select(); document.execCommand("copy"); }
+        copied.textContent = "Copied.";
+      } }, "Copy")),
+    copied);
+}
+
+export function consultsView(el) {
+  let stopped = false;
+  let timer = 0;
+  const body = h("div", {}, spinner("Loading consults…"));
+  replace(el,
+    h("div", { class: "page-head" }, h("h1", {}, "Video consults")),
+    h("p", { class: "hint" }, "Start a consult from a prescription or a patient profile. Patients wait here until you admit them."),
+    body);
+
+  async function poll() {
+    try {
+      const { items } = await api("/consults");
+      if (stopped) return;
+      if (!items.length) {
+        replace(body, emptyBox("No open consults.", h("p", {}, h("a", { href: "#/queue" }, "Go to the queue"))));
+      } else {
+        replace(body, h("table", { class: "queue", "aria-label": "Consults" },
+          h("thead", {}, h("tr", {}, ["Patient", "State", "Created", ""].map((t) => h("th", { scope: "col" }, t)))),
+          h("tbody", {}, items.map((c) => h("tr", { onclick: () => { location.hash = `#/consults/${c.id}`; } },
+            h("td", {}, personName(c.patient)),
+            h("td", {}, consultBadge(c.state)),
+            h("td", {}, when(c.created_at)),
+            h("td", {}, h("a", { class: "button secondary", href: `#/consults/${c.id}` }, c.state === "waiting" ? "Open and admit" : "Open")))))));
+      }
+    } catch (error) {
+      replace(body, problemBox(error, poll));
+    }
+    if (!stopped) timer = setTimeout(poll, POLL_MS);
+  }
+  poll();
+  return () => { stopped = true; clearTimeout(timer); };
+}
+
+export async function consultRoom(el, id) {
+  replace(el, spinner("Loading the consult…"));
+  let consult;
+  try {
+    consult = await api(`/consults/${id}`);
+  } catch (error) {
+    replace(el, problemBox(error.status === 404 ? new Error("This consult does not exist in your pharmacy.") : error));
+    return null;
+  }
+  let call = null;
+  let stream = null;
+  const muted = { audio: false, video: false };
+  let recordingConsent = false;
+
+  const remote = h("video", { class: "remote", autoplay: true, playsInline: true, id: "remote-video" });
+  const local = h("video", { class: "local", autoplay: true, playsInline: true, muted: true, id: "local-video" });
+  const placeholder = h("div", { class: "placeholder" }, "Join the room to see the waiting room and the patient.");
+  const overlay = h("div", { class: "overlay" });
+  const qualityPill = h("span", { class: "pill", id: "quality" }, "Quality: —");
+  const recPill = h("span", { class: "pill rec", id: "recording-indicator", hidden: true }, "Recording");
+  const peerPill = h("span", { class: "pill", id: "peer-state" }, "Patient: not here");
+  overlay.append(peerPill, qualityPill, recPill);
+  const stage = h("div", { class: "stage" }, remote, placeholder, local, overlay);
+  const status = h("div", { "aria-live": "polite" });
+  const controls = h("div", { class: "controls" });
+  const side = h("div", {});
+
+  const say = (text, kind = "ok") => replace(status, h("div", { class: `notice ${kind}`, role: kind === "error" ? "alert" : "status" }, text));
+
+  function render() {
+    const state = consult.state;
+    const over = ["ended", "cancelled", "expired"].includes(state);
+    const link = invites()[id];
+    replace(side,
+      h("section", { class: "card" }, h("h2", {}, "Consult"),
+        h("p", {}, consultBadge(state)),
+        state === "scheduled" && link ? inviteBox(link) : null,
+        state === "scheduled" && !link ? h("p", { class: "hint" }, "The invite link was shown when the consult was created.") : null,
+        consult.prescription_id ? h("p", {}, h("a", { href: `#/rx/${consult.prescription_id}` }, "The prescription")) : null,
+        h("p", {}, h("a", { href: `#/patients/${consult.patient_id}` }, "Patient profile")),
+        state === "scheduled" && !call ? h("div", { class: "actions" },
+          h("button", { type: "button", class: "quiet", onclick: cancel }, "Cancel consult")) : null),
+      !over && call ? endForm() : null,
+      h("section", { class: "card" }, h("h2", {}, "History"),
+        h("ol", { class: "history" }, consult.history.map((s) => h("li", {}, h("strong", {}, s.to), " ", s.reason,
+          h("div", { class: "sub" }, when(s.at)))))));
+    renderControls(over);
+  }
+
+  function renderControls(over) {
+    if (over) {
+      replace(controls, h("a", { class: "button secondary", href: "#/consults" }, "Back to consults"));
+      return;
+    }
+    if (!call) {
+      replace(controls, h("button", { type: "button", id: "join-room", onclick: join }, "Join the room"));
+      return;
+    }
+    const state = consult.state;
+    replace(controls,
+      state === "waiting" ? h("button", { type: "button", id: "admit", onclick: () => call.admit() }, "Admit the patient") : null,
+      h("button", { type: "button", class: "secondary toggle", "aria-pressed": String(muted.audio), onclick: () => toggle("audio") },
+        muted.audio ? "Unmute microphone" : "Mute microphone"),
+      h("button", { type: "button", class: "secondary toggle", "aria-pressed": String(muted.video), onclick: () => toggle("video") },
+        muted.video ? "Turn camera on" : "Turn camera off"),
+      state === "in_call" ? h("button", { type: "button", class: "secondary", id: "record-consent", "aria-pressed": String(recordingConsent),
+        onclick: () => { recordingConsent = !recordingConsent; call.consentToRecording(recordingConsent); renderControls(false); } },
+      recordingConsent ? "Withdraw recording consent" : "Ask to record") : null);
+  }
+
+  function toggle(kind) {
+    muted[kind] = !muted[kind];
+    call.setMuted(muted);
+    renderControls(false);
+  }
+
+  function endForm() {
+    return h("form", { class: "card", id: "end-form", onsubmit: (e) => {
+      e.preventDefault();
+      const form = e.target.elements;
+      call.end(form.notes.value.trim(), form.counselling.value);
+    } },
+    h("h2", {}, "End with counselling notes"),
+    h("fieldset", { class: "plain" }, h("legend", {}, "Offer to counsel"),
+      h("label", { class: "inline" }, h("input", { type: "radio", name: "counselling", value: "accepted", checked: true }), "Accepted"),
+      h("label", { class: "inline" }, h("input", { type: "radio", name: "counselling", value: "refused" }), "Refused")),
+    h("label", { for: "notes" }, "Counselling notes"),
+    h("textarea", { id: "notes", name: "notes", required: true, maxLength: 4000 }),
+    h("div", { class: "actions" }, h("button", { type: "submit", class: "danger" }, "End consult")));
+  }
+
+  async function cancel() {
+    try {
+      consult = await api(`/consults/${id}/cancel`, { method: "POST" });
+      render();
+    } catch (error) {
+      say(error.message, "error");
+    }
+  }
+
+  async function refresh() {
+    consult = await api(`/consults/${id}`).catch(() => consult);
+    render();
+  }
+
+  async function join() {
+    try {
+      stream = await navigator.mediaDevices.getUserMedia({ audio: true, video: true });
+    } catch (error) {
+      say(error.name === "NotAllowedError" ? "The browser blocks the camera or microphone: allow them for this site, then join again."
+        : "No camera or microphone could be opened.", "error");
+      return;
+    }
+    local.srcObject = stream;
+    call = new ConsultCall({ role: "pharmacist", stream, join: async () => ({ access_token: await accessToken(), consult_id: id }) });
+    call.addEventListener("joined", (e) => { consult.state = e.detail.state; placeholder.textContent = "Waiting for the patient…"; refresh(); });
+    call.addEventListener("peer", (e) => {
+      peerPill.textContent = e.detail.present ? "Patient: here" : "Patient: left";
+      if (e.detail.present) announce("The patient joined.");
+      refresh();
+    });
+    call.addEventListener("admitted", () => { placeholder.textContent = "Connecting…"; refresh(); });
+    call.addEventListener("remote", (e) => { remote.srcObject = e.detail; placeholder.hidden = true; });
+    call.addEventListener("connection", (e) => {
+      if (e.detail.state === "connected") { say("Connected to the patient."); setTimeout(refresh, 300); }
+      if (e.detail.state === "failed") say("The connection to the patient was lost; reconnecting…", "error");
+    });
+    call.addEventListener("mute", (e) => {
+      peerPill.textContent = `Patient: ${e.detail.audio ? "microphone off" : "microphone on"}, ${e.detail.video ? "camera off" : "camera on"}`;
+    });
+    call.addEventListener("quality", (e) => {
+      const shown = e.detail.peer || e.detail.own;
+      const level = rating(shown);
+      qualityPill.className = `pill quality-${level}`;
+      qualityPill.textContent = `Quality: ${level}${shown ? ` · ${Math.round(shown.bitrate_kbps)} kbps · ${Math.round(shown.rtt_ms)} ms` : ""}`;
+    });
+    call.addEventListener("recording", (e) => {
+      recPill.hidden = !e.detail.active;
+      announce(e.detail.active ? "Recording started." : "Recording stopped.");
+    });
+    call.addEventListener("recordingasked", (e) => say(e.detail.consent ? "The patient agreed to recording." : "The patient declined recording."));
+    call.addEventListener("reconnecting", () => say("Reconnecting to the hub…", "error"));
+    call.addEventListener("refused", (e) => say(e.detail.message, "error"));
+    call.addEventListener("error", (e) => say(e.detail.message, "error"));
+    call.addEventListener("ended", () => {
+      stream?.getTracks().forEach((t) => t.stop());
+      remote.srcObject = null;
+      placeholder.hidden = false;
+      placeholder.textContent = "The consult is over.";
+      recPill.hidden = true;
+      refresh().then(() => { call = null; render(); });
+    });
+    call.connect();
+    render();
+  }
+
+  replace(el,
+    h("p", {}, h("a", { href: "#/consults" }, "← All consults")),
+    h("div", { class: "page-head" }, h("h1", {}, "Consult room")),
+    status,
+    h("div", { class: "split" }, h("div", {}, stage, controls), side));
+  render();
+  return () => {
+    if (call && !call.over) call.leave();
+    stream?.getTracks().forEach((t) => t.stop());
+  };
+}

@@ -1,0 +1,91 @@
+// The pharmacist console: sign-in, the chrome, and a hash router over the views
+// (#/queue, #/rx/<id>, #/patients/<id>, #/consults, #/consults/<id>).
+
+import * as auth from "../lib/auth.js";
+import { h, replace, problemBox } from "../lib/dom.js";
+import { queueView } from "./queue.js";
+import { prescriptionView } from "./prescription.js";
+import { patientView } from "./patient.js";
+import { consultsView, consultRoom } from "./consults.js";
+
+const view = document.getElementById("view");
+const ROUTES = [
+  [/^#\/queue$/, "queue", () => queueView],
+  [/^#\/rx\/([\w-]+)$/, "queue", (id) => (el) => prescriptionView(el, id)],
+  [/^#\/patients\/([\w-]+)$/, "queue", (id) => (el) => patientView(el, id)],
+  [/^#\/consults$/, "consults", () => consultsView],
+  [/^#\/consults\/([\w-]+)$/, "consults", (id) => (el) => consultRoom(el, id)],
+];
+
+let leaveView = null;
+
+async function show() {
+  if (!auth.currentUser()) return;
+  const hash = location.hash || "#/queue";
+  const match = ROUTES.map(([re, section, make]) => [hash.match(re), section, make]).find(([m]) => m);
+  if (!match) {
+    location.replace("#/queue");
+    return;
+  }
+  const [found, section, make] = match;
+  for (const link of document.querySelectorAll("#nav a")) {
+    if (link.dataset.section === section) link.setAttribute("aria-current", "page");
+    else link.removeAttribute("aria-current");
+  }
+  if (leaveView) leaveView();
+  leaveView = null;
+  view.replaceChildren();
+  view.focus({ preventScroll: true });
+  try {
+    leaveView = (await make(...found.slice(1))(view)) || null;
+  } catch (error) {
+    replace(view, problemBox(error, show));
+  }
+}
+
+function chrome(user) {
+  const signedIn = Boolean(user);
+  document.getElementById("nav").hidden = !signedIn;
+  document.getElementById("signout").hidden = !signedIn;
+  document.getElementById("who").textContent = signedIn ? `${user.preferred_username} · ${user.role}` : "";
+  if (!signedIn) signedOut();
+}
+
+function signedOut(message) {
+  if (leaveView) leaveView();
+  leaveView = null;
+  replace(
+    view,
+    h(
+      "section",
+      { class: "card narrow" },
+      h("h1", {}, "Pharmacist console"),
+      h("p", {}, "Sign in with your pharmacy account to work the verification queue and hold video consults."),
+      message ? h("div", { class: "notice error", role: "alert" }, message) : null,
+      h("div", { class: "actions" }, h("button", { type: "button", onclick: () => auth.signIn(), id: "signin" }, "Sign in")),
+      h("p", { class: "hint" }, "You will be asked for your password and the code from your authenticator app."),
+    ),
+  );
+}
+
+async function boot() {
+  auth.onSessionChange(chrome);
+  document.getElementById("signout").addEventListener("click", async () => {
+    await auth.signOut();
+    history.replaceState(null, "", "/");
+  });
+  window.addEventListener("hashchange", show);
+  try {
+    const landing = await auth.start();
+    if (landing === null) {
+      signedOut();
+      return;
+    }
+    if (landing && landing !== location.hash) location.hash = landing;
+    else show();
+  } catch (error) {
+    signedOut(error.message);
+  }
+}
+
+boot();

@@ -1,0 +1,243 @@
+// One prescription: who, what, the findings by severity with their evidence, and the
+// verification actions its state and claim allow (claim, release, approve with an override
+// reason per warning, reject, ask the prescriber, note); its history.
+
+import { api } from "../lib/api.js";
+import { currentUser } from "../lib/auth.js";
+import { h, replace, fact, when, day, personName, titleCase, announce, spinner, problemBox } from "../lib/dom.js";
+import { markers, stateBadge, claimText, scheduleLabel } from "./queue.js";
+import { startConsult } from "./consults.js";
+
+const SEVERITIES = [
+  ["hard_stop", "Hard stops", "Approval is blocked until these are resolved with the prescriber."],
+  ["warning", "Warnings", "Each needs your reason to approve."],
+  ["info", "For information", ""],
+];
+const UNITS = { C48542: "tablets", C48480: "capsules", C28254: "mL", C48155: "g", C64933: "each", C48524: "patches", C38046: "" };
+const EVIDENCE_WORDS = {
+  npi: "NPI", dea_number: "DEA number", dea: "DEA number", ndc: "NDC", rxcui: "RxNorm code",
+  last_name: "Prescriber's last name", schedule: "Schedule", message_schedule: "Schedule in the message",
+  reference_schedule: "Reference schedule", refills: "Refills", limit: "Limit", written_date: "Written",
+  days_supply: "Days supply", quantity: "Quantity", drug: "Drug", other: "Active medication",
+  interaction: "Interaction", allergy: "Allergy", ingredient: "Ingredient", ingredients: "Ingredients",
+  classes: "Classes", class: "Class", daily_dose: "Daily dose", max_daily_dose: "Maximum daily dose",
+};
+export const REJECT_REASONS = {
+  not_clinically_appropriate: "Not clinically appropriate", drug_interaction: "Drug interaction", allergy: "Allergy",
+  dose: "Dose", therapeutic_duplication: "Therapeutic duplication", controlled_substance_rules: "Controlled-substance rules",
+  expired: "Expired", prescriber_not_verified: "Prescriber not verified", patient_not_verified: "Patient not verified",
+  other: "Other",
+};
+const CLARIFY_REASONS = {
+  drug: "Drug", strength: "Strength", dose: "Dose", quantity: "Quantity", directions: "Directions",
+  patient: "Patient", prescriber: "Prescriber", other: "Other",
+};
+
+function evidenceItems(evidence) {
+  return Object.entries(evidence || {}).filter(([, value]) => value !== null && value !== "").map(([key, value]) => {
+    const label = EVIDENCE_WORDS[key] || titleCase(key.replaceAll("_", " "));
+    const shown = Array.isArray(value) ? value.join(", ") : value && typeof value === "object" ? JSON.stringify(value) : String(value);
+    return h("li", {}, `${label}: ${shown}`);
+  });
+}
+
+function findingCard(f) {
+  return h("div", { class: `finding ${f.severity}` },
+    h("div", {}, h("strong", {}, f.message)),
+    h("div", { class: "code" }, f.code),
+    Object.keys(f.evidence || {}).length ? h("ul", { "aria-label": "Evidence" }, evidenceItems(f.evidence)) : null);
+}
+
+function findingsCard(rx) {
+  const groups = SEVERITIES.map(([severity, title, hint]) => {
+    const found = rx.findings.filter((f) => f.severity === severity);
+    if (!found.length) return null;
+    return h("section", {}, h("h3", {}, h("span", { class: `badge ${severity}` }, `${found.length}`), " ", title),
+      hint ? h("p", { class: "hint" }, hint) : null, found.map(findingCard));
+  });
+  const waiting = ["received", "checking"].includes(rx.state);
+  return h("section", { class: "card findings", "aria-labelledby": "findings-h" },
+    h("h2", { id: "findings-h" }, "Findings"),
+    rx.findings.length ? groups : h("p", { class: "hint" }, waiting ? "The checks are still running." : "The checks found nothing to review."));
+}
+
+function medicationCard(rx) {
+  const m = rx.medication || {};
+  const unit = UNITS[m.quantity?.unit_code] ?? "";
+  const product = m.product_code ? `${m.product_code.qualifier === "ND" ? "NDC" : m.product_code.qualifier} ${m.product_code.code}` : null;
+  const rxnorm = m.drug_db_code ? `RxNorm ${m.drug_db_code.code}` : null;
+  return h("section", { class: "card", "aria-labelledby": "med-h" },
+    h("h2", { id: "med-h" }, "Medication"),
+    h("dl", { class: "facts" },
+      fact("Drug", m.drug_description),
+      fact("Codes", [product, rxnorm].filter(Boolean).join(" · ")),
+      fact("Directions (sig)", m.sig?.text),
+      fact("Quantity", m.quantity ? `${m.quantity.value} ${unit}`.trim() : null),
+      fact("Days supply", m.days_supply),
+      fact("Refills", m.number_of_refills ?? 0),
+      fact("Substitutions", m.substitutions === "0" ? "Allowed" : m.substitutions === "1" ? "Dispense as written" : m.substitutions),
+      fact("Schedule", m.dea_schedule ? scheduleLabel(m.dea_schedule.code || m.dea_schedule) : "Not controlled"),
+      fact("Written", day(m.written_date?.date || rx.written_date)),
+      m.note ? fact("Prescriber's note", m.note) : null));
+}
+
+function address(a) {
+  if (!a) return null;
+  return [a.line1, a.line2, [a.city, a.state, a.postal_code].filter(Boolean).join(" ")].filter(Boolean).join(", ");
+}
+
+function partiesCards(rx) {
+  const p = rx.patient || {};
+  const d = rx.prescriber || {};
+  const allergies = rx.details?.allergies || [];
+  return [
+    h("section", { class: "card", "aria-labelledby": "patient-h" },
+      h("h2", { id: "patient-h" }, "Patient"),
+      h("dl", { class: "facts" },
+        fact("Name", personName(p.name)),
+        fact("Born", day(p.date_of_birth?.date)),
+        fact("Gender", { M: "Male", F: "Female", U: "Unknown" }[p.gender] || p.gender),
+        fact("Address", address(p.address)),
+        fact("Allergies (sent)", rx.details?.no_known_allergies ? "No known allergies" : allergies.map((a) => a.description || a.code || JSON.stringify(a)).join(", "))),
+      rx.patient_id
+        ? h("div", { class: "actions" }, h("a", { class: "button secondary", href: `#/patients/${rx.patient_id}` }, "Open patient profile"))
+        : h("p", { class: "hint" }, "Not linked to a profile yet (the checks link an exact match).")),
+    h("section", { class: "card", "aria-labelledby": "prescriber-h" },
+      h("h2", { id: "prescriber-h" }, "Prescriber"),
+      h("dl", { class: "facts" },
+        fact("Name", personName(d.name)),
+        fact("NPI", d.npi),
+        fact("DEA", d.dea_number),
+        fact("State licence", d.state_license_number),
+        fact("Phone", (d.communication_numbers || []).map((c) => c.number).join(", ")),
+        fact("Address", address(d.address)))),
+  ];
+}
+
+function historyCard(rx) {
+  return h("section", { class: "card", "aria-labelledby": "history-h" },
+    h("h2", { id: "history-h" }, "History"),
+    h("ol", { class: "history" }, rx.history.map((t) =>
+      h("li", {}, h("strong", {}, t.from ? `${t.from} → ${t.to}` : t.to), " ", t.reason,
+        h("div", { class: "sub" }, `${when(t.at)} · ${t.actor}`)))),
+    rx.notes.length ? [h("h3", {}, "Notes"), rx.notes.map((n) =>
+      h("div", { class: "note" }, h("p", {}, n.text), h("div", { class: "sub" }, `${n.author || "—"} · ${when(n.at)}`)))] : null);
+}
+
+function reasonForm(id, title, reasons, submitLabel, onSubmit) {
+  const select = h("select", { id: `${id}-code`, required: true },
+    h("option", { value: "" }, "Choose a reason…"),
+    Object.entries(reasons).map(([value, label]) => h("option", { value }, label)));
+  const text = h("textarea", { id: `${id}-text`, required: true, maxLength: 1000, placeholder: "What the prescriber should know" });
+  return h("form", { class: "card", onsubmit: (e) => { e.preventDefault(); onSubmit({ reason_code: select.value, text: text.value.trim() }); } },
+    h("h3", {}, title),
+    h("label", { for: `${id}-code` }, "Reason"), select,
+    h("label", { for: `${id}-text` }, "Message"), text,
+    h("div", { class: "actions" }, h("button", { type: "submit" }, submitLabel)));
+}
+
+export async function prescriptionView(el, id) {
+  replace(el, spinner("Loading the prescription…"));
+  let rx;
+  let panel = null; // the open action form: approve, reject, clarify
+
+  async function load() {
+    rx = await api(`/prescriptions/${id}`);
+    render();
+  }
+
+  async function act(name, body, done) {
+    try {
+      await api(`/prescriptions/${id}/${name}`, { method: "POST", body });
+      panel = null;
+      announce(done);
+      await load();
+      flash(done, "ok");
+    } catch (error) {
+      flash(error.message, "error");
+    }
+  }
+
+  const message = h("div", { "aria-live": "assertive" });
+  function flash(text, kind) {
+    replace(message, h("div", { class: `notice ${kind}`, role: kind === "error" ? "alert" : "status" }, text));
+  }
+
+  function approveForm() {
+    const warnings = rx.findings.filter((f) => f.severity === "warning");
+    const fields = warnings.map((f, i) => {
+      const area = h("textarea", { id: `override-${i}`, required: true, maxLength: 1000, dataset: { code: f.code } });
+      return h("div", { class: "override" }, h("label", { for: `override-${i}` }, `Reason to override ${f.code}`),
+        h("p", { class: "hint" }, f.message), area);
+    });
+    return h("form", { class: "card", onsubmit: (e) => {
+      e.preventDefault();
+      const overrides = Object.fromEntries([...e.target.querySelectorAll("textarea")].map((t) => [t.dataset.code, t.value.trim()]));
+      act("approve", { overrides }, "Approved.");
+    } },
+    h("h3", {}, "Approve"),
+    warnings.length ? fields : h("p", {}, "No warnings to override."),
+    h("div", { class: "actions" }, h("button", { type: "submit" }, "Approve prescription")));
+  }
+
+  function actions() {
+    const me = currentUser()?.sub;
+    const mine = rx.claim?.user_id === me;
+    const hardStops = rx.findings.some((f) => f.severity === "hard_stop");
+    const pharmacist = currentUser()?.role === "pharmacist";
+    const buttons = [];
+    const toggle = (name) => () => { panel = panel === name ? null : name; render(); };
+    if (rx.state === "awaiting_review" || (rx.state === "in_review" && !rx.claim)) {
+      buttons.push(h("button", { type: "button", onclick: () => act("claim", {}, "Claimed: it is yours to review.") }, "Claim"));
+    }
+    if (rx.state === "in_review" && mine) {
+      buttons.push(
+        h("button", { type: "button", disabled: hardStops || !pharmacist, onclick: toggle("approve"),
+          title: hardStops ? "Hard stops block approval" : "" }, "Approve…"),
+        h("button", { type: "button", class: "secondary", onclick: toggle("reject") }, "Reject…"),
+        h("button", { type: "button", class: "secondary", onclick: toggle("clarify") }, "Ask the prescriber…"),
+        h("button", { type: "button", class: "quiet", onclick: () => act("release", {}, "Released back to the queue.") }, "Release"));
+    }
+    if (rx.patient_id && pharmacist) {
+      buttons.push(h("button", { type: "button", class: "secondary", onclick: () => startConsult(rx.patient_id, rx.id) }, "Video consult…"));
+    }
+    const why = rx.state === "in_review" && !mine && rx.claim
+      ? h("p", { class: "hint" }, `${claimText(rx.claim)} until ${when(rx.claim.until)}.`)
+      : hardStops && rx.state === "in_review" ? h("p", { class: "hint" }, "Approval is blocked by hard stops: reject it or ask the prescriber.") : null;
+    const note = h("form", { class: "actions", onsubmit: (e) => {
+      e.preventDefault();
+      const text = e.target.elements.note.value.trim();
+      if (text) act("notes", { text }, "Note added.");
+    } }, h("label", { for: "note", class: "visually-hidden" }, "Add a note"),
+    h("input", { type: "text", id: "note", name: "note", maxLength: 1000, placeholder: "Add a note for colleagues", class: "grow" }),
+    h("button", { type: "submit", class: "secondary" }, "Add note"));
+    const forms = {
+      approve: approveForm,
+      reject: () => reasonForm("reject", "Reject", REJECT_REASONS, "Reject prescription", (b) => act("reject", b, "Rejected; the prescriber is told.")),
+      clarify: () => reasonForm("clarify", "Ask the prescriber", CLARIFY_REASONS, "Send the question", (b) => act("clarify", b, "Clarification requested from the prescriber.")),
+    };
+    return h("section", { class: "card", "aria-labelledby": "actions-h" },
+      h("h2", { id: "actions-h" }, "Verification"),
+      h("p", {}, stateBadge(rx.state), " ", claimText(rx.claim)),
+      buttons.length ? h("div", { class: "actions" }, buttons) : h("p", { class: "hint" }, "No verification step is open in this state."),
+      why, panel ? forms[panel]() : null, note);
+  }
+
+  function render() {
+    replace(el,
+      h("p", {}, h("a", { href: "#/queue" }, "← Back to the queue")),
+      h("div", { class: "page-head" }, h("h1", {}, rx.medication?.drug_description || "Prescription"), markers(rx), stateBadge(rx.state),
+        h("span", { class: "spacer" }), h("span", { class: "hint" }, `Received ${when(rx.received_at)} · ${rx.message_id}`)),
+      message,
+      h("div", { class: "split" },
+        h("div", {}, findingsCard(rx), medicationCard(rx), h("div", { class: "grid" }, partiesCards(rx))),
+        h("div", {}, actions(), historyCard(rx))));
+  }
+
+  try {
+    await load();
+  } catch (error) {
+    replace(el, h("p", {}, h("a", { href: "#/queue" }, "← Back to the queue")),
+      problemBox(error.status === 404 ? new Error("This prescription does not exist in your pharmacy.") : error, error.status === 404 ? null : load));
+  }
+}

@@ -1,0 +1,168 @@
+// The verification queue: STAT first, then oldest first; filters; live (a cheap revision is
+// polled and the list fetched again only when it moved); keyboard: j/k or arrows, Enter.
+
+import { api } from "../lib/api.js";
+import { h, replace, ago, when, day, personName, clock, announce, spinner, problemBox, emptyBox } from "../lib/dom.js";
+import { currentUser } from "../lib/auth.js";
+
+const POLL_MS = 2500;
+const STATES = [
+  ["awaiting_review", "To verify"],
+  ["in_review", "In review"],
+  ["clarification_requested", "Asked the prescriber"],
+  ["checking", "Being checked"],
+  ["approved", "Approved"],
+  ["rejected", "Rejected"],
+  ["", "All states"],
+];
+const filters = { state: "awaiting_review", urgent: false, controlled: false, hard_stops: false };
+
+export function stateLabel(state) {
+  const known = { ...Object.fromEntries(STATES), received: "Received", dispensing: "Dispensing", ready: "Ready",
+    completed: "Completed", cancelled: "Cancelled" };
+  return known[state] || state;
+}
+
+export const stateBadge = (state) => h("span", { class: `badge state ${state}` }, stateLabel(state));
+
+export function markers(rx) {
+  return [
+    rx.urgent ? h("span", { class: "badge stat", title: "STAT: urgent" }, "STAT") : null,
+    rx.dea_schedule ? h("span", { class: "badge controlled", title: "Controlled substance" }, scheduleLabel(rx.dea_schedule)) : null,
+  ];
+}
+
+export function scheduleLabel(code) {
+  const names = { C48672: "C-I", C48675: "C-II", C48676: "C-III", C48677: "C-IV", C48679: "C-V" };
+  return names[code] || `Controlled ${code}`;
+}
+
+export function claimText(claim) {
+  if (!claim) return "Unclaimed";
+  return claim.user_id === currentUser()?.sub ? "Claimed by you" : `Claimed by ${claim.username || "a colleague"}`;
+}
+
+export function queueView(el) {
+  let revision = null;
+  let items = [];
+  let known = null;
+  let selected = 0;
+  let timer = 0;
+  let stopped = false;
+
+  const status = h("p", { class: "status-line", role: "status" });
+  const body = h("div", {}, spinner("Loading the queue…"));
+
+  const check = (name, label) =>
+    h("label", { class: "inline" },
+      h("input", { type: "checkbox", checked: filters[name], onchange: (e) => { filters[name] = e.target.checked; reload(); } }),
+      label);
+  const stateSelect = h("select", { id: "state-filter", onchange: (e) => { filters.state = e.target.value; reload(); } },
+    STATES.map(([value, label]) => h("option", { value, selected: value === filters.state }, label)));
+
+  replace(el,
+    h("div", { class: "page-head" }, h("h1", {}, "Verification queue"), h("span", { class: "spacer" }),
+      h("span", { class: "hint" }, "Keys: j / k or ↑ / ↓ to move, Enter to open")),
+    h("div", { class: "filters" },
+      h("div", { class: "field" }, h("label", { for: "state-filter" }, "Show"), stateSelect),
+      h("div", {}, check("urgent", "STAT only"), check("controlled", "Controlled substances"), check("hard_stops", "With hard stops"))),
+    status, body);
+
+  function query() {
+    const q = new URLSearchParams({ limit: "200" });
+    if (filters.state) q.set("state", filters.state);
+    for (const name of ["urgent", "controlled", "hard_stops"]) if (filters[name]) q.set(name, "true");
+    return q;
+  }
+
+  async function reload() {
+    revision = null;
+    known = null;
+    await poll();
+  }
+
+  async function poll() {
+    clearTimeout(timer);
+    if (stopped) return;
+    try {
+      const now = await api("/queue/revision");
+      if (now.revision !== revision) {
+        const page = await api(`/prescriptions?${query()}`);
+        if (stopped) return;
+        revision = now.revision;
+        const fresh = known ? page.items.filter((rx) => !known.has(rx.id)).map((rx) => rx.id) : [];
+        if (fresh.length) announce(`${fresh.length} new prescription${fresh.length > 1 ? "s" : ""} in the queue`);
+        known = new Set(page.items.map((rx) => rx.id));
+        items = page.items;
+        selected = Math.min(selected, Math.max(0, items.length - 1));
+        render(new Set(fresh));
+      }
+      replace(status, h("span", { class: "live-dot", "aria-hidden": "true" }), `Live · updated ${clock()}`);
+    } catch (error) {
+      if (error.code === "offline" && items.length) {
+        replace(status, h("span", { class: "live-dot off", "aria-hidden": "true" }), error.message);
+      } else {
+        replace(body, problemBox(error, reload));
+      }
+    }
+    if (!stopped) timer = setTimeout(poll, document.hidden ? POLL_MS * 4 : POLL_MS);
+  }
+
+  function render(fresh) {
+    if (!items.length) {
+      replace(body, emptyBox(filters.state === "awaiting_review" ? "Nothing waits for verification. New prescriptions appear here as they arrive." : "No prescriptions match these filters."));
+      return;
+    }
+    const rows = items.map((rx, index) =>
+      h("tr", {
+        tabindex: index === selected ? "0" : "-1",
+        "aria-selected": index === selected ? "true" : "false",
+        class: fresh.has(rx.id) ? "fresh" : "",
+        dataset: { id: rx.id },
+        onclick: () => open(rx.id),
+        onkeydown: (e) => e.key === "Enter" && open(rx.id),
+      },
+      h("td", {}, h("div", { class: "drug" }, rx.drug_description || "—"), h("div", {}, markers(rx))),
+      h("td", {}, personName(rx.patient), h("div", { class: "sub" }, `Born ${day(rx.patient?.date_of_birth)}`)),
+      h("td", { class: "wide" }, h("span", { title: when(rx.received_at) }, ago(rx.received_at))),
+      h("td", {}, stateBadge(rx.state)),
+      h("td", { class: "wide" }, claimText(rx.claim))));
+    replace(body, h("table", { class: "queue", "aria-label": "Prescriptions", role: "grid" },
+      h("thead", {}, h("tr", {}, ["Medication", "Patient", "Received", "State", "Claim"].map((t, i) =>
+        h("th", { scope: "col", class: i === 2 || i === 4 ? "wide" : "" }, t)))),
+      h("tbody", {}, rows)));
+  }
+
+  function focusRow(index) {
+    const rows = body.querySelectorAll("tbody tr");
+    if (!rows.length) return;
+    selected = Math.max(0, Math.min(rows.length - 1, index));
+    rows.forEach((row, i) => {
+      row.setAttribute("aria-selected", i === selected ? "true" : "false");
+      row.tabIndex = i === selected ? 0 : -1;
+    });
+    rows[selected].focus();
+  }
+
+  function open(id) {
+    location.hash = `#/rx/${id}`;
+  }
+
+  function keys(e) {
+    if (e.target.closest("input, select, textarea")) return;
+    if (e.key === "j" || e.key === "ArrowDown") { e.preventDefault(); focusRow(selected + 1); }
+    else if (e.key === "k" || e.key === "ArrowUp") { e.preventDefault(); focusRow(selected - 1); }
+    else if (e.key === "Enter" && items[selected] && !e.target.closest("tr")) open(items[selected].id);
+  }
+
+  const wake = () => !document.hidden && poll();
+  document.addEventListener("keydown", keys);
+  document.addEventListener("visibilitychange", wake);
+  poll();
+  return () => {
+    stopped = true;
+    clearTimeout(timer);
+    document.removeEventListener("keydown", keys);
+    document.removeEventListener("visibilitychange", wake);
+  };
+}
