@@ -23,9 +23,9 @@ def _split(value: str | None) -> tuple[str, ...]:
     return tuple(part.strip() for part in (value or "").split(",") if part.strip())
 
 
-def _count(value: str) -> int:
-    if not value.isdigit():
-        raise SettingsError(f"TELEPHARM_MAX_RECORDINGS must be a whole number, got {value!r}")
+def _count(value: str, name: str = "MAX_RECORDINGS", low: int = 0) -> int:
+    if not value.isdigit() or int(value) < low:
+        raise SettingsError(f"TELEPHARM_{name} must be a whole number from {low}, got {value!r}")
     return int(value)
 
 
@@ -67,6 +67,8 @@ class Settings:
     consult_grace: float = 30.0
     #: consults recorded at once by this process (each re-encodes on its event loop); 0: none
     max_recordings: int = 2
+    #: how long a consult's invite link works (seconds)
+    invite_ttl: int = 24 * 3600
 
     def __post_init__(self) -> None:
         parts = urlsplit(self.issuer)
@@ -124,4 +126,5 @@ class Settings:
             log_level=get("LOG_LEVEL", defaults.log_level).upper(),
             expiry_rules_file=get("EXPIRY_RULES", ""),
             max_recordings=_count(get("MAX_RECORDINGS", str(defaults.max_recordings))),
+            invite_ttl=_count(get("INVITE_TTL", str(defaults.invite_ttl)), "INVITE_TTL", 1),
         )

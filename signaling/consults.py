@@ -35,8 +35,10 @@ class ConsultState(enum.StrEnum):
 
 
 ALLOWED: dict[ConsultState, frozenset[ConsultState]] = {
+    # ended from scheduled or waiting: the patient left after the call (or between calls)
+    # and the pharmacist writes it up; end() refuses a consult the patient never joined
     ConsultState.SCHEDULED: frozenset(
-        {ConsultState.WAITING, ConsultState.EXPIRED, ConsultState.CANCELLED}
+        {ConsultState.WAITING, ConsultState.EXPIRED, ConsultState.CANCELLED, ConsultState.ENDED}
     ),
     ConsultState.WAITING: frozenset(
         {
@@ -44,6 +46,7 @@ ALLOWED: dict[ConsultState, frozenset[ConsultState]] = {
             ConsultState.SCHEDULED,
             ConsultState.EXPIRED,
             ConsultState.CANCELLED,
+            ConsultState.ENDED,
         }
     ),
     ConsultState.ADMITTED: frozenset(
@@ -224,6 +227,8 @@ def end(
     """The pharmacist ends the consult with counselling notes and whether the offer to counsel
     was accepted or refused."""
     _owner(consult, pharmacist)
+    if consult.invite_used_at is None:
+        raise ConsultError("not_started", "The patient never joined: cancel the consult instead.")
     if counselling not in COUNSELLING:
         raise ConsultError("counselling_required", "Say whether counselling was accepted.")
     text = notes.strip()

@@ -213,6 +213,8 @@ class IceCandidate(Message):
     candidate: str = text(2000)
     sdp_mid: str | None = text(64, key="sdpMid", optional=True)
     sdp_mline_index: int | None = number(0, 64, integer=True, key="sdpMLineIndex", optional=True)
+    #: browsers' RTCIceCandidate.toJSON() carries it (the ICE ufrag the candidate belongs to)
+    username_fragment: str | None = text(256, key="usernameFragment", optional=True)
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,6 +9,7 @@ WebSocket that runs the call itself comes with the rest of issue 5.
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import uuid
 from typing import Any
 
@@ -88,6 +89,7 @@ async def create_consult(request: web.Request) -> web.Response:
                 str(patient_id),
                 now,
                 prescription_id=str(rx_id) if rx_id else None,
+                ttl=dt.timedelta(seconds=request.app[SETTINGS].invite_ttl),
             )
             row = ConsultRow(
                 id=uuid.UUID(consult.id),

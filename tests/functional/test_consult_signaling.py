@@ -93,7 +93,7 @@ async def test_a_whole_consult(hub: Hub) -> None:
     candidate = {"candidate": "candidate:1 1 udp 1 127.0.0.1 5000 typ host", "sdpMid": "0"}
     await pharmacist.send(type="ice", **candidate)
     relayed = await patient.expect("ice")
-    assert relayed == {"type": "ice", **candidate, "sdpMLineIndex": None}
+    assert relayed == {"type": "ice", **candidate, "sdpMLineIndex": None, "usernameFragment": None}
     await patient.send(type="mute", audio=True, video=False)
     assert (await pharmacist.expect("mute"))["audio"] is True
 

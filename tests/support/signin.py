@@ -24,9 +24,20 @@ def hidden_fields(page: str) -> dict[str, str]:
     return {k: html.unescape(v) for k, v in _HIDDEN.findall(page)}
 
 
-def sign_in(base: str, client_id: str, seed: str, scope: str, username: str, password: str) -> str:
-    """The user's access token, through the real browser flow; ``base``/cb is the client's
-    registered redirect URI."""
+def sign_in(
+    base: str,
+    client_id: str,
+    seed: str,
+    scope: str,
+    username: str,
+    password: str,
+    redirect_uri: str = "",
+    code: str = "",
+) -> str:
+    """The user's access token, through the real browser flow; ``redirect_uri`` (by default
+    ``base``/cb) is the client's registered redirect URI; ``code`` the TOTP code to use (by
+    default the current one)."""
+    redirect_uri = redirect_uri or f"{base}/cb"
     browser = requests.Session()
     verifier = "v" * 20 + "erifier-" + "x" * 30
     page = browser.get(
@@ -34,7 +45,7 @@ def sign_in(base: str, client_id: str, seed: str, scope: str, username: str, pas
         params={
             "response_type": "code",
             "client_id": client_id,
-            "redirect_uri": f"{base}/cb",
+            "redirect_uri": redirect_uri,
             "scope": scope,
             "state": "s",
             "code_challenge": s256(verifier),
@@ -49,7 +60,7 @@ def sign_in(base: str, client_id: str, seed: str, scope: str, username: str, pas
     )
     landing = browser.post(
         f"{base}/login/mfa",
-        data={**hidden_fields(page.text), "code": pyotp.TOTP(seed).now()},
+        data={**hidden_fields(page.text), "code": code or pyotp.TOTP(seed).now()},
         timeout=30,
     )
     code = parse_qs(urlparse(landing.url).query)["code"][0]
@@ -58,7 +69,7 @@ def sign_in(base: str, client_id: str, seed: str, scope: str, username: str, pas
         data={
             "grant_type": "authorization_code",
             "code": code,
-            "redirect_uri": f"{base}/cb",
+            "redirect_uri": redirect_uri,
             "client_id": client_id,
             "code_verifier": verifier,
         },

@@ -141,17 +141,38 @@ def test_only_the_owner_admits_ends_or_cancels() -> None:
         assert refused.value.code == "not_yours"
 
 
+def test_the_pharmacist_writes_up_a_consult_after_the_patient_left() -> None:
+    consult, token = schedule("c1", "ph-1", "pt-1", T0)
+    consult = join_waiting_room(consult, token, CONSENT, at(1))
+    consult = media_connected(admit(consult, "ph-1", at(2)), at(3))
+    consult = patient_gone(consult, at(4))
+    ended = end(consult, "ph-1", "Counselled on dosing.", "accepted", at(5))
+    assert [(s.from_state, s.to_state) for s in ended.history] == [
+        (None, ConsultState.SCHEDULED),
+        (ConsultState.SCHEDULED, ConsultState.WAITING),
+        (ConsultState.WAITING, ConsultState.ADMITTED),
+        (ConsultState.ADMITTED, ConsultState.IN_CALL),
+        (ConsultState.IN_CALL, ConsultState.ADMITTED),
+        (ConsultState.ADMITTED, ConsultState.WAITING),
+        (ConsultState.WAITING, ConsultState.SCHEDULED),
+        (ConsultState.SCHEDULED, ConsultState.ENDED),
+    ]
+    assert ended.notes == "Counselled on dosing."
+
+
 def test_steps_out_of_order_are_refused() -> None:
     consult, token = schedule("c1", "ph-1", "pt-1", T0)
     for step in (
         lambda c: admit(c, "ph-1", at(1)),
         lambda c: media_connected(c, at(1)),
         lambda c: consent_to_recording(c, "patient", True),
-        lambda c: end(c, "ph-1", "notes", "accepted", at(1)),
     ):
         with pytest.raises(ConsultError) as refused:
             step(consult)
         assert refused.value.code == "wrong_state"
+    with pytest.raises(ConsultError) as refused:
+        end(consult, "ph-1", "notes", "accepted", at(1))
+    assert refused.value.code == "not_started"  # nobody came: cancel it instead
     expired = expire(consult, at(60 * 25))
     assert expired.state is ConsultState.EXPIRED
     with pytest.raises(ConsultError):

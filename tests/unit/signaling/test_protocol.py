@@ -61,7 +61,21 @@ def test_ice_uses_the_browsers_field_names() -> None:
         "candidate": SAMPLES[8].candidate,  # type: ignore[attr-defined]
         "sdpMid": "0",
         "sdpMLineIndex": 0,
+        "usernameFragment": None,
     }
+
+
+def test_ice_takes_what_a_browsers_candidate_to_json_gives() -> None:
+    wire = {
+        "type": "ice",
+        "candidate": "candidate:1957976252 1 udp 2122194687 127.0.0.1 49422 typ host generation 0",
+        "sdpMid": "0",
+        "sdpMLineIndex": 0,
+        "usernameFragment": "IklC",
+    }
+    message = decode(json.dumps(wire))
+    assert message.username_fragment == "IklC"  # type: ignore[attr-defined]
+    assert json.loads(encode(message)) == wire
 
 
 def test_every_type_has_a_unique_name_and_a_direction() -> None:

@@ -193,7 +193,14 @@ export async function consultRoom(el, id) {
     call.addEventListener("joined", (e) => { consult.state = e.detail.state; placeholder.textContent = "Waiting for the patient…"; refresh(); });
     call.addEventListener("peer", (e) => {
       peerPill.textContent = e.detail.present ? "Patient: here" : "Patient: left";
-      if (e.detail.present) announce("The patient joined.");
+      announce(e.detail.present ? "The patient joined." : "The patient left.");
+      if (!e.detail.present) remote.srcObject = null;
+      if (!remote.srcObject) {
+        placeholder.hidden = false;
+        placeholder.textContent = e.detail.present
+          ? "The patient is in the waiting room. Admit them when you are ready."
+          : "The patient left. End the consult with your notes, or wait for them to come back.";
+      }
       refresh();
     });
     call.addEventListener("admitted", () => { placeholder.textContent = "Connecting…"; refresh(); });

@@ -82,6 +82,7 @@ async function deviceCheck(how) {
     stream = await navigator.mediaDevices.getUserMedia({ audio: true, video: { width: 640, height: 480 } });
   } catch (error) {
     const denied = error.name === "NotAllowedError" || error.name === "SecurityError";
+    for (const part of [preview, level.parentElement, document.getElementById("level-label")]) part.hidden = true;
     replace(problem, h("div", { class: "notice error", role: "alert", id: "device-problem" },
       h("h2", {}, denied ? "Camera and microphone are blocked" : "No camera or microphone found"),
       h("p", {}, denied
@@ -192,7 +193,7 @@ function consult(stream, how) {
   call.addEventListener("recording", (e) => {
     recPill.hidden = !e.detail.active;
     announce(e.detail.active ? "Recording started." : "Recording stopped.");
-    replace(ask, e.detail.active ? h("div", { class: "actions" },
+    replace(ask, e.detail.active ? h("div", { class: "notice" }, h("p", {}, "This consultation is being recorded."),
       h("button", { type: "button", class: "secondary", onclick: () => call.consentToRecording(false) }, "Stop recording")) : "");
   });
   call.addEventListener("reconnecting", () => say("Your connection dropped. Reconnecting…"));

@@ -1,0 +1,151 @@
+"""Scenario 2: the pharmacist creates a consult from a prescription; the patient opens the
+invite in another browser context, consents, checks the camera and waits; the pharmacist
+admits them; both pages show the other's video and getStats on both sides shows frames
+decoded and bytes received growing over five seconds; both agree to recording and both pages
+show the indicator; the patient leaves and the pharmacist ends with counselling notes."""
+
+from __future__ import annotations
+
+import re
+import time
+
+from playwright.sync_api import Browser, Page, expect
+
+from .conftest import DESKTOP, PHONE, DemoHub, Shots, sign_in, watch
+
+#: test-only instrumentation: keep each page's peer connections where getStats can reach them
+KEEP_PEERS = """
+(() => {
+  const Native = window.RTCPeerConnection;
+  window.__peers = [];
+  window.RTCPeerConnection = function (...args) {
+    const pc = new Native(...args);
+    window.__peers.push(pc);
+    return pc;
+  };
+  window.RTCPeerConnection.prototype = Native.prototype;
+})();
+"""
+INBOUND = """
+async () => {
+  const pc = window.__peers.find((p) => p.connectionState === "connected"
+    && p.getReceivers().some((r) => r.track && r.track.readyState === "live"));
+  if (!pc) return null;
+  let frames = 0, bytes = 0;
+  (await pc.getStats()).forEach((s) => {
+    if (s.type !== "inbound-rtp") return;
+    bytes += s.bytesReceived || 0;
+    if (s.kind === "video") frames += s.framesDecoded || 0;
+  });
+  return { frames, bytes };
+}
+"""
+PLAYING = """(id) => {
+  const v = document.getElementById(id);
+  return v && v.readyState >= 2 && v.videoWidth > 0 && !v.paused;
+}"""
+
+
+def _playing(page: Page, element_id: str, seconds: float = 30) -> None:
+    """Polled from here: the page's CSP (no eval) refuses Playwright's wait_for_function."""
+    deadline = time.monotonic() + seconds
+    while not page.evaluate(PLAYING, element_id):
+        assert time.monotonic() < deadline, f"#{element_id} shows no video"
+        time.sleep(0.25)
+
+
+def _inbound(page: Page) -> dict[str, int]:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        found = page.evaluate(INBOUND)
+        if found:
+            return dict(found)
+        time.sleep(0.5)
+    raise AssertionError("no connected peer connection with live tracks")
+
+
+def _patient_page(demo_hub: DemoHub, chromium: Browser, problems: list[str]) -> Page:
+    context = chromium.new_context(viewport=PHONE, is_mobile=True, has_touch=True)
+    context.add_init_script(KEEP_PEERS)
+    page = context.new_page()
+    watch(page, problems)
+    return page
+
+
+def test_a_consult_from_invite_to_counselling_notes(
+    demo_hub: DemoHub, chromium: Browser, shots: Shots
+) -> None:
+    problems: list[str] = []
+    rx_id = demo_hub.ready_prescription(f"consult-{time.time_ns()}", patient_last="CONSULTPATIENT")[
+        "id"
+    ]
+
+    console_context = chromium.new_context(viewport=DESKTOP)
+    console_context.add_init_script(KEEP_PEERS)
+    console = console_context.new_page()
+    watch(console, problems)
+    sign_in(console, demo_hub)
+    console.goto(f"{demo_hub.base}/#/rx/{rx_id}")
+    console.get_by_role("button", name="Video consult…").click()
+    invite = console.locator("#invite-link")
+    expect(invite).to_have_value(re.compile(re.escape(f"{demo_hub.base}/consult/") + r"[\w-]{40,}"))
+    link = invite.input_value()
+    console.get_by_role("button", name="Join the room").click()
+    expect(console.get_by_text("Waiting for the patient…")).to_be_visible()
+    shots.take(console, "01-console-room")
+
+    patient = _patient_page(demo_hub, chromium, problems)
+    patient.goto(link)
+    expect(
+        patient.get_by_role("heading", name="Video consultation with Demo Telepharmacy")
+    ).to_be_visible()
+    expect(patient.get_by_role("button", name="Continue")).to_be_disabled()
+    shots.take(patient, "02-patient-welcome")
+    patient.get_by_label("I have read this and agree to a video consultation.").check()
+    patient.get_by_role("button", name="Continue").click()
+    expect(patient.get_by_role("heading", name="Check your camera and microphone")).to_be_visible()
+    _playing(patient, "preview")
+    shots.take(patient, "03-patient-camera-check")
+    patient.get_by_role("button", name="Join the waiting room").click()
+    expect(patient.get_by_role("heading", name="Waiting room")).to_be_visible()
+    shots.take(patient, "04-patient-waiting")
+
+    admit = console.get_by_role("button", name="Admit the patient")
+    expect(admit).to_be_visible(timeout=15_000)
+    expect(console.locator("#peer-state")).to_have_text("Patient: here")
+    shots.take(console, "05-console-patient-waiting")
+    admit.click()
+
+    for page in (console, patient):
+        _playing(page, "remote-video")
+    before = {"console": _inbound(console), "patient": _inbound(patient)}
+    time.sleep(5)
+    after = {"console": _inbound(console), "patient": _inbound(patient)}
+    for side in ("console", "patient"):
+        assert after[side]["frames"] > before[side]["frames"] + 30, (side, before, after)
+        assert after[side]["bytes"] > before[side]["bytes"], (side, before, after)
+    # the patient's getStats summaries reach the pharmacist's indicator through the hub
+    expect(console.locator("#quality")).to_have_text(
+        re.compile(r"Quality: (good|fair|poor) · \d+ kbps"), timeout=20_000
+    )
+    shots.take(console, "06-console-call")
+    shots.take(patient, "07-patient-call")
+
+    console.get_by_role("button", name="Ask to record").click()
+    patient.get_by_role("button", name="Allow recording").click()
+    for page in (console, patient):
+        expect(page.locator("#recording-indicator")).to_be_visible(timeout=15_000)
+    shots.take(console, "08-console-recording")
+    shots.take(patient, "09-patient-recording")
+
+    patient.get_by_role("button", name="Leave").click()
+    expect(patient.get_by_role("heading", name="You left the consultation")).to_be_visible()
+    expect(console.locator("#peer-state")).to_have_text("Patient: left", timeout=15_000)
+    console.get_by_label("Counselling notes").fill(
+        "Explained dosing twice daily with food; no questions."
+    )
+    console.get_by_role("button", name="End consult").click()
+    expect(console.get_by_text("The consult is over.")).to_be_visible(timeout=15_000)
+    expect(console.locator(".card .badge.state").first).to_have_text("Ended")
+    shots.take(console, "10-console-ended")
+    assert problems == []
