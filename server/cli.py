@@ -180,10 +180,15 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> None:
     print(_demo_text(settings, credentials, sample))
     print(
         f"""
-Demo pharmacist (sign in at {settings.issuer}/login): {login.username} / {login.password}
+Demo pharmacist (sign in at {settings.issuer}/): {login.username} / {login.password}
   add this to an authenticator app (the code is asked after the password):
-  {login.enrolment_uri}"""
+  {login.enrolment_uri}
+  or print the current code: {_totp_command(login.enrolment_uri)}"""
     )
+
+
+def _totp_command(uri: str) -> str:
+    return f".venv/bin/python -c \"import pyotp; print(pyotp.parse_uri('{uri}').now())\""
 
 
 def _demo_text(

@@ -127,4 +127,7 @@ class Settings:
             expiry_rules_file=get("EXPIRY_RULES", ""),
             max_recordings=_count(get("MAX_RECORDINGS", str(defaults.max_recordings))),
             invite_ttl=_count(get("INVITE_TTL", str(defaults.invite_ttl)), "INVITE_TTL", 1),
+            access_token_ttl=_count(
+                get("ACCESS_TOKEN_TTL", str(defaults.access_token_ttl)), "ACCESS_TOKEN_TTL", 60
+            ),
         )

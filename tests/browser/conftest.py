@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,6 +27,7 @@ from server.auth.clients import CONSOLE_CLIENT_ID
 from tests.support.processes import free_port, serving
 from tests.support.script_samples import newrx_xml
 from tests.support.signin import sign_in as sign_in_by_http
+from tests.support.tcp_proxy import Relay, relay
 
 CHROMIUM = Path("/usr/bin/chromium")
 ROOT = Path(__file__).resolve().parents[2]
@@ -63,6 +65,8 @@ class DemoHub:
     ehr: dict[str, str]
     reader: dict[str, str]
     ncpdpid: str
+    #: the network between the browsers and the hub, when the test module wants to break it
+    network: Relay | None = None
     used_steps: list[int] = field(default_factory=list)
 
     def totp(self) -> str:
@@ -154,7 +158,9 @@ def _found(pattern: str, text: str) -> tuple[str, ...]:
 def demo_hub(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[DemoHub]:
-    """``telepharm migrate``, ``demo`` and ``serve``, with the test module's ``HUB_ENV``."""
+    """``telepharm migrate``, ``demo`` and ``serve``, with the test module's ``HUB_ENV``;
+    with its ``BEHIND_RELAY``, browsers reach the hub through a relay that can cut sockets."""
+    relayed = getattr(request.module, "BEHIND_RELAY", False)
     data_dir = tmp_path_factory.mktemp("hub") / "var"
     port = free_port()
     base = f"http://127.0.0.1:{port}"
@@ -169,7 +175,10 @@ def demo_hub(
     (seed,) = _found(r"secret=([A-Z0-9]+)", printed)
     (ncpdpid,) = _found(r"NCPDPID (\d{7})", printed)
     clients = json.loads((data_dir / "demo-clients.json").read_text())
-    with serving(env, port, data_dir.parent / "hub.log"):
+    hub_port = free_port() if relayed else port
+    with ExitStack() as stack:
+        stack.enter_context(serving(env, hub_port, data_dir.parent / "hub.log"))
+        network = stack.enter_context(relay(port, hub_port)) if relayed else None
         yield DemoHub(
             base,
             data_dir,
@@ -179,6 +188,7 @@ def demo_hub(
             clients["ehr"],
             clients["pharmacy-system"],
             ncpdpid,
+            network,
         )
 
 

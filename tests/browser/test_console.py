@@ -11,6 +11,8 @@ from playwright.sync_api import Browser, expect
 
 from .conftest import DESKTOP, TABLET, DemoHub, Shots, sign_in, watch
 
+#: access tokens of a minute: the console refreshes them 45 s before they expire
+HUB_ENV = {"TELEPHARM_ACCESS_TOKEN_TTL": "60"}
 #: a DEA number whose second letter is not the prescriber's initial: a warning to override
 MISMATCHED_DEA = "BA1234563"
 
@@ -22,6 +24,15 @@ def test_a_new_prescription_is_verified_in_the_console(
     context = chromium.new_context(viewport=DESKTOP)
     page = context.new_page()
     watch(page, problems)
+    refreshes: list[str] = []
+    page.on(
+        "request",
+        lambda r: (
+            refreshes.append(r.url)
+            if r.url.endswith("/oauth/token") and "grant_type=refresh_token" in (r.post_data or "")
+            else None
+        ),
+    )
     sign_in(page, demo_hub, shots)
     expect(page.get_by_text("Live · updated")).to_be_visible()
     shots.take(page, "01-queue-empty")
@@ -87,7 +98,18 @@ def test_a_new_prescription_is_verified_in_the_console(
     expect(page.locator("table.queue tbody tr", has_text="oxycodone")).to_be_visible()
     shots.take(page, "07-queue-tablet")
 
+    # the token was refreshed silently (no page load) and the console kept working
+    deadline = time.monotonic() + 30
+    while not refreshes and time.monotonic() < deadline:
+        page.wait_for_timeout(500)
+    assert refreshes, "the console never refreshed its access token"
+    page.get_by_label("Show").select_option("awaiting_review")
+    expect(page.get_by_text("Live · updated")).to_be_visible()
+
     page.get_by_role("button", name="Sign out").click()
     expect(page.get_by_role("button", name="Sign in")).to_be_visible()
+    # the sign-in is over at the hub too: signing in again asks for the password
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.locator("input[name=password]")).to_be_visible()
     context.close()
     assert problems == []

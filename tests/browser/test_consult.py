@@ -13,6 +13,8 @@ from playwright.sync_api import Browser, Page, expect
 
 from .conftest import DESKTOP, PHONE, DemoHub, Shots, sign_in, watch
 
+#: the browsers reach the hub through a relay that can cut the patient's socket
+BEHIND_RELAY = True
 #: test-only instrumentation: keep each page's peer connections where getStats can reach them
 KEEP_PEERS = """
 (() => {
@@ -24,6 +26,20 @@ KEEP_PEERS = """
     return pc;
   };
   window.RTCPeerConnection.prototype = Native.prototype;
+})();
+"""
+#: and its signaling sockets, so the test can drop one as a network would
+KEEP_SOCKETS = """
+(() => {
+  const Native = window.WebSocket;
+  window.__sockets = [];
+  window.WebSocket = function (...args) {
+    const ws = new Native(...args);
+    window.__sockets.push(ws);
+    return ws;
+  };
+  window.WebSocket.prototype = Native.prototype;
+  Object.assign(window.WebSocket, { CONNECTING: 0, OPEN: 1, CLOSING: 2, CLOSED: 3 });
 })();
 """
 INBOUND = """
@@ -67,6 +83,7 @@ def _inbound(page: Page) -> dict[str, int]:
 def _patient_page(demo_hub: DemoHub, chromium: Browser, problems: list[str]) -> Page:
     context = chromium.new_context(viewport=PHONE, is_mobile=True, has_touch=True)
     context.add_init_script(KEEP_PEERS)
+    context.add_init_script(KEEP_SOCKETS)
     page = context.new_page()
     watch(page, problems)
     return page
@@ -125,6 +142,21 @@ def test_a_consult_from_invite_to_counselling_notes(
         assert after[side]["frames"] > before[side]["frames"] + 30, (side, before, after)
         assert after[side]["bytes"] > before[side]["bytes"], (side, before, after)
     # the patient's getStats summaries reach the pharmacist's indicator through the hub
+    # the network under the patient's signaling socket fails (cut, no close handshake): the
+    # page says so, comes back on its resume token within the grace period and the two pages
+    # renegotiate the call
+    assert demo_hub.network is not None
+    demo_hub.network.drop_latest_socket()
+    expect(patient.get_by_text("Your connection dropped. Reconnecting…")).to_be_visible()
+    expect(patient.get_by_text("Your connection dropped. Reconnecting…")).to_be_hidden(
+        timeout=15_000
+    )
+    resumed = patient.evaluate("() => window.__sockets.length")
+    assert resumed == 2
+    time.sleep(2)
+    before = _inbound(patient)
+    time.sleep(3)
+    assert _inbound(patient)["frames"] > before["frames"] + 20
     expect(console.locator("#quality")).to_have_text(
         re.compile(r"Quality: (good|fair|poor) · \d+ kbps"), timeout=20_000
     )

@@ -122,7 +122,7 @@ def test_demo_is_idempotent_and_prints_how_to_send(env: dict[str, str], tmp_path
     assert "/ncpdp/script" in first.stdout
     assert (tmp_path / "var" / "sample-newrx.xml").exists()
     assert oct((tmp_path / "var" / "demo-clients.json").stat().st_mode & 0o777) == "0o600"
-    assert "Demo pharmacist (sign in at http://127.0.0.1:8080/login): demo.pharmacist / " in (
+    assert "Demo pharmacist (sign in at http://127.0.0.1:8080/): demo.pharmacist / " in (
         first.stdout
     )
     assert "otpauth://totp/Telepharmacy%20Hub:demo.pharmacist?secret=" in first.stdout

@@ -117,7 +117,7 @@ export async function consultRoom(el, id) {
         h("p", {}, h("a", { href: `#/patients/${consult.patient_id}` }, "Patient profile")),
         state === "scheduled" && !call ? h("div", { class: "actions" },
           h("button", { type: "button", class: "quiet", onclick: cancel }, "Cancel consult")) : null),
-      !over && call ? endForm() : null,
+      !over && call ? endForm : null,
       h("section", { class: "card" }, h("h2", {}, "History"),
         h("ol", { class: "history" }, consult.history.map((s) => h("li", {}, h("strong", {}, s.to), " ", s.reason,
           h("div", { class: "sub" }, when(s.at)))))));
@@ -151,8 +151,8 @@ export async function consultRoom(el, id) {
     renderControls(false);
   }
 
-  function endForm() {
-    return h("form", { class: "card", id: "end-form", onsubmit: (e) => {
+  // made once: the room re-renders as the consult changes, and notes being typed must stay
+  const endForm = h("form", { class: "card", id: "end-form", onsubmit: (e) => {
       e.preventDefault();
       const form = e.target.elements;
       call.end(form.notes.value.trim(), form.counselling.value);
@@ -164,7 +164,6 @@ export async function consultRoom(el, id) {
     h("label", { for: "notes" }, "Counselling notes"),
     h("textarea", { id: "notes", name: "notes", required: true, maxLength: 4000 }),
     h("div", { class: "actions" }, h("button", { type: "submit", class: "danger" }, "End consult")));
-  }
 
   async function cancel() {
     try {

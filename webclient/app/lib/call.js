@@ -86,6 +86,10 @@ export class ConsultCall extends EventTarget {
         if (this.role === "patient" && this.admitted && message.role === "pharmacist") await this.offer();
         break;
       case "peer_left":
+        // their side of the call is gone; a new offer comes when they are back
+        this.pc?.close();
+        this.pc = null;
+        this.stopRecorder();
         this.emit("peer", { role: message.role, present: false });
         break;
       case "admitted":
