@@ -113,22 +113,47 @@ _HTTP_CODES = {
 }
 
 
-@web.middleware
-async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Map every failure to a problem document; never let a traceback reach the client."""
-    try:
-        return await handler(request)
-    except Problem as exc:
+def problem_for(request: web.Request, exc: Exception) -> web.StreamResponse:
+    """The problem document for a failure (an HTTP exception below 400 is raised again)."""
+    if isinstance(exc, Problem):
         return problem_response(exc.status, exc.code, exc.title, exc.detail, exc.headers, exc.extra)
-    except web.HTTPException as exc:
+    if isinstance(exc, web.HTTPException):
         if exc.status < 400:
-            raise
+            raise exc
         code = _HTTP_CODES.get(exc.status, f"http_{exc.status}")
         headers = {
             k: v for k, v in exc.headers.items() if k.lower() in ("allow", "www-authenticate")
         }
         return problem_response(exc.status, code, exc.reason, exc.reason, headers)
-    except Exception:
-        # Parameters are hidden by the engine and nothing of the request is logged here.
-        log.exception("unhandled error on %s %s", request.method, request.rel_url.path)
-        return problem_response(500, "internal", "Internal error", "The hub could not do this.")
+    # Parameters are hidden by the engine and nothing of the request is logged here.
+    log.error("unhandled error on %s %s", request.method, request.rel_url.path, exc_info=exc)
+    return problem_response(500, "internal", "Internal error", "The hub could not do this.")
+
+
+#: handlers that answer their own failures with :func:`problem_for`: long-lived ones (the
+#: WebSockets), which the middleware would otherwise hold a frame for, for each open socket
+_OWN_ERRORS: set[Handler] = set()
+
+
+def own_errors(handler: Handler) -> Handler:
+    """Mark ``handler`` as mapping its own failures to problem documents."""
+    _OWN_ERRORS.add(handler)
+    return handler
+
+
+@web.middleware
+def error_middleware(request: web.Request, handler: Handler) -> Awaitable[web.StreamResponse]:
+    """Map every failure to a problem document; never let a traceback reach the client.
+
+    Not a coroutine itself: for a handler marked :func:`own_errors` it hands aiohttp the
+    handler's own awaitable, so no frame of this middleware stays with the request."""
+    if request.match_info.handler in _OWN_ERRORS:
+        return handler(request)
+    return _problems(request, handler)
+
+
+async def _problems(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except Exception as exc:
+        return problem_for(request, exc)

@@ -12,6 +12,7 @@ if TYPE_CHECKING:
     from .auth.credentials import SecretBox
     from .auth.oauth import OAuthService
     from .auth.sessions import Sessions
+    from .consults.ws import Heartbeat
     from .db import Database
     from .http import ProxyTrust
     from .intake.service import IntakeService
@@ -28,6 +29,8 @@ SESSIONS: web.AppKey[Sessions] = web.AppKey("sessions")
 SECRETS: web.AppKey[SecretBox] = web.AppKey("secrets")
 #: the live consults of this process (their sockets, bus subscriptions, recording peers)
 ROOMS: web.AppKey[Rooms] = web.AppKey("rooms")
+#: the pings of this process's consult sockets
+HEARTBEAT: web.AppKey[Heartbeat] = web.AppKey("heartbeat")
 
 #: the authenticated OAuth client of a request, for the access log
 CLIENT_ID: web.RequestKey[str] = web.RequestKey("client_id", str)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any, Protocol
 
 log = logging.getLogger(__name__)
@@ -24,18 +24,25 @@ Deliver = Callable[[str], None]
 SUBSCRIBE_TIMEOUT = 5.0
 
 
+class _Unsubscribe(Protocol):
+    async def unsubscribe(self, channel: str, deliver: Deliver) -> None: ...
+
+
 class Subscription:
-    """One subscriber's place on a channel; :meth:`cancel` takes it off (twice is harmless)."""
+    """One subscriber's place on a channel; :meth:`cancel` takes it off (twice is harmless).
+    Three references, not a closure: every open socket keeps one."""
 
-    __slots__ = ("_cancel",)
+    __slots__ = ("_bus", "_channel", "_deliver")
 
-    def __init__(self, cancel: Callable[[], Awaitable[None]]) -> None:
-        self._cancel: Callable[[], Awaitable[None]] | None = cancel
+    def __init__(self, bus: _Unsubscribe, channel: str, deliver: Deliver) -> None:
+        self._bus: _Unsubscribe | None = bus
+        self._channel = channel
+        self._deliver = deliver
 
     async def cancel(self) -> None:
-        cancel, self._cancel = self._cancel, None
-        if cancel is not None:
-            await cancel()
+        bus, self._bus = self._bus, None
+        if bus is not None:
+            await bus.unsubscribe(self._channel, self._deliver)
 
 
 class Bus(Protocol):
@@ -88,11 +95,10 @@ class LocalBus:
 
     async def subscribe(self, channel: str, deliver: Deliver) -> Subscription:
         self._fanout.add(channel, deliver)
+        return Subscription(self, channel, deliver)
 
-        async def cancel() -> None:
-            self._fanout.remove(channel, deliver)
-
-        return Subscription(cancel)
+    async def unsubscribe(self, channel: str, deliver: Deliver) -> None:
+        self._fanout.remove(channel, deliver)
 
     async def close(self) -> None:
         self._fanout.channels.clear()
@@ -120,13 +126,12 @@ class RedisBus:
         async with self._lock:
             if self._fanout.add(channel, deliver):
                 await self._subscribe(channel)
+        return Subscription(self, channel, deliver)
 
-        async def cancel() -> None:
-            async with self._lock:
-                if self._fanout.remove(channel, deliver):
-                    await self._pubsub.unsubscribe(self._prefix + channel)
-
-        return Subscription(cancel)
+    async def unsubscribe(self, channel: str, deliver: Deliver) -> None:
+        async with self._lock:
+            if self._fanout.remove(channel, deliver):
+                await self._pubsub.unsubscribe(self._prefix + channel)
 
     async def _subscribe(self, channel: str) -> None:
         confirmed = asyncio.get_running_loop().create_future()

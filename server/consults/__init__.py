@@ -18,9 +18,9 @@ from signaling.rooms import IceFor, Rooms
 from ..auth.credentials import load_key
 from ..db.models import utcnow
 from ..settings import Settings
-from ..typedefs import DATABASE, ROOMS, SETTINGS
+from ..typedefs import DATABASE, HEARTBEAT, ROOMS, SETTINGS
 from .store import SqlConsultStore
-from .ws import consult_socket
+from .ws import Heartbeat, consult_socket
 
 
 def ice_for(settings: Settings) -> IceFor:
@@ -58,8 +58,11 @@ async def _rooms_ctx(app: web.Application) -> AsyncIterator[None]:
         grace=settings.consult_grace,
     )
     app[ROOMS] = rooms
+    app[HEARTBEAT] = heartbeat = Heartbeat()
     rooms.start()
+    heartbeat.start()
     yield
+    await heartbeat.stop()
     await rooms.close()
     await bus.close()
 

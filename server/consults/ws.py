@@ -19,34 +19,102 @@ from signaling import protocol
 from signaling.consults import ConsultError
 from signaling.rooms import Participant, PharmacistId, RateLimit, Rooms
 
-from ..errors import Forbidden
-from ..typedefs import OAUTH, PROXIES, ROOMS, SETTINGS
+from ..errors import Forbidden, own_errors, problem_for
+from ..typedefs import HEARTBEAT, OAUTH, PROXIES, ROOMS, SETTINGS
 
 log = logging.getLogger(__name__)
 
 SCOPE = "consults"
 #: the first message must come this soon
 JOIN_TIMEOUT = 10.0
-#: WebSocket pings, so dead peers and idle proxies are noticed
-HEARTBEAT = 20.0
+#: WebSocket pings after this long without a frame, so dead peers and idle proxies are noticed
+PING_AFTER = 20.0
 #: refusals of a socket's messages (rate, size, shape) before it is closed
 STRIKES = 20
 CLOSE_POLICY = 1008
 
 
 class SocketConnection:
-    """:class:`signaling.rooms.Connection` over an aiohttp WebSocket."""
+    """:class:`signaling.rooms.Connection` over an aiohttp WebSocket, and what the
+    :class:`Heartbeat` knows of it: when a frame last came, when it was pinged."""
 
-    __slots__ = ("_ws",)
+    __slots__ = ("_transport", "_ws", "pinged", "seen")
 
-    def __init__(self, ws: web.WebSocketResponse) -> None:
+    def __init__(self, ws: web.WebSocketResponse, transport: asyncio.Transport, now: float) -> None:
         self._ws = ws
+        self._transport = transport
+        self.seen = now
+        #: when the unanswered ping went (0: none)
+        self.pinged = 0.0
 
     async def send(self, text: str) -> None:
         await self._ws.send_str(text)
 
     async def close(self, code: int, reason: str) -> None:
         await self._ws.close(code=code, message=reason.encode())
+
+    async def ping(self) -> None:
+        await self._ws.ping()
+
+    def abort(self) -> None:
+        """A peer that does not answer: the connection is dropped, as aiohttp's own
+        heartbeat does (the handler then sees the socket closed)."""
+        self._transport.close()
+
+
+class Heartbeat:
+    """WebSocket pings for every open consult socket from one timer: a socket silent for
+    ``interval`` seconds is pinged, and dropped if nothing comes within half of that.
+
+    aiohttp's own (``heartbeat=``) costs each socket a timer handle kept armed and a pong
+    timer per ping (~2 KB of a socket's memory once it has been pinged); a sweep every
+    quarter of the interval costs one timer for all of them, and a socket may wait up to
+    a quarter of the interval longer for its ping or its drop."""
+
+    def __init__(self, interval: float = PING_AFTER) -> None:
+        self._interval = interval
+        self._sockets: set[SocketConnection] = set()
+        self._pings: set[asyncio.Task[None]] = set()
+        self._task: asyncio.Task[None] | None = None
+
+    def add(self, socket: SocketConnection) -> None:
+        self._sockets.add(socket)
+
+    def discard(self, socket: SocketConnection) -> None:
+        self._sockets.discard(socket)
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def stop(self) -> None:
+        for task in (self._task, *self._pings):
+            if task is not None:
+                task.cancel()
+        await asyncio.gather(*(t for t in (self._task, *self._pings) if t), return_exceptions=True)
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(self._interval / 4)
+            self.beat(loop.time())
+
+    def beat(self, now: float) -> None:
+        """Ping the sockets silent for the interval, drop those that did not answer."""
+        loop = asyncio.get_running_loop()
+        for socket in self._sockets:
+            if socket.pinged:
+                if now - socket.pinged >= self._interval / 2:
+                    socket.abort()  # its handler takes it out of the set
+            elif now - socket.seen >= self._interval:
+                socket.pinged = now
+                task = loop.create_task(socket.ping())
+                self._pings.add(task)
+                task.add_done_callback(self._pinged)
+
+    def _pinged(self, task: asyncio.Task[None]) -> None:
+        self._pings.discard(task)
+        if not task.cancelled():
+            task.exception()  # a peer gone already: its handler is closing it
 
 
 def _origin(url: str) -> str:
@@ -62,41 +130,100 @@ def check_origin(request: web.Request) -> None:
         raise Forbidden("WebSocket connections are accepted from the hub's own pages only.")
 
 
+@own_errors
 async def consult_socket(request: web.Request) -> web.StreamResponse:
-    check_origin(request)
-    # no permessage-deflate: signaling messages are small, and each compressor would cost
-    # a socket hundreds of KB (browsers ask for it)
-    ws = web.WebSocketResponse(
-        heartbeat=HEARTBEAT, max_msg_size=protocol.MAX_MESSAGE_BYTES, compress=False
-    )
-    await ws.prepare(request)
-    rooms = request.app[ROOMS]
-    connection = SocketConnection(ws)
-    ip = request.app[PROXIES].client_ip(request)
+    """One signaling socket for its whole life. Its failures before the upgrade are problem
+    documents as elsewhere (:func:`own_errors`: no middleware frame is held per socket);
+    the messages are served here rather than in a function of their own for the same
+    reason, a frame less for each open socket."""
     try:
-        join = await _join(ws)
-        pharmacist = await _pharmacist(request, join, ip)
-        participant = await rooms.enter(join, connection, pharmacist, ip)
-        del join  # an open socket keeps no credentials
-    except (protocol.ProtocolError, ConsultError) as refused:
-        await _refuse(ws, refused.code, str(refused))
-        return ws
-    except Exception:  # the database or the bus: the page may try again
-        log.exception("a consult join failed")
-        await _refuse(ws, "unavailable", "The consult cannot be joined now; try again.")
-        return ws
+        check_origin(request)
+        # no permessage-deflate: signaling messages are small, and each compressor would
+        # cost a socket hundreds of KB (browsers ask for it); the hub's heartbeat, not
+        # aiohttp's, pings (pings and pongs come here)
+        ws = web.WebSocketResponse(
+            max_msg_size=protocol.MAX_MESSAGE_BYTES, compress=False, autoping=False
+        )
+        await ws.prepare(request)
+    except Exception as exc:
+        return problem_for(request, exc)
+    heartbeat, rooms = request.app[HEARTBEAT], request.app[ROOMS]
+    loop = asyncio.get_running_loop()
+    assert request.transport is not None  # (prepare raised otherwise)
+    connection = SocketConnection(ws, request.transport, loop.time())
+    heartbeat.add(connection)
     try:
-        await _serve(ws, rooms, participant)
+        participant = await _enter(request, ws, connection, rooms)
+        if participant is None:
+            return ws
+        try:
+            limit, strikes = RateLimit(), 0
+            async for frame in ws:
+                connection.seen, connection.pinged = loop.time(), 0.0
+                if frame.type is WSMsgType.PING:
+                    await ws.pong(frame.data)
+                if frame.type not in (WSMsgType.TEXT, WSMsgType.BINARY):
+                    continue  # close, pong and socket errors are aiohttp's
+                try:
+                    if frame.type is WSMsgType.BINARY:
+                        raise protocol.ProtocolError("not_text", "Messages are JSON text.")
+                    if not limit.allow():
+                        raise protocol.ProtocolError(
+                            "rate_limited", "Too many messages; slow down."
+                        )
+                    message = protocol.decode(frame.data)
+                except protocol.ProtocolError as refused:
+                    participant.send(
+                        protocol.Error(code=refused.code, message=refused.detail[:500])
+                    )
+                    accepted = False
+                else:
+                    accepted = await _handle(rooms, participant, message)
+                if not accepted:
+                    strikes += 1
+                    if strikes >= STRIKES:
+                        await participant.close(
+                            CLOSE_POLICY, "too many refused messages", "refused"
+                        )
+                        break
+        finally:
+            await rooms.closed(participant)
     finally:
-        await rooms.closed(participant)
+        heartbeat.discard(connection)
     return ws
 
 
-async def _join(ws: web.WebSocketResponse) -> protocol.Join:
+async def _enter(
+    request: web.Request, ws: web.WebSocketResponse, connection: SocketConnection, rooms: Rooms
+) -> Participant | None:
+    """The socket's ``join``, seated; None when it was refused (and told why)."""
+    ip = request.app[PROXIES].client_ip(request)
     try:
-        first = await asyncio.wait_for(ws.receive(), JOIN_TIMEOUT)
-    except TimeoutError:
-        raise protocol.ProtocolError("join_timeout", "Send join first.") from None
+        join = await _join(ws, connection)
+        pharmacist = await _pharmacist(request, join, ip)
+        return await rooms.enter(join, connection, pharmacist, ip)
+    except (protocol.ProtocolError, ConsultError) as refused:
+        await _refuse(ws, refused.code, str(refused))
+    except Exception:  # the database or the bus: the page may try again
+        log.exception("a consult join failed")
+        await _refuse(ws, "unavailable", "The consult cannot be joined now; try again.")
+    return None
+
+
+async def _join(ws: web.WebSocketResponse, connection: SocketConnection) -> protocol.Join:
+    """The first message, which must be ``join`` (a ping before it is answered)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + JOIN_TIMEOUT
+    while True:
+        try:
+            first = await asyncio.wait_for(ws.receive(), deadline - loop.time())
+        except TimeoutError:
+            raise protocol.ProtocolError("join_timeout", "Send join first.") from None
+        connection.seen, connection.pinged = loop.time(), 0.0
+        if first.type is WSMsgType.PING:
+            await ws.pong(first.data)
+        elif first.type is not WSMsgType.PONG:
+            break
     if first.type is not WSMsgType.TEXT:
         raise protocol.ProtocolError("join_required", "Send join first.")
     message = protocol.decode(first.data)
@@ -127,29 +254,6 @@ async def _refuse(ws: web.WebSocketResponse, code: str, message: str) -> None:
     with contextlib.suppress(ConnectionError):  # the page may be gone already
         await ws.send_str(protocol.encode(protocol.Error(code=code, message=message[:500])))
     await ws.close(code=CLOSE_POLICY, message=code.encode())
-
-
-async def _serve(ws: web.WebSocketResponse, rooms: Rooms, participant: Participant) -> None:
-    limit, strikes = RateLimit(), 0
-    async for frame in ws:
-        if frame.type not in (WSMsgType.TEXT, WSMsgType.BINARY):
-            continue  # close, ping and socket errors are aiohttp's
-        try:
-            if frame.type is WSMsgType.BINARY:
-                raise protocol.ProtocolError("not_text", "Messages are JSON text.")
-            if not limit.allow():
-                raise protocol.ProtocolError("rate_limited", "Too many messages; slow down.")
-            message = protocol.decode(frame.data)
-        except protocol.ProtocolError as refused:
-            participant.send(protocol.Error(code=refused.code, message=refused.detail[:500]))
-            accepted = False
-        else:
-            accepted = await _handle(rooms, participant, message)
-        if not accepted:
-            strikes += 1
-            if strikes >= STRIKES:
-                await participant.close(CLOSE_POLICY, "too many refused messages", "refused")
-                return
 
 
 async def _handle(rooms: Rooms, participant: Participant, message: protocol.Message) -> bool:

@@ -9,12 +9,14 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 
+import aiohttp
 import pytest
 from aiohttp.test_utils import TestClient
 from sqlalchemy import func, select, update
 
 from server.app import create_app
 from server.consults import ws as ws_module
+from server.consults.ws import PING_AFTER
 from server.db import Database
 from server.db.models import (
     AuditEvent,
@@ -25,6 +27,7 @@ from server.db.models import (
     utcnow,
 )
 from server.settings import Settings
+from server.typedefs import HEARTBEAT, ROOMS
 from signaling.protocol import MAX_MESSAGE_BYTES
 from tests.conftest import ISSUER, Hub
 from tests.functional.consult_helpers import (
@@ -37,6 +40,7 @@ from tests.functional.consult_helpers import (
     scheduled,
 )
 from tests.functional.verification_helpers import bearer, staff
+from tests.support.media import until
 
 SDP = "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\n"
 STATS = {"bitrate_kbps": 480.0, "fps": 29.5, "packet_loss": 0.2, "rtt_ms": 12.0}
@@ -309,6 +313,47 @@ async def test_a_socket_that_never_joins_is_closed(
     assert (await ws.receive_json())["code"] == "join_timeout"
     await ws.receive()
     assert ws.close_code == 1008
+
+
+async def _pharmacist_without_autoping(hub: Hub) -> aiohttp.ClientWebSocketResponse:
+    """A pharmacist's socket, joined, that sees pings and answers them only when told."""
+    consult = await scheduled(hub)
+    ws = await hub.client.ws_connect("/ws/consult", headers={"Origin": ISSUER}, autoping=False)
+    await ws.ping(b"before the join")
+    pong = await ws.receive()
+    assert (pong.type, pong.data) == (aiohttp.WSMsgType.PONG, b"before the join")
+    await ws.send_json(
+        {"type": "join", "access_token": consult.pharmacist_token, "consult_id": consult.id}
+    )
+    assert (await ws.receive_json())["type"] == "joined"
+    return ws
+
+
+async def test_silent_sockets_are_pinged_and_kept_while_they_answer(hub: Hub) -> None:
+    ws = await _pharmacist_without_autoping(hub)
+    heartbeat, now = hub.client.app[HEARTBEAT], asyncio.get_running_loop().time()
+    heartbeat.beat(now + 1)  # not silent for long enough
+    heartbeat.beat(now + PING_AFTER + 1)
+    ping = await ws.receive()
+    assert ping.type is aiohttp.WSMsgType.PING
+    await ws.pong(ping.data)
+    await ws.send_json({"type": "ping"})
+    assert (await ws.receive_json())["type"] == "pong"  # the hub has read the pong too
+    heartbeat.beat(now + PING_AFTER * 1.5 + 1)  # answered: pinged again, not dropped
+    assert (await ws.receive()).type is aiohttp.WSMsgType.PING
+    await ws.close()
+
+
+async def test_a_socket_that_does_not_answer_a_ping_is_dropped(hub: Hub) -> None:
+    ws = await _pharmacist_without_autoping(hub)
+    heartbeat, now = hub.client.app[HEARTBEAT], asyncio.get_running_loop().time()
+    heartbeat.beat(now + PING_AFTER + 1)
+    assert (await ws.receive()).type is aiohttp.WSMsgType.PING
+    heartbeat.beat(now + PING_AFTER + 1 + PING_AFTER / 2)
+    async with asyncio.timeout(5):
+        assert (await ws.receive()).type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED)
+    # and the hub lets the socket go as any lost connection's
+    await until(lambda: not hub.client.app[ROOMS].participants)
 
 
 @pytest.fixture
