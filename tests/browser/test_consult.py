@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Callable
 
 from playwright.sync_api import Browser, Page, expect
 
@@ -80,18 +81,41 @@ def _inbound(page: Page) -> dict[str, int]:
     raise AssertionError("no connected peer connection with live tracks")
 
 
-def _patient_page(demo_hub: DemoHub, chromium: Browser, problems: list[str]) -> Page:
+def record(page: Page, who: str, frames: list[str]) -> None:
+    """Keep the signaling traffic of ``page`` (without SDP and candidates' bulk)."""
+
+    def keep(arrow: str) -> Callable[[str | bytes], None]:
+        return lambda frame: frames.append(f"{time.monotonic():.2f} {who} {arrow} {frame!s:.90}")
+
+    page.on(
+        "websocket",
+        lambda ws: (ws.on("framesent", keep(">")), ws.on("framereceived", keep("<"))),
+    )
+
+
+def _patient_page(
+    demo_hub: DemoHub, chromium: Browser, problems: list[str], frames: list[str]
+) -> Page:
     context = chromium.new_context(viewport=PHONE, is_mobile=True, has_touch=True)
     context.add_init_script(KEEP_PEERS)
     context.add_init_script(KEEP_SOCKETS)
     page = context.new_page()
     watch(page, problems)
+    record(page, "patient", frames)
     return page
 
 
 def test_a_consult_from_invite_to_counselling_notes(
     demo_hub: DemoHub, chromium: Browser, shots: Shots
 ) -> None:
+    frames: list[str] = []  # both sockets' traffic, printed when the test fails
+    try:
+        _consult(demo_hub, chromium, shots, frames)
+    finally:
+        print("\n".join(frames[-80:]))
+
+
+def _consult(demo_hub: DemoHub, chromium: Browser, shots: Shots, frames: list[str]) -> None:
     problems: list[str] = []
     rx_id = demo_hub.ready_prescription(f"consult-{time.time_ns()}", patient_last="CONSULTPATIENT")[
         "id"
@@ -100,6 +124,7 @@ def test_a_consult_from_invite_to_counselling_notes(
     console_context = chromium.new_context(viewport=DESKTOP)
     console_context.add_init_script(KEEP_PEERS)
     console = console_context.new_page()
+    record(console, "pharmacist", frames)
     watch(console, problems)
     sign_in(console, demo_hub)
     console.goto(f"{demo_hub.base}/#/rx/{rx_id}")
@@ -111,7 +136,7 @@ def test_a_consult_from_invite_to_counselling_notes(
     expect(console.get_by_text("Waiting for the patient…")).to_be_visible()
     shots.take(console, "01-console-room")
 
-    patient = _patient_page(demo_hub, chromium, problems)
+    patient = _patient_page(demo_hub, chromium, problems, frames)
     patient.goto(link)
     expect(
         patient.get_by_role("heading", name="Video consultation with Demo Telepharmacy")

@@ -15,6 +15,7 @@ const STATES = [
   ["rejected", "Rejected"],
   ["", "All states"],
 ];
+const OPEN = new Set(["awaiting_review", "in_review"]);
 const filters = { state: "awaiting_review", urgent: false, controlled: false, hard_stops: false };
 
 export function stateLabel(state) {
@@ -75,7 +76,10 @@ export function queueView(el) {
     return q;
   }
 
+  let epoch = 0; // bumped by a change of filters: an answer to older filters is dropped
+
   async function reload() {
+    epoch += 1;
     revision = null;
     known = null;
     await poll();
@@ -84,11 +88,12 @@ export function queueView(el) {
   async function poll() {
     clearTimeout(timer);
     if (stopped) return;
+    const asked = epoch;
     try {
       const now = await api("/queue/revision");
       if (now.revision !== revision) {
         const page = await api(`/prescriptions?${query()}`);
-        if (stopped) return;
+        if (stopped || asked !== epoch) return;
         revision = now.revision;
         const fresh = known ? page.items.filter((rx) => !known.has(rx.id)).map((rx) => rx.id) : [];
         if (fresh.length) announce(`${fresh.length} new prescription${fresh.length > 1 ? "s" : ""} in the queue`);
@@ -126,7 +131,7 @@ export function queueView(el) {
       h("td", {}, personName(rx.patient), h("div", { class: "sub" }, `Born ${day(rx.patient?.date_of_birth)}`)),
       h("td", { class: "wide" }, h("span", { title: when(rx.received_at) }, ago(rx.received_at))),
       h("td", {}, stateBadge(rx.state)),
-      h("td", { class: "wide" }, claimText(rx.claim))));
+      h("td", { class: "wide" }, OPEN.has(rx.state) ? claimText(rx.claim) : "—")));
     replace(body, h("table", { class: "queue", "aria-label": "Prescriptions", role: "grid" },
       h("thead", {}, h("tr", {}, ["Medication", "Patient", "Received", "State", "Claim"].map((t, i) =>
         h("th", { scope: "col", class: i === 2 || i === 4 ? "wide" : "" }, t)))),
