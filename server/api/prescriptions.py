@@ -15,7 +15,14 @@ from sqlalchemy.orm import selectinload
 from eprescribe.workflow import State
 
 from .. import audit
-from ..db.models import Finding, Prescription, PrescriptionNote, User, utcnow
+from ..db.models import (
+    Finding,
+    Prescription,
+    PrescriptionNote,
+    PrescriptionTransition,
+    User,
+    utcnow,
+)
 from ..errors import BadRequest, NotFound
 from ..http import path_uuid
 from ..typedefs import DATABASE
@@ -285,7 +292,9 @@ async def get_prescription(request: web.Request) -> web.Response:
         )
         names = await usernames(
             session,
-            {n.author_id for n in notes} | ({rx.claimed_by} if rx and rx.claimed_by else set()),
+            {n.author_id for n in notes}
+            | ({rx.claimed_by} if rx and rx.claimed_by else set())
+            | (_acting_users(rx.transitions) if rx else set()),
         )
         # a miss is audited too: probing for other pharmacies' IDs leaves a trace
         await audit.add(
@@ -301,6 +310,26 @@ async def get_prescription(request: web.Request) -> web.Response:
     if rx is None:
         raise NotFound("No such prescription.")
     return web.json_response(_detail(rx, notes, names, utcnow()))
+
+
+def _user_of(actor: str) -> uuid.UUID | None:
+    """The user of a history's actor (``user:<id>``), to show them by name."""
+    kind, _, key = actor.partition(":")
+    if kind != "user":
+        return None
+    try:
+        return uuid.UUID(key)
+    except ValueError:
+        return None
+
+
+def _acting_users(transitions: list[PrescriptionTransition]) -> set[uuid.UUID]:
+    return {user for t in transitions if (user := _user_of(t.actor))}
+
+
+def _actor_name(actor: str, names: dict[uuid.UUID, str]) -> str | None:
+    user = _user_of(actor)
+    return names.get(user) if user else None
 
 
 def summary(rx: Prescription, names: dict[uuid.UUID, str], now: dt.datetime) -> dict[str, Any]:
@@ -363,6 +392,7 @@ def _detail(
                 "from": t.from_state,
                 "to": t.to_state,
                 "actor": t.actor,
+                "actor_name": _actor_name(t.actor, names),
                 "reason": t.reason,
                 "at": t.at.isoformat(),
             }

@@ -72,6 +72,9 @@ def test_a_new_prescription_is_verified_in_the_console(
     page.get_by_role("button", name="Approve prescription").click()
     expect(page.locator(".page-head .badge.state")).to_have_text("Approved")
     shots.take(page, "05-approved")
+    page.set_viewport_size(TABLET)
+    shots.take(page, "05-approved-tablet")
+    page.set_viewport_size(DESKTOP)
 
     found = demo_hub.api(f"/prescriptions?message_id={message_id}")
     items = found["items"]

@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 from playwright.sync_api import Browser, Page, expect
 
-from .conftest import DESKTOP, PHONE, DemoHub, Shots, sign_in, watch
+from .conftest import DESKTOP, PHONE, TABLET, DemoHub, Shots, sign_in, watch
 
 #: the browsers reach the hub through a relay that can cut the patient's socket
 BEHIND_RELAY = True
@@ -186,6 +186,9 @@ def _consult(demo_hub: DemoHub, chromium: Browser, shots: Shots, frames: list[st
         re.compile(r"Quality: (good|fair|poor) · \d+ kbps"), timeout=20_000
     )
     shots.take(console, "06-console-call")
+    console.set_viewport_size(TABLET)
+    shots.take(console, "06-console-call-tablet")
+    console.set_viewport_size(DESKTOP)
     shots.take(patient, "07-patient-call")
 
     console.get_by_role("button", name="Ask to record").click()

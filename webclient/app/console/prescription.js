@@ -33,6 +33,8 @@ const CLARIFY_REASONS = {
   patient: "Patient", prescriber: "Prescriber", other: "Other",
 };
 
+const scheduleCode = (medication) => medication?.dea_schedule?.code ?? medication?.dea_schedule ?? null;
+
 function evidenceItems(evidence) {
   return Object.entries(evidence || {}).filter(([, value]) => value !== null && value !== "").map(([key, value]) => {
     const label = EVIDENCE_WORDS[key] || titleCase(key.replaceAll("_", " "));
@@ -76,7 +78,7 @@ function medicationCard(rx) {
       fact("Days supply", m.days_supply),
       fact("Refills", m.number_of_refills ?? 0),
       fact("Substitutions", m.substitutions === "0" ? "Allowed" : m.substitutions === "1" ? "Dispense as written" : m.substitutions),
-      fact("Schedule", m.dea_schedule ? scheduleLabel(m.dea_schedule.code || m.dea_schedule) : "Not controlled"),
+      fact("Schedule", scheduleCode(m) ? scheduleLabel(scheduleCode(m)) : "Not controlled"),
       fact("Written", day(m.written_date?.date || rx.written_date)),
       m.note ? fact("Prescriber's note", m.note) : null));
 }
@@ -114,12 +116,18 @@ function partiesCards(rx) {
   ];
 }
 
+function actorLabel(step) {
+  if (step.actor_name) return step.actor_name;
+  const [kind, name] = step.actor.split(":");
+  return { client: "the prescriber's system", system: name === "checks" ? "the checks" : "the hub" }[kind] || step.actor;
+}
+
 function historyCard(rx) {
   return h("section", { class: "card", "aria-labelledby": "history-h" },
     h("h2", { id: "history-h" }, "History"),
     h("ol", { class: "history" }, rx.history.map((t) =>
       h("li", {}, h("strong", {}, t.from ? `${t.from} → ${t.to}` : t.to), " ", t.reason,
-        h("div", { class: "sub" }, `${when(t.at)} · ${t.actor}`)))),
+        h("div", { class: "sub" }, `${when(t.at)} · ${actorLabel(t)}`)))),
     rx.notes.length ? [h("h3", {}, "Notes"), rx.notes.map((n) =>
       h("div", { class: "note" }, h("p", {}, n.text), h("div", { class: "sub" }, `${n.author || "—"} · ${when(n.at)}`)))] : null);
 }
@@ -226,7 +234,8 @@ export async function prescriptionView(el, id) {
   function render() {
     replace(el,
       h("p", {}, h("a", { href: "#/queue" }, "← Back to the queue")),
-      h("div", { class: "page-head" }, h("h1", {}, rx.medication?.drug_description || "Prescription"), markers(rx), stateBadge(rx.state),
+      h("div", { class: "page-head" }, h("h1", {}, rx.medication?.drug_description || "Prescription"),
+        markers({ urgent: rx.urgent, dea_schedule: scheduleCode(rx.medication) }), stateBadge(rx.state),
         h("span", { class: "spacer" }), h("span", { class: "hint" }, `Received ${when(rx.received_at)} · ${rx.message_id}`)),
       message,
       h("div", { class: "split" },
