@@ -7,7 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import time
 
-from playwright.sync_api import Browser, expect
+from playwright.sync_api import Browser, Page, expect
 
 from .conftest import DESKTOP, TABLET, DemoHub, Shots, sign_in, watch
 
@@ -101,11 +101,26 @@ def test_a_new_prescription_is_verified_in_the_console(
     expect(page.locator("table.queue tbody tr", has_text="oxycodone")).to_be_visible()
     shots.take(page, "07-queue-tablet")
 
+    # rejecting one and asking the prescriber about another, from the same console
+    page.set_viewport_size(DESKTOP)
+    _decide(page, demo_hub, shots, "reject", "Reject…", "dose", "Reject prescription", "rejected")
+    _decide(
+        page,
+        demo_hub,
+        shots,
+        "clarify",
+        "Ask the prescriber…",
+        "directions",
+        "Send the question",
+        "clarification_requested",
+    )
+
     # the token was refreshed silently (no page load) and the console kept working
     deadline = time.monotonic() + 30
     while not refreshes and time.monotonic() < deadline:
         page.wait_for_timeout(500)
     assert refreshes, "the console never refreshed its access token"
+    page.get_by_role("link", name="Verification queue").click()
     page.get_by_label("Show").select_option("awaiting_review")
     expect(page.get_by_text("Live · updated")).to_be_visible()
 
@@ -116,3 +131,36 @@ def test_a_new_prescription_is_verified_in_the_console(
     expect(page.locator("input[name=password]")).to_be_visible()
     context.close()
     assert problems == []
+
+
+def _decide(
+    page: Page,
+    hub: DemoHub,
+    shots: Shots,
+    kind: str,
+    opener: str,
+    reason: str,
+    submit: str,
+    state: str,
+) -> None:
+    """A new prescription, claimed from the queue and rejected or asked about."""
+    message_id = f"{kind}-{time.time_ns()}"
+    drug = f"{kind}ol 10 MG Oral Tablet"
+    hub.send_newrx(
+        message_id,
+        drug_description=drug,
+        written_date=dt.datetime.now(dt.UTC).date().isoformat(),
+    )
+    page.get_by_role("link", name="Verification queue").click()
+    page.get_by_label("Show").select_option("awaiting_review")
+    page.locator("table.queue tbody tr", has_text=drug).click(timeout=30_000)
+    page.get_by_role("button", name="Claim").click()
+    page.get_by_role("button", name=opener).click()
+    page.get_by_label("Reason").select_option(reason)
+    page.get_by_label("Message").fill("Please confirm the intended daily dose.")
+    shots.take(page, f"08-{kind}-form")
+    page.get_by_role("button", name=submit).click()
+    expect(page.locator(".page-head .badge.state")).not_to_have_text("In review")
+    items = hub.api(f"/prescriptions?message_id={message_id}")["items"]
+    assert isinstance(items, list)
+    assert items[0]["state"] == state
