@@ -124,6 +124,12 @@ def test_a_new_prescription_is_verified_in_the_console(
     page.get_by_label("Show").select_option("awaiting_review")
     expect(page.get_by_text("Live · updated")).to_be_visible()
 
+    # an ID that is not this pharmacy's says so, in words
+    page.evaluate("location.hash = '#/rx/00000000-0000-4000-8000-000000000000'")
+    expect(page.get_by_role("alert")).to_have_text(
+        "This prescription does not exist in your pharmacy."
+    )
+
     page.get_by_role("button", name="Sign out").click()
     expect(page.get_by_role("button", name="Sign in")).to_be_visible()
     # the sign-in is over at the hub too: signing in again asks for the password

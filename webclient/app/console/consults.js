@@ -1,7 +1,7 @@
 // Video consults: the pharmacist's open consults (live), a new invite for a patient, and the
 // consult room (waiting room, admit, video with mute/camera, quality, recording, end).
 
-import { api } from "../lib/api.js";
+import { api, loadInto } from "../lib/api.js";
 import { accessToken } from "../lib/auth.js";
 import { ConsultCall, rating } from "../lib/call.js";
 import { h, replace, when, personName, announce, spinner, problemBox, emptyBox } from "../lib/dom.js";
@@ -76,14 +76,8 @@ export function consultsView(el) {
 }
 
 export async function consultRoom(el, id) {
-  replace(el, spinner("Loading the consult…"));
-  let consult;
-  try {
-    consult = await api(`/consults/${id}`);
-  } catch (error) {
-    replace(el, problemBox(error.status === 404 ? new Error("This consult does not exist in your pharmacy.") : error));
-    return null;
-  }
+  let consult = await loadInto(el, `/consults/${id}`, "consult");
+  if (!consult) return null;
   let call = null;
   let stream = null;
   const muted = { audio: false, video: false };

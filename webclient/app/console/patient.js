@@ -1,20 +1,14 @@
 // A patient's profile: allergies, active medications, other prescriptions, notes.
 
-import { api } from "../lib/api.js";
+import { loadInto } from "../lib/api.js";
 import { currentUser } from "../lib/auth.js";
-import { h, replace, fact, when, day, personName, spinner, problemBox } from "../lib/dom.js";
+import { h, replace, fact, when, day, personName } from "../lib/dom.js";
 import { markers, stateBadge } from "./queue.js";
 import { startConsult } from "./consults.js";
 
 export async function patientView(el, id) {
-  replace(el, spinner("Loading the patient…"));
-  let patient;
-  try {
-    patient = await api(`/patients/${id}`);
-  } catch (error) {
-    replace(el, problemBox(error.status === 404 ? new Error("This patient does not exist in your pharmacy.") : error));
-    return;
-  }
+  const patient = await loadInto(el, `/patients/${id}`, "patient");
+  if (!patient) return;
   const list = (items, render, empty) => (items.length ? h("ul", {}, items.map(render)) : h("p", { class: "hint" }, empty));
   replace(el,
     h("p", {}, h("a", { href: "#/queue", onclick: (e) => { e.preventDefault(); history.back(); } }, "← Back")),

@@ -2,9 +2,9 @@
 // verification actions its state and claim allow (claim, release, approve with an override
 // reason per warning, reject, ask the prescriber, note); its history.
 
-import { api } from "../lib/api.js";
+import { api, loadInto } from "../lib/api.js";
 import { currentUser } from "../lib/auth.js";
-import { h, replace, fact, when, day, personName, titleCase, announce, spinner, problemBox } from "../lib/dom.js";
+import { h, replace, fact, when, day, personName, titleCase, announce } from "../lib/dom.js";
 import { markers, stateBadge, claimText, scheduleLabel } from "./queue.js";
 import { startConsult } from "./consults.js";
 
@@ -145,8 +145,8 @@ function reasonForm(id, title, reasons, submitLabel, onSubmit) {
 }
 
 export async function prescriptionView(el, id) {
-  replace(el, spinner("Loading the prescription…"));
-  let rx;
+  let rx = await loadInto(el, `/prescriptions/${id}`, "prescription");
+  if (!rx) return;
   let panel = null; // the open action form: approve, reject, clarify
 
   async function load() {
@@ -243,10 +243,5 @@ export async function prescriptionView(el, id) {
         h("div", {}, actions(), historyCard(rx))));
   }
 
-  try {
-    await load();
-  } catch (error) {
-    replace(el, h("p", {}, h("a", { href: "#/queue" }, "← Back to the queue")),
-      problemBox(error.status === 404 ? new Error("This prescription does not exist in your pharmacy.") : error, error.status === 404 ? null : load));
-  }
+  render();
 }

@@ -2,6 +2,7 @@
 // ApiError with the hub's stable code; a 401 refreshes the token once and tries again.
 
 import { accessToken, refresh } from "./auth.js";
+import { replace, spinner, problemBox } from "./dom.js";
 
 export class ApiError extends Error {
   constructor(status, problem) {
@@ -36,4 +37,20 @@ export async function api(path, { method = "GET", body, anonymous = false } = {}
   const data = await response.json().catch(() => ({}));
   if (!response.ok) throw new ApiError(response.status, data);
   return data;
+}
+
+// A view's first read: a loading state in `el` meanwhile, and on failure the problem in its
+// place (a miss in plain words, anything else with a way to try again: the router shows the
+// view anew). Null when it failed.
+const retry = () => window.dispatchEvent(new HashChangeEvent("hashchange"));
+
+export async function loadInto(el, path, what) {
+  replace(el, spinner(`Loading the ${what}…`));
+  try {
+    return await api(path);
+  } catch (error) {
+    const missing = error.status === 404;
+    replace(el, problemBox(missing ? new Error(`This ${what} does not exist in your pharmacy.`) : error, missing ? null : retry));
+    return null;
+  }
 }
