@@ -29,11 +29,11 @@ export async function startConsult(patientId, prescriptionId) {
   location.hash = `#/consults/${consult.id}`;
 }
 
-function inviteBox(url) {
+function inviteBox(url, expires) {
   const field = h("input", { type: "text", readOnly: true, value: url, id: "invite-link", "aria-label": "Invite link" });
   const copied = h("span", { class: "hint", role: "status" });
   return h("div", {},
-    h("label", { for: "invite-link" }, "Invite link for the patient (works once, for 24 hours)"),
+    h("label", { for: "invite-link" }, `Invite link for the patient (works once, until ${when(expires)})`),
     h("div", { class: "invite" }, field,
       h("button", { type: "button", class: "secondary", onclick: async () => {
         try { await navigator.clipboard.writeText(url); } catch { field.select(); document.execCommand("copy"); }
@@ -84,7 +84,7 @@ export async function consultRoom(el, id) {
   let recordingConsent = false;
 
   const remote = h("video", { class: "remote", autoplay: true, playsInline: true, id: "remote-video" });
-  const local = h("video", { class: "local", autoplay: true, playsInline: true, muted: true, id: "local-video" });
+  const local = h("video", { class: "local", autoplay: true, playsInline: true, muted: true, id: "local-video", hidden: true });
   const placeholder = h("div", { class: "placeholder" }, "Join the room to see the waiting room and the patient.");
   const overlay = h("div", { class: "overlay" });
   const qualityPill = h("span", { class: "pill", id: "quality" }, "Quality: —");
@@ -105,7 +105,7 @@ export async function consultRoom(el, id) {
     replace(side,
       h("section", { class: "card" }, h("h2", {}, "Consult"),
         h("p", {}, consultBadge(state)),
-        state === "scheduled" && link ? inviteBox(link) : null,
+        state === "scheduled" && link ? inviteBox(link, consult.invite_expires_at) : null,
         state === "scheduled" && !link ? h("p", { class: "hint" }, "The invite link was shown when the consult was created.") : null,
         consult.prescription_id ? h("p", {}, h("a", { href: `#/rx/${consult.prescription_id}` }, "The prescription")) : null,
         h("p", {}, h("a", { href: `#/patients/${consult.patient_id}` }, "Patient profile")),
@@ -182,6 +182,7 @@ export async function consultRoom(el, id) {
       return;
     }
     local.srcObject = stream;
+    local.hidden = false;
     call = new ConsultCall({ role: "pharmacist", stream, join: async () => ({ access_token: await accessToken(), consult_id: id }) });
     call.addEventListener("joined", (e) => { consult.state = e.detail.state; placeholder.textContent = "Waiting for the patient…"; refresh(); });
     call.addEventListener("peer", (e) => {
@@ -221,6 +222,7 @@ export async function consultRoom(el, id) {
     call.addEventListener("error", (e) => say(e.detail.message, "error"));
     call.addEventListener("ended", () => {
       stream?.getTracks().forEach((t) => t.stop());
+      local.hidden = true;
       remote.srcObject = null;
       placeholder.hidden = false;
       placeholder.textContent = "The consult is over.";

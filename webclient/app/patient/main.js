@@ -27,8 +27,7 @@ const MESSAGES = {
 function screen(step, ...content) {
   const steps = ["Welcome", "Camera check", "Waiting room", "Consultation"];
   replace(view,
-    step !== null ? h("ol", { class: "steps", "aria-label": "Progress" },
-      steps.map((name, i) => h("li", { "aria-current": i === step ? "step" : null }, `${i + 1}. ${name}`))) : null,
+    step !== null ? h("p", { class: "steps" }, `Step ${step + 1} of ${steps.length}: `, h("strong", {}, steps[step])) : null,
     h("section", { class: "card" }, ...content));
   view.focus({ preventScroll: true });
   const heading = view.querySelector("h1");
