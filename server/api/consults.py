@@ -39,6 +39,8 @@ _CONSULT = {
         "prescription_id": {"type": ["string", "null"]},
         "invite_url": {"type": "string", "description": "only when the consult is created"},
         "invite_expires_at": {"type": "string", "format": "date-time"},
+        "counselling": {"enum": ["accepted", "refused", None]},
+        "notes": {"type": ["string", "null"], "description": "the counselling notes, once ended"},
         "history": {"type": "array", "items": {"type": "object"}},
         "quality": {
             "type": "object",
@@ -346,6 +348,8 @@ def _json(row: ConsultRow, steps: tuple[rules.Step, ...]) -> dict[str, Any]:
         "patient_id": str(row.patient_id),
         "prescription_id": str(row.prescription_id) if row.prescription_id else None,
         "invite_expires_at": row.invite_expires_at.isoformat(),
+        "counselling": row.counselling,
+        "notes": row.notes,
         "history": [
             {
                 "from": s.from_state.value if s.from_state else None,

@@ -207,5 +207,6 @@ def _consult(demo_hub: DemoHub, chromium: Browser, shots: Shots, frames: list[st
     console.get_by_role("button", name="End consult").click()
     expect(console.get_by_text("The consult is over.")).to_be_visible(timeout=15_000)
     expect(console.locator(".card .badge.state").first).to_have_text("Ended")
+    expect(console.locator("#counselling-summary")).to_contain_text("Explained dosing twice daily")
     shots.take(console, "10-console-ended")
     assert problems == []

@@ -107,6 +107,8 @@ export async function consultRoom(el, id) {
         h("p", {}, consultBadge(state)),
         state === "scheduled" && link ? inviteBox(link, consult.invite_expires_at) : null,
         state === "scheduled" && !link ? h("p", { class: "hint" }, "The invite link was shown when the consult was created.") : null,
+        consult.notes ? h("div", { class: "notice ok", id: "counselling-summary" },
+          h("p", {}, h("strong", {}, `Counselling ${consult.counselling}`)), h("p", {}, consult.notes)) : null,
         consult.prescription_id ? h("p", {}, h("a", { href: `#/rx/${consult.prescription_id}` }, "The prescription")) : null,
         h("p", {}, h("a", { href: `#/patients/${consult.patient_id}` }, "Patient profile")),
         state === "scheduled" && !call ? h("div", { class: "actions" },
