@@ -222,9 +222,12 @@ export async function consultRoom(el, id) {
     call.addEventListener("reconnecting", () => say("Reconnecting to the hub…", "error"));
     call.addEventListener("refused", (e) => say(e.detail.message, "error"));
     call.addEventListener("error", (e) => say(e.detail.message, "error"));
-    call.addEventListener("ended", () => {
+    call.addEventListener("ended", (e) => {
       stream?.getTracks().forEach((t) => t.stop());
       local.hidden = true;
+      qualityPill.hidden = true;
+      peerPill.hidden = true;
+      if (e.detail.reason === "ended") say("The consult has ended; your notes are saved.");
       remote.srcObject = null;
       placeholder.hidden = false;
       placeholder.textContent = "The consult is over.";
