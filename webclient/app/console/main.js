@@ -48,6 +48,8 @@ function chrome(user) {
   document.getElementById("nav").hidden = !signedIn;
   document.getElementById("signout").hidden = !signedIn;
   document.getElementById("who").textContent = signedIn ? `${user.preferred_username} · ${user.role}` : "";
+  // consults are the pharmacists' (the hub refuses them to other roles)
+  document.querySelector('#nav a[data-section="consults"]').hidden = user?.role !== "pharmacist";
   if (!signedIn) signedOut();
 }
 
