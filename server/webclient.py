@@ -35,9 +35,9 @@ def _headers(issuer: str, camera: bool) -> dict[str, str]:
         "Content-Security-Policy": csp(issuer),
         "X-Frame-Options": "DENY",
         "X-Content-Type-Options": "nosniff",
-        # an invite token in the page's URL must not travel to other sites (and the hub's
-        # own origin checks need the Origin header that no-referrer would blank)
-        "Referrer-Policy": "same-origin",
+        # an invite token in the page's URL is not sent on, not even to the hub's own logs
+        # (only the origin is; no-referrer would blank the Origin the hub's checks need)
+        "Referrer-Policy": "strict-origin",
         "Permissions-Policy": "camera=(self), microphone=(self), geolocation=()"
         if camera
         else "camera=(), microphone=(), geolocation=()",

@@ -61,7 +61,10 @@ async def get_patient(request: web.Request) -> web.Response:
             list(
                 await session.scalars(
                     select(Prescription)
-                    .where(Prescription.patient_id == patient_id)
+                    .where(
+                        Prescription.patient_id == patient_id,
+                        Prescription.pharmacy_id == who.pharmacy_id,
+                    )
                     .order_by(Prescription.received_at.desc())
                     .limit(MAX_PRESCRIPTIONS)
                 )

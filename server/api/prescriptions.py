@@ -4,6 +4,7 @@ pharmacy; every read is audited (a miss too: probing for IDs leaves a trace)."""
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import uuid
 from typing import Any
 
@@ -192,19 +193,29 @@ async def list_prescriptions(request: web.Request) -> web.Response:
     )
 )
 async def queue_revision(request: web.Request) -> web.Response:
-    """``GET /api/v1/queue/revision``: every arrival and every change of a prescription moves
-    ``updated_at``, so the count and the latest change tell whether the queue changed."""
+    """``GET /api/v1/queue/revision``: per state, how many and the latest change, and how many
+    claims still run. A move between states changes two counts even when its ``updated_at``
+    (stamped before its commit) is older than a change committed meanwhile; a claim running
+    out changes the last figure."""
     who = await caller(request, SCOPE)
+    now = utcnow()
     async with request.app[DATABASE].transaction() as session:
-        count, latest = (
+        states = (
             await session.execute(
-                select(func.count(), func.max(Prescription.updated_at)).where(
-                    Prescription.pharmacy_id == who.pharmacy_id
-                )
+                select(Prescription.state, func.count(), func.max(Prescription.updated_at))
+                .where(Prescription.pharmacy_id == who.pharmacy_id)
+                .group_by(Prescription.state)
+                .order_by(Prescription.state)
             )
-        ).one()
-    stamp = latest.isoformat() if latest else "-"
-    return web.json_response({"revision": f"{count}@{stamp}"})
+        ).all()
+        claims = await session.scalar(
+            select(func.count()).where(
+                Prescription.pharmacy_id == who.pharmacy_id, Prescription.claimed_until > now
+            )
+        )
+    text = ";".join(f"{state}:{count}@{latest.isoformat()}" for state, count, latest in states)
+    digest = hashlib.sha256(f"{text};claims:{claims}".encode()).hexdigest()[:32]
+    return web.json_response({"revision": digest})
 
 
 async def usernames(session: AsyncSession, ids: set[uuid.UUID]) -> dict[uuid.UUID, str]:

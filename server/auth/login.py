@@ -39,8 +39,8 @@ SECURITY_HEADERS = {
     ),
     "X-Frame-Options": "DENY",
     # not no-referrer: under it a browser's form posts carry "Origin: null", which the
-    # same-origin check refuses; same-origin sends nothing to other sites
-    "Referrer-Policy": "same-origin",
+    # same-origin check refuses; strict-origin sends only the origin, never the path
+    "Referrer-Policy": "strict-origin",
     "Cache-Control": "no-store",
     "X-Content-Type-Options": "nosniff",
 }

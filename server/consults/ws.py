@@ -58,8 +58,9 @@ class SocketConnection:
 
     def abort(self) -> None:
         """A peer that does not answer: the connection is dropped, as aiohttp's own
-        heartbeat does (the handler then sees the socket closed)."""
-        self._transport.close()
+        heartbeat does (the handler then sees the socket closed): at once, without waiting
+        for a write buffer that a dead peer will never drain."""
+        self._transport.abort()
 
 
 class Heartbeat:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 
 import pytest
 from sqlalchemy import select
 
-from server.db.models import AuditEvent
+from server.db.models import AuditEvent, PatientProfile, Pharmacy, Prescription
 from tests.conftest import OTHER_PHARMACY, Hub
 from tests.functional.intake_helpers import post_script
 from tests.support.script_samples import newrx_xml
@@ -112,3 +113,83 @@ async def test_bad_parameters_are_problems_not_500s(
     response = await hub.client.get(path, params=params, headers=_auth(token))
     assert response.status == status
     assert response.content_type == "application/problem+json"
+
+
+async def _revision(hub: Hub, token: str) -> str:
+    response = await hub.client.get("/api/v1/queue/revision", headers=_auth(token))
+    assert response.status == 200
+    return str((await response.json())["revision"])
+
+
+async def test_the_queue_revision_moves_with_arrivals_and_state_changes_only(hub: Hub) -> None:
+    _, token = await _received(hub)
+    first = await _revision(hub, token)
+    assert await _revision(hub, token) == first  # nothing changed: the same token
+    message_id = uuid.uuid4().hex[:20]
+    await post_script(hub, newrx_xml(message_id=message_id), await hub.sender_token())
+    second = await _revision(hub, token)
+    assert second != first
+    # a move between states whose stamp is older than the latest change still shows
+    async with hub.db.transaction() as session:
+        rx = await session.scalar(select(Prescription).where(Prescription.message_id == message_id))
+        assert rx is not None
+        rx.state = "checking"
+        rx.updated_at = dt.datetime(2020, 1, 1, tzinfo=dt.UTC)
+    assert await _revision(hub, token) not in (first, second)
+    await hub.pharmacy(**OTHER_PHARMACY)
+    other = await hub.token(
+        await hub.machine_client("rx:read", pharmacy=OTHER_PHARMACY["ncpdpid"]), scope="rx:read"
+    )
+    assert await _revision(hub, other) != second  # another pharmacy's queue is its own
+    async with hub.db.sessions() as session:
+        audited = await session.scalar(
+            select(AuditEvent).where(AuditEvent.action.like("%revision%"))
+        )
+    assert audited is None  # no patient data in it: polling leaves no audit entry
+
+
+async def test_a_patient_profile_is_its_pharmacys_only_and_every_read_is_audited(
+    hub: Hub,
+) -> None:
+    _, token = await _received(hub)
+    async with hub.db.transaction() as session:
+        pharmacy_id = await session.scalar(select(Pharmacy.id).where(Pharmacy.ncpdpid == "1234567"))
+        assert pharmacy_id is not None
+        profile = PatientProfile(
+            pharmacy_id=pharmacy_id,
+            last_name_key="testpatient",
+            first_name_key="alex",
+            date_of_birth=dt.date(1980, 1, 1),
+            gender="U",
+            postal_code="90000",
+            demographics={"name": {"last": "TESTPATIENT", "first": "ALEX"}},
+            allergies=["penicillin"],
+        )
+        session.add(profile)
+        await session.flush()
+        rx = await session.scalar(select(Prescription))
+        assert rx is not None
+        rx.patient_id = profile.id
+    response = await hub.client.get(f"/api/v1/patients/{profile.id}", headers=_auth(token))
+    assert response.status == 200
+    body = await response.json()
+    assert body["allergies"] == ["penicillin"]
+    assert [p["id"] for p in body["prescriptions"]] == [str(rx.id)]
+    assert body["active_medications"] == []  # received, not accepted
+
+    await hub.pharmacy(**OTHER_PHARMACY)
+    other = await hub.token(
+        await hub.machine_client("rx:read", pharmacy=OTHER_PHARMACY["ncpdpid"]), scope="rx:read"
+    )
+    missing = await hub.client.get(f"/api/v1/patients/{profile.id}", headers=_auth(other))
+    assert missing.status == 404
+    assert "TESTPATIENT" not in await missing.text()
+    async with hub.db.sessions() as session:
+        reads = list(
+            await session.scalars(
+                select(AuditEvent.outcome)
+                .where(AuditEvent.action == "patient.read")
+                .order_by(AuditEvent.id)
+            )
+        )
+    assert reads == ["success", "not_found"]

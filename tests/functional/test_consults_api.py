@@ -125,3 +125,64 @@ async def test_bad_bodies(hub: Hub, body: dict[str, object]) -> None:
     alice = await staff(hub, "alice")
     response = await hub.client.post("/api/v1/consults", json=body, headers=bearer(alice))
     assert response.status == 400
+
+
+async def test_the_pharmacists_open_consults_are_listed_for_them_only(
+    hub: Hub, checker: Checker
+) -> None:
+    patient, _ = await _patient_of(hub, checker)
+    alice, bob = await staff(hub, "alice"), await staff(hub, "bob")
+    created = await (
+        await hub.client.post(
+            "/api/v1/consults", json={"patient_id": patient}, headers=bearer(alice)
+        )
+    ).json()
+    mine = await (await hub.client.get("/api/v1/consults", headers=bearer(alice))).json()
+    assert [(c["id"], c["state"]) for c in mine["items"]] == [(created["id"], "scheduled")]
+    assert mine["items"][0]["patient"]["last"] == "TESTPATIENT"
+    assert (await (await hub.client.get("/api/v1/consults", headers=bearer(bob))).json()) == {
+        "items": []
+    }
+    ended = await hub.client.get(
+        "/api/v1/consults", params={"state": "ended"}, headers=bearer(alice)
+    )
+    assert (await ended.json())["items"] == []
+    bad = await hub.client.get("/api/v1/consults", params={"state": "x"}, headers=bearer(alice))
+    assert bad.status == 400
+
+
+async def test_an_invite_is_checked_without_an_account_and_the_check_is_audited(
+    hub: Hub, checker: Checker
+) -> None:
+    patient, _ = await _patient_of(hub, checker)
+    alice = await staff(hub, "alice")
+    created = await (
+        await hub.client.post(
+            "/api/v1/consults", json={"patient_id": patient}, headers=bearer(alice)
+        )
+    ).json()
+    token = created["invite_url"].rsplit("/", 1)[1]
+
+    ok = await hub.client.post("/api/v1/invites/check", json={"invite": token})
+    assert ok.status == 200
+    assert (await ok.json())["pharmacy"]
+    wrong = await hub.client.post("/api/v1/invites/check", json={"invite": "x" * 43})
+    assert (wrong.status, (await wrong.json())["code"]) == (404, "invite_invalid")
+    for body in ({"invite": 5}, {"invite": token, "more": 1}, {"invite": "short"}):
+        refused = await hub.client.post("/api/v1/invites/check", json=body)
+        assert refused.status == 400
+    cancel = await hub.client.post(
+        f"/api/v1/consults/{created['id']}/cancel", headers=bearer(alice)
+    )
+    assert cancel.status == 200
+    over = await hub.client.post("/api/v1/invites/check", json={"invite": token})
+    assert (over.status, (await over.json())["code"]) == (409, "consult_over")
+    async with hub.db.sessions() as session:
+        checks = list(
+            await session.scalars(
+                select(AuditEvent.outcome)
+                .where(AuditEvent.action == "consult.invite_check")
+                .order_by(AuditEvent.id)
+            )
+        )
+    assert checks == ["success", "consult_over"]
