@@ -7,7 +7,7 @@ import { ConsultCall, rating } from "../lib/call.js";
 import { h, replace, when, personName, announce, spinner, problemBox, emptyBox } from "../lib/dom.js";
 import { stateBadge } from "./queue.js";
 
-const POLL_MS = 3000;
+const POLL_MS = 5000;
 const INVITES = "telepharm.console.invites"; // links shown once by the hub, kept for this tab
 const STATE_WORDS = {
   scheduled: "Invite sent", waiting: "Patient waiting", admitted: "Admitted", in_call: "In call",
@@ -51,10 +51,19 @@ export function consultsView(el) {
     h("p", { class: "hint" }, "Start a consult from a prescription or a patient profile. Patients wait here until you admit them."),
     body);
 
+  let last = null;
+
   async function poll() {
+    clearTimeout(timer);
     try {
       const { items } = await api("/consults");
       if (stopped) return;
+      const now = JSON.stringify(items);
+      if (now === last) {
+        timer = setTimeout(poll, POLL_MS);
+        return; // unchanged: the table (and the focus in it) stays
+      }
+      last = now;
       if (!items.length) {
         replace(body, emptyBox("No open consults.", h("p", {}, h("a", { href: "#/queue" }, "Go to the queue"))));
       } else {
@@ -67,6 +76,7 @@ export function consultsView(el) {
             h("td", {}, h("a", { class: "button secondary", href: `#/consults/${c.id}` }, c.state === "waiting" ? "Open and admit" : "Open")))))));
       }
     } catch (error) {
+      last = null;
       replace(body, problemBox(error, poll));
     }
     if (!stopped) timer = setTimeout(poll, POLL_MS);
@@ -101,17 +111,20 @@ export async function consultRoom(el, id) {
   function render() {
     const state = consult.state;
     const over = ["ended", "cancelled", "expired"].includes(state);
-    const link = invites()[id];
+    // once the patient has come, the link is used: no invite to show, nothing to cancel
+    const came = consult.history.some((step) => step.to === "waiting");
+    const link = came ? null : invites()[id];
     replace(side,
       h("section", { class: "card" }, h("h2", {}, "Consult"),
         h("p", {}, consultBadge(state)),
         state === "scheduled" && link ? inviteBox(link, consult.invite_expires_at) : null,
-        state === "scheduled" && !link ? h("p", { class: "hint" }, "The invite link was shown when the consult was created.") : null,
+        state === "scheduled" && !link && !came ? h("p", { class: "hint" }, "The invite link was shown when the consult was created.") : null,
+        state === "scheduled" && came ? h("p", { class: "hint" }, "The patient left. They can come back with the same page, or you can end the consult with your notes.") : null,
         consult.notes ? h("div", { class: "notice ok", id: "counselling-summary" },
           h("p", {}, h("strong", {}, `Counselling ${consult.counselling}`)), h("p", {}, consult.notes)) : null,
         consult.prescription_id ? h("p", {}, h("a", { href: `#/rx/${consult.prescription_id}` }, "The prescription")) : null,
         h("p", {}, h("a", { href: `#/patients/${consult.patient_id}` }, "Patient profile")),
-        state === "scheduled" && !call ? h("div", { class: "actions" },
+        state === "scheduled" && !call && !came ? h("div", { class: "actions" },
           h("button", { type: "button", class: "quiet", onclick: cancel }, "Cancel consult")) : null),
       !over && call ? endForm : null,
       h("section", { class: "card" }, h("h2", {}, "History"),
@@ -179,9 +192,11 @@ export async function consultRoom(el, id) {
     try {
       stream = await navigator.mediaDevices.getUserMedia({ audio: true, video: true });
     } catch (error) {
-      say(error.name === "NotAllowedError" ? "The browser blocks the camera or microphone: allow them for this site, then join again."
-        : "No camera or microphone could be opened.", "error");
-      return;
+      // still in the room (to admit, to end with notes), but unseen and unheard
+      stream = new MediaStream();
+      say(error.name === "NotAllowedError"
+        ? "The browser blocks the camera and microphone, so the patient will neither see nor hear you. Allow them for this site and join again to fix it."
+        : "No camera or microphone could be opened, so the patient will neither see nor hear you.", "error");
     }
     local.srcObject = stream;
     local.hidden = false;
@@ -190,7 +205,10 @@ export async function consultRoom(el, id) {
     call.addEventListener("peer", (e) => {
       peerPill.textContent = e.detail.present ? "Patient: here" : "Patient: left";
       announce(e.detail.present ? "The patient joined." : "The patient left.");
-      if (!e.detail.present) remote.srcObject = null;
+      if (!e.detail.present) {
+        remote.srcObject = null;
+        recordingConsent = false; // the patient's drop cleared both consents
+      }
       if (!remote.srcObject) {
         placeholder.hidden = false;
         placeholder.textContent = e.detail.present
@@ -219,7 +237,10 @@ export async function consultRoom(el, id) {
       announce(e.detail.active ? "Recording started." : "Recording stopped.");
     });
     call.addEventListener("recordingasked", (e) => say(e.detail.consent ? "The patient agreed to recording." : "The patient declined recording."));
-    call.addEventListener("reconnecting", () => say("Reconnecting to the hub…", "error"));
+    call.addEventListener("reconnecting", () => {
+      recordingConsent = false; // a dropped connection clears both consents at the hub
+      say("Reconnecting to the hub…", "error");
+    });
     call.addEventListener("refused", (e) => say(e.detail.message, "error"));
     call.addEventListener("error", (e) => say(e.detail.message, "error"));
     call.addEventListener("ended", (e) => {

@@ -18,6 +18,7 @@ const ROUTES = [
 ];
 
 let leaveView = null;
+let shown = 0; // counts navigations: a view that finishes loading after the next one began is dropped
 
 async function show() {
   if (!auth.currentUser()) return;
@@ -34,13 +35,18 @@ async function show() {
   }
   if (leaveView) leaveView();
   leaveView = null;
-  view.replaceChildren();
+  const mine = ++shown;
+  const el = h("div", {}); // each view draws in its own element, so a stale one draws nowhere
+  view.replaceChildren(el);
   view.focus({ preventScroll: true });
+  let leave = null;
   try {
-    leaveView = (await make(...found.slice(1))(view)) || null;
+    leave = (await make(...found.slice(1))(el)) || null;
   } catch (error) {
-    replace(view, problemBox(error, show));
+    replace(el, problemBox(error, show));
   }
+  if (mine === shown) leaveView = leave;
+  else if (leave) leave();
 }
 
 function chrome(user) {

@@ -161,8 +161,10 @@ export async function prescriptionView(el, id) {
       announce(done);
       await load();
       flash(done, "ok");
+      return true;
     } catch (error) {
       flash(error.message, "error");
+      return false;
     }
   }
 
@@ -212,13 +214,6 @@ export async function prescriptionView(el, id) {
     const why = rx.state === "in_review" && !mine && rx.claim
       ? h("p", { class: "hint" }, `${claimText(rx.claim)} until ${when(rx.claim.until)}.`)
       : hardStops && rx.state === "in_review" ? h("p", { class: "hint" }, "Approval is blocked by hard stops: reject it or ask the prescriber.") : null;
-    const note = h("form", { class: "actions", onsubmit: (e) => {
-      e.preventDefault();
-      const text = e.target.elements.note.value.trim();
-      if (text) act("notes", { text }, "Note added.");
-    } }, h("label", { for: "note", class: "visually-hidden" }, "Add a note"),
-    h("input", { type: "text", id: "note", name: "note", maxLength: 1000, placeholder: "Add a note for colleagues", class: "grow" }),
-    h("button", { type: "submit", class: "secondary" }, "Add note"));
     const forms = {
       approve: approveForm,
       reject: () => reasonForm("reject", "Reject", REJECT_REASONS, "Reject prescription", (b) => act("reject", b, "Rejected; the prescriber is told.")),
@@ -231,6 +226,16 @@ export async function prescriptionView(el, id) {
       why, panel ? forms[panel]() : null, note);
   }
 
+  // made once: the view re-renders after every action, and a note being typed must stay
+  const note = h("form", { class: "actions", onsubmit: (e) => {
+    e.preventDefault();
+    const field = e.target.elements.note;
+    const text = field.value.trim();
+    if (text) act("notes", { text }, "Note added.").then((done) => { if (done) field.value = ""; });
+  } }, h("label", { for: "note", class: "visually-hidden" }, "Add a note"),
+  h("input", { type: "text", id: "note", name: "note", maxLength: 1000, placeholder: "Add a note for colleagues", class: "grow" }),
+  h("button", { type: "submit", class: "secondary" }, "Add note"));
+
   function render() {
     replace(el,
       h("p", {}, h("a", { href: "#/queue" }, "← Back to the queue")),
@@ -241,6 +246,8 @@ export async function prescriptionView(el, id) {
       h("div", { class: "split" },
         h("div", {}, findingsCard(rx), medicationCard(rx), h("div", { class: "grid" }, partiesCards(rx))),
         h("div", {}, actions(), historyCard(rx))));
+    // an opened form takes the focus, so keyboard and screen-reader users land in it
+    if (panel) el.querySelector("#actions-h")?.parentElement.querySelector("form.card textarea, form.card select")?.focus();
   }
 
   render();

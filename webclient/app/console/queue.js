@@ -48,10 +48,11 @@ export function queueView(el) {
   let items = [];
   let known = null;
   let selected = 0;
+  let selectedId = null; // the selection follows the prescription, not its place in the list
   let timer = 0;
   let stopped = false;
 
-  const status = h("p", { class: "status-line", role: "status" });
+  const status = h("p", { class: "status-line" }); // not a live region: it changes every poll
   const body = h("div", {}, spinner("Loading the queue…"));
 
   const check = (name, label) =>
@@ -99,7 +100,8 @@ export function queueView(el) {
         if (fresh.length) announce(`${fresh.length} new prescription${fresh.length > 1 ? "s" : ""} in the queue`);
         known = new Set(page.items.map((rx) => rx.id));
         items = page.items;
-        selected = Math.min(selected, Math.max(0, items.length - 1));
+        const kept = items.findIndex((rx) => rx.id === selectedId);
+        selected = kept >= 0 ? kept : Math.min(selected, Math.max(0, items.length - 1));
         render(new Set(fresh));
       }
       replace(status, h("span", { class: "live-dot", "aria-hidden": "true" }), `Live · updated ${clock()}`);
@@ -132,16 +134,19 @@ export function queueView(el) {
       h("td", { class: "wide" }, h("span", { title: when(rx.received_at) }, ago(rx.received_at))),
       h("td", {}, stateBadge(rx.state)),
       h("td", { class: "wide" }, OPEN.has(rx.state) ? claimText(rx.claim) : "—")));
+    const hadFocus = body.contains(document.activeElement);
     replace(body, h("table", { class: "queue", "aria-label": "Prescriptions", role: "grid" },
       h("thead", {}, h("tr", {}, ["Medication", "Patient", "Received", "State", "Claim"].map((t, i) =>
         h("th", { scope: "col", class: i === 2 || i === 4 ? "wide" : "" }, t)))),
       h("tbody", {}, rows)));
+    if (hadFocus) body.querySelectorAll("tbody tr")[selected]?.focus();
   }
 
   function focusRow(index) {
     const rows = body.querySelectorAll("tbody tr");
     if (!rows.length) return;
     selected = Math.max(0, Math.min(rows.length - 1, index));
+    selectedId = items[selected]?.id ?? null;
     rows.forEach((row, i) => {
       row.setAttribute("aria-selected", i === selected ? "true" : "false");
       row.tabIndex = i === selected ? 0 : -1;
@@ -157,7 +162,10 @@ export function queueView(el) {
     if (e.target.closest("input, select, textarea")) return;
     if (e.key === "j" || e.key === "ArrowDown") { e.preventDefault(); focusRow(selected + 1); }
     else if (e.key === "k" || e.key === "ArrowUp") { e.preventDefault(); focusRow(selected - 1); }
-    else if (e.key === "Enter" && items[selected] && !e.target.closest("tr")) open(items[selected].id);
+    // Enter opens the selection only when nothing else has the focus (a button, a link)
+    else if (e.key === "Enter" && items[selected] && (e.target === document.body || e.target === el)) {
+      open(items[selected].id);
+    }
   }
 
   const wake = () => !document.hidden && poll();

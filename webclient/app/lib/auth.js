@@ -2,7 +2,9 @@
 // as the public client "telepharm-console" whose redirect URI is this page. The access
 // token lives in memory; the refresh token (rotated on every use) in this tab's
 // sessionStorage, so a reload keeps the sign-in and closing the tab ends it. Tokens are
-// refreshed shortly before they expire.
+// refreshed shortly before they expire. Two tabs never share one: a duplicated tab copies
+// sessionStorage, and the first refresh in either makes the other's token a reuse, which
+// ends the sign-in (the hub's protection against stolen refresh tokens).
 
 const CLIENT_ID = "telepharm-console";
 const SCOPE = "openid rx:read rx:verify consults";
@@ -10,13 +12,19 @@ const REDIRECT = `${location.origin}/`;
 const KEY = "telepharm.console";
 const FRESH = "telepharm.console.fresh";
 const EARLY_MS = 45_000;
+const RETRY_MS = 10_000;
 
 let session = null; // {access, refresh, expires, user}
 let refreshing = null;
 let timer = 0;
 const listeners = new Set();
 
-export class SignInError extends Error {}
+export class SignInError extends Error {
+  constructor(message, { retryable = false } = {}) {
+    super(message);
+    this.retryable = retryable; // the hub was not reached or failed: the sign-in itself stands
+  }
+}
 
 export const onSessionChange = (fn) => listeners.add(fn);
 export const currentUser = () => session?.user ?? null;
@@ -58,10 +66,14 @@ async function tokenRequest(fields) {
       body: new URLSearchParams({ client_id: CLIENT_ID, ...fields }),
     });
   } catch {
-    throw new SignInError("The hub cannot be reached. Check the network and try again.");
+    throw new SignInError("The hub cannot be reached. Check the network and try again.", { retryable: true });
   }
   const body = await response.json().catch(() => ({}));
-  if (!response.ok) throw new SignInError(body.error_description || body.error || "Sign-in failed.");
+  if (!response.ok) {
+    throw new SignInError(body.error_description || body.error || "Sign-in failed.", {
+      retryable: response.status >= 500,
+    });
+  }
   return body;
 }
 
@@ -126,8 +138,14 @@ export function refresh() {
   refreshing ??= tokenRequest({ grant_type: "refresh_token", refresh_token: session.refresh })
     .then(adopt)
     .catch((error) => {
-      forget();
-      listeners.forEach((fn) => fn(null));
+      if (error.retryable) {
+        // a network blip is not a sign-out: keep the refresh token and try again shortly
+        clearTimeout(timer);
+        timer = setTimeout(() => refresh().catch(() => {}), RETRY_MS);
+      } else {
+        forget();
+        listeners.forEach((fn) => fn(null));
+      }
       throw error;
     })
     .finally(() => {

@@ -48,7 +48,12 @@ export class ConsultCall extends EventTarget {
       if (fields) this.send({ type: "join", ...fields });
       else this.finish("signed_out", 1000);
     });
-    ws.addEventListener("message", (event) => this.receive(JSON.parse(event.data)));
+    ws.addEventListener("message", (event) => {
+      this.receive(JSON.parse(event.data)).catch((error) => {
+        // a description or candidate the browser could not take: say so, keep the call going
+        this.emit("error", { code: "media", message: `The video connection hit a problem: ${error.message}` });
+      });
+    });
     ws.addEventListener("close", (event) => this.closed(ws, event));
   }
 
@@ -83,7 +88,11 @@ export class ConsultCall extends EventTarget {
         break;
       case "peer_joined":
         this.emit("peer", { role: message.role, present: true });
-        if (this.role === "patient" && this.admitted && message.role === "pharmacist") await this.offer();
+        // the pharmacist came back: a new connection, unless one is being made already (our
+        // own rejoin offers on its `admitted`, and this hello may follow it)
+        if (this.role === "patient" && this.admitted && message.role === "pharmacist" && !this.pc) {
+          await this.offer();
+        }
         break;
       case "peer_left":
         // their side of the call is gone; a new offer comes when they are back
@@ -102,7 +111,9 @@ export class ConsultCall extends EventTarget {
         await this.answer(message.sdp);
         break;
       case "answer":
-        await this.pc?.setRemoteDescription({ type: "answer", sdp: message.sdp });
+        // only the answer to the offer now outstanding (an older one may arrive late)
+        if (this.pc?.signalingState !== "have-local-offer") break;
+        await this.pc.setRemoteDescription({ type: "answer", sdp: message.sdp });
         await this.flushCandidates();
         break;
       case "ice":
@@ -147,8 +158,8 @@ export class ConsultCall extends EventTarget {
         this.rejoin = true;
         return;
       }
-      this.over = true;
       this.emit("refused", message);
+      this.finish(message.code);
     } else {
       this.emit("error", message);
     }
@@ -194,12 +205,14 @@ export class ConsultCall extends EventTarget {
     this.send({ type: "answer", sdp: pc.localDescription.sdp });
   }
 
-  async addCandidate({ candidate, sdpMid, sdpMLineIndex }) {
+  async addCandidate({ candidate, sdpMid, sdpMLineIndex, usernameFragment }) {
+    const init = { candidate, sdpMid, sdpMLineIndex, usernameFragment: usernameFragment ?? undefined };
     if (!this.pc?.remoteDescription) {
-      this.pending.push({ candidate, sdpMid, sdpMLineIndex });
+      this.pending.push(init);
       return;
     }
-    await this.pc.addIceCandidate({ candidate, sdpMid, sdpMLineIndex }).catch(() => {});
+    // a candidate of an earlier connection (another ufrag) is refused by the browser: ignored
+    await this.pc.addIceCandidate(init).catch(() => {});
   }
 
   async flushCandidates() {

@@ -72,8 +72,8 @@ async function deviceCheck(how) {
     h("h1", {}, "Check your camera and microphone"),
     h("p", {}, "Your browser will ask to use them: please allow it. You should see yourself below; speak to see the bar move."),
     preview,
-    h("p", { class: "hint", id: "level-label" }, "Microphone level"),
-    h("div", { class: "meter", role: "meter", "aria-labelledby": "level-label", "aria-valuemin": "0", "aria-valuemax": "100" }, level),
+    h("p", { class: "hint", id: "level-label" }, "Microphone level (the bar moves when you speak)"),
+    h("div", { class: "meter", "aria-hidden": "true" }, level),
     problem,
     h("div", { class: "actions" }, go));
   let stream;
@@ -167,6 +167,7 @@ function consult(stream, how) {
       h("div", { class: "actions" },
         h("button", { type: "button", id: "allow-recording", onclick: () => { call.consentToRecording(true); replace(ask); } }, "Allow recording"),
         h("button", { type: "button", class: "secondary", onclick: () => { call.consentToRecording(false); replace(ask); } }, "Don't record"))));
+    document.getElementById("allow-recording").focus();
   }
 
   call.addEventListener("joined", (e) => { say(""); title.textContent = e.detail.state === "waiting" ? "Waiting room" : "Your consultation"; });
