@@ -13,13 +13,13 @@ from pathlib import Path
 
 import pytest
 from aiohttp.test_utils import TestClient
-from sqlalchemy import text
+from sqlalchemy import select, text
 
 from server import admin, audit
 from server.app import create_app
 from server.db import Database
 from server.db.migrate import upgrade
-from server.db.models import Base
+from server.db.models import AuditEvent, Base
 from server.settings import Settings
 
 PG_URL = os.environ.get("TELEPHARM_TEST_DATABASE_URL", "")
@@ -101,6 +101,16 @@ class Hub:
 
     client: TestClient
     db: Database
+
+    async def audit_outcomes(self, action: str) -> list[str]:
+        """The outcomes of the audit entries of ``action``, oldest first."""
+        async with self.db.sessions() as session:
+            found = await session.scalars(
+                select(AuditEvent.outcome)
+                .where(AuditEvent.action == action)
+                .order_by(AuditEvent.id)
+            )
+            return list(found)
 
     async def pharmacy(self, **overrides: str) -> None:
         await admin.add_pharmacy(self.db, **{**PHARMACY, **overrides})

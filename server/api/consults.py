@@ -175,13 +175,12 @@ async def cancel_consult(request: web.Request) -> web.Response:
     if refusal is None:  # a patient already waiting is told at once
         await request.app[ROOMS].announce(dataclasses.replace(consult, revision=row.revision))
     if refusal is not None:
-        problem = Conflict(refusal.args[0])
-        problem.code = refusal.code
-        raise problem
+        raise _refused(refusal)
     return web.json_response(_json(row, consult.history))
 
 
-_OPEN = ("scheduled", "waiting", "admitted", "in_call")
+#: the states a consult can still leave (listed by default)
+_OPEN = tuple(state.value for state, moves in rules.ALLOWED.items() if moves)
 _LISTED = {
     "type": "object",
     "properties": {
@@ -310,17 +309,20 @@ async def check_invite(request: web.Request) -> web.Response:
             event = audit.Event("consult.invite_check", "consult", str(row.id), outcome=outcome)
             await audit.add(session, actor, event)
     if row is None or hit is None:
-        problem: Problem = NotFound("This invite link is not valid.")
-        problem.code = "invite_invalid"
-        raise problem
+        raise _refused(rules.ConsultError("invite_invalid", "This invite link is not valid."))
     if refusal is not None:
-        detail = refusal.args[0]
-        problem = NotFound(detail) if refusal.code == "invite_invalid" else Conflict(detail)
-        problem.code = refusal.code
-        raise problem
+        raise _refused(refusal)
     return web.json_response(
         {"pharmacy": hit.name, "invite_expires_at": row.invite_expires_at.isoformat()}
     )
+
+
+def _refused(refusal: rules.ConsultError) -> Problem:
+    """The problem for a refusal of the consult rules, with their stable code (an invite that
+    is not one is 404, any other refusal 409)."""
+    problem = (NotFound if refusal.code == "invite_invalid" else Conflict)(refusal.args[0])
+    problem.code = refusal.code
+    return problem
 
 
 def _ip(request: web.Request) -> str | None:

@@ -4,6 +4,7 @@
 import { api, loadInto } from "../lib/api.js";
 import { accessToken } from "../lib/auth.js";
 import { ConsultCall, rating } from "../lib/call.js";
+import { videoStage, muteButtons } from "../lib/stage.js";
 import { h, replace, when, personName, announce, spinner, problemBox, emptyBox } from "../lib/dom.js";
 import { stateBadge } from "./queue.js";
 
@@ -90,18 +91,15 @@ export async function consultRoom(el, id) {
   if (!consult) return null;
   let call = null;
   let stream = null;
-  const muted = { audio: false, video: false };
   let recordingConsent = false;
 
-  const remote = h("video", { class: "remote", autoplay: true, playsInline: true, id: "remote-video" });
-  const local = h("video", { class: "local", autoplay: true, playsInline: true, muted: true, id: "local-video", hidden: true });
-  const placeholder = h("div", { class: "placeholder" }, "Join the room to see the waiting room and the patient.");
-  const overlay = h("div", { class: "overlay" });
   const qualityPill = h("span", { class: "pill", id: "quality" }, "Quality: —");
-  const recPill = h("span", { class: "pill rec", id: "recording-indicator", hidden: true }, "Recording");
   const peerPill = h("span", { class: "pill", id: "peer-state" }, "Patient: not here");
-  overlay.append(peerPill, qualityPill, recPill);
-  const stage = h("div", { class: "stage" }, remote, placeholder, local, overlay);
+  const { element: stage, remote, local, placeholder, recording: recPill } = videoStage({
+    waiting: "Join the room to see the waiting room and the patient.",
+    peer: "The patient",
+    pills: [peerPill, qualityPill],
+  });
   const status = h("div", { "aria-live": "polite" });
   const controls = h("div", { class: "controls" });
   const side = h("div", {});
@@ -145,19 +143,10 @@ export async function consultRoom(el, id) {
     const state = consult.state;
     replace(controls,
       state === "waiting" ? h("button", { type: "button", id: "admit", onclick: () => call.admit() }, "Admit the patient") : null,
-      h("button", { type: "button", class: "secondary toggle", "aria-pressed": String(muted.audio), onclick: () => toggle("audio") },
-        muted.audio ? "Unmute microphone" : "Mute microphone"),
-      h("button", { type: "button", class: "secondary toggle", "aria-pressed": String(muted.video), onclick: () => toggle("video") },
-        muted.video ? "Turn camera on" : "Turn camera off"),
+      muteButtons(call, () => renderControls(false)),
       state === "in_call" ? h("button", { type: "button", class: "secondary", id: "record-consent", "aria-pressed": String(recordingConsent),
         onclick: () => { recordingConsent = !recordingConsent; call.consentToRecording(recordingConsent); renderControls(false); } },
       recordingConsent ? "Withdraw recording consent" : "Ask to record") : null);
-  }
-
-  function toggle(kind) {
-    muted[kind] = !muted[kind];
-    call.setMuted(muted);
-    renderControls(false);
   }
 
   // made once: the room re-renders as the consult changes, and notes being typed must stay

@@ -22,7 +22,7 @@ const EVIDENCE_WORDS = {
   interaction: "Interaction", allergy: "Allergy", ingredient: "Ingredient", ingredients: "Ingredients",
   classes: "Classes", class: "Class", daily_dose: "Daily dose", max_daily_dose: "Maximum daily dose",
 };
-export const REJECT_REASONS = {
+const REJECT_REASONS = {
   not_clinically_appropriate: "Not clinically appropriate", drug_interaction: "Drug interaction", allergy: "Allergy",
   dose: "Dose", therapeutic_duplication: "Therapeutic duplication", controlled_substance_rules: "Controlled-substance rules",
   expired: "Expired", prescriber_not_verified: "Prescriber not verified", patient_not_verified: "Patient not verified",

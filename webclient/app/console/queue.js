@@ -18,7 +18,7 @@ const STATES = [
 const OPEN = new Set(["awaiting_review", "in_review"]);
 const filters = { state: "awaiting_review", urgent: false, controlled: false, hard_stops: false };
 
-export function stateLabel(state) {
+function stateLabel(state) {
   const known = { ...Object.fromEntries(STATES), received: "Received", dispensing: "Dispensing", ready: "Ready",
     completed: "Completed", cancelled: "Cancelled" };
   return known[state] || state;

@@ -32,6 +32,7 @@ export class ConsultCall extends EventTarget {
     this.statsTimer = 0;
     this.lastStats = null;
     this.peerQuality = null;
+    this.muted = { audio: false, video: false }; // this side's microphone and camera
   }
 
   emit(type, detail) {
@@ -223,7 +224,9 @@ export class ConsultCall extends EventTarget {
 
   // -- controls -----------------------------------------------------------------------------
 
-  setMuted({ audio, video }) {
+  toggleMute(kind) {
+    this.muted = { ...this.muted, [kind]: !this.muted[kind] };
+    const { audio, video } = this.muted;
     for (const track of this.stream.getAudioTracks()) track.enabled = !audio;
     for (const track of this.stream.getVideoTracks()) track.enabled = !video;
     this.send({ type: "mute", audio, video });

@@ -4,6 +4,7 @@
 
 import { api } from "../lib/api.js";
 import { ConsultCall } from "../lib/call.js";
+import { videoStage, muteButtons } from "../lib/stage.js";
 import { h, replace, announce } from "../lib/dom.js";
 
 const CONSENT_VERSION = "telehealth-2026-12";
@@ -113,17 +114,16 @@ function meter(stream, bar) {
 }
 
 function consult(stream, how) {
-  const remote = h("video", { class: "remote", autoplay: true, playsInline: true, id: "remote-video", "aria-label": "Your pharmacist" });
-  const local = h("video", { class: "local", autoplay: true, playsInline: true, muted: true, id: "local-video", "aria-label": "You" });
-  const placeholder = h("div", { class: "placeholder" }, "Connecting…");
-  const recPill = h("span", { class: "pill rec", id: "recording-indicator", hidden: true }, "Recording");
-  const stage = h("div", { class: "stage" }, remote, placeholder, local, h("div", { class: "overlay" }, recPill));
+  const { element: stage, remote, local, placeholder, recording: recPill } = videoStage({
+    waiting: "Connecting…",
+    peer: "Your pharmacist",
+  });
   const banner = h("div", { "aria-live": "assertive" });
   const ask = h("div", {});
   const controls = h("div", { class: "controls" });
   const title = h("h1", { id: "call-title" }, "Waiting room");
-  const muted = { audio: false, video: false };
   local.srcObject = stream;
+  local.hidden = false;
 
   const call = new ConsultCall({
     role: "patient",
@@ -137,19 +137,8 @@ function consult(stream, how) {
 
   function renderControls(inCall) {
     replace(controls,
-      inCall ? [
-        h("button", { type: "button", class: "secondary toggle", "aria-pressed": String(muted.audio), onclick: () => toggle("audio") },
-          muted.audio ? "Unmute microphone" : "Mute microphone"),
-        h("button", { type: "button", class: "secondary toggle", "aria-pressed": String(muted.video), onclick: () => toggle("video") },
-          muted.video ? "Turn camera on" : "Turn camera off"),
-      ] : null,
+      inCall ? muteButtons(call, () => renderControls(true)) : null,
       h("button", { type: "button", class: "danger", id: "leave", onclick: leave }, "Leave"));
-  }
-
-  function toggle(kind) {
-    muted[kind] = !muted[kind];
-    call.setMuted(muted);
-    renderControls(true);
   }
 
   function leave() {
