@@ -65,6 +65,8 @@ class Settings:
     stuck_after: float = 60.0
     #: how long a consult participant's dropped socket keeps its seat (seconds)
     consult_grace: float = 30.0
+    #: how often a hub process re-checks the sign-ins behind its open pharmacist sockets
+    consult_recheck: float = 20.0
     #: consults recorded at once by this process (each re-encodes on its event loop); 0: none
     max_recordings: int = 2
     #: how long a consult's invite link works (seconds)

@@ -17,6 +17,12 @@ come back with the ``resume`` token of their ``joined`` and carry on where they 
 grace period the patient is taken out of the call and the waiting room (and may wait again
 with the same token); the pharmacist must join with an access token again.
 
+A pharmacist's authority on a socket is their sign-in's (the token family the access token of
+their ``join`` belongs to), not that one token's: the sign-in is re-checked for all of this
+process's pharmacist sockets in one query every ``recheck`` seconds, on every change they ask
+for, and on a resume. A socket whose sign-in ended (signed out, revoked, account disabled, no
+longer a pharmacist of the consult's pharmacy) is told ``unauthorized`` and closed (4003).
+
 The web does not appear here: the hub's WebSocket handler authenticates a pharmacist's
 access token, hands over the decoded messages and provides a :class:`Connection`.
 """
@@ -31,7 +37,7 @@ import logging
 import secrets
 import time
 from collections import deque
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Collection, Coroutine
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -53,7 +59,10 @@ OUTBOX_MAX = 256
 #: getStats summaries kept at most this often per participant
 STATS_INTERVAL = 1.0
 #: WebSocket close codes (4000-4999 are the application's)
-CLOSE_ENDED, CLOSE_REPLACED, CLOSE_SLOW = 4000, 4001, 4002
+CLOSE_ENDED, CLOSE_REPLACED, CLOSE_SLOW, CLOSE_UNAUTHORIZED = 4000, 4001, 4002, 4003
+#: how often the sign-ins behind the pharmacist sockets are re-checked (seconds)
+RECHECK = 20.0
+SIGNED_OUT = "Your sign-in has ended; sign in again to rejoin the consult."
 
 Step = Callable[[Consult], Consult]
 IceFor = Callable[[str, str], tuple[dict[str, Any], ...]]
@@ -69,11 +78,13 @@ def channel(consult_id: str, role: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Who:
-    """Who acts, for the store's audit trail: a role, the pharmacist's user ID, an address."""
+    """Who acts, for the store's audit trail: a role, the pharmacist's user ID, an address;
+    and for a pharmacist, the sign-in (token family) their authority rests on."""
 
     role: str
     user_id: str | None = None
     ip: str | None = None
+    sign_in: str | None = None
 
 
 HUB = Who("hub")
@@ -87,13 +98,17 @@ class Seat:
     conn_id: str
     disconnected_at: dt.datetime | None
     released_at: dt.datetime | None = None
+    #: a pharmacist's seat: the sign-in it was taken under
+    sign_in: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class PharmacistId:
-    """A pharmacist whose access token the hub has verified."""
+    """A pharmacist whose access token the hub has verified, and the sign-in (token family)
+    it belongs to."""
 
     user_id: str
+    sign_in: str
     ip: str | None = None
 
 
@@ -153,6 +168,12 @@ class ConsultStore(Protocol):
 
     async def dropped_seats(self, before: dt.datetime) -> list[tuple[str, str, str]]:
         """(consult, role, connection) of seats dropped before ``before``, not yet released."""
+        ...
+
+    async def authorised(self, held: Collection[tuple[str, str]]) -> set[tuple[str, str]]:
+        """Of (consult, sign-in) pairs, those whose sign-in still lets its pharmacist act on
+        the consult: the sign-in standing (not revoked, not past its lifetime, the account
+        active), and its user the consult's pharmacist, still a pharmacist of its pharmacy."""
         ...
 
     async def add_quality(self, samples: list[tuple[str, str, p.Stats]]) -> None: ...
@@ -219,7 +240,8 @@ class Participant:
         self.revision = -1
         self.generation = 0
         self.closed = False
-        #: why the socket went: None (dropped), "left", "replaced", "over" or "restart"
+        #: why the socket went: None (dropped), "left", "replaced", "over", "restart" or
+        #: "unauthorized" (its pharmacist's sign-in ended)
         self.gone: str | None = None
         self._outbox: deque[str] | None = None  # made when first needed: most sockets idle
         self._flusher: asyncio.Task[None] | None = None
@@ -351,6 +373,7 @@ class Rooms:
         recorders: Recorders | None = None,
         grace: float = GRACE,
         clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+        recheck: float = RECHECK,
     ) -> None:
         self.store = store
         self.bus = bus
@@ -358,6 +381,7 @@ class Rooms:
         self._ice_for = ice_for
         self._grace = grace
         self._clock = clock
+        self._recheck = recheck
         self._tasks: set[asyncio.Task[Any]] = set()
         self._timers: dict[tuple[str, str, str], asyncio.TimerHandle] = {}
         self._watching: dict[str, Subscription] = {}
@@ -379,19 +403,22 @@ class Rooms:
 
     def start(self) -> None:
         """Begin the periodic work: seats whose grace ran out anywhere (a process that died,
-        a restart), and the quality samples, written in batches."""
+        a restart), the quality samples, written in batches, and the pharmacists' sign-ins."""
         self._sweeper = asyncio.get_running_loop().create_task(self._sweep())
 
     async def _sweep(self) -> None:
         interval = max(QUALITY_FLUSH, min(self._grace / 2, 15.0))
-        next_seats = 0.0
+        next_seats = next_check = 0.0
         while True:
-            await asyncio.sleep(QUALITY_FLUSH)
+            await asyncio.sleep(min(QUALITY_FLUSH, self._recheck))
             try:
                 await self._flush_quality()
                 if time.monotonic() >= next_seats:
                     next_seats = time.monotonic() + interval
                     await self._release_dropped()
+                if time.monotonic() >= next_check:
+                    next_check = time.monotonic() + self._recheck
+                    await self._check_sign_ins()
             except Exception:  # the database may be away for a while: try again later
                 log.exception("consult housekeeping failed")
 
@@ -404,6 +431,43 @@ class Rooms:
         cutoff = self._clock() - dt.timedelta(seconds=self._grace)
         for consult_id, role, conn_id in await self.store.dropped_seats(cutoff):
             await self._grace_over(consult_id, role, conn_id)
+
+    async def _check_sign_ins(self) -> None:
+        """Every pharmacist socket of this process whose sign-in no longer authorises it is
+        closed: one query for all of them, nothing kept per socket but the sign-in's ID.
+        (While the database is away, sockets stay as they are: no change can be made then.)"""
+        held = {
+            who: grant for who in self.participants if who.gone is None and (grant := _grant(who))
+        }
+        if not held:
+            return
+        live = await self.store.authorised(set(held.values()))
+        for participant, grant in held.items():
+            if grant not in live:
+                self._signed_out(participant)
+
+    def _signed_out(self, participant: Participant) -> None:
+        """Tell the socket its pharmacist's authority has ended, and close it (4003); the seat
+        drops as a lost socket's does, and only a new sign-in gets back in."""
+        if participant.gone == "unauthorized":
+            return
+        participant.gone = participant.gone or "unauthorized"
+        participant.send(p.Error(code="unauthorized", message=SIGNED_OUT))
+        self.spawn(participant.close(CLOSE_UNAUTHORIZED, "unauthorized", "unauthorized"))
+
+    async def _authorised(self, who: Participant, action: str) -> bool:
+        """Whether a change a pharmacist asks for may go ahead: their sign-in is checked on
+        each (changes are rare), so a revocation stops them before the next sweep does. A
+        refusal is audited as the action refused, and ends the socket."""
+        grant = _grant(who)
+        if grant is None:
+            return True
+        if who.gone != "unauthorized" and grant in await self.store.authorised({grant}):
+            return True
+        with contextlib.suppress(ConsultError):
+            await self.store.change(who.consult_id, who.who, action, _refuse_signed_out)
+        self._signed_out(who)
+        return False
 
     # -- joining -----------------------------------------------------------------------------
 
@@ -420,7 +484,7 @@ class Rooms:
             if pharmacist is None or join.consult_id is None:
                 raise ConsultError("unauthorized", "The access token is not valid.")
             consult_id, role = join.consult_id, PHARMACIST
-            who = Who(PHARMACIST, pharmacist.user_id, pharmacist.ip)
+            who = Who(PHARMACIST, pharmacist.user_id, pharmacist.ip, pharmacist.sign_in)
             action, step = "consult.connect", _owned_by(pharmacist.user_id)
         elif join.invite is not None:
             found = await self.store.find_by_invite(join.invite)
@@ -453,9 +517,11 @@ class Rooms:
         consult_id, role, seat, pharmacist = found
         if role == PHARMACIST:
             # only a dropped socket, within the grace period: otherwise a live sign-in
-            if not self._within_grace(seat, allow_connected=False):
+            if not self._within_grace(seat, allow_connected=False) or not (
+                seat.sign_in and await self.store.authorised({(consult_id, seat.sign_in)})
+            ):
                 raise ConsultError("resume_expired", "Join again with your sign-in.")
-            return consult_id, role, Who(role, pharmacist, ip), _still_open
+            return consult_id, role, Who(role, pharmacist, ip, seat.sign_in), _still_open
         within = self._within_grace(seat, allow_connected=True)
 
         def back(consult: Consult) -> Consult:
@@ -547,6 +613,8 @@ class Rooms:
         """The messages that change the consult: admit, media, recording consent, end."""
         now = self._clock()
         action, step = _steps(message, who.role, who.who.user_id or "", now)
+        if not await self._authorised(who, action):
+            return
         changed = await self._change(who.consult_id, who.who, action, step)
         assert changed is not None
         if isinstance(message, p.Admit):  # only a waiting patient can be admitted
@@ -576,6 +644,8 @@ class Rooms:
         consult = await self.store.load(who.consult_id)  # the database's word, not the cache's
         if consult is None or not consult.recording_allowed:
             raise ConsultError("wrong_state", "Recording needs both parties' consent.")
+        if not await self._authorised(who, "consult.recording_start"):
+            return
         await self._watch(who.consult_id)
         try:
             answer = await self.recorders.start(who.consult_id, who.role, offer.sdp)
@@ -743,6 +813,16 @@ class Rooms:
             await asyncio.gather(*late, return_exceptions=True)
         with contextlib.suppress(Exception):
             await self._flush_quality()
+
+
+def _grant(participant: Participant) -> tuple[str, str] | None:
+    """What a pharmacist's socket holds its authority by: (consult, sign-in)."""
+    sign_in = participant.who.sign_in
+    return (participant.consult_id, sign_in) if sign_in else None
+
+
+def _refuse_signed_out(consult: Consult) -> Consult:
+    raise ConsultError("unauthorized", SIGNED_OUT)
 
 
 def _still_open(consult: Consult) -> Consult:

@@ -20,7 +20,7 @@ from collections.abc import Coroutine
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import ColumnElement, delete, select, update
 
 from ..db import Database
 from ..db.models import (
@@ -248,17 +248,22 @@ class FlowStore:
             return await session.scalar(
                 select(User)
                 .join(TokenFamily, TokenFamily.user_id == User.id)
-                .where(
-                    User.id == user_id,
-                    User.disabled_at.is_(None),
-                    TokenFamily.id == family_id,
-                    TokenFamily.revoked_at.is_(None),
-                    TokenFamily.expires_at > utcnow(),
-                )
+                .where(User.id == user_id, TokenFamily.id == family_id, *live_sign_in(utcnow()))
             )
 
     async def active_user(self, user_id: uuid.UUID) -> User | None:
         return await active_user(self._db, user_id)
+
+
+def live_sign_in(now: dt.datetime) -> tuple[ColumnElement[bool], ...]:
+    """What a sign-in (a token family, joined to its user) needs to still stand: the account
+    active, the family neither revoked (sign-out, reuse, disabling, MFA reset) nor past its
+    lifetime. The API asks it on every request of a person, a consult socket periodically."""
+    return (
+        User.disabled_at.is_(None),
+        TokenFamily.revoked_at.is_(None),
+        TokenFamily.expires_at > now,
+    )
 
 
 async def active_user(db: Database, user_id: uuid.UUID | None) -> User | None:

@@ -56,6 +56,7 @@ async def _rooms_ctx(app: web.Application) -> AsyncIterator[None]:
         ice_for(settings),
         recorders=await asyncio.to_thread(recorders, settings),
         grace=settings.consult_grace,
+        recheck=settings.consult_recheck,
     )
     app[ROOMS] = rooms
     app[HEARTBEAT] = heartbeat = Heartbeat()

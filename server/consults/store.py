@@ -13,6 +13,7 @@ import dataclasses
 import datetime as dt
 import secrets
 import uuid
+from collections.abc import Collection
 from typing import Any
 
 from sqlalchemy import or_, select, update
@@ -24,6 +25,7 @@ from signaling.recording import RecordingSummary
 from signaling.rooms import HUB, Seat, Step, Who
 
 from .. import audit
+from ..auth.store import live_sign_in
 from ..db import Database
 from ..db.models import (
     ConsultQualityRow,
@@ -31,8 +33,13 @@ from ..db.models import (
     ConsultRow,
     ConsultSeatRow,
     ConsultStepRow,
+    TokenFamily,
+    User,
     utcnow,
 )
+
+#: (consult, sign-in) pairs checked in one query at most: bounded IN lists
+AUTHORITY_BATCH = 500
 
 
 async def load(
@@ -250,7 +257,9 @@ class SqlConsultStore:
             except rules.ConsultError as exc:
                 refusal, after = exc, before
             else:
-                generation = await _take_seat(session, key, role, conn_id, resume, used, now)
+                generation = await _take_seat(
+                    session, key, role, conn_id, resume, used, now, sign_in=who.sign_in
+                )
             await self._audit(session, who, row, action, "refused" if refusal else "success")
         if refusal is not None:
             raise refusal
@@ -285,6 +294,15 @@ class SqlConsultStore:
                 .limit(500)
             )
         return [(str(c), r, conn) for c, r, conn in rows]
+
+    async def authorised(self, held: Collection[tuple[str, str]]) -> set[tuple[str, str]]:
+        keys = {pair: key for pair in held if (key := _pair(*pair))}
+        found: set[tuple[uuid.UUID, uuid.UUID]] = set()
+        pairs = list(set(keys.values()))
+        async with self._db.sessions() as session:
+            for start in range(0, len(pairs), AUTHORITY_BATCH):
+                found.update(await _authorised(session, pairs[start : start + AUTHORITY_BATCH]))
+        return {pair for pair, key in keys.items() if key in found}
 
     async def add_quality(self, samples: list[tuple[str, str, protocol.Stats]]) -> None:
         now = utcnow()
@@ -350,13 +368,17 @@ async def _take_seat(
     resume: str,
     used: str | None,
     now: dt.datetime,
+    *,
+    sign_in: str | None,
 ) -> int:
-    """``conn_id`` holds the side's seat now, with a new resume token; its generation."""
+    """``conn_id`` holds the side's seat now, with a new resume token, under the pharmacist's
+    ``sign_in`` (None for the patient); its generation."""
     seat = await session.get(ConsultSeatRow, (consult_id, role))
     if seat is None:
         seat = ConsultSeatRow(consult_id=consult_id, role=role, generation=0)
         session.add(seat)
     seat.conn_id, seat.generation = conn_id, seat.generation + 1
+    seat.sign_in = _uuid(sign_in) if sign_in else None
     seat.resume_digest = rules.token_digest(resume)
     seat.previous_digest = rules.token_digest(used) if used else None
     seat.connected_at, seat.disconnected_at, seat.released_at = now, None, None
@@ -364,7 +386,8 @@ async def _take_seat(
 
 
 def _seat(row: ConsultSeatRow) -> Seat:
-    return Seat(row.conn_id, row.disconnected_at, row.released_at)
+    sign_in = str(row.sign_in) if row.sign_in else None
+    return Seat(row.conn_id, row.disconnected_at, row.released_at, sign_in)
 
 
 async def _release(session: AsyncSession, consult_id: uuid.UUID, conn_id: str) -> bool:
@@ -381,6 +404,31 @@ async def _release(session: AsyncSession, consult_id: uuid.UUID, conn_id: str) -
         .values(released_at=utcnow())
     )
     return bool(done.rowcount)  # type: ignore[attr-defined]
+
+
+def _pair(consult_id: str, sign_in: str) -> tuple[uuid.UUID, uuid.UUID] | None:
+    consult, family = _uuid(consult_id), _uuid(sign_in)
+    return (consult, family) if consult and family else None
+
+
+async def _authorised(
+    session: AsyncSession, pairs: list[tuple[uuid.UUID, uuid.UUID]]
+) -> set[tuple[uuid.UUID, uuid.UUID]]:
+    """Of (consult, token family) pairs, those whose family's user may act on the consult
+    (:meth:`SqlConsultStore.authorised`), in one query."""
+    rows = await session.execute(
+        select(ConsultRow.id, TokenFamily.id)
+        .join(User, User.id == ConsultRow.pharmacist_id)
+        .join(TokenFamily, TokenFamily.user_id == User.id)
+        .where(
+            ConsultRow.id.in_({consult for consult, _ in pairs}),
+            TokenFamily.id.in_({family for _, family in pairs}),
+            User.role == "pharmacist",
+            User.pharmacy_id == ConsultRow.pharmacy_id,
+            *live_sign_in(utcnow()),
+        )
+    )
+    return {(consult, family) for consult, family in rows} & set(pairs)
 
 
 def _actor(who: Who, row: ConsultRow) -> tuple[str, str]:

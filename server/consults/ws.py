@@ -237,7 +237,9 @@ async def _pharmacist(
     request: web.Request, join: protocol.Join, ip: str | None
 ) -> PharmacistId | None:
     """The pharmacist behind ``join.access_token``: valid, with scope ``consults``, a live
-    sign-in and the pharmacist role; else the join is refused."""
+    sign-in and the pharmacist role; else the join is refused. The socket's authority is that
+    sign-in's from then on (the rooms re-check it), not the access token's, which the console
+    replaces every few minutes."""
     if join.access_token is None:
         return None
     oauth = request.app[OAUTH]
@@ -246,9 +248,9 @@ async def _pharmacist(
     except OAuth2Error:
         raise ConsultError("unauthorized", "The access token is not valid.") from None
     user = await oauth.flows.live_user(token)
-    if user is None or user.role != "pharmacist":
+    if user is None or user.role != "pharmacist" or token.family is None:
         raise ConsultError("unauthorized", "Only a signed-in pharmacist may join this way.")
-    return PharmacistId(str(user.id), ip)
+    return PharmacistId(str(user.id), token.family, ip)
 
 
 async def _refuse(ws: web.WebSocketResponse, code: str, message: str) -> None:

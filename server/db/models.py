@@ -273,6 +273,9 @@ class ConsultSeatRow(Base):
     disconnected_at: Mapped[dt.datetime | None] = mapped_column(index=True)
     #: when the grace period of the drop ran out and the consult was told
     released_at: Mapped[dt.datetime | None]
+    #: a pharmacist's seat: the sign-in (token family) it was taken under, which a resume
+    #: must find still standing (no foreign key: the check is a lookup, never a cascade)
+    sign_in: Mapped[uuid.UUID | None] = mapped_column(Uuid)
 
 
 class ConsultQualityRow(Base):
