@@ -79,10 +79,15 @@ async def _lost_authority(side: Side) -> None:
 async def test_a_disabled_pharmacist_is_closed_out_within_one_check(checking_hub: Hub) -> None:
     hub = checking_hub
     consult, pharmacist, waiting = await _waiting(hub)
+    colleague = await pharmacist_joins(hub.client, await scheduled(hub, "bob"))
     await users.disable_user(hub.db, "alice")  # what `telepharm user disable alice` runs
     await _lost_authority(pharmacist)
     assert (await waiting.expect("peer_left"))["role"] == "pharmacist"
     assert (await _consult_row(hub, consult.id)).state == "waiting"
+    await asyncio.sleep(2 * RECHECK)  # checked with alice's, a valid sign-in keeps its socket
+    await colleague.send(type="ping")
+    await colleague.expect("pong")
+    assert "error" not in colleague.types()
     # the resume token of the closed socket does not bring the authority back
     resume = next(m for m in pharmacist.inbox if m["type"] == "joined")["resume"]
     back = await connect(hub.client, resume=resume)

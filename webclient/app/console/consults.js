@@ -240,7 +240,9 @@ export async function consultRoom(el, id) {
       if (e.detail.reason === "ended") say("The consult has ended; your notes are saved.");
       remote.srcObject = null;
       placeholder.hidden = false;
-      placeholder.textContent = "The consult is over.";
+      placeholder.textContent = e.detail.reason === "unauthorized"
+        ? "Your sign-in has ended. Sign in again to return to the consult."
+        : "The consult is over.";
       recPill.hidden = true;
       refresh().then(() => { call = null; render(); });
     });

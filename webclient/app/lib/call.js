@@ -9,7 +9,10 @@
 // quality ({own, peer}), recording ({active}), recordingasked ({consent}), reconnecting,
 // ended, refused ({code, message}), error ({code, message}).
 
-const FINAL_CLOSES = new Set([1000, 1008, 4000, 4001]);
+const FINAL_CLOSES = new Set([1000, 1008, 4000, 4001, 4003]);
+// why the hub closed for good: the consult is over, a newer socket of ours took over, or
+// the pharmacist's sign-in ended (signed out, revoked, account disabled)
+const CLOSE_REASONS = { 4000: "ended", 4001: "replaced", 4003: "unauthorized" };
 const STATS_EVERY_MS = 4000;
 const RETRY_MS = [500, 1000, 2000, 4000, 8000];
 
@@ -67,7 +70,7 @@ export class ConsultCall extends EventTarget {
     const again = event.code === 1008 ? this.rejoin : !FINAL_CLOSES.has(event.code);
     this.rejoin = false;
     if (!again) {
-      this.finish(event.code === 4000 ? "ended" : event.code === 4001 ? "replaced" : null);
+      this.finish(CLOSE_REASONS[event.code] ?? null);
       return;
     }
     this.emit("reconnecting", { attempt: this.attempt + 1 });
