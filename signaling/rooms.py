@@ -437,7 +437,9 @@ class Rooms:
         closed: one query for all of them, nothing kept per socket but the sign-in's ID.
         (While the database is away, sockets stay as they are: no change can be made then.)"""
         held = {
-            who: grant for who in self.participants if who.gone is None and (grant := _grant(who))
+            participant: grant
+            for participant in self.participants
+            if participant.gone is None and (grant := _grant(participant))
         }
         if not held:
             return
@@ -460,14 +462,16 @@ class Rooms:
         each (changes are rare), so a revocation stops them before the next sweep does. A
         refusal is audited as the action refused, and ends the socket."""
         grant = _grant(who)
-        if grant is None:
-            return True
-        if who.gone != "unauthorized" and grant in await self.store.authorised({grant}):
+        if grant is None or (who.gone != "unauthorized" and await self._stands(grant)):
             return True
         with contextlib.suppress(ConsultError):
             await self.store.change(who.consult_id, who.who, action, _refuse_signed_out)
         self._signed_out(who)
         return False
+
+    async def _stands(self, grant: tuple[str, str]) -> bool:
+        """Whether a (consult, sign-in) still authorises its pharmacist."""
+        return grant in await self.store.authorised({grant})
 
     # -- joining -----------------------------------------------------------------------------
 
@@ -516,9 +520,11 @@ class Rooms:
             raise ConsultError("resume_invalid", "This session cannot be resumed.")
         consult_id, role, seat, pharmacist = found
         if role == PHARMACIST:
-            # only a dropped socket, within the grace period: otherwise a live sign-in
-            if not self._within_grace(seat, allow_connected=False) or not (
-                seat.sign_in and await self.store.authorised({(consult_id, seat.sign_in)})
+            # only a dropped socket, within the grace period, of a sign-in that still stands
+            if not (
+                self._within_grace(seat, allow_connected=False)
+                and seat.sign_in
+                and await self._stands((consult_id, seat.sign_in))
             ):
                 raise ConsultError("resume_expired", "Join again with your sign-in.")
             return consult_id, role, Who(role, pharmacist, ip, seat.sign_in), _still_open

@@ -1,10 +1,11 @@
 """Live-consult pieces that need no database: a socket's outbox, announcements out of order,
-takeovers by generation, the rate limit."""
+takeovers by generation, the rate limit, the sign-ins re-checked in one batch."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Collection
 
 from signaling import protocol as p
 from signaling.bus import LocalBus
@@ -12,6 +13,7 @@ from signaling.consults import ConsultState
 from signaling.rooms import (
     CLOSE_REPLACED,
     CLOSE_SLOW,
+    CLOSE_UNAUTHORIZED,
     OUTBOX_MAX,
     Participant,
     RateLimit,
@@ -80,3 +82,58 @@ async def test_only_a_newer_seat_takes_over() -> None:
 def test_the_rate_limit_allows_bursts_then_the_rate() -> None:
     limit = RateLimit(rate=10, burst=5)
     assert [limit.allow() for _ in range(7)] == [True] * 5 + [False] * 2
+
+
+class OpenSocket:
+    """A socket that takes what it is sent."""
+
+    def __init__(self) -> None:
+        self.sent: list[str] = []
+        self.closed_with: int | None = None
+
+    async def send(self, text: str) -> None:
+        self.sent.append(text)
+
+    async def close(self, code: int, reason: str) -> None:
+        self.closed_with = code
+
+
+class SignIns:
+    """The store's answer on sign-ins: only those in ``live`` stand; each call is kept."""
+
+    def __init__(self, live: set[tuple[str, str]]) -> None:
+        self.live = live
+        self.asked: list[set[tuple[str, str]]] = []
+
+    async def dropped_seats(self, before: object) -> list[tuple[str, str, str]]:
+        return []
+
+    async def authorised(self, held: Collection[tuple[str, str]]) -> set[tuple[str, str]]:
+        self.asked.append(set(held))
+        return self.live & set(held)
+
+
+async def test_the_sign_ins_of_all_pharmacist_sockets_are_checked_in_one_batch() -> None:
+    store = SignIns(live={("c-1", "fam-1")})
+    rooms = Rooms(store=store, bus=LocalBus(), ice_for=lambda c, r: (), recheck=0.05)  # type: ignore[arg-type]
+    sockets = {name: OpenSocket() for name in ("kept", "ended", "other", "patient")}
+    for name, consult, who in (
+        ("kept", "c-1", Who("pharmacist", "u-1", sign_in="fam-1")),
+        ("ended", "c-2", Who("pharmacist", "u-1", sign_in="fam-2")),
+        ("other", "c-3", Who("pharmacist", "u-2", sign_in="fam-3")),
+        ("patient", "c-1", Who("patient")),
+    ):
+        rooms.participants.add(Participant(rooms, consult, who.role, sockets[name], who))
+    rooms.start()
+    async with asyncio.timeout(5):
+        while sockets["ended"].closed_with is None or sockets["other"].closed_with is None:  # noqa: ASYNC110
+            await asyncio.sleep(0.01)
+    assert store.asked[0] == {("c-1", "fam-1"), ("c-2", "fam-2"), ("c-3", "fam-3")}
+    assert {name: s.closed_with for name, s in sockets.items()} == {
+        "kept": None,
+        "ended": CLOSE_UNAUTHORIZED,
+        "other": CLOSE_UNAUTHORIZED,
+        "patient": None,
+    }
+    assert [json.loads(m)["code"] for m in sockets["ended"].sent] == ["unauthorized"]
+    await rooms.close()
