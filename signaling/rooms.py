@@ -408,7 +408,8 @@ class Rooms:
 
     async def _sweep(self) -> None:
         interval = max(QUALITY_FLUSH, min(self._grace / 2, 15.0))
-        next_seats = next_check = 0.0
+        # seats left by a restart at once; sign-ins from one period on (no sockets at start)
+        next_seats, next_check = 0.0, time.monotonic() + self._recheck
         while True:
             await asyncio.sleep(min(QUALITY_FLUSH, self._recheck))
             try:
