@@ -30,13 +30,12 @@ from eprescribe.ncpdp.structure import (
     walk,
     walk_leaves,
 )
-from eprescribe.ncpdp.types import PARTY_QUALIFIERS, Party, SenderSoftware
+from eprescribe.ncpdp.types import PARTY_QUALIFIERS, PARTY_VALUE_MAX, Party, SenderSoftware
 
 __all__ = ["HEADER_PATH", "DigitalSignature", "Header", "parse_header"]
 
 HEADER_PATH: Final = "/Message/Header"
 _ID_MAX: Final = 35
-_PARTY_MAX: Final = 256
 _SIGNATURE_MAX: Final = 100_000
 _NO_OFFSET: Final = dt.timedelta(0)
 
@@ -144,7 +143,7 @@ def _opt_identifier(children: Children, name: str, path: str) -> str | None:
 
 
 def _party(el: etree._Element, path: str) -> Party:
-    value = _printable(leaf(el, path, _PARTY_MAX), path)
+    value = _printable(leaf(el, path, PARTY_VALUE_MAX), path)
     qualifier = el.get("Qualifier")
     if qualifier is None:
         raise StandardViolationError("required attribute missing", f"{path}/@Qualifier")

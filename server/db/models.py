@@ -26,6 +26,9 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from eprescribe.ncpdp.types import PARTY_TEXT_MAX
+from eprescribe.patients import NAME_KEY_MAX
+
 NAMING = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_N_name)s",
@@ -98,9 +101,9 @@ class PatientProfile(Base):
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
     pharmacy_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("pharmacies.id"))
-    #: normalised names (eprescribe.patients.normalise_name) for matching
-    last_name_key: Mapped[str] = mapped_column(String(100))
-    first_name_key: Mapped[str] = mapped_column(String(100))
+    #: normalised names (eprescribe.patients.normalise_name, bounded by the same constant)
+    last_name_key: Mapped[str] = mapped_column(String(NAME_KEY_MAX))
+    first_name_key: Mapped[str] = mapped_column(String(NAME_KEY_MAX))
     date_of_birth: Mapped[dt.date] = mapped_column(Date)
     gender: Mapped[str] = mapped_column(String(1))
     postal_code: Mapped[str] = mapped_column(String(5))
@@ -328,8 +331,8 @@ class InboundMessage(Base):
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
     sender_client_id: Mapped[str] = mapped_column(String(64))
-    #: Header/From as ``qualifier:value``
-    sender: Mapped[str] = mapped_column(String(80))
+    #: Header/From as ``qualifier:value``, as long as the parser accepts
+    sender: Mapped[str] = mapped_column(String(PARTY_TEXT_MAX))
     message_id: Mapped[str] = mapped_column(String(35))
     relates_to_message_id: Mapped[str | None] = mapped_column(String(35))
     transaction: Mapped[str] = mapped_column(String(40))
