@@ -21,6 +21,8 @@ from eprescribe.ncpdp import Patient
 #: the longest key :func:`normalise_name` gives (the width of the profile's key columns): a
 #: name of 35 characters may decompose to many more letters (㎯ is four)
 NAME_KEY_MAX: Final = 100
+#: the part of a postal code that is matched (the five-digit ZIP code)
+ZIP_LENGTH: Final = 5
 
 _NOT_LETTERS = re.compile(r"[^a-z]")
 _SUFFIXES = re.compile(r"\b(jr|sr|ii|iii|iv)\b\.?")
@@ -52,7 +54,7 @@ class MatchKey:
     first: str
     date_of_birth: dt.date
     gender: str
-    postal_code: str  # first five digits
+    postal_code: str  # first ZIP_LENGTH characters
 
     @classmethod
     def of(cls, patient: Patient) -> MatchKey | None:
@@ -65,7 +67,7 @@ class MatchKey:
             first=normalise_name(name.first or ""),
             date_of_birth=born.date,
             gender=patient.gender,
-            postal_code=address.postal_code.strip()[:5],
+            postal_code=address.postal_code.strip()[:ZIP_LENGTH],
         )
 
 

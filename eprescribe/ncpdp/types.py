@@ -17,6 +17,8 @@ from typing import Final, TypeAlias
 
 __all__ = [
     "COMMUNICATION_KINDS",
+    "DRUG_DESCRIPTION_MAX",
+    "IDENTIFIER_MAX",
     "PARTY_QUALIFIERS",
     "PARTY_TEXT_MAX",
     "PARTY_VALUE_MAX",
@@ -37,6 +39,10 @@ __all__ = [
 
 JsonValue: TypeAlias = "str | int | float | bool | list[JsonValue] | dict[str, JsonValue] | None"
 
+#: an1..35: MessageID, RelatesToMessageID, PrescriberOrderNumber, RxReferenceNumber
+IDENTIFIER_MAX: Final = 35
+#: an1..105: MedicationPrescribed/DrugDescription
+DRUG_DESCRIPTION_MAX: Final = 105
 #: ``To``/``From`` ``@Qualifier`` values (pharmacy, clinic, mailbox, prescriber, ...).
 PARTY_QUALIFIERS: Final = frozenset({"P", "C", "M", "D", "CF", "ZZZ", "PY", "DIRECT", "REMS"})
 #: longest ``To``/``From`` identifier (a DIRECT address may be a long e-mail address)
