@@ -8,22 +8,44 @@ Profiles are never merged automatically.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import re
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Final
 
 from eprescribe.checks import PatientMatch
 from eprescribe.ncpdp import Patient
+
+#: the longest key :func:`normalise_name` gives (the width of the profile's key columns): a
+#: name of 35 characters may decompose to many more letters (㎯ is four)
+NAME_KEY_MAX: Final = 100
+#: the part of a postal code that is matched (the five-digit ZIP code)
+ZIP_LENGTH: Final = 5
 
 _NOT_LETTERS = re.compile(r"[^a-z]")
 _SUFFIXES = re.compile(r"\b(jr|sr|ii|iii|iv)\b\.?")
 
 
 def normalise_name(name: str) -> str:
-    """Case, accents, punctuation, spaces and generational suffixes ignored."""
+    """Case, accents, punctuation, spaces and generational suffixes ignored; at most
+    :data:`NAME_KEY_MAX` characters."""
     ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
-    return _NOT_LETTERS.sub("", _SUFFIXES.sub("", ascii_name.casefold()))
+    return _bounded(_NOT_LETTERS.sub("", _SUFFIXES.sub("", ascii_name.casefold())))
+
+
+def _bounded(letters: str) -> str:
+    """``letters`` if they fit, else their beginning, ``-`` and the SHA-256 of all of them.
+
+    Cutting a long key would make names that differ only after the cut match; the digest
+    keeps them apart, and the ``-`` (never in a key of letters) keeps such a key from ever
+    equalling a short one. Short keys stay as they were, so stored profiles still match.
+    """
+    if len(letters) <= NAME_KEY_MAX:
+        return letters
+    digest = hashlib.sha256(letters.encode()).hexdigest()
+    return f"{letters[: NAME_KEY_MAX - len(digest) - 1]}-{digest}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,7 +54,7 @@ class MatchKey:
     first: str
     date_of_birth: dt.date
     gender: str
-    postal_code: str  # first five digits
+    postal_code: str  # first ZIP_LENGTH characters
 
     @classmethod
     def of(cls, patient: Patient) -> MatchKey | None:
@@ -45,7 +67,7 @@ class MatchKey:
             first=normalise_name(name.first or ""),
             date_of_birth=born.date,
             gender=patient.gender,
-            postal_code=address.postal_code.strip()[:5],
+            postal_code=address.postal_code.strip()[:ZIP_LENGTH],
         )
 
 

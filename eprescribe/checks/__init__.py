@@ -19,6 +19,7 @@ from .base import (
     Severity,
 )
 from .context import build_context, identify
+from .unchecked import CHECKS_FAILED, checks_failed
 
 #: identity first, then the law, then clinical checks (prescription-checks.md §1)
 REGISTRY: tuple[Check, ...] = (
@@ -38,6 +39,7 @@ def run_checks(context: CheckContext) -> tuple[Finding, ...]:
 
 
 __all__ = [
+    "CHECKS_FAILED",
     "REGISTRY",
     "ActiveMedication",
     "Check",
@@ -47,6 +49,7 @@ __all__ = [
     "PatientMatch",
     "Severity",
     "build_context",
+    "checks_failed",
     "identify",
     "run_checks",
 ]

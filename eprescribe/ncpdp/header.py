@@ -30,13 +30,17 @@ from eprescribe.ncpdp.structure import (
     walk,
     walk_leaves,
 )
-from eprescribe.ncpdp.types import PARTY_QUALIFIERS, Party, SenderSoftware
+from eprescribe.ncpdp.types import (
+    IDENTIFIER_MAX,
+    PARTY_QUALIFIERS,
+    PARTY_VALUE_MAX,
+    Party,
+    SenderSoftware,
+)
 
 __all__ = ["HEADER_PATH", "DigitalSignature", "Header", "parse_header"]
 
 HEADER_PATH: Final = "/Message/Header"
-_ID_MAX: Final = 35
-_PARTY_MAX: Final = 256
 _SIGNATURE_MAX: Final = 100_000
 _NO_OFFSET: Final = dt.timedelta(0)
 
@@ -58,9 +62,9 @@ _HEADER = Spec(
     opt("RxReferenceOrderGroup"),
 )
 _SENDER_SOFTWARE = Spec(
-    req("SenderSoftwareDeveloper", _ID_MAX),
-    req("SenderSoftwareProduct", _ID_MAX),
-    req("SenderSoftwareVersionRelease", _ID_MAX),
+    req("SenderSoftwareDeveloper", IDENTIFIER_MAX),
+    req("SenderSoftwareProduct", IDENTIFIER_MAX),
+    req("SenderSoftwareVersionRelease", IDENTIFIER_MAX),
 )
 _SIGNATURE_PARTS: Final = ("DigestMethod", "DigestValue", "SignatureValue", "X509Data")
 # Either the indicator or the signature parts (which may come twice); their inner order is not
@@ -99,7 +103,7 @@ class Header:
     digital_signature: DigitalSignature | None = None
 
     def __post_init__(self) -> None:
-        if not 1 <= len(self.message_id) <= _ID_MAX:
+        if not 1 <= len(self.message_id) <= IDENTIFIER_MAX:
             raise ValueError("MessageID is an1..35")
         if self.sent_time.utcoffset() != _NO_OFFSET:
             raise ValueError("sent_time must be aware and in UTC")
@@ -130,10 +134,10 @@ def _printable(value: str, path: str) -> str:
 
 def _identifier(value: str, path: str, name: str) -> str:
     """``value`` of the ``name`` child if it is a printable an1..35 (its path built on error)."""
-    if len(value) > _ID_MAX or not value.isprintable():
+    if len(value) > IDENTIFIER_MAX or not value.isprintable():
         where = f"{path}/{name}"
-        if len(value) > _ID_MAX:
-            raise StandardViolationError(f"value longer than {_ID_MAX} characters", where)
+        if len(value) > IDENTIFIER_MAX:
+            raise StandardViolationError(f"value longer than {IDENTIFIER_MAX} characters", where)
         _printable(value, where)
     return value
 
@@ -144,7 +148,7 @@ def _opt_identifier(children: Children, name: str, path: str) -> str | None:
 
 
 def _party(el: etree._Element, path: str) -> Party:
-    value = _printable(leaf(el, path, _PARTY_MAX), path)
+    value = _printable(leaf(el, path, PARTY_VALUE_MAX), path)
     qualifier = el.get("Qualifier")
     if qualifier is None:
         raise StandardViolationError("required attribute missing", f"{path}/@Qualifier")

@@ -43,7 +43,7 @@ from eprescribe.ncpdp.structure import (
     walk,
     walk_leaves,
 )
-from eprescribe.ncpdp.types import DateValue
+from eprescribe.ncpdp.types import DRUG_DESCRIPTION_MAX, DateValue
 
 __all__ = [
     "CONTROLLED_SCHEDULES",
@@ -68,7 +68,6 @@ SUBSTITUTIONS: Final = frozenset({"0", "1"})
 CLINICAL_INFORMATION_QUALIFIERS: Final = frozenset({"1", "2"})
 DIAGNOSIS_QUALIFIERS: Final = frozenset({"ABF", "DX", "LD"})
 _NCI_CODE = re.compile(r"C\d{1,10}", re.ASCII)
-_DESCRIPTION_MAX: Final = 105
 _NOTE_MAX: Final = 210
 _CODE_MAX: Final = 35
 
@@ -189,7 +188,7 @@ def parse_medication_prescribed(el: etree._Element, path: str) -> MedicationPres
     rems = single(children, "PrescriberCheckedREMS", path)
     # Arguments by position, in field order: keywords cost noticeably more on this hot path.
     return MedicationPrescribed(
-        text(children, "DrugDescription", path, _DESCRIPTION_MAX),
+        text(children, "DrugDescription", path, DRUG_DESCRIPTION_MAX),
         product_code,
         strength,
         drug_db_code,

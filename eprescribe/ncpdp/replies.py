@@ -24,7 +24,7 @@ from eprescribe.ncpdp.error import ERROR_CODES
 from eprescribe.ncpdp.errors import ScriptRejection
 from eprescribe.ncpdp.header import Header
 from eprescribe.ncpdp.status import STATUS_CODES, STATUS_DESCRIPTION_MAX
-from eprescribe.ncpdp.types import PARTY_QUALIFIERS, Party, SenderSoftware
+from eprescribe.ncpdp.types import PARTY_QUALIFIERS, PARTY_VALUE_MAX, Party, SenderSoftware
 from eprescribe.ncpdp.verify import VERIFY_CODE
 
 __all__ = [
@@ -42,7 +42,6 @@ __all__ = [
 ERROR_DESCRIPTION_MAX: Final = 500
 SCRIPT_VERSION: Final = "20170715"
 _ID_MAX: Final = 35
-_PARTY_MAX: Final = 256
 _SALVAGE_WINDOW: Final = 64 * 1024
 _OPEN: Final = (
     '<?xml version="1.0" encoding="UTF-8"?>\n'
@@ -107,7 +106,7 @@ def _salvage_party(window: bytes, name: bytes) -> Party | None:
         return None
     qualifier = _SALVAGE_QUALIFIER.search(match.group(1))
     value = _decode(match.group(2))
-    if qualifier is None or value is None or not _valid_identifier(value, _PARTY_MAX):
+    if qualifier is None or value is None or not _valid_identifier(value, PARTY_VALUE_MAX):
         return None
     code = qualifier.group(2).decode("ascii")
     return Party(code, value) if code in PARTY_QUALIFIERS else None

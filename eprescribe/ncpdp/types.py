@@ -17,7 +17,11 @@ from typing import Final, TypeAlias
 
 __all__ = [
     "COMMUNICATION_KINDS",
+    "DRUG_DESCRIPTION_MAX",
+    "IDENTIFIER_MAX",
     "PARTY_QUALIFIERS",
+    "PARTY_TEXT_MAX",
+    "PARTY_VALUE_MAX",
     "Address",
     "Coded",
     "CommunicationNumber",
@@ -35,8 +39,16 @@ __all__ = [
 
 JsonValue: TypeAlias = "str | int | float | bool | list[JsonValue] | dict[str, JsonValue] | None"
 
+#: an1..35: MessageID, RelatesToMessageID, PrescriberOrderNumber, RxReferenceNumber
+IDENTIFIER_MAX: Final = 35
+#: an1..105: MedicationPrescribed/DrugDescription
+DRUG_DESCRIPTION_MAX: Final = 105
 #: ``To``/``From`` ``@Qualifier`` values (pharmacy, clinic, mailbox, prescriber, ...).
 PARTY_QUALIFIERS: Final = frozenset({"P", "C", "M", "D", "CF", "ZZZ", "PY", "DIRECT", "REMS"})
+#: longest ``To``/``From`` identifier (a DIRECT address may be a long e-mail address)
+PARTY_VALUE_MAX: Final = 256
+#: longest party written as ``qualifier:value``, the form in which the hub stores a sender
+PARTY_TEXT_MAX: Final = max(map(len, PARTY_QUALIFIERS)) + 1 + PARTY_VALUE_MAX
 
 #: Children of ``CommunicationNumbers``, in schema order.
 COMMUNICATION_KINDS: Final = (
@@ -76,6 +88,8 @@ class Party:
         if self.qualifier not in PARTY_QUALIFIERS:
             raise ValueError("unknown party qualifier")
         _require_text(self.value, "party identifier")
+        if len(self.value) > PARTY_VALUE_MAX:
+            raise ValueError(f"party identifier longer than {PARTY_VALUE_MAX} characters")
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -26,6 +26,9 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from eprescribe.ncpdp.types import DRUG_DESCRIPTION_MAX, IDENTIFIER_MAX, PARTY_TEXT_MAX
+from eprescribe.patients import NAME_KEY_MAX, ZIP_LENGTH
+
 NAMING = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_N_name)s",
@@ -98,12 +101,12 @@ class PatientProfile(Base):
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
     pharmacy_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("pharmacies.id"))
-    #: normalised names (eprescribe.patients.normalise_name) for matching
-    last_name_key: Mapped[str] = mapped_column(String(100))
-    first_name_key: Mapped[str] = mapped_column(String(100))
+    #: normalised names (eprescribe.patients.normalise_name, bounded by the same constant)
+    last_name_key: Mapped[str] = mapped_column(String(NAME_KEY_MAX))
+    first_name_key: Mapped[str] = mapped_column(String(NAME_KEY_MAX))
     date_of_birth: Mapped[dt.date] = mapped_column(Date)
     gender: Mapped[str] = mapped_column(String(1))
-    postal_code: Mapped[str] = mapped_column(String(5))
+    postal_code: Mapped[str] = mapped_column(String(ZIP_LENGTH))
     #: name, address and contact as received
     demographics: Mapped[dict[str, Any]]
     #: allergy entries recorded on the profile (free text, resolved by the drug reference)
@@ -331,10 +334,10 @@ class InboundMessage(Base):
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
     sender_client_id: Mapped[str] = mapped_column(String(64))
-    #: Header/From as ``qualifier:value``
-    sender: Mapped[str] = mapped_column(String(80))
-    message_id: Mapped[str] = mapped_column(String(35))
-    relates_to_message_id: Mapped[str | None] = mapped_column(String(35))
+    #: Header/From as ``qualifier:value``, as long as the parser accepts
+    sender: Mapped[str] = mapped_column(String(PARTY_TEXT_MAX))
+    message_id: Mapped[str] = mapped_column(String(IDENTIFIER_MAX))
+    relates_to_message_id: Mapped[str | None] = mapped_column(String(IDENTIFIER_MAX))
     transaction: Mapped[str] = mapped_column(String(40))
     version: Mapped[str] = mapped_column(String(10))
     pharmacy_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("pharmacies.id"))
@@ -357,12 +360,12 @@ class Prescription(Base):
     inbound_message_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("inbound_messages.id"), unique=True
     )
-    message_id: Mapped[str] = mapped_column(String(35))
-    prescriber_order_number: Mapped[str | None] = mapped_column(String(35))
+    message_id: Mapped[str] = mapped_column(String(IDENTIFIER_MAX))
+    prescriber_order_number: Mapped[str | None] = mapped_column(String(IDENTIFIER_MAX))
     #: set by the checks when the patient matched exactly one profile (or a new one was made)
     patient_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("patients.id"))
     state: Mapped[str] = mapped_column(String(32))
-    drug_description: Mapped[str] = mapped_column(String(105))
+    drug_description: Mapped[str] = mapped_column(String(DRUG_DESCRIPTION_MAX))
     dea_schedule: Mapped[str | None] = mapped_column(String(10))
     written_date: Mapped[dt.date] = mapped_column(Date)
     patient: Mapped[dict[str, Any]]

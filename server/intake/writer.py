@@ -21,10 +21,11 @@ from typing import Any
 
 import asyncpg
 import orjson
-from sqlalchemy import JSON, Table, insert
+from sqlalchemy import JSON, String, Table, insert
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.types import TypeEngine
 
 from .. import audit
 from ..db import Database, insert_ignoring_conflicts, json_default
@@ -327,8 +328,15 @@ class _Sources:
         arrays = []
         for name in columns:
             self.count += 1
-            arrays.append(f"${self.count}::{table.c[name].type.compile(dialect=self._dialect)}[]")
+            arrays.append(f"${self.count}::{self._unbounded(table.c[name].type)}[]")
         return f"unnest({', '.join(arrays)}) AS u({', '.join(columns)})"
+
+    def _unbounded(self, column_type: TypeEngine[Any]) -> str:
+        """The column's type without its length: a cast to VARCHAR(n) silently cuts longer
+        text (a cut ``From`` made false duplicates), storing it in the column refuses it."""
+        if isinstance(column_type, String) and column_type.length is not None:
+            column_type = String()
+        return column_type.compile(dialect=self._dialect)
 
 
 def _insert(table: Table, columns: tuple[str, ...]) -> str:

@@ -12,10 +12,10 @@ from typing import Any
 
 from aiohttp import web
 from celery import Celery
-from sqlalchemy.exc import DBAPIError, OperationalError
 
 from ..settings import Settings
 from ..typedefs import CHECK_QUEUE, DATABASE, SETTINGS
+from .failures import TransientError, transient_as_retry
 
 CHECK_TASK = "telepharm.check_prescriptions"
 #: IDs per task: one publish costs ~1 ms of CPU (kombu and redis-py set-up), one per message
@@ -87,7 +87,9 @@ def _register(app: Celery, settings: Settings) -> None:
     @app.task(
         name=CHECK_TASK,
         acks_late=True,
-        autoretry_for=(OperationalError, DBAPIError, OSError),
+        # only what may pass (the database unreachable): a prescription whose checks fail
+        # otherwise is parked by the checker, never retried for ever with its chunk
+        autoretry_for=(TransientError,),
         retry_backoff=True,
         retry_backoff_max=60,
         retry_jitter=True,
@@ -96,4 +98,5 @@ def _register(app: Celery, settings: Settings) -> None:
     def check_prescriptions(prescription_ids: list[str]) -> None:
         """Check each prescription; a retry re-runs the chunk, and the ones already checked
         are no-ops (Checker.check is idempotent)."""
-        checker().check_many([uuid.UUID(i) for i in prescription_ids])
+        with transient_as_retry():
+            checker().check_many([uuid.UUID(i) for i in prescription_ids])

@@ -5,6 +5,11 @@ the second replaces the findings and moves ``checking`` to ``awaiting_review`` o
 prescription is still ``checking``. A redelivered or duplicated task therefore either finds
 nothing to do or finishes a check that never completed; a prescription never ends with two
 sets of findings.
+
+A chunk that fails for a reason other than the database (server.worker.failures) is checked
+again one prescription at a time; one that still fails on its own is parked: moved to the
+pharmacist's queue with a CHECKS_FAILED hard stop, so it neither waits for ever nor holds up
+the prescriptions it was queued with.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import traceback
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -29,6 +35,7 @@ from eprescribe.checks import (
     Finding,
     PatientMatch,
     build_context,
+    checks_failed,
     run_checks,
 )
 from eprescribe.checks.context import RXNORM_QUALIFIERS
@@ -49,6 +56,7 @@ from ..db.models import (
     utcnow,
 )
 from ..settings import Settings, SettingsError
+from .failures import is_transient
 
 log = logging.getLogger(__name__)
 ACTOR = audit.Actor("system", "checks")
@@ -108,8 +116,26 @@ class Checker:
         return outcomes[0] if outcomes else None
 
     def check_many(self, ids: Sequence[uuid.UUID]) -> list[CheckOutcome]:
-        """Check a chunk of prescriptions with two transactions for the whole chunk."""
-        contexts = self._start(sorted(set(ids)))
+        """Check a chunk of prescriptions with two transactions for the whole chunk; should
+        that fail other than transiently, one at a time, parking any that fail alone.
+        Transient failures propagate (the task retries)."""
+        chunk = sorted(set(ids))
+        try:
+            return self._check_together(chunk)
+        except Exception as exc:
+            if is_transient(exc):
+                raise
+            if len(chunk) == 1:
+                return self._park(chunk[0], exc)
+            log.warning(
+                "a chunk of %d checks failed (%s); checking them one at a time",
+                len(chunk),
+                _describe(exc),
+            )
+        return [outcome for rx_id in chunk for outcome in self.check_many([rx_id])]
+
+    def _check_together(self, ids: list[uuid.UUID]) -> list[CheckOutcome]:
+        contexts = self._start(ids)
         results = {rx_id: run_checks(context) for rx_id, context in contexts.items()}
         done = self._finish(results) if results else []
         for rx_id in done:
@@ -203,42 +229,81 @@ class Checker:
                     .with_for_update()
                 )
             )
-            if not still:
-                return []
-            now = utcnow()
-            session.execute(delete(FindingRow).where(FindingRow.prescription_id.in_(still)))
-            rows = [
-                {
-                    "prescription_id": rx_id,
-                    "code": f.code,
-                    "severity": f.severity.value,
-                    "message": f.message,
-                    "evidence": dict(f.evidence),
-                    "created_at": now,
-                }
-                for rx_id in still
-                for f in results[rx_id]
-            ]
-            if rows:
-                session.execute(insert(FindingRow), rows)
-            _move(session, still, State.CHECKING, State.AWAITING_REVIEW, "checks done")
-            audit.append(
-                session,
-                [
-                    audit.values(
-                        ACTOR,
-                        audit.Event(
-                            "prescription.check",
-                            "prescription",
-                            str(rx_id),
-                            detail={"codes": sorted({f.code for f in results[rx_id]})},
-                        ),
-                        now,
-                    )
-                    for rx_id in still
-                ],
-            )
+            if still:
+                _conclude(session, {rx_id: results[rx_id] for rx_id in still}, "checks done")
         return still
+
+    def _park(self, rx_id: uuid.UUID, error: Exception) -> list[CheckOutcome]:
+        """Send a prescription whose checks cannot run to the pharmacist's queue, with a
+        finding that says so (nothing when another run has finished it meanwhile)."""
+        log.warning("prescription %s parked unchecked: %s", rx_id, _describe(error))
+        finding = checks_failed(type(error).__name__)
+        with self._sessions.begin() as session:
+            state = session.scalar(
+                select(Prescription.state).where(Prescription.id == rx_id).with_for_update()
+            )
+            if state == State.RECEIVED:
+                _move(session, [rx_id], State.RECEIVED, State.CHECKING, "checks started")
+            elif state != State.CHECKING:
+                return []
+            _conclude(session, {rx_id: (finding,)}, "checks could not run", failure=finding)
+        return [CheckOutcome(rx_id, (finding,))]
+
+
+def _conclude(
+    session: Session,
+    results: dict[uuid.UUID, tuple[Finding, ...]],
+    why: str,
+    failure: Finding | None = None,
+) -> None:
+    """Replace the findings of prescriptions in ``checking`` (locked by the caller), move
+    them to the pharmacist's queue and audit it; ``failure`` when the checks could not run."""
+    now = utcnow()
+    ids = list(results)
+    session.execute(delete(FindingRow).where(FindingRow.prescription_id.in_(ids)))
+    rows = [
+        {
+            "prescription_id": rx_id,
+            "code": f.code,
+            "severity": f.severity.value,
+            "message": f.message,
+            "evidence": dict(f.evidence),
+            "created_at": now,
+        }
+        for rx_id in ids
+        for f in results[rx_id]
+    ]
+    if rows:
+        session.execute(insert(FindingRow), rows)
+    _move(session, ids, State.CHECKING, State.AWAITING_REVIEW, why)
+    extra = {} if failure is None else dict(failure.evidence)
+    audit.append(
+        session,
+        [
+            audit.values(
+                ACTOR,
+                audit.Event(
+                    "prescription.check",
+                    "prescription",
+                    str(rx_id),
+                    outcome="success" if failure is None else "failure",
+                    detail={"codes": sorted({f.code for f in results[rx_id]}), **extra},
+                ),
+                now,
+            )
+            for rx_id in ids
+        ],
+    )
+
+
+def _describe(error: BaseException) -> str:
+    """The error's type and where it was raised: never its text, which may quote the
+    values (patient data) a statement refused."""
+    frames = traceback.extract_tb(error.__traceback__)
+    if not frames:
+        return type(error).__name__
+    last = frames[-1]
+    return f"{type(error).__name__} at {Path(last.filename).name}:{last.lineno} in {last.name}"
 
 
 def supply_ends(medication: dict[str, Any], received: dt.date) -> dt.date:

@@ -12,11 +12,15 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select, update
+from sqlalchemy.orm import sessionmaker
 
-from server.db.models import Finding, Prescription, PrescriptionTransition
+from eprescribe.drugs import DrugReference
+from server.db.models import Finding, PatientProfile, Prescription, PrescriptionTransition
 from server.settings import Settings, SettingsError
-from server.worker.checking import Checker, load_expiry_rules
+from server.worker.checking import Checker, load_expiry_rules, sync_engine
+from server.worker.failures import TransientError, transient_as_retry
 from tests.conftest import Hub
+from tests.functional.check_helpers import EXPANDING, assert_parked, history, make_unparseable
 from tests.functional.verification_helpers import receive
 
 
@@ -31,16 +35,6 @@ async def _approve(hub: Hub, rx_id: uuid.UUID) -> None:
 async def _patient_of(hub: Hub, rx_id: uuid.UUID) -> uuid.UUID | None:
     async with hub.db.sessions() as session:
         return await session.scalar(select(Prescription.patient_id).where(Prescription.id == rx_id))
-
-
-async def _history(hub: Hub, rx_id: uuid.UUID) -> list[tuple[str | None, str]]:
-    async with hub.db.sessions() as session:
-        rows = await session.scalars(
-            select(PrescriptionTransition)
-            .where(PrescriptionTransition.prescription_id == rx_id)
-            .order_by(PrescriptionTransition.id)
-        )
-        return [(t.from_state, t.to_state) for t in rows]
 
 
 async def _codes(hub: Hub, rx_id: uuid.UUID) -> list[str]:
@@ -70,7 +64,7 @@ async def test_check_moves_to_review_with_findings(hub: Hub, checker: Checker) -
     outcome = await asyncio.to_thread(checker.check, rx_id)
     assert outcome is not None
     assert await _codes(hub, rx_id) == ["NPI_INVALID", "REFILLS_NOT_ALLOWED"]
-    assert await _history(hub, rx_id) == [
+    assert await history(hub, rx_id) == [
         (None, "received"),
         ("received", "checking"),
         ("checking", "awaiting_review"),
@@ -95,7 +89,7 @@ async def test_second_run_changes_nothing(hub: Hub, checker: Checker) -> None:
     assert await asyncio.to_thread(checker.check, rx_id) is not None
     assert await asyncio.to_thread(checker.check, rx_id) is None
     assert await _codes(hub, rx_id) == ["NPI_INVALID"]
-    assert len(await _history(hub, rx_id)) == 3
+    assert len(await history(hub, rx_id)) == 3
 
 
 async def test_a_check_interrupted_after_start_is_finished_by_the_next_run(
@@ -103,10 +97,10 @@ async def test_a_check_interrupted_after_start_is_finished_by_the_next_run(
 ) -> None:
     rx_id = await receive(hub, prescriber_npi="1234567898")
     assert rx_id in await asyncio.to_thread(checker._start, [rx_id])  # the worker dies here
-    assert await _history(hub, rx_id) == [(None, "received"), ("received", "checking")]
+    assert await history(hub, rx_id) == [(None, "received"), ("received", "checking")]
     assert await asyncio.to_thread(checker.check, rx_id) is not None
     assert await _codes(hub, rx_id) == ["NPI_INVALID"]
-    assert await _history(hub, rx_id) == [
+    assert await history(hub, rx_id) == [
         (None, "received"),
         ("received", "checking"),
         ("checking", "awaiting_review"),
@@ -179,7 +173,7 @@ async def test_a_chunk_is_checked_together_and_skips_finished_ones(
     assert sorted(o.prescription_id for o in outcomes) == sorted([second, third])
     assert await _codes(hub, first) == ["NPI_INVALID"]
     for rx_id in (first, second, third):
-        assert (await _history(hub, rx_id))[-1] == ("checking", "awaiting_review")
+        assert (await history(hub, rx_id))[-1] == ("checking", "awaiting_review")
 
 
 async def test_expiry_follows_the_pharmacy_state_rules(
@@ -200,7 +194,7 @@ async def test_expiry_follows_the_pharmacy_state_rules(
         outcome = await asyncio.to_thread(checker.check, rx_id)
     finally:
         checker.close()
-    assert outcome is not None, await _history(hub, rx_id)
+    assert outcome is not None, await history(hub, rx_id)
     assert "RX_EXPIRED" in await _codes(hub, rx_id)
 
 
@@ -209,3 +203,60 @@ def test_a_bad_expiry_file_is_a_settings_error(tmp_path: Path) -> None:
     bad.write_text('{"default": {"CII": 90}}')
     with pytest.raises(SettingsError, match="unknown schedule"):
         load_expiry_rules(str(bad))
+
+
+async def _profile_keys(hub: Hub) -> list[tuple[str, str]]:
+    async with hub.db.sessions() as session:
+        rows = await session.execute(
+            select(PatientProfile.last_name_key, PatientProfile.first_name_key)
+        )
+        return [(last, first) for last, first in rows]
+
+
+async def test_a_name_whose_key_expands_is_checked_and_matched(hub: Hub, checker: Checker) -> None:
+    first = await receive(hub, patient_last=EXPANDING)
+    assert await asyncio.to_thread(checker.check, first) is not None
+    assert await history(hub, first) == [
+        (None, "received"),
+        ("received", "checking"),
+        ("checking", "awaiting_review"),
+    ]
+    bound = PatientProfile.__table__.c.last_name_key.type.length
+    assert [len(last) <= bound for last, _ in await _profile_keys(hub)] == [True]
+    again = await receive(hub, patient_last=EXPANDING)
+    assert await asyncio.to_thread(checker.check, again) is not None
+    assert await _patient_of(hub, again) == await _patient_of(hub, first) is not None
+
+
+async def test_a_prescription_whose_checks_cannot_run_is_parked_and_its_chunk_checked(
+    hub: Hub, checker: Checker
+) -> None:
+    ordinary = [await receive(hub, prescriber_npi="1234567898") for _ in range(20)]
+    expanding = await receive(hub, prescriber_npi="1234567898", patient_last=EXPANDING)
+    poison = await receive(hub)
+    await make_unparseable(hub, poison)
+    chunk = [*ordinary, expanding, poison]
+    outcomes = await asyncio.to_thread(checker.check_many, chunk)
+    assert sorted(o.prescription_id for o in outcomes) == sorted(chunk)
+    for rx_id in [*ordinary, expanding]:
+        assert await _codes(hub, rx_id) == ["NPI_INVALID"]
+        assert (await history(hub, rx_id))[-1] == ("checking", "awaiting_review")
+    await assert_parked(hub, poison)
+    assert await asyncio.to_thread(checker.check_many, chunk) == []  # never checked again
+
+
+async def test_a_database_that_is_down_is_retried_not_parked(
+    hub: Hub, settings: Settings, tmp_path: Path
+) -> None:
+    rx_id = await receive(hub)
+    if settings.database_url.startswith("postgresql"):
+        down_url = "postgresql+psycopg://postgres@127.0.0.1:9/telepharm"  # nothing listens
+    else:
+        down_url = f"sqlite:///{tmp_path / 'missing' / 'hub.sqlite3'}"
+    down = Checker(sessionmaker(sync_engine(down_url)), DrugReference.bundled())
+    try:
+        with pytest.raises(TransientError), transient_as_retry():  # as the task runs it
+            await asyncio.to_thread(down.check_many, [rx_id])
+    finally:
+        down.close()
+    assert await history(hub, rx_id) == [(None, "received")]

@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
@@ -21,10 +22,11 @@ from sqlalchemy import func, select, update
 
 from server.app import create_app
 from server.db import Database
-from server.db.models import Finding, Prescription
+from server.db.models import Finding, PatientProfile, Prescription
 from server.settings import Settings
 from server.worker.checking import sync_engine
 from tests.conftest import Hub
+from tests.functional.check_helpers import EXPANDING, assert_parked, make_unparseable
 from tests.functional.intake_helpers import post_script
 from tests.support.script_samples import newrx_xml
 
@@ -92,11 +94,12 @@ def make_hub(
     return make
 
 
-def _newrx(drug: str = "lisinopril 10 MG Oral Tablet") -> bytes:
+def _newrx(drug: str = "lisinopril 10 MG Oral Tablet", **fields: str) -> bytes:
     today = dt.datetime.now(dt.UTC).date().isoformat()
     return newrx_xml(
         message_id=uuid.uuid4().hex[:20],
         drug_description=drug,
+        **fields,
         prescriber_npi="1234567898",
         written_date=today,
         sent_time=f"{today}T00:00:00Z",
@@ -218,3 +221,48 @@ async def test_readiness_reports_a_broker_outage_but_stays_ready(make_hub: HubFa
     ready = await hub.client.get("/readyz")
     assert ready.status == 200  # the intake still stores; the sweep queues checks later
     assert (await ready.json())["checks"] == {"database": "ok", "broker": "unavailable"}
+
+
+async def _states(hub: Hub) -> dict[uuid.UUID, str]:
+    async with hub.db.sessions() as session:
+        rows = await session.execute(select(Prescription.id, Prescription.state))
+        return dict(rows.all())
+
+
+async def test_a_newrx_that_cannot_be_checked_does_not_hold_up_the_others(
+    make_hub: HubFactory, worker: Callable[[], subprocess.Popen[bytes]]
+) -> None:
+    """Issue 12: one crafted or unreadable prescription among twenty ordinary ones: all are
+    checked promptly, the one that cannot be is parked for a pharmacist, none is retried
+    for ever."""
+    hub = await make_hub()
+    token = await hub.sender_token()
+    messages = [_newrx() for _ in range(20)] + [_newrx(patient_last=EXPANDING), _newrx()]
+    # sent together, stored and queued together: one chunk for the worker
+    replies = await asyncio.gather(*(post_script(hub, m, token) for m in messages))
+    assert [b"<Status>" in await reply.read() for reply in replies] == [True] * len(messages)
+    poison = await _prescription_of(hub, messages[-1])
+    await make_unparseable(hub, poison)
+    worker()
+    deadline = time.monotonic() + 30
+    while set((states := await _states(hub)).values()) != {"awaiting_review"}:
+        assert time.monotonic() < deadline, Counter(states.values())
+        await asyncio.sleep(0.2)
+    await assert_parked(hub, poison)
+    async with hub.db.sessions() as session:
+        codes = await session.execute(
+            select(Finding.prescription_id, Finding.code).where(Finding.prescription_id != poison)
+        )
+        assert sorted(code for _, code in codes) == ["NPI_INVALID"] * 21
+        longest = await session.scalar(select(func.max(func.length(PatientProfile.last_name_key))))
+    assert longest <= PatientProfile.__table__.c.last_name_key.type.length
+
+
+async def _prescription_of(hub: Hub, message: bytes) -> uuid.UUID:
+    message_id = message.split(b"<MessageID>")[1].split(b"<")[0].decode()
+    async with hub.db.sessions() as session:
+        found = await session.scalar(
+            select(Prescription.id).where(Prescription.message_id == message_id)
+        )
+    assert found is not None
+    return found

@@ -15,14 +15,35 @@ target_metadata = Base.metadata
 
 
 def _run(connection: Connection) -> None:
+    sqlite = connection.dialect.name == "sqlite"
+    if sqlite:
+        _foreign_keys_off(connection)
     context.configure(
         connection=connection,
         target_metadata=target_metadata,
-        render_as_batch=connection.dialect.name == "sqlite",
+        render_as_batch=sqlite,
         compare_type=True,
     )
     with context.begin_transaction():
         context.run_migrations()
+        if sqlite:
+            _check_foreign_keys(connection)
+
+
+def _foreign_keys_off(connection: Connection) -> None:
+    """SQLite changes a column by rebuilding its table (batch mode): the old table is dropped
+    while other tables still refer to it, which enforcement refuses statement by statement.
+    Enforcement can only be switched off outside a transaction, so on the driver's connection
+    before the migrations' transaction begins; :func:`_check_foreign_keys` checks at the end."""
+    cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    cursor.execute("PRAGMA foreign_keys=OFF")
+    cursor.close()
+
+
+def _check_foreign_keys(connection: Connection) -> None:
+    broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+    if broken:
+        raise RuntimeError(f"the migration left {len(broken)} broken references")
 
 
 async def _run_online() -> None:

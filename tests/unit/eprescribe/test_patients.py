@@ -1,6 +1,12 @@
 import datetime as dt
+import operator
+import string
+import unicodedata
 
-from eprescribe.patients import MatchKey, classify, normalise_name
+from hypothesis import assume, given
+from hypothesis import strategies as st
+
+from eprescribe.patients import NAME_KEY_MAX, MatchKey, classify, normalise_name
 
 BORN = dt.date(1980, 1, 1)
 KEY = MatchKey("testpatient", "alex", BORN, "F", "90000")
@@ -33,3 +39,60 @@ def test_same_person_with_another_zip_or_gender_is_weak() -> None:
 def test_two_exact_profiles_are_ambiguous_never_merged() -> None:
     match = classify(KEY, [("p1", KEY), ("p2", KEY)])
     assert (match.kind, match.candidates) == ("ambiguous", ("p1", "p2"))
+
+
+#: ㎯ (SQUARE RAD OVER S SQUARED) decomposes to "rad/s2" (with a division slash): a name
+#: within the SCRIPT limit of 35 characters whose key would have four letters per character
+EXPANDING = "\u33af" * 35
+
+
+def test_a_name_that_expands_still_fits_its_column() -> None:
+    assert len(normalise_name(EXPANDING)) <= NAME_KEY_MAX
+
+
+def test_short_keys_are_the_letters_themselves() -> None:
+    """Profiles stored before keys were bounded keep matching."""
+    letters = "a" * NAME_KEY_MAX
+    assert normalise_name(letters) == letters
+
+
+#: any unicode, and long names (a random piece repeated) that reach past the bound
+NAMES = st.text(max_size=100) | st.builds(
+    operator.mul, st.text(min_size=1, max_size=8), st.integers(min_value=1, max_value=80)
+)
+
+
+@given(NAMES)
+def test_a_key_never_exceeds_the_column(name: str) -> None:
+    assert len(normalise_name(name)) <= NAME_KEY_MAX
+
+
+@given(NAMES)
+def test_equal_names_give_equal_keys(name: str) -> None:
+    """The same name, however its accents are composed, gives one key."""
+    key = normalise_name(name)
+    assert normalise_name(unicodedata.normalize("NFC", name)) == key
+    assert normalise_name(unicodedata.normalize("NFD", name)) == key
+
+
+@given(st.text(alphabet=string.ascii_letters + " -'.", max_size=300))
+def test_case_and_punctuation_do_not_change_a_key(name: str) -> None:
+    assert (
+        normalise_name(name.upper()) == normalise_name(f" {name.lower()}-") == normalise_name(name)
+    )
+
+
+@given(
+    st.text(alphabet=string.ascii_lowercase, min_size=1, max_size=300),
+    st.text(alphabet=string.ascii_lowercase, min_size=1, max_size=300),
+)
+def test_different_names_give_different_keys(first: str, second: str) -> None:
+    """Long names are not cut to a common prefix: a match stays a match of the whole name."""
+    assume(first != second)
+    assert normalise_name(first) != normalise_name(second)
+
+
+def test_names_differing_only_after_the_bound_differ() -> None:
+    long = "b" * (2 * NAME_KEY_MAX)
+    assert normalise_name(long + "x") != normalise_name(long + "y")
+    assert normalise_name(EXPANDING) != normalise_name(EXPANDING[:-1])

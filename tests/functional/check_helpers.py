@@ -1,0 +1,61 @@
+"""Helpers for tests of the checks: state histories, prescriptions whose checks cannot run."""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import select
+
+from server.db.models import AuditEvent, Finding, InboundMessage, Prescription
+from server.db.models import PrescriptionTransition as Transition
+from tests.conftest import Hub
+from tests.support.script_samples import edit
+
+#: ㎯ (SQUARE RAD OVER S SQUARED) decomposes to "rad/s2" (with a division slash): a last name
+#: within the SCRIPT limit of 35 characters whose matching key would be 140 letters
+EXPANDING = "\u33af" * 35
+
+
+async def history(hub: Hub, rx_id: uuid.UUID) -> list[tuple[str | None, str]]:
+    async with hub.db.sessions() as session:
+        rows = await session.scalars(
+            select(Transition).where(Transition.prescription_id == rx_id).order_by(Transition.id)
+        )
+        return [(t.from_state, t.to_state) for t in rows]
+
+
+async def make_unparseable(hub: Hub, rx_id: uuid.UUID) -> None:
+    """Leave a stored message that this version cannot parse (as a laxer older version might
+    have stored it): a prescription whose checks cannot run, whatever the backend."""
+    async with hub.db.transaction() as session:
+        message = await session.scalar(
+            select(InboundMessage)
+            .join(Prescription, Prescription.inbound_message_id == InboundMessage.id)
+            .where(Prescription.id == rx_id)
+        )
+        assert message is not None
+        message.raw = edit(message.raw, omit=["Body/NewRx/Patient"])
+
+
+async def assert_parked(hub: Hub, rx_id: uuid.UUID) -> None:
+    """In the pharmacist's queue with one hard stop saying why, its history and audit kept."""
+    async with hub.db.sessions() as session:
+        [finding] = await session.scalars(select(Finding).where(Finding.prescription_id == rx_id))
+        audited = await session.execute(
+            select(AuditEvent.outcome, AuditEvent.detail).where(
+                AuditEvent.action == "prescription.check", AuditEvent.resource_id == str(rx_id)
+            )
+        )
+        assert [tuple(row) for row in audited] == [
+            ("failure", {"codes": ["CHECKS_FAILED"], "error": "StandardViolationError"})
+        ]
+    assert (finding.code, finding.severity) == ("CHECKS_FAILED", "hard_stop")
+    assert finding.message == (
+        "The automatic checks could not run on this prescription; check it by hand."
+    )
+    assert finding.evidence == {"error": "StandardViolationError"}
+    assert await history(hub, rx_id) == [
+        (None, "received"),
+        ("received", "checking"),
+        ("checking", "awaiting_review"),
+    ]
