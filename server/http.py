@@ -40,6 +40,21 @@ async def read_body(request: web.Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
+def query_int(request: web.Request, name: str, default: int, maximum: int) -> int:
+    """A whole-number query parameter from 0 to ``maximum``; 400 otherwise (the value is never
+    echoed or logged). ASCII digits only: ``str.isdigit()`` also takes "²", which ``int()``
+    refuses, and "٥", which it reads as 5."""
+    raw = request.query.get(name)
+    if raw is None:
+        return default
+    if not (0 < len(raw) <= len(str(maximum)) and raw.isascii() and raw.isdigit()):
+        raise BadRequest(f"{name} must be an integer from 0 to {maximum}.")
+    value = int(raw)
+    if value > maximum:
+        raise BadRequest(f"{name} must be an integer from 0 to {maximum}.")
+    return value
+
+
 def path_uuid(request: web.Request, what: str) -> uuid.UUID:
     """The ``{id}`` of the route as a UUID; anything else is a resource that does not exist."""
     try:
