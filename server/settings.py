@@ -57,6 +57,8 @@ class Settings:
     max_form_bytes: int = 64 * 1024
     #: how long a request body may take to arrive, whole (seconds); then 408
     body_timeout: float = 30.0
+    #: how long the intake waits for the database before answering SCRIPT Error 602/008
+    store_timeout: float = 10.0
     #: how long the intake remembers that a receiving pharmacy exists (seconds)
     pharmacy_cache_ttl: float = 30.0
     software_version: str = field(default="0.1.0")
