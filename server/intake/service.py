@@ -150,7 +150,7 @@ class IntakeService:
             log.info("script %s rejected: %s", message.transaction, rejection.description_code)
             return self._rejection(ctx, rejection)
         except StorageFailed as failure:
-            log.warning("script intake could not store a message", exc_info=failure)
+            log.error("script intake could not store a message", exc_info=failure)
             return self._system_error(ctx, unknown=failure.maybe_stored)
         except TimeoutError:
             log.warning("script intake did not hear from the database in time")
