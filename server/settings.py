@@ -134,4 +134,10 @@ class Settings:
             access_token_ttl=_count(
                 get("ACCESS_TOKEN_TTL", str(defaults.access_token_ttl)), "ACCESS_TOKEN_TTL", 60
             ),
+            body_timeout=_count(
+                get("BODY_TIMEOUT", f"{defaults.body_timeout:.0f}"), "BODY_TIMEOUT", 1
+            ),
+            store_timeout=_count(
+                get("STORE_TIMEOUT", f"{defaults.store_timeout:.0f}"), "STORE_TIMEOUT", 1
+            ),
         )
