@@ -9,7 +9,7 @@ from aiohttp import web
 from . import api, auth, consults, health, intake, logs, webclient, worker
 from .db import Database
 from .errors import error_middleware
-from .http import ProxyTrust
+from .http import ProxyTrust, response_headers
 from .settings import Settings
 from .typedefs import DATABASE, PROXIES, SETTINGS
 
@@ -23,9 +23,14 @@ async def _database_ctx(app: web.Application) -> AsyncIterator[None]:
 
 def create_app(settings: Settings) -> web.Application:
     # The body limit is enforced per endpoint as well; this is the ceiling for all of them.
+    # Bodies are decoded by read_body, within their size limit (aiohttp's own decoding would
+    # hand handlers more bytes than the Content-Length they check).
     app = web.Application(
-        middlewares=[error_middleware], client_max_size=settings.max_message_bytes
+        middlewares=[error_middleware],
+        client_max_size=settings.max_message_bytes,
+        handler_args={"auto_decompress": False},
     )
+    app.on_response_prepare.append(response_headers)
     app[SETTINGS] = settings
     app[PROXIES] = ProxyTrust(settings.trusted_proxies)
     # Resources open in order and close in reverse: the database first, features after it.

@@ -21,6 +21,8 @@ class Problem(Exception):
     status = 400
     code = "bad_request"
     title = "Bad request"
+    #: end the connection after the answer (the rest of the request is not worth reading)
+    close = False
 
     def __init__(
         self,
@@ -66,6 +68,10 @@ class Unprocessable(Problem):
         self.code = code
 
 
+class RequestTimeout(Problem):
+    status, code, title, close = 408, "request_timeout", "Request not received in time", True
+
+
 class PayloadTooLarge(Problem):
     status, code, title = 413, "payload_too_large", "Request body too large"
 
@@ -108,6 +114,7 @@ _HTTP_CODES = {
     403: "forbidden",
     404: "not_found",
     405: "method_not_allowed",
+    408: "request_timeout",
     413: "payload_too_large",
     415: "unsupported_media_type",
 }
@@ -155,5 +162,18 @@ def error_middleware(request: web.Request, handler: Handler) -> Awaitable[web.St
 async def _problems(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
         return await handler(request)
+    except Problem as problem:
+        if problem.close:
+            return await _closing(request, problem_for(request, problem))
+        return problem_for(request, problem)
     except Exception as exc:
         return problem_for(request, exc)
+
+
+async def _closing(request: web.Request, response: web.StreamResponse) -> web.StreamResponse:
+    """Send ``response``, then end the connection at once: aiohttp would otherwise go on
+    reading (for up to its lingering time) the rest of a body not worth waiting for."""
+    await response.prepare(request)
+    await response.write_eof()
+    request.protocol.force_close()
+    return response

@@ -6,21 +6,49 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import uuid
+import zlib
 from collections.abc import Iterable
 from typing import Any
 
 import orjson
-from aiohttp import web
+from aiohttp import hdrs, web
 
-from .errors import BadRequest, NotFound, PayloadTooLarge, UnsupportedMediaType
+from .errors import BadRequest, NotFound, PayloadTooLarge, RequestTimeout, UnsupportedMediaType
+from .typedefs import SETTINGS
 
 CHUNK = 64 * 1024
+#: what every response names as its server: no software or version for a scanner to match
+SERVER_NAME = "Telepharm"
+#: routes whose answers carry patient data, SCRIPT messages or credentials (OWASP ASVS 8.2.1)
+_NO_STORE_PREFIXES = ("/api/", "/ncpdp/", "/oauth/")
 #: addresses whose trust ProxyTrust remembers (forgotten all at once beyond this)
 _KNOWN_PEERS = 4096
 
 
+#: Content-Encodings a body may come in; gzip is decoded here, within the same size limit
+_GZIP = frozenset({"gzip", "x-gzip"})
+_ENCODINGS = _GZIP | {"identity"}
+
+
 async def read_body(request: web.Request, limit: int) -> bytes:
-    """The whole body, refusing (413) anything over ``limit`` bytes without buffering it."""
+    """The whole body, decoded: 413 over ``limit`` bytes (encoded or decoded, never buffering
+    more), 415 for an encoding other than gzip, 408 when it has not all arrived within the
+    body deadline (``Settings.body_timeout``: a slow sender must not hold a connection)."""
+    encoding = request.headers.get("Content-Encoding", "identity").strip().lower()
+    if encoding not in _ENCODINGS:
+        raise UnsupportedMediaType("Send the body unencoded or gzip-encoded.")
+    if request.content.is_eof():  # all here already (the usual small body): nothing to time
+        raw = await _read_raw(request, limit)
+    else:
+        try:
+            async with asyncio.timeout(request.app[SETTINGS].body_timeout):
+                raw = await _read_raw(request, limit)
+        except TimeoutError:
+            raise RequestTimeout("The body did not arrive in time.") from None
+    return _gunzip(raw, limit) if encoding in _GZIP else raw
+
+
+async def _read_raw(request: web.Request, limit: int) -> bytes:
     length = request.content_length
     if length is not None:
         if length > limit:
@@ -38,6 +66,45 @@ async def read_body(request: web.Request, limit: int) -> bytes:
             raise PayloadTooLarge(f"The body may be at most {limit} bytes.")
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+def _gunzip(data: bytes, limit: int) -> bytes:
+    """One gzip member, inflated no further than ``limit`` + 1 bytes: a small bomb cannot make
+    the hub allocate what it expands to (the app turns aiohttp's own decoding off for this)."""
+    inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+    try:
+        body = inflater.decompress(data, limit + 1)
+    except zlib.error:
+        raise BadRequest("The body is not valid gzip.") from None
+    if len(body) > limit:
+        raise PayloadTooLarge(f"The body may be at most {limit} bytes once decoded.")
+    if not inflater.eof or inflater.unused_data:
+        raise BadRequest("The body is not one complete gzip stream.")
+    return body
+
+
+def query_int(request: web.Request, name: str, default: int, maximum: int) -> int:
+    """A whole-number query parameter from 0 to ``maximum``; 400 otherwise (the value is never
+    echoed or logged). ASCII digits only: ``str.isdigit()`` also takes "²", which ``int()``
+    refuses, and Arabic-Indic "5" (U+0665), which it reads as 5."""
+    raw = request.query.get(name)
+    if raw is None:
+        return default
+    if not (0 < len(raw) <= len(str(maximum)) and raw.isascii() and raw.isdigit()):
+        raise BadRequest(f"{name} must be an integer from 0 to {maximum}.")
+    value = int(raw)
+    if value > maximum:
+        raise BadRequest(f"{name} must be an integer from 0 to {maximum}.")
+    return value
+
+
+async def response_headers(request: web.Request, response: web.StreamResponse) -> None:
+    """Headers every response gets, set in one place (``on_response_prepare``, so error
+    documents too): no caching of private answers, and a ``Server`` without aiohttp's version
+    (aiohttp adds its own only where none is set)."""
+    response.headers[hdrs.SERVER] = SERVER_NAME
+    if request.path.startswith(_NO_STORE_PREFIXES):
+        response.headers[hdrs.CACHE_CONTROL] = "no-store"
 
 
 def path_uuid(request: web.Request, what: str) -> uuid.UUID:

@@ -55,6 +55,10 @@ class Settings:
     access_token_ttl: int = 300
     max_message_bytes: int = MIB
     max_form_bytes: int = 64 * 1024
+    #: how long a request body may take to arrive, whole (seconds); then 408
+    body_timeout: float = 30.0
+    #: how long the intake waits for the database before answering SCRIPT Error 602/008
+    store_timeout: float = 10.0
     #: how long the intake remembers that a receiving pharmacy exists (seconds)
     pharmacy_cache_ttl: float = 30.0
     software_version: str = field(default="0.1.0")
@@ -131,5 +135,11 @@ class Settings:
             invite_ttl=_count(get("INVITE_TTL", str(defaults.invite_ttl)), "INVITE_TTL", 1),
             access_token_ttl=_count(
                 get("ACCESS_TOKEN_TTL", str(defaults.access_token_ttl)), "ACCESS_TOKEN_TTL", 60
+            ),
+            body_timeout=_count(
+                get("BODY_TIMEOUT", f"{defaults.body_timeout:.0f}"), "BODY_TIMEOUT", 1
+            ),
+            store_timeout=_count(
+                get("STORE_TIMEOUT", f"{defaults.store_timeout:.0f}"), "STORE_TIMEOUT", 1
             ),
         )

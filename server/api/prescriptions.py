@@ -25,7 +25,7 @@ from ..db.models import (
     utcnow,
 )
 from ..errors import BadRequest, NotFound
-from ..http import path_uuid
+from ..http import path_uuid, query_int
 from ..typedefs import DATABASE
 from .callers import caller
 from .openapi import Operation, operation, path, query
@@ -35,15 +35,6 @@ SCOPE = "rx:read"
 ACTION_NAMES = ("claim", "release", "approve", "reject", "clarify", "notes")
 MAX_LIMIT = 200
 STATES = frozenset(s.value for s in State)
-
-
-def _int_param(request: web.Request, name: str, default: int, maximum: int) -> int:
-    raw = request.query.get(name)
-    if raw is None:
-        return default
-    if not raw.isdigit() or not 0 <= int(raw) <= maximum:
-        raise BadRequest(f"{name} must be an integer from 0 to {maximum}.")
-    return int(raw)
 
 
 def _flag(request: web.Request, name: str) -> bool | None:
@@ -147,8 +138,8 @@ async def list_prescriptions(request: web.Request) -> web.Response:
         if not 1 <= len(message_id) <= 35:
             raise BadRequest("message_id must be 1 to 35 characters.")
         query = query.where(Prescription.message_id == message_id)
-    limit = _int_param(request, "limit", 50, MAX_LIMIT)
-    offset = _int_param(request, "offset", 0, 1_000_000)
+    limit = query_int(request, "limit", 50, MAX_LIMIT)
+    offset = query_int(request, "offset", 0, 1_000_000)
     query = (
         query.order_by(Prescription.urgent.desc(), Prescription.received_at, Prescription.id)
         .limit(limit)

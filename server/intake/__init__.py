@@ -33,7 +33,11 @@ async def _intake_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     software = SenderSoftware("Telepharm", "Telepharm Hub", settings.software_version)
     service = IntakeService(
-        app[DATABASE], software, settings.pharmacy_cache_ttl, on_stored=app[CHECK_QUEUE].submit
+        app[DATABASE],
+        software,
+        settings.pharmacy_cache_ttl,
+        on_stored=app[CHECK_QUEUE].submit,
+        store_timeout=settings.store_timeout,
     )
     app[INTAKE] = service
     yield

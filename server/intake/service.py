@@ -11,10 +11,11 @@ import hashlib
 import logging
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 
 from eprescribe import workflow
 from eprescribe.ncpdp import (
@@ -38,10 +39,11 @@ from eprescribe.ncpdp import (
 
 from .. import audit
 from ..db import Database
-from ..db.models import Pharmacy, utcnow
+from ..db.models import InboundMessage, Pharmacy, utcnow
 from .writer import Duplicate, IntakeRecord, IntakeWriter, StorageFailed
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 SUPPORTED = frozenset({"NewRx"})
 #: bodies larger than this are parsed in a worker thread so the event loop keeps serving
@@ -49,6 +51,13 @@ INLINE_PARSE_LIMIT = 64 * 1024
 HUB = Party("ZZZ", "TELEPHARM-HUB")
 #: UrgencyIndicatorCode for an urgent (STAT) order: first in the pharmacist's queue
 URGENT = "X"
+#: Error DescriptionCode "Timeout": the hub cannot tell whether the message was stored
+TIMEOUT = "008"
+NOTHING_STORED = "Receiver system error; nothing was stored, resend later."
+UNKNOWN_OUTCOME = (
+    "Receiver system timeout; the message may have been stored. Resend it unchanged: a stored"
+    " message is acknowledged again, one not stored is stored then."
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,24 +68,50 @@ class Sender:
     ip: str | None
 
 
+class Detached:
+    """Reads the intake may stop waiting for at its deadline: they run to their end here,
+    since cancelling one mid-query holds the reply while its connection is torn down."""
+
+    def __init__(self) -> None:
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    async def run(self, work: Coroutine[Any, Any, T]) -> T:
+        task = asyncio.create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._finished)
+        return await asyncio.shield(task)
+
+    def _finished(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled():
+            task.exception()  # seen: its waiter (if it still waits) has it raised
+
+    async def close(self) -> None:
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+
 class PharmacyDirectory:
     """Receiving pharmacies by NCPDPID, remembered for a short time (only those that exist,
     so a pharmacy added with the CLI is reachable at once)."""
 
-    def __init__(self, db: Database, ttl: float) -> None:
+    def __init__(self, db: Database, ttl: float, detached: Detached) -> None:
         self._db = db
         self._ttl = ttl
+        self._detached = detached
         self._known: dict[str, tuple[uuid.UUID, float]] = {}
 
     async def lookup(self, ncpdpid: str) -> uuid.UUID | None:
         hit = self._known.get(ncpdpid)
         if hit and hit[1] > time.monotonic():
             return hit[0]
-        async with self._db.sessions() as session:
-            found = await session.scalar(select(Pharmacy.id).where(Pharmacy.ncpdpid == ncpdpid))
+        found = await self._detached.run(self._read(ncpdpid))
         if found is not None:
             self._known[ncpdpid] = (found, time.monotonic() + self._ttl)
         return found
+
+    async def _read(self, ncpdpid: str) -> uuid.UUID | None:
+        async with self._db.sessions() as session:
+            return await session.scalar(select(Pharmacy.id).where(Pharmacy.ncpdpid == ncpdpid))
 
 
 class IntakeService:
@@ -86,10 +121,14 @@ class IntakeService:
         software: SenderSoftware,
         pharmacy_ttl: float,
         on_stored: Callable[[list[uuid.UUID]], None] | None = None,
+        store_timeout: float = 10.0,
     ) -> None:
-        self._writer = IntakeWriter(db, on_stored=on_stored)
+        self._db = db
+        self._writer = IntakeWriter(db, on_stored=on_stored, verify_for=store_timeout)
         self._software = software
-        self.pharmacies = PharmacyDirectory(db, pharmacy_ttl)
+        self._store_timeout = store_timeout
+        self._detached = Detached()
+        self.pharmacies = PharmacyDirectory(db, pharmacy_ttl, self._detached)
 
     async def receive(self, raw: bytes, sender: Sender) -> bytes:
         """Answer one posted SCRIPT message with a SCRIPT reply; never raises."""
@@ -103,21 +142,19 @@ class IntakeService:
             return self._rejection(ctx, rejection)
         ctx = reply_context(message.header)
         try:
-            await self._accept(message, raw, sender)
+            # the sender must hear back before it gives up: a stalled database is answered
+            # (outcome unknown), while the write itself goes on and a resend learns its outcome
+            async with asyncio.timeout(self._store_timeout):
+                await self._accept(message, raw, sender)
         except ScriptRejection as rejection:
             log.info("script %s rejected: %s", message.transaction, rejection.description_code)
             return self._rejection(ctx, rejection)
-        except StorageFailed:
-            log.exception("script intake could not store a message")
-            return build_error(
-                ctx,
-                message_id=_new_id(),
-                sent_time=utcnow(),
-                software=self._software,
-                code="602",
-                description_code=None,
-                description="Receiver system error; nothing was stored, resend later.",
-            )
+        except StorageFailed as failure:
+            log.error("script intake could not store a message", exc_info=failure)
+            return self._system_error(ctx, unknown=failure.maybe_stored)
+        except TimeoutError:
+            log.warning("script intake did not hear from the database in time")
+            return self._system_error(ctx, unknown=True)
         if _wants_receipt(message):
             return build_verify(
                 ctx, message_id=_new_id(), sent_time=utcnow(), software=self._software
@@ -126,11 +163,25 @@ class IntakeService:
 
     async def close(self) -> None:
         await self._writer.close()
+        await self._detached.close()
 
     async def _parse(self, raw: bytes) -> Message:
         if len(raw) > INLINE_PARSE_LIMIT:
             return await asyncio.to_thread(parse_message, raw)
         return parse_message(raw)
+
+    def _system_error(self, ctx: ReplyContext, *, unknown: bool) -> bytes:
+        """Error 602, saying "resend" only where that is safe to act on: after an unknown
+        outcome (DescriptionCode 008, timeout) a resend is answered with the first outcome."""
+        return build_error(
+            ctx,
+            message_id=_new_id(),
+            sent_time=utcnow(),
+            software=self._software,
+            code="602",
+            description_code=TIMEOUT if unknown else None,
+            description=UNKNOWN_OUTCOME if unknown else NOTHING_STORED,
+        )
 
     def _rejection(self, ctx: ReplyContext, rejection: ScriptRejection) -> bytes:
         return build_rejection(
@@ -152,12 +203,31 @@ class IntakeService:
     async def _store_newrx(
         self, message: Message, newrx: NewRx, raw: bytes, sender: Sender, pharmacy_id: uuid.UUID
     ) -> None:
+        record = _record(message, newrx, raw, sender, pharmacy_id)
         try:
-            await self._writer.write(_record(message, newrx, raw, sender, pharmacy_id))
+            await self._writer.write(record)
         except Duplicate:
-            raise DuplicateMessageError(
-                "Duplicate MessageID from this sender", "/Message/Header/MessageID"
-            ) from None
+            if not await self._stored_as_is(record):
+                raise DuplicateMessageError(
+                    "Duplicate MessageID from this sender", "/Message/Header/MessageID"
+                ) from None
+            # a resend of a message whose acknowledgement was lost: the same answer again
+            log.info("identical resend of a stored %s acknowledged again", message.transaction)
+
+    async def _stored_as_is(self, record: IntakeRecord) -> bool:
+        """Whether the message stored under ``record``'s (client, From, MessageID) has the
+        same bytes (looked up only for a duplicate: the usual path pays nothing)."""
+        key = record.message
+        query = select(InboundMessage.sha256).where(
+            InboundMessage.sender_client_id == key["sender_client_id"],
+            InboundMessage.sender == key["sender"],
+            InboundMessage.message_id == key["message_id"],
+        )
+        return await self._detached.run(self._scalar(query)) == key["sha256"]
+
+    async def _scalar(self, query: Select[str]) -> str | None:
+        async with self._db.sessions() as session:
+            return await session.scalar(query)
 
 
 def _record(

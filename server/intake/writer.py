@@ -21,7 +21,7 @@ from typing import Any
 
 import asyncpg
 import orjson
-from sqlalchemy import JSON, String, Table, insert
+from sqlalchemy import JSON, String, Table, insert, select
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -40,6 +40,8 @@ AUDIT = _TABLES["audit_events"]
 
 log = logging.getLogger(__name__)
 MAX_BATCH = 200
+#: seconds between attempts to find out whether a commit whose answer was lost happened
+LOOK_UP_RETRY = 0.2
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,8 +82,11 @@ class IntakeWriter:
         db: Database,
         in_flight: int | None = None,
         on_stored: Callable[[list[uuid.UUID]], None] | None = None,
+        verify_for: float = 10.0,
     ) -> None:
         self._db = db
+        #: how long to keep asking whether a commit whose answer was lost happened (seconds)
+        self._verify_for = verify_for
         self._on_stored = on_stored
         self._queue: list[_Pending] = []
         self._drainers: set[asyncio.Task[None]] = set()
@@ -122,7 +127,7 @@ class IntakeWriter:
 
     async def _commit(self, batch: list[_Pending]) -> None:
         try:
-            stored = await self._store([p.record for p in batch])
+            stored = await self._outcome([p.record for p in batch])
         except StorageFailed as exc:
             if len(batch) > 1 and exc.row_specific:
                 # one bad row must not sink its neighbours: retry each on its own
@@ -144,21 +149,59 @@ class IntakeWriter:
             ok = pending.record.message_id in stored
             _settle(pending.done, None if ok else Duplicate())
 
+    async def _outcome(self, records: list[IntakeRecord]) -> set[uuid.UUID]:
+        """The messages of ``records`` stored. When the connection was lost with the commit
+        under way (it may or may not have happened) the messages are looked up once the
+        database answers, so the senders get the truth rather than a blind "resend"."""
+        try:
+            return await self._store(records)
+        except StorageFailed as exc:
+            if not exc.maybe_stored:
+                raise
+            log.warning("the intake lost its connection during a commit; looking the batch up")
+            stored = await self._look_up([r.message_id for r in records])
+            if not stored:
+                raise StorageFailed(row_specific=False) from exc
+            return stored
+
+    async def _look_up(self, ids: list[uuid.UUID]) -> set[uuid.UUID]:
+        """Which of ``ids`` are stored, asking until the database answers or ``verify_for``
+        has passed (then the outcome stays unknown: :class:`StorageFailed` ``maybe_stored``)."""
+        loop = asyncio.get_running_loop()
+        until = loop.time() + self._verify_for
+        query = select(MESSAGES.c.id).where(MESSAGES.c.id.in_(ids))
+        while True:
+            try:
+                async with asyncio.timeout_at(until), self._db.sessions() as session:
+                    return set(await session.scalars(query))
+            except (TimeoutError, *_DATABASE_ERRORS) as exc:
+                if loop.time() + LOOK_UP_RETRY >= until:
+                    raise StorageFailed(row_specific=False, maybe_stored=True) from exc
+            await asyncio.sleep(LOOK_UP_RETRY)
+
     async def _store(self, records: list[IntakeRecord]) -> set[uuid.UUID]:
         """Insert the batch; duplicates are skipped by the unique constraint, not raced."""
+        postgresql = self._db.engine.dialect.name == "postgresql"
         try:
-            if self._db.engine.dialect.name == "postgresql":
+            if postgresql:
                 async with self._connection() as driver:
                     return await self._store_with_driver(driver, records)
             return await _store_with_core(self._db, records)
-        except (SQLAlchemyError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-            raise StorageFailed(row_specific=isinstance(exc, _ROW_ERRORS)) from exc
+        except _DATABASE_ERRORS as exc:
+            raise StorageFailed(
+                row_specific=isinstance(exc, _ROW_ERRORS),
+                # SQLite commits in this process: a failed commit did not happen
+                maybe_stored=postgresql and not _statement_refused(exc),
+            ) from exc
 
     @contextlib.asynccontextmanager
     async def _connection(self) -> AsyncIterator[Any]:
         """An asyncpg connection of the engine's, kept for the next batch unless it failed
         in a way that may have left it broken (anything but an error the server reported)."""
-        connection = await self._kept_or_new()
+        try:
+            connection = await self._kept_or_new()
+        except _DATABASE_ERRORS as exc:  # no statement was sent: certainly nothing stored
+            raise StorageFailed(row_specific=False) from exc
         try:
             raw = await connection.get_raw_connection()
             yield raw.driver_connection
@@ -259,12 +302,27 @@ _ROW_ERRORS = (
 )
 
 
-class StorageFailed(Exception):
-    """The batch was not stored (rolled back); ``row_specific`` if a single row may be at fault."""
+#: what a failed write raises: the database's own report, or the connection's failure
+_DATABASE_ERRORS = (SQLAlchemyError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError)
 
-    def __init__(self, *, row_specific: bool) -> None:
+
+def _statement_refused(exc: BaseException) -> bool:
+    """Whether the server answered the statement with an error (so it rolled back), rather
+    than the connection ending before the answer (a commit may have happened)."""
+    return isinstance(exc, asyncpg.PostgresError | SQLAlchemyError) and not isinstance(
+        exc, asyncpg.PostgresConnectionError | asyncpg.OperatorInterventionError
+    )
+
+
+class StorageFailed(Exception):
+    """The batch was not stored (rolled back): ``row_specific`` if a single row may be at
+    fault; ``maybe_stored`` if the outcome is unknown (the connection was lost during the
+    commit and the database could not be asked since)."""
+
+    def __init__(self, *, row_specific: bool, maybe_stored: bool = False) -> None:
         super().__init__("the intake batch could not be stored")
         self.row_specific = row_specific
+        self.maybe_stored = maybe_stored
 
 
 async def _store_with_core(db: Database, records: list[IntakeRecord]) -> set[uuid.UUID]:

@@ -93,7 +93,8 @@ async def test_duplicate_message_id_is_220_and_stores_nothing_new(hub: Hub) -> N
     token = await _ready(hub)
     body = newrx_xml(message_id="DUP-1")
     assert b"<Status>" in await (await post_script(hub, body, token)).read()
-    error = _error(await (await post_script(hub, body, token)).read())
+    other_body = newrx_xml(message_id="DUP-1", quantity="30")
+    error = _error(await (await post_script(hub, other_body, token)).read())
     assert (error.code, error.description_codes) == ("900", ("220",))
     assert await _count(hub, InboundMessage) == 1
     assert await _count(hub, Prescription) == 1

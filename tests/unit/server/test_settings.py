@@ -37,3 +37,12 @@ def test_environment_is_read_once_into_frozen_settings() -> None:
 def test_unsafe_or_malformed_issuers_are_refused(issuer: str) -> None:
     with pytest.raises(SettingsError):
         Settings(issuer=issuer)
+
+
+def test_the_deadlines_are_whole_seconds_from_one() -> None:
+    assert (Settings.from_env({}).body_timeout, Settings.from_env({}).store_timeout) == (30, 10)
+    settings = Settings.from_env({"TELEPHARM_BODY_TIMEOUT": "5", "TELEPHARM_STORE_TIMEOUT": "3"})
+    assert (settings.body_timeout, settings.store_timeout) == (5, 3)
+    for name in ("TELEPHARM_BODY_TIMEOUT", "TELEPHARM_STORE_TIMEOUT"):
+        with pytest.raises(SettingsError):
+            Settings.from_env({name: "0"})
