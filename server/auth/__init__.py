@@ -130,8 +130,11 @@ def _endpoint(name: str, action: str) -> Callable[[web.Request], Awaitable[web.R
             return bad.response
         status, payload, headers = await request.app[OAUTH].endpoint_response(name, oauth_request)
         actor = _client_actor(request, oauth_request)
-        if status == 200:
+        if status == 200 and (name != "revocation" or oauth_request.revoked):
             await audit.record(request.app[DATABASE], actor, audit.Event(action, "token"))
+        elif status == 200:  # an unknown token "revoked": nothing happened, anyone can ask
+            event = audit.Event(action, "token", detail={"revoked": "nothing"})
+            request.app[FAILURES].note(actor, event)
         else:
             event = audit.Event(
                 action, "token", outcome="failure", detail={"error": payload.get("error")}

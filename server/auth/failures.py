@@ -6,9 +6,11 @@ would put every one of them in line for the audit chain's head, the lock the int
 prescription takes too, so a flood of them slowed intake tenfold. They are counted in memory
 instead, per endpoint, claimed client, address, grant type and error, and one entry per such
 group is appended every minute and when the hub stops, with the count and the first and last
-time: still on the trail, at a cost the caller does not control. Successes are audited one by
-one as before. The groups are bounded: past :data:`MAX_GROUPS`, new ones are counted together
-under the client ``*`` of their endpoint and error.
+time: still on the trail, at a cost the caller does not control. The same goes for revoking a
+token the hub does not know (answered 200, as RFC 7009 says, but nothing happened). Requests
+that issue or revoke something are audited one by one as before. The groups are bounded: past
+:data:`MAX_GROUPS`, new ones are counted together under the client ``*`` of their endpoint
+and error.
 """
 
 from __future__ import annotations
@@ -31,8 +33,8 @@ log = logging.getLogger(__name__)
 
 INTERVAL = 60.0
 MAX_GROUPS = 1000
-#: endpoint (audit action and resource type), actor, address, detail
-_Key = tuple[str, str, str, str | None, tuple[tuple[str, str], ...]]
+#: endpoint (audit action and resource type), outcome, actor, address, detail
+_Key = tuple[str, str, str, str, str | None, tuple[tuple[str, str], ...]]
 
 
 @dataclass(slots=True)
@@ -44,19 +46,19 @@ class _Group:
 
 
 class FailureTally:
-    """Failures counted since the last summary."""
+    """Failures (and void revocations) counted since the last summary."""
 
     def __init__(self) -> None:
         self._groups: dict[_Key, _Group] = {}
 
     def note(self, actor: audit.Actor, event: audit.Event) -> None:
-        """Count a failure that :func:`audit.record` would have recorded."""
+        """Count an event that :func:`audit.record` would have recorded on its own."""
         now = utcnow()
         items = tuple(sorted((k, str(v)) for k, v in event.detail.items() if v is not None))
-        action, kind = event.action, event.resource_type
-        key: _Key = (action, kind, str(actor), actor.ip, items)
+        kind = (event.action, event.resource_type, event.outcome)
+        key: _Key = (*kind, str(actor), actor.ip, items)
         if key not in self._groups and len(self._groups) >= MAX_GROUPS:
-            key = (action, kind, "client:*", None, tuple(i for i in items if i[0] == "error"))
+            key = (*kind, "client:*", None, tuple(i for i in items if i[0] == "error"))
         group = self._groups.get(key)
         if group is None:
             self._groups[key] = _Group(actor.pharmacy_id, 1, now, now)
@@ -88,7 +90,7 @@ class FailureTally:
 
 
 def _entry(key: _Key, group: _Group) -> dict[str, Any]:
-    action, resource_type, actor, ip, items = key
+    action, resource_type, outcome, actor, ip, items = key
     kind, _, actor_id = actor.partition(":")
     detail = {
         **dict(items),
@@ -96,7 +98,7 @@ def _entry(key: _Key, group: _Group) -> dict[str, Any]:
         "first": group.first.isoformat(timespec="seconds"),
         "last": group.last.isoformat(timespec="seconds"),
     }
-    event = audit.Event(action, resource_type, outcome="failure", detail=detail)
+    event = audit.Event(action, resource_type, outcome=outcome, detail=detail)
     return audit.values(audit.Actor(kind, actor_id, group.pharmacy_id, ip), event, group.last)
 
 

@@ -223,6 +223,7 @@ class HubRevocationEndpoint(RevocationEndpoint):
 
     def revoke_token(self, token: _PresentedToken, request: OAuth2Request) -> None:
         """Ends the sign-in; a machine client's access token just expires (5 minutes)."""
+        request.revoked = True
         if token.family is not None:
             flows = self.server.flows
             flows.bridge.run(flows.store.revoke_family(token.family.id, "revoked"))

@@ -183,8 +183,12 @@ async def test_failed_token_requests_are_summarised_not_audited_one_by_one(hub: 
             "/oauth/token", data={"grant_type": "client_credentials"}, headers=wrong
         )
         assert response.status == 401
+    for _ in range(5):  # revoking tokens the hub does not know: answered, but nothing happened
+        void = {"token": "no-such-token", "client_id": "telepharm-console"}
+        assert (await hub.client.post("/oauth/revoke", data=void)).status == 200
     await hub.token(credentials)
     assert await hub.audit_outcomes("oauth.token") == ["success"]  # nothing queued for the lock
+    assert await hub.audit_outcomes("oauth.revoke") == []
     await hub.client.close()  # the hub stops: what it counted is summarised
     async with hub.db.sessions() as session:
         summary = (
@@ -200,4 +204,13 @@ async def test_failed_token_requests_are_summarised_not_audited_one_by_one(hub: 
     assert summary.detail["error"] == "invalid_client"
     assert summary.detail["grant_type"] == "client_credentials"
     assert summary.detail["first"] <= summary.detail["last"]
+    async with hub.db.sessions() as session:
+        void = (
+            await session.execute(
+                select(AuditEvent.outcome, AuditEvent.detail).where(
+                    AuditEvent.action == "oauth.revoke"
+                )
+            )
+        ).one()
+    assert (void.outcome, void.detail["revoked"], void.detail["count"]) == ("success", "nothing", 5)
     assert (await audit.verify(hub.db)).intact
