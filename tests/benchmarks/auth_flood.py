@@ -44,18 +44,24 @@ async def burst(base: str) -> dict[str, Any]:
     """200 wrong codes after a right password (account ``codes``), then 150 wrong passwords
     (account ``passwords``), each all at once from one browser session and its own address
     (the hub trusts the loopback proxy's X-Forwarded-For), so neither burst throttles the other."""
-    async with aiohttp.ClientSession(headers={"X-Forwarded-For": "198.51.100.1"}) as browser:
+    async with browser_session("198.51.100.1") as browser:
         csrf = _CSRF.findall(await (await browser.get(base + "/login")).text())[0]
         right = {"csrf": csrf, "username": "codes", "password": PASSWORD}
         async with browser.post(base + "/login", data=right) as page:
             assert page.url.path == "/login/mfa", page.status
             data = {"csrf": _CSRF.findall(await page.text())[0], "code": "000001"}
         codes = await _statuses(browser, base + "/login/mfa", data, 200)
-    async with aiohttp.ClientSession(headers={"X-Forwarded-For": "198.51.100.2"}) as browser:
+    async with browser_session("198.51.100.2") as browser:
         csrf = _CSRF.findall(await (await browser.get(base + "/login")).text())[0]
         wrong = {"csrf": csrf, "username": "passwords", "password": "guess " + PASSWORD}
         passwords = await _statuses(browser, base + "/login", wrong, 150)
     return {"passwords": passwords, "codes": codes}
+
+
+def browser_session(address: str) -> aiohttp.ClientSession:
+    """A browser behind the trusted loopback proxy at ``address``; cookies kept for an IP host."""
+    jar = aiohttp.CookieJar(unsafe=True)
+    return aiohttp.ClientSession(cookie_jar=jar, headers={"X-Forwarded-For": address})
 
 
 async def _statuses(
