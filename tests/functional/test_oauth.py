@@ -11,7 +11,9 @@ from sqlalchemy import select
 
 from server import audit
 from server.app import create_app
+from server.auth.failures import MAX_GROUPS, FailureTally
 from server.auth.keys import rotate
+from server.db import Database
 from server.db.models import AuditEvent
 from server.settings import Settings
 from tests.conftest import ISSUER, Hub, basic
@@ -214,3 +216,18 @@ async def test_failed_token_requests_are_summarised_not_audited_one_by_one(hub: 
         ).one()
     assert (void.outcome, void.detail["revoked"], void.detail["count"]) == ("success", "nothing", 5)
     assert (await audit.verify(hub.db)).intact
+
+
+async def test_failure_summaries_are_bounded_however_many_clients_are_claimed(
+    db: Database,
+) -> None:
+    tally = FailureTally()
+    event = audit.Event("oauth.token", "access_token", outcome="failure", detail={"error": "x"})
+    for n in range(MAX_GROUPS + 10):
+        tally.note(audit.Actor("client", f"made-up-{n}", None, "192.0.2.1"), event)
+    await tally.flush(db)
+    async with db.sessions() as session:
+        rows = (await session.execute(select(AuditEvent.actor, AuditEvent.detail))).all()
+    assert len(rows) == MAX_GROUPS + 1
+    assert [d["count"] for a, d in rows if a == "client:*"] == [10]
+    assert (await audit.verify(db)).intact

@@ -144,8 +144,9 @@ async def test_a_sign_in_from_an_address_forgives_its_typos(hub: Hub) -> None:
 
 
 async def test_a_known_device_gets_in_while_an_attacker_keeps_the_account_throttled(
-    hub: Hub,
+    timed_hub: Hub,
 ) -> None:
+    hub = timed_hub  # the clock stands still: the attacker's wait does not end during the test
     app = await console(hub)
     assert (await app.sign_in()).url.path == "/console/callback"
     jar = hub.client.session.cookie_jar
@@ -168,7 +169,10 @@ async def test_a_known_device_gets_in_while_an_attacker_keeps_the_account_thrott
     assert (await password_attempt(app, "alice", PASSWORD)).status == 429
 
 
-async def test_a_device_cookie_of_another_user_or_forged_is_no_known_device(hub: Hub) -> None:
+async def test_a_device_cookie_of_another_user_or_forged_is_no_known_device(
+    timed_hub: Hub,
+) -> None:
+    hub = timed_hub
     app = await console(hub)
     await enrol(hub, "bob")
     assert (await app.sign_in()).url.path == "/console/callback"
