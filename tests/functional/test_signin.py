@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 
 import pyotp
@@ -222,6 +223,13 @@ async def test_a_failed_refresh_leaves_the_refresh_token_usable(hub: Hub) -> Non
     status, renewed = await app.refresh(tokens["refresh_token"])
     assert status == 200, renewed
     assert await api_status(hub, renewed["access_token"]) == 200
+
+
+async def test_of_two_concurrent_refreshes_one_gets_tokens(hub: Hub) -> None:
+    app = await console(hub)
+    tokens = await app.tokens()
+    results = await asyncio.gather(*(app.refresh(tokens["refresh_token"]) for _ in range(2)))
+    assert sorted(status for status, _ in results) == [200, 400]
 
 
 async def test_a_totp_code_works_once(hub: Hub) -> None:
