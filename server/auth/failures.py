@@ -1,4 +1,4 @@
-"""Failed requests at the OAuth endpoints, audited as summaries rather than one by one.
+"""Failed requests at the OAuth endpoints and refused sign-ins, audited as summaries.
 
 Anybody can send failing token, revocation or introspection requests, as fast as they like:
 the caller has not proved who it is, or asks for what it may not have. An audit entry for each
@@ -7,10 +7,11 @@ prescription takes too, so a flood of them slowed intake tenfold. They are count
 instead, per endpoint, claimed client, address, grant type and error, and one entry per such
 group is appended every minute and when the hub stops, with the count and the first and last
 time: still on the trail, at a cost the caller does not control. The same goes for revoking a
-token the hub does not know (answered 200, as RFC 7009 says, but nothing happened). Requests
-that issue or revoke something are audited one by one as before. The groups are bounded: past
-:data:`MAX_GROUPS`, new ones are counted together under the client ``*`` of their endpoint
-and error.
+token the hub does not know (answered 200, as RFC 7009 says, but nothing happened) and for
+sign-in attempts the throttle refused unheard. Requests that issue or revoke something, and
+sign-in attempts whose password or code was checked, are audited one by one as before. The
+groups are bounded: past :data:`MAX_GROUPS`, new ones are counted together under the actor
+``*`` (``client:*``, ``anonymous:*``) of their endpoint and error.
 """
 
 from __future__ import annotations
@@ -58,7 +59,7 @@ class FailureTally:
         kind = (event.action, event.resource_type, event.outcome)
         key: _Key = (*kind, str(actor), actor.ip, items)
         if key not in self._groups and len(self._groups) >= MAX_GROUPS:
-            key = (*kind, "client:*", None, tuple(i for i in items if i[0] == "error"))
+            key = (*kind, f"{actor.kind}:*", None, tuple(i for i in items if i[0] == "error"))
         group = self._groups.get(key)
         if group is None:
             self._groups[key] = _Group(actor.pharmacy_id, 1, now, now)

@@ -25,6 +25,7 @@ from ..typedefs import DATABASE, OAUTH, PROXIES, SECRETS, SESSIONS, SETTINGS
 from . import throttle
 from .credentials import accept_totp, password_matches, totp_context
 from .devices import known_device, remember_device
+from .failures import FAILURES
 from .oauth import AiohttpOAuth2Request, GrantUser
 from .sessions import csrf_ok, user_of
 from .store import active_user
@@ -304,13 +305,12 @@ async def _audit_login(
         detail["device"] = "known"
     if user is None and attempted:
         detail["username"] = attempted
-    await audit.record(
-        request.app[DATABASE],
-        actor,
-        audit.Event(
-            "login", "user", str(user.id) if user else None, outcome=outcome, detail=detail
-        ),
-    )
+    resource = str(user.id) if user else None
+    event = audit.Event("login", "user", resource, outcome=outcome, detail=detail)
+    if outcome == "throttled":  # refused unheard, at any rate anyone likes: counted, summarised
+        request.app[FAILURES].note(actor, event)
+    else:
+        await audit.record(request.app[DATABASE], actor, event)
 
 
 def _too_many(seconds: int) -> str:
