@@ -9,13 +9,14 @@ from urllib.parse import parse_qsl
 
 from aiohttp import web
 from authlib.oauth2.rfc6749.errors import OAuth2Error
+from authlib.oauth2.rfc6749.util import extract_basic_authorization
 from authlib.oauth2.rfc6750.errors import InsufficientScopeError
 from multidict import MultiDict
 from sqlalchemy import select
 
 from .. import audit
 from ..db import Database
-from ..db.models import OAuthClient, User
+from ..db.models import OAuthClient, User, utcnow
 from ..errors import Forbidden, Unauthorized
 from ..http import read_body
 from ..settings import Settings
@@ -23,10 +24,12 @@ from ..typedefs import DATABASE, OAUTH, PROXIES, SECRETS, SESSIONS, SETTINGS
 from . import login
 from .clients import CONSOLE_CLIENT_ID, RegisteredClient, console_client
 from .credentials import SecretBox
+from .failures import FAILURES, failures_ctx
 from .grants import user_info
 from .keys import load_signing_keys
 from .oauth import AccessToken, AiohttpOAuth2Request, Flows, GrantUser, OAuthService
 from .sessions import Sessions
+from .throttle import CLOCK
 
 FORM = "application/x-www-form-urlencoded"
 CLIENT_LOOKUP_TIMEOUT = 10.0
@@ -126,16 +129,17 @@ def _endpoint(name: str, action: str) -> Callable[[web.Request], Awaitable[web.R
         except _BadForm as bad:
             return bad.response
         status, payload, headers = await request.app[OAUTH].endpoint_response(name, oauth_request)
-        await audit.record(
-            request.app[DATABASE],
-            _client_actor(request, oauth_request),
-            audit.Event(
-                action,
-                "token",
-                outcome="success" if status == 200 else "failure",
-                detail={"error": payload.get("error")} if status != 200 else {},
-            ),
-        )
+        actor = _client_actor(request, oauth_request)
+        if status == 200 and (name != "revocation" or oauth_request.revoked):
+            await audit.record(request.app[DATABASE], actor, audit.Event(action, "token"))
+        elif status == 200:  # an unknown token "revoked": nothing happened, anyone can ask
+            event = audit.Event(action, "token", detail={"revoked": "nothing"})
+            request.app[FAILURES].note(actor, event)
+        else:
+            event = audit.Event(
+                action, "token", outcome="failure", detail={"error": payload.get("error")}
+            )
+            request.app[FAILURES].note(actor, event)
         return _oauth_json(status, payload, headers)
 
     return handler
@@ -167,27 +171,39 @@ async def _audit_token(
     status: int,
     payload: dict[str, object],
 ) -> None:
-    event = audit.Event(
-        action="oauth.token",
-        resource_type="access_token",
-        outcome="success" if status == 200 else "failure",
-        detail={"grant_type": oauth_request.payload.grant_type, "error": payload.get("error")}
-        if status != 200
-        else {"grant_type": oauth_request.payload.grant_type, "scope": payload.get("scope")},
-    )
-    await audit.record(request.app[DATABASE], _client_actor(request, oauth_request), event)
+    """A token issued is audited at once; a failure is counted into a summary
+    (:mod:`server.auth.failures`: anybody can send them, and must not slow the intake)."""
+    actor = _client_actor(request, oauth_request)
+    grant_type = oauth_request.payload.grant_type
+    if status == 200:
+        detail = {"grant_type": grant_type, "scope": payload.get("scope")}
+        event = audit.Event("oauth.token", "access_token", detail=detail)
+        await audit.record(request.app[DATABASE], actor, event)
+    else:
+        detail = {"grant_type": grant_type, "error": payload.get("error")}
+        event = audit.Event("oauth.token", "access_token", outcome="failure", detail=detail)
+        request.app[FAILURES].note(actor, event)
 
 
 def _client_actor(request: web.Request, oauth_request: AiohttpOAuth2Request) -> audit.Actor:
-    """The client authlib authenticated, or the ``client_id`` it claimed when it failed."""
+    """The client authlib authenticated, or the ``client_id`` it claimed when it failed (in
+    the form or in HTTP Basic)."""
     client = getattr(oauth_request, "client", None)
-    client_id = client.client_id if client else str(oauth_request.payload.client_id or "unknown")
+    client_id = client.client_id if client else _claimed_client_id(oauth_request)
     return audit.Actor(
         "client",
         client_id[:64],
         getattr(client, "pharmacy_id", None),
         request.app[PROXIES].client_ip(request),
     )
+
+
+def _claimed_client_id(oauth_request: AiohttpOAuth2Request) -> str:
+    try:
+        basic, _ = extract_basic_authorization(oauth_request.headers)
+    except (UnicodeDecodeError, ValueError):
+        basic = None
+    return str(oauth_request.payload.client_id or basic or "unknown")
 
 
 async def jwks(request: web.Request) -> web.Response:
@@ -216,6 +232,8 @@ def require(request: web.Request, scope: str) -> AccessToken:
 
 def setup(app: web.Application, settings: Settings) -> None:
     app.cleanup_ctx.append(_oauth_ctx)
+    app.cleanup_ctx.append(failures_ctx)
+    app[CLOCK] = utcnow  # tests set their own clock after this
     app.router.add_post("/oauth/token", token)
     app.router.add_post("/oauth/revoke", _endpoint("revocation", "oauth.revoke"))
     app.router.add_post("/oauth/introspect", _endpoint("introspection", "oauth.introspect"))

@@ -18,10 +18,12 @@ from authlib.oauth2.rfc6749.errors import InvalidScopeError
 
 from ..db.models import OAuthClient
 
+INTROSPECT = "token:introspect"
 #: scopes a client may be registered with, and what they allow
 SCOPES = {
     "script:send": "send NCPDP SCRIPT messages to pharmacies on the hub",
     "rx:read": "read the prescriptions of the pharmacy the client is bound to",
+    INTROSPECT: "introspect any token the hub issued, not only the client's own (resource servers)",
 }
 MACHINE_AUTH_METHODS = ("client_secret_basic", "client_secret_post")
 #: scopes of tokens issued to signed-in users (through a browser client)

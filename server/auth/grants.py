@@ -4,7 +4,8 @@ Stricter than authlib's defaults (../shared/reference/security.md §3):
 - PKCE is required of every client and only ``S256`` is accepted (no ``plain``, no default);
 - a code is consumed when it is looked up, so of two exchanges one wins; a code presented
   again revokes the tokens issued from it;
-- refresh tokens rotate on every use; a used one presented again revokes the whole family;
+- refresh tokens rotate on every use; a used one presented again revokes the whole family; a
+  refresh that fails validation (another client, a wider scope) does not use the token up;
 - ID tokens are signed with the hub's key, ``typ`` JWT and audience the client, so they are
   never accepted where an access token (``typ`` at+jwt, audience the hub) is expected.
 
@@ -18,7 +19,7 @@ import time
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from authlib.oauth2.rfc6749 import OAuth2Request
-from authlib.oauth2.rfc6749.errors import InvalidRequestError
+from authlib.oauth2.rfc6749.errors import InvalidGrantError, InvalidRequestError
 from authlib.oauth2.rfc6749.grants import AuthorizationCodeGrant, RefreshTokenGrant
 from authlib.oauth2.rfc7009 import RevocationEndpoint
 from authlib.oauth2.rfc7636 import CodeChallenge
@@ -27,7 +28,7 @@ from authlib.oidc.core import UserInfo
 from authlib.oidc.core.grants import OpenIDCode
 
 from ..db.models import utcnow
-from .clients import MACHINE_AUTH_METHODS, RegisteredClient
+from .clients import INTROSPECT, MACHINE_AUTH_METHODS, RegisteredClient
 from .keys import ALGORITHM
 from .store import IssuedCode, LiveRefreshToken
 
@@ -112,15 +113,22 @@ class HubRefreshTokenGrant(RefreshTokenGrant):
     INCLUDE_NEW_REFRESH_TOKEN = True
 
     def authenticate_refresh_token(self, refresh_token: str) -> LiveRefreshToken | None:
+        """Look the token up only: authlib checks the client and the scope after this, and a
+        request that fails them must not use the token up."""
         flows = _server(self).flows
-        return flows.bridge.run(flows.store.use_refresh(refresh_token))
+        return flows.bridge.run(flows.store.find_refresh(refresh_token))
 
     def authenticate_user(self, refresh_token: LiveRefreshToken) -> GrantUser | None:
-        user = _server(self).flows.grant_user(refresh_token.user_id)
+        """Called once the request is valid, before any token is made: the refresh token is
+        used up here, so of two concurrent uses one gets tokens."""
+        flows = _server(self).flows
+        if not flows.bridge.run(flows.store.use_refresh(refresh_token)):
+            raise InvalidGrantError("The refresh token was already used.")
+        user = flows.grant_user(refresh_token.user_id)
         return user.in_family(refresh_token.family_id) if user else None
 
     def revoke_old_credential(self, refresh_token: LiveRefreshToken) -> None:
-        """Nothing to do: the token was used up when it was authenticated."""
+        """Nothing to do: the token was used up in :meth:`authenticate_user`."""
 
 
 class HubOpenIDCode(OpenIDCode):
@@ -215,14 +223,17 @@ class HubRevocationEndpoint(RevocationEndpoint):
 
     def revoke_token(self, token: _PresentedToken, request: OAuth2Request) -> None:
         """Ends the sign-in; a machine client's access token just expires (5 minutes)."""
+        request.revoked = True
         if token.family is not None:
             flows = self.server.flows
             flows.bridge.run(flows.store.revoke_family(token.family.id, "revoked"))
 
 
 class HubIntrospectionEndpoint(IntrospectionEndpoint):
-    """RFC 7662 for confidential clients (resource servers); ``active`` false for anything
-    expired, revoked, unknown or not the hub's."""
+    """RFC 7662 for confidential clients: their own tokens, or any token with the registered
+    scope ``token:introspect`` (resource servers); ``active`` false for anything expired,
+    revoked, unknown, not the hub's, or not the caller's to see (RFC 7662 §2.2: nothing
+    tells which)."""
 
     CLIENT_AUTH_METHODS: ClassVar[list[str]] = list(MACHINE_AUTH_METHODS)
 
@@ -232,7 +243,9 @@ class HubIntrospectionEndpoint(IntrospectionEndpoint):
     def check_permission(
         self, token: _PresentedToken, client: RegisteredClient, request: OAuth2Request
     ) -> bool:
-        return client.secret_hash is not None
+        if client.secret_hash is None:
+            return False
+        return INTROSPECT in client.scopes or token.check_client(client)
 
     def introspect_token(self, token: _PresentedToken) -> dict[str, Any]:
         payload: dict[str, Any] = {

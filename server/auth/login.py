@@ -24,9 +24,12 @@ from ..http import read_body
 from ..typedefs import DATABASE, OAUTH, PROXIES, SECRETS, SESSIONS, SETTINGS
 from . import throttle
 from .credentials import accept_totp, password_matches, totp_context
+from .devices import known_device, remember_device
+from .failures import FAILURES
 from .oauth import AiohttpOAuth2Request, GrantUser
 from .sessions import csrf_ok, user_of
 from .store import active_user
+from .throttle import CLOCK
 
 FORM = "application/x-www-form-urlencoded"
 AUTHORIZE = "/oauth/authorize"
@@ -113,19 +116,20 @@ async def login(request: web.Request) -> web.StreamResponse:
     """``POST /login``: check the password, then ask for the TOTP code."""
     form, session = await _form(request)
     return_to = _return_to(form.get("return_to"))
-    db = request.app[DATABASE]
+    gate = _throttle(request)
     username = form.get("username", "").strip().lower()[:64]
-    keys = [f"user:{username}", f"ip:{_ip(request)}"]
-    waiting = await throttle.wait(db, keys)
-    if waiting:
-        await _audit_login(request, None, "throttled", username)
-        return _login_page(web.Response(status=429), session, return_to, _too_many(waiting))
     user = await _find_user(request, username)
+    device = known_device(request, user.id if user else None, request.app[CLOCK]())
+    keys = _throttle_keys(request, username, device)
+    waiting = await gate.reserve(keys)
+    if waiting:
+        await _audit_login(request, user, "throttled", username, device=device)
+        return _login_page(web.Response(status=429), session, return_to, _too_many(waiting))
     if not await password_matches(user.password_hash if user else None, form.get("password", "")):
-        await throttle.failed(db, keys)
-        await _audit_login(request, user, "failure", username, factor="password")
+        await _audit_login(request, user, "failure", username, device=device)
         return _login_page(web.Response(status=401), session, return_to, GENERIC_FAILURE)
     assert user is not None
+    await gate.take_back(keys)
     response = web.HTTPSeeOther("/login/mfa?" + urlencode({"return_to": return_to}))
     await request.app[SESSIONS].promote(session, response, pending=user.id)
     raise response
@@ -145,22 +149,28 @@ async def mfa(request: web.Request) -> web.StreamResponse:
     if session.pending_user_id is None:
         raise web.HTTPSeeOther("/login")
     return_to = _return_to(form.get("return_to"))
-    db = request.app[DATABASE]
-    user = await active_user(db, session.pending_user_id)
-    keys = [f"user:{user.username if user else session.pending_user_id}", f"ip:{_ip(request)}"]
-    waiting = await throttle.wait(db, keys)
+    gate = _throttle(request)
+    now = request.app[CLOCK]()
+    user = await active_user(request.app[DATABASE], session.pending_user_id)
+    device = known_device(request, user.id if user else None, now)
+    account = user.username if user else str(session.pending_user_id)
+    keys = _throttle_keys(request, account, device)
+    waiting = await gate.reserve(keys)
     if waiting:
-        await _audit_login(request, user, "throttled", None, factor="totp")
+        await _audit_login(request, user, "throttled", None, "totp", device)
         return _mfa_page(web.Response(status=429), session, return_to, _too_many(waiting))
     step = _totp_step(request, user, form.get("code", ""))
     if user is None or step is None or not await _use_step(request, user.id, step):
-        await throttle.failed(db, keys)
-        await _audit_login(request, user, "failure", None, factor="totp")
+        await _audit_login(request, user, "failure", None, "totp", device)
         return _mfa_page(web.Response(status=401), session, return_to, GENERIC_FAILURE)
-    await throttle.cleared(db, keys[0])
+    await gate.take_back(keys)
+    # the device's or the account's own failures start again; not the account's when signing
+    # in from a known device (they may be an attacker's, who would get a fresh round)
+    await gate.signed_in(cleared=keys[:1], reduced=[f"ip:{_ip(request)}"])
     response = web.HTTPSeeOther(return_to)
     await request.app[SESSIONS].promote(session, response, user_id=user.id)
-    await _audit_login(request, user, "success", None, factor="totp")
+    remember_device(request, response, user.id, device, now)
+    await _audit_login(request, user, "success", None, "totp", device)
     raise response
 
 
@@ -261,6 +271,18 @@ def _oauth_request(request: web.Request, form: MultiDict[str]) -> AiohttpOAuth2R
     )
 
 
+def _throttle(request: web.Request) -> throttle.Throttle:
+    return throttle.Throttle(request.app[DATABASE], request.app[CLOCK])
+
+
+def _throttle_keys(request: web.Request, account: str, device: str | None) -> list[str]:
+    """The throttle keys of an attempt: the known device's alone, or the account's and the
+    address's (the first key is the one a sign-in clears)."""
+    if device is not None:
+        return [f"device:{device}"]
+    return [f"user:{account}", f"ip:{_ip(request)}"]
+
+
 def _ip(request: web.Request) -> str:
     return request.app[PROXIES].client_ip(request) or "unknown"
 
@@ -275,18 +297,20 @@ async def _audit_login(
     outcome: str,
     attempted: str | None,
     factor: str = "password",
+    device: str | None = None,
 ) -> None:
     actor = _actor(request, user) if user else audit.Actor("anonymous", "-", None, _ip(request))
     detail: dict[str, str] = {"factor": factor}
+    if device is not None:
+        detail["device"] = "known"
     if user is None and attempted:
         detail["username"] = attempted
-    await audit.record(
-        request.app[DATABASE],
-        actor,
-        audit.Event(
-            "login", "user", str(user.id) if user else None, outcome=outcome, detail=detail
-        ),
-    )
+    resource = str(user.id) if user else None
+    event = audit.Event("login", "user", resource, outcome=outcome, detail=detail)
+    if outcome == "throttled":  # refused unheard, at any rate anyone likes: counted, summarised
+        request.app[FAILURES].note(actor, event)
+    else:
+        await audit.record(request.app[DATABASE], actor, event)
 
 
 def _too_many(seconds: int) -> str:

@@ -66,6 +66,9 @@ class FormPayload(OAuth2Payload):
 class AiohttpOAuth2Request(OAuth2Request):
     """A synchronous view of an aiohttp request whose body has already been read."""
 
+    #: set by the revocation endpoint when the token was found and its sign-in ended
+    revoked = False
+
     def __init__(
         self,
         method: str,

@@ -89,8 +89,10 @@ class IssuedCode:
 
 @dataclass(frozen=True, slots=True)
 class LiveRefreshToken:
-    """A refresh token that was valid and is now used up (rotation issues the next)."""
+    """A refresh token of a live sign-in, as found (used up only once the request is valid:
+    rotation then issues the next)."""
 
+    token_hash: str
     family_id: uuid.UUID
     client_id: str
     user_id: uuid.UUID
@@ -203,23 +205,38 @@ class FlowStore:
         async with self._db.transaction() as session:
             session.add(RefreshToken(token_hash=digest(token), family_id=family_id))
 
-    async def use_refresh(self, token: str) -> LiveRefreshToken | None:
-        """Consume a refresh token of a live family; a reused one revokes the family."""
+    async def find_refresh(self, token: str) -> LiveRefreshToken | None:
+        """A refresh token of a live family, not yet used; a used one presented again is
+        treated as stolen and revokes the family. Nothing is consumed here: a request that
+        then fails validation (another client, a wider scope) leaves the token as it was."""
         token_hash, now = digest(token), utcnow()
         async with self._db.transaction() as session:
-            row = await session.scalar(
-                select(RefreshToken).where(RefreshToken.token_hash == token_hash).with_for_update()
-            )
+            row = await session.get(RefreshToken, token_hash)
             if row is None:
                 return None
-            family = await session.get(TokenFamily, row.family_id, with_for_update=True)
+            family = await session.get(TokenFamily, row.family_id)
             if family is None or family.revoked_at is not None or family.expires_at <= now:
                 return None
             if row.used_at is not None:
                 await _revoke(session, family.id, "refresh_reuse")
                 return None
-            row.used_at = now
-            return LiveRefreshToken(family.id, family.client_id, family.user_id, family.scope)
+            return LiveRefreshToken(
+                token_hash, family.id, family.client_id, family.user_id, family.scope
+            )
+
+    async def use_refresh(self, token: LiveRefreshToken) -> bool:
+        """Consume a validated refresh token; False if it was used meanwhile (a concurrent
+        use, which is reuse: the family is revoked)."""
+        async with self._db.transaction() as session:
+            used = await session.execute(
+                update(RefreshToken)
+                .where(RefreshToken.token_hash == token.token_hash, RefreshToken.used_at.is_(None))
+                .values(used_at=utcnow())
+            )
+            if getattr(used, "rowcount", 0) == 1:
+                return True
+            await _revoke(session, token.family_id, "refresh_reuse")
+            return False
 
     async def revoke_family(self, family_id: uuid.UUID, reason: str) -> None:
         async with self._db.transaction() as session:

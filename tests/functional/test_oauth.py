@@ -9,8 +9,11 @@ from joserfc import jwt
 from joserfc.jwk import KeySet
 from sqlalchemy import select
 
+from server import audit
 from server.app import create_app
+from server.auth.failures import MAX_GROUPS, FailureTally
 from server.auth.keys import rotate
+from server.db import Database
 from server.db.models import AuditEvent
 from server.settings import Settings
 from tests.conftest import ISSUER, Hub, basic
@@ -73,13 +76,14 @@ async def test_wrong_secret_unknown_client_and_no_auth_are_401(hub: Hub) -> None
         )
         assert response.status in (400, 401)
         assert (await response.json())["error"] == "invalid_client"
+    await hub.client.close()  # failures are audited as summaries, at the latest when it stops
     async with hub.db.sessions() as session:
-        outcomes = list(
-            await session.scalars(
-                select(AuditEvent.outcome).where(AuditEvent.action == "oauth.token")
-            )
+        found = await session.execute(
+            select(AuditEvent.actor, AuditEvent.outcome).where(AuditEvent.action == "oauth.token")
         )
-    assert outcomes == ["failure"] * 3
+        entries = sorted((actor, outcome) for actor, outcome in found)
+    claimed = sorted([credentials.client_id, "nobody", "unknown"])
+    assert entries == [(f"client:{c}", "failure") for c in claimed]
 
 
 async def test_scope_escalation_is_refused_not_filtered(hub: Hub) -> None:
@@ -171,3 +175,59 @@ async def test_key_rotation_keeps_old_tokens_valid(
     )
     new_token = (await response.json())["access_token"]
     assert decode_unverified(new_token)[0]["kid"] == new_kid
+
+
+async def test_failed_token_requests_are_summarised_not_audited_one_by_one(hub: Hub) -> None:
+    credentials = await hub.machine_client()
+    wrong = {"Authorization": basic(type(credentials)(credentials.client_id, "wrong"))}
+    for _ in range(20):
+        response = await hub.client.post(
+            "/oauth/token", data={"grant_type": "client_credentials"}, headers=wrong
+        )
+        assert response.status == 401
+    for _ in range(5):  # revoking tokens the hub does not know: answered, but nothing happened
+        void = {"token": "no-such-token", "client_id": "telepharm-console"}
+        assert (await hub.client.post("/oauth/revoke", data=void)).status == 200
+    await hub.token(credentials)
+    assert await hub.audit_outcomes("oauth.token") == ["success"]  # nothing queued for the lock
+    assert await hub.audit_outcomes("oauth.revoke") == []
+    await hub.client.close()  # the hub stops: what it counted is summarised
+    async with hub.db.sessions() as session:
+        summary = (
+            await session.execute(
+                select(AuditEvent.actor, AuditEvent.ip, AuditEvent.detail).where(
+                    AuditEvent.action == "oauth.token", AuditEvent.outcome == "failure"
+                )
+            )
+        ).one()
+    assert summary.actor == f"client:{credentials.client_id}"
+    assert summary.ip == "127.0.0.1"
+    assert summary.detail["count"] == 20
+    assert summary.detail["error"] == "invalid_client"
+    assert summary.detail["grant_type"] == "client_credentials"
+    assert summary.detail["first"] <= summary.detail["last"]
+    async with hub.db.sessions() as session:
+        void = (
+            await session.execute(
+                select(AuditEvent.outcome, AuditEvent.detail).where(
+                    AuditEvent.action == "oauth.revoke"
+                )
+            )
+        ).one()
+    assert (void.outcome, void.detail["revoked"], void.detail["count"]) == ("success", "nothing", 5)
+    assert (await audit.verify(hub.db)).intact
+
+
+async def test_failure_summaries_are_bounded_however_many_clients_are_claimed(
+    db: Database,
+) -> None:
+    tally = FailureTally()
+    event = audit.Event("oauth.token", "access_token", outcome="failure", detail={"error": "x"})
+    for n in range(MAX_GROUPS + 10):
+        tally.note(audit.Actor("client", f"made-up-{n}", None, "192.0.2.1"), event)
+    await tally.flush(db)
+    async with db.sessions() as session:
+        rows = (await session.execute(select(AuditEvent.actor, AuditEvent.detail))).all()
+    assert len(rows) == MAX_GROUPS + 1
+    assert [d["count"] for a, d in rows if a == "client:*"] == [10]
+    assert (await audit.verify(db)).intact

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 
 import pyotp
 import pytest
 from sqlalchemy import select, update
 
-from server import audit, users
+from server import admin, audit, users
 from server.db.models import AuditEvent, WebSession
 from tests.conftest import Hub, basic
-from tests.functional.signin_helpers import Console, console
+from tests.functional.signin_helpers import SCOPE, Console, console
 from tests.functional.verification_helpers import PASSWORD, bearer
 from tests.support.tokens import decode_unverified
 
@@ -145,7 +146,7 @@ async def test_refresh_rotates_and_reuse_revokes_the_family(hub: Hub) -> None:
 async def test_revocation_and_introspection(hub: Hub) -> None:
     app = await console(hub)
     tokens = await app.tokens()
-    resource_server = await hub.machine_client("rx:read", pharmacy="1234567")
+    resource_server = await hub.machine_client("rx:read token:introspect", pharmacy="1234567")
 
     async def introspect(token: str) -> dict[str, object]:
         response = await hub.client.post(
@@ -180,6 +181,55 @@ async def test_revocation_and_introspection(hub: Hub) -> None:
     assert await api_status(hub, tokens["access_token"]) == 401
     assert await introspect(tokens["access_token"]) == {"active": False}
     assert await introspect(tokens["refresh_token"]) == {"active": False}
+
+
+async def test_a_client_introspects_its_own_tokens_only_without_the_scope(hub: Hub) -> None:
+    app = await console(hub)
+    tokens = await app.tokens()
+    pharmacy_system = await hub.machine_client("rx:read", pharmacy="1234567")
+    sender = await hub.machine_client("script:send")
+
+    async def introspect(caller: admin.ClientCredentials, token: str) -> object:
+        response = await hub.client.post(
+            "/oauth/introspect", data={"token": token}, headers={"Authorization": basic(caller)}
+        )
+        assert response.status == 200
+        return (await response.json())["active"]
+
+    own = await hub.token(pharmacy_system, scope="rx:read")
+    assert await introspect(pharmacy_system, own) is True
+    for token in (tokens["access_token"], tokens["refresh_token"], await hub.sender_token()):
+        assert await introspect(pharmacy_system, token) is False  # not whose it is, either
+    assert await introspect(sender, own) is False
+
+
+async def test_a_failed_refresh_leaves_the_refresh_token_usable(hub: Hub) -> None:
+    app = await console(hub)
+    tokens = await app.tokens()
+    other = await admin.add_client(
+        hub.db, name="Other", scope=SCOPE, pharmacy_ncpdpid=None, redirect_uris=[app.redirect_uri]
+    )
+    failing = [
+        {"client_id": other.client_id},  # another client's id
+        {"client_id": app.client_id, "scope": SCOPE + " script:send"},  # a wider scope
+    ]
+    for extra in failing:
+        response = await hub.client.post(
+            "/oauth/token",
+            data={"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"], **extra},
+        )
+        assert response.status in (400, 401), extra
+    assert await api_status(hub, tokens["access_token"]) == 200  # the sign-in goes on
+    status, renewed = await app.refresh(tokens["refresh_token"])
+    assert status == 200, renewed
+    assert await api_status(hub, renewed["access_token"]) == 200
+
+
+async def test_of_two_concurrent_refreshes_one_gets_tokens(hub: Hub) -> None:
+    app = await console(hub)
+    tokens = await app.tokens()
+    results = await asyncio.gather(*(app.refresh(tokens["refresh_token"]) for _ in range(2)))
+    assert sorted(status for status, _ in results) == [200, 400]
 
 
 async def test_a_totp_code_works_once(hub: Hub) -> None:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
+import threading
 import time
 from pathlib import Path
 
@@ -44,6 +47,14 @@ async def test_argon2id_hash_and_check() -> None:
     assert await password_matches(stored, "a long enough passphrase")
     assert not await password_matches(stored, "a long enough passphrasE")
     assert not await password_matches("not a hash", "anything at all")
+
+
+async def test_password_checks_queue_in_a_bounded_pool_of_their_own() -> None:
+    hashed = await hash_password("a long enough password")
+    checks = (password_matches(hashed, f"guess number {n}") for n in range(6))
+    assert not any(await asyncio.gather(*checks))
+    argon2 = [t for t in threading.enumerate() if t.name.startswith("argon2")]
+    assert 1 <= len(argon2) <= max(1, (os.cpu_count() or 1) // 2)  # not one thread per check
 
 
 async def test_unknown_user_costs_the_same_and_fails() -> None:
