@@ -10,7 +10,7 @@ _NCPDPID = re.compile(r"\d{7}")
 
 def luhn_valid(digits: str) -> bool:
     """The Luhn mod-10 check over a string of digits."""
-    if not digits.isdigit():
+    if not (digits.isascii() and digits.isdigit()):
         return False
     total = 0
     for position, char in enumerate(reversed(digits)):

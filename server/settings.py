@@ -24,7 +24,7 @@ def _split(value: str | None) -> tuple[str, ...]:
 
 
 def _count(value: str, name: str = "MAX_RECORDINGS", low: int = 0) -> int:
-    if not value.isdigit() or int(value) < low:
+    if not (value.isascii() and value.isdigit()) or int(value) < low:
         raise SettingsError(f"TELEPHARM_{name} must be a whole number from {low}, got {value!r}")
     return int(value)
 

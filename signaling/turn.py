@@ -71,6 +71,6 @@ def ice_servers(
 def still_valid(secret: str, username: str, credential: str, now: dt.datetime) -> bool:
     """What coturn checks: the HMAC matches and the expiry has not passed."""
     expiry, _, _ = username.partition(":")
-    if not expiry.isdigit() or int(expiry) <= now.timestamp():
+    if not (expiry.isascii() and expiry.isdigit()) or int(expiry) <= now.timestamp():
         return False
     return hmac.compare_digest(credential, credential_for(secret, username))

@@ -118,7 +118,7 @@ def accept_totp(
 ) -> int | None:
     """The time step of ``code`` if it is valid now and newer than ``last_step``, else None."""
     code = code.strip().replace(" ", "")
-    if len(code) != 6 or not code.isdigit():
+    if len(code) != 6 or not (code.isascii() and code.isdigit()):
         return None
     try:
         step = pyotp.TOTP(seed).verify_and_get_timecode(

@@ -89,7 +89,7 @@ def _wants_fresh_sign_in(request: web.Request, session: WebSession) -> bool:
     if request.query.get("prompt") == "login":
         return True
     max_age = request.query.get("max_age", "")
-    if not max_age.isdigit() or session.authenticated_at is None:
+    if not (max_age.isascii() and max_age.isdigit()) or session.authenticated_at is None:
         return False
     return (utcnow() - session.authenticated_at).total_seconds() > int(max_age)
 

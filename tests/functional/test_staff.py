@@ -64,6 +64,16 @@ async def test_step_up_asks_for_password_and_code_again(hub: Hub) -> None:
     assert "max_age" not in (await app.form(again))["return_to"]
 
 
+async def test_a_max_age_that_is_not_ascii_digits_is_ignored(hub: Hub) -> None:
+    app = await console(hub, role="pharmacy_admin", username="admin")
+    await app.tokens()  # signed in
+    for odd in ("²", "١٢"):  # str.isdigit() takes both; the first made int() raise (500)
+        response = await hub.client.get(
+            "/oauth/authorize", params=app.authorize_params(max_age=odd), allow_redirects=False
+        )
+        assert response.status == 302
+
+
 async def test_only_admins_of_the_same_pharmacy(hub: Hub) -> None:
     app = await console(hub, role="pharmacist", username="alice")
     tokens = await app.tokens()

@@ -86,6 +86,8 @@ def test_totp_accepts_once_within_one_step() -> None:
     assert accept_totp(seed, totp.at(now + 30), step, now) == step + 1
     assert accept_totp(seed, "12345", None, now) is None
     assert accept_totp(seed, "abcdef", None, now) is None
+    assert accept_totp(seed, "²²²²²²", None, now) is None
+    assert accept_totp(seed, "١٢٣٤٥٦", None, now) is None
 
 
 def test_enrolment_uri() -> None:

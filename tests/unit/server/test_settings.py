@@ -46,3 +46,5 @@ def test_the_deadlines_are_whole_seconds_from_one() -> None:
     for name in ("TELEPHARM_BODY_TIMEOUT", "TELEPHARM_STORE_TIMEOUT"):
         with pytest.raises(SettingsError):
             Settings.from_env({name: "0"})
+        with pytest.raises(SettingsError):
+            Settings.from_env({name: "²"})  # a clear message, not a ValueError

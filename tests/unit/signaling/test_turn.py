@@ -32,6 +32,7 @@ def test_validity_ends_with_the_ttl_and_forgeries_fail() -> None:
     assert not still_valid("another-secret", username, credential, NOW)
     later = f"{int(NOW.timestamp()) + 10**6}:consult-1"  # a forged longer expiry
     assert not still_valid(SECRET, later, credential, NOW)
+    assert not still_valid(SECRET, "²:consult-1", credential, NOW)  # no ValueError
 
 
 def test_ice_servers_keep_stun_and_credential_turn() -> None:
