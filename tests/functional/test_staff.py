@@ -67,7 +67,7 @@ async def test_step_up_asks_for_password_and_code_again(hub: Hub) -> None:
 async def test_a_max_age_that_is_not_ascii_digits_is_ignored(hub: Hub) -> None:
     app = await console(hub, role="pharmacy_admin", username="admin")
     await app.tokens()  # signed in
-    for odd in ("²", "١٢"):  # str.isdigit() takes both; the first made int() raise (500)
+    for odd in ("²", "\u0661\u0662"):  # str.isdigit() takes both; the first made int() raise (500)
         response = await hub.client.get(
             "/oauth/authorize", params=app.authorize_params(max_age=odd), allow_redirects=False
         )

@@ -19,7 +19,7 @@ def test_luhn_rejects_non_digits() -> None:
     assert luhn_valid("79927398713")
     assert not luhn_valid("7992739871x")
     assert not luhn_valid("7992739871²")  # str.isdigit() takes it, int() does not
-    assert not luhn_valid("799273987١٣")  # Arabic-Indic digits are not NPI digits
+    assert not luhn_valid("799273987\u0661\u0663")  # Arabic-Indic digits are not NPI digits
 
 
 def test_ncpdpid_is_seven_digits() -> None:
