@@ -362,7 +362,8 @@ class Rooms:
         self._timers: dict[tuple[str, str, str], asyncio.TimerHandle] = {}
         self._watching: dict[str, Subscription] = {}
         self._quality: list[tuple[str, str, p.Stats]] = []
-        self._sweeper: asyncio.Task[None] | None = None
+        #: when :meth:`housekeeping` next looks for dropped seats (time.monotonic)
+        self._next_seats = 0.0
         self.participants: set[Participant] = set()
 
     def spawn(self, work: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
@@ -377,23 +378,15 @@ class Rooms:
         if not task.cancelled() and task.exception() is not None:
             log.error("consult background work failed", exc_info=task.exception())
 
-    def start(self) -> None:
-        """Begin the periodic work: seats whose grace ran out anywhere (a process that died,
-        a restart), and the quality samples, written in batches."""
-        self._sweeper = asyncio.get_running_loop().create_task(self._sweep())
-
-    async def _sweep(self) -> None:
-        interval = max(QUALITY_FLUSH, min(self._grace / 2, 15.0))
-        next_seats = 0.0
-        while True:
-            await asyncio.sleep(QUALITY_FLUSH)
-            try:
-                await self._flush_quality()
-                if time.monotonic() >= next_seats:
-                    next_seats = time.monotonic() + interval
-                    await self._release_dropped()
-            except Exception:  # the database may be away for a while: try again later
-                log.exception("consult housekeeping failed")
+    async def housekeeping(self) -> None:
+        """The periodic work, every :data:`QUALITY_FLUSH` seconds (the hub runs it as a
+        supervised loop, which retries it after an error): the quality samples, written in
+        batches, and now and then the seats whose grace ran out anywhere (a process that
+        died, a restart)."""
+        await self._flush_quality()
+        if time.monotonic() >= self._next_seats:
+            self._next_seats = time.monotonic() + max(QUALITY_FLUSH, min(self._grace / 2, 15.0))
+            await self._release_dropped()
 
     async def _flush_quality(self) -> None:
         samples, self._quality = self._quality, []
@@ -724,9 +717,6 @@ class Rooms:
     async def close(self) -> None:
         """After the sockets are gone: recordings finished and listed, samples written,
         background work cancelled."""
-        if self._sweeper is not None:
-            self._sweeper.cancel()
-            await asyncio.gather(self._sweeper, return_exceptions=True)
         for timer in self._timers.values():
             timer.cancel()
         self._timers.clear()

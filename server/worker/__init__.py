@@ -4,8 +4,7 @@ broker in the data dir."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
+import functools
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -15,7 +14,7 @@ from celery import Celery
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from ..settings import Settings
-from ..typedefs import CHECK_QUEUE, DATABASE, SETTINGS
+from ..typedefs import BACKGROUND, CHECK_QUEUE, DATABASE, SETTINGS
 
 CHECK_TASK = "telepharm.check_prescriptions"
 #: IDs per task: one publish costs ~1 ms of CPU (kombu and redis-py set-up), one per message
@@ -31,18 +30,14 @@ def setup(app: web.Application, settings: Settings) -> None:
 
 async def _queue_ctx(app: web.Application) -> AsyncIterator[None]:
     from .publisher import CheckQueue
-    from .sweep import sweep_forever
+    from .sweep import PASS_TIMEOUT, sweep_once
 
     settings = app[SETTINGS]
     queue = CheckQueue(create_celery(settings))
     app[CHECK_QUEUE] = queue
-    sweeper = asyncio.create_task(
-        sweep_forever(app[DATABASE], queue, settings.sweep_interval, settings.stuck_after)
-    )
-    yield
-    sweeper.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await sweeper  # let an in-flight query end before the database closes
+    sweep = functools.partial(sweep_once, app[DATABASE], queue, settings.stuck_after)
+    async with app[BACKGROUND].every("sweep", settings.sweep_interval, sweep, timeout=PASS_TIMEOUT):
+        yield
     await queue.close()
 
 
