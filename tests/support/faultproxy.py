@@ -116,16 +116,24 @@ class FaultProxy:
         task = asyncio.current_task()
         assert task is not None
         self._tasks.add(task)
+        try:
+            await self._relay(writer, reader)
+        except asyncio.CancelledError:
+            # cut: asyncio's server reports a handler that ends cancelled as an error
+            pass
+        finally:
+            self._tasks.discard(task)
+
+    async def _relay(self, writer: asyncio.StreamWriter, reader: asyncio.StreamReader) -> None:
         link: tuple[asyncio.StreamWriter, asyncio.StreamWriter | None] = (writer, None)
         self._links.add(link)
         try:
             up_reader, up_writer = await asyncio.open_connection(*self.target)
         except OSError:
-            self._links.discard(link)
             _reset(writer)
-            self._tasks.discard(task)
             return
-        self._links.discard(link)
+        finally:
+            self._links.discard(link)
         link = (writer, up_writer)
         self._links.add(link)
         try:
@@ -134,7 +142,6 @@ class FaultProxy:
             )
         finally:
             self._links.discard(link)
-            self._tasks.discard(task)
 
     async def _pump(self, source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
         try:
