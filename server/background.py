@@ -7,7 +7,7 @@ context manager inside its cleanup context, so the loop stops before the resourc
 close::
 
     async def _ctx(app):
-        async with app[BACKGROUND].every("sweep", 30.0, sweep_once):
+        async with app[BACKGROUND].every("sweep", 30.0, Sweep(db, queue, 60.0)):
             yield
 
 Any exception but a cancellation of the loop itself is logged (its type only: messages may

@@ -4,7 +4,6 @@ broker in the data dir."""
 
 from __future__ import annotations
 
-import functools
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -30,12 +29,12 @@ def setup(app: web.Application, settings: Settings) -> None:
 
 async def _queue_ctx(app: web.Application) -> AsyncIterator[None]:
     from .publisher import CheckQueue
-    from .sweep import PASS_TIMEOUT, sweep_once
+    from .sweep import PASS_TIMEOUT, Sweep
 
     settings = app[SETTINGS]
     queue = CheckQueue(create_celery(settings))
     app[CHECK_QUEUE] = queue
-    sweep = functools.partial(sweep_once, app[DATABASE], queue, settings.stuck_after)
+    sweep = Sweep(app[DATABASE], queue, settings.stuck_after)
     async with app[BACKGROUND].every("sweep", settings.sweep_interval, sweep, timeout=PASS_TIMEOUT):
         yield
     await queue.close()

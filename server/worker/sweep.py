@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import time
 import uuid
 from collections.abc import Iterable
 from typing import Protocol
@@ -63,25 +64,46 @@ async def _stuck_after(
         return [(at, rx_id) for at, rx_id in found]
 
 
-async def sweep_once(
-    db: Database,
-    queue: Queue,
-    stuck_after: float,
-    batch: int = BATCH,
-    max_batches: int = MAX_BATCHES,
-) -> int:
-    """Queue every prescription stuck for over ``stuck_after`` seconds (up to ``max_batches``
-    batches of ``batch``) and return how many; database errors propagate."""
-    cutoff = utcnow() - dt.timedelta(seconds=stuck_after)
-    queued = 0
-    last: _Key | None = None
-    for _ in range(max_batches):
-        found = await _stuck_after(db, cutoff, last, batch)
-        queue.submit(rx_id for _, rx_id in found)
-        queued += len(found)
-        if len(found) < batch:
-            break
-        last = found[-1]
-    if queued:
-        log.info("sweep: re-queueing %d prescriptions", queued)
-    return queued
+class Sweep:
+    """One hub's sweep, a step of its supervised loop: each call queues every prescription
+    stuck for over ``stuck_after`` seconds, a batch at a time, up to ``max_batches`` batches.
+
+    A prescription it queued is not queued again by it within ``stuck_after`` seconds: while
+    the workers are slow or away, the backlog goes to the broker once a minute, not once a
+    pass. Database errors propagate (the loop logs them and retries)."""
+
+    def __init__(
+        self,
+        db: Database,
+        queue: Queue,
+        stuck_after: float,
+        batch: int = BATCH,
+        max_batches: int = MAX_BATCHES,
+    ) -> None:
+        self._db = db
+        self._queue = queue
+        self._after = stuck_after
+        self._batch = batch
+        self._max_batches = max_batches
+        #: what this sweep queued lately, and when (time.monotonic)
+        self._queued: dict[uuid.UUID, float] = {}
+
+    async def __call__(self) -> int:
+        """Sweep once; how many prescriptions were queued."""
+        now = time.monotonic()
+        self._queued = {i: at for i, at in self._queued.items() if now - at < self._after}
+        cutoff = utcnow() - dt.timedelta(seconds=self._after)
+        queued = 0
+        last: _Key | None = None
+        for _ in range(self._max_batches):
+            found = await _stuck_after(self._db, cutoff, last, self._batch)
+            fresh = [rx_id for _, rx_id in found if rx_id not in self._queued]
+            self._queue.submit(fresh)
+            self._queued.update(dict.fromkeys(fresh, now))
+            queued += len(fresh)
+            if len(found) < self._batch:
+                break
+            last = found[-1]
+        if queued:
+            log.info("sweep: re-queueing %d prescriptions", queued)
+        return queued

@@ -30,7 +30,7 @@ from server.db.models import Prescription
 from server.settings import Settings
 from server.typedefs import BACKGROUND
 from server.worker import QUEUE, create_celery
-from server.worker.sweep import sweep_once
+from server.worker.sweep import Sweep
 from tests.conftest import Hub
 from tests.functional.intake_helpers import post_script, sample_newrx
 from tests.support.faultproxy import FaultProxy
@@ -169,8 +169,13 @@ async def test_one_sweep_queues_a_backlog_of_many_batches(
     for _ in range(25):
         await post_script(hub, sample_newrx(), token)
     found = Recorder()
-    assert await sweep_once(db, found, stuck_after=0, batch=10) == 25
+    sweep = Sweep(db, found, stuck_after=0.5, batch=10)
+    await asyncio.sleep(0.5)  # all stuck now
+    assert await sweep() == 25  # three queries, one pass
     assert sorted(found.ids) == sorted(await _prescription_ids(db))
+    assert await sweep() == 0  # queued just now: not again
+    await asyncio.sleep(0.5)
+    assert await sweep() == 25  # still stuck a while later: again
 
 
 def _queued(redis: Redis) -> set[uuid.UUID]:
