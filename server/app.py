@@ -7,11 +7,12 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from . import api, auth, consults, health, intake, logs, webclient, worker
+from .background import Supervisor
 from .db import Database
 from .errors import error_middleware
 from .http import ProxyTrust, response_headers
 from .settings import Settings
-from .typedefs import DATABASE, PROXIES, SETTINGS
+from .typedefs import BACKGROUND, DATABASE, PROXIES, SETTINGS
 
 
 async def _database_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -33,6 +34,7 @@ def create_app(settings: Settings) -> web.Application:
     app.on_response_prepare.append(response_headers)
     app[SETTINGS] = settings
     app[PROXIES] = ProxyTrust(settings.trusted_proxies)
+    app[BACKGROUND] = Supervisor()  # features add their loops to it as they start
     # Resources open in order and close in reverse: the database first, features after it.
     app.cleanup_ctx.append(logs.flush_periodically)
     app.cleanup_ctx.append(_database_ctx)

@@ -11,7 +11,6 @@ import datetime as dt
 import gc
 import getpass
 import logging
-import subprocess
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from importlib import resources
@@ -57,45 +56,31 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> None:
 
     from .app import create_app
     from .logs import AccessLogger
+    from .worker.embedded import embedded_worker
 
     _use_uvloop()
     log.info("serving on http://%s:%d (issuer %s)", args.host, args.port, settings.issuer)
     app = create_app(settings)
     app.on_startup.append(_tune_gc)
-    worker = None if args.no_worker else _start_embedded_worker()
-    try:
-        web.run_app(
-            app,
-            host=args.host,
-            port=args.port,
-            access_log_class=AccessLogger,
-            print=None,
-            reuse_port=args.reuse_port,
-        )
-    finally:
-        if worker is not None:
-            _stop(worker)
-
-
-def _start_embedded_worker() -> subprocess.Popen[bytes]:
-    """A worker process beside the hub, so one command runs everything on a laptop."""
-    log.info("starting the embedded check worker")
-    return subprocess.Popen([sys.executable, "-m", "server", "worker", "--concurrency", "1"])
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    process.terminate()  # Celery's warm shutdown: the check in hand finishes first
-    try:
-        process.wait(30)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
+    if not args.no_worker:
+        app.cleanup_ctx.append(embedded_worker)  # last: started after the rest, stopped first
+    web.run_app(
+        app,
+        host=args.host,
+        port=args.port,
+        access_log_class=AccessLogger,
+        print=None,
+        reuse_port=args.reuse_port,
+    )
 
 
 def cmd_worker(args: argparse.Namespace, settings: Settings) -> None:
     from .worker import QUEUE, create_celery
     from .worker.checking import load_expiry_rules
+    from .worker.embedded import die_with
 
+    if args.parent is not None:
+        die_with(args.parent)
     load_expiry_rules(settings.expiry_rules_file)  # a bad file stops here, with one line
     celery = create_celery(settings)
     celery.worker_main(
@@ -358,6 +343,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     worker = commands.add_parser("worker", help="run a Celery worker for prescription checks")
     worker.add_argument("--concurrency", type=int, default=2, help="parallel checks (default 2)")
+    worker.add_argument(
+        "--parent", type=int, metavar="PID", help="stop when process PID ends (telepharm serve)"
+    )
     worker.set_defaults(run=cmd_worker)
 
     commands.add_parser("migrate", help="upgrade the database schema").set_defaults(run=cmd_migrate)

@@ -8,8 +8,9 @@ import logging
 from aiohttp import web
 from sqlalchemy.exc import SQLAlchemyError
 
+from .background import STOPPED
 from .settings import Settings
-from .typedefs import CHECK_QUEUE, DATABASE
+from .typedefs import BACKGROUND, CHECK_QUEUE, DATABASE
 
 log = logging.getLogger(__name__)
 PROBE_TIMEOUT = 3.0
@@ -21,11 +22,16 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 async def readyz(request: web.Request) -> web.Response:
-    """The hub can do its work: the database answers within a few seconds (503 otherwise).
+    """The hub can do its work: the database answers within a few seconds and every background
+    loop is running (503 otherwise).
 
     The broker is reported too, but an unreachable broker leaves the hub ready: the intake
-    still stores and acknowledges messages, and the sweep queues their checks once the broker
-    is back, so taking the hub out of a load balancer would only refuse work it can do."""
+    still stores and acknowledges messages, and their checks are queued once the broker is
+    back, so taking the hub out of a load balancer would only refuse work it can do. For the
+    same reason a loop that is ``failing`` (retrying after an error, usually the database's,
+    which has its own check) or an embedded worker that is ``restarting`` leave the hub ready;
+    a loop that has ``stopped`` will not come back without a restart of the process, so it
+    makes the hub unready, for the orchestrator or the operator to see."""
     checks: dict[str, str] = {}
     try:
         await asyncio.wait_for(request.app[DATABASE].ping(), PROBE_TIMEOUT)
@@ -33,9 +39,11 @@ async def readyz(request: web.Request) -> web.Response:
     except (SQLAlchemyError, OSError, TimeoutError) as exc:
         log.warning("readiness: database unavailable (%s)", type(exc).__name__)
         checks["database"] = "unavailable"
-    ready = checks["database"] == "ok"
     broker_up = await request.app[CHECK_QUEUE].reachable(PROBE_TIMEOUT)
     checks["broker"] = "ok" if broker_up else "unavailable"
+    loops = request.app[BACKGROUND].status()
+    checks.update(loops)
+    ready = checks["database"] == "ok" and STOPPED not in loops.values()
     return web.json_response(
         {"status": "ok" if ready else "unavailable", "checks": checks}, status=200 if ready else 503
     )

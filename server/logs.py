@@ -3,7 +3,6 @@ patient data reaches them; application code logs IDs, never names or dates of bi
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import logging
 import sys
@@ -15,7 +14,7 @@ import orjson
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 
-from .typedefs import CLIENT_ID
+from .typedefs import BACKGROUND, CLIENT_ID
 
 #: the patient's consult page; the rest of its path is the invite token
 INVITE_PAGE = "/consult/"
@@ -88,15 +87,8 @@ def configure(level: str, stream: IO[str] | None = None) -> None:
 
 async def flush_periodically(app: web.Application) -> AsyncIterator[None]:
     """Cleanup context: push buffered log lines out at least once a second."""
-
-    async def loop() -> None:
-        while True:
-            await asyncio.sleep(1.0)
-            _flush_all()
-
-    task = asyncio.create_task(loop())
-    yield
-    task.cancel()
+    async with app[BACKGROUND].every("log_flush", 1.0, _flush_all):
+        yield
     _flush_all()
 
 

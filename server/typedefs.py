@@ -12,6 +12,7 @@ if TYPE_CHECKING:
     from .auth.credentials import SecretBox
     from .auth.oauth import OAuthService
     from .auth.sessions import Sessions
+    from .background import Supervisor
     from .consults.ws import Heartbeat
     from .db import Database
     from .http import ProxyTrust
@@ -31,6 +32,9 @@ SECRETS: web.AppKey[SecretBox] = web.AppKey("secrets")
 ROOMS: web.AppKey[Rooms] = web.AppKey("rooms")
 #: the pings of this process's consult sockets
 HEARTBEAT: web.AppKey[Heartbeat] = web.AppKey("heartbeat")
+
+#: the background loops of this process (sweep, log flush, consult heartbeat ...)
+BACKGROUND: web.AppKey[Supervisor] = web.AppKey("background")
 
 #: the authenticated OAuth client of a request, for the access log
 CLIENT_ID: web.RequestKey[str] = web.RequestKey("client_id", str)

@@ -386,7 +386,10 @@ class Rooms:
         self._timers: dict[tuple[str, str, str], asyncio.TimerHandle] = {}
         self._watching: dict[str, Subscription] = {}
         self._quality: list[tuple[str, str, p.Stats]] = []
-        self._sweeper: asyncio.Task[None] | None = None
+        #: when :meth:`housekeeping` next looks for dropped seats (time.monotonic)
+        self._next_seats = 0.0
+        #: when :meth:`housekeeping` next checks the pharmacists' sign-ins
+        self._next_check = time.monotonic() + recheck
         self.participants: set[Participant] = set()
 
     def spawn(self, work: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
@@ -401,27 +404,25 @@ class Rooms:
         if not task.cancelled() and task.exception() is not None:
             log.error("consult background work failed", exc_info=task.exception())
 
-    def start(self) -> None:
-        """Begin the periodic work: seats whose grace ran out anywhere (a process that died,
-        a restart), the quality samples, written in batches, and the pharmacists' sign-ins."""
-        self._sweeper = asyncio.get_running_loop().create_task(self._sweep())
+    @property
+    def housekeeping_period(self) -> float:
+        """How often :meth:`housekeeping` must run: the quality flush, or the sign-in check
+        when that is asked for more often."""
+        return min(QUALITY_FLUSH, self._recheck)
 
-    async def _sweep(self) -> None:
-        interval = max(QUALITY_FLUSH, min(self._grace / 2, 15.0))
-        # seats left by a restart at once; sign-ins from one period on (no sockets at start)
-        next_seats, next_check = 0.0, time.monotonic() + self._recheck
-        while True:
-            await asyncio.sleep(min(QUALITY_FLUSH, self._recheck))
-            try:
-                await self._flush_quality()
-                if time.monotonic() >= next_seats:
-                    next_seats = time.monotonic() + interval
-                    await self._release_dropped()
-                if time.monotonic() >= next_check:
-                    next_check = time.monotonic() + self._recheck
-                    await self._check_sign_ins()
-            except Exception:  # the database may be away for a while: try again later
-                log.exception("consult housekeeping failed")
+    async def housekeeping(self) -> None:
+        """The periodic work (the hub runs it as a supervised loop, which retries it after an
+        error): the quality samples, written in batches; now and then the seats whose grace
+        ran out anywhere (a process that died, a restart); and the pharmacists' sign-ins, from
+        one period after start (no sockets before)."""
+        await self._flush_quality()
+        now = time.monotonic()
+        if now >= self._next_seats:
+            self._next_seats = now + max(QUALITY_FLUSH, min(self._grace / 2, 15.0))
+            await self._release_dropped()
+        if now >= self._next_check:
+            self._next_check = now + self._recheck
+            await self._check_sign_ins()
 
     async def _flush_quality(self) -> None:
         samples, self._quality = self._quality, []
@@ -801,9 +802,6 @@ class Rooms:
     async def close(self) -> None:
         """After the sockets are gone: recordings finished and listed, samples written,
         background work cancelled."""
-        if self._sweeper is not None:
-            self._sweeper.cancel()
-            await asyncio.gather(self._sweeper, return_exceptions=True)
         for timer in self._timers.values():
             timer.cancel()
         self._timers.clear()

@@ -16,7 +16,6 @@ groups are bounded: past :data:`MAX_GROUPS`, new ones are counted together under
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import logging
 from collections.abc import AsyncIterator
@@ -28,7 +27,7 @@ from aiohttp import web
 from .. import audit
 from ..db import Database
 from ..db.models import utcnow
-from ..typedefs import DATABASE
+from ..typedefs import BACKGROUND, DATABASE
 
 log = logging.getLogger(__name__)
 
@@ -107,22 +106,14 @@ FAILURES: web.AppKey[FailureTally] = web.AppKey("oauth_failures")
 
 
 async def failures_ctx(app: web.Application) -> AsyncIterator[None]:
-    """The tally of this process, summarised every :data:`INTERVAL` and at shutdown."""
+    """The tally of this process, summarised every :data:`INTERVAL` (a supervised loop: a
+    database outage does not end the summaries, the counts wait for the next try) and at
+    shutdown."""
     tally = app[FAILURES] = FailureTally()
-    task = asyncio.create_task(_summarise(tally, app[DATABASE]))
-    yield
-    task.cancel()
-    await asyncio.gather(task, return_exceptions=True)
+    db = app[DATABASE]
+    async with app[BACKGROUND].every("oauth_failure_summary", INTERVAL, lambda: tally.flush(db)):
+        yield
     try:
-        await tally.flush(app[DATABASE])
+        await tally.flush(db)
     except Exception:
         log.exception("the last summary of failed OAuth requests could not be written")
-
-
-async def _summarise(tally: FailureTally, db: Database) -> None:
-    while True:
-        await asyncio.sleep(INTERVAL)
-        try:
-            await tally.flush(db)
-        except Exception:  # a database outage must not end the summaries
-            log.exception("failed OAuth requests could not be summarised; kept for the next try")

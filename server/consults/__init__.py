@@ -18,7 +18,7 @@ from signaling.rooms import IceFor, Rooms
 from ..auth.credentials import load_key
 from ..db.models import utcnow
 from ..settings import Settings
-from ..typedefs import DATABASE, HEARTBEAT, ROOMS, SETTINGS
+from ..typedefs import BACKGROUND, DATABASE, HEARTBEAT, ROOMS, SETTINGS
 from .store import SqlConsultStore
 from .ws import Heartbeat, consult_socket
 
@@ -60,9 +60,13 @@ async def _rooms_ctx(app: web.Application) -> AsyncIterator[None]:
     )
     app[ROOMS] = rooms
     app[HEARTBEAT] = heartbeat = Heartbeat()
-    rooms.start()
-    heartbeat.start()
-    yield
+    loops = app[BACKGROUND]
+    loop = asyncio.get_running_loop()
+    async with (
+        loops.every("consult_heartbeat", heartbeat.period, lambda: heartbeat.beat(loop.time())),
+        loops.every("consult_housekeeping", rooms.housekeeping_period, rooms.housekeeping),
+    ):
+        yield
     await heartbeat.stop()
     await rooms.close()
     await bus.close()

@@ -76,7 +76,11 @@ class Heartbeat:
         self._interval = interval
         self._sockets: set[SocketConnection] = set()
         self._pings: set[asyncio.Task[None]] = set()
-        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def period(self) -> float:
+        """How often :meth:`beat` should run (a supervised loop of the hub runs it)."""
+        return self._interval / 4
 
     def add(self, socket: SocketConnection) -> None:
         self._sockets.add(socket)
@@ -84,20 +88,10 @@ class Heartbeat:
     def discard(self, socket: SocketConnection) -> None:
         self._sockets.discard(socket)
 
-    def start(self) -> None:
-        self._task = asyncio.get_running_loop().create_task(self._run())
-
     async def stop(self) -> None:
-        for task in (self._task, *self._pings):
-            if task is not None:
-                task.cancel()
-        await asyncio.gather(*(t for t in (self._task, *self._pings) if t), return_exceptions=True)
-
-    async def _run(self) -> None:
-        loop = asyncio.get_running_loop()
-        while True:
-            await asyncio.sleep(self._interval / 4)
-            self.beat(loop.time())
+        for task in self._pings:
+            task.cancel()
+        await asyncio.gather(*self._pings, return_exceptions=True)
 
     def beat(self, now: float) -> None:
         """Ping the sockets silent for the interval, drop those that did not answer."""

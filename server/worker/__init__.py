@@ -4,8 +4,6 @@ broker in the data dir."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -14,7 +12,7 @@ from aiohttp import web
 from celery import Celery
 
 from ..settings import Settings
-from ..typedefs import CHECK_QUEUE, DATABASE, SETTINGS
+from ..typedefs import BACKGROUND, CHECK_QUEUE, DATABASE, SETTINGS
 from .failures import TransientError, transient_as_retry
 
 CHECK_TASK = "telepharm.check_prescriptions"
@@ -31,18 +29,14 @@ def setup(app: web.Application, settings: Settings) -> None:
 
 async def _queue_ctx(app: web.Application) -> AsyncIterator[None]:
     from .publisher import CheckQueue
-    from .sweep import sweep_forever
+    from .sweep import PASS_TIMEOUT, Sweep
 
     settings = app[SETTINGS]
     queue = CheckQueue(create_celery(settings))
     app[CHECK_QUEUE] = queue
-    sweeper = asyncio.create_task(
-        sweep_forever(app[DATABASE], queue, settings.sweep_interval, settings.stuck_after)
-    )
-    yield
-    sweeper.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await sweeper  # let an in-flight query end before the database closes
+    sweep = Sweep(app[DATABASE], queue, settings.stuck_after)
+    async with app[BACKGROUND].every("sweep", settings.sweep_interval, sweep, timeout=PASS_TIMEOUT):
+        yield
     await queue.close()
 
 

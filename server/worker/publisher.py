@@ -3,13 +3,19 @@
 Publishing is a blocking kombu call, so it runs on one dedicated thread (a broker that is down
 must not tie up the event loop or the default executor), in batches: IDs that arrive while a
 batch is being published go in the next one, and a batch lingers a few milliseconds to fill
-(workers check a chunk in two transactions, so chunks of one would cost them most). A failure
-is logged and forgotten: the prescription stays ``received`` and the sweep publishes it again.
+(workers check a chunk in two transactions, so chunks of one would cost them most).
+
+A batch that fails is kept and published again, after a backoff of at most
+:data:`RETRY_MAX` seconds, with whatever arrived meanwhile: the backlog of a broker outage is
+queued as soon as the broker answers again, not when the sweep next finds it stuck. What is
+kept is bounded (:data:`MAX_HELD`); beyond that, and whatever a stopping or dying hub still
+held, the prescriptions stay ``received`` and the sweep queues them later.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import uuid
 from collections.abc import Iterable
@@ -20,8 +26,13 @@ from celery import Celery
 from . import CHECK_TASK, CHUNK
 
 log = logging.getLogger(__name__)
-#: a broker that does not answer quickly is treated as down; the sweep retries later
+#: a broker that does not answer quickly is treated as down; the batch is tried again later
 PUBLISH_RETRY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.5, "interval_max": 1}
+#: the first new try after a failed publish, doubling up to the last
+RETRY_FIRST = 0.25
+RETRY_MAX = 2.0
+#: prescription IDs kept for another try while the broker is away (about 100 bytes each)
+MAX_HELD = 100_000
 
 
 #: how long a batch waits for company before it is published
@@ -32,29 +43,74 @@ class CheckQueue:
     def __init__(self, celery: Celery, linger: float = LINGER) -> None:
         self._celery = celery
         self._linger = linger
-        self._waiting: list[uuid.UUID] = []
+        #: IDs to publish, oldest first, each once (a dict as an ordered set)
+        self._waiting: dict[uuid.UUID, None] = {}
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="publish")
         self._runner: asyncio.Task[None] | None = None
+        #: failed publishes in a row (0: the broker took the last one)
+        self._failures = 0
+        self._shed = 0
+        self._closing = asyncio.Event()
 
     def submit(self, ids: Iterable[uuid.UUID]) -> None:
-        self._waiting.extend(ids)
+        self._waiting.update(dict.fromkeys(ids))
+        if len(self._waiting) > MAX_HELD:
+            self._shed_newest()
         if self._waiting and (self._runner is None or self._runner.done()):
             self._runner = asyncio.create_task(self._run())
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
         while self._waiting:
-            if len(self._waiting) < CHUNK:
+            if len(self._waiting) < CHUNK and not self._failures:
                 await asyncio.sleep(self._linger)
-            batch, self._waiting = self._waiting, []
+            batch = list(self._waiting)
+            self._waiting.clear()
             try:
                 await loop.run_in_executor(self._thread, self._publish, batch)
-            except Exception as exc:  # any broker failure: the sweep is the retry
-                log.warning(
-                    "could not queue %d checks (%s); the sweep will retry",
-                    len(batch),
-                    type(exc).__name__,
-                )
+            except Exception as exc:  # any broker failure: keep the batch, try again
+                self._failed(batch, exc)
+                if not await self._backoff():
+                    log.warning("%d checks left for the sweep", len(self._waiting))
+                    return
+            else:
+                self._published()
+
+    def _failed(self, batch: list[uuid.UUID], exc: Exception) -> None:
+        self._failures += 1
+        if self._failures == 1:
+            log.warning(
+                "could not queue %d checks (%s); trying again until the broker answers",
+                len(batch),
+                type(exc).__name__,
+            )
+        self._waiting = dict.fromkeys([*batch, *self._waiting])
+        if len(self._waiting) > MAX_HELD:
+            self._shed_newest()
+
+    def _published(self) -> None:
+        if self._failures or self._shed:
+            log.info(
+                "checks queued again after %d failed attempts (%d left for the sweep)",
+                self._failures,
+                self._shed,
+            )
+        self._failures = self._shed = 0
+
+    def _shed_newest(self) -> None:
+        """Keep the oldest :data:`MAX_HELD`: the newest wait for the sweep, in the database."""
+        if not self._shed:
+            log.warning("over %d checks wait for the broker; the sweep queues the rest", MAX_HELD)
+        while len(self._waiting) > MAX_HELD:
+            self._waiting.popitem()
+            self._shed += 1
+
+    async def _backoff(self) -> bool:
+        """Wait before the next try; False when the queue is closing (no more tries)."""
+        delay = min(RETRY_MAX, RETRY_FIRST * 2 ** (self._failures - 1))
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._closing.wait(), delay)
+        return not self._closing.is_set()
 
     def _publish(self, ids: list[uuid.UUID]) -> None:
         with self._celery.producer_or_acquire() as producer:
@@ -84,6 +140,8 @@ class CheckQueue:
             connection.ensure_connection(max_retries=1)
 
     async def close(self) -> None:
+        """Publish what waits, unless the broker is failing (the sweep queues it then)."""
+        self._closing.set()
         if self._runner is not None:
             await self._runner
         self._thread.shutdown(wait=True)

@@ -1,51 +1,109 @@
 """The backstop of the validation queue: prescriptions that sat in ``received`` or ``checking``
-longer than they should (a lost publish, a worker killed mid-check, a broker that was down) are
-published again. Checks are idempotent, so a duplicate costs a little work and nothing else."""
+longer than they should (a lost message, a worker killed mid-check, a hub that died holding
+failed publishes) are published again. Checks are idempotent, so a duplicate costs a little
+work and nothing else.
+
+A failed publish is not waited for here: the :class:`~.publisher.CheckQueue` that saw it
+fail publishes it again as soon as the broker answers. The sweep runs as a supervised loop
+(:mod:`server.background`): a database that is away makes a pass fail, never the sweep end.
+"""
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import logging
+import time
 import uuid
+from collections.abc import Iterable
+from typing import Protocol
 
-from sqlalchemy import select
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy import and_, or_, select
 
 from eprescribe.workflow import State
 
 from ..db import Database
 from ..db.models import Prescription, utcnow
-from .publisher import CheckQueue
 
 log = logging.getLogger(__name__)
+#: prescriptions read per query
 BATCH = 500
+#: queries per pass: a backlog is queued in one pass, however large, up to this many batches
+#: (the rest in the next pass); each query starts where the last ended
+MAX_BATCHES = 40
+#: a pass that takes longer (a stalled database) is abandoned and retried
+PASS_TIMEOUT = 120.0
+
+_Key = tuple[dt.datetime, uuid.UUID]
 
 
-async def stuck(db: Database, older_than: dt.timedelta) -> list[uuid.UUID]:
-    cutoff = utcnow() - older_than
-    async with db.sessions() as session:
-        return list(
-            await session.scalars(
-                select(Prescription.id)
-                .where(
-                    Prescription.state.in_((State.RECEIVED, State.CHECKING)),
-                    Prescription.updated_at < cutoff,
-                )
-                .order_by(Prescription.updated_at)
-                .limit(BATCH)
+class Queue(Protocol):
+    """Where the sweep hands what it found (:class:`~.publisher.CheckQueue`)."""
+
+    def submit(self, ids: Iterable[uuid.UUID]) -> None: ...
+
+
+async def _stuck_after(
+    db: Database, cutoff: dt.datetime, last: _Key | None, limit: int
+) -> list[_Key]:
+    """The next ``limit`` stuck prescriptions after ``last``, oldest first."""
+    query = select(Prescription.updated_at, Prescription.id).where(
+        Prescription.state.in_((State.RECEIVED, State.CHECKING)), Prescription.updated_at < cutoff
+    )
+    if last is not None:
+        at, rx_id = last
+        query = query.where(
+            or_(
+                Prescription.updated_at > at,
+                and_(Prescription.updated_at == at, Prescription.id > rx_id),
             )
         )
+    async with db.sessions() as session:
+        found = await session.execute(
+            query.order_by(Prescription.updated_at, Prescription.id).limit(limit)
+        )
+        return [(at, rx_id) for at, rx_id in found]
 
 
-async def sweep_forever(db: Database, queue: CheckQueue, interval: float, after: float) -> None:
-    while True:
-        await asyncio.sleep(interval)
-        try:
-            ids = await stuck(db, dt.timedelta(seconds=after))
-        except SQLAlchemyError as exc:
-            log.warning("sweep could not read the database (%s)", type(exc).__name__)
-            continue
-        if ids:
-            log.info("sweep: re-queueing %d prescriptions", len(ids))
-            queue.submit(ids)
+class Sweep:
+    """One hub's sweep, a step of its supervised loop: each call queues every prescription
+    stuck for over ``stuck_after`` seconds, a batch at a time, up to ``max_batches`` batches.
+
+    A prescription it queued is not queued again by it within ``stuck_after`` seconds: while
+    the workers are slow or away, the backlog goes to the broker once a minute, not once a
+    pass. Database errors propagate (the loop logs them and retries)."""
+
+    def __init__(
+        self,
+        db: Database,
+        queue: Queue,
+        stuck_after: float,
+        batch: int = BATCH,
+        max_batches: int = MAX_BATCHES,
+    ) -> None:
+        self._db = db
+        self._queue = queue
+        self._after = stuck_after
+        self._batch = batch
+        self._max_batches = max_batches
+        #: what this sweep queued lately, and when (time.monotonic)
+        self._queued: dict[uuid.UUID, float] = {}
+
+    async def __call__(self) -> int:
+        """Sweep once; how many prescriptions were queued."""
+        now = time.monotonic()
+        self._queued = {i: at for i, at in self._queued.items() if now - at < self._after}
+        cutoff = utcnow() - dt.timedelta(seconds=self._after)
+        queued = 0
+        last: _Key | None = None
+        for _ in range(self._max_batches):
+            found = await _stuck_after(self._db, cutoff, last, self._batch)
+            fresh = [rx_id for _, rx_id in found if rx_id not in self._queued]
+            self._queue.submit(fresh)
+            self._queued.update(dict.fromkeys(fresh, now))
+            queued += len(fresh)
+            if len(found) < self._batch:
+                break
+            last = found[-1]
+        if queued:
+            log.info("sweep: re-queueing %d prescriptions", queued)
+        return queued
