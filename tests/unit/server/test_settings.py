@@ -37,3 +37,14 @@ def test_environment_is_read_once_into_frozen_settings() -> None:
 def test_unsafe_or_malformed_issuers_are_refused(issuer: str) -> None:
     with pytest.raises(SettingsError):
         Settings(issuer=issuer)
+
+
+def test_sweep_timing_is_read_from_the_environment() -> None:
+    settings = Settings.from_env({"TELEPHARM_SWEEP_INTERVAL": "1.5", "TELEPHARM_STUCK_AFTER": "5"})
+    assert (settings.sweep_interval, settings.stuck_after) == (1.5, 5.0)
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "soon", "nan", "1e9"])
+def test_sweep_timing_must_be_positive_seconds(value: str) -> None:
+    with pytest.raises(SettingsError):
+        Settings.from_env({"TELEPHARM_SWEEP_INTERVAL": value})
