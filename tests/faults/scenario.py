@@ -26,7 +26,7 @@ from .cluster import Cluster, Records, command_line, wait_for
 from .load import Load, steady_load, token_for
 
 RATE = 25.0
-#: acknowledgements before the fault: the load is flowing
+#: acknowledgements before the fault (and some checks done): the load is flowing
 STEADY = 50
 #: seconds for the intake to acknowledge new messages again once the fault is over
 RECOVERY = 30.0
@@ -63,8 +63,14 @@ def under_load(
     """Run ``fault`` (it returns when the fault is over) under a steady load, then check."""
     run = Run(name, cluster)
     token = token_for(cluster.base, credentials)
+    records = Records(cluster.database_url)
     with steady_load(cluster.base, token, rate) as load:
-        run.check(wait_for(lambda: load.acknowledged_since(0) >= STEADY, 60), "load never flowed")
+        flowing = wait_for(
+            lambda: load.acknowledged_since(0) >= STEADY and records.unchecked() < len(load.sent),
+            60,
+        )
+        records.close()
+        run.check(flowing, "before the fault, messages were not acknowledged and checked")
         started = time.monotonic()
         fault(run)
         ended = time.monotonic()
@@ -98,9 +104,7 @@ def _check_checks(run: Run, records: Records, ended: float) -> None:
     checks = records.checks()
     run.figures["prescriptions"] = len(checks)
     still = Counter(state for _, state, _ in checks if state in ("received", "checking"))
-    run.check(
-        not still, f"not all checked {CHECK_BOUND:.0f} s after the fault: {dict(still)} left"
-    )
+    run.check(not still, f"not all checked {CHECK_BOUND:.0f} s after the fault: {dict(still)} left")
     twice = [m for m, state, done in checks if done > 1]
     run.check(not twice, f"{len(twice)} prescriptions checked more than once")
     lost = [m for m, state, done in checks if done == 0 and state not in ("received", "checking")]

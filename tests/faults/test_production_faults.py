@@ -91,11 +91,12 @@ def test_broker_cut(rig: Rig) -> None:
 @pytest.mark.skipif(not BUS_URL, reason="set TELEPHARM_TEST_REDIS_URL (the Redis bus)")
 def test_redis_bus_cut(rig: Rig) -> None:
     _production(rig)
-    assert rig.bus is not None
+    bus = rig.bus
+    assert bus is not None
 
     def fault(run: Run) -> None:
-        rig.bus.cut()
+        bus.cut()
         time.sleep(CUT)
-        rig.bus.restore()
+        bus.restore()
 
     under_load("redis bus cut", rig.cluster, rig.credentials, fault).verdict()
