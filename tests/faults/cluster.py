@@ -18,10 +18,11 @@ from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, func, select, text
 
 from server import admin
 from server.db import Database
+from server.db.models import Prescription
 from tests.support.processes import free_port, wait_port
 
 TAG = "TELEPHARM_FAULT_SUITE_RUN"
@@ -139,6 +140,16 @@ class Cluster:
                 continue
 
 
+def mid_check(cluster: Cluster) -> None:
+    """Return when a worker holds a prescription in ``checking`` (or after a few seconds), so
+    that a worker killed now dies with a check in hand."""
+    records = Records(cluster.database_url)
+    try:
+        wait_for(lambda: records.in_states("checking") > 0, 5, every=0.005)
+    finally:
+        records.close()
+
+
 def tagged(entry: bytes) -> list[int]:
     found = []
     for proc in Path("/proc").iterdir():
@@ -212,7 +223,14 @@ class Records:
             return [(m, s, int(n)) for m, s, n in rows]
 
     def unchecked(self) -> int:
-        return sum(1 for _, state, _ in self.checks() if state in ("received", "checking"))
+        return self.in_states("received", "checking")
+
+    def in_states(self, *states: str) -> int:
+        with self._engine.connect() as conn:
+            found = conn.execute(
+                select(func.count()).select_from(Prescription).where(Prescription.state.in_(states))
+            )
+            return int(found.scalar_one())
 
     def close(self) -> None:
         self._engine.dispose()

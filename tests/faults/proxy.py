@@ -13,6 +13,7 @@ The proxy runs its own event loop on a thread, so tests may call it from anywher
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 import struct
 import threading
@@ -157,9 +158,10 @@ class _Link:
 
 def _reset(writer: asyncio.StreamWriter) -> None:
     sock = writer.get_extra_info("socket")
-    if sock is not None:
-        # a zero linger time turns the close into a reset
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    if sock is not None and not writer.transport.is_closing():
+        # a zero linger time turns the close into a reset; a socket already closed has none
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
     writer.transport.abort()
 
 

@@ -7,8 +7,9 @@
 3. every stored prescription is checked exactly once (it leaves received/checking with exactly
    one ``checks done`` transition) within ``CHECK_BOUND`` seconds after the fault ends;
 4. the intake acknowledges new messages again within ``RECOVERY`` seconds;
-5. no process of the scenario is left running once it is stopped;
-6. ``telepharm audit verify`` exits 0.
+5. the hub says it is ready (``/readyz`` 200) once the fault is over;
+6. no process of the scenario is left running once it is stopped;
+7. ``telepharm audit verify`` exits 0.
 
 Every broken promise is collected, so one run reports all of them.
 """
@@ -16,6 +17,7 @@ Every broken promise is collected, so one run reports all of them.
 from __future__ import annotations
 
 import time
+import urllib.request
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -42,6 +44,7 @@ EXIT_GRACE = 10.0
 class Run:
     name: str
     cluster: Cluster
+    load: Load
     problems: list[str] = field(default_factory=list)
     figures: dict[str, object] = field(default_factory=dict)
 
@@ -61,10 +64,10 @@ def under_load(
     name: str, cluster: Cluster, credentials: ClientCredentials, fault: Fault, rate: float = RATE
 ) -> Run:
     """Run ``fault`` (it returns when the fault is over) under a steady load, then check."""
-    run = Run(name, cluster)
     token = token_for(cluster.base, credentials)
     records = Records(cluster.database_url)
     with steady_load(cluster.base, token, rate) as load:
+        run = Run(name, cluster, load)
         flowing = wait_for(
             lambda: load.acknowledged_since(0) >= STEADY and records.unchecked() < len(load.sent),
             60,
@@ -91,10 +94,19 @@ def _check_outcomes(run: Run, load: Load, ended: float) -> None:
         _check_acknowledgements(run, load, records.stored())
     finally:
         records.close()
+    run.check(_ready(run.cluster.base), "/readyz is not 200 once the fault is over")
     run.cluster.stop()
     _check_processes(run)
     verified = run.cluster.cli("audit", "verify")
     run.check(verified.returncode == 0, f"audit verify failed: {verified.stderr.strip()}")
+
+
+def _ready(base: str) -> bool:
+    try:
+        with urllib.request.urlopen(base + "/readyz", timeout=10) as response:  # noqa: S310
+            return bool(response.status == 200)
+    except OSError:  # urllib's HTTPError for a 503 is one
+        return False
 
 
 def _check_checks(run: Run, records: Records, ended: float) -> None:

@@ -11,7 +11,7 @@ import pytest
 
 from server.admin import ClientCredentials
 
-from .cluster import Cluster, command_line, descendants, wait_for
+from .cluster import Cluster, command_line, descendants, mid_check, wait_for
 from .scenario import EXIT_GRACE, Run, under_load
 
 pytestmark = pytest.mark.slow
@@ -34,6 +34,7 @@ def test_embedded_worker_killed_mid_load(embedded: tuple[Cluster, ClientCredenti
     worker = _embedded_worker(hub)
 
     def fault(run: Run) -> None:
+        mid_check(cluster)
         os.kill(worker, signal.SIGKILL)
 
     under_load("embedded worker SIGKILL", cluster, credentials, fault).verdict()

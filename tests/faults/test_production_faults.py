@@ -8,6 +8,7 @@ import time
 
 import pytest
 
+from .cluster import mid_check, wait_for
 from .conftest import BUS_URL, Rig, needs_servers
 from .scenario import Run, under_load
 
@@ -29,6 +30,8 @@ def test_hub_killed_mid_load_and_restarted(rig: Rig) -> None:
     hub = rig.cluster.processes[0]
 
     def fault(run: Run) -> None:
+        # killed while answering, when it can, so that some answers are lost after the commit
+        wait_for(lambda: run.load.in_flight > 0, 5, every=0.001)
         rig.cluster.kill(hub)
         rig.cluster.hub("--no-worker")
 
@@ -40,6 +43,7 @@ def test_worker_killed_mid_load_and_restarted(rig: Rig) -> None:
     worker = rig.cluster.processes[1]
 
     def fault(run: Run) -> None:
+        mid_check(rig.cluster)
         rig.cluster.kill(worker)
         rig.cluster.worker()
 
