@@ -108,14 +108,10 @@ class FaultProxy:
             if link.aborted:  # cut while connecting
                 link.abort()
                 return
-            ends = await asyncio.gather(
-                self._pump(reader, up_writer, link),
-                self._pump(up_reader, writer, link),
-                return_exceptions=True,
+            await asyncio.gather(
+                self._pump(reader, up_writer, link), self._pump(up_reader, writer, link)
             )
-            if any(isinstance(end, Exception) for end in ends):
-                link.abort()
-            else:
+            if not link.aborted:
                 link.close()
         except OSError:
             link.abort()
@@ -125,12 +121,18 @@ class FaultProxy:
     async def _pump(
         self, source: asyncio.StreamReader, sink: asyncio.StreamWriter, link: _Link
     ) -> None:
-        while data := await source.read(CHUNK):
-            await self._flowing.wait()
-            if link.aborted:
-                return
-            sink.write(data)
-            await sink.drain()
+        try:
+            while data := await source.read(CHUNK):
+                await self._flowing.wait()
+                if link.aborted:
+                    return
+                sink.write(data)
+                await sink.drain()
+        except OSError:
+            # a reset on one side is passed on to the other at once, as the network would
+            # (waiting for the other side to speak could wait forever: an idle database)
+            link.abort()
+            return
         if not link.aborted and sink.can_write_eof():
             sink.write_eof()  # a clean close on one side is passed on as such
 
