@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8080
 PYTEST_ARGS ?=
 
-.PHONY: run test lint format bench clean
+.PHONY: run test faults lint format bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +22,9 @@ run: $(STAMP)  ## migrate, seed the demo and serve on http://127.0.0.1:8080
 
 test: $(STAMP)  ## unit and functional tests (SQLite; PostgreSQL too when TELEPHARM_TEST_DATABASE_URL is set)
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+faults: $(STAMP)  ## fault injection under load (not part of make test); see tests/faults/README.md
+	$(BIN)/pytest tests/faults $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

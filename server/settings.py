@@ -29,6 +29,16 @@ def _count(value: str, name: str = "MAX_RECORDINGS", low: int = 0) -> int:
     return int(value)
 
 
+def _seconds(value: str, name: str) -> float:
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = 0.0
+    if not 0 < seconds < 86400:
+        raise SettingsError(f"TELEPHARM_{name} must be a number of seconds above 0, got {value!r}")
+    return seconds
+
+
 def _is_loopback(host: str | None) -> bool:
     if host == "localhost":
         return True
@@ -133,6 +143,10 @@ class Settings:
             expiry_rules_file=get("EXPIRY_RULES", ""),
             max_recordings=_count(get("MAX_RECORDINGS", str(defaults.max_recordings))),
             invite_ttl=_count(get("INVITE_TTL", str(defaults.invite_ttl)), "INVITE_TTL", 1),
+            sweep_interval=_seconds(
+                get("SWEEP_INTERVAL", str(defaults.sweep_interval)), "SWEEP_INTERVAL"
+            ),
+            stuck_after=_seconds(get("STUCK_AFTER", str(defaults.stuck_after)), "STUCK_AFTER"),
             access_token_ttl=_count(
                 get("ACCESS_TOKEN_TTL", str(defaults.access_token_ttl)), "ACCESS_TOKEN_TTL", 60
             ),

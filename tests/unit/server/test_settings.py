@@ -48,3 +48,14 @@ def test_the_deadlines_are_whole_seconds_from_one() -> None:
             Settings.from_env({name: "0"})
         with pytest.raises(SettingsError):
             Settings.from_env({name: "²"})  # a clear message, not a ValueError
+
+
+def test_sweep_timing_is_read_from_the_environment() -> None:
+    settings = Settings.from_env({"TELEPHARM_SWEEP_INTERVAL": "1.5", "TELEPHARM_STUCK_AFTER": "5"})
+    assert (settings.sweep_interval, settings.stuck_after) == (1.5, 5.0)
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "soon", "nan", "1e9"])
+def test_sweep_timing_must_be_positive_seconds(value: str) -> None:
+    with pytest.raises(SettingsError):
+        Settings.from_env({"TELEPHARM_SWEEP_INTERVAL": value})

@@ -1,0 +1,165 @@
+"""A steady NewRx load for fault tests: an open-loop sender on its own thread that remembers
+every message it sent and what the hub answered, then resends the ones whose answer was unclear,
+as a prescriber's system would once the hub is back."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import itertools
+import json
+import re
+import threading
+import time
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from importlib import resources
+
+import aiohttp
+
+from server.admin import ClientCredentials
+
+SAMPLE = resources.files("server").joinpath("samples/newrx.xml").read_bytes()
+#: the sender's own deadline for one answer; a stall longer than this leaves answers unclear
+CLIENT_TIMEOUT = 5.0
+ACKNOWLEDGED = "000"
+#: the hub's own faults, which the SCRIPT standard says to resend
+RESEND_CODES = ("601", "602")
+_CODE = re.compile(rb"<Error>\s*<Code>(\d+)</Code>")
+
+
+@dataclass
+class Sent:
+    body: bytes
+    at: float
+    answers: list[str] = field(default_factory=list)
+
+    @property
+    def acknowledged(self) -> bool:
+        return ACKNOWLEDGED in self.answers
+
+    @property
+    def unclear(self) -> bool:
+        return not self.answers or _unclear(self.answers[-1])
+
+
+def _unclear(answer: str) -> bool:
+    return answer in RESEND_CODES or answer.startswith(("http 5", "no answer"))
+
+
+def token_for(base: str, credentials: ClientCredentials) -> str:
+    """A real OAuth client-credentials access token for ``script:send``."""
+    pair = f"{credentials.client_id}:{credentials.client_secret}".encode()
+    request = urllib.request.Request(  # noqa: S310 (a loopback hub of the test)
+        base + "/oauth/token",
+        data=b"grant_type=client_credentials&scope=script:send",
+        headers={
+            "Authorization": "Basic " + base64.b64encode(pair).decode(),
+            "Content-Type": "application/x-www-form-urlencoded",
+        },
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+        return str(json.load(response)["access_token"])
+
+
+class Load:
+    def __init__(self, base: str, token: str, rate: float) -> None:
+        self.url = base + "/ncpdp/script"
+        self.headers = {"Content-Type": "application/xml", "Authorization": f"Bearer {token}"}
+        self.rate = rate
+        self.sent: dict[str, Sent] = {}
+        #: requests sent and not answered yet (a fault that lands then leaves an answer unclear)
+        self.in_flight = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=lambda: asyncio.run(self._run()), daemon=True)
+
+    def acknowledged_since(self, moment: float) -> int:
+        """How many messages sent at or after ``moment`` (monotonic) were acknowledged."""
+        return sum(1 for s in list(self.sent.values()) if s.at >= moment and s.acknowledged)
+
+    def answers(self) -> dict[str, int]:
+        """How often each first answer came back (for the report)."""
+        counts: dict[str, int] = {}
+        for s in list(self.sent.values()):
+            first = s.answers[0] if s.answers else "none"
+            counts[first] = counts.get(first, 0) + 1
+        return counts
+
+    async def _run(self) -> None:
+        timeout = aiohttp.ClientTimeout(total=CLIENT_TIMEOUT)
+        async with aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=300), timeout=timeout
+        ) as session:
+            tasks: set[asyncio.Task[None]] = set()
+            start = time.monotonic()
+            for i in itertools.count():
+                if self._stop.is_set():
+                    break
+                await asyncio.sleep(max(0.0, start + i / self.rate - time.monotonic()))
+                task = asyncio.create_task(self._send_new(session))
+                tasks.add(task)
+                task.add_done_callback(tasks.discard)
+            await asyncio.gather(*tasks)
+
+    async def _send_new(self, session: aiohttp.ClientSession) -> None:
+        message_id = uuid.uuid4().hex
+        sent = Sent(SAMPLE.replace(b"DEMO-MESSAGE-ID", message_id.encode()), time.monotonic())
+        self.sent[message_id] = sent
+        self.in_flight += 1
+        try:
+            sent.answers.append(await self._post(session, sent.body))
+        finally:
+            self.in_flight -= 1
+
+    async def _post(self, session: aiohttp.ClientSession, body: bytes) -> str:
+        try:
+            async with session.post(self.url, data=body, headers=self.headers) as response:
+                reply = await response.read()
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            return f"no answer ({type(exc).__name__})"
+        if response.status != 200:
+            return f"http {response.status}"
+        if b"<Status>" in reply:
+            return ACKNOWLEDGED
+        code = _CODE.search(reply)
+        return code.group(1).decode() if code else "unreadable reply"
+
+    def resend_unclear(self, attempts: int = 5) -> None:
+        """Send again, body for body, every message whose last answer was unclear, until the
+        answer is clear or ``attempts`` are spent."""
+        asyncio.run(self._resend_all(attempts))
+
+    async def _resend_all(self, attempts: int) -> None:
+        timeout = aiohttp.ClientTimeout(total=CLIENT_TIMEOUT * 2)
+        limit = asyncio.Semaphore(16)
+        async with aiohttp.ClientSession(timeout=timeout) as session:
+
+            async def resend(sent: Sent) -> None:
+                async with limit:
+                    for _ in range(attempts):
+                        sent.answers.append(await self._post(session, sent.body))
+                        if not sent.unclear:
+                            return
+                        await asyncio.sleep(1)
+
+            await asyncio.gather(*(resend(s) for s in self.sent.values() if s.unclear))
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(CLIENT_TIMEOUT * 3)
+
+
+@contextmanager
+def steady_load(base: str, token: str, rate: float) -> Iterator[Load]:
+    load = Load(base, token, rate)
+    load.start()
+    try:
+        yield load
+    finally:
+        load.stop()
