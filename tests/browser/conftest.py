@@ -24,10 +24,10 @@ import requests
 from playwright.sync_api import Browser, Page, Playwright, sync_playwright
 
 from server.auth.clients import CONSOLE_CLIENT_ID
+from tests.support.faultproxy import FaultProxy
 from tests.support.processes import free_port, serving
 from tests.support.script_samples import newrx_xml
 from tests.support.signin import sign_in as sign_in_by_http
-from tests.support.tcp_proxy import Relay, relay
 
 CHROMIUM = Path("/usr/bin/chromium")
 ROOT = Path(__file__).resolve().parents[2]
@@ -66,7 +66,7 @@ class DemoHub:
     reader: dict[str, str]
     ncpdpid: str
     #: the network between the browsers and the hub, when the test module wants to break it
-    network: Relay | None = None
+    network: FaultProxy | None = None
     used_steps: list[int] = field(default_factory=list)
 
     def totp(self) -> str:
@@ -178,7 +178,11 @@ def demo_hub(
     hub_port = free_port() if relayed else port
     with ExitStack() as stack:
         stack.enter_context(serving(env, hub_port, data_dir.parent / "hub.log"))
-        network = stack.enter_context(relay(port, hub_port)) if relayed else None
+        network = (
+            stack.enter_context(FaultProxy("127.0.0.1", hub_port, listen_port=port))
+            if relayed
+            else None
+        )
         yield DemoHub(
             base,
             data_dir,
