@@ -29,7 +29,15 @@ from typing import Any
 
 import aiohttp
 
-from tests.benchmarks.intake import BIN, DATABASE, NCPDPID, paced, prepare_hub, process, token_for
+from tests.benchmarks.intake import (
+    BIN,
+    NCPDPID,
+    paced,
+    prepare_hub,
+    process,
+    psql,
+    token_for,
+)
 from tests.support.processes import free_port, wait_port
 
 SECONDS = int(os.environ.get("BENCH_SECONDS", "15"))
@@ -113,13 +121,7 @@ async def with_flood(base: str, template: bytes, token: str, client_id: str) -> 
 
 def audit_failures() -> int:
     query = "SELECT count(*) FROM audit_events WHERE action = 'oauth.token' AND outcome = 'failure'"
-    out = subprocess.run(
-        ["psql", "-h", "127.0.0.1", "-U", "postgres", "-d", DATABASE, "-tAc", query],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    return int(out.strip())
+    return int(psql(query)[0])
 
 
 def add_user(env: dict[str, str], username: str) -> None:

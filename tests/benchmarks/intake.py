@@ -12,7 +12,6 @@ Environment: BENCH_DATABASE (default telepharm_bench), BENCH_SECONDS (15), BENCH
 from __future__ import annotations
 
 import asyncio
-import base64
 import json
 import os
 import re
@@ -22,7 +21,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -33,6 +31,7 @@ from typing import Any
 import aiohttp
 
 from tests.support.processes import free_port, wait_port
+from tests.support.tokens import client_token
 
 HERE = Path(__file__).parent
 BIN = Path(sys.executable).parent
@@ -153,40 +152,23 @@ def reset_database() -> None:
     )
 
 
-def stored_messages() -> int:
+def psql(sql: str) -> list[str]:
+    """The rows of ``sql`` in the benchmark's database, one line each."""
     out = subprocess.run(
-        [
-            "psql",
-            "-h",
-            "127.0.0.1",
-            "-U",
-            "postgres",
-            "-d",
-            DATABASE,
-            "-tAc",
-            "SELECT count(*) FROM inbound_messages",
-        ],
+        ["psql", "-h", "127.0.0.1", "-U", "postgres", "-d", DATABASE, "-tAc", sql],
         capture_output=True,
         text=True,
         check=True,
     ).stdout
-    return int(out.strip())
+    return [line for line in out.splitlines() if line.strip()]
+
+
+def stored_messages() -> int:
+    return int(psql("SELECT count(*) FROM inbound_messages")[0])
 
 
 def token_for(base: str, credentials: dict[str, str]) -> str:
-    basic = base64.b64encode(
-        f"{credentials['client_id']}:{credentials['client_secret']}".encode()
-    ).decode()
-    request = urllib.request.Request(  # noqa: S310
-        base + "/oauth/token",
-        data=b"grant_type=client_credentials&scope=script:send",
-        headers={
-            "Authorization": "Basic " + basic,
-            "Content-Type": "application/x-www-form-urlencoded",
-        },
-    )
-    with urllib.request.urlopen(request) as response:  # noqa: S310
-        return str(json.load(response)["access_token"])
+    return client_token(base, credentials["client_id"], credentials["client_secret"], "script:send")
 
 
 BROKER = os.environ.get("BENCH_BROKER", "redis://127.0.0.1:6379/14")

@@ -14,7 +14,6 @@ import json
 import os
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -24,11 +23,11 @@ from pathlib import Path
 from tests.benchmarks.intake import (
     BIN,
     BROKER,
-    DATABASE,
     free_port,
     paced,
     prepare_hub,
     process,
+    psql,
     token_for,
     wait_port,
 )
@@ -40,16 +39,6 @@ SELECT extract(epoch FROM r.at - p.received_at)
 FROM prescriptions p JOIN prescription_transitions r
   ON r.prescription_id = p.id AND r.to_state = 'awaiting_review'
 """
-
-
-def psql(sql: str) -> list[str]:
-    out = subprocess.run(
-        ["psql", "-h", "127.0.0.1", "-U", "postgres", "-d", DATABASE, "-tAc", sql],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    return [line for line in out.splitlines() if line.strip()]
 
 
 def main() -> None:

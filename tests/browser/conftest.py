@@ -10,8 +10,6 @@ import datetime as dt
 import json
 import os
 import re
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack
@@ -24,10 +22,11 @@ import requests
 from playwright.sync_api import Browser, Page, Playwright, sync_playwright
 
 from server.auth.clients import CONSOLE_CLIENT_ID
-from tests.support.processes import free_port, serving
+from tests.support.faultproxy import FaultProxy
+from tests.support.processes import free_port, run_cli, serving
 from tests.support.script_samples import newrx_xml
 from tests.support.signin import sign_in as sign_in_by_http
-from tests.support.tcp_proxy import Relay, relay
+from tests.support.tokens import client_token
 
 CHROMIUM = Path("/usr/bin/chromium")
 ROOT = Path(__file__).resolve().parents[2]
@@ -66,7 +65,7 @@ class DemoHub:
     reader: dict[str, str]
     ncpdpid: str
     #: the network between the browsers and the hub, when the test module wants to break it
-    network: Relay | None = None
+    network: FaultProxy | None = None
     used_steps: list[int] = field(default_factory=list)
 
     def totp(self) -> str:
@@ -79,13 +78,7 @@ class DemoHub:
         return str(pyotp.TOTP(self.seed).at(step * 30))
 
     def client_token(self, client: dict[str, str], scope: str) -> str:
-        reply = requests.post(
-            f"{self.base}/oauth/token",
-            data={"grant_type": "client_credentials", "scope": scope},
-            auth=(client["client_id"], client["client_secret"]),
-            timeout=30,
-        )
-        return str(reply.json()["access_token"])
+        return client_token(self.base, client["client_id"], client["client_secret"], scope)
 
     def send_newrx(self, message_id: str, **fields: object) -> None:
         token = self.client_token(self.ehr, "script:send")
@@ -136,14 +129,7 @@ class DemoHub:
 
 
 def _cli(env: dict[str, str], *args: str) -> str:
-    done = subprocess.run(
-        [sys.executable, "-m", "server", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    done = run_cli(env, *args)
     assert done.returncode == 0, done.stderr
     return done.stdout
 
@@ -178,7 +164,11 @@ def demo_hub(
     hub_port = free_port() if relayed else port
     with ExitStack() as stack:
         stack.enter_context(serving(env, hub_port, data_dir.parent / "hub.log"))
-        network = stack.enter_context(relay(port, hub_port)) if relayed else None
+        network = (
+            stack.enter_context(FaultProxy("127.0.0.1", hub_port, listen_port=port))
+            if relayed
+            else None
+        )
         yield DemoHub(
             base,
             data_dir,

@@ -16,6 +16,8 @@ from .conftest import DESKTOP, PHONE, TABLET, DemoHub, Shots, sign_in, watch
 
 #: the browsers reach the hub through a relay that can cut the patient's socket
 BEHIND_RELAY = True
+#: how a signaling WebSocket's connection begins (its upgrade request)
+SIGNALING = b"GET /ws/"
 #: test-only instrumentation: keep each page's peer connections where getStats can reach them
 KEEP_PEERS = """
 (() => {
@@ -171,7 +173,7 @@ def _consult(demo_hub: DemoHub, chromium: Browser, shots: Shots, frames: list[st
     # page says so, comes back on its resume token within the grace period and the two pages
     # renegotiate the call
     assert demo_hub.network is not None
-    demo_hub.network.drop_latest_socket()
+    demo_hub.network.cut_latest(SIGNALING)
     expect(patient.get_by_text("Your connection dropped. Reconnecting…")).to_be_visible()
     expect(patient.get_by_text("Your connection dropped. Reconnecting…")).to_be_hidden(
         timeout=15_000

@@ -11,7 +11,6 @@ import asyncio
 import os
 import signal
 import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Callable
@@ -23,7 +22,7 @@ from sqlalchemy import create_engine, func, select, text
 from server import admin
 from server.db import Database
 from server.db.models import Prescription
-from tests.support.processes import free_port, wait_port
+from tests.support.processes import free_port, launch, run_cli, stop, tagged, wait_port
 
 TAG = "TELEPHARM_FAULT_SUITE_RUN"
 PHARMACY = {"ncpdpid": "1234567", "npi": "1000000004", "name": "Fault Pharmacy"}
@@ -68,15 +67,8 @@ class Cluster:
 
     def start(self, *args: str) -> subprocess.Popen[bytes]:
         log = self.work / f"{args[0]}-{len(self.processes)}.log"
-        with log.open("wb") as out:
-            process = subprocess.Popen(
-                [sys.executable, "-m", "server", *args],
-                env=self.env,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-            )
-        self.processes.append(process)
-        return process
+        self.processes.append(launch(self.env, *args, log=log))
+        return self.processes[-1]
 
     def hub(self, *args: str) -> subprocess.Popen[bytes]:
         process = self.start("serve", "--port", str(self.port), *args)
@@ -87,14 +79,7 @@ class Cluster:
         return self.start("worker", "--concurrency", "2")
 
     def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "server", *args],
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
+        return run_cli(self.env, *args)
 
     def seed(self) -> admin.ClientCredentials:
         """The receiving pharmacy and one sending client (the database is migrated)."""
@@ -117,15 +102,7 @@ class Cluster:
         process.wait()
 
     def stop(self) -> None:
-        """Stop what is still running the way an operator would (SIGTERM), else kill it."""
-        for process in reversed(self.processes):
-            if process.poll() is None:
-                process.terminate()
-        for process in self.processes:
-            try:
-                process.wait(30)
-            except subprocess.TimeoutExpired:
-                self.kill(process)
+        stop(self.processes)
 
     def leftovers(self) -> list[int]:
         """Live processes carrying this cluster's tag."""
@@ -148,45 +125,6 @@ def mid_check(cluster: Cluster) -> None:
         wait_for(lambda: records.in_states("checking") > 0, 5, every=0.005)
     finally:
         records.close()
-
-
-def tagged(entry: bytes) -> list[int]:
-    found = []
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
-        try:
-            environ = (proc / "environ").read_bytes()  # empty for a zombie
-        except OSError:
-            continue
-        if entry in environ.split(b"\0"):
-            found.append(int(proc.name))
-    return found
-
-
-def descendants(pid: int) -> list[int]:
-    """The processes below ``pid``, children first."""
-    parents: dict[int, int] = {}
-    for proc in Path("/proc").iterdir():
-        if proc.name.isdigit():
-            try:
-                stat = (proc / "stat").read_text()
-            except OSError:
-                continue
-            parents[int(proc.name)] = int(stat.rsplit(")", 1)[1].split()[1])
-    found, frontier = [], [pid]
-    while frontier:
-        children = [child for child, parent in parents.items() if parent in frontier]
-        found.extend(children)
-        frontier = children
-    return found
-
-
-def command_line(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
-    except OSError:
-        return ""
 
 
 class Records:

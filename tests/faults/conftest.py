@@ -17,9 +17,9 @@ import redis
 
 from server.admin import ClientCredentials
 from tests.conftest import _truncate
+from tests.support.faultproxy import FaultProxy
 
 from .cluster import Cluster, via
-from .proxy import FaultProxy
 
 PG_URL = os.environ.get("TELEPHARM_TEST_DATABASE_URL", "")
 BROKER_URL = os.environ.get("TELEPHARM_TEST_BROKER_URL", "")

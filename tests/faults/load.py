@@ -5,13 +5,10 @@ as a prescriber's system would once the hub is back."""
 from __future__ import annotations
 
 import asyncio
-import base64
 import itertools
-import json
 import re
 import threading
 import time
-import urllib.request
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,8 +16,6 @@ from dataclasses import dataclass, field
 from importlib import resources
 
 import aiohttp
-
-from server.admin import ClientCredentials
 
 SAMPLE = resources.files("server").joinpath("samples/newrx.xml").read_bytes()
 #: the sender's own deadline for one answer; a stall longer than this leaves answers unclear
@@ -48,21 +43,6 @@ class Sent:
 
 def _unclear(answer: str) -> bool:
     return answer in RESEND_CODES or answer.startswith(("http 5", "no answer"))
-
-
-def token_for(base: str, credentials: ClientCredentials) -> str:
-    """A real OAuth client-credentials access token for ``script:send``."""
-    pair = f"{credentials.client_id}:{credentials.client_secret}".encode()
-    request = urllib.request.Request(  # noqa: S310 (a loopback hub of the test)
-        base + "/oauth/token",
-        data=b"grant_type=client_credentials&scope=script:send",
-        headers={
-            "Authorization": "Basic " + base64.b64encode(pair).decode(),
-            "Content-Type": "application/x-www-form-urlencoded",
-        },
-    )
-    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
-        return str(json.load(response)["access_token"])
 
 
 class Load:

@@ -23,9 +23,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from server.admin import ClientCredentials
+from tests.support.processes import command_line
+from tests.support.tokens import client_token
 
-from .cluster import Cluster, Records, command_line, wait_for
-from .load import Load, steady_load, token_for
+from .cluster import Cluster, Records, wait_for
+from .load import Load, steady_load
 
 RATE = 25.0
 #: acknowledgements before the fault (and some checks done): the load is flowing
@@ -64,7 +66,9 @@ def under_load(
     name: str, cluster: Cluster, credentials: ClientCredentials, fault: Fault, rate: float = RATE
 ) -> Run:
     """Run ``fault`` (it returns when the fault is over) under a steady load, then check."""
-    token = token_for(cluster.base, credentials)
+    token = client_token(
+        cluster.base, credentials.client_id, credentials.client_secret, "script:send"
+    )
     records = Records(cluster.database_url)
     with steady_load(cluster.base, token, rate) as load:
         run = Run(name, cluster, load)

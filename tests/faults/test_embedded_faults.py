@@ -10,8 +10,9 @@ import subprocess
 import pytest
 
 from server.admin import ClientCredentials
+from tests.support.processes import command_line, descendants
 
-from .cluster import Cluster, command_line, descendants, mid_check, wait_for
+from .cluster import Cluster, mid_check, wait_for
 from .scenario import EXIT_GRACE, Run, under_load
 
 pytestmark = pytest.mark.slow

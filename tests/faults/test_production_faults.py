@@ -8,9 +8,11 @@ import time
 
 import pytest
 
+from tests.support.faultproxy import FaultProxy
+
 from .cluster import mid_check, wait_for
 from .conftest import BUS_URL, Rig, needs_servers
-from .scenario import Run, under_load
+from .scenario import Fault, Run, under_load
 
 pytestmark = [pytest.mark.slow, needs_servers]
 
@@ -50,15 +52,18 @@ def test_worker_killed_mid_load_and_restarted(rig: Rig) -> None:
     under_load("worker SIGKILL", rig.cluster, rig.credentials, fault).verdict()
 
 
+def _cut(proxy: FaultProxy) -> Fault:
+    def fault(run: Run) -> None:
+        proxy.cut()
+        time.sleep(CUT)
+        proxy.restore()
+
+    return fault
+
+
 def test_database_cut(rig: Rig) -> None:
     _production(rig)
-
-    def fault(run: Run) -> None:
-        rig.database.cut()
-        time.sleep(CUT)
-        rig.database.restore()
-
-    under_load("database cut", rig.cluster, rig.credentials, fault).verdict()
+    under_load("database cut", rig.cluster, rig.credentials, _cut(rig.database)).verdict()
 
 
 def test_database_flap(rig: Rig) -> None:
@@ -83,24 +88,11 @@ def test_database_stall(rig: Rig) -> None:
 
 def test_broker_cut(rig: Rig) -> None:
     _production(rig)
-
-    def fault(run: Run) -> None:
-        rig.broker.cut()
-        time.sleep(CUT)
-        rig.broker.restore()
-
-    under_load("broker cut", rig.cluster, rig.credentials, fault).verdict()
+    under_load("broker cut", rig.cluster, rig.credentials, _cut(rig.broker)).verdict()
 
 
 @pytest.mark.skipif(not BUS_URL, reason="set TELEPHARM_TEST_REDIS_URL (the Redis bus)")
 def test_redis_bus_cut(rig: Rig) -> None:
     _production(rig)
-    bus = rig.bus
-    assert bus is not None
-
-    def fault(run: Run) -> None:
-        bus.cut()
-        time.sleep(CUT)
-        bus.restore()
-
-    under_load("redis bus cut", rig.cluster, rig.credentials, fault).verdict()
+    assert rig.bus is not None
+    under_load("redis bus cut", rig.cluster, rig.credentials, _cut(rig.bus)).verdict()

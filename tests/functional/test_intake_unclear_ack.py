@@ -20,22 +20,23 @@ from server.db.models import InboundMessage
 from server.settings import Settings
 from tests.conftest import Hub
 from tests.functional.intake_helpers import post_script
-from tests.support.db_faults import DatabaseRelay
+from tests.support.faultproxy import FaultProxy
 from tests.support.script_samples import newrx_xml
 
 STORE_TIMEOUT = 1.5
 
 
 @pytest.fixture
-def relay(database_url: str) -> Iterator[DatabaseRelay]:
+def relay(database_url: str) -> Iterator[FaultProxy]:
     if not database_url.startswith("postgresql"):
         pytest.skip("needs a network connection to the database to fail: PostgreSQL only")
-    with DatabaseRelay(make_url(database_url).port or 5432) as relay:
+    url = make_url(database_url)
+    with FaultProxy(url.host or "127.0.0.1", url.port or 5432) as relay:
         yield relay
 
 
 @pytest.fixture
-def settings(settings: Settings, relay: DatabaseRelay) -> Settings:
+def settings(settings: Settings, relay: FaultProxy) -> Settings:
     url = make_url(settings.database_url).set(port=relay.port)
     return dataclasses.replace(
         settings,
@@ -87,7 +88,7 @@ def _is_status_000(reply: Message, message_id: str) -> bool:
 
 
 async def test_a_commit_whose_answer_is_lost_is_acknowledged(
-    hub: Hub, relay: DatabaseRelay, direct: Database
+    hub: Hub, relay: FaultProxy, direct: Database
 ) -> None:
     token = await _ready(hub)
     message_id = uuid.uuid4().hex
@@ -103,7 +104,7 @@ async def test_a_commit_whose_answer_is_lost_is_acknowledged(
 
 @pytest.mark.slow
 async def test_a_stalled_database_is_answered_in_time_and_a_resend_learns_the_outcome(
-    hub: Hub, relay: DatabaseRelay, direct: Database
+    hub: Hub, relay: FaultProxy, direct: Database
 ) -> None:
     token = await _ready(hub)
     message_id = uuid.uuid4().hex

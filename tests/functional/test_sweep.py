@@ -9,11 +9,10 @@ import asyncio
 import base64
 import dataclasses
 import json
-import os
 import subprocess
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterable, Iterator
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -32,11 +31,11 @@ from server.typedefs import BACKGROUND
 from server.worker import QUEUE, create_celery
 from server.worker.sweep import Sweep
 from tests.conftest import Hub
+from tests.functional.conftest import BROKER
 from tests.functional.intake_helpers import post_script, sample_newrx
 from tests.support.faultproxy import FaultProxy
-from tests.support.processes import start_worker
+from tests.support.readiness import Readiness, until_check
 
-BROKER = os.environ.get("TELEPHARM_TEST_BROKER_URL", "")
 #: a broker nobody answers on (the discard port)
 NO_BROKER = "redis://127.0.0.1:9/0"
 #: how soon the backlog of a broker outage must be queued once the broker is back. Before, it
@@ -46,24 +45,15 @@ DRAIN_BOUND = 10.0
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture
-def queue_settings(settings: Settings) -> Settings:
-    return dataclasses.replace(settings, broker_url=BROKER, sweep_interval=0.5, stuck_after=1.0)
-
-
-async def _readiness(hub: Hub) -> tuple[int, dict[str, str]]:
+async def _readiness(hub: Hub) -> Readiness:
     response = await hub.client.get("/readyz")
-    return response.status, (await response.json())["checks"]
+    return response.status, await response.json()
 
 
-async def _until_loop(hub: Hub, name: str, state: str, seconds: float = 15) -> int:
-    """Poll readiness until loop ``name`` shows ``state``; the status code then."""
-    async with asyncio.timeout(seconds):
-        while True:
-            status, checks = await _readiness(hub)
-            if checks.get(name) == state:
-                return status
-            await asyncio.sleep(0.1)
+async def _until_loop(hub: Hub, name: str, state: str) -> int:
+    """The status code of readiness once loop ``name`` shows ``state``."""
+    status, _ = await until_check(lambda: _readiness(hub), name, state)
+    return status
 
 
 async def _prescription_ids(db: Database) -> set[uuid.UUID]:
@@ -76,25 +66,11 @@ async def _state(db: Database) -> str:
         return (await session.scalars(select(Prescription.state))).one()
 
 
-@pytest.fixture
-def workers(queue_settings: Settings) -> Iterator[Callable[[], subprocess.Popen[bytes]]]:
-    started: list[subprocess.Popen[bytes]] = []
-
-    def start() -> subprocess.Popen[bytes]:
-        started.append(start_worker(queue_settings))
-        return started[-1]
-
-    yield start
-    for process in started:
-        process.terminate()
-        process.wait(30)
-
-
 async def test_the_sweep_lives_through_a_database_cut(
     aiohttp_client: Callable[..., Awaitable[TestClient]],
     queue_settings: Settings,
     db: Database,
-    workers: Callable[[], subprocess.Popen[bytes]],
+    worker: Callable[[], subprocess.Popen[bytes]],
 ) -> None:
     """asyncpg reports a cut network as ConnectionResetError / OSError, which once ended the
     sweep for good, silently: a prescription left behind was never queued again."""
@@ -115,7 +91,7 @@ async def test_the_sweep_lives_through_a_database_cut(
         assert await _until_loop(hub, "sweep", "ok") == 200
         # only the sweep can queue it now: what was published before is thrown away
         create_celery(queue_settings).control.purge()
-        workers()
+        worker()
         async with asyncio.timeout(60):
             while await _state(db) != "awaiting_review":  # noqa: ASYNC110
                 await asyncio.sleep(0.2)
@@ -123,8 +99,8 @@ async def test_the_sweep_lives_through_a_database_cut(
 
 async def test_readiness_shows_a_failing_loop_and_a_stopped_one(hub: Hub) -> None:
     loops: Supervisor = hub.client.server.app[BACKGROUND]
-    status, checks = await _readiness(hub)
-    assert (status, checks) == (
+    status, body = await _readiness(hub)
+    assert (status, body["checks"]) == (
         200,
         {
             "database": "ok",
@@ -143,10 +119,10 @@ async def test_readiness_shows_a_failing_loop_and_a_stopped_one(hub: Hub) -> Non
     async with loops.every("probe", 0.05, broken):
         # failing: it retries by itself, and the hub can still take messages
         assert await _until_loop(hub, "probe", "failing") == 200
-    status, checks = await _readiness(hub)
+    status, body = await _readiness(hub)
     assert status == 503  # stopped: nothing brings it back but a restart
-    assert checks["probe"] == "stopped"
-    assert checks["sweep"] == "ok"
+    assert body["checks"]["probe"] == "stopped"
+    assert body["checks"]["sweep"] == "ok"
 
 
 class Recorder:

@@ -6,13 +6,12 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import datetime as dt
-import os
 import signal
 import subprocess
 import time
 import uuid
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
@@ -26,38 +25,11 @@ from server.settings import Settings
 from server.worker.checking import sync_engine
 from tests.conftest import Hub
 from tests.functional.check_helpers import EXPANDING, assert_parked, make_unparseable
+from tests.functional.conftest import BROKER
 from tests.functional.intake_helpers import post_script
-from tests.support.processes import start_worker
 from tests.support.script_samples import newrx_xml
 
-BROKER = os.environ.get("TELEPHARM_TEST_BROKER_URL", "")
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def queue_settings(settings: Settings) -> Settings:
-    return dataclasses.replace(settings, broker_url=BROKER, sweep_interval=0.5, stuck_after=1.0)
-
-
-@pytest.fixture
-def worker(queue_settings: Settings) -> Iterator[Callable[[], subprocess.Popen[bytes]]]:
-    started: list[subprocess.Popen[bytes]] = []
-
-    def start() -> subprocess.Popen[bytes]:
-        started.append(start_worker(queue_settings))
-        return started[-1]
-
-    yield start
-    for process in started:
-        if process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(30)
-            except subprocess.TimeoutExpired:
-                # a warm shutdown waits for the task in hand, which may wait out SQLite's busy
-                # timeout behind the hubs still sweeping: what these tests examine is done
-                process.kill()
-                process.wait(10)
 
 
 HubFactory = Callable[..., Awaitable[Hub]]

@@ -8,11 +8,13 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from server.settings import Settings
+
+TELEPHARM = [sys.executable, "-m", "server"]
 
 
 def free_port() -> int:
@@ -46,27 +48,105 @@ def telepharm_env(settings: Settings) -> dict[str, str]:
     return env
 
 
+def launch(env: dict[str, str], *args: str, log: Path | None = None) -> subprocess.Popen[bytes]:
+    """`telepharm ARGS` with ``env``, its output to ``log`` (else to the test's own)."""
+    if log is None:
+        return subprocess.Popen([*TELEPHARM, *args], env=env)
+    with log.open("wb") as out:
+        return subprocess.Popen([*TELEPHARM, *args], env=env, stdout=out, stderr=subprocess.STDOUT)
+
+
+def run_cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    """`telepharm ARGS` with ``env``, to its end; its output captured."""
+    return subprocess.run(
+        [*TELEPHARM, *args], env=env, capture_output=True, text=True, timeout=120, check=False
+    )
+
+
 def start_worker(settings: Settings) -> subprocess.Popen[bytes]:
     """`telepharm worker` (one check at a time) on ``settings``."""
-    return subprocess.Popen(
-        [sys.executable, "-m", "server", "worker", "--concurrency", "1"],
-        env=telepharm_env(settings),
-    )
+    return launch(telepharm_env(settings), "worker", "--concurrency", "1")
+
+
+def stop(processes: Iterable[subprocess.Popen[bytes]], grace: float = 30) -> None:
+    """Stop what still runs the way an operator would (SIGTERM, the newest first); kill what
+    has not exited after ``grace`` seconds (a worker's warm shutdown waits for the task in
+    hand, which may wait out SQLite's busy timeout: what the test examined is done)."""
+    started = list(processes)
+    for process in reversed(started):
+        if process.poll() is None:
+            process.terminate()
+    for process in started:
+        try:
+            process.wait(grace)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(10)
+
+
+@contextmanager
+def serving(
+    env: dict[str, str], port: int, log: Path, *args: str
+) -> Iterator[subprocess.Popen[bytes]]:
+    """`telepharm serve` on 127.0.0.1:``port`` with ``env`` until the block ends."""
+    hub = launch(env, "serve", "--port", str(port), *args, log=log)
+    try:
+        wait_port(port)
+        yield hub
+    finally:
+        hub.terminate()
+        hub.wait(15)
 
 
 def children(pid: int) -> list[int]:
     """The live child processes of ``pid``."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit() and _stat(int(entry.name))[1:2] == [str(pid)]:
-            found.append(int(entry.name))
-    return [child for child in found if running(child)]
+    return [child for child, parent in _parents().items() if parent == pid and running(child)]
+
+
+def descendants(pid: int) -> list[int]:
+    """The processes below ``pid``, children first."""
+    parents = _parents()
+    found, frontier = [], [pid]
+    while frontier:
+        below = [child for child, parent in parents.items() if parent in frontier]
+        found.extend(below)
+        frontier = below
+    return found
 
 
 def running(pid: int) -> bool:
     """Whether ``pid`` is a process that runs (a zombie, dead but not reaped, does not)."""
     state = _stat(pid)[:1]
     return bool(state) and state != ["Z"]
+
+
+def tagged(entry: bytes) -> list[int]:
+    """The processes whose environment holds ``entry`` (``NAME=value``)."""
+    found = []
+    for pid in _pids():
+        try:
+            environ = Path(f"/proc/{pid}/environ").read_bytes()  # empty for a zombie
+        except OSError:
+            continue
+        if entry in environ.split(b"\0"):
+            found.append(pid)
+    return found
+
+
+def command_line(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
+
+
+def _pids() -> list[int]:
+    return [int(entry.name) for entry in Path("/proc").iterdir() if entry.name.isdigit()]
+
+
+def _parents() -> dict[int, int]:
+    """Each process's parent, from /proc."""
+    return {pid: int(stat[1]) for pid in _pids() if len(stat := _stat(pid)) == 2}
 
 
 def _stat(pid: int) -> list[str]:
@@ -76,23 +156,3 @@ def _stat(pid: int) -> list[str]:
     except OSError:
         return []
     return stat.rsplit(")", 1)[1].split()[:2]  # after "pid (command)"
-
-
-@contextmanager
-def serving(
-    env: dict[str, str], port: int, log: Path, *args: str
-) -> Iterator[subprocess.Popen[bytes]]:
-    """`telepharm serve` on 127.0.0.1:``port`` with ``env`` until the block ends."""
-    with log.open("wb") as out:
-        hub = subprocess.Popen(
-            [sys.executable, "-m", "server", "serve", "--port", str(port), *args],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-        try:
-            wait_port(port)
-            yield hub
-        finally:
-            hub.terminate()
-            hub.wait(15)
