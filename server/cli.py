@@ -12,6 +12,7 @@ import gc
 import getpass
 import logging
 import sys
+import warnings
 from collections.abc import Awaitable, Callable, Sequence
 from importlib import resources
 from pathlib import Path
@@ -81,10 +82,14 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> None:
 
     if args.parent is not None:
         die_with(args.parent)
+        # the hub's own child on a developer's machine: the hub already runs as this user,
+        # so Celery's warning about root tells the newcomer nothing they can act on
+        warnings.filterwarnings("ignore", "You're running the worker with superuser")
     load_expiry_rules(settings.expiry_rules_file)  # a bad file stops here, with one line
     celery = create_celery(settings)
     celery.worker_main(
         [
+            "--quiet",  # no banner: the hub's own log lines say what runs
             "worker",
             "--queues",
             QUEUE,

@@ -77,12 +77,20 @@ class BufferedStreamHandler(logging.StreamHandler):
             self.release()
 
 
+_CHATTY = ("alembic", "celery", "kombu")
+
+
 def configure(level: str, stream: IO[str] | None = None) -> None:
     handler = BufferedStreamHandler(stream or sys.stderr)
     handler.setFormatter(JsonFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    # libraries' progress chatter (alembic's plugins and contexts, Celery's connections and
+    # readiness) says nothing an operator acts on: their warnings and errors still show
+    quiet = logging.DEBUG if logging.getLevelName(level) == logging.DEBUG else logging.WARNING
+    for name in _CHATTY:
+        logging.getLogger(name).setLevel(quiet)
 
 
 async def flush_periodically(app: web.Application) -> AsyncIterator[None]:

@@ -61,8 +61,9 @@ async def _run_worker(loop: Loop) -> None:
         sys.executable,
         *("-m", "server", "worker", "--concurrency", "1", "--parent", str(os.getpid())),
         start_new_session=True,  # the hub stops it, in order (a terminal's ^C reaches the hub)
+        stdout=asyncio.subprocess.DEVNULL,  # Celery prints its shutdown there; logs go to stderr
     )
-    log.info("embedded check worker started (pid %d)", process.pid)
+    log.debug("embedded check worker started (pid %d)", process.pid)
     try:
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(STARTED_WELL):
