@@ -4,19 +4,23 @@ Revision ID: 0006
 Revises: 0005
 Create Date: 2026-11-22
 
-Existing entries are chained in ``id`` order. The entry format (server.audit.entry_hash) is
-part of the audit contract: it may only change with a migration that re-chains.
+Existing entries are chained in ``id`` order, with the entry format of this revision, frozen
+here: a migration replays the same way whatever the live code (server.audit.entry_hash) later
+becomes. The format is part of the audit contract: it may only change with a migration that
+re-chains.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import decimal
+import hashlib
 import json
+from typing import Any
 
+import orjson
 import sqlalchemy as sa
 from alembic import op
-
-from server.audit import GENESIS, HEAD_ID, seal
 
 revision = "0006"
 down_revision = "0005"
@@ -24,6 +28,8 @@ branch_labels = None
 depends_on = None
 
 MESSAGE = "audit_events is append-only"
+GENESIS = "0" * 64
+HEAD_ID = 1
 
 
 def upgrade() -> None:
@@ -91,6 +97,46 @@ def _chain_existing_entries() -> tuple[int, str]:
             .values(seq=row["seq"], prev_hash=row["prev_hash"], hash=row["hash"])
         )
     return head
+
+
+def seal(head: tuple[int, str], rows: list[dict[str, Any]]) -> tuple[int, str]:
+    """Give ``rows`` their positions and hashes after ``head`` (seq, hash); the new head."""
+    seq, previous = head
+    for row in rows:
+        seq += 1
+        row["seq"] = seq
+        row["prev_hash"] = previous
+        previous = row["hash"] = entry_hash(previous, row)
+    return seq, previous
+
+
+def entry_hash(previous: str, row: dict[str, Any]) -> str:
+    """The entry format of this revision: SHA-256 over the previous hash and the entry's
+    canonical JSON (sorted keys, UTC time with microseconds, decimals as exact strings)."""
+    pharmacy_id = row["pharmacy_id"]
+    canonical = orjson.dumps(
+        [
+            row["seq"],
+            row["at"].astimezone(dt.UTC).isoformat(timespec="microseconds"),
+            row["actor"],
+            None if pharmacy_id is None else str(pharmacy_id),
+            row["action"],
+            row["resource_type"],
+            row["resource_id"],
+            row["outcome"],
+            row["ip"],
+            row["detail"],
+        ],
+        default=_decimal_as_text,
+        option=orjson.OPT_SORT_KEYS,
+    )
+    return hashlib.sha256(previous.encode("ascii") + canonical).hexdigest()
+
+
+def _decimal_as_text(value: object) -> str:
+    if isinstance(value, decimal.Decimal):
+        return str(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
 def _aware(value: dt.datetime | str) -> dt.datetime:
