@@ -13,8 +13,10 @@ behind our own marker::
 The stream key is HKDF-SHA256 of ``keys/recordings.key`` (so one key file serves both versions
 while version 1 uses that key directly and version 2 never does). The associated data binds a
 file to its consult, party and segment, so a changed byte, reordered, dropped or borrowed
-segments, a cut end and a file moved elsewhere all fail on read. The writer holds one segment
-(64 KiB) in memory; nothing is written in the clear.
+segments, a cut end and a file moved elsewhere all fail on read. Nothing is written in the
+clear. The writer holds one segment (64 KiB) and Tink's output buffer (128 KiB of ciphertext)
+in memory, so a hub that dies loses up to that much of the end of a recording (a few seconds
+of media); the rest reads, then fails as cut short.
 
 Version 1 (before issue 13) was our own chunked AES-256-GCM with the key used directly::
 
@@ -121,9 +123,9 @@ def _tink_streaming_aead(key: bytes, segment_size: int) -> streaming_aead.Stream
     )
     try:
         handle = proto_keyset_format.parse(keyset.SerializeToString(), secret_key_access.TOKEN)
+        return handle.primitive(streaming_aead.StreamingAead)
     except tink.TinkError as exc:  # e.g. a segment size Tink refuses
         raise ValueError(f"not a usable recording key: {exc}") from None
-    return handle.primitive(streaming_aead.StreamingAead)
 
 
 def identity(consult_id: str, party: str, segment: int, header: bytes = HEADER) -> bytes:

@@ -145,7 +145,8 @@ def test_a_writer_that_never_closed_reads_as_cut_short(
     small_segments: EncryptedRecordingStore,
 ) -> None:
     writer = small_segments.open_writer(CONSULT, "patient")
-    writer.write(PLAINTEXT)  # the hub died here: the final segment was never sealed
+    writer.write(os.urandom(300_000))  # the hub died here: the final segment was never sealed
+    assert writer.bytes_written > 100_000  # what a crash leaves: segments but no last one
     with pytest.raises(RecordingCorrupt):
         small_segments.read(CONSULT, writer.name)
     writer.close()
@@ -170,6 +171,8 @@ def test_unknown_names_are_missing(store: EncryptedRecordingStore, name: str) ->
 def test_keys_are_aes_256() -> None:
     with pytest.raises(ValueError, match="32-byte"):
         EncryptedRecordingStore(Path("unused"), b"short")
+    with pytest.raises(ValueError, match="segment_size too small"):
+        EncryptedRecordingStore(Path("unused"), KEY, segment_size=50)
 
 
 # --- version 1, written before issue 13 ------------------------------------------------------
