@@ -7,19 +7,10 @@ receive-only and feeds every track, through a :class:`BoundedTrack`, to aiortc's
 ``MediaRecorder``, which re-encodes to WebM (VP8 + Opus) on the event loop: about a third of a
 core per party, hence the cap in :class:`Recorders`, the registry an app keeps.
 
-The muxer's bytes never reach the disk in clear. :class:`EncryptedRecordingStore` writes each
-segment ``<root>/<consult id>/<party>-<n>.webm.enc`` as a chunked AES-256-GCM stream::
-
-    file   = HEADER chunk* final-chunk           HEADER = b"TPHREC" + version byte (1)
-    chunk  = length (4 bytes, big-endian: ciphertext incl. tag) + nonce (12 random bytes)
-             + AES-GCM(plaintext of at most CHUNK_SIZE bytes) (ciphertext + 16-byte tag)
-    aad    = HEADER + len-prefixed consult id + len-prefixed party + segment n (4 bytes)
-             + chunk index (8 bytes) + final flag (1 byte)
-
-The associated data binds every chunk to its file and place, so a changed byte, reordered
-chunks, a chunk or file from elsewhere, a dropped final chunk and trailing data all fail on
-read. The muxer gets a non-seekable output: matroska then writes a streamable file (no cues, no
-duration) instead of seeking back to patch headers, and memory stays at one chunk.
+The muxer's bytes never reach the disk in clear: it writes into a
+:class:`~signaling.recording_store.RecordingStore`'s writer, which encrypts as it goes
+(:mod:`signaling.recording_format`). The muxer gets a non-seekable output: matroska then writes
+a streamable file (no cues, no duration) instead of seeking back to patch headers.
 
 Limits: audio and video each start at timestamp 0 (aiortc rebases RTP time per track), so lip
 sync is only as good as the gap between the first audio and first video frame; aiortc exposes
@@ -31,16 +22,9 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
-import itertools
 import logging
-import os
-import re
-import secrets
-import struct
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Protocol
 
 from aiortc import (
     MediaStreamTrack,
@@ -53,239 +37,33 @@ from aiortc.contrib.media import MediaRecorder
 from aiortc.mediastreams import MediaStreamError
 from av.frame import Frame
 from av.packet import Packet
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from signaling.consults import PARTIES
+from signaling.recording_format import RecordingError
+from signaling.recording_store import RecordingStore, RecordingWriter, check_identity
 from signaling.turn import IceServer
+
+__all__ = [
+    "BoundedTrack",
+    "Recorders",
+    "RecordingError",
+    "RecordingPeer",
+    "RecordingRefused",
+    "RecordingSummary",
+    "rtc_ice_server",
+]
 
 logger = logging.getLogger(__name__)
 
-HEADER = b"TPHREC" + bytes([1])
-CHUNK_SIZE = 64 * 1024
-#: the reader refuses larger chunks, so a forged length cannot make it allocate much
-MAX_CHUNK_SIZE = 1024 * 1024
-SUFFIX = ".webm.enc"
 #: frames a BoundedTrack keeps while the encoder is behind: about one second of each
 BUFFERED_FRAMES = {"video": 30, "audio": 50}
 #: an answered connection that is not up by then is given up, so it cannot hold a slot forever
 CONNECT_TIMEOUT = 30.0
-
-_PREFIX = struct.Struct(">I12s")
-_TAG_SIZE = 16
-_CONSULT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}")
-_SEGMENT_NAME = re.compile(r"(?P<party>[a-z]+)-(?P<segment>[1-9][0-9]{0,8})" + re.escape(SUFFIX))
-
-
-class RecordingError(Exception):
-    """A recording could not be made or read; ``code`` is stable (for the protocol's error)."""
-
-    code = "recording_failed"
-
-    def __init__(self, detail: str, code: str | None = None) -> None:
-        super().__init__(detail)
-        if code is not None:
-            self.code = code
 
 
 class RecordingRefused(RecordingError):
     """The hub is at its recording capacity, or shutting down."""
 
     code = "recording_busy"
-
-
-class RecordingCorrupt(RecordingError):
-    """A stored recording failed authentication: tampered, truncated, reordered or misplaced."""
-
-    code = "recording_corrupt"
-
-
-# --- encrypted storage -----------------------------------------------------------------------
-
-
-class RecordingWriter(Protocol):
-    """A write-only, non-seekable binary file for the muxer (PyAV checks ``seekable()``)."""
-
-    name: str
-    bytes_written: int
-
-    def writable(self) -> bool: ...
-    def seekable(self) -> bool: ...
-    def write(self, data: bytes) -> int: ...
-    def close(self) -> None: ...
-
-
-class RecordingStore(Protocol):
-    """Where recordings go: each call opens the party's next segment in the consult."""
-
-    def open_writer(self, consult_id: str, party: str) -> RecordingWriter: ...
-
-
-def check_identity(consult_id: str, party: str) -> None:
-    """Both end up in a path, so only plain identifiers and the two parties pass."""
-    if not _CONSULT_ID.fullmatch(consult_id):
-        raise RecordingError("the consult id must be a plain identifier", "recording_bad_id")
-    if party not in PARTIES:
-        raise RecordingError("only the pharmacist and the patient are recorded", "bad_party")
-
-
-def _field(value: str) -> bytes:
-    raw = value.encode()
-    return struct.pack(">H", len(raw)) + raw
-
-
-def _identity(consult_id: str, party: str, segment: int) -> bytes:
-    return HEADER + _field(consult_id) + _field(party) + struct.pack(">I", segment)
-
-
-def _aad(identity: bytes, index: int, final: bool) -> bytes:
-    return identity + struct.pack(">Q?", index, final)
-
-
-class EncryptedWriter:
-    """Encrypts the muxer's output as it arrives: one chunk in memory, no plaintext on disk.
-
-    Chunks are sealed only once more data follows, so the one :meth:`close` seals is the one
-    marked final (possibly empty); a file whose writer never closed reads as truncated.
-    """
-
-    def __init__(self, path: Path, aesgcm: AESGCM, identity: bytes, chunk_size: int) -> None:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        self._file = os.fdopen(fd, "wb")
-        self._file.write(HEADER)
-        self._aesgcm = aesgcm
-        self._identity = identity
-        self._chunk_size = chunk_size
-        self._pending = bytearray()
-        self._index = 0
-        self._closed = False
-        self.name = path.name
-        self.bytes_written = len(HEADER)
-
-    def writable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return False
-
-    def write(self, data: bytes) -> int:
-        if self._closed:
-            raise ValueError("write to a closed recording")
-        self._pending += data
-        while len(self._pending) > self._chunk_size:
-            self._seal(bytes(self._pending[: self._chunk_size]), final=False)
-            del self._pending[: self._chunk_size]
-        return len(data)
-
-    def close(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
-        self._seal(bytes(self._pending), final=True)
-        self._pending.clear()
-        self._file.flush()
-        os.fsync(self._file.fileno())  # a recording is part of the medical record
-        self._file.close()
-
-    def _seal(self, plaintext: bytes, final: bool) -> None:
-        nonce = secrets.token_bytes(12)
-        sealed = self._aesgcm.encrypt(nonce, plaintext, _aad(self._identity, self._index, final))
-        self._file.write(_PREFIX.pack(len(sealed), nonce) + sealed)
-        self._index += 1
-        self.bytes_written += _PREFIX.size + len(sealed)
-
-
-class EncryptedRecordingStore:
-    """Recordings under ``root``, AES-256-GCM encrypted with ``key`` (32 bytes)."""
-
-    def __init__(self, root: Path, key: bytes, chunk_size: int = CHUNK_SIZE) -> None:
-        if len(key) != 32:
-            raise ValueError("recordings need a 32-byte AES-256 key")
-        if not 0 < chunk_size <= MAX_CHUNK_SIZE:
-            raise ValueError(f"the chunk size must be 1 to {MAX_CHUNK_SIZE} bytes")
-        self._root = root
-        self._aesgcm = AESGCM(key)
-        self._chunk_size = chunk_size
-
-    def open_writer(self, consult_id: str, party: str) -> EncryptedWriter:
-        check_identity(consult_id, party)
-        folder = self._root / consult_id
-        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-        first = 1 + sum(1 for name in self.names(consult_id) if name.startswith(f"{party}-"))
-        for segment in itertools.count(first):
-            path = folder / f"{party}-{segment}{SUFFIX}"
-            identity = _identity(consult_id, party, segment)
-            try:
-                return EncryptedWriter(path, self._aesgcm, identity, self._chunk_size)
-            except FileExistsError:  # a segment with that number exists: take the next
-                continue
-        raise AssertionError("unreachable")
-
-    def names(self, consult_id: str) -> list[str]:
-        """The consult's segment file names, sorted."""
-        folder = self._root / consult_id
-        if not _CONSULT_ID.fullmatch(consult_id) or not folder.is_dir():
-            return []
-        return sorted(p.name for p in folder.iterdir() if _SEGMENT_NAME.fullmatch(p.name))
-
-    def open_reader(self, consult_id: str, name: str) -> Iterator[bytes]:
-        """The segment's plaintext chunk by chunk (bounded memory); raises
-        :class:`RecordingCorrupt` at the first chunk that fails authentication, and at the end
-        if the final chunk is missing, so a consumer must not trust data until it finishes."""
-        match = _SEGMENT_NAME.fullmatch(name)
-        if match is None:
-            raise RecordingError("not a recording name", "recording_missing")
-        party, segment = match["party"], int(match["segment"])
-        check_identity(consult_id, party)
-        path = self._root / consult_id / name
-        return _decrypt(path, self._aesgcm, _identity(consult_id, party, segment))
-
-    def read(self, consult_id: str, name: str) -> bytes:
-        """The whole segment's plaintext (it is held in memory: use :meth:`open_reader` to
-        stream large ones)."""
-        return b"".join(self.open_reader(consult_id, name))
-
-
-def _decrypt(path: Path, aesgcm: AESGCM, identity: bytes) -> Iterator[bytes]:
-    try:
-        file = path.open("rb")
-    except FileNotFoundError:
-        raise RecordingError("no such recording", "recording_missing") from None
-    with file:
-        if file.read(len(HEADER)) != HEADER:
-            raise RecordingCorrupt("not a recording in this format and version")
-        for index in itertools.count():
-            prefix = file.read(_PREFIX.size)
-            if len(prefix) < _PREFIX.size:
-                raise RecordingCorrupt(f"the recording is truncated before chunk {index}")
-            length, nonce = _PREFIX.unpack(prefix)
-            if not _TAG_SIZE <= length <= MAX_CHUNK_SIZE + _TAG_SIZE:
-                raise RecordingCorrupt(f"chunk {index} has an impossible length")
-            sealed = file.read(length)
-            if len(sealed) < length:
-                raise RecordingCorrupt(f"the recording is truncated inside chunk {index}")
-            final = not file.peek(1)  # only the last chunk in the file may be the final one
-            yield _open_chunk(aesgcm, nonce, sealed, identity, index, final)
-            if final:
-                return
-
-
-def _open_chunk(
-    aesgcm: AESGCM, nonce: bytes, sealed: bytes, identity: bytes, index: int, final: bool
-) -> bytes:
-    try:
-        return aesgcm.decrypt(nonce, sealed, _aad(identity, index, final))
-    except InvalidTag:
-        pass
-    try:  # an authentic chunk in the wrong place says what happened to the file's end
-        aesgcm.decrypt(nonce, sealed, _aad(identity, index, not final))
-    except InvalidTag:
-        raise RecordingCorrupt(
-            f"chunk {index} failed authentication (changed, moved, or from another file)"
-        ) from None
-    if final:
-        raise RecordingCorrupt(f"the recording is truncated after chunk {index}")
-    raise RecordingCorrupt(f"data follows the final chunk ({index})")
 
 
 # --- media -----------------------------------------------------------------------------------

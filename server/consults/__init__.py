@@ -12,7 +12,8 @@ from aiohttp import web
 
 from signaling import turn
 from signaling.bus import create_bus
-from signaling.recording import EncryptedRecordingStore, Recorders
+from signaling.recording import Recorders
+from signaling.recording_store import EncryptedRecordingStore
 from signaling.rooms import IceFor, Rooms
 
 from ..auth.credentials import load_key

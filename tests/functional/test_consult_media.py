@@ -16,7 +16,7 @@ from sqlalchemy import select
 
 from server.db.models import ConsultRecordingRow, ConsultRow
 from server.settings import Settings
-from signaling.recording import EncryptedRecordingStore
+from signaling.recording_store import EncryptedRecordingStore
 from tests.conftest import ISSUER, Hub
 from tests.functional.consult_helpers import CONSENT, scheduled
 from tests.support.consult_peer import ConsultPeer

@@ -1,15 +1,12 @@
 """Consult recording: a real aiortc sender recorded over loopback into an encrypted WebM that
-PyAV decodes; the file format's tamper evidence; bounded buffering; the registry's cap."""
+PyAV decodes; bounded buffering; the registry's cap. The file format: test_recording_format."""
 
 from __future__ import annotations
 
 import asyncio
 import io
-import os
-import shutil
-import struct
 from collections import Counter
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import av
@@ -21,17 +18,16 @@ from av.frame import Frame
 from av.packet import Packet
 
 from signaling.recording import (
-    HEADER,
     BoundedTrack,
-    EncryptedRecordingStore,
     Recorders,
-    RecordingCorrupt,
     RecordingError,
     RecordingPeer,
     RecordingRefused,
     RecordingSummary,
     rtc_ice_server,
 )
+from signaling.recording_format import HEADER, RecordingCorrupt
+from signaling.recording_store import EncryptedRecordingStore
 from signaling.turn import IceServer
 from tests.support.media import (
     MovingBarTrack,
@@ -185,125 +181,6 @@ def test_ice_servers_are_passed_to_aiortc_as_given() -> None:
         "1:c",
         "pw",
     )
-
-
-# --- the file format --------------------------------------------------------------------------
-
-PLAINTEXT = WEBM_MAGIC + os.urandom(3496)  # 3.5 chunks of 1000 bytes
-
-
-def write(store: EncryptedRecordingStore, data: bytes, party: str = "patient") -> str:
-    writer = store.open_writer(CONSULT, party)
-    for start in range(0, len(data), 333):  # as the muxer does: many small writes
-        writer.write(data[start : start + 333])
-    writer.close()
-    writer.close()
-    return writer.name
-
-
-def split(raw: bytes) -> list[bytes]:
-    """The file's chunks, each with its length and nonce."""
-    chunks, at = [], len(HEADER)
-    while at < len(raw):
-        (length,) = struct.unpack(">I", raw[at : at + 4])
-        chunks.append(raw[at : at + 16 + length])
-        at += 16 + length
-    return chunks
-
-
-@pytest.fixture
-def small_chunks(tmp_path: Path) -> EncryptedRecordingStore:
-    return EncryptedRecordingStore(tmp_path, KEY, chunk_size=1000)
-
-
-def test_segments_round_trip_in_chunks(small_chunks: EncryptedRecordingStore) -> None:
-    name = write(small_chunks, PLAINTEXT)
-    assert [len(c) for c in small_chunks.open_reader(CONSULT, name)] == [1000, 1000, 1000, 500]
-    assert small_chunks.read(CONSULT, name) == PLAINTEXT
-    assert write(small_chunks, b"") == "patient-2.webm.enc"
-    assert small_chunks.read(CONSULT, "patient-2.webm.enc") == b""
-    write(small_chunks, b"x" * 2000, party="pharmacist")  # ends on a chunk boundary
-    assert small_chunks.read(CONSULT, "pharmacist-1.webm.enc") == b"x" * 2000
-    assert small_chunks.names(CONSULT) == [
-        "patient-1.webm.enc",
-        "patient-2.webm.enc",
-        "pharmacist-1.webm.enc",
-    ]
-
-
-def flip_byte(chunks: list[bytes]) -> list[bytes]:
-    middle = bytearray(chunks[1])
-    middle[40] ^= 1
-    return [chunks[0], bytes(middle), *chunks[2:]]
-
-
-TAMPERING: dict[str, tuple[Callable[[list[bytes]], list[bytes]], str]] = {
-    "one byte changed": (flip_byte, "chunk 1 failed authentication"),
-    "two chunks swapped": (lambda c: [c[1], c[0], *c[2:]], "chunk 0 failed authentication"),
-    "final chunk dropped": (lambda c: c[:-1], "truncated after chunk 2"),
-    "final chunk cut short": (lambda c: [*c[:-1], c[-1][:-5]], "truncated inside chunk 3"),
-    "a chunk dropped": (lambda c: [c[0], *c[2:]], "chunk 1 failed authentication"),
-    "a chunk appended": (lambda c: [*c, c[1]], "data follows the final chunk"),
-    "a length forged": (
-        lambda c: [c[0], struct.pack(">I", 2**31) + c[1][4:], *c[2:]],
-        "chunk 1 has an impossible length",
-    ),
-}
-
-
-@pytest.mark.parametrize(("tamper", "error"), TAMPERING.values(), ids=TAMPERING.keys())
-def test_tampering_is_detected(
-    small_chunks: EncryptedRecordingStore,
-    tmp_path: Path,
-    tamper: Callable[[list[bytes]], list[bytes]],
-    error: str,
-) -> None:
-    name = write(small_chunks, PLAINTEXT)
-    path = tmp_path / CONSULT / name
-    path.write_bytes(HEADER + b"".join(tamper(split(path.read_bytes()))))
-    with pytest.raises(RecordingCorrupt, match=error):
-        small_chunks.read(CONSULT, name)
-
-
-def test_a_changed_header_is_detected(
-    small_chunks: EncryptedRecordingStore, tmp_path: Path
-) -> None:
-    path = tmp_path / CONSULT / write(small_chunks, PLAINTEXT)
-    path.write_bytes(b"TPHREC\x02" + path.read_bytes()[len(HEADER) :])
-    with pytest.raises(RecordingCorrupt, match="format"):
-        small_chunks.read(CONSULT, path.name)
-
-
-def test_chunks_and_files_cannot_be_moved(
-    small_chunks: EncryptedRecordingStore, tmp_path: Path
-) -> None:
-    first = tmp_path / CONSULT / write(small_chunks, PLAINTEXT)
-    second = tmp_path / CONSULT / write(small_chunks, PLAINTEXT)
-    spliced = split(first.read_bytes())
-    spliced[1] = split(second.read_bytes())[1]  # same key, same place, other segment
-    second.write_bytes(HEADER + b"".join(spliced))
-    with pytest.raises(RecordingCorrupt):
-        small_chunks.read(CONSULT, second.name)
-
-    shutil.copy(first, tmp_path / CONSULT / "pharmacist-1.webm.enc")
-    with pytest.raises(RecordingCorrupt):
-        small_chunks.read(CONSULT, "pharmacist-1.webm.enc")
-    (tmp_path / "other-consult").mkdir()
-    shutil.copy(first, tmp_path / "other-consult" / first.name)
-    with pytest.raises(RecordingCorrupt):
-        small_chunks.read("other-consult", first.name)
-
-
-@pytest.mark.parametrize("name", ["patient-9.webm.enc", "../patient-1.webm.enc", "notes.txt"])
-def test_unknown_names_are_missing(store: EncryptedRecordingStore, name: str) -> None:
-    with pytest.raises(RecordingError) as missing:
-        store.read(CONSULT, name)
-    assert missing.value.code == "recording_missing"
-
-
-def test_keys_are_aes_256() -> None:
-    with pytest.raises(ValueError, match="32-byte"):
-        EncryptedRecordingStore(Path("unused"), b"short")
 
 
 # --- bounded buffering ------------------------------------------------------------------------
