@@ -11,6 +11,10 @@ appends locks it, so positions follow commit order and two writers never fork th
 Appending is the last thing a transaction does (the head is the last lock it takes), which
 keeps lock order the same everywhere. :func:`verify` walks the chain: an edited entry breaks
 its own hash, a deleted one breaks the sequence or the head.
+
+A refusal changes nothing but is audited too: inside :func:`refusable`'s unit of work,
+:func:`refuse` records it as the transaction's last statement, the transaction commits, and
+the refusal is raised after the commit (raised inside, it would roll its entry back).
 """
 
 from __future__ import annotations
@@ -19,8 +23,9 @@ import datetime as dt
 import hashlib
 import uuid
 from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NoReturn
 
 import orjson
 from sqlalchemy import Connection, RowMapping, insert, select, update
@@ -215,6 +220,35 @@ async def _entries(session: AsyncSession, condition: Any) -> AsyncIterator[RowMa
         if len(page) < _PAGE:
             return
         after = page[-1]["seq"]
+
+
+class _Refused(Exception):
+    """Carries a refusal from :func:`refuse` out of :func:`refusable`'s unit of work."""
+
+    def __init__(self, refusal: Exception) -> None:
+        super().__init__()
+        self.refusal = refusal
+
+
+@asynccontextmanager
+async def refusable(db: Database) -> AsyncIterator[AsyncSession]:
+    """One unit of work (like ``db.transaction()``) that may end in :func:`refuse`: then it
+    commits and raises the refusal; any other exception rolls it back as usual."""
+    refusal: Exception | None = None
+    async with db.transaction() as session:
+        try:
+            yield session
+        except _Refused as refused:
+            refusal = refused.refusal
+    if refusal is not None:
+        raise refusal from None
+
+
+async def refuse(session: AsyncSession, actor: Actor, event: Event, refusal: Exception) -> NoReturn:
+    """Record ``event`` (its outcome says why: ``refused``, ``not_found`` ...) as the last
+    statement of :func:`refusable`'s unit of work and end it with ``refusal``."""
+    await add(session, actor, event)
+    raise _Refused(refusal)
 
 
 async def record(db: Database, actor: Actor, event: Event) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import uuid
-from typing import Any
+from typing import Any, NoReturn
 
 from aiohttp import web
 from sqlalchemy import select
@@ -155,28 +155,19 @@ async def cancel_consult(request: web.Request) -> web.Response:
     who = await caller(request, SCOPE)
     pharmacist = who.require_role(PHARMACIST)
     consult_id = path_uuid(request, "consult")
-    refusal: rules.ConsultError | None = None
-    async with request.app[DATABASE].transaction() as session:
+    async with audit.refusable(request.app[DATABASE]) as session:
         row, consult = await store.load(session, consult_id, who.pharmacy_id, lock=True)
         if row is None or consult is None:
-            await _audit(session, who, "consult.cancel", consult_id, "not_found")
-        else:
-            try:
-                cancelled = rules.cancel(consult, str(pharmacist), utcnow())
-            except rules.ConsultError as exc:
-                refusal = exc
-                await _audit(session, who, "consult.cancel", consult_id, "refused")
-            else:
-                store.save(session, row, consult, cancelled)
-                consult = cancelled
-                await _audit(session, who, "consult.cancel", consult_id, "success")
-    if row is None or consult is None:
-        raise NotFound("No such consult.")
-    if refusal is None:  # a patient already waiting is told at once
-        await request.app[ROOMS].announce(dataclasses.replace(consult, revision=row.revision))
-    if refusal is not None:
-        raise _refused(refusal)
-    return web.json_response(_json(row, consult.history))
+            await _refuse(session, who, "consult.cancel", consult_id, None)
+        try:
+            cancelled = rules.cancel(consult, str(pharmacist), utcnow())
+        except rules.ConsultError as exc:
+            await _refuse(session, who, "consult.cancel", consult_id, exc)
+        store.save(session, row, consult, cancelled)
+        await _audit(session, who, "consult.cancel", consult_id, "success")
+    # a patient already waiting is told at once
+    await request.app[ROOMS].announce(dataclasses.replace(cancelled, revision=row.revision))
+    return web.json_response(_json(row, cancelled.history))
 
 
 #: the states a consult can still leave (listed by default)
@@ -288,8 +279,7 @@ async def check_invite(request: web.Request) -> web.Response:
     token = body.get("invite")
     if set(body) != {"invite"} or not isinstance(token, str) or not 20 <= len(token) <= 100:
         raise BadRequest("Send the invite, and nothing else.")
-    refusal: rules.ConsultError | None = None
-    async with request.app[DATABASE].transaction() as session:
+    async with audit.refusable(request.app[DATABASE]) as session:
         found = await session.execute(
             select(ConsultRow.id, ConsultRow.pharmacy_id, Pharmacy.name)
             .join(Pharmacy, Pharmacy.id == ConsultRow.pharmacy_id)
@@ -299,19 +289,16 @@ async def check_invite(request: web.Request) -> web.Response:
         row, consult = (
             await store.load(session, hit.id, None, history=False) if hit else (None, None)
         )
-        if row is not None and consult is not None:
-            try:
-                rules.check_invite(consult, token, utcnow())
-            except rules.ConsultError as exc:
-                refusal = exc
-            actor = audit.Actor("patient", str(row.patient_id), row.pharmacy_id, _ip(request))
-            outcome = refusal.code if refusal else "success"
-            event = audit.Event("consult.invite_check", "consult", str(row.id), outcome=outcome)
-            await audit.add(session, actor, event)
-    if row is None or hit is None:
-        raise _refused(rules.ConsultError("invite_invalid", "This invite link is not valid."))
-    if refusal is not None:
-        raise _refused(refusal)
+        if row is None or consult is None or hit is None:
+            raise _refused(rules.ConsultError("invite_invalid", "This invite link is not valid."))
+        actor = audit.Actor("patient", str(row.patient_id), row.pharmacy_id, _ip(request))
+        event = audit.Event("consult.invite_check", "consult", str(row.id))
+        try:
+            rules.check_invite(consult, token, utcnow())
+        except rules.ConsultError as exc:
+            refused = dataclasses.replace(event, outcome=exc.code)
+            await audit.refuse(session, actor, refused, _refused(exc))
+        await audit.add(session, actor, event)
     return web.json_response(
         {"pharmacy": hit.name, "invite_expires_at": row.invite_expires_at.isoformat()}
     )
@@ -339,8 +326,26 @@ async def _owned(session: AsyncSession, who: Caller, model: Any, key: uuid.UUID)
 async def _audit(
     session: AsyncSession, who: Caller, action: str, consult_id: uuid.UUID | None, outcome: str
 ) -> None:
-    event = audit.Event(action, "consult", str(consult_id) if consult_id else None, outcome=outcome)
-    await audit.add(session, who.actor, event)
+    await audit.add(session, who.actor, _event(action, consult_id, outcome))
+
+
+async def _refuse(
+    session: AsyncSession,
+    who: Caller,
+    action: str,
+    consult_id: uuid.UUID,
+    refusal: rules.ConsultError | None,
+) -> NoReturn:
+    """Audit a refused action and end its unit of work with the problem (no consult without
+    a ``refusal`` of the consult rules)."""
+    if refusal is None:
+        event = _event(action, consult_id, "not_found")
+        await audit.refuse(session, who.actor, event, NotFound("No such consult."))
+    await audit.refuse(session, who.actor, _event(action, consult_id, "refused"), _refused(refusal))
+
+
+def _event(action: str, consult_id: uuid.UUID | None, outcome: str) -> audit.Event:
+    return audit.Event(action, "consult", str(consult_id) if consult_id else None, outcome=outcome)
 
 
 def _json(row: ConsultRow, steps: tuple[rules.Step, ...]) -> dict[str, Any]:

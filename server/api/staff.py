@@ -4,23 +4,27 @@ Changing either is a change of access control (21 CFR 1311: who may approve cont
 substances), so it needs the ``pharmacy_admin`` role **and** a fresh sign-in: an access token
 issued within the last five minutes straight from password and TOTP. An older token gets 401
 with ``insufficient_user_authentication`` and ``max_age`` (RFC 9470); the client signs in again
-with ``max_age=0`` and retries. Every change is audited with the values before and after.
+with ``max_age=0`` and retries. Every change is audited with the values before and after, every
+refused one (not an admin, not freshly signed in, an admin's own demotion) with what was asked.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import uuid
+from dataclasses import replace
+from typing import Any, NoReturn
 
 from aiohttp import web
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from .. import audit
 from ..db.models import User
-from ..errors import BadRequest, NotFound, Unauthorized, Unprocessable
+from ..errors import BadRequest, Forbidden, NotFound, Problem, Unauthorized, Unprocessable
 from ..http import path_uuid, read_json_object
 from ..typedefs import DATABASE
 from ..users import ROLES
-from .callers import caller
+from .callers import Caller, caller
 from .openapi import Operation, operation, path
 
 SCOPE = "staff:manage"
@@ -88,54 +92,64 @@ async def list_staff(request: web.Request) -> web.Response:
 )
 async def update_staff(request: web.Request) -> web.Response:
     who = await caller(request, SCOPE)
-    admin_id = who.require_role(ADMIN)
     user_id = path_uuid(request, "user")
-    body = await read_json_object(request, 4096)
-    change = _change(body)
-    if not who.signed_in_within(FRESH_SECONDS):
-        raise Unauthorized(
-            "Sign in again (password and code) to change permissions.",
-            headers={
-                "WWW-Authenticate": 'Bearer error="insufficient_user_authentication", '
-                f'error_description="A fresh sign-in is required", max_age={FRESH_SECONDS}'
-            },
-        )
-    async with request.app[DATABASE].transaction() as session:
+    change = _change(await read_json_object(request, 4096))
+    refused = audit.Event(
+        "user.permissions", "user", str(user_id), outcome="refused", detail={"requested": change}
+    )
+    async with audit.refusable(request.app[DATABASE]) as session:
+        admin_id = await _authorised_admin(session, who, refused)
         user = await session.scalar(
             select(User)
             .where(User.id == user_id, User.pharmacy_id == who.pharmacy_id)
             .with_for_update()
         )
         if user is None:
-            await audit.add(
-                session,
-                who.actor,
-                audit.Event("user.permissions", "user", str(user_id), outcome="not_found"),
+            missing = replace(refused, outcome="not_found", detail={})
+            await audit.refuse(session, who.actor, missing, NotFound("No such user."))
+        if user.id == admin_id and change.get("role", ADMIN) != ADMIN:
+            problem = Unprocessable(
+                "cannot_demote_self", "Another pharmacy admin must change your role."
             )
-            found = None
-        else:
-            if user.id == admin_id and change.get("role", ADMIN) != ADMIN:
-                raise Unprocessable(
-                    "cannot_demote_self", "Another pharmacy admin must change your role."
-                )
-            before = {"role": user.role, "controlled_substances": user.controlled_substances}
-            for key, value in change.items():
-                setattr(user, key, value)
-            after = {"role": user.role, "controlled_substances": user.controlled_substances}
-            await audit.add(
-                session,
-                who.actor,
-                audit.Event(
-                    "user.permissions",
-                    "user",
-                    str(user.id),
-                    detail={"before": before, "after": after},
-                ),
-            )
-            found = _user(user)
-    if found is None:
-        raise NotFound("No such user.")
-    return web.json_response(found)
+            await _refuse(session, who, refused, "cannot_demote_self", problem)
+        before = {"role": user.role, "controlled_substances": user.controlled_substances}
+        for key, value in change.items():
+            setattr(user, key, value)
+        after = {"role": user.role, "controlled_substances": user.controlled_substances}
+        await audit.add(
+            session,
+            who.actor,
+            audit.Event(
+                "user.permissions", "user", str(user.id), detail={"before": before, "after": after}
+            ),
+        )
+        return web.json_response(_user(user))
+
+
+async def _authorised_admin(session: AsyncSession, who: Caller, refused: audit.Event) -> uuid.UUID:
+    """The caller's user ID if a pharmacy admin signed in freshly may change permissions;
+    else the refusal (403, or 401 asking for a fresh sign-in), audited."""
+    try:
+        admin_id = who.require_role(ADMIN)
+    except Forbidden as problem:
+        await _refuse(session, who, refused, "not_admin", problem)
+    if not who.signed_in_within(FRESH_SECONDS):
+        stale = Unauthorized(
+            "Sign in again (password and code) to change permissions.",
+            headers={
+                "WWW-Authenticate": 'Bearer error="insufficient_user_authentication", '
+                f'error_description="A fresh sign-in is required", max_age={FRESH_SECONDS}'
+            },
+        )
+        await _refuse(session, who, refused, "stale_sign_in", stale)
+    return admin_id
+
+
+async def _refuse(
+    session: AsyncSession, who: Caller, refused: audit.Event, why: str, problem: Problem
+) -> NoReturn:
+    event = replace(refused, detail={"refused": why, **refused.detail})
+    await audit.refuse(session, who.actor, event, problem)
 
 
 def _change(body: dict[str, Any]) -> dict[str, Any]:

@@ -203,10 +203,7 @@ def _action(name: str, decide: Decide, roles: tuple[str, ...], body: bool) -> Ha
         user_id = who.require_role(*roles)
         rx_id = path_uuid(request, "prescription")
         payload = await read_json_object(request, MAX_BODY) if body else {}
-        rx, refusal = await _perform(request, who, user_id, rx_id, name, decide, payload)
-        if refusal is not None:
-            raise refusal
-        assert rx is not None
+        rx = await _perform(request, who, user_id, rx_id, name, decide, payload)
         return web.json_response({"id": str(rx.id), "state": rx.state, "claim": _claim_json(rx)})
 
     handler.__name__ = name
@@ -235,18 +232,22 @@ async def _perform(
     name: str,
     decide: Decide,
     body: dict[str, Any],
-) -> tuple[Prescription | None, Problem | None]:
-    """Decide and apply in one transaction; a refusal is returned (after its audit entry is
-    committed), not raised inside the transaction."""
-    async with request.app[DATABASE].transaction() as session:
+) -> Prescription:
+    """Decide and apply in one transaction; a refusal is raised after its audit entry is
+    committed."""
+    async with audit.refusable(request.app[DATABASE]) as session:
         rx = await session.scalar(
             select(Prescription)
             .where(Prescription.id == rx_id, Prescription.pharmacy_id == who.pharmacy_id)
             .with_for_update()
         )
         if rx is None:
-            await _audit(session, who, name, rx_id, "not_found", {})
-            return None, NotFound("No such prescription.")
+            await audit.refuse(
+                session,
+                who.actor,
+                _event(name, rx_id, "not_found", {}),
+                NotFound("No such prescription."),
+            )
         findings = [
             (row.code, row.severity)
             for row in await session.execute(
@@ -258,8 +259,9 @@ async def _perform(
             change = decide(Situation(rx, user_id, who, findings, body, now))
         except VerificationError as exc:
             detail = {"refused": exc.code, "codes": list(exc.codes)}
-            await _audit(session, who, name, rx_id, "refused", detail)
-            return rx, _problem(exc)
+            await audit.refuse(
+                session, who.actor, _event(name, rx_id, "refused", detail), _problem(exc)
+            )
         if change.to_state is not None:
             step = workflow.move(
                 State(rx.state), change.to_state, str(who.actor), change.reason, now
@@ -279,17 +281,15 @@ async def _perform(
         rx.claimed_until = change.claim.until if change.claim else None
         rx.updated_at = now
         session.add_all(change.rows)
-        await _audit(session, who, name, rx_id, "success", {"state": rx.state, **change.detail})
-    return rx, None
+        detail = {"state": rx.state, **change.detail}
+        await audit.add(session, who.actor, _event(name, rx_id, "success", detail))
+    return rx
 
 
-async def _audit(
-    session: Any, who: Caller, name: str, rx_id: uuid.UUID, outcome: str, detail: dict[str, Any]
-) -> None:
-    event = audit.Event(
+def _event(name: str, rx_id: uuid.UUID, outcome: str, detail: dict[str, Any]) -> audit.Event:
+    return audit.Event(
         f"prescription.{name}", "prescription", str(rx_id), outcome=outcome, detail=detail
     )
-    await audit.add(session, who.actor, event)
 
 
 def _problem(exc: VerificationError) -> Problem:

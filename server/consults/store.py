@@ -216,8 +216,7 @@ class SqlConsultStore:
         self, consult_id: str, who: Who, action: str, step: Step, *, guard: str | None = None
     ) -> rules.Consult | None:
         key = uuid.UUID(consult_id)
-        refusal: rules.ConsultError | None = None
-        async with self._db.transaction() as session:
+        async with audit.refusable(self._db) as session:
             row, before = await load(session, key, None, lock=True, history=False)
             if row is None or before is None:
                 raise rules.ConsultError("not_found", "No such consult.")
@@ -226,10 +225,8 @@ class SqlConsultStore:
             try:
                 after = _apply(session, row, before, step)
             except rules.ConsultError as exc:
-                refusal, after = exc, before
-            await self._audit(session, who, row, action, "refused" if refusal else "success")
-        if refusal is not None:
-            raise refusal
+                await audit.refuse(session, *_entry(who, row, action, "refused"), exc)
+            await self._audit(session, who, row, action, "success")
         return after
 
     async def seat(
@@ -244,8 +241,7 @@ class SqlConsultStore:
         step: Step,
     ) -> tuple[rules.Consult, int]:
         key, now = _uuid(consult_id), utcnow()
-        refusal: rules.ConsultError | None = None
-        async with self._db.transaction() as session:
+        async with audit.refusable(self._db) as session:
             # the consult's lock orders this against every change and every other seat
             row, before = (
                 await load(session, key, None, lock=True, history=False) if key else (None, None)
@@ -255,14 +251,11 @@ class SqlConsultStore:
             try:
                 after = _apply(session, row, before, step)
             except rules.ConsultError as exc:
-                refusal, after = exc, before
-            else:
-                generation = await _take_seat(
-                    session, key, role, conn_id, resume, used, now, sign_in=who.sign_in
-                )
-            await self._audit(session, who, row, action, "refused" if refusal else "success")
-        if refusal is not None:
-            raise refusal
+                await audit.refuse(session, *_entry(who, row, action, "refused"), exc)
+            generation = await _take_seat(
+                session, key, role, conn_id, resume, used, now, sign_in=who.sign_in
+            )
+            await self._audit(session, who, row, action, "success")
         return after, generation
 
     async def unseat(
@@ -344,9 +337,13 @@ class SqlConsultStore:
     async def _audit(
         self, session: AsyncSession, who: Who, row: ConsultRow, action: str, outcome: str
     ) -> None:
-        actor = audit.Actor(*_actor(who, row), row.pharmacy_id, who.ip)
-        event = audit.Event(action, "consult", str(row.id), outcome=outcome)
-        await audit.add(session, actor, event)
+        await audit.add(session, *_entry(who, row, action, outcome))
+
+
+def _entry(who: Who, row: ConsultRow, action: str, outcome: str) -> tuple[audit.Actor, audit.Event]:
+    """The audit entry of ``who``'s ``action`` on the consult."""
+    actor = audit.Actor(*_actor(who, row), row.pharmacy_id, who.ip)
+    return actor, audit.Event(action, "consult", str(row.id), outcome=outcome)
 
 
 def _apply(

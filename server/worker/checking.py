@@ -157,10 +157,14 @@ class Checker:
             open_rows = [r for r in rows if r[0].state in (State.RECEIVED, State.CHECKING)]
             fresh = [r[0].id for r in open_rows if r[0].state == State.RECEIVED]
             _move(session, fresh, State.RECEIVED, State.CHECKING, "checks started")
-            return {
-                rx.id: self._context(session, rx, raw, at, state)
+            created: list[dict[str, Any]] = []  # audit entries of new patient profiles
+            contexts = {
+                rx.id: self._context(session, rx, raw, at, state, created)
                 for rx, raw, at, state in open_rows
             }
+            # last: the chain head's lock is not held while the chunk is parsed and identified
+            audit.append(session, created)
+            return contexts
 
     def _context(
         self,
@@ -169,10 +173,11 @@ class Checker:
         raw: bytes,
         received_at: dt.datetime,
         state: str | None,
+        created: list[dict[str, Any]],
     ) -> CheckContext:
         message = parse_message(raw)  # it parsed at intake; the same bytes parse the same
         assert isinstance(message.body, NewRx)
-        match, profile = _link_patient(session, rx, message.body)
+        match, profile = _link_patient(session, rx, message.body, created)
         active = self._active(session, profile.id, rx.id) if profile else ()
         return build_context(
             message.body,
@@ -314,10 +319,11 @@ def supply_ends(medication: dict[str, Any], received: dt.date) -> dt.date:
 
 
 def _link_patient(
-    session: Session, rx: Prescription, newrx: NewRx
+    session: Session, rx: Prescription, newrx: NewRx, created: list[dict[str, Any]]
 ) -> tuple[PatientMatch | None, PatientProfile | None]:
     """Link the prescription to its patient's profile on an exact match, or to a new profile
-    when nobody shares name and birth date; weak or ambiguous matches stay unlinked."""
+    (its audit entry added to ``created``) when nobody shares name and birth date; weak or
+    ambiguous matches stay unlinked."""
     if rx.patient_id is not None:  # linked by an earlier, interrupted run
         return PatientMatch("exact", (str(rx.patient_id),)), session.get(
             PatientProfile, rx.patient_id
@@ -340,7 +346,8 @@ def _link_patient(
     if match.kind == "exact":
         profile = profiles[match.candidates[0]]
     elif match.kind == "new":
-        profile = _new_profile(session, rx, newrx, key)
+        profile = _new_profile(session, rx, key)
+        created.append(_created(profile, rx))
     else:
         return match, None
     rx.patient_id = profile.id
@@ -357,7 +364,7 @@ def _key(profile: PatientProfile) -> MatchKey:
     )
 
 
-def _new_profile(session: Session, rx: Prescription, newrx: NewRx, key: MatchKey) -> PatientProfile:
+def _new_profile(session: Session, rx: Prescription, key: MatchKey) -> PatientProfile:
     profile = PatientProfile(
         pharmacy_id=rx.pharmacy_id,
         last_name_key=key.last,
@@ -370,22 +377,21 @@ def _new_profile(session: Session, rx: Prescription, newrx: NewRx, key: MatchKey
     )
     session.add(profile)
     session.flush()
-    audit.append(
-        session,
-        [
-            audit.values(
-                ACTOR,
-                audit.Event(
-                    "patient.create",
-                    "patient",
-                    str(profile.id),
-                    pharmacy_id=rx.pharmacy_id,
-                    detail={"prescription_id": str(rx.id)},
-                ),
-            )
-        ],
-    )
     return profile
+
+
+def _created(profile: PatientProfile, rx: Prescription) -> dict[str, Any]:
+    """The audit entry of a profile created for ``rx``'s patient."""
+    return audit.values(
+        ACTOR,
+        audit.Event(
+            "patient.create",
+            "patient",
+            str(profile.id),
+            pharmacy_id=rx.pharmacy_id,
+            detail={"prescription_id": str(rx.id)},
+        ),
+    )
 
 
 def _move(session: Session, ids: list[uuid.UUID], current: State, target: State, why: str) -> None:

@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import sessionmaker
 
-from eprescribe.drugs import DrugReference
+from eprescribe.drugs import DrugReference, Identification
 from server.db.models import Finding, PatientProfile, Prescription, PrescriptionTransition
 from server.settings import Settings, SettingsError
 from server.worker.checking import Checker, load_expiry_rules, sync_engine
@@ -260,3 +260,46 @@ async def test_a_database_that_is_down_is_retried_not_parked(
     finally:
         down.close()
     assert await history(hub, rx_id) == [(None, "received")]
+
+
+class _HeldReference(DrugReference):
+    """The bundled reference, whose first identification waits until the test releases it:
+    a worker deterministically in the middle of transaction 1."""
+
+    def __init__(self) -> None:
+        bundled = DrugReference.bundled()
+        super().__init__(bundled.vocabulary, bundled.drugs)
+        self.entered = threading.Event()
+        self.released = threading.Event()
+
+    def identify(self, ndc: str | None, rxcui: str | None, description: str) -> Identification:
+        self.entered.set()
+        self.released.wait(timeout=60)
+        return super().identify(ndc, rxcui, description)
+
+
+async def test_intake_does_not_wait_for_a_worker_gathering_its_chunk(
+    hub: Hub, settings: Settings
+) -> None:
+    """Transaction 1 appends its audit entries (a new patient's profile) last: the chain
+    head's lock, which every intake batch takes, is not held while the chunk is identified."""
+    if hub.db.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite's worker transactions lock the whole file: PostgreSQL only")
+    rx_id = await receive(hub)  # its patient has no profile yet: the check creates one
+    reference = _HeldReference()
+    checker = Checker(sessionmaker(sync_engine(settings.sync_database_url)), reference)
+    check = asyncio.create_task(asyncio.to_thread(checker.check, rx_id))
+    try:
+        assert await asyncio.to_thread(reference.entered.wait, 30)
+        async with asyncio.timeout(5):  # the writer's store_timeout is 10 s
+            await receive(hub)
+        assert not check.done()
+    finally:
+        reference.released.set()
+        await check
+        checker.close()
+    async with hub.db.sessions() as session:
+        profile = await session.scalar(
+            select(Prescription.patient_id).where(Prescription.id == rx_id)
+        )
+    assert profile is not None

@@ -8,7 +8,7 @@ from sqlalchemy import select
 
 from server.db.models import AuditEvent, User
 from tests.conftest import OTHER_PHARMACY, Hub
-from tests.functional.signin_helpers import console, enrol
+from tests.functional.signin_helpers import Console, console, enrol
 from tests.functional.verification_helpers import bearer
 
 
@@ -131,3 +131,48 @@ async def console_client_of(hub: Hub) -> tuple[str, str]:
             await session.scalars(select(OAuthClient).where(OAuthClient.name == "Console"))
         ).one()
     return row.client_id, row.redirect_uris.split()[0]
+
+
+async def test_a_refused_staff_change_is_audited(hub: Hub) -> None:
+    admin = await console(hub, role="pharmacy_admin", username="admin")
+    tokens = await admin.tokens()
+    hub.client.session.cookie_jar.clear()
+    pharmacist = Console(hub, admin.client_id, admin.redirect_uri, "alice")
+    pharmacist.seed = await enrol(hub, "alice")
+    alice = await _user_id(hub, "alice")
+    response = await _patch(
+        hub, (await pharmacist.tokens())["access_token"], alice, {"role": "technician"}
+    )
+    assert response.status == 403
+    status, refreshed = await admin.refresh(tokens["refresh_token"])
+    assert status == 200
+    response = await _patch(hub, refreshed["access_token"], alice, {"controlled_substances": True})
+    assert response.status == 401
+    admin_id = await _user_id(hub, "admin")
+    response = await _patch(hub, tokens["access_token"], admin_id, {"role": "pharmacist"})
+    assert response.status == 422
+    async with hub.db.sessions() as session:
+        refused = await session.execute(
+            select(AuditEvent.actor, AuditEvent.resource_id, AuditEvent.outcome, AuditEvent.detail)
+            .where(AuditEvent.action == "user.permissions")
+            .order_by(AuditEvent.seq)
+        )
+        entries = [(actor.split(":")[0], *rest) for actor, *rest in refused]
+    assert entries == [
+        ("user", alice, "refused", {"refused": "not_admin", "requested": {"role": "technician"}}),
+        (
+            "user",
+            alice,
+            "refused",
+            {"refused": "stale_sign_in", "requested": {"controlled_substances": True}},
+        ),
+        (
+            "user",
+            admin_id,
+            "refused",
+            {"refused": "cannot_demote_self", "requested": {"role": "pharmacist"}},
+        ),
+    ]
+    async with hub.db.sessions() as session:
+        role = await session.scalar(select(User.role).where(User.username == "admin"))
+    assert role == "pharmacy_admin"
