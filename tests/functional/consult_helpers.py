@@ -14,7 +14,7 @@ import aiohttp
 from aiohttp.test_utils import TestClient
 from sqlalchemy import func, select
 
-from server.db.models import ConsultSeatRow, PatientProfile, Pharmacy
+from server.db.models import PatientProfile, Pharmacy
 from tests.conftest import ISSUER, Hub
 from tests.functional.verification_helpers import bearer, staff
 
@@ -123,19 +123,3 @@ async def patient_joins(client: TestClient, consult: Consult) -> Side:
 
 def new_id() -> str:
     return str(uuid.uuid4())
-
-
-async def seat_dropped(hub: Hub, consult_id: str, role: str) -> None:
-    """Until the hub has marked the side's seat dropped (it does so after the socket closed)."""
-    async with asyncio.timeout(10):
-        while True:
-            async with hub.db.sessions() as session:
-                dropped = await session.scalar(
-                    select(ConsultSeatRow.disconnected_at).where(
-                        ConsultSeatRow.consult_id == uuid.UUID(consult_id),
-                        ConsultSeatRow.role == role,
-                    )
-                )
-            if dropped is not None:
-                return
-            await asyncio.sleep(0.02)
