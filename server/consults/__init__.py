@@ -12,8 +12,9 @@ from aiohttp import web
 
 from signaling import turn
 from signaling.bus import create_bus
+from signaling.ports import IceFor
 from signaling.recording import EncryptedRecordingStore, Recorders
-from signaling.rooms import IceFor, Rooms
+from signaling.rooms import Rooms
 
 from ..auth.credentials import load_key
 from ..db.models import utcnow

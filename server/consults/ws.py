@@ -17,7 +17,9 @@ from authlib.oauth2.rfc6749.errors import OAuth2Error
 
 from signaling import protocol
 from signaling.consults import ConsultError
-from signaling.rooms import Participant, PharmacistId, RateLimit, Rooms
+from signaling.participant import Participant, RateLimit
+from signaling.ports import PharmacistId
+from signaling.rooms import Rooms
 
 from ..errors import Forbidden, own_errors, problem_for
 from ..typedefs import HEARTBEAT, OAUTH, PROXIES, ROOMS, SETTINGS
@@ -35,7 +37,7 @@ CLOSE_POLICY = 1008
 
 
 class SocketConnection:
-    """:class:`signaling.rooms.Connection` over an aiohttp WebSocket, and what the
+    """:class:`signaling.ports.Connection` over an aiohttp WebSocket, and what the
     :class:`Heartbeat` knows of it: when a frame last came, when it was pinged."""
 
     __slots__ = ("_transport", "_ws", "pinged", "seen")
