@@ -137,9 +137,13 @@ async def consult_socket(request: web.Request) -> web.StreamResponse:
         check_origin(request)
         # no permessage-deflate: signaling messages are small, and each compressor would
         # cost a socket hundreds of KB (browsers ask for it); the hub's heartbeat, not
-        # aiohttp's, pings (pings and pongs come here)
+        # aiohttp's, pings (pings and pongs come here); a page's close is answered once its
+        # seat is let go (below), so a page that saw its socket close may resume at once
         ws = web.WebSocketResponse(
-            max_msg_size=protocol.MAX_MESSAGE_BYTES, compress=False, autoping=False
+            max_msg_size=protocol.MAX_MESSAGE_BYTES,
+            compress=False,
+            autoping=False,
+            autoclose=False,
         )
         await ws.prepare(request)
     except Exception as exc:
@@ -185,6 +189,7 @@ async def consult_socket(request: web.Request) -> web.StreamResponse:
                         break
         finally:
             await rooms.closed(participant)
+            await ws.close()
     finally:
         heartbeat.discard(connection)
     return ws
