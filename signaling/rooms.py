@@ -37,12 +37,13 @@ from typing import Any
 from . import consults as rules
 from . import envelopes, policy
 from . import protocol as p
-from .bus import Bus, Subscription
+from .bus import Bus
 from .consults import Consult, ConsultError, ConsultState
 from .participant import CLOSE_UNAUTHORIZED, Participant
 from .policy import LIVE, OVER, PATIENT, PHARMACIST, SIGNED_OUT, other
 from .ports import HUB, Connection, ConsultStore, IceFor, PharmacistId, Seat, Step, Who
-from .recording import Recorders, RecordingError, RecordingSummary
+from .recording import Recorders
+from .recording_control import RecordingControl
 
 log = logging.getLogger(__name__)
 
@@ -70,14 +71,15 @@ class Rooms:
     ) -> None:
         self.store = store
         self.bus = bus
-        self.recorders = recorders
+        self._recordings = (
+            RecordingControl(recorders, store, bus, self.spawn) if recorders is not None else None
+        )
         self._ice_for = ice_for
         self._grace = grace
         self._clock = clock
         self._recheck = recheck
         self._tasks: set[asyncio.Task[Any]] = set()
         self._timers: dict[tuple[str, str, str], asyncio.TimerHandle] = {}
-        self._watching: dict[str, Subscription] = {}
         self._quality: list[tuple[str, str, p.Stats]] = []
         #: when :meth:`housekeeping` next looks for dropped seats (time.monotonic)
         self._next_seats = 0.0
@@ -334,47 +336,16 @@ class Rooms:
         await envelopes.publish(self.bus, consult_id, role, envelopes.Relay(p.encode(message)))
 
     async def _record(self, who: Participant, offer: p.RecordOffer) -> None:
-        if self.recorders is None:
+        if self._recordings is None:
             raise ConsultError("recording_unavailable", "Recording is not set up on this hub.")
         consult = await self.store.load(who.consult_id)  # the database's word, not the cache's
         if consult is None or not consult.recording_allowed:
             raise ConsultError("wrong_state", "Recording needs both parties' consent.")
         if not await self._authorised(who, "consult.recording_start"):
             return
-        await self._watch(who.consult_id)
-        try:
-            answer = await self.recorders.start(who.consult_id, who.role, offer.sdp)
-        except RecordingError as refused:
-            raise ConsultError(refused.code or "recording_failed", str(refused)) from None
-        except Exception:
-            log.exception("consult %s: the recorder refused an offer", who.consult_id)
-            raise ConsultError("recording_failed", "The recorder could not take it.") from None
+        answer = await self._recordings.start(who.consult_id, who.role, offer.sdp)
         await self._change(who.consult_id, who.who, "consult.recording_start", policy.unchanged)
         who.send(p.RecordAnswer(sdp=answer))
-
-    async def _watch(self, consult_id: str) -> None:
-        """While this process records a consult, it follows its announcements itself: the
-        recording stops when consent goes, wherever the participants' sockets are."""
-        if consult_id in self._watching:
-            return
-
-        def deliver(data: str) -> None:
-            envelope = envelopes.decode(data)
-            if isinstance(envelope, envelopes.State) and not envelope.recording:
-                self.spawn(self.stop_recording(consult_id))
-
-        hub = envelopes.channel(consult_id, "hub")
-        self._watching[consult_id] = await self.bus.subscribe(hub, deliver)
-
-    async def stop_recording(self, consult_id: str) -> None:
-        watching = self._watching.pop(consult_id, None)
-        if watching is not None:
-            await watching.cancel()
-        if self.recorders is None:
-            return
-        summaries = await self.recorders.stop(consult_id)
-        if summaries:
-            await self.store.add_recordings(consult_id, summaries)
 
     async def _leave(self, who: Participant) -> None:
         who.gone = "left"
@@ -488,12 +459,8 @@ class Rooms:
         for timer in self._timers.values():
             timer.cancel()
         self._timers.clear()
-        if self.recorders is not None:
-            finished: dict[str, list[RecordingSummary]] = {}
-            for summary in await self.recorders.close():
-                finished.setdefault(summary.consult_id, []).append(summary)
-            for consult_id, summaries in finished.items():
-                await self.store.add_recordings(consult_id, summaries)
+        if self._recordings is not None:
+            await self._recordings.close()
         if self._tasks:  # what is under way (saving a recording, a last announcement) ends
             _, late = await asyncio.wait(set(self._tasks), timeout=CLOSE_WAIT)
             for task in late:
