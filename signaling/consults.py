@@ -149,6 +149,9 @@ def check_invite(consult: Consult, token: str, now: dt.datetime) -> None:
     patient's page asks before it has them consent and test their camera)."""
     if not hmac.compare_digest(token_digest(token), consult.invite_digest):
         raise ConsultError("invite_invalid", "This invite link is not valid.")
+    if consult.state in (ConsultState.ENDED, ConsultState.CANCELLED):
+        # over for good: that says more than which link opened it
+        raise ConsultError("consult_over", "This consult is over.")
     if consult.invite_used_at is not None:
         raise ConsultError("invite_used", "This invite link was already used.")
     if consult.invite_expires_at <= now or consult.state is ConsultState.EXPIRED:

@@ -42,10 +42,16 @@ def _spec(check: Check, key: str | None = None, optional: bool = False) -> Any:
     return field(default=None, metadata=metadata) if optional else field(metadata=metadata)
 
 
-def text(max_len: int, *, key: str | None = None, optional: bool = False) -> Any:
+def text(
+    max_len: int, *, key: str | None = None, optional: bool = False, empty: bool = False
+) -> Any:
+    least = 0 if empty else 1
+
     def check(name: str, value: Any) -> str:
-        if not isinstance(value, str) or not value or len(value) > max_len:
-            raise ProtocolError("bad_field", f"{name} must be text of 1 to {max_len} characters")
+        if not isinstance(value, str) or not least <= len(value) <= max_len:
+            raise ProtocolError(
+                "bad_field", f"{name} must be text of {least} to {max_len} characters"
+            )
         return value
 
     return _spec(check, key, optional)
@@ -210,7 +216,8 @@ class Answer(Message):
 class IceCandidate(Message):
     type = "ice"
     direction = "relay"
-    candidate: str = text(2000)
+    #: empty in the end-of-candidates a browser's ``RTCIceCandidate.toJSON()`` gives
+    candidate: str = text(2000, empty=True)
     sdp_mid: str | None = text(64, key="sdpMid", optional=True)
     sdp_mline_index: int | None = number(0, 64, integer=True, key="sdpMLineIndex", optional=True)
     #: browsers' RTCIceCandidate.toJSON() carries it (the ICE ufrag the candidate belongs to)

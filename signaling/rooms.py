@@ -1,16 +1,11 @@
 """Live consults: who is connected, what each may send, and how the two sides reach each other.
 
-A :class:`Participant` is one open socket in one consult, as a pharmacist or the patient. The
-consult's state is the store's (the database, shared by every hub process); a change is
-made under the store's lock and announced on the bus, so both sides see it wherever their
-sockets are. Each side has a channel, ``consult:<id>:<role>``; envelopes on it are:
-
-- ``m``: a protocol message for that side's socket (relayed offer/answer/ICE, ``admitted``);
-- ``hello`` / ``bye``: the other side came or went (a ``hello`` is answered once, so the
-  newcomer learns who was there first);
-- ``state``: the consult changed (its revision, state, whether recording is allowed); also
-  on ``consult:<id>:hub``, which a process recording the consult follows;
-- ``kick``: a newer socket of this side (by seat generation) took over.
+A :class:`~signaling.participant.Participant` is one open socket in one consult, as a
+pharmacist or the patient. The consult's state is the store's (the database, shared by every
+hub process); a change is made under the store's lock and announced on the bus
+(:mod:`signaling.envelopes`), so both sides see it wherever their sockets are. What a side may
+send, and what each change means, is :mod:`signaling.policy`; what the rooms need from the hub
+(the store, the socket) is :mod:`signaling.ports`.
 
 A socket that drops without ``leave`` keeps its seat for a grace period: the participant may
 come back with the ``resume`` token of their ``joined`` and carry on where they were. Past the
@@ -24,7 +19,8 @@ for, and on a resume. A socket whose sign-in ended (signed out, revoked, account
 longer a pharmacist of the consult's pharmacy) is told ``unauthorized`` and closed (4003).
 
 The web does not appear here: the hub's WebSocket handler authenticates a pharmacist's
-access token, hands over the decoded messages and provides a :class:`Connection`.
+access token, hands over the decoded messages and provides a
+:class:`~signaling.ports.Connection`.
 """
 
 from __future__ import annotations
@@ -32,331 +28,29 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
-import json
 import logging
 import secrets
 import time
-from collections import deque
-from collections.abc import Callable, Collection, Coroutine
-from dataclasses import dataclass
-from typing import Any, Protocol
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 from . import consults as rules
+from . import envelopes, policy
 from . import protocol as p
-from .bus import Bus, Subscription
+from .bus import Bus
 from .consults import Consult, ConsultError, ConsultState
-from .recording import Recorders, RecordingError, RecordingSummary
+from .participant import CLOSE_UNAUTHORIZED, Participant
+from .policy import LIVE, OVER, PATIENT, PHARMACIST, SIGNED_OUT, other
+from .ports import HUB, Connection, ConsultStore, IceFor, PharmacistId, Seat, Step, Who
+from .recording import Recorders
+from .recording_control import RecordingControl
 
 log = logging.getLogger(__name__)
 
-PHARMACIST, PATIENT = "pharmacist", "patient"
-LIVE = frozenset({ConsultState.ADMITTED, ConsultState.IN_CALL})
-OVER = frozenset({ConsultState.ENDED, ConsultState.EXPIRED, ConsultState.CANCELLED})
 #: how long a dropped socket keeps its seat
 GRACE = 30.0
-#: a socket whose outbox grows past this is not reading: it is closed, not buffered for
-OUTBOX_MAX = 256
-#: getStats summaries kept at most this often per participant
-STATS_INTERVAL = 1.0
-#: WebSocket close codes (4000-4999 are the application's)
-CLOSE_ENDED, CLOSE_REPLACED, CLOSE_SLOW, CLOSE_UNAUTHORIZED = 4000, 4001, 4002, 4003
 #: how often the sign-ins behind the pharmacist sockets are re-checked (seconds)
 RECHECK = 20.0
-SIGNED_OUT = "Your sign-in has ended; sign in again to rejoin the consult."
-
-Step = Callable[[Consult], Consult]
-IceFor = Callable[[str, str], tuple[dict[str, Any], ...]]
-
-
-def other(role: str) -> str:
-    return PATIENT if role == PHARMACIST else PHARMACIST
-
-
-def channel(consult_id: str, role: str) -> str:
-    return f"consult:{consult_id}:{role}"
-
-
-@dataclass(frozen=True, slots=True)
-class Who:
-    """Who acts, for the store's audit trail: a role, the pharmacist's user ID, an address;
-    and for a pharmacist, the sign-in (token family) their authority rests on."""
-
-    role: str
-    user_id: str | None = None
-    ip: str | None = None
-    sign_in: str | None = None
-
-
-HUB = Who("hub")
-
-
-@dataclass(frozen=True, slots=True)
-class Seat:
-    """A side's place in a consult: its current socket, when that socket dropped, and when
-    the grace period of that drop ran out."""
-
-    conn_id: str
-    disconnected_at: dt.datetime | None
-    released_at: dt.datetime | None = None
-    #: a pharmacist's seat: the sign-in it was taken under
-    sign_in: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class PharmacistId:
-    """A pharmacist whose access token the hub has verified, and the sign-in (token family)
-    it belongs to."""
-
-    user_id: str
-    sign_in: str
-    ip: str | None = None
-
-
-class Connection(Protocol):
-    """The socket as the rooms see it."""
-
-    async def send(self, text: str) -> None: ...
-
-    async def close(self, code: int, reason: str) -> None: ...
-
-
-class ConsultStore(Protocol):
-    """Where consults live (the hub's database); every change and seat is audited there."""
-
-    async def find_by_invite(self, token: str) -> str | None: ...
-
-    async def find_by_resume(self, token: str) -> tuple[str, str, Seat, str] | None:
-        """The consult, side and seat of a resume token (the current one, or the one before
-        it until the current one is used), and the consult's pharmacist."""
-        ...
-
-    async def load(self, consult_id: str) -> Consult | None: ...
-
-    async def change(
-        self, consult_id: str, who: Who, action: str, step: Step, *, guard: str | None = None
-    ) -> Consult | None:
-        """Apply ``step`` under the consult's lock and store the result. With ``guard`` (a
-        connection ID), only if that connection still holds its seat, dropped and not yet
-        released, and then release it; None when the guard does not hold. A
-        :class:`ConsultError` from the step is recorded as refused and raised."""
-        ...
-
-    async def seat(
-        self,
-        consult_id: str,
-        role: str,
-        conn_id: str,
-        resume: str,
-        who: Who,
-        used: str | None,
-        action: str,
-        step: Step,
-    ) -> tuple[Consult, int]:
-        """In one transaction under the consult's lock: apply ``step`` (which may refuse the
-        join with a :class:`ConsultError`, recorded as refused), then ``conn_id`` takes the
-        side's seat with the new token ``resume`` (``used``, the token it resumed with, stays
-        good until ``resume`` is used); the consult as it is now, and the seat's generation.
-        One audit entry, ``action``."""
-        ...
-
-    async def unseat(
-        self, consult_id: str, role: str, conn_id: str, at: dt.datetime, *, revoke: bool = False
-    ) -> None:
-        """The connection dropped or left (only if it still holds the seat); ``revoke`` ends
-        its resume token."""
-        ...
-
-    async def dropped_seats(self, before: dt.datetime) -> list[tuple[str, str, str]]:
-        """(consult, role, connection) of seats dropped before ``before``, not yet released."""
-        ...
-
-    async def authorised(self, held: Collection[tuple[str, str]]) -> set[tuple[str, str]]:
-        """Of (consult, sign-in) pairs, those whose sign-in still lets its pharmacist act on
-        the consult: the sign-in standing (not revoked, not past its lifetime, the account
-        active), and its user the consult's pharmacist, still a pharmacist of its pharmacy."""
-        ...
-
-    async def add_quality(self, samples: list[tuple[str, str, p.Stats]]) -> None: ...
-
-    async def add_recordings(self, consult_id: str, summaries: list[RecordingSummary]) -> None: ...
-
-
-class RateLimit:
-    """A token bucket: ``rate`` messages a second on average, bursts of ``burst``."""
-
-    __slots__ = ("_allowance", "_burst", "_rate", "_stamp")
-
-    def __init__(self, rate: float = 20.0, burst: float = 60.0) -> None:
-        self._rate, self._burst = rate, burst
-        self._allowance, self._stamp = burst, time.monotonic()
-
-    def allow(self) -> bool:
-        now = time.monotonic()
-        self._allowance = min(self._burst, self._allowance + (now - self._stamp) * self._rate)
-        self._stamp = now
-        if self._allowance < 1:
-            return False
-        self._allowance -= 1
-        return True
-
-
-def _envelope(kind: str, **fields: Any) -> str:
-    return json.dumps({"k": kind, **fields}, separators=(",", ":"))
-
-
-class Participant:
-    """One open socket in one consult."""
-
-    __slots__ = (
-        "_flusher",
-        "_last_stats",
-        "_outbox",
-        "_subscription",
-        "closed",
-        "conn_id",
-        "connection",
-        "consult_id",
-        "generation",
-        "gone",
-        "recording",
-        "revision",
-        "role",
-        "rooms",
-        "state",
-        "who",
-    )
-
-    def __init__(
-        self, rooms: Rooms, consult_id: str, role: str, connection: Connection, who: Who
-    ) -> None:
-        self.rooms = rooms
-        self.consult_id = consult_id
-        self.role = role
-        self.conn_id = secrets.token_hex(8)
-        self.connection = connection
-        self.who = who
-        self.state = ConsultState.SCHEDULED
-        self.recording = False
-        self.revision = -1
-        self.generation = 0
-        self.closed = False
-        #: why the socket went: None (dropped), "left", "replaced", "over", "restart" or
-        #: "unauthorized" (its pharmacist's sign-in ended)
-        self.gone: str | None = None
-        self._outbox: deque[str] | None = None  # made when first needed: most sockets idle
-        self._flusher: asyncio.Task[None] | None = None
-        self._subscription: Subscription | None = None
-        self._last_stats = 0.0
-
-    # -- to the socket -----------------------------------------------------------------------
-
-    def send(self, message: p.Message) -> None:
-        self.send_text(p.encode(message))
-
-    def send_text(self, text: str) -> None:
-        if self.closed:
-            return
-        if self._outbox is None:
-            self._outbox = deque()
-        elif len(self._outbox) >= OUTBOX_MAX:
-            log.warning("consult %s: a %s socket stopped reading", self.consult_id, self.role)
-            self.rooms.spawn(self.connection.close(CLOSE_SLOW, "not reading"))
-            self.closed = True
-            return
-        self._outbox.append(text)
-        if self._flusher is None:
-            self._flusher = self.rooms.spawn(self._flush())
-
-    async def _flush(self) -> None:
-        outbox = self._outbox
-        assert outbox is not None
-        try:
-            while outbox and not self.closed:
-                await self.connection.send(outbox.popleft())
-        except (ConnectionError, RuntimeError):
-            self.closed = True  # the socket's own handler notices and cleans up
-        finally:
-            self._flusher = None
-            if outbox and not self.closed:  # appended while the last send finished
-                self._flusher = self.rooms.spawn(self._flush())
-            elif not outbox:
-                self._outbox = None
-
-    async def drain(self) -> None:
-        """Wait until what is queued has been written (before closing the socket)."""
-        while self._flusher is not None:
-            await asyncio.shield(self._flusher)
-
-    async def close(self, code: int, reason: str, gone: str) -> None:
-        if self.gone is None:
-            self.gone = gone
-        await self.drain()
-        await self.connection.close(code, reason)
-
-    # -- from the bus ------------------------------------------------------------------------
-
-    def deliver(self, data: str) -> None:
-        envelope = json.loads(data)
-        kind = envelope["k"]
-        if kind == "m":
-            self.send_text(envelope["m"])
-        elif kind == "hello":
-            self.send(p.PeerJoined(role=envelope["role"]))
-            if not envelope["reply"]:
-                self.rooms.spawn(self.rooms.hello(self, reply=True))
-        elif kind == "bye":
-            self.send(p.PeerLeft(role=envelope["role"]))
-        elif kind == "state":
-            self.update(
-                envelope["revision"], ConsultState(envelope["state"]), envelope["recording"]
-            )
-        elif kind == "kick" and envelope["generation"] > self.generation:
-            self.gone = "replaced"
-            self.rooms.spawn(self.connection.close(CLOSE_REPLACED, "joined on another connection"))
-
-    def update(self, revision: int, state: ConsultState, recording: bool) -> None:
-        """The consult as of ``revision``; an older announcement (arriving late from another
-        process) changes nothing."""
-        if revision <= self.revision:
-            return
-        self.revision, self.state = revision, state
-        if recording != self.recording:
-            self.recording = recording
-            self.send(p.Recording(active=recording))
-        if state in OVER:
-            self.send(p.Ended())
-            self.rooms.spawn(self.close(CLOSE_ENDED, "the consult is over", "over"))
-
-    async def subscribe(self, bus: Bus) -> None:
-        self._subscription = await bus.subscribe(channel(self.consult_id, self.role), self.deliver)
-
-    async def unsubscribe(self) -> None:
-        if self._subscription is not None:
-            await self._subscription.cancel()
-
-    def stats_due(self) -> bool:
-        now = time.monotonic()
-        if now - self._last_stats < STATS_INTERVAL:
-            return False
-        self._last_stats = now
-        return True
-
-
-#: what each side may send once joined (``join`` itself comes first, and only once)
-MAY_SEND: dict[str, frozenset[type[p.Message]]] = {
-    PATIENT: frozenset(
-        {p.Offer, p.Answer, p.IceCandidate, p.Mute, p.Media, p.Stats}
-        | {p.RecordingConsent, p.RecordOffer, p.Leave, p.Ping}
-    ),
-}
-MAY_SEND[PHARMACIST] = MAY_SEND[PATIENT] | {p.Admit, p.End}
-RELAYED = (p.Offer, p.Answer, p.IceCandidate, p.Mute)
-#: the state a message needs (as this socket last heard it), checked before the database
-NEEDS: dict[type[p.Message], frozenset[ConsultState]] = {
-    **dict.fromkeys((*RELAYED, p.Media), LIVE),
-    p.RecordingConsent: frozenset({ConsultState.IN_CALL}),
-    p.RecordOffer: frozenset({ConsultState.IN_CALL}),
-}
 QUALITY_FLUSH = 1.0
 #: how long shutdown waits for background work before cancelling it
 CLOSE_WAIT = 5.0
@@ -377,14 +71,15 @@ class Rooms:
     ) -> None:
         self.store = store
         self.bus = bus
-        self.recorders = recorders
+        self._recordings = (
+            RecordingControl(recorders, store, bus, self.spawn) if recorders is not None else None
+        )
         self._ice_for = ice_for
         self._grace = grace
         self._clock = clock
         self._recheck = recheck
         self._tasks: set[asyncio.Task[Any]] = set()
         self._timers: dict[tuple[str, str, str], asyncio.TimerHandle] = {}
-        self._watching: dict[str, Subscription] = {}
         self._quality: list[tuple[str, str, p.Stats]] = []
         #: when :meth:`housekeeping` next looks for dropped seats (time.monotonic)
         self._next_seats = 0.0
@@ -467,7 +162,7 @@ class Rooms:
         if grant is None or (who.gone != "unauthorized" and await self._stands(grant)):
             return True
         with contextlib.suppress(ConsultError):
-            await self.store.change(who.consult_id, who.who, action, _refuse_signed_out)
+            await self.store.change(who.consult_id, who.who, action, policy.refuse_signed_out)
         self._signed_out(who)
         return False
 
@@ -491,14 +186,14 @@ class Rooms:
                 raise ConsultError("unauthorized", "The access token is not valid.")
             consult_id, role = join.consult_id, PHARMACIST
             who = Who(PHARMACIST, pharmacist.user_id, pharmacist.ip, pharmacist.sign_in)
-            action, step = "consult.connect", _owned_by(pharmacist.user_id)
+            action, step = "consult.connect", policy.owned_by(pharmacist.user_id)
         elif join.invite is not None:
             found = await self.store.find_by_invite(join.invite)
             if found is None:
                 raise ConsultError("invite_invalid", "This invite link is not valid.")
             consult_id, role, who = found, PATIENT, Who(PATIENT, ip=ip)
             consent = rules.Consent(now, join.consent_version or "")
-            action, step = "consult.join", _join_waiting_room(join.invite, consent, now)
+            action, step = "consult.join", policy.join_waiting_room(join.invite, consent, now)
         else:
             assert join.resume is not None
             consult_id, role, who, step = await self._resume(join.resume, ip, now)
@@ -510,7 +205,7 @@ class Rooms:
             await self.closed(participant)  # a half-made seat is a dropped one
             if isinstance(failed, ConsultError) and failed.code == "invite_expired":
                 with contextlib.suppress(ConsultError):
-                    await self._change(consult_id, HUB, "consult.expire", _expire(now))
+                    await self._change(consult_id, HUB, "consult.expire", policy.expire(now))
             raise
         return participant
 
@@ -529,11 +224,11 @@ class Rooms:
                 and await self._stands((consult_id, seat.sign_in))
             ):
                 raise ConsultError("resume_expired", "Join again with your sign-in.")
-            return consult_id, role, Who(role, pharmacist, ip, seat.sign_in), _still_open
+            return consult_id, role, Who(role, pharmacist, ip, seat.sign_in), policy.still_open
         within = self._within_grace(seat, allow_connected=True)
 
         def back(consult: Consult) -> Consult:
-            _still_open(consult)
+            policy.still_open(consult)
             if within and consult.state is not ConsultState.SCHEDULED:
                 return consult  # where they were
             return rules.rejoin_waiting_room(rules.patient_gone(consult, now), now)
@@ -568,9 +263,8 @@ class Rooms:
         participant.update(consult.revision, consult.state, consult.recording_allowed)
         if action != "consult.connect":
             await self.announce(consult)  # the other side learns the new state at once
-        await self.bus.publish(
-            channel(consult_id, role), _envelope("kick", generation=participant.generation)
-        )
+        kick = envelopes.Kick(participant.generation)
+        await envelopes.publish(self.bus, consult_id, role, kick)
         participant.send(p.Joined(consult_id, role, resume, consult.state.value))
         if consult.state is ConsultState.WAITING and role == PATIENT:
             participant.send(p.Waiting())
@@ -579,8 +273,8 @@ class Rooms:
         await self.hello(participant, reply=False)
 
     async def hello(self, participant: Participant, *, reply: bool) -> None:
-        target = channel(participant.consult_id, other(participant.role))
-        await self.bus.publish(target, _envelope("hello", role=participant.role, reply=reply))
+        hello = envelopes.Hello(participant.role, reply)
+        await envelopes.publish(self.bus, participant.consult_id, other(participant.role), hello)
 
     # -- messages ----------------------------------------------------------------------------
 
@@ -595,15 +289,10 @@ class Rooms:
         return True
 
     async def _handle(self, who: Participant, message: p.Message) -> None:
-        kind = type(message)
-        if kind not in MAY_SEND[who.role]:
-            code = "already_joined" if isinstance(message, p.Join) else "not_allowed"
-            raise ConsultError(code, f"A {who.role} may not send {message.type} now.")
-        if who.state not in NEEDS.get(kind, who.state):
-            raise ConsultError("wrong_state", f"Not now: the consult is {who.state}.")
+        policy.check(who.role, who.state, message)
         if isinstance(message, p.Ping):
             who.send(p.Pong())
-        elif isinstance(message, RELAYED):
+        elif isinstance(message, policy.RELAYED):
             await self._relay(who, message)
         elif isinstance(message, p.Stats):
             await self._stats(who, message)
@@ -620,7 +309,7 @@ class Rooms:
     async def _act(self, who: Participant, message: p.Message) -> None:
         """The messages that change the consult: admit, media, recording consent, end."""
         now = self._clock()
-        action, step = _steps(message, who.role, who.who.user_id or "", now)
+        action, step = policy.step_for(message, who.role, who.who.user_id or "", now)
         if not await self._authorised(who, action):
             return
         changed = await self._change(who.consult_id, who.who, action, step)
@@ -644,49 +333,19 @@ class Rooms:
 
     async def _tell(self, consult_id: str, role: str, message: p.Message) -> None:
         """``message`` to ``role``'s socket in the consult, on whichever process it is."""
-        await self.bus.publish(channel(consult_id, role), _envelope("m", m=p.encode(message)))
+        await envelopes.publish(self.bus, consult_id, role, envelopes.Relay(p.encode(message)))
 
     async def _record(self, who: Participant, offer: p.RecordOffer) -> None:
-        if self.recorders is None:
+        if self._recordings is None:
             raise ConsultError("recording_unavailable", "Recording is not set up on this hub.")
         consult = await self.store.load(who.consult_id)  # the database's word, not the cache's
         if consult is None or not consult.recording_allowed:
             raise ConsultError("wrong_state", "Recording needs both parties' consent.")
         if not await self._authorised(who, "consult.recording_start"):
             return
-        await self._watch(who.consult_id)
-        try:
-            answer = await self.recorders.start(who.consult_id, who.role, offer.sdp)
-        except RecordingError as refused:
-            raise ConsultError(refused.code or "recording_failed", str(refused)) from None
-        except Exception:
-            log.exception("consult %s: the recorder refused an offer", who.consult_id)
-            raise ConsultError("recording_failed", "The recorder could not take it.") from None
-        await self._change(who.consult_id, who.who, "consult.recording_start", _unchanged)
+        answer = await self._recordings.start(who.consult_id, who.role, offer.sdp)
+        await self._change(who.consult_id, who.who, "consult.recording_start", policy.unchanged)
         who.send(p.RecordAnswer(sdp=answer))
-
-    async def _watch(self, consult_id: str) -> None:
-        """While this process records a consult, it follows its announcements itself: the
-        recording stops when consent goes, wherever the participants' sockets are."""
-        if consult_id in self._watching:
-            return
-
-        def deliver(data: str) -> None:
-            envelope = json.loads(data)
-            if envelope["k"] == "state" and not envelope["recording"]:
-                self.spawn(self.stop_recording(consult_id))
-
-        self._watching[consult_id] = await self.bus.subscribe(channel(consult_id, "hub"), deliver)
-
-    async def stop_recording(self, consult_id: str) -> None:
-        watching = self._watching.pop(consult_id, None)
-        if watching is not None:
-            await watching.cancel()
-        if self.recorders is None:
-            return
-        summaries = await self.recorders.stop(consult_id)
-        if summaries:
-            await self.store.add_recordings(consult_id, summaries)
 
     async def _leave(self, who: Participant) -> None:
         who.gone = "left"
@@ -713,15 +372,10 @@ class Rooms:
     async def announce(self, consult: Consult) -> None:
         """Tell both sides and any recorder of ``consult`` what it is now. Committed already:
         a bus that fails here is logged, and the sockets learn the state when they rejoin."""
-        state = _envelope(
-            "state",
-            revision=consult.revision,
-            state=consult.state.value,
-            recording=consult.recording_allowed,
-        )
+        state = envelopes.State(consult.revision, consult.state, consult.recording_allowed)
         try:
             for role in (PHARMACIST, PATIENT, "hub"):
-                await self.bus.publish(channel(consult.id, role), state)
+                await envelopes.publish(self.bus, consult.id, role, state)
         except Exception:
             log.exception("consult %s: a change could not be announced", consult.id)
 
@@ -741,7 +395,7 @@ class Rooms:
         if participant.gone in ("replaced", "restart") or participant.generation == 0:
             return  # another socket holds the seat, or the restart already let it go
         consult_id, role, conn_id = participant.consult_id, participant.role, participant.conn_id
-        await self.bus.publish(channel(consult_id, other(role)), _envelope("bye", role=role))
+        await envelopes.publish(self.bus, consult_id, other(role), envelopes.Bye(role))
         if participant.gone == "over":
             return
         left = participant.gone == "left"
@@ -792,9 +446,9 @@ class Rooms:
                 await self.store.unseat(
                     participant.consult_id, participant.role, participant.conn_id, now
                 )
-                await self.bus.publish(
-                    channel(participant.consult_id, other(participant.role)),
-                    _envelope("bye", role=participant.role),
+                bye = envelopes.Bye(participant.role)
+                await envelopes.publish(
+                    self.bus, participant.consult_id, other(participant.role), bye
                 )
             with contextlib.suppress(Exception):
                 await participant.connection.close(1001, "the hub is restarting")
@@ -805,12 +459,8 @@ class Rooms:
         for timer in self._timers.values():
             timer.cancel()
         self._timers.clear()
-        if self.recorders is not None:
-            finished: dict[str, list[RecordingSummary]] = {}
-            for summary in await self.recorders.close():
-                finished.setdefault(summary.consult_id, []).append(summary)
-            for consult_id, summaries in finished.items():
-                await self.store.add_recordings(consult_id, summaries)
+        if self._recordings is not None:
+            await self._recordings.close()
         if self._tasks:  # what is under way (saving a recording, a last announcement) ends
             _, late = await asyncio.wait(set(self._tasks), timeout=CLOSE_WAIT)
             for task in late:
@@ -824,64 +474,3 @@ def _grant(participant: Participant) -> tuple[str, str] | None:
     """What a pharmacist's socket holds its authority by: (consult, sign-in)."""
     sign_in = participant.who.sign_in
     return (participant.consult_id, sign_in) if sign_in else None
-
-
-def _refuse_signed_out(consult: Consult) -> Consult:
-    raise ConsultError("unauthorized", SIGNED_OUT)
-
-
-def _still_open(consult: Consult) -> Consult:
-    if consult.state in OVER:
-        raise ConsultError("consult_over", f"This consult is {consult.state}.")
-    return consult
-
-
-def _owned_by(pharmacist: str) -> Step:
-    def step(consult: Consult) -> Consult:
-        if consult.pharmacist != pharmacist:
-            raise ConsultError("not_found", "No such consult of yours.")
-        return _still_open(consult)
-
-    return step
-
-
-def _join_waiting_room(invite: str, consent: rules.Consent, now: dt.datetime) -> Step:
-    return lambda consult: rules.join_waiting_room(consult, invite, consent, now)
-
-
-def _expire(now: dt.datetime) -> Step:
-    return lambda consult: rules.expire(consult, now)
-
-
-def _unchanged(consult: Consult) -> Consult:
-    return consult
-
-
-def _steps(message: p.Message, role: str, user: str, now: dt.datetime) -> tuple[str, Step]:
-    """The audited action and the consult step a changing message stands for."""
-    if isinstance(message, p.Admit):
-        return "consult.admit", lambda c: rules.admit(c, user, now)
-    if isinstance(message, p.Media):
-        return ("consult.media", _media(message.connected, now))
-    if isinstance(message, p.RecordingConsent):
-        given = message.consent
-        return "consult.recording_consent", lambda c: rules.consent_to_recording(c, role, given)
-    assert isinstance(message, p.End)
-    notes, counselling = message.notes, message.counselling
-    return "consult.end", lambda c: rules.end(c, user, notes, counselling, now)
-
-
-def _media(connected: bool, now: dt.datetime) -> Step:
-    """Both pages report their connection: the first report moves the consult, the second
-    finds it there already."""
-
-    def step(consult: Consult) -> Consult:
-        if connected and consult.state is ConsultState.ADMITTED:
-            return rules.media_connected(consult, now)
-        if not connected and consult.state is ConsultState.IN_CALL:
-            return rules.media_lost(consult, now)
-        if consult.state not in LIVE:
-            raise ConsultError("wrong_state", "There is no call to report on.")
-        return consult
-
-    return step

@@ -36,12 +36,29 @@ _CONSULT = {
         "id": {"type": "string", "format": "uuid"},
         "state": {"enum": [s.value for s in rules.ConsultState]},
         "patient_id": {"type": "string", "format": "uuid"},
-        "prescription_id": {"type": ["string", "null"]},
-        "invite_url": {"type": "string", "description": "only when the consult is created"},
+        "prescription_id": {"type": ["string", "null"], "format": "uuid"},
+        "invite_url": {
+            "type": "string",
+            "description": "the patient's single-use link, only in the reply that created the "
+            "consult (the hub keeps only its digest): send it to the patient",
+        },
         "invite_expires_at": {"type": "string", "format": "date-time"},
         "counselling": {"enum": ["accepted", "refused", None]},
         "notes": {"type": ["string", "null"], "description": "the counselling notes, once ended"},
-        "history": {"type": "array", "items": {"type": "object"}},
+        "history": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["from", "to", "actor", "reason", "at"],
+                "properties": {
+                    "from": {"type": ["string", "null"]},
+                    "to": {"type": "string"},
+                    "actor": {"type": "string"},
+                    "reason": {"type": "string"},
+                    "at": {"type": "string", "format": "date-time"},
+                },
+            },
+        },
         "quality": {
             "type": "object",
             "description": "each side's latest getStats summary (bitrate_kbps, fps, "
@@ -61,12 +78,26 @@ _CONSULT = {
             "required": ["patient_id"],
             "additionalProperties": False,
             "properties": {
-                "patient_id": {"type": "string", "format": "uuid"},
-                "prescription_id": {"type": "string", "format": "uuid"},
+                "patient_id": {
+                    "type": "string",
+                    "format": "uuid",
+                    "description": "the patient's profile in the caller's pharmacy: the "
+                    "patient_id of one of their prescriptions (GET /api/v1/prescriptions/{id}, "
+                    "set once the checks matched the patient), which is the id of "
+                    "GET /api/v1/patients/{id}",
+                },
+                "prescription_id": {
+                    "type": "string",
+                    "format": "uuid",
+                    "description": "the prescription the consult is about, if any",
+                },
             },
         },
         response=_CONSULT,
         errors=("400", "401", "403", "404", "413", "415"),
+        description="A pharmacist (scope consults) schedules a consult with a patient of "
+        "their pharmacy; the reply carries the invite link, shown this once. The patient "
+        "opens it in a browser; no account is needed (docs/signaling.md).",
     )
 )
 async def create_consult(request: web.Request) -> web.Response:
@@ -174,12 +205,16 @@ async def cancel_consult(request: web.Request) -> web.Response:
 _OPEN = tuple(state.value for state, moves in rules.ALLOWED.items() if moves)
 _LISTED = {
     "type": "object",
+    "required": ["id", "state", "patient_id", "patient", "created_at", "invite_expires_at"],
     "properties": {
         "id": {"type": "string", "format": "uuid"},
         "state": {"enum": [s.value for s in rules.ConsultState]},
         "patient_id": {"type": "string", "format": "uuid"},
-        "patient": {"type": "object"},
-        "prescription_id": {"type": ["string", "null"]},
+        "patient": {
+            "type": "object",
+            "description": "the patient's name parts (last, first, ...) and date_of_birth",
+        },
+        "prescription_id": {"type": ["string", "null"], "format": "uuid"},
         "created_at": {"type": "string", "format": "date-time"},
         "invite_expires_at": {"type": "string", "format": "date-time"},
     },
@@ -260,16 +295,27 @@ async def list_consults(request: web.Request) -> web.Response:
         body={
             "type": "object",
             "required": ["invite"],
-            "properties": {"invite": {"type": "string", "maxLength": 100}},
+            "additionalProperties": False,
+            "properties": {
+                "invite": {
+                    "type": "string",
+                    "minLength": 20,
+                    "maxLength": 100,
+                    "description": "the last part of the invite link",
+                }
+            },
         },
         response={
             "type": "object",
+            "required": ["pharmacy", "invite_expires_at"],
             "properties": {
                 "pharmacy": {"type": "string"},
                 "invite_expires_at": {"type": "string", "format": "date-time"},
             },
         },
         errors=("400", "404", "409"),
+        description="404 invite_invalid; 409 invite_used (the consult is under way), "
+        "invite_expired, or consult_over (ended or cancelled).",
     )
 )
 async def check_invite(request: web.Request) -> web.Response:

@@ -14,11 +14,15 @@ from typing import Any, TypeVar
 
 from aiohttp import web
 
+from ..auth.clients import SCOPES, USER_SCOPES
 from ..typedefs import SETTINGS
 
 PREFIX = "/api/v1"
 F = TypeVar("F", bound=Callable[..., Any])
 
+#: the scopes a signed-in user's token may carry for this API (the hub's own list, so an
+#: operation's scope cannot be missing here; openid is for sign-in, not the API)
+_API_SCOPES = {name: text for name, text in USER_SCOPES.items() if name != "openid"}
 PROBLEM = {"$ref": "#/components/schemas/Problem"}
 _ERRORS = {
     "400": "The request is malformed (a parameter or the body)",
@@ -91,7 +95,8 @@ def document(app: web.Application) -> dict[str, Any]:
             "title": "Telepharmacy hub API",
             "version": "1",
             "description": (
-                "Prescriptions and their verification. Every call needs a bearer access token "
+                "Prescriptions and their verification, staff, and video consults with "
+                "patients. Every call but the invite check needs a bearer access token "
                 "(RFC 9068) from the hub's /oauth/token; callers see only their own pharmacy. "
                 "Errors are application/problem+json (RFC 9457) with a stable code."
             ),
@@ -107,14 +112,13 @@ def document(app: web.Application) -> dict[str, Any]:
                             "authorizationUrl": "/oauth/authorize",
                             "tokenUrl": "/oauth/token",
                             "refreshUrl": "/oauth/token",
-                            "scopes": {
-                                "rx:read": "read prescriptions",
-                                "rx:verify": "verification actions",
-                            },
+                            "scopes": _API_SCOPES,
                         },
                         "clientCredentials": {
                             "tokenUrl": "/oauth/token",
-                            "scopes": {"rx:read": "read prescriptions"},
+                            "scopes": {
+                                name: text for name, text in SCOPES.items() if name in _API_SCOPES
+                            },
                         },
                     },
                 }

@@ -12,9 +12,10 @@ from aiohttp import web
 
 from signaling import turn
 from signaling.bus import create_bus
+from signaling.ports import IceFor
 from signaling.recording import Recorders
 from signaling.recording_store import EncryptedRecordingStore
-from signaling.rooms import IceFor, Rooms
+from signaling.rooms import Rooms
 
 from ..auth.credentials import load_key
 from ..db.models import utcnow

@@ -21,8 +21,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from signaling import consults as rules
 from signaling import protocol
+from signaling.ports import HUB, Seat, Step, Who
 from signaling.recording import RecordingSummary
-from signaling.rooms import HUB, Seat, Step, Who
 
 from .. import audit
 from ..auth.store import live_sign_in
@@ -172,7 +172,7 @@ def _uuid(text: str) -> uuid.UUID | None:
 
 
 class SqlConsultStore:
-    """:class:`signaling.rooms.ConsultStore` on the hub's database."""
+    """:class:`signaling.ports.ConsultStore` on the hub's database."""
 
     def __init__(self, db: Database) -> None:
         self._db = db

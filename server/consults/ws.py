@@ -17,7 +17,9 @@ from authlib.oauth2.rfc6749.errors import OAuth2Error
 
 from signaling import protocol
 from signaling.consults import ConsultError
-from signaling.rooms import Participant, PharmacistId, RateLimit, Rooms
+from signaling.participant import Participant, RateLimit
+from signaling.ports import PharmacistId
+from signaling.rooms import Rooms
 
 from ..errors import Forbidden, own_errors, problem_for
 from ..typedefs import HEARTBEAT, OAUTH, PROXIES, ROOMS, SETTINGS
@@ -35,7 +37,7 @@ CLOSE_POLICY = 1008
 
 
 class SocketConnection:
-    """:class:`signaling.rooms.Connection` over an aiohttp WebSocket, and what the
+    """:class:`signaling.ports.Connection` over an aiohttp WebSocket, and what the
     :class:`Heartbeat` knows of it: when a frame last came, when it was pinged."""
 
     __slots__ = ("_transport", "_ws", "pinged", "seen")
@@ -135,9 +137,13 @@ async def consult_socket(request: web.Request) -> web.StreamResponse:
         check_origin(request)
         # no permessage-deflate: signaling messages are small, and each compressor would
         # cost a socket hundreds of KB (browsers ask for it); the hub's heartbeat, not
-        # aiohttp's, pings (pings and pongs come here)
+        # aiohttp's, pings (pings and pongs come here); a page's close is answered once its
+        # seat is let go (below), so a page that saw its socket close may resume at once
         ws = web.WebSocketResponse(
-            max_msg_size=protocol.MAX_MESSAGE_BYTES, compress=False, autoping=False
+            max_msg_size=protocol.MAX_MESSAGE_BYTES,
+            compress=False,
+            autoping=False,
+            autoclose=False,
         )
         await ws.prepare(request)
     except Exception as exc:
@@ -183,6 +189,7 @@ async def consult_socket(request: web.Request) -> web.StreamResponse:
                         break
         finally:
             await rooms.closed(participant)
+            await ws.close()
     finally:
         heartbeat.discard(connection)
     return ws

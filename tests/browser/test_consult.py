@@ -212,9 +212,9 @@ def _consult(demo_hub: DemoHub, chromium: Browser, shots: Shots, frames: list[st
     expect(console.locator("#counselling-summary")).to_contain_text("Explained dosing twice daily")
     shots.take(console, "10-console-ended")
 
-    # the link works once: opened again elsewhere (no resume token there), it says so
+    # the link opened again elsewhere (no resume token there) says the consult is over
     again = chromium.new_context(viewport=PHONE, is_mobile=True).new_page()
     again.goto(link)
-    expect(again.get_by_role("heading", name="This invitation was already used")).to_be_visible()
-    shots.take(again, "11-invite-used")
+    expect(again.get_by_role("heading", name="This consultation is over")).to_be_visible()
+    shots.take(again, "11-consult-over")
     assert problems == []

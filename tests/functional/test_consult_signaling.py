@@ -188,6 +188,34 @@ async def test_invites_work_once_and_only_while_valid(hub: Hub) -> None:
     assert (await reused.expect("error"))["code"] == "invite_used"
 
 
+async def test_after_the_end_the_invite_says_the_consult_is_over(hub: Hub) -> None:
+    consult, pharmacist, patient = await admitted_call(hub)
+    await pharmacist.send(type="end", notes="Counselled on dosing.", counselling="accepted")
+    await patient.expect("ended")
+    again = await connect(hub.client, invite=consult.invite, consent_version=CONSENT)
+    assert (await again.expect("error"))["code"] == "consult_over"
+    assert await again.closed() == 1008
+    checked = await hub.client.post("/api/v1/invites/check", json={"invite": consult.invite})
+    assert (checked.status, (await checked.json())["code"]) == (409, "consult_over")
+
+
+async def test_the_end_of_candidates_is_relayed_as_browsers_send_it(hub: Hub) -> None:
+    _, pharmacist, patient = await admitted_call(hub)
+    # RTCIceCandidate.toJSON() of the end-of-candidates event: an empty candidate
+    end = {"candidate": "", "sdpMid": "0", "sdpMLineIndex": 0, "usernameFragment": "a1b2"}
+    await patient.send(type="ice", **end)
+    assert await pharmacist.expect("ice") == {"type": "ice", **end}
+    await patient.send(type="ice", candidate="")  # the optional fields missing: relayed as null
+    relayed = await pharmacist.expect("ice")
+    assert relayed == {
+        "type": "ice",
+        "candidate": "",
+        "sdpMid": None,
+        "sdpMLineIndex": None,
+        "usernameFragment": None,
+    }
+
+
 async def test_an_expired_invite_expires_the_consult(hub: Hub) -> None:
     consult = await scheduled(hub)
     async with hub.db.transaction() as session:

@@ -45,6 +45,43 @@ async def test_every_api_route_is_described(hub: Hub) -> None:
     assert "422" in approve["responses"]
 
 
+async def test_every_scope_an_operation_needs_is_declared(hub: Hub) -> None:
+    spec = await (await hub.client.get("/api/v1/openapi.json")).json()
+    flows = spec["components"]["securitySchemes"]["oauth2"]["flows"]
+    declared = set(flows["authorizationCode"]["scopes"])
+    needed = {
+        (path, method): set(scopes)
+        for path, operations in spec["paths"].items()
+        for method, op in operations.items()
+        for requirement in op["security"]
+        for scopes in requirement.values()
+    }
+    assert {"rx:read", "rx:verify", "consults"} <= set().union(*needed.values())
+    assert {place: scopes - declared for place, scopes in needed.items() if scopes - declared} == {}
+    assert set(flows["clientCredentials"]["scopes"]) <= declared
+
+
+async def test_the_consult_operations_describe_their_bodies(hub: Hub) -> None:
+    paths = (await (await hub.client.get("/api/v1/openapi.json")).json())["paths"]
+    create = paths["/api/v1/consults"]["post"]
+    body = create["requestBody"]["content"]["application/json"]["schema"]
+    assert body["required"] == ["patient_id"]
+    assert "/api/v1/prescriptions" in body["properties"]["patient_id"]["description"]
+    assert create["security"] == [{"oauth2": ["consults"]}]
+    check = paths["/api/v1/invites/check"]["post"]
+    assert check["security"] == []
+    assert check["requestBody"]["content"]["application/json"]["schema"]["required"] == ["invite"]
+    for path, method in [
+        ("/api/v1/consults", "post"),
+        ("/api/v1/consults", "get"),
+        ("/api/v1/consults/{id}", "get"),
+        ("/api/v1/consults/{id}/cancel", "post"),
+        ("/api/v1/invites/check", "post"),
+    ]:
+        response = paths[path][method]["responses"]["200"]["content"]["application/json"]
+        assert response["schema"]["required"], (path, method)
+
+
 @pytest.fixture
 def running_hub(tmp_path: Path) -> Iterator[tuple[str, dict[str, str]]]:
     """A real hub process on SQLite with a pharmacy, a pharmacist and the browser client."""

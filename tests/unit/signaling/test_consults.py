@@ -12,6 +12,7 @@ from signaling.consults import (
     ConsultState,
     admit,
     cancel,
+    check_invite,
     consent_to_recording,
     end,
     expire,
@@ -139,6 +140,18 @@ def test_only_the_owner_admits_ends_or_cancels() -> None:
         with pytest.raises(ConsultError) as refused:
             step(consult)
         assert refused.value.code == "not_yours"
+
+
+def test_after_the_end_an_invite_says_the_consult_is_over() -> None:
+    consult, token = schedule("c1", "ph-1", "pt-1", T0)
+    consult = admit(join_waiting_room(consult, token, CONSENT, at(1)), "ph-1", at(2))
+    consult = end(consult, "ph-1", "Counselled on dosing.", "accepted", at(3))
+    with pytest.raises(ConsultError) as over:
+        check_invite(consult, token, at(4))
+    assert over.value.code == "consult_over"
+    with pytest.raises(ConsultError) as wrong:  # a wrong token says nothing about the consult
+        check_invite(consult, "wrong-token", at(4))
+    assert wrong.value.code == "invite_invalid"
 
 
 def test_the_pharmacist_writes_up_a_consult_after_the_patient_left() -> None:

@@ -10,16 +10,16 @@ from collections.abc import Collection
 from signaling import protocol as p
 from signaling.bus import LocalBus
 from signaling.consults import ConsultState
-from signaling.rooms import (
+from signaling.participant import (
     CLOSE_REPLACED,
     CLOSE_SLOW,
     CLOSE_UNAUTHORIZED,
     OUTBOX_MAX,
     Participant,
     RateLimit,
-    Rooms,
-    Who,
 )
+from signaling.ports import Who
+from signaling.rooms import Rooms
 
 
 class StuckSocket:
