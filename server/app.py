@@ -7,12 +7,11 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from . import api, auth, consults, health, intake, logs, webclient, worker
-from .background import Supervisor
-from .db import Database
+from .background import BACKGROUND, Supervisor
+from .db import DATABASE, Database
 from .errors import error_middleware
-from .http import ProxyTrust, response_headers
-from .settings import Settings
-from .typedefs import BACKGROUND, DATABASE, PROXIES, SETTINGS
+from .http import PROXIES, ProxyTrust, response_headers
+from .settings import SETTINGS, Settings
 
 
 async def _database_ctx(app: web.Application) -> AsyncIterator[None]:

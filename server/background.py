@@ -25,6 +25,8 @@ import logging
 from collections.abc import Awaitable, Callable
 from types import TracebackType
 
+from aiohttp import web
+
 log = logging.getLogger(__name__)
 
 OK = "ok"
@@ -163,3 +165,7 @@ class Supervisor:
 
     def status(self) -> dict[str, str]:
         return {name: loop.state for name, loop in self._loops.items()}
+
+
+#: the background loops of this process (sweep, log flush, consult heartbeat ...)
+BACKGROUND: web.AppKey[Supervisor] = web.AppKey("background")

@@ -8,9 +8,10 @@ import logging
 from aiohttp import web
 from sqlalchemy.exc import SQLAlchemyError
 
-from .background import STOPPED
+from .background import BACKGROUND, STOPPED
+from .db import DATABASE
 from .settings import Settings
-from .typedefs import BACKGROUND, CHECK_QUEUE, DATABASE
+from .worker import CHECK_QUEUE
 
 log = logging.getLogger(__name__)
 PROBE_TIMEOUT = 3.0

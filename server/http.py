@@ -14,7 +14,7 @@ import orjson
 from aiohttp import hdrs, web
 
 from .errors import BadRequest, NotFound, PayloadTooLarge, RequestTimeout, UnsupportedMediaType
-from .typedefs import SETTINGS
+from .settings import SETTINGS
 
 CHUNK = 64 * 1024
 #: what every response names as its server: no software or version for a scanner to match
@@ -167,3 +167,6 @@ class ProxyTrust:
             if not self._trusted(hop):
                 return hop[:45]
         return remote
+
+
+PROXIES: web.AppKey[ProxyTrust] = web.AppKey("proxies")

@@ -14,7 +14,7 @@ import orjson
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 
-from .typedefs import BACKGROUND, CLIENT_ID
+from .background import BACKGROUND
 
 #: the patient's consult page; the rest of its path is the invite token
 INVITE_PAGE = "/consult/"
@@ -137,3 +137,7 @@ class AccessLogger(AbstractAccessLogger):
     @property
     def enabled(self) -> bool:
         return self.logger.isEnabledFor(logging.INFO)
+
+
+#: the authenticated OAuth client of a request, for the access log
+CLIENT_ID: web.RequestKey[str] = web.RequestKey("client_id", str)

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from aiohttp import web
+
 MIB = 1024 * 1024
 
 
@@ -157,3 +159,6 @@ class Settings:
                 get("STORE_TIMEOUT", f"{defaults.store_timeout:.0f}"), "STORE_TIMEOUT", 1
             ),
         )
+
+
+SETTINGS: web.AppKey[Settings] = web.AppKey("settings")

@@ -16,7 +16,8 @@ from aiohttp import web
 
 from .. import audit, auth
 from ..errors import Forbidden
-from ..typedefs import CLIENT_ID, PROXIES
+from ..http import PROXIES
+from ..logs import CLIENT_ID
 
 PHARMACIST = "pharmacist"
 

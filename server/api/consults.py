@@ -21,10 +21,12 @@ from signaling import consults as rules
 
 from .. import audit
 from ..consults import store
+from ..consults.ws import ROOMS
+from ..db import DATABASE
 from ..db.models import ConsultRow, PatientProfile, Pharmacy, Prescription, utcnow
 from ..errors import BadRequest, Conflict, NotFound, Problem
-from ..http import path_uuid, read_json_object
-from ..typedefs import DATABASE, PROXIES, ROOMS, SETTINGS
+from ..http import PROXIES, path_uuid, read_json_object
+from ..settings import SETTINGS
 from .callers import PHARMACIST, Caller, caller
 from .openapi import Operation, operation, path, query
 

@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 from aiohttp import web
 
 from ..auth.clients import SCOPES, USER_SCOPES
-from ..typedefs import SETTINGS
+from ..settings import SETTINGS
 
 PREFIX = "/api/v1"
 F = TypeVar("F", bound=Callable[..., Any])

@@ -12,10 +12,10 @@ from aiohttp import web
 from sqlalchemy import select
 
 from .. import audit
+from ..db import DATABASE
 from ..db.models import PatientProfile, Prescription, PrescriptionNote, utcnow
 from ..errors import NotFound
 from ..http import path_uuid
-from ..typedefs import DATABASE
 from ..worker.checking import ACCEPTED, supply_ends
 from .callers import caller
 from .openapi import Operation, operation, path

@@ -16,6 +16,7 @@ from sqlalchemy.orm import selectinload
 from eprescribe.workflow import State
 
 from .. import audit
+from ..db import DATABASE
 from ..db.models import (
     Finding,
     Prescription,
@@ -26,7 +27,6 @@ from ..db.models import (
 )
 from ..errors import BadRequest, NotFound
 from ..http import path_uuid, query_int
-from ..typedefs import DATABASE
 from .callers import caller
 from .openapi import Operation, operation, path, query
 

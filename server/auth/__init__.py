@@ -15,20 +15,19 @@ from multidict import MultiDict
 from sqlalchemy import select
 
 from .. import audit
-from ..db import Database
+from ..db import DATABASE, Database
 from ..db.models import OAuthClient, User, utcnow
 from ..errors import Forbidden, Unauthorized
-from ..http import read_body
-from ..settings import Settings
-from ..typedefs import DATABASE, OAUTH, PROXIES, SECRETS, SESSIONS, SETTINGS
+from ..http import PROXIES, read_body
+from ..settings import SETTINGS, Settings
 from . import login
 from .clients import CONSOLE_CLIENT_ID, RegisteredClient, console_client
-from .credentials import SecretBox
+from .credentials import SECRETS, SecretBox
 from .failures import FAILURES, failures_ctx
 from .grants import user_info
 from .keys import load_signing_keys
-from .oauth import AccessToken, AiohttpOAuth2Request, Flows, GrantUser, OAuthService
-from .sessions import Sessions
+from .oauth import OAUTH, AccessToken, AiohttpOAuth2Request, Flows, GrantUser, OAuthService
+from .sessions import SESSIONS, Sessions
 from .throttle import CLOCK
 
 FORM = "application/x-www-form-urlencoded"

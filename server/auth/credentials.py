@@ -21,6 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pyotp
+from aiohttp import web
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -129,3 +130,6 @@ def accept_totp(
     if last_step is not None and step <= last_step:
         return None  # replayed (or older than one already used)
     return step
+
+
+SECRETS: web.AppKey[SecretBox] = web.AppKey("secrets")

@@ -18,7 +18,8 @@ import uuid
 from aiohttp import web
 from cryptography.exceptions import InvalidTag
 
-from ..typedefs import SECRETS, SESSIONS
+from .credentials import SECRETS
+from .sessions import SESSIONS
 
 DEVICE_TTL = dt.timedelta(days=90)
 _CONTEXT = "known-device"

@@ -25,9 +25,9 @@ from typing import Any
 from aiohttp import web
 
 from .. import audit
-from ..db import Database
+from ..background import BACKGROUND
+from ..db import DATABASE, Database
 from ..db.models import utcnow
-from ..typedefs import BACKGROUND, DATABASE
 
 log = logging.getLogger(__name__)
 

@@ -19,15 +19,16 @@ from multidict import MultiDict
 from sqlalchemy import or_, select, update
 
 from .. import audit
+from ..db import DATABASE
 from ..db.models import User, WebSession, utcnow
-from ..http import read_body
-from ..typedefs import DATABASE, OAUTH, PROXIES, SECRETS, SESSIONS, SETTINGS
+from ..http import PROXIES, read_body
+from ..settings import SETTINGS
 from . import throttle
-from .credentials import accept_totp, password_matches, totp_context
+from .credentials import SECRETS, accept_totp, password_matches, totp_context
 from .devices import known_device, remember_device
 from .failures import FAILURES
-from .oauth import AiohttpOAuth2Request, GrantUser
-from .sessions import csrf_ok, user_of
+from .oauth import OAUTH, AiohttpOAuth2Request, GrantUser
+from .sessions import SESSIONS, csrf_ok, user_of
 from .store import active_user
 from .throttle import CLOCK
 

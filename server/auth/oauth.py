@@ -20,6 +20,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from aiohttp import web
 from authlib.oauth2.rfc6749 import AuthorizationServer, OAuth2Payload, OAuth2Request
 from authlib.oauth2.rfc6749.errors import OAuth2Error
 from authlib.oauth2.rfc6749.grants import ClientCredentialsGrant
@@ -430,3 +431,5 @@ class _HeaderOnly:
 
 
 __all__ = ["AccessToken", "AiohttpOAuth2Request", "GrantUser", "OAuth2Error", "OAuthService"]
+
+OAUTH: web.AppKey[OAuthService] = web.AppKey("oauth")

@@ -120,3 +120,6 @@ def csrf_ok(session: WebSession | None, submitted: str | None) -> bool:
 async def user_of(db: Database, session: WebSession | None) -> User | None:
     """The signed-in user of ``session``, unless disabled."""
     return await active_user(db, session.user_id if session else None)
+
+
+SESSIONS: web.AppKey[Sessions] = web.AppKey("sessions")

@@ -18,11 +18,12 @@ from signaling.recording_store import EncryptedRecordingStore
 from signaling.rooms import Rooms
 
 from ..auth.credentials import load_key
+from ..background import BACKGROUND
+from ..db import DATABASE
 from ..db.models import utcnow
-from ..settings import Settings
-from ..typedefs import BACKGROUND, DATABASE, HEARTBEAT, ROOMS, SETTINGS
+from ..settings import SETTINGS, Settings
 from .store import SqlConsultStore
-from .ws import Heartbeat, consult_socket
+from .ws import HEARTBEAT, ROOMS, Heartbeat, consult_socket
 
 
 def ice_for(settings: Settings) -> IceFor:

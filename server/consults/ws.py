@@ -21,8 +21,10 @@ from signaling.participant import Participant, RateLimit
 from signaling.ports import PharmacistId
 from signaling.rooms import Rooms
 
+from ..auth.oauth import OAUTH
 from ..errors import Forbidden, own_errors, problem_for
-from ..typedefs import HEARTBEAT, OAUTH, PROXIES, ROOMS, SETTINGS
+from ..http import PROXIES
+from ..settings import SETTINGS
 
 log = logging.getLogger(__name__)
 
@@ -268,3 +270,9 @@ async def _handle(rooms: Rooms, participant: Participant, message: protocol.Mess
         log.exception("a consult message could not be handled")
         participant.send(protocol.Error(code="unavailable", message="Not done; try again."))
         return False
+
+
+#: the live consults of this process (their sockets, bus subscriptions, recording peers)
+ROOMS: web.AppKey[Rooms] = web.AppKey("rooms")
+#: the pings of this process's consult sockets
+HEARTBEAT: web.AppKey[Heartbeat] = web.AppKey("heartbeat")

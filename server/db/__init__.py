@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+from aiohttp import web
 from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
@@ -108,3 +109,6 @@ def insert_ignoring_conflicts(model: Any, dialect: str) -> Any:
     from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
     return sqlite_insert(model).on_conflict_do_nothing()
+
+
+DATABASE: web.AppKey[Database] = web.AppKey("database")

@@ -9,9 +9,11 @@ from aiohttp import web
 from eprescribe.ncpdp import SenderSoftware
 
 from .. import auth
-from ..http import read_body, require_content_type
-from ..settings import Settings
-from ..typedefs import CHECK_QUEUE, CLIENT_ID, DATABASE, INTAKE, PROXIES, SETTINGS
+from ..db import DATABASE
+from ..http import PROXIES, read_body, require_content_type
+from ..logs import CLIENT_ID
+from ..settings import SETTINGS, Settings
+from ..worker import CHECK_QUEUE
 from .service import IntakeService, Sender
 
 XML_TYPES = ("application/xml", "text/xml")
@@ -47,3 +49,6 @@ async def _intake_ctx(app: web.Application) -> AsyncIterator[None]:
 def setup(app: web.Application, settings: Settings) -> None:
     app.cleanup_ctx.append(_intake_ctx)
     app.router.add_post("/ncpdp/script", script_endpoint)
+
+
+INTAKE: web.AppKey[IntakeService] = web.AppKey("intake")

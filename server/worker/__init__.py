@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 from celery import Celery
 
-from ..settings import Settings
-from ..typedefs import BACKGROUND, CHECK_QUEUE, DATABASE, SETTINGS
+from ..background import BACKGROUND
+from ..db import DATABASE
+from ..settings import SETTINGS, Settings
 from .failures import TransientError, transient_as_retry
 
 CHECK_TASK = "telepharm.check_prescriptions"
@@ -20,6 +21,12 @@ CHECK_TASK = "telepharm.check_prescriptions"
 #: would cost as much as the rest of the intake; chunks of 32 still spread a burst over workers
 CHUNK = 32
 QUEUE = "telepharm.checks"
+
+if TYPE_CHECKING:
+    from .publisher import CheckQueue
+
+#: where the hub publishes checks after the intake commits
+CHECK_QUEUE: web.AppKey[CheckQueue] = web.AppKey("check_queue")
 
 
 def setup(app: web.Application, settings: Settings) -> None:

@@ -28,8 +28,7 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from ..background import Loop
-from ..typedefs import BACKGROUND
+from ..background import BACKGROUND, Loop
 
 log = logging.getLogger(__name__)
 

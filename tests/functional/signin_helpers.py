@@ -12,7 +12,7 @@ from aiohttp import ClientResponse
 
 from server import admin, users
 from server.auth.credentials import SecretBox
-from server.typedefs import SETTINGS
+from server.settings import SETTINGS
 from tests.conftest import Hub
 from tests.functional.verification_helpers import PASSWORD
 from tests.support.signin import hidden_fields, s256

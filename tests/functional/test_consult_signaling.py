@@ -16,7 +16,7 @@ from sqlalchemy import func, select, update
 
 from server.app import create_app
 from server.consults import ws as ws_module
-from server.consults.ws import PING_AFTER
+from server.consults.ws import HEARTBEAT, PING_AFTER, ROOMS
 from server.db import Database
 from server.db.models import (
     AuditEvent,
@@ -27,7 +27,6 @@ from server.db.models import (
     utcnow,
 )
 from server.settings import Settings
-from server.typedefs import HEARTBEAT, ROOMS
 from signaling.protocol import MAX_MESSAGE_BYTES
 from tests.conftest import ISSUER, Hub
 from tests.functional.consult_helpers import (

@@ -329,7 +329,7 @@ async def test_disabling_a_user_ends_sessions_and_tokens(hub: Hub) -> None:
 async def test_mfa_reset_means_the_old_authenticator_fails(hub: Hub) -> None:
     app = await console(hub)
     from server.auth.credentials import SecretBox
-    from server.typedefs import SETTINGS
+    from server.settings import SETTINGS
 
     box = SecretBox.load(hub.client.app[SETTINGS].keys_dir)
     await users.reset_mfa(hub.db, box, "alice")

@@ -85,7 +85,7 @@ async def test_only_admins_of_the_same_pharmacy(hub: Hub) -> None:
     await hub.pharmacy(**OTHER_PHARMACY)
     from server import users
     from server.auth.credentials import SecretBox
-    from server.typedefs import SETTINGS
+    from server.settings import SETTINGS
 
     box = SecretBox.load(hub.client.app[SETTINGS].keys_dir)
     await users.add_user(

@@ -23,11 +23,10 @@ from sqlalchemy import select
 from sqlalchemy.engine import make_url
 
 from server.app import create_app
-from server.background import Supervisor
+from server.background import BACKGROUND, Supervisor
 from server.db import Database
 from server.db.models import Prescription
 from server.settings import Settings
-from server.typedefs import BACKGROUND
 from server.worker import QUEUE, create_celery
 from server.worker.sweep import Sweep
 from tests.conftest import Hub

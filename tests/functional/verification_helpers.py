@@ -11,9 +11,9 @@ from sqlalchemy import func, select, update
 from server import users
 from server.auth.clients import RegisteredClient
 from server.auth.credentials import SecretBox
-from server.auth.oauth import GrantUser
+from server.auth.oauth import OAUTH, GrantUser
 from server.db.models import Pharmacy, Prescription, User
-from server.typedefs import OAUTH, SETTINGS
+from server.settings import SETTINGS
 from server.worker.checking import Checker
 from tests.conftest import Hub
 from tests.functional.intake_helpers import post_script
