@@ -27,6 +27,8 @@ from types import TracebackType
 
 from aiohttp import web
 
+from .settings import Settings
+
 log = logging.getLogger(__name__)
 
 OK = "ok"
@@ -169,3 +171,8 @@ class Supervisor:
 
 #: the background loops of this process (sweep, log flush, consult heartbeat ...)
 BACKGROUND: web.AppKey[Supervisor] = web.AppKey("background")
+
+
+def setup(app: web.Application, settings: Settings) -> None:
+    """Features add their loops to the process's supervisor as they start."""
+    app[BACKGROUND] = Supervisor()

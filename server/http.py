@@ -14,7 +14,7 @@ import orjson
 from aiohttp import hdrs, web
 
 from .errors import BadRequest, NotFound, PayloadTooLarge, RequestTimeout, UnsupportedMediaType
-from .settings import SETTINGS
+from .settings import SETTINGS, Settings
 
 CHUNK = 64 * 1024
 #: what every response names as its server: no software or version for a scanner to match
@@ -96,6 +96,12 @@ def query_int(request: web.Request, name: str, default: int, maximum: int) -> in
     if value > maximum:
         raise BadRequest(f"{name} must be an integer from 0 to {maximum}.")
     return value
+
+
+def setup(app: web.Application, settings: Settings) -> None:
+    """Headers every response carries, and which peers may speak for a client."""
+    app.on_response_prepare.append(response_headers)
+    app[PROXIES] = ProxyTrust(settings.trusted_proxies)
 
 
 async def response_headers(request: web.Request, response: web.StreamResponse) -> None:

@@ -15,6 +15,7 @@ from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 
 from .background import BACKGROUND
+from .settings import Settings
 
 #: the patient's consult page; the rest of its path is the invite token
 INVITE_PAGE = "/consult/"
@@ -91,6 +92,11 @@ def configure(level: str, stream: IO[str] | None = None) -> None:
     quiet = logging.DEBUG if logging.getLevelName(level) == logging.DEBUG else logging.WARNING
     for name in _CHATTY:
         logging.getLogger(name).setLevel(quiet)
+
+
+def setup(app: web.Application, settings: Settings) -> None:
+    """Buffered log lines are flushed by a background loop."""
+    app.cleanup_ctx.append(flush_periodically)
 
 
 async def flush_periodically(app: web.Application) -> AsyncIterator[None]:

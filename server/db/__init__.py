@@ -20,6 +20,8 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from ..settings import SETTINGS, Settings
+
 log = logging.getLogger(__name__)
 
 # SQLite in the embedded mode: WAL lets readers run beside the writer; synchronous=FULL makes
@@ -112,3 +114,15 @@ def insert_ignoring_conflicts(model: Any, dialect: str) -> Any:
 
 
 DATABASE: web.AppKey[Database] = web.AppKey("database")
+
+
+def setup(app: web.Application, settings: Settings) -> None:
+    """The shared database pool: opened before the features that use it, closed after them."""
+    app.cleanup_ctx.append(_database_ctx)
+
+
+async def _database_ctx(app: web.Application) -> AsyncIterator[None]:
+    database = Database(app[SETTINGS].database_url)
+    app[DATABASE] = database
+    yield
+    await database.close()
