@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 from collections.abc import Callable
@@ -15,8 +16,10 @@ from eprescribe.identifiers import ncpdpid_valid, npi_valid
 
 from . import audit
 from .auth.clients import ClientRegistrationError, new_browser_client, new_machine_client
+from .commands import Commands, group, with_database
 from .db import Database
 from .db.models import OAuthClient, Pharmacy
+from .settings import Settings
 
 OPERATOR = audit.Actor("operator", "cli")
 
@@ -169,3 +172,53 @@ def write_private_json(path: Path, value: object) -> None:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as handle:
         json.dump(value, handle)
+
+
+def register_cli(commands: Commands) -> None:
+    """``telepharm pharmacy add`` and ``telepharm client add``."""
+    pharmacy = group(commands, "pharmacy", help="manage pharmacies")
+    pharmacy_add = pharmacy.add_parser("add", help="register a pharmacy")
+    pharmacy_add.add_argument("--ncpdpid", required=True, help="7-digit NCPDP provider ID")
+    pharmacy_add.add_argument("--npi", required=True, help="the pharmacy's 10-digit NPI")
+    pharmacy_add.add_argument("--name", required=True)
+    pharmacy_add.add_argument("--state", help="two-letter state whose expiry rules apply")
+    pharmacy_add.set_defaults(run=cmd_pharmacy_add)
+
+    client = group(commands, "client", help="manage OAuth clients")
+    client_add = client.add_parser(
+        "add", help="register a machine client, or with --redirect-uri a browser client"
+    )
+    client_add.add_argument("--name", required=True)
+    client_add.add_argument("--scope", required=True, help='e.g. "script:send" or "rx:read"')
+    client_add.add_argument("--pharmacy", metavar="NCPDPID", help="bind the client to a pharmacy")
+    client_add.add_argument(
+        "--redirect-uri",
+        action="append",
+        metavar="URI",
+        help="register a browser (public, PKCE) client with this exact redirect URI; repeatable",
+    )
+    client_add.set_defaults(run=cmd_client_add)
+
+
+def cmd_pharmacy_add(args: argparse.Namespace, settings: Settings) -> None:
+    pharmacy = with_database(
+        settings,
+        lambda db: add_pharmacy(
+            db, ncpdpid=args.ncpdpid, npi=args.npi, name=args.name, state=args.state
+        ),
+    )
+    print(f"pharmacy {pharmacy.ncpdpid} added ({pharmacy.name})")
+
+
+def cmd_client_add(args: argparse.Namespace, settings: Settings) -> None:
+    credentials = with_database(
+        settings,
+        lambda db: add_client(
+            db,
+            name=args.name,
+            scope=args.scope,
+            pharmacy_ncpdpid=args.pharmacy,
+            redirect_uris=args.redirect_uri,
+        ),
+    )
+    print(credentials.to_json())

@@ -19,8 +19,10 @@ the refusal is raised after the commit (raised inside, it would roll its entry b
 
 from __future__ import annotations
 
+import argparse
 import datetime as dt
 import hashlib
+import sys
 import uuid
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
@@ -32,8 +34,10 @@ from sqlalchemy import Connection, RowMapping, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
+from .commands import CliError, Commands, group, with_database
 from .db import Database, json_default
 from .db.models import AuditChain, AuditEvent, utcnow
+from .settings import Settings
 
 #: the "previous hash" of the first entry
 GENESIS = "0" * 64
@@ -255,3 +259,45 @@ async def record(db: Database, actor: Actor, event: Event) -> None:
     """Record ``event`` in a transaction of its own."""
     async with db.transaction() as session:
         await add(session, actor, event)
+
+
+def register_cli(commands: Commands) -> None:
+    audit = group(commands, "audit", help="check and export the audit trail")
+    audit.add_parser(
+        "verify", help="check the hash chain; exit 1 if any entry was altered or removed"
+    ).set_defaults(run=cmd_audit_verify)
+    audit_export = audit.add_parser("export", help="write entries as JSON lines to standard output")
+    audit_export.add_argument(
+        "--since",
+        type=_since,
+        required=True,
+        help="ISO 8601 date or time (UTC unless it has an offset)",
+    )
+    audit_export.set_defaults(run=cmd_audit_export)
+
+
+def cmd_audit_verify(args: argparse.Namespace, settings: Settings) -> None:
+    report = with_database(settings, verify)
+    if not report.intact:
+        raise CliError(f"audit chain BROKEN after {report.entries} good entries: {report.problem}")
+    print(f"audit chain intact: {report.entries} entries")
+
+
+def cmd_audit_export(args: argparse.Namespace, settings: Settings) -> None:
+    async def write(db: Database) -> int:
+        count = 0
+        async for entry in export(db, args.since):
+            sys.stdout.write(orjson.dumps(entry, option=orjson.OPT_SORT_KEYS).decode() + "\n")
+            count += 1
+        return count
+
+    count = with_database(settings, write)
+    print(f"exported {count} audit entries", file=sys.stderr)
+
+
+def _since(value: str) -> dt.datetime:
+    try:
+        moment = dt.datetime.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError("expected an ISO 8601 date or time") from None
+    return moment.replace(tzinfo=dt.UTC) if moment.tzinfo is None else moment

@@ -4,6 +4,7 @@ only from the FDA's own files."""
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import itertools
 from collections.abc import Iterable, Iterator
@@ -15,7 +16,9 @@ import orjson
 from sqlalchemy import Engine, delete, insert, select
 
 from eprescribe.drugs import (
+    DrugDataError,
     DrugReference,
+    FdaFormatError,
     ImportedProduct,
     ImportStats,
     Ingredient,
@@ -24,7 +27,9 @@ from eprescribe.drugs import (
     read_products,
 )
 
+from .commands import CliError, Commands, group
 from .db.models import DrugProduct, utcnow
+from .settings import Settings
 
 BATCH = 5_000
 
@@ -102,3 +107,35 @@ def _from_json(data: dict[str, Any]) -> ImportedProduct:
             "package_ndcs": tuple(data.get("package_ndcs", ())),
         }
     )
+
+
+def register_cli(commands: Commands) -> None:
+    drugs = group(commands, "drugs", help="manage the drug reference")
+    drugs_import = drugs.add_parser(
+        "import", help="load the FDA NDC Directory (product.txt, package.txt)"
+    )
+    drugs_import.add_argument("--product", type=Path, required=True, help="product.txt")
+    drugs_import.add_argument("--package", type=Path, required=True, help="package.txt")
+    drugs_import.set_defaults(run=cmd_drugs_import)
+
+
+def cmd_drugs_import(args: argparse.Namespace, settings: Settings) -> None:
+    from .worker.checking import sync_engine
+
+    for path in (args.product, args.package):
+        if not path.is_file():
+            raise CliError(f"no such file: {path}")
+    engine = sync_engine(settings.sync_database_url)
+    try:
+        stats = import_fda(engine, args.product, args.package)
+    except (FdaFormatError, DrugDataError) as exc:
+        raise CliError(f"not an FDA NDC Directory file: {exc}") from exc
+    finally:
+        engine.dispose()
+    print(
+        f"imported {stats.imported} products and packages from {stats.read} rows "
+        f"({stats.skipped} excluded, {stats.bad} unreadable); workers use them from their "
+        "next start"
+    )
+    for problem in stats.problems[:10]:
+        print(f"  {problem}")

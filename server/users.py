@@ -9,9 +9,12 @@ sessions and revokes its tokens at once.
 
 from __future__ import annotations
 
+import argparse
+import getpass
 import json
 import re
 import secrets
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,8 +34,10 @@ from .auth.credentials import (
     totp_context,
 )
 from .auth.store import end_sign_ins
+from .commands import CliError, Commands, group, secret_box, with_database
 from .db import Database
 from .db.models import User, utcnow
+from .settings import Settings
 
 ROLES = ("pharmacist", "technician", "pharmacy_admin")
 _USERNAME = re.compile(r"[a-z0-9][a-z0-9._-]{2,63}")
@@ -178,3 +183,73 @@ def _saved_password(path: Path) -> str:
         return str(json.loads(path.read_text())[DEMO_USERNAME])
     except (OSError, ValueError, KeyError, TypeError):
         return ""
+
+
+def register_cli(commands: Commands) -> None:
+    user = group(commands, "user", help="manage pharmacy staff accounts")
+    user_add = user.add_parser("add", help="create an account (prints its MFA enrolment)")
+    user_add.add_argument("--pharmacy", metavar="NCPDPID", required=True)
+    user_add.add_argument("--username", required=True)
+    user_add.add_argument("--role", required=True, choices=ROLES)
+    user_add.add_argument(
+        "--password-stdin", action="store_true", help="read the password from standard input"
+    )
+    user_add.set_defaults(run=cmd_user_add)
+    reset = user.add_parser("reset-mfa", help="issue a new authenticator seed")
+    reset.add_argument("--username", required=True)
+    reset.set_defaults(run=cmd_user_reset_mfa)
+    disable = user.add_parser("disable", help="stop an account from signing in")
+    disable.add_argument("--username", required=True)
+    disable.set_defaults(run=cmd_user_disable)
+
+
+def cmd_user_add(args: argparse.Namespace, settings: Settings) -> None:
+    password = _read_password(args)
+    enrolment = with_database(
+        settings,
+        lambda db: add_user(
+            db,
+            secret_box(settings),
+            pharmacy=args.pharmacy,
+            username=args.username,
+            role=args.role,
+            password=password,
+        ),
+    )
+    print(f"user {enrolment.username} added ({args.role} at {args.pharmacy})")
+    _print_enrolment(enrolment)
+
+
+def cmd_user_reset_mfa(args: argparse.Namespace, settings: Settings) -> None:
+    enrolment = with_database(
+        settings, lambda db: reset_mfa(db, secret_box(settings), args.username)
+    )
+    print(f"MFA of {enrolment.username} reset: the old authenticator no longer works")
+    _print_enrolment(enrolment)
+
+
+def cmd_user_disable(args: argparse.Namespace, settings: Settings) -> None:
+    with_database(settings, lambda db: disable_user(db, args.username))
+    print(f"user {args.username.strip().lower()} disabled")
+
+
+def _read_password(args: argparse.Namespace) -> str:
+    if args.password_stdin:
+        return sys.stdin.readline().rstrip("\n")
+    if not sys.stdin.isatty():
+        raise CliError("no terminal to ask for the password; use --password-stdin")
+    first = getpass.getpass("Password: ")
+    if getpass.getpass("Password again: ") != first:
+        raise CliError("the passwords differ")
+    return first
+
+
+def _print_enrolment(enrolment: Enrolment) -> None:
+    import segno
+
+    print(
+        f"Authenticator for {enrolment.username}: scan the QR code or enter the URI in the app;"
+        " the first sign-in needs a code from it. Hand it over privately; it is not shown again."
+    )
+    segno.make(enrolment.uri, error="m").terminal(compact=True)
+    print(enrolment.uri)
