@@ -28,6 +28,7 @@ from eprescribe.drugs import (
 )
 
 from .commands import CliError, Commands, group
+from .db import sync_engine
 from .db.models import DrugProduct, utcnow
 from .settings import Settings
 
@@ -120,8 +121,6 @@ def register_cli(commands: Commands) -> None:
 
 
 def cmd_drugs_import(args: argparse.Namespace, settings: Settings) -> None:
-    from .worker.checking import sync_engine
-
     for path in (args.product, args.package):
         if not path.is_file():
             raise CliError(f"no such file: {path}")

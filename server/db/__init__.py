@@ -11,7 +11,8 @@ from typing import Any
 
 import orjson
 from aiohttp import web
-from sqlalchemy import event, text
+from sqlalchemy import Engine, event, text
+from sqlalchemy import create_engine as create_sync_engine
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -78,6 +79,16 @@ def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
     return create_async_engine(
         url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True, **options
     )
+
+
+def sync_engine(url: str) -> Engine:
+    """A blocking engine for workers, configured like the hub's (hidden parameters, JSON)."""
+    engine = create_sync_engine(
+        url, hide_parameters=True, json_serializer=json_dumps, pool_pre_ping=True
+    )
+    if engine.dialect.name == "sqlite":
+        use_sqlite_transactions(engine, "BEGIN IMMEDIATE")
+    return engine
 
 
 class Database:

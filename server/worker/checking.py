@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, delete, insert, select, update
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from eprescribe import workflow
@@ -45,7 +45,7 @@ from eprescribe.patients import MatchKey, classify
 from eprescribe.workflow import State
 
 from .. import audit
-from ..db import json_dumps, use_sqlite_transactions
+from ..db import sync_engine
 from ..db.models import Finding as FindingRow
 from ..db.models import (
     InboundMessage,
@@ -419,13 +419,3 @@ def _move(session: Session, ids: list[uuid.UUID], current: State, target: State,
             for rx_id in ids
         ],
     )
-
-
-def sync_engine(url: str) -> Engine:
-    """A blocking engine for workers, configured like the hub's (hidden parameters, JSON)."""
-    engine = create_engine(
-        url, hide_parameters=True, json_serializer=json_dumps, pool_pre_ping=True
-    )
-    if engine.dialect.name == "sqlite":
-        use_sqlite_transactions(engine, "BEGIN IMMEDIATE")
-    return engine
