@@ -175,4 +175,5 @@ class ProxyTrust:
         return remote
 
 
+#: which peers may name the client address (TELEPHARM_TRUSTED_PROXIES)
 PROXIES: web.AppKey[ProxyTrust] = web.AppKey("proxies")

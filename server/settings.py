@@ -161,4 +161,5 @@ class Settings:
         )
 
 
+#: the settings the application was created with
 SETTINGS: web.AppKey[Settings] = web.AppKey("settings")

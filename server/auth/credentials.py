@@ -132,4 +132,5 @@ def accept_totp(
     return step
 
 
+#: the key that encrypts the stored TOTP seeds
 SECRETS: web.AppKey[SecretBox] = web.AppKey("secrets")

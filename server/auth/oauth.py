@@ -432,4 +432,5 @@ class _HeaderOnly:
 
 __all__ = ["AccessToken", "AiohttpOAuth2Request", "GrantUser", "OAuth2Error", "OAuthService"]
 
+#: the authorization server and token verification of this process
 OAUTH: web.AppKey[OAuthService] = web.AppKey("oauth")

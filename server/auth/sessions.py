@@ -122,4 +122,5 @@ async def user_of(db: Database, session: WebSession | None) -> User | None:
     return await active_user(db, session.user_id if session else None)
 
 
+#: the browser sign-in sessions
 SESSIONS: web.AppKey[Sessions] = web.AppKey("sessions")

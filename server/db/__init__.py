@@ -124,6 +124,7 @@ def insert_ignoring_conflicts(model: Any, dialect: str) -> Any:
     return sqlite_insert(model).on_conflict_do_nothing()
 
 
+#: the process's database pool, opened by setup()'s cleanup context
 DATABASE: web.AppKey[Database] = web.AppKey("database")
 
 

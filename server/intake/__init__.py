@@ -51,4 +51,5 @@ def setup(app: web.Application, settings: Settings) -> None:
     app.router.add_post("/ncpdp/script", script_endpoint)
 
 
+#: the intake service behind POST /ncpdp/script
 INTAKE: web.AppKey[IntakeService] = web.AppKey("intake")
