@@ -376,7 +376,8 @@ async def test_a_socket_that_does_not_answer_a_ping_is_dropped(hub: Hub) -> None
     heartbeat, now = hub.client.app[HEARTBEAT], asyncio.get_running_loop().time()
     heartbeat.beat(now + PING_AFTER + 1)
     assert (await ws.receive()).type is aiohttp.WSMsgType.PING
-    heartbeat.beat(now + PING_AFTER + 1 + PING_AFTER / 2)
+    # half an interval and a little more: (now + a + b) - (now + a) may round to just below b
+    heartbeat.beat(now + PING_AFTER + 1 + PING_AFTER / 2 + 0.5)
     async with asyncio.timeout(5):
         assert (await ws.receive()).type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED)
     # and the hub lets the socket go as any lost connection's
