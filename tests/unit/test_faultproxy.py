@@ -3,6 +3,7 @@ The fault tests' verdicts are only as good as these."""
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import socketserver
 import threading
@@ -19,10 +20,10 @@ class _Echo(socketserver.BaseRequestHandler):
 
     def handle(self) -> None:
         try:
-            while data := self.request.recv(1024):
-                self.request.sendall(data)
-        except ConnectionResetError:
-            pass  # a reset is as good an end as a clean close here
+            # a reset is as good an end as a clean close here
+            with contextlib.suppress(ConnectionResetError):
+                while data := self.request.recv(1024):
+                    self.request.sendall(data)
         finally:
             _Echo.closed.set()
 
