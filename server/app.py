@@ -8,7 +8,20 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from . import api, auth, background, consults, db, health, http, intake, logs, webclient, worker
+from . import (
+    api,
+    auth,
+    background,
+    consults,
+    db,
+    health,
+    http,
+    intake,
+    logs,
+    openapi,
+    webclient,
+    worker,
+)
 from .errors import error_middleware
 from .settings import SETTINGS, Settings
 
@@ -34,5 +47,6 @@ def create_app(settings: Settings) -> web.Application:
     intake.setup(app, settings)
     api.setup(app, settings)
     consults.setup(app, settings)  # after the API: its store and the OAuth service
+    openapi.setup(app, settings)  # describes the routes of every feature
     webclient.setup(app, settings)
     return app

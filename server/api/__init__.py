@@ -5,11 +5,10 @@ from __future__ import annotations
 from aiohttp import web
 
 from ..settings import Settings
-from . import consults, openapi, patients, prescriptions, staff, verification
+from . import consults, patients, prescriptions, staff, verification
 
 
 def setup(app: web.Application, settings: Settings) -> None:
-    app.router.add_get("/api/v1/openapi.json", openapi.openapi)
     app.router.add_get("/api/v1/prescriptions", prescriptions.list_prescriptions)
     app.router.add_get("/api/v1/prescriptions/{id}", prescriptions.get_prescription)
     app.router.add_get("/api/v1/queue/revision", prescriptions.queue_revision)

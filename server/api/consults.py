@@ -20,15 +20,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from signaling import consults as rules
 
 from .. import audit
+from ..callers import PHARMACIST, Caller, caller
 from ..consults import store
 from ..consults.ws import ROOMS
 from ..db import DATABASE
 from ..db.models import ConsultRow, PatientProfile, Pharmacy, Prescription, utcnow
 from ..errors import BadRequest, Conflict, NotFound, Problem
 from ..http import PROXIES, path_uuid, read_json_object
+from ..openapi import Operation, operation, path, query
 from ..settings import SETTINGS
-from .callers import PHARMACIST, Caller, caller
-from .openapi import Operation, operation, path, query
 
 SCOPE = "consults"
 _CONSULT = {

@@ -12,13 +12,13 @@ from aiohttp import web
 from sqlalchemy import select
 
 from .. import audit
+from ..callers import caller
 from ..db import DATABASE
 from ..db.models import PatientProfile, Prescription, PrescriptionNote, utcnow
 from ..errors import NotFound
 from ..http import path_uuid
+from ..openapi import Operation, operation, path
 from ..worker.checking import ACCEPTED, supply_ends
-from .callers import caller
-from .openapi import Operation, operation, path
 from .prescriptions import SCOPE, summary, usernames
 
 #: the most prescriptions one profile lists (newest first)

@@ -16,6 +16,7 @@ from sqlalchemy.orm import selectinload
 from eprescribe.workflow import State
 
 from .. import audit
+from ..callers import caller
 from ..db import DATABASE
 from ..db.models import (
     Finding,
@@ -27,8 +28,7 @@ from ..db.models import (
 )
 from ..errors import BadRequest, NotFound
 from ..http import path_uuid, query_int
-from .callers import caller
-from .openapi import Operation, operation, path, query
+from ..openapi import Operation, operation, path, query
 
 SCOPE = "rx:read"
 #: the verification actions (server.api.verification), linked from the queue in OpenAPI

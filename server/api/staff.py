@@ -19,13 +19,13 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from .. import audit
+from ..callers import Caller, caller
 from ..db import DATABASE
 from ..db.models import User
 from ..errors import BadRequest, Forbidden, NotFound, Problem, Unauthorized, Unprocessable
 from ..http import path_uuid, read_json_object
+from ..openapi import Operation, operation, path
 from ..users import ROLES
-from .callers import Caller, caller
-from .openapi import Operation, operation, path
 
 SCOPE = "staff:manage"
 ADMIN = "pharmacy_admin"

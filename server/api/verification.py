@@ -22,6 +22,7 @@ from eprescribe.verification import Claim, VerificationError
 from eprescribe.workflow import State
 
 from .. import audit
+from ..callers import PHARMACIST, Caller, caller
 from ..db import DATABASE
 from ..db.models import (
     ClarificationRequest,
@@ -33,8 +34,7 @@ from ..db.models import (
 )
 from ..errors import Conflict, Forbidden, NotFound, Problem, Unprocessable
 from ..http import path_uuid, read_json_object
-from .callers import PHARMACIST, Caller, caller
-from .openapi import Operation, operation, path
+from ..openapi import Operation, operation, path
 from .prescriptions import ACTION_NAMES
 
 SCOPE = "rx:verify"

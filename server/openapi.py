@@ -14,8 +14,8 @@ from typing import Any, TypeVar
 
 from aiohttp import web
 
-from ..auth.clients import SCOPES, USER_SCOPES
-from ..settings import SETTINGS
+from .auth.clients import SCOPES, USER_SCOPES
+from .settings import SETTINGS, Settings
 
 PREFIX = "/api/v1"
 F = TypeVar("F", bound=Callable[..., Any])
@@ -178,3 +178,7 @@ def _operation(op: Operation) -> dict[str, Any]:
 async def openapi(request: web.Request) -> web.Response:
     """``GET /api/v1/openapi.json``"""
     return web.json_response(document(request.app))
+
+
+def setup(app: web.Application, settings: Settings) -> None:
+    app.router.add_get(f"{PREFIX}/openapi.json", openapi)

@@ -14,10 +14,10 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from .. import audit, auth
-from ..errors import Forbidden
-from ..http import PROXIES
-from ..logs import CLIENT_ID
+from . import audit, auth
+from .errors import Forbidden
+from .http import PROXIES
+from .logs import CLIENT_ID
 
 PHARMACIST = "pharmacist"
 
