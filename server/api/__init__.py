@@ -5,13 +5,10 @@ from __future__ import annotations
 from aiohttp import web
 
 from ..settings import Settings
-from . import consults, patients, prescriptions, staff, verification
+from . import consults, patients, staff
 
 
 def setup(app: web.Application, settings: Settings) -> None:
-    app.router.add_get("/api/v1/prescriptions", prescriptions.list_prescriptions)
-    app.router.add_get("/api/v1/prescriptions/{id}", prescriptions.get_prescription)
-    app.router.add_get("/api/v1/queue/revision", prescriptions.queue_revision)
     app.router.add_get("/api/v1/patients/{id}", patients.get_patient)
     app.router.add_get("/api/v1/consults", consults.list_consults)
     app.router.add_post("/api/v1/consults", consults.create_consult)
@@ -20,5 +17,3 @@ def setup(app: web.Application, settings: Settings) -> None:
     app.router.add_post("/api/v1/consults/{id}/cancel", consults.cancel_consult)
     app.router.add_get("/api/v1/users", staff.list_staff)
     app.router.add_patch("/api/v1/users/{id}", staff.update_staff)
-    for name, handler in verification.ACTIONS.items():
-        app.router.add_post(f"/api/v1/prescriptions/{{id}}/{name}", handler)

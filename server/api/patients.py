@@ -18,8 +18,8 @@ from ..db.models import PatientProfile, Prescription, PrescriptionNote, utcnow
 from ..errors import NotFound
 from ..http import path_uuid
 from ..openapi import Operation, operation, path
+from ..prescriptions.queue import SCOPE, summary, usernames
 from ..worker.checking import ACCEPTED, supply_ends
-from .prescriptions import SCOPE, summary, usernames
 
 #: the most prescriptions one profile lists (newest first)
 MAX_PRESCRIPTIONS = 200

@@ -7,7 +7,6 @@ Messages that cannot be processed are answered with ``Error`` and leave no row b
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import time
 import uuid
@@ -17,7 +16,6 @@ from typing import Any, TypeVar
 
 from sqlalchemy import Select, select
 
-from eprescribe import workflow
 from eprescribe.ncpdp import (
     DuplicateMessageError,
     Message,
@@ -40,7 +38,8 @@ from eprescribe.ncpdp import (
 from .. import audit
 from ..db import Database
 from ..db.models import InboundMessage, Pharmacy, utcnow
-from .writer import Duplicate, IntakeRecord, IntakeWriter, StorageFailed
+from ..prescriptions import store
+from ..prescriptions.writer import Duplicate, IntakeRecord, IntakeWriter, StorageFailed
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -49,8 +48,6 @@ SUPPORTED = frozenset({"NewRx"})
 #: bodies larger than this are parsed in a worker thread so the event loop keeps serving
 INLINE_PARSE_LIMIT = 64 * 1024
 HUB = Party("ZZZ", "TELEPHARM-HUB")
-#: UrgencyIndicatorCode for an urgent (STAT) order: first in the pharmacist's queue
-URGENT = "X"
 #: Error DescriptionCode "Timeout": the hub cannot tell whether the message was stored
 TIMEOUT = "008"
 NOTHING_STORED = "Receiver system error; nothing was stored, resend later."
@@ -203,7 +200,8 @@ class IntakeService:
     async def _store_newrx(
         self, message: Message, newrx: NewRx, raw: bytes, sender: Sender, pharmacy_id: uuid.UUID
     ) -> None:
-        record = _record(message, newrx, raw, sender, pharmacy_id)
+        actor = audit.Actor("client", sender.client_id, pharmacy_id, sender.ip)
+        record = store.intake_record(message, newrx, raw, actor, pharmacy_id, utcnow())
         try:
             await self._writer.write(record)
         except Duplicate:
@@ -228,83 +226,6 @@ class IntakeService:
     async def _scalar(self, query: Select[str]) -> str | None:
         async with self._db.sessions() as session:
             return await session.scalar(query)
-
-
-def _record(
-    message: Message, newrx: NewRx, raw: bytes, sender: Sender, pharmacy_id: uuid.UUID
-) -> IntakeRecord:
-    """The rows of one NewRx: original bytes, prescription, first transition, audit event."""
-    header, medication = message.header, newrx.medication
-    actor = audit.Actor("client", sender.client_id, pharmacy_id, sender.ip)
-    now = utcnow()
-    inbound_id, rx_id = uuid.uuid4(), uuid.uuid4()
-    first = workflow.received(str(actor), f"{message.transaction} received", now)
-    return IntakeRecord(
-        message={
-            "id": inbound_id,
-            "sender_client_id": sender.client_id,
-            "sender": f"{header.from_.qualifier}:{header.from_.value}",
-            "message_id": header.message_id,
-            "relates_to_message_id": header.relates_to_message_id,
-            "transaction": message.transaction,
-            "version": message.version,
-            "pharmacy_id": pharmacy_id,
-            "sha256": hashlib.sha256(raw).hexdigest(),
-            "raw": raw,
-            "received_at": now,
-        },
-        prescription={
-            "id": rx_id,
-            "pharmacy_id": pharmacy_id,
-            "inbound_message_id": inbound_id,
-            "message_id": header.message_id,
-            "prescriber_order_number": header.prescriber_order_number,
-            "state": first.to_state.value,
-            "drug_description": medication.drug_description,
-            "dea_schedule": medication.dea_schedule,
-            "written_date": medication.written_date.date,
-            # value objects go to the JSON columns as they are (see server.db.json_dumps)
-            "patient": newrx.patient,
-            "prescriber": newrx.prescriber,
-            "medication": medication,
-            "details": _details(message, newrx),
-            "received_at": now,
-            "updated_at": now,
-            "urgent": newrx.urgency_indicator_code == URGENT,
-        },
-        transition={
-            "prescription_id": rx_id,
-            "from_state": None,
-            "to_state": first.to_state.value,
-            "actor": first.actor,
-            "reason": first.reason,
-            "at": first.at,
-        },
-        audit=audit.values(
-            actor,
-            audit.Event(
-                "prescription.receive",
-                "prescription",
-                str(rx_id),
-                pharmacy_id=pharmacy_id,
-                detail={"message_id": header.message_id, "transaction": message.transaction},
-            ),
-            now,
-        ),
-    )
-
-
-def _details(message: Message, newrx: NewRx) -> dict[str, object]:
-    return {
-        "sent_time": message.header.sent_time,
-        "sender": message.header.from_,
-        "digital_signature": message.header.digital_signature,
-        "allergies": newrx.allergies,
-        "no_known_allergies": newrx.no_known_allergies,
-        "pharmacy": newrx.pharmacy,
-        "urgency_indicator_code": newrx.urgency_indicator_code,
-        "prohibit_renewal_request": newrx.prohibit_renewal_request,
-    }
 
 
 def _wants_receipt(message: Message) -> bool:

@@ -24,10 +24,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from eprescribe import workflow
+from eprescribe import prescriptions as rules
 from eprescribe.checks import (
     ActiveMedication,
     CheckContext,
@@ -46,15 +46,14 @@ from eprescribe.workflow import State
 
 from .. import audit
 from ..db import sync_engine
-from ..db.models import Finding as FindingRow
 from ..db.models import (
     InboundMessage,
     PatientProfile,
     Pharmacy,
     Prescription,
-    PrescriptionTransition,
     utcnow,
 )
+from ..prescriptions import store
 from ..settings import Settings, SettingsError
 from .failures import is_transient
 
@@ -143,43 +142,55 @@ class Checker:
         return [CheckOutcome(rx_id, results[rx_id]) for rx_id in done]
 
     def _start(self, ids: list[uuid.UUID]) -> dict[uuid.UUID, CheckContext]:
-        """Claim the prescriptions and gather their contexts, in one transaction (rows are
-        locked in ID order, so concurrent chunks cannot deadlock)."""
+        """Claim the prescriptions and gather their contexts, in one transaction (the store
+        locks the rows in ID order, so concurrent chunks cannot deadlock)."""
         with self._sessions.begin() as session:
-            rows = session.execute(
-                select(Prescription, InboundMessage.raw, InboundMessage.received_at, Pharmacy.state)
+            found = store.load(session, ids)
+            open_ids = [
+                i for i, rx in found.items() if rx.state in (State.RECEIVED, State.CHECKING)
+            ]
+            sources = session.execute(
+                select(
+                    Prescription.id, InboundMessage.raw, InboundMessage.received_at, Pharmacy.state
+                )
                 .join(InboundMessage, Prescription.inbound_message_id == InboundMessage.id)
                 .join(Pharmacy, Prescription.pharmacy_id == Pharmacy.id)
-                .where(Prescription.id.in_(ids))
+                .where(Prescription.id.in_(open_ids))
                 .order_by(Prescription.id)
-                .with_for_update(of=Prescription)
             ).all()
-            open_rows = [r for r in rows if r[0].state in (State.RECEIVED, State.CHECKING)]
-            fresh = [r[0].id for r in open_rows if r[0].state == State.RECEIVED]
-            _move(session, fresh, State.RECEIVED, State.CHECKING, "checks started")
+            now = utcnow()
+            changes: list[store.Change] = []
             created: list[dict[str, Any]] = []  # audit entries of new patient profiles
-            contexts = {
-                rx.id: self._context(session, rx, raw, at, state, created)
-                for rx, raw, at, state in open_rows
-            }
+            contexts = {}
+            for rx_id, raw, received_at, state in sources:
+                rx = found[rx_id]
+                outcome = rules.start_checks(rx, now)
+                contexts[rx_id], outcome = self._context(
+                    session, outcome, raw, received_at, state, created
+                )
+                changes.append(store.Change(rx, outcome))
             # last: the chain head's lock is not held while the chunk is parsed and identified
-            audit.append(session, created)
+            store.save(session, changes, created)
             return contexts
 
     def _context(
         self,
         session: Session,
-        rx: Prescription,
+        started: rules.Outcome,
         raw: bytes,
         received_at: dt.datetime,
         state: str | None,
         created: list[dict[str, Any]],
-    ) -> CheckContext:
+    ) -> tuple[CheckContext, rules.Outcome]:
+        """The check context of a prescription, and its outcome with the patient linked."""
         message = parse_message(raw)  # it parsed at intake; the same bytes parse the same
         assert isinstance(message.body, NewRx)
-        match, profile = _link_patient(session, rx, message.body, created)
-        active = self._active(session, profile.id, rx.id) if profile else ()
-        return build_context(
+        match, profile = _link_patient(session, started.rx, message.body, created)
+        if profile is not None and started.rx.patient_id != profile.id:
+            linked = rules.link_patient(started.rx, profile.id)
+            started = rules.Outcome(linked.rx, started.events + linked.events)
+        active = self._active(session, profile.id, started.rx.id) if profile else ()
+        context = build_context(
             message.body,
             received_at,
             signature=message.header.digital_signature,
@@ -190,6 +201,7 @@ class Checker:
             state=state,
             expiry=self._expiry,
         )
+        return context, started
 
     def _active(
         self, session: Session, patient_id: uuid.UUID, rx_id: uuid.UUID
@@ -224,19 +236,15 @@ class Checker:
         """Store the findings of those still ``checking`` and move them on, in one
         transaction; the others were finished by another run in the meantime."""
         with self._sessions.begin() as session:
-            still = list(
-                session.scalars(
-                    select(Prescription.id)
-                    .where(
-                        Prescription.id.in_(sorted(results)), Prescription.state == State.CHECKING
-                    )
-                    .order_by(Prescription.id)
-                    .with_for_update()
-                )
-            )
-            if still:
-                _conclude(session, {rx_id: results[rx_id] for rx_id in still}, "checks done")
-        return still
+            found = store.load(session, results)
+            now = utcnow()
+            changes = [
+                store.Change(rx, rules.finish_checks(rx, results[rx_id], now))
+                for rx_id, rx in found.items()
+                if rx.state is State.CHECKING
+            ]
+            store.save(session, changes, [_checked(change, now) for change in changes])
+        return [change.after.id for change in changes]
 
     def _park(self, rx_id: uuid.UUID, error: Exception) -> list[CheckOutcome]:
         """Send a prescription whose checks cannot run to the pharmacist's queue, with a
@@ -244,60 +252,30 @@ class Checker:
         log.warning("prescription %s parked unchecked: %s", rx_id, _describe(error))
         finding = checks_failed(type(error).__name__)
         with self._sessions.begin() as session:
-            state = session.scalar(
-                select(Prescription.state).where(Prescription.id == rx_id).with_for_update()
-            )
-            if state == State.RECEIVED:
-                _move(session, [rx_id], State.RECEIVED, State.CHECKING, "checks started")
-            elif state != State.CHECKING:
+            rx = store.load(session, [rx_id]).get(rx_id)
+            if rx is None or rx.state not in (State.RECEIVED, State.CHECKING):
                 return []
-            _conclude(session, {rx_id: (finding,)}, "checks could not run", failure=finding)
+            now = utcnow()
+            started = rules.start_checks(rx, now).rx
+            change = store.Change(rx, rules.finish_checks(started, (finding,), now, failed=True))
+            store.save(session, [change], [_checked(change, now)])
         return [CheckOutcome(rx_id, (finding,))]
 
 
-def _conclude(
-    session: Session,
-    results: dict[uuid.UUID, tuple[Finding, ...]],
-    why: str,
-    failure: Finding | None = None,
-) -> None:
-    """Replace the findings of prescriptions in ``checking`` (locked by the caller), move
-    them to the pharmacist's queue and audit it; ``failure`` when the checks could not run."""
-    now = utcnow()
-    ids = list(results)
-    session.execute(delete(FindingRow).where(FindingRow.prescription_id.in_(ids)))
-    rows = [
-        {
-            "prescription_id": rx_id,
-            "code": f.code,
-            "severity": f.severity.value,
-            "message": f.message,
-            "evidence": dict(f.evidence),
-            "created_at": now,
-        }
-        for rx_id in ids
-        for f in results[rx_id]
-    ]
-    if rows:
-        session.execute(insert(FindingRow), rows)
-    _move(session, ids, State.CHECKING, State.AWAITING_REVIEW, why)
-    extra = {} if failure is None else dict(failure.evidence)
-    audit.append(
-        session,
-        [
-            audit.values(
-                ACTOR,
-                audit.Event(
-                    "prescription.check",
-                    "prescription",
-                    str(rx_id),
-                    outcome="success" if failure is None else "failure",
-                    detail={"codes": sorted({f.code for f in results[rx_id]}), **extra},
-                ),
-                now,
-            )
-            for rx_id in ids
-        ],
+def _checked(change: store.Change, at: dt.datetime) -> dict[str, Any]:
+    """The audit entry of a prescription the checks ran on (or could not run on)."""
+    (done,) = (e for e in change.outcome.events if isinstance(e, rules.ChecksDone))
+    extra = dict(done.findings[0].evidence) if done.failed else {}
+    return audit.values(
+        ACTOR,
+        audit.Event(
+            "prescription.check",
+            "prescription",
+            str(change.after.id),
+            outcome="failure" if done.failed else "success",
+            detail={"codes": sorted({f.code for f in done.findings}), **extra},
+        ),
+        at,
     )
 
 
@@ -319,7 +297,7 @@ def supply_ends(medication: dict[str, Any], received: dt.date) -> dt.date:
 
 
 def _link_patient(
-    session: Session, rx: Prescription, newrx: NewRx, created: list[dict[str, Any]]
+    session: Session, rx: rules.Prescription, newrx: NewRx, created: list[dict[str, Any]]
 ) -> tuple[PatientMatch | None, PatientProfile | None]:
     """Link the prescription to its patient's profile on an exact match, or to a new profile
     (its audit entry added to ``created``) when nobody shares name and birth date; weak or
@@ -346,11 +324,10 @@ def _link_patient(
     if match.kind == "exact":
         profile = profiles[match.candidates[0]]
     elif match.kind == "new":
-        profile = _new_profile(session, rx, key)
+        profile = _new_profile(session, rx, key, newrx)
         created.append(_created(profile, rx))
     else:
         return match, None
-    rx.patient_id = profile.id
     return match, profile
 
 
@@ -364,7 +341,9 @@ def _key(profile: PatientProfile) -> MatchKey:
     )
 
 
-def _new_profile(session: Session, rx: Prescription, key: MatchKey) -> PatientProfile:
+def _new_profile(
+    session: Session, rx: rules.Prescription, key: MatchKey, newrx: NewRx
+) -> PatientProfile:
     profile = PatientProfile(
         pharmacy_id=rx.pharmacy_id,
         last_name_key=key.last,
@@ -372,7 +351,7 @@ def _new_profile(session: Session, rx: Prescription, key: MatchKey) -> PatientPr
         date_of_birth=key.date_of_birth,
         gender=key.gender,
         postal_code=key.postal_code,
-        demographics=rx.patient,
+        demographics=newrx.patient,
         allergies=[],
     )
     session.add(profile)
@@ -380,7 +359,7 @@ def _new_profile(session: Session, rx: Prescription, key: MatchKey) -> PatientPr
     return profile
 
 
-def _created(profile: PatientProfile, rx: Prescription) -> dict[str, Any]:
+def _created(profile: PatientProfile, rx: rules.Prescription) -> dict[str, Any]:
     """The audit entry of a profile created for ``rx``'s patient."""
     return audit.values(
         ACTOR,
@@ -391,31 +370,4 @@ def _created(profile: PatientProfile, rx: Prescription) -> dict[str, Any]:
             pharmacy_id=rx.pharmacy_id,
             detail={"prescription_id": str(rx.id)},
         ),
-    )
-
-
-def _move(session: Session, ids: list[uuid.UUID], current: State, target: State, why: str) -> None:
-    """Move ``ids`` from ``current`` to ``target``, recording one transition each."""
-    if not ids:
-        return
-    step = workflow.move(current, target, str(ACTOR), why, utcnow())
-    session.execute(
-        update(Prescription)
-        .where(Prescription.id.in_(ids))
-        .values(state=step.to_state.value, updated_at=step.at)
-        .execution_options(synchronize_session=False)
-    )
-    session.execute(
-        insert(PrescriptionTransition),
-        [
-            {
-                "prescription_id": rx_id,
-                "from_state": current.value,
-                "to_state": target.value,
-                "actor": step.actor,
-                "reason": step.reason,
-                "at": step.at,
-            }
-            for rx_id in ids
-        ],
     )

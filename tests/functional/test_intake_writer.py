@@ -19,9 +19,10 @@ from server.db.models import (
     Pharmacy,
     Prescription,
     PrescriptionTransition,
+    utcnow,
 )
-from server.intake.service import Sender, _record
-from server.intake.writer import IntakeWriter
+from server.prescriptions.store import intake_record
+from server.prescriptions.writer import IntakeWriter
 from tests.conftest import Hub
 from tests.functional.intake_helpers import post_script, sample_newrx
 
@@ -142,7 +143,8 @@ async def test_writes_one_after_another_each_get_a_drainer(hub: Hub) -> None:
         raw = sample_newrx()
         message = parse_message(raw)
         assert isinstance(message.body, NewRx)
-        record = _record(message, message.body, raw, Sender("c", None), pharmacy_id)
+        actor = audit.Actor("client", "c", pharmacy_id)
+        record = intake_record(message, message.body, raw, actor, pharmacy_id, utcnow())
         async with asyncio.timeout(10):  # not wait_for: its task would hide the race
             await writer.write(record)
     await writer.close()

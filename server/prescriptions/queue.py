@@ -31,7 +31,7 @@ from ..http import path_uuid, query_int
 from ..openapi import Operation, operation, path, query
 
 SCOPE = "rx:read"
-#: the verification actions (server.api.verification), linked from the queue in OpenAPI
+#: the verification actions (server.prescriptions.actions), linked from the queue in OpenAPI
 ACTION_NAMES = ("claim", "release", "approve", "reject", "clarify", "notes")
 MAX_LIMIT = 200
 STATES = frozenset(s.value for s in State)

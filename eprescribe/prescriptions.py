@@ -1,0 +1,228 @@
+"""The prescription aggregate: one prescription's state, claim, findings and history, and every
+decision on it (DESIGN.md "Prescription states").
+
+A :class:`Prescription` is immutable. Each decision is a pure function that takes the current
+value and returns an :class:`Outcome`: the new value (its history grown by the transition, if
+the state changed) and the :data:`Event` values a store records beside it (a note, a question
+for the prescriber, findings). A refused decision raises
+:class:`~eprescribe.verification.VerificationError` (or :class:`TransitionNotAllowed`) and
+changes nothing. The state machine is :mod:`eprescribe.workflow`; the verification rules
+(claims, reasons, overrides) are :mod:`eprescribe.verification`. Storage is not this module's
+business: the one writer is ``server.prescriptions.store``.
+
+Actors are strings, ``kind:id`` (``user:<uuid>``, ``client:<client id>``, ``system:checks``),
+as the audit trail writes them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from . import verification
+from .checks.base import Finding
+from .verification import Claim, VerificationError
+from .workflow import State, Transition, move, received
+
+
+@dataclass(frozen=True, slots=True)
+class Reviewer:
+    """The pharmacist deciding: who, and whether their account may approve controlled
+    substances."""
+
+    user_id: str
+    controlled_substances: bool = False
+
+    @property
+    def actor(self) -> str:
+        return f"user:{self.user_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class Prescription:
+    id: uuid.UUID
+    pharmacy_id: uuid.UUID
+    state: State
+    history: tuple[Transition, ...]
+    #: the NCI code of the DEA schedule, None when not controlled
+    dea_schedule: str | None = None
+    claim: Claim | None = None
+    #: the checks' latest findings (replaced as a whole when the checks run again)
+    findings: tuple[Finding, ...] = ()
+    #: the patient's profile, once the checks matched one
+    patient_id: uuid.UUID | None = None
+
+    def _move(self, target: State, actor: str, reason: str, at: dt.datetime) -> Prescription:
+        step = move(self.state, target, actor, reason, at)
+        return dataclasses.replace(self, state=target, history=(*self.history, step))
+
+    def _in_review_with_claim(self, reviewer: Reviewer, now: dt.datetime) -> None:
+        if self.state is State.AWAITING_REVIEW:
+            raise VerificationError("claim_required", "Claim the prescription first.")
+        if self.state is not State.IN_REVIEW:
+            raise VerificationError("wrong_state", f"The prescription is {self.state}.")
+        verification.require_claim(self.claim, reviewer.user_id, now)
+
+
+@dataclass(frozen=True, slots=True)
+class NoteAdded:
+    """A pharmacist's or technician's note (never sent to the prescriber)."""
+
+    author: str  # the user ID
+    text: str
+    at: dt.datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ClarificationAsked:
+    """A question for the prescriber, to be sent as an outbound SCRIPT message."""
+
+    by: str  # the user ID
+    reason_code: str
+    text: str
+    at: dt.datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Approved:
+    #: the reason given for each warning, by finding code
+    overrides: Mapping[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    reason_code: str
+
+
+@dataclass(frozen=True, slots=True)
+class ChecksDone:
+    """The checks ran (``failed``: they could not, and the findings say so)."""
+
+    findings: tuple[Finding, ...]
+    failed: bool = False
+
+
+Event = NoteAdded | ClarificationAsked | Approved | Rejected | ChecksDone
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    rx: Prescription
+    events: tuple[Event, ...] = ()
+
+
+def receive(
+    rx_id: uuid.UUID,
+    pharmacy_id: uuid.UUID,
+    actor: str,
+    transaction: str,
+    at: dt.datetime,
+    dea_schedule: str | None = None,
+) -> Prescription:
+    """A prescription as it arrives: ``received``, the first entry of its history."""
+    first = received(actor, f"{transaction} received", at)
+    return Prescription(rx_id, pharmacy_id, State.RECEIVED, (first,), dea_schedule)
+
+
+# -- the checks ---------------------------------------------------------------------------
+
+CHECKER = "system:checks"
+
+
+def start_checks(rx: Prescription, at: dt.datetime) -> Outcome:
+    """``received`` to ``checking``; a prescription already ``checking`` (a run that was
+    interrupted) stays as it is, to be finished by this run."""
+    if rx.state is State.CHECKING:
+        return Outcome(rx)
+    return Outcome(rx._move(State.CHECKING, CHECKER, "checks started", at))
+
+
+def finish_checks(
+    rx: Prescription, findings: tuple[Finding, ...], at: dt.datetime, *, failed: bool = False
+) -> Outcome:
+    """The findings replace the earlier ones and the prescription goes to the pharmacist's
+    queue; ``failed`` when the checks could not run (the findings say so)."""
+    why = "checks could not run" if failed else "checks done"
+    moved = rx._move(State.AWAITING_REVIEW, CHECKER, why, at)
+    return Outcome(dataclasses.replace(moved, findings=findings), (ChecksDone(findings, failed),))
+
+
+def link_patient(rx: Prescription, patient_id: uuid.UUID) -> Outcome:
+    """The checks matched the prescription's patient to a profile (or made a new one)."""
+    return Outcome(dataclasses.replace(rx, patient_id=patient_id))
+
+
+# -- verification -------------------------------------------------------------------------
+
+
+def claim(rx: Prescription, reviewer: Reviewer, now: dt.datetime) -> Outcome:
+    """Take (or renew) the claim: a lock with an expiry, visible to colleagues."""
+    taken = verification.take_claim(rx.claim, reviewer.user_id, now)
+    if rx.state is State.AWAITING_REVIEW:
+        moved = rx._move(State.IN_REVIEW, reviewer.actor, "claimed for review", now)
+        return Outcome(dataclasses.replace(moved, claim=taken))
+    if rx.state is State.IN_REVIEW:
+        return Outcome(dataclasses.replace(rx, claim=taken))
+    raise VerificationError("wrong_state", f"The prescription is {rx.state}.")
+
+
+def release(rx: Prescription, reviewer: Reviewer, now: dt.datetime) -> Outcome:
+    rx._in_review_with_claim(reviewer, now)
+    moved = rx._move(State.AWAITING_REVIEW, reviewer.actor, "released to the queue", now)
+    return Outcome(dataclasses.replace(moved, claim=None))
+
+
+def approve(rx: Prescription, reviewer: Reviewer, overrides: object, now: dt.datetime) -> Outcome:
+    """Refused while a hard stop stands; every warning needs its override reason (``overrides``
+    maps finding codes to reasons); a controlled substance needs a pharmacist with that
+    permission."""
+    rx._in_review_with_claim(reviewer, now)
+    if rx.dea_schedule and not reviewer.controlled_substances:
+        raise VerificationError(
+            "controlled_substance_permission",
+            "Approving controlled substances needs that permission on your account.",
+        )
+    if not isinstance(overrides, Mapping):
+        raise VerificationError("overrides_invalid", "overrides must map finding codes to reasons.")
+    accepted = verification.approval_overrides(
+        ((f.code, f.severity.value) for f in rx.findings), overrides
+    )
+    reason = "approved" + "".join(f"; override {code}: {why}" for code, why in accepted.items())
+    moved = rx._move(State.APPROVED, reviewer.actor, reason, now)
+    return Outcome(dataclasses.replace(moved, claim=None), (Approved(accepted),))
+
+
+def reject(
+    rx: Prescription, reviewer: Reviewer, reason_code: object, text: object, now: dt.datetime
+) -> Outcome:
+    rx._in_review_with_claim(reviewer, now)
+    code = verification.reason_code(reason_code, verification.REJECT_REASONS)
+    why = verification.reason_text(text)
+    moved = rx._move(State.REJECTED, reviewer.actor, f"rejected ({code}): {why}", now)
+    return Outcome(dataclasses.replace(moved, claim=None), (Rejected(code),))
+
+
+def clarify(
+    rx: Prescription, reviewer: Reviewer, reason_code: object, text: object, now: dt.datetime
+) -> Outcome:
+    """Ask the prescriber: the question is an event the store queues for sending."""
+    rx._in_review_with_claim(reviewer, now)
+    code = verification.reason_code(reason_code, verification.CLARIFY_REASONS)
+    why = verification.reason_text(text)
+    moved = rx._move(
+        State.CLARIFICATION_REQUESTED,
+        reviewer.actor,
+        f"clarification requested ({code}): {why}",
+        now,
+    )
+    asked = ClarificationAsked(reviewer.user_id, code, why, now)
+    return Outcome(dataclasses.replace(moved, claim=None), (asked,))
+
+
+def add_note(rx: Prescription, author: str, text: object, now: dt.datetime) -> Outcome:
+    """A note from a pharmacist or a technician (``author`` is the user ID); the state and
+    the claim stay as they are."""
+    return Outcome(rx, (NoteAdded(author, verification.reason_text(text), now),))

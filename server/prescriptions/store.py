@@ -1,0 +1,395 @@
+"""Prescriptions in the database: the one writer of prescription state.
+
+The values of :mod:`eprescribe.prescriptions` are stored as rows: the prescription's own row
+(state, claim, patient link), its transitions, findings, notes and the questions queued for the
+prescriber. Every write goes through :func:`save`, which writes what an
+:class:`~eprescribe.prescriptions.Outcome` says and then the audit entries, always as the
+unit of work's last statement (the audit chain head's lock is the last lock taken). The
+intake's batched fast path (:mod:`.writer`) stores rows built here by :func:`intake_record`.
+
+The functions take a blocking :class:`~sqlalchemy.orm.Session`: the check worker calls them
+directly, the hub's handlers through ``AsyncSession.run_sync`` (:class:`PrescriptionStore`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import uuid
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, NoReturn
+
+from aiohttp import web
+from sqlalchemy import delete, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
+
+from eprescribe import prescriptions as rules
+from eprescribe.checks import Finding, Severity
+from eprescribe.ncpdp import Message, NewRx
+from eprescribe.verification import Claim, VerificationError
+from eprescribe.workflow import State, Transition
+
+from .. import audit
+from ..db import Database
+from ..db.models import ClarificationRequest, PrescriptionNote, PrescriptionTransition, utcnow
+from ..db.models import Finding as FindingRow
+from ..db.models import Prescription as PrescriptionRow
+from ..errors import Conflict, Forbidden, NotFound, Problem, Unprocessable
+from .writer import IntakeRecord
+
+#: UrgencyIndicatorCode for an urgent (STAT) order: first in the pharmacist's queue
+URGENT = "X"
+#: refusals that are about the prescription's current state, not about the request
+_CONFLICTS = frozenset({"claimed_by_other", "claim_required", "wrong_state"})
+
+
+# -- reading ------------------------------------------------------------------------------
+
+
+def load(
+    session: Session,
+    ids: Iterable[uuid.UUID],
+    *,
+    pharmacy_id: uuid.UUID | None = None,
+    history: bool = False,
+) -> dict[uuid.UUID, rules.Prescription]:
+    """The prescriptions of ``ids`` (of ``pharmacy_id`` only, when given), their rows locked
+    in ID order (so concurrent units of work cannot deadlock). Without ``history`` a value's
+    history is empty: enough to decide (the rules never read it; :func:`save` writes the
+    steps a decision appends) at one query less."""
+    wanted = sorted(set(ids))
+    query = select(PrescriptionRow).where(PrescriptionRow.id.in_(wanted))
+    if pharmacy_id is not None:
+        query = query.where(PrescriptionRow.pharmacy_id == pharmacy_id)
+    rows = list(session.scalars(query.order_by(PrescriptionRow.id).with_for_update()))
+    if not rows:
+        return {}
+    found = [row.id for row in rows]
+    findings: dict[uuid.UUID, list[Finding]] = {rx_id: [] for rx_id in found}
+    for f in session.scalars(
+        select(FindingRow)
+        .where(FindingRow.prescription_id.in_(found))
+        .order_by(FindingRow.prescription_id, FindingRow.id)
+    ):
+        findings[f.prescription_id].append(
+            Finding(f.code, Severity(f.severity), f.message, f.evidence)
+        )
+    steps: dict[uuid.UUID, list[Transition]] = {rx_id: [] for rx_id in found}
+    if history:
+        for t in session.scalars(
+            select(PrescriptionTransition)
+            .where(PrescriptionTransition.prescription_id.in_(found))
+            .order_by(PrescriptionTransition.id)
+        ):
+            steps[t.prescription_id].append(_step(t))
+    return {row.id: _value(row, tuple(steps[row.id]), tuple(findings[row.id])) for row in rows}
+
+
+def _value(
+    row: PrescriptionRow, history: tuple[Transition, ...], findings: tuple[Finding, ...]
+) -> rules.Prescription:
+    claim = (
+        Claim(str(row.claimed_by), row.claimed_until)
+        if row.claimed_by is not None and row.claimed_until is not None
+        else None
+    )
+    return rules.Prescription(
+        id=row.id,
+        pharmacy_id=row.pharmacy_id,
+        state=State(row.state),
+        history=history,
+        dea_schedule=row.dea_schedule,
+        claim=claim,
+        findings=findings,
+        patient_id=row.patient_id,
+    )
+
+
+def _step(row: PrescriptionTransition) -> Transition:
+    return Transition(
+        State(row.from_state) if row.from_state else None,
+        State(row.to_state),
+        row.actor,
+        row.reason,
+        row.at,
+    )
+
+
+# -- writing ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """A decision to store: the value it was made on and its outcome."""
+
+    before: rules.Prescription
+    outcome: rules.Outcome
+
+    @property
+    def after(self) -> rules.Prescription:
+        return self.outcome.rx
+
+    @property
+    def steps(self) -> tuple[Transition, ...]:
+        """The transitions the decision appended."""
+        return self.after.history[len(self.before.history) :]
+
+
+def save(session: Session, changes: Sequence[Change], entries: list[dict[str, Any]]) -> None:
+    """Write ``changes`` (of prescriptions :func:`load` locked) and then the audit
+    ``entries`` (from :func:`audit.values`), the last statement."""
+    now = utcnow()
+    moved = [c for c in changes if _row_values(c.after) != _row_values(c.before) or c.steps]
+    if moved:
+        session.execute(
+            update(PrescriptionRow),
+            [{"id": c.after.id, **_row_values(c.after), "updated_at": now} for c in moved],
+        )
+    transitions = [transition_row(c.after.id, step) for c in changes for step in c.steps]
+    if transitions:
+        session.execute(insert(PrescriptionTransition), transitions)
+    _record_events(session, changes, now)
+    audit.append(session, entries)
+
+
+def _row_values(rx: rules.Prescription) -> dict[str, Any]:
+    """The prescription row's columns a decision may change."""
+    return {
+        "state": rx.state.value,
+        "claimed_by": uuid.UUID(rx.claim.holder) if rx.claim else None,
+        "claimed_until": rx.claim.until if rx.claim else None,
+        "patient_id": rx.patient_id,
+    }
+
+
+def transition_row(rx_id: uuid.UUID, step: Transition) -> dict[str, Any]:
+    return {
+        "prescription_id": rx_id,
+        "from_state": step.from_state.value if step.from_state else None,
+        "to_state": step.to_state.value,
+        "actor": step.actor,
+        "reason": step.reason,
+        "at": step.at,
+    }
+
+
+def _record_events(session: Session, changes: Sequence[Change], now: dt.datetime) -> None:
+    checked = {
+        c.after.id: event.findings
+        for c in changes
+        for event in c.outcome.events
+        if isinstance(event, rules.ChecksDone)
+    }
+    if checked:
+        session.execute(delete(FindingRow).where(FindingRow.prescription_id.in_(list(checked))))
+        rows = [
+            {
+                "prescription_id": rx_id,
+                "code": f.code,
+                "severity": f.severity.value,
+                "message": f.message,
+                "evidence": dict(f.evidence),
+                "created_at": now,
+            }
+            for rx_id, findings in checked.items()
+            for f in findings
+        ]
+        if rows:
+            session.execute(insert(FindingRow), rows)
+    for change in changes:
+        for event in change.outcome.events:
+            if isinstance(event, rules.NoteAdded):
+                session.add(
+                    PrescriptionNote(
+                        prescription_id=change.after.id,
+                        author_id=uuid.UUID(event.author),
+                        text=event.text,
+                        created_at=event.at,
+                    )
+                )
+            elif isinstance(event, rules.ClarificationAsked):
+                session.add(
+                    ClarificationRequest(
+                        prescription_id=change.after.id,
+                        requested_by=uuid.UUID(event.by),
+                        reason_code=event.reason_code,
+                        text=event.text,
+                        created_at=event.at,
+                    )
+                )
+    session.flush()
+
+
+def event_detail(outcome: rules.Outcome) -> dict[str, Any]:
+    """What the audit entry of a decision says beyond its action: the state reached, and the
+    overrides or reason code."""
+    detail: dict[str, Any] = {"state": outcome.rx.state.value}
+    for event in outcome.events:
+        if isinstance(event, rules.Approved):
+            detail["overrides"] = dict(event.overrides)
+        elif isinstance(event, rules.Rejected | rules.ClarificationAsked):
+            detail["reason_code"] = event.reason_code
+    return detail
+
+
+# -- the hub's handlers ---------------------------------------------------------------------
+
+Decide = Callable[[rules.Prescription, dt.datetime], rules.Outcome]
+
+
+class PrescriptionStore:
+    """Decisions on one prescription from the hub's handlers: each in one unit of work that
+    locks the prescription, decides, writes the outcome and audits it. A refusal (unknown ID,
+    or a rule that says no) changes nothing, is audited too and raised after the commit."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def act(
+        self,
+        actor: audit.Actor,
+        pharmacy_id: uuid.UUID,
+        rx_id: uuid.UUID,
+        action: str,
+        decide: Decide,
+    ) -> rules.Prescription:
+        async with audit.refusable(self._db) as session:
+            found = await session.run_sync(
+                lambda s: load(s, [rx_id], pharmacy_id=pharmacy_id).get(rx_id)
+            )
+            if found is None:
+                await _refuse(
+                    session,
+                    actor,
+                    action,
+                    rx_id,
+                    "not_found",
+                    {},
+                    NotFound("No such prescription."),
+                )
+            now = utcnow()
+            try:
+                outcome = decide(found, now)
+            except VerificationError as exc:
+                detail = {"refused": exc.code, "codes": list(exc.codes)}
+                await _refuse(session, actor, action, rx_id, "refused", detail, _problem(exc))
+            entry = audit.values(actor, _event(action, rx_id, "success", event_detail(outcome)))
+            await session.run_sync(save, [Change(found, outcome)], [entry])
+        return outcome.rx
+
+
+#: the store the hub's handlers decide through
+PRESCRIPTIONS: web.AppKey[PrescriptionStore] = web.AppKey("prescriptions")
+
+
+async def _refuse(
+    session: AsyncSession,
+    actor: audit.Actor,
+    action: str,
+    rx_id: uuid.UUID,
+    outcome: str,
+    detail: dict[str, Any],
+    problem: Problem,
+) -> NoReturn:
+    await audit.refuse(session, actor, _event(action, rx_id, outcome, detail), problem)
+
+
+def _event(action: str, rx_id: uuid.UUID, outcome: str, detail: dict[str, Any]) -> audit.Event:
+    return audit.Event(
+        f"prescription.{action}", "prescription", str(rx_id), outcome=outcome, detail=detail
+    )
+
+
+def _problem(exc: VerificationError) -> Problem:
+    extra = {"codes": list(exc.codes)} if exc.codes else {}
+    if exc.code in _CONFLICTS:
+        problem: Problem = Conflict(exc.detail, extra=extra)
+        problem.code = exc.code
+        return problem
+    if exc.code == "controlled_substance_permission":
+        forbidden = Forbidden(exc.detail)
+        forbidden.code = exc.code
+        return forbidden
+    return Unprocessable(exc.code, exc.detail, extra=extra)
+
+
+# -- the intake -----------------------------------------------------------------------------
+
+
+def intake_record(
+    message: Message,
+    newrx: NewRx,
+    raw: bytes,
+    actor: audit.Actor,
+    pharmacy_id: uuid.UUID,
+    now: dt.datetime,
+) -> IntakeRecord:
+    """The rows of one NewRx for the intake's batched writer: the original bytes, the
+    prescription as :func:`eprescribe.prescriptions.receive` makes it, its first transition
+    and its audit entry."""
+    header, medication = message.header, newrx.medication
+    inbound_id = uuid.uuid4()
+    rx = rules.receive(
+        uuid.uuid4(), pharmacy_id, str(actor), message.transaction, now, medication.dea_schedule
+    )
+    return IntakeRecord(
+        message={
+            "id": inbound_id,
+            "sender_client_id": actor.id,
+            "sender": f"{header.from_.qualifier}:{header.from_.value}",
+            "message_id": header.message_id,
+            "relates_to_message_id": header.relates_to_message_id,
+            "transaction": message.transaction,
+            "version": message.version,
+            "pharmacy_id": pharmacy_id,
+            "sha256": hashlib.sha256(raw).hexdigest(),
+            "raw": raw,
+            "received_at": now,
+        },
+        prescription={
+            "id": rx.id,
+            "pharmacy_id": pharmacy_id,
+            "inbound_message_id": inbound_id,
+            "message_id": header.message_id,
+            "prescriber_order_number": header.prescriber_order_number,
+            **_row_values(rx),
+            "drug_description": medication.drug_description,
+            "dea_schedule": rx.dea_schedule,
+            "written_date": medication.written_date.date,
+            # value objects go to the JSON columns as they are (see server.db.json_dumps)
+            "patient": newrx.patient,
+            "prescriber": newrx.prescriber,
+            "medication": medication,
+            "details": _details(message, newrx),
+            "received_at": now,
+            "updated_at": now,
+            "urgent": newrx.urgency_indicator_code == URGENT,
+        },
+        transition=transition_row(rx.id, rx.history[0]),
+        audit=audit.values(
+            actor,
+            audit.Event(
+                "prescription.receive",
+                "prescription",
+                str(rx.id),
+                pharmacy_id=pharmacy_id,
+                detail={"message_id": header.message_id, "transaction": message.transaction},
+            ),
+            now,
+        ),
+    )
+
+
+def _details(message: Message, newrx: NewRx) -> dict[str, object]:
+    return {
+        "sent_time": message.header.sent_time,
+        "sender": message.header.from_,
+        "digital_signature": message.header.digital_signature,
+        "allergies": newrx.allergies,
+        "no_known_allergies": newrx.no_known_allergies,
+        "pharmacy": newrx.pharmacy,
+        "urgency_indicator_code": newrx.urgency_indicator_code,
+        "prohibit_renewal_request": newrx.prohibit_renewal_request,
+    }

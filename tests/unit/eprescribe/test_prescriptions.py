@@ -1,0 +1,215 @@
+"""The prescription aggregate, as whole histories: each test walks a prescription from its
+arrival through the checks and the pharmacist's decisions, and reads the history it leaves."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+import pytest
+
+from eprescribe import prescriptions as rx_rules
+from eprescribe.checks import Finding, Severity
+from eprescribe.prescriptions import (
+    Approved,
+    ChecksDone,
+    ClarificationAsked,
+    NoteAdded,
+    Prescription,
+    Rejected,
+    Reviewer,
+)
+from eprescribe.verification import CLAIM_TTL, VerificationError
+from eprescribe.workflow import State, TransitionNotAllowed
+
+T0 = dt.datetime(2026, 12, 6, 9, 0, tzinfo=dt.UTC)
+ANNA = Reviewer(str(uuid.UUID(int=1)))
+BORIS = Reviewer(str(uuid.UUID(int=2)), controlled_substances=True)
+SCHEDULE_II = "C48675"
+WARNING = Finding("THERAPEUTIC_DUPLICATION", Severity.WARNING, "two SSRIs")
+HARD_STOP = Finding("DEA_INVALID", Severity.HARD_STOP, "DEA number fails its check digit")
+INFO = Finding("NDC_UNKNOWN", Severity.INFO, "not in the reference")
+
+
+def minutes(n: float) -> dt.datetime:
+    return T0 + dt.timedelta(minutes=n)
+
+
+def arrived(schedule: str | None = None) -> Prescription:
+    return rx_rules.receive(
+        uuid.UUID(int=7), uuid.UUID(int=9), "client:ehr", "NewRx", T0, dea_schedule=schedule
+    )
+
+
+def checked(findings: tuple[Finding, ...] = (), schedule: str | None = None) -> Prescription:
+    started = rx_rules.start_checks(arrived(schedule), minutes(1)).rx
+    return rx_rules.finish_checks(started, findings, minutes(2)).rx
+
+
+def path(rx: Prescription) -> list[tuple[State | None, State, str]]:
+    return [(step.from_state, step.to_state, step.actor) for step in rx.history]
+
+
+def test_arrival_checks_claim_and_approval_with_an_override() -> None:
+    rx = checked((WARNING, INFO))
+    claimed = rx_rules.claim(rx, ANNA, minutes(3)).rx
+    assert claimed.claim is not None
+    assert claimed.claim.holder == ANNA.user_id
+    outcome = rx_rules.approve(
+        claimed, ANNA, {"THERAPEUTIC_DUPLICATION": " patient switching, told "}, minutes(4)
+    )
+    assert outcome.events == (Approved({"THERAPEUTIC_DUPLICATION": "patient switching, told"}),)
+    done = outcome.rx
+    assert done.state is State.APPROVED
+    assert done.claim is None
+    assert path(done) == [
+        (None, State.RECEIVED, "client:ehr"),
+        (State.RECEIVED, State.CHECKING, "system:checks"),
+        (State.CHECKING, State.AWAITING_REVIEW, "system:checks"),
+        (State.AWAITING_REVIEW, State.IN_REVIEW, f"user:{ANNA.user_id}"),
+        (State.IN_REVIEW, State.APPROVED, f"user:{ANNA.user_id}"),
+    ]
+    assert done.history[-1].reason == (
+        "approved; override THERAPEUTIC_DUPLICATION: patient switching, told"
+    )
+    assert [step.at for step in done.history] == [T0, *map(minutes, (1, 2, 3, 4))]
+
+
+def test_the_checks_record_their_findings_and_an_interrupted_run_is_finished() -> None:
+    started = rx_rules.start_checks(arrived(), minutes(1)).rx
+    again = rx_rules.start_checks(started, minutes(5))  # a redelivered task
+    assert again.rx == started
+    assert again.events == ()
+    outcome = rx_rules.finish_checks(started, (HARD_STOP,), minutes(6))
+    assert outcome.rx.findings == (HARD_STOP,)
+    assert outcome.events == (ChecksDone((HARD_STOP,)),)
+    assert outcome.rx.history[-1].reason == "checks done"
+    with pytest.raises(TransitionNotAllowed):
+        rx_rules.finish_checks(outcome.rx, (), minutes(7))  # finished by another run
+
+
+def test_checks_that_cannot_run_park_the_prescription_for_review() -> None:
+    started = rx_rules.start_checks(arrived(), minutes(1)).rx
+    outcome = rx_rules.finish_checks(started, (HARD_STOP,), minutes(2), failed=True)
+    assert outcome.rx.state is State.AWAITING_REVIEW
+    assert outcome.events == (ChecksDone((HARD_STOP,), failed=True),)
+    assert outcome.rx.history[-1].reason == "checks could not run"
+
+
+def test_a_colleagues_claim_blocks_until_it_runs_out() -> None:
+    rx = rx_rules.claim(checked(), ANNA, minutes(3)).rx
+    with pytest.raises(VerificationError) as refused:
+        rx_rules.claim(rx, BORIS, minutes(4))
+    assert refused.value.code == "claimed_by_other"
+    with pytest.raises(VerificationError) as refused:
+        rx_rules.approve(rx, BORIS, {}, minutes(4))
+    assert refused.value.code == "claimed_by_other"
+    later = minutes(3) + CLAIM_TTL + dt.timedelta(seconds=1)
+    taken = rx_rules.claim(rx, BORIS, later).rx
+    assert taken.state is State.IN_REVIEW  # taken over, no new transition
+    assert taken.claim is not None
+    assert taken.claim.holder == BORIS.user_id
+    assert len(taken.history) == len(rx.history)
+    assert rx_rules.approve(taken, BORIS, {}, later).rx.state is State.APPROVED
+
+
+def test_renewing_a_claim_and_releasing_it() -> None:
+    rx = rx_rules.claim(checked(), ANNA, minutes(3)).rx
+    renewed = rx_rules.claim(rx, ANNA, minutes(10)).rx
+    assert renewed.claim is not None
+    assert renewed.claim.until == minutes(10) + CLAIM_TTL
+    released = rx_rules.release(renewed, ANNA, minutes(11)).rx
+    assert released.state is State.AWAITING_REVIEW
+    assert released.claim is None
+    assert released.history[-1].reason == "released to the queue"
+    with pytest.raises(VerificationError) as refused:
+        rx_rules.release(released, ANNA, minutes(12))
+    assert refused.value.code == "claim_required"
+
+
+def test_approval_is_refused_while_a_hard_stop_stands_then_rejected() -> None:
+    rx = rx_rules.claim(checked((HARD_STOP, WARNING)), ANNA, minutes(3)).rx
+    with pytest.raises(VerificationError) as refused:
+        rx_rules.approve(rx, ANNA, {"THERAPEUTIC_DUPLICATION": "ok"}, minutes(4))
+    assert (refused.value.code, refused.value.codes) == ("hard_stops", ("DEA_INVALID",))
+    outcome = rx_rules.reject(rx, ANNA, "prescriber_not_verified", "DEA does not check", minutes(5))
+    assert outcome.rx.state is State.REJECTED
+    assert outcome.rx.claim is None
+    assert outcome.events == (Rejected("prescriber_not_verified"),)
+    assert outcome.rx.history[-1].reason == (
+        "rejected (prescriber_not_verified): DEA does not check"
+    )
+    with pytest.raises(VerificationError) as refused:
+        rx_rules.claim(outcome.rx, ANNA, minutes(6))
+    assert refused.value.code == "wrong_state"
+
+
+def test_every_warning_needs_a_reason_and_only_warnings_take_one() -> None:
+    rx = rx_rules.claim(checked((WARNING,)), ANNA, minutes(3)).rx
+    for overrides, code in (
+        ({}, "override_reasons_missing"),
+        ({"THERAPEUTIC_DUPLICATION": "  "}, "override_reasons_missing"),
+        ({"THERAPEUTIC_DUPLICATION": "ok", "NDC_UNKNOWN": "x"}, "unknown_overrides"),
+        (["THERAPEUTIC_DUPLICATION"], "overrides_invalid"),
+    ):
+        with pytest.raises(VerificationError) as refused:
+            rx_rules.approve(rx, ANNA, overrides, minutes(4))
+        assert refused.value.code == code
+
+
+def test_a_controlled_substance_needs_the_permission() -> None:
+    rx = checked(schedule=SCHEDULE_II)
+    mine = rx_rules.claim(rx, ANNA, minutes(3)).rx
+    with pytest.raises(VerificationError) as refused:
+        rx_rules.approve(mine, ANNA, {}, minutes(4))
+    assert refused.value.code == "controlled_substance_permission"
+    theirs = rx_rules.claim(rx, BORIS, minutes(3)).rx
+    assert rx_rules.approve(theirs, BORIS, {}, minutes(4)).rx.state is State.APPROVED
+
+
+def test_a_clarification_asks_the_prescriber_and_the_answer_comes_back_to_review() -> None:
+    rx = rx_rules.claim(checked(), ANNA, minutes(3)).rx
+    with pytest.raises(VerificationError) as refused:
+        rx_rules.clarify(rx, ANNA, "colour", "which colour?", minutes(4))
+    assert refused.value.code == "reason_code_invalid"
+    outcome = rx_rules.clarify(rx, ANNA, "strength", " 10 or 20 mg? ", minutes(4))
+    assert outcome.rx.state is State.CLARIFICATION_REQUESTED
+    assert outcome.rx.claim is None
+    assert outcome.events == (
+        ClarificationAsked(ANNA.user_id, "strength", "10 or 20 mg?", minutes(4)),
+    )
+    with pytest.raises(TransitionNotAllowed):
+        rx_rules.start_checks(outcome.rx, minutes(5))
+
+
+def test_a_note_changes_neither_state_nor_claim() -> None:
+    rx = rx_rules.claim(checked(), ANNA, minutes(3)).rx
+    outcome = rx_rules.add_note(rx, BORIS.user_id, "patient prefers mornings", minutes(4))
+    assert outcome.rx == rx
+    assert outcome.events == (NoteAdded(BORIS.user_id, "patient prefers mornings", minutes(4)),)
+    with pytest.raises(VerificationError) as refused:
+        rx_rules.add_note(rx, BORIS.user_id, "", minutes(5))
+    assert refused.value.code == "reason_required"
+
+
+def test_decisions_need_the_review_state_and_a_claim() -> None:
+    waiting = checked()
+    for decide in (
+        lambda rx: rx_rules.approve(rx, ANNA, {}, minutes(4)),
+        lambda rx: rx_rules.reject(rx, ANNA, "other", "no", minutes(4)),
+        lambda rx: rx_rules.clarify(rx, ANNA, "other", "why?", minutes(4)),
+        lambda rx: rx_rules.release(rx, ANNA, minutes(4)),
+    ):
+        with pytest.raises(VerificationError) as refused:
+            decide(waiting)
+        assert refused.value.code == "claim_required"
+        with pytest.raises(VerificationError) as refused:
+            decide(arrived())
+        assert refused.value.code == "wrong_state"
+
+
+def test_linking_the_patient_keeps_the_history() -> None:
+    rx = rx_rules.start_checks(arrived(), minutes(1)).rx
+    linked = rx_rules.link_patient(rx, uuid.UUID(int=42)).rx
+    assert linked.patient_id == uuid.UUID(int=42)
+    assert linked.history == rx.history
