@@ -36,6 +36,9 @@ _OPEN = {
     State.READY,
 }
 
+#: a pharmacist accepted it: what the patient takes (active medication, while its supply lasts)
+ACCEPTED = frozenset({State.APPROVED, State.DISPENSING, State.READY, State.COMPLETED})
+
 ALLOWED: dict[State, frozenset[State]] = {
     State.RECEIVED: frozenset({State.CHECKING}),
     State.CHECKING: frozenset({State.AWAITING_REVIEW, State.RECEIVED}),

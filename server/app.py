@@ -19,6 +19,7 @@ from . import (
     intake,
     logs,
     openapi,
+    patients,
     prescriptions,
     webclient,
     worker,
@@ -47,6 +48,7 @@ def create_app(settings: Settings) -> web.Application:
     worker.setup(app, settings)  # before the intake, which publishes to it
     intake.setup(app, settings)
     prescriptions.setup(app, settings)
+    patients.setup(app, settings)
     api.setup(app, settings)
     consults.setup(app, settings)  # after the API: its store and the OAuth service
     openapi.setup(app, settings)  # describes the routes of every feature

@@ -5,11 +5,10 @@ from __future__ import annotations
 from aiohttp import web
 
 from ..settings import Settings
-from . import consults, patients, staff
+from . import consults, staff
 
 
 def setup(app: web.Application, settings: Settings) -> None:
-    app.router.add_get("/api/v1/patients/{id}", patients.get_patient)
     app.router.add_get("/api/v1/consults", consults.list_consults)
     app.router.add_post("/api/v1/consults", consults.create_consult)
     app.router.add_post("/api/v1/invites/check", consults.check_invite)

@@ -27,16 +27,24 @@ from sqlalchemy.orm import Session
 
 from eprescribe import prescriptions as rules
 from eprescribe.checks import Finding, Severity
-from eprescribe.ncpdp import Message, NewRx
+from eprescribe.ncpdp import DigitalSignature, Message, NewRx, parse_message
 from eprescribe.verification import Claim, VerificationError
 from eprescribe.workflow import State, Transition
 
 from .. import audit
 from ..db import Database
-from ..db.models import ClarificationRequest, PrescriptionNote, PrescriptionTransition, utcnow
+from ..db.models import (
+    ClarificationRequest,
+    InboundMessage,
+    Pharmacy,
+    PrescriptionNote,
+    PrescriptionTransition,
+    utcnow,
+)
 from ..db.models import Finding as FindingRow
 from ..db.models import Prescription as PrescriptionRow
 from ..errors import Conflict, Forbidden, NotFound, Problem, Unprocessable
+from ..patients import directory
 from .writer import IntakeRecord
 
 #: UrgencyIndicatorCode for an urgent (STAT) order: first in the pharmacist's queue
@@ -232,6 +240,65 @@ def event_detail(outcome: rules.Outcome) -> dict[str, Any]:
         elif isinstance(event, rules.Rejected | rules.ClarificationAsked):
             detail["reason_code"] = event.reason_code
     return detail
+
+
+# -- the checks -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Started:
+    """A prescription whose checks have started, with what they run on."""
+
+    rx: rules.Prescription
+    newrx: NewRx
+    signature: DigitalSignature | None
+    received_at: dt.datetime
+    #: the state the receiving pharmacy is in (its expiry rules)
+    pharmacy_state: str | None
+    patient: directory.Link
+
+
+def start_checks(session: Session, ids: Iterable[uuid.UUID]) -> list[Started]:
+    """Move those of ``ids`` that are ``received`` to ``checking`` (those ``checking``
+    already, from an interrupted run, stay) and link their patients, in the caller's unit of
+    work; the others are finished or gone. New profiles' audit entries are the last
+    statement, so the chain head's lock is held for no longer than that."""
+    found = load(session, ids)
+    open_ids = [i for i, rx in found.items() if rx.state in (State.RECEIVED, State.CHECKING)]
+    sources = session.execute(
+        select(PrescriptionRow.id, InboundMessage.raw, InboundMessage.received_at, Pharmacy.state)
+        .join(InboundMessage, PrescriptionRow.inbound_message_id == InboundMessage.id)
+        .join(Pharmacy, PrescriptionRow.pharmacy_id == Pharmacy.id)
+        .where(PrescriptionRow.id.in_(open_ids))
+        .order_by(PrescriptionRow.id)
+    ).all()
+    now = utcnow()
+    started: list[Started] = []
+    changes: list[Change] = []
+    for rx_id, raw, received_at, pharmacy_state in sources:
+        rx = found[rx_id]
+        message = parse_message(raw)  # it parsed at intake; the same bytes parse the same
+        assert isinstance(message.body, NewRx)
+        outcome = rules.start_checks(rx, now)
+        patient = directory.link(
+            session, rx.pharmacy_id, message.body.patient, rx.patient_id, rx_id
+        )
+        if patient.profile is not None and rx.patient_id != patient.profile.id:
+            linked = rules.link_patient(outcome.rx, patient.profile.id)
+            outcome = rules.Outcome(linked.rx, outcome.events + linked.events)
+        changes.append(Change(rx, outcome))
+        started.append(
+            Started(
+                outcome.rx,
+                message.body,
+                message.header.digital_signature,
+                received_at,
+                pharmacy_state,
+                patient,
+            )
+        )
+    save(session, changes, [p.patient.created for p in started if p.patient.created])
+    return started
 
 
 # -- the hub's handlers ---------------------------------------------------------------------

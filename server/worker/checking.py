@@ -33,23 +33,17 @@ from eprescribe.checks import (
     CheckContext,
     ExpiryRules,
     Finding,
-    PatientMatch,
     build_context,
     checks_failed,
     run_checks,
 )
 from eprescribe.checks.context import RXNORM_QUALIFIERS
 from eprescribe.drugs import Drug, DrugReference
-from eprescribe.ncpdp import NewRx, parse_message
-from eprescribe.patients import MatchKey, classify
-from eprescribe.workflow import State
+from eprescribe.workflow import ACCEPTED, State
 
 from .. import audit
 from ..db import sync_engine
 from ..db.models import (
-    InboundMessage,
-    PatientProfile,
-    Pharmacy,
     Prescription,
     utcnow,
 )
@@ -67,7 +61,6 @@ class CheckOutcome:
     findings: tuple[Finding, ...]
 
 
-ACCEPTED = (State.APPROVED, State.DISPENSING, State.READY, State.COMPLETED)
 #: assumed supply of an active prescription that states no days supply
 DEFAULT_DAYS_SUPPLY = 30
 
@@ -142,66 +135,28 @@ class Checker:
         return [CheckOutcome(rx_id, results[rx_id]) for rx_id in done]
 
     def _start(self, ids: list[uuid.UUID]) -> dict[uuid.UUID, CheckContext]:
-        """Claim the prescriptions and gather their contexts, in one transaction (the store
-        locks the rows in ID order, so concurrent chunks cannot deadlock)."""
+        """Start the checks (the store moves the prescriptions and links their patients in
+        one transaction), then gather their contexts: drug identification, the CPU-bound
+        part, runs with no lock held."""
         with self._sessions.begin() as session:
-            found = store.load(session, ids)
-            open_ids = [
-                i for i, rx in found.items() if rx.state in (State.RECEIVED, State.CHECKING)
-            ]
-            sources = session.execute(
-                select(
-                    Prescription.id, InboundMessage.raw, InboundMessage.received_at, Pharmacy.state
-                )
-                .join(InboundMessage, Prescription.inbound_message_id == InboundMessage.id)
-                .join(Pharmacy, Prescription.pharmacy_id == Pharmacy.id)
-                .where(Prescription.id.in_(open_ids))
-                .order_by(Prescription.id)
-            ).all()
-            now = utcnow()
-            changes: list[store.Change] = []
-            created: list[dict[str, Any]] = []  # audit entries of new patient profiles
-            contexts = {}
-            for rx_id, raw, received_at, state in sources:
-                rx = found[rx_id]
-                outcome = rules.start_checks(rx, now)
-                contexts[rx_id], outcome = self._context(
-                    session, outcome, raw, received_at, state, created
-                )
-                changes.append(store.Change(rx, outcome))
-            # last: the chain head's lock is not held while the chunk is parsed and identified
-            store.save(session, changes, created)
-            return contexts
+            started = store.start_checks(session, ids)
+        with self._sessions() as session:
+            return {s.rx.id: self._context(session, s) for s in started}
 
-    def _context(
-        self,
-        session: Session,
-        started: rules.Outcome,
-        raw: bytes,
-        received_at: dt.datetime,
-        state: str | None,
-        created: list[dict[str, Any]],
-    ) -> tuple[CheckContext, rules.Outcome]:
-        """The check context of a prescription, and its outcome with the patient linked."""
-        message = parse_message(raw)  # it parsed at intake; the same bytes parse the same
-        assert isinstance(message.body, NewRx)
-        match, profile = _link_patient(session, started.rx, message.body, created)
-        if profile is not None and started.rx.patient_id != profile.id:
-            linked = rules.link_patient(started.rx, profile.id)
-            started = rules.Outcome(linked.rx, started.events + linked.events)
+    def _context(self, session: Session, started: store.Started) -> CheckContext:
+        profile = started.patient.profile
         active = self._active(session, profile.id, started.rx.id) if profile else ()
-        context = build_context(
-            message.body,
-            received_at,
-            signature=message.header.digital_signature,
+        return build_context(
+            started.newrx,
+            started.received_at,
+            signature=started.signature,
             reference=self._reference,
             active=active,
             profile_allergies=profile.allergies if profile else (),
-            patient_match=match,
-            state=state,
+            patient_match=started.patient.match,
+            state=started.pharmacy_state,
             expiry=self._expiry,
         )
-        return context, started
 
     def _active(
         self, session: Session, patient_id: uuid.UUID, rx_id: uuid.UUID
@@ -294,80 +249,3 @@ def supply_ends(medication: dict[str, Any], received: dt.date) -> dt.date:
     days = medication.get("days_supply") or DEFAULT_DAYS_SUPPLY
     fills = 1 + int(medication.get("number_of_refills") or 0)
     return received + dt.timedelta(days=int(days) * fills)
-
-
-def _link_patient(
-    session: Session, rx: rules.Prescription, newrx: NewRx, created: list[dict[str, Any]]
-) -> tuple[PatientMatch | None, PatientProfile | None]:
-    """Link the prescription to its patient's profile on an exact match, or to a new profile
-    (its audit entry added to ``created``) when nobody shares name and birth date; weak or
-    ambiguous matches stay unlinked."""
-    if rx.patient_id is not None:  # linked by an earlier, interrupted run
-        return PatientMatch("exact", (str(rx.patient_id),)), session.get(
-            PatientProfile, rx.patient_id
-        )
-    key = MatchKey.of(newrx.patient)
-    if key is None:
-        return None, None
-    profiles = {
-        str(p.id): p
-        for p in session.scalars(
-            select(PatientProfile).where(
-                PatientProfile.pharmacy_id == rx.pharmacy_id,
-                PatientProfile.last_name_key == key.last,
-                PatientProfile.first_name_key == key.first,
-                PatientProfile.date_of_birth == key.date_of_birth,
-            )
-        )
-    }
-    match = classify(key, [(pid, _key(p)) for pid, p in profiles.items()])
-    if match.kind == "exact":
-        profile = profiles[match.candidates[0]]
-    elif match.kind == "new":
-        profile = _new_profile(session, rx, key, newrx)
-        created.append(_created(profile, rx))
-    else:
-        return match, None
-    return match, profile
-
-
-def _key(profile: PatientProfile) -> MatchKey:
-    return MatchKey(
-        profile.last_name_key,
-        profile.first_name_key,
-        profile.date_of_birth,
-        profile.gender,
-        profile.postal_code,
-    )
-
-
-def _new_profile(
-    session: Session, rx: rules.Prescription, key: MatchKey, newrx: NewRx
-) -> PatientProfile:
-    profile = PatientProfile(
-        pharmacy_id=rx.pharmacy_id,
-        last_name_key=key.last,
-        first_name_key=key.first,
-        date_of_birth=key.date_of_birth,
-        gender=key.gender,
-        postal_code=key.postal_code,
-        demographics=newrx.patient,
-        allergies=[],
-    )
-    session.add(profile)
-    session.flush()
-    return profile
-
-
-def _created(profile: PatientProfile, rx: rules.Prescription) -> dict[str, Any]:
-    """The audit entry of a profile created for ``rx``'s patient."""
-    return audit.values(
-        ACTOR,
-        audit.Event(
-            "patient.create",
-            "patient",
-            str(profile.id),
-            pharmacy_id=rx.pharmacy_id,
-            detail={"prescription_id": str(rx.id)},
-        ),
-    )

@@ -11,6 +11,8 @@ from typing import Any
 from aiohttp import web
 from sqlalchemy import select
 
+from eprescribe.workflow import ACCEPTED
+
 from .. import audit
 from ..callers import caller
 from ..db import DATABASE
@@ -19,7 +21,7 @@ from ..errors import NotFound
 from ..http import path_uuid
 from ..openapi import Operation, operation, path
 from ..prescriptions.queue import SCOPE, summary, usernames
-from ..worker.checking import ACCEPTED, supply_ends
+from ..worker.checking import supply_ends
 
 #: the most prescriptions one profile lists (newest first)
 MAX_PRESCRIPTIONS = 200
