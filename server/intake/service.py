@@ -22,6 +22,7 @@ from eprescribe.ncpdp import (
     DuplicateMessageError,
     Message,
     NewRx,
+    OrderDetails,
     Party,
     ReplyContext,
     ScriptRejection,
@@ -267,7 +268,7 @@ def _record(
             "patient": newrx.patient,
             "prescriber": newrx.prescriber,
             "medication": medication,
-            "details": _details(message, newrx),
+            "details": OrderDetails.of(header, newrx),
             "received_at": now,
             "updated_at": now,
             "urgent": newrx.urgency_indicator_code == URGENT,
@@ -292,19 +293,6 @@ def _record(
             now,
         ),
     )
-
-
-def _details(message: Message, newrx: NewRx) -> dict[str, object]:
-    return {
-        "sent_time": message.header.sent_time,
-        "sender": message.header.from_,
-        "digital_signature": message.header.digital_signature,
-        "allergies": newrx.allergies,
-        "no_known_allergies": newrx.no_known_allergies,
-        "pharmacy": newrx.pharmacy,
-        "urgency_indicator_code": newrx.urgency_indicator_code,
-        "prohibit_renewal_request": newrx.prohibit_renewal_request,
-    }
 
 
 def _wants_receipt(message: Message) -> bool:
