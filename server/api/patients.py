@@ -11,6 +11,9 @@ from typing import Any
 from aiohttp import web
 from sqlalchemy import select
 
+from eprescribe.checks import supply_ends
+from eprescribe.ncpdp import MedicationPrescribed, from_json
+
 from .. import audit
 from ..callers import caller
 from ..db import DATABASE
@@ -18,7 +21,7 @@ from ..db.models import PatientProfile, Prescription, PrescriptionNote, utcnow
 from ..errors import NotFound
 from ..http import path_uuid
 from ..openapi import Operation, operation, path
-from ..worker.checking import ACCEPTED, supply_ends
+from ..worker.checking import ACCEPTED
 from .prescriptions import SCOPE, summary, usernames
 
 #: the most prescriptions one profile lists (newest first)
@@ -126,7 +129,12 @@ def _profile(
             }
             for r in rows
             if r.state in ACCEPTED
-            and (ends := supply_ends(r.medication, r.received_at.date())) >= today
+            and (
+                ends := supply_ends(
+                    from_json(MedicationPrescribed, r.medication), r.received_at.date()
+                )
+            )
+            >= today
         ],
         "prescriptions": [summary(r, names, now) for r in rows],
         "notes": [
