@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from . import allergy, controlled, dates, drug, interactions, patient, prescriber, quantity
 from .base import (
+    DEFAULT_DAYS_SUPPLY,
     ActiveMedication,
     Check,
     CheckContext,
@@ -17,6 +18,7 @@ from .base import (
     Finding,
     PatientMatch,
     Severity,
+    supply_ends,
 )
 from .context import build_context, identify
 from .unchecked import CHECKS_FAILED, checks_failed
@@ -40,6 +42,7 @@ def run_checks(context: CheckContext) -> tuple[Finding, ...]:
 
 __all__ = [
     "CHECKS_FAILED",
+    "DEFAULT_DAYS_SUPPLY",
     "REGISTRY",
     "ActiveMedication",
     "Check",
@@ -52,4 +55,5 @@ __all__ = [
     "checks_failed",
     "identify",
     "run_checks",
+    "supply_ends",
 ]

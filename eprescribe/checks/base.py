@@ -10,7 +10,7 @@ from types import MappingProxyType
 from typing import Any, Literal
 
 from eprescribe.drugs import Drug, DrugReference, Identification
-from eprescribe.ncpdp import DigitalSignature, NewRx
+from eprescribe.ncpdp import DigitalSignature, MedicationPrescribed, NewRx
 
 # NCI codes of SCRIPT DEASchedule, and the names pharmacists use.
 SCHEDULE_II, SCHEDULE_III, SCHEDULE_IV, SCHEDULE_V = "C48675", "C48676", "C48677", "C48679"
@@ -98,6 +98,18 @@ class ActiveMedication:
     prescription_id: str
     description: str
     drug: Drug | None  # None when the reference cannot identify it
+
+
+#: assumed supply of an accepted prescription that states no days supply
+DEFAULT_DAYS_SUPPLY = 30
+
+
+def supply_ends(medication: MedicationPrescribed, received: dt.date) -> dt.date:
+    """The last day a prescription received on ``received`` lasts, refills included: until
+    then it is one of the patient's active medications."""
+    days = medication.days_supply or DEFAULT_DAYS_SUPPLY
+    fills = 1 + medication.number_of_refills
+    return received + dt.timedelta(days=days * fills)
 
 
 @dataclass(frozen=True, slots=True)

@@ -28,7 +28,7 @@ from eprescribe.ncpdp.medication import (
     Strength,
 )
 from eprescribe.ncpdp.message import Body, Message, parse_message
-from eprescribe.ncpdp.newrx import Allergy, NewRx
+from eprescribe.ncpdp.newrx import Allergy, NewRx, OrderDetails
 from eprescribe.ncpdp.parties import Patient, Pharmacy, Prescriber
 from eprescribe.ncpdp.replies import (
     ReplyContext,
@@ -50,6 +50,7 @@ from eprescribe.ncpdp.types import (
     Name,
     Party,
     SenderSoftware,
+    from_json,
     to_json,
 )
 from eprescribe.ncpdp.verify import Verify
@@ -77,6 +78,7 @@ __all__ = [
     "Message",
     "Name",
     "NewRx",
+    "OrderDetails",
     "Party",
     "Patient",
     "Pharmacy",
@@ -99,6 +101,7 @@ __all__ = [
     "build_rejection",
     "build_status",
     "build_verify",
+    "from_json",
     "parse_document",
     "parse_message",
     "reply_context",

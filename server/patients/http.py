@@ -11,6 +11,8 @@ from typing import Any
 from aiohttp import web
 from sqlalchemy import select
 
+from eprescribe.checks import supply_ends
+from eprescribe.ncpdp import MedicationPrescribed, from_json
 from eprescribe.workflow import ACCEPTED
 
 from .. import audit
@@ -21,7 +23,6 @@ from ..errors import NotFound
 from ..http import path_uuid
 from ..openapi import Operation, operation, path
 from ..prescriptions.queue import SCOPE, summary, usernames
-from ..worker.checking import supply_ends
 
 #: the most prescriptions one profile lists (newest first)
 MAX_PRESCRIPTIONS = 200
@@ -128,7 +129,12 @@ def _profile(
             }
             for r in rows
             if r.state in ACCEPTED
-            and (ends := supply_ends(r.medication, r.received_at.date())) >= today
+            and (
+                ends := supply_ends(
+                    from_json(MedicationPrescribed, r.medication), r.received_at.date()
+                )
+            )
+            >= today
         ],
         "prescriptions": [summary(r, names, now) for r in rows],
         "notes": [

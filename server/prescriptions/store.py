@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 
 from eprescribe import prescriptions as rules
 from eprescribe.checks import Finding, Severity
-from eprescribe.ncpdp import DigitalSignature, Message, NewRx, parse_message
+from eprescribe.ncpdp import DigitalSignature, Message, NewRx, OrderDetails, parse_message
 from eprescribe.verification import Claim, VerificationError
 from eprescribe.workflow import State, Transition
 
@@ -429,7 +429,7 @@ def intake_record(
             "patient": newrx.patient,
             "prescriber": newrx.prescriber,
             "medication": medication,
-            "details": _details(message, newrx),
+            "details": OrderDetails.of(header, newrx),
             "received_at": now,
             "updated_at": now,
             "urgent": newrx.urgency_indicator_code == URGENT,
@@ -447,16 +447,3 @@ def intake_record(
             now,
         ),
     )
-
-
-def _details(message: Message, newrx: NewRx) -> dict[str, object]:
-    return {
-        "sent_time": message.header.sent_time,
-        "sender": message.header.from_,
-        "digital_signature": message.header.digital_signature,
-        "allergies": newrx.allergies,
-        "no_known_allergies": newrx.no_known_allergies,
-        "pharmacy": newrx.pharmacy,
-        "urgency_indicator_code": newrx.urgency_indicator_code,
-        "prohibit_renewal_request": newrx.prohibit_renewal_request,
-    }

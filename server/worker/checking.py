@@ -35,10 +35,12 @@ from eprescribe.checks import (
     Finding,
     build_context,
     checks_failed,
+    identify,
     run_checks,
+    supply_ends,
 )
-from eprescribe.checks.context import RXNORM_QUALIFIERS
-from eprescribe.drugs import Drug, DrugReference
+from eprescribe.drugs import DrugReference
+from eprescribe.ncpdp import MedicationPrescribed, from_json
 from eprescribe.workflow import ACCEPTED, State
 
 from .. import audit
@@ -59,10 +61,6 @@ ACTOR = audit.Actor("system", "checks")
 class CheckOutcome:
     prescription_id: uuid.UUID
     findings: tuple[Finding, ...]
-
-
-#: assumed supply of an active prescription that states no days supply
-DEFAULT_DAYS_SUPPLY = 30
 
 
 def load_expiry_rules(path: str) -> ExpiryRules:
@@ -172,20 +170,16 @@ class Checker:
             )
             .order_by(Prescription.received_at)
         )
+        medications = ((i, from_json(MedicationPrescribed, m), at) for i, m, at in rows)
         return tuple(
             ActiveMedication(
-                str(other_id), medication["drug_description"], self._identify(medication)
+                str(other_id),
+                medication.drug_description,
+                identify(self._reference, medication).drug,
             )
-            for other_id, medication, received in rows
+            for other_id, medication, received in medications
             if supply_ends(medication, received.date()) >= today
         )
-
-    def _identify(self, medication: dict[str, Any]) -> Drug | None:
-        product = medication.get("product_code") or {}
-        db_code = medication.get("drug_db_code") or {}
-        ndc = product.get("code") if product.get("qualifier") == "ND" else None
-        rxcui = db_code.get("code") if db_code.get("qualifier") in RXNORM_QUALIFIERS else None
-        return self._reference.identify(ndc, rxcui, medication["drug_description"]).drug
 
     def _finish(self, results: dict[uuid.UUID, tuple[Finding, ...]]) -> list[uuid.UUID]:
         """Store the findings of those still ``checking`` and move them on, in one
@@ -242,10 +236,3 @@ def _describe(error: BaseException) -> str:
         return type(error).__name__
     last = frames[-1]
     return f"{type(error).__name__} at {Path(last.filename).name}:{last.lineno} in {last.name}"
-
-
-def supply_ends(medication: dict[str, Any], received: dt.date) -> dt.date:
-    """The last day a prescription received on ``received`` lasts, refills included."""
-    days = medication.get("days_supply") or DEFAULT_DAYS_SUPPLY
-    fills = 1 + int(medication.get("number_of_refills") or 0)
-    return received + dt.timedelta(days=int(days) * fills)

@@ -9,11 +9,29 @@ import uuid
 import pytest
 from sqlalchemy import func, select, text
 
-from eprescribe.ncpdp import Error, Status, Verify, parse_message
+from eprescribe.ncpdp import (
+    Error,
+    MedicationPrescribed,
+    NewRx,
+    OrderDetails,
+    Patient,
+    Prescriber,
+    Status,
+    Verify,
+    from_json,
+    parse_message,
+)
 from server.db.models import AuditEvent, InboundMessage, Prescription, PrescriptionTransition
 from tests.conftest import Hub
 from tests.functional.intake_helpers import post_script
-from tests.support.script_samples import FIXTURES, newrx_tree, newrx_xml, to_bytes
+from tests.support.script_samples import (
+    FIXTURES,
+    edit,
+    newrx_tree,
+    newrx_xml,
+    stored_samples,
+    to_bytes,
+)
 
 
 async def _count(hub: Hub, model: type) -> int:
@@ -77,6 +95,28 @@ async def test_newrx_is_stored_then_answered_with_status(hub: Hub) -> None:
     assert audit.resource_id == str(rx.id)
     assert audit.pharmacy_id == rx.pharmacy_id
     assert "TESTPATIENT" not in str(audit.detail)
+
+
+async def test_stored_values_read_back_as_the_message_parsed(hub: Hub) -> None:
+    """What the JSON columns hold (JSONB on PostgreSQL) gives back the parsed value objects."""
+    token = await _ready(hub)
+    sent = {}
+    for document in stored_samples().values():
+        message_id = uuid.uuid4().hex
+        body = edit(document, replace={"Header/MessageID": message_id})
+        reply = parse_message(await (await post_script(hub, body, token)).read())
+        assert reply.transaction in ("Status", "Verify")
+        sent[message_id] = parse_message(body)
+    async with hub.db.sessions() as session:
+        rows = (await session.scalars(select(Prescription))).all()
+    assert len(rows) == len(sent)
+    for rx in rows:
+        message = sent[rx.message_id]
+        assert isinstance(message.body, NewRx)
+        assert from_json(Patient, rx.patient) == message.body.patient
+        assert from_json(Prescriber, rx.prescriber) == message.body.prescriber
+        assert from_json(MedicationPrescribed, rx.medication) == message.body.medication
+        assert from_json(OrderDetails, rx.details) == OrderDetails.of(message.header, message.body)
 
 
 async def test_return_receipt_gets_verify(hub: Hub) -> None:

@@ -30,9 +30,11 @@ from typing import Any
 
 from lxml import etree
 
-__all__ = ["FIXTURES", "edit", "newrx_tree", "newrx_xml", "to_bytes"]
+__all__ = ["FIXTURES", "edit", "newrx_tree", "newrx_xml", "stored_samples", "to_bytes"]
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "ncpdp"
+#: the hub's own sample NewRx (``telepharm demo``)
+SERVER_SAMPLE = Path(__file__).resolve().parents[2] / "server" / "samples" / "newrx.xml"
 
 VERSION = "20170715"
 _STEP = re.compile(r"([A-Za-z_][\w.-]*)(?:\[(\d+)\])?")
@@ -274,6 +276,36 @@ def edit(
     parser = etree.XMLParser(remove_blank_text=True, resolve_entities=False, no_network=True)
     root = etree.fromstring(xml, parser)
     return to_bytes(_apply(root, omit, replace or {}, append or {}))
+
+
+def stored_samples() -> dict[str, bytes]:
+    """Every sample NewRx the hub would store, by name: the 2017071 fixtures (not the 10.6
+    one, which is refused), the hub's own sample, and synthetic variants that reach the value
+    objects' other shapes (structured Sig, controlled, urgent, DateTime written date,
+    non-human patient with a veterinarian)."""
+    samples = {
+        path.name: path.read_bytes()
+        for path in sorted(FIXTURES.glob("*.xml"))
+        if path.name != "newrx_10_6.xml"
+    }
+    samples[f"server/{SERVER_SAMPLE.name}"] = SERVER_SAMPLE.read_bytes()
+    samples["structured_sig"] = newrx_xml(structured_sig=True, note="Synthetic note")
+    samples["controlled_urgent"] = newrx_xml(controlled=True, urgent=True, return_receipt=True)
+    samples["written_date_time"] = newrx_xml(
+        written_date="2025-01-14T23:30:00-05:00", sent_time="2025-01-16T10:00:00.123456+01:00"
+    )
+    samples["nonhuman_veterinarian"] = _nonhuman_veterinarian()
+    return samples
+
+
+def _nonhuman_veterinarian() -> bytes:
+    root = newrx_tree()
+    patient, _ = _resolve(root, "Body/NewRx/Patient/HumanPatient")
+    patient.tag = "NonHumanPatient"
+    _apply(patient, ["Address", "Name/FirstName"], {}, {})
+    prescriber, _ = _resolve(root, "Body/NewRx/Prescriber/NonVeterinarian")
+    prescriber.tag = "Veterinarian"
+    return to_bytes(root)
 
 
 def to_bytes(root: etree._Element) -> bytes:
