@@ -20,6 +20,7 @@ from . import (
     logs,
     openapi,
     prescriptions,
+    staff,
     webclient,
     worker,
 )
@@ -49,6 +50,7 @@ def create_app(settings: Settings) -> web.Application:
     prescriptions.setup(app, settings)
     api.setup(app, settings)
     consults.setup(app, settings)  # after the API: its store and the OAuth service
+    staff.setup(app, settings)
     openapi.setup(app, settings)  # describes the routes of every feature
     webclient.setup(app, settings)
     return app
