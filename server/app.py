@@ -9,7 +9,6 @@ from __future__ import annotations
 from aiohttp import web
 
 from . import (
-    api,
     auth,
     background,
     consults,
@@ -21,6 +20,7 @@ from . import (
     openapi,
     patients,
     prescriptions,
+    staff,
     webclient,
     worker,
 )
@@ -49,8 +49,8 @@ def create_app(settings: Settings) -> web.Application:
     intake.setup(app, settings)
     prescriptions.setup(app, settings)
     patients.setup(app, settings)
-    api.setup(app, settings)
-    consults.setup(app, settings)  # after the API: its store and the OAuth service
+    consults.setup(app, settings)  # after auth: its sockets check sign-ins
+    staff.setup(app, settings)
     openapi.setup(app, settings)  # describes the routes of every feature
     webclient.setup(app, settings)
     return app

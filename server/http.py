@@ -1,5 +1,5 @@
-"""Small HTTP helpers shared by the features: bounded body reads, JSON bodies and the
-caller's address."""
+"""Small HTTP helpers shared by the features: bounded body reads, JSON bodies (read into and
+written from the API's typed bodies) and the caller's address."""
 
 from __future__ import annotations
 
@@ -8,8 +8,9 @@ import ipaddress
 import uuid
 import zlib
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, TypeVar
 
+import msgspec
 import orjson
 from aiohttp import hdrs, web
 
@@ -23,6 +24,10 @@ SERVER_NAME = "Telepharm"
 _NO_STORE_PREFIXES = ("/api/", "/ncpdp/", "/oauth/")
 #: addresses whose trust ProxyTrust remembers (forgotten all at once beyond this)
 _KNOWN_PEERS = 4096
+T = TypeVar("T")
+_ENCODER = msgspec.json.Encoder()
+#: decoders by body type; the types are classes declared at import, so this stays small
+_DECODERS: dict[type[Any], msgspec.json.Decoder[Any]] = {}
 
 
 #: Content-Encodings a body may come in; gzip is decoded here, within the same size limit
@@ -132,6 +137,35 @@ async def read_json_object(request: web.Request, limit: int) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise BadRequest("The body must be a JSON object.")
     return body
+
+
+async def read_json_as(request: web.Request, body_type: type[T], limit: int) -> T:
+    """The JSON body as ``body_type`` (an empty body is ``{}``): 415, 413, or 400 with
+    msgspec's account of the first problem, which names the member (e.g. "Object contains
+    unknown field `x`", "Expected `str`, got `int` - at `$.invite`")."""
+    require_content_type(request, ("application/json",))
+    raw = await read_body(request, limit)
+    try:
+        return _decoder(body_type).decode(raw or b"{}")
+    except msgspec.ValidationError as exc:
+        raise BadRequest(f"The body is not valid: {exc}.") from None
+    except msgspec.DecodeError:
+        raise BadRequest("The body is not valid JSON.") from None
+
+
+def _decoder(body_type: type[T]) -> msgspec.json.Decoder[T]:
+    """One decoder per body type (building one walks the type)."""
+    decoder = _DECODERS.get(body_type)
+    if decoder is None:
+        decoder = _DECODERS[body_type] = msgspec.json.Decoder(body_type)
+    return decoder
+
+
+def respond(body: msgspec.Struct) -> web.Response:
+    """A 200 ``application/json`` response with ``body`` encoded."""
+    return web.Response(
+        body=_ENCODER.encode(body), content_type="application/json", charset="utf-8"
+    )
 
 
 def require_content_type(request: web.Request, allowed: Iterable[str]) -> None:

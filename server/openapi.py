@@ -1,17 +1,47 @@
 """OpenAPI 3.1 description of ``/api/v1``, generated from the routes and their handlers.
 
 Each handler declares its contract with :func:`operation` next to its code (summary, scope,
-parameters, body and response schemas); :func:`document` walks the router, so a route
+parameters, body and response types); :func:`document` walks the router, so a route
 without a declaration, or a declaration without a route, cannot go unnoticed (a test checks
 that every ``/api/v1`` route is described).
+
+Request and response bodies are msgspec types, declared once: the same class validates what
+arrives (:func:`server.http.read_json_as`), encodes what leaves (:func:`server.http.respond`)
+and is described here (its JSON Schema, generated when the document is built). They are the
+API's own types, not the storage rows: a handler builds the response type from what it read,
+so a column added to a table reaches the API only when a type names it. A request type
+derives from :class:`Body` (unknown members refused, so a misspelt field is a 400, not
+ignored); timestamps are :data:`Timestamp` (the ISO 8601 text the hub has always sent).
+For example::
+
+    class Rename(Body, frozen=True):  # frozen again, for mypy's sake
+        name: Annotated[str, msgspec.Meta(max_length=80, description="the new name")]
+
+    class Renamed(msgspec.Struct, frozen=True, kw_only=True):
+        id: uuid.UUID
+        name: str
+        renamed_at: Timestamp
+
+    @operation(Operation(operation_id="renameThing", summary="Rename a thing", scope="things",
+                         parameters=[path("id", "the thing")], body=Rename, response=Renamed))
+    async def rename(request: web.Request) -> web.Response:
+        change = await read_json_as(request, Rename, 4096)  # 415, 413 or 400 naming the field
+        ...
+        return respond(Renamed(id=row.id, name=row.name, renamed_at=row.at.isoformat()))
+
+The top-level schema of a body or response is written into its operation; the types they
+nest are shared under ``components/schemas`` by class name (so two API types may not share a
+name). An operation not yet typed may still give a JSON Schema dict for ``body`` and
+``response``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
+import msgspec
 from aiohttp import web
 
 from .auth.clients import SCOPES, USER_SCOPES
@@ -36,6 +66,15 @@ _ERRORS = {
 }
 
 
+#: a point in time in a response, as the ISO 8601 text of ``datetime.isoformat()`` (kept as
+#: text: msgspec would write UTC as ``Z``, where the API has always written ``+00:00``)
+Timestamp = Annotated[str, msgspec.Meta(extra_json_schema={"format": "date-time"})]
+
+
+class Body(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """A request body: what a client sends, unknown members refused (400)."""
+
+
 @dataclass(frozen=True, slots=True)
 class Operation:
     operation_id: str
@@ -43,8 +82,11 @@ class Operation:
     #: the OAuth scope it needs; None for the one public operation (the invite is its credential)
     scope: str | None
     parameters: list[dict[str, Any]] = field(default_factory=list)
-    body: dict[str, Any] | None = None
-    response: dict[str, Any] | None = None
+    #: the request body: a msgspec type (a :class:`Body`, possibly ``Annotated`` with a
+    #: ``msgspec.Meta`` for what the type cannot say, e.g. ``minProperties``), or a JSON Schema
+    body: object = None
+    #: the 200 response's body: a msgspec type (usually a ``msgspec.Struct``) or a JSON Schema
+    response: object = None
     errors: tuple[str, ...] = ("400", "401", "403")
     description: str = ""
     #: OpenAPI links from the 200 response: name -> (operationId, {parameter: expression})
@@ -80,7 +122,7 @@ def path(name: str, description: str) -> dict[str, Any]:
 
 
 def document(app: web.Application) -> dict[str, Any]:
-    paths: dict[str, dict[str, Any]] = {}
+    described: list[tuple[str, str, Operation]] = []
     for route in app.router.routes():
         resource = route.resource
         op: Operation | None = getattr(route.handler, "__openapi__", None)
@@ -88,7 +130,11 @@ def document(app: web.Application) -> dict[str, Any]:
             continue
         if route.method == "HEAD":  # aiohttp's implicit twin of each GET
             continue
-        paths.setdefault(resource.canonical, {})[route.method.lower()] = _operation(op)
+        described.append((resource.canonical, route.method.lower(), op))
+    schemas = _Schemas([op for _, _, op in described])
+    paths: dict[str, dict[str, Any]] = {}
+    for canonical, method, op in described:
+        paths.setdefault(canonical, {})[method] = _operation(op, schemas)
     return {
         "openapi": "3.1.0",
         "info": {
@@ -124,6 +170,7 @@ def document(app: web.Application) -> dict[str, Any]:
                 }
             },
             "schemas": {
+                **schemas.shared(),
                 "Problem": {
                     "type": "object",
                     "required": ["type", "code", "title", "status", "detail"],
@@ -135,17 +182,77 @@ def document(app: web.Application) -> dict[str, Any]:
                         "detail": {"type": "string"},
                         "codes": {"type": "array", "items": {"type": "string"}},
                     },
-                }
+                },
             },
         },
     }
 
 
-def _operation(op: Operation) -> dict[str, Any]:
+_REF = "#/components/schemas/"
+
+
+class _Schemas:
+    """The JSON Schemas of the operations' types, generated together (msgspec names each
+    struct once): a body's or response's own schema inline, the types they nest shared."""
+
+    def __init__(self, operations: list[Operation]) -> None:
+        types = {
+            id(t): t
+            for op in operations
+            for t in (op.body, op.response)
+            if t is not None and not isinstance(t, dict)
+        }
+        found, self._components = msgspec.json.schema_components(
+            types.values(), ref_template=_REF + "{name}"
+        )
+        self._inline = {
+            key: self._inlined(schema) for key, schema in zip(types, found, strict=True)
+        }
+
+    def _inlined(self, schema: dict[str, Any]) -> dict[str, Any]:
+        ref = schema.get("$ref")
+        if ref is None:
+            return schema
+        rest = {key: value for key, value in schema.items() if key != "$ref"}
+        return {**self._components[ref.removeprefix(_REF)], **rest}
+
+    def of(self, declared: object) -> dict[str, Any] | None:
+        """The schema of a declared body or response."""
+        if declared is None or isinstance(declared, dict):
+            return declared
+        return self._inline[id(declared)]
+
+    def shared(self) -> dict[str, Any]:
+        """The components that the inline schemas refer to, and those they refer to."""
+        needed: set[str] = set()
+        todo = list(_refs(list(self._inline.values())))
+        while todo:
+            name = todo.pop()
+            if name not in needed:
+                needed.add(name)
+                todo.extend(_refs(self._components[name]))
+        return {name: self._components[name] for name in sorted(needed)}
+
+
+def _refs(schema: object) -> Iterator[str]:
+    """The component names ``schema`` refers to, wherever they are nested."""
+    if isinstance(schema, dict):
+        ref = schema.get("$ref")
+        if isinstance(ref, str):
+            yield ref.removeprefix(_REF)
+        schema = list(schema.values())
+    if isinstance(schema, list):
+        for value in schema:
+            yield from _refs(value)
+
+
+def _operation(op: Operation, schemas: _Schemas) -> dict[str, Any]:
     responses: dict[str, Any] = {
         "200": {
             "description": "OK",
-            "content": {"application/json": {"schema": op.response or {"type": "object"}}},
+            "content": {
+                "application/json": {"schema": schemas.of(op.response) or {"type": "object"}}
+            },
         }
     }
     if op.links:
@@ -170,7 +277,7 @@ def _operation(op: Operation) -> dict[str, Any]:
     if op.body is not None:
         result["requestBody"] = {
             "required": True,
-            "content": {"application/json": {"schema": op.body}},
+            "content": {"application/json": {"schema": schemas.of(op.body)}},
         }
     return result
 

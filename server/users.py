@@ -17,6 +17,7 @@ import secrets
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal, get_args
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -39,7 +40,9 @@ from .db import Database
 from .db.models import User, utcnow
 from .settings import Settings
 
-ROLES = ("pharmacist", "technician", "pharmacy_admin")
+#: a staff account's role (the choices of the CLI and of the staff API)
+Role = Literal["pharmacist", "technician", "pharmacy_admin"]
+ROLES: tuple[str, ...] = get_args(Role)
 _USERNAME = re.compile(r"[a-z0-9][a-z0-9._-]{2,63}")
 
 

@@ -1,6 +1,6 @@
-"""Video consults on the hub: the live rooms, their bus, TURN credentials and the signaling
-WebSocket. The rules are :mod:`signaling`; this package wires them to the database, Redis
-and aiohttp."""
+"""Video consults on the hub: the live rooms, their bus, TURN credentials, the signaling
+WebSocket, and the ``/api/v1`` operations that schedule, read and cancel consults (:mod:`.http`).
+The rules are :mod:`signaling`; this package wires them to the database, Redis and aiohttp."""
 
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ from ..background import BACKGROUND
 from ..db import DATABASE
 from ..db.models import utcnow
 from ..settings import SETTINGS, Settings
+from . import http
 from .store import SqlConsultStore
 from .ws import HEARTBEAT, ROOMS, Heartbeat, consult_socket
 
@@ -84,3 +85,8 @@ def setup(app: web.Application, settings: Settings) -> None:
     app.cleanup_ctx.append(_rooms_ctx)
     app.on_shutdown.append(_on_shutdown)
     app.router.add_get("/ws/consult", consult_socket)
+    app.router.add_get("/api/v1/consults", http.list_consults)
+    app.router.add_post("/api/v1/consults", http.create_consult)
+    app.router.add_post("/api/v1/invites/check", http.check_invite)
+    app.router.add_get("/api/v1/consults/{id}", http.get_consult)
+    app.router.add_post("/api/v1/consults/{id}/cancel", http.cancel_consult)

@@ -1,4 +1,4 @@
-"""Video consults over the API: a pharmacist schedules one for a patient of their pharmacy
+"""Video consults over ``/api/v1``: a pharmacist schedules one for a patient of their pharmacy
 (optionally about a prescription), gets the single-use invite link, reads and cancels it.
 
 The rules are :mod:`signaling.consults`; this module stores its values (the invite only as
@@ -11,8 +11,9 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import uuid
-from typing import Any, NoReturn
+from typing import Annotated, Any, NoReturn
 
+import msgspec
 from aiohttp import web
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -21,53 +22,72 @@ from signaling import consults as rules
 
 from .. import audit
 from ..callers import PHARMACIST, Caller, caller
-from ..consults import store
-from ..consults.ws import ROOMS
 from ..db import DATABASE
 from ..db.models import ConsultRow, PatientProfile, Pharmacy, Prescription, utcnow
 from ..errors import BadRequest, Conflict, NotFound, Problem
-from ..http import PROXIES, path_uuid, read_json_object
-from ..openapi import Operation, operation, path, query
+from ..http import PROXIES, path_uuid, read_json_as, respond
+from ..openapi import Body, Operation, Timestamp, operation, path, query
 from ..settings import SETTINGS
+from . import store
+from .ws import ROOMS
 
 SCOPE = "consults"
-_CONSULT = {
-    "type": "object",
-    "required": ["id", "state", "patient_id", "history"],
-    "properties": {
-        "id": {"type": "string", "format": "uuid"},
-        "state": {"enum": [s.value for s in rules.ConsultState]},
-        "patient_id": {"type": "string", "format": "uuid"},
-        "prescription_id": {"type": ["string", "null"], "format": "uuid"},
-        "invite_url": {
-            "type": "string",
-            "description": "the patient's single-use link, only in the reply that created the "
-            "consult (the hub keeps only its digest): send it to the patient",
-        },
-        "invite_expires_at": {"type": "string", "format": "date-time"},
-        "counselling": {"enum": ["accepted", "refused", None]},
-        "notes": {"type": ["string", "null"], "description": "the counselling notes, once ended"},
-        "history": {
-            "type": "array",
-            "items": {
-                "type": "object",
-                "required": ["from", "to", "actor", "reason", "at"],
-                "properties": {
-                    "from": {"type": ["string", "null"]},
-                    "to": {"type": "string"},
-                    "actor": {"type": "string"},
-                    "reason": {"type": "string"},
-                    "at": {"type": "string", "format": "date-time"},
-                },
-            },
-        },
-        "quality": {
-            "type": "object",
-            "description": "each side's latest getStats summary (bitrate_kbps, fps, "
-            "packet_loss, rtt_ms, at), when the consult is read",
-        },
-    },
-}
+
+
+class NewConsult(Body, frozen=True):
+    """A consult to schedule."""
+
+    patient_id: Annotated[
+        uuid.UUID,
+        msgspec.Meta(
+            description="the patient's profile in the caller's pharmacy: the patient_id of one "
+            "of their prescriptions (GET /api/v1/prescriptions/{id}, set once the checks "
+            "matched the patient), which is the id of GET /api/v1/patients/{id}"
+        ),
+    ]
+    prescription_id: Annotated[
+        uuid.UUID | msgspec.UnsetType,
+        msgspec.Meta(description="the prescription the consult is about, if any"),
+    ] = msgspec.UNSET
+
+
+class ConsultStep(msgspec.Struct, frozen=True, kw_only=True, rename={"from_": "from"}):
+    """One step of a consult's history."""
+
+    from_: rules.ConsultState | None
+    to: rules.ConsultState
+    actor: str
+    reason: str
+    at: Timestamp
+
+
+class Consult(msgspec.Struct, frozen=True, kw_only=True):
+    """A consult: its state and history."""
+
+    id: uuid.UUID
+    state: rules.ConsultState
+    patient_id: uuid.UUID
+    prescription_id: uuid.UUID | None
+    invite_expires_at: Timestamp
+    counselling: Annotated[
+        str | None, msgspec.Meta(extra_json_schema={"enum": [*rules.COUNSELLING, None]})
+    ]
+    notes: Annotated[str | None, msgspec.Meta(description="the counselling notes, once ended")]
+    history: list[ConsultStep]
+    invite_url: Annotated[
+        str | msgspec.UnsetType,
+        msgspec.Meta(
+            description="the patient's single-use link, only in the reply that created the "
+            "consult (the hub keeps only its digest): send it to the patient"
+        ),
+    ] = msgspec.UNSET
+    quality: Annotated[
+        dict[str, dict[str, Any]] | msgspec.UnsetType,
+        msgspec.Meta(
+            description="each side's latest getStats summary (bitrate_kbps, fps, "
+            "packet_loss, rtt_ms, at), by role, when the consult is read"
+        ),
+    ] = msgspec.UNSET
 
 
 @operation(
@@ -75,27 +95,8 @@ _CONSULT = {
         operation_id="createConsult",
         summary="Schedule a video consult and get the patient's single-use invite link",
         scope=SCOPE,
-        body={
-            "type": "object",
-            "required": ["patient_id"],
-            "additionalProperties": False,
-            "properties": {
-                "patient_id": {
-                    "type": "string",
-                    "format": "uuid",
-                    "description": "the patient's profile in the caller's pharmacy: the "
-                    "patient_id of one of their prescriptions (GET /api/v1/prescriptions/{id}, "
-                    "set once the checks matched the patient), which is the id of "
-                    "GET /api/v1/patients/{id}",
-                },
-                "prescription_id": {
-                    "type": "string",
-                    "format": "uuid",
-                    "description": "the prescription the consult is about, if any",
-                },
-            },
-        },
-        response=_CONSULT,
+        body=NewConsult,
+        response=Consult,
         errors=("400", "401", "403", "404", "413", "415"),
         description="A pharmacist (scope consults) schedules a consult with a patient of "
         "their pharmacy; the reply carries the invite link, shown this once. The patient "
@@ -105,11 +106,9 @@ _CONSULT = {
 async def create_consult(request: web.Request) -> web.Response:
     who = await caller(request, SCOPE)
     pharmacist = who.require_role(PHARMACIST)
-    body = await read_json_object(request, 4096)
-    if set(body) - {"patient_id", "prescription_id"}:
-        raise BadRequest("Send patient_id and optionally prescription_id, nothing else.")
-    patient_id = _uuid(body.get("patient_id"), "patient_id")
-    rx_id = _uuid(body["prescription_id"], "prescription_id") if "prescription_id" in body else None
+    body = await read_json_as(request, NewConsult, 4096)
+    patient_id = body.patient_id
+    rx_id = None if isinstance(body.prescription_id, msgspec.UnsetType) else body.prescription_id
     now = utcnow()
     async with request.app[DATABASE].transaction() as session:
         if not await _owned(session, who, PatientProfile, patient_id) or (
@@ -142,13 +141,11 @@ async def create_consult(request: web.Request) -> web.Response:
             await session.flush()
             store.add_steps(session, row.id, consult.history)
             await _audit(session, who, "consult.create", row.id, "success")
-            found = {
-                **_json(row, consult.history),
-                "invite_url": f"{request.app[SETTINGS].issuer}/consult/{token}",
-            }
+            invite_url = f"{request.app[SETTINGS].issuer}/consult/{token}"
+            found = _consult(row, consult.history, invite_url=invite_url)
     if found is None:
         raise NotFound("No such patient or prescription in your pharmacy.")
-    return web.json_response(found)
+    return respond(found)
 
 
 @operation(
@@ -157,7 +154,7 @@ async def create_consult(request: web.Request) -> web.Response:
         summary="A consult: state and history",
         scope=SCOPE,
         parameters=[path("id", "the consult")],
-        response=_CONSULT,
+        response=Consult,
         errors=("401", "403", "404"),
     )
 )
@@ -171,7 +168,7 @@ async def get_consult(request: web.Request) -> web.Response:
         await _audit(session, who, "consult.read", consult_id, "success" if row else "not_found")
     if row is None or consult is None:
         raise NotFound("No such consult.")
-    return web.json_response({**_json(row, consult.history), "quality": quality})
+    return respond(_consult(row, consult.history, quality=quality))
 
 
 @operation(
@@ -180,7 +177,7 @@ async def get_consult(request: web.Request) -> web.Response:
         summary="Cancel a consult that has not started (its pharmacist only)",
         scope=SCOPE,
         parameters=[path("id", "the consult")],
-        response=_CONSULT,
+        response=Consult,
         errors=("401", "403", "404", "409"),
     )
 )
@@ -200,27 +197,32 @@ async def cancel_consult(request: web.Request) -> web.Response:
         await _audit(session, who, "consult.cancel", consult_id, "success")
     # a patient already waiting is told at once
     await request.app[ROOMS].announce(dataclasses.replace(cancelled, revision=row.revision))
-    return web.json_response(_json(row, cancelled.history))
+    return respond(_consult(row, cancelled.history))
 
 
 #: the states a consult can still leave (listed by default)
 _OPEN = tuple(state.value for state, moves in rules.ALLOWED.items() if moves)
-_LISTED = {
-    "type": "object",
-    "required": ["id", "state", "patient_id", "patient", "created_at", "invite_expires_at"],
-    "properties": {
-        "id": {"type": "string", "format": "uuid"},
-        "state": {"enum": [s.value for s in rules.ConsultState]},
-        "patient_id": {"type": "string", "format": "uuid"},
-        "patient": {
-            "type": "object",
-            "description": "the patient's name parts (last, first, ...) and date_of_birth",
-        },
-        "prescription_id": {"type": ["string", "null"], "format": "uuid"},
-        "created_at": {"type": "string", "format": "date-time"},
-        "invite_expires_at": {"type": "string", "format": "date-time"},
-    },
-}
+
+
+class ListedConsult(msgspec.Struct, frozen=True, kw_only=True):
+    """A consult in the pharmacist's list."""
+
+    id: uuid.UUID
+    state: rules.ConsultState
+    patient_id: uuid.UUID
+    patient: Annotated[
+        dict[str, Any],
+        msgspec.Meta(description="the patient's name parts (last, first, ...) and date_of_birth"),
+    ]
+    prescription_id: uuid.UUID | None
+    created_at: Timestamp
+    invite_expires_at: Timestamp
+
+
+class Consults(msgspec.Struct, frozen=True, kw_only=True):
+    """The pharmacist's consults, newest first (at most 100)."""
+
+    items: list[ListedConsult]
 
 
 @operation(
@@ -235,11 +237,7 @@ _LISTED = {
                 "only this state (default: every open one)",
             )
         ],
-        response={
-            "type": "object",
-            "required": ["items"],
-            "properties": {"items": {"type": "array", "items": _LISTED}},
-        },
+        response=Consults,
     )
 )
 async def list_consults(request: web.Request) -> web.Response:
@@ -268,25 +266,38 @@ async def list_consults(request: web.Request) -> web.Response:
             "consult.list", "consult", None, detail={"ids": [str(r[0].id) for r in rows]}
         )
         await audit.add(session, who.actor, event)
-    return web.json_response(
-        {
-            "items": [
-                {
-                    "id": str(row.id),
-                    "state": row.state,
-                    "patient_id": str(row.patient_id),
-                    "patient": {
-                        **(demographics.get("name") or {}),
-                        "date_of_birth": born.isoformat(),
-                    },
-                    "prescription_id": str(row.prescription_id) if row.prescription_id else None,
-                    "created_at": row.created_at.isoformat(),
-                    "invite_expires_at": row.invite_expires_at.isoformat(),
-                }
+    return respond(
+        Consults(
+            items=[
+                ListedConsult(
+                    id=row.id,
+                    state=rules.ConsultState(row.state),
+                    patient_id=row.patient_id,
+                    patient={**(demographics.get("name") or {}), "date_of_birth": born.isoformat()},
+                    prescription_id=row.prescription_id,
+                    created_at=row.created_at.isoformat(),
+                    invite_expires_at=row.invite_expires_at.isoformat(),
+                )
                 for row, demographics, born in rows
             ]
-        }
+        )
     )
+
+
+class InviteCheck(Body, frozen=True):
+    """An invite link to check."""
+
+    invite: Annotated[
+        str,
+        msgspec.Meta(min_length=20, max_length=100, description="the last part of the invite link"),
+    ]
+
+
+class InviteStatus(msgspec.Struct, frozen=True, kw_only=True):
+    """The invite still opens its consult."""
+
+    pharmacy: str
+    invite_expires_at: Timestamp
 
 
 @operation(
@@ -294,27 +305,8 @@ async def list_consults(request: web.Request) -> web.Response:
         operation_id="checkInvite",
         summary="Whether an invite link still opens its consult (the patient's page asks first)",
         scope=None,
-        body={
-            "type": "object",
-            "required": ["invite"],
-            "additionalProperties": False,
-            "properties": {
-                "invite": {
-                    "type": "string",
-                    "minLength": 20,
-                    "maxLength": 100,
-                    "description": "the last part of the invite link",
-                }
-            },
-        },
-        response={
-            "type": "object",
-            "required": ["pharmacy", "invite_expires_at"],
-            "properties": {
-                "pharmacy": {"type": "string"},
-                "invite_expires_at": {"type": "string", "format": "date-time"},
-            },
-        },
+        body=InviteCheck,
+        response=InviteStatus,
         errors=("400", "404", "409"),
         description="404 invite_invalid; 409 invite_used (the consult is under way), "
         "invite_expired, or consult_over (ended or cancelled).",
@@ -323,10 +315,7 @@ async def list_consults(request: web.Request) -> web.Response:
 async def check_invite(request: web.Request) -> web.Response:
     """``POST /api/v1/invites/check`` (no account: the invite is the credential, in the body
     so it stays out of logs): 200, or a problem with the code the join would meet."""
-    body = await read_json_object(request, 1024)
-    token = body.get("invite")
-    if set(body) != {"invite"} or not isinstance(token, str) or not 20 <= len(token) <= 100:
-        raise BadRequest("Send the invite, and nothing else.")
+    token = (await read_json_as(request, InviteCheck, 1024)).invite
     async with audit.refusable(request.app[DATABASE]) as session:
         found = await session.execute(
             select(ConsultRow.id, ConsultRow.pharmacy_id, Pharmacy.name)
@@ -347,8 +336,8 @@ async def check_invite(request: web.Request) -> web.Response:
             refused = dataclasses.replace(event, outcome=exc.code)
             await audit.refuse(session, actor, refused, _refused(exc))
         await audit.add(session, actor, event)
-    return web.json_response(
-        {"pharmacy": hit.name, "invite_expires_at": row.invite_expires_at.isoformat()}
+    return respond(
+        InviteStatus(pharmacy=hit.name, invite_expires_at=row.invite_expires_at.isoformat())
     )
 
 
@@ -396,30 +385,30 @@ def _event(action: str, consult_id: uuid.UUID | None, outcome: str) -> audit.Eve
     return audit.Event(action, "consult", str(consult_id) if consult_id else None, outcome=outcome)
 
 
-def _json(row: ConsultRow, steps: tuple[rules.Step, ...]) -> dict[str, Any]:
-    return {
-        "id": str(row.id),
-        "state": row.state,
-        "patient_id": str(row.patient_id),
-        "prescription_id": str(row.prescription_id) if row.prescription_id else None,
-        "invite_expires_at": row.invite_expires_at.isoformat(),
-        "counselling": row.counselling,
-        "notes": row.notes,
-        "history": [
-            {
-                "from": s.from_state.value if s.from_state else None,
-                "to": s.to_state.value,
-                "actor": s.actor,
-                "reason": s.reason,
-                "at": s.at.isoformat(),
-            }
+def _consult(
+    row: ConsultRow,
+    steps: tuple[rules.Step, ...],
+    invite_url: str | msgspec.UnsetType = msgspec.UNSET,
+    quality: dict[str, dict[str, Any]] | msgspec.UnsetType = msgspec.UNSET,
+) -> Consult:
+    return Consult(
+        id=row.id,
+        state=rules.ConsultState(row.state),
+        patient_id=row.patient_id,
+        prescription_id=row.prescription_id,
+        invite_expires_at=row.invite_expires_at.isoformat(),
+        counselling=row.counselling,
+        notes=row.notes,
+        history=[
+            ConsultStep(
+                from_=s.from_state,
+                to=s.to_state,
+                actor=s.actor,
+                reason=s.reason,
+                at=s.at.isoformat(),
+            )
             for s in steps
         ],
-    }
-
-
-def _uuid(value: object, name: str) -> uuid.UUID:
-    try:
-        return uuid.UUID(value if isinstance(value, str) else "")
-    except ValueError:
-        raise BadRequest(f"{name} must be a UUID.") from None
+        invite_url=invite_url,
+        quality=quality,
+    )

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import replace
-from typing import Any, NoReturn
+from typing import Annotated, Any, NoReturn, cast
 
+import msgspec
 from aiohttp import web
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -23,24 +24,44 @@ from ..callers import Caller, caller
 from ..db import DATABASE
 from ..db.models import User
 from ..errors import BadRequest, Forbidden, NotFound, Problem, Unauthorized, Unprocessable
-from ..http import path_uuid, read_json_object
-from ..openapi import Operation, operation, path
-from ..users import ROLES
+from ..http import path_uuid, read_json_as, respond
+from ..openapi import Body, Operation, operation, path
+from ..users import Role
 
 SCOPE = "staff:manage"
 ADMIN = "pharmacy_admin"
 FRESH_SECONDS = 300
-_USER = {
-    "type": "object",
-    "required": ["id", "username", "role", "controlled_substances", "disabled"],
-    "properties": {
-        "id": {"type": "string", "format": "uuid"},
-        "username": {"type": "string"},
-        "role": {"enum": list(ROLES)},
-        "controlled_substances": {"type": "boolean"},
-        "disabled": {"type": "boolean"},
-    },
-}
+
+
+class StaffMember(msgspec.Struct, frozen=True, kw_only=True):
+    """A user of the pharmacy."""
+
+    id: uuid.UUID
+    username: str
+    role: Role
+    controlled_substances: bool
+    disabled: bool
+
+
+class Staff(msgspec.Struct, frozen=True, kw_only=True):
+    """The pharmacy's users, by username."""
+
+    items: list[StaffMember]
+
+
+class StaffChange(Body, frozen=True):
+    """What to change: the role, the controlled-substance permission, or both."""
+
+    role: Role | msgspec.UnsetType = msgspec.UNSET
+    controlled_substances: bool | msgspec.UnsetType = msgspec.UNSET
+
+    def asked(self) -> dict[str, Any]:
+        """The members sent (audited as asked, and applied to the user)."""
+        return {
+            name: value
+            for name in self.__struct_fields__
+            if (value := getattr(self, name)) is not msgspec.UNSET
+        }
 
 
 @operation(
@@ -48,11 +69,7 @@ _USER = {
         operation_id="listStaff",
         summary="The staff of the caller's pharmacy (pharmacy admins)",
         scope=SCOPE,
-        response={
-            "type": "object",
-            "required": ["items"],
-            "properties": {"items": {"type": "array", "items": _USER}},
-        },
+        response=Staff,
         errors=("401", "403"),
     )
 )
@@ -68,7 +85,7 @@ async def list_staff(request: web.Request) -> web.Response:
         await audit.add(
             session, who.actor, audit.Event("user.list", "user", None, detail={"count": len(rows)})
         )
-    return web.json_response({"items": [_user(u) for u in rows]})
+    return respond(Staff(items=[_user(u) for u in rows]))
 
 
 @operation(
@@ -77,23 +94,18 @@ async def list_staff(request: web.Request) -> web.Response:
         summary="Change a user's role or controlled-substance permission (fresh sign-in)",
         scope=SCOPE,
         parameters=[path("id", "the user")],
-        body={
-            "type": "object",
-            "minProperties": 1,
-            "additionalProperties": False,
-            "properties": {
-                "role": {"enum": list(ROLES)},
-                "controlled_substances": {"type": "boolean"},
-            },
-        },
-        response=_USER,
+        # one member at least: the type cannot say so, the schema does
+        body=Annotated[StaffChange, msgspec.Meta(extra_json_schema={"minProperties": 1})],
+        response=StaffMember,
         errors=("400", "401", "403", "404", "413", "415", "422"),
     )
 )
 async def update_staff(request: web.Request) -> web.Response:
     who = await caller(request, SCOPE)
     user_id = path_uuid(request, "user")
-    change = _change(await read_json_object(request, 4096))
+    change = (await read_json_as(request, StaffChange, 4096)).asked()
+    if not change:
+        raise BadRequest("Send role and/or controlled_substances.")
     refused = audit.Event(
         "user.permissions", "user", str(user_id), outcome="refused", detail={"requested": change}
     )
@@ -123,7 +135,7 @@ async def update_staff(request: web.Request) -> web.Response:
                 "user.permissions", "user", str(user.id), detail={"before": before, "after": after}
             ),
         )
-        return web.json_response(_user(user))
+        return respond(_user(user))
 
 
 async def _authorised_admin(session: AsyncSession, who: Caller, refused: audit.Event) -> uuid.UUID:
@@ -152,22 +164,11 @@ async def _refuse(
     await audit.refuse(session, who.actor, event, problem)
 
 
-def _change(body: dict[str, Any]) -> dict[str, Any]:
-    unknown = set(body) - {"role", "controlled_substances"}
-    if unknown or not body:
-        raise BadRequest("Send role and/or controlled_substances, nothing else.")
-    if "role" in body and body["role"] not in ROLES:
-        raise BadRequest(f"role must be one of: {', '.join(ROLES)}.")
-    if "controlled_substances" in body and not isinstance(body["controlled_substances"], bool):
-        raise BadRequest("controlled_substances must be true or false.")
-    return body
-
-
-def _user(user: User) -> dict[str, Any]:
-    return {
-        "id": str(user.id),
-        "username": user.username,
-        "role": user.role,
-        "controlled_substances": user.controlled_substances,
-        "disabled": user.disabled_at is not None,
-    }
+def _user(user: User) -> StaffMember:
+    return StaffMember(
+        id=user.id,
+        username=user.username,
+        role=cast(Role, user.role),  # written only from Role, by the CLI and update_staff
+        controlled_substances=user.controlled_substances,
+        disabled=user.disabled_at is not None,
+    )
