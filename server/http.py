@@ -11,7 +11,6 @@ from collections.abc import Iterable
 from typing import Any, TypeVar
 
 import msgspec
-import orjson
 from aiohttp import hdrs, web
 
 from .errors import BadRequest, NotFound, PayloadTooLarge, RequestTimeout, UnsupportedMediaType
@@ -124,19 +123,6 @@ def path_uuid(request: web.Request, what: str) -> uuid.UUID:
         return uuid.UUID(request.match_info["id"])
     except ValueError:
         raise NotFound(f"No such {what}.") from None
-
-
-async def read_json_object(request: web.Request, limit: int) -> dict[str, Any]:
-    """A JSON object body (an empty body is ``{}``); 415, 413 or 400 otherwise."""
-    require_content_type(request, ("application/json",))
-    raw = await read_body(request, limit)
-    try:
-        body = orjson.loads(raw) if raw else {}
-    except orjson.JSONDecodeError:
-        raise BadRequest("The body is not valid JSON.") from None
-    if not isinstance(body, dict):
-        raise BadRequest("The body must be a JSON object.")
-    return body
 
 
 async def read_json_as(request: web.Request, body_type: type[T], limit: int) -> T:

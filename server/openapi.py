@@ -31,8 +31,7 @@ For example::
 
 The top-level schema of a body or response is written into its operation; the types they
 nest are shared under ``components/schemas`` by class name (so two API types may not share a
-name). An operation not yet typed may still give a JSON Schema dict for ``body`` and
-``response``.
+name).
 """
 
 from __future__ import annotations
@@ -83,9 +82,9 @@ class Operation:
     scope: str | None
     parameters: list[dict[str, Any]] = field(default_factory=list)
     #: the request body: a msgspec type (a :class:`Body`, possibly ``Annotated`` with a
-    #: ``msgspec.Meta`` for what the type cannot say, e.g. ``minProperties``), or a JSON Schema
+    #: ``msgspec.Meta`` for what the type cannot say, e.g. ``minProperties``)
     body: object = None
-    #: the 200 response's body: a msgspec type (usually a ``msgspec.Struct``) or a JSON Schema
+    #: the 200 response's body: a msgspec type (usually a ``msgspec.Struct``)
     response: object = None
     errors: tuple[str, ...] = ("400", "401", "403")
     description: str = ""
@@ -196,12 +195,7 @@ class _Schemas:
     struct once): a body's or response's own schema inline, the types they nest shared."""
 
     def __init__(self, operations: list[Operation]) -> None:
-        types = {
-            id(t): t
-            for op in operations
-            for t in (op.body, op.response)
-            if t is not None and not isinstance(t, dict)
-        }
+        types = {id(t): t for op in operations for t in (op.body, op.response) if t is not None}
         found, self._components = msgspec.json.schema_components(
             types.values(), ref_template=_REF + "{name}"
         )
@@ -218,8 +212,8 @@ class _Schemas:
 
     def of(self, declared: object) -> dict[str, Any] | None:
         """The schema of a declared body or response."""
-        if declared is None or isinstance(declared, dict):
-            return declared
+        if declared is None:
+            return None
         return self._inline[id(declared)]
 
     def shared(self) -> dict[str, Any]:

@@ -5,14 +5,17 @@ read is audited, a miss too."""
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
-from typing import Any
+from typing import Annotated, Any
 
+import msgspec
 from aiohttp import web
 from sqlalchemy import select
 
 from eprescribe.checks import supply_ends
-from eprescribe.ncpdp import MedicationPrescribed, from_json
+from eprescribe.ncpdp import MedicationPrescribed, Patient, from_json
+from eprescribe.ncpdp.types import to_json
 from eprescribe.workflow import ACCEPTED
 
 from .. import audit
@@ -20,12 +23,44 @@ from ..callers import caller
 from ..db import DATABASE
 from ..db.models import PatientProfile, Prescription, PrescriptionNote, utcnow
 from ..errors import NotFound
-from ..http import path_uuid
-from ..openapi import Operation, operation, path
-from ..prescriptions.queue import SCOPE, summary, usernames
+from ..http import path_uuid, respond
+from ..openapi import Operation, Timestamp, operation, path
+from ..prescriptions.queue import SCOPE, Summary, summary, usernames
 
 #: the most prescriptions one profile lists (newest first)
 MAX_PRESCRIPTIONS = 200
+
+
+class ActiveMedication(msgspec.Struct, frozen=True, kw_only=True):
+    prescription_id: uuid.UUID
+    drug_description: str
+    supply_ends: Annotated[str, msgspec.Meta(extra_json_schema={"format": "date"})]
+
+
+class PatientNote(msgspec.Struct, frozen=True, kw_only=True):
+    """A note on one of the patient's prescriptions."""
+
+    prescription_id: uuid.UUID
+    drug_description: str
+    author: str | None
+    text: str
+    at: Timestamp
+
+
+class PatientView(msgspec.Struct, frozen=True, kw_only=True):
+    """A patient's profile as the console shows it beside a prescription."""
+
+    id: uuid.UUID
+    name: Annotated[dict[str, Any], msgspec.Meta(description="the name as received")]
+    date_of_birth: Annotated[str, msgspec.Meta(extra_json_schema={"format": "date"})]
+    gender: str
+    demographics: Annotated[
+        dict[str, Any], msgspec.Meta(description="name, address and contact as received")
+    ]
+    allergies: list[str]
+    active_medications: list[ActiveMedication]
+    prescriptions: list[Summary]
+    notes: list[PatientNote]
 
 
 @operation(
@@ -34,19 +69,7 @@ MAX_PRESCRIPTIONS = 200
         summary="A patient's profile: allergies, active medications, prescriptions, notes",
         scope=SCOPE,
         parameters=[path("id", "the patient profile")],
-        response={
-            "type": "object",
-            "required": ["id", "name", "allergies", "active_medications", "prescriptions"],
-            "properties": {
-                "id": {"type": "string", "format": "uuid"},
-                "name": {"type": "object"},
-                "date_of_birth": {"type": "string", "format": "date"},
-                "allergies": {"type": "array", "items": {"type": "string"}},
-                "active_medications": {"type": "array", "items": {"type": "object"}},
-                "prescriptions": {"type": "array", "items": {"type": "object"}},
-                "notes": {"type": "array", "items": {"type": "object"}},
-            },
-        },
+        response=PatientView,
         errors=("401", "403", "404"),
     )
 )
@@ -102,7 +125,7 @@ async def get_patient(request: web.Request) -> web.Response:
         )
     if profile is None:
         raise NotFound("No such patient.")
-    return web.json_response(_profile(profile, rows, notes, names))
+    return respond(_profile(profile, rows, notes, names))
 
 
 def _profile(
@@ -110,41 +133,41 @@ def _profile(
     rows: list[Prescription],
     notes: list[PrescriptionNote],
     names: dict[uuid.UUID, str],
-) -> dict[str, Any]:
+) -> PatientView:
     now = utcnow()
     today = now.date()
     drugs = {r.id: r.drug_description for r in rows}
-    return {
-        "id": str(profile.id),
-        "name": profile.demographics.get("name") or {},
-        "date_of_birth": profile.date_of_birth.isoformat(),
-        "gender": profile.gender,
-        "demographics": profile.demographics,
-        "allergies": profile.allergies,
-        "active_medications": [
-            {
-                "prescription_id": str(r.id),
-                "drug_description": r.drug_description,
-                "supply_ends": ends.isoformat(),
-            }
-            for r in rows
-            if r.state in ACCEPTED
-            and (
-                ends := supply_ends(
-                    from_json(MedicationPrescribed, r.medication), r.received_at.date()
-                )
+    demographics = from_json(Patient, profile.demographics)
+    return PatientView(
+        id=profile.id,
+        name=to_json(demographics.name) if demographics.name else {},
+        date_of_birth=profile.date_of_birth.isoformat(),
+        gender=profile.gender,
+        demographics=to_json(demographics),
+        allergies=list(profile.allergies),
+        active_medications=[
+            ActiveMedication(
+                prescription_id=r.id,
+                drug_description=r.drug_description,
+                supply_ends=ends.isoformat(),
             )
-            >= today
+            for r in rows
+            if r.state in ACCEPTED and (ends := _supply_ends(r)) >= today
         ],
-        "prescriptions": [summary(r, names, now) for r in rows],
-        "notes": [
-            {
-                "prescription_id": str(n.prescription_id),
-                "drug_description": drugs[n.prescription_id],
-                "author": names.get(n.author_id),
-                "text": n.text,
-                "at": n.created_at.isoformat(),
-            }
+        prescriptions=[summary(r, names, now) for r in rows],
+        notes=[
+            PatientNote(
+                prescription_id=n.prescription_id,
+                drug_description=drugs[n.prescription_id],
+                author=names.get(n.author_id),
+                text=n.text,
+                at=n.created_at.isoformat(),
+            )
             for n in notes
         ],
-    }
+    )
+
+
+def _supply_ends(rx: Prescription) -> dt.date:
+    """The last day an accepted prescription lasts, refills included."""
+    return supply_ends(from_json(MedicationPrescribed, rx.medication), rx.received_at.date())

@@ -9,17 +9,20 @@ reason it was refused.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Annotated, Any
 
+import msgspec
 from aiohttp import web
 
 from eprescribe import prescriptions as rules
 from eprescribe import verification
+from eprescribe.workflow import State
 
 from ..callers import PHARMACIST, Caller, caller
-from ..http import path_uuid, read_json_object
-from ..openapi import Operation, operation, path
+from ..http import path_uuid, read_json_as, respond
+from ..openapi import Operation, Timestamp, operation, path
 from .queue import ACTION_NAMES
 from .store import PRESCRIPTIONS, Decide
 
@@ -27,67 +30,87 @@ SCOPE = "rx:verify"
 TECHNICIAN = "technician"
 MAX_BODY = 16 * 1024
 
-#: what each action decides, given the caller and the request body
-Decision = Callable[[rules.Reviewer, dict[str, Any]], Decide]
 Handler = Callable[[web.Request], Awaitable[web.Response]]
 
+#: a reason text: checked by the rules (422 when blank or too long), described here
+Reason = Annotated[
+    str,
+    msgspec.Meta(extra_json_schema={"minLength": 1, "maxLength": verification.REASON_MAX}),
+]
 
-def _claim(who: rules.Reviewer, body: dict[str, Any]) -> Decide:
+
+#: reason codes: checked by the rules (422 for another), listed here
+RejectCode = Annotated[
+    str, msgspec.Meta(extra_json_schema={"enum": sorted(verification.REJECT_REASONS)})
+]
+ClarifyCode = Annotated[
+    str, msgspec.Meta(extra_json_schema={"enum": sorted(verification.CLARIFY_REASONS)})
+]
+
+
+class ActionBody(msgspec.Struct, frozen=True, kw_only=True):
+    """An action's body: members it does not name are ignored, as they always were here (the
+    console may send one body shape to several actions)."""
+
+
+class Approval(ActionBody, frozen=True):
+    overrides: Annotated[
+        dict[str, Reason],
+        msgspec.Meta(description="an override reason for each warning finding, by code"),
+    ] = msgspec.field(default_factory=dict)
+
+
+class Rejection(ActionBody, frozen=True):
+    reason_code: RejectCode
+    text: Reason
+
+
+class Clarification(ActionBody, frozen=True):
+    reason_code: ClarifyCode
+    text: Reason
+
+
+class Note(ActionBody, frozen=True):
+    text: Reason
+
+
+class HeldClaim(msgspec.Struct, frozen=True, kw_only=True):
+    user_id: str
+    until: Timestamp
+
+
+class Result(msgspec.Struct, frozen=True, kw_only=True):
+    """The prescription after the action."""
+
+    id: uuid.UUID
+    state: State
+    claim: HeldClaim | None
+
+
+def _claim(who: rules.Reviewer, body: None) -> Decide:
     return lambda rx, now: rules.claim(rx, who, now)
 
 
-def _release(who: rules.Reviewer, body: dict[str, Any]) -> Decide:
+def _release(who: rules.Reviewer, body: None) -> Decide:
     return lambda rx, now: rules.release(rx, who, now)
 
 
-def _approve(who: rules.Reviewer, body: dict[str, Any]) -> Decide:
-    return lambda rx, now: rules.approve(rx, who, body.get("overrides", {}), now)
+def _approve(who: rules.Reviewer, body: Approval) -> Decide:
+    return lambda rx, now: rules.approve(rx, who, body.overrides, now)
 
 
-def _reject(who: rules.Reviewer, body: dict[str, Any]) -> Decide:
-    return lambda rx, now: rules.reject(rx, who, body.get("reason_code"), body.get("text"), now)
+def _reject(who: rules.Reviewer, body: Rejection) -> Decide:
+    return lambda rx, now: rules.reject(rx, who, body.reason_code, body.text, now)
 
 
-def _clarify(who: rules.Reviewer, body: dict[str, Any]) -> Decide:
-    return lambda rx, now: rules.clarify(rx, who, body.get("reason_code"), body.get("text"), now)
+def _clarify(who: rules.Reviewer, body: Clarification) -> Decide:
+    return lambda rx, now: rules.clarify(rx, who, body.reason_code, body.text, now)
 
 
-def _note(who: rules.Reviewer, body: dict[str, Any]) -> Decide:
-    return lambda rx, now: rules.add_note(rx, who.user_id, body.get("text"), now)
+def _note(who: rules.Reviewer, body: Note) -> Decide:
+    return lambda rx, now: rules.add_note(rx, who.user_id, body.text, now)
 
 
-_REASON = {"type": "string", "minLength": 1, "maxLength": verification.REASON_MAX}
-BODIES: dict[str, dict[str, Any] | None] = {
-    "claim": None,
-    "release": None,
-    "approve": {
-        "type": "object",
-        "properties": {
-            "overrides": {
-                "type": "object",
-                "description": "an override reason for each warning finding, by code",
-                "additionalProperties": _REASON,
-            }
-        },
-    },
-    "reject": {
-        "type": "object",
-        "required": ["reason_code", "text"],
-        "properties": {
-            "reason_code": {"enum": sorted(verification.REJECT_REASONS)},
-            "text": _REASON,
-        },
-    },
-    "clarify": {
-        "type": "object",
-        "required": ["reason_code", "text"],
-        "properties": {
-            "reason_code": {"enum": sorted(verification.CLARIFY_REASONS)},
-            "text": _REASON,
-        },
-    },
-    "notes": {"type": "object", "required": ["text"], "properties": {"text": _REASON}},
-}
 SUMMARIES = {
     "claim": "Claim for review (a lock with an expiry; renewing is claiming again)",
     "release": "Give the claim up: back to the queue",
@@ -96,27 +119,27 @@ SUMMARIES = {
     "clarify": "Ask the prescriber for clarification (queued for sending)",
     "notes": "Add a note (pharmacists and technicians)",
 }
-_RESULT = {
-    "type": "object",
-    "required": ["id", "state", "claim"],
-    "properties": {
-        "id": {"type": "string", "format": "uuid"},
-        "state": {"type": "string"},
-        "claim": {"type": ["object", "null"]},
-    },
-}
 
 
-def _action(name: str, decide: Decision, roles: tuple[str, ...], body: bool) -> Handler:
+def _action(
+    name: str,
+    decide: Callable[[rules.Reviewer, Any], Decide],
+    roles: tuple[str, ...],
+    body: type[ActionBody] | None,
+) -> Handler:
     async def handler(request: web.Request) -> web.Response:
         who = await caller(request, SCOPE)
         reviewer = _reviewer(who, roles)
         rx_id = path_uuid(request, "prescription")
-        payload = await read_json_object(request, MAX_BODY) if body else {}
+        payload = await read_json_as(request, body, MAX_BODY) if body else None
         rx = await request.app[PRESCRIPTIONS].act(
-            who.actor, who.pharmacy_id, rx_id, name, decide(reviewer, payload)
+            who.actor,
+            who.pharmacy_id,
+            rx_id,
+            name,
+            decide(reviewer, payload),
         )
-        return web.json_response({"id": str(rx.id), "state": rx.state, "claim": _claim_json(rx)})
+        return respond(Result(id=rx.id, state=rx.state, claim=_held(rx)))
 
     handler.__name__ = name
     handler.__doc__ = f"``POST /api/v1/prescriptions/{{id}}/{name}``"
@@ -127,8 +150,8 @@ def _action(name: str, decide: Decision, roles: tuple[str, ...], body: bool) -> 
             summary=SUMMARIES[name],
             scope=SCOPE,
             parameters=[path("id", "the prescription")],
-            body=BODIES[name],
-            response=_RESULT,
+            body=body,
+            response=Result,
             errors=errors,
             description=f"Allowed to: {', '.join(roles)}.",
         )
@@ -141,19 +164,19 @@ def _reviewer(who: Caller, roles: tuple[str, ...]) -> rules.Reviewer:
     return rules.Reviewer(str(user_id), who.controlled_substances)
 
 
-def _claim_json(rx: rules.Prescription) -> dict[str, Any] | None:
+def _held(rx: rules.Prescription) -> HeldClaim | None:
     if rx.claim is None:
         return None
-    return {"user_id": rx.claim.holder, "until": rx.claim.until.isoformat()}
+    return HeldClaim(user_id=rx.claim.holder, until=rx.claim.until.isoformat())
 
 
 ONLY_PHARMACIST = (PHARMACIST,)
 assert set(SUMMARIES) == set(ACTION_NAMES)
 ACTIONS: dict[str, Handler] = {
-    "claim": _action("claim", _claim, ONLY_PHARMACIST, body=False),
-    "release": _action("release", _release, ONLY_PHARMACIST, body=False),
-    "approve": _action("approve", _approve, ONLY_PHARMACIST, body=True),
-    "reject": _action("reject", _reject, ONLY_PHARMACIST, body=True),
-    "clarify": _action("clarify", _clarify, ONLY_PHARMACIST, body=True),
-    "notes": _action("notes", _note, (PHARMACIST, TECHNICIAN), body=True),
+    "claim": _action("claim", _claim, ONLY_PHARMACIST, None),
+    "release": _action("release", _release, ONLY_PHARMACIST, None),
+    "approve": _action("approve", _approve, ONLY_PHARMACIST, Approval),
+    "reject": _action("reject", _reject, ONLY_PHARMACIST, Rejection),
+    "clarify": _action("clarify", _clarify, ONLY_PHARMACIST, Clarification),
+    "notes": _action("notes", _note, (PHARMACIST, TECHNICIAN), Note),
 }

@@ -6,13 +6,17 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import uuid
-from typing import Any
+from typing import Annotated, Any
 
+import msgspec
 from aiohttp import web
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
+from eprescribe.checks import Severity
+from eprescribe.ncpdp import MedicationPrescribed, OrderDetails, Patient, Prescriber, from_json
+from eprescribe.ncpdp.types import to_json
 from eprescribe.workflow import State
 
 from .. import audit
@@ -27,8 +31,8 @@ from ..db.models import (
     utcnow,
 )
 from ..errors import BadRequest, NotFound
-from ..http import path_uuid, query_int
-from ..openapi import Operation, operation, path, query
+from ..http import path_uuid, query_int, respond
+from ..openapi import Operation, Timestamp, operation, path, query
 
 SCOPE = "rx:read"
 #: the verification actions (server.prescriptions.actions), linked from the queue in OpenAPI
@@ -47,29 +51,40 @@ def _flag(request: web.Request, name: str) -> bool | None:
 
 
 _BOOL = {"type": "string", "enum": ["true", "false"]}
-_CLAIM = {
-    "type": ["object", "null"],
-    "properties": {
-        "user_id": {"type": "string"},
-        "username": {"type": ["string", "null"]},
-        "until": {"type": "string", "format": "date-time"},
-    },
-}
-_SUMMARY = {
-    "type": "object",
-    "required": ["id", "state", "message_id", "received_at", "urgent", "claim"],
-    "properties": {
-        "id": {"type": "string", "format": "uuid"},
-        "state": {"type": "string", "enum": sorted(STATES)},
-        "message_id": {"type": "string"},
-        "received_at": {"type": "string", "format": "date-time"},
-        "drug_description": {"type": "string"},
-        "dea_schedule": {"type": ["string", "null"]},
-        "urgent": {"type": "boolean"},
-        "claim": _CLAIM,
-        "patient": {"type": "object"},
-    },
-}
+
+
+class ClaimView(msgspec.Struct, frozen=True, kw_only=True):
+    """Who works on a prescription (visible to colleagues), while the claim lasts."""
+
+    user_id: str
+    username: str | None
+    until: Timestamp
+
+
+class PatientName(msgspec.Struct, frozen=True, kw_only=True):
+    last: str | None
+    first: str | None
+    date_of_birth: Annotated[str | None, msgspec.Meta(extra_json_schema={"format": "date"})]
+
+
+class Summary(msgspec.Struct, frozen=True, kw_only=True):
+    """A prescription as the queue lists it."""
+
+    id: uuid.UUID
+    state: State
+    message_id: str
+    received_at: Timestamp
+    drug_description: str
+    dea_schedule: str | None
+    urgent: bool
+    claim: ClaimView | None
+    patient: PatientName
+
+
+class Queue(msgspec.Struct, frozen=True, kw_only=True):
+    items: list[Summary]
+    limit: int
+    offset: int
 
 
 @operation(
@@ -86,15 +101,7 @@ _SUMMARY = {
             query("limit", {"type": "integer", "minimum": 0, "maximum": MAX_LIMIT}, "page size"),
             query("offset", {"type": "integer", "minimum": 0}, "page start"),
         ],
-        response={
-            "type": "object",
-            "required": ["items", "limit", "offset"],
-            "properties": {
-                "items": {"type": "array", "items": _SUMMARY},
-                "limit": {"type": "integer"},
-                "offset": {"type": "integer"},
-            },
-        },
+        response=Queue,
         links={
             f"{target}First": (target, {"id": "$response.body#/items/0/id"})
             for target in ("getPrescription", *(f"{a}Prescription" for a in ACTION_NAMES))
@@ -160,13 +167,12 @@ async def list_prescriptions(request: web.Request) -> web.Response:
             ),
         )
     now = utcnow()
-    return web.json_response(
-        {
-            "items": [summary(r, claimants, now) for r in rows],
-            "limit": limit,
-            "offset": offset,
-        }
-    )
+    items = [summary(r, claimants, now) for r in rows]
+    return respond(Queue(items=items, limit=limit, offset=offset))
+
+
+class Revision(msgspec.Struct, frozen=True, kw_only=True):
+    revision: str
 
 
 @operation(
@@ -175,11 +181,7 @@ async def list_prescriptions(request: web.Request) -> web.Response:
         summary="A token that changes whenever the pharmacy's queue does",
         description="Cheap to poll (no patient data, so not audited): list again when it changes.",
         scope=SCOPE,
-        response={
-            "type": "object",
-            "required": ["revision"],
-            "properties": {"revision": {"type": "string"}},
-        },
+        response=Revision,
         errors=("401", "403"),
     )
 )
@@ -206,7 +208,7 @@ async def queue_revision(request: web.Request) -> web.Response:
         )
     text = ";".join(f"{state}:{count}@{latest.isoformat()}" for state, count, latest in states)
     digest = hashlib.sha256(f"{text};claims:{claims}".encode()).hexdigest()[:32]
-    return web.json_response({"revision": digest})
+    return respond(Revision(revision=digest))
 
 
 async def usernames(session: AsyncSession, ids: set[uuid.UUID]) -> dict[uuid.UUID, str]:
@@ -216,17 +218,71 @@ async def usernames(session: AsyncSession, ids: set[uuid.UUID]) -> dict[uuid.UUI
     return {row.id: row.username for row in rows}
 
 
-def _claim(
-    rx: Prescription, names: dict[uuid.UUID, str], now: dt.datetime
-) -> dict[str, Any] | None:
-    """Who works on it (visible to colleagues), while the claim lasts."""
+def _claim(rx: Prescription, names: dict[uuid.UUID, str], now: dt.datetime) -> ClaimView | None:
     if rx.claimed_by is None or rx.claimed_until is None or rx.claimed_until <= now:
         return None
-    return {
-        "user_id": str(rx.claimed_by),
-        "username": names.get(rx.claimed_by),
-        "until": rx.claimed_until.isoformat(),
-    }
+    return ClaimView(
+        user_id=str(rx.claimed_by),
+        username=names.get(rx.claimed_by),
+        until=rx.claimed_until.isoformat(),
+    )
+
+
+class FindingView(msgspec.Struct, frozen=True, kw_only=True):
+    code: str
+    severity: Severity
+    message: str
+    evidence: dict[str, Any]
+
+
+class NoteView(msgspec.Struct, frozen=True, kw_only=True):
+    author: str | None
+    text: str
+    at: Timestamp
+
+
+class HistoryStep(msgspec.Struct, frozen=True, kw_only=True, rename={"from_": "from"}):
+    """One transition: who moved the prescription, when and why."""
+
+    from_: State | None
+    to: State
+    actor: str
+    actor_name: Annotated[str | None, msgspec.Meta(description="the user's name, for a user")]
+    reason: str
+    at: Timestamp
+
+
+_AS_RECEIVED = "as received: the SCRIPT message's fields, snake_case"
+
+
+class Detail(msgspec.Struct, frozen=True, kw_only=True):
+    """The whole prescription with its history."""
+
+    id: uuid.UUID
+    state: State
+    urgent: bool
+    claim: ClaimView | None
+    notes: list[NoteView]
+    message_id: str
+    prescriber_order_number: str | None
+    received_at: Timestamp
+    written_date: Annotated[str, msgspec.Meta(extra_json_schema={"format": "date"})]
+    patient: Annotated[dict[str, Any], msgspec.Meta(description=f"the patient {_AS_RECEIVED}")]
+    patient_id: Annotated[
+        str | None, msgspec.Meta(description="the patient's profile, once the checks matched one")
+    ]
+    prescriber: Annotated[
+        dict[str, Any], msgspec.Meta(description=f"the prescriber {_AS_RECEIVED}")
+    ]
+    medication: Annotated[
+        dict[str, Any], msgspec.Meta(description=f"the medication prescribed {_AS_RECEIVED}")
+    ]
+    details: Annotated[
+        dict[str, Any],
+        msgspec.Meta(description="sent time, sender, signature, allergies, pharmacy, flags"),
+    ]
+    findings: list[FindingView]
+    history: list[HistoryStep]
 
 
 @operation(
@@ -235,37 +291,7 @@ def _claim(
         summary="One prescription: patient, prescriber, medication, findings, notes, history",
         scope=SCOPE,
         parameters=[path("id", "the prescription")],
-        response={
-            "type": "object",
-            "required": ["id", "state", "message_id", "patient", "medication", "findings"],
-            "properties": {
-                "id": {"type": "string", "format": "uuid"},
-                "state": {"type": "string", "enum": sorted(STATES)},
-                "urgent": {"type": "boolean"},
-                "claim": _CLAIM,
-                "patient": {"type": "object"},
-                "patient_id": {
-                    "type": ["string", "null"],
-                    "description": "the patient's profile, once the checks matched one",
-                },
-                "prescriber": {"type": "object"},
-                "medication": {"type": "object"},
-                "findings": {
-                    "type": "array",
-                    "items": {
-                        "type": "object",
-                        "properties": {
-                            "code": {"type": "string"},
-                            "severity": {"enum": ["hard_stop", "warning", "info"]},
-                            "message": {"type": "string"},
-                            "evidence": {"type": "object"},
-                        },
-                    },
-                },
-                "notes": {"type": "array", "items": {"type": "object"}},
-                "history": {"type": "array", "items": {"type": "object"}},
-            },
-        },
+        response=Detail,
         errors=("401", "403", "404"),
     )
 )
@@ -311,7 +337,7 @@ async def get_prescription(request: web.Request) -> web.Response:
         )
     if rx is None:
         raise NotFound("No such prescription.")
-    return web.json_response(_detail(rx, notes, names, utcnow()))
+    return respond(_detail(rx, notes, names, utcnow()))
 
 
 def _user_of(actor: str) -> uuid.UUID | None:
@@ -334,27 +360,27 @@ def _actor_name(actor: str, names: dict[uuid.UUID, str]) -> str | None:
     return names.get(user) if user else None
 
 
-def summary(rx: Prescription, names: dict[uuid.UUID, str], now: dt.datetime) -> dict[str, Any]:
-    return {
-        "id": str(rx.id),
-        "state": rx.state,
-        "message_id": rx.message_id,
-        "received_at": rx.received_at.isoformat(),
-        "drug_description": rx.drug_description,
-        "dea_schedule": rx.dea_schedule,
-        "urgent": rx.urgent,
-        "claim": _claim(rx, names, now),
-        "patient": _patient_name(rx.patient),
-    }
+def summary(rx: Prescription, names: dict[uuid.UUID, str], now: dt.datetime) -> Summary:
+    return Summary(
+        id=rx.id,
+        state=State(rx.state),
+        message_id=rx.message_id,
+        received_at=rx.received_at.isoformat(),
+        drug_description=rx.drug_description,
+        dea_schedule=rx.dea_schedule,
+        urgent=rx.urgent,
+        claim=_claim(rx, names, now),
+        patient=_patient_name(from_json(Patient, rx.patient)),
+    )
 
 
-def _patient_name(patient: dict[str, Any]) -> dict[str, Any]:
-    name = patient.get("name") or {}
-    return {
-        "last": name.get("last"),
-        "first": name.get("first"),
-        "date_of_birth": (patient.get("date_of_birth") or {}).get("date"),
-    }
+def _patient_name(patient: Patient) -> PatientName:
+    name, born = patient.name, patient.date_of_birth
+    return PatientName(
+        last=name.last if name else None,
+        first=name.first if name else None,
+        date_of_birth=born.date.isoformat() if born else None,
+    )
 
 
 def _detail(
@@ -362,42 +388,42 @@ def _detail(
     notes: list[PrescriptionNote],
     names: dict[uuid.UUID, str],
     now: dt.datetime,
-) -> dict[str, Any]:
-    return {
-        "id": str(rx.id),
-        "state": rx.state,
-        "urgent": rx.urgent,
-        "claim": _claim(rx, names, now),
-        "notes": [
-            {
-                "author": names.get(n.author_id),
-                "text": n.text,
-                "at": n.created_at.isoformat(),
-            }
+) -> Detail:
+    """The response, from the stored values read back typed (so the API's shape follows the
+    value objects, not whatever the columns hold)."""
+    return Detail(
+        id=rx.id,
+        state=State(rx.state),
+        urgent=rx.urgent,
+        claim=_claim(rx, names, now),
+        notes=[
+            NoteView(author=names.get(n.author_id), text=n.text, at=n.created_at.isoformat())
             for n in notes
         ],
-        "message_id": rx.message_id,
-        "prescriber_order_number": rx.prescriber_order_number,
-        "received_at": rx.received_at.isoformat(),
-        "written_date": rx.written_date.isoformat(),
-        "patient": rx.patient,
-        "patient_id": str(rx.patient_id) if rx.patient_id else None,
-        "prescriber": rx.prescriber,
-        "medication": rx.medication,
-        "details": rx.details,
-        "findings": [
-            {"code": f.code, "severity": f.severity, "message": f.message, "evidence": f.evidence}
+        message_id=rx.message_id,
+        prescriber_order_number=rx.prescriber_order_number,
+        received_at=rx.received_at.isoformat(),
+        written_date=rx.written_date.isoformat(),
+        patient=to_json(from_json(Patient, rx.patient)),
+        patient_id=str(rx.patient_id) if rx.patient_id else None,
+        prescriber=to_json(from_json(Prescriber, rx.prescriber)),
+        medication=to_json(from_json(MedicationPrescribed, rx.medication)),
+        details=to_json(from_json(OrderDetails, rx.details)),
+        findings=[
+            FindingView(
+                code=f.code, severity=Severity(f.severity), message=f.message, evidence=f.evidence
+            )
             for f in rx.findings
         ],
-        "history": [
-            {
-                "from": t.from_state,
-                "to": t.to_state,
-                "actor": t.actor,
-                "actor_name": _actor_name(t.actor, names),
-                "reason": t.reason,
-                "at": t.at.isoformat(),
-            }
+        history=[
+            HistoryStep(
+                from_=State(t.from_state) if t.from_state else None,
+                to=State(t.to_state),
+                actor=t.actor,
+                actor_name=_actor_name(t.actor, names),
+                reason=t.reason,
+                at=t.at.isoformat(),
+            )
             for t in rx.transitions
         ],
-    }
+    )

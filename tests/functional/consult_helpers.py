@@ -14,6 +14,8 @@ import aiohttp
 from aiohttp.test_utils import TestClient
 from sqlalchemy import func, select
 
+from eprescribe.ncpdp import Patient
+from eprescribe.ncpdp.types import Address, DateValue, Name
 from server.db.models import PatientProfile, Pharmacy
 from tests.conftest import ISSUER, Hub
 from tests.functional.verification_helpers import bearer, staff
@@ -41,7 +43,13 @@ async def patient(hub: Hub) -> str:
             date_of_birth=dt.date(1970, 1, 2),
             gender="F",
             postal_code="00000",
-            demographics={"name": "synthetic"},
+            demographics=Patient(
+                kind="human",
+                name=Name(last="synthetic", first="Alex"),
+                gender="F",
+                date_of_birth=DateValue(dt.date(1970, 1, 2)),
+                address=Address("1 Test Street", "Testville", "CA", "00000", "US"),
+            ),
         )
         session.add(profile)
     return str(profile.id)
