@@ -18,6 +18,8 @@ from aiohttp import web
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from eprescribe.ncpdp import Patient, from_json
+from eprescribe.ncpdp.types import to_json
 from signaling import consults as rules
 
 from .. import audit
@@ -273,7 +275,7 @@ async def list_consults(request: web.Request) -> web.Response:
                     id=row.id,
                     state=rules.ConsultState(row.state),
                     patient_id=row.patient_id,
-                    patient={**(demographics.get("name") or {}), "date_of_birth": born.isoformat()},
+                    patient=_patient(demographics, born),
                     prescription_id=row.prescription_id,
                     created_at=row.created_at.isoformat(),
                     invite_expires_at=row.invite_expires_at.isoformat(),
@@ -282,6 +284,12 @@ async def list_consults(request: web.Request) -> web.Response:
             ]
         )
     )
+
+
+def _patient(demographics: dict[str, Any], born: dt.date) -> dict[str, Any]:
+    """The name parts of a profile's demographics (read back typed) and the birth date."""
+    name = from_json(Patient, demographics).name
+    return {**(to_json(name) if name else {}), "date_of_birth": born.isoformat()}
 
 
 class InviteCheck(Body, frozen=True):
