@@ -171,6 +171,24 @@ class OrderDetails:
     urgency_indicator_code: str | None
     prohibit_renewal_request: bool | None
 
+    def newrx(
+        self, patient: Patient, prescriber: Prescriber, medication: MedicationPrescribed
+    ) -> NewRx:
+        """The NewRx these details were kept of, with its patient, prescriber and medication
+        (also kept, each on its own); ``ReturnReceipt`` asked for the reply at intake and is
+        not kept."""
+        return NewRx(
+            return_receipt=None,
+            urgency_indicator_code=self.urgency_indicator_code,
+            allergies=self.allergies,
+            patient=patient,
+            pharmacy=self.pharmacy,
+            prescriber=prescriber,
+            medication=medication,
+            prohibit_renewal_request=self.prohibit_renewal_request,
+            no_known_allergies=self.no_known_allergies,
+        )
+
     @classmethod
     def of(cls, header: Header, newrx: NewRx) -> OrderDetails:
         return cls(

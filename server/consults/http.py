@@ -18,8 +18,7 @@ from aiohttp import web
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from eprescribe.ncpdp import Patient, from_json
-from eprescribe.ncpdp.types import to_json
+from eprescribe.ncpdp import Patient, from_json, to_json
 from signaling import consults as rules
 
 from .. import audit

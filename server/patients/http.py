@@ -14,8 +14,7 @@ from aiohttp import web
 from sqlalchemy import select
 
 from eprescribe.checks import supply_ends
-from eprescribe.ncpdp import MedicationPrescribed, Patient, from_json
-from eprescribe.ncpdp.types import to_json
+from eprescribe.ncpdp import MedicationPrescribed, Patient, from_json, to_json
 from eprescribe.workflow import ACCEPTED
 
 from .. import audit

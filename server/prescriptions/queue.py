@@ -15,8 +15,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from eprescribe.checks import Severity
-from eprescribe.ncpdp import MedicationPrescribed, OrderDetails, Patient, Prescriber, from_json
-from eprescribe.ncpdp.types import to_json
+from eprescribe.ncpdp import (
+    MedicationPrescribed,
+    OrderDetails,
+    Patient,
+    Prescriber,
+    from_json,
+    to_json,
+)
 from eprescribe.workflow import State
 
 from .. import audit

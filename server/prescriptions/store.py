@@ -27,7 +27,16 @@ from sqlalchemy.orm import Session
 
 from eprescribe import prescriptions as rules
 from eprescribe.checks import Finding, Severity
-from eprescribe.ncpdp import DigitalSignature, Message, NewRx, OrderDetails, parse_message
+from eprescribe.ncpdp import (
+    DigitalSignature,
+    MedicationPrescribed,
+    Message,
+    NewRx,
+    OrderDetails,
+    Patient,
+    Prescriber,
+    from_json,
+)
 from eprescribe.verification import Claim, VerificationError
 from eprescribe.workflow import State, Transition
 
@@ -35,7 +44,6 @@ from .. import audit
 from ..db import Database
 from ..db.models import (
     ClarificationRequest,
-    InboundMessage,
     Pharmacy,
     PrescriptionNote,
     PrescriptionTransition,
@@ -261,13 +269,13 @@ class Started:
 def start_checks(session: Session, ids: Iterable[uuid.UUID]) -> list[Started]:
     """Move those of ``ids`` that are ``received`` to ``checking`` (those ``checking``
     already, from an interrupted run, stay) and link their patients, in the caller's unit of
-    work; the others are finished or gone. New profiles' audit entries are the last
+    work; the others are finished or gone. The order is read back from its stored values
+    (not parsed again from the message). New profiles' audit entries are the last
     statement, so the chain head's lock is held for no longer than that."""
     found = load(session, ids)
     open_ids = [i for i, rx in found.items() if rx.state in (State.RECEIVED, State.CHECKING)]
     sources = session.execute(
-        select(PrescriptionRow.id, InboundMessage.raw, InboundMessage.received_at, Pharmacy.state)
-        .join(InboundMessage, PrescriptionRow.inbound_message_id == InboundMessage.id)
+        select(PrescriptionRow, Pharmacy.state)
         .join(Pharmacy, PrescriptionRow.pharmacy_id == Pharmacy.id)
         .where(PrescriptionRow.id.in_(open_ids))
         .order_by(PrescriptionRow.id)
@@ -275,14 +283,16 @@ def start_checks(session: Session, ids: Iterable[uuid.UUID]) -> list[Started]:
     now = utcnow()
     started: list[Started] = []
     changes: list[Change] = []
-    for rx_id, raw, received_at, pharmacy_state in sources:
-        rx = found[rx_id]
-        message = parse_message(raw)  # it parsed at intake; the same bytes parse the same
-        assert isinstance(message.body, NewRx)
-        outcome = rules.start_checks(rx, now)
-        patient = directory.link(
-            session, rx.pharmacy_id, message.body.patient, rx.patient_id, rx_id
+    for row, pharmacy_state in sources:
+        rx = found[row.id]
+        details = from_json(OrderDetails, row.details)
+        newrx = details.newrx(
+            from_json(Patient, row.patient),
+            from_json(Prescriber, row.prescriber),
+            from_json(MedicationPrescribed, row.medication),
         )
+        outcome = rules.start_checks(rx, now)
+        patient = directory.link(session, rx.pharmacy_id, newrx.patient, rx.patient_id, rx.id)
         if patient.profile is not None and rx.patient_id != patient.profile.id:
             linked = rules.link_patient(outcome.rx, patient.profile.id)
             outcome = rules.Outcome(linked.rx, outcome.events + linked.events)
@@ -290,9 +300,9 @@ def start_checks(session: Session, ids: Iterable[uuid.UUID]) -> list[Started]:
         started.append(
             Started(
                 outcome.rx,
-                message.body,
-                message.header.digital_signature,
-                received_at,
+                newrx,
+                details.digital_signature,
+                row.received_at,
                 pharmacy_state,
                 patient,
             )

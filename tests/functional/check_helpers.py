@@ -6,10 +6,9 @@ import uuid
 
 from sqlalchemy import select
 
-from server.db.models import AuditEvent, Finding, InboundMessage, Prescription
+from server.db.models import AuditEvent, Finding, Prescription
 from server.db.models import PrescriptionTransition as Transition
 from tests.conftest import Hub
-from tests.support.script_samples import edit
 
 #: ㎯ (SQUARE RAD OVER S SQUARED) decomposes to "rad/s2" (with a division slash): a last name
 #: within the SCRIPT limit of 35 characters whose matching key would be 140 letters
@@ -24,17 +23,13 @@ async def history(hub: Hub, rx_id: uuid.UUID) -> list[tuple[str | None, str]]:
         return [(t.from_state, t.to_state) for t in rows]
 
 
-async def make_unparseable(hub: Hub, rx_id: uuid.UUID) -> None:
-    """Leave a stored message that this version cannot parse (as a laxer older version might
+async def make_unreadable(hub: Hub, rx_id: uuid.UUID) -> None:
+    """Leave a stored order that this version cannot read (as a laxer older version might
     have stored it): a prescription whose checks cannot run, whatever the backend."""
     async with hub.db.transaction() as session:
-        message = await session.scalar(
-            select(InboundMessage)
-            .join(Prescription, Prescription.inbound_message_id == InboundMessage.id)
-            .where(Prescription.id == rx_id)
-        )
-        assert message is not None
-        message.raw = edit(message.raw, omit=["Body/NewRx/Patient"])
+        rx = await session.get(Prescription, rx_id)
+        assert rx is not None
+        rx.patient = {"kind": "human"}  # no name, gender, birth date or address
 
 
 async def assert_parked(hub: Hub, rx_id: uuid.UUID) -> None:
@@ -47,13 +42,13 @@ async def assert_parked(hub: Hub, rx_id: uuid.UUID) -> None:
             )
         )
         assert [tuple(row) for row in audited] == [
-            ("failure", {"codes": ["CHECKS_FAILED"], "error": "StandardViolationError"})
+            ("failure", {"codes": ["CHECKS_FAILED"], "error": "ValidationError"})
         ]
     assert (finding.code, finding.severity) == ("CHECKS_FAILED", "hard_stop")
     assert finding.message == (
         "The automatic checks could not run on this prescription; check it by hand."
     )
-    assert finding.evidence == {"error": "StandardViolationError"}
+    assert finding.evidence == {"error": "ValidationError"}
     assert await history(hub, rx_id) == [
         (None, "received"),
         ("received", "checking"),

@@ -20,7 +20,7 @@ from server.settings import Settings, SettingsError
 from server.worker.checking import Checker, load_expiry_rules, sync_engine
 from server.worker.failures import TransientError, transient_as_retry
 from tests.conftest import Hub
-from tests.functional.check_helpers import EXPANDING, assert_parked, history, make_unparseable
+from tests.functional.check_helpers import EXPANDING, assert_parked, history, make_unreadable
 from tests.functional.verification_helpers import receive
 
 
@@ -234,7 +234,7 @@ async def test_a_prescription_whose_checks_cannot_run_is_parked_and_its_chunk_ch
     ordinary = [await receive(hub, prescriber_npi="1234567898") for _ in range(20)]
     expanding = await receive(hub, prescriber_npi="1234567898", patient_last=EXPANDING)
     poison = await receive(hub)
-    await make_unparseable(hub, poison)
+    await make_unreadable(hub, poison)
     chunk = [*ordinary, expanding, poison]
     outcomes = await asyncio.to_thread(checker.check_many, chunk)
     assert sorted(o.prescription_id for o in outcomes) == sorted(chunk)

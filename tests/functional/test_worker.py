@@ -24,7 +24,7 @@ from server.db.models import Finding, PatientProfile, Prescription
 from server.settings import Settings
 from server.worker.checking import sync_engine
 from tests.conftest import Hub
-from tests.functional.check_helpers import EXPANDING, assert_parked, make_unparseable
+from tests.functional.check_helpers import EXPANDING, assert_parked, make_unreadable
 from tests.functional.conftest import BROKER
 from tests.functional.intake_helpers import post_script
 from tests.support.script_samples import newrx_xml
@@ -202,7 +202,7 @@ async def test_a_newrx_that_cannot_be_checked_does_not_hold_up_the_others(
     replies = await asyncio.gather(*(post_script(hub, m, token) for m in messages))
     assert [b"<Status>" in await reply.read() for reply in replies] == [True] * len(messages)
     poison = await _prescription_of(hub, messages[-1])
-    await make_unparseable(hub, poison)
+    await make_unreadable(hub, poison)
     worker()
     deadline = time.monotonic() + 30
     while set((states := await _states(hub)).values()) != {"awaiting_review"}:

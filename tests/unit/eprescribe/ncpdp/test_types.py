@@ -3,6 +3,7 @@ runs the objects' own validation again."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from typing import Any
 
@@ -16,6 +17,7 @@ from eprescribe.ncpdp import (
     OrderDetails,
     Party,
     Patient,
+    Prescriber,
     from_json,
     parse_message,
     to_json,
@@ -51,6 +53,20 @@ def test_order_details_are_the_header_and_body_parts_besides_the_columns() -> No
     assert details.digital_signature == message.header.digital_signature
     assert details.allergies == message.body.allergies
     assert details.pharmacy == message.body.pharmacy
+
+
+@pytest.mark.parametrize("name", sorted(SAMPLES))
+def test_the_order_read_back_from_its_kept_parts_is_the_newrx_but_its_receipt_request(
+    name: str,
+) -> None:
+    body, details = newrx(name)
+    kept = [to_json(v) for v in (details, body.patient, body.prescriber, body.medication)]
+    read = from_json(OrderDetails, kept[0]).newrx(
+        from_json(Patient, kept[1]),
+        from_json(Prescriber, kept[2]),
+        from_json(MedicationPrescribed, kept[3]),
+    )
+    assert read == dataclasses.replace(body, return_receipt=None)
 
 
 def test_a_tuple_of_value_objects() -> None:
