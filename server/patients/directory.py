@@ -1,7 +1,8 @@
-"""The pharmacy's patient profiles as the prescriptions feature uses them: a prescription's
-patient is linked to a profile on an exact match (:mod:`eprescribe.patients`), or to a new
-profile when nobody shares name and birth date; weak or ambiguous matches stay unlinked, for
-a pharmacist. Profiles are never merged automatically.
+"""Linking a prescription's patient to the pharmacy's profiles, for the checks (the
+prescription store's :class:`~server.prescriptions.store.Linker`): on an exact match
+(:mod:`eprescribe.patients`) to that profile, or to a new one when nobody shares name and
+birth date; weak or ambiguous matches stay unlinked, for a pharmacist. Profiles are never
+merged automatically.
 
 Blocking functions on the caller's :class:`~sqlalchemy.orm.Session`, inside its unit of
 work: a new profile's audit entry is returned, not written, so the caller appends it with
@@ -11,7 +12,6 @@ its own entries as its last statement.
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
@@ -23,30 +23,9 @@ from eprescribe.patients import MatchKey, classify
 
 from .. import audit
 from ..db.models import PatientProfile
+from ..prescriptions.store import PatientLink, Profile
 
 ACTOR = audit.Actor("system", "checks")
-
-
-@dataclass(frozen=True, slots=True)
-class Profile:
-    """What the checks read of a profile."""
-
-    id: uuid.UUID
-    allergies: tuple[str, ...]
-
-    @classmethod
-    def of(cls, row: PatientProfile) -> Profile:
-        return cls(row.id, tuple(row.allergies))
-
-
-@dataclass(frozen=True, slots=True)
-class Link:
-    """How a prescription's patient matched: the match (None without a usable key), the
-    profile linked (None unless exact or new), the audit entry of a profile just made."""
-
-    match: PatientMatch | None
-    profile: Profile | None
-    created: dict[str, Any] | None = None
 
 
 def link(
@@ -55,15 +34,15 @@ def link(
     patient: Patient,
     linked: uuid.UUID | None,
     rx_id: uuid.UUID,
-) -> Link:
+) -> PatientLink:
     """The profile for prescription ``rx_id``'s ``patient``; ``linked`` is the profile an
     earlier, interrupted run linked it to."""
     if linked is not None:
         row = session.get(PatientProfile, linked)
-        return Link(PatientMatch("exact", (str(linked),)), Profile.of(row) if row else None)
+        return PatientLink(PatientMatch("exact", (str(linked),)), _facts(row) if row else None)
     key = MatchKey.of(patient)
     if key is None:
-        return Link(None, None)
+        return PatientLink(None, None)
     profiles = {
         str(p.id): p
         for p in session.scalars(
@@ -77,11 +56,15 @@ def link(
     }
     match = classify(key, [(pid, _key(p)) for pid, p in profiles.items()])
     if match.kind == "exact":
-        return Link(match, Profile.of(profiles[match.candidates[0]]))
+        return PatientLink(match, _facts(profiles[match.candidates[0]]))
     if match.kind == "new":
         profile = _new_profile(session, pharmacy_id, key, patient)
-        return Link(match, Profile.of(profile), _created(profile, rx_id))
-    return Link(match, None)
+        return PatientLink(match, _facts(profile), _created(profile, rx_id))
+    return PatientLink(match, None)
+
+
+def _facts(profile: PatientProfile) -> Profile:
+    return Profile(profile.id, tuple(profile.allergies))
 
 
 def _key(profile: PatientProfile) -> MatchKey:

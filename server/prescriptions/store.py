@@ -18,7 +18,7 @@ import hashlib
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, NoReturn
+from typing import Any, NoReturn, Protocol
 
 from aiohttp import web
 from sqlalchemy import delete, insert, select, update
@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
 from eprescribe import prescriptions as rules
-from eprescribe.checks import Finding, Severity
+from eprescribe.checks import Finding, PatientMatch, Severity
 from eprescribe.ncpdp import (
     DigitalSignature,
     MedicationPrescribed,
@@ -52,7 +52,6 @@ from ..db.models import (
 from ..db.models import Finding as FindingRow
 from ..db.models import Prescription as PrescriptionRow
 from ..errors import Conflict, Forbidden, NotFound, Problem, Unprocessable
-from ..patients import directory
 from .writer import IntakeRecord
 
 #: UrgencyIndicatorCode for an urgent (STAT) order: first in the pharmacist's queue
@@ -254,6 +253,39 @@ def event_detail(outcome: rules.Outcome) -> dict[str, Any]:
 
 
 @dataclass(frozen=True, slots=True)
+class Profile:
+    """What the checks read of the patient's profile."""
+
+    id: uuid.UUID
+    allergies: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class PatientLink:
+    """How a prescription's patient matched the pharmacy's profiles: the match (None without
+    a usable key), the profile linked (None unless exact or new), and the audit entry of a
+    profile just made for it (appended with the unit of work's last statement)."""
+
+    match: PatientMatch | None
+    profile: Profile | None
+    created: dict[str, Any] | None = None
+
+
+class Linker(Protocol):
+    """Links a prescription's patient to a profile (``server.patients.directory.link``):
+    ``linked`` is the profile an earlier, interrupted run linked it to."""
+
+    def __call__(
+        self,
+        session: Session,
+        pharmacy_id: uuid.UUID,
+        patient: Patient,
+        linked: uuid.UUID | None,
+        rx_id: uuid.UUID,
+    ) -> PatientLink: ...
+
+
+@dataclass(frozen=True, slots=True)
 class Started:
     """A prescription whose checks have started, with what they run on."""
 
@@ -263,15 +295,15 @@ class Started:
     received_at: dt.datetime
     #: the state the receiving pharmacy is in (its expiry rules)
     pharmacy_state: str | None
-    patient: directory.Link
+    patient: PatientLink
 
 
-def start_checks(session: Session, ids: Iterable[uuid.UUID]) -> list[Started]:
+def start_checks(session: Session, ids: Iterable[uuid.UUID], link: Linker) -> list[Started]:
     """Move those of ``ids`` that are ``received`` to ``checking`` (those ``checking``
-    already, from an interrupted run, stay) and link their patients, in the caller's unit of
-    work; the others are finished or gone. The order is read back from its stored values
-    (not parsed again from the message). New profiles' audit entries are the last
-    statement, so the chain head's lock is held for no longer than that."""
+    already, from an interrupted run, stay) and link their patients' profiles (``link``), in
+    the caller's unit of work; the others are finished or gone. The order is read back from
+    its stored values (not parsed again from the message). New profiles' audit entries are
+    the last statement, so the chain head's lock is held for no longer than that."""
     found = load(session, ids)
     open_ids = [i for i, rx in found.items() if rx.state in (State.RECEIVED, State.CHECKING)]
     sources = session.execute(
@@ -292,7 +324,7 @@ def start_checks(session: Session, ids: Iterable[uuid.UUID]) -> list[Started]:
             from_json(MedicationPrescribed, row.medication),
         )
         outcome = rules.start_checks(rx, now)
-        patient = directory.link(session, rx.pharmacy_id, newrx.patient, rx.patient_id, rx.id)
+        patient = link(session, rx.pharmacy_id, newrx.patient, rx.patient_id, rx.id)
         if patient.profile is not None and rx.patient_id != patient.profile.id:
             linked = rules.link_patient(outcome.rx, patient.profile.id)
             outcome = rules.Outcome(linked.rx, outcome.events + linked.events)

@@ -49,6 +49,7 @@ from ..db.models import (
     Prescription,
     utcnow,
 )
+from ..patients import directory
 from ..prescriptions import store
 from ..settings import Settings, SettingsError
 from .failures import is_transient
@@ -137,7 +138,7 @@ class Checker:
         one transaction), then gather their contexts: drug identification, the CPU-bound
         part, runs with no lock held."""
         with self._sessions.begin() as session:
-            started = store.start_checks(session, ids)
+            started = store.start_checks(session, ids, directory.link)
         with self._sessions() as session:
             return {s.rx.id: self._context(session, s) for s in started}
 
