@@ -59,6 +59,13 @@ class Prescription:
         step = move(self.state, target, actor, reason, at)
         return dataclasses.replace(self, state=target, history=(*self.history, step))
 
+    def _leave_review(
+        self, target: State, reviewer: Reviewer, reason: str, now: dt.datetime
+    ) -> Prescription:
+        """Out of review to ``target``: the claim ends with it."""
+        moved = self._move(target, reviewer.actor, reason, now)
+        return dataclasses.replace(moved, claim=None)
+
     def _in_review_with_claim(self, reviewer: Reviewer, now: dt.datetime) -> None:
         if self.state is State.AWAITING_REVIEW:
             raise VerificationError("claim_required", "Claim the prescription first.")
@@ -171,8 +178,7 @@ def claim(rx: Prescription, reviewer: Reviewer, now: dt.datetime) -> Outcome:
 
 def release(rx: Prescription, reviewer: Reviewer, now: dt.datetime) -> Outcome:
     rx._in_review_with_claim(reviewer, now)
-    moved = rx._move(State.AWAITING_REVIEW, reviewer.actor, "released to the queue", now)
-    return Outcome(dataclasses.replace(moved, claim=None))
+    return Outcome(rx._leave_review(State.AWAITING_REVIEW, reviewer, "released to the queue", now))
 
 
 def approve(rx: Prescription, reviewer: Reviewer, overrides: object, now: dt.datetime) -> Outcome:
@@ -191,8 +197,7 @@ def approve(rx: Prescription, reviewer: Reviewer, overrides: object, now: dt.dat
         ((f.code, f.severity.value) for f in rx.findings), overrides
     )
     reason = "approved" + "".join(f"; override {code}: {why}" for code, why in accepted.items())
-    moved = rx._move(State.APPROVED, reviewer.actor, reason, now)
-    return Outcome(dataclasses.replace(moved, claim=None), (Approved(accepted),))
+    return Outcome(rx._leave_review(State.APPROVED, reviewer, reason, now), (Approved(accepted),))
 
 
 def reject(
@@ -201,8 +206,8 @@ def reject(
     rx._in_review_with_claim(reviewer, now)
     code = verification.reason_code(reason_code, verification.REJECT_REASONS)
     why = verification.reason_text(text)
-    moved = rx._move(State.REJECTED, reviewer.actor, f"rejected ({code}): {why}", now)
-    return Outcome(dataclasses.replace(moved, claim=None), (Rejected(code),))
+    rejected = rx._leave_review(State.REJECTED, reviewer, f"rejected ({code}): {why}", now)
+    return Outcome(rejected, (Rejected(code),))
 
 
 def clarify(
@@ -212,14 +217,11 @@ def clarify(
     rx._in_review_with_claim(reviewer, now)
     code = verification.reason_code(reason_code, verification.CLARIFY_REASONS)
     why = verification.reason_text(text)
-    moved = rx._move(
-        State.CLARIFICATION_REQUESTED,
-        reviewer.actor,
-        f"clarification requested ({code}): {why}",
-        now,
+    asking = rx._leave_review(
+        State.CLARIFICATION_REQUESTED, reviewer, f"clarification requested ({code}): {why}", now
     )
     asked = ClarificationAsked(reviewer.user_id, code, why, now)
-    return Outcome(dataclasses.replace(moved, claim=None), (asked,))
+    return Outcome(asking, (asked,))
 
 
 def add_note(rx: Prescription, author: str, text: object, now: dt.datetime) -> Outcome:
