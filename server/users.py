@@ -34,10 +34,11 @@ from .auth.credentials import (
     new_totp_seed,
     totp_context,
 )
+from .auth.models import User
 from .auth.store import end_sign_ins
 from .commands import CliError, Commands, group, secret_box, with_database
 from .db import Database
-from .db.models import User, utcnow
+from .db.models import utcnow
 from .settings import Settings
 
 #: a staff account's role (the choices of the CLI and of the staff API)

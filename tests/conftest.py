@@ -17,9 +17,10 @@ from sqlalchemy import select, text
 
 from server import admin, audit
 from server.app import create_app
+from server.audit.models import AuditEvent
 from server.db import Database
 from server.db.migrate import upgrade
-from server.db.models import AuditEvent, Base
+from server.models import METADATA
 from server.settings import Settings
 
 PG_URL = os.environ.get("TELEPHARM_TEST_DATABASE_URL", "")
@@ -50,7 +51,7 @@ def migrated_postgres() -> str:
 
 async def _truncate(url: str) -> None:
     db = Database(url)
-    tables = ", ".join(t.name for t in Base.metadata.sorted_tables)
+    tables = ", ".join(t.name for t in METADATA.sorted_tables)
     async with db.engine.begin() as conn:
         # the audit table refuses TRUNCATE by trigger; the test superuser switches triggers off
         await conn.execute(text("SET LOCAL session_replication_role = replica"))

@@ -16,7 +16,7 @@ from sqlalchemy import select
 
 from .. import audit
 from ..db import DATABASE, Database
-from ..db.models import OAuthClient, User, utcnow
+from ..db.models import utcnow
 from ..errors import Forbidden, Unauthorized
 from ..http import PROXIES, read_body
 from ..settings import SETTINGS, Settings
@@ -26,6 +26,7 @@ from .credentials import SECRETS, SecretBox
 from .failures import FAILURES, failures_ctx
 from .grants import user_info
 from .keys import load_signing_keys
+from .models import OAuthClient, User
 from .oauth import OAUTH, AccessToken, AiohttpOAuth2Request, Flows, GrantUser, OAuthService
 from .sessions import SESSIONS, Sessions
 from .throttle import CLOCK

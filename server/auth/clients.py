@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 from authlib.oauth2.rfc6749 import ClientMixin
 from authlib.oauth2.rfc6749.errors import InvalidScopeError
 
-from ..db.models import OAuthClient
+from .models import OAuthClient
 
 INTROSPECT = "token:introspect"
 #: scopes a client may be registered with, and what they allow

@@ -20,13 +20,14 @@ from sqlalchemy import or_, select, update
 
 from .. import audit
 from ..db import DATABASE
-from ..db.models import User, WebSession, utcnow
+from ..db.models import utcnow
 from ..http import PROXIES, read_body
 from ..settings import SETTINGS
 from . import throttle
 from .credentials import SECRETS, accept_totp, password_matches, totp_context
 from .devices import known_device, remember_device
 from .failures import FAILURES
+from .models import User, WebSession
 from .oauth import OAUTH, AiohttpOAuth2Request, GrantUser
 from .sessions import SESSIONS, csrf_ok, user_of
 from .store import active_user

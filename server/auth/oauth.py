@@ -32,7 +32,6 @@ from joserfc.jwk import KeySet
 from multidict import MultiDict
 
 from ..db import Database
-from ..db.models import User
 from .clients import MACHINE_AUTH_METHODS, SCOPES, USER_SCOPES, RegisteredClient
 from .grants import (
     HubAuthorizationCodeGrant,
@@ -43,6 +42,7 @@ from .grants import (
     S256Only,
 )
 from .keys import ALGORITHM, SigningKeys
+from .models import User
 from .store import Bridge, FlowStore
 
 ACCESS_TOKEN_TYPES = ("at+jwt", "application/at+jwt")

@@ -19,7 +19,8 @@ from aiohttp import web
 from sqlalchemy import delete
 
 from ..db import Database
-from ..db.models import User, WebSession, utcnow
+from ..db.models import utcnow
+from .models import User, WebSession
 from .store import active_user, digest
 
 IDLE = dt.timedelta(minutes=30)

@@ -23,14 +23,8 @@ from typing import Any, TypeVar
 from sqlalchemy import ColumnElement, delete, select, update
 
 from ..db import Database
-from ..db.models import (
-    AuthorizationCode,
-    RefreshToken,
-    TokenFamily,
-    User,
-    WebSession,
-    utcnow,
-)
+from ..db.models import utcnow
+from .models import AuthorizationCode, RefreshToken, TokenFamily, User, WebSession
 
 T = TypeVar("T")
 CODE_TTL = dt.timedelta(minutes=10)

@@ -22,7 +22,8 @@ from aiohttp import web
 from sqlalchemy import select
 
 from ..db import Database, insert_ignoring_conflicts
-from ..db.models import LoginThrottle, utcnow
+from ..db.models import utcnow
+from .models import LoginThrottle
 
 FREE_FAILURES = 3
 MAX_DELAY = 900

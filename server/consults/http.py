@@ -22,14 +22,16 @@ from eprescribe.ncpdp import Patient, from_json, to_json
 from signaling import consults as rules
 
 from .. import audit
+from ..admin.models import Pharmacy
 from ..callers import PHARMACIST, Caller, caller
 from ..db import DATABASE
-from ..db.models import ConsultRow, PatientProfile, Pharmacy, Prescription, utcnow
+from ..db.models import PatientProfile, Prescription, utcnow
 from ..errors import BadRequest, Conflict, NotFound, Problem
 from ..http import PROXIES, path_uuid, read_json_as, respond
 from ..openapi import Body, Operation, Timestamp, operation, path, query
 from ..settings import SETTINGS
 from . import store
+from .models import ConsultRow
 from .ws import ROOMS
 
 SCOPE = "consults"

@@ -25,17 +25,16 @@ from signaling.ports import HUB, Seat, Step, Who
 from signaling.recording import RecordingSummary
 
 from .. import audit
+from ..auth.models import TokenFamily, User
 from ..auth.store import live_sign_in
 from ..db import Database
-from ..db.models import (
+from ..db.models import utcnow
+from .models import (
     ConsultQualityRow,
     ConsultRecordingRow,
     ConsultRow,
     ConsultSeatRow,
     ConsultStepRow,
-    TokenFamily,
-    User,
-    utcnow,
 )
 
 #: (consult, sign-in) pairs checked in one query at most: bounded IN lists

@@ -36,8 +36,9 @@ from eprescribe.ncpdp import (
 )
 
 from .. import audit
+from ..admin.models import Pharmacy
 from ..db import Database
-from ..db.models import InboundMessage, Pharmacy, utcnow
+from ..db.models import InboundMessage, utcnow
 from ..prescriptions import store
 from ..prescriptions.writer import Duplicate, IntakeRecord, IntakeWriter, StorageFailed
 

@@ -26,16 +26,10 @@ from eprescribe.ncpdp import (
 from eprescribe.workflow import State
 
 from .. import audit
+from ..auth.models import User
 from ..callers import caller
 from ..db import DATABASE
-from ..db.models import (
-    Finding,
-    Prescription,
-    PrescriptionNote,
-    PrescriptionTransition,
-    User,
-    utcnow,
-)
+from ..db.models import Finding, Prescription, PrescriptionNote, PrescriptionTransition, utcnow
 from ..errors import BadRequest, NotFound
 from ..http import path_uuid, query_int, respond
 from ..openapi import Operation, Timestamp, operation, path, query

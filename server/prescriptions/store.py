@@ -41,14 +41,9 @@ from eprescribe.verification import Claim, VerificationError
 from eprescribe.workflow import State, Transition
 
 from .. import audit
+from ..admin.models import Pharmacy
 from ..db import Database
-from ..db.models import (
-    ClarificationRequest,
-    Pharmacy,
-    PrescriptionNote,
-    PrescriptionTransition,
-    utcnow,
-)
+from ..db.models import ClarificationRequest, PrescriptionNote, PrescriptionTransition, utcnow
 from ..db.models import Finding as FindingRow
 from ..db.models import Prescription as PrescriptionRow
 from ..errors import Conflict, Forbidden, NotFound, Problem, Unprocessable

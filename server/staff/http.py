@@ -20,9 +20,9 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from .. import audit
+from ..auth.models import User
 from ..callers import Caller, caller
 from ..db import DATABASE
-from ..db.models import User
 from ..errors import BadRequest, Forbidden, NotFound, Problem, Unauthorized, Unprocessable
 from ..http import path_uuid, read_json_as, respond
 from ..openapi import Body, Operation, operation, path

@@ -6,7 +6,8 @@ import uuid
 
 from sqlalchemy import select
 
-from server.db.models import AuditEvent, Finding, Prescription
+from server.audit.models import AuditEvent
+from server.db.models import Finding, Prescription
 from server.db.models import PrescriptionTransition as Transition
 from tests.conftest import Hub
 

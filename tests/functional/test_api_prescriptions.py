@@ -8,7 +8,8 @@ import uuid
 import pytest
 from sqlalchemy import select
 
-from server.db.models import AuditEvent, PatientProfile, Prescription
+from server.audit.models import AuditEvent
+from server.db.models import PatientProfile, Prescription
 from tests.conftest import OTHER_PHARMACY, Hub
 from tests.functional.consult_helpers import patient
 from tests.functional.intake_helpers import post_script

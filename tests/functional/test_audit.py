@@ -16,9 +16,9 @@ from sqlalchemy import func, select, text
 from sqlalchemy.exc import DBAPIError
 
 from server import audit
+from server.audit.models import AuditChain, AuditEvent
 from server.db import Database
 from server.db.migrate import upgrade
-from server.db.models import AuditChain, AuditEvent
 from tests.conftest import Hub
 from tests.functional.intake_helpers import post_script, sample_newrx
 

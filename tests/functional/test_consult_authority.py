@@ -16,8 +16,10 @@ from sqlalchemy import select
 
 from server import users
 from server.app import create_app
+from server.audit.models import AuditEvent
+from server.auth.models import User
+from server.consults.models import ConsultRow
 from server.db import Database
-from server.db.models import AuditEvent, ConsultRow, User
 from server.settings import Settings
 from tests.conftest import Hub
 from tests.functional.consult_helpers import (

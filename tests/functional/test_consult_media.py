@@ -14,7 +14,7 @@ import pytest
 from aiortc import RTCPeerConnection
 from sqlalchemy import select
 
-from server.db.models import ConsultRecordingRow, ConsultRow
+from server.consults.models import ConsultRecordingRow, ConsultRow
 from server.settings import Settings
 from signaling.recording_store import EncryptedRecordingStore
 from tests.conftest import ISSUER, Hub

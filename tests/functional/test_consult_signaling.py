@@ -15,17 +15,12 @@ from aiohttp.test_utils import TestClient
 from sqlalchemy import func, select, update
 
 from server.app import create_app
+from server.audit.models import AuditEvent
 from server.consults import ws as ws_module
+from server.consults.models import ConsultQualityRow, ConsultRow, ConsultSeatRow, ConsultStepRow
 from server.consults.ws import HEARTBEAT, PING_AFTER, ROOMS
 from server.db import Database
-from server.db.models import (
-    AuditEvent,
-    ConsultQualityRow,
-    ConsultRow,
-    ConsultSeatRow,
-    ConsultStepRow,
-    utcnow,
-)
+from server.db.models import utcnow
 from server.settings import Settings
 from signaling.protocol import MAX_MESSAGE_BYTES
 from tests.conftest import ISSUER, Hub

@@ -8,7 +8,9 @@ from collections.abc import Iterator
 import pytest
 from sqlalchemy import select
 
-from server.db.models import AuditEvent, ConsultRow, Prescription
+from server.audit.models import AuditEvent
+from server.consults.models import ConsultRow
+from server.db.models import Prescription
 from server.settings import Settings
 from server.worker.checking import Checker
 from signaling.consults import token_digest

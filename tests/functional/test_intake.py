@@ -21,7 +21,8 @@ from eprescribe.ncpdp import (
     from_json,
     parse_message,
 )
-from server.db.models import AuditEvent, InboundMessage, Prescription, PrescriptionTransition
+from server.audit.models import AuditEvent
+from server.db.models import InboundMessage, Prescription, PrescriptionTransition
 from tests.conftest import Hub
 from tests.functional.intake_helpers import post_script
 from tests.support.script_samples import (

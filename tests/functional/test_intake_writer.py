@@ -13,14 +13,9 @@ from sqlalchemy import func, select, text
 
 from eprescribe.ncpdp import Error, NewRx, parse_message
 from server import audit
-from server.db.models import (
-    AuditEvent,
-    InboundMessage,
-    Pharmacy,
-    Prescription,
-    PrescriptionTransition,
-    utcnow,
-)
+from server.admin.models import Pharmacy
+from server.audit.models import AuditEvent
+from server.db.models import InboundMessage, Prescription, PrescriptionTransition, utcnow
 from server.prescriptions.store import intake_record
 from server.prescriptions.writer import IntakeWriter
 from tests.conftest import Hub

@@ -11,10 +11,10 @@ from sqlalchemy import select
 
 from server import audit
 from server.app import create_app
+from server.audit.models import AuditEvent
 from server.auth.failures import MAX_GROUPS, FailureTally
 from server.auth.keys import rotate
 from server.db import Database
-from server.db.models import AuditEvent
 from server.settings import Settings
 from tests.conftest import ISSUER, Hub, basic
 from tests.support.tokens import decode_unverified

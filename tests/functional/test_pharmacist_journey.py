@@ -12,8 +12,9 @@ from joserfc import jwt
 from sqlalchemy import select
 
 from server import audit
+from server.audit.models import AuditEvent
 from server.auth.keys import load_signing_keys
-from server.db.models import AuditEvent, User
+from server.auth.models import User
 from server.settings import Settings
 from server.worker.checking import Checker
 from tests.conftest import ISSUER, OTHER_PHARMACY, Hub

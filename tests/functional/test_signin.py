@@ -10,7 +10,8 @@ import pytest
 from sqlalchemy import select, update
 
 from server import admin, audit, users
-from server.db.models import AuditEvent, WebSession
+from server.audit.models import AuditEvent
+from server.auth.models import WebSession
 from tests.conftest import Hub, basic
 from tests.functional.signin_helpers import SCOPE, Console, console
 from tests.functional.verification_helpers import PASSWORD, bearer

@@ -14,9 +14,10 @@ from aiohttp.test_utils import TestClient
 from sqlalchemy import delete, select
 
 from server.app import create_app
+from server.audit.models import AuditEvent
+from server.auth.models import LoginThrottle
 from server.auth.throttle import CLOCK
 from server.db import Database
-from server.db.models import AuditEvent, LoginThrottle
 from server.settings import Settings
 from tests.conftest import Hub
 from tests.functional.signin_helpers import Console, console, enrol

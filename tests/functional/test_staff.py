@@ -6,7 +6,8 @@ from typing import Any
 
 from sqlalchemy import select
 
-from server.db.models import AuditEvent, User
+from server.audit.models import AuditEvent
+from server.auth.models import User
 from tests.conftest import OTHER_PHARMACY, Hub
 from tests.functional.signin_helpers import Console, console, enrol
 from tests.functional.verification_helpers import bearer
@@ -124,7 +125,7 @@ async def console_admin(hub: Hub) -> Any:
 
 
 async def console_client_of(hub: Hub) -> tuple[str, str]:
-    from server.db.models import OAuthClient
+    from server.auth.models import OAuthClient
 
     async with hub.db.sessions() as session:
         row = (

@@ -9,7 +9,8 @@ import pytest
 from sqlalchemy import select
 
 from server import audit
-from server.db.models import AuditEvent, ClarificationRequest, Prescription
+from server.audit.models import AuditEvent
+from server.db.models import ClarificationRequest, Prescription
 from server.settings import Settings
 from server.worker.checking import Checker
 from tests.conftest import OTHER_PHARMACY, Hub

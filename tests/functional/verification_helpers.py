@@ -9,10 +9,12 @@ import uuid
 from sqlalchemy import func, select, update
 
 from server import users
+from server.admin.models import Pharmacy
 from server.auth.clients import RegisteredClient
 from server.auth.credentials import SecretBox
+from server.auth.models import User
 from server.auth.oauth import OAUTH, GrantUser
-from server.db.models import Pharmacy, Prescription, User
+from server.db.models import Prescription
 from server.settings import SETTINGS
 from server.worker.checking import Checker
 from tests.conftest import Hub

@@ -8,10 +8,10 @@ from alembic import context
 from sqlalchemy.engine import Connection
 
 from server.db import create_engine
-from server.db.models import Base
+from server.models import METADATA
 
 config = context.config
-target_metadata = Base.metadata
+target_metadata = METADATA
 
 
 def _run(connection: Connection) -> None:

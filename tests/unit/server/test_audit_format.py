@@ -8,15 +8,15 @@ import datetime as dt
 import decimal
 import importlib.util
 import uuid
-from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import pytest
 
 from server import audit
+from server.db.migrate import MIGRATIONS
 
-MIGRATION = Path(audit.__file__).parent / "db" / "migrations" / "versions" / "0006_audit_chain.py"
+MIGRATION = MIGRATIONS / "versions" / "0006_audit_chain.py"
 
 
 def _migration() -> ModuleType:

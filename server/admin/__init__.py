@@ -14,12 +14,13 @@ from sqlalchemy.exc import IntegrityError
 
 from eprescribe.identifiers import ncpdpid_valid, npi_valid
 
-from . import audit
-from .auth.clients import ClientRegistrationError, new_browser_client, new_machine_client
-from .commands import Commands, group, with_database
-from .db import Database
-from .db.models import OAuthClient, Pharmacy
-from .settings import Settings
+from .. import audit
+from ..auth.clients import ClientRegistrationError, new_browser_client, new_machine_client
+from ..auth.models import OAuthClient
+from ..commands import Commands, group, with_database
+from ..db import Database
+from ..settings import Settings
+from .models import Pharmacy
 
 OPERATOR = audit.Actor("operator", "cli")
 

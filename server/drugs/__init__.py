@@ -27,10 +27,11 @@ from eprescribe.drugs import (
     read_products,
 )
 
-from .commands import CliError, Commands, group
-from .db import sync_engine
-from .db.models import DrugProduct, utcnow
-from .settings import Settings
+from ..commands import CliError, Commands, group
+from ..db import sync_engine
+from ..db.models import utcnow
+from ..settings import Settings
+from .models import DrugProduct
 
 BATCH = 5_000
 

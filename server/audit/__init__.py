@@ -34,10 +34,11 @@ from sqlalchemy import Connection, RowMapping, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
-from .commands import CliError, Commands, group, with_database
-from .db import Database, json_default
-from .db.models import AuditChain, AuditEvent, utcnow
-from .settings import Settings
+from ..commands import CliError, Commands, group, with_database
+from ..db import Database, json_default
+from ..db.models import utcnow
+from ..settings import Settings
+from .models import AuditChain, AuditEvent
 
 #: the "previous hash" of the first entry
 GENESIS = "0" * 64

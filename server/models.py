@@ -1,0 +1,26 @@
+"""Every feature's tables, on the one metadata they share (``server.db.models.Base``).
+
+Features keep their models beside their code; this is the one list of them, for whatever must
+know the whole schema: the migrations (autogenerate compares the database with it) and the
+tests that empty every table. A feature that adds a models module adds it here, as it adds its
+``setup`` to ``app.py``. Nothing in a feature imports this module, so it imports them all
+without an import circle.
+"""
+
+from __future__ import annotations
+
+from types import ModuleType
+
+from sqlalchemy import MetaData
+
+from .admin import models as admin
+from .audit import models as audit
+from .auth import models as auth
+from .consults import models as consults
+from .db import models as db
+from .drugs import models as drugs
+
+#: the modules that declare tables, imported for them
+MODEL_MODULES: tuple[ModuleType, ...] = (admin, audit, auth, consults, db, drugs)
+#: every table of the hub
+METADATA: MetaData = db.Base.metadata
