@@ -24,10 +24,11 @@ from . import login
 from .clients import CONSOLE_CLIENT_ID, RegisteredClient, console_client
 from .credentials import SECRETS, SecretBox
 from .failures import FAILURES, failures_ctx
+from .flows import AccessToken, Flows, GrantUser
 from .grants import user_info
 from .keys import load_signing_keys
 from .models import OAuthClient, User
-from .oauth import OAUTH, AccessToken, AiohttpOAuth2Request, Flows, GrantUser, OAuthService
+from .oauth import OAUTH, AiohttpOAuth2Request, OAuthService
 from .sessions import SESSIONS, Sessions
 from .throttle import CLOCK
 

@@ -16,7 +16,7 @@ These hooks run in authlib's worker thread and reach the database through the
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 from authlib.oauth2.rfc6749 import OAuth2Request
 from authlib.oauth2.rfc6749.errors import InvalidGrantError, InvalidRequestError
@@ -29,19 +29,19 @@ from authlib.oidc.core.grants import OpenIDCode
 
 from ..db.models import utcnow
 from .clients import INTROSPECT, MACHINE_AUTH_METHODS, RegisteredClient
+from .flows import Flows, GrantUser
 from .keys import ALGORITHM
 from .store import IssuedCode, LiveRefreshToken
-
-if TYPE_CHECKING:
-    from .oauth import GrantUser, HubAuthorizationServer
 
 ID_TOKEN_TTL = 300
 PUBLIC = "none"
 
 
-def _server(grant: Any) -> HubAuthorizationServer:
-    server: HubAuthorizationServer = grant.server
-    return server
+def _flows(grant: Any) -> Flows:
+    """The flows of the authorization server ``grant`` is registered with (authlib sets
+    ``grant.server``; ``oauth.HubAuthorizationServer`` carries them)."""
+    flows: Flows = grant.server.flows
+    return flows
 
 
 class S256Only(CodeChallenge):
@@ -71,7 +71,7 @@ class HubAuthorizationCodeGrant(AuthorizationCodeGrant):
     def save_authorization_code(self, code: str, request: OAuth2Request) -> None:
         user: GrantUser = request.user
         data = request.payload.data
-        flows = _server(self).flows
+        flows = _flows(self)
         flows.bridge.run(
             flows.store.save_code(
                 code,
@@ -86,14 +86,14 @@ class HubAuthorizationCodeGrant(AuthorizationCodeGrant):
         )
 
     def query_authorization_code(self, code: str, client: RegisteredClient) -> IssuedCode | None:
-        flows = _server(self).flows
+        flows = _flows(self)
         return flows.bridge.run(flows.store.use_code(code, client.get_client_id()))
 
     def delete_authorization_code(self, authorization_code: IssuedCode) -> None:
         """Nothing to do: the code was consumed when it was looked up."""
 
     def authenticate_user(self, authorization_code: IssuedCode) -> GrantUser | None:
-        flows = _server(self).flows
+        flows = _flows(self)
         user = flows.grant_user(authorization_code.user_id)
         if user is None:
             return None
@@ -115,13 +115,13 @@ class HubRefreshTokenGrant(RefreshTokenGrant):
     def authenticate_refresh_token(self, refresh_token: str) -> LiveRefreshToken | None:
         """Look the token up only: authlib checks the client and the scope after this, and a
         request that fails them must not use the token up."""
-        flows = _server(self).flows
+        flows = _flows(self)
         return flows.bridge.run(flows.store.find_refresh(refresh_token))
 
     def authenticate_user(self, refresh_token: LiveRefreshToken) -> GrantUser | None:
         """Called once the request is valid, before any token is made: the refresh token is
         used up here, so of two concurrent uses one gets tokens."""
-        flows = _server(self).flows
+        flows = _flows(self)
         if not flows.bridge.run(flows.store.use_refresh(refresh_token)):
             raise InvalidGrantError("The refresh token was already used.")
         user = flows.grant_user(refresh_token.user_id)
@@ -134,28 +134,28 @@ class HubRefreshTokenGrant(RefreshTokenGrant):
 class HubOpenIDCode(OpenIDCode):
     """ID tokens for the authorization-code flow (``openid`` scope)."""
 
-    def __init__(self, server: HubAuthorizationServer) -> None:
+    def __init__(self, flows: Flows) -> None:
         super().__init__(require_nonce=False)
-        self._server = server
+        self._flows = flows
 
     def exists_nonce(self, nonce: str, request: OAuth2Request) -> bool:
-        flows = self._server.flows
+        flows = self._flows
         return flows.bridge.run(flows.store.nonce_used(nonce, request.payload.client_id))
 
     def resolve_client_private_key(self, client: RegisteredClient) -> Any:
-        return self._server.flows.keys.active.keys[0]
+        return self._flows.keys.active.keys[0]
 
     def get_client_algorithm(self, client: RegisteredClient) -> str:
         return ALGORITHM
 
     def get_encode_header(self, client: RegisteredClient) -> dict[str, str]:
-        kid = self._server.flows.keys.active.keys[0].kid
+        kid = self._flows.keys.active.keys[0].kid
         return {"alg": ALGORITHM, "typ": "JWT", "kid": str(kid)}
 
     def get_client_claims(self, client: RegisteredClient) -> dict[str, Any]:
         now = int(time.time())
         return {
-            "iss": self._server.flows.issuer,
+            "iss": self._flows.issuer,
             "aud": [client.get_client_id()],
             "iat": now,
             "exp": now + ID_TOKEN_TTL,
@@ -200,8 +200,7 @@ class _PresentedToken:
         return self.family is not None and self.family.revoked_at is not None
 
 
-def _find(server: HubAuthorizationServer, token: str, hint: str | None) -> _PresentedToken | None:
-    flows = server.flows
+def _find(flows: Flows, token: str, hint: str | None) -> _PresentedToken | None:
     if hint != "refresh_token":
         claims = flows.access_claims(token)
         if claims is not None:
@@ -219,13 +218,13 @@ class HubRevocationEndpoint(RevocationEndpoint):
     CLIENT_AUTH_METHODS: ClassVar[list[str]] = [PUBLIC, *MACHINE_AUTH_METHODS]
 
     def query_token(self, token_string: str, token_type_hint: str | None) -> Any:
-        return _find(self.server, token_string, token_type_hint)
+        return _find(_flows(self), token_string, token_type_hint)
 
     def revoke_token(self, token: _PresentedToken, request: OAuth2Request) -> None:
         """Ends the sign-in; a machine client's access token just expires (5 minutes)."""
         request.revoked = True
         if token.family is not None:
-            flows = self.server.flows
+            flows = _flows(self)
             flows.bridge.run(flows.store.revoke_family(token.family.id, "revoked"))
 
 
@@ -238,7 +237,7 @@ class HubIntrospectionEndpoint(IntrospectionEndpoint):
     CLIENT_AUTH_METHODS: ClassVar[list[str]] = list(MACHINE_AUTH_METHODS)
 
     def query_token(self, token_string: str, token_type_hint: str | None) -> Any:
-        return _find(self.server, token_string, token_type_hint)
+        return _find(_flows(self), token_string, token_type_hint)
 
     def check_permission(
         self, token: _PresentedToken, client: RegisteredClient, request: OAuth2Request
@@ -251,7 +250,7 @@ class HubIntrospectionEndpoint(IntrospectionEndpoint):
         payload: dict[str, Any] = {
             "active": True,
             "client_id": token.client_id,
-            "iss": self.server.flows.issuer,
+            "iss": _flows(self).issuer,
         }
         if token.claims:
             claims = token.claims

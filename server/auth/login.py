@@ -27,8 +27,9 @@ from . import throttle
 from .credentials import SECRETS, accept_totp, password_matches, totp_context
 from .devices import known_device, remember_device
 from .failures import FAILURES
+from .flows import GrantUser
 from .models import User, WebSession
-from .oauth import OAUTH, AiohttpOAuth2Request, GrantUser
+from .oauth import OAUTH, AiohttpOAuth2Request
 from .sessions import SESSIONS, csrf_ok, user_of
 from .store import active_user
 from .throttle import CLOCK

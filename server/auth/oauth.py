@@ -8,13 +8,8 @@ a worker thread; hooks that need the database hop back to the event loop.
 from __future__ import annotations
 
 import asyncio
-import base64
-import dataclasses
-import datetime as dt
-import json
 import secrets
 import time
-import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -25,14 +20,13 @@ from authlib.oauth2.rfc6749 import AuthorizationServer, OAuth2Payload, OAuth2Req
 from authlib.oauth2.rfc6749.errors import OAuth2Error
 from authlib.oauth2.rfc6749.grants import ClientCredentialsGrant
 from authlib.oauth2.rfc6749.resource_protector import ResourceProtector
-from authlib.oauth2.rfc6750.errors import InsufficientScopeError, InvalidTokenError
-from authlib.oauth2.rfc9068 import JWTBearerTokenGenerator, JWTBearerTokenValidator
-from joserfc.errors import JoseError
+from authlib.oauth2.rfc6750.errors import InsufficientScopeError
+from authlib.oauth2.rfc9068 import JWTBearerTokenGenerator
 from joserfc.jwk import KeySet
 from multidict import MultiDict
 
-from ..db import Database
 from .clients import MACHINE_AUTH_METHODS, SCOPES, USER_SCOPES, RegisteredClient
+from .flows import AccessToken, Flows, GrantUser, HubTokenValidator
 from .grants import (
     HubAuthorizationCodeGrant,
     HubIntrospectionEndpoint,
@@ -42,10 +36,6 @@ from .grants import (
     S256Only,
 )
 from .keys import ALGORITHM, SigningKeys
-from .models import User
-from .store import Bridge, FlowStore
-
-ACCESS_TOKEN_TYPES = ("at+jwt", "application/at+jwt")
 
 
 class FormPayload(OAuth2Payload):
@@ -93,67 +83,6 @@ class AiohttpOAuth2Request(OAuth2Request):
 
 class MachineClientCredentialsGrant(ClientCredentialsGrant):
     TOKEN_ENDPOINT_AUTH_METHODS: ClassVar[list[str]] = list(MACHINE_AUTH_METHODS)
-
-
-@dataclass(frozen=True, slots=True)
-class GrantUser:
-    """The signed-in user a token is issued for (authlib reads ``get_user_id`` for ``sub``)."""
-
-    id: uuid.UUID
-    pharmacy_id: uuid.UUID
-    role: str
-    username: str
-    auth_time: dt.datetime | None = None
-    #: the sign-in (token family) the tokens belong to
-    family: uuid.UUID | None = None
-
-    def get_user_id(self) -> str:
-        return str(self.id)
-
-    def in_family(self, family: uuid.UUID, auth_time: dt.datetime | None = None) -> GrantUser:
-        return dataclasses.replace(self, family=family, auth_time=auth_time)
-
-
-class Flows:
-    """What the browser grants need beyond authlib: storage, keys, and the way back to the
-    event loop (their hooks run in a worker thread)."""
-
-    def __init__(
-        self, db: Database, loop: asyncio.AbstractEventLoop, keys: SigningKeys, issuer: str
-    ) -> None:
-        self.bridge = Bridge(loop)
-        self.store = FlowStore(db)
-        self.keys = keys
-        self.issuer = issuer
-        self.validator: HubTokenValidator | None = None
-
-    def grant_user(self, user_id: uuid.UUID) -> GrantUser | None:
-        user = self.bridge.run(self.store.active_user(user_id))
-        if user is None:
-            return None
-        return GrantUser(user.id, user.pharmacy_id, user.role, user.username)
-
-    async def live_user(self, token: AccessToken) -> User | None:
-        """The user of a user access token if the account is active, still of the token's
-        pharmacy, and the sign-in (token family) has not ended."""
-        if not token.for_user or token.family is None:
-            return None
-        try:
-            user_id, family = uuid.UUID(token.subject), uuid.UUID(token.family)
-        except ValueError:
-            return None
-        user = await self.store.user_in_live_family(user_id, family)
-        return user if user is not None and str(user.pharmacy_id) == token.pharmacy_id else None
-
-    def access_claims(self, token: str) -> dict[str, Any] | None:
-        """The claims of one of our access tokens, verified, or None."""
-        assert self.validator is not None
-        try:
-            claims = self.validator.authenticate_token(token)
-            self.validator.validate_token(claims, [], None)
-        except (OAuth2Error, ValueError, JoseError):
-            return None
-        return dict(claims)
 
 
 class HubTokenGenerator(JWTBearerTokenGenerator):
@@ -219,39 +148,6 @@ class HubAuthorizationServer(AuthorizationServer):
         return status, body if isinstance(body, dict) else {}, dict(headers)
 
 
-@dataclass(frozen=True, slots=True)
-class AccessToken:
-    """What a handler learns about the caller from a verified access token."""
-
-    client_id: str
-    subject: str  # the user's ID for user tokens, the client's otherwise
-    scopes: frozenset[str]
-    pharmacy_id: str | None
-    expires_at: int
-    role: str | None = None  # set on user tokens only (the role when it was issued)
-    family: str | None = None  # user tokens: the sign-in they belong to
-    auth_time: int | None = None  # when the user last proved password and TOTP
-
-    @property
-    def for_user(self) -> bool:
-        return self.role is not None
-
-
-class HubTokenValidator(JWTBearerTokenValidator):
-    """RFC 9068 validation, stricter than authlib's: ``typ`` must be ``at+jwt``, only ES256."""
-
-    def __init__(self, issuer: str, audience: str, keys: SigningKeys) -> None:
-        super().__init__(issuer=issuer, resource_server=audience)
-        self._keys = keys
-
-    def get_jwks(self) -> KeySet:
-        return self._keys.verification
-
-    def authenticate_token(self, token_string: str) -> Any:
-        _check_header(token_string, self.realm)
-        return super().authenticate_token(token_string)
-
-
 class VerifiedTokens:
     """Access tokens that passed full verification, kept (bounded) until they expire.
 
@@ -279,22 +175,6 @@ class VerifiedTokens:
             self._tokens.popitem(last=False)
 
 
-def _check_header(token_string: str, realm: str | None) -> None:
-    try:
-        segment = token_string.split(".", 1)[0]
-        header = json.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))
-        ok = (
-            isinstance(header, dict)
-            and header.get("alg") == ALGORITHM
-            and str(header.get("typ", "")).lower() in ACCESS_TOKEN_TYPES
-            and isinstance(header.get("kid"), str)
-        )
-    except (ValueError, UnicodeDecodeError):
-        ok = False
-    if not ok:
-        raise InvalidTokenError(realm=realm)
-
-
 class OAuthService:
     """The hub's OAuth authorization server and resource protector for one process."""
 
@@ -313,9 +193,7 @@ class OAuthService:
         self.flows = flows
         self.server = HubAuthorizationServer(query_client, flows)
         self.server.register_grant(MachineClientCredentialsGrant)
-        self.server.register_grant(
-            HubAuthorizationCodeGrant, [S256Only(), HubOpenIDCode(self.server)]
-        )
+        self.server.register_grant(HubAuthorizationCodeGrant, [S256Only(), HubOpenIDCode(flows)])
         self.server.register_grant(HubRefreshTokenGrant)
         self.server.register_endpoint(HubRevocationEndpoint)
         self.server.register_endpoint(HubIntrospectionEndpoint)
@@ -430,7 +308,7 @@ class _HeaderOnly:
     headers: Mapping[str, str]
 
 
-__all__ = ["AccessToken", "AiohttpOAuth2Request", "GrantUser", "OAuth2Error", "OAuthService"]
+__all__ = ["AiohttpOAuth2Request", "OAuth2Error", "OAuthService"]
 
 #: the authorization server and token verification of this process
 OAUTH: web.AppKey[OAuthService] = web.AppKey("oauth")

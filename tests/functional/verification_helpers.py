@@ -12,8 +12,9 @@ from server import users
 from server.admin.models import Pharmacy
 from server.auth.clients import RegisteredClient
 from server.auth.credentials import SecretBox
+from server.auth.flows import GrantUser
 from server.auth.models import User
-from server.auth.oauth import OAUTH, GrantUser
+from server.auth.oauth import OAUTH
 from server.db.models import Prescription
 from server.settings import SETTINGS
 from server.worker.checking import Checker
