@@ -12,7 +12,8 @@ import logging
 import secrets
 import time
 from collections import deque
-from typing import TYPE_CHECKING
+from collections.abc import Coroutine
+from typing import Any, Protocol
 
 from . import envelopes
 from . import protocol as p
@@ -20,9 +21,6 @@ from .bus import Bus, Subscription
 from .consults import ConsultState
 from .policy import OVER
 from .ports import Connection, Who
-
-if TYPE_CHECKING:
-    from .rooms import Rooms
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +51,16 @@ class RateLimit:
         return True
 
 
+class Host(Protocol):
+    """What a participant needs of the rooms that hold it (:class:`signaling.rooms.Rooms`,
+    which imports this module): background work kept until it ends, and a greeting to the
+    other side."""
+
+    def spawn(self, work: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]: ...
+
+    async def hello(self, participant: Participant, *, reply: bool) -> None: ...
+
+
 class Participant:
     """One open socket in one consult."""
 
@@ -76,7 +84,7 @@ class Participant:
     )
 
     def __init__(
-        self, rooms: Rooms, consult_id: str, role: str, connection: Connection, who: Who
+        self, rooms: Host, consult_id: str, role: str, connection: Connection, who: Who
     ) -> None:
         self.rooms = rooms
         self.consult_id = consult_id
