@@ -17,9 +17,6 @@ from ..settings import SETTINGS, Settings
 from .failures import TransientError, transient_as_retry
 
 CHECK_TASK = "telepharm.check_prescriptions"
-#: IDs per task: one publish costs ~1 ms of CPU (kombu and redis-py set-up), one per message
-#: would cost as much as the rest of the intake; chunks of 32 still spread a burst over workers
-CHUNK = 32
 QUEUE = "telepharm.checks"
 
 if TYPE_CHECKING:
@@ -39,7 +36,7 @@ async def _queue_ctx(app: web.Application) -> AsyncIterator[None]:
     from .sweep import PASS_TIMEOUT, Sweep
 
     settings = app[SETTINGS]
-    queue = CheckQueue(create_celery(settings))
+    queue = CheckQueue(create_celery(settings), CHECK_TASK)
     app[CHECK_QUEUE] = queue
     sweep = Sweep(app[DATABASE], queue, settings.stuck_after)
     async with app[BACKGROUND].every("sweep", settings.sweep_interval, sweep, timeout=PASS_TIMEOUT):

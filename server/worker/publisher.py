@@ -23,8 +23,6 @@ from concurrent.futures import ThreadPoolExecutor
 
 from celery import Celery
 
-from . import CHECK_TASK, CHUNK
-
 log = logging.getLogger(__name__)
 #: a broker that does not answer quickly is treated as down; the batch is tried again later
 PUBLISH_RETRY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.5, "interval_max": 1}
@@ -33,6 +31,9 @@ RETRY_FIRST = 0.25
 RETRY_MAX = 2.0
 #: prescription IDs kept for another try while the broker is away (about 100 bytes each)
 MAX_HELD = 100_000
+#: IDs per task: one publish costs ~1 ms of CPU (kombu and redis-py set-up), one per message
+#: would cost as much as the rest of the intake; chunks of 32 still spread a burst over workers
+CHUNK = 32
 
 
 #: how long a batch waits for company before it is published
@@ -40,8 +41,11 @@ LINGER = 0.05
 
 
 class CheckQueue:
-    def __init__(self, celery: Celery, linger: float = LINGER) -> None:
+    """Publishes prescription IDs, in chunks, as the Celery task named ``task``."""
+
+    def __init__(self, celery: Celery, task: str, linger: float = LINGER) -> None:
         self._celery = celery
+        self._task = task
         self._linger = linger
         #: IDs to publish, oldest first, each once (a dict as an ordered set)
         self._waiting: dict[uuid.UUID, None] = {}
@@ -117,7 +121,7 @@ class CheckQueue:
             for start in range(0, len(ids), CHUNK):
                 chunk = [str(rx_id) for rx_id in ids[start : start + CHUNK]]
                 self._celery.send_task(
-                    CHECK_TASK,
+                    self._task,
                     args=[chunk],
                     producer=producer,
                     retry=True,
