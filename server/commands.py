@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, Any, NoReturn
 from .db import Database
 
 if TYPE_CHECKING:
-    from .auth.credentials import SecretBox
     from .settings import Settings
 
 #: the sub-commands of ``telepharm`` (or of one of its command groups) a feature adds to
@@ -47,9 +46,3 @@ def with_database(settings: Settings, work: Callable[[Database], Awaitable[Any]]
             await db.close()
 
     return asyncio.run(run())
-
-
-def secret_box(settings: Settings) -> SecretBox:
-    from .auth.credentials import SecretBox
-
-    return SecretBox.load(settings.keys_dir)

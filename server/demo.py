@@ -8,7 +8,8 @@ from importlib import resources
 from pathlib import Path
 
 from . import admin
-from .commands import Commands, secret_box, with_database
+from .auth.credentials import SecretBox
+from .commands import Commands, with_database
 from .db import Database
 from .settings import Settings
 
@@ -25,7 +26,7 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> None:
     async def seed(db: Database) -> tuple[dict[str, admin.ClientCredentials], users.DemoLogin]:
         credentials = await admin.seed_demo(db, settings.data_dir)
         login = await users.ensure_demo_pharmacist(
-            db, secret_box(settings), admin.DEMO_NCPDPID, settings.data_dir
+            db, SecretBox.load(settings.keys_dir), admin.DEMO_NCPDPID, settings.data_dir
         )
         return credentials, login
 

@@ -36,7 +36,7 @@ from .auth.credentials import (
 )
 from .auth.models import User
 from .auth.store import end_sign_ins
-from .commands import CliError, Commands, group, secret_box, with_database
+from .commands import CliError, Commands, group, with_database
 from .db import Database
 from .db.models import utcnow
 from .settings import Settings
@@ -213,7 +213,7 @@ def cmd_user_add(args: argparse.Namespace, settings: Settings) -> None:
         settings,
         lambda db: add_user(
             db,
-            secret_box(settings),
+            SecretBox.load(settings.keys_dir),
             pharmacy=args.pharmacy,
             username=args.username,
             role=args.role,
@@ -226,7 +226,7 @@ def cmd_user_add(args: argparse.Namespace, settings: Settings) -> None:
 
 def cmd_user_reset_mfa(args: argparse.Namespace, settings: Settings) -> None:
     enrolment = with_database(
-        settings, lambda db: reset_mfa(db, secret_box(settings), args.username)
+        settings, lambda db: reset_mfa(db, SecretBox.load(settings.keys_dir), args.username)
     )
     print(f"MFA of {enrolment.username} reset: the old authenticator no longer works")
     _print_enrolment(enrolment)
