@@ -19,8 +19,18 @@ from .auth import models as auth
 from .consults import models as consults
 from .db import models as db
 from .drugs import models as drugs
+from .patients import models as patients
+from .prescriptions import models as prescriptions
 
 #: the modules that declare tables, imported for them
-MODEL_MODULES: tuple[ModuleType, ...] = (admin, audit, auth, consults, db, drugs)
+MODEL_MODULES: tuple[ModuleType, ...] = (
+    admin,
+    audit,
+    auth,
+    consults,
+    drugs,
+    patients,
+    prescriptions,
+)
 #: every table of the hub
 METADATA: MetaData = db.Base.metadata

@@ -25,10 +25,12 @@ from .. import audit
 from ..admin.models import Pharmacy
 from ..callers import PHARMACIST, Caller, caller
 from ..db import DATABASE
-from ..db.models import PatientProfile, Prescription, utcnow
+from ..db.models import utcnow
 from ..errors import BadRequest, Conflict, NotFound, Problem
 from ..http import PROXIES, path_uuid, read_json_as, respond
 from ..openapi import Body, Operation, Timestamp, operation, path, query
+from ..patients.models import PatientProfile
+from ..prescriptions.models import Prescription
 from ..settings import SETTINGS
 from . import store
 from .models import ConsultRow

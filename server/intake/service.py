@@ -38,8 +38,9 @@ from eprescribe.ncpdp import (
 from .. import audit
 from ..admin.models import Pharmacy
 from ..db import Database
-from ..db.models import InboundMessage, utcnow
+from ..db.models import utcnow
 from ..prescriptions import store
+from ..prescriptions.models import InboundMessage
 from ..prescriptions.writer import Duplicate, IntakeRecord, IntakeWriter, StorageFailed
 
 log = logging.getLogger(__name__)

@@ -22,8 +22,8 @@ from eprescribe.ncpdp import Patient
 from eprescribe.patients import MatchKey, classify
 
 from .. import audit
-from ..db.models import PatientProfile
 from ..prescriptions.store import PatientLink, Profile
+from .models import PatientProfile
 
 ACTOR = audit.Actor("system", "checks")
 

@@ -20,11 +20,13 @@ from eprescribe.workflow import ACCEPTED
 from .. import audit
 from ..callers import caller
 from ..db import DATABASE
-from ..db.models import PatientProfile, Prescription, PrescriptionNote, utcnow
+from ..db.models import utcnow
 from ..errors import NotFound
 from ..http import path_uuid, respond
 from ..openapi import Operation, Timestamp, operation, path
+from ..prescriptions.models import Prescription, PrescriptionNote
 from ..prescriptions.queue import SCOPE, Summary, summary, usernames
+from .models import PatientProfile
 
 #: the most prescriptions one profile lists (newest first)
 MAX_PRESCRIPTIONS = 200

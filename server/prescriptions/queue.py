@@ -29,10 +29,11 @@ from .. import audit
 from ..auth.models import User
 from ..callers import caller
 from ..db import DATABASE
-from ..db.models import Finding, Prescription, PrescriptionNote, PrescriptionTransition, utcnow
+from ..db.models import utcnow
 from ..errors import BadRequest, NotFound
 from ..http import path_uuid, query_int, respond
 from ..openapi import Operation, Timestamp, operation, path, query
+from .models import Finding, Prescription, PrescriptionNote, PrescriptionTransition
 
 SCOPE = "rx:read"
 #: the verification actions (server.prescriptions.actions), linked from the queue in OpenAPI

@@ -43,10 +43,11 @@ from eprescribe.workflow import State, Transition
 from .. import audit
 from ..admin.models import Pharmacy
 from ..db import Database
-from ..db.models import ClarificationRequest, PrescriptionNote, PrescriptionTransition, utcnow
-from ..db.models import Finding as FindingRow
-from ..db.models import Prescription as PrescriptionRow
+from ..db.models import utcnow
 from ..errors import Conflict, Forbidden, NotFound, Problem, Unprocessable
+from .models import ClarificationRequest, PrescriptionNote, PrescriptionTransition
+from .models import Finding as FindingRow
+from .models import Prescription as PrescriptionRow
 from .writer import IntakeRecord
 
 #: UrgencyIndicatorCode for an urgent (STAT) order: first in the pharmacist's queue

@@ -28,15 +28,15 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.types import TypeEngine
 
 from .. import audit
+from ..audit.models import AuditEvent
 from ..db import Database, insert_ignoring_conflicts, json_default
-from ..db.models import Base
+from .models import InboundMessage, Prescription, PrescriptionTransition
 
 # Core statements on the tables: the ORM's bulk machinery costs more than the I/O.
-_TABLES = Base.metadata.tables
-MESSAGES = _TABLES["inbound_messages"]
-PRESCRIPTIONS = _TABLES["prescriptions"]
-TRANSITIONS = _TABLES["prescription_transitions"]
-AUDIT = _TABLES["audit_events"]
+MESSAGES: Table = InboundMessage.__table__  # type: ignore[assignment]
+PRESCRIPTIONS: Table = Prescription.__table__  # type: ignore[assignment]
+TRANSITIONS: Table = PrescriptionTransition.__table__  # type: ignore[assignment]
+AUDIT: Table = AuditEvent.__table__  # type: ignore[assignment]
 
 log = logging.getLogger(__name__)
 MAX_BATCH = 200

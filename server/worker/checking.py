@@ -45,12 +45,10 @@ from eprescribe.workflow import ACCEPTED, State
 
 from .. import audit
 from ..db import sync_engine
-from ..db.models import (
-    Prescription,
-    utcnow,
-)
+from ..db.models import utcnow
 from ..patients import directory
 from ..prescriptions import store
+from ..prescriptions.models import Prescription
 from ..settings import Settings, SettingsError
 from .failures import is_transient
 

@@ -22,7 +22,8 @@ from sqlalchemy import and_, or_, select
 from eprescribe.workflow import State
 
 from ..db import Database
-from ..db.models import Prescription, utcnow
+from ..db.models import utcnow
+from ..prescriptions.models import Prescription
 
 log = logging.getLogger(__name__)
 #: prescriptions read per query

@@ -21,7 +21,7 @@ from sqlalchemy import create_engine, func, select, text
 
 from server import admin
 from server.db import Database
-from server.db.models import Prescription
+from server.prescriptions.models import Prescription
 from tests.support.processes import free_port, launch, run_cli, stop, tagged, wait_port
 
 TAG = "TELEPHARM_FAULT_SUITE_RUN"

@@ -7,8 +7,8 @@ import uuid
 from sqlalchemy import select
 
 from server.audit.models import AuditEvent
-from server.db.models import Finding, Prescription
-from server.db.models import PrescriptionTransition as Transition
+from server.prescriptions.models import Finding, Prescription
+from server.prescriptions.models import PrescriptionTransition as Transition
 from tests.conftest import Hub
 
 #: ㎯ (SQUARE RAD OVER S SQUARED) decomposes to "rad/s2" (with a division slash): a last name

@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 from eprescribe.ncpdp import Patient
 from eprescribe.ncpdp.types import Address, DateValue, Name
 from server.admin.models import Pharmacy
-from server.db.models import PatientProfile
+from server.patients.models import PatientProfile
 from tests.conftest import ISSUER, Hub
 from tests.functional.verification_helpers import bearer, staff
 

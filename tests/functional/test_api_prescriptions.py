@@ -9,7 +9,8 @@ import pytest
 from sqlalchemy import select
 
 from server.audit.models import AuditEvent
-from server.db.models import PatientProfile, Prescription
+from server.patients.models import PatientProfile
+from server.prescriptions.models import Prescription
 from tests.conftest import OTHER_PHARMACY, Hub
 from tests.functional.consult_helpers import patient
 from tests.functional.intake_helpers import post_script

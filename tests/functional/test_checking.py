@@ -15,7 +15,8 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import sessionmaker
 
 from eprescribe.drugs import DrugReference, Identification
-from server.db.models import Finding, PatientProfile, Prescription, PrescriptionTransition
+from server.patients.models import PatientProfile
+from server.prescriptions.models import Finding, Prescription, PrescriptionTransition
 from server.settings import Settings, SettingsError
 from server.worker.checking import Checker, load_expiry_rules, sync_engine
 from server.worker.failures import TransientError, transient_as_retry

@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from server.audit.models import AuditEvent
 from server.consults.models import ConsultRow
-from server.db.models import Prescription
+from server.prescriptions.models import Prescription
 from server.settings import Settings
 from server.worker.checking import Checker
 from signaling.consults import token_digest

@@ -19,7 +19,7 @@ import aiohttp
 import pytest
 from sqlalchemy import select
 
-from server.db.models import Prescription
+from server.prescriptions.models import Prescription
 from server.settings import Settings
 from tests.conftest import Hub
 from tests.functional.conftest import BROKER

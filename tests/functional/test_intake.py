@@ -22,7 +22,7 @@ from eprescribe.ncpdp import (
     parse_message,
 )
 from server.audit.models import AuditEvent
-from server.db.models import InboundMessage, Prescription, PrescriptionTransition
+from server.prescriptions.models import InboundMessage, Prescription, PrescriptionTransition
 from tests.conftest import Hub
 from tests.functional.intake_helpers import post_script
 from tests.support.script_samples import (

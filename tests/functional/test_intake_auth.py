@@ -14,7 +14,7 @@ from joserfc.jwk import ECKey, OctKey
 from sqlalchemy import func, select
 
 from server.auth.keys import load_signing_keys
-from server.db.models import InboundMessage
+from server.prescriptions.models import InboundMessage
 from server.settings import Settings
 from tests.conftest import ISSUER, Hub
 from tests.functional.intake_helpers import post_script, sample_newrx

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import func, select
 
 from eprescribe.ncpdp import Error, Message, parse_message
-from server.db.models import InboundMessage, Prescription
+from server.prescriptions.models import InboundMessage, Prescription
 from tests.conftest import Hub
 from tests.functional.intake_helpers import post_script
 from tests.support.script_samples import newrx_xml

@@ -16,7 +16,7 @@ from sqlalchemy.engine import make_url
 
 from eprescribe.ncpdp import Error, Message, Status, parse_message
 from server.db import Database
-from server.db.models import InboundMessage
+from server.prescriptions.models import InboundMessage
 from server.settings import Settings
 from tests.conftest import Hub
 from tests.functional.intake_helpers import post_script

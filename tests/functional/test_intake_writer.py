@@ -15,7 +15,8 @@ from eprescribe.ncpdp import Error, NewRx, parse_message
 from server import audit
 from server.admin.models import Pharmacy
 from server.audit.models import AuditEvent
-from server.db.models import InboundMessage, Prescription, PrescriptionTransition, utcnow
+from server.db.models import utcnow
+from server.prescriptions.models import InboundMessage, Prescription, PrescriptionTransition
 from server.prescriptions.store import intake_record
 from server.prescriptions.writer import IntakeWriter
 from tests.conftest import Hub

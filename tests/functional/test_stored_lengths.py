@@ -8,7 +8,7 @@ import uuid
 from sqlalchemy import select
 
 from eprescribe.ncpdp.types import PARTY_VALUE_MAX
-from server.db.models import InboundMessage
+from server.prescriptions.models import InboundMessage
 from tests.conftest import Hub
 from tests.functional.intake_helpers import post_script
 from tests.support.script_samples import newrx_xml

@@ -25,7 +25,7 @@ from sqlalchemy.engine import make_url
 from server.app import create_app
 from server.background import BACKGROUND, Supervisor
 from server.db import Database
-from server.db.models import Prescription
+from server.prescriptions.models import Prescription
 from server.settings import Settings
 from server.worker import QUEUE, create_celery
 from server.worker.sweep import Sweep

@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from server import audit
 from server.audit.models import AuditEvent
-from server.db.models import ClarificationRequest, Prescription
+from server.prescriptions.models import ClarificationRequest, Prescription
 from server.settings import Settings
 from server.worker.checking import Checker
 from tests.conftest import OTHER_PHARMACY, Hub

@@ -20,7 +20,8 @@ from sqlalchemy import func, select, update
 
 from server.app import create_app
 from server.db import Database
-from server.db.models import Finding, PatientProfile, Prescription
+from server.patients.models import PatientProfile
+from server.prescriptions.models import Finding, Prescription
 from server.settings import Settings
 from server.worker.checking import sync_engine
 from tests.conftest import Hub

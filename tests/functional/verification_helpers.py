@@ -15,7 +15,7 @@ from server.auth.credentials import SecretBox
 from server.auth.flows import GrantUser
 from server.auth.models import User
 from server.auth.oauth import OAUTH
-from server.db.models import Prescription
+from server.prescriptions.models import Prescription
 from server.settings import SETTINGS
 from server.worker.checking import Checker
 from tests.conftest import Hub

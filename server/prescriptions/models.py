@@ -1,0 +1,154 @@
+"""The prescriptions feature's tables: the SCRIPT messages as received, the prescriptions with
+their transitions, findings and notes, and the questions queued for prescribers. Written only
+through :mod:`.store` (and the intake's :mod:`.writer`)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Any
+
+from sqlalchemy import (
+    Date,
+    ForeignKey,
+    Index,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+    Uuid,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from eprescribe.ncpdp.types import DRUG_DESCRIPTION_MAX, IDENTIFIER_MAX, PARTY_TEXT_MAX
+
+from ..db.models import Base, BigId, utcnow
+
+
+class InboundMessage(Base):
+    """A SCRIPT message exactly as received (21 CFR 1311.170(e): keep the original bytes)."""
+
+    __tablename__ = "inbound_messages"
+    __table_args__ = (UniqueConstraint("sender_client_id", "sender", "message_id"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    sender_client_id: Mapped[str] = mapped_column(String(64))
+    #: Header/From as ``qualifier:value``, as long as the parser accepts
+    sender: Mapped[str] = mapped_column(String(PARTY_TEXT_MAX))
+    message_id: Mapped[str] = mapped_column(String(IDENTIFIER_MAX))
+    relates_to_message_id: Mapped[str | None] = mapped_column(String(IDENTIFIER_MAX))
+    transaction: Mapped[str] = mapped_column(String(40))
+    version: Mapped[str] = mapped_column(String(10))
+    pharmacy_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("pharmacies.id"))
+    sha256: Mapped[str] = mapped_column(String(64))
+    raw: Mapped[bytes] = mapped_column(LargeBinary)
+    received_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class Prescription(Base):
+    __tablename__ = "prescriptions"
+    __table_args__ = (
+        Index("ix_prescriptions_pharmacy_state", "pharmacy_id", "state", "received_at"),
+        Index("ix_prescriptions_pharmacy_message", "pharmacy_id", "message_id"),
+        # a patient's accepted prescriptions (active medications) without reading the others
+        Index("ix_prescriptions_patient_state", "patient_id", "state"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    pharmacy_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("pharmacies.id"))
+    inbound_message_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("inbound_messages.id"), unique=True
+    )
+    message_id: Mapped[str] = mapped_column(String(IDENTIFIER_MAX))
+    prescriber_order_number: Mapped[str | None] = mapped_column(String(IDENTIFIER_MAX))
+    #: set by the checks when the patient matched exactly one profile (or a new one was made)
+    patient_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("patients.id"))
+    state: Mapped[str] = mapped_column(String(32))
+    drug_description: Mapped[str] = mapped_column(String(DRUG_DESCRIPTION_MAX))
+    dea_schedule: Mapped[str | None] = mapped_column(String(10))
+    written_date: Mapped[dt.date] = mapped_column(Date)
+    patient: Mapped[dict[str, Any]]
+    prescriber: Mapped[dict[str, Any]]
+    medication: Mapped[dict[str, Any]]
+    #: everything else of the order: allergies, pharmacy, flags
+    details: Mapped[dict[str, Any]]
+    received_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    #: UrgencyIndicatorCode X: first in the queue (STAT)
+    urgent: Mapped[bool] = mapped_column(default=False)
+    #: the pharmacist working on it, until when (eprescribe.verification claims)
+    claimed_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"))
+    claimed_until: Mapped[dt.datetime | None]
+
+    transitions: Mapped[list[PrescriptionTransition]] = relationship(
+        back_populates="prescription",
+        lazy="raise_on_sql",
+        order_by="PrescriptionTransition.id",
+    )
+    findings: Mapped[list[Finding]] = relationship(
+        back_populates="prescription", lazy="raise_on_sql", order_by="Finding.id"
+    )
+
+
+class PrescriptionTransition(Base):
+    """One step of a prescription's state history: who moved it, when and why."""
+
+    __tablename__ = "prescription_transitions"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    prescription_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("prescriptions.id"), index=True)
+    from_state: Mapped[str | None] = mapped_column(String(32))
+    to_state: Mapped[str] = mapped_column(String(32))
+    actor: Mapped[str] = mapped_column(String(100))
+    reason: Mapped[str] = mapped_column(Text)
+    at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+    prescription: Mapped[Prescription] = relationship(
+        back_populates="transitions", lazy="raise_on_sql"
+    )
+
+
+class PrescriptionNote(Base):
+    """A pharmacist's or technician's note on a prescription (never sent to the prescriber)."""
+
+    __tablename__ = "prescription_notes"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    prescription_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("prescriptions.id"), index=True)
+    author_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"))
+    text: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class ClarificationRequest(Base):
+    """Outbox: a question for the prescriber, written with the state change that asks it and
+    sent as an outbound SCRIPT message by a later sender (``sent_at`` set then)."""
+
+    __tablename__ = "clarification_requests"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    prescription_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("prescriptions.id"), index=True)
+    requested_by: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"))
+    reason_code: Mapped[str] = mapped_column(String(40))
+    text: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    sent_at: Mapped[dt.datetime | None]
+
+
+class Finding(Base):
+    """One result of the prescription checks; a prescription's findings are replaced as a
+    whole, in the transaction that moves it to the pharmacist's queue."""
+
+    __tablename__ = "findings"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    prescription_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("prescriptions.id"), index=True)
+    code: Mapped[str] = mapped_column(String(40))
+    severity: Mapped[str] = mapped_column(String(16))
+    message: Mapped[str] = mapped_column(Text)
+    evidence: Mapped[dict[str, Any]]
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+    prescription: Mapped[Prescription] = relationship(
+        back_populates="findings", lazy="raise_on_sql"
+    )
