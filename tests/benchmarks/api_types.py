@@ -110,6 +110,41 @@ def detail_fields() -> dict[str, Any]:
     }
 
 
+def build_detail(
+    v: dict[str, Any], detail: Any, claim: Any, note: Any, finding: Any, step: Any
+) -> Any:
+    """A detail response of either library's types from the plain values (the same work the
+    hub's handler does: one object per nested value)."""
+    return detail(
+        id=v["id"],
+        state=v["state"],
+        urgent=v["urgent"],
+        claim=claim(**v["claim"]),
+        notes=[note(**n) for n in v["notes"]],
+        message_id=v["message_id"],
+        prescriber_order_number=v["prescriber_order_number"],
+        received_at=v["received_at"],
+        written_date=v["written_date"],
+        patient=v["patient"],
+        patient_id=v["patient_id"],
+        prescriber=v["prescriber"],
+        medication=v["medication"],
+        details=v["details"],
+        findings=[finding(**f) for f in v["findings"]],
+        history=[
+            step(
+                from_state=s["from"],
+                to_state=s["to"],
+                actor=s["actor"],
+                actor_name=s["actor_name"],
+                reason=s["reason"],
+                at=s["at"],
+            )
+            for s in v["history"]
+        ],
+    )
+
+
 def define_msgspec() -> dict[str, Any]:
     """The bodies as msgspec Structs (frozen, unknown members refused in requests)."""
     from typing import Literal
@@ -170,34 +205,7 @@ def define_msgspec() -> dict[str, Any]:
     encode = msgspec.json.Encoder().encode
 
     def build(v: dict[str, Any]) -> Detail:
-        return Detail(
-            id=v["id"],
-            state=v["state"],
-            urgent=v["urgent"],
-            claim=Claim(**v["claim"]),
-            notes=[Note(**n) for n in v["notes"]],
-            message_id=v["message_id"],
-            prescriber_order_number=v["prescriber_order_number"],
-            received_at=v["received_at"],
-            written_date=v["written_date"],
-            patient=v["patient"],
-            patient_id=v["patient_id"],
-            prescriber=v["prescriber"],
-            medication=v["medication"],
-            details=v["details"],
-            findings=[Finding(**f) for f in v["findings"]],
-            history=[
-                Step(
-                    from_state=s["from"],
-                    to_state=s["to"],
-                    actor=s["actor"],
-                    actor_name=s["actor_name"],
-                    reason=s["reason"],
-                    at=s["at"],
-                )
-                for s in v["history"]
-            ],
-        )
+        return build_detail(v, Detail, Claim, Note, Finding, Step)
 
     return {
         "approve": approve.decode,
@@ -268,34 +276,7 @@ def define_pydantic() -> dict[str, Any]:
     detail = TypeAdapter(Detail)
 
     def build(v: dict[str, Any]) -> Detail:
-        return Detail(
-            id=v["id"],
-            state=v["state"],
-            urgent=v["urgent"],
-            claim=Claim(**v["claim"]),
-            notes=[Note(**n) for n in v["notes"]],
-            message_id=v["message_id"],
-            prescriber_order_number=v["prescriber_order_number"],
-            received_at=v["received_at"],
-            written_date=v["written_date"],
-            patient=v["patient"],
-            patient_id=v["patient_id"],
-            prescriber=v["prescriber"],
-            medication=v["medication"],
-            details=v["details"],
-            findings=[Finding(**f) for f in v["findings"]],
-            history=[
-                Step(
-                    from_state=s["from"],
-                    to_state=s["to"],
-                    actor=s["actor"],
-                    actor_name=s["actor_name"],
-                    reason=s["reason"],
-                    at=s["at"],
-                )
-                for s in v["history"]
-            ],
-        )
+        return build_detail(v, Detail, Claim, Note, Finding, Step)
 
     def schema() -> object:
         return [
