@@ -26,10 +26,13 @@ def dea_number(context: CheckContext) -> Iterator[Finding]:
     if dea is None:
         return
     if not dea_valid(dea):
+        # a controlled substance needs a valid registration; on any other drug a wrong DEA
+        # number (some EHRs send one on every order) is worth a look, not a refusal
         yield Finding(
             "DEA_INVALID",
-            Severity.HARD_STOP,
-            "The prescriber's DEA number is malformed or fails its check digit.",
+            Severity.HARD_STOP if context.controlled else Severity.WARNING,
+            "The prescriber's DEA number is malformed or fails its check digit."
+            + ("" if context.controlled else " The drug is not controlled."),
             {"dea_number": dea},
         )
     elif dea_name_mismatch(dea, prescriber.name.last):

@@ -31,6 +31,14 @@ def test_dea_check_digit() -> None:
     assert "DEA_INVALID" not in codes(context(controlled=True, prescriber_dea="BT1234563"))
 
 
+def test_a_bad_dea_number_blocks_only_a_controlled_substance() -> None:
+    controlled = finding(context(controlled=True, prescriber_dea="BT1234564"), "DEA_INVALID")
+    assert controlled.severity is Severity.HARD_STOP
+    other = finding(context(prescriber_dea="BT1234564"), "DEA_INVALID")
+    assert other.severity is Severity.WARNING
+    assert "not controlled" in other.message
+
+
 def test_dea_name_initial() -> None:
     assert dea_name_mismatch("BA1234563", "TESTPRESCRIBER")
     assert not dea_name_mismatch("BT1234563", "TESTPRESCRIBER")
