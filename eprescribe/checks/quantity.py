@@ -8,7 +8,7 @@ from decimal import Decimal
 from eprescribe.ncpdp import MedicationPrescribed
 
 from .base import Check, CheckContext, Finding, Severity
-from .sigtext import DailyUse, daily_use
+from .sigtext import DailyUse, as_needed, daily_use
 
 #: disagreement below this is rounding (a 28-day pack written as 30 days, say)
 TOLERANCE_DAYS = Decimal(2)
@@ -38,9 +38,12 @@ def days_supply(context: CheckContext) -> Iterator[Finding]:
 
 
 def daily(medication: MedicationPrescribed) -> DailyUse | None:
-    """Units per day from the structured Sig when it says, else from the free text."""
+    """Units per day from the structured Sig when it says, else from the free text; none
+    for directions taken as needed (in the structure, or only in the text: "PRN")."""
     sig = medication.sig
     steps = sig.instructions
+    if as_needed(sig.text):
+        return None
     if steps and not sig.as_needed and not any(step.as_needed for step in steps):
         amounts = [step.quantity_per_day() for step in steps]
         units = {step.dose_unit.code if step.dose_unit else None for step in steps}

@@ -43,10 +43,15 @@ class DailyUse:
     unit_code: str
 
 
+def as_needed(text: str) -> bool:
+    """Whether free-text directions say "as needed" ("PRN", "if needed")."""
+    return _AS_NEEDED.search(" ".join(text.lower().split())) is not None
+
+
 def daily_use(text: str) -> DailyUse | None:
     """Units per day for a fixed schedule of tablets or capsules, else None."""
     sig = " ".join(text.lower().split())
-    if _AS_NEEDED.search(sig) or " then " in sig or " and " in sig:
+    if as_needed(sig) or " then " in sig or " and " in sig:
         return None  # variable or tapering directions: no single daily amount
     dose = _DOSE.search(sig)
     per_day = _times_per_day(sig)

@@ -60,6 +60,13 @@ def test_mismatch_from_structured_sig() -> None:
     )
 
 
+@pytest.mark.parametrize("words", ["as needed for pain", "PRN pain", "prn"])
+def test_a_structured_sig_whose_text_says_as_needed_gives_no_daily_use(words: str) -> None:
+    sig = f"Take 1 tablet by mouth twice daily {words}"
+    ctx = context(structured_sig=True, sig_text=sig, quantity="60", days_supply="10")
+    assert "QUANTITY_DAYS_SUPPLY_MISMATCH" not in codes(ctx)
+
+
 def test_different_units_are_not_compared() -> None:
     ctx = context(quantity="60", days_supply="90", quantity_unit="C28254")  # mL vs tablets
     assert "QUANTITY_DAYS_SUPPLY_MISMATCH" not in codes(ctx)
