@@ -8,7 +8,17 @@ Clinical and legal problems never reject a message: they become findings for the
 
 from __future__ import annotations
 
-from . import allergy, controlled, dates, drug, interactions, patient, prescriber, quantity
+from . import (
+    allergy,
+    controlled,
+    dates,
+    drug,
+    interactions,
+    orders,
+    patient,
+    prescriber,
+    quantity,
+)
 from .base import (
     DEFAULT_DAYS_SUPPLY,
     ActiveMedication,
@@ -31,6 +41,7 @@ REGISTRY: tuple[Check, ...] = (
     *quantity.CHECKS,
     *drug.CHECKS,
     *interactions.CHECKS,
+    *orders.CHECKS,
     *allergy.CHECKS,
     *patient.CHECKS,
 )

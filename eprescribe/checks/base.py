@@ -144,6 +144,10 @@ class CheckContext:
     active: tuple[ActiveMedication, ...] = ()
     allergies: tuple[str, ...] = ()
     patient_match: PatientMatch | None = None
+    #: the message's PrescriberOrderNumber, and the patient's other prescriptions that came
+    #: with the same one for the same drug (under other MessageIDs)
+    prescriber_order_number: str | None = None
+    same_order: tuple[str, ...] = ()
 
     @property
     def drug(self) -> Drug | None:

@@ -40,6 +40,8 @@ def build_context(
     patient_match: PatientMatch | None = None,
     state: str | None = None,
     expiry: ExpiryRules | None = None,
+    prescriber_order_number: str | None = None,
+    same_order: tuple[str, ...] = (),
 ) -> CheckContext:
     return CheckContext(
         newrx=newrx,
@@ -52,4 +54,6 @@ def build_context(
         active=active,
         allergies=allergy_texts(newrx, profile_allergies),
         patient_match=patient_match,
+        prescriber_order_number=prescriber_order_number,
+        same_order=same_order,
     )

@@ -292,6 +292,7 @@ class Started:
     #: the state the receiving pharmacy is in (its expiry rules)
     pharmacy_state: str | None
     patient: PatientLink
+    prescriber_order_number: str | None
 
 
 def start_checks(session: Session, ids: Iterable[uuid.UUID], link: Linker) -> list[Started]:
@@ -333,6 +334,7 @@ def start_checks(session: Session, ids: Iterable[uuid.UUID], link: Linker) -> li
                 row.received_at,
                 pharmacy_state,
                 patient,
+                row.prescriber_order_number,
             )
         )
     save(session, changes, [p.patient.created for p in started if p.patient.created])

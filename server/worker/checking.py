@@ -62,6 +62,10 @@ class CheckOutcome:
     findings: tuple[Finding, ...]
 
 
+#: the most earlier copies of one order a DUPLICATE_ORDER finding names
+SAME_ORDER_LISTED = 20
+
+
 def load_expiry_rules(path: str) -> ExpiryRules:
     """The operator's expiry rules (``TELEPHARM_EXPIRY_RULES``), or the federal defaults."""
     if not path:
@@ -143,6 +147,7 @@ class Checker:
     def _context(self, session: Session, started: store.Started) -> CheckContext:
         profile = started.patient.profile
         active = self._active(session, profile.id, started.rx.id) if profile else ()
+        same_order = self._same_order(session, profile.id, started) if profile else ()
         return build_context(
             started.newrx,
             started.received_at,
@@ -153,7 +158,31 @@ class Checker:
             patient_match=started.patient.match,
             state=started.pharmacy_state,
             expiry=self._expiry,
+            prescriber_order_number=started.prescriber_order_number,
+            same_order=same_order,
         )
+
+    def _same_order(
+        self, session: Session, patient_id: uuid.UUID, started: store.Started
+    ) -> tuple[str, ...]:
+        """The patient's other prescriptions that came with the same PrescriberOrderNumber
+        for the same drug (the order sent again under another MessageID)."""
+        number = started.prescriber_order_number
+        if not number:
+            return ()
+        drug = started.newrx.medication.drug_description
+        rows = session.scalars(
+            select(Prescription.id)
+            .where(
+                Prescription.patient_id == patient_id,
+                Prescription.id != started.rx.id,
+                Prescription.prescriber_order_number == number,
+                Prescription.drug_description == drug,
+            )
+            .order_by(Prescription.received_at)
+            .limit(SAME_ORDER_LISTED)
+        )
+        return tuple(str(rx_id) for rx_id in rows)
 
     def _active(
         self, session: Session, patient_id: uuid.UUID, rx_id: uuid.UUID

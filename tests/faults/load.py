@@ -86,7 +86,9 @@ class Load:
 
     async def _send_new(self, session: aiohttp.ClientSession) -> None:
         message_id = uuid.uuid4().hex
-        sent = Sent(SAMPLE.replace(b"DEMO-MESSAGE-ID", message_id.encode()), time.monotonic())
+        body = SAMPLE.replace(b"DEMO-MESSAGE-ID", message_id.encode())
+        body = body.replace(b"DEMO-ORDER-1", f"ORD-{message_id}"[:35].encode())
+        sent = Sent(body, time.monotonic())
         self.sent[message_id] = sent
         self.in_flight += 1
         try:

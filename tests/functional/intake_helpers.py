@@ -14,8 +14,12 @@ _SAMPLE = resources.files("server").joinpath("samples/newrx.xml").read_bytes()
 
 
 def sample_newrx(message_id: str | None = None) -> bytes:
-    """The demo NewRx addressed to the test pharmacy 1234567, with a fresh MessageID."""
-    return _SAMPLE.replace(b"DEMO-MESSAGE-ID", (message_id or uuid4().hex).encode())
+    """The demo NewRx addressed to the test pharmacy 1234567, with a fresh MessageID (and
+    PrescriberOrderNumber)."""
+    message_id = message_id or uuid4().hex
+    # each copy its own order number too: one order sent twice is a finding of its own
+    order = f"ORD-{message_id}"[:35].encode()
+    return _SAMPLE.replace(b"DEMO-MESSAGE-ID", message_id.encode()).replace(b"DEMO-ORDER-1", order)
 
 
 async def post_script(

@@ -152,6 +152,32 @@ async def test_interaction_needs_an_accepted_prescription(hub: Hub, checker: Che
     assert "DRUG_INTERACTION" not in await _codes(hub, ssri)
 
 
+async def test_the_same_order_under_another_message_id_is_a_duplicate_order(
+    hub: Hub, checker: Checker
+) -> None:
+    again = {"Header/PrescriberOrderNumber": "EHR-ORDER-42"}
+    first = await receive(hub, replace=again)
+    await asyncio.to_thread(checker.check, first)
+    second = await receive(hub, replace=again)
+    await asyncio.to_thread(checker.check, second)
+    other = await receive(hub, replace={"Header/PrescriberOrderNumber": "EHR-ORDER-43"})
+    await asyncio.to_thread(checker.check, other)
+    assert "DUPLICATE_ORDER" not in await _codes(hub, first)
+    assert "DUPLICATE_ORDER" not in await _codes(hub, other)
+    async with hub.db.sessions() as session:
+        found = await session.scalar(
+            select(Finding).where(
+                Finding.prescription_id == second, Finding.code == "DUPLICATE_ORDER"
+            )
+        )
+    assert found is not None
+    assert found.severity == "warning"
+    assert found.evidence == {
+        "prescriber_order_number": "EHR-ORDER-42",
+        "other_prescription_ids": [str(first)],
+    }
+
+
 async def test_weak_patient_match_is_not_linked(hub: Hub, checker: Checker) -> None:
     first = await receive(hub)
     await asyncio.to_thread(checker.check, first)

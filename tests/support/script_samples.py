@@ -89,7 +89,9 @@ def _header(
             _el("SenderSoftwareProduct", "ExampleEHR eRx"),
             _el("SenderSoftwareVersionRelease", "1.0"),
         ),
-        _el("PrescriberOrderNumber", "TEST-ORD-0001"),
+        # each order its own number, as an EHR gives them (the same number twice for one
+        # patient and drug is a finding)
+        _el("PrescriberOrderNumber", f"ORD-{message_id}"[:35]),
         _el("DigitalSignature", _el("DigitalSignatureIndicator", "true"), Version="1.1")
         if controlled
         else None,
