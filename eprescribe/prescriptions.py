@@ -46,6 +46,8 @@ class Prescription:
     id: uuid.UUID
     pharmacy_id: uuid.UUID
     state: State
+    #: its transitions, the first from :func:`receive`; a value a store loads to decide on
+    #: carries none (no rule reads them), and what a decision appends is what it writes
     history: tuple[Transition, ...]
     #: the NCI code of the DEA schedule, None when not controlled
     dea_schedule: str | None = None

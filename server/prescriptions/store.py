@@ -64,12 +64,11 @@ def load(
     ids: Iterable[uuid.UUID],
     *,
     pharmacy_id: uuid.UUID | None = None,
-    history: bool = False,
 ) -> dict[uuid.UUID, rules.Prescription]:
     """The prescriptions of ``ids`` (of ``pharmacy_id`` only, when given), their rows locked
-    in ID order (so concurrent units of work cannot deadlock). Without ``history`` a value's
-    history is empty: enough to decide (the rules never read it; :func:`save` writes the
-    steps a decision appends) at one query less."""
+    in ID order (so concurrent units of work cannot deadlock). A value's history is loaded
+    empty: the rules never read it to decide, and :func:`save` writes the steps a decision
+    appends (the readers of a history, ``queue.py``, read the transitions themselves)."""
     wanted = sorted(set(ids))
     query = select(PrescriptionRow).where(PrescriptionRow.id.in_(wanted))
     if pharmacy_id is not None:
@@ -87,20 +86,10 @@ def load(
         findings[f.prescription_id].append(
             Finding(f.code, Severity(f.severity), f.message, f.evidence)
         )
-    steps: dict[uuid.UUID, list[Transition]] = {rx_id: [] for rx_id in found}
-    if history:
-        for t in session.scalars(
-            select(PrescriptionTransition)
-            .where(PrescriptionTransition.prescription_id.in_(found))
-            .order_by(PrescriptionTransition.id)
-        ):
-            steps[t.prescription_id].append(_step(t))
-    return {row.id: _value(row, tuple(steps[row.id]), tuple(findings[row.id])) for row in rows}
+    return {row.id: _value(row, tuple(findings[row.id])) for row in rows}
 
 
-def _value(
-    row: PrescriptionRow, history: tuple[Transition, ...], findings: tuple[Finding, ...]
-) -> rules.Prescription:
+def _value(row: PrescriptionRow, findings: tuple[Finding, ...]) -> rules.Prescription:
     claim = (
         Claim(str(row.claimed_by), row.claimed_until)
         if row.claimed_by is not None and row.claimed_until is not None
@@ -110,21 +99,11 @@ def _value(
         id=row.id,
         pharmacy_id=row.pharmacy_id,
         state=State(row.state),
-        history=history,
+        history=(),
         dea_schedule=row.dea_schedule,
         claim=claim,
         findings=findings,
         patient_id=row.patient_id,
-    )
-
-
-def _step(row: PrescriptionTransition) -> Transition:
-    return Transition(
-        State(row.from_state) if row.from_state else None,
-        State(row.to_state),
-        row.actor,
-        row.reason,
-        row.at,
     )
 
 
