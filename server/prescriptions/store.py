@@ -69,18 +69,26 @@ def load(
     in ID order (so concurrent units of work cannot deadlock). A value's history is loaded
     empty: the rules never read it to decide, and :func:`save` writes the steps a decision
     appends (the readers of a history, ``queue.py``, read the transitions themselves)."""
-    wanted = sorted(set(ids))
-    query = select(PrescriptionRow).where(PrescriptionRow.id.in_(wanted))
+    return _values(session, _locked(session, ids, pharmacy_id))
+
+
+def _locked(
+    session: Session, ids: Iterable[uuid.UUID], pharmacy_id: uuid.UUID | None = None
+) -> list[PrescriptionRow]:
+    query = select(PrescriptionRow).where(PrescriptionRow.id.in_(sorted(set(ids))))
     if pharmacy_id is not None:
         query = query.where(PrescriptionRow.pharmacy_id == pharmacy_id)
-    rows = list(session.scalars(query.order_by(PrescriptionRow.id).with_for_update()))
+    return list(session.scalars(query.order_by(PrescriptionRow.id).with_for_update()))
+
+
+def _values(session: Session, rows: list[PrescriptionRow]) -> dict[uuid.UUID, rules.Prescription]:
+    """The values of locked ``rows``, with their findings."""
     if not rows:
         return {}
-    found = [row.id for row in rows]
-    findings: dict[uuid.UUID, list[Finding]] = {rx_id: [] for rx_id in found}
+    findings: dict[uuid.UUID, list[Finding]] = {row.id: [] for row in rows}
     for f in session.scalars(
         select(FindingRow)
-        .where(FindingRow.prescription_id.in_(found))
+        .where(FindingRow.prescription_id.in_(list(findings)))
         .order_by(FindingRow.prescription_id, FindingRow.id)
     ):
         findings[f.prescription_id].append(
@@ -280,18 +288,21 @@ def start_checks(session: Session, ids: Iterable[uuid.UUID], link: Linker) -> li
     the caller's unit of work; the others are finished or gone. The order is read back from
     its stored values (not parsed again from the message). New profiles' audit entries are
     the last statement, so the chain head's lock is held for no longer than that."""
-    found = load(session, ids)
-    open_ids = [i for i, rx in found.items() if rx.state in (State.RECEIVED, State.CHECKING)]
-    sources = session.execute(
-        select(PrescriptionRow, Pharmacy.state)
-        .join(Pharmacy, PrescriptionRow.pharmacy_id == Pharmacy.id)
-        .where(PrescriptionRow.id.in_(open_ids))
-        .order_by(PrescriptionRow.id)
-    ).all()
+    rows = [
+        row
+        for row in _locked(session, ids)
+        if row.state in (State.RECEIVED.value, State.CHECKING.value)
+    ]
+    found = _values(session, rows)
+    # the rows (their order columns included) are read once, under the lock; the pharmacies'
+    # states (their expiry rules) beside them
+    pharmacy_ids = sorted({row.pharmacy_id for row in rows})
+    query = select(Pharmacy.id, Pharmacy.state).where(Pharmacy.id.in_(pharmacy_ids))
+    states: dict[uuid.UUID, str | None] = dict(session.execute(query).all())
     now = utcnow()
     started: list[Started] = []
     changes: list[Change] = []
-    for row, pharmacy_state in sources:
+    for row in rows:
         rx = found[row.id]
         details = from_json(OrderDetails, row.details)
         newrx = details.newrx(
@@ -311,7 +322,7 @@ def start_checks(session: Session, ids: Iterable[uuid.UUID], link: Linker) -> li
                 newrx,
                 details.digital_signature,
                 row.received_at,
-                pharmacy_state,
+                states[row.pharmacy_id],
                 patient,
                 row.prescriber_order_number,
             )

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import and_, false, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from eprescribe import prescriptions as rules
@@ -146,8 +146,7 @@ class Checker:
 
     def _context(self, session: Session, started: store.Started) -> CheckContext:
         profile = started.patient.profile
-        active = self._active(session, profile.id, started.rx.id) if profile else ()
-        same_order = self._same_order(session, profile.id, started) if profile else ()
+        active, same_order = self._picture(session, profile.id, started) if profile else ((), ())
         return build_context(
             started.newrx,
             started.received_at,
@@ -162,52 +161,50 @@ class Checker:
             same_order=same_order,
         )
 
-    def _same_order(
+    def _picture(
         self, session: Session, patient_id: uuid.UUID, started: store.Started
-    ) -> tuple[str, ...]:
-        """The patient's other prescriptions that came with the same PrescriberOrderNumber
-        for the same drug (the order sent again under another MessageID)."""
+    ) -> tuple[tuple[ActiveMedication, ...], tuple[str, ...]]:
+        """In one query, the patient's other prescriptions that matter to the checks: the
+        accepted ones whose supply has not run out (active medications), and those that came
+        with the same PrescriberOrderNumber for the same drug (the order sent again under
+        another MessageID; at most :data:`SAME_ORDER_LISTED`)."""
         number = started.prescriber_order_number
-        if not number:
-            return ()
-        drug = started.newrx.medication.drug_description
-        rows = session.scalars(
-            select(Prescription.id)
+        same = (
+            and_(
+                Prescription.prescriber_order_number == number,
+                Prescription.drug_description == started.newrx.medication.drug_description,
+            )
+            if number
+            else false()
+        )
+        rows = session.execute(
+            select(
+                Prescription.id,
+                Prescription.state,
+                Prescription.medication,
+                Prescription.received_at,
+                same,
+            )
             .where(
                 Prescription.patient_id == patient_id,
                 Prescription.id != started.rx.id,
-                Prescription.prescriber_order_number == number,
-                Prescription.drug_description == drug,
+                or_(Prescription.state.in_(ACCEPTED), same),
             )
             .order_by(Prescription.received_at)
-            .limit(SAME_ORDER_LISTED)
         )
-        return tuple(str(rx_id) for rx_id in rows)
-
-    def _active(
-        self, session: Session, patient_id: uuid.UUID, rx_id: uuid.UUID
-    ) -> tuple[ActiveMedication, ...]:
-        """The patient's other accepted prescriptions whose supply has not run out."""
         today = utcnow().date()
-        rows = session.execute(
-            select(Prescription.id, Prescription.medication, Prescription.received_at)
-            .where(
-                Prescription.patient_id == patient_id,
-                Prescription.id != rx_id,
-                Prescription.state.in_(ACCEPTED),
-            )
-            .order_by(Prescription.received_at)
-        )
-        medications = ((i, from_json(MedicationPrescribed, m), at) for i, m, at in rows)
-        return tuple(
-            ActiveMedication(
-                str(other_id),
-                medication.drug_description,
-                identify(self._reference, medication).drug,
-            )
-            for other_id, medication, received in medications
-            if supply_ends(medication, received.date()) >= today
-        )
+        active: list[ActiveMedication] = []
+        same_order: list[str] = []
+        for other_id, state, stored, received, is_same in rows:
+            if is_same and len(same_order) < SAME_ORDER_LISTED:
+                same_order.append(str(other_id))
+            if state not in ACCEPTED:
+                continue
+            medication = from_json(MedicationPrescribed, stored)
+            if supply_ends(medication, received.date()) >= today:
+                drug = identify(self._reference, medication).drug
+                active.append(ActiveMedication(str(other_id), medication.drug_description, drug))
+        return tuple(active), tuple(same_order)
 
     def _finish(self, results: dict[uuid.UUID, tuple[Finding, ...]]) -> list[uuid.UUID]:
         """Store the findings of those still ``checking`` and move them on, in one
