@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from . import verification
 from .checks.base import Finding
 from .verification import Claim, VerificationError
-from .workflow import State, Transition, move, received
+from .workflow import REVIEWABLE, State, Transition, move, received
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +56,17 @@ class Prescription:
     findings: tuple[Finding, ...] = ()
     #: the patient's profile, once the checks matched one
     patient_id: uuid.UUID | None = None
+    #: the version of the patient's picture (medications, open prescriptions, allergies) the
+    #: findings were computed on, and the picture's version now (as loaded); the findings are
+    #: stale when they differ
+    checked_basis: int | None = None
+    picture: int | None = None
+
+    @property
+    def findings_stale(self) -> bool:
+        """The patient's picture changed since the findings were computed: they are being
+        computed again, and no decision may rest on them."""
+        return self.patient_id is not None and self.checked_basis != self.picture
 
     def _move(self, target: State, actor: str, reason: str, at: dt.datetime) -> Prescription:
         step = move(self.state, target, actor, reason, at)
@@ -108,10 +119,12 @@ class Rejected:
 
 @dataclass(frozen=True, slots=True)
 class ChecksDone:
-    """The checks ran (``failed``: they could not, and the findings say so)."""
+    """The checks ran (``failed``: they could not, and the findings say so; ``again``: on a
+    prescription already checked, because the patient's picture changed)."""
 
     findings: tuple[Finding, ...]
     failed: bool = False
+    again: bool = False
 
 
 Event = NoteAdded | ClarificationAsked | Approved | Rejected | ChecksDone
@@ -150,13 +163,33 @@ def start_checks(rx: Prescription, at: dt.datetime) -> Outcome:
 
 
 def finish_checks(
-    rx: Prescription, findings: tuple[Finding, ...], at: dt.datetime, *, failed: bool = False
+    rx: Prescription,
+    findings: tuple[Finding, ...],
+    at: dt.datetime,
+    *,
+    basis: int | None = None,
+    failed: bool = False,
 ) -> Outcome:
     """The findings replace the earlier ones and the prescription goes to the pharmacist's
-    queue; ``failed`` when the checks could not run (the findings say so)."""
+    queue; ``basis`` is the version of the patient's picture they were computed on,
+    ``failed`` when the checks could not run (the findings say so)."""
     why = "checks could not run" if failed else "checks done"
     moved = rx._move(State.AWAITING_REVIEW, CHECKER, why, at)
-    return Outcome(dataclasses.replace(moved, findings=findings), (ChecksDone(findings, failed),))
+    done = dataclasses.replace(moved, findings=findings, checked_basis=basis)
+    return Outcome(done, (ChecksDone(findings, failed),))
+
+
+def check_again(
+    rx: Prescription, findings: tuple[Finding, ...], basis: int, *, failed: bool = False
+) -> Outcome:
+    """Findings computed again on a newer picture (``basis``) replace the earlier ones; the
+    state and the claim stay as they are. Nothing changes for findings on a picture no newer
+    than those it has (a run that lost a race with a later one), nor once a pharmacist has
+    decided."""
+    if rx.state not in REVIEWABLE or (rx.checked_basis is not None and basis <= rx.checked_basis):
+        return Outcome(rx)
+    again = dataclasses.replace(rx, findings=findings, checked_basis=basis)
+    return Outcome(again, (ChecksDone(findings, failed, again=True),))
 
 
 def link_patient(rx: Prescription, patient_id: uuid.UUID) -> Outcome:
@@ -183,11 +216,25 @@ def release(rx: Prescription, reviewer: Reviewer, now: dt.datetime) -> Outcome:
     return Outcome(rx._leave_review(State.AWAITING_REVIEW, reviewer, "released to the queue", now))
 
 
-def approve(rx: Prescription, reviewer: Reviewer, overrides: object, now: dt.datetime) -> Outcome:
+def approve(
+    rx: Prescription,
+    reviewer: Reviewer,
+    overrides: object,
+    now: dt.datetime,
+    basis: int | None = None,
+) -> Outcome:
     """Refused while a hard stop stands; every warning needs its override reason (``overrides``
     maps finding codes to reasons); a controlled substance needs a pharmacist with that
-    permission."""
+    permission. Refused, too, while the findings are stale (the patient's picture changed
+    since they were computed) or when ``basis``, the findings' version the pharmacist saw,
+    is not theirs: a decision never rests on findings older than the picture."""
     rx._in_review_with_claim(reviewer, now)
+    if rx.findings_stale or (basis is not None and basis != rx.checked_basis):
+        raise VerificationError(
+            "checked_again",
+            "The patient's picture changed and the prescription is being checked again: "
+            "review the new findings, then decide.",
+        )
     if rx.dea_schedule and not reviewer.controlled_substances:
         raise VerificationError(
             "controlled_substance_permission",

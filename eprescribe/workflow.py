@@ -39,6 +39,20 @@ _OPEN = {
 #: a pharmacist accepted it: what the patient takes (active medication, while its supply lasts)
 ACCEPTED = frozenset({State.APPROVED, State.DISPENSING, State.READY, State.COMPLETED})
 
+#: not yet decided: part of the patient's picture as a pending prescription, not yet verified
+PENDING = frozenset(
+    {
+        State.RECEIVED,
+        State.CHECKING,
+        State.AWAITING_REVIEW,
+        State.IN_REVIEW,
+        State.CLARIFICATION_REQUESTED,
+    }
+)
+
+#: checked and waiting for a pharmacist's decision: checked again when the picture changes
+REVIEWABLE = frozenset({State.AWAITING_REVIEW, State.IN_REVIEW, State.CLARIFICATION_REQUESTED})
+
 ALLOWED: dict[State, frozenset[State]] = {
     State.RECEIVED: frozenset({State.CHECKING}),
     State.CHECKING: frozenset({State.AWAITING_REVIEW, State.RECEIVED}),

@@ -93,11 +93,34 @@ def _days_by_schedule(data: Mapping[str, Any]) -> dict[str | None, int]:
 
 @dataclass(frozen=True, slots=True)
 class ActiveMedication:
-    """Another accepted prescription of the same patient whose supply has not run out."""
+    """Another prescription in the patient's picture: accepted and its supply not run out,
+    or pending (still open in the pharmacy: received, being checked or verified) since
+    ``pending_since``, its receipt."""
 
     prescription_id: str
     description: str
     drug: Drug | None  # None when the reference cannot identify it
+    pending_since: dt.datetime | None = None
+
+    def label(self, name: str) -> str:
+        """How a finding names it: ``name`` is the drug as the reference knows it."""
+        if self.pending_since is None:
+            return f"the active {name}"
+        received = self.pending_since.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+        return (
+            f"the pending prescription {self.description} (received {received}, not yet verified)"
+        )
+
+    def evidence(self, name: str) -> dict[str, str]:
+        """What a finding's evidence says of it: the active drug and its prescription, or
+        the pending prescription, when it came, and that it is not yet verified."""
+        if self.pending_since is None:
+            return {"active_drug": name, "active_prescription_id": self.prescription_id}
+        return {
+            "pending_drug": name,
+            "pending_prescription_id": self.prescription_id,
+            "pending_received_at": self.pending_since.isoformat(),
+        }
 
 
 #: assumed supply of an accepted prescription that states no days supply
@@ -140,7 +163,8 @@ class CheckContext:
     #: the drug reference and what it made of the prescribed drug (None: checks needing it skip)
     reference: DrugReference | None = None
     identification: Identification | None = None
-    #: the patient's other active medications, and allergy entries from the message and profile
+    #: the patient's other medications (active and pending), and allergy entries from the
+    #: message and profile
     active: tuple[ActiveMedication, ...] = ()
     allergies: tuple[str, ...] = ()
     patient_match: PatientMatch | None = None
@@ -148,6 +172,8 @@ class CheckContext:
     #: with the same one for the same drug (under other MessageIDs)
     prescriber_order_number: str | None = None
     same_order: tuple[str, ...] = ()
+    #: the patient's pending prescriptions left out of ``active`` (beyond the most compared)
+    pending_omitted: int = 0
 
     @property
     def drug(self) -> Drug | None:

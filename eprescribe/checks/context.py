@@ -42,6 +42,7 @@ def build_context(
     expiry: ExpiryRules | None = None,
     prescriber_order_number: str | None = None,
     same_order: tuple[str, ...] = (),
+    pending_omitted: int = 0,
 ) -> CheckContext:
     return CheckContext(
         newrx=newrx,
@@ -56,4 +57,5 @@ def build_context(
         patient_match=patient_match,
         prescriber_order_number=prescriber_order_number,
         same_order=same_order,
+        pending_omitted=pending_omitted,
     )

@@ -1,9 +1,10 @@
-"""The prescribed drug against the patient's active medications: drug-drug interactions (ONC
-high-priority pairs and other well-established ones) and therapeutic duplication
-(prescription-checks.md §5, §7).
+"""The prescribed drug against the patient's other medications, active and pending: drug-drug
+interactions (ONC high-priority pairs and other well-established ones) and therapeutic
+duplication (prescription-checks.md §5, §7). A finding on a pending prescription says so: the
+pharmacist sees the pair before either is verified.
 
-Active medications the reference could not identify are skipped; findings come in the order
-of the active medications' prescription IDs, so the caller's ordering does not matter.
+Medications the reference could not identify are skipped; findings come in the order of the
+other medications' prescription IDs, so the caller's ordering does not matter.
 
 ``DrugReference.interactions`` scans every interaction for every pair; most pairs share none,
 so a pair is asked about only when both drugs name an ingredient or class listed in one
@@ -34,12 +35,11 @@ def interaction(context: CheckContext) -> Iterator[Finding]:
             yield Finding(
                 "DRUG_INTERACTION",
                 Severity(found.severity),
-                f"{drug.name} with the active {other.name}: {found.message}",
+                f"{drug.name} with {active.label(other.name)}: {found.message}",
                 {
                     "interaction": found.id,
                     "drug": drug.name,
-                    "active_drug": other.name,
-                    "active_prescription_id": active.prescription_id,
+                    **active.evidence(other.name),
                     "source": found.source,
                 },
             )
@@ -70,13 +70,8 @@ def _duplicate(
     return Finding(
         "THERAPEUTIC_DUPLICATION",
         Severity.WARNING,
-        f"{drug.name} has {words} ({', '.join(names)}) as the active {other.name}.",
-        {
-            kind: shared,
-            "drug": drug.name,
-            "active_drug": other.name,
-            "active_prescription_id": active.prescription_id,
-        },
+        f"{drug.name} has {words} ({', '.join(names)}) as {active.label(other.name)}.",
+        {kind: shared, "drug": drug.name, **active.evidence(other.name)},
     )
 
 

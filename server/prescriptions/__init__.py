@@ -11,11 +11,11 @@ from aiohttp import web
 from ..db import DATABASE
 from ..settings import Settings
 from . import actions, queue
-from .store import PRESCRIPTIONS, PrescriptionStore
+from .store import PRESCRIPTIONS, RECHECK, PrescriptionStore
 
 
 async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
-    app[PRESCRIPTIONS] = PrescriptionStore(app[DATABASE])
+    app[PRESCRIPTIONS] = PrescriptionStore(app[DATABASE], app.get(RECHECK))
     yield
 
 

@@ -58,6 +58,13 @@ class Approval(ActionBody, frozen=True):
         dict[str, Reason],
         msgspec.Meta(description="an override reason for each warning finding, by code"),
     ] = msgspec.field(default_factory=dict)
+    findings_basis: Annotated[
+        int | None,
+        msgspec.Meta(
+            description="the findings' basis the pharmacist reviewed (the prescription's "
+            "findings_basis): refused with 409 checked_again when the findings changed since"
+        ),
+    ] = None
 
 
 class Rejection(ActionBody, frozen=True):
@@ -96,7 +103,7 @@ def _release(who: rules.Reviewer, body: None) -> Decide:
 
 
 def _approve(who: rules.Reviewer, body: Approval) -> Decide:
-    return lambda rx, now: rules.approve(rx, who, body.overrides, now)
+    return lambda rx, now: rules.approve(rx, who, body.overrides, now, body.findings_basis)
 
 
 def _reject(who: rules.Reviewer, body: Rejection) -> Decide:

@@ -9,6 +9,7 @@ import uuid
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     Date,
     ForeignKey,
     Index,
@@ -79,6 +80,8 @@ class Prescription(Base):
     #: the pharmacist working on it, until when (eprescribe.verification claims)
     claimed_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"))
     claimed_until: Mapped[dt.datetime | None]
+    #: the version of the patient's picture (PatientPicture) the findings were computed on
+    checked_basis: Mapped[int | None] = mapped_column(BigInteger)
 
     transitions: Mapped[list[PrescriptionTransition]] = relationship(
         back_populates="prescription",
@@ -152,3 +155,17 @@ class Finding(Base):
     prescription: Mapped[Prescription] = relationship(
         back_populates="findings", lazy="raise_on_sql"
     )
+
+
+class PatientPicture(Base):
+    """The version of a patient's picture for the checks: their accepted and open
+    prescriptions and their allergies. Every change of the picture counts it up in the unit
+    of work that changes it; findings record the version they were computed on, so stale ones
+    are known (and checked again) without comparing pictures. Its row lock orders a decision
+    against a change of the picture it rests on."""
+
+    __tablename__ = "patient_pictures"
+
+    patient_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("patients.id"), primary_key=True)
+    version: Mapped[int] = mapped_column(BigInteger)
+    changed_at: Mapped[dt.datetime] = mapped_column(default=utcnow)

@@ -21,7 +21,8 @@ from dataclasses import dataclass
 from typing import Any, NoReturn, Protocol
 
 from aiohttp import web
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, insert, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
@@ -38,14 +39,19 @@ from eprescribe.ncpdp import (
     from_json,
 )
 from eprescribe.verification import Claim, VerificationError
-from eprescribe.workflow import State, Transition
+from eprescribe.workflow import ACCEPTED, PENDING, REVIEWABLE, State, Transition
 
 from .. import audit
 from ..admin.models import Pharmacy
 from ..db import Database
 from ..db.models import utcnow
 from ..errors import Conflict, Forbidden, NotFound, Problem, Unprocessable
-from .models import ClarificationRequest, PrescriptionNote, PrescriptionTransition
+from .models import (
+    ClarificationRequest,
+    PatientPicture,
+    PrescriptionNote,
+    PrescriptionTransition,
+)
 from .models import Finding as FindingRow
 from .models import Prescription as PrescriptionRow
 from .writer import IntakeRecord
@@ -53,7 +59,10 @@ from .writer import IntakeRecord
 #: UrgencyIndicatorCode for an urgent (STAT) order: first in the pharmacist's queue
 URGENT = "X"
 #: refusals that are about the prescription's current state, not about the request
-_CONFLICTS = frozenset({"claimed_by_other", "claim_required", "wrong_state"})
+_CONFLICTS = frozenset({"claimed_by_other", "claim_required", "wrong_state", "checked_again"})
+#: the most prescriptions of one patient a change of their picture queues for checking again
+#: at once; the rest follow (the worker's next pass, or the sweep), never a burst without end
+RECHECK_MAX = 64
 
 
 # -- reading ------------------------------------------------------------------------------
@@ -64,12 +73,15 @@ def load(
     ids: Iterable[uuid.UUID],
     *,
     pharmacy_id: uuid.UUID | None = None,
+    lock_pictures: bool = False,
 ) -> dict[uuid.UUID, rules.Prescription]:
     """The prescriptions of ``ids`` (of ``pharmacy_id`` only, when given), their rows locked
     in ID order (so concurrent units of work cannot deadlock). A value's history is loaded
     empty: the rules never read it to decide, and :func:`save` writes the steps a decision
-    appends (the readers of a history, ``queue.py``, read the transitions themselves)."""
-    return _values(session, _locked(session, ids, pharmacy_id))
+    appends (the readers of a history, ``queue.py``, read the transitions themselves).
+    ``lock_pictures``: lock their patients' pictures too (after the prescriptions, in ID
+    order), so no change of a picture commits between a decision and the version it read."""
+    return _values(session, _locked(session, ids, pharmacy_id), lock_pictures=lock_pictures)
 
 
 def _locked(
@@ -81,10 +93,16 @@ def _locked(
     return list(session.scalars(query.order_by(PrescriptionRow.id).with_for_update()))
 
 
-def _values(session: Session, rows: list[PrescriptionRow]) -> dict[uuid.UUID, rules.Prescription]:
-    """The values of locked ``rows``, with their findings."""
+def _values(
+    session: Session, rows: list[PrescriptionRow], *, lock_pictures: bool = False
+) -> dict[uuid.UUID, rules.Prescription]:
+    """The values of locked ``rows``, with their findings and their patients' picture
+    versions."""
     if not rows:
         return {}
+    versions = picture_versions(
+        session, {row.patient_id for row in rows if row.patient_id}, lock=lock_pictures
+    )
     findings: dict[uuid.UUID, list[Finding]] = {row.id: [] for row in rows}
     for f in session.scalars(
         select(FindingRow)
@@ -94,10 +112,17 @@ def _values(session: Session, rows: list[PrescriptionRow]) -> dict[uuid.UUID, ru
         findings[f.prescription_id].append(
             Finding(f.code, Severity(f.severity), f.message, f.evidence)
         )
-    return {row.id: _value(row, tuple(findings[row.id])) for row in rows}
+    return {
+        row.id: _value(
+            row, tuple(findings[row.id]), versions.get(row.patient_id) if row.patient_id else None
+        )
+        for row in rows
+    }
 
 
-def _value(row: PrescriptionRow, findings: tuple[Finding, ...]) -> rules.Prescription:
+def _value(
+    row: PrescriptionRow, findings: tuple[Finding, ...], picture: int | None
+) -> rules.Prescription:
     claim = (
         Claim(str(row.claimed_by), row.claimed_until)
         if row.claimed_by is not None and row.claimed_until is not None
@@ -112,7 +137,82 @@ def _value(row: PrescriptionRow, findings: tuple[Finding, ...]) -> rules.Prescri
         claim=claim,
         findings=findings,
         patient_id=row.patient_id,
+        checked_basis=row.checked_basis,
+        picture=picture,
     )
+
+
+# -- the patients' pictures -------------------------------------------------------------------
+
+
+def picture_versions(
+    session: Session, patient_ids: Iterable[uuid.UUID], *, lock: bool = False
+) -> dict[uuid.UUID, int]:
+    """The current version of each patient's picture (none for a patient whose picture has
+    not changed since versions were first counted)."""
+    wanted = sorted(set(patient_ids))
+    if not wanted:
+        return {}
+    query = select(PatientPicture.patient_id, PatientPicture.version).where(
+        PatientPicture.patient_id.in_(wanted)
+    )
+    if lock:
+        query = query.order_by(PatientPicture.patient_id).with_for_update()
+    versions: dict[uuid.UUID, int] = dict(session.execute(query).all())
+    return versions
+
+
+def picture_changed(session: Session, patient_ids: Iterable[uuid.UUID]) -> list[uuid.UUID]:
+    """Count up the picture versions of ``patient_ids`` (their medications, open
+    prescriptions or allergies changed, in the caller's unit of work), in ID order, and
+    return the prescriptions whose findings that makes stale, for checking again after the
+    commit (at most :data:`RECHECK_MAX` a patient)."""
+    wanted = sorted(set(patient_ids))
+    if not wanted:
+        return []
+    now = utcnow()
+    upsert = _insert_for(session)
+    for patient_id in wanted:  # one statement each, in ID order: the row locks never cross
+        statement = upsert(PatientPicture).values(patient_id=patient_id, version=1, changed_at=now)
+        session.execute(
+            statement.on_conflict_do_update(
+                index_elements=[PatientPicture.patient_id],
+                set_={"version": PatientPicture.version + 1, "changed_at": now},
+            )
+        )
+    return stale(session, wanted)
+
+
+def _insert_for(session: Session) -> Any:
+    """The dialect's INSERT with ON CONFLICT (PostgreSQL and SQLite both have it)."""
+    if session.get_bind().dialect.name == "postgresql":
+        return postgresql.insert
+    return sqlite.insert
+
+
+def stale(session: Session, patient_ids: Iterable[uuid.UUID]) -> list[uuid.UUID]:
+    """The prescriptions of ``patient_ids`` awaiting a decision whose findings rest on an
+    older picture than the patient's now: at most :data:`RECHECK_MAX` a patient, those
+    checked longest ago first."""
+    found: list[uuid.UUID] = []
+    for patient_id in sorted(set(patient_ids)):
+        version = select(PatientPicture.version).where(PatientPicture.patient_id == patient_id)
+        found.extend(
+            session.scalars(
+                select(PrescriptionRow.id)
+                .where(
+                    PrescriptionRow.patient_id == patient_id,
+                    PrescriptionRow.state.in_(sorted(REVIEWABLE)),
+                    or_(
+                        PrescriptionRow.checked_basis.is_(None),
+                        PrescriptionRow.checked_basis < version.scalar_subquery(),
+                    ),
+                )
+                .order_by(PrescriptionRow.checked_basis, PrescriptionRow.id)
+                .limit(RECHECK_MAX)
+            )
+        )
+    return found
 
 
 # -- writing ------------------------------------------------------------------------------
@@ -135,9 +235,14 @@ class Change:
         return self.after.history[len(self.before.history) :]
 
 
-def save(session: Session, changes: Sequence[Change], entries: list[dict[str, Any]]) -> None:
+def save(
+    session: Session, changes: Sequence[Change], entries: list[dict[str, Any]]
+) -> list[uuid.UUID]:
     """Write ``changes`` (of prescriptions :func:`load` locked) and then the audit
-    ``entries`` (from :func:`audit.values`), the last statement."""
+    ``entries`` (from :func:`audit.values`), the last statement. A change that adds a
+    prescription to a patient's picture, takes it out, or moves it from pending to accepted
+    changes the picture: the prescriptions that makes stale are returned, for checking again
+    after the commit."""
     now = utcnow()
     moved = [c for c in changes if _row_values(c.after) != _row_values(c.before) or c.steps]
     if moved:
@@ -149,7 +254,27 @@ def save(session: Session, changes: Sequence[Change], entries: list[dict[str, An
     if transitions:
         session.execute(insert(PrescriptionTransition), transitions)
     _record_events(session, changes, now)
+    changed = {
+        patient
+        for c in changes
+        if _in_picture(c.before) != _in_picture(c.after)
+        for patient in (c.before.patient_id, c.after.patient_id)
+        if patient is not None
+    }
+    recheck = picture_changed(session, changed)
     audit.append(session, entries)
+    return recheck
+
+
+def _in_picture(rx: rules.Prescription) -> tuple[uuid.UUID, str] | None:
+    """How a prescription is part of its patient's picture: pending or accepted (or not)."""
+    if rx.patient_id is None:
+        return None
+    if rx.state in PENDING:
+        return rx.patient_id, "pending"
+    if rx.state in ACCEPTED:
+        return rx.patient_id, "accepted"
+    return None
 
 
 def _row_values(rx: rules.Prescription) -> dict[str, Any]:
@@ -159,6 +284,7 @@ def _row_values(rx: rules.Prescription) -> dict[str, Any]:
         "claimed_by": uuid.UUID(rx.claim.holder) if rx.claim else None,
         "claimed_until": rx.claim.until if rx.claim else None,
         "patient_id": rx.patient_id,
+        "checked_basis": rx.checked_basis,
     }
 
 
@@ -285,15 +411,22 @@ class Started:
 def start_checks(session: Session, ids: Iterable[uuid.UUID], link: Linker) -> list[Started]:
     """Move those of ``ids`` that are ``received`` to ``checking`` (those ``checking``
     already, from an interrupted run, stay) and link their patients' profiles (``link``), in
-    the caller's unit of work; the others are finished or gone. The order is read back from
-    its stored values (not parsed again from the message). New profiles' audit entries are
-    the last statement, so the chain head's lock is held for no longer than that."""
+    the caller's unit of work; those awaiting a decision on stale findings (the patient's
+    picture changed since) start too, to be checked again, staying where they are; the others
+    are finished or gone. The order is read back from its stored values (not parsed again from
+    the message). New profiles' audit entries are the last statement, so the chain head's lock
+    is held for no longer than that. A new link changes the patient's picture (the checker
+    looks for what that made stale once it has finished)."""
+    locked = _locked(session, ids)
+    found = _values(session, locked)
     rows = [
         row
-        for row in _locked(session, ids)
-        if row.state in (State.RECEIVED.value, State.CHECKING.value)
+        for row in locked
+        if found[row.id].state in (State.RECEIVED, State.CHECKING)
+        or (found[row.id].state in REVIEWABLE and found[row.id].findings_stale)
     ]
-    found = _values(session, rows)
+    if not rows:
+        return []
     # the rows (their order columns included) are read once, under the lock; the pharmacies'
     # states (their expiry rules) beside them
     pharmacy_ids = sorted({row.pharmacy_id for row in rows})
@@ -310,7 +443,9 @@ def start_checks(session: Session, ids: Iterable[uuid.UUID], link: Linker) -> li
             from_json(Prescriber, row.prescriber),
             from_json(MedicationPrescribed, row.medication),
         )
-        outcome = rules.start_checks(rx, now)
+        outcome = rules.Outcome(rx)
+        if rx.state in (State.RECEIVED, State.CHECKING):
+            outcome = rules.start_checks(rx, now)
         patient = link(session, rx.pharmacy_id, newrx.patient, rx.patient_id, rx.id)
         if patient.profile is not None and rx.patient_id != patient.profile.id:
             linked = rules.link_patient(outcome.rx, patient.profile.id)
@@ -334,6 +469,8 @@ def start_checks(session: Session, ids: Iterable[uuid.UUID], link: Linker) -> li
 # -- the hub's handlers ---------------------------------------------------------------------
 
 Decide = Callable[[rules.Prescription, dt.datetime], rules.Outcome]
+#: queues prescriptions for checking again (the hub's validation queue)
+Recheck = Callable[[Sequence[uuid.UUID]], None]
 
 
 class PrescriptionStore:
@@ -341,8 +478,16 @@ class PrescriptionStore:
     locks the prescription, decides, writes the outcome and audits it. A refusal (unknown ID,
     or a rule that says no) changes nothing, is audited too and raised after the commit."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, recheck: Recheck | None = None) -> None:
         self._db = db
+        #: where prescriptions go to be checked again (the validation queue)
+        self._recheck = recheck
+
+    def recheck(self, ids: Sequence[uuid.UUID]) -> None:
+        """Queue ``ids`` (stale since a commit) for checking again; without a queue, the
+        sweep finds them."""
+        if ids and self._recheck is not None:
+            self._recheck(ids)
 
     async def act(
         self,
@@ -354,7 +499,7 @@ class PrescriptionStore:
     ) -> rules.Prescription:
         async with audit.refusable(self._db) as session:
             found = await session.run_sync(
-                lambda s: load(s, [rx_id], pharmacy_id=pharmacy_id).get(rx_id)
+                lambda s: load(s, [rx_id], pharmacy_id=pharmacy_id, lock_pictures=True).get(rx_id)
             )
             if found is None:
                 await _refuse(
@@ -373,12 +518,15 @@ class PrescriptionStore:
                 detail = {"refused": exc.code, "codes": list(exc.codes)}
                 await _refuse(session, actor, action, rx_id, "refused", detail, _problem(exc))
             entry = audit.values(actor, _event(action, rx_id, "success", event_detail(outcome)))
-            await session.run_sync(save, [Change(found, outcome)], [entry])
+            stale = await session.run_sync(save, [Change(found, outcome)], [entry])
+        self.recheck(stale)
         return outcome.rx
 
 
 #: the store the hub's handlers decide through
 PRESCRIPTIONS: web.AppKey[PrescriptionStore] = web.AppKey("prescriptions")
+#: the validation queue's door for prescriptions to check again (set by ``server.worker``)
+RECHECK: web.AppKey[Recheck] = web.AppKey("recheck")
 
 
 async def _refuse(

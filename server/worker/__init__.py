@@ -13,6 +13,7 @@ from celery import Celery
 
 from ..background import BACKGROUND
 from ..db import DATABASE
+from ..prescriptions.store import RECHECK
 from ..settings import SETTINGS, Settings
 from .failures import TransientError, transient_as_retry
 
@@ -38,6 +39,7 @@ async def _queue_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     queue = CheckQueue(create_celery(settings), CHECK_TASK)
     app[CHECK_QUEUE] = queue
+    app[RECHECK] = queue.submit
     sweep = Sweep(app[DATABASE], queue, settings.stuck_after)
     async with app[BACKGROUND].every("sweep", settings.sweep_interval, sweep, timeout=PASS_TIMEOUT):
         yield

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import and_, false, or_, select
+from sqlalchemy import and_, false, func, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from eprescribe import prescriptions as rules
@@ -41,7 +41,7 @@ from eprescribe.checks import (
 )
 from eprescribe.drugs import DrugReference
 from eprescribe.ncpdp import MedicationPrescribed, from_json
-from eprescribe.workflow import ACCEPTED, State
+from eprescribe.workflow import ACCEPTED, PENDING, State
 
 from .. import audit
 from ..db import sync_engine
@@ -64,6 +64,11 @@ class CheckOutcome:
 
 #: the most earlier copies of one order a DUPLICATE_ORDER finding names
 SAME_ORDER_LISTED = 20
+#: the most pending prescriptions of one patient a prescription is compared with (the latest);
+#: a PICTURE_INCOMPLETE finding says when there were more
+PENDING_COMPARED = 50
+#: passes after a chunk that check again what it made stale (the sweep takes the rest)
+RECHECK_PASSES = 2
 
 
 def load_expiry_rules(path: str) -> ExpiryRules:
@@ -109,9 +114,23 @@ class Checker:
         return outcomes[0] if outcomes else None
 
     def check_many(self, ids: Sequence[uuid.UUID]) -> list[CheckOutcome]:
-        """Check a chunk of prescriptions with two transactions for the whole chunk; should
-        that fail other than transiently, one at a time, parking any that fail alone.
-        Transient failures propagate (the task retries)."""
+        """Check a chunk of prescriptions (new ones, and those whose findings went stale),
+        then check again, in up to :data:`RECHECK_PASSES` more passes, the prescriptions the
+        chunk made stale: a new prescription changes its patient's picture, so the patient's
+        others awaiting a decision learn of it (and it of them) whichever came first. What
+        is still stale after that (a flood for one patient) is left to the sweep."""
+        outcomes, stale = self._check_chunk(ids)
+        for _ in range(RECHECK_PASSES):
+            if not stale:
+                break
+            more, stale = self._check_chunk(stale)
+            outcomes.extend(more)
+        return outcomes
+
+    def _check_chunk(self, ids: Sequence[uuid.UUID]) -> tuple[list[CheckOutcome], list[uuid.UUID]]:
+        """A chunk with two transactions for the whole chunk; should that fail other than
+        transiently, one at a time, parking any that fail alone. Transient failures propagate
+        (the task retries). Also returned: what the chunk made stale."""
         chunk = sorted(set(ids))
         try:
             return self._check_together(chunk)
@@ -119,55 +138,74 @@ class Checker:
             if is_transient(exc):
                 raise
             if len(chunk) == 1:
-                return self._park(chunk[0], exc)
+                return self._park(chunk[0], exc), []
             log.warning(
                 "a chunk of %d checks failed (%s); checking them one at a time",
                 len(chunk),
                 _describe(exc),
             )
-        return [outcome for rx_id in chunk for outcome in self.check_many([rx_id])]
+        outcomes: list[CheckOutcome] = []
+        stale: list[uuid.UUID] = []
+        for rx_id in chunk:
+            more, also = self._check_chunk([rx_id])
+            outcomes.extend(more)
+            stale.extend(also)
+        return outcomes, stale
 
-    def _check_together(self, ids: list[uuid.UUID]) -> list[CheckOutcome]:
-        contexts = self._start(ids)
-        results = {rx_id: run_checks(context) for rx_id, context in contexts.items()}
-        done = self._finish(results) if results else []
+    def _check_together(self, ids: list[uuid.UUID]) -> tuple[list[CheckOutcome], list[uuid.UUID]]:
+        gathered = self._start(ids)
+        results = {
+            rx_id: (run_checks(context), basis) for rx_id, (context, basis) in gathered.items()
+        }
+        done, stale = self._finish(results) if results else ([], [])
         for rx_id in done:
-            log.info("checked prescription %s: %d findings", rx_id, len(results[rx_id]))
-        return [CheckOutcome(rx_id, results[rx_id]) for rx_id in done]
+            log.info("checked prescription %s: %d findings", rx_id, len(results[rx_id][0]))
+        return [CheckOutcome(rx_id, results[rx_id][0]) for rx_id in done], stale
 
-    def _start(self, ids: list[uuid.UUID]) -> dict[uuid.UUID, CheckContext]:
+    def _start(self, ids: list[uuid.UUID]) -> dict[uuid.UUID, tuple[CheckContext, int | None]]:
         """Start the checks (the store moves the prescriptions and links their patients in
         one transaction), then gather their contexts: drug identification, the CPU-bound
-        part, runs with no lock held."""
+        part, runs with no lock held. Each context comes with its basis: the version of the
+        patient's picture, read before the picture itself, so a change committed in between
+        leaves the findings stale (checked again), never wrongly current."""
         with self._sessions.begin() as session:
             started = store.start_checks(session, ids, directory.link)
         with self._sessions() as session:
-            return {s.rx.id: self._context(session, s) for s in started}
+            versions = store.picture_versions(
+                session, {s.patient.profile.id for s in started if s.patient.profile}
+            )
+            return {
+                s.rx.id: (
+                    self._context(session, s),
+                    versions.get(s.patient.profile.id) if s.patient.profile else None,
+                )
+                for s in started
+            }
 
     def _context(self, session: Session, started: store.Started) -> CheckContext:
         profile = started.patient.profile
-        active, same_order = self._picture(session, profile.id, started) if profile else ((), ())
+        picture = self._picture(session, profile.id, started) if profile else Picture()
         return build_context(
             started.newrx,
             started.received_at,
             signature=started.signature,
             reference=self._reference,
-            active=active,
+            active=picture.medications,
             profile_allergies=profile.allergies if profile else (),
             patient_match=started.patient.match,
             state=started.pharmacy_state,
             expiry=self._expiry,
             prescriber_order_number=started.prescriber_order_number,
-            same_order=same_order,
+            same_order=picture.same_order,
+            pending_omitted=picture.pending_omitted,
         )
 
-    def _picture(
-        self, session: Session, patient_id: uuid.UUID, started: store.Started
-    ) -> tuple[tuple[ActiveMedication, ...], tuple[str, ...]]:
-        """In one query, the patient's other prescriptions that matter to the checks: the
-        accepted ones whose supply has not run out (active medications), and those that came
-        with the same PrescriberOrderNumber for the same drug (the order sent again under
-        another MessageID; at most :data:`SAME_ORDER_LISTED`)."""
+    def _picture(self, session: Session, patient_id: uuid.UUID, started: store.Started) -> Picture:
+        """The patient's other prescriptions that matter to the checks: the accepted ones
+        whose supply has not run out (active medications) and those that came with the same
+        PrescriberOrderNumber for the same drug (the order sent again under another
+        MessageID; at most :data:`SAME_ORDER_LISTED`), in one query; and, in another, the
+        latest :data:`PENDING_COMPARED` still open (pending prescriptions, not yet verified)."""
         number = started.prescriber_order_number
         same = (
             and_(
@@ -177,6 +215,7 @@ class Checker:
             if number
             else false()
         )
+        others = and_(Prescription.patient_id == patient_id, Prescription.id != started.rx.id)
         rows = session.execute(
             select(
                 Prescription.id,
@@ -185,15 +224,11 @@ class Checker:
                 Prescription.received_at,
                 same,
             )
-            .where(
-                Prescription.patient_id == patient_id,
-                Prescription.id != started.rx.id,
-                or_(Prescription.state.in_(ACCEPTED), same),
-            )
+            .where(others, or_(Prescription.state.in_(ACCEPTED), same))
             .order_by(Prescription.received_at)
         )
         today = utcnow().date()
-        active: list[ActiveMedication] = []
+        medications: list[ActiveMedication] = []
         same_order: list[str] = []
         for other_id, state, stored, received, is_same in rows:
             if is_same and len(same_order) < SAME_ORDER_LISTED:
@@ -203,43 +238,99 @@ class Checker:
             medication = from_json(MedicationPrescribed, stored)
             if supply_ends(medication, received.date()) >= today:
                 drug = identify(self._reference, medication).drug
-                active.append(ActiveMedication(str(other_id), medication.drug_description, drug))
-        return tuple(active), tuple(same_order)
+                medications.append(
+                    ActiveMedication(str(other_id), medication.drug_description, drug)
+                )
+        pending = session.execute(
+            select(Prescription.id, Prescription.medication, Prescription.received_at)
+            .where(others, Prescription.state.in_(sorted(PENDING)))
+            .order_by(Prescription.received_at.desc(), Prescription.id)
+            .limit(PENDING_COMPARED + 1)
+        ).all()
+        for other_id, stored, received in pending[:PENDING_COMPARED]:
+            medication = from_json(MedicationPrescribed, stored)
+            drug = identify(self._reference, medication).drug
+            medications.append(
+                ActiveMedication(str(other_id), medication.drug_description, drug, received)
+            )
+        omitted = 0
+        if len(pending) > PENDING_COMPARED:
+            omitted = (
+                session.scalar(
+                    select(func.count()).where(others, Prescription.state.in_(sorted(PENDING)))
+                )
+                or 0
+            ) - PENDING_COMPARED
+        return Picture(tuple(medications), tuple(same_order), max(omitted, 0))
 
-    def _finish(self, results: dict[uuid.UUID, tuple[Finding, ...]]) -> list[uuid.UUID]:
-        """Store the findings of those still ``checking`` and move them on, in one
-        transaction; the others were finished by another run in the meantime."""
+    def _finish(
+        self, results: dict[uuid.UUID, tuple[tuple[Finding, ...], int | None]]
+    ) -> tuple[list[uuid.UUID], list[uuid.UUID]]:
+        """Store the findings of those still ``checking`` and move them on, and those of
+        prescriptions checked again (on a picture newer than their findings'), in one
+        transaction; the others were finished by another run in the meantime. Also returned:
+        the patients' prescriptions whose findings are stale now (their pictures changed
+        while this chunk ran, or by this chunk's new prescriptions)."""
         with self._sessions.begin() as session:
             found = store.load(session, results)
             now = utcnow()
-            changes = [
-                store.Change(rx, rules.finish_checks(rx, results[rx_id], now))
-                for rx_id, rx in found.items()
-                if rx.state is State.CHECKING
-            ]
+            changes = []
+            for rx_id, rx in found.items():
+                findings, basis = results[rx_id]
+                if rx.state is State.CHECKING:
+                    outcome = rules.finish_checks(rx, findings, now, basis=basis)
+                elif basis is not None:
+                    outcome = rules.check_again(rx, findings, basis)
+                else:
+                    continue
+                if outcome.events:
+                    changes.append(store.Change(rx, outcome))
             store.save(session, changes, [_checked(change, now) for change in changes])
-        return [change.after.id for change in changes]
+            stale = store.stale(session, {rx.patient_id for rx in found.values() if rx.patient_id})
+        return [change.after.id for change in changes], stale
 
     def _park(self, rx_id: uuid.UUID, error: Exception) -> list[CheckOutcome]:
         """Send a prescription whose checks cannot run to the pharmacist's queue, with a
-        finding that says so (nothing when another run has finished it meanwhile)."""
+        finding that says so; one checked before gets that finding in place of the ones its
+        new picture made stale (nothing when another run has finished it meanwhile)."""
         log.warning("prescription %s parked unchecked: %s", rx_id, _describe(error))
         finding = checks_failed(type(error).__name__)
         with self._sessions.begin() as session:
             rx = store.load(session, [rx_id]).get(rx_id)
-            if rx is None or rx.state not in (State.RECEIVED, State.CHECKING):
+            if rx is None:
                 return []
             now = utcnow()
-            started = rules.start_checks(rx, now).rx
-            change = store.Change(rx, rules.finish_checks(started, (finding,), now, failed=True))
+            if rx.state in (State.RECEIVED, State.CHECKING):
+                started = rules.start_checks(rx, now).rx
+                outcome = rules.finish_checks(
+                    started, (finding,), now, basis=rx.picture, failed=True
+                )
+            elif rx.findings_stale and rx.picture is not None:
+                outcome = rules.check_again(rx, (finding,), rx.picture, failed=True)
+            else:
+                return []
+            change = store.Change(rx, outcome)
             store.save(session, [change], [_checked(change, now)])
         return [CheckOutcome(rx_id, (finding,))]
+
+
+@dataclass(frozen=True, slots=True)
+class Picture:
+    """What the checks compare a prescription with, beside its patient's allergies."""
+
+    medications: tuple[ActiveMedication, ...] = ()
+    same_order: tuple[str, ...] = ()
+    pending_omitted: int = 0
 
 
 def _checked(change: store.Change, at: dt.datetime) -> dict[str, Any]:
     """The audit entry of a prescription the checks ran on (or could not run on)."""
     (done,) = (e for e in change.outcome.events if isinstance(e, rules.ChecksDone))
     extra = dict(done.findings[0].evidence) if done.failed else {}
+    if done.again:
+        extra["again"] = True
+    if change.after.checked_basis is not None:
+        extra["basis"] = change.after.checked_basis
     return audit.values(
         ACTOR,
         audit.Event(

@@ -1,6 +1,7 @@
 """The backstop of the validation queue: prescriptions that sat in ``received`` or ``checking``
 longer than they should (a lost message, a worker killed mid-check, a hub that died holding
-failed publishes) are published again. Checks are idempotent, so a duplicate costs a little
+failed publishes) are published again, and so are those awaiting a decision on findings that
+went stale (their patient's picture changed) and were not checked again in time. Checks are idempotent, so a duplicate costs a little
 work and nothing else.
 
 A failed publish is not waited for here: the :class:`~.publisher.CheckQueue` that saw it
@@ -19,11 +20,11 @@ from typing import Protocol
 
 from sqlalchemy import and_, or_, select
 
-from eprescribe.workflow import State
+from eprescribe.workflow import REVIEWABLE, State
 
 from ..db import Database
 from ..db.models import utcnow
-from ..prescriptions.models import Prescription
+from ..prescriptions.models import PatientPicture, Prescription
 
 log = logging.getLogger(__name__)
 #: prescriptions read per query
@@ -105,6 +106,33 @@ class Sweep:
             if len(found) < self._batch:
                 break
             last = found[-1]
+        stale = await _stale(self._db, cutoff, self._batch)
+        fresh = [rx_id for rx_id in stale if rx_id not in self._queued]
+        self._queue.submit(fresh)
+        self._queued.update(dict.fromkeys(fresh, now))
+        queued += len(fresh)
         if queued:
             log.info("sweep: re-queueing %d prescriptions", queued)
         return queued
+
+
+async def _stale(db: Database, cutoff: dt.datetime, limit: int) -> list[uuid.UUID]:
+    """Prescriptions awaiting a decision whose findings rest on an older picture of their
+    patient than today's, changed before ``cutoff`` (the worker checks again what a change
+    made stale at once; these are what it left, a flood's tail or a lost task)."""
+    query = (
+        select(Prescription.id)
+        .join(PatientPicture, PatientPicture.patient_id == Prescription.patient_id)
+        .where(
+            Prescription.state.in_(sorted(REVIEWABLE)),
+            or_(
+                Prescription.checked_basis.is_(None),
+                Prescription.checked_basis < PatientPicture.version,
+            ),
+            PatientPicture.changed_at < cutoff,
+        )
+        .order_by(PatientPicture.changed_at, Prescription.id)
+        .limit(limit)
+    )
+    async with db.sessions() as session:
+        return list(await session.scalars(query))

@@ -55,3 +55,15 @@ async def assert_parked(hub: Hub, rx_id: uuid.UUID) -> None:
         ("received", "checking"),
         ("checking", "awaiting_review"),
     ]
+
+
+def someone(n: int) -> dict[str, str]:
+    """The patient fields of synthetic patient number ``n``: distinct patients, for tests whose
+    prescriptions must not be one patient's (whose pictures would then hold each other)."""
+    letters = ""
+    while True:
+        n, digit = divmod(n, 26)
+        letters = chr(ord("a") + digit) + letters
+        if not n:
+            break
+    return {"patient_last": f"Testperson{letters}", "patient_first": "Sam"}

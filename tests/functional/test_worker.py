@@ -25,7 +25,7 @@ from server.prescriptions.models import Finding, Prescription
 from server.settings import Settings
 from server.worker.checking import sync_engine
 from tests.conftest import Hub
-from tests.functional.check_helpers import EXPANDING, assert_parked, make_unreadable
+from tests.functional.check_helpers import EXPANDING, assert_parked, make_unreadable, someone
 from tests.functional.conftest import BROKER
 from tests.functional.intake_helpers import post_script
 from tests.support.script_samples import newrx_xml
@@ -198,7 +198,8 @@ async def test_a_newrx_that_cannot_be_checked_does_not_hold_up_the_others(
     for ever."""
     hub = await make_hub()
     token = await hub.sender_token()
-    messages = [_newrx() for _ in range(20)] + [_newrx(patient_last=EXPANDING), _newrx()]
+    messages = [_newrx(**someone(n)) for n in range(20)]
+    messages += [_newrx(patient_last=EXPANDING), _newrx(**someone(20))]
     # sent together, stored and queued together: one chunk for the worker
     replies = await asyncio.gather(*(post_script(hub, m, token) for m in messages))
     assert [b"<Status>" in await reply.read() for reply in replies] == [True] * len(messages)
