@@ -1,8 +1,8 @@
 """The backstop of the validation queue: prescriptions that sat in ``received`` or ``checking``
 longer than they should (a lost message, a worker killed mid-check, a hub that died holding
 failed publishes) are published again, and so are those awaiting a decision on findings that
-went stale (their patient's picture changed) and were not checked again in time. Checks are idempotent, so a duplicate costs a little
-work and nothing else.
+went stale (their patient's picture changed) and were not checked again in time. Checks are
+idempotent, so a duplicate costs a little work and nothing else.
 
 A failed publish is not waited for here: the :class:`~.publisher.CheckQueue` that saw it
 fail publishes it again as soon as the broker answers. The sweep runs as a supervised loop
