@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from . import (
     allergy,
+    consistency,
     controlled,
     dates,
     drug,
@@ -40,6 +41,7 @@ REGISTRY: tuple[Check, ...] = (
     *dates.CHECKS,
     *quantity.CHECKS,
     *drug.CHECKS,
+    *consistency.CHECKS,
     *interactions.CHECKS,
     *orders.CHECKS,
     *allergy.CHECKS,

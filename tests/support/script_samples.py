@@ -38,6 +38,7 @@ SERVER_SAMPLE = Path(__file__).resolve().parents[2] / "server" / "samples" / "ne
 
 VERSION = "20170715"
 _STEP = re.compile(r"([A-Za-z_][\w.-]*)(?:\[(\d+)\])?")
+_CAPSULE = re.compile(r"\bcap(?:sule)?s?\b", re.IGNORECASE)
 
 
 def _el(tag: str, *children: etree._Element | str | None, **attrib: str) -> etree._Element:
@@ -180,7 +181,7 @@ def newrx_tree(
     drug_description: str | None = None,
     ndc: str = "99999000101",
     quantity: str = "60",
-    quantity_unit: str = "C48542",
+    quantity_unit: str | None = None,
     days_supply: str = "30",
     written_date: str = "2025-01-15",
     substitutions: str = "0",
@@ -196,18 +197,27 @@ def newrx_tree(
     description = drug_description or (
         "TESTOPIOID 5 MG ORAL TABLET" if controlled else "TESTDRUG 10 MG ORAL TABLET"
     )
+    # the coded strength and the counting unit must agree with the description (or the
+    # message contradicts itself): only the default drug's strength is known here
+    strength = (
+        None
+        if drug_description
+        else _el(
+            "Strength",
+            _el("StrengthValue", "5" if controlled else "10"),
+            _el("StrengthForm", _el("Code", "C42998")),
+            _el("StrengthUnitOfMeasure", _el("Code", "C28253")),
+        )
+    )
+    if quantity_unit is None:
+        quantity_unit = "C48480" if _CAPSULE.search(description) else "C48542"
     medication = _el(
         "MedicationPrescribed",
         _el("DrugDescription", description),
         _el(
             "DrugCoded",
             _el("ProductCode", _el("Code", ndc), _el("Qualifier", "ND")),
-            _el(
-                "Strength",
-                _el("StrengthValue", "5" if controlled else "10"),
-                _el("StrengthForm", _el("Code", "C42998")),
-                _el("StrengthUnitOfMeasure", _el("Code", "C28253")),
-            ),
+            strength,
             schedule,
         ),
         _el(
@@ -259,7 +269,8 @@ def newrx_xml(
     schedule C48675, DEA number, zero refills, DigitalSignature indicator), ``sent_time``,
     ``patient_last``, ``patient_first``, ``gender``, ``date_of_birth`` and ``written_date`` (a
     value with ``T`` uses the DateTime form), ``prescriber_npi``, ``prescriber_dea``,
-    ``drug_description``, ``ndc``, ``quantity`` (default 60), ``quantity_unit``, ``days_supply``
+    ``drug_description`` (a given one has no coded Strength), ``ndc``, ``quantity`` (default
+    60), ``quantity_unit`` (default tablets, capsules for a capsule description), ``days_supply``
     (default 30), ``substitutions``, ``refills``, ``sig_text`` (default twice daily), ``note``,
     ``structured_sig``, ``return_receipt`` and ``urgent`` (UrgencyIndicatorCode X).
     """

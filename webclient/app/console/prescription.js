@@ -21,6 +21,10 @@ const EVIDENCE_WORDS = {
   days_supply: "Days supply", quantity: "Quantity", drug: "Drug", other: "Active medication",
   interaction: "Interaction", allergy: "Allergy", ingredient: "Ingredient", ingredients: "Ingredients",
   classes: "Classes", class: "Class", daily_dose: "Daily dose", max_daily_dose: "Maximum daily dose",
+  contradiction: "Contradiction", description: "Description", sig_drug: "Drug in the directions",
+  dose_form: "Dose form", quantity_unit: "Quantity unit code", quantity_unit_name: "Quantity unit",
+  coded_form: "Coded dose form code", coded_form_name: "Coded dose form",
+  description_strength: "Strength in the description", coded_strength: "Coded strength",
 };
 const REJECT_REASONS = {
   not_clinically_appropriate: "Not clinically appropriate", drug_interaction: "Drug interaction", allergy: "Allergy",
