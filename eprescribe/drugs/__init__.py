@@ -4,12 +4,18 @@
 named the RxNorm way, a class vocabulary mapped to FDA pharmacologic classes, the ONC
 high-priority interactions and other well-established ones, and adult maximum daily doses.
 ``fda.read_products``/``read_packages``/``merge`` turn the FDA files into products that
-``DrugReference.with_products`` adds, with their NDCs.
+``DrugReference.with_products`` adds, with their NDCs; ``rxnorm.read_rxnorm`` turns an RxNorm
+release into drugs that ``DrugReference.with_rxnorm`` adds, with their RxCUIs and NDCs.
 """
 
 from __future__ import annotations
 
-from eprescribe.drugs.errors import DrugDataError, DrugReferenceError, FdaFormatError
+from eprescribe.drugs.errors import (
+    DrugDataError,
+    DrugReferenceError,
+    FdaFormatError,
+    RxNormFormatError,
+)
 from eprescribe.drugs.fda import (
     ImportedPackage,
     ImportedProduct,
@@ -34,6 +40,7 @@ from eprescribe.drugs.model import (
 )
 from eprescribe.drugs.ndc import ndc_candidates, ndc_format_valid, normalize_ndc
 from eprescribe.drugs.reference import DrugReference
+from eprescribe.drugs.rxnorm import RxNormDrug, RxNormStats, read_rxnorm
 from eprescribe.drugs.vocabulary import Vocabulary
 
 __all__ = [
@@ -56,6 +63,9 @@ __all__ = [
     "Interaction",
     "InteractionSide",
     "MaxDose",
+    "RxNormDrug",
+    "RxNormFormatError",
+    "RxNormStats",
     "Vocabulary",
     "merge",
     "ndc_candidates",
@@ -63,4 +73,5 @@ __all__ = [
     "normalize_ndc",
     "read_packages",
     "read_products",
+    "read_rxnorm",
 ]

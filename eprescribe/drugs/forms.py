@@ -17,6 +17,7 @@ __all__ = [
     "description_form",
     "fda_dose_form",
     "fda_route",
+    "rxnorm_route",
 ]
 
 
@@ -310,3 +311,40 @@ def fda_dose_form(dosageformname: str, route: str) -> str:
     if isinstance(mapped, dict):
         return mapped.get(route, mapped[""])
     return mapped if mapped is not None else name.title()
+
+
+# Words of an RxNorm dose form name (DF) -> route, first match wins: "Sublingual Film" before
+# "Film", "Oral" last among the mucosal routes. Injectables get the neutral "injection": the
+# dose form does not say subcutaneous or intravenous, and no route-specific maximum applies then.
+_RXNORM_ROUTE_WORDS: Final = (
+    ("sublingual", "sublingual"),
+    ("buccal", "buccal"),
+    ("transdermal", "transdermal"),
+    ("nasal", "nasal"),
+    ("ophthalmic", "ophthalmic"),
+    ("otic", "otic"),
+    ("rectal", "rectal"),
+    ("enema", "rectal"),
+    ("vaginal", "vaginal"),
+    ("inhaler", "inhalation"),
+    ("inhalation", "inhalation"),
+    ("inhalant", "inhalation"),
+    ("oral", "oral"),
+    ("chewable", "oral"),
+    ("injectable", "injection"),
+    ("injection", "injection"),
+    ("syringe", "injection"),
+    ("injector", "injection"),
+    ("cartridge", "injection"),
+    ("topical", "topical"),
+    ("cream", "topical"),
+    ("ointment", "topical"),
+    ("shampoo", "topical"),
+    ("dental", "dental"),
+)
+
+
+def rxnorm_route(dose_form: str) -> str:
+    """The reference's route for an RxNorm dose form name; "" when the name does not say."""
+    form_words = set(re.findall(r"[a-z]+", dose_form.lower()))
+    return next((route for word, route in _RXNORM_ROUTE_WORDS if word in form_words), "")

@@ -90,6 +90,9 @@ class Drug:
 
     ``classes`` are ids of the class vocabulary. ``pharm_classes`` keeps FDA class strings of
     imported products that the vocabulary does not map, so nothing the FDA said is lost.
+    ``rxcui`` is the drug's own RxCUI (its SCD); ``other_rxcuis`` are RxCUIs of an RxNorm import
+    that name the same clinical drug: its branded drugs (SBD) and packs of it alone, so a
+    prescription coded with any of them finds it.
     """
 
     name: str
@@ -102,6 +105,7 @@ class Drug:
     rxcui: str | None = None
     ndcs: tuple[str, ...] = ()
     pharm_classes: tuple[str, ...] = ()
+    other_rxcuis: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.ingredients:

@@ -1,8 +1,9 @@
-"""``DrugReference``: the bundled drug list plus imported FDA products, with the lookups the
-prescription checks need (identification, interactions, duplication, allergy, dose maximum).
+"""``DrugReference``: the bundled drug list plus an imported RxNorm release and FDA products,
+with the lookups the prescription checks need (identification, interactions, duplication,
+allergy, dose maximum).
 
-A reference is immutable: ``with_products`` returns a new one, so the cached bundled reference
-can be shared by every worker thread and request without locking.
+A reference is immutable: ``with_rxnorm`` and ``with_products`` return a new one, so the cached
+bundled reference can be shared by every worker thread and request without locking.
 """
 
 from __future__ import annotations
@@ -18,16 +19,19 @@ from eprescribe.drugs.fda import ImportedProduct
 from eprescribe.drugs.forms import DOSE_FORMS, FormKey
 from eprescribe.drugs.matching import AllergenResolver, DescriptionIndex, ingredient_phrases
 from eprescribe.drugs.model import (
+    SCHEDULE_LABELS,
     Allergen,
     AllergyMatch,
     Drug,
     DrugClass,
     Identification,
+    Ingredient,
     Interaction,
     InteractionSide,
     MaxDose,
 )
 from eprescribe.drugs.ndc import ndc_candidates, ndc_format_valid
+from eprescribe.drugs.rxnorm import CLINICAL, PACKS, RxNormDrug, clinical_drug
 from eprescribe.drugs.strength import canonical_strength
 from eprescribe.drugs.vocabulary import Vocabulary, read_data_text
 
@@ -46,7 +50,11 @@ class DrugReference:
         self.drugs: tuple[Drug, ...] = tuple(drugs)
         self._by_name = _unique_index(self.drugs)
         self._by_ndc = {ndc: drug for drug in self.drugs for ndc in drug.ndcs}
-        self._by_rxcui = {drug.rxcui: drug for drug in self.drugs if drug.rxcui}
+        self._by_rxcui = {
+            code: drug
+            for drug in self.drugs
+            for code in (*drug.other_rxcuis, *((drug.rxcui,) if drug.rxcui else ()))
+        }
         phrases = ingredient_phrases(self.drugs, vocabulary)
         self._descriptions = DescriptionIndex(self.drugs, phrases)
         self._allergens = AllergenResolver(vocabulary, phrases)
@@ -88,6 +96,23 @@ class DrugReference:
             self.vocabulary,
             (additions[n].apply(d) if n in additions else d for n, d in drugs.items()),
         )
+
+    def with_rxnorm(self, imported: Iterable[RxNormDrug]) -> DrugReference:
+        """A new reference that also knows the drugs of an RxNorm release; this one is
+        unchanged.
+
+        An SCD named like a known drug, or with its ingredients, strengths and dose form, gives
+        that drug its RxCUI, NDCs and DEA schedule; any other SCD becomes a drug of its own
+        (distinct SCDs are never merged with each other). An SBD, and a pack holding a single
+        drug, add their RxCUI and NDCs to that drug. A pack of several drugs becomes a drug
+        with all their ingredients, no strengths and no dose maximum (it still counts for
+        interactions, duplication and allergies). A drug the release gives no schedule takes
+        the one every known drug with the same ingredients shares, if they share one.
+        """
+        merge = _RxNormMerge(self)
+        for item in sorted(imported, key=_rxnorm_order):
+            merge.add(item)
+        return DrugReference(self.vocabulary, merge.drugs())
 
     # --- identification ---
 
@@ -275,11 +300,13 @@ def _identity_index(drugs: Iterable[Drug]) -> dict[_Identity, str]:
 
 @dataclasses.dataclass(slots=True)
 class _Additions:
-    """What imported listings add to one drug: NDCs, FDA class strings, DEA schedule."""
+    """What imported listings add to one drug: NDCs, FDA class strings, DEA schedule, and
+    RxCUIs from an RxNorm import (the first SCD's becomes the drug's own when it has none)."""
 
     ndcs: dict[str, None] = dataclasses.field(default_factory=dict)
     pharm_classes: dict[str, None] = dataclasses.field(default_factory=dict)
     dea_schedule: str | None = None
+    rxcuis: dict[str, None] = dataclasses.field(default_factory=dict)
 
     def add(self, imported: Drug) -> None:
         self.ndcs.update(dict.fromkeys(imported.ndcs))
@@ -287,10 +314,115 @@ class _Additions:
         # The FDA file states the schedule per product, so it wins over the bundled value.
         self.dea_schedule = imported.dea_schedule or self.dea_schedule
 
+    def add_rxnorm(self, item: RxNormDrug) -> None:
+        self.rxcuis[item.rxcui] = None
+        self.ndcs.update(dict.fromkeys(item.ndcs))
+        # Labels may disagree (an SCD and its brands); the strictest schedule stands.
+        self.dea_schedule = _stricter(self.dea_schedule, item.dea_schedule)
+
     def apply(self, drug: Drug) -> Drug:
+        codes = [code for code in (drug.rxcui, *drug.other_rxcuis, *self.rxcuis) if code]
+        codes = list(dict.fromkeys(codes))
         return dataclasses.replace(
             drug,
             ndcs=tuple(dict.fromkeys(drug.ndcs + tuple(self.ndcs))),
             pharm_classes=tuple(dict.fromkeys(drug.pharm_classes + tuple(self.pharm_classes))),
             dea_schedule=self.dea_schedule or drug.dea_schedule,
+            rxcui=codes[0] if codes else None,
+            other_rxcuis=tuple(codes[1:]),
         )
+
+
+def _stricter(a: str | None, b: str | None) -> str | None:
+    """The stricter of two NCI schedule codes (C-II over C-IV); None only when both are."""
+    if a is None or b is None:
+        return a or b
+    order = list(SCHEDULE_LABELS)
+    return a if order.index(a) <= order.index(b) else b
+
+
+def _rxnorm_order(item: RxNormDrug) -> int:
+    """SCDs first, so brands and packs find the drug they name."""
+    return 0 if item.tty == CLINICAL else 2 if item.tty in PACKS else 1
+
+
+class _RxNormMerge:
+    """Places each drug of an RxNorm release on a drug of the reference (see ``with_rxnorm``)."""
+
+    def __init__(self, reference: DrugReference) -> None:
+        self._vocabulary = reference.vocabulary
+        self._drugs = {drug.name.lower(): drug for drug in reference.drugs}
+        self._by_identity = _identity_index(self._drugs.values())
+        self._schedules = _schedules_by_ingredients(self._drugs.values())
+        self._additions: dict[str, _Additions] = {}
+        self._placed: dict[str, str] = {}  # RxCUI -> key of the drug it names
+
+    def add(self, item: RxNormDrug) -> None:
+        key = self._place(item)
+        if key is not None:
+            self._placed[item.rxcui] = key
+            self._additions.setdefault(key, _Additions()).add_rxnorm(item)
+
+    def drugs(self) -> Iterable[Drug]:
+        return (
+            self._additions[key].apply(drug) if key in self._additions else drug
+            for key, drug in self._drugs.items()
+        )
+
+    def _place(self, item: RxNormDrug) -> str | None:
+        if item.clinical_rxcui in self._placed:
+            return self._placed[item.clinical_rxcui]
+        if item.tty in PACKS:
+            placed = (self._placed[c] for c in item.contents if c in self._placed)
+            targets = list(dict.fromkeys(placed))
+            if len(targets) == 1:
+                return targets[0]
+            return self._new(self._pack(item, targets)) if targets else None
+        drug = clinical_drug(item, self._vocabulary)
+        if drug is None:
+            return None
+        key = drug.name.lower()
+        if key in self._drugs:
+            return key
+        strengths = all(i.strength is not None for i in drug.ingredients)
+        known = self._by_identity.get(_identity(drug)) if strengths else None
+        return known or self._new(drug)
+
+    def _new(self, drug: Drug) -> str:
+        key = drug.name.lower()
+        schedule = drug.dea_schedule or self._schedules.get(drug.ingredient_names)
+        # Codes come back through the additions, once for every item naming the drug.
+        self._drugs.setdefault(
+            key, dataclasses.replace(drug, dea_schedule=schedule, rxcui=None, ndcs=())
+        )
+        return key
+
+    def _pack(self, item: RxNormDrug, targets: list[str]) -> Drug:
+        members = [self._drugs[key] for key in targets]
+        names = sorted({name for member in members for name in member.ingredient_names})
+        routes = {member.route for member in members}
+        schedule = item.dea_schedule
+        for member in members:
+            schedule = _stricter(schedule, member.dea_schedule)
+        return Drug(
+            name=item.name,
+            ingredients=tuple(Ingredient(name, None, None) for name in names),
+            dose_form="Pack",
+            route=routes.pop() if len(routes) == 1 else "",
+            classes=frozenset().union(*(member.classes for member in members)),
+            dea_schedule=schedule,
+            rxcui=item.rxcui,
+        )
+
+
+def _schedules_by_ingredients(drugs: Iterable[Drug]) -> dict[frozenset[str], str]:
+    """Ingredient set -> the schedule every drug with exactly those ingredients has, where
+    they all have the same one."""
+    seen: dict[frozenset[str], set[str | None]] = {}
+    for drug in drugs:
+        seen.setdefault(drug.ingredient_names, set()).add(drug.dea_schedule)
+    return {
+        names: schedule
+        for names, schedules in seen.items()
+        if len(schedules) == 1 and (schedule := next(iter(schedules))) is not None
+    }

@@ -1,6 +1,7 @@
-"""The operator's FDA NDC Directory import (``telepharm drugs import``) and loading it back into
-the drug reference the checks use. The bundled reference has no NDCs on purpose: codes come
-only from the FDA's own files."""
+"""The operator's drug imports (``telepharm drugs import``: the FDA NDC Directory, or an RxNorm
+release with ``--rxnorm``) and loading them back into the drug reference the checks use. The
+bundled reference has no NDCs and no RxCUIs on purpose: codes come only from the FDA's and
+NLM's own files."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import itertools
 from collections.abc import Iterable, Iterator
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 from sqlalchemy import Engine, delete, insert, select
@@ -22,18 +23,24 @@ from eprescribe.drugs import (
     ImportedProduct,
     ImportStats,
     Ingredient,
+    RxNormDrug,
+    RxNormFormatError,
+    RxNormStats,
     merge,
     read_packages,
     read_products,
+    read_rxnorm,
 )
 
 from ..commands import CliError, Commands, group
 from ..db import sync_engine
 from ..db.models import utcnow
 from ..settings import Settings
-from .models import DrugProduct
+from .models import DrugProduct, RxNormConcept
 
 BATCH = 5_000
+RXNORM_FILES = ("RXNCONSO.RRF", "RXNREL.RRF", "RXNSAT.RRF")
+_T = TypeVar("_T")
 
 
 def import_fda(engine: Engine, product_file: Path, package_file: Path) -> ImportStats:
@@ -61,19 +68,90 @@ def import_fda(engine: Engine, product_file: Path, package_file: Path) -> Import
     return stats
 
 
+def rxnorm_files(directory: Path) -> tuple[Path, Path, Path]:
+    """The three RRF files of a release: in ``directory`` or in its ``rrf/`` folder (where
+    NLM's zip puts them). CliError naming the first file missing."""
+    folder = directory / "rrf" if (directory / "rrf" / RXNORM_FILES[0]).is_file() else directory
+    paths = tuple(folder / name for name in RXNORM_FILES)
+    for path in paths:
+        if not path.is_file():
+            raise CliError(f"no RxNorm file {path} (give the release directory or its rrf/)")
+    return paths[0], paths[1], paths[2]
+
+
+def import_rxnorm(engine: Engine, directory: Path) -> RxNormStats:
+    """Replace the imported RxNorm drugs with those of the release in ``directory``.
+
+    The files are read whole before the database is touched, so a file that is not RRF stops
+    the import with the previous one intact; the replacement is one transaction.
+    """
+    conso, rel, sat = rxnorm_files(directory)
+    stats = RxNormStats()
+    with conso.open("rb") as conso_in, rel.open("rb") as rel_in, sat.open("rb") as sat_in:
+        drugs = read_rxnorm(conso_in, rel_in, sat_in, stats)
+    if not stats.by_tty.get("SCD"):
+        raise RxNormFormatError(f"{conso} holds no clinical drug (SAB=RXNORM, TTY=SCD)")
+    now = utcnow()
+    with engine.begin() as connection:
+        connection.execute(delete(RxNormConcept))
+        for batch in _batches(drugs):
+            connection.execute(
+                insert(RxNormConcept),
+                [
+                    {
+                        "rxcui": d.rxcui,
+                        "tty": d.tty,
+                        "name": d.name,
+                        "data": _rxnorm_json(d),
+                        "imported_at": now,
+                    }
+                    for d in batch
+                ],
+            )
+    return stats
+
+
 def reference_with_imports(engine: Engine) -> DrugReference:
-    """The bundled reference plus whatever the operator imported."""
+    """The bundled reference plus whatever the operator imported: the RxNorm release first
+    (names and RxCUIs), then the FDA products, which then find RxNorm's drugs to join."""
     with engine.connect() as connection:
+        concepts = connection.execute(
+            select(RxNormConcept.rxcui, RxNormConcept.tty, RxNormConcept.name, RxNormConcept.data)
+        ).all()
         rows = connection.execute(select(DrugProduct.data)).scalars()
         products = [_from_json(data) for data in rows]
-    bundled = DrugReference.bundled()
-    return bundled.with_products(products) if products else bundled
+    reference = DrugReference.bundled()
+    if concepts:
+        reference = reference.with_rxnorm(_rxnorm_from_json(*row) for row in concepts)
+    return reference.with_products(products) if products else reference
 
 
-def _batches(products: Iterable[ImportedProduct]) -> Iterator[list[ImportedProduct]]:
-    iterator = iter(products)
+def _batches(items: Iterable[_T]) -> Iterator[list[_T]]:
+    iterator = iter(items)
     while batch := list(itertools.islice(iterator, BATCH)):
         yield batch
+
+
+def _rxnorm_json(drug: RxNormDrug) -> dict[str, Any]:
+    data = dataclasses.asdict(drug)
+    for key in ("rxcui", "tty", "name"):  # columns of their own
+        del data[key]
+    return {key: list(value) if isinstance(value, tuple) else value for key, value in data.items()}
+
+
+def _rxnorm_from_json(rxcui: str, tty: str, name: str, data: dict[str, Any]) -> RxNormDrug:
+    return RxNormDrug(
+        rxcui=rxcui,
+        tty=tty,
+        name=name,
+        ingredients=tuple(data["ingredients"]),
+        brand=data.get("brand"),
+        dose_form=data.get("dose_form"),
+        dea_schedule=data.get("dea_schedule"),
+        ndcs=tuple(data["ndcs"]),
+        clinical_rxcui=data.get("clinical_rxcui"),
+        contents=tuple(data.get("contents", ())),
+    )
 
 
 def _to_json(product: ImportedProduct) -> dict[str, Any]:
@@ -114,20 +192,39 @@ def _from_json(data: dict[str, Any]) -> ImportedProduct:
 def register_cli(commands: Commands) -> None:
     drugs = group(commands, "drugs", help="manage the drug reference")
     drugs_import = drugs.add_parser(
-        "import", help="load the FDA NDC Directory (product.txt, package.txt)"
+        "import",
+        help="load the FDA NDC Directory (--product, --package) or an RxNorm release (--rxnorm)",
     )
-    drugs_import.add_argument("--product", type=Path, required=True, help="product.txt")
-    drugs_import.add_argument("--package", type=Path, required=True, help="package.txt")
+    drugs_import.add_argument("--product", type=Path, help="FDA product.txt")
+    drugs_import.add_argument("--package", type=Path, help="FDA package.txt")
+    drugs_import.add_argument(
+        "--rxnorm",
+        type=Path,
+        metavar="DIR",
+        help="RxNorm release directory (RXNCONSO.RRF, RXNREL.RRF, RXNSAT.RRF, or their rrf/)",
+    )
     drugs_import.set_defaults(run=cmd_drugs_import)
 
 
 def cmd_drugs_import(args: argparse.Namespace, settings: Settings) -> None:
-    for path in (args.product, args.package):
+    fda = args.product is not None or args.package is not None
+    if args.rxnorm is not None and fda:
+        raise CliError("import --rxnorm and the FDA files (--product, --package) one at a time")
+    if args.rxnorm is not None:
+        _import_rxnorm(args.rxnorm, settings)
+    elif args.product is None or args.package is None:
+        raise CliError("give --product and --package (FDA NDC Directory) or --rxnorm DIR")
+    else:
+        _import_fda(args.product, args.package, settings)
+
+
+def _import_fda(product: Path, package: Path, settings: Settings) -> None:
+    for path in (product, package):
         if not path.is_file():
             raise CliError(f"no such file: {path}")
     engine = sync_engine(settings.sync_database_url)
     try:
-        stats = import_fda(engine, args.product, args.package)
+        stats = import_fda(engine, product, package)
     except (FdaFormatError, DrugDataError) as exc:
         raise CliError(f"not an FDA NDC Directory file: {exc}") from exc
     finally:
@@ -139,3 +236,22 @@ def cmd_drugs_import(args: argparse.Namespace, settings: Settings) -> None:
     )
     for problem in stats.problems[:10]:
         print(f"  {problem}")
+
+
+def _import_rxnorm(directory: Path, settings: Settings) -> None:
+    if not directory.is_dir():
+        raise CliError(f"no such directory: {directory}")
+    engine = sync_engine(settings.sync_database_url)
+    try:
+        stats = import_rxnorm(engine, directory)
+    except RxNormFormatError as exc:
+        raise CliError(f"not an RxNorm release (nothing changed): {exc}") from exc
+    finally:
+        engine.dispose()
+    counts = ", ".join(f"{count} {tty}" for tty, count in sorted(stats.by_tty.items()))
+    print(
+        f"imported {sum(stats.by_tty.values())} RxNorm drugs ({counts}) with {stats.ndcs} NDCs "
+        f"and {stats.schedules} DEA schedules, from {stats.concepts} concepts and "
+        f"{stats.relations} relations ({stats.bad_ndcs} unreadable NDCs); workers use them "
+        "from their next start"
+    )

@@ -1,11 +1,12 @@
-"""The operator's import of the FDA NDC Directory, as the drug reference reads it."""
+"""The operator's imports of the FDA NDC Directory and of an RxNorm release, as the drug
+reference reads them."""
 
 from __future__ import annotations
 
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import String
+from sqlalchemy import String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ..db.models import Base, utcnow
@@ -19,5 +20,20 @@ class DrugProduct(Base):
 
     product_id: Mapped[str] = mapped_column(String(80), primary_key=True)
     product_ndc: Mapped[str] = mapped_column(String(12), index=True)
+    data: Mapped[dict[str, Any]]
+    imported_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class RxNormConcept(Base):
+    """A clinical drug, branded drug or pack of the operator's RxNorm import (``telepharm drugs
+    import --rxnorm``), stored as the drug reference's ``RxNormDrug``: ``data`` holds its
+    ingredient names, brand, dose form, DEA schedule, NDCs, the SCD of a brand and the drugs a
+    pack contains."""
+
+    __tablename__ = "rxnorm_concepts"
+
+    rxcui: Mapped[str] = mapped_column(String(16), primary_key=True)
+    tty: Mapped[str] = mapped_column(String(8))
+    name: Mapped[str] = mapped_column(Text)
     data: Mapped[dict[str, Any]]
     imported_at: Mapped[dt.datetime] = mapped_column(default=utcnow)

@@ -10,6 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from eprescribe.drugs import DrugReference
+from tests.support import rxnorm_release as rx
+
 TELEPHARM = [sys.executable, "-m", "server"]
 
 
@@ -187,3 +190,86 @@ def test_drugs_import_refuses_other_files(env: dict[str, str], tmp_path: Path) -
         str(FDA / "package.txt"),
     )
     assert missing.stderr.strip() == f"telepharm: no such file: {tmp_path / 'nope.txt'}"
+
+
+def _imported_reference(env: dict[str, str]) -> DrugReference:
+    from server.drugs import reference_with_imports
+    from server.settings import Settings
+    from server.worker.checking import sync_engine
+
+    engine = sync_engine(Settings(data_dir=Path(env["TELEPHARM_DATA_DIR"])).sync_database_url)
+    try:
+        return reference_with_imports(engine)
+    finally:
+        engine.dispose()
+
+
+def test_drugs_import_rxnorm_loads_the_release_for_the_workers(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    run(env, "migrate")
+    rx.release().write(tmp_path / "release" / "rrf")  # as NLM's zip unpacks
+    result = run(env, "drugs", "import", "--rxnorm", str(tmp_path / "release"))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("imported 8 RxNorm drugs (2 GPCK, 1 SBD, 5 SCD) with 6 NDCs")
+    reference = _imported_reference(env)
+    by_rxcui = reference.identify(None, rx.SERTRALINE_150, "").drug
+    assert by_rxcui is not None
+    assert by_rxcui.name == rx.SERTRALINE_150_NAME
+    assert reference.identify(rx.ZOLOFT_NDC, None, "").drug == by_rxcui
+    assert reference.identify(None, None, rx.SERTRALINE_150_NAME).drug == by_rxcui
+    odt = reference.identify(None, None, rx.ODT_NAME).drug
+    assert odt is not None
+    assert odt.rxcui == rx.ONDANSETRON_4_ODT
+
+    smaller = rx.release()
+    smaller.conso = [row for row in smaller.conso if not row.startswith(rx.ZORBITIDE_10)]
+    smaller.write(tmp_path / "next")
+    again = run(env, "drugs", "import", "--rxnorm", str(tmp_path / "next"))
+    assert again.returncode == 0, again.stderr
+    replaced = _imported_reference(env)
+    assert replaced.by_rxcui(rx.ZORBITIDE_10) is None  # replaced, not added to
+    assert replaced.by_rxcui(rx.SERTRALINE_150) is not None
+
+
+def test_drugs_import_rxnorm_refuses_a_broken_release_and_keeps_the_last(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    run(env, "migrate")
+    assert run(env, "drugs", "import", "--rxnorm", str(rx.release().write(tmp_path / "good")))
+    broken = rx.release()
+    broken.rel[2] = broken.rel[2].replace("|", "\t")
+    result = run(env, "drugs", "import", "--rxnorm", str(broken.write(tmp_path / "broken")))
+    assert result.returncode == 1
+    assert result.stderr == (
+        "telepharm: not an RxNorm release (nothing changed): RXNREL.RRF line 3: 1 fields, "
+        "RRF has 16 and a final '|'\n"
+    )
+    assert _imported_reference(env).by_rxcui(rx.ZOLOFT_150) is not None  # the last import
+    (tmp_path / "good" / "RXNSAT.RRF").unlink()
+    missing = run(env, "drugs", "import", "--rxnorm", str(tmp_path / "good"))
+    assert missing.stderr == (
+        f"telepharm: no RxNorm file {tmp_path / 'good' / 'RXNSAT.RRF'} "
+        "(give the release directory or its rrf/)\n"
+    )
+    empty = tmp_path / "empty"
+    rx.Release([rx.conso(rx.SERTRALINE_IN, "IN", "sertraline")], [], []).write(empty)
+    nothing = run(env, "drugs", "import", "--rxnorm", str(empty))
+    assert "holds no clinical drug" in nothing.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ([], "give --product and --package (FDA NDC Directory) or --rxnorm DIR"),
+        (["--product", "product.txt"], "give --product and --package"),
+        (["--rxnorm", ".", "--product", "p.txt"], "import --rxnorm and the FDA files"),
+        (["--rxnorm", "no-such-dir"], "no such directory: no-such-dir"),
+    ],
+)
+def test_drugs_import_wants_one_kind_of_files(
+    env: dict[str, str], args: list[str], message: str
+) -> None:
+    result = run(env, "drugs", "import", *args)
+    assert result.returncode == 1
+    assert result.stderr.startswith(f"telepharm: {message}")

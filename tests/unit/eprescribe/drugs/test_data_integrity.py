@@ -97,7 +97,10 @@ def test_max_dose_overrides_apply(drug: DrugLookup) -> None:
 
 
 def test_no_ndc_or_rxcui_in_the_bundled_data(reference: DrugReference) -> None:
-    assert all(drug.rxcui is None and drug.ndcs == () for drug in reference.drugs)
+    assert all(
+        drug.rxcui is None and drug.other_rxcuis == () and drug.ndcs == ()
+        for drug in reference.drugs
+    )
     rows = list(read_drug_rows(read_data_text("drugs.tsv").splitlines()))
     assert rows
     assert all(row["rxcui"] == "" and row["ndcs"] == "" for row in rows)
