@@ -1,12 +1,14 @@
 """A patient's profile, as the console shows it beside a prescription: demographics, recorded
 allergies, active medications (accepted prescriptions whose supply has not run out), every
-prescription of the profile and the pharmacists' notes on them. Own pharmacy only; every
-read is audited, a miss too."""
+prescription of the profile and the pharmacists' notes on them; and recording an allergy,
+which changes the patient's picture, so their open prescriptions are checked again. Own
+pharmacy only; every read and change is audited, a miss too."""
 
 from __future__ import annotations
 
 import datetime as dt
 import uuid
+from dataclasses import replace
 from typing import Annotated, Any
 
 import msgspec
@@ -18,18 +20,25 @@ from eprescribe.ncpdp import MedicationPrescribed, Patient, from_json, to_json
 from eprescribe.workflow import ACCEPTED
 
 from .. import audit
-from ..callers import caller
+from ..callers import PHARMACIST, caller
 from ..db import DATABASE
 from ..db.models import utcnow
-from ..errors import NotFound
-from ..http import path_uuid, respond
+from ..errors import NotFound, Unprocessable
+from ..http import path_uuid, read_json_as, respond
 from ..openapi import Operation, Timestamp, operation, path
+from ..prescriptions import store
+from ..prescriptions.actions import SCOPE as VERIFY_SCOPE
+from ..prescriptions.actions import TECHNICIAN
 from ..prescriptions.models import Prescription, PrescriptionNote
-from ..prescriptions.queue import SCOPE, Summary, summary, usernames
+from ..prescriptions.queue import SCOPE, FindingCounts, Summary, finding_counts, summary, usernames
 from .models import PatientProfile
 
 #: the most prescriptions one profile lists (newest first)
 MAX_PRESCRIPTIONS = 200
+#: an allergy entry, as long as SCRIPT's drug text; and the most entries one profile holds
+ALLERGY_MAX = 105
+MAX_ALLERGIES = 100
+MAX_BODY = 4096
 
 
 class ActiveMedication(msgspec.Struct, frozen=True, kw_only=True):
@@ -114,6 +123,7 @@ async def get_patient(request: web.Request) -> web.Response:
             session,
             {n.author_id for n in notes} | {r.claimed_by for r in rows if r.claimed_by},
         )
+        counts = await finding_counts(session, rows)
         await audit.add(
             session,
             who.actor,
@@ -126,7 +136,7 @@ async def get_patient(request: web.Request) -> web.Response:
         )
     if profile is None:
         raise NotFound("No such patient.")
-    return respond(_profile(profile, rows, notes, names))
+    return respond(_profile(profile, rows, notes, names, counts))
 
 
 def _profile(
@@ -134,6 +144,7 @@ def _profile(
     rows: list[Prescription],
     notes: list[PrescriptionNote],
     names: dict[uuid.UUID, str],
+    counts: dict[uuid.UUID, FindingCounts],
 ) -> PatientView:
     now = utcnow()
     today = now.date()
@@ -155,7 +166,7 @@ def _profile(
             for r in rows
             if r.state in ACCEPTED and (ends := _supply_ends(r)) >= today
         ],
-        prescriptions=[summary(r, names, now) for r in rows],
+        prescriptions=[summary(r, names, now, counts[r.id]) for r in rows],
         notes=[
             PatientNote(
                 prescription_id=n.prescription_id,
@@ -172,3 +183,79 @@ def _profile(
 def _supply_ends(rx: Prescription) -> dt.date:
     """The last day an accepted prescription lasts, refills included."""
     return supply_ends(from_json(MedicationPrescribed, rx.medication), rx.received_at.date())
+
+
+class NewAllergy(msgspec.Struct, frozen=True, kw_only=True):
+    allergy: Annotated[
+        str,
+        msgspec.Meta(
+            min_length=1,
+            max_length=ALLERGY_MAX,
+            description="the allergen or drug as the patient reports it (resolved by the "
+            "drug reference, like the allergies a prescription carries)",
+        ),
+    ]
+
+
+class Allergies(msgspec.Struct, frozen=True, kw_only=True):
+    allergies: list[str]
+    rechecking: Annotated[
+        int,
+        msgspec.Meta(description="the patient's open prescriptions queued to be checked again"),
+    ]
+
+
+@operation(
+    Operation(
+        operation_id="addPatientAllergy",
+        summary="Record an allergy: the patient's open prescriptions are checked again",
+        scope=VERIFY_SCOPE,
+        parameters=[path("id", "the patient profile")],
+        body=NewAllergy,
+        response=Allergies,
+        errors=("400", "401", "403", "404", "413", "415", "422"),
+        description="Allowed to: pharmacist, technician. An entry already recorded (in any "
+        "letter case) changes nothing.",
+    )
+)
+async def add_allergy(request: web.Request) -> web.Response:
+    """``POST /api/v1/patients/{id}/allergies``."""
+    who = await caller(request, VERIFY_SCOPE)
+    who.require_role(PHARMACIST, TECHNICIAN)
+    patient_id = path_uuid(request, "patient")
+    body = await read_json_as(request, NewAllergy, MAX_BODY)
+    entry = " ".join(body.allergy.split())
+    if not entry:
+        raise Unprocessable("allergy_blank", "The allergy entry is blank.")
+    async with audit.refusable(request.app[DATABASE]) as session:
+        profile = await session.scalar(
+            select(PatientProfile)
+            .where(PatientProfile.id == patient_id, PatientProfile.pharmacy_id == who.pharmacy_id)
+            .with_for_update()
+        )
+        event = audit.Event("patient.allergy.add", "patient", str(patient_id))
+        if profile is None:
+            await audit.refuse(
+                session,
+                who.actor,
+                replace(event, outcome="not_found"),
+                NotFound("No such patient."),
+            )
+        known = {a.casefold() for a in profile.allergies}
+        stale: list[uuid.UUID] = []
+        if entry.casefold() not in known:
+            if len(known) >= MAX_ALLERGIES:
+                await audit.refuse(
+                    session,
+                    who.actor,
+                    replace(event, outcome="refused", detail={"refused": "too_many"}),
+                    Unprocessable("allergies_full", f"A profile holds {MAX_ALLERGIES} entries."),
+                )
+            profile.allergies = [*profile.allergies, entry]
+            profile.updated_at = utcnow()
+            await session.flush()
+            stale = await session.run_sync(store.picture_changed, [patient_id])
+        allergies = list(profile.allergies)
+        await audit.add(session, who.actor, replace(event, detail={"rechecking": len(stale)}))
+    request.app[store.PRESCRIPTIONS].recheck(stale)
+    return respond(Allergies(allergies=allergies, rechecking=len(stale)))

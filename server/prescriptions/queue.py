@@ -33,13 +33,21 @@ from ..db.models import utcnow
 from ..errors import BadRequest, NotFound
 from ..http import path_uuid, query_int, respond
 from ..openapi import Operation, Timestamp, operation, path, query
-from .models import Finding, Prescription, PrescriptionNote, PrescriptionTransition
+from .models import (
+    Finding,
+    PatientPicture,
+    Prescription,
+    PrescriptionNote,
+    PrescriptionTransition,
+)
 
 SCOPE = "rx:read"
 #: the verification actions (server.prescriptions.actions), linked from the queue in OpenAPI
 ACTION_NAMES = ("claim", "release", "approve", "reject", "clarify", "notes")
 MAX_LIMIT = 200
 STATES = frozenset(s.value for s in State)
+#: the evidence field of a finding that rests on a pending prescription (eprescribe.checks)
+PENDING_EVIDENCE = "pending_prescription_id"
 
 
 def _flag(request: web.Request, name: str) -> bool | None:
@@ -68,6 +76,27 @@ class PatientName(msgspec.Struct, frozen=True, kw_only=True):
     date_of_birth: Annotated[str | None, msgspec.Meta(extra_json_schema={"format": "date"})]
 
 
+class FindingCounts(msgspec.Struct, frozen=True, kw_only=True):
+    """The findings at a glance, for the queue."""
+
+    hard_stops: int
+    warnings: int
+    on_pending: Annotated[
+        int,
+        msgspec.Meta(
+            description="findings that rest on another of the patient's open prescriptions "
+            "(pending, not yet verified): the pharmacist sees the pair from the list"
+        ),
+    ]
+    stale: Annotated[
+        bool,
+        msgspec.Meta(
+            description="the patient's picture changed since the checks ran: they are "
+            "running again, and approval waits for them"
+        ),
+    ]
+
+
 class Summary(msgspec.Struct, frozen=True, kw_only=True):
     """A prescription as the queue lists it."""
 
@@ -80,6 +109,7 @@ class Summary(msgspec.Struct, frozen=True, kw_only=True):
     urgent: bool
     claim: ClaimView | None
     patient: PatientName
+    findings: FindingCounts
 
 
 class Queue(msgspec.Struct, frozen=True, kw_only=True):
@@ -157,6 +187,7 @@ async def list_prescriptions(request: web.Request) -> web.Response:
     async with db.transaction() as session:
         rows = list(await session.scalars(query))
         claimants = await usernames(session, {r.claimed_by for r in rows if r.claimed_by})
+        counts = await finding_counts(session, rows)
         await audit.add(
             session,
             actor,
@@ -168,7 +199,7 @@ async def list_prescriptions(request: web.Request) -> web.Response:
             ),
         )
     now = utcnow()
-    items = [summary(r, claimants, now) for r in rows]
+    items = [summary(r, claimants, now, counts[r.id]) for r in rows]
     return respond(Queue(items=items, limit=limit, offset=offset))
 
 
@@ -283,6 +314,20 @@ class Detail(msgspec.Struct, frozen=True, kw_only=True):
         msgspec.Meta(description="sent time, sender, signature, allergies, pharmacy, flags"),
     ]
     findings: list[FindingView]
+    findings_basis: Annotated[
+        int | None,
+        msgspec.Meta(
+            description="the version of the patient's picture the findings rest on; "
+            "approve sends it back, so a decision never rests on findings it did not see"
+        ),
+    ]
+    findings_stale: Annotated[
+        bool,
+        msgspec.Meta(
+            description="the patient's picture changed since: the checks are running again "
+            "and approval is refused until they have"
+        ),
+    ]
     history: list[HistoryStep]
 
 
@@ -319,6 +364,7 @@ async def get_prescription(request: web.Request) -> web.Response:
             if rx
             else []
         )
+        versions = await pictures(session, [rx] if rx else [])
         names = await usernames(
             session,
             {n.author_id for n in notes}
@@ -338,7 +384,7 @@ async def get_prescription(request: web.Request) -> web.Response:
         )
     if rx is None:
         raise NotFound("No such prescription.")
-    return respond(_detail(rx, notes, names, utcnow()))
+    return respond(_detail(rx, notes, names, utcnow(), stale(rx, versions)))
 
 
 def _user_of(actor: str) -> uuid.UUID | None:
@@ -361,7 +407,58 @@ def _actor_name(actor: str, names: dict[uuid.UUID, str]) -> str | None:
     return names.get(user) if user else None
 
 
-def summary(rx: Prescription, names: dict[uuid.UUID, str], now: dt.datetime) -> Summary:
+async def finding_counts(
+    session: AsyncSession, rows: list[Prescription]
+) -> dict[uuid.UUID, FindingCounts]:
+    """The findings of ``rows`` counted, and whether each rests on a stale picture."""
+    tally = {r.id: {"hard_stop": 0, "warning": 0, "pending": 0} for r in rows}
+    if rows:
+        found = await session.execute(
+            select(Finding.prescription_id, Finding.severity, Finding.evidence).where(
+                Finding.prescription_id.in_(list(tally))
+            )
+        )
+        for rx_id, severity, evidence in found:
+            counts = tally[rx_id]
+            if severity in counts:
+                counts[severity] += 1
+            if PENDING_EVIDENCE in evidence:
+                counts["pending"] += 1
+    versions = await pictures(session, rows)
+    return {
+        r.id: FindingCounts(
+            hard_stops=tally[r.id]["hard_stop"],
+            warnings=tally[r.id]["warning"],
+            on_pending=tally[r.id]["pending"],
+            stale=stale(r, versions),
+        )
+        for r in rows
+    }
+
+
+async def pictures(session: AsyncSession, rows: list[Prescription]) -> dict[uuid.UUID, int]:
+    """The current picture versions of ``rows``' patients."""
+    patients = sorted({r.patient_id for r in rows if r.patient_id})
+    if not patients:
+        return {}
+    found = await session.execute(
+        select(PatientPicture.patient_id, PatientPicture.version).where(
+            PatientPicture.patient_id.in_(patients)
+        )
+    )
+    versions: dict[uuid.UUID, int] = dict(found.all())
+    return versions
+
+
+def stale(rx: Prescription, versions: dict[uuid.UUID, int]) -> bool:
+    """Its findings rest on an older picture of the patient than today's (as
+    :attr:`eprescribe.prescriptions.Prescription.findings_stale` decides)."""
+    return rx.patient_id is not None and rx.checked_basis != versions.get(rx.patient_id)
+
+
+def summary(
+    rx: Prescription, names: dict[uuid.UUID, str], now: dt.datetime, findings: FindingCounts
+) -> Summary:
     return Summary(
         id=rx.id,
         state=State(rx.state),
@@ -372,6 +469,7 @@ def summary(rx: Prescription, names: dict[uuid.UUID, str], now: dt.datetime) -> 
         urgent=rx.urgent,
         claim=_claim(rx, names, now),
         patient=_patient_name(from_json(Patient, rx.patient)),
+        findings=findings,
     )
 
 
@@ -389,6 +487,7 @@ def _detail(
     notes: list[PrescriptionNote],
     names: dict[uuid.UUID, str],
     now: dt.datetime,
+    findings_stale: bool,
 ) -> Detail:
     """The response, from the stored values read back typed (so the API's shape follows the
     value objects, not whatever the columns hold)."""
@@ -416,6 +515,8 @@ def _detail(
             )
             for f in rx.findings
         ],
+        findings_basis=rx.checked_basis,
+        findings_stale=findings_stale,
         history=[
             HistoryStep(
                 from_=State(t.from_state) if t.from_state else None,

@@ -13,6 +13,7 @@ const SEVERITIES = [
   ["warning", "Warnings", "Each needs your reason to approve."],
   ["info", "For information", ""],
 ];
+const STALE_POLL_MS = 2500;
 const UNITS = { C48542: "tablets", C48480: "capsules", C28254: "mL", C48155: "g", C64933: "each", C48524: "patches", C38046: "" };
 const EVIDENCE_WORDS = {
   npi: "NPI", dea_number: "DEA number", dea: "DEA number", ndc: "NDC", rxcui: "RxNorm code",
@@ -25,7 +26,12 @@ const EVIDENCE_WORDS = {
   dose_form: "Dose form", quantity_unit: "Quantity unit code", quantity_unit_name: "Quantity unit",
   coded_form: "Coded dose form code", coded_form_name: "Coded dose form",
   description_strength: "Strength in the description", coded_strength: "Coded strength",
+  active_drug: "Active medication", pending_drug: "Pending prescription (not yet verified)",
+  pending_received_at: "Pending since", pending_compared: "Open prescriptions compared",
+  pending_omitted: "Open prescriptions not compared",
 };
+// evidence that names another prescription: shown as a link to it
+const PRESCRIPTION_LINKS = { active_prescription_id: "Open the active prescription", pending_prescription_id: "Open the pending prescription" };
 const REJECT_REASONS = {
   not_clinically_appropriate: "Not clinically appropriate", drug_interaction: "Drug interaction", allergy: "Allergy",
   dose: "Dose", therapeutic_duplication: "Therapeutic duplication", controlled_substance_rules: "Controlled-substance rules",
@@ -41,6 +47,8 @@ const scheduleCode = (medication) => medication?.dea_schedule?.code ?? medicatio
 
 function evidenceItems(evidence) {
   return Object.entries(evidence || {}).filter(([, value]) => value !== null && value !== "").map(([key, value]) => {
+    if (PRESCRIPTION_LINKS[key]) return h("li", {}, h("a", { href: `#/rx/${value}` }, PRESCRIPTION_LINKS[key]));
+    if (key === "pending_received_at") return h("li", {}, `${EVIDENCE_WORDS[key]}: ${when(value)}`);
     const label = EVIDENCE_WORDS[key] || titleCase(key.replaceAll("_", " "));
     const shown = Array.isArray(value) ? value.join(", ") : value && typeof value === "object" ? JSON.stringify(value) : String(value);
     return h("li", {}, `${label}: ${shown}`);
@@ -64,6 +72,10 @@ function findingsCard(rx) {
   const waiting = ["received", "checking"].includes(rx.state);
   return h("section", { class: "card findings", "aria-labelledby": "findings-h" },
     h("h2", { id: "findings-h" }, "Findings"),
+    rx.findings_stale
+      ? h("div", { class: "notice info", role: "status" },
+        "The patient's picture changed since these findings (a prescription arrived or left, or an allergy was recorded): the checks are running again. Approval waits for the new findings.")
+      : null,
     rx.findings.length ? groups : h("p", { class: "hint" }, waiting ? "The checks are still running." : "The checks found nothing to review."));
 }
 
@@ -158,6 +170,13 @@ export async function prescriptionView(el, id) {
     render();
   }
 
+  // while the checks run again, look for the new findings (as long as this view is shown)
+  let watching = 0;
+  function watchStale() {
+    clearTimeout(watching);
+    if (rx.findings_stale) watching = setTimeout(() => { if (el.isConnected) load().catch(() => watchStale()); }, STALE_POLL_MS);
+  }
+
   async function act(name, body, done) {
     try {
       await api(`/prescriptions/${id}/${name}`, { method: "POST", body });
@@ -187,7 +206,8 @@ export async function prescriptionView(el, id) {
     return h("form", { class: "card", onsubmit: (e) => {
       e.preventDefault();
       const overrides = Object.fromEntries([...e.target.querySelectorAll("textarea")].map((t) => [t.dataset.code, t.value.trim()]));
-      act("approve", { overrides }, "Approved.");
+      // the findings this form was made from: a re-check since then is refused, not overridden
+      act("approve", { overrides, findings_basis: rx.findings_basis }, "Approved.");
     } },
     h("h3", {}, "Approve"),
     warnings.length ? fields : h("p", {}, "No warnings to override."),
@@ -206,8 +226,8 @@ export async function prescriptionView(el, id) {
     }
     if (rx.state === "in_review" && mine) {
       buttons.push(
-        h("button", { type: "button", disabled: hardStops || !pharmacist, onclick: toggle("approve"),
-          title: hardStops ? "Hard stops block approval" : "" }, "Approve…"),
+        h("button", { type: "button", disabled: hardStops || !pharmacist || rx.findings_stale, onclick: toggle("approve"),
+          title: hardStops ? "Hard stops block approval" : rx.findings_stale ? "The checks are running again" : "" }, "Approve…"),
         h("button", { type: "button", class: "secondary", onclick: toggle("reject") }, "Reject…"),
         h("button", { type: "button", class: "secondary", onclick: toggle("clarify") }, "Ask the prescriber…"),
         h("button", { type: "button", class: "quiet", onclick: () => act("release", {}, "Released back to the queue.") }, "Release"));
@@ -250,6 +270,7 @@ export async function prescriptionView(el, id) {
       h("div", { class: "split" },
         h("div", {}, findingsCard(rx), medicationCard(rx), h("div", { class: "grid" }, partiesCards(rx))),
         h("div", {}, actions(), historyCard(rx))));
+    watchStale();
     // an opened form takes the focus, so keyboard and screen-reader users land in it
     if (panel) el.querySelector("#actions-h")?.parentElement.querySelector("form.card textarea, form.card select")?.focus();
   }

@@ -33,6 +33,20 @@ export function markers(rx) {
   ];
 }
 
+const plural = (n, word) => `${n} ${word}${n === 1 ? "" : "s"}`;
+
+// the findings at a glance: counts by severity, a pair with another open prescription of the
+// patient (pending, not yet verified), and checks running again on a changed picture
+export function findingBadges(counts) {
+  if (!counts) return [];
+  return [
+    counts.hard_stops ? h("span", { class: "badge hard_stop" }, plural(counts.hard_stops, "hard stop")) : null,
+    counts.warnings ? h("span", { class: "badge warning" }, plural(counts.warnings, "warning")) : null,
+    counts.on_pending ? h("span", { class: "badge pair", title: "A finding rests on another open prescription of this patient" }, "Pair in the queue") : null,
+    counts.stale ? h("span", { class: "badge info", title: "The patient's picture changed: the checks are running again" }, "Checking again") : null,
+  ];
+}
+
 export function scheduleLabel(code) {
   const names = { C48672: "C-I", C48675: "C-II", C48676: "C-III", C48677: "C-IV", C48679: "C-V" };
   return names[code] || `Controlled ${code}`;
@@ -130,14 +144,15 @@ export function queueView(el) {
         onkeydown: (e) => e.key === "Enter" && open(rx.id),
       },
       h("td", {}, h("div", { class: "drug" }, rx.drug_description || "—"), h("div", {}, markers(rx))),
+      h("td", {}, findingBadges(rx.findings)),
       h("td", {}, personName(rx.patient), h("div", { class: "sub" }, `Born ${day(rx.patient?.date_of_birth)}`)),
       h("td", { class: "wide" }, h("span", { title: when(rx.received_at) }, ago(rx.received_at))),
       h("td", {}, stateBadge(rx.state)),
       h("td", { class: "wide" }, OPEN.has(rx.state) ? claimText(rx.claim) : "—")));
     const hadFocus = body.contains(document.activeElement);
     replace(body, h("table", { class: "queue", "aria-label": "Prescriptions", role: "grid" },
-      h("thead", {}, h("tr", {}, ["Medication", "Patient", "Received", "State", "Claim"].map((t, i) =>
-        h("th", { scope: "col", class: i === 2 || i === 4 ? "wide" : "" }, t)))),
+      h("thead", {}, h("tr", {}, ["Medication", "Findings", "Patient", "Received", "State", "Claim"].map((t, i) =>
+        h("th", { scope: "col", class: i === 3 || i === 5 ? "wide" : "" }, t)))),
       h("tbody", {}, rows)));
     if (hadFocus) body.querySelectorAll("tbody tr")[selected]?.focus();
   }
