@@ -28,6 +28,9 @@ from tests.conftest import Hub
 from tests.functional.check_helpers import EXPANDING, assert_parked, make_unreadable, someone
 from tests.functional.conftest import BROKER
 from tests.functional.intake_helpers import post_script
+from tests.functional.test_verification import act
+from tests.functional.test_whole_patient import PHENELZINE, SERTRALINE
+from tests.functional.verification_helpers import staff
 from tests.support.script_samples import newrx_xml
 
 pytestmark = pytest.mark.slow
@@ -156,6 +159,47 @@ async def test_ssri_after_an_active_maoi_shows_the_interaction_in_the_api(
     assert "DRUG_INTERACTION" in [f["code"] for f in rx["findings"]]
     if BROKER:
         assert elapsed < 1.0, elapsed
+
+
+async def test_a_pair_in_the_queue_is_flagged_and_cleared_by_the_real_worker(
+    make_hub: HubFactory, worker: Callable[[], subprocess.Popen[bytes]]
+) -> None:
+    """Issue 14 through the real app: two scripts for one patient in the queue flag each
+    other; rejecting one clears the other after the re-check the hub queued."""
+    hub = await make_hub()
+    sender = await hub.sender_token()
+    alice = await staff(hub, "alice")
+    worker()
+    maoi, ssri = _newrx(drug=PHENELZINE), _newrx(drug=SERTRALINE)
+    await post_script(hub, maoi, sender)
+    await _api_until_reviewed(hub, alice, maoi)
+    await post_script(hub, ssri, sender)
+    second = await _api_until_reviewed(hub, alice, ssri)
+    assert "DRUG_INTERACTION" in [f["code"] for f in second["findings"]]
+    first = await _api_until(hub, alice, maoi, lambda rx: not rx["findings_stale"])
+    assert "DRUG_INTERACTION" in [f["code"] for f in first["findings"]]
+    assert (await act(hub, alice, second["id"], "claim"))[0] == 200
+    reason = {"reason_code": "drug_interaction", "text": "MAOI on file"}
+    assert (await act(hub, alice, second["id"], "reject", reason))[0] == 200
+    cleared = await _api_until(
+        hub,
+        alice,
+        maoi,
+        lambda rx: not rx["findings_stale"] and rx["findings_basis"] > first["findings_basis"],
+    )
+    assert "DRUG_INTERACTION" not in [f["code"] for f in cleared["findings"]]
+
+
+async def _api_until(
+    hub: Hub, token: str, message: bytes, done: Callable[[dict[str, Any]], bool]
+) -> dict[str, Any]:
+    deadline = time.monotonic() + 45
+    while time.monotonic() < deadline:
+        rx = await _api_until_reviewed(hub, token, message)
+        if done(rx):
+            return rx
+        await asyncio.sleep(0.1)
+    raise AssertionError("not checked again in time")
 
 
 async def _api_until_reviewed(hub: Hub, token: str, message: bytes) -> dict[str, Any]:
