@@ -25,13 +25,17 @@ from sqlalchemy.engine import make_url
 from server.app import create_app
 from server.background import BACKGROUND, Supervisor
 from server.db import Database
+from server.prescriptions import store
 from server.prescriptions.models import Prescription
 from server.settings import Settings
 from server.worker import QUEUE, create_celery
+from server.worker.checking import Checker
 from server.worker.sweep import Sweep
 from tests.conftest import Hub
+from tests.functional.check_helpers import someone
 from tests.functional.conftest import BROKER
 from tests.functional.intake_helpers import post_script, sample_newrx
+from tests.functional.verification_helpers import reviewable
 from tests.support.faultproxy import FaultProxy
 from tests.support.readiness import Readiness, until_check
 
@@ -193,3 +197,28 @@ async def test_the_backlog_of_a_broker_outage_is_queued_soon_after_it_ends(
         print(f"200 checks queued {time.monotonic() - started:.1f} s after the broker returned")
     redis.delete(QUEUE)
     redis.close()
+
+
+async def test_the_sweep_queues_findings_left_stale(hub: Hub, settings: Settings) -> None:
+    """A change of a patient's picture whose re-check was lost (a hub that died before it
+    published) is found by the sweep once it is older than ``stuck_after``."""
+    checker = Checker.from_settings(settings)
+    try:
+        stale = await reviewable(hub, checker)
+        fresh = await reviewable(hub, checker, **someone(3))
+    finally:
+        checker.close()
+    found = Recorder()
+    sweep = Sweep(hub.db, found, stuck_after=0.3, batch=10)
+    assert await sweep() == 0
+    async with hub.db.sessions() as session:
+        patient = await session.scalar(
+            select(Prescription.patient_id).where(Prescription.id == stale)
+        )
+    async with hub.db.transaction() as session:
+        assert await session.run_sync(store.picture_changed, [patient]) == [stale]
+    assert await sweep() == 0  # just changed: the worker or the hub queues it
+    await asyncio.sleep(0.4)
+    assert await sweep() == 1
+    assert found.ids == [stale]
+    assert fresh not in found.ids

@@ -3,6 +3,7 @@ arrival through the checks and the pharmacist's decisions, and reads the history
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import uuid
 
@@ -213,3 +214,53 @@ def test_linking_the_patient_keeps_the_history() -> None:
     linked = rx_rules.link_patient(rx, uuid.UUID(int=42)).rx
     assert linked.patient_id == uuid.UUID(int=42)
     assert linked.history == rx.history
+
+
+PATIENT = uuid.UUID(int=11)
+
+
+def on_picture(version: int, now: int | None = None) -> Prescription:
+    """Checked for a linked patient on picture ``version``; the picture is at ``now``."""
+    linked = rx_rules.link_patient(rx_rules.start_checks(arrived(), minutes(1)).rx, PATIENT).rx
+    done = rx_rules.finish_checks(linked, (WARNING,), minutes(2), basis=version).rx
+    return dataclasses.replace(done, picture=version if now is None else now)
+
+
+def test_findings_on_an_older_picture_refuse_approval_until_checked_again() -> None:
+    claimed = rx_rules.claim(on_picture(3, now=4), ANNA, minutes(3)).rx
+    assert claimed.findings_stale
+    overrides = {"THERAPEUTIC_DUPLICATION": "reviewed"}
+    with pytest.raises(VerificationError) as refused:
+        rx_rules.approve(claimed, ANNA, overrides, minutes(4))
+    assert refused.value.code == "checked_again"
+    again = rx_rules.check_again(claimed, (WARNING, INFO), 4)
+    assert again.events == (ChecksDone((WARNING, INFO), again=True),)
+    fresh = dataclasses.replace(again.rx, picture=4)
+    assert (fresh.state, fresh.claim, fresh.checked_basis) == (State.IN_REVIEW, claimed.claim, 4)
+    assert fresh.history == claimed.history  # checked again: no transition, no move
+    # the findings the pharmacist saw (basis 3) are not the current ones: refused as well
+    with pytest.raises(VerificationError):
+        rx_rules.approve(fresh, ANNA, overrides, minutes(5), basis=3)
+    approved = rx_rules.approve(fresh, ANNA, overrides, minutes(5), basis=4).rx
+    assert approved.state is State.APPROVED
+
+
+def test_an_older_or_equal_basis_never_replaces_newer_findings() -> None:
+    rx = on_picture(5)
+    assert not rx.findings_stale
+    for basis in (4, 5):
+        assert rx_rules.check_again(rx, (), basis) == rx_rules.Outcome(rx)
+    rejected = rx_rules.reject(
+        rx_rules.claim(on_picture(5, now=6), ANNA, minutes(3)).rx,
+        ANNA,
+        "drug_interaction",
+        "on file",
+        minutes(4),
+    ).rx
+    assert rx_rules.check_again(rejected, (), 6) == rx_rules.Outcome(rejected)  # decided
+
+
+def test_an_unlinked_prescription_has_no_picture_to_go_stale() -> None:
+    rx = checked((WARNING,))
+    assert rx.patient_id is None
+    assert not rx.findings_stale

@@ -1,3 +1,6 @@
+import dataclasses
+import datetime as dt
+
 from eprescribe.checks import CheckContext, PatientMatch, Severity, interactions, run_checks
 
 from .helpers import REFERENCE, active, codes, context, finding, findings, with_patient
@@ -109,3 +112,23 @@ def test_prefilter_never_hides_an_interaction() -> None:
         for drug in REFERENCE.drugs:
             if interaction.left.matches(drug) or interaction.right.matches(drug):
                 assert interaction.id in interactions._candidates(index, drug), drug.name
+
+
+def test_a_pending_prescription_is_named_as_such_with_its_receipt() -> None:
+    received = dt.datetime(2026, 12, 6, 10, 42, tzinfo=dt.UTC)
+    pending = dataclasses.replace(active(PHENELZINE, "rx-9"), pending_since=received)
+    ctx = with_patient(context(with_reference=True, drug_description=SERTRALINE), active=(pending,))
+    found = finding(ctx, "DRUG_INTERACTION")
+    assert found.severity is Severity.HARD_STOP
+    assert (
+        f"with the pending prescription {PHENELZINE} (received 2026-12-06 10:42 UTC, "
+        "not yet verified)"
+    ) in found.message
+    assert found.evidence["pending_prescription_id"] == "rx-9"
+    assert found.evidence["pending_drug"] == PHENELZINE
+    assert found.evidence["pending_received_at"] == received.isoformat()
+    assert "active_prescription_id" not in found.evidence
+    twin = dataclasses.replace(active(FLUOXETINE, "rx-8"), pending_since=received)
+    duplicate = finding(with_patient(ctx, active=(twin,)), "THERAPEUTIC_DUPLICATION")
+    assert "the pending prescription" in duplicate.message
+    assert duplicate.evidence["pending_prescription_id"] == "rx-8"
