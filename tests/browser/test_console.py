@@ -139,6 +139,44 @@ def test_a_new_prescription_is_verified_in_the_console(
     assert problems == []
 
 
+def test_two_scripts_for_one_patient_show_as_a_pair(
+    demo_hub: DemoHub, chromium: Browser, shots: Shots
+) -> None:
+    """Issue 14: phenelzine and then sertraline for one patient, from two prescribers, both
+    still in the queue: each row says it is part of a pair, and each prescription names the
+    other as a pending prescription, with a link to it."""
+    problems: list[str] = []
+    context = chromium.new_context(viewport=DESKTOP)
+    page = context.new_page()
+    watch(page, problems)
+    sign_in(page, demo_hub, None)
+    today = dt.datetime.now(dt.UTC).date().isoformat()
+    patient = {"patient_last": "Pairtest", "patient_first": "Robin", "written_date": today}
+    maoi, ssri = "phenelzine 15 MG Oral Tablet", "sertraline 50 MG Oral Tablet"
+    demo_hub.send_newrx(f"pair-a-{time.time_ns()}", drug_description=maoi, **patient)
+    demo_hub.send_newrx(
+        f"pair-b-{time.time_ns()}",
+        drug_description=ssri,
+        prescriber_npi="1437194781",
+        **patient,
+    )
+    for drug in (maoi, ssri):
+        row = page.locator("table.queue tbody tr", has_text=drug)
+        expect(row.locator(".badge.pair")).to_have_text("Pair in the queue", timeout=30_000)
+        expect(row.locator(".badge.hard_stop")).to_be_visible()
+    shots.take(page, "09-queue-pair")
+    page.locator("table.queue tbody tr", has_text=maoi).click()
+    finding = page.locator(".finding.hard_stop", has_text="DRUG_INTERACTION")
+    expect(finding).to_contain_text(f"the pending prescription {ssri}")
+    expect(finding).to_contain_text("not yet verified")
+    shots.take(page, "10-pair-finding")
+    finding.get_by_role("link", name="Open the pending prescription").click()
+    expect(page.locator(".page-head h1")).to_have_text(ssri)
+    expect(page.locator(".finding.hard_stop", has_text=maoi)).to_be_visible()
+    context.close()
+    assert problems == []
+
+
 def _decide(
     page: Page,
     hub: DemoHub,
