@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 
 from eprescribe.drugs import Drug, DrugReference, Interaction
 
@@ -28,10 +29,16 @@ def interaction(context: CheckContext) -> Iterator[Finding]:
         return
     index = _interaction_terms(reference)
     mine = _candidates(index, drug)
+    # several of the patient's prescriptions are often the same drug: each asked about once
+    known: dict[int, list[Interaction]] = {}
     for active, other in _identified(context.active):
-        if mine.isdisjoint(_candidates(index, other)):
-            continue
-        for found in sorted(reference.interactions(drug, other), key=lambda i: i.id):
+        if (pair := known.get(id(other))) is None:
+            pair = known[id(other)] = (
+                []
+                if mine.isdisjoint(_candidates(index, other))
+                else sorted(reference.interactions(drug, other), key=lambda i: i.id)
+            )
+        for found in pair:
             yield Finding(
                 "DRUG_INTERACTION",
                 Severity(found.severity),
@@ -49,29 +56,43 @@ def duplication(context: CheckContext) -> Iterator[Finding]:
     reference, drug = context.reference, context.drug
     if reference is None or drug is None:
         return
+    known: dict[int, _Shared | None] = {}
     for active, other in _identified(context.active):
-        finding = _duplicate(reference, drug, active, other)
-        if finding is not None:
-            yield finding
+        if id(other) not in known:
+            known[id(other)] = _shared(reference, drug, other)
+        if (shared := known[id(other)]) is not None:
+            yield _duplicate(drug, active, other, shared)
 
 
-def _duplicate(
-    reference: DrugReference, drug: Drug, active: ActiveMedication, other: Drug
-) -> Finding | None:
+@dataclass(frozen=True, slots=True)
+class _Shared:
+    """What two drugs have in common for therapeutic duplication."""
+
+    kind: str  # "ingredients" or "classes"
+    ids: tuple[str, ...]
+    names: tuple[str, ...]
+    words: str
+
+
+def _shared(reference: DrugReference, drug: Drug, other: Drug) -> _Shared | None:
     # the same ingredient is the more precise finding, so it hides a shared class
-    shared = sorted(reference.shared_ingredients(drug, other))
-    kind, names, words = "ingredients", shared, "the same ingredient"
-    if not shared:
-        shared = sorted(reference.shared_classes_for_duplication(drug, other))
-        kind, words = "classes", "the same therapeutic class"
-        names = [reference.classes[c].name for c in shared]
-    if not shared:
-        return None
+    ingredients = tuple(sorted(reference.shared_ingredients(drug, other)))
+    if ingredients:
+        return _Shared("ingredients", ingredients, ingredients, "the same ingredient")
+    classes = tuple(sorted(reference.shared_classes_for_duplication(drug, other)))
+    if classes:
+        names = tuple(reference.classes[c].name for c in classes)
+        return _Shared("classes", classes, names, "the same therapeutic class")
+    return None
+
+
+def _duplicate(drug: Drug, active: ActiveMedication, other: Drug, shared: _Shared) -> Finding:
+    kind, words, names = shared.kind, shared.words, shared.names
     return Finding(
         "THERAPEUTIC_DUPLICATION",
         Severity.WARNING,
         f"{drug.name} has {words} ({', '.join(names)}) as {active.label(other.name)}.",
-        {kind: shared, "drug": drug.name, **active.evidence(other.name)},
+        {kind: list(shared.ids), "drug": drug.name, **active.evidence(other.name)},
     )
 
 

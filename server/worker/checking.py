@@ -39,7 +39,7 @@ from eprescribe.checks import (
     run_checks,
     supply_ends,
 )
-from eprescribe.drugs import DrugReference
+from eprescribe.drugs import Drug, DrugReference
 from eprescribe.ncpdp import MedicationPrescribed, from_json
 from eprescribe.workflow import ACCEPTED, PENDING, State
 
@@ -69,6 +69,10 @@ SAME_ORDER_LISTED = 20
 PENDING_COMPARED = 50
 #: passes after a chunk that check again what it made stale (the sweep takes the rest)
 RECHECK_PASSES = 2
+#: the fewest checks again a chunk may run, whatever its size
+RECHECK_BUDGET = 16
+#: the identified drugs a checker keeps (then it starts again)
+DRUGS_REMEMBERED = 10_000
 
 
 def load_expiry_rules(path: str) -> ExpiryRules:
@@ -91,6 +95,10 @@ class Checker:
         self._sessions = sessions
         self._reference = reference
         self._expiry = expiry or ExpiryRules()
+        #: the drugs of the patients' other prescriptions, by what identifies them: a
+        #: picture names the same few drugs again and again, and identifying one costs tens of
+        #: microseconds (the reference is immutable, so an answer never goes stale)
+        self._drugs: dict[tuple[object, ...], Drug | None] = {}
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Checker:
@@ -117,13 +125,18 @@ class Checker:
         """Check a chunk of prescriptions (new ones, and those whose findings went stale),
         then check again, in up to :data:`RECHECK_PASSES` more passes, the prescriptions the
         chunk made stale: a new prescription changes its patient's picture, so the patient's
-        others awaiting a decision learn of it (and it of them) whichever came first. What
-        is still stale after that (a flood for one patient) is left to the sweep."""
+        others awaiting a decision learn of it (and it of them) whichever came first. These
+        checks again are bounded by the chunk's size (at least :data:`RECHECK_BUDGET`), so a
+        flood of scripts for one patient costs the queue a few times its own size and never
+        starves other patients' checks; what is still stale is left to the sweep (and no
+        approval rests on it meanwhile)."""
         outcomes, stale = self._check_chunk(ids)
+        budget = max(len(ids), RECHECK_BUDGET)
         for _ in range(RECHECK_PASSES):
-            if not stale:
+            if not stale or budget <= 0:
                 break
-            more, stale = self._check_chunk(stale)
+            again, budget = stale[:budget], budget - len(stale[:budget])
+            more, stale = self._check_chunk(again)
             outcomes.extend(more)
         return outcomes
 
@@ -237,9 +250,10 @@ class Checker:
                 continue
             medication = from_json(MedicationPrescribed, stored)
             if supply_ends(medication, received.date()) >= today:
-                drug = identify(self._reference, medication).drug
                 medications.append(
-                    ActiveMedication(str(other_id), medication.drug_description, drug)
+                    ActiveMedication(
+                        str(other_id), medication.drug_description, self._drug(medication)
+                    )
                 )
         pending = session.execute(
             select(Prescription.id, Prescription.medication, Prescription.received_at)
@@ -249,9 +263,10 @@ class Checker:
         ).all()
         for other_id, stored, received in pending[:PENDING_COMPARED]:
             medication = from_json(MedicationPrescribed, stored)
-            drug = identify(self._reference, medication).drug
             medications.append(
-                ActiveMedication(str(other_id), medication.drug_description, drug, received)
+                ActiveMedication(
+                    str(other_id), medication.drug_description, self._drug(medication), received
+                )
             )
         omitted = 0
         if len(pending) > PENDING_COMPARED:
@@ -262,6 +277,14 @@ class Checker:
                 or 0
             ) - PENDING_COMPARED
         return Picture(tuple(medications), tuple(same_order), max(omitted, 0))
+
+    def _drug(self, medication: MedicationPrescribed) -> Drug | None:
+        key = (medication.product_code, medication.drug_db_code, medication.drug_description)
+        if key not in self._drugs:
+            if len(self._drugs) >= DRUGS_REMEMBERED:
+                self._drugs.clear()
+            self._drugs[key] = identify(self._reference, medication).drug
+        return self._drugs[key]
 
     def _finish(
         self, results: dict[uuid.UUID, tuple[tuple[Finding, ...], int | None]]
