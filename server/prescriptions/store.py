@@ -171,15 +171,16 @@ def picture_changed(session: Session, patient_ids: Iterable[uuid.UUID]) -> list[
     if not wanted:
         return []
     now = utcnow()
-    upsert = _insert_for(session)
-    for patient_id in wanted:  # one statement each, in ID order: the row locks never cross
-        statement = upsert(PatientPicture).values(patient_id=patient_id, version=1, changed_at=now)
-        session.execute(
-            statement.on_conflict_do_update(
-                index_elements=[PatientPicture.patient_id],
-                set_={"version": PatientPicture.version + 1, "changed_at": now},
-            )
+    # one statement; its rows in ID order, so the row locks it takes never cross another's
+    statement = _insert_for(session)(PatientPicture).values(
+        [{"patient_id": patient, "version": 1, "changed_at": now} for patient in wanted]
+    )
+    session.execute(
+        statement.on_conflict_do_update(
+            index_elements=[PatientPicture.patient_id],
+            set_={"version": PatientPicture.version + 1, "changed_at": now},
         )
+    )
     return stale(session, wanted)
 
 
@@ -192,27 +193,27 @@ def _insert_for(session: Session) -> Any:
 
 def stale(session: Session, patient_ids: Iterable[uuid.UUID]) -> list[uuid.UUID]:
     """The prescriptions of ``patient_ids`` awaiting a decision whose findings rest on an
-    older picture than the patient's now: at most :data:`RECHECK_MAX` a patient, those
-    checked longest ago first."""
-    found: list[uuid.UUID] = []
-    for patient_id in sorted(set(patient_ids)):
-        version = select(PatientPicture.version).where(PatientPicture.patient_id == patient_id)
-        found.extend(
-            session.scalars(
-                select(PrescriptionRow.id)
-                .where(
-                    PrescriptionRow.patient_id == patient_id,
-                    PrescriptionRow.state.in_(sorted(REVIEWABLE)),
-                    or_(
-                        PrescriptionRow.checked_basis.is_(None),
-                        PrescriptionRow.checked_basis < version.scalar_subquery(),
-                    ),
-                )
-                .order_by(PrescriptionRow.checked_basis, PrescriptionRow.id)
-                .limit(RECHECK_MAX)
+    older picture than the patient's now, those checked longest ago first: in one query, at
+    most :data:`RECHECK_MAX` times as many as the patients asked about."""
+    wanted = sorted(set(patient_ids))
+    if not wanted:
+        return []
+    return list(
+        session.scalars(
+            select(PrescriptionRow.id)
+            .join(PatientPicture, PatientPicture.patient_id == PrescriptionRow.patient_id)
+            .where(
+                PrescriptionRow.patient_id.in_(wanted),
+                PrescriptionRow.state.in_(sorted(REVIEWABLE)),
+                or_(
+                    PrescriptionRow.checked_basis.is_(None),
+                    PrescriptionRow.checked_basis < PatientPicture.version,
+                ),
             )
+            .order_by(PrescriptionRow.checked_basis.nulls_first(), PrescriptionRow.id)
+            .limit(RECHECK_MAX * len(wanted))
         )
-    return found
+    )
 
 
 # -- writing ------------------------------------------------------------------------------
