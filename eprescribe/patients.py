@@ -62,6 +62,8 @@ class MatchKey:
         name, born, address = patient.name, patient.date_of_birth, patient.address
         if name is None or born is None or address is None or patient.gender is None:
             return None
+        if address.postal_code is None:  # a NonHumanPatient's address may lack it
+            return None
         return cls(
             last=normalise_name(name.last),
             first=normalise_name(name.first or ""),

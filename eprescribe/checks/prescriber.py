@@ -1,4 +1,4 @@
-"""Prescriber identity: NPI and DEA number (prescription-checks.md §2)."""
+"""Prescriber identity: NPI, DEA number, a veterinarian's licence (prescription-checks.md §2)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,10 @@ from .base import SCHEDULE_NAMES, Check, CheckContext, Finding, Severity
 
 
 def npi(context: CheckContext) -> Iterator[Finding]:
+    # a veterinarian has no NPI (the Standard identifies them by state licence): nothing to check
+    # unless one was sent anyway; a non-veterinarian always has one (the parser requires it)
     value = context.newrx.prescriber.npi
-    if not npi_valid(value):
+    if value is not None and not npi_valid(value):
         yield Finding(
             "NPI_INVALID",
             Severity.HARD_STOP,
@@ -55,5 +57,21 @@ def dea_required(context: CheckContext) -> Iterator[Finding]:
         )
 
 
+def veterinarian_licence(context: CheckContext) -> Iterator[Finding]:
+    """A veterinarian is identified by state licence (or DEA number), not by NPI: one who sent
+    neither leaves the pharmacist nothing to verify the prescriber by."""
+    prescriber = context.newrx.prescriber
+    if prescriber.kind != "veterinarian" or prescriber.state_license_number:
+        return
+    if prescriber.dea_number or prescriber.npi:
+        return
+    yield Finding(
+        "VET_LICENSE_MISSING",
+        Severity.WARNING,
+        "The veterinarian sent no state licence number (nor a DEA number) to verify them by.",
+        {"prescriber_kind": prescriber.kind},
+    )
+
+
 #: this family's checks, in report order
-CHECKS: tuple[Check, ...] = (npi, dea_number, dea_required)
+CHECKS: tuple[Check, ...] = (npi, dea_number, dea_required, veterinarian_licence)

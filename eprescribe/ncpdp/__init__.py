@@ -9,6 +9,7 @@ from eprescribe.ncpdp.error import Error
 from eprescribe.ncpdp.errors import (
     ContentInvalidError,
     DuplicateMessageError,
+    Script106Error,
     ScriptRejection,
     StandardViolationError,
     UnidentifiedError,
@@ -86,6 +87,7 @@ __all__ = [
     "ProductCode",
     "Quantity",
     "ReplyContext",
+    "Script106Error",
     "ScriptRejection",
     "SenderSoftware",
     "Sig",

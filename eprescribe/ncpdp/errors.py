@@ -69,6 +69,15 @@ class UnsupportedTransactionError(ScriptRejection):
     description_code = "4040"
 
 
+class Script106Error(UnsupportedTransactionError):
+    """A SCRIPT 10.6 message (4040). Its sender reads 10.6 only, so the Error that answers it is
+    written as 10.6, in the sender's own ``namespace`` (the NCPDP or the Surescripts one)."""
+
+    def __init__(self, detail: str, xpath: str | None, namespace: str) -> None:
+        super().__init__(detail, xpath)
+        self.namespace = namespace
+
+
 class DuplicateMessageError(ScriptRejection):
     """The same sender already sent this ``MessageID`` (220)."""
 

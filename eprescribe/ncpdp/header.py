@@ -5,6 +5,11 @@ Security, SenderSoftware, Mailbox, TestMessage, RxReferenceNumber, TertiaryIdent
 PrescriberOrderNumber, DigitalSignature, PrescriberOrderGroup, RxReferenceOrderGroup.
 Security, Mailbox, TestMessage, TertiaryIdentifier and the order groups are accepted without
 content validation.
+
+``To``/``From`` ``@Qualifier`` is optional (a missing one is ``Party.qualifier`` None). The
+values a reply echoes, ``MessageID`` (as ``RelatesToMessageID``) and ``To``/``From``, must be
+printable ASCII, the Standard's ``an`` characters: anything else is refused (3000 with the
+XPath) rather than echoed into a reply that would then be invalid.
 """
 
 from __future__ import annotations
@@ -116,7 +121,7 @@ def parse_header(el: etree._Element, path: str = HEADER_PATH) -> Header:
     return Header(
         _party(children["To"][0], f"{path}/To"),
         _party(children["From"][0], f"{path}/From"),
-        _identifier(text(children, "MessageID", path), path, "MessageID"),
+        _message_id(text(children, "MessageID", path), path),
         datetime_value(text(children, "SentTime", path, 40), f"{path}/SentTime"),
         _sender_software(children["SenderSoftware"][0], f"{path}/SenderSoftware"),
         _opt_identifier(children, "RelatesToMessageID", path),
@@ -132,6 +137,19 @@ def _printable(value: str, path: str) -> str:
     return value
 
 
+def _ascii(value: str, path: str) -> str:
+    """``value`` if it is printable ASCII, the Standard's ``an`` characters.
+
+    For the values a reply echoes (``MessageID`` as ``RelatesToMessageID``, ``From`` as ``To``):
+    anything else would make the hub's own reply invalid, so it is refused here instead.
+    """
+    if not (value.isascii() and value.isprintable()):
+        if not value.isprintable():
+            raise StandardViolationError("control characters not allowed", path)
+        raise StandardViolationError("only printable ASCII characters allowed", path)
+    return value
+
+
 def _identifier(value: str, path: str, name: str) -> str:
     """``value`` of the ``name`` child if it is a printable an1..35 (its path built on error)."""
     if len(value) > IDENTIFIER_MAX or not value.isprintable():
@@ -142,17 +160,22 @@ def _identifier(value: str, path: str, name: str) -> str:
     return value
 
 
+def _message_id(value: str, path: str) -> str:
+    """``MessageID``: an1..35 in printable ASCII (a reply echoes it)."""
+    return _ascii(_identifier(value, path, "MessageID"), f"{path}/MessageID")
+
+
 def _opt_identifier(children: Children, name: str, path: str) -> str | None:
     value = opt_text(children, name, path)
     return None if value is None else _identifier(value, path, name)
 
 
 def _party(el: etree._Element, path: str) -> Party:
-    value = _printable(leaf(el, path, PARTY_VALUE_MAX), path)
+    """``To`` or ``From``: its value is echoed in every reply, so it must be printable ASCII
+    (the Standard's ``an``); ``@Qualifier`` is optional."""
+    value = _ascii(leaf(el, path, PARTY_VALUE_MAX), path)
     qualifier = el.get("Qualifier")
-    if qualifier is None:
-        raise StandardViolationError("required attribute missing", f"{path}/@Qualifier")
-    if qualifier not in PARTY_QUALIFIERS:
+    if qualifier is not None and qualifier not in PARTY_QUALIFIERS:
         raise StandardViolationError("value not in code list", f"{path}/@Qualifier")
     return Party(qualifier, value)
 

@@ -3,9 +3,13 @@
 ``parse_message`` is the single entry point for inbound bytes. It checks, in this order:
 
 1. well-formed, DOCTYPE-free XML (500);
-2. the envelope: a ``Message`` root without namespace (a namespaced root, e.g. SCRIPT 10.6, is
-   4040), ``TransactionDomain`` SCRIPT and ``TransactionVersion`` 2017071x (else 4040), the other
-   four version attributes present and 2017071x (else 3000);
+2. the envelope: a ``Message`` root, ``TransactionDomain`` SCRIPT and ``TransactionVersion``
+   2017071x (else 4040), the other four version attributes present and 2017071x (else 3000).
+   2017071 uses no namespace, but a 2017071 message written in the SCRIPT namespace
+   (``http://www.ncpdp.org/schema/SCRIPT``, with any prefix or as the default) is read as if it
+   had none: a namespace is a serialization detail. SCRIPT 10.6 is 4040 as a
+   :class:`~eprescribe.ncpdp.errors.Script106Error` (answered in 10.6), any other namespaced
+   root 4040;
 3. ``Header`` then ``Body`` (3000 for structure, lengths, datatypes and code lists);
 4. exactly one transaction in ``Body``. NewRx, Status, Error and Verify bodies are validated;
    any other transaction name is returned with ``body=None`` for the caller to accept or answer
@@ -24,7 +28,11 @@ from typing import Final, TypeAlias
 from lxml import etree
 
 from eprescribe.ncpdp.error import Error, parse_error
-from eprescribe.ncpdp.errors import StandardViolationError, UnsupportedTransactionError
+from eprescribe.ncpdp.errors import (
+    Script106Error,
+    StandardViolationError,
+    UnsupportedTransactionError,
+)
 from eprescribe.ncpdp.header import Header, parse_header
 from eprescribe.ncpdp.newrx import NewRx, check_context, parse_newrx
 from eprescribe.ncpdp.status import Status, parse_status
@@ -50,6 +58,13 @@ Body: TypeAlias = NewRx | Status | Error | Verify | None
 _VERSIONS: Final = frozenset(f"2017071{digit}" for digit in range(10))
 _OTHER_VERSIONS: Final = ("DatatypesVersion", "TransportVersion", "StructuresVersion", "ECLVersion")
 _MESSAGE = Spec(req("Header"), req("Body"))
+#: The SCRIPT namespace (SCRIPT 10.6 uses it; some 2017071 senders put their messages in it).
+SCRIPT_NAMESPACE: Final = "http://www.ncpdp.org/schema/SCRIPT"
+#: The namespaces of SCRIPT 10.6: NCPDP's and the Surescripts variant's.
+SCRIPT_10_6_NAMESPACES: Final = frozenset(
+    {SCRIPT_NAMESPACE, "http://www.surescripts.com/messaging"}
+)
+_SCRIPT_PREFIX: Final = f"{{{SCRIPT_NAMESPACE}}}"
 _BODY_PATH: Final = "/Message/Body"
 _BODY_PARSERS: Final[dict[str, Callable[[etree._Element, str], Body]]] = {
     "NewRx": parse_newrx,
@@ -85,8 +100,18 @@ def parse_message(data: bytes) -> Message:
 
 def _check_envelope(root: etree._Element) -> str:
     """Route on the root and its attributes; return the TransactionVersion."""
+    if root.tag == f"{_SCRIPT_PREFIX}Message" and root.get("TransactionVersion") in _VERSIONS:
+        _drop_script_namespace(root)
     if root.tag != "Message":
         name = etree.QName(root)
+        if (
+            name.localname == "Message"
+            and name.namespace in SCRIPT_10_6_NAMESPACES
+            and (root.get("version"), root.get("release")) == ("010", "006")
+        ):
+            raise Script106Error(
+                "SCRIPT 10.6 is not supported, send SCRIPT 2017071", "/Message", name.namespace
+            )
         if name.namespace is not None:
             raise UnsupportedTransactionError(
                 "namespaced SCRIPT messages (e.g. 10.6) are not supported", f"/{name.localname}"
@@ -105,6 +130,21 @@ def _check_envelope(root: etree._Element) -> str:
         if _attribute(root, attribute) not in _VERSIONS:
             raise StandardViolationError("version must be 2017071x", f"/Message/@{attribute}")
     return version
+
+
+def _drop_script_namespace(root: etree._Element) -> None:
+    """Rename the elements (and attributes) in the SCRIPT namespace to their local names, so
+    that the message is validated and its errors are located exactly as without a namespace.
+    Elements of any other namespace keep it, and the structure check rejects them."""
+    cut = len(_SCRIPT_PREFIX)
+    for el in root.iter():
+        tag = el.tag
+        if isinstance(tag, str) and tag.startswith(_SCRIPT_PREFIX):
+            el.tag = tag[cut:]
+        for key in list(el.attrib):
+            if isinstance(key, str) and key.startswith(_SCRIPT_PREFIX):
+                el.attrib[key[cut:]] = el.attrib.pop(key)
+    etree.cleanup_namespaces(root)
 
 
 def _attribute(root: etree._Element, name: str) -> str:

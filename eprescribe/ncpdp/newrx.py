@@ -233,7 +233,9 @@ def parse_newrx(el: etree._Element, path: str = NEWRX_PATH) -> NewRx:
 def check_context(newrx: NewRx, header: Header, path: str = NEWRX_PATH) -> None:
     """Reject (2000) a NewRx that contradicts its own header."""
     pharmacy = newrx.pharmacy
-    if pharmacy and header.to.qualifier == "P" and pharmacy.ncpdpid != header.to.value:
+    # a To without a qualifier is read as a pharmacy's NCPDPID, as the intake routes it
+    to_pharmacy = header.to.qualifier in ("P", None)
+    if pharmacy and to_pharmacy and pharmacy.ncpdpid != header.to.value:
         raise ContentInvalidError(
             "pharmacy NCPDPID differs from the header's To",
             f"{path}/Pharmacy/Identification/NCPDPID",

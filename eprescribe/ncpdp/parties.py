@@ -9,6 +9,12 @@ without content validation. In ``Identification`` the identifiers the hub uses (
 DEANumber, StateLicenseNumber) must be single leaves of an1..35; the order of its children is
 not checked (public samples do not pin it down) and the others are kept as sent.
 
+Addresses: a HumanPatient's and a NonVeterinarian's need AddressLine1, City, StateProvince,
+PostalCode and CountryCode (reference ncpdp-script.md §4); the Address of a Pharmacy, a
+Veterinarian or a NonHumanPatient is optional, and so is each of its parts (their order is still
+checked). A Veterinarian needs no NPI: the Standard identifies veterinarians by state licence or
+DEA number.
+
 NPI, DEA and NCPDP numbers are kept exactly as sent; their check digits are prescription checks
 (findings), not rejections.
 """
@@ -78,6 +84,8 @@ _ANIMAL_NAME = Spec(
     opt("Suffix", max_len=_AFFIX_MAX),
     opt("Prefix", max_len=_AFFIX_MAX),
 )
+# A HumanPatient's and a NonVeterinarian's Address need every part but AddressLine2; the
+# Address of a Pharmacy, a Veterinarian or a NonHumanPatient is optional, and so is each part.
 _ADDRESS = Spec(
     req("AddressLine1"),
     opt("AddressLine2"),
@@ -85,6 +93,14 @@ _ADDRESS = Spec(
     req("StateProvince"),
     req("PostalCode"),
     req("CountryCode"),
+)
+_OPTIONAL_PARTS_ADDRESS = Spec(
+    opt("AddressLine1"),
+    opt("AddressLine2"),
+    opt("City"),
+    opt("StateProvince"),
+    opt("PostalCode"),
+    opt("CountryCode"),
 )
 _COMMUNICATION_NUMBERS = Spec(
     *(opt(kind) for kind in COMMUNICATION_KINDS[:-1]),
@@ -120,6 +136,13 @@ _PRESCRIBER_PERSON = Spec(
     req("Identification"),
     req("Name"),
     req("Address"),
+    req("CommunicationNumbers"),
+    open=True,
+)
+_VETERINARIAN = Spec(
+    req("Identification"),
+    req("Name"),
+    opt("Address"),
     req("CommunicationNumbers"),
     open=True,
 )
@@ -159,7 +182,8 @@ class Patient:
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Pharmacy:
-    """``Pharmacy``: the pharmacy the prescription is addressed to."""
+    """``Pharmacy``: the pharmacy the prescription is addressed to (its address, and each part
+    of it, is optional)."""
 
     ncpdpid: str
     npi: str
@@ -170,16 +194,25 @@ class Pharmacy:
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Prescriber:
-    """``Prescriber``; ``identifiers`` keeps every ``Identification`` child as sent."""
+    """``Prescriber``; ``identifiers`` keeps every ``Identification`` child as sent.
+
+    A NonVeterinarian always has an NPI and an address. A Veterinarian has no NPI (it is
+    identified by its state licence or DEA number; an NPI sent anyway is kept) and may have no
+    address.
+    """
 
     kind: PrescriberKind
-    npi: str
+    npi: str | None
     dea_number: str | None
     state_license_number: str | None
     name: Name
-    address: Address
+    address: Address | None
     communication_numbers: tuple[CommunicationNumber, ...]
     identifiers: tuple[tuple[str, str], ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.kind == "non_veterinarian" and (self.npi is None or self.address is None):
+            raise ValueError("a non-veterinarian prescriber needs an NPI and an address")
 
 
 def parse_name(el: etree._Element, path: str, *, human: bool = True) -> Name:
@@ -192,16 +225,18 @@ def parse_name(el: etree._Element, path: str, *, human: bool = True) -> Name:
     )
 
 
-def parse_address(el: etree._Element, path: str) -> Address:
-    """An ``Address``."""
-    values = walk_leaves(el, _ADDRESS, path)
+def parse_address(el: etree._Element, path: str, *, mandatory: bool = True) -> Address:
+    """An ``Address``: with every part but AddressLine2 when ``mandatory`` (a HumanPatient's,
+    a NonVeterinarian's), else with whichever parts were sent."""
+    values = walk_leaves(el, _ADDRESS if mandatory else _OPTIONAL_PARTS_ADDRESS, path)
+    get = values.get
     return Address(  # line1, city, state, postal_code, country_code, line2
-        values["AddressLine1"],
-        values["City"],
-        values["StateProvince"],
-        values["PostalCode"],
-        values["CountryCode"],
-        values.get("AddressLine2"),
+        get("AddressLine1"),
+        get("City"),
+        get("StateProvince"),
+        get("PostalCode"),
+        get("CountryCode"),
+        get("AddressLine2"),
     )
 
 
@@ -304,7 +339,9 @@ def _nonhuman_patient(el: etree._Element, path: str) -> Patient:
         if gender is None
         else in_code_list(leaf(gender, f"{path}/Gender"), GENDERS, f"{path}/Gender"),
         date_of_birth=None if birth is None else date_value(birth, f"{path}/DateOfBirth"),
-        address=None if address is None else parse_address(address, f"{path}/Address"),
+        address=None
+        if address is None
+        else parse_address(address, f"{path}/Address", mandatory=False),
         communication_numbers=()
         if numbers is None
         else parse_communication_numbers(numbers, f"{path}/CommunicationNumbers"),
@@ -325,24 +362,33 @@ def parse_pharmacy(el: etree._Element, path: str) -> Pharmacy:
         parse_communication_numbers(
             children["CommunicationNumbers"][0], f"{path}/CommunicationNumbers"
         ),
-        parse_address(address[0], f"{path}/Address") if address else None,
+        parse_address(address[0], f"{path}/Address", mandatory=False) if address else None,
     )
 
 
 def parse_prescriber(el: etree._Element, path: str) -> Prescriber:
-    """``Prescriber`` with its NonVeterinarian or Veterinarian."""
+    """``Prescriber`` with its NonVeterinarian or Veterinarian.
+
+    A NonVeterinarian must have an NPI and a full address. A Veterinarian is not required to
+    have either: the Standard identifies veterinarians by state licence or DEA number (they
+    have no NPI), and their address is optional.
+    """
     element_name, child = only_child(el, _PRESCRIBER, path)
     path = f"{path}/{element_name}"
-    person = walk(child, _PRESCRIBER_PERSON, path)
+    vet = element_name == "Veterinarian"
+    person = walk(child, _VETERINARIAN if vet else _PRESCRIBER_PERSON, path)
     id_path = f"{path}/Identification"
     ids, identifiers = _identification_and_pairs(person["Identification"][0], id_path)
+    address = person.get("Address")
     return Prescriber(  # by position, in field order
-        "veterinarian" if element_name == "Veterinarian" else "non_veterinarian",
-        _required_identifier(ids, "NPI", id_path),
+        "veterinarian" if vet else "non_veterinarian",
+        ids.get("NPI") if vet else _required_identifier(ids, "NPI", id_path),
         ids.get("DEANumber"),
         ids.get("StateLicenseNumber"),
         parse_name(person["Name"][0], f"{path}/Name"),
-        parse_address(person["Address"][0], f"{path}/Address"),
+        None
+        if address is None
+        else parse_address(address[0], f"{path}/Address", mandatory=not vet),
         parse_communication_numbers(
             person["CommunicationNumbers"][0], f"{path}/CommunicationNumbers"
         ),

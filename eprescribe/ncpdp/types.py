@@ -52,7 +52,8 @@ DRUG_DESCRIPTION_MAX: Final = 105
 PARTY_QUALIFIERS: Final = frozenset({"P", "C", "M", "D", "CF", "ZZZ", "PY", "DIRECT", "REMS"})
 #: longest ``To``/``From`` identifier (a DIRECT address may be a long e-mail address)
 PARTY_VALUE_MAX: Final = 256
-#: longest party written as ``qualifier:value``, the form in which the hub stores a sender
+#: longest party written as ``qualifier:value`` (:attr:`Party.text`), the form in which the hub
+#: stores a sender
 PARTY_TEXT_MAX: Final = max(map(len, PARTY_QUALIFIERS)) + 1 + PARTY_VALUE_MAX
 
 #: Children of ``CommunicationNumbers``, in schema order.
@@ -84,17 +85,27 @@ def _require_text(value: str, what: str) -> None:
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Party:
-    """``To`` or ``From``: an identifier and its ``@Qualifier``."""
+    """``To`` or ``From``: an identifier and its ``@Qualifier``.
 
-    qualifier: str
+    The attribute is optional in the Standard, so ``qualifier`` is ``None`` when it was not sent
+    (and a reply to such a party omits it too).
+    """
+
+    qualifier: str | None
     value: str
 
     def __post_init__(self) -> None:
-        if self.qualifier not in PARTY_QUALIFIERS:
+        if self.qualifier is not None and self.qualifier not in PARTY_QUALIFIERS:
             raise ValueError("unknown party qualifier")
         _require_text(self.value, "party identifier")
         if len(self.value) > PARTY_VALUE_MAX:
             raise ValueError(f"party identifier longer than {PARTY_VALUE_MAX} characters")
+
+    @property
+    def text(self) -> str:
+        """``qualifier:value`` (``:value`` without a qualifier), the form in which the hub
+        stores a sender: the first colon always ends the qualifier, so no two parties share it."""
+        return f"{self.qualifier or ''}:{self.value}"
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -129,18 +140,23 @@ class Name:
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Address:
-    """A postal address (``AddressLine1`` .. ``CountryCode``)."""
+    """A postal address (``AddressLine1`` .. ``CountryCode``).
 
-    line1: str
-    city: str
-    state: str
-    postal_code: str
-    country_code: str
+    Which parts must be present depends on whose address it is (a HumanPatient's needs them
+    all, a Pharmacy's none), so the parsers enforce that; a part that is present is never empty.
+    """
+
+    line1: str | None
+    city: str | None
+    state: str | None
+    postal_code: str | None
+    country_code: str | None
     line2: str | None = None
 
     def __post_init__(self) -> None:
-        if not (self.line1 and self.city and self.state and self.postal_code and self.country_code):
-            raise ValueError("address line 1, city, state, postal code and country are required")
+        parts = (self.line1, self.city, self.state, self.postal_code, self.country_code)
+        if "" in parts or self.line2 == "":
+            raise ValueError("address parts are absent (None) or non-empty")
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

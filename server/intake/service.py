@@ -194,7 +194,9 @@ class IntakeService:
                 f"/Message/Body/{message.transaction}",
             )
         to = message.header.to
-        pharmacy_id = await self.pharmacies.lookup(to.value) if to.qualifier == "P" else None
+        # the Qualifier is optional: a To without one names the pharmacy by its NCPDPID too
+        to_pharmacy = to.qualifier in ("P", None)
+        pharmacy_id = await self.pharmacies.lookup(to.value) if to_pharmacy else None
         if pharmacy_id is None:
             raise UnidentifiedError("Receiving pharmacy is not on this hub", "/Message/Header/To")
         await self._store_newrx(message, message.body, raw, sender, pharmacy_id)

@@ -34,7 +34,7 @@ class InboundMessage(Base):
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
     sender_client_id: Mapped[str] = mapped_column(String(64))
-    #: Header/From as ``qualifier:value``, as long as the parser accepts
+    #: Header/From as ``qualifier:value`` (``Party.text``), as long as the parser accepts
     sender: Mapped[str] = mapped_column(String(PARTY_TEXT_MAX))
     message_id: Mapped[str] = mapped_column(String(IDENTIFIER_MAX))
     relates_to_message_id: Mapped[str | None] = mapped_column(String(IDENTIFIER_MAX))

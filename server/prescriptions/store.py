@@ -584,7 +584,7 @@ def intake_record(
         message={
             "id": inbound_id,
             "sender_client_id": actor.id,
-            "sender": f"{header.from_.qualifier}:{header.from_.value}",
+            "sender": header.from_.text,
             "message_id": header.message_id,
             "relates_to_message_id": header.relates_to_message_id,
             "transaction": message.transaction,

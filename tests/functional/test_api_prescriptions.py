@@ -14,7 +14,7 @@ from server.prescriptions.models import Prescription
 from tests.conftest import OTHER_PHARMACY, Hub
 from tests.functional.consult_helpers import patient
 from tests.functional.intake_helpers import post_script
-from tests.support.script_samples import newrx_xml
+from tests.support.script_samples import edit, newrx_xml, veterinarian_without_npi
 
 
 async def _received(hub: Hub) -> tuple[str, str]:
@@ -63,6 +63,32 @@ async def test_list_by_message_id_then_read_whole_prescription(hub: Hub) -> None
             .order_by(AuditEvent.id)
         ))  # fmt: skip
     assert actions == ["prescription.receive", "prescription.list", "prescription.read"]
+
+
+async def test_a_veterinary_prescription_reads_without_npi_or_full_addresses(hub: Hub) -> None:
+    """The Standard's optional parts stay absent: no NPI and no address for the veterinarian,
+    no country in the animal's address, no first line in the pharmacy's."""
+    await hub.pharmacy()
+    message_id = uuid.uuid4().hex[:20]
+    body = edit(veterinarian_without_npi(), replace={"Header/MessageID": message_id},
+                omit=["Body/NewRx/Pharmacy/Address/AddressLine1"])  # fmt: skip
+    reply = await (await post_script(hub, body, await hub.sender_token())).read()
+    assert b"<Status>" in reply
+    reader = await hub.machine_client("rx:read", pharmacy="1234567")
+    token = await hub.token(reader, scope="rx:read")
+    listing = await hub.client.get(
+        "/api/v1/prescriptions", params={"message_id": message_id}, headers=_auth(token)
+    )
+    (item,) = (await listing.json())["items"]
+    response = await hub.client.get(f"/api/v1/prescriptions/{item['id']}", headers=_auth(token))
+    assert response.status == 200
+    rx = await response.json()
+    prescriber = rx["prescriber"]
+    assert prescriber["kind"] == "veterinarian"
+    assert (prescriber["npi"], prescriber["address"]) == (None, None)
+    assert prescriber["state_license_number"] == "VET-CA-12345"
+    assert rx["patient"]["address"]["country_code"] is None
+    assert rx["patient"]["address"]["postal_code"] == "90000"
 
 
 async def test_filters_by_state(hub: Hub) -> None:

@@ -7,6 +7,7 @@ import io
 import uuid
 
 import pytest
+from lxml import etree
 from sqlalchemy import func, select, text
 
 from eprescribe.ncpdp import (
@@ -21,6 +22,7 @@ from eprescribe.ncpdp import (
     from_json,
     parse_message,
 )
+from eprescribe.ncpdp.message import SCRIPT_NAMESPACE
 from server.audit.models import AuditEvent
 from server.prescriptions.models import InboundMessage, Prescription, PrescriptionTransition
 from tests.conftest import Hub
@@ -32,6 +34,7 @@ from tests.support.script_samples import (
     newrx_xml,
     stored_samples,
     to_bytes,
+    veterinarian_without_npi,
 )
 
 
@@ -178,7 +181,6 @@ BAD_INPUTS: dict[str, tuple[bytes, str, str | None]] = {
     "billion laughs": (LAUGHS, "500", None),
     "empty body": (b"", "500", None),
     "unsupported transaction": (_unsupported_transaction(), "4040", "/Message/Body/RxFill"),
-    "SCRIPT 10.6": ((FIXTURES / "newrx_10_6.xml").read_bytes(), "4040", None),
     "missing Patient": (newrx_xml(omit=["Body/NewRx/Patient"]), "3000", "/Message/Body/NewRx"),
     "missing Prescriber": (newrx_xml(omit=["Body/NewRx/Prescriber"]), "3000", "Prescriber"),
     "missing MedicationPrescribed": (
@@ -212,6 +214,82 @@ async def test_bad_input_is_a_script_error_and_stores_nothing(hub: Hub, case: st
         assert xpath in error.description
     assert await _count(hub, InboundMessage) == 0
     assert await _count(hub, Prescription) == 0
+
+
+def _prefixed(document: bytes) -> bytes:
+    """``document`` with every element under an ``ns:`` prefix for the SCRIPT namespace."""
+    root = etree.fromstring(document)
+    for el in root.iter():
+        el.tag = f"{{{SCRIPT_NAMESPACE}}}{el.tag}"
+    etree.cleanup_namespaces(root, top_nsmap={"ns": SCRIPT_NAMESPACE})
+    return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
+
+
+REAL_WORLD = {
+    "veterinarian without NPI": veterinarian_without_npi(),
+    "partial pharmacy address": newrx_xml(
+        omit=["Body/NewRx/Pharmacy/Address/AddressLine1", "Body/NewRx/Pharmacy/Address/CountryCode"]
+    ),
+    "no qualifiers": newrx_xml(omit=["Header/To/@Qualifier", "Header/From/@Qualifier"]),
+    "namespace prefix": newrx_xml(),  # prefixed below
+}
+
+
+@pytest.mark.parametrize("case", sorted(REAL_WORLD))
+async def test_messages_the_standard_allows_are_accepted(hub: Hub, case: str) -> None:
+    token = await _ready(hub)
+    message_id = uuid.uuid4().hex
+    body = edit(REAL_WORLD[case], replace={"Header/MessageID": message_id})
+    if case == "namespace prefix":
+        body = _prefixed(body)
+    reply_bytes = await (await post_script(hub, body, token)).read()
+    reply = parse_message(reply_bytes)
+    assert isinstance(reply.body, Status), reply_bytes
+    assert reply.header.relates_to_message_id == message_id
+    expected = (None, None) if case == "no qualifiers" else ("D", "P")
+    assert (reply.header.to.qualifier, reply.header.from_.qualifier) == expected
+    async with hub.db.sessions() as session:
+        stored = (await session.scalars(select(InboundMessage))).one()
+    assert stored.raw == body
+    assert stored.sender == (":9990001" if case == "no qualifiers" else "D:9990001")
+
+
+async def test_a_non_ascii_message_id_is_refused_not_echoed(hub: Hub) -> None:
+    token = await _ready(hub)
+    body = newrx_xml(message_id="MSG-\u00e9t\u00e9")
+    reply_bytes = await (await post_script(hub, body, token)).read()
+    assert reply_bytes.isascii()
+    reply = parse_message(reply_bytes)
+    error = _error(reply_bytes)
+    assert (error.code, error.description_codes) == ("900", ("3000",))
+    assert error.description is not None
+    assert error.description.endswith("/Message/Header/MessageID")
+    assert reply.header.relates_to_message_id is None
+    assert (reply.header.to.qualifier, reply.header.to.value) == ("D", "9990001")
+    assert await _count(hub, InboundMessage) == 0
+
+
+async def test_an_error_in_a_prefixed_message_relates_to_it(hub: Hub) -> None:
+    token = await _ready(hub)
+    body = _prefixed(newrx_xml(message_id="NS-ERR-1", omit=["Body/NewRx/Patient"]))
+    reply_bytes = await (await post_script(hub, body, token)).read()
+    assert _error(reply_bytes).description_codes == ("3000",)
+    assert parse_message(reply_bytes).header.relates_to_message_id == "NS-ERR-1"
+
+
+async def test_script_10_6_is_answered_with_a_10_6_error(hub: Hub) -> None:
+    token = await _ready(hub)
+    response = await post_script(hub, (FIXTURES / "newrx_10_6.xml").read_bytes(), token)
+    assert response.status == 200
+    root = etree.fromstring(await response.read())
+    ns = {"s": SCRIPT_NAMESPACE}
+    assert (root.tag, root.get("version"), root.get("release")) == (
+        f"{{{SCRIPT_NAMESPACE}}}Message", "010", "006"
+    )  # fmt: skip
+    assert root.findtext("s:Header/s:RelatesToMessageID", namespaces=ns) == "TEST-106-0001"
+    assert root.findtext("s:Header/s:To", namespaces=ns) == "9990001"
+    assert root.findtext("s:Body/s:Error/s:Code", namespaces=ns) == "900"
+    assert await _count(hub, InboundMessage) == 0
 
 
 async def test_syntax_error_reply_is_addressed_to_the_recognisable_sender(hub: Hub) -> None:

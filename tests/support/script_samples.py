@@ -30,7 +30,15 @@ from typing import Any
 
 from lxml import etree
 
-__all__ = ["FIXTURES", "edit", "newrx_tree", "newrx_xml", "stored_samples", "to_bytes"]
+__all__ = [
+    "FIXTURES",
+    "edit",
+    "newrx_tree",
+    "newrx_xml",
+    "stored_samples",
+    "to_bytes",
+    "veterinarian_without_npi",
+]
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "ncpdp"
 #: the hub's own sample NewRx (``telepharm demo``)
@@ -308,6 +316,11 @@ def stored_samples() -> dict[str, bytes]:
         written_date="2025-01-14T23:30:00-05:00", sent_time="2025-01-16T10:00:00.123456+01:00"
     )
     samples["nonhuman_veterinarian"] = _nonhuman_veterinarian()
+    samples["veterinarian_without_npi"] = veterinarian_without_npi()
+    samples["partial_pharmacy_address"] = newrx_xml(
+        omit=["Body/NewRx/Pharmacy/Address/AddressLine1", "Body/NewRx/Pharmacy/Address/CountryCode"]
+    )
+    samples["no_qualifiers"] = newrx_xml(omit=["Header/To/@Qualifier", "Header/From/@Qualifier"])
     return samples
 
 
@@ -318,6 +331,28 @@ def _nonhuman_veterinarian() -> bytes:
     _apply(patient, ["Address", "Name/FirstName"], {}, {})
     prescriber, _ = _resolve(root, "Body/NewRx/Prescriber/NonVeterinarian")
     prescriber.tag = "Veterinarian"
+    return to_bytes(root)
+
+
+def veterinarian_without_npi(licence: str | None = "VET-CA-12345") -> bytes:
+    """A NonHumanPatient (whose address lacks a country) prescribed for by a Veterinarian as the
+    Standard has them: no NPI (a state licence, unless ``licence`` is None), no address."""
+    root = etree.fromstring(_nonhuman_veterinarian())
+    _apply(
+        root,
+        [
+            "Body/NewRx/Prescriber/Veterinarian/Identification/NPI",
+            "Body/NewRx/Prescriber/Veterinarian/Address",
+        ],
+        {},
+        {},
+    )
+    if licence is not None:
+        identification, _ = _resolve(root, "Body/NewRx/Prescriber/Veterinarian/Identification")
+        identification.append(_el("StateLicenseNumber", licence))
+    patient, _ = _resolve(root, "Body/NewRx/Patient/NonHumanPatient")
+    patient.insert(3, _address("4 Test Farm"))
+    _apply(root, ["Body/NewRx/Patient/NonHumanPatient/Address/CountryCode"], {}, {})
     return to_bytes(root)
 
 

@@ -124,6 +124,7 @@ function partiesCards(rx) {
       h("h2", { id: "prescriber-h" }, "Prescriber"),
       h("dl", { class: "facts" },
         fact("Name", personName(d.name)),
+        d.kind === "veterinarian" ? fact("Kind", "Veterinarian") : null,
         fact("NPI", d.npi),
         fact("DEA", d.dea_number),
         fact("State licence", d.state_license_number),

@@ -1,7 +1,9 @@
-from eprescribe.checks import Severity
+from eprescribe.checks import CheckContext, Severity, build_context
 from eprescribe.identifiers import dea_name_mismatch, dea_valid
+from eprescribe.ncpdp import NewRx, parse_message
+from tests.support.script_samples import edit, newrx_xml, veterinarian_without_npi
 
-from .helpers import codes, context, finding
+from .helpers import RECEIVED, codes, context, finding
 
 DEA = "Body/NewRx/Prescriber/NonVeterinarian/Identification/DEANumber"
 
@@ -64,3 +66,40 @@ def test_reference_schedule_makes_an_unmarked_drug_controlled() -> None:
     assert ctx.reference_schedule == "C48675"
     assert ctx.newrx.medication.dea_schedule is None
     assert "DEA_REQUIRED" in codes(ctx)
+
+
+def _vet(licence: str | None = "VET-CA-12345", *, controlled: bool = False) -> CheckContext:
+    document = veterinarian_without_npi(licence)
+    if controlled:
+        schedule = "<DEASchedule><Code>C48677</Code></DEASchedule>"
+        document = edit(document, append={"Body/NewRx/MedicationPrescribed/DrugCoded": schedule})
+    parsed = parse_message(document)
+    assert isinstance(parsed.body, NewRx)
+    return build_context(parsed.body, RECEIVED, signature=parsed.header.digital_signature)
+
+
+def test_a_veterinarian_without_npi_is_not_npi_invalid() -> None:
+    ctx = _vet()
+    assert ctx.newrx.prescriber.npi is None
+    assert codes(ctx) == []
+
+
+def test_a_veterinarian_sending_an_npi_has_it_checked() -> None:
+    vet = newrx_xml(prescriber_npi="1234567898").replace(b"NonVeterinarian>", b"Veterinarian>")
+    parsed = parse_message(vet)
+    assert isinstance(parsed.body, NewRx)
+    assert "NPI_INVALID" in codes(build_context(parsed.body, RECEIVED, signature=None))
+
+
+def test_a_veterinarian_with_no_licence_nor_dea_is_flagged() -> None:
+    found = finding(_vet(licence=None), "VET_LICENSE_MISSING")
+    assert found.severity is Severity.WARNING
+    assert found.evidence == {"prescriber_kind": "veterinarian"}
+    assert "NPI_INVALID" not in codes(_vet(licence=None))
+
+
+def test_a_veterinarian_prescribing_a_controlled_substance_still_needs_a_dea_number() -> None:
+    ctx = _vet(controlled=True)
+    assert ctx.controlled
+    assert "DEA_REQUIRED" in codes(ctx)
+    assert "NPI_INVALID" not in codes(ctx)

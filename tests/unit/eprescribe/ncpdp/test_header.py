@@ -113,9 +113,26 @@ def test_unknown_qualifier_is_rejected_at_the_attribute(qualifier: str) -> None:
     assert (error.description_code, error.xpath) == ("3000", f"{H}/To/@Qualifier")
 
 
-def test_missing_qualifier_is_rejected() -> None:
-    error = rejection(newrx_xml(omit=["Header/From/@Qualifier"]))
-    assert error.xpath == f"{H}/From/@Qualifier"
+@pytest.mark.parametrize("name", ["To", "From"])
+def test_qualifier_is_optional(name: str) -> None:
+    header = parse_message(newrx_xml(omit=[f"Header/{name}/@Qualifier"])).header
+    party = header.to if name == "To" else header.from_
+    assert party.qualifier is None
+    assert party.value == ("1234567" if name == "To" else "9990001")
+    assert party.text == f":{party.value}"
+
+
+@pytest.mark.parametrize(
+    ("path", "value"),
+    [("Header/MessageID", "MSG-\u00e9t\u00e9"), ("Header/From", "9990001-\u00f1"),
+     ("Header/To", "\u0661\u0662\u0663")],
+    ids=["MessageID", "From", "To"],
+)  # fmt: skip
+def test_echoed_identifiers_must_be_ascii(path: str, value: str) -> None:
+    """A reply echoes MessageID and From/To: non-ASCII there could only make it invalid."""
+    error = rejection(newrx_xml(replace={path: value}))
+    assert (error.description_code, error.xpath) == ("3000", f"/Message/{path}")
+    assert "ASCII" in error.detail
 
 
 @pytest.mark.parametrize("name", ["To", "From", "MessageID", "SentTime", "SenderSoftware"], ids=str)

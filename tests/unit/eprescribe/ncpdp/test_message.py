@@ -21,6 +21,8 @@ from eprescribe.ncpdp import (
     XmlSyntaxError,
     parse_message,
 )
+from eprescribe.ncpdp.errors import Script106Error
+from eprescribe.ncpdp.message import SCRIPT_NAMESPACE
 from tests.support.script_samples import FIXTURES, edit, newrx_xml
 
 HEADER = """<Header><To Qualifier="D">9990001</To><From Qualifier="P">1234567</From>
@@ -80,6 +82,51 @@ def test_script_10_6_is_unsupported() -> None:
 def test_any_namespace_is_unsupported(namespace: str) -> None:
     document = newrx_xml().replace(b"<Message ", f'<Message xmlns="{namespace}" '.encode(), 1)
     assert rejection(document).description_code == "4040"
+
+
+def _prefixed(document: bytes, prefix: str = "ns") -> bytes:
+    """``document`` with every element in the SCRIPT namespace under ``prefix``."""
+    root = etree.fromstring(document)
+    nsmap = {prefix: SCRIPT_NAMESPACE}
+    tree = etree.Element(f"{{{SCRIPT_NAMESPACE}}}{root.tag}", root.attrib, nsmap=nsmap)
+    tree.extend(root)
+    for el in tree.iter():
+        if isinstance(el.tag, str) and not el.tag.startswith("{"):
+            el.tag = f"{{{SCRIPT_NAMESPACE}}}{el.tag}"
+    return etree.tostring(tree, xml_declaration=True, encoding="UTF-8")
+
+
+@pytest.mark.parametrize("prefix", ["ns", "script", None])
+def test_2017071_in_the_script_namespace_is_read_as_without_it(prefix: str | None) -> None:
+    plain = newrx_xml()
+    if prefix is None:
+        document = plain.replace(b"<Message ", f'<Message xmlns="{SCRIPT_NAMESPACE}" '.encode(), 1)
+    else:
+        document = _prefixed(plain, prefix)
+        assert f"<{prefix}:Header>".encode() in document
+    assert parse_message(document) == parse_message(plain)
+
+
+def test_errors_in_a_prefixed_message_name_local_paths() -> None:
+    document = _prefixed(newrx_xml(replace={"Body/NewRx/MedicationPrescribed/Quantity/Value": "x"}))
+    error = rejection(document)
+    assert (error.description_code, error.xpath) == (
+        "3000", "/Message/Body/NewRx/MedicationPrescribed/Quantity/Value"
+    )  # fmt: skip
+
+
+def test_foreign_elements_in_a_prefixed_message_are_still_unexpected() -> None:
+    document = _prefixed(newrx_xml()).replace(
+        b"</ns:NewRx>", b'<x:Extra xmlns:x="urn:example:other">1</x:Extra></ns:NewRx>'
+    )
+    error = rejection(document)
+    assert (error.description_code, error.xpath) == ("3000", "/Message/Body/NewRx/Extra")
+
+
+def test_script_10_6_carries_its_namespace() -> None:
+    error = rejection((FIXTURES / "newrx_10_6.xml").read_bytes())
+    assert isinstance(error, Script106Error)
+    assert error.namespace == SCRIPT_NAMESPACE
 
 
 def test_prefixed_namespace_declarations_alone_are_fine() -> None:

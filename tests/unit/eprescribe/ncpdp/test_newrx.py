@@ -29,7 +29,14 @@ from eprescribe.ncpdp import (
     parse_message,
     to_json,
 )
-from tests.support.script_samples import FIXTURES, edit, newrx_tree, newrx_xml, to_bytes
+from tests.support.script_samples import (
+    FIXTURES,
+    edit,
+    newrx_tree,
+    newrx_xml,
+    to_bytes,
+    veterinarian_without_npi,
+)
 
 N = "/Message/Body/NewRx"
 MED = f"{N}/MedicationPrescribed"
@@ -305,6 +312,58 @@ def test_veterinarian_prescriber() -> None:
     root = newrx_tree()
     _find(root, "Body/NewRx/Prescriber/NonVeterinarian").tag = "Veterinarian"
     assert newrx(to_bytes(root)).prescriber.kind == "veterinarian"
+
+
+def test_veterinarian_needs_no_npi_nor_address() -> None:
+    """The Standard identifies veterinarians by state licence: they have no NPI."""
+    body = newrx(veterinarian_without_npi())
+    prescriber = body.prescriber
+    assert (prescriber.kind, prescriber.npi, prescriber.address) == ("veterinarian", None, None)
+    assert prescriber.state_license_number == "VET-CA-12345"
+    assert ("StateLicenseNumber", "VET-CA-12345") in prescriber.identifiers
+    assert body.patient.address == Address("4 Test Farm", "Testville", "CA", "90000", None)
+
+
+def test_veterinarian_address_parts_are_optional() -> None:
+    root = etree.fromstring(veterinarian_without_npi())
+    address = etree.fromstring("<Address><City>Testville</City></Address>")
+    _find(root, "Body/NewRx/Prescriber/Veterinarian/Name").addnext(address)
+    prescriber = newrx(to_bytes(root)).prescriber
+    assert prescriber.address == Address(None, "Testville", None, None, None)
+
+
+def test_non_veterinarian_address_keeps_every_part() -> None:
+    path = "Body/NewRx/Prescriber/NonVeterinarian/Address/CountryCode"
+    assert rejection(newrx_xml(omit=[path])).xpath == f"/Message/{path}"
+
+
+@pytest.mark.parametrize(
+    "parts",
+    [["AddressLine1"], ["CountryCode"], ["AddressLine1", "City", "StateProvince", "PostalCode",
+                                         "CountryCode"]],
+    ids=["no-line1", "no-country", "empty"],
+)  # fmt: skip
+def test_pharmacy_address_parts_are_optional(parts: list[str]) -> None:
+    document = newrx_xml(omit=[f"Body/NewRx/Pharmacy/Address/{part}" for part in parts])
+    pharmacy = newrx(document).pharmacy
+    assert pharmacy is not None
+    assert pharmacy.address is not None
+    assert pharmacy.address.line1 == (None if "AddressLine1" in parts else "3 Test Plaza")
+    assert pharmacy.address.country_code == (None if "CountryCode" in parts else "US")
+
+
+def test_pharmacy_address_order_is_still_checked() -> None:
+    root = newrx_tree()
+    address = _find(root, "Body/NewRx/Pharmacy/Address")
+    address.append(_find(root, "Body/NewRx/Pharmacy/Address/AddressLine1"))
+    assert rejection(to_bytes(root)).xpath == f"{N}/Pharmacy/Address/AddressLine1"
+
+
+@pytest.mark.parametrize("part", ["AddressLine1", "City", "StateProvince", "PostalCode",
+                                  "CountryCode"])  # fmt: skip
+def test_human_patient_address_keeps_every_part(part: str) -> None:
+    error = rejection(newrx_xml(omit=[f"Body/NewRx/Patient/HumanPatient/Address/{part}"]))
+    assert (error.description_code, error.xpath) == ("3000", f"{PATIENT}/Address/{part}")
 
 
 def test_to_json_is_plain_json() -> None:

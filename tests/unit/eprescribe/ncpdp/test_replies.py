@@ -6,6 +6,7 @@ import datetime as dt
 import time
 
 import pytest
+from lxml import etree
 
 from eprescribe.ncpdp import (
     ContentInvalidError,
@@ -29,8 +30,10 @@ from eprescribe.ncpdp import (
     reply_context,
     salvage_reply_context,
 )
-from eprescribe.ncpdp.replies import ERROR_DESCRIPTION_MAX
-from tests.support.script_samples import newrx_xml
+from eprescribe.ncpdp.errors import Script106Error
+from eprescribe.ncpdp.message import SCRIPT_NAMESPACE
+from eprescribe.ncpdp.replies import DESCRIPTION_10_6_MAX, ERROR_DESCRIPTION_MAX, clean_text
+from tests.support.script_samples import FIXTURES, newrx_xml
 
 HUB = SenderSoftware("ExampleHub", "TelepharmacyHub", "0.1")
 SENT = dt.datetime(2025, 1, 15, 5, 0, 1, tzinfo=dt.timezone(dt.timedelta(hours=-5)))
@@ -214,7 +217,7 @@ def test_salvage_from_namespaced_10_6() -> None:
 
 @pytest.mark.parametrize(
     "garbage",
-    [b"", b"\xff\xfe\x00garbage", b"<To>no qualifier</To>", b"{}", b"<MessageID></MessageID>"],
+    [b"", b"\xff\xfe\x00garbage", b"<To>A &amp; B</To>", b"{}", b"<MessageID></MessageID>"],
 )
 def test_salvage_falls_back_on_garbage(garbage: bytes) -> None:
     ctx = salvage_reply_context(garbage, FALLBACK_TO, FALLBACK_FROM)
@@ -264,3 +267,98 @@ def test_salvaged_context_builds_a_valid_error() -> None:
     assert parsed.header.relates_to_message_id == "BROKEN-2"
     assert isinstance(parsed.body, Error)
     assert parsed.body.description_codes == ("500",)
+
+
+# --- optional qualifiers, ASCII only, namespaces, SCRIPT 10.6 -------------------------------
+
+
+def test_a_party_without_qualifier_is_answered_without_one() -> None:
+    request = parse_message(newrx_xml(omit=["Header/From/@Qualifier"]))
+    reply = build_status(reply_context(request.header), message_id="HUB-7", sent_time=SENT,
+                         software=HUB)  # fmt: skip
+    assert b"<To>9990001</To>" in reply
+    header = parse_message(reply).header
+    assert (header.to, header.from_) == (Party(None, "9990001"), Party("P", "1234567"))
+
+
+def test_salvage_takes_a_party_without_qualifier() -> None:
+    document = b'<Header><From>9990001</From><To Qualifier="P">1234567</To><MessageID>M-1'
+    document += b"</MessageID>"
+    ctx = salvage_reply_context(document, FALLBACK_TO, FALLBACK_FROM)
+    assert ctx == ReplyContext(Party(None, "9990001"), Party("P", "1234567"), "M-1")
+
+
+def test_salvage_reads_prefixed_elements() -> None:
+    document = b"""<ns:Message xmlns:ns="http://www.ncpdp.org/schema/SCRIPT"><ns:Header>
+    <ns:To Qualifier="P">1234567</ns:To><ns:From Qualifier="D">9990001</ns:From>
+    <ns:MessageID>NS-1</ns:MessageID></ns:Header><ns:Body><ns:NewRx>"""
+    ctx = salvage_reply_context(document, FALLBACK_TO, FALLBACK_FROM)
+    assert ctx == ReplyContext(Party("D", "9990001"), Party("P", "1234567"), "NS-1")
+
+
+def test_salvage_never_echoes_non_ascii() -> None:
+    document = '<Header><From Qualifier="D">D\u00e9cor</From><MessageID>M-\u00e9</MessageID>'
+    ctx = salvage_reply_context(document.encode(), FALLBACK_TO, FALLBACK_FROM)
+    assert ctx == ReplyContext(FALLBACK_TO, FALLBACK_FROM, None)
+
+
+def test_reply_context_refuses_non_ascii() -> None:
+    with pytest.raises(ValueError, match="ASCII"):
+        ReplyContext(Party("D", "D\u00e9cor"), FALLBACK_FROM)
+    with pytest.raises(ValueError, match="ASCII"):
+        ReplyContext(FALLBACK_TO, FALLBACK_FROM, "M-\u00e9")
+
+
+@pytest.mark.parametrize(
+    ("text", "cleaned"),
+    [
+        ("bad: /Message/Body/NewRx/Pr\u00e9nom", "bad: /Message/Body/NewRx/Prenom"),
+        ("\u65e5\u672c \u00c5ngstr\u00f6m \ufb01le", "?? Angstrom file"),
+        ("a\u2028b\u00a0c", "a b c"),
+    ],
+)
+def test_descriptions_are_ascii(text: str, cleaned: str) -> None:
+    assert clean_text(text, 500) == cleaned
+
+
+def test_error_naming_a_non_ascii_element_is_valid_script() -> None:
+    document = newrx_xml(append={"Body/NewRx": "<Pr\u00e9nom>x</Pr\u00e9nom>"})
+    with pytest.raises(ScriptRejection) as caught:
+        parse_message(document)
+    reply = build_rejection(request_context(), caught.value, message_id="HUB-8", sent_time=SENT,
+                            software=HUB)  # fmt: skip
+    assert reply.isascii()
+    error = parse_message(reply).body
+    assert isinstance(error, Error)
+    assert error.description is not None
+    assert error.description.endswith("/Message/Body/NewRx/Prenom")
+
+
+@pytest.mark.parametrize("namespace", [SCRIPT_NAMESPACE, "http://www.surescripts.com/messaging"])
+def test_script_10_6_is_answered_in_10_6(namespace: str) -> None:
+    request = (
+        (FIXTURES / "newrx_10_6.xml")
+        .read_bytes()
+        .replace(SCRIPT_NAMESPACE.encode(), namespace.encode())
+    )
+    with pytest.raises(Script106Error) as caught:
+        parse_message(request)
+    assert caught.value.namespace == namespace
+    ctx = salvage_reply_context(request, FALLBACK_TO, FALLBACK_FROM)
+    reply = build_rejection(ctx, caught.value, message_id="HUB-9", sent_time=SENT, software=HUB)
+    root = etree.fromstring(reply)
+    ns = {"s": namespace}
+    assert root.tag == f"{{{namespace}}}Message"
+    assert (root.get("version"), root.get("release")) == ("010", "006")
+    assert [etree.QName(child).localname for child in root.find("s:Header", ns)] == [
+        "To", "From", "MessageID", "RelatesToMessageID", "SentTime", "SenderSoftware"
+    ]  # fmt: skip
+    assert root.findtext("s:Header/s:To", namespaces=ns) == "9990001"
+    assert root.findtext("s:Header/s:RelatesToMessageID", namespaces=ns) == "TEST-106-0001"
+    error = root.find("s:Body/s:Error", ns)
+    assert error is not None
+    assert [etree.QName(child).localname for child in error] == ["Code", "Description"]
+    assert error.findtext("s:Code", namespaces=ns) == "900"
+    description = error.findtext("s:Description", namespaces=ns) or ""
+    assert 0 < len(description) <= DESCRIPTION_10_6_MAX
+    assert "2017071" in description
