@@ -45,7 +45,10 @@ async def test_query_numbers_are_ascii_digits_or_400_never_logged(
     assert response.content_type == "application/problem+json"
     if value.strip():
         assert value.strip() not in (await response.json())["detail"]
-        assert value.strip() not in caplog.text
+        assert repr(value) not in caplog.text
+        # one character is found in any log of addresses and times: only longer ones say more
+        if len(value.strip()) > 1:
+            assert value.strip() not in caplog.text
 
 
 async def test_query_numbers_in_range_are_taken(hub: Hub) -> None:
