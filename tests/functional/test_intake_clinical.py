@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import pytest
@@ -22,6 +22,7 @@ from server.prescriptions.store import intake_record
 from server.prescriptions.writer import IntakeWriter
 from server.settings import Settings
 from server.worker.checking import Checker
+from server.worker.sweep import Sweep
 from tests.conftest import Hub
 from tests.functional.check_helpers import history
 from tests.functional.intake_helpers import post_script
@@ -173,3 +174,35 @@ async def test_the_intake_hands_only_live_prescriptions_to_the_checks(hub: Hub) 
     await asyncio.gather(*(writer.write(record) for record in records))
     await writer.close()
     assert handed == [records[0].prescription_id]
+
+
+class _Recorder:
+    def __init__(self) -> None:
+        self.ids: list[uuid.UUID] = []
+
+    def submit(self, ids: Iterable[uuid.UUID]) -> None:
+        self.ids.extend(ids)
+
+
+async def test_the_sweep_never_takes_a_test_message_for_stuck(hub: Hub) -> None:
+    await hub.pharmacy()
+    await _post(hub, newrx_xml(message_id="LIVE-0003"))
+    await _post(hub, clinical_newrx(message_id="TEST-0003", test_message=True))
+    found = _Recorder()
+    await asyncio.sleep(0.2)
+    assert await Sweep(hub.db, found, stuck_after=0.1)() == 1
+    async with hub.db.sessions() as session:
+        live = await session.scalar(
+            select(Prescription.id).where(Prescription.message_id == "LIVE-0003")
+        )
+    assert found.ids == [live]
+
+
+async def test_the_test_filter_takes_true_or_false_only(hub: Hub) -> None:
+    await hub.pharmacy()
+    token = await _reader(hub)
+    response = await hub.client.get(
+        "/api/v1/prescriptions", params={"test": "yes"}, headers=_auth(token)
+    )
+    assert response.status == 400
+    assert response.content_type == "application/problem+json"
