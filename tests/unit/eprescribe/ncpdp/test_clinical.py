@@ -51,7 +51,7 @@ def newrx(document: bytes) -> NewRx:
     return body
 
 
-def rejected_at(document: bytes) -> str:
+def rejected_at(document: bytes) -> str | None:
     with pytest.raises(ScriptRejection) as caught:
         parse_message(document)
     assert isinstance(caught.value, StandardViolationError)
