@@ -105,6 +105,7 @@ export function queueView(el) {
   let epoch = 0; // bumped by a change of filters: an answer to older filters is dropped
 
   async function reload() {
+    stateSelect.disabled = filters.test; // test messages are listed whatever their state
     epoch += 1;
     revision = null;
     known = null;
