@@ -3,8 +3,9 @@
 Children are checked in schema order: To, From, MessageID, RelatesToMessageID, SentTime,
 Security, SenderSoftware, Mailbox, TestMessage, RxReferenceNumber, TertiaryIdentifier,
 PrescriberOrderNumber, DigitalSignature, PrescriberOrderGroup, RxReferenceOrderGroup.
-Security, Mailbox, TestMessage, TertiaryIdentifier and the order groups are accepted without
-content validation.
+``TestMessage`` (1 or true: the message is a test, never a prescription to fill) is read;
+Security, Mailbox, TertiaryIdentifier and the order groups are accepted without content
+validation.
 
 ``To``/``From`` ``@Qualifier`` is optional (a missing one is ``Party.qualifier`` None). The
 values a reply echoes, ``MessageID`` (as ``RelatesToMessageID``) and ``To``/``From``, must be
@@ -106,6 +107,8 @@ class Header:
     prescriber_order_number: str | None = None
     rx_reference_number: str | None = None
     digital_signature: DigitalSignature | None = None
+    #: ``TestMessage`` 1 (or true): the sender's test, acknowledged and kept, never filled
+    test_message: bool = False
 
     def __post_init__(self) -> None:
         if not 1 <= len(self.message_id) <= IDENTIFIER_MAX:
@@ -128,7 +131,13 @@ def parse_header(el: etree._Element, path: str = HEADER_PATH) -> Header:
         _opt_identifier(children, "PrescriberOrderNumber", path),
         _opt_identifier(children, "RxReferenceNumber", path),
         _digital_signature(children, path),
+        _test_message(children, path),
     )
+
+
+def _test_message(children: Children, path: str) -> bool:
+    value = opt_text(children, "TestMessage", path, 5)
+    return value is not None and boolean_value(value, f"{path}/TestMessage")
 
 
 def _printable(value: str, path: str) -> str:

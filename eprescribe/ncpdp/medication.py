@@ -2,9 +2,12 @@
 
 Checked in schema order: DrugDescription, DrugCoded, Quantity, DaysSupply, WrittenDate,
 LastFillDate, Substitutions, NumberOfRefills, Diagnosis (0..2), Note, Sig, then
-PrescriberCheckedREMS and OtherMedicationDate. Other optional children of the 2017071 content
-model (prior authorization, drug use evaluation, compound information, REMS details, ...) are
-tolerated without content validation.
+PrescriberCheckedREMS and OtherMedicationDate. The clinical parts a pharmacist must see
+(DoNotFill, NeedNoLaterThan, CompoundInformation, PriorAuthorization and its status,
+DrugUseEvaluation, DeliveryRequest) are read by :mod:`eprescribe.ncpdp.clinical` wherever they
+stand among these (their position in the 2017071 sequence is not confirmed from public
+material). Other optional children of the content model (REMS details, ...) are tolerated
+without content validation.
 
 Code lists enforced here, because the XSD does not check them: DEASchedule (NCI), Quantity
 CodeListQualifier, QuantityUnitOfMeasure (must be an NCI code, ``C`` + digits), ProductCode
@@ -21,6 +24,19 @@ from typing import Final, TypeAlias
 
 from lxml import etree
 
+from eprescribe.ncpdp.clinical import (
+    CompoundInformation,
+    DoNotFill,
+    DrugUseEvaluation,
+    NeedNoLaterThan,
+    PriorAuthorization,
+    parse_compound_information,
+    parse_delivery_request,
+    parse_do_not_fill,
+    parse_drug_use_evaluation,
+    parse_need_no_later_than,
+    parse_prior_authorization,
+)
 from eprescribe.ncpdp.errors import StandardViolationError
 from eprescribe.ncpdp.sig import Sig, parse_sig
 from eprescribe.ncpdp.structure import (
@@ -173,6 +189,13 @@ class MedicationPrescribed:
     note: str | None
     sig: Sig
     prescriber_checked_rems: str | None = None
+    #: Y do not fill, H hold (fill when the patient asks), E do not fill
+    do_not_fill: DoNotFill | None = None
+    need_no_later_than: NeedNoLaterThan | None = None
+    compound: CompoundInformation | None = None
+    prior_authorization: PriorAuthorization | None = None
+    drug_use_evaluations: tuple[DrugUseEvaluation, ...] = ()
+    delivery_request: str | None = None
 
     @property
     def controlled(self) -> bool:
@@ -186,6 +209,7 @@ def parse_medication_prescribed(el: etree._Element, path: str) -> MedicationPres
     product_code, strength, drug_db_code, dea_schedule = _drug_coded(children, path)
     days_supply = opt_text(children, "DaysSupply", path)
     rems = single(children, "PrescriberCheckedREMS", path)
+    compound = single(children, "CompoundInformation", path)
     # Arguments by position, in field order: keywords cost noticeably more on this hot path.
     return MedicationPrescribed(
         text(children, "DrugDescription", path, DRUG_DESCRIPTION_MAX),
@@ -204,6 +228,21 @@ def parse_medication_prescribed(el: etree._Element, path: str) -> MedicationPres
         opt_text(children, "Note", path, _NOTE_MAX),
         parse_sig(children["Sig"][0], f"{path}/Sig"),
         None if rems is None else leaf(rems, f"{path}/PrescriberCheckedREMS", _CODE_MAX),
+        parse_do_not_fill(children, path),
+        parse_need_no_later_than(children, path),
+        None
+        if compound is None
+        else parse_compound_information(
+            compound, f"{path}/CompoundInformation", _quantity_parts, _code_only, DEA_SCHEDULES
+        ),
+        parse_prior_authorization(children, path),
+        tuple(
+            parse_drug_use_evaluation(item, where)
+            for item, where in items(children, "DrugUseEvaluation", path)
+        )
+        if "DrugUseEvaluation" in children
+        else (),
+        parse_delivery_request(children, path),
     )
 
 
@@ -268,6 +307,11 @@ def _quantity(el: etree._Element, path: str) -> Quantity:
     if qualifier not in QUANTITY_QUALIFIERS:
         raise StandardViolationError("value not in code list", f"{path}/CodeListQualifier")
     return Quantity(value, qualifier, unit)
+
+
+def _quantity_parts(el: etree._Element, path: str) -> tuple[Decimal, str, str]:
+    quantity = _quantity(el, path)
+    return quantity.value, quantity.code_list_qualifier, quantity.unit_code
 
 
 def _diagnosis(el: etree._Element, path: str) -> Diagnosis:

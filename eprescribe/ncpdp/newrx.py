@@ -3,8 +3,9 @@
 Children in schema order: MessageRequestCode, ReturnReceipt, RequestReferenceNumber,
 UrgencyIndicatorCode, AllergyOrAdverseEvent, BenefitsCoordination (0..4), Facility, Patient (1),
 Pharmacy, Prescriber (1), Observation, MedicationPrescribed (1), Supervisor,
-ProhibitRenewalRequest, FollowUpPrescriber. BenefitsCoordination, Facility, Observation,
-Supervisor and FollowUpPrescriber are accepted in their place without content validation.
+ProhibitRenewalRequest, FollowUpPrescriber. Facility, Observation and Supervisor are read by
+:mod:`eprescribe.ncpdp.clinical`; BenefitsCoordination and FollowUpPrescriber are accepted in
+their place without content validation.
 
 Structure is validated first (3000). Only a structurally valid NewRx is then checked for values
 that are well-formed but contradict each other or the header (2000): a quantity of zero or less,
@@ -20,6 +21,14 @@ from typing import Final
 
 from lxml import etree
 
+from eprescribe.ncpdp.clinical import (
+    Facility,
+    Observation,
+    Supervisor,
+    parse_facility,
+    parse_observation,
+    parse_supervisor,
+)
 from eprescribe.ncpdp.errors import ContentInvalidError, StandardViolationError
 from eprescribe.ncpdp.header import DigitalSignature, Header
 from eprescribe.ncpdp.medication import (
@@ -146,6 +155,9 @@ class NewRx:
     medication: MedicationPrescribed
     prohibit_renewal_request: bool | None
     no_known_allergies: bool = False
+    facility: Facility | None = None
+    observation: Observation | None = None
+    supervisor: Supervisor | None = None
 
     def __post_init__(self) -> None:
         if self.no_known_allergies and self.allergies:
@@ -158,7 +170,8 @@ class OrderDetails:
     are stored, and read back, each on its own): when and by whom it was sent, its signature,
     allergies, pharmacy and flags.
 
-    The fields are the keys of the stored JSON, in the order they were always written:
+    The fields are the keys of the stored JSON, in the order they were always written (those
+    added later come last, with defaults, so details stored before them still read):
     ``sender`` is the message's ``Header/From`` (``Header.from_``).
     """
 
@@ -170,6 +183,9 @@ class OrderDetails:
     pharmacy: Pharmacy | None
     urgency_indicator_code: str | None
     prohibit_renewal_request: bool | None
+    facility: Facility | None = None
+    observation: Observation | None = None
+    supervisor: Supervisor | None = None
 
     def newrx(
         self, patient: Patient, prescriber: Prescriber, medication: MedicationPrescribed
@@ -187,6 +203,9 @@ class OrderDetails:
             medication=medication,
             prohibit_renewal_request=self.prohibit_renewal_request,
             no_known_allergies=self.no_known_allergies,
+            facility=self.facility,
+            observation=self.observation,
+            supervisor=self.supervisor,
         )
 
     @classmethod
@@ -200,6 +219,9 @@ class OrderDetails:
             newrx.pharmacy,
             newrx.urgency_indicator_code,
             newrx.prohibit_renewal_request,
+            newrx.facility,
+            newrx.observation,
+            newrx.supervisor,
         )
 
 
@@ -208,6 +230,9 @@ def parse_newrx(el: etree._Element, path: str = NEWRX_PATH) -> NewRx:
     children = walk(el, _NEWRX, path)
     no_known, allergies = _allergy_or_adverse_event(children, path)
     pharmacy = children.get("Pharmacy")
+    facility = children.get("Facility")
+    observation = children.get("Observation")
+    supervisor = children.get("Supervisor")
     prohibit = opt_text(children, "ProhibitRenewalRequest", path, 5)
     # Arguments by position, in field order: keywords cost noticeably more on this hot path.
     newrx = NewRx(
@@ -222,6 +247,9 @@ def parse_newrx(el: etree._Element, path: str = NEWRX_PATH) -> NewRx:
         ),
         None if prohibit is None else boolean_value(prohibit, f"{path}/ProhibitRenewalRequest"),
         no_known,
+        parse_facility(facility[0], f"{path}/Facility") if facility else None,
+        parse_observation(observation[0], f"{path}/Observation") if observation else None,
+        parse_supervisor(supervisor[0], f"{path}/Supervisor") if supervisor else None,
     )
     if newrx.medication.quantity.value <= 0:
         raise ContentInvalidError(

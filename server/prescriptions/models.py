@@ -77,6 +77,9 @@ class Prescription(Base):
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     #: UrgencyIndicatorCode X: first in the queue (STAT)
     urgent: Mapped[bool] = mapped_column(default=False)
+    #: from a message with Header/TestMessage: kept and audited, acknowledged, never in a queue,
+    #: never checked, never linked to a patient (it stays ``received``)
+    test: Mapped[bool] = mapped_column(default=False)
     #: the pharmacist working on it, until when (eprescribe.verification claims)
     claimed_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"))
     claimed_until: Mapped[dt.datetime | None]

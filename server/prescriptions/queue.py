@@ -16,6 +16,7 @@ from sqlalchemy.orm import selectinload
 
 from eprescribe.checks import Severity
 from eprescribe.ncpdp import (
+    DoNotFill,
     MedicationPrescribed,
     OrderDetails,
     Patient,
@@ -110,6 +111,17 @@ class Summary(msgspec.Struct, frozen=True, kw_only=True):
     claim: ClaimView | None
     patient: PatientName
     findings: FindingCounts
+    do_not_fill: Annotated[
+        DoNotFill | None,
+        msgspec.Meta(
+            description="the prescriber's DoNotFill: Y do not fill, H hold (fill when the "
+            "patient asks), E do not fill"
+        ),
+    ] = None
+    test: Annotated[
+        bool,
+        msgspec.Meta(description="from a SCRIPT test message (Header/TestMessage): never filled"),
+    ] = False
 
 
 class Queue(msgspec.Struct, frozen=True, kw_only=True):
@@ -129,6 +141,12 @@ class Queue(msgspec.Struct, frozen=True, kw_only=True):
             query("urgent", _BOOL, "only urgent (or only routine) orders"),
             query("controlled", _BOOL, "only controlled substances (or none)"),
             query("hard_stops", _BOOL, "only orders with (or without) a hard stop"),
+            query(
+                "test",
+                _BOOL,
+                "test messages (Header/TestMessage) instead of prescriptions; they are never "
+                "in the queue (default false)",
+            ),
             query("limit", {"type": "integer", "minimum": 0, "maximum": MAX_LIMIT}, "page size"),
             query("offset", {"type": "integer", "minimum": 0}, "page start"),
         ],
@@ -143,11 +161,15 @@ async def list_prescriptions(request: web.Request) -> web.Response:
     """``GET /api/v1/prescriptions``: the queue, urgent (STAT) first, then oldest first.
 
     Filters: ``state``, ``message_id``, ``urgent``, ``controlled`` (any DEA schedule),
-    ``hard_stops`` (has a hard-stop finding); paging with ``limit`` and ``offset``.
+    ``hard_stops`` (has a hard-stop finding), ``test`` (``true``: the test messages kept,
+    which are never in the queue); paging with ``limit`` and ``offset``.
     """
     who = await caller(request, SCOPE)
     actor = who.actor
-    query = select(Prescription).where(Prescription.pharmacy_id == who.pharmacy_id)
+    test = _flag(request, "test") or False
+    query = select(Prescription).where(
+        Prescription.pharmacy_id == who.pharmacy_id, Prescription.test.is_(test)
+    )
     urgent = _flag(request, "urgent")
     if urgent is not None:
         query = query.where(Prescription.urgent.is_(urgent))
@@ -219,16 +241,16 @@ class Revision(msgspec.Struct, frozen=True, kw_only=True):
 )
 async def queue_revision(request: web.Request) -> web.Response:
     """``GET /api/v1/queue/revision``: per state, how many and the latest change, and how many
-    claims still run. A move between states changes two counts even when its ``updated_at``
-    (stamped before its commit) is older than a change committed meanwhile; a claim running
-    out changes the last figure."""
+    claims still run (test messages are not in the queue, so not counted). A move between states
+    changes two counts even when its ``updated_at`` (stamped before its commit) is older than a
+    change committed meanwhile; a claim running out changes the last figure."""
     who = await caller(request, SCOPE)
     now = utcnow()
     async with request.app[DATABASE].transaction() as session:
         states = (
             await session.execute(
                 select(Prescription.state, func.count(), func.max(Prescription.updated_at))
-                .where(Prescription.pharmacy_id == who.pharmacy_id)
+                .where(Prescription.pharmacy_id == who.pharmacy_id, Prescription.test.is_(False))
                 .group_by(Prescription.state)
                 .order_by(Prescription.state)
             )
@@ -293,6 +315,13 @@ class Detail(msgspec.Struct, frozen=True, kw_only=True):
     id: uuid.UUID
     state: State
     urgent: bool
+    test: Annotated[
+        bool,
+        msgspec.Meta(
+            description="from a SCRIPT test message (Header/TestMessage): kept as received, "
+            "never checked, never in the queue, never filled"
+        ),
+    ]
     claim: ClaimView | None
     notes: list[NoteView]
     message_id: str
@@ -470,7 +499,16 @@ def summary(
         claim=_claim(rx, names, now),
         patient=_patient_name(from_json(Patient, rx.patient)),
         findings=findings,
+        do_not_fill=_do_not_fill(rx.medication),
+        test=rx.test,
     )
+
+
+def _do_not_fill(medication: dict[str, Any]) -> DoNotFill | None:
+    """The stored medication's DoNotFill, read without reading the whole value back (the
+    column holds what :class:`MedicationPrescribed` wrote, checked when it was parsed)."""
+    value = medication.get("do_not_fill")
+    return value if value in ("Y", "H", "E") else None
 
 
 def _patient_name(patient: Patient) -> PatientName:
@@ -495,6 +533,7 @@ def _detail(
         id=rx.id,
         state=State(rx.state),
         urgent=rx.urgent,
+        test=rx.test,
         claim=_claim(rx, names, now),
         notes=[
             NoteView(author=names.get(n.author_id), text=n.text, at=n.created_at.isoformat())

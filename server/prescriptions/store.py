@@ -410,15 +410,16 @@ class Started:
 
 
 def start_checks(session: Session, ids: Iterable[uuid.UUID], link: Linker) -> list[Started]:
-    """Move those of ``ids`` that are ``received`` to ``checking`` (those ``checking``
-    already, from an interrupted run, stay) and link their patients' profiles (``link``), in
-    the caller's unit of work; those awaiting a decision on stale findings (the patient's
-    picture changed since) start too, to be checked again, staying where they are; the others
-    are finished or gone. The order is read back from its stored values (not parsed again from
-    the message). New profiles' audit entries are the last statement, so the chain head's lock
-    is held for no longer than that. A new link changes the patient's picture (the checker
-    looks for what that made stale once it has finished)."""
-    locked = _locked(session, ids)
+    """Move those of ``ids`` that are ``received`` to ``checking`` (those ``checking`` already, from
+    an interrupted run, stay) and link their patients' profiles (``link``), in the caller's unit
+    of work; those awaiting a decision on stale findings (the patient's picture changed since)
+    start too, to be checked again, staying where they are; the others are finished or gone. The
+    order is read back from its stored values (not parsed again from the message). A test
+    message (``Header/TestMessage``) is left alone. New profiles' audit entries are the last
+    statement, so the chain head's lock is held for no longer than that. A new link changes the
+    patient's picture (the checker looks for what that made stale once it has finished)."""
+    # a test message (``row.test``) is never checked nor linked: asked to, this does nothing
+    locked = [row for row in _locked(session, ids) if not row.test]
     found = _values(session, locked)
     rows = [
         row
@@ -574,7 +575,8 @@ def intake_record(
 ) -> IntakeRecord:
     """The rows of one NewRx for the intake's batched writer: the original bytes, the
     prescription as :func:`eprescribe.prescriptions.receive` makes it, its first transition
-    and its audit entry."""
+    and its audit entry. A test message (``Header/TestMessage``) is stored the same way with
+    ``test`` set: it stays ``received``, outside every queue, and is never checked."""
     header, medication = message.header, newrx.medication
     inbound_id = uuid.uuid4()
     rx = rules.receive(
@@ -612,6 +614,7 @@ def intake_record(
             "received_at": now,
             "updated_at": now,
             "urgent": newrx.urgency_indicator_code == URGENT,
+            "test": header.test_message,
         },
         transition=transition_row(rx.id, rx.history[0]),
         audit=audit.values(
@@ -621,7 +624,11 @@ def intake_record(
                 "prescription",
                 str(rx.id),
                 pharmacy_id=pharmacy_id,
-                detail={"message_id": header.message_id, "transaction": message.transaction},
+                detail={
+                    "message_id": header.message_id,
+                    "transaction": message.transaction,
+                    **({"test": True} if header.test_message else {}),
+                },
             ),
             now,
         ),

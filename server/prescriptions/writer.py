@@ -142,8 +142,13 @@ class IntakeWriter:
                 _settle(pending.done, exc)
             raise
         if self._on_stored is not None:
+            # a test message is kept, never checked
             self._on_stored(
-                [p.record.prescription_id for p in batch if p.record.message_id in stored]
+                [
+                    p.record.prescription_id
+                    for p in batch
+                    if p.record.message_id in stored and not p.record.prescription.get("test")
+                ]
             )
         for pending in batch:
             ok = pending.record.message_id in stored

@@ -228,7 +228,12 @@ class Checker:
             if number
             else false()
         )
-        others = and_(Prescription.patient_id == patient_id, Prescription.id != started.rx.id)
+        # a test message is never part of a patient's picture (it is never linked either)
+        others = and_(
+            Prescription.patient_id == patient_id,
+            Prescription.id != started.rx.id,
+            Prescription.test.is_(False),
+        )
         rows = session.execute(
             select(
                 Prescription.id,

@@ -48,8 +48,11 @@ async def _stuck_after(
     db: Database, cutoff: dt.datetime, last: _Key | None, limit: int
 ) -> list[_Key]:
     """The next ``limit`` stuck prescriptions after ``last``, oldest first."""
+    # a test message stays received for good: it is never stuck, never checked
     query = select(Prescription.updated_at, Prescription.id).where(
-        Prescription.state.in_((State.RECEIVED, State.CHECKING)), Prescription.updated_at < cutoff
+        Prescription.state.in_((State.RECEIVED, State.CHECKING)),
+        Prescription.updated_at < cutoff,
+        Prescription.test.is_(False),
     )
     if last is not None:
         at, rx_id = last

@@ -81,10 +81,14 @@ class DemoHub:
         return client_token(self.base, client["client_id"], client["client_secret"], scope)
 
     def send_newrx(self, message_id: str, **fields: object) -> None:
+        self.send_script(newrx_xml(message_id=message_id, to=self.ncpdpid, **fields))
+
+    def send_script(self, body: bytes) -> None:
+        """Post a SCRIPT message as the demo EHR; it must be acknowledged."""
         token = self.client_token(self.ehr, "script:send")
         reply = requests.post(
             f"{self.base}/ncpdp/script",
-            data=newrx_xml(message_id=message_id, to=self.ncpdpid, **fields),
+            data=body,
             headers={"Authorization": f"Bearer {token}", "Content-Type": "application/xml"},
             timeout=30,
         )

@@ -9,6 +9,8 @@ import time
 
 from playwright.sync_api import Browser, Page, expect
 
+from tests.support.script_samples import clinical_newrx
+
 from .conftest import DESKTOP, TABLET, DemoHub, Shots, sign_in, watch
 
 #: access tokens of a minute: the console refreshes them 45 s before they expire
@@ -208,3 +210,54 @@ def _decide(
     items = hub.api(f"/prescriptions?message_id={message_id}")["items"]
     assert isinstance(items, list)
     assert items[0]["state"] == state
+
+
+def test_a_hold_and_a_test_message_cannot_be_missed(
+    demo_hub: DemoHub, chromium: Browser, shots: Shots
+) -> None:
+    """Issue 15: a prescription on hold carries a HOLD badge in the queue and a banner on its
+    page, with its compound, the child's measurements and the needed-by date; a test message
+    is never in the queue, only behind its filter, marked TEST."""
+    problems: list[str] = []
+    context = chromium.new_context(viewport=DESKTOP)
+    page = context.new_page()
+    watch(page, problems)
+    sign_in(page, demo_hub, None)
+    today = dt.datetime.now(dt.UTC).date().isoformat()
+    demo_hub.send_script(
+        clinical_newrx(
+            message_id=f"hold-{time.time_ns()}",
+            patient_last="Holdtest",
+            to=demo_hub.ncpdpid,
+            do_not_fill="H",
+            written_date=today,
+        )
+    )
+    demo_hub.send_script(
+        clinical_newrx(
+            message_id=f"test-{time.time_ns()}",
+            to=demo_hub.ncpdpid,
+            test_message=True,
+            patient_last="Testmessage",
+            written_date=today,
+        )
+    )
+    page.get_by_label("Show").select_option("")  # all states: a hold is shown whatever its state
+    row = page.locator("table.queue tbody tr", has_text="Holdtest")
+    expect(row.locator(".badge.donotfill")).to_have_text("HOLD", timeout=30_000)
+    expect(page.locator("table.queue tbody tr", has_text="Testmessage")).to_have_count(0)
+    shots.take(page, "11-queue-hold")
+    row.click()
+    expect(page.locator(".banner.donotfill")).to_contain_text("HOLD")
+    expect(page.get_by_label("Compound ingredients")).to_contain_text("TESTVEHICLE ORAL SUSPENSION")
+    expect(page.get_by_label("Measurements")).to_contain_text("Weight 18.4 kg")
+    expect(page.locator("dd", has_text="Discharge from the care home")).to_be_visible()
+    shots.take(page, "12-prescription-hold")
+    page.get_by_role("link", name="← Back to the queue").click()
+    page.get_by_label("Test messages (never filled)").check()
+    test_row = page.locator("table.queue tbody tr", has_text="Testmessage")
+    expect(test_row.locator(".badge.test")).to_have_text("TEST", timeout=30_000)
+    test_row.click()
+    expect(page.locator(".banner.test")).to_contain_text("TEST MESSAGE")
+    context.close()
+    assert problems == []

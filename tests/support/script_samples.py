@@ -32,6 +32,7 @@ from lxml import etree
 
 __all__ = [
     "FIXTURES",
+    "clinical_newrx",
     "edit",
     "newrx_tree",
     "newrx_xml",
@@ -321,7 +322,142 @@ def stored_samples() -> dict[str, bytes]:
         omit=["Body/NewRx/Pharmacy/Address/AddressLine1", "Body/NewRx/Pharmacy/Address/CountryCode"]
     )
     samples["no_qualifiers"] = newrx_xml(omit=["Header/To/@Qualifier", "Header/From/@Qualifier"])
+    samples["clinical"] = clinical_newrx()
+    samples["clinical_hold"] = clinical_newrx(do_not_fill="H", controlled=True)
     return samples
+
+
+#: a compounded oral suspension for a child: what :func:`clinical_newrx` prescribes
+COMPOUND_DESCRIPTION = "TESTDRUG 5 MG/ML ORAL SUSPENSION (COMPOUNDED)"
+
+
+def clinical_newrx(
+    *, do_not_fill: str | None = "Y", test_message: bool = False, **fields: Any
+) -> bytes:
+    """A NewRx carrying every clinical part the hub reads: a facility, a child's weight and
+    height (Observation), a compound of two ingredients with a drug use evaluation, prior
+    authorization, need-no-later-than with a reason, a delivery request, ``DoNotFill``
+    (``do_not_fill``; ``None`` leaves it out) and a supervisor; ``test_message`` adds
+    ``Header/TestMessage`` 1. Other ``fields`` as for :func:`newrx_tree`."""
+    fields.setdefault("drug_description", COMPOUND_DESCRIPTION)
+    fields.setdefault("date_of_birth", "2019-03-02")
+    fields.setdefault("quantity_unit", "C28254")
+    fields.setdefault("quantity", "150")
+    fields.setdefault("sig_text", "Give 5 mL by mouth twice daily")
+    root = newrx_tree(**fields)
+    header, _ = _resolve(root, "Header")
+    if test_message:
+        software, _ = _resolve(header, "SenderSoftware")
+        software.addnext(_el("TestMessage", "1"))
+    newrx, _ = _resolve(root, "Body/NewRx")
+    patient, _ = _resolve(newrx, "Patient")
+    patient.addprevious(
+        _el(
+            "Facility",
+            _el("Identification", _el("NPI", "1000000004")),
+            _el("FacilityName", "TEST CARE HOME"),
+            _address("4 Test Lane"),
+            _phone("5555550104"),
+            _el("FacilityUnit", "B"),
+            _el("Room", "12"),
+            _el("Bed", "2"),
+        )
+    )
+    medication, _ = _resolve(newrx, "MedicationPrescribed")
+    medication.addprevious(
+        _el(
+            "Observation",
+            _measurement("29463-7", "18.4", "kg", "2025-01-14"),
+            _measurement("8302-2", "109", "cm", "2025-01-14"),
+            _el("ObservationNotes", "Measured at the clinic visit"),
+        )
+    )
+    refills, _ = _resolve(medication, "NumberOfRefills")
+    refills.addnext(_el("PriorAuthorization", "PA-TEST-0001"))
+    sig, _ = _resolve(medication, "Sig")
+    sig.addprevious(_due("ER", "M0", "1B", ("99999000202", "ND", "TESTOTHERDRUG 20 MG")))
+    sig.addprevious(_el("PriorAuthorizationStatus", "A"))
+    trailer = [
+        _el("DoNotFill", do_not_fill) if do_not_fill else None,
+        _el(
+            "CompoundInformation",
+            _el("FinalCompoundPharmaceuticalDosageForm", "C42996"),
+            _ingredient("TESTDRUG 10 MG ORAL TABLET", "99999000101", "15", "C48542"),
+            _ingredient("TESTVEHICLE ORAL SUSPENSION", None, "150", "C28254"),
+        ),
+        _el(
+            "NeedNoLaterThan",
+            _el("NeededNoLaterThanDate", "2025-01-17"),
+            _el("NeededNoLaterThanReason", "Discharge from the care home on Friday"),
+        ),
+        _el("DeliveryRequest", "FIRST FILL DELIVERY"),
+    ]
+    for element in reversed(trailer):
+        if element is not None:
+            sig.addnext(element)
+    medication.addnext(
+        _el(
+            "Supervisor",
+            _el(
+                "NonVeterinarian",
+                _el("Identification", _el("NPI", "1000000004")),
+                _el("Name", _el("LastName", "TESTSUPERVISOR"), _el("FirstName", "KIM")),
+                _address("2 Test Avenue"),
+                _phone("5555550103"),
+            ),
+        )
+    )
+    return to_bytes(root)
+
+
+def _measurement(loinc: str, value: str, unit: str, date: str) -> etree._Element:
+    return _el(
+        "Measurement",
+        _el("VitalSign", loinc),
+        _el("LOINCVersion", "2.61"),
+        _el("Value", value),
+        _el("UnitOfMeasure", unit),
+        _el("UCUMVersion", "2.1"),
+        _date("ObservationDate", date),
+    )
+
+
+def _due(reason: str, service: str, result: str, co_agent: tuple[str, str, str]) -> etree._Element:
+    code, qualifier, description = co_agent
+    return _el(
+        "DrugUseEvaluation",
+        _el("ServiceReasonCode", reason),
+        _el("ProfessionalServiceCode", service),
+        _el("ServiceResultCode", result),
+        _el(
+            "CoAgent",
+            _el(
+                "CoAgentCode",
+                _el("Code", code),
+                _el("Qualifier", qualifier),
+                _el("Description", description),
+            ),
+        ),
+        _el("ClinicalSignificanceCode", "2"),
+        _el("AcknowledgementReason", "Prescriber reviewed the interaction"),
+    )
+
+
+def _ingredient(description: str, ndc: str | None, quantity: str, unit: str) -> etree._Element:
+    return _el(
+        "CompoundIngredientsLotNotUsed",
+        _el(
+            "CompoundIngredient",
+            _el("CompoundIngredientItemDescription", description),
+            _el("ItemNumber", _el("Code", ndc), _el("Qualifier", "ND")) if ndc else None,
+        ),
+        _el(
+            "Quantity",
+            _el("Value", quantity),
+            _el("CodeListQualifier", "38"),
+            _el("QuantityUnitOfMeasure", _el("Code", unit)),
+        ),
+    )
 
 
 def _nonhuman_veterinarian() -> bytes:

@@ -76,7 +76,25 @@ def test_order_details_are_stored_as_the_details_always_were(name: str) -> None:
         "urgency_indicator_code": newrx.urgency_indicator_code,
         "prohibit_renewal_request": newrx.prohibit_renewal_request,
     }
-    assert json_dumps(OrderDetails.of(header, newrx)) == json_dumps(written_before)
+    added_since = {
+        "facility": newrx.facility,
+        "observation": newrx.observation,
+        "supervisor": newrx.supervisor,
+    }
+    details = OrderDetails.of(header, newrx)
+    # the keys always written come first, in their order; those added later follow
+    assert json_dumps(details) == json_dumps(written_before | added_since)
+    # details stored before the later keys existed read back with their defaults
+    assert from_json(OrderDetails, stored(written_before)) == dataclasses.replace(
+        details, **dict.fromkeys(added_since)
+    )
+
+
+@pytest.mark.parametrize("name", sorted(SAMPLES))
+def test_stored_values_written_again_are_the_same_bytes(name: str) -> None:
+    for value in columns(SAMPLES[name]):
+        written = json_dumps(value)
+        assert json_dumps(from_json(type(value), json.loads(written))) == written
 
 
 # --- any value, not only the samples' ------------------------------------------------------

@@ -5,7 +5,7 @@
 import { api, loadInto } from "../lib/api.js";
 import { currentUser } from "../lib/auth.js";
 import { h, replace, fact, when, day, personName, titleCase, announce } from "../lib/dom.js";
-import { markers, stateBadge, claimText, scheduleLabel } from "./queue.js";
+import { markers, stateBadge, claimText, scheduleLabel, DO_NOT_FILL } from "./queue.js";
 import { startConsult } from "./consults.js";
 
 const SEVERITIES = [
@@ -43,6 +43,13 @@ const CLARIFY_REASONS = {
   patient: "Patient", prescriber: "Prescriber", other: "Other",
 };
 
+// LOINC codes of the measurements a prescriber sends most (Observation/Measurement/VitalSign)
+const VITAL_SIGNS = {
+  "29463-7": "Weight", "3141-9": "Weight", "8302-2": "Height", "3137-7": "Height", "8287-5": "Head circumference",
+  "39156-5": "BMI", "8310-5": "Temperature", "8867-4": "Heart rate",
+};
+const PRIOR_AUTHORIZATION = { A: "Approved", D: "Denied", F: "Deferred", N: "Not required", R: "Requested" };
+
 const scheduleCode = (medication) => medication?.dea_schedule?.code ?? medication?.dea_schedule ?? null;
 
 function evidenceItems(evidence) {
@@ -79,6 +86,33 @@ function findingsCard(rx) {
     rx.findings.length ? groups : h("p", { class: "hint" }, waiting ? "The checks are still running." : "The checks found nothing to review."));
 }
 
+// what must be impossible to miss: a test message, a prescription not to be filled or on hold
+function banners(rx) {
+  const hold = DO_NOT_FILL[rx.medication?.do_not_fill];
+  return [
+    rx.test ? h("div", { class: "banner test", role: "alert" }, h("strong", {}, "TEST MESSAGE"),
+      " Sent as a test by the prescriber's system (Header/TestMessage): never to be filled. It is kept as received and is not in the queue.") : null,
+    hold ? h("div", { class: "banner donotfill", role: "alert" }, h("strong", {}, hold[0]), " ", hold[1]) : null,
+  ];
+}
+
+const dateOf = (value) => (value?.datetime ? when(value.datetime) : day(value?.date));
+
+function dueText(d) {
+  const codes = [d.service_reason_code, d.professional_service_code, d.service_result_code].filter(Boolean).join(" → ");
+  const agents = (d.co_agents || []).map((a) => a.description || `${a.qualifier} ${a.code}`);
+  return [codes, agents.length ? `with ${agents.join(", ")}` : null,
+    d.clinical_significance_code ? `significance ${d.clinical_significance_code}` : null, d.acknowledgement_reason].filter(Boolean).join(" · ");
+}
+
+function compoundFacts(compound) {
+  if (!compound) return null;
+  return fact(`Compound (form ${compound.dosage_form_code})`, h("ul", { class: "plain", "aria-label": "Compound ingredients" },
+    compound.ingredients.map((i) => h("li", {}, i.description, " — ",
+      `${i.quantity_value} ${UNITS[i.quantity_unit_code] ?? i.quantity_unit_code}`.trim(),
+      i.item_code ? h("span", { class: "sub" }, ` (${i.item_qualifier === "ND" ? "NDC" : i.item_qualifier} ${i.item_code})`) : null))));
+}
+
 function medicationCard(rx) {
   const m = rx.medication || {};
   const unit = UNITS[m.quantity?.unit_code] ?? "";
@@ -96,6 +130,13 @@ function medicationCard(rx) {
       fact("Substitutions", m.substitutions === "0" ? "Allowed" : m.substitutions === "1" ? "Dispense as written" : m.substitutions),
       fact("Schedule", scheduleCode(m) ? scheduleLabel(scheduleCode(m)) : "Not controlled"),
       fact("Written", day(m.written_date?.date || rx.written_date)),
+      m.need_no_later_than ? fact("Needed by", dateOf(m.need_no_later_than.date),
+        m.need_no_later_than.reasons?.length ? ` — ${m.need_no_later_than.reasons.join("; ")}` : null) : null,
+      compoundFacts(m.compound),
+      m.prior_authorization ? fact("Prior authorization", [m.prior_authorization.number,
+        PRIOR_AUTHORIZATION[m.prior_authorization.status] ?? m.prior_authorization.status].filter(Boolean).join(" · ")) : null,
+      m.drug_use_evaluations?.length ? fact("Drug use evaluation", m.drug_use_evaluations.map(dueText).join("; ")) : null,
+      m.delivery_request ? fact("Delivery", m.delivery_request) : null,
       m.note ? fact("Prescriber's note", m.note) : null));
 }
 
@@ -104,9 +145,24 @@ function address(a) {
   return [a.line1, a.line2, [a.city, a.state, a.postal_code].filter(Boolean).join(" ")].filter(Boolean).join(", ");
 }
 
+function measurements(observation) {
+  if (!observation?.measurements?.length) return null;
+  return fact("Measurements", h("ul", { class: "plain", "aria-label": "Measurements" },
+    observation.measurements.map((m) => h("li", {}, `${VITAL_SIGNS[m.vital_sign] || `LOINC ${m.vital_sign}`} ${m.value} ${m.unit}`,
+      m.date ? h("span", { class: "sub" }, ` on ${dateOf(m.date)}`) : null)),
+    observation.notes ? h("li", { class: "sub" }, observation.notes) : null));
+}
+
+function facilityText(f) {
+  if (!f) return null;
+  const where = [f.unit && `unit ${f.unit}`, f.room && `room ${f.room}`, f.bed && `bed ${f.bed}`].filter(Boolean).join(", ");
+  return [f.name, where, address(f.address)].filter(Boolean).join(" · ");
+}
+
 function partiesCards(rx) {
   const p = rx.patient || {};
   const d = rx.prescriber || {};
+  const s = rx.details?.supervisor;
   const allergies = rx.details?.allergies || [];
   return [
     h("section", { class: "card", "aria-labelledby": "patient-h" },
@@ -116,7 +172,9 @@ function partiesCards(rx) {
         fact("Born", day(p.date_of_birth?.date)),
         fact("Gender", { M: "Male", F: "Female", U: "Unknown" }[p.gender] || p.gender),
         fact("Address", address(p.address)),
-        fact("Allergies (sent)", rx.details?.no_known_allergies ? "No known allergies" : allergies.map((a) => a.description || a.code || JSON.stringify(a)).join(", "))),
+        fact("Allergies (sent)", rx.details?.no_known_allergies ? "No known allergies" : allergies.map((a) => a.description || a.code || JSON.stringify(a)).join(", ")),
+        measurements(rx.details?.observation),
+        rx.details?.facility ? fact("Facility", facilityText(rx.details.facility)) : null),
       rx.patient_id
         ? h("div", { class: "actions" }, h("a", { class: "button secondary", href: `#/patients/${rx.patient_id}` }, "Open patient profile"))
         : h("p", { class: "hint" }, "Not linked to a profile yet (the checks link an exact match).")),
@@ -129,7 +187,8 @@ function partiesCards(rx) {
         fact("DEA", d.dea_number),
         fact("State licence", d.state_license_number),
         fact("Phone", (d.communication_numbers || []).map((c) => c.number).join(", ")),
-        fact("Address", address(d.address)))),
+        fact("Address", address(d.address)),
+        s ? fact("Supervisor", [personName(s.name), ...(s.identifiers || []).map(([k, v]) => `${k} ${v}`)].filter(Boolean).join(" · ")) : null)),
   ];
 }
 
@@ -265,8 +324,10 @@ export async function prescriptionView(el, id) {
     replace(el,
       h("p", {}, h("a", { href: "#/queue" }, "← Back to the queue")),
       h("div", { class: "page-head" }, h("h1", {}, rx.medication?.drug_description || "Prescription"),
-        markers({ urgent: rx.urgent, dea_schedule: scheduleCode(rx.medication) }), stateBadge(rx.state),
+        markers({ urgent: rx.urgent, dea_schedule: scheduleCode(rx.medication), do_not_fill: rx.medication?.do_not_fill, test: rx.test }),
+        stateBadge(rx.state),
         h("span", { class: "spacer" }), h("span", { class: "hint" }, `Received ${when(rx.received_at)} · ${rx.message_id}`)),
+      banners(rx),
       message,
       h("div", { class: "split" },
         h("div", {}, findingsCard(rx), medicationCard(rx), h("div", { class: "grid" }, partiesCards(rx))),

@@ -16,7 +16,13 @@ const STATES = [
   ["", "All states"],
 ];
 const OPEN = new Set(["awaiting_review", "in_review"]);
-const filters = { state: "awaiting_review", urgent: false, controlled: false, hard_stops: false };
+const filters = { state: "awaiting_review", urgent: false, controlled: false, hard_stops: false, test: false };
+// DoNotFill: the prescriber's word that this prescription is not to be dispensed (Y, E) or held (H)
+export const DO_NOT_FILL = {
+  Y: ["DO NOT FILL", "The prescriber sent this prescription not to be dispensed."],
+  E: ["DO NOT FILL", "The prescriber sent this prescription not to be dispensed (DoNotFill E)."],
+  H: ["HOLD", "On hold: do not fill until the patient asks for it."],
+};
 
 function stateLabel(state) {
   const known = { ...Object.fromEntries(STATES), received: "Received", dispensing: "Dispensing", ready: "Ready",
@@ -27,7 +33,10 @@ function stateLabel(state) {
 export const stateBadge = (state) => h("span", { class: `badge state ${state}` }, stateLabel(state));
 
 export function markers(rx) {
+  const hold = DO_NOT_FILL[rx.do_not_fill];
   return [
+    rx.test ? h("span", { class: "badge test", title: "A test message from the prescriber's system: never filled" }, "TEST") : null,
+    hold ? h("span", { class: "badge donotfill", title: hold[1] }, hold[0]) : null,
     rx.urgent ? h("span", { class: "badge stat", title: "STAT: urgent" }, "STAT") : null,
     rx.dea_schedule ? h("span", { class: "badge controlled", title: "Controlled substance" }, scheduleLabel(rx.dea_schedule)) : null,
   ];
@@ -81,19 +90,22 @@ export function queueView(el) {
       h("span", { class: "hint" }, "Keys: j / k or ↑ / ↓ to move, Enter to open")),
     h("div", { class: "filters" },
       h("div", { class: "field" }, h("label", { for: "state-filter" }, "Show"), stateSelect),
-      h("div", {}, check("urgent", "STAT only"), check("controlled", "Controlled substances"), check("hard_stops", "With hard stops"))),
+      h("div", {}, check("urgent", "STAT only"), check("controlled", "Controlled substances"), check("hard_stops", "With hard stops"),
+        check("test", "Test messages (never filled)"))),
     status, body);
 
   function query() {
     const q = new URLSearchParams({ limit: "200" });
-    if (filters.state) q.set("state", filters.state);
-    for (const name of ["urgent", "controlled", "hard_stops"]) if (filters[name]) q.set(name, "true");
+    // test messages stay "received" for good: shown whatever the state filter says
+    if (filters.state && !filters.test) q.set("state", filters.state);
+    for (const name of ["urgent", "controlled", "hard_stops", "test"]) if (filters[name]) q.set(name, "true");
     return q;
   }
 
   let epoch = 0; // bumped by a change of filters: an answer to older filters is dropped
 
   async function reload() {
+    stateSelect.disabled = filters.test; // test messages are listed whatever their state
     epoch += 1;
     revision = null;
     known = null;
@@ -138,7 +150,7 @@ export function queueView(el) {
       h("tr", {
         tabindex: index === selected ? "0" : "-1",
         "aria-selected": index === selected ? "true" : "false",
-        class: fresh.has(rx.id) ? "fresh" : "",
+        class: [fresh.has(rx.id) ? "fresh" : "", DO_NOT_FILL[rx.do_not_fill] ? "donotfill" : "", rx.test ? "test" : ""].filter(Boolean).join(" "),
         dataset: { id: rx.id },
         onclick: () => open(rx.id),
         onkeydown: (e) => e.key === "Enter" && open(rx.id),

@@ -567,7 +567,6 @@ def test_unmodelled_blocks_are_accepted_without_content_validation() -> None:
     body = _find(root, "Body/NewRx")
     benefits = "<BenefitsCoordination><Any><Goes>1</Goes></Any></BenefitsCoordination>"
     _find(body, "Patient").addprevious(_fragment(benefits))
-    _find(body, "MedicationPrescribed").addprevious(_fragment("<Observation><X/></Observation>"))
     body.append(_fragment("<FollowUpPrescriber><Y/></FollowUpPrescriber>"))
     assert newrx(to_bytes(root)).patient.kind == "human"
 
