@@ -18,9 +18,11 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import enum
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Literal, TypeAlias
 
 from . import verification
 from .checks.base import Finding
@@ -127,7 +129,19 @@ class ChecksDone:
     again: bool = False
 
 
-Event = NoteAdded | ClarificationAsked | Approved | Rejected | ChecksDone
+@dataclass(frozen=True, slots=True)
+class Cancelled:
+    """The prescriber cancelled the prescription (a CancelRx); ``response`` is the
+    CancelRxResponse to send, and ``claim_holder`` the pharmacist whose claim it ended."""
+
+    actor: str
+    reason: str
+    at: dt.datetime
+    claim_holder: str | None = None
+    response: Literal["Approved"] = "Approved"
+
+
+Event = NoteAdded | ClarificationAsked | Approved | Rejected | ChecksDone | Cancelled
 
 
 @dataclass(frozen=True, slots=True)
@@ -277,3 +291,81 @@ def add_note(rx: Prescription, author: str, text: object, now: dt.datetime) -> O
     """A note from a pharmacist or a technician (``author`` is the user ID); the state and
     the claim stay as they are."""
     return Outcome(rx, (NoteAdded(author, verification.reason_text(text), now),))
+
+
+# -- cancellation (a CancelRx) ------------------------------------------------------------
+
+#: a CancelRx is approved in these states: nothing has been dispensed yet
+CANCELLABLE = frozenset(
+    {
+        State.RECEIVED,
+        State.CHECKING,
+        State.AWAITING_REVIEW,
+        State.IN_REVIEW,
+        State.CLARIFICATION_REQUESTED,
+        State.APPROVED,
+    }
+)
+_DISPENSED = frozenset({State.DISPENSING, State.READY, State.COMPLETED})
+
+
+class CancelDenial(enum.StrEnum):
+    """Why a CancelRx is answered ``Denied``.
+
+    The hub's own reasons: the CancelRxResponse ``Denied/ReasonCode`` each one is sent as is
+    the outbound message's business, and the code list is not in the hub's reference
+    (ncpdp-script.md), so no wire code is written here.
+    """
+
+    #: no prescription matches the CancelRx (:mod:`eprescribe.cancellations`)
+    NOT_FOUND = "not_found"
+    #: dispensing started (dispensing, ready, completed): the medication may be with the patient
+    ALREADY_DISPENSED = "already_dispensed"
+    #: the prescription ended before (rejected, or cancelled already)
+    ALREADY_ENDED = "already_ended"
+
+    @property
+    def text(self) -> str:
+        return _DENIAL_TEXT[self]
+
+
+_DENIAL_TEXT = {
+    CancelDenial.NOT_FOUND: "No prescription matches the cancel request.",
+    CancelDenial.ALREADY_DISPENSED: "The prescription has already been dispensed.",
+    CancelDenial.ALREADY_ENDED: "The prescription was already rejected or cancelled.",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class CancelApproved:
+    """The prescription is cancelled: store ``outcome``, answer Approved."""
+
+    outcome: Outcome
+
+
+@dataclass(frozen=True, slots=True)
+class CancelDenied:
+    """Nothing changed: answer Denied with ``reason``."""
+
+    reason: CancelDenial
+
+    @property
+    def text(self) -> str:
+        return self.reason.text
+
+
+CancelAnswer: TypeAlias = CancelApproved | CancelDenied
+
+
+def cancel(rx: Prescription, actor: str, reason: str, now: dt.datetime) -> CancelAnswer:
+    """The prescriber's cancel: approved (the prescription is ``cancelled``, the claim on it
+    ends) while nothing has been dispensed, else denied with nothing changed. Both answers
+    are values, never an exception: a CancelRx is always answered, and the type leaves no
+    third way (``actor`` is the sender, ``client:<id>``)."""
+    if rx.state in _DISPENSED:
+        return CancelDenied(CancelDenial.ALREADY_DISPENSED)
+    if rx.state not in CANCELLABLE:
+        return CancelDenied(CancelDenial.ALREADY_ENDED)
+    holder = rx.claim.holder if rx.claim is not None and rx.claim.active(now) else None
+    moved = dataclasses.replace(rx._move(State.CANCELLED, actor, reason, now), claim=None)
+    return CancelApproved(Outcome(moved, (Cancelled(actor, reason, now, holder),)))

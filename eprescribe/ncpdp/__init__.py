@@ -5,6 +5,7 @@ Pure domain code: no web framework, no database. Inbound bytes go through
 is a :class:`ScriptRejection` that :func:`build_rejection` turns into the ``Error`` reply.
 """
 
+from eprescribe.ncpdp.cancelrx import CancelRequest, CancelRx
 from eprescribe.ncpdp.clinical import (
     CoAgent,
     CompoundInformation,
@@ -76,6 +77,8 @@ __all__ = [
     "Address",
     "Allergy",
     "Body",
+    "CancelRequest",
+    "CancelRx",
     "CoAgent",
     "Code",
     "Coded",

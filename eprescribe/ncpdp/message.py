@@ -11,10 +11,11 @@
    :class:`~eprescribe.ncpdp.errors.Script106Error` (answered in 10.6), any other namespaced
    root 4040;
 3. ``Header`` then ``Body`` (3000 for structure, lengths, datatypes and code lists);
-4. exactly one transaction in ``Body``. NewRx, Status, Error and Verify bodies are validated;
+4. exactly one transaction in ``Body``. NewRx, CancelRx, Status, Error and Verify bodies are
+   validated;
    any other transaction name is returned with ``body=None`` for the caller to accept or answer
    with 4040;
-5. for a NewRx, values that contradict each other or the header (2000).
+5. for a NewRx or a CancelRx, values that contradict each other or the header (2000).
 
 Only :class:`~eprescribe.ncpdp.errors.ScriptRejection` subclasses ever escape.
 """
@@ -27,6 +28,7 @@ from typing import Final, TypeAlias
 
 from lxml import etree
 
+from eprescribe.ncpdp.cancelrx import CancelRx, parse_cancelrx
 from eprescribe.ncpdp.error import Error, parse_error
 from eprescribe.ncpdp.errors import (
     Script106Error,
@@ -52,7 +54,7 @@ VERSION_ATTRIBUTES: Final = (
     "ECLVersion",
 )
 
-Body: TypeAlias = NewRx | Status | Error | Verify | None
+Body: TypeAlias = NewRx | CancelRx | Status | Error | Verify | None
 
 # "2017071" and one ASCII digit: ten strings, so a set lookup instead of a regex.
 _VERSIONS: Final = frozenset(f"2017071{digit}" for digit in range(10))
@@ -68,6 +70,7 @@ _SCRIPT_PREFIX: Final = f"{{{SCRIPT_NAMESPACE}}}"
 _BODY_PATH: Final = "/Message/Body"
 _BODY_PARSERS: Final[dict[str, Callable[[etree._Element, str], Body]]] = {
     "NewRx": parse_newrx,
+    "CancelRx": parse_cancelrx,
     "Status": parse_status,
     "Error": parse_error,
     "Verify": parse_verify,
@@ -93,8 +96,8 @@ def parse_message(data: bytes) -> Message:
     transaction, element = _transaction(children["Body"][0])
     parser = _BODY_PARSERS.get(transaction)
     body = None if parser is None else parser(element, f"{_BODY_PATH}/{transaction}")
-    if isinstance(body, NewRx):
-        check_context(body, header)
+    if isinstance(body, NewRx | CancelRx):
+        check_context(body, header, f"{_BODY_PATH}/{transaction}")
     return Message(version, header, transaction, body)
 
 

@@ -21,6 +21,7 @@ from typing import Final
 
 from lxml import etree
 
+from eprescribe.ncpdp.cancelrx import CancelRx
 from eprescribe.ncpdp.clinical import (
     Facility,
     Observation,
@@ -258,8 +259,9 @@ def parse_newrx(el: etree._Element, path: str = NEWRX_PATH) -> NewRx:
     return newrx
 
 
-def check_context(newrx: NewRx, header: Header, path: str = NEWRX_PATH) -> None:
-    """Reject (2000) a NewRx that contradicts its own header."""
+def check_context(newrx: NewRx | CancelRx, header: Header, path: str = NEWRX_PATH) -> None:
+    """Reject (2000) a NewRx (or a CancelRx, which repeats its order) that contradicts its own
+    header."""
     pharmacy = newrx.pharmacy
     # a To without a qualifier is read as a pharmacy's NCPDPID, as the intake routes it
     to_pharmacy = header.to.qualifier in ("P", None)

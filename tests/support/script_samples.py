@@ -1,4 +1,5 @@
-"""Synthetic NCPDP SCRIPT 2017071 NewRx messages for unit, functional and benchmark tests.
+"""Synthetic NCPDP SCRIPT 2017071 NewRx (and CancelRx) messages for unit, functional and
+benchmark tests.
 
 Every person, organisation and identifier here is fictional: NPIs 1111111112 (prescriber) and
 1000000004 (pharmacy) pass the NPI check digit, DEA number BT1234563 passes the DEA check digit,
@@ -13,6 +14,7 @@ Typical use::
     newrx_xml(replace={"Body/NewRx/MedicationPrescribed/Quantity/Value": "abc"})  # ... change text
     newrx_xml(replace={"Header/To/@Qualifier": "X"})                             # ... an attribute
     newrx_xml(append={"Body/NewRx": "<Unexpected>1</Unexpected>"})               # ... add a child
+    cancelrx_xml()                                # cancels newrx_xml()'s order (same edits)
     edit(Path("tests/fixtures/ncpdp/newrx_full.xml").read_bytes(), omit=[...])   # edit any message
 
 Paths are relative to ``/Message`` (a leading ``/Message/`` is accepted too): element names
@@ -32,6 +34,7 @@ from lxml import etree
 
 __all__ = [
     "FIXTURES",
+    "cancelrx_xml",
     "clinical_newrx",
     "edit",
     "newrx_tree",
@@ -284,6 +287,49 @@ def newrx_xml(
     ``structured_sig``, ``return_receipt`` and ``urgent`` (UrgencyIndicatorCode X).
     """
     root = newrx_tree(**fields)
+    return to_bytes(_apply(root, omit, replace or {}, append or {}))
+
+
+def cancelrx_xml(
+    *,
+    message_id: str = "TEST-CANCELRX-0001",
+    order_number: str | None = "ORD-TEST-NEWRX-0001",
+    rx_reference_number: str | None = None,
+    sent_time: str = "2025-01-16T09:00:00Z",
+    omit: Iterable[str] = (),
+    replace: Mapping[str, str] | None = None,
+    append: Mapping[str, str] | None = None,
+    **fields: Any,
+) -> bytes:
+    """A valid synthetic CancelRx for the order :func:`newrx_xml` sends with the same
+    ``fields``, then the given edits (paths under ``Body/CancelRx``).
+
+    As EHRs send it: a new ``MessageID``, the cancelled order's ``PrescriberOrderNumber``
+    (``order_number``; the default is ``newrx_xml()``'s), the pharmacy's ``RxReferenceNumber``
+    when given, no ``DigitalSignature`` (a cancel dispenses nothing), and the NewRx's patient,
+    pharmacy, prescriber and medication repeated in the body. ``fields`` are
+    :func:`newrx_xml`'s (``controlled``, ``patient_last``, ``ndc``, ...).
+    """
+    root = newrx_tree(message_id=message_id, sent_time=sent_time, **fields)
+    header = root.find("Header")
+    assert header is not None
+    for name in ("PrescriberOrderNumber", "DigitalSignature"):
+        old = header.find(name)
+        if old is not None:
+            header.remove(old)
+    # schema order: ... SenderSoftware, Mailbox, TestMessage, RxReferenceNumber,
+    # TertiaryIdentifier, PrescriberOrderNumber, DigitalSignature ...
+    if rx_reference_number is not None:
+        header.append(_el("RxReferenceNumber", rx_reference_number))
+    if order_number is not None:
+        header.append(_el("PrescriberOrderNumber", order_number))
+    body = root.find("Body/NewRx")
+    assert body is not None
+    body.tag = "CancelRx"
+    for name in ("ReturnReceipt", "UrgencyIndicatorCode"):
+        old = body.find(name)
+        if old is not None:
+            body.remove(old)
     return to_bytes(_apply(root, omit, replace or {}, append or {}))
 
 

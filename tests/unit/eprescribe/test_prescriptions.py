@@ -12,7 +12,12 @@ import pytest
 from eprescribe import prescriptions as rx_rules
 from eprescribe.checks import Finding, Severity
 from eprescribe.prescriptions import (
+    CANCELLABLE,
     Approved,
+    CancelApproved,
+    CancelDenial,
+    CancelDenied,
+    Cancelled,
     ChecksDone,
     ClarificationAsked,
     NoteAdded,
@@ -21,7 +26,7 @@ from eprescribe.prescriptions import (
     Reviewer,
 )
 from eprescribe.verification import CLAIM_TTL, VerificationError
-from eprescribe.workflow import State, TransitionNotAllowed
+from eprescribe.workflow import State, TransitionNotAllowed, move
 
 T0 = dt.datetime(2026, 12, 6, 9, 0, tzinfo=dt.UTC)
 ANNA = Reviewer(str(uuid.UUID(int=1)))
@@ -264,3 +269,109 @@ def test_an_unlinked_prescription_has_no_picture_to_go_stale() -> None:
     rx = checked((WARNING,))
     assert rx.patient_id is None
     assert not rx.findings_stale
+
+
+# -- cancellation (a CancelRx) ------------------------------------------------------------
+
+EHR = "client:ehr"
+
+
+def dispensed_step(rx: Prescription, target: State, at: dt.datetime) -> Prescription:
+    """Dispensing has no decision here yet: its transitions, as a store would load them."""
+    step = move(rx.state, target, "user:tech", "dispensing", at)
+    return dataclasses.replace(rx, state=target, history=(*rx.history, step))
+
+
+def in_every_state() -> dict[State, Prescription]:
+    """One prescription walked to each state by the decisions that lead there."""
+    received = arrived()
+    checking = rx_rules.start_checks(received, minutes(1)).rx
+    awaiting = rx_rules.finish_checks(checking, (), minutes(2)).rx
+    in_review = rx_rules.claim(awaiting, ANNA, minutes(3)).rx
+    asking = rx_rules.clarify(in_review, ANNA, "dose", "which dose?", minutes(4)).rx
+    approved = rx_rules.approve(in_review, ANNA, {}, minutes(4)).rx
+    rejected = rx_rules.reject(in_review, ANNA, "prescriber_not_verified", "no", minutes(4)).rx
+    dispensing = dispensed_step(approved, State.DISPENSING, minutes(5))
+    ready = dispensed_step(dispensing, State.READY, minutes(6))
+    completed = dispensed_step(ready, State.COMPLETED, minutes(7))
+    cancelled = rx_rules.cancel(awaiting, EHR, "CancelRx received", minutes(3))
+    assert isinstance(cancelled, CancelApproved)
+    walked = (received, checking, awaiting, in_review, asking, approved, rejected)
+    every = {rx.state: rx for rx in (*walked, dispensing, ready, completed, cancelled.outcome.rx)}
+    assert set(every) == set(State)
+    return every
+
+
+def test_a_cancel_is_approved_in_every_state_before_dispensing() -> None:
+    assert set(State) - CANCELLABLE == {
+        State.DISPENSING,
+        State.READY,
+        State.COMPLETED,
+        State.REJECTED,
+        State.CANCELLED,
+    }
+    for state, rx in in_every_state().items():
+        if state not in CANCELLABLE:
+            continue
+        answer = rx_rules.cancel(rx, EHR, "CancelRx received", minutes(9))
+        assert isinstance(answer, CancelApproved), state
+        done = answer.outcome.rx
+        assert done.state is State.CANCELLED
+        assert done.claim is None
+        assert done.history[: len(rx.history)] == rx.history
+        assert path(done)[-1] == (state, State.CANCELLED, EHR)
+        assert done.history[-1].reason == "CancelRx received"
+        assert done.history[-1].at == minutes(9)
+        (event,) = answer.outcome.events
+        assert isinstance(event, Cancelled)
+        assert event.response == "Approved"
+
+
+def test_a_cancel_in_review_ends_the_claim_and_names_its_holder() -> None:
+    in_review = rx_rules.claim(checked(), ANNA, minutes(3)).rx
+    answer = rx_rules.cancel(in_review, EHR, "CancelRx received", minutes(4))
+    assert isinstance(answer, CancelApproved)
+    assert answer.outcome.rx.claim is None
+    assert answer.outcome.events == (
+        Cancelled(EHR, "CancelRx received", minutes(4), claim_holder=ANNA.user_id),
+    )
+    assert path(answer.outcome.rx) == [
+        (None, State.RECEIVED, "client:ehr"),
+        (State.RECEIVED, State.CHECKING, "system:checks"),
+        (State.CHECKING, State.AWAITING_REVIEW, "system:checks"),
+        (State.AWAITING_REVIEW, State.IN_REVIEW, f"user:{ANNA.user_id}"),
+        (State.IN_REVIEW, State.CANCELLED, EHR),
+    ]
+    # the pharmacist's next decision finds it cancelled
+    with pytest.raises(VerificationError) as refused:
+        rx_rules.approve(answer.outcome.rx, ANNA, {}, minutes(5))
+    assert refused.value.code == "wrong_state"
+
+
+def test_an_expired_claim_names_no_holder() -> None:
+    in_review = rx_rules.claim(checked(), ANNA, minutes(3)).rx
+    later = minutes(3) + CLAIM_TTL + dt.timedelta(seconds=1)
+    answer = rx_rules.cancel(in_review, EHR, "CancelRx received", later)
+    assert isinstance(answer, CancelApproved)
+    assert answer.outcome.events == (Cancelled(EHR, "CancelRx received", later),)
+
+
+def test_a_cancel_after_dispensing_or_the_end_is_denied_and_changes_nothing() -> None:
+    expected = {
+        State.DISPENSING: CancelDenial.ALREADY_DISPENSED,
+        State.READY: CancelDenial.ALREADY_DISPENSED,
+        State.COMPLETED: CancelDenial.ALREADY_DISPENSED,
+        State.REJECTED: CancelDenial.ALREADY_ENDED,
+        State.CANCELLED: CancelDenial.ALREADY_ENDED,
+    }
+    every = in_every_state()
+    for state, reason in expected.items():
+        answer = rx_rules.cancel(every[state], EHR, "CancelRx received", minutes(9))
+        assert answer == CancelDenied(reason), state
+        assert answer.text == reason.text
+    # the prescription itself is untouched: only the answer is a value
+    assert every[State.READY].state is State.READY
+
+
+def test_every_denial_has_its_text() -> None:
+    assert all(reason.text for reason in CancelDenial)
