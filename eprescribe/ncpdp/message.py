@@ -96,7 +96,7 @@ def parse_message(data: bytes) -> Message:
     transaction, element = _transaction(children["Body"][0])
     parser = _BODY_PARSERS.get(transaction)
     body = None if parser is None else parser(element, f"{_BODY_PATH}/{transaction}")
-    if isinstance(body, NewRx | CancelRx):
+    if isinstance(body, (NewRx, CancelRx)):
         check_context(body, header, f"{_BODY_PATH}/{transaction}")
     return Message(version, header, transaction, body)
 
