@@ -8,10 +8,11 @@ MedicationPrescribed) are written here, each in the order the parsers of
 
 The hub is strict in what it sends. Text goes into elements of the Standard's ``an`` type, so:
 
-- identifiers, names, addresses and codes (:func:`an_text`) lose their accents (``é`` becomes
-  ``e``) and are refused if anything else is not printable ASCII, if they are empty, or if they
-  are longer than the element allows: changing an identifier or truncating a name would make it
-  name someone else;
+- names, addresses and directions (:func:`an_text`) lose their accents (``é`` becomes ``e``)
+  and are refused if anything else is not printable ASCII, if they are empty, or if they are
+  longer than the element allows: truncating a name would make it name someone else;
+- identifiers, numbers and codes are refused on the same grounds but never transliterated
+  (``exact``): they must match as they are;
 - free text where the Standard's meaning survives shortening (a ``Note``, a ``DenialReason``;
   :func:`free_text`) is transliterated the same way, other non-ASCII characters become ``?``, and
   it is truncated with ``...``.
@@ -123,13 +124,18 @@ def _transliterate(value: str) -> str:
     )
 
 
-def an_text(value: str, limit: int, xpath: str) -> str:
-    """``value`` as an ``an`` element's text: transliterated, else refused; never shortened."""
-    text = _transliterate(value).strip()
+def an_text(value: str, limit: int, xpath: str, *, exact: bool = False) -> str:
+    """``value`` as an ``an`` element's text: transliterated, else refused; never shortened.
+
+    ``exact`` values (identifiers, numbers, codes) are not transliterated either: the hub and
+    the prescriber must match them as they are (a ``MessageID`` comes back as a
+    ``RelatesToMessageID``), so one with a non-ASCII character is refused.
+    """
+    text = (value if exact else _transliterate(value)).strip()
     if not text:
         raise OutboundError("empty value", xpath)
     if not (text.isascii() and text.isprintable()):
-        raise OutboundError("not printable ASCII after transliteration", xpath)
+        raise OutboundError("not printable ASCII", xpath)
     if len(text) > limit:
         raise OutboundError(f"longer than {limit} characters", xpath)
     return text
@@ -159,6 +165,15 @@ def _opt_an(parent: Element, tag: str, value: str | None, limit: int, path: str)
         _an(parent, tag, value, limit, path)
 
 
+def _id(parent: Element, tag: str, value: str, limit: int, path: str) -> None:
+    add_leaf(parent, tag, an_text(value, limit, f"{path}/{tag}", exact=True))
+
+
+def _opt_id(parent: Element, tag: str, value: str | None, limit: int, path: str) -> None:
+    if value is not None:
+        _id(parent, tag, value, limit, path)
+
+
 def message_document(header: Header, transaction: Element) -> bytes:
     """The whole message: root with the six version attributes, ``Header``, ``Body``."""
     root = etree.Element("Message")
@@ -174,16 +189,16 @@ def _header(header: Header) -> Element:
     el = etree.Element("Header")
     _party(el, "To", header.to, path)
     _party(el, "From", header.from_, path)
-    _an(el, "MessageID", header.message_id, IDENTIFIER_MAX, path)
-    _opt_an(el, "RelatesToMessageID", header.relates_to_message_id, IDENTIFIER_MAX, path)
+    _id(el, "MessageID", header.message_id, IDENTIFIER_MAX, path)
+    _opt_id(el, "RelatesToMessageID", header.relates_to_message_id, IDENTIFIER_MAX, path)
     if header.sent_time.utcoffset() != _NO_OFFSET:
         raise OutboundError("SentTime must be in UTC", f"{path}/SentTime")
     add_leaf(el, "SentTime", format_sent_time(header.sent_time))
     _software(el, header.sender_software, f"{path}/SenderSoftware")
     if header.test_message:
         add_leaf(el, "TestMessage", "true")
-    _opt_an(el, "RxReferenceNumber", header.rx_reference_number, IDENTIFIER_MAX, path)
-    _opt_an(el, "PrescriberOrderNumber", header.prescriber_order_number, IDENTIFIER_MAX, path)
+    _opt_id(el, "RxReferenceNumber", header.rx_reference_number, IDENTIFIER_MAX, path)
+    _opt_id(el, "PrescriberOrderNumber", header.prescriber_order_number, IDENTIFIER_MAX, path)
     if header.digital_signature is not None:
         # Only the prescriber signs (NewRx, RxChangeResponse, RxRenewalResponse): what the hub
         # sends carries no signature.
@@ -192,7 +207,7 @@ def _header(header: Header) -> Element:
 
 
 def _party(parent: Element, tag: str, party: Party, path: str) -> None:
-    el = add_leaf(parent, tag, an_text(party.value, PARTY_VALUE_MAX, f"{path}/{tag}"))
+    el = add_leaf(parent, tag, an_text(party.value, PARTY_VALUE_MAX, f"{path}/{tag}", exact=True))
     if party.qualifier is not None:
         el.set("Qualifier", party.qualifier)
 
@@ -237,11 +252,11 @@ def _communication_numbers(
     for number in numbers:  # kept in document order, which the parser checked is schema order
         where = f"{path}/{number.kind}"
         if number.kind == "ElectronicMail":
-            _an(el, number.kind, number.number, NUMBER_MAX, path)
+            _id(el, number.kind, number.number, NUMBER_MAX, path)
             continue
         phone = etree.SubElement(el, number.kind)
-        _an(phone, "Number", number.number, NUMBER_MAX, where)
-        _opt_an(phone, "Extension", number.extension, NUMBER_MAX, where)
+        _id(phone, "Number", number.number, NUMBER_MAX, where)
+        _opt_id(phone, "Extension", number.extension, NUMBER_MAX, where)
 
 
 def _date(parent: Element, tag: str, value: DateValue) -> None:
@@ -270,7 +285,7 @@ def _pairs(parent: Element, pairs: Iterable[tuple[str, str]], path: str) -> None
                 el = last
             else:
                 el = etree.SubElement(el, step)
-        el.text = an_text(value, IDENTIFIER_MAX, f"{path}/{name}")
+        el.text = an_text(value, IDENTIFIER_MAX, f"{path}/{name}", exact=True)
 
 
 def write_patient(parent: Element, patient: Patient, path: str) -> None:
@@ -288,9 +303,10 @@ def write_patient(parent: Element, patient: Patient, path: str) -> None:
         raise OutboundError("a human patient needs name, gender, birth date, address", path)
     human = etree.SubElement(etree.SubElement(parent, "Patient"), "HumanPatient")
     if patient.identifiers:
-        _pairs(etree.SubElement(human, "Identification"), patient.identifiers, path)
+        where = f"{path}/Identification"
+        _pairs(etree.SubElement(human, "Identification"), patient.identifiers, where)
     _name(human, name, path)
-    _an(human, "Gender", gender, 1, path)
+    _id(human, "Gender", gender, 1, path)
     _date(human, "DateOfBirth", born)
     _address(human, address, path)
     if patient.communication_numbers:
@@ -302,8 +318,8 @@ def write_pharmacy(parent: Element, pharmacy: Pharmacy, path: str) -> None:
     path = f"{path}/Pharmacy"
     el = etree.SubElement(parent, "Pharmacy")
     identification = etree.SubElement(el, "Identification")
-    _an(identification, "NCPDPID", pharmacy.ncpdpid, IDENTIFIER_MAX, f"{path}/Identification")
-    _an(identification, "NPI", pharmacy.npi, IDENTIFIER_MAX, f"{path}/Identification")
+    _id(identification, "NCPDPID", pharmacy.ncpdpid, IDENTIFIER_MAX, f"{path}/Identification")
+    _id(identification, "NPI", pharmacy.npi, IDENTIFIER_MAX, f"{path}/Identification")
     _an(el, "BusinessName", pharmacy.business_name, BUSINESS_NAME_MAX, path)
     if pharmacy.address is not None:
         _address(el, pharmacy.address, path)
@@ -351,7 +367,7 @@ def write_drug_coded(
     if strength is not None:
         part = etree.SubElement(el, "Strength")
         where = f"{path}/Strength"
-        _opt_an(part, "StrengthValue", strength.value, IDENTIFIER_MAX, where)
+        _opt_id(part, "StrengthValue", strength.value, IDENTIFIER_MAX, where)
         _opt_code(part, "StrengthForm", strength.form_code, where)
         _opt_code(part, "StrengthUnitOfMeasure", strength.unit_code, where)
     if drug_db_code is not None:
@@ -361,13 +377,13 @@ def write_drug_coded(
 
 def _code_and_qualifier(parent: Element, tag: str, code: str, qualifier: str, path: str) -> None:
     el = etree.SubElement(parent, tag)
-    _an(el, "Code", code, IDENTIFIER_MAX, f"{path}/{tag}")
-    _an(el, "Qualifier", qualifier, IDENTIFIER_MAX, f"{path}/{tag}")
+    _id(el, "Code", code, IDENTIFIER_MAX, f"{path}/{tag}")
+    _id(el, "Qualifier", qualifier, IDENTIFIER_MAX, f"{path}/{tag}")
 
 
 def _opt_code(parent: Element, tag: str, code: str | None, path: str) -> None:
     if code is not None:
-        _an(etree.SubElement(parent, tag), "Code", code, IDENTIFIER_MAX, f"{path}/{tag}")
+        _id(etree.SubElement(parent, tag), "Code", code, IDENTIFIER_MAX, f"{path}/{tag}")
 
 
 def write_quantity(parent: Element, quantity: Quantity, path: str) -> None:
@@ -378,7 +394,7 @@ def write_quantity(parent: Element, quantity: Quantity, path: str) -> None:
         raise OutboundError("more than 11 digits", f"{path}/Value")
     el = etree.SubElement(parent, "Quantity")
     add_leaf(el, "Value", value)
-    _an(el, "CodeListQualifier", quantity.code_list_qualifier, 2, path)
+    _id(el, "CodeListQualifier", quantity.code_list_qualifier, 2, path)
     _opt_code(el, "QuantityUnitOfMeasure", quantity.unit_code, path)
 
 
@@ -415,7 +431,7 @@ def write_medication_prescribed(
     if medication.days_supply is not None:
         add_leaf(el, "DaysSupply", count(medication.days_supply, 3, f"{path}/DaysSupply"))
     _date(el, "WrittenDate", medication.written_date)
-    _an(el, "Substitutions", medication.substitutions, 1, path)
+    _id(el, "Substitutions", medication.substitutions, 1, path)
     add_leaf(
         el,
         "NumberOfRefills",
@@ -426,17 +442,17 @@ def write_medication_prescribed(
     if medication.note is not None and (note := free_text(medication.note, NOTE_MAX)):
         add_leaf(el, "Note", note)
     write_sig(el, medication.sig.text, path)
-    _opt_an(el, "PrescriberCheckedREMS", medication.prescriber_checked_rems, IDENTIFIER_MAX, path)
+    _opt_id(el, "PrescriberCheckedREMS", medication.prescriber_checked_rems, IDENTIFIER_MAX, path)
 
 
 def _diagnosis(parent: Element, diagnosis: Diagnosis, path: str) -> None:
     el = etree.SubElement(parent, "Diagnosis")
-    _an(el, "ClinicalInformationQualifier", diagnosis.clinical_information_qualifier, 1, path)
+    _id(el, "ClinicalInformationQualifier", diagnosis.clinical_information_qualifier, 1, path)
     for tag, code in (("Primary", diagnosis.primary), ("Secondary", diagnosis.secondary)):
         if code is None:
             continue
         part = etree.SubElement(el, tag)
-        _an(part, "Code", code.code, IDENTIFIER_MAX, f"{path}/{tag}")
-        _an(part, "Qualifier", code.qualifier, IDENTIFIER_MAX, f"{path}/{tag}")
+        _id(part, "Code", code.code, IDENTIFIER_MAX, f"{path}/{tag}")
+        _id(part, "Qualifier", code.qualifier, IDENTIFIER_MAX, f"{path}/{tag}")
         if code.description is not None and (text := free_text(code.description, NOTE_MAX)):
             add_leaf(part, "Description", text)

@@ -12,6 +12,7 @@ import pytest
 from lxml import etree
 
 from eprescribe.ncpdp import (
+    DigitalSignature,
     Header,
     MedicationPrescribed,
     Name,
@@ -439,43 +440,56 @@ def test_over_long_note_is_shortened_but_over_long_directions_are_refused() -> N
     assert caught.value.xpath.endswith("/MedicationRequested[1]/Sig/SigText")
 
 
-@pytest.mark.parametrize(
-    "message_id", ["", "X" * 36, "HUB-ÜBER-1", "HUB\n1"], ids=["empty", "long", "accent", "ctl"]
-)
-def test_bad_message_ids_are_refused(message_id: str) -> None:
-    header = dataclasses.replace(expected_header(None), message_id="OK")
-    object.__setattr__(header, "message_id", message_id)  # as if stored before any check
-    request = RxChangeRequest(
+def plain_request() -> RxChangeRequest:
+    original = stored()
+    return RxChangeRequest(
         request_code=ChangeRequestCode.SCRIPT_CLARIFICATION,
-        patient=stored().patient,
-        pharmacy=stored().pharmacy,
-        prescriber=stored().prescriber,
-        medication_prescribed=stored().medication,
+        patient=original.patient,
+        pharmacy=original.pharmacy,
+        prescriber=original.prescriber,
+        medication_prescribed=original.medication,
     )
-    if message_id == "HUB-ÜBER-1":  # transliterated, still an an1..35 identifier
-        assert parse_message(build_rx_change_request(header, request)).header.message_id == (
-            "HUB-UBER-1"
+
+
+@pytest.mark.parametrize("message_id", ["HUB-ÜBER-1", "HUB\n1", "HUB 李"])
+def test_identifiers_are_never_transliterated_but_refused(message_id: str) -> None:
+    header = dataclasses.replace(expected_header(None), message_id=message_id)
+    with pytest.raises(OutboundError, match="not printable ASCII") as caught:
+        build_rx_change_request(header, plain_request())
+    assert caught.value.xpath == "/Message/Header/MessageID"
+
+
+def test_patient_identifier_with_accent_is_refused() -> None:
+    request = plain_request()
+    patient = dataclasses.replace(
+        request.patient, identifiers=(("MedicalRecordIdentificationNumberEHR", "MRN-É1"),)
+    )
+    with pytest.raises(OutboundError) as caught:
+        build_rx_change_request(
+            expected_header(None), dataclasses.replace(request, patient=patient)
         )
-        return
-    with pytest.raises(OutboundError):
-        build_rx_change_request(header, request)
+    assert caught.value.xpath.endswith("/Identification/MedicalRecordIdentificationNumberEHR")
+
+
+def test_patient_identifiers_are_sent_back_as_received() -> None:
+    request = plain_request()
+    patient = dataclasses.replace(
+        request.patient, identifiers=(("MedicalRecordIdentificationNumberEHR", "MRN-0001"),)
+    )
+    data = build_rx_change_request(
+        expected_header(None), dataclasses.replace(request, patient=patient)
+    )
+    body = parse_message(data).body
+    assert isinstance(body, RxChangeRequest)
+    assert body.patient == patient
 
 
 def test_a_signed_header_is_refused() -> None:
-    from eprescribe.ncpdp import DigitalSignature
-
     header = dataclasses.replace(
         expected_header(None), digital_signature=DigitalSignature("1.1", indicator=True)
     )
-    request = RxChangeRequest(
-        request_code=ChangeRequestCode.SCRIPT_CLARIFICATION,
-        patient=stored().patient,
-        pharmacy=stored().pharmacy,
-        prescriber=stored().prescriber,
-        medication_prescribed=stored().medication,
-    )
     with pytest.raises(OutboundError, match="does not sign"):
-        build_rx_change_request(header, request)
+        build_rx_change_request(header, plain_request())
 
 
 def test_non_human_patient_is_not_sent_yet() -> None:
