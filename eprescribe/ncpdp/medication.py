@@ -71,7 +71,9 @@ __all__ = [
     "ProductCode",
     "Quantity",
     "Strength",
+    "parse_drug_coded",
     "parse_medication_prescribed",
+    "parse_quantity",
 ]
 
 #: NCI codes of ``DEASchedule/Code``: Schedule I, II, III, IV, V and Unspecified.
@@ -267,6 +269,18 @@ def _drug_coded(medication: Children, path: str) -> _DrugCoded:
         _drug_db_code(db_code[0], f"{path}/DrugDBCode") if db_code else None,
         _code_only(schedule[0], f"{path}/DEASchedule", DEA_SCHEDULES) if schedule else None,
     )
+
+
+def parse_drug_coded(medication: Children, path: str) -> _DrugCoded:
+    """(product code, strength, drug DB code, DEA schedule) of the ``DrugCoded`` among a
+    medication element's ``children`` (all ``None`` without one): shared with the other
+    medication elements (MedicationRequested, MedicationDispensed)."""
+    return _drug_coded(medication, path)
+
+
+def parse_quantity(el: etree._Element, path: str) -> Quantity:
+    """A ``Quantity`` element: shared with the other medication elements."""
+    return _quantity(el, path)
 
 
 def _product_code(el: etree._Element, path: str) -> ProductCode:

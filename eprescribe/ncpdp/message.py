@@ -12,7 +12,8 @@
    root 4040;
 3. ``Header`` then ``Body`` (3000 for structure, lengths, datatypes and code lists);
 4. exactly one transaction in ``Body``. NewRx, CancelRx, Status, Error and Verify bodies are
-   validated;
+   validated, and so are those the hub sends (RxChangeRequest, RxRenewalRequest,
+   CancelRxResponse);
    any other transaction name is returned with ``body=None`` for the caller to accept or answer
    with 4040;
 5. for a NewRx or a CancelRx, values that contradict each other or the header (2000).
@@ -37,6 +38,9 @@ from eprescribe.ncpdp.errors import (
 )
 from eprescribe.ncpdp.header import Header, parse_header
 from eprescribe.ncpdp.newrx import NewRx, check_context, parse_newrx
+from eprescribe.ncpdp.outbound.cancelrxresponse import CancelRxResponse, parse_cancel_rx_response
+from eprescribe.ncpdp.outbound.rxchangerequest import RxChangeRequest, parse_rx_change_request
+from eprescribe.ncpdp.outbound.rxrenewalrequest import RxRenewalRequest, parse_rx_renewal_request
 from eprescribe.ncpdp.status import Status, parse_status
 from eprescribe.ncpdp.structure import Spec, req, walk
 from eprescribe.ncpdp.verify import Verify, parse_verify
@@ -54,7 +58,17 @@ VERSION_ATTRIBUTES: Final = (
     "ECLVersion",
 )
 
-Body: TypeAlias = NewRx | CancelRx | Status | Error | Verify | None
+Body: TypeAlias = (
+    NewRx
+    | CancelRx
+    | Status
+    | Error
+    | Verify
+    | RxChangeRequest
+    | RxRenewalRequest
+    | CancelRxResponse
+    | None
+)
 
 # "2017071" and one ASCII digit: ten strings, so a set lookup instead of a regex.
 _VERSIONS: Final = frozenset(f"2017071{digit}" for digit in range(10))
@@ -74,6 +88,10 @@ _BODY_PARSERS: Final[dict[str, Callable[[etree._Element, str], Body]]] = {
     "Status": parse_status,
     "Error": parse_error,
     "Verify": parse_verify,
+    # the transactions the hub sends for a pharmacy (eprescribe.ncpdp.outbound)
+    "RxChangeRequest": parse_rx_change_request,
+    "RxRenewalRequest": parse_rx_renewal_request,
+    "CancelRxResponse": parse_cancel_rx_response,
 }
 
 

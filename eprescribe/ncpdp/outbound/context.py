@@ -1,0 +1,65 @@
+"""What the hub kept of a prescription, as the starting point of what it sends about it.
+
+NCPDP SCRIPT Standard 2017071: a pharmacy's request about a prescription goes to whoever sent
+the NewRx (its ``Header/From``), from the pharmacy it was addressed to (its ``Header/To``), and
+names the prescriber's order (``PrescriberOrderNumber``) and, once the pharmacy has one, its own
+prescription number (``RxReferenceNumber``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+
+from eprescribe.ncpdp.header import Header
+from eprescribe.ncpdp.medication import MedicationPrescribed
+from eprescribe.ncpdp.parties import Patient, Pharmacy, Prescriber
+from eprescribe.ncpdp.types import Party, SenderSoftware
+
+__all__ = ["OriginalPrescription"]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class OriginalPrescription:
+    """A prescription as the hub stored it, with the envelope of the NewRx that brought it.
+
+    ``prescriber_party`` is the NewRx's ``Header/From``, ``pharmacy_party`` its ``Header/To``,
+    ``message_id`` its ``MessageID``. ``pharmacy`` is the receiving pharmacy's block (the one the
+    NewRx carried, or the hub's record of the pharmacy when it carried none).
+    """
+
+    prescriber_party: Party
+    pharmacy_party: Party
+    message_id: str
+    prescriber_order_number: str | None
+    patient: Patient
+    pharmacy: Pharmacy
+    prescriber: Prescriber
+    medication: MedicationPrescribed
+    prohibit_renewal_request: bool | None = None
+    rx_reference_number: str | None = None
+
+    def header(
+        self,
+        *,
+        message_id: str,
+        sent_time: dt.datetime,
+        software: SenderSoftware,
+        relates_to_message_id: str | None,
+    ) -> Header:
+        """The header of a message from the pharmacy to the prescriber about this prescription.
+
+        A pharmacy party stored without ``Qualifier`` (the intake reads it as an NCPDPID) is
+        sent as ``P``.
+        """
+        pharmacy = self.pharmacy_party
+        return Header(
+            to=self.prescriber_party,
+            from_=Party(pharmacy.qualifier or "P", pharmacy.value),
+            message_id=message_id,
+            sent_time=sent_time.astimezone(dt.UTC),
+            sender_software=software,
+            relates_to_message_id=relates_to_message_id,
+            prescriber_order_number=self.prescriber_order_number,
+            rx_reference_number=self.rx_reference_number,
+        )
