@@ -42,6 +42,9 @@ format: $(STAMP)
 bench: $(STAMP)  ## benchmarks (not part of make test); see tests/benchmarks/README.md
 	command -v wrk >/dev/null || apt-get install -y wrk
 	$(BIN)/python -m tests.benchmarks.intake
+	$(BIN)/python -m tests.benchmarks.checks
+	$(BIN)/python -m tests.benchmarks.picture
+	$(BIN)/python -m tests.benchmarks.queue
 	$(BIN)/python -m tests.benchmarks.consults
 	$(BIN)/python -m tests.benchmarks.media
 

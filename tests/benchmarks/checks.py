@@ -8,6 +8,11 @@ its schedule, some with none or a wrong one), one in ten an unknown drug, a thir
 with 2-5 active medications, a quarter with allergy entries, some with a weak or ambiguous
 profile match. ``BENCH_CONTEXTS`` (1000) and ``BENCH_SECONDS`` (5) adjust a run; the target
 is at least 5,000 prescriptions per second.
+
+Then the same mix with each patient's picture holding :data:`PICTURES` other prescriptions (0,
+5 and 50 in place of the mix's 0-5 active medications; two in five accepted and active, the
+rest still open in the pharmacy, ``pending_since`` set), each timed for ``BENCH_SECONDS``, with
+its rate and its ratio to the empty picture: what a whole picture costs the pure checks.
 """
 
 from __future__ import annotations
@@ -33,6 +38,8 @@ from tests.support.script_samples import newrx_xml
 CONTEXTS = int(os.environ.get("BENCH_CONTEXTS", "1000"))
 SECONDS = float(os.environ.get("BENCH_SECONDS", "5"))
 TARGET = 5000
+#: other prescriptions in each patient's picture, for the picture runs
+PICTURES = (0, 5, 50)
 DESCRIPTION_MAX = 105  # SCRIPT DrugDescription length
 RECEIVED = dt.datetime(2025, 1, 15, 18, 0, tzinfo=dt.UTC)
 SCHEDULE = "Body/NewRx/MedicationPrescribed/DrugCoded/DEASchedule/Code"
@@ -87,6 +94,29 @@ def _newrx(rng: random.Random, drug: Drug, unknown: bool, n: int) -> Message:
     return parse_message(xml)
 
 
+def with_pictures(
+    reference: DrugReference, batch: list[CheckContext], size: int, seed: int = 14
+) -> list[CheckContext]:
+    """``batch`` with each context's picture replaced by ``size`` other prescriptions of the
+    patient, drawn from the reference: two in five active (accepted), the rest pending (still
+    open, received in the last days)."""
+    rng = random.Random(seed)
+    drugs = [d for d in reference.drugs if len(d.name) <= DESCRIPTION_MAX]
+    out = []
+    for n, context in enumerate(batch):
+        active = tuple(
+            ActiveMedication(
+                f"rx-{n}-{k}",
+                d.name,
+                d,
+                None if k % 5 < 2 else RECEIVED - dt.timedelta(hours=rng.randint(1, 96)),
+            )
+            for k, d in enumerate(rng.sample(drugs, size))
+        )
+        out.append(dataclasses.replace(context, active=active))
+    return out
+
+
 def measure(batch: list[CheckContext], seconds: float) -> tuple[int, float]:
     """Prescriptions checked and CPU seconds spent, over whole passes of the batch."""
     done, start = 0, time.process_time()
@@ -109,6 +139,18 @@ def main() -> None:
         print(f"  {code:32} {count}")
     print(f"{done} prescriptions in {spent:.2f} s CPU: {rate:,.0f} prescriptions/s per core")
     print(f"target {TARGET:,}/s: {'met' if rate >= TARGET else 'NOT met'}")
+    print("\nthe same mix, each patient's picture holding N other prescriptions (2/5 active):")
+    rates: dict[int, float] = {}
+    for size in PICTURES:
+        cases = with_pictures(reference, batch, size)
+        per_pass = sum(len(run_checks(context)) for context in cases)
+        done, spent = measure(cases, SECONDS)
+        rates[size] = done / spent
+        print(
+            f"  N={size:<3} {rates[size]:>9,.0f} prescriptions/s per core"
+            f"  ratio to N=0 {rates[size] / rates[PICTURES[0]]:.3f}"
+            f"  ({per_pass} findings per pass)"
+        )
 
 
 if __name__ == "__main__":

@@ -22,7 +22,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from importlib import resources
 from pathlib import Path
@@ -96,8 +96,16 @@ def wrk(url: str, template: Path, token: str, tag: str, pid: int) -> dict[str, A
     }
 
 
-async def paced(url: str, template: bytes, token: str, rate: int, seconds: int) -> dict[str, Any]:
-    """Open loop: request i is due at t0 + i/rate; latency counts from when it was due."""
+async def paced(
+    url: str,
+    template: bytes,
+    token: str,
+    rate: int,
+    seconds: int,
+    body_for: Callable[[int], bytes] | None = None,
+) -> dict[str, Any]:
+    """Open loop: request i is due at t0 + i/rate; latency counts from when it was due.
+    Request i's body is ``body_for(i)``, or ``template`` with a fresh MessageID."""
     latencies: list[float] = []
     errors = 0
     headers = {"Content-Type": "application/xml", "Authorization": f"Bearer {token}"}
@@ -116,7 +124,11 @@ async def paced(url: str, template: bytes, token: str, rate: int, seconds: int) 
         for i in range(rate * seconds):
             due = t0 + i / rate
             await asyncio.sleep(max(0.0, due - time.perf_counter()))
-            body = template.replace(b"DEMO-MESSAGE-ID", f"paced-{uuid.uuid4().hex[:28]}".encode())
+            body = (
+                body_for(i)
+                if body_for
+                else template.replace(b"DEMO-MESSAGE-ID", f"paced-{uuid.uuid4().hex[:28]}".encode())
+            )
             tasks.append(asyncio.create_task(one(due, body)))
         await asyncio.gather(*tasks)
     q = statistics.quantiles(latencies, n=100)
