@@ -29,6 +29,7 @@ from .base import (
     Finding,
     PatientMatch,
     Severity,
+    related_prescriptions,
     supply_ends,
 )
 from .context import build_context, identify
@@ -67,6 +68,7 @@ __all__ = [
     "build_context",
     "checks_failed",
     "identify",
+    "related_prescriptions",
     "run_checks",
     "supply_ends",
 ]

@@ -201,5 +201,25 @@ class CheckContext:
         return self.schedule is not None
 
 
+#: the evidence fields that name the patient's other prescriptions a finding rests on
+RELATED_EVIDENCE = ("active_prescription_id", "pending_prescription_id", "other_prescription_ids")
+
+
+def related_prescriptions(findings: Iterable[Finding]) -> frozenset[str]:
+    """The IDs of the other prescriptions ``findings`` rest on (a pair with them, or the same
+    order sent again). The checks that compare two prescriptions are symmetric: what one
+    finds about the pair, the other finds too, so a prescription these findings do not name
+    would find nothing new about theirs."""
+    named: set[str] = set()
+    for finding in findings:
+        for key in RELATED_EVIDENCE:
+            value = finding.evidence.get(key)
+            if isinstance(value, str):
+                named.add(value)
+            elif isinstance(value, list | tuple):
+                named.update(str(v) for v in value)
+    return frozenset(named)
+
+
 #: a check: the findings a prescription deserves under one rule family
 Check = Callable[[CheckContext], Iterable[Finding]]

@@ -16,12 +16,12 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, NoReturn, Protocol
 
 from aiohttp import web
-from sqlalchemy import delete, insert, or_, select, update
+from sqlalchemy import delete, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
@@ -407,6 +407,8 @@ class Started:
     pharmacy_state: str | None
     patient: PatientLink
     prescriber_order_number: str | None
+    #: linked to its patient's profile by this run: the patient's picture changed with it
+    linked: bool = False
 
 
 def start_checks(session: Session, ids: Iterable[uuid.UUID], link: Linker) -> list[Started]:
@@ -449,7 +451,8 @@ def start_checks(session: Session, ids: Iterable[uuid.UUID], link: Linker) -> li
         if rx.state in (State.RECEIVED, State.CHECKING):
             outcome = rules.start_checks(rx, now)
         patient = link(session, rx.pharmacy_id, newrx.patient, rx.patient_id, rx.id)
-        if patient.profile is not None and rx.patient_id != patient.profile.id:
+        linking = patient.profile is not None and rx.patient_id != patient.profile.id
+        if patient.profile is not None and linking:
             linked = rules.link_patient(outcome.rx, patient.profile.id)
             outcome = rules.Outcome(linked.rx, outcome.events + linked.events)
         changes.append(Change(rx, outcome))
@@ -462,10 +465,57 @@ def start_checks(session: Session, ids: Iterable[uuid.UUID], link: Linker) -> li
                 states[row.pharmacy_id],
                 patient,
                 row.prescriber_order_number,
+                linking,
             )
         )
     save(session, changes, [p.patient.created for p in started if p.patient.created])
     return started
+
+
+def carry_forward(
+    session: Session,
+    patient_id: uuid.UUID,
+    version: int,
+    skip: Collection[uuid.UUID],
+    compared: int,
+) -> int:
+    """Bring the findings of the patient's prescriptions awaiting a decision from picture
+    ``version - 1`` to ``version`` without checking them again, when the one change between
+    the two was the arrival of new prescriptions whose own checks (on ``version``) named none
+    of them (``skip`` holds those named, and those just checked). The checks that compare two
+    prescriptions are symmetric, so a pair the new ones did not find, these would not find
+    either; with more open prescriptions than a check compares (``compared``), the window and
+    its PICTURE_INCOMPLETE count move too, and nothing is carried. Rows are locked in ID order;
+    returns how many were carried."""
+    if picture_versions(session, [patient_id]).get(patient_id) != version:
+        return 0  # the picture changed again meanwhile: those changes were not looked at
+    pending = session.scalar(
+        select(func.count()).where(
+            PrescriptionRow.patient_id == patient_id,
+            PrescriptionRow.state.in_(sorted(PENDING)),
+            PrescriptionRow.test.is_(False),
+        )
+    )
+    if (pending or 0) > compared:
+        return 0
+    rows = session.scalars(
+        select(PrescriptionRow.id)
+        .where(
+            PrescriptionRow.patient_id == patient_id,
+            PrescriptionRow.state.in_(sorted(REVIEWABLE)),
+            PrescriptionRow.checked_basis == version - 1,
+        )
+        .order_by(PrescriptionRow.id)
+        .with_for_update()
+    ).all()
+    carried = [rx_id for rx_id in rows if rx_id not in skip]
+    if carried:
+        session.execute(
+            update(PrescriptionRow)
+            .where(PrescriptionRow.id.in_(carried))
+            .values(checked_basis=version, updated_at=utcnow())
+        )
+    return len(carried)
 
 
 # -- the hub's handlers ---------------------------------------------------------------------

@@ -19,7 +19,7 @@ import json
 import logging
 import traceback
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,6 +36,7 @@ from eprescribe.checks import (
     build_context,
     checks_failed,
     identify,
+    related_prescriptions,
     run_checks,
     supply_ends,
 )
@@ -166,34 +167,42 @@ class Checker:
         return outcomes, stale
 
     def _check_together(self, ids: list[uuid.UUID]) -> tuple[list[CheckOutcome], list[uuid.UUID]]:
-        gathered = self._start(ids)
+        gathered, linked = self._start(ids)
         results = {
             rx_id: (run_checks(context), basis) for rx_id, (context, basis) in gathered.items()
         }
-        done, stale = self._finish(results) if results else ([], [])
+        done, stale = self._finish(results, linked) if results else ([], [])
         for rx_id in done:
             log.info("checked prescription %s: %d findings", rx_id, len(results[rx_id][0]))
         return [CheckOutcome(rx_id, results[rx_id][0]) for rx_id in done], stale
 
-    def _start(self, ids: list[uuid.UUID]) -> dict[uuid.UUID, tuple[CheckContext, int | None]]:
+    def _start(
+        self, ids: list[uuid.UUID]
+    ) -> tuple[dict[uuid.UUID, tuple[CheckContext, int | None]], dict[uuid.UUID, set[uuid.UUID]]]:
         """Start the checks (the store moves the prescriptions and links their patients in
         one transaction), then gather their contexts: drug identification, the CPU-bound
         part, runs with no lock held. Each context comes with its basis: the version of the
         patient's picture, read before the picture itself, so a change committed in between
-        leaves the findings stale (checked again), never wrongly current."""
+        leaves the findings stale (checked again), never wrongly current. Also returned: the
+        prescriptions this run linked, by patient (their pictures changed with them)."""
         with self._sessions.begin() as session:
             started = store.start_checks(session, ids, directory.link)
+        linked: dict[uuid.UUID, set[uuid.UUID]] = {}
+        for s in started:
+            if s.linked and s.patient.profile is not None:
+                linked.setdefault(s.patient.profile.id, set()).add(s.rx.id)
         with self._sessions() as session:
             versions = store.picture_versions(
                 session, {s.patient.profile.id for s in started if s.patient.profile}
             )
-            return {
+            contexts = {
                 s.rx.id: (
                     self._context(session, s),
                     versions.get(s.patient.profile.id) if s.patient.profile else None,
                 )
                 for s in started
             }
+        return contexts, linked
 
     def _context(self, session: Session, started: store.Started) -> CheckContext:
         profile = started.patient.profile
@@ -292,13 +301,18 @@ class Checker:
         return self._drugs[key]
 
     def _finish(
-        self, results: dict[uuid.UUID, tuple[tuple[Finding, ...], int | None]]
+        self,
+        results: dict[uuid.UUID, tuple[tuple[Finding, ...], int | None]],
+        linked: dict[uuid.UUID, set[uuid.UUID]],
     ) -> tuple[list[uuid.UUID], list[uuid.UUID]]:
         """Store the findings of those still ``checking`` and move them on, and those of
         prescriptions checked again (on a picture newer than their findings'), in one
-        transaction; the others were finished by another run in the meantime. Also returned:
+        transaction; the others were finished by another run in the meantime. Then, in a
+        short transaction of its own, carry forward the findings the new prescriptions
+        cannot have changed (:func:`~server.prescriptions.store.carry_forward`: most of a
+        patient's others, so a new script does not cost a check again of each), and return
         the patients' prescriptions whose findings are stale now (their pictures changed
-        while this chunk ran, or by this chunk's new prescriptions)."""
+        while this chunk ran, or the new prescriptions named them)."""
         with self._sessions.begin() as session:
             found = store.load(session, results)
             now = utcnow()
@@ -314,8 +328,37 @@ class Checker:
                 if outcome.events:
                     changes.append(store.Change(rx, outcome))
             store.save(session, changes, [_checked(change, now) for change in changes])
+        done = [change.after.id for change in changes]
+        with self._sessions.begin() as session:
+            self._carry_forward(session, results, linked, set(done))
             stale = store.stale(session, {rx.patient_id for rx in found.values() if rx.patient_id})
-        return [change.after.id for change in changes], stale
+        return done, stale
+
+    def _carry_forward(
+        self,
+        session: Session,
+        results: dict[uuid.UUID, tuple[tuple[Finding, ...], int | None]],
+        linked: dict[uuid.UUID, set[uuid.UUID]],
+        done: set[uuid.UUID],
+    ) -> None:
+        """For each patient whose picture changed only by this run's new prescriptions, all
+        of them checked here on one basis: carry forward the findings of the patient's others
+        that the new ones did not name."""
+        for patient_id, arrivals in sorted(linked.items()):
+            bases = {results[rx_id][1] for rx_id in arrivals if rx_id in results}
+            if not arrivals <= done or len(bases) != 1:
+                continue  # one was finished by another run, or they saw different pictures
+            (version,) = bases
+            if version is None:
+                continue
+            named = {
+                other
+                for rx_id in arrivals
+                for other in _ids(related_prescriptions(results[rx_id][0]))
+            }
+            store.carry_forward(
+                session, patient_id, version, set(results) | named, PENDING_COMPARED
+            )
 
     def _park(self, rx_id: uuid.UUID, error: Exception) -> list[CheckOutcome]:
         """Send a prescription whose checks cannot run to the pharmacist's queue, with a
@@ -349,6 +392,15 @@ class Picture:
     medications: tuple[ActiveMedication, ...] = ()
     same_order: tuple[str, ...] = ()
     pending_omitted: int = 0
+
+
+def _ids(values: Iterable[str]) -> Iterator[uuid.UUID]:
+    """The prescription IDs among evidence values (anything else names no prescription)."""
+    for value in values:
+        try:
+            yield uuid.UUID(value)
+        except ValueError:
+            continue
 
 
 def _checked(change: store.Change, at: dt.datetime) -> dict[str, Any]:

@@ -229,3 +229,29 @@ async def test_a_flood_for_one_patient_compares_the_latest_and_says_so(
     assert incomplete["severity"] == "warning"
     assert incomplete["evidence"] == {"pending_compared": 3, "pending_omitted": 2}
     assert len([f for f in rx["findings"] if f["code"] == "THERAPEUTIC_DUPLICATION"]) == 3
+
+
+async def test_a_new_script_unrelated_to_the_others_does_not_check_them_again(
+    hub: Hub, checker: Checker
+) -> None:
+    """The checks that compare two prescriptions are symmetric: the others a new script's
+    findings do not name keep their findings, carried to the new picture, and are not checked
+    again (a patient's open scripts would otherwise cost one check each per arrival)."""
+    others = [
+        await reviewable(hub, checker, drug_description=d)
+        for d in (AMOXICILLIN, SIMVASTATIN, "metformin hydrochloride 500 MG Oral Tablet")
+    ]
+    new = await reviewable(hub, checker, drug_description=CLARITHROMYCIN)
+    alice = await staff(hub, "alice")
+    basis = (await detail(hub, alice, new))["findings_basis"]
+    for rx_id in others:
+        rx = await detail(hub, alice, rx_id)
+        assert rx["findings_stale"] is False
+        assert rx["findings_basis"] == basis
+    async with hub.db.sessions() as session:
+        again = await session.scalars(
+            select(AuditEvent.resource_id).where(AuditEvent.action == "prescription.check")
+        )
+        checked = sorted(again)
+    # simvastatin + clarithromycin is a pair: the statin was checked again; the others not
+    assert sorted(str(i) for i in (*others, new, others[1])) == checked
