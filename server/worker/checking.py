@@ -202,7 +202,12 @@ class Checker:
                 )
                 for s in started
             }
-        return contexts, linked
+        # a patient's first script (no other open one in its picture) has nothing to carry
+        return contexts, {
+            patient: arrivals
+            for patient, arrivals in linked.items()
+            if any(_others_open(contexts[rx_id][0], arrivals) for rx_id in arrivals)
+        }
 
     def _context(self, session: Session, started: store.Started) -> CheckContext:
         profile = started.patient.profile
@@ -223,11 +228,12 @@ class Checker:
         )
 
     def _picture(self, session: Session, patient_id: uuid.UUID, started: store.Started) -> Picture:
-        """The patient's other prescriptions that matter to the checks: the accepted ones
-        whose supply has not run out (active medications) and those that came with the same
-        PrescriberOrderNumber for the same drug (the order sent again under another
-        MessageID; at most :data:`SAME_ORDER_LISTED`), in one query; and, in another, the
-        latest :data:`PENDING_COMPARED` still open (pending prescriptions, not yet verified)."""
+        """The patient's other prescriptions that matter to the checks, in one query: the
+        accepted ones whose supply has not run out (active medications), the latest
+        :data:`PENDING_COMPARED` still open (pending prescriptions, not yet verified; a window
+        function ranks and counts them) and those that came with the same
+        PrescriberOrderNumber for the same drug (the order sent again under another MessageID;
+        at most :data:`SAME_ORDER_LISTED`)."""
         number = started.prescriber_order_number
         same = (
             and_(
@@ -237,60 +243,61 @@ class Checker:
             if number
             else false()
         )
-        # a test message is never part of a patient's picture (it is never linked either)
-        others = and_(
-            Prescription.patient_id == patient_id,
-            Prescription.id != started.rx.id,
-            Prescription.test.is_(False),
-        )
-        rows = session.execute(
+        pending = Prescription.state.in_(sorted(PENDING))
+        ranked = (
             select(
                 Prescription.id,
                 Prescription.state,
                 Prescription.medication,
                 Prescription.received_at,
-                same,
+                same.label("same"),
+                pending.label("pending"),
+                func.row_number()
+                .over(
+                    partition_by=pending,
+                    order_by=(Prescription.received_at.desc(), Prescription.id),
+                )
+                .label("rank"),
+                func.count().over(partition_by=pending).label("total"),
             )
-            .where(others, or_(Prescription.state.in_(ACCEPTED), same))
-            .order_by(Prescription.received_at)
+            .where(
+                # a test message is never part of a patient's picture (nor ever linked)
+                Prescription.patient_id == patient_id,
+                Prescription.id != started.rx.id,
+                Prescription.test.is_(False),
+                or_(Prescription.state.in_(sorted(ACCEPTED | PENDING)), same),
+            )
+            .subquery()
+        )
+        rows = session.execute(
+            select(ranked)
+            .where(or_(ranked.c.pending.is_(False), ranked.c.rank <= PENDING_COMPARED))
+            .order_by(ranked.c.received_at, ranked.c.id)
         )
         today = utcnow().date()
         medications: list[ActiveMedication] = []
         same_order: list[str] = []
-        for other_id, state, stored, received, is_same in rows:
+        omitted = 0
+        for other_id, state, stored, received, is_same, is_pending, _, total in rows:
             if is_same and len(same_order) < SAME_ORDER_LISTED:
                 same_order.append(str(other_id))
-            if state not in ACCEPTED:
-                continue
-            medication = from_json(MedicationPrescribed, stored)
-            if supply_ends(medication, received.date()) >= today:
+            if is_pending:
+                omitted = max(total - PENDING_COMPARED, 0)
+                medication = from_json(MedicationPrescribed, stored)
                 medications.append(
                     ActiveMedication(
-                        str(other_id), medication.drug_description, self._drug(medication)
+                        str(other_id), medication.drug_description, self._drug(medication), received
                     )
                 )
-        pending = session.execute(
-            select(Prescription.id, Prescription.medication, Prescription.received_at)
-            .where(others, Prescription.state.in_(sorted(PENDING)))
-            .order_by(Prescription.received_at.desc(), Prescription.id)
-            .limit(PENDING_COMPARED + 1)
-        ).all()
-        for other_id, stored, received in pending[:PENDING_COMPARED]:
-            medication = from_json(MedicationPrescribed, stored)
-            medications.append(
-                ActiveMedication(
-                    str(other_id), medication.drug_description, self._drug(medication), received
-                )
-            )
-        omitted = 0
-        if len(pending) > PENDING_COMPARED:
-            omitted = (
-                session.scalar(
-                    select(func.count()).where(others, Prescription.state.in_(sorted(PENDING)))
-                )
-                or 0
-            ) - PENDING_COMPARED
-        return Picture(tuple(medications), tuple(same_order), max(omitted, 0))
+            elif state in ACCEPTED:
+                medication = from_json(MedicationPrescribed, stored)
+                if supply_ends(medication, received.date()) >= today:
+                    medications.append(
+                        ActiveMedication(
+                            str(other_id), medication.drug_description, self._drug(medication)
+                        )
+                    )
+        return Picture(tuple(medications), tuple(same_order), omitted)
 
     def _drug(self, medication: MedicationPrescribed) -> Drug | None:
         key = (medication.product_code, medication.drug_db_code, medication.drug_description)
@@ -392,6 +399,14 @@ class Picture:
     medications: tuple[ActiveMedication, ...] = ()
     same_order: tuple[str, ...] = ()
     pending_omitted: int = 0
+
+
+def _others_open(context: CheckContext, arrivals: set[uuid.UUID]) -> bool:
+    """The picture holds open prescriptions other than ``arrivals`` (checked together)."""
+    names = {str(rx_id) for rx_id in arrivals}
+    return bool(context.pending_omitted) or any(
+        m.pending_since is not None and m.prescription_id not in names for m in context.active
+    )
 
 
 def _ids(values: Iterable[str]) -> Iterator[uuid.UUID]:

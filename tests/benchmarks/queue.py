@@ -31,6 +31,7 @@ from collections import Counter
 from importlib import resources
 from pathlib import Path
 
+from eprescribe.drugs import DrugReference
 from tests.benchmarks.intake import (
     BIN,
     BROKER,
@@ -52,6 +53,8 @@ TARGET = 0.3
 BUCKET = 0.05
 FIRST_NAMES = ("ALEX", "SAM", "JORDAN", "TAYLOR", "CASEY", "MORGAN", "RILEY", "JAMIE")
 SAMPLE_NAME = b"<LastName>TESTPATIENT</LastName><FirstName>ALEX</FirstName>"
+SAMPLE_DRUG = b"<DrugDescription>lisinopril 10 MG Oral Tablet<"
+DESCRIPTION_MAX = 105  # SCRIPT DrugDescription
 #: per prescription: receipt to awaiting_review, receipt to the check's start, the check
 TIMES_SQL = """
 SELECT extract(epoch FROM r.at - p.received_at), extract(epoch FROM c.at - p.received_at),
@@ -115,17 +118,26 @@ def letters(n: int) -> str:
 
 
 def bodies(template: bytes, count: int, patients: int, seed: int = 14) -> list[bytes]:
-    """``count`` NewRx from ``template``, each with its own MessageID, for a patient drawn
-    from a pool of ``patients`` (one: the sample's own patient, unchanged)."""
+    """``count`` NewRx from ``template``, each with its own MessageID and order number, for a
+    patient drawn from a pool of ``patients`` (one: the sample's own patient and drug,
+    unchanged: the flood) and a drug drawn from the bundled reference's oral tablets (one
+    drug for everyone would make every patient's second script a duplicate of the first)."""
     rng = random.Random(seed)
+    drugs = [
+        d.name.encode()
+        for d in DrugReference.bundled().drugs
+        if d.name.endswith("Oral Tablet") and len(d.name) <= DESCRIPTION_MAX
+    ]
     out = []
     for i in range(count):
         body = template.replace(b"DEMO-MESSAGE-ID", f"queue-{i}-{rng.getrandbits(64):x}".encode())
+        body = body.replace(b"DEMO-ORDER-1", f"QUEUE-ORDER-{i}".encode())
         if patients > 1:
             p = rng.randrange(patients)
             name = f"<LastName>QUEUE{letters(p)}</LastName>"
             name += f"<FirstName>{FIRST_NAMES[p % len(FIRST_NAMES)]}</FirstName>"
             body = body.replace(SAMPLE_NAME, name.encode())
+            body = body.replace(SAMPLE_DRUG, b"<DrugDescription>" + rng.choice(drugs) + b"<")
         out.append(body)
     return out
 
