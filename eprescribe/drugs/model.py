@@ -106,16 +106,20 @@ class Drug:
     ndcs: tuple[str, ...] = ()
     pharm_classes: tuple[str, ...] = ()
     other_rxcuis: tuple[str, ...] = ()
+    #: made once: every pair the checks compare asks for it
+    _ingredient_names: frozenset[str] = dataclasses.field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not self.ingredients:
             raise ValueError(f"{self.name}: a drug needs at least one ingredient")
+        names = frozenset(ingredient.name for ingredient in self.ingredients)
+        object.__setattr__(self, "_ingredient_names", names)
         if self.dea_schedule is not None and self.dea_schedule not in SCHEDULE_LABELS:
             raise ValueError(f"{self.name}: unknown DEA schedule code {self.dea_schedule!r}")
 
     @property
     def ingredient_names(self) -> frozenset[str]:
-        return frozenset(ingredient.name for ingredient in self.ingredients)
+        return self._ingredient_names
 
     @property
     def is_controlled(self) -> bool:

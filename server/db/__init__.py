@@ -67,7 +67,11 @@ def json_dumps(value: Any) -> str:
 def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
     """An async engine that never puts bound parameters (patient data) into error messages."""
     parsed = make_url(url)
-    options: dict[str, Any] = {"hide_parameters": True, "json_serializer": json_dumps}
+    options: dict[str, Any] = {
+        "hide_parameters": True,
+        "json_serializer": json_dumps,
+        "json_deserializer": orjson.loads,
+    }
     if parsed.get_backend_name() == "sqlite":
         if parsed.database:
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
@@ -84,7 +88,13 @@ def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
 def sync_engine(url: str) -> Engine:
     """A blocking engine for workers, configured like the hub's (hidden parameters, JSON)."""
     engine = create_sync_engine(
-        url, hide_parameters=True, json_serializer=json_dumps, pool_pre_ping=True
+        url,
+        hide_parameters=True,
+        json_serializer=json_dumps,
+        # a picture reads the medications of the patient's other prescriptions: orjson reads
+        # them several times faster than the standard library
+        json_deserializer=orjson.loads,
+        pool_pre_ping=True,
     )
     if engine.dialect.name == "sqlite":
         use_sqlite_transactions(engine, "BEGIN IMMEDIATE")
