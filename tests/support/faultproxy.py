@@ -171,6 +171,10 @@ class FaultProxy:
             link.abort()
         finally:
             self._links.pop(link, None)
+            if not (link.aborted or link.closed):
+                # cancelled (the proxy shutting down) before it ended: never leave a socket
+                # for the garbage collector to find open
+                link.abort()
 
     async def _pump(
         self,
@@ -215,6 +219,7 @@ class _Link:
         #: the first bytes the client sent (what kind of connection it is)
         self.opening = b""
         self.aborted = False
+        self.closed = False
 
     def abort(self) -> None:
         """Reset both sides at once: RST, not FIN, so neither reads it as a clean close."""
@@ -224,6 +229,7 @@ class _Link:
                 _reset(writer)
 
     def close(self) -> None:
+        self.closed = True
         for writer in (self.client, self.upstream):
             if writer is not None:
                 writer.close()
