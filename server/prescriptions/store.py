@@ -167,6 +167,12 @@ def picture_changed(session: Session, patient_ids: Iterable[uuid.UUID]) -> list[
     prescriptions or allergies changed, in the caller's unit of work), in ID order, and
     return the prescriptions whose findings that makes stale, for checking again after the
     commit (at most :data:`RECHECK_MAX` a patient)."""
+    wanted = _count_up(session, patient_ids)
+    return stale(session, wanted) if wanted else []
+
+
+def _count_up(session: Session, patient_ids: Iterable[uuid.UUID]) -> list[uuid.UUID]:
+    """Count up the picture versions of ``patient_ids``; those counted, in ID order."""
     wanted = sorted(set(patient_ids))
     if not wanted:
         return []
@@ -181,7 +187,7 @@ def picture_changed(session: Session, patient_ids: Iterable[uuid.UUID]) -> list[
             set_={"version": PatientPicture.version + 1, "changed_at": now},
         )
     )
-    return stale(session, wanted)
+    return wanted
 
 
 def _insert_for(session: Session) -> Any:
@@ -237,13 +243,17 @@ class Change:
 
 
 def save(
-    session: Session, changes: Sequence[Change], entries: list[dict[str, Any]]
+    session: Session,
+    changes: Sequence[Change],
+    entries: list[dict[str, Any]],
+    *,
+    find_stale: bool = False,
 ) -> list[uuid.UUID]:
     """Write ``changes`` (of prescriptions :func:`load` locked) and then the audit
     ``entries`` (from :func:`audit.values`), the last statement. A change that adds a
     prescription to a patient's picture, takes it out, or moves it from pending to accepted
-    changes the picture: the prescriptions that makes stale are returned, for checking again
-    after the commit."""
+    changes the picture; with ``find_stale``, the prescriptions that makes stale are returned,
+    for checking again after the commit (the worker looks once its chunk is finished)."""
     now = utcnow()
     moved = [c for c in changes if _row_values(c.after) != _row_values(c.before) or c.steps]
     if moved:
@@ -262,9 +272,10 @@ def save(
         for patient in (c.before.patient_id, c.after.patient_id)
         if patient is not None
     }
-    recheck = picture_changed(session, changed)
+    counted = _count_up(session, changed)
+    made_stale = stale(session, counted) if find_stale and counted else []
     audit.append(session, entries)
-    return recheck
+    return made_stale
 
 
 def _in_picture(rx: rules.Prescription) -> tuple[uuid.UUID, str] | None:
@@ -570,8 +581,10 @@ class PrescriptionStore:
                 detail = {"refused": exc.code, "codes": list(exc.codes)}
                 await _refuse(session, actor, action, rx_id, "refused", detail, _problem(exc))
             entry = audit.values(actor, _event(action, rx_id, "success", event_detail(outcome)))
-            stale = await session.run_sync(save, [Change(found, outcome)], [entry])
-        self.recheck(stale)
+            made_stale = await session.run_sync(
+                lambda s: save(s, [Change(found, outcome)], [entry], find_stale=True)
+            )
+        self.recheck(made_stale)
         return outcome.rx
 
 
