@@ -102,7 +102,10 @@ export async function consultRoom(el, id) {
   });
   const status = h("div", { "aria-live": "polite" });
   const controls = h("div", { class: "controls" });
-  const side = h("div", {});
+  // the end form sits between two parts that re-render; it is never moved, so the notes being
+  // typed keep their value and their focus while the consult changes
+  const about = h("div", {});
+  const history = h("div", {});
 
   const say = (text, kind = "ok") => replace(status, h("div", { class: `notice ${kind}`, role: kind === "error" ? "alert" : "status" }, text));
 
@@ -112,7 +115,7 @@ export async function consultRoom(el, id) {
     // once the patient has come, the link is used: no invite to show, nothing to cancel
     const came = consult.history.some((step) => step.to === "waiting");
     const link = came ? null : invites()[id];
-    replace(side,
+    replace(about,
       h("section", { class: "card" }, h("h2", {}, "Consult"),
         h("p", {}, consultBadge(state)),
         state === "scheduled" && link ? inviteBox(link, consult.invite_expires_at) : null,
@@ -123,8 +126,9 @@ export async function consultRoom(el, id) {
         consult.prescription_id ? h("p", {}, h("a", { href: `#/rx/${consult.prescription_id}` }, "The prescription")) : null,
         h("p", {}, h("a", { href: `#/patients/${consult.patient_id}` }, "Patient profile")),
         state === "scheduled" && !call && !came ? h("div", { class: "actions" },
-          h("button", { type: "button", class: "quiet", onclick: cancel }, "Cancel consult")) : null),
-      !over && call ? endForm : null,
+          h("button", { type: "button", class: "quiet", onclick: cancel }, "Cancel consult")) : null));
+    endForm.hidden = over || !call;
+    replace(history,
       h("section", { class: "card" }, h("h2", {}, "History"),
         h("ol", { class: "history" }, consult.history.map((s) => h("li", {}, h("strong", {}, s.to), " ", s.reason,
           h("div", { class: "sub" }, when(s.at)))))));
@@ -150,7 +154,7 @@ export async function consultRoom(el, id) {
   }
 
   // made once: the room re-renders as the consult changes, and notes being typed must stay
-  const endForm = h("form", { class: "card", id: "end-form", onsubmit: (e) => {
+  const endForm = h("form", { class: "card", id: "end-form", hidden: true, onsubmit: (e) => {
       e.preventDefault();
       const form = e.target.elements;
       call.end(form.notes.value.trim(), form.counselling.value);
@@ -254,7 +258,7 @@ export async function consultRoom(el, id) {
     h("p", {}, h("a", { href: "#/consults" }, "← All consults")),
     h("div", { class: "page-head" }, h("h1", {}, "Consult room")),
     status,
-    h("div", { class: "split" }, h("div", {}, stage, controls), side));
+    h("div", { class: "split" }, h("div", {}, stage, controls), h("div", {}, about, endForm, history)));
   render();
   return () => {
     if (call && !call.over) call.leave();
