@@ -12,9 +12,10 @@ its own entries as its last statement.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
 from eprescribe.checks import PatientMatch
@@ -22,45 +23,95 @@ from eprescribe.ncpdp import Patient
 from eprescribe.patients import MatchKey, classify
 
 from .. import audit
-from ..prescriptions.store import PatientLink, Profile
+from ..prescriptions.store import LinkRequest, PatientLink, Profile
 from .models import PatientProfile
 
 ACTOR = audit.Actor("system", "checks")
 
 
-def link(
-    session: Session,
-    pharmacy_id: uuid.UUID,
-    patient: Patient,
-    linked: uuid.UUID | None,
-    rx_id: uuid.UUID,
-) -> PatientLink:
-    """The profile for prescription ``rx_id``'s ``patient``; ``linked`` is the profile an
-    earlier, interrupted run linked it to."""
-    if linked is not None:
-        row = session.get(PatientProfile, linked)
-        return PatientLink(PatientMatch("exact", (str(linked),)), _facts(row) if row else None)
-    key = MatchKey.of(patient)
-    if key is None:
-        return PatientLink(None, None)
-    profiles = {
-        str(p.id): p
-        for p in session.scalars(
-            select(PatientProfile).where(
-                PatientProfile.pharmacy_id == pharmacy_id,
-                PatientProfile.last_name_key == key.last,
-                PatientProfile.first_name_key == key.first,
-                PatientProfile.date_of_birth == key.date_of_birth,
+def link(session: Session, wanted: Sequence[LinkRequest]) -> list[PatientLink]:
+    """The profile of each prescription's patient, in the order asked, in two statements
+    (and one more for the new profiles): the profiles earlier, interrupted runs linked, and
+    the candidates sharing a name and birth date. A patient met twice in one call gets one
+    new profile, the second matching the first."""
+    earlier = {r.linked for r in wanted if r.linked is not None}
+    linked = (
+        {
+            p.id: p
+            for p in session.scalars(
+                select(PatientProfile).where(PatientProfile.id.in_(sorted(earlier)))
             )
-        )
-    }
-    match = classify(key, [(pid, _key(p)) for pid, p in profiles.items()])
-    if match.kind == "exact":
-        return PatientLink(match, _facts(profiles[match.candidates[0]]))
-    if match.kind == "new":
-        profile = _new_profile(session, pharmacy_id, key, patient)
-        return PatientLink(match, _facts(profile), _created(profile, rx_id))
-    return PatientLink(match, None)
+        }
+        if earlier
+        else {}
+    )
+    keys = {r.rx_id: MatchKey.of(r.patient) for r in wanted if r.linked is None}
+    names = sorted(
+        {
+            (r.pharmacy_id, k.last, k.first, k.date_of_birth)
+            for r in wanted
+            if (k := keys.get(r.rx_id))
+        },
+        key=str,
+    )
+    candidates: dict[tuple[object, ...], list[PatientProfile]] = {}
+    if names:
+        for profile in session.scalars(
+            select(PatientProfile)
+            .where(
+                or_(
+                    *(
+                        and_(
+                            PatientProfile.pharmacy_id == pharmacy_id,
+                            PatientProfile.last_name_key == last,
+                            PatientProfile.first_name_key == first,
+                            PatientProfile.date_of_birth == born,
+                        )
+                        for pharmacy_id, last, first, born in names
+                    )
+                )
+            )
+            .order_by(PatientProfile.id)
+        ):
+            candidates.setdefault(_name(profile.pharmacy_id, _key(profile)), []).append(profile)
+    #: a new profile is a link once flushed (it has an ID then)
+    links: list[PatientLink | tuple[PatientMatch, PatientProfile]] = []
+    created: list[PatientProfile] = []
+    for r in wanted:
+        if r.linked is not None:
+            row = linked.get(r.linked)
+            match = PatientMatch("exact", (str(r.linked),))
+            links.append(PatientLink(match, _facts(row) if row else None))
+            continue
+        key = keys[r.rx_id]
+        if key is None:
+            links.append(PatientLink(None, None))
+            continue
+        found = candidates.setdefault(_name(r.pharmacy_id, key), [])
+        profiles = {str(p.id): p for p in found}
+        match = classify(key, [(pid, _key(p)) for pid, p in profiles.items()])
+        if match.kind == "exact":
+            links.append(PatientLink(match, _facts(profiles[match.candidates[0]])))
+        elif match.kind == "new":
+            profile = _new_profile(r.pharmacy_id, key, r.patient)
+            found.append(profile)
+            created.append(profile)
+            links.append((match, profile))
+        else:
+            links.append(PatientLink(match, None))
+    if created:
+        session.add_all(created)
+        session.flush()
+    return [
+        PatientLink(link[0], _facts(link[1]), _created(link[1], r.rx_id))
+        if isinstance(link, tuple)
+        else link
+        for link, r in zip(links, wanted, strict=True)
+    ]
+
+
+def _name(pharmacy_id: uuid.UUID, key: MatchKey) -> tuple[object, ...]:
+    return (pharmacy_id, key.last, key.first, key.date_of_birth)
 
 
 def _facts(profile: PatientProfile) -> Profile:
@@ -77,10 +128,8 @@ def _key(profile: PatientProfile) -> MatchKey:
     )
 
 
-def _new_profile(
-    session: Session, pharmacy_id: uuid.UUID, key: MatchKey, patient: Patient
-) -> PatientProfile:
-    profile = PatientProfile(
+def _new_profile(pharmacy_id: uuid.UUID, key: MatchKey, patient: Patient) -> PatientProfile:
+    return PatientProfile(
         pharmacy_id=pharmacy_id,
         last_name_key=key.last,
         first_name_key=key.first,
@@ -90,9 +139,6 @@ def _new_profile(
         demographics=patient,
         allergies=[],
     )
-    session.add(profile)
-    session.flush()
-    return profile
 
 
 def _created(profile: PatientProfile, rx_id: uuid.UUID) -> dict[str, Any]:

@@ -16,15 +16,15 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import uuid
-from collections.abc import Callable, Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NoReturn, Protocol
 
 from aiohttp import web
-from sqlalchemy import delete, func, insert, or_, select, update
+from sqlalchemy import and_, delete, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from eprescribe import prescriptions as rules
 from eprescribe.checks import Finding, PatientMatch, Severity
@@ -55,6 +55,9 @@ from .models import (
 from .models import Finding as FindingRow
 from .models import Prescription as PrescriptionRow
 from .writer import IntakeRecord
+
+#: another prescription of the same patient, in a statement about one
+Other = aliased(PrescriptionRow)
 
 #: UrgencyIndicatorCode for an urgent (STAT) order: first in the pharmacist's queue
 URGENT = "X"
@@ -392,18 +395,22 @@ class PatientLink:
     created: dict[str, Any] | None = None
 
 
-class Linker(Protocol):
-    """Links a prescription's patient to a profile (``server.patients.directory.link``):
-    ``linked`` is the profile an earlier, interrupted run linked it to."""
+@dataclass(frozen=True, slots=True)
+class LinkRequest:
+    """A prescription whose patient is to be linked to a profile: ``linked`` is the profile
+    an earlier, interrupted run linked it to."""
 
-    def __call__(
-        self,
-        session: Session,
-        pharmacy_id: uuid.UUID,
-        patient: Patient,
-        linked: uuid.UUID | None,
-        rx_id: uuid.UUID,
-    ) -> PatientLink: ...
+    pharmacy_id: uuid.UUID
+    patient: Patient
+    linked: uuid.UUID | None
+    rx_id: uuid.UUID
+
+
+class Linker(Protocol):
+    """Links prescriptions' patients to profiles (``server.patients.directory.link``), in
+    the order asked: a patient met twice gets one profile."""
+
+    def __call__(self, session: Session, wanted: Sequence[LinkRequest]) -> list[PatientLink]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -450,18 +457,27 @@ def start_checks(session: Session, ids: Iterable[uuid.UUID], link: Linker) -> li
     now = utcnow()
     started: list[Started] = []
     changes: list[Change] = []
-    for row in rows:
-        rx = found[row.id]
-        details = from_json(OrderDetails, row.details)
-        newrx = details.newrx(
+    details = [from_json(OrderDetails, row.details) for row in rows]
+    orders = [
+        order.newrx(
             from_json(Patient, row.patient),
             from_json(Prescriber, row.prescriber),
             from_json(MedicationPrescribed, row.medication),
         )
+        for row, order in zip(rows, details, strict=True)
+    ]
+    patients = link(
+        session,
+        [
+            LinkRequest(row.pharmacy_id, newrx.patient, found[row.id].patient_id, row.id)
+            for row, newrx in zip(rows, orders, strict=True)
+        ],
+    )
+    for row, order, newrx, patient in zip(rows, details, orders, patients, strict=True):
+        rx = found[row.id]
         outcome = rules.Outcome(rx)
         if rx.state in (State.RECEIVED, State.CHECKING):
             outcome = rules.start_checks(rx, now)
-        patient = link(session, rx.pharmacy_id, newrx.patient, rx.patient_id, rx.id)
         linking = patient.profile is not None and rx.patient_id != patient.profile.id
         if patient.profile is not None and linking:
             linked = rules.link_patient(outcome.rx, patient.profile.id)
@@ -471,7 +487,7 @@ def start_checks(session: Session, ids: Iterable[uuid.UUID], link: Linker) -> li
             Started(
                 outcome.rx,
                 newrx,
-                details.digital_signature,
+                order.digital_signature,
                 row.received_at,
                 states[row.pharmacy_id],
                 patient,
@@ -485,48 +501,58 @@ def start_checks(session: Session, ids: Iterable[uuid.UUID], link: Linker) -> li
 
 def carry_forward(
     session: Session,
-    patient_id: uuid.UUID,
-    version: int,
+    versions: Mapping[uuid.UUID, int],
     skip: Collection[uuid.UUID],
     compared: int,
 ) -> int:
-    """Bring the findings of the patient's prescriptions awaiting a decision from picture
-    ``version - 1`` to ``version`` without checking them again, when the one change between
-    the two was the arrival of new prescriptions whose own checks (on ``version``) named none
-    of them (``skip`` holds those named, and those just checked). The checks that compare two
-    prescriptions are symmetric, so a pair the new ones did not find, these would not find
-    either; with more open prescriptions than a check compares (``compared``), the window and
-    its PICTURE_INCOMPLETE count move too, and nothing is carried. Rows are locked in ID order;
-    returns how many were carried."""
-    if picture_versions(session, [patient_id]).get(patient_id) != version:
-        return 0  # the picture changed again meanwhile: those changes were not looked at
-    pending = session.scalar(
-        select(func.count()).where(
-            PrescriptionRow.patient_id == patient_id,
-            PrescriptionRow.state.in_(sorted(PENDING)),
-            PrescriptionRow.test.is_(False),
-        )
-    )
-    if (pending or 0) > compared:
+    """Bring the findings of the prescriptions awaiting a decision of each patient in
+    ``versions`` from picture ``version - 1`` to ``version`` without checking them again, when
+    the one change between the two was the arrival of new prescriptions whose own checks (on
+    ``version``) named none of them (``skip`` holds those named, and those just checked). The
+    checks that compare two prescriptions are symmetric, so a pair the new ones did not find,
+    these would not find either. Nothing is carried for a patient whose picture changed again
+    meanwhile (those changes were not looked at), nor for one with more open prescriptions than
+    a check compares (``compared``: the window and its PICTURE_INCOMPLETE count move too). One
+    statement for all the patients; its rows are locked in ID order. Returns how many were
+    carried."""
+    if not versions:
         return 0
-    rows = session.scalars(
-        select(PrescriptionRow.id)
+    open_count = (
+        select(func.count())
+        .select_from(Other)
         .where(
-            PrescriptionRow.patient_id == patient_id,
+            Other.patient_id == PrescriptionRow.patient_id,
+            Other.state.in_(sorted(PENDING)),
+            Other.test.is_(False),
+        )
+        .scalar_subquery()
+    )
+    carried = (
+        select(PrescriptionRow.id)
+        .join(PatientPicture, PatientPicture.patient_id == PrescriptionRow.patient_id)
+        .where(
+            or_(
+                *(
+                    and_(PatientPicture.patient_id == patient, PatientPicture.version == version)
+                    for patient, version in sorted(versions.items())
+                )
+            ),
             PrescriptionRow.state.in_(sorted(REVIEWABLE)),
-            PrescriptionRow.checked_basis == version - 1,
+            PrescriptionRow.checked_basis == PatientPicture.version - 1,
+            PrescriptionRow.id.not_in(sorted(skip)),
+            open_count <= compared,
         )
         .order_by(PrescriptionRow.id)
-        .with_for_update()
-    ).all()
-    carried = [rx_id for rx_id in rows if rx_id not in skip]
-    if carried:
+        .with_for_update(of=PrescriptionRow)
+    )
+    ids = list(session.scalars(carried))
+    if ids:
         session.execute(
             update(PrescriptionRow)
-            .where(PrescriptionRow.id.in_(carried))
-            .values(checked_basis=version, updated_at=utcnow())
+            .where(PrescriptionRow.id.in_(ids))
+            .values(checked_basis=PrescriptionRow.checked_basis + 1, updated_at=utcnow())
         )
-    return len(carried)
+    return len(ids)
 
 
 # -- the hub's handlers ---------------------------------------------------------------------

@@ -22,9 +22,9 @@ import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import and_, false, func, or_, select
+from sqlalchemy import false, func, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from eprescribe import prescriptions as rules
@@ -195,9 +195,10 @@ class Checker:
             versions = store.picture_versions(
                 session, {s.patient.profile.id for s in started if s.patient.profile}
             )
+            pictures = self._pictures(session, started)
             contexts = {
                 s.rx.id: (
-                    self._context(session, s),
+                    self._context(s, pictures.get(s.rx.id, Picture())),
                     versions.get(s.patient.profile.id) if s.patient.profile else None,
                 )
                 for s in started
@@ -209,9 +210,8 @@ class Checker:
             if any(_others_open(contexts[rx_id][0], arrivals) for rx_id in arrivals)
         }
 
-    def _context(self, session: Session, started: store.Started) -> CheckContext:
+    def _context(self, started: store.Started, picture: Picture) -> CheckContext:
         profile = started.patient.profile
-        picture = self._picture(session, profile.id, started) if profile else Picture()
         return build_context(
             started.newrx,
             started.received_at,
@@ -227,77 +227,106 @@ class Checker:
             pending_omitted=picture.pending_omitted,
         )
 
-    def _picture(self, session: Session, patient_id: uuid.UUID, started: store.Started) -> Picture:
-        """The patient's other prescriptions that matter to the checks, in one query: the
-        accepted ones whose supply has not run out (active medications), the latest
-        :data:`PENDING_COMPARED` still open (pending prescriptions, not yet verified; a window
-        function ranks and counts them) and those that came with the same
-        PrescriberOrderNumber for the same drug (the order sent again under another MessageID;
-        at most :data:`SAME_ORDER_LISTED`)."""
-        number = started.prescriber_order_number
-        same = (
-            and_(
-                Prescription.prescriber_order_number == number,
-                Prescription.drug_description == started.newrx.medication.drug_description,
-            )
-            if number
-            else false()
-        )
+    def _pictures(
+        self, session: Session, started: Sequence[store.Started]
+    ) -> dict[uuid.UUID, Picture]:
+        """Each started prescription's picture: its patient's other prescriptions that matter
+        to the checks. One query for the whole chunk reads, for each patient, the accepted
+        prescriptions (active medications, once their supply is known not to have run out),
+        the latest still open (pending, not yet verified; a window function ranks and counts
+        them, one more than a check compares, as a prescription is never in its own picture)
+        and those that came with one of the chunk's PrescriberOrderNumbers (an order sent
+        again under another MessageID, for the same drug)."""
+        patients = sorted({s.patient.profile.id for s in started if s.patient.profile})
+        if not patients:
+            return {}
+        numbers = sorted({s.prescriber_order_number for s in started if s.prescriber_order_number})
         pending = Prescription.state.in_(sorted(PENDING))
         ranked = (
             select(
                 Prescription.id,
+                Prescription.patient_id,
                 Prescription.state,
                 Prescription.medication,
                 Prescription.received_at,
-                same.label("same"),
+                Prescription.prescriber_order_number,
+                Prescription.drug_description,
                 pending.label("pending"),
                 func.row_number()
                 .over(
-                    partition_by=pending,
+                    partition_by=(Prescription.patient_id, pending),
                     order_by=(Prescription.received_at.desc(), Prescription.id),
                 )
                 .label("rank"),
-                func.count().over(partition_by=pending).label("total"),
+                func.count().over(partition_by=(Prescription.patient_id, pending)).label("total"),
             )
             .where(
                 # a test message is never part of a patient's picture (nor ever linked)
-                Prescription.patient_id == patient_id,
-                Prescription.id != started.rx.id,
+                Prescription.patient_id.in_(patients),
                 Prescription.test.is_(False),
-                or_(Prescription.state.in_(sorted(ACCEPTED | PENDING)), same),
+                or_(
+                    Prescription.state.in_(sorted(ACCEPTED | PENDING)),
+                    Prescription.prescriber_order_number.in_(numbers) if numbers else false(),
+                ),
             )
             .subquery()
         )
-        rows = session.execute(
+        rows: dict[uuid.UUID, list[_Other]] = {}
+        for row in session.execute(
             select(ranked)
-            .where(or_(ranked.c.pending.is_(False), ranked.c.rank <= PENDING_COMPARED))
+            .where(or_(ranked.c.pending.is_(False), ranked.c.rank <= PENDING_COMPARED + 1))
             .order_by(ranked.c.received_at, ranked.c.id)
-        )
+        ):
+            rows.setdefault(row.patient_id, []).append(_Other(*row))
         today = utcnow().date()
-        medications: list[ActiveMedication] = []
-        same_order: list[str] = []
-        omitted = 0
-        for other_id, state, stored, received, is_same, is_pending, _, total in rows:
-            if is_same and len(same_order) < SAME_ORDER_LISTED:
-                same_order.append(str(other_id))
-            if is_pending:
-                omitted = max(total - PENDING_COMPARED, 0)
-                medication = from_json(MedicationPrescribed, stored)
-                medications.append(
-                    ActiveMedication(
-                        str(other_id), medication.drug_description, self._drug(medication), received
-                    )
-                )
-            elif state in ACCEPTED:
-                medication = from_json(MedicationPrescribed, stored)
-                if supply_ends(medication, received.date()) >= today:
-                    medications.append(
-                        ActiveMedication(
-                            str(other_id), medication.drug_description, self._drug(medication)
-                        )
-                    )
-        return Picture(tuple(medications), tuple(same_order), omitted)
+        remembered: dict[uuid.UUID, ActiveMedication | None] = {}
+        pictures: dict[uuid.UUID, Picture] = {}
+        for s in started:
+            if s.patient.profile is None:
+                continue
+            others = [o for o in rows.get(s.patient.profile.id, ()) if o.id != s.rx.id]
+            # the latest open ones a check compares (ranked among all, this one included)
+            shown = sorted((o for o in others if o.pending), key=lambda o: o.rank)[
+                :PENDING_COMPARED
+            ]
+            window = {o.id for o in shown}
+            total = next((o.total for o in others if o.pending), 0)
+            omitted = max(total - (s.rx.state in PENDING) - PENDING_COMPARED, 0)
+            medications: list[ActiveMedication] = []
+            same_order: list[str] = []
+            for other in others:
+                if (
+                    s.prescriber_order_number
+                    and other.prescriber_order_number == s.prescriber_order_number
+                    and other.drug_description == s.newrx.medication.drug_description
+                    and len(same_order) < SAME_ORDER_LISTED
+                ):
+                    same_order.append(str(other.id))
+                if other.pending and other.id not in window:
+                    continue
+                if other.id not in remembered:
+                    remembered[other.id] = self._medication(other, today)
+                if (medication := remembered[other.id]) is not None:
+                    medications.append(medication)
+            pictures[s.rx.id] = Picture(tuple(medications), tuple(same_order), omitted)
+        return pictures
+
+    def _medication(self, other: _Other, today: dt.date) -> ActiveMedication | None:
+        """What another prescription adds to a picture: an open one, or an accepted one whose
+        supply has not run out (any other is there only as an earlier copy of an order)."""
+        if not other.pending and other.state not in ACCEPTED:
+            return None
+        medication = from_json(MedicationPrescribed, other.medication)
+        if other.pending:
+            return ActiveMedication(
+                str(other.id),
+                medication.drug_description,
+                self._drug(medication),
+                other.received_at,
+            )
+        if supply_ends(medication, other.received_at.date()) < today:
+            return None
+        return ActiveMedication(str(other.id), medication.drug_description, self._drug(medication))
 
     def _drug(self, medication: MedicationPrescribed) -> Drug | None:
         key = (medication.product_code, medication.drug_db_code, medication.drug_description)
@@ -351,21 +380,22 @@ class Checker:
         """For each patient whose picture changed only by this run's new prescriptions, all
         of them checked here on one basis: carry forward the findings of the patient's others
         that the new ones did not name."""
-        for patient_id, arrivals in sorted(linked.items()):
+        versions: dict[uuid.UUID, int] = {}
+        named: set[uuid.UUID] = set()
+        for patient_id, arrivals in linked.items():
             bases = {results[rx_id][1] for rx_id in arrivals if rx_id in results}
             if not arrivals <= done or len(bases) != 1:
                 continue  # one was finished by another run, or they saw different pictures
             (version,) = bases
             if version is None:
                 continue
-            named = {
+            versions[patient_id] = version
+            named.update(
                 other
                 for rx_id in arrivals
                 for other in _ids(related_prescriptions(results[rx_id][0]))
-            }
-            store.carry_forward(
-                session, patient_id, version, set(results) | named, PENDING_COMPARED
             )
+        store.carry_forward(session, versions, set(results) | named, PENDING_COMPARED)
 
     def _park(self, rx_id: uuid.UUID, error: Exception) -> list[CheckOutcome]:
         """Send a prescription whose checks cannot run to the pharmacist's queue, with a
@@ -390,6 +420,21 @@ class Checker:
             change = store.Change(rx, outcome)
             store.save(session, [change], [_checked(change, now)])
         return [CheckOutcome(rx_id, (finding,))]
+
+
+class _Other(NamedTuple):
+    """Another prescription of a patient, as the picture's query reads it."""
+
+    id: uuid.UUID
+    patient_id: uuid.UUID
+    state: str
+    medication: Any
+    received_at: dt.datetime
+    prescriber_order_number: str | None
+    drug_description: str
+    pending: bool
+    rank: int
+    total: int
 
 
 @dataclass(frozen=True, slots=True)

@@ -189,6 +189,28 @@ async def test_weak_patient_match_is_not_linked(hub: Hub, checker: Checker) -> N
     assert "PATIENT_MATCH_REVIEW" in await _codes(hub, moved)
 
 
+async def test_a_patient_met_twice_in_one_chunk_gets_one_profile(
+    hub: Hub, checker: Checker
+) -> None:
+    """Linking runs for the whole chunk at once: the second script of a new patient matches
+    the profile the first one just made; a weak match beside them stays unlinked."""
+    first, second = await receive(hub, **someone(7)), await receive(hub, **someone(7))
+    moved = await receive(
+        hub,
+        replace={"Body/NewRx/Patient/HumanPatient/Address/PostalCode": "10001"},
+        **someone(7),
+    )
+    other = await receive(hub, **someone(8))
+    await asyncio.to_thread(checker.check_many, [first, second, moved, other])
+    patient = await _patient_of(hub, first)
+    assert patient is not None
+    assert await _patient_of(hub, second) == patient
+    assert await _patient_of(hub, moved) is None
+    assert await _patient_of(hub, other) not in (None, patient)
+    async with hub.db.sessions() as session:
+        assert await session.scalar(select(func.count()).select_from(PatientProfile)) == 2
+
+
 async def test_a_chunk_is_checked_together_and_skips_finished_ones(
     hub: Hub, checker: Checker
 ) -> None:
