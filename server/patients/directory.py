@@ -74,8 +74,7 @@ def link(session: Session, wanted: Sequence[LinkRequest]) -> list[PatientLink]:
             .order_by(PatientProfile.id)
         ):
             candidates.setdefault(_name(profile.pharmacy_id, _key(profile)), []).append(profile)
-    #: a new profile is a link once flushed (it has an ID then)
-    links: list[PatientLink | tuple[PatientMatch, PatientProfile]] = []
+    links: list[PatientLink] = []
     created: list[PatientProfile] = []
     for r in wanted:
         if r.linked is not None:
@@ -96,18 +95,13 @@ def link(session: Session, wanted: Sequence[LinkRequest]) -> list[PatientLink]:
             profile = _new_profile(r.pharmacy_id, key, r.patient)
             found.append(profile)
             created.append(profile)
-            links.append((match, profile))
+            links.append(PatientLink(match, _facts(profile), _created(profile, r.rx_id)))
         else:
             links.append(PatientLink(match, None))
     if created:
         session.add_all(created)
         session.flush()
-    return [
-        PatientLink(link[0], _facts(link[1]), _created(link[1], r.rx_id))
-        if isinstance(link, tuple)
-        else link
-        for link, r in zip(links, wanted, strict=True)
-    ]
+    return links
 
 
 def _name(pharmacy_id: uuid.UUID, key: MatchKey) -> tuple[object, ...]:
@@ -130,6 +124,7 @@ def _key(profile: PatientProfile) -> MatchKey:
 
 def _new_profile(pharmacy_id: uuid.UUID, key: MatchKey, patient: Patient) -> PatientProfile:
     return PatientProfile(
+        id=uuid.uuid4(),  # known before the flush: a second script may match it first
         pharmacy_id=pharmacy_id,
         last_name_key=key.last,
         first_name_key=key.first,

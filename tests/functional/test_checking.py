@@ -190,7 +190,7 @@ async def test_weak_patient_match_is_not_linked(hub: Hub, checker: Checker) -> N
 
 
 async def test_a_patient_met_twice_in_one_chunk_gets_one_profile(
-    hub: Hub, checker: Checker
+    hub: Hub, checker: Checker, caplog: pytest.LogCaptureFixture
 ) -> None:
     """Linking runs for the whole chunk at once: the second script of a new patient matches
     the profile the first one just made; a weak match beside them stays unlinked."""
@@ -202,6 +202,7 @@ async def test_a_patient_met_twice_in_one_chunk_gets_one_profile(
     )
     other = await receive(hub, **someone(8))
     await asyncio.to_thread(checker.check_many, [first, second, moved, other])
+    assert "one at a time" not in caplog.text  # checked together
     patient = await _patient_of(hub, first)
     assert patient is not None
     assert await _patient_of(hub, second) == patient
