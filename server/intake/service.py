@@ -7,6 +7,7 @@ Messages that cannot be processed are answered with ``Error`` and leave no row b
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import time
 import uuid
@@ -17,6 +18,7 @@ from typing import Any, TypeVar
 from sqlalchemy import Select, select
 
 from eprescribe.ncpdp import (
+    CancelRx,
     DuplicateMessageError,
     Message,
     NewRx,
@@ -39,14 +41,14 @@ from .. import audit
 from ..admin.models import Pharmacy
 from ..db import Database
 from ..db.models import utcnow
-from ..prescriptions import store
+from ..prescriptions import cancels, store
 from ..prescriptions.models import InboundMessage
-from ..prescriptions.writer import Duplicate, IntakeRecord, IntakeWriter, StorageFailed
+from ..prescriptions.writer import Duplicate, IntakeWriter, StorageFailed
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-SUPPORTED = frozenset({"NewRx"})
+SUPPORTED = frozenset({"NewRx", "CancelRx"})
 #: bodies larger than this are parsed in a worker thread so the event loop keeps serving
 INLINE_PARSE_LIMIT = 64 * 1024
 HUB = Party("ZZZ", "TELEPHARM-HUB")
@@ -124,6 +126,8 @@ class IntakeService:
     ) -> None:
         self._db = db
         self._writer = IntakeWriter(db, on_stored=on_stored, verify_for=store_timeout)
+        #: a cancel changes its patient's picture: what that made stale is checked again
+        self._recheck = on_stored
         self._software = software
         self._store_timeout = store_timeout
         self._detached = Detached()
@@ -188,7 +192,7 @@ class IntakeService:
         )
 
     async def _accept(self, message: Message, raw: bytes, sender: Sender) -> None:
-        if message.transaction not in SUPPORTED or not isinstance(message.body, NewRx):
+        if message.transaction not in SUPPORTED or not isinstance(message.body, NewRx | CancelRx):
             raise UnsupportedTransactionError(
                 f"{message.transaction} is not supported by this receiver",
                 f"/Message/Body/{message.transaction}",
@@ -199,7 +203,10 @@ class IntakeService:
         pharmacy_id = await self.pharmacies.lookup(to.value) if to_pharmacy else None
         if pharmacy_id is None:
             raise UnidentifiedError("Receiving pharmacy is not on this hub", "/Message/Header/To")
-        await self._store_newrx(message, message.body, raw, sender, pharmacy_id)
+        if isinstance(message.body, CancelRx):
+            await self._store_cancel(message, message.body, raw, sender, pharmacy_id)
+        else:
+            await self._store_newrx(message, message.body, raw, sender, pharmacy_id)
 
     async def _store_newrx(
         self, message: Message, newrx: NewRx, raw: bytes, sender: Sender, pharmacy_id: uuid.UUID
@@ -209,23 +216,36 @@ class IntakeService:
         try:
             await self._writer.write(record)
         except Duplicate:
-            if not await self._stored_as_is(record):
-                raise DuplicateMessageError(
-                    "Duplicate MessageID from this sender", "/Message/Header/MessageID"
-                ) from None
-            # a resend of a message whose acknowledgement was lost: the same answer again
-            log.info("identical resend of a stored %s acknowledged again", message.transaction)
+            await self._resent(message, raw, sender.client_id)
 
-    async def _stored_as_is(self, record: IntakeRecord) -> bool:
-        """Whether the message stored under ``record``'s (client, From, MessageID) has the
-        same bytes (looked up only for a duplicate: the usual path pays nothing)."""
-        key = record.message
+    async def _store_cancel(
+        self, message: Message, body: CancelRx, raw: bytes, sender: Sender, pharmacy_id: uuid.UUID
+    ) -> None:
+        """Store the CancelRx and decide it at once (the prescriber's answer follows as a
+        CancelRxResponse); a resend of one stored is acknowledged again, decided once."""
+        actor = audit.Actor("client", sender.client_id, pharmacy_id, sender.ip)
+        try:
+            await cancels.receive_cancel(
+                self._db, message, body, raw, actor, pharmacy_id, self._recheck
+            )
+        except Duplicate:
+            await self._resent(message, raw, sender.client_id)
+
+    async def _resent(self, message: Message, raw: bytes, client_id: str) -> None:
+        """A duplicate (client, From, MessageID): acknowledged again when the stored message
+        has the same bytes (its acknowledgement was lost), else refused as a duplicate
+        (looked up only for a duplicate: the usual path pays nothing)."""
+        header = message.header
         query = select(InboundMessage.sha256).where(
-            InboundMessage.sender_client_id == key["sender_client_id"],
-            InboundMessage.sender == key["sender"],
-            InboundMessage.message_id == key["message_id"],
+            InboundMessage.sender_client_id == client_id,
+            InboundMessage.sender == header.from_.text,
+            InboundMessage.message_id == header.message_id,
         )
-        return await self._detached.run(self._scalar(query)) == key["sha256"]
+        if await self._detached.run(self._scalar(query)) != hashlib.sha256(raw).hexdigest():
+            raise DuplicateMessageError(
+                "Duplicate MessageID from this sender", "/Message/Header/MessageID"
+            )
+        log.info("identical resend of a stored %s acknowledged again", message.transaction)
 
     async def _scalar(self, query: Select[str]) -> str | None:
         async with self._db.sessions() as session:

@@ -1,0 +1,202 @@
+"""A prescriber's CancelRx, received (docs/ncpdp.md "CancelRx").
+
+One unit of work stores the message as received, finds the prescription it cancels
+(:func:`eprescribe.cancellations.match` over the pharmacy's prescriptions with the order's
+number from the same sender), and decides (:func:`eprescribe.prescriptions.cancel`): the
+prescription is ``cancelled`` and its claim ends, or nothing changes and the answer is
+Denied with its reason. The decision is audited with the message, so the answer the
+prescriber gets (CancelRxResponse) always matches what the store did: never both, never
+neither. The sender's synchronous reply (Status) is built only after the commit.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import hashlib
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from eprescribe import prescriptions as rules
+from eprescribe.cancellations import Candidate, Found, match
+from eprescribe.ncpdp import (
+    CancelRequest,
+    CancelRx,
+    MedicationPrescribed,
+    Message,
+    Party,
+    from_json,
+)
+from eprescribe.ncpdp import Patient as PatientValue
+from eprescribe.workflow import State
+
+from .. import audit
+from ..db import Database, insert_ignoring_conflicts
+from ..db.models import utcnow
+from . import store
+from .models import InboundMessage, Prescription
+from .writer import Duplicate
+
+__all__ = ["CancelReceived", "receive_cancel"]
+
+#: ``ProductCode/Qualifier`` of an NDC
+_NDC = "ND"
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class CancelReceived:
+    """What the store did with a CancelRx: the prescription it named (None when none
+    matched) and the answer owed to the prescriber."""
+
+    message_id: uuid.UUID
+    prescription_id: uuid.UUID | None
+    answer: rules.CancelAnswer
+
+
+async def receive_cancel(
+    db: Database,
+    message: Message,
+    body: CancelRx,
+    raw: bytes,
+    actor: audit.Actor,
+    pharmacy_id: uuid.UUID,
+    recheck: Callable[[list[uuid.UUID]], None] | None = None,
+) -> CancelReceived:
+    """Store and decide one CancelRx. :class:`~server.prescriptions.writer.Duplicate` when
+    the sender's MessageID is stored already (nothing is written: the caller tells a
+    resend from a reused MessageID)."""
+    now = utcnow()
+    async with db.transaction() as session:
+        received, made_stale = await session.run_sync(
+            lambda s: _receive(s, message, body, raw, actor, pharmacy_id, now)
+        )
+    if made_stale and recheck is not None:
+        recheck(made_stale)
+    return received
+
+
+def _receive(
+    session: Session,
+    message: Message,
+    body: CancelRx,
+    raw: bytes,
+    actor: audit.Actor,
+    pharmacy_id: uuid.UUID,
+    now: dt.datetime,
+) -> tuple[CancelReceived, list[uuid.UUID]]:
+    header = message.header
+    inbound_id = uuid.uuid4()
+    stored = session.execute(
+        insert_ignoring_conflicts(InboundMessage, session.get_bind().dialect.name).values(
+            id=inbound_id,
+            sender_client_id=actor.id,
+            sender=header.from_.text,
+            message_id=header.message_id,
+            relates_to_message_id=header.relates_to_message_id,
+            transaction=message.transaction,
+            version=message.version,
+            pharmacy_id=pharmacy_id,
+            sha256=hashlib.sha256(raw).hexdigest(),
+            raw=raw,
+            received_at=now,
+        )
+    )
+    if stored.rowcount == 0:  # type: ignore[attr-defined]
+        raise Duplicate
+    request = CancelRequest.of(header, body)
+    found = match(request, _candidates(session, pharmacy_id, request))
+    detail: dict[str, Any] = {"message_id": header.message_id, "transaction": "CancelRx"}
+    if not isinstance(found, Found):
+        denied = rules.CancelDenied(rules.CancelDenial.NOT_FOUND)
+        entry = audit.Event(
+            "script.cancel",
+            "message",
+            str(inbound_id),
+            outcome="denied",
+            pharmacy_id=pharmacy_id,
+            detail={**detail, "denied": denied.reason.value, "why": found.reason.value},
+        )
+        store.save(session, [], [audit.values(actor, entry, now)])
+        return CancelReceived(inbound_id, None, denied), []
+    rx_id = found.candidate.prescription_id
+    rx = store.load(session, [rx_id], pharmacy_id=pharmacy_id, lock_pictures=True)[rx_id]
+    reason = f"cancelled by the prescriber (CancelRx {header.message_id})"
+    answer = rules.cancel(rx, str(actor), reason, now)
+    if isinstance(answer, rules.CancelApproved):
+        changes = [store.Change(rx, answer.outcome)]
+        detail |= store.event_detail(answer.outcome)
+        outcome = "success"
+    else:
+        changes = []
+        detail |= {"denied": answer.reason.value, "state": rx.state.value}
+        outcome = "denied"
+    entry = audit.Event(
+        "prescription.cancel",
+        "prescription",
+        str(rx_id),
+        outcome=outcome,
+        pharmacy_id=pharmacy_id,
+        detail=detail,
+    )
+    made_stale = store.save(session, changes, [audit.values(actor, entry, now)], find_stale=True)
+    return CancelReceived(inbound_id, rx_id, answer), made_stale
+
+
+def _candidates(
+    session: Session, pharmacy_id: uuid.UUID, request: CancelRequest
+) -> list[Candidate]:
+    """The pharmacy's prescriptions the CancelRx may mean: those with its order number (the
+    hub gives no RxReferenceNumber yet, so nothing else names one). Test messages never."""
+    number = request.prescriber_order_number
+    if number is None:
+        return []
+    rows = session.execute(
+        select(
+            Prescription.id,
+            Prescription.state,
+            InboundMessage.sender,
+            Prescription.prescriber_order_number,
+            Prescription.patient,
+            Prescription.medication,
+            Prescription.drug_description,
+        )
+        .join(InboundMessage, InboundMessage.id == Prescription.inbound_message_id)
+        .where(
+            Prescription.pharmacy_id == pharmacy_id,
+            Prescription.prescriber_order_number == number,
+            Prescription.test.is_(False),
+        )
+        .order_by(Prescription.received_at, Prescription.id)
+    ).all()
+    return [_candidate(*row) for row in rows]
+
+
+def _candidate(
+    rx_id: uuid.UUID,
+    state: str,
+    sender: str,
+    number: str | None,
+    patient: Any,
+    medication: Any,
+    description: str,
+) -> Candidate:
+    person = from_json(PatientValue, patient)
+    drug = from_json(MedicationPrescribed, medication)
+    name, born = person.name, person.date_of_birth
+    product = drug.product_code
+    qualifier, _, value = sender.partition(":")
+    return Candidate(
+        prescription_id=rx_id,
+        state=State(state),
+        sender=Party(qualifier or None, value),
+        prescriber_order_number=number,
+        patient_last=name.last if name else None,
+        patient_first=name.first if name else None,
+        patient_born=born.date if born else None,
+        drug_description=description,
+        ndc=product.code if product is not None and product.qualifier == _NDC else None,
+    )

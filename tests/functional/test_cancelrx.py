@@ -1,0 +1,179 @@
+"""A prescriber's CancelRx through the intake: stored as received, matched to its NewRx,
+decided once (cancelled, or nothing changed and Denied) and acknowledged with Status."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import hashlib
+import uuid
+from collections.abc import Iterator
+
+import pytest
+from lxml import etree
+from sqlalchemy import select, update
+
+from server.audit.models import AuditEvent
+from server.prescriptions.models import InboundMessage, Prescription
+from server.settings import Settings
+from server.worker.checking import Checker
+from tests.conftest import Hub
+from tests.functional.check_helpers import history
+from tests.functional.intake_helpers import post_script
+from tests.functional.test_verification import act, detail
+from tests.functional.verification_helpers import receive, reviewable, staff
+from tests.support.script_samples import cancelrx_xml
+
+TODAY = dt.datetime.now(dt.UTC).date().isoformat()
+#: what verification_helpers.receive() sends beside the MessageID
+ORDER = {"drug_description": "lisinopril 10 MG Oral Tablet", "written_date": TODAY}
+
+
+@pytest.fixture
+def checker(settings: Settings) -> Iterator[Checker]:
+    checker = Checker.from_settings(settings)
+    yield checker
+    checker.close()
+
+
+async def cancel(hub: Hub, message_id: str, token: str | None = None, **fields: object) -> bytes:
+    """Post a CancelRx of the order ``message_id``'s NewRx sent (same patient and drug), as
+    a new sender unless ``token``; the hub's synchronous reply."""
+    body = fields.pop("body", None) or cancelrx_xml(
+        message_id=f"CANCEL-{uuid.uuid4().hex[:12]}",
+        order_number=f"ORD-{message_id}"[:35],
+        **{**ORDER, **fields},
+    )
+    assert isinstance(body, bytes)
+    return await (await post_script(hub, body, token or await hub.sender_token())).read()
+
+
+async def message_id_of(hub: Hub, rx_id: uuid.UUID) -> str:
+    async with hub.db.sessions() as session:
+        found = await session.scalar(
+            select(Prescription.message_id).where(Prescription.id == rx_id)
+        )
+    assert found is not None
+    return found
+
+
+async def audited(hub: Hub, action: str) -> list[AuditEvent]:
+    async with hub.db.sessions() as session:
+        return list(
+            await session.scalars(
+                select(AuditEvent).where(AuditEvent.action == action).order_by(AuditEvent.seq)
+            )
+        )
+
+
+def code_of(reply: bytes) -> str | None:
+    root = etree.fromstring(reply)
+    return root.findtext(".//{*}Status/{*}Code") or root.findtext(".//{*}Error/{*}Code")
+
+
+async def test_a_cancel_of_a_prescription_being_verified_ends_it_and_its_claim(
+    hub: Hub, checker: Checker
+) -> None:
+    rx_id = await reviewable(hub, checker)
+    alice = await staff(hub, "alice")
+    assert (await act(hub, alice, rx_id, "claim"))[0] == 200
+    reply = await cancel(hub, await message_id_of(hub, rx_id))
+    assert code_of(reply) == "000", reply
+    assert await history(hub, rx_id) == [
+        (None, "received"),
+        ("received", "checking"),
+        ("checking", "awaiting_review"),
+        ("awaiting_review", "in_review"),
+        ("in_review", "cancelled"),
+    ]
+    seen = await detail(hub, alice, rx_id)
+    assert (seen["state"], seen["claim"]) == ("cancelled", None)
+    assert "cancelled by the prescriber" in seen["history"][-1]["reason"]
+    # the pharmacist who held it can no longer act on it
+    status, _ = await act(hub, alice, rx_id, "approve", {})
+    assert status == 409
+    (entry,) = await audited(hub, "prescription.cancel")
+    assert (entry.resource_id, entry.outcome) == (str(rx_id), "success")
+    assert entry.detail["transaction"] == "CancelRx"
+    # the CancelRx is kept exactly as received
+    async with hub.db.sessions() as session:
+        stored = (
+            await session.scalars(
+                select(InboundMessage).where(InboundMessage.transaction == "CancelRx")
+            )
+        ).one()
+    assert stored.sha256 == hashlib.sha256(stored.raw).hexdigest()
+    assert stored.message_id == entry.detail["message_id"]
+
+
+async def test_a_cancel_that_names_no_prescription_changes_nothing_and_is_denied(
+    hub: Hub, checker: Checker
+) -> None:
+    rx_id = await reviewable(hub, checker)
+    own = await message_id_of(hub, rx_id)
+    # an unknown order number; the right number with another patient; with another drug
+    for fields, why in (
+        ({"body": cancelrx_xml(order_number="ORD-NOBODY", **ORDER)}, "unknown_number"),
+        ({"patient_last": "SOMEONEELSE"}, "not_confirmed"),
+        # the same description, another product: the NDC decides when both have one
+        ({"ndc": "99999000202"}, "not_confirmed"),
+    ):
+        reply = await cancel(hub, own, **fields)
+        assert code_of(reply) == "000", reply  # received and stored: the answer is Denied
+        entry = (await audited(hub, "script.cancel"))[-1]
+        assert (entry.outcome, entry.detail["denied"], entry.detail["why"]) == (
+            "denied",
+            "not_found",
+            why,
+        )
+    assert len(await audited(hub, "script.cancel")) == 3
+    assert not await audited(hub, "prescription.cancel")
+    assert (await history(hub, rx_id))[-1] == ("checking", "awaiting_review")
+
+
+async def test_a_cancel_after_the_prescription_ended_or_was_dispensed_is_denied(
+    hub: Hub, checker: Checker
+) -> None:
+    rejected = await reviewable(hub, checker, prescriber_npi="1234567898")
+    alice = await staff(hub, "alice")
+    await act(hub, alice, rejected, "claim")
+    status, _ = await act(
+        hub, alice, rejected, "reject", {"reason_code": "other", "text": "Invalid prescriber NPI"}
+    )
+    assert status == 200
+    dispensed = await reviewable(hub, checker)
+    async with hub.db.transaction() as session:  # the fill flow does not exist yet
+        await session.execute(
+            update(Prescription).where(Prescription.id == dispensed).values(state="ready")
+        )
+    for rx_id, denial, state in (
+        (rejected, "already_ended", "rejected"),
+        (dispensed, "already_dispensed", "ready"),
+    ):
+        reply = await cancel(hub, await message_id_of(hub, rx_id))
+        assert code_of(reply) == "000", reply
+        entry = (await audited(hub, "prescription.cancel"))[-1]
+        assert (entry.resource_id, entry.outcome) == (str(rx_id), "denied")
+        assert (entry.detail["denied"], entry.detail["state"]) == (denial, state)
+    assert (await detail(hub, alice, rejected))["state"] == "rejected"
+
+
+async def test_a_resent_cancel_is_acknowledged_again_and_decided_once(
+    hub: Hub, checker: Checker
+) -> None:
+    rx_id = await receive(hub)
+    body = cancelrx_xml(
+        message_id="CANCEL-ONCE", order_number=f"ORD-{await message_id_of(hub, rx_id)}", **ORDER
+    )
+    token = await hub.sender_token()
+    for _ in range(2):
+        assert code_of(await cancel(hub, "", token, body=body)) == "000"
+    assert len(await audited(hub, "prescription.cancel")) == 1
+    assert (await history(hub, rx_id))[-1] == ("received", "cancelled")
+    # the same MessageID with other bytes is a duplicate, refused
+    other = cancelrx_xml(message_id="CANCEL-ONCE", order_number="ORD-SOMETHING-ELSE", **ORDER)
+    reply = await cancel(hub, "", token, body=other)
+    assert code_of(reply) == "900"
+    assert b"<DescriptionCode>220</DescriptionCode>" in reply
+    # a cancelled prescription is never checked
+    assert await asyncio.to_thread(checker.check, rx_id) is None
