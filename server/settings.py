@@ -31,12 +31,12 @@ def _count(value: str, name: str = "MAX_RECORDINGS", low: int = 0) -> int:
     return int(value)
 
 
-def _seconds(value: str, name: str) -> float:
+def _seconds(value: str, name: str, below: float = 86400) -> float:
     try:
         seconds = float(value)
     except ValueError:
         seconds = 0.0
-    if not 0 < seconds < 86400:
+    if not 0 < seconds < below:
         raise SettingsError(f"TELEPHARM_{name} must be a number of seconds above 0, got {value!r}")
     return seconds
 
@@ -87,6 +87,13 @@ class Settings:
     max_recordings: int = 2
     #: how long a consult's invite link works (seconds)
     invite_ttl: int = 24 * 3600
+    #: outbound delivery (server.outbox): how long one attempt may take; the first wait after
+    #: a failure (doubling, with jitter) and the longest; how long a message may keep failing
+    #: from its first attempt before it is dead-lettered (seconds)
+    outbox_timeout: float = 10.0
+    outbox_retry_first: float = 2.0
+    outbox_retry_max: float = 300.0
+    outbox_dead_after: float = 24 * 3600.0
 
     def __post_init__(self) -> None:
         parts = urlsplit(self.issuer)
@@ -149,6 +156,20 @@ class Settings:
                 get("SWEEP_INTERVAL", str(defaults.sweep_interval)), "SWEEP_INTERVAL"
             ),
             stuck_after=_seconds(get("STUCK_AFTER", str(defaults.stuck_after)), "STUCK_AFTER"),
+            outbox_timeout=_seconds(
+                get("OUTBOX_TIMEOUT", str(defaults.outbox_timeout)), "OUTBOX_TIMEOUT", 300
+            ),
+            outbox_retry_first=_seconds(
+                get("OUTBOX_RETRY_FIRST", str(defaults.outbox_retry_first)), "OUTBOX_RETRY_FIRST"
+            ),
+            outbox_retry_max=_seconds(
+                get("OUTBOX_RETRY_MAX", str(defaults.outbox_retry_max)), "OUTBOX_RETRY_MAX"
+            ),
+            outbox_dead_after=_seconds(
+                get("OUTBOX_DEAD_AFTER", str(defaults.outbox_dead_after)),
+                "OUTBOX_DEAD_AFTER",
+                30 * 86400,
+            ),
             access_token_ttl=_count(
                 get("ACCESS_TOKEN_TTL", str(defaults.access_token_ttl)), "ACCESS_TOKEN_TTL", 60
             ),
