@@ -15,6 +15,8 @@ from urllib.parse import urlsplit
 from aiohttp import web
 
 MIB = 1024 * 1024
+#: the hub's version, as its SCRIPT messages name it (SenderSoftwareVersionRelease)
+SOFTWARE_VERSION = "0.1.0"
 
 
 class SettingsError(ValueError):
@@ -41,7 +43,7 @@ def _seconds(value: str, name: str, below: float = 86400) -> float:
     return seconds
 
 
-def _is_loopback(host: str | None) -> bool:
+def is_loopback(host: str | None) -> bool:
     if host == "localhost":
         return True
     try:
@@ -73,7 +75,7 @@ class Settings:
     store_timeout: float = 10.0
     #: how long the intake remembers that a receiving pharmacy exists (seconds)
     pharmacy_cache_ttl: float = 30.0
-    software_version: str = field(default="0.1.0")
+    software_version: str = field(default=SOFTWARE_VERSION)
     #: JSON file of prescription expiry days by schedule and state (eprescribe ExpiryRules)
     expiry_rules_file: str = ""
     #: how often the hub looks for prescriptions whose check never ran, and how old they must be
@@ -99,7 +101,7 @@ class Settings:
         parts = urlsplit(self.issuer)
         if parts.scheme not in ("https", "http") or not parts.hostname:
             raise SettingsError(f"TELEPHARM_ISSUER must be an absolute URL, got {self.issuer!r}")
-        if parts.scheme == "http" and not _is_loopback(parts.hostname):
+        if parts.scheme == "http" and not is_loopback(parts.hostname):
             raise SettingsError("TELEPHARM_ISSUER must use https unless the hub is on loopback")
         if parts.query or parts.fragment:
             raise SettingsError("TELEPHARM_ISSUER must not have a query or fragment")

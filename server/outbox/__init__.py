@@ -38,3 +38,9 @@ QUEUE = "telepharm.outbound"
 #: publishes outbound message IDs for delivery, after the commit that wrote them
 Deliver = Callable[[Sequence[uuid.UUID]], None]
 DELIVER: web.AppKey[Deliver] = web.AppKey("deliver")
+
+
+def endpoint_context(client_id: str) -> str:
+    """The sealing context of a client's endpoint token (``SecretBox``): a token sealed for
+    one client does not open for another."""
+    return f"endpoint-token:{client_id}"

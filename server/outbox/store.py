@@ -121,6 +121,7 @@ class Claimed:
     attempt: int
     message_id: str
     payload: bytes
+    client_id: str
     endpoint: str | None
     #: the bearer token, sealed (``SecretBox``): opened by the deliverer
     sealed_token: str | None
@@ -152,6 +153,7 @@ def claim(
         row.attempts,
         row.message_id,
         row.payload,
+        row.client_id,
         client.endpoint if live and client is not None else None,
         client.endpoint_token if live and client is not None else None,
         row.dead_after,
@@ -306,6 +308,8 @@ def retry(session: Session, message_id: uuid.UUID, actor: audit.Actor) -> Outbou
         raise NotRetryable(f"no outbound message {message_id}")
     if row.state != DEAD:
         raise NotRetryable(f"outbound message {message_id} is {row.state}, not dead")
+    if not row.payload:
+        raise NotRetryable(f"outbound message {message_id} was never built: {row.last_error}")
     now = utcnow()
     row.state, row.next_attempt_at, row.dead_after, row.updated_at = PENDING, now, None, now
     audit.append(session, [audit.values(actor, _event(row, "outbound.retry"), now)])

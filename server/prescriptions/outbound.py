@@ -39,14 +39,12 @@ from eprescribe.ncpdp.outbound import (
 from ..admin.models import Pharmacy
 from ..outbox import store as outbox
 from ..outbox.store import Outbound
-from ..settings import Settings
+from ..settings import SOFTWARE_VERSION
 from .models import InboundMessage
 from .models import Prescription as PrescriptionRow
 
 #: the hub as the sender of what it sends (the intake's replies name the same)
-SOFTWARE = SenderSoftware(
-    "Telepharm", "Telepharm Hub", Settings.__dataclass_fields__["software_version"].default
-)
+SOFTWARE = SenderSoftware("Telepharm", "Telepharm Hub", SOFTWARE_VERSION)
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,9 +62,7 @@ def original(session: Session, rx_id: uuid.UUID) -> Addressed:
     row = session.get(PrescriptionRow, rx_id)
     assert row is not None
     client_id, ncpdpid, npi, name = session.execute(
-        select(
-            InboundMessage.sender_client_id, Pharmacy.ncpdpid, Pharmacy.npi, Pharmacy.name
-        )
+        select(InboundMessage.sender_client_id, Pharmacy.ncpdpid, Pharmacy.npi, Pharmacy.name)
         .join(Pharmacy, Pharmacy.id == InboundMessage.pharmacy_id)
         .where(InboundMessage.id == row.inbound_message_id)
     ).one()

@@ -11,7 +11,6 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-
 revision = "0017"
 down_revision = "0016"
 branch_labels = None
@@ -63,15 +62,15 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_outbound_messages")),
         sa.UniqueConstraint("message_id", name=op.f("uq_outbound_messages_message_id")),
         sa.UniqueConstraint(
-            "prescription_id", "position", name=op.f("uq_outbound_messages_prescription_id_position")
+            "prescription_id",
+            "position",
+            name=op.f("uq_outbound_messages_prescription_id_position"),
         ),
     )
     op.create_index(
         "ix_outbound_messages_state_due", "outbound_messages", ["state", "next_attempt_at"]
     )
-    op.create_index(
-        op.f("ix_outbound_messages_pharmacy_id"), "outbound_messages", ["pharmacy_id"]
-    )
+    op.create_index(op.f("ix_outbound_messages_pharmacy_id"), "outbound_messages", ["pharmacy_id"])
     with op.batch_alter_table("oauth_clients") as batch:
         batch.add_column(sa.Column("endpoint", sa.Text(), nullable=True))
         batch.add_column(sa.Column("endpoint_token", sa.Text(), nullable=True))
