@@ -54,7 +54,7 @@ async def _queue_ctx(app: web.Application) -> AsyncIterator[None]:
     async with (
         background.every("sweep", settings.sweep_interval, sweep, timeout=PASS_TIMEOUT),
         background.every(
-            "outbox-sweep", settings.sweep_interval, outbox_sweep, timeout=PASS_TIMEOUT
+            "outbox_sweep", settings.sweep_interval, outbox_sweep, timeout=PASS_TIMEOUT
         ),
     ):
         yield

@@ -9,6 +9,8 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import datetime as dt
+import json
+import subprocess
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -24,7 +26,9 @@ from eprescribe.ncpdp.outbound import ChangeRequestCode, RxChangeRequest
 from eprescribe.ncpdp.replies import build_verify, reply_context
 from server import admin
 from server.admin.models import Pharmacy
+from server.app import create_app
 from server.auth.credentials import SecretBox
+from server.db import Database
 from server.db.models import utcnow
 from server.outbox import store
 from server.outbox.delivery import Deliverer, Next
@@ -37,6 +41,7 @@ from server.worker.checking import Checker
 from tests.conftest import Hub
 from tests.functional.intake_helpers import post_script
 from tests.functional.verification_helpers import bearer, staff
+from tests.support.processes import TELEPHARM, telepharm_env
 from tests.support.script_samples import newrx_xml
 
 PRESCRIBER = SenderSoftware("Test", "Test EHR", "1.0")
@@ -436,9 +441,6 @@ async def test_a_broker_outage_loses_nothing(
 ) -> None:
     """With the broker away the clarification still commits, its message with it; the
     sweep finds it once it is overdue."""
-    from server.app import create_app
-    from server.db import Database
-
     down = dataclasses.replace(settings, broker_url="redis://127.0.0.1:9/0")
     db = Database(settings.database_url)
     try:
@@ -451,5 +453,98 @@ async def test_a_broker_outage_loses_nothing(
         assert queue.ids == [message_id]
         await deliver_until_finished(deliverer, message_id)
         assert (await row(hub, message_id)).state == "delivered"
+    finally:
+        await db.close()
+
+
+def cli(env: dict[str, str], *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*TELEPHARM, *args], env=env, input=stdin, capture_output=True, text=True, timeout=120
+    )
+
+
+async def wait_state(hub: Hub, message_id: uuid.UUID, state: str, seconds: float = 60) -> None:
+    deadline = asyncio.get_running_loop().time() + seconds
+    while (await row(hub, message_id)).state != state:
+        assert asyncio.get_running_loop().time() < deadline, (await row(hub, message_id)).state
+        await asyncio.sleep(0.2)
+
+
+@pytest.mark.slow
+async def test_operators_register_the_endpoint_and_see_and_retry_deliveries(
+    aiohttp_client: Callable[..., Any],
+    queue_settings: Settings,
+    checker: Checker,
+    prescriber: Prescriber,
+    worker: Callable[[], Any],
+) -> None:
+    """The whole path with real processes: `telepharm client add --endpoint`, the hub
+    publishing after the commit, a `telepharm worker` delivering, `telepharm outbox list`,
+    `show` and `retry`."""
+    env = telepharm_env(queue_settings)
+    db = Database(queue_settings.database_url)
+    try:
+        hub = Hub(await aiohttp_client(create_app(queue_settings)), db)
+        await hub.pharmacy()
+        bad = await asyncio.to_thread(
+            cli, env, "client", "add", "--name", "EHR", "--scope", "script:send",
+            "--endpoint", "http://prescriber.example/script",
+        )  # fmt: skip
+        assert bad.returncode == 1
+        assert bad.stderr.strip() == (
+            "telepharm: --endpoint must use https unless it is on loopback"
+        )
+        added = await asyncio.to_thread(
+            cli, env, "client", "add", "--name", "EHR", "--scope", "script:send",
+            "--endpoint", prescriber.url, "--endpoint-token-stdin", stdin=ENDPOINT_TOKEN + "\n",
+        )  # fmt: skip
+        assert added.returncode == 0, added.stderr
+        credentials = admin.ClientCredentials(**json.loads(added.stdout))
+        token = await hub.token(credentials)
+        prescriber.plan = ["error-900"]
+        worker()
+        rx_id = await receive(hub, token)
+        assert await asyncio.to_thread(checker.check, rx_id) is not None
+        alice = await staff(hub, "alice")
+        for action, body in (
+            ("claim", {}),
+            ("clarify", {"reason_code": "strength", "text": QUESTION}),
+        ):
+            response = await hub.client.post(
+                f"/api/v1/prescriptions/{rx_id}/{action}", json=body, headers=bearer(alice)
+            )
+            assert response.status == 200, await response.text()
+        (message,) = await messages(hub, rx_id)
+        await wait_state(hub, message.id, "dead")
+
+        listed = await asyncio.to_thread(cli, env, "outbox", "list", "--state", "dead")
+        assert listed.returncode == 0, listed.stderr
+        _, line = listed.stdout.strip().splitlines()
+        assert line.split("\t")[:5] == [
+            str(message.id),
+            "dead",
+            "1",
+            "RxChangeRequest",
+            message.message_id,
+        ]
+        shown = await asyncio.to_thread(cli, env, "outbox", "show", message.message_id)
+        assert shown.returncode == 0, shown.stderr
+        detail = json.loads(shown.stdout)
+        assert (detail["state"], detail["reply"]["code"]) == ("dead", "900")
+        assert await hub.audit_outcomes("outbound.read") == ["success"]
+
+        retried = await asyncio.to_thread(cli, env, "outbox", "retry", str(message.id))
+        assert retried.returncode == 0, retried.stderr
+        await wait_state(hub, message.id, "delivered")
+        again = await asyncio.to_thread(cli, env, "outbox", "retry", str(message.id))
+        assert again.returncode == 1
+        assert again.stderr.strip() == (
+            f"telepharm: outbound message {message.id} is delivered, not dead"
+        )
+        assert prescriber.authorizations == [f"Bearer {ENDPOINT_TOKEN}"] * 2
+        assert set(prescriber.message_ids()) == {message.message_id}
+        missing = await asyncio.to_thread(cli, env, "outbox", "show", str(uuid.uuid4()))
+        assert missing.returncode == 1
+        assert missing.stderr.startswith("telepharm: no outbound message ")
     finally:
         await db.close()
