@@ -40,6 +40,17 @@ REPLY_MAX = 1024 * 1024
 CONTENT_TYPE = "application/xml; charset=utf-8"
 
 
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """A redirect is not followed (a POST would come back as a GET without its body): it is
+    an answer like any other 3xx, final until the registration is fixed."""
+
+    def redirect_request(self, *args: object, **kwargs: object) -> None:
+        return None
+
+
+_OPENER = urllib.request.build_opener(_NoRedirect)
+
+
 @dataclass(frozen=True, slots=True)
 class Next:
     """A message to publish again: now, or after ``countdown`` seconds."""
@@ -115,9 +126,7 @@ class Deliverer:
             claimed.endpoint, data=claimed.payload, headers=headers, method="POST"
         )
         try:
-            with urllib.request.urlopen(  # noqa: S310
-                request, timeout=self._settings.outbox_timeout
-            ) as response:
+            with _OPENER.open(request, timeout=self._settings.outbox_timeout) as response:
                 return read_answer(response.status, response.read(REPLY_MAX), claimed.message_id)
         except urllib.error.HTTPError as exc:
             return read_answer(exc.code, exc.read(REPLY_MAX), claimed.message_id)

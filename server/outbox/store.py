@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from eprescribe.ncpdp import Party
 
@@ -319,13 +319,25 @@ def retry(session: Session, message_id: uuid.UUID, actor: audit.Actor) -> Outbou
 
 def due(session: Session, before: dt.datetime, limit: int) -> list[uuid.UUID]:
     """Unfinished messages due before ``before`` (pending or retrying), or whose claim lapsed
-    then (sending): what a lost publish or a killed worker left, oldest first."""
+    then (sending): what a lost publish or a killed worker left, oldest first. One that waits
+    behind an earlier message of its prescription is not due: that one's end publishes it."""
+    earlier = aliased(OutboundMessage)
+    waiting = (
+        select(earlier.id)
+        .where(
+            earlier.prescription_id == OutboundMessage.prescription_id,
+            earlier.position < OutboundMessage.position,
+            earlier.state.not_in(sorted(FINISHED)),
+        )
+        .exists()
+    )
     return list(
         session.scalars(
             select(OutboundMessage.id)
             .where(
                 OutboundMessage.state.in_((PENDING, RETRYING, SENDING)),
                 OutboundMessage.next_attempt_at < before,
+                ~waiting,
             )
             .order_by(OutboundMessage.next_attempt_at, OutboundMessage.id)
             .limit(limit)

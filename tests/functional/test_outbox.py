@@ -384,6 +384,9 @@ async def test_a_prescriptions_messages_leave_in_order(
     # the first is retrying: the second waits behind it
     assert await asyncio.to_thread(deliverer.deliver, second) == []
     assert (await row(hub, second)).state == "pending"
+    later = utcnow() + dt.timedelta(hours=1)
+    async with hub.db.sessions() as session:  # nor does the sweep queue it
+        assert await session.run_sync(lambda s: store.due(s, later, 10)) == [first]
     await asyncio.sleep(retry.countdown)
     follow = await deliver_until_finished(deliverer, first)
     assert follow == [Next(second)]  # the worker publishes the next in line
