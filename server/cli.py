@@ -16,6 +16,7 @@ from . import admin, audit, demo, drugs, serve, users
 from .auth import cli as auth_cli
 from .commands import CliError, Commands, Parser
 from .db import cli as db_cli
+from .outbox import cli as outbox_cli
 from .settings import Settings, SettingsError
 from .worker import cli as worker_cli
 
@@ -26,6 +27,7 @@ FEATURES: tuple[Callable[[Commands], None], ...] = (
     db_cli.register_cli,
     demo.register_cli,
     admin.register_cli,  # pharmacy, client
+    outbox_cli.register_cli,
     drugs.register_cli,
     users.register_cli,
     auth_cli.register_cli,  # keys

@@ -19,6 +19,7 @@ from .auth import models as auth
 from .consults import models as consults
 from .db import models as db
 from .drugs import models as drugs
+from .outbox import models as outbox
 from .patients import models as patients
 from .prescriptions import models as prescriptions
 
@@ -29,6 +30,7 @@ MODEL_MODULES: tuple[ModuleType, ...] = (
     auth,
     consults,
     drugs,
+    outbox,
     patients,
     prescriptions,
 )

@@ -15,6 +15,8 @@ from urllib.parse import urlsplit
 from aiohttp import web
 
 MIB = 1024 * 1024
+#: the hub's version, as its SCRIPT messages name it (SenderSoftwareVersionRelease)
+SOFTWARE_VERSION = "0.1.0"
 
 
 class SettingsError(ValueError):
@@ -31,17 +33,17 @@ def _count(value: str, name: str = "MAX_RECORDINGS", low: int = 0) -> int:
     return int(value)
 
 
-def _seconds(value: str, name: str) -> float:
+def _seconds(value: str, name: str, below: float = 86400) -> float:
     try:
         seconds = float(value)
     except ValueError:
         seconds = 0.0
-    if not 0 < seconds < 86400:
+    if not 0 < seconds < below:
         raise SettingsError(f"TELEPHARM_{name} must be a number of seconds above 0, got {value!r}")
     return seconds
 
 
-def _is_loopback(host: str | None) -> bool:
+def is_loopback(host: str | None) -> bool:
     if host == "localhost":
         return True
     try:
@@ -73,7 +75,7 @@ class Settings:
     store_timeout: float = 10.0
     #: how long the intake remembers that a receiving pharmacy exists (seconds)
     pharmacy_cache_ttl: float = 30.0
-    software_version: str = field(default="0.1.0")
+    software_version: str = field(default=SOFTWARE_VERSION)
     #: JSON file of prescription expiry days by schedule and state (eprescribe ExpiryRules)
     expiry_rules_file: str = ""
     #: how often the hub looks for prescriptions whose check never ran, and how old they must be
@@ -87,12 +89,19 @@ class Settings:
     max_recordings: int = 2
     #: how long a consult's invite link works (seconds)
     invite_ttl: int = 24 * 3600
+    #: outbound delivery (server.outbox): how long one attempt may take; the first wait after
+    #: a failure (doubling, with jitter) and the longest; how long a message may keep failing
+    #: from its first attempt before it is dead-lettered (seconds)
+    outbox_timeout: float = 10.0
+    outbox_retry_first: float = 2.0
+    outbox_retry_max: float = 300.0
+    outbox_dead_after: float = 24 * 3600.0
 
     def __post_init__(self) -> None:
         parts = urlsplit(self.issuer)
         if parts.scheme not in ("https", "http") or not parts.hostname:
             raise SettingsError(f"TELEPHARM_ISSUER must be an absolute URL, got {self.issuer!r}")
-        if parts.scheme == "http" and not _is_loopback(parts.hostname):
+        if parts.scheme == "http" and not is_loopback(parts.hostname):
             raise SettingsError("TELEPHARM_ISSUER must use https unless the hub is on loopback")
         if parts.query or parts.fragment:
             raise SettingsError("TELEPHARM_ISSUER must not have a query or fragment")
@@ -149,6 +158,20 @@ class Settings:
                 get("SWEEP_INTERVAL", str(defaults.sweep_interval)), "SWEEP_INTERVAL"
             ),
             stuck_after=_seconds(get("STUCK_AFTER", str(defaults.stuck_after)), "STUCK_AFTER"),
+            outbox_timeout=_seconds(
+                get("OUTBOX_TIMEOUT", str(defaults.outbox_timeout)), "OUTBOX_TIMEOUT", 300
+            ),
+            outbox_retry_first=_seconds(
+                get("OUTBOX_RETRY_FIRST", str(defaults.outbox_retry_first)), "OUTBOX_RETRY_FIRST"
+            ),
+            outbox_retry_max=_seconds(
+                get("OUTBOX_RETRY_MAX", str(defaults.outbox_retry_max)), "OUTBOX_RETRY_MAX"
+            ),
+            outbox_dead_after=_seconds(
+                get("OUTBOX_DEAD_AFTER", str(defaults.outbox_dead_after)),
+                "OUTBOX_DEAD_AFTER",
+                30 * 86400,
+            ),
             access_token_ttl=_count(
                 get("ACCESS_TOKEN_TTL", str(defaults.access_token_ttl)), "ACCESS_TOKEN_TTL", 60
             ),

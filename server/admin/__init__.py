@@ -5,9 +5,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -16,10 +18,12 @@ from eprescribe.identifiers import ncpdpid_valid, npi_valid
 
 from .. import audit
 from ..auth.clients import ClientRegistrationError, new_browser_client, new_machine_client
+from ..auth.credentials import SecretBox
 from ..auth.models import OAuthClient
 from ..commands import Commands, group, with_database
 from ..db import Database
-from ..settings import Settings
+from ..outbox import endpoint_context
+from ..settings import Settings, is_loopback
 from .models import Pharmacy
 
 OPERATOR = audit.Actor("operator", "cli")
@@ -80,6 +84,30 @@ async def find_pharmacy(db: Database, ncpdpid: str) -> Pharmacy:
     return pharmacy
 
 
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    """A prescriber system's SCRIPT endpoint, where the hub's outbound messages to it go, and
+    the bearer token the hub presents there (none: the endpoint trusts the network, or TLS
+    client certificates at a proxy)."""
+
+    url: str
+    token: str | None = None
+
+    def __post_init__(self) -> None:
+        parts = urlsplit(self.url)
+        if parts.scheme not in ("https", "http") or not parts.hostname:
+            raise AdminError("--endpoint must be an absolute http(s) URL")
+        if parts.scheme == "http" and not is_loopback(parts.hostname):
+            raise AdminError("--endpoint must use https unless it is on loopback")
+        if parts.username or parts.password or parts.fragment:
+            raise AdminError("--endpoint must not carry credentials or a fragment")
+        token = self.token
+        if token is not None and not (token.isascii() and token.isprintable()):
+            raise AdminError("the endpoint token must be printable ASCII without spaces")
+        if token is not None and token.split() != [token]:
+            raise AdminError("the endpoint token must be printable ASCII without spaces")
+
+
 async def add_client(
     db: Database,
     *,
@@ -87,20 +115,30 @@ async def add_client(
     scope: str,
     pharmacy_ncpdpid: str | None,
     redirect_uris: list[str] | None = None,
+    endpoint: Endpoint | None = None,
+    box: SecretBox | None = None,
 ) -> ClientCredentials:
     """A machine client (client credentials, with a secret), or with ``redirect_uris`` a
-    browser client (public: authorization code with PKCE, no secret)."""
+    browser client (public: authorization code with PKCE, no secret). A machine client may
+    have an ``endpoint`` (its token sealed with ``box``)."""
     pharmacy = await find_pharmacy(db, pharmacy_ncpdpid) if pharmacy_ncpdpid else None
     secret: str | None = None
     try:
         if redirect_uris:
             if pharmacy is not None:
                 raise AdminError("a browser client serves every pharmacy's users: no --pharmacy")
+            if endpoint is not None:
+                raise AdminError("a browser client receives no messages: no --endpoint")
             row = new_browser_client(name, scope, redirect_uris)
         else:
             row, secret = new_machine_client(name, scope, pharmacy.id if pharmacy else None)
     except ClientRegistrationError as exc:
         raise AdminError(str(exc)) from exc
+    if endpoint is not None:
+        row.endpoint = endpoint.url
+        if endpoint.token is not None:
+            assert box is not None, "a token is sealed with the data dir's key"
+            row.endpoint_token = box.seal(endpoint.token, endpoint_context(row.client_id))
     await _create_audited(
         db,
         row,
@@ -109,7 +147,11 @@ async def add_client(
             "oauth_client",
             row.client_id,
             pharmacy_id=row.pharmacy_id,
-            detail={"scope": row.scope, "redirect_uris": row.redirect_uris.split()},
+            detail={
+                "scope": row.scope,
+                "redirect_uris": row.redirect_uris.split(),
+                **({"endpoint": row.endpoint} if row.endpoint else {}),
+            },
         ),
     )
     return ClientCredentials(row.client_id, secret)
@@ -198,7 +240,26 @@ def register_cli(commands: Commands) -> None:
         metavar="URI",
         help="register a browser (public, PKCE) client with this exact redirect URI; repeatable",
     )
+    client_add.add_argument(
+        "--endpoint",
+        metavar="URL",
+        help="the client's SCRIPT endpoint: the hub's outbound messages to it are POSTed there",
+    )
+    client_add.add_argument(
+        "--endpoint-token-stdin",
+        action="store_true",
+        help="read the bearer token the hub presents at --endpoint from standard input",
+    )
     client_add.set_defaults(run=cmd_client_add)
+
+
+def _endpoint(args: argparse.Namespace) -> Endpoint | None:
+    if args.endpoint is None:
+        if args.endpoint_token_stdin:
+            raise AdminError("--endpoint-token-stdin needs --endpoint")
+        return None
+    token = sys.stdin.readline().strip() if args.endpoint_token_stdin else None
+    return Endpoint(args.endpoint, token)
 
 
 def cmd_pharmacy_add(args: argparse.Namespace, settings: Settings) -> None:
@@ -212,6 +273,8 @@ def cmd_pharmacy_add(args: argparse.Namespace, settings: Settings) -> None:
 
 
 def cmd_client_add(args: argparse.Namespace, settings: Settings) -> None:
+    endpoint = _endpoint(args)
+    box = SecretBox.load(settings.keys_dir) if endpoint and endpoint.token else None
     credentials = with_database(
         settings,
         lambda db: add_client(
@@ -220,6 +283,8 @@ def cmd_client_add(args: argparse.Namespace, settings: Settings) -> None:
             scope=args.scope,
             pharmacy_ncpdpid=args.pharmacy,
             redirect_uris=args.redirect_uri,
+            endpoint=endpoint,
+            box=box,
         ),
     )
     print(credentials.to_json())

@@ -34,6 +34,10 @@ class OAuthClient(Base):
     pharmacy_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("pharmacies.id"))
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     disabled_at: Mapped[dt.datetime | None]
+    #: a prescriber system's SCRIPT endpoint: the hub's outbound messages to it go there
+    endpoint: Mapped[str | None] = mapped_column(Text)
+    #: the bearer token the hub presents there, sealed with the data dir's secret key
+    endpoint_token: Mapped[str | None] = mapped_column(Text)
 
 
 class User(Base):

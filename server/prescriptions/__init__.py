@@ -9,13 +9,14 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from ..db import DATABASE
+from ..outbox import DELIVER
 from ..settings import Settings
 from . import actions, queue
 from .store import PRESCRIPTIONS, RECHECK, PrescriptionStore
 
 
 async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
-    app[PRESCRIPTIONS] = PrescriptionStore(app[DATABASE], app.get(RECHECK))
+    app[PRESCRIPTIONS] = PrescriptionStore(app[DATABASE], app.get(RECHECK), app.get(DELIVER))
     yield
 
 

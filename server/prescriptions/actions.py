@@ -123,7 +123,7 @@ SUMMARIES = {
     "release": "Give the claim up: back to the queue",
     "approve": "Approve (refused while hard stops stand; every warning needs a reason)",
     "reject": "Reject, with a reason code and text for the prescriber",
-    "clarify": "Ask the prescriber for clarification (queued for sending)",
+    "clarify": "Ask the prescriber for clarification (an RxChangeRequest, through the outbox)",
     "notes": "Add a note (pharmacists and technicians)",
 }
 

@@ -127,8 +127,8 @@ class PrescriptionNote(Base):
 
 
 class ClarificationRequest(Base):
-    """Outbox: a question for the prescriber, written with the state change that asks it and
-    sent as an outbound SCRIPT message by a later sender (``sent_at`` set then)."""
+    """A question for the prescriber, written with the state change that asks it, with the
+    RxChangeRequest that carries it (its delivery is the outbox's, ``server.outbox``)."""
 
     __tablename__ = "clarification_requests"
 
@@ -138,7 +138,10 @@ class ClarificationRequest(Base):
     reason_code: Mapped[str] = mapped_column(String(40))
     text: Mapped[str] = mapped_column(Text)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
-    sent_at: Mapped[dt.datetime | None]
+    #: the message that asks it (none for a question asked before the outbox sent anything)
+    outbound_message_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("outbound_messages.id")
+    )
 
 
 class Finding(Base):

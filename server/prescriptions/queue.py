@@ -34,6 +34,9 @@ from ..db.models import utcnow
 from ..errors import BadRequest, NotFound
 from ..http import path_uuid, query_int, respond
 from ..openapi import Operation, Timestamp, operation, path, query
+from ..outbox import store as outbox
+from ..outbox.models import OutboundMessage
+from ..outbox.views import OutboundView, outbound_view
 from .models import (
     Finding,
     PatientPicture,
@@ -358,6 +361,10 @@ class Detail(msgspec.Struct, frozen=True, kw_only=True):
         ),
     ]
     history: list[HistoryStep]
+    outbound: Annotated[
+        list[OutboundView],
+        msgspec.Meta(description="the SCRIPT messages the hub sends about it, and their delivery"),
+    ]
 
 
 @operation(
@@ -394,6 +401,11 @@ async def get_prescription(request: web.Request) -> web.Response:
             else []
         )
         versions = await pictures(session, [rx] if rx else [])
+        outbound = (
+            (await session.run_sync(lambda s: outbox.of_prescriptions(s, [rx_id])))[rx_id]
+            if rx
+            else []
+        )
         names = await usernames(
             session,
             {n.author_id for n in notes}
@@ -413,7 +425,7 @@ async def get_prescription(request: web.Request) -> web.Response:
         )
     if rx is None:
         raise NotFound("No such prescription.")
-    return respond(_detail(rx, notes, names, utcnow(), stale(rx, versions)))
+    return respond(_detail(rx, notes, names, utcnow(), stale(rx, versions), outbound))
 
 
 def _user_of(actor: str) -> uuid.UUID | None:
@@ -526,6 +538,7 @@ def _detail(
     names: dict[uuid.UUID, str],
     now: dt.datetime,
     findings_stale: bool,
+    outbound: list[OutboundMessage],
 ) -> Detail:
     """The response, from the stored values read back typed (so the API's shape follows the
     value objects, not whatever the columns hold)."""
@@ -567,4 +580,5 @@ def _detail(
             )
             for t in rx.transitions
         ],
+        outbound=[outbound_view(m) for m in outbound],
     )

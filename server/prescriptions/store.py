@@ -46,6 +46,9 @@ from ..admin.models import Pharmacy
 from ..db import Database
 from ..db.models import utcnow
 from ..errors import Conflict, Forbidden, NotFound, Problem, Unprocessable
+from ..outbox import Deliver
+from ..outbox import store as outbox
+from . import outbound
 from .models import (
     ClarificationRequest,
     PatientPicture,
@@ -356,6 +359,7 @@ def _record_events(session: Session, changes: Sequence[Change], now: dt.datetime
                         reason_code=event.reason_code,
                         text=event.text,
                         created_at=event.at,
+                        outbound_message_id=outbound.clarification(session, change.after.id, event),
                     )
                 )
     session.flush()
@@ -567,10 +571,14 @@ class PrescriptionStore:
     locks the prescription, decides, writes the outcome and audits it. A refusal (unknown ID,
     or a rule that says no) changes nothing, is audited too and raised after the commit."""
 
-    def __init__(self, db: Database, recheck: Recheck | None = None) -> None:
+    def __init__(
+        self, db: Database, recheck: Recheck | None = None, deliver: Deliver | None = None
+    ) -> None:
         self._db = db
         #: where prescriptions go to be checked again (the validation queue)
         self._recheck = recheck
+        #: where outbound messages go to be delivered (without: the outbox sweep finds them)
+        self._deliver = deliver
 
     def recheck(self, ids: Sequence[uuid.UUID]) -> None:
         """Queue ``ids`` (stale since a commit) for checking again; without a queue, the
@@ -610,7 +618,10 @@ class PrescriptionStore:
             made_stale = await session.run_sync(
                 lambda s: save(s, [Change(found, outcome)], [entry], find_stale=True)
             )
+            written = outbox.enqueued(session)
         self.recheck(made_stale)
+        if written and self._deliver is not None:
+            self._deliver(written)
         return outcome.rx
 
 

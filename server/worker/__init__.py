@@ -13,6 +13,8 @@ from celery import Celery
 
 from ..background import BACKGROUND
 from ..db import DATABASE
+from ..outbox import DELIVER, DELIVER_TASK
+from ..outbox import QUEUE as OUTBOUND_QUEUE
 from ..prescriptions.store import RECHECK
 from ..settings import SETTINGS, Settings
 from .failures import TransientError, transient_as_retry
@@ -28,21 +30,35 @@ CHECK_QUEUE: web.AppKey[CheckQueue] = web.AppKey("check_queue")
 
 
 def setup(app: web.Application, settings: Settings) -> None:
-    """Hub side: publish checks after intake commits, and sweep for stuck prescriptions."""
+    """Hub side: publish checks after intake commits, and outbound messages after the changes
+    that write them; sweep for stuck prescriptions and messages."""
     app.cleanup_ctx.append(_queue_ctx)
 
 
 async def _queue_ctx(app: web.Application) -> AsyncIterator[None]:
+    from ..outbox.sweep import OutboxSweep
     from .publisher import CheckQueue
     from .sweep import PASS_TIMEOUT, Sweep
 
     settings = app[SETTINGS]
-    queue = CheckQueue(create_celery(settings), CHECK_TASK)
+    celery = create_celery(settings)
+    queue = CheckQueue(celery, CHECK_TASK)
     app[CHECK_QUEUE] = queue
     app[RECHECK] = queue.submit
+    # outbound messages are few and each waits on a receiver: published at once, one a task
+    outbound = CheckQueue(celery, DELIVER_TASK, linger=0.0, chunk=1)
+    app[DELIVER] = outbound.submit
     sweep = Sweep(app[DATABASE], queue, settings.stuck_after)
-    async with app[BACKGROUND].every("sweep", settings.sweep_interval, sweep, timeout=PASS_TIMEOUT):
+    outbox_sweep = OutboxSweep(app[DATABASE], outbound, settings.stuck_after)
+    background = app[BACKGROUND]
+    async with (
+        background.every("sweep", settings.sweep_interval, sweep, timeout=PASS_TIMEOUT),
+        background.every(
+            "outbox_sweep", settings.sweep_interval, outbox_sweep, timeout=PASS_TIMEOUT
+        ),
+    ):
         yield
+    await outbound.close()
     await queue.close()
 
 
@@ -56,6 +72,7 @@ def create_celery(settings: Settings) -> Celery:
         accept_content=["json"],
         task_ignore_result=True,
         task_default_queue=QUEUE,
+        task_routes={DELIVER_TASK: {"queue": OUTBOUND_QUEUE}},
         broker_connection_retry_on_startup=True,
         broker_connection_timeout=2,
         broker_transport_options=_transport_options(settings.broker),
@@ -74,6 +91,9 @@ def _transport_options(broker: str) -> dict[str, Any]:
 
 
 def _register(app: Celery, settings: Settings) -> None:
+    from . import outbound
+
+    outbound.register(app, settings)
     holder: dict[str, Any] = {}
 
     def checker() -> Any:

@@ -1,4 +1,5 @@
-"""``telepharm worker``: a Celery worker process for the prescription checks."""
+"""``telepharm worker``: a Celery worker process for the prescription checks and the delivery
+of outbound messages."""
 
 from __future__ import annotations
 
@@ -10,7 +11,9 @@ from ..settings import Settings
 
 
 def register_cli(commands: Commands) -> None:
-    worker = commands.add_parser("worker", help="run a Celery worker for prescription checks")
+    worker = commands.add_parser(
+        "worker", help="run a Celery worker: prescription checks and outbound delivery"
+    )
     worker.add_argument("--concurrency", type=int, default=2, help="parallel checks (default 2)")
     worker.add_argument(
         "--parent", type=int, metavar="PID", help="stop when process PID ends (telepharm serve)"
@@ -19,6 +22,7 @@ def register_cli(commands: Commands) -> None:
 
 
 def cmd_worker(args: argparse.Namespace, settings: Settings) -> None:
+    from ..outbox import QUEUE as OUTBOUND_QUEUE
     from . import QUEUE, create_celery
     from .checking import load_expiry_rules
     from .embedded import die_with
@@ -35,7 +39,7 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> None:
             "--quiet",  # no banner: the hub's own log lines say what runs
             "worker",
             "--queues",
-            QUEUE,
+            f"{QUEUE},{OUTBOUND_QUEUE}",
             "--concurrency",
             str(args.concurrency),
             "--loglevel",

@@ -43,10 +43,13 @@ LINGER = 0.05
 class CheckQueue:
     """Publishes prescription IDs, in chunks, as the Celery task named ``task``."""
 
-    def __init__(self, celery: Celery, task: str, linger: float = LINGER) -> None:
+    def __init__(
+        self, celery: Celery, task: str, linger: float = LINGER, chunk: int = CHUNK
+    ) -> None:
         self._celery = celery
         self._task = task
         self._linger = linger
+        self._chunk = chunk
         #: IDs to publish, oldest first, each once (a dict as an ordered set)
         self._waiting: dict[uuid.UUID, None] = {}
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="publish")
@@ -66,7 +69,7 @@ class CheckQueue:
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
         while self._waiting:
-            if len(self._waiting) < CHUNK and not self._failures:
+            if len(self._waiting) < self._chunk and not self._failures and self._linger:
                 await asyncio.sleep(self._linger)
             batch = list(self._waiting)
             self._waiting.clear()
@@ -118,15 +121,15 @@ class CheckQueue:
 
     def _publish(self, ids: list[uuid.UUID]) -> None:
         with self._celery.producer_or_acquire() as producer:
-            for start in range(0, len(ids), CHUNK):
-                chunk = [str(rx_id) for rx_id in ids[start : start + CHUNK]]
+            for start in range(0, len(ids), self._chunk):
+                chunk = [str(rx_id) for rx_id in ids[start : start + self._chunk]]
                 self._celery.send_task(
                     self._task,
                     args=[chunk],
                     producer=producer,
                     retry=True,
                     retry_policy=PUBLISH_RETRY,
-                    argsrepr=f"[{len(chunk)} prescriptions]",
+                    argsrepr=f"[{len(chunk)} IDs]",
                     kwargsrepr="{}",
                 )
 

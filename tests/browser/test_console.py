@@ -116,6 +116,10 @@ def test_a_new_prescription_is_verified_in_the_console(
         "Send the question",
         "clarification_requested",
     )
+    # the question leaves as an RxChangeRequest, its delivery shown on the prescription
+    outbound = page.get_by_role("region", name="Messages to the prescriber")
+    expect(outbound).to_contain_text("RxChangeRequest")
+    shots.take(page, "09-clarify-outbound")
 
     # the token was refreshed silently (no page load) and the console kept working
     deadline = time.monotonic() + 30

@@ -111,6 +111,7 @@ async def test_readiness_shows_a_failing_loop_and_a_stopped_one(hub: Hub) -> Non
             "log_flush": "ok",
             "oauth_failure_summary": "ok",
             "sweep": "ok",
+            "outbox_sweep": "ok",
             "consult_heartbeat": "ok",
             "consult_housekeeping": "ok",
         },

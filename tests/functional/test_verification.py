@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from server import audit
 from server.audit.models import AuditEvent
+from server.outbox.models import OutboundMessage
 from server.prescriptions.models import ClarificationRequest, Prescription
 from server.settings import Settings
 from server.worker.checking import Checker
@@ -185,7 +186,14 @@ async def test_reject_and_clarify_need_reason_codes(hub: Hub, checker: Checker) 
         "strength",
         text,
     )
-    assert request.sent_at is None  # queued for the outbound SCRIPT sender
+    async with hub.db.sessions() as session:
+        message = await session.get(OutboundMessage, request.outbound_message_id)
+    assert message is not None  # queued for delivery, in the same unit of work
+    assert (message.prescription_id, message.message_type, message.state) == (
+        second,
+        "RxChangeRequest",
+        "pending",
+    )
     history = (await detail(hub, alice, second))["history"]
     assert history[-1]["reason"] == f"clarification requested (strength): {text}"
 

@@ -59,3 +59,41 @@ def test_sweep_timing_is_read_from_the_environment() -> None:
 def test_sweep_timing_must_be_positive_seconds(value: str) -> None:
     with pytest.raises(SettingsError):
         Settings.from_env({"TELEPHARM_SWEEP_INTERVAL": value})
+
+
+def test_outbound_delivery_timing_is_read_from_the_environment() -> None:
+    defaults = Settings()
+    assert (
+        defaults.outbox_timeout,
+        defaults.outbox_retry_first,
+        defaults.outbox_retry_max,
+        defaults.outbox_dead_after,
+    ) == (10.0, 2.0, 300.0, 86400.0)
+    settings = Settings.from_env(
+        {
+            "TELEPHARM_OUTBOX_TIMEOUT": "5",
+            "TELEPHARM_OUTBOX_RETRY_FIRST": "0.5",
+            "TELEPHARM_OUTBOX_RETRY_MAX": "60",
+            "TELEPHARM_OUTBOX_DEAD_AFTER": "259200",  # three days
+        }
+    )
+    assert (
+        settings.outbox_timeout,
+        settings.outbox_retry_first,
+        settings.outbox_retry_max,
+        settings.outbox_dead_after,
+    ) == (5.0, 0.5, 60.0, 259200.0)
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("OUTBOX_TIMEOUT", "0"),
+        ("OUTBOX_TIMEOUT", "301"),
+        ("OUTBOX_RETRY_MAX", "soon"),
+        ("OUTBOX_DEAD_AFTER", "2592001"),  # over 30 days
+    ],
+)
+def test_outbound_delivery_timing_must_be_sensible(name: str, value: str) -> None:
+    with pytest.raises(SettingsError, match=f"TELEPHARM_{name}"):
+        Settings.from_env({f"TELEPHARM_{name}": value})

@@ -14,6 +14,16 @@ const SEVERITIES = [
   ["info", "For information", ""],
 ];
 const STALE_POLL_MS = 2500;
+// while a message to the prescriber is on its way, its delivery state is looked at again
+const OUTBOX_POLL_MS = 5000;
+const DELIVERY_WORDS = {
+  pending: "waiting to be sent",
+  sending: "being sent",
+  retrying: "failed, will be tried again",
+  delivered: "delivered",
+  dead: "not delivered: an operator must look at it",
+};
+const UNFINISHED = new Set(["pending", "sending", "retrying"]);
 const UNITS = { C48542: "tablets", C48480: "capsules", C28254: "mL", C48155: "g", C64933: "each", C48524: "patches", C38046: "" };
 const EVIDENCE_WORDS = {
   npi: "NPI", dea_number: "DEA number", dea: "DEA number", ndc: "NDC", rxcui: "RxNorm code",
@@ -208,6 +218,26 @@ function historyCard(rx) {
       h("div", { class: "note" }, h("p", {}, n.text), h("div", { class: "sub" }, `${n.author || "—"} · ${when(n.at)}`)))] : null);
 }
 
+// what the hub sends the prescriber about this prescription (an RxChangeRequest when a
+// pharmacist asks for clarification), and how each delivery stands
+function outboundCard(rx) {
+  if (!rx.outbound?.length) return null;
+  return h("section", { class: "card", "aria-labelledby": "outbound-h" },
+    h("h2", { id: "outbound-h" }, "Messages to the prescriber"),
+    h("ol", { class: "history" }, rx.outbound.map((m) =>
+      h("li", {},
+        h("strong", {}, m.message_type), " ",
+        h("span", { class: `badge delivery ${m.state}` }, DELIVERY_WORDS[m.state] || m.state),
+        h("div", { class: "sub" }, [
+          `${when(m.created_at)} · ${m.attempts} attempt${m.attempts === 1 ? "" : "s"}`,
+          m.delivered_at ? ` · delivered ${when(m.delivered_at)}` : "",
+          m.reply ? ` · answered ${m.reply.transaction}${m.reply.code ? " " + m.reply.code : ""}` : "",
+          m.last_error ? ` · ${m.last_error}` : "",
+          m.next_attempt_at && m.state === "retrying" ? ` · next try ${when(m.next_attempt_at)}` : "",
+        ].join("")),
+        h("div", { class: "sub" }, `MessageID ${m.message_id}`)))));
+}
+
 function reasonForm(id, title, reasons, submitLabel, onSubmit) {
   const select = h("select", { id: `${id}-code`, required: true },
     h("option", { value: "" }, "Choose a reason…"),
@@ -234,7 +264,14 @@ export async function prescriptionView(el, id) {
   let watching = 0;
   function watchStale() {
     clearTimeout(watching);
-    if (rx.findings_stale) watching = setTimeout(() => { if (el.isConnected) load().catch(() => watchStale()); }, STALE_POLL_MS);
+    const sending = rx.outbound?.some((m) => UNFINISHED.has(m.state));
+    const wait = rx.findings_stale ? STALE_POLL_MS : sending && !panel ? OUTBOX_POLL_MS : 0;
+    // a delivery's progress never takes the focus from what the pharmacist is typing
+    const typing = () => !rx.findings_stale && el.contains(document.activeElement) && /^(INPUT|TEXTAREA|SELECT)$/.test(document.activeElement.tagName);
+    if (wait) watching = setTimeout(() => {
+      if (!el.isConnected) return;
+      if (typing()) watchStale(); else load().catch(() => watchStale());
+    }, wait);
   }
 
   async function act(name, body, done) {
@@ -331,7 +368,7 @@ export async function prescriptionView(el, id) {
       message,
       h("div", { class: "split" },
         h("div", {}, findingsCard(rx), medicationCard(rx), h("div", { class: "grid" }, partiesCards(rx))),
-        h("div", {}, actions(), historyCard(rx))));
+        h("div", {}, actions(), outboundCard(rx), historyCard(rx))));
     watchStale();
     // an opened form takes the focus, so keyboard and screen-reader users land in it
     if (panel) el.querySelector("#actions-h")?.parentElement.querySelector("form.card textarea, form.card select")?.focus();

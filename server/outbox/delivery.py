@@ -1,0 +1,152 @@
+"""Delivering outbound messages, in a worker: claim, POST, conclude.
+
+One attempt is three steps, none of them holding a lock while the receiver is asked:
+
+1. claim (a short unit of work): the message, if due and first in its prescription's line, is
+   ``sending`` until its claim lapses (the attempt's timeout and a margin);
+2. one HTTP POST of the stored bytes (``application/xml``, the client's bearer token) to the
+   client's registered endpoint, within the configured timeout;
+3. conclude (a short unit of work): the answer read (:mod:`.replies`), the state moved.
+
+A worker killed between 1 and 3 leaves the message ``sending``: once its claim lapses the sweep
+(:mod:`.sweep`) queues it again, and the next attempt sends the same bytes with the same
+MessageID. A retry is published with a countdown; the sweep is the backstop of that too.
+"""
+
+from __future__ import annotations
+
+import logging
+import urllib.error
+import urllib.request
+import uuid
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from ..auth.credentials import SecretBox
+from ..db import sync_engine
+from ..db.models import utcnow
+from ..settings import Settings
+from . import endpoint_context, store
+from .replies import read_answer
+from .store import Attempt, Claimed, Concluded
+
+log = logging.getLogger(__name__)
+#: how long a claim outlives the attempt's timeout (the POST, then the conclusion)
+CLAIM_MARGIN = 30.0
+#: the most of a reply the hub reads (a SCRIPT Status or Error is a few kilobytes)
+REPLY_MAX = 1024 * 1024
+CONTENT_TYPE = "application/xml; charset=utf-8"
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """A redirect is not followed (a POST would come back as a GET without its body): it is
+    an answer like any other 3xx, final until the registration is fixed."""
+
+    def redirect_request(self, *args: object, **kwargs: object) -> None:
+        return None
+
+
+_OPENER = urllib.request.build_opener(_NoRedirect)
+
+
+@dataclass(frozen=True, slots=True)
+class Next:
+    """A message to publish again: now, or after ``countdown`` seconds."""
+
+    id: uuid.UUID
+    countdown: float | None = None
+
+
+class Deliverer:
+    """Delivers outbound messages on a blocking engine (a worker process's)."""
+
+    def __init__(self, sessions: sessionmaker[Session], settings: Settings) -> None:
+        self._sessions = sessions
+        self._settings = settings
+        self._box: SecretBox | None = None
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Deliverer:
+        engine = sync_engine(settings.sync_database_url)
+        return cls(sessionmaker(engine, expire_on_commit=False), settings)
+
+    def close(self) -> None:
+        engine = self._sessions.kw.get("bind")
+        if engine is not None:
+            engine.dispose()
+
+    def deliver_many(self, ids: list[uuid.UUID]) -> list[Next]:
+        """Attempt each of ``ids``; what to publish next (retries, the next in line)."""
+        return [found for message_id in ids for found in self.deliver(message_id)]
+
+    def deliver(self, message_id: uuid.UUID) -> list[Next]:
+        """One attempt at ``message_id`` if it is due (else nothing: idempotent)."""
+        settings = self._settings
+        with self._sessions.begin() as session:
+            claimed = store.claim(
+                session,
+                message_id,
+                utcnow(),
+                settings.outbox_timeout + CLAIM_MARGIN,
+                settings.outbox_dead_after,
+            )
+        if claimed is None:
+            return []
+        attempt = self._attempt(claimed)
+        backoff = (settings.outbox_retry_first, settings.outbox_retry_max)
+        with self._sessions.begin() as session:
+            concluded = store.conclude(session, claimed, attempt, utcnow(), backoff)
+        log.info(
+            "outbound %s attempt %d: %s",
+            message_id,
+            claimed.attempt,
+            concluded.state if concluded else "superseded",
+        )
+        return _next(claimed.id, concluded)
+
+    def _attempt(self, claimed: Claimed) -> Attempt:
+        if not claimed.payload:
+            return Attempt(False, "nothing to send (the message was never built)", permanent=True)
+        if claimed.endpoint is None:
+            # an operator may register one: tried again until the bound
+            return Attempt(False, "the client has no endpoint registered")
+        headers = {"Content-Type": CONTENT_TYPE, "Accept": "application/xml"}
+        if claimed.sealed_token is not None:
+            token = self._secrets().open(claimed.sealed_token, endpoint_context(claimed.client_id))
+            headers["Authorization"] = f"Bearer {token}"
+        return self._post(claimed, headers)
+
+    def _post(self, claimed: Claimed, headers: dict[str, str]) -> Attempt:
+        assert claimed.endpoint is not None
+        if urlsplit(claimed.endpoint).scheme not in ("http", "https"):
+            return Attempt(False, "the endpoint is not an http(s) URL", permanent=True)
+        request = urllib.request.Request(  # noqa: S310  (the scheme is checked above)
+            claimed.endpoint, data=claimed.payload, headers=headers, method="POST"
+        )
+        try:
+            with _OPENER.open(request, timeout=self._settings.outbox_timeout) as response:
+                return read_answer(response.status, response.read(REPLY_MAX), claimed.message_id)
+        except urllib.error.HTTPError as exc:
+            return read_answer(exc.code, exc.read(REPLY_MAX), claimed.message_id)
+        except TimeoutError:
+            return Attempt(False, "timed out")
+        except (urllib.error.URLError, OSError) as exc:
+            reason = getattr(exc, "reason", exc)
+            if isinstance(reason, TimeoutError):
+                return Attempt(False, "timed out")
+            return Attempt(False, f"could not connect ({type(reason).__name__})")
+
+    def _secrets(self) -> SecretBox:
+        if self._box is None:
+            self._box = SecretBox.load(self._settings.keys_dir)
+        return self._box
+
+
+def _next(message_id: uuid.UUID, concluded: Concluded | None) -> list[Next]:
+    if concluded is None:
+        return []
+    if concluded.retry_in is not None:
+        return [Next(message_id, concluded.retry_in)]
+    return [Next(concluded.next_id)] if concluded.next_id is not None else []

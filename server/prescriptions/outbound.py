@@ -1,0 +1,144 @@
+"""What the prescriptions feature sends to prescribers, written to the outbox
+(:mod:`server.outbox`) in the unit of work of the change that causes it.
+
+Each message is built by its builder in :mod:`eprescribe.ncpdp.outbound` from the prescription
+as stored (:func:`original`) and goes to the client that sent the NewRx. A later transition
+adds one function here calling :func:`send` (CancelRx: a CancelRxResponse; a renewal: an
+RxRenewalRequest).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from eprescribe import prescriptions as rules
+from eprescribe.ncpdp import (
+    MedicationPrescribed,
+    OrderDetails,
+    Party,
+    Patient,
+    Prescriber,
+    SenderSoftware,
+    from_json,
+)
+from eprescribe.ncpdp import Pharmacy as PharmacyBlock
+from eprescribe.ncpdp.outbound import (
+    ChangeRequestCode,
+    MedicationLine,
+    OriginalPrescription,
+    OutboundError,
+    rx_change_request,
+)
+
+from ..admin.models import Pharmacy
+from ..outbox import store as outbox
+from ..outbox.store import Outbound
+from ..settings import SOFTWARE_VERSION
+from .models import InboundMessage
+from .models import Prescription as PrescriptionRow
+
+#: the hub as the sender of what it sends (the intake's replies name the same)
+SOFTWARE = SenderSoftware("Telepharm", "Telepharm Hub", SOFTWARE_VERSION)
+
+
+@dataclass(frozen=True, slots=True)
+class Addressed:
+    """A stored prescription as the starting point of a message about it, and who gets it."""
+
+    original: OriginalPrescription
+    client_id: str
+    pharmacy_id: uuid.UUID
+
+
+def original(session: Session, rx_id: uuid.UUID) -> Addressed:
+    """The prescription ``rx_id`` as stored (its row is locked by the caller), with the
+    envelope of the NewRx that brought it: to its sender, from its pharmacy."""
+    row = session.get(PrescriptionRow, rx_id)
+    assert row is not None
+    client_id, ncpdpid, npi, name = session.execute(
+        select(InboundMessage.sender_client_id, Pharmacy.ncpdpid, Pharmacy.npi, Pharmacy.name)
+        .join(Pharmacy, Pharmacy.id == InboundMessage.pharmacy_id)
+        .where(InboundMessage.id == row.inbound_message_id)
+    ).one()
+    details = from_json(OrderDetails, row.details)
+    # without the NewRx's own Pharmacy block, the hub's record (which has no phone number:
+    # the builder refuses it, and the message is kept dead with the reason)
+    pharmacy = details.pharmacy or PharmacyBlock(ncpdpid, npi, name, ())
+    return Addressed(
+        OriginalPrescription(
+            prescriber_party=details.sender,
+            pharmacy_party=Party("P", ncpdpid),
+            message_id=row.message_id,
+            prescriber_order_number=row.prescriber_order_number,
+            patient=from_json(Patient, row.patient),
+            pharmacy=pharmacy,
+            prescriber=from_json(Prescriber, row.prescriber),
+            medication=from_json(MedicationPrescribed, row.medication),
+            prohibit_renewal_request=details.prohibit_renewal_request,
+        ),
+        client_id,
+        row.pharmacy_id,
+    )
+
+
+Build = Callable[[OriginalPrescription, str, dt.datetime], bytes]
+
+
+def send(
+    session: Session, rx_id: uuid.UUID, message_type: str, build: Build, now: dt.datetime
+) -> uuid.UUID:
+    """Write the message ``build`` makes about ``rx_id`` (given the original, a new MessageID
+    and the time) to the outbox. A message the builder refuses (a value SCRIPT cannot carry) is
+    kept ``dead``, with the refusal's XPath, for operators to see: the change still stands."""
+    addressed = original(session, rx_id)
+    message_id = outbox.new_message_id()
+    try:
+        payload, error = build(addressed.original, message_id, now), None
+    except OutboundError as exc:
+        payload, error = b"", f"not built: {exc}"
+    written = outbox.enqueue(
+        session,
+        Outbound(
+            pharmacy_id=addressed.pharmacy_id,
+            prescription_id=rx_id,
+            client_id=addressed.client_id,
+            recipient=addressed.original.prescriber_party,
+            message_type=message_type,
+            message_id=message_id,
+            relates_to_message_id=addressed.original.message_id,
+            payload=payload,
+        ),
+        now,
+    )
+    if error is not None:
+        outbox.dead_on_arrival(session, written, error)
+    return written
+
+
+def clarification(session: Session, rx_id: uuid.UUID, asked: rules.ClarificationAsked) -> uuid.UUID:
+    """A pharmacist's question: an RxChangeRequest for script clarification (S), the question
+    in the Note of a MedicationRequested that repeats the prescription as written."""
+
+    def build(original: OriginalPrescription, message_id: str, now: dt.datetime) -> bytes:
+        line = MedicationLine.of(original.medication)
+        question = f"Clarification ({asked.reason_code}): {asked.text}"
+        return rx_change_request(
+            original,
+            ChangeRequestCode.SCRIPT_CLARIFICATION,
+            message_id=message_id,
+            sent_time=now,
+            software=SOFTWARE,
+            requested=(_with_note(line, question),),
+        )
+
+    return send(session, rx_id, "RxChangeRequest", build, asked.at)
+
+
+def _with_note(line: MedicationLine, note: str) -> MedicationLine:
+    return replace(line, note=note)

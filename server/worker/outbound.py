@@ -1,0 +1,57 @@
+"""The delivery task of the outbox (:mod:`server.outbox`) on the workers' Celery app."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from typing import Any
+
+from celery import Celery
+
+from ..outbox import DELIVER_TASK, QUEUE
+from ..settings import Settings
+from .failures import TransientError, transient_as_retry
+from .publisher import PUBLISH_RETRY
+
+log = logging.getLogger(__name__)
+
+
+def register(app: Celery, settings: Settings) -> None:
+    holder: dict[str, Any] = {}
+
+    def deliverer() -> Any:
+        # created in the worker process on first use: engines must not cross a fork
+        if "deliverer" not in holder:
+            from ..outbox.delivery import Deliverer
+
+            holder["deliverer"] = Deliverer.from_settings(settings)
+        return holder["deliverer"]
+
+    @app.task(
+        name=DELIVER_TASK,
+        acks_late=True,
+        # the database unreachable: the whole task again (attempts already concluded are
+        # finished or not due, so they are not sent twice)
+        autoretry_for=(TransientError,),
+        retry_backoff=True,
+        retry_backoff_max=60,
+        retry_jitter=True,
+        max_retries=20,
+    )
+    def deliver_outbound(message_ids: list[str]) -> None:
+        """Attempt each message that is due; publish the retries (with their countdown) and
+        the messages that waited behind one that finished."""
+        with transient_as_retry():
+            found = deliverer().deliver_many([uuid.UUID(i) for i in message_ids])
+        for follow in found:
+            try:
+                app.send_task(
+                    DELIVER_TASK,
+                    args=[[str(follow.id)]],
+                    countdown=follow.countdown,
+                    queue=QUEUE,
+                    retry=True,
+                    retry_policy=PUBLISH_RETRY,
+                )
+            except Exception as exc:  # the broker away: the row is due, the sweep queues it
+                log.warning("outbound %s left for the sweep (%s)", follow.id, type(exc).__name__)
