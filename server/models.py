@@ -20,6 +20,7 @@ from .consults import models as consults
 from .db import models as db
 from .drugs import models as drugs
 from .patients import models as patients
+from .prescriptions import archive as epcs_archive
 from .prescriptions import models as prescriptions
 
 #: the modules that declare tables, imported for them
@@ -31,6 +32,7 @@ MODEL_MODULES: tuple[ModuleType, ...] = (
     drugs,
     patients,
     prescriptions,
+    epcs_archive,
 )
 #: every table of the hub
 METADATA: MetaData = db.Base.metadata
