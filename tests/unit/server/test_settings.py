@@ -59,3 +59,23 @@ def test_sweep_timing_is_read_from_the_environment() -> None:
 def test_sweep_timing_must_be_positive_seconds(value: str) -> None:
     with pytest.raises(SettingsError):
         Settings.from_env({"TELEPHARM_SWEEP_INTERVAL": value})
+
+
+def test_epcs_settings_are_read_from_the_environment(tmp_path: Path) -> None:
+    defaults = Settings(data_dir=tmp_path)
+    assert defaults.archive_key_path == tmp_path / "keys" / "archive-signing.pem"
+    assert (defaults.epcs_trust_roots, defaults.epcs_crls, defaults.crl_timeout) == ("", "", 10.0)
+    settings = Settings.from_env(
+        {
+            "TELEPHARM_EPCS_TRUST_ROOTS": "/etc/telepharm/roots.pem",
+            "TELEPHARM_EPCS_CRLS": "/etc/telepharm/crls",
+            "TELEPHARM_CRL_TIMEOUT": "3",
+            "TELEPHARM_ARCHIVE_KEY": "/etc/telepharm/archive.pem",
+        }
+    )
+    assert settings.epcs_trust_roots == "/etc/telepharm/roots.pem"
+    assert settings.epcs_crls == "/etc/telepharm/crls"
+    assert settings.crl_timeout == 3.0
+    assert settings.archive_key_path == Path("/etc/telepharm/archive.pem")
+    with pytest.raises(SettingsError, match="TELEPHARM_CRL_TIMEOUT"):
+        Settings.from_env({"TELEPHARM_CRL_TIMEOUT": "0"})
