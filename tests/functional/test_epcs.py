@@ -11,8 +11,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from aiohttp import web
-from aiohttp.test_utils import TestServer
 from cryptography.hazmat.primitives.asymmetric import ec
 from sqlalchemy import func, select, update
 
@@ -22,44 +20,16 @@ from server.prescriptions.models import Finding, InboundMessage, Prescription
 from server.settings import Settings
 from server.worker.checking import Checker
 from tests.conftest import Hub
+from tests.functional.epcs_helpers import Pki, serve_pki
 from tests.functional.intake_helpers import post_script
 from tests.functional.verification_helpers import staff
-from tests.support.pki import DAY, NOW, Authority, root, sign_message, write_roots
+from tests.support.pki import DAY, NOW, Authority, root, sign_message
 from tests.support.script_samples import newrx_xml
-
-
-@dataclasses.dataclass
-class Pki:
-    ca: Authority
-    intermediate: Authority
-    crls: dict[str, bytes]
-    requests: list[str]
-    roots: Path
 
 
 @pytest.fixture
 async def pki(aiohttp_server: object, tmp_path: Path) -> Pki:
-    """A root and an intermediate whose CRLs a local HTTP server serves (500 for the rest)."""
-    crls: dict[str, bytes] = {}
-    requests: list[str] = []
-
-    async def serve(request: web.Request) -> web.Response:
-        requests.append(request.path)
-        data = crls.get(request.path)
-        if data is None:
-            return web.Response(status=500)
-        return web.Response(body=data, content_type="application/pkix-crl")
-
-    app = web.Application()
-    app.router.add_get("/{name}", serve)
-    server: TestServer = await aiohttp_server(app)  # type: ignore[operator]
-    base = f"http://127.0.0.1:{server.port}"
-    ca = root()
-    ca.crl_url = f"{base}/root.crl"
-    intermediate = ca.authority("Synthetic Intermediate CA", crl_url=f"{base}/intermediate.crl")
-    crls["/root.crl"] = ca.crl_der()
-    crls["/intermediate.crl"] = intermediate.crl_der()
-    return Pki(ca, intermediate, crls, requests, write_roots(tmp_path / "roots.pem", ca))
+    return await serve_pki(aiohttp_server, tmp_path)
 
 
 @pytest.fixture
