@@ -24,6 +24,7 @@ from tests.functional.epcs_helpers import Pki, serve_pki
 from tests.functional.intake_helpers import post_script
 from tests.functional.verification_helpers import staff
 from tests.support.pki import DAY, NOW, Authority, root, sign_message
+from tests.support.processes import run_cli, telepharm_env
 from tests.support.script_samples import newrx_xml
 
 
@@ -113,6 +114,9 @@ async def test_a_valid_signature_is_verified_on_receipt_and_archived_signed(
     assert epcs["archive_key_id"] == key.id
     assert epcs["message_sha256"] == record.sha256
     assert (await verify_archive(hub.db, settings)).intact
+    cli = await asyncio.to_thread(run_cli, telepharm_env(settings), "audit", "verify")
+    assert cli.returncode == 0, cli.stderr
+    assert "EPCS archive intact: 1 records" in cli.stdout
 
 
 @pytest.mark.parametrize(
@@ -230,3 +234,9 @@ async def test_audit_verify_finds_a_tampered_archive(
         "signature": "the record or its signature was altered",
     }[what]
     assert expected in report.problems[0]
+    if what == "raw":  # the operator's command says so and fails
+        cli = await asyncio.to_thread(run_cli, telepharm_env(settings), "audit", "verify")
+        assert cli.returncode == 1
+        assert "audit chain intact" in cli.stdout
+        assert f"EPCS archive: archive of prescription {rx_id}: {expected}" in cli.stderr
+        assert "telepharm: EPCS archive TAMPERED: 1 of 1 records" in cli.stderr
