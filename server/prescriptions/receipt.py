@@ -52,18 +52,36 @@ CRL_MAX_BYTES: Final = 20 * 1024 * 1024
 T = TypeVar("T")
 
 
+class _HttpOnlyRedirects(urllib.request.HTTPRedirectHandler):
+    """Follows redirects to http(s) only (urllib would follow one to ftp too)."""
+
+    def redirect_request(
+        self,
+        req: urllib.request.Request,
+        fp: Any,
+        code: int,
+        msg: str,
+        headers: Any,
+        newurl: str,
+    ) -> urllib.request.Request | None:
+        if not newurl.lower().startswith(("http://", "https://")):
+            raise CrlUnavailable("redirected away from http(s)")
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+
 class HttpCrlFetcher:
     """Fetches CRLs over http(s) with a timeout and a size bound (the CrlFetcher port)."""
 
     def __init__(self, timeout: float) -> None:
         self._timeout = timeout
+        self._opener = urllib.request.build_opener(_HttpOnlyRedirects())
 
     def fetch(self, url: str) -> bytes:
         if not url.lower().startswith(("http://", "https://")):
             raise CrlUnavailable("only http and https distribution points are fetched")
         request = urllib.request.Request(url, headers={"User-Agent": "telepharm-hub"})  # noqa: S310 (scheme checked above)
         try:
-            with urllib.request.urlopen(request, timeout=self._timeout) as response:  # noqa: S310
+            with self._opener.open(request, timeout=self._timeout) as response:
                 data: bytes = response.read(CRL_MAX_BYTES + 1)
         except urllib.error.HTTPError as exc:
             raise CrlUnavailable(f"HTTP {exc.code}") from None

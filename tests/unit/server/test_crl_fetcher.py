@@ -17,6 +17,13 @@ CRL = b"0\x82synthetic crl bytes"
 
 class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
+        if self.path in ("/moved.crl", "/to-ftp.crl"):
+            self.send_response(302)
+            target = "/ok.crl" if self.path == "/moved.crl" else "ftp://127.0.0.1/ok.crl"
+            self.send_header("Location", target)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
         if self.path == "/ok.crl":
             body = CRL
         elif self.path == "/big.crl":
@@ -46,12 +53,15 @@ def base() -> Iterator[str]:
 
 def test_fetches_the_bytes(base: str) -> None:
     assert HttpCrlFetcher(5).fetch(f"{base}/ok.crl") == CRL
+    assert HttpCrlFetcher(5).fetch(f"{base}/moved.crl") == CRL  # redirects within http(s)
 
 
 def test_says_why_not(base: str, monkeypatch: pytest.MonkeyPatch) -> None:
     fetcher = HttpCrlFetcher(5)
     with pytest.raises(CrlUnavailable, match="HTTP 404"):
         fetcher.fetch(f"{base}/missing.crl")
+    with pytest.raises(CrlUnavailable, match="redirected away from http"):
+        fetcher.fetch(f"{base}/to-ftp.crl")
     with pytest.raises(CrlUnavailable, match="only http and https"):
         fetcher.fetch("ldap://directory.test.invalid/cn=crl")
     with pytest.raises(CrlUnavailable, match="unreachable"):
