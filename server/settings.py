@@ -96,6 +96,9 @@ class Settings:
     epcs_crls: str = ""
     crl_timeout: float = 10.0
     archive_key_file: str = ""
+    #: earlier archive keys, still checked by ``audit verify`` (a PEM file or a directory of
+    #: ``.pem`` files: public keys, or the old private key files themselves)
+    archive_earlier_keys: str = ""
 
     def __post_init__(self) -> None:
         parts = urlsplit(self.issuer)
@@ -163,6 +166,7 @@ class Settings:
             epcs_crls=get("EPCS_CRLS", ""),
             crl_timeout=_seconds(get("CRL_TIMEOUT", str(defaults.crl_timeout)), "CRL_TIMEOUT"),
             archive_key_file=get("ARCHIVE_KEY", ""),
+            archive_earlier_keys=get("ARCHIVE_EARLIER_KEYS", ""),
             max_recordings=_count(get("MAX_RECORDINGS", str(defaults.max_recordings))),
             invite_ttl=_count(get("INVITE_TTL", str(defaults.invite_ttl)), "INVITE_TTL", 1),
             sweep_interval=_seconds(

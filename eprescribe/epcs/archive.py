@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
@@ -58,6 +59,21 @@ class ArchiveRecord:
         return cls(**data)
 
 
+def _public_keys(data: bytes) -> list[ec.EllipticCurvePublicKey]:
+    found = []
+    for match in re.finditer(rb"-----BEGIN ([A-Z ]+)-----.+?-----END \1-----", data, re.S):
+        pem = match.group(0)
+        key: Any = (
+            serialization.load_pem_private_key(pem, password=None).public_key()
+            if b"PRIVATE KEY" in match.group(1)
+            else serialization.load_pem_public_key(pem)
+        )
+        if not isinstance(key, ec.EllipticCurvePublicKey):
+            raise ValueError("earlier archive keys must be EC keys")
+        found.append(key)
+    return found
+
+
 def key_id(public_key: ec.EllipticCurvePublicKey) -> str:
     """The SHA-256 of the key's SubjectPublicKeyInfo (DER), hex: names the key that signed."""
     der = public_key.public_bytes(
@@ -86,11 +102,13 @@ class ArchiveKey:
         return cls(ec.generate_private_key(ec.SECP256R1()))
 
     @classmethod
-    def from_pem(cls, data: bytes) -> ArchiveKey:
+    def from_pem(cls, data: bytes, earlier: bytes = b"") -> ArchiveKey:
+        """From the signing key (PEM) and the earlier keys still to be checked (PEM public or
+        private keys, any number), which only verify."""
         key = serialization.load_pem_private_key(data, password=None)
         if not isinstance(key, ec.EllipticCurvePrivateKey):
             raise ValueError("the archive key must be an EC P-256 key")
-        return cls(key)
+        return cls(key, tuple(_public_keys(earlier)))
 
     def private_pem(self) -> bytes:
         return self._key.private_bytes(

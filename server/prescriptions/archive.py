@@ -14,6 +14,7 @@ import datetime as dt
 import logging
 import uuid
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import ForeignKey, LargeBinary, String, select
@@ -56,9 +57,21 @@ def load_archive_key(settings: Settings) -> ArchiveKey:
     if not settings.archive_key_file and not path.exists():
         create_once(path, ArchiveKey.generate().private_pem())
     try:
-        return ArchiveKey.from_pem(path.read_bytes())
+        earlier = _earlier_keys(settings.archive_earlier_keys)
+    except (OSError, ValueError) as exc:
+        raise SettingsError(f"TELEPHARM_ARCHIVE_EARLIER_KEYS: {exc}") from exc
+    try:
+        return ArchiveKey.from_pem(path.read_bytes(), earlier)
     except (OSError, ValueError, TypeError) as exc:
         raise SettingsError(f"TELEPHARM_ARCHIVE_KEY {path}: {exc}") from exc
+
+
+def _earlier_keys(where: str) -> bytes:
+    if not where:
+        return b""
+    path = Path(where)
+    files = sorted(path.glob("*.pem")) if path.is_dir() else [path]
+    return b"\n".join(file.read_bytes() for file in files)
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,6 +6,8 @@ import dataclasses
 import hashlib
 
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from eprescribe.epcs import ArchiveKey, ArchiveRecord, ArchiveSignatureError
 
@@ -46,7 +48,22 @@ def test_any_change_is_found() -> None:
 
 
 def test_only_p256_keys() -> None:
-    from cryptography.hazmat.primitives.asymmetric import ec
-
     with pytest.raises(ValueError, match="P-256"):
         ArchiveKey(ec.generate_private_key(ec.SECP384R1()))
+
+
+def test_earlier_keys_still_check_what_they_signed() -> None:
+    old, new = ArchiveKey.generate(), ArchiveKey.generate()
+    signature = old.sign(RECORD)
+    old_file = old.private_pem()  # the old key file itself, or its public half
+
+    loaded = serialization.load_pem_private_key(old.private_pem(), password=None)
+    public_pem = loaded.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    for earlier in (old_file, public_pem, public_pem + b"\n" + ArchiveKey.generate().private_pem()):
+        rotated = ArchiveKey.from_pem(new.private_pem(), earlier)
+        assert rotated.id == new.id  # the new key signs
+        rotated.check(RECORD, signature, old.id, RAW)
+    with pytest.raises(ArchiveSignatureError, match="which the hub lacks"):
+        ArchiveKey.from_pem(new.private_pem()).check(RECORD, signature, old.id, RAW)
