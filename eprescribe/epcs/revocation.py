@@ -66,21 +66,36 @@ def load_crls(path: Path) -> tuple[x509.CertificateRevocationList, ...]:
 
 
 class CrlCache:
-    """Fetched CRLs by URL, each kept until its ``nextUpdate``; safe to share between threads."""
+    """Fetched CRLs by URL, each kept until its ``nextUpdate``; safe to share between threads.
 
-    def __init__(self, fetcher: CrlFetcher) -> None:
+    A failed fetch is remembered for ``retry_after`` seconds: a distribution point that is
+    down costs one timeout, not one per prescription while it stays down.
+    """
+
+    def __init__(self, fetcher: CrlFetcher, retry_after: float = 60.0) -> None:
         self._fetcher = fetcher
+        self._retry_after = dt.timedelta(seconds=retry_after)
         self._kept: dict[str, x509.CertificateRevocationList] = {}
+        self._failed: dict[str, tuple[dt.datetime, str]] = {}
         self._lock = threading.Lock()
 
     def get(self, url: str, now: dt.datetime) -> x509.CertificateRevocationList:
         with self._lock:
             kept = self._kept.get(url)
+            failed = self._failed.get(url)
         if kept is not None and _current(kept, now):
             return kept
-        crl = parse_crl(self._fetcher.fetch(url))
+        if failed is not None and now < failed[0] + self._retry_after:
+            raise CrlUnavailable(f"{failed[1]} (at {failed[0].isoformat()}; not retried yet)")
+        try:
+            crl = parse_crl(self._fetcher.fetch(url))
+        except CrlUnavailable as exc:
+            with self._lock:
+                self._failed[url] = (now, str(exc))
+            raise
         with self._lock:
             self._kept[url] = crl
+            self._failed.pop(url, None)
         return crl
 
 

@@ -183,3 +183,20 @@ def test_unreadable_parts_are_malformed(ca: Authority, intermediate: Authority) 
     outcome, reason, _ = _verify(raw, TrustStore((ca.cert,)), Fetcher({}))
     assert outcome is Outcome.MALFORMED
     assert "SHA1" in reason
+
+
+def test_a_failed_fetch_is_not_retried_at_once(ca: Authority, intermediate: Authority) -> None:
+    fetcher = Fetcher({ROOT_CRL_URL: ca.crl_der()})  # the intermediate's CRL is missing
+    verifier = Verifier(TrustStore((ca.cert,)), (), CrlCache(fetcher, retry_after=60))
+    raw = _signed(intermediate)
+    signature = parse_message(raw).header.digital_signature
+    assert signature is not None
+    first = verifier.verify(raw, signature, NOW)
+    again = verifier.verify(raw, signature, NOW, now=NOW + dt.timedelta(seconds=30))
+    assert (first.outcome, again.outcome) == (Outcome.CRL_UNAVAILABLE,) * 2
+    assert "not retried yet" in again.reason
+    assert fetcher.fetched == [CRL_URL]
+    fetcher.crls[CRL_URL] = intermediate.crl_der()  # back up: tried again after the pause
+    later = verifier.verify(raw, signature, NOW, now=NOW + dt.timedelta(seconds=61))
+    assert later.verified
+    assert fetcher.fetched == [CRL_URL, CRL_URL, ROOT_CRL_URL]
