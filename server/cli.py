@@ -7,6 +7,7 @@ and turns every failure into one line and a non-zero exit status.
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
 from collections.abc import Callable, Sequence
 
@@ -17,6 +18,7 @@ from .auth import cli as auth_cli
 from .commands import CliError, Commands, Parser
 from .db import cli as db_cli
 from .outbox import cli as outbox_cli
+from .prescriptions.archive import verify_archive
 from .settings import Settings, SettingsError
 from .worker import cli as worker_cli
 
@@ -31,7 +33,8 @@ FEATURES: tuple[Callable[[Commands], None], ...] = (
     drugs.register_cli,
     users.register_cli,
     auth_cli.register_cli,  # keys
-    audit.register_cli,
+    # the chain, then the EPCS archive's signatures
+    functools.partial(audit.register_cli, record_checks=[("EPCS archive", verify_archive)]),
 )
 
 

@@ -21,6 +21,7 @@ from .db import models as db
 from .drugs import models as drugs
 from .outbox import models as outbox
 from .patients import models as patients
+from .prescriptions import archive as epcs_archive
 from .prescriptions import models as prescriptions
 
 #: the modules that declare tables, imported for them
@@ -33,6 +34,7 @@ MODEL_MODULES: tuple[ModuleType, ...] = (
     outbox,
     patients,
     prescriptions,
+    epcs_archive,
 )
 #: every table of the hub
 METADATA: MetaData = db.Base.metadata

@@ -96,6 +96,18 @@ class Settings:
     outbox_retry_first: float = 2.0
     outbox_retry_max: float = 300.0
     outbox_dead_after: float = 24 * 3600.0
+    #: EPCS (docs/epcs.md): the roots practitioners' certificates must chain to (a PEM bundle
+    #: or a directory of certificates; none: no practitioner signature verifies), CRLs the
+    #: operator supplies (a file or directory; others are fetched from the certificates' CRL
+    #: distribution points, waiting at most ``crl_timeout`` seconds), and the hub's archive
+    #: signing key (PEM, EC P-256; default ``keys/archive-signing.pem``, made on first use)
+    epcs_trust_roots: str = ""
+    epcs_crls: str = ""
+    crl_timeout: float = 10.0
+    archive_key_file: str = ""
+    #: earlier archive keys, still checked by ``audit verify`` (a PEM file or a directory of
+    #: ``.pem`` files: public keys, or the old private key files themselves)
+    archive_earlier_keys: str = ""
 
     def __post_init__(self) -> None:
         parts = urlsplit(self.issuer)
@@ -129,6 +141,13 @@ class Settings:
         return self.data_dir / "keys"
 
     @property
+    def archive_key_path(self) -> Path:
+        """The hub's archive signing key: the configured file, else one in the keys dir."""
+        if self.archive_key_file:
+            return Path(self.archive_key_file)
+        return self.keys_dir / "archive-signing.pem"
+
+    @property
     def audience(self) -> str:
         """The ``aud`` of access tokens for this hub's own APIs."""
         return self.issuer
@@ -152,6 +171,11 @@ class Settings:
             trusted_proxies=_split(env.get("TELEPHARM_TRUSTED_PROXIES")),
             log_level=get("LOG_LEVEL", defaults.log_level).upper(),
             expiry_rules_file=get("EXPIRY_RULES", ""),
+            epcs_trust_roots=get("EPCS_TRUST_ROOTS", ""),
+            epcs_crls=get("EPCS_CRLS", ""),
+            crl_timeout=_seconds(get("CRL_TIMEOUT", str(defaults.crl_timeout)), "CRL_TIMEOUT"),
+            archive_key_file=get("ARCHIVE_KEY", ""),
+            archive_earlier_keys=get("ARCHIVE_EARLIER_KEYS", ""),
             max_recordings=_count(get("MAX_RECORDINGS", str(defaults.max_recordings))),
             invite_ttl=_count(get("INVITE_TTL", str(defaults.invite_ttl)), "INVITE_TTL", 1),
             sweep_interval=_seconds(

@@ -14,6 +14,7 @@ from . import (
     controlled,
     dates,
     drug,
+    epcs,
     interactions,
     orders,
     patient,
@@ -39,6 +40,7 @@ from .unchecked import CHECKS_FAILED, checks_failed
 REGISTRY: tuple[Check, ...] = (
     *prescriber.CHECKS,
     *controlled.CHECKS,
+    *epcs.CHECKS,
     *dates.CHECKS,
     *quantity.CHECKS,
     *drug.CHECKS,

@@ -10,6 +10,7 @@ from types import MappingProxyType
 from typing import Any, Literal
 
 from eprescribe.drugs import Drug, DrugReference, Identification
+from eprescribe.epcs import Verification
 from eprescribe.ncpdp import DigitalSignature, MedicationPrescribed, NewRx
 
 # NCI codes of SCRIPT DEASchedule, and the names pharmacists use.
@@ -174,6 +175,9 @@ class CheckContext:
     same_order: tuple[str, ...] = ()
     #: the patient's pending prescriptions left out of ``active`` (beyond the most compared)
     pending_omitted: int = 0
+    #: what verifying the practitioner's signature found, when signature parts came (verified
+    #: by the caller on receipt: it may fetch a CRL, which no check may)
+    epcs: Verification | None = None
 
     @property
     def drug(self) -> Drug | None:

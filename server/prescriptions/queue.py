@@ -3,10 +3,11 @@ pharmacy; every read is audited (a miss too: probing for IDs leaves a trace)."""
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import hashlib
 import uuid
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import msgspec
 from aiohttp import web
@@ -37,6 +38,7 @@ from ..openapi import Operation, Timestamp, operation, path, query
 from ..outbox import store as outbox
 from ..outbox.models import OutboundMessage
 from ..outbox.views import OutboundView, outbound_view
+from .archive import ControlledArchive
 from .models import (
     Finding,
     PatientPicture,
@@ -312,6 +314,59 @@ class HistoryStep(msgspec.Struct, frozen=True, kw_only=True, rename={"from_": "f
 _AS_RECEIVED = "as received: the SCRIPT message's fields, snake_case"
 
 
+class EpcsView(msgspec.Struct, frozen=True, kw_only=True):
+    """The controlled-substance record as the hub signed and archived it on receipt
+    (21 CFR 1311.210; docs/epcs.md)."""
+
+    verified_on_receipt: Annotated[
+        bool,
+        msgspec.Meta(description="the practitioner's digital signature arrived and verified"),
+    ]
+    practitioner_signature: Annotated[
+        Literal["verified", "failed", "indicator", "absent"],
+        msgspec.Meta(
+            description="what came with the message: a signature that verified or failed, "
+            "only the DigitalSignatureIndicator (signed by an intermediary), or nothing"
+        ),
+    ]
+    verification: Annotated[
+        str | None,
+        msgspec.Meta(
+            description="verified, malformed, digest_mismatch, bad_signature, "
+            "untrusted_chain, expired, revoked or crl_unavailable; null without a signature"
+        ),
+    ]
+    reason: str | None
+    certificate_subject: str | None
+    certificate_issuer: str | None
+    message_sha256: Annotated[str, msgspec.Meta(description="of the original message bytes")]
+    archived_at: Timestamp
+    archive_key_id: Annotated[
+        str, msgspec.Meta(description="SHA-256 of the hub's archive key (SubjectPublicKeyInfo)")
+    ]
+    archive_signature: Annotated[
+        str, msgspec.Meta(description="the hub's ECDSA P-256 signature of the record, base64")
+    ]
+
+
+def epcs_view(row: ControlledArchive | None) -> EpcsView | None:
+    if row is None:
+        return None
+    found = dict(row.verification or {})
+    return EpcsView(
+        verified_on_receipt=row.verified_on_receipt,
+        practitioner_signature=row.record["practitioner_signature"],
+        verification=found.get("outcome"),
+        reason=found.get("reason"),
+        certificate_subject=found.get("certificate_subject"),
+        certificate_issuer=found.get("certificate_issuer"),
+        message_sha256=row.record["sha256"],
+        archived_at=row.archived_at.isoformat(),
+        archive_key_id=row.key_id,
+        archive_signature=base64.b64encode(row.signature).decode(),
+    )
+
+
 class Detail(msgspec.Struct, frozen=True, kw_only=True):
     """The whole prescription with its history."""
 
@@ -365,6 +420,13 @@ class Detail(msgspec.Struct, frozen=True, kw_only=True):
         list[OutboundView],
         msgspec.Meta(description="the SCRIPT messages the hub sends about it, and their delivery"),
     ]
+    epcs: Annotated[
+        EpcsView | None,
+        msgspec.Meta(
+            description="the signed archive of a controlled substance (or of a prescription "
+            "that came with a practitioner's signature), once the checks have started"
+        ),
+    ] = None
 
 
 @operation(
@@ -406,6 +468,13 @@ async def get_prescription(request: web.Request) -> web.Response:
             if rx
             else []
         )
+        archived = (
+            await session.scalar(
+                select(ControlledArchive).where(ControlledArchive.prescription_id == rx_id)
+            )
+            if rx
+            else None
+        )
         names = await usernames(
             session,
             {n.author_id for n in notes}
@@ -425,7 +494,8 @@ async def get_prescription(request: web.Request) -> web.Response:
         )
     if rx is None:
         raise NotFound("No such prescription.")
-    return respond(_detail(rx, notes, names, utcnow(), stale(rx, versions), outbound))
+    detail = _detail(rx, notes, names, utcnow(), stale(rx, versions), outbound)
+    return respond(msgspec.structs.replace(detail, epcs=epcs_view(archived)))
 
 
 def _user_of(actor: str) -> uuid.UUID | None:

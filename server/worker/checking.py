@@ -50,6 +50,7 @@ from ..db.models import utcnow
 from ..patients import directory
 from ..prescriptions import store
 from ..prescriptions.models import Prescription
+from ..prescriptions.receipt import Receipts
 from ..settings import Settings, SettingsError
 from .failures import is_transient
 
@@ -92,10 +93,13 @@ class Checker:
         sessions: sessionmaker[Session],
         reference: DrugReference,
         expiry: ExpiryRules | None = None,
+        receipts: Receipts | None = None,
     ) -> None:
         self._sessions = sessions
         self._reference = reference
         self._expiry = expiry or ExpiryRules()
+        #: EPCS on receipt: verifies practitioners' signatures, archives controlled records
+        self._receipts = receipts
         #: the drugs of the patients' other prescriptions, by what identifies them: a
         #: picture names the same few drugs again and again, and identifying one costs tens of
         #: microseconds (the reference is immutable, so an answer never goes stale)
@@ -106,10 +110,12 @@ class Checker:
         from ..drugs import reference_with_imports
 
         engine = sync_engine(settings.sync_database_url)
+        sessions = sessionmaker(engine, expire_on_commit=False)
         return cls(
-            sessionmaker(engine, expire_on_commit=False),
+            sessions,
             reference_with_imports(engine),
             load_expiry_rules(settings.expiry_rules_file),
+            Receipts.from_settings(settings, sessions),
         )
 
     def close(self) -> None:
@@ -168,6 +174,8 @@ class Checker:
 
     def _check_together(self, ids: list[uuid.UUID]) -> tuple[list[CheckOutcome], list[uuid.UUID]]:
         gathered, linked = self._start(ids)
+        if self._receipts is not None:  # no transaction is open: it may fetch CRLs
+            gathered = self._receipts.attach(gathered)
         results = {
             rx_id: (run_checks(context), basis) for rx_id, (context, basis) in gathered.items()
         }

@@ -62,6 +62,11 @@ def test_a_new_prescription_is_verified_in_the_console(
     warning = page.locator(".finding.warning", has_text="DEA_NAME_MISMATCH")
     expect(warning).to_be_visible()
     expect(warning).to_contain_text(MISMATCHED_DEA)  # the evidence, in plain words
+    # EPCS on receipt: only the indicator came, so archived by the hub but not verified
+    epcs = page.locator("section[aria-labelledby=epcs-h]")
+    expect(epcs.locator(".badge.hard_stop")).to_have_text("No")
+    expect(epcs).to_contain_text("the signed indicator only")
+    expect(epcs).to_contain_text("signed by the hub")
     shots.take(page, "03-prescription")
 
     page.get_by_role("button", name="Claim").click()

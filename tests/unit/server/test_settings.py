@@ -97,3 +97,44 @@ def test_outbound_delivery_timing_is_read_from_the_environment() -> None:
 def test_outbound_delivery_timing_must_be_sensible(name: str, value: str) -> None:
     with pytest.raises(SettingsError, match=f"TELEPHARM_{name}"):
         Settings.from_env({f"TELEPHARM_{name}": value})
+
+
+def test_epcs_settings_are_read_from_the_environment(tmp_path: Path) -> None:
+    defaults = Settings(data_dir=tmp_path)
+    assert defaults.archive_key_path == tmp_path / "keys" / "archive-signing.pem"
+    assert (defaults.epcs_trust_roots, defaults.epcs_crls, defaults.crl_timeout) == ("", "", 10.0)
+    settings = Settings.from_env(
+        {
+            "TELEPHARM_EPCS_TRUST_ROOTS": "/etc/telepharm/roots.pem",
+            "TELEPHARM_EPCS_CRLS": "/etc/telepharm/crls",
+            "TELEPHARM_CRL_TIMEOUT": "3",
+            "TELEPHARM_ARCHIVE_KEY": "/etc/telepharm/archive.pem",
+        }
+    )
+    assert settings.epcs_trust_roots == "/etc/telepharm/roots.pem"
+    assert settings.epcs_crls == "/etc/telepharm/crls"
+    assert settings.crl_timeout == 3.0
+    assert settings.archive_key_path == Path("/etc/telepharm/archive.pem")
+    with pytest.raises(SettingsError, match="TELEPHARM_CRL_TIMEOUT"):
+        Settings.from_env({"TELEPHARM_CRL_TIMEOUT": "0"})
+
+
+def test_archive_keys_load_with_the_earlier_ones(tmp_path: Path) -> None:
+    from eprescribe.epcs import ArchiveKey
+    from server.prescriptions.archive import load_archive_key
+
+    made = load_archive_key(Settings(data_dir=tmp_path))  # the default one, made on first use
+    assert (tmp_path / "keys" / "archive-signing.pem").stat().st_mode & 0o077 == 0
+    assert load_archive_key(Settings(data_dir=tmp_path)).id == made.id
+    earlier = tmp_path / "earlier"
+    earlier.mkdir()
+    (earlier / "old.pem").write_bytes((tmp_path / "keys" / "archive-signing.pem").read_bytes())
+    new = tmp_path / "new.pem"
+    new.write_bytes(ArchiveKey.generate().private_pem())
+    settings = Settings(
+        data_dir=tmp_path, archive_key_file=str(new), archive_earlier_keys=str(earlier)
+    )
+    rotated = load_archive_key(settings)
+    assert rotated.id != made.id
+    with pytest.raises(SettingsError, match="TELEPHARM_ARCHIVE_KEY"):
+        load_archive_key(Settings(data_dir=tmp_path, archive_key_file=str(tmp_path / "none.pem")))

@@ -150,6 +150,33 @@ function medicationCard(rx) {
       m.note ? fact("Prescriber's note", m.note) : null));
 }
 
+const PRACTITIONER_SIGNATURE = {
+  verified: "Arrived and verified (digest, signature, certificate chain, revocation)",
+  failed: "Arrived and FAILED verification",
+  indicator: "Not sent: the signed indicator only (signed by an intermediary)",
+  absent: "None arrived",
+};
+
+// EPCS on receipt (21 CFR 1311.210): what came of the prescriber's signature and the hub's
+// signed archive of the record as received
+function epcsCard(rx) {
+  const e = rx.epcs;
+  if (!e && !scheduleCode(rx.medication)) return null;
+  return h("section", { class: "card", "aria-labelledby": "epcs-h" },
+    h("h2", { id: "epcs-h" }, "Electronic signature (EPCS)"),
+    e ? h("dl", { class: "facts" },
+      fact("Verified on receipt", e.verified_on_receipt
+        ? h("span", { class: "badge verified" }, "Yes")
+        : h("span", { class: "badge hard_stop" }, "No")),
+      fact("Prescriber's signature", PRACTITIONER_SIGNATURE[e.practitioner_signature] ?? e.practitioner_signature),
+      e.reason && e.verification !== "verified" ? fact("Why", e.reason) : null,
+      e.certificate_subject ? fact("Certificate", e.certificate_subject) : null,
+      e.certificate_issuer ? fact("Issued by", e.certificate_issuer) : null,
+      fact("Archived", `${when(e.archived_at)}, signed by the hub (key ${e.archive_key_id.slice(0, 16)}…)`),
+      fact("Message SHA-256", h("code", {}, e.message_sha256)))
+      : h("p", { class: "hint" }, "The record is verified and archived when the checks start."));
+}
+
 function address(a) {
   if (!a) return null;
   return [a.line1, a.line2, [a.city, a.state, a.postal_code].filter(Boolean).join(" ")].filter(Boolean).join(", ");
@@ -367,7 +394,7 @@ export async function prescriptionView(el, id) {
       banners(rx),
       message,
       h("div", { class: "split" },
-        h("div", {}, findingsCard(rx), medicationCard(rx), h("div", { class: "grid" }, partiesCards(rx))),
+        h("div", {}, findingsCard(rx), medicationCard(rx), epcsCard(rx), h("div", { class: "grid" }, partiesCards(rx))),
         h("div", {}, actions(), outboundCard(rx), historyCard(rx))));
     watchStale();
     // an opened form takes the focus, so keyboard and screen-reader users land in it
