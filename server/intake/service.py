@@ -41,6 +41,7 @@ from .. import audit
 from ..admin.models import Pharmacy
 from ..db import Database
 from ..db.models import utcnow
+from ..outbox import Deliver
 from ..prescriptions import cancels, store
 from ..prescriptions.models import InboundMessage
 from ..prescriptions.writer import Duplicate, IntakeWriter, StorageFailed
@@ -123,11 +124,14 @@ class IntakeService:
         pharmacy_ttl: float,
         on_stored: Callable[[list[uuid.UUID]], None] | None = None,
         store_timeout: float = 10.0,
+        deliver: Deliver | None = None,
     ) -> None:
         self._db = db
         self._writer = IntakeWriter(db, on_stored=on_stored, verify_for=store_timeout)
         #: a cancel changes its patient's picture: what that made stale is checked again
         self._recheck = on_stored
+        #: where the answers the intake owes prescribers go (CancelRxResponse)
+        self._deliver = deliver
         self._software = software
         self._store_timeout = store_timeout
         self._detached = Detached()
@@ -226,7 +230,7 @@ class IntakeService:
         actor = audit.Actor("client", sender.client_id, pharmacy_id, sender.ip)
         try:
             await cancels.receive_cancel(
-                self._db, message, body, raw, actor, pharmacy_id, self._recheck
+                self._db, message, body, raw, actor, pharmacy_id, self._recheck, self._deliver
             )
         except Duplicate:
             await self._resent(message, raw, sender.client_id)

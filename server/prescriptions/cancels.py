@@ -4,9 +4,10 @@ One unit of work stores the message as received, finds the prescription it cance
 (:func:`eprescribe.cancellations.match` over the pharmacy's prescriptions with the order's
 number from the same sender), and decides (:func:`eprescribe.prescriptions.cancel`): the
 prescription is ``cancelled`` and its claim ends, or nothing changes and the answer is
-Denied with its reason. The decision is audited with the message, so the answer the
-prescriber gets (CancelRxResponse) always matches what the store did: never both, never
-neither. The sender's synchronous reply (Status) is built only after the commit.
+Denied with its reason. The decision is audited with the message, and its CancelRxResponse
+is written to the outbox in the same unit of work, so the answer the prescriber gets always
+matches what the store did: never both, never neither. The sender's synchronous reply
+(Status) is built only after the commit.
 """
 
 from __future__ import annotations
@@ -37,7 +38,9 @@ from eprescribe.workflow import State
 from .. import audit
 from ..db import Database, insert_ignoring_conflicts
 from ..db.models import utcnow
-from . import store
+from ..outbox import Deliver
+from ..outbox import store as outbox
+from . import outbound, store
 from .models import InboundMessage, Prescription
 from .writer import Duplicate
 
@@ -65,6 +68,7 @@ async def receive_cancel(
     actor: audit.Actor,
     pharmacy_id: uuid.UUID,
     recheck: Callable[[list[uuid.UUID]], None] | None = None,
+    deliver: Deliver | None = None,
 ) -> CancelReceived:
     """Store and decide one CancelRx. :class:`~server.prescriptions.writer.Duplicate` when
     the sender's MessageID is stored already (nothing is written: the caller tells a
@@ -74,8 +78,11 @@ async def receive_cancel(
         received, made_stale = await session.run_sync(
             lambda s: _receive(s, message, body, raw, actor, pharmacy_id, now)
         )
+        written = outbox.enqueued(session)
     if made_stale and recheck is not None:
         recheck(made_stale)
+    if written and deliver is not None:
+        deliver(written)
     return received
 
 
@@ -120,6 +127,15 @@ def _receive(
             pharmacy_id=pharmacy_id,
             detail={**detail, "denied": denied.reason.value, "why": found.reason.value},
         )
+        outbound.cancel_answer(
+            session,
+            header,
+            denied,
+            prescription_id=None,
+            pharmacy_id=pharmacy_id,
+            client_id=actor.id,
+            now=now,
+        )
         store.save(session, [], [audit.values(actor, entry, now)])
         return CancelReceived(inbound_id, None, denied), []
     rx_id = found.candidate.prescription_id
@@ -141,6 +157,15 @@ def _receive(
         outcome=outcome,
         pharmacy_id=pharmacy_id,
         detail=detail,
+    )
+    outbound.cancel_answer(
+        session,
+        header,
+        answer,
+        prescription_id=rx_id,
+        pharmacy_id=pharmacy_id,
+        client_id=actor.id,
+        now=now,
     )
     made_stale = store.save(session, changes, [audit.values(actor, entry, now)], find_stale=True)
     return CancelReceived(inbound_id, rx_id, answer), made_stale

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from eprescribe import prescriptions as rules
 from eprescribe.ncpdp import (
+    Header,
     MedicationPrescribed,
     OrderDetails,
     Party,
@@ -29,10 +30,12 @@ from eprescribe.ncpdp import (
 )
 from eprescribe.ncpdp import Pharmacy as PharmacyBlock
 from eprescribe.ncpdp.outbound import (
+    CancelRxResponse,
     ChangeRequestCode,
     MedicationLine,
     OriginalPrescription,
     OutboundError,
+    cancel_rx_response,
     rx_change_request,
 )
 
@@ -142,3 +145,52 @@ def clarification(session: Session, rx_id: uuid.UUID, asked: rules.Clarification
 
 def _with_note(line: MedicationLine, note: str) -> MedicationLine:
     return replace(line, note=note)
+
+
+#: the CancelRxResponse ``Denied/ReasonCode`` of each reason the hub denies a cancel for
+#: (eprescribe.ncpdp.outbound.cancelrxresponse: public values, unverified); the
+#: ``DenialReason`` text says which it was in words
+CANCEL_DENIAL_CODES = {
+    rules.CancelDenial.ALREADY_DISPENSED: "AH",
+    rules.CancelDenial.ALREADY_ENDED: "AP",
+    rules.CancelDenial.NOT_FOUND: "AP",
+}
+
+
+def cancel_answer(
+    session: Session,
+    cancel: Header,
+    answer: rules.CancelAnswer,
+    *,
+    prescription_id: uuid.UUID | None,
+    pharmacy_id: uuid.UUID,
+    client_id: str,
+    now: dt.datetime,
+) -> uuid.UUID:
+    """The CancelRxResponse owed for the CancelRx whose header is ``cancel``: Approved, or
+    Denied with the reason, to the client that sent the CancelRx; after the prescription's
+    earlier messages when it names one."""
+    if isinstance(answer, rules.CancelApproved):
+        response = CancelRxResponse.approve()
+    else:
+        response = CancelRxResponse.deny(
+            CANCEL_DENIAL_CODES[answer.reason], reason=answer.reason.text
+        )
+    message_id = outbox.new_message_id()
+    payload = cancel_rx_response(
+        cancel, response, message_id=message_id, sent_time=now, software=SOFTWARE
+    )
+    return outbox.enqueue(
+        session,
+        Outbound(
+            pharmacy_id=pharmacy_id,
+            prescription_id=prescription_id,
+            client_id=client_id,
+            recipient=cancel.from_,
+            message_type="CancelRxResponse",
+            message_id=message_id,
+            relates_to_message_id=cancel.message_id,
+            payload=payload,
+        ),
+        now,
+    )

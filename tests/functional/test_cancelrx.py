@@ -13,7 +13,10 @@ import pytest
 from lxml import etree
 from sqlalchemy import select, update
 
+from eprescribe.ncpdp import parse_message
+from eprescribe.ncpdp.outbound import CancelRxResponse
 from server.audit.models import AuditEvent
+from server.outbox.models import OutboundMessage
 from server.prescriptions.models import InboundMessage, Prescription
 from server.settings import Settings
 from server.worker.checking import Checker
@@ -66,6 +69,26 @@ async def audited(hub: Hub, action: str) -> list[AuditEvent]:
         )
 
 
+async def answers(hub: Hub) -> list[tuple[str | None, CancelRxResponse]]:
+    """The CancelRxResponses in the outbox, oldest first, each read back with the hub's own
+    parser (what it sends must be valid SCRIPT): the CancelRx each answers, and the answer."""
+    async with hub.db.sessions() as session:
+        rows = (
+            await session.scalars(
+                select(OutboundMessage)
+                .where(OutboundMessage.message_type == "CancelRxResponse")
+                .order_by(OutboundMessage.created_at, OutboundMessage.id)
+            )
+        ).all()
+    read = []
+    for row in rows:
+        message = parse_message(row.payload)
+        assert isinstance(message.body, CancelRxResponse)
+        assert message.header.relates_to_message_id == row.relates_to_message_id
+        read.append((row.relates_to_message_id, message.body))
+    return read
+
+
 def code_of(reply: bytes) -> str | None:
     root = etree.fromstring(reply)
     return root.findtext(".//{*}Status/{*}Code") or root.findtext(".//{*}Error/{*}Code")
@@ -104,6 +127,8 @@ async def test_a_cancel_of_a_prescription_being_verified_ends_it_and_its_claim(
         ).one()
     assert stored.sha256 == hashlib.sha256(stored.raw).hexdigest()
     assert stored.message_id == entry.detail["message_id"]
+    # one answer, Approved, to that CancelRx
+    assert await answers(hub) == [(stored.message_id, CancelRxResponse.approve())]
 
 
 async def test_a_cancel_that_names_no_prescription_changes_nothing_and_is_denied(
@@ -128,6 +153,10 @@ async def test_a_cancel_that_names_no_prescription_changes_nothing_and_is_denied
         )
     assert len(await audited(hub, "script.cancel")) == 3
     assert not await audited(hub, "prescription.cancel")
+    denied = await answers(hub)
+    assert [answer for _, answer in denied] == [
+        CancelRxResponse.deny("AP", reason="No prescription matches the cancel request.")
+    ] * 3
     assert (await history(hub, rx_id))[-1] == ("checking", "awaiting_review")
 
 
@@ -146,15 +175,17 @@ async def test_a_cancel_after_the_prescription_ended_or_was_dispensed_is_denied(
         await session.execute(
             update(Prescription).where(Prescription.id == dispensed).values(state="ready")
         )
-    for rx_id, denial, state in (
-        (rejected, "already_ended", "rejected"),
-        (dispensed, "already_dispensed", "ready"),
+    for rx_id, denial, state, code in (
+        (rejected, "already_ended", "rejected", "AP"),
+        (dispensed, "already_dispensed", "ready", "AH"),
     ):
         reply = await cancel(hub, await message_id_of(hub, rx_id))
         assert code_of(reply) == "000", reply
         entry = (await audited(hub, "prescription.cancel"))[-1]
         assert (entry.resource_id, entry.outcome) == (str(rx_id), "denied")
         assert (entry.detail["denied"], entry.detail["state"]) == (denial, state)
+        _, answer = (await answers(hub))[-1]
+        assert (answer.approved, answer.reason_codes) == (False, (code,))
     assert (await detail(hub, alice, rejected))["state"] == "rejected"
 
 
@@ -169,6 +200,7 @@ async def test_a_resent_cancel_is_acknowledged_again_and_decided_once(
     for _ in range(2):
         assert code_of(await cancel(hub, "", token, body=body)) == "000"
     assert len(await audited(hub, "prescription.cancel")) == 1
+    assert await answers(hub) == [("CANCEL-ONCE", CancelRxResponse.approve())]
     assert (await history(hub, rx_id))[-1] == ("received", "cancelled")
     # the same MessageID with other bytes is a duplicate, refused
     other = cancelrx_xml(message_id="CANCEL-ONCE", order_number="ORD-SOMETHING-ELSE", **ORDER)

@@ -42,7 +42,7 @@ from tests.conftest import Hub
 from tests.functional.intake_helpers import post_script
 from tests.functional.verification_helpers import bearer, staff
 from tests.support.processes import TELEPHARM, telepharm_env
-from tests.support.script_samples import newrx_xml
+from tests.support.script_samples import cancelrx_xml, newrx_xml
 
 PRESCRIBER = SenderSoftware("Test", "Test EHR", "1.0")
 ENDPOINT_TOKEN = "prescriber-issued-token-0123456789"
@@ -394,6 +394,44 @@ async def test_a_prescriptions_messages_leave_in_order(
     received = prescriber.message_ids()
     first_id, second_id = (await row(hub, first)).message_id, (await row(hub, second)).message_id
     assert received == [first_id, first_id, second_id]
+
+
+async def test_a_cancel_answers_the_prescriber_after_the_question_asked_before_it(
+    hub: Hub, checker: Checker, deliverer: Deliverer, prescriber: Prescriber, settings: Settings
+) -> None:
+    """The prescriber cancels instead of answering the pharmacist's question: the cancel is
+    approved, and its CancelRxResponse reaches the prescriber's endpoint after the question."""
+    token = await newrx_from_prescriber(hub, prescriber, settings)
+    rx_id = await receive(hub, token)
+    assert await asyncio.to_thread(checker.check, rx_id) is not None
+    alice = await staff(hub, "alice")
+    for action, body in (
+        ("claim", {}),
+        ("clarify", {"reason_code": "strength", "text": QUESTION}),
+    ):
+        response = await hub.client.post(
+            f"/api/v1/prescriptions/{rx_id}/{action}", json=body, headers=bearer(alice)
+        )
+        assert response.status == 200, await response.text()
+    ((question, order),) = [(m.id, m.relates_to_message_id) for m in await messages(hub, rx_id)]
+    cancel = cancelrx_xml(
+        message_id="CANCEL-AFTER-QUESTION",
+        order_number=f"ORD-{order}"[:35],
+        drug_description="lisinopril 10 MG Oral Tablet",
+        written_date=dt.datetime.now(dt.UTC).date().isoformat(),
+    )
+    reply = await (await post_script(hub, cancel, token)).read()
+    assert b"<Status>" in reply, reply
+    question_row, answer_row = await messages(hub, rx_id)
+    assert (question_row.id, answer_row.message_type) == (question, "CancelRxResponse")
+    assert await deliver_until_finished(deliverer, question) == [Next(answer_row.id)]
+    await deliver_until_finished(deliverer, answer_row.id)
+    sent = [parse_message(body) for body in prescriber.received]
+    assert [m.transaction for m in sent] == ["RxChangeRequest", "CancelRxResponse"]
+    assert sent[1].header.relates_to_message_id == "CANCEL-AFTER-QUESTION"
+    assert (await row(hub, answer_row.id)).state == "delivered"
+    async with hub.db.sessions() as session:
+        assert (await session.get(Prescription, rx_id)).state == "cancelled"  # type: ignore[union-attr]
 
 
 class Recorded:
