@@ -462,6 +462,7 @@ def start_checks(session: Session, ids: Iterable[uuid.UUID], link: Linker) -> li
     started: list[Started] = []
     changes: list[Change] = []
     details = [from_json(OrderDetails, row.details) for row in rows]
+    received = {row.id: row.received_at for row in rows}
     orders = [
         order.newrx(
             from_json(Patient, row.patient),
@@ -470,13 +471,17 @@ def start_checks(session: Session, ids: Iterable[uuid.UUID], link: Linker) -> li
         )
         for row, order in zip(rows, details, strict=True)
     ]
-    patients = link(
-        session,
-        [
+    # linked in the order received: a new patient's first script makes the profile the
+    # others match (the rows themselves are locked in ID order)
+    wanted = sorted(
+        (
             LinkRequest(row.pharmacy_id, newrx.patient, found[row.id].patient_id, row.id)
             for row, newrx in zip(rows, orders, strict=True)
-        ],
+        ),
+        key=lambda r: (received[r.rx_id], r.rx_id),
     )
+    by_rx = {r.rx_id: done for r, done in zip(wanted, link(session, wanted), strict=True)}
+    patients = [by_rx[row.id] for row in rows]
     for row, order, newrx, patient in zip(rows, details, orders, patients, strict=True):
         rx = found[row.id]
         outcome = rules.Outcome(rx)
