@@ -292,7 +292,10 @@ class Checker:
         for s in started:
             if s.patient.profile is None:
                 continue
-            others = [o for o in rows.get(s.patient.profile.id, ()) if o.id != s.rx.id]
+            # the prescription this one replaces or renews is not the same order sent twice
+            others = [
+                o for o in rows.get(s.patient.profile.id, ()) if o.id not in (s.rx.id, s.replaces)
+            ]
             # the latest open ones a check compares (ranked among all, this one included)
             shown = sorted((o for o in others if o.pending), key=lambda o: o.rank)[
                 :PENDING_COMPARED
