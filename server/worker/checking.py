@@ -292,10 +292,7 @@ class Checker:
         for s in started:
             if s.patient.profile is None:
                 continue
-            # the prescription this one replaces or renews is not the same order sent twice
-            others = [
-                o for o in rows.get(s.patient.profile.id, ()) if o.id not in (s.rx.id, s.replaces)
-            ]
+            others = [o for o in rows.get(s.patient.profile.id, ()) if o.id != s.rx.id]
             # the latest open ones a check compares (ranked among all, this one included)
             shown = sorted((o for o in others if o.pending), key=lambda o: o.rank)[
                 :PENDING_COMPARED
@@ -308,6 +305,8 @@ class Checker:
             for other in others:
                 if (
                     s.prescriber_order_number
+                    # the one this replaces or renews is not the same order sent twice
+                    and other.id != s.replaces
                     and other.prescriber_order_number == s.prescriber_order_number
                     and other.drug_description == s.newrx.medication.drug_description
                     and len(same_order) < SAME_ORDER_LISTED

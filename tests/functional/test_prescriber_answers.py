@@ -36,6 +36,7 @@ TODAY = dt.datetime.now(dt.UTC).date().isoformat()
 NOW = f"{TODAY}T00:00:00Z"
 #: the prescriber system's Header/From in every sample (newrx_tree's default)
 PRESCRIBER = "9990001"
+SERTRALINE = "sertraline 50 MG Oral Tablet"
 QUESTION = "Is 10 mg meant? The usual dose is 5 mg."
 CHECKED = [(None, "received"), ("received", "checking"), ("checking", "awaiting_review")]
 CLARIFIED = [
@@ -250,3 +251,314 @@ async def test_a_change_approved_with_changes_replaces_the_prescription_with_a_c
         "cancelled",
     )
     assert entry.detail["response"] == "ApprovedWithChanges"
+
+
+async def test_a_change_approved_as_asked_replaces_the_prescription(
+    hub: Hub, checker: Checker
+) -> None:
+    s = await scene(hub, checker)
+    request = await clarified(s)
+    reply = await s.post(answer("RxChangeResponse", request, "<Approved/>"))
+    assert code_of(reply) == "000", reply
+    new_id = await replacement_of(hub, s.rx_id)
+    assert await history(hub, s.rx_id) == [*CLARIFIED, ("clarification_requested", "cancelled")]
+    assert await asyncio.to_thread(checker.check, new_id) is not None
+    assert await history(hub, new_id) == CHECKED
+    new = await detail(hub, s.pharmacist, new_id)
+    assert new["replaces"] == {"id": str(s.rx_id), "kind": "change", "state": "cancelled"}
+    assert new["history"][0]["reason"] == (
+        f"RxChangeResponse Approved received; replaces prescription {s.rx_id}"
+    )
+    # the new prescription is a prescription like any: the pharmacist decides on it
+    assert (await act(hub, s.pharmacist, new_id, "claim"))[0] == 200
+    status, body = await act(hub, s.pharmacist, new_id, "approve", {"overrides": overrides(new)})
+    assert status == 200, body
+    assert (await history(hub, new_id))[-1] == ("in_review", "approved")
+
+
+def overrides(rx: dict[str, Any]) -> dict[str, str]:
+    return {f["code"]: "reviewed" for f in rx["findings"] if f["severity"] == "warning"}
+
+
+async def test_a_change_denied_goes_back_to_the_pharmacist_with_the_reason(
+    hub: Hub, checker: Checker
+) -> None:
+    s = await scene(hub, checker)
+    request = await clarified(s)
+    reply = await s.post(
+        answer(
+            "RxChangeResponse",
+            request,
+            "<Denied><ReasonCode>AF</ReasonCode><DenialReason>Keep 10 mg, patient titrated"
+            "</DenialReason></Denied>",
+            with_medication=False,
+        )
+    )
+    assert code_of(reply) == "000", reply
+    assert await history(hub, s.rx_id) == [
+        *CLARIFIED,
+        ("clarification_requested", "awaiting_review"),
+    ]
+    seen = await detail(hub, s.pharmacist, s.rx_id)
+    assert seen["state"] == "awaiting_review"
+    reason = seen["history"][-1]["reason"]
+    assert "RxChangeResponse Denied" in reason
+    assert "Keep 10 mg, patient titrated" in reason
+    assert "AF Patient should contact the prescriber first" in reason
+    (denied,) = seen["answers"]
+    assert denied["response"] == "Denied"
+    assert denied["reasons"] == [
+        {"code": "AF", "text": "Patient should contact the prescriber first"}
+    ]
+    assert (denied["text"], denied["new_prescription_id"]) == (
+        "Keep 10 mg, patient titrated",
+        None,
+    )
+    assert denied["request_message_id"] == request
+    assert seen["replaced_by"] == []
+    async with hub.db.sessions() as session:
+        assert (
+            await session.scalar(
+                select(Prescription.id).where(Prescription.replaces_prescription_id == s.rx_id)
+            )
+            is None
+        )
+    # the pharmacist decides: claims it again and approves as written
+    assert (await act(hub, s.pharmacist, s.rx_id, "claim"))[0] == 200
+    status, _ = await act(hub, s.pharmacist, s.rx_id, "approve", {"overrides": overrides(seen)})
+    assert status == 200
+
+
+async def test_a_validated_prior_authorization_is_recorded_and_back_in_the_queue(
+    hub: Hub, checker: Checker
+) -> None:
+    s = await scene(hub, checker)
+    request = await clarified(s)
+    reply = await s.post(
+        answer(
+            "RxChangeResponse",
+            request,
+            "<Validated><ReferenceNumber>PA-778899</ReferenceNumber>"
+            "<Note>Approved by the plan</Note></Validated>",
+            request_code="P",
+        )
+    )
+    assert code_of(reply) == "000", reply
+    assert await history(hub, s.rx_id) == [
+        *CLARIFIED,
+        ("clarification_requested", "awaiting_review"),
+    ]
+    seen = await detail(hub, s.pharmacist, s.rx_id)
+    assert seen["prior_authorization"] == "PA-778899"
+    assert "prior authorization PA-778899" in seen["history"][-1]["reason"]
+    (validated,) = seen["answers"]
+    assert (validated["response"], validated["reference_number"]) == ("Validated", "PA-778899")
+    assert seen["replaced_by"] == []
+
+
+# -- RxRenewalResponse -------------------------------------------------------------------------
+
+
+async def test_a_renewal_approved_is_a_new_prescription_checked_with_the_whole_patient(
+    hub: Hub, checker: Checker
+) -> None:
+    s = await scene(hub, checker, drug_description=SERTRALINE)
+    request = await renewal_requested(s)
+    reply = await s.post(
+        answer(
+            "RxRenewalResponse",
+            request,
+            "<Approved/>",
+            order_number="ORD-RENEWAL-1",
+            drug_description=SERTRALINE,
+        )
+    )
+    assert code_of(reply) == "000", reply
+    new_id = await replacement_of(hub, s.rx_id)
+    # the original stays where it was
+    assert await history(hub, s.rx_id) == CHECKED
+    assert await asyncio.to_thread(checker.check, new_id) is not None
+    assert await history(hub, new_id) == CHECKED
+    new = await detail(hub, s.pharmacist, new_id)
+    assert new["replaces"] == {"id": str(s.rx_id), "kind": "renewal", "state": "awaiting_review"}
+    assert new["prescriber_order_number"] == "ORD-RENEWAL-1"
+    assert new["history"][0]["reason"].endswith(f"renews prescription {s.rx_id}")
+    # the checks see the whole patient: the original, still open, is the same drug
+    duplicates = [f for f in new["findings"] if f["code"] == "THERAPEUTIC_DUPLICATION"]
+    assert [f["evidence"].get("pending_prescription_id") for f in duplicates] == [str(s.rx_id)]
+    old = await detail(hub, s.pharmacist, s.rx_id)
+    assert old["replaced_by"] == [
+        {"id": str(new_id), "kind": "renewal", "state": "awaiting_review"}
+    ]
+    (sent,) = [m for m in old["outbound"] if m["message_type"] == "RxRenewalRequest"]
+    assert sent["answer"]["response"] == "Approved"
+
+
+async def test_a_renewal_replace_carries_the_new_sig(hub: Hub, checker: Checker) -> None:
+    s = await scene(hub, checker)
+    request = await renewal_requested(s)
+    reply = await s.post(
+        answer(
+            "RxRenewalResponse",
+            request,
+            "<Replace><Note>Now once daily</Note></Replace>",
+            sig_text="Take 1 tablet by mouth once daily",
+            quantity="30",
+        )
+    )
+    assert code_of(reply) == "000", reply
+    new_id = await replacement_of(hub, s.rx_id)
+    assert await asyncio.to_thread(checker.check, new_id) is not None
+    new = await detail(hub, s.pharmacist, new_id)
+    assert new["medication"]["sig"]["text"] == "Take 1 tablet by mouth once daily"
+    old = await detail(hub, s.pharmacist, s.rx_id)
+    (replace,) = old["answers"]
+    assert (replace["response"], replace["text"], replace["new_prescription_id"]) == (
+        "Replace",
+        "Now once daily",
+        str(new_id),
+    )
+
+
+async def test_a_renewal_denied_is_recorded_on_the_original_with_its_reason(
+    hub: Hub, checker: Checker
+) -> None:
+    s = await scene(hub, checker)
+    request = await renewal_requested(s)
+    reply = await s.post(
+        answer(
+            "RxRenewalResponse",
+            request,
+            "<Denied><ReasonCode>AC</ReasonCode><DenialReason>Moved to another clinic"
+            "</DenialReason></Denied>",
+            with_medication=False,
+        )
+    )
+    assert code_of(reply) == "000", reply
+    assert await history(hub, s.rx_id) == CHECKED
+    seen = await detail(hub, s.pharmacist, s.rx_id)
+    (denied,) = seen["answers"]
+    assert (denied["transaction"], denied["response"], denied["text"]) == (
+        "RxRenewalResponse",
+        "Denied",
+        "Moved to another clinic",
+    )
+    assert denied["reasons"][0]["text"] == "Patient no longer under the prescriber's care"
+    (entry,) = await audited(hub, "prescription.answer")
+    assert (entry.detail["response"], entry.detail["state"]) == ("Denied", "awaiting_review")
+
+
+# -- matching and idempotency ------------------------------------------------------------------
+
+
+async def test_a_response_that_answers_no_request_is_refused_and_leaves_nothing(
+    hub: Hub, checker: Checker
+) -> None:
+    s = await scene(hub, checker)
+    request = await clarified(s)
+    other_sender = await hub.sender_token()
+    for body, token in (
+        (answer("RxChangeResponse", "NO-SUCH-REQUEST", "<Approved/>"), None),
+        # the right request, from another prescriber system
+        (answer("RxChangeResponse", request, "<Approved/>"), other_sender),
+        # the right request, from another prescriber of the same system
+        (answer("RxChangeResponse", request, "<Approved/>", from_="9990002"), None),
+        # a renewal response to a change request
+        (answer("RxRenewalResponse", request, "<Approved/>"), None),
+    ):
+        reply = await s.post(body, token)
+        assert code_of(reply) == "900", reply
+        assert description_of(reply) == (
+            "1000",
+            "no request of this pharmacy matches the response: /Message/Header/RelatesToMessageID",
+        )
+    reply = await s.post(
+        answer("RxChangeResponse", request, "<Approved/>", omit=["Header/RelatesToMessageID"])
+    )
+    assert code_of(reply) == "900"
+    assert description_of(reply)[0] == "3000"
+    assert await answers(hub) == []
+    async with hub.db.sessions() as session:
+        kept = await session.scalars(
+            select(InboundMessage.id).where(InboundMessage.transaction != "NewRx")
+        )
+        assert list(kept) == []
+    assert (await history(hub, s.rx_id))[-1] == ("in_review", "clarification_requested")
+
+
+async def test_a_response_sent_again_is_acknowledged_and_applied_once(
+    hub: Hub, checker: Checker
+) -> None:
+    s = await scene(hub, checker)
+    request = await clarified(s)
+    body = answer("RxChangeResponse", request, "<Approved/>", message_id="ANSWER-ONCE")
+    for _ in range(2):  # its Status was lost: the same message again
+        assert code_of(await s.post(body)) == "000"
+    # the same answer under another MessageID (an EHR that resends as a new message)
+    again = answer("RxChangeResponse", request, "<Approved/>", message_id="ANSWER-TWICE")
+    assert code_of(await s.post(again)) == "000"
+    assert len(await answers(hub)) == 1
+    new_id = await replacement_of(hub, s.rx_id)
+    assert await history(hub, s.rx_id) == [*CLARIFIED, ("clarification_requested", "cancelled")]
+    assert await hub.audit_outcomes("script.response") == ["repeated"]
+    # a different answer to a request answered already is refused; the same MessageID with
+    # other bytes is a duplicate
+    changed = answer("RxChangeResponse", request, "<Denied><ReasonCode>AA</ReasonCode></Denied>")
+    reply = await s.post(changed)
+    assert code_of(reply) == "900"
+    assert description_of(reply) == (
+        "2000",
+        "the request was answered already: /Message/Header/RelatesToMessageID",
+    )
+    reused = answer(
+        "RxChangeResponse",
+        request,
+        "<Denied><ReasonCode>AA</ReasonCode></Denied>",
+        message_id="ANSWER-ONCE",
+    )
+    reply = await s.post(reused)
+    assert (code_of(reply), description_of(reply)[0]) == ("900", "220")
+    assert [a.new_prescription_id for a in await answers(hub)] == [new_id]
+
+
+async def test_a_controlled_substance_s_answer_is_held_to_the_epcs_rules(
+    hub: Hub, checker: Checker
+) -> None:
+    s = await scene(hub, checker, controlled=True, drug_description=None)
+    request = await clarified(s)
+    # approved with a signature indicator: carried to the new prescription, archived
+    reply = await s.post(
+        answer("RxChangeResponse", request, "<Approved/>", controlled=True, drug_description=None)
+    )
+    assert code_of(reply) == "000", reply
+    new_id = await replacement_of(hub, s.rx_id)
+    assert await asyncio.to_thread(checker.check, new_id) is not None
+    new = await detail(hub, s.pharmacist, new_id)
+    assert new["details"]["digital_signature"]["indicator"] is True
+    assert new["epcs"] is not None
+    assert new["epcs"]["practitioner_signature"] == "indicator"
+    assert "EPCS_SIGNATURE_MISSING" not in {f["code"] for f in new["findings"]}
+
+
+async def test_a_controlled_substance_s_answer_without_a_signature_is_a_finding(
+    hub: Hub, checker: Checker
+) -> None:
+    s = await scene(hub, checker)
+    request = await renewal_requested(s)
+    reply = await s.post(
+        answer(
+            "RxRenewalResponse",
+            request,
+            "<Approved/>",
+            controlled=True,
+            drug_description=None,
+            omit=["Header/DigitalSignature"],
+        )
+    )
+    assert code_of(reply) == "000", reply
+    new_id = await replacement_of(hub, s.rx_id)
+    assert await asyncio.to_thread(checker.check, new_id) is not None
+    new = await detail(hub, s.pharmacist, new_id)
+    assert new["details"]["digital_signature"] is None
+    assert "EPCS_SIGNATURE_MISSING" in {f["code"] for f in new["findings"]}
+    assert new["epcs"] is not None
