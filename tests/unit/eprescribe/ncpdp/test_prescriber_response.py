@@ -58,7 +58,8 @@ def test_a_change_approved_with_changes_reads_as_what_the_prescriber_authorises(
     assert body.medication is not None
     assert body.medication.drug_description == "lisinopril 5 MG Oral Tablet"
     assert body.medication.quantity.value == Decimal(30)
-    assert body.pharmacy is not None and body.pharmacy.ncpdpid == "1234567"
+    assert body.pharmacy is not None
+    assert body.pharmacy.ncpdpid == "1234567"
     assert body.prescriber.npi == "1111111112"
 
 
@@ -106,7 +107,8 @@ def test_renewal_answers_and_the_request_s_echo() -> None:
     )
     body = read(root_edit)
     assert body.answer.kind is ResponseKind.REPLACE
-    assert body.medication is not None and body.medication.sig.text == "Take 1 daily"
+    assert body.medication is not None
+    assert body.medication.sig.text == "Take 1 daily"
     assert read(response_xml("RxRenewalResponse", "<Approved/>")).answer.kind.makes_prescription
 
 
