@@ -292,9 +292,11 @@ def test_the_prescriber_s_denial_and_approval_cannot_be_missed(
         page.get_by_role("button", name="Claim").click()
         page.get_by_role("button", name="Ask the prescriber…").click()
         page.get_by_label("Reason").select_option("strength")
-        page.get_by_label("Message").fill("Is 10 mg intended?")
+        page.get_by_label("Message", exact=True).fill("Is 10 mg intended?")
         page.get_by_role("button", name="Send the question").click()
         expect(page.locator(".page-head .badge.state")).not_to_have_text("In review")
+        # asked (again): an earlier denial was acted on, its banner gives way
+        expect(page.locator(".banner.denial")).to_have_count(0)
         sent = demo_hub.api(f"/prescriptions/{rx['id']}")["outbound"]
         assert isinstance(sent, list)
         return str(sent[-1]["message_id"])
@@ -315,7 +317,7 @@ def test_the_prescriber_s_denial_and_approval_cannot_be_missed(
     expect(banner).to_contain_text("PRESCRIBER DENIED")
     expect(banner).to_contain_text("Keep 10 mg")
     expect(banner).to_contain_text("Patient should contact the prescriber first")
-    expect(page.locator(".page-head .badge.state")).to_have_text("Awaiting review")
+    expect(page.locator(".page-head .badge.state")).to_have_text("To verify")
     expect(page.get_by_role("region", name="Messages to the prescriber")).to_contain_text(
         "answered: DENIED"
     )
@@ -334,6 +336,8 @@ def test_the_prescriber_s_denial_and_approval_cannot_be_missed(
     page.reload()
     expect(page.locator(".banner.link")).to_contain_text("REPLACED")
     expect(page.locator(".page-head .badge.state")).to_have_text("Cancelled")
+    # a cancelled prescription is not checked again: no "checks running again" notice
+    expect(page.get_by_text("The patient's picture changed since these findings")).to_have_count(0)
     shots.take(page, "14-prescription-replaced")
     page.locator(".banner.link a").click()
     expect(page.get_by_role("heading", name="answerol 5 MG Oral Tablet")).to_be_visible()

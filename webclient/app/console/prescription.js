@@ -14,6 +14,10 @@ const SEVERITIES = [
   ["info", "For information", ""],
 ];
 const STALE_POLL_MS = 2500;
+// the states whose findings are checked again when the patient's picture changes (a decided
+// or cancelled prescription keeps the findings it was decided on)
+const REVIEWABLE = new Set(["awaiting_review", "in_review", "clarification_requested"]);
+const rechecking = (rx) => rx.findings_stale && REVIEWABLE.has(rx.state);
 // while a message to the prescriber is on its way, its delivery state is looked at again
 const OUTBOX_POLL_MS = 5000;
 const DELIVERY_WORDS = {
@@ -89,7 +93,7 @@ function findingsCard(rx) {
   const waiting = ["received", "checking"].includes(rx.state);
   return h("section", { class: "card findings", "aria-labelledby": "findings-h" },
     h("h2", { id: "findings-h" }, "Findings"),
-    rx.findings_stale
+    rechecking(rx)
       ? h("div", { class: "notice info", role: "status" },
         "The patient's picture changed since these findings (a prescription arrived or left, or an allergy was recorded): the checks are running again. Approval waits for the new findings.")
       : null,
@@ -113,6 +117,9 @@ function reasonItems(answer) {
 function denialBanner(rx) {
   const last = rx.answers?.at(-1);
   if (!last || last.response !== "Denied") return null;
+  // asked again since: the denial was acted on, its answer is in the answers card
+  const requests = (rx.outbound || []).filter((m) => m.message_type === "RxChangeRequest" || m.message_type === "RxRenewalRequest");
+  if (requests.length && !requests.at(-1).answer) return null;
   return h("div", { class: "banner denial", role: "alert" },
     h("strong", {}, "PRESCRIBER DENIED"),
     ` the ${REQUEST_WORDS[last.transaction] || "request"} (${when(last.at)}). `,
@@ -348,9 +355,9 @@ export async function prescriptionView(el, id) {
   function watchStale() {
     clearTimeout(watching);
     const sending = rx.outbound?.some((m) => UNFINISHED.has(m.state));
-    const wait = rx.findings_stale ? STALE_POLL_MS : sending && !panel ? OUTBOX_POLL_MS : 0;
+    const wait = rechecking(rx) ? STALE_POLL_MS : sending && !panel ? OUTBOX_POLL_MS : 0;
     // a delivery's progress never takes the focus from what the pharmacist is typing
-    const typing = () => !rx.findings_stale && el.contains(document.activeElement) && /^(INPUT|TEXTAREA|SELECT)$/.test(document.activeElement.tagName);
+    const typing = () => !rechecking(rx) && el.contains(document.activeElement) && /^(INPUT|TEXTAREA|SELECT)$/.test(document.activeElement.tagName);
     if (wait) watching = setTimeout(() => {
       if (!el.isConnected) return;
       if (typing()) watchStale(); else load().catch(() => watchStale());
