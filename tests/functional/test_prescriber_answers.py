@@ -6,19 +6,22 @@ ended or sent back to the pharmacist), audited, and acknowledged with Status."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 import hashlib
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
 from lxml import etree
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from eprescribe.ncpdp import parse_message
 from eprescribe.ncpdp.outbound import MedicationLine, RxChangeRequest, rx_renewal_request
+from server.admin.models import Pharmacy
 from server.audit.models import AuditEvent
 from server.outbox.models import OutboundMessage
 from server.prescriptions import outbound
@@ -27,9 +30,11 @@ from server.settings import Settings
 from server.worker.checking import Checker
 from tests.conftest import Hub
 from tests.functional.check_helpers import history
+from tests.functional.epcs_helpers import Pki, serve_pki
 from tests.functional.intake_helpers import post_script
 from tests.functional.test_verification import act, detail
 from tests.functional.verification_helpers import staff
+from tests.support.pki import sign_message
 from tests.support.script_samples import newrx_xml, response_xml
 
 TODAY = dt.datetime.now(dt.UTC).date().isoformat()
@@ -71,7 +76,10 @@ class Scene:
 
 async def scene(hub: Hub, checker: Checker, **newrx: Any) -> Scene:
     """A NewRx from a prescriber system, checked, and a pharmacist of the pharmacy."""
-    await hub.pharmacy()
+    async with hub.db.sessions() as session:
+        pharmacies = await session.scalar(select(func.count()).select_from(Pharmacy))
+    if not pharmacies:
+        await hub.pharmacy()
     token = await hub.sender_token()
     message_id = uuid.uuid4().hex[:20]
     fields: dict[str, Any] = {
@@ -562,3 +570,54 @@ async def test_a_controlled_substance_s_answer_without_a_signature_is_a_finding(
     assert new["details"]["digital_signature"] is None
     assert "EPCS_SIGNATURE_MISSING" in {f["code"] for f in new["findings"]}
     assert new["epcs"] is not None
+
+
+@pytest.fixture
+async def pki(aiohttp_server: object, tmp_path: Path) -> Pki:
+    return await serve_pki(aiohttp_server, tmp_path)
+
+
+@pytest.fixture
+def epcs_checker(settings: Settings, pki: Pki) -> Iterator[Checker]:
+    checker = Checker.from_settings(dataclasses.replace(settings, epcs_trust_roots=str(pki.roots)))
+    yield checker
+    checker.close()
+
+
+def signed(pki: Pki, document: bytes) -> bytes:
+    key, cert = pki.intermediate.issue("Dr Synthetic Prescriber")
+    return sign_message(document, key, cert, chain=(pki.intermediate.cert,))
+
+
+async def test_a_signed_answer_is_verified_on_receipt_and_a_tampered_one_is_a_hard_stop(
+    hub: Hub, epcs_checker: Checker, pki: Pki
+) -> None:
+    s = await scene(hub, epcs_checker, controlled=True, drug_description=None)
+    request = await clarified(s)
+    document = signed(
+        pki,
+        answer("RxChangeResponse", request, "<Approved/>", controlled=True, drug_description=None),
+    )
+    assert code_of(await s.post(document)) == "000"
+    new_id = await replacement_of(hub, s.rx_id)
+    assert await asyncio.to_thread(epcs_checker.check, new_id) is not None
+    new = await detail(hub, s.pharmacist, new_id)
+    assert (new["epcs"]["verified_on_receipt"], new["epcs"]["verification"]) == (True, "verified")
+    codes = {f["code"] for f in new["findings"]}
+    assert not codes & {"EPCS_SIGNATURE_INVALID", "EPCS_SIGNATURE_MISSING"}, codes
+    # a renewal answer altered after it was signed: accepted, and a hard stop for the pharmacist
+    other = await scene(hub, epcs_checker, controlled=True, drug_description=None)
+    renewal = await renewal_requested(other)
+    document = signed(
+        pki,
+        answer("RxRenewalResponse", renewal, "<Approved/>", controlled=True, drug_description=None),
+    )
+    tampered = document.replace(b"<Value>60</Value>", b"<Value>90</Value>")
+    assert tampered != document
+    assert code_of(await other.post(tampered)) == "000"
+    renewed = await replacement_of(hub, other.rx_id)
+    assert await asyncio.to_thread(epcs_checker.check, renewed) is not None
+    seen = await detail(hub, other.pharmacist, renewed)
+    assert seen["epcs"]["verified_on_receipt"] is False
+    invalid = [f for f in seen["findings"] if f["code"] == "EPCS_SIGNATURE_INVALID"]
+    assert [f["severity"] for f in invalid] == ["hard_stop"]
