@@ -20,9 +20,10 @@ through the prescription rules (:mod:`eprescribe.prescriptions`) and the store:
 The answer is recorded against the request (``prescriber_answers``, one a request) and
 audited, the last statement. A response that matches no request is refused (Error 900/1000
 with the XPath of ``RelatesToMessageID``) and leaves nothing behind; so is a second,
-different answer to a request already answered (900/2000). The same answer again under
-another MessageID is stored and acknowledged, and changes nothing. The sender's Status is
-built after the commit.
+different answer to a request already answered (900/2000), and an answer about another
+patient than the one asked about (900/2000, the XPath of its ``Patient``). The same answer
+again under another MessageID is stored and acknowledged, and changes nothing. The sender's
+Status is built after the commit.
 """
 
 from __future__ import annotations
@@ -45,12 +46,14 @@ from eprescribe.ncpdp import (
     Message,
     NewRx,
     OrderDetails,
+    Patient,
     PrescriberResponse,
     ResponseKind,
     UnidentifiedError,
     from_json,
 )
 from eprescribe.ncpdp.prescriber_response import require_relates_to
+from eprescribe.patients import same_person
 
 from .. import audit
 from ..db import Database, insert_ignoring_conflicts
@@ -121,6 +124,7 @@ def _receive(
     assert request.prescription_id is not None
     rx_id = request.prescription_id
     original = store.load(session, [rx_id], pharmacy_id=pharmacy_id, lock_pictures=True)[rx_id]
+    _same_patient(session, rx_id, message, body)
     digest = hashlib.sha256(signed_content(raw)).hexdigest()
     detail: dict[str, Any] = {
         "message_id": message.header.message_id,
@@ -225,6 +229,20 @@ def _request(
     if found is None or found.recipient.partition(":")[2] != sender:
         raise UnidentifiedError("no request of this pharmacy matches the response", _RELATES_TO)
     return found
+
+
+def _same_patient(
+    session: Session, rx_id: uuid.UUID, message: Message, body: PrescriberResponse
+) -> None:
+    """An answer about another patient than the one asked about is an error of its sender:
+    refused (2000), never a prescription for someone else in place of this one."""
+    row = session.get(PrescriptionRow, rx_id)
+    assert row is not None
+    if not same_person(from_json(Patient, row.patient), body.patient):
+        raise ContentInvalidError(
+            "the patient differs from the one the request was about",
+            f"/Message/Body/{message.transaction}/Patient",
+        )
 
 
 def _apply(

@@ -494,6 +494,26 @@ async def test_a_response_that_answers_no_request_is_refused_and_leaves_nothing(
     assert (await history(hub, s.rx_id))[-1] == ("in_review", "clarification_requested")
 
 
+async def test_an_answer_about_another_patient_is_refused(hub: Hub, checker: Checker) -> None:
+    s = await scene(hub, checker)
+    request = await clarified(s)
+    for other in ({"patient_last": "SOMEONEELSE"}, {"date_of_birth": "1990-02-02"}):
+        reply = await s.post(answer("RxChangeResponse", request, "<Approved/>", **other))
+        assert code_of(reply) == "900"
+        assert description_of(reply) == (
+            "2000",
+            "the patient differs from the one the request was about: "
+            "/Message/Body/RxChangeResponse/Patient",
+        )
+    assert await answers(hub) == []
+    assert (await history(hub, s.rx_id))[-1] == ("in_review", "clarification_requested")
+    # the same person written otherwise (case, accents) is the same patient
+    reply = await s.post(
+        answer("RxChangeResponse", request, "<Approved/>", patient_last="Testpatiént")
+    )
+    assert code_of(reply) == "000", reply
+
+
 async def test_a_response_sent_again_is_acknowledged_and_applied_once(
     hub: Hub, checker: Checker
 ) -> None:
