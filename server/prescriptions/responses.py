@@ -147,22 +147,7 @@ def _receive(
         store.save(session, [], [audit.values(actor, entry, now)])
         return AnswerReceived(inbound_id, rx_id, None), []
     new_id, outcome = _apply(session, message, body, original, inbound_id, actor, now)
-    session.add(
-        PrescriberAnswer(
-            id=uuid.uuid4(),
-            prescription_id=rx_id,
-            request_id=request.id,
-            inbound_message_id=inbound_id,
-            transaction=message.transaction,
-            response=body.answer.kind.value,
-            reason_codes=" ".join(body.answer.reason_codes) or None,
-            reference_number=_prior_authorization(body),
-            text=body.answer.text,
-            new_prescription_id=new_id,
-            body_sha256=digest,
-            received_at=now,
-        )
-    )
+    session.add(_answer_row(message, body, request, inbound_id, new_id, digest, now))
     session.flush()
     entries = [_entry(actor, "prescription.answer", rx_id, pharmacy_id, outcome, detail, now)]
     if new_id is not None:
@@ -173,6 +158,33 @@ def _receive(
     made_stale = store.save(session, [store.Change(original, outcome)], entries, find_stale=True)
     to_check = ([new_id] if new_id is not None else []) + made_stale
     return AnswerReceived(inbound_id, rx_id, new_id), to_check
+
+
+def _answer_row(
+    message: Message,
+    body: PrescriberResponse,
+    request: OutboundMessage,
+    inbound_id: uuid.UUID,
+    new_id: uuid.UUID | None,
+    digest: str,
+    now: dt.datetime,
+) -> PrescriberAnswer:
+    """The answer recorded against its request (one a request: ``request_id`` is unique)."""
+    assert request.prescription_id is not None
+    return PrescriberAnswer(
+        id=uuid.uuid4(),
+        prescription_id=request.prescription_id,
+        request_id=request.id,
+        inbound_message_id=inbound_id,
+        transaction=message.transaction,
+        response=body.answer.kind.value,
+        reason_codes=" ".join(body.answer.reason_codes) or None,
+        reference_number=_prior_authorization(body),
+        text=body.answer.text,
+        new_prescription_id=new_id,
+        body_sha256=digest,
+        received_at=now,
+    )
 
 
 def _store_message(
