@@ -316,6 +316,8 @@ def _apply(
         replaces=original.id,
         replacement="renewal" if renewal else "change",
         urgent=row.urgent,
+        prescriber_order_number=message.header.prescriber_order_number
+        or row.prescriber_order_number,
     )
     if renewal:
         return new_id, rules.Outcome(original)

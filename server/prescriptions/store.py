@@ -755,12 +755,14 @@ def add_replacement(
     replaces: uuid.UUID,
     replacement: str,
     urgent: bool,
+    prescriber_order_number: str | None,
 ) -> None:
     """Insert the prescription a prescriber's answer made (``rx``, as
     :func:`eprescribe.prescriptions.receive_replacement` made it) and its first transition,
     in the caller's unit of work: stored like a NewRx's (``order`` is what it prescribes), so
     the checks and everything after read it the same way, naming the one it ``replaces``
-    (``replacement``: ``change`` or ``renewal``)."""
+    (``replacement``: ``change`` or ``renewal``); ``prescriber_order_number`` is the
+    answer's, else the original's (so a later CancelRx finds it by the number it knows)."""
     header, medication = message.header, order.medication
     now = rx.history[0].at
     session.execute(
@@ -769,7 +771,7 @@ def add_replacement(
             pharmacy_id=rx.pharmacy_id,
             inbound_message_id=inbound_id,
             message_id=header.message_id,
-            prescriber_order_number=header.prescriber_order_number,
+            prescriber_order_number=prescriber_order_number,
             **_row_values(rx),
             drug_description=medication.drug_description,
             dea_schedule=rx.dea_schedule,

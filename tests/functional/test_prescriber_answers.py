@@ -35,7 +35,7 @@ from tests.functional.intake_helpers import post_script
 from tests.functional.test_verification import act, detail
 from tests.functional.verification_helpers import staff
 from tests.support.pki import sign_message
-from tests.support.script_samples import newrx_xml, response_xml
+from tests.support.script_samples import cancelrx_xml, newrx_xml, response_xml
 
 TODAY = dt.datetime.now(dt.UTC).date().isoformat()
 NOW = f"{TODAY}T00:00:00Z"
@@ -266,7 +266,7 @@ async def test_a_change_approved_as_asked_replaces_the_prescription(
 ) -> None:
     s = await scene(hub, checker)
     request = await clarified(s)
-    reply = await s.post(answer("RxChangeResponse", request, "<Approved/>"))
+    reply = await s.post(answer("RxChangeResponse", request, "<Approved/>", order_number=None))
     assert code_of(reply) == "000", reply
     new_id = await replacement_of(hub, s.rx_id)
     assert await history(hub, s.rx_id) == [*CLARIFIED, ("clarification_requested", "cancelled")]
@@ -274,6 +274,8 @@ async def test_a_change_approved_as_asked_replaces_the_prescription(
     assert await history(hub, new_id) == CHECKED
     new = await detail(hub, s.pharmacist, new_id)
     assert new["replaces"] == {"id": str(s.rx_id), "kind": "change", "state": "cancelled"}
+    # an answer without its own order number keeps the original's
+    assert new["prescriber_order_number"] == f"ORD-{s.message_id}"
     assert new["history"][0]["reason"] == (
         f"RxChangeResponse Approved received; replaces prescription {s.rx_id}"
     )
@@ -282,6 +284,17 @@ async def test_a_change_approved_as_asked_replaces_the_prescription(
     status, body = await act(hub, s.pharmacist, new_id, "approve", {"overrides": overrides(new)})
     assert status == 200, body
     assert (await history(hub, new_id))[-1] == ("in_review", "approved")
+    # and the prescriber's later CancelRx of the order cancels it, not the one it replaced
+    cancel = cancelrx_xml(
+        message_id=f"CANCEL-{uuid.uuid4().hex[:12]}",
+        order_number=f"ORD-{s.message_id}",
+        drug_description="lisinopril 10 MG Oral Tablet",
+        written_date=TODAY,
+        sent_time=NOW,
+    )
+    assert code_of(await s.post(cancel)) == "000"
+    assert (await history(hub, new_id))[-1] == ("approved", "cancelled")
+    assert (await history(hub, s.rx_id))[-1] == ("clarification_requested", "cancelled")
 
 
 def overrides(rx: dict[str, Any]) -> dict[str, str]:
