@@ -13,7 +13,9 @@ Either way the number alone is not enough: the CancelRx repeats the order, and i
 (normalised name and date of birth) and its drug (NDC, else the description) must be the
 candidate's. A cancel that stops the wrong patient's medication is worse than one refused, so
 anything less than exactly one confirmed candidate is :class:`NotFound`, and the prescriber
-hears Denied and can call.
+hears Denied and can call. A prescription replaced or renewed by a prescriber's answer (which
+keeps its order number) is not a second candidate beside the one that replaced it: the cancel
+means the latest.
 """
 
 from __future__ import annotations
@@ -54,6 +56,9 @@ class Candidate:
     ndc: str | None
     #: the number the hub gave the sender for it (None: the hub gives none today)
     rx_reference_number: str | None = None
+    #: the prescription it replaces or renews (a prescriber's approved change or renewal),
+    #: which keeps the same order number: the later of the two is the one a cancel means
+    replaces: uuid.UUID | None = None
 
 
 class NotFoundReason(enum.StrEnum):
@@ -98,6 +103,8 @@ def match(request: CancelRequest, candidates: Iterable[Candidate]) -> Match:
     confirmed = [c for c in numbered if _confirms(c, request)]
     if not confirmed:
         return NotFound(NotFoundReason.NOT_CONFIRMED)
+    superseded = {c.replaces for c in confirmed if c.replaces is not None}
+    confirmed = [c for c in confirmed if c.prescription_id not in superseded]
     if len(confirmed) > 1:
         return NotFound(NotFoundReason.AMBIGUOUS)
     return Found(confirmed[0])

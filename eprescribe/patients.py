@@ -35,6 +35,22 @@ def normalise_name(name: str) -> str:
     return _bounded(_NOT_LETTERS.sub("", _SUFFIXES.sub("", ascii_name.casefold())))
 
 
+def same_person(a: Patient, b: Patient) -> bool:
+    """Whether two messages' patients are the same person as far as a message says: the same
+    kind, normalised last and first name, and date of birth (each compared when both have
+    it). For a prescriber's answer, which must be about the patient it was asked about."""
+    if a.kind != b.kind:
+        return False
+    x, y = a.name, b.name
+    if x is not None and y is not None:
+        if normalise_name(x.last) != normalise_name(y.last):
+            return False
+        if normalise_name(x.first or "") != normalise_name(y.first or ""):
+            return False
+    born_a, born_b = a.date_of_birth, b.date_of_birth
+    return born_a is None or born_b is None or born_a.date == born_b.date
+
+
 def _bounded(letters: str) -> str:
     """``letters`` if they fit, else their beginning, ``-`` and the SHA-256 of all of them.
 

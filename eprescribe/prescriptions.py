@@ -141,7 +141,22 @@ class Cancelled:
     response: Literal["Approved"] = "Approved"
 
 
-Event = NoteAdded | ClarificationAsked | Approved | Rejected | ChecksDone | Cancelled
+@dataclass(frozen=True, slots=True)
+class PriorAuthorizationRecorded:
+    """The prescriber confirmed a prior authorization (RxChangeResponse Validated)."""
+
+    number: str
+
+
+Event = (
+    NoteAdded
+    | ClarificationAsked
+    | Approved
+    | Rejected
+    | ChecksDone
+    | Cancelled
+    | PriorAuthorizationRecorded
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -369,3 +384,58 @@ def cancel(rx: Prescription, actor: str, reason: str, now: dt.datetime) -> Cance
     holder = rx.claim.holder if rx.claim is not None and rx.claim.active(now) else None
     moved = dataclasses.replace(rx._move(State.CANCELLED, actor, reason, now), claim=None)
     return CancelApproved(Outcome(moved, (Cancelled(actor, reason, now, holder),)))
+
+
+# -- the prescriber's answers (RxChangeResponse, RxRenewalResponse) -----------------------
+
+
+def receive_replacement(
+    rx_id: uuid.UUID,
+    pharmacy_id: uuid.UUID,
+    actor: str,
+    answer: str,
+    original: uuid.UUID,
+    at: dt.datetime,
+    dea_schedule: str | None = None,
+    *,
+    renewal: bool = False,
+) -> Prescription:
+    """The prescription a prescriber's answer makes (``answer``: e.g. "RxChangeResponse
+    ApprovedWithChanges"): ``received`` like a NewRx's, so the checks run on it, its first
+    transition naming the prescription it replaces or renews."""
+    link = "renews" if renewal else "replaces"
+    first = received(actor, f"{answer} received; {link} prescription {original}", at)
+    return Prescription(rx_id, pharmacy_id, State.RECEIVED, (first,), dea_schedule)
+
+
+def replaced(
+    rx: Prescription, actor: str, replacement: uuid.UUID, answer: str, now: dt.datetime
+) -> Outcome:
+    """The prescriber approved a change: ``replacement`` takes this prescription's place. One
+    not dispensed yet ends (``cancelled``, the reason naming its replacement; a claim on it
+    ends too); one dispensed or ended stays as it is (the replacement is reviewed like any
+    prescription, the link to this one in sight)."""
+    if rx.state not in CANCELLABLE:
+        return Outcome(rx)
+    reason = f"replaced by prescription {replacement} ({answer})"
+    moved = dataclasses.replace(rx._move(State.CANCELLED, actor, reason, now), claim=None)
+    return Outcome(moved)
+
+
+def prescriber_answered(
+    rx: Prescription,
+    actor: str,
+    why: str,
+    now: dt.datetime,
+    prior_authorization: str | None = None,
+) -> Outcome:
+    """An answer the pharmacist decides on (a change Denied, or Validated): a prescription
+    waiting for it (``clarification_requested``) goes back to the pharmacist's queue, ``why``
+    (the answer, with a denial's reasons) as the transition's reason; in any other state it
+    stays. A Validated answer's ``prior_authorization`` number is recorded either way."""
+    events: tuple[Event, ...] = ()
+    if prior_authorization:
+        events = (PriorAuthorizationRecorded(prior_authorization),)
+    if rx.state is State.CLARIFICATION_REQUESTED:
+        return Outcome(rx._move(State.AWAITING_REVIEW, actor, why, now), events)
+    return Outcome(rx, events)

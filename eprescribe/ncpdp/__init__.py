@@ -45,6 +45,12 @@ from eprescribe.ncpdp.medication import (
 from eprescribe.ncpdp.message import Body, Message, parse_message
 from eprescribe.ncpdp.newrx import Allergy, NewRx, OrderDetails
 from eprescribe.ncpdp.parties import Patient, Pharmacy, Prescriber
+from eprescribe.ncpdp.prescriber_response import (
+    DENIAL_REASONS,
+    Answer,
+    PrescriberResponse,
+    ResponseKind,
+)
 from eprescribe.ncpdp.replies import (
     ReplyContext,
     build_error,
@@ -74,8 +80,10 @@ from eprescribe.ncpdp.xml import parse_document
 __all__ = [
     "CONTROLLED_SCHEDULES",
     "DEA_SCHEDULES",
+    "DENIAL_REASONS",
     "Address",
     "Allergy",
+    "Answer",
     "Body",
     "CancelRequest",
     "CancelRx",
@@ -109,10 +117,12 @@ __all__ = [
     "Patient",
     "Pharmacy",
     "Prescriber",
+    "PrescriberResponse",
     "PriorAuthorization",
     "ProductCode",
     "Quantity",
     "ReplyContext",
+    "ResponseKind",
     "Script106Error",
     "ScriptRejection",
     "SenderSoftware",

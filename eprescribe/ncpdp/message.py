@@ -11,12 +11,13 @@
    :class:`~eprescribe.ncpdp.errors.Script106Error` (answered in 10.6), any other namespaced
    root 4040;
 3. ``Header`` then ``Body`` (3000 for structure, lengths, datatypes and code lists);
-4. exactly one transaction in ``Body``. NewRx, CancelRx, Status, Error and Verify bodies are
-   validated, and so are those the hub sends (RxChangeRequest, RxRenewalRequest,
-   CancelRxResponse);
+4. exactly one transaction in ``Body``. NewRx, CancelRx, RxChangeResponse, RxRenewalResponse,
+   Status, Error and Verify bodies are validated, and so are those the hub sends
+   (RxChangeRequest, RxRenewalRequest, CancelRxResponse);
    any other transaction name is returned with ``body=None`` for the caller to accept or answer
    with 4040;
-5. for a NewRx or a CancelRx, values that contradict each other or the header (2000).
+5. for a NewRx, a CancelRx or a prescriber's response, values that contradict each other or
+   the header (2000).
 
 Only :class:`~eprescribe.ncpdp.errors.ScriptRejection` subclasses ever escape.
 """
@@ -41,6 +42,9 @@ from eprescribe.ncpdp.newrx import NewRx, check_context, parse_newrx
 from eprescribe.ncpdp.outbound.cancelrxresponse import CancelRxResponse, parse_cancel_rx_response
 from eprescribe.ncpdp.outbound.rxchangerequest import RxChangeRequest, parse_rx_change_request
 from eprescribe.ncpdp.outbound.rxrenewalrequest import RxRenewalRequest, parse_rx_renewal_request
+from eprescribe.ncpdp.prescriber_response import PrescriberResponse
+from eprescribe.ncpdp.rxchangeresponse import parse_rx_change_response
+from eprescribe.ncpdp.rxrenewalresponse import parse_rx_renewal_response
 from eprescribe.ncpdp.status import Status, parse_status
 from eprescribe.ncpdp.structure import Spec, req, walk
 from eprescribe.ncpdp.verify import Verify, parse_verify
@@ -61,6 +65,7 @@ VERSION_ATTRIBUTES: Final = (
 Body: TypeAlias = (
     NewRx
     | CancelRx
+    | PrescriberResponse
     | Status
     | Error
     | Verify
@@ -85,6 +90,8 @@ _BODY_PATH: Final = "/Message/Body"
 _BODY_PARSERS: Final[dict[str, Callable[[etree._Element, str], Body]]] = {
     "NewRx": parse_newrx,
     "CancelRx": parse_cancelrx,
+    "RxChangeResponse": parse_rx_change_response,
+    "RxRenewalResponse": parse_rx_renewal_response,
     "Status": parse_status,
     "Error": parse_error,
     "Verify": parse_verify,
@@ -114,7 +121,7 @@ def parse_message(data: bytes) -> Message:
     transaction, element = _transaction(children["Body"][0])
     parser = _BODY_PARSERS.get(transaction)
     body = None if parser is None else parser(element, f"{_BODY_PATH}/{transaction}")
-    if isinstance(body, (NewRx, CancelRx)):
+    if isinstance(body, (NewRx, CancelRx, PrescriberResponse)):
         check_context(body, header, f"{_BODY_PATH}/{transaction}")
     return Message(version, header, transaction, body)
 

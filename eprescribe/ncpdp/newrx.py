@@ -50,6 +50,7 @@ from eprescribe.ncpdp.parties import (
     parse_pharmacy,
     parse_prescriber,
 )
+from eprescribe.ncpdp.prescriber_response import PrescriberResponse
 from eprescribe.ncpdp.sig import Sig, SigInstruction
 from eprescribe.ncpdp.structure import (
     UNBOUNDED,
@@ -259,9 +260,11 @@ def parse_newrx(el: etree._Element, path: str = NEWRX_PATH) -> NewRx:
     return newrx
 
 
-def check_context(newrx: NewRx | CancelRx, header: Header, path: str = NEWRX_PATH) -> None:
-    """Reject (2000) a NewRx (or a CancelRx, which repeats its order) that contradicts its own
-    header."""
+def check_context(
+    newrx: NewRx | CancelRx | PrescriberResponse, header: Header, path: str = NEWRX_PATH
+) -> None:
+    """Reject (2000) a NewRx (or a CancelRx, which repeats its order, or a prescriber's
+    response, which repeats the prescription) that contradicts its own header."""
     pharmacy = newrx.pharmacy
     # a To without a qualifier is read as a pharmacy's NCPDPID, as the intake routes it
     to_pharmacy = header.to.qualifier in ("P", None)

@@ -23,6 +23,7 @@ from eprescribe.ncpdp import (
     Message,
     NewRx,
     Party,
+    PrescriberResponse,
     ReplyContext,
     ScriptRejection,
     SenderSoftware,
@@ -42,14 +43,14 @@ from ..admin.models import Pharmacy
 from ..db import Database
 from ..db.models import utcnow
 from ..outbox import Deliver
-from ..prescriptions import cancels, store
+from ..prescriptions import cancels, responses, store
 from ..prescriptions.models import InboundMessage
 from ..prescriptions.writer import Duplicate, IntakeWriter, StorageFailed
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-SUPPORTED = frozenset({"NewRx", "CancelRx"})
+SUPPORTED = frozenset({"NewRx", "CancelRx", "RxChangeResponse", "RxRenewalResponse"})
 #: bodies larger than this are parsed in a worker thread so the event loop keeps serving
 INLINE_PARSE_LIMIT = 64 * 1024
 HUB = Party("ZZZ", "TELEPHARM-HUB")
@@ -196,7 +197,10 @@ class IntakeService:
         )
 
     async def _accept(self, message: Message, raw: bytes, sender: Sender) -> None:
-        if message.transaction not in SUPPORTED or not isinstance(message.body, NewRx | CancelRx):
+        body = message.body
+        if message.transaction not in SUPPORTED or not isinstance(
+            body, NewRx | CancelRx | PrescriberResponse
+        ):
             raise UnsupportedTransactionError(
                 f"{message.transaction} is not supported by this receiver",
                 f"/Message/Body/{message.transaction}",
@@ -207,10 +211,12 @@ class IntakeService:
         pharmacy_id = await self.pharmacies.lookup(to.value) if to_pharmacy else None
         if pharmacy_id is None:
             raise UnidentifiedError("Receiving pharmacy is not on this hub", "/Message/Header/To")
-        if isinstance(message.body, CancelRx):
-            await self._store_cancel(message, message.body, raw, sender, pharmacy_id)
+        if isinstance(body, CancelRx):
+            await self._store_cancel(message, body, raw, sender, pharmacy_id)
+        elif isinstance(body, PrescriberResponse):
+            await self._store_response(message, body, raw, sender, pharmacy_id)
         else:
-            await self._store_newrx(message, message.body, raw, sender, pharmacy_id)
+            await self._store_newrx(message, body, raw, sender, pharmacy_id)
 
     async def _store_newrx(
         self, message: Message, newrx: NewRx, raw: bytes, sender: Sender, pharmacy_id: uuid.UUID
@@ -231,6 +237,24 @@ class IntakeService:
         try:
             await cancels.receive_cancel(
                 self._db, message, body, raw, actor, pharmacy_id, self._recheck, self._deliver
+            )
+        except Duplicate:
+            await self._resent(message, raw, sender.client_id)
+
+    async def _store_response(
+        self,
+        message: Message,
+        body: PrescriberResponse,
+        raw: bytes,
+        sender: Sender,
+        pharmacy_id: uuid.UUID,
+    ) -> None:
+        """Store a prescriber's answer to the hub's request and apply it at once (a new
+        prescription it makes is queued for the checks); a resend is acknowledged again."""
+        actor = audit.Actor("client", sender.client_id, pharmacy_id, sender.ip)
+        try:
+            await responses.receive_response(
+                self._db, message, body, raw, actor, pharmacy_id, self._recheck
             )
         except Duplicate:
             await self._resent(message, raw, sender.client_id)

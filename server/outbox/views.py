@@ -22,6 +22,16 @@ class ReplyView(msgspec.Struct, frozen=True, kw_only=True):
     at: Timestamp
 
 
+class AnsweredView(msgspec.Struct, frozen=True, kw_only=True):
+    """The prescriber's answer to a request (filled in by the feature that reads answers)."""
+
+    response: Annotated[
+        str,
+        msgspec.Meta(description="Approved, ApprovedWithChanges, Validated, Replace or Denied"),
+    ]
+    at: Timestamp
+
+
 class OutboundView(msgspec.Struct, frozen=True, kw_only=True):
     """A SCRIPT message the hub sends about the prescription, and its delivery."""
 
@@ -38,6 +48,10 @@ class OutboundView(msgspec.Struct, frozen=True, kw_only=True):
     reply: ReplyView | None
     created_at: Timestamp
     delivered_at: Timestamp | None
+    answer: Annotated[
+        AnsweredView | None,
+        msgspec.Meta(description="a request's answer from the prescriber, once it came"),
+    ] = None
 
 
 def outbound_view(row: OutboundMessage) -> OutboundView:

@@ -188,6 +188,7 @@ def _candidates(
             Prescription.patient,
             Prescription.medication,
             Prescription.drug_description,
+            Prescription.replaces_prescription_id,
         )
         .join(InboundMessage, InboundMessage.id == Prescription.inbound_message_id)
         .where(
@@ -208,6 +209,7 @@ def _candidate(
     patient: Any,
     medication: Any,
     description: str,
+    replaces: uuid.UUID | None,
 ) -> Candidate:
     person = from_json(PatientValue, patient)
     drug = from_json(MedicationPrescribed, medication)
@@ -224,4 +226,5 @@ def _candidate(
         patient_born=born.date if born else None,
         drug_description=description,
         ndc=product.code if product is not None and product.qualifier == _NDC else None,
+        replaces=replaces,
     )

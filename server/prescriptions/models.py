@@ -85,6 +85,15 @@ class Prescription(Base):
     claimed_until: Mapped[dt.datetime | None]
     #: the version of the patient's picture (PatientPicture) the findings were computed on
     checked_basis: Mapped[int | None] = mapped_column(BigInteger)
+    #: the prescription this one takes the place of (a prescriber's approved change) or
+    #: renews (an approved renewal), and which of the two (``change`` or ``renewal``)
+    replaces_prescription_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("prescriptions.id"), index=True
+    )
+    replacement: Mapped[str | None] = mapped_column(String(16))
+    #: the prior authorization's approval number a prescriber confirmed (RxChangeResponse
+    #: Validated)
+    prior_authorization: Mapped[str | None] = mapped_column(String(IDENTIFIER_MAX))
 
     transitions: Mapped[list[PrescriptionTransition]] = relationship(
         back_populates="prescription",
@@ -142,6 +151,38 @@ class ClarificationRequest(Base):
     outbound_message_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("outbound_messages.id")
     )
+
+
+class PrescriberAnswer(Base):
+    """A prescriber's answer (RxChangeResponse, RxRenewalResponse) to a request the hub sent
+    about a prescription: one a request (its ``request_id`` is unique), with the message as
+    received, what it said and the prescription it made, if any."""
+
+    __tablename__ = "prescriber_answers"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    #: the prescription the request was about
+    prescription_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("prescriptions.id"), index=True)
+    #: the hub's request it answers (RxChangeRequest, RxRenewalRequest)
+    request_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("outbound_messages.id"), unique=True)
+    inbound_message_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("inbound_messages.id"), unique=True
+    )
+    transaction: Mapped[str] = mapped_column(String(40))
+    #: the Response choice: Approved, ApprovedWithChanges, Validated, Replace, Denied
+    response: Mapped[str] = mapped_column(String(24))
+    #: the ReasonCode values, space-separated (at most 10 of at most 3 characters)
+    reason_codes: Mapped[str | None] = mapped_column(String(40))
+    #: ReferenceNumber (a Validated answer's approval number)
+    reference_number: Mapped[str | None] = mapped_column(String(IDENTIFIER_MAX))
+    #: Note or DenialReason
+    text: Mapped[str | None] = mapped_column(Text)
+    #: the prescription the answer made (Approved, ApprovedWithChanges, Replace)
+    new_prescription_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("prescriptions.id"))
+    #: SHA-256 of the answer's Body (canonical form): a second answer under another MessageID
+    #: with the same Body is the same answer
+    body_sha256: Mapped[str] = mapped_column(String(64))
+    received_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
 class Finding(Base):

@@ -17,6 +17,7 @@ from sqlalchemy.orm import selectinload
 
 from eprescribe.checks import Severity
 from eprescribe.ncpdp import (
+    DENIAL_REASONS,
     DoNotFill,
     MedicationPrescribed,
     OrderDetails,
@@ -37,11 +38,12 @@ from ..http import path_uuid, query_int, respond
 from ..openapi import Operation, Timestamp, operation, path, query
 from ..outbox import store as outbox
 from ..outbox.models import OutboundMessage
-from ..outbox.views import OutboundView, outbound_view
+from ..outbox.views import AnsweredView, OutboundView, outbound_view
 from .archive import ControlledArchive
 from .models import (
     Finding,
     PatientPicture,
+    PrescriberAnswer,
     Prescription,
     PrescriptionNote,
     PrescriptionTransition,
@@ -367,6 +369,43 @@ def epcs_view(row: ControlledArchive | None) -> EpcsView | None:
     )
 
 
+class LinkView(msgspec.Struct, frozen=True, kw_only=True):
+    """Another prescription this one is linked to by a prescriber's answer."""
+
+    id: uuid.UUID
+    kind: Annotated[
+        Literal["change", "renewal"],
+        msgspec.Meta(description="an approved change (replaces) or an approved renewal (renews)"),
+    ]
+    state: State
+
+
+class ReasonView(msgspec.Struct, frozen=True, kw_only=True):
+    code: str
+    text: Annotated[str | None, msgspec.Meta(description="the code in words, when known")]
+
+
+class AnswerView(msgspec.Struct, frozen=True, kw_only=True):
+    """A prescriber's answer (RxChangeResponse, RxRenewalResponse) to the hub's request."""
+
+    id: uuid.UUID
+    transaction: Annotated[str, msgspec.Meta(description="RxChangeResponse or RxRenewalResponse")]
+    response: Annotated[
+        str,
+        msgspec.Meta(description="Approved, ApprovedWithChanges, Validated, Replace or Denied"),
+    ]
+    reasons: list[ReasonView]
+    reference_number: Annotated[
+        str | None, msgspec.Meta(description="a Validated answer's prior authorization number")
+    ]
+    text: Annotated[str | None, msgspec.Meta(description="the prescriber's note or denial reason")]
+    request_message_id: Annotated[str, msgspec.Meta(description="the MessageID of the request")]
+    new_prescription_id: Annotated[
+        uuid.UUID | None, msgspec.Meta(description="the prescription the answer made")
+    ]
+    at: Timestamp
+
+
 class Detail(msgspec.Struct, frozen=True, kw_only=True):
     """The whole prescription with its history."""
 
@@ -427,6 +466,22 @@ class Detail(msgspec.Struct, frozen=True, kw_only=True):
             "that came with a practitioner's signature), once the checks have started"
         ),
     ] = None
+    replaces: Annotated[
+        LinkView | None,
+        msgspec.Meta(description="the prescription this one replaces (a change) or renews"),
+    ] = None
+    replaced_by: Annotated[
+        list[LinkView],
+        msgspec.Meta(description="the prescriptions that replace or renew this one"),
+    ] = msgspec.field(default_factory=list)
+    answers: Annotated[
+        list[AnswerView],
+        msgspec.Meta(description="the prescriber's answers to the hub's requests about it"),
+    ] = msgspec.field(default_factory=list)
+    prior_authorization: Annotated[
+        str | None,
+        msgspec.Meta(description="a prior authorization number the prescriber confirmed"),
+    ] = None
 
 
 @operation(
@@ -475,6 +530,7 @@ async def get_prescription(request: web.Request) -> web.Response:
             if rx
             else None
         )
+        links = await linked(session, rx) if rx else None
         names = await usernames(
             session,
             {n.author_id for n in notes}
@@ -495,7 +551,74 @@ async def get_prescription(request: web.Request) -> web.Response:
     if rx is None:
         raise NotFound("No such prescription.")
     detail = _detail(rx, notes, names, utcnow(), stale(rx, versions), outbound)
-    return respond(msgspec.structs.replace(detail, epcs=epcs_view(archived)))
+    assert links is not None
+    answered: dict[uuid.UUID, PrescriberAnswer] = links.pop("answered")
+    views = [_with_answer(view, answered.get(view.id)) for view in detail.outbound]
+    return respond(
+        msgspec.structs.replace(detail, epcs=epcs_view(archived), outbound=views, **links)
+    )
+
+
+def _with_answer(view: OutboundView, answer: PrescriberAnswer | None) -> OutboundView:
+    if answer is None:
+        return view
+    answered = AnsweredView(response=answer.response, at=answer.received_at.isoformat())
+    return msgspec.structs.replace(view, answer=answered)
+
+
+async def linked(session: AsyncSession, rx: Prescription) -> dict[str, Any]:
+    """What a prescriber's answers link to ``rx``: the prescription it replaces or renews,
+    those that replace or renew it, the answers themselves (each also shown with the
+    request it answers) and a confirmed prior authorization."""
+    replaces = None
+    if rx.replaces_prescription_id is not None:
+        state = await session.scalar(
+            select(Prescription.state).where(Prescription.id == rx.replaces_prescription_id)
+        )
+        assert state is not None  # a foreign key
+        replaces = LinkView(
+            id=rx.replaces_prescription_id,
+            kind="renewal" if rx.replacement == "renewal" else "change",
+            state=State(state),
+        )
+    successors = await session.execute(
+        select(Prescription.id, Prescription.replacement, Prescription.state)
+        .where(Prescription.replaces_prescription_id == rx.id)
+        .order_by(Prescription.received_at, Prescription.id)
+    )
+    rows = (
+        await session.execute(
+            select(PrescriberAnswer, OutboundMessage.message_id)
+            .join(OutboundMessage, OutboundMessage.id == PrescriberAnswer.request_id)
+            .where(PrescriberAnswer.prescription_id == rx.id)
+            .order_by(PrescriberAnswer.received_at, PrescriberAnswer.id)
+        )
+    ).all()
+    return {
+        "replaces": replaces,
+        "replaced_by": [
+            LinkView(id=i, kind="renewal" if kind == "renewal" else "change", state=State(state))
+            for i, kind, state in successors
+        ],
+        "answers": [_answer_view(answer, request) for answer, request in rows],
+        "prior_authorization": rx.prior_authorization,
+        "answered": {answer.request_id: answer for answer, _ in rows},
+    }
+
+
+def _answer_view(answer: PrescriberAnswer, request_message_id: str) -> AnswerView:
+    codes = (answer.reason_codes or "").split()
+    return AnswerView(
+        id=answer.id,
+        transaction=answer.transaction,
+        response=answer.response,
+        reasons=[ReasonView(code=code, text=DENIAL_REASONS.get(code)) for code in codes],
+        reference_number=answer.reference_number,
+        text=answer.text,
+        request_message_id=request_message_id,
+        new_prescription_id=answer.new_prescription_id,
+        at=answer.received_at.isoformat(),
+    )
 
 
 def _user_of(actor: str) -> uuid.UUID | None:

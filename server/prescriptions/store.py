@@ -351,6 +351,12 @@ def _record_events(session: Session, changes: Sequence[Change], now: dt.datetime
                         created_at=event.at,
                     )
                 )
+            elif isinstance(event, rules.PriorAuthorizationRecorded):
+                session.execute(
+                    update(PrescriptionRow)
+                    .where(PrescriptionRow.id == change.after.id)
+                    .values(prior_authorization=event.number)
+                )
             elif isinstance(event, rules.ClarificationAsked):
                 session.add(
                     ClarificationRequest(
@@ -431,6 +437,8 @@ class Started:
     prescriber_order_number: str | None
     #: linked to its patient's profile by this run: the patient's picture changed with it
     linked: bool = False
+    #: the prescription this one replaces or renews (not the same order sent twice)
+    replaces: uuid.UUID | None = None
 
 
 def start_checks(session: Session, ids: Iterable[uuid.UUID], link: Linker) -> list[Started]:
@@ -502,6 +510,7 @@ def start_checks(session: Session, ids: Iterable[uuid.UUID], link: Linker) -> li
                 patient,
                 row.prescriber_order_number,
                 linking,
+                row.replaces_prescription_id,
             )
         )
     save(session, changes, [p.patient.created for p in started if p.patient.created])
@@ -738,3 +747,50 @@ def intake_record(
             now,
         ),
     )
+
+
+def add_replacement(
+    session: Session,
+    rx: rules.Prescription,
+    *,
+    message: Message,
+    inbound_id: uuid.UUID,
+    order: NewRx,
+    details: OrderDetails,
+    replaces: uuid.UUID,
+    replacement: str,
+    urgent: bool,
+    prescriber_order_number: str | None,
+) -> None:
+    """Insert the prescription a prescriber's answer made (``rx``, as
+    :func:`eprescribe.prescriptions.receive_replacement` made it) and its first transition,
+    in the caller's unit of work: stored like a NewRx's (``order`` is what it prescribes), so
+    the checks and everything after read it the same way, naming the one it ``replaces``
+    (``replacement``: ``change`` or ``renewal``); ``prescriber_order_number`` is the
+    answer's, else the original's (so a later CancelRx finds it by the number it knows)."""
+    header, medication = message.header, order.medication
+    now = rx.history[0].at
+    session.execute(
+        insert(PrescriptionRow).values(
+            id=rx.id,
+            pharmacy_id=rx.pharmacy_id,
+            inbound_message_id=inbound_id,
+            message_id=header.message_id,
+            prescriber_order_number=prescriber_order_number,
+            **_row_values(rx),
+            drug_description=medication.drug_description,
+            dea_schedule=rx.dea_schedule,
+            written_date=medication.written_date.date,
+            patient=order.patient,
+            prescriber=order.prescriber,
+            medication=medication,
+            details=details,
+            received_at=now,
+            updated_at=now,
+            urgent=urgent,
+            test=False,
+            replaces_prescription_id=replaces,
+            replacement=replacement,
+        )
+    )
+    session.execute(insert(PrescriptionTransition), [transition_row(rx.id, rx.history[0])])

@@ -305,6 +305,8 @@ class Checker:
             for other in others:
                 if (
                     s.prescriber_order_number
+                    # the one this replaces or renews is not the same order sent twice
+                    and other.id != s.replaces
                     and other.prescriber_order_number == s.prescriber_order_number
                     and other.drug_description == s.newrx.medication.drug_description
                     and len(same_order) < SAME_ORDER_LISTED

@@ -9,7 +9,7 @@ import time
 
 from playwright.sync_api import Browser, Page, expect
 
-from tests.support.script_samples import clinical_newrx
+from tests.support.script_samples import clinical_newrx, response_xml
 
 from .conftest import DESKTOP, TABLET, DemoHub, Shots, sign_in, watch
 
@@ -268,5 +268,79 @@ def test_a_hold_and_a_test_message_cannot_be_missed(
     expect(test_row.locator(".badge.test")).to_have_text("TEST", timeout=30_000)
     test_row.click()
     expect(page.locator(".banner.test")).to_contain_text("TEST MESSAGE")
+    context.close()
+    assert problems == []
+
+
+def test_the_prescriber_s_denial_and_approval_cannot_be_missed(
+    demo_hub: DemoHub, chromium: Browser, shots: Shots
+) -> None:
+    """Issue 15: asked about a prescription, the prescriber denies the change (a banner with
+    the reasons, the prescription back in the queue, the request marked answered), and,
+    asked again, approves it with changes: the page links the replacement both ways."""
+    problems: list[str] = []
+    context = chromium.new_context(viewport=DESKTOP)
+    page = context.new_page()
+    watch(page, problems)
+    sign_in(page, demo_hub, None)
+    today = dt.datetime.now(dt.UTC).date().isoformat()
+    drug = "answerol 10 MG Oral Tablet"
+    rx = demo_hub.ready_prescription(f"answer-{time.time_ns()}", drug_description=drug)
+    page.goto(f"{demo_hub.base}/#/rx/{rx['id']}")
+
+    def ask() -> str:
+        page.get_by_role("button", name="Claim").click()
+        page.get_by_role("button", name="Ask the prescriber…").click()
+        page.get_by_label("Reason").select_option("strength")
+        page.get_by_label("Message", exact=True).fill("Is 10 mg intended?")
+        page.get_by_role("button", name="Send the question").click()
+        expect(page.locator(".page-head .badge.state")).not_to_have_text("In review")
+        # asked (again): an earlier denial was acted on, its banner gives way
+        expect(page.locator(".banner.denial")).to_have_count(0)
+        sent = demo_hub.api(f"/prescriptions/{rx['id']}")["outbound"]
+        assert isinstance(sent, list)
+        return str(sent[-1]["message_id"])
+
+    fields = {"to": demo_hub.ncpdpid, "written_date": today, "sent_time": f"{today}T00:00:00Z"}
+    demo_hub.send_script(
+        response_xml(
+            "RxChangeResponse",
+            "<Denied><ReasonCode>AF</ReasonCode><DenialReason>Keep 10 mg</DenialReason></Denied>",
+            relates_to=ask(),
+            message_id=f"deny-{time.time_ns()}",
+            with_medication=False,
+            **fields,
+        )
+    )
+    page.reload()
+    banner = page.locator(".banner.denial")
+    expect(banner).to_contain_text("PRESCRIBER DENIED")
+    expect(banner).to_contain_text("Keep 10 mg")
+    expect(banner).to_contain_text("Patient should contact the prescriber first")
+    expect(page.locator(".page-head .badge.state")).to_have_text("To verify")
+    expect(page.get_by_role("region", name="Messages to the prescriber")).to_contain_text(
+        "answered: DENIED"
+    )
+    shots.take(page, "13-prescriber-denied")
+
+    demo_hub.send_script(
+        response_xml(
+            "RxChangeResponse",
+            "<ApprovedWithChanges><Note>5 mg then</Note></ApprovedWithChanges>",
+            relates_to=ask(),
+            message_id=f"approve-{time.time_ns()}",
+            drug_description="answerol 5 MG Oral Tablet",
+            **fields,
+        )
+    )
+    page.reload()
+    expect(page.locator(".banner.link")).to_contain_text("REPLACED")
+    expect(page.locator(".page-head .badge.state")).to_have_text("Cancelled")
+    # a cancelled prescription is not checked again: no "checks running again" notice
+    expect(page.get_by_text("The patient's picture changed since these findings")).to_have_count(0)
+    shots.take(page, "14-prescription-replaced")
+    page.locator(".banner.link a").click()
+    expect(page.get_by_role("heading", name="answerol 5 MG Oral Tablet")).to_be_visible()
+    expect(page.locator(".banner.link")).to_contain_text("CHANGED PRESCRIPTION")
     context.close()
     assert problems == []

@@ -39,6 +39,7 @@ __all__ = [
     "edit",
     "newrx_tree",
     "newrx_xml",
+    "response_xml",
     "stored_samples",
     "to_bytes",
     "veterinarian_without_npi",
@@ -330,6 +331,62 @@ def cancelrx_xml(
         old = body.find(name)
         if old is not None:
             body.remove(old)
+    return to_bytes(_apply(root, omit, replace or {}, append or {}))
+
+
+def response_xml(
+    transaction: str = "RxChangeResponse",
+    answer: str = "<Approved/>",
+    *,
+    relates_to: str = "HUB-REQUEST-0001",
+    message_id: str = "TEST-RESPONSE-0001",
+    order_number: str | None = "ORD-TEST-NEWRX-0001",
+    request_code: str | None = None,
+    with_medication: bool = True,
+    sent_time: str = "2025-01-16T09:00:00Z",
+    omit: Iterable[str] = (),
+    replace: Mapping[str, str] | None = None,
+    append: Mapping[str, str] | None = None,
+    **fields: Any,
+) -> bytes:
+    """A valid synthetic RxChangeResponse or RxRenewalResponse (``transaction``) answering
+    the request whose MessageID is ``relates_to``, then the given edits (paths under
+    ``Body/<transaction>``).
+
+    As EHRs send it: the prescriber's ``From``, a new ``MessageID``, ``RelatesToMessageID``,
+    the order's ``PrescriberOrderNumber`` (``order_number``), the ``Response`` (``answer``, an
+    XML fragment such as ``<Denied><ReasonCode>AA</ReasonCode></Denied>``) first in the body,
+    a change response's echoed ``MessageRequestCode`` when ``request_code``, then the
+    patient, pharmacy, prescriber and (unless ``with_medication`` is false) the
+    MedicationPrescribed the prescriber authorises, built from :func:`newrx_xml`'s ``fields``
+    (``drug_description``, ``quantity``, ``controlled`` with its DigitalSignature, ...).
+    """
+    root = newrx_tree(message_id=message_id, sent_time=sent_time, **fields)
+    header = root.find("Header")
+    assert header is not None
+    number = header.find("PrescriberOrderNumber")
+    assert number is not None
+    if order_number is None:
+        header.remove(number)
+    else:
+        number.text = order_number
+    found = header.find("MessageID")
+    assert found is not None
+    found.addnext(_el("RelatesToMessageID", relates_to))
+    body = root.find("Body/NewRx")
+    assert body is not None
+    body.tag = transaction
+    for name in ("ReturnReceipt", "UrgencyIndicatorCode"):
+        old = body.find(name)
+        if old is not None:
+            body.remove(old)
+    if not with_medication:
+        medication = body.find("MedicationPrescribed")
+        assert medication is not None
+        body.remove(medication)
+    body.insert(0, _el("Response", etree.fromstring(answer)))
+    if request_code is not None:
+        body.insert(0, _el("MessageRequestCode", request_code))
     return to_bytes(_apply(root, omit, replace or {}, append or {}))
 
 

@@ -106,3 +106,16 @@ def test_two_confirmed_candidates_are_ambiguous() -> None:
 def test_only_the_confirmed_one_of_two_numbered_matches() -> None:
     meant = candidate(1)
     assert match(request(), [candidate(2, patient_first="ROBIN"), meant]) == Found(meant)
+
+
+def test_a_prescription_replaced_by_the_prescriber_is_not_a_second_candidate() -> None:
+    # an approved change (or a renewal) keeps the order number: the cancel means the latest
+    original = candidate(1, state=State.CANCELLED)
+    replacement = candidate(2, replaces=original.prescription_id)
+    assert match(request(), [original, replacement]) == Found(replacement)
+    renewed = candidate(3, replaces=replacement.prescription_id)
+    assert match(request(), [original, replacement, renewed]) == Found(renewed)
+    # not a replacement of this one: still two orders under one number
+    assert match(request(), [original, candidate(4, replaces=uuid.UUID(int=99))]) == NotFound(
+        NotFoundReason.AMBIGUOUS
+    )

@@ -6,7 +6,8 @@ import unicodedata
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from eprescribe.patients import NAME_KEY_MAX, MatchKey, classify, normalise_name
+from eprescribe.ncpdp import Address, DateValue, Name, Patient
+from eprescribe.patients import NAME_KEY_MAX, MatchKey, classify, normalise_name, same_person
 
 BORN = dt.date(1980, 1, 1)
 KEY = MatchKey("testpatient", "alex", BORN, "F", "90000")
@@ -96,3 +97,22 @@ def test_names_differing_only_after_the_bound_differ() -> None:
     long = "b" * (2 * NAME_KEY_MAX)
     assert normalise_name(long + "x") != normalise_name(long + "y")
     assert normalise_name(EXPANDING) != normalise_name(EXPANDING[:-1])
+
+
+def _person(last: str, first: str | None, born: str, kind: str = "human") -> Patient:
+    return Patient(
+        kind,  # type: ignore[arg-type]
+        Name(last, first),
+        "U" if kind == "human" else None,
+        DateValue(dt.date.fromisoformat(born)),
+        Address("1 Test Street", "Testville", "CA", "90000", "US") if kind == "human" else None,
+    )
+
+
+def test_an_answer_s_patient_is_the_one_asked_about_only_when_name_and_birth_agree() -> None:
+    asked = _person("TESTPATIENT", "ALEX", "1980-01-01")
+    assert same_person(asked, _person("Testpatiént", "alex", "1980-01-01"))
+    assert not same_person(asked, _person("OTHER", "ALEX", "1980-01-01"))
+    assert not same_person(asked, _person("TESTPATIENT", "SAM", "1980-01-01"))
+    assert not same_person(asked, _person("TESTPATIENT", "ALEX", "1980-01-02"))
+    assert not same_person(asked, _person("TESTPATIENT", "ALEX", "1980-01-01", "nonhuman"))

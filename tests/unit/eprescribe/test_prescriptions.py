@@ -375,3 +375,60 @@ def test_a_cancel_after_dispensing_or_the_end_is_denied_and_changes_nothing() ->
 
 def test_every_denial_has_its_text() -> None:
     assert all(reason.text for reason in CancelDenial)
+
+
+# -- the prescriber's answers ---------------------------------------------------------------
+
+NEW = uuid.UUID(int=8)
+
+
+def test_an_approved_change_ends_the_prescription_asked_about_with_its_successor_named() -> None:
+    asking = in_every_state()[State.CLARIFICATION_REQUESTED]
+    outcome = rx_rules.replaced(asking, EHR, NEW, "RxChangeResponse Approved", minutes(9))
+    assert path(outcome.rx)[-1] == (State.CLARIFICATION_REQUESTED, State.CANCELLED, EHR)
+    assert outcome.rx.history[-1].reason == (
+        f"replaced by prescription {NEW} (RxChangeResponse Approved)"
+    )
+    assert (outcome.rx.claim, outcome.events) == (None, ())
+    # what is dispensed or ended stays as it is: the replacement is reviewed, linked
+    for state in (State.READY, State.COMPLETED, State.REJECTED, State.CANCELLED):
+        rx = in_every_state()[state]
+        assert rx_rules.replaced(rx, EHR, NEW, "RxChangeResponse Approved", minutes(9)).rx == rx
+
+
+def test_a_replacement_arrives_received_naming_what_it_replaces_or_renews() -> None:
+    change = rx_rules.receive_replacement(
+        NEW, uuid.UUID(int=9), EHR, "RxChangeResponse ApprovedWithChanges", uuid.UUID(int=7), T0
+    )
+    assert path(change) == [(None, State.RECEIVED, EHR)]
+    assert change.history[0].reason.endswith(f"replaces prescription {uuid.UUID(int=7)}")
+    renewal = rx_rules.receive_replacement(
+        NEW,
+        uuid.UUID(int=9),
+        EHR,
+        "RxRenewalResponse Approved",
+        uuid.UUID(int=7),
+        T0,
+        SCHEDULE_II,
+        renewal=True,
+    )
+    assert renewal.dea_schedule == SCHEDULE_II
+    assert renewal.history[0].reason.endswith(f"renews prescription {uuid.UUID(int=7)}")
+    # and walks the checks like any prescription
+    assert rx_rules.start_checks(renewal, minutes(1)).rx.state is State.CHECKING
+
+
+def test_a_denied_or_validated_change_returns_to_the_pharmacist_never_silently() -> None:
+    asking = in_every_state()[State.CLARIFICATION_REQUESTED]
+    why = "prescriber answered: RxChangeResponse Denied - reasons: AA"
+    denied = rx_rules.prescriber_answered(asking, EHR, why, minutes(9))
+    assert path(denied.rx)[-1] == (State.CLARIFICATION_REQUESTED, State.AWAITING_REVIEW, EHR)
+    assert (denied.rx.history[-1].reason, denied.events) == (why, ())
+    validated = rx_rules.prescriber_answered(asking, EHR, "validated", minutes(9), "PA-1")
+    assert validated.rx.state is State.AWAITING_REVIEW
+    assert validated.events == (rx_rules.PriorAuthorizationRecorded("PA-1"),)
+    # an answer to a prescription no longer waiting for it moves nothing, still records
+    approved = in_every_state()[State.APPROVED]
+    late = rx_rules.prescriber_answered(approved, EHR, "validated", minutes(9), "PA-1")
+    assert late.rx == approved
+    assert late.events == (rx_rules.PriorAuthorizationRecorded("PA-1"),)

@@ -14,6 +14,10 @@ const SEVERITIES = [
   ["info", "For information", ""],
 ];
 const STALE_POLL_MS = 2500;
+// the states whose findings are checked again when the patient's picture changes (a decided
+// or cancelled prescription keeps the findings it was decided on)
+const REVIEWABLE = new Set(["awaiting_review", "in_review", "clarification_requested"]);
+const rechecking = (rx) => rx.findings_stale && REVIEWABLE.has(rx.state);
 // while a message to the prescriber is on its way, its delivery state is looked at again
 const OUTBOX_POLL_MS = 5000;
 const DELIVERY_WORDS = {
@@ -89,21 +93,77 @@ function findingsCard(rx) {
   const waiting = ["received", "checking"].includes(rx.state);
   return h("section", { class: "card findings", "aria-labelledby": "findings-h" },
     h("h2", { id: "findings-h" }, "Findings"),
-    rx.findings_stale
+    rechecking(rx)
       ? h("div", { class: "notice info", role: "status" },
         "The patient's picture changed since these findings (a prescription arrived or left, or an allergy was recorded): the checks are running again. Approval waits for the new findings.")
       : null,
     rx.findings.length ? groups : h("p", { class: "hint" }, waiting ? "The checks are still running." : "The checks found nothing to review."));
 }
 
-// what must be impossible to miss: a test message, a prescription not to be filled or on hold
+const ANSWER_WORDS = {
+  Approved: "approved", ApprovedWithChanges: "approved with changes", Validated: "validated (authorization confirmed)",
+  Replace: "replaced with a new prescription", Denied: "DENIED",
+};
+const REQUEST_WORDS = { RxChangeResponse: "change request", RxRenewalResponse: "renewal request" };
+const rxLink = (id, text) => h("a", { href: `#/rx/${id}` }, text);
+
+function reasonItems(answer) {
+  const reasons = answer.reasons.map((r) => (r.text ? `${r.text} (${r.code})` : `Reason code ${r.code}`));
+  if (answer.text) reasons.push(`“${answer.text}”`);
+  return reasons.length ? h("ul", { class: "reasons" }, reasons.map((r) => h("li", {}, r))) : h("p", { class: "reasons" }, "No reason given.");
+}
+
+// the prescriber's latest denial: the pharmacist decides what happens next, and must see why
+function denialBanner(rx) {
+  const last = rx.answers?.at(-1);
+  if (!last || last.response !== "Denied") return null;
+  // asked again since: the denial was acted on, its answer is in the answers card
+  const requests = (rx.outbound || []).filter((m) => m.message_type === "RxChangeRequest" || m.message_type === "RxRenewalRequest");
+  if (requests.length && !requests.at(-1).answer) return null;
+  return h("div", { class: "banner denial", role: "alert" },
+    h("strong", {}, "PRESCRIBER DENIED"),
+    ` the ${REQUEST_WORDS[last.transaction] || "request"} (${when(last.at)}). `,
+    last.transaction === "RxChangeResponse" ? "The prescription is back in the queue as written: decide with this in mind." : "No renewal was authorised.",
+    reasonItems(last));
+}
+
+// the links a prescriber's answer made: replaced by, replaces, renewal of, renewed by
+function linkBanners(rx) {
+  const banners = (rx.replaced_by || []).map((l) => h("div", { class: "banner link", role: "status" },
+    h("strong", {}, l.kind === "renewal" ? "RENEWED" : "REPLACED"),
+    l.kind === "renewal" ? "A renewal authorised by the prescriber: " : "The prescriber approved a change; this prescription is replaced by ",
+    rxLink(l.id, `prescription ${l.id.slice(0, 8)}…`), ` (${l.state}).`));
+  const r = rx.replaces;
+  if (r) banners.unshift(h("div", { class: "banner link", role: "status" },
+    h("strong", {}, r.kind === "renewal" ? "RENEWAL" : "CHANGED PRESCRIPTION"),
+    r.kind === "renewal" ? "Renewal of " : "Replaces ", rxLink(r.id, `prescription ${r.id.slice(0, 8)}…`), ` (${r.state}), as the prescriber answered.`));
+  return banners;
+}
+
+// what must be impossible to miss: a test message, a prescription not to be filled or on hold,
+// the prescriber's denial, and the prescription this one replaces or is replaced by
 function banners(rx) {
   const hold = DO_NOT_FILL[rx.medication?.do_not_fill];
   return [
     rx.test ? h("div", { class: "banner test", role: "alert" }, h("strong", {}, "TEST MESSAGE"),
       " Sent as a test by the prescriber's system (Header/TestMessage): never to be filled. It is kept as received and is not in the queue.") : null,
     hold ? h("div", { class: "banner donotfill", role: "alert" }, h("strong", {}, hold[0]), " ", hold[1]) : null,
+    denialBanner(rx),
+    ...linkBanners(rx),
   ];
+}
+
+// every answer the prescriber gave to the hub's requests about this prescription
+function answersCard(rx) {
+  if (!rx.answers?.length) return null;
+  return h("section", { class: "card", "aria-labelledby": "answers-h" },
+    h("h2", { id: "answers-h" }, "Prescriber's answers"),
+    h("ol", { class: "history" }, rx.answers.map((a) => h("li", {},
+      h("strong", {}, `${REQUEST_WORDS[a.transaction] || a.transaction}: ${ANSWER_WORDS[a.response] || a.response}`),
+      a.reference_number ? ` · prior authorization ${a.reference_number}` : null,
+      a.response === "Denied" ? reasonItems(a) : a.text ? h("div", {}, `“${a.text}”`) : null,
+      a.new_prescription_id ? h("div", {}, rxLink(a.new_prescription_id, "Open the new prescription")) : null,
+      h("div", { class: "sub" }, `${when(a.at)} · answers MessageID ${a.request_message_id}`)))));
 }
 
 const dateOf = (value) => (value?.datetime ? when(value.datetime) : day(value?.date));
@@ -145,6 +205,7 @@ function medicationCard(rx) {
       compoundFacts(m.compound),
       m.prior_authorization ? fact("Prior authorization", [m.prior_authorization.number,
         PRIOR_AUTHORIZATION[m.prior_authorization.status] ?? m.prior_authorization.status].filter(Boolean).join(" · ")) : null,
+      rx.prior_authorization ? fact("Prior authorization (confirmed by the prescriber)", rx.prior_authorization) : null,
       m.drug_use_evaluations?.length ? fact("Drug use evaluation", m.drug_use_evaluations.map(dueText).join("; ")) : null,
       m.delivery_request ? fact("Delivery", m.delivery_request) : null,
       m.note ? fact("Prescriber's note", m.note) : null));
@@ -255,10 +316,12 @@ function outboundCard(rx) {
       h("li", {},
         h("strong", {}, m.message_type), " ",
         h("span", { class: `badge delivery ${m.state}` }, DELIVERY_WORDS[m.state] || m.state),
+        m.answer ? [" ", h("span", { class: `badge ${m.answer.response === "Denied" ? "hard_stop" : "verified"}` },
+          `answered: ${ANSWER_WORDS[m.answer.response] || m.answer.response}`)] : null,
         h("div", { class: "sub" }, [
           `${when(m.created_at)} · ${m.attempts} attempt${m.attempts === 1 ? "" : "s"}`,
           m.delivered_at ? ` · delivered ${when(m.delivered_at)}` : "",
-          m.reply ? ` · answered ${m.reply.transaction}${m.reply.code ? " " + m.reply.code : ""}` : "",
+          m.reply ? ` · receipt ${m.reply.transaction}${m.reply.code ? " " + m.reply.code : ""}` : "",
           m.last_error ? ` · ${m.last_error}` : "",
           m.next_attempt_at && m.state === "retrying" ? ` · next try ${when(m.next_attempt_at)}` : "",
         ].join("")),
@@ -292,9 +355,9 @@ export async function prescriptionView(el, id) {
   function watchStale() {
     clearTimeout(watching);
     const sending = rx.outbound?.some((m) => UNFINISHED.has(m.state));
-    const wait = rx.findings_stale ? STALE_POLL_MS : sending && !panel ? OUTBOX_POLL_MS : 0;
+    const wait = rechecking(rx) ? STALE_POLL_MS : sending && !panel ? OUTBOX_POLL_MS : 0;
     // a delivery's progress never takes the focus from what the pharmacist is typing
-    const typing = () => !rx.findings_stale && el.contains(document.activeElement) && /^(INPUT|TEXTAREA|SELECT)$/.test(document.activeElement.tagName);
+    const typing = () => !rechecking(rx) && el.contains(document.activeElement) && /^(INPUT|TEXTAREA|SELECT)$/.test(document.activeElement.tagName);
     if (wait) watching = setTimeout(() => {
       if (!el.isConnected) return;
       if (typing()) watchStale(); else load().catch(() => watchStale());
@@ -395,7 +458,7 @@ export async function prescriptionView(el, id) {
       message,
       h("div", { class: "split" },
         h("div", {}, findingsCard(rx), medicationCard(rx), epcsCard(rx), h("div", { class: "grid" }, partiesCards(rx))),
-        h("div", {}, actions(), outboundCard(rx), historyCard(rx))));
+        h("div", {}, actions(), answersCard(rx), outboundCard(rx), historyCard(rx))));
     watchStale();
     // an opened form takes the focus, so keyboard and screen-reader users land in it
     if (panel) el.querySelector("#actions-h")?.parentElement.querySelector("form.card textarea, form.card select")?.focus();
