@@ -25,6 +25,7 @@ const DELIVERY_WORDS = {
   dead: "not delivered: an operator must look at it",
 };
 const UNFINISHED = new Set(["pending", "sending", "retrying"]);
+const VERIFYING = new Set(["received", "checking", "awaiting_review", "in_review", "clarification_requested"]);
 const UNITS = { C48542: "tablets", C48480: "capsules", C28254: "mL", C48155: "g", C64933: "each", C48524: "patches", C38046: "" };
 const EVIDENCE_WORDS = {
   npi: "NPI", dea_number: "DEA number", dea: "DEA number", ndc: "NDC", rxcui: "RxNorm code",
@@ -376,15 +377,21 @@ export async function prescriptionView(el, id) {
       clarify: () => (made.clarify ||= changeRequestForm(rx, (b, done) => act("clarify", b, done))),
       renew: () => (made.renew ||= renewalForm(rx, (b, done) => act("request_renewal", b, done))),
     };
-    // why no renewal may be asked (not approved, or the prescriber prohibited it)
-    const renewal = rx.renewal && !rx.renewal.allowed && !rx.test
+    // why no renewal may be asked (the prescriber prohibited it, or the prescription ended
+    // without approval); not while it is still being verified, where it would only be noise
+    const renewal = rx.renewal && !rx.renewal.allowed && !rx.test && !VERIFYING.has(rx.state)
       ? h("p", { class: "hint", id: "renewal-why" }, `Renewal request not available: ${rx.renewal.reason}`)
+      : null;
+    // a renewal already asked for: said beside the button, so it is not asked twice by mistake
+    const renewed = (rx.requests || []).filter((r) => r.message_type === "RxRenewalRequest").at(-1);
+    const lastRenewal = renewed && rx.renewal?.allowed
+      ? h("p", { class: "hint" }, `A renewal was requested ${when(renewed.at)} by ${renewed.requested_by || "a pharmacist"}.`)
       : null;
     return h("section", { class: "card", "aria-labelledby": "actions-h" },
       h("h2", { id: "actions-h" }, "Verification"),
       h("p", {}, stateBadge(rx.state), " ", claimText(rx.claim)),
       buttons.length ? h("div", { class: "actions" }, buttons) : h("p", { class: "hint" }, "No verification step is open in this state."),
-      why, renewal, panel && forms[panel] ? forms[panel]() : null, note);
+      why, renewal, lastRenewal, panel && forms[panel] ? forms[panel]() : null, note);
   }
 
   // made once: the view re-renders after every action, and a note being typed must stay

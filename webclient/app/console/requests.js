@@ -51,9 +51,9 @@ function medicationFields(index, rx, list) {
   return h("fieldset", { class: "plain proposed", dataset: { index: String(index) } },
     h("legend", {}, `Proposed medication ${index + 1}`),
     h("label", { for: id("drug") }, "Drug (from the drug reference)"),
-    h("input", { id: id("drug"), name: "drug", list: list.id, required: true, maxLength: 200, autocomplete: "off",
+    h("input", { id: id("drug"), type: "text", name: "drug", list: list.id, required: true, maxLength: 200, autocomplete: "off",
       placeholder: "Type a name, e.g. atorvastatin 20", oninput: (e) => suggest(list, e.target.value) }),
-    h("div", { class: "grid" },
+    h("div", { class: "fields" },
       h("div", {}, h("label", { for: id("quantity") }, "Quantity"),
         h("input", { id: id("quantity"), name: "quantity", type: "number", min: "0.001", step: "any", required: true, value: m.quantity?.value ?? "" })),
       h("div", {}, h("label", { for: id("unit") }, "Unit"),
@@ -154,7 +154,7 @@ export function renewalForm(rx, send) {
   h("h3", { id: "renew-h" }, "Request a renewal"),
   used,
   h("label", { for: "renew-refills" }, "Refills to ask for"), refills,
-  h("label", { for: "renew-note" }, "Note"), note,
+  h("label", { for: "renew-note" }, "Note for the prescriber"), note,
   h("div", { class: "actions" }, h("button", { type: "submit" }, "Send the renewal request")));
 }
 
