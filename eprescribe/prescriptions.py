@@ -26,8 +26,9 @@ from typing import Literal, TypeAlias
 
 from . import verification
 from .checks.base import Finding
+from .ncpdp.outbound import ChangeRequestCode
 from .verification import Claim, VerificationError
-from .workflow import REVIEWABLE, State, Transition, move, received
+from .workflow import ACCEPTED, REVIEWABLE, State, Transition, move, received
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +64,10 @@ class Prescription:
     #: stale when they differ
     checked_basis: int | None = None
     picture: int | None = None
+    #: the NewRx's NumberOfRefills (refills authorised beyond the first fill)
+    refills: int = 0
+    #: the NewRx's ProhibitRenewalRequest: the prescriber takes no renewal request for it
+    renewal_prohibited: bool = False
 
     @property
     def findings_stale(self) -> bool:
@@ -100,12 +105,39 @@ class NoteAdded:
 
 @dataclass(frozen=True, slots=True)
 class ClarificationAsked:
-    """A question for the prescriber, to be sent as an outbound SCRIPT message."""
+    """A question for the prescriber, to be sent as an outbound SCRIPT message (an
+    RxChangeRequest of the question's kind; ``question`` is None for a plain clarification
+    with ``reason_code`` and ``text``, as before the other kinds)."""
 
     by: str  # the user ID
     reason_code: str
     text: str
     at: dt.datetime
+    question: verification.ChangeQuestion | None = None
+
+    @property
+    def request(self) -> verification.ChangeQuestion:
+        """What is asked, as a change question (a plain clarification is a script
+        clarification)."""
+        if self.question is not None:
+            return self.question
+        return verification.ChangeQuestion(
+            ChangeRequestCode.SCRIPT_CLARIFICATION, self.reason_code, self.text
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class RenewalRequested:
+    """A renewal request for the prescriber (an RxRenewalRequest): ``refills`` is how many
+    refills the pharmacy asks for (None: as the prescriber sees fit); ``asserted``: the
+    pharmacist stated that the refills authorised are used up (the hub counts no fills
+    yet)."""
+
+    by: str  # the user ID
+    at: dt.datetime
+    note: str | None = None
+    refills: int | None = None
+    asserted: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,6 +183,7 @@ class PriorAuthorizationRecorded:
 Event = (
     NoteAdded
     | ClarificationAsked
+    | RenewalRequested
     | Approved
     | Rejected
     | ChecksDone
@@ -300,6 +333,77 @@ def clarify(
     )
     asked = ClarificationAsked(reviewer.user_id, code, why, now)
     return Outcome(asking, (asked,))
+
+
+def ask_prescriber(
+    rx: Prescription, reviewer: Reviewer, question: verification.ChangeQuestion, now: dt.datetime
+) -> Outcome:
+    """Ask the prescriber for a change of any kind (``question`` is checked by
+    :func:`eprescribe.verification.change_question`): from review, with the claim, as a
+    clarification; the prescription waits for the answer in ``clarification_requested``."""
+    if question.kind is ChangeRequestCode.SCRIPT_CLARIFICATION:
+        asked = clarify(rx, reviewer, question.reason_code, question.text, now)
+        (event,) = asked.events
+        assert isinstance(event, ClarificationAsked)
+        return Outcome(asked.rx, (dataclasses.replace(event, question=question),))
+    rx._in_review_with_claim(reviewer, now)
+    why = f"change requested ({question.label}): {question.text}"
+    asking = rx._leave_review(State.CLARIFICATION_REQUESTED, reviewer, why, now)
+    asked_for = ClarificationAsked(
+        reviewer.user_id, question.reason_code, question.text, now, question
+    )
+    return Outcome(asking, (asked_for,))
+
+
+# -- renewal (an RxRenewalRequest) ----------------------------------------------------------
+
+
+def renewal_refusal(rx: Prescription) -> VerificationError | None:
+    """Why no renewal may be requested for ``rx`` (whatever the refills), or None: only an
+    accepted prescription is renewed, and never one whose NewRx prohibited renewal
+    requests."""
+    if rx.state not in ACCEPTED:
+        return VerificationError(
+            "wrong_state", f"Only an approved prescription is renewed; this one is {rx.state}."
+        )
+    if rx.renewal_prohibited:
+        return VerificationError(
+            "renewal_prohibited",
+            "The prescriber asked for no renewal requests for this prescription "
+            "(ProhibitRenewalRequest).",
+        )
+    return None
+
+
+def request_renewal(
+    rx: Prescription,
+    reviewer: Reviewer,
+    now: dt.datetime,
+    *,
+    refills_used: bool = False,
+    refills: int | None = None,
+    note: object = None,
+) -> Outcome:
+    """Ask the prescriber to renew an accepted prescription whose refills are used up: a
+    prescription written with none (NumberOfRefills 0), or one whose refills the pharmacist
+    states are used (``refills_used``: the hub counts no fills yet). No claim is needed and
+    the state stays as it is; the request is an event the store queues for sending."""
+    refused = renewal_refusal(rx)
+    if refused is not None:
+        raise refused
+    if rx.refills > 0 and not refills_used:
+        raise VerificationError(
+            "refills_remaining",
+            f"The prescription was written with {rx.refills} refills: confirm they are used "
+            "up before asking for a renewal.",
+        )
+    if refills is not None and not 0 <= refills <= verification.REFILLS_MAX:
+        raise VerificationError(
+            "refills_invalid", f"refills must be from 0 to {verification.REFILLS_MAX}."
+        )
+    text = verification.reason_text(note) if note is not None else None
+    asked = RenewalRequested(reviewer.user_id, now, text, refills, rx.refills > 0)
+    return Outcome(rx, (asked,))
 
 
 def add_note(rx: Prescription, author: str, text: object, now: dt.datetime) -> Outcome:

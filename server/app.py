@@ -13,6 +13,7 @@ from . import (
     background,
     consults,
     db,
+    drugs,
     health,
     http,
     intake,
@@ -51,6 +52,7 @@ def create_app(settings: Settings) -> web.Application:
     patients.setup(app, settings)
     consults.setup(app, settings)  # after auth: its sockets check sign-ins
     staff.setup(app, settings)
+    drugs.setup(app, settings)  # the drug picker's search
     openapi.setup(app, settings)  # describes the routes of every feature
     webclient.setup(app, settings)
     return app

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import orjson
+from aiohttp import web
 from sqlalchemy import Engine, delete, insert, select
 
 from eprescribe.drugs import (
@@ -36,11 +37,17 @@ from ..commands import CliError, Commands, group
 from ..db import sync_engine
 from ..db.models import utcnow
 from ..settings import Settings
+from . import http
 from .models import DrugProduct, RxNormConcept
 
 BATCH = 5_000
 RXNORM_FILES = ("RXNCONSO.RRF", "RXNREL.RRF", "RXNSAT.RRF")
 _T = TypeVar("_T")
+
+
+def setup(app: web.Application, settings: Settings) -> None:
+    """``GET /api/v1/drugs``: the drug picker's search (``http.py``)."""
+    app.router.add_get("/api/v1/drugs", http.search_drugs)
 
 
 def import_fda(engine: Engine, product_file: Path, package_file: Path) -> ImportStats:

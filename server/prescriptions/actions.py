@@ -1,4 +1,5 @@
-"""Verification actions on one prescription: claim, release, approve, reject, clarify, notes.
+"""Verification actions on one prescription: claim, release, approve, reject, clarify (ask the
+prescriber: a clarification or another change request), request a renewal, notes.
 
 The handlers only translate between HTTP and the decisions of :mod:`eprescribe.prescriptions`;
 the store (:mod:`.store`) runs each in one unit of work that locks the prescription, writes
@@ -9,6 +10,7 @@ reason it was refused.
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
@@ -18,12 +20,13 @@ from aiohttp import web
 
 from eprescribe import prescriptions as rules
 from eprescribe import verification
+from eprescribe.drugs import DrugReference
 from eprescribe.workflow import State
 
 from ..callers import PHARMACIST, Caller, caller
 from ..http import path_uuid, read_json_as, respond
 from ..openapi import Operation, Timestamp, operation, path
-from .queue import ACTION_NAMES
+from .queue import ACTION_NAMES, action_operation
 from .store import PRESCRIPTIONS, Decide
 
 SCOPE = "rx:verify"
@@ -72,9 +75,101 @@ class Rejection(ActionBody, frozen=True):
     text: Reason
 
 
-class Clarification(ActionBody, frozen=True):
-    reason_code: ClarifyCode
+RequestCode = Annotated[
+    str,
+    msgspec.Meta(
+        description="what is asked (the RxChangeRequest's MessageRequestCode): "
+        + ", ".join(f"{code} {label}" for code, label in verification.CHANGE_KINDS.items()),
+        extra_json_schema={"enum": sorted(verification.CHANGE_KINDS)},
+    ),
+]
+SubCode = Annotated[
+    str,
+    msgspec.Meta(
+        description="what a prescriber authorization asks to confirm: "
+        + ", ".join(f"{c} {s}" for c, s in verification.AUTHORIZATION_SUBJECTS.items()),
+        extra_json_schema={"enum": sorted(verification.AUTHORIZATION_SUBJECTS)},
+    ),
+]
+QuantityUnit = Annotated[
+    str,
+    msgspec.Meta(
+        description="NCI unit code: "
+        + ", ".join(f"{c} {u}" for c, u in verification.QUANTITY_UNITS.items()),
+        extra_json_schema={"enum": sorted(verification.QUANTITY_UNITS)},
+    ),
+]
+
+
+class ProposedMedication(msgspec.Struct, frozen=True, kw_only=True):
+    """A medication proposed to the prescriber (a MedicationRequested): checked by the rules
+    (422 ``drug_unknown``, ``quantity_invalid``, ``quantity_unit_invalid``, ``sig_required``,
+    ``days_supply_invalid``, ``refills_invalid``)."""
+
+    drug: Annotated[
+        str,
+        msgspec.Meta(
+            description="a drug of the drug reference, by its name (GET /api/v1/drugs) or a "
+            "description naming exactly one",
+            extra_json_schema={"maxLength": 200},
+        ),
+    ]
+    quantity: Annotated[float, msgspec.Meta(extra_json_schema={"exclusiveMinimum": 0})]
+    quantity_unit: QuantityUnit
+    sig: Annotated[
+        str, msgspec.Meta(description="directions", extra_json_schema={"maxLength": 1000})
+    ]
+    days_supply: Annotated[
+        int | None, msgspec.Meta(extra_json_schema={"minimum": 1, "maximum": 999})
+    ] = None
+    refills: Annotated[
+        int | None, msgspec.Meta(extra_json_schema={"minimum": 0, "maximum": 99})
+    ] = None
+
+
+class Clarification(ActionBody, frozen=True, kw_only=True):
+    """What the pharmacist asks the prescriber; the rules decide what each kind needs (see
+    docs/verification.md)."""
+
+    request_code: RequestCode = "S"
+    reason_code: Annotated[
+        ClarifyCode | None,
+        msgspec.Meta(description="required for script clarification (S), optional otherwise"),
+    ] = None
     text: Reason
+    sub_codes: Annotated[
+        list[SubCode],
+        msgspec.Meta(description="prescriber authorization (U) only, and required there"),
+    ] = msgspec.field(default_factory=list)
+    medications: Annotated[
+        list[ProposedMedication],
+        msgspec.Meta(
+            description="1 to 3 for generic substitution (G) and therapeutic interchange (T); "
+            "0 to 3 for out of stock (OS) and drug use evaluation (D); none for the others"
+        ),
+    ] = msgspec.field(default_factory=list)
+
+
+class Renewal(ActionBody, frozen=True):
+    """A renewal request (an RxRenewalRequest) for an approved prescription whose refills are
+    used up."""
+
+    refills_used: Annotated[
+        bool,
+        msgspec.Meta(
+            description="the pharmacist states that the refills the prescription was written "
+            "with are used up (needed when it has any: the hub counts no fills yet)"
+        ),
+    ] = False
+    refills: Annotated[
+        int | None,
+        msgspec.Meta(
+            description="refills the pharmacy asks for (PharmacyRequestedRefills); "
+            "null: as the prescriber sees fit",
+            extra_json_schema={"minimum": 0, "maximum": 99},
+        ),
+    ] = None
+    note: Annotated[Reason | None, msgspec.Meta(description="for the prescriber")] = None
 
 
 class Note(ActionBody, frozen=True):
@@ -111,7 +206,29 @@ def _reject(who: rules.Reviewer, body: Rejection) -> Decide:
 
 
 def _clarify(who: rules.Reviewer, body: Clarification) -> Decide:
-    return lambda rx, now: rules.clarify(rx, who, body.reason_code, body.text, now)
+    def decide(rx: rules.Prescription, now: dt.datetime) -> rules.Outcome:
+        question = verification.change_question(
+            body.request_code,
+            body.reason_code,
+            body.text,
+            body.sub_codes,
+            [
+                verification.MedicationDraft(
+                    m.drug, m.quantity, m.quantity_unit, m.sig, m.days_supply, m.refills
+                )
+                for m in body.medications
+            ],
+            DrugReference.bundled(),
+        )
+        return rules.ask_prescriber(rx, who, question, now)
+
+    return decide
+
+
+def _request_renewal(who: rules.Reviewer, body: Renewal) -> Decide:
+    return lambda rx, now: rules.request_renewal(
+        rx, who, now, refills_used=body.refills_used, refills=body.refills, note=body.note
+    )
 
 
 def _note(who: rules.Reviewer, body: Note) -> Decide:
@@ -123,7 +240,10 @@ SUMMARIES = {
     "release": "Give the claim up: back to the queue",
     "approve": "Approve (refused while hard stops stand; every warning needs a reason)",
     "reject": "Reject, with a reason code and text for the prescriber",
-    "clarify": "Ask the prescriber for clarification (an RxChangeRequest, through the outbox)",
+    "clarify": "Ask the prescriber: a clarification or another change request (an "
+    "RxChangeRequest of the kind asked, through the outbox)",
+    "request_renewal": "Ask the prescriber to renew an approved prescription whose refills "
+    "are used up (an RxRenewalRequest, through the outbox)",
     "notes": "Add a note (pharmacists and technicians)",
 }
 
@@ -153,7 +273,7 @@ def _action(
     errors = ("400", "401", "403", "404", "409") + (("413", "415", "422") if body else ())
     described = operation(
         Operation(
-            operation_id=f"{name}Prescription",
+            operation_id=action_operation(name),
             summary=SUMMARIES[name],
             scope=SCOPE,
             parameters=[path("id", "the prescription")],
@@ -185,5 +305,6 @@ ACTIONS: dict[str, Handler] = {
     "approve": _action("approve", _approve, ONLY_PHARMACIST, Approval),
     "reject": _action("reject", _reject, ONLY_PHARMACIST, Rejection),
     "clarify": _action("clarify", _clarify, ONLY_PHARMACIST, Clarification),
+    "request_renewal": _action("request_renewal", _request_renewal, ONLY_PHARMACIST, Renewal),
     "notes": _action("notes", _note, (PHARMACIST, TECHNICIAN), Note),
 }

@@ -136,8 +136,11 @@ class PrescriptionNote(Base):
 
 
 class ClarificationRequest(Base):
-    """A question for the prescriber, written with the state change that asks it, with the
-    RxChangeRequest that carries it (its delivery is the outbox's, ``server.outbox``)."""
+    """A request to the prescriber, written with the decision that asks it, with the message
+    that carries it (its delivery is the outbox's, ``server.outbox``): a question or another
+    change request (an RxChangeRequest, ``request_code`` its MessageRequestCode), or a renewal
+    request (an RxRenewalRequest, reason code ``renewal``). The prescriber's answer relates to
+    ``message_id`` (its ``RelatesToMessageID``)."""
 
     __tablename__ = "clarification_requests"
 
@@ -151,6 +154,16 @@ class ClarificationRequest(Base):
     outbound_message_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("outbound_messages.id")
     )
+    #: RxChangeRequest or RxRenewalRequest
+    message_type: Mapped[str] = mapped_column(
+        String(40), default="RxChangeRequest", server_default="RxChangeRequest"
+    )
+    #: the message's MessageID (none for a question asked before the outbox sent anything)
+    message_id: Mapped[str | None] = mapped_column(String(IDENTIFIER_MAX), index=True)
+    #: an RxChangeRequest's MessageRequestCode (G, T, P, S, D, OS, U); none for a renewal
+    request_code: Mapped[str | None] = mapped_column(String(2))
+    #: what else was asked: sub-codes and medications proposed, refills asked for
+    detail: Mapped[dict[str, Any] | None]
 
 
 class PrescriberAnswer(Base):

@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
+from eprescribe import prescriptions as rules
 from eprescribe.checks import Severity
 from eprescribe.ncpdp import (
     DENIAL_REASONS,
@@ -41,6 +42,7 @@ from ..outbox.models import OutboundMessage
 from ..outbox.views import AnsweredView, OutboundView, outbound_view
 from .archive import ControlledArchive
 from .models import (
+    ClarificationRequest,
     Finding,
     PatientPicture,
     PrescriberAnswer,
@@ -48,11 +50,20 @@ from .models import (
     PrescriptionNote,
     PrescriptionTransition,
 )
+from .store import renewal_facts
 
 SCOPE = "rx:read"
 #: the verification actions (server.prescriptions.actions), linked from the queue in OpenAPI
-ACTION_NAMES = ("claim", "release", "approve", "reject", "clarify", "notes")
+ACTION_NAMES = ("claim", "release", "approve", "reject", "clarify", "request_renewal", "notes")
 MAX_LIMIT = 200
+
+
+def action_operation(action: str) -> str:
+    """An action's OpenAPI operationId: ``claimPrescription``, ``requestRenewalPrescription``."""
+    first, *rest = action.split("_")
+    return first + "".join(word.capitalize() for word in rest) + "Prescription"
+
+
 STATES = frozenset(s.value for s in State)
 #: the evidence field of a finding that rests on a pending prescription (eprescribe.checks)
 PENDING_EVIDENCE = "pending_prescription_id"
@@ -160,7 +171,7 @@ class Queue(msgspec.Struct, frozen=True, kw_only=True):
         response=Queue,
         links={
             f"{target}First": (target, {"id": "$response.body#/items/0/id"})
-            for target in ("getPrescription", *(f"{a}Prescription" for a in ACTION_NAMES))
+            for target in ("getPrescription", *(action_operation(a) for a in ACTION_NAMES))
         },
     )
 )
@@ -406,6 +417,69 @@ class AnswerView(msgspec.Struct, frozen=True, kw_only=True):
     at: Timestamp
 
 
+class RequestView(msgspec.Struct, frozen=True, kw_only=True):
+    """A request the pharmacy sent the prescriber about this prescription: the prescriber's
+    answer relates to its ``message_id``."""
+
+    message_type: Annotated[str, msgspec.Meta(description="RxChangeRequest or RxRenewalRequest")]
+    request_code: Annotated[
+        str | None,
+        msgspec.Meta(description="an RxChangeRequest's MessageRequestCode (G, T, P, S, D, OS, U)"),
+    ]
+    reason_code: Annotated[str, msgspec.Meta(description="the reason code; renewal for a renewal")]
+    text: str
+    detail: Annotated[
+        dict[str, Any],
+        msgspec.Meta(description="sub_codes and medications proposed; refills asked for"),
+    ]
+    message_id: Annotated[str | None, msgspec.Meta(description="the request's MessageID")]
+    requested_by: str | None
+    at: Timestamp
+
+
+class RenewalView(msgspec.Struct, frozen=True, kw_only=True):
+    """Whether a renewal may be requested now (request_renewal), and why not."""
+
+    allowed: bool
+    code: Annotated[
+        str | None, msgspec.Meta(description="why not: wrong_state or renewal_prohibited")
+    ]
+    reason: str | None
+    refills: Annotated[int, msgspec.Meta(description="the NewRx's NumberOfRefills")]
+    confirm_refills_used: Annotated[
+        bool,
+        msgspec.Meta(
+            description="it was written with refills: the pharmacist states they are used up "
+            "(refills_used) to ask"
+        ),
+    ]
+
+
+def renewal_view(rx: Prescription) -> RenewalView:
+    value = rules.Prescription(rx.id, rx.pharmacy_id, State(rx.state), (), **renewal_facts(rx))
+    refused = rules.renewal_refusal(value)
+    return RenewalView(
+        allowed=refused is None,
+        code=refused.code if refused else None,
+        reason=refused.detail if refused else None,
+        refills=value.refills,
+        confirm_refills_used=value.refills > 0,
+    )
+
+
+def request_view(row: ClarificationRequest, names: dict[uuid.UUID, str]) -> RequestView:
+    return RequestView(
+        message_type=row.message_type,
+        request_code=row.request_code,
+        reason_code=row.reason_code,
+        text=row.text,
+        detail=dict(row.detail or {}),
+        message_id=row.message_id,
+        requested_by=names.get(row.requested_by),
+        at=row.created_at.isoformat(),
+    )
+
+
 class Detail(msgspec.Struct, frozen=True, kw_only=True):
     """The whole prescription with its history."""
 
@@ -459,6 +533,11 @@ class Detail(msgspec.Struct, frozen=True, kw_only=True):
         list[OutboundView],
         msgspec.Meta(description="the SCRIPT messages the hub sends about it, and their delivery"),
     ]
+    requests: Annotated[
+        list[RequestView],
+        msgspec.Meta(description="what the pharmacy asked the prescriber, oldest first"),
+    ]
+    renewal: RenewalView
     epcs: Annotated[
         EpcsView | None,
         msgspec.Meta(
@@ -531,9 +610,21 @@ async def get_prescription(request: web.Request) -> web.Response:
             else None
         )
         links = await linked(session, rx) if rx else None
+        requests = (
+            list(
+                await session.scalars(
+                    select(ClarificationRequest)
+                    .where(ClarificationRequest.prescription_id == rx_id)
+                    .order_by(ClarificationRequest.created_at, ClarificationRequest.id)
+                )
+            )
+            if rx
+            else []
+        )
         names = await usernames(
             session,
             {n.author_id for n in notes}
+            | {r.requested_by for r in requests}
             | ({rx.claimed_by} if rx and rx.claimed_by else set())
             | (_acting_users(rx.transitions) if rx else set()),
         )
@@ -550,7 +641,7 @@ async def get_prescription(request: web.Request) -> web.Response:
         )
     if rx is None:
         raise NotFound("No such prescription.")
-    detail = _detail(rx, notes, names, utcnow(), stale(rx, versions), outbound)
+    detail = _detail(rx, notes, names, utcnow(), stale(rx, versions), outbound, requests)
     assert links is not None
     answered: dict[uuid.UUID, PrescriberAnswer] = links.pop("answered")
     views = [_with_answer(view, answered.get(view.id)) for view in detail.outbound]
@@ -732,6 +823,7 @@ def _detail(
     now: dt.datetime,
     findings_stale: bool,
     outbound: list[OutboundMessage],
+    requests: list[ClarificationRequest],
 ) -> Detail:
     """The response, from the stored values read back typed (so the API's shape follows the
     value objects, not whatever the columns hold)."""
@@ -774,4 +866,6 @@ def _detail(
             for t in rx.transitions
         ],
         outbound=[outbound_view(m) for m in outbound],
+        requests=[request_view(r, names) for r in requests],
+        renewal=renewal_view(rx),
     )

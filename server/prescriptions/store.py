@@ -145,7 +145,19 @@ def _value(
         patient_id=row.patient_id,
         checked_basis=row.checked_basis,
         picture=picture,
+        **renewal_facts(row),
     )
+
+
+def renewal_facts(row: PrescriptionRow) -> dict[str, Any]:
+    """What the renewal rules read of the stored order: its NumberOfRefills and
+    ProhibitRenewalRequest, read without reading the whole values back (the columns hold what
+    the value objects wrote, checked when the NewRx was parsed)."""
+    refills = row.medication.get("number_of_refills")
+    return {
+        "refills": refills if isinstance(refills, int) else 0,
+        "renewal_prohibited": row.details.get("prohibit_renewal_request") is True,
+    }
 
 
 # -- the patients' pictures -------------------------------------------------------------------
@@ -358,6 +370,8 @@ def _record_events(session: Session, changes: Sequence[Change], now: dt.datetime
                     .values(prior_authorization=event.number)
                 )
             elif isinstance(event, rules.ClarificationAsked):
+                sent = outbound.change_request(session, change.after.id, event)
+                question = event.request
                 session.add(
                     ClarificationRequest(
                         prescription_id=change.after.id,
@@ -365,7 +379,26 @@ def _record_events(session: Session, changes: Sequence[Change], now: dt.datetime
                         reason_code=event.reason_code,
                         text=event.text,
                         created_at=event.at,
-                        outbound_message_id=outbound.clarification(session, change.after.id, event),
+                        outbound_message_id=sent.id,
+                        message_type=outbound.CHANGE_REQUEST,
+                        message_id=sent.message_id,
+                        request_code=question.kind.value,
+                        detail=outbound.change_detail(question),
+                    )
+                )
+            elif isinstance(event, rules.RenewalRequested):
+                sent = outbound.renewal_request(session, change.after.id, event)
+                session.add(
+                    ClarificationRequest(
+                        prescription_id=change.after.id,
+                        requested_by=uuid.UUID(event.by),
+                        reason_code="renewal",
+                        text=event.note or "",
+                        created_at=event.at,
+                        outbound_message_id=sent.id,
+                        message_type=outbound.RENEWAL_REQUEST,
+                        message_id=sent.message_id,
+                        detail={"refills": event.refills, "refills_used_stated": event.asserted},
                     )
                 )
     session.flush()
@@ -378,8 +411,19 @@ def event_detail(outcome: rules.Outcome) -> dict[str, Any]:
     for event in outcome.events:
         if isinstance(event, rules.Approved):
             detail["overrides"] = dict(event.overrides)
-        elif isinstance(event, rules.Rejected | rules.ClarificationAsked):
+        elif isinstance(event, rules.Rejected):
             detail["reason_code"] = event.reason_code
+        elif isinstance(event, rules.ClarificationAsked):
+            detail["reason_code"] = event.reason_code
+            detail["request_code"] = event.request.kind.value
+            if event.request.sub_codes:
+                detail["sub_codes"] = list(event.request.sub_codes)
+        elif isinstance(event, rules.RenewalRequested):
+            detail["renewal_requested"] = True
+            if event.refills is not None:
+                detail["refills"] = event.refills
+            if event.asserted:
+                detail["refills_used_stated"] = True
     return detail
 
 

@@ -118,7 +118,7 @@ def test_a_new_prescription_is_verified_in_the_console(
         "clarify",
         "Ask the prescriber…",
         "directions",
-        "Send the question",
+        "Send the request",
         "clarification_requested",
     )
     # the question leaves as an RxChangeRequest, its delivery shown on the prescription
@@ -219,6 +219,88 @@ def _decide(
     items = hub.api(f"/prescriptions?message_id={message_id}")["items"]
     assert isinstance(items, list)
     assert items[0]["state"] == state
+
+
+def test_a_substitution_and_a_renewal_are_asked_from_the_console(
+    demo_hub: DemoHub, chromium: Browser, shots: Shots
+) -> None:
+    """Issue 15: the pharmacist proposes a generic from the drug reference (picked by typing),
+    then asks for the renewal of an approved prescription written without refills; a
+    prescription whose prescriber prohibited renewal requests says why there is no button."""
+    problems: list[str] = []
+    context = chromium.new_context(viewport=DESKTOP)
+    page = context.new_page()
+    watch(page, problems)
+    sign_in(page, demo_hub, None)
+    today = dt.datetime.now(dt.UTC).date().isoformat()
+    stamp = time.time_ns()
+    demo_hub.send_newrx(
+        f"subst-{stamp}", drug_description="brandol 20 MG Oral Tablet", written_date=today
+    )
+    page.locator("table.queue tbody tr", has_text="brandol").click(timeout=30_000)
+    page.get_by_role("button", name="Claim").click()
+    page.get_by_role("button", name="Ask the prescriber…").click()
+    page.get_by_label("What do you ask?").select_option("G")
+    drug = page.get_by_label("Drug (from the drug reference)")
+    drug.press_sequentially("atorvastatin 20", delay=20)
+    expect(page.locator("#ask-drugs option").first).to_have_attribute(
+        "value", "atorvastatin 20 MG Oral Tablet", timeout=10_000
+    )
+    drug.fill("atorvastatin 20 MG Oral Tablet")
+    page.get_by_label("Message").fill("The plan covers the generic only.")
+    shots.take(page, "11-ask-substitution")
+    page.get_by_role("button", name="Send the request").click()
+    outbound = page.get_by_role("region", name="Messages to the prescriber")
+    expect(outbound).to_contain_text(
+        "Generic substitution · proposing atorvastatin 20 MG Oral Tablet"
+    )
+    shots.take(page, "12-substitution-sent")
+
+    demo_hub.send_newrx(
+        f"renew-{stamp}",
+        drug_description="renewol 10 MG Oral Tablet",
+        refills="0",
+        written_date=today,
+    )
+    page.get_by_role("link", name="Verification queue").click()
+    page.locator("table.queue tbody tr", has_text="renewol").click(timeout=30_000)
+    _approve(page)
+    page.get_by_role("button", name="Request renewal…").click()
+    page.get_by_label("Refills to ask for").fill("2")
+    page.get_by_label("Note for the prescriber").fill("Patient is stable on it.")
+    shots.take(page, "13-renewal-form")
+    page.get_by_role("button", name="Send the renewal request").click()
+    expect(outbound).to_contain_text("RxRenewalRequest")
+    expect(outbound).to_contain_text("renewal, 2 refills asked")
+    shots.take(page, "14-renewal-sent")
+
+    demo_hub.send_newrx(
+        f"noren-{stamp}",
+        drug_description="norenewol 10 MG Oral Tablet",
+        refills="0",
+        written_date=today,
+        append={"Body/NewRx": "<ProhibitRenewalRequest>true</ProhibitRenewalRequest>"},
+    )
+    page.get_by_role("link", name="Verification queue").click()
+    page.locator("table.queue tbody tr", has_text="norenewol").click(timeout=30_000)
+    expect(page.locator("#renewal-why")).to_have_count(0)  # no noise while verifying
+    _approve(page)
+    expect(page.locator("#renewal-why")).to_contain_text("(ProhibitRenewalRequest)")
+    expect(page.get_by_role("button", name="Request renewal…")).to_have_count(0)
+    shots.take(page, "15-renewal-prohibited")
+    context.close()
+    assert problems == []
+
+
+def _approve(page: Page) -> None:
+    """Claim the prescription shown and approve it, every warning overridden."""
+    page.get_by_role("button", name="Claim").click()
+    page.get_by_role("button", name="Approve…").click()
+    reasons = page.locator("form textarea[data-code]")
+    for index in range(reasons.count()):
+        reasons.nth(index).fill("Checked with the prescriber.")
+    page.get_by_role("button", name="Approve prescription").click()
+    expect(page.locator(".page-head .badge.state")).to_have_text("Approved")
 
 
 def test_a_hold_and_a_test_message_cannot_be_missed(

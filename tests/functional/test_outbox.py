@@ -373,7 +373,7 @@ async def test_a_prescriptions_messages_leave_in_order(
         # writes one: the prescription locked, in the unit of work of its change
         assert session.get(Prescription, rx_id, with_for_update=True) is not None
         asked = rules.ClarificationAsked(str(uuid.uuid4()), "dose", "And the dose?", utcnow())
-        return outbound.clarification(session, rx_id, asked)
+        return outbound.change_request(session, rx_id, asked).id
 
     async with hub.db.transaction() as session:
         second = await session.run_sync(second_message)

@@ -1,12 +1,13 @@
 // One prescription: who, what, the findings by severity with their evidence, and the
 // verification actions its state and claim allow (claim, release, approve with an override
-// reason per warning, reject, ask the prescriber, note); its history.
+// reason per warning, reject, ask the prescriber, request a renewal, note); its history.
 
 import { api, loadInto } from "../lib/api.js";
 import { currentUser } from "../lib/auth.js";
 import { h, replace, fact, when, day, personName, titleCase, announce } from "../lib/dom.js";
 import { markers, stateBadge, claimText, scheduleLabel, DO_NOT_FILL } from "./queue.js";
 import { startConsult } from "./consults.js";
+import { changeRequestForm, renewalForm, requestLabel } from "./requests.js";
 
 const SEVERITIES = [
   ["hard_stop", "Hard stops", "Approval is blocked until these are resolved with the prescriber."],
@@ -28,6 +29,7 @@ const DELIVERY_WORDS = {
   dead: "not delivered: an operator must look at it",
 };
 const UNFINISHED = new Set(["pending", "sending", "retrying"]);
+const VERIFYING = new Set(["received", "checking", "awaiting_review", "in_review", "clarification_requested"]);
 const UNITS = { C48542: "tablets", C48480: "capsules", C28254: "mL", C48155: "g", C64933: "each", C48524: "patches", C38046: "" };
 const EVIDENCE_WORDS = {
   npi: "NPI", dea_number: "DEA number", dea: "DEA number", ndc: "NDC", rxcui: "RxNorm code",
@@ -51,10 +53,6 @@ const REJECT_REASONS = {
   dose: "Dose", therapeutic_duplication: "Therapeutic duplication", controlled_substance_rules: "Controlled-substance rules",
   expired: "Expired", prescriber_not_verified: "Prescriber not verified", patient_not_verified: "Patient not verified",
   other: "Other",
-};
-const CLARIFY_REASONS = {
-  drug: "Drug", strength: "Strength", dose: "Dose", quantity: "Quantity", directions: "Directions",
-  patient: "Patient", prescriber: "Prescriber", other: "Other",
 };
 
 // LOINC codes of the measurements a prescriber sends most (Observation/Measurement/VitalSign)
@@ -307,14 +305,17 @@ function historyCard(rx) {
 }
 
 // what the hub sends the prescriber about this prescription (an RxChangeRequest when a
-// pharmacist asks for clarification), and how each delivery stands
+// pharmacist asks something, an RxRenewalRequest for a renewal), what each asked, and how each
+// delivery stands
 function outboundCard(rx) {
   if (!rx.outbound?.length) return null;
+  const asked = new Map((rx.requests || []).map((r) => [r.message_id, r]));
   return h("section", { class: "card", "aria-labelledby": "outbound-h" },
     h("h2", { id: "outbound-h" }, "Messages to the prescriber"),
     h("ol", { class: "history" }, rx.outbound.map((m) =>
       h("li", {},
         h("strong", {}, m.message_type), " ",
+        asked.has(m.message_id) ? h("span", { class: "request-kind" }, requestLabel(asked.get(m.message_id)), " ") : null,
         h("span", { class: `badge delivery ${m.state}` }, DELIVERY_WORDS[m.state] || m.state),
         m.answer ? [" ", h("span", { class: `badge ${m.answer.response === "Denied" ? "hard_stop" : "verified"}` },
           `answered: ${ANSWER_WORDS[m.answer.response] || m.answer.response}`)] : null,
@@ -343,7 +344,10 @@ function reasonForm(id, title, reasons, submitLabel, onSubmit) {
 export async function prescriptionView(el, id) {
   let rx = await loadInto(el, `/prescriptions/${id}`, "prescription");
   if (!rx) return;
-  let panel = null; // the open action form: approve, reject, clarify
+  let panel = null; // the open action form: approve, reject, clarify, renew
+  // the ask and renewal forms are made once per opening: polling re-renders the view, and
+  // what the pharmacist typed (a drug, the directions) must stay
+  let made = {};
 
   async function load() {
     rx = await api(`/prescriptions/${id}`);
@@ -368,6 +372,7 @@ export async function prescriptionView(el, id) {
     try {
       await api(`/prescriptions/${id}/${name}`, { method: "POST", body });
       panel = null;
+      made = {};
       announce(done);
       await load();
       flash(done, "ok");
@@ -407,7 +412,7 @@ export async function prescriptionView(el, id) {
     const hardStops = rx.findings.some((f) => f.severity === "hard_stop");
     const pharmacist = currentUser()?.role === "pharmacist";
     const buttons = [];
-    const toggle = (name) => () => { panel = panel === name ? null : name; render(); };
+    const toggle = (name) => () => { panel = panel === name ? null : name; made = {}; render(); };
     if (rx.state === "awaiting_review" || (rx.state === "in_review" && !rx.claim)) {
       buttons.push(h("button", { type: "button", onclick: () => act("claim", {}, "Claimed: it is yours to review.") }, "Claim"));
     }
@@ -419,6 +424,10 @@ export async function prescriptionView(el, id) {
         h("button", { type: "button", class: "secondary", onclick: toggle("clarify") }, "Ask the prescriber…"),
         h("button", { type: "button", class: "quiet", onclick: () => act("release", {}, "Released back to the queue.") }, "Release"));
     }
+    if (pharmacist && rx.renewal?.allowed) {
+      buttons.push(h("button", { type: "button", class: "secondary", onclick: toggle("renew"), "aria-expanded": panel === "renew" ? "true" : "false" },
+        "Request renewal…"));
+    }
     if (rx.patient_id && pharmacist) {
       buttons.push(h("button", { type: "button", class: "secondary", onclick: () => startConsult(rx.patient_id, rx.id) }, "Video consult…"));
     }
@@ -428,13 +437,24 @@ export async function prescriptionView(el, id) {
     const forms = {
       approve: approveForm,
       reject: () => reasonForm("reject", "Reject", REJECT_REASONS, "Reject prescription", (b) => act("reject", b, "Rejected; the prescriber is told.")),
-      clarify: () => reasonForm("clarify", "Ask the prescriber", CLARIFY_REASONS, "Send the question", (b) => act("clarify", b, "Clarification requested from the prescriber.")),
+      clarify: () => (made.clarify ||= changeRequestForm(rx, (b, done) => act("clarify", b, done))),
+      renew: () => (made.renew ||= renewalForm(rx, (b, done) => act("request_renewal", b, done))),
     };
+    // why no renewal may be asked (the prescriber prohibited it, or the prescription ended
+    // without approval); not while it is still being verified, where it would only be noise
+    const renewal = rx.renewal && !rx.renewal.allowed && !rx.test && !VERIFYING.has(rx.state)
+      ? h("p", { class: "hint", id: "renewal-why" }, `Renewal request not available: ${rx.renewal.reason}`)
+      : null;
+    // a renewal already asked for: said beside the button, so it is not asked twice by mistake
+    const renewed = (rx.requests || []).filter((r) => r.message_type === "RxRenewalRequest").at(-1);
+    const lastRenewal = renewed && rx.renewal?.allowed
+      ? h("p", { class: "hint" }, `A renewal was requested ${when(renewed.at)} by ${renewed.requested_by || "a pharmacist"}.`)
+      : null;
     return h("section", { class: "card", "aria-labelledby": "actions-h" },
       h("h2", { id: "actions-h" }, "Verification"),
       h("p", {}, stateBadge(rx.state), " ", claimText(rx.claim)),
       buttons.length ? h("div", { class: "actions" }, buttons) : h("p", { class: "hint" }, "No verification step is open in this state."),
-      why, panel ? forms[panel]() : null, note);
+      why, renewal, lastRenewal, panel && forms[panel] ? forms[panel]() : null, note);
   }
 
   // made once: the view re-renders after every action, and a note being typed must stay
@@ -461,7 +481,7 @@ export async function prescriptionView(el, id) {
         h("div", {}, actions(), answersCard(rx), outboundCard(rx), historyCard(rx))));
     watchStale();
     // an opened form takes the focus, so keyboard and screen-reader users land in it
-    if (panel) el.querySelector("#actions-h")?.parentElement.querySelector("form.card textarea, form.card select")?.focus();
+    if (panel) el.querySelector("#actions-h")?.parentElement.querySelector("form.card input, form.card textarea, form.card select")?.focus();
   }
 
   render();
