@@ -13,6 +13,7 @@ from . import (
     background,
     consults,
     db,
+    demo_ehr,
     health,
     http,
     intake,
@@ -53,4 +54,5 @@ def create_app(settings: Settings) -> web.Application:
     staff.setup(app, settings)
     openapi.setup(app, settings)  # describes the routes of every feature
     webclient.setup(app, settings)
+    demo_ehr.setup(app, settings)  # only with TELEPHARM_DEMO_EHR=1 (make run): the demo prescriber
     return app
