@@ -111,7 +111,9 @@ def summarize(message: Message) -> str:
     if isinstance(body, CancelRxResponse):
         if body.approved:
             return f"cancel approved{f': {body.text}' if body.text else ''}"
-        reasons = ", ".join(f"{c} ({CANCEL_DENIAL_REASONS[c]})" for c in body.reason_codes)
+        reasons = ", ".join(
+            f"{code} ({CANCEL_DENIAL_REASONS.get(code, 'unlisted')})" for code in body.reason_codes
+        )
         return f"cancel denied: {reasons}{f'. {body.text}' if body.text else ''}"
     if isinstance(body, RxRenewalRequest):
         return f"renewal asked for {body.medication_dispensed.drug_description}"
