@@ -6,6 +6,8 @@ STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8080
 PYTEST_ARGS ?=
+# the demo prescriber system (server/demo_ehr.py) beside the hub; `make run DEMO_EHR=0` leaves it out
+DEMO_EHR ?= 1
 
 .PHONY: run test faults lint format bench clean
 
@@ -17,8 +19,8 @@ $(STAMP): pyproject.toml
 
 run: $(STAMP)  ## migrate, seed the demo and serve on http://127.0.0.1:8080
 	$(BIN)/telepharm migrate
-	$(BIN)/telepharm demo
-	$(BIN)/telepharm serve --host $(HOST) --port $(PORT)
+	TELEPHARM_DEMO_EHR=$(DEMO_EHR) $(BIN)/telepharm demo
+	TELEPHARM_DEMO_EHR=$(DEMO_EHR) $(BIN)/telepharm serve --host $(HOST) --port $(PORT)
 
 test: $(STAMP)  ## unit and functional tests (SQLite; PostgreSQL too when TELEPHARM_TEST_DATABASE_URL is set)
 	$(BIN)/pytest $(PYTEST_ARGS)

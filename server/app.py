@@ -13,6 +13,7 @@ from . import (
     background,
     consults,
     db,
+    demo_ehr,
     drugs,
     health,
     http,
@@ -55,4 +56,5 @@ def create_app(settings: Settings) -> web.Application:
     drugs.setup(app, settings)  # the drug picker's search
     openapi.setup(app, settings)  # describes the routes of every feature
     webclient.setup(app, settings)
+    demo_ehr.setup(app, settings)  # only with TELEPHARM_DEMO_EHR=1 (make run): the demo prescriber
     return app

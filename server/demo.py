@@ -7,7 +7,7 @@ import argparse
 from importlib import resources
 from pathlib import Path
 
-from . import admin
+from . import admin, demo_ehr
 from .auth.credentials import SecretBox
 from .commands import Commands, with_database
 from .db import Database
@@ -23,14 +23,20 @@ def register_cli(commands: Commands) -> None:
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> None:
     from . import users
 
-    async def seed(db: Database) -> tuple[dict[str, admin.ClientCredentials], users.DemoLogin]:
+    async def seed(
+        db: Database,
+    ) -> tuple[dict[str, admin.ClientCredentials], users.DemoLogin, str | None]:
+        box = SecretBox.load(settings.keys_dir)
         credentials = await admin.seed_demo(db, settings.data_dir)
-        login = await users.ensure_demo_pharmacist(
-            db, SecretBox.load(settings.keys_dir), admin.DEMO_NCPDPID, settings.data_dir
-        )
-        return credentials, login
+        login = await users.ensure_demo_pharmacist(db, box, admin.DEMO_NCPDPID, settings.data_dir)
+        endpoint = None
+        if settings.demo_ehr:
+            endpoint = await demo_ehr.register_endpoint(
+                db, box, settings, credentials["ehr"].client_id
+            )
+        return credentials, login, endpoint
 
-    credentials, login = with_database(settings, seed)
+    credentials, login, endpoint = with_database(settings, seed)
     sample = settings.data_dir / "sample-newrx.xml"
     sample.write_bytes(resources.files("server").joinpath("samples/newrx.xml").read_bytes())
     print(_demo_text(settings, credentials, sample))
@@ -41,6 +47,7 @@ Demo pharmacist (sign in at {settings.issuer}/): {login.username} / {login.passw
   {login.enrolment_uri}
   or print the current code: {_totp_command(login.enrolment_uri)}"""
     )
+    print(_demo_ehr_text(settings, endpoint))
 
 
 def _totp_command(uri: str) -> str:
@@ -63,3 +70,20 @@ Send the sample NewRx (a fresh MessageID each time):
       | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
   sed "s/DEMO-MESSAGE-ID/demo-$(date +%s%N)/" {sample} | curl -s {base}/ncpdp/script \\
       -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/xml' --data-binary @-"""
+
+
+def _demo_ehr_text(settings: Settings, endpoint: str | None) -> str:
+    if not settings.demo_ehr:
+        return """
+The demo prescriber system is off (TELEPHARM_DEMO_EHR=1 turns it on; make run sets it): what
+the hub sends the demo EHR client (a pharmacist's question, a CancelRx's answer) reaches no one,
+is retried, then goes dead."""
+    page = f"{settings.issuer}{demo_ehr.PAGE_PATH}"
+    if endpoint != demo_ehr.endpoint_url(settings):
+        return f"""
+Demo EHR: the EHR client keeps the endpoint registered for it ({endpoint}); the demo
+prescriber's page {page} lists only what reaches {demo_ehr.endpoint_url(settings)}."""
+    return f"""
+Demo EHR (the prescriber's side): {page}
+  what the hub sends the prescriber (a pharmacist's question, a CancelRx's answer) is
+  delivered to {endpoint} and listed there."""

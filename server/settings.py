@@ -43,6 +43,12 @@ def _seconds(value: str, name: str, below: float = 86400) -> float:
     return seconds
 
 
+def _switch(value: str, name: str) -> bool:
+    if value not in ("0", "1"):
+        raise SettingsError(f"TELEPHARM_{name} must be 1 (on) or 0 (off), got {value!r}")
+    return value == "1"
+
+
 def is_loopback(host: str | None) -> bool:
     if host == "localhost":
         return True
@@ -108,6 +114,9 @@ class Settings:
     #: earlier archive keys, still checked by ``audit verify`` (a PEM file or a directory of
     #: ``.pem`` files: public keys, or the old private key files themselves)
     archive_earlier_keys: str = ""
+    #: the demo prescriber system (server.demo_ehr) served by the hub itself, for ``make run``:
+    #: never on in production (only with a loopback issuer)
+    demo_ehr: bool = False
 
     def __post_init__(self) -> None:
         parts = urlsplit(self.issuer)
@@ -119,6 +128,8 @@ class Settings:
             raise SettingsError("TELEPHARM_ISSUER must not have a query or fragment")
         if any(u.startswith(("turn:", "turns:")) for u in self.turn_urls) and not self.turn_secret:
             raise SettingsError("TELEPHARM_TURN_URLS has TURN servers: set TELEPHARM_TURN_SECRET")
+        if self.demo_ehr and not is_loopback(parts.hostname):
+            raise SettingsError("TELEPHARM_DEMO_EHR is for the demo on loopback only")
         if not self.database_url:
             sqlite = (self.data_dir / "hub.sqlite3").resolve()
             object.__setattr__(self, "database_url", f"sqlite+aiosqlite:///{sqlite}")
@@ -176,6 +187,7 @@ class Settings:
             crl_timeout=_seconds(get("CRL_TIMEOUT", str(defaults.crl_timeout)), "CRL_TIMEOUT"),
             archive_key_file=get("ARCHIVE_KEY", ""),
             archive_earlier_keys=get("ARCHIVE_EARLIER_KEYS", ""),
+            demo_ehr=_switch(get("DEMO_EHR", "0"), "DEMO_EHR"),
             max_recordings=_count(get("MAX_RECORDINGS", str(defaults.max_recordings))),
             invite_ttl=_count(get("INVITE_TTL", str(defaults.invite_ttl)), "INVITE_TTL", 1),
             sweep_interval=_seconds(

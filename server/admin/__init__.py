@@ -157,6 +157,36 @@ async def add_client(
     return ClientCredentials(row.client_id, secret)
 
 
+async def set_endpoint(
+    db: Database, client_id: str, endpoint: Endpoint | None, box: SecretBox | None = None
+) -> None:
+    """Register ``endpoint`` (its token sealed with ``box``) as an existing machine client's,
+    or with None remove it. Messages already dead stay dead until ``telepharm outbox retry``;
+    those still retrying go to the new endpoint at their next attempt."""
+    async with db.transaction() as session:
+        row = await session.scalar(select(OAuthClient).where(OAuthClient.client_id == client_id))
+        if row is None:
+            raise AdminError(f"no client {client_id}")
+        if endpoint is not None and row.redirect_uris:
+            raise AdminError("a browser client receives no messages: no --endpoint")
+        row.endpoint = endpoint.url if endpoint is not None else None
+        row.endpoint_token = None
+        if endpoint is not None and endpoint.token is not None:
+            assert box is not None, "a token is sealed with the data dir's key"
+            row.endpoint_token = box.seal(endpoint.token, endpoint_context(row.client_id))
+        await audit.add(
+            session,
+            OPERATOR,
+            audit.Event(
+                "client.endpoint",
+                "oauth_client",
+                row.client_id,
+                pharmacy_id=row.pharmacy_id,
+                detail={"endpoint": row.endpoint, "token": row.endpoint_token is not None},
+            ),
+        )
+
+
 DEMO_NCPDPID = "1234567"
 DEMO_PHARMACY = {"ncpdpid": DEMO_NCPDPID, "npi": "1000000004", "name": "Demo Telepharmacy"}
 DEMO_CLIENTS = {
@@ -218,7 +248,7 @@ def write_private_json(path: Path, value: object) -> None:
 
 
 def register_cli(commands: Commands) -> None:
-    """``telepharm pharmacy add`` and ``telepharm client add``."""
+    """``telepharm pharmacy add``, ``telepharm client add`` and ``client set-endpoint``."""
     pharmacy = group(commands, "pharmacy", help="manage pharmacies")
     pharmacy_add = pharmacy.add_parser("add", help="register a pharmacy")
     pharmacy_add.add_argument("--ncpdpid", required=True, help="7-digit NCPDP provider ID")
@@ -251,6 +281,20 @@ def register_cli(commands: Commands) -> None:
         help="read the bearer token the hub presents at --endpoint from standard input",
     )
     client_add.set_defaults(run=cmd_client_add)
+
+    set_endpoint_parser = client.add_parser(
+        "set-endpoint", help="change or remove an existing client's SCRIPT endpoint"
+    )
+    set_endpoint_parser.add_argument("client_id", metavar="CLIENT_ID")
+    target = set_endpoint_parser.add_mutually_exclusive_group(required=True)
+    target.add_argument("--endpoint", metavar="URL", help="the client's new SCRIPT endpoint")
+    target.add_argument("--none", action="store_true", help="remove the endpoint (and its token)")
+    set_endpoint_parser.add_argument(
+        "--endpoint-token-stdin",
+        action="store_true",
+        help="read the bearer token the hub presents at --endpoint from standard input",
+    )
+    set_endpoint_parser.set_defaults(run=cmd_client_set_endpoint)
 
 
 def _endpoint(args: argparse.Namespace) -> Endpoint | None:
@@ -288,3 +332,14 @@ def cmd_client_add(args: argparse.Namespace, settings: Settings) -> None:
         ),
     )
     print(credentials.to_json())
+
+
+def cmd_client_set_endpoint(args: argparse.Namespace, settings: Settings) -> None:
+    endpoint = _endpoint(args)
+    box = SecretBox.load(settings.keys_dir) if endpoint and endpoint.token else None
+    with_database(settings, lambda db: set_endpoint(db, args.client_id, endpoint, box))
+    if endpoint is None:
+        print(f"client {args.client_id}: no endpoint (its messages wait, then go dead)")
+    else:
+        token = "with a bearer token" if endpoint.token else "without a token"
+        print(f"client {args.client_id}: endpoint {endpoint.url} ({token})")

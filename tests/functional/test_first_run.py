@@ -53,14 +53,17 @@ async def _checked(base: str, token: str, seconds: float = 60) -> None:
 
 async def test_make_run_says_only_what_a_newcomer_needs(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("TELEPHARM_")}
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
     env["TELEPHARM_DATA_DIR"] = str(tmp_path / "var")
+    env["TELEPHARM_ISSUER"] = base
+    env["TELEPHARM_DEMO_EHR"] = "1"  # as make run sets it
     for step in ("migrate", "demo"):
         result = run_cli(env, step)
         assert result.returncode == 0, result.stderr
         assert result.stderr == "", f"{step} logged: {result.stderr[:500]}"
     clients = _clients(result.stdout)
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
+    assert f"Demo EHR (the prescriber's side): {base}/demo/ehr\n" in result.stdout
     log = tmp_path / "serve.log"
     hub = launch(env, "serve", "--port", str(port), log=log)
     try:
@@ -71,6 +74,8 @@ async def test_make_run_says_only_what_a_newcomer_needs(tmp_path: Path) -> None:
         assert b"<Status>" in _call(f"{base}/ncpdp/script", send, sample_newrx())
         read = client_token(base, system["client_id"], system["client_secret"], "rx:read")
         await _checked(base, read)
+        page = await asyncio.to_thread(_call, f"{base}/demo/ehr", read)  # (a token it ignores)
+        assert b"Demo EHR: the prescriber's side" in page
         hub.send_signal(signal.SIGINT)  # as ^C in the terminal of `make run`
     finally:
         stop([hub])
