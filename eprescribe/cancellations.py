@@ -1,4 +1,4 @@
-"""Which prescription a CancelRx cancels (NCPDP SCRIPT 2017071; docs/ncpdp-intake.md "CancelRx").
+"""Which prescription a CancelRx cancels (NCPDP SCRIPT 2017071; docs/ncpdp.md "CancelRx").
 
 A pure rule over what a store loads: the pharmacy's prescriptions that could be meant, as
 :class:`Candidate` values. A CancelRx names its order in the header:

@@ -24,7 +24,7 @@ NewRx order. Read here (the transaction modules name the choices each allows):
   before ``Response``, as change responses echo their request's code.
 
 Where the Standard's cardinality could not be confirmed from public material, the element is
-accepted as optional (documented in docs/ncpdp-intake.md): ``Pharmacy``, ``MedicationPrescribed``
+accepted as optional (documented in docs/ncpdp.md): ``Pharmacy``, ``MedicationPrescribed``
 for a Denied or Validated answer, ``ReasonCode`` of a denial, and the request code echo.
 
 Which request a response answers is said in the header: ``RelatesToMessageID`` is the

@@ -1,5 +1,5 @@
 """A prescriber's answer to the hub's request: RxChangeResponse and RxRenewalResponse, received
-(docs/ncpdp-intake.md "RxChangeResponse and RxRenewalResponse").
+(docs/ncpdp.md "RxChangeResponse and RxRenewalResponse").
 
 One unit of work stores the message as received, finds the request it answers (its
 ``RelatesToMessageID`` is the MessageID of an RxChangeRequest or RxRenewalRequest the hub sent
