@@ -68,6 +68,8 @@ class Prescription:
     refills: int = 0
     #: the NewRx's ProhibitRenewalRequest: the prescriber takes no renewal request for it
     renewal_prohibited: bool = False
+    #: when a renewal request still waiting for the prescriber's answer was sent (None: none)
+    renewal_open_since: dt.datetime | None = None
 
     @property
     def findings_stale(self) -> bool:
@@ -360,8 +362,8 @@ def ask_prescriber(
 
 def renewal_refusal(rx: Prescription) -> VerificationError | None:
     """Why no renewal may be requested for ``rx`` (whatever the refills), or None: only an
-    accepted prescription is renewed, and never one whose NewRx prohibited renewal
-    requests."""
+    accepted prescription is renewed, never one whose NewRx prohibited renewal requests, and
+    not twice while the prescriber has not answered."""
     if rx.state not in ACCEPTED:
         return VerificationError(
             "wrong_state", f"Only an approved prescription is renewed; this one is {rx.state}."
@@ -371,6 +373,13 @@ def renewal_refusal(rx: Prescription) -> VerificationError | None:
             "renewal_prohibited",
             "The prescriber asked for no renewal requests for this prescription "
             "(ProhibitRenewalRequest).",
+        )
+    if rx.renewal_open_since is not None:
+        return VerificationError(
+            "renewal_pending",
+            "A renewal request sent "
+            f"{rx.renewal_open_since.astimezone(dt.UTC):%Y-%m-%d %H:%M} UTC"
+            " is still waiting for the prescriber's answer.",
         )
     return None
 

@@ -50,7 +50,7 @@ from .models import (
     PrescriptionNote,
     PrescriptionTransition,
 )
-from .store import renewal_facts
+from .store import open_renewals, renewal_facts
 
 SCOPE = "rx:read"
 #: the verification actions (server.prescriptions.actions), linked from the queue in OpenAPI
@@ -442,7 +442,8 @@ class RenewalView(msgspec.Struct, frozen=True, kw_only=True):
 
     allowed: bool
     code: Annotated[
-        str | None, msgspec.Meta(description="why not: wrong_state or renewal_prohibited")
+        str | None,
+        msgspec.Meta(description="why not: wrong_state, renewal_prohibited or renewal_pending"),
     ]
     reason: str | None
     refills: Annotated[int, msgspec.Meta(description="the NewRx's NumberOfRefills")]
@@ -455,8 +456,15 @@ class RenewalView(msgspec.Struct, frozen=True, kw_only=True):
     ]
 
 
-def renewal_view(rx: Prescription) -> RenewalView:
-    value = rules.Prescription(rx.id, rx.pharmacy_id, State(rx.state), (), **renewal_facts(rx))
+def renewal_view(rx: Prescription, open_since: dt.datetime | None) -> RenewalView:
+    value = rules.Prescription(
+        rx.id,
+        rx.pharmacy_id,
+        State(rx.state),
+        (),
+        **renewal_facts(rx),
+        renewal_open_since=open_since,
+    )
     refused = rules.renewal_refusal(value)
     return RenewalView(
         allowed=refused is None,
@@ -610,6 +618,8 @@ async def get_prescription(request: web.Request) -> web.Response:
             else None
         )
         links = await linked(session, rx) if rx else None
+        opened = await session.run_sync(lambda s: open_renewals(s, [rx_id])) if rx else {}
+        open_since = opened.get(rx_id)
         requests = (
             list(
                 await session.scalars(
@@ -641,7 +651,9 @@ async def get_prescription(request: web.Request) -> web.Response:
         )
     if rx is None:
         raise NotFound("No such prescription.")
-    detail = _detail(rx, notes, names, utcnow(), stale(rx, versions), outbound, requests)
+    detail = _detail(
+        rx, notes, names, utcnow(), stale(rx, versions), outbound, requests, open_since
+    )
     assert links is not None
     answered: dict[uuid.UUID, PrescriberAnswer] = links.pop("answered")
     views = [_with_answer(view, answered.get(view.id)) for view in detail.outbound]
@@ -824,6 +836,7 @@ def _detail(
     findings_stale: bool,
     outbound: list[OutboundMessage],
     requests: list[ClarificationRequest],
+    renewal_open_since: dt.datetime | None = None,
 ) -> Detail:
     """The response, from the stored values read back typed (so the API's shape follows the
     value objects, not whatever the columns hold)."""
@@ -867,5 +880,5 @@ def _detail(
         ],
         outbound=[outbound_view(m) for m in outbound],
         requests=[request_view(r, names) for r in requests],
-        renewal=renewal_view(rx),
+        renewal=renewal_view(rx, renewal_open_since),
     )

@@ -13,6 +13,7 @@ directly, the hub's handlers through ``AsyncSession.run_sync`` (:class:`Prescrip
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import uuid
@@ -48,10 +49,12 @@ from ..db.models import utcnow
 from ..errors import Conflict, Forbidden, NotFound, Problem, Unprocessable
 from ..outbox import Deliver
 from ..outbox import store as outbox
+from ..outbox.models import OutboundMessage
 from . import outbound
 from .models import (
     ClarificationRequest,
     PatientPicture,
+    PrescriberAnswer,
     PrescriptionNote,
     PrescriptionTransition,
 )
@@ -65,7 +68,9 @@ Other = aliased(PrescriptionRow)
 #: UrgencyIndicatorCode for an urgent (STAT) order: first in the pharmacist's queue
 URGENT = "X"
 #: refusals that are about the prescription's current state, not about the request
-_CONFLICTS = frozenset({"claimed_by_other", "claim_required", "wrong_state", "checked_again"})
+_CONFLICTS = frozenset(
+    {"claimed_by_other", "claim_required", "wrong_state", "checked_again", "renewal_pending"}
+)
 #: the most prescriptions of one patient a change of their picture queues for checking again
 #: at once; the rest follow (the worker's next pass, or the sweep), never a burst without end
 RECHECK_MAX = 64
@@ -80,14 +85,47 @@ def load(
     *,
     pharmacy_id: uuid.UUID | None = None,
     lock_pictures: bool = False,
+    requests: bool = False,
 ) -> dict[uuid.UUID, rules.Prescription]:
     """The prescriptions of ``ids`` (of ``pharmacy_id`` only, when given), their rows locked
     in ID order (so concurrent units of work cannot deadlock). A value's history is loaded
     empty: the rules never read it to decide, and :func:`save` writes the steps a decision
     appends (the readers of a history, ``queue.py``, read the transitions themselves).
     ``lock_pictures``: lock their patients' pictures too (after the prescriptions, in ID
-    order), so no change of a picture commits between a decision and the version it read."""
-    return _values(session, _locked(session, ids, pharmacy_id), lock_pictures=lock_pictures)
+    order), so no change of a picture commits between a decision and the version it read.
+    ``requests``: with the renewal requests still open (for the pharmacist's decisions)."""
+    rows = _locked(session, ids, pharmacy_id)
+    values = _values(session, rows, lock_pictures=lock_pictures)
+    if not requests:
+        return values
+    opened = open_renewals(session, values)
+    return {
+        rx_id: dataclasses.replace(rx, renewal_open_since=opened.get(rx_id))
+        for rx_id, rx in values.items()
+    }
+
+
+def open_renewals(session: Session, ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, dt.datetime]:
+    """When each of ``ids`` was first asked to be renewed, for those with a renewal request
+    neither answered nor dead (one that could not be delivered may be asked again)."""
+    wanted = sorted(set(ids))
+    if not wanted:
+        return {}
+    rows = session.execute(
+        select(ClarificationRequest.prescription_id, func.min(ClarificationRequest.created_at))
+        .join(OutboundMessage, OutboundMessage.id == ClarificationRequest.outbound_message_id)
+        .where(
+            ClarificationRequest.prescription_id.in_(wanted),
+            ClarificationRequest.message_type == "RxRenewalRequest",
+            OutboundMessage.state != outbox.DEAD,
+            ~select(PrescriberAnswer.id)
+            .where(PrescriberAnswer.request_id == OutboundMessage.id)
+            .exists(),
+        )
+        .group_by(ClarificationRequest.prescription_id)
+    ).all()
+    opened: dict[uuid.UUID, dt.datetime] = dict(rows)
+    return opened
 
 
 def _locked(
@@ -654,7 +692,9 @@ class PrescriptionStore:
     ) -> rules.Prescription:
         async with audit.refusable(self._db) as session:
             found = await session.run_sync(
-                lambda s: load(s, [rx_id], pharmacy_id=pharmacy_id, lock_pictures=True).get(rx_id)
+                lambda s: load(
+                    s, [rx_id], pharmacy_id=pharmacy_id, lock_pictures=True, requests=True
+                ).get(rx_id)
             )
             if found is None:
                 await _refuse(

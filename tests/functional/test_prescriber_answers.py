@@ -654,3 +654,31 @@ async def test_a_signed_answer_is_verified_on_receipt_and_a_tampered_one_is_a_ha
     assert seen["epcs"]["verified_on_receipt"] is False
     invalid = [f for f in seen["findings"] if f["code"] == "EPCS_SIGNATURE_INVALID"]
     assert [f["severity"] for f in invalid] == ["hard_stop"]
+
+
+async def test_a_renewal_asked_from_the_console_is_asked_once_until_answered(
+    hub: Hub, checker: Checker
+) -> None:
+    """The whole exchange through the hub's own doors: the pharmacist asks for a renewal of
+    an approved prescription with no refills; asking again waits for the prescriber's
+    answer; the answer (Approved) is a new prescription, and a renewal may be asked again."""
+    s = await scene(hub, checker, refills="0")
+    assert (await act(hub, s.pharmacist, s.rx_id, "claim"))[0] == 200
+    findings = (await detail(hub, s.pharmacist, s.rx_id))["findings"]
+    overrides = {f["code"]: "checked" for f in findings if f["severity"] == "warning"}
+    status, body = await act(hub, s.pharmacist, s.rx_id, "approve", {"overrides": overrides})
+    assert (status, body["state"]) == (200, "approved"), body
+    status, body = await act(hub, s.pharmacist, s.rx_id, "request_renewal", {"refills": 2})
+    assert status == 200, body
+    (request,) = await requests(hub, s.rx_id, "RxRenewalRequest")
+    # asked already: a second request waits for the answer, and the console says why
+    status, body = await act(hub, s.pharmacist, s.rx_id, "request_renewal", {"refills": 2})
+    assert (status, body["code"]) == (409, "renewal_pending"), body
+    renewal = (await detail(hub, s.pharmacist, s.rx_id))["renewal"]
+    assert (renewal["allowed"], renewal["code"]) == (False, "renewal_pending")
+    reply = await s.post(answer("RxRenewalResponse", request.message_id, "<Approved/>"))
+    assert code_of(reply) == "000", reply
+    new_id = await replacement_of(hub, s.rx_id)
+    assert await asyncio.to_thread(checker.check, new_id) is not None
+    assert await history(hub, new_id) == CHECKED
+    assert (await detail(hub, s.pharmacist, s.rx_id))["renewal"]["allowed"] is True
