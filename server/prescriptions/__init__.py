@@ -24,6 +24,7 @@ def setup(app: web.Application, settings: Settings) -> None:
     app.cleanup_ctx.append(_store_ctx)
     app.router.add_get("/api/v1/prescriptions", queue.list_prescriptions)
     app.router.add_get("/api/v1/prescriptions/{id}", queue.get_prescription)
+    app.router.add_get("/api/v1/prescriptions/{id}/revision", queue.prescription_revision)
     app.router.add_get("/api/v1/queue/revision", queue.queue_revision)
     for name, handler in actions.ACTIONS.items():
         app.router.add_post(f"/api/v1/prescriptions/{{id}}/{name}", handler)

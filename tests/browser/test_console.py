@@ -9,7 +9,7 @@ import time
 
 from playwright.sync_api import Browser, Page, expect
 
-from tests.support.script_samples import clinical_newrx, response_xml
+from tests.support.script_samples import cancelrx_xml, clinical_newrx, response_xml
 
 from .conftest import DESKTOP, TABLET, DemoHub, Shots, sign_in, watch
 
@@ -373,9 +373,10 @@ def test_the_prescriber_s_denial_and_approval_cannot_be_missed(
     def ask() -> str:
         page.get_by_role("button", name="Claim").click()
         page.get_by_role("button", name="Ask the prescriber…").click()
+        page.get_by_label("What do you ask?").select_option("S")
         page.get_by_label("Reason").select_option("strength")
         page.get_by_label("Message", exact=True).fill("Is 10 mg intended?")
-        page.get_by_role("button", name="Send the question").click()
+        page.get_by_role("button", name="Send the request").click()
         expect(page.locator(".page-head .badge.state")).not_to_have_text("In review")
         # asked (again): an earlier denial was acted on, its banner gives way
         expect(page.locator(".banner.denial")).to_have_count(0)
@@ -424,5 +425,39 @@ def test_the_prescriber_s_denial_and_approval_cannot_be_missed(
     page.locator(".banner.link a").click()
     expect(page.get_by_role("heading", name="answerol 5 MG Oral Tablet")).to_be_visible()
     expect(page.locator(".banner.link")).to_contain_text("CHANGED PRESCRIPTION")
+    context.close()
+    assert problems == []
+
+
+def test_a_prescribers_cancel_reaches_the_pharmacist_reviewing_it(
+    demo_hub: DemoHub, chromium: Browser, shots: Shots
+) -> None:
+    """Issue 15: the pharmacist has claimed a prescription and is about to approve it when the
+    prescriber's CancelRx arrives: without a reload, the page says CANCELLED, the approval form
+    closes and no action is offered."""
+    problems: list[str] = []
+    context = chromium.new_context(viewport=DESKTOP)
+    page = context.new_page()
+    watch(page, problems)
+    sign_in(page, demo_hub, None)
+    message_id = f"cancel-live-{time.time_ns()}"
+    rx = demo_hub.ready_prescription(message_id, patient_last="Cancellive")
+    page.goto(f"{demo_hub.base}/#/rx/{rx['id']}")
+    page.get_by_role("button", name="Claim").click()
+    page.get_by_role("button", name="Approve…").click()
+    expect(page.get_by_role("button", name="Approve prescription")).to_be_visible()
+    demo_hub.send_script(
+        cancelrx_xml(
+            message_id=f"cancel-{time.time_ns()}",
+            order_number=f"ORD-{message_id}"[:35],
+            to=demo_hub.ncpdpid,
+            patient_last="Cancellive",
+            written_date=dt.datetime.now(dt.UTC).date().isoformat(),
+        )
+    )
+    expect(page.locator("#cancelled-banner")).to_contain_text("CANCELLED", timeout=15_000)
+    expect(page.get_by_role("alert").filter(has_text="must not be filled").first).to_be_visible()
+    expect(page.get_by_role("button", name="Approve prescription")).to_have_count(0)
+    shots.take(page, "15-prescription-cancelled-live")
     context.close()
     assert problems == []

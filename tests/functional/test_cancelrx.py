@@ -20,7 +20,7 @@ from server.outbox.models import OutboundMessage
 from server.prescriptions.models import InboundMessage, Prescription
 from server.settings import Settings
 from server.worker.checking import Checker
-from tests.conftest import Hub
+from tests.conftest import OTHER_PHARMACY, Hub
 from tests.functional.check_helpers import history
 from tests.functional.intake_helpers import post_script
 from tests.functional.test_verification import act, detail
@@ -209,3 +209,36 @@ async def test_a_resent_cancel_is_acknowledged_again_and_decided_once(
     assert b"<DescriptionCode>220</DescriptionCode>" in reply
     # a cancelled prescription is never checked
     assert await asyncio.to_thread(checker.check, rx_id) is None
+
+
+async def test_a_pharmacist_viewing_the_prescription_sees_the_cancel_by_its_revision(
+    hub: Hub, checker: Checker
+) -> None:
+    """The console polls a prescription's revision while showing it: unchanged until the
+    prescriber's cancel, then changed with the new state. No patient data, so a hit is not
+    audited; another pharmacy's ID is 404, and audited."""
+    rx_id = await reviewable(hub, checker)
+    alice = await staff(hub, "alice")
+    assert (await act(hub, alice, rx_id, "claim"))[0] == 200
+
+    async def revision(token: str) -> tuple[int, dict[str, str]]:
+        response = await hub.client.get(
+            f"/api/v1/prescriptions/{rx_id}/revision", headers={"Authorization": f"Bearer {token}"}
+        )
+        return response.status, await response.json()
+
+    status, first = await revision(alice)
+    assert (status, first["state"]) == (200, "in_review")
+    reads = len(await audited(hub, "prescription.read"))
+    assert (await revision(alice))[1] == first
+    assert code_of(await cancel(hub, await message_id_of(hub, rx_id))) == "000"
+    status, after = await revision(alice)
+    assert (status, after["state"]) == (200, "cancelled")
+    assert after["revision"] != first["revision"]
+    assert len(await audited(hub, "prescription.read")) == reads
+    await hub.pharmacy(**OTHER_PHARMACY)
+    mallory = await staff(hub, "mallory", pharmacy=OTHER_PHARMACY["ncpdpid"])
+    status, _ = await revision(mallory)
+    assert status == 404
+    (miss,) = [e for e in await audited(hub, "prescription.read") if e.outcome == "not_found"]
+    assert miss.resource_id == str(rx_id)

@@ -21,6 +21,8 @@ const REVIEWABLE = new Set(["awaiting_review", "in_review", "clarification_reque
 const rechecking = (rx) => rx.findings_stale && REVIEWABLE.has(rx.state);
 // while a message to the prescriber is on its way, its delivery state is looked at again
 const OUTBOX_POLL_MS = 5000;
+// how often an open prescription looks for changes made elsewhere (a CancelRx, a colleague)
+const REVISION_POLL_MS = 3000;
 const DELIVERY_WORDS = {
   pending: "waiting to be sent",
   sending: "being sent",
@@ -138,11 +140,20 @@ function linkBanners(rx) {
   return banners;
 }
 
-// what must be impossible to miss: a test message, a prescription not to be filled or on hold,
-// the prescriber's denial, and the prescription this one replaces or is replaced by
+// the prescriber cancelled it (a CancelRx; one replaced by a change says so in its link banner)
+function cancelBanner(rx) {
+  if (rx.state !== "cancelled" || rx.replaced_by?.length) return null;
+  const step = rx.history?.findLast((s) => s.to === "cancelled");
+  return h("div", { class: "banner", role: "alert", id: "cancelled-banner" }, h("strong", {}, "CANCELLED"),
+    `The prescriber cancelled this prescription${step ? ` (${when(step.at)})` : ""}: it must not be filled.`);
+}
+
+// what must be impossible to miss: a test message, a prescription cancelled, not to be filled or
+// on hold, the prescriber's denial, and the prescription this one replaces or is replaced by
 function banners(rx) {
   const hold = DO_NOT_FILL[rx.medication?.do_not_fill];
   return [
+    cancelBanner(rx),
     rx.test ? h("div", { class: "banner test", role: "alert" }, h("strong", {}, "TEST MESSAGE"),
       " Sent as a test by the prescriber's system (Header/TestMessage): never to be filled. It is kept as received and is not in the queue.") : null,
     hold ? h("div", { class: "banner donotfill", role: "alert" }, h("strong", {}, hold[0]), " ", hold[1]) : null,
@@ -368,11 +379,39 @@ export async function prescriptionView(el, id) {
     }, wait);
   }
 
+  // the prescription changing under the pharmacist's eyes (the prescriber cancels it, a
+  // colleague claims it): a cheap revision is polled, the prescription read again when it moves
+  let revision = null;
+  async function watchRevision() {
+    if (!el.isConnected) return;
+    try {
+      const now = await api(`/prescriptions/${id}/revision`);
+      const moved = now.state !== rx.state;
+      const typing = el.contains(document.activeElement) && /^(INPUT|TEXTAREA|SELECT)$/.test(document.activeElement.tagName);
+      if (revision === null && !moved) revision = now.revision; // the baseline
+      else if (now.revision !== revision && (moved || !typing)) {
+        revision = now.revision;
+        if (moved && ["cancelled", "rejected"].includes(now.state)) { panel = null; made = {}; }
+        await load();
+        if (moved && now.state === "cancelled") {
+          flash("The prescriber cancelled this prescription: it must not be filled.", "error");
+          announce("The prescriber cancelled this prescription.");
+        } else if (moved) {
+          flash(`This prescription is now ${now.state.replaceAll("_", " ")}.`, "ok");
+        }
+      }
+    } catch (error) {
+      // offline or signed out: the next poll tries again (the page says so on its own)
+    }
+    if (el.isConnected) setTimeout(watchRevision, REVISION_POLL_MS);
+  }
+
   async function act(name, body, done) {
     try {
       await api(`/prescriptions/${id}/${name}`, { method: "POST", body });
       panel = null;
       made = {};
+      revision = null; // this change is the pharmacist's own: seen already
       announce(done);
       await load();
       flash(done, "ok");
@@ -485,4 +524,5 @@ export async function prescriptionView(el, id) {
   }
 
   render();
+  watchRevision();
 }
