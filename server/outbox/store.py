@@ -252,6 +252,7 @@ def _record_reply(row: OutboundMessage, reply: Reply | None, now: dt.datetime) -
     row.reply_type, row.reply_code = reply.transaction, reply.code
     row.reply_description_code, row.reply_message_id = reply.description_code, reply.message_id
     row.reply, row.replied_at = reply.raw, now
+    row.reply_inbound_message_id = None
 
 
 def _next_of(session: Session, row: OutboundMessage) -> uuid.UUID | None:
@@ -289,6 +290,75 @@ def _event(row: OutboundMessage, action: str | None = None) -> audit.Event:
         pharmacy_id=row.pharmacy_id,
         detail=detail,
     )
+
+
+# -- replies that come later -------------------------------------------------------------------
+
+
+def sent_to(session: Session, client_id: str, message_id: str) -> OutboundMessage | None:
+    """The message with MessageID ``message_id`` sent to ``client_id``'s endpoint, locked
+    (a reply from another client never matches: it cannot move a message it did not get)."""
+    found: OutboundMessage | None = session.scalar(
+        select(OutboundMessage)
+        .where(OutboundMessage.message_id == message_id, OutboundMessage.client_id == client_id)
+        .with_for_update()
+    )
+    return found
+
+
+@dataclass(frozen=True, slots=True)
+class Answered:
+    """What a reply that came later did to its message: its state before and after, the
+    audit entry of a change (written by the caller, last), and the next message of its
+    prescription that the change lets go."""
+
+    before: str
+    state: str
+    event: audit.Event | None
+    next_id: uuid.UUID | None
+
+
+def answered_later(
+    session: Session,
+    row: OutboundMessage,
+    answer: Attempt,
+    inbound_id: uuid.UUID,
+    now: dt.datetime,
+) -> Answered:
+    """Record a Status, Error or Verify that relates to ``row`` and was posted to the intake
+    (``inbound_id``: the message as received), and move ``row``'s state by it:
+
+    - a yes (Status 000/010, Verify, Error 900/220): ``delivered``, whatever the state, even
+      ``dead`` (the receiver has it after all, e.g. an attempt that timed out reached it);
+    - an Error after ``delivered``: ``dead`` (the receiver took it, then refused it); not sent
+      again by itself, since later messages of its prescription may have gone meanwhile: an
+      operator decides (``telepharm outbox retry``, same bytes and MessageID);
+    - before it is finished, an Error 700 or 900: ``dead``; an Error 600-602: recorded, the
+      delivery's own retries go on;
+    - anything else (another Status code, an Error to a ``dead`` message): recorded only.
+
+    A message never built (no bytes) is never ``delivered``: it was never sent.
+    """
+    assert answer.reply is not None
+    before = row.state
+    _record_reply(row, answer.reply, now)
+    row.reply_inbound_message_id, row.updated_at = inbound_id, now
+    is_error = answer.reply.transaction == "Error"
+    if answer.delivered:
+        if before != DELIVERED and row.payload:
+            row.state, row.delivered_at, row.last_error = DELIVERED, now, None
+    elif is_error and before == DELIVERED:
+        row.state, row.last_error = DEAD, f"{answer.error} after delivery"
+    elif is_error and before not in FINISHED:
+        row.last_error = f"{answer.error}, answered later"
+        if answer.permanent:
+            row.state = DEAD
+    if row.state == before:
+        return Answered(before, before, None, None)
+    released = before not in FINISHED and row.state in FINISHED
+    event = _event(row)
+    event.detail["before"], event.detail["later"] = before, True
+    return Answered(before, row.state, event, _next_of(session, row) if released else None)
 
 
 # -- operators --------------------------------------------------------------------------------
