@@ -12,6 +12,7 @@ import datetime as dt
 import hashlib
 import secrets
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -213,13 +214,43 @@ def conclude(
     """Record ``attempt`` on its message; ``None`` when it no longer counts (the message
     finished meanwhile, or its claim lapsed and a later attempt holds it). A delivery always
     counts: the receiver has the message. ``backoff`` is the first and the longest wait."""
+    return conclude_many(session, [(claimed, attempt)], now, backoff)[0]
+
+
+def conclude_many(
+    session: Session,
+    attempts: Sequence[tuple[Claimed, Attempt]],
+    now: dt.datetime,
+    backoff: tuple[float, float],
+) -> list[Concluded | None]:
+    """:func:`conclude` for each of ``attempts`` (in their order; the rows locked in the
+    order of their IDs, so that two workers never wait on each other in a circle), with one
+    audit append for all of them, the last statement."""
+    order = sorted(range(len(attempts)), key=lambda i: attempts[i][0].id)
+    found: dict[int, Concluded | None] = {}
+    events: list[dict[str, Any]] = []
+    for i in order:
+        found[i], event = _conclude(session, *attempts[i], now, backoff)
+        if event is not None:
+            events.append(audit.values(ACTOR, event, now))
+    audit.append(session, events)
+    return [found[i] for i in range(len(attempts))]
+
+
+def _conclude(
+    session: Session,
+    claimed: Claimed,
+    attempt: Attempt,
+    now: dt.datetime,
+    backoff: tuple[float, float],
+) -> tuple[Concluded | None, audit.Event | None]:
     row = session.scalar(
         select(OutboundMessage).where(OutboundMessage.id == claimed.id).with_for_update()
     )
     if row is None or row.state in FINISHED:
-        return None
+        return None, None
     if not attempt.delivered and (row.state != SENDING or row.attempts != claimed.attempt):
-        return None
+        return None, None
     _record_reply(row, attempt.reply, now)
     row.updated_at, row.last_error = now, attempt.error
     retry_in: float | None = None
@@ -232,10 +263,9 @@ def conclude(
         else:
             row.state, retry_in = RETRYING, wait
             row.next_attempt_at = now + dt.timedelta(seconds=wait)
-    next_id = _next_of(session, row) if row.state in FINISHED else None
-    if row.state in FINISHED:
-        audit.append(session, [audit.values(ACTOR, _event(row), now)])
-    return Concluded(row.state, retry_in, next_id)
+    if row.state not in FINISHED:
+        return Concluded(row.state, retry_in), None
+    return Concluded(row.state, None, _next_of(session, row)), _event(row)
 
 
 def jittered(first: float, longest: float, attempts: int) -> float:

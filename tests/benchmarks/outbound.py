@@ -457,7 +457,8 @@ def main() -> None:
     results["rate"], results["seconds"], results["rounds"] = RATE, SECONDS, ROUNDS
     print(json.dumps(results, indent=2))
     report(results)
-    shutil.rmtree(work, ignore_errors=True)
+    shutil.rmtree(work / "var", ignore_errors=True)
+    print(f"logs: {work}")
 
 
 if __name__ == "__main__":

@@ -589,3 +589,27 @@ async def test_operators_register_the_endpoint_and_see_and_retry_deliveries(
         assert missing.stderr.startswith("telepharm: no outbound message ")
     finally:
         await db.close()
+
+
+async def test_a_batch_is_claimed_and_concluded_together_in_each_prescriptions_order(
+    hub: Hub, checker: Checker, deliverer: Deliverer, prescriber: Prescriber, settings: Settings
+) -> None:
+    """One task carrying several messages (the hub publishes those that arrive together in
+    one): each due one is sent once; a prescription's second waits for its first, which lets
+    it go when it is delivered; the others of the batch do not wait for it."""
+    rx_id, first, _ = await clarified(hub, checker, prescriber, settings)
+
+    def second_message(session: Any) -> uuid.UUID:
+        assert session.get(Prescription, rx_id, with_for_update=True) is not None
+        asked = rules.ClarificationAsked(str(uuid.uuid4()), "dose", "And the dose?", utcnow())
+        return outbound.clarification(session, rx_id, asked)
+
+    async with hub.db.transaction() as session:
+        second = await session.run_sync(second_message)
+    follow = await asyncio.to_thread(deliverer.deliver_many, [second, first, first])
+    assert follow == [Next(second)]
+    assert [(await row(hub, i)).state for i in (first, second)] == ["delivered", "pending"]
+    assert await asyncio.to_thread(deliverer.deliver_many, [second, first]) == []
+    first_id, second_id = (await row(hub, first)).message_id, (await row(hub, second)).message_id
+    assert prescriber.message_ids() == [first_id, second_id]
+    assert await hub.audit_outcomes("outbound.delivered") == ["success", "success"]
