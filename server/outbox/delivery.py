@@ -16,9 +16,11 @@ MessageID. A retry is published with a countdown; the sweep is the backstop of t
 from __future__ import annotations
 
 import logging
+import math
 import urllib.error
 import urllib.request
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -38,6 +40,11 @@ CLAIM_MARGIN = 30.0
 #: the most of a reply the hub reads (a SCRIPT Status or Error is a few kilobytes)
 REPLY_MAX = 1024 * 1024
 CONTENT_TYPE = "application/xml; charset=utf-8"
+#: the most messages one attempt takes: its task's, then others that are due (a backlog is
+#: drained in batches, two transactions and one audit append each)
+BATCH = 32
+#: POSTs of a batch in flight at once (one slow endpoint does not hold the others back)
+PARALLEL = 8
 
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
@@ -66,6 +73,7 @@ class Deliverer:
         self._sessions = sessions
         self._settings = settings
         self._box: SecretBox | None = None
+        self._pool: ThreadPoolExecutor | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Deliverer:
@@ -73,43 +81,59 @@ class Deliverer:
         return cls(sessionmaker(engine, expire_on_commit=False), settings)
 
     def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
         engine = self._sessions.kw.get("bind")
         if engine is not None:
             engine.dispose()
 
     def deliver_many(self, ids: list[uuid.UUID]) -> list[Next]:
-        """One attempt at each of ``ids`` that is due (the others: nothing, idempotent);
-        what to publish next (retries, the next in line). One unit of work claims them all,
-        each is POSTed in turn, one unit of work concludes them all: a batch costs two
-        transactions and one audit append, not two and one a message."""
+        """One attempt at each of ``ids`` that is due (the others: nothing, idempotent), and
+        at other messages due now, up to :data:`BATCH` in all; what to publish next
+        (retries, the next in line). One unit of work claims them, their POSTs run
+        :data:`PARALLEL` at a time, one unit of work concludes them: a backlog costs two
+        transactions and one audit append a batch, not a message. The task of a message
+        taken with another's finds it finished and does nothing."""
         settings = self._settings
         wanted = list(dict.fromkeys(ids))
-        # the claim lasts while every POST of the batch may take its whole timeout
-        lease = settings.outbox_timeout * len(wanted) + CLAIM_MARGIN
+        room = max(BATCH, len(wanted))
+        # the claim lasts while the batch's POSTs may each take their whole timeout
+        lease = settings.outbox_timeout * math.ceil(room / PARALLEL) + CLAIM_MARGIN
+        bound = settings.outbox_dead_after
         with self._sessions.begin() as session:
             now = utcnow()
             # locked in the order of their IDs, so that two workers never wait in a circle
-            held = {
-                i: store.claim(session, i, now, lease, settings.outbox_dead_after)
-                for i in sorted(wanted)
-            }
-        claimed = [c for i in wanted if (c := held[i]) is not None]
+            held = {i: store.claim(session, i, now, lease, bound) for i in sorted(wanted)}
+            claimed = [c for i in wanted if (c := held[i]) is not None]
+            if claimed and len(wanted) < room:
+                # others due now, without waiting for a row another worker holds
+                for other in store.due(session, now, room):
+                    if len(claimed) >= room:
+                        break
+                    if other not in held:
+                        extra = store.claim(session, other, now, lease, bound, skip_locked=True)
+                        claimed += [extra] if extra is not None else []
         if not claimed:
             return []
-        attempts = [(c, self._attempt(c)) for c in claimed]
+        attempts = list(zip(claimed, self._attempts(claimed), strict=True))
         backoff = (settings.outbox_retry_first, settings.outbox_retry_max)
         with self._sessions.begin() as session:
             concluded = store.conclude_many(session, attempts, utcnow(), backoff)
+        follow: list[Next] = []
         for c, outcome in zip(claimed, concluded, strict=True):
-            log.info(
-                "outbound %s attempt %d: %s",
-                c.id,
-                c.attempt,
-                outcome.state if outcome else "superseded",
-            )
-        return [
-            n for c, outcome in zip(claimed, concluded, strict=True) for n in _next(c.id, outcome)
-        ]
+            state = outcome.state if outcome else "superseded"
+            log.info("outbound %s attempt %d: %s", c.id, c.attempt, state)
+            follow += _next(c.id, outcome)
+        return follow
+
+    def _attempts(self, claimed: list[Claimed]) -> list[Attempt]:
+        if len(claimed) == 1:
+            return [self._attempt(claimed[0])]
+        if any(c.sealed_token for c in claimed):
+            self._secrets()  # loaded once, before the threads ask for it
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(PARALLEL, thread_name_prefix="outbound")
+        return list(self._pool.map(self._attempt, claimed))
 
     def deliver(self, message_id: uuid.UUID) -> list[Next]:
         """One attempt at ``message_id`` if it is due (else nothing: idempotent)."""

@@ -130,14 +130,23 @@ class Claimed:
 
 
 def claim(
-    session: Session, message_id: uuid.UUID, now: dt.datetime, lease: float, bound: float
+    session: Session,
+    message_id: uuid.UUID,
+    now: dt.datetime,
+    lease: float,
+    bound: float,
+    *,
+    skip_locked: bool = False,
 ) -> Claimed | None:
     """Take ``message_id`` for an attempt, or ``None``: finished, not due, held by another
     attempt whose claim has not lapsed, or waiting behind an earlier message of its
-    prescription. The claim lasts ``lease`` seconds; the first attempt starts the ``bound``
-    (seconds) past which a failure is final."""
+    prescription (or, with ``skip_locked``, its row is locked by another transaction right
+    now). The claim lasts ``lease`` seconds; the first attempt starts the ``bound`` (seconds)
+    past which a failure is final."""
     row = session.scalar(
-        select(OutboundMessage).where(OutboundMessage.id == message_id).with_for_update()
+        select(OutboundMessage)
+        .where(OutboundMessage.id == message_id)
+        .with_for_update(skip_locked=skip_locked)
     )
     if row is None or row.state in FINISHED or row.next_attempt_at > now:
         return None

@@ -126,13 +126,14 @@ class Pharmacists:
         from server.outbox import DELIVER_TASK
         from server.prescriptions.store import PrescriptionStore
         from server.settings import Settings
-        from server.worker import create_celery
+        from server.worker import OUTBOUND_CHUNK, create_celery
         from server.worker.publisher import CheckQueue
 
         self.settings = Settings.from_env(env)
         self.db = Database(self.settings.database_url)
         # the hub's publisher of deliveries, as server.worker sets it up
-        self.queue = CheckQueue(create_celery(self.settings), DELIVER_TASK, linger=0.0, chunk=1)
+        celery = create_celery(self.settings)
+        self.queue = CheckQueue(celery, DELIVER_TASK, linger=0.0, chunk=OUTBOUND_CHUNK)
         self.store = PrescriptionStore(self.db, deliver=self.queue.submit)
         self.actor = audit.Actor("user", user_id, pharmacy_id)
         self.pharmacy_id = pharmacy_id

@@ -613,3 +613,29 @@ async def test_a_batch_is_claimed_and_concluded_together_in_each_prescriptions_o
     first_id, second_id = (await row(hub, first)).message_id, (await row(hub, second)).message_id
     assert prescriber.message_ids() == [first_id, second_id]
     assert await hub.audit_outcomes("outbound.delivered") == ["success", "success"]
+
+
+async def test_an_attempt_takes_other_due_messages_with_it(
+    hub: Hub, checker: Checker, deliverer: Deliverer, prescriber: Prescriber, settings: Settings
+) -> None:
+    """A backlog (publishes lost, or tasks behind): the first task's attempt takes the other
+    due messages too, each sent once; their own tasks then find them finished."""
+    _, first, _ = await clarified(hub, checker, prescriber, settings)
+    bob = await staff(hub, "bob")
+    more = []
+    for _ in range(2):
+        rx_id = await receive(hub, await newrx_from_prescriber(hub, prescriber, settings))
+        assert await asyncio.to_thread(checker.check, rx_id) is not None
+        for action, body in (("claim", {}), ("clarify", {"reason_code": "dose", "text": "?"})):
+            response = await hub.client.post(
+                f"/api/v1/prescriptions/{rx_id}/{action}", json=body, headers=bearer(bob)
+            )
+            assert response.status == 200, await response.text()
+        more += [m.id for m in await messages(hub, rx_id)]
+    assert await asyncio.to_thread(deliverer.deliver, first) == []
+    assert [(await row(hub, i)).state for i in [first, *more]] == ["delivered"] * 3
+    for message_id in more:  # their own tasks
+        assert await asyncio.to_thread(deliverer.deliver, message_id) == []
+    assert len(prescriber.received) == 3
+    assert len(set(prescriber.message_ids())) == 3
+    assert await hub.audit_outcomes("outbound.delivered") == ["success"] * 3
