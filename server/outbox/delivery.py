@@ -1,12 +1,15 @@
 """Delivering outbound messages, in a worker: claim, POST, conclude.
 
-One attempt is three steps, none of them holding a lock while the receiver is asked:
+One attempt is three steps, none of them holding a lock while the receivers are asked, over a
+batch (the task's messages, and others due now, up to :data:`BATCH`):
 
-1. claim (a short unit of work): the message, if due and first in its prescription's line, is
-   ``sending`` until its claim lapses (the attempt's timeout and a margin);
-2. one HTTP POST of the stored bytes (``application/xml``, the client's bearer token) to the
-   client's registered endpoint, within the configured timeout;
-3. conclude (a short unit of work): the answer read (:mod:`.replies`), the state moved.
+1. claim (a short unit of work): each message, if due and first in its prescription's line, is
+   ``sending`` until its claim lapses (the batch's POSTs' timeouts and a margin);
+2. one HTTP POST of each message's stored bytes (``application/xml``, the client's bearer
+   token) to its client's registered endpoint, within the configured timeout,
+   :data:`PARALLEL` at a time;
+3. conclude (a short unit of work): each answer read (:mod:`.replies`), each state moved, one
+   audit append for the batch.
 
 A worker killed between 1 and 3 leaves the message ``sending``: once its claim lapses the sweep
 (:mod:`.sweep`) queues it again, and the next attempt sends the same bytes with the same
