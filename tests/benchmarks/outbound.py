@@ -73,6 +73,10 @@ BROKER = os.environ.get("BENCH_BROKER", "redis://127.0.0.1:6379/14")
 CHECK_BROKER = os.environ.get("BENCH_CHECK_BROKER", "redis://127.0.0.1:6379/15")
 #: how long the deliveries of a phase may take to drain after its last change
 DRAIN = float(os.environ.get("BENCH_DRAIN", "120"))
+#: clarifications in flight at most (0: open loop, as the figures in README.md were taken);
+#: each holds the audit chain's head from its append to its commit, so a flood of them in
+#: one event loop makes a convoy of every audited writer (README.md)
+IN_FLIGHT = int(os.environ.get("BENCH_IN_FLIGHT", "0"))
 #: clarifications before the first phase (not measured)
 WARM_UP = int(os.environ.get("BENCH_WARM_UP", "100"))
 PASSWORD = "a long and private passphrase for load"
@@ -140,6 +144,7 @@ class Pharmacists:
         self.reviewer = rules.Reviewer(user_id, False)
         self.rules = rules
         self.failed = 0
+        self.gate = asyncio.Semaphore(IN_FLIGHT) if IN_FLIGHT else None
 
     async def claim(self, rx_id: uuid.UUID) -> None:
         who = self.reviewer
@@ -152,6 +157,12 @@ class Pharmacists:
         )
 
     async def clarify(self, rx_id: uuid.UUID) -> None:
+        if self.gate is None:
+            return await self._clarify(rx_id)
+        async with self.gate:
+            return await self._clarify(rx_id)
+
+    async def _clarify(self, rx_id: uuid.UUID) -> None:
         who = self.reviewer
         try:
             await self.store.act(
