@@ -47,6 +47,7 @@ bench: $(STAMP)  ## benchmarks (not part of make test); see tests/benchmarks/REA
 	$(BIN)/python -m tests.benchmarks.checks
 	$(BIN)/python -m tests.benchmarks.picture
 	$(BIN)/python -m tests.benchmarks.queue
+	$(BIN)/python -m tests.benchmarks.outbound
 	$(BIN)/python -m tests.benchmarks.consults
 	$(BIN)/python -m tests.benchmarks.media
 

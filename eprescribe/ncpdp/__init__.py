@@ -59,6 +59,7 @@ from eprescribe.ncpdp.replies import (
     build_verify,
     reply_context,
     salvage_reply_context,
+    salvage_transaction,
 )
 from eprescribe.ncpdp.sig import Sig, SigInstruction
 from eprescribe.ncpdp.status import Status
@@ -145,5 +146,6 @@ __all__ = [
     "parse_message",
     "reply_context",
     "salvage_reply_context",
+    "salvage_transaction",
     "to_json",
 ]

@@ -41,6 +41,7 @@ __all__ = [
     "build_verify",
     "reply_context",
     "salvage_reply_context",
+    "salvage_transaction",
 ]
 
 #: The Standard leaves Error/Description unbounded; this keeps replies readable and bounded.
@@ -66,6 +67,11 @@ _SALVAGE_PARTY: Final = {
 _SALVAGE_QUALIFIER = re.compile(rb"""\bQualifier\s*=\s*(["'])([^"'<>]{0,8})\1""")
 _SALVAGE_MESSAGE_ID = re.compile(rb"<%bMessageID\s*>([^<>]{1,64})</\1MessageID\s*>" % _PREFIX)
 _SALVAGE_BODY = re.compile(rb"<%bBody\b" % _PREFIX)
+# Body's first child element, past whitespace and comments (bounded, never an XML parser)
+_SALVAGE_TRANSACTION = re.compile(
+    rb"<%bBody\b[^<>]{0,256}>\s{0,1024}(?:<!--(?:[^-]|-(?!->)){0,1024}-->\s{0,1024}){0,16}"
+    rb"<%b([A-Za-z]{1,40})\b" % (_PREFIX, _PREFIX)
+)
 
 
 def _valid_identifier(value: str, limit: int) -> bool:
@@ -112,6 +118,14 @@ def salvage_reply_context(data: bytes, fallback_to: Party, fallback_from: Party)
         from_=receiver or fallback_from,
         relates_to_message_id=_salvage_message_id(window),
     )
+
+
+def salvage_transaction(data: bytes) -> str | None:
+    """The name of the transaction in an unparseable request's ``Body`` (its first child
+    element, without a namespace prefix), if its first 64 KiB show one: a Status, Error or
+    Verify the parser refused is still never answered with an Error."""
+    match = _SALVAGE_TRANSACTION.search(data[:_SALVAGE_WINDOW])
+    return None if match is None else match.group(3).decode("ascii")
 
 
 def _salvage_party(window: bytes, name: bytes) -> Party | None:

@@ -29,6 +29,8 @@ async def script_endpoint(request: web.Request) -> web.Response:
     raw = await read_body(request, request.app[SETTINGS].max_message_bytes)
     sender = Sender(token.client_id, request.app[PROXIES].client_ip(request))
     reply = await request.app[INTAKE].receive(raw, sender)
+    if not reply:  # a Status, Error or Verify the hub could not take: no SCRIPT answer
+        return web.Response()
     return web.Response(body=reply, content_type="application/xml", charset="utf-8")
 
 

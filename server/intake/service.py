@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from sqlalchemy import Select, select
+from sqlalchemy.exc import SQLAlchemyError
 
 from eprescribe.ncpdp import (
     CancelRx,
@@ -36,6 +37,7 @@ from eprescribe.ncpdp import (
     parse_message,
     reply_context,
     salvage_reply_context,
+    salvage_transaction,
 )
 
 from .. import audit
@@ -45,12 +47,16 @@ from ..db.models import utcnow
 from ..outbox import Deliver
 from ..prescriptions import cancels, responses, store
 from ..prescriptions.models import InboundMessage
+from ..prescriptions.replies import REPLIES, NowhereToStore, receive_reply
 from ..prescriptions.writer import Duplicate, IntakeWriter, StorageFailed
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 SUPPORTED = frozenset({"NewRx", "CancelRx", "RxChangeResponse", "RxRenewalResponse"})
+#: the answer to a Status, Error or Verify the hub could not take responsibility for: an
+#: empty HTTP 200 (a Status would claim it, an Error is never sent to one, §6)
+NO_ANSWER = b""
 #: bodies larger than this are parsed in a worker thread so the event loop keeps serving
 INLINE_PARSE_LIMIT = 64 * 1024
 HUB = Party("ZZZ", "TELEPHARM-HUB")
@@ -143,11 +149,16 @@ class IntakeService:
         try:
             message = await self._parse(raw)
         except ScriptRejection as rejection:
+            if salvage_transaction(raw) in REPLIES:
+                log.info("an unreadable reply (%s): not answered", rejection.description_code)
+                return NO_ANSWER
             ctx = salvage_reply_context(
                 raw, fallback_to=Party("ZZZ", sender.client_id), fallback_from=HUB
             )
             log.info("script rejected before parsing: %s", rejection.description_code)
             return self._rejection(ctx, rejection)
+        if message.transaction in REPLIES:
+            return await self._reply(message, raw, sender)
         ctx = reply_context(message.header)
         try:
             # the sender must hear back before it gives up: a stalled database is answered
@@ -172,6 +183,34 @@ class IntakeService:
     async def close(self) -> None:
         await self._writer.close()
         await self._detached.close()
+
+    async def _reply(self, message: Message, raw: bytes, sender: Sender) -> bytes:
+        """A Status, Error or Verify, which the hub never answers with an Error (§6): Status
+        000 once it is stored (now, or before with the same bytes), whether or not it relates
+        to a message the hub sent; :data:`NO_ANSWER` when it could not be stored (it names
+        nothing here, it reuses a MessageID with other bytes, the database failed)."""
+        try:
+            ctx = reply_context(message.header)
+            async with asyncio.timeout(self._store_timeout):
+                await self._store_reply(message, raw, sender)
+        except (NowhereToStore, DuplicateMessageError) as refused:
+            log.info("a %s was not stored (%s): not answered", message.transaction, refused)
+            return NO_ANSWER
+        except (TimeoutError, SQLAlchemyError, OSError, StorageFailed):
+            log.exception("a %s could not be stored: not answered", message.transaction)
+            return NO_ANSWER
+        except ValueError:  # nothing a Status could echo
+            log.info("a %s a Status cannot answer: not answered", message.transaction)
+            return NO_ANSWER
+        return build_status(ctx, message_id=_new_id(), sent_time=utcnow(), software=self._software)
+
+    async def _store_reply(self, message: Message, raw: bytes, sender: Sender) -> None:
+        pharmacy_id = await self._pharmacy_of(message.header.to)
+        actor = audit.Actor("client", sender.client_id, pharmacy_id, sender.ip)
+        try:
+            await receive_reply(self._db, message, raw, actor, pharmacy_id, self._deliver)
+        except Duplicate:
+            await self._resent(message, raw, sender.client_id)
 
     async def _parse(self, raw: bytes) -> Message:
         if len(raw) > INLINE_PARSE_LIMIT:
@@ -205,10 +244,7 @@ class IntakeService:
                 f"{message.transaction} is not supported by this receiver",
                 f"/Message/Body/{message.transaction}",
             )
-        to = message.header.to
-        # the Qualifier is optional: a To without one names the pharmacy by its NCPDPID too
-        to_pharmacy = to.qualifier in ("P", None)
-        pharmacy_id = await self.pharmacies.lookup(to.value) if to_pharmacy else None
+        pharmacy_id = await self._pharmacy_of(message.header.to)
         if pharmacy_id is None:
             raise UnidentifiedError("Receiving pharmacy is not on this hub", "/Message/Header/To")
         if isinstance(body, CancelRx):
@@ -217,6 +253,10 @@ class IntakeService:
             await self._store_response(message, body, raw, sender, pharmacy_id)
         else:
             await self._store_newrx(message, body, raw, sender, pharmacy_id)
+
+    async def _pharmacy_of(self, to: Party) -> uuid.UUID | None:
+        # the Qualifier is optional: a To without one names the pharmacy by its NCPDPID too
+        return await self.pharmacies.lookup(to.value) if to.qualifier in ("P", None) else None
 
     async def _store_newrx(
         self, message: Message, newrx: NewRx, raw: bytes, sender: Sender, pharmacy_id: uuid.UUID

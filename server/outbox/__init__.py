@@ -15,12 +15,14 @@ States (``OutboundMessage.state``):
   ``next_attempt_at`` (exponential backoff with jitter);
 - ``delivered``: the receiver answered Status 000/010 or Verify (or Error 900/220: it already
   has this MessageID);
-- ``dead``: a permanent failure, or failing for longer than the configured bound; visible to
+- ``dead``: a permanent failure, or failing for longer than the configured bound, or refused
+  by the receiver after it took it (an Error posted later to the intake); visible to
   operators (``telepharm outbox list``), who may send it again (``telepharm outbox retry``).
 
 A prescription's messages are delivered in the order they were written: one waits while an
 earlier one is neither delivered nor dead. Every attempt sends the same bytes, with the same
-MessageID, so the receiver can de-duplicate.
+MessageID, so the receiver can de-duplicate. A Status, Error or Verify the receiver posts
+later to the intake moves the message it relates to (:func:`.store.answered_later`).
 """
 
 from __future__ import annotations

@@ -1,12 +1,15 @@
 """Delivering outbound messages, in a worker: claim, POST, conclude.
 
-One attempt is three steps, none of them holding a lock while the receiver is asked:
+One attempt is three steps, none of them holding a lock while the receivers are asked, over a
+batch (the task's messages, and others due now, up to :data:`BATCH`):
 
-1. claim (a short unit of work): the message, if due and first in its prescription's line, is
-   ``sending`` until its claim lapses (the attempt's timeout and a margin);
-2. one HTTP POST of the stored bytes (``application/xml``, the client's bearer token) to the
-   client's registered endpoint, within the configured timeout;
-3. conclude (a short unit of work): the answer read (:mod:`.replies`), the state moved.
+1. claim (a short unit of work): each message, if due and first in its prescription's line, is
+   ``sending`` until its claim lapses (the batch's POSTs' timeouts and a margin);
+2. one HTTP POST of each message's stored bytes (``application/xml``, the client's bearer
+   token) to its client's registered endpoint, within the configured timeout,
+   :data:`PARALLEL` at a time;
+3. conclude (a short unit of work): each answer read (:mod:`.replies`), each state moved, one
+   audit append for the batch.
 
 A worker killed between 1 and 3 leaves the message ``sending``: once its claim lapses the sweep
 (:mod:`.sweep`) queues it again, and the next attempt sends the same bytes with the same
@@ -16,9 +19,11 @@ MessageID. A retry is published with a countdown; the sweep is the backstop of t
 from __future__ import annotations
 
 import logging
+import math
 import urllib.error
 import urllib.request
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -38,6 +43,11 @@ CLAIM_MARGIN = 30.0
 #: the most of a reply the hub reads (a SCRIPT Status or Error is a few kilobytes)
 REPLY_MAX = 1024 * 1024
 CONTENT_TYPE = "application/xml; charset=utf-8"
+#: the most messages one attempt takes: its task's, then others that are due (a backlog is
+#: drained in batches, two transactions and one audit append each)
+BATCH = 32
+#: POSTs of a batch in flight at once (one slow endpoint does not hold the others back)
+PARALLEL = 8
 
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
@@ -66,6 +76,7 @@ class Deliverer:
         self._sessions = sessions
         self._settings = settings
         self._box: SecretBox | None = None
+        self._pool: ThreadPoolExecutor | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Deliverer:
@@ -73,38 +84,63 @@ class Deliverer:
         return cls(sessionmaker(engine, expire_on_commit=False), settings)
 
     def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
         engine = self._sessions.kw.get("bind")
         if engine is not None:
             engine.dispose()
 
     def deliver_many(self, ids: list[uuid.UUID]) -> list[Next]:
-        """Attempt each of ``ids``; what to publish next (retries, the next in line)."""
-        return [found for message_id in ids for found in self.deliver(message_id)]
+        """One attempt at each of ``ids`` that is due (the others: nothing, idempotent), and
+        at other messages due now, up to :data:`BATCH` in all; what to publish next
+        (retries, the next in line). One unit of work claims them, their POSTs run
+        :data:`PARALLEL` at a time, one unit of work concludes them: a backlog costs two
+        transactions and one audit append a batch, not a message. The task of a message
+        taken with another's finds it finished and does nothing."""
+        settings = self._settings
+        wanted = list(dict.fromkeys(ids))
+        room = max(BATCH, len(wanted))
+        # the claim lasts while the batch's POSTs may each take their whole timeout
+        lease = settings.outbox_timeout * math.ceil(room / PARALLEL) + CLAIM_MARGIN
+        bound = settings.outbox_dead_after
+        with self._sessions.begin() as session:
+            now = utcnow()
+            # locked in the order of their IDs, so that two workers never wait in a circle
+            held = {i: store.claim(session, i, now, lease, bound) for i in sorted(wanted)}
+            claimed = [c for i in wanted if (c := held[i]) is not None]
+            if claimed and len(wanted) < room:
+                # others due now, without waiting for a row another worker holds
+                for other in store.due(session, now, room):
+                    if len(claimed) >= room:
+                        break
+                    if other not in held:
+                        extra = store.claim(session, other, now, lease, bound, skip_locked=True)
+                        claimed += [extra] if extra is not None else []
+        if not claimed:
+            return []
+        attempts = list(zip(claimed, self._attempts(claimed), strict=True))
+        backoff = (settings.outbox_retry_first, settings.outbox_retry_max)
+        with self._sessions.begin() as session:
+            concluded = store.conclude_many(session, attempts, utcnow(), backoff)
+        follow: list[Next] = []
+        for c, outcome in zip(claimed, concluded, strict=True):
+            state = outcome.state if outcome else "superseded"
+            log.info("outbound %s attempt %d: %s", c.id, c.attempt, state)
+            follow += _next(c.id, outcome)
+        return follow
+
+    def _attempts(self, claimed: list[Claimed]) -> list[Attempt]:
+        if len(claimed) == 1:
+            return [self._attempt(claimed[0])]
+        if any(c.sealed_token for c in claimed):
+            self._secrets()  # loaded once, before the threads ask for it
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(PARALLEL, thread_name_prefix="outbound")
+        return list(self._pool.map(self._attempt, claimed))
 
     def deliver(self, message_id: uuid.UUID) -> list[Next]:
         """One attempt at ``message_id`` if it is due (else nothing: idempotent)."""
-        settings = self._settings
-        with self._sessions.begin() as session:
-            claimed = store.claim(
-                session,
-                message_id,
-                utcnow(),
-                settings.outbox_timeout + CLAIM_MARGIN,
-                settings.outbox_dead_after,
-            )
-        if claimed is None:
-            return []
-        attempt = self._attempt(claimed)
-        backoff = (settings.outbox_retry_first, settings.outbox_retry_max)
-        with self._sessions.begin() as session:
-            concluded = store.conclude(session, claimed, attempt, utcnow(), backoff)
-        log.info(
-            "outbound %s attempt %d: %s",
-            message_id,
-            claimed.attempt,
-            concluded.state if concluded else "superseded",
-        )
-        return _next(claimed.id, concluded)
+        return self.deliver_many([message_id])
 
     def _attempt(self, claimed: Claimed) -> Attempt:
         if not claimed.payload:

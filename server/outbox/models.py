@@ -54,13 +54,19 @@ class OutboundMessage(Base):
     #: attempt, cleared by an operator's retry: the bound counts from then)
     dead_after: Mapped[dt.datetime | None]
     last_error: Mapped[str | None] = mapped_column(Text)
-    #: the synchronous reply: Status, Error or Verify, its codes and bytes
+    #: the last reply: Status, Error or Verify, its codes and bytes (an attempt's synchronous
+    #: answer, or one posted later to the intake)
     reply_type: Mapped[str | None] = mapped_column(String(16))
     reply_code: Mapped[str | None] = mapped_column(String(8))
     reply_description_code: Mapped[str | None] = mapped_column(String(8))
     reply_message_id: Mapped[str | None] = mapped_column(String(IDENTIFIER_MAX))
     reply: Mapped[bytes | None] = mapped_column(LargeBinary)
     replied_at: Mapped[dt.datetime | None]
+    #: set when that reply came later, posted to the intake (``POST /ncpdp/script``): the
+    #: message as received; ``None`` for an attempt's synchronous answer
+    reply_inbound_message_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("inbound_messages.id")
+    )
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     delivered_at: Mapped[dt.datetime | None]

@@ -16,7 +16,7 @@ only moves the delivery state of the message it relates to.
 
 from __future__ import annotations
 
-from eprescribe.ncpdp import Error, ScriptRejection, Status, Verify, parse_message
+from eprescribe.ncpdp import Error, Message, ScriptRejection, Status, Verify, parse_message
 
 from .store import Attempt, Reply
 
@@ -42,12 +42,18 @@ def read_answer(status: int, body: bytes, message_id: str) -> Attempt:
         return Attempt(False, f"the reply is not valid SCRIPT ({where})")
     if message.header.relates_to_message_id != message_id:
         return Attempt(False, "the reply relates to another message")
+    return read_reply(message, body)
+
+
+def read_reply(message: Message, raw: bytes) -> Attempt:
+    """What a parsed Status, Error or Verify (``raw``: its bytes) says of the message it
+    relates to: the synchronous answer to an attempt, or one posted later to the intake."""
     reply = Reply(
         message.transaction,
         getattr(message.body, "code", None),
         _first(getattr(message.body, "description_codes", ())),
         message.header.message_id,
-        body,
+        raw,
     )
     return _outcome(message.body, reply)
 

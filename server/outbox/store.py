@@ -12,6 +12,7 @@ import datetime as dt
 import hashlib
 import secrets
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -129,14 +130,23 @@ class Claimed:
 
 
 def claim(
-    session: Session, message_id: uuid.UUID, now: dt.datetime, lease: float, bound: float
+    session: Session,
+    message_id: uuid.UUID,
+    now: dt.datetime,
+    lease: float,
+    bound: float,
+    *,
+    skip_locked: bool = False,
 ) -> Claimed | None:
     """Take ``message_id`` for an attempt, or ``None``: finished, not due, held by another
     attempt whose claim has not lapsed, or waiting behind an earlier message of its
-    prescription. The claim lasts ``lease`` seconds; the first attempt starts the ``bound``
-    (seconds) past which a failure is final."""
+    prescription (or, with ``skip_locked``, its row is locked by another transaction right
+    now). The claim lasts ``lease`` seconds; the first attempt starts the ``bound`` (seconds)
+    past which a failure is final."""
     row = session.scalar(
-        select(OutboundMessage).where(OutboundMessage.id == message_id).with_for_update()
+        select(OutboundMessage)
+        .where(OutboundMessage.id == message_id)
+        .with_for_update(skip_locked=skip_locked)
     )
     if row is None or row.state in FINISHED or row.next_attempt_at > now:
         return None
@@ -213,13 +223,43 @@ def conclude(
     """Record ``attempt`` on its message; ``None`` when it no longer counts (the message
     finished meanwhile, or its claim lapsed and a later attempt holds it). A delivery always
     counts: the receiver has the message. ``backoff`` is the first and the longest wait."""
+    return conclude_many(session, [(claimed, attempt)], now, backoff)[0]
+
+
+def conclude_many(
+    session: Session,
+    attempts: Sequence[tuple[Claimed, Attempt]],
+    now: dt.datetime,
+    backoff: tuple[float, float],
+) -> list[Concluded | None]:
+    """:func:`conclude` for each of ``attempts`` (in their order; the rows locked in the
+    order of their IDs, so that two workers never wait on each other in a circle), with one
+    audit append for all of them, the last statement."""
+    order = sorted(range(len(attempts)), key=lambda i: attempts[i][0].id)
+    found: dict[int, Concluded | None] = {}
+    events: list[dict[str, Any]] = []
+    for i in order:
+        found[i], event = _conclude(session, *attempts[i], now, backoff)
+        if event is not None:
+            events.append(audit.values(ACTOR, event, now))
+    audit.append(session, events)
+    return [found[i] for i in range(len(attempts))]
+
+
+def _conclude(
+    session: Session,
+    claimed: Claimed,
+    attempt: Attempt,
+    now: dt.datetime,
+    backoff: tuple[float, float],
+) -> tuple[Concluded | None, audit.Event | None]:
     row = session.scalar(
         select(OutboundMessage).where(OutboundMessage.id == claimed.id).with_for_update()
     )
     if row is None or row.state in FINISHED:
-        return None
+        return None, None
     if not attempt.delivered and (row.state != SENDING or row.attempts != claimed.attempt):
-        return None
+        return None, None
     _record_reply(row, attempt.reply, now)
     row.updated_at, row.last_error = now, attempt.error
     retry_in: float | None = None
@@ -232,10 +272,9 @@ def conclude(
         else:
             row.state, retry_in = RETRYING, wait
             row.next_attempt_at = now + dt.timedelta(seconds=wait)
-    next_id = _next_of(session, row) if row.state in FINISHED else None
-    if row.state in FINISHED:
-        audit.append(session, [audit.values(ACTOR, _event(row), now)])
-    return Concluded(row.state, retry_in, next_id)
+    if row.state not in FINISHED:
+        return Concluded(row.state, retry_in), None
+    return Concluded(row.state, None, _next_of(session, row)), _event(row)
 
 
 def jittered(first: float, longest: float, attempts: int) -> float:
@@ -252,6 +291,7 @@ def _record_reply(row: OutboundMessage, reply: Reply | None, now: dt.datetime) -
     row.reply_type, row.reply_code = reply.transaction, reply.code
     row.reply_description_code, row.reply_message_id = reply.description_code, reply.message_id
     row.reply, row.replied_at = reply.raw, now
+    row.reply_inbound_message_id = None
 
 
 def _next_of(session: Session, row: OutboundMessage) -> uuid.UUID | None:
@@ -289,6 +329,75 @@ def _event(row: OutboundMessage, action: str | None = None) -> audit.Event:
         pharmacy_id=row.pharmacy_id,
         detail=detail,
     )
+
+
+# -- replies that come later -------------------------------------------------------------------
+
+
+def sent_to(session: Session, client_id: str, message_id: str) -> OutboundMessage | None:
+    """The message with MessageID ``message_id`` sent to ``client_id``'s endpoint, locked
+    (a reply from another client never matches: it cannot move a message it did not get)."""
+    found: OutboundMessage | None = session.scalar(
+        select(OutboundMessage)
+        .where(OutboundMessage.message_id == message_id, OutboundMessage.client_id == client_id)
+        .with_for_update()
+    )
+    return found
+
+
+@dataclass(frozen=True, slots=True)
+class Answered:
+    """What a reply that came later did to its message: its state before and after, the
+    audit entry of a change (written by the caller, last), and the next message of its
+    prescription that the change lets go."""
+
+    before: str
+    state: str
+    event: audit.Event | None
+    next_id: uuid.UUID | None
+
+
+def answered_later(
+    session: Session,
+    row: OutboundMessage,
+    answer: Attempt,
+    inbound_id: uuid.UUID,
+    now: dt.datetime,
+) -> Answered:
+    """Record a Status, Error or Verify that relates to ``row`` and was posted to the intake
+    (``inbound_id``: the message as received), and move ``row``'s state by it:
+
+    - a yes (Status 000/010, Verify, Error 900/220): ``delivered``, whatever the state, even
+      ``dead`` (the receiver has it after all, e.g. an attempt that timed out reached it);
+    - an Error after ``delivered``: ``dead`` (the receiver took it, then refused it); not sent
+      again by itself, since later messages of its prescription may have gone meanwhile: an
+      operator decides (``telepharm outbox retry``, same bytes and MessageID);
+    - before it is finished, an Error 700 or 900: ``dead``; an Error 600-602: recorded, the
+      delivery's own retries go on;
+    - anything else (another Status code, an Error to a ``dead`` message): recorded only.
+
+    A message never built (no bytes) is never ``delivered``: it was never sent.
+    """
+    assert answer.reply is not None
+    before = row.state
+    _record_reply(row, answer.reply, now)
+    row.reply_inbound_message_id, row.updated_at = inbound_id, now
+    is_error = answer.reply.transaction == "Error"
+    if answer.delivered:
+        if before != DELIVERED and row.payload:
+            row.state, row.delivered_at, row.last_error = DELIVERED, now, None
+    elif is_error and before == DELIVERED:
+        row.state, row.last_error = DEAD, f"{answer.error} after delivery"
+    elif is_error and before not in FINISHED:
+        row.last_error = f"{answer.error}, answered later"
+        if answer.permanent:
+            row.state = DEAD
+    if row.state == before:
+        return Answered(before, before, None, None)
+    released = before not in FINISHED and row.state in FINISHED
+    event = _event(row)
+    event.detail["before"], event.detail["later"] = before, True
+    return Answered(before, row.state, event, _next_of(session, row) if released else None)
 
 
 # -- operators --------------------------------------------------------------------------------

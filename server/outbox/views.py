@@ -14,12 +14,17 @@ DeliveryState = Literal["pending", "sending", "retrying", "delivered", "dead"]
 
 
 class ReplyView(msgspec.Struct, frozen=True, kw_only=True):
-    """The receiver's synchronous SCRIPT reply to the last attempt."""
+    """The receiver's last SCRIPT reply: an attempt's synchronous answer, or one it posted
+    later to the hub's intake."""
 
     transaction: Annotated[str, msgspec.Meta(description="Status, Error or Verify")]
     code: str | None
     description_code: str | None
     at: Timestamp
+    received_later: Annotated[
+        bool,
+        msgspec.Meta(description="posted later to POST /ncpdp/script, not an attempt's answer"),
+    ] = False
 
 
 class AnsweredView(msgspec.Struct, frozen=True, kw_only=True):
@@ -61,6 +66,7 @@ def outbound_view(row: OutboundMessage) -> OutboundView:
             code=row.reply_code,
             description_code=row.reply_description_code,
             at=row.replied_at.isoformat(),
+            received_later=row.reply_inbound_message_id is not None,
         )
         if row.reply_type is not None and row.replied_at is not None
         else None

@@ -21,6 +21,8 @@ from .failures import TransientError, transient_as_retry
 
 CHECK_TASK = "telepharm.check_prescriptions"
 QUEUE = "telepharm.checks"
+#: outbound messages a delivery task carries at most
+OUTBOUND_CHUNK = 16
 
 if TYPE_CHECKING:
     from .publisher import CheckQueue
@@ -45,8 +47,10 @@ async def _queue_ctx(app: web.Application) -> AsyncIterator[None]:
     queue = CheckQueue(celery, CHECK_TASK)
     app[CHECK_QUEUE] = queue
     app[RECHECK] = queue.submit
-    # outbound messages are few and each waits on a receiver: published at once, one a task
-    outbound = CheckQueue(celery, DELIVER_TASK, linger=0.0, chunk=1)
+    # outbound messages are published at once (no linger); those that arrive while a publish
+    # is under way go together, up to OUTBOUND_CHUNK a task (a worker claims and concludes a
+    # task's messages in one transaction each)
+    outbound = CheckQueue(celery, DELIVER_TASK, linger=0.0, chunk=OUTBOUND_CHUNK)
     app[DELIVER] = outbound.submit
     sweep = Sweep(app[DATABASE], queue, settings.stuck_after)
     outbox_sweep = OutboxSweep(app[DATABASE], outbound, settings.stuck_after)

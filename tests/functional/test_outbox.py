@@ -590,3 +590,53 @@ async def test_operators_register_the_endpoint_and_see_and_retry_deliveries(
         assert missing.stderr.startswith("telepharm: no outbound message ")
     finally:
         await db.close()
+
+
+async def test_a_batch_is_claimed_and_concluded_together_in_each_prescriptions_order(
+    hub: Hub, checker: Checker, deliverer: Deliverer, prescriber: Prescriber, settings: Settings
+) -> None:
+    """One task carrying several messages (the hub publishes those that arrive together in
+    one): each due one is sent once; a prescription's second waits for its first, which lets
+    it go when it is delivered; the others of the batch do not wait for it."""
+    rx_id, first, _ = await clarified(hub, checker, prescriber, settings)
+
+    def second_message(session: Any) -> uuid.UUID:
+        assert session.get(Prescription, rx_id, with_for_update=True) is not None
+        asked = rules.ClarificationAsked(str(uuid.uuid4()), "dose", "And the dose?", utcnow())
+        return outbound.clarification(session, rx_id, asked)
+
+    async with hub.db.transaction() as session:
+        second = await session.run_sync(second_message)
+    follow = await asyncio.to_thread(deliverer.deliver_many, [second, first, first])
+    assert follow == [Next(second)]
+    assert [(await row(hub, i)).state for i in (first, second)] == ["delivered", "pending"]
+    assert await asyncio.to_thread(deliverer.deliver_many, [second, first]) == []
+    first_id, second_id = (await row(hub, first)).message_id, (await row(hub, second)).message_id
+    assert prescriber.message_ids() == [first_id, second_id]
+    assert await hub.audit_outcomes("outbound.delivered") == ["success", "success"]
+
+
+async def test_an_attempt_takes_other_due_messages_with_it(
+    hub: Hub, checker: Checker, deliverer: Deliverer, prescriber: Prescriber, settings: Settings
+) -> None:
+    """A backlog (publishes lost, or tasks behind): the first task's attempt takes the other
+    due messages too, each sent once; their own tasks then find them finished."""
+    _, first, _ = await clarified(hub, checker, prescriber, settings)
+    bob = await staff(hub, "bob")
+    more = []
+    for _ in range(2):
+        rx_id = await receive(hub, await newrx_from_prescriber(hub, prescriber, settings))
+        assert await asyncio.to_thread(checker.check, rx_id) is not None
+        for action, body in (("claim", {}), ("clarify", {"reason_code": "dose", "text": "?"})):
+            response = await hub.client.post(
+                f"/api/v1/prescriptions/{rx_id}/{action}", json=body, headers=bearer(bob)
+            )
+            assert response.status == 200, await response.text()
+        more += [m.id for m in await messages(hub, rx_id)]
+    assert await asyncio.to_thread(deliverer.deliver, first) == []
+    assert [(await row(hub, i)).state for i in [first, *more]] == ["delivered"] * 3
+    for message_id in more:  # their own tasks
+        assert await asyncio.to_thread(deliverer.deliver, message_id) == []
+    assert len(prescriber.received) == 3
+    assert len(set(prescriber.message_ids())) == 3
+    assert await hub.audit_outcomes("outbound.delivered") == ["success"] * 3

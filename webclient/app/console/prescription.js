@@ -333,7 +333,8 @@ function outboundCard(rx) {
         h("div", { class: "sub" }, [
           `${when(m.created_at)} · ${m.attempts} attempt${m.attempts === 1 ? "" : "s"}`,
           m.delivered_at ? ` · delivered ${when(m.delivered_at)}` : "",
-          m.reply ? ` · receipt ${m.reply.transaction}${m.reply.code ? " " + m.reply.code : ""}` : "",
+          m.reply ? ` · receipt ${m.reply.transaction}${m.reply.code ? " " + m.reply.code : ""}`
+            + (m.reply.received_later ? ` later (${when(m.reply.at)})` : "") : "",
           m.last_error ? ` · ${m.last_error}` : "",
           m.next_attempt_at && m.state === "retrying" ? ` · next try ${when(m.next_attempt_at)}` : "",
         ].join("")),

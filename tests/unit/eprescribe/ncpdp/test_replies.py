@@ -29,6 +29,7 @@ from eprescribe.ncpdp import (
     parse_message,
     reply_context,
     salvage_reply_context,
+    salvage_transaction,
 )
 from eprescribe.ncpdp.errors import Script106Error
 from eprescribe.ncpdp.message import SCRIPT_NAMESPACE
@@ -362,3 +363,31 @@ def test_script_10_6_is_answered_in_10_6(namespace: str) -> None:
     description = error.findtext("s:Description", namespaces=ns) or ""
     assert 0 < len(description) <= DESCRIPTION_10_6_MAX
     assert "2017071" in description
+
+
+@pytest.mark.parametrize(
+    ("data", "transaction"),
+    [
+        (b"<Message><Header/><Body><Status><Code>9", "Status"),
+        (b"<Message><Body>\n   <!-- a - comment -->\n   <ns:Error><ns:Code>", "Error"),
+        (b'<x:Body a="1"><x:Verify/></x:Body>', "Verify"),
+        (newrx_xml(), "NewRx"),
+        (b"<Message><Header><MessageID>1</MessageID></Header>", None),
+        (b"<Body>" + b" " * 2000 + b"<Status>", None),  # too far to look
+        (b"\xff\xfe garbage", None),
+    ],
+)
+def test_salvage_finds_the_transaction(data: bytes, transaction: str | None) -> None:
+    assert salvage_transaction(data) == transaction
+
+
+def test_salvaging_the_transaction_is_fast_on_hostile_input() -> None:
+    hostile = [
+        b"<Body>" + b" " * 70_000,
+        b"<Body><!-- " + b"-" * 70_000,
+        b"<Body>" + b"<!---->  " * 10_000,
+        b"<Body" + b" a" * 40_000,
+    ]
+    started = time.perf_counter()
+    assert [salvage_transaction(data) for data in hostile] == [None] * 4
+    assert time.perf_counter() - started < 0.5
