@@ -603,7 +603,7 @@ async def test_a_batch_is_claimed_and_concluded_together_in_each_prescriptions_o
     def second_message(session: Any) -> uuid.UUID:
         assert session.get(Prescription, rx_id, with_for_update=True) is not None
         asked = rules.ClarificationAsked(str(uuid.uuid4()), "dose", "And the dose?", utcnow())
-        return outbound.clarification(session, rx_id, asked)
+        return outbound.change_request(session, rx_id, asked).id
 
     async with hub.db.transaction() as session:
         second = await session.run_sync(second_message)
