@@ -25,7 +25,7 @@ from aiohttp import web
 from sqlalchemy import and_, delete, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import Session
 
 from eprescribe import prescriptions as rules
 from eprescribe.checks import Finding, PatientMatch, Severity
@@ -61,9 +61,6 @@ from .models import (
 from .models import Finding as FindingRow
 from .models import Prescription as PrescriptionRow
 from .writer import IntakeRecord
-
-#: another prescription of the same patient, in a statement about one
-Other = aliased(PrescriptionRow)
 
 #: UrgencyIndicatorCode for an urgent (STAT) order: first in the pharmacist's queue
 URGENT = "X"
@@ -612,21 +609,29 @@ def carry_forward(
     checks that compare two prescriptions are symmetric, so a pair the new ones did not find,
     these would not find either. Nothing is carried for a patient whose picture changed again
     meanwhile (those changes were not looked at), nor for one with more open prescriptions than
-    a check compares (``compared``: the window and its PICTURE_INCOMPLETE count move too). One
-    statement for all the patients; its rows are locked in ID order. Returns how many were
-    carried."""
+    a check compares (``compared``: the window and its PICTURE_INCOMPLETE count move too). Two
+    statements for all the patients (their open prescriptions counted, then those carried,
+    locked in ID order) and the update. Returns how many were carried."""
     if not versions:
         return 0
-    open_count = (
-        select(func.count())
-        .select_from(Other)
-        .where(
-            Other.patient_id == PrescriptionRow.patient_id,
-            Other.state.in_(sorted(PENDING)),
-            Other.test.is_(False),
+    # the open prescriptions counted once a patient (a patient flooded with scripts has
+    # thousands: counted for each of them, the count would cost the square)
+    crowded = {
+        patient
+        for patient, count in session.execute(
+            select(PrescriptionRow.patient_id, func.count())
+            .where(
+                PrescriptionRow.patient_id.in_(sorted(versions)),
+                PrescriptionRow.state.in_(sorted(PENDING)),
+                PrescriptionRow.test.is_(False),
+            )
+            .group_by(PrescriptionRow.patient_id)
         )
-        .scalar_subquery()
-    )
+        if count > compared
+    }
+    wanted = sorted((p, v) for p, v in versions.items() if p not in crowded)
+    if not wanted:
+        return 0
     carried = (
         select(PrescriptionRow.id)
         .join(PatientPicture, PatientPicture.patient_id == PrescriptionRow.patient_id)
@@ -634,13 +639,12 @@ def carry_forward(
             or_(
                 *(
                     and_(PatientPicture.patient_id == patient, PatientPicture.version == version)
-                    for patient, version in sorted(versions.items())
+                    for patient, version in wanted
                 )
             ),
             PrescriptionRow.state.in_(sorted(REVIEWABLE)),
             PrescriptionRow.checked_basis == PatientPicture.version - 1,
             PrescriptionRow.id.not_in(sorted(skip)),
-            open_count <= compared,
         )
         .order_by(PrescriptionRow.id)
         .with_for_update(of=PrescriptionRow)
