@@ -280,6 +280,8 @@ class IntakeService:
             )
         except Duplicate:
             await self._resent(message, raw, sender.client_id)
+        except (SQLAlchemyError, OSError) as exc:
+            raise _not_stored(exc) from exc
 
     async def _store_response(
         self,
@@ -298,6 +300,8 @@ class IntakeService:
             )
         except Duplicate:
             await self._resent(message, raw, sender.client_id)
+        except (SQLAlchemyError, OSError) as exc:
+            raise _not_stored(exc) from exc
 
     async def _resent(self, message: Message, raw: bytes, client_id: str) -> None:
         """A duplicate (client, From, MessageID): acknowledged again when the stored message
@@ -318,6 +322,14 @@ class IntakeService:
     async def _scalar(self, query: Select[str]) -> str | None:
         async with self._db.sessions() as session:
             return await session.scalar(query)
+
+
+def _not_stored(exc: BaseException) -> StorageFailed:
+    """A unit of work the database failed (Error 602 / 008 for the sender, never a 500): its
+    commit may have gone through before the connection broke, so the sender is told to resend
+    unchanged, which an identical resend makes safe (it is acknowledged, decided once)."""
+    log.warning("a SCRIPT unit of work failed in the database (%s)", type(exc).__name__)
+    return StorageFailed(row_specific=False, maybe_stored=True)
 
 
 def _wants_receipt(message: Message) -> bool:

@@ -27,6 +27,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from cryptography.exceptions import InvalidTag
 from sqlalchemy.orm import Session, sessionmaker
 
 from ..auth.credentials import SecretBox
@@ -150,9 +151,20 @@ class Deliverer:
             return Attempt(False, "the client has no endpoint registered")
         headers = {"Content-Type": CONTENT_TYPE, "Accept": "application/xml"}
         if claimed.sealed_token is not None:
-            token = self._secrets().open(claimed.sealed_token, endpoint_context(claimed.client_id))
+            try:
+                token = self._secrets().open(
+                    claimed.sealed_token, endpoint_context(claimed.client_id)
+                )
+            except (InvalidTag, ValueError):
+                # sealed with another key (or another client's): only an operator fixes it
+                return Attempt(False, "the endpoint's token cannot be opened", permanent=True)
             headers["Authorization"] = f"Bearer {token}"
-        return self._post(claimed, headers)
+        try:
+            return self._post(claimed, headers)
+        except Exception as exc:
+            # whatever else a receiver's answer breaks (a malformed status line, a truncated
+            # body): a failed attempt of this message, never the batch's conclusion lost
+            return Attempt(False, f"the attempt failed ({type(exc).__name__})")
 
     def _post(self, claimed: Claimed, headers: dict[str, str]) -> Attempt:
         assert claimed.endpoint is not None

@@ -53,11 +53,12 @@ _NDC = "ND"
 @dataclasses.dataclass(frozen=True, slots=True)
 class CancelReceived:
     """What the store did with a CancelRx: the prescription it named (None when none
-    matched) and the answer owed to the prescriber."""
+    matched) and the answer owed to the prescriber (None for a test message, which changes
+    nothing and is owed none)."""
 
     message_id: uuid.UUID
     prescription_id: uuid.UUID | None
-    answer: rules.CancelAnswer
+    answer: rules.CancelAnswer | None
 
 
 async def receive_cancel(
@@ -114,9 +115,21 @@ def _receive(
     )
     if stored.rowcount == 0:  # type: ignore[attr-defined]
         raise Duplicate
-    request = CancelRequest.of(header, body)
-    found = match(request, _candidates(session, pharmacy_id, request))
     detail: dict[str, Any] = {"message_id": header.message_id, "transaction": "CancelRx"}
+    if header.test_message:
+        # the sender's test of the path: kept and acknowledged, and never a live change
+        entry = audit.Event(
+            "script.cancel",
+            "message",
+            str(inbound_id),
+            outcome="test",
+            pharmacy_id=pharmacy_id,
+            detail={**detail, "test": True},
+        )
+        store.save(session, [], [audit.values(actor, entry, now)])
+        return CancelReceived(inbound_id, None, None), []
+    request = CancelRequest.of(header, body)
+    found = match(request, _candidates(session, pharmacy_id, actor.id, request))
     if not isinstance(found, Found):
         denied = rules.CancelDenied(rules.CancelDenial.NOT_FOUND)
         entry = audit.Event(
@@ -172,10 +185,12 @@ def _receive(
 
 
 def _candidates(
-    session: Session, pharmacy_id: uuid.UUID, request: CancelRequest
+    session: Session, pharmacy_id: uuid.UUID, client_id: str, request: CancelRequest
 ) -> list[Candidate]:
     """The pharmacy's prescriptions the CancelRx may mean: those with its order number (the
-    hub gives no RxReferenceNumber yet, so nothing else names one). Test messages never."""
+    hub gives no RxReferenceNumber yet, so nothing else names one) that came from the client
+    posting it (another client naming the same ``From`` cancels nothing of this one's). Test
+    messages never."""
     number = request.prescriber_order_number
     if number is None:
         return []
@@ -194,6 +209,7 @@ def _candidates(
         .where(
             Prescription.pharmacy_id == pharmacy_id,
             Prescription.prescriber_order_number == number,
+            InboundMessage.sender_client_id == client_id,
             Prescription.test.is_(False),
         )
         .order_by(Prescription.received_at, Prescription.id)

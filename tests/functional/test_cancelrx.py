@@ -39,9 +39,21 @@ def checker(settings: Settings) -> Iterator[Checker]:
     checker.close()
 
 
+@pytest.fixture(autouse=True)
+async def one_prescriber_system(hub: Hub, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every message of a test from one prescriber system (one client): a CancelRx cancels
+    only what its own client sent."""
+    token = await hub.sender_token()
+
+    async def same(self: Hub) -> str:
+        return token
+
+    monkeypatch.setattr(Hub, "sender_token", same)
+
+
 async def cancel(hub: Hub, message_id: str, token: str | None = None, **fields: object) -> bytes:
     """Post a CancelRx of the order ``message_id``'s NewRx sent (same patient and drug), as
-    a new sender unless ``token``; the hub's synchronous reply."""
+    the test's prescriber system unless ``token``; the hub's synchronous reply."""
     body = fields.pop("body", None) or cancelrx_xml(
         message_id=f"CANCEL-{uuid.uuid4().hex[:12]}",
         order_number=f"ORD-{message_id}"[:35],
@@ -242,3 +254,26 @@ async def test_a_pharmacist_viewing_the_prescription_sees_the_cancel_by_its_revi
     assert status == 404
     (miss,) = [e for e in await audited(hub, "prescription.read") if e.outcome == "not_found"]
     assert miss.resource_id == str(rx_id)
+
+
+async def test_another_client_or_a_test_message_cancels_nothing(hub: Hub, checker: Checker) -> None:
+    """A CancelRx from another client naming the same From, order, patient and drug finds
+    nothing (it is answered Denied); a test CancelRx is kept and acknowledged, changes nothing
+    and is owed no answer."""
+    rx_id = await reviewable(hub, checker)
+    own = await message_id_of(hub, rx_id)
+    stranger = await hub.token(await hub.machine_client("script:send"))
+    assert code_of(await cancel(hub, own, stranger)) == "000"
+    (entry,) = await audited(hub, "script.cancel")
+    assert (entry.outcome, entry.detail["why"]) == ("denied", "unknown_number")
+    test = cancelrx_xml(message_id="CANCEL-TEST", order_number=f"ORD-{own}"[:35], **ORDER)
+    # Header/TestMessage in its place, right after SenderSoftware
+    test = test.replace(b"</SenderSoftware>", b"</SenderSoftware><TestMessage>1</TestMessage>", 1)
+    assert code_of(await cancel(hub, "", body=test)) == "000"
+    entry = (await audited(hub, "script.cancel"))[-1]
+    assert (entry.outcome, entry.detail["test"]) == ("test", True)
+    assert not await audited(hub, "prescription.cancel")
+    assert [answer for _, answer in await answers(hub)] == [
+        CancelRxResponse.deny("AP", reason="No prescription matches the cancel request.")
+    ]
+    assert (await history(hub, rx_id))[-1] == ("checking", "awaiting_review")

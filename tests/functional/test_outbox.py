@@ -640,3 +640,42 @@ async def test_an_attempt_takes_other_due_messages_with_it(
     assert len(prescriber.received) == 3
     assert len(set(prescriber.message_ids())) == 3
     assert await hub.audit_outcomes("outbound.delivered") == ["success"] * 3
+
+
+async def test_a_receiver_that_answers_garbage_fails_that_attempt_only(
+    hub: Hub, checker: Checker, deliverer: Deliverer, settings: Settings
+) -> None:
+    """An endpoint that answers something that is not HTTP at all (a malformed status line,
+    which urllib raises past its own errors): that attempt failed and is tried again; the
+    worker's batch is concluded, nothing is left ``sending``."""
+
+    async def not_http(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read(65536)
+        writer.write(b"SSH-2.0-NotAPrescriberSystem\r\n")
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(not_http, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        endpoint = Prescriber(url=f"http://127.0.0.1:{port}/script")
+        token = await newrx_from_prescriber(hub, endpoint, settings)
+        rx_id = await receive(hub, token)
+        assert await asyncio.to_thread(checker.check, rx_id) is not None
+        alice = await staff(hub, "alice")
+        for action, body in (("claim", {}), ("clarify", {"reason_code": "strength", "text": "?"})):
+            response = await hub.client.post(
+                f"/api/v1/prescriptions/{rx_id}/{action}", json=body, headers=bearer(alice)
+            )
+            assert response.status == 200, await response.text()
+        (message,) = await messages(hub, rx_id)
+        (retry,) = await asyncio.to_thread(deliverer.deliver, message.id)
+        assert retry.id == message.id
+        assert retry.countdown is not None
+        failed = await row(hub, message.id)
+        assert failed.state == "retrying"
+        assert failed.last_error is not None
+        assert failed.last_error.startswith("the attempt failed")
+    finally:
+        server.close()
+        await server.wait_closed()
