@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import hashlib
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -36,13 +35,12 @@ from eprescribe.ncpdp import Patient as PatientValue
 from eprescribe.workflow import State
 
 from .. import audit
-from ..db import Database, insert_ignoring_conflicts
+from ..db import Database
 from ..db.models import utcnow
 from ..outbox import Deliver
 from ..outbox import store as outbox
 from . import outbound, store
 from .models import InboundMessage, Prescription
-from .writer import Duplicate
 
 __all__ = ["CancelReceived", "receive_cancel"]
 
@@ -97,24 +95,7 @@ def _receive(
     now: dt.datetime,
 ) -> tuple[CancelReceived, list[uuid.UUID]]:
     header = message.header
-    inbound_id = uuid.uuid4()
-    stored = session.execute(
-        insert_ignoring_conflicts(InboundMessage, session.get_bind().dialect.name).values(
-            id=inbound_id,
-            sender_client_id=actor.id,
-            sender=header.from_.text,
-            message_id=header.message_id,
-            relates_to_message_id=header.relates_to_message_id,
-            transaction=message.transaction,
-            version=message.version,
-            pharmacy_id=pharmacy_id,
-            sha256=hashlib.sha256(raw).hexdigest(),
-            raw=raw,
-            received_at=now,
-        )
-    )
-    if stored.rowcount == 0:  # type: ignore[attr-defined]
-        raise Duplicate
+    inbound_id = store.keep_received(session, message, raw, actor.id, pharmacy_id, now)
     detail: dict[str, Any] = {"message_id": header.message_id, "transaction": "CancelRx"}
     if header.test_message:
         # the sender's test of the path: kept and acknowledged, and never a live change

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import hashlib
 import uuid
 from typing import Any
 
@@ -22,13 +21,12 @@ from sqlalchemy.orm import Session
 from eprescribe.ncpdp import Message
 
 from .. import audit
-from ..db import Database, insert_ignoring_conflicts
+from ..db import Database
 from ..db.models import utcnow
 from ..outbox import Deliver
 from ..outbox import store as outbox
 from ..outbox.replies import read_reply
-from .models import InboundMessage
-from .writer import Duplicate
+from . import store
 
 __all__ = ["REPLIES", "NowhereToStore", "ReplyReceived", "receive_reply"]
 
@@ -89,7 +87,7 @@ def _receive(
     where = row.pharmacy_id if row is not None else pharmacy_id
     if where is None:
         raise NowhereToStore
-    inbound_id = _store(session, message, raw, actor.id, where, now)
+    inbound_id = store.keep_received(session, message, raw, actor.id, where, now)
     answer = read_reply(message, raw)
     assert answer.reply is not None  # a Status, Error or Verify always reads as one
     detail: dict[str, Any] = {
@@ -111,34 +109,3 @@ def _receive(
     audit.append(session, [audit.values(actor, entry, now) for entry in entries])
     received = ReplyReceived(inbound_id, row.id, answered.before, answered.state)
     return received, answered.next_id
-
-
-def _store(
-    session: Session,
-    message: Message,
-    raw: bytes,
-    client_id: str,
-    pharmacy_id: uuid.UUID,
-    now: dt.datetime,
-) -> uuid.UUID:
-    """The reply as received; :class:`Duplicate` when its (client, From, MessageID) is."""
-    header = message.header
-    inbound_id = uuid.uuid4()
-    stored = session.execute(
-        insert_ignoring_conflicts(InboundMessage, session.get_bind().dialect.name).values(
-            id=inbound_id,
-            sender_client_id=client_id,
-            sender=header.from_.text,
-            message_id=header.message_id,
-            relates_to_message_id=header.relates_to_message_id,
-            transaction=message.transaction,
-            version=message.version,
-            pharmacy_id=pharmacy_id,
-            sha256=hashlib.sha256(raw).hexdigest(),
-            raw=raw,
-            received_at=now,
-        )
-    )
-    if stored.rowcount == 0:  # type: ignore[attr-defined]
-        raise Duplicate
-    return inbound_id

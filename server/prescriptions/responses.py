@@ -56,13 +56,12 @@ from eprescribe.ncpdp.prescriber_response import require_relates_to
 from eprescribe.patients import same_person
 
 from .. import audit
-from ..db import Database, insert_ignoring_conflicts
+from ..db import Database
 from ..db.models import utcnow
 from ..outbox.models import OutboundMessage
 from . import store
-from .models import InboundMessage, PrescriberAnswer
+from .models import PrescriberAnswer
 from .models import Prescription as PrescriptionRow
-from .writer import Duplicate
 
 __all__ = ["REQUEST_OF", "AnswerReceived", "receive_response"]
 
@@ -119,7 +118,7 @@ def _receive(
     relates_to: str,
     now: dt.datetime,
 ) -> tuple[AnswerReceived, list[uuid.UUID]]:
-    inbound_id = _store_message(session, message, raw, actor, pharmacy_id, now)
+    inbound_id = store.keep_received(session, message, raw, actor.id, pharmacy_id, now)
     request = _request(session, message, actor, pharmacy_id, relates_to)
     assert request.prescription_id is not None
     rx_id = request.prescription_id
@@ -185,37 +184,6 @@ def _answer_row(
         body_sha256=digest,
         received_at=now,
     )
-
-
-def _store_message(
-    session: Session,
-    message: Message,
-    raw: bytes,
-    actor: audit.Actor,
-    pharmacy_id: uuid.UUID,
-    now: dt.datetime,
-) -> uuid.UUID:
-    """Keep the message as received; :class:`Duplicate` when its MessageID is stored."""
-    header = message.header
-    inbound_id = uuid.uuid4()
-    stored = session.execute(
-        insert_ignoring_conflicts(InboundMessage, session.get_bind().dialect.name).values(
-            id=inbound_id,
-            sender_client_id=actor.id,
-            sender=header.from_.text,
-            message_id=header.message_id,
-            relates_to_message_id=header.relates_to_message_id,
-            transaction=message.transaction,
-            version=message.version,
-            pharmacy_id=pharmacy_id,
-            sha256=hashlib.sha256(raw).hexdigest(),
-            raw=raw,
-            received_at=now,
-        )
-    )
-    if stored.rowcount == 0:  # type: ignore[attr-defined]
-        raise Duplicate
-    return inbound_id
 
 
 def _request(

@@ -44,7 +44,7 @@ from eprescribe.workflow import ACCEPTED, PENDING, REVIEWABLE, State, Transition
 
 from .. import audit
 from ..admin.models import Pharmacy
-from ..db import Database
+from ..db import Database, insert_ignoring_conflicts
 from ..db.models import utcnow
 from ..errors import Conflict, Forbidden, NotFound, Problem, Unprocessable
 from ..outbox import Deliver
@@ -53,6 +53,7 @@ from ..outbox.models import OutboundMessage
 from . import outbound
 from .models import (
     ClarificationRequest,
+    InboundMessage,
     PatientPicture,
     PrescriberAnswer,
     PrescriptionNote,
@@ -60,7 +61,7 @@ from .models import (
 )
 from .models import Finding as FindingRow
 from .models import Prescription as PrescriptionRow
-from .writer import IntakeRecord
+from .writer import Duplicate, IntakeRecord
 
 #: UrgencyIndicatorCode for an urgent (STAT) order: first in the pharmacist's queue
 URGENT = "X"
@@ -765,6 +766,40 @@ def _problem(exc: VerificationError) -> Problem:
 
 
 # -- the intake -----------------------------------------------------------------------------
+
+
+def keep_received(
+    session: Session,
+    message: Message,
+    raw: bytes,
+    client_id: str,
+    pharmacy_id: uuid.UUID,
+    now: dt.datetime,
+) -> uuid.UUID:
+    """Keep a message the intake decides in a unit of work of its own (CancelRx, a
+    prescriber's answer, a late reply) exactly as received, bytes and hash, in the caller's
+    unit of work; :class:`~server.prescriptions.writer.Duplicate` when its (client, From,
+    MessageID) is stored already (nothing written: the caller tells a resend from a reuse)."""
+    header = message.header
+    inbound_id = uuid.uuid4()
+    stored = session.execute(
+        insert_ignoring_conflicts(InboundMessage, session.get_bind().dialect.name).values(
+            id=inbound_id,
+            sender_client_id=client_id,
+            sender=header.from_.text,
+            message_id=header.message_id,
+            relates_to_message_id=header.relates_to_message_id,
+            transaction=message.transaction,
+            version=message.version,
+            pharmacy_id=pharmacy_id,
+            sha256=hashlib.sha256(raw).hexdigest(),
+            raw=raw,
+            received_at=now,
+        )
+    )
+    if stored.rowcount == 0:  # type: ignore[attr-defined]
+        raise Duplicate
+    return inbound_id
 
 
 def intake_record(
