@@ -1,0 +1,1 @@
+"""Remote dispensing (pure domain code): identifying the product a technician fills from."""
