@@ -1,0 +1,1 @@
+"""Dispensing: what a fill decides and prints, as pure domain code."""
