@@ -42,6 +42,15 @@ _TRANSFER_CAUTION_SCHEDULES: Final = frozenset(
     {SCHEDULE_CODES["CII"], SCHEDULE_CODES["CIII"], SCHEDULE_CODES["CIV"]}
 )
 _BARCODE_PREFIX: Final = "RX"
+_REQUIRED_TEXT: Final = (
+    "pharmacy_name",
+    "pharmacy_phone",
+    "patient_name",
+    "drug_description",
+    "quantity_unit",
+    "directions",
+    "prescriber_name",
+)
 
 
 def rx_barcode_text(rx_number: str) -> str:
@@ -121,9 +130,8 @@ class LabelContent:
     large_print: bool = False
 
     def __post_init__(self) -> None:
-        for name in ("pharmacy_name", "patient_name", "drug_description", "directions"):
+        for name in _REQUIRED_TEXT:
             _require_text(getattr(self, name), name)
-        _require_text(self.prescriber_name, "prescriber_name")
         if not self.pharmacy_address or not all(line.strip() for line in self.pharmacy_address):
             raise ValueError("the pharmacy address is required on a label")
         if not (self.rx_number.isascii() and self.rx_number.isalnum()):

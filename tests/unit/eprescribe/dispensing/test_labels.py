@@ -299,6 +299,7 @@ def test_an_rx_number_that_cannot_be_a_barcode_is_refused(rx_number: str) -> Non
     "changes",
     [
         {"patient_name": " "},
+        {"pharmacy_phone": ""},
         {"directions": ""},
         {"pharmacy_address": ()},
         {"quantity": Decimal(0)},
