@@ -1,1 +1,1 @@
-"""Remote dispensing (pure domain code): identifying the product a technician fills from."""
+"""Remote dispensing as pure domain code: the fill, the product it is filled from, the label."""

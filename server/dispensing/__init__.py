@@ -1,1 +1,2 @@
-"""Remote dispensing: the fill, product check, label, pick-up and inventory of the hub."""
+"""Remote dispensing: fills, product checks, labels, will-call and stock, over the pure domain
+in ``eprescribe.dispensing``."""
