@@ -1,0 +1,1 @@
+"""Dispensing: the pure rules of filling a prescription (stock, product identification)."""
