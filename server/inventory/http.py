@@ -20,7 +20,7 @@ from eprescribe.dispensing import inventory as rules
 from eprescribe.drugs import ndc_candidates, normalize_ndc
 
 from ..callers import PHARMACIST, caller
-from ..errors import BadRequest, NotFound
+from ..errors import BadRequest, NotFound, Unprocessable
 from ..http import read_json_as, respond
 from ..openapi import Body, Operation, Timestamp, operation, query
 from .scans import receipt_of
@@ -38,14 +38,17 @@ HANDLERS = (TECHNICIAN, PHARMACIST)
 #: who set reorder points (a purchasing decision)
 BUYERS = (PHARMACIST, ADMIN)
 
-#: a quantity in the product's unit: a JSON number (or its text), above 0, three decimals at most
+#: a quantity in the product's unit: above 0, three decimal places at most (422 otherwise)
 QuantityIn = Annotated[
-    Decimal,
+    float,
     msgspec.Meta(
+        gt=0,
+        le=float(rules.QUANTITY_MAX),
         description="in the product's unit (tablets, mL, g); at most three decimal places",
-        extra_json_schema={"type": ["number", "string"], "format": None},
     ),
 ]
+#: a count or a reorder point: 0 or more
+CountIn = Annotated[float, msgspec.Meta(ge=0, le=float(rules.QUANTITY_MAX))]
 NdcText = Annotated[
     str,
     msgspec.Meta(
@@ -86,23 +89,14 @@ class AdjustmentBody(Body, frozen=True, kw_only=True):
 
     ndc: NdcText
     lot: LotText
-    counted: Annotated[
-        Decimal,
-        msgspec.Meta(
-            description="the quantity on the shelf (0 or more)",
-            extra_json_schema={"type": ["number", "string"], "format": None},
-        ),
-    ]
+    counted: Annotated[CountIn, msgspec.Meta(description="the quantity on the shelf")]
     reason: Reason
 
 
 class ReorderBody(Body, frozen=True, kw_only=True):
     reorder_point: Annotated[
-        Decimal | None,
-        msgspec.Meta(
-            description="low stock at or below this quantity; null: never low",
-            extra_json_schema={"type": ["number", "string", "null"], "format": None},
-        ),
+        CountIn | None,
+        msgspec.Meta(description="low stock at or below this quantity; null: never low"),
     ]
 
 
@@ -208,8 +202,6 @@ def _ndc11_path(request: web.Request) -> str:
 def _ndc11_typed(text: str) -> str:
     """A typed NDC that says which 11-digit code it is (an unhyphenated 10-digit one does
     not: 422)."""
-    from ..errors import Unprocessable
-
     code = normalize_ndc(text)
     if code is None:
         raise Unprocessable(
@@ -279,7 +271,7 @@ async def receive_stock(request: web.Request) -> web.Response:
     who = await caller(request, SCOPE)
     who.require_role(*HANDLERS)
     body = await read_json_as(request, ReceiptBody, MAX_BODY)
-    receipt = receipt_of(body.scan, body.ndc, body.lot, body.expiry, body.quantity)
+    receipt = receipt_of(body.scan, body.ndc, body.lot, body.expiry, _decimal(body.quantity))
     inventory = request.app[INVENTORY]
     moved = await inventory.receive(who.actor, who.pharmacy_id, receipt)
     product = (await inventory.on_hand(who.pharmacy_id, ndcs=[moved.ndc11]))[0]
@@ -374,13 +366,16 @@ async def product_log(request: web.Request) -> web.Response:
     )
 
 
-def _count(value: Decimal) -> Decimal:
-    """A count or a reorder point: 0 or more, three decimals at most (422 otherwise)."""
-    from ..errors import Unprocessable
+def _decimal(value: float) -> Decimal:
+    """A JSON number as the decimal it was written as (7.5, not 7.4999...)."""
+    return Decimal(repr(value))
 
+
+def _count(value: float) -> Decimal:
+    """A count or a reorder point: 0 or more, three decimals at most (422 otherwise)."""
     if value == 0:
         return Decimal(0)
     try:
-        return rules.quantity(value)
+        return rules.quantity(_decimal(value))
     except ValueError as exc:
         raise Unprocessable("quantity_invalid", f"The quantity is not valid: {exc}.") from None

@@ -151,7 +151,7 @@ async def test_a_scan_and_a_typed_lot_must_agree(hub: Hub, shelf: dict[str, str]
         ),
         ({"ndc": "not-an-ndc", "lot": "L1"}, "ndc_invalid"),
         ({"scan": "hello", "lot": "L1"}, "scan_unreadable"),
-        ({"ndc": "99999-410-90", "lot": "L1", "quantity": 0}, "quantity_invalid"),
+        ({"ndc": "99999-410-90", "lot": "L1", "quantity": 0.0001}, "quantity_invalid"),
     ],
 )
 async def test_receipts_refused_change_nothing_and_are_audited(
