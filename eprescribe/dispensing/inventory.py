@@ -39,6 +39,7 @@ __all__ = [
     "StockRefused",
     "availability",
     "count_correction",
+    "first_to_expire",
     "is_low",
     "quantity",
     "receipt_refusal",
@@ -149,6 +150,32 @@ def take_refusal(
             lot.on_hand,
         )
     return None
+
+
+def first_to_expire(
+    ndc11: str, lots: Iterable[LotStock], amount: Decimal, today: dt.date
+) -> LotStock | Refusal:
+    """The lot a fill should take ``amount`` from when the scan did not say (a UPC carries
+    no lot): the first to expire of those that may be dispensed and hold enough. Otherwise
+    the refusal: no usable lot at all, or none holding enough (naming the most one holds)."""
+    usable = sorted(
+        (lot for lot in lots if availability(lot, today) is None), key=lambda lot: lot.expiry
+    )
+    if not usable:
+        return Refusal(
+            "insufficient_stock",
+            f"NDC {ndc11} has no lot in stock that may be dispensed.",
+            Decimal(0),
+        )
+    enough = [lot for lot in usable if lot.on_hand >= amount]
+    if enough:
+        return enough[0]
+    most = max(lot.on_hand for lot in usable)
+    return Refusal(
+        "insufficient_stock",
+        f"No lot of NDC {ndc11} holds {_plain(amount)}: the most one holds is {_plain(most)}.",
+        most,
+    )
 
 
 def receipt_refusal(

@@ -44,6 +44,8 @@ __all__ = [
     "check",
     "check_async",
     "movement_detail",
+    "pick_lot",
+    "pick_lot_async",
     "put_back",
     "put_back_async",
     "take",
@@ -148,6 +150,25 @@ def check(
     return rules.take_refusal(ndc11, lot, value, amount, today or _today())
 
 
+def pick_lot(
+    session: Session,
+    pharmacy_id: uuid.UUID,
+    ndc11: str,
+    quantity: Decimal | int,
+    today: dt.date | None = None,
+) -> str:
+    """The lot to take ``quantity`` from when the scan named none (a UPC): the first to
+    expire that may be dispensed and holds enough. StockRefused ``insufficient_stock``
+    otherwise. Reads only; :func:`take` decides again under its locks."""
+    amount = _amount(quantity)
+    product = _product(session, pharmacy_id, ndc11)
+    stock = [] if product is None else on_hand(session, pharmacy_id, ndcs=[ndc11])[0].lots
+    picked = rules.first_to_expire(ndc11, stock, amount, today or _today())
+    if isinstance(picked, Refusal):
+        raise StockRefused(picked)
+    return picked.lot
+
+
 def take(
     session: Session,
     actor: audit.Actor,
@@ -230,6 +251,13 @@ async def check_async(
 ) -> Refusal | None:
     """:func:`check` from the event loop."""
     return await session.run_sync(lambda s: check(s, pharmacy_id, ndc11, lot, quantity))
+
+
+async def pick_lot_async(
+    session: AsyncSession, pharmacy_id: uuid.UUID, ndc11: str, quantity: Decimal | int
+) -> str:
+    """:func:`pick_lot` from the event loop."""
+    return await session.run_sync(lambda s: pick_lot(s, pharmacy_id, ndc11, quantity))
 
 
 async def take_async(

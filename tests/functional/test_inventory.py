@@ -243,6 +243,24 @@ async def test_take_and_put_back_restore_exactly_and_once(hub: Hub, shelf: dict[
     assert await counts(hub) == after
 
 
+async def test_without_a_scanned_lot_the_first_to_expire_is_picked(
+    hub: Hub, shelf: dict[str, str]
+) -> None:
+    later = EXPIRY + dt.timedelta(days=100)
+    await receive(hub, shelf["tech"], ndc=LISINOPRIL, lot="LATE", expiry=later, quantity=50)
+    await receive(hub, shelf["tech"], ndc=LISINOPRIL, lot="EARLY", expiry=EXPIRY, quantity=10)
+    pid = await pharmacy_id(hub)
+    async with hub.db.sessions() as session:
+        assert await store.pick_lot_async(session, pid, LISINOPRIL, 10) == "EARLY"
+        assert await store.pick_lot_async(session, pid, LISINOPRIL, 11) == "LATE"
+        with pytest.raises(StockRefused) as refused:
+            await store.pick_lot_async(session, pid, LISINOPRIL, 51)
+        assert refused.value.code == "insufficient_stock"
+        with pytest.raises(StockRefused) as refused:
+            await store.pick_lot_async(session, pid, OXYCODONE, 1)
+        assert refused.value.code == "insufficient_stock"
+
+
 async def test_refusals_change_nothing(hub: Hub, shelf: dict[str, str]) -> None:
     await receive(hub, shelf["tech"], ndc=LISINOPRIL, lot="A", expiry=EXPIRY, quantity=20)
     await receive(hub, shelf["tech"], ndc=LISINOPRIL, lot="R", expiry=EXPIRY, quantity=20)

@@ -11,6 +11,7 @@ import pytest
 from eprescribe.dispensing.inventory import (
     LotStock,
     count_correction,
+    first_to_expire,
     is_low,
     quantity,
     receipt_refusal,
@@ -89,3 +90,18 @@ def test_low_stock_is_at_or_below_the_point() -> None:
     assert is_low(Decimal(30), Decimal(30))
     assert not is_low(Decimal(31), Decimal(30))
     assert not is_low(Decimal(0), None)
+
+
+def test_the_first_lot_to_expire_that_holds_enough_is_picked() -> None:
+    soon = LotStock(NDC, "SOON", TODAY + dt.timedelta(days=10), Decimal(5))
+    later = LotStock(NDC, "LATER", TODAY + dt.timedelta(days=90), Decimal(50))
+    latest = LotStock(NDC, "LATEST", TODAY + dt.timedelta(days=300), Decimal(50))
+    gone = LotStock(NDC, "GONE", TODAY - dt.timedelta(days=1), Decimal(500))
+    recalled = LotStock(NDC, "BAD", TODAY + dt.timedelta(days=1), Decimal(500), recalled=True)
+    lots = [latest, gone, recalled, later, soon]
+    assert first_to_expire(NDC, lots, Decimal(5), TODAY) == soon
+    assert first_to_expire(NDC, lots, Decimal(30), TODAY) == later
+    short = first_to_expire(NDC, lots, Decimal(60), TODAY)
+    assert code(short) == "insufficient_stock"
+    assert getattr(short, "words", "").endswith("the most one holds is 50.")
+    assert code(first_to_expire(NDC, [gone, recalled], Decimal(1), TODAY)) == "insufficient_stock"
