@@ -1,1 +1,1 @@
-"""Dispensing: the pure rules of filling a prescription (stock, product identification)."""
+"""Remote dispensing as pure domain code: the fill, the product it is filled from, the label."""
