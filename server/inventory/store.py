@@ -602,13 +602,22 @@ def _lot_code(lot: str) -> str:
 # -- the inventory's own actions, audited -------------------------------------------------------
 
 
-def audit_rows(actor: audit.Actor, action: str, moved: Sequence[Movement]) -> list[dict[str, Any]]:
-    """One audit row per movement of an inventory action."""
+def audit_rows(
+    actor: audit.Actor,
+    action: str,
+    moved: Sequence[Movement],
+    extra: dict[str, Any] | None = None,
+) -> list[dict[str, Any]]:
+    """One audit row per movement of an inventory action (with ``extra``: what the movement
+    does not say, e.g. the scanned serial)."""
     return [
         audit.values(
             actor,
             audit.Event(
-                f"inventory.{action}", "inventory_product", m.ndc11, detail=movement_detail(m)
+                f"inventory.{action}",
+                "inventory_product",
+                m.ndc11,
+                detail={**movement_detail(m), **(extra or {})},
             ),
         )
         for m in moved
