@@ -59,10 +59,15 @@ DEMO_STOCK = (
 )
 
 
-def demo_products() -> list[ImportedProduct]:
-    """The demo listings as the NDC Directory import reads them."""
+#: a listing in the order of ``_LISTINGS``
+Listing = tuple[str, str, str, str, str, str, str, str, str, str]
+
+
+def demo_products(listings: tuple[Listing, ...] = _LISTINGS) -> list[ImportedProduct]:
+    """The demo listings (or others of the same shape) as the NDC Directory import reads
+    them."""
     products, packages = [_tsv(PRODUCT_COLUMNS)], [_tsv(PACKAGE_COLUMNS)]
-    for code, brand, generic, form, substance, strength, unit, schedule, package, text in _LISTINGS:
+    for code, brand, generic, form, substance, strength, unit, schedule, package, text in listings:
         product_id = f"{code}_demo"
         products.append(
             _tsv(

@@ -64,7 +64,9 @@ class Inventory:
                 result = await session.run_sync(work)
             except StockRefused as exc:
                 await _refuse(session, actor, action, subject, exc.refusal, asked)
-            kept = {key: asked[key] for key in ("serial", "counted", "reason") if key in asked}
+            kept: dict[str, Any] = {
+                key: asked[key] for key in ("serial", "counted", "reason") if key in asked
+            }
             rows = store.audit_rows(actor, action, moved(result), kept)
             if not rows:
                 rows = [

@@ -165,6 +165,25 @@ async def test_receipts_refused_change_nothing_and_are_audited(
         assert await hub.audit_outcomes("inventory.receive") == ["refused"]
 
 
+async def test_a_ten_digit_code_two_listings_may_be_is_refused(
+    hub: Hub, shelf: dict[str, str]
+) -> None:
+    """9999063130 reads as 4-4-2 (09999-0631-30) and as 5-3-2 (99990-0631-30): both listed."""
+    listings = (
+        ("9999-0631", "A", "Ibuprofen", "TABLET", "IBUPROFEN", "200", "mg/1", "",
+         "9999-0631-30", "30 TABLET in 1 BOTTLE (9999-0631-30)"),
+        ("99990-631", "B", "Ibuprofen", "TABLET", "IBUPROFEN", "400", "mg/1", "",
+         "99990-631-30", "30 TABLET in 1 BOTTLE (99990-631-30)"),
+    )  # fmt: skip
+    await add_to_directory(hub.db, demo_products(listings))
+    problem = await receive(hub, shelf["tech"], 422, scan=upc("9999063130"), lot="L", expiry=EXPIRY)
+    assert problem["code"] == "ndc_ambiguous"
+    assert "09999063130" in problem["detail"]
+    assert "99990063130" in problem["detail"]
+    typed = await receive(hub, shelf["tech"], ndc="9999-0631-30", lot="L", expiry=EXPIRY)
+    assert typed["product"]["ndc11"] == "09999063130"
+
+
 async def test_a_lot_keeps_its_expiry(hub: Hub, shelf: dict[str, str]) -> None:
     await receive(hub, shelf["tech"], ndc=LISINOPRIL, lot="L1", expiry=EXPIRY)
     other = EXPIRY + dt.timedelta(days=30)
