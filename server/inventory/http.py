@@ -52,15 +52,18 @@ CountIn = Annotated[float, msgspec.Meta(ge=0, le=float(rules.QUANTITY_MAX))]
 NdcText = Annotated[
     str,
     msgspec.Meta(
-        description="the package NDC: 11 digits, or 10 with or without hyphens",
-        extra_json_schema={"maxLength": 13},
+        max_length=13, description="the package NDC: 11 digits, or 10 with or without hyphens"
     ),
 ]
-LotText = Annotated[
-    str, msgspec.Meta(extra_json_schema={"minLength": 1, "maxLength": rules.LOT_MAX})
-]
-Reason = Annotated[
-    str, msgspec.Meta(extra_json_schema={"minLength": 1, "maxLength": rules.REASON_MAX})
+LotText = Annotated[str, msgspec.Meta(min_length=1, max_length=rules.LOT_MAX)]
+Reason = Annotated[str, msgspec.Meta(min_length=1, max_length=rules.REASON_MAX)]
+ScanText = Annotated[
+    str,
+    msgspec.Meta(
+        min_length=1,
+        max_length=500,
+        description="the scanned text, as a keyboard-wedge scanner types it",
+    ),
 ]
 
 
@@ -69,13 +72,7 @@ class ReceiptBody(Body, frozen=True, kw_only=True):
     string, or a UPC-A / NDC linear code), or the NDC, lot and expiry typed; a UPC carries no
     lot or expiry, so those are typed beside it."""
 
-    scan: Annotated[
-        str | None,
-        msgspec.Meta(
-            description="the scanned text, as a keyboard-wedge scanner types it",
-            extra_json_schema={"maxLength": 500},
-        ),
-    ] = None
+    scan: ScanText | None = None
     ndc: NdcText | None = None
     lot: LotText | None = None
     expiry: Annotated[

@@ -188,7 +188,9 @@ def take(
     refusal = rules.take_refusal(ndc11, lot, value, amount, today or _today())
     if refusal is not None:
         raise StockRefused(refusal)
-    assert product is not None and row is not None  # noqa: PT018  (the rules said so)
+    # the rules refuse a lot that is not there
+    assert product is not None
+    assert row is not None
     return _move(session, actor, product, row, Kind.DISPENSE, -amount, fill_id, None)
 
 
