@@ -413,6 +413,28 @@ async def test_two_fills_cannot_both_take_the_last_units(hub: Hub, shelf: dict[s
     assert (moved, products, lots) == (2, [(LISINOPRIL, Decimal(0))], [("A", Decimal(0))])
 
 
+async def test_two_put_backs_of_one_fill_restore_it_once(hub: Hub, shelf: dict[str, str]) -> None:
+    await receive(hub, shelf["tech"], ndc=LISINOPRIL, lot="A", expiry=EXPIRY, quantity=10)
+    pid, fill = await pharmacy_id(hub), uuid.uuid4()
+    async with hub.db.transaction() as session:
+        await store.take_async(session, ACTOR, pid, LISINOPRIL, "A", 10, fill)
+    holding = asyncio.Event()
+
+    async def put_back(first: bool) -> int:
+        if not first:
+            await holding.wait()
+        async with hub.db.transaction() as session:
+            moved = await store.put_back_async(session, ACTOR, pid, fill, "not picked up")
+            if first:
+                holding.set()
+                await asyncio.sleep(0.3)
+        return len(moved)
+
+    assert await asyncio.gather(put_back(True), put_back(False)) == [1, 0]
+    _, products, _ = await counts(hub)
+    assert products == [(LISINOPRIL, Decimal(10))]
+
+
 # -- other pharmacies, audit -------------------------------------------------------------------
 
 
