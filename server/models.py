@@ -19,6 +19,7 @@ from .auth import models as auth
 from .consults import models as consults
 from .db import models as db
 from .drugs import models as drugs
+from .inventory import models as inventory
 from .outbox import models as outbox
 from .patients import models as patients
 from .prescriptions import archive as epcs_archive
@@ -31,6 +32,7 @@ MODEL_MODULES: tuple[ModuleType, ...] = (
     auth,
     consults,
     drugs,
+    inventory,
     outbox,
     patients,
     prescriptions,
