@@ -96,20 +96,21 @@ async def add(session: AsyncSession, actor: Actor, event: Event) -> None:
 def append(session: Session | Connection, rows: list[dict[str, Any]]) -> None:
     """Chain ``rows`` (from :func:`values`) onto the trail inside the caller's transaction.
 
-    On PostgreSQL in one statement (:data:`APPEND_SQL`): the head is locked, the entries
-    chained and inserted, and the head moved on together, so the lock is held from that
-    statement to the commit and never across a round trip of the caller's (three round
-    trips before: lock, insert, update, each waiting for a busy event loop, made every
-    audited writer queue behind the slowest). Elsewhere (SQLite, one writer at a time) the
-    head is read, the rows sealed here, inserted, and the head moved.
+    On PostgreSQL the rows go to ``audit_pending`` without any lock, and are chained at the
+    commit by the deferred trigger ``audit_flush`` (migration 0023), which holds the chain's
+    head only inside the commit. Locked by the writer itself, the head was held across its
+    round trips (lock, insert, move the head, commit), each waiting for a busy event loop,
+    and every audited writer queued behind the slowest (tests/benchmarks/README.md,
+    outbound.py). SQLite has one writer at a time: the head is read, the rows sealed here,
+    inserted, and the head moved.
     """
     if not rows:
         return
     connection = session.connection() if isinstance(session, Session) else session
     if connection.dialect.name == "postgresql":
         numbered = connection.dialect.paramstyle == "numeric_dollar"  # asyncpg, else psycopg
-        sql = APPEND_SQL if numbered else _APPEND_SQL_FORMAT
-        connection.exec_driver_sql(sql, append_arguments(rows))
+        sql = PENDING_SQL if numbered else _PENDING_SQL_FORMAT
+        connection.exec_driver_sql(sql, tuple(append_arguments(rows)))
         return
     head = session.execute(
         select(AuditChain.seq, AuditChain.hash).where(AuditChain.id == HEAD_ID).with_for_update()
@@ -119,68 +120,55 @@ def append(session: Session | Connection, rows: list[dict[str, Any]]) -> None:
     session.execute(update(AuditChain).where(AuditChain.id == HEAD_ID).values(seq=seq, hash=last))
 
 
-#: the columns of an entry the caller gives, in :data:`APPEND_SQL`'s parameter order
+#: the columns of an entry the caller gives, and their types, in parameter order after the
+#: tails (see :func:`append_arguments`)
 _GIVEN = (
-    "at",
-    "actor",
-    "pharmacy_id",
-    "action",
-    "resource_type",
-    "resource_id",
-    "outcome",
-    "ip",
-    "detail",
+    ("at", "timestamptz"),
+    ("actor", "text"),
+    ("pharmacy_id", "uuid"),
+    ("action", "text"),
+    ("resource_type", "text"),
+    ("resource_id", "text"),
+    ("outcome", "text"),
+    ("ip", "text"),
+    ("detail", "text"),
 )
 
-#: PostgreSQL: lock the head (``h``), chain the entries after it (``c``: the hash of
-#: :func:`entry_hash`, computed by the database over each entry's :func:`canonical_tail`, so
-#: nothing needs the head before the lock), insert them and move the head, in one statement.
-#: Parameters: the tails (bytea[]), then one array per column of :data:`_GIVEN`; see
-#: :func:`append_arguments`. Returns the new head (seq, hash).
-APPEND_SQL = """\
-WITH RECURSIVE
-h AS (SELECT seq, hash FROM audit_chain WHERE id = 1 FOR UPDATE),
-e AS (
-  SELECT * FROM unnest(
-    $1::bytea[], $2::timestamptz[], $3::text[], $4::uuid[], $5::text[], $6::text[],
-    $7::text[], $8::text[], $9::text[], $10::text[]
-  ) WITH ORDINALITY AS e(
-    tail, at, actor, pharmacy_id, action, resource_type, resource_id, outcome, ip, detail, n
-  )
-),
-c(n, seq, prev_hash, hash) AS (
-  SELECT 0::bigint, seq, NULL::text, hash::text FROM h
-  UNION ALL
-  SELECT e.n, c.seq + 1, c.hash,
-         encode(sha256(convert_to(c.hash || '[' || (c.seq + 1) || ',', 'UTF8') || e.tail), 'hex')
-  FROM c JOIN e ON e.n = c.n + 1
-),
-a AS (
-  INSERT INTO audit_events (
-    at, actor, pharmacy_id, action, resource_type, resource_id, outcome, ip, detail,
-    seq, prev_hash, hash
-  )
-  SELECT e.at, e.actor, e.pharmacy_id, e.action, e.resource_type, e.resource_id, e.outcome,
-         e.ip, e.detail::json, c.seq, c.prev_hash, c.hash
-  FROM e JOIN c ON c.n = e.n
-)
-UPDATE audit_chain SET seq = c.seq, hash = c.hash
-FROM c WHERE audit_chain.id = 1 AND c.n = (SELECT max(n) FROM e)
-RETURNING audit_chain.seq, audit_chain.hash
-"""
+
+def pending_insert(first: int = 1, *, keyed_in: str | None = None) -> str:
+    """PostgreSQL: the INSERT of entries into ``audit_pending`` from the parameters numbered
+    from ``first`` (:func:`append_arguments`), the first row flagged for the commit's flush.
+    With ``keyed_in`` (a subquery), one more parameter, a uuid[] of a key per entry, and
+    only the entries whose key it returns are written (the intake: only the messages
+    stored, not the duplicates)."""
+    given = ["tail", *(name for name, _ in _GIVEN)]
+    arrays = [f"${first + i}::{kind}[]" for i, kind in enumerate(["bytea", *dict(_GIVEN).values()])]
+    values = ", ".join("e.detail::jsonb" if n == "detail" else f"e.{n}" for n in given)
+    names, where = given, ""
+    if keyed_in is not None:
+        arrays.append(f"${first + len(given)}::uuid[]")
+        names, where = [*given, "key"], f" WHERE e.key IN ({keyed_in})"
+    columns = ", ".join(name for name, _ in _GIVEN)
+    return (
+        f"INSERT INTO audit_pending (tail, {columns}, flush)"  # noqa: S608 (no value in it)
+        f" SELECT {values}, row_number() OVER (ORDER BY e.n) = 1"
+        f" FROM unnest({', '.join(arrays)}) WITH ORDINALITY AS e({', '.join(names)}, n){where}"
+    )
 
 
-#: :data:`APPEND_SQL` for drivers whose placeholders are ``%s`` (psycopg, the worker's)
-_APPEND_SQL_FORMAT = re.sub(r"\$\d+", "%s", APPEND_SQL)
+PENDING_SQL = pending_insert()
+#: :data:`PENDING_SQL` for drivers whose placeholders are ``%s`` (psycopg, the worker's)
+_PENDING_SQL_FORMAT = re.sub(r"\$\d+", "%s", PENDING_SQL)
 
 
-def append_arguments(rows: Sequence[Mapping[str, Any]]) -> tuple[list[Any], ...]:
-    """:data:`APPEND_SQL`'s parameters for ``rows`` (from :func:`values`)."""
-    columns: tuple[list[Any], ...] = tuple([] for _ in range(len(_GIVEN) + 1))
+def append_arguments(rows: Sequence[Mapping[str, Any]]) -> list[list[Any]]:
+    """:func:`pending_insert`'s parameters for ``rows`` (from :func:`values`): the tails,
+    then one array per column of :data:`_GIVEN`."""
+    columns: list[list[Any]] = [[] for _ in range(len(_GIVEN) + 1)]
     tails, *given = columns
     for row in rows:
         tails.append(canonical_tail(row))
-        for name, column in zip(_GIVEN, given, strict=True):
+        for (name, _), column in zip(_GIVEN, given, strict=True):
             column.append(json_dumps(row[name]) if name == "detail" else row[name])
     return columns
 

@@ -28,7 +28,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.types import TypeEngine
 
 from .. import audit
-from ..audit.models import AuditEvent
 from ..db import Database, insert_ignoring_conflicts, json_default
 from .models import InboundMessage, Prescription, PrescriptionTransition
 
@@ -36,7 +35,6 @@ from .models import InboundMessage, Prescription, PrescriptionTransition
 MESSAGES: Table = InboundMessage.__table__  # type: ignore[assignment]
 PRESCRIPTIONS: Table = Prescription.__table__  # type: ignore[assignment]
 TRANSITIONS: Table = PrescriptionTransition.__table__  # type: ignore[assignment]
-AUDIT: Table = AuditEvent.__table__  # type: ignore[assignment]
 
 log = logging.getLogger(__name__)
 MAX_BATCH = 200
@@ -90,16 +88,13 @@ class IntakeWriter:
         self._on_stored = on_stored
         self._queue: list[_Pending] = []
         self._drainers: set[asyncio.Task[None]] = set()
-        # PostgreSQL: a batch is one statement, the whole transaction; a second one in flight
-        # would race it to the audit chain's head and, sealed after it, lose whenever it got
-        # there first (a wasted statement and the batch again under the lock). SQLite: a
-        # second transaction keeps the event loop busy while a commit waits for the disk.
+        # PostgreSQL: a batch is one statement, the whole transaction, and the next gathers
+        # while it runs. SQLite: a second transaction keeps the event loop busy while a
+        # commit waits for the disk.
         self._in_flight = in_flight or (1 if db.engine.dialect.name == "postgresql" else 2)
         #: PostgreSQL connections kept between batches (one per transaction in flight): a
         #: checkout from the pool costs a ping and the pool's bookkeeping every batch
         self._idle: list[AsyncConnection] = []
-        #: the audit chain head as this writer last sealed it (None: unknown, read it locked)
-        self._head: tuple[int, str] | None = None
 
     async def write(self, record: IntakeRecord) -> None:
         """Return once ``record`` is committed; raise :class:`Duplicate` or the database error."""
@@ -233,66 +228,24 @@ class IntakeWriter:
         return await self._db.engine.connect()
 
     async def _store_with_driver(self, driver: Any, records: list[IntakeRecord]) -> set[uuid.UUID]:
-        """PostgreSQL: the batch in one statement, a transaction of its own, when the audit
-        chain's head is where this writer last left it and no message is a duplicate (the
-        usual case); otherwise in a transaction that reads the head under its lock first.
-
-        The one statement inserts the rows, then locks the head and checks it against the
-        head the entries were sealed after; if another writer has moved it, or a duplicate
-        left an entry without its message, the entries have no position (NULL ``seq``), the
-        statement fails as a whole and nothing of it stays. SQLAlchemy's per-row parameter
-        processing cost as much CPU as the rest of the write, and each round trip per batch
-        (pool ping, BEGIN, lock, append, COMMIT) a share of the rest
-        (tests/benchmarks/README.md).
-        """
-        head = self._head
-        if head is not None:
-            entries = [r.audit for r in records]
-            sealed = self._head = audit.seal(head, entries)
-            sql, arrays = _statement(_single_statement_sql, _tables(records, entries))
-            try:
-                rows = await driver.fetch(sql, *arrays, len(records), *head, *sealed)
-            except asyncpg.NotNullViolationError as exc:
-                self._head = None
-                if (exc.table_name, exc.column_name) != (AUDIT.name, "seq"):
-                    raise
-            except BaseException:
-                self._head = None
-                raise
-            else:
-                return {row[0] for row in rows}
-        try:
-            return await self._store_locked(driver, records)
-        except BaseException:
-            self._head = None
-            raise
-
-    async def _store_locked(self, driver: Any, records: list[IntakeRecord]) -> set[uuid.UUID]:
-        """The batch in two statements in one transaction: the rows (a prescription and its
-        first transition only for a message that was not a duplicate), then the audit
-        entries of the messages stored, chained in the statement that locks the chain's head
-        (the last lock the transaction takes: :data:`audit.APPEND_SQL`)."""
-        sql, arrays = _statement(_chained_insert_sql, _tables(records))
-        async with driver.transaction():
-            stored = {row[0] for row in await driver.fetch(sql, *arrays)}
-            entries = [r.audit for r in records if r.message_id in stored]
-            if entries:
-                head = await driver.fetchrow(audit.APPEND_SQL, *audit.append_arguments(entries))
-                self._head = (head[0], head[1])
-        return stored
+        """PostgreSQL: the batch in one statement, a transaction of its own: the rows (a
+        prescription and its first transition only for a message that was not a duplicate)
+        and the audit entries of the messages stored, chained onto the trail at the commit
+        (:func:`audit.append`). SQLAlchemy's per-row parameter processing cost as much CPU
+        as the rest of the write, and each round trip per batch (pool ping, BEGIN, the
+        statements, COMMIT) a share of the rest (tests/benchmarks/README.md)."""
+        sql, arrays = _statement(_single_statement_sql, _tables(records))
+        entries = audit.append_arguments([r.audit for r in records])
+        keys = [r.prescription_id for r in records]
+        return {row[0] for row in await driver.fetch(sql, *arrays, *entries, keys)}
 
 
-def _tables(
-    records: list[IntakeRecord], entries: list[dict[str, Any]] | None = None
-) -> list[tuple[Table, list[dict[str, Any]]]]:
-    tables = [
+def _tables(records: list[IntakeRecord]) -> list[tuple[Table, list[dict[str, Any]]]]:
+    return [
         (MESSAGES, [r.message for r in records]),
         (PRESCRIPTIONS, [r.prescription for r in records]),
         (TRANSITIONS, [r.transition for r in records]),
     ]
-    if entries is not None:
-        tables.append((AUDIT, entries))
-    return tables
 
 
 #: errors a single row can cause, as opposed to the database being unreachable (the driver
@@ -418,34 +371,13 @@ def _chained_inserts(shapes: Shapes, source: _Sources) -> str:
 
 
 @functools.cache
-def _chained_insert_sql(shapes: Shapes) -> str:
-    return f"WITH {_chained_inserts(shapes, _Sources())} SELECT id FROM m"  # noqa: S608
-
-
-@functools.cache
 def _single_statement_sql(shapes: Shapes) -> str:
-    """The rows, then the head locked (``h``, only once every message's rows are in: the
-    head is the last lock), the entries appended and the head moved on. Parameters after
-    the arrays: the batch's size, the head the entries were sealed after (seq, hash), the
-    new head (seq, hash). An entry's ``seq`` is NULL unless the locked head is the one
-    expected and every message was stored, so the NOT NULL constraint fails the statement
-    rather than let an entry in out of its place."""
-    *rows, (events, a_cols) = shapes
+    """The rows, then the audit entries of the prescriptions stored (parameters after the
+    rows' arrays: :func:`audit.append_arguments`, then the entries' prescription IDs)."""
     source = _Sources()
-    inserts = _chained_inserts(tuple(rows), source)
-    entries = source(events, a_cols)
-    size, seq, last, new_seq, new_last = (f"${source.count + i}" for i in range(1, 6))
-    position = f"(SELECT 0 FROM h WHERE h.seq = {seq} AND h.hash = {last}) + u.seq"  # noqa: S608
-    values = ", ".join(position if c == "seq" else f"u.{c}" for c in a_cols)
-    return (
-        f"WITH {inserts},"  # noqa: S608
-        " h AS (SELECT seq, hash FROM audit_chain"
-        f" WHERE id = {audit.HEAD_ID} AND (SELECT count(*) FROM t) = {size} FOR UPDATE),"
-        f" a AS (INSERT INTO {events.name} ({', '.join(a_cols)}) SELECT {values} FROM {entries}),"
-        f" c AS (UPDATE audit_chain SET seq = {new_seq}, hash = {new_last}"
-        f" WHERE id = {audit.HEAD_ID} AND EXISTS (SELECT 1 FROM h))"
-        " SELECT id FROM m"
-    )
+    inserts = _chained_inserts(shapes, source)
+    entries = audit.pending_insert(source.count + 1, keyed_in="SELECT id FROM p")
+    return f"WITH {inserts}, a AS ({entries}) SELECT id FROM m"  # noqa: S608
 
 
 @functools.cache

@@ -16,7 +16,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.exc import DBAPIError
 
 from server import audit
-from server.audit.models import AuditChain, AuditEvent
+from server.audit.models import AuditChain, AuditEvent, AuditPending
 from server.db import Database
 from server.db.migrate import upgrade
 from tests.conftest import Hub
@@ -68,6 +68,57 @@ async def test_concurrent_writers_keep_one_intact_chain(hub: Hub) -> None:
     assert seqs == list(range(1, len(seqs) + 1))
     assert head is not None
     assert head.seq == len(seqs)
+
+
+async def test_an_open_transaction_that_appended_holds_no_one_up(hub: Hub) -> None:
+    """The chain's head is taken at the commit, not by the append: a writer whose unit of
+    work is still open (its event loop busy, its client slow) delays no other audited
+    writer, and its entries take their place when it commits, in the order written. (SQLite
+    has one writer at a time whatever the trail does.)"""
+    if hub.db.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite serialises writers")
+    held = asyncio.Event()
+    release = asyncio.Event()
+
+    async def slow_unit_of_work() -> None:
+        async with hub.db.transaction() as session:
+            await audit.add(session, SOMEONE, audit.Event("test.slow", "thing", "first"))
+            await audit.add(session, SOMEONE, audit.Event("test.slow", "thing", "second"))
+            held.set()
+            await release.wait()
+
+    slow = asyncio.create_task(slow_unit_of_work())
+    await held.wait()
+    # with the head locked by the append, this waited for the slow unit of work
+    await asyncio.wait_for(
+        audit.record(hub.db, SOMEONE, audit.Event("test.read", "thing", "quick")), timeout=5
+    )
+    release.set()
+    await slow
+    async with hub.db.sessions() as session:
+        written = list(
+            await session.scalars(select(AuditEvent.resource_id).order_by(AuditEvent.seq))
+        )
+    assert written == ["quick", "first", "second"]
+    report = await audit.verify(hub.db)
+    assert report.intact, report.problem
+
+
+async def test_a_rolled_back_append_leaves_nothing(hub: Hub) -> None:
+    async def append_then_fail() -> None:
+        async with hub.db.transaction() as session:
+            await audit.add(session, SOMEONE, audit.Event("test.lost", "thing", "1"))
+            raise RuntimeError
+
+    with pytest.raises(RuntimeError):
+        await append_then_fail()
+    await audit.record(hub.db, SOMEONE, audit.Event("test.read", "thing", "2"))
+    async with hub.db.sessions() as session:
+        written = list(await session.scalars(select(AuditEvent.resource_id)))
+        pending = await session.scalar(select(func.count()).select_from(AuditPending))
+    assert written == ["2"]
+    assert pending == 0
+    assert (await audit.verify(hub.db)).intact
 
 
 @pytest.mark.parametrize(
