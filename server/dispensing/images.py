@@ -26,11 +26,13 @@ nothing of the patient.
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import hashlib
 import io
 import os
 import uuid
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -72,6 +74,30 @@ warnings.simplefilter("error", Image.DecompressionBombWarning)
 # Register every plugin now, not lazily on the first open, which threads could race.
 Image.init()
 _SRGB = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
+#: images prepared at once in a process: each holds its decoded pixels (Pillow keeps RGB in 4
+#: bytes a pixel: a 12 MP photo is 48 MB) up to twice over while it is turned, so a burst of
+#: uploads waits here rather than multiplying that (the default executor's six threads on two
+#: cores took the hub 800 MB up); one per core, as Pillow decodes and encodes without the GIL,
+#: at most four
+PREPARE_THREADS = max(1, min(4, os.cpu_count() or 1))
+_PREPARING = ThreadPoolExecutor(PREPARE_THREADS, thread_name_prefix="fill-images")
+_M_MMAP_THRESHOLD = -3
+
+
+def _return_large_blocks() -> None:
+    """Have glibc's malloc map allocations of 1 MiB and more on their own and unmap them when
+    freed. Its default threshold rises to the size of each large block freed, so after the
+    first image Pillow's 16 MB pixel blocks (and the upload bodies) come from the heaps, which
+    keep them: a burst of uploads left the hub ~150 MB larger for good (benchmarks/uploads.py).
+    Setting it fixes the threshold for the whole process; few other allocations are as large."""
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):  # not glibc
+        return
+    mallopt(_M_MMAP_THRESHOLD, MIB)
+
+
+_return_large_blocks()
 
 
 class ImageRefused(Exception):
@@ -134,10 +160,15 @@ def prepare(
     source = sniff(data)
     if source is None:
         raise ImageRefused("unsupported_type", "Send a JPEG, PNG or WebP image.")
+    media_type = PNG if source == PNG else JPEG
     try:
         with Image.open(io.BytesIO(data), formats=(_FORMATS[source],)) as image:
             _check_pixels(image, limits)
             clean = _redraw(image, limits)
+            if clean is image:  # unchanged: encode before closing frees its pixels
+                encoded = _encode(clean, media_type)
+        if clean is not image:  # a new image: the decoded original is freed by now
+            encoded = _encode(clean, media_type)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise _too_many_pixels(limits) from None
     except ImageRefused:
@@ -147,8 +178,6 @@ def prepare(
         raise ImageRefused(
             "undecodable", "The image could not be read: damaged or cut short."
         ) from None
-    media_type = PNG if source == PNG else JPEG
-    encoded = _encode(clean, media_type)
     return PreparedImage(
         data=encoded,
         media_type=media_type,
@@ -158,6 +187,15 @@ def prepare(
         source_type=source,
         declared_matches=(declared_type or "").strip().lower() == source,
     )
+
+
+async def prepare_in_thread(
+    data: bytes, declared_type: str | None, limits: ImageLimits = ImageLimits()
+) -> PreparedImage:
+    """:func:`prepare` off the event loop, in the bounded pool of :data:`PREPARE_THREADS`
+    (``asyncio.to_thread`` would allow as many at once as the default executor has threads)."""
+    loop = asyncio.get_running_loop()
+    return await loop.run_in_executor(_PREPARING, prepare, data, declared_type, limits)
 
 
 def _too_many_pixels(limits: ImageLimits) -> ImageRefused:
@@ -174,7 +212,8 @@ def _check_pixels(image: Image.Image, limits: ImageLimits) -> None:
 
 
 def _redraw(image: Image.Image, limits: ImageLimits) -> Image.Image:
-    """The upright sRGB pixels, at most ``max_edge`` on the longest side, as a new image."""
+    """The upright sRGB pixels, at most ``max_edge`` on the longest side: ``image`` itself when
+    it is all that already (no copy: a 12 MP photo is 48 MB decoded), else a new image."""
     if image.format == "JPEG" and max(image.size) > limits.max_edge:
         # libjpeg decodes at 1/2, 1/4 or 1/8 scale directly, never below the size asked for
         image.draft(None, _fit(image.size, limits.max_edge))
@@ -214,6 +253,8 @@ def _to_srgb(image: Image.Image) -> Image.Image:
             converted = None
         if converted is not None:
             return converted
+    if image.mode == target and "transparency" not in image.info:
+        return image
     return image.convert(target)
 
 
@@ -293,6 +334,8 @@ class ImageVault:
         """Encrypt to a temporary file beside the final one, sync it, then link it in place: a
         reader sees the whole image or none, and a crash leaves at most a stray temporary."""
         final = self.path(pharmacy_id, fill_id, image_id)
+        # the folders whose entries change: the fill's, and when it is new its parents' too
+        folders = [final.parent] if final.parent.is_dir() else [*final.parents][:3]
         final.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         temporary = final.with_name(f".{image_id}.{uuid.uuid4().hex}.tmp")
         sink = _SyncedFile(temporary)
@@ -306,7 +349,8 @@ class ImageVault:
         finally:
             sink.close()
             temporary.unlink(missing_ok=True)
-        _sync_folder(final.parent)
+        for folder in folders:
+            _sync_folder(folder)
 
     def get_sync(self, pharmacy_id: uuid.UUID, fill_id: uuid.UUID, image_id: uuid.UUID) -> bytes:
         path = self.path(pharmacy_id, fill_id, image_id)

@@ -1,4 +1,5 @@
-"""Reading a fill image from a request, and the HTTP answers for images: the upload as a raw
+"""The HTTP side of fill images: the vault on the app, reading an upload, and the answers. The
+upload comes as a raw
 body (``Content-Type: image/jpeg``, ``image/png`` or ``image/webp``, what a script's ``fetch``
 of a camera blob sends) or as a ``multipart/form-data`` form with one part named ``image``
 (what a plain ``<input type="file">`` form sends), bounded as every body is."""
@@ -6,6 +7,7 @@ of a camera blob sends) or as a ``multipart/form-data`` form with one part named
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 
 from aiohttp import BodyPartReader, hdrs, web
 
@@ -19,13 +21,22 @@ from ..errors import (
 )
 from ..http import CHUNK, read_body
 from ..settings import SETTINGS
-from .images import JPEG, PNG, WEBP, ImageRefused
+from .images import JPEG, PNG, WEBP, ImageRefused, ImageVault, image_vault
 
 IMAGE_TYPES = (JPEG, PNG, WEBP)
 FORM = "multipart/form-data"
 #: what a form may add to the image (boundaries, part headers) before it is too large at once
 FORM_OVERHEAD = 16 * 1024
 _SEND_AS = "Send the image as image/jpeg, image/png or image/webp, or in a multipart form."
+
+#: the hub's fill image vault (``app.cleanup_ctx.append(vault_ctx)`` puts it there)
+IMAGE_VAULT: web.AppKey[ImageVault] = web.AppKey("image_vault")
+
+
+async def vault_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Open the vault at start-up (its key may have to be made: a file write, in a thread)."""
+    app[IMAGE_VAULT] = await asyncio.to_thread(image_vault, app[SETTINGS])
+    yield
 
 
 async def read_upload(request: web.Request, limit: int) -> tuple[bytes, str | None]:

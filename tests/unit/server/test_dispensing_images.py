@@ -28,6 +28,7 @@ from server.dispensing.images import (
     PreparedImage,
     image_vault,
     prepare,
+    prepare_in_thread,
 )
 from server.settings import Settings, SettingsError
 
@@ -130,8 +131,9 @@ def opened(prepared: PreparedImage) -> Image.Image:
 
 
 @pytest.mark.parametrize("profile", [True, False], ids=["icc", "no-icc"])
-def test_a_phone_jpeg_loses_its_gps_and_all_metadata_and_is_turned_upright(profile: bool) -> None:
-    source = jpeg_with_metadata(orientation=6, profile=profile)
+@pytest.mark.parametrize("orientation", [6, 1], ids=["turned", "upright"])
+def test_a_phone_jpeg_loses_its_gps_and_all_metadata(profile: bool, orientation: int) -> None:
+    source = jpeg_with_metadata(orientation, profile)
     assert b"SERIAL-0001" in source  # the fixture does carry what must go
 
     prepared = prepare(source, "image/jpeg")
@@ -143,6 +145,11 @@ def test_a_phone_jpeg_loses_its_gps_and_all_metadata_and_is_turned_upright(profi
     image = opened(prepared)
     assert len(image.getexif()) == 0
     assert not {"icc_profile", "exif", "xmp", "comment"} & set(image.info)
+
+
+def test_a_phone_jpeg_is_turned_upright() -> None:
+    prepared = prepare(jpeg_with_metadata(orientation=6), "image/jpeg")
+    image = opened(prepared)
     # orientation 6: shown turned a quarter clockwise, so the left (red) half is now on top
     assert (prepared.width, prepared.height) == (32, 64) == image.size
     top, bottom = image.getpixel((16, 8)), image.getpixel((16, 56))
@@ -150,6 +157,28 @@ def test_a_phone_jpeg_loses_its_gps_and_all_metadata_and_is_turned_upright(profi
     assert isinstance(bottom, tuple)
     assert top[0] > 150 > top[2]
     assert bottom[2] > 150 > bottom[0]
+
+
+def swapped_primaries() -> bytes:
+    """sRGB's profile with its red and green primaries swapped: an RGB profile whose colours
+    are plainly not sRGB's."""
+    profile = bytearray(ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes())
+    (count,) = struct.unpack(">I", profile[128:132])
+    entries = {bytes(profile[132 + 12 * i : 136 + 12 * i]): 132 + 12 * i for i in range(count)}
+    red, green = entries[b"rXYZ"], entries[b"gXYZ"]
+    profile[red + 4 : red + 12], profile[green + 4 : green + 12] = (
+        profile[green + 4 : green + 12],
+        profile[red + 4 : red + 12],
+    )
+    return bytes(profile)
+
+
+def test_a_profile_is_applied_then_dropped() -> None:
+    source = encode(two_halves(), "JPEG", icc_profile=swapped_primaries(), quality=95)
+    converted = prepare(source, None)
+    assert b"ICC_PROFILE" not in converted.data
+    red, green, _ = opened(converted).getpixel((8, 16))  # type: ignore[misc]
+    assert green > red  # what the profile calls red is sRGB's green
 
 
 @pytest.mark.parametrize(
@@ -318,6 +347,13 @@ def test_prepare_runs_in_many_threads_at_once() -> None:
     with ThreadPoolExecutor(8) as pool:
         results = list(pool.map(lambda s: prepare(s, None), sources * 4))
     assert [r.sha256 for r in results] == [e.sha256 for e in expected] * 4
+
+
+async def test_prepare_in_thread_gives_what_prepare_gives() -> None:
+    source = jpeg_with_metadata()
+    assert await prepare_in_thread(source, "image/jpeg") == prepare(source, "image/jpeg")
+    with pytest.raises(ImageRefused):
+        await prepare_in_thread(b"GIF89a", "image/gif")
 
 
 # --- the vault ----------------------------------------------------------------------------------

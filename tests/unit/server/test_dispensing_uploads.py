@@ -10,8 +10,14 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
-from server.dispensing.images import ImageRefused
-from server.dispensing.uploads import image_response, read_upload, refusal_problem
+from server.dispensing.images import ImageRefused, ImageVault
+from server.dispensing.uploads import (
+    IMAGE_VAULT,
+    image_response,
+    read_upload,
+    refusal_problem,
+    vault_ctx,
+)
 from server.errors import error_middleware
 from server.settings import SETTINGS, Settings
 
@@ -30,8 +36,14 @@ async def client(
 ) -> TestClient:
     app = web.Application(middlewares=[error_middleware])
     app[SETTINGS] = Settings(data_dir=tmp_path)
+    app.cleanup_ctx.append(vault_ctx)
     app.router.add_post("/upload", upload)
     return await aiohttp_client(app)
+
+
+async def test_the_app_gets_a_vault_with_its_own_key(client: TestClient, tmp_path: Path) -> None:
+    assert isinstance(client.app[IMAGE_VAULT], ImageVault)
+    assert len((tmp_path / "keys" / "fill-images.key").read_bytes()) == 32
 
 
 async def test_a_raw_image_body_is_read_with_its_declared_type(client: TestClient) -> None:
