@@ -71,6 +71,9 @@ _UPRIGHT = {
 # refuses above the configured limit (at most this) itself, also before decoding.
 Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS_CEILING
 warnings.simplefilter("error", Image.DecompressionBombWarning)
+# Broken EXIF is read as none (Pillow reads it at open for the DPI, then :func:`_orientation`),
+# without a warning on the hub's stderr for each such photo.
+warnings.filterwarnings("ignore", "Corrupt EXIF data", UserWarning, r"PIL\.")
 # Register every plugin now, not lazily on the first open, which threads could race.
 Image.init()
 _SRGB = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
@@ -173,8 +176,9 @@ def prepare(
         raise _too_many_pixels(limits) from None
     except ImageRefused:
         raise
-    except (OSError, SyntaxError, ValueError, EOFError, IndexError, KeyError):
-        # Pillow's ways of saying the bytes are not a whole, valid image of that format
+    except (OSError, SyntaxError, ValueError, EOFError, IndexError, KeyError, UserWarning):
+        # Pillow's ways of saying the bytes are not a whole, valid image of that format (its
+        # warnings too, where a process makes them errors: the filter below does not)
         raise ImageRefused(
             "undecodable", "The image could not be read: damaged or cut short."
         ) from None
@@ -218,7 +222,7 @@ def _redraw(image: Image.Image, limits: ImageLimits) -> Image.Image:
         # libjpeg decodes at 1/2, 1/4 or 1/8 scale directly, never below the size asked for
         image.draft(None, _fit(image.size, limits.max_edge))
     image.load()
-    orientation = image.getexif().get(_ORIENTATION, 1)
+    orientation = _orientation(image)
     pixels = _to_srgb(image)
     if max(pixels.size) > limits.max_edge:
         pixels = pixels.resize(
@@ -228,6 +232,15 @@ def _redraw(image: Image.Image, limits: ImageLimits) -> Image.Image:
         pixels = pixels.transpose(_UPRIGHT[orientation])
     pixels.info = {}  # nothing of the upload's metadata reaches the encoder
     return pixels
+
+
+def _orientation(image: Image.Image) -> int:
+    """The EXIF orientation; 1 (as stored) when there is none or the EXIF cannot be read."""
+    try:
+        value = image.getexif().get(_ORIENTATION, 1)
+        return value if isinstance(value, int) else 1
+    except (UserWarning, SyntaxError, ValueError, TypeError, KeyError, IndexError, OSError):
+        return 1  # a phone's EXIF is not worth refusing its photo for
 
 
 def _fit(size: tuple[int, int], edge: int) -> tuple[int, int]:

@@ -9,6 +9,7 @@ import threading
 import time
 import uuid
 import zlib
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -193,6 +194,23 @@ def test_each_orientation_comes_out_upright(
     pixel = image.getpixel(red_at)
     assert isinstance(pixel, tuple)
     assert pixel[0] > 150 > pixel[2]
+
+
+BROKEN_EXIF = b"Exif\x00\x00II*\x00\x08\x00\x00\x00\x05\x00\x12\x01\x03"
+
+
+# the hub's own filter (server.dispensing.images), which the tests' "error" filter overrides
+@pytest.mark.filterwarnings("ignore:Corrupt EXIF data:UserWarning")
+def test_broken_exif_is_read_as_none() -> None:
+    prepared = prepare(encode(two_halves(), "JPEG", exif=BROKEN_EXIF), "image/jpeg")
+    assert opened(prepared).size == (64, 32)
+    assert b"Exif" not in prepared.data
+
+
+def test_where_warnings_are_errors_broken_exif_is_refused_not_a_crash() -> None:
+    with pytest.raises(ImageRefused) as refused:
+        prepare(encode(two_halves(), "JPEG", exif=BROKEN_EXIF), "image/jpeg")
+    assert refused.value.code == "undecodable"
 
 
 def test_a_png_keeps_its_type_and_loses_text_exif_and_profile_chunks() -> None:
@@ -538,3 +556,53 @@ def test_image_settings_come_from_the_environment() -> None:
 def test_image_settings_out_of_bounds_are_refused(name: str, value: str) -> None:
     with pytest.raises(SettingsError, match=name):
         Settings.from_env({f"TELEPHARM_{name}": value})
+
+
+def _noise(mode: str) -> Image.Image:
+    return Image.effect_noise((50, 40), 60).convert("RGB").convert(mode)
+
+
+@pytest.mark.parametrize(
+    ("source", "media_type", "mode"),
+    [
+        (lambda: encode(_noise("L").convert("I;16"), "PNG"), PNG, "RGB"),
+        (lambda: encode(_noise("LA"), "PNG"), PNG, "RGBA"),
+        (lambda: encode(_noise("1"), "PNG"), PNG, "L"),
+        (lambda: encode(_noise("P"), "PNG"), PNG, "RGB"),
+        (lambda: encode(_noise("P"), "PNG", transparency=0), PNG, "RGBA"),
+        (lambda: encode(_noise("RGB"), "PNG", transparency=(0, 0, 0)), PNG, "RGBA"),
+        (
+            lambda: encode(_noise("RGB"), "PNG", save_all=True, append_images=[_noise("RGB")]),
+            PNG,
+            "RGB",
+        ),
+        (
+            lambda: encode(_noise("RGB"), "WEBP", save_all=True, append_images=[_noise("RGB")]),
+            JPEG,
+            "RGB",
+        ),
+        (lambda: encode(_noise("L"), "JPEG"), JPEG, "L"),
+        (lambda: encode(_noise("RGB"), "JPEG", progressive=True), JPEG, "RGB"),
+    ],
+    ids=[
+        "png16",
+        "la",
+        "bilevel",
+        "palette",
+        "palette-alpha",
+        "rgb-trns",
+        "apng",
+        "webp-anim",
+        "grey-jpeg",
+        "progressive",
+    ],
+)
+def test_every_kind_of_accepted_image_becomes_one_plain_frame(
+    source: Callable[[], bytes], media_type: str, mode: str
+) -> None:
+    prepared = prepare(source(), None)
+    image = opened(prepared)
+    assert prepared.media_type == media_type
+    assert image.mode == mode
+    assert getattr(image, "n_frames", 1) == 1
+    assert image.size == (50, 40)
