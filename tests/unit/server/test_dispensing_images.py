@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import os
 import struct
@@ -372,6 +373,24 @@ async def test_prepare_in_thread_gives_what_prepare_gives() -> None:
     assert await prepare_in_thread(source, "image/jpeg") == prepare(source, "image/jpeg")
     with pytest.raises(ImageRefused):
         await prepare_in_thread(b"GIF89a", "image/gif")
+
+
+async def test_spare_pixel_blocks_are_given_back_once_the_pool_is_idle(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from server.dispensing import images
+
+    limits: list[int] = []
+    real = Image.core.set_blocks_max
+    monkeypatch.setattr(images, "_GIVE_BACK_AFTER", 0.0)
+    monkeypatch.setattr(Image.core, "set_blocks_max", lambda n: (limits.append(n), real(n)))
+
+    await asyncio.gather(*(prepare_in_thread(jpeg_with_metadata(), None) for _ in range(3)))
+    assert images._giving_back is not None
+    await images._giving_back
+
+    assert limits[-2:] == [0, images._CACHED_BLOCKS]  # all freed, then the cache allowed again
+    assert limits == [*sorted(limits[:-1], reverse=True), images._CACHED_BLOCKS]
 
 
 # --- the vault ----------------------------------------------------------------------------------
