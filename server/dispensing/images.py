@@ -8,7 +8,13 @@ orientation, converted to sRGB by its ICC profile, shrunk past the longest edge 
 encoded again (a PNG as PNG, anything else as JPEG) with no metadata at all: no EXIF (a phone's
 GPS position, its serial number), no XMP, no ICC profile, no comments or text chunks. What is
 kept is only the pixels, so what the pharmacist sees is what is stored and nothing else rides
-along. It is CPU-bound and thread-safe: callers run it in a thread.
+along. It is CPU-bound and thread-safe: handlers call :func:`prepare_in_thread`, which runs
+it in a pool of its own (one thread per core), so that a burst of uploads queues instead of
+holding a decoded photo (48 MB at 12 MP) per thread of the default executor.
+
+Importing this module sets process-wide state, once: Pillow's bomb guard and warnings, glibc's
+mmap threshold, and Pillow's cache of freed pixel blocks (each explained where it is set; the
+measurements behind them are in ``tests/benchmarks/README.md``, uploads.py).
 
 :class:`ImageVault` keeps prepared images under ``<data dir>/fill-images``, one file each,
 encrypted the way consult recordings are (:mod:`signaling.recording_format`: Tink's
