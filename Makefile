@@ -50,6 +50,7 @@ bench: $(STAMP)  ## benchmarks (not part of make test); see tests/benchmarks/REA
 	$(BIN)/python -m tests.benchmarks.outbound
 	$(BIN)/python -m tests.benchmarks.consults
 	$(BIN)/python -m tests.benchmarks.media
+	$(BIN)/python -m tests.benchmarks.uploads
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

@@ -15,6 +15,8 @@ from urllib.parse import urlsplit
 from aiohttp import web
 
 MIB = 1024 * 1024
+#: the most pixels TELEPHARM_MAX_IMAGE_PIXELS may allow (Pillow's own bomb guard is set to it)
+MAX_IMAGE_PIXELS_CEILING = 100_000_000
 #: the hub's version, as its SCRIPT messages name it (SenderSoftwareVersionRelease)
 SOFTWARE_VERSION = "0.1.0"
 
@@ -117,6 +119,12 @@ class Settings:
     #: the demo prescriber system (server.demo_ehr) served by the hub itself, for ``make run``:
     #: never on in production (only with a loopback issuer)
     demo_ehr: bool = False
+    #: fill images (server.dispensing.images): the most bytes an upload may have, the most
+    #: pixels its header may declare (refused before decoding: decompression bombs), and the
+    #: longest edge kept (larger images are shrunk to it)
+    max_image_bytes: int = 8 * MIB
+    max_image_pixels: int = 40_000_000
+    max_image_edge: int = 4096
 
     def __post_init__(self) -> None:
         parts = urlsplit(self.issuer)
@@ -130,6 +138,10 @@ class Settings:
             raise SettingsError("TELEPHARM_TURN_URLS has TURN servers: set TELEPHARM_TURN_SECRET")
         if self.demo_ehr and not is_loopback(parts.hostname):
             raise SettingsError("TELEPHARM_DEMO_EHR is for the demo on loopback only")
+        if not 0 < self.max_image_pixels <= MAX_IMAGE_PIXELS_CEILING:
+            raise SettingsError(
+                f"TELEPHARM_MAX_IMAGE_PIXELS must be from 1 to {MAX_IMAGE_PIXELS_CEILING}"
+            )
         if not self.database_url:
             sqlite = (self.data_dir / "hub.sqlite3").resolve()
             object.__setattr__(self, "database_url", f"sqlite+aiosqlite:///{sqlite}")
@@ -216,6 +228,15 @@ class Settings:
             ),
             store_timeout=_count(
                 get("STORE_TIMEOUT", f"{defaults.store_timeout:.0f}"), "STORE_TIMEOUT", 1
+            ),
+            max_image_bytes=_count(
+                get("MAX_IMAGE_BYTES", str(defaults.max_image_bytes)), "MAX_IMAGE_BYTES", 1024
+            ),
+            max_image_pixels=_count(
+                get("MAX_IMAGE_PIXELS", str(defaults.max_image_pixels)), "MAX_IMAGE_PIXELS", 1
+            ),
+            max_image_edge=_count(
+                get("MAX_IMAGE_EDGE", str(defaults.max_image_edge)), "MAX_IMAGE_EDGE", 64
             ),
         )
 

@@ -88,7 +88,7 @@ class RecordingKey:
         if len(key) != 32:
             raise ValueError("recordings need a 32-byte AES-256 key")
         self.legacy = AESGCM(key)
-        self.stream = _tink_streaming_aead(_derive(key), segment_size)
+        self.stream = tink_streaming_aead(_derive(key), segment_size)
 
 
 def _derive(key: bytes) -> bytes:
@@ -96,8 +96,9 @@ def _derive(key: bytes) -> bytes:
     return hkdf.derive(key)
 
 
-def _tink_streaming_aead(key: bytes, segment_size: int) -> streaming_aead.StreamingAead:
-    """Tink's primitive for a raw key: a one-key keyset built in memory, never stored."""
+def tink_streaming_aead(key: bytes, segment_size: int) -> streaming_aead.StreamingAead:
+    """Tink's primitive for a raw key: a one-key keyset built in memory, never stored (the
+    fill images' vault uses it too, with a key of its own)."""
     params = aes_gcm_hkdf_streaming_pb2.AesGcmHkdfStreamingParams(
         ciphertext_segment_size=segment_size,
         derived_key_size=32,
@@ -125,7 +126,7 @@ def _tink_streaming_aead(key: bytes, segment_size: int) -> streaming_aead.Stream
         handle = proto_keyset_format.parse(keyset.SerializeToString(), secret_key_access.TOKEN)
         return handle.primitive(streaming_aead.StreamingAead)
     except tink.TinkError as exc:  # e.g. a segment size Tink refuses
-        raise ValueError(f"not a usable recording key: {exc}") from None
+        raise ValueError(f"not a usable streaming key: {exc}") from None
 
 
 def identity(consult_id: str, party: str, segment: int, header: bytes = HEADER) -> bytes:
