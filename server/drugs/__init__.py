@@ -15,7 +15,8 @@ from typing import Any, TypeVar
 
 import orjson
 from aiohttp import web
-from sqlalchemy import Engine, delete, insert, select
+from sqlalchemy import Connection, Engine, delete, insert, select
+from sqlalchemy.orm import Session
 
 from eprescribe.drugs import (
     DrugDataError,
@@ -122,11 +123,16 @@ def reference_with_imports(engine: Engine) -> DrugReference:
     """The bundled reference plus whatever the operator imported: the RxNorm release first
     (names and RxCUIs), then the FDA products, which then find RxNorm's drugs to join."""
     with engine.connect() as connection:
-        concepts = connection.execute(
-            select(RxNormConcept.rxcui, RxNormConcept.tty, RxNormConcept.name, RxNormConcept.data)
-        ).all()
-        rows = connection.execute(select(DrugProduct.data)).scalars()
-        products = [_from_json(data) for data in rows]
+        return reference_from(connection)
+
+
+def reference_from(connection: Connection | Session) -> DrugReference:
+    """:func:`reference_with_imports` read through an open connection or session."""
+    concepts = connection.execute(
+        select(RxNormConcept.rxcui, RxNormConcept.tty, RxNormConcept.name, RxNormConcept.data)
+    ).all()
+    rows = connection.execute(select(DrugProduct.data)).scalars()
+    products = [_from_json(data) for data in rows]
     reference = DrugReference.bundled()
     if concepts:
         reference = reference.with_rxnorm(_rxnorm_from_json(*row) for row in concepts)

@@ -4,7 +4,9 @@ One unit of work stores the message as received, finds the prescription it cance
 (:func:`eprescribe.cancellations.match` over the pharmacy's prescriptions with the order's
 number from the same sender), and decides (:func:`eprescribe.prescriptions.cancel`): the
 prescription is ``cancelled`` and its claim ends, or nothing changes and the answer is
-Denied with its reason. The decision is audited with the message, and its CancelRxResponse
+Denied with its reason. A fill in progress (filling, product check, ready: nothing handed
+over) ends with the prescription (``server.dispensing.store.cancel_open_fill``). The decision
+is audited with the message, and its CancelRxResponse
 is written to the outbox in the same unit of work, so the answer the prescriber gets always
 matches what the store did: never both, never neither. The sender's synchronous reply
 (Status) is built only after the commit.
@@ -37,6 +39,7 @@ from eprescribe.workflow import State
 from .. import audit
 from ..db import Database
 from ..db.models import utcnow
+from ..dispensing import store as fills
 from ..outbox import Deliver
 from ..outbox import store as outbox
 from . import outbound, store
@@ -138,6 +141,9 @@ def _receive(
     answer = rules.cancel(rx, str(actor), reason, now)
     if isinstance(answer, rules.CancelApproved):
         changes = [store.Change(rx, answer.outcome)]
+        # a fill in progress ends with it, nothing handed over (its product back to stock)
+        if fills.cancel_open_fill(session, rx, answer.outcome.rx, str(actor), reason, now):
+            detail["fill_cancelled"] = True
         detail |= store.event_detail(answer.outcome)
         outcome = "success"
     else:

@@ -26,7 +26,7 @@ from eprescribe.prescriptions import (
     Reviewer,
 )
 from eprescribe.verification import CLAIM_TTL, VerificationError
-from eprescribe.workflow import State, TransitionNotAllowed, move
+from eprescribe.workflow import State, TransitionNotAllowed
 
 T0 = dt.datetime(2026, 12, 6, 9, 0, tzinfo=dt.UTC)
 ANNA = Reviewer(str(uuid.UUID(int=1)))

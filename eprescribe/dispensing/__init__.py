@@ -1,0 +1,1 @@
+"""Dispensing: fills of approved prescriptions, the product check, labels and pick-up."""

@@ -1,0 +1,492 @@
+"""The fill flow on the real app and database: a technician fills an approved prescription
+(scanning the stock bottle's GS1 code, counting), a pharmacist checks the product, the fill
+waits in its bin and is handed over; partial fills and their completion, refills, returns to
+stock, a CancelRx while filling; every refusal; RxFill to a real prescriber endpoint, read
+back with the hub's own parser."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import datetime as dt
+import uuid
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+from sqlalchemy import select
+
+from eprescribe.ncpdp import parse_message
+from eprescribe.ncpdp.outbound import CancelRxResponse, RxFill
+from server.audit.models import AuditEvent
+from server.db.models import utcnow
+from server.dispensing.store import FILLS
+from server.outbox.delivery import Deliverer
+from server.outbox.models import OutboundMessage
+from server.prescriptions.models import Prescription
+from server.settings import Settings
+from server.worker.checking import Checker
+from tests.conftest import OTHER_PHARMACY, Hub
+from tests.functional.check_helpers import history
+from tests.functional.fill_helpers import (
+    LISINOPRIL,
+    LISINOPRIL_20,
+    LISINOPRIL_A,
+    LISINOPRIL_B,
+    OXYCODONE,
+    approve,
+    approved_directly,
+    fill_detail,
+    fill_queue,
+    gs1,
+    import_products,
+    ok,
+    receive_as,
+    start,
+    step,
+)
+from tests.functional.intake_helpers import post_script
+from tests.functional.test_outbox import Prescriber, newrx_from_prescriber
+from tests.functional.verification_helpers import staff
+from tests.support.script_samples import cancelrx_xml
+
+ALL = "All Fill Statuses Except Transferred"
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    return dataclasses.replace(
+        settings, outbox_timeout=2.0, outbox_retry_first=0.02, outbox_retry_max=0.05
+    )
+
+
+@pytest.fixture
+async def products(hub: Hub, settings: Settings, tmp_path: Path) -> None:
+    await asyncio.to_thread(import_products, settings, tmp_path)
+
+
+@pytest.fixture
+def checker(settings: Settings, products: None) -> Iterator[Checker]:
+    checker = Checker.from_settings(settings)
+    yield checker
+    checker.close()
+
+
+@pytest.fixture
+async def prescriber() -> Any:
+    """The prescriber system's SCRIPT endpoint (a real aiohttp server on 127.0.0.1)."""
+    endpoint = Prescriber()
+    app = web.Application()
+    app.router.add_post("/script", endpoint.handle)
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    endpoint.url = str(server.make_url("/script"))
+    yield endpoint
+    await server.close()
+
+
+@pytest.fixture
+def deliverer(settings: Settings) -> Iterator[Deliverer]:
+    deliverer = Deliverer.from_settings(settings)
+    yield deliverer
+    deliverer.close()
+
+
+@dataclasses.dataclass
+class Team:
+    prescriber_token: str
+    alice: str  # pharmacist who verifies
+    bob: str  # pharmacist who checks products (no controlled-substance permission)
+    tom: str  # technician
+
+
+@pytest.fixture
+async def team(hub: Hub, products: None, prescriber: Prescriber, settings: Settings) -> Team:
+    token = await newrx_from_prescriber(hub, prescriber, settings)
+    return Team(
+        token,
+        await staff(hub, "alice"),
+        await staff(hub, "bob"),
+        await staff(hub, "tom", role="technician"),
+    )
+
+
+async def approved(hub: Hub, checker: Checker, team: Team, **fields: Any) -> tuple[uuid.UUID, str]:
+    rx_id, message_id = await receive_as(hub, team.prescriber_token, **fields)
+    await approve(hub, checker, team.alice, rx_id)
+    return rx_id, message_id
+
+
+async def to_ready(
+    hub: Hub, team: Team, rx_id: uuid.UUID, *, quantity: str = "60", **kw: str
+) -> str:
+    """Start, scan, count, submit and pass the product check; the fill's ID."""
+    started = await ok(start(hub, team.tom, rx_id))
+    fill_id = started["id"]
+    await ok(step(hub, team.tom, fill_id, "scan", {"text": gs1(kw.get("ndc", LISINOPRIL_A))}))
+    await ok(step(hub, team.tom, fill_id, "quantity", {"quantity": quantity, **kw.get("q", {})}))  # type: ignore[dict-item]
+    await ok(step(hub, team.tom, fill_id, "submit"))
+    await ok(step(hub, team.bob, fill_id, "approve"))
+    return str(fill_id)
+
+
+HAND_OVER = {"collected_by": "the patient", "counselling": "refused", "signature": True}
+
+
+async def rx_fills(hub: Hub, rx_id: uuid.UUID) -> list[tuple[str, bytes]]:
+    async with hub.db.sessions() as session:
+        rows = (
+            await session.execute(
+                select(OutboundMessage.message_type, OutboundMessage.payload)
+                .where(OutboundMessage.prescription_id == rx_id)
+                .order_by(OutboundMessage.position)
+            )
+        ).all()
+    return [(t, p) for t, p in rows]
+
+
+def read_rx_fill(payload: bytes) -> tuple[Any, RxFill]:
+    message = parse_message(payload)
+    assert message.transaction == "RxFill"
+    assert isinstance(message.body, RxFill)
+    return message.header, message.body
+
+
+async def rx_state(hub: Hub, rx_id: uuid.UUID) -> str:
+    async with hub.db.sessions() as session:
+        state = await session.scalar(select(Prescription.state).where(Prescription.id == rx_id))
+    assert state is not None
+    return state
+
+
+# -- the whole flow --------------------------------------------------------------------------
+
+
+async def test_fill_partial_completion_refill_and_rxfill_to_the_prescriber(
+    hub: Hub,
+    checker: Checker,
+    team: Team,
+    prescriber: Prescriber,
+    deliverer: Deliverer,
+) -> None:
+    rx_id, message_id = await approved(hub, checker, team, refills="1", fill_indicator=ALL)
+    waiting = await fill_queue(hub, team.tom, state="waiting")
+    assert [i["prescription_id"] for i in waiting["items"]] == [str(rx_id)]
+
+    started = await ok(start(hub, team.tom, rx_id))
+    assert (started["state"], started["number"], started["rx_number"]) == ("filling", 0, "0000001")
+    assert started["prescription_state"] == "filling"
+    fill_id = started["id"]
+    # one open fill at a time
+    status, body = await start(hub, team.tom, rx_id)
+    assert (status, body["code"]) == (409, "fill_open")
+
+    # another labeler's lisinopril 10 mg tablets: the same clinical drug, substitution allowed
+    await ok(step(hub, team.tom, fill_id, "scan", {"text": gs1(LISINOPRIL_B, lot="B7")}))
+    status, body = await step(hub, team.tom, fill_id, "submit")
+    assert (status, body["code"]) == (422, "fill_incomplete")
+    status, body = await step(hub, team.tom, fill_id, "quantity", {"quantity": "40"})
+    assert (status, body["code"]) == (422, "partial_reason_required")
+    status, body = await step(hub, team.tom, fill_id, "quantity", {"quantity": "61"})
+    assert (status, body["code"]) == (422, "quantity_exceeds_owed")
+    counted = await ok(
+        step(hub, team.tom, fill_id, "quantity", {"quantity": "40", "reason": "short on stock"})
+    )
+    assert counted["partial"] is True
+    await ok(step(hub, team.tom, fill_id, "submit"))
+    checking = await fill_queue(hub, team.bob, state="product_check")
+    assert [i["id"] for i in checking["items"]] == [fill_id]
+
+    # a technician never checks a product; the pharmacist sends it back, then passes it
+    status, body = await step(hub, team.tom, fill_id, "approve")
+    assert (status, body["code"]) == (403, "pharmacist_required")
+    status, body = await step(hub, team.bob, fill_id, "send-back", {"reason": "recount please"})
+    assert (status, body["state"]) == (200, "filling")
+    await ok(step(hub, team.tom, fill_id, "submit"))
+    ready = await ok(step(hub, team.bob, fill_id, "approve"))
+    assert (ready["state"], ready["prescription_state"]) == ("ready", "ready")
+
+    await ok(step(hub, team.tom, fill_id, "bin", {"bin": "A-12"}))
+    assert [i["bin"] for i in (await fill_queue(hub, team.tom, state="ready"))["items"]] == ["A-12"]
+    status, body = await step(
+        hub, team.tom, fill_id, "hand-over", {**HAND_OVER, "signature": False}
+    )
+    assert (status, body["code"]) == (422, "signature_required")
+    done = await ok(
+        step(hub, team.tom, fill_id, "hand-over", {**HAND_OVER, "counselling": "accepted"})
+    )
+    assert (done["state"], done["prescription_state"]) == ("completed", "completed")
+
+    status, fill = await fill_detail(hub, team.tom, fill_id)
+    assert status == 200
+    assert fill["product"]["ndc11"] == LISINOPRIL_B
+    assert (fill["product"]["lot"], fill["quantity"], fill["quantity_owed"]) == ("B7", "40", "60")
+    assert fill["hand_over"]["counselling"] == "accepted"
+    tom_actor, bob_actor = fill["history"][0]["actor"], fill["history"][2]["actor"]
+    assert [(h["from"], h["to"], h["actor"]) for h in fill["history"]] == [
+        (None, "filling", tom_actor),
+        ("filling", "product_check", tom_actor),
+        ("product_check", "filling", bob_actor),
+        ("filling", "product_check", tom_actor),
+        ("product_check", "ready", bob_actor),
+        ("ready", "completed", tom_actor),
+    ]
+    assert fill["history"][2]["reason"] == "sent back: recount please"
+    assert "partial: 40 of 60; short on stock" in fill["history"][1]["reason"]
+
+    # the prescriber asked for every status: PartiallyDispensed, with what was dispensed
+    ((kind, payload),) = await rx_fills(hub, rx_id)
+    header, sent = read_rx_fill(payload)
+    assert (kind, sent.status) == ("RxFill", "PartiallyDispensed")
+    assert header.rx_reference_number == "0000001"
+    assert header.relates_to_message_id == message_id
+    assert sent.medication_dispensed is not None
+    assert sent.medication_dispensed.product_code is not None
+    assert sent.medication_dispensed.product_code.code == LISINOPRIL_B
+    assert sent.medication_dispensed.quantity.value == Decimal(40)
+    async with hub.db.sessions() as session:
+        outbound_id = await session.scalar(
+            select(OutboundMessage.id).where(OutboundMessage.prescription_id == rx_id)
+        )
+    assert outbound_id is not None
+    await asyncio.to_thread(deliverer.deliver, outbound_id)
+    assert [parse_message(b).transaction for b in prescriber.received] == ["RxFill"]
+
+    # the completion of the partial fill: the same number, the 20 still owed
+    completion = await ok(start(hub, team.tom, rx_id))
+    assert (completion["number"], completion["rx_number"]) == (0, "0000001")
+    status, detail = await fill_detail(hub, team.tom, completion["id"])
+    assert detail["quantity_owed"] == "20"
+    await ok(step(hub, team.tom, completion["id"], "scan", {"text": gs1(LISINOPRIL_A)}))
+    await ok(step(hub, team.tom, completion["id"], "quantity", {"quantity": "20"}))
+    await ok(step(hub, team.tom, completion["id"], "submit"))
+    await ok(step(hub, team.bob, completion["id"], "approve"))
+    await ok(step(hub, team.tom, completion["id"], "hand-over", HAND_OVER))
+
+    # the one refill, through the same flow; then none is left
+    refill_id = await to_ready(hub, team, rx_id)
+    status, detail = await fill_detail(hub, team.tom, refill_id)
+    assert (detail["number"], detail["quantity_owed"]) == (1, "60")
+    await ok(step(hub, team.tom, refill_id, "hand-over", HAND_OVER))
+    status, body = await start(hub, team.tom, rx_id)
+    assert (status, body["code"]) == (409, "no_refills_left")
+
+    statuses = [read_rx_fill(p)[1].status for _, p in await rx_fills(hub, rx_id)]
+    assert statuses == ["PartiallyDispensed", "Dispensed", "Dispensed"]
+    steps = await history(hub, rx_id)
+    assert steps[4:] == [
+        ("in_review", "approved"),
+        ("approved", "filling"),
+        ("filling", "product_check"),
+        ("product_check", "filling"),
+        ("filling", "product_check"),
+        ("product_check", "ready"),
+        ("ready", "completed"),
+        ("completed", "filling"),
+        ("filling", "product_check"),
+        ("product_check", "ready"),
+        ("ready", "completed"),
+        ("completed", "filling"),
+        ("filling", "product_check"),
+        ("product_check", "ready"),
+        ("ready", "completed"),
+    ]
+    # every step audited, in the chain
+    async with hub.db.sessions() as session:
+        actions = list(
+            await session.scalars(
+                select(AuditEvent.action)
+                .where(AuditEvent.resource_id == fill_id)
+                .order_by(AuditEvent.seq)
+            )
+        )
+    assert actions[:3] == ["fill.start", "fill.scan", "fill.submit"]
+    assert "fill.read" in actions
+
+
+async def test_rx_numbers_count_up_per_pharmacy(hub: Hub, checker: Checker, team: Team) -> None:
+    first, _ = await approved(hub, checker, team)
+    second, _ = await approved(hub, checker, team)
+    assert (await ok(start(hub, team.tom, second)))["rx_number"] == "0000001"
+    assert (await ok(start(hub, team.tom, first)))["rx_number"] == "0000002"
+
+
+# -- refusals ---------------------------------------------------------------------------------
+
+
+async def test_the_wrong_product_or_an_expired_lot_is_refused_with_the_reason(
+    hub: Hub, checker: Checker, team: Team
+) -> None:
+    rx_id, _ = await approved(hub, checker, team)
+    fill_id = (await ok(start(hub, team.tom, rx_id)))["id"]
+    status, body = await step(hub, team.tom, fill_id, "scan", {"text": gs1(LISINOPRIL_20)})
+    assert (status, body["code"]) == (422, "wrong_product")
+    assert "lisinopril 20 MG" in body["detail"]
+    yesterday = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
+    status, body = await step(
+        hub, team.tom, fill_id, "scan", {"text": gs1(LISINOPRIL_A, expiry=yesterday)}
+    )
+    assert (status, body["code"]) == (422, "lot_expired")
+    soon = dt.datetime.now(dt.UTC).date() + dt.timedelta(days=10)  # before the 30-day supply ends
+    status, body = await step(
+        hub, team.tom, fill_id, "scan", {"text": gs1(LISINOPRIL_A, expiry=soon)}
+    )
+    assert (status, body["code"]) == (422, "lot_expires_too_soon")
+    status, body = await step(hub, team.tom, fill_id, "scan", {"text": "not a code"})
+    assert (status, body["code"]) == (422, "scan_unreadable")
+    status, body = await step(hub, team.tom, fill_id, "scan", {"text": "RX0000001"})
+    assert (status, body["code"]) == (422, "not_a_product")
+    await ok(step(hub, team.tom, fill_id, "scan", {"text": gs1(LISINOPRIL_A)}))
+    assert await hub.audit_outcomes("fill.scan") == ["refused"] * 5 + ["success"]
+
+
+async def test_an_equivalent_is_refused_when_the_prescriber_asked_for_no_substitution(
+    hub: Hub, checker: Checker, team: Team
+) -> None:
+    rx_id, _ = await approved(hub, checker, team, substitutions="1")
+    fill_id = (await ok(start(hub, team.tom, rx_id)))["id"]
+    status, body = await step(hub, team.tom, fill_id, "scan", {"text": gs1(LISINOPRIL_B)})
+    assert (status, body["code"]) == (422, "substitution_not_permitted")
+    await ok(step(hub, team.tom, fill_id, "scan", {"text": gs1(LISINOPRIL_A)}))
+
+
+async def test_a_controlled_substance_needs_the_permission_and_an_identity_check(
+    hub: Hub, team: Team
+) -> None:
+    rx_id, _ = await receive_as(
+        hub,
+        team.prescriber_token,
+        controlled=True,
+        drug_description="oxycodone hydrochloride 5 MG Oral Tablet",
+        ndc=OXYCODONE,
+    )
+    await approved_directly(hub, rx_id)
+    carol = await staff(hub, "carol", controlled=True)
+    fill_id = (await ok(start(hub, team.tom, rx_id)))["id"]
+    await ok(step(hub, team.tom, fill_id, "scan", {"text": gs1(OXYCODONE)}))
+    await ok(step(hub, team.tom, fill_id, "quantity", {"quantity": "60"}))
+    await ok(step(hub, team.tom, fill_id, "submit"))
+    status, body = await step(hub, team.bob, fill_id, "approve")
+    assert (status, body["code"]) == (403, "controlled_substance_permission")
+    await ok(step(hub, carol, fill_id, "approve"))
+    status, body = await step(hub, team.tom, fill_id, "hand-over", HAND_OVER)
+    assert (status, body["code"]) == (422, "identity_check_required")
+    await ok(step(hub, team.tom, fill_id, "hand-over", {**HAND_OVER, "id_checked": True}))
+
+
+async def test_a_pharmacist_does_not_check_a_fill_of_their_own(
+    hub: Hub, checker: Checker, team: Team
+) -> None:
+    rx_id, _ = await approved(hub, checker, team)
+    fill_id = (await ok(start(hub, team.bob, rx_id)))["id"]
+    await ok(step(hub, team.bob, fill_id, "scan", {"text": gs1(LISINOPRIL_A)}))
+    await ok(step(hub, team.bob, fill_id, "quantity", {"quantity": "60"}))
+    await ok(step(hub, team.bob, fill_id, "submit"))
+    status, body = await step(hub, team.bob, fill_id, "approve")
+    assert (status, body["code"]) == (403, "own_fill")
+    await ok(step(hub, team.alice, fill_id, "approve"))
+
+
+async def test_other_pharmacies_fills_answer_404(hub: Hub, checker: Checker, team: Team) -> None:
+    rx_id, _ = await approved(hub, checker, team)
+    fill_id = (await ok(start(hub, team.tom, rx_id)))["id"]
+    await hub.pharmacy(**OTHER_PHARMACY)
+    mallory = await staff(hub, "mallory", pharmacy=OTHER_PHARMACY["ncpdpid"], controlled=True)
+    status, _ = await fill_detail(hub, mallory, fill_id)
+    assert status == 404
+    for name in ("scan", "quantity", "submit", "approve", "send-back", "bin", "hand-over"):
+        status, body = await step(
+            hub,
+            mallory,
+            fill_id,
+            name,
+            {"text": "x", "quantity": "1", "reason": "x", "bin": "x", **HAND_OVER},
+        )
+        assert (status, body["code"]) == (404, "not_found"), name
+    status, _ = await start(hub, mallory, rx_id)
+    assert status == 404
+    for state in ("filling", "waiting"):
+        assert (await fill_queue(hub, mallory, state=state))["items"] == []
+    assert (await fill_detail(hub, team.tom, fill_id))[0] == 200
+
+
+# -- returned to stock, cancelled -------------------------------------------------------------
+
+
+async def test_a_fill_not_collected_in_time_goes_back_to_stock_and_is_filled_again(
+    hub: Hub, checker: Checker, team: Team
+) -> None:
+    rx_id, _ = await approved(hub, checker, team, fill_indicator="Not Dispensed")
+    fill_id = await to_ready(hub, team, rx_id)
+    status, body = await step(hub, team.tom, fill_id, "return-to-stock")
+    assert (status, body["code"]) == (409, "too_early")
+    store = hub.client.app[FILLS]
+    assert await store.sweep(utcnow() + dt.timedelta(days=13)) == 0
+    assert await store.sweep(utcnow() + dt.timedelta(days=15)) == 1
+    status, fill = await fill_detail(hub, team.tom, fill_id)
+    assert (fill["state"], fill["prescription_state"]) == ("returned_to_stock", "returned_to_stock")
+    assert fill["history"][-1]["actor"] == "system:return_to_stock"
+    ((_, payload),) = await rx_fills(hub, rx_id)
+    _, sent = read_rx_fill(payload)
+    assert (sent.status, sent.medication_dispensed) == ("NotDispensed", None)
+    assert [
+        i["prescription_id"] for i in (await fill_queue(hub, team.tom, state="waiting"))["items"]
+    ] == [str(rx_id)]
+    again = await ok(start(hub, team.tom, rx_id))
+    assert (again["number"], again["state"]) == (0, "filling")
+
+
+async def test_a_cancel_while_filling_ends_the_fill_and_tells_the_prescriber(
+    hub: Hub, checker: Checker, team: Team
+) -> None:
+    rx_id, message_id = await approved(hub, checker, team, fill_indicator=ALL)
+    fill_id = (await ok(start(hub, team.tom, rx_id)))["id"]
+    await ok(step(hub, team.tom, fill_id, "scan", {"text": gs1(LISINOPRIL_A)}))
+    today = dt.datetime.now(dt.UTC).date().isoformat()
+    body = cancelrx_xml(
+        message_id=f"CANCEL-{uuid.uuid4().hex[:12]}",
+        order_number=f"ORD-{message_id}"[:35],
+        drug_description=LISINOPRIL,
+        ndc=LISINOPRIL_A,
+        written_date=today,
+    )
+    reply = await (await post_script(hub, body, team.prescriber_token)).read()
+    assert b"<Status>" in reply
+    assert await rx_state(hub, rx_id) == "cancelled"
+    status, fill = await fill_detail(hub, team.tom, fill_id)
+    assert fill["state"] == "cancelled"
+    assert fill["history"][-1]["actor"].startswith("client:")
+    sent = await rx_fills(hub, rx_id)
+    assert [t for t, _ in sent] == ["RxFill", "CancelRxResponse"]
+    assert read_rx_fill(sent[0][1])[1].status == "NotDispensed"
+    answer = parse_message(sent[1][1]).body
+    assert isinstance(answer, CancelRxResponse)
+    assert answer.approved
+    status, body = await step(hub, team.tom, fill_id, "quantity", {"quantity": "60"})
+    assert (status, body["code"]) == (409, "wrong_state")
+
+
+async def test_a_cancel_after_the_hand_over_is_denied(
+    hub: Hub, checker: Checker, team: Team
+) -> None:
+    rx_id, message_id = await approved(hub, checker, team)
+    fill_id = await to_ready(hub, team, rx_id)
+    await ok(step(hub, team.tom, fill_id, "hand-over", HAND_OVER))
+    body = cancelrx_xml(
+        message_id=f"CANCEL-{uuid.uuid4().hex[:12]}",
+        order_number=f"ORD-{message_id}"[:35],
+        drug_description=LISINOPRIL,
+        ndc=LISINOPRIL_A,
+        written_date=dt.datetime.now(dt.UTC).date().isoformat(),
+    )
+    await (await post_script(hub, body, team.prescriber_token)).read()
+    assert await rx_state(hub, rx_id) == "completed"
+    (answer,) = [
+        parse_message(p).body for t, p in await rx_fills(hub, rx_id) if t == "CancelRxResponse"
+    ]
+    assert isinstance(answer, CancelRxResponse)
+    assert answer.reason_codes == ("AH",)
