@@ -1,1 +1,1 @@
-"""Dispensing: fills of approved prescriptions, the product check, labels and pick-up."""
+"""Remote dispensing as pure domain code: the fill, the product it is filled from, the label."""

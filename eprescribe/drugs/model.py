@@ -16,6 +16,7 @@ __all__ = [
     "SCHEDULE_LABELS",
     "Allergen",
     "AllergyMatch",
+    "AuxiliaryWarning",
     "CrossReactivity",
     "Drug",
     "DrugClass",
@@ -193,6 +194,45 @@ class Interaction:
     def __post_init__(self) -> None:
         if self.severity not in _SEVERITIES:
             raise ValueError(f"{self.id}: unknown severity {self.severity!r}")
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class AuxiliaryWarning:
+    """A cautionary statement for the prescription label, and the drugs it applies to.
+
+    Each condition given must hold: an ingredient or a class of the drug among those listed
+    (when any are), its route among ``routes`` and its dose form among ``dose_forms`` (when
+    given); an excepted ingredient or class rules it out. Classes rather than products, so an
+    imported product gets the warnings of the classes its FDA pharmacologic classes map to.
+    """
+
+    id: str
+    text: str
+    ingredients: frozenset[str] = frozenset()
+    classes: frozenset[str] = frozenset()
+    routes: frozenset[str] = frozenset()
+    dose_forms: frozenset[str] = frozenset()
+    except_ingredients: frozenset[str] = frozenset()
+    except_classes: frozenset[str] = frozenset()
+    source: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.text.strip():
+            raise ValueError(f"{self.id}: an auxiliary warning needs its text")
+        if not (self.ingredients or self.classes or self.routes or self.dose_forms):
+            raise ValueError(f"{self.id}: an auxiliary warning must say which drugs it is for")
+
+    def matches(self, drug: Drug) -> bool:
+        names = drug.ingredient_names
+        if names & self.except_ingredients or drug.classes & self.except_classes:
+            return False
+        if (self.ingredients or self.classes) and not (
+            names & self.ingredients or drug.classes & self.classes
+        ):
+            return False
+        if self.routes and drug.route not in self.routes:
+            return False
+        return not self.dose_forms or drug.dose_form in self.dose_forms
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

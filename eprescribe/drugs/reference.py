@@ -1,6 +1,6 @@
 """``DrugReference``: the bundled drug list plus an imported RxNorm release and FDA products,
 with the lookups the prescription checks need (identification, interactions, duplication,
-allergy, dose maximum).
+allergy, dose maximum) and the label's auxiliary warnings.
 
 A reference is immutable: ``with_rxnorm`` and ``with_products`` return a new one, so the cached
 bundled reference can be shared by every worker thread and request without locking.
@@ -171,6 +171,12 @@ class DrugReference:
 
     def max_daily(self, drug: Drug) -> tuple[MaxDose, ...]:
         return drug.max_daily
+
+    def auxiliary_warnings(self, drug: Drug) -> tuple[str, ...]:
+        """The label's auxiliary warnings for ``drug``, most important first, each text once
+        (two entries of the data may share a text for different drugs)."""
+        texts = (w.text for w in self.vocabulary.auxiliary_warnings if w.matches(drug))
+        return tuple(dict.fromkeys(texts))
 
     def resolve_allergen(self, text: str) -> Allergen:
         """Ingredients and classes an allergy entry names ("penicillin", "sulfa", "codeine")."""

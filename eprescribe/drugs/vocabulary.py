@@ -1,8 +1,9 @@
-"""The vocabulary behind the drug list: classes, ingredients, interactions, cross-reactivities.
+"""The vocabulary behind the drug list: classes, ingredients, interactions, cross-reactivities
+and the label's auxiliary warnings.
 
 Read from the bundled JSON files (``data/classes.json``, ``data/ingredients.json``,
-``data/interactions.json``) and checked for internal consistency on load, so a typo in a class
-id fails loudly instead of silently never matching.
+``data/interactions.json``, ``data/auxiliary.json``) and checked for internal consistency on
+load, so a typo in a class id fails loudly instead of silently never matching.
 """
 
 from __future__ import annotations
@@ -15,8 +16,14 @@ from importlib import resources
 from typing import Any, Final
 
 from eprescribe.drugs.errors import DrugDataError
-from eprescribe.drugs.forms import LOCAL_ROUTES
-from eprescribe.drugs.model import CrossReactivity, DrugClass, Interaction, InteractionSide
+from eprescribe.drugs.forms import DOSE_FORMS, LOCAL_ROUTES
+from eprescribe.drugs.model import (
+    AuxiliaryWarning,
+    CrossReactivity,
+    DrugClass,
+    Interaction,
+    InteractionSide,
+)
 from eprescribe.drugs.names import strip_salts
 from eprescribe.drugs.strength import parse_decimal
 
@@ -43,7 +50,8 @@ class IngredientInfo:
 
 
 class Vocabulary:
-    """Classes, ingredients, interactions and cross-reactivities, with lookups by name."""
+    """Classes, ingredients, interactions, cross-reactivities and auxiliary warnings, with
+    lookups by name."""
 
     def __init__(
         self,
@@ -51,11 +59,14 @@ class Vocabulary:
         ingredients: Iterable[IngredientInfo],
         interactions: Iterable[Interaction],
         cross_reactivities: Iterable[CrossReactivity],
+        auxiliary_warnings: Iterable[AuxiliaryWarning] = (),
     ) -> None:
         self.classes: Mapping[str, DrugClass] = {c.id: c for c in classes}
         self.ingredients: Mapping[str, IngredientInfo] = {i.name: i for i in ingredients}
         self.interactions = tuple(interactions)
         self.cross_reactivities = tuple(cross_reactivities)
+        #: in printing order, the most important first
+        self.auxiliary_warnings = tuple(auxiliary_warnings)
         self._precise = {p: i.name for i in self.ingredients.values() for p in i.precise}
         self._epc = _epc_index(self.classes.values())
         _check(self)
@@ -65,11 +76,13 @@ class Vocabulary:
         classes = json.loads(read_data_text("classes.json"))
         ingredients = json.loads(read_data_text("ingredients.json"))["ingredients"]
         interactions = json.loads(read_data_text("interactions.json"))["interactions"]
+        warnings = json.loads(read_data_text("auxiliary.json"))["warnings"]
         return cls(
             (_drug_class(raw) for raw in classes["classes"]),
             (_ingredient(name, raw) for name, raw in ingredients.items()),
             (_interaction(raw) for raw in interactions),
             (_cross_reactivity(raw) for raw in classes["cross_reactivities"]),
+            (_auxiliary_warning(raw) for raw in warnings),
         )
 
     def ingredient_for(self, precise_name: str) -> str | None:
@@ -172,8 +185,22 @@ def _cross_reactivity(raw: Mapping[str, Any]) -> CrossReactivity:
     )
 
 
+def _auxiliary_warning(raw: Mapping[str, Any]) -> AuxiliaryWarning:
+    return AuxiliaryWarning(
+        id=raw["id"],
+        text=raw["text"],
+        ingredients=frozenset(raw.get("ingredients", ())),
+        classes=frozenset(raw.get("classes", ())),
+        routes=frozenset(raw.get("routes", ())),
+        dose_forms=frozenset(raw.get("dose_forms", ())),
+        except_ingredients=frozenset(raw.get("except_ingredients", ())),
+        except_classes=frozenset(raw.get("except_classes", ())),
+        source=raw.get("source", ""),
+    )
+
+
 def _check(vocabulary: Vocabulary) -> None:
-    """Every class and ingredient referenced anywhere exists."""
+    """Every class, ingredient and dose form referenced anywhere exists."""
     classes, ingredients = vocabulary.classes, vocabulary.ingredients
     for info in ingredients.values():
         _known(info.classes, classes, f"ingredient {info.name}")
@@ -189,6 +216,11 @@ def _check(vocabulary: Vocabulary) -> None:
             )
     for cross in vocabulary.cross_reactivities:
         _known({cross.allergy_class, cross.drug_class}, classes, "cross-reactivity")
+    for warning in vocabulary.auxiliary_warnings:
+        where = f"auxiliary warning {warning.id}"
+        _known(warning.classes | warning.except_classes, classes, where)
+        _known(warning.ingredients | warning.except_ingredients, ingredients, where)
+        _known(warning.dose_forms, DOSE_FORMS, where)
 
 
 def _known(names: Iterable[str], known: Mapping[str, object], where: str) -> None:

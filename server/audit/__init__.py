@@ -23,6 +23,7 @@ import argparse
 import datetime as dt
 import functools
 import hashlib
+import re
 import sys
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
@@ -36,7 +37,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
 from ..commands import CliError, Commands, group, with_database
-from ..db import Database, json_default
+from ..db import Database, json_default, json_dumps
 from ..db.models import utcnow
 from ..settings import Settings
 from .models import AuditChain, AuditEvent
@@ -93,8 +94,22 @@ async def add(session: AsyncSession, actor: Actor, event: Event) -> None:
 
 
 def append(session: Session | Connection, rows: list[dict[str, Any]]) -> None:
-    """Chain ``rows`` (from :func:`values`) onto the trail inside the caller's transaction."""
+    """Chain ``rows`` (from :func:`values`) onto the trail inside the caller's transaction.
+
+    On PostgreSQL in one statement (:data:`APPEND_SQL`): the head is locked, the entries
+    chained and inserted, and the head moved on together, so the lock is held from that
+    statement to the commit and never across a round trip of the caller's (three round
+    trips before: lock, insert, update, each waiting for a busy event loop, made every
+    audited writer queue behind the slowest). Elsewhere (SQLite, one writer at a time) the
+    head is read, the rows sealed here, inserted, and the head moved.
+    """
     if not rows:
+        return
+    connection = session.connection() if isinstance(session, Session) else session
+    if connection.dialect.name == "postgresql":
+        numbered = connection.dialect.paramstyle == "numeric_dollar"  # asyncpg, else psycopg
+        sql = APPEND_SQL if numbered else _APPEND_SQL_FORMAT
+        connection.exec_driver_sql(sql, append_arguments(rows))
         return
     head = session.execute(
         select(AuditChain.seq, AuditChain.hash).where(AuditChain.id == HEAD_ID).with_for_update()
@@ -102,6 +117,72 @@ def append(session: Session | Connection, rows: list[dict[str, Any]]) -> None:
     seq, last = seal((head.seq, head.hash), rows)
     session.execute(insert(AuditEvent), rows)
     session.execute(update(AuditChain).where(AuditChain.id == HEAD_ID).values(seq=seq, hash=last))
+
+
+#: the columns of an entry the caller gives, in :data:`APPEND_SQL`'s parameter order
+_GIVEN = (
+    "at",
+    "actor",
+    "pharmacy_id",
+    "action",
+    "resource_type",
+    "resource_id",
+    "outcome",
+    "ip",
+    "detail",
+)
+
+#: PostgreSQL: lock the head (``h``), chain the entries after it (``c``: the hash of
+#: :func:`entry_hash`, computed by the database over each entry's :func:`canonical_tail`, so
+#: nothing needs the head before the lock), insert them and move the head, in one statement.
+#: Parameters: the tails (bytea[]), then one array per column of :data:`_GIVEN`; see
+#: :func:`append_arguments`. Returns the new head (seq, hash).
+APPEND_SQL = """\
+WITH RECURSIVE
+h AS (SELECT seq, hash FROM audit_chain WHERE id = 1 FOR UPDATE),
+e AS (
+  SELECT * FROM unnest(
+    $1::bytea[], $2::timestamptz[], $3::text[], $4::uuid[], $5::text[], $6::text[],
+    $7::text[], $8::text[], $9::text[], $10::text[]
+  ) WITH ORDINALITY AS e(
+    tail, at, actor, pharmacy_id, action, resource_type, resource_id, outcome, ip, detail, n
+  )
+),
+c(n, seq, prev_hash, hash) AS (
+  SELECT 0::bigint, seq, NULL::text, hash::text FROM h
+  UNION ALL
+  SELECT e.n, c.seq + 1, c.hash,
+         encode(sha256(convert_to(c.hash || '[' || (c.seq + 1) || ',', 'UTF8') || e.tail), 'hex')
+  FROM c JOIN e ON e.n = c.n + 1
+),
+a AS (
+  INSERT INTO audit_events (
+    at, actor, pharmacy_id, action, resource_type, resource_id, outcome, ip, detail,
+    seq, prev_hash, hash
+  )
+  SELECT e.at, e.actor, e.pharmacy_id, e.action, e.resource_type, e.resource_id, e.outcome,
+         e.ip, e.detail::json, c.seq, c.prev_hash, c.hash
+  FROM e JOIN c ON c.n = e.n
+)
+UPDATE audit_chain SET seq = c.seq, hash = c.hash
+FROM c WHERE audit_chain.id = 1 AND c.n = (SELECT max(n) FROM e)
+RETURNING audit_chain.seq, audit_chain.hash
+"""
+
+
+#: :data:`APPEND_SQL` for drivers whose placeholders are ``%s`` (psycopg, the worker's)
+_APPEND_SQL_FORMAT = re.sub(r"\$\d+", "%s", APPEND_SQL)
+
+
+def append_arguments(rows: Sequence[Mapping[str, Any]]) -> tuple[list[Any], ...]:
+    """:data:`APPEND_SQL`'s parameters for ``rows`` (from :func:`values`)."""
+    columns: tuple[list[Any], ...] = tuple([] for _ in range(len(_GIVEN) + 1))
+    tails, *given = columns
+    for row in rows:
+        tails.append(canonical_tail(row))
+        for name, column in zip(_GIVEN, given, strict=True):
+            column.append(json_dumps(row[name]) if name == "detail" else row[name])
+    return columns
 
 
 def seal(head: tuple[int, str], rows: list[dict[str, Any]]) -> tuple[int, str]:
@@ -117,11 +198,18 @@ def seal(head: tuple[int, str], rows: list[dict[str, Any]]) -> tuple[int, str]:
 
 def entry_hash(previous: str, row: Mapping[Any, Any]) -> str:
     """SHA-256 over the previous hash and the entry's canonical JSON (sorted keys, UTC time
-    with microseconds), so the same entry hashes the same read back from any database."""
+    with microseconds), so the same entry hashes the same read back from any database: the
+    JSON array of its ``seq`` and :func:`canonical_tail`."""
+    head = b"[%d," % row["seq"]
+    return hashlib.sha256(previous.encode("ascii") + head + canonical_tail(row)).hexdigest()
+
+
+def canonical_tail(row: Mapping[Any, Any]) -> bytes:
+    """The entry's canonical JSON after its ``seq``: what follows ``[<seq>,`` (the position is
+    the one part only the chain's head gives, so the database can finish the hash)."""
     pharmacy_id = row["pharmacy_id"]
     canonical = orjson.dumps(
         [
-            row["seq"],
             row["at"].astimezone(dt.UTC).isoformat(timespec="microseconds"),
             row["actor"],
             None if pharmacy_id is None else str(pharmacy_id),
@@ -135,7 +223,7 @@ def entry_hash(previous: str, row: Mapping[Any, Any]) -> str:
         default=json_default,
         option=orjson.OPT_SORT_KEYS,
     )
-    return hashlib.sha256(previous.encode("ascii") + canonical).hexdigest()
+    return canonical[1:]
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,1 +1,2 @@
-"""Dispensing: fills, the product check, will-call and pick-up (docs/dispensing.md)."""
+"""Remote dispensing: fills, product checks, labels, will-call and stock, over the pure domain
+in ``eprescribe.dispensing``."""

@@ -269,18 +269,16 @@ class IntakeWriter:
 
     async def _store_locked(self, driver: Any, records: list[IntakeRecord]) -> set[uuid.UUID]:
         """The batch in two statements in one transaction: the rows (a prescription and its
-        first transition only for a message that was not a duplicate), then, after locking
-        the audit chain's head (the last lock the transaction takes), the audit entries of
-        the messages stored."""
+        first transition only for a message that was not a duplicate), then the audit
+        entries of the messages stored, chained in the statement that locks the chain's head
+        (the last lock the transaction takes: :data:`audit.APPEND_SQL`)."""
         sql, arrays = _statement(_chained_insert_sql, _tables(records))
         async with driver.transaction():
             stored = {row[0] for row in await driver.fetch(sql, *arrays)}
             entries = [r.audit for r in records if r.message_id in stored]
             if entries:
-                head = await driver.fetchrow(_LOCK_HEAD, audit.HEAD_ID)
-                seq, last = self._head = audit.seal((head[0], head[1]), entries)
-                sql, arrays = _statement(_append_audit_sql, [(AUDIT, entries)])
-                await driver.execute(sql, *arrays, seq, last)
+                head = await driver.fetchrow(audit.APPEND_SQL, *audit.append_arguments(entries))
+                self._head = (head[0], head[1])
         return stored
 
 
@@ -344,8 +342,6 @@ async def _store_with_core(db: Database, records: list[IntakeRecord]) -> set[uui
             await session.run_sync(audit.append, [r.audit for r in fresh])
     return stored
 
-
-_LOCK_HEAD = "SELECT seq, hash FROM audit_chain WHERE id = $1 FOR UPDATE"
 
 Shapes = tuple[tuple[Table, tuple[str, ...]], ...]
 
@@ -449,18 +445,6 @@ def _single_statement_sql(shapes: Shapes) -> str:
         f" c AS (UPDATE audit_chain SET seq = {new_seq}, hash = {new_last}"
         f" WHERE id = {audit.HEAD_ID} AND EXISTS (SELECT 1 FROM h))"
         " SELECT id FROM m"
-    )
-
-
-@functools.cache
-def _append_audit_sql(shapes: Shapes) -> str:
-    ((events, columns),) = shapes
-    source = _Sources()
-    rows = source(events, columns)
-    return (
-        f"WITH a AS ({_insert(events, columns)} {rows})"  # noqa: S608
-        f" UPDATE audit_chain SET seq = ${source.count + 1}, hash = ${source.count + 2}"
-        f" WHERE id = {audit.HEAD_ID}"
     )
 
 
