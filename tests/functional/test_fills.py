@@ -490,3 +490,48 @@ async def test_a_cancel_after_the_hand_over_is_denied(
     ]
     assert isinstance(answer, CancelRxResponse)
     assert answer.reason_codes == ("AH",)
+
+
+def indicator_change(message_id: str, indicator: str | None) -> bytes:
+    """An RxFillIndicatorChange for the order ``message_id``'s NewRx sent: the CancelRx's shape
+    (the order repeated), its MedicationPrescribed carrying the new RxFillIndicator."""
+    append = (
+        {"Body/CancelRx/MedicationPrescribed": f"<RxFillIndicator>{indicator}</RxFillIndicator>"}
+        if indicator
+        else None
+    )
+    raw = cancelrx_xml(
+        message_id=f"FIC-{uuid.uuid4().hex[:12]}",
+        order_number=f"ORD-{message_id}"[:35],
+        drug_description=LISINOPRIL,
+        ndc=LISINOPRIL_A,
+        written_date=dt.datetime.now(dt.UTC).date().isoformat(),
+        append=append,
+    )
+    return raw.replace(b"<CancelRx>", b"<RxFillIndicatorChange>").replace(
+        b"</CancelRx>", b"</RxFillIndicatorChange>"
+    )
+
+
+async def test_an_rx_fill_indicator_change_decides_what_is_sent_from_then_on(
+    hub: Hub, checker: Checker, team: Team
+) -> None:
+    rx_id, message_id = await approved(hub, checker, team)  # the NewRx asked for none
+    change = indicator_change(message_id, "Dispensed And Partially Dispensed")
+    assert parse_message(change).transaction == "RxFillIndicatorChange"
+    reply = await (await post_script(hub, change, team.prescriber_token)).read()
+    assert b"<Code>000</Code>" in reply, reply
+    assert await hub.audit_outcomes("prescription.fill_indicator") == ["success"]
+    # not collected: NotDispensed is not wanted any more
+    fill_id = await to_ready(hub, team, rx_id)
+    assert await hub.client.app[FILLS].sweep(utcnow() + dt.timedelta(days=15)) == 1
+    assert await rx_fills(hub, rx_id) == []
+    fill_id = await to_ready(hub, team, rx_id)
+    await ok(step(hub, team.tom, fill_id, "hand-over", HAND_OVER))
+    assert [read_rx_fill(p)[1].status for _, p in await rx_fills(hub, rx_id)] == ["Dispensed"]
+    # one that names no prescription is acknowledged, and changes nothing
+    reply = await (
+        await post_script(hub, indicator_change("NO-SUCH-ORDER", None), team.prescriber_token)
+    ).read()
+    assert b"<Code>000</Code>" in reply, reply
+    assert await hub.audit_outcomes("script.fill_indicator") == ["not_found"]
