@@ -7,6 +7,7 @@ work. Another pharmacy's fill or prescription answers 404.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import datetime as dt
@@ -26,7 +27,7 @@ from .. import audit
 from ..callers import PHARMACIST, Caller, caller
 from ..db import DATABASE
 from ..errors import BadRequest, NotFound
-from ..http import path_uuid, query_int, read_json_as, respond
+from ..http import path_uuid, query_int, read_body, read_json_as, require_content_type, respond
 from ..openapi import Operation, Timestamp, operation, path, query
 from ..prescriptions.models import Prescription
 from .models import Fill as FillRow
@@ -512,6 +513,70 @@ def _scan(staff: rules.Staff, body: ScanBody) -> Decide:
     return decide
 
 
+#: a photo of a stock bottle's code at most (phones send 1 to 3 MB)
+PHOTO_MAX = 12 * 1024 * 1024
+PHOTO_TYPES = ("image/jpeg", "image/png", "image/webp")
+
+
+def _scan_texts(staff: rules.Staff, texts: list[str], unreadable: str | None) -> Decide:
+    """The first code in a photo that names a product; refused (audited) when none does."""
+    from eprescribe.verification import VerificationError
+
+    from .scans import product_of
+
+    def decide(ctx: Context, now: dt.datetime) -> rules.FillOutcome:
+        if unreadable is not None:
+            raise VerificationError("photo_unreadable", unreadable)
+        refusal: VerificationError | None = None
+        for text in texts:
+            try:
+                product = product_of(text, ctx.reference, ctx.order)
+            except VerificationError as exc:
+                refusal = refusal or exc
+                continue
+            return rules.record_scan(_open(ctx), ctx.rx, ctx.order, product, staff, now.date())
+        raise refusal or VerificationError(
+            "scan_unreadable", "No barcode was found in the photo: try again, closer and sharper."
+        )
+
+    return decide
+
+
+@operation(
+    Operation(
+        operation_id="fillScanPhoto",
+        summary="Record the scanned product from a photo of the stock bottle's code",
+        description="Body: the photo itself (image/jpeg, image/png or image/webp, at most 12 "
+        "MiB), decoded on the server. Then as the scan step: the first product code found is "
+        "checked against the prescription.",
+        scope=SCOPE,
+        parameters=[path("id", "the fill")],
+        response=StepResult,
+        errors=("400", "401", "403", "404", "409", "413", "415", "422"),
+    )
+)
+async def scan_photo(request: web.Request) -> web.Response:
+    """``POST /api/v1/fills/{id}/scan-photo``: decoded in a thread before the unit of work, so
+    no lock is held while the CPU works."""
+    from .decode import PhotoError, decode_image
+
+    who = await caller(request, SCOPE)
+    staff = _staff(who)
+    fill_id = path_uuid(request, "fill")
+    require_content_type(request, PHOTO_TYPES)
+    photo = await read_body(request, PHOTO_MAX)
+    texts: list[str] = []
+    unreadable: str | None = None
+    try:
+        texts = await asyncio.to_thread(decode_image, photo)
+    except PhotoError as exc:
+        unreadable = str(exc) or "The photo could not be read."
+    outcome = await request.app[FILLS].act(
+        who.actor, who.pharmacy_id, fill_id, "scan", _scan_texts(staff, texts, unreadable)
+    )
+    return respond(_result(outcome))
+
+
 def _quantity(staff: rules.Staff, body: QuantityBody) -> Decide:
     return lambda ctx, now: rules.record_quantity(
         _open(ctx), ctx.rx, body.quantity, body.reason, staff
@@ -648,5 +713,6 @@ def routes(app: web.Application) -> None:
     app.router.add_get("/api/v1/fills", list_fills)
     app.router.add_get("/api/v1/fills/{id}", get_fill)
     app.router.add_post("/api/v1/prescriptions/{id}/fills", start_fill)
+    app.router.add_post("/api/v1/fills/{id}/scan-photo", scan_photo)
     for route, make in makers.items():
         app.router.add_post(f"/api/v1/fills/{{id}}/{route}", _step(route, make))

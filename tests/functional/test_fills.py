@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import datetime as dt
+import io
 import uuid
 from collections.abc import Iterator
 from decimal import Decimal
@@ -16,8 +17,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import zxingcpp
 from aiohttp import web
 from aiohttp.test_utils import TestServer
+from PIL import Image
 from sqlalchemy import select
 
 from eprescribe.ncpdp import parse_message
@@ -51,7 +54,7 @@ from tests.functional.fill_helpers import (
 )
 from tests.functional.intake_helpers import post_script
 from tests.functional.test_outbox import Prescriber, newrx_from_prescriber
-from tests.functional.verification_helpers import staff
+from tests.functional.verification_helpers import bearer, staff
 from tests.support.script_samples import cancelrx_xml
 
 ALL = "All Fill Statuses Except Transferred"
@@ -535,3 +538,48 @@ async def test_an_rx_fill_indicator_change_decides_what_is_sent_from_then_on(
     ).read()
     assert b"<Code>000</Code>" in reply, reply
     assert await hub.audit_outcomes("script.fill_indicator") == ["not_found"]
+
+
+def datamatrix_photo(ndc11: str, expiry: dt.date) -> bytes:
+    """A GS1 DataMatrix of the package, generated here, on a grey card, as a JPEG."""
+    gtin = gs1(ndc11)[2:16]
+    symbol = zxingcpp.create_barcode(
+        f"(01){gtin}(17){expiry:%y%m%d}(10)PH0T0(21)SN77",
+        zxingcpp.BarcodeFormat.DataMatrix,
+        gs1=True,
+    )
+    bitmap = zxingcpp.write_barcode_to_image(symbol, scale=6)
+    height, width = bitmap.shape
+    image = Image.frombytes("L", (width, height), bytes(memoryview(bitmap)))
+    card = Image.new("RGB", (width * 2, height * 2), (200, 196, 190))
+    card.paste(image.convert("RGB"), (width // 2, height // 2))
+    out = io.BytesIO()
+    card.save(out, format="JPEG", quality=80)
+    return out.getvalue()
+
+
+async def test_a_photo_of_the_stock_bottle_is_decoded_on_the_server(
+    hub: Hub, checker: Checker, team: Team
+) -> None:
+    rx_id, _ = await approved(hub, checker, team)
+    fill_id = (await ok(start(hub, team.tom, rx_id)))["id"]
+
+    async def photo(data: bytes, content_type: str = "image/jpeg") -> tuple[int, dict[str, Any]]:
+        response = await hub.client.post(
+            f"/api/v1/fills/{fill_id}/scan-photo",
+            data=data,
+            headers={**bearer(team.tom), "Content-Type": content_type},
+        )
+        return response.status, await response.json()
+
+    far = dt.datetime.now(dt.UTC).date() + dt.timedelta(days=500)
+    status, body = await photo(datamatrix_photo(LISINOPRIL_20, far))
+    assert (status, body["code"]) == (422, "wrong_product")
+    status, body = await photo(b"not an image at all")
+    assert (status, body["code"]) == (422, "photo_unreadable")
+    status, body = await photo(b"x", "text/plain")
+    assert status == 415
+    await ok(photo(datamatrix_photo(LISINOPRIL_A, far)))
+    _, fill = await fill_detail(hub, team.tom, fill_id)
+    assert (fill["product"]["ndc11"], fill["product"]["lot"]) == (LISINOPRIL_A, "PH0T0")
+    assert fill["product"]["expiry"] == far.isoformat()
