@@ -11,8 +11,11 @@ Hooks for the pieces plugged in beside this one (docs/dispensing.md "Plugging in
 
 - :data:`SUBMIT_CHECKS`: what a fill still lacks before its product check (the images, the
   printed label), in plain words;
-- :data:`ON_CHANGE`: called in the unit of work with each stored change (the inventory moves
-  stock on ``scan``/``hand_over``/``return_to_stock``/``cancel``, the label gets its Rx number).
+- :data:`ON_CHANGE`: called in the unit of work with each change about to be stored, before
+  any of the fill is written (the inventory moves stock on ``hand_over``/``return_to_stock``/
+  ``cancel``); raising :class:`~eprescribe.verification.VerificationError` refuses the step,
+  audited, with nothing of the fill written (a hook refuses before writing rows of its own;
+  ``cancel`` comes from a CancelRx and must not be refused).
 """
 
 from __future__ import annotations
@@ -244,6 +247,9 @@ def save(
             outcome.rx, rx_number=next_rx_number(session, outcome.rx.pharmacy_id)
         )
         outcome = dataclasses.replace(outcome, rx=numbered, needs_rx_number=False)
+    # before anything of the fill is written: a hook that refuses leaves nothing behind
+    for hook in ON_CHANGE:
+        hook(session, Stored(action, before, outcome))
     fill = outcome.fill
     steps = fill.history[len(before.history) :] if before is not None else fill.history
     moved = before is None or before.state is not fill.state
@@ -285,8 +291,6 @@ def save(
     for due in outcome.events:
         if rules.wanted(indicator, due.status):
             outbound.rx_fill_message(session, due, outcome.rx.rx_number, now)
-    for hook in ON_CHANGE:
-        hook(session, Stored(action, before, outcome))
     change = prescriptions.Change(before_rx, rx_rules.Outcome(outcome.rx))
     prescriptions.save(session, [change], entries)
     return outcome
@@ -390,9 +394,13 @@ class FillStore:
                 now,
             )
             indicator = await session.run_sync(lambda s: _indicator(s, found.rx.id))
-            outcome = await session.run_sync(
-                lambda s: save(s, action, found.rx, found.fill, outcome, [entry], indicator)
-            )
+            try:
+                outcome = await session.run_sync(
+                    lambda s: save(s, action, found.rx, found.fill, outcome, [entry], indicator)
+                )
+            except VerificationError as exc:  # an ON_CHANGE hook refused (e.g. no stock)
+                detail = {"refused": exc.code}
+                await _refuse(session, actor, action, subject, "refused", detail, _problem(exc))
             written = outbox.enqueued(session)
         if written and self._deliver is not None:
             self._deliver(written)

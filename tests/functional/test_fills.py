@@ -22,12 +22,15 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 from PIL import Image
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from eprescribe.ncpdp import parse_message
 from eprescribe.ncpdp.outbound import CancelRxResponse, RxFill
+from eprescribe.verification import VerificationError
 from server.audit.models import AuditEvent
 from server.db.models import utcnow
-from server.dispensing.store import FILLS
+from server.dispensing import store as store_module
+from server.dispensing.store import FILLS, Stored
 from server.outbox.delivery import Deliverer
 from server.outbox.models import OutboundMessage
 from server.prescriptions.models import Prescription
@@ -583,3 +586,32 @@ async def test_a_photo_of_the_stock_bottle_is_decoded_on_the_server(
     _, fill = await fill_detail(hub, team.tom, fill_id)
     assert (fill["product"]["ndc11"], fill["product"]["lot"]) == (LISINOPRIL_A, "PH0T0")
     assert fill["product"]["expiry"] == far.isoformat()
+
+
+async def test_a_plugged_in_piece_may_refuse_a_step_and_nothing_is_written(
+    hub: Hub, checker: Checker, team: Team, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen: list[str] = []
+
+    def no_stock(session: Session, change: Stored) -> None:
+        seen.append(change.action)
+        if change.action == "quantity":
+            raise VerificationError("insufficient_stock", "Only 12 on hand.")
+
+    monkeypatch.setattr(store_module, "ON_CHANGE", [no_stock])
+    missing = ["the photo of the counted product"]
+    monkeypatch.setattr(store_module, "SUBMIT_CHECKS", [lambda session, fill: missing])
+    rx_id, _ = await approved(hub, checker, team)
+    fill_id = (await ok(start(hub, team.tom, rx_id)))["id"]
+    await ok(step(hub, team.tom, fill_id, "scan", {"text": gs1(LISINOPRIL_A)}))
+    status, body = await step(hub, team.tom, fill_id, "quantity", {"quantity": "60"})
+    assert (status, body["code"], body["detail"]) == (422, "insufficient_stock", "Only 12 on hand.")
+    _, fill = await fill_detail(hub, team.tom, fill_id)
+    assert fill["quantity"] is None
+    assert await hub.audit_outcomes("fill.quantity") == ["refused"]
+    assert seen == ["start", "scan", "quantity"]
+    monkeypatch.setattr(store_module, "ON_CHANGE", [])
+    await ok(step(hub, team.tom, fill_id, "quantity", {"quantity": "60"}))
+    status, body = await step(hub, team.tom, fill_id, "submit")
+    assert (status, body["code"]) == (422, "fill_incomplete")
+    assert "the photo of the counted product" in body["detail"]
