@@ -306,7 +306,7 @@ async def _waiting(
         Prescription.id,
         Prescription.rx_number,
         Prescription.state,
-        Prescription.updated_at,
+        Prescription.received_at,
         Prescription.drug_description,
         Prescription.dea_schedule,
     ).where(
@@ -318,12 +318,12 @@ async def _waiting(
         at, key = after
         query = query.where(
             or_(
-                Prescription.updated_at > at,
-                and_(Prescription.updated_at == at, Prescription.id > key),
+                Prescription.received_at > at,
+                and_(Prescription.received_at == at, Prescription.id > key),
             )
         )
     rows = (
-        await session.execute(query.order_by(Prescription.updated_at, Prescription.id).limit(limit))
+        await session.execute(query.order_by(Prescription.received_at, Prescription.id).limit(limit))
     ).all()
     return [
         QueueItem(
@@ -332,7 +332,7 @@ async def _waiting(
             rx_number=r.rx_number,
             number=None,
             state=r.state,
-            since=r.updated_at.isoformat(),
+            since=r.received_at.isoformat(),
             drug_description=r.drug_description,
             quantity_owed=None,
             bin=None,

@@ -314,11 +314,20 @@ async def test_fill_partial_completion_refill_and_rxfill_to_the_prescriber(
     assert "fill.read" in actions
 
 
-async def test_rx_numbers_count_up_per_pharmacy(hub: Hub, checker: Checker, team: Team) -> None:
+async def test_rx_numbers_count_up_per_pharmacy_whatever_the_races(
+    hub: Hub, checker: Checker, team: Team
+) -> None:
     first, _ = await approved(hub, checker, team)
     second, _ = await approved(hub, checker, team)
     assert (await ok(start(hub, team.tom, second)))["rx_number"] == "0000001"
     assert (await ok(start(hub, team.tom, first)))["rx_number"] == "0000002"
+    # started at once: each its own number; one prescription started twice: one fill
+    more = [(await approved(hub, checker, team))[0] for _ in range(4)]
+    racing = await asyncio.gather(*(start(hub, team.tom, rx) for rx in (*more, more[0])))
+    statuses = sorted(status for status, _ in racing)
+    assert statuses == [200, 200, 200, 200, 409]
+    numbers = sorted(body["rx_number"] for status, body in racing if status == 200)
+    assert numbers == ["0000003", "0000004", "0000005", "0000006"]
 
 
 # -- refusals ---------------------------------------------------------------------------------
