@@ -7,8 +7,8 @@ import asyncio
 import gc
 import logging
 
-from .commands import Commands
-from .settings import Settings
+from .commands import CliError, Commands
+from .settings import Settings, is_loopback
 
 log = logging.getLogger("telepharm")
 
@@ -35,6 +35,11 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> None:
     from .logs import AccessLogger
     from .worker.embedded import embedded_worker
 
+    if settings.demo_ehr and not is_loopback(args.host):
+        # its page has no sign-in: synthetic data on a laptop, never on a network
+        raise CliError(
+            "TELEPHARM_DEMO_EHR is for the demo on loopback only: serve it on --host 127.0.0.1"
+        )
     _use_uvloop()
     log.info("serving on http://%s:%d (issuer %s)", args.host, args.port, settings.issuer)
     app = create_app(settings)

@@ -17,7 +17,7 @@ from ..outbox import DELIVER, DELIVER_TASK
 from ..outbox import QUEUE as OUTBOUND_QUEUE
 from ..prescriptions.store import RECHECK
 from ..settings import SETTINGS, Settings
-from .failures import TransientError, transient_as_retry
+from .failures import RETRY_TRANSIENT, per_process, transient_as_retry
 
 CHECK_TASK = "telepharm.check_prescriptions"
 QUEUE = "telepharm.checks"
@@ -98,27 +98,17 @@ def _register(app: Celery, settings: Settings) -> None:
     from . import outbound
 
     outbound.register(app, settings)
-    holder: dict[str, Any] = {}
 
-    def checker() -> Any:
-        # created in the worker process on first use: engines must not cross a fork
-        if "checker" not in holder:
-            from .checking import Checker
+    def make_checker() -> Any:
+        from .checking import Checker
 
-            holder["checker"] = Checker.from_settings(settings)
-        return holder["checker"]
+        return Checker.from_settings(settings)
 
-    @app.task(
-        name=CHECK_TASK,
-        acks_late=True,
-        # only what may pass (the database unreachable): a prescription whose checks fail
-        # otherwise is parked by the checker, never retried for ever with its chunk
-        autoretry_for=(TransientError,),
-        retry_backoff=True,
-        retry_backoff_max=60,
-        retry_jitter=True,
-        max_retries=20,
-    )
+    checker = per_process(make_checker)
+
+    # only what may pass (the database unreachable): a prescription whose checks fail
+    # otherwise is parked by the checker, never retried for ever with its chunk
+    @app.task(name=CHECK_TASK, **RETRY_TRANSIENT)
     def check_prescriptions(prescription_ids: list[str]) -> None:
         """Check each prescription; a retry re-runs the chunk, and the ones already checked
         are no-ops (Checker.check is idempotent)."""

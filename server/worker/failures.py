@@ -8,7 +8,8 @@ database refuses, a bug, a message that no longer parses) fails the same way eve
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
 
 from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
@@ -16,6 +17,33 @@ from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
 class TransientError(Exception):
     """Work that failed for a reason that may pass; the task retries it (with backoff)."""
+
+
+#: the options of a task that retries :class:`TransientError` with backoff and jitter, and
+#: nothing else (what would fail the same way again is handled, or raised, by the task)
+RETRY_TRANSIENT: dict[str, Any] = {
+    "acks_late": True,
+    "autoretry_for": (TransientError,),
+    "retry_backoff": True,
+    "retry_backoff_max": 60,
+    "retry_jitter": True,
+    "max_retries": 20,
+}
+
+T = TypeVar("T")
+
+
+def per_process(make: Callable[[], T]) -> Callable[[], T]:
+    """``make()`` once, on first use, in the process that uses it: a task's engines and
+    connections must not be made before the worker forks."""
+    made: list[T] = []
+
+    def get() -> T:
+        if not made:
+            made.append(make())
+        return made[0]
+
+    return get
 
 
 def is_transient(exc: BaseException) -> bool:

@@ -10,34 +10,23 @@ from celery import Celery
 
 from ..outbox import DELIVER_TASK, QUEUE
 from ..settings import Settings
-from .failures import TransientError, transient_as_retry
+from .failures import RETRY_TRANSIENT, per_process, transient_as_retry
 from .publisher import PUBLISH_RETRY
 
 log = logging.getLogger(__name__)
 
 
 def register(app: Celery, settings: Settings) -> None:
-    holder: dict[str, Any] = {}
+    def make_deliverer() -> Any:
+        from ..outbox.delivery import Deliverer
 
-    def deliverer() -> Any:
-        # created in the worker process on first use: engines must not cross a fork
-        if "deliverer" not in holder:
-            from ..outbox.delivery import Deliverer
+        return Deliverer.from_settings(settings)
 
-            holder["deliverer"] = Deliverer.from_settings(settings)
-        return holder["deliverer"]
+    deliverer = per_process(make_deliverer)
 
-    @app.task(
-        name=DELIVER_TASK,
-        acks_late=True,
-        # the database unreachable: the whole task again (attempts already concluded are
-        # finished or not due, so they are not sent twice)
-        autoretry_for=(TransientError,),
-        retry_backoff=True,
-        retry_backoff_max=60,
-        retry_jitter=True,
-        max_retries=20,
-    )
+    # the database unreachable: the whole task again (attempts already concluded are
+    # finished or not due, so they are not sent twice)
+    @app.task(name=DELIVER_TASK, **RETRY_TRANSIENT)
     def deliver_outbound(message_ids: list[str]) -> None:
         """Attempt each message that is due; publish the retries (with their countdown) and
         the messages that waited behind one that finished."""

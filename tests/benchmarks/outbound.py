@@ -146,6 +146,7 @@ class Pharmacists:
         self.reviewer = rules.Reviewer(user_id, False)
         self.rules = rules
         self.failed = 0
+        self.failures: dict[str, int] = {}
         #: when each clarification's unit of work had committed (``act`` returned), by
         #: prescription: the start of the target's "commit to receipt"
         self.committed: dict[str, float] = {}
@@ -178,8 +179,10 @@ class Pharmacists:
                 lambda rx, now: self.rules.clarify(rx, who, "strength", QUESTION, now),
             )
             self.committed[str(rx_id)] = time.time()
-        except Exception:  # counted: a change that did not commit writes no message
+        except Exception as exc:  # counted: a change that did not commit writes no message
             self.failed += 1
+            why = f"{type(exc).__name__}: {getattr(exc, 'code', '')}"
+            self.failures[why] = self.failures.get(why, 0) + 1
 
     async def paced(self, ids: list[uuid.UUID], rate: int) -> float:
         """Clarify ``ids`` open loop at ``rate`` a second; the seconds it took."""
@@ -361,6 +364,7 @@ async def run(
             results["phases"].append({"phase": f"intake alone {r + 1}", "intake": alone})
             await outbound_phase(f"intake + outbound {r + 1}", batches[1 + r], True)
         results["clarify_failed"] = pharmacists.failed
+        results["clarify_failures"] = pharmacists.failures
         results["committed"] = pharmacists.committed
     finally:
         await pharmacists.close()

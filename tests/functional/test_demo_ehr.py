@@ -4,6 +4,7 @@ and its page shows the prescriber's side of the conversation. Off, its routes do
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import dataclasses
 import datetime as dt
@@ -16,10 +17,11 @@ import pytest
 from sqlalchemy import select
 
 from eprescribe.ncpdp import parse_message
-from server import admin, demo_ehr
+from server import admin, demo_ehr, serve
 from server.app import create_app
 from server.auth.credentials import SecretBox
 from server.auth.models import OAuthClient
+from server.commands import CliError
 from server.outbox import endpoint_context, store
 from server.outbox.delivery import Deliverer
 from server.settings import Settings
@@ -260,3 +262,11 @@ async def test_off_the_demo_ehr_does_not_exist(
     assert (await client.get(path)).status == 404
     headers = {"Content-Type": "application/xml", **bearer(TOKEN)}
     assert (await client.post(path, data=b"<Message/>", headers=headers)).status == 404
+
+
+def test_serve_refuses_the_demo_ehr_on_a_network_address(settings: Settings) -> None:
+    """Its page has no sign-in, so a loopback issuer is not enough: the bind must be loopback
+    too (``--host 0.0.0.0`` would show the demo prescriber's page to the network)."""
+    args = argparse.Namespace(host="0.0.0.0", port=0, no_worker=True, reuse_port=False)  # noqa: S104
+    with pytest.raises(CliError, match="loopback only"):
+        serve.cmd_serve(args, settings)
