@@ -323,7 +323,9 @@ async def _waiting(
             )
         )
     rows = (
-        await session.execute(query.order_by(Prescription.received_at, Prescription.id).limit(limit))
+        await session.execute(
+            query.order_by(Prescription.received_at, Prescription.id).limit(limit)
+        )
     ).all()
     return [
         QueueItem(
