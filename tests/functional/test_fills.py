@@ -283,6 +283,22 @@ async def test_fill_partial_completion_refill_and_rxfill_to_the_prescriber(
 
     statuses = [read_rx_fill(p)[1].status for _, p in await rx_fills(hub, rx_id)]
     assert statuses == ["PartiallyDispensed", "Dispensed", "Dispensed"]
+    async with hub.db.sessions() as session:
+        waiting = list(
+            await session.scalars(
+                select(OutboundMessage.id)
+                .where(
+                    OutboundMessage.prescription_id == rx_id, OutboundMessage.state != "delivered"
+                )
+                .order_by(OutboundMessage.position)
+            )
+        )
+    for outbound in waiting:
+        await asyncio.to_thread(deliverer.deliver, outbound)
+    received = [read_rx_fill(body) for body in prescriber.received]
+    assert [sent.status for _, sent in received] == statuses
+    assert {header.rx_reference_number for header, _ in received} == {"0000001"}
+    assert len({header.message_id for header, _ in received}) == 3
     steps = await history(hub, rx_id)
     assert steps[4:] == [
         ("in_review", "approved"),
