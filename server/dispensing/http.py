@@ -618,12 +618,28 @@ def _hand_over(staff: rules.Staff, body: HandOverBody) -> Decide:
             raise VerificationError(
                 "counselling_invalid", "counselling is accepted, refused or video."
             ) from None
+        if body.consult_id is not None and not _own_consult(ctx, body.consult_id):
+            from eprescribe.verification import VerificationError
+
+            raise VerificationError("consult_unknown", "No such consult of this pharmacy.")
         handed = rules.HandOver(
             body.collected_by, body.id_checked, counselling, body.signature, body.consult_id
         )
         return rules.hand_over(_open(ctx), ctx.rx, staff, handed, now)
 
     return decide
+
+
+def _own_consult(ctx: Context, consult_id: uuid.UUID) -> bool:
+    """The consult a counselling by video names is one of the pharmacy's."""
+    from ..consults.models import ConsultRow
+
+    found = ctx.session.scalar(
+        select(ConsultRow.id).where(
+            ConsultRow.id == consult_id, ConsultRow.pharmacy_id == ctx.rx.pharmacy_id
+        )
+    )
+    return found is not None
 
 
 def _return(days: Callable[[], int]) -> Callable[[rules.Staff, None], Decide]:

@@ -535,6 +535,14 @@ def _detail(outcome: rules.FillOutcome) -> dict[str, Any]:
     }
     if fill.partial:
         detail["partial"] = True
+    if fill.product is not None:  # the product's identity (no patient data): traceability
+        detail["ndc11"] = fill.product.ndc11
+        detail["lot"] = fill.product.lot
+    if fill.bin is not None:
+        detail["bin"] = fill.bin
+    if fill.hand_over is not None:
+        detail["counselling"] = fill.hand_over.counselling.value
+        detail["id_checked"] = fill.hand_over.id_checked
     return detail
 
 

@@ -406,6 +406,13 @@ async def test_a_controlled_substance_needs_the_permission_and_an_identity_check
     await ok(step(hub, carol, fill_id, "approve"))
     status, body = await step(hub, team.tom, fill_id, "hand-over", HAND_OVER)
     assert (status, body["code"]) == (422, "identity_check_required")
+    by_video = {**HAND_OVER, "id_checked": True, "counselling": "video"}
+    status, body = await step(hub, team.tom, fill_id, "hand-over", by_video)
+    assert (status, body["code"]) == (422, "consult_required")
+    status, body = await step(
+        hub, team.tom, fill_id, "hand-over", {**by_video, "consult_id": str(uuid.uuid4())}
+    )
+    assert (status, body["code"]) == (422, "consult_unknown")
     await ok(step(hub, team.tom, fill_id, "hand-over", {**HAND_OVER, "id_checked": True}))
 
 
