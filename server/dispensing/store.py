@@ -20,6 +20,7 @@ Hooks for the pieces plugged in beside this one (docs/dispensing.md "Plugging in
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import datetime as dt
 import time
@@ -330,17 +331,29 @@ class FillStore:
         #: a fixed reference (tests); None: the bundled one with the operator's imports
         self._fixed = reference
         self._cached: tuple[float, DrugReference] | None = None
+        self._refreshing = asyncio.Lock()
         self.return_after_days = return_after_days
 
-    def reference(self, session: Session) -> DrugReference:
+    async def reference(self) -> DrugReference:
+        """The drug reference with the operator's imports, read again after
+        :data:`REFERENCE_TTL` seconds: read before a unit of work takes its locks, and built in
+        a thread (a full FDA import is a lot of work for the event loop)."""
         if self._fixed is not None:
             return self._fixed
-        now = time.monotonic()
-        if self._cached is None or now - self._cached[0] > REFERENCE_TTL:
-            from ..drugs import reference_from
+        cached = self._cached
+        if cached is not None and time.monotonic() - cached[0] <= REFERENCE_TTL:
+            return cached[1]
+        async with self._refreshing:
+            cached = self._cached
+            if cached is not None and time.monotonic() - cached[0] <= REFERENCE_TTL:
+                return cached[1]
+            from ..drugs import imported_rows, reference_of
 
-            self._cached = (now, reference_from(session))
-        return self._cached[1]
+            async with self._db.sessions() as session:
+                rows = await session.run_sync(imported_rows)
+            reference = await asyncio.to_thread(reference_of, *rows)
+            self._cached = (time.monotonic(), reference)
+            return reference
 
     async def start(
         self, actor: audit.Actor, pharmacy_id: uuid.UUID, rx_id: uuid.UUID, decide: Decide
@@ -375,8 +388,11 @@ class FillStore:
         decide: Decide,
     ) -> rules.FillOutcome:
         subject = fill_id or rx_id
+        reference = await self.reference()
         async with audit.refusable(self._db) as session:
-            found = await session.run_sync(lambda s: self._load(s, pharmacy_id, rx_id, fill_id))
+            found = await session.run_sync(
+                lambda s: self._load(s, pharmacy_id, rx_id, fill_id, reference)
+            )
             if found is None:
                 what = "fill" if fill_id is not None else "prescription"
                 await _refuse(
@@ -412,6 +428,7 @@ class FillStore:
         pharmacy_id: uuid.UUID,
         rx_id: uuid.UUID | None,
         fill_id: uuid.UUID | None,
+        reference: DrugReference,
     ) -> Context | None:
         if rx_id is None:
             return None
@@ -429,7 +446,6 @@ class FillStore:
             if fill_row is None:
                 return None
             fill = fill_value(fill_row, history_of(session, fill_id))
-        reference = self.reference(session)
         return Context(
             fill, rx, order_of(row, reference), past_fills(session, rx_id), reference, session
         )
