@@ -283,6 +283,14 @@ async def test_fill_partial_completion_refill_and_rxfill_to_the_prescriber(
 
     statuses = [read_rx_fill(p)[1].status for _, p in await rx_fills(hub, rx_id)]
     assert statuses == ["PartiallyDispensed", "Dispensed", "Dispensed"]
+    response = await hub.client.get(f"/api/v1/prescriptions/{rx_id}", headers=bearer(team.alice))
+    shown = await response.json()
+    assert shown["rx_number"] == "0000001"
+    assert [(f["number"], f["state"], f["quantity"]) for f in shown["fills"]] == [
+        (0, "completed", "40"),
+        (0, "completed", "20"),
+        (1, "completed", "60"),
+    ]
     async with hub.db.sessions() as session:
         waiting = list(
             await session.scalars(
