@@ -18,6 +18,7 @@ from . import (
     health,
     http,
     intake,
+    inventory,
     logs,
     openapi,
     patients,
@@ -56,6 +57,7 @@ def create_app(settings: Settings) -> web.Application:
     consults.setup(app, settings)  # after auth: its sockets check sign-ins
     staff.setup(app, settings)
     drugs.setup(app, settings)  # the drug picker's search
+    inventory.setup(app, settings)  # stock by product and lot; the fills take from it
     openapi.setup(app, settings)  # describes the routes of every feature
     webclient.setup(app, settings)
     demo_ehr.setup(app, settings)  # only with TELEPHARM_DEMO_EHR=1 (make run): the demo prescriber

@@ -17,6 +17,7 @@ from . import admin, audit, demo, drugs, serve, users
 from .auth import cli as auth_cli
 from .commands import CliError, Commands, Parser
 from .db import cli as db_cli
+from .inventory import cli as inventory_cli
 from .outbox import cli as outbox_cli
 from .prescriptions.archive import verify_archive
 from .settings import Settings, SettingsError
@@ -31,6 +32,7 @@ FEATURES: tuple[Callable[[Commands], None], ...] = (
     admin.register_cli,  # pharmacy, client
     outbox_cli.register_cli,
     drugs.register_cli,
+    inventory_cli.register_cli,  # stock recall, stock receive
     users.register_cli,
     auth_cli.register_cli,  # keys
     # the chain, then the EPCS archive's signatures

@@ -22,6 +22,7 @@ def register_cli(commands: Commands) -> None:
 
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> None:
     from . import users
+    from .inventory import demo as inventory_demo
 
     async def seed(
         db: Database,
@@ -29,6 +30,7 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> None:
         box = SecretBox.load(settings.keys_dir)
         credentials = await admin.seed_demo(db, settings.data_dir)
         login = await users.ensure_demo_pharmacist(db, box, admin.DEMO_NCPDPID, settings.data_dir)
+        await inventory_demo.seed_demo(db, admin.DEMO_NCPDPID)
         endpoint = None
         if settings.demo_ehr:
             endpoint = await demo_ehr.register_endpoint(
@@ -48,6 +50,14 @@ Demo pharmacist (sign in at {settings.issuer}/): {login.username} / {login.passw
   or print the current code: {_totp_command(login.enrolment_uri)}"""
     )
     print(_demo_ehr_text(settings, endpoint))
+    print(
+        """
+Demo stock: lisinopril 10 mg (NDC 99999-0410-90), oxycodone 5 mg (Schedule II, 99999-0520-01)
+and atorvastatin 20 mg (99999-0630-30, below its reorder point), fictional listings of the
+NDC Directory (labeler 99999): GET /api/v1/inventory; receive more with
+  telepharm stock receive --pharmacy 1234567 --ndc 99999-410-90 --lot L2 \\
+      --expiry 2028-12-31 --quantity 90"""
+    )
 
 
 def _totp_command(uri: str) -> str:

@@ -20,6 +20,7 @@ from .consults import models as consults
 from .db import models as db
 from .dispensing import models as dispensing
 from .drugs import models as drugs
+from .inventory import models as inventory
 from .outbox import models as outbox
 from .patients import models as patients
 from .prescriptions import archive as epcs_archive
@@ -33,6 +34,7 @@ MODEL_MODULES: tuple[ModuleType, ...] = (
     consults,
     dispensing,
     drugs,
+    inventory,
     outbox,
     patients,
     prescriptions,

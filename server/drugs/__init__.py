@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import datetime as dt
 import itertools
 from collections.abc import Iterable, Iterator
 from decimal import Decimal
@@ -63,17 +64,24 @@ def import_fda(engine: Engine, product_file: Path, package_file: Path) -> Import
         for batch in _batches(products):
             connection.execute(
                 insert(DrugProduct),
-                [
-                    {
-                        "product_id": p.product_id,
-                        "product_ndc": p.product_ndc,
-                        "data": _to_json(p),
-                        "imported_at": now,
-                    }
-                    for p in batch
-                ],
+                [product_row(p, now) for p in batch],
             )
     return stats
+
+
+def product_row(product: ImportedProduct, now: dt.datetime) -> dict[str, Any]:
+    """The ``drug_products`` row of an FDA product (the import's, and the demo's)."""
+    return {
+        "product_id": product.product_id,
+        "product_ndc": product.product_ndc,
+        "data": _to_json(product),
+        "imported_at": now,
+    }
+
+
+def listed_product(data: dict[str, Any]) -> ImportedProduct:
+    """The FDA product a ``drug_products`` row's ``data`` holds."""
+    return _from_json(data)
 
 
 def rxnorm_files(directory: Path) -> tuple[Path, Path, Path]:
