@@ -25,7 +25,7 @@ import dataclasses
 import datetime as dt
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, NoReturn
@@ -72,15 +72,18 @@ SUBMIT_CHECKS: list[SubmitCheck] = []
 
 @dataclass(frozen=True, slots=True)
 class Stored:
-    """A change of a fill about to be written: the action's name, before (None: started) and
-    the outcome. What :data:`ON_CHANGE` hooks receive."""
+    """A change of a fill about to be written: the action's name, before (None: started), the
+    outcome, and who acts (as the audit trail names them). What :data:`ON_CHANGE` hooks
+    receive."""
 
     action: str
     before: rules.Fill | None
     outcome: rules.FillOutcome
+    actor: audit.Actor
 
 
-OnChange = Callable[[Session, Stored], None]
+#: a hook may return facts for the step's audit entry (e.g. the stock that moved)
+OnChange = Callable[[Session, Stored], Mapping[str, Any] | None]
 ON_CHANGE: list[OnChange] = []
 
 
@@ -239,9 +242,11 @@ def save(
     outcome: rules.FillOutcome,
     entries: list[dict[str, Any]],
     indicator: str | None,
+    actor: audit.Actor,
 ) -> rules.FillOutcome:
-    """Write a fill's change and the prescription moved with it; the audit ``entries`` last.
-    ``indicator`` is the prescription's RxFillIndicator (which RxFill statuses to send)."""
+    """Write a fill's change and the prescription moved with it; the audit ``entries`` last
+    (the last one grows by what the :data:`ON_CHANGE` hooks report). ``indicator`` is the
+    prescription's RxFillIndicator (which RxFill statuses to send)."""
     now = utcnow()
     if outcome.needs_rx_number:
         numbered = dataclasses.replace(
@@ -249,8 +254,9 @@ def save(
         )
         outcome = dataclasses.replace(outcome, rx=numbered, needs_rx_number=False)
     # before anything of the fill is written: a hook that refuses leaves nothing behind
-    for hook in ON_CHANGE:
-        hook(session, Stored(action, before, outcome))
+    reported = _hooks(session, Stored(action, before, outcome, actor))
+    if reported and entries:
+        entries[-1]["detail"] = {**entries[-1]["detail"], **reported}
     fill = outcome.fill
     steps = fill.history[len(before.history) :] if before is not None else fill.history
     moved = before is None or before.state is not fill.state
@@ -412,7 +418,9 @@ class FillStore:
             indicator = await session.run_sync(lambda s: _indicator(s, found.rx.id))
             try:
                 outcome = await session.run_sync(
-                    lambda s: save(s, action, found.rx, found.fill, outcome, [entry], indicator)
+                    lambda s: save(
+                        s, action, found.rx, found.fill, outcome, [entry], indicator, actor
+                    )
                 )
             except VerificationError as exc:  # an ON_CHANGE hook refused (e.g. no stock)
                 detail = {"refused": exc.code}
@@ -494,13 +502,14 @@ def cancel_open_fill(
     session: Session,
     before_rx: rx_rules.Prescription,
     cancelled: rx_rules.Prescription,
-    actor: str,
+    actor: audit.Actor,
     reason: str,
     now: dt.datetime,
-) -> bool:
+) -> dict[str, Any] | None:
     """In a CancelRx's unit of work (the prescription locked, decided ``cancelled``): end its
     open fill, nothing handed over, and send NotDispensed if it was asked. The prescription
-    itself is saved by the caller. False when it had no open fill."""
+    itself is saved by the caller. None when it had no open fill, else what the
+    :data:`ON_CHANGE` hooks report (for the cancel's audit entry; they must not refuse)."""
     row = session.scalars(
         select(FillRow)
         .where(
@@ -510,9 +519,10 @@ def cancel_open_fill(
         .with_for_update()
     ).first()
     if row is None:
-        return False
+        return None
     fill = fill_value(row, history_of(session, row.id))
-    outcome = rules.cancel(fill, cancelled, actor, reason, now)
+    outcome = rules.cancel(fill, cancelled, str(actor), reason, now)
+    reported = _hooks(session, Stored("cancel", fill, outcome, actor))
     steps = outcome.fill.history[len(fill.history) :]
     session.execute(
         update(FillRow)
@@ -537,9 +547,14 @@ def cancel_open_fill(
     for due in outcome.events:
         if rules.wanted(indicator, due.status):
             outbound.rx_fill_message(session, due, before_rx.rx_number, now)
+    return reported
+
+
+def _hooks(session: Session, change: Stored) -> dict[str, Any]:
+    reported: dict[str, Any] = {}
     for hook in ON_CHANGE:
-        hook(session, Stored("cancel", fill, outcome))
-    return True
+        reported.update(hook(session, change) or {})
+    return reported
 
 
 def _detail(outcome: rules.FillOutcome) -> dict[str, Any]:

@@ -142,8 +142,9 @@ def _receive(
     if isinstance(answer, rules.CancelApproved):
         changes = [store.Change(rx, answer.outcome)]
         # a fill in progress ends with it, nothing handed over (its product back to stock)
-        if fills.cancel_open_fill(session, rx, answer.outcome.rx, str(actor), reason, now):
-            detail["fill_cancelled"] = True
+        ended = fills.cancel_open_fill(session, rx, answer.outcome.rx, actor, reason, now)
+        if ended is not None:
+            detail |= {"fill_cancelled": True, **ended}
         detail |= store.event_detail(answer.outcome)
         outcome = "success"
     else:

@@ -633,10 +633,12 @@ async def test_a_plugged_in_piece_may_refuse_a_step_and_nothing_is_written(
 ) -> None:
     seen: list[str] = []
 
-    def no_stock(session: Session, change: Stored) -> None:
+    def no_stock(session: Session, change: Stored) -> dict[str, str] | None:
         seen.append(change.action)
+        assert change.actor.kind == "user"
         if change.action == "quantity":
             raise VerificationError("insufficient_stock", "Only 12 on hand.")
+        return {"stock": "moved"} if change.action == "scan" else None
 
     monkeypatch.setattr(store_module, "ON_CHANGE", [no_stock])
     missing = ["the photo of the counted product"]
@@ -650,6 +652,14 @@ async def test_a_plugged_in_piece_may_refuse_a_step_and_nothing_is_written(
     assert fill["quantity"] is None
     assert await hub.audit_outcomes("fill.quantity") == ["refused"]
     assert seen == ["start", "scan", "quantity"]
+    async with hub.db.sessions() as session:
+        scanned = await session.scalar(
+            select(AuditEvent.detail).where(
+                AuditEvent.action == "fill.scan", AuditEvent.outcome == "success"
+            )
+        )
+    assert scanned is not None
+    assert scanned["stock"] == "moved"
     monkeypatch.setattr(store_module, "ON_CHANGE", [])
     await ok(step(hub, team.tom, fill_id, "quantity", {"quantity": "60"}))
     status, body = await step(hub, team.tom, fill_id, "submit")
