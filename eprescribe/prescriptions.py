@@ -70,6 +70,11 @@ class Prescription:
     renewal_prohibited: bool = False
     #: when a renewal request still waiting for the prescriber's answer was sent (None: none)
     renewal_open_since: dt.datetime | None = None
+    #: the pharmacy's prescription number (Rx number), given at its first fill
+    rx_number: str | None = None
+    #: how many of its fills were handed over (partial ones included): once one was, the
+    #: medication is with the patient and a CancelRx is denied
+    fills_dispensed: int = 0
 
     @property
     def findings_stale(self) -> bool:
@@ -421,10 +426,21 @@ def add_note(rx: Prescription, author: str, text: object, now: dt.datetime) -> O
     return Outcome(rx, (NoteAdded(author, verification.reason_text(text), now),))
 
 
+# -- the fills (eprescribe.dispensing.fills) ------------------------------------------------
+
+
+def follow_fill(
+    rx: Prescription, target: State, actor: str, reason: str, at: dt.datetime
+) -> Prescription:
+    """The prescription moved in step with its current fill (the fill rules decide; this only
+    records the prescription's own transition)."""
+    return rx._move(target, actor, reason, at)
+
+
 # -- cancellation (a CancelRx) ------------------------------------------------------------
 
-#: a CancelRx is approved in these states: nothing has been dispensed yet
-CANCELLABLE = frozenset(
+#: not filled yet: a prescriber's approved change replaces one of these
+UNFILLED = frozenset(
     {
         State.RECEIVED,
         State.CHECKING,
@@ -434,7 +450,16 @@ CANCELLABLE = frozenset(
         State.APPROVED,
     }
 )
-_DISPENSED = frozenset({State.DISPENSING, State.READY, State.COMPLETED})
+#: a CancelRx is approved in these states, as long as no fill was ever handed over: a fill
+#: being made, checked or waiting in its bin is product counted but still in the pharmacy (the
+#: open fill ends with the prescription, and its product goes back to stock); so is one
+#: returned to stock
+CANCELLABLE = UNFILLED | {
+    State.FILLING,
+    State.PRODUCT_CHECK,
+    State.READY,
+    State.RETURNED_TO_STOCK,
+}
 
 
 class CancelDenial(enum.StrEnum):
@@ -447,7 +472,8 @@ class CancelDenial(enum.StrEnum):
 
     #: no prescription matches the CancelRx (:mod:`eprescribe.cancellations`)
     NOT_FOUND = "not_found"
-    #: dispensing started (dispensing, ready, completed): the medication may be with the patient
+    #: a fill was handed over (completed, or a refill after one): the medication is with the
+    #: patient
     ALREADY_DISPENSED = "already_dispensed"
     #: the prescription ended before (rejected, or cancelled already)
     ALREADY_ENDED = "already_ended"
@@ -487,10 +513,11 @@ CancelAnswer: TypeAlias = CancelApproved | CancelDenied
 
 def cancel(rx: Prescription, actor: str, reason: str, now: dt.datetime) -> CancelAnswer:
     """The prescriber's cancel: approved (the prescription is ``cancelled``, the claim on it
-    ends) while nothing has been dispensed, else denied with nothing changed. Both answers
-    are values, never an exception: a CancelRx is always answered, and the type leaves no
-    third way (``actor`` is the sender, ``client:<id>``)."""
-    if rx.state in _DISPENSED:
+    ends; an open fill ends with it, which is the fill store's part) while nothing has been
+    handed over, else denied with nothing changed. Both answers are values, never an
+    exception: a CancelRx is always answered, and the type leaves no third way (``actor`` is
+    the sender, ``client:<id>``)."""
+    if rx.fills_dispensed > 0 or rx.state is State.COMPLETED:
         return CancelDenied(CancelDenial.ALREADY_DISPENSED)
     if rx.state not in CANCELLABLE:
         return CancelDenied(CancelDenial.ALREADY_ENDED)
@@ -527,8 +554,9 @@ def replaced(
     """The prescriber approved a change: ``replacement`` takes this prescription's place. One
     not dispensed yet ends (``cancelled``, the reason naming its replacement; a claim on it
     ends too); one dispensed or ended stays as it is (the replacement is reviewed like any
-    prescription, the link to this one in sight)."""
-    if rx.state not in CANCELLABLE:
+    prescription, the link to this one in sight). One whose fill has started stays too: its
+    fill is the pharmacy's to finish or stop."""
+    if rx.state not in UNFILLED:
         return Outcome(rx)
     reason = f"replaced by prescription {replacement} ({answer})"
     moved = dataclasses.replace(rx._move(State.CANCELLED, actor, reason, now), claim=None)

@@ -19,9 +19,16 @@ class State(enum.StrEnum):
     APPROVED = "approved"
     REJECTED = "rejected"
     CLARIFICATION_REQUESTED = "clarification_requested"
-    DISPENSING = "dispensing"
+    #: a fill is being made (counted, scanned): nothing handed over yet
+    FILLING = "filling"
+    #: the fill waits for a pharmacist's product check
+    PRODUCT_CHECK = "product_check"
+    #: checked, labelled and in its will-call bin: not yet handed over
     READY = "ready"
+    #: the current fill was handed over (a refill starts from here)
     COMPLETED = "completed"
+    #: the current fill was not collected in time and went back to stock
+    RETURNED_TO_STOCK = "returned_to_stock"
     CANCELLED = "cancelled"
 
 
@@ -32,12 +39,29 @@ _OPEN = {
     State.IN_REVIEW,
     State.CLARIFICATION_REQUESTED,
     State.APPROVED,
-    State.DISPENSING,
+    State.FILLING,
+    State.PRODUCT_CHECK,
     State.READY,
+    State.RETURNED_TO_STOCK,
 }
 
 #: a pharmacist accepted it: what the patient takes (active medication, while its supply lasts)
-ACCEPTED = frozenset({State.APPROVED, State.DISPENSING, State.READY, State.COMPLETED})
+ACCEPTED = frozenset(
+    {
+        State.APPROVED,
+        State.FILLING,
+        State.PRODUCT_CHECK,
+        State.READY,
+        State.COMPLETED,
+        State.RETURNED_TO_STOCK,
+    }
+)
+
+#: a fill of it may start: approved and never filled, a refill after a completed fill (the
+#: fill rules count the refills left), or filled again after a return to stock
+FILLABLE = frozenset({State.APPROVED, State.COMPLETED, State.RETURNED_TO_STOCK})
+#: a fill of it is open (being filled, checked, or waiting in its bin)
+FILL_OPEN = frozenset({State.FILLING, State.PRODUCT_CHECK, State.READY})
 
 #: not yet decided: part of the patient's picture as a pending prescription, not yet verified
 PENDING = frozenset(
@@ -61,11 +85,17 @@ ALLOWED: dict[State, frozenset[State]] = {
         {State.APPROVED, State.REJECTED, State.CLARIFICATION_REQUESTED, State.AWAITING_REVIEW}
     ),
     State.CLARIFICATION_REQUESTED: frozenset({State.AWAITING_REVIEW}),
-    State.APPROVED: frozenset({State.DISPENSING}),
-    State.DISPENSING: frozenset({State.READY}),
-    State.READY: frozenset({State.COMPLETED}),
+    State.APPROVED: frozenset({State.FILLING}),
+    State.FILLING: frozenset({State.PRODUCT_CHECK}),
+    # sent back to the technician with a reason, or checked and ready
+    State.PRODUCT_CHECK: frozenset({State.READY, State.FILLING}),
+    # handed over, or not collected in time
+    State.READY: frozenset({State.COMPLETED, State.RETURNED_TO_STOCK}),
     State.REJECTED: frozenset(),
-    State.COMPLETED: frozenset(),
+    # a refill (or the completion of a partial fill), while refills remain
+    State.COMPLETED: frozenset({State.FILLING}),
+    # filled again
+    State.RETURNED_TO_STOCK: frozenset({State.FILLING}),
     State.CANCELLED: frozenset(),
 }
 

@@ -27,6 +27,7 @@ from . import (
     webclient,
     worker,
 )
+from .dispensing import fills_feature as fills
 from .errors import error_middleware
 from .settings import SETTINGS, Settings
 
@@ -51,6 +52,7 @@ def create_app(settings: Settings) -> web.Application:
     worker.setup(app, settings)  # before the intake, which publishes to it
     intake.setup(app, settings)
     prescriptions.setup(app, settings)
+    fills.setup(app, settings)  # after prescriptions: the fill flow moves them
     patients.setup(app, settings)
     consults.setup(app, settings)  # after auth: its sockets check sign-ins
     staff.setup(app, settings)

@@ -18,6 +18,7 @@ from .audit import models as audit
 from .auth import models as auth
 from .consults import models as consults
 from .db import models as db
+from .dispensing import models as dispensing
 from .drugs import models as drugs
 from .inventory import models as inventory
 from .outbox import models as outbox
@@ -31,6 +32,7 @@ MODEL_MODULES: tuple[ModuleType, ...] = (
     audit,
     auth,
     consults,
+    dispensing,
     drugs,
     inventory,
     outbox,

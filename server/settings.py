@@ -89,6 +89,8 @@ class Settings:
     #: how often the hub looks for prescriptions whose check never ran, and how old they must be
     sweep_interval: float = 30.0
     stuck_after: float = 60.0
+    #: days a ready fill waits for its patient before it goes back to stock
+    return_to_stock_days: int = 14
     #: how long a consult participant's dropped socket keeps its seat (seconds)
     consult_grace: float = 30.0
     #: how often a hub process re-checks the sign-ins behind its open pharmacist sockets
@@ -206,6 +208,11 @@ class Settings:
                 get("SWEEP_INTERVAL", str(defaults.sweep_interval)), "SWEEP_INTERVAL"
             ),
             stuck_after=_seconds(get("STUCK_AFTER", str(defaults.stuck_after)), "STUCK_AFTER"),
+            return_to_stock_days=_count(
+                get("RETURN_TO_STOCK_DAYS", str(defaults.return_to_stock_days)),
+                "RETURN_TO_STOCK_DAYS",
+                1,
+            ),
             outbox_timeout=_seconds(
                 get("OUTBOX_TIMEOUT", str(defaults.outbox_timeout)), "OUTBOX_TIMEOUT", 300
             ),

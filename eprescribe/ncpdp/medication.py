@@ -198,6 +198,10 @@ class MedicationPrescribed:
     prior_authorization: PriorAuthorization | None = None
     drug_use_evaluations: tuple[DrugUseEvaluation, ...] = ()
     delivery_request: str | None = None
+    #: the fill statuses the prescriber asks to be told by RxFill (its ``RxFillIndicator``
+    #: text, e.g. "All Fill Statuses Except Transferred"; read wherever it stands, its place
+    #: in the 2017071 sequence not being confirmed from public material)
+    rx_fill_indicator: str | None = None
 
     @property
     def controlled(self) -> bool:
@@ -245,7 +249,19 @@ def parse_medication_prescribed(el: etree._Element, path: str) -> MedicationPres
         if "DrugUseEvaluation" in children
         else (),
         parse_delivery_request(children, path),
+        _rx_fill_indicator(children, path),
     )
+
+
+#: RxFillIndicator's length (an..50 is assumed: the reference gives none; unverified)
+RX_FILL_INDICATOR_MAX: Final = 50
+
+
+def _rx_fill_indicator(children: Children, path: str) -> str | None:
+    found = single(children, "RxFillIndicator", path)
+    if found is None:
+        return None
+    return leaf(found, f"{path}/RxFillIndicator", RX_FILL_INDICATOR_MAX)
 
 
 # (product code, strength, drug DB code, DEA schedule) of a MedicationPrescribed

@@ -41,9 +41,14 @@ from eprescribe.ncpdp.header import Header, parse_header
 from eprescribe.ncpdp.newrx import NewRx, check_context, parse_newrx
 from eprescribe.ncpdp.outbound.cancelrxresponse import CancelRxResponse, parse_cancel_rx_response
 from eprescribe.ncpdp.outbound.rxchangerequest import RxChangeRequest, parse_rx_change_request
+from eprescribe.ncpdp.outbound.rxfill import RxFill, parse_rx_fill
 from eprescribe.ncpdp.outbound.rxrenewalrequest import RxRenewalRequest, parse_rx_renewal_request
 from eprescribe.ncpdp.prescriber_response import PrescriberResponse
 from eprescribe.ncpdp.rxchangeresponse import parse_rx_change_response
+from eprescribe.ncpdp.rxfillindicatorchange import (
+    RxFillIndicatorChange,
+    parse_rx_fill_indicator_change,
+)
 from eprescribe.ncpdp.rxrenewalresponse import parse_rx_renewal_response
 from eprescribe.ncpdp.status import Status, parse_status
 from eprescribe.ncpdp.structure import Spec, req, walk
@@ -72,6 +77,8 @@ Body: TypeAlias = (
     | RxChangeRequest
     | RxRenewalRequest
     | CancelRxResponse
+    | RxFill
+    | RxFillIndicatorChange
     | None
 )
 
@@ -99,6 +106,8 @@ _BODY_PARSERS: Final[dict[str, Callable[[etree._Element, str], Body]]] = {
     "RxChangeRequest": parse_rx_change_request,
     "RxRenewalRequest": parse_rx_renewal_request,
     "CancelRxResponse": parse_cancel_rx_response,
+    "RxFill": parse_rx_fill,
+    "RxFillIndicatorChange": parse_rx_fill_indicator_change,
 }
 
 

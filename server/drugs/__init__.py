@@ -16,7 +16,8 @@ from typing import Any, TypeVar
 
 import orjson
 from aiohttp import web
-from sqlalchemy import Engine, delete, insert, select
+from sqlalchemy import Connection, Engine, delete, insert, select
+from sqlalchemy.orm import Session
 
 from eprescribe.drugs import (
     DrugDataError,
@@ -130,15 +131,39 @@ def reference_with_imports(engine: Engine) -> DrugReference:
     """The bundled reference plus whatever the operator imported: the RxNorm release first
     (names and RxCUIs), then the FDA products, which then find RxNorm's drugs to join."""
     with engine.connect() as connection:
-        concepts = connection.execute(
+        return reference_from(connection)
+
+
+def reference_from(connection: Connection | Session) -> DrugReference:
+    """:func:`reference_with_imports` read through an open connection or session."""
+    return reference_of(*imported_rows(connection))
+
+
+Imported = tuple[list[tuple[str, str, str, dict[str, Any]]], list[dict[str, Any]]]
+
+
+def imported_rows(connection: Connection | Session) -> Imported:
+    """What the operator imported, as stored: the RxNorm concepts and the FDA products (read
+    apart from :func:`reference_of`, so a server can build the reference off its event loop)."""
+    concepts = [
+        (row.rxcui, row.tty, row.name, row.data)
+        for row in connection.execute(
             select(RxNormConcept.rxcui, RxNormConcept.tty, RxNormConcept.name, RxNormConcept.data)
-        ).all()
-        rows = connection.execute(select(DrugProduct.data)).scalars()
-        products = [_from_json(data) for data in rows]
+        )
+    ]
+    products = list(connection.execute(select(DrugProduct.data)).scalars())
+    return concepts, products
+
+
+def reference_of(
+    concepts: list[tuple[str, str, str, dict[str, Any]]], products: list[dict[str, Any]]
+) -> DrugReference:
+    """The bundled reference plus the imported rows of :func:`imported_rows`."""
     reference = DrugReference.bundled()
     if concepts:
         reference = reference.with_rxnorm(_rxnorm_from_json(*row) for row in concepts)
-    return reference.with_products(products) if products else reference
+    fda = [_from_json(data) for data in products]
+    return reference.with_products(fda) if fda else reference
 
 
 def _batches(items: Iterable[_T]) -> Iterator[list[_T]]:

@@ -39,11 +39,13 @@ from eprescribe.ncpdp import (
     salvage_reply_context,
     salvage_transaction,
 )
+from eprescribe.ncpdp.rxfillindicatorchange import RxFillIndicatorChange
 
 from .. import audit
 from ..admin.models import Pharmacy
 from ..db import Database
 from ..db.models import utcnow
+from ..dispensing.indicators import receive_indicator_change
 from ..outbox import Deliver
 from ..prescriptions import cancels, responses, store
 from ..prescriptions.models import InboundMessage
@@ -53,7 +55,9 @@ from ..prescriptions.writer import Duplicate, IntakeWriter, StorageFailed
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-SUPPORTED = frozenset({"NewRx", "CancelRx", "RxChangeResponse", "RxRenewalResponse"})
+SUPPORTED = frozenset(
+    {"NewRx", "CancelRx", "RxChangeResponse", "RxRenewalResponse", "RxFillIndicatorChange"}
+)
 #: the answer to a Status, Error or Verify the hub could not take responsibility for: an
 #: empty HTTP 200 (a Status would claim it, an Error is never sent to one, §6)
 NO_ANSWER = b""
@@ -238,7 +242,7 @@ class IntakeService:
     async def _accept(self, message: Message, raw: bytes, sender: Sender) -> None:
         body = message.body
         if message.transaction not in SUPPORTED or not isinstance(
-            body, NewRx | CancelRx | PrescriberResponse
+            body, NewRx | CancelRx | PrescriberResponse | RxFillIndicatorChange
         ):
             raise UnsupportedTransactionError(
                 f"{message.transaction} is not supported by this receiver",
@@ -249,6 +253,8 @@ class IntakeService:
             raise UnidentifiedError("Receiving pharmacy is not on this hub", "/Message/Header/To")
         if isinstance(body, CancelRx):
             await self._store_cancel(message, body, raw, sender, pharmacy_id)
+        elif isinstance(body, RxFillIndicatorChange):
+            await self._store_fill_indicator(message, body, raw, sender, pharmacy_id)
         elif isinstance(body, PrescriberResponse):
             await self._store_response(message, body, raw, sender, pharmacy_id)
         else:
@@ -278,6 +284,24 @@ class IntakeService:
             await cancels.receive_cancel(
                 self._db, message, body, raw, actor, pharmacy_id, self._recheck, self._deliver
             )
+        except Duplicate:
+            await self._resent(message, raw, sender.client_id)
+        except (SQLAlchemyError, OSError) as exc:
+            raise _not_stored(exc) from exc
+
+    async def _store_fill_indicator(
+        self,
+        message: Message,
+        body: RxFillIndicatorChange,
+        raw: bytes,
+        sender: Sender,
+        pharmacy_id: uuid.UUID,
+    ) -> None:
+        """Store the prescriber's RxFillIndicatorChange and apply it at once; a resend is
+        acknowledged again, applied once."""
+        actor = audit.Actor("client", sender.client_id, pharmacy_id, sender.ip)
+        try:
+            await receive_indicator_change(self._db, message, body, raw, actor, pharmacy_id)
         except Duplicate:
             await self._resent(message, raw, sender.client_id)
         except (SQLAlchemyError, OSError) as exc:

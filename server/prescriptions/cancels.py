@@ -4,7 +4,9 @@ One unit of work stores the message as received, finds the prescription it cance
 (:func:`eprescribe.cancellations.match` over the pharmacy's prescriptions with the order's
 number from the same sender), and decides (:func:`eprescribe.prescriptions.cancel`): the
 prescription is ``cancelled`` and its claim ends, or nothing changes and the answer is
-Denied with its reason. The decision is audited with the message, and its CancelRxResponse
+Denied with its reason. A fill in progress (filling, product check, ready: nothing handed
+over) ends with the prescription (``server.dispensing.store.cancel_open_fill``). The decision
+is audited with the message, and its CancelRxResponse
 is written to the outbox in the same unit of work, so the answer the prescriber gets always
 matches what the store did: never both, never neither. The sender's synchronous reply
 (Status) is built only after the commit.
@@ -18,7 +20,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from eprescribe import prescriptions as rules
@@ -37,6 +39,7 @@ from eprescribe.workflow import State
 from .. import audit
 from ..db import Database
 from ..db.models import utcnow
+from ..dispensing import store as fills
 from ..outbox import Deliver
 from ..outbox import store as outbox
 from . import outbound, store
@@ -110,7 +113,7 @@ def _receive(
         store.save(session, [], [audit.values(actor, entry, now)])
         return CancelReceived(inbound_id, None, None), []
     request = CancelRequest.of(header, body)
-    found = match(request, _candidates(session, pharmacy_id, actor.id, request))
+    found = match(request, candidates(session, pharmacy_id, actor.id, request))
     if not isinstance(found, Found):
         denied = rules.CancelDenied(rules.CancelDenial.NOT_FOUND)
         entry = audit.Event(
@@ -138,6 +141,10 @@ def _receive(
     answer = rules.cancel(rx, str(actor), reason, now)
     if isinstance(answer, rules.CancelApproved):
         changes = [store.Change(rx, answer.outcome)]
+        # a fill in progress ends with it, nothing handed over (its product back to stock)
+        ended = fills.cancel_open_fill(session, rx, answer.outcome.rx, actor, reason, now)
+        if ended is not None:
+            detail |= {"fill_cancelled": True, **ended}
         detail |= store.event_detail(answer.outcome)
         outcome = "success"
     else:
@@ -165,15 +172,19 @@ def _receive(
     return CancelReceived(inbound_id, rx_id, answer), made_stale
 
 
-def _candidates(
+def candidates(
     session: Session, pharmacy_id: uuid.UUID, client_id: str, request: CancelRequest
 ) -> list[Candidate]:
-    """The pharmacy's prescriptions the CancelRx may mean: those with its order number (the
-    hub gives no RxReferenceNumber yet, so nothing else names one) that came from the client
-    posting it (another client naming the same ``From`` cancels nothing of this one's). Test
-    messages never."""
-    number = request.prescriber_order_number
-    if number is None:
+    """The pharmacy's prescriptions a CancelRx (or an RxFillIndicatorChange, read the same
+    way) may mean: those with its order number, or with the Rx number the hub gave
+    (RxReferenceNumber, sent in RxFill), that came from the client posting it (another client
+    naming the same ``From`` cancels nothing of this one's). Test messages never."""
+    number, reference = request.prescriber_order_number, request.rx_reference_number
+    named = [
+        *([Prescription.prescriber_order_number == number] if number is not None else []),
+        *([Prescription.rx_number == reference] if reference is not None else []),
+    ]
+    if not named:
         return []
     rows = session.execute(
         select(
@@ -185,11 +196,12 @@ def _candidates(
             Prescription.medication,
             Prescription.drug_description,
             Prescription.replaces_prescription_id,
+            Prescription.rx_number,
         )
         .join(InboundMessage, InboundMessage.id == Prescription.inbound_message_id)
         .where(
             Prescription.pharmacy_id == pharmacy_id,
-            Prescription.prescriber_order_number == number,
+            or_(*named),
             InboundMessage.sender_client_id == client_id,
             Prescription.test.is_(False),
         )
@@ -207,6 +219,7 @@ def _candidate(
     medication: Any,
     description: str,
     replaces: uuid.UUID | None,
+    rx_number: str | None = None,
 ) -> Candidate:
     person = from_json(PatientValue, patient)
     drug = from_json(MedicationPrescribed, medication)
@@ -223,5 +236,6 @@ def _candidate(
         patient_born=born.date if born else None,
         drug_description=description,
         ndc=product.code if product is not None and product.qualifier == _NDC else None,
+        rx_reference_number=rx_number,
         replaces=replaces,
     )

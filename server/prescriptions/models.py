@@ -53,6 +53,8 @@ class Prescription(Base):
         Index("ix_prescriptions_pharmacy_message", "pharmacy_id", "message_id"),
         # a patient's accepted prescriptions (active medications) without reading the others
         Index("ix_prescriptions_patient_state", "patient_id", "state"),
+        # the pharmacy's Rx numbers are its own, and each names one prescription
+        UniqueConstraint("pharmacy_id", "rx_number", name="uq_prescriptions_pharmacy_rx_number"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
@@ -94,6 +96,13 @@ class Prescription(Base):
     #: the prior authorization's approval number a prescriber confirmed (RxChangeResponse
     #: Validated)
     prior_authorization: Mapped[str | None] = mapped_column(String(IDENTIFIER_MAX))
+    #: the pharmacy's prescription number (7 digits), given at the first fill
+    rx_number: Mapped[str | None] = mapped_column(String(7))
+    #: how many of its fills were handed over (a CancelRx is denied once one was)
+    fills_dispensed: Mapped[int] = mapped_column(default=0, server_default="0")
+    #: the fill statuses the prescriber asked to be told (the NewRx's RxFillIndicator, as an
+    #: RxFillIndicatorChange last set it); None: none
+    rx_fill_indicator: Mapped[str | None] = mapped_column(String(50))
 
     transitions: Mapped[list[PrescriptionTransition]] = relationship(
         back_populates="prescription",

@@ -34,6 +34,7 @@ from ..auth.models import User
 from ..callers import caller
 from ..db import DATABASE
 from ..db.models import utcnow
+from ..dispensing.models import Fill
 from ..errors import BadRequest, NotFound
 from ..http import path_uuid, query_int, respond
 from ..openapi import Operation, Timestamp, operation, path, query
@@ -493,6 +494,19 @@ def request_view(row: ClarificationRequest, names: dict[uuid.UUID, str]) -> Requ
     )
 
 
+class FillSummary(msgspec.Struct, frozen=True, kw_only=True):
+    """One fill of the prescription (the whole fill: ``GET /api/v1/fills/{id}``)."""
+
+    id: uuid.UUID
+    number: int
+    state: str
+    quantity_owed: str
+    quantity: str | None
+    ndc11: str | None
+    started_at: Timestamp
+    ended_at: Timestamp | None
+
+
 class Detail(msgspec.Struct, frozen=True, kw_only=True):
     """The whole prescription with its history."""
 
@@ -558,6 +572,13 @@ class Detail(msgspec.Struct, frozen=True, kw_only=True):
             "that came with a practitioner's signature), once the checks have started"
         ),
     ] = None
+    rx_number: Annotated[
+        str | None,
+        msgspec.Meta(description="the pharmacy's Rx number, given at the first fill"),
+    ] = None
+    fills: Annotated[
+        list[FillSummary], msgspec.Meta(description="its fills, oldest first (docs/dispensing.md)")
+    ] = msgspec.field(default_factory=list)
     replaces: Annotated[
         LinkView | None,
         msgspec.Meta(description="the prescription this one replaces (a change) or renews"),
@@ -670,6 +691,7 @@ async def get_prescription(request: web.Request) -> web.Response:
             else None
         )
         links = await linked(session, rx) if rx else None
+        fills = await fill_summaries(session, rx_id) if rx else []
         opened = await session.run_sync(lambda s: open_renewals(s, [rx_id])) if rx else {}
         open_since = opened.get(rx_id)
         requests = (
@@ -710,8 +732,34 @@ async def get_prescription(request: web.Request) -> web.Response:
     answered: dict[uuid.UUID, PrescriberAnswer] = links.pop("answered")
     views = [_with_answer(view, answered.get(view.id)) for view in detail.outbound]
     return respond(
-        msgspec.structs.replace(detail, epcs=epcs_view(archived), outbound=views, **links)
+        msgspec.structs.replace(
+            detail,
+            epcs=epcs_view(archived),
+            outbound=views,
+            rx_number=rx.rx_number,
+            fills=fills,
+            **links,
+        )
     )
+
+
+async def fill_summaries(session: AsyncSession, rx_id: uuid.UUID) -> list[FillSummary]:
+    rows = await session.scalars(
+        select(Fill).where(Fill.prescription_id == rx_id).order_by(Fill.started_at, Fill.id)
+    )
+    return [
+        FillSummary(
+            id=f.id,
+            number=f.number,
+            state=f.state,
+            quantity_owed=f.quantity_owed,
+            quantity=f.quantity,
+            ndc11=f.ndc11,
+            started_at=f.started_at.isoformat(),
+            ended_at=f.ended_at.isoformat() if f.ended_at else None,
+        )
+        for f in rows
+    ]
 
 
 def _with_answer(view: OutboundView, answer: PrescriberAnswer | None) -> OutboundView:

@@ -182,6 +182,8 @@ def _value(
         checked_basis=row.checked_basis,
         picture=picture,
         **renewal_facts(row),
+        rx_number=row.rx_number,
+        fills_dispensed=row.fills_dispensed or 0,
     )
 
 
@@ -351,6 +353,8 @@ def _row_values(rx: rules.Prescription) -> dict[str, Any]:
         "claimed_until": rx.claim.until if rx.claim else None,
         "patient_id": rx.patient_id,
         "checked_basis": rx.checked_basis,
+        "rx_number": rx.rx_number,
+        "fills_dispensed": rx.fills_dispensed,
     }
 
 
@@ -852,6 +856,7 @@ def intake_record(
             "updated_at": now,
             "urgent": newrx.urgency_indicator_code == URGENT,
             "test": header.test_message,
+            "rx_fill_indicator": medication.rx_fill_indicator,
         },
         transition=transition_row(rx.id, rx.history[0]),
         audit=audit.values(
@@ -914,6 +919,7 @@ def add_replacement(
             test=False,
             replaces_prescription_id=replaces,
             replacement=replacement,
+            rx_fill_indicator=medication.rx_fill_indicator,
         )
     )
     session.execute(insert(PrescriptionTransition), [transition_row(rx.id, rx.history[0])])

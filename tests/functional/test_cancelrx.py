@@ -183,13 +183,16 @@ async def test_a_cancel_after_the_prescription_ended_or_was_dispensed_is_denied(
     )
     assert status == 200
     dispensed = await reviewable(hub, checker)
-    async with hub.db.transaction() as session:  # the fill flow does not exist yet
+    # handed over once (the fill flow itself: test_fills)
+    async with hub.db.transaction() as session:
         await session.execute(
-            update(Prescription).where(Prescription.id == dispensed).values(state="ready")
+            update(Prescription)
+            .where(Prescription.id == dispensed)
+            .values(state="completed", fills_dispensed=1)
         )
     for rx_id, denial, state, code in (
         (rejected, "already_ended", "rejected", "AP"),
-        (dispensed, "already_dispensed", "ready", "AH"),
+        (dispensed, "already_dispensed", "completed", "AH"),
     ):
         reply = await cancel(hub, await message_id_of(hub, rx_id))
         assert code_of(reply) == "000", reply

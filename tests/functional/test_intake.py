@@ -171,7 +171,7 @@ def _unsupported_transaction() -> bytes:
     root = newrx_tree()
     body = root.find("Body/NewRx")
     assert body is not None
-    body.tag = "RxFill"
+    body.tag = "Resupply"  # a transaction this hub does not receive
     return to_bytes(root)
 
 
@@ -180,7 +180,7 @@ BAD_INPUTS: dict[str, tuple[bytes, str, str | None]] = {
     "XXE": (XXE, "500", None),
     "billion laughs": (LAUGHS, "500", None),
     "empty body": (b"", "500", None),
-    "unsupported transaction": (_unsupported_transaction(), "4040", "/Message/Body/RxFill"),
+    "unsupported transaction": (_unsupported_transaction(), "4040", "/Message/Body/Resupply"),
     "missing Patient": (newrx_xml(omit=["Body/NewRx/Patient"]), "3000", "/Message/Body/NewRx"),
     "missing Prescriber": (newrx_xml(omit=["Body/NewRx/Prescriber"]), "3000", "Prescriber"),
     "missing MedicationPrescribed": (

@@ -10,7 +10,8 @@ shortened.
   authorization, script clarification, drug use evaluation, out of stock, prescriber
   authorization);
 - :mod:`.rxrenewalrequest`: RxRenewalRequest (refused when the NewRx prohibited it);
-- :mod:`.cancelrxresponse`: CancelRxResponse (approved or denied).
+- :mod:`.cancelrxresponse`: CancelRxResponse (approved or denied);
+- :mod:`.rxfill`: RxFill (dispensed, partially dispensed, not dispensed).
 
 Builders take the ``MessageID`` from the caller, so a redelivery reuses it. No delivery here.
 """
@@ -30,6 +31,7 @@ from eprescribe.ncpdp.outbound.rxchangerequest import (
     build_rx_change_request,
     rx_change_request,
 )
+from eprescribe.ncpdp.outbound.rxfill import RxFill, build_rx_fill, rx_fill
 from eprescribe.ncpdp.outbound.rxrenewalrequest import (
     RenewalProhibitedError,
     RxRenewalRequest,
@@ -48,11 +50,14 @@ __all__ = [
     "OutboundError",
     "RenewalProhibitedError",
     "RxChangeRequest",
+    "RxFill",
     "RxRenewalRequest",
     "build_cancel_rx_response",
     "build_rx_change_request",
+    "build_rx_fill",
     "build_rx_renewal_request",
     "cancel_rx_response",
     "rx_change_request",
+    "rx_fill",
     "rx_renewal_request",
 ]

@@ -26,7 +26,7 @@ from eprescribe.prescriptions import (
     Reviewer,
 )
 from eprescribe.verification import CLAIM_TTL, VerificationError
-from eprescribe.workflow import State, TransitionNotAllowed, move
+from eprescribe.workflow import State, TransitionNotAllowed
 
 T0 = dt.datetime(2026, 12, 6, 9, 0, tzinfo=dt.UTC)
 ANNA = Reviewer(str(uuid.UUID(int=1)))
@@ -277,9 +277,12 @@ EHR = "client:ehr"
 
 
 def dispensed_step(rx: Prescription, target: State, at: dt.datetime) -> Prescription:
-    """Dispensing has no decision here yet: its transitions, as a store would load them."""
-    step = move(rx.state, target, "user:tech", "dispensing", at)
-    return dataclasses.replace(rx, state=target, history=(*rx.history, step))
+    """A step of the fill flow (the fill rules' business, eprescribe.dispensing.fills), as the
+    prescription records it."""
+    moved = rx_rules.follow_fill(rx, target, "user:tech", "fill", at)
+    if target is State.COMPLETED:
+        return dataclasses.replace(moved, fills_dispensed=rx.fills_dispensed + 1)
+    return moved
 
 
 def in_every_state() -> dict[State, Prescription]:
@@ -291,21 +294,22 @@ def in_every_state() -> dict[State, Prescription]:
     asking = rx_rules.clarify(in_review, ANNA, "dose", "which dose?", minutes(4)).rx
     approved = rx_rules.approve(in_review, ANNA, {}, minutes(4)).rx
     rejected = rx_rules.reject(in_review, ANNA, "prescriber_not_verified", "no", minutes(4)).rx
-    dispensing = dispensed_step(approved, State.DISPENSING, minutes(5))
-    ready = dispensed_step(dispensing, State.READY, minutes(6))
+    filling = dispensed_step(approved, State.FILLING, minutes(5))
+    checking_product = dispensed_step(filling, State.PRODUCT_CHECK, minutes(5))
+    ready = dispensed_step(checking_product, State.READY, minutes(6))
     completed = dispensed_step(ready, State.COMPLETED, minutes(7))
+    returned = dispensed_step(ready, State.RETURNED_TO_STOCK, minutes(7))
     cancelled = rx_rules.cancel(awaiting, EHR, "CancelRx received", minutes(3))
     assert isinstance(cancelled, CancelApproved)
     walked = (received, checking, awaiting, in_review, asking, approved, rejected)
-    every = {rx.state: rx for rx in (*walked, dispensing, ready, completed, cancelled.outcome.rx)}
+    filled = (filling, checking_product, ready, completed, returned)
+    every = {rx.state: rx for rx in (*walked, *filled, cancelled.outcome.rx)}
     assert set(every) == set(State)
     return every
 
 
 def test_a_cancel_is_approved_in_every_state_before_dispensing() -> None:
     assert set(State) - CANCELLABLE == {
-        State.DISPENSING,
-        State.READY,
         State.COMPLETED,
         State.REJECTED,
         State.CANCELLED,
@@ -358,8 +362,6 @@ def test_an_expired_claim_names_no_holder() -> None:
 
 def test_a_cancel_after_dispensing_or_the_end_is_denied_and_changes_nothing() -> None:
     expected = {
-        State.DISPENSING: CancelDenial.ALREADY_DISPENSED,
-        State.READY: CancelDenial.ALREADY_DISPENSED,
         State.COMPLETED: CancelDenial.ALREADY_DISPENSED,
         State.REJECTED: CancelDenial.ALREADY_ENDED,
         State.CANCELLED: CancelDenial.ALREADY_ENDED,
@@ -370,7 +372,11 @@ def test_a_cancel_after_dispensing_or_the_end_is_denied_and_changes_nothing() ->
         assert answer == CancelDenied(reason), state
         assert answer.text == reason.text
     # the prescription itself is untouched: only the answer is a value
-    assert every[State.READY].state is State.READY
+    assert every[State.COMPLETED].state is State.COMPLETED
+    # a refill being made after a fill was handed over: the medication is with the patient
+    refill = dispensed_step(every[State.COMPLETED], State.FILLING, minutes(8))
+    answer = rx_rules.cancel(refill, EHR, "CancelRx received", minutes(9))
+    assert answer == CancelDenied(CancelDenial.ALREADY_DISPENSED)
 
 
 def test_every_denial_has_its_text() -> None:

@@ -14,9 +14,17 @@ def test_happy_path_history() -> None:
         State.AWAITING_REVIEW,
         State.IN_REVIEW,
         State.APPROVED,
-        State.DISPENSING,
+        State.FILLING,
+        State.PRODUCT_CHECK,
+        State.FILLING,
+        State.PRODUCT_CHECK,
         State.READY,
         State.COMPLETED,
+        State.FILLING,
+        State.PRODUCT_CHECK,
+        State.READY,
+        State.RETURNED_TO_STOCK,
+        State.FILLING,
     ):
         history.append(move(history[-1].to_state, target, "user:rph", "step", NOW))
     assert [(t.from_state, t.to_state) for t in history] == [
@@ -25,15 +33,34 @@ def test_happy_path_history() -> None:
         (State.CHECKING, State.AWAITING_REVIEW),
         (State.AWAITING_REVIEW, State.IN_REVIEW),
         (State.IN_REVIEW, State.APPROVED),
-        (State.APPROVED, State.DISPENSING),
-        (State.DISPENSING, State.READY),
+        (State.APPROVED, State.FILLING),
+        (State.FILLING, State.PRODUCT_CHECK),
+        # sent back by the pharmacist checking the product
+        (State.PRODUCT_CHECK, State.FILLING),
+        (State.FILLING, State.PRODUCT_CHECK),
+        (State.PRODUCT_CHECK, State.READY),
         (State.READY, State.COMPLETED),
+        # a refill, not collected in time, filled again
+        (State.COMPLETED, State.FILLING),
+        (State.FILLING, State.PRODUCT_CHECK),
+        (State.PRODUCT_CHECK, State.READY),
+        (State.READY, State.RETURNED_TO_STOCK),
+        (State.RETURNED_TO_STOCK, State.FILLING),
     ]
+
+
+def test_nothing_reaches_ready_without_the_product_check() -> None:
+    with pytest.raises(TransitionNotAllowed):
+        move(State.FILLING, State.READY, "user:tech", "skip", NOW)
+    with pytest.raises(TransitionNotAllowed):
+        move(State.APPROVED, State.READY, "user:tech", "skip", NOW)
 
 
 def test_cancel_only_from_open_states() -> None:
     assert can_move(State.AWAITING_REVIEW, State.CANCELLED)
     assert not can_move(State.COMPLETED, State.CANCELLED)
+    for state in (State.FILLING, State.PRODUCT_CHECK, State.READY, State.RETURNED_TO_STOCK):
+        assert can_move(state, State.CANCELLED), state
     assert not can_move(State.REJECTED, State.CANCELLED)
 
 

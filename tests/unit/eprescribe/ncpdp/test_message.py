@@ -201,7 +201,7 @@ def test_empty_body() -> None:
     assert (error.description_code, error.xpath) == ("3000", "/Message/Body")
 
 
-@pytest.mark.parametrize("name", ["RxFill", "RxFillIndicatorChange", "SomethingNew"])
+@pytest.mark.parametrize("name", ["Resupply", "DrugAdministration", "SomethingNew"])
 def test_other_transactions_are_returned_without_body(name: str) -> None:
     parsed = parse_message(message(f"<{name}><Anything/></{name}>", relates=None))
     assert (parsed.transaction, parsed.body) == (name, None)

@@ -1,0 +1,202 @@
+"""Helpers for the fill flow's tests: drug products imported as an operator does, GS1 codes of
+them, prescriptions driven to approved, and each fill step over HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import uuid
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select, update
+
+from server.db import sync_engine
+from server.drugs import import_fda
+from server.prescriptions.models import Prescription
+from server.settings import Settings
+from server.worker.checking import Checker
+from tests.conftest import Hub
+from tests.functional.intake_helpers import post_script
+from tests.functional.verification_helpers import bearer
+from tests.support.script_samples import newrx_xml
+
+_PRODUCT_HEADER = (
+    "PRODUCTID\tPRODUCTNDC\tPRODUCTTYPENAME\tPROPRIETARYNAME\tPROPRIETARYNAMESUFFIX\t"
+    "NONPROPRIETARYNAME\tDOSAGEFORMNAME\tROUTENAME\tSTARTMARKETINGDATE\tENDMARKETINGDATE\t"
+    "MARKETINGCATEGORYNAME\tAPPLICATIONNUMBER\tLABELERNAME\tSUBSTANCENAME\t"
+    "ACTIVE_NUMERATOR_STRENGTH\tACTIVE_INGRED_UNIT\tPHARM_CLASSES\tDEASCHEDULE\t"
+    "NDC_EXCLUDE_FLAG\tLISTING_RECORD_CERTIFIED_THROUGH"
+)
+_PACKAGE_HEADER = (
+    "PRODUCTID\tPRODUCTNDC\tNDCPACKAGECODE\tPACKAGEDESCRIPTION\tSTARTMARKETINGDATE\t"
+    "ENDMARKETINGDATE\tNDC_EXCLUDE_FLAG\tSAMPLE_PACKAGE"
+)
+#: (product NDC, package NDC, name, substance, strength, DEA schedule), all fictional labelers
+PRODUCTS = (
+    ("11111-104", "11111-104-30", "Lisinopril", "LISINOPRIL", "10", ""),
+    ("22222-204", "22222-204-90", "Lisinopril", "LISINOPRIL", "10", ""),
+    ("33333-305", "33333-305-30", "Lisinopril", "LISINOPRIL", "20", ""),
+    ("44444-406", "44444-406-30", "Oxycodone Hydrochloride", "OXYCODONE HYDROCHLORIDE", "5", "CII"),
+)
+#: the 11-digit NDCs of those packages (5-3-2 padded to 5-4-2)
+LISINOPRIL_A = "11111010430"
+LISINOPRIL_B = "22222020490"
+LISINOPRIL_20 = "33333030530"
+OXYCODONE = "44444040630"
+LISINOPRIL = "lisinopril 10 MG Oral Tablet"
+GS = "\x1d"
+
+
+def import_products(settings: Settings, directory: Path) -> None:
+    """The FDA NDC Directory files of :data:`PRODUCTS`, imported as ``telepharm drugs import``
+    does."""
+    products, packages = [_PRODUCT_HEADER], [_PACKAGE_HEADER]
+    for number, (product, package, name, substance, strength, schedule) in enumerate(PRODUCTS):
+        product_id = f"{product}_00000000-0000-4000-8000-{number:012d}"
+        products.append(
+            "\t".join(
+                (
+                    product_id,
+                    product,
+                    "HUMAN PRESCRIPTION DRUG",
+                    name,
+                    "",
+                    name,
+                    "TABLET",
+                    "ORAL",
+                    "20200101",
+                    "",
+                    "ANDA",
+                    f"ANDA99{number:04d}",
+                    "Fictional Test Pharma LLC",
+                    substance,
+                    strength,
+                    "mg/1",
+                    "",
+                    schedule,
+                    "N",
+                    "20991231",
+                )
+            )
+        )
+        packages.append(
+            "\t".join(
+                (
+                    product_id,
+                    product,
+                    package,
+                    f"30 TABLET in 1 BOTTLE ({package})",
+                    "20200101",
+                    "",
+                    "N",
+                    "N",
+                )
+            )
+        )
+    (directory / "product.txt").write_text("\n".join(products) + "\n")
+    (directory / "package.txt").write_text("\n".join(packages) + "\n")
+    engine = sync_engine(settings.sync_database_url)
+    try:
+        import_fda(engine, directory / "product.txt", directory / "package.txt")
+    finally:
+        engine.dispose()
+
+
+def gtin_of(ndc11: str) -> str:
+    """The GTIN-14 of a package: indicator 0, ``03``, the 10-digit NDC as labelled (5-3-2 here),
+    the GS1 check digit."""
+    ndc10 = ndc11[:5] + ndc11[6:]
+    body = "003" + ndc10
+    total = sum(int(d) * (3 if i % 2 == 0 else 1) for i, d in enumerate(reversed(body)))
+    return body + str((10 - total % 10) % 10)
+
+
+def gs1(
+    ndc11: str, *, lot: str = "LOT42A", expiry: dt.date | None = None, serial: str = "SN1"
+) -> str:
+    """A GS1 DataMatrix element string as a keyboard-wedge scanner types it: (01) GTIN,
+    (17) expiry YYMMDD, (10) lot ended by GS, (21) serial."""
+    when = expiry or dt.datetime.now(dt.UTC).date() + dt.timedelta(days=400)
+    return f"01{gtin_of(ndc11)}17{when:%y%m%d}10{lot}{GS}21{serial}"
+
+
+async def receive_as(hub: Hub, token: str, **fields: Any) -> tuple[uuid.UUID, str]:
+    """Post a NewRx as the client of ``token``; its prescription's ID and MessageID."""
+    today = dt.datetime.now(dt.UTC).date().isoformat()
+    message_id = uuid.uuid4().hex[:20]
+    fields.setdefault("drug_description", LISINOPRIL)
+    fields.setdefault("ndc", LISINOPRIL_A)
+    fields.setdefault("written_date", today)
+    indicator = fields.pop("fill_indicator", None)
+    append = (
+        {"Body/NewRx/MedicationPrescribed": f"<RxFillIndicator>{indicator}</RxFillIndicator>"}
+        if indicator
+        else None
+    )
+    body = newrx_xml(message_id=message_id, sent_time=f"{today}T00:00:00Z", append=append, **fields)
+    reply = await (await post_script(hub, body, token)).read()
+    assert b"<Status>" in reply, reply
+    async with hub.db.sessions() as session:
+        rx_id = (
+            await session.scalars(
+                select(Prescription.id).where(Prescription.message_id == message_id)
+            )
+        ).one()
+    return rx_id, message_id
+
+
+async def approve(hub: Hub, checker: Checker, pharmacist: str, rx_id: uuid.UUID) -> None:
+    """Check, claim and approve (overriding every warning) as the pharmacist would."""
+    assert await asyncio.to_thread(checker.check, rx_id) is not None
+    response = await hub.client.get(f"/api/v1/prescriptions/{rx_id}", headers=bearer(pharmacist))
+    findings = (await response.json())["findings"]
+    assert not [f for f in findings if f["severity"] == "hard_stop"], findings
+    overrides = {f["code"]: "checked" for f in findings if f["severity"] == "warning"}
+    for action, body in (("claim", {}), ("approve", {"overrides": overrides})):
+        response = await hub.client.post(
+            f"/api/v1/prescriptions/{rx_id}/{action}", json=body, headers=bearer(pharmacist)
+        )
+        assert response.status == 200, await response.text()
+
+
+async def approved_directly(hub: Hub, rx_id: uuid.UUID) -> None:
+    """For the refusals about controlled substances only: the prescription set to approved
+    without review (its verification is test_verification's business)."""
+    async with hub.db.transaction() as session:
+        await session.execute(
+            update(Prescription).where(Prescription.id == rx_id).values(state="approved")
+        )
+
+
+async def step(
+    hub: Hub, token: str, fill_id: object, name: str, body: dict[str, Any] | None = None
+) -> tuple[int, dict[str, Any]]:
+    response = await hub.client.post(
+        f"/api/v1/fills/{fill_id}/{name}", json=body or {}, headers=bearer(token)
+    )
+    return response.status, await response.json()
+
+
+async def start(hub: Hub, token: str, rx_id: object) -> tuple[int, dict[str, Any]]:
+    response = await hub.client.post(
+        f"/api/v1/prescriptions/{rx_id}/fills", json={}, headers=bearer(token)
+    )
+    return response.status, await response.json()
+
+
+async def fill_detail(hub: Hub, token: str, fill_id: object) -> tuple[int, dict[str, Any]]:
+    response = await hub.client.get(f"/api/v1/fills/{fill_id}", headers=bearer(token))
+    return response.status, await response.json()
+
+
+async def fill_queue(hub: Hub, token: str, **params: str) -> dict[str, Any]:
+    response = await hub.client.get("/api/v1/fills", params=params, headers=bearer(token))
+    assert response.status == 200, await response.text()
+    return dict(await response.json())
+
+
+async def ok(result: Any) -> dict[str, Any]:
+    status, body = await result
+    assert status == 200, body
+    return dict(body)
