@@ -509,8 +509,11 @@ def _scan(staff: rules.Staff, body: ScanBody) -> Decide:
     from .scans import product_of
 
     def decide(ctx: Context, now: dt.datetime) -> rules.FillOutcome:
-        product = product_of(body.text, ctx.reference, ctx.order)
-        return rules.record_scan(_open(ctx), ctx.rx, ctx.order, product, staff, now.date())
+        from .store import scanned
+
+        fill = _open(ctx)
+        product = scanned(ctx.session, fill, product_of(body.text, ctx.reference, ctx.order))
+        return rules.record_scan(fill, ctx.rx, ctx.order, product, staff, now.date())
 
     return decide
 
@@ -525,6 +528,7 @@ def _scan_texts(staff: rules.Staff, texts: list[str], unreadable: str | None) ->
     from eprescribe.verification import VerificationError
 
     from .scans import product_of
+    from .store import scanned
 
     def decide(ctx: Context, now: dt.datetime) -> rules.FillOutcome:
         if unreadable is not None:
@@ -536,7 +540,9 @@ def _scan_texts(staff: rules.Staff, texts: list[str], unreadable: str | None) ->
             except VerificationError as exc:
                 refusal = refusal or exc
                 continue
-            return rules.record_scan(_open(ctx), ctx.rx, ctx.order, product, staff, now.date())
+            fill = _open(ctx)
+            product = scanned(ctx.session, fill, product)
+            return rules.record_scan(fill, ctx.rx, ctx.order, product, staff, now.date())
         raise refusal or VerificationError(
             "scan_unreadable", "No barcode was found in the photo: try again, closer and sharper."
         )

@@ -117,8 +117,35 @@ def gs1(
 ) -> str:
     """A GS1 DataMatrix element string as a keyboard-wedge scanner types it: (01) GTIN,
     (17) expiry YYMMDD, (10) lot ended by GS, (21) serial."""
-    when = expiry or dt.datetime.now(dt.UTC).date() + dt.timedelta(days=400)
+    when = expiry or default_expiry()
     return f"01{gtin_of(ndc11)}17{when:%y%m%d}10{lot}{GS}21{serial}"
+
+
+def default_expiry() -> dt.date:
+    """The expiry :func:`gs1` codes and :func:`receive_stock` lots have unless told."""
+    return dt.datetime.now(dt.UTC).date() + dt.timedelta(days=400)
+
+
+async def receive_stock(
+    hub: Hub,
+    token: str,
+    ndc11: str,
+    *,
+    lot: str = "LOT42A",
+    expiry: dt.date | None = None,
+    quantity: int | str = 1000,
+) -> dict[str, Any]:
+    """Put a fill's product on the pharmacy's shelf as a technician receives it (the lot and
+    expiry :func:`gs1` scans by default), so the fill flow has stock to take."""
+    body = {
+        "ndc": ndc11,
+        "lot": lot,
+        "expiry": (expiry or default_expiry()).isoformat(),
+        "quantity": quantity,
+    }
+    response = await hub.client.post("/api/v1/inventory/receipts", json=body, headers=bearer(token))
+    assert response.status == 200, await response.text()
+    return dict(await response.json())
 
 
 async def receive_as(hub: Hub, token: str, **fields: Any) -> tuple[uuid.UUID, str]:

@@ -52,6 +52,7 @@ from tests.functional.fill_helpers import (
     import_products,
     ok,
     receive_as,
+    receive_stock,
     start,
     step,
 )
@@ -113,12 +114,16 @@ class Team:
 @pytest.fixture
 async def team(hub: Hub, products: None, prescriber: Prescriber, settings: Settings) -> Team:
     token = await newrx_from_prescriber(hub, prescriber, settings)
-    return Team(
+    team = Team(
         token,
         await staff(hub, "alice"),
         await staff(hub, "bob"),
         await staff(hub, "tom", role="technician"),
     )
+    # the lots the flows below scan, on the shelf before anything is filled
+    for ndc11, lot in ((LISINOPRIL_A, "LOT42A"), (LISINOPRIL_B, "B7"), (OXYCODONE, "LOT42A")):
+        await receive_stock(hub, team.tom, ndc11, lot=lot)
+    return team
 
 
 async def approved(hub: Hub, checker: Checker, team: Team, **fields: Any) -> tuple[uuid.UUID, str]:
@@ -367,12 +372,13 @@ async def test_the_wrong_product_or_an_expired_lot_is_refused_with_the_reason(
     assert "lisinopril 20 MG" in body["detail"]
     yesterday = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
     status, body = await step(
-        hub, team.tom, fill_id, "scan", {"text": gs1(LISINOPRIL_A, expiry=yesterday)}
+        hub, team.tom, fill_id, "scan", {"text": gs1(LISINOPRIL_A, lot="OLD1", expiry=yesterday)}
     )
     assert (status, body["code"]) == (422, "lot_expired")
     soon = dt.datetime.now(dt.UTC).date() + dt.timedelta(days=10)  # before the 30-day supply ends
+    await receive_stock(hub, team.tom, LISINOPRIL_A, lot="SOON1", expiry=soon)
     status, body = await step(
-        hub, team.tom, fill_id, "scan", {"text": gs1(LISINOPRIL_A, expiry=soon)}
+        hub, team.tom, fill_id, "scan", {"text": gs1(LISINOPRIL_A, lot="SOON1", expiry=soon)}
     )
     assert (status, body["code"]) == (422, "lot_expires_too_soon")
     status, body = await step(hub, team.tom, fill_id, "scan", {"text": "not a code"})
@@ -616,6 +622,7 @@ async def test_a_photo_of_the_stock_bottle_is_decoded_on_the_server(
         return response.status, await response.json()
 
     far = dt.datetime.now(dt.UTC).date() + dt.timedelta(days=500)
+    await receive_stock(hub, team.tom, LISINOPRIL_A, lot="PH0T0", expiry=far)
     status, body = await photo(datamatrix_photo(LISINOPRIL_20, far))
     assert (status, body["code"]) == (422, "wrong_product")
     status, body = await photo(b"not an image at all")
