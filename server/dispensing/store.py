@@ -100,6 +100,11 @@ def scanned(session: Session, fill: rules.Fill, product: rules.Product) -> rules
     return product
 
 
+#: the key of the drug reference of a fill's unit of work in its ``Session.info`` (for a
+#: :data:`SUBMIT_CHECKS` entry that needs it: the label's)
+REFERENCE_INFO = "telepharm.drug_reference"
+
+
 #: a hook may return facts for the step's audit entry (e.g. the stock that moved)
 OnChange = Callable[[Session, Stored], Mapping[str, Any] | None]
 ON_CHANGE: list[OnChange] = []
@@ -458,6 +463,7 @@ class FillStore:
     ) -> Context | None:
         if rx_id is None:
             return None
+        session.info[REFERENCE_INFO] = reference
         rx = prescriptions.load(session, [rx_id], pharmacy_id=pharmacy_id).get(rx_id)
         row = session.get(PrescriptionRow, rx_id)
         if rx is None or row is None or row.test:

@@ -11,12 +11,13 @@ from typing import Any
 
 from sqlalchemy import select, update
 
+from server import admin
 from server.db import sync_engine
 from server.drugs import import_fda
 from server.prescriptions.models import Prescription
 from server.settings import Settings
 from server.worker.checking import Checker
-from tests.conftest import Hub
+from tests.conftest import PHARMACY, Hub
 from tests.functional.intake_helpers import post_script
 from tests.functional.verification_helpers import bearer
 from tests.support.script_samples import newrx_xml
@@ -203,6 +204,30 @@ async def step(
         f"/api/v1/fills/{fill_id}/{name}", json=body or {}, headers=bearer(token)
     )
     return response.status, await response.json()
+
+
+#: the test pharmacy's label address and phone (fictional)
+LABEL_ADDRESS = ("120 Main Street", "Riverbend, MT 59000")
+LABEL_PHONE = "(406) 555-0142"
+
+
+async def label_contact(hub: Hub, ncpdpid: str = PHARMACY["ncpdpid"]) -> None:
+    """Give the pharmacy the address and phone its labels print, as the operator does."""
+    await admin.set_pharmacy_contact(hub.db, ncpdpid, LABEL_ADDRESS, LABEL_PHONE)
+
+
+async def print_label(hub: Hub, token: str, fill_id: object) -> bytes:
+    """Fetch the fill's label PDF as the browser prints it (while filling: its printing)."""
+    response = await hub.client.get(f"/api/v1/fills/{fill_id}/label.pdf", headers=bearer(token))
+    assert response.status == 200, await response.text()
+    assert response.content_type == "application/pdf"
+    return await response.read()
+
+
+async def submit(hub: Hub, token: str, fill_id: object) -> tuple[int, dict[str, Any]]:
+    """Print the label, then submit for the product check (as the fill screen does)."""
+    await print_label(hub, token, fill_id)
+    return await step(hub, token, fill_id, "submit")
 
 
 async def start(hub: Hub, token: str, rx_id: object) -> tuple[int, dict[str, Any]]:

@@ -29,10 +29,12 @@ from tests.functional.fill_helpers import (
     fill_detail,
     gs1,
     ok,
+    print_label,
     receive_as,
     receive_stock,
     start,
     step,
+    submit,
 )
 from tests.functional.intake_helpers import post_script
 from tests.functional.test_fills import (  # noqa: F401 (fixtures)
@@ -152,7 +154,7 @@ async def test_the_count_leaves_the_shelf_at_the_submit_and_is_in_the_products_l
     await ok(step(hub, team.tom, fill_id, "scan", {"text": gs1(LISINOPRIL_A)}))
     await ok(step(hub, team.tom, fill_id, "quantity", {"quantity": "60"}))
     assert await lot_on_hand(hub, team.tom, LISINOPRIL_A, "LOT42A") == 1000  # counted, not taken
-    await ok(step(hub, team.tom, fill_id, "submit"))
+    await ok(submit(hub, team.tom, fill_id))
     assert await lot_on_hand(hub, team.tom, LISINOPRIL_A, "LOT42A") == 940
     log = await product_log(hub, team.tom, LISINOPRIL_A)
     last = log["movements"][-1]
@@ -183,11 +185,11 @@ async def test_sent_back_returned_to_stock_or_cancelled_the_fill_restores_exactl
     fill_id = (await ok(start(hub, team.tom, rx_id)))["id"]
     await ok(step(hub, team.tom, fill_id, "scan", {"text": gs1(LISINOPRIL_B, lot="B7")}))
     await ok(step(hub, team.tom, fill_id, "quantity", {"quantity": "60"}))
-    await ok(step(hub, team.tom, fill_id, "submit"))
+    await ok(submit(hub, team.tom, fill_id))
     await ok(step(hub, team.bob, fill_id, "send-back", {"reason": "wrong vial"}))
     assert await lot_on_hand(hub, team.tom, LISINOPRIL_B, "B7") == 1000
     assert (await audit_detail(hub, "fill.send_back", fill_id))["stock"][0]["kind"] == "return"
-    await ok(step(hub, team.tom, fill_id, "submit"))
+    await ok(submit(hub, team.tom, fill_id))
     await ok(step(hub, team.bob, fill_id, "approve"))
     assert await lot_on_hand(hub, team.tom, LISINOPRIL_B, "B7") == 940
     # not collected: back to stock by the sweep
@@ -203,7 +205,7 @@ async def test_sent_back_returned_to_stock_or_cancelled_the_fill_restores_exactl
     again = (await ok(start(hub, team.tom, rx_id)))["id"]
     await ok(step(hub, team.tom, again, "scan", {"text": gs1(LISINOPRIL_B, lot="B7")}))
     await ok(step(hub, team.tom, again, "quantity", {"quantity": "60"}))
-    await ok(step(hub, team.tom, again, "submit"))
+    await ok(submit(hub, team.tom, again))
     assert await lot_on_hand(hub, team.tom, LISINOPRIL_B, "B7") == 940
     cancel = cancelrx_xml(
         message_id=f"CANCEL-{uuid.uuid4().hex[:12]}",
@@ -232,6 +234,8 @@ async def test_two_fills_racing_for_the_last_units_one_is_refused(
         await ok(step(hub, team.tom, fill_id, "scan", {"text": gs1(LISINOPRIL_B, lot="LAST")}))
         await ok(step(hub, team.tom, fill_id, "quantity", {"quantity": "60"}))
         fills.append(fill_id)
+    for fill_id in fills:
+        await print_label(hub, team.tom, fill_id)
     results = await asyncio.gather(*(step(hub, team.tom, f, "submit") for f in fills))
     assert sorted(status for status, _ in results) == [200, 422]
     ((_, refused),) = [(s, b) for s, b in results if s == 422]
@@ -256,7 +260,7 @@ async def test_a_schedule_ii_fill_is_in_the_perpetual_log_with_its_balance(
     fill_id = (await ok(start(hub, team.tom, rx_id)))["id"]
     await ok(step(hub, team.tom, fill_id, "scan", {"text": gs1(OXYCODONE)}))
     await ok(step(hub, team.tom, fill_id, "quantity", {"quantity": "60"}))
-    await ok(step(hub, team.tom, fill_id, "submit"))
+    await ok(submit(hub, team.tom, fill_id))
     await ok(step(hub, carol, fill_id, "approve"))
     await ok(step(hub, team.tom, fill_id, "hand-over", {**HAND_OVER, "id_checked": True}))
     log = await product_log(hub, carol, OXYCODONE)
