@@ -40,6 +40,8 @@ TECHNICIAN = "technician"
 STAFF = (PHARMACIST, TECHNICIAN)
 MAX_BODY = 16 * 1024
 MAX_LIMIT = 200
+#: ``rx=`` at most: an Rx number, or a label's barcode with a scanner's prefix
+RX_QUERY_MAX = 40
 #: the queue of approved prescriptions waiting for their (next) fill
 WAITING = "waiting"
 QUEUE_STATES = frozenset({*(s.value for s in rules.FillState), WAITING})
@@ -235,7 +237,7 @@ def _after(request: web.Request) -> tuple[dt.datetime, uuid.UUID] | None:
             query("limit", {"type": "integer", "minimum": 0, "maximum": MAX_LIMIT}, "page size"),
             query(
                 "rx",
-                {"type": "string", "maxLength": 40},
+                {"type": "string", "maxLength": RX_QUERY_MAX},
                 "an Rx number, or a label's barcode as scanned (RX + the number): that "
                 "prescription's fills, newest first, whatever their state",
             ),
@@ -283,6 +285,8 @@ def _rx_number(text: str) -> str:
     from eprescribe.dispensing.barcodes import BarcodeError, parse_scan
 
     number = text.strip()
+    if len(number) > RX_QUERY_MAX:
+        raise BadRequest(f"rx is at most {RX_QUERY_MAX} characters.")
     if number.isascii() and number.isdigit() and len(number) == rules.RX_NUMBER_DIGITS:
         return number
     try:

@@ -30,6 +30,8 @@ from .label_pdf import render_label
 from .store import FILLS, _problem
 
 READ_SCOPE = "rx:read"
+#: whose fetch of the PDF while filling is the label's printing
+STAFF = frozenset({"pharmacist", "technician"})
 
 
 class LabelView(msgspec.Struct, frozen=True, kw_only=True):
@@ -112,8 +114,8 @@ async def get_label(request: web.Request) -> web.Response:
         operation_id="getFillLabelPdf",
         summary="A fill's prescription label as a PDF, to print from the browser",
         description="One 4 x 2.5 in label a page (docs/dispensing.md). While the fill is "
-        "filling, fetching it is the label's printing: its text is kept on the fill, and the "
-        "submit needs it (the label of the fill as it stands).",
+        "filling, a technician's or pharmacist's fetch is the label's printing: its text is "
+        "kept on the fill, and the submit needs it (the label of the fill as it stands).",
         scope=READ_SCOPE,
         parameters=[path("id", "the fill")],
         errors=("401", "403", "404", "422"),
@@ -130,7 +132,9 @@ async def get_label_pdf(request: web.Request) -> web.Response:
     async with audit.refusable(request.app[DATABASE]) as session:
         try:
             printed = await session.run_sync(
-                lambda s: labelling.print_label(s, who.pharmacy_id, fill_id, reference, now)
+                lambda s: labelling.print_label(
+                    s, who.pharmacy_id, fill_id, reference, now, by_staff=who.role in STAFF
+                )
             )
         except VerificationError as exc:
             await _refuse(session, who, fill_id, "pdf", exc)

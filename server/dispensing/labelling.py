@@ -181,15 +181,18 @@ def print_label(
     fill_id: uuid.UUID,
     reference: DrugReference,
     now: dt.datetime,
+    *,
+    by_staff: bool = True,
 ) -> tuple[LabelContent, bool] | None:
-    """The label to print, and whether this print is the fill's (while ``filling``: its text
-    is kept on the fill, locked, for the submit and the product check). None: no such fill."""
-    found = load(session, pharmacy_id, fill_id, lock=True)
+    """The label to print, and whether this print is the fill's (while ``filling``, printed by
+    a technician or pharmacist, not a system reading it: its text is kept on the fill, locked,
+    for the submit and the product check). None: no such fill."""
+    found = load(session, pharmacy_id, fill_id, lock=by_staff)
     if found is None:
         return None
     fill, rx = found
     content = content_of(session, fill, rx, reference)
-    if fill.state != rules.FillState.FILLING.value:
+    if not by_staff or fill.state != rules.FillState.FILLING.value:
         return content, False
     fill.label_text = label_text(content)
     fill.label_printed_at = now

@@ -187,7 +187,10 @@ async def test_another_pharmacys_label_answers_404_and_every_read_is_audited(
     assert status == 404
     response = await hub.client.get(f"/api/v1/fills/{fill_id}/label.pdf", headers=bearer(mallory))
     assert response.status == 404
-    await label(hub, team.tom, fill_id)
+    # a pharmacy system reading the PDF reads it; it does not print the fill's label
+    system = await hub.token(await hub.machine_client("rx:read", pharmacy="1234567"), "rx:read")
+    await print_label(hub, system, fill_id)
+    assert (await label(hub, team.tom, fill_id))[1]["printed"] is False
     await print_label(hub, team.tom, fill_id)
     async with hub.db.sessions() as session:
         reads = (
@@ -200,6 +203,7 @@ async def test_another_pharmacys_label_answers_404_and_every_read_is_audited(
     assert [(outcome, detail) for outcome, detail, _ in reads] == [
         ("not_found", {"format": "text"}),
         ("not_found", {"format": "pdf"}),
+        ("success", {"format": "pdf", "printed": False}),
         ("success", {"format": "text"}),
         ("success", {"format": "pdf", "printed": True}),
     ]
