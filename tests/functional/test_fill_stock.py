@@ -16,9 +16,11 @@ from typing import Any
 
 from sqlalchemy import select
 
+from server import audit
 from server.audit.models import AuditEvent
 from server.db.models import utcnow
 from server.dispensing.store import FILLS
+from server.inventory.service import Inventory
 from server.worker.checking import Checker
 from tests.conftest import Hub
 from tests.functional.fill_helpers import (
@@ -271,3 +273,25 @@ async def test_a_schedule_ii_fill_is_in_the_perpetual_log_with_its_balance(
         ("receive", 1000, 1000, None),
         ("dispense", -60, 940, fill_id),
     ]
+
+
+async def test_a_recalled_lot_or_a_package_not_as_received_is_refused_at_the_scan(
+    hub: Hub, checker: Checker, team: Team
+) -> None:
+    await receive_stock(hub, team.tom, LISINOPRIL_A, lot="RCL1")
+    await Inventory(hub.db).recall(
+        audit.Actor("operator", "cli"), LISINOPRIL_A, "RCL1", "FDA notice: mislabelled"
+    )
+    rx_id, _ = await approved(hub, checker, team)
+    fill_id = (await ok(start(hub, team.tom, rx_id)))["id"]
+    status, body = await step(
+        hub, team.tom, fill_id, "scan", {"text": gs1(LISINOPRIL_A, lot="RCL1")}
+    )
+    assert (status, body["code"]) == (422, "lot_recalled")
+    assert body["detail"] == f"Lot RCL1 of NDC {LISINOPRIL_A} is recalled: it may not be dispensed."
+    later = dt.datetime.now(dt.UTC).date() + dt.timedelta(days=700)
+    status, body = await step(
+        hub, team.tom, fill_id, "scan", {"text": gs1(LISINOPRIL_A, expiry=later)}
+    )
+    assert (status, body["code"]) == (422, "lot_expiry_mismatch")
+    assert (await fill_detail(hub, team.tom, fill_id))[1]["product"] is None
