@@ -250,6 +250,7 @@ DEMO_NCPDPID = "1234567"
 DEMO_PHARMACY = {"ncpdpid": DEMO_NCPDPID, "npi": "1000000004", "name": "Demo Telepharmacy"}
 #: the demo pharmacy's label address (fictional; 555-01xx numbers are reserved for fiction)
 DEMO_ADDRESS = ("120 Main Street", "Riverbend, MT 59000")
+DEMO_PHONE = "(406) 555-0142"
 DEMO_CLIENTS = {
     "ehr": ("Demo EHR", "script:send", None),
     "pharmacy-system": ("Demo pharmacy system", "rx:read", DEMO_NCPDPID),
@@ -263,9 +264,11 @@ async def seed_demo(db: Database, data_dir: Path) -> dict[str, ClientCredentials
     printed curl commands keep working; real clients' secrets are never stored.
     """
     async with db.sessions() as session:
-        exists = await session.scalar(select(Pharmacy.id).where(Pharmacy.ncpdpid == DEMO_NCPDPID))
+        exists = await session.scalar(select(Pharmacy).where(Pharmacy.ncpdpid == DEMO_NCPDPID))
+    if exists is not None and exists.address is None:  # seeded before labels had addresses
+        await set_pharmacy_contact(db, DEMO_NCPDPID, DEMO_ADDRESS, DEMO_PHONE)
     if exists is None:
-        await add_pharmacy(db, **DEMO_PHARMACY, address=DEMO_ADDRESS, phone="(406) 555-0142")
+        await add_pharmacy(db, **DEMO_PHARMACY, address=DEMO_ADDRESS, phone=DEMO_PHONE)
     saved = _load_demo_secrets(data_dir)
     async with db.sessions() as session:
         live = set(await session.scalars(select(OAuthClient.client_id)))
