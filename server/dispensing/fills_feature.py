@@ -11,7 +11,7 @@ from ..background import BACKGROUND
 from ..db import DATABASE
 from ..outbox import DELIVER
 from ..settings import SETTINGS, Settings
-from . import http
+from . import http, photos
 from .store import FILLS, FillStore
 
 #: how often the hub looks for ready fills to return to stock (seconds)
@@ -35,3 +35,4 @@ async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
 def setup(app: web.Application, settings: Settings) -> None:
     app.cleanup_ctx.append(_store_ctx)
     http.routes(app)
+    photos.setup(app)  # the fill's images: the vault, their routes, required before submit

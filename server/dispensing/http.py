@@ -32,6 +32,9 @@ from ..openapi import Operation, Timestamp, operation, path, query
 from ..prescriptions.models import Prescription
 from .models import Fill as FillRow
 from .models import FillTransition
+from .photos import ImageView, signed
+from .photos import current as current_images
+from .photos import view as image_view
 from .store import FILLS, Context, Decide
 
 READ_SCOPE = "rx:read"
@@ -85,6 +88,9 @@ class BinBody(StepBody, frozen=True, kw_only=True):
 
 
 class HandOverBody(StepBody, frozen=True, kw_only=True):
+    """The collector's signature is not in the body: it is the fill's stored ``signature``
+    image (``POST /api/v1/fills/{id}/images?kind=signature``), required."""
+
     collected_by: Annotated[
         str,
         msgspec.Meta(
@@ -103,7 +109,6 @@ class HandOverBody(StepBody, frozen=True, kw_only=True):
         ),
     ]
     consult_id: uuid.UUID | None = None
-    signature: Annotated[bool, msgspec.Meta(description="the collector signed (required)")] = False
 
 
 # -- answers ----------------------------------------------------------------------------------
@@ -131,6 +136,7 @@ class HandOverView(msgspec.Struct, frozen=True, kw_only=True):
     id_checked: bool
     counselling: str
     consult_id: uuid.UUID | None
+    #: the signature image stored at the hand-over (in ``images``, kind ``signature``)
     signature: bool
 
 
@@ -154,6 +160,9 @@ class FillView(msgspec.Struct, frozen=True, kw_only=True):
     handed_over_by: str | None
     hand_over: HandOverView | None
     history: list[Step]
+    #: the current images (product photos, signature), for the product check side by side;
+    #: retakes replaced earlier ones, all listed by ``GET /api/v1/fills/{id}/images``
+    images: list[ImageView]
 
 
 class QueueItem(msgspec.Struct, frozen=True, kw_only=True):
@@ -377,6 +386,7 @@ async def get_fill(request: web.Request) -> web.Response:
             if found
             else []
         )
+        images = await session.run_sync(lambda s: current_images(s, fill_id)) if found else []
         event = audit.Event(
             "fill.read", "fill", str(fill_id), outcome="success" if found else "not_found"
         )
@@ -384,11 +394,15 @@ async def get_fill(request: web.Request) -> web.Response:
     if found is None:
         raise NotFound("No such fill.")
     row, rx_number, rx_state = found
-    return respond(_view(row, rx_number, rx_state, steps))
+    return respond(_view(row, rx_number, rx_state, steps, [image_view(i) for i in images]))
 
 
 def _view(
-    row: FillRow, rx_number: str | None, rx_state: str, steps: list[FillTransition]
+    row: FillRow,
+    rx_number: str | None,
+    rx_state: str,
+    steps: list[FillTransition],
+    images: list[ImageView],
 ) -> FillView:
     from .store import fill_value
 
@@ -441,6 +455,7 @@ def _view(
             )
             for s in steps
         ],
+        images=images,
     )
 
 
@@ -622,10 +637,15 @@ def _hand_over(staff: rules.Staff, body: HandOverBody) -> Decide:
             from eprescribe.verification import VerificationError
 
             raise VerificationError("consult_unknown", "No such consult of this pharmacy.")
+        fill = _open(ctx)
         handed = rules.HandOver(
-            body.collected_by, body.id_checked, counselling, body.signature, body.consult_id
+            body.collected_by,
+            body.id_checked,
+            counselling,
+            signed(ctx.session, fill.id),
+            body.consult_id,
         )
-        return rules.hand_over(_open(ctx), ctx.rx, staff, handed, now)
+        return rules.hand_over(fill, ctx.rx, staff, handed, now)
 
     return decide
 
@@ -675,7 +695,8 @@ STEPS: dict[str, tuple[str, str, type[StepBody] | None]] = {
     "bin": ("bin", "Put a ready fill in its will-call bin", BinBody),
     "hand-over": (
         "hand_over",
-        "Hand over: who collected, identity check, counselling, signature",
+        "Hand over: who collected, identity check, counselling (the signature drawn first, "
+        "as the fill's signature image)",
         HandOverBody,
     ),
     "return-to-stock": (

@@ -49,11 +49,14 @@ from tests.functional.fill_helpers import (
     fill_detail,
     fill_queue,
     gs1,
+    hand_over,
     import_products,
     ok,
     receive_as,
+    sign,
     start,
     step,
+    submit,
 )
 from tests.functional.intake_helpers import post_script
 from tests.functional.test_outbox import Prescriber, newrx_from_prescriber
@@ -135,12 +138,12 @@ async def to_ready(
     fill_id = started["id"]
     await ok(step(hub, team.tom, fill_id, "scan", {"text": gs1(kw.get("ndc", LISINOPRIL_A))}))
     await ok(step(hub, team.tom, fill_id, "quantity", {"quantity": quantity, **kw.get("q", {})}))  # type: ignore[dict-item]
-    await ok(step(hub, team.tom, fill_id, "submit"))
+    await submit(hub, team.tom, fill_id)
     await ok(step(hub, team.bob, fill_id, "approve"))
     return str(fill_id)
 
 
-HAND_OVER = {"collected_by": "the patient", "counselling": "refused", "signature": True}
+HAND_OVER = {"collected_by": "the patient", "counselling": "refused"}
 
 
 async def rx_fills(hub: Hub, rx_id: uuid.UUID) -> list[tuple[str, bytes]]:
@@ -203,7 +206,7 @@ async def test_fill_partial_completion_refill_and_rxfill_to_the_prescriber(
         step(hub, team.tom, fill_id, "quantity", {"quantity": "40", "reason": "short on stock"})
     )
     assert counted["partial"] is True
-    await ok(step(hub, team.tom, fill_id, "submit"))
+    await submit(hub, team.tom, fill_id)
     checking = await fill_queue(hub, team.bob, state="product_check")
     assert [i["id"] for i in checking["items"]] == [fill_id]
 
@@ -212,19 +215,16 @@ async def test_fill_partial_completion_refill_and_rxfill_to_the_prescriber(
     assert (status, body["code"]) == (403, "pharmacist_required")
     status, body = await step(hub, team.bob, fill_id, "send-back", {"reason": "recount please"})
     assert (status, body["state"]) == (200, "filling")
-    await ok(step(hub, team.tom, fill_id, "submit"))
+    await submit(hub, team.tom, fill_id)
     ready = await ok(step(hub, team.bob, fill_id, "approve"))
     assert (ready["state"], ready["prescription_state"]) == ("ready", "ready")
 
     await ok(step(hub, team.tom, fill_id, "bin", {"bin": "A-12"}))
     assert [i["bin"] for i in (await fill_queue(hub, team.tom, state="ready"))["items"]] == ["A-12"]
-    status, body = await step(
-        hub, team.tom, fill_id, "hand-over", {**HAND_OVER, "signature": False}
-    )
+    # no signature drawn: a client's word for it is not taken
+    status, body = await step(hub, team.tom, fill_id, "hand-over", {**HAND_OVER, "signature": True})
     assert (status, body["code"]) == (422, "signature_required")
-    done = await ok(
-        step(hub, team.tom, fill_id, "hand-over", {**HAND_OVER, "counselling": "accepted"})
-    )
+    done = await hand_over(hub, team.tom, fill_id, {**HAND_OVER, "counselling": "accepted"})
     assert (done["state"], done["prescription_state"]) == ("completed", "completed")
 
     status, fill = await fill_detail(hub, team.tom, fill_id)
@@ -269,15 +269,15 @@ async def test_fill_partial_completion_refill_and_rxfill_to_the_prescriber(
     assert detail["quantity_owed"] == "20"
     await ok(step(hub, team.tom, completion["id"], "scan", {"text": gs1(LISINOPRIL_A)}))
     await ok(step(hub, team.tom, completion["id"], "quantity", {"quantity": "20"}))
-    await ok(step(hub, team.tom, completion["id"], "submit"))
+    await submit(hub, team.tom, completion["id"])
     await ok(step(hub, team.bob, completion["id"], "approve"))
-    await ok(step(hub, team.tom, completion["id"], "hand-over", HAND_OVER))
+    await hand_over(hub, team.tom, completion["id"], HAND_OVER)
 
     # the one refill, through the same flow; then none is left
     refill_id = await to_ready(hub, team, rx_id)
     status, detail = await fill_detail(hub, team.tom, refill_id)
     assert (detail["number"], detail["quantity_owed"]) == (1, "60")
-    await ok(step(hub, team.tom, refill_id, "hand-over", HAND_OVER))
+    await hand_over(hub, team.tom, refill_id, HAND_OVER)
     status, body = await start(hub, team.tom, rx_id)
     assert (status, body["code"]) == (409, "no_refills_left")
 
@@ -408,10 +408,11 @@ async def test_a_controlled_substance_needs_the_permission_and_an_identity_check
     fill_id = (await ok(start(hub, team.tom, rx_id)))["id"]
     await ok(step(hub, team.tom, fill_id, "scan", {"text": gs1(OXYCODONE)}))
     await ok(step(hub, team.tom, fill_id, "quantity", {"quantity": "60"}))
-    await ok(step(hub, team.tom, fill_id, "submit"))
+    await submit(hub, team.tom, fill_id)
     status, body = await step(hub, team.bob, fill_id, "approve")
     assert (status, body["code"]) == (403, "controlled_substance_permission")
     await ok(step(hub, carol, fill_id, "approve"))
+    await sign(hub, team.tom, fill_id)
     status, body = await step(hub, team.tom, fill_id, "hand-over", HAND_OVER)
     assert (status, body["code"]) == (422, "identity_check_required")
     by_video = {**HAND_OVER, "id_checked": True, "counselling": "video"}
@@ -431,7 +432,7 @@ async def test_a_pharmacist_does_not_check_a_fill_of_their_own(
     fill_id = (await ok(start(hub, team.bob, rx_id)))["id"]
     await ok(step(hub, team.bob, fill_id, "scan", {"text": gs1(LISINOPRIL_A)}))
     await ok(step(hub, team.bob, fill_id, "quantity", {"quantity": "60"}))
-    await ok(step(hub, team.bob, fill_id, "submit"))
+    await submit(hub, team.bob, fill_id)
     status, body = await step(hub, team.bob, fill_id, "approve")
     assert (status, body["code"]) == (403, "own_fill")
     await ok(step(hub, team.alice, fill_id, "approve"))
@@ -521,7 +522,7 @@ async def test_a_cancel_after_the_hand_over_is_denied(
 ) -> None:
     rx_id, message_id = await approved(hub, checker, team)
     fill_id = await to_ready(hub, team, rx_id)
-    await ok(step(hub, team.tom, fill_id, "hand-over", HAND_OVER))
+    await hand_over(hub, team.tom, fill_id, HAND_OVER)
     body = cancelrx_xml(
         message_id=f"CANCEL-{uuid.uuid4().hex[:12]}",
         order_number=f"ORD-{message_id}"[:35],
@@ -573,7 +574,7 @@ async def test_an_rx_fill_indicator_change_decides_what_is_sent_from_then_on(
     assert await hub.client.app[FILLS].sweep(utcnow() + dt.timedelta(days=15)) == 1
     assert await rx_fills(hub, rx_id) == []
     fill_id = await to_ready(hub, team, rx_id)
-    await ok(step(hub, team.tom, fill_id, "hand-over", HAND_OVER))
+    await hand_over(hub, team.tom, fill_id, HAND_OVER)
     assert [read_rx_fill(p)[1].status for _, p in await rx_fills(hub, rx_id)] == ["Dispensed"]
     # one that names no prescription is acknowledged, and changes nothing
     reply = await (
