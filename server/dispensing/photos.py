@@ -58,7 +58,7 @@ KINDS = (*PRODUCT_PHOTOS, SIGNATURE)
 #: when each kind may be taken: the product while it is being filled (again, after a send-back),
 #: the signature at the hand-over of a ready fill
 TAKEN_IN = {
-    **{kind: rules.FillState.FILLING for kind in PRODUCT_PHOTOS},
+    **dict.fromkeys(PRODUCT_PHOTOS, rules.FillState.FILLING),
     SIGNATURE: rules.FillState.READY,
 }
 
