@@ -30,6 +30,7 @@ from tests.functional.fill_helpers import (
     LISINOPRIL_A,
     add_image,
     fill_detail,
+    fill_queue,
     gs1,
     ok,
     photograph,
@@ -312,3 +313,19 @@ async def test_the_hand_over_needs_the_signature_drawn(
     # handed over: nothing more is added
     status, body = await add_image(hub, team.tom, fill_id, "signature", picture("PNG"), "image/png")
     assert (status, body["code"]) == (409, "wrong_state")
+
+
+async def test_a_queue_is_walked_page_by_page_in_order(
+    hub: Hub, checker: Checker, team: Team
+) -> None:
+    started = [await filling(hub, checker, team) for _ in range(3)]
+    seen: list[str] = []
+    after: str | None = None
+    for _ in range(4):
+        params = {"state": "filling", "limit": "1", **({"after": after} if after else {})}
+        page = await fill_queue(hub, team.bob, **params)
+        seen.extend(i["id"] for i in page["items"])
+        after = page["next"]
+        if after is None:
+            break
+    assert seen == started
