@@ -313,7 +313,7 @@ async def _store(
             },
         ],
         response=ImageView,
-        errors=("400", "401", "403", "404", "408", "409", "413", "415", "422"),
+        errors=("400", "401", "403", "404", "409", "413", "415", "422"),
     )
 )
 async def add_image(request: web.Request) -> web.Response:
