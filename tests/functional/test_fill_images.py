@@ -35,6 +35,7 @@ from tests.functional.fill_helpers import (
     ok,
     photograph,
     picture,
+    print_label,
     sign,
     start,
     step,
@@ -86,11 +87,12 @@ def png_declaring(width: int, height: int) -> bytes:
 
 
 async def filling(hub: Hub, checker: Checker, team: Team) -> str:
-    """A fill started, scanned and counted: only its photos missing."""
+    """A fill started, scanned, counted and its label printed: only its photos missing."""
     rx_id, _ = await approved(hub, checker, team)
     fill_id = str((await ok(start(hub, team.tom, rx_id)))["id"])
     await ok(step(hub, team.tom, fill_id, "scan", {"text": gs1(LISINOPRIL_A)}))
     await ok(step(hub, team.tom, fill_id, "quantity", {"quantity": "60"}))
+    await print_label(hub, team.tom, fill_id)
     return fill_id
 
 

@@ -30,6 +30,7 @@ from tests.functional.fill_helpers import (
     fill_queue,
     gs1,
     ok,
+    photograph,
     print_label,
     start,
     step,
@@ -142,6 +143,7 @@ async def test_the_submit_needs_the_label_printed_and_the_check_shows_it(
     hub: Hub, checker: Checker, team: Team
 ) -> None:
     fill_id = await counted(hub, checker, team)
+    await photograph(hub, team.tom, fill_id)
     status, body = await step(hub, team.tom, fill_id, "submit")
     assert (status, body["code"]) == (422, "fill_incomplete")
     assert "the label, printed" in body["detail"]

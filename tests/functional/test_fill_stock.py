@@ -30,7 +30,9 @@ from tests.functional.fill_helpers import (
     approved_directly,
     fill_detail,
     gs1,
+    hand_over,
     ok,
+    photograph,
     print_label,
     receive_as,
     receive_stock,
@@ -175,7 +177,7 @@ async def test_the_count_leaves_the_shelf_at_the_submit_and_is_in_the_products_l
     ]
     # passed, binned, handed over: nothing more moves
     await ok(step(hub, team.bob, fill_id, "approve"))
-    await ok(step(hub, team.tom, fill_id, "hand-over", HAND_OVER))
+    await hand_over(hub, team.tom, fill_id, HAND_OVER)
     assert await fill_moves(hub, team.tom, LISINOPRIL_A, fill_id) == [("dispense", -60)]
 
 
@@ -237,6 +239,7 @@ async def test_two_fills_racing_for_the_last_units_one_is_refused(
         await ok(step(hub, team.tom, fill_id, "quantity", {"quantity": "60"}))
         fills.append(fill_id)
     for fill_id in fills:
+        await photograph(hub, team.tom, fill_id)
         await print_label(hub, team.tom, fill_id)
     results = await asyncio.gather(*(step(hub, team.tom, f, "submit") for f in fills))
     assert sorted(status for status, _ in results) == [200, 422]
@@ -264,7 +267,7 @@ async def test_a_schedule_ii_fill_is_in_the_perpetual_log_with_its_balance(
     await ok(step(hub, team.tom, fill_id, "quantity", {"quantity": "60"}))
     await ok(submit(hub, team.tom, fill_id))
     await ok(step(hub, carol, fill_id, "approve"))
-    await ok(step(hub, team.tom, fill_id, "hand-over", {**HAND_OVER, "id_checked": True}))
+    await hand_over(hub, team.tom, fill_id, {**HAND_OVER, "id_checked": True})
     log = await product_log(hub, carol, OXYCODONE)
     assert log["product"]["schedule_ii"] is True
     assert [
