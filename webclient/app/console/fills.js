@@ -62,8 +62,9 @@ export async function imageUrl(fillId, imageId) {
   return shown.get(key);
 }
 
+// the current image of a kind (a retake supersedes the one before it)
 export function latestOfKind(images, kind) {
-  return images.filter((i) => i.kind === kind).at(-1) || null;
+  return images.filter((i) => i.kind === kind && !i.superseded_by).at(-1) || null;
 }
 
 export function historyList(fill) {
@@ -209,7 +210,7 @@ export function rxSummary(rx) {
     fact("Patient", personName(p.name)),
     fact("Born", day(p.date_of_birth?.date)),
     fact("Prescribed", m.drug_description),
-    m.product_code?.qualifier === "ND" ? fact("NDC written", m.product_code.code) : null,
+    m.product_code?.qualifier === "ND" ? fact("NDC written", ndcText(m.product_code.code)) : null,
     fact("Quantity", m.quantity ? `${m.quantity.value}` : null),
     fact("Days supply", m.days_supply),
     fact("Directions", m.sig?.text),

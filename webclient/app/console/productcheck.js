@@ -61,14 +61,13 @@ function scanCard(fill, rx) {
     h("h2", { id: "scanned-h" }, "Scanned and counted"),
     p ? h("dl", { class: "facts", "aria-label": "Scan result" },
       fact("Product", p.drug || "Not in the drug reference"),
-      fact("NDC", ndcText(p.ndc11), same === null ? null : same ? h("span", { class: "badge verified" }, "as written") : h("span", { class: "badge warning" }, "equivalent")),
+      fact("NDC", ndcText(p.ndc11), same === null ? null : " ", same === null ? null : same ? h("span", { class: "badge verified" }, "as written") : h("span", { class: "badge warning" }, "equivalent")),
       fact("Lot", p.lot),
       fact("Expiry", p.expiry ? day(p.expiry) : null),
       p.serial ? fact("Serial", p.serial) : null,
       fact("Counted", `${fill.quantity ?? "—"} ${unitText(fill.unit)}`, fill.partial ? h("span", { class: "badge warning" }, "partial") : null),
       fact("Owed", `${fill.quantity_owed} ${unitText(fill.unit)}`),
-      fill.partial ? fact("Why partial", fill.partial_reason) : null,
-      fact("Filled by", fill.filled_by))
+      fill.partial ? fact("Why partial", fill.partial_reason) : null)
       : h("p", {}, "Nothing was scanned."));
 }
 
