@@ -51,14 +51,19 @@ export function willCallView(el) {
 const radio = (name, value, label, checked = false) =>
   h("label", { class: "inline" }, h("input", { type: "radio", name, value, checked, required: true }), label);
 
+async function patientConsults(rx) {
+  if (!rx?.patient_id) return [];
+  const lists = await Promise.all(["", "?state=ended"].map((q) => api(`/consults${q}`).then((r) => r.items).catch(() => [])));
+  return lists.flat().filter((c) => c.patient_id === rx.patient_id);
+}
+
 export async function pickUpView(el, id) {
   let fill = await loadInto(el, `/fills/${id}`, "fill");
   if (!fill) return;
   const rx = await api(`/prescriptions/${fill.prescription_id}`).catch(() => null);
   const patientName = personName(rx?.patient?.name);
-  const consults = rx?.patient_id
-    ? (await api("/consults?state=ended").catch(() => ({ items: [] }))).items.filter((c) => !c.patient_id || c.patient_id === rx.patient_id)
-    : [];
+  // the patient's consults, open and ended (a pharmacist's own; a technician is told to ask)
+  const consults = await patientConsults(rx);
   const message = h("div", { "aria-live": "assertive" });
   const flash = (text, kind) => replace(message, h("div", { class: `notice ${kind}`, role: kind === "error" ? "alert" : "status" }, text));
   const pad = signaturePad("signature", "Collector's signature");
@@ -72,8 +77,11 @@ export async function pickUpView(el, id) {
       other.required = isOther;
     } }, h("legend", {}, "Who collects it"), radio("collector", "patient", `The patient (${patientName})`, true), radio("collector", "other", "Someone else"), otherBox);
     const idChecked = h("input", { type: "checkbox", id: "id-checked", required: fill.controlled });
-    const consult = h("select", { id: "consult" }, h("option", { value: "" }, consults.length ? "Choose the consult…" : "No consult of this patient"),
-      consults.map((c) => h("option", { value: c.id }, `${when(c.created_at)} · ${c.state}`)));
+    // the pharmacist picks one of their consults; anyone else types the consult's ID
+    const consult = consults.length
+      ? h("select", { id: "consult" }, h("option", { value: "" }, "Choose the consult…"),
+        consults.map((c) => h("option", { value: c.id }, `${when(c.created_at)} · ${c.state.replaceAll("_", " ")}`)))
+      : h("input", { type: "text", id: "consult", maxLength: 36, autocomplete: "off", placeholder: "The consult's ID, from the pharmacist" });
     const consultBox = h("div", { hidden: true }, h("label", { for: "consult" }, "The video consult"), consult,
       h("p", { class: "hint" }, rx?.patient_id ? h("a", { href: `#/patients/${rx.patient_id}` }, "Start a consult from the patient's profile") : null));
     const counselling = h("fieldset", { class: "plain", onchange: () => {
@@ -96,7 +104,7 @@ export async function pickUpView(el, id) {
         counselling: choice("counselling"),
         signature: true,
       };
-      if (body.counselling === "video") body.consult_id = consult.value;
+      if (body.counselling === "video") body.consult_id = consult.value.trim();
       complete.disabled = true;
       try {
         await api(`/fills/${id}/images?kind=signature`, { method: "POST", body: await pad.blob() });
