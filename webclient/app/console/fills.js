@@ -87,14 +87,14 @@ function table(label, heads, rows) {
 }
 
 // a list view that reads its queues again every POLL_MS while shown (and on "Refresh")
-export function polled(el, title, hint, draw) {
+export function polled(el, title, hint, draw, ...above) {
   let stopped = false;
   let timer = 0;
   const status = h("p", { class: "status-line" });
   const body = h("div", {}, spinner(`Loading the ${title.toLowerCase()}…`));
   replace(el, h("div", { class: "page-head" }, h("h1", {}, title), h("span", { class: "spacer" }),
     h("button", { type: "button", class: "secondary", onclick: () => poll() }, "Refresh")),
-  h("p", { class: "hint" }, hint), status, body);
+  h("p", { class: "hint" }, hint), above, status, body);
   async function poll() {
     clearTimeout(timer);
     try {
@@ -174,9 +174,8 @@ export function fillQueueView(el) {
 
 // the scanner field: a keyboard-wedge scanner types the code and Enter; its GS (ASCII 29) comes
 // as Ctrl+], which a text field drops, so that key puts the stand-in the hub reads instead
-export function scanField(id, onScan) {
-  const input = h("input", { type: "text", id, name: "scan", autocomplete: "off", spellcheck: false, maxLength: 200, class: "grow scan",
-    placeholder: "Scan the stock bottle's barcode (or type it)" });
+export function scanField(id, onScan, { placeholder = "Scan the stock bottle's barcode (or type it)", label = "Barcode", button = "Check the code" } = {}) {
+  const input = h("input", { type: "text", id, name: "scan", autocomplete: "off", spellcheck: false, maxLength: 200, class: "grow scan", placeholder });
   input.addEventListener("keydown", (e) => {
     const gs = (e.ctrlKey && (e.key === "]" || e.code === "BracketRight")) || e.key === "\x1d";
     if (!gs) return;
@@ -188,8 +187,33 @@ export function scanField(id, onScan) {
     e.preventDefault();
     const text = input.value.replaceAll("\x1d", GS_STAND_IN).trim();
     if (text) onScan(text);
-  } }, h("label", { for: id, class: "visually-hidden" }, "Barcode"), input, h("button", { type: "submit" }, "Check the code"));
+  } }, h("label", { for: id, class: "visually-hidden" }, label), input, h("button", { type: "submit" }, button));
   return { form, input };
+}
+
+// a prescription label scanned (RX + its number) or its Rx number typed: the fill of that
+// prescription in `state`, opened at `route`; otherwise why not, in words
+export function labelLookup(id, state, route) {
+  const said = h("div", { "aria-live": "assertive" });
+  const field = scanField(id, async (text) => {
+    replace(said);
+    try {
+      const { items } = await api(`/fills?rx=${encodeURIComponent(text)}`);
+      const found = items.find((f) => f.state === state);
+      if (found) {
+        location.hash = `${route}/${found.id}`;
+        return;
+      }
+      const other = items[0];
+      replace(said, h("div", { class: "notice error", role: "alert" }, other
+        ? `${rxNumber(other)} is not here: its latest fill is ${(FILL_STATES[other.state] || other.state).toLowerCase()}.`
+        : "No prescription of this pharmacy has that Rx number."));
+    } catch (error) {
+      replace(said, h("div", { class: "notice error", role: "alert" }, error.message));
+    }
+    field.input.select();
+  }, { placeholder: "Scan the prescription label (or type the Rx number)", label: "Prescription label", button: "Find" });
+  return h("div", { class: "lookup" }, field.form, said);
 }
 
 function productFacts(product) {

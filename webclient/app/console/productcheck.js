@@ -10,7 +10,7 @@ import { markers, scheduleLabel } from "./queue.js";
 import { banners } from "./prescription.js";
 import {
   PHOTO_KINDS, polled, fillBadge, fillNumber, rxNumber, controlledBadge, imagesOf, imageUrl, latestOfKind,
-  labelTextOf, historyList, rxSummary, ndcText, unitText,
+  labelTextOf, historyList, rxSummary, ndcText, unitText, labelLookup,
 } from "./fills.js";
 
 export function checkQueueView(el) {
@@ -25,7 +25,7 @@ export function checkQueueView(el) {
         h("td", {}, f.quantity_owed ?? "—"),
         h("td", {}, h("span", { title: when(f.since) }, ago(f.since))),
         h("td", {}, h("a", { class: "button secondary", href: `#/check/${f.id}` }, "Check"))))));
-  });
+  }, labelLookup("label-scan", "product_check", "#/check"));
 }
 
 // a photo at its own size in the layout, opened full screen by a click (or Enter)

@@ -9,7 +9,7 @@ import { h, replace, when, ago, fact, personName, announce, emptyBox } from "../
 import { signaturePad } from "../lib/capture.js";
 import { markers } from "./queue.js";
 import { banners } from "./prescription.js";
-import { polled, fillBadge, fillNumber, rxNumber, controlledBadge, historyList, rxSummary } from "./fills.js";
+import { polled, fillBadge, fillNumber, rxNumber, controlledBadge, historyList, rxSummary, labelLookup } from "./fills.js";
 
 const binOrder = (a, b) => (a.bin || "").localeCompare(b.bin || "", undefined, { numeric: true });
 
@@ -45,7 +45,7 @@ export function willCallView(el) {
           h("td", {}, h("span", { title: when(f.since) }, ago(f.since))),
           h("td", {}, h("a", { class: "button secondary", href: `#/will-call/${f.id}` }, "Pick-up")));
       })));
-  });
+  }, labelLookup("label-scan", "ready", "#/will-call"));
 }
 
 const radio = (name, value, label, checked = false) =>
