@@ -38,6 +38,7 @@ OXYCODONE = "99999052001"
 OXYCODONE_LOT = "DEMO-OXY-1"
 OXYCODONE_EXPIRES_IN = 400
 LISINOPRIL = "99999041090"
+LISINOPRIL_EXPIRES_IN = 540
 DRUG = "oxycodone hydrochloride 5 MG Oral Tablet"
 PRESCRIBER_SOFTWARE = SenderSoftware("Test", "Browser test EHR", "1.0")
 FIFTEEN = "15"
@@ -308,10 +309,11 @@ def test_a_controlled_prescription_is_filled_checked_remotely_and_picked_up(
     expect(bench.locator(".page-head .badge.controlled")).to_have_text("C-II")
 
     expiry = expiry_of_demo_lot()
-    scan_as_a_scanner(bench, LISINOPRIL, "DEMO-LIS-1", expiry, "SN9")  # the wrong bottle
+    lisinopril_expiry = dt.datetime.now(dt.UTC).date() + dt.timedelta(days=LISINOPRIL_EXPIRES_IN)
+    scan_as_a_scanner(bench, LISINOPRIL, "DEMO-LIS-1", lisinopril_expiry, "SN9")  # wrong bottle
     refusal = bench.locator("#scan-result")
     expect(refusal).to_have_attribute("role", "alert")
-    expect(refusal).not_to_be_empty()
+    expect(refusal).to_contain_text("is not the prescribed drug")
     refused_words = refusal.inner_text()
     shots.take(bench, "02-scan-refused")
     bench.locator("#scan").fill("")

@@ -286,9 +286,11 @@ export async function fillView(el, id) {
       announce("Scanned: the product matches.");
     } catch (error) {
       scanMessage = ["error", error.message];
-      scanner.input.select();
     }
     await load().catch(() => render());
+    // a refused code stays selected for the next scan to replace; a match moves on to the count
+    if (scanMessage[0] === "error") scanner.input.select();
+    else el.querySelector("#quantity")?.focus();
   }
 
   async function scanPhoto(blob) {
