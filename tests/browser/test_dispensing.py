@@ -22,6 +22,7 @@ from pathlib import Path
 
 import pyotp
 import pytest
+import requests
 import zxingcpp
 from aiohttp import web
 from PIL import Image
@@ -474,4 +475,49 @@ def test_a_controlled_prescription_is_filled_checked_remotely_and_picked_up(
     assert "_" not in refused_words
     bench_ctx.close()
     checker_ctx.close()
+    assert problems == []
+
+
+def test_a_held_prescription_cannot_be_missed_when_filling(
+    demo_hub: DemoHub, chromium: Browser, shots: Shots
+) -> None:
+    """The prescriber's DoNotFill H (hold until the patient asks) marks the prescription in
+    the fill queue, its start button says the patient asked, and the fill screen carries the
+    HOLD banner throughout."""
+    problems: list[str] = []
+    stamp = time.time_ns()
+    rx = demo_hub.ready_prescription(
+        f"hold-fill-{stamp}",
+        drug_description="lisinopril 10 MG Oral Tablet",
+        ndc=LISINOPRIL,
+        patient_last="Holdfill",
+        append={"Body/NewRx/MedicationPrescribed": "<DoNotFill>H</DoNotFill>"},
+    )
+    token = demo_hub.user_token()
+    headers = {"Authorization": f"Bearer {token}"}
+    warnings = {f["code"]: "checked" for f in rx["findings"] if f["severity"] == "warning"}  # type: ignore[union-attr]
+    for action, body in (("claim", {}), ("approve", {"overrides": warnings})):
+        reply = requests.post(
+            f"{demo_hub.base}/api/v1/prescriptions/{rx['id']}/{action}",
+            json=body,
+            headers=headers,
+            timeout=30,
+        )
+        assert reply.status_code == 200, reply.text
+
+    context = chromium.new_context(viewport=DESKTOP)
+    page = context.new_page()
+    watch(page, problems)
+    sign_in(page, demo_hub)
+    page.get_by_role("link", name="Filling", exact=True).click()
+    row = page.locator("table.queue tr", has=page.locator(f"a[href='#/rx/{rx['id']}']"))
+    expect(row.locator(".badge.donotfill")).to_have_text("HOLD", timeout=30_000)
+    expect(row.get_by_role("button", name="Start fill", exact=True)).to_have_count(0)
+    shots.take(page, "20-queue-hold")
+    row.get_by_role("button", name="Patient asked: start fill").click()
+    banner = page.locator(".banner.donotfill")
+    expect(banner).to_contain_text("HOLD")
+    expect(banner).to_have_attribute("role", "alert")
+    shots.take(page, "21-fill-hold")
+    context.close()
     assert problems == []

@@ -8,7 +8,7 @@ import { api, apiBlob, loadInto } from "../lib/api.js";
 import { currentUser } from "../lib/auth.js";
 import { h, replace, when, ago, day, fact, personName, announce, spinner, problemBox, emptyBox } from "../lib/dom.js";
 import { cameraShot, photoPicker } from "../lib/capture.js";
-import { markers } from "./queue.js";
+import { markers, DO_NOT_FILL } from "./queue.js";
 import { banners } from "./prescription.js";
 
 const POLL_MS = 10_000;
@@ -140,9 +140,23 @@ async function startFill(rxId, button) {
   }
 }
 
+// the prescriber's DoNotFill of the approved prescriptions (the fill queue does not carry it):
+// a held one is filled only when the patient asks, one not to be dispensed never
+async function holds() {
+  const pages = await Promise.all(["approved", "returned_to_stock"].map((state) =>
+    api(`/prescriptions?state=${state}&limit=200`).then((p) => p.items).catch(() => [])));
+  return new Map(pages.flat().filter((rx) => rx.do_not_fill).map((rx) => [rx.id, rx.do_not_fill]));
+}
+
+function startButton(rx, hold) {
+  if (hold === "Y" || hold === "E") return h("span", { class: "hint" }, "Not to be dispensed");
+  return h("button", { type: "button", id: `start-${rx.prescription_id}`, onclick: (e) => startFill(rx.prescription_id, e.currentTarget) },
+    hold === "H" ? "Patient asked: start fill" : "Start fill");
+}
+
 export function fillQueueView(el) {
   return polled(el, "Filling", "Approved prescriptions wait here for their fill; a fill the pharmacist sent back says why.", async () => {
-    const [waiting, filling] = await Promise.all([api("/fills?state=waiting&limit=200"), api("/fills?state=filling&limit=200")]);
+    const [waiting, filling, held] = await Promise.all([api("/fills?state=waiting&limit=200"), api("/fills?state=filling&limit=200"), holds()]);
     const open = await withSentBack(filling.items);
     open.sort(([, a], [, b]) => Number(Boolean(b)) - Number(Boolean(a))); // sent back first
     return [
@@ -158,13 +172,16 @@ export function fillQueueView(el) {
           : emptyBox("No fill in progress.")),
       h("section", { class: "card", "aria-labelledby": "waiting-h" },
         h("h2", { id: "waiting-h" }, `Waiting for a fill (${waiting.items.length})`),
-        waiting.items.length ? table("Prescriptions waiting for a fill", ["Medication", "Rx", "Approved", ""], waiting.items.map((rx) =>
-          h("tr", {},
+        waiting.items.length ? table("Prescriptions waiting for a fill", ["Medication", "Rx", "Approved", ""], waiting.items.map((rx) => {
+          const hold = held.get(rx.prescription_id);
+          return h("tr", { class: hold ? "donotfill" : "" },
             h("td", {}, h("div", { class: "drug" }, h("a", { href: `#/rx/${rx.prescription_id}` }, rx.drug_description)), controlledBadge(rx),
+              hold ? h("span", { class: "badge donotfill", title: DO_NOT_FILL[hold]?.[1] }, DO_NOT_FILL[hold]?.[0] || hold) : null,
               rx.state === "returned_to_stock" ? fillBadge("returned_to_stock") : null),
             h("td", {}, rx.rx_number ? `Rx ${rx.rx_number}` : "New"),
             h("td", {}, h("span", { title: when(rx.since) }, ago(rx.since))),
-            h("td", {}, h("button", { type: "button", id: `start-${rx.prescription_id}`, onclick: (e) => startFill(rx.prescription_id, e.currentTarget) }, "Start fill")))))
+            h("td", {}, startButton(rx, hold)));
+        }))
           : emptyBox("No approved prescription waits for a fill.")),
     ];
   });
