@@ -424,7 +424,17 @@ def test_a_controlled_prescription_is_filled_checked_remotely_and_picked_up(
     bench.get_by_label("Someone else").check()
     bench.get_by_label("Name of the person collecting").fill("Sam Agent")
     bench.get_by_label("Identity checked (photo ID; required for a controlled substance)").check()
-    bench.get_by_label("Accepted: counselled at the counter").check()
+    # the pharmacist counsels the patient by video from the hub; the counter names the consult
+    consult = requests.post(
+        f"{demo_hub.base}/api/v1/consults",
+        json={"patient_id": rx["patient_id"], "prescription_id": rx["id"]},
+        headers={"Authorization": f"Bearer {demo_hub.user_token()}"},
+        timeout=30,
+    )
+    assert consult.status_code in (200, 201), consult.text
+    consult_id = consult.json()["id"]
+    bench.get_by_label("Done by video").check()
+    bench.get_by_label("The video consult").fill(consult_id)
     pad = bench.locator("canvas#signature")
     pad.scroll_into_view_if_needed()
     box = pad.bounding_box()
@@ -456,8 +466,8 @@ def test_a_controlled_prescription_is_filled_checked_remotely_and_picked_up(
     assert done["hand_over"] == {
         "collected_by": "Sam Agent",
         "id_checked": True,
-        "counselling": "accepted",
-        "consult_id": None,
+        "counselling": "video",
+        "consult_id": consult_id,
         "signature": True,
     }
     images = done["images"]  # the current image of each kind: the retake replaced the first
