@@ -7,7 +7,7 @@
 import { api, apiBlob, loadInto } from "../lib/api.js";
 import { currentUser } from "../lib/auth.js";
 import { h, replace, when, ago, day, fact, personName, announce, spinner, problemBox, emptyBox } from "../lib/dom.js";
-import { cameraShot, photoPicker } from "../lib/capture.js";
+import { cameraShot, photoPicker, stopCameras } from "../lib/capture.js";
 import { markers, DO_NOT_FILL } from "./queue.js";
 import { banners } from "./prescription.js";
 
@@ -461,5 +461,8 @@ export async function fillView(el, id) {
   }
 
   render();
-  return () => { if (labelUrl) URL.revokeObjectURL(labelUrl); };
+  return () => {
+    stopCameras();
+    if (labelUrl) URL.revokeObjectURL(labelUrl);
+  };
 }

@@ -5,10 +5,17 @@
 import { h, replace } from "./dom.js";
 
 const JPEG_QUALITY = 0.9;
+// the cameras open now: a view that is left releases them (stopCameras), so none stays lit
+const open = new Set();
+
+export function stopCameras() {
+  for (const stop of [...open]) stop();
+}
 
 // A camera panel in `el`: a live preview, "Take photo" and "Cancel". Resolves with a JPEG
 // Blob, or null when cancelled; the camera is released either way.
 export function cameraShot(el, { title = "Camera", facing = "environment" } = {}) {
+  stopCameras(); // one camera at a time: a panel opened again replaces the one before
   return new Promise((resolve) => {
     let stream = null;
     const video = h("video", { class: "preview", autoplay: true, muted: true, playsInline: true, "aria-label": `${title}: live preview` });
@@ -18,11 +25,14 @@ export function cameraShot(el, { title = "Camera", facing = "environment" } = {}
     replace(el, h("div", { class: "camera" }, h("h3", {}, title), video, status, h("div", { class: "actions" }, take, cancel)));
 
     function done(blob) {
+      open.delete(cancelled);
       for (const track of stream?.getTracks() || []) track.stop();
       stream = null;
       replace(el);
       resolve(blob);
     }
+    const cancelled = () => done(null);
+    open.add(cancelled);
 
     function shoot() {
       const canvas = document.createElement("canvas");
@@ -34,6 +44,10 @@ export function cameraShot(el, { title = "Camera", facing = "environment" } = {}
 
     navigator.mediaDevices?.getUserMedia({ video: { facingMode: facing, width: { ideal: 1920 } }, audio: false })
       .then(async (got) => {
+        if (!open.has(cancelled)) {
+          for (const track of got.getTracks()) track.stop(); // cancelled while the camera started
+          return;
+        }
         stream = got;
         video.srcObject = got;
         await video.play().catch(() => {});
