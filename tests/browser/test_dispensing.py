@@ -393,6 +393,8 @@ def test_a_controlled_prescription_is_filled_checked_remotely_and_picked_up(
     pharmacist.get_by_label("Reason", exact=True).fill(reason)
     pharmacist.get_by_role("button", name="Send back to the technician").click()
     expect(pharmacist.locator(".page-head .badge.state")).to_have_text("Filling")
+    # the technician's open fill shows it by itself, then the queue says why
+    expect(bench.locator(".banner.sentback")).to_contain_text(reason, timeout=15_000)
     bench.get_by_role("link", name="← Back to filling").click()
     sent_back = bench.locator("table.queue tr.sentback", has_text=DRUG)
     expect(sent_back).to_contain_text(reason, timeout=15_000)
@@ -407,8 +409,13 @@ def test_a_controlled_prescription_is_filled_checked_remotely_and_picked_up(
     bench.get_by_role("button", name="Submit for product check").click()
     expect(bench.locator(".page-head .badge.state")).to_have_text("Product check")
 
-    pharmacist.reload()
-    expect(pharmacist.locator(".page-head .badge.state")).to_have_text("Product check")
+    # the pharmacist's page follows the fill back into the product check by itself
+    expect(pharmacist.locator(".page-head .badge.state")).to_have_text(
+        "Product check", timeout=15_000
+    )
+    expect(pharmacist.locator("figure[data-kind=counted] img.evidence")).to_have_attribute(
+        "src", re.compile("^blob:")
+    )
     pharmacist.get_by_role("button", name="Approve product").click()
     expect(pharmacist.locator(".page-head .badge.state")).to_have_text("Ready")
 

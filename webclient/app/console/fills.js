@@ -113,6 +113,33 @@ export function polled(el, title, hint, draw, ...above) {
   return () => { stopped = true; clearTimeout(timer); };
 }
 
+// A fill changing under the user's eyes (the pharmacist sends it back, a colleague approves it):
+// its prescription follows the fill's state, so the prescription's cheap revision is polled
+// and `onMove` reads the fill again when it moved, never while something is being typed.
+const WATCH_MS = 3000;
+export function watchFill(el, fill, onMove) {
+  let last = null;
+  async function tick() {
+    if (!el.isConnected) return;
+    try {
+      const now = await api(`/prescriptions/${fill().prescription_id}/revision`);
+      const key = `${now.revision}|${now.state}`;
+      const typing = el.contains(document.activeElement) && /^(INPUT|TEXTAREA|SELECT)$/.test(document.activeElement.tagName);
+      if (last === null) last = key;
+      else if (key !== last && !typing && !el.querySelector(".camera video")) {
+        last = key;
+        const before = fill().state;
+        await onMove();
+        if (fill().state !== before) announce(`This fill is now: ${(FILL_STATES[fill().state] || fill().state).toLowerCase()}.`);
+      }
+    } catch {
+      // offline or signed out: the next tick tries again
+    }
+    if (el.isConnected) setTimeout(tick, WATCH_MS);
+  }
+  tick();
+}
+
 // -- the fill queue ----------------------------------------------------------------------------
 
 const sentBackReasons = new Map(); // fill id → [since, reason]: each fill's detail read once per state change
@@ -461,6 +488,7 @@ export async function fillView(el, id) {
   }
 
   render();
+  watchFill(el, () => fill, () => load());
   return () => {
     stopCameras();
     if (labelUrl) URL.revokeObjectURL(labelUrl);

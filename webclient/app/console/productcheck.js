@@ -10,7 +10,7 @@ import { markers, scheduleLabel } from "./queue.js";
 import { banners } from "./prescription.js";
 import {
   PHOTO_KINDS, polled, fillBadge, fillNumber, rxNumber, controlledBadge, imagesOf, imageUrl, latestOfKind,
-  labelTextOf, historyList, rxSummary, ndcText, unitText, labelLookup,
+  labelTextOf, historyList, rxSummary, ndcText, unitText, labelLookup, watchFill,
 } from "./fills.js";
 
 export function checkQueueView(el) {
@@ -141,4 +141,10 @@ export async function checkView(el, id) {
   }
 
   render();
+  watchFill(el, () => fill, async () => {
+    fill = await api(`/fills/${id}`);
+    images = await imagesOf(fill);
+    labelText = labelTextOf(fill) ?? labelText;
+    render();
+  });
 }
