@@ -369,9 +369,10 @@ export async function fillView(el, id) {
       labelUrl = URL.createObjectURL(pdf);
       const label = await api(`/fills/${id}/label`).catch(() => null);
       labelText = label?.text ?? labelText;
-      window.open(labelUrl, "_blank");
+      const tab = window.open(labelUrl, "_blank");
       await load();
-      flash("The label opened in a new tab: print it there, then stick it on the vial.", "ok");
+      flash(tab ? "The label opened in a new tab: print it there, then stick it on the vial."
+        : "The browser kept the label from opening a tab: download it below and print it.", tab ? "ok" : "info");
     } catch (error) {
       flash(error.message, "error");
     }
