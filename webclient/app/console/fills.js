@@ -6,12 +6,12 @@
 
 import { api, apiBlob, loadInto } from "../lib/api.js";
 import { currentUser } from "../lib/auth.js";
-import { h, replace, when, ago, day, fact, personName, announce, spinner, problemBox, emptyBox } from "../lib/dom.js";
+import { h, replace, when, ago, day, fact, personName, announce, spinner, problemBox, emptyBox, clock } from "../lib/dom.js";
 import { cameraShot, photoPicker, stopCameras } from "../lib/capture.js";
 import { markers, DO_NOT_FILL } from "./queue.js";
 import { banners } from "./prescription.js";
 
-const POLL_MS = 10_000;
+const POLL_MS = 2500;
 // the photos a fill needs before its product check, in the order they are taken
 export const PHOTO_KINDS = [
   ["stock_bottle", "Stock bottle", "The manufacturer's bottle, its label and NDC readable."],
@@ -86,28 +86,36 @@ function table(label, heads, rows) {
     h("tbody", {}, rows));
 }
 
-// a list view that reads its queues again every POLL_MS while shown (and on "Refresh")
+// a list view that is live as the verification queue is: the pharmacy's queue revision (no
+// patient data, so no audit entry per poll) is polled, and the lists are read again only when
+// it moved (every fill step moves its prescription's state), or on "Refresh"
 export function polled(el, title, hint, draw, ...above) {
   let stopped = false;
   let timer = 0;
+  let revision = null;
   const status = h("p", { class: "status-line" });
   const body = h("div", {}, spinner(`Loading the ${title.toLowerCase()}…`));
   replace(el, h("div", { class: "page-head" }, h("h1", {}, title), h("span", { class: "spacer" }),
-    h("button", { type: "button", class: "secondary", onclick: () => poll() }, "Refresh")),
+    h("button", { type: "button", class: "secondary", onclick: () => { revision = null; poll(); } }, "Refresh")),
   h("p", { class: "hint" }, hint), above, status, body);
   async function poll() {
     clearTimeout(timer);
     try {
-      const parts = await draw();
-      if (stopped) return;
-      const hadFocus = body.contains(document.activeElement) ? document.activeElement.id : null;
-      replace(body, parts);
-      if (hadFocus) document.getElementById(hadFocus)?.focus();
-      replace(status, h("span", { class: "live-dot", "aria-hidden": "true" }), `Updated ${new Date().toLocaleTimeString()}`);
+      const now = await api("/queue/revision");
+      if (now.revision !== revision) {
+        const parts = await draw();
+        if (stopped) return;
+        revision = now.revision;
+        const hadFocus = body.contains(document.activeElement) ? document.activeElement.id : null;
+        replace(body, parts);
+        if (hadFocus) document.getElementById(hadFocus)?.focus();
+      }
+      replace(status, h("span", { class: "live-dot", "aria-hidden": "true" }), `Live · updated ${clock()}`);
     } catch (error) {
+      revision = null;
       if (!stopped) replace(body, problemBox(error, poll));
     }
-    if (!stopped) timer = setTimeout(poll, document.hidden ? POLL_MS * 3 : POLL_MS);
+    if (!stopped) timer = setTimeout(poll, document.hidden ? POLL_MS * 4 : POLL_MS);
   }
   poll();
   return () => { stopped = true; clearTimeout(timer); };
