@@ -90,6 +90,8 @@ class Operation:
     description: str = ""
     #: OpenAPI links from the 200 response: name -> (operationId, {parameter: expression})
     links: dict[str, tuple[str, dict[str, str]]] = field(default_factory=dict)
+    #: the 200 response's media type; other than JSON it is described as bytes (a PDF)
+    media_type: str = "application/json"
 
 
 def operation(op: Operation) -> Callable[[F], F]:
@@ -245,7 +247,9 @@ def _operation(op: Operation, schemas: _Schemas) -> dict[str, Any]:
         "200": {
             "description": "OK",
             "content": {
-                "application/json": {"schema": schemas.of(op.response) or {"type": "object"}}
+                op.media_type: {"schema": schemas.of(op.response) or {"type": "object"}}
+                if op.media_type == "application/json"
+                else {"schema": {"type": "string", "format": "binary"}}
             },
         }
     }

@@ -6,7 +6,7 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -42,8 +42,38 @@ class ClientCredentials:
         return json.dumps({"client_id": self.client_id, "client_secret": self.client_secret})
 
 
+#: a label's address lines and phone number, at most
+ADDRESS_LINES_MAX = 3
+ADDRESS_LINE_MAX = 100
+PHONE_MAX = 20
+
+
+def _contact(address: Sequence[str] | None, phone: str | None) -> tuple[str | None, str | None]:
+    """The address (lines joined by newlines) and phone as stored, checked: a label prints
+    them, so each is printable text of a label's size."""
+    lines = [" ".join(line.split()) for line in address or ()]
+    if len(lines) > ADDRESS_LINES_MAX or not all(
+        0 < len(line) <= ADDRESS_LINE_MAX and line.isprintable() for line in lines
+    ):
+        raise AdminError(
+            f"--address is 1 to {ADDRESS_LINES_MAX} lines of 1 to {ADDRESS_LINE_MAX} characters"
+        )
+    if phone is not None:
+        phone = phone.strip()
+        if not 0 < len(phone) <= PHONE_MAX or not phone.isprintable():
+            raise AdminError(f"--phone must be 1 to {PHONE_MAX} characters")
+    return ("\n".join(lines) or None), phone
+
+
 async def add_pharmacy(
-    db: Database, *, ncpdpid: str, npi: str, name: str, state: str | None = None
+    db: Database,
+    *,
+    ncpdpid: str,
+    npi: str,
+    name: str,
+    state: str | None = None,
+    address: Sequence[str] | None = None,
+    phone: str | None = None,
 ) -> Pharmacy:
     if not ncpdpid_valid(ncpdpid):
         raise AdminError("--ncpdpid must be 7 digits")
@@ -54,7 +84,15 @@ async def add_pharmacy(
         raise AdminError("--name must be 1 to 200 characters")
     if state is not None and not (len(state) == 2 and state.isalpha()):
         raise AdminError("--state must be a two-letter state code")
-    pharmacy = Pharmacy(ncpdpid=ncpdpid, npi=npi, name=name, state=state.upper() if state else None)
+    lines, phone = _contact(address, phone)
+    pharmacy = Pharmacy(
+        ncpdpid=ncpdpid,
+        npi=npi,
+        name=name,
+        state=state.upper() if state else None,
+        address=lines,
+        phone=phone,
+    )
     try:
         await _create_audited(
             db,
@@ -74,6 +112,27 @@ async def _create_audited(db: Database, row: object, event: Callable[[], audit.E
         session.add(row)
         await session.flush()
         await audit.add(session, OPERATOR, event())
+
+
+async def set_pharmacy_contact(
+    db: Database, ncpdpid: str, address: Sequence[str], phone: str
+) -> None:
+    """Set the address and phone number the pharmacy's labels print (audited)."""
+    lines, checked = _contact(address, phone)
+    if lines is None:
+        raise AdminError("--address needs at least one line")
+    async with db.transaction() as session:
+        pharmacy = await session.scalar(
+            select(Pharmacy).where(Pharmacy.ncpdpid == ncpdpid).with_for_update()
+        )
+        if pharmacy is None:
+            raise AdminError(f"no pharmacy with NCPDPID {ncpdpid}")
+        pharmacy.address, pharmacy.phone = lines, checked
+        await audit.add(
+            session,
+            OPERATOR,
+            audit.Event("pharmacy.contact", "pharmacy", str(pharmacy.id), pharmacy_id=pharmacy.id),
+        )
 
 
 async def find_pharmacy(db: Database, ncpdpid: str) -> Pharmacy:
@@ -189,6 +248,9 @@ async def set_endpoint(
 
 DEMO_NCPDPID = "1234567"
 DEMO_PHARMACY = {"ncpdpid": DEMO_NCPDPID, "npi": "1000000004", "name": "Demo Telepharmacy"}
+#: the demo pharmacy's label address (fictional; 555-01xx numbers are reserved for fiction)
+DEMO_ADDRESS = ("120 Main Street", "Riverbend, MT 59000")
+DEMO_PHONE = "(406) 555-0142"
 DEMO_CLIENTS = {
     "ehr": ("Demo EHR", "script:send", None),
     "pharmacy-system": ("Demo pharmacy system", "rx:read", DEMO_NCPDPID),
@@ -202,9 +264,11 @@ async def seed_demo(db: Database, data_dir: Path) -> dict[str, ClientCredentials
     printed curl commands keep working; real clients' secrets are never stored.
     """
     async with db.sessions() as session:
-        exists = await session.scalar(select(Pharmacy.id).where(Pharmacy.ncpdpid == DEMO_NCPDPID))
+        exists = await session.scalar(select(Pharmacy).where(Pharmacy.ncpdpid == DEMO_NCPDPID))
+    if exists is not None and exists.address is None:  # seeded before labels had addresses
+        await set_pharmacy_contact(db, DEMO_NCPDPID, DEMO_ADDRESS, DEMO_PHONE)
     if exists is None:
-        await add_pharmacy(db, **DEMO_PHARMACY)
+        await add_pharmacy(db, **DEMO_PHARMACY, address=DEMO_ADDRESS, phone=DEMO_PHONE)
     saved = _load_demo_secrets(data_dir)
     async with db.sessions() as session:
         live = set(await session.scalars(select(OAuthClient.client_id)))
@@ -255,7 +319,14 @@ def register_cli(commands: Commands) -> None:
     pharmacy_add.add_argument("--npi", required=True, help="the pharmacy's 10-digit NPI")
     pharmacy_add.add_argument("--name", required=True)
     pharmacy_add.add_argument("--state", help="two-letter state whose expiry rules apply")
+    _contact_arguments(pharmacy_add, required=False)
     pharmacy_add.set_defaults(run=cmd_pharmacy_add)
+    contact = pharmacy.add_parser(
+        "set-contact", help="set the address and phone number the pharmacy's labels print"
+    )
+    contact.add_argument("ncpdpid", metavar="NCPDPID")
+    _contact_arguments(contact, required=True)
+    contact.set_defaults(run=cmd_pharmacy_set_contact)
 
     client = group(commands, "client", help="manage OAuth clients")
     client_add = client.add_parser(
@@ -306,14 +377,38 @@ def _endpoint(args: argparse.Namespace) -> Endpoint | None:
     return Endpoint(args.endpoint, token)
 
 
+def _contact_arguments(parser: argparse.ArgumentParser, *, required: bool) -> None:
+    parser.add_argument(
+        "--address",
+        action="append",
+        required=required,
+        metavar="LINE",
+        help="a line of the street address printed on labels (repeat for each line)",
+    )
+    parser.add_argument("--phone", required=required, help="the phone number printed on labels")
+
+
 def cmd_pharmacy_add(args: argparse.Namespace, settings: Settings) -> None:
     pharmacy = with_database(
         settings,
         lambda db: add_pharmacy(
-            db, ncpdpid=args.ncpdpid, npi=args.npi, name=args.name, state=args.state
+            db,
+            ncpdpid=args.ncpdpid,
+            npi=args.npi,
+            name=args.name,
+            state=args.state,
+            address=args.address,
+            phone=args.phone,
         ),
     )
     print(f"pharmacy {pharmacy.ncpdpid} added ({pharmacy.name})")
+
+
+def cmd_pharmacy_set_contact(args: argparse.Namespace, settings: Settings) -> None:
+    with_database(
+        settings, lambda db: set_pharmacy_contact(db, args.ncpdpid, args.address, args.phone)
+    )
+    print(f"pharmacy {args.ncpdpid}: label address and phone set")
 
 
 def cmd_client_add(args: argparse.Namespace, settings: Settings) -> None:

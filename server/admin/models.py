@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 
-from sqlalchemy import String, Uuid
+from sqlalchemy import String, Text, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ..db.models import Base, utcnow
@@ -20,4 +20,8 @@ class Pharmacy(Base):
     name: Mapped[str] = mapped_column(String(200))
     #: two-letter state whose dispensing rules apply (prescription expiry), if configured
     state: Mapped[str | None] = mapped_column(String(2))
+    #: the street address its labels print, one line per line (none: labels cannot be made)
+    address: Mapped[str | None] = mapped_column(Text)
+    #: the phone number its labels print
+    phone: Mapped[str | None] = mapped_column(String(20))
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)

@@ -1,4 +1,5 @@
-"""The fill flow's wiring: its store, routes and the return-to-stock sweep (a supervised loop
+"""The fill flow's wiring: its store, routes (the label's too), the label's submit check and
+the return-to-stock sweep (a supervised loop
 of the hub, beside the checks' and the outbox's sweeps)."""
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from ..background import BACKGROUND
 from ..db import DATABASE
 from ..outbox import DELIVER
 from ..settings import SETTINGS, Settings
-from . import http
+from . import http, label_http, labelling
 from .store import FILLS, FillStore
 
 #: how often the hub looks for ready fills to return to stock (seconds)
@@ -35,3 +36,5 @@ async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
 def setup(app: web.Application, settings: Settings) -> None:
     app.cleanup_ctx.append(_store_ctx)
     http.routes(app)
+    label_http.routes(app)
+    labelling.register()  # the submit needs the label, printed

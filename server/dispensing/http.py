@@ -40,6 +40,8 @@ TECHNICIAN = "technician"
 STAFF = (PHARMACIST, TECHNICIAN)
 MAX_BODY = 16 * 1024
 MAX_LIMIT = 200
+#: ``rx=`` at most: an Rx number, or a label's barcode with a scanner's prefix
+RX_QUERY_MAX = 40
 #: the queue of approved prescriptions waiting for their (next) fill
 WAITING = "waiting"
 QUEUE_STATES = frozenset({*(s.value for s in rules.FillState), WAITING})
@@ -134,6 +136,23 @@ class HandOverView(msgspec.Struct, frozen=True, kw_only=True):
     signature: bool
 
 
+class PrescriptionView(msgspec.Struct, frozen=True, kw_only=True):
+    """The prescription as written, beside the label and the scan at the product check."""
+
+    patient_name: str
+    prescriber_name: str
+    drug_description: str
+    ndc: str | None
+    quantity: str
+    unit: str
+    days_supply: int | None
+    substitutions: str
+    refills: int
+    sig: str
+    written_date: str
+    dea_schedule: str | None
+
+
 class FillView(msgspec.Struct, frozen=True, kw_only=True):
     id: uuid.UUID
     prescription_id: uuid.UUID
@@ -154,6 +173,11 @@ class FillView(msgspec.Struct, frozen=True, kw_only=True):
     handed_over_by: str | None
     hand_over: HandOverView | None
     history: list[Step]
+    #: the label's text as printed for the fill (fixed at the submit: what the product check
+    #: compares with the prescription and the scanned product), and when it was printed
+    label_text: str | None = None
+    label_printed_at: Timestamp | None = None
+    prescription: PrescriptionView | None = None
 
 
 class QueueItem(msgspec.Struct, frozen=True, kw_only=True):
@@ -211,6 +235,12 @@ def _after(request: web.Request) -> tuple[dt.datetime, uuid.UUID] | None:
             query("state", {"type": "string", "enum": sorted(QUEUE_STATES)}, "the queue"),
             query("after", {"type": "string"}, "the cursor of the previous page"),
             query("limit", {"type": "integer", "minimum": 0, "maximum": MAX_LIMIT}, "page size"),
+            query(
+                "rx",
+                {"type": "string", "maxLength": RX_QUERY_MAX},
+                "an Rx number, or a label's barcode as scanned (RX + the number): that "
+                "prescription's fills, newest first, whatever their state",
+            ),
         ],
         response=FillQueue,
         errors=("400", "401", "403"),
@@ -219,6 +249,8 @@ def _after(request: web.Request) -> tuple[dt.datetime, uuid.UUID] | None:
 async def list_fills(request: web.Request) -> web.Response:
     """``GET /api/v1/fills?state=``: one queue, keyset-paginated on (since, id)."""
     who = await caller(request, READ_SCOPE)
+    if "rx" in request.query:
+        return await _by_rx(request, who, _rx_number(request.query["rx"]))
     state = request.query.get("state", rules.FillState.PRODUCT_CHECK.value)
     if state not in QUEUE_STATES:
         raise BadRequest(f"state must be one of: {', '.join(sorted(QUEUE_STATES))}.")
@@ -248,6 +280,79 @@ async def list_fills(request: web.Request) -> web.Response:
     return respond(FillQueue(items=items, next=following))
 
 
+def _rx_number(text: str) -> str:
+    """The Rx number of ``rx=``: the number itself, or a label's barcode as scanned."""
+    from eprescribe.dispensing.barcodes import BarcodeError, parse_scan
+
+    number = text.strip()
+    if len(number) > RX_QUERY_MAX:
+        raise BadRequest(f"rx is at most {RX_QUERY_MAX} characters.")
+    if number.isascii() and number.isdigit() and len(number) == rules.RX_NUMBER_DIGITS:
+        return number
+    try:
+        scan = parse_scan(number)
+    except BarcodeError:
+        scan = None
+    if scan is None or scan.kind != "rx" or scan.rx_number is None:
+        raise BadRequest("rx is an Rx number or a prescription label's barcode.")
+    return scan.rx_number
+
+
+async def _by_rx(request: web.Request, who: Caller, rx_number: str) -> web.Response:
+    """The fills of the pharmacy's prescription with that Rx number, newest first (a label
+    scanned at the product check or the hand-over finds its fill)."""
+    async with request.app[DATABASE].transaction() as session:
+        rows = (
+            await session.execute(
+                _queue_columns()
+                .where(
+                    FillRow.pharmacy_id == who.pharmacy_id,
+                    Prescription.pharmacy_id == who.pharmacy_id,
+                    Prescription.rx_number == rx_number,
+                )
+                .order_by(FillRow.started_at.desc(), FillRow.id.desc())
+                .limit(MAX_LIMIT)
+            )
+        ).all()
+        items = [_queue_item(r) for r in rows]
+        await audit.add(
+            session,
+            who.actor,
+            audit.Event("fill.list", "fill", None, detail={"rx": rx_number, "count": len(items)}),
+        )
+    return respond(FillQueue(items=items, next=None))
+
+
+def _queue_columns() -> Any:
+    return select(
+        FillRow.id,
+        FillRow.prescription_id,
+        Prescription.rx_number,
+        FillRow.number,
+        FillRow.state,
+        FillRow.state_since,
+        Prescription.drug_description,
+        FillRow.quantity_owed,
+        FillRow.bin,
+        FillRow.controlled,
+    ).join(Prescription, Prescription.id == FillRow.prescription_id)
+
+
+def _queue_item(r: Any) -> QueueItem:
+    return QueueItem(
+        id=r.id,
+        prescription_id=r.prescription_id,
+        rx_number=r.rx_number,
+        number=r.number,
+        state=r.state,
+        since=r.state_since.isoformat(),
+        drug_description=r.drug_description,
+        quantity_owed=r.quantity_owed,
+        bin=r.bin,
+        controlled=r.controlled,
+    )
+
+
 async def _fills_in(
     session: Any,
     pharmacy_id: uuid.UUID,
@@ -255,22 +360,7 @@ async def _fills_in(
     after: tuple[dt.datetime, uuid.UUID] | None,
     limit: int,
 ) -> list[QueueItem]:
-    query = (
-        select(
-            FillRow.id,
-            FillRow.prescription_id,
-            Prescription.rx_number,
-            FillRow.number,
-            FillRow.state,
-            FillRow.state_since,
-            Prescription.drug_description,
-            FillRow.quantity_owed,
-            FillRow.bin,
-            FillRow.controlled,
-        )
-        .join(Prescription, Prescription.id == FillRow.prescription_id)
-        .where(FillRow.pharmacy_id == pharmacy_id, FillRow.state == state)
-    )
+    query = _queue_columns().where(FillRow.pharmacy_id == pharmacy_id, FillRow.state == state)
     if after is not None:
         at, key = after
         query = query.where(
@@ -279,21 +369,7 @@ async def _fills_in(
     rows = (
         await session.execute(query.order_by(FillRow.state_since, FillRow.id).limit(limit))
     ).all()
-    return [
-        QueueItem(
-            id=r.id,
-            prescription_id=r.prescription_id,
-            rx_number=r.rx_number,
-            number=r.number,
-            state=r.state,
-            since=r.state_since.isoformat(),
-            drug_description=r.drug_description,
-            quantity_owed=r.quantity_owed,
-            bin=r.bin,
-            controlled=r.controlled,
-        )
-        for r in rows
-    ]
+    return [_queue_item(r) for r in rows]
 
 
 async def _waiting(
@@ -347,7 +423,8 @@ async def _waiting(
 @operation(
     Operation(
         operation_id="getFill",
-        summary="One fill: its product, quantity, bin, hand-over and whole history",
+        summary="One fill: its product, quantity, bin, hand-over, whole history, the label as "
+        "printed and the prescription (the product check's one screen)",
         scope=READ_SCOPE,
         parameters=[path("id", "the fill")],
         response=FillView,
@@ -361,7 +438,7 @@ async def get_fill(request: web.Request) -> web.Response:
     async with request.app[DATABASE].transaction() as session:
         found = (
             await session.execute(
-                select(FillRow, Prescription.rx_number, Prescription.state)
+                select(FillRow, Prescription)
                 .join(Prescription, Prescription.id == FillRow.prescription_id)
                 .where(FillRow.id == fill_id, FillRow.pharmacy_id == who.pharmacy_id)
             )
@@ -383,13 +460,18 @@ async def get_fill(request: web.Request) -> web.Response:
         await audit.add(session, who.actor, event)
     if found is None:
         raise NotFound("No such fill.")
-    row, rx_number, rx_state = found
-    return respond(_view(row, rx_number, rx_state, steps))
+    row, rx = found
+    return respond(_view(row, rx.rx_number, rx.state, steps, rx))
 
 
 def _view(
-    row: FillRow, rx_number: str | None, rx_state: str, steps: list[FillTransition]
+    row: FillRow,
+    rx_number: str | None,
+    rx_state: str,
+    steps: list[FillTransition],
+    rx: Prescription | None = None,
 ) -> FillView:
+    from .labelling import prescription_view
     from .store import fill_value
 
     fill = fill_value(row)
@@ -441,6 +523,9 @@ def _view(
             )
             for s in steps
         ],
+        label_text=row.label_text,
+        label_printed_at=row.label_printed_at.isoformat() if row.label_printed_at else None,
+        prescription=PrescriptionView(**prescription_view(rx)) if rx is not None else None,
     )
 
 
@@ -509,8 +594,13 @@ def _scan(staff: rules.Staff, body: ScanBody) -> Decide:
     from .scans import product_of
 
     def decide(ctx: Context, now: dt.datetime) -> rules.FillOutcome:
-        product = product_of(body.text, ctx.reference, ctx.order)
-        return rules.record_scan(_open(ctx), ctx.rx, ctx.order, product, staff, now.date())
+        from .store import scanned
+
+        fill = _open(ctx)
+        product = scanned(
+            ctx.session, fill, product_of(body.text, ctx.reference, ctx.order, ctx.rx.rx_number)
+        )
+        return rules.record_scan(fill, ctx.rx, ctx.order, product, staff, now.date())
 
     return decide
 
@@ -525,6 +615,7 @@ def _scan_texts(staff: rules.Staff, texts: list[str], unreadable: str | None) ->
     from eprescribe.verification import VerificationError
 
     from .scans import product_of
+    from .store import scanned
 
     def decide(ctx: Context, now: dt.datetime) -> rules.FillOutcome:
         if unreadable is not None:
@@ -532,11 +623,13 @@ def _scan_texts(staff: rules.Staff, texts: list[str], unreadable: str | None) ->
         refusal: VerificationError | None = None
         for text in texts:
             try:
-                product = product_of(text, ctx.reference, ctx.order)
+                product = product_of(text, ctx.reference, ctx.order, ctx.rx.rx_number)
             except VerificationError as exc:
                 refusal = refusal or exc
                 continue
-            return rules.record_scan(_open(ctx), ctx.rx, ctx.order, product, staff, now.date())
+            fill = _open(ctx)
+            product = scanned(ctx.session, fill, product)
+            return rules.record_scan(fill, ctx.rx, ctx.order, product, staff, now.date())
         raise refusal or VerificationError(
             "scan_unreadable", "No barcode was found in the photo: try again, closer and sharper."
         )

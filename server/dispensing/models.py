@@ -63,6 +63,10 @@ class Fill(Base):
     counselling: Mapped[str | None] = mapped_column(String(16))
     consult_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
     signature: Mapped[bool | None]
+    #: the label's canonical text as printed while filling (``labels.label_text``): what the
+    #: product check compares; the submit needs it to be the label of the fill as it stands
+    label_text: Mapped[str | None] = mapped_column(Text)
+    label_printed_at: Mapped[dt.datetime | None]
     started_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     submitted_at: Mapped[dt.datetime | None]
     ready_at: Mapped[dt.datetime | None]

@@ -12,13 +12,23 @@ from eprescribe.verification import VerificationError
 SCAN_MAX = 200
 
 
-def product_of(text: str, reference: DrugReference, order: rules.Order) -> rules.Product:
+def product_of(
+    text: str, reference: DrugReference, order: rules.Order, rx_number: str | None = None
+) -> rules.Product:
     """The product a scanned ``text`` names; refused (422) when it names none: unreadable, or
-    a prescription label's code (``RX`` + Rx number) instead of the stock bottle's."""
+    a prescription label's code (``RX`` + Rx number) instead of the stock bottle's. The label
+    of the prescription being filled (``rx_number``) is recognised as its own (``own_label``):
+    the vial is labelled for this fill, and still the stock bottle names the product."""
     try:
         scan = parse_scan(text)
     except BarcodeError as exc:
         raise VerificationError("scan_unreadable", f"The code could not be read: {exc}") from None
+    if scan.kind == "rx" and rx_number is not None and scan.rx_number == rx_number:
+        raise VerificationError(
+            "own_label",
+            f"This is this prescription's own label (Rx {rx_number}): it matches. Scan the "
+            "stock bottle for the product.",
+        )
     if scan.kind == "rx":
         raise VerificationError(
             "not_a_product",

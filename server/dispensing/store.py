@@ -11,9 +11,12 @@ Hooks for the pieces plugged in beside this one (docs/dispensing.md "Plugging in
 
 - :data:`SUBMIT_CHECKS`: what a fill still lacks before its product check (the images, the
   printed label), in plain words;
+- :data:`SCANNED`: what the stock says of a scanned product before the rules judge it (the
+  lot a code without one is taken from, the expiry it was received with);
 - :data:`ON_CHANGE`: called in the unit of work with each change about to be stored, before
-  any of the fill is written (the inventory moves stock on ``hand_over``/``return_to_stock``/
-  ``cancel``); raising :class:`~eprescribe.verification.VerificationError` refuses the step,
+  any of the fill is written (the inventory checks the lot at ``scan``/``quantity``, takes
+  it at ``submit`` and puts it back on ``send_back``/``return_to_stock``/``cancel``); raising
+  :class:`~eprescribe.verification.VerificationError` refuses the step,
   audited, with nothing of the fill written (a hook refuses before writing rows of its own;
   ``cancel`` comes from a CancelRx and must not be refused).
 """
@@ -80,6 +83,26 @@ class Stored:
     before: rules.Fill | None
     outcome: rules.FillOutcome
     actor: audit.Actor
+
+
+#: what the stock knows of a scanned product, before the fill rules judge it: the lot when the
+#: code carried none (a UPC), the expiry it was received with; may refuse
+#: (:class:`~eprescribe.verification.VerificationError`), and writes nothing
+ScanLookup = Callable[[Session, rules.Fill, rules.Product], rules.Product]
+SCANNED: list[ScanLookup] = []
+
+
+def scanned(session: Session, fill: rules.Fill, product: rules.Product) -> rules.Product:
+    """``product`` as the :data:`SCANNED` lookups complete it (as scanned when none is
+    plugged in)."""
+    for lookup in SCANNED:
+        product = lookup(session, fill, product)
+    return product
+
+
+#: the key of the drug reference of a fill's unit of work in its ``Session.info`` (for a
+#: :data:`SUBMIT_CHECKS` entry that needs it: the label's)
+REFERENCE_INFO = "telepharm.drug_reference"
 
 
 #: a hook may return facts for the step's audit entry (e.g. the stock that moved)
@@ -440,6 +463,7 @@ class FillStore:
     ) -> Context | None:
         if rx_id is None:
             return None
+        session.info[REFERENCE_INFO] = reference
         rx = prescriptions.load(session, [rx_id], pharmacy_id=pharmacy_id).get(rx_id)
         row = session.get(PrescriptionRow, rx_id)
         if rx is None or row is None or row.test:
@@ -625,6 +649,7 @@ FILLS: web.AppKey[FillStore] = web.AppKey("fills")
 __all__ = [
     "FILLS",
     "ON_CHANGE",
+    "SCANNED",
     "SUBMIT_CHECKS",
     "Context",
     "FillStore",
@@ -632,4 +657,5 @@ __all__ = [
     "cancel_open_fill",
     "next_rx_number",
     "order_of",
+    "scanned",
 ]

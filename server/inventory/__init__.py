@@ -14,7 +14,7 @@ from aiohttp import web
 
 from ..db import DATABASE
 from ..settings import Settings
-from . import http
+from . import fills, http
 from .service import INVENTORY, Inventory
 
 
@@ -25,6 +25,7 @@ async def _inventory_ctx(app: web.Application) -> AsyncIterator[None]:
 
 def setup(app: web.Application, settings: Settings) -> None:
     app.cleanup_ctx.append(_inventory_ctx)
+    fills.register()  # the fill flow checks, takes and puts back stock
     app.router.add_get("/api/v1/inventory", http.list_inventory)
     app.router.add_post("/api/v1/inventory/receipts", http.receive_stock)
     app.router.add_post("/api/v1/inventory/adjustments", http.adjust_stock)

@@ -43,6 +43,7 @@ __all__ = [
     "StockRefused",
     "check",
     "check_async",
+    "lot_expiry",
     "movement_detail",
     "pick_lot",
     "pick_lot_async",
@@ -148,6 +149,14 @@ def check(
     product = _product(session, pharmacy_id, ndc11)
     _, value = _stock(session, product, lot, lock=False)
     return rules.take_refusal(ndc11, lot, value, amount, today or _today())
+
+
+def lot_expiry(session: Session, pharmacy_id: uuid.UUID, ndc11: str, lot: str) -> dt.date | None:
+    """The expiry the lot was received with (None: the pharmacy does not stock it): what a fill
+    reads when the scan carried no expiry (a UPC), and compares with one that did."""
+    product = _product(session, pharmacy_id, ndc11)
+    row = None if product is None else _lot(session, product.id, lot)
+    return None if row is None else row.expiry
 
 
 def pick_lot(

@@ -11,12 +11,13 @@ from typing import Any
 
 from sqlalchemy import select, update
 
+from server import admin
 from server.db import sync_engine
 from server.drugs import import_fda
 from server.prescriptions.models import Prescription
 from server.settings import Settings
 from server.worker.checking import Checker
-from tests.conftest import Hub
+from tests.conftest import PHARMACY, Hub
 from tests.functional.intake_helpers import post_script
 from tests.functional.verification_helpers import bearer
 from tests.support.script_samples import newrx_xml
@@ -117,8 +118,35 @@ def gs1(
 ) -> str:
     """A GS1 DataMatrix element string as a keyboard-wedge scanner types it: (01) GTIN,
     (17) expiry YYMMDD, (10) lot ended by GS, (21) serial."""
-    when = expiry or dt.datetime.now(dt.UTC).date() + dt.timedelta(days=400)
+    when = expiry or default_expiry()
     return f"01{gtin_of(ndc11)}17{when:%y%m%d}10{lot}{GS}21{serial}"
+
+
+def default_expiry() -> dt.date:
+    """The expiry :func:`gs1` codes and :func:`receive_stock` lots have unless told."""
+    return dt.datetime.now(dt.UTC).date() + dt.timedelta(days=400)
+
+
+async def receive_stock(
+    hub: Hub,
+    token: str,
+    ndc11: str,
+    *,
+    lot: str = "LOT42A",
+    expiry: dt.date | None = None,
+    quantity: int | str = 1000,
+) -> dict[str, Any]:
+    """Put a fill's product on the pharmacy's shelf as a technician receives it (the lot and
+    expiry :func:`gs1` scans by default), so the fill flow has stock to take."""
+    body = {
+        "ndc": ndc11,
+        "lot": lot,
+        "expiry": (expiry or default_expiry()).isoformat(),
+        "quantity": quantity,
+    }
+    response = await hub.client.post("/api/v1/inventory/receipts", json=body, headers=bearer(token))
+    assert response.status == 200, await response.text()
+    return dict(await response.json())
 
 
 async def receive_as(hub: Hub, token: str, **fields: Any) -> tuple[uuid.UUID, str]:
@@ -176,6 +204,30 @@ async def step(
         f"/api/v1/fills/{fill_id}/{name}", json=body or {}, headers=bearer(token)
     )
     return response.status, await response.json()
+
+
+#: the test pharmacy's label address and phone (fictional)
+LABEL_ADDRESS = ("120 Main Street", "Riverbend, MT 59000")
+LABEL_PHONE = "(406) 555-0142"
+
+
+async def label_contact(hub: Hub, ncpdpid: str = PHARMACY["ncpdpid"]) -> None:
+    """Give the pharmacy the address and phone its labels print, as the operator does."""
+    await admin.set_pharmacy_contact(hub.db, ncpdpid, LABEL_ADDRESS, LABEL_PHONE)
+
+
+async def print_label(hub: Hub, token: str, fill_id: object) -> bytes:
+    """Fetch the fill's label PDF as the browser prints it (while filling: its printing)."""
+    response = await hub.client.get(f"/api/v1/fills/{fill_id}/label.pdf", headers=bearer(token))
+    assert response.status == 200, await response.text()
+    assert response.content_type == "application/pdf"
+    return await response.read()
+
+
+async def submit(hub: Hub, token: str, fill_id: object) -> tuple[int, dict[str, Any]]:
+    """Print the label, then submit for the product check (as the fill screen does)."""
+    await print_label(hub, token, fill_id)
+    return await step(hub, token, fill_id, "submit")
 
 
 async def start(hub: Hub, token: str, rx_id: object) -> tuple[int, dict[str, Any]]:

@@ -273,3 +273,16 @@ def test_drugs_import_wants_one_kind_of_files(
     result = run(env, "drugs", "import", *args)
     assert result.returncode == 1
     assert result.stderr.startswith(f"telepharm: {message}")
+
+
+def test_a_pharmacys_label_address_and_phone(env: dict[str, str]) -> None:
+    run(env, "migrate")
+    args = ["pharmacy", "add", "--ncpdpid", "1234567", "--npi", "1000000004", "--name", "A"]
+    assert run(env, *args).returncode == 0
+    contact = ["--address", "120 Main Street", "--address", "Riverbend, MT 59000"]
+    done = run(env, "pharmacy", "set-contact", "1234567", *contact, "--phone", "(406) 555-0142")
+    assert done.returncode == 0, done.stderr
+    missing = run(env, "pharmacy", "set-contact", "7654321", *contact, "--phone", "1")
+    assert missing.stderr.strip() == "telepharm: no pharmacy with NCPDPID 7654321"
+    too_long = run(env, "pharmacy", "set-contact", "1234567", *contact, "--phone", "5" * 21)
+    assert "--phone must be 1 to 20 characters" in too_long.stderr

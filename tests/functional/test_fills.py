@@ -50,10 +50,13 @@ from tests.functional.fill_helpers import (
     fill_queue,
     gs1,
     import_products,
+    label_contact,
     ok,
     receive_as,
+    receive_stock,
     start,
     step,
+    submit,
 )
 from tests.functional.intake_helpers import post_script
 from tests.functional.test_outbox import Prescriber, newrx_from_prescriber
@@ -113,12 +116,17 @@ class Team:
 @pytest.fixture
 async def team(hub: Hub, products: None, prescriber: Prescriber, settings: Settings) -> Team:
     token = await newrx_from_prescriber(hub, prescriber, settings)
-    return Team(
+    team = Team(
         token,
         await staff(hub, "alice"),
         await staff(hub, "bob"),
         await staff(hub, "tom", role="technician"),
     )
+    await label_contact(hub)
+    # the lots the flows below scan, on the shelf before anything is filled
+    for ndc11, lot in ((LISINOPRIL_A, "LOT42A"), (LISINOPRIL_B, "B7"), (OXYCODONE, "LOT42A")):
+        await receive_stock(hub, team.tom, ndc11, lot=lot)
+    return team
 
 
 async def approved(hub: Hub, checker: Checker, team: Team, **fields: Any) -> tuple[uuid.UUID, str]:
@@ -135,7 +143,7 @@ async def to_ready(
     fill_id = started["id"]
     await ok(step(hub, team.tom, fill_id, "scan", {"text": gs1(kw.get("ndc", LISINOPRIL_A))}))
     await ok(step(hub, team.tom, fill_id, "quantity", {"quantity": quantity, **kw.get("q", {})}))  # type: ignore[dict-item]
-    await ok(step(hub, team.tom, fill_id, "submit"))
+    await ok(submit(hub, team.tom, fill_id))
     await ok(step(hub, team.bob, fill_id, "approve"))
     return str(fill_id)
 
@@ -203,7 +211,7 @@ async def test_fill_partial_completion_refill_and_rxfill_to_the_prescriber(
         step(hub, team.tom, fill_id, "quantity", {"quantity": "40", "reason": "short on stock"})
     )
     assert counted["partial"] is True
-    await ok(step(hub, team.tom, fill_id, "submit"))
+    await ok(submit(hub, team.tom, fill_id))
     checking = await fill_queue(hub, team.bob, state="product_check")
     assert [i["id"] for i in checking["items"]] == [fill_id]
 
@@ -212,7 +220,7 @@ async def test_fill_partial_completion_refill_and_rxfill_to_the_prescriber(
     assert (status, body["code"]) == (403, "pharmacist_required")
     status, body = await step(hub, team.bob, fill_id, "send-back", {"reason": "recount please"})
     assert (status, body["state"]) == (200, "filling")
-    await ok(step(hub, team.tom, fill_id, "submit"))
+    await ok(submit(hub, team.tom, fill_id))
     ready = await ok(step(hub, team.bob, fill_id, "approve"))
     assert (ready["state"], ready["prescription_state"]) == ("ready", "ready")
 
@@ -269,7 +277,7 @@ async def test_fill_partial_completion_refill_and_rxfill_to_the_prescriber(
     assert detail["quantity_owed"] == "20"
     await ok(step(hub, team.tom, completion["id"], "scan", {"text": gs1(LISINOPRIL_A)}))
     await ok(step(hub, team.tom, completion["id"], "quantity", {"quantity": "20"}))
-    await ok(step(hub, team.tom, completion["id"], "submit"))
+    await ok(submit(hub, team.tom, completion["id"]))
     await ok(step(hub, team.bob, completion["id"], "approve"))
     await ok(step(hub, team.tom, completion["id"], "hand-over", HAND_OVER))
 
@@ -367,20 +375,24 @@ async def test_the_wrong_product_or_an_expired_lot_is_refused_with_the_reason(
     assert "lisinopril 20 MG" in body["detail"]
     yesterday = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
     status, body = await step(
-        hub, team.tom, fill_id, "scan", {"text": gs1(LISINOPRIL_A, expiry=yesterday)}
+        hub, team.tom, fill_id, "scan", {"text": gs1(LISINOPRIL_A, lot="OLD1", expiry=yesterday)}
     )
     assert (status, body["code"]) == (422, "lot_expired")
     soon = dt.datetime.now(dt.UTC).date() + dt.timedelta(days=10)  # before the 30-day supply ends
+    await receive_stock(hub, team.tom, LISINOPRIL_A, lot="SOON1", expiry=soon)
     status, body = await step(
-        hub, team.tom, fill_id, "scan", {"text": gs1(LISINOPRIL_A, expiry=soon)}
+        hub, team.tom, fill_id, "scan", {"text": gs1(LISINOPRIL_A, lot="SOON1", expiry=soon)}
     )
     assert (status, body["code"]) == (422, "lot_expires_too_soon")
     status, body = await step(hub, team.tom, fill_id, "scan", {"text": "not a code"})
     assert (status, body["code"]) == (422, "scan_unreadable")
-    status, body = await step(hub, team.tom, fill_id, "scan", {"text": "RX0000001"})
+    status, body = await step(hub, team.tom, fill_id, "scan", {"text": "RX0000999"})
     assert (status, body["code"]) == (422, "not_a_product")
+    # the label of this very prescription is recognised as its own, not taken for a product
+    status, body = await step(hub, team.tom, fill_id, "scan", {"text": "RX0000001"})
+    assert (status, body["code"]) == (422, "own_label")
     await ok(step(hub, team.tom, fill_id, "scan", {"text": gs1(LISINOPRIL_A)}))
-    assert await hub.audit_outcomes("fill.scan") == ["refused"] * 5 + ["success"]
+    assert await hub.audit_outcomes("fill.scan") == ["refused"] * 6 + ["success"]
 
 
 async def test_an_equivalent_is_refused_when_the_prescriber_asked_for_no_substitution(
@@ -408,7 +420,7 @@ async def test_a_controlled_substance_needs_the_permission_and_an_identity_check
     fill_id = (await ok(start(hub, team.tom, rx_id)))["id"]
     await ok(step(hub, team.tom, fill_id, "scan", {"text": gs1(OXYCODONE)}))
     await ok(step(hub, team.tom, fill_id, "quantity", {"quantity": "60"}))
-    await ok(step(hub, team.tom, fill_id, "submit"))
+    await ok(submit(hub, team.tom, fill_id))
     status, body = await step(hub, team.bob, fill_id, "approve")
     assert (status, body["code"]) == (403, "controlled_substance_permission")
     await ok(step(hub, carol, fill_id, "approve"))
@@ -431,7 +443,7 @@ async def test_a_pharmacist_does_not_check_a_fill_of_their_own(
     fill_id = (await ok(start(hub, team.bob, rx_id)))["id"]
     await ok(step(hub, team.bob, fill_id, "scan", {"text": gs1(LISINOPRIL_A)}))
     await ok(step(hub, team.bob, fill_id, "quantity", {"quantity": "60"}))
-    await ok(step(hub, team.bob, fill_id, "submit"))
+    await ok(submit(hub, team.bob, fill_id))
     status, body = await step(hub, team.bob, fill_id, "approve")
     assert (status, body["code"]) == (403, "own_fill")
     await ok(step(hub, team.alice, fill_id, "approve"))
@@ -616,6 +628,7 @@ async def test_a_photo_of_the_stock_bottle_is_decoded_on_the_server(
         return response.status, await response.json()
 
     far = dt.datetime.now(dt.UTC).date() + dt.timedelta(days=500)
+    await receive_stock(hub, team.tom, LISINOPRIL_A, lot="PH0T0", expiry=far)
     status, body = await photo(datamatrix_photo(LISINOPRIL_20, far))
     assert (status, body["code"]) == (422, "wrong_product")
     status, body = await photo(b"not an image at all")
