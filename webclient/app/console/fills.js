@@ -30,7 +30,10 @@ const CONTROLLED = h.bind(null, "span", { class: "badge controlled", title: "Con
 // NCIt codes of the units a fill counts in, as the prescription carries them
 const UNITS = { C48542: "tablets", C48480: "capsules", C28254: "mL", C48155: "g", C64933: "each", C48524: "patches", C38046: "units" };
 export const unitText = (code) => UNITS[code] ?? code ?? "";
-const actorText = (actor) => (actor === `user:${currentUser()?.sub}` ? "you" : actor);
+// who did a step: the signed-in user is "you"; a colleague by the start of their account's ID
+// (the fill carries no names), the hub's own sweeps as they name themselves
+export const staffText = (id) => (!id ? "—" : id === currentUser()?.sub ? "you" : `staff ${id.slice(0, 8)}`);
+const actorText = (actor) => (actor.startsWith("user:") ? staffText(actor.slice(5)) : actor);
 
 export const fillBadge = (state) => h("span", { class: `badge state ${state}` }, FILL_STATES[state] || state);
 export const fillNumber = (n) => (n === null || n === undefined ? "" : n === 0 ? "original fill" : `refill ${n}`);

@@ -9,7 +9,7 @@ import { h, replace, when, ago, fact, personName, announce, emptyBox } from "../
 import { signaturePad } from "../lib/capture.js";
 import { markers } from "./queue.js";
 import { banners } from "./prescription.js";
-import { polled, fillBadge, fillNumber, rxNumber, controlledBadge, historyList, rxSummary, labelLookup } from "./fills.js";
+import { polled, fillBadge, fillNumber, rxNumber, controlledBadge, historyList, rxSummary, labelLookup, staffText } from "./fills.js";
 
 const binOrder = (a, b) => (a.bin || "").localeCompare(b.bin || "", undefined, { numeric: true });
 
@@ -136,7 +136,7 @@ export async function pickUpView(el, id) {
         fact("Identity checked", handed.id_checked ? "Yes" : "No"),
         fact("Counselling", { accepted: "Accepted", refused: "Refused", video: "By video" }[handed.counselling] || handed.counselling),
         fact("Signed", handed.signature ? "Yes" : "No"),
-        fact("Handed over by", fill.handed_over_by)) : h("p", {}, fillBadge(fill.state)));
+        fact("Handed over by", staffText(fill.handed_over_by))) : h("p", {}, fillBadge(fill.state)));
   }
 
   function render() {
