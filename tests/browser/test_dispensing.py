@@ -466,6 +466,13 @@ def test_a_controlled_prescription_is_filled_checked_remotely_and_picked_up(
     expect(bench.locator("dd", has_text="Sam Agent")).to_be_visible()
     shots.take(bench, "11-handed-over")
 
+    # a refill asked for with the patient's label: none is left, and the hub says what to do
+    bench.get_by_role("link", name="Filling", exact=True).click()
+    bench.locator("#refill-scan").fill(f"RX{fill['rx_number']}")
+    bench.locator("#refill-scan").press("Enter")
+    expect(bench.get_by_role("alert")).to_contain_text("ask the prescriber for a renewal")
+    shots.take(bench, "12-no-refill-left")
+
     done = demo_hub.api(f"/fills/{fill_id}")
     assert done["state"] == "completed"
     assert done["hand_over"] == {

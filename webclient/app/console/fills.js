@@ -192,6 +192,32 @@ function startButton(rx, hold) {
     hold === "H" ? "Patient asked: start fill" : "Start fill");
 }
 
+// a refill (or the rest of a partial fill) is asked for with the patient's label: scanned, or
+// its Rx number typed; an open fill of it is opened, else a new one started (the hub refuses
+// when no fill is left, in words that say to ask the prescriber)
+function refillLookup() {
+  const said = h("div", { "aria-live": "assertive" });
+  const field = scanField("refill-scan", async (text) => {
+    replace(said);
+    try {
+      const { items } = await api(`/fills?rx=${encodeURIComponent(text)}`);
+      if (!items.length) throw new Error("No prescription of this pharmacy has that Rx number.");
+      const open = items.find((f) => f.state === "filling");
+      if (open) {
+        location.hash = `#/fills/${open.id}`;
+        return;
+      }
+      const fill = await api(`/prescriptions/${items[0].prescription_id}/fills`, { method: "POST", body: {} });
+      announce("Fill started.");
+      location.hash = `#/fills/${fill.id}`;
+    } catch (error) {
+      replace(said, h("div", { class: "notice error", role: "alert" }, error.message));
+      field.input.select();
+    }
+  }, { placeholder: "Refill: scan the patient's label (or type the Rx number)", label: "Refill by prescription label", button: "Fill again" });
+  return h("div", { class: "lookup" }, field.form, said);
+}
+
 export function fillQueueView(el) {
   return polled(el, "Filling", "Approved prescriptions wait here for their fill; a fill the pharmacist sent back says why.", async () => {
     const [waiting, filling, held] = await Promise.all([api("/fills?state=waiting&limit=200"), api("/fills?state=filling&limit=200"), holds()]);
@@ -222,7 +248,7 @@ export function fillQueueView(el) {
         }))
           : emptyBox("No approved prescription waits for a fill.")),
     ];
-  });
+  }, refillLookup());
 }
 
 // -- one fill ----------------------------------------------------------------------------------
