@@ -12,7 +12,7 @@ from ..background import BACKGROUND
 from ..db import DATABASE
 from ..outbox import DELIVER
 from ..settings import SETTINGS, Settings
-from . import http, label_http, labelling
+from . import http, label_http, labelling, photos
 from .store import FILLS, FillStore
 
 #: how often the hub looks for ready fills to return to stock (seconds)
@@ -38,3 +38,4 @@ def setup(app: web.Application, settings: Settings) -> None:
     http.routes(app)
     label_http.routes(app)
     labelling.register()  # the submit needs the label, printed
+    photos.setup(app)  # the fill's images: the vault, their routes, required before submit

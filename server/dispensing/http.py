@@ -17,7 +17,7 @@ from typing import Annotated, Any
 
 import msgspec
 from aiohttp import web
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, or_, select, tuple_
 
 from eprescribe.dispensing import fills as rules
 from eprescribe.verification import REASON_MAX
@@ -32,6 +32,9 @@ from ..openapi import Operation, Timestamp, operation, path, query
 from ..prescriptions.models import Prescription
 from .models import Fill as FillRow
 from .models import FillTransition
+from .photos import ImageView, signed
+from .photos import current as current_images
+from .photos import view as image_view
 from .store import FILLS, Context, Decide
 
 READ_SCOPE = "rx:read"
@@ -87,6 +90,9 @@ class BinBody(StepBody, frozen=True, kw_only=True):
 
 
 class HandOverBody(StepBody, frozen=True, kw_only=True):
+    """The collector's signature is not in the body: it is the fill's stored ``signature``
+    image (``POST /api/v1/fills/{id}/images?kind=signature``), required."""
+
     collected_by: Annotated[
         str,
         msgspec.Meta(
@@ -105,7 +111,6 @@ class HandOverBody(StepBody, frozen=True, kw_only=True):
         ),
     ]
     consult_id: uuid.UUID | None = None
-    signature: Annotated[bool, msgspec.Meta(description="the collector signed (required)")] = False
 
 
 # -- answers ----------------------------------------------------------------------------------
@@ -133,6 +138,7 @@ class HandOverView(msgspec.Struct, frozen=True, kw_only=True):
     id_checked: bool
     counselling: str
     consult_id: uuid.UUID | None
+    #: the signature image stored at the hand-over (in ``images``, kind ``signature``)
     signature: bool
 
 
@@ -173,6 +179,9 @@ class FillView(msgspec.Struct, frozen=True, kw_only=True):
     handed_over_by: str | None
     hand_over: HandOverView | None
     history: list[Step]
+    #: the current images (product photos, signature), for the product check side by side;
+    #: retakes replaced earlier ones, all listed by ``GET /api/v1/fills/{id}/images``
+    images: list[ImageView]
     #: the label's text as printed for the fill (fixed at the submit: what the product check
     #: compares with the prescription and the scanned product), and when it was printed
     label_text: str | None = None
@@ -363,9 +372,10 @@ async def _fills_in(
     query = _queue_columns().where(FillRow.pharmacy_id == pharmacy_id, FillRow.state == state)
     if after is not None:
         at, key = after
-        query = query.where(
-            or_(FillRow.state_since > at, and_(FillRow.state_since == at, FillRow.id > key))
-        )
+        # a row comparison, which PostgreSQL reads as the index range's start; the same
+        # condition spelt with OR was a filter over every row before the page (a deep page of
+        # 10,000 fills waiting scanned 9,000: tests/benchmarks/product_check_queue.py)
+        query = query.where(tuple_(FillRow.state_since, FillRow.id) > tuple_(at, key))
     rows = (
         await session.execute(query.order_by(FillRow.state_since, FillRow.id).limit(limit))
     ).all()
@@ -454,6 +464,7 @@ async def get_fill(request: web.Request) -> web.Response:
             if found
             else []
         )
+        images = await session.run_sync(lambda s: current_images(s, fill_id)) if found else []
         event = audit.Event(
             "fill.read", "fill", str(fill_id), outcome="success" if found else "not_found"
         )
@@ -461,15 +472,11 @@ async def get_fill(request: web.Request) -> web.Response:
     if found is None:
         raise NotFound("No such fill.")
     row, rx = found
-    return respond(_view(row, rx.rx_number, rx.state, steps, rx))
+    return respond(_view(row, rx, steps, [image_view(i) for i in images]))
 
 
 def _view(
-    row: FillRow,
-    rx_number: str | None,
-    rx_state: str,
-    steps: list[FillTransition],
-    rx: Prescription | None = None,
+    row: FillRow, rx: Prescription, steps: list[FillTransition], images: list[ImageView]
 ) -> FillView:
     from .labelling import prescription_view
     from .store import fill_value
@@ -480,10 +487,10 @@ def _view(
     return FillView(
         id=fill.id,
         prescription_id=fill.prescription_id,
-        rx_number=rx_number,
+        rx_number=rx.rx_number,
         number=fill.number,
         state=fill.state.value,
-        prescription_state=rx_state,
+        prescription_state=rx.state,
         quantity_owed=str(fill.quantity_owed),
         unit=fill.unit,
         quantity=str(fill.quantity) if fill.quantity is not None else None,
@@ -523,9 +530,10 @@ def _view(
             )
             for s in steps
         ],
+        images=images,
         label_text=row.label_text,
         label_printed_at=row.label_printed_at.isoformat() if row.label_printed_at else None,
-        prescription=PrescriptionView(**prescription_view(rx)) if rx is not None else None,
+        prescription=PrescriptionView(**prescription_view(rx)),
     )
 
 
@@ -715,10 +723,15 @@ def _hand_over(staff: rules.Staff, body: HandOverBody) -> Decide:
             from eprescribe.verification import VerificationError
 
             raise VerificationError("consult_unknown", "No such consult of this pharmacy.")
+        fill = _open(ctx)
         handed = rules.HandOver(
-            body.collected_by, body.id_checked, counselling, body.signature, body.consult_id
+            body.collected_by,
+            body.id_checked,
+            counselling,
+            signed(ctx.session, fill.id),
+            body.consult_id,
         )
-        return rules.hand_over(_open(ctx), ctx.rx, staff, handed, now)
+        return rules.hand_over(fill, ctx.rx, staff, handed, now)
 
     return decide
 
@@ -768,7 +781,8 @@ STEPS: dict[str, tuple[str, str, type[StepBody] | None]] = {
     "bin": ("bin", "Put a ready fill in its will-call bin", BinBody),
     "hand-over": (
         "hand_over",
-        "Hand over: who collected, identity check, counselling, signature",
+        "Hand over: who collected, identity check, counselling (the signature drawn first, "
+        "as the fill's signature image)",
         HandOverBody,
     ),
     "return-to-stock": (

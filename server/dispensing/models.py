@@ -96,3 +96,35 @@ class RxNumberSequence(Base):
 
     pharmacy_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("pharmacies.id"), primary_key=True)
     last: Mapped[int] = mapped_column(Integer)
+
+
+class FillImage(Base):
+    """A photo of a fill (stock bottle, counted product, label on the vial) or the collector's
+    signature at the hand-over: the record of an encrypted file of the image vault
+    (``server.dispensing.images``), which holds the bytes. A retake does not delete the image it
+    replaces: that one is kept, ``superseded_by`` the retake, out of the product check but in
+    the record of what was shown and when."""
+
+    __tablename__ = "fill_images"
+    __table_args__ = (
+        # a fill's images by kind, the current one (not superseded) first to find
+        Index("ix_fill_images_fill_kind", "fill_id", "kind", "superseded_by"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    pharmacy_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("pharmacies.id"))
+    fill_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("fills.id"))
+    #: stock_bottle, counted, vial_label or signature
+    kind: Mapped[str] = mapped_column(String(16))
+    #: what the stored (re-encoded) bytes are: image/jpeg or image/png
+    media_type: Mapped[str] = mapped_column(String(16))
+    width: Mapped[int] = mapped_column(Integer)
+    height: Mapped[int] = mapped_column(Integer)
+    #: hex SHA-256 of the stored (re-encoded, unencrypted) image
+    sha256: Mapped[str] = mapped_column(String(64))
+    size: Mapped[int] = mapped_column(Integer)
+    #: who took it, as the audit trail names them
+    taken_by: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    #: the retake that replaced it (None: the fill's current image of its kind)
+    superseded_by: Mapped[uuid.UUID | None] = mapped_column(Uuid)

@@ -1,15 +1,22 @@
 """Fill image uploads (issue 16): 20 concurrent technicians uploading 1-3 MB photos.
 
-`python -m tests.benchmarks.uploads` (no services; a minute or two). It makes BENCH_PHOTOS (12)
-photo-like JPEGs of 1-3 MB once (12 MP and 8 MP frames of gradients, shapes and sensor
-noise, some with an EXIF orientation), then, in one run, the same load against:
+`python -m tests.benchmarks.uploads` (PostgreSQL and Redis on 127.0.0.1, as intake.py; a
+minute or two). It makes BENCH_PHOTOS (12) photo-like JPEGs of 1-3 MB once (12 MP and 8 MP
+frames of gradients, shapes and sensor noise, some with an EXIF orientation), then, in one
+run, the same load against:
 1. **bare**: a bare aiohttp handler in its own process that reads the body with the same
    bound (8 MiB) and answers 201: the floor;
-2. **target**: by default this module's own minimal app in its own process, the hub's pieces
-   and nothing else: ``read_upload`` → ``prepare_in_thread`` → ``ImageVault.put`` → 201; or
-   any endpoint given by BENCH_TARGET_URL (``{n}`` in it is replaced by the upload's number,
-   so each may go to a fill of its own), with BENCH_TARGET_TOKEN as a bearer token and
-   BENCH_TARGET_PID the process whose memory is sampled (none: memory is not reported).
+2. **target**, by BENCH_TARGET:
+   - ``hub`` (the default): the hub's endpoint, ``POST /api/v1/fills/{id}/images?kind=``, on a
+     hub process of its own (``fill_hub.py``: a fresh database, BENCH_UPLOADERS fills in
+     ``filling``, a technician signed in); upload n goes to fill n mod the fills, its kind
+     stock bottle, counted, vial label in turn (a fill's later photos are retakes);
+   - ``pieces``: this module's own minimal app in its own process, the hub's pieces and
+     nothing else: ``read_upload`` → ``prepare_in_thread`` → ``ImageVault.put`` → 201 (no
+     database, no audit; no services needed);
+   - or any endpoint given by BENCH_TARGET_URL (``{n}`` in it is replaced by the upload's
+     number), with BENCH_TARGET_TOKEN as a bearer token and BENCH_TARGET_PID the process whose
+     memory is sampled (none: memory is not reported).
 
 The load: BENCH_UPLOADERS (20) technicians, each uploading one photo after another for
 BENCH_SECONDS (30), waiting a random 0.5-1.5 x BENCH_THINK (1.0 s) between them (and 0-1 x
@@ -61,6 +68,9 @@ UPLOAD_AS = os.environ.get("BENCH_UPLOAD_AS", "raw")
 TARGET_URL = os.environ.get("BENCH_TARGET_URL", "")
 TARGET_TOKEN = os.environ.get("BENCH_TARGET_TOKEN", "")
 TARGET_PID = int(os.environ.get("BENCH_TARGET_PID", "0"))
+TARGET = os.environ.get("BENCH_TARGET", "hub")
+#: the kinds of product photo the hub target cycles through
+KINDS = ("stock_bottle", "counted", "vial_label")
 CHUNK = 64 * 1024
 BOUNDARY = "fill-image-bench-boundary"
 
@@ -320,7 +330,8 @@ async def measure(
     return result
 
 
-async def run(work: Path) -> dict[str, Any]:
+async def run(work: Path, hub: Any = None) -> dict[str, Any]:
+    """``hub``: a :class:`~tests.benchmarks.fill_hub.FillHub` to load (BENCH_TARGET=hub)."""
     photos = make_photos(work / "photos")
     sizes = [len(p) / 1e6 for p in photos]
     results: dict[str, Any] = {
@@ -333,7 +344,15 @@ async def run(work: Path) -> dict[str, Any]:
     }
     with server("bare", work) as (url, pid):
         results["bare"] = await measure("bare", lambda n: url, photos, pid)
-    if TARGET_URL:
+    if hub is not None:
+        fills = hub.fills
+
+        def url_for(n: int) -> str:
+            kind = KINDS[(n // len(fills)) % len(KINDS)]
+            return f"{hub.base}/api/v1/fills/{fills[n % len(fills)]}/images?kind={kind}"
+
+        target = await measure("target", url_for, photos, hub.pid, hub.token)
+    elif TARGET_URL:
         target = await measure(
             "target", lambda n: TARGET_URL.replace("{n}", str(n)), photos, TARGET_PID, TARGET_TOKEN
         )
@@ -345,6 +364,12 @@ async def run(work: Path) -> dict[str, Any]:
     return results
 
 
+def _images_stored() -> int:
+    from tests.benchmarks.intake import psql
+
+    return int(psql("SELECT count(*) FROM fill_images")[0])
+
+
 def main() -> None:
     if len(sys.argv) > 1:  # a server process of the benchmark
         serve(sys.argv[1], int(sys.argv[2]), sys.argv[3] if len(sys.argv) > 3 else None)
@@ -354,7 +379,14 @@ def main() -> None:
     try:
         (work / "photos").symlink_to(photos, target_is_directory=True)
         photos.mkdir(exist_ok=True)
-        results = asyncio.run(run(work))
+        if TARGET == "hub" and not TARGET_URL:
+            from tests.benchmarks.fill_hub import fill_hub
+
+            with fill_hub(work, UPLOADERS, "filling") as hub:
+                results = asyncio.run(run(work, hub))
+                results["images_stored"] = _images_stored()
+        else:
+            results = asyncio.run(run(work))
     finally:
         shutil.rmtree(work, ignore_errors=True)
     print(json.dumps(results, indent=2))

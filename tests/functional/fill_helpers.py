@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import io
 import uuid
 from pathlib import Path
 from typing import Any
 
+from PIL import Image
 from sqlalchemy import select, update
 
 from server import admin
@@ -225,7 +227,9 @@ async def print_label(hub: Hub, token: str, fill_id: object) -> bytes:
 
 
 async def submit(hub: Hub, token: str, fill_id: object) -> tuple[int, dict[str, Any]]:
-    """Print the label, then submit for the product check (as the fill screen does)."""
+    """Photograph the product (again, as after a send-back), print the label, then submit
+    for the product check (as the fill screen does)."""
+    await photograph(hub, token, fill_id)
     await print_label(hub, token, fill_id)
     return await step(hub, token, fill_id, "submit")
 
@@ -252,3 +256,51 @@ async def ok(result: Any) -> dict[str, Any]:
     status, body = await result
     assert status == 200, body
     return dict(body)
+
+
+#: the product photos a fill needs before its product check
+PRODUCT_KINDS = ("stock_bottle", "counted", "vial_label")
+
+
+def picture(
+    fmt: str = "JPEG", size: tuple[int, int] = (64, 48), color: tuple[int, int, int] = (200, 40, 40)
+) -> bytes:
+    """A small synthetic image (a phone's photo stands in for nothing here)."""
+    out = io.BytesIO()
+    Image.new("RGB", size, color).save(out, fmt)
+    return out.getvalue()
+
+
+async def add_image(
+    hub: Hub,
+    token: str,
+    fill_id: object,
+    kind: str,
+    data: bytes | None = None,
+    content_type: str = "image/jpeg",
+) -> tuple[int, dict[str, Any]]:
+    response = await hub.client.post(
+        f"/api/v1/fills/{fill_id}/images",
+        params={"kind": kind},
+        data=data if data is not None else picture(),
+        headers={**bearer(token), "Content-Type": content_type},
+    )
+    return response.status, await response.json()
+
+
+async def photograph(hub: Hub, token: str, fill_id: object) -> None:
+    """The three product photos, as the technician takes them before submitting."""
+    for kind in PRODUCT_KINDS:
+        await ok(add_image(hub, token, fill_id, kind))
+
+
+async def sign(hub: Hub, token: str, fill_id: object) -> dict[str, Any]:
+    """The collector's signature drawn on the page (a PNG of the drawing)."""
+    drawn = picture("PNG", (300, 100), (250, 250, 250))
+    return await ok(add_image(hub, token, fill_id, "signature", drawn, "image/png"))
+
+
+async def hand_over(hub: Hub, token: str, fill_id: object, body: dict[str, Any]) -> dict[str, Any]:
+    """Sign, then hand over."""
+    await sign(hub, token, fill_id)
+    return await ok(step(hub, token, fill_id, "hand-over", body))

@@ -49,11 +49,13 @@ from tests.functional.fill_helpers import (
     fill_detail,
     fill_queue,
     gs1,
+    hand_over,
     import_products,
     label_contact,
     ok,
     receive_as,
     receive_stock,
+    sign,
     start,
     step,
     submit,
@@ -148,7 +150,7 @@ async def to_ready(
     return str(fill_id)
 
 
-HAND_OVER = {"collected_by": "the patient", "counselling": "refused", "signature": True}
+HAND_OVER = {"collected_by": "the patient", "counselling": "refused"}
 
 
 async def rx_fills(hub: Hub, rx_id: uuid.UUID) -> list[tuple[str, bytes]]:
@@ -226,13 +228,10 @@ async def test_fill_partial_completion_refill_and_rxfill_to_the_prescriber(
 
     await ok(step(hub, team.tom, fill_id, "bin", {"bin": "A-12"}))
     assert [i["bin"] for i in (await fill_queue(hub, team.tom, state="ready"))["items"]] == ["A-12"]
-    status, body = await step(
-        hub, team.tom, fill_id, "hand-over", {**HAND_OVER, "signature": False}
-    )
+    # no signature drawn: a client's word for it is not taken
+    status, body = await step(hub, team.tom, fill_id, "hand-over", {**HAND_OVER, "signature": True})
     assert (status, body["code"]) == (422, "signature_required")
-    done = await ok(
-        step(hub, team.tom, fill_id, "hand-over", {**HAND_OVER, "counselling": "accepted"})
-    )
+    done = await hand_over(hub, team.tom, fill_id, {**HAND_OVER, "counselling": "accepted"})
     assert (done["state"], done["prescription_state"]) == ("completed", "completed")
 
     status, fill = await fill_detail(hub, team.tom, fill_id)
@@ -279,13 +278,13 @@ async def test_fill_partial_completion_refill_and_rxfill_to_the_prescriber(
     await ok(step(hub, team.tom, completion["id"], "quantity", {"quantity": "20"}))
     await ok(submit(hub, team.tom, completion["id"]))
     await ok(step(hub, team.bob, completion["id"], "approve"))
-    await ok(step(hub, team.tom, completion["id"], "hand-over", HAND_OVER))
+    await hand_over(hub, team.tom, completion["id"], HAND_OVER)
 
     # the one refill, through the same flow; then none is left
     refill_id = await to_ready(hub, team, rx_id)
     status, detail = await fill_detail(hub, team.tom, refill_id)
     assert (detail["number"], detail["quantity_owed"]) == (1, "60")
-    await ok(step(hub, team.tom, refill_id, "hand-over", HAND_OVER))
+    await hand_over(hub, team.tom, refill_id, HAND_OVER)
     status, body = await start(hub, team.tom, rx_id)
     assert (status, body["code"]) == (409, "no_refills_left")
 
@@ -424,6 +423,7 @@ async def test_a_controlled_substance_needs_the_permission_and_an_identity_check
     status, body = await step(hub, team.bob, fill_id, "approve")
     assert (status, body["code"]) == (403, "controlled_substance_permission")
     await ok(step(hub, carol, fill_id, "approve"))
+    await sign(hub, team.tom, fill_id)
     status, body = await step(hub, team.tom, fill_id, "hand-over", HAND_OVER)
     assert (status, body["code"]) == (422, "identity_check_required")
     by_video = {**HAND_OVER, "id_checked": True, "counselling": "video"}
@@ -533,7 +533,7 @@ async def test_a_cancel_after_the_hand_over_is_denied(
 ) -> None:
     rx_id, message_id = await approved(hub, checker, team)
     fill_id = await to_ready(hub, team, rx_id)
-    await ok(step(hub, team.tom, fill_id, "hand-over", HAND_OVER))
+    await hand_over(hub, team.tom, fill_id, HAND_OVER)
     body = cancelrx_xml(
         message_id=f"CANCEL-{uuid.uuid4().hex[:12]}",
         order_number=f"ORD-{message_id}"[:35],
@@ -585,7 +585,7 @@ async def test_an_rx_fill_indicator_change_decides_what_is_sent_from_then_on(
     assert await hub.client.app[FILLS].sweep(utcnow() + dt.timedelta(days=15)) == 1
     assert await rx_fills(hub, rx_id) == []
     fill_id = await to_ready(hub, team, rx_id)
-    await ok(step(hub, team.tom, fill_id, "hand-over", HAND_OVER))
+    await hand_over(hub, team.tom, fill_id, HAND_OVER)
     assert [read_rx_fill(p)[1].status for _, p in await rx_fills(hub, rx_id)] == ["Dispensed"]
     # one that names no prescription is acknowledged, and changes nothing
     reply = await (
