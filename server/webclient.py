@@ -24,7 +24,7 @@ def csp(issuer: str) -> str:
     parts = urlsplit(issuer)
     socket = f"{'wss' if parts.scheme == 'https' else 'ws'}://{parts.netloc}"
     return (
-        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
         f"media-src 'self' blob: mediastream:; connect-src 'self' {socket}; "
         "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
     )

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 import pyotp
 import pytest
@@ -67,6 +68,8 @@ class DemoHub:
     #: the network between the browsers and the hub, when the test module wants to break it
     network: FaultProxy | None = None
     used_steps: list[int] = field(default_factory=list)
+    #: the environment of `telepharm` commands on this hub (an operator's, beside it)
+    env: dict[str, str] = field(default_factory=dict)
 
     def totp(self) -> str:
         """A code for the next sign-in, of a time step not used yet (the hub refuses a code
@@ -183,6 +186,7 @@ def demo_hub(
             clients["pharmacy-system"],
             ncpdpid,
             network,
+            env=env,
         )
 
 
@@ -236,15 +240,31 @@ def watch(page: Page, problems: list[str]) -> None:
     )
 
 
-def sign_in(page: Page, hub: DemoHub, shots: Shots | None = None) -> None:
-    """The console's sign-in: the hub's password page, then its TOTP page, back to the queue."""
+class Account(Protocol):
+    """Who signs in: a username, a password and a fresh authenticator code."""
+
+    @property
+    def username(self) -> str: ...
+
+    @property
+    def password(self) -> str: ...
+
+    def totp(self) -> str: ...
+
+
+def sign_in(
+    page: Page, hub: DemoHub, shots: Shots | None = None, account: Account | None = None
+) -> None:
+    """The console's sign-in: the hub's password page, then its TOTP page, back to the queue
+    (as the demo pharmacist, or as ``account``)."""
+    who: Account = account or hub
     page.goto(hub.base + "/")
     if shots:
         shots.take(page, "00-signed-out")
     page.get_by_role("button", name="Sign in").click()
-    page.fill("input[name=username]", hub.username)
-    page.fill("input[name=password]", hub.password)
+    page.fill("input[name=username]", who.username)
+    page.fill("input[name=password]", who.password)
     page.get_by_role("button", name="Continue").click()
-    page.fill("input[name=code]", hub.totp())
+    page.fill("input[name=code]", who.totp())
     page.get_by_role("button", name="Continue").click()
     page.wait_for_selector("text=Verification queue >> visible=true")

@@ -1,5 +1,6 @@
 // The pharmacist console: sign-in, the chrome, and a hash router over the views
-// (#/queue, #/rx/<id>, #/patients/<id>, #/consults, #/consults/<id>).
+// (#/queue, #/rx/<id>, #/patients/<id>, #/consults, #/consults/<id>; dispensing: #/fills,
+// #/fills/<id>, #/check, #/check/<id>, #/will-call, #/will-call/<id>).
 
 import * as auth from "../lib/auth.js";
 import { h, replace, problemBox } from "../lib/dom.js";
@@ -7,6 +8,9 @@ import { queueView } from "./queue.js";
 import { prescriptionView } from "./prescription.js";
 import { patientView } from "./patient.js";
 import { consultsView, consultRoom } from "./consults.js";
+import { fillQueueView, fillView } from "./fills.js";
+import { checkQueueView, checkView } from "./productcheck.js";
+import { willCallView, pickUpView } from "./willcall.js";
 
 const view = document.getElementById("view");
 const ROUTES = [
@@ -15,6 +19,12 @@ const ROUTES = [
   [/^#\/patients\/([\w-]+)$/, "queue", (id) => (el) => patientView(el, id)],
   [/^#\/consults$/, "consults", () => consultsView],
   [/^#\/consults\/([\w-]+)$/, "consults", (id) => (el) => consultRoom(el, id)],
+  [/^#\/fills$/, "fills", () => fillQueueView],
+  [/^#\/fills\/([\w-]+)$/, "fills", (id) => (el) => fillView(el, id)],
+  [/^#\/check$/, "check", () => checkQueueView],
+  [/^#\/check\/([\w-]+)$/, "check", (id) => (el) => checkView(el, id)],
+  [/^#\/will-call$/, "will-call", () => willCallView],
+  [/^#\/will-call\/([\w-]+)$/, "will-call", (id) => (el) => pickUpView(el, id)],
 ];
 
 let leaveView = null;
@@ -56,6 +66,10 @@ function chrome(user) {
   document.getElementById("who").textContent = signedIn ? `${user.preferred_username} · ${user.role}` : "";
   // consults are the pharmacists' (the hub refuses them to other roles)
   document.querySelector('#nav a[data-section="consults"]').hidden = user?.role !== "pharmacist";
+  // filling and will-call are the counter's (technicians and pharmacists); the product check a pharmacist's
+  const staff = ["pharmacist", "technician"].includes(user?.role);
+  for (const section of ["fills", "will-call"]) document.querySelector(`#nav a[data-section="${section}"]`).hidden = !staff;
+  document.querySelector('#nav a[data-section="check"]').hidden = user?.role !== "pharmacist";
   if (!signedIn) signedOut();
 }
 

@@ -150,7 +150,7 @@ function cancelBanner(rx) {
 
 // what must be impossible to miss: a test message, a prescription cancelled, not to be filled or
 // on hold, the prescriber's denial, and the prescription this one replaces or is replaced by
-function banners(rx) {
+export function banners(rx) {
   const hold = DO_NOT_FILL[rx.medication?.do_not_fill];
   return [
     cancelBanner(rx),

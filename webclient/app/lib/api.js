@@ -13,30 +13,43 @@ export class ApiError extends Error {
   }
 }
 
-async function send(path, { method, body, token }) {
-  const headers = { Accept: "application/json" };
+async function send(path, { method, body, token, accept = "application/json" }) {
+  const headers = { Accept: accept };
   if (token) headers.Authorization = `Bearer ${token}`;
-  if (body !== undefined) headers["Content-Type"] = "application/json";
+  const raw = body instanceof Blob;
+  if (body !== undefined) headers["Content-Type"] = raw ? body.type : "application/json";
   try {
     return await fetch(`/api/v1${path}`, {
       method,
       headers,
-      body: body === undefined ? undefined : JSON.stringify(body),
+      body: body === undefined || raw ? body : JSON.stringify(body),
     });
   } catch {
     throw new ApiError(0, { detail: "The hub cannot be reached. Check the network; we keep trying.", code: "offline" });
   }
 }
 
-export async function api(path, { method = "GET", body, anonymous = false } = {}) {
-  let response = await send(path, { method, body, token: anonymous ? null : await accessToken() });
+async function exchange(path, { method = "GET", body, anonymous = false, accept } = {}) {
+  let response = await send(path, { method, body, accept, token: anonymous ? null : await accessToken() });
   if (response.status === 401 && !anonymous) {
     await refresh();
-    response = await send(path, { method, body, token: await accessToken() });
+    response = await send(path, { method, body, accept, token: await accessToken() });
   }
-  const data = await response.json().catch(() => ({}));
-  if (!response.ok) throw new ApiError(response.status, data);
-  return data;
+  if (!response.ok) throw new ApiError(response.status, await response.json().catch(() => ({})));
+  return response;
+}
+
+// a JSON answer; a Blob body (a photo, a signature) is sent as itself, with its own type
+export async function api(path, options = {}) {
+  const response = await exchange(path, options);
+  return response.json().catch(() => ({}));
+}
+
+// a file the hub keeps behind the sign-in (a fill's photo, its label PDF): an <img> or a new
+// tab cannot send the token, so it is fetched and shown from a blob: URL
+export async function apiBlob(path, accept = "*/*") {
+  const response = await exchange(path, { accept });
+  return response.blob();
 }
 
 // A view's first read: a loading state in `el` meanwhile, and on failure the problem in its
