@@ -143,6 +143,9 @@ class Order:
     ndc11: str | None
     drug: str | None
     controlled: bool
+    #: the last day the prescription may be filled (its written date plus the days its
+    #: schedule allows in the pharmacy's state); None: not known, no limit checked
+    fill_until: dt.date | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,6 +206,9 @@ class Fill:
     product: Product | None = None
     bin: str | None = None
     filled_by: str | None = None  # user IDs
+    #: everyone who did a step of the filling (started, scanned, counted, submitted): none of
+    #: them may check the product
+    fillers: frozenset[str] = frozenset()
     checked_by: str | None = None
     handed_over_by: str | None = None
     hand_over: HandOver | None = None
@@ -301,13 +307,20 @@ def start_fill(
     now: dt.datetime,
 ) -> FillOutcome:
     """Start a fill (a technician or a pharmacist): refused while one is open, before the
-    prescription is approved, after it ended, and when no refill is left."""
+    prescription is approved, after it ended, past the last day it may be filled (refills and
+    the completion of a partial fill too), and when no refill is left."""
     _staff(who, TECHNICIAN, PHARMACIST)
     if rx.state in FILL_OPEN or any(f.state in OPEN for f in past):
         raise VerificationError("fill_open", "A fill of this prescription is already open.")
     if rx.state not in FILLABLE:
         raise VerificationError(
             "wrong_state", f"Only an approved prescription is filled; this one is {rx.state}."
+        )
+    if order.fill_until is not None and now.date() > order.fill_until:
+        raise VerificationError(
+            "prescription_expired",
+            f"The prescription may be filled until {order.fill_until.isoformat()} "
+            "(its written date and schedule): ask the prescriber for a new one.",
         )
     number, owed = next_fill(rx, order, past)
     completing = any(f.number == number and f.state is FillState.COMPLETED for f in past)
@@ -329,6 +342,7 @@ def start_fill(
         controlled=order.controlled or rx.dea_schedule is not None,
         days_supply=order.days_supply,
         filled_by=who.user_id,
+        fillers=frozenset({who.user_id}),
         started_at=now,
     )
     moved = rx_rules.follow_fill(rx, State.FILLING, who.actor, f"fill {number}: {why}", now)
@@ -368,7 +382,7 @@ def record_scan(
                 f"Lot {product.lot or '(no lot)'} expires on {product.expiry.isoformat()}, "
                 f"before this {fill.days_supply}-day supply ends ({supply_ends.isoformat()}).",
             )
-    return FillOutcome(dataclasses.replace(fill, product=product), rx)
+    return FillOutcome(dataclasses.replace(fill, product=product, fillers=_with(fill, who)), rx)
 
 
 def _equivalent(order: Order, product: Product) -> None:
@@ -422,7 +436,10 @@ def record_quantity(
                 "a reason.",
             )
         why = reason_text(reason)
-    return FillOutcome(dataclasses.replace(fill, quantity=counted, partial_reason=why), rx)
+    counted_fill = dataclasses.replace(
+        fill, quantity=counted, partial_reason=why, fillers=_with(fill, who)
+    )
+    return FillOutcome(counted_fill, rx)
 
 
 def submit_for_check(
@@ -446,7 +463,7 @@ def submit_for_check(
     if fill.partial:
         why += f" (partial: {fill.quantity} of {fill.quantity_owed}; {fill.partial_reason})"
     moved = fill._move(FillState.PRODUCT_CHECK, who.actor, why, now)
-    moved = dataclasses.replace(moved, submitted_at=now)
+    moved = dataclasses.replace(moved, submitted_at=now, fillers=_with(fill, who))
     return FillOutcome(moved, _follow(rx, moved, who.actor, why, now))
 
 
@@ -484,10 +501,14 @@ def _check(fill: Fill, who: Staff) -> None:
             "controlled_substance_permission",
             "Checking a controlled substance needs that permission on your account.",
         )
-    if fill.filled_by == who.user_id:
+    if who.user_id in fill.fillers or fill.filled_by == who.user_id:
         raise VerificationError(
             "own_fill", "The product check is another pharmacist's: you filled this one."
         )
+
+
+def _with(fill: Fill, who: Staff) -> frozenset[str]:
+    return fill.fillers | {who.user_id}
 
 
 # -- will-call and pick-up --------------------------------------------------------------------

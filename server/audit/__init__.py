@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from typing import Any, NoReturn, Protocol
 
 import orjson
-from sqlalchemy import Connection, RowMapping, insert, select, update
+from sqlalchemy import Connection, RowMapping, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
@@ -40,7 +40,7 @@ from ..commands import CliError, Commands, group, with_database
 from ..db import Database, json_default, json_dumps
 from ..db.models import utcnow
 from ..settings import Settings
-from .models import AuditChain, AuditEvent
+from .models import AuditChain, AuditEvent, AuditPending
 
 #: the "previous hash" of the first entry
 GENESIS = "0" * 64
@@ -259,14 +259,25 @@ _HEAD = select(AuditChain.seq, AuditChain.hash).where(AuditChain.id == HEAD_ID)
 
 
 async def verify(db: Database) -> ChainReport:
-    """Check the whole chain up to the head as it is now (later appends are not waited for)."""
+    """Check the whole chain up to the head as it is now (later appends are not waited for),
+    and that no committed entry waits outside it: ``audit_pending`` is empty outside a
+    transaction unless entries were written with triggers off (a replica session, a restore
+    with ``--disable-triggers``), and then they are not chained."""
     async with db.sessions() as session:
         seq, last = (await session.execute(_HEAD)).one()
         check = ChainCheck()
         async for row in _entries(session, AuditEvent.seq <= seq):
             if not check.feed(row):
                 break
-        return check.finish((seq, last))
+        report = check.finish((seq, last))
+        waiting = await session.scalar(select(func.count()).select_from(AuditPending))
+    if report.intact and waiting:
+        return ChainReport(
+            report.entries,
+            f"{waiting} entries were committed but never chained (audit_pending: written "
+            "with triggers off)",
+        )
+    return report
 
 
 async def export(db: Database, since: dt.datetime) -> AsyncIterator[dict[str, Any]]:

@@ -12,6 +12,7 @@ from ..background import BACKGROUND
 from ..db import DATABASE
 from ..outbox import DELIVER
 from ..settings import SETTINGS, Settings
+from ..worker.checking import load_expiry_rules
 from . import http, label_http, labelling, photos
 from .store import FILLS, FillStore
 
@@ -24,7 +25,10 @@ PASS_TIMEOUT = 120.0
 async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     store = FillStore(
-        app[DATABASE], app.get(DELIVER), return_after_days=settings.return_to_stock_days
+        app[DATABASE],
+        app.get(DELIVER),
+        return_after_days=settings.return_to_stock_days,
+        expiry=load_expiry_rules(settings.expiry_rules_file),
     )
     app[FILLS] = store
     async with app[BACKGROUND].every(

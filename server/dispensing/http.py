@@ -7,7 +7,6 @@ work. Another pharmacy's fill or prescription answers 404.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import binascii
 import datetime as dt
@@ -578,7 +577,10 @@ def _open(ctx: Context) -> rules.Fill:
     Operation(
         operation_id="startFill",
         summary="Start a fill of an approved prescription (or its next refill)",
-        description="Technicians and pharmacists. 409 fill_open, wrong_state, no_refills_left.",
+        description=(
+            "Technicians and pharmacists. 409 fill_open, wrong_state, no_refills_left,"
+            " prescription_expired."
+        ),
         scope=SCOPE,
         parameters=[path("id", "the prescription")],
         response=StepResult,
@@ -659,9 +661,10 @@ def _scan_texts(staff: rules.Staff, texts: list[str], unreadable: str | None) ->
     )
 )
 async def scan_photo(request: web.Request) -> web.Response:
-    """``POST /api/v1/fills/{id}/scan-photo``: decoded in a thread before the unit of work, so
-    no lock is held while the CPU works."""
+    """``POST /api/v1/fills/{id}/scan-photo``: decoded in the images' bounded pool before the
+    unit of work, so no lock is held while the CPU works."""
     from .decode import PhotoError, decode_image
+    from .images import in_image_pool
 
     who = await caller(request, SCOPE)
     staff = _staff(who)
@@ -671,7 +674,7 @@ async def scan_photo(request: web.Request) -> web.Response:
     texts: list[str] = []
     unreadable: str | None = None
     try:
-        texts = await asyncio.to_thread(decode_image, photo)
+        texts = await in_image_pool(decode_image, photo)
     except PhotoError as exc:
         unreadable = str(exc) or "The photo could not be read."
     outcome = await request.app[FILLS].act(

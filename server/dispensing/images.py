@@ -38,9 +38,11 @@ import io
 import os
 import uuid
 import warnings
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, TypeVar
 
 import tink
 from cryptography.hazmat.primitives import hashes
@@ -88,6 +90,8 @@ _SRGB = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
 #: uploads waits here rather than multiplying that (the default executor's six threads on two
 #: cores took the hub 800 MB up); one per core, as Pillow decodes and encodes without the GIL,
 #: at most four
+T = TypeVar("T")
+
 PREPARE_THREADS = max(1, min(4, os.cpu_count() or 1))
 _PREPARING = ThreadPoolExecutor(PREPARE_THREADS, thread_name_prefix="fill-images")
 _M_MMAP_THRESHOLD = -3
@@ -212,13 +216,19 @@ def prepare(
 async def prepare_in_thread(
     data: bytes, declared_type: str | None, limits: ImageLimits = ImageLimits()
 ) -> PreparedImage:
-    """:func:`prepare` off the event loop, in the bounded pool of :data:`PREPARE_THREADS`
-    (``asyncio.to_thread`` would allow as many at once as the default executor has threads)."""
+    """:func:`prepare` off the event loop, in the bounded pool (:func:`in_image_pool`)."""
+    return await in_image_pool(prepare, data, declared_type, limits)
+
+
+async def in_image_pool(work: Callable[..., T], *args: Any) -> T:
+    """CPU work on an image (re-encoding, decoding a barcode) off the event loop, in the
+    bounded pool of :data:`PREPARE_THREADS` (``asyncio.to_thread`` would allow as many at
+    once as the default executor has threads, each holding a decoded photo)."""
     global _in_pool, _giving_back
     loop = asyncio.get_running_loop()
     _in_pool += 1
     try:
-        return await loop.run_in_executor(_PREPARING, prepare, data, declared_type, limits)
+        return await loop.run_in_executor(_PREPARING, work, *args)
     finally:
         _in_pool -= 1
         idle = _giving_back is None or _giving_back.done() or _giving_back.get_loop() is not loop

@@ -9,7 +9,7 @@ import uuid
 from sqlalchemy import Date, ForeignKey, Index, Integer, String, Text, Uuid, text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from ..db.models import Base, BigId, utcnow
+from ..db.models import Base, BigId, JSONDoc, utcnow
 
 #: the fill states a prescription has at most one of (eprescribe.dispensing.fills.OPEN)
 _OPEN_SQL = "state IN ('filling', 'product_check', 'ready')"
@@ -56,6 +56,8 @@ class Fill(Base):
     drug: Mapped[str | None] = mapped_column(String(200))
     bin: Mapped[str | None] = mapped_column(String(20))
     filled_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"))
+    #: the user IDs of everyone who did a step of the filling (none of them checks it)
+    fillers: Mapped[list[str]] = mapped_column(JSONDoc, default=list)
     checked_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"))
     handed_over_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"))
     collected_by: Mapped[str | None] = mapped_column(String(100))

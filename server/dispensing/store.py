@@ -40,12 +40,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
 from eprescribe import prescriptions as rx_rules
+from eprescribe.checks import ExpiryRules
 from eprescribe.dispensing import fills as rules
 from eprescribe.drugs import DrugReference
 from eprescribe.drugs.ndc import ndc_candidates
 from eprescribe.verification import VerificationError
 
 from .. import audit
+from ..admin.models import Pharmacy
 from ..db import Database
 from ..db.models import utcnow
 from ..errors import Conflict, Forbidden, NotFound, Problem, Unprocessable
@@ -58,7 +60,9 @@ from .models import Fill as FillRow
 from .models import FillTransition, RxNumberSequence
 
 #: refusals about the current state of things, not about the request
-_CONFLICTS = frozenset({"wrong_state", "fill_open", "no_refills_left", "too_early"})
+_CONFLICTS = frozenset(
+    {"wrong_state", "fill_open", "no_refills_left", "prescription_expired", "too_early"}
+)
 _FORBIDDEN = frozenset(
     {"role_not_allowed", "pharmacist_required", "controlled_substance_permission", "own_fill"}
 )
@@ -113,8 +117,14 @@ ON_CHANGE: list[OnChange] = []
 # -- reading --------------------------------------------------------------------------------
 
 
-def order_of(row: PrescriptionRow, reference: DrugReference) -> rules.Order:
-    """What the fill rules read of a stored prescription."""
+def order_of(
+    row: PrescriptionRow,
+    reference: DrugReference,
+    expiry: ExpiryRules | None = None,
+    state: str | None = None,
+) -> rules.Order:
+    """What the fill rules read of a stored prescription; with ``expiry``, the last day it
+    may be filled in the pharmacy's ``state`` (the rules the checks apply at receipt)."""
     medication = row.medication
     quantity = medication["quantity"]
     product = medication.get("product_code") or {}
@@ -135,6 +145,11 @@ def order_of(row: PrescriptionRow, reference: DrugReference) -> rules.Order:
         ndc11=ndc11,
         drug=found.name if found else None,
         controlled=row.dea_schedule is not None,
+        fill_until=(
+            row.written_date + dt.timedelta(days=expiry.days(row.dea_schedule, state))
+            if expiry is not None
+            else None
+        ),
     )
 
 
@@ -171,6 +186,7 @@ def fill_value(row: FillRow, history: tuple[rules.FillTransition, ...] = ()) -> 
         product=product,
         bin=row.bin,
         filled_by=str(row.filled_by) if row.filled_by else None,
+        fillers=frozenset(row.fillers or ()),
         checked_by=str(row.checked_by) if row.checked_by else None,
         handed_over_by=str(row.handed_over_by) if row.handed_over_by else None,
         hand_over=handed,
@@ -227,6 +243,7 @@ def _fill_columns(fill: rules.Fill) -> dict[str, Any]:
         "drug": product.drug[:200] if product and product.drug else None,
         "bin": fill.bin,
         "filled_by": uuid.UUID(fill.filled_by) if fill.filled_by else None,
+        "fillers": sorted(fill.fillers),
         "checked_by": uuid.UUID(fill.checked_by) if fill.checked_by else None,
         "handed_over_by": uuid.UUID(fill.handed_over_by) if fill.handed_over_by else None,
         "collected_by": handed.collected_by if handed else None,
@@ -354,8 +371,11 @@ class FillStore:
         deliver: Deliver | None = None,
         reference: DrugReference | None = None,
         return_after_days: int = rules.RETURN_TO_STOCK_DAYS,
+        expiry: ExpiryRules | None = None,
     ) -> None:
         self._db = db
+        #: how long a prescription stays fillable, by schedule and state
+        self._expiry = expiry or ExpiryRules()
         self._deliver = deliver
         #: a fixed reference (tests); None: the bundled one with the operator's imports
         self._fixed = reference
@@ -478,9 +498,9 @@ class FillStore:
             if fill_row is None:
                 return None
             fill = fill_value(fill_row, history_of(session, fill_id))
-        return Context(
-            fill, rx, order_of(row, reference), past_fills(session, rx_id), reference, session
-        )
+        state = session.scalar(select(Pharmacy.state).where(Pharmacy.id == pharmacy_id))
+        order = order_of(row, reference, self._expiry, state)
+        return Context(fill, rx, order, past_fills(session, rx_id), reference, session)
 
     # -- the return-to-stock sweep ----------------------------------------------------------
 

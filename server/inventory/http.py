@@ -284,7 +284,7 @@ async def receive_stock(request: web.Request) -> web.Response:
         response=Moved,
         errors=("400", "401", "403", "413", "415", "422"),
         description=f"Allowed to: {', '.join(HANDLERS)}; a Schedule II product's count: "
-        "pharmacists only (403 schedule_ii_pharmacist).",
+        "pharmacists with the controlled-substance permission only (403 schedule_ii_pharmacist).",
     )
 )
 async def adjust_stock(request: web.Request) -> web.Response:
@@ -303,7 +303,7 @@ async def adjust_stock(request: web.Request) -> web.Response:
         body.lot,
         counted,
         body.reason.strip(),
-        pharmacist=who.role == PHARMACIST,
+        pharmacist=who.role == PHARMACIST and who.controlled_substances,
     )
     product = (await inventory.on_hand(who.pharmacy_id, ndcs=[ndc11]))[0]
     return respond(

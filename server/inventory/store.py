@@ -379,7 +379,8 @@ def adjust(
         raise StockRefused(
             Refusal(
                 "schedule_ii_pharmacist",
-                "Only a pharmacist may correct the count of a Schedule II product.",
+                "Only a pharmacist with the controlled-substance permission may correct the count"
+                " of a Schedule II product.",
             )
         )
     change = rules.count_correction(row.on_hand, counted)

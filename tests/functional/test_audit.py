@@ -104,6 +104,31 @@ async def test_an_open_transaction_that_appended_holds_no_one_up(hub: Hub) -> No
     assert report.intact, report.problem
 
 
+async def test_verify_reports_entries_committed_but_never_chained(hub: Hub) -> None:
+    """Written with the chaining trigger off (someone with the database's admin rights, a
+    restore with --disable-triggers): the chain itself holds, but the trail is not whole."""
+    await audit.record(hub.db, SOMEONE, audit.Event("test.read", "thing", "1"))
+    row = audit.values(SOMEONE, audit.Event("test.read", "thing", "2"))
+    postgresql = hub.db.engine.dialect.name == "postgresql"
+    async with hub.db.engine.begin() as conn:
+        if postgresql:
+            await conn.execute(
+                text("ALTER TABLE audit_pending DISABLE TRIGGER audit_pending_flush")
+            )
+        await conn.execute(
+            sa.insert(AuditPending),
+            [{**row, "tail": audit.canonical_tail({**row}), "flush": True}],
+        )
+        if postgresql:
+            await conn.execute(
+                text("ALTER TABLE audit_pending ENABLE ALWAYS TRIGGER audit_pending_flush")
+            )
+    report = await audit.verify(hub.db)
+    assert not report.intact
+    assert report.problem is not None
+    assert "1 entries were committed but never chained" in report.problem
+
+
 async def test_a_rolled_back_append_leaves_nothing(hub: Hub) -> None:
     async def append_then_fail() -> None:
         async with hub.db.transaction() as session:

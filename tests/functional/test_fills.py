@@ -21,7 +21,7 @@ import zxingcpp
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 from PIL import Image
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from eprescribe.ncpdp import parse_message
@@ -447,6 +447,37 @@ async def test_a_pharmacist_does_not_check_a_fill_of_their_own(
     status, body = await step(hub, team.bob, fill_id, "approve")
     assert (status, body["code"]) == (403, "own_fill")
     await ok(step(hub, team.alice, fill_id, "approve"))
+
+
+async def test_who_did_any_filling_step_does_not_check_it(
+    hub: Hub, checker: Checker, team: Team
+) -> None:
+    """Started by a technician, scanned, counted and submitted by a pharmacist: that
+    pharmacist filled it, whoever pressed start."""
+    rx_id, _ = await approved(hub, checker, team)
+    fill_id = (await ok(start(hub, team.tom, rx_id)))["id"]
+    await ok(step(hub, team.bob, fill_id, "scan", {"text": gs1(LISINOPRIL_A)}))
+    await ok(step(hub, team.bob, fill_id, "quantity", {"quantity": "60"}))
+    await ok(submit(hub, team.tom, fill_id))
+    status, body = await step(hub, team.bob, fill_id, "approve")
+    assert (status, body["code"]) == (403, "own_fill")
+    await ok(step(hub, team.alice, fill_id, "approve"))
+
+
+async def test_a_prescription_past_its_last_fill_day_is_not_filled(
+    hub: Hub, checker: Checker, team: Team
+) -> None:
+    """Approved while valid, then not filled until a year and more after it was written
+    (a refill, typically): the fill is refused, as the checks would have at receipt."""
+    rx_id, _ = await approved(hub, checker, team)
+    written = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=400)
+    async with hub.db.transaction() as session:
+        await session.execute(
+            update(Prescription).where(Prescription.id == rx_id).values(written_date=written)
+        )
+    status, body = await start(hub, team.tom, rx_id)
+    assert (status, body["code"]) == (409, "prescription_expired")
+    assert (written + dt.timedelta(days=365)).isoformat() in body["detail"]
 
 
 async def test_other_pharmacies_fills_answer_404(hub: Hub, checker: Checker, team: Team) -> None:

@@ -59,7 +59,8 @@ async def shelf(hub: Hub) -> dict[str, str]:
     await add_to_directory(hub.db, demo_products())
     return {
         "tech": await staff(hub, "tina", "technician"),
-        "rph": await staff(hub, "rita", "pharmacist"),
+        "rph": await staff(hub, "rita", "pharmacist", controlled=True),
+        "rph_plain": await staff(hub, "peter", "pharmacist"),
         "admin": await staff(hub, "adam", "pharmacy_admin"),
     }
 
@@ -364,20 +365,21 @@ async def test_the_schedule_ii_log_keeps_a_running_balance(hub: Hub, shelf: dict
     assert await hub.audit_outcomes("inventory.log") == ["success"]
 
 
-async def test_a_technician_may_not_correct_a_schedule_ii_count(
+async def test_only_a_controlled_substance_pharmacist_corrects_a_schedule_ii_count(
     hub: Hub, shelf: dict[str, str]
 ) -> None:
     await receive(hub, shelf["tech"], ndc=OXYCODONE, lot="X1", expiry=EXPIRY, quantity=100)
     await receive(hub, shelf["tech"], ndc=LISINOPRIL, lot="L1", expiry=EXPIRY, quantity=100)
     before = await counts(hub)
     body = {"ndc": OXYCODONE, "lot": "X1", "counted": 90, "reason": "count"}
-    response = await hub.client.post(
-        "/api/v1/inventory/adjustments", json=body, headers=bearer(shelf["tech"])
-    )
-    assert response.status == 403
-    assert (await response.json())["code"] == "schedule_ii_pharmacist"
+    for who in ("tech", "rph_plain"):
+        response = await hub.client.post(
+            "/api/v1/inventory/adjustments", json=body, headers=bearer(shelf[who])
+        )
+        assert response.status == 403, who
+        assert (await response.json())["code"] == "schedule_ii_pharmacist"
     assert await counts(hub) == before
-    assert await hub.audit_outcomes("inventory.adjust") == ["refused"]
+    assert await hub.audit_outcomes("inventory.adjust") == ["refused", "refused"]
     body = {"ndc": LISINOPRIL, "lot": "L1", "counted": 98, "reason": "two found damaged"}
     response = await hub.client.post(
         "/api/v1/inventory/adjustments", json=body, headers=bearer(shelf["tech"])
