@@ -336,23 +336,34 @@ def receive(
         raise StockRefused(refusal)
     known = _product(session, pharmacy_id, listing.ndc11, lock=True)
     lot = None if known is None else _lot(session, known.id, lot_code, lock=True)
-    if lot is not None and lot.expiry != receipt.expiry:
-        raise StockRefused(
-            Refusal(
-                "lot_expiry_mismatch",
-                f"Lot {lot_code} of NDC {listing.ndc11} was received with expiry "
-                f"{lot.expiry.isoformat()}, not {receipt.expiry.isoformat()}: check the "
-                "package.",
-            )
-        )
+    _same_expiry(lot, listing.ndc11, receipt)
     # decided: from here on it only writes
     product = _stocked_product(session, pharmacy_id, listing)
+    if lot is None:
+        # another receipt of this new product may have made the lot meanwhile (the product
+        # row it inserted is the one locked now): read it again, so it is added to, not made
+        # twice (a unique violation); a refusal here writes nothing (the product is theirs)
+        lot = _lot(session, product.id, lot_code, lock=True)
+        _same_expiry(lot, listing.ndc11, receipt)
     if lot is None:
         lot = StockLot(product_id=product.id, lot=lot_code, expiry=receipt.expiry)
         lot.on_hand = Decimal(0)
         session.add(lot)
         session.flush()
     return _move(session, actor, product, lot, Kind.RECEIVE, amount, None, None)
+
+
+def _same_expiry(lot: StockLot | None, ndc11: str, receipt: Receipt) -> None:
+    """A lot received again comes with the expiry it was received with."""
+    if lot is not None and lot.expiry != receipt.expiry:
+        raise StockRefused(
+            Refusal(
+                "lot_expiry_mismatch",
+                f"Lot {lot.lot} of NDC {ndc11} was received with expiry "
+                f"{lot.expiry.isoformat()}, not {receipt.expiry.isoformat()}: check the "
+                "package.",
+            )
+        )
 
 
 def adjust(

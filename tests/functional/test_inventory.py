@@ -391,6 +391,21 @@ async def test_only_a_controlled_substance_pharmacist_corrects_a_schedule_ii_cou
 # -- two fills, the last units ---------------------------------------------------------------------
 
 
+async def test_two_receipts_of_a_new_product_and_lot_at_once_both_count(
+    hub: Hub, shelf: dict[str, str]
+) -> None:
+    """Two technicians unpacking the same delivery: the second finds the lot the first made
+    (it was made twice, and the second receipt failed on the unique constraint)."""
+    both = [
+        receive(hub, shelf[who], ndc=LISINOPRIL, lot="NEW", expiry=EXPIRY, quantity=40)
+        for who in ("tech", "rph")
+    ]
+    await asyncio.gather(*both)
+    _, products, lots = await counts(hub)
+    assert products == [(LISINOPRIL, Decimal(80))]
+    assert lots == [("NEW", Decimal(80))]
+
+
 async def test_two_fills_cannot_both_take_the_last_units(hub: Hub, shelf: dict[str, str]) -> None:
     await receive(hub, shelf["tech"], ndc=LISINOPRIL, lot="A", expiry=EXPIRY, quantity=10)
     pid = await pharmacy_id(hub)
