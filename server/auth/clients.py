@@ -124,6 +124,15 @@ def console_client(issuer: str) -> RegisteredClient:
     )
 
 
+def new_client_id() -> str:
+    """A random client id an operator can pass on the command line: never one that starts
+    with "-", which a command-line parser takes for an option."""
+    while True:
+        client_id = secrets.token_urlsafe(16)
+        if not client_id.startswith("-"):
+            return client_id
+
+
 def new_machine_client(
     name: str, scope: str, pharmacy_id: uuid.UUID | None
 ) -> tuple[OAuthClient, str]:
@@ -133,7 +142,7 @@ def new_machine_client(
         raise ClientRegistrationError("a client with rx:read must be bound with --pharmacy")
     secret = secrets.token_urlsafe(32)
     row = OAuthClient(
-        client_id=secrets.token_urlsafe(16),
+        client_id=new_client_id(),
         name=name,
         secret_hash=hash_secret(secret),
         scope=" ".join(sorted(scopes)),
@@ -152,7 +161,7 @@ def new_browser_client(name: str, scope: str, redirect_uris: list[str]) -> OAuth
     for uri in redirect_uris:
         _check_redirect_uri(uri)
     return OAuthClient(
-        client_id=secrets.token_urlsafe(16),
+        client_id=new_client_id(),
         name=name,
         secret_hash=None,
         scope=" ".join(sorted(scopes)),
