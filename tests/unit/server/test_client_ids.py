@@ -16,4 +16,5 @@ def test_both_kinds_of_client_get_such_an_id(monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setattr(clients.secrets, "token_urlsafe", lambda _n: next(drawn))
     machine, secret = clients.new_machine_client("EHR", "script:send", None)
     browser = clients.new_browser_client("Console", "openid rx:read", ["http://127.0.0.1:8080/"])
-    assert (secret, machine.client_id, browser.client_id) == ("the-secret", "machine-id", "browser-id")
+    drawn_ids = (secret, machine.client_id, browser.client_id)
+    assert drawn_ids == ("the-secret", "machine-id", "browser-id")
