@@ -7,7 +7,7 @@ batch (the task's messages, and others due now, up to :data:`BATCH`):
    ``sending`` until its claim lapses (the batch's POSTs' timeouts and a margin);
 2. one HTTP POST of each message's stored bytes (``application/xml``, the client's bearer
    token) to its client's registered endpoint, within the configured timeout,
-   :data:`PARALLEL` at a time;
+   :data:`PARALLEL` at a time, over connections kept open between attempts;
 3. conclude (a short unit of work): each answer read (:mod:`.replies`), each state moved, one
    audit append for the batch.
 
@@ -20,15 +20,15 @@ from __future__ import annotations
 
 import logging
 import math
-import urllib.error
-import urllib.request
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+import urllib3
 from cryptography.exceptions import InvalidTag
 from sqlalchemy.orm import Session, sessionmaker
+from urllib3.exceptions import NameResolutionError, NewConnectionError
 
 from ..auth.credentials import SecretBox
 from ..db import sync_engine
@@ -51,17 +51,6 @@ BATCH = 32
 PARALLEL = 8
 
 
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    """A redirect is not followed (a POST would come back as a GET without its body): it is
-    an answer like any other 3xx, final until the registration is fixed."""
-
-    def redirect_request(self, *args: object, **kwargs: object) -> None:
-        return None
-
-
-_OPENER = urllib.request.build_opener(_NoRedirect)
-
-
 @dataclass(frozen=True, slots=True)
 class Next:
     """A message to publish again: now, or after ``countdown`` seconds."""
@@ -78,6 +67,15 @@ class Deliverer:
         self._settings = settings
         self._box: SecretBox | None = None
         self._pool: ThreadPoolExecutor | None = None
+        # connections to each endpoint kept open, as many as the POSTs in flight; never a
+        # retry of its own (an attempt that failed is the outbox's to try again) nor a
+        # redirect followed (a POST would come back as a GET without its body: a 3xx is an
+        # answer like any other, final until the registration is fixed)
+        self._http = urllib3.PoolManager(
+            maxsize=PARALLEL,
+            retries=False,
+            timeout=urllib3.Timeout(connect=settings.outbox_timeout, read=settings.outbox_timeout),
+        )
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Deliverer:
@@ -87,6 +85,7 @@ class Deliverer:
     def close(self) -> None:
         if self._pool is not None:
             self._pool.shutdown(wait=True)
+        self._http.clear()
         engine = self._sessions.kw.get("bind")
         if engine is not None:
             engine.dispose()
@@ -105,18 +104,7 @@ class Deliverer:
         lease = settings.outbox_timeout * math.ceil(room / PARALLEL) + CLAIM_MARGIN
         bound = settings.outbox_dead_after
         with self._sessions.begin() as session:
-            now = utcnow()
-            # locked in the order of their IDs, so that two workers never wait in a circle
-            held = {i: store.claim(session, i, now, lease, bound) for i in sorted(wanted)}
-            claimed = [c for i in wanted if (c := held[i]) is not None]
-            if claimed and len(wanted) < room:
-                # others due now, without waiting for a row another worker holds
-                for other in store.due(session, now, room):
-                    if len(claimed) >= room:
-                        break
-                    if other not in held:
-                        extra = store.claim(session, other, now, lease, bound, skip_locked=True)
-                        claimed += [extra] if extra is not None else []
+            claimed = store.claim_many(session, wanted, utcnow(), lease, bound, room)
         if not claimed:
             return []
         attempts = list(zip(claimed, self._attempts(claimed), strict=True))
@@ -170,21 +158,29 @@ class Deliverer:
         assert claimed.endpoint is not None
         if urlsplit(claimed.endpoint).scheme not in ("http", "https"):
             return Attempt(False, "the endpoint is not an http(s) URL", permanent=True)
-        request = urllib.request.Request(  # noqa: S310  (the scheme is checked above)
-            claimed.endpoint, data=claimed.payload, headers=headers, method="POST"
-        )
         try:
-            with _OPENER.open(request, timeout=self._settings.outbox_timeout) as response:
-                return read_answer(response.status, response.read(REPLY_MAX), claimed.message_id)
-        except urllib.error.HTTPError as exc:
-            return read_answer(exc.code, exc.read(REPLY_MAX), claimed.message_id)
-        except TimeoutError:
+            response = self._http.request(
+                "POST",
+                claimed.endpoint,
+                body=claimed.payload,
+                headers=headers,
+                redirect=False,
+                preload_content=False,
+            )
+        except (NewConnectionError, NameResolutionError) as exc:
+            return Attempt(False, f"could not connect ({type(exc).__name__})")
+        except urllib3.exceptions.TimeoutError:
             return Attempt(False, "timed out")
-        except (urllib.error.URLError, OSError) as exc:
-            reason = getattr(exc, "reason", exc)
-            if isinstance(reason, TimeoutError):
-                return Attempt(False, "timed out")
-            return Attempt(False, f"could not connect ({type(reason).__name__})")
+        try:
+            body = response.read(REPLY_MAX + 1)
+        except urllib3.exceptions.TimeoutError:
+            response.close()
+            return Attempt(False, "timed out")
+        if len(body) > REPLY_MAX:
+            response.close()  # the rest unread: the connection is not used again
+        else:
+            response.release_conn()
+        return read_answer(response.status, body[:REPLY_MAX], claimed.message_id)
 
     def _secrets(self) -> SecretBox:
         if self._box is None:

@@ -13,10 +13,10 @@ import hashlib
 import secrets
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, select, update
 from sqlalchemy.orm import Session, aliased
 
 from eprescribe.ncpdp import Party
@@ -129,57 +129,101 @@ class Claimed:
     dead_after: dt.datetime
 
 
-def claim(
+def claim_many(
     session: Session,
-    message_id: uuid.UUID,
+    wanted: Sequence[uuid.UUID],
     now: dt.datetime,
     lease: float,
     bound: float,
-    *,
-    skip_locked: bool = False,
-) -> Claimed | None:
-    """Take ``message_id`` for an attempt, or ``None``: finished, not due, held by another
-    attempt whose claim has not lapsed, or waiting behind an earlier message of its
-    prescription (or, with ``skip_locked``, its row is locked by another transaction right
-    now). The claim lasts ``lease`` seconds; the first attempt starts the ``bound`` (seconds)
-    past which a failure is final."""
-    row = session.scalar(
-        select(OutboundMessage)
-        .where(OutboundMessage.id == message_id)
-        .with_for_update(skip_locked=skip_locked)
-    )
-    if row is None or row.state in FINISHED or row.next_attempt_at > now:
-        return None
-    if row.prescription_id is not None and _waits(session, row):
-        return None
-    client = session.scalar(select(OAuthClient).where(OAuthClient.client_id == row.client_id))
-    live = client is not None and client.disabled_at is None
-    row.state, row.attempts = SENDING, row.attempts + 1
-    row.next_attempt_at = now + dt.timedelta(seconds=lease)
-    row.dead_after = row.dead_after or now + dt.timedelta(seconds=bound)
-    row.updated_at = now
-    return Claimed(
-        row.id,
-        row.attempts,
-        row.message_id,
-        row.payload,
-        row.client_id,
-        client.endpoint if live and client is not None else None,
-        client.endpoint_token if live and client is not None else None,
-        row.dead_after,
-    )
+    room: int,
+) -> list[Claimed]:
+    """Take for an attempt each of ``wanted`` that is due and first in its prescription's
+    line, then (when one of them was) others due now, up to ``room`` in all: ``wanted``
+    first, in their order. Not taken: a message finished, not due, held by an attempt whose
+    claim has not lapsed, waiting behind an earlier message of its prescription, or whose row
+    another transaction holds right now (that one publishes what follows it). A claim lasts
+    ``lease`` seconds; the first attempt starts the ``bound`` (seconds) past which a failure
+    is final. One statement takes the wanted, one the others: nothing waits for a lock."""
+    claimed = _claim(session, OutboundMessage.id.in_(wanted), now, lease, bound, room)
+    position = {message_id: i for i, message_id in enumerate(wanted)}
+    claimed.sort(key=lambda c: position[c.id])
+    if claimed and len(claimed) < room:
+        others = OutboundMessage.id.not_in(wanted)
+        claimed += _claim(session, others, now, lease, bound, room - len(claimed))
+    return claimed
 
 
-def _waits(session: Session, row: OutboundMessage) -> bool:
-    """Whether an earlier message of the same prescription is not finished yet."""
-    earlier = session.scalar(
-        select(func.count()).where(
-            OutboundMessage.prescription_id == row.prescription_id,
-            OutboundMessage.position < row.position,
-            OutboundMessage.state.not_in(sorted(FINISHED)),
+def _claim(
+    session: Session,
+    which: ColumnElement[bool],
+    now: dt.datetime,
+    lease: float,
+    bound: float,
+    room: int,
+) -> list[Claimed]:
+    due = (
+        select(OutboundMessage.id)
+        .where(which, *_due_now(now))
+        .order_by(OutboundMessage.next_attempt_at, OutboundMessage.id)
+        .limit(room)
+        .with_for_update(skip_locked=True)
+    )
+    taken = session.execute(
+        update(OutboundMessage)
+        .where(OutboundMessage.id.in_(due))
+        .values(
+            state=SENDING,
+            attempts=OutboundMessage.attempts + 1,
+            next_attempt_at=now + dt.timedelta(seconds=lease),
+            dead_after=func.coalesce(OutboundMessage.dead_after, now + dt.timedelta(seconds=bound)),
+            updated_at=now,
         )
+        .returning(
+            OutboundMessage.id,
+            OutboundMessage.attempts,
+            OutboundMessage.message_id,
+            OutboundMessage.payload,
+            OutboundMessage.client_id,
+            OutboundMessage.dead_after,
+        )
+        .execution_options(synchronize_session=False)
+    ).all()
+    if not taken:
+        return []
+    clients = {
+        client_id: (endpoint, token)
+        for client_id, endpoint, token in session.execute(
+            select(OAuthClient.client_id, OAuthClient.endpoint, OAuthClient.endpoint_token).where(
+                OAuthClient.client_id.in_({t.client_id for t in taken}),
+                OAuthClient.disabled_at.is_(None),
+            )
+        )
+    }
+    return [
+        Claimed(t.id, t.attempts, t.message_id, t.payload, t.client_id,
+                *clients.get(t.client_id, (None, None)), t.dead_after)
+        for t in taken
+    ]  # fmt: skip
+
+
+def _due_now(now: dt.datetime) -> tuple[ColumnElement[bool], ...]:
+    """Unfinished, due (pending or retrying) or its claim lapsed (sending), and not waiting
+    behind an earlier unfinished message of its prescription."""
+    earlier = aliased(OutboundMessage)
+    waiting = (
+        select(earlier.id)
+        .where(
+            earlier.prescription_id == OutboundMessage.prescription_id,
+            earlier.position < OutboundMessage.position,
+            earlier.state.not_in(sorted(FINISHED)),
+        )
+        .exists()
     )
-    return bool(earlier)
+    return (
+        OutboundMessage.state.in_((PENDING, RETRYING, SENDING)),
+        OutboundMessage.next_attempt_at <= now,
+        ~waiting,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,68 +257,71 @@ class Concluded:
     next_id: uuid.UUID | None = None
 
 
-def conclude(
-    session: Session,
-    claimed: Claimed,
-    attempt: Attempt,
-    now: dt.datetime,
-    backoff: tuple[float, float],
-) -> Concluded | None:
-    """Record ``attempt`` on its message; ``None`` when it no longer counts (the message
-    finished meanwhile, or its claim lapsed and a later attempt holds it). A delivery always
-    counts: the receiver has the message. ``backoff`` is the first and the longest wait."""
-    return conclude_many(session, [(claimed, attempt)], now, backoff)[0]
-
-
 def conclude_many(
     session: Session,
     attempts: Sequence[tuple[Claimed, Attempt]],
     now: dt.datetime,
     backoff: tuple[float, float],
 ) -> list[Concluded | None]:
-    """:func:`conclude` for each of ``attempts`` (in their order; the rows locked in the
-    order of their IDs, so that two workers never wait on each other in a circle), with one
-    audit append for all of them, the last statement."""
-    order = sorted(range(len(attempts)), key=lambda i: attempts[i][0].id)
-    found: dict[int, Concluded | None] = {}
-    events: list[dict[str, Any]] = []
-    for i in order:
-        found[i], event = _conclude(session, *attempts[i], now, backoff)
-        if event is not None:
-            events.append(audit.values(ACTOR, event, now))
+    """Record each of ``attempts`` on its message (in their order): the state it leaves the
+    message in and what to publish next, or ``None`` when it no longer counts (the message
+    finished meanwhile, or its claim lapsed and a later attempt holds it; a delivery always
+    counts: the receiver has the message). ``backoff`` is the first and the longest wait.
+    The rows are read and locked in one statement (in the order of their IDs, so that two
+    workers never wait on each other in a circle), the messages they let go found in one,
+    and one audit append for all of them is the last statement."""
+    rows = {
+        row.id: row
+        for row in session.scalars(
+            select(OutboundMessage)
+            .where(OutboundMessage.id.in_([claimed.id for claimed, _ in attempts]))
+            .order_by(OutboundMessage.id)
+            .with_for_update()
+        )
+    }
+    found: list[Concluded | None] = []
+    finished: list[OutboundMessage] = []
+    for claimed, attempt in attempts:
+        row = rows.get(claimed.id)
+        concluded = _conclude(row, claimed, attempt, now, backoff) if row else None
+        found.append(concluded)
+        if row is not None and concluded is not None and concluded.state in FINISHED:
+            finished.append(row)
+    let_go = _next_of(session, finished)
+    events = [audit.values(ACTOR, _event(row), now) for row in sorted(finished, key=_by_id)]
     audit.append(session, events)
-    return [found[i] for i in range(len(attempts))]
+    return [
+        replace(c, next_id=let_go.get(claimed.id)) if c is not None else None
+        for (claimed, _), c in zip(attempts, found, strict=True)
+    ]
+
+
+def _by_id(row: OutboundMessage) -> uuid.UUID:
+    return row.id
 
 
 def _conclude(
-    session: Session,
+    row: OutboundMessage,
     claimed: Claimed,
     attempt: Attempt,
     now: dt.datetime,
     backoff: tuple[float, float],
-) -> tuple[Concluded | None, audit.Event | None]:
-    row = session.scalar(
-        select(OutboundMessage).where(OutboundMessage.id == claimed.id).with_for_update()
-    )
-    if row is None or row.state in FINISHED:
-        return None, None
+) -> Concluded | None:
+    if row.state in FINISHED:
+        return None
     if not attempt.delivered and (row.state != SENDING or row.attempts != claimed.attempt):
-        return None, None
+        return None
     _record_reply(row, attempt.reply, now)
     row.updated_at, row.last_error = now, attempt.error
-    retry_in: float | None = None
     if attempt.delivered:
         row.state, row.delivered_at = DELIVERED, now
-    else:
-        wait = jittered(backoff[0], backoff[1], row.attempts)
-        if attempt.permanent or now + dt.timedelta(seconds=wait) > claimed.dead_after:
-            row.state = DEAD
-        else:
-            row.state, retry_in = RETRYING, wait
-            row.next_attempt_at = now + dt.timedelta(seconds=wait)
-    if row.state not in FINISHED:
-        return Concluded(row.state, retry_in), None
-    return Concluded(row.state, None, _next_of(session, row)), _event(row)
+        return Concluded(DELIVERED)
+    wait = jittered(backoff[0], backoff[1], row.attempts)
+    if attempt.permanent or now + dt.timedelta(seconds=wait) > claimed.dead_after:
+        row.state = DEAD
+        return Concluded(DEAD)
+    row.state, row.next_attempt_at = RETRYING, now + dt.timedelta(seconds=wait)
+    return Concluded(RETRYING, wait)
 
 
 def jittered(first: float, longest: float, attempts: int) -> float:
@@ -294,20 +341,27 @@ def _record_reply(row: OutboundMessage, reply: Reply | None, now: dt.datetime) -
     row.reply_inbound_message_id = None
 
 
-def _next_of(session: Session, row: OutboundMessage) -> uuid.UUID | None:
-    """The next unfinished message of ``row``'s prescription, which ``row`` held back."""
-    if row.prescription_id is None:
-        return None
-    found: uuid.UUID | None = session.scalar(
-        select(OutboundMessage.id)
+def _next_of(session: Session, rows: Sequence[OutboundMessage]) -> dict[uuid.UUID, uuid.UUID]:
+    """The next unfinished message of each of ``rows``' prescriptions, which it held back,
+    by the ID of the row (those with none: absent)."""
+    prescriptions = {row.prescription_id for row in rows if row.prescription_id is not None}
+    if not prescriptions:
+        return {}
+    waiting: dict[uuid.UUID | None, list[tuple[int, uuid.UUID]]] = {}
+    for prescription_id, position, message_id in session.execute(
+        select(OutboundMessage.prescription_id, OutboundMessage.position, OutboundMessage.id)
         .where(
-            OutboundMessage.prescription_id == row.prescription_id,
-            OutboundMessage.position > row.position,
+            OutboundMessage.prescription_id.in_(prescriptions),
             OutboundMessage.state.not_in(sorted(FINISHED)),
         )
         .order_by(OutboundMessage.position)
-        .limit(1)
-    )
+    ):
+        waiting.setdefault(prescription_id, []).append((position, message_id))
+    found: dict[uuid.UUID, uuid.UUID] = {}
+    for row in rows:
+        later = [m for p, m in waiting.get(row.prescription_id, ()) if p > row.position]
+        if later:
+            found[row.id] = later[0]
     return found
 
 
@@ -397,7 +451,9 @@ def answered_later(
     released = before not in FINISHED and row.state in FINISHED
     event = _event(row)
     event.detail["before"], event.detail["later"] = before, True
-    return Answered(before, row.state, event, _next_of(session, row) if released else None)
+    return Answered(
+        before, row.state, event, _next_of(session, [row]).get(row.id) if released else None
+    )
 
 
 # -- operators --------------------------------------------------------------------------------
@@ -427,27 +483,13 @@ def retry(session: Session, message_id: uuid.UUID, actor: audit.Actor) -> Outbou
 
 
 def due(session: Session, before: dt.datetime, limit: int) -> list[uuid.UUID]:
-    """Unfinished messages due before ``before`` (pending or retrying), or whose claim lapsed
+    """Unfinished messages due by ``before`` (pending or retrying), or whose claim lapsed
     then (sending): what a lost publish or a killed worker left, oldest first. One that waits
     behind an earlier message of its prescription is not due: that one's end publishes it."""
-    earlier = aliased(OutboundMessage)
-    waiting = (
-        select(earlier.id)
-        .where(
-            earlier.prescription_id == OutboundMessage.prescription_id,
-            earlier.position < OutboundMessage.position,
-            earlier.state.not_in(sorted(FINISHED)),
-        )
-        .exists()
-    )
     return list(
         session.scalars(
             select(OutboundMessage.id)
-            .where(
-                OutboundMessage.state.in_((PENDING, RETRYING, SENDING)),
-                OutboundMessage.next_attempt_at < before,
-                ~waiting,
-            )
+            .where(*_due_now(before))
             .order_by(OutboundMessage.next_attempt_at, OutboundMessage.id)
             .limit(limit)
         )

@@ -89,8 +89,52 @@ PASSWORD = "a long and private passphrase for load"
 QUESTION = "Please confirm the strength: 10 mg or 20 mg?"
 FINISHED_SQL = "SELECT count(*) FROM outbound_messages WHERE state IN ('delivered', 'dead')"
 PHARMACY_SQL = f"SELECT id FROM pharmacies WHERE ncpdpid = '{NCPDPID}'"  # noqa: S608 (a constant)
+#: "all" (the phases above) or "deliveries" (warm-up and the deliveries with nothing beside
+#: them, to measure what a delivery costs: CPU a message of each process involved)
+PHASES = os.environ.get("BENCH_PHASES", "all")
 TARGET_P95 = 1.0
 TARGET_RATIO = 0.9
+
+
+# -- CPU of the processes a delivery involves -----------------------------------------------
+
+
+def _stat(pid: str) -> tuple[str, int, float] | None:
+    """(name, parent, CPU seconds) of a process, or None when it is gone."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    name = text[text.index("(") + 1 : text.rindex(")")]
+    fields = text.rsplit(")", 1)[1].split()
+    return name, int(fields[1]), (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_by_role(roots: dict[str, int]) -> dict[str, float]:
+    """CPU seconds so far of each root's process tree (by role), and of every PostgreSQL
+    and Redis process on the machine."""
+    stats = {pid: st for pid in os.listdir("/proc") if pid.isdigit() and (st := _stat(pid))}
+    children: dict[int, list[int]] = {}
+    for pid, (_name, parent, _cpu) in stats.items():
+        children.setdefault(parent, []).append(int(pid))
+    found: dict[str, float] = {}
+    for role, root in roots.items():
+        total, todo = 0.0, [root]
+        while todo:
+            pid = todo.pop()
+            total += stats[str(pid)][2] if str(pid) in stats else 0.0
+            todo += children.get(pid, [])
+        found[role] = total
+    found["postgres"] = sum(c for n, _p, c in stats.values() if n.startswith("postgres"))
+    found["redis"] = sum(c for n, _p, c in stats.values() if n.startswith("redis"))
+    return found
+
+
+def cpu_per_message(before: dict[str, float], after: dict[str, float], n: int) -> dict[str, float]:
+    """Milliseconds of CPU a message, by role, between two :func:`cpu_by_role`."""
+    spent = {role: (after[role] - before[role]) * 1000 / max(n, 1) for role in after}
+    spent["all"] = sum(spent.values())
+    return {role: round(ms, 3) for role, ms in spent.items()}
 
 
 # -- the receiver (its own process) ---------------------------------------------------------
@@ -136,14 +180,14 @@ class Pharmacists:
         from server.outbox import DELIVER_TASK
         from server.prescriptions.store import PrescriptionStore
         from server.settings import Settings
-        from server.worker import OUTBOUND_CHUNK, create_celery
+        from server.worker import OUTBOUND_CHUNK, OUTBOUND_LINGER, create_celery
         from server.worker.publisher import CheckQueue
 
         self.settings = Settings.from_env(env)
         self.db = Database(self.settings.database_url)
         # the hub's publisher of deliveries, as server.worker sets it up
         celery = create_celery(self.settings)
-        self.queue = CheckQueue(celery, DELIVER_TASK, linger=0.0, chunk=OUTBOUND_CHUNK)
+        self.queue = CheckQueue(celery, DELIVER_TASK, linger=OUTBOUND_LINGER, chunk=OUTBOUND_CHUNK)
         self.store = PrescriptionStore(self.db, deliver=self.queue.submit)
         #: the messages of clarifications written ahead (``hold``), published by ``release``
         self.held: list[uuid.UUID] = []
@@ -337,11 +381,18 @@ def drain() -> float:
 
 
 async def run(
-    env: dict[str, str], base: str, hub_pid: int, sender: str, user_id: str, template: Path
+    env: dict[str, str],
+    base: str,
+    roots: dict[str, int],
+    sender: str,
+    user_id: str,
+    template: Path,
 ) -> dict[str, Any]:
+    hub_pid = roots["hub"]
     pharmacy_id = uuid.UUID(psql(PHARMACY_SQL)[0])
     per_phase = RATE * SECONDS
-    total = WARM_UP + per_phase * (1 + 2 * ROUNDS)
+    phases = 1 if PHASES == "deliveries" else 2 + 2 * ROUNDS
+    total = WARM_UP + per_phase * phases
     await post_newrx(base, sender, total)
     ready = await asyncio.to_thread(check_all, env)
     assert len(ready) >= total, f"{len(ready)} of {total} awaiting review"
@@ -350,7 +401,7 @@ async def run(
     try:
         await bounded(8, [pharmacists.claim(rx_id) for rx_id in ready[:total]])
         warm, rest = ready[:WARM_UP], ready[WARM_UP:]
-        batches = [rest[i * per_phase : (i + 1) * per_phase] for i in range(1 + 2 * ROUNDS)]
+        batches = [rest[i * per_phase : (i + 1) * per_phase] for i in range(phases)]
         wrk_token = token_for(base, json.loads(env["BENCH_INTAKE_CREDENTIALS"]))
 
         async def outbound_phase(name: str, ids: list[uuid.UUID], with_intake: bool) -> None:
@@ -404,10 +455,30 @@ async def run(
                 }
             )
 
+        async def cpu_phase(name: str, ids: list[uuid.UUID]) -> None:
+            """The deliveries alone (written before, published at RATE), and the CPU each
+            process involved spent a message, from the first publish to the drain."""
+            await pharmacists.hold(ids)
+            before = cpu_by_role(roots)
+            published = await pharmacists.release(RATE)
+            drained = drain()
+            results["phases"].append(
+                {
+                    "phase": name,
+                    "prescriptions": [str(i) for i in ids],
+                    "published_in_s": round(published, 2),
+                    "drain_s": drained,
+                    "cpu_ms_per_message": cpu_per_message(before, cpu_by_role(roots), len(ids)),
+                }
+            )
+
         # a hub that has been running: connections open, the worker's deliverer made
         await outbound_phase("warm-up", warm, False)
-        await outbound_phase("outbound alone", batches[0], False)
-        for r in range(ROUNDS):
+        await cpu_phase("deliveries alone", batches[-1])
+        rounds = 0 if PHASES == "deliveries" else ROUNDS
+        if rounds:
+            await outbound_phase("outbound alone", batches[0], False)
+        for r in range(rounds):
             alone = await asyncio.to_thread(
                 intake.wrk, base, template, wrk_token, f"a{r}-{int(time.time())}", hub_pid
             )
@@ -471,6 +542,8 @@ def measure(results: dict[str, Any], received: Path) -> None:
     alone = [
         p["intake"]["rate"] for p in results["phases"] if p["phase"].startswith("intake alone")
     ]
+    if not alone:
+        return
     for kind in ("outbound", "deliveries"):
         busy = [
             p["intake"]["rate"]
@@ -511,6 +584,11 @@ def report(r: dict[str, Any]) -> None:
             f"publish -> receiver, {name}: p50 {q['p50_ms']} ms  p95 {q['p95_ms']} ms"
             f"  p99 {q['p99_ms']} ms  max {q['max_ms']} ms  (n {q['n']}; target p95 < 1000 ms)"
         )
+    for p in r["phases"]:
+        if "cpu_ms_per_message" in p:
+            print(f"{p['phase']}: CPU ms a message {p['cpu_ms_per_message']}")
+    if "intake_outbound_over_alone" not in r:
+        return
     for kind, what in (
         ("outbound", "pharmacists writing and the outbox delivering"),
         ("deliveries", "the outbox delivering what was written before"),
@@ -561,13 +639,14 @@ def main() -> None:
             hub_env,
             work / "hub.log",
         ) as hub,
-        process([str(BIN / "telepharm"), "worker"], env, work / "worker.log"),
+        process([str(BIN / "telepharm"), "worker"], env, work / "worker.log") as worker,
     ):
         wait_port(port)
         wait_port(receiver_port)
         time.sleep(3)  # the worker connects to the broker
         sender = token_for(base, prescriber)
-        results = asyncio.run(run(env, base, hub.pid, sender, user_id, template))
+        roots = {"hub": hub.pid, "worker": worker.pid, "receiver": rcv.pid}
+        results = asyncio.run(run(env, base, roots, sender, user_id, template))
         rcv.send_signal(signal.SIGTERM)
         rcv.wait(15)
     measure(results, received)

@@ -454,9 +454,11 @@ async def test_a_worker_killed_mid_delivery_loses_nothing(
     _, message_id, _ = await clarified(hub, checker, prescriber, settings)
     async with hub.db.transaction() as session:
         claimed = await session.run_sync(
-            lambda s: store.claim(s, message_id, utcnow(), 60.0, settings.outbox_dead_after)
+            lambda s: store.claim_many(
+                s, [message_id], utcnow(), 60.0, settings.outbox_dead_after, room=1
+            )
         )
-    assert claimed is not None  # ... and the worker is killed here
+    assert [c.id for c in claimed] == [message_id]  # ... and the worker is killed here
     assert await asyncio.to_thread(deliverer.deliver, message_id) == []
     sweep = OutboxSweep(hub.db, queue := Recorded(), late=1.0)
     assert await sweep() == 0
