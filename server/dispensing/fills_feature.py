@@ -11,8 +11,8 @@ from aiohttp import web
 from ..background import BACKGROUND
 from ..db import DATABASE
 from ..outbox import DELIVER
+from ..prescriptions.expiry import load_expiry_rules
 from ..settings import SETTINGS, Settings
-from ..worker.checking import load_expiry_rules
 from . import http, label_http, labelling, photos
 from .store import FILLS, FillStore
 

@@ -15,7 +15,6 @@ the prescriptions it was queued with.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import logging
 import traceback
 import uuid
@@ -49,9 +48,10 @@ from ..db import sync_engine
 from ..db.models import utcnow
 from ..patients import directory
 from ..prescriptions import store
+from ..prescriptions.expiry import load_expiry_rules
 from ..prescriptions.models import Prescription
 from ..prescriptions.receipt import Receipts
-from ..settings import Settings, SettingsError
+from ..settings import Settings
 from .failures import is_transient
 
 log = logging.getLogger(__name__)
@@ -75,16 +75,6 @@ RECHECK_PASSES = 2
 RECHECK_BUDGET = 16
 #: the identified drugs a checker keeps (then it starts again)
 DRUGS_REMEMBERED = 10_000
-
-
-def load_expiry_rules(path: str) -> ExpiryRules:
-    """The operator's expiry rules (``TELEPHARM_EXPIRY_RULES``), or the federal defaults."""
-    if not path:
-        return ExpiryRules()
-    try:
-        return ExpiryRules.from_mapping(json.loads(Path(path).read_text()))
-    except (OSError, ValueError, AttributeError, TypeError) as exc:
-        raise SettingsError(f"TELEPHARM_EXPIRY_RULES {path}: {exc}") from exc
 
 
 class Checker:

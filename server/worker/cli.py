@@ -23,8 +23,8 @@ def register_cli(commands: Commands) -> None:
 
 def cmd_worker(args: argparse.Namespace, settings: Settings) -> None:
     from ..outbox import QUEUE as OUTBOUND_QUEUE
+    from ..prescriptions.expiry import load_expiry_rules
     from . import QUEUE, create_celery
-    from .checking import load_expiry_rules
     from .embedded import die_with
 
     if args.parent is not None:

@@ -241,6 +241,47 @@ async def start(hub: Hub, token: str, rx_id: object) -> tuple[int, dict[str, Any
     return response.status, await response.json()
 
 
+async def scan_and_count(
+    hub: Hub,
+    token: str,
+    fill_id: object,
+    *,
+    ndc: str = LISINOPRIL_A,
+    lot: str = "LOT42A",
+    quantity: str = "60",
+    reason: str | None = None,
+) -> dict[str, Any]:
+    """Scan the stock bottle's GS1 code (``ndc``, ``lot``), then count ``quantity`` (a partial
+    fill gives its ``reason``); the count's answer."""
+    await ok(step(hub, token, fill_id, "scan", {"text": gs1(ndc, lot=lot)}))
+    counted = {"quantity": quantity} if reason is None else {"quantity": quantity, "reason": reason}
+    return await ok(step(hub, token, fill_id, "quantity", counted))
+
+
+async def counted_fill(hub: Hub, token: str, rx_id: object, **how: Any) -> str:
+    """A fill of ``rx_id`` started, scanned and counted by ``token`` (``how``: as
+    :func:`scan_and_count` takes it); its ID."""
+    fill_id = str((await ok(start(hub, token, rx_id)))["id"])
+    await scan_and_count(hub, token, fill_id, **how)
+    return fill_id
+
+
+async def submitted_fill(hub: Hub, token: str, rx_id: object, **how: Any) -> str:
+    """:func:`counted_fill`, photographed, its label printed and submitted for the product
+    check; its ID."""
+    fill_id = await counted_fill(hub, token, rx_id, **how)
+    await ok(submit(hub, token, fill_id))
+    return fill_id
+
+
+async def ready_fill(hub: Hub, token: str, pharmacist: str, rx_id: object, **how: Any) -> str:
+    """:func:`submitted_fill`, its product check passed by ``pharmacist``: ready to hand over;
+    its ID."""
+    fill_id = await submitted_fill(hub, token, rx_id, **how)
+    await ok(step(hub, pharmacist, fill_id, "approve"))
+    return fill_id
+
+
 async def fill_detail(hub: Hub, token: str, fill_id: object) -> tuple[int, dict[str, Any]]:
     response = await hub.client.get(f"/api/v1/fills/{fill_id}", headers=bearer(token))
     return response.status, await response.json()

@@ -16,9 +16,10 @@ from sqlalchemy.orm import sessionmaker
 
 from eprescribe.drugs import DrugReference, Identification
 from server.patients.models import PatientProfile
+from server.prescriptions.expiry import load_expiry_rules
 from server.prescriptions.models import Finding, Prescription, PrescriptionTransition
 from server.settings import Settings, SettingsError
-from server.worker.checking import Checker, load_expiry_rules, sync_engine
+from server.worker.checking import Checker, sync_engine
 from server.worker.failures import TransientError, transient_as_retry
 from tests.conftest import Hub
 from tests.functional.check_helpers import (

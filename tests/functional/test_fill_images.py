@@ -27,17 +27,15 @@ from server.worker.checking import Checker
 from tests.conftest import OTHER_PHARMACY, Hub
 from tests.functional import test_fills as fills
 from tests.functional.fill_helpers import (
-    LISINOPRIL_A,
     add_image,
+    counted_fill,
     fill_detail,
     fill_queue,
-    gs1,
     ok,
     photograph,
     picture,
     print_label,
     sign,
-    start,
     step,
 )
 from tests.functional.test_fills import HAND_OVER, Team, approved
@@ -89,9 +87,7 @@ def png_declaring(width: int, height: int) -> bytes:
 async def filling(hub: Hub, checker: Checker, team: Team) -> str:
     """A fill started, scanned, counted and its label printed: only its photos missing."""
     rx_id, _ = await approved(hub, checker, team)
-    fill_id = str((await ok(start(hub, team.tom, rx_id)))["id"])
-    await ok(step(hub, team.tom, fill_id, "scan", {"text": gs1(LISINOPRIL_A)}))
-    await ok(step(hub, team.tom, fill_id, "quantity", {"quantity": "60"}))
+    fill_id = await counted_fill(hub, team.tom, rx_id)
     await print_label(hub, team.tom, fill_id)
     return fill_id
 

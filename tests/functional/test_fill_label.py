@@ -26,12 +26,13 @@ from server.worker.checking import Checker
 from tests.conftest import OTHER_PHARMACY, Hub
 from tests.functional.fill_helpers import (
     LISINOPRIL_A,
+    counted_fill,
     fill_detail,
     fill_queue,
-    gs1,
     ok,
     photograph,
     print_label,
+    scan_and_count,
     start,
     step,
 )
@@ -60,10 +61,7 @@ async def label(hub: Hub, token: str, fill_id: object) -> tuple[int, dict[str, A
 async def counted(hub: Hub, checker: Checker, team: Team, **fields: Any) -> str:
     """An approved prescription's fill, scanned and counted: its ID."""
     rx_id, _ = await approved(hub, checker, team, **fields)
-    fill_id = str((await ok(start(hub, team.tom, rx_id)))["id"])
-    await ok(step(hub, team.tom, fill_id, "scan", {"text": gs1(LISINOPRIL_A)}))
-    await ok(step(hub, team.tom, fill_id, "quantity", {"quantity": "60"}))
-    return fill_id
+    return await counted_fill(hub, team.tom, rx_id)
 
 
 def pdf_text(pdf: bytes, tmp_path: Path) -> str:
@@ -219,8 +217,7 @@ async def test_no_label_before_the_count_or_without_the_pharmacys_address(
     fill_id = (await ok(start(hub, team.tom, rx_id)))["id"]
     status, body = await label(hub, team.tom, fill_id)
     assert (status, body["code"]) == (422, "label_not_ready")
-    await ok(step(hub, team.tom, fill_id, "scan", {"text": gs1(LISINOPRIL_A)}))
-    await ok(step(hub, team.tom, fill_id, "quantity", {"quantity": "60"}))
+    await scan_and_count(hub, team.tom, fill_id)
     async with hub.db.transaction() as session:
         await session.execute(update(Pharmacy).values(address=None))
     response = await hub.client.get(f"/api/v1/fills/{fill_id}/label.pdf", headers=bearer(team.tom))

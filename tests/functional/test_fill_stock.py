@@ -28,17 +28,20 @@ from tests.functional.fill_helpers import (
     LISINOPRIL_B,
     OXYCODONE,
     approved_directly,
+    counted_fill,
     fill_detail,
     gs1,
     hand_over,
     ok,
     photograph,
     print_label,
+    ready_fill,
     receive_as,
     receive_stock,
     start,
     step,
     submit,
+    submitted_fill,
 )
 from tests.functional.intake_helpers import post_script
 from tests.functional.test_fills import (  # noqa: F401 (fixtures)
@@ -50,7 +53,6 @@ from tests.functional.test_fills import (  # noqa: F401 (fixtures)
     products,
     settings,
     team,
-    to_ready,
 )
 from tests.functional.verification_helpers import bearer, staff
 from tests.support.script_samples import cancelrx_xml
@@ -154,9 +156,7 @@ async def test_the_count_leaves_the_shelf_at_the_submit_and_is_in_the_products_l
     hub: Hub, checker: Checker, team: Team
 ) -> None:
     rx_id, _ = await approved(hub, checker, team)
-    fill_id = (await ok(start(hub, team.tom, rx_id)))["id"]
-    await ok(step(hub, team.tom, fill_id, "scan", {"text": gs1(LISINOPRIL_A)}))
-    await ok(step(hub, team.tom, fill_id, "quantity", {"quantity": "60"}))
+    fill_id = await counted_fill(hub, team.tom, rx_id)
     assert await lot_on_hand(hub, team.tom, LISINOPRIL_A, "LOT42A") == 1000  # counted, not taken
     await ok(submit(hub, team.tom, fill_id))
     assert await lot_on_hand(hub, team.tom, LISINOPRIL_A, "LOT42A") == 940
@@ -186,10 +186,7 @@ async def test_sent_back_returned_to_stock_or_cancelled_the_fill_restores_exactl
 ) -> None:
     # sent back: it comes back, and is taken again at the next submit
     rx_id, message_id = await approved(hub, checker, team)
-    fill_id = (await ok(start(hub, team.tom, rx_id)))["id"]
-    await ok(step(hub, team.tom, fill_id, "scan", {"text": gs1(LISINOPRIL_B, lot="B7")}))
-    await ok(step(hub, team.tom, fill_id, "quantity", {"quantity": "60"}))
-    await ok(submit(hub, team.tom, fill_id))
+    fill_id = await submitted_fill(hub, team.tom, rx_id, ndc=LISINOPRIL_B, lot="B7")
     await ok(step(hub, team.bob, fill_id, "send-back", {"reason": "wrong vial"}))
     assert await lot_on_hand(hub, team.tom, LISINOPRIL_B, "B7") == 1000
     assert (await audit_detail(hub, "fill.send_back", fill_id))["stock"][0]["kind"] == "return"
@@ -206,10 +203,7 @@ async def test_sent_back_returned_to_stock_or_cancelled_the_fill_restores_exactl
         ("return", 60),
     ]
     # filled again, then cancelled by the prescriber while waiting for the product check
-    again = (await ok(start(hub, team.tom, rx_id)))["id"]
-    await ok(step(hub, team.tom, again, "scan", {"text": gs1(LISINOPRIL_B, lot="B7")}))
-    await ok(step(hub, team.tom, again, "quantity", {"quantity": "60"}))
-    await ok(submit(hub, team.tom, again))
+    again = await submitted_fill(hub, team.tom, rx_id, ndc=LISINOPRIL_B, lot="B7")
     assert await lot_on_hand(hub, team.tom, LISINOPRIL_B, "B7") == 940
     cancel = cancelrx_xml(
         message_id=f"CANCEL-{uuid.uuid4().hex[:12]}",
@@ -234,10 +228,7 @@ async def test_two_fills_racing_for_the_last_units_one_is_refused(
     fills = []
     for _ in range(2):
         rx_id, _ = await approved(hub, checker, team)
-        fill_id = (await ok(start(hub, team.tom, rx_id)))["id"]
-        await ok(step(hub, team.tom, fill_id, "scan", {"text": gs1(LISINOPRIL_B, lot="LAST")}))
-        await ok(step(hub, team.tom, fill_id, "quantity", {"quantity": "60"}))
-        fills.append(fill_id)
+        fills.append(await counted_fill(hub, team.tom, rx_id, ndc=LISINOPRIL_B, lot="LAST"))
     for fill_id in fills:
         await photograph(hub, team.tom, fill_id)
         await print_label(hub, team.tom, fill_id)
@@ -262,11 +253,7 @@ async def test_a_schedule_ii_fill_is_in_the_perpetual_log_with_its_balance(
     )
     await approved_directly(hub, rx_id)
     carol = await staff(hub, "carol", controlled=True)
-    fill_id = (await ok(start(hub, team.tom, rx_id)))["id"]
-    await ok(step(hub, team.tom, fill_id, "scan", {"text": gs1(OXYCODONE)}))
-    await ok(step(hub, team.tom, fill_id, "quantity", {"quantity": "60"}))
-    await ok(submit(hub, team.tom, fill_id))
-    await ok(step(hub, carol, fill_id, "approve"))
+    fill_id = await ready_fill(hub, team.tom, carol, rx_id, ndc=OXYCODONE)
     await hand_over(hub, team.tom, fill_id, {**HAND_OVER, "id_checked": True})
     log = await product_log(hub, carol, OXYCODONE)
     assert log["product"]["schedule_ii"] is True

@@ -53,12 +53,15 @@ from tests.functional.fill_helpers import (
     import_products,
     label_contact,
     ok,
+    ready_fill,
     receive_as,
     receive_stock,
+    scan_and_count,
     sign,
     start,
     step,
     submit,
+    submitted_fill,
 )
 from tests.functional.intake_helpers import post_script
 from tests.functional.test_outbox import Prescriber, newrx_from_prescriber
@@ -137,17 +140,9 @@ async def approved(hub: Hub, checker: Checker, team: Team, **fields: Any) -> tup
     return rx_id, message_id
 
 
-async def to_ready(
-    hub: Hub, team: Team, rx_id: uuid.UUID, *, quantity: str = "60", **kw: str
-) -> str:
-    """Start, scan, count, submit and pass the product check; the fill's ID."""
-    started = await ok(start(hub, team.tom, rx_id))
-    fill_id = started["id"]
-    await ok(step(hub, team.tom, fill_id, "scan", {"text": gs1(kw.get("ndc", LISINOPRIL_A))}))
-    await ok(step(hub, team.tom, fill_id, "quantity", {"quantity": quantity, **kw.get("q", {})}))  # type: ignore[dict-item]
-    await ok(submit(hub, team.tom, fill_id))
-    await ok(step(hub, team.bob, fill_id, "approve"))
-    return str(fill_id)
+async def to_ready(hub: Hub, team: Team, rx_id: uuid.UUID) -> str:
+    """Filled by Tom, passed by Bob: ready to hand over; the fill's ID."""
+    return await ready_fill(hub, team.tom, team.bob, rx_id)
 
 
 HAND_OVER = {"collected_by": "the patient", "counselling": "refused"}
@@ -274,8 +269,7 @@ async def test_fill_partial_completion_refill_and_rxfill_to_the_prescriber(
     assert (completion["number"], completion["rx_number"]) == (0, "0000001")
     status, detail = await fill_detail(hub, team.tom, completion["id"])
     assert detail["quantity_owed"] == "20"
-    await ok(step(hub, team.tom, completion["id"], "scan", {"text": gs1(LISINOPRIL_A)}))
-    await ok(step(hub, team.tom, completion["id"], "quantity", {"quantity": "20"}))
+    await scan_and_count(hub, team.tom, completion["id"], quantity="20")
     await ok(submit(hub, team.tom, completion["id"]))
     await ok(step(hub, team.bob, completion["id"], "approve"))
     await hand_over(hub, team.tom, completion["id"], HAND_OVER)
@@ -416,10 +410,7 @@ async def test_a_controlled_substance_needs_the_permission_and_an_identity_check
     )
     await approved_directly(hub, rx_id)
     carol = await staff(hub, "carol", controlled=True)
-    fill_id = (await ok(start(hub, team.tom, rx_id)))["id"]
-    await ok(step(hub, team.tom, fill_id, "scan", {"text": gs1(OXYCODONE)}))
-    await ok(step(hub, team.tom, fill_id, "quantity", {"quantity": "60"}))
-    await ok(submit(hub, team.tom, fill_id))
+    fill_id = await submitted_fill(hub, team.tom, rx_id, ndc=OXYCODONE)
     status, body = await step(hub, team.bob, fill_id, "approve")
     assert (status, body["code"]) == (403, "controlled_substance_permission")
     await ok(step(hub, carol, fill_id, "approve"))
@@ -440,10 +431,7 @@ async def test_a_pharmacist_does_not_check_a_fill_of_their_own(
     hub: Hub, checker: Checker, team: Team
 ) -> None:
     rx_id, _ = await approved(hub, checker, team)
-    fill_id = (await ok(start(hub, team.bob, rx_id)))["id"]
-    await ok(step(hub, team.bob, fill_id, "scan", {"text": gs1(LISINOPRIL_A)}))
-    await ok(step(hub, team.bob, fill_id, "quantity", {"quantity": "60"}))
-    await ok(submit(hub, team.bob, fill_id))
+    fill_id = await submitted_fill(hub, team.bob, rx_id)
     status, body = await step(hub, team.bob, fill_id, "approve")
     assert (status, body["code"]) == (403, "own_fill")
     await ok(step(hub, team.alice, fill_id, "approve"))
@@ -456,8 +444,7 @@ async def test_who_did_any_filling_step_does_not_check_it(
     pharmacist filled it, whoever pressed start."""
     rx_id, _ = await approved(hub, checker, team)
     fill_id = (await ok(start(hub, team.tom, rx_id)))["id"]
-    await ok(step(hub, team.bob, fill_id, "scan", {"text": gs1(LISINOPRIL_A)}))
-    await ok(step(hub, team.bob, fill_id, "quantity", {"quantity": "60"}))
+    await scan_and_count(hub, team.bob, fill_id)
     await ok(submit(hub, team.tom, fill_id))
     status, body = await step(hub, team.bob, fill_id, "approve")
     assert (status, body["code"]) == (403, "own_fill")
@@ -480,24 +467,38 @@ async def test_a_prescription_past_its_last_fill_day_is_not_filled(
     assert (written + dt.timedelta(days=365)).isoformat() in body["detail"]
 
 
+#: a body every step would take (each reads its own fields)
+ANY_STEP = {"text": "x", "quantity": "1", "reason": "x", "bin": "x", **HAND_OVER}
+#: what another pharmacy's staff may try on a fill: (method, path, body); each is 404
+ELSEWHERE: tuple[tuple[str, str, dict[str, Any] | None], ...] = (
+    ("GET", "/api/v1/fills/{fill}", None),
+    *(
+        ("POST", f"/api/v1/fills/{{fill}}/{name}", ANY_STEP)
+        for name in (
+            "scan",
+            "quantity",
+            "submit",
+            "approve",
+            "send-back",
+            "bin",
+            "hand-over",
+            "return-to-stock",
+        )
+    ),
+    ("POST", "/api/v1/prescriptions/{rx}/fills", {}),
+)
+
+
 async def test_other_pharmacies_fills_answer_404(hub: Hub, checker: Checker, team: Team) -> None:
     rx_id, _ = await approved(hub, checker, team)
     fill_id = (await ok(start(hub, team.tom, rx_id)))["id"]
     await hub.pharmacy(**OTHER_PHARMACY)
     mallory = await staff(hub, "mallory", pharmacy=OTHER_PHARMACY["ncpdpid"], controlled=True)
-    status, _ = await fill_detail(hub, mallory, fill_id)
-    assert status == 404
-    for name in ("scan", "quantity", "submit", "approve", "send-back", "bin", "hand-over"):
-        status, body = await step(
-            hub,
-            mallory,
-            fill_id,
-            name,
-            {"text": "x", "quantity": "1", "reason": "x", "bin": "x", **HAND_OVER},
-        )
-        assert (status, body["code"]) == (404, "not_found"), name
-    status, _ = await start(hub, mallory, rx_id)
-    assert status == 404
+    for method, path, body in ELSEWHERE:
+        url = path.format(fill=fill_id, rx=rx_id)
+        response = await hub.client.request(method, url, json=body, headers=bearer(mallory))
+        answer = await response.json()
+        assert (response.status, answer["code"]) == (404, "not_found"), (method, path)
     for state in ("filling", "waiting"):
         assert (await fill_queue(hub, mallory, state=state))["items"] == []
     assert (await fill_detail(hub, team.tom, fill_id))[0] == 200

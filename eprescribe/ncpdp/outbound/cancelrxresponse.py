@@ -26,6 +26,7 @@ from lxml import etree
 
 from eprescribe.ncpdp.errors import ContentInvalidError
 from eprescribe.ncpdp.header import Header
+from eprescribe.ncpdp.outbound.context import pharmacy_header
 from eprescribe.ncpdp.outbound.write import add_leaf, free_text, message_document
 from eprescribe.ncpdp.structure import (
     Slot,
@@ -38,7 +39,7 @@ from eprescribe.ncpdp.structure import (
     req,
     walk,
 )
-from eprescribe.ncpdp.types import Party, SenderSoftware
+from eprescribe.ncpdp.types import SenderSoftware
 
 __all__ = [
     "CANCEL_DENIAL_REASONS",
@@ -129,13 +130,12 @@ def cancel_rx_response(
     ``message_id`` is the caller's: a redelivery passes the same one. ``rx_reference_number``
     (the pharmacy's prescription number) replaces the CancelRx's, if it had none.
     """
-    pharmacy = cancel.to
-    header = Header(
-        to=cancel.from_,
-        from_=Party(pharmacy.qualifier or "P", pharmacy.value),
+    header = pharmacy_header(
+        cancel.from_,
+        cancel.to,
         message_id=message_id,
-        sent_time=sent_time.astimezone(dt.UTC),
-        sender_software=software,
+        sent_time=sent_time,
+        software=software,
         relates_to_message_id=cancel.message_id,
         prescriber_order_number=cancel.prescriber_order_number,
         rx_reference_number=cancel.rx_reference_number or rx_reference_number,

@@ -207,7 +207,7 @@ def rx_change_request(
         message_id=message_id,
         sent_time=sent_time,
         software=software,
-        relates_to_message_id=original.message_id,
+        relates_to_newrx=True,
     )
     return build_rx_change_request(header, request)
 

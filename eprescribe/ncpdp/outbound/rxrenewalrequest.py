@@ -129,7 +129,7 @@ def rx_renewal_request(
         medication_prescribed=original.medication,
     )
     header = original.header(
-        message_id=message_id, sent_time=sent_time, software=software, relates_to_message_id=None
+        message_id=message_id, sent_time=sent_time, software=software, relates_to_newrx=False
     )
     return build_rx_renewal_request(header, request)
 

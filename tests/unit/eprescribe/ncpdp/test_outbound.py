@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+from collections.abc import Callable
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from lxml import etree
@@ -38,6 +40,7 @@ from eprescribe.ncpdp.outbound import (
     build_rx_change_request,
     cancel_rx_response,
     rx_change_request,
+    rx_fill,
     rx_renewal_request,
 )
 from eprescribe.ncpdp.outbound.cancelrxresponse import RESPONSE_TEXT_MAX
@@ -236,6 +239,43 @@ def test_pharmacy_party_without_qualifier_is_sent_as_p() -> None:
         software=HUB,
     )
     assert parse_message(data).header.from_ == Party("P", "1234567")
+
+
+def _every_builder() -> dict[str, Callable[[dt.datetime], bytes]]:
+    """Each outbound builder, about a prescription whose pharmacy party has no qualifier, as
+    a function of the time it is sent."""
+    original = stored(pharmacy_party=Party(None, "1234567"))
+    cancel = dataclasses.replace(cancel_header(), to=Party(None, "1234567"))
+    line = MedicationLine.of(original.medication)
+    common: dict[str, Any] = {"message_id": "HUB-OUT-0001", "software": HUB}
+    clarify = ChangeRequestCode.SCRIPT_CLARIFICATION
+    approve = CancelRxResponse.approve()
+    return {
+        "RxChangeRequest": lambda at: rx_change_request(original, clarify, sent_time=at, **common),
+        "RxRenewalRequest": lambda at: rx_renewal_request(original, line, sent_time=at, **common),
+        "RxFill": lambda at: rx_fill(original, "NotDispensed", None, sent_time=at, **common),
+        "CancelRxResponse": lambda at: cancel_rx_response(
+            cancel, approve, sent_time=at, rx_reference_number="RX-000123", **common
+        ),
+    }
+
+
+@pytest.mark.parametrize(
+    ("transaction", "relates_to"),
+    [
+        ("RxChangeRequest", "NEWRX-0001"),
+        ("RxRenewalRequest", None),
+        ("RxFill", "NEWRX-0001"),
+        ("CancelRxResponse", "CANCEL-0001"),
+    ],
+)
+def test_every_message_goes_back_from_the_pharmacy_as_p_in_utc(
+    transaction: str, relates_to: str | None
+) -> None:
+    local = SENT.astimezone(dt.timezone(dt.timedelta(hours=-5)))
+    message = parse_message(_every_builder()[transaction](local))
+    assert message.transaction == transaction
+    assert message.header == expected_header(relates_to)
 
 
 # --- RxRenewalRequest -----------------------------------------------------------------------
