@@ -33,7 +33,7 @@ export const unitText = (code) => UNITS[code] ?? code ?? "";
 // who did a step: the signed-in user is "you"; a colleague by the start of their account's ID
 // (the fill carries no names), the hub's own sweeps as they name themselves
 export const staffText = (id) => (!id ? "—" : id === currentUser()?.sub ? "you" : `staff ${id.slice(0, 8)}`);
-const actorText = (actor) => (actor.startsWith("user:") ? staffText(actor.slice(5)) : actor);
+export const actorText = (actor) => (actor.startsWith("user:") ? staffText(actor.slice(5)) : actor);
 
 export const fillBadge = (state) => h("span", { class: `badge state ${state}` }, FILL_STATES[state] || state);
 export const fillNumber = (n) => (n === null || n === undefined ? "" : n === 0 ? "original fill" : `refill ${n}`);

@@ -1,6 +1,7 @@
 // The pharmacist console: sign-in, the chrome, and a hash router over the views
 // (#/queue, #/rx/<id>, #/patients/<id>, #/consults, #/consults/<id>; dispensing: #/fills,
-// #/fills/<id>, #/check, #/check/<id>, #/will-call, #/will-call/<id>).
+// #/fills/<id>, #/check, #/check/<id>, #/will-call, #/will-call/<id>, #/inventory,
+// #/inventory/<ndc11>).
 
 import * as auth from "../lib/auth.js";
 import { h, replace, problemBox } from "../lib/dom.js";
@@ -11,6 +12,7 @@ import { consultsView, consultRoom } from "./consults.js";
 import { fillQueueView, fillView } from "./fills.js";
 import { checkQueueView, checkView } from "./productcheck.js";
 import { willCallView, pickUpView } from "./willcall.js";
+import { inventoryView, productView } from "./inventory.js";
 
 const view = document.getElementById("view");
 const ROUTES = [
@@ -25,6 +27,8 @@ const ROUTES = [
   [/^#\/check\/([\w-]+)$/, "check", (id) => (el) => checkView(el, id)],
   [/^#\/will-call$/, "will-call", () => willCallView],
   [/^#\/will-call\/([\w-]+)$/, "will-call", (id) => (el) => pickUpView(el, id)],
+  [/^#\/inventory$/, "inventory", () => inventoryView],
+  [/^#\/inventory\/(\d{11})$/, "inventory", (ndc11) => (el) => productView(el, ndc11)],
 ];
 
 let leaveView = null;
@@ -70,6 +74,10 @@ function chrome(user) {
   const staff = ["pharmacist", "technician"].includes(user?.role);
   for (const section of ["fills", "will-call"]) document.querySelector(`#nav a[data-section="${section}"]`).hidden = !staff;
   document.querySelector('#nav a[data-section="check"]').hidden = user?.role !== "pharmacist";
+  // the stock: read by the pharmacy's staff and admins (receiving and counts: the counter's;
+  // reorder points: pharmacists' and admins'; the screen offers each to whom the hub allows it)
+  const stock = ["pharmacist", "technician", "pharmacy_admin"].includes(user?.role);
+  document.querySelector('#nav a[data-section="inventory"]').hidden = !stock;
   if (!signedIn) signedOut();
 }
 
