@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+from decimal import Decimal
 
 from sqlalchemy.orm import Session
 
 from eprescribe.dispensing import fills as rules
+from eprescribe.drugs.ndc import ndc_candidates
 from eprescribe.ncpdp import ProductCode, Quantity
 from eprescribe.ncpdp.outbound import MedicationLine, OriginalPrescription, rx_fill
 from eprescribe.ncpdp.outbound.rxfill import DISPENSED_QUANTITY
@@ -24,19 +26,38 @@ _NDC = "ND"
 
 def dispensed_line(original: OriginalPrescription, fill: rules.Fill) -> MedicationLine | None:
     """What was handed over, as a MedicationDispensed: the prescription's line with the
-    scanned NDC, the quantity counted and the day it was handed over."""
-    if fill.product is None or fill.quantity is None or fill.state is not rules.FillState.COMPLETED:
+    scanned NDC, the quantity counted, the days it lasts and the day it was handed over.
+    Another product than the one prescribed (an equivalent the prescription allowed) is
+    described as the drug reference names it, without the prescribed product's drug code."""
+    product = fill.product
+    if product is None or fill.quantity is None or fill.state is not rules.FillState.COMPLETED:
         return None
+    prescribed = original.medication
     line = MedicationLine.of(
-        original.medication,
+        prescribed,
         last_fill_date=(fill.ended_at or dt.datetime.now(dt.UTC)).astimezone(dt.UTC).date(),
     )
+    if product.drug and not _is_prescribed_product(prescribed.product_code, product.ndc11):
+        line = dataclasses.replace(line, drug_description=product.drug, drug_db_code=None)
     return dataclasses.replace(
         line,
-        product_code=ProductCode(fill.product.ndc11, _NDC),
+        product_code=ProductCode(product.ndc11, _NDC),
         quantity=Quantity(fill.quantity, DISPENSED_QUANTITY, fill.unit),
-        note=f"Lot {fill.product.lot}" if fill.product.lot else None,
+        days_supply=_days_supply(prescribed.days_supply, prescribed.quantity, fill.quantity),
+        note=f"Lot {product.lot}" if product.lot else None,
     )
+
+
+def _is_prescribed_product(code: ProductCode | None, ndc11: str) -> bool:
+    return code is not None and code.qualifier == _NDC and ndc11 in ndc_candidates(code.code)
+
+
+def _days_supply(days: int | None, prescribed: Quantity, dispensed: Decimal) -> int | None:
+    """The days a partial fill lasts: the prescription's days in proportion to the quantity
+    (at least one); all of them for the whole quantity or more."""
+    if days is None or dispensed >= prescribed.value:
+        return days
+    return max(1, int(days * dispensed / prescribed.value))
 
 
 def rx_fill_message(

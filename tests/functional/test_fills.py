@@ -256,6 +256,13 @@ async def test_fill_partial_completion_refill_and_rxfill_to_the_prescriber(
     assert sent.medication_dispensed.product_code is not None
     assert sent.medication_dispensed.product_code.code == LISINOPRIL_B
     assert sent.medication_dispensed.quantity.value == Decimal(40)
+    # 40 of the 60 prescribed for 30 days last 20; the equivalent product described as the
+    # drug reference names it, not as the prescribed product
+    prescribed = sent.medication_prescribed
+    assert (prescribed.quantity.value, prescribed.days_supply) == (Decimal(60), 30)
+    assert sent.medication_dispensed.days_supply == 20
+    assert sent.medication_dispensed.drug_description == fill["product"]["drug"]
+    assert sent.medication_dispensed.drug_db_code is None
     async with hub.db.sessions() as session:
         outbound_id = await session.scalar(
             select(OutboundMessage.id).where(OutboundMessage.prescription_id == rx_id)
