@@ -122,15 +122,25 @@ class TwilioSms:
         }
         try:
             response = self._http.request(
-                "POST", self._url, body=urlencode(fields), headers=headers, redirect=False
+                "POST",
+                self._url,
+                body=urlencode(fields),
+                headers=headers,
+                redirect=False,
+                preload_content=False,
             )
+            body = response.read(REPLY_MAX + 1)
         except (NewConnectionError, NameResolutionError) as exc:
             return Outcome.retry(f"could not connect ({type(exc).__name__})")
         except urllib3.exceptions.TimeoutError:
             return Outcome.retry("timed out")
         except urllib3.exceptions.HTTPError as exc:
             return Outcome.retry(f"the attempt failed ({type(exc).__name__})")
-        outcome = read_answer(response.status, response.data[:REPLY_MAX])
+        if len(body) > REPLY_MAX:
+            response.close()  # the rest unread: the connection is not used again
+        else:
+            response.release_conn()
+        outcome = read_answer(response.status, body[:REPLY_MAX])
         log.info("sms %s: %s", sms.message_id, outcome.provider_status or outcome.reason)
         return outcome
 

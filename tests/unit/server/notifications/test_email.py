@@ -5,12 +5,20 @@ from __future__ import annotations
 
 import email
 import email.policy
+import ssl
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from ipaddress import IPv4Address
+from pathlib import Path
 
 import pytest
 from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import SMTP, Envelope, Session
+from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from server.notifications.email import Email, SmtpConfig, SmtpEmail, failure, message_id
 from tests.support.processes import free_port
@@ -210,3 +218,118 @@ def test_message_ids_and_unsubscribe_urls_are_checked() -> None:
         notification(message_id="no-brackets@example.org")
     with pytest.raises(ValueError, match="https"):
         notification(unsubscribe_url="http://hub.example.org/unsubscribe/x")
+
+
+# -- TLS and authentication ---------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1: the server's, and the client's only trust
+    anchor (SSL_CERT_FILE, which the default TLS context reads)."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Synthetic SMTP relay")])
+    now = datetime.now(UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=5))
+        .not_valid_after(now + timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(IPv4Address("127.0.0.1"))]), False
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    folder = tmp_path_factory.mktemp("tls")
+    (folder / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    (folder / "key.pem").write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return folder / "cert.pem", folder / "key.pem"
+
+
+def _server_context(certificate: tuple[Path, Path]) -> ssl.SSLContext:
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(*certificate)
+    return context
+
+
+def _authenticate(
+    server: SMTP, session: Session, envelope: Envelope, mechanism: str, data: object
+) -> AuthResult:
+    good = isinstance(data, LoginPassword) and (data.login, data.password) == (b"hub", b"right")
+    return AuthResult(success=good, handled=False)  # not handled: aiosmtpd answers 535
+
+
+@pytest.fixture
+def trusted(certificate: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch) -> ssl.SSLContext:
+    monkeypatch.setenv("SSL_CERT_FILE", str(certificate[0]))
+    return _server_context(certificate)
+
+
+def _serve(handler: Mailbox, **kwargs: object) -> tuple[Controller, int]:
+    port = free_port()
+    controller = Controller(handler, hostname="127.0.0.1", port=port, **kwargs)
+    controller.start()
+    return controller, port
+
+
+def test_implicit_tls_with_a_verified_certificate(trusted: ssl.SSLContext) -> None:
+    handler = Mailbox()
+    controller, port = _serve(handler, ssl_context=trusted)
+    try:
+        config = SmtpConfig("127.0.0.1", port, "tls", sender=SENDER, timeout=5)
+        outcome = SmtpEmail(config).send(notification())
+    finally:
+        controller.stop()
+    assert outcome.delivered
+    assert len(handler.received) == 1
+
+
+@pytest.mark.parametrize(("password", "delivered"), [("right", True), ("wrong", False)])
+def test_starttls_then_authentication(
+    trusted: ssl.SSLContext, password: str, delivered: bool
+) -> None:
+    handler = Mailbox()
+    controller, port = _serve(
+        handler,
+        tls_context=trusted,
+        require_starttls=True,
+        authenticator=_authenticate,
+        auth_require_tls=True,
+    )
+    try:
+        config = SmtpConfig("127.0.0.1", port, "starttls", "hub", password, SENDER, 5)
+        outcome = SmtpEmail(config).send(notification())
+    finally:
+        controller.stop()
+    assert outcome.delivered is delivered
+    if not delivered:
+        assert outcome.permanent
+        assert outcome.reason is not None
+        assert outcome.reason.startswith("authentication failed: 535")
+
+
+def test_a_certificate_the_client_does_not_trust_may_pass(
+    certificate: tuple[Path, Path],
+) -> None:
+    """The system's roots do not know the relay's certificate: the handshake fails, which an
+    operator (or the relay's renewal) may fix within the retries."""
+    handler = Mailbox()
+    controller, port = _serve(handler, ssl_context=_server_context(certificate))
+    try:
+        config = SmtpConfig("127.0.0.1", port, "tls", sender=SENDER, timeout=5)
+        outcome = SmtpEmail(config).send(notification())
+    finally:
+        controller.stop()
+    assert not outcome.delivered
+    assert not outcome.permanent
+    assert handler.received == []
