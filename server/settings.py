@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from email.utils import parseaddr
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -127,6 +129,24 @@ class Settings:
     max_image_bytes: int = 8 * MIB
     max_image_pixels: int = 40_000_000
     max_image_edge: int = 4096
+    #: patient email (server.notifications.email): the SMTP server (none: no email is sent),
+    #: its port, how the connection is protected (``starttls``, ``tls``: implicit TLS, or
+    #: ``none``: loopback only), the account, the From address, how long one message may take
+    smtp_host: str = ""
+    smtp_port: int = 587
+    smtp_security: str = "starttls"
+    smtp_username: str = ""
+    smtp_password: str = field(default="", repr=False)
+    mail_from: str = ""
+    smtp_timeout: float = 30.0
+    #: patient SMS (server.notifications.sms): a Twilio-style API (its base URL, account SID
+    #: and auth token: none, no SMS is sent), the number messages come from, how long one
+    #: request may take
+    sms_api_url: str = "https://api.twilio.com"
+    sms_account_sid: str = ""
+    sms_auth_token: str = field(default="", repr=False)
+    sms_from: str = ""
+    sms_timeout: float = 10.0
 
     def __post_init__(self) -> None:
         parts = urlsplit(self.issuer)
@@ -144,6 +164,8 @@ class Settings:
             raise SettingsError(
                 f"TELEPHARM_MAX_IMAGE_PIXELS must be from 1 to {MAX_IMAGE_PIXELS_CEILING}"
             )
+        _check_mail(self)
+        _check_sms(self)
         if not self.database_url:
             sqlite = (self.data_dir / "hub.sqlite3").resolve()
             object.__setattr__(self, "database_url", f"sqlite+aiosqlite:///{sqlite}")
@@ -245,6 +267,72 @@ class Settings:
             max_image_edge=_count(
                 get("MAX_IMAGE_EDGE", str(defaults.max_image_edge)), "MAX_IMAGE_EDGE", 64
             ),
+            smtp_host=get("SMTP_HOST", ""),
+            smtp_port=_count(get("SMTP_PORT", str(defaults.smtp_port)), "SMTP_PORT", 1),
+            smtp_security=get("SMTP_SECURITY", defaults.smtp_security).lower(),
+            smtp_username=get("SMTP_USERNAME", ""),
+            smtp_password=env.get("TELEPHARM_SMTP_PASSWORD", ""),
+            mail_from=get("MAIL_FROM", ""),
+            smtp_timeout=_seconds(
+                get("SMTP_TIMEOUT", str(defaults.smtp_timeout)), "SMTP_TIMEOUT", 300
+            ),
+            sms_api_url=get("SMS_API_URL", defaults.sms_api_url),
+            sms_account_sid=get("SMS_ACCOUNT_SID", ""),
+            sms_auth_token=get("SMS_AUTH_TOKEN", ""),
+            sms_from=get("SMS_FROM", ""),
+            sms_timeout=_seconds(get("SMS_TIMEOUT", str(defaults.sms_timeout)), "SMS_TIMEOUT", 300),
+        )
+
+
+#: how the SMTP connection is protected: STARTTLS after connecting, TLS from the first byte
+SMTP_SECURITY = ("starttls", "tls", "none")
+_ADDRESS = re.compile(r"[^@\s<>\"]+@[^@\s<>\"]+\.[^@\s<>\"]+")
+#: a sender: a number in E.164 form, or a short code
+_SMS_SENDER = re.compile(r"\+[1-9][0-9]{6,14}|[0-9]{5,6}")
+
+
+def _check_mail(settings: Settings) -> None:
+    if settings.smtp_security not in SMTP_SECURITY:
+        raise SettingsError(
+            f"TELEPHARM_SMTP_SECURITY must be starttls, tls or none, got {settings.smtp_security!r}"
+        )
+    if not 0 < settings.smtp_port < 65536:
+        raise SettingsError(
+            f"TELEPHARM_SMTP_PORT must be from 1 to 65535, got {settings.smtp_port}"
+        )
+    if not settings.smtp_host:
+        return
+    if settings.smtp_security == "none" and not is_loopback(settings.smtp_host):
+        # patient email, and the account's password, never cross a network in clear
+        raise SettingsError("TELEPHARM_SMTP_SECURITY=none is for an SMTP server on loopback only")
+    _, address = parseaddr(settings.mail_from)
+    if not _ADDRESS.fullmatch(address) or any(c in settings.mail_from for c in "\r\n"):
+        raise SettingsError(
+            "TELEPHARM_MAIL_FROM must be an email address (or Name <address>), "
+            f"got {settings.mail_from!r}"
+        )
+    if bool(settings.smtp_username) != bool(settings.smtp_password):
+        raise SettingsError("TELEPHARM_SMTP_USERNAME and TELEPHARM_SMTP_PASSWORD go together")
+
+
+def _check_sms(settings: Settings) -> None:
+    parts = urlsplit(settings.sms_api_url)
+    if parts.scheme not in ("https", "http") or not parts.hostname or parts.query:
+        raise SettingsError(
+            f"TELEPHARM_SMS_API_URL must be an absolute URL, got {settings.sms_api_url!r}"
+        )
+    if parts.scheme == "http" and not is_loopback(parts.hostname):
+        raise SettingsError("TELEPHARM_SMS_API_URL must use https unless it is on loopback")
+    if not (settings.sms_account_sid or settings.sms_auth_token):
+        return
+    if not (settings.sms_account_sid and settings.sms_auth_token):
+        raise SettingsError("TELEPHARM_SMS_ACCOUNT_SID and TELEPHARM_SMS_AUTH_TOKEN go together")
+    if not settings.sms_account_sid.isascii() or not settings.sms_account_sid.isalnum():
+        raise SettingsError("TELEPHARM_SMS_ACCOUNT_SID must be letters and digits only")
+    if not _SMS_SENDER.fullmatch(settings.sms_from):
+        raise SettingsError(
+            "TELEPHARM_SMS_FROM must be a number in E.164 form (+15551234567) or a short code, "
+            f"got {settings.sms_from!r}"
         )
 
 

@@ -138,3 +138,96 @@ def test_archive_keys_load_with_the_earlier_ones(tmp_path: Path) -> None:
     assert rotated.id != made.id
     with pytest.raises(SettingsError, match="TELEPHARM_ARCHIVE_KEY"):
         load_archive_key(Settings(data_dir=tmp_path, archive_key_file=str(tmp_path / "none.pem")))
+
+
+def test_email_and_sms_are_off_by_default() -> None:
+    settings = Settings.from_env({})
+    assert (settings.smtp_host, settings.smtp_port, settings.smtp_security) == ("", 587, "starttls")
+    assert (settings.sms_account_sid, settings.sms_api_url) == ("", "https://api.twilio.com")
+
+
+def test_email_and_sms_settings_are_read_and_their_secrets_kept_out_of_the_repr() -> None:
+    settings = Settings.from_env(
+        {
+            "TELEPHARM_SMTP_HOST": "smtp.example.org",
+            "TELEPHARM_SMTP_PORT": "465",
+            "TELEPHARM_SMTP_SECURITY": "TLS",
+            "TELEPHARM_SMTP_USERNAME": "hub",
+            "TELEPHARM_SMTP_PASSWORD": "smtp-secret",
+            "TELEPHARM_MAIL_FROM": "Main St Pharmacy <notify@pharmacy.example.org>",
+            "TELEPHARM_SMTP_TIMEOUT": "20",
+            "TELEPHARM_SMS_ACCOUNT_SID": "AC0123",
+            "TELEPHARM_SMS_AUTH_TOKEN": "sms-secret",
+            "TELEPHARM_SMS_FROM": "+15005550006",
+            "TELEPHARM_SMS_TIMEOUT": "5",
+        }
+    )
+    assert (settings.smtp_port, settings.smtp_security, settings.smtp_timeout) == (465, "tls", 20)
+    assert (settings.sms_from, settings.sms_timeout) == ("+15005550006", 5)
+    assert "smtp-secret" not in repr(settings)
+    assert "sms-secret" not in repr(settings)
+
+
+@pytest.mark.parametrize(
+    ("environ", "message"),
+    [
+        (
+            {"TELEPHARM_SMTP_SECURITY": "ssl"},
+            "TELEPHARM_SMTP_SECURITY must be starttls, tls or none",
+        ),
+        ({"TELEPHARM_SMTP_PORT": "70000"}, "TELEPHARM_SMTP_PORT must be from 1 to 65535"),
+        ({"TELEPHARM_SMTP_PORT": "smtp"}, "TELEPHARM_SMTP_PORT must be a whole number"),
+        ({"TELEPHARM_SMTP_TIMEOUT": "0"}, "TELEPHARM_SMTP_TIMEOUT must be a number of seconds"),
+        ({"TELEPHARM_SMTP_HOST": "smtp.example.org"}, "TELEPHARM_MAIL_FROM must be an email"),
+        (
+            {
+                "TELEPHARM_SMTP_HOST": "smtp.example.org",
+                "TELEPHARM_SMTP_SECURITY": "none",
+                "TELEPHARM_MAIL_FROM": "notify@pharmacy.example.org",
+            },
+            "TELEPHARM_SMTP_SECURITY=none is for an SMTP server on loopback only",
+        ),
+        (
+            {
+                "TELEPHARM_SMTP_HOST": "smtp.example.org",
+                "TELEPHARM_MAIL_FROM": "notify@pharmacy.example.org",
+                "TELEPHARM_SMTP_USERNAME": "hub",
+            },
+            "TELEPHARM_SMTP_USERNAME and TELEPHARM_SMTP_PASSWORD go together",
+        ),
+        ({"TELEPHARM_SMS_API_URL": "http://sms.example.org"}, "must use https unless"),
+        ({"TELEPHARM_SMS_API_URL": "api.twilio.com"}, "must be an absolute URL"),
+        ({"TELEPHARM_SMS_ACCOUNT_SID": "AC1"}, "SID and TELEPHARM_SMS_AUTH_TOKEN go together"),
+        (
+            {"TELEPHARM_SMS_ACCOUNT_SID": "AC/1", "TELEPHARM_SMS_AUTH_TOKEN": "t"},
+            "letters and digits only",
+        ),
+        (
+            {
+                "TELEPHARM_SMS_ACCOUNT_SID": "AC1",
+                "TELEPHARM_SMS_AUTH_TOKEN": "t",
+                "TELEPHARM_SMS_FROM": "555-0100",
+            },
+            "TELEPHARM_SMS_FROM must be a number in E.164 form",
+        ),
+    ],
+)
+def test_email_and_sms_settings_are_refused_in_one_line(
+    environ: dict[str, str], message: str
+) -> None:
+    with pytest.raises(SettingsError, match=message) as refused:
+        Settings.from_env(environ)
+    assert "\n" not in str(refused.value)
+
+
+def test_smtp_in_clear_on_loopback_and_a_local_sms_api() -> None:
+    settings = Settings.from_env(
+        {
+            "TELEPHARM_SMTP_HOST": "127.0.0.1",
+            "TELEPHARM_SMTP_PORT": "1025",
+            "TELEPHARM_SMTP_SECURITY": "none",
+            "TELEPHARM_MAIL_FROM": "notify@pharmacy.example.org",
+            "TELEPHARM_SMS_API_URL": "http://127.0.0.1:8181/",
+        }
+    )
+    assert (settings.smtp_security, settings.sms_api_url) == ("none", "http://127.0.0.1:8181/")
