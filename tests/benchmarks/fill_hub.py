@@ -160,6 +160,7 @@ async def seed_fills(base: str, sender_token: str, count: int, state: str) -> li
                     "started_at": since,
                     "submitted_at": since if state != "filling" else None,
                     "updated_at": since,
+                    "fillers": "[]",
                 }
             )
         async with conn.transaction():
