@@ -123,19 +123,42 @@ class SmtpConfig:
         )
 
 
+#: how long :meth:`SmtpEmail.close` lets connections still closing finish (a TLS connection's
+#: close_notify goes back and forth after the conversation has ended)
+CLOSING_GRACE = 0.1
+
+
 class SmtpEmail:
-    """Sends each message over its own SMTP connection."""
+    """Sends each message over its own SMTP connection. :meth:`send` (blocking, for a worker,
+    which has no event loop running) runs on one event loop of its own, kept until
+    :meth:`close` (also: ``with SmtpEmail(...) as channel``)."""
 
     def __init__(self, config: SmtpConfig) -> None:
         self._config = config
+        self._runner: asyncio.Runner | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> SmtpEmail:
         return cls(SmtpConfig.from_settings(settings))
 
+    def __enter__(self) -> SmtpEmail:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
     def send(self, email: Email) -> Outcome:
         """Blocking: for a worker, which has no event loop running."""
-        return asyncio.run(self.send_async(email))
+        if self._runner is None:
+            self._runner = asyncio.Runner()
+        return self._runner.run(self.send_async(email))
+
+    def close(self) -> None:
+        """Let the connections still closing finish, then close the event loop."""
+        if self._runner is not None:
+            self._runner.run(asyncio.sleep(CLOSING_GRACE))
+            self._runner.close()
+            self._runner = None
 
     async def send_async(self, email: Email) -> Outcome:
         config = self._config

@@ -20,6 +20,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from server.notifications import Outcome
 from server.notifications.email import Email, SmtpConfig, SmtpEmail, failure, message_id
 from tests.support.processes import free_port
 
@@ -66,6 +67,12 @@ def channel(port: int, timeout: float = 5.0) -> SmtpEmail:
     return SmtpEmail(SmtpConfig("127.0.0.1", port, "none", sender=SENDER, timeout=timeout))
 
 
+def send(port: int, message: Email, timeout: float = 5.0) -> Outcome:
+    """``message`` sent through a channel of its own, closed after it."""
+    with channel(port, timeout) as sender:
+        return sender.send(message)
+
+
 def notification(**changes: str | None) -> Email:
     values: dict[str, str | None] = {
         "to": PATIENT,
@@ -83,7 +90,7 @@ def test_a_delivered_message_arrives_with_its_headers_and_both_bodies(
     mailbox: tuple[Mailbox, int],
 ) -> None:
     handler, port = mailbox
-    outcome = channel(port).send(notification())
+    outcome = send(port, notification())
     assert outcome.delivered
     assert not outcome.permanent
     assert outcome.reply == "2.0.0 Ok: queued as SYNTH1"
@@ -113,9 +120,9 @@ def test_a_delivered_message_arrives_with_its_headers_and_both_bodies(
 
 def test_a_retry_sends_the_same_message_id(mailbox: tuple[Mailbox, int]) -> None:
     handler, port = mailbox
-    sender = channel(port)
-    assert sender.send(notification()).delivered
-    assert sender.send(notification()).delivered
+    with channel(port) as sender:
+        assert sender.send(notification()).delivered
+        assert sender.send(notification()).delivered
     ids = {email.message_from_bytes(e.content)["Message-ID"] for e in handler.received}  # type: ignore[arg-type]
     assert len(handler.received) == 2
     assert len(ids) == 1
@@ -125,7 +132,7 @@ def test_plain_text_only_and_no_unsubscribe_for_a_sign_in_code(
     mailbox: tuple[Mailbox, int],
 ) -> None:
     handler, port = mailbox
-    assert channel(port).send(notification(html=None, unsubscribe_url=None)).delivered
+    assert send(port, notification(html=None, unsubscribe_url=None)).delivered
     received = email.message_from_bytes(handler.received[0].content, policy=email.policy.default)  # type: ignore[arg-type]
     assert received.get_content_type() == "text/plain"
     assert received["List-Unsubscribe"] is None
@@ -137,7 +144,7 @@ def test_a_refused_recipient_is_permanent_and_the_reason_keeps_no_address(
 ) -> None:
     handler, port = mailbox
     handler.rcpt_reply = f"550 5.1.1 <{PATIENT}>: Recipient address rejected: unknown user"
-    outcome = channel(port).send(notification())
+    outcome = send(port, notification())
     assert not outcome.delivered
     assert outcome.permanent
     assert outcome.reason is not None
@@ -156,7 +163,7 @@ def test_a_4xx_answer_may_pass(
 ) -> None:
     handler, port = mailbox
     handler.rcpt_reply, handler.data_reply = rcpt, data
-    outcome = channel(port).send(notification())
+    outcome = send(port, notification())
     assert not outcome.delivered
     assert not outcome.permanent
     assert outcome.reason is not None
@@ -166,13 +173,13 @@ def test_a_4xx_answer_may_pass(
 def test_a_5xx_to_the_message_is_permanent(mailbox: tuple[Mailbox, int]) -> None:
     handler, port = mailbox
     handler.data_reply = "554 5.7.1 Message rejected as spam"
-    outcome = channel(port).send(notification())
+    outcome = send(port, notification())
     assert outcome.permanent
     assert outcome.reason == "message refused: 554 5.7.1 Message rejected as spam"
 
 
 def test_nothing_listening_may_pass() -> None:
-    outcome = channel(free_port()).send(notification())
+    outcome = send(free_port(), notification())
     assert not outcome.delivered
     assert not outcome.permanent
     assert outcome.reason is not None
@@ -185,7 +192,7 @@ def test_a_server_that_never_answers_times_out_and_may_pass() -> None:
     with socket.socket() as silent:  # accepts connections (the backlog) and never speaks
         silent.bind(("127.0.0.1", 0))
         silent.listen(1)
-        outcome = channel(silent.getsockname()[1], timeout=0.5).send(notification())
+        outcome = send(silent.getsockname()[1], notification(), timeout=0.5)
     assert outcome == failure(TimeoutError())
     assert not outcome.permanent
 
@@ -193,7 +200,8 @@ def test_a_server_that_never_answers_times_out_and_may_pass() -> None:
 def test_starttls_the_server_does_not_offer_is_permanent(mailbox: tuple[Mailbox, int]) -> None:
     _, port = mailbox
     config = SmtpConfig("127.0.0.1", port, "starttls", sender=SENDER, timeout=5)
-    outcome = SmtpEmail(config).send(notification())
+    with SmtpEmail(config) as smtp:
+        outcome = smtp.send(notification())
     assert outcome.permanent
     assert not outcome.delivered
     assert outcome.reason == (
@@ -208,7 +216,7 @@ def test_starttls_the_server_does_not_offer_is_permanent(mailbox: tuple[Mailbox,
 def test_a_message_that_cannot_be_built_is_permanent_without_connecting(
     changes: dict[str, str],
 ) -> None:
-    outcome = channel(free_port()).send(notification(**changes))
+    outcome = send(free_port(), notification(**changes))
     assert outcome.permanent
     assert not outcome.delivered
 
@@ -287,7 +295,8 @@ def test_implicit_tls_with_a_verified_certificate(trusted: ssl.SSLContext) -> No
     controller, port = _serve(handler, ssl_context=trusted)
     try:
         config = SmtpConfig("127.0.0.1", port, "tls", sender=SENDER, timeout=5)
-        outcome = SmtpEmail(config).send(notification())
+        with SmtpEmail(config) as smtp:
+            outcome = smtp.send(notification())
     finally:
         controller.stop()
     assert outcome.delivered
@@ -308,7 +317,8 @@ def test_starttls_then_authentication(
     )
     try:
         config = SmtpConfig("127.0.0.1", port, "starttls", "hub", password, SENDER, 5)
-        outcome = SmtpEmail(config).send(notification())
+        with SmtpEmail(config) as smtp:
+            outcome = smtp.send(notification())
     finally:
         controller.stop()
     assert outcome.delivered is delivered
@@ -327,7 +337,8 @@ def test_a_certificate_the_client_does_not_trust_may_pass(
     controller, port = _serve(handler, ssl_context=_server_context(certificate))
     try:
         config = SmtpConfig("127.0.0.1", port, "tls", sender=SENDER, timeout=5)
-        outcome = SmtpEmail(config).send(notification())
+        with SmtpEmail(config) as smtp:
+            outcome = smtp.send(notification())
     finally:
         controller.stop()
     assert not outcome.delivered
