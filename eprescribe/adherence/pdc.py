@@ -21,7 +21,9 @@ Where the reference is silent, these rules are ours:
   behind what is left of the old one);
 - fills dated outside the measurement period are not read at all: they neither make the
   patient eligible nor carry supply into the period;
-- fills on the same day of the same drug both count, one after the other;
+- fills of the same drug on the same day count as one, the one with the longest days supply
+  (as CMS's Part D adherence measures read the PQA method: a claim billed again is not twice
+  the supply);
 - each drug's own line (:attr:`Coverage.drugs`) applies the same rules to that drug alone: its
   own index date, its own two fill dates;
 - further exclusions a payer's programme applies are the caller's to apply before or after.
@@ -130,12 +132,17 @@ class Coverage:
 
 
 def covered_days(fills: Iterable[FillRecord], period: MeasurementPeriod) -> frozenset[dt.date]:
-    """The days of ``period`` the fills of **one drug** cover: in date order, each fill starts on
-    its date or, when earlier supply still lasts then, on the day after that supply runs out;
-    days past the end of the period are dropped."""
+    """The days of ``period`` the fills of **one drug** cover: in date order (of fills on one
+    day, the longest), each fill starts on its date or, when earlier supply still lasts then,
+    on the day after that supply runs out; days past the end of the period are dropped."""
+    longest: dict[dt.date, FillRecord] = {}
+    for fill in _in_period(fills, period):
+        kept = longest.get(fill.filled_on)
+        if kept is None or fill.days_supply > kept.days_supply:
+            longest[fill.filled_on] = fill
     days: set[dt.date] = set()
     free = period.start  # the first day no earlier supply covers
-    for fill in sorted(_in_period(fills, period), key=lambda fill: fill.filled_on):
+    for fill in sorted(longest.values(), key=lambda fill: fill.filled_on):
         start = max(fill.filled_on, free)
         free = start + fill.days_supply * _DAY
         days.update(_dates(start, min(free, period.end + _DAY)))

@@ -15,6 +15,8 @@ from eprescribe.drugs.ndc import ndc_candidates
 from eprescribe.ncpdp import ProductCode, Quantity
 from eprescribe.ncpdp.outbound import MedicationLine, OriginalPrescription, rx_fill
 from eprescribe.ncpdp.outbound.rxfill import DISPENSED_QUANTITY
+from eprescribe.ncpdp.outbound.write import OutboundError, an_text
+from eprescribe.ncpdp.types import DRUG_DESCRIPTION_MAX
 
 from ..prescriptions import outbound as prescriptions
 from ..prescriptions.outbound import SOFTWARE, Sent
@@ -28,7 +30,8 @@ def dispensed_line(original: OriginalPrescription, fill: rules.Fill) -> Medicati
     """What was handed over, as a MedicationDispensed: the prescription's line with the
     scanned NDC, the quantity counted, the days it lasts and the day it was handed over.
     Another product than the one prescribed (an equivalent the prescription allowed) is
-    described as the drug reference names it, without the prescribed product's drug code."""
+    described as the drug reference names it (when the standard's length allows the name),
+    without the prescribed product's drug code."""
     product = fill.product
     if product is None or fill.quantity is None or fill.state is not rules.FillState.COMPLETED:
         return None
@@ -37,7 +40,8 @@ def dispensed_line(original: OriginalPrescription, fill: rules.Fill) -> Medicati
         prescribed,
         last_fill_date=(fill.ended_at or dt.datetime.now(dt.UTC)).astimezone(dt.UTC).date(),
     )
-    if product.drug and not _is_prescribed_product(prescribed.product_code, product.ndc11):
+    other = not _is_prescribed_product(prescribed.product_code, product.ndc11)
+    if other and product.drug and _describable(product.drug):
         line = dataclasses.replace(line, drug_description=product.drug, drug_db_code=None)
     return dataclasses.replace(
         line,
@@ -46,6 +50,16 @@ def dispensed_line(original: OriginalPrescription, fill: rules.Fill) -> Medicati
         days_supply=_days_supply(prescribed.days_supply, prescribed.quantity, fill.quantity),
         note=f"Lot {product.lot}" if product.lot else None,
     )
+
+
+def _describable(name: str) -> bool:
+    """Whether ``name`` can be a DrugDescription as it is (some of the reference's names are
+    longer than the standard allows: the prescribed description is kept then)."""
+    try:
+        an_text(name, DRUG_DESCRIPTION_MAX, "DrugDescription")
+    except OutboundError:
+        return False
+    return True
 
 
 def _is_prescribed_product(code: ProductCode | None, ndc11: str) -> bool:

@@ -42,6 +42,7 @@ from urllib.parse import quote, urlencode, urlsplit, urlunsplit
 import urllib3
 from urllib3.exceptions import NameResolutionError, NewConnectionError
 
+from ..outgoing import Outgoing
 from ..settings import Settings
 from . import Outcome
 
@@ -89,9 +90,7 @@ class TwilioSms:
         self._sender = sender
         self._auth = urllib3.make_headers(basic_auth=f"{account_sid}:{auth_token}")
         # never a retry of its own (a failed attempt is the outbox's to try again) nor a redirect
-        self._http = urllib3.PoolManager(
-            retries=False, timeout=urllib3.Timeout(connect=timeout, read=timeout)
-        )
+        self._http = Outgoing(timeout, maxsize=1)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> TwilioSms:
@@ -121,14 +120,7 @@ class TwilioSms:
             "Idempotency-Key": sms.message_id,
         }
         try:
-            response = self._http.request(
-                "POST",
-                self._url,
-                body=urlencode(fields),
-                headers=headers,
-                redirect=False,
-                preload_content=False,
-            )
+            response = self._http.post(self._url, urlencode(fields), headers)
             body = response.read(REPLY_MAX + 1)
         except (NewConnectionError, NameResolutionError) as exc:
             return Outcome.retry(f"could not connect ({type(exc).__name__})")
@@ -249,7 +241,8 @@ def parse_status(params: Mapping[str, str]) -> StatusCallback:
 
 
 class Keyword(StrEnum):
-    """What a patient's one-word text asks, as US carriers define the keywords (CTIA)."""
+    """What a patient's one-word text asks, as US carriers define the keywords (CTIA), with
+    the FCC's revocation words (its 2024 consent order: REVOKE, OPT OUT) and INFO for help."""
 
     OPT_OUT = "opt_out"
     OPT_IN = "opt_in"
@@ -257,16 +250,19 @@ class Keyword(StrEnum):
 
 
 KEYWORDS: Mapping[str, Keyword] = {
-    **dict.fromkeys(("STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT"), Keyword.OPT_OUT),
+    **dict.fromkeys(
+        ("STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE", "OPTOUT", "OPT OUT"),
+        Keyword.OPT_OUT,
+    ),
     **dict.fromkeys(("START", "YES", "UNSTOP"), Keyword.OPT_IN),
-    "HELP": Keyword.HELP,
+    **dict.fromkeys(("HELP", "INFO"), Keyword.HELP),
 }
 
 
 def keyword(body: str) -> Keyword | None:
     """The keyword ``body`` is, if the whole text is one (any case, surrounding spaces and
     a final full stop or exclamation mark ignored): "stop" is, "please stop texting" is not."""
-    return KEYWORDS.get(body.strip().rstrip(".!").strip().upper())
+    return KEYWORDS.get(" ".join(body.strip().rstrip(".!").split()).upper())
 
 
 @dataclass(frozen=True, slots=True)

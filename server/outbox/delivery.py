@@ -33,6 +33,7 @@ from urllib3.exceptions import NameResolutionError, NewConnectionError
 from ..auth.credentials import SecretBox
 from ..db import sync_engine
 from ..db.models import utcnow
+from ..outgoing import Outgoing
 from ..settings import Settings
 from . import endpoint_context, store
 from .replies import read_answer
@@ -67,15 +68,8 @@ class Deliverer:
         self._settings = settings
         self._box: SecretBox | None = None
         self._pool: ThreadPoolExecutor | None = None
-        # connections to each endpoint kept open, as many as the POSTs in flight; never a
-        # retry of its own (an attempt that failed is the outbox's to try again) nor a
-        # redirect followed (a POST would come back as a GET without its body: a 3xx is an
-        # answer like any other, final until the registration is fixed)
-        self._http = urllib3.PoolManager(
-            maxsize=PARALLEL,
-            retries=False,
-            timeout=urllib3.Timeout(connect=settings.outbox_timeout, read=settings.outbox_timeout),
-        )
+        # connections to each endpoint kept open, as many as the POSTs in flight
+        self._http = Outgoing(settings.outbox_timeout, PARALLEL)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Deliverer:
@@ -100,8 +94,9 @@ class Deliverer:
         settings = self._settings
         wanted = list(dict.fromkeys(ids))
         room = max(BATCH, len(wanted))
-        # the claim lasts while the batch's POSTs may each take their whole timeout
-        lease = settings.outbox_timeout * math.ceil(room / PARALLEL) + CLAIM_MARGIN
+        # the claim lasts while the batch's POSTs may each take their whole timeouts (to
+        # connect, then for the answer)
+        lease = 2 * settings.outbox_timeout * math.ceil(room / PARALLEL) + CLAIM_MARGIN
         bound = settings.outbox_dead_after
         with self._sessions.begin() as session:
             claimed = store.claim_many(session, wanted, utcnow(), lease, bound, room)
@@ -159,14 +154,7 @@ class Deliverer:
         if urlsplit(claimed.endpoint).scheme not in ("http", "https"):
             return Attempt(False, "the endpoint is not an http(s) URL", permanent=True)
         try:
-            response = self._http.request(
-                "POST",
-                claimed.endpoint,
-                body=claimed.payload,
-                headers=headers,
-                redirect=False,
-                preload_content=False,
-            )
+            response = self._http.post(claimed.endpoint, claimed.payload, headers)
         except (NewConnectionError, NameResolutionError) as exc:
             return Attempt(False, f"could not connect ({type(exc).__name__})")
         except urllib3.exceptions.TimeoutError:

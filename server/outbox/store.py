@@ -140,16 +140,18 @@ def claim_many(
     """Take for an attempt each of ``wanted`` that is due and first in its prescription's
     line, then (when one of them was) others due now, up to ``room`` in all: ``wanted``
     first, in their order. Not taken: a message finished, not due, held by an attempt whose
-    claim has not lapsed, waiting behind an earlier message of its prescription, or whose row
-    another transaction holds right now (that one publishes what follows it). A claim lasts
-    ``lease`` seconds; the first attempt starts the ``bound`` (seconds) past which a failure
-    is final. One statement takes the wanted, one the others: nothing waits for a lock."""
-    claimed = _claim(session, OutboundMessage.id.in_(wanted), now, lease, bound, room)
+    claim has not lapsed, or waiting behind an earlier message of its prescription. A claim
+    lasts ``lease`` seconds; the first attempt starts the ``bound`` (seconds) past which a
+    failure is final. One statement takes the wanted (waiting for a row another transaction
+    holds, in the order of their IDs, so that two workers never wait in a circle: a reply
+    being recorded or a late conclusion publishes nothing after it), one the others (skipping
+    rows another transaction holds: those are someone else's to send)."""
+    claimed = _claim(session, OutboundMessage.id.in_(wanted), now, lease, bound, room, wait=True)
     position = {message_id: i for i, message_id in enumerate(wanted)}
     claimed.sort(key=lambda c: position[c.id])
     if claimed and len(claimed) < room:
         others = OutboundMessage.id.not_in(wanted)
-        claimed += _claim(session, others, now, lease, bound, room - len(claimed))
+        claimed += _claim(session, others, now, lease, bound, room - len(claimed), wait=False)
     return claimed
 
 
@@ -160,13 +162,16 @@ def _claim(
     lease: float,
     bound: float,
     room: int,
+    *,
+    wait: bool,
 ) -> list[Claimed]:
+    order = (OutboundMessage.id,) if wait else (OutboundMessage.next_attempt_at, OutboundMessage.id)
     due = (
         select(OutboundMessage.id)
         .where(which, *_due_now(now))
-        .order_by(OutboundMessage.next_attempt_at, OutboundMessage.id)
+        .order_by(*order)
         .limit(room)
-        .with_for_update(skip_locked=True)
+        .with_for_update(skip_locked=not wait)
     )
     taken = session.execute(
         update(OutboundMessage)

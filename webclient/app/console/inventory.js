@@ -202,7 +202,8 @@ export async function productView(el, ndc11) {
     return;
   }
   let log = null; // the movements once asked for
-  const message = h("div", { "aria-live": "assertive" });
+  // focusable: after a change the page is drawn anew, and the focus goes to what it did
+  const message = h("div", { "aria-live": "assertive", tabindex: "-1" });
   const flash = (text, kind) => { replace(message, notice(kind, text)); if (kind === "ok") announce(text); };
 
   async function showLog() {
@@ -226,6 +227,7 @@ export async function productView(el, ndc11) {
     }
     render();
     flash(words, "ok");
+    message.focus();
   }
 
   function countCard() {

@@ -103,12 +103,12 @@ def test_one_fill_only_is_not_counted_by_the_measure() -> None:
     assert not result.eligible
 
 
-def test_two_fills_on_one_date_are_one_fill_date() -> None:
-    # both on 1 Jan: the second is shifted (1 Jan - 30 Jan, then 31 Jan - 1 Mar): 60 days,
-    # but one date only: not eligible
-    fills = [statin(D(2026, 1, 1), 30), statin(D(2026, 1, 1), 30)]
+def test_two_fills_on_one_date_are_one_fill_the_longest() -> None:
+    # both on 1 Jan, 30 and 45 days: one fill of 45 days (1 Jan - 14 Feb), not 75; one date
+    # only: not eligible
+    fills = [statin(D(2026, 1, 1), 30), statin(D(2026, 1, 1), 45)]
     result = only(proportion_of_days_covered(fills, YEAR_2026))
-    assert (result.days_covered, result.fill_dates, result.eligible) == (60, 1, False)
+    assert (result.days_covered, result.fill_dates, result.eligible) == (45, 1, False)
 
 
 def test_fills_outside_the_period_are_not_read() -> None:
