@@ -10,20 +10,20 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import secrets
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, select, update
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session, aliased
 
 from eprescribe.ncpdp import Party
 
-from .. import audit
+from .. import audit, leases
 from ..auth.models import OAuthClient
 from ..db.models import utcnow
+from ..leases import jittered
 from .models import OutboundMessage
 
 PENDING = "pending"
@@ -161,33 +161,24 @@ def _claim(
     bound: float,
     room: int,
 ) -> list[Claimed]:
-    due = (
-        select(OutboundMessage.id)
-        .where(which, *_due_now(now))
-        .order_by(OutboundMessage.next_attempt_at, OutboundMessage.id)
-        .limit(room)
-        .with_for_update(skip_locked=True)
-    )
-    taken = session.execute(
-        update(OutboundMessage)
-        .where(OutboundMessage.id.in_(due))
-        .values(
-            state=SENDING,
-            attempts=OutboundMessage.attempts + 1,
-            next_attempt_at=now + dt.timedelta(seconds=lease),
-            dead_after=func.coalesce(OutboundMessage.dead_after, now + dt.timedelta(seconds=bound)),
-            updated_at=now,
-        )
-        .returning(
+    taken = leases.claim(
+        session,
+        OutboundMessage,
+        (which, *_due_now(now)),
+        now,
+        lease,
+        bound,
+        room,
+        returning=(
             OutboundMessage.id,
             OutboundMessage.attempts,
             OutboundMessage.message_id,
             OutboundMessage.payload,
             OutboundMessage.client_id,
             OutboundMessage.dead_after,
-        )
-        .execution_options(synchronize_session=False)
-    ).all()
+        ),
+        holding=SENDING,
+    )
     if not taken:
         return []
     clients = {
@@ -322,14 +313,6 @@ def _conclude(
         return Concluded(DEAD)
     row.state, row.next_attempt_at = RETRYING, now + dt.timedelta(seconds=wait)
     return Concluded(RETRYING, wait)
-
-
-def jittered(first: float, longest: float, attempts: int) -> float:
-    """The wait after the ``attempts``-th failure: doubling from ``first`` up to ``longest``,
-    then somewhere in its upper half (so receivers that failed together are not all tried
-    again at once)."""
-    wait = min(longest, first * 2 ** max(0, attempts - 1))
-    return wait * (0.5 + secrets.randbelow(1001) / 2000)
 
 
 def _record_reply(row: OutboundMessage, reply: Reply | None, now: dt.datetime) -> None:
