@@ -20,7 +20,6 @@ from . import (
     intake,
     inventory,
     logs,
-    notifications,
     openapi,
     patients,
     prescriptions,
@@ -30,6 +29,7 @@ from . import (
 )
 from .dispensing import fills_feature as fills
 from .errors import error_middleware
+from .notifications import callbacks as notifications
 from .settings import SETTINGS, Settings
 
 

@@ -22,8 +22,6 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from ..settings import Settings
-
 #: the Celery task that sends notifications (its argument: a list of notification IDs)
 SEND_TASK = "telepharm.send_notifications"
 #: the broker queue of notifications (workers consume it beside the checks and SCRIPT)
@@ -34,13 +32,6 @@ STATUS_PATH = "/api/v1/notifications/sms/status"
 #: publishes notification IDs for sending, after the commit that wrote them
 Notify = Callable[[Sequence[uuid.UUID]], None]
 NOTIFY: web.AppKey[Notify] = web.AppKey("notify")
-
-
-def setup(app: web.Application, settings: Settings) -> None:
-    """The provider's callbacks (publishing and the sweep are ``server.worker``'s)."""
-    from .callbacks import sms_status
-
-    app.router.add_post(STATUS_PATH, sms_status)
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,8 +21,8 @@ from ..db.models import utcnow
 from ..errors import BadRequest, Forbidden, UnsupportedMediaType
 from ..http import read_body, respond
 from ..openapi import Operation, operation
-from ..settings import SETTINGS
-from . import store
+from ..settings import SETTINGS, Settings
+from . import STATUS_PATH, store
 from .sms import CallbackError, parse_status, verify_signature
 
 FORM = "application/x-www-form-urlencoded"
@@ -68,3 +68,8 @@ async def sms_status(request: web.Request) -> web.Response:
     async with request.app[DATABASE].transaction() as session:
         state = await session.run_sync(lambda s: store.provider_status(s, callback, utcnow()))
     return respond(StatusRecorded(known=state is not None))
+
+
+def setup(app: web.Application, settings: Settings) -> None:
+    """The provider's callbacks (publishing and the sweep are ``server.worker``'s)."""
+    app.router.add_post(STATUS_PATH, sms_status)
