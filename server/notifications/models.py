@@ -14,7 +14,11 @@ import uuid
 from sqlalchemy import ForeignKey, Index, Integer, String, Text, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
+# the tables referred to come with their models: a worker process that loads only this
+# feature's must still resolve its foreign keys when it writes
+from ..admin.models import Pharmacy
 from ..db.models import Base, utcnow
+from ..patients.models import PatientProfile
 
 #: an email address's longest form (RFC 5321: 64 + 1 + 255) and an E.164 number both fit
 RECIPIENT_MAX = 320
@@ -30,9 +34,9 @@ class Notification(Base):
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
-    pharmacy_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("pharmacies.id"), index=True)
+    pharmacy_id: Mapped[uuid.UUID] = mapped_column(ForeignKey(Pharmacy.id), index=True)
     #: the patient's profile (none for a text to a number the hub knows no profile of)
-    patient_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("patients.id"), index=True)
+    patient_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey(PatientProfile.id), index=True)
     #: the event kind (eprescribe.notifications.EventKind)
     kind: Mapped[str] = mapped_column(String(40))
     #: ``email`` or ``sms``

@@ -11,7 +11,7 @@ import datetime as dt
 import email
 import email.policy
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -24,9 +24,11 @@ from sqlalchemy import func, select
 
 from eprescribe.notifications import EventKind, QuietHours
 from server.admin.models import Pharmacy
+from server.app import create_app
 from server.audit.models import AuditEvent
+from server.db import Database
 from server.db.models import utcnow
-from server.notifications import STATUS_PATH, store
+from server.notifications import NOTIFY, STATUS_PATH, store
 from server.notifications.models import Notification
 from server.notifications.sending import NO_SMS, Next, Sender
 from server.notifications.sms import signature
@@ -34,7 +36,7 @@ from server.notifications.store import Channel, Recipient
 from server.patients.models import PatientProfile
 from server.settings import Settings
 from tests.conftest import ISSUER, Hub
-from tests.support.processes import free_port
+from tests.support.processes import free_port, launch, stop, telepharm_env
 
 NEW_YORK = ZoneInfo("America/New_York")
 PATIENT_EMAIL = "pat.synthetic@example.net"
@@ -135,6 +137,10 @@ async def sender(settings: Settings) -> AsyncIterator[Sender]:
 
 @pytest.fixture
 async def patient(hub: Hub) -> tuple[uuid.UUID, uuid.UUID]:
+    return await add_patient(hub)
+
+
+async def add_patient(hub: Hub) -> tuple[uuid.UUID, uuid.UUID]:
     """A pharmacy and a synthetic patient's profile: their IDs."""
     await hub.pharmacy()
     async with hub.db.transaction() as session:
@@ -163,7 +169,7 @@ class Published(list[uuid.UUID]):
 async def enqueue(
     hub: Hub,
     patient: tuple[uuid.UUID, uuid.UUID],
-    published: Published,
+    published: Callable[[list[uuid.UUID]], None],
     *,
     channel: Channel = Channel.EMAIL,
     kind: EventKind = EventKind.READY_FOR_PICKUP,
@@ -462,3 +468,34 @@ async def test_a_unit_of_work_rolled_back_writes_and_publishes_nothing(
     assert published == []
     async with hub.db.sessions() as session:
         assert await session.scalar(select(func.count()).select_from(Notification)) == 0
+
+
+@pytest.mark.slow
+async def test_the_hub_publishes_after_the_commit_and_a_worker_sends_it(
+    aiohttp_client: Callable[..., Any],
+    queue_settings: Settings,
+    mailbox: tuple[Mailbox, int],
+) -> None:
+    """The whole path with real processes: the hub's publisher after the commit, the broker,
+    a `telepharm worker` consuming the notifications' queue, the SMTP server."""
+    env = telepharm_env(queue_settings)
+    env.update(
+        TELEPHARM_SMTP_HOST="127.0.0.1",
+        TELEPHARM_SMTP_PORT=str(mailbox[1]),
+        TELEPHARM_SMTP_SECURITY="none",
+        TELEPHARM_MAIL_FROM=queue_settings.mail_from,
+    )
+    db = Database(queue_settings.database_url)
+    worker = launch(env, "worker", "--concurrency", "1")
+    try:
+        hub = Hub(await aiohttp_client(create_app(queue_settings)), db)
+        patient = await add_patient(hub)
+        notification_id = await enqueue(hub, patient, hub.client.app[NOTIFY])
+        async with asyncio.timeout(60):
+            while (await row(hub, notification_id)).state != "sent":  # noqa: ASYNC110
+                await asyncio.sleep(0.2)
+        (envelope,) = mailbox[0].received
+        assert envelope.rcpt_tos == [PATIENT_EMAIL]
+    finally:
+        await asyncio.to_thread(stop, [worker])
+        await db.close()
