@@ -20,7 +20,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from eprescribe.notifications import EventKind, QuietHours
 from server.admin.models import Pharmacy
@@ -33,6 +33,7 @@ from server.notifications.models import Notification
 from server.notifications.sending import NO_SMS, Next, Sender
 from server.notifications.sms import signature
 from server.notifications.store import Channel, Recipient
+from server.outbox.sweep import OutboxSweep
 from server.patients.models import PatientProfile
 from server.settings import Settings
 from tests.conftest import ISSUER, Hub
@@ -499,3 +500,62 @@ async def test_the_hub_publishes_after_the_commit_and_a_worker_sends_it(
     finally:
         await asyncio.to_thread(stop, [worker])
         await db.close()
+
+
+async def test_an_undelivered_text_is_failed_with_the_carriers_code_until_it_arrives(
+    hub: Hub, patient: Any, sender: Sender
+) -> None:
+    notification_id = await enqueue(
+        hub, patient, Published(), channel=Channel.SMS, address=PATIENT_PHONE
+    )
+    await send_until_finished(sender, notification_id)
+    sid = (await row(hub, notification_id)).provider_id
+    assert sid is not None
+    failed = {"MessageSid": sid, "MessageStatus": "undelivered", "ErrorCode": "30003"}
+    assert (await post_status(hub, failed)).status == 200
+    undelivered = await row(hub, notification_id)
+    assert (undelivered.state, undelivered.last_error) == ("failed", "undelivered (error 30003)")
+    # a later report that the handset has it after all wins
+    arrived = {"MessageSid": sid, "MessageStatus": "delivered"}
+    assert (await post_status(hub, arrived)).status == 200
+    done = await row(hub, notification_id)
+    assert (done.state, done.last_error) == ("delivered", None)
+    actions = [action for action, _ in await audit_details(hub, notification_id)]
+    assert actions == ["notification.sent", "notification.failed", "notification.delivered"]
+
+
+class Recorded:
+    def __init__(self) -> None:
+        self.ids: list[uuid.UUID] = []
+
+    def submit(self, ids: Any) -> None:
+        self.ids.extend(ids)
+
+
+async def test_a_worker_killed_mid_send_loses_nothing(
+    hub: Hub, patient: Any, sender: Sender, mailbox: tuple[Mailbox, int]
+) -> None:
+    """A worker claimed it and died before sending: while its claim holds nobody sends it;
+    once it lapses, the sweep queues it and it is sent once."""
+    notification_id = await enqueue(hub, patient, Published())
+    async with hub.db.transaction() as session:
+        claimed = await session.run_sync(
+            lambda s: store.claim_many(s, [notification_id], utcnow(), 60.0, 3600.0, 1)
+        )
+    assert [c.id for c in claimed] == [notification_id]  # ... and the worker is killed here
+    assert PATIENT_EMAIL not in repr(claimed)
+    assert await asyncio.to_thread(sender.send_many, [notification_id]) == []
+    sweep = OutboxSweep(hub.db, queue := Recorded(), late=1.0, due=store.due, name="notify")
+    assert await sweep() == 0
+    async with hub.db.transaction() as session:  # a minute later: the claim lapsed
+        await session.execute(
+            update(Notification)
+            .where(Notification.id == notification_id)
+            .values(next_attempt_at=utcnow() - dt.timedelta(seconds=5))
+        )
+    assert await sweep() == 1
+    assert queue.ids == [notification_id]
+    await send_until_finished(sender, notification_id)
+    sent = await row(hub, notification_id)
+    assert (sent.state, sent.attempts) == ("sent", 2)
+    assert len(mailbox[0].received) == 1
