@@ -33,9 +33,11 @@ def register(app: Celery, settings: Settings) -> None:
         while made:
             made.pop().close()
 
-    # a prefork child ends with worker_process_shutdown, a solo worker with worker_shutdown
-    signals.worker_process_shutdown.connect(close, weak=False)
-    signals.worker_shutdown.connect(close, weak=False)
+    # a prefork child ends with worker_process_shutdown, a solo worker with worker_shutdown;
+    # one handler each per process (a hub that makes its Celery app again replaces it)
+    uid = "telepharm.notifications.close"
+    signals.worker_process_shutdown.connect(close, weak=False, dispatch_uid=uid)
+    signals.worker_shutdown.connect(close, weak=False, dispatch_uid=uid)
 
     # the database unreachable: the whole task again (attempts already concluded are finished
     # or not due, so they are not sent twice)
