@@ -22,7 +22,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 from sqlalchemy import func, select, update
 
-from eprescribe.notifications import EventKind, QuietHours
+from eprescribe.notifications import EventKind, QuietHours, TemplateError
 from server.admin.models import Pharmacy
 from server.app import create_app
 from server.audit.models import AuditEvent
@@ -559,3 +559,30 @@ async def test_a_worker_killed_mid_send_loses_nothing(
     sent = await row(hub, notification_id)
     assert (sent.state, sent.attempts) == ("sent", 2)
     assert len(mailbox[0].received) == 1
+
+
+async def test_a_notification_that_cannot_be_rendered_is_refused_at_enqueue(
+    hub: Hub, patient: Any
+) -> None:
+    """An email of an SMS-only kind, a value the template needs missing: refused in the
+    caller's unit of work, before anything is written."""
+    pharmacy_id, patient_id = patient
+    for kind, channel, context in (
+        (EventKind.OPTED_OUT, Channel.EMAIL, CONTEXT),
+        (EventKind.READY_FOR_PICKUP, Channel.SMS, {"pharmacy_name": "Main St Pharmacy"}),
+    ):
+        with pytest.raises(TemplateError):
+            async with hub.db.transaction() as session:
+                await session.run_sync(
+                    lambda s, kind=kind, channel=channel, context=context: store.enqueue(
+                        s,
+                        pharmacy_id=pharmacy_id,
+                        patient_id=patient_id,
+                        kind=kind,
+                        channel=channel,
+                        recipient=Recipient(PATIENT_PHONE, NEW_YORK),
+                        context=context,
+                    )
+                )
+    async with hub.db.sessions() as session:
+        assert await session.scalar(select(func.count()).select_from(Notification)) == 0
