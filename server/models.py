@@ -21,6 +21,7 @@ from .db import models as db
 from .dispensing import models as dispensing
 from .drugs import models as drugs
 from .inventory import models as inventory
+from .notifications import models as notifications
 from .outbox import models as outbox
 from .patients import models as patients
 from .prescriptions import archive as epcs_archive
@@ -35,6 +36,7 @@ MODEL_MODULES: tuple[ModuleType, ...] = (
     dispensing,
     drugs,
     inventory,
+    notifications,
     outbox,
     patients,
     prescriptions,

@@ -6,13 +6,32 @@ Each channel has one blocking entry point a Celery worker calls, and never raise
 other side answered: it returns an :class:`Outcome`, classified like the SCRIPT outbox's
 attempts (``docs/outbound.md``): delivered, a failure that may pass (tried again with backoff),
 or a permanent one (dead-lettered for an operator). What to say and when to say it are the
-domain's (:mod:`eprescribe.notifications`). The outbox that keeps these messages and the tasks
-that send them come next (``docs/notifications.md``).
+domain's (:mod:`eprescribe.notifications`).
+
+The notification outbox keeps every message, rendered, with its delivery (:mod:`.models`,
+:mod:`.store`); a worker sends it (:mod:`.sending`, the task ``telepharm.send_notifications``)
+and the SMS provider's signed callbacks move it on (:mod:`.callbacks`). See
+``docs/notifications.md``.
 """
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+
+from aiohttp import web
+
+#: the Celery task that sends notifications (its argument: a list of notification IDs)
+SEND_TASK = "telepharm.send_notifications"
+#: the broker queue of notifications (workers consume it beside the checks and SCRIPT)
+QUEUE = "telepharm.notifications"
+#: where the SMS provider posts delivery statuses (no bearer token: the provider signs it)
+STATUS_PATH = "/api/v1/notifications/sms/status"
+
+#: publishes notification IDs for sending, after the commit that wrote them
+Notify = Callable[[Sequence[uuid.UUID]], None]
+NOTIFY: web.AppKey[Notify] = web.AppKey("notify")
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,20 +10,20 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import secrets
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, select, update
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session, aliased
 
 from eprescribe.ncpdp import Party
 
-from .. import audit
+from .. import audit, leases
 from ..auth.models import OAuthClient
 from ..db.models import utcnow
+from ..leases import jittered
 from .models import OutboundMessage
 
 PENDING = "pending"
@@ -139,60 +139,16 @@ def claim_many(
 ) -> list[Claimed]:
     """Take for an attempt each of ``wanted`` that is due and first in its prescription's
     line, then (when one of them was) others due now, up to ``room`` in all: ``wanted``
-    first, in their order. Not taken: a message finished, not due, held by an attempt whose
-    claim has not lapsed, or waiting behind an earlier message of its prescription. A claim
-    lasts ``lease`` seconds; the first attempt starts the ``bound`` (seconds) past which a
-    failure is final. One statement takes the wanted (waiting for a row another transaction
-    holds, in the order of their IDs, so that two workers never wait in a circle: a reply
-    being recorded or a late conclusion publishes nothing after it), one the others (skipping
-    rows another transaction holds: those are someone else's to send)."""
-    claimed = _claim(session, OutboundMessage.id.in_(wanted), now, lease, bound, room, wait=True)
-    position = {message_id: i for i, message_id in enumerate(wanted)}
-    claimed.sort(key=lambda c: position[c.id])
-    if claimed and len(claimed) < room:
-        others = OutboundMessage.id.not_in(wanted)
-        claimed += _claim(session, others, now, lease, bound, room - len(claimed), wait=False)
-    return claimed
-
-
-def _claim(
-    session: Session,
-    which: ColumnElement[bool],
-    now: dt.datetime,
-    lease: float,
-    bound: float,
-    room: int,
-    *,
-    wait: bool,
-) -> list[Claimed]:
-    order = (OutboundMessage.id,) if wait else (OutboundMessage.next_attempt_at, OutboundMessage.id)
-    due = (
-        select(OutboundMessage.id)
-        .where(which, *_due_now(now))
-        .order_by(*order)
-        .limit(room)
-        .with_for_update(skip_locked=not wait)
-    )
-    taken = session.execute(
-        update(OutboundMessage)
-        .where(OutboundMessage.id.in_(due))
-        .values(
-            state=SENDING,
-            attempts=OutboundMessage.attempts + 1,
-            next_attempt_at=now + dt.timedelta(seconds=lease),
-            dead_after=func.coalesce(OutboundMessage.dead_after, now + dt.timedelta(seconds=bound)),
-            updated_at=now,
-        )
-        .returning(
-            OutboundMessage.id,
-            OutboundMessage.attempts,
-            OutboundMessage.message_id,
-            OutboundMessage.payload,
-            OutboundMessage.client_id,
-            OutboundMessage.dead_after,
-        )
-        .execution_options(synchronize_session=False)
-    ).all()
+    first, in their order (:func:`server.leases.claim`). Not taken: a message finished, not
+    due, held by an attempt whose claim has not lapsed, or waiting behind an earlier message
+    of its prescription. A claim lasts ``lease`` seconds; the first attempt starts the
+    ``bound`` (seconds) past which a failure is final."""
+    m = OutboundMessage
+    taken = leases.claim(
+        session, m, _due_now(now), wanted, now, lease, bound, room,
+        returning=(m.id, m.attempts, m.message_id, m.payload, m.client_id, m.dead_after),
+        holding=SENDING,
+    )  # fmt: skip
     if not taken:
         return []
     clients = {
@@ -327,14 +283,6 @@ def _conclude(
         return Concluded(DEAD)
     row.state, row.next_attempt_at = RETRYING, now + dt.timedelta(seconds=wait)
     return Concluded(RETRYING, wait)
-
-
-def jittered(first: float, longest: float, attempts: int) -> float:
-    """The wait after the ``attempts``-th failure: doubling from ``first`` up to ``longest``,
-    then somewhere in its upper half (so receivers that failed together are not all tried
-    again at once)."""
-    wait = min(longest, first * 2 ** max(0, attempts - 1))
-    return wait * (0.5 + secrets.randbelow(1001) / 2000)
 
 
 def _record_reply(row: OutboundMessage, reply: Reply | None, now: dt.datetime) -> None:

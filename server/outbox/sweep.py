@@ -12,8 +12,10 @@ import datetime as dt
 import logging
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Protocol
+
+from sqlalchemy.orm import Session
 
 from ..db import Database
 from ..db.models import utcnow
@@ -28,12 +30,27 @@ class Queue(Protocol):
     def submit(self, ids: Iterable[uuid.UUID]) -> None: ...
 
 
+#: what is due by a moment, at most so many (:func:`.store.due`)
+Due = Callable[[Session, dt.datetime, int], list[uuid.UUID]]
+
+
 class OutboxSweep:
     """Each call queues the messages overdue by more than ``late`` seconds; one it queued is
-    not queued again by it within ``late`` seconds."""
+    not queued again by it within ``late`` seconds. ``due`` finds them: the SCRIPT outbox's
+    by default, the patient notifications' (:func:`server.notifications.store.due`) too."""
 
-    def __init__(self, db: Database, queue: Queue, late: float, batch: int = BATCH) -> None:
+    def __init__(
+        self,
+        db: Database,
+        queue: Queue,
+        late: float,
+        batch: int = BATCH,
+        due: Due = store.due,
+        name: str = "outbox",
+    ) -> None:
         self._db = db
+        self._due = due
+        self._name = name
         self._queue = queue
         self._late = late
         self._batch = batch
@@ -44,10 +61,10 @@ class OutboxSweep:
         self._queued = {i: at for i, at in self._queued.items() if now - at < self._late}
         before = utcnow() - dt.timedelta(seconds=self._late)
         async with self._db.sessions() as session:
-            found = await session.run_sync(lambda s: store.due(s, before, self._batch))
+            found = await session.run_sync(lambda s: self._due(s, before, self._batch))
         fresh = [message_id for message_id in found if message_id not in self._queued]
         self._queue.submit(fresh)
         self._queued.update(dict.fromkeys(fresh, now))
         if fresh:
-            log.info("outbox sweep: re-queueing %d messages", len(fresh))
+            log.info("%s sweep: re-queueing %d messages", self._name, len(fresh))
         return len(fresh)

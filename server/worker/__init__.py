@@ -13,6 +13,8 @@ from celery import Celery
 
 from ..background import BACKGROUND
 from ..db import DATABASE
+from ..notifications import NOTIFY, SEND_TASK
+from ..notifications import QUEUE as NOTIFY_QUEUE
 from ..outbox import DELIVER, DELIVER_TASK
 from ..outbox import QUEUE as OUTBOUND_QUEUE
 from ..prescriptions.store import RECHECK
@@ -36,12 +38,14 @@ CHECK_QUEUE: web.AppKey[CheckQueue] = web.AppKey("check_queue")
 
 
 def setup(app: web.Application, settings: Settings) -> None:
-    """Hub side: publish checks after intake commits, and outbound messages after the changes
-    that write them; sweep for stuck prescriptions and messages."""
+    """Hub side: publish checks after intake commits, and outbound messages and patient
+    notifications after the changes that write them; sweep for stuck prescriptions and
+    messages."""
     app.cleanup_ctx.append(_queue_ctx)
 
 
 async def _queue_ctx(app: web.Application) -> AsyncIterator[None]:
+    from ..notifications import store as notifications
     from ..outbox.sweep import OutboxSweep
     from .publisher import CheckQueue
     from .sweep import PASS_TIMEOUT, Sweep
@@ -55,16 +59,23 @@ async def _queue_ctx(app: web.Application) -> AsyncIterator[None]:
     # concludes a task's messages in one transaction each)
     outbound = CheckQueue(celery, DELIVER_TASK, linger=OUTBOUND_LINGER, chunk=OUTBOUND_CHUNK)
     app[DELIVER] = outbound.submit
+    # notifications likewise (a worker claims and concludes a task's together)
+    notify = CheckQueue(celery, SEND_TASK, linger=OUTBOUND_LINGER, chunk=OUTBOUND_CHUNK)
+    app[NOTIFY] = notify.submit
     sweep = Sweep(app[DATABASE], queue, settings.stuck_after)
     outbox_sweep = OutboxSweep(app[DATABASE], outbound, settings.stuck_after)
+    notify_sweep = OutboxSweep(
+        app[DATABASE], notify, settings.stuck_after, due=notifications.due, name="notifications"
+    )
     background = app[BACKGROUND]
+    every = settings.sweep_interval
     async with (
-        background.every("sweep", settings.sweep_interval, sweep, timeout=PASS_TIMEOUT),
-        background.every(
-            "outbox_sweep", settings.sweep_interval, outbox_sweep, timeout=PASS_TIMEOUT
-        ),
+        background.every("sweep", every, sweep, timeout=PASS_TIMEOUT),
+        background.every("outbox_sweep", every, outbox_sweep, timeout=PASS_TIMEOUT),
+        background.every("notify_sweep", every, notify_sweep, timeout=PASS_TIMEOUT),
     ):
         yield
+    await notify.close()
     await outbound.close()
     await queue.close()
 
@@ -79,7 +90,10 @@ def create_celery(settings: Settings) -> Celery:
         accept_content=["json"],
         task_ignore_result=True,
         task_default_queue=QUEUE,
-        task_routes={DELIVER_TASK: {"queue": OUTBOUND_QUEUE}},
+        task_routes={
+            DELIVER_TASK: {"queue": OUTBOUND_QUEUE},
+            SEND_TASK: {"queue": NOTIFY_QUEUE},
+        },
         broker_connection_retry_on_startup=True,
         broker_connection_timeout=2,
         broker_transport_options=_transport_options(settings.broker),
@@ -98,9 +112,10 @@ def _transport_options(broker: str) -> dict[str, Any]:
 
 
 def _register(app: Celery, settings: Settings) -> None:
-    from . import outbound
+    from . import notify, outbound
 
     outbound.register(app, settings)
+    notify.register(app, settings)
 
     def make_checker() -> Any:
         from .checking import Checker

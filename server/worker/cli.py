@@ -1,5 +1,5 @@
-"""``telepharm worker``: a Celery worker process for the prescription checks and the delivery
-of outbound messages."""
+"""``telepharm worker``: a Celery worker process for the prescription checks, the delivery
+of outbound messages and the sending of patient notifications."""
 
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ def register_cli(commands: Commands) -> None:
 
 
 def cmd_worker(args: argparse.Namespace, settings: Settings) -> None:
+    from ..notifications import QUEUE as NOTIFY_QUEUE
     from ..outbox import QUEUE as OUTBOUND_QUEUE
     from ..prescriptions.expiry import load_expiry_rules
     from . import QUEUE, create_celery
@@ -39,7 +40,7 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> None:
             "--quiet",  # no banner: the hub's own log lines say what runs
             "worker",
             "--queues",
-            f"{QUEUE},{OUTBOUND_QUEUE}",
+            f"{QUEUE},{OUTBOUND_QUEUE},{NOTIFY_QUEUE}",
             "--concurrency",
             str(args.concurrency),
             "--loglevel",

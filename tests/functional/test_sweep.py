@@ -112,6 +112,7 @@ async def test_readiness_shows_a_failing_loop_and_a_stopped_one(hub: Hub) -> Non
             "oauth_failure_summary": "ok",
             "sweep": "ok",
             "outbox_sweep": "ok",
+            "notify_sweep": "ok",
             "return_to_stock": "ok",
             "consult_heartbeat": "ok",
             "consult_housekeeping": "ok",

@@ -9,8 +9,8 @@ import pytest
 
 from eprescribe.ncpdp import Party, SenderSoftware, build_error, build_status
 from eprescribe.ncpdp.replies import ReplyContext, build_verify
+from server.leases import jittered
 from server.outbox.replies import read_answer
-from server.outbox.store import jittered
 
 OURS = "0123456789abcdef0123456789abcdef"
 SOFTWARE = SenderSoftware("Test", "Test EHR", "1.0")

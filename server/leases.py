@@ -1,0 +1,98 @@
+"""What the hub's outboxes share (the SCRIPT outbox, :mod:`server.outbox`, and the patient
+notifications', :mod:`server.notifications.store`): taking due rows for an attempt under a
+lease in one statement, and the wait between attempts.
+
+A table that uses them has ``id``, ``state``, ``attempts``, ``next_attempt_at`` (when it is
+due; while it is held, when the hold lapses), ``dead_after`` and ``updated_at`` columns.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import ColumnElement, Row, func, select, update
+from sqlalchemy.orm import Session
+
+
+def claim(
+    session: Session,
+    model: Any,
+    due: Sequence[ColumnElement[bool]],
+    wanted: Sequence[Any],
+    now: dt.datetime,
+    lease: float,
+    bound: float,
+    room: int,
+    returning: Sequence[Any],
+    holding: str = "sending",
+) -> list[Row[Any]]:
+    """Take for an attempt each of the rows ``wanted`` (by ID) that matches ``due``, then
+    (when one of them was) other rows that match it, oldest due first, up to ``room`` in all;
+    the ``returning`` columns (``id`` among them) of those taken, ``wanted`` first in their
+    order. Each taken is
+    ``holding`` for ``lease`` seconds, one more attempt, its ``dead_after`` set ``bound``
+    seconds from now by its first attempt.
+
+    One statement takes the wanted, waiting for a row another transaction holds (a reply
+    being recorded, an attempt's late conclusion: neither publishes the row again after it),
+    locked in the order of their IDs so that two workers never wait on each other in a
+    circle; one takes the others, skipping rows another transaction holds (someone else's to
+    send)."""
+    taken = _take(session, model, (model.id.in_(wanted), *due), now, lease, bound, room,
+                  returning, holding, wait=True)  # fmt: skip
+    position = {row_id: i for i, row_id in enumerate(wanted)}
+    taken.sort(key=lambda row: position[row.id])
+    if taken and len(taken) < room:
+        others = (model.id.not_in(wanted), *due)
+        taken += _take(session, model, others, now, lease, bound, room - len(taken),
+                       returning, holding, wait=False)  # fmt: skip
+    return taken
+
+
+def _take(
+    session: Session,
+    model: Any,
+    which: Sequence[ColumnElement[bool]],
+    now: dt.datetime,
+    lease: float,
+    bound: float,
+    room: int,
+    returning: Sequence[Any],
+    holding: str,
+    *,
+    wait: bool,
+) -> list[Row[Any]]:
+    order = (model.id,) if wait else (model.next_attempt_at, model.id)
+    chosen = (
+        select(model.id)
+        .where(*which)
+        .order_by(*order)
+        .limit(room)
+        .with_for_update(skip_locked=not wait)
+    )
+    return list(
+        session.execute(
+            update(model)
+            .where(model.id.in_(chosen))
+            .values(
+                state=holding,
+                attempts=model.attempts + 1,
+                next_attempt_at=now + dt.timedelta(seconds=lease),
+                dead_after=func.coalesce(model.dead_after, now + dt.timedelta(seconds=bound)),
+                updated_at=now,
+            )
+            .returning(*returning)
+            .execution_options(synchronize_session=False)
+        ).all()
+    )
+
+
+def jittered(first: float, longest: float, attempts: int) -> float:
+    """The wait after the ``attempts``-th failure: doubling from ``first`` up to ``longest``,
+    then somewhere in its upper half (so receivers that failed together are not all tried
+    again at once)."""
+    wait = min(longest, first * 2 ** max(0, attempts - 1))
+    return wait * (0.5 + secrets.randbelow(1001) / 2000)

@@ -1,0 +1,143 @@
+"""Sending notifications, in a worker: claim, send, conclude (as the SCRIPT outbox delivers,
+``server/outbox/delivery.py``).
+
+1. claim (a short unit of work): each notification, if due, is ``sending`` until its claim
+   lapses (every send of the batch taking its whole timeout, and a margin);
+2. each sent through its channel, one after the other: email over SMTP (one
+   :class:`~.email.SmtpEmail` per worker process), SMS through the provider's API
+   (:class:`~.sms.TwilioSms`, asking for status callbacks at the hub's public URL);
+3. conclude (a short unit of work): each state moved, one audit append for the batch.
+
+A channel that is not configured leaves its messages ``retrying`` with a ``last_error`` that
+says so, until the bound dead-letters them: configuring it in time sends them.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass
+from email.utils import parseaddr
+from urllib.parse import urlsplit
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from ..db import sync_engine
+from ..db.models import utcnow
+from ..settings import Settings
+from . import STATUS_PATH, Outcome, store
+from .email import Email, EmailChannel, SmtpEmail, message_id
+from .sms import Sms, SmsProvider, TwilioSms
+from .store import Channel, Claimed
+
+log = logging.getLogger(__name__)
+#: how long a claim outlives its sends' timeouts (the conclusion)
+CLAIM_MARGIN = 30.0
+#: the most notifications one attempt takes: its task's, then others that are due
+BATCH = 16
+NO_EMAIL = "no email channel configured (TELEPHARM_SMTP_HOST)"
+NO_SMS = "no SMS channel configured (TELEPHARM_SMS_ACCOUNT_SID)"
+
+
+@dataclass(frozen=True, slots=True)
+class Next:
+    """A notification to publish again after ``countdown`` seconds."""
+
+    id: uuid.UUID
+    countdown: float
+
+
+class Sender:
+    """Sends notifications on a blocking engine (a worker process's) through its channels
+    (``None``: not configured)."""
+
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        settings: Settings,
+        email: EmailChannel | None,
+        sms: SmsProvider | None,
+    ) -> None:
+        self._sessions = sessions
+        self._settings = settings
+        self._email = email
+        self._sms = sms
+        self._domain = _message_domain(settings)
+        self._callback = settings.issuer.rstrip("/") + STATUS_PATH
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Sender:
+        engine = sync_engine(settings.sync_database_url)
+        email = SmtpEmail.from_settings(settings) if settings.smtp_host else None
+        sms = TwilioSms.from_settings(settings) if settings.sms_account_sid else None
+        return cls(sessions=sessionmaker(engine, expire_on_commit=False), settings=settings,
+                   email=email, sms=sms)  # fmt: skip
+
+    def close(self) -> None:
+        for channel in (self._email, self._sms):
+            close = getattr(channel, "close", None)
+            if close is not None:
+                close()
+        engine = self._sessions.kw.get("bind")
+        if engine is not None:
+            engine.dispose()
+
+    def send_many(self, ids: list[uuid.UUID]) -> list[Next]:
+        """One attempt at each of ``ids`` that is due (the others: nothing, idempotent), and
+        at others due now, up to :data:`BATCH` in all; the retries to publish."""
+        settings = self._settings
+        wanted = list(dict.fromkeys(ids))
+        room = max(BATCH, len(wanted))
+        lease = max(settings.smtp_timeout, settings.sms_timeout) * room + CLAIM_MARGIN
+        with self._sessions.begin() as session:
+            claimed = store.claim_many(
+                session, wanted, utcnow(), lease, settings.outbox_dead_after, room
+            )
+        if not claimed:
+            return []
+        attempts = [(c, self._attempt(c)) for c in claimed]
+        backoff = (settings.outbox_retry_first, settings.outbox_retry_max)
+        with self._sessions.begin() as session:
+            concluded = store.conclude_many(session, attempts, utcnow(), backoff)
+        follow: list[Next] = []
+        for c, outcome in zip(claimed, concluded, strict=True):
+            log.info("notification %s attempt %d: %s", c.id, c.attempt,
+                     outcome.state if outcome else "superseded")  # fmt: skip
+            if outcome is not None and outcome.retry_in is not None:
+                follow.append(Next(c.id, outcome.retry_in))
+        return follow
+
+    def _attempt(self, claimed: Claimed) -> Outcome:
+        try:
+            if claimed.channel == Channel.EMAIL:
+                return self._send_email(claimed)
+            return self._send_sms(claimed)
+        except Exception as exc:
+            # whatever else breaks: a failed attempt of this one, never the batch's conclusion
+            return Outcome.retry(f"the attempt failed ({type(exc).__name__})")
+
+    def _send_email(self, claimed: Claimed) -> Outcome:
+        if self._email is None:
+            return Outcome.retry(NO_EMAIL)
+        return self._email.send(
+            Email(
+                to=claimed.recipient,
+                subject=claimed.subject or "",
+                text=claimed.body,
+                html=claimed.html,
+                message_id=message_id(str(claimed.id), self._domain),
+            )
+        )
+
+    def _send_sms(self, claimed: Claimed) -> Outcome:
+        if self._sms is None:
+            return Outcome.retry(NO_SMS)
+        return self._sms.send(Sms(claimed.recipient, claimed.body, str(claimed.id), self._callback))
+
+
+def _message_domain(settings: Settings) -> str:
+    """The domain of the From address (a Message-ID's right-hand side), else the hub's."""
+    _, address = parseaddr(settings.mail_from)
+    if "@" in address:
+        return address.rsplit("@", 1)[1]
+    return urlsplit(settings.issuer).hostname or "localhost"
