@@ -9,6 +9,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from . import (
+    adherence,
     auth,
     background,
     consults,
@@ -55,6 +56,7 @@ def create_app(settings: Settings) -> web.Application:
     prescriptions.setup(app, settings)
     fills.setup(app, settings)  # after prescriptions: the fill flow moves them
     patients.setup(app, settings)
+    adherence.setup(app, settings)  # reads the fills and the patients' profiles
     consults.setup(app, settings)  # after auth: its sockets check sign-ins
     staff.setup(app, settings)
     drugs.setup(app, settings)  # the drug picker's search

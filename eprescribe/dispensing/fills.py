@@ -251,6 +251,15 @@ class FillOutcome:
     needs_rx_number: bool = False
 
 
+def days_supplied(days: int | None, prescribed: Decimal, dispensed: Decimal) -> int | None:
+    """The days a dispensed quantity lasts: the prescription's ``days`` supply in proportion
+    to the quantity (a partial fill; at least one day), all of them for the whole
+    ``prescribed`` quantity or more (what RxFill reports and adherence counts)."""
+    if days is None or dispensed >= prescribed:
+        return days
+    return max(1, int(days * dispensed / prescribed))
+
+
 # -- who may do what --------------------------------------------------------------------------
 
 

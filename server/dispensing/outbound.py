@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from decimal import Decimal
 
 from sqlalchemy.orm import Session
 
@@ -47,7 +46,9 @@ def dispensed_line(original: OriginalPrescription, fill: rules.Fill) -> Medicati
         line,
         product_code=ProductCode(product.ndc11, _NDC),
         quantity=Quantity(fill.quantity, DISPENSED_QUANTITY, fill.unit),
-        days_supply=_days_supply(prescribed.days_supply, prescribed.quantity, fill.quantity),
+        days_supply=rules.days_supplied(
+            prescribed.days_supply, prescribed.quantity.value, fill.quantity
+        ),
         note=f"Lot {product.lot}" if product.lot else None,
     )
 
@@ -64,14 +65,6 @@ def _describable(name: str) -> bool:
 
 def _is_prescribed_product(code: ProductCode | None, ndc11: str) -> bool:
     return code is not None and code.qualifier == _NDC and ndc11 in ndc_candidates(code.code)
-
-
-def _days_supply(days: int | None, prescribed: Quantity, dispensed: Decimal) -> int | None:
-    """The days a partial fill lasts: the prescription's days in proportion to the quantity
-    (at least one); all of them for the whole quantity or more."""
-    if days is None or dispensed >= prescribed.value:
-        return days
-    return max(1, int(days * dispensed / prescribed.value))
 
 
 def rx_fill_message(

@@ -905,7 +905,7 @@ def summary(
         dea_schedule=rx.dea_schedule,
         urgent=rx.urgent,
         claim=_claim(rx, names, now),
-        patient=_patient_name(from_json(Patient, rx.patient)),
+        patient=patient_name(from_json(Patient, rx.patient)),
         findings=findings,
         do_not_fill=_do_not_fill(rx.medication),
         test=rx.test,
@@ -919,7 +919,7 @@ def _do_not_fill(medication: dict[str, Any]) -> DoNotFill | None:
     return value if value in ("Y", "H", "E") else None
 
 
-def _patient_name(patient: Patient) -> PatientName:
+def patient_name(patient: Patient) -> PatientName:
     name, born = patient.name, patient.date_of_birth
     return PatientName(
         last=name.last if name else None,
