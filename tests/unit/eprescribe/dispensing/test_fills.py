@@ -294,3 +294,20 @@ def test_rx_numbers_are_seven_digits() -> None:
     assert rules.rx_number(42) == "0000042"
     with pytest.raises(ValueError, match="out of range"):
         rules.rx_number(10**7)
+
+
+@pytest.mark.parametrize(
+    ("days", "prescribed", "dispensed", "expected"),
+    [
+        (30, "60", "60", 30),  # the whole quantity
+        (30, "60", "90", 30),  # more than prescribed: the days written
+        (30, "60", "20", 10),  # a partial fill: in proportion
+        (30, "60", "1", 1),  # at least one day
+        (30, "60", "2.5", 1),  # rounded down
+        (None, "60", "20", None),  # no days supply written
+    ],
+)
+def test_the_days_a_dispensed_quantity_lasts(
+    days: int | None, prescribed: str, dispensed: str, expected: int | None
+) -> None:
+    assert rules.days_supplied(days, Decimal(prescribed), Decimal(dispensed)) == expected
