@@ -3,9 +3,12 @@ the fills handed over, hand-computed; the outreach list below the threshold, as 
 one patient's; the period's refusals; tenancy and the pharmacist-only rule; the audit.
 
 The prescriptions are received and checked as everywhere (which links their patients'
-profiles); their fills are written as rows, completed on chosen days: the fill flow's own
-tests drive a fill to its hand-over, and that hand-over is always today.
+profiles); their fills are written as rows, completed on chosen days (the fill flow's
+hand-over is always today); one fill goes through the whole flow, to show its rows are read.
 """
+
+# the fill flow's fixtures are test_fills' own, imported: a test names them as parameters
+# ruff: noqa: F811
 
 from __future__ import annotations
 
@@ -13,16 +16,28 @@ import asyncio
 import datetime as dt
 import uuid
 from collections.abc import Iterator
+from fractions import Fraction
 from typing import Any
 
 import pytest
 from sqlalchemy import select
 
+from eprescribe.adherence.pdc import percent
 from server.dispensing.models import Fill
 from server.prescriptions.models import Prescription
 from server.settings import Settings
 from server.worker.checking import Checker
 from tests.conftest import OTHER_PHARMACY, PHARMACY, Hub
+from tests.functional.fill_helpers import hand_over
+from tests.functional.test_fills import (  # noqa: F401 (fixtures)
+    HAND_OVER,
+    Team,
+    approved,
+    prescriber,
+    products,
+    team,
+    to_ready,
+)
 from tests.functional.verification_helpers import bearer, receive, staff
 
 D = dt.date
@@ -296,3 +311,39 @@ async def test_the_default_period_is_the_calendar_year_to_date(hub: Hub) -> None
         hub, alice, "/api/v1/adherence", **{"from": "2024-07-01", "to": "2026-06-30"}
     )
     assert status == 200, body
+
+
+async def test_a_fill_handed_over_through_the_flow_is_counted(
+    hub: Hub, team: Team, checker: Checker
+) -> None:
+    """The fill flow's own rows: the scanned product (an imported NDC), the days supply and
+    the hand-over day as the fill store writes them."""
+    rx_id, _ = await approved(hub, checker, team)
+    fill_id = await to_ready(hub, team, rx_id)
+    await hand_over(hub, team.tom, fill_id, HAND_OVER)
+    async with hub.db.sessions() as session:
+        patient_id = await session.scalar(
+            select(Prescription.patient_id).where(Prescription.id == rx_id)
+        )
+    today = dt.datetime.now(dt.UTC).date()
+    end = D(today.year, 12, 31)
+    carol = await staff(hub, "carol")
+    url = f"/api/v1/patients/{patient_id}/adherence"
+    status, body = await get(hub, carol, url, to=end.isoformat())
+    assert status == 200, body
+    days = (end - today).days + 1
+    covered = min(days, 30)
+    assert [(figures(item), item["drugs"]) for item in body["items"]] == [
+        (
+            (
+                "ras_antagonists",
+                today.isoformat(),
+                days,
+                covered,
+                float(percent(Fraction(covered, days))),
+                False,
+                covered * 5 >= days * 4,
+            ),
+            ["lisinopril"],
+        )
+    ]
