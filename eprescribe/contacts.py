@@ -94,6 +94,8 @@ def normalise_mobile(value: str, country: str = DEFAULT_COUNTRY) -> str:
     if not digits.startswith("+"):
         if country == "1" and len(digits) == 11 and digits.startswith("1"):
             digits = digits[1:]
+        if country == "1" and len(digits) != 10:
+            raise ContactError("a US number has ten digits (or give + and the country code)")
         digits = f"+{country}{digits}"
     if not is_e164(digits):
         raise ContactError("not a mobile number (E.164: + country code and number)")
@@ -115,7 +117,7 @@ def parse_zone(name: str) -> ZoneInfo:
         if name != name.strip() or not name or name.startswith(("/", ".")) or ".." in name:
             raise ValueError
         return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):
         raise ContactError(f"unknown time zone {name!r}: use an IANA name such as "
                            "America/New_York") from None  # fmt: skip
 
