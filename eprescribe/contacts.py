@@ -33,6 +33,7 @@ MAX_ATTEMPTS: Final = 5
 DEFAULT_COUNTRY: Final = "1"
 
 _EMAIL = re.compile(r"[^@\s]{1,64}@[^@\s]{1,255}")
+#: a host name of two labels or more (an address at a bare host is not a patient's)
 _DOMAIN = re.compile(
     r"(?=.{1,255}$)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)+"
 )
