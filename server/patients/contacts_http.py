@@ -276,7 +276,8 @@ class NewContact(msgspec.Struct, frozen=True, kw_only=True):
         errors=("400", "401", "403", "404", "413", "415", "422"),
         description="Allowed to: pharmacist, technician. The code goes out through the "
         "notification outbox after the commit; one the profile has already is sent a new "
-        "code unless verified. An address that opted out elsewhere starts opted out.",
+        "code unless verified. An address that opted out elsewhere starts opted out, and is "
+        "sent no code.",
     )
 )
 async def add_contact(request: web.Request) -> web.Response:
@@ -302,7 +303,8 @@ async def add_contact(request: web.Request) -> web.Response:
                     Unprocessable("contacts_full", f"A profile holds {MAX_CONTACTS} contacts."),
                 )
             row = await _new_contact(session, who, patient_id, body.kind, value)
-        sent = row.verified_at is None
+        # an address that opted out is not texted or mailed a code (START lifts it first)
+        sent = row.verified_at is None and row.opted_out_at is None
         if sent:
             await contacts.send_code(session, row)
         written = outbox.enqueued(session)

@@ -280,6 +280,14 @@ async def inbound(hub: Hub, text: str, token: str = AUTH_TOKEN) -> Any:
     return await hub.client.post(INBOUND_PATH, data=params, headers={"X-Twilio-Signature": signed})
 
 
+async def texts_to(hub: Hub, address: str) -> int:
+    async with hub.db.sessions() as session:
+        found = await session.scalars(
+            select(Notification.id).where(Notification.recipient == address)
+        )
+        return len(list(found))
+
+
 async def test_stop_by_text_opts_the_number_out_at_once_everywhere(hub: Hub) -> None:
     await hub.pharmacy()
     await hub.pharmacy(**OTHER_PHARMACY)
@@ -307,8 +315,10 @@ async def test_stop_by_text_opts_the_number_out_at_once_everywhere(hub: Hub) -> 
     _status, body = await call(hub, "GET", f"/api/v1/patients/{patient}/preferences", alice)
     (contact,) = body["contacts"]
     await call(hub, "DELETE", f"/api/v1/patients/{patient}/contacts/{contact['id']}", alice)
+    codes = await texts_to(hub, PHONE)
     again = await add_contact(hub, alice, patient, "mobile", PHONE)
     assert again["opted_out_at"] is not None
+    assert await texts_to(hub, PHONE) == codes  # and is sent no code
 
     assert (await inbound(hub, "please call me")).status == 200  # not a keyword: nothing
     assert await reach(hub, elsewhere) is None
