@@ -29,6 +29,9 @@ E164 = re.compile(r"\+[1-9][0-9]{6,14}")
 CODE_DIGITS: Final = 6
 CODE_TTL: Final = dt.timedelta(minutes=10)
 MAX_ATTEMPTS: Final = 5
+#: a new code for one contact point at most this often: five tries a minute at most, so a
+#: million codes cannot be run through by asking for new ones
+RESEND_AFTER: Final = dt.timedelta(minutes=1)
 #: the country code a national number is read in (a ten-digit US number)
 DEFAULT_COUNTRY: Final = "1"
 
@@ -146,6 +149,12 @@ def _wall_clock(value: str, which: str) -> dt.time:
 
 def new_code() -> str:
     return f"{secrets.randbelow(10**CODE_DIGITS):0{CODE_DIGITS}d}"
+
+
+def resend_at(code_expires_at: dt.datetime | None) -> dt.datetime | None:
+    """When a new code may be made for a contact point whose last one expires (or expired)
+    at ``code_expires_at``; ``None``: at once (no code was ever made)."""
+    return None if code_expires_at is None else code_expires_at - CODE_TTL + RESEND_AFTER
 
 
 def code_hash(code: str, contact_id: object) -> str:

@@ -158,7 +158,7 @@ def check_code(contact: PatientContact, code: str, now: dt.datetime) -> str:
         return "verified"
     contact.code_attempts += 1
     if contact.code_attempts >= MAX_ATTEMPTS:
-        contact.code_hash, contact.code_expires_at = None, None
+        contact.code_hash = None  # its expiry kept: when a new one may be sent counts from it
         return "dead"
     return "wrong"
 

@@ -24,6 +24,7 @@ from eprescribe.contacts import (
     normalise,
     parse_quiet_hours,
     parse_zone,
+    resend_at,
 )
 
 from .. import audit
@@ -276,8 +277,8 @@ class NewContact(msgspec.Struct, frozen=True, kw_only=True):
         errors=("400", "401", "403", "404", "413", "415", "422"),
         description="Allowed to: pharmacist, technician. The code goes out through the "
         "notification outbox after the commit; one the profile has already is sent a new "
-        "code unless verified. An address that opted out elsewhere starts opted out, and is "
-        "sent no code.",
+        "code unless verified (at most one a minute: 422 code_too_soon). An address that "
+        "opted out elsewhere starts opted out, and is sent no code.",
     )
 )
 async def add_contact(request: web.Request) -> web.Response:
@@ -306,6 +307,7 @@ async def add_contact(request: web.Request) -> web.Response:
         # an address that opted out is not texted or mailed a code (START lifts it first)
         sent = row.verified_at is None and row.opted_out_at is None
         if sent:
+            await _not_too_soon(session, who, row, event)
             await contacts.send_code(session, row)
         written = outbox.enqueued(session)
         detail = {"contact_id": str(row.id), "kind": row.kind, "code_sent": sent}
@@ -332,6 +334,27 @@ async def _new_contact(
     session.add(row)
     await session.flush()
     return row
+
+
+async def _not_too_soon(
+    session: AsyncSession, who: Caller, row: PatientContact, event: audit.Event
+) -> None:
+    """A new code at most once a minute (:data:`~eprescribe.contacts.RESEND_AFTER`)."""
+    allowed = resend_at(row.code_expires_at)
+    now = utcnow()
+    if allowed is not None and now < allowed:
+        wait = int((allowed - now).total_seconds()) + 1
+        detail = {"contact_id": str(row.id), "refused": "too_soon"}
+        await audit.refuse(
+            session,
+            who.actor,
+            replace(event, outcome="refused", detail=detail),
+            Unprocessable(
+                "code_too_soon",
+                f"A code was sent less than a minute ago: try again in {wait} s.",
+                extra={"retry_after": wait},
+            ),
+        )
 
 
 def _publish(request: web.Request, written: list[uuid.UUID]) -> None:

@@ -206,12 +206,22 @@ async def test_a_code_dies_after_five_wrong_tries(hub: Hub) -> None:
     ]
     status, body = await verify(hub, alice, patient, contact["id"], code)
     assert (status, body["code"]) == (422, "code_dead")
-    # a new code, asked for by adding the number again, works
+    # a new code, asked for by adding the number again: not within a minute of the last
+    url = f"/api/v1/patients/{patient}/contacts"
+    status, body = await call(hub, "POST", url, alice, {"kind": "mobile", "value": PHONE})
+    assert (status, body["code"]) == (422, "code_too_soon")
+    assert 0 < body["retry_after"] <= 61
+    async with hub.db.transaction() as session:  # a minute passes
+        row = await session.get_one(PatientContact, uuid.UUID(contact["id"]))
+        assert row.code_expires_at is not None
+        row.code_expires_at -= dt.timedelta(seconds=61)
     await add_contact(hub, alice, patient, "mobile", PHONE)
     status, body = await verify(hub, alice, patient, contact["id"], await code_sent(hub, PHONE))
     assert status == 200
     outcomes = [o for a, o in await audited(hub, patient) if a == "patient.contact.verify"]
     assert outcomes == ["refused"] * 6 + ["success"]
+    adds = [o for a, o in await audited(hub, patient) if a == "patient.contact.add"]
+    assert adds == ["success", "refused", "success"]
 
 
 async def test_another_pharmacys_profile_is_not_found_and_the_miss_audited(hub: Hub) -> None:

@@ -20,6 +20,7 @@ from eprescribe.contacts import (
     normalise,
     parse_quiet_hours,
     parse_zone,
+    resend_at,
 )
 from eprescribe.notifications import EventKind
 
@@ -112,3 +113,9 @@ def test_why_a_notification_goes_nowhere() -> None:
 
 def test_an_address_stays_out_of_reprs() -> None:
     assert "example" not in repr(EMAIL)
+
+
+def test_a_new_code_waits_a_minute_after_the_last() -> None:
+    sent = dt.datetime(2026, 12, 6, 12, 0, tzinfo=dt.UTC)
+    assert resend_at(None) is None
+    assert resend_at(sent + dt.timedelta(minutes=10)) == sent + dt.timedelta(minutes=1)
