@@ -237,6 +237,11 @@ async def test_another_pharmacys_profile_is_not_found_and_the_miss_audited(hub: 
         ("POST", "/contacts", {"kind": "email", "value": "eve@example.net"}),
         ("POST", f"/contacts/{contact['id']}/verify", {"code": "123456"}),
         ("DELETE", f"/contacts/{contact['id']}", None),
+        (
+            "PUT",
+            "/consent",
+            {"switches": [{"kind": READY.value, "channel": "sms", "allowed": False}]},
+        ),
     ]:
         status, answer = await call(hub, method, url + path, mallory, body)
         assert (status, answer["detail"]) == (404, "No such patient."), path
@@ -253,6 +258,7 @@ async def test_another_pharmacys_profile_is_not_found_and_the_miss_audited(hub: 
         ("patient.contact.add", "not_found"),
         ("patient.contact.verify", "not_found"),
         ("patient.contact.delete", "not_found"),
+        ("patient.consent.update", "not_found"),
     ]
     async with hub.db.sessions() as session:
         kept = await session.get(PatientContact, uuid.UUID(contact["id"]))
