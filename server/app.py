@@ -31,6 +31,7 @@ from . import (
 from .dispensing import fills_feature as fills
 from .errors import error_middleware
 from .notifications import callbacks as notifications
+from .patients import contacts_feature as patient_contacts
 from .settings import SETTINGS, Settings
 
 
@@ -57,6 +58,7 @@ def create_app(settings: Settings) -> web.Application:
     fills.setup(app, settings)  # after prescriptions: the fill flow moves them
     patients.setup(app, settings)
     adherence.setup(app, settings)  # reads the fills and the patients' profiles
+    patient_contacts.setup(app, settings)  # preferences, contacts, the unsubscribe link
     consults.setup(app, settings)  # after auth: its sockets check sign-ins
     staff.setup(app, settings)
     drugs.setup(app, settings)  # the drug picker's search

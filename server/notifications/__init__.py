@@ -28,6 +28,8 @@ SEND_TASK = "telepharm.send_notifications"
 QUEUE = "telepharm.notifications"
 #: where the SMS provider posts delivery statuses (no bearer token: the provider signs it)
 STATUS_PATH = "/api/v1/notifications/sms/status"
+#: where the SMS provider posts the texts patients send (STOP, START: signed likewise)
+INBOUND_PATH = "/api/v1/notifications/sms/inbound"
 
 #: publishes notification IDs for sending, after the commit that wrote them
 Notify = Callable[[Sequence[uuid.UUID]], None]

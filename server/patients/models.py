@@ -1,4 +1,5 @@
-"""The patients feature's table: the pharmacy's patient profiles."""
+"""The patients feature's tables: the pharmacy's patient profiles, their contact points and
+their preferences (with their notification consent)."""
 
 from __future__ import annotations
 
@@ -6,9 +7,10 @@ import datetime as dt
 import uuid
 from typing import Any
 
-from sqlalchemy import Date, ForeignKey, Index, String, Uuid
+from sqlalchemy import Date, ForeignKey, Index, Integer, String, Time, UniqueConstraint, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
+from eprescribe.contacts import ADDRESS_MAX
 from eprescribe.patients import NAME_KEY_MAX, ZIP_LENGTH
 
 from ..db.models import Base, JSONDoc, utcnow
@@ -37,4 +39,61 @@ class PatientProfile(Base):
     #: allergy entries recorded on the profile (free text, resolved by the drug reference)
     allergies: Mapped[list[str]] = mapped_column(JSONDoc, default=list)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class PatientContact(Base):
+    """One way to reach a patient: an email address or a mobile number (E.164), usable once
+    verified (a code sent to it, typed back) and until the patient opts out there."""
+
+    __tablename__ = "patient_contacts"
+    __table_args__ = (
+        UniqueConstraint("patient_id", "kind", "value"),
+        # an inbound STOP finds every profile with the number
+        Index("ix_patient_contacts_value", "kind", "value"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    patient_id: Mapped[uuid.UUID] = mapped_column(ForeignKey(PatientProfile.id), index=True)
+    pharmacy_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("pharmacies.id"))
+    #: ``email`` or ``mobile`` (eprescribe.contacts.ContactKind)
+    kind: Mapped[str] = mapped_column(String(8))
+    #: normalised (eprescribe.contacts.normalise): patient data, never logged or audited
+    value: Mapped[str] = mapped_column(String(ADDRESS_MAX))
+    verified_at: Mapped[dt.datetime | None]
+    #: the pending verification code's hash (eprescribe.contacts.code_hash), until when it
+    #: holds, and the wrong tries so far
+    code_hash: Mapped[str | None] = mapped_column(String(64))
+    code_expires_at: Mapped[dt.datetime | None]
+    code_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    #: when the patient opted out on this contact point's channel (STOP, an unsubscribe link)
+    opted_out_at: Mapped[dt.datetime | None]
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class PatientPreferences(Base):
+    """A profile's preferences, one row per profile (none yet: the defaults)."""
+
+    __tablename__ = "patient_preferences"
+
+    patient_id: Mapped[uuid.UUID] = mapped_column(ForeignKey(PatientProfile.id), primary_key=True)
+    language: Mapped[str] = mapped_column(String(8), default="en")
+    #: IANA name; none: the pharmacy's
+    time_zone: Mapped[str | None] = mapped_column(String(64))
+    #: local wall-clock times; none: the default (21:00 to 08:00)
+    quiet_start: Mapped[dt.time | None] = mapped_column(Time)
+    quiet_end: Mapped[dt.time | None] = mapped_column(Time)
+    #: ``email``, ``sms`` or ``none`` (eprescribe.contacts.Preferred)
+    preferred_channel: Mapped[str] = mapped_column(String(8), default="none")
+    #: ``generic`` or ``brand``; ``pickup`` or ``delivery``; none: not asked
+    generic_or_brand: Mapped[str | None] = mapped_column(String(8))
+    pickup_or_delivery: Mapped[str | None] = mapped_column(String(8))
+    ninety_day_supply: Mapped[bool] = mapped_column(default=False)
+    easy_open_caps: Mapped[bool] = mapped_column(default=False)
+    large_print_labels: Mapped[bool] = mapped_column(default=False)
+    #: the caregiver or authorised representative: name, relationship, contact (or none)
+    representative: Mapped[dict[str, Any] | None]
+    #: per event kind, per channel: false where the patient switched it off (else allowed)
+    consent: Mapped[dict[str, Any]] = mapped_column(JSONDoc, default=dict)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
