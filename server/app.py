@@ -31,6 +31,7 @@ from . import (
 from .dispensing import fills_feature as fills
 from .errors import error_middleware
 from .notifications import callbacks as notifications
+from .notifications import triggers
 from .patients import contacts_feature as patient_contacts
 from .settings import SETTINGS, Settings
 
@@ -53,6 +54,7 @@ def create_app(settings: Settings) -> web.Application:
     health.setup(app, settings)
     auth.setup(app, settings)
     worker.setup(app, settings)  # before the intake, which publishes to it
+    triggers.setup(app, settings)  # after the worker (its publisher), before the stores
     intake.setup(app, settings)
     prescriptions.setup(app, settings)
     fills.setup(app, settings)  # after prescriptions: the fill flow moves them

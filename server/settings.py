@@ -93,6 +93,8 @@ class Settings:
     stuck_after: float = 60.0
     #: days a ready fill waits for its patient before it goes back to stock
     return_to_stock_days: int = 14
+    #: seconds "needs the prescriber" waits for the prescriber's answer before it goes
+    needs_prescriber_delay: int = 3600
     #: how long a consult participant's dropped socket keeps its seat (seconds)
     consult_grace: float = 30.0
     #: how often a hub process re-checks the sign-ins behind its open pharmacist sockets
@@ -234,6 +236,11 @@ class Settings:
                 get("RETURN_TO_STOCK_DAYS", str(defaults.return_to_stock_days)),
                 "RETURN_TO_STOCK_DAYS",
                 1,
+            ),
+            needs_prescriber_delay=_count(
+                get("NEEDS_PRESCRIBER_DELAY", str(defaults.needs_prescriber_delay)),
+                "NEEDS_PRESCRIBER_DELAY",
+                0,
             ),
             outbox_timeout=_seconds(
                 get("OUTBOX_TIMEOUT", str(defaults.outbox_timeout)), "OUTBOX_TIMEOUT", 300

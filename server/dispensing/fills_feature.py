@@ -10,6 +10,7 @@ from aiohttp import web
 
 from ..background import BACKGROUND
 from ..db import DATABASE
+from ..notifications import TRIGGERS
 from ..outbox import DELIVER
 from ..prescriptions.expiry import load_expiry_rules
 from ..settings import SETTINGS, Settings
@@ -29,6 +30,7 @@ async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
         app.get(DELIVER),
         return_after_days=settings.return_to_stock_days,
         expiry=load_expiry_rules(settings.expiry_rules_file),
+        notify=app.get(TRIGGERS),
     )
     app[FILLS] = store
     async with app[BACKGROUND].every(

@@ -51,6 +51,7 @@ from ..admin.models import Pharmacy
 from ..db import Database
 from ..db.models import utcnow
 from ..errors import Conflict, Forbidden, NotFound, Problem, Unprocessable
+from ..notifications import Triggers
 from ..outbox import Deliver
 from ..outbox import store as outbox
 from ..prescriptions import store as prescriptions
@@ -283,10 +284,13 @@ def save(
     entries: list[dict[str, Any]],
     indicator: str | None,
     actor: audit.Actor,
+    notify: Triggers | None = None,
+    return_after_days: int = rules.RETURN_TO_STOCK_DAYS,
 ) -> rules.FillOutcome:
     """Write a fill's change and the prescription moved with it; the audit ``entries`` last
     (the last one grows by what the :data:`ON_CHANGE` hooks report). ``indicator`` is the
-    prescription's RxFillIndicator (which RxFill statuses to send)."""
+    prescription's RxFillIndicator (which RxFill statuses to send). ``notify``: the patient
+    is told when the fill reaches ``ready`` (to pick it up within ``return_after_days``)."""
     now = utcnow()
     if outcome.needs_rx_number:
         numbered = dataclasses.replace(
@@ -338,6 +342,16 @@ def save(
     for due in outcome.events:
         if rules.wanted(indicator, due.status):
             outbound.rx_fill_message(session, due, outcome.rx.rx_number, now)
+    if notify is not None and moved and fill.state is rules.FillState.READY:
+        ready_at = fill.ready_at or now
+        notify.ready_for_pickup(
+            session,
+            pharmacy_id=fill.pharmacy_id,
+            patient_id=outcome.rx.patient_id,
+            fill_id=fill.id,
+            pickup_by=ready_at + dt.timedelta(days=return_after_days),
+            now=now,
+        )
     change = prescriptions.Change(before_rx, rx_rules.Outcome(outcome.rx))
     prescriptions.save(session, [change], entries)
     return outcome
@@ -372,8 +386,11 @@ class FillStore:
         reference: DrugReference | None = None,
         return_after_days: int = rules.RETURN_TO_STOCK_DAYS,
         expiry: ExpiryRules | None = None,
+        notify: Triggers | None = None,
     ) -> None:
         self._db = db
+        #: the patient's notifications (none: nothing notifies)
+        self._notify = notify
         #: how long a prescription stays fillable, by schedule and state
         self._expiry = expiry or ExpiryRules()
         self._deliver = deliver
@@ -462,15 +479,19 @@ class FillStore:
             try:
                 outcome = await session.run_sync(
                     lambda s: save(
-                        s, action, found.rx, found.fill, outcome, [entry], indicator, actor
+                        s, action, found.rx, found.fill, outcome, [entry], indicator, actor,
+                        self._notify, self.return_after_days,
                     )
-                )
+                )  # fmt: skip
             except VerificationError as exc:  # an ON_CHANGE hook refused (e.g. no stock)
                 detail = {"refused": exc.code}
                 await _refuse(session, actor, action, subject, "refused", detail, _problem(exc))
             written = outbox.enqueued(session)
+            told = self._notify.written(session) if self._notify is not None else []
         if written and self._deliver is not None:
             self._deliver(written)
+        if self._notify is not None:
+            self._notify.publish(told)
         return outcome
 
     def _load(

@@ -12,6 +12,7 @@ from .. import auth
 from ..db import DATABASE
 from ..http import PROXIES, read_body, require_content_type
 from ..logs import CLIENT_ID
+from ..notifications import TRIGGERS
 from ..outbox import DELIVER
 from ..settings import SETTINGS, Settings
 from ..worker import CHECK_QUEUE
@@ -44,6 +45,7 @@ async def _intake_ctx(app: web.Application) -> AsyncIterator[None]:
         on_stored=app[CHECK_QUEUE].submit,
         store_timeout=settings.store_timeout,
         deliver=app.get(DELIVER),
+        notify=app.get(TRIGGERS),
     )
     app[INTAKE] = service
     yield

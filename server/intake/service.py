@@ -46,6 +46,7 @@ from ..admin.models import Pharmacy
 from ..db import Database
 from ..db.models import utcnow
 from ..dispensing.indicators import receive_indicator_change
+from ..notifications import Triggers
 from ..outbox import Deliver
 from ..prescriptions import cancels, responses, store
 from ..prescriptions.models import InboundMessage
@@ -136,8 +137,11 @@ class IntakeService:
         on_stored: Callable[[list[uuid.UUID]], None] | None = None,
         store_timeout: float = 10.0,
         deliver: Deliver | None = None,
+        notify: Triggers | None = None,
     ) -> None:
         self._db = db
+        #: the patient's notifications (a prescriber's cancellation)
+        self._notify = notify
         self._writer = IntakeWriter(db, on_stored=on_stored, verify_for=store_timeout)
         #: a cancel changes its patient's picture: what that made stale is checked again
         self._recheck = on_stored
@@ -282,8 +286,9 @@ class IntakeService:
         actor = audit.Actor("client", sender.client_id, pharmacy_id, sender.ip)
         try:
             await cancels.receive_cancel(
-                self._db, message, body, raw, actor, pharmacy_id, self._recheck, self._deliver
-            )
+                self._db, message, body, raw, actor, pharmacy_id, self._recheck, self._deliver,
+                self._notify,
+            )  # fmt: skip
         except Duplicate:
             await self._resent(message, raw, sender.client_id)
         except (SQLAlchemyError, OSError) as exc:
@@ -320,7 +325,7 @@ class IntakeService:
         actor = audit.Actor("client", sender.client_id, pharmacy_id, sender.ip)
         try:
             await responses.receive_response(
-                self._db, message, body, raw, actor, pharmacy_id, self._recheck
+                self._db, message, body, raw, actor, pharmacy_id, self._recheck, self._notify
             )
         except Duplicate:
             await self._resent(message, raw, sender.client_id)

@@ -16,11 +16,14 @@ and the SMS provider's signed callbacks move it on (:mod:`.callbacks`). See
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any, Protocol
 
 from aiohttp import web
+from sqlalchemy.orm import Session
 
 #: the Celery task that sends notifications (its argument: a list of notification IDs)
 SEND_TASK = "telepharm.send_notifications"
@@ -34,6 +37,57 @@ INBOUND_PATH = "/api/v1/notifications/sms/inbound"
 #: publishes notification IDs for sending, after the commit that wrote them
 Notify = Callable[[Sequence[uuid.UUID]], None]
 NOTIFY: web.AppKey[Notify] = web.AppKey("notify")
+
+
+class Triggers(Protocol):
+    """What notifies a patient, as the stores that make the changes call it, in their unit
+    of work (a blocking session): :class:`.triggers.HubTriggers`. A protocol here, so the
+    stores need not import the patients' profiles (which import the stores)."""
+
+    def ready_for_pickup(
+        self,
+        session: Session,
+        *,
+        pharmacy_id: uuid.UUID,
+        patient_id: uuid.UUID | None,
+        fill_id: uuid.UUID,
+        pickup_by: dt.datetime,
+        now: dt.datetime,
+    ) -> uuid.UUID | None: ...
+
+    def cancelled_by_prescriber(
+        self,
+        session: Session,
+        *,
+        pharmacy_id: uuid.UUID,
+        patient_id: uuid.UUID | None,
+        rx_id: uuid.UUID,
+        now: dt.datetime,
+    ) -> uuid.UUID | None: ...
+
+    def needs_prescriber(
+        self,
+        session: Session,
+        *,
+        pharmacy_id: uuid.UUID,
+        patient_id: uuid.UUID | None,
+        rx_id: uuid.UUID,
+        now: dt.datetime,
+    ) -> uuid.UUID | None: ...
+
+    def prescriber_answered(
+        self, session: Session, *, rx_id: uuid.UUID, now: dt.datetime
+    ) -> list[uuid.UUID]: ...
+
+    def written(self, session: Any) -> list[uuid.UUID]:
+        """What the unit of work wrote (before its end), to :meth:`publish` after it."""
+        ...
+
+    def publish(self, written: Sequence[uuid.UUID]) -> None: ...
+
+
+#: the hub's triggers (set by ``server.notifications.triggers.setup``)
+TRIGGERS: web.AppKey[Triggers] = web.AppKey("notification_triggers")
 
 
 @dataclass(frozen=True, slots=True)

@@ -31,12 +31,20 @@ class Notification(Base):
     __table_args__ = (
         # what the worker and the sweep look for: due, not finished
         Index("ix_notifications_state_due", "state", "next_attempt_at"),
+        # what a change that makes a pending one moot looks for (store.cancel)
+        Index("ix_notifications_subject", "subject_id", "kind"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
     pharmacy_id: Mapped[uuid.UUID] = mapped_column(ForeignKey(Pharmacy.id), index=True)
     #: the patient's profile (none for a text to a number the hub knows no profile of)
     patient_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey(PatientProfile.id), index=True)
+    #: what it is about (a prescription, a fill), so a later change can cancel it while
+    #: pending; not a foreign key: a notification outlives what it was about
+    subject_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    #: the contact point it goes to (an email's unsubscribe link names it); none for a
+    #: message the patient cannot turn off (a verification code)
+    contact_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
     #: the event kind (eprescribe.notifications.EventKind)
     kind: Mapped[str] = mapped_column(String(40))
     #: ``email`` or ``sms``

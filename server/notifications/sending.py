@@ -16,14 +16,17 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from email.utils import parseaddr
 from urllib.parse import urlsplit
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from ..auth.credentials import load_key
 from ..db import sync_engine
 from ..db.models import utcnow
+from ..patients.unsubscribe import KEY_FILE, unsubscribe_url
 from ..settings import Settings
 from . import STATUS_PATH, Outcome, store
 from .email import Email, EmailChannel, SmtpEmail, message_id
@@ -37,6 +40,8 @@ CLAIM_MARGIN = 30.0
 BATCH = 16
 NO_EMAIL = "no email channel configured (TELEPHARM_SMTP_HOST)"
 NO_SMS = "no SMS channel configured (TELEPHARM_SMS_ACCOUNT_SID)"
+#: a contact point's one-click unsubscribe URL (https), from its ID
+Unsubscribe = Callable[[uuid.UUID], str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,8 +62,11 @@ class Sender:
         settings: Settings,
         email: EmailChannel | None,
         sms: SmsProvider | None,
+        unsubscribe: Unsubscribe | None = None,
     ) -> None:
         self._sessions = sessions
+        #: an email to a contact point carries its link as ``List-Unsubscribe`` (none: no header)
+        self._unsubscribe = unsubscribe
         self._settings = settings
         self._email = email
         self._sms = sms
@@ -71,7 +79,7 @@ class Sender:
         email = SmtpEmail.from_settings(settings) if settings.smtp_host else None
         sms = TwilioSms.from_settings(settings) if settings.sms_account_sid else None
         return cls(sessions=sessionmaker(engine, expire_on_commit=False), settings=settings,
-                   email=email, sms=sms)  # fmt: skip
+                   email=email, sms=sms, unsubscribe=unsubscribe_links(settings))  # fmt: skip
 
     def close(self) -> None:
         for channel in (self._email, self._sms):
@@ -126,13 +134,29 @@ class Sender:
                 text=claimed.body,
                 html=claimed.html,
                 message_id=message_id(str(claimed.id), self._domain),
+                unsubscribe_url=self._link(claimed),
             )
         )
+
+    def _link(self, claimed: Claimed) -> str | None:
+        if self._unsubscribe is None or claimed.contact_id is None:
+            return None
+        return self._unsubscribe(claimed.contact_id)
 
     def _send_sms(self, claimed: Claimed) -> Outcome:
         if self._sms is None:
             return Outcome.retry(NO_SMS)
         return self._sms.send(Sms(claimed.recipient, claimed.body, str(claimed.id), self._callback))
+
+
+def unsubscribe_links(settings: Settings) -> Unsubscribe | None:
+    """The hub's unsubscribe links (``server.patients.unsubscribe``), under the key the hub
+    checks them with; none when the public base URL is not https (RFC 8058 requires it: a
+    development hub on http sends its emails without the header)."""
+    if urlsplit(settings.issuer).scheme != "https":
+        return None
+    key = load_key(settings.keys_dir / KEY_FILE)
+    return lambda contact_id: unsubscribe_url(settings.issuer, key, contact_id)
 
 
 def _message_domain(settings: Settings) -> str:

@@ -12,7 +12,9 @@ States (``Notification.state``):
 - ``sent``: the SMTP server or the SMS provider took it;
 - ``delivered``: the provider says the handset has it (SMS status callback);
 - ``failed``: the provider took it, then could not deliver it (SMS status callback);
-- ``dead``: a permanent failure, or failing for longer than the configured bound.
+- ``dead``: a permanent failure, or failing for longer than the configured bound;
+- ``cancelled``: never sent: the change that made it moot came first while it was still
+  ``pending`` (a prescriber who answers before "needs the prescriber" goes; :func:`cancel`).
 
 The functions take a blocking :class:`~sqlalchemy.orm.Session` in the caller's unit of work
 (async callers through ``AsyncSession.run_sync``, the worker directly). Audit entries are
@@ -57,9 +59,10 @@ SENT = "sent"
 DELIVERED = "delivered"
 FAILED = "failed"
 DEAD = "dead"
-STATES = (PENDING, SENDING, RETRYING, SENT, DELIVERED, FAILED, DEAD)
+CANCELLED = "cancelled"
+STATES = (PENDING, SENDING, RETRYING, SENT, DELIVERED, FAILED, DEAD, CANCELLED)
 #: a message in one of these is never attempted again
-FINISHED = frozenset({SENT, DELIVERED, FAILED, DEAD})
+FINISHED = frozenset({SENT, DELIVERED, FAILED, DEAD, CANCELLED})
 #: what the worker records its attempts as, and the provider's callbacks
 ACTOR = audit.Actor("system", "notifications")
 PROVIDER = audit.Actor("system", "sms-provider")
@@ -98,11 +101,17 @@ def enqueue(
     template: NotificationTemplate | None = None,
     allow_drug_names: bool = False,
     now: dt.datetime | None = None,
+    after: dt.timedelta | None = None,
+    subject_id: uuid.UUID | None = None,
+    contact_id: uuid.UUID | None = None,
 ) -> uuid.UUID:
     """Render ``kind`` for ``recipient`` (the pharmacy's ``template``, else the default in
     their language) and write it as ``pending`` in the caller's unit of work: due now for an
     :data:`~eprescribe.notifications.IMMEDIATE` kind, else once the patient's quiet hours
-    allow. Its ID is published once the unit of work commits (:func:`enqueued`).
+    allow; ``after`` puts it off by that long first (then the quiet hours apply). Its ID is
+    published once the unit of work commits (:func:`enqueued`). ``subject_id``: what it is
+    about (:func:`cancel` finds it by that); ``contact_id``: the contact point it goes to (an
+    email's one-click unsubscribe link names it).
     :class:`~eprescribe.notifications.TemplateError` when it cannot be rendered (an email of
     an SMS-only kind, a value missing)."""
     kind, channel = EventKind(kind), Channel(channel)
@@ -113,11 +122,15 @@ def enqueue(
         subject, body, markup = email.subject, email.text, email.html
     else:
         subject, body, markup = None, render_sms(template, context, allow_drug_names).body, None
-    due = now if kind in IMMEDIATE else send_at(now, recipient.zone, recipient.quiet)
+    due = now + (after or dt.timedelta())
+    if kind not in IMMEDIATE:
+        due = send_at(due, recipient.zone, recipient.quiet)
     row = Notification(
         id=uuid.uuid4(),
         pharmacy_id=pharmacy_id,
         patient_id=patient_id,
+        subject_id=subject_id,
+        contact_id=contact_id,
         kind=kind.value,
         channel=channel.value,
         recipient=recipient.address,
@@ -143,6 +156,44 @@ def enqueued(session: Any) -> list[uuid.UUID]:
     return found
 
 
+def pending(session: Session, kind: EventKind | str, subject_id: uuid.UUID) -> bool:
+    """Whether a ``kind`` notification about ``subject_id`` waits, not tried yet."""
+    found = session.scalar(
+        select(Notification.id)
+        .where(
+            Notification.subject_id == subject_id,
+            Notification.kind == EventKind(kind).value,
+            Notification.state == PENDING,
+        )
+        .limit(1)
+    )
+    return found is not None
+
+
+def cancel(
+    session: Session, kind: EventKind | str, subject_id: uuid.UUID, now: dt.datetime
+) -> list[uuid.UUID]:
+    """Cancel the ``pending`` notifications of ``kind`` about ``subject_id`` in the caller's
+    unit of work (the change that makes them moot): ``cancelled``, never sent. One a worker
+    holds or has tried goes on (it may be with the provider already). Their IDs; not
+    audited (nothing reached the patient)."""
+    rows = list(
+        session.scalars(
+            select(Notification)
+            .where(
+                Notification.subject_id == subject_id,
+                Notification.kind == EventKind(kind).value,
+                Notification.state == PENDING,
+            )
+            .order_by(Notification.id)
+            .with_for_update()
+        )
+    )
+    for row in rows:
+        row.state, row.updated_at = CANCELLED, now
+    return [row.id for row in rows]
+
+
 # -- sending ----------------------------------------------------------------------------------
 
 
@@ -158,6 +209,8 @@ class Claimed:
     body: str
     html: str | None
     dead_after: dt.datetime
+    #: the contact point (an email's one-click unsubscribe link names it)
+    contact_id: uuid.UUID | None = None
 
     def __repr__(self) -> str:  # the address and the text stay out of logs
         return f"Claimed(id={self.id}, attempt={self.attempt}, channel={self.channel!r})"
@@ -179,11 +232,21 @@ def claim_many(
     taken = leases.claim(
         session, n, _due_now(now), wanted, now, lease, bound, room,
         returning=(n.id, n.attempts, n.channel, n.recipient, n.subject, n.body, n.html,
-                   n.dead_after),
+                   n.dead_after, n.contact_id),
         holding=SENDING,
     )  # fmt: skip
     return [
-        Claimed(t.id, t.attempts, t.channel, t.recipient, t.subject, t.body, t.html, t.dead_after)
+        Claimed(
+            t.id,
+            t.attempts,
+            t.channel,
+            t.recipient,
+            t.subject,
+            t.body,
+            t.html,
+            t.dead_after,
+            t.contact_id,
+        )
         for t in taken
     ]
 

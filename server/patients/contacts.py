@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from eprescribe.contacts import (
     CHANNEL,
@@ -75,6 +77,16 @@ def quiet_hours(prefs: PatientPreferences) -> QuietHours:
     return QuietHours(prefs.quiet_start, prefs.quiet_end)
 
 
+@dataclass(frozen=True, slots=True)
+class Reach:
+    """Where a notification goes (:func:`reach`): the recipient, the channel, and the contact
+    point it was chosen from (an email's unsubscribe link names it)."""
+
+    recipient: Recipient
+    channel: Channel
+    contact_id: uuid.UUID
+
+
 async def recipient_for(
     session: AsyncSession, patient_id: uuid.UUID, kind: EventKind | str
 ) -> Recipient | None:
@@ -88,22 +100,37 @@ async def recipient_for(
       channel is not a fallback: the patient said how to be reached);
     - no time zone (the console refuses a channel without one): quiet hours cannot be kept.
     """
-    prefs = await preferences_of(session, patient_id)
-    rows = await contacts_of(session, patient_id)
-    found = choose(
-        [
-            ContactPoint(
-                ContactKind(r.kind), r.value, r.verified_at is not None, r.opted_out_at is not None
-            )
-            for r in rows
-        ],
-        prefs.preferred_channel,
-        prefs.consent,
-        kind,
-    )
-    if isinstance(found, Unreachable) or prefs.time_zone is None:
+    found = await session.run_sync(lambda s: reach(s, patient_id, kind))
+    return found.recipient if found is not None else None
+
+
+def reach(session: Session, patient_id: uuid.UUID, kind: EventKind | str) -> Reach | None:
+    """:func:`recipient_for` on a blocking session (a store's unit of work, inside its
+    ``run_sync``), with the channel and the contact point chosen."""
+    prefs = session.get(PatientPreferences, patient_id)
+    if prefs is None or prefs.time_zone is None:
         return None
-    return Recipient(found.address, ZoneInfo(prefs.time_zone), prefs.language, quiet_hours(prefs))
+    rows = list(
+        session.scalars(
+            select(PatientContact)
+            .where(PatientContact.patient_id == patient_id)
+            .order_by(PatientContact.created_at, PatientContact.id)
+        )
+    )
+    points = [
+        ContactPoint(
+            ContactKind(r.kind), r.value, r.verified_at is not None, r.opted_out_at is not None
+        )
+        for r in rows
+    ]
+    found = choose(points, prefs.preferred_channel, prefs.consent, kind)
+    if isinstance(found, Unreachable):
+        return None
+    row = rows[points.index(found)]
+    recipient = Recipient(
+        found.address, ZoneInfo(prefs.time_zone), prefs.language, quiet_hours(prefs)
+    )
+    return Reach(recipient, CHANNEL[found.kind], row.id)
 
 
 # -- verification -------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from ..db import DATABASE
+from ..notifications import TRIGGERS
 from ..outbox import DELIVER
 from ..settings import Settings
 from . import actions, queue
@@ -16,7 +17,10 @@ from .store import PRESCRIPTIONS, RECHECK, PrescriptionStore
 
 
 async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
-    app[PRESCRIPTIONS] = PrescriptionStore(app[DATABASE], app.get(RECHECK), app.get(DELIVER))
+    notify = app.get(TRIGGERS)
+    app[PRESCRIPTIONS] = PrescriptionStore(
+        app[DATABASE], app.get(RECHECK), app.get(DELIVER), notify
+    )
     yield
 
 

@@ -40,6 +40,7 @@ from .. import audit
 from ..db import Database
 from ..db.models import utcnow
 from ..dispensing import store as fills
+from ..notifications import Triggers
 from ..outbox import Deliver
 from ..outbox import store as outbox
 from . import outbound, store
@@ -71,6 +72,7 @@ async def receive_cancel(
     pharmacy_id: uuid.UUID,
     recheck: Callable[[list[uuid.UUID]], None] | None = None,
     deliver: Deliver | None = None,
+    notify: Triggers | None = None,
 ) -> CancelReceived:
     """Store and decide one CancelRx. :class:`~server.prescriptions.writer.Duplicate` when
     the sender's MessageID is stored already (nothing is written: the caller tells a
@@ -78,13 +80,16 @@ async def receive_cancel(
     now = utcnow()
     async with db.transaction() as session:
         received, made_stale = await session.run_sync(
-            lambda s: _receive(s, message, body, raw, actor, pharmacy_id, now)
+            lambda s: _receive(s, message, body, raw, actor, pharmacy_id, now, notify)
         )
         written = outbox.enqueued(session)
+        told = notify.written(session) if notify is not None else []
     if made_stale and recheck is not None:
         recheck(made_stale)
     if written and deliver is not None:
         deliver(written)
+    if notify is not None:
+        notify.publish(told)
     return received
 
 
@@ -96,6 +101,7 @@ def _receive(
     actor: audit.Actor,
     pharmacy_id: uuid.UUID,
     now: dt.datetime,
+    notify: Triggers | None = None,
 ) -> tuple[CancelReceived, list[uuid.UUID]]:
     header = message.header
     inbound_id = store.keep_received(session, message, raw, actor.id, pharmacy_id, now)
@@ -147,6 +153,10 @@ def _receive(
             detail |= {"fill_cancelled": True, **ended}
         detail |= store.event_detail(answer.outcome)
         outcome = "success"
+        if notify is not None:
+            notify.cancelled_by_prescriber(
+                session, pharmacy_id=pharmacy_id, patient_id=rx.patient_id, rx_id=rx_id, now=now
+            )
     else:
         changes = []
         detail |= {"denied": answer.reason.value, "state": rx.state.value}

@@ -58,6 +58,7 @@ from eprescribe.patients import same_person
 from .. import audit
 from ..db import Database
 from ..db.models import utcnow
+from ..notifications import Triggers
 from ..outbox.models import OutboundMessage
 from . import store
 from .models import PrescriberAnswer
@@ -92,6 +93,7 @@ async def receive_response(
     actor: audit.Actor,
     pharmacy_id: uuid.UUID,
     check: Callable[[list[uuid.UUID]], None] | None = None,
+    notify: Triggers | None = None,
 ) -> AnswerReceived:
     """Store and apply one response. :class:`~server.prescriptions.writer.Duplicate` when
     the sender's MessageID is stored already (the caller tells a resend from a reused
@@ -101,7 +103,7 @@ async def receive_response(
     now = utcnow()
     async with db.transaction() as session:
         received, to_check = await session.run_sync(
-            lambda s: _receive(s, message, body, raw, actor, pharmacy_id, relates_to, now)
+            lambda s: _receive(s, message, body, raw, actor, pharmacy_id, relates_to, now, notify)
         )
     if to_check and check is not None:
         check(to_check)
@@ -117,6 +119,7 @@ def _receive(
     pharmacy_id: uuid.UUID,
     relates_to: str,
     now: dt.datetime,
+    notify: Triggers | None = None,
 ) -> tuple[AnswerReceived, list[uuid.UUID]]:
     inbound_id = store.keep_received(session, message, raw, actor.id, pharmacy_id, now)
     request = _request(session, message, actor, pharmacy_id, relates_to)
@@ -146,6 +149,8 @@ def _receive(
         store.save(session, [], [audit.values(actor, entry, now)])
         return AnswerReceived(inbound_id, rx_id, None), []
     new_id, outcome = _apply(session, message, body, original, inbound_id, actor, now)
+    if notify is not None:  # "needs the prescriber", not sent yet, is moot
+        notify.prescriber_answered(session, rx_id=rx_id, now=now)
     session.add(_answer_row(message, body, request, inbound_id, new_id, digest, now))
     session.flush()
     entries = [_entry(actor, "prescription.answer", rx_id, pharmacy_id, outcome, detail, now)]

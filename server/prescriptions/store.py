@@ -47,6 +47,7 @@ from ..admin.models import Pharmacy
 from ..db import Database, insert_ignoring_conflicts
 from ..db.models import utcnow
 from ..errors import Conflict, Forbidden, NotFound, Problem, Unprocessable
+from ..notifications import Triggers
 from ..outbox import Deliver
 from ..outbox import store as outbox
 from ..outbox.models import OutboundMessage
@@ -677,9 +678,15 @@ class PrescriptionStore:
     or a rule that says no) changes nothing, is audited too and raised after the commit."""
 
     def __init__(
-        self, db: Database, recheck: Recheck | None = None, deliver: Deliver | None = None
+        self,
+        db: Database,
+        recheck: Recheck | None = None,
+        deliver: Deliver | None = None,
+        notify: Triggers | None = None,
     ) -> None:
         self._db = db
+        #: the patient's notifications (asking the prescriber; none: nothing notifies)
+        self._notify = notify
         #: where prescriptions go to be checked again (the validation queue)
         self._recheck = recheck
         #: where outbound messages go to be delivered (without: the outbox sweep finds them)
@@ -723,13 +730,26 @@ class PrescriptionStore:
                 await _refuse(session, actor, action, rx_id, "refused", detail, _problem(exc))
             entry = audit.values(actor, _event(action, rx_id, "success", event_detail(outcome)))
             made_stale = await session.run_sync(
-                lambda s: save(s, [Change(found, outcome)], [entry], find_stale=True)
+                lambda s: self._save(s, action, Change(found, outcome), entry, now)
             )
             written = outbox.enqueued(session)
+            told = self._notify.written(session) if self._notify is not None else []
         self.recheck(made_stale)
         if written and self._deliver is not None:
             self._deliver(written)
+        if self._notify is not None:
+            self._notify.publish(told)
         return outcome.rx
+
+    def _save(
+        self, session: Session, action: str, change: Change, entry: dict[str, Any], now: dt.datetime
+    ) -> list[uuid.UUID]:
+        rx = change.after
+        if self._notify is not None and action == "clarify":
+            self._notify.needs_prescriber(
+                session, pharmacy_id=rx.pharmacy_id, patient_id=rx.patient_id, rx_id=rx.id, now=now
+            )
+        return save(session, [change], [entry], find_stale=True)
 
 
 #: the store the hub's handlers decide through

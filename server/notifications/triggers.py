@@ -1,0 +1,222 @@
+"""What notifies a patient: one function per event, each called by the store that makes the
+change, in that change's unit of work (a blocking session, inside the store's ``run_sync``),
+so the notification commits with the change or not at all, as the SCRIPT outbox's messages do.
+
+Each asks the profile where the message goes (:func:`server.patients.contacts.reach`: the
+preferred channel, verified, consented, not opted out); nowhere is fine: nothing is written.
+The context is the minimum necessary: the pharmacy's name and phone, the patient's first name
+(the email's greeting), the preferences link, and what the event needs (a pick-up date). No
+drug name: there is no pharmacy setting for it yet, so every trigger renders with
+``allow_drug_names=False`` and passes no ``drug_name``.
+
+The stores hold the hub's :class:`HubTriggers` (``app[TRIGGERS]``, built from the settings
+with the hub's publisher) through the :class:`~server.notifications.Triggers` protocol and call
+it; without one (a store built bare, in a unit test or a command) nothing notifies.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import uuid
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from aiohttp import web
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from eprescribe.ncpdp import Patient, from_json
+from eprescribe.notifications import EventKind
+
+from ..admin.models import Pharmacy
+from ..auth.credentials import load_key
+from ..patients import contacts
+from ..patients.models import PatientProfile
+from ..patients.unsubscribe import KEY_FILE, unsubscribe_url
+from ..settings import SETTINGS, Settings
+from . import NOTIFY, TRIGGERS, Notify, store
+
+log = logging.getLogger(__name__)
+K = EventKind
+#: what an event adds to the context, once the recipient is known
+Extra = Callable[[contacts.Reach], Mapping[str, str]]
+#: how long "needs the prescriber" waits for an answer before it goes (an answer first
+#: cancels it): most clarifications are answered within the hour
+NEEDS_PRESCRIBER_DELAY = dt.timedelta(hours=1)
+_MONTHS = {
+    "en": "January February March April May June July August September October November December",
+    "es": "enero febrero marzo abril mayo junio julio agosto septiembre octubre noviembre "
+    "diciembre",
+}
+
+
+@dataclass
+class HubTriggers:
+    """The triggers of one hub process: its public base URL (the preferences link), the key
+    its unsubscribe links are made with (read on first use), how long "needs the prescriber"
+    waits, and where notifications are published after the commit (``None``: the sweep finds
+    them)."""
+
+    issuer: str
+    keys_dir: Path
+    needs_prescriber_delay: dt.timedelta = NEEDS_PRESCRIBER_DELAY
+    notify: Notify | None = None
+    _key: bytes | None = field(default=None, repr=False)
+
+    @classmethod
+    def from_settings(cls, settings: Settings, notify: Notify | None = None) -> HubTriggers:
+        delay = dt.timedelta(seconds=settings.needs_prescriber_delay)
+        return cls(settings.issuer, settings.keys_dir, delay, notify)
+
+    def written(self, session: Any) -> list[uuid.UUID]:
+        """What ``session``'s unit of work wrote (:func:`.store.enqueued`)."""
+        return store.enqueued(session)
+
+    def publish(self, written: Sequence[uuid.UUID]) -> None:
+        """After the commit: send what the unit of work wrote."""
+        if written and self.notify is not None:
+            self.notify(written)
+
+    # -- the events -------------------------------------------------------------------------
+
+    def ready_for_pickup(
+        self,
+        session: Session,
+        *,
+        pharmacy_id: uuid.UUID,
+        patient_id: uuid.UUID | None,
+        fill_id: uuid.UUID,
+        pickup_by: dt.datetime,
+        now: dt.datetime,
+    ) -> uuid.UUID | None:
+        """A fill reached ``ready``: pick it up by ``pickup_by`` (when it goes back to
+        stock), written as a date in the patient's time zone and language."""
+        return self._notify(
+            session, K.READY_FOR_PICKUP, pharmacy_id, patient_id, fill_id, now,
+            lambda reach: {"pickup_by": _date(pickup_by, reach.recipient.zone,
+                                              reach.recipient.language)},
+        )  # fmt: skip
+
+    def cancelled_by_prescriber(
+        self,
+        session: Session,
+        *,
+        pharmacy_id: uuid.UUID,
+        patient_id: uuid.UUID | None,
+        rx_id: uuid.UUID,
+        now: dt.datetime,
+    ) -> uuid.UUID | None:
+        """A CancelRx was approved: the prescription will not be filled. A "needs the
+        prescriber" still pending about it is moot: cancelled."""
+        store.cancel(session, K.NEEDS_PRESCRIBER, rx_id, now)
+        return self._notify(session, K.CANCELLED_BY_PRESCRIBER, pharmacy_id, patient_id, rx_id, now)
+
+    def needs_prescriber(
+        self,
+        session: Session,
+        *,
+        pharmacy_id: uuid.UUID,
+        patient_id: uuid.UUID | None,
+        rx_id: uuid.UUID,
+        now: dt.datetime,
+    ) -> uuid.UUID | None:
+        """A pharmacist asked the prescriber (clarify: an RxChangeRequest): due after
+        :attr:`needs_prescriber_delay` (then the quiet hours), unless the prescriber answers
+        first (:func:`prescriber_answered`). One pending a prescription at most: a second
+        question while the first waits writes nothing."""
+        if store.pending(session, K.NEEDS_PRESCRIBER, rx_id):
+            return None
+        return self._notify(
+            session, K.NEEDS_PRESCRIBER, pharmacy_id, patient_id, rx_id, now,
+            after=self.needs_prescriber_delay,
+        )  # fmt: skip
+
+    def prescriber_answered(
+        self, session: Session, *, rx_id: uuid.UUID, now: dt.datetime
+    ) -> list[uuid.UUID]:
+        """The prescriber answered about ``rx_id`` (an RxChangeResponse): "needs the
+        prescriber", if still pending, is cancelled (never sent)."""
+        return store.cancel(session, K.NEEDS_PRESCRIBER, rx_id, now)
+
+    # -- shared -----------------------------------------------------------------------------
+
+    def _notify(
+        self,
+        session: Session,
+        kind: EventKind,
+        pharmacy_id: uuid.UUID,
+        patient_id: uuid.UUID | None,
+        subject_id: uuid.UUID,
+        now: dt.datetime,
+        extra: Extra | None = None,
+        after: dt.timedelta | None = None,
+    ) -> uuid.UUID | None:
+        if patient_id is None:  # the prescription matched no profile (yet)
+            return None
+        reach = contacts.reach(session, patient_id, kind)
+        if reach is None:
+            return None
+        pharmacy = session.get_one(Pharmacy, pharmacy_id)
+        context = {
+            "pharmacy_name": pharmacy.name,
+            "pharmacy_phone": pharmacy.phone or "",
+            "first_name": _first_name(session, patient_id),
+            "manage_url": self._manage_url(reach.contact_id),
+            **(extra(reach) if extra is not None else {}),
+        }
+        notification = store.enqueue(
+            session,
+            pharmacy_id=pharmacy_id,
+            patient_id=patient_id,
+            kind=kind,
+            channel=reach.channel,
+            recipient=reach.recipient,
+            context=context,
+            allow_drug_names=False,  # no per-pharmacy setting yet: the default, none
+            now=now,
+            after=after,
+            subject_id=subject_id,
+            contact_id=reach.contact_id,
+        )
+        log.info("notification %s written (%s)", notification, kind.value)
+        return notification
+
+    def _manage_url(self, contact_id: uuid.UUID) -> str:
+        """The email's preferences link: the contact point's unsubscribe page (a page that
+        asks before it changes anything) until the patient page exists."""
+        if self._key is None:
+            self._key = load_key(self.keys_dir / KEY_FILE)
+        return unsubscribe_url(self.issuer, self._key, contact_id)
+
+
+def _first_name(session: Session, patient_id: uuid.UUID) -> str:
+    demographics = session.scalar(
+        select(PatientProfile.demographics).where(PatientProfile.id == patient_id)
+    )
+    try:
+        name = from_json(Patient, demographics).name if demographics else None
+    except (ValueError, TypeError):
+        return ""
+    return (name.first or "") if name is not None else ""
+
+
+def _date(at: dt.datetime, zone: ZoneInfo, language: str) -> str:
+    """A date as the patient reads it: "December 20" or "20 de diciembre"."""
+    day = at.astimezone(zone).date()
+    month = _MONTHS.get(language, _MONTHS["en"]).split()[day.month - 1]
+    return f"{day.day} de {month}" if language == "es" else f"{month} {day.day}"
+
+
+async def _triggers_ctx(app: web.Application) -> AsyncIterator[None]:
+    app[TRIGGERS] = HubTriggers.from_settings(app[SETTINGS], app.get(NOTIFY))
+    yield
+
+
+def setup(app: web.Application, settings: Settings) -> None:
+    """The hub's triggers, for the stores built after them (with the worker's publisher,
+    set before)."""
+    app.cleanup_ctx.append(_triggers_ctx)
