@@ -28,6 +28,7 @@ from ..db import DATABASE
 from ..db.models import utcnow
 from ..errors import BadRequest, Conflict, NotFound, Problem
 from ..http import PROXIES, path_uuid, read_json_as, respond
+from ..notifications import TRIGGERS
 from ..openapi import Body, Operation, Timestamp, operation, path, query
 from ..patients.models import PatientProfile
 from ..prescriptions.models import Prescription
@@ -115,6 +116,8 @@ async def create_consult(request: web.Request) -> web.Response:
     patient_id = body.patient_id
     rx_id = None if isinstance(body.prescription_id, msgspec.UnsetType) else body.prescription_id
     now = utcnow()
+    notify = request.app.get(TRIGGERS)
+    told: list[uuid.UUID] = []
     async with request.app[DATABASE].transaction() as session:
         if not await _owned(session, who, PatientProfile, patient_id) or (
             rx_id is not None and not await _owned(session, who, Prescription, rx_id)
@@ -145,9 +148,19 @@ async def create_consult(request: web.Request) -> web.Response:
             session.add(row)
             await session.flush()
             store.add_steps(session, row.id, consult.history)
-            await _audit(session, who, "consult.create", row.id, "success")
             invite_url = f"{request.app[SETTINGS].issuer}/consult/{token}"
+            if notify is not None:
+                await session.run_sync(
+                    lambda s: notify.consult_scheduled(
+                        s, pharmacy_id=row.pharmacy_id, patient_id=patient_id,
+                        consult_id=row.id, invite_url=invite_url, now=now,
+                    )
+                )  # fmt: skip
+                told = notify.written(session)
+            await _audit(session, who, "consult.create", row.id, "success")
             found = _consult(row, consult.history, invite_url=invite_url)
+    if notify is not None:
+        notify.publish(told)
     if found is None:
         raise NotFound("No such patient or prescription in your pharmacy.")
     return respond(found)

@@ -75,6 +75,17 @@ class Triggers(Protocol):
         now: dt.datetime,
     ) -> uuid.UUID | None: ...
 
+    def consult_scheduled(
+        self,
+        session: Session,
+        *,
+        pharmacy_id: uuid.UUID,
+        patient_id: uuid.UUID,
+        consult_id: uuid.UUID,
+        invite_url: str,
+        now: dt.datetime,
+    ) -> uuid.UUID | None: ...
+
     def prescriber_answered(
         self, session: Session, *, rx_id: uuid.UUID, now: dt.datetime
     ) -> list[uuid.UUID]: ...

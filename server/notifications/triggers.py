@@ -135,6 +135,27 @@ class HubTriggers:
             after=self.needs_prescriber_delay,
         )  # fmt: skip
 
+    def consult_scheduled(
+        self,
+        session: Session,
+        *,
+        pharmacy_id: uuid.UUID,
+        patient_id: uuid.UUID,
+        consult_id: uuid.UUID,
+        invite_url: str,
+        now: dt.datetime,
+    ) -> uuid.UUID | None:
+        """A pharmacist scheduled a consult: its invite link (the token in it is stored
+        nowhere else but this message), and when it was scheduled (a consult opens at once:
+        there is no appointment time yet), in the patient's time zone."""
+        return self._notify(
+            session, K.CONSULT_SCHEDULED, pharmacy_id, patient_id, consult_id, now,
+            lambda reach: {
+                "invite_url": invite_url,
+                "consult_time": _moment(now, reach.recipient.zone, reach.recipient.language),
+            },
+        )  # fmt: skip
+
     def prescriber_answered(
         self, session: Session, *, rx_id: uuid.UUID, now: dt.datetime
     ) -> list[uuid.UUID]:
@@ -202,6 +223,16 @@ def _first_name(session: Session, patient_id: uuid.UUID) -> str:
     except (ValueError, TypeError):
         return ""
     return (name.first or "") if name is not None else ""
+
+
+def _moment(at: dt.datetime, zone: ZoneInfo, language: str) -> str:
+    """A date and time as the patient reads it: "December 20, 2:05 PM" or "20 de diciembre,
+    14:05"."""
+    local = at.astimezone(zone)
+    if language == "es":
+        return f"{_date(at, zone, language)}, {local:%H:%M}"
+    hour = local.hour % 12 or 12
+    return f"{_date(at, zone, language)}, {hour}:{local:%M} {'AM' if local.hour < 12 else 'PM'}"
 
 
 def _date(at: dt.datetime, zone: ZoneInfo, language: str) -> str:

@@ -27,6 +27,7 @@ from server.prescriptions.models import Prescription
 from server.settings import Settings
 from server.worker.checking import Checker
 from tests.conftest import ISSUER, Hub
+from tests.functional.consult_helpers import patient as consult_patient
 from tests.functional.fill_helpers import LISINOPRIL_A, gs1, ok, start, step
 from tests.functional.intake_helpers import post_script
 from tests.functional.test_fills import (  # noqa: F401 (fixtures)
@@ -42,7 +43,7 @@ from tests.functional.test_fills import (  # noqa: F401 (fixtures)
 from tests.functional.test_notifications_outbox import Mailbox, mailbox  # noqa: F401 (fixture)
 from tests.functional.test_patient_contacts import call, verified
 from tests.functional.test_prescriber_answers import answer, clarified, code_of, scene
-from tests.functional.verification_helpers import staff
+from tests.functional.verification_helpers import bearer, staff
 from tests.support.script_samples import cancelrx_xml
 
 NEW_YORK = ZoneInfo("America/New_York")
@@ -234,3 +235,27 @@ async def test_asking_the_prescriber_notifies_after_the_delay_unless_answered_fi
     (row,) = await notices(hub, EventKind.NEEDS_PRESCRIBER)
     assert row.state == "cancelled"  # never sent: the answer came first
     assert row.attempts == 0
+
+
+async def test_a_scheduled_consult_sends_the_patient_its_invite_link(hub: Hub) -> None:
+    patient = uuid.UUID(await consult_patient(hub))
+    alice = await staff(hub, "alice")
+    terry = await staff(hub, "terry", role="technician")
+    await reachable(hub, terry, patient)
+    created = await hub.client.post(
+        "/api/v1/consults", json={"patient_id": str(patient)}, headers=bearer(alice)
+    )
+    assert created.status == 200, await created.text()
+    consult = await created.json()
+
+    (row,) = await notices(hub, EventKind.CONSULT_SCHEDULED)
+    assert (row.state, row.patient_id, row.subject_id) == (
+        "pending",
+        patient,
+        uuid.UUID(consult["id"]),
+    )
+    assert row.next_attempt_at == send_at(row.created_at, NEW_YORK)
+    assert row.subject == "Your consultation with a pharmacist"
+    assert row.body.startswith("Hello Alex,")  # the first name, from the profile
+    assert f"Join it from this link: {consult['invite_url']}\n" in row.body
+    minimum_necessary(row)
