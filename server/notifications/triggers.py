@@ -30,7 +30,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from eprescribe.ncpdp import Patient, from_json
-from eprescribe.notifications import EventKind
+from eprescribe.notifications import EventKind, TemplateError
 
 from ..admin.models import Pharmacy
 from ..auth.credentials import load_key
@@ -189,6 +189,27 @@ class HubTriggers:
             "manage_url": self._manage_url(reach.contact_id),
             **(extra(reach) if extra is not None else {}),
         }
+        try:
+            return self._write(session, kind, pharmacy_id, patient_id, subject_id, reach, context,
+                               now, after)  # fmt: skip
+        except TemplateError as exc:
+            # a template that cannot render must not stop the pharmacy's change (a fill, a
+            # cancel): the message is lost, said in the log (no patient data in the reason)
+            log.warning("%s notification not written: %s", kind.value, exc)
+            return None
+
+    def _write(
+        self,
+        session: Session,
+        kind: EventKind,
+        pharmacy_id: uuid.UUID,
+        patient_id: uuid.UUID,
+        subject_id: uuid.UUID,
+        reach: contacts.Reach,
+        context: Mapping[str, str],
+        now: dt.datetime,
+        after: dt.timedelta | None,
+    ) -> uuid.UUID:
         notification = store.enqueue(
             session,
             pharmacy_id=pharmacy_id,

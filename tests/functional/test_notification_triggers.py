@@ -259,3 +259,29 @@ async def test_a_scheduled_consult_sends_the_patient_its_invite_link(hub: Hub) -
     assert row.body.startswith("Hello Alex,")  # the first name, from the profile
     assert f"Join it from this link: {consult['invite_url']}\n" in row.body
     minimum_necessary(row)
+
+
+async def test_a_cancellation_while_the_prescriber_is_asked_cancels_the_pending_notice(
+    hub: Hub,
+    checker: Checker,  # noqa: F811
+) -> None:
+    s = await scene(hub, checker)
+    patient = await patient_of(hub, s.rx_id)
+    await reachable(hub, await staff(hub, "terry", role="technician"), patient)
+    await clarified(s)
+    (waiting,) = await notices(hub, EventKind.NEEDS_PRESCRIBER)
+    assert waiting.state == "pending"
+
+    reply = await s.post(
+        cancelrx_xml(
+            message_id=f"CANCEL-{uuid.uuid4().hex[:12]}",
+            order_number=f"ORD-{s.message_id}"[:35],
+            drug_description="lisinopril 10 MG Oral Tablet",
+            written_date=dt.datetime.now(dt.UTC).date().isoformat(),
+        )
+    )
+    assert b"<Status>" in reply
+    (waiting,) = await notices(hub, EventKind.NEEDS_PRESCRIBER)
+    assert waiting.state == "cancelled"
+    (cancelled,) = await notices(hub, EventKind.CANCELLED_BY_PRESCRIBER)
+    assert (cancelled.state, cancelled.subject_id) == ("pending", s.rx_id)
