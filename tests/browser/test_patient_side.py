@@ -12,7 +12,7 @@ import time
 import uuid
 from contextlib import closing
 
-from playwright.sync_api import Browser, expect
+from playwright.sync_api import Browser, Route, expect
 
 from .conftest import DESKTOP, DemoHub, Shots, sign_in, watch
 
@@ -132,5 +132,62 @@ def test_a_pharmacist_sets_a_patients_preferences_contact_and_consent(
     ]
     expect(page.get_by_role("status").filter(has_text="Downloaded")).to_be_visible()
 
+    context.close()
+    assert problems == []
+
+
+def test_the_adherence_list_links_each_patient_to_the_profile(
+    demo_hub: DemoHub, chromium: Browser, shots: Shots
+) -> None:
+    """The list as the API documents it (docs/patients.md), given to the page in place of the
+    hub's answer (a fill handed over takes the whole dispensing scenario): below 80 % marked,
+    each patient a link to the profile, whose own card reads the same shape."""
+    rx = demo_hub.ready_prescription(
+        f"adh-{time.time_ns()}", patient_last="Adhtest", patient_first="Casey"
+    )
+    patient_id = str(rx["patient_id"])
+    line = {
+        "patient_id": patient_id,
+        "patient": {"last": "Adhtest", "first": "Casey", "date_of_birth": "1980-01-01"},
+        "drug_class": "statins",
+        "drugs": ["atorvastatin"],
+        "index_date": "2026-01-05",
+        "days_in_period": 100,
+        "days_covered": 62,
+        "fill_dates": 2,
+        "pdc_percent": 62.0,
+        "eligible": True,
+        "adherent": False,
+    }
+    rasa = {**line, "drug_class": "ras_antagonists", "drugs": ["lisinopril"],
+            "days_covered": 95, "pdc_percent": 95.0, "adherent": True}  # fmt: skip
+    answer = {"period_from": "2026-01-01", "period_to": "2026-04-15", "threshold_percent": 80}
+
+    def fulfil(route: Route) -> None:
+        route.fulfill(json={**answer, "items": [line, rasa]})
+
+    problems: list[str] = []
+    context = chromium.new_context(viewport=DESKTOP)
+    page = context.new_page()
+    watch(page, problems)
+    page.route(re.compile(r".*/api/v1/adherence\?.*"), fulfil)
+    page.route(re.compile(rf".*/api/v1/patients/{patient_id}/adherence$"), fulfil)
+    sign_in(page, demo_hub)
+    page.get_by_role("link", name="Adherence", exact=True).click()
+    table = page.get_by_role("table", name="Adherence by patient and class")
+    rows = table.locator("tbody tr")
+    expect(rows).to_have_count(2)
+    expect(rows.nth(0)).to_contain_text("Statins")
+    expect(rows.nth(0).locator(".pdc")).to_have_text("62.0 %")
+    expect(rows.nth(0)).to_contain_text("62 / 100")
+    expect(rows.nth(0)).to_contain_text("Below 80 %")
+    expect(rows.nth(1)).to_contain_text("RAS antagonists")
+    shots.take(page, "07-adherence-list")
+    rows.nth(0).get_by_role("link", name="Adhtest, Casey").click()
+    expect(page.get_by_role("heading", name="Adhtest, Casey")).to_be_visible()
+    own = page.get_by_role("table", name="Adherence by class")
+    expect(own.locator("tbody tr")).to_have_count(2)
+    expect(own.locator("tbody tr").nth(1).locator(".pdc")).to_have_text("95.0 %")
+    shots.take(page, "08-profile-adherence")
     context.close()
     assert problems == []
