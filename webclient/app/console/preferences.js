@@ -307,7 +307,8 @@ function consentPart(base, consent) {
       replace(message, notice("error", error.message));
     } finally {
       box.disabled = false;
-      box.focus(); // stays on the switch just used
+      // disabled while saving, the switch lost the focus: it gets it back unless the user moved on
+      if (document.activeElement === document.body || document.activeElement === box) box.focus();
     }
   }
 
