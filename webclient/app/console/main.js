@@ -1,7 +1,7 @@
 // The pharmacist console: sign-in, the chrome, and a hash router over the views
 // (#/queue, #/rx/<id>, #/patients/<id>, #/consults, #/consults/<id>; dispensing: #/fills,
 // #/fills/<id>, #/check, #/check/<id>, #/will-call, #/will-call/<id>, #/inventory,
-// #/inventory/<ndc11>).
+// #/inventory/<ndc11>; the patient's side: #/adherence).
 
 import * as auth from "../lib/auth.js";
 import { h, replace, problemBox } from "../lib/dom.js";
@@ -13,6 +13,7 @@ import { fillQueueView, fillView } from "./fills.js";
 import { checkQueueView, checkView } from "./productcheck.js";
 import { willCallView, pickUpView } from "./willcall.js";
 import { inventoryView, productView } from "./inventory.js";
+import { adherenceView } from "./adherence.js";
 
 const view = document.getElementById("view");
 const ROUTES = [
@@ -29,6 +30,7 @@ const ROUTES = [
   [/^#\/will-call\/([\w-]+)$/, "will-call", (id) => (el) => pickUpView(el, id)],
   [/^#\/inventory$/, "inventory", () => inventoryView],
   [/^#\/inventory\/(\d{11})$/, "inventory", (ndc11) => (el) => productView(el, ndc11)],
+  [/^#\/adherence$/, "adherence", () => adherenceView],
 ];
 
 let leaveView = null;
@@ -74,6 +76,8 @@ function chrome(user) {
   const staff = ["pharmacist", "technician"].includes(user?.role);
   for (const section of ["fills", "will-call"]) document.querySelector(`#nav a[data-section="${section}"]`).hidden = !staff;
   document.querySelector('#nav a[data-section="check"]').hidden = user?.role !== "pharmacist";
+  // adherence is a pharmacist's (the hub refuses it to anyone else)
+  document.querySelector('#nav a[data-section="adherence"]').hidden = user?.role !== "pharmacist";
   // the stock: read by the pharmacy's staff and admins (receiving and counts: the counter's;
   // reorder points: pharmacists' and admins'; the screen offers each to whom the hub allows it)
   const stock = ["pharmacist", "technician", "pharmacy_admin"].includes(user?.role);

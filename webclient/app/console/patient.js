@@ -1,10 +1,12 @@
-// A patient's profile: allergies, active medications, other prescriptions, notes.
+// A patient's profile: allergies, active medications, other prescriptions, notes; contact
+// points, preferences and consent, and adherence (pharmacists), from preferences.js.
 
 import { loadInto } from "../lib/api.js";
 import { currentUser } from "../lib/auth.js";
 import { h, replace, fact, when, day, personName } from "../lib/dom.js";
 import { markers, stateBadge } from "./queue.js";
 import { startConsult } from "./consults.js";
+import { contactCard, patientAdherenceCard } from "./preferences.js";
 
 export async function patientView(el, id) {
   const patient = await loadInto(el, `/patients/${id}`, "patient");
@@ -35,6 +37,8 @@ export async function patientView(el, id) {
               h("td", {}, h("a", { href: `#/rx/${rx.id}` }, rx.drug_description), " ", markers(rx)),
               h("td", {}, when(rx.received_at)), h("td", {}, stateBadge(rx.state))))))
         : h("p", { class: "hint" }, "No prescriptions.")),
+    contactCard(patient.id),
+    currentUser()?.role === "pharmacist" ? patientAdherenceCard(patient.id) : null,
     h("section", { class: "card" }, h("h2", {}, "Notes"),
       list(patient.notes, (n) => h("li", {}, n.text, h("div", { class: "hint" }, `${n.drug_description} · ${n.author || "—"} · ${when(n.at)}`)),
         "No notes on this patient's prescriptions.")));
