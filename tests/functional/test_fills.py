@@ -11,7 +11,7 @@ import dataclasses
 import datetime as dt
 import io
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -84,10 +84,13 @@ async def products(hub: Hub, settings: Settings, tmp_path: Path) -> None:
 
 
 @pytest.fixture
-def checker(settings: Settings, products: None) -> Iterator[Checker]:
-    checker = Checker.from_settings(settings)
+async def checker(settings: Settings, products: None) -> AsyncIterator[Checker]:
+    """Made in a thread: it reads the imported products with a blocking engine, which on the
+    event loop would stop the hub's own transactions from finishing (SQLite's lock, waited
+    for until its busy timeout)."""
+    checker = await asyncio.to_thread(Checker.from_settings, settings)
     yield checker
-    checker.close()
+    await asyncio.to_thread(checker.close)
 
 
 @pytest.fixture
