@@ -90,6 +90,16 @@ def _take(
     )
 
 
+def locked(session: Session, model: Any, ids: Sequence[Any]) -> dict[Any, Any]:
+    """The rows of ``model`` with ``ids``, read and locked in one statement for an attempt's
+    conclusion, in the order of their IDs (two workers never wait on each other in a
+    circle), by ID."""
+    rows = session.scalars(
+        select(model).where(model.id.in_(ids)).order_by(model.id).with_for_update()
+    )
+    return {row.id: row for row in rows}
+
+
 def jittered(first: float, longest: float, attempts: int) -> float:
     """The wait after the ``attempts``-th failure: doubling from ``first`` up to ``longest``,
     then somewhere in its upper half (so receivers that failed together are not all tried

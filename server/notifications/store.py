@@ -277,15 +277,7 @@ def conclude_many(
     lapsed and a later attempt holds it; a send always counts: the patient has it). The rows
     are read and locked in one statement, in the order of their IDs; one audit append for
     those sent or dead is the last statement."""
-    rows = {
-        row.id: row
-        for row in session.scalars(
-            select(Notification)
-            .where(Notification.id.in_([claimed.id for claimed, _ in attempts]))
-            .order_by(Notification.id)
-            .with_for_update()
-        )
-    }
+    rows = leases.locked(session, Notification, [claimed.id for claimed, _ in attempts])
     found: list[Concluded | None] = []
     finished: list[Notification] = []
     for claimed, outcome in attempts:

@@ -231,15 +231,7 @@ def conclude_many(
     The rows are read and locked in one statement (in the order of their IDs, so that two
     workers never wait on each other in a circle), the messages they let go found in one,
     and one audit append for all of them is the last statement."""
-    rows = {
-        row.id: row
-        for row in session.scalars(
-            select(OutboundMessage)
-            .where(OutboundMessage.id.in_([claimed.id for claimed, _ in attempts]))
-            .order_by(OutboundMessage.id)
-            .with_for_update()
-        )
-    }
+    rows = leases.locked(session, OutboundMessage, [claimed.id for claimed, _ in attempts])
     found: list[Concluded | None] = []
     finished: list[OutboundMessage] = []
     for claimed, attempt in attempts:

@@ -12,7 +12,7 @@ from celery import Celery, signals
 from ..notifications import QUEUE, SEND_TASK
 from ..settings import Settings
 from .failures import RETRY_TRANSIENT, transient_as_retry
-from .publisher import PUBLISH_RETRY
+from .publisher import publish_follow_ups
 
 log = logging.getLogger(__name__)
 
@@ -46,17 +46,4 @@ def register(app: Celery, settings: Settings) -> None:
         """Attempt each notification that is due; publish the retries with their countdown."""
         with transient_as_retry():
             found = sender().send_many([uuid.UUID(i) for i in notification_ids])
-        for follow in found:
-            try:
-                app.send_task(
-                    SEND_TASK,
-                    args=[[str(follow.id)]],
-                    countdown=follow.countdown,
-                    queue=QUEUE,
-                    retry=True,
-                    retry_policy=PUBLISH_RETRY,
-                )
-            except Exception as exc:  # the broker away: the row is due, the sweep queues it
-                log.warning(
-                    "notification %s left for the sweep (%s)", follow.id, type(exc).__name__
-                )
+        publish_follow_ups(app, SEND_TASK, QUEUE, found)

@@ -11,7 +11,7 @@ from celery import Celery
 from ..outbox import DELIVER_TASK, QUEUE
 from ..settings import Settings
 from .failures import RETRY_TRANSIENT, per_process, transient_as_retry
-from .publisher import PUBLISH_RETRY
+from .publisher import publish_follow_ups
 
 log = logging.getLogger(__name__)
 
@@ -32,15 +32,4 @@ def register(app: Celery, settings: Settings) -> None:
         the messages that waited behind one that finished."""
         with transient_as_retry():
             found = deliverer().deliver_many([uuid.UUID(i) for i in message_ids])
-        for follow in found:
-            try:
-                app.send_task(
-                    DELIVER_TASK,
-                    args=[[str(follow.id)]],
-                    countdown=follow.countdown,
-                    queue=QUEUE,
-                    retry=True,
-                    retry_policy=PUBLISH_RETRY,
-                )
-            except Exception as exc:  # the broker away: the row is due, the sweep queues it
-                log.warning("outbound %s left for the sweep (%s)", follow.id, type(exc).__name__)
+        publish_follow_ups(app, DELIVER_TASK, QUEUE, found)

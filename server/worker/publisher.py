@@ -20,6 +20,7 @@ import logging
 import uuid
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
+from typing import Protocol
 
 from celery import Celery
 
@@ -152,3 +153,30 @@ class CheckQueue:
         if self._runner is not None:
             await self._runner
         self._thread.shutdown(wait=True)
+
+
+class FollowUp(Protocol):
+    """A row to publish again: its ID, and after how many seconds (None: now)."""
+
+    @property
+    def id(self) -> uuid.UUID: ...
+
+    @property
+    def countdown(self) -> float | None: ...
+
+
+def publish_follow_ups(celery: Celery, task: str, queue: str, found: Iterable[FollowUp]) -> None:
+    """From a worker's task: publish each of ``found`` as ``task`` (one ID a task) with its
+    countdown; one the broker does not take is left for the sweep (its row is due)."""
+    for follow in found:
+        try:
+            celery.send_task(
+                task,
+                args=[[str(follow.id)]],
+                countdown=follow.countdown,
+                queue=queue,
+                retry=True,
+                retry_policy=PUBLISH_RETRY,
+            )
+        except Exception as exc:  # the broker away: the row is due, the sweep queues it
+            log.warning("%s %s left for the sweep (%s)", task, follow.id, type(exc).__name__)
