@@ -59,6 +59,12 @@ MAX_LENGTH: Mapping[Part, int] = {
 }
 #: placeholders that name the patient: never where a message shows before it is opened
 IDENTIFYING = frozenset({"first_name"})
+_NAMES = {
+    Part.SMS: "SMS text",
+    Part.EMAIL_SUBJECT: "email subject",
+    Part.EMAIL_TEXT: "email text",
+    Part.EMAIL_HTML: "email HTML",
+}
 _BRACES = re.compile(r"\$\$|\$\{[_a-z][_a-z0-9]*\}", re.IGNORECASE)
 
 #: synthetic values a preview and the length check fill in (never a patient's); a little
@@ -123,7 +129,7 @@ def check_part(
     """Check ``text`` as the ``part`` of a pharmacy's ``kind`` template; its placeholders.
     :class:`Refused` with the first rule it breaks."""
     kind, part = EventKind(kind), Part(part)
-    where = f"{part.value.replace('_', ' ')}"
+    where = _NAMES[part]
     if len(text) > MAX_LENGTH[part]:
         raise Refused("too_long", f"The {where} is longer than {MAX_LENGTH[part]} characters.")
     template = string.Template(text)
