@@ -31,6 +31,7 @@ from . import (
 from .dispensing import fills_feature as fills
 from .errors import error_middleware
 from .notifications import callbacks as notifications
+from .notifications import templates_http as notification_templates
 from .notifications import triggers
 from .patients import contacts_feature as patient_contacts
 from .settings import SETTINGS, Settings
@@ -66,6 +67,7 @@ def create_app(settings: Settings) -> web.Application:
     drugs.setup(app, settings)  # the drug picker's search
     inventory.setup(app, settings)  # stock by product and lot; the fills take from it
     notifications.setup(app, settings)  # the SMS provider's signed status callbacks
+    notification_templates.setup(app, settings)  # a pharmacy's own templates (admins)
     openapi.setup(app, settings)  # describes the routes of every feature
     webclient.setup(app, settings)
     demo_ehr.setup(app, settings)  # only with TELEPHARM_DEMO_EHR=1 (make run): the demo prescriber

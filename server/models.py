@@ -22,6 +22,7 @@ from .dispensing import models as dispensing
 from .drugs import models as drugs
 from .inventory import models as inventory
 from .notifications import models as notifications
+from .notifications import template_models as notification_templates
 from .outbox import models as outbox
 from .patients import models as patients
 from .prescriptions import archive as epcs_archive
@@ -37,6 +38,7 @@ MODEL_MODULES: tuple[ModuleType, ...] = (
     drugs,
     inventory,
     notifications,
+    notification_templates,
     outbox,
     patients,
     prescriptions,

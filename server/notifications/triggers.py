@@ -5,9 +5,11 @@ so the notification commits with the change or not at all, as the SCRIPT outbox'
 Each asks the profile where the message goes (:func:`server.patients.contacts.reach`: the
 preferred channel, verified, consented, not opted out); nowhere is fine: nothing is written.
 The context is the minimum necessary: the pharmacy's name and phone, the patient's first name
-(the email's greeting), the preferences link, and what the event needs (a pick-up date). No
-drug name: there is no pharmacy setting for it yet, so every trigger renders with
-``allow_drug_names=False`` and passes no ``drug_name``.
+(the email's greeting), the preferences link, what the event needs (a pick-up date), and for a
+prescription's events its drug (``$drug_name``, used only where the pharmacy's own template
+asks for it). The template is the pharmacy's own while it passes the rules with the pharmacy's
+drug-name setting as it is now, else the default (:func:`.template_store.for_sending`): a
+drug name shows in a text or an email subject only where the pharmacy allows it.
 
 The stores hold the hub's :class:`HubTriggers` (``app[TRIGGERS]``, built from the settings
 with the hub's publisher) through the :class:`~server.notifications.Triggers` protocol and call
@@ -31,14 +33,17 @@ from sqlalchemy.orm import Session
 
 from eprescribe.ncpdp import Patient, from_json
 from eprescribe.notifications import EventKind, TemplateError
+from eprescribe.notifications.templates import DRUG_NAME, VARIABLES
 
 from ..admin.models import Pharmacy
 from ..auth.credentials import load_key
+from ..dispensing.models import Fill
 from ..patients import contacts
 from ..patients.models import PatientProfile
 from ..patients.unsubscribe import KEY_FILE, unsubscribe_url
+from ..prescriptions.models import Prescription
 from ..settings import SETTINGS, Settings
-from . import NOTIFY, TRIGGERS, Notify, store
+from . import NOTIFY, TRIGGERS, Notify, store, template_store
 
 log = logging.getLogger(__name__)
 K = EventKind
@@ -189,6 +194,8 @@ class HubTriggers:
             "manage_url": self._manage_url(reach.contact_id),
             **(extra(reach) if extra is not None else {}),
         }
+        if DRUG_NAME in VARIABLES[kind]:
+            context[DRUG_NAME] = _drug_name(session, subject_id)
         try:
             return self._write(session, kind, pharmacy_id, patient_id, subject_id, reach, context,
                                now, after)  # fmt: skip
@@ -210,6 +217,9 @@ class HubTriggers:
         now: dt.datetime,
         after: dt.timedelta | None,
     ) -> uuid.UUID:
+        template, allow_drug_names = template_store.for_sending(
+            session, pharmacy_id, kind, reach.recipient.language
+        )
         notification = store.enqueue(
             session,
             pharmacy_id=pharmacy_id,
@@ -218,7 +228,8 @@ class HubTriggers:
             channel=reach.channel,
             recipient=reach.recipient,
             context=context,
-            allow_drug_names=False,  # no per-pharmacy setting yet: the default, none
+            template=template,
+            allow_drug_names=allow_drug_names,
             now=now,
             after=after,
             subject_id=subject_id,
@@ -233,6 +244,20 @@ class HubTriggers:
         if self._key is None:
             self._key = load_key(self.keys_dir / KEY_FILE)
         return unsubscribe_url(self.issuer, self._key, contact_id)
+
+
+def _drug_name(session: Session, subject_id: uuid.UUID) -> str:
+    """The drug of the prescription ``subject_id`` is, or whose fill it is ("" if neither)."""
+    found = session.scalar(
+        select(Prescription.drug_description).where(Prescription.id == subject_id)
+    )
+    if found is None:
+        found = session.scalar(
+            select(Prescription.drug_description)
+            .join(Fill, Fill.prescription_id == Prescription.id)
+            .where(Fill.id == subject_id)
+        )
+    return found or ""
 
 
 def _first_name(session: Session, patient_id: uuid.UUID) -> str:

@@ -1,7 +1,7 @@
 // The pharmacist console: sign-in, the chrome, and a hash router over the views
 // (#/queue, #/rx/<id>, #/patients/<id>, #/consults, #/consults/<id>; dispensing: #/fills,
 // #/fills/<id>, #/check, #/check/<id>, #/will-call, #/will-call/<id>, #/inventory,
-// #/inventory/<ndc11>; the patient's side: #/adherence).
+// #/inventory/<ndc11>; the patient's side: #/adherence; admins: #/templates, #/templates/<kind>/<lang>).
 
 import * as auth from "../lib/auth.js";
 import { h, replace, problemBox } from "../lib/dom.js";
@@ -14,6 +14,7 @@ import { checkQueueView, checkView } from "./productcheck.js";
 import { willCallView, pickUpView } from "./willcall.js";
 import { inventoryView, productView } from "./inventory.js";
 import { adherenceView } from "./adherence.js";
+import { templatesView, templateView } from "./templates.js";
 
 const view = document.getElementById("view");
 const ROUTES = [
@@ -31,6 +32,8 @@ const ROUTES = [
   [/^#\/inventory$/, "inventory", () => inventoryView],
   [/^#\/inventory\/(\d{11})$/, "inventory", (ndc11) => (el) => productView(el, ndc11)],
   [/^#\/adherence$/, "adherence", () => adherenceView],
+  [/^#\/templates$/, "templates", () => templatesView],
+  [/^#\/templates\/([a-z_]+)\/([a-z]{2,3})$/, "templates", (kind, language) => (el) => templateView(el, kind, language)],
 ];
 
 let leaveView = null;
@@ -82,6 +85,8 @@ function chrome(user) {
   // reorder points: pharmacists' and admins'; the screen offers each to whom the hub allows it)
   const stock = ["pharmacist", "technician", "pharmacy_admin"].includes(user?.role);
   document.querySelector('#nav a[data-section="inventory"]').hidden = !stock;
+  // the notification templates and their drug-name setting: the pharmacy admin's
+  document.querySelector('#nav a[data-section="templates"]').hidden = user?.role !== "pharmacy_admin";
   if (!signedIn) signedOut();
 }
 
