@@ -59,6 +59,7 @@ def link(session: Session, wanted: Sequence[LinkRequest]) -> list[PatientLink]:
         for profile in session.scalars(
             select(PatientProfile)
             .where(
+                PatientProfile.merged_into_id.is_(None),  # a merged profile matches no more
                 or_(
                     *(
                         and_(
@@ -69,7 +70,7 @@ def link(session: Session, wanted: Sequence[LinkRequest]) -> list[PatientLink]:
                         )
                         for pharmacy_id, last, first, born in names
                     )
-                )
+                ),
             )
             .order_by(PatientProfile.id)
         ):
