@@ -96,9 +96,14 @@ def classify(key: MatchKey, candidates: Iterable[tuple[str, MatchKey]]) -> Patie
         for pid, c in candidates
         if (c.last, c.first, c.date_of_birth) == (key.last, key.first, key.date_of_birth)
     ]
-    exact = [
-        pid for pid, c in same_person if (c.gender, c.postal_code) == (key.gender, key.postal_code)
-    ]
+    # one profile may stand for several keys (a merged profile's key is its survivor's too)
+    exact = list(
+        dict.fromkeys(
+            pid
+            for pid, c in same_person
+            if (c.gender, c.postal_code) == (key.gender, key.postal_code)
+        )
+    )
     if len(exact) == 1:
         return PatientMatch("exact", (exact[0],))
     if len(exact) > 1:
@@ -106,7 +111,8 @@ def classify(key: MatchKey, candidates: Iterable[tuple[str, MatchKey]]) -> Patie
     if not same_person:
         return PatientMatch("new")
     differences = sorted({field for _, c in same_person for field in _differences(key, c)})
-    return PatientMatch("weak", tuple(pid for pid, _ in same_person), tuple(differences))
+    weak = tuple(dict.fromkeys(pid for pid, _ in same_person))
+    return PatientMatch("weak", weak, tuple(differences))
 
 
 def _differences(key: MatchKey, other: MatchKey) -> Iterable[str]:
