@@ -1,7 +1,8 @@
 // The pharmacist console: sign-in, the chrome, and a hash router over the views
 // (#/queue, #/rx/<id>, #/patients/<id>, #/consults, #/consults/<id>; dispensing: #/fills,
 // #/fills/<id>, #/check, #/check/<id>, #/will-call, #/will-call/<id>, #/inventory,
-// #/inventory/<ndc11>; the patient's side: #/adherence).
+// #/inventory/<ndc11>; the patient's side: #/adherence, #/match-review, #/patients/<id>/merge,
+// #/merges/<id>).
 
 import * as auth from "../lib/auth.js";
 import { h, replace, problemBox } from "../lib/dom.js";
@@ -14,6 +15,7 @@ import { checkQueueView, checkView } from "./productcheck.js";
 import { willCallView, pickUpView } from "./willcall.js";
 import { inventoryView, productView } from "./inventory.js";
 import { adherenceView } from "./adherence.js";
+import { matchReviewView, mergeView, mergeRecordView } from "./review.js";
 
 const view = document.getElementById("view");
 const ROUTES = [
@@ -31,6 +33,9 @@ const ROUTES = [
   [/^#\/inventory$/, "inventory", () => inventoryView],
   [/^#\/inventory\/(\d{11})$/, "inventory", (ndc11) => (el) => productView(el, ndc11)],
   [/^#\/adherence$/, "adherence", () => adherenceView],
+  [/^#\/match-review$/, "match-review", () => matchReviewView],
+  [/^#\/patients\/([\w-]+)\/merge$/, "match-review", (id) => (el) => mergeView(el, id)],
+  [/^#\/merges\/([\w-]+)$/, "match-review", (id) => (el) => mergeRecordView(el, id)],
 ];
 
 let leaveView = null;
@@ -74,7 +79,7 @@ function chrome(user) {
   document.querySelector('#nav a[data-section="consults"]').hidden = user?.role !== "pharmacist";
   // filling and will-call are the counter's (technicians and pharmacists); the product check a pharmacist's
   const staff = ["pharmacist", "technician"].includes(user?.role);
-  for (const section of ["fills", "will-call"]) document.querySelector(`#nav a[data-section="${section}"]`).hidden = !staff;
+  for (const section of ["fills", "will-call", "match-review"]) document.querySelector(`#nav a[data-section="${section}"]`).hidden = !staff;
   document.querySelector('#nav a[data-section="check"]').hidden = user?.role !== "pharmacist";
   // adherence is a pharmacist's (the hub refuses it to anyone else)
   document.querySelector('#nav a[data-section="adherence"]').hidden = user?.role !== "pharmacist";
