@@ -167,3 +167,38 @@ async def test_another_pharmacy_sees_nothing_and_its_misses_are_audited(
         )
     assert outcomes == ["not_found", "not_found"]
     assert (await detail(hub, alice, rx_id))["patient_id"] is None
+
+
+async def test_an_ambiguous_match_then_a_merge_makes_it_exact(hub: Hub, checker: Checker) -> None:
+    alice = await pharmacist(hub)
+    _, first = await weak(hub, checker, alice, 1)
+    second = await reviewable(hub, checker, **someone(1), gender="F")
+    # two profiles made for one person (F): the next script matches both equally well
+    made = []
+    for rx_id in (first, second):
+        status, body = await call(hub, "POST", f"/api/v1/match-review/{rx_id}/create", alice)
+        assert status == 200, body
+        made.append(body["patient_id"])
+    third = await reviewable(hub, checker, **someone(1), gender="F")
+    [item] = (await review_queue(hub, alice))["items"]
+    assert item["prescription_id"] == str(third)
+    assert item["match"] == "ambiguous"
+    exact = {c["patient_id"] for c in item["candidates"] if not c["differ"]}
+    assert exact == set(made)
+    # merged, the two are one: the queued script links to the survivor, the next one too
+    status, body = await call(
+        hub, "POST", f"/api/v1/patients/{made[0]}/merge", alice, {"merged_id": made[1]}
+    )
+    assert status == 200, body
+    [item] = (await review_queue(hub, alice))["items"]
+    assert made[1] not in {c["patient_id"] for c in item["candidates"]}
+    status, body = await call(
+        hub, "POST", f"/api/v1/match-review/{third}/link", alice, {"patient_id": made[1]}
+    )
+    assert (status, body["code"]) == (409, "profile_merged")
+    status, body = await call(
+        hub, "POST", f"/api/v1/match-review/{third}/link", alice, {"patient_id": made[0]}
+    )
+    assert status == 200, body
+    fourth = await reviewable(hub, checker, **someone(1), gender="F")
+    assert (await detail(hub, alice, fourth))["patient_id"] == made[0]
