@@ -44,7 +44,7 @@ from ..db.models import utcnow
 from ..errors import Conflict, NotFound, Problem, Unprocessable
 from ..notifications.models import Notification
 from ..prescriptions import store
-from ..prescriptions.models import Finding, Prescription
+from ..prescriptions.models import Finding, PatientPicture, Prescription
 from .directory import _key, _new_profile
 from .models import PatientContact, PatientMerge, PatientPreferences, PatientProfile
 
@@ -404,7 +404,7 @@ def merge(
     )
     session.add(record)
     session.flush()
-    stale = store.picture_changed(session, [survivor_id, merged_id])
+    stale = _pictures_changed(session, [survivor_id, merged_id])
     counts = counts_of(moved)
     audit.append(
         session,
@@ -453,6 +453,21 @@ def _move_prescriptions(
         for rx in rxs.values()
     ]
     store.save(session, changes, [])
+
+
+def _pictures_changed(session: Session, patient_ids: list[uuid.UUID]) -> list[uuid.UUID]:
+    """Count up both profiles' pictures, to one version past both (a check that began on the
+    other profile's picture before the merge finishes with a basis older than either, so it
+    is found stale and checked again); the prescriptions that makes stale."""
+    store.picture_changed(session, patient_ids)
+    versions = store.picture_versions(session, patient_ids, lock=True)
+    top = max(versions.values())
+    session.execute(
+        update(PatientPicture)
+        .where(PatientPicture.patient_id.in_(sorted(patient_ids)))
+        .values(version=top, changed_at=utcnow())
+    )
+    return store.stale(session, patient_ids)
 
 
 @dataclass(frozen=True, slots=True)
@@ -588,7 +603,7 @@ def unmerge(
     record.unmerged_at = now
     record.unmerged_by = user_id
     session.flush()
-    stale = store.picture_changed(session, [record.survivor_id, record.merged_id])
+    stale = _pictures_changed(session, [record.survivor_id, record.merged_id])
     counts = counts_of(moved)
     audit.append(
         session,
