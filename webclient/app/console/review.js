@@ -60,7 +60,7 @@ function comparison(item) {
         })))));
 }
 
-function reviewCard(item, done) {
+function reviewCard(item, done, merged) {
   const message = h("div", { class: "form-message", tabindex: "-1" });
   const buttons = [];
   async function act(path, body, label) {
@@ -83,6 +83,24 @@ function reviewCard(item, done) {
       onclick: () => act("link", { patient_id: c.patient_id }, `Linked to profile ${i + 1}`),
     }, `Link to profile ${i + 1}`)));
     buttons.push(h("button", { type: "button", class: "secondary", onclick: () => act("create", undefined, "New profile made") }, "Create a new profile"));
+    // two profiles of one person (an ambiguous match): merged into the first, never by itself
+    item.candidates.slice(1).forEach((c, i) => buttons.push(h("button", {
+      type: "button",
+      class: "secondary",
+      onclick: async () => {
+        for (const b of buttons) b.disabled = true;
+        replace(message);
+        try {
+          const record = await api(`/patients/${item.candidates[0].patient_id}/merge`, { method: "POST", body: { merged_id: c.patient_id } });
+          announce("The profiles were merged.");
+          merged(record);
+        } catch (error) {
+          replace(message, problemBox(error));
+          message.focus();
+          for (const b of buttons) b.disabled = false;
+        }
+      },
+    }, `Merge profile ${i + 2} into profile 1`)));
   }
   return h("section", { class: "card review-item", "aria-label": `${item.drug_description}, received ${when(item.received_at)}` },
     h("h2", {}, h("a", { href: `#/rx/${item.prescription_id}` }, item.drug_description)),
@@ -105,13 +123,19 @@ export function matchReviewView(el) {
       h("a", { href: `#/patients/${linked.patient_id}` }, "Open the profile")));
   }
 
+  function merged(record) {
+    shown = 0;
+    load(null).then(() => list.prepend(h("div", { class: "notice ok", role: "status" }, "Profiles merged. ",
+      h("a", { href: `#/merges/${record.id}` }, "The merge's record"))));
+  }
+
   async function load(after) {
     more.disabled = true;
     try {
       const page = await api(`/match-review?limit=20${after ? `&after=${encodeURIComponent(after)}` : ""}`);
       if (!el.isConnected) return;
       if (!after) replace(list);
-      for (const item of page.items) list.append(h("div", { dataset: { rx: item.prescription_id } }, reviewCard(item, done)));
+      for (const item of page.items) list.append(h("div", { dataset: { rx: item.prescription_id } }, reviewCard(item, done, merged)));
       shown += page.items.length;
       next = page.next;
       more.hidden = !next;
