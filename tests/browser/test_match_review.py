@@ -66,7 +66,7 @@ def test_a_weak_match_is_linked_and_two_profiles_merged_and_unmerged(
     page.get_by_role("button", name="Merge", exact=True).click()
     done = page.locator(".notice.ok")
     expect(done).to_contain_text("Merged.")
-    expect(done).to_contain_text("1 prescriptions")
+    expect(done).to_contain_text("Prescriptions: 1")
     shots.take(page, "03-merged")
     assert _rx(demo_hub, other["id"])["patient_id"] == profile
     done.get_by_role("link", name="The merge's record").click()

@@ -18,13 +18,13 @@ const FIELDS = [
 ];
 const GENDER = { M: "Male", F: "Female", U: "Unknown" };
 const KINDS = {
-  prescriptions: "prescriptions",
-  consults: "consults",
-  notifications: "notifications",
-  contacts: "contact points",
-  contacts_kept: "contact points kept by the merged profile (the survivor has the address)",
-  allergies: "allergy entries",
-  preferences: "preferences",
+  prescriptions: "Prescriptions",
+  consults: "Consults",
+  notifications: "Notifications",
+  contacts: "Contact points",
+  contacts_kept: "Contact points kept by the merged profile (the kept one has the address)",
+  allergies: "Allergy entries",
+  preferences: "Preferences",
 };
 const isPharmacist = () => currentUser()?.role === "pharmacist";
 
@@ -158,7 +158,7 @@ export function matchReviewView(el) {
 }
 
 function movedList(moved) {
-  const rows = Object.entries(KINDS).filter(([key]) => moved[key]).map(([key, label]) => h("li", {}, `${moved[key]} ${label}`));
+  const rows = Object.entries(KINDS).filter(([key]) => moved[key]).map(([key, label]) => h("li", {}, `${label}: ${moved[key]}`));
   return rows.length ? h("ul", {}, rows) : h("p", { class: "hint" }, "Nothing moved.");
 }
 
@@ -167,7 +167,7 @@ export async function mergeView(el, id) {
   if (!patient) return;
   const merges = h("div", {}, spinner("Loading the merges…"));
   const message = h("div", { class: "form-message", tabindex: "-1" });
-  const other = h("input", { id: "merge-other", required: true, pattern: "[0-9a-fA-F-]{36}", autocomplete: "off", spellcheck: false });
+  const other = h("input", { id: "merge-other", size: "40", required: true, pattern: "[0-9a-fA-F-]{36}", autocomplete: "off", spellcheck: false });
   async function showMerges() {
     try {
       const found = await api(`/patients/${id}/merges`);
