@@ -96,9 +96,14 @@ def classify(key: MatchKey, candidates: Iterable[tuple[str, MatchKey]]) -> Patie
         for pid, c in candidates
         if (c.last, c.first, c.date_of_birth) == (key.last, key.first, key.date_of_birth)
     ]
-    exact = [
-        pid for pid, c in same_person if (c.gender, c.postal_code) == (key.gender, key.postal_code)
-    ]
+    # one profile may stand for several keys (a merged profile's key is its survivor's too)
+    exact = list(
+        dict.fromkeys(
+            pid
+            for pid, c in same_person
+            if (c.gender, c.postal_code) == (key.gender, key.postal_code)
+        )
+    )
     if len(exact) == 1:
         return PatientMatch("exact", (exact[0],))
     if len(exact) > 1:
@@ -106,7 +111,8 @@ def classify(key: MatchKey, candidates: Iterable[tuple[str, MatchKey]]) -> Patie
     if not same_person:
         return PatientMatch("new")
     differences = sorted({field for _, c in same_person for field in _differences(key, c)})
-    return PatientMatch("weak", tuple(pid for pid, _ in same_person), tuple(differences))
+    weak = tuple(dict.fromkeys(pid for pid, _ in same_person))
+    return PatientMatch("weak", weak, tuple(differences))
 
 
 def _differences(key: MatchKey, other: MatchKey) -> Iterable[str]:
@@ -114,3 +120,84 @@ def _differences(key: MatchKey, other: MatchKey) -> Iterable[str]:
         yield "gender"
     if key.postal_code != other.postal_code:
         yield "postal_code"
+
+
+#: the fields a match compares, in the order the console shows them
+MATCH_FIELDS: Final = ("last_name", "first_name", "date_of_birth", "gender", "postal_code")
+
+
+@dataclass(frozen=True, slots=True)
+class Comparison:
+    """Why a profile is a candidate for a prescription's patient: the fields that agree and
+    those that differ (of :data:`MATCH_FIELDS`, normalised as matching compares them)."""
+
+    agree: tuple[str, ...]
+    differ: tuple[str, ...]
+
+
+def compare(key: MatchKey, other: MatchKey) -> Comparison:
+    """How ``other`` (a profile's key) compares with ``key`` (a prescription's patient)."""
+    pairs = (
+        ("last_name", key.last, other.last),
+        ("first_name", key.first, other.first),
+        ("date_of_birth", key.date_of_birth, other.date_of_birth),
+        ("gender", key.gender, other.gender),
+        ("postal_code", key.postal_code, other.postal_code),
+    )
+    return Comparison(
+        tuple(name for name, a, b in pairs if a == b),
+        tuple(name for name, a, b in pairs if a != b),
+    )
+
+
+# -- merging two profiles (never automatic: a pharmacist asks) ------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ContactPoint:
+    """A contact point as a merge sees it: its ID, channel kind and normalised address."""
+
+    id: str
+    kind: str
+    value: str
+
+
+def contacts_to_move(
+    survivor: Iterable[ContactPoint], merged: Iterable[ContactPoint]
+) -> tuple[list[str], list[str]]:
+    """Which of the merged profile's contact points move to the survivor, and which stay
+    with the merged profile (kept for an unmerge): an address the survivor already has stays
+    (a profile has each address once); the others move. IDs in the order given."""
+    held = {(c.kind, c.value) for c in survivor}
+    moving: list[str] = []
+    staying: list[str] = []
+    for c in merged:
+        (staying if (c.kind, c.value) in held else moving).append(c.id)
+        held.add((c.kind, c.value))
+    return moving, staying
+
+
+def preferences_move(survivor_has: bool, merged_has: bool) -> bool:
+    """Whether the merged profile's preferences (one row a profile) move to the survivor:
+    only when the survivor has none. Otherwise the survivor's are kept and the merged's stay
+    with the merged profile, for an unmerge."""
+    return merged_has and not survivor_has
+
+
+def merge_refusal(
+    survivor_id: str,
+    merged_id: str,
+    survivor_merged_into: str | None,
+    merged_merged_into: str | None,
+) -> tuple[str, str] | None:
+    """Why two profiles cannot be merged (a code and a sentence), or None when they can."""
+    if survivor_id == merged_id:
+        return "merge_self", "A profile cannot be merged into itself."
+    if merged_merged_into is not None:
+        return "already_merged", "That profile was already merged into another."
+    if survivor_merged_into is not None:
+        return (
+            "survivor_merged",
+            "The profile to keep was itself merged into another: merge into that one.",
+        )
+    return None

@@ -34,6 +34,7 @@ from .notifications import callbacks as notifications
 from .notifications import templates_http as notification_templates
 from .notifications import triggers
 from .patients import contacts_feature as patient_contacts
+from .patients import merge_feature as patient_merges
 from .settings import SETTINGS, Settings
 
 
@@ -62,6 +63,7 @@ def create_app(settings: Settings) -> web.Application:
     patients.setup(app, settings)
     adherence.setup(app, settings)  # reads the fills and the patients' profiles
     patient_contacts.setup(app, settings)  # preferences, contacts, the unsubscribe link
+    patient_merges.setup(app, settings)  # the match-review queue, merges and unmerges
     consults.setup(app, settings)  # after auth: its sockets check sign-ins
     staff.setup(app, settings)
     drugs.setup(app, settings)  # the drug picker's search

@@ -2,7 +2,7 @@
 prescription store's :class:`~server.prescriptions.store.Linker`): on an exact match
 (:mod:`eprescribe.patients`) to that profile, or to a new one when nobody shares name and
 birth date; weak or ambiguous matches stay unlinked, for a pharmacist. Profiles are never
-merged automatically.
+merged automatically; a profile a pharmacist merged into another still matches, as that one.
 
 Blocking functions on the caller's :class:`~sqlalchemy.orm.Session`, inside its unit of
 work: a new profile's audit entry is returned, not written, so the caller appends it with
@@ -69,11 +69,13 @@ def link(session: Session, wanted: Sequence[LinkRequest]) -> list[PatientLink]:
                         )
                         for pharmacy_id, last, first, born in names
                     )
-                )
+                ),
             )
             .order_by(PatientProfile.id)
         ):
             candidates.setdefault(_name(profile.pharmacy_id, _key(profile)), []).append(profile)
+    # a merged profile still matches, as the profile it was merged into
+    final = _survivors(session, [p for found in candidates.values() for p in found])
     links: list[PatientLink] = []
     created: list[PatientProfile] = []
     for r in wanted:
@@ -87,13 +89,14 @@ def link(session: Session, wanted: Sequence[LinkRequest]) -> list[PatientLink]:
             links.append(PatientLink(None, None))
             continue
         found = candidates.setdefault(_name(r.pharmacy_id, key), [])
-        profiles = {str(p.id): p for p in found}
-        match = classify(key, [(pid, _key(p)) for pid, p in profiles.items()])
+        profiles = {str(final[p.id].id): final[p.id] for p in found}
+        match = classify(key, [(str(final[p.id].id), _key(p)) for p in found])
         if match.kind == "exact":
             links.append(PatientLink(match, _facts(profiles[match.candidates[0]])))
         elif match.kind == "new":
             profile = _new_profile(r.pharmacy_id, key, r.patient)
             found.append(profile)
+            final[profile.id] = profile
             created.append(profile)
             links.append(PatientLink(match, _facts(profile), _created(profile, r.rx_id)))
         else:
@@ -102,6 +105,33 @@ def link(session: Session, wanted: Sequence[LinkRequest]) -> list[PatientLink]:
         session.add_all(created)
         session.flush()
     return links
+
+
+#: the longest chain of merges followed from a merged profile to the profile it is now
+MAX_MERGE_CHAIN = 16
+
+
+def _survivors(
+    session: Session, profiles: Sequence[PatientProfile]
+) -> dict[uuid.UUID, PatientProfile]:
+    """Each of ``profiles`` by ID, mapped to the profile it is now: itself, or (merged) the
+    profile it was merged into, followed to one not merged (one statement a step)."""
+    known = {p.id: p for p in profiles}
+    for _ in range(MAX_MERGE_CHAIN):
+        wanted = sorted({p.merged_into_id for p in known.values() if p.merged_into_id} - set(known))
+        if not wanted:
+            break
+        for p in session.scalars(select(PatientProfile).where(PatientProfile.id.in_(wanted))):
+            known[p.id] = p
+    final: dict[uuid.UUID, PatientProfile] = {}
+    for p in profiles:
+        now = p
+        for _ in range(MAX_MERGE_CHAIN):
+            if now.merged_into_id is None or now.merged_into_id not in known:
+                break
+            now = known[now.merged_into_id]
+        final[p.id] = now
+    return final
 
 
 def _name(pharmacy_id: uuid.UUID, key: MatchKey) -> tuple[object, ...]:

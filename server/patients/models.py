@@ -40,6 +40,9 @@ class PatientProfile(Base):
     allergies: Mapped[list[str]] = mapped_column(JSONDoc, default=list)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    #: the profile this one was merged into (by a pharmacist; kept, never deleted, out of
+    #: matching, lists and search until unmerged: see :mod:`.merges`)
+    merged_into_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("patients.id"))
 
 
 class PatientContact(Base):
@@ -97,3 +100,23 @@ class PatientPreferences(Base):
     #: per event kind, per channel: false where the patient switched it off (else allowed)
     consent: Mapped[dict[str, Any]] = mapped_column(JSONDoc, default=dict)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class PatientMerge(Base):
+    """One merge of a profile into another by a pharmacist, with the rows it moved (so an
+    unmerge moves exactly those back). Written only by :mod:`.merges`."""
+
+    __tablename__ = "patient_merges"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    pharmacy_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("pharmacies.id"))
+    survivor_id: Mapped[uuid.UUID] = mapped_column(ForeignKey(PatientProfile.id), index=True)
+    merged_id: Mapped[uuid.UUID] = mapped_column(ForeignKey(PatientProfile.id), index=True)
+    merged_by: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"))
+    #: the IDs moved per table (``prescriptions``, ``consults``, ``notifications``,
+    #: ``contacts``), ``contacts_kept`` (stayed with the merged profile), ``preferences``
+    #: (whether the merged profile's moved)
+    moved: Mapped[dict[str, Any]]
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    unmerged_at: Mapped[dt.datetime | None]
+    unmerged_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"))

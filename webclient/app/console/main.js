@@ -1,7 +1,8 @@
 // The pharmacist console: sign-in, the chrome, and a hash router over the views
 // (#/queue, #/rx/<id>, #/patients/<id>, #/consults, #/consults/<id>; dispensing: #/fills,
 // #/fills/<id>, #/check, #/check/<id>, #/will-call, #/will-call/<id>, #/inventory,
-// #/inventory/<ndc11>; the patient's side: #/adherence; admins: #/templates, #/templates/<kind>/<lang>).
+// #/inventory/<ndc11>; the patient's side: #/adherence, #/match-review, #/patients/<id>/merge,
+// #/merges/<id>; admins: #/templates, #/templates/<kind>/<lang>).
 
 import * as auth from "../lib/auth.js";
 import { h, replace, problemBox } from "../lib/dom.js";
@@ -15,6 +16,7 @@ import { willCallView, pickUpView } from "./willcall.js";
 import { inventoryView, productView } from "./inventory.js";
 import { adherenceView } from "./adherence.js";
 import { templatesView, templateView } from "./templates.js";
+import { matchReviewView, mergeView, mergeRecordView } from "./review.js";
 
 const view = document.getElementById("view");
 const ROUTES = [
@@ -34,6 +36,9 @@ const ROUTES = [
   [/^#\/adherence$/, "adherence", () => adherenceView],
   [/^#\/templates$/, "templates", () => templatesView],
   [/^#\/templates\/([a-z_]+)\/([a-z]{2,3})$/, "templates", (kind, language) => (el) => templateView(el, kind, language)],
+  [/^#\/match-review$/, "match-review", () => matchReviewView],
+  [/^#\/patients\/([\w-]+)\/merge$/, "match-review", (id) => (el) => mergeView(el, id)],
+  [/^#\/merges\/([\w-]+)$/, "match-review", (id) => (el) => mergeRecordView(el, id)],
 ];
 
 let leaveView = null;
@@ -77,7 +82,7 @@ function chrome(user) {
   document.querySelector('#nav a[data-section="consults"]').hidden = user?.role !== "pharmacist";
   // filling and will-call are the counter's (technicians and pharmacists); the product check a pharmacist's
   const staff = ["pharmacist", "technician"].includes(user?.role);
-  for (const section of ["fills", "will-call"]) document.querySelector(`#nav a[data-section="${section}"]`).hidden = !staff;
+  for (const section of ["fills", "will-call", "match-review"]) document.querySelector(`#nav a[data-section="${section}"]`).hidden = !staff;
   document.querySelector('#nav a[data-section="check"]').hidden = user?.role !== "pharmacist";
   // adherence is a pharmacist's (the hub refuses it to anyone else)
   document.querySelector('#nav a[data-section="adherence"]').hidden = user?.role !== "pharmacist";

@@ -16,7 +16,8 @@ export async function patientView(el, id) {
     h("p", {}, h("a", { href: "#/queue", onclick: (e) => { e.preventDefault(); history.back(); } }, "← Back")),
     h("div", { class: "page-head" }, h("h1", {}, personName(patient.name)), h("span", { class: "spacer" }),
       currentUser()?.role === "pharmacist"
-        ? h("button", { type: "button", onclick: () => startConsult(patient.id, null) }, "Video consult…") : null),
+        ? h("button", { type: "button", onclick: () => startConsult(patient.id, null) }, "Video consult…") : null,
+      h("a", { href: `#/patients/${patient.id}/merge`, class: "button secondary" }, "Merge…")),
     h("div", { class: "grid" },
       h("section", { class: "card" }, h("h2", {}, "Details"),
         h("dl", { class: "facts" },
