@@ -3,7 +3,7 @@
 ``patients.merged_into_id``: the profile a merged one was merged into (kept, never deleted).
 ``patient_merges``: each merge with the rows it moved, so an unmerge moves exactly those back.
 
-Revision ID: 0033
+Revision ID: 0031
 Revises: 0030
 Create Date: 2026-12-06
 """
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-revision = "0033"
+revision = "0031"
 down_revision = "0030"
 branch_labels = None
 depends_on = None

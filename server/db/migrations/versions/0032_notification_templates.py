@@ -1,8 +1,8 @@
 """notification templates: a pharmacy's own templates per kind and language (versioned), and
 its notification settings (whether drug names may show in texts and email subjects)
 
-Revision ID: 0035
-Revises: 0030
+Revision ID: 0032
+Revises: 0031
 Create Date: 2026-12-06
 """
 
@@ -11,8 +11,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0035"
-down_revision = "0030"
+revision = "0032"
+down_revision = "0031"
 branch_labels = None
 depends_on = None
 
