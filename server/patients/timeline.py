@@ -11,16 +11,21 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime as dt
+import functools
 import uuid
 from typing import Annotated, Any
 
 import msgspec
 from aiohttp import web
 from sqlalchemy import (
+    BindParameter,
     ColumnExpressionArgument,
+    Integer,
     Select,
     String,
+    Uuid,
     and_,
+    bindparam,
     cast,
     literal,
     null,
@@ -129,12 +134,13 @@ def _branch(
     )
 
 
-def _statement(
-    pharmacy_id: uuid.UUID,
-    patient_id: uuid.UUID,
-    after: tuple[dt.datetime, str] | None,
-    limit: int,
-) -> Select[*tuple[Any, ...]]:
+@functools.cache
+def _statement(paged: bool) -> Select[*tuple[Any, ...]]:
+    """The statement, built once (building it costs more than running it): parameters
+    ``patient``, ``pharmacy``, ``limit`` and, ``paged``, ``after_at`` and ``after_key``. Each
+    branch is cut to the page before the union (its own top ``limit`` after the cursor)."""
+    patient_id = bindparam("patient", type_=Uuid)
+    pharmacy_id = bindparam("pharmacy", type_=Uuid)
     rx = (Prescription.patient_id == patient_id) & (Prescription.pharmacy_id == pharmacy_id)
     author = aliased(User)
     adder = aliased(User)
@@ -251,12 +257,21 @@ def _statement(
             PatientAllergy.removed_at.is_not(None),
         ),
     ]
-    union = branches[0].union_all(*branches[1:]).subquery("events")
-    statement = select(union)
-    if after is not None:
-        at, key = after
-        statement = statement.where(or_(union.c.at < at, and_(union.c.at == at, union.c.key < key)))
-    return statement.order_by(union.c.at.desc(), union.c.key.desc()).limit(limit)
+    limit = bindparam("limit", type_=Integer)
+    cut = [select(_page(branch, paged, limit).subquery()) for branch in branches]
+    union = cut[0].union_all(*cut[1:]).subquery("events")
+    return select(union).order_by(union.c.at.desc(), union.c.key.desc()).limit(limit)
+
+
+def _page(
+    branch: Select[*tuple[Any, ...]], paged: bool, limit: BindParameter[int]
+) -> Select[*tuple[Any, ...]]:
+    at, key = branch.selected_columns.at, branch.selected_columns.key
+    if paged:
+        after_at = bindparam("after_at", type_=UTCDateTime)
+        after_key = bindparam("after_key", type_=String)
+        branch = branch.where(or_(at < after_at, and_(at == after_at, key < after_key)))
+    return branch.order_by(at.desc(), key.desc()).limit(limit)
 
 
 async def events(
@@ -268,7 +283,10 @@ async def events(
 ) -> list[TimelineEvent]:
     """One page of the patient's timeline, newest first (the caller checked the profile is
     the pharmacy's)."""
-    rows = await session.execute(_statement(pharmacy_id, patient_id, after, limit))
+    params: dict[str, Any] = {"patient": patient_id, "pharmacy": pharmacy_id, "limit": limit}
+    if after is not None:
+        params["after_at"], params["after_key"] = after
+    rows = await session.execute(_statement(after is not None), params)
     return [
         TimelineEvent(
             at=row.at.isoformat(),
