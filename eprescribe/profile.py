@@ -47,6 +47,14 @@ class Source(StrEnum):
     STAFF = "staff"
 
 
+_NAMES = {
+    CodeSystem.RXNORM: "RxNorm",
+    CodeSystem.SNOMED: "SNOMED CT",
+    CodeSystem.NDFRT: "NDF-RT",
+    CodeSystem.NDC: "NDC",
+    CodeSystem.UNII: "UNII",
+}
+
 #: SCRIPT's DrugProductCoded qualifiers (and their code systems' usual names)
 _QUALIFIERS = {
     "rxnorm": CodeSystem.RXNORM,
@@ -113,7 +121,7 @@ def allergy_entry(
     if system is CodeSystem.FREE_TEXT and coded is not None:
         raise ProfileError("A free-text entry has no code: name its code system.")
     if system is not CodeSystem.FREE_TEXT and coded is None:
-        raise ProfileError(f"A {system.value} entry needs its code.")
+        raise ProfileError(f"An entry coded in {_NAMES[system]} needs its code.")
     if coded is not None and (len(coded) > ALLERGY_CODE_MAX or " " in coded):
         raise ProfileError(f"A code is one word of at most {ALLERGY_CODE_MAX} characters.")
     said = _words(reaction)
@@ -166,8 +174,11 @@ def conditions(medications: Iterable[MedicationPrescribed]) -> list[Condition]:
                 if code is None:
                     continue
                 key = (code.qualifier, code.code.casefold())
-                if key not in seen or (seen[key].description is None and code.description):
+                known = seen.get(key)
+                if known is None:
                     seen[key] = Condition(code.code, code.qualifier, code.description)
+                elif known.description is None and code.description:
+                    seen[key] = dataclasses.replace(known, description=code.description)
     return list(seen.values())
 
 

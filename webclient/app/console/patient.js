@@ -22,7 +22,7 @@ const SEVERITIES = [["", "Not said"], ["mild", "Mild"], ["moderate", "Moderate"]
 const MED_STATUS = { active: "Active", pending: "Pending", past: "Past" };
 const FILL_STATE = { filling: "Filling", product_check: "Product check", ready: "Ready for pick-up", completed: "Picked up",
   returned_to_stock: "Returned to stock", cancelled: "Cancelled" };
-const RX_STATE = { received: "Received", checking: "Checked by the hub", awaiting_review: "Waiting for review", in_review: "In review",
+const RX_STATE = { received: "Received", checking: "Checks running", awaiting_review: "Waiting for review", in_review: "In review",
   approved: "Approved", rejected: "Rejected", clarification_requested: "Clarification asked", filling: "Filling",
   product_check: "Product check", ready: "Ready for pick-up", completed: "Picked up", returned_to_stock: "Returned to stock",
   cancelled: "Cancelled" };
