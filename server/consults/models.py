@@ -20,7 +20,7 @@ class ConsultRow(Base):
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
     pharmacy_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("pharmacies.id"), index=True)
     pharmacist_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"))
-    patient_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("patients.id"))
+    patient_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("patients.id"), index=True)
     prescription_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("prescriptions.id"))
     state: Mapped[str] = mapped_column(String(16))
     invite_digest: Mapped[str] = mapped_column(String(64), unique=True)

@@ -1,14 +1,18 @@
-"""Patients: the pharmacy's profiles (``directory.py``: linking a prescription's patient) and
-``GET /api/v1/patients/{id}`` with ``POST .../allergies`` (``http.py``)."""
+"""Patients: the pharmacy's profiles (``directory.py``: linking a prescription's patient),
+``GET /api/v1/patients`` (the search), ``GET /api/v1/patients/{id}`` with its allergy
+entries (``http.py``) and ``GET .../timeline`` (``timeline.py``)."""
 
 from __future__ import annotations
 
 from aiohttp import web
 
 from ..settings import Settings
-from . import http
+from . import http, timeline
 
 
 def setup(app: web.Application, settings: Settings) -> None:
+    app.router.add_get("/api/v1/patients", http.search_patients)
     app.router.add_get("/api/v1/patients/{id}", http.get_patient)
     app.router.add_post("/api/v1/patients/{id}/allergies", http.add_allergy)
+    app.router.add_delete("/api/v1/patients/{id}/allergies/{allergy}", http.remove_allergy)
+    app.router.add_get("/api/v1/patients/{id}/timeline", timeline.get_timeline)

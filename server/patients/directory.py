@@ -24,7 +24,7 @@ from eprescribe.patients import MatchKey, classify
 
 from .. import audit
 from ..prescriptions.store import LinkRequest, PatientLink, Profile
-from .models import PatientProfile
+from .models import PatientAllergy, PatientProfile
 
 ACTOR = audit.Actor("system", "checks")
 
@@ -76,6 +76,11 @@ def link(session: Session, wanted: Sequence[LinkRequest]) -> list[PatientLink]:
             candidates.setdefault(_name(profile.pharmacy_id, _key(profile)), []).append(profile)
     # a merged profile still matches, as the profile it was merged into
     final = _survivors(session, [p for found in candidates.values() for p in found])
+    allergies = _allergies(session, {*linked, *(p.id for p in final.values())})
+
+    def _facts(profile: PatientProfile) -> Profile:
+        return Profile(profile.id, allergies.get(profile.id, ()))
+
     links: list[PatientLink] = []
     created: list[PatientProfile] = []
     for r in wanted:
@@ -138,8 +143,18 @@ def _name(pharmacy_id: uuid.UUID, key: MatchKey) -> tuple[object, ...]:
     return (pharmacy_id, key.last, key.first, key.date_of_birth)
 
 
-def _facts(profile: PatientProfile) -> Profile:
-    return Profile(profile.id, tuple(profile.allergies))
+def _allergies(session: Session, ids: set[uuid.UUID]) -> dict[uuid.UUID, tuple[str, ...]]:
+    """The words of the allergy entries staff recorded (not removed) on profiles ``ids``, in
+    the order added: what the checks compare a prescription with beside its own."""
+    found: dict[uuid.UUID, list[str]] = {}
+    if ids:
+        for patient_id, text in session.execute(
+            select(PatientAllergy.patient_id, PatientAllergy.text)
+            .where(PatientAllergy.patient_id.in_(sorted(ids)), PatientAllergy.removed_at.is_(None))
+            .order_by(PatientAllergy.added_at, PatientAllergy.id)
+        ):
+            found.setdefault(patient_id, []).append(text)
+    return {k: tuple(v) for k, v in found.items()}
 
 
 def _key(profile: PatientProfile) -> MatchKey:
@@ -162,7 +177,6 @@ def _new_profile(pharmacy_id: uuid.UUID, key: MatchKey, patient: Patient) -> Pat
         gender=key.gender,
         postal_code=key.postal_code,
         demographics=patient,
-        allergies=[],
     )
 
 

@@ -46,7 +46,13 @@ from ..notifications.models import Notification
 from ..prescriptions import store
 from ..prescriptions.models import Finding, PatientPicture, Prescription
 from .directory import _key, _new_profile
-from .models import PatientContact, PatientMerge, PatientPreferences, PatientProfile
+from .models import (
+    PatientAllergy,
+    PatientContact,
+    PatientMerge,
+    PatientPreferences,
+    PatientProfile,
+)
 
 #: the finding of a prescription whose patient matched weakly or ambiguously
 REVIEW_CODE = "PATIENT_MATCH_REVIEW"
@@ -54,7 +60,11 @@ REVIEW_CODE = "PATIENT_MATCH_REVIEW"
 _NOT_QUEUED = (State.RECEIVED, State.CHECKING, State.REJECTED, State.CANCELLED)
 #: the tables other than prescriptions and contacts whose rows name a profile and move with
 #: a merge (a table that refers to profiles is added here, and to the docs' list)
-MOVED_TABLES: dict[str, Any] = {"consults": ConsultRow, "notifications": Notification}
+MOVED_TABLES: dict[str, Any] = {
+    "consults": ConsultRow,
+    "notifications": Notification,
+    "allergies": PatientAllergy,
+}
 
 
 class Refused(Exception):
@@ -379,18 +389,7 @@ def merge(
             .where(PatientPreferences.patient_id == merged_id)
             .values(patient_id=survivor_id)
         )
-    # allergies: the survivor gains those it lacks (the merged profile keeps its own list)
-    known = {a.casefold() for a in survivor.allergies}
-    gained = []
-    for entry in merged.allergies:
-        if entry.casefold() not in known:
-            gained.append(entry)
-            known.add(entry.casefold())
-    moved["allergies"] = gained
     now = utcnow()
-    if gained:
-        survivor.allergies = [*survivor.allergies, *gained]
-        survivor.updated_at = now
     merged.merged_into_id = survivor_id
     merged.updated_at = now
     record = PatientMerge(
@@ -434,7 +433,7 @@ def counts_of(moved: dict[str, Any]) -> dict[str, int]:
     """How many rows of each kind a merge moved (preferences: 0 or 1)."""
     counts = {
         name: len(moved.get(name, []))
-        for name in ("prescriptions", *MOVED_TABLES, "contacts", "contacts_kept", "allergies")
+        for name in ("prescriptions", *MOVED_TABLES, "contacts", "contacts_kept")
     }
     counts["preferences"] = int(bool(moved.get("preferences")))
     return counts
@@ -594,10 +593,6 @@ def unmerge(
             .values(patient_id=record.merged_id)
         )
     now = utcnow()
-    gained = {a.casefold() for a in moved.get("allergies", [])}
-    if gained:
-        survivor.allergies = [a for a in survivor.allergies if a.casefold() not in gained]
-        survivor.updated_at = now
     merged.merged_into_id = None
     merged.updated_at = now
     record.unmerged_at = now

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from eprescribe.contacts import ADDRESS_MAX
 from eprescribe.patients import NAME_KEY_MAX, ZIP_LENGTH
+from eprescribe.profile import ALLERGY_CODE_MAX, ALLERGY_TEXT_MAX, REACTION_MAX
 
 from ..db.models import Base, JSONDoc, utcnow
 
@@ -24,6 +25,8 @@ class PatientProfile(Base):
         Index(
             "ix_patients_match", "pharmacy_id", "last_name_key", "first_name_key", "date_of_birth"
         ),
+        # the console's search by birth date
+        Index("ix_patients_pharmacy_birth", "pharmacy_id", "date_of_birth"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
@@ -36,13 +39,37 @@ class PatientProfile(Base):
     postal_code: Mapped[str] = mapped_column(String(ZIP_LENGTH))
     #: name, address and contact as received
     demographics: Mapped[dict[str, Any]]
-    #: allergy entries recorded on the profile (free text, resolved by the drug reference)
-    allergies: Mapped[list[str]] = mapped_column(JSONDoc, default=list)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     #: the profile this one was merged into (by a pharmacist; kept, never deleted, out of
     #: matching, lists and search until unmerged: see :mod:`.merges`)
     merged_into_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("patients.id"))
+
+
+class PatientAllergy(Base):
+    """An allergy entered on the profile by the pharmacy's staff (a prescription's own are
+    read from the prescription): coded or free text, the reaction and its severity, who added
+    it and, once removed, who removed it (kept: the history shows on the timeline). The checks
+    read the entries not removed."""
+
+    __tablename__ = "patient_allergies"
+    __table_args__ = (Index("ix_patient_allergies_patient", "patient_id", "removed_at"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    patient_id: Mapped[uuid.UUID] = mapped_column(ForeignKey(PatientProfile.id))
+    pharmacy_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("pharmacies.id"))
+    #: the words the checks resolve with the drug reference
+    text: Mapped[str] = mapped_column(String(ALLERGY_TEXT_MAX))
+    #: eprescribe.profile.CodeSystem; the code in it (none: free text)
+    code_system: Mapped[str] = mapped_column(String(16))
+    code: Mapped[str | None] = mapped_column(String(ALLERGY_CODE_MAX))
+    reaction: Mapped[str | None] = mapped_column(String(REACTION_MAX))
+    #: eprescribe.profile.Severity, or none (not said)
+    severity: Mapped[str | None] = mapped_column(String(16))
+    added_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"))
+    added_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    removed_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"))
+    removed_at: Mapped[dt.datetime | None]
 
 
 class PatientContact(Base):

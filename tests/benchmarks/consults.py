@@ -94,9 +94,9 @@ async def add_patients(count: int) -> list[str]:
         ids = [uuid.uuid4() for _ in range(count)]
         await conn.executemany(
             "INSERT INTO patients (id, pharmacy_id, last_name_key, first_name_key,"
-            " date_of_birth, gender, postal_code, demographics, allergies, created_at,"
+            " date_of_birth, gender, postal_code, demographics, created_at,"
             " updated_at) VALUES ($1, $2, 'BENCH', 'PATIENT', '1970-01-01', 'F', '00000',"
-            " '{}', '[]', now(), now())",
+            " '{}', now(), now())",
             [(i, pharmacy) for i in ids],
         )
     finally:

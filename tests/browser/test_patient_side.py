@@ -191,3 +191,67 @@ def test_the_adherence_list_links_each_patient_to_the_profile(
     shots.take(page, "08-profile-adherence")
     context.close()
     assert problems == []
+
+
+def test_a_pharmacist_finds_a_patient_records_an_allergy_and_reads_the_timeline(
+    demo_hub: DemoHub, chromium: Browser, shots: Shots
+) -> None:
+    last = f"Profiletest{uuid.uuid4().hex[:6]}"
+    rx = demo_hub.ready_prescription(
+        f"profile-{time.time_ns()}", patient_last=last, patient_first="Robin"
+    )
+    patient_id = rx["patient_id"]
+    problems: list[str] = []
+    context = chromium.new_context(viewport=DESKTOP)
+    page = context.new_page()
+    watch(page, problems)
+    sign_in(page, demo_hub)
+
+    # the search: by the name's beginning, in the pharmacy's own patients
+    page.get_by_role("link", name="Patients", exact=True).click()
+    expect(page.get_by_role("heading", name="Patients", level=1)).to_be_visible()
+    page.get_by_label("Name").fill(f"{last[:-2]}, rob")
+    page.get_by_role("button", name="Search").click()
+    found = page.locator("#search-results").get_by_role("link")
+    expect(found).to_have_count(1)
+    shots.take(page, "07-search")
+    found.click()
+    expect(page).to_have_url(re.compile(rf"#/patients/{patient_id}$"))
+
+    # the profile: the medication with its prescriber, the timeline from the receipt on
+    expect(page.get_by_role("heading", name="Medications and prescribers")).to_be_visible()
+    timeline = page.locator("#timeline")
+    expect(timeline.get_by_text("Prescription: Received")).to_be_visible()
+
+    # a coded allergy: recorded, listed with who recorded it, on the timeline
+    page.get_by_label("Allergen or drug").fill("penicillin")
+    page.get_by_label("Code system").select_option("rxnorm")
+    page.get_by_label("Code", exact=True).fill("7980")
+    page.get_by_label("Reaction").fill("hives")
+    page.get_by_label("Severity").select_option("severe")
+    page.get_by_role("button", name="Add allergy").click()
+    allergies = page.locator("#allergies")
+    expect(allergies.locator(".notice.ok")).to_contain_text("Allergy recorded.")
+    entry = allergies.locator("li", has_text="penicillin")
+    expect(entry).to_contain_text("(hives, severe)")
+    expect(entry).to_contain_text("RxNorm 7980")
+    expect(entry).to_contain_text(f"recorded by {demo_hub.username}")
+    # a coded entry without its code is refused in the hub's words
+    page.get_by_label("Allergen or drug").fill("sulfa")
+    page.get_by_label("Code system").select_option("snomed")
+    page.get_by_role("button", name="Add allergy").click()
+    expect(allergies.get_by_role("alert")).to_contain_text("needs its code")
+    shots.take(page, "08-allergy")
+    page.reload()
+    expect(page.locator("#timeline").get_by_text("Allergy recorded: penicillin")).to_be_visible()
+    expect(page.locator("#timeline-more")).to_be_hidden()
+
+    # removed (after a confirmation): gone from the list, on the timeline
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.get_by_role("button", name="Remove the allergy penicillin").click()
+    expect(page.locator("#allergies").get_by_text("No allergies recorded.")).to_be_visible()
+    page.reload()
+    expect(page.locator("#timeline").get_by_text("Allergy removed: penicillin")).to_be_visible()
+    shots.take(page, "09-timeline")
+    context.close()
+    assert problems == []

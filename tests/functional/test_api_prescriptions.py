@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import select
 
 from server.audit.models import AuditEvent
-from server.patients.models import PatientProfile
+from server.patients.models import PatientAllergy, PatientProfile
 from server.prescriptions.models import Prescription
 from tests.conftest import OTHER_PHARMACY, Hub
 from tests.functional.consult_helpers import patient
@@ -188,12 +188,19 @@ async def test_a_patient_profile_is_its_pharmacys_only_and_every_read_is_audited
         rx = await session.scalar(select(Prescription))
         assert profile is not None
         assert rx is not None
-        profile.allergies = ["penicillin"]
+        session.add(
+            PatientAllergy(
+                patient_id=profile.id,
+                pharmacy_id=profile.pharmacy_id,
+                text="penicillin",
+                code_system="free_text",
+            )
+        )
         rx.patient_id = profile.id
     response = await hub.client.get(f"/api/v1/patients/{profile.id}", headers=_auth(token))
     assert response.status == 200
     body = await response.json()
-    assert body["allergies"] == ["penicillin"]
+    assert [(a["text"], a["source"]) for a in body["allergies"]] == [("penicillin", "staff")]
     assert [p["id"] for p in body["prescriptions"]] == [str(rx.id)]
     assert body["active_medications"] == []  # received, not accepted
 

@@ -1,5 +1,5 @@
 // The pharmacist console: sign-in, the chrome, and a hash router over the views
-// (#/queue, #/rx/<id>, #/patients/<id>, #/consults, #/consults/<id>; dispensing: #/fills,
+// (#/queue, #/rx/<id>, #/patients (search), #/patients/<id>, #/consults, #/consults/<id>; dispensing: #/fills,
 // #/fills/<id>, #/check, #/check/<id>, #/will-call, #/will-call/<id>, #/inventory,
 // #/inventory/<ndc11>; the patient's side: #/adherence, #/match-review, #/patients/<id>/merge,
 // #/merges/<id>; admins: #/templates, #/templates/<kind>/<lang>).
@@ -8,7 +8,7 @@ import * as auth from "../lib/auth.js";
 import { h, replace, problemBox } from "../lib/dom.js";
 import { queueView } from "./queue.js";
 import { prescriptionView } from "./prescription.js";
-import { patientView } from "./patient.js";
+import { patientView, patientSearchView } from "./patient.js";
 import { consultsView, consultRoom } from "./consults.js";
 import { fillQueueView, fillView } from "./fills.js";
 import { checkQueueView, checkView } from "./productcheck.js";
@@ -22,7 +22,8 @@ const view = document.getElementById("view");
 const ROUTES = [
   [/^#\/queue$/, "queue", () => queueView],
   [/^#\/rx\/([\w-]+)$/, "queue", (id) => (el) => prescriptionView(el, id)],
-  [/^#\/patients\/([\w-]+)$/, "queue", (id) => (el) => patientView(el, id)],
+  [/^#\/patients$/, "patients", () => patientSearchView],
+  [/^#\/patients\/([\w-]+)$/, "patients", (id) => (el) => patientView(el, id)],
   [/^#\/consults$/, "consults", () => consultsView],
   [/^#\/consults\/([\w-]+)$/, "consults", (id) => (el) => consultRoom(el, id)],
   [/^#\/fills$/, "fills", () => fillQueueView],
