@@ -670,7 +670,10 @@ async def search_patients(request: web.Request) -> web.Response:
         raise Unprocessable("search_invalid", str(error)) from None
     limit = query_int(request, "limit", SEARCH_LIMIT, SEARCH_MAX)
     after = _search_after(request)
-    statement = select(PatientProfile).where(PatientProfile.pharmacy_id == who.pharmacy_id)
+    # a merged profile is found as the profile it was merged into, not beside it
+    statement = select(PatientProfile).where(
+        PatientProfile.pharmacy_id == who.pharmacy_id, PatientProfile.merged_into_id.is_(None)
+    )
     if wanted.last is not None:
         statement = statement.where(
             PatientProfile.last_name_key.startswith(wanted.last, autoescape=True)
