@@ -24,6 +24,7 @@ from .inventory import models as inventory
 from .notifications import models as notifications
 from .outbox import models as outbox
 from .patients import models as patients
+from .payments import models as payments
 from .prescriptions import archive as epcs_archive
 from .prescriptions import models as prescriptions
 
@@ -39,6 +40,7 @@ MODEL_MODULES: tuple[ModuleType, ...] = (
     notifications,
     outbox,
     patients,
+    payments,
     prescriptions,
     epcs_archive,
 )
