@@ -1,0 +1,38 @@
+"""Payments woven into the record: each pharmacy's ledger (charges from the fills and consults
+that cause them, payments settled by the provider's signed webhook, refunds, adjustments),
+card payments through a provider the hub never shows a card number to (Stripe, behind
+:class:`~.provider.PaymentProvider`), and the price list.
+
+``store.py`` is the one writer of the tables; ``service.py`` runs the actions audited;
+``http.py`` is the API and the webhook; ``fills.py`` charges a fill when it becomes ready.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from ..db import DATABASE
+from ..settings import Settings
+from . import fills, http
+from .service import PAYMENTS, Payments
+
+_PATIENT = "/api/v1/patients/{id}"
+
+
+def setup(app: web.Application, settings: Settings) -> None:
+    async def payments_ctx(app: web.Application) -> AsyncIterator[None]:
+        app[PAYMENTS] = Payments.from_settings(app[DATABASE], settings)
+        yield
+
+    app.cleanup_ctx.append(payments_ctx)
+    fills.register()  # a fill that becomes ready is charged its price
+    router = app.router
+    router.add_get(f"{_PATIENT}/ledger", http.get_ledger)
+    router.add_post(f"{_PATIENT}/charges", http.add_charge)
+    router.add_post(f"{_PATIENT}/payments", http.ask_payment)
+    router.add_post("/api/v1/payments/{id}/refunds", http.refund)
+    router.add_get("/api/v1/payments/prices", http.list_prices)
+    router.add_put("/api/v1/payments/prices/{item}", http.set_price)
+    router.add_post("/payments/webhook", http.webhook)

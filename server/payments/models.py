@@ -89,6 +89,28 @@ class PaymentIntent(Base):
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
+class PaymentCard(Base):
+    """A card the patient typed into the provider's fields: first the setup the browser
+    confirms (``setup_id``), then the provider's payment method it gave, with what the provider
+    says of the card to show it (brand, last four digits, expiry; never its number). ``saved``:
+    the patient asked to keep it for later payments (a plan's instalments)."""
+
+    __tablename__ = "payment_cards"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    pharmacy_id: Mapped[uuid.UUID] = mapped_column(ForeignKey(Pharmacy.id))
+    patient_id: Mapped[uuid.UUID] = mapped_column(ForeignKey(PatientProfile.id), index=True)
+    setup_id: Mapped[str] = mapped_column(String(REF_MAX), unique=True)
+    payment_method: Mapped[str | None] = mapped_column(String(REF_MAX))
+    brand: Mapped[str | None] = mapped_column(String(20))
+    last4: Mapped[str | None] = mapped_column(String(4))
+    exp_month: Mapped[int | None]
+    exp_year: Mapped[int | None]
+    saved: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    removed_at: Mapped[dt.datetime | None]
+
+
 class PaymentEvent(Base):
     """A provider event as processed, once: its ID is the key (events arrive twice)."""
 

@@ -1,5 +1,6 @@
-"""payments: each pharmacy's ledger, the payments asked of the provider, the provider's events
-as processed (once each), the patients' customers at the provider, the price list
+"""payments: the refunds permission, each pharmacy's ledger, the payments asked of the
+provider, the provider's events as processed (once each), the patients' customers at the
+provider, the price list
 
 Revision ID: 0036
 Revises: 0030
@@ -33,6 +34,10 @@ def _patient(table: str) -> sa.ForeignKeyConstraint:
 
 
 def upgrade() -> None:
+    with op.batch_alter_table("users") as batch:
+        batch.add_column(
+            sa.Column("refunds", sa.Boolean(), nullable=False, server_default=sa.false())
+        )
     op.create_table(
         "ledger_entries",
         sa.Column("id", sa.Uuid(), nullable=False),
@@ -88,6 +93,26 @@ def upgrade() -> None:
     )
     op.create_index(op.f("ix_payment_intents_patient_id"), "payment_intents", ["patient_id"])
     op.create_table(
+        "payment_cards",
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("pharmacy_id", sa.Uuid(), nullable=False),
+        sa.Column("patient_id", sa.Uuid(), nullable=False),
+        sa.Column("setup_id", sa.String(length=REF_MAX), nullable=False),
+        sa.Column("payment_method", sa.String(length=REF_MAX), nullable=True),
+        sa.Column("brand", sa.String(length=20), nullable=True),
+        sa.Column("last4", sa.String(length=4), nullable=True),
+        sa.Column("exp_month", sa.Integer(), nullable=True),
+        sa.Column("exp_year", sa.Integer(), nullable=True),
+        sa.Column("saved", sa.Boolean(), nullable=False),
+        sa.Column("created_at", UTCDateTime, nullable=False),
+        sa.Column("removed_at", UTCDateTime, nullable=True),
+        _pharmacy("payment_cards"),
+        _patient("payment_cards"),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_payment_cards")),
+        sa.UniqueConstraint("setup_id", name=op.f("uq_payment_cards_setup_id")),
+    )
+    op.create_index(op.f("ix_payment_cards_patient_id"), "payment_cards", ["patient_id"])
+    op.create_table(
         "payment_events",
         sa.Column("id", sa.String(length=REF_MAX), nullable=False),
         sa.Column("type", sa.String(length=100), nullable=False),
@@ -123,9 +148,13 @@ def downgrade() -> None:
     op.drop_table("payment_prices")
     op.drop_table("payment_customers")
     op.drop_table("payment_events")
+    op.drop_index(op.f("ix_payment_cards_patient_id"), table_name="payment_cards")
+    op.drop_table("payment_cards")
     op.drop_index(op.f("ix_payment_intents_patient_id"), table_name="payment_intents")
     op.drop_table("payment_intents")
     op.drop_index(op.f("ix_ledger_entries_provider_ref"), table_name="ledger_entries")
     op.drop_index("ix_ledger_entries_day", table_name="ledger_entries")
     op.drop_index("ix_ledger_entries_patient", table_name="ledger_entries")
     op.drop_table("ledger_entries")
+    with op.batch_alter_table("users") as batch:
+        batch.drop_column("refunds")

@@ -1,0 +1,376 @@
+"""Payments' API: a patient's ledger (balance and lines), a charge typed by staff, a payment
+asked of the provider (the browser confirms it in the provider's card fields), a refund, the
+price list; and the provider's webhook (``POST /payments/webhook``, signed, outside the API).
+
+Thin handlers: they check the role, turn bodies into values and answer with what
+:class:`~.service.Payments` did. Another pharmacy's patient or payment is 404.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Sequence
+from typing import Annotated, Literal
+
+import msgspec
+from aiohttp import web
+
+from eprescribe.payments import CURRENCIES, Money, MoneyRefused, money
+from eprescribe.payments.money import AMOUNT_MAX
+
+from ..callers import PHARMACIST, Caller, caller
+from ..errors import BadRequest, Unprocessable
+from ..http import cursor_after, cursor_of, path_uuid, query_int, read_body, read_json_as, respond
+from ..openapi import Body, Operation, Timestamp, operation, path, query
+from ..settings import SETTINGS
+from .models import LedgerEntry, PriceListItem
+from .service import PAYMENTS
+from .service import Asked as Made
+
+READ_SCOPE = "rx:read"
+SCOPE = "rx:verify"
+TECHNICIAN = "technician"
+ADMIN = "pharmacy_admin"
+MAX_BODY = 4096
+#: the provider's events are small; a larger body is not one of them
+WEBHOOK_MAX = 256 * 1024
+#: who read a patient's ledger and take payments at the counter
+STAFF = (PHARMACIST, TECHNICIAN, ADMIN)
+_KEY = re.compile(r"[A-Za-z0-9_\-]{8,64}")
+_PATIENT = [path("id", "the patient profile")]
+
+Amount = Annotated[
+    int,
+    msgspec.Meta(ge=1, le=AMOUNT_MAX, description="in the currency's minor unit (cents)"),
+]
+Currency = Annotated[
+    str,
+    msgspec.Meta(
+        pattern="^[a-z]{3}$",
+        description=f"ISO 4217, lower case: {', '.join(sorted(CURRENCIES))}; "
+        "the hub's (TELEPHARM_CURRENCY) when left out",
+    ),
+]
+Words = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+Reason = Annotated[str, msgspec.Meta(min_length=1, max_length=500)]
+
+
+class LineView(msgspec.Struct, frozen=True, kw_only=True):
+    id: uuid.UUID
+    kind: Literal["charge", "payment", "refund", "write_off", "adjustment"]
+    amount: Annotated[int, msgspec.Meta(description="minor units; an adjustment's is signed")]
+    signed: Annotated[int, msgspec.Meta(description="its effect on the balance")]
+    currency: str
+    description: str
+    cause_type: str
+    method: str | None
+    reason: str | None
+    refunds: uuid.UUID | None
+    at: Timestamp
+
+
+class Ledger(msgspec.Struct, frozen=True, kw_only=True):
+    """What the patient owes per currency (negative: a credit) and the lines, newest first."""
+
+    balance: dict[str, int]
+    items: list[LineView]
+    next: str | None
+
+
+class ChargeBody(Body, frozen=True, kw_only=True):
+    amount: Amount
+    currency: Currency | None = None
+    description: Annotated[Words, msgspec.Meta(description="what the patient reads")]
+    reason: Annotated[Reason, msgspec.Meta(description="why it was typed, not priced")]
+
+
+class PaymentBody(Body, frozen=True, kw_only=True):
+    amount: Amount
+    currency: Currency | None = None
+    method: Literal["counter", "online"] = "counter"
+
+
+class Asked(msgspec.Struct, frozen=True, kw_only=True):
+    """A payment the browser confirms in the provider's card fields (Stripe.js): its
+    ``client_secret`` with the ``publishable_key``, loaded from ``js_url``."""
+
+    payment_id: uuid.UUID
+    provider_id: str
+    status: str
+    amount: int
+    currency: str
+    client_secret: str | None
+    publishable_key: str
+    js_url: str
+
+
+class RefundBody(Body, frozen=True, kw_only=True):
+    amount: Amount
+    reason: Reason
+
+
+class PriceView(msgspec.Struct, frozen=True, kw_only=True):
+    item: str
+    amount: int
+    currency: str
+
+
+class Prices(msgspec.Struct, frozen=True, kw_only=True):
+    items: list[PriceView]
+
+
+class PriceBody(Body, frozen=True, kw_only=True):
+    amount: Annotated[int | None, msgspec.Meta(ge=0, le=AMOUNT_MAX, description="null: removed")]
+    currency: Currency | None = None
+
+
+def _money(request: web.Request, amount: int, currency: str | None) -> Money:
+    try:
+        return money(amount, currency or request.app[SETTINGS].currency)
+    except MoneyRefused as exc:
+        raise Unprocessable(exc.code, exc.words) from None
+
+
+def _line(entry: LedgerEntry) -> LineView:
+    sign = -1 if entry.kind in ("payment", "write_off") else 1
+    return LineView(
+        id=entry.id,
+        kind=entry.kind,  # type: ignore[arg-type]
+        amount=entry.amount,
+        signed=sign * entry.amount,
+        currency=entry.currency,
+        description=entry.description,
+        cause_type=entry.cause_type,
+        method=entry.method,
+        reason=entry.reason,
+        refunds=entry.refunds_entry_id,
+        at=entry.at.isoformat(),
+    )
+
+
+async def _staff(request: web.Request, scope: str, *roles: str) -> Caller:
+    who = await caller(request, scope)
+    who.require_role(*roles)
+    return who
+
+
+@operation(
+    Operation(
+        operation_id="getPatientLedger",
+        summary="A patient's balance and ledger lines, newest first",
+        scope=READ_SCOPE,
+        parameters=[
+            *_PATIENT,
+            query("limit", {"type": "integer", "minimum": 1, "maximum": 200}, "lines a page"),
+            query("after", {"type": "string"}, "the cursor of the previous page"),
+        ],
+        response=Ledger,
+        errors=("400", "401", "403", "404"),
+    )
+)
+async def get_ledger(request: web.Request) -> web.Response:
+    """``GET /api/v1/patients/{id}/ledger``."""
+    who = await _staff(request, READ_SCOPE, *STAFF)
+    patient_id = path_uuid(request, "patient")
+    limit = max(1, query_int(request, "limit", 50, 200))
+    after = cursor_after(request)
+    statement = await request.app[PAYMENTS].statement(
+        who.actor, who.pharmacy_id, patient_id, limit=limit, before=after
+    )
+    lines = statement.entries
+    more = cursor_of(lines[-1].at, lines[-1].id) if len(lines) == limit else None
+    return respond(Ledger(balance=statement.balance, items=[_line(e) for e in lines], next=more))
+
+
+@operation(
+    Operation(
+        operation_id="addPatientCharge",
+        summary="Charge a patient an amount typed by staff, with the reason",
+        scope=SCOPE,
+        parameters=_PATIENT,
+        body=ChargeBody,
+        response=LineView,
+        errors=("400", "401", "403", "404", "413", "415", "422"),
+        description="Allowed to: pharmacist. Charges from fills come from the price list "
+        "by themselves; this is for what it does not price.",
+    )
+)
+async def add_charge(request: web.Request) -> web.Response:
+    """``POST /api/v1/patients/{id}/charges``."""
+    who = await _staff(request, SCOPE, PHARMACIST)
+    patient_id = path_uuid(request, "patient")
+    body = await read_json_as(request, ChargeBody, MAX_BODY)
+    entry = await request.app[PAYMENTS].charge(
+        who.actor,
+        who.pharmacy_id,
+        patient_id,
+        _money(request, body.amount, body.currency),
+        body.description,
+        body.reason,
+    )
+    return respond(_line(entry))
+
+
+@operation(
+    Operation(
+        operation_id="askPatientPayment",
+        summary="Ask the payment provider for a payment of (part of) a patient's balance",
+        scope=SCOPE,
+        parameters=[
+            *_PATIENT,
+            {
+                "name": "Idempotency-Key",
+                "in": "header",
+                "required": False,
+                "schema": {"type": "string", "pattern": "^[A-Za-z0-9_-]{8,64}$"},
+                "description": "the same key again answers with the same payment",
+            },
+        ],
+        body=PaymentBody,
+        response=Asked,
+        errors=("400", "401", "403", "404", "413", "415", "422", "503"),
+        description="Allowed to: pharmacist, technician (at the counter, the patient "
+        "present). The card is typed into the provider's own fields, never sent to the hub; "
+        "the payment is on the ledger once the provider's webhook says it succeeded. 422 "
+        "amount_over_balance; 503 when card payments are not configured.",
+    )
+)
+async def ask_payment(request: web.Request) -> web.Response:
+    """``POST /api/v1/patients/{id}/payments``."""
+    who = await _staff(request, SCOPE, PHARMACIST, TECHNICIAN)
+    patient_id = path_uuid(request, "patient")
+    key = request.headers.get("Idempotency-Key")
+    if key is not None and not _KEY.fullmatch(key):
+        raise BadRequest("Idempotency-Key is 8 to 64 letters, digits, - or _.")
+    body = await read_json_as(request, PaymentBody, MAX_BODY)
+    asked = await request.app[PAYMENTS].ask(
+        who.actor,
+        who.pharmacy_id,
+        patient_id,
+        _money(request, body.amount, body.currency),
+        body.method,
+        key,
+    )
+    return respond(asked_view(request, asked))
+
+
+def asked_view(request: web.Request, asked: Made) -> Asked:
+    settings = request.app[SETTINGS]
+    intent = asked.intent
+    return Asked(
+        payment_id=intent.id,
+        provider_id=intent.provider_id,
+        status=intent.status,
+        amount=intent.amount,
+        currency=intent.currency,
+        client_secret=asked.client_secret,
+        publishable_key=settings.stripe_publishable_key,
+        js_url=settings.stripe_js_url,
+    )
+
+
+@operation(
+    Operation(
+        operation_id="refundPayment",
+        summary="Refund (part of) a payment, with the reason",
+        scope=SCOPE,
+        parameters=[path("id", "the payment's ledger line")],
+        body=RefundBody,
+        response=LineView,
+        errors=("400", "401", "403", "404", "413", "415", "422", "503"),
+        description="Allowed to: staff with the refunds permission (a pharmacy admin grants "
+        "it). 422 refund_over_payment: more than the payment less its refunds.",
+    )
+)
+async def refund(request: web.Request) -> web.Response:
+    """``POST /api/v1/payments/{id}/refunds``."""
+    who = await _staff(request, SCOPE, *STAFF)
+    entry_id = path_uuid(request, "payment")
+    body = await read_json_as(request, RefundBody, MAX_BODY)
+    payments = request.app[PAYMENTS]
+    entry = await payments.refund(
+        who.actor,
+        who.pharmacy_id,
+        who.refunds,
+        entry_id,
+        _money(request, body.amount, None),
+        body.reason,
+    )
+    return respond(_line(entry))
+
+
+@operation(
+    Operation(
+        operation_id="listPrices",
+        summary="The pharmacy's price list (consult, delivery, fill, ndc:<NDC11>)",
+        scope=READ_SCOPE,
+        response=Prices,
+        errors=("401", "403"),
+    )
+)
+async def list_prices(request: web.Request) -> web.Response:
+    """``GET /api/v1/payments/prices``."""
+    who = await _staff(request, READ_SCOPE, *STAFF)
+    return respond(_prices(await request.app[PAYMENTS].prices(who.pharmacy_id)))
+
+
+_ITEM = re.compile(r"consult|delivery|fill|ndc:[0-9]{11}")
+
+
+@operation(
+    Operation(
+        operation_id="setPrice",
+        summary="Set or remove a price (pharmacy admins)",
+        scope=SCOPE,
+        parameters=[
+            {
+                "name": "item",
+                "in": "path",
+                "required": True,
+                "schema": {"type": "string", "pattern": "^(consult|delivery|fill|ndc:[0-9]{11})$"},
+                "description": "consult, delivery, fill (any fill without a price of its "
+                "own) or ndc:<NDC11>",
+            }
+        ],
+        body=PriceBody,
+        response=Prices,
+        errors=("400", "401", "403", "404", "413", "415", "422"),
+    )
+)
+async def set_price(request: web.Request) -> web.Response:
+    """``PUT /api/v1/payments/prices/{item}``."""
+    who = await _staff(request, SCOPE, ADMIN)
+    item = request.match_info["item"]
+    if not _ITEM.fullmatch(item):
+        raise BadRequest("item is consult, delivery, fill or ndc:<11 digits>.")
+    body = await read_json_as(request, PriceBody, MAX_BODY)
+    price = None
+    if body.amount is not None:
+        try:
+            price = money(
+                body.amount, body.currency or request.app[SETTINGS].currency, allow_zero=True
+            )
+        except MoneyRefused as exc:
+            raise Unprocessable(exc.code, exc.words) from None
+    return respond(
+        _prices(await request.app[PAYMENTS].set_price(who.actor, who.pharmacy_id, item, price))
+    )
+
+
+def _prices(rows: Sequence[PriceListItem]) -> Prices:
+    return Prices(
+        items=[PriceView(item=r.item, amount=r.amount, currency=r.currency) for r in rows]
+    )
+
+
+class WebhookAnswer(msgspec.Struct, frozen=True):
+    received: bool
+    outcome: str
+
+
+async def webhook(request: web.Request) -> web.Response:
+    """``POST /payments/webhook``: the provider's events, signed (``Stripe-Signature``)."""
+    payload = await read_body(request, WEBHOOK_MAX)
+    outcome = await request.app[PAYMENTS].webhook(payload, request.headers.get("Stripe-Signature"))
+    return respond(WebhookAnswer(received=True, outcome=outcome))

@@ -1,0 +1,345 @@
+"""Payments against a real local Stripe-compatible server (`localstripe`, started by the tests)
+through the official `stripe` SDK: a fill made ready is charged from the price list, a payment
+is asked, confirmed as the browser's card fields would, and settled only by the provider's
+signed webhook; refunds need the permission and never exceed the payment; every refusal is
+clear and changes nothing. Synthetic data only; the test card is the provider's public one."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import stripe
+from sqlalchemy import func, select, update
+
+from eprescribe.payments import sign
+from server.auth.models import User
+from server.payments.models import LedgerEntry, PaymentEvent, PaymentIntent
+from server.settings import Settings
+from tests.conftest import OTHER_PHARMACY, Hub
+from tests.functional.test_patient_contacts import call, profile
+from tests.functional.verification_helpers import staff
+from tests.support.localstripe import PUBLISHABLE_KEY, SECRET_KEY, LocalStripe, local_stripe
+
+WEBHOOK_SECRET = "whsec_synthetic_0123456789"
+TEST_CARD = "4242424242424242"
+
+
+@pytest.fixture(scope="module")
+def provider(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStripe]:
+    with local_stripe(tmp_path_factory.mktemp("localstripe")) as server:
+        yield server
+
+
+@pytest.fixture
+def settings(settings: Settings, provider: LocalStripe) -> Settings:
+    return dataclasses.replace(
+        settings,
+        stripe_api_key=SECRET_KEY,
+        stripe_publishable_key=PUBLISHABLE_KEY,
+        stripe_api_base=provider.url,
+        stripe_js_url=provider.js_url,
+        stripe_webhook_secrets=(WEBHOOK_SECRET,),
+    )
+
+
+@pytest.fixture
+def sdk(provider: LocalStripe) -> stripe.StripeClient:
+    """The test's own door to the provider: what the patient's browser and the provider's
+    dashboard do there."""
+    return stripe.StripeClient(SECRET_KEY, base_addresses={"api": provider.url})
+
+
+@pytest.fixture
+def webhooks(hub: Hub, provider: LocalStripe) -> None:
+    server = hub.client.server
+    provider.send_webhooks_to(
+        f"http://127.0.0.1:{server.port}/payments/webhook", WEBHOOK_SECRET
+    )
+
+
+async def charged(hub: Hub, token: str, patient: uuid.UUID, amount: int) -> dict[str, Any]:
+    status, body = await call(
+        hub,
+        "POST",
+        f"/api/v1/patients/{patient}/charges",
+        token,
+        {"amount": amount, "description": "Consult fee", "reason": "not in the price list"},
+    )
+    assert status == 200, body
+    return body
+
+
+async def ledger(hub: Hub, token: str, patient: uuid.UUID) -> dict[str, Any]:
+    status, body = await call(hub, "GET", f"/api/v1/patients/{patient}/ledger", token)
+    assert status == 200, body
+    return body
+
+
+def pay_in_browser(sdk: stripe.StripeClient, intent: str, card: str = TEST_CARD) -> None:
+    """What the provider's card fields do in the patient's browser: a payment method from the
+    card typed there, the intent confirmed with it (the hub sees neither)."""
+    method = sdk.v1.payment_methods.create(
+        params={
+            "type": "card",
+            "card": {"number": card, "exp_month": 12, "exp_year": 2030, "cvc": "123"},
+        }
+    )
+    sdk.v1.payment_intents.confirm(intent, params={"payment_method": method.id})
+
+
+async def settled(hub: Hub, payment_id: str, timeout: float = 15) -> PaymentIntent:
+    deadline = time.monotonic() + timeout
+    while True:
+        async with hub.db.sessions() as session:
+            intent = await session.get(PaymentIntent, uuid.UUID(payment_id))
+        assert intent is not None
+        if intent.status not in ("requires_payment_method", "requires_confirmation", "processing"):
+            return intent
+        assert time.monotonic() < deadline, intent.status
+        await asyncio.sleep(0.2)
+
+
+async def test_a_charge_is_paid_and_settled_by_the_signed_webhook(
+    hub: Hub, sdk: stripe.StripeClient, webhooks: None
+) -> None:
+    await hub.pharmacy()
+    patient, tech = await profile(hub), await staff(hub, "terry", role="technician")
+    alice = await staff(hub, "alice")
+    await charged(hub, alice, patient, 2500)
+    assert (await ledger(hub, tech, patient))["balance"] == {"usd": 2500}
+
+    status, asked = await call(
+        hub, "POST", f"/api/v1/patients/{patient}/payments", tech, {"amount": 2000}
+    )
+    assert status == 200, asked
+    assert asked["client_secret"].startswith(asked["provider_id"])
+    assert asked["publishable_key"] == PUBLISHABLE_KEY
+    # asked is not paid: the balance waits for the provider
+    assert (await ledger(hub, tech, patient))["balance"] == {"usd": 2500}
+
+    await asyncio.to_thread(pay_in_browser, sdk, asked["provider_id"])
+    intent = await settled(hub, asked["payment_id"])
+    assert intent.status == "succeeded"
+    assert intent.charge_ref and intent.charge_ref.startswith("ch_")
+    book = await ledger(hub, tech, patient)
+    assert book["balance"] == {"usd": 500}
+    payment = book["items"][0]
+    assert (payment["kind"], payment["amount"], payment["signed"]) == ("payment", 2000, -2000)
+    assert payment["method"] == "counter"
+    assert await hub.audit_outcomes("payment.webhook") == ["success"]
+
+
+async def test_the_same_idempotency_key_asks_once(hub: Hub) -> None:
+    await hub.pharmacy()
+    patient, alice = await profile(hub), await staff(hub, "alice")
+    await charged(hub, alice, patient, 1000)
+    url = f"/api/v1/patients/{patient}/payments"
+    headers = {"Authorization": f"Bearer {alice}", "Idempotency-Key": "counter-0001-abc"}
+    first = await hub.client.post(url, json={"amount": 1000}, headers=headers)
+    second = await hub.client.post(url, json={"amount": 1000}, headers=headers)
+    assert first.status == second.status == 200
+    one, two = await first.json(), await second.json()
+    assert one["payment_id"] == two["payment_id"]
+    assert one["client_secret"] == two["client_secret"]
+    async with hub.db.sessions() as session:
+        assert await session.scalar(select(func.count()).select_from(PaymentIntent)) == 1
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "code"),
+    [
+        ({"amount": 1001}, 422, "amount_over_balance"),
+        ({"amount": 10.5}, 400, "bad_request"),
+        ({"amount": "1000"}, 400, "bad_request"),
+        ({"amount": -5}, 400, "bad_request"),
+        ({"amount": 0}, 400, "bad_request"),
+        ({"amount": 100, "currency": "xyz"}, 422, "currency_unknown"),
+        ({"amount": 100, "card_number": TEST_CARD}, 400, "bad_request"),
+    ],
+)
+async def test_payments_asked_wrongly_are_refused(
+    hub: Hub, body: dict[str, Any], status: int, code: str
+) -> None:
+    await hub.pharmacy()
+    patient, alice = await profile(hub), await staff(hub, "alice")
+    await charged(hub, alice, patient, 1000)
+    got, problem = await call(hub, "POST", f"/api/v1/patients/{patient}/payments", alice, body)
+    assert (got, problem["code"]) == (status, code), problem
+    async with hub.db.sessions() as session:
+        assert await session.scalar(select(func.count()).select_from(PaymentIntent)) == 0
+
+
+async def test_another_pharmacys_patient_is_not_found(hub: Hub) -> None:
+    await hub.pharmacy()
+    await hub.pharmacy(**OTHER_PHARMACY)
+    theirs = await profile(hub, OTHER_PHARMACY["ncpdpid"])
+    alice = await staff(hub, "alice")
+    for method, path, body in [
+        ("GET", "ledger", None),
+        ("POST", "charges", {"amount": 100, "description": "x", "reason": "y"}),
+        ("POST", "payments", {"amount": 100}),
+    ]:
+        status, problem = await call(
+            hub, method, f"/api/v1/patients/{theirs}/{path}", alice, body
+        )
+        assert (status, problem["code"]) == (404, "not_found"), path
+    assert set(await hub.audit_outcomes("payment.statement.read")) == {"not_found"}
+    async with hub.db.sessions() as session:
+        assert await session.scalar(select(func.count()).select_from(LedgerEntry)) == 0
+
+
+def event(event_id: str, intent: str, amount: int, type_: str = "payment_intent.succeeded") -> bytes:
+    obj = {
+        "id": intent,
+        "object": "payment_intent",
+        "amount": amount,
+        "amount_received": amount,
+        "currency": "usd",
+        "status": "succeeded",
+        "latest_charge": f"ch_{event_id}",
+    }
+    return json.dumps({"id": event_id, "type": type_, "data": {"object": obj}}).encode()
+
+
+async def deliver(
+    hub: Hub, payload: bytes, secret: str = WEBHOOK_SECRET, at: int | None = None
+) -> tuple[int, dict[str, Any]]:
+    header = sign(secret, payload, int(time.time()) if at is None else at)
+    response = await hub.client.post(
+        "/payments/webhook",
+        data=payload,
+        headers={"Stripe-Signature": header, "Content-Type": "application/json"},
+    )
+    return response.status, await response.json()
+
+
+async def asked_intent(hub: Hub, token: str, patient: uuid.UUID, amount: int) -> str:
+    status, asked = await call(
+        hub, "POST", f"/api/v1/patients/{patient}/payments", token, {"amount": amount}
+    )
+    assert status == 200, asked
+    return str(asked["provider_id"])
+
+
+async def test_webhook_refusals_and_replays_change_nothing(hub: Hub) -> None:
+    await hub.pharmacy()
+    patient, alice = await profile(hub), await staff(hub, "alice")
+    await charged(hub, alice, patient, 3000)
+    intent = await asked_intent(hub, alice, patient, 3000)
+
+    bad = [
+        (event("evt_bad", intent, 3000), "whsec_wrong", None, "signature_invalid"),
+        (event("evt_old", intent, 3000), WEBHOOK_SECRET, int(time.time()) - 3600, "signature_stale"),
+    ]
+    for payload, secret, at, code in bad:
+        status, problem = await deliver(hub, payload, secret, at)
+        assert (status, problem["code"]) == (400, code)
+    response = await hub.client.post("/payments/webhook", data=event("evt_x", intent, 3000))
+    assert (response.status, (await response.json())["code"]) == (400, "signature_missing")
+
+    # another amount than asked: recorded, not settled
+    status, answer = await deliver(hub, event("evt_short", intent, 2999))
+    assert (status, answer["outcome"]) == (200, "mismatch")
+    assert (await ledger(hub, alice, patient))["balance"] == {"usd": 3000}
+
+    # an intent the hub never asked for: not the hub's money
+    status, answer = await deliver(hub, event("evt_stray", "pi_unknown", 100))
+    assert (status, answer["outcome"]) == (200, "unknown_payment")
+
+    # not JSON, signed: 400
+    status, problem = await deliver(hub, b"not json")
+    assert status == 400
+    async with hub.db.sessions() as session:
+        assert await session.scalar(select(func.count()).select_from(PaymentEvent)) == 2
+
+
+async def test_an_event_delivered_twice_or_late_pays_once(hub: Hub) -> None:
+    await hub.pharmacy()
+    patient, alice = await profile(hub), await staff(hub, "alice")
+    await charged(hub, alice, patient, 1500)
+    intent = await asked_intent(hub, alice, patient, 1500)
+    payload = event("evt_ok", intent, 1500)
+    answers = await asyncio.gather(*(deliver(hub, payload) for _ in range(3)))
+    assert sorted(a["outcome"] for _, a in answers) == ["duplicate", "duplicate", "settled"]
+    # a failure reported after the success (out of order) does not undo it
+    status, answer = await deliver(
+        hub, event("evt_late", intent, 1500, "payment_intent.payment_failed")
+    )
+    assert (status, answer["outcome"]) == (200, "duplicate")
+    assert (await ledger(hub, alice, patient))["balance"] == {}
+    async with hub.db.sessions() as session:
+        payments = await session.scalar(
+            select(func.count()).select_from(LedgerEntry).where(LedgerEntry.kind == "payment")
+        )
+    assert payments == 1
+
+
+async def test_refunds_need_the_permission_and_stay_within_the_payment(
+    hub: Hub, sdk: stripe.StripeClient, webhooks: None
+) -> None:
+    await hub.pharmacy()
+    await hub.pharmacy(**OTHER_PHARMACY)
+    patient, alice = await profile(hub), await staff(hub, "alice")
+    tech = await staff(hub, "terry", role="technician")
+    other = await staff(hub, "olga", pharmacy=OTHER_PHARMACY["ncpdpid"])
+    await charged(hub, alice, patient, 4000)
+    status, asked = await call(
+        hub, "POST", f"/api/v1/patients/{patient}/payments", alice, {"amount": 4000}
+    )
+    await asyncio.to_thread(pay_in_browser, sdk, asked["provider_id"])
+    await settled(hub, asked["payment_id"])
+    payment = (await ledger(hub, alice, patient))["items"][0]
+    url = f"/api/v1/payments/{payment['id']}/refunds"
+    part = {"amount": 1500, "reason": "copay recalculated"}
+
+    status, problem = await call(hub, "POST", url, tech, part)
+    assert (status, problem["code"]) == (403, "refund_not_allowed")
+    status, problem = await call(hub, "POST", url, alice, part)
+    assert (status, problem["code"]) == (403, "refund_not_allowed")
+
+    async with hub.db.transaction() as session:
+        await session.execute(
+            update(User).where(User.username.in_(["alice", "olga"])).values(refunds=True)
+        )
+    status, problem = await call(hub, "POST", url, other, part)
+    assert (status, problem["code"]) == (404, "not_found")
+    status, refund = await call(hub, "POST", url, alice, part)
+    assert status == 200, refund
+    assert (refund["kind"], refund["amount"], refund["refunds"]) == ("refund", 1500, payment["id"])
+    status, problem = await call(hub, "POST", url, alice, {"amount": 2501, "reason": "too much"})
+    assert (status, problem["code"]) == (422, "refund_over_payment")
+    status, problem = await call(hub, "POST", url, alice, {"amount": 0, "reason": "nothing"})
+    assert status == 400
+    assert (await ledger(hub, alice, patient))["balance"] == {"usd": 1500}
+    status, problem = await call(
+        hub, "POST", f"/api/v1/payments/{refund['id']}/refunds", alice, part
+    )
+    assert (status, problem["code"]) == (422, "not_a_payment")
+    provider_refunds = await asyncio.to_thread(
+        lambda: sdk.v1.refunds.list(params={"payment_intent": asked["provider_id"]})
+    )
+    assert [r.amount for r in provider_refunds.data] == [1500]
+
+
+async def test_without_a_provider_the_ledger_works_and_paying_says_why(
+    hub: Hub, tmp_path: Path
+) -> None:
+    await hub.pharmacy()
+    patient, alice = await profile(hub), await staff(hub, "alice")
+    hub.client.app["payments_provider_off"] = True
+    payments = hub.client.app[__import__("server.payments.service", fromlist=["PAYMENTS"]).PAYMENTS]
+    payments._provider = None  # as a hub without TELEPHARM_STRIPE_API_KEY
+    await charged(hub, alice, patient, 700)
+    status, problem = await call(
+        hub, "POST", f"/api/v1/patients/{patient}/payments", alice, {"amount": 700}
+    )
+    assert (status, problem["code"]) == (503, "payments_not_configured")
+    assert (await ledger(hub, alice, patient))["balance"] == {"usd": 700}
