@@ -20,12 +20,12 @@ from eprescribe.payments import CURRENCIES, Money, MoneyRefused, money
 from eprescribe.payments.money import AMOUNT_MAX
 
 from ..callers import PHARMACIST, Caller, caller
-from ..errors import BadRequest, Unprocessable
+from ..errors import BadRequest, NotFound, Unprocessable
 from ..http import cursor_after, cursor_of, path_uuid, query_int, read_body, read_json_as, respond
 from ..openapi import Body, Operation, Timestamp, operation, path, query
 from ..settings import SETTINGS
-from .models import LedgerEntry, PriceListItem
-from .service import PAYMENTS
+from .models import LedgerEntry, PaymentCard, PriceListItem
+from .service import PAYMENTS, Asking
 from .service import Asked as Made
 
 READ_SCOPE = "rx:read"
@@ -88,7 +88,41 @@ class ChargeBody(Body, frozen=True, kw_only=True):
 class PaymentBody(Body, frozen=True, kw_only=True):
     amount: Amount
     currency: Currency | None = None
-    method: Literal["counter", "online"] = "counter"
+    method: Annotated[
+        Literal["counter", "online", "saved_card"],
+        msgspec.Meta(description="at the counter, on the patient's page, a saved card"),
+    ] = "counter"
+    card_id: Annotated[
+        uuid.UUID,
+        msgspec.Meta(
+            description="the patient's card: one just set up (its setup confirmed in "
+            "the browser) or a saved one"
+        ),
+    ]
+    save: Annotated[bool, msgspec.Meta(description="keep a new card for later payments")] = False
+
+
+class CardSetup(msgspec.Struct, frozen=True, kw_only=True):
+    """A card to be typed into the provider's own fields: the browser confirms the setup with
+    ``client_secret`` (Stripe.js ``confirmCardSetup``, with ``publishable_key``, loaded from
+    ``js_url``), then pays with ``card_id``."""
+
+    card_id: uuid.UUID
+    client_secret: str | None
+    publishable_key: str
+    js_url: str
+
+
+class CardView(msgspec.Struct, frozen=True, kw_only=True):
+    id: uuid.UUID
+    brand: str | None
+    last4: str | None
+    exp_month: int | None
+    exp_year: int | None
+
+
+class Cards(msgspec.Struct, frozen=True, kw_only=True):
+    items: list[CardView]
 
 
 class Asked(msgspec.Struct, frozen=True, kw_only=True):
@@ -100,9 +134,13 @@ class Asked(msgspec.Struct, frozen=True, kw_only=True):
     status: str
     amount: int
     currency: str
-    client_secret: str | None
-    publishable_key: str
-    js_url: str
+    client_secret: Annotated[
+        str | None,
+        msgspec.Meta(
+            description="only when the bank's check (3-D Secure) is to be completed "
+            "in the browser (status requires_action)"
+        ),
+    ]
 
 
 class RefundBody(Body, frozen=True, kw_only=True):
@@ -244,19 +282,18 @@ async def ask_payment(request: web.Request) -> web.Response:
     if key is not None and not _KEY.fullmatch(key):
         raise BadRequest("Idempotency-Key is 8 to 64 letters, digits, - or _.")
     body = await read_json_as(request, PaymentBody, MAX_BODY)
-    asked = await request.app[PAYMENTS].ask(
-        who.actor,
-        who.pharmacy_id,
-        patient_id,
-        _money(request, body.amount, body.currency),
-        body.method,
-        key,
+    asking = Asking(
+        money=_money(request, body.amount, body.currency),
+        method=body.method,
+        card_id=body.card_id,
+        key=key or str(uuid.uuid4()),
+        save=body.save,
     )
-    return respond(asked_view(request, asked))
+    asked = await request.app[PAYMENTS].ask(who.actor, who.pharmacy_id, patient_id, asking)
+    return respond(asked_view(asked))
 
 
-def asked_view(request: web.Request, asked: Made) -> Asked:
-    settings = request.app[SETTINGS]
+def asked_view(asked: Made) -> Asked:
     intent = asked.intent
     return Asked(
         payment_id=intent.id,
@@ -265,9 +302,89 @@ def asked_view(request: web.Request, asked: Made) -> Asked:
         amount=intent.amount,
         currency=intent.currency,
         client_secret=asked.client_secret,
+    )
+
+
+@operation(
+    Operation(
+        operation_id="setUpPatientCard",
+        summary="Set up a card the patient types into the payment provider's own fields",
+        scope=SCOPE,
+        parameters=_PATIENT,
+        response=CardSetup,
+        errors=("401", "403", "404", "503"),
+        description="Allowed to: pharmacist, technician. The hub never receives the card: "
+        "the browser confirms the setup at the provider, then pays with card_id.",
+    )
+)
+async def set_up_card(request: web.Request) -> web.Response:
+    """``POST /api/v1/patients/{id}/cards``."""
+    who = await _staff(request, SCOPE, PHARMACIST, TECHNICIAN)
+    patient_id = path_uuid(request, "patient")
+    card, secret = await request.app[PAYMENTS].card_setup(who.actor, who.pharmacy_id, patient_id)
+    return respond(card_setup_view(request, card.id, secret))
+
+
+def card_setup_view(request: web.Request, card_id: uuid.UUID, secret: str | None) -> CardSetup:
+    settings = request.app[SETTINGS]
+    return CardSetup(
+        card_id=card_id,
+        client_secret=secret,
         publishable_key=settings.stripe_publishable_key,
         js_url=settings.stripe_js_url,
     )
+
+
+@operation(
+    Operation(
+        operation_id="listPatientCards",
+        summary="A patient's saved cards (brand, last four digits, expiry)",
+        scope=READ_SCOPE,
+        parameters=_PATIENT,
+        response=Cards,
+        errors=("401", "403", "404"),
+    )
+)
+async def list_cards(request: web.Request) -> web.Response:
+    """``GET /api/v1/patients/{id}/cards``."""
+    who = await _staff(request, READ_SCOPE, *STAFF)
+    patient_id = path_uuid(request, "patient")
+    found = await request.app[PAYMENTS].cards(who.actor, who.pharmacy_id, patient_id)
+    return respond(cards_view(found))
+
+
+def cards_view(found: Sequence[PaymentCard]) -> Cards:
+    return Cards(
+        items=[
+            CardView(
+                id=c.id, brand=c.brand, last4=c.last4, exp_month=c.exp_month, exp_year=c.exp_year
+            )
+            for c in found
+        ]
+    )
+
+
+@operation(
+    Operation(
+        operation_id="removePatientCard",
+        summary="Forget a saved card (detached at the provider)",
+        scope=SCOPE,
+        parameters=[*_PATIENT, path("card", "the card")],
+        response=Cards,
+        errors=("401", "403", "404", "503"),
+    )
+)
+async def remove_card(request: web.Request) -> web.Response:
+    """``DELETE /api/v1/patients/{id}/cards/{card}``."""
+    who = await _staff(request, SCOPE, PHARMACIST, TECHNICIAN)
+    patient_id = path_uuid(request, "patient")
+    try:
+        card_id = uuid.UUID(request.match_info["card"])
+    except ValueError:
+        raise NotFound("No such card.") from None
+    payments = request.app[PAYMENTS]
+    await payments.remove_card(who.actor, who.pharmacy_id, patient_id, card_id)
+    return respond(cards_view(await payments.cards(who.actor, who.pharmacy_id, patient_id)))
 
 
 @operation(

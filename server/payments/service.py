@@ -433,7 +433,11 @@ class Payments:
         if intent is None:
             return "unknown_payment", {}
         detail: dict[str, Any] = {"payment_id": str(intent.id), "pharmacy_id": intent.pharmacy_id}
-        if intent.status == "succeeded":  # settled already: a late or repeated event
+        cause = store.Cause("intent", intent.provider_id, "Payment, thank you")
+        paid = await session.run_sync(
+            lambda s: store.existing(s, intent.pharmacy_id, EntryKind.PAYMENT, cause)
+        )
+        if paid is not None:  # settled already: a late or repeated event changes nothing
             return "duplicate", detail
         obj = event.object
         if event.type == "payment_intent.succeeded":
@@ -453,7 +457,7 @@ class Payments:
                     patient_id=intent.patient_id,
                     kind=EntryKind.PAYMENT,
                     money=Money(intent.amount, intent.currency),
-                    cause=store.Cause("intent", intent.provider_id, "Payment, thank you"),
+                    cause=cause,
                     actor="system:payment-provider",
                     provider_ref=charge,
                     method=intent.method,
