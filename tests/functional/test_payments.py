@@ -116,9 +116,9 @@ async def pay(
     return asked
 
 
-async def settled(hub: Hub, payment_id: str, timeout: float = 15) -> PaymentIntent:
+async def settled(hub: Hub, payment_id: str, within: float = 15) -> PaymentIntent:
     """The payment once the provider's webhook put it on the ledger."""
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + within
     while True:
         async with hub.db.sessions() as session:
             intent = await session.get(PaymentIntent, uuid.UUID(payment_id))
@@ -151,7 +151,8 @@ async def test_a_charge_is_paid_and_settled_by_the_signed_webhook(
         assert await session.scalar(select(func.count()).select_from(LedgerEntry)) == 1
     intent = await settled(hub, asked["payment_id"])
     assert intent.status == "succeeded"
-    assert intent.charge_ref and intent.charge_ref.startswith("ch_")
+    assert intent.charge_ref
+    assert intent.charge_ref.startswith("ch_")
     book = await ledger(hub, tech, patient)
     assert book["balance"] == {"usd": 500}
     payment = book["items"][0]

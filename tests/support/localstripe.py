@@ -4,14 +4,14 @@ signed webhooks to the URL it is given."""
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
-import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+
+import requests
 
 from tests.support.processes import free_port, wait_port
 
@@ -34,15 +34,12 @@ class LocalStripe:
     def send_webhooks_to(self, url: str, secret: str, name: str = "hub") -> None:
         """Register (or move) the webhook endpoint ``name``: every event, signed with
         ``secret``."""
-        body = json.dumps({"url": url, "secret": secret}).encode()
-        request = urllib.request.Request(
+        answer = requests.post(
             f"{self.url}/_config/webhooks/{name}",
-            data=body,
-            headers={"Content-Type": "application/json"},
-            method="POST",
+            json={"url": url, "secret": secret},
+            timeout=10,
         )
-        with urllib.request.urlopen(request, timeout=10) as answer:
-            assert answer.status == 200
+        assert answer.status_code == 200, answer.text
 
 
 @contextmanager
