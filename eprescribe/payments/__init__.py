@@ -23,6 +23,7 @@ from .reconcile import (
     ProviderMovement,
     Reconciliation,
     reconcile,
+    write_csv,
 )
 from .signature import SignatureRefused, sign, verify_signature
 
@@ -49,4 +50,5 @@ __all__ = [
     "sign",
     "signed",
     "verify_signature",
+    "write_csv",
 ]

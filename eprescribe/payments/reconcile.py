@@ -14,8 +14,13 @@ Amounts are positive on both sides; the kind says which way the money went.
 
 from __future__ import annotations
 
+import csv
+import datetime as dt
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import TextIO
+
+from ..spreadsheet import safe_cell
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +40,8 @@ class ProviderMovement:
     currency: str
     transaction_id: str
     payout_id: str | None = None
+    #: when the provider recorded it
+    at: dt.datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,3 +118,53 @@ def reconcile(
         else:
             matched.append((led[0], pro[0]))
     return Reconciliation(tuple(matched), tuple(found))
+
+
+#: the CSV's columns: one row per matched pair or discrepancy
+CSV_HEADER = (
+    "status",
+    "provider_ref",
+    "kind",
+    "ledger_amount",
+    "provider_amount",
+    "currency",
+    "ledger_entry",
+    "provider_transaction",
+    "words",
+)
+
+
+def write_csv(done: Reconciliation, out: TextIO) -> None:
+    """The reconciliation as CSV: discrepancies first, then what matched; amounts in minor
+    units. Identifiers only (no patient data)."""
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(CSV_HEADER)
+    for found in done.discrepancies:
+        first: LedgerMovement | ProviderMovement = (found.ledger or found.provider)[0]
+        writer.writerow(
+            [
+                found.code,
+                safe_cell(found.ref),
+                first.kind,
+                sum(line.amount for line in found.ledger) if found.ledger else "",
+                sum(m.amount for m in found.provider) if found.provider else "",
+                first.currency,
+                ";".join(safe_cell(line.entry_id) for line in found.ledger),
+                ";".join(safe_cell(m.transaction_id) for m in found.provider),
+                found.words,
+            ]
+        )
+    for led, pro in done.matched:
+        writer.writerow(
+            [
+                "matched",
+                safe_cell(led.ref),
+                led.kind,
+                led.amount,
+                pro.amount,
+                led.currency,
+                safe_cell(led.entry_id),
+                safe_cell(pro.transaction_id),
+                "",
+            ]
+        )

@@ -38,4 +38,7 @@ def setup(app: web.Application, settings: Settings) -> None:
     router.add_post("/api/v1/payments/{id}/refunds", http.refund)
     router.add_get("/api/v1/payments/prices", http.list_prices)
     router.add_put("/api/v1/payments/prices/{item}", http.set_price)
+    router.add_get("/api/v1/payments/reconciliation", http.get_reconciliation)
+    router.add_get("/api/v1/payments/reconciliation.csv", http.get_reconciliation_csv)
+    router.add_get("/api/v1/payments/receivables", http.get_receivables)
     router.add_post("/payments/webhook", http.webhook)

@@ -8,6 +8,8 @@ Thin handlers: they check the role, turn bodies into values and answer with what
 
 from __future__ import annotations
 
+import datetime as dt
+import io
 import re
 import uuid
 from collections.abc import Sequence
@@ -16,10 +18,11 @@ from typing import Annotated, Literal
 import msgspec
 from aiohttp import web
 
-from eprescribe.payments import CURRENCIES, Money, MoneyRefused, money
+from eprescribe.payments import CURRENCIES, Money, MoneyRefused, money, write_csv
 from eprescribe.payments.money import AMOUNT_MAX
 
 from ..callers import PHARMACIST, Caller, caller
+from ..db.models import utcnow
 from ..errors import BadRequest, NotFound, Unprocessable
 from ..http import cursor_after, cursor_of, path_uuid, query_int, read_body, read_json_as, respond
 from ..openapi import Body, Operation, Timestamp, operation, path, query
@@ -159,7 +162,10 @@ class Prices(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class PriceBody(Body, frozen=True, kw_only=True):
-    amount: Annotated[int | None, msgspec.Meta(ge=0, le=AMOUNT_MAX, description="null: removed")]
+    amount: Annotated[
+        Annotated[int, msgspec.Meta(ge=0, le=AMOUNT_MAX)] | None,
+        msgspec.Meta(description="in the currency's minor unit; null: removed"),
+    ]
     currency: Currency | None = None
 
 
@@ -478,6 +484,156 @@ async def set_price(request: web.Request) -> web.Response:
 def _prices(rows: Sequence[PriceListItem]) -> Prices:
     return Prices(
         items=[PriceView(item=r.item, amount=r.amount, currency=r.currency) for r in rows]
+    )
+
+
+class DiscrepancyView(msgspec.Struct, frozen=True, kw_only=True):
+    code: Literal["mismatched", "missing_in_provider", "missing_in_ledger", "duplicate"]
+    provider_ref: str
+    words: str
+    ledger_entries: list[str]
+    ledger_amount: int | None
+    provider_transactions: list[str]
+    provider_amount: int | None
+    currency: str
+
+
+class Reconciled(msgspec.Struct, frozen=True, kw_only=True):
+    """The day (UTC) reconciled: clean when every payment and refund on the ledger is at the
+    provider for the same amount, and nothing more."""
+
+    day: dt.date
+    clean: bool
+    matched: int
+    matched_totals: Annotated[
+        dict[str, dict[str, int]], msgspec.Meta(description="currency -> kind -> amount")
+    ]
+    discrepancies: list[DiscrepancyView]
+    collected: Annotated[
+        dict[str, dict[str, int]],
+        msgspec.Meta(description="method -> currency -> payments less refunds"),
+    ]
+
+
+class AgeingView(msgspec.Struct, frozen=True, kw_only=True):
+    currency: str
+    buckets: Annotated[dict[str, int], msgspec.Meta(description="0-30, 31-60, 61-90, 90+")]
+    credit: int
+    total: int
+
+
+class Receivables(msgspec.Struct, frozen=True, kw_only=True):
+    as_of: dt.date
+    items: list[AgeingView]
+
+
+def _day(request: web.Request, name: str) -> dt.date:
+    raw = request.query.get(name)
+    if raw is None:
+        return utcnow().date() - (dt.timedelta(days=1) if name == "day" else dt.timedelta())
+    try:
+        return dt.date.fromisoformat(raw)
+    except ValueError:
+        raise BadRequest(f"{name} is a date: YYYY-MM-DD.") from None
+
+
+_DAY = query("day", {"type": "string", "format": "date"}, "the day (UTC); yesterday if left out")
+
+
+@operation(
+    Operation(
+        operation_id="getReconciliation",
+        summary="The day's reconciliation of the ledger against the payment provider",
+        scope=READ_SCOPE,
+        parameters=[_DAY],
+        response=Reconciled,
+        errors=("400", "401", "403", "503"),
+        description="Allowed to: pharmacist, pharmacy admin. Matched by the provider's "
+        "reference (a payment's charge, a refund); mismatched amounts, lines missing on "
+        "either side and duplicates listed; collections per method.",
+    )
+)
+async def get_reconciliation(request: web.Request) -> web.Response:
+    """``GET /api/v1/payments/reconciliation``."""
+    who = await _staff(request, READ_SCOPE, PHARMACIST, ADMIN)
+    day = _day(request, "day")
+    report = await request.app[PAYMENTS].reconciliation(who.actor, who.pharmacy_id, day)
+    done = report.reconciliation
+    return respond(
+        Reconciled(
+            day=day,
+            clean=done.clean,
+            matched=len(done.matched),
+            matched_totals=done.totals(),
+            discrepancies=[
+                DiscrepancyView(
+                    code=d.code,  # type: ignore[arg-type]
+                    provider_ref=d.ref,
+                    words=d.words,
+                    ledger_entries=[line.entry_id for line in d.ledger],
+                    ledger_amount=sum(line.amount for line in d.ledger) if d.ledger else None,
+                    provider_transactions=[m.transaction_id for m in d.provider],
+                    provider_amount=sum(m.amount for m in d.provider) if d.provider else None,
+                    currency=(d.ledger or d.provider)[0].currency,
+                )
+                for d in done.discrepancies
+            ],
+            collected=report.collected,
+        )
+    )
+
+
+@operation(
+    Operation(
+        operation_id="getReconciliationCsv",
+        summary="The day's reconciliation as CSV (discrepancies first)",
+        scope=READ_SCOPE,
+        parameters=[_DAY],
+        errors=("400", "401", "403", "503"),
+        media_type="text/csv",
+    )
+)
+async def get_reconciliation_csv(request: web.Request) -> web.Response:
+    """``GET /api/v1/payments/reconciliation.csv``."""
+    who = await _staff(request, READ_SCOPE, PHARMACIST, ADMIN)
+    day = _day(request, "day")
+    report = await request.app[PAYMENTS].reconciliation(who.actor, who.pharmacy_id, day)
+    out = io.StringIO(newline="")
+    write_csv(report.reconciliation, out)
+    return web.Response(
+        text=out.getvalue(),
+        content_type="text/csv",
+        charset="utf-8",
+        headers={
+            "Cache-Control": "no-store",
+            "Content-Disposition": f'attachment; filename="reconciliation-{day.isoformat()}.csv"',
+        },
+    )
+
+
+@operation(
+    Operation(
+        operation_id="getReceivables",
+        summary="Accounts receivable by age (0-30, 31-60, 61-90, 90+ days)",
+        scope=READ_SCOPE,
+        parameters=[query("as_of", {"type": "string", "format": "date"}, "today if left out")],
+        response=Receivables,
+        errors=("400", "401", "403"),
+    )
+)
+async def get_receivables(request: web.Request) -> web.Response:
+    """``GET /api/v1/payments/receivables``."""
+    who = await _staff(request, READ_SCOPE, PHARMACIST, ADMIN)
+    as_of = _day(request, "as_of")
+    aged = await request.app[PAYMENTS].receivables(who.actor, who.pharmacy_id, as_of)
+    return respond(
+        Receivables(
+            as_of=as_of,
+            items=[
+                AgeingView(currency=a.currency, buckets=a.buckets, credit=a.credit, total=a.total)
+                for a in aged
+            ],
+        )
     )
 
 

@@ -87,6 +87,10 @@ class PaymentProvider(Protocol):
 
     def movements(self, start: dt.datetime, end: dt.datetime) -> list[ProviderMovement]: ...
 
+    def refunded_charge(self, refund: str) -> str | None: ...
+
+    def charge_intent(self, charge: str) -> str | None: ...
+
 
 class StripeProvider:
     """:class:`PaymentProvider` on Stripe's API (or a compatible local server in tests)."""
@@ -183,28 +187,40 @@ class StripeProvider:
         self._call(self._client.v1.payment_methods.detach, {}, None, payment_method)
 
     def movements(self, start: dt.datetime, end: dt.datetime) -> list[ProviderMovement]:
-        """The balance transactions created in [start, end): payments and refunds."""
-        params = {
-            "created": {"gte": int(start.timestamp()), "lt": int(end.timestamp())},
-            "limit": 100,
-        }
-        page = self._call(self._client.v1.balance_transactions.list, params)
+        """The balance transactions created in [start, end) that move a patient's money
+        (payments and refunds). The list comes newest first: pages are read until one older
+        than ``start``."""
+        begin, stop = int(start.timestamp()), int(end.timestamp())
+        page = self._call(self._client.v1.balance_transactions.list, {"limit": 100})
         out = []
         for txn in page.auto_paging_iter():
-            kind = _KINDS.get(txn.type)
-            if kind is None or not txn.source:
+            created = int(txn.created)
+            if created < begin:
+                break
+            kind = _KINDS.get(str(txn.type))
+            if created >= stop or kind is None or not txn.source:
                 continue
             out.append(
                 ProviderMovement(
-                    ref=str(txn.source),
+                    ref=str(getattr(txn.source, "id", txn.source)),
                     kind=kind,
                     amount=abs(int(txn.amount)),
                     currency=str(txn.currency),
                     transaction_id=str(txn.id),
-                    payout_id=None,
+                    at=dt.datetime.fromtimestamp(created, dt.UTC),
                 )
             )
         return out
+
+    def refunded_charge(self, refund: str) -> str | None:
+        found = self._call(self._client.v1.refunds.retrieve, {}, None, refund)
+        charge = found.charge
+        return None if charge is None else str(getattr(charge, "id", charge))
+
+    def charge_intent(self, charge: str) -> str | None:
+        found = self._call(self._client.v1.charges.retrieve, {}, None, charge)
+        intent = found.payment_intent
+        return None if intent is None else str(getattr(intent, "id", intent))
 
 
 #: the balance transaction types that are a patient's money moving, and which way

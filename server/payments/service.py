@@ -28,6 +28,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from eprescribe.payments import (
+    Ageing,
     EntryKind,
     Money,
     SignatureRefused,
@@ -43,6 +44,7 @@ from ..settings import Settings
 from . import store
 from .models import LedgerEntry, PaymentCard, PaymentIntent, PriceListItem
 from .provider import PaymentProvider, ProviderError, StripeProvider
+from .reconciling import DayReport, day_report, receivables
 
 _T = TypeVar("_T")
 #: how a payment was taken
@@ -475,6 +477,41 @@ class Payments:
             intent.status = "canceled"
             return "canceled", detail
         return "ignored", detail
+
+    # -- the day's close --------------------------------------------------------------------
+
+    async def reconciliation(
+        self, actor: audit.Actor, pharmacy_id: uuid.UUID, day: dt.date
+    ) -> DayReport:
+        provider = self._need_provider()
+        try:
+            report, _ = await day_report(self._db, provider, pharmacy_id, day)
+        except ProviderError as exc:
+            raise ServiceUnavailable(exc.words) from None
+        done = report.reconciliation
+        detail = {
+            "day": day.isoformat(),
+            "matched": len(done.matched),
+            "discrepancies": len(done.discrepancies),
+        }
+        event = audit.Event(
+            "payment.reconciliation.read", "pharmacy", str(pharmacy_id), detail=detail
+        )
+        await audit.record(self._db, actor, event)
+        return report
+
+    async def receivables(
+        self, actor: audit.Actor, pharmacy_id: uuid.UUID, as_of: dt.date
+    ) -> list[Ageing]:
+        aged = await receivables(self._db, pharmacy_id, as_of)
+        event = audit.Event(
+            "payment.receivables.read",
+            "pharmacy",
+            str(pharmacy_id),
+            detail={"as_of": as_of.isoformat()},
+        )
+        await audit.record(self._db, actor, event)
+        return aged
 
     # -- refunds ----------------------------------------------------------------------------
 

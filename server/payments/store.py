@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import case, func, select
+from sqlalchemy import case, func, select, true
 from sqlalchemy.orm import Session
 
 from eprescribe.payments import EntryKind, LedgerMovement, Money
@@ -198,13 +198,15 @@ def set_price(session: Session, pharmacy_id: uuid.UUID, item: str, money: Money 
 
 
 def day_movements(
-    session: Session, pharmacy_id: uuid.UUID, start: dt.datetime, end: dt.datetime
+    session: Session, pharmacy_id: uuid.UUID | None, start: dt.datetime, end: dt.datetime
 ) -> list[LedgerMovement]:
-    """The ledger's payments and refunds made in [start, end), as the reconciliation takes
-    them (by the provider's reference: a payment's charge, a refund)."""
+    """The ledger's payments and refunds made in [start, end) (of one pharmacy, or all), as
+    the reconciliation takes them (by the provider's reference: a payment's charge, a
+    refund)."""
+    mine = true() if pharmacy_id is None else LedgerEntry.pharmacy_id == pharmacy_id
     rows = session.scalars(
         select(LedgerEntry).where(
-            LedgerEntry.pharmacy_id == pharmacy_id,
+            mine,
             LedgerEntry.at >= start,
             LedgerEntry.at < end,
             LedgerEntry.kind.in_([EntryKind.PAYMENT.value, EntryKind.REFUND.value]),
@@ -246,3 +248,70 @@ def saved_cards(session: Session, patient_id: uuid.UUID) -> list[PaymentCard]:
         .order_by(PaymentCard.created_at)
     )
     return list(rows)
+
+
+def pharmacies_of_refs(session: Session, refs: Sequence[str]) -> dict[str, uuid.UUID]:
+    """Which pharmacy's ledger holds each of the provider's references (any pharmacy's)."""
+    found: dict[str, uuid.UUID] = {}
+    for start in range(0, len(refs), 500):
+        chunk = refs[start : start + 500]
+        rows = session.execute(
+            select(LedgerEntry.provider_ref, LedgerEntry.pharmacy_id).where(
+                LedgerEntry.provider_ref.in_(chunk)
+            )
+        )
+        found.update({str(ref): pharmacy for ref, pharmacy in rows})
+    return found
+
+
+def pharmacy_of_intent(session: Session, provider_id: str) -> uuid.UUID | None:
+    return session.scalar(
+        select(PaymentIntent.pharmacy_id).where(PaymentIntent.provider_id == provider_id)
+    )
+
+
+def collected(
+    session: Session, pharmacy_id: uuid.UUID, start: dt.datetime, end: dt.datetime
+) -> dict[str, dict[str, int]]:
+    """Payments less their refunds in [start, end), per method and currency (a refund counts
+    against the method of the payment it refunds)."""
+    paid = session.execute(
+        select(LedgerEntry.method, LedgerEntry.currency, func.sum(LedgerEntry.amount))
+        .where(
+            LedgerEntry.pharmacy_id == pharmacy_id,
+            LedgerEntry.kind == EntryKind.PAYMENT.value,
+            LedgerEntry.at >= start,
+            LedgerEntry.at < end,
+        )
+        .group_by(LedgerEntry.method, LedgerEntry.currency)
+    )
+    out: dict[str, dict[str, int]] = {}
+    for method, currency, total in paid:
+        per = out.setdefault(method or "unknown", {})
+        per[currency] = per.get(currency, 0) + int(total)
+    refunded = LedgerEntry.__table__.alias("payment")
+    back = session.execute(
+        select(refunded.c.method, LedgerEntry.currency, func.sum(LedgerEntry.amount))
+        .join(refunded, refunded.c.id == LedgerEntry.refunds_entry_id)
+        .where(
+            LedgerEntry.pharmacy_id == pharmacy_id,
+            LedgerEntry.kind == EntryKind.REFUND.value,
+            LedgerEntry.at >= start,
+            LedgerEntry.at < end,
+        )
+        .group_by(refunded.c.method, LedgerEntry.currency)
+    )
+    for method, currency, total in back:
+        per = out.setdefault(method or "unknown", {})
+        per[currency] = per.get(currency, 0) - int(total)
+    return out
+
+
+def pharmacy_entries(session: Session, pharmacy_id: uuid.UUID) -> Iterator[LedgerEntry]:
+    """Every entry of the pharmacy, by patient then date (for the ageing), streamed."""
+    yield from session.scalars(
+        select(LedgerEntry)
+        .where(LedgerEntry.pharmacy_id == pharmacy_id)
+        .order_by(LedgerEntry.patient_id, LedgerEntry.at)
+        .execution_options(yield_per=5000)
+    )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import datetime as dt
 import json
 import time
 import uuid
@@ -24,7 +25,7 @@ from server.payments.models import LedgerEntry, PaymentEvent, PaymentIntent
 from server.settings import Settings
 from tests.conftest import OTHER_PHARMACY, Hub
 from tests.functional.test_patient_contacts import call, profile
-from tests.functional.verification_helpers import staff
+from tests.functional.verification_helpers import bearer, staff
 from tests.support.localstripe import PUBLISHABLE_KEY, SECRET_KEY, LocalStripe, local_stripe
 
 WEBHOOK_SECRET = "whsec_synthetic_0123456789"
@@ -370,3 +371,67 @@ async def test_refunds_need_the_permission_and_stay_within_the_payment(
         lambda: sdk.v1.refunds.list(params={"payment_intent": asked["provider_id"]})
     )
     assert [r.amount for r in provider_refunds.data] == [1500]
+
+
+async def test_the_day_reconciles_then_shows_what_the_provider_did_alone(
+    hub: Hub, sdk: stripe.StripeClient, webhooks: None
+) -> None:
+    await hub.pharmacy()
+    await hub.pharmacy(**OTHER_PHARMACY)
+    patient, alice = await profile(hub), await staff(hub, "alice")
+    admin = await staff(hub, "ada", role="pharmacy_admin")
+    other = await staff(hub, "oscar", role="pharmacy_admin", pharmacy=OTHER_PHARMACY["ncpdpid"])
+    async with hub.db.transaction() as session:
+        await session.execute(update(User).where(User.username == "alice").values(refunds=True))
+    await charged(hub, alice, patient, 4000)
+    asked = await pay(hub, alice, patient, await new_card(hub, sdk, alice, patient), 4000)
+    await settled(hub, asked["payment_id"])
+    payment = (await ledger(hub, alice, patient))["items"][0]
+    status, _ = await call(
+        hub,
+        "POST",
+        f"/api/v1/payments/{payment['id']}/refunds",
+        alice,
+        {"amount": 1000, "reason": "copay recalculated"},
+    )
+    assert status == 200
+    today = dt.datetime.now(dt.UTC).date().isoformat()
+    url = f"/api/v1/payments/reconciliation?day={today}"
+
+    status, day = await call(hub, "GET", url, admin)
+    assert status == 200, day
+    assert (day["clean"], day["matched"], day["discrepancies"]) == (True, 2, [])
+    assert day["matched_totals"] == {"usd": {"payment": 4000, "refund": 1000}}
+    assert day["collected"] == {"counter": {"usd": 3000}}
+
+    # someone refunds at the provider's dashboard, past the hub: the day no longer reconciles
+    await asyncio.to_thread(
+        lambda: sdk.v1.refunds.create(
+            params={"payment_intent": asked["provider_id"], "amount": 500}
+        )
+    )
+    status, day = await call(hub, "GET", url, admin)
+    assert day["clean"] is False
+    (found,) = day["discrepancies"]
+    assert (found["code"], found["provider_amount"], found["ledger_amount"]) == (
+        "missing_in_ledger",
+        500,
+        None,
+    )
+    response = await hub.client.get(
+        f"/api/v1/payments/reconciliation.csv?day={today}", headers=bearer(admin)
+    )
+    assert response.status == 200
+    rows = (await response.text()).splitlines()
+    assert rows[0].startswith("status,provider_ref,kind")
+    assert rows[1].startswith(f"missing_in_ledger,{found['provider_ref']},refund,,500,usd")
+    assert sum(row.startswith("matched,") for row in rows) == 2
+
+    # the other pharmacy's day holds none of it
+    status, theirs = await call(hub, "GET", url, other)
+    assert (theirs["clean"], theirs["matched"]) == (True, 0)
+    tech = await staff(hub, "terry", role="technician")
+    assert (await call(hub, "GET", url, tech))[0] == 403
+    assert (await call(hub, "GET", "/api/v1/payments/reconciliation?day=2026-13-01", admin))[
+        0
+    ] == 400
