@@ -27,8 +27,9 @@ from ..errors import BadRequest, NotFound, Unprocessable
 from ..http import cursor_after, cursor_of, path_uuid, query_int, read_body, read_json_as, respond
 from ..openapi import Body, Operation, Timestamp, operation, path, query
 from ..settings import SETTINGS
+from . import plans
 from .models import LedgerEntry, PaymentCard, PriceListItem
-from .service import PAYMENTS, Asking
+from .service import PAYMENTS, PLANS, Asking
 from .service import Asked as Made
 
 READ_SCOPE = "rx:read"
@@ -635,6 +636,136 @@ async def get_receivables(request: web.Request) -> web.Response:
             ],
         )
     )
+
+
+class PlanBody(Body, frozen=True, kw_only=True):
+    card_id: Annotated[uuid.UUID, msgspec.Meta(description="a card the patient saved")]
+    count: Annotated[int, msgspec.Meta(ge=2, le=24, description="instalments")]
+    every_days: Annotated[int, msgspec.Meta(ge=1, le=90)] = 30
+    first_due: Annotated[dt.date | None, msgspec.Meta(description="today if left out")] = None
+    currency: Currency | None = None
+
+
+class InstalmentView(msgspec.Struct, frozen=True, kw_only=True):
+    number: int
+    due: dt.date
+    amount: int
+    status: Literal["pending", "asked", "paid", "failed", "stopped", "cancelled"]
+    attempts: int
+    next_attempt_at: Timestamp | None
+    last_error: str | None
+
+
+class PlanView(msgspec.Struct, frozen=True, kw_only=True):
+    """A plan; ``paid`` is what its instalments' payments put on the ledger."""
+
+    id: uuid.UUID
+    status: Literal["active", "completed", "cancelled"]
+    total: int
+    paid: int
+    currency: str
+    card_id: uuid.UUID
+    created_at: Timestamp
+    instalments: list[InstalmentView]
+
+
+class PlanList(msgspec.Struct, frozen=True, kw_only=True):
+    items: list[PlanView]
+
+
+def _plan(view: plans.PlanView) -> PlanView:
+    plan = view.plan
+    return PlanView(
+        id=plan.id,
+        status=plan.status,  # type: ignore[arg-type]
+        total=plan.total,
+        paid=view.paid,
+        currency=plan.currency,
+        card_id=plan.card_id,
+        created_at=plan.created_at.isoformat(),
+        instalments=[
+            InstalmentView(
+                number=i.number,
+                due=i.due,
+                amount=i.amount,
+                status=i.status,  # type: ignore[arg-type]
+                attempts=i.attempts,
+                next_attempt_at=i.next_attempt_at.isoformat()
+                if i.status in ("pending", "failed")
+                else None,
+                last_error=i.last_error,
+            )
+            for i in view.instalments
+        ],
+    )
+
+
+@operation(
+    Operation(
+        operation_id="createPaymentPlan",
+        summary="Split a patient's balance into instalments charged to a saved card",
+        scope=SCOPE,
+        parameters=_PATIENT,
+        body=PlanBody,
+        response=PlanView,
+        errors=("400", "401", "403", "404", "409", "413", "415", "422"),
+        description="Allowed to: pharmacist, technician. The whole balance in the currency; "
+        "one active plan a patient (409 plan_exists); 422 card_not_saved, plan_count, "
+        "plan_interval, plan_too_small.",
+    )
+)
+async def create_plan(request: web.Request) -> web.Response:
+    """``POST /api/v1/patients/{id}/plans``."""
+    who = await _staff(request, SCOPE, PHARMACIST, TECHNICIAN)
+    patient_id = path_uuid(request, "patient")
+    body = await read_json_as(request, PlanBody, MAX_BODY)
+    currency = _money(request, 1, body.currency).currency
+    view = await request.app[PLANS].create(
+        who.actor,
+        who.pharmacy_id,
+        patient_id,
+        body.card_id,
+        body.count,
+        body.every_days,
+        body.first_due or utcnow().date(),
+        currency,
+    )
+    return respond(_plan(view))
+
+
+@operation(
+    Operation(
+        operation_id="listPaymentPlans",
+        summary="A patient's payment plans, newest first, with their instalments",
+        scope=READ_SCOPE,
+        parameters=_PATIENT,
+        response=PlanList,
+        errors=("401", "403", "404"),
+    )
+)
+async def list_plans(request: web.Request) -> web.Response:
+    """``GET /api/v1/patients/{id}/plans``."""
+    who = await _staff(request, READ_SCOPE, *STAFF)
+    patient_id = path_uuid(request, "patient")
+    found = await request.app[PLANS].of_patient(who.actor, who.pharmacy_id, patient_id)
+    return respond(PlanList(items=[_plan(v) for v in found]))
+
+
+@operation(
+    Operation(
+        operation_id="cancelPaymentPlan",
+        summary="Cancel a plan: the instalments not asked yet are not charged",
+        scope=SCOPE,
+        parameters=[path("id", "the plan")],
+        response=PlanView,
+        errors=("401", "403", "404", "409"),
+    )
+)
+async def cancel_plan(request: web.Request) -> web.Response:
+    """``POST /api/v1/payment-plans/{id}/cancel``."""
+    who = await _staff(request, SCOPE, PHARMACIST, TECHNICIAN)
+    plan_id = path_uuid(request, "plan")
+    return respond(_plan(await request.app[PLANS].cancel(who.actor, who.pharmacy_id, plan_id)))
 
 
 class WebhookAnswer(msgspec.Struct, frozen=True):

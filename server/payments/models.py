@@ -111,6 +111,50 @@ class PaymentCard(Base):
     removed_at: Mapped[dt.datetime | None]
 
 
+class PaymentPlan(Base):
+    """A balance split into instalments, charged to a saved card on their days. Its state is
+    read from the ledger: an instalment is paid when its payment is on the ledger."""
+
+    __tablename__ = "payment_plans"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    pharmacy_id: Mapped[uuid.UUID] = mapped_column(ForeignKey(Pharmacy.id))
+    patient_id: Mapped[uuid.UUID] = mapped_column(ForeignKey(PatientProfile.id), index=True)
+    card_id: Mapped[uuid.UUID] = mapped_column(ForeignKey(PaymentCard.id))
+    total: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    #: active | completed | cancelled
+    status: Mapped[str] = mapped_column(String(16))
+    actor: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    ended_at: Mapped[dt.datetime | None]
+
+
+class PaymentInstalment(Base):
+    """One instalment of a plan: due on a day, asked of the provider then (``intent_id``),
+    paid when the webhook settles that payment; a failure is tried again later."""
+
+    __tablename__ = "payment_instalments"
+    __table_args__ = (
+        UniqueConstraint("plan_id", "number"),
+        # the job's question: what is due and not asked yet
+        Index("ix_payment_instalments_due", "status", "next_attempt_at"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    plan_id: Mapped[uuid.UUID] = mapped_column(ForeignKey(PaymentPlan.id))
+    number: Mapped[int]
+    due: Mapped[dt.date]
+    amount: Mapped[int] = mapped_column(BigInteger)
+    #: pending | asked | paid | failed | cancelled
+    status: Mapped[str] = mapped_column(String(16))
+    #: when to ask (the due day; later after a failure)
+    next_attempt_at: Mapped[dt.datetime]
+    attempts: Mapped[int] = mapped_column(default=0)
+    intent_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, index=True)
+    last_error: Mapped[str | None] = mapped_column(String(500))
+
+
 class PaymentEvent(Base):
     """A provider event as processed, once: its ID is the key (events arrive twice)."""
 

@@ -38,10 +38,10 @@ from eprescribe.payments import (
 from .. import audit
 from ..db import Database
 from ..db.models import utcnow
-from ..errors import BadRequest, Forbidden, NotFound, Problem, ServiceUnavailable, Unprocessable
-from ..patients import contacts
+from ..errors import BadRequest, Forbidden, NotFound, ServiceUnavailable, Unprocessable
 from ..settings import Settings
-from . import store
+from . import plans, store
+from .guards import own_profile, refuse_with
 from .models import LedgerEntry, PaymentCard, PaymentIntent, PriceListItem
 from .provider import PaymentProvider, ProviderError, StripeProvider
 from .reconciling import DayReport, day_report, receivables
@@ -97,6 +97,10 @@ class Payments:
     def configured(self) -> bool:
         return self._provider is not None
 
+    def plans(self) -> plans.Plans:
+        """The payment plans, on the same database and provider."""
+        return plans.Plans(self._db, self._provider)
+
     def _need_provider(self) -> PaymentProvider:
         if self._provider is None:
             raise PaymentsUnavailable(
@@ -125,7 +129,7 @@ class Payments:
     ) -> Statement:
         event = audit.Event("payment.statement.read", "patient", str(patient_id))
         async with audit.refusable(self._db) as session:
-            await _own_profile(session, actor, pharmacy_id, patient_id, event)
+            await own_profile(session, actor, pharmacy_id, patient_id, event)
             owed = await session.run_sync(lambda s: store.balance(s, patient_id))
             lines = await session.run_sync(
                 lambda s: store.entries(s, patient_id, limit=limit, before=before)
@@ -146,7 +150,7 @@ class Payments:
         price list, a fee)."""
         event = audit.Event("payment.charge", "patient", str(patient_id))
         async with audit.refusable(self._db) as session:
-            await _own_profile(session, actor, pharmacy_id, patient_id, event)
+            await own_profile(session, actor, pharmacy_id, patient_id, event)
             cause = store.Cause("manual", str(uuid.uuid4()), description)
             entry = await session.run_sync(
                 lambda s: store.add_entry(
@@ -195,7 +199,7 @@ class Payments:
         provider = self._need_provider()
         event = audit.Event("payment.card.setup", "patient", str(patient_id))
         async with audit.refusable(self._db) as session:
-            await _own_profile(session, actor, pharmacy_id, patient_id, event)
+            await own_profile(session, actor, pharmacy_id, patient_id, event)
             customer = await session.run_sync(lambda s: store.customer_of(s, patient_id))
         if customer is None:
             customer = await self._customer(pharmacy_id, patient_id, provider)
@@ -220,7 +224,7 @@ class Payments:
         """The patient's saved cards (brand, last four digits, expiry)."""
         event = audit.Event("payment.cards.read", "patient", str(patient_id))
         async with audit.refusable(self._db) as session:
-            await _own_profile(session, actor, pharmacy_id, patient_id, event)
+            await own_profile(session, actor, pharmacy_id, patient_id, event)
             found = await session.run_sync(lambda s: store.saved_cards(s, patient_id))
             await audit.add(session, actor, replace(event, detail={"cards": len(found)}))
         return found
@@ -231,7 +235,7 @@ class Payments:
         provider = self._need_provider()
         event = audit.Event("payment.card.remove", "patient", str(patient_id))
         async with audit.refusable(self._db) as session:
-            await _own_profile(session, actor, pharmacy_id, patient_id, event)
+            await own_profile(session, actor, pharmacy_id, patient_id, event)
             card = await session.run_sync(lambda s: store.card_of(s, patient_id, card_id))
             if card is None or card.removed_at is not None:
                 await audit.refuse(
@@ -259,15 +263,17 @@ class Payments:
         event = audit.Event("payment.ask", "patient", str(patient_id))
         money = asked.money
         async with audit.refusable(self._db) as session:
-            await _own_profile(session, actor, pharmacy_id, patient_id, event)
+            await own_profile(session, actor, pharmacy_id, patient_id, event)
             known = await session.run_sync(lambda s: store.intent_by_key(s, asked.key))
             if known is not None and known.patient_id != patient_id:
-                await _refuse(
+                await refuse_with(
                     session,
                     actor,
                     event,
-                    "idempotency_key_reused",
-                    "This Idempotency-Key was used for another payment.",
+                    Unprocessable(
+                        "idempotency_key_reused",
+                        "This Idempotency-Key was used for another payment.",
+                    ),
                 )
             card = await session.run_sync(lambda s: store.card_of(s, patient_id, asked.card_id))
             if card is None or card.removed_at is not None:
@@ -467,11 +473,14 @@ class Payments:
             )
             intent.status, intent.charge_ref = "succeeded", charge
             intent.updated_at = entry.at
+            await session.run_sync(lambda s: plans.settled(s, intent.id))
             return "settled", {**detail, "entry_id": str(entry.id), "amount": intent.amount}
         if event.type == "payment_intent.payment_failed":
             error = obj.get("last_payment_error") or {}
             intent.status = "failed"
             intent.last_error = str(error.get("message") or "declined")[:500]
+            words = intent.last_error
+            await session.run_sync(lambda s: plans.failed(s, intent.id, words))
             return "failed", detail
         if event.type == "payment_intent.canceled":
             intent.status = "canceled"
@@ -543,24 +552,33 @@ class Payments:
                     NotFound("No such payment."),
                 )
             if payment.kind != EntryKind.PAYMENT.value:
-                await _refuse(session, actor, event, "not_a_payment", "Only a payment is refunded.")
-            if money.currency != payment.currency:
-                await _refuse(
+                await refuse_with(
                     session,
                     actor,
                     event,
-                    "currency_mismatch",
-                    f"The payment was in {payment.currency.upper()}.",
+                    Unprocessable("not_a_payment", "Only a payment is refunded."),
+                )
+            if money.currency != payment.currency:
+                await refuse_with(
+                    session,
+                    actor,
+                    event,
+                    Unprocessable(
+                        "currency_mismatch",
+                        f"The payment was in {payment.currency.upper()}.",
+                    ),
                 )
             left = payment.amount - await session.run_sync(lambda s: store.refunded(s, entry_id))
             if money.amount > left:
-                await _refuse(
+                await refuse_with(
                     session,
                     actor,
                     event,
-                    "refund_over_payment",
-                    f"At most {Money(left, payment.currency).show()} of this payment is left "
-                    "to refund.",
+                    Unprocessable(
+                        "refund_over_payment",
+                        f"At most {Money(left, payment.currency).show()} of this payment is left "
+                        "to refund.",
+                    ),
                 )
             intent_ref, patient_id = payment.cause_id, payment.patient_id
         key = f"refund-{entry_id}-{uuid.uuid4()}"
@@ -645,28 +663,5 @@ def _forbidden(code: str, words: str) -> Forbidden:
     return problem
 
 
-async def _refuse(
-    session: AsyncSession, actor: audit.Actor, event: audit.Event, code: str, words: str
-) -> None:
-    problem: Problem = Unprocessable(code, words)
-    await audit.refuse(
-        session, actor, replace(event, outcome="refused", detail={"refused": code}), problem
-    )
-
-
-async def _own_profile(
-    session: AsyncSession,
-    actor: audit.Actor,
-    pharmacy_id: uuid.UUID,
-    patient_id: uuid.UUID,
-    event: audit.Event,
-) -> None:
-    """The profile (locked: one pharmacy's money movements for a patient in one order) must be
-    the caller's pharmacy's: else 404, audited as a miss."""
-    if await contacts.own_profile(session, patient_id, pharmacy_id) is None:
-        await audit.refuse(
-            session, actor, replace(event, outcome="not_found"), NotFound("No such patient.")
-        )
-
-
 PAYMENTS = web.AppKey("payments", Payments)
+PLANS = web.AppKey("payment_plans", plans.Plans)

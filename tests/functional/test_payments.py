@@ -21,7 +21,15 @@ from sqlalchemy import func, select, update
 
 from eprescribe.payments import sign
 from server.auth.models import User
-from server.payments.models import LedgerEntry, PaymentEvent, PaymentIntent
+from server.db.models import utcnow
+from server.payments.models import (
+    LedgerEntry,
+    PaymentCard,
+    PaymentEvent,
+    PaymentInstalment,
+    PaymentIntent,
+)
+from server.payments.service import PLANS
 from server.settings import Settings
 from tests.conftest import OTHER_PHARMACY, Hub
 from tests.functional.test_patient_contacts import call, profile
@@ -435,3 +443,133 @@ async def test_the_day_reconciles_then_shows_what_the_provider_did_alone(
     assert (await call(hub, "GET", "/api/v1/payments/reconciliation?day=2026-13-01", admin))[
         0
     ] == 400
+
+
+async def test_a_plan_charges_its_instalments_and_agrees_with_the_ledger(
+    hub: Hub, sdk: stripe.StripeClient, webhooks: None
+) -> None:
+    await hub.pharmacy()
+    patient, tech = await profile(hub), await staff(hub, "terry", role="technician")
+    alice = await staff(hub, "alice")
+    await charged(hub, alice, patient, 9000)
+    # a card kept for later: set up, confirmed, saved with a first small payment
+    card = await new_card(hub, sdk, tech, patient)
+    first = await pay(hub, tech, patient, card, 1000, save=True)
+    await settled(hub, first["payment_id"])
+    url = f"/api/v1/patients/{patient}/plans"
+    today = dt.datetime.now(dt.UTC).date()
+
+    status, plan = await call(
+        hub, "POST", url, tech, {"card_id": card, "count": 3, "every_days": 30}
+    )
+    assert status == 200, plan
+    assert [(i["number"], i["amount"], i["status"]) for i in plan["instalments"]] == [
+        (1, 2667, "pending"),
+        (2, 2667, "pending"),
+        (3, 2666, "pending"),
+    ]
+    assert plan["instalments"][1]["due"] == (today + dt.timedelta(days=30)).isoformat()
+    status, problem = await call(hub, "POST", url, tech, {"card_id": card, "count": 2})
+    assert (status, problem["code"]) == (409, "plan_exists")
+
+    plans = hub.client.app[PLANS]
+    assert await plans.charge_due() == 1  # the first instalment is due today
+    assert await plans.charge_due() == 0  # asked once, however often the job runs
+    await until_paid(hub, tech, patient, instalments=1)
+    book = await ledger(hub, tech, patient)
+    assert book["balance"] == {"usd": 8000 - 2667}
+    status, listed = await call(hub, "GET", url, tech)
+    (shown,) = listed["items"]
+    assert (shown["paid"], shown["status"]) == (2667, "active")
+    assert [i["status"] for i in shown["instalments"]] == ["paid", "pending", "pending"]
+
+    # a month on, the second; then the plan is cancelled before the third
+    assert await plans.charge_due(utcnow() + dt.timedelta(days=30)) == 1
+    await until_paid(hub, tech, patient, instalments=2)
+    status, cancelled = await call(hub, "POST", f"/api/v1/payment-plans/{shown['id']}/cancel", tech)
+    assert status == 200
+    assert cancelled["status"] == "cancelled"
+    assert [i["status"] for i in cancelled["instalments"]] == ["paid", "paid", "cancelled"]
+    assert await plans.charge_due(utcnow() + dt.timedelta(days=61)) == 0
+    assert (await ledger(hub, tech, patient))["balance"] == {"usd": 8000 - 2 * 2667}
+
+
+async def until_paid(hub: Hub, token: str, patient: uuid.UUID, instalments: int) -> None:
+    deadline = time.monotonic() + 15
+    while True:
+        _, listed = await call(hub, "GET", f"/api/v1/patients/{patient}/plans", token)
+        paid = [i for i in listed["items"][0]["instalments"] if i["status"] == "paid"]
+        if len(paid) >= instalments:
+            return
+        assert time.monotonic() < deadline, listed
+        await asyncio.sleep(0.2)
+
+
+async def test_a_declined_instalment_is_tried_again_later_and_plans_are_refused_clearly(
+    hub: Hub, sdk: stripe.StripeClient, webhooks: None
+) -> None:
+    await hub.pharmacy()
+    await hub.pharmacy(**OTHER_PHARMACY)
+    patient, tech = await profile(hub), await staff(hub, "terry", role="technician")
+    other = await staff(hub, "olga", pharmacy=OTHER_PHARMACY["ncpdpid"])
+    alice = await staff(hub, "alice")
+    await charged(hub, alice, patient, 5000)
+    url = f"/api/v1/patients/{patient}/plans"
+    # a card set up but not saved cannot carry a plan
+    unsaved = await new_card(hub, sdk, tech, patient)
+    status, problem = await call(hub, "POST", url, tech, {"card_id": unsaved, "count": 2})
+    assert (status, problem["code"]) == (422, "card_not_saved")
+    # a card the bank accepts keeping but declines charging
+    status, setup = await call(hub, "POST", f"/api/v1/patients/{patient}/cards", tech)
+    await asyncio.to_thread(type_card, sdk, setup["client_secret"], "4000000000000341")
+    declining = setup["card_id"]
+    async with hub.db.transaction() as session:
+        await session.execute(
+            update(PaymentCard)
+            .where(PaymentCard.id == uuid.UUID(declining))
+            .values(
+                saved=True,
+                payment_method=(
+                    await asyncio.to_thread(
+                        lambda: sdk.v1.setup_intents.retrieve(
+                            setup["client_secret"].split("_secret_")[0]
+                        )
+                    )
+                ).payment_method,
+            )
+        )
+    for body, code in [
+        ({"card_id": declining, "count": 1}, "bad_request"),
+        ({"card_id": declining, "count": 60}, "bad_request"),
+        ({"card_id": declining, "count": 2, "every_days": 0}, "bad_request"),
+        ({"card_id": declining, "count": 2, "extra": 1}, "bad_request"),
+    ]:
+        status, problem = await call(hub, "POST", url, tech, body)
+        assert (status, problem["code"]) == (400, code), body
+    status, problem = await call(hub, "POST", url, other, {"card_id": declining, "count": 2})
+    assert status == 404
+    status, plan = await call(hub, "POST", url, tech, {"card_id": declining, "count": 2})
+    assert status == 200, plan
+    plans = hub.client.app[PLANS]
+    assert await plans.charge_due() == 0  # declined at once: not asked
+    status, listed = await call(hub, "GET", url, tech)
+    first = listed["items"][0]["instalments"][0]
+    assert (first["status"], first["attempts"]) == ("failed", 1)
+    assert first["last_error"]
+    assert await plans.charge_due() == 0  # not again before the wait
+    async with hub.db.sessions() as session:
+        tried = await session.scalar(
+            select(PaymentInstalment.attempts).where(PaymentInstalment.number == 1)
+        )
+    assert tried == 1
+    await plans.charge_due(utcnow() + dt.timedelta(days=1, minutes=1))
+    async with hub.db.sessions() as session:
+        tried = await session.scalar(
+            select(PaymentInstalment.attempts).where(PaymentInstalment.number == 1)
+        )
+    assert tried == 2
+    assert (await ledger(hub, tech, patient))["balance"] == {"usd": 5000}
+    status, problem = await call(
+        hub, "POST", f"/api/v1/payment-plans/{listed['items'][0]['id']}/cancel", other
+    )
+    assert status == 404

@@ -113,6 +113,52 @@ def upgrade() -> None:
     )
     op.create_index(op.f("ix_payment_cards_patient_id"), "payment_cards", ["patient_id"])
     op.create_table(
+        "payment_plans",
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("pharmacy_id", sa.Uuid(), nullable=False),
+        sa.Column("patient_id", sa.Uuid(), nullable=False),
+        sa.Column("card_id", sa.Uuid(), nullable=False),
+        sa.Column("total", sa.BigInteger(), nullable=False),
+        sa.Column("currency", sa.String(length=3), nullable=False),
+        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("actor", sa.String(length=100), nullable=False),
+        sa.Column("created_at", UTCDateTime, nullable=False),
+        sa.Column("ended_at", UTCDateTime, nullable=True),
+        _pharmacy("payment_plans"),
+        _patient("payment_plans"),
+        sa.ForeignKeyConstraint(
+            ["card_id"], ["payment_cards.id"], name=op.f("fk_payment_plans_card_id_payment_cards")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_payment_plans")),
+    )
+    op.create_index(op.f("ix_payment_plans_patient_id"), "payment_plans", ["patient_id"])
+    op.create_table(
+        "payment_instalments",
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("plan_id", sa.Uuid(), nullable=False),
+        sa.Column("number", sa.Integer(), nullable=False),
+        sa.Column("due", sa.Date(), nullable=False),
+        sa.Column("amount", sa.BigInteger(), nullable=False),
+        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("next_attempt_at", UTCDateTime, nullable=False),
+        sa.Column("attempts", sa.Integer(), nullable=False),
+        sa.Column("intent_id", sa.Uuid(), nullable=True),
+        sa.Column("last_error", sa.String(length=500), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["plan_id"],
+            ["payment_plans.id"],
+            name=op.f("fk_payment_instalments_plan_id_payment_plans"),
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_payment_instalments")),
+        sa.UniqueConstraint(
+            "plan_id", "number", name=op.f("uq_payment_instalments_plan_id_number")
+        ),
+    )
+    op.create_index(
+        "ix_payment_instalments_due", "payment_instalments", ["status", "next_attempt_at"]
+    )
+    op.create_index(op.f("ix_payment_instalments_intent_id"), "payment_instalments", ["intent_id"])
+    op.create_table(
         "payment_events",
         sa.Column("id", sa.String(length=REF_MAX), nullable=False),
         sa.Column("type", sa.String(length=100), nullable=False),
@@ -148,6 +194,11 @@ def downgrade() -> None:
     op.drop_table("payment_prices")
     op.drop_table("payment_customers")
     op.drop_table("payment_events")
+    op.drop_index(op.f("ix_payment_instalments_intent_id"), table_name="payment_instalments")
+    op.drop_index("ix_payment_instalments_due", table_name="payment_instalments")
+    op.drop_table("payment_instalments")
+    op.drop_index(op.f("ix_payment_plans_patient_id"), table_name="payment_plans")
+    op.drop_table("payment_plans")
     op.drop_index(op.f("ix_payment_cards_patient_id"), table_name="payment_cards")
     op.drop_table("payment_cards")
     op.drop_index(op.f("ix_payment_intents_patient_id"), table_name="payment_intents")
