@@ -23,6 +23,7 @@ from . import (
     logs,
     openapi,
     patients,
+    payments,
     prescriptions,
     staff,
     webclient,
@@ -68,6 +69,7 @@ def create_app(settings: Settings) -> web.Application:
     staff.setup(app, settings)
     drugs.setup(app, settings)  # the drug picker's search
     inventory.setup(app, settings)  # stock by product and lot; the fills take from it
+    payments.setup(app, settings)  # the ledger; a fill that becomes ready is charged
     notifications.setup(app, settings)  # the SMS provider's signed status callbacks
     notification_templates.setup(app, settings)  # a pharmacy's own templates (admins)
     openapi.setup(app, settings)  # describes the routes of every feature

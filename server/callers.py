@@ -31,6 +31,8 @@ class Caller:
     controlled_substances: bool = False
     #: when the user last proved password and TOTP (only on tokens straight from a sign-in)
     auth_time: int | None = None
+    #: may refund payments
+    refunds: bool = False
 
     def signed_in_within(self, seconds: int) -> bool:
         """Whether password and TOTP were proved at most ``seconds`` ago (step-up checks)."""
@@ -60,4 +62,5 @@ async def caller(request: web.Request, scope: str) -> Caller:
         user.role,
         user.controlled_substances,
         token.auth_time,
+        user.refunds,
     )

@@ -4,6 +4,9 @@ written from the API's typed bodies) and the caller's address."""
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
+import datetime as dt
 import ipaddress
 import uuid
 import zlib
@@ -115,6 +118,25 @@ async def response_headers(request: web.Request, response: web.StreamResponse) -
     response.headers[hdrs.SERVER] = SERVER_NAME
     if request.path.startswith(_NO_STORE_PREFIXES):
         response.headers[hdrs.CACHE_CONTROL] = "no-store"
+
+
+def cursor_of(at: dt.datetime, key: uuid.UUID) -> str:
+    """A keyset page's cursor: the last item's moment and ID, opaque to clients."""
+    raw = f"{at.astimezone(dt.UTC).isoformat()}|{key}".encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def cursor_after(request: web.Request) -> tuple[dt.datetime, uuid.UUID] | None:
+    """The ``after`` query parameter read back (400 for one this API did not give)."""
+    raw = request.query.get("after")
+    if raw is None:
+        return None
+    try:
+        text = base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)).decode()
+        at, key = text.split("|")
+        return dt.datetime.fromisoformat(at), uuid.UUID(key)
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise BadRequest("after is not a cursor this API gave.") from None
 
 
 def path_uuid(request: web.Request, what: str) -> uuid.UUID:

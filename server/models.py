@@ -25,6 +25,7 @@ from .notifications import models as notifications
 from .notifications import template_models as notification_templates
 from .outbox import models as outbox
 from .patients import models as patients
+from .payments import models as payments
 from .prescriptions import archive as epcs_archive
 from .prescriptions import models as prescriptions
 
@@ -41,6 +42,7 @@ MODEL_MODULES: tuple[ModuleType, ...] = (
     notification_templates,
     outbox,
     patients,
+    payments,
     prescriptions,
     epcs_archive,
 )

@@ -16,6 +16,8 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
+from eprescribe.payments.money import CURRENCIES
+
 MIB = 1024 * 1024
 #: the most pixels TELEPHARM_MAX_IMAGE_PIXELS may allow (Pillow's own bomb guard is set to it)
 MAX_IMAGE_PIXELS_CEILING = 100_000_000
@@ -149,6 +151,15 @@ class Settings:
     sms_auth_token: str = field(default="", repr=False)
     sms_from: str = ""
     sms_timeout: float = 10.0
+    #: card payments (server.payments): Stripe's secret and publishable keys (no secret key:
+    #: the ledger works, nothing is charged), the webhook endpoint's signing secrets (several
+    #: while one is rolled), the API's base URL (a local stand-in in tests), the currency
+    stripe_api_key: str = field(default="", repr=False)
+    stripe_publishable_key: str = ""
+    stripe_webhook_secrets: tuple[str, ...] = field(default=(), repr=False)
+    stripe_api_base: str = "https://api.stripe.com"
+    stripe_js_url: str = "https://js.stripe.com/v3/"
+    currency: str = "usd"
 
     def __post_init__(self) -> None:
         parts = urlsplit(self.issuer)
@@ -288,7 +299,24 @@ class Settings:
             sms_auth_token=get("SMS_AUTH_TOKEN", ""),
             sms_from=get("SMS_FROM", ""),
             sms_timeout=_seconds(get("SMS_TIMEOUT", str(defaults.sms_timeout)), "SMS_TIMEOUT", 300),
+            stripe_api_key=env.get("TELEPHARM_STRIPE_API_KEY", ""),
+            stripe_publishable_key=get("STRIPE_PUBLISHABLE_KEY", ""),
+            stripe_webhook_secrets=tuple(
+                part.strip()
+                for part in env.get("TELEPHARM_STRIPE_WEBHOOK_SECRETS", "").split(",")
+                if part.strip()
+            ),
+            stripe_api_base=get("STRIPE_API_BASE", defaults.stripe_api_base).rstrip("/"),
+            stripe_js_url=get("STRIPE_JS_URL", defaults.stripe_js_url),
+            currency=_currency(get("CURRENCY", defaults.currency)),
         )
+
+
+def _currency(value: str) -> str:
+    if value.lower() not in CURRENCIES:
+        known = ", ".join(sorted(CURRENCIES))
+        raise SettingsError(f"TELEPHARM_CURRENCY must be one of {known}, got {value!r}")
+    return value.lower()
 
 
 #: how the SMTP connection is protected: STARTTLS after connecting, TLS from the first byte

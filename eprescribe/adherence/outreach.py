@@ -15,6 +15,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TextIO
 
+from ..spreadsheet import safe_cell
 from .pdc import Coverage, percent
 
 #: the CSV's header row
@@ -29,8 +30,6 @@ HEADER = (
 )
 
 __all__ = ["HEADER", "OutreachEntry", "below_threshold", "write_outreach_csv"]
-
-_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,8 +61,8 @@ def write_outreach_csv(entries: Iterable[OutreachEntry], out: TextIO) -> None:
         coverage = entry.coverage
         writer.writerow(
             (
-                _cell(entry.patient),
-                _cell(coverage.drug_class),
+                safe_cell(entry.patient),
+                safe_cell(coverage.drug_class),
                 coverage.index_date.isoformat(),
                 coverage.days_in_period,
                 coverage.days_covered,
@@ -71,7 +70,3 @@ def write_outreach_csv(entries: Iterable[OutreachEntry], out: TextIO) -> None:
                 "yes" if coverage.eligible else "no",
             )
         )
-
-
-def _cell(text: str) -> str:
-    return f"'{text}" if text.startswith(_FORMULA_STARTS) else text

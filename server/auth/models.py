@@ -59,6 +59,8 @@ class User(Base):
     totp_last_step: Mapped[int | None] = mapped_column(BigInteger)
     #: may approve controlled-substance prescriptions (changed by a pharmacy_admin only)
     controlled_substances: Mapped[bool] = mapped_column(default=False)
+    #: may refund payments (granted by a pharmacy_admin only)
+    refunds: Mapped[bool] = mapped_column(default=False)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     disabled_at: Mapped[dt.datetime | None]
 

@@ -7,8 +7,6 @@ work. Another pharmacy's fill or prescription answers 404.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import datetime as dt
 import uuid
 from collections.abc import Awaitable, Callable
@@ -26,7 +24,16 @@ from .. import audit
 from ..callers import PHARMACIST, Caller, caller
 from ..db import DATABASE
 from ..errors import BadRequest, NotFound
-from ..http import path_uuid, query_int, read_body, read_json_as, require_content_type, respond
+from ..http import (
+    cursor_after,
+    cursor_of,
+    path_uuid,
+    query_int,
+    read_body,
+    read_json_as,
+    require_content_type,
+    respond,
+)
 from ..openapi import Operation, Timestamp, operation, path, query
 from ..prescriptions.models import Prescription
 from .models import Fill as FillRow
@@ -213,23 +220,6 @@ class FillQueue(msgspec.Struct, frozen=True, kw_only=True):
 # -- reading ----------------------------------------------------------------------------------
 
 
-def _cursor(at: dt.datetime, key: uuid.UUID) -> str:
-    raw = f"{at.astimezone(dt.UTC).isoformat()}|{key}".encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def _after(request: web.Request) -> tuple[dt.datetime, uuid.UUID] | None:
-    raw = request.query.get("after")
-    if raw is None:
-        return None
-    try:
-        text = base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)).decode()
-        at, key = text.split("|")
-        return dt.datetime.fromisoformat(at), uuid.UUID(key)
-    except (ValueError, binascii.Error, UnicodeDecodeError):
-        raise BadRequest("after is not a cursor this API gave.") from None
-
-
 @operation(
     Operation(
         operation_id="listFills",
@@ -263,7 +253,7 @@ async def list_fills(request: web.Request) -> web.Response:
     if state not in QUEUE_STATES:
         raise BadRequest(f"state must be one of: {', '.join(sorted(QUEUE_STATES))}.")
     limit = query_int(request, "limit", 50, MAX_LIMIT)
-    after = _after(request)
+    after = cursor_after(request)
     async with request.app[DATABASE].transaction() as session:
         if state == WAITING:
             items = await _waiting(session, who.pharmacy_id, after, limit)
@@ -281,7 +271,7 @@ async def list_fills(request: web.Request) -> web.Response:
         )
     last = items[-1] if len(items) == limit and items else None
     following = (
-        _cursor(dt.datetime.fromisoformat(last.since), last.id or last.prescription_id)
+        cursor_of(dt.datetime.fromisoformat(last.since), last.id or last.prescription_id)
         if last
         else None
     )

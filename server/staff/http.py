@@ -40,6 +40,7 @@ class StaffMember(msgspec.Struct, frozen=True, kw_only=True):
     username: str
     role: Role
     controlled_substances: bool
+    refunds: bool
     disabled: bool
 
 
@@ -50,10 +51,11 @@ class Staff(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class StaffChange(Body, frozen=True):
-    """What to change: the role, the controlled-substance permission, or both."""
+    """What to change: the role, the controlled-substance permission, the refunds permission."""
 
     role: Role | msgspec.UnsetType = msgspec.UNSET
     controlled_substances: bool | msgspec.UnsetType = msgspec.UNSET
+    refunds: bool | msgspec.UnsetType = msgspec.UNSET
 
     def asked(self) -> dict[str, Any]:
         """The members sent (audited as asked, and applied to the user)."""
@@ -91,7 +93,7 @@ async def list_staff(request: web.Request) -> web.Response:
 @operation(
     Operation(
         operation_id="updateStaff",
-        summary="Change a user's role or controlled-substance permission (fresh sign-in)",
+        summary="Change a user's role, controlled-substance or refunds permission (fresh sign-in)",
         scope=SCOPE,
         parameters=[path("id", "the user")],
         # one member at least: the type cannot say so, the schema does
@@ -105,7 +107,7 @@ async def update_staff(request: web.Request) -> web.Response:
     user_id = path_uuid(request, "user")
     change = (await read_json_as(request, StaffChange, 4096)).asked()
     if not change:
-        raise BadRequest("Send role and/or controlled_substances.")
+        raise BadRequest("Send role, controlled_substances and/or refunds.")
     refused = audit.Event(
         "user.permissions", "user", str(user_id), outcome="refused", detail={"requested": change}
     )
@@ -124,10 +126,10 @@ async def update_staff(request: web.Request) -> web.Response:
                 "cannot_demote_self", "Another pharmacy admin must change your role."
             )
             await _refuse(session, who, refused, "cannot_demote_self", problem)
-        before = {"role": user.role, "controlled_substances": user.controlled_substances}
+        before = _permissions(user)
         for key, value in change.items():
             setattr(user, key, value)
-        after = {"role": user.role, "controlled_substances": user.controlled_substances}
+        after = _permissions(user)
         await audit.add(
             session,
             who.actor,
@@ -164,11 +166,20 @@ async def _refuse(
     await audit.refuse(session, who.actor, event, problem)
 
 
+def _permissions(user: User) -> dict[str, Any]:
+    return {
+        "role": user.role,
+        "controlled_substances": user.controlled_substances,
+        "refunds": user.refunds,
+    }
+
+
 def _user(user: User) -> StaffMember:
     return StaffMember(
         id=user.id,
         username=user.username,
         role=cast(Role, user.role),  # written only from Role, by the CLI and update_staff
         controlled_substances=user.controlled_substances,
+        refunds=user.refunds,
         disabled=user.disabled_at is not None,
     )

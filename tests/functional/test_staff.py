@@ -38,8 +38,8 @@ async def test_admin_grants_controlled_substances_with_a_fresh_sign_in(hub: Hub)
         ).one()
     assert event.resource_id == bob
     assert event.detail == {
-        "before": {"role": "pharmacist", "controlled_substances": False},
-        "after": {"role": "pharmacist", "controlled_substances": True},
+        "before": {"role": "pharmacist", "controlled_substances": False, "refunds": False},
+        "after": {"role": "pharmacist", "controlled_substances": True, "refunds": False},
     }
 
 

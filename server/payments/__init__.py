@@ -1,0 +1,57 @@
+"""Payments woven into the record: each pharmacy's ledger (charges from the fills and consults
+that cause them, payments settled by the provider's signed webhook, refunds, adjustments),
+card payments through a provider the hub never shows a card number to (Stripe, behind
+:class:`~.provider.PaymentProvider`), and the price list.
+
+``store.py`` is the one writer of the tables; ``service.py`` runs the actions audited;
+``http.py`` is the API and the webhook; ``fills.py`` charges a fill when it becomes ready.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from ..background import BACKGROUND
+from ..db import DATABASE
+from ..settings import Settings
+from . import fills, http
+from .service import PAYMENTS, PLANS, Payments
+
+#: how often due instalments are looked for (seconds)
+PLAN_INTERVAL = 300.0
+
+_PATIENT = "/api/v1/patients/{id}"
+
+
+def setup(app: web.Application, settings: Settings) -> None:
+    async def payments_ctx(app: web.Application) -> AsyncIterator[None]:
+        payments = app[PAYMENTS] = Payments.from_settings(app[DATABASE], settings)
+        plans = app[PLANS] = payments.plans()
+        if not payments.configured:
+            yield
+            return
+        # each instalment is claimed under its row's lock: hub processes may all run this
+        async with app[BACKGROUND].every("payment_plans", PLAN_INTERVAL, plans.charge_due):
+            yield
+
+    app.cleanup_ctx.append(payments_ctx)
+    fills.register()  # a fill that becomes ready is charged its price
+    router = app.router
+    router.add_get(f"{_PATIENT}/ledger", http.get_ledger)
+    router.add_post(f"{_PATIENT}/charges", http.add_charge)
+    router.add_post(f"{_PATIENT}/payments", http.ask_payment)
+    router.add_post(f"{_PATIENT}/cards", http.set_up_card)
+    router.add_get(f"{_PATIENT}/cards", http.list_cards)
+    router.add_delete(f"{_PATIENT}/cards/{{card}}", http.remove_card)
+    router.add_post("/api/v1/payments/{id}/refunds", http.refund)
+    router.add_get("/api/v1/payments/prices", http.list_prices)
+    router.add_put("/api/v1/payments/prices/{item}", http.set_price)
+    router.add_post(f"{_PATIENT}/plans", http.create_plan)
+    router.add_get(f"{_PATIENT}/plans", http.list_plans)
+    router.add_post("/api/v1/payment-plans/{id}/cancel", http.cancel_plan)
+    router.add_get("/api/v1/payments/reconciliation", http.get_reconciliation)
+    router.add_get("/api/v1/payments/reconciliation.csv", http.get_reconciliation_csv)
+    router.add_get("/api/v1/payments/receivables", http.get_receivables)
+    router.add_post("/payments/webhook", http.webhook)

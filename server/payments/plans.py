@@ -1,0 +1,333 @@
+"""Payment plans: a patient's balance split into instalments (eprescribe.payments.plans),
+each charged to a saved card on its day by the periodic job (:meth:`Plans.charge_due`), paid
+when the provider's webhook settles it, tried again after a failure (1, 3, then 7 days later;
+after the third failure the instalment stops and the pharmacy is told on the plan), and
+cancellable.
+
+A plan's state is the ledger's: the webhook that writes an instalment's payment marks it paid
+in the same transaction (:func:`settled`, :func:`failed`), and the plan is completed when none
+is left to pay.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import uuid
+from dataclasses import dataclass, replace
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from eprescribe.payments import PlanRefused, instalments
+
+from .. import audit
+from ..db import Database
+from ..db.models import utcnow
+from ..errors import Conflict, NotFound, Unprocessable
+from . import store
+from .guards import own_profile, refuse_with
+from .models import PaymentCard, PaymentInstalment, PaymentIntent, PaymentPlan
+from .provider import PaymentProvider, ProviderError
+
+log = logging.getLogger(__name__)
+
+#: the waits after the first, second and third failure (then the instalment stops)
+RETRY_AFTER = (dt.timedelta(days=1), dt.timedelta(days=3), dt.timedelta(days=7))
+#: instalments asked per pass of the job
+BATCH = 50
+ACTIVE = "active"
+SYSTEM = audit.Actor("system", "payment-plans")
+
+
+@dataclass(frozen=True, slots=True)
+class PlanView:
+    plan: PaymentPlan
+    instalments: list[PaymentInstalment]
+
+    @property
+    def paid(self) -> int:
+        return sum(i.amount for i in self.instalments if i.status == "paid")
+
+
+class Plans:
+    def __init__(self, db: Database, provider: PaymentProvider | None) -> None:
+        self._db = db
+        self._provider = provider
+
+    async def create(
+        self,
+        actor: audit.Actor,
+        pharmacy_id: uuid.UUID,
+        patient_id: uuid.UUID,
+        card_id: uuid.UUID,
+        count: int,
+        every_days: int,
+        first_due: dt.date,
+        currency: str,
+    ) -> PlanView:
+        """The patient's whole balance in ``currency`` in ``count`` instalments, on a saved
+        card of theirs; one active plan a patient."""
+        event = audit.Event("payment.plan.create", "patient", str(patient_id))
+        async with audit.refusable(self._db) as session:
+            await own_profile(session, actor, pharmacy_id, patient_id, event)
+            card = await session.run_sync(lambda s: store.card_of(s, patient_id, card_id))
+            if card is None or not card.saved or card.removed_at or not card.payment_method:
+                await refuse_with(
+                    session,
+                    actor,
+                    event,
+                    Unprocessable("card_not_saved", "A plan needs a card the patient saved."),
+                )
+            if await session.run_sync(lambda s: _active_plan(s, patient_id)) is not None:
+                conflict = Conflict("The patient has a plan already: cancel it first.")
+                conflict.code = "plan_exists"
+                await refuse_with(session, actor, event, conflict)
+            owed = (await session.run_sync(lambda s: store.balance(s, patient_id))).get(currency, 0)
+            try:
+                planned = instalments(owed, count, first_due, every_days)
+            except PlanRefused as exc:
+                await refuse_with(session, actor, event, Unprocessable(exc.code, exc.words))
+            plan = PaymentPlan(
+                id=uuid.uuid4(),
+                pharmacy_id=pharmacy_id,
+                patient_id=patient_id,
+                card_id=card_id,
+                total=owed,
+                currency=currency,
+                status=ACTIVE,
+                actor=str(actor)[:100],
+            )
+            session.add(plan)
+            await session.flush()
+            rows = [
+                PaymentInstalment(
+                    id=uuid.uuid4(),
+                    plan_id=plan.id,
+                    number=i.number,
+                    due=i.due,
+                    amount=i.amount,
+                    status="pending",
+                    next_attempt_at=dt.datetime.combine(i.due, dt.time(), dt.UTC),
+                    attempts=0,
+                )
+                for i in planned
+            ]
+            session.add_all(rows)
+            await session.flush()
+            detail = {"plan_id": str(plan.id), "total": owed, "count": count, "every": every_days}
+            await audit.add(session, actor, replace(event, detail=detail))
+        return PlanView(plan, rows)
+
+    async def of_patient(
+        self, actor: audit.Actor, pharmacy_id: uuid.UUID, patient_id: uuid.UUID
+    ) -> list[PlanView]:
+        event = audit.Event("payment.plans.read", "patient", str(patient_id))
+        async with audit.refusable(self._db) as session:
+            await own_profile(session, actor, pharmacy_id, patient_id, event)
+            found = await session.run_sync(lambda s: _plans_of(s, patient_id))
+            await audit.add(session, actor, event)
+        return found
+
+    async def cancel(
+        self, actor: audit.Actor, pharmacy_id: uuid.UUID, plan_id: uuid.UUID
+    ) -> PlanView:
+        """Instalments not asked yet are cancelled; one being paid completes as the provider
+        says."""
+        event = audit.Event("payment.plan.cancel", "payment_plan", str(plan_id))
+        async with audit.refusable(self._db) as session:
+            plan = await session.get(PaymentPlan, plan_id, with_for_update=True)
+            if plan is None or plan.pharmacy_id != pharmacy_id:
+                await audit.refuse(
+                    session, actor, replace(event, outcome="not_found"), NotFound("No such plan.")
+                )
+            if plan.status != ACTIVE:
+                conflict = Conflict(f"The plan is {plan.status}.")
+                conflict.code = "plan_not_active"
+                await audit.refuse(session, actor, replace(event, outcome="refused"), conflict)
+            rows = await session.run_sync(lambda s: _instalments(s, plan_id))
+            for row in rows:
+                if row.status in ("pending", "failed", "stopped"):
+                    row.status = "cancelled"
+            plan.status, plan.ended_at = "cancelled", utcnow()
+            await audit.add(session, actor, event)
+        return PlanView(plan, rows)
+
+    async def charge_due(self, now: dt.datetime | None = None) -> int:
+        """Ask the provider for every instalment due (the periodic job): how many were
+        asked. Each is claimed in its own transaction first, so two runners never ask twice;
+        the idempotency key names the instalment and the attempt."""
+        if self._provider is None:
+            return 0
+        provider = self._provider
+        now = now or utcnow()
+        async with self._db.sessions() as session:
+            due = await session.run_sync(lambda s: _due(s, now))
+        asked = 0
+        for instalment_id in due:
+            claimed = await self._claim(instalment_id, now)
+            if claimed is None:
+                continue
+            if await self._ask(provider, *claimed, now):
+                asked += 1
+        return asked
+
+    async def _ask(
+        self,
+        provider: PaymentProvider,
+        row: PaymentInstalment,
+        plan: PaymentPlan,
+        card_method: str,
+        customer: str,
+        key: str,
+        now: dt.datetime,
+    ) -> bool:
+        try:
+            made = await asyncio.to_thread(
+                lambda: provider.create_intent(
+                    amount=row.amount,
+                    currency=plan.currency,
+                    customer=customer,
+                    idempotency_key=key,
+                    metadata={"hub_payment": str(row.intent_id), "pharmacy": str(plan.pharmacy_id)},
+                    payment_method=card_method,
+                    off_session=True,
+                )
+            )
+        except ProviderError as exc:
+            words = exc.words
+            async with self._db.transaction() as session:
+                await session.run_sync(lambda s: _failed(s, row.id, words, now))
+            return False
+        async with self._db.transaction() as session:
+            session.add(
+                PaymentIntent(
+                    id=row.intent_id,
+                    pharmacy_id=plan.pharmacy_id,
+                    patient_id=plan.patient_id,
+                    provider_id=made.id,
+                    amount=row.amount,
+                    currency=plan.currency,
+                    method="saved_card",
+                    status=made.status,
+                    idempotency_key=key,
+                    actor=str(SYSTEM),
+                )
+            )
+            detail = {"plan_id": str(plan.id), "number": row.number, "amount": row.amount}
+            await audit.add(
+                session,
+                SYSTEM,
+                audit.Event(
+                    "payment.plan.instalment",
+                    "payment_plan",
+                    str(plan.id),
+                    pharmacy_id=plan.pharmacy_id,
+                    detail=detail,
+                ),
+            )
+        return True
+
+    async def _claim(
+        self, instalment_id: uuid.UUID, now: dt.datetime
+    ) -> tuple[PaymentInstalment, PaymentPlan, str, str, str] | None:
+        async with self._db.transaction() as session:
+            row = await session.get(PaymentInstalment, instalment_id, with_for_update=True)
+            if row is None or row.status not in ("pending", "failed") or row.next_attempt_at > now:
+                return None
+            plan = await session.get(PaymentPlan, row.plan_id)
+            assert plan is not None
+            card = await session.get(PaymentCard, plan.card_id)
+            customer = await session.run_sync(lambda s: store.customer_of(s, plan.patient_id))
+            if plan.status != ACTIVE or card is None or card.payment_method is None or not customer:
+                row.status, row.last_error = "stopped", "the plan's card is gone"
+                return None
+            row.attempts += 1
+            row.status, row.intent_id = "asked", uuid.uuid4()
+            key = f"instalment-{row.id}-{row.attempts}"
+            return row, plan, card.payment_method, customer, key
+
+
+def settled(session: Session, intent_id: uuid.UUID) -> None:
+    """The webhook put the payment of ``intent_id`` on the ledger: its instalment is paid, and
+    its plan completed when none is left to pay (in the webhook's transaction)."""
+    row = session.scalar(
+        select(PaymentInstalment).where(PaymentInstalment.intent_id == intent_id).with_for_update()
+    )
+    if row is None:
+        return
+    row.status = "paid"
+    plan = session.get(PaymentPlan, row.plan_id, with_for_update=True)
+    if (
+        plan is not None
+        and plan.status == ACTIVE
+        and all(i.status in ("paid", "cancelled") for i in _instalments(session, plan.id))
+    ):
+        plan.status, plan.ended_at = "completed", utcnow()
+
+
+def failed(session: Session, intent_id: uuid.UUID, words: str) -> None:
+    """The provider reported the payment of ``intent_id`` failed (the webhook)."""
+    row = session.scalar(
+        select(PaymentInstalment.id).where(PaymentInstalment.intent_id == intent_id)
+    )
+    if row is not None:
+        _failed(session, row, words, utcnow())
+
+
+def _failed(session: Session, instalment_id: uuid.UUID, words: str, now: dt.datetime) -> None:
+    row = session.get(PaymentInstalment, instalment_id, with_for_update=True)
+    if row is None or row.status not in ("asked", "pending", "failed"):
+        return
+    row.last_error = words[:500]
+    if row.attempts >= len(RETRY_AFTER):
+        row.status = "stopped"
+    else:
+        row.status = "failed"
+        row.next_attempt_at = now + RETRY_AFTER[max(0, row.attempts - 1)]
+    # no patient data: the plan and the instalment's number
+    log.warning("plan instalment %s failed (attempt %d, %s)", row.number, row.attempts, row.status)
+
+
+def _due(session: Session, now: dt.datetime) -> list[uuid.UUID]:
+    return list(
+        session.scalars(
+            select(PaymentInstalment.id)
+            .join(PaymentPlan, PaymentPlan.id == PaymentInstalment.plan_id)
+            .where(
+                PaymentInstalment.status.in_(["pending", "failed"]),
+                PaymentInstalment.next_attempt_at <= now,
+                PaymentPlan.status == ACTIVE,
+            )
+            .order_by(PaymentInstalment.next_attempt_at)
+            .limit(BATCH)
+        )
+    )
+
+
+def _instalments(session: Session, plan_id: uuid.UUID) -> list[PaymentInstalment]:
+    return list(
+        session.scalars(
+            select(PaymentInstalment)
+            .where(PaymentInstalment.plan_id == plan_id)
+            .order_by(PaymentInstalment.number)
+        )
+    )
+
+
+def _active_plan(session: Session, patient_id: uuid.UUID) -> PaymentPlan | None:
+    return session.scalar(
+        select(PaymentPlan).where(
+            PaymentPlan.patient_id == patient_id, PaymentPlan.status == ACTIVE
+        )
+    )
+
+
+def _plans_of(session: Session, patient_id: uuid.UUID) -> list[PlanView]:
+    plans = session.scalars(
+        select(PaymentPlan)
+        .where(PaymentPlan.patient_id == patient_id)
+        .order_by(PaymentPlan.created_at.desc())
+    )
+    return [PlanView(p, _instalments(session, p.id)) for p in plans]

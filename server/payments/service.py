@@ -1,0 +1,667 @@
+"""Payments' actions, each one audited unit of work; the provider is called in a thread,
+never inside a database transaction (a slow provider must not hold a patient's lock).
+
+- A **charge** comes from what caused it (a fill handed over, a consult, a delivery; or typed by
+  a pharmacist with a reason), once per cause.
+- A **payment** is asked of the provider (an intent the browser's provider fields confirm, or a
+  saved card charged off-session); it becomes a ledger entry only when the provider's signed
+  webhook says it succeeded, for the amount asked.
+- A **refund** is made at the provider by staff with the refunds permission, at most what the
+  payment paid less what was refunded of it, and written when the provider accepted it.
+
+Audit entries carry amounts and identifiers, never card data (the hub has none).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Any, TypeVar
+
+from aiohttp import web
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from eprescribe.payments import (
+    Ageing,
+    EntryKind,
+    Money,
+    SignatureRefused,
+    verify_signature,
+)
+
+from .. import audit
+from ..db import Database
+from ..db.models import utcnow
+from ..errors import BadRequest, Forbidden, NotFound, ServiceUnavailable, Unprocessable
+from ..settings import Settings
+from . import plans, store
+from .guards import own_profile, refuse_with
+from .models import LedgerEntry, PaymentCard, PaymentIntent, PriceListItem
+from .provider import PaymentProvider, ProviderError, StripeProvider
+from .reconciling import DayReport, day_report, receivables
+
+_T = TypeVar("_T")
+#: how a payment was taken
+METHODS = ("counter", "online", "saved_card")
+
+
+class PaymentsUnavailable(ServiceUnavailable):
+    code = "payments_not_configured"
+
+
+@dataclass(frozen=True, slots=True)
+class Statement:
+    balance: dict[str, int]
+    entries: list[LedgerEntry]
+
+
+@dataclass(frozen=True, slots=True)
+class Asking:
+    """A payment as asked: how much, how (``counter``, ``online``, ``saved_card``), with which
+    of the patient's cards, whether to keep the card, and the request's idempotency key."""
+
+    money: Money
+    method: str
+    card_id: uuid.UUID
+    key: str
+    save: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Asked:
+    """A payment asked of the provider, with what the browser needs to confirm it."""
+
+    intent: PaymentIntent
+    client_secret: str | None
+
+
+class Payments:
+    """The hub's handlers' door to payments."""
+
+    def __init__(self, db: Database, provider: PaymentProvider | None, settings: Settings) -> None:
+        self._db = db
+        self._provider = provider
+        self._settings = settings
+
+    @classmethod
+    def from_settings(cls, db: Database, settings: Settings) -> Payments:
+        return cls(db, StripeProvider.from_settings(settings), settings)
+
+    @property
+    def configured(self) -> bool:
+        return self._provider is not None
+
+    def plans(self) -> plans.Plans:
+        """The payment plans, on the same database and provider."""
+        return plans.Plans(self._db, self._provider)
+
+    def _need_provider(self) -> PaymentProvider:
+        if self._provider is None:
+            raise PaymentsUnavailable(
+                "Card payments are not configured (TELEPHARM_STRIPE_API_KEY)."
+            )
+        return self._provider
+
+    async def _call(self, work: Callable[[], _T]) -> _T:
+        try:
+            return await asyncio.to_thread(work)
+        except ProviderError as exc:
+            if exc.declined:
+                raise Unprocessable("card_declined", exc.words) from None
+            raise ServiceUnavailable(exc.words) from None
+
+    # -- the ledger -------------------------------------------------------------------------
+
+    async def statement(
+        self,
+        actor: audit.Actor,
+        pharmacy_id: uuid.UUID,
+        patient_id: uuid.UUID,
+        *,
+        limit: int = 50,
+        before: tuple[dt.datetime, uuid.UUID] | None = None,
+    ) -> Statement:
+        event = audit.Event("payment.statement.read", "patient", str(patient_id))
+        async with audit.refusable(self._db) as session:
+            await own_profile(session, actor, pharmacy_id, patient_id, event)
+            owed = await session.run_sync(lambda s: store.balance(s, patient_id))
+            lines = await session.run_sync(
+                lambda s: store.entries(s, patient_id, limit=limit, before=before)
+            )
+            await audit.add(session, actor, replace(event, detail={"entries": len(lines)}))
+        return Statement(owed, lines)
+
+    async def charge(
+        self,
+        actor: audit.Actor,
+        pharmacy_id: uuid.UUID,
+        patient_id: uuid.UUID,
+        money: Money,
+        description: str,
+        reason: str,
+    ) -> LedgerEntry:
+        """A charge typed by staff, with the reason (a fill's patient-pay amount not in the
+        price list, a fee)."""
+        event = audit.Event("payment.charge", "patient", str(patient_id))
+        async with audit.refusable(self._db) as session:
+            await own_profile(session, actor, pharmacy_id, patient_id, event)
+            cause = store.Cause("manual", str(uuid.uuid4()), description)
+            entry = await session.run_sync(
+                lambda s: store.add_entry(
+                    s,
+                    pharmacy_id=pharmacy_id,
+                    patient_id=patient_id,
+                    kind=EntryKind.CHARGE,
+                    money=money,
+                    cause=cause,
+                    actor=str(actor),
+                    reason=reason,
+                )
+            )
+            await session.flush()
+            await audit.add(session, actor, replace(event, detail=_entry_detail(entry)))
+        return entry
+
+    async def prices(self, pharmacy_id: uuid.UUID) -> list[PriceListItem]:
+        """The price list names no patient: not audited."""
+        async with self._db.sessions() as session:
+            return list(await session.run_sync(lambda s: store.prices(s, pharmacy_id)))
+
+    async def set_price(
+        self, actor: audit.Actor, pharmacy_id: uuid.UUID, item: str, price: Money | None
+    ) -> list[PriceListItem]:
+        async with self._db.transaction() as session:
+            await session.run_sync(lambda s: store.set_price(s, pharmacy_id, item, price))
+            await session.flush()
+            detail = {
+                "item": item,
+                "amount": None if price is None else price.amount,
+                "currency": None if price is None else price.currency,
+            }
+            await audit.add(
+                session, actor, audit.Event("payment.price", "price", item, detail=detail)
+            )
+            return list(await session.run_sync(lambda s: store.prices(s, pharmacy_id)))
+
+    # -- paying -----------------------------------------------------------------------------
+
+    async def card_setup(
+        self, actor: audit.Actor, pharmacy_id: uuid.UUID, patient_id: uuid.UUID
+    ) -> tuple[PaymentCard, str | None]:
+        """A setup at the provider for a card the patient types into the provider's own fields
+        (Stripe.js ``confirmCardSetup``): its client secret, for the browser only."""
+        provider = self._need_provider()
+        event = audit.Event("payment.card.setup", "patient", str(patient_id))
+        async with audit.refusable(self._db) as session:
+            await own_profile(session, actor, pharmacy_id, patient_id, event)
+            customer = await session.run_sync(lambda s: store.customer_of(s, patient_id))
+        if customer is None:
+            customer = await self._customer(pharmacy_id, patient_id, provider)
+        card_id = uuid.uuid4()
+        made = await self._call(
+            lambda: provider.create_setup_intent(
+                customer=customer, idempotency_key=f"setup-{card_id}"
+            )
+        )
+        async with self._db.transaction() as session:
+            card = PaymentCard(
+                id=card_id, pharmacy_id=pharmacy_id, patient_id=patient_id, setup_id=made.id
+            )
+            session.add(card)
+            await session.flush()
+            await audit.add(session, actor, replace(event, detail={"card_id": str(card_id)}))
+        return card, made.client_secret
+
+    async def cards(
+        self, actor: audit.Actor, pharmacy_id: uuid.UUID, patient_id: uuid.UUID
+    ) -> list[PaymentCard]:
+        """The patient's saved cards (brand, last four digits, expiry)."""
+        event = audit.Event("payment.cards.read", "patient", str(patient_id))
+        async with audit.refusable(self._db) as session:
+            await own_profile(session, actor, pharmacy_id, patient_id, event)
+            found = await session.run_sync(lambda s: store.saved_cards(s, patient_id))
+            await audit.add(session, actor, replace(event, detail={"cards": len(found)}))
+        return found
+
+    async def remove_card(
+        self, actor: audit.Actor, pharmacy_id: uuid.UUID, patient_id: uuid.UUID, card_id: uuid.UUID
+    ) -> None:
+        provider = self._need_provider()
+        event = audit.Event("payment.card.remove", "patient", str(patient_id))
+        async with audit.refusable(self._db) as session:
+            await own_profile(session, actor, pharmacy_id, patient_id, event)
+            card = await session.run_sync(lambda s: store.card_of(s, patient_id, card_id))
+            if card is None or card.removed_at is not None:
+                await audit.refuse(
+                    session, actor, replace(event, outcome="not_found"), NotFound("No such card.")
+                )
+            method = card.payment_method
+            card.removed_at, card.saved = utcnow(), False
+            await audit.add(session, actor, replace(event, detail={"card_id": str(card_id)}))
+        if method is not None:
+            await self._call(lambda: provider.detach(method))
+
+    async def ask(
+        self,
+        actor: audit.Actor,
+        pharmacy_id: uuid.UUID,
+        patient_id: uuid.UUID,
+        asked: Asking,
+    ) -> Asked:
+        """A payment of at most what the patient owes, with a card of theirs: one just typed
+        into the provider's fields (its setup confirmed by the browser) or one saved. The
+        ledger has it once the provider's webhook says it succeeded; a card that needs the
+        bank's check (3-D Secure) answers ``requires_action`` with the secret the browser
+        completes it with."""
+        provider = self._need_provider()
+        event = audit.Event("payment.ask", "patient", str(patient_id))
+        money = asked.money
+        async with audit.refusable(self._db) as session:
+            await own_profile(session, actor, pharmacy_id, patient_id, event)
+            known = await session.run_sync(lambda s: store.intent_by_key(s, asked.key))
+            if known is not None and known.patient_id != patient_id:
+                await refuse_with(
+                    session,
+                    actor,
+                    event,
+                    Unprocessable(
+                        "idempotency_key_reused",
+                        "This Idempotency-Key was used for another payment.",
+                    ),
+                )
+            card = await session.run_sync(lambda s: store.card_of(s, patient_id, asked.card_id))
+            if card is None or card.removed_at is not None:
+                await audit.refuse(
+                    session, actor, replace(event, outcome="not_found"), NotFound("No such card.")
+                )
+            if known is None:
+                owed = (await session.run_sync(lambda s: store.balance(s, patient_id))).get(
+                    money.currency, 0
+                )
+                if money.amount > owed:
+                    await audit.refuse(
+                        session,
+                        actor,
+                        replace(
+                            event,
+                            outcome="refused",
+                            detail={"refused": "amount_over_balance", "amount": money.amount},
+                        ),
+                        Unprocessable(
+                            "amount_over_balance",
+                            f"The patient owes {Money(owed, money.currency).show()}; "
+                            f"{money.show()} is more.",
+                            extra={"balance": owed},
+                        ),
+                    )
+            customer = await session.run_sync(lambda s: store.customer_of(s, patient_id))
+            setup_id, method = card.setup_id, card.payment_method
+        if known is not None:  # the same request again: the same payment
+            found = await self._call(lambda: provider.retrieve_intent(known.provider_id))
+            return Asked(known, found.client_secret)
+        if customer is None:
+            raise Unprocessable("card_not_ready", "Set up a card for this patient first.")
+        if method is None:
+            method = await self._card_confirmed(patient_id, asked.card_id, setup_id, asked.save)
+        hub_id = uuid.uuid4()
+        made = await self._call(
+            lambda: provider.create_intent(
+                amount=money.amount,
+                currency=money.currency,
+                customer=customer,
+                idempotency_key=f"intent-{asked.key}",
+                metadata={"hub_payment": str(hub_id), "pharmacy": str(pharmacy_id)},
+                payment_method=method,
+                off_session=asked.method == "saved_card",
+            )
+        )
+        async with self._db.transaction() as session:
+            intent = PaymentIntent(
+                id=hub_id,
+                pharmacy_id=pharmacy_id,
+                patient_id=patient_id,
+                provider_id=made.id,
+                amount=money.amount,
+                currency=money.currency,
+                method=asked.method,
+                status=made.status,
+                idempotency_key=asked.key,
+                actor=str(actor)[:100],
+            )
+            session.add(intent)
+            await session.flush()
+            detail = {
+                "payment_id": str(hub_id),
+                "card_id": str(asked.card_id),
+                "amount": money.amount,
+                "currency": money.currency,
+                "method": asked.method,
+            }
+            await audit.add(session, actor, replace(event, detail=detail))
+        return Asked(intent, made.client_secret if made.status == "requires_action" else None)
+
+    async def _card_confirmed(
+        self, patient_id: uuid.UUID, card_id: uuid.UUID, setup_id: str, save: bool
+    ) -> str:
+        """The payment method the browser's confirmed setup gave, recorded on the card with
+        what the provider says of it (brand, last four digits, expiry)."""
+        provider = self._need_provider()
+        status, method = await self._call(lambda: provider.retrieve_setup(setup_id))
+        if status != "succeeded" or method is None:
+            raise Unprocessable(
+                "card_not_ready", f"The card's setup is {status}, not confirmed in the browser."
+            )
+        shown = await self._call(lambda: provider.card(method))
+        async with self._db.transaction() as session:
+            card = await session.run_sync(lambda s: store.card_of(s, patient_id, card_id))
+            assert card is not None
+            card.payment_method, card.brand, card.last4 = method, shown.brand, shown.last4
+            card.exp_month, card.exp_year, card.saved = shown.exp_month, shown.exp_year, save
+        return method
+
+    async def _customer(
+        self, pharmacy_id: uuid.UUID, patient_id: uuid.UUID, provider: PaymentProvider
+    ) -> str:
+        made = await self._call(
+            lambda: provider.create_customer(idempotency_key=f"customer-{patient_id}")
+        )
+        try:
+            async with self._db.transaction() as session:
+                await session.run_sync(
+                    lambda s: store.add_customer(s, pharmacy_id, patient_id, made)
+                )
+        except IntegrityError:  # made at the same moment by another request: use that one
+            async with self._db.sessions() as session:
+                kept = await session.run_sync(lambda s: store.customer_of(s, patient_id))
+            if kept is None:
+                raise
+            return kept
+        return made
+
+    # -- the provider's webhook -------------------------------------------------------------
+
+    async def webhook(self, payload: bytes, signature: str | None) -> str:
+        """Verify, then process the event once: the outcome (``settled``, ``duplicate``,
+        ``mismatch``, ``unknown_payment``, ``failed``, ``ignored``)."""
+        if not self._settings.stripe_webhook_secrets:
+            raise PaymentsUnavailable(
+                "The webhook's secret is not configured (TELEPHARM_STRIPE_WEBHOOK_SECRETS)."
+            )
+        actor = audit.Actor("system", "payment-provider")
+        try:
+            verify_signature(signature, payload, self._settings.stripe_webhook_secrets, time.time())
+        except SignatureRefused as exc:
+            refused = audit.Event(
+                "payment.webhook",
+                "payment_event",
+                None,
+                outcome="refused",
+                detail={"refused": exc.code},
+            )
+            await audit.record(self._db, actor, refused)
+            problem = BadRequest(exc.words)
+            problem.code = exc.code
+            raise problem from None
+        event = _event(payload)
+        try:
+            async with self._db.transaction() as session:
+                if await session.run_sync(lambda s: store.event_seen(s, event.id)):
+                    return "duplicate"
+                # the event's row first: of two deliveries at once, the second waits, then fails
+                await session.run_sync(
+                    lambda s: store.add_event(s, event.id, event.type, event.object_id, "")
+                )
+                await session.flush()
+                outcome, detail = await self._apply(session, event)
+                await session.run_sync(lambda s: store.set_outcome(s, event.id, outcome))
+                audited = audit.Event(
+                    "payment.webhook",
+                    "payment_event",
+                    event.id,
+                    pharmacy_id=detail.pop("pharmacy_id", None),
+                    detail={"type": event.type, "outcome": outcome, **detail},
+                )
+                await audit.add(session, actor, audited)
+        except IntegrityError:
+            return "duplicate"
+        return outcome
+
+    async def _apply(self, session: AsyncSession, event: _Event) -> tuple[str, dict[str, Any]]:
+        if not event.type.startswith("payment_intent.") or event.object_id is None:
+            return "ignored", {}
+        intent = await session.run_sync(
+            lambda s: store.intent_by_provider_id(s, str(event.object_id))
+        )
+        if intent is None:
+            return "unknown_payment", {}
+        detail: dict[str, Any] = {"payment_id": str(intent.id), "pharmacy_id": intent.pharmacy_id}
+        cause = store.Cause("intent", intent.provider_id, "Payment, thank you")
+        paid = await session.run_sync(
+            lambda s: store.existing(s, intent.pharmacy_id, EntryKind.PAYMENT, cause)
+        )
+        if paid is not None:  # settled already: a late or repeated event changes nothing
+            return "duplicate", detail
+        obj = event.object
+        if event.type == "payment_intent.succeeded":
+            received = obj.get("amount_received", obj.get("amount"))
+            currency = str(obj.get("currency", "")).lower()
+            if received != intent.amount or currency != intent.currency:
+                intent.status = "mismatch"
+                intent.last_error = (
+                    f"asked {intent.amount} {intent.currency}, received {received} {currency}"
+                )[:500]
+                return "mismatch", {**detail, "asked": intent.amount, "received": received}
+            charge = _charge_of(obj)
+            entry = await session.run_sync(
+                lambda s: store.add_entry(
+                    s,
+                    pharmacy_id=intent.pharmacy_id,
+                    patient_id=intent.patient_id,
+                    kind=EntryKind.PAYMENT,
+                    money=Money(intent.amount, intent.currency),
+                    cause=cause,
+                    actor="system:payment-provider",
+                    provider_ref=charge,
+                    method=intent.method,
+                )
+            )
+            intent.status, intent.charge_ref = "succeeded", charge
+            intent.updated_at = entry.at
+            await session.run_sync(lambda s: plans.settled(s, intent.id))
+            return "settled", {**detail, "entry_id": str(entry.id), "amount": intent.amount}
+        if event.type == "payment_intent.payment_failed":
+            error = obj.get("last_payment_error") or {}
+            intent.status = "failed"
+            intent.last_error = str(error.get("message") or "declined")[:500]
+            words = intent.last_error
+            await session.run_sync(lambda s: plans.failed(s, intent.id, words))
+            return "failed", detail
+        if event.type == "payment_intent.canceled":
+            intent.status = "canceled"
+            return "canceled", detail
+        return "ignored", detail
+
+    # -- the day's close --------------------------------------------------------------------
+
+    async def reconciliation(
+        self, actor: audit.Actor, pharmacy_id: uuid.UUID, day: dt.date
+    ) -> DayReport:
+        provider = self._need_provider()
+        try:
+            report, _ = await day_report(self._db, provider, pharmacy_id, day)
+        except ProviderError as exc:
+            raise ServiceUnavailable(exc.words) from None
+        done = report.reconciliation
+        detail = {
+            "day": day.isoformat(),
+            "matched": len(done.matched),
+            "discrepancies": len(done.discrepancies),
+        }
+        event = audit.Event(
+            "payment.reconciliation.read", "pharmacy", str(pharmacy_id), detail=detail
+        )
+        await audit.record(self._db, actor, event)
+        return report
+
+    async def receivables(
+        self, actor: audit.Actor, pharmacy_id: uuid.UUID, as_of: dt.date
+    ) -> list[Ageing]:
+        aged = await receivables(self._db, pharmacy_id, as_of)
+        event = audit.Event(
+            "payment.receivables.read",
+            "pharmacy",
+            str(pharmacy_id),
+            detail={"as_of": as_of.isoformat()},
+        )
+        await audit.record(self._db, actor, event)
+        return aged
+
+    # -- refunds ----------------------------------------------------------------------------
+
+    async def refund(
+        self,
+        actor: audit.Actor,
+        pharmacy_id: uuid.UUID,
+        may_refund: bool,
+        entry_id: uuid.UUID,
+        money: Money,
+        reason: str,
+    ) -> LedgerEntry:
+        provider = self._need_provider()
+        event = audit.Event("payment.refund", "ledger_entry", str(entry_id))
+        async with audit.refusable(self._db) as session:
+            if not may_refund:
+                await audit.refuse(
+                    session,
+                    actor,
+                    replace(event, outcome="refused", detail={"refused": "no_permission"}),
+                    _forbidden("refund_not_allowed", "Only staff allowed to refund may refund."),
+                )
+            payment = await session.get(LedgerEntry, entry_id, with_for_update=True)
+            if payment is None or payment.pharmacy_id != pharmacy_id:
+                await audit.refuse(
+                    session,
+                    actor,
+                    replace(event, outcome="not_found"),
+                    NotFound("No such payment."),
+                )
+            if payment.kind != EntryKind.PAYMENT.value:
+                await refuse_with(
+                    session,
+                    actor,
+                    event,
+                    Unprocessable("not_a_payment", "Only a payment is refunded."),
+                )
+            if money.currency != payment.currency:
+                await refuse_with(
+                    session,
+                    actor,
+                    event,
+                    Unprocessable(
+                        "currency_mismatch",
+                        f"The payment was in {payment.currency.upper()}.",
+                    ),
+                )
+            left = payment.amount - await session.run_sync(lambda s: store.refunded(s, entry_id))
+            if money.amount > left:
+                await refuse_with(
+                    session,
+                    actor,
+                    event,
+                    Unprocessable(
+                        "refund_over_payment",
+                        f"At most {Money(left, payment.currency).show()} of this payment is left "
+                        "to refund.",
+                    ),
+                )
+            intent_ref, patient_id = payment.cause_id, payment.patient_id
+        key = f"refund-{entry_id}-{uuid.uuid4()}"
+        made = await self._call(
+            lambda: provider.refund(
+                intent=intent_ref,
+                amount=money.amount,
+                idempotency_key=key,
+                metadata={"pharmacy": str(pharmacy_id), "payment": str(entry_id)},
+            )
+        )
+        async with self._db.transaction() as session:
+            entry = await session.run_sync(
+                lambda s: store.add_entry(
+                    s,
+                    pharmacy_id=pharmacy_id,
+                    patient_id=patient_id,
+                    kind=EntryKind.REFUND,
+                    money=money,
+                    cause=store.Cause("refund", made.id, "Refund"),
+                    actor=str(actor),
+                    provider_ref=made.id,
+                    refunds_entry_id=entry_id,
+                    reason=reason,
+                )
+            )
+            await session.flush()
+            detail = {**_entry_detail(entry), "payment_entry_id": str(entry_id)}
+            await audit.add(session, actor, replace(event, detail=detail))
+        return entry
+
+
+@dataclass(frozen=True, slots=True)
+class _Event:
+    id: str
+    type: str
+    object: dict[str, Any]
+
+    @property
+    def object_id(self) -> str | None:
+        value = self.object.get("id")
+        return str(value)[:255] if value else None
+
+
+def _event(payload: bytes) -> _Event:
+    try:
+        doc = json.loads(payload)
+        obj = doc["data"]["object"]
+        event_id, type_ = doc["id"], doc["type"]
+    except (ValueError, KeyError, TypeError):
+        raise BadRequest("The event is not a JSON object with id, type and data.object.") from None
+    if not (isinstance(event_id, str) and isinstance(type_, str) and isinstance(obj, dict)):
+        raise BadRequest("The event's id and type are strings, data.object an object.")
+    if not 0 < len(event_id) <= 255:
+        raise BadRequest("The event's id is 1 to 255 characters.")
+    return _Event(event_id, type_, obj)
+
+
+def _charge_of(obj: dict[str, Any]) -> str | None:
+    charge = obj.get("latest_charge")
+    if charge is None:
+        charges = (obj.get("charges") or {}).get("data") or []
+        charge = charges[0].get("id") if charges else None
+    if isinstance(charge, dict):
+        charge = charge.get("id")
+    return None if charge is None else str(charge)[:255]
+
+
+def _entry_detail(entry: LedgerEntry) -> dict[str, Any]:
+    return {
+        "entry_id": str(entry.id),
+        "kind": entry.kind,
+        "amount": entry.amount,
+        "currency": entry.currency,
+        "cause_type": entry.cause_type,
+    }
+
+
+def _forbidden(code: str, words: str) -> Forbidden:
+    problem = Forbidden(words)
+    problem.code = code
+    return problem
+
+
+PAYMENTS = web.AppKey("payments", Payments)
+PLANS = web.AppKey("payment_plans", plans.Plans)

@@ -1,0 +1,317 @@
+"""The one writer of the payments tables: blocking functions on the caller's ``Session``,
+inside its unit of work (the audit entry of the change is the caller's last statement in the
+same transaction).
+
+A balance is always the ledger's sum, read in SQL over the patient's entries (an index on
+``(patient_id, currency)``); nothing stores a running total that could drift from it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import case, func, select, true
+from sqlalchemy.orm import Session
+
+from eprescribe.payments import EntryKind, LedgerMovement, Money
+
+from ..db.models import utcnow
+from .models import (
+    LedgerEntry,
+    PaymentCard,
+    PaymentCustomer,
+    PaymentEvent,
+    PaymentIntent,
+    PriceListItem,
+)
+
+#: the signed amount of an entry, in SQL (eprescribe.payments.ledger.signed)
+_SIGNED = case(
+    (
+        LedgerEntry.kind.in_([EntryKind.PAYMENT.value, EntryKind.WRITE_OFF.value]),
+        -LedgerEntry.amount,
+    ),
+    else_=LedgerEntry.amount,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Cause:
+    """What an entry is for: ``type`` (fill, consult, delivery, intent, refund, manual) and its
+    identifier, and the words the patient reads on the line."""
+
+    type: str
+    id: str
+    description: str
+
+
+def balance(session: Session, patient_id: uuid.UUID) -> dict[str, int]:
+    """What the patient owes per currency (negative: a credit), currencies at zero left out."""
+    rows = session.execute(
+        select(LedgerEntry.currency, func.sum(_SIGNED))
+        .where(LedgerEntry.patient_id == patient_id)
+        .group_by(LedgerEntry.currency)
+    )
+    return {currency: int(total) for currency, total in rows if total}
+
+
+def entries(
+    session: Session,
+    patient_id: uuid.UUID,
+    *,
+    limit: int,
+    before: tuple[dt.datetime, uuid.UUID] | None = None,
+) -> list[LedgerEntry]:
+    """The patient's entries, newest first, a page at a time (keyset: ``before`` the last
+    one's ``(at, id)``)."""
+    query = select(LedgerEntry).where(LedgerEntry.patient_id == patient_id)
+    if before is not None:
+        at, entry_id = before
+        query = query.where(
+            (LedgerEntry.at < at) | ((LedgerEntry.at == at) & (LedgerEntry.id < entry_id))
+        )
+    rows = session.scalars(
+        query.order_by(LedgerEntry.at.desc(), LedgerEntry.id.desc()).limit(limit)
+    )
+    return list(rows)
+
+
+def existing(
+    session: Session, pharmacy_id: uuid.UUID, kind: EntryKind, cause: Cause
+) -> LedgerEntry | None:
+    return session.scalar(
+        select(LedgerEntry).where(
+            LedgerEntry.pharmacy_id == pharmacy_id,
+            LedgerEntry.kind == kind.value,
+            LedgerEntry.cause_type == cause.type,
+            LedgerEntry.cause_id == cause.id,
+        )
+    )
+
+
+def add_entry(
+    session: Session,
+    *,
+    pharmacy_id: uuid.UUID,
+    patient_id: uuid.UUID,
+    kind: EntryKind,
+    money: Money,
+    cause: Cause,
+    actor: str,
+    provider_ref: str | None = None,
+    method: str | None = None,
+    refunds_entry_id: uuid.UUID | None = None,
+    reason: str | None = None,
+) -> LedgerEntry:
+    """A new line (the caller checked :func:`existing` under the patient's lock; the unique
+    key on the cause is the last guard)."""
+    entry = LedgerEntry(
+        id=uuid.uuid4(),
+        pharmacy_id=pharmacy_id,
+        patient_id=patient_id,
+        kind=kind.value,
+        amount=money.amount,
+        currency=money.currency,
+        cause_type=cause.type,
+        cause_id=cause.id,
+        description=cause.description[:200],
+        provider_ref=provider_ref,
+        method=method,
+        refunds_entry_id=refunds_entry_id,
+        reason=reason,
+        actor=actor[:100],
+        at=utcnow(),
+    )
+    session.add(entry)
+    return entry
+
+
+def refunded(session: Session, payment_entry_id: uuid.UUID) -> int:
+    """What has been refunded of a payment so far."""
+    total = session.scalar(
+        select(func.coalesce(func.sum(LedgerEntry.amount), 0)).where(
+            LedgerEntry.refunds_entry_id == payment_entry_id,
+            LedgerEntry.kind == EntryKind.REFUND.value,
+        )
+    )
+    return int(total or 0)
+
+
+def customer_of(session: Session, patient_id: uuid.UUID) -> str | None:
+    return session.scalar(
+        select(PaymentCustomer.provider_id).where(PaymentCustomer.patient_id == patient_id)
+    )
+
+
+def add_customer(
+    session: Session, pharmacy_id: uuid.UUID, patient_id: uuid.UUID, provider_id: str
+) -> None:
+    session.add(
+        PaymentCustomer(patient_id=patient_id, pharmacy_id=pharmacy_id, provider_id=provider_id)
+    )
+
+
+def intent_by_provider_id(session: Session, provider_id: str) -> PaymentIntent | None:
+    """The hub's record of a provider intent, locked (its settlement is decided once)."""
+    return session.scalar(
+        select(PaymentIntent).where(PaymentIntent.provider_id == provider_id).with_for_update()
+    )
+
+
+def event_seen(session: Session, event_id: str) -> bool:
+    return session.get(PaymentEvent, event_id) is not None
+
+
+def add_event(
+    session: Session, event_id: str, type_: str, object_id: str | None, outcome: str
+) -> None:
+    session.add(PaymentEvent(id=event_id, type=type_[:100], object_id=object_id, outcome=outcome))
+
+
+def price(session: Session, pharmacy_id: uuid.UUID, item: str) -> Money | None:
+    row = session.get(PriceListItem, (pharmacy_id, item))
+    return None if row is None else Money(row.amount, row.currency)
+
+
+def prices(session: Session, pharmacy_id: uuid.UUID) -> Sequence[PriceListItem]:
+    rows = session.scalars(
+        select(PriceListItem)
+        .where(PriceListItem.pharmacy_id == pharmacy_id)
+        .order_by(PriceListItem.item)
+    )
+    return list(rows)
+
+
+def set_price(session: Session, pharmacy_id: uuid.UUID, item: str, money: Money | None) -> None:
+    row = session.get(PriceListItem, (pharmacy_id, item), with_for_update=True)
+    if money is None:
+        if row is not None:
+            session.delete(row)
+        return
+    if row is None:
+        row = PriceListItem(pharmacy_id=pharmacy_id, item=item)
+        session.add(row)
+    row.amount, row.currency, row.updated_at = money.amount, money.currency, utcnow()
+
+
+def day_movements(
+    session: Session, pharmacy_id: uuid.UUID | None, start: dt.datetime, end: dt.datetime
+) -> list[LedgerMovement]:
+    """The ledger's payments and refunds made in [start, end) (of one pharmacy, or all), as
+    the reconciliation takes them (by the provider's reference: a payment's charge, a
+    refund)."""
+    mine = true() if pharmacy_id is None else LedgerEntry.pharmacy_id == pharmacy_id
+    rows = session.scalars(
+        select(LedgerEntry).where(
+            mine,
+            LedgerEntry.at >= start,
+            LedgerEntry.at < end,
+            LedgerEntry.kind.in_([EntryKind.PAYMENT.value, EntryKind.REFUND.value]),
+            LedgerEntry.provider_ref.is_not(None),
+        )
+    )
+    return [
+        LedgerMovement(str(r.provider_ref), r.kind, r.amount, r.currency, str(r.id)) for r in rows
+    ]
+
+
+def intent_by_key(session: Session, key: str) -> PaymentIntent | None:
+    return session.scalar(select(PaymentIntent).where(PaymentIntent.idempotency_key == key))
+
+
+def set_outcome(session: Session, event_id: str, outcome: str) -> None:
+    event = session.get(PaymentEvent, event_id)
+    if event is not None:
+        event.outcome = outcome
+
+
+def card_of(session: Session, patient_id: uuid.UUID, card_id: uuid.UUID) -> PaymentCard | None:
+    """The patient's card (locked), else None (another patient's card is no card)."""
+    return session.scalar(
+        select(PaymentCard)
+        .where(PaymentCard.id == card_id, PaymentCard.patient_id == patient_id)
+        .with_for_update()
+    )
+
+
+def saved_cards(session: Session, patient_id: uuid.UUID) -> list[PaymentCard]:
+    rows = session.scalars(
+        select(PaymentCard)
+        .where(
+            PaymentCard.patient_id == patient_id,
+            PaymentCard.saved.is_(True),
+            PaymentCard.removed_at.is_(None),
+        )
+        .order_by(PaymentCard.created_at)
+    )
+    return list(rows)
+
+
+def pharmacies_of_refs(session: Session, refs: Sequence[str]) -> dict[str, uuid.UUID]:
+    """Which pharmacy's ledger holds each of the provider's references (any pharmacy's)."""
+    found: dict[str, uuid.UUID] = {}
+    for start in range(0, len(refs), 500):
+        chunk = refs[start : start + 500]
+        rows = session.execute(
+            select(LedgerEntry.provider_ref, LedgerEntry.pharmacy_id).where(
+                LedgerEntry.provider_ref.in_(chunk)
+            )
+        )
+        found.update({str(ref): pharmacy for ref, pharmacy in rows})
+    return found
+
+
+def pharmacy_of_intent(session: Session, provider_id: str) -> uuid.UUID | None:
+    return session.scalar(
+        select(PaymentIntent.pharmacy_id).where(PaymentIntent.provider_id == provider_id)
+    )
+
+
+def collected(
+    session: Session, pharmacy_id: uuid.UUID, start: dt.datetime, end: dt.datetime
+) -> dict[str, dict[str, int]]:
+    """Payments less their refunds in [start, end), per method and currency (a refund counts
+    against the method of the payment it refunds)."""
+    paid = session.execute(
+        select(LedgerEntry.method, LedgerEntry.currency, func.sum(LedgerEntry.amount))
+        .where(
+            LedgerEntry.pharmacy_id == pharmacy_id,
+            LedgerEntry.kind == EntryKind.PAYMENT.value,
+            LedgerEntry.at >= start,
+            LedgerEntry.at < end,
+        )
+        .group_by(LedgerEntry.method, LedgerEntry.currency)
+    )
+    out: dict[str, dict[str, int]] = {}
+    for method, currency, total in paid:
+        per = out.setdefault(method or "unknown", {})
+        per[currency] = per.get(currency, 0) + int(total)
+    refunded = LedgerEntry.__table__.alias("payment")
+    back = session.execute(
+        select(refunded.c.method, LedgerEntry.currency, func.sum(LedgerEntry.amount))
+        .join(refunded, refunded.c.id == LedgerEntry.refunds_entry_id)
+        .where(
+            LedgerEntry.pharmacy_id == pharmacy_id,
+            LedgerEntry.kind == EntryKind.REFUND.value,
+            LedgerEntry.at >= start,
+            LedgerEntry.at < end,
+        )
+        .group_by(refunded.c.method, LedgerEntry.currency)
+    )
+    for method, currency, total in back:
+        per = out.setdefault(method or "unknown", {})
+        per[currency] = per.get(currency, 0) - int(total)
+    return out
+
+
+def pharmacy_entries(session: Session, pharmacy_id: uuid.UUID) -> Iterator[LedgerEntry]:
+    """Every entry of the pharmacy, by patient then date (for the ageing), streamed."""
+    yield from session.scalars(
+        select(LedgerEntry)
+        .where(LedgerEntry.pharmacy_id == pharmacy_id)
+        .order_by(LedgerEntry.patient_id, LedgerEntry.at)
+        .execution_options(yield_per=5000)
+    )

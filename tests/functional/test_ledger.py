@@ -1,0 +1,225 @@
+"""The ledger without a payment provider: a fill that becomes ready is charged from the
+pharmacy's price list (the product's own price first), once; one not collected is reversed;
+staff charge by hand only with a reason; the price list is the admins'; accounts receivable
+age by the oldest debts first; paying says plainly that cards are not configured. Synthetic
+data only."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+from server.audit.models import AuditEvent
+from server.db.models import utcnow
+from server.dispensing.store import FILLS
+from server.patients.models import PatientProfile
+from server.payments.models import LedgerEntry
+from server.worker.checking import Checker
+from tests.conftest import OTHER_PHARMACY, Hub
+from tests.functional.fill_helpers import LISINOPRIL_A
+from tests.functional.test_fills import (  # noqa: F401 (fixtures)
+    Team,
+    approved,
+    checker,
+    prescriber,
+    products,
+    settings,
+    team,
+    to_ready,
+)
+from tests.functional.test_patient_contacts import call, profile
+from tests.functional.verification_helpers import staff
+
+
+async def set_price(hub: Hub, token: str, item: str, amount: int | None) -> tuple[int, Any]:
+    return await call(hub, "PUT", f"/api/v1/payments/prices/{item}", token, {"amount": amount})
+
+
+async def lines(hub: Hub, patient: uuid.UUID | str) -> list[LedgerEntry]:
+    async with hub.db.sessions() as session:
+        found = await session.scalars(
+            select(LedgerEntry)
+            .where(LedgerEntry.patient_id == uuid.UUID(str(patient)))
+            .order_by(LedgerEntry.at)
+        )
+        return list(found)
+
+
+async def test_a_ready_fill_is_charged_its_price_once_and_reversed_when_not_collected(
+    hub: Hub,
+    checker: Checker,  # noqa: F811 (the fill tests' fixture)
+    team: Team,  # noqa: F811
+) -> None:
+    admin = await staff(hub, "ada", role="pharmacy_admin")
+    assert (await set_price(hub, admin, "fill", 1000))[0] == 200
+    status, prices = await set_price(hub, admin, f"ndc:{LISINOPRIL_A}", 450)
+    assert status == 200
+    assert [(p["item"], p["amount"]) for p in prices["items"]] == [
+        ("fill", 1000),
+        (f"ndc:{LISINOPRIL_A}", 450),
+    ]
+    rx_id, _ = await approved(hub, checker, team)
+    fill_id = await to_ready(hub, team, rx_id)
+    async with hub.db.sessions() as session:
+        charges = list(await session.scalars(select(LedgerEntry)))
+    assert [(c.kind, c.amount, c.cause_type, c.cause_id) for c in charges] == [
+        ("charge", 450, "fill", fill_id)
+    ]
+    patient = charges[0].patient_id
+    status, book = await call(hub, "GET", f"/api/v1/patients/{patient}/ledger", team.tom)
+    assert status == 200
+    assert book["balance"] == {"usd": 450}
+    assert book["items"][0]["description"].startswith("Prescription ")
+
+    # not collected: back to stock, and the charge reversed (once, however often swept)
+    store = hub.client.app[FILLS]
+    assert await store.sweep(utcnow() + dt.timedelta(days=15)) == 1
+    assert await store.sweep(utcnow() + dt.timedelta(days=16)) == 0
+    after = await lines(hub, patient)
+    assert [(e.kind, e.amount) for e in after] == [("charge", 450), ("adjustment", -450)]
+    status, book = await call(hub, "GET", f"/api/v1/patients/{patient}/ledger", team.tom)
+    assert book["balance"] == {}
+    assert book["items"][0]["signed"] == -450
+
+
+async def test_no_price_no_charge(
+    hub: Hub,
+    checker: Checker,  # noqa: F811 (the fill tests' fixture)
+    team: Team,  # noqa: F811
+) -> None:
+    rx_id, _ = await approved(hub, checker, team)
+    await to_ready(hub, team, rx_id)
+    async with hub.db.sessions() as session:
+        assert await session.scalar(select(func.count()).select_from(LedgerEntry)) == 0
+        detail = await session.scalar(
+            select(AuditEvent.detail)
+            .where(AuditEvent.action.like("fill.%"))
+            .order_by(AuditEvent.id.desc())
+            .limit(1)
+        )
+    assert detail["charged"] is None
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "code"),
+    [
+        ({"amount": 12.5, "description": "fee", "reason": "r"}, 400, "bad_request"),
+        ({"amount": "100", "description": "fee", "reason": "r"}, 400, "bad_request"),
+        ({"amount": -1, "description": "fee", "reason": "r"}, 400, "bad_request"),
+        ({"amount": 100, "description": "fee"}, 400, "bad_request"),
+        ({"amount": 100, "description": "", "reason": "r"}, 400, "bad_request"),
+        (
+            {"amount": 100, "currency": "xyz", "description": "fee", "reason": "r"},
+            422,
+            "currency_unknown",
+        ),
+        (
+            {"amount": 100, "currency": "USD", "description": "fee", "reason": "r"},
+            400,
+            "bad_request",
+        ),
+    ],
+)
+async def test_charges_typed_wrongly_are_refused(
+    hub: Hub, body: dict[str, Any], status: int, code: str
+) -> None:
+    await hub.pharmacy()
+    patient, alice = await profile(hub), await staff(hub, "alice")
+    got, problem = await call(hub, "POST", f"/api/v1/patients/{patient}/charges", alice, body)
+    assert (got, problem["code"]) == (status, code), problem
+    assert await lines(hub, patient) == []
+
+
+async def test_who_charges_and_sets_prices(hub: Hub) -> None:
+    await hub.pharmacy()
+    await hub.pharmacy(**OTHER_PHARMACY)
+    patient, alice = await profile(hub), await staff(hub, "alice")
+    tech = await staff(hub, "terry", role="technician")
+    other = await staff(hub, "olga", pharmacy=OTHER_PHARMACY["ncpdpid"])
+    body = {"amount": 2500, "description": "Delivery", "reason": "same-day courier"}
+    url = f"/api/v1/patients/{patient}/charges"
+    assert (await call(hub, "POST", url, tech, body))[0] == 403
+    assert (await call(hub, "POST", url, other, body))[0] == 404
+    status, line = await call(hub, "POST", url, alice, body)
+    assert status == 200
+    assert (line["kind"], line["amount"], line["reason"]) == ("charge", 2500, "same-day courier")
+    assert await hub.audit_outcomes("payment.charge") == ["not_found", "success"]
+    # the other pharmacy sees no ledger of ours
+    status, _ = await call(hub, "GET", f"/api/v1/patients/{patient}/ledger", other)
+    assert status == 404
+
+    assert (await set_price(hub, alice, "consult", 3000))[0] == 403
+    admin = await staff(hub, "ada", role="pharmacy_admin")
+    assert (await set_price(hub, admin, "haircut", 3000))[0] == 400
+    assert (await set_price(hub, admin, "ndc:123", 3000))[0] == 400
+    assert (await set_price(hub, admin, "consult", -1))[0] == 400
+    assert (await set_price(hub, admin, "consult", 3000))[0] == 200
+    status, prices = await set_price(hub, admin, "consult", None)
+    assert (status, prices["items"]) == (200, [])
+    status, theirs = await call(hub, "GET", "/api/v1/payments/prices", other)
+    assert (status, theirs["items"]) == (200, [])
+
+
+async def test_receivables_age_the_oldest_debts_first(hub: Hub) -> None:
+    await hub.pharmacy()
+    first, second = await profile(hub), await profile(hub)
+    admin = await staff(hub, "ada", role="pharmacy_admin")
+    today = utcnow()
+    async with hub.db.transaction() as session:
+        pharmacy_id = await session.scalar(
+            select(PatientProfile.pharmacy_id).where(PatientProfile.id == first)
+        )
+        for patient, kind, amount, days in [
+            (first, "charge", 1000, 100),
+            (first, "charge", 2000, 45),
+            (first, "payment", 1500, 1),
+            (second, "charge", 700, 10),
+            (second, "payment", 900, 2),
+        ]:
+            session.add(
+                LedgerEntry(
+                    pharmacy_id=pharmacy_id,
+                    patient_id=patient,
+                    kind=kind,
+                    amount=amount,
+                    currency="usd",
+                    cause_type="manual",
+                    cause_id=str(uuid.uuid4()),
+                    description="synthetic",
+                    actor="test",
+                    at=today - dt.timedelta(days=days),
+                )
+            )
+    status, aged = await call(hub, "GET", "/api/v1/payments/receivables", admin)
+    assert status == 200, aged
+    (usd,) = aged["items"]
+    # the first's payment settles the 100-day charge, then 500 of the 45-day one
+    assert usd["buckets"] == {"0-30": 0, "31-60": 1500, "61-90": 0, "90+": 0}
+    assert usd["credit"] == 200  # the second paid ahead
+    assert usd["total"] == 1300
+    status, _ = await call(hub, "GET", "/api/v1/payments/receivables?as_of=yesterday", admin)
+    assert status == 400
+    tech = await staff(hub, "terry", role="technician")
+    assert (await call(hub, "GET", "/api/v1/payments/receivables", tech))[0] == 403
+
+
+async def test_without_a_provider_paying_says_why(hub: Hub) -> None:
+    await hub.pharmacy()
+    patient, alice = await profile(hub), await staff(hub, "alice")
+    for method, path, body in [
+        ("POST", f"/api/v1/patients/{patient}/cards", None),
+        (
+            "POST",
+            f"/api/v1/patients/{patient}/payments",
+            {"amount": 1, "card_id": str(uuid.uuid4())},
+        ),
+        ("GET", "/api/v1/payments/reconciliation", None),
+    ]:
+        status, problem = await call(hub, method, path, alice, body)
+        assert (status, problem["code"]) == (503, "payments_not_configured"), path
+    response = await hub.client.post("/payments/webhook", data=b"{}")
+    assert response.status == 503
