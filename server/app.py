@@ -36,6 +36,7 @@ from .notifications import templates_http as notification_templates
 from .notifications import triggers
 from .patients import contacts_feature as patient_contacts
 from .patients import merge_feature as patient_merges
+from .patients import timeline as patient_timeline
 from .settings import SETTINGS, Settings
 
 
@@ -65,6 +66,7 @@ def create_app(settings: Settings) -> web.Application:
     adherence.setup(app, settings)  # reads the fills and the patients' profiles
     patient_contacts.setup(app, settings)  # preferences, contacts, the unsubscribe link
     patient_merges.setup(app, settings)  # the match-review queue, merges and unmerges
+    patient_timeline.setup(app, settings)  # every event of a patient, from the tables holding it
     consults.setup(app, settings)  # after auth: its sockets check sign-ins
     staff.setup(app, settings)
     drugs.setup(app, settings)  # the drug picker's search

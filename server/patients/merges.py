@@ -19,7 +19,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -60,6 +60,11 @@ REVIEW_CODE = "PATIENT_MATCH_REVIEW"
 _NOT_QUEUED = (State.RECEIVED, State.CHECKING, State.REJECTED, State.CANCELLED)
 #: the tables other than prescriptions and contacts whose rows name a profile and move with
 #: a merge (a table that refers to profiles is added here, and to the docs' list)
+#: what another feature says stops a merge of a profile into another (a code and its words),
+#: plugged in by that feature's setup (e.g. the merged profile's active payment plan)
+MergeCheck = Callable[[Session, uuid.UUID], tuple[str, str] | None]
+MERGE_CHECKS: list[MergeCheck] = []
+
 MOVED_TABLES: dict[str, Any] = {
     "consults": ConsultRow,
     "notifications": Notification,
@@ -339,6 +344,10 @@ def merge(
         if code == "merge_self":
             raise Refused(Unprocessable(code, detail))
         raise _conflict(code, detail)
+    for check in MERGE_CHECKS:
+        stopped = check(session, merged_id)
+        if stopped is not None:
+            raise _conflict(*stopped)
     moved: dict[str, Any] = {}
     # prescriptions, through their store (their pictures counted up, findings made stale)
     rx_ids = list(

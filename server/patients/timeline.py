@@ -56,6 +56,7 @@ from ..prescriptions.models import (
     PrescriptionTransition,
 )
 from ..prescriptions.queue import SCOPE
+from ..settings import Settings
 from .models import PatientAllergy, PatientProfile
 
 PAGE = 50
@@ -372,3 +373,7 @@ async def get_timeline(request: web.Request) -> web.Response:
         raise NotFound("No such patient.")
     following = cursor(items[-1]) if items and len(items) == limit else None
     return respond(Timeline(items=items, next=following))
+
+
+def setup(app: web.Application, settings: Settings) -> None:
+    app.router.add_get("/api/v1/patients/{id}/timeline", get_timeline)

@@ -15,14 +15,26 @@ from aiohttp import web
 
 from ..background import BACKGROUND
 from ..db import DATABASE
+from ..patients import merges
 from ..settings import Settings
-from . import fills, http
+from . import fills, http, plans
+from .models import LedgerEntry, PaymentIntent
 from .service import PAYMENTS, PLANS, Payments
 
 #: how often due instalments are looked for (seconds)
 PLAN_INTERVAL = 300.0
 
 _PATIENT = "/api/v1/patients/{id}"
+
+
+def register_merges() -> None:
+    """A patient's money follows their profile into a merge (the ledger and the payments
+    asked); a profile paying a plan is not merged away (its card and plan are its own:
+    cancel the plan first). Idempotent."""
+    merges.MOVED_TABLES.setdefault("ledger_entries", LedgerEntry)
+    merges.MOVED_TABLES.setdefault("payment_intents", PaymentIntent)
+    if plans.merge_check not in merges.MERGE_CHECKS:
+        merges.MERGE_CHECKS.append(plans.merge_check)
 
 
 def setup(app: web.Application, settings: Settings) -> None:
@@ -38,6 +50,7 @@ def setup(app: web.Application, settings: Settings) -> None:
 
     app.cleanup_ctx.append(payments_ctx)
     fills.register()  # a fill that becomes ready is charged its price
+    register_merges()
     router = app.router
     router.add_get(f"{_PATIENT}/ledger", http.get_ledger)
     router.add_post(f"{_PATIENT}/charges", http.add_charge)

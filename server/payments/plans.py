@@ -290,6 +290,13 @@ def _failed(session: Session, instalment_id: uuid.UUID, words: str, now: dt.date
     log.warning("plan instalment %s failed (attempt %d, %s)", row.number, row.attempts, row.status)
 
 
+def merge_check(session: Session, merged_id: uuid.UUID) -> tuple[str, str] | None:
+    """A profile paying a plan is not merged into another (server.patients.merges)."""
+    if _active_plan(session, merged_id) is None:
+        return None
+    return "payment_plan_active", "The profile pays a payment plan: cancel it before merging."
+
+
 def _due(session: Session, now: dt.datetime) -> list[uuid.UUID]:
     return list(
         session.scalars(

@@ -109,6 +109,8 @@ async def test_merge_moves_everything_and_unmerge_moves_it_back(hub: Hub, checke
         "contacts": 1,
         "contacts_kept": 1,
         "allergies": 1,
+        "ledger_entries": 0,
+        "payment_intents": 0,
         "preferences": 1,
     }
     assert merged["rechecking"] == 2

@@ -2,8 +2,8 @@
 provider, the provider's events as processed (once each), the patients' customers at the
 provider, the price list
 
-Revision ID: 0036
-Revises: 0030
+Revision ID: 0034
+Revises: 0033
 Create Date: 2026-12-06
 """
 
@@ -12,8 +12,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0036"
-down_revision = "0030"
+revision = "0034"
+down_revision = "0033"
 branch_labels = None
 depends_on = None
 
