@@ -22,6 +22,7 @@ from . import (
     inventory,
     logs,
     openapi,
+    patient_page,
     patients,
     prescriptions,
     staff,
@@ -61,6 +62,7 @@ def create_app(settings: Settings) -> web.Application:
     patients.setup(app, settings)
     adherence.setup(app, settings)  # reads the fills and the patients' profiles
     patient_contacts.setup(app, settings)  # preferences, contacts, the unsubscribe link
+    patient_page.setup(app, settings)  # the patient's own page: sign-in by code, /api/v1/me
     consults.setup(app, settings)  # after auth: its sockets check sign-ins
     staff.setup(app, settings)
     drugs.setup(app, settings)  # the drug picker's search

@@ -23,6 +23,7 @@ from .drugs import models as drugs
 from .inventory import models as inventory
 from .notifications import models as notifications
 from .outbox import models as outbox
+from .patient_page import models as patient_page
 from .patients import models as patients
 from .prescriptions import archive as epcs_archive
 from .prescriptions import models as prescriptions
@@ -39,6 +40,7 @@ MODEL_MODULES: tuple[ModuleType, ...] = (
     notifications,
     outbox,
     patients,
+    patient_page,
     prescriptions,
     epcs_archive,
 )
