@@ -62,6 +62,7 @@ _ERRORS = {
     "413": "The body is too large",
     "415": "The body is not JSON",
     "422": "The rules refuse this (the problem's code and codes say why)",
+    "429": "Too many attempts: wait Retry-After seconds",
 }
 
 
