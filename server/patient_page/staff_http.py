@@ -63,7 +63,9 @@ def _item(row: RefillRequest, rx: Prescription, profile: PatientProfile) -> Staf
         rx_number=rx.rx_number,
         prescription_status=WORDS[status_of(rx.state)],
         patient_id=profile.id,
-        patient={k: str(v) for k, v in name.items()} if isinstance(name, dict) else {},
+        patient={k: str(v) for k, v in name.items() if v is not None}
+        if isinstance(name, dict)
+        else {},
         created_at=row.created_at.isoformat(),
     )
 

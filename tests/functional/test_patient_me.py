@@ -97,7 +97,8 @@ async def test_a_refill_request_reaches_the_staff(hub: Hub, checker: Checker) ->
     )
     assert response.status == 200, await response.text()
     asked = await response.json()
-    assert asked["request"]["kind"] == "refill" and asked["can_ask"] is None
+    assert asked["request"]["kind"] == "refill"
+    assert asked["can_ask"] is None
     again = await hub.client.post(f"/api/v1/me/prescriptions/{rx_id}/refill", headers=change(csrf))
     assert (again.status, (await again.json())["code"]) == (422, "refill_unavailable")
     no_csrf = await hub.client.post(f"/api/v1/me/prescriptions/{rx_id}/refill")
@@ -122,7 +123,8 @@ async def test_a_refill_request_reaches_the_staff(hub: Hub, checker: Checker) ->
     url = f"/api/v1/refill-requests/{item['id']}/close"
     assert (await hub.client.post(url, json={}, headers=bearer(stranger))).status == 404
     response = await hub.client.post(url, json={"state": "done"}, headers=bearer(tech))
-    assert response.status == 200 and (await response.json())["state"] == "done"
+    assert response.status == 200
+    assert (await response.json())["state"] == "done"
     response = await hub.client.get("/api/v1/refill-requests", headers=bearer(tech))
     assert (await response.json())["items"] == []
     assert (await mine(hub))[str(rx_id)]["request"]["state"] == "done"

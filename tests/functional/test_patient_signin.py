@@ -92,7 +92,8 @@ async def actions(hub: Hub, action: str) -> list[tuple[str, str | None]]:
 
 async def test_a_code_signs_the_patient_in_once(hub: Hub, patient: str) -> None:
     status, body = await ask_code(hub)
-    assert status == 200 and body["detail"].startswith(SENT)
+    assert status == 200
+    assert body["detail"].startswith(SENT)
     code = await last_code(hub, EMAIL)
     status, body = await sign_in(hub, code)
     assert status == 200, body
@@ -101,7 +102,8 @@ async def test_a_code_signs_the_patient_in_once(hub: Hub, patient: str) -> None:
     response = await hub.client.get("/api/v1/me")
     assert response.status == 200
     me = await response.json()
-    assert me["first_name"] == "Pat" and me["pharmacy"] == "Test Pharmacy"
+    assert me["first_name"] == "Pat"
+    assert me["pharmacy"] == "Test Pharmacy"
     assert me["csrf"] == body["csrf"]
     # the same code again: refused (single use), after signing out too
     response = await hub.client.post("/api/v1/me/sign-out", headers=change(body["csrf"]))
@@ -119,7 +121,9 @@ async def test_the_cookie_is_httponly_and_strict(hub: Hub, patient: str) -> None
     response = await hub.client.post("/api/v1/me/sign-in", json=body, headers=ORIGIN)
     assert response.status == 200
     header = response.headers["Set-Cookie"]
-    assert "HttpOnly" in header and "SameSite=Strict" in header and "Path=/" in header
+    assert "HttpOnly" in header
+    assert "SameSite=Strict" in header
+    assert "Path=/" in header
 
 
 async def test_a_wrong_code_and_five_tries_kill_it(hub: Hub, patient: str, clock: Clock) -> None:
@@ -164,7 +168,8 @@ async def test_an_opted_out_address_is_sent_nothing(hub: Hub, patient: str) -> N
         assert await opt_out(session, "email", EMAIL, audit.SYSTEM) == 1
     before = await codes_sent(hub, EMAIL)
     status, body = await ask_code(hub)
-    assert status == 200 and body["detail"].startswith(SENT)
+    assert status == 200
+    assert body["detail"].startswith(SENT)
     assert await codes_sent(hub, EMAIL) == before
 
 
@@ -186,7 +191,8 @@ async def test_guessing_codes_is_throttled(hub: Hub, patient: str) -> None:
         json={"pharmacy": "1234567", "address": EMAIL, "code": "000001"},
         headers=ORIGIN,
     )
-    assert response.status == 429 and int(response.headers["Retry-After"]) >= 1
+    assert response.status == 429
+    assert int(response.headers["Retry-After"]) >= 1
 
 
 async def test_a_cross_site_post_is_refused(hub: Hub, patient: str) -> None:

@@ -52,7 +52,7 @@ export async function refillRequestsCard() {
           h("thead", {}, h("tr", {}, ["Patient", "Medication", "Asks for", "Asked", ""].map((t) => h("th", { scope: "col" }, t)))),
           h("tbody", {}, items.map((r) => h("tr", { dataset: { request: r.id } },
             h("td", {}, h("a", { href: `#/patients/${r.patient_id}` }, personName(r.patient))),
-            h("td", {}, h("div", { class: "drug" }, r.drug), h("div", { class: "sub" }, r.rx_number ? `Rx ${r.rx_number}` : "", " · ", r.prescription_status)),
+            h("td", {}, h("div", { class: "drug" }, r.drug), h("div", { class: "sub" }, [r.rx_number ? `Rx ${r.rx_number}` : null, r.prescription_status].filter(Boolean).join(" · "))),
             h("td", {}, h("span", { class: `badge ${r.kind === "refill" ? "info" : "warning"}` }, KIND[r.kind])),
             h("td", {}, h("span", { title: when(r.created_at) }, ago(r.created_at))),
             h("td", {}, h("div", { class: "actions" }, actions(r, said)))))))
