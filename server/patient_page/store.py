@@ -117,6 +117,12 @@ def _code_event(contact: PatientContact, outcome: str, refused: str | None) -> a
 
 
 async def _send(session: AsyncSession, contact: PatientContact, now: dt.datetime) -> None:
+    # the contact point's codes past their time go (they count for nothing any more)
+    await session.execute(
+        delete(SignInCode).where(
+            SignInCode.contact_id == contact.id, SignInCode.created_at <= now - CODE_TTL
+        )
+    )
     code = new_code()
     row = SignInCode(
         id=uuid.uuid4(),
@@ -213,6 +219,14 @@ async def start_session(
 ) -> tuple[str, PatientSession]:
     """A new session for the code's patient and pharmacy: the cookie's token and the row."""
     now = now or utcnow()
+    # the patient's sessions past their time go (others are deleted only when next used)
+    await session.execute(
+        delete(PatientSession).where(
+            PatientSession.patient_id == code.patient_id,
+            (PatientSession.last_seen_at <= now - IDLE)
+            | (PatientSession.created_at <= now - ABSOLUTE),
+        )
+    )
     token = secrets.token_urlsafe(32)
     row = PatientSession(
         id=digest(token),

@@ -240,3 +240,14 @@ async def test_a_session_ends_after_idle_time(hub: Hub, patient: str, clock: Clo
     assert (await hub.client.get("/api/v1/me")).status == 200
     clock.advance(minutes=31)
     assert (await hub.client.get("/api/v1/me")).status == 401
+
+
+async def test_a_session_ends_four_hours_after_sign_in(
+    hub: Hub, patient: str, clock: Clock
+) -> None:
+    await signed_in(hub)
+    for _ in range(8):  # used every 29 minutes: 232 minutes in all
+        clock.advance(minutes=29)
+        assert (await hub.client.get("/api/v1/me")).status == 200
+    clock.advance(minutes=9)
+    assert (await hub.client.get("/api/v1/me")).status == 401
