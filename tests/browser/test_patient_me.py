@@ -186,6 +186,7 @@ def test_a_patient_signs_in_by_email_code_asks_a_refill_and_turns_sms_off(
     page = context.new_page()
     watch(page, problems)
     page.goto(f"{demo_hub.base}/me/{demo_hub.ncpdpid}")
+    expect(page.get_by_role("heading", name="Sign in to see your prescriptions")).to_be_visible()
     seen = len(mailbox.codes_to(address))
     page.keyboard.press("Tab")
     expect(page.get_by_label("Email or mobile number")).to_be_focused()
@@ -195,6 +196,7 @@ def test_a_patient_signs_in_by_email_code_asks_a_refill_and_turns_sms_off(
     page.keyboard.type(mailbox.next_code(address, seen))
     page.keyboard.press("Enter")
     expect(page.get_by_role("heading", name="Hello, Riley")).to_be_visible()
+    expect(page.locator("li.me-rx", has_text="lisinopril")).to_contain_text("Ready for pick-up")
     reached = []
     for _ in range(12):
         page.keyboard.press("Tab")
@@ -205,7 +207,7 @@ def test_a_patient_signs_in_by_email_code_asks_a_refill_and_turns_sms_off(
     assert "consent-sms" in reached
     assert "consent-email" in reached
     assert page.evaluate("document.documentElement.scrollWidth") <= NARROW["width"]
-    shots.take(page, "05-narrow-keyboard")
+    shots.take(page, "05-narrow-keyboard", full=False)
     context.close()
 
     # the pharmacist: the request on the fill queue, the consent on the profile
