@@ -22,6 +22,7 @@ from . import (
     inventory,
     logs,
     openapi,
+    patient_page,
     patients,
     payments,
     prescriptions,
@@ -67,6 +68,7 @@ def create_app(settings: Settings) -> web.Application:
     patient_contacts.setup(app, settings)  # preferences, contacts, the unsubscribe link
     patient_merges.setup(app, settings)  # the match-review queue, merges and unmerges
     patient_timeline.setup(app, settings)  # every event of a patient, from the tables holding it
+    patient_page.setup(app, settings)  # the patient's own page: sign-in by code, /api/v1/me
     consults.setup(app, settings)  # after auth: its sockets check sign-ins
     staff.setup(app, settings)
     drugs.setup(app, settings)  # the drug picker's search

@@ -24,6 +24,7 @@ from .inventory import models as inventory
 from .notifications import models as notifications
 from .notifications import template_models as notification_templates
 from .outbox import models as outbox
+from .patient_page import models as patient_page
 from .patients import models as patients
 from .payments import models as payments
 from .prescriptions import archive as epcs_archive
@@ -43,6 +44,7 @@ MODEL_MODULES: tuple[ModuleType, ...] = (
     outbox,
     patients,
     payments,
+    patient_page,
     prescriptions,
     epcs_archive,
 )

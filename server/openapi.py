@@ -62,6 +62,8 @@ _ERRORS = {
     "413": "The body is too large",
     "415": "The body is not JSON",
     "422": "The rules refuse this (the problem's code and codes say why)",
+    "429": "Too many attempts: wait Retry-After seconds",
+    "503": "A service the hub depends on (the payment provider) is not set up or did not answer",
 }
 
 

@@ -1,5 +1,6 @@
 """The web client (webclient/), served by the hub: the pharmacist console at ``/``, the
-patient's consult page at ``/consult/{invite}`` and their ES modules and styles under
+patient's consult page at ``/consult/{invite}``, the patient's own page at
+``/me/{pharmacy}`` and their ES modules and styles under
 ``/app/``. The files are listed once at start-up, so a request can name only one of them;
 every page and file carries a Content-Security-Policy that allows this origin's scripts,
 styles and sockets and nothing else (no inline script, no framing).
@@ -60,6 +61,7 @@ class WebClient:
         self.assets: Mapping[str, Path] = _assets(root)
         self.console = root / "index.html"
         self.patient = root / "consult.html"
+        self.me = root / "me.html"
         self.page_headers = _headers(issuer, camera=True)
 
     def _file(self, path: Path, content_type: str) -> web.FileResponse:
@@ -73,6 +75,9 @@ class WebClient:
     async def patient_page(self, request: web.Request) -> web.FileResponse:
         return self._file(self.patient, "text/html")
 
+    async def me_page(self, request: web.Request) -> web.FileResponse:
+        return self._file(self.me, "text/html")
+
     async def asset(self, request: web.Request) -> web.FileResponse:
         path = self.assets.get(request.path)
         if path is None:
@@ -84,4 +89,5 @@ def setup(app: web.Application, settings: Settings) -> None:
     client = WebClient(WEBCLIENT, settings.issuer)
     app.router.add_get("/", client.console_page)
     app.router.add_get("/consult/{invite}", client.patient_page)
+    app.router.add_get("/me/{pharmacy}", client.me_page)
     app.router.add_get("/app/{path:.+}", client.asset)

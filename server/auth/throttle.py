@@ -67,9 +67,11 @@ def _none(row: LoginThrottle) -> tuple[int, dt.datetime | None]:
 
 
 class Throttle:
-    def __init__(self, db: Database, clock: Clock = utcnow) -> None:
+    def __init__(self, db: Database, clock: Clock = utcnow, free: int = FREE_FAILURES) -> None:
         self._db = db
         self._clock = clock
+        #: failures before the waits start (more for a key many people share, an address)
+        self._extra = max(0, free - FREE_FAILURES)
 
     async def reserve(self, keys: list[str]) -> int:
         """Seconds the caller must wait (the attempt refused, nothing counted), or 0: the
@@ -95,7 +97,7 @@ class Throttle:
             for row in rows:
                 _decay(row, now)
                 row.failures += 1
-                seconds = delay(row.failures)
+                seconds = delay(row.failures - self._extra)
                 row.blocked_until = now + dt.timedelta(seconds=seconds) if seconds else None
         return 0
 

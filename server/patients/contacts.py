@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 from eprescribe.contacts import (
     CHANNEL,
     CODE_TTL,
+    CONSENT_KINDS,
     MAX_ATTEMPTS,
     Channel,
     ContactKind,
@@ -274,3 +275,33 @@ async def own_profile(
         .where(PatientProfile.id == patient_id, PatientProfile.pharmacy_id == pharmacy_id)
         .with_for_update()
     )
+
+
+# -- consent ------------------------------------------------------------------------------------
+
+
+def check_switches(switches: list[tuple[str, str, bool]]) -> None:
+    """``ValueError`` (one sentence) for a kind a patient does not switch (a sign-in code, the
+    SMS keywords' answers) or that does not exist, or a channel other than email or SMS."""
+    kinds = {k.value for k in CONSENT_KINDS}
+    unknown = sorted({kind for kind, _, _ in switches} - kinds)
+    if unknown:
+        raise ValueError(f"{unknown[0]!r} is not a kind a patient switches: {sorted(kinds)}.")
+    channels = {c.value for c in Channel}
+    if any(channel not in channels for _, channel, _ in switches):
+        raise ValueError(f"A channel is one of {sorted(channels)}.")
+
+
+async def switch_consent(
+    session: AsyncSession, patient_id: uuid.UUID, switches: list[tuple[str, str, bool]]
+) -> PatientPreferences:
+    """Set each ``(kind, channel, allowed)`` switch (checked with :func:`check_switches`);
+    the others stay. The console and the patient's own page both write consent here."""
+    prefs = await preferences_of(session, patient_id)
+    consent = {kind: dict(channels) for kind, channels in prefs.consent.items()}
+    for kind, channel, allowed in switches:
+        consent.setdefault(kind, {})[channel] = allowed
+    prefs.consent, prefs.updated_at = consent, utcnow()
+    session.add(prefs)
+    await session.flush()
+    return prefs

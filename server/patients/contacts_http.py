@@ -502,13 +502,9 @@ async def put_consent(request: web.Request) -> web.Response:
     event = audit.Event("patient.consent.update", "patient", str(patient_id))
     async with audit.refusable(request.app[DATABASE]) as session:
         await _profile_or_refuse(session, who, patient_id, event)
-        prefs = await contacts.preferences_of(session, patient_id)
-        consent = {kind: dict(channels) for kind, channels in prefs.consent.items()}
-        for switch in body.switches:
-            consent.setdefault(switch.kind, {})[switch.channel] = switch.allowed
-        prefs.consent, prefs.updated_at = consent, utcnow()
-        session.add(prefs)
-        await session.flush()
+        prefs = await contacts.switch_consent(
+            session, patient_id, [(s.kind, s.channel, s.allowed) for s in body.switches]
+        )
         view = _view(prefs, await contacts.contacts_of(session, patient_id))
         detail = {"switches": [msgspec.to_builtins(s) for s in body.switches]}
         await audit.add(session, who.actor, replace(event, detail=detail))

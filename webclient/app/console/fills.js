@@ -10,6 +10,7 @@ import { h, replace, when, ago, day, fact, personName, announce, spinner, proble
 import { cameraShot, photoPicker, stopCameras } from "../lib/capture.js";
 import { markers, DO_NOT_FILL } from "./queue.js";
 import { banners } from "./prescription.js";
+import { refillRequestsCard } from "./refillrequests.js";
 
 const POLL_MS = 2500;
 // the photos a fill needs before its product check, in the order they are taken
@@ -220,10 +221,11 @@ function refillLookup() {
 
 export function fillQueueView(el) {
   return polled(el, "Filling", "Approved prescriptions wait here for their fill; a fill the pharmacist sent back says why.", async () => {
-    const [waiting, filling, held] = await Promise.all([api("/fills?state=waiting&limit=200"), api("/fills?state=filling&limit=200"), holds()]);
+    const [waiting, filling, held, asked] = await Promise.all([api("/fills?state=waiting&limit=200"), api("/fills?state=filling&limit=200"), holds(), refillRequestsCard()]);
     const open = await withSentBack(filling.items);
     open.sort(([, a], [, b]) => Number(Boolean(b)) - Number(Boolean(a))); // sent back first
     return [
+      asked,
       h("section", { class: "card", "aria-labelledby": "filling-h" },
         h("h2", { id: "filling-h" }, `Being filled (${open.length})`),
         open.length ? table("Fills in progress", ["Medication", "Rx", "Since", "Status", ""], open.map(([f, reason]) =>

@@ -1,0 +1,29 @@
+"""The patient page: a patient's own page at ``/me/{pharmacy}`` (the pharmacy's NCPDP ID),
+reached with a one-time code (:mod:`.signin`), their API under ``/api/v1/me`` (:mod:`.http`),
+and the staff's list of the refill requests patients make there (:mod:`.staff_http`). The
+tables and their one writer: :mod:`.models`, :mod:`.store` (see docs/patients.md)."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from ..settings import Settings
+from . import http, signin, staff_http
+
+ME = "/api/v1/me"
+
+
+def setup(app: web.Application, settings: Settings) -> None:
+    router = app.router
+    router.add_post(f"{ME}/sign-in/code", signin.ask_code)
+    router.add_post(f"{ME}/sign-in", signin.sign_in)
+    router.add_post(f"{ME}/sign-out", signin.sign_out)
+    router.add_get(ME, http.get_me)
+    router.add_get(f"{ME}/prescriptions", http.list_prescriptions)
+    router.add_post(f"{ME}/prescriptions/{{id}}/refill", http.ask_refill)
+    router.add_get(f"{ME}/preferences", http.get_preferences)
+    router.add_put(f"{ME}/preferences", http.put_preferences)
+    router.add_put(f"{ME}/consent", http.put_consent)
+    router.add_get(f"{ME}/consults", http.list_invites)
+    router.add_get("/api/v1/refill-requests", staff_http.list_requests)
+    router.add_post("/api/v1/refill-requests/{id}/close", staff_http.close_request)
