@@ -71,9 +71,10 @@ def _fetch(tarball: Path) -> None:
         raise AxeUnavailable("npm is not installed: the accessibility tests fetch axe-core with it")
     tarball.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=tarball.parent) as scratch:
+        pack = ["pack", f"axe-core@{AXE_VERSION}", "--pack-destination", scratch]
         try:
             done = subprocess.run(
-                [npm, "pack", f"axe-core@{AXE_VERSION}", "--pack-destination", scratch, "--silent"],
+                [npm, *pack, "--loglevel=error"],
                 capture_output=True,
                 text=True,
                 timeout=180,
@@ -85,7 +86,7 @@ def _fetch(tarball: Path) -> None:
         if done.returncode != 0 or not fetched.exists():
             raise AxeUnavailable(
                 f"could not fetch axe-core@{AXE_VERSION} from the npm registry "
-                f"(npm pack exited {done.returncode}): {done.stderr.strip()[-800:]}"
+                f"(npm pack exited {done.returncode}):\n{done.stderr.strip()[:1500]}"
             )
         fetched.replace(tarball)  # atomic: a parallel run sees the whole file or none
 
