@@ -29,6 +29,8 @@ from tests.support.script_samples import newrx_xml
 from tests.support.signin import sign_in as sign_in_by_http
 from tests.support.tokens import client_token
 
+from .a11y import axe_source
+
 CHROMIUM = Path("/usr/bin/chromium")
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = Path(os.environ.get("BROWSER_ARTIFACTS", ROOT / "test-artifacts" / "browser"))
@@ -188,6 +190,13 @@ def demo_hub(
             network,
             env=env,
         )
+
+
+@pytest.fixture(scope="session", autouse=True)
+def axe_core() -> str:
+    """The pinned axe-core every browser test measures pages with (``a11y.py``), fetched from
+    the npm registry once before the first one: without it they fail here, saying why."""
+    return axe_source()
 
 
 @pytest.fixture(scope="module")

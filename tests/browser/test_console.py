@@ -11,6 +11,7 @@ from playwright.sync_api import Browser, Page, expect
 
 from tests.support.script_samples import cancelrx_xml, clinical_newrx, response_xml
 
+from .a11y import assert_accessible
 from .conftest import DESKTOP, TABLET, DemoHub, Shots, sign_in, watch
 
 #: access tokens of a minute: the console refreshes them 45 s before they expire
@@ -181,6 +182,7 @@ def test_two_scripts_for_one_patient_show_as_a_pair(
     expect(finding).to_contain_text(f"the pending prescription {ssri}")
     expect(finding).to_contain_text("not yet verified")
     shots.take(page, "10-pair-finding")
+    assert_accessible(page, "test_console: 10-pair-finding")
     finding.get_by_role("link", name="Open the pending prescription").click()
     expect(page.locator(".page-head h1")).to_have_text(ssri)
     expect(page.locator(".finding.hard_stop", has_text=maoi)).to_be_visible()
@@ -214,6 +216,7 @@ def _decide(
     page.get_by_label("Reason").select_option(reason)
     page.get_by_label("Message").fill("Please confirm the intended daily dose.")
     shots.take(page, f"08-{kind}-form")
+    assert_accessible(page, f"test_console: 08-{kind}-form")
     page.get_by_role("button", name=submit).click()
     expect(page.locator(".page-head .badge.state")).not_to_have_text("In review")
     items = hub.api(f"/prescriptions?message_id={message_id}")["items"]
@@ -249,6 +252,7 @@ def test_a_substitution_and_a_renewal_are_asked_from_the_console(
     drug.fill("atorvastatin 20 MG Oral Tablet")
     page.get_by_label("Message").fill("The plan covers the generic only.")
     shots.take(page, "11-ask-substitution")
+    assert_accessible(page, "test_console: 11-ask-substitution")
     page.get_by_role("button", name="Send the request").click()
     outbound = page.get_by_role("region", name="Messages to the prescriber")
     expect(outbound).to_contain_text(
@@ -269,6 +273,7 @@ def test_a_substitution_and_a_renewal_are_asked_from_the_console(
     page.get_by_label("Refills to ask for").fill("2")
     page.get_by_label("Note for the prescriber").fill("Patient is stable on it.")
     shots.take(page, "13-renewal-form")
+    assert_accessible(page, "test_console: 13-renewal-form")
     page.get_by_role("button", name="Send the renewal request").click()
     expect(outbound).to_contain_text("RxRenewalRequest")
     expect(outbound).to_contain_text("renewal, 2 refills asked")
@@ -288,6 +293,7 @@ def test_a_substitution_and_a_renewal_are_asked_from_the_console(
     expect(page.locator("#renewal-why")).to_contain_text("(ProhibitRenewalRequest)")
     expect(page.get_by_role("button", name="Request renewal…")).to_have_count(0)
     shots.take(page, "15-renewal-prohibited")
+    assert_accessible(page, "test_console: 15-renewal-prohibited")
     context.close()
     assert problems == []
 
@@ -338,16 +344,19 @@ def test_a_hold_and_a_test_message_cannot_be_missed(
     expect(row.locator(".badge.donotfill")).to_have_text("HOLD", timeout=30_000)
     expect(page.locator("table.queue tbody tr", has_text="Testmessage")).to_have_count(0)
     shots.take(page, "11-queue-hold")
+    assert_accessible(page, "test_console: 11-queue-hold")
     row.click()
     expect(page.locator(".banner.donotfill")).to_contain_text("HOLD")
     expect(page.get_by_label("Compound ingredients")).to_contain_text("TESTVEHICLE ORAL SUSPENSION")
     expect(page.get_by_label("Measurements")).to_contain_text("Weight 18.4 kg")
     expect(page.locator("dd", has_text="Discharge from the care home")).to_be_visible()
     shots.take(page, "12-prescription-hold")
+    assert_accessible(page, "test_console: 12-prescription-hold")
     page.get_by_role("link", name="← Back to the queue").click()
     page.get_by_label("Test messages (never filled)").check()
     test_row = page.locator("table.queue tbody tr", has_text="Testmessage")
     expect(test_row.locator(".badge.test")).to_have_text("TEST", timeout=30_000)
+    assert_accessible(page, "test_console: the queue with a test message")
     test_row.click()
     expect(page.locator(".banner.test")).to_contain_text("TEST MESSAGE")
     context.close()
@@ -405,6 +414,7 @@ def test_the_prescriber_s_denial_and_approval_cannot_be_missed(
         "answered: DENIED"
     )
     shots.take(page, "13-prescriber-denied")
+    assert_accessible(page, "test_console: 13-prescriber-denied")
 
     demo_hub.send_script(
         response_xml(
@@ -459,5 +469,6 @@ def test_a_prescribers_cancel_reaches_the_pharmacist_reviewing_it(
     expect(page.get_by_role("alert").filter(has_text="must not be filled").first).to_be_visible()
     expect(page.get_by_role("button", name="Approve prescription")).to_have_count(0)
     shots.take(page, "15-prescription-cancelled-live")
+    assert_accessible(page, "test_console: 15-prescription-cancelled-live")
     context.close()
     assert problems == []

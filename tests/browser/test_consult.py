@@ -12,6 +12,7 @@ from collections.abc import Callable
 
 from playwright.sync_api import Browser, Page, expect
 
+from .a11y import assert_accessible
 from .conftest import DESKTOP, PHONE, TABLET, DemoHub, Shots, sign_in, watch
 
 #: the browsers reach the hub through a relay that can cut the patient's socket
@@ -158,6 +159,7 @@ def _consult(demo_hub: DemoHub, chromium: Browser, shots: Shots, frames: list[st
     expect(admit).to_be_visible(timeout=15_000)
     expect(console.locator("#peer-state")).to_have_text("Patient: here")
     shots.take(console, "05-console-patient-waiting")
+    assert_accessible(console, "test_consult: 05-console-patient-waiting")
     admit.click()
 
     for page in (console, patient):
@@ -188,17 +190,21 @@ def _consult(demo_hub: DemoHub, chromium: Browser, shots: Shots, frames: list[st
         re.compile(r"Quality: (good|fair|poor) · \d+ kbps"), timeout=20_000
     )
     shots.take(console, "06-console-call")
+    assert_accessible(console, "test_consult: 06-console-call")
     console.set_viewport_size(TABLET)
     shots.take(console, "06-console-call-tablet")
     console.set_viewport_size(DESKTOP)
     shots.take(patient, "07-patient-call")
+    assert_accessible(patient, "test_consult: 07-patient-call")
 
     console.get_by_role("button", name="Ask to record").click()
     patient.get_by_role("button", name="Allow recording").click()
     for page in (console, patient):
         expect(page.locator("#recording-indicator")).to_be_visible(timeout=15_000)
     shots.take(console, "08-console-recording")
+    assert_accessible(console, "test_consult: 08-console-recording")
     shots.take(patient, "09-patient-recording")
+    assert_accessible(patient, "test_consult: 09-patient-recording")
 
     patient.get_by_role("button", name="Leave").click()
     expect(patient.get_by_role("heading", name="You left the consultation")).to_be_visible()
@@ -211,10 +217,12 @@ def _consult(demo_hub: DemoHub, chromium: Browser, shots: Shots, frames: list[st
     expect(console.locator(".card .badge.state").first).to_have_text("Ended")
     expect(console.locator("#counselling-summary")).to_contain_text("Explained dosing twice daily")
     shots.take(console, "10-console-ended")
+    assert_accessible(console, "test_consult: 10-console-ended")
 
     # the link opened again elsewhere (no resume token there) says the consult is over
     again = chromium.new_context(viewport=PHONE, is_mobile=True).new_page()
     again.goto(link)
     expect(again.get_by_role("heading", name="This consultation is over")).to_be_visible()
     shots.take(again, "11-consult-over")
+    assert_accessible(again, "test_consult: 11-consult-over")
     assert problems == []

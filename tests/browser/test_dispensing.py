@@ -31,6 +31,7 @@ from eprescribe.ncpdp import SenderSoftware, build_status, parse_message
 from eprescribe.ncpdp.replies import reply_context
 from tests.support.processes import TELEPHARM, free_port
 
+from .a11y import assert_accessible
 from .conftest import CHROMIUM, DESKTOP, MEDIA_ARGS, TABLET, DemoHub, Shots, sign_in, watch
 
 #: the demo shelf's Schedule II product and its lot (server/inventory/demo.py)
@@ -316,6 +317,7 @@ def test_a_controlled_prescription_is_filled_checked_remotely_and_picked_up(
     expect(refusal).to_contain_text("is not the prescribed drug")
     refused_words = refusal.inner_text()
     shots.take(bench, "02-scan-refused")
+    assert_accessible(bench, "test_dispensing: 02-scan-refused")
     bench.locator("#scan").fill("")
     scan_as_a_scanner(bench, OXYCODONE, OXYCODONE_LOT, expiry, "SN0001")
     expect(refusal).to_have_text("The product matches the prescription.")
@@ -345,6 +347,7 @@ def test_a_controlled_prescription_is_filled_checked_remotely_and_picked_up(
     bench.get_by_role("button", name="Take photo: labelled vial").click()
     expect(bench.locator(".camera video")).to_be_visible()
     shots.take(bench, "04-camera")
+    assert_accessible(bench, "test_dispensing: 04-camera")
     shoot = bench.locator(".camera").get_by_role("button", name="Take photo")
     expect(shoot).to_be_enabled(timeout=15_000)
     shoot.click()
@@ -366,6 +369,7 @@ def test_a_controlled_prescription_is_filled_checked_remotely_and_picked_up(
     assert "Federal law prohibits the transfer of this drug" in re.sub(r"\s+", " ", printed)
     expect(bench.get_by_label("Label text")).to_contain_text(str(fill["rx_number"]))
     shots.take(bench, "05-fill-complete")
+    assert_accessible(bench, "test_dispensing: 05-fill-complete")
     bench.get_by_role("button", name="Submit for product check").click()
     expect(bench.locator(".page-head .badge.state")).to_have_text("Product check")
 
@@ -382,9 +386,11 @@ def test_a_controlled_prescription_is_filled_checked_remotely_and_picked_up(
         expect(pharmacist.locator(selector)).to_have_attribute("src", re.compile("^blob:"))
         assert image_loaded(pharmacist, selector)
     shots.take(pharmacist, "06-product-check")
+    assert_accessible(pharmacist, "test_dispensing: 06-product-check")
     pharmacist.locator("figure[data-kind=counted] button.zoom-open").click()
     expect(pharmacist.locator("dialog.zoom[open] img.zoomed")).to_be_visible()
     shots.take(pharmacist, "07-photo-enlarged", full=False)
+    assert_accessible(pharmacist, "test_dispensing: 07-photo-enlarged")
     pharmacist.locator("dialog.zoom[open]").get_by_role("button", name="Close").click()
 
     # sent back once: the technician sees why, takes the photo again and submits again
@@ -399,6 +405,7 @@ def test_a_controlled_prescription_is_filled_checked_remotely_and_picked_up(
     sent_back = bench.locator("table.queue tr.sentback", has_text=DRUG)
     expect(sent_back).to_contain_text(reason, timeout=15_000)
     shots.take(bench, "08-sent-back")
+    assert_accessible(bench, "test_dispensing: 08-sent-back")
     sent_back.get_by_role("link", name="Fix").click()
     expect(bench.locator(".banner.sentback")).to_contain_text(reason)
     # this time the photo comes from a file (a phone's camera app, or a picture taken earlier)
@@ -426,6 +433,7 @@ def test_a_controlled_prescription_is_filled_checked_remotely_and_picked_up(
     ready = bench.locator("table.queue tr", has_text=DRUG)
     expect(ready.locator(".bin")).to_have_text("B7")
     shots.take(bench, "09-will-call")
+    assert_accessible(bench, "test_dispensing: 09-will-call")
     # the collector's bag is found by scanning its label (RX + the Rx number)
     bench.locator("#label-scan").fill(f"RX{fill['rx_number']}")
     bench.locator("#label-scan").press("Enter")
@@ -461,10 +469,12 @@ def test_a_controlled_prescription_is_filled_checked_remotely_and_picked_up(
     )
     assert inked > 200, inked
     shots.take(bench, "10-pick-up")
+    assert_accessible(bench, "test_dispensing: 10-pick-up")
     bench.get_by_role("button", name="Complete pick-up").click()
     expect(bench.locator(".page-head .badge.state")).to_have_text("Handed over")
     expect(bench.locator("dd", has_text="Sam Agent")).to_be_visible()
     shots.take(bench, "11-handed-over")
+    assert_accessible(bench, "test_dispensing: 11-handed-over")
 
     # a refill asked for with the patient's label: none is left, and the hub says what to do
     bench.get_by_role("link", name="Filling", exact=True).click()
@@ -531,5 +541,6 @@ def test_a_held_prescription_cannot_be_missed_when_filling(
     expect(banner).to_contain_text("HOLD")
     expect(banner).to_have_attribute("role", "alert")
     shots.take(page, "21-fill-hold")
+    assert_accessible(page, "test_dispensing: 21-fill-hold")
     context.close()
     assert problems == []

@@ -12,6 +12,7 @@ import uuid
 
 from playwright.sync_api import Browser, expect
 
+from .a11y import assert_accessible
 from .conftest import DESKTOP, DemoHub, Shots, sign_in, watch
 from .test_dispensing import LISINOPRIL, OXYCODONE, add_staff, scan_as_a_scanner
 
@@ -53,6 +54,7 @@ def test_a_technician_receives_stock_by_scanning_and_reads_the_log(
     expect(lisinopril).to_contain_text("TEST-LIS-2")
     expect(bench.locator("#scan")).to_be_focused()  # ready for the next package
     shots.take(bench, "02-received")
+    assert_accessible(bench, "test_inventory: 02-received")
 
     # an expired lot: refused in the hub's words, the code selected for the next scan
     quantity.fill("10")
@@ -63,6 +65,7 @@ def test_a_technician_receives_stock_by_scanning_and_reads_the_log(
     expect(bench.locator("#scan")).to_be_focused()
     expect(lisinopril.locator(".on-hand")).to_have_text("360")
     shots.take(bench, "03-refused")
+    assert_accessible(bench, "test_inventory: 03-refused")
 
     # an NDC typed (or a UPC) carries no lot or expiry: the hub asks, the field gets the focus
     bench.locator("#scan").fill("99999-0630-30")
@@ -92,6 +95,7 @@ def test_a_technician_receives_stock_by_scanning_and_reads_the_log(
     expect(bench.locator(".notice.ok")).to_have_text("Count recorded: lot DEMO-LIS-1 -2, now 268.")
     expect(bench.get_by_label("Stock facts")).to_contain_text("358")
     shots.take(bench, "04-counted")
+    assert_accessible(bench, "test_inventory: 04-counted")
 
     # a pharmacist sets the reorder point above the stock
     desk_ctx = chromium.new_context(viewport=DESKTOP)
@@ -104,6 +108,7 @@ def test_a_technician_receives_stock_by_scanning_and_reads_the_log(
     expect(desk.locator(".notice.ok")).to_have_text("Reorder point set: low at or below 400.")
     expect(desk.locator(".page-head .badge.warning")).to_have_text("Low")
     shots.take(desk, "05-reorder-point")
+    assert_accessible(desk, "test_inventory: 05-reorder-point")
 
     # the technician's low-stock list has it (and no longer the atorvastatin received above)
     bench.get_by_role("link", name="← Back to inventory").click()
@@ -114,6 +119,7 @@ def test_a_technician_receives_stock_by_scanning_and_reads_the_log(
     expect(low.locator(f"tr[data-ndc='{ATORVASTATIN}']")).to_have_count(0)
     expect(low.locator(f"tr[data-ndc='{OXYCODONE}']")).to_have_count(0)
     shots.take(bench, "06-low-stock")
+    assert_accessible(bench, "test_inventory: 06-low-stock")
 
     # its log, on demand: the demo's receipt, the scanned one, the count, each with its balance
     low.locator(f"tr[data-ndc='{LISINOPRIL}']").get_by_role("link", name="Open").click()
@@ -132,6 +138,7 @@ def test_a_technician_receives_stock_by_scanning_and_reads_the_log(
     expect(rows.nth(2).locator(".balance")).to_have_text("358")
     expect(rows.nth(2)).to_contain_text("you")
     shots.take(bench, "07-log")
+    assert_accessible(bench, "test_inventory: 07-log")
 
     # a Schedule II product's log is its perpetual inventory; its count is not a technician's
     bench.goto(f"{demo_hub.base}/#/inventory/{OXYCODONE}")
@@ -142,6 +149,7 @@ def test_a_technician_receives_stock_by_scanning_and_reads_the_log(
     perpetual = desk.get_by_role("table", name="Perpetual inventory")
     expect(perpetual.locator("tbody tr .balance")).to_have_text(["100"])
     shots.take(desk, "08-perpetual-inventory")
+    assert_accessible(desk, "test_inventory: 08-perpetual-inventory")
 
     bench_ctx.close()
     desk_ctx.close()

@@ -8,6 +8,7 @@ import time
 import requests
 from playwright.sync_api import Browser, Playwright, expect
 
+from .a11y import assert_accessible
 from .conftest import PHONE, TABLET, DemoHub, Shots, launch, watch
 
 #: invites of this hub work for 15 seconds, so one can expire during the test
@@ -45,6 +46,7 @@ def test_a_denied_camera_and_an_expired_invite_each_say_so(
     expect(page.get_by_role("button", name="Join the waiting room")).to_be_disabled()
     expect(page.get_by_role("button", name="Try again")).to_be_visible()
     shots.take(page, "01-camera-denied")
+    assert_accessible(page, "test_patient_page: 01-camera-denied")
     strict.close()
 
     time.sleep(16)  # the second invite's 15 seconds run out
@@ -54,6 +56,7 @@ def test_a_denied_camera_and_an_expired_invite_each_say_so(
     expect(page.get_by_role("heading", name="This invitation has expired")).to_be_visible()
     expect(page.get_by_role("alert")).to_contain_text("contact your pharmacy for a new link")
     shots.take(page, "02-invite-expired")
+    assert_accessible(page, "test_patient_page: 02-invite-expired")
 
     page.goto(f"{demo_hub.base}/consult/{'x' * 43}")
     expect(page.get_by_role("heading", name="This link is not valid")).to_be_visible()

@@ -14,6 +14,7 @@ from contextlib import closing
 
 from playwright.sync_api import Browser, Route, expect
 
+from .a11y import assert_accessible
 from .conftest import DESKTOP, DemoHub, Shots, sign_in, watch
 
 
@@ -67,6 +68,7 @@ def test_a_pharmacist_sets_a_patients_preferences_contact_and_consent(
     expect(refusal).to_contain_text("Unknown time zone 'Mars/Base'")
     expect(zone).to_be_focused()
     shots.take(page, "02-zone-refused")
+    assert_accessible(page, "test_patient_side: 02-zone-refused")
     zone.fill("America/New_York")
     page.get_by_role("button", name="Save preferences").click()
     saved = page.locator(".preferences .notice.ok")
@@ -83,6 +85,7 @@ def test_a_pharmacist_sets_a_patients_preferences_contact_and_consent(
     expect(code_field).to_be_focused()
     code = sent_code(demo_hub, address)
     shots.take(page, "03-code-sent")
+    assert_accessible(page, "test_patient_side: 03-code-sent")
     code_field.fill("000000" if code != "000000" else "111111")
     contact.get_by_role("button", name="Verify").click()
     expect(contact.get_by_role("alert")).to_have_text("The code is wrong. 4 tries left.")
@@ -94,6 +97,7 @@ def test_a_pharmacist_sets_a_patients_preferences_contact_and_consent(
     expect(contact.locator(".notice.ok")).to_be_focused()
     expect(page.get_by_label(f"Code sent to {address}")).to_have_count(0)
     shots.take(page, "04-verified")
+    assert_accessible(page, "test_patient_side: 04-verified")
 
     # consent: the refill reminders by email switched off; the focus stays on the switch
     switch = page.get_by_label("Refill due by Email")
@@ -102,6 +106,7 @@ def test_a_pharmacist_sets_a_patients_preferences_contact_and_consent(
     expect(page.locator(".consent-part .notice.ok")).to_have_text("Refill due by email: off.")
     expect(switch).to_be_focused()
     shots.take(page, "05-consent")
+    assert_accessible(page, "test_patient_side: 05-consent")
 
     # all of it as the hub keeps it, read anew
     page.reload()
@@ -122,6 +127,7 @@ def test_a_pharmacist_sets_a_patients_preferences_contact_and_consent(
     page.get_by_label("Below 80 % only").check()
     expect(page.get_by_text("No patient the measure counts is below 80 %")).to_be_visible()
     shots.take(page, "06-adherence")
+    assert_accessible(page, "test_patient_side: 06-adherence")
     with page.expect_download() as download:
         page.get_by_role("button", name="Download CSV").click()
     saved_csv = download.value
@@ -183,12 +189,14 @@ def test_the_adherence_list_links_each_patient_to_the_profile(
     expect(rows.nth(0)).to_contain_text("Below 80 %")
     expect(rows.nth(1)).to_contain_text("RAS antagonists")
     shots.take(page, "07-adherence-list")
+    assert_accessible(page, "test_patient_side: 07-adherence-list")
     rows.nth(0).get_by_role("link", name="Adhtest, Casey").click()
     expect(page.get_by_role("heading", name="Adhtest, Casey")).to_be_visible()
     own = page.get_by_role("table", name="Adherence by class")
     expect(own.locator("tbody tr")).to_have_count(2)
     expect(own.locator("tbody tr").nth(1).locator(".pdc")).to_have_text("95.0 %")
     shots.take(page, "08-profile-adherence")
+    assert_accessible(page, "test_patient_side: 08-profile-adherence")
     context.close()
     assert problems == []
 
