@@ -117,6 +117,8 @@ def test_every_console_view_has_no_serious_violation(
     _visit(page, demo_hub, "#/inventory")
     _visit(page, demo_hub, f"#/inventory/{LISINOPRIL}")
     _visit(page, demo_hub, "#/adherence")
+    _visit(page, demo_hub, "#/patients")
+    _visit(page, demo_hub, "#/match-review")
 
     # consults: the list, and a consult's room before the patient comes
     token = demo_hub.user_token()

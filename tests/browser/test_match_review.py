@@ -10,6 +10,7 @@ import time
 
 from playwright.sync_api import Browser, expect
 
+from .a11y import assert_accessible
 from .conftest import DESKTOP, DemoHub, Shots, sign_in, watch
 
 
@@ -46,6 +47,7 @@ def test_a_weak_match_is_linked_and_two_profiles_merged_and_unmerged(
     expect(gender.locator(".badge.differs")).to_have_count(1)
     expect(table.get_by_role("row", name="Born").locator(".badge.agrees")).to_have_count(1)
     shots.take(page, "01-match-review")
+    assert_accessible(page, "#/match-review")
     card.get_by_role("button", name="Link to profile 1").click()
     expect(card.get_by_role("status")).to_contain_text("Linked to profile 1")
     shots.take(page, "02-linked")
@@ -68,6 +70,7 @@ def test_a_weak_match_is_linked_and_two_profiles_merged_and_unmerged(
     expect(done).to_contain_text("Merged.")
     expect(done).to_contain_text("Prescriptions: 1")
     shots.take(page, "03-merged")
+    assert_accessible(page, "#/merges/<id>, merged")
     assert _rx(demo_hub, other["id"])["patient_id"] == profile
     done.get_by_role("link", name="The merge's record").click()
     expect(page.get_by_role("heading", name="Profile merge")).to_be_visible()

@@ -27,6 +27,7 @@ from playwright.sync_api import Browser, Page, expect
 
 from tests.support.processes import free_port
 
+from .a11y import assert_accessible
 from .conftest import DESKTOP, DemoHub, Shots, sign_in, watch
 
 SMTP_PORT = free_port()
@@ -158,12 +159,14 @@ def test_a_patient_signs_in_by_email_code_asks_a_refill_and_turns_sms_off(
     expect(page.get_by_role("heading", name="Sign in to see your prescriptions")).to_be_visible()
     assert "Riley" not in page.content()  # nothing about a patient before the code
     shots.take(page, "01-sign-in")
+    assert_accessible(page, "the patient page, signed out")
     ask_and_sign_in(page, mailbox, address, shots)
 
     expect(page.get_by_role("heading", name="Hello, Riley")).to_be_visible()
     ready_item = page.locator("li.me-rx", has_text="lisinopril")
     expect(ready_item.locator(".me-status")).to_have_text("Ready for pick-up")
     shots.take(page, "03-signed-in")
+    assert_accessible(page, "the patient page, signed in")
     refill_item = page.locator("li.me-rx", has_text="atorvastatin")
     refill_item.get_by_role("button", name="Ask for a refill").click()
     expect(page.locator("li.me-rx", has_text="atorvastatin")).to_contain_text(
@@ -174,6 +177,7 @@ def test_a_patient_signs_in_by_email_code_asks_a_refill_and_turns_sms_off(
     sms.uncheck()
     expect(page.get_by_role("status").filter(has_text="Text messages (SMS) off")).to_be_visible()
     shots.take(page, "04-refill-and-sms-off")
+    assert_accessible(page, "the patient page, a refill asked")
     page.reload()
     expect(page.get_by_label("Text messages (SMS)")).not_to_be_checked()
     expect(page.get_by_label("Email", exact=True)).to_be_checked()

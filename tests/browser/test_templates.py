@@ -11,6 +11,7 @@ from playwright.sync_api import Browser, expect
 
 from eprescribe.notifications import DEFAULT_TEMPLATES, EventKind
 
+from .a11y import assert_accessible
 from .conftest import DESKTOP, DemoHub, Shots, sign_in, watch
 from .test_dispensing import add_staff
 
@@ -34,6 +35,7 @@ def test_an_admin_edits_previews_saves_and_resets_the_spanish_pickup_text(
     )
     expect(spanish).to_contain_text("Default")
     shots.take(page, "01-templates")
+    assert_accessible(page, "#/templates")
 
     spanish.get_by_role("link").click()
     sms = page.get_by_label("Text message (SMS)")
@@ -50,6 +52,7 @@ def test_an_admin_edits_previews_saves_and_resets_the_spanish_pickup_text(
     )
     expect(page.locator("#preview-length")).to_contain_text("GSM-7 · 1 segment")
     shots.take(page, "02-preview")
+    assert_accessible(page, "#/templates/<kind>/<lang>, previewed")
 
     # the patient's name in a text: refused, in the hub's words, in the preview and on save
     sms.fill("$pharmacy_name: $first_name, su receta le espera.")
@@ -57,6 +60,7 @@ def test_an_admin_edits_previews_saves_and_resets_the_spanish_pickup_text(
     page.get_by_role("button", name="Save", exact=True).click()
     expect(page.locator(".form-message .notice.error")).to_contain_text("minimum necessary")
     shots.take(page, "03-refused")
+    assert_accessible(page, "#/templates/<kind>/<lang>, refused")
 
     sms.fill(OWN_SMS)
     expect(preview).to_contain_text("le espera hasta el 30 de septiembre")
