@@ -1,7 +1,7 @@
 // The pharmacist console: sign-in, the chrome, and a hash router over the views
 // (#/queue, #/rx/<id>, #/patients/<id>, #/consults, #/consults/<id>; dispensing: #/fills,
 // #/fills/<id>, #/check, #/check/<id>, #/will-call, #/will-call/<id>, #/inventory,
-// #/inventory/<ndc11>; the patient's side: #/adherence).
+// #/inventory/<ndc11>; the patient's side: #/adherence; #/payments).
 
 import * as auth from "../lib/auth.js";
 import { h, replace, problemBox } from "../lib/dom.js";
@@ -14,6 +14,7 @@ import { checkQueueView, checkView } from "./productcheck.js";
 import { willCallView, pickUpView } from "./willcall.js";
 import { inventoryView, productView } from "./inventory.js";
 import { adherenceView } from "./adherence.js";
+import { paymentsView } from "./payments.js";
 
 const view = document.getElementById("view");
 const ROUTES = [
@@ -31,6 +32,7 @@ const ROUTES = [
   [/^#\/inventory$/, "inventory", () => inventoryView],
   [/^#\/inventory\/(\d{11})$/, "inventory", (ndc11) => (el) => productView(el, ndc11)],
   [/^#\/adherence$/, "adherence", () => adherenceView],
+  [/^#\/payments$/, "payments", () => paymentsView],
 ];
 
 let leaveView = null;
@@ -82,6 +84,8 @@ function chrome(user) {
   // reorder points: pharmacists' and admins'; the screen offers each to whom the hub allows it)
   const stock = ["pharmacist", "technician", "pharmacy_admin"].includes(user?.role);
   document.querySelector('#nav a[data-section="inventory"]').hidden = !stock;
+  // payments' books (reconciliation, receivables, prices): pharmacists' and admins'
+  document.querySelector('#nav a[data-section="payments"]').hidden = !["pharmacist", "pharmacy_admin"].includes(user?.role);
   if (!signedIn) signedOut();
 }
 

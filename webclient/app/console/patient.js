@@ -7,6 +7,7 @@ import { h, replace, fact, when, day, personName } from "../lib/dom.js";
 import { markers, stateBadge } from "./queue.js";
 import { startConsult } from "./consults.js";
 import { contactCard, patientAdherenceCard } from "./preferences.js";
+import { patientPaymentsCard } from "./payments.js";
 
 export async function patientView(el, id) {
   const patient = await loadInto(el, `/patients/${id}`, "patient");
@@ -38,6 +39,7 @@ export async function patientView(el, id) {
               h("td", {}, when(rx.received_at)), h("td", {}, stateBadge(rx.state))))))
         : h("p", { class: "hint" }, "No prescriptions.")),
     contactCard(patient.id),
+    patientPaymentsCard(patient.id),
     currentUser()?.role === "pharmacist" ? patientAdherenceCard(patient.id) : null,
     h("section", { class: "card" }, h("h2", {}, "Notes"),
       list(patient.notes, (n) => h("li", {}, n.text, h("div", { class: "hint" }, `${n.drug_description} · ${n.author || "—"} · ${when(n.at)}`)),
