@@ -75,6 +75,7 @@ export function patientPaymentsCard(patientId) {
   const tools = h("div", {});
   let next = null;
   let known = []; // the lines shown, newest first
+  let owed = {}; // the balance shown, per currency
 
   replace(card, title(), spinner("Loading the ledger…"));
   start();
@@ -98,6 +99,7 @@ export function patientPaymentsCard(patientId) {
   }
 
   function show(page, append) {
+    owed = page.balance || {};
     replace(balance, "Balance: ", h("strong", {}, balanceText(page.balance)));
     known = append ? [...known, ...page.items] : page.items;
     next = page.next;
@@ -200,6 +202,7 @@ export function patientPaymentsCard(patientId) {
   async function openPayment() {
     const said = h("div", { "aria-live": "assertive" });
     const amount = amountField("payment-amount");
+    if (owed.usd > 0) amount.value = (owed.usd / 100).toFixed(2); // the balance, to pay in full
     let saved = [];
     try {
       saved = (await api(`${base}/cards`)).items;
