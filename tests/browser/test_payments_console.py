@@ -213,6 +213,25 @@ def test_a_payment_at_the_counter_is_settled_refunded_and_reconciled(
     prices.locator("tr[data-item='ndc:99999041090']").get_by_role("button", name="Remove").click()
     expect(prices.locator("tbody tr")).to_have_count(1)
 
+    # a long ledger comes in pages: the newest twenty, then the rest on demand
+    token = demo_hub.user_token()
+    for n in range(20):
+        added = requests.post(
+            f"{demo_hub.base}/api/v1/patients/{patient_id}/charges",
+            json={"amount": 100, "description": f"Synthetic fee {n}", "reason": "test"},
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=30,
+        )
+        assert added.status_code == 200, added.text
+    page.goto(f"{demo_hub.base}/#/patients/{patient_id}")
+    expect(balance).to_have_text("Balance: $32.50")
+    rows = page.get_by_role("table", name="Ledger").locator("tbody tr")
+    expect(rows).to_have_count(20)
+    page.get_by_role("button", name="Load more").click()
+    expect(rows).to_have_count(23)
+    expect(rows.last).to_contain_text("Consult fee")
+    expect(page.get_by_role("button", name="Load more")).to_be_hidden()
+
     desk.close()
     context.close()
     assert problems == []
