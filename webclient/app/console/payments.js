@@ -285,6 +285,7 @@ export function patientPaymentsCard(patientId) {
       });
       if (asked.client_secret) {
         // the bank asks the patient to confirm (3-D Secure), in the provider's own window
+        if (!provider) throw new Error("The bank asks the patient to confirm this payment: take it with the card typed in (a new card) instead.");
         replace(said, notice("info", "The bank asks the patient to confirm the payment…"));
         const { error } = await provider.stripe.confirmCardPayment(asked.client_secret);
         if (error) throw new Error(error.message || "The bank did not confirm the payment.");
