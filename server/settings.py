@@ -179,6 +179,7 @@ class Settings:
             )
         _check_mail(self)
         _check_sms(self)
+        _check_stripe_urls(self)
         if not self.database_url:
             sqlite = (self.data_dir / "hub.sqlite3").resolve()
             object.__setattr__(self, "database_url", f"sqlite+aiosqlite:///{sqlite}")
@@ -369,6 +370,26 @@ def _check_sms(settings: Settings) -> None:
             "TELEPHARM_SMS_FROM must be a number in E.164 form (+15551234567) or a short code, "
             f"got {settings.sms_from!r}"
         )
+
+
+def _check_stripe_urls(settings: Settings) -> None:
+    """The provider's script and API: absolute https URLs (http on loopback only), since their
+    origins go into the console's Content-Security-Policy as they are."""
+    for name, url in (
+        ("STRIPE_JS_URL", settings.stripe_js_url),
+        ("STRIPE_API_BASE", settings.stripe_api_base),
+    ):
+        parts = urlsplit(url)
+        if (
+            parts.scheme not in ("https", "http")
+            or not parts.hostname
+            or parts.query
+            or parts.fragment
+            or not re.fullmatch(r"[A-Za-z0-9.\-:\[\]]+", parts.netloc)
+        ):
+            raise SettingsError(f"TELEPHARM_{name} must be an absolute URL, got {url!r}")
+        if parts.scheme == "http" and not is_loopback(parts.hostname):
+            raise SettingsError(f"TELEPHARM_{name} must use https unless it is on loopback")
 
 
 #: the settings the application was created with

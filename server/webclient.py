@@ -3,7 +3,9 @@ patient's consult page at ``/consult/{invite}``, the patient's own page at
 ``/me/{pharmacy}`` and their ES modules and styles under
 ``/app/``. The files are listed once at start-up, so a request can name only one of them;
 every page and file carries a Content-Security-Policy that allows this origin's scripts,
-styles and sockets and nothing else (no inline script, no framing).
+styles and sockets and nothing else (no inline script, no framing); with card payments
+configured, also the payment provider's script origin (its card fields, framed by the real
+Stripe.js) and its API origin (what those fields talk to), from the settings, nothing wider.
 """
 
 from __future__ import annotations
@@ -21,19 +23,39 @@ WEBCLIENT = Path(__file__).resolve().parent.parent / "webclient"
 TYPES = {".js": "text/javascript", ".css": "text/css", ".svg": "image/svg+xml"}
 
 
-def csp(issuer: str) -> str:
+def origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def provider_origins(settings: Settings) -> tuple[str, str] | None:
+    """The payment provider's script and API origins, when card payments are configured (the
+    settings checked both URLs)."""
+    if not settings.stripe_publishable_key:
+        return None
+    return origin(settings.stripe_js_url), origin(settings.stripe_api_base)
+
+
+def csp(issuer: str, provider: tuple[str, str] | None = None) -> str:
     parts = urlsplit(issuer)
     socket = f"{'wss' if parts.scheme == 'https' else 'ws'}://{parts.netloc}"
+    script = connect = framed = ""
+    if provider is not None:
+        script_origin, api_origin = provider
+        script = f" {script_origin}"
+        connect = f" {api_origin}"
+        framed = f"frame-src {script_origin}; "
     return (
-        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
-        f"media-src 'self' blob: mediastream:; connect-src 'self' {socket}; "
+        f"default-src 'none'; script-src 'self'{script}; style-src 'self'; "
+        "img-src 'self' data: blob:; "
+        f"media-src 'self' blob: mediastream:; connect-src 'self' {socket}{connect}; {framed}"
         "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
     )
 
 
-def _headers(issuer: str, camera: bool) -> dict[str, str]:
+def _headers(issuer: str, camera: bool, provider: tuple[str, str] | None) -> dict[str, str]:
     return {
-        "Content-Security-Policy": csp(issuer),
+        "Content-Security-Policy": csp(issuer, provider),
         "X-Frame-Options": "DENY",
         "X-Content-Type-Options": "nosniff",
         # an invite token in the page's URL is not sent on, not even to the hub's own logs
@@ -57,12 +79,12 @@ def _assets(root: Path) -> dict[str, Path]:
 
 
 class WebClient:
-    def __init__(self, root: Path, issuer: str) -> None:
+    def __init__(self, root: Path, issuer: str, provider: tuple[str, str] | None = None) -> None:
         self.assets: Mapping[str, Path] = _assets(root)
         self.console = root / "index.html"
         self.patient = root / "consult.html"
         self.me = root / "me.html"
-        self.page_headers = _headers(issuer, camera=True)
+        self.page_headers = _headers(issuer, camera=True, provider=provider)
 
     def _file(self, path: Path, content_type: str) -> web.FileResponse:
         response = web.FileResponse(path, headers=self.page_headers)
@@ -86,7 +108,7 @@ class WebClient:
 
 
 def setup(app: web.Application, settings: Settings) -> None:
-    client = WebClient(WEBCLIENT, settings.issuer)
+    client = WebClient(WEBCLIENT, settings.issuer, provider_origins(settings))
     app.router.add_get("/", client.console_page)
     app.router.add_get("/consult/{invite}", client.patient_page)
     app.router.add_get("/me/{pharmacy}", client.me_page)

@@ -195,6 +195,26 @@ async def test_the_same_idempotency_key_asks_once(hub: Hub, sdk: stripe.StripeCl
         assert await session.scalar(select(func.count()).select_from(PaymentIntent)) == 1
 
 
+async def test_the_console_may_load_the_providers_script_and_reach_its_api(
+    hub: Hub, provider: LocalStripe
+) -> None:
+    """The card fields come from the provider's script and talk to its API: the console's
+    policy allows those two origins (from the settings) and nothing else more."""
+    response = await hub.client.get("/")
+    assert response.status == 200
+    policy = {
+        name: values
+        for name, *values in (
+            part.split() for part in response.headers["Content-Security-Policy"].split(";")
+        )
+    }
+    assert policy["script-src"] == ["'self'", provider.url]
+    assert policy["connect-src"][0] == "'self'"
+    assert policy["connect-src"][-1] == provider.url
+    assert policy["frame-src"] == [provider.url]
+    assert policy["default-src"] == ["'none'"]
+
+
 @pytest.mark.parametrize(
     ("body", "status", "code"),
     [

@@ -2,7 +2,7 @@
 // (#/queue, #/rx/<id>, #/patients (search), #/patients/<id>, #/consults, #/consults/<id>; dispensing: #/fills,
 // #/fills/<id>, #/check, #/check/<id>, #/will-call, #/will-call/<id>, #/inventory,
 // #/inventory/<ndc11>; the patient's side: #/adherence, #/match-review, #/patients/<id>/merge,
-// #/merges/<id>; admins: #/templates, #/templates/<kind>/<lang>).
+// #/merges/<id>, #/payments; admins: #/templates, #/templates/<kind>/<lang>).
 
 import * as auth from "../lib/auth.js";
 import { h, replace, problemBox } from "../lib/dom.js";
@@ -17,6 +17,7 @@ import { inventoryView, productView } from "./inventory.js";
 import { adherenceView } from "./adherence.js";
 import { templatesView, templateView } from "./templates.js";
 import { matchReviewView, mergeView, mergeRecordView } from "./review.js";
+import { paymentsView } from "./payments.js";
 
 const view = document.getElementById("view");
 const ROUTES = [
@@ -40,6 +41,7 @@ const ROUTES = [
   [/^#\/match-review$/, "match-review", () => matchReviewView],
   [/^#\/patients\/([\w-]+)\/merge$/, "match-review", (id) => (el) => mergeView(el, id)],
   [/^#\/merges\/([\w-]+)$/, "match-review", (id) => (el) => mergeRecordView(el, id)],
+  [/^#\/payments$/, "payments", () => paymentsView],
 ];
 
 let leaveView = null;
@@ -93,6 +95,8 @@ function chrome(user) {
   document.querySelector('#nav a[data-section="inventory"]').hidden = !stock;
   // the notification templates and their drug-name setting: the pharmacy admin's
   document.querySelector('#nav a[data-section="templates"]').hidden = user?.role !== "pharmacy_admin";
+  // payments' books (reconciliation, receivables, prices): pharmacists' and admins'
+  document.querySelector('#nav a[data-section="payments"]').hidden = !["pharmacist", "pharmacy_admin"].includes(user?.role);
   if (!signedIn) signedOut();
 }
 

@@ -11,6 +11,7 @@ import { h, replace, append, fact, when, day, personName, announce, emptyBox, pr
 import { markers, stateBadge } from "./queue.js";
 import { startConsult } from "./consults.js";
 import { contactCard, patientAdherenceCard, KIND_LABELS } from "./preferences.js";
+import { patientPaymentsCard } from "./payments.js";
 
 // who may add and remove allergies (server/patients/http.py)
 const mayChange = () => ["pharmacist", "technician"].includes(currentUser()?.role);
@@ -64,6 +65,7 @@ export async function patientView(el, id) {
         : h("p", { class: "hint" }, "No prescriptions.")),
     timelineCard(patient.id),
     contactCard(patient.id),
+    patientPaymentsCard(patient.id),
     currentUser()?.role === "pharmacist" ? patientAdherenceCard(patient.id) : null,
     h("section", { class: "card" }, h("h2", {}, "Notes"),
       list(patient.notes, (n) => h("li", {}, n.text, h("div", { class: "hint" }, `${n.drug_description} · ${n.author || "—"} · ${when(n.at)}`)),

@@ -13,8 +13,8 @@ export class ApiError extends Error {
   }
 }
 
-async function send(path, { method, body, token, accept = "application/json" }) {
-  const headers = { Accept: accept };
+async function send(path, { method, body, token, accept = "application/json", extra = {} }) {
+  const headers = { ...extra, Accept: accept };
   if (token) headers.Authorization = `Bearer ${token}`;
   const raw = body instanceof Blob;
   if (body !== undefined) headers["Content-Type"] = raw ? body.type : "application/json";
@@ -29,17 +29,18 @@ async function send(path, { method, body, token, accept = "application/json" }) 
   }
 }
 
-async function exchange(path, { method = "GET", body, anonymous = false, accept } = {}) {
-  let response = await send(path, { method, body, accept, token: anonymous ? null : await accessToken() });
+async function exchange(path, { method = "GET", body, anonymous = false, accept, headers: extra } = {}) {
+  let response = await send(path, { method, body, accept, extra, token: anonymous ? null : await accessToken() });
   if (response.status === 401 && !anonymous) {
     await refresh();
-    response = await send(path, { method, body, accept, token: await accessToken() });
+    response = await send(path, { method, body, accept, extra, token: await accessToken() });
   }
   if (!response.ok) throw new ApiError(response.status, await response.json().catch(() => ({})));
   return response;
 }
 
-// a JSON answer; a Blob body (a photo, a signature) is sent as itself, with its own type
+// a JSON answer; a Blob body (a photo, a signature) is sent as itself, with its own type;
+// `headers` adds request headers (an Idempotency-Key)
 export async function api(path, options = {}) {
   const response = await exchange(path, options);
   return response.json().catch(() => ({}));
