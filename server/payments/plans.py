@@ -243,6 +243,14 @@ class Plans:
             if plan.status != ACTIVE or card is None or card.payment_method is None or not customer:
                 row.status, row.last_error = "stopped", "the plan's card is gone"
                 return None
+            # never more than the patient owes now (a payment made meanwhile, a refund, a
+            # charge reversed): the instalment shrinks, or ends when nothing is owed
+            owed = await session.run_sync(lambda s: _owed(s, plan, row.id))
+            if owed <= 0:
+                row.status, row.last_error = "cancelled", "nothing owed"
+                await session.run_sync(lambda s: _complete_if_done(s, plan))
+                return None
+            row.amount = min(row.amount, owed)
             row.attempts += 1
             row.status, row.intent_id = "asked", uuid.uuid4()
             key = f"instalment-{row.id}-{row.attempts}"
@@ -259,12 +267,30 @@ def settled(session: Session, intent_id: uuid.UUID) -> None:
         return
     row.status = "paid"
     plan = session.get(PaymentPlan, row.plan_id, with_for_update=True)
-    if (
-        plan is not None
-        and plan.status == ACTIVE
-        and all(i.status in ("paid", "cancelled") for i in _instalments(session, plan.id))
+    if plan is not None:
+        _complete_if_done(session, plan)
+
+
+def _complete_if_done(session: Session, plan: PaymentPlan) -> None:
+    """An active plan none of whose instalments is left to pay is completed."""
+    if plan.status == ACTIVE and all(
+        i.status in ("paid", "cancelled") for i in _instalments(session, plan.id)
     ):
         plan.status, plan.ended_at = "completed", utcnow()
+
+
+def _owed(session: Session, plan: PaymentPlan, instalment_id: uuid.UUID) -> int:
+    """What the patient owes in the plan's currency, less the plan's other instalments
+    asked and not settled yet (their money is on its way)."""
+    owed = store.balance(session, plan.patient_id).get(plan.currency, 0)
+    on_the_way = session.scalars(
+        select(PaymentInstalment.amount).where(
+            PaymentInstalment.plan_id == plan.id,
+            PaymentInstalment.status == "asked",
+            PaymentInstalment.id != instalment_id,
+        )
+    )
+    return owed - sum(on_the_way)
 
 
 def failed(session: Session, intent_id: uuid.UUID, words: str) -> None:

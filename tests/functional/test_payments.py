@@ -593,3 +593,40 @@ async def test_a_declined_instalment_is_tried_again_later_and_plans_are_refused_
         hub, "POST", f"/api/v1/payment-plans/{listed['items'][0]['id']}/cancel", other
     )
     assert status == 404
+
+
+async def test_a_plan_never_takes_more_than_the_patient_owes(
+    hub: Hub, sdk: stripe.StripeClient, webhooks: None
+) -> None:
+    await hub.pharmacy()
+    patient, tech = await profile(hub), await staff(hub, "terry", role="technician")
+    alice = await staff(hub, "alice")
+    await charged(hub, alice, patient, 6000)
+    card = await new_card(hub, sdk, tech, patient)
+    await settled(hub, (await pay(hub, tech, patient, card, 100, save=True))["payment_id"])
+    url = f"/api/v1/patients/{patient}/plans"
+    status, plan = await call(hub, "POST", url, tech, {"card_id": card, "count": 3})
+    assert status == 200, plan
+    assert [i["amount"] for i in plan["instalments"]] == [1967, 1967, 1966]
+    plans = hub.client.app[PLANS]
+    assert await plans.charge_due() == 1
+    await until_paid(hub, tech, patient, instalments=1)
+    # the patient pays most of the rest at the counter: the next instalment shrinks to it
+    paid = await pay(hub, tech, patient, card, 3933 - 500)
+    await settled(hub, paid["payment_id"])
+    assert await plans.charge_due(utcnow() + dt.timedelta(days=30)) == 1
+    await until_paid(hub, tech, patient, instalments=2)
+    _, listed = await call(hub, "GET", url, tech)
+    assert [(i["amount"], i["status"]) for i in listed["items"][0]["instalments"]] == [
+        (1967, "paid"),
+        (500, "paid"),
+        (1966, "pending"),
+    ]
+    # nothing is owed when the third is due: it is not charged, and the plan is done
+    assert (await ledger(hub, tech, patient))["balance"] == {}
+    assert await plans.charge_due(utcnow() + dt.timedelta(days=60)) == 0
+    _, listed = await call(hub, "GET", url, tech)
+    (shown,) = listed["items"]
+    assert shown["status"] == "completed"
+    assert shown["instalments"][2]["status"] == "cancelled"
+    assert shown["paid"] == 1967 + 500
