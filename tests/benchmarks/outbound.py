@@ -29,8 +29,12 @@ database:
   alone**: the clarifications of that phase written just before it with their messages held
   back, then published at BENCH_RATE during it (as the hub's publisher does after a commit),
   so the outbox delivers 200 a second beside the intake without this process's pharmacists
-  taking a core of the machine's two (latency from the publish). Interleaved so that the
-  machine's noise falls on all. After each outbound phase the deliveries drain before the next.
+  taking a core of the machine's two (latency from the publish), then the **paced intake**
+  (BENCH_INTAKE_RATE, 200 NewRx a second, open loop, below what saturates the hub) alone and
+  beside the deliveries, its p95 compared. Interleaved so that the machine's noise falls on
+  all. After each outbound phase the deliveries drain before the next. BENCH_PHASES:
+  "deliveries" (the deliveries alone and the CPU each process spends a message) or "paced"
+  (those, then only the paced intake alone and beside the deliveries, by round).
 
 Checked: every message written reached the receiver, none twice (counted by MessageID at the
 receiver), every one ``delivered``. Targets: p95 commit to receipt under 1 s at 200/s; intake
