@@ -98,14 +98,17 @@ class Deliverer:
         # connect, then for the answer)
         lease = 2 * settings.outbox_timeout * math.ceil(room / PARALLEL) + CLAIM_MARGIN
         bound = settings.outbox_dead_after
-        with self._sessions.begin() as session:
-            claimed = store.claim_many(session, wanted, utcnow(), lease, bound, room)
-        if not claimed:
-            return []
-        attempts = list(zip(claimed, self._attempts(claimed), strict=True))
         backoff = (settings.outbox_retry_first, settings.outbox_retry_max)
-        with self._sessions.begin() as session:
-            concluded = store.conclude_many(session, attempts, utcnow(), backoff)
+        # one connection for both units of work (taken from the pool, and so pinged, once),
+        # outside any transaction while the receivers are asked
+        with self._sessions.kw["bind"].connect() as connection:
+            with self._sessions(bind=connection) as session, session.begin():
+                claimed = store.claim_many(session, wanted, utcnow(), lease, bound, room)
+            if not claimed:
+                return []
+            attempts = list(zip(claimed, self._attempts(claimed), strict=True))
+            with self._sessions(bind=connection) as session, session.begin():
+                concluded = store.conclude_many(session, attempts, utcnow(), backoff)
         follow: list[Next] = []
         for c, outcome in zip(claimed, concluded, strict=True):
             state = outcome.state if outcome else "superseded"

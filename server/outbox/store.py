@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy import ColumnElement, func, select
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import Session, defer
 
 from eprescribe.ncpdp import Party
 
@@ -143,12 +143,7 @@ def claim_many(
     due, held by an attempt whose claim has not lapsed, or waiting behind an earlier message
     of its prescription. A claim lasts ``lease`` seconds; the first attempt starts the
     ``bound`` (seconds) past which a failure is final."""
-    m = OutboundMessage
-    taken = leases.claim(
-        session, m, _due_now(now), wanted, now, lease, bound, room,
-        returning=(m.id, m.attempts, m.message_id, m.payload, m.client_id, m.dead_after),
-        holding=SENDING,
-    )  # fmt: skip
+    taken = _claim(session, wanted, now, lease, bound, room)
     if not taken:
         return []
     clients = {
@@ -167,24 +162,32 @@ def claim_many(
     ]  # fmt: skip
 
 
-def _due_now(now: dt.datetime) -> tuple[ColumnElement[bool], ...]:
+def _due_now(now: Any) -> tuple[ColumnElement[bool], ...]:
     """Unfinished, due (pending or retrying) or its claim lapsed (sending), and not waiting
-    behind an earlier unfinished message of its prescription."""
-    earlier = aliased(OutboundMessage)
+    behind an earlier unfinished message of its prescription (``now``: a time, or the
+    parameter that binds it)."""
+    m = OutboundMessage.__table__.c
+    earlier = OutboundMessage.__table__.alias("earlier").c
     waiting = (
         select(earlier.id)
         .where(
-            earlier.prescription_id == OutboundMessage.prescription_id,
-            earlier.position < OutboundMessage.position,
+            earlier.prescription_id == m.prescription_id,
+            earlier.position < m.position,
             earlier.state.not_in(sorted(FINISHED)),
         )
         .exists()
     )
-    return (
-        OutboundMessage.state.in_((PENDING, RETRYING, SENDING)),
-        OutboundMessage.next_attempt_at <= now,
-        ~waiting,
-    )
+    return (m.state.in_((PENDING, RETRYING, SENDING)), m.next_attempt_at <= now, ~waiting)
+
+
+#: the claim's statements, built once (:class:`server.leases.Claim`)
+_claim = leases.Claim(
+    OutboundMessage,
+    _due_now,
+    returning=(OutboundMessage.id, OutboundMessage.attempts, OutboundMessage.message_id,
+               OutboundMessage.payload, OutboundMessage.client_id, OutboundMessage.dead_after),
+    holding=SENDING,
+)  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -231,7 +234,7 @@ def conclude_many(
     The rows are read and locked in one statement (in the order of their IDs, so that two
     workers never wait on each other in a circle), the messages they let go found in one,
     and one audit append for all of them is the last statement."""
-    rows = leases.locked(session, OutboundMessage, [claimed.id for claimed, _ in attempts])
+    rows = leases.locked(session, OutboundMessage, [claimed.id for claimed, _ in attempts], _UNREAD)
     found: list[Concluded | None] = []
     finished: list[OutboundMessage] = []
     for claimed, attempt in attempts:
@@ -247,6 +250,10 @@ def conclude_many(
         replace(c, next_id=let_go.get(claimed.id)) if c is not None else None
         for (claimed, _), c in zip(attempts, found, strict=True)
     ]
+
+
+#: what a conclusion does not read: the bytes sent, and the last reply's (written, not read)
+_UNREAD = (defer(OutboundMessage.payload), defer(OutboundMessage.reply))
 
 
 def _by_id(row: OutboundMessage) -> uuid.UUID:

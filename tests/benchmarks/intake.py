@@ -137,6 +137,7 @@ async def paced(
         "sent": len(latencies),
         "errors": errors,
         "p50_ms": round(q[49] * 1000, 2),
+        "p95_ms": round(q[94] * 1000, 2),
         "p99_ms": round(q[98] * 1000, 2),
     }
 

@@ -29,8 +29,12 @@ database:
   alone**: the clarifications of that phase written just before it with their messages held
   back, then published at BENCH_RATE during it (as the hub's publisher does after a commit),
   so the outbox delivers 200 a second beside the intake without this process's pharmacists
-  taking a core of the machine's two (latency from the publish). Interleaved so that the
-  machine's noise falls on all. After each outbound phase the deliveries drain before the next.
+  taking a core of the machine's two (latency from the publish), then the **paced intake**
+  (BENCH_INTAKE_RATE, 200 NewRx a second, open loop, below what saturates the hub) alone and
+  beside the deliveries, its p95 compared. Interleaved so that the machine's noise falls on
+  all. After each outbound phase the deliveries drain before the next. BENCH_PHASES:
+  "deliveries" (the deliveries alone and the CPU each process spends a message) or "paced"
+  (those, then only the paced intake alone and beside the deliveries, by round).
 
 Checked: every message written reached the receiver, none twice (counted by MessageID at the
 receiver), every one ``delivered``. Targets: p95 commit to receipt under 1 s at 200/s; intake
@@ -43,6 +47,7 @@ import asyncio
 import datetime as dt
 import json
 import os
+import re
 import shutil
 import signal
 import statistics
@@ -89,9 +94,12 @@ PASSWORD = "a long and private passphrase for load"
 QUESTION = "Please confirm the strength: 10 mg or 20 mg?"
 FINISHED_SQL = "SELECT count(*) FROM outbound_messages WHERE state IN ('delivered', 'dead')"
 PHARMACY_SQL = f"SELECT id FROM pharmacies WHERE ncpdpid = '{NCPDPID}'"  # noqa: S608 (a constant)
-#: "all" (the phases above) or "deliveries" (warm-up and the deliveries with nothing beside
-#: them, to measure what a delivery costs: CPU a message of each process involved)
+#: "all" (the phases above), "deliveries" (warm-up and the deliveries with nothing beside
+#: them, to measure what a delivery costs: CPU a message of each process involved) or
+#: "paced" (those, then ROUNDS times the paced intake alone and beside the deliveries)
 PHASES = os.environ.get("BENCH_PHASES", "all")
+#: the paced intake's offered rate (NewRx a second, open loop), below what the hub saturates at
+INTAKE_RATE = int(os.environ.get("BENCH_INTAKE_RATE", "200"))
 TARGET_P95 = 1.0
 TARGET_RATIO = 0.9
 
@@ -110,14 +118,33 @@ def _stat(pid: str) -> tuple[str, int, float] | None:
     return name, int(fields[1]), (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+#: a PostgreSQL backend serving a client: ``postgres: 15/main: USER DATABASE HOST(PORT) ...``
+BACKEND = re.compile(r"^postgres: [^:]+: \S+ (\S+) (?:\S+\(\d+\)|\[local\])")
+
+
+def _postgres_role(pid: str) -> str | None:
+    """``postgres`` for a backend connected to the benchmark's database, ``postgres_shared``
+    for the server's background processes (the WAL writer, the checkpointer: theirs is
+    every database's work, another session's tests on the same server too), None for a
+    backend of another database."""
+    try:
+        command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return None
+    backend = BACKEND.match(command)
+    if backend is None:
+        return "postgres_shared"
+    return "postgres" if backend.group(1) == intake.DATABASE else None
+
+
 def cpu_by_role(roots: dict[str, int]) -> dict[str, float]:
-    """CPU seconds so far of each root's process tree (by role), and of every PostgreSQL
-    and Redis process on the machine."""
+    """CPU seconds so far of each root's process tree (by role), of PostgreSQL (the
+    backends of the benchmark's database; its background processes apart) and of Redis."""
     stats = {pid: st for pid in os.listdir("/proc") if pid.isdigit() and (st := _stat(pid))}
     children: dict[int, list[int]] = {}
     for pid, (_name, parent, _cpu) in stats.items():
         children.setdefault(parent, []).append(int(pid))
-    found: dict[str, float] = {}
+    found: dict[str, float] = {"postgres": 0.0, "postgres_shared": 0.0}
     for role, root in roots.items():
         total, todo = 0.0, [root]
         while todo:
@@ -125,7 +152,9 @@ def cpu_by_role(roots: dict[str, int]) -> dict[str, float]:
             total += stats[str(pid)][2] if str(pid) in stats else 0.0
             todo += children.get(pid, [])
         found[role] = total
-    found["postgres"] = sum(c for n, _p, c in stats.values() if n.startswith("postgres"))
+    for pid, (name, _parent, cpu) in stats.items():
+        if name.startswith("postgres") and (role := _postgres_role(pid)):
+            found[role] += cpu
     found["redis"] = sum(c for n, _p, c in stats.values() if n.startswith("redis"))
     return found
 
@@ -392,7 +421,9 @@ async def run(
     hub_pid = roots["hub"]
     pharmacy_id = uuid.UUID(psql(PHARMACY_SQL)[0])
     per_phase = RATE * SECONDS
-    phases = 1 if PHASES == "deliveries" else 2 + 2 * ROUNDS
+    # the deliveries alone, then by round: with wrk, intake + outbound and + deliveries;
+    # paced, intake + deliveries
+    phases = {"deliveries": 1, "paced": 1 + ROUNDS}.get(PHASES, 2 + 3 * ROUNDS)
     total = WARM_UP + per_phase * phases
     await post_newrx(base, sender, total)
     ready = await asyncio.to_thread(check_all, env)
@@ -404,6 +435,7 @@ async def run(
         warm, rest = ready[:WARM_UP], ready[WARM_UP:]
         batches = [rest[i * per_phase : (i + 1) * per_phase] for i in range(phases)]
         wrk_token = token_for(base, json.loads(env["BENCH_INTAKE_CREDENTIALS"]))
+        newrx = await asyncio.to_thread(template.read_bytes)
 
         async def outbound_phase(name: str, ids: list[uuid.UUID], with_intake: bool) -> None:
             mark = time.time()
@@ -473,10 +505,35 @@ async def run(
                 }
             )
 
+        async def paced_phase(name: str, ids: list[uuid.UUID]) -> None:
+            """The intake offered INTAKE_RATE a second (open loop, its latency from when each
+            was due), alone (``ids`` empty) or while the worker delivers ``ids``, written
+            before the phase and published at RATE."""
+            url = base + "/ncpdp/script"
+            paced = intake.paced(url, newrx, wrk_token, INTAKE_RATE, SECONDS)
+            if not ids:
+                results["phases"].append({"phase": name, "paced": await paced})
+                return
+            await pharmacists.hold(ids)
+            done = await asyncio.gather(pharmacists.release(RATE), paced)
+            results["phases"].append(
+                {
+                    "phase": name,
+                    "prescriptions": [str(i) for i in ids],
+                    "published_in_s": round(done[0], 2),
+                    "drain_s": await asyncio.to_thread(drain),
+                    "paced": done[1],
+                }
+            )
+
         # a hub that has been running: connections open, the worker's deliverer made
         await outbound_phase("warm-up", warm, False)
         await cpu_phase("deliveries alone", batches[-1])
-        rounds = 0 if PHASES == "deliveries" else ROUNDS
+        if PHASES == "paced":
+            for r in range(ROUNDS):
+                await paced_phase(f"paced intake alone {r + 1}", [])
+                await paced_phase(f"paced intake + deliveries {r + 1}", batches[r])
+        rounds = ROUNDS if PHASES == "all" else 0
         if rounds:
             await outbound_phase("outbound alone", batches[0], False)
         for r in range(rounds):
@@ -486,6 +543,8 @@ async def run(
             results["phases"].append({"phase": f"intake alone {r + 1}", "intake": alone})
             await outbound_phase(f"intake + outbound {r + 1}", batches[1 + r], True)
             await deliveries_phase(f"intake + deliveries {r + 1}", batches[1 + ROUNDS + r])
+            await paced_phase(f"paced intake alone {r + 1}", [])
+            await paced_phase(f"paced intake + deliveries {r + 1}", batches[1 + 2 * ROUNDS + r])
         results["clarify_failed"] = pharmacists.failed
         results["clarify_failures"] = pharmacists.failures
         results["committed"] = pharmacists.committed
@@ -540,6 +599,12 @@ def measure(results: dict[str, Any], received: Path) -> None:
                 results.setdefault("latency_from_publish", {})[phase["phase"]] = quantiles(
                     published
                 )
+    paced = {p["phase"]: p["paced"]["p95_ms"] for p in results["phases"] if "paced" in p}
+    results["paced_p95_busy_over_alone"] = [
+        round(paced[f"paced intake + deliveries {r}"] / paced[f"paced intake alone {r}"], 2)
+        for r in range(1, ROUNDS + 1)
+        if f"paced intake + deliveries {r}" in paced
+    ]
     alone = [
         p["intake"]["rate"] for p in results["phases"] if p["phase"].startswith("intake alone")
     ]
@@ -588,6 +653,18 @@ def report(r: dict[str, Any]) -> None:
     for p in r["phases"]:
         if "cpu_ms_per_message" in p:
             print(f"{p['phase']}: CPU ms a message {p['cpu_ms_per_message']}")
+    for p in r["phases"]:
+        if "paced" in p:
+            i = p["paced"]
+            print(
+                f"{p['phase']}: {i['sent']} NewRx at {i['rate']}/s, p50 {i['p50_ms']} ms"
+                f"  p95 {i['p95_ms']} ms  p99 {i['p99_ms']} ms  errors {i['errors']}"
+            )
+    if "paced_p95_busy_over_alone" in r:
+        print(
+            f"paced intake p95 beside the deliveries / alone: {r['paced_p95_busy_over_alone']}"
+            " by round"
+        )
     if "intake_outbound_over_alone" not in r:
         return
     for kind, what in (
@@ -611,13 +688,12 @@ def main() -> None:
     base = f"http://127.0.0.1:{port}"
     received = work / "received.tsv"
     env, credentials = prepare_hub(work, base, BROKER, TELEPHARM_LOG_LEVEL="WARNING")
-    import subprocess
-
-    subprocess.run(
-        ["redis-cli", "-n", CHECK_BROKER.rsplit("/", 1)[1], "flushdb"],
-        check=True,
-        capture_output=True,
-    )
+    if CHECK_BROKER.startswith("redis://"):  # (memory:// is the hub's own: nothing to flush)
+        subprocess.run(
+            ["redis-cli", "-n", CHECK_BROKER.rsplit("/", 1)[1], "flushdb"],
+            check=True,
+            capture_output=True,
+        )
     prescriber = json.loads(
         cli(
             env,
