@@ -24,6 +24,7 @@ from . import (
     openapi,
     patients,
     prescriptions,
+    schedule,
     staff,
     webclient,
     worker,
@@ -55,6 +56,7 @@ def create_app(settings: Settings) -> web.Application:
     auth.setup(app, settings)
     worker.setup(app, settings)  # before the intake, which publishes to it
     triggers.setup(app, settings)  # after the worker (its publisher), before the stores
+    schedule.setup(app, settings)  # scheduled notices, under a lease shared by all processes
     intake.setup(app, settings)
     prescriptions.setup(app, settings)
     fills.setup(app, settings)  # after prescriptions: the fill flow moves them

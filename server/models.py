@@ -13,6 +13,7 @@ from types import ModuleType
 
 from sqlalchemy import MetaData
 
+from .adherence import models as adherence
 from .admin import models as admin
 from .audit import models as audit
 from .auth import models as auth
@@ -26,10 +27,12 @@ from .outbox import models as outbox
 from .patients import models as patients
 from .prescriptions import archive as epcs_archive
 from .prescriptions import models as prescriptions
+from .schedule import models as schedule
 
 #: the modules that declare tables, imported for them
 MODEL_MODULES: tuple[ModuleType, ...] = (
     admin,
+    adherence,
     audit,
     auth,
     consults,
@@ -41,6 +44,7 @@ MODEL_MODULES: tuple[ModuleType, ...] = (
     patients,
     prescriptions,
     epcs_archive,
+    schedule,
 )
 #: every table of the hub
 METADATA: MetaData = db.Base.metadata
