@@ -24,7 +24,6 @@ from . import (
     openapi,
     patients,
     prescriptions,
-    schedule,
     staff,
     webclient,
     worker,
@@ -34,6 +33,7 @@ from .errors import error_middleware
 from .notifications import callbacks as notifications
 from .notifications import triggers
 from .patients import contacts_feature as patient_contacts
+from .schedule import feature as schedule
 from .settings import SETTINGS, Settings
 
 

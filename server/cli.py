@@ -21,7 +21,7 @@ from .inventory import cli as inventory_cli
 from .outbox import cli as outbox_cli
 from .prescriptions.archive import verify_archive
 from .settings import Settings, SettingsError
-from .worker import beat
+from .worker import beat_cli as beat
 from .worker import cli as worker_cli
 
 #: the features that add sub-commands, in the order ``telepharm --help`` lists them

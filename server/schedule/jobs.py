@@ -10,8 +10,9 @@
   reminded to be picked up before it goes back to stock.
 
 Each occasion (kind, subject: the prescription or the fill) is written once: its
-``notice_occasions`` row is inserted first (``ON CONFLICT DO NOTHING``), and only the
-transaction that inserted it writes the notification, in the same unit of work. A run twice,
+``notice_occasions`` row is inserted first (``ON CONFLICT DO NOTHING``, a batch's in one
+statement), and only the transaction that inserted it writes the notification (found by its
+``kind`` and ``subject_id``), in the same unit of work. A run twice,
 or on two processes at once, writes nothing more. An occasion with nowhere to go (no channel,
 switched off by the patient or the pharmacy) is spent all the same: it is not tried again.
 """
@@ -26,7 +27,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import ColumnElement, exists, select, update
+from sqlalchemy import ColumnElement, exists, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -76,43 +77,50 @@ def spend(
     session: Session, occasions: Sequence[Occasion], triggers: HubTriggers, now: dt.datetime
 ) -> list[uuid.UUID]:
     """Write each occasion not spent yet, in the caller's unit of work: the notifications
-    written (to publish after the commit), one audit entry each."""
+    written (to publish after the commit), one audit entry each. The occasions are claimed
+    in one statement; the notifications are inserted together when the unit of work ends
+    (nothing read meanwhile needs them)."""
+    claimed = _claim(session, occasions, now)
     written, entries = [], []
-    for occasion in occasions:
-        if not _claim(session, occasion, now):
-            continue  # spent already (an earlier run, another process)
-        notification = occasion.write(session, triggers, now)
-        if notification is None:
-            continue
-        session.execute(
-            update(NoticeOccasion)
-            .where(
-                NoticeOccasion.kind == occasion.kind.value,
-                NoticeOccasion.subject_id == occasion.subject_id,
-            )
-            .values(notification_id=notification)
-        )
-        written.append(notification)
-        entries.append(_entry(occasion, notification, now))
+    with session.no_autoflush:
+        for occasion in occasions:
+            if (occasion.kind.value, occasion.subject_id) not in claimed:
+                continue  # spent already (an earlier run, another process)
+            notification = occasion.write(session, triggers, now)
+            if notification is not None:
+                written.append(notification)
+                entries.append(_entry(occasion, notification, now))
+    session.flush()
     if entries:
         audit.append(session, entries)
     return written
 
 
-def _claim(session: Session, occasion: Occasion, now: dt.datetime) -> bool:
+def _claim(
+    session: Session, occasions: Sequence[Occasion], now: dt.datetime
+) -> set[tuple[str, uuid.UUID]]:
+    """The occasions this unit of work takes: those no other has (one statement; a
+    concurrent one waits for the other's commit on PostgreSQL, then skips them)."""
+    if not occasions:
+        return set()
     make = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
     statement = (
         make(NoticeOccasion)
         .values(
-            kind=occasion.kind.value,
-            subject_id=occasion.subject_id,
-            pharmacy_id=occasion.pharmacy_id,
-            created_at=now,
+            [
+                {
+                    "kind": o.kind.value,
+                    "subject_id": o.subject_id,
+                    "pharmacy_id": o.pharmacy_id,
+                    "created_at": now,
+                }
+                for o in occasions
+            ]
         )
         .on_conflict_do_nothing(index_elements=[NoticeOccasion.kind, NoticeOccasion.subject_id])
-        .returning(NoticeOccasion.kind)
+        .returning(NoticeOccasion.kind, NoticeOccasion.subject_id)
     )
-    return session.execute(statement).first() is not None
+    return {(kind, subject) for kind, subject in session.execute(statement)}
 
 
 def _entry(occasion: Occasion, notification: uuid.UUID, now: dt.datetime) -> dict[str, object]:

@@ -29,15 +29,14 @@ class JobLease(Base):
 class NoticeOccasion(Base):
     """A scheduled notice decided for one occasion (``refill_due`` of one fill,
     ``not_collected_reminder`` of one fill, ``prescription_received`` of one prescription):
-    the key that makes the job idempotent. ``notification_id`` is none when nothing was
-    written (no channel, switched off): the occasion is spent all the same."""
+    the key that makes the job idempotent. Nothing may have been written for it (no channel,
+    switched off): the occasion is spent all the same."""
 
     __tablename__ = "notice_occasions"
 
     kind: Mapped[str] = mapped_column(String(40), primary_key=True)
     subject_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
     pharmacy_id: Mapped[uuid.UUID] = mapped_column(ForeignKey(Pharmacy.id), index=True)
-    notification_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 

@@ -21,26 +21,28 @@ from .models import NoticeSwitch
 SWITCHABLE = CONSENT_KINDS
 
 
+#: a unit of work's switches read so far (``Session.info``): a job writing thousands of
+#: notices reads each pharmacy's once
+_READ = "telepharm.notice_switches"
+
+
 def enabled(session: Session, pharmacy_id: uuid.UUID, kind: EventKind | str) -> bool:
-    """Whether the pharmacy sends ``kind`` notifications."""
-    found = session.scalar(
-        select(NoticeSwitch.enabled).where(
-            NoticeSwitch.pharmacy_id == pharmacy_id, NoticeSwitch.kind == EventKind(kind).value
-        )
-    )
-    return found is None or found
+    """Whether the pharmacy sends ``kind`` notifications (read once a unit of work)."""
+    read: dict[uuid.UUID, dict[str, bool]] = session.info.setdefault(_READ, {})
+    if pharmacy_id not in read:
+        read[pharmacy_id] = all_of(session, pharmacy_id)
+    return read[pharmacy_id].get(EventKind(kind).value, True)
 
 
 def all_of(session: Session, pharmacy_id: uuid.UUID) -> dict[str, bool]:
     """Every switchable kind, on or off, for the pharmacy."""
-    rows = {
-        kind: on
-        for kind, on in session.execute(
+    rows: dict[str, bool] = dict(
+        session.execute(
             select(NoticeSwitch.kind, NoticeSwitch.enabled).where(
                 NoticeSwitch.pharmacy_id == pharmacy_id
             )
-        )
-    }
+        ).all()
+    )
     return {kind.value: rows.get(kind.value, True) for kind in SWITCHABLE}
 
 
@@ -58,3 +60,4 @@ def put(
             set_={"enabled": on, "updated_at": now},
         )
     )
+    session.info.pop(_READ, None)

@@ -1,16 +1,14 @@
 """The scheduled notices on Celery: the task a worker runs (:data:`server.schedule.TASK`,
 under the schedule's lease, so a hub's own loop and the beat never both run it), the beat's
-timetable, and ``telepharm beat``: the one process that publishes the task every
-``TELEPHARM_SCHEDULE_INTERVAL`` seconds."""
+timetable (``telepharm beat``, :mod:`.beat_cli`, publishes the task every
+``TELEPHARM_SCHEDULE_INTERVAL`` seconds)."""
 
 from __future__ import annotations
 
-import argparse
 from typing import Any
 
 from celery import Celery, signals
 
-from ..commands import Commands
 from ..notifications import QUEUE as NOTIFY_QUEUE
 from ..notifications import SEND_TASK
 from ..settings import Settings
@@ -29,7 +27,8 @@ def beat_schedule(settings: Settings) -> dict[str, Any]:
 
 
 def register(app: Celery, settings: Settings) -> None:
-    from ..schedule import TASK, Schedule
+    from ..schedule import TASK
+    from ..schedule.runner import Schedule
 
     made: list[Schedule] = []
 
@@ -56,27 +55,3 @@ def register(app: Celery, settings: Settings) -> None:
         for start in range(0, len(written), CHUNK):
             chunk = [str(i) for i in written[start : start + CHUNK]]
             app.send_task(SEND_TASK, args=[chunk], queue=NOTIFY_QUEUE)
-
-
-def register_cli(commands: Commands) -> None:
-    beat = commands.add_parser(
-        "beat", help="run the Celery beat: publishes the scheduled notices for the workers"
-    )
-    beat.set_defaults(run=cmd_beat)
-
-
-def cmd_beat(args: argparse.Namespace, settings: Settings) -> None:
-    from . import create_celery
-
-    celery = create_celery(settings)
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    celery.start(
-        [
-            "--quiet",
-            "beat",
-            "--loglevel",
-            settings.log_level,
-            "--schedule",
-            str(settings.data_dir / "celerybeat-schedule"),
-        ]
-    )

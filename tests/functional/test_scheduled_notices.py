@@ -25,8 +25,8 @@ from server.db.models import utcnow
 from server.dispensing.models import Fill
 from server.notifications.models import Notification
 from server.notifications.sending import Sender
-from server.schedule import Schedule
 from server.schedule.models import NoticeOccasion
+from server.schedule.runner import Schedule
 from server.settings import Settings
 from server.worker.checking import Checker
 from tests.conftest import OTHER_PHARMACY, Hub
@@ -75,7 +75,7 @@ async def run(schedule: Schedule, now: dt.datetime) -> dict[str, int]:
     return ran.counts
 
 
-async def delivered_fill(hub: Hub, team: Team, rx_id: uuid.UUID) -> uuid.UUID:
+async def delivered_fill(hub: Hub, team: Team, rx_id: uuid.UUID) -> uuid.UUID:  # noqa: F811
     fill_id = await to_ready(hub, team, rx_id)
     await hand_over(hub, team.tom, fill_id, HAND_OVER)
     return uuid.UUID(fill_id)
@@ -242,7 +242,8 @@ async def test_two_runners_one_lease_one_run_an_interval(
         assert await asyncio.to_thread(runners[1].run_due, soon) is None
         after = now + dt.timedelta(seconds=settings.schedule_interval + 1)
         again = await asyncio.to_thread(runners[1].run_due, after)
-        assert again is not None and again.written == []
+        assert again is not None
+        assert again.written == []
         # the job itself, run by both at once without the lease: still one notice
         rx2, _ = await approved(hub, checker, team)
         start.reset()
@@ -306,7 +307,8 @@ async def test_a_ready_fill_shipped_to_a_delivery_patient_sends_the_tracking_lin
     assert (status, again["code"]) == (409, "already_shipped")
     (shipped,) = await notices(hub, K.SHIPPED)
     assert (shipped.subject_id, shipped.subject) == (uuid.UUID(fill_id), "Your order has shipped")
-    assert "1Z999AA10123456784" in shipped.body and body["tracking_url"] in shipped.body
+    assert "1Z999AA10123456784" in shipped.body
+    assert body["tracking_url"] in shipped.body
     minimum_necessary(shipped)
     # out for delivery: no not-collected reminder, no return to stock
     async with hub.db.sessions() as session:

@@ -7,6 +7,7 @@ import { h, replace, fact, when, day, personName } from "../lib/dom.js";
 import { markers, stateBadge } from "./queue.js";
 import { startConsult } from "./consults.js";
 import { contactCard, patientAdherenceCard } from "./preferences.js";
+import { medSyncCard } from "./medsync.js";
 
 export async function patientView(el, id) {
   const patient = await loadInto(el, `/patients/${id}`, "patient");
@@ -39,6 +40,7 @@ export async function patientView(el, id) {
         : h("p", { class: "hint" }, "No prescriptions.")),
     contactCard(patient.id),
     currentUser()?.role === "pharmacist" ? patientAdherenceCard(patient.id) : null,
+    currentUser()?.role === "pharmacist" ? medSyncCard(patient.id) : null,
     h("section", { class: "card" }, h("h2", {}, "Notes"),
       list(patient.notes, (n) => h("li", {}, n.text, h("div", { class: "hint" }, `${n.drug_description} · ${n.author || "—"} · ${when(n.at)}`)),
         "No notes on this patient's prescriptions.")));

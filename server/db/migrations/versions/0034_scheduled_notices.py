@@ -40,7 +40,6 @@ def upgrade() -> None:
         sa.Column("kind", sa.String(length=40), nullable=False),
         sa.Column("subject_id", sa.Uuid(), nullable=False),
         sa.Column("pharmacy_id", sa.Uuid(), nullable=False),
-        sa.Column("notification_id", sa.Uuid(), nullable=True),
         sa.Column("created_at", UTCDateTime, nullable=False),
         sa.ForeignKeyConstraint(
             ["pharmacy_id"],
