@@ -58,8 +58,14 @@ K = EventKind
 
 @pytest.fixture
 def settings(settings: Settings) -> Settings:
+    # the hub's own loop of the schedule stays out of the way (the tests run it by hand,
+    # at the moments they choose): its first run would come after an hour
     return dataclasses.replace(
-        settings, outbox_timeout=2.0, outbox_retry_first=0.02, outbox_retry_max=0.05
+        settings,
+        outbox_timeout=2.0,
+        outbox_retry_first=0.02,
+        outbox_retry_max=0.05,
+        schedule_interval=3600.0,
     )
 
 
