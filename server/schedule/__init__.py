@@ -12,5 +12,5 @@ from __future__ import annotations
 
 #: the Celery task the beat schedules (run by a worker)
 TASK = "telepharm.scheduled_notices"
-#: the lease's name
+#: the leases' names: this, a dot and the kind
 JOB = "scheduled_notices"

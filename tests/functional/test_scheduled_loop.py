@@ -52,7 +52,9 @@ async def test_the_hubs_own_loop_runs_the_schedule(
     await asyncio.sleep(1)  # more runs meanwhile: still one
     assert len(await announced()) == 1
     async with hub.db.sessions() as session:
-        lease = await session.scalar(select(JobLease).where(JobLease.name == JOB))
+        lease = await session.scalar(
+            select(JobLease).where(JobLease.name == f"{JOB}.prescription_received")
+        )
     assert lease is not None
     assert lease.last_run_at is not None
     status = await (await hub.client.get("/readyz")).json()
