@@ -38,6 +38,7 @@ from .notifications import triggers
 from .patients import contacts_feature as patient_contacts
 from .patients import merge_feature as patient_merges
 from .patients import timeline as patient_timeline
+from .schedule import feature as schedule
 from .settings import SETTINGS, Settings
 
 
@@ -60,6 +61,7 @@ def create_app(settings: Settings) -> web.Application:
     auth.setup(app, settings)
     worker.setup(app, settings)  # before the intake, which publishes to it
     triggers.setup(app, settings)  # after the worker (its publisher), before the stores
+    schedule.setup(app, settings)  # scheduled notices, under a lease shared by all processes
     intake.setup(app, settings)
     prescriptions.setup(app, settings)
     fills.setup(app, settings)  # after prescriptions: the fill flow moves them

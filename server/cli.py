@@ -21,12 +21,14 @@ from .inventory import cli as inventory_cli
 from .outbox import cli as outbox_cli
 from .prescriptions.archive import verify_archive
 from .settings import Settings, SettingsError
+from .worker import beat_cli as beat
 from .worker import cli as worker_cli
 
 #: the features that add sub-commands, in the order ``telepharm --help`` lists them
 FEATURES: tuple[Callable[[Commands], None], ...] = (
     serve.register_cli,
     worker_cli.register_cli,
+    beat.register_cli,  # the scheduled notices' timetable
     db_cli.register_cli,
     demo.register_cli,
     admin.register_cli,  # pharmacy, client

@@ -13,6 +13,7 @@ from types import ModuleType
 
 from sqlalchemy import MetaData
 
+from .adherence import models as adherence
 from .admin import models as admin
 from .audit import models as audit
 from .auth import models as auth
@@ -29,10 +30,12 @@ from .patients import models as patients
 from .payments import models as payments
 from .prescriptions import archive as epcs_archive
 from .prescriptions import models as prescriptions
+from .schedule import models as schedule
 
 #: the modules that declare tables, imported for them
 MODEL_MODULES: tuple[ModuleType, ...] = (
     admin,
+    adherence,
     audit,
     auth,
     consults,
@@ -47,6 +50,7 @@ MODEL_MODULES: tuple[ModuleType, ...] = (
     patient_page,
     prescriptions,
     epcs_archive,
+    schedule,
 )
 #: every table of the hub
 METADATA: MetaData = db.Base.metadata

@@ -97,6 +97,10 @@ class Settings:
     return_to_stock_days: int = 14
     #: seconds "needs the prescriber" waits for the prescriber's answer before it goes
     needs_prescriber_delay: int = 3600
+    #: days a ready fill waits before its patient is reminded to collect it
+    not_collected_days: int = 5
+    #: seconds between runs of the scheduled notices (refill due, not collected, received)
+    schedule_interval: float = 60.0
     #: how long a consult participant's dropped socket keeps its seat (seconds)
     consult_grace: float = 30.0
     #: how often a hub process re-checks the sign-ins behind its open pharmacist sockets
@@ -253,6 +257,14 @@ class Settings:
                 get("NEEDS_PRESCRIBER_DELAY", str(defaults.needs_prescriber_delay)),
                 "NEEDS_PRESCRIBER_DELAY",
                 0,
+            ),
+            not_collected_days=_count(
+                get("NOT_COLLECTED_DAYS", str(defaults.not_collected_days)),
+                "NOT_COLLECTED_DAYS",
+                1,
+            ),
+            schedule_interval=_seconds(
+                get("SCHEDULE_INTERVAL", str(defaults.schedule_interval)), "SCHEDULE_INTERVAL"
             ),
             outbox_timeout=_seconds(
                 get("OUTBOX_TIMEOUT", str(defaults.outbox_timeout)), "OUTBOX_TIMEOUT", 300

@@ -190,6 +190,37 @@ DEFAULT_TEMPLATES: Mapping[tuple[EventKind, str], NotificationTemplate] = _build
 LANGUAGES = ("en", "es")
 
 
+#: the ``refill_due`` text when no refill remains: the pharmacy asks the prescriber for a
+#: renewal (the same kind: the patient's and pharmacy's ``refill_due`` switches decide it)
+_RENEWAL: Mapping[str, tuple[str, str, str, str]] = {
+    "en": (
+        "$pharmacy_name: your prescription runs out on $refill_date and has no refills left. "
+        "We will ask your prescriber to renew it." + _EN_STOP,
+        "Your prescription needs renewing",
+        "Hello $first_name,\n\nYour prescription runs out on $refill_date and has no refills "
+        "left. We will ask your prescriber to renew it and let you know when it is ready.",
+        _EN_SIGN,
+    ),
+    "es": (
+        "$pharmacy_name: su receta se acaba el $refill_date y no le quedan resurtidos. "
+        "Pediremos a su médico que la renueve." + _ES_STOP,
+        "Su receta necesita renovarse",
+        "Hola, $first_name:\n\nSu receta se acaba el $refill_date y no le quedan resurtidos. "
+        "Pediremos a su médico que la renueve y le avisaremos cuando esté lista.",
+        _ES_SIGN,
+    ),
+}
+
+
+def renewal_template(language: str = "en") -> NotificationTemplate:
+    """The ``refill_due`` template of a prescription without refills left (a renewal is
+    asked of the prescriber), in ``language``, else in English."""
+    sms, subject, body, signature = _RENEWAL.get(language) or _RENEWAL["en"]
+    return NotificationTemplate(
+        K.REFILL_DUE, language if language in _RENEWAL else "en", sms, subject, body + signature
+    )
+
+
 def default_template(kind: EventKind | str, language: str = "en") -> NotificationTemplate:
     """The default template of ``kind`` in ``language``, else in English."""
     kind = EventKind(kind)

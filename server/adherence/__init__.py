@@ -6,10 +6,12 @@ from __future__ import annotations
 from aiohttp import web
 
 from ..settings import Settings
-from . import http
+from . import http, medsync
 
 
 def setup(app: web.Application, settings: Settings) -> None:
     app.router.add_get("/api/v1/adherence", http.list_adherence)
     app.router.add_get("/api/v1/adherence.csv", http.list_adherence_csv)
     app.router.add_get("/api/v1/patients/{id}/adherence", http.get_patient_adherence)
+    app.router.add_get("/api/v1/patients/{id}/med-sync", medsync.get_med_sync)
+    app.router.add_post("/api/v1/patients/{id}/med-sync", medsync.accept_med_sync)

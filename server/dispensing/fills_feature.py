@@ -14,7 +14,7 @@ from ..notifications import TRIGGERS
 from ..outbox import DELIVER
 from ..prescriptions.expiry import load_expiry_rules
 from ..settings import SETTINGS, Settings
-from . import http, label_http, labelling, photos
+from . import http, label_http, labelling, photos, shipping
 from .store import FILLS, FillStore
 
 #: how often the hub looks for ready fills to return to stock (seconds)
@@ -43,5 +43,6 @@ def setup(app: web.Application, settings: Settings) -> None:
     app.cleanup_ctx.append(_store_ctx)
     http.routes(app)
     label_http.routes(app)
+    shipping.routes(app)  # a ready fill shipped to a delivery patient, then delivered
     labelling.register()  # the submit needs the label, printed
     photos.setup(app)  # the fill's images: the vault, their routes, required before submit

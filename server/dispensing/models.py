@@ -130,3 +130,21 @@ class FillImage(Base):
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     #: the retake that replaced it (None: the fill's current image of its kind)
     superseded_by: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+
+
+class Shipment(Base):
+    """A ready fill sent to a delivery patient: the carrier and tracking number staff gave,
+    ``shipped`` until it is marked ``delivered``. Written only by :mod:`.shipping`."""
+
+    __tablename__ = "shipments"
+
+    fill_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("fills.id"), primary_key=True)
+    pharmacy_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("pharmacies.id"), index=True)
+    carrier: Mapped[str] = mapped_column(String(16))
+    tracking_number: Mapped[str] = mapped_column(String(40))
+    tracking_url: Mapped[str] = mapped_column(Text)
+    #: ``shipped`` (out for delivery) or ``delivered``
+    state: Mapped[str] = mapped_column(String(16))
+    shipped_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"))
+    shipped_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    delivered_at: Mapped[dt.datetime | None]

@@ -34,7 +34,7 @@ from decimal import Decimal
 from typing import Any, NoReturn
 
 from aiohttp import web
-from sqlalchemy import insert, select, update
+from sqlalchemy import exists, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
@@ -58,7 +58,7 @@ from ..prescriptions import store as prescriptions
 from ..prescriptions.models import Prescription as PrescriptionRow
 from . import outbound
 from .models import Fill as FillRow
-from .models import FillTransition, RxNumberSequence
+from .models import FillTransition, RxNumberSequence, Shipment
 
 #: refusals about the current state of things, not about the request
 _CONFLICTS = frozenset(
@@ -534,7 +534,11 @@ class FillStore:
             due = (
                 await session.execute(
                     select(FillRow.id, FillRow.pharmacy_id)
-                    .where(FillRow.state == rules.FillState.READY.value, FillRow.ready_at <= cutoff)
+                    .where(
+                        FillRow.state == rules.FillState.READY.value,
+                        FillRow.ready_at <= cutoff,
+                        ~exists().where(Shipment.fill_id == FillRow.id),  # on its way
+                    )
                     .order_by(FillRow.ready_at, FillRow.id)
                     .limit(SWEEP_BATCH)
                 )

@@ -86,6 +86,19 @@ class Triggers(Protocol):
         now: dt.datetime,
     ) -> uuid.UUID | None: ...
 
+    def shipped(
+        self,
+        session: Session,
+        *,
+        pharmacy_id: uuid.UUID,
+        patient_id: uuid.UUID | None,
+        fill_id: uuid.UUID,
+        carrier: str,
+        tracking_number: str,
+        tracking_url: str,
+        now: dt.datetime,
+    ) -> uuid.UUID | None: ...
+
     def prescriber_answered(
         self, session: Session, *, rx_id: uuid.UUID, now: dt.datetime
     ) -> list[uuid.UUID]: ...

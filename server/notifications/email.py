@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.message import EmailMessage
@@ -153,6 +154,13 @@ class SmtpEmail:
             self._runner = asyncio.Runner()
         return self._runner.run(self.send_async(email))
 
+    def send_many(self, emails: Sequence[Email]) -> list[Outcome]:
+        """Blocking: each of ``emails`` in order, over one SMTP session (see
+        :meth:`send_many_async`); an outcome each."""
+        if self._runner is None:
+            self._runner = asyncio.Runner()
+        return self._runner.run(self.send_many_async(emails))
+
     def close(self) -> None:
         """Let the connections still closing finish, then close the event loop."""
         if self._runner is not None:
@@ -183,6 +191,76 @@ class SmtpEmail:
             log.info("email %s not sent: %s", email.message_id, outcome.reason)
             return outcome
         return Outcome.sent(_redact(reply))
+
+    async def send_many_async(self, emails: Sequence[Email]) -> list[Outcome]:
+        """Each of ``emails`` over one SMTP session (connecting, the greeting, TLS and
+        authentication once, not once a message: a worker's batch costs a conversation, not
+        a connection, a message). Each message's conversation has the timeout a single
+        send has. A refusal of one message (a 4xx or 5xx reply) leaves the session open for
+        the next (the client resets the envelope); anything else (a dropped connection, a
+        timeout) ends it, and the next message opens another. At most
+        :data:`SESSION_MESSAGES` a session (relays limit them)."""
+        outcomes: list[Outcome] = []
+        client: aiosmtplib.SMTP | None = None
+        sent_here = 0
+        try:
+            for email in emails:
+                if client is not None and sent_here >= SESSION_MESSAGES:
+                    await _quit(client)
+                    client, sent_here = None, 0
+                outcome, client = await self._one(client, email)
+                sent_here += 1
+                outcomes.append(outcome)
+        finally:
+            if client is not None:
+                await _quit(client)
+        return outcomes
+
+    async def _one(
+        self, client: aiosmtplib.SMTP | None, email: Email
+    ) -> tuple[Outcome, aiosmtplib.SMTP | None]:
+        """One message over ``client`` (connected first when none); the session to go on
+        with (none when it ended)."""
+        config = self._config
+        try:
+            message = build_message(email, config.sender)
+        except ValueError as exc:
+            return Outcome.refused(str(exc)), client
+        try:
+            async with asyncio.timeout(config.timeout):
+                if client is None:
+                    client = aiosmtplib.SMTP(
+                        hostname=config.host, port=config.port,
+                        username=config.username or None, password=config.password or None,
+                        use_tls=config.security == "tls",
+                        start_tls=config.security == "starttls", timeout=config.timeout,
+                    )  # fmt: skip
+                    await client.connect()
+                _, reply = await client.send_message(message)
+        except Exception as exc:
+            outcome = failure(exc)
+            log.info("email %s not sent: %s", email.message_id, outcome.reason)
+            refused = isinstance(
+                exc, aiosmtplib.SMTPResponseException | aiosmtplib.SMTPRecipientsRefused
+            )
+            if refused and client is not None and client.is_connected:
+                return outcome, client  # the envelope reset: the session goes on
+            if client is not None:
+                client.close()
+            return outcome, None
+        return Outcome.sent(_redact(reply)), client
+
+
+#: messages one SMTP session carries at most before the next connects
+SESSION_MESSAGES = 50
+
+
+async def _quit(client: aiosmtplib.SMTP) -> None:
+    try:
+        async with asyncio.timeout(CLOSING_GRACE * 10):
+            await client.quit()
+    except Exception:  # the messages are sent: a failed goodbye changes nothing
+        client.close()
 
 
 #: what a server refusing at each step means, by the exception aiosmtplib raises

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from email.utils import parseaddr
 from urllib.parse import urlsplit
@@ -103,7 +103,7 @@ class Sender:
             )
         if not claimed:
             return []
-        attempts = [(c, self._attempt(c)) for c in claimed]
+        attempts = self._attempts(claimed)
         backoff = (settings.outbox_retry_first, settings.outbox_retry_max)
         with self._sessions.begin() as session:
             concluded = store.conclude_many(session, attempts, utcnow(), backoff)
@@ -114,6 +114,24 @@ class Sender:
             if outcome is not None and outcome.retry_in is not None:
                 follow.append(Next(c.id, outcome.retry_in))
         return follow
+
+    def _attempts(self, claimed: Sequence[Claimed]) -> list[tuple[Claimed, Outcome]]:
+        """An attempt at each: the emails over one SMTP session when the channel can
+        (``send_many``), the rest one by one."""
+        batch: Callable[[list[Email]], list[Outcome]] | None = getattr(
+            self._email, "send_many", None
+        )
+        emails = [c for c in claimed if c.channel == Channel.EMAIL] if batch else []
+        done: dict[uuid.UUID, Outcome] = {}
+        if emails and batch is not None:
+            try:
+                outcomes = batch([self._email_of(c) for c in emails])
+            except Exception as exc:  # whatever else breaks: a failed attempt of each
+                outcomes = [Outcome.retry(f"the attempt failed ({type(exc).__name__})")] * len(
+                    emails
+                )
+            done = {c.id: o for c, o in zip(emails, outcomes, strict=True)}
+        return [(c, done[c.id] if c.id in done else self._attempt(c)) for c in claimed]
 
     def _attempt(self, claimed: Claimed) -> Outcome:
         try:
@@ -127,15 +145,16 @@ class Sender:
     def _send_email(self, claimed: Claimed) -> Outcome:
         if self._email is None:
             return Outcome.retry(NO_EMAIL)
-        return self._email.send(
-            Email(
-                to=claimed.recipient,
-                subject=claimed.subject or "",
-                text=claimed.body,
-                html=claimed.html,
-                message_id=message_id(str(claimed.id), self._domain),
-                unsubscribe_url=self._link(claimed),
-            )
+        return self._email.send(self._email_of(claimed))
+
+    def _email_of(self, claimed: Claimed) -> Email:
+        return Email(
+            to=claimed.recipient,
+            subject=claimed.subject or "",
+            text=claimed.body,
+            html=claimed.html,
+            message_id=message_id(str(claimed.id), self._domain),
+            unsubscribe_url=self._link(claimed),
         )
 
     def _link(self, claimed: Claimed) -> str | None:

@@ -32,7 +32,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from eprescribe.ncpdp import Patient, from_json
-from eprescribe.notifications import EventKind, TemplateError
+from eprescribe.notifications import EventKind, NotificationTemplate, TemplateError
+from eprescribe.notifications.defaults import renewal_template
 from eprescribe.notifications.templates import DRUG_NAME, VARIABLES
 
 from ..admin.models import Pharmacy
@@ -42,6 +43,7 @@ from ..patients import contacts
 from ..patients.models import PatientProfile
 from ..patients.unsubscribe import KEY_FILE, unsubscribe_url
 from ..prescriptions.models import Prescription
+from ..schedule import switches
 from ..settings import SETTINGS, Settings
 from . import NOTIFY, TRIGGERS, Notify, store, template_store
 
@@ -161,6 +163,76 @@ class HubTriggers:
             },
         )  # fmt: skip
 
+    def prescription_received(
+        self,
+        session: Session,
+        *,
+        pharmacy_id: uuid.UUID,
+        patient_id: uuid.UUID,
+        rx_id: uuid.UUID,
+        now: dt.datetime,
+    ) -> uuid.UUID | None:
+        """A prescription was received and linked to the patient's profile (written by the
+        scheduled job, :mod:`server.schedule.jobs`, once a prescription)."""
+        return self._notify(session, K.PRESCRIPTION_RECEIVED, pharmacy_id, patient_id, rx_id, now)
+
+    def refill_due(
+        self,
+        session: Session,
+        *,
+        pharmacy_id: uuid.UUID,
+        patient_id: uuid.UUID,
+        fill_id: uuid.UUID,
+        runs_out_on: dt.date,
+        renewal: bool,
+        now: dt.datetime,
+    ) -> uuid.UUID | None:
+        """The supply of the fill ``fill_id`` runs out on ``runs_out_on``: a refill is due
+        then; with no refill left (``renewal``), the text says the pharmacy will ask the
+        prescriber (:func:`~eprescribe.notifications.renewal_template`). The patient's and
+        the pharmacy's ``refill_due`` switches decide both."""
+        return self._notify(
+            session, K.REFILL_DUE, pharmacy_id, patient_id, fill_id, now,
+            lambda reach: {"refill_date": _day(runs_out_on, reach.recipient.language)},
+            template=(lambda language: renewal_template(language)) if renewal else None,
+        )  # fmt: skip
+
+    def not_collected(
+        self,
+        session: Session,
+        *,
+        pharmacy_id: uuid.UUID,
+        patient_id: uuid.UUID,
+        fill_id: uuid.UUID,
+        pickup_by: dt.datetime,
+        now: dt.datetime,
+    ) -> uuid.UUID | None:
+        """A ready fill still waits for its patient: pick it up by ``pickup_by``."""
+        return self._notify(
+            session, K.NOT_COLLECTED, pharmacy_id, patient_id, fill_id, now,
+            lambda reach: {"pickup_by": _date(pickup_by, reach.recipient.zone,
+                                              reach.recipient.language)},
+        )  # fmt: skip
+
+    def shipped(
+        self,
+        session: Session,
+        *,
+        pharmacy_id: uuid.UUID,
+        patient_id: uuid.UUID | None,
+        fill_id: uuid.UUID,
+        carrier: str,
+        tracking_number: str,
+        tracking_url: str,
+        now: dt.datetime,
+    ) -> uuid.UUID | None:
+        """A ready fill was shipped to the patient: the carrier, tracking number and link."""
+        return self._notify(
+            session, K.SHIPPED, pharmacy_id, patient_id, fill_id, now,
+            lambda reach: {"carrier": carrier, "tracking_number": tracking_number,
+                           "tracking_url": tracking_url},
+        )  # fmt: skip
+
     def prescriber_answered(
         self, session: Session, *, rx_id: uuid.UUID, now: dt.datetime
     ) -> list[uuid.UUID]:
@@ -180,9 +252,12 @@ class HubTriggers:
         now: dt.datetime,
         extra: Extra | None = None,
         after: dt.timedelta | None = None,
+        template: Callable[[str], NotificationTemplate] | None = None,
     ) -> uuid.UUID | None:
         if patient_id is None:  # the prescription matched no profile (yet)
             return None
+        if not switches.enabled(session, pharmacy_id, kind):
+            return None  # the pharmacy switched the event off
         reach = contacts.reach(session, patient_id, kind)
         if reach is None:
             return None
@@ -196,9 +271,10 @@ class HubTriggers:
         }
         if DRUG_NAME in VARIABLES[kind]:
             context[DRUG_NAME] = _drug_name(session, subject_id)
+        chosen = template(reach.recipient.language) if template is not None else None
         try:
             return self._write(session, kind, pharmacy_id, patient_id, subject_id, reach, context,
-                               now, after)  # fmt: skip
+                               now, after, chosen)  # fmt: skip
         except TemplateError as exc:
             # a template that cannot render must not stop the pharmacy's change (a fill, a
             # cancel): the message is lost, said in the log (no patient data in the reason)
@@ -216,8 +292,11 @@ class HubTriggers:
         context: Mapping[str, str],
         now: dt.datetime,
         after: dt.timedelta | None,
+        template: NotificationTemplate | None = None,
     ) -> uuid.UUID:
-        template, allow_drug_names = template_store.for_sending(
+        # the pharmacy's own template, unless the caller chose a variant (a refill reminder
+        # that says the prescriber will be asked to renew)
+        own, allow_drug_names = template_store.for_sending(
             session, pharmacy_id, kind, reach.recipient.language
         )
         notification = store.enqueue(
@@ -228,7 +307,7 @@ class HubTriggers:
             channel=reach.channel,
             recipient=reach.recipient,
             context=context,
-            template=template,
+            template=template or own,
             allow_drug_names=allow_drug_names,
             now=now,
             after=after,
@@ -283,7 +362,11 @@ def _moment(at: dt.datetime, zone: ZoneInfo, language: str) -> str:
 
 def _date(at: dt.datetime, zone: ZoneInfo, language: str) -> str:
     """A date as the patient reads it: "December 20" or "20 de diciembre"."""
-    day = at.astimezone(zone).date()
+    return _day(at.astimezone(zone).date(), language)
+
+
+def _day(day: dt.date, language: str) -> str:
+    """A calendar day as the patient reads it."""
     month = _MONTHS.get(language, _MONTHS["en"]).split()[day.month - 1]
     return f"{day.day} de {month}" if language == "es" else f"{month} {day.day}"
 

@@ -112,10 +112,12 @@ def _transport_options(broker: str) -> dict[str, Any]:
 
 
 def _register(app: Celery, settings: Settings) -> None:
-    from . import notify, outbound
+    from . import beat, notify, outbound
 
     outbound.register(app, settings)
     notify.register(app, settings)
+    beat.register(app, settings)
+    app.conf.beat_schedule = beat.beat_schedule(settings)
 
     def make_checker() -> Any:
         from .checking import Checker

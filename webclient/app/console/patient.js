@@ -12,6 +12,7 @@ import { markers, stateBadge } from "./queue.js";
 import { startConsult } from "./consults.js";
 import { contactCard, patientAdherenceCard, KIND_LABELS } from "./preferences.js";
 import { patientPaymentsCard } from "./payments.js";
+import { medSyncCard } from "./medsync.js";
 
 // who may add and remove allergies (server/patients/http.py)
 const mayChange = () => ["pharmacist", "technician"].includes(currentUser()?.role);
@@ -67,6 +68,7 @@ export async function patientView(el, id) {
     contactCard(patient.id),
     patientPaymentsCard(patient.id),
     currentUser()?.role === "pharmacist" ? patientAdherenceCard(patient.id) : null,
+    currentUser()?.role === "pharmacist" ? medSyncCard(patient.id) : null,
     h("section", { class: "card" }, h("h2", {}, "Notes"),
       list(patient.notes, (n) => h("li", {}, n.text, h("div", { class: "hint" }, `${n.drug_description} · ${n.author || "—"} · ${when(n.at)}`)),
         "No notes on this patient's prescriptions.")));

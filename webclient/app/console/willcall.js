@@ -9,6 +9,7 @@ import { h, replace, when, ago, fact, personName, announce, emptyBox } from "../
 import { signaturePad } from "../lib/capture.js";
 import { markers } from "./queue.js";
 import { banners } from "./prescription.js";
+import { shippingCard } from "./shipping.js";
 import { polled, fillBadge, fillNumber, rxNumber, controlledBadge, historyList, rxSummary, labelLookup, staffText } from "./fills.js";
 
 const binOrder = (a, b) => (a.bin || "").localeCompare(b.bin || "", undefined, { numeric: true });
@@ -154,6 +155,7 @@ export async function pickUpView(el, id) {
         h("div", {}, fill.state === "ready" ? form() : summary()),
         h("div", {},
           rx ? h("section", { class: "card", "aria-labelledby": "rx-h" }, h("h2", { id: "rx-h" }, "Prescription"), rxSummary(rx)) : null,
+          shippingCard(fill),
           h("section", { class: "card", "aria-labelledby": "fill-history-h" }, h("h2", { id: "fill-history-h" }, "History"), historyList(fill)))));
   }
 
