@@ -85,9 +85,42 @@ class WebClient:
         return self._file(path, TYPES[path.suffix])
 
 
+def with_payment_provider(policy: str, settings: Settings) -> str:
+    """``policy`` also allowing the payment provider's card fields on the patient's page: its
+    script and frames from TELEPHARM_STRIPE_JS_URL's origin, its API at
+    TELEPHARM_STRIPE_API_BASE's origin; nothing more (the policy unchanged when card
+    payments are not configured)."""
+    if not settings.stripe_api_key:
+        return policy
+
+    def origin(url: str) -> str:
+        parts = urlsplit(url)
+        return f"{parts.scheme}://{parts.netloc}"
+
+    js, api = origin(settings.stripe_js_url), origin(settings.stripe_api_base)
+    directives: dict[str, str] = {}
+    for part in policy.split(";"):
+        name, _, value = part.strip().partition(" ")
+        if name:
+            directives[name] = value
+    for name, source in (("script-src", js), ("frame-src", js), ("connect-src", api)):
+        sources = directives.get(name, "").split()
+        if source not in sources:
+            sources.append(source)
+        directives[name] = " ".join(sources)
+    return "; ".join(f"{name} {value}".strip() for name, value in directives.items())
+
+
 def setup(app: web.Application, settings: Settings) -> None:
     client = WebClient(WEBCLIENT, settings.issuer)
+    me_policy = with_payment_provider(client.page_headers["Content-Security-Policy"], settings)
+
+    async def me_page(request: web.Request) -> web.FileResponse:
+        response = await client.me_page(request)
+        response.headers["Content-Security-Policy"] = me_policy
+        return response
+
     app.router.add_get("/", client.console_page)
     app.router.add_get("/consult/{invite}", client.patient_page)
-    app.router.add_get("/me/{pharmacy}", client.me_page)
+    app.router.add_get("/me/{pharmacy}", me_page)
     app.router.add_get("/app/{path:.+}", client.asset)
