@@ -232,7 +232,17 @@ async def test_refusals_are_clear_and_another_patients_card_is_404(
     )
     assert status == 400, problem
 
-    # nothing was asked of the provider; the other patient owes what they owed
+    # a card the bank declines charging: the provider's words
+    status, setup = await me(hub, "POST", "/cards", who.csrf)
+    assert status == 200, setup
+    await asyncio.to_thread(type_card, sdk, setup["client_secret"], "4000000000000341")
+    status, problem = await me(
+        hub, "POST", "/payments", who.csrf, json={"amount": 100, "card_id": setup["card_id"]}
+    )
+    assert (status, problem["code"]) == (422, "card_declined"), problem
+    assert problem["detail"] == "Your card was declined."
+
+    # nothing was paid; the other patient owes what they owed
     status, owed = await me(hub, "GET", "/balance")
     assert owed["balance"] == {"usd": 500}
     _, book = await call(hub, "GET", f"/api/v1/patients/{other}/ledger", who.tech)
