@@ -20,7 +20,7 @@ from sqlalchemy import select
 
 from server.audit.models import AuditEvent
 from server.payments.service import PLANS
-from server.settings import Settings
+from server.settings import SETTINGS, Settings
 from tests.conftest import Hub
 from tests.functional.patient_page_helpers import change, signed_in, verified_email
 from tests.functional.test_patient_contacts import call, profile
@@ -93,6 +93,12 @@ async def me(
     return response.status, await response.json()
 
 
+def settings_origin(hub: Hub) -> str:
+    """The provider's origin (localstripe serves its Stripe.js and its API on one)."""
+    url = hub.client.app[SETTINGS].stripe_js_url
+    return url.split("/js.stripe.com/")[0]
+
+
 async def my_card(hub: Hub, sdk: stripe.StripeClient, csrf: str) -> str:
     status, setup = await me(hub, "POST", "/cards", csrf)
     assert status == 200, setup
@@ -106,6 +112,11 @@ async def test_the_patient_sees_what_they_owe_pays_it_and_saves_the_card(
     hub: Hub, sdk: stripe.StripeClient, webhooks: None
 ) -> None:
     who = await patient_signed_in(hub)
+    page = await hub.client.get("/me/1234567")
+    policy = page.headers["Content-Security-Policy"]
+    origin = settings_origin(hub)
+    assert f"script-src 'self' {origin};" in policy
+    assert policy.endswith(f"frame-src {origin}")
     await charged(hub, who.alice, who.patient, 1234)
     status, owed = await me(hub, "GET", "/balance")
     assert status == 200, owed

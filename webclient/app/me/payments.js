@@ -81,6 +81,14 @@ async function newCardFields(holder) {
   return { setup, stripe, element };
 }
 
+// The provider's script for a saved card's bank check (3-D Secure): its URL and key come with
+// a card setup, which is then left unused.
+async function providerFor() {
+  const setup = await me("/cards", { method: "POST" });
+  const Stripe = await providerScript(setup.js_url);
+  return Stripe(setup.publishable_key);
+}
+
 // -- the section -----------------------------------------------------------------------------
 
 export async function payments(el, thanks = null) {
@@ -228,8 +236,8 @@ function payForm(el, owed, currency, cards) {
       const key = crypto.randomUUID();
       const asked = await fetchPayment(minor, currency, cardId, saveIt, key);
       if (asked.status === "requires_action" && asked.client_secret) {
-        const stripe = card?.stripe || (window.Stripe && window.Stripe(card?.setup.publishable_key));
-        const checked = stripe ? await stripe.confirmCardPayment(asked.client_secret) : { error: { message: "Your bank asks you to confirm: reload the page and pay again." } };
+        const stripe = cardId === card?.setup.card_id ? card.stripe : await providerFor();
+        const checked = await stripe.confirmCardPayment(asked.client_secret);
         if (checked.error) throw new Error(checked.error.message || "Your bank did not confirm the payment.");
       }
       if (asked.status === "requires_payment_method" || asked.status === "canceled") {
