@@ -1,14 +1,15 @@
 """The patient page: a patient's own page at ``/me/{pharmacy}`` (the pharmacy's NCPDP ID),
-reached with a one-time code (:mod:`.signin`), their API under ``/api/v1/me`` (:mod:`.http`),
-and the staff's list of the refill requests patients make there (:mod:`.staff_http`). The
-tables and their one writer: :mod:`.models`, :mod:`.store` (see docs/patients.md)."""
+reached with a one-time code (:mod:`.signin`), their API under ``/api/v1/me`` (:mod:`.http`;
+their payments: :mod:`.payments_http`), and the staff's list of the refill requests patients
+make there (:mod:`.staff_http`). The tables and their one writer: :mod:`.models`,
+:mod:`.store` (see docs/patients.md)."""
 
 from __future__ import annotations
 
 from aiohttp import web
 
 from ..settings import Settings
-from . import http, signin, staff_http
+from . import http, payments_http, signin, staff_http
 
 ME = "/api/v1/me"
 
@@ -25,5 +26,11 @@ def setup(app: web.Application, settings: Settings) -> None:
     router.add_put(f"{ME}/preferences", http.put_preferences)
     router.add_put(f"{ME}/consent", http.put_consent)
     router.add_get(f"{ME}/consults", http.list_invites)
+    router.add_get(f"{ME}/balance", payments_http.get_balance)
+    router.add_post(f"{ME}/cards", payments_http.set_up_card)
+    router.add_get(f"{ME}/cards", payments_http.list_cards)
+    router.add_delete(f"{ME}/cards/{{card}}", payments_http.remove_card)
+    router.add_post(f"{ME}/payments", payments_http.pay)
+    router.add_get(f"{ME}/plans", payments_http.list_plans)
     router.add_get("/api/v1/refill-requests", staff_http.list_requests)
     router.add_post("/api/v1/refill-requests/{id}/close", staff_http.close_request)

@@ -41,7 +41,7 @@ MAX_BODY = 4096
 WEBHOOK_MAX = 256 * 1024
 #: who read a patient's ledger and take payments at the counter
 STAFF = (PHARMACIST, TECHNICIAN, ADMIN)
-_KEY = re.compile(r"[A-Za-z0-9_\-]{8,64}")
+IDEMPOTENCY_KEY = re.compile(r"[A-Za-z0-9_\-]{8,64}")
 _PATIENT = [path("id", "the patient profile")]
 
 Amount = Annotated[
@@ -170,14 +170,14 @@ class PriceBody(Body, frozen=True, kw_only=True):
     currency: Currency | None = None
 
 
-def _money(request: web.Request, amount: int, currency: str | None) -> Money:
+def money_of(request: web.Request, amount: int, currency: str | None) -> Money:
     try:
         return money(amount, currency or request.app[SETTINGS].currency)
     except MoneyRefused as exc:
         raise Unprocessable(exc.code, exc.words) from None
 
 
-def _line(entry: LedgerEntry) -> LineView:
+def line_view(entry: LedgerEntry) -> LineView:
     sign = -1 if entry.kind in ("payment", "write_off") else 1
     return LineView(
         id=entry.id,
@@ -225,7 +225,9 @@ async def get_ledger(request: web.Request) -> web.Response:
     )
     lines = statement.entries
     more = cursor_of(lines[-1].at, lines[-1].id) if len(lines) == limit else None
-    return respond(Ledger(balance=statement.balance, items=[_line(e) for e in lines], next=more))
+    return respond(
+        Ledger(balance=statement.balance, items=[line_view(e) for e in lines], next=more)
+    )
 
 
 @operation(
@@ -250,11 +252,11 @@ async def add_charge(request: web.Request) -> web.Response:
         who.actor,
         who.pharmacy_id,
         patient_id,
-        _money(request, body.amount, body.currency),
+        money_of(request, body.amount, body.currency),
         body.description,
         body.reason,
     )
-    return respond(_line(entry))
+    return respond(line_view(entry))
 
 
 @operation(
@@ -286,11 +288,11 @@ async def ask_payment(request: web.Request) -> web.Response:
     who = await _staff(request, SCOPE, PHARMACIST, TECHNICIAN)
     patient_id = path_uuid(request, "patient")
     key = request.headers.get("Idempotency-Key")
-    if key is not None and not _KEY.fullmatch(key):
+    if key is not None and not IDEMPOTENCY_KEY.fullmatch(key):
         raise BadRequest("Idempotency-Key is 8 to 64 letters, digits, - or _.")
     body = await read_json_as(request, PaymentBody, MAX_BODY)
     asking = Asking(
-        money=_money(request, body.amount, body.currency),
+        money=money_of(request, body.amount, body.currency),
         method=body.method,
         card_id=body.card_id,
         key=key or str(uuid.uuid4()),
@@ -418,10 +420,10 @@ async def refund(request: web.Request) -> web.Response:
         who.pharmacy_id,
         who.refunds,
         entry_id,
-        _money(request, body.amount, None),
+        money_of(request, body.amount, None),
         body.reason,
     )
-    return respond(_line(entry))
+    return respond(line_view(entry))
 
 
 @operation(
@@ -673,7 +675,7 @@ class PlanList(msgspec.Struct, frozen=True, kw_only=True):
     items: list[PlanView]
 
 
-def _plan(view: plans.PlanView) -> PlanView:
+def plan_view(view: plans.PlanView) -> PlanView:
     plan = view.plan
     return PlanView(
         id=plan.id,
@@ -719,7 +721,7 @@ async def create_plan(request: web.Request) -> web.Response:
     who = await _staff(request, SCOPE, PHARMACIST, TECHNICIAN)
     patient_id = path_uuid(request, "patient")
     body = await read_json_as(request, PlanBody, MAX_BODY)
-    currency = _money(request, 1, body.currency).currency
+    currency = money_of(request, 1, body.currency).currency
     view = await request.app[PLANS].create(
         who.actor,
         who.pharmacy_id,
@@ -730,7 +732,7 @@ async def create_plan(request: web.Request) -> web.Response:
         body.first_due or utcnow().date(),
         currency,
     )
-    return respond(_plan(view))
+    return respond(plan_view(view))
 
 
 @operation(
@@ -748,7 +750,7 @@ async def list_plans(request: web.Request) -> web.Response:
     who = await _staff(request, READ_SCOPE, *STAFF)
     patient_id = path_uuid(request, "patient")
     found = await request.app[PLANS].of_patient(who.actor, who.pharmacy_id, patient_id)
-    return respond(PlanList(items=[_plan(v) for v in found]))
+    return respond(PlanList(items=[plan_view(v) for v in found]))
 
 
 @operation(
@@ -765,7 +767,7 @@ async def cancel_plan(request: web.Request) -> web.Response:
     """``POST /api/v1/payment-plans/{id}/cancel``."""
     who = await _staff(request, SCOPE, PHARMACIST, TECHNICIAN)
     plan_id = path_uuid(request, "plan")
-    return respond(_plan(await request.app[PLANS].cancel(who.actor, who.pharmacy_id, plan_id)))
+    return respond(plan_view(await request.app[PLANS].cancel(who.actor, who.pharmacy_id, plan_id)))
 
 
 class WebhookAnswer(msgspec.Struct, frozen=True):

@@ -43,8 +43,9 @@ class LocalStripe:
 
 
 @contextmanager
-def local_stripe(workdir: Path) -> Iterator[LocalStripe]:
-    port = free_port()
+def local_stripe(workdir: Path, port: int | None = None) -> Iterator[LocalStripe]:
+    """The server on ``port`` (a free one when left out) until the block ends."""
+    port = port or free_port()
     log = (workdir / "localstripe.log").open("wb")
     process = subprocess.Popen(
         [sys.executable, "-m", "localstripe", "--port", str(port), "--from-scratch"],

@@ -13,8 +13,8 @@ export class MeError extends Error {
 let csrf = "";
 export const setCsrf = (token) => { csrf = token || ""; };
 
-export async function me(path, { method = "GET", body } = {}) {
-  const headers = { Accept: "application/json" };
+export async function me(path, { method = "GET", body, headers: extra = {} } = {}) {
+  const headers = { Accept: "application/json", ...extra };
   if (body !== undefined) headers["Content-Type"] = "application/json";
   if (method !== "GET" && csrf) headers["X-CSRF-Token"] = csrf;
   let response;

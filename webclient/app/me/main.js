@@ -1,11 +1,12 @@
 // The patient's own page, /me/{pharmacy}: no password. The patient types the email or mobile
 // number they gave the pharmacy, gets a one-time code there, and signs in for a short
-// session. Then: their prescriptions in plain words, asking for a refill, how they are
-// told (email and text messages on or off), pick-up or delivery, and their open video
-// consultation invitations. Nothing about a patient is shown before the code.
+// session. Then: their prescriptions in plain words, asking for a refill, what they owe and
+// paying it (./payments.js), how they are told (email and text messages on or off), pick-up
+// or delivery, and their open video consultation invitations. Nothing about a patient is shown before the code.
 
 import { h, replace, announce, when } from "../lib/dom.js";
 import { me, setCsrf, MeError } from "./api.js";
+import { payments } from "./payments.js";
 
 const view = document.getElementById("view");
 const pharmacy = decodeURIComponent(location.pathname.split("/").filter(Boolean).pop() || "");
@@ -112,6 +113,7 @@ async function home() {
   const list = h("div", {}, h("p", { role: "status" }, "Loading your prescriptions…"));
   const settings = h("div", {});
   const invites = h("div", {});
+  const bills = h("div", {}, h("p", { role: "status" }, "Loading your balance…"));
   show(
     h("div", { class: "page-head" },
       h("h1", {}, `Hello, ${who.first_name}`),
@@ -119,9 +121,10 @@ async function home() {
       h("button", { type: "button", class: "secondary", id: "sign-out", onclick: signOut }, "Sign out")),
     h("p", {}, who.pharmacy, who.pharmacy_phone ? ` · ${who.pharmacy_phone}` : ""),
     h("section", { class: "card", "aria-labelledby": "rx-head" }, h("h2", { id: "rx-head" }, "Your prescriptions"), list),
+    h("section", { class: "card", id: "payments", "aria-labelledby": "pay-head" }, h("h2", { id: "pay-head" }, "Payments"), bills),
     h("section", { class: "card", "aria-labelledby": "contact-head" }, h("h2", { id: "contact-head" }, "How we contact you"), settings),
     h("section", { class: "card", "aria-labelledby": "consult-head" }, h("h2", { id: "consult-head" }, "Video consultations"), invites));
-  await Promise.all([prescriptions(list), preferences(settings), consults(invites)]);
+  await Promise.all([prescriptions(list), guarded(bills, () => payments(bills)), preferences(settings), consults(invites)]);
 }
 
 async function signOut() {
