@@ -13,11 +13,12 @@ import dataclasses
 import datetime as dt
 import secrets
 import uuid
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from typing import Any
 
 from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from signaling import consults as rules
 from signaling import protocol
@@ -107,6 +108,17 @@ def _value(row: ConsultRow, history: tuple[rules.Step, ...]) -> rules.Consult:
         counselling=row.counselling,
         revision=row.revision,
     )
+
+
+#: what another feature does in the unit of work of a consult that ends (the payments'
+#: consult fee), plugged in by that feature's setup: (session, pharmacy, patient, consult, actor)
+ConsultEnded = Callable[[Session, uuid.UUID, uuid.UUID, uuid.UUID, str], None]
+ON_ENDED: list[ConsultEnded] = []
+
+
+def _ended(session: Session, row: ConsultRow, actor: str) -> None:
+    for hook in ON_ENDED:
+        hook(session, row.pharmacy_id, row.patient_id, row.id, actor)
 
 
 def save(
@@ -225,6 +237,9 @@ class SqlConsultStore:
                 after = _apply(session, row, before, step)
             except rules.ConsultError as exc:
                 await audit.refuse(session, *_entry(who, row, action, "refused"), exc)
+            ended = rules.ConsultState.ENDED
+            if after.state is ended and before.state is not ended:
+                await session.run_sync(_ended, row, str(_entry(who, row, action, "success")[0]))
             await self._audit(session, who, row, action, "success")
         return after
 

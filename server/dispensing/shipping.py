@@ -18,6 +18,7 @@ reminder.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Annotated, Literal, NoReturn
 
@@ -25,6 +26,7 @@ import msgspec
 from aiohttp import web
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from eprescribe.dispensing import shipping as rules
 from eprescribe.dispensing.fills import FillState
@@ -155,6 +157,7 @@ async def ship(request: web.Request) -> web.Response:
         )  # fmt: skip
         session.add(row)
         await session.flush()
+        await session.run_sync(_shipped, fill.pharmacy_id, rx.patient_id, fill.id, str(who.actor))
         if triggers is not None:
             await session.run_sync(
                 lambda s: triggers.shipped(
@@ -175,6 +178,20 @@ async def ship(request: web.Request) -> web.Response:
     response = respond(_view(row))
     response.set_status(201)
     return response
+
+
+#: what another feature does in the unit of work of a fill shipped (the payments' delivery
+#: fee), plugged in by that feature's setup: (session, pharmacy, patient, fill, actor)
+Shipped = Callable[[Session, uuid.UUID, uuid.UUID | None, uuid.UUID, str], None]
+ON_SHIPPED: list[Shipped] = []
+
+
+def _shipped(
+    session: Session, pharmacy_id: uuid.UUID, patient_id: uuid.UUID | None, fill_id: uuid.UUID,
+    actor: str,
+) -> None:  # fmt: skip
+    for hook in ON_SHIPPED:
+        hook(session, pharmacy_id, patient_id, fill_id, actor)
 
 
 async def _may_ship(

@@ -1,5 +1,5 @@
-"""The ledger's part in the fill flow, plugged into ``server.dispensing.store`` by the payments'
-setup (:func:`register`), not by importing this module.
+"""The ledger's part in the fill flow and the other events that cost the patient, plugged into
+their writers by the payments' setup (:func:`register`), not by importing this module.
 
 - A fill that becomes **ready** is charged its patient-pay amount from the pharmacy's price
   list: the product's own price (``ndc:<NDC11>``), else the pharmacy's price per fill
@@ -8,12 +8,16 @@ setup (:func:`register`), not by importing this module.
   is reversed by an adjustment; money already paid stays a credit on the balance, which the
   console offers to refund.
 
-Written in the fill step's own unit of work, so the charge and the step commit together; what
-was charged goes into the step's audit entry.
+- A fill **shipped** is charged the pharmacy's ``delivery`` price, and a consult that **ends**
+  its ``consult`` price (once each; no price, no charge).
+
+Written in the step's own unit of work, so the charge and the step commit together; what a
+fill step charged goes into its audit entry.
 """
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Mapping
 from typing import Any
 
@@ -22,6 +26,8 @@ from sqlalchemy.orm import Session
 from eprescribe.dispensing import fills as rules
 from eprescribe.payments import EntryKind, Money
 
+from ..consults import store as consults
+from ..dispensing import shipping
 from ..dispensing import store as fills
 from . import store
 
@@ -30,9 +36,54 @@ PER_FILL = "fill"
 
 
 def register() -> None:
-    """Plug the ledger into the fill flow (idempotent)."""
+    """Plug the ledger into the fill flow, shipping and consults (idempotent)."""
     if on_change not in fills.ON_CHANGE:
         fills.ON_CHANGE.append(on_change)
+    if delivered_fee not in shipping.ON_SHIPPED:
+        shipping.ON_SHIPPED.append(delivered_fee)
+    if consult_fee not in consults.ON_ENDED:
+        consults.ON_ENDED.append(consult_fee)
+
+
+def delivered_fee(
+    session: Session, pharmacy_id: uuid.UUID, patient_id: uuid.UUID | None, fill_id: uuid.UUID,
+    actor: str,
+) -> None:  # fmt: skip
+    _fee(session, pharmacy_id, patient_id, "delivery", str(fill_id), "Delivery", actor)
+
+
+def consult_fee(
+    session: Session, pharmacy_id: uuid.UUID, patient_id: uuid.UUID, consult_id: uuid.UUID,
+    actor: str,
+) -> None:  # fmt: skip
+    _fee(session, pharmacy_id, patient_id, "consult", str(consult_id), "Consultation", actor)
+
+
+def _fee(
+    session: Session,
+    pharmacy_id: uuid.UUID,
+    patient_id: uuid.UUID | None,
+    item: str,
+    cause_id: str,
+    words: str,
+    actor: str,
+) -> None:
+    """The pharmacy's price of ``item`` charged once for ``cause_id`` (none: nothing)."""
+    price = store.price(session, pharmacy_id, item)
+    cause = store.Cause(item, cause_id, words)
+    if price is None or patient_id is None or price.amount == 0:
+        return
+    if store.existing(session, pharmacy_id, EntryKind.CHARGE, cause) is not None:
+        return
+    store.add_entry(
+        session,
+        pharmacy_id=pharmacy_id,
+        patient_id=patient_id,
+        kind=EntryKind.CHARGE,
+        money=price,
+        cause=cause,
+        actor=actor,
+    )
 
 
 def on_change(session: Session, change: fills.Stored) -> Mapping[str, Any] | None:

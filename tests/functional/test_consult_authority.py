@@ -20,6 +20,7 @@ from server.audit.models import AuditEvent
 from server.auth.models import User
 from server.consults.models import ConsultRow
 from server.db import Database
+from server.payments.models import LedgerEntry
 from server.settings import Settings
 from tests.conftest import Hub
 from tests.functional.consult_helpers import (
@@ -201,3 +202,24 @@ async def test_pharmacists_of_the_pharmacy_read_a_colleagues_notes(hub: Hub) -> 
             )
         )
         assert list(reads) == [f"user:{bob}"]
+
+
+async def test_a_consult_that_ends_is_charged_the_pharmacys_consult_price_once(hub: Hub) -> None:
+    consult, pharmacist, _ = await _waiting(hub)
+    admin = await staff(hub, "ada", role="pharmacy_admin")
+    priced = await hub.client.put(
+        "/api/v1/payments/prices/consult", json={"amount": 3500}, headers=bearer(admin)
+    )
+    assert priced.status == 200
+    await pharmacist.send(type="end", notes="Counselled.", counselling="accepted")
+    await pharmacist.expect("ended")
+    await pharmacist.send(type="end", notes="Counselled.", counselling="accepted")
+    async with hub.db.sessions() as session:
+        charged = (
+            await session.execute(
+                select(LedgerEntry.cause_id, LedgerEntry.amount).where(
+                    LedgerEntry.cause_type == "consult"
+                )
+            )
+        ).all()
+    assert [tuple(row) for row in charged] == [(consult.id, 3500)]

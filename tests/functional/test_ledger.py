@@ -18,6 +18,7 @@ from server.db.models import utcnow
 from server.dispensing.store import FILLS
 from server.patients.models import PatientProfile
 from server.payments.models import LedgerEntry
+from server.prescriptions.models import Prescription
 from server.worker.checking import Checker
 from tests.conftest import OTHER_PHARMACY, Hub
 from tests.functional.fill_helpers import LISINOPRIL_A
@@ -223,3 +224,28 @@ async def test_without_a_provider_paying_says_why(hub: Hub) -> None:
         assert (status, problem["code"]) == (503, "payments_not_configured"), path
     response = await hub.client.post("/payments/webhook", data=b"{}")
     assert response.status == 503
+
+
+async def test_a_fill_shipped_is_charged_the_delivery_price_once(
+    hub: Hub,
+    checker: Checker,  # noqa: F811 (the fill tests' fixture)
+    team: Team,  # noqa: F811
+) -> None:
+    admin = await staff(hub, "ada", role="pharmacy_admin")
+    assert (await set_price(hub, admin, "delivery", 799))[0] == 200
+    rx_id, _ = await approved(hub, checker, team)
+    fill_id = await to_ready(hub, team, rx_id)
+    async with hub.db.sessions() as session:
+        patient = await session.scalar(
+            select(Prescription.patient_id).where(Prescription.id == rx_id)
+        )
+    prefs = {"pickup_or_delivery": "delivery"}
+    url = f"/api/v1/patients/{patient}/preferences"
+    assert (await call(hub, "PUT", url, team.tom, prefs))[0] == 200
+    ups = {"carrier": "ups", "tracking_number": "1Z999AA10123456784"}
+    status, body = await call(hub, "POST", f"/api/v1/fills/{fill_id}/shipment", team.tom, ups)
+    assert status == 201, body
+    status, again = await call(hub, "POST", f"/api/v1/fills/{fill_id}/shipment", team.tom, ups)
+    assert status == 409, again
+    charges = [(e.cause_type, e.amount) for e in await lines(hub, patient)]
+    assert charges == [("delivery", 799)]
