@@ -54,6 +54,7 @@ def setup(app: web.Application, settings: Settings) -> None:
     router = app.router
     router.add_get(f"{_PATIENT}/ledger", http.get_ledger)
     router.add_post(f"{_PATIENT}/charges", http.add_charge)
+    router.add_post(f"{_PATIENT}/write-offs", http.write_off)
     router.add_post(f"{_PATIENT}/payments", http.ask_payment)
     router.add_post(f"{_PATIENT}/cards", http.set_up_card)
     router.add_get(f"{_PATIENT}/cards", http.list_cards)

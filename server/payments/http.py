@@ -259,6 +259,36 @@ async def add_charge(request: web.Request) -> web.Response:
     return respond(line_view(entry))
 
 
+class WriteOffBody(Body, frozen=True, kw_only=True):
+    amount: Amount
+    currency: Currency | None = None
+    reason: Annotated[Reason, msgspec.Meta(description="why the pharmacy stops collecting it")]
+
+
+@operation(
+    Operation(
+        operation_id="writeOffPatientBalance",
+        summary="Write off (part of) what a patient owes, with the reason",
+        scope=SCOPE,
+        parameters=_PATIENT,
+        body=WriteOffBody,
+        response=LineView,
+        errors=("400", "401", "403", "404", "413", "415", "422"),
+        description="Allowed to: pharmacist. 422 write_off_over_balance: more than is owed.",
+    )
+)
+async def write_off(request: web.Request) -> web.Response:
+    """``POST /api/v1/patients/{id}/write-offs``."""
+    who = await _staff(request, SCOPE, PHARMACIST)
+    patient_id = path_uuid(request, "patient")
+    body = await read_json_as(request, WriteOffBody, MAX_BODY)
+    entry = await request.app[PAYMENTS].write_off(
+        who.actor, who.pharmacy_id, patient_id, money_of(request, body.amount, body.currency),
+        body.reason,
+    )  # fmt: skip
+    return respond(line_view(entry))
+
+
 @operation(
     Operation(
         operation_id="askPatientPayment",

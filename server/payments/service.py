@@ -148,16 +148,58 @@ class Payments:
     ) -> LedgerEntry:
         """A charge typed by staff, with the reason (a fill's patient-pay amount not in the
         price list, a fee)."""
-        event = audit.Event("payment.charge", "patient", str(patient_id))
+        return await self._typed(
+            actor, pharmacy_id, patient_id, EntryKind.CHARGE, money, description, reason
+        )
+
+    async def write_off(
+        self,
+        actor: audit.Actor,
+        pharmacy_id: uuid.UUID,
+        patient_id: uuid.UUID,
+        money: Money,
+        reason: str,
+    ) -> LedgerEntry:
+        """What the pharmacy gives up collecting, with the reason: at most what is owed."""
+        return await self._typed(
+            actor, pharmacy_id, patient_id, EntryKind.WRITE_OFF, money, "Written off", reason
+        )
+
+    async def _typed(
+        self,
+        actor: audit.Actor,
+        pharmacy_id: uuid.UUID,
+        patient_id: uuid.UUID,
+        kind: EntryKind,
+        money: Money,
+        description: str,
+        reason: str,
+    ) -> LedgerEntry:
+        event = audit.Event(f"payment.{kind.value}", "patient", str(patient_id))
         async with audit.refusable(self._db) as session:
             await own_profile(session, actor, pharmacy_id, patient_id, event)
+            if kind is EntryKind.WRITE_OFF:
+                owed = (await session.run_sync(lambda s: store.balance(s, patient_id))).get(
+                    money.currency, 0
+                )
+                if money.amount > owed:
+                    await refuse_with(
+                        session,
+                        actor,
+                        event,
+                        Unprocessable(
+                            "write_off_over_balance",
+                            f"The patient owes {Money(max(owed, 0), money.currency).show()}; "
+                            f"{money.show()} is more.",
+                        ),
+                    )
             cause = store.Cause("manual", str(uuid.uuid4()), description)
             entry = await session.run_sync(
                 lambda s: store.add_entry(
                     s,
                     pharmacy_id=pharmacy_id,
                     patient_id=patient_id,
-                    kind=EntryKind.CHARGE,
+                    kind=kind,
                     money=money,
                     cause=cause,
                     actor=str(actor),

@@ -249,3 +249,23 @@ async def test_a_fill_shipped_is_charged_the_delivery_price_once(
     assert status == 409, again
     charges = [(e.cause_type, e.amount) for e in await lines(hub, patient)]
     assert charges == [("delivery", 799)]
+
+
+async def test_a_pharmacist_writes_off_at_most_what_is_owed(hub: Hub) -> None:
+    await hub.pharmacy()
+    patient, alice = await profile(hub), await staff(hub, "alice")
+    tech = await staff(hub, "terry", role="technician")
+    body = {"amount": 1200, "description": "Consult", "reason": "not in the price list"}
+    assert (await call(hub, "POST", f"/api/v1/patients/{patient}/charges", alice, body))[0] == 200
+    url = f"/api/v1/patients/{patient}/write-offs"
+    assert (await call(hub, "POST", url, tech, {"amount": 200, "reason": "hardship"}))[0] == 403
+    status, problem = await call(hub, "POST", url, alice, {"amount": 1201, "reason": "hardship"})
+    assert (status, problem["code"]) == (422, "write_off_over_balance")
+    status, problem = await call(hub, "POST", url, alice, {"amount": 200})
+    assert status == 400
+    status, line = await call(hub, "POST", url, alice, {"amount": 200, "reason": "hardship"})
+    assert status == 200, line
+    assert (line["kind"], line["signed"], line["reason"]) == ("write_off", -200, "hardship")
+    status, book = await call(hub, "GET", f"/api/v1/patients/{patient}/ledger", alice)
+    assert book["balance"] == {"usd": 1000}
+    assert await hub.audit_outcomes("payment.write_off") == ["refused", "success"]
