@@ -34,6 +34,7 @@ from ..patients.models import PatientProfile
 from ..prescriptions.models import Prescription
 from ..settings import SETTINGS
 from . import store
+from .invites import seal_invite
 from .models import ConsultRow
 from .ws import ROOMS
 
@@ -142,6 +143,7 @@ async def create_consult(request: web.Request) -> web.Response:
                 state=consult.state.value,
                 invite_digest=consult.invite_digest,
                 invite_expires_at=consult.invite_expires_at,
+                invite_sealed=seal_invite(request.app[SETTINGS], consult.id, token),
                 created_at=now,
                 updated_at=now,
             )

@@ -25,6 +25,10 @@ class ConsultRow(Base):
     state: Mapped[str] = mapped_column(String(16))
     invite_digest: Mapped[str] = mapped_column(String(64), unique=True)
     invite_expires_at: Mapped[dt.datetime]
+    #: the invite token sealed with the data dir's secret key (AES-GCM, bound to the consult's
+    #: ID), so the patient signed in to their own page can open it again; none for consults
+    #: scheduled before it was kept
+    invite_sealed: Mapped[str | None] = mapped_column(String(200))
     invite_used_at: Mapped[dt.datetime | None]
     consent_at: Mapped[dt.datetime | None]
     consent_text_version: Mapped[str | None] = mapped_column(String(40))

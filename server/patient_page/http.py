@@ -21,6 +21,7 @@ from eprescribe.patient_page import WORDS, RefillKind, refill_kind, status_of
 
 from .. import audit
 from ..admin.models import Pharmacy
+from ..consults.invites import open_invite
 from ..consults.models import ConsultRow
 from ..db import DATABASE
 from ..db.models import utcnow
@@ -31,6 +32,7 @@ from ..patients import contacts
 from ..patients.models import PatientProfile
 from ..prescriptions import store as prescriptions
 from ..prescriptions.models import Prescription
+from ..settings import SETTINGS
 from . import store
 from .signin import Signed, signed_in
 
@@ -116,6 +118,10 @@ class Invite(msgspec.Struct, frozen=True, kw_only=True):
     id: uuid.UUID
     state: str
     expires_at: Timestamp
+    url: Annotated[
+        str | None,
+        msgspec.Meta(description="the invitation's link; null for one sent before links were kept"),
+    ]
 
 
 class Invites(msgspec.Struct, frozen=True, kw_only=True):
@@ -435,7 +441,7 @@ async def put_consent(request: web.Request) -> web.Response:
         response=Invites,
         errors=_ERRORS,
         description=_SESSION + " Scheduled consults whose invitation has not expired or been "
-        "used; the link itself is the one the pharmacy sent (the hub keeps only its hash).",
+        "used, each with its link (the one the pharmacy sent).",
     )
 )
 async def list_invites(request: web.Request) -> web.Response:
@@ -454,8 +460,15 @@ async def list_invites(request: web.Request) -> web.Response:
             )
             .order_by(ConsultRow.invite_expires_at)
         )
+        settings = request.app[SETTINGS]
         items = [
-            Invite(id=r.id, state=r.state, expires_at=r.invite_expires_at.isoformat()) for r in rows
+            Invite(
+                id=r.id,
+                state=r.state,
+                expires_at=r.invite_expires_at.isoformat(),
+                url=open_invite(settings, r.id, r.invite_sealed) if r.invite_sealed else None,
+            )
+            for r in rows
         ]
         await audit.add(session, me.actor, _event(me, "patient.consults.read", count=len(items)))
     return respond(Invites(items=items))

@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy import select
 
 from server.audit.models import AuditEvent
+from server.consults.models import ConsultRow
 from server.settings import Settings
 from server.worker.checking import Checker
 from tests.conftest import Hub
@@ -209,3 +210,9 @@ async def test_open_consult_invites(hub: Hub, checker: Checker) -> None:
     status, body = await get(hub, "/api/v1/me/consults")
     assert status == 200
     assert [i["id"] for i in body["items"]] == [consult["id"]]
+    # the link the pharmacy sent, given again to the patient signed in (kept sealed)
+    assert body["items"][0]["url"] == consult["invite_url"]
+    async with hub.db.sessions() as session:
+        sealed = await session.scalar(select(ConsultRow.invite_sealed))
+    assert sealed
+    assert consult["invite_url"].rsplit("/", 1)[1] not in sealed

@@ -227,7 +227,9 @@ function consults(el) {
     if (!items.length) return replace(el, h("p", {}, "No video consultation planned."));
     replace(el, h("ul", { class: "me-list" }, items.map((c) => h("li", {},
       h("p", {}, `A pharmacist invited you to a video consultation. The invitation is open until ${when(c.expires_at)}.`),
-      h("p", { class: "hint" }, "Open it from the link in the message your pharmacy sent you. Lost it? Call your pharmacy for a new one.")))));
+      c.url
+        ? h("p", {}, h("a", { href: c.url, class: "button" }, "Join the video consultation"))
+        : h("p", { class: "hint" }, "Open it from the link in the message your pharmacy sent you. Lost it? Call your pharmacy for a new one.")))));
   });
 }
 
