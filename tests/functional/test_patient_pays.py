@@ -116,7 +116,7 @@ async def test_the_patient_sees_what_they_owe_pays_it_and_saves_the_card(
     policy = page.headers["Content-Security-Policy"]
     origin = settings_origin(hub)
     assert f"script-src 'self' {origin};" in policy
-    assert policy.endswith(f"frame-src {origin}")
+    assert f"frame-src {origin};" in policy
     await charged(hub, who.alice, who.patient, 1234)
     status, owed = await me(hub, "GET", "/balance")
     assert status == 200, owed

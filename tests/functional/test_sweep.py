@@ -113,6 +113,7 @@ async def test_readiness_shows_a_failing_loop_and_a_stopped_one(hub: Hub) -> Non
             "sweep": "ok",
             "outbox_sweep": "ok",
             "notify_sweep": "ok",
+            "scheduled_notices": "ok",
             "return_to_stock": "ok",
             "consult_heartbeat": "ok",
             "consult_housekeeping": "ok",
