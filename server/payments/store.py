@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import case, func, select, true
+from sqlalchemy import and_, case, func, select, true
 from sqlalchemy.orm import Session
 
 from eprescribe.payments import EntryKind, LedgerMovement, Money
@@ -307,11 +308,57 @@ def collected(
     return out
 
 
-def pharmacy_entries(session: Session, pharmacy_id: uuid.UUID) -> Iterator[LedgerEntry]:
-    """Every entry of the pharmacy, by patient then date (for the ageing), streamed."""
-    yield from session.scalars(
-        select(LedgerEntry)
+def aged(
+    session: Session, pharmacy_id: uuid.UUID, starts: Sequence[tuple[str, dt.datetime | None]]
+) -> list[tuple[str, dict[str, int], int]]:
+    """What the pharmacy's patients owe per currency by the age of the debits it comes from,
+    and their credits left over, in one statement (eprescribe.payments.ageing in SQL; the
+    entries never leave the database). ``starts``: each bucket's label and the oldest moment
+    in it (None: all older), newest bucket first.
+
+    Each patient's lines in a currency are ordered credits first, then debits by ``(at, id)``:
+    the running sum of the signed amounts at a debit is then its debits so far less all the
+    credits, and what is left of the debit once the credits settled the older ones first is
+    that sum clamped to ``[0, the debit]``. The credits left over are the debts left less the
+    balance (``sum(left) - sum(signed)``), per currency."""
+    s = _SIGNED.label("s")
+    lines = (
+        select(LedgerEntry.patient_id, LedgerEntry.currency, LedgerEntry.at, LedgerEntry.id, s)
         .where(LedgerEntry.pharmacy_id == pharmacy_id)
-        .order_by(LedgerEntry.patient_id, LedgerEntry.at)
-        .execution_options(yield_per=5000)
+        .subquery("lines")
     )
+    c = lines.c
+    running = select(
+        c.currency,
+        c.at,
+        c.s,
+        func.sum(c.s)
+        .over(
+            partition_by=(c.patient_id, c.currency),
+            order_by=(case((c.s > 0, 1), else_=0), c.at, c.id),
+            rows=(None, 0),
+        )
+        .label("upto"),
+    ).subquery("running")
+    r = running.c
+    left = case((r.s <= 0, 0), (r.upto <= 0, 0), (r.upto >= r.s, r.s), else_=r.upto)
+    columns = []
+    newer: list[Any] = []
+    for _, start in starts:
+        within = [*newer, r.at >= start] if start is not None else newer
+        columns.append(func.coalesce(func.sum(case((and_(true(), *within), left), else_=0)), 0))
+        if start is not None:
+            newer = [*newer, r.at < start]
+    rows = session.execute(
+        select(r.currency, func.sum(left) - func.sum(r.s), *columns)
+        .group_by(r.currency)
+        .order_by(r.currency)
+    )
+    return [
+        (
+            currency,
+            {label: int(v) for (label, _), v in zip(starts, values, strict=True)},
+            int(credit),
+        )
+        for currency, credit, *values in rows
+    ]
