@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, case, func, select, true
+from sqlalchemy import Uuid, and_, bindparam, case, func, select, true, tuple_
 from sqlalchemy.orm import Session
 
 from eprescribe.payments import EntryKind, LedgerMovement, Money
@@ -49,13 +49,37 @@ class Cause:
     description: str
 
 
+#: a patient's balance per currency (built once: the ledger's most asked statement)
+_BALANCE = (
+    select(LedgerEntry.currency, func.sum(_SIGNED))
+    .where(LedgerEntry.patient_id == bindparam("patient"))
+    .group_by(LedgerEntry.currency)
+)
+_NEWEST = (LedgerEntry.at.desc(), LedgerEntry.id.desc())
+#: a patient's first page, newest first
+_FIRST_PAGE = (
+    select(LedgerEntry)
+    .where(LedgerEntry.patient_id == bindparam("patient"))
+    .order_by(*_NEWEST)
+    .limit(bindparam("limit"))
+)
+#: a later page: the row comparison starts the index's range at the cursor (``at < x OR (at =
+#: x AND id < y)`` would be a filter over every line of the patient)
+_NEXT_PAGE = (
+    select(LedgerEntry)
+    .where(
+        LedgerEntry.patient_id == bindparam("patient"),
+        tuple_(LedgerEntry.at, LedgerEntry.id)
+        < tuple_(bindparam("at", type_=LedgerEntry.at.type), bindparam("key", type_=Uuid())),
+    )
+    .order_by(*_NEWEST)
+    .limit(bindparam("limit"))
+)
+
+
 def balance(session: Session, patient_id: uuid.UUID) -> dict[str, int]:
     """What the patient owes per currency (negative: a credit), currencies at zero left out."""
-    rows = session.execute(
-        select(LedgerEntry.currency, func.sum(_SIGNED))
-        .where(LedgerEntry.patient_id == patient_id)
-        .group_by(LedgerEntry.currency)
-    )
+    rows = session.execute(_BALANCE, {"patient": patient_id})
     return {currency: int(total) for currency, total in rows if total}
 
 
@@ -68,15 +92,12 @@ def entries(
 ) -> list[LedgerEntry]:
     """The patient's entries, newest first, a page at a time (keyset: ``before`` the last
     one's ``(at, id)``)."""
-    query = select(LedgerEntry).where(LedgerEntry.patient_id == patient_id)
-    if before is not None:
-        at, entry_id = before
-        query = query.where(
-            (LedgerEntry.at < at) | ((LedgerEntry.at == at) & (LedgerEntry.id < entry_id))
-        )
-    rows = session.scalars(
-        query.order_by(LedgerEntry.at.desc(), LedgerEntry.id.desc()).limit(limit)
-    )
+    if before is None:
+        rows = session.scalars(_FIRST_PAGE, {"patient": patient_id, "limit": limit})
+    else:
+        at, key = before
+        values = {"patient": patient_id, "limit": limit, "at": at, "key": key}
+        rows = session.scalars(_NEXT_PAGE, values)
     return list(rows)
 
 

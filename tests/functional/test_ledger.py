@@ -315,3 +315,51 @@ async def test_receivables_in_sql_are_the_pure_ageing_on_random_ledgers(
     assert [a.currency for a in found] == ["eur", "gbp", "usd"]
     assert any(a.credit for a in found)
     assert all(a.buckets["0-30"] for a in found if a.currency != "gbp")
+
+
+async def test_a_ledger_pages_newest_first_every_line_once(hub: Hub) -> None:
+    """Keyset pages over lines sharing their moment (ordered by ID then): each line once, the
+    balance on every page the whole ledger's."""
+    await hub.pharmacy()
+    patient, alice = await profile(hub), await staff(hub, "alice")
+    pharmacy_id = await pharmacy_of(hub, patient)
+    moment = utcnow() - dt.timedelta(days=3)
+    async with hub.db.transaction() as session:
+        for n in range(11):
+            session.add(
+                LedgerEntry(
+                    pharmacy_id=pharmacy_id,
+                    patient_id=patient,
+                    kind="charge",
+                    amount=100 + n,
+                    currency="usd",
+                    cause_type="manual",
+                    cause_id=f"page-{n}",
+                    description="synthetic",
+                    actor="test",
+                    at=moment + dt.timedelta(seconds=n // 3),
+                )
+            )
+    seen: list[tuple[str, str]] = []
+    url = f"/api/v1/patients/{patient}/ledger?limit=4"
+    while True:
+        status, page = await call(hub, "GET", url, alice)
+        assert status == 200, page
+        assert page["balance"] == {"usd": sum(100 + n for n in range(11))}
+        seen += [(line["at"], line["id"]) for line in page["items"]]
+        if not page["next"]:
+            break
+        url = f"/api/v1/patients/{patient}/ledger?limit=4&after={page['next']}"
+    assert len(seen) == len(set(seen)) == 11
+    assert seen == sorted(
+        seen, key=lambda s: (dt.datetime.fromisoformat(s[0]), uuid.UUID(s[1])), reverse=True
+    )
+
+
+async def pharmacy_of(hub: Hub, patient: uuid.UUID) -> uuid.UUID:
+    async with hub.db.sessions() as session:
+        found = await session.scalar(
+            select(PatientProfile.pharmacy_id).where(PatientProfile.id == patient)
+        )
+    assert found is not None
+    return found
