@@ -52,6 +52,7 @@ bench: $(STAMP)  ## benchmarks (not part of make test); see tests/benchmarks/REA
 	$(BIN)/python -m tests.benchmarks.media
 	$(BIN)/python -m tests.benchmarks.uploads
 	$(BIN)/python -m tests.benchmarks.product_check_queue
+	$(BIN)/python -m tests.benchmarks.ledger
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

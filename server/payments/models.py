@@ -33,8 +33,15 @@ class LedgerEntry(Base):
     __tablename__ = "ledger_entries"
     __table_args__ = (
         UniqueConstraint("pharmacy_id", "kind", "cause_type", "cause_id"),
-        # a patient's balance: the sum over their entries
-        Index("ix_ledger_entries_patient", "patient_id", "currency"),
+        # a patient's balance, their pages newest first, the receivables and a merge: their
+        # entries by moment, the summed columns in the index (PostgreSQL reads no table rows)
+        Index(
+            "ix_ledger_entries_patient",
+            "patient_id",
+            "at",
+            "id",
+            postgresql_include=["currency", "kind", "amount", "pharmacy_id"],
+        ),
         # the day's reconciliation and the collection figures
         Index("ix_ledger_entries_day", "pharmacy_id", "at"),
     )

@@ -23,12 +23,10 @@ from dataclasses import dataclass
 from sqlalchemy.orm import Session
 
 from eprescribe.payments import (
+    AGEING_BUCKETS,
     Ageing,
-    Entry,
-    EntryKind,
     ProviderMovement,
     Reconciliation,
-    ageing,
     reconcile,
 )
 
@@ -128,32 +126,27 @@ async def _owner(
 
 async def receivables(db: Database, pharmacy_id: uuid.UUID, as_of: dt.date) -> list[Ageing]:
     """What the pharmacy's patients owe by age (0-30, 31-60, 61-90, 90+ days), per currency:
-    each patient's credits settle their own oldest debits first."""
+    each patient's credits settle their own oldest debits first (eprescribe.payments.ageing,
+    computed in the database: a pharmacy's ledger is millions of lines)."""
     async with db.sessions() as session:
         return await session.run_sync(lambda s: _receivables(s, pharmacy_id, as_of))
 
 
 def _receivables(session: Session, pharmacy_id: uuid.UUID, as_of: dt.date) -> list[Ageing]:
-    totals: dict[str, Ageing] = {}
-    current: uuid.UUID | None = None
-    lines: list[Entry] = []
+    return [
+        Ageing(currency, buckets, credit)
+        for currency, buckets, credit in store.aged(session, pharmacy_id, bucket_starts(as_of))
+    ]
 
-    def flush() -> None:
-        for aged in ageing(lines, as_of):
-            seen = totals.get(aged.currency)
-            if seen is None:
-                totals[aged.currency] = aged
-                continue
-            buckets = {k: seen.buckets[k] + aged.buckets[k] for k in seen.buckets}
-            totals[aged.currency] = Ageing(aged.currency, buckets, seen.credit + aged.credit)
 
-    for row in store.pharmacy_entries(session, pharmacy_id):
-        if row.patient_id != current:
-            flush()
-            current, lines = row.patient_id, []
-        lines.append(Entry(EntryKind(row.kind), row.amount, row.currency, row.at, row.id))
-    flush()
-    return sorted(totals.values(), key=lambda a: a.currency)
+def bucket_starts(as_of: dt.date) -> list[tuple[str, dt.datetime | None]]:
+    """Each ageing bucket's label and its oldest moment (UTC midnight of the oldest day in it;
+    None for the open-ended last), newest first: a debit's age is the days from its UTC date
+    to ``as_of``."""
+    return [
+        (label, None if high is None else day_bounds(as_of - dt.timedelta(days=high))[0])
+        for label, _, high in AGEING_BUCKETS
+    ]
 
 
 __all__: Sequence[str] = ("DayReport", "day_bounds", "day_report", "receivables")

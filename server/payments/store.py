@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import case, func, select, true
+from sqlalchemy import Uuid, and_, bindparam, case, func, select, true, tuple_
 from sqlalchemy.orm import Session
 
 from eprescribe.payments import EntryKind, LedgerMovement, Money
@@ -48,13 +49,37 @@ class Cause:
     description: str
 
 
+#: a patient's balance per currency (built once: the ledger's most asked statement)
+_BALANCE = (
+    select(LedgerEntry.currency, func.sum(_SIGNED))
+    .where(LedgerEntry.patient_id == bindparam("patient"))
+    .group_by(LedgerEntry.currency)
+)
+_NEWEST = (LedgerEntry.at.desc(), LedgerEntry.id.desc())
+#: a patient's first page, newest first
+_FIRST_PAGE = (
+    select(LedgerEntry)
+    .where(LedgerEntry.patient_id == bindparam("patient"))
+    .order_by(*_NEWEST)
+    .limit(bindparam("limit"))
+)
+#: a later page: the row comparison starts the index's range at the cursor (``at < x OR (at =
+#: x AND id < y)`` would be a filter over every line of the patient)
+_NEXT_PAGE = (
+    select(LedgerEntry)
+    .where(
+        LedgerEntry.patient_id == bindparam("patient"),
+        tuple_(LedgerEntry.at, LedgerEntry.id)
+        < tuple_(bindparam("at", type_=LedgerEntry.at.type), bindparam("key", type_=Uuid())),
+    )
+    .order_by(*_NEWEST)
+    .limit(bindparam("limit"))
+)
+
+
 def balance(session: Session, patient_id: uuid.UUID) -> dict[str, int]:
     """What the patient owes per currency (negative: a credit), currencies at zero left out."""
-    rows = session.execute(
-        select(LedgerEntry.currency, func.sum(_SIGNED))
-        .where(LedgerEntry.patient_id == patient_id)
-        .group_by(LedgerEntry.currency)
-    )
+    rows = session.execute(_BALANCE, {"patient": patient_id})
     return {currency: int(total) for currency, total in rows if total}
 
 
@@ -67,15 +92,12 @@ def entries(
 ) -> list[LedgerEntry]:
     """The patient's entries, newest first, a page at a time (keyset: ``before`` the last
     one's ``(at, id)``)."""
-    query = select(LedgerEntry).where(LedgerEntry.patient_id == patient_id)
-    if before is not None:
-        at, entry_id = before
-        query = query.where(
-            (LedgerEntry.at < at) | ((LedgerEntry.at == at) & (LedgerEntry.id < entry_id))
-        )
-    rows = session.scalars(
-        query.order_by(LedgerEntry.at.desc(), LedgerEntry.id.desc()).limit(limit)
-    )
+    if before is None:
+        rows = session.scalars(_FIRST_PAGE, {"patient": patient_id, "limit": limit})
+    else:
+        at, key = before
+        values = {"patient": patient_id, "limit": limit, "at": at, "key": key}
+        rows = session.scalars(_NEXT_PAGE, values)
     return list(rows)
 
 
@@ -307,11 +329,57 @@ def collected(
     return out
 
 
-def pharmacy_entries(session: Session, pharmacy_id: uuid.UUID) -> Iterator[LedgerEntry]:
-    """Every entry of the pharmacy, by patient then date (for the ageing), streamed."""
-    yield from session.scalars(
-        select(LedgerEntry)
+def aged(
+    session: Session, pharmacy_id: uuid.UUID, starts: Sequence[tuple[str, dt.datetime | None]]
+) -> list[tuple[str, dict[str, int], int]]:
+    """What the pharmacy's patients owe per currency by the age of the debits it comes from,
+    and their credits left over, in one statement (eprescribe.payments.ageing in SQL; the
+    entries never leave the database). ``starts``: each bucket's label and the oldest moment
+    in it (None: all older), newest bucket first.
+
+    Each patient's lines in a currency are ordered credits first, then debits by ``(at, id)``:
+    the running sum of the signed amounts at a debit is then its debits so far less all the
+    credits, and what is left of the debit once the credits settled the older ones first is
+    that sum clamped to ``[0, the debit]``. The credits left over are the debts left less the
+    balance (``sum(left) - sum(signed)``), per currency."""
+    s = _SIGNED.label("s")
+    lines = (
+        select(LedgerEntry.patient_id, LedgerEntry.currency, LedgerEntry.at, LedgerEntry.id, s)
         .where(LedgerEntry.pharmacy_id == pharmacy_id)
-        .order_by(LedgerEntry.patient_id, LedgerEntry.at)
-        .execution_options(yield_per=5000)
+        .subquery("lines")
     )
+    c = lines.c
+    running = select(
+        c.currency,
+        c.at,
+        c.s,
+        func.sum(c.s)
+        .over(
+            partition_by=(c.patient_id, c.currency),
+            order_by=(case((c.s > 0, 1), else_=0), c.at, c.id),
+            rows=(None, 0),
+        )
+        .label("upto"),
+    ).subquery("running")
+    r = running.c
+    left = case((r.s <= 0, 0), (r.upto <= 0, 0), (r.upto >= r.s, r.s), else_=r.upto)
+    columns = []
+    newer: list[Any] = []
+    for _, start in starts:
+        within = [*newer, r.at >= start] if start is not None else newer
+        columns.append(func.coalesce(func.sum(case((and_(true(), *within), left), else_=0)), 0))
+        if start is not None:
+            newer = [*newer, r.at < start]
+    rows = session.execute(
+        select(r.currency, func.sum(left) - func.sum(r.s), *columns)
+        .group_by(r.currency)
+        .order_by(r.currency)
+    )
+    return [
+        (
+            currency,
+            {label: int(v) for (label, _), v in zip(starts, values, strict=True)},
+            int(credit),
+        )
+        for currency, credit, *values in rows
+    ]

@@ -7,17 +7,20 @@ data only."""
 from __future__ import annotations
 
 import datetime as dt
+import random
 import uuid
 from typing import Any
 
 import pytest
 from sqlalchemy import func, select
 
+from eprescribe.payments import Ageing, Entry, EntryKind, ageing
 from server.audit.models import AuditEvent
 from server.db.models import utcnow
 from server.dispensing.store import FILLS
 from server.patients.models import PatientProfile
 from server.payments.models import LedgerEntry
+from server.payments.reconciling import receivables
 from server.prescriptions.models import Prescription
 from server.worker.checking import Checker
 from tests.conftest import OTHER_PHARMACY, Hub
@@ -269,3 +272,140 @@ async def test_a_pharmacist_writes_off_at_most_what_is_owed(hub: Hub) -> None:
     status, book = await call(hub, "GET", f"/api/v1/patients/{patient}/ledger", alice)
     assert book["balance"] == {"usd": 1000}
     assert await hub.audit_outcomes("payment.write_off") == ["refused", "success"]
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+async def test_receivables_in_sql_are_the_pure_ageing_on_random_ledgers(
+    hub: Hub, seed: int
+) -> None:
+    """The database's ageing (one statement) against eprescribe.payments.ageing per patient,
+    summed: every kind and sign, two currencies, same-moment entries (ordered by ID), debits on
+    each bucket's first and last day and after ``as_of``, patients paid ahead or exactly."""
+    await hub.pharmacy()
+    await hub.pharmacy(ncpdpid="7654321", npi="1000000012")
+    rng = random.Random(seed)
+    patients = [await profile(hub) for _ in range(12)]
+    stranger = await profile(hub, "7654321")
+    as_of = dt.date(2026, 6, 30)
+    midnight = dt.datetime.combine(as_of, dt.time(), dt.UTC)
+    moments = [
+        midnight - dt.timedelta(days=d, seconds=s)
+        for d in (-3, 0, 1, 29, 30, 31, 60, 61, 90, 91, 400)
+        for s in (0, 1, -1)
+    ]
+    kinds = list(EntryKind)
+    mine: dict[uuid.UUID, list[Entry]] = {p: [] for p in patients}
+    async with hub.db.transaction() as session:
+        pharmacy_id, other_id = [
+            await session.scalar(select(PatientProfile.pharmacy_id).where(PatientProfile.id == p))
+            for p in (patients[0], stranger)
+        ]
+        for n in range(400):
+            patient = stranger if n % 10 == 0 else rng.choice(patients)
+            kind = rng.choice(kinds)
+            amount = rng.randint(1, 5000) * (rng.choice((-1, 1)) if kind == "adjustment" else 1)
+            entry = Entry(
+                kind,
+                amount,
+                rng.choice(("usd", "usd", "eur")),
+                rng.choice(moments),
+                uuid.uuid4(),
+            )
+            if patient != stranger:
+                mine[patient].append(entry)
+            session.add(
+                LedgerEntry(
+                    id=entry.id,
+                    pharmacy_id=other_id if patient == stranger else pharmacy_id,
+                    patient_id=patient,
+                    kind=kind.value,
+                    amount=amount,
+                    currency=entry.currency,
+                    cause_type="manual",
+                    cause_id=str(entry.id),
+                    description="synthetic",
+                    actor="test",
+                    at=entry.at,
+                )
+            )
+        # paid exactly: nothing owed, no credit
+        session.add_all(
+            LedgerEntry(
+                pharmacy_id=pharmacy_id,
+                patient_id=patients[0],
+                kind=kind,
+                amount=777,
+                currency="gbp",
+                cause_type="manual",
+                cause_id=f"exact-{kind}",
+                description="synthetic",
+                actor="test",
+                at=moments[4],
+            )
+            for kind in ("charge", "payment")
+        )
+    mine[patients[0]] += [
+        Entry(EntryKind(kind), 777, "gbp", moments[4]) for kind in ("charge", "payment")
+    ]
+    expected: dict[str, Ageing] = {}
+    for lines in mine.values():
+        for aged in ageing(lines, as_of):
+            seen = expected.get(aged.currency)
+            if seen is not None:
+                buckets = {k: seen.buckets[k] + aged.buckets[k] for k in seen.buckets}
+                aged = Ageing(aged.currency, buckets, seen.credit + aged.credit)
+            expected[aged.currency] = aged
+    assert pharmacy_id is not None
+    found = await receivables(hub.db, pharmacy_id, as_of)
+    assert found == sorted(expected.values(), key=lambda a: a.currency)
+    assert [a.currency for a in found] == ["eur", "gbp", "usd"]
+    assert any(a.credit for a in found)
+    assert all(a.buckets["0-30"] for a in found if a.currency != "gbp")
+
+
+async def test_a_ledger_pages_newest_first_every_line_once(hub: Hub) -> None:
+    """Keyset pages over lines sharing their moment (ordered by ID then): each line once, the
+    balance on every page the whole ledger's."""
+    await hub.pharmacy()
+    patient, alice = await profile(hub), await staff(hub, "alice")
+    pharmacy_id = await pharmacy_of(hub, patient)
+    moment = utcnow() - dt.timedelta(days=3)
+    async with hub.db.transaction() as session:
+        for n in range(11):
+            session.add(
+                LedgerEntry(
+                    pharmacy_id=pharmacy_id,
+                    patient_id=patient,
+                    kind="charge",
+                    amount=100 + n,
+                    currency="usd",
+                    cause_type="manual",
+                    cause_id=f"page-{n}",
+                    description="synthetic",
+                    actor="test",
+                    at=moment + dt.timedelta(seconds=n // 3),
+                )
+            )
+    seen: list[tuple[str, str]] = []
+    url = f"/api/v1/patients/{patient}/ledger?limit=4"
+    while True:
+        status, page = await call(hub, "GET", url, alice)
+        assert status == 200, page
+        assert page["balance"] == {"usd": sum(100 + n for n in range(11))}
+        seen += [(line["at"], line["id"]) for line in page["items"]]
+        if not page["next"]:
+            break
+        url = f"/api/v1/patients/{patient}/ledger?limit=4&after={page['next']}"
+    assert len(seen) == len(set(seen)) == 11
+    assert seen == sorted(
+        seen, key=lambda s: (dt.datetime.fromisoformat(s[0]), uuid.UUID(s[1])), reverse=True
+    )
+
+
+async def pharmacy_of(hub: Hub, patient: uuid.UUID) -> uuid.UUID:
+    async with hub.db.sessions() as session:
+        found = await session.scalar(
+            select(PatientProfile.pharmacy_id).where(PatientProfile.id == patient)
+        )
+    assert found is not None
+    return found

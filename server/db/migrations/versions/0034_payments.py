@@ -66,7 +66,12 @@ def upgrade() -> None:
             name=op.f("uq_ledger_entries_pharmacy_id_kind_cause_type_cause_id"),
         ),
     )
-    op.create_index("ix_ledger_entries_patient", "ledger_entries", ["patient_id", "currency"])
+    op.create_index(
+        "ix_ledger_entries_patient",
+        "ledger_entries",
+        ["patient_id", "at", "id"],
+        postgresql_include=["currency", "kind", "amount", "pharmacy_id"],
+    )
     op.create_index("ix_ledger_entries_day", "ledger_entries", ["pharmacy_id", "at"])
     op.create_index(op.f("ix_ledger_entries_provider_ref"), "ledger_entries", ["provider_ref"])
     op.create_table(
