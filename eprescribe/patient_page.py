@@ -34,6 +34,7 @@ class Status(StrEnum):
     NEEDS_PRESCRIBER = "needs_prescriber"
     BEING_PREPARED = "being_prepared"
     READY = "ready"
+    OUT_FOR_DELIVERY = "out_for_delivery"
     PICKED_UP = "picked_up"
     NOT_COLLECTED = "not_collected"
     CANCELLED = "cancelled"
@@ -46,6 +47,7 @@ WORDS: Final = {
     Status.NEEDS_PRESCRIBER: "Waiting for your prescriber",
     Status.BEING_PREPARED: "Being prepared",
     Status.READY: "Ready for pick-up",
+    Status.OUT_FOR_DELIVERY: "Out for delivery",
     Status.PICKED_UP: "Picked up",
     Status.NOT_COLLECTED: "Not collected: returned to the shelf",
     Status.CANCELLED: "Cancelled",
@@ -68,10 +70,11 @@ _BY_STATE: Final = {
 }
 
 
-def status_of(state: State | str) -> Status:
-    """The one mapping from a prescription's state to what the patient is told (a shipped
-    fill's "out for delivery" is one more line here)."""
-    return _BY_STATE[State(state)]
+def status_of(state: State | str, *, shipped: bool = False) -> Status:
+    """The one mapping from a prescription's state to what the patient is told; a ready fill
+    shipped to the patient (``shipped``, not delivered yet) is out for delivery."""
+    status = _BY_STATE[State(state)]
+    return Status.OUT_FOR_DELIVERY if shipped and status is Status.READY else status
 
 
 class RefillKind(StrEnum):

@@ -25,6 +25,7 @@ from ..consults.invites import open_invite
 from ..consults.models import ConsultRow
 from ..db import DATABASE
 from ..db.models import utcnow
+from ..dispensing.models import Fill, Shipment
 from ..errors import NotFound, Unprocessable
 from ..http import read_json_as, respond
 from ..openapi import Body, Operation, Timestamp, operation, path
@@ -217,15 +218,32 @@ async def list_prescriptions(request: web.Request) -> web.Response:
             lambda s: prescriptions.load(s, ids, pharmacy_id=me.row.pharmacy_id, requests=True)
         )
         asked = await _requests(session, ids)
-        items = [_item(r, values[r.id], asked.get(r.id)) for r in rows if r.id in values]
+        shipped = await _out_for_delivery(session, ids)
+        items = [
+            _item(r, values[r.id], asked.get(r.id), r.id in shipped) for r in rows if r.id in values
+        ]
         await audit.add(
             session, me.actor, _event(me, "patient.prescriptions.read", count=len(items))
         )
     return respond(MyPrescriptions(items=items))
 
 
-def _item(row: Prescription, rx: object, asked: store.RefillRequest | None) -> MyPrescription:
-    status = status_of(row.state)
+async def _out_for_delivery(session: AsyncSession, ids: list[uuid.UUID]) -> set[uuid.UUID]:
+    """The prescriptions among ``ids`` whose fill is shipped and not delivered yet."""
+    if not ids:
+        return set()
+    found = await session.scalars(
+        select(Fill.prescription_id)
+        .join(Shipment, Shipment.fill_id == Fill.id)
+        .where(Fill.prescription_id.in_(ids), Shipment.state == "shipped")
+    )
+    return set(found)
+
+
+def _item(
+    row: Prescription, rx: object, asked: store.RefillRequest | None, shipped: bool = False
+) -> MyPrescription:
+    status = status_of(row.state, shipped=shipped)
     kind = refill_kind(rx)  # type: ignore[arg-type]
     open_request = asked is not None and asked.state == "open"
     return MyPrescription(

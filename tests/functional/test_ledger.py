@@ -25,6 +25,7 @@ from server.prescriptions.models import Prescription
 from server.worker.checking import Checker
 from tests.conftest import OTHER_PHARMACY, Hub
 from tests.functional.fill_helpers import LISINOPRIL_A
+from tests.functional.patient_page_helpers import signed_in, verified_email
 from tests.functional.test_fills import (  # noqa: F401 (fixtures)
     Team,
     approved,
@@ -252,6 +253,13 @@ async def test_a_fill_shipped_is_charged_the_delivery_price_once(
     assert status == 409, again
     charges = [(e.cause_type, e.amount) for e in await lines(hub, patient)]
     assert charges == [("delivery", 799)]
+    # the patient's own page says it is on its way
+    await verified_email(hub, team.tom, patient)
+    await signed_in(hub)
+    response = await hub.client.get("/api/v1/me/prescriptions")
+    assert response.status == 200
+    (item,) = (await response.json())["items"]
+    assert (item["status"], item["status_text"]) == ("out_for_delivery", "Out for delivery")
 
 
 async def test_a_pharmacist_writes_off_at_most_what_is_owed(hub: Hub) -> None:

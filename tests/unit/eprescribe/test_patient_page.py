@@ -24,6 +24,8 @@ def rx(state: State, refills: int = 0, dispensed: int = 0, **more: object) -> Pr
 def test_every_state_has_plain_words() -> None:
     assert {status_of(s) for s in State} <= set(WORDS)
     assert WORDS[status_of(State.READY)] == "Ready for pick-up"
+    assert WORDS[status_of(State.READY, shipped=True)] == "Out for delivery"
+    assert status_of(State.COMPLETED, shipped=True).value == "picked_up"
     assert WORDS[status_of("in_review")] == "Being checked by the pharmacist"
     assert status_of(State.CLARIFICATION_REQUESTED).value == "needs_prescriber"
     assert status_of(State.REJECTED) is status_of(State.CANCELLED)
