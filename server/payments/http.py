@@ -134,7 +134,7 @@ class Asked(msgspec.Struct, frozen=True, kw_only=True):
     ``client_secret`` with the ``publishable_key``, loaded from ``js_url``."""
 
     payment_id: uuid.UUID
-    provider_id: str
+    provider_id: str | None
     status: str
     amount: int
     currency: str
@@ -565,9 +565,17 @@ def _day(request: web.Request, name: str) -> dt.date:
     if raw is None:
         return utcnow().date() - (dt.timedelta(days=1) if name == "day" else dt.timedelta())
     try:
-        return dt.date.fromisoformat(raw)
+        day = dt.date.fromisoformat(raw)
     except ValueError:
         raise BadRequest(f"{name} is a date: YYYY-MM-DD.") from None
+    latest = utcnow().date() + dt.timedelta(days=1)
+    if not EARLIEST_DAY <= day <= latest:
+        raise BadRequest(f"{name} is a day from {EARLIEST_DAY} to {latest}.")
+    return day
+
+
+#: no ledger is older than this
+EARLIEST_DAY = dt.date(2000, 1, 1)
 
 
 _DAY = query("day", {"type": "string", "format": "date"}, "the day (UTC); yesterday if left out")

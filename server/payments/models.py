@@ -73,15 +73,19 @@ class LedgerEntry(Base):
 
 class PaymentIntent(Base):
     """A payment asked of the provider: settled only by its webhook, which writes the payment
-    entry; ``status`` follows the provider's (requires_payment_method, processing, succeeded,
-    canceled) and ``mismatch`` when the provider received another amount."""
+    entry; ``status`` is ``creating`` until the provider answers, then the provider's
+    (requires_action, processing, succeeded, canceled...), ``failed`` when refused, and
+    ``mismatch`` when the provider received another amount. Written before the provider is
+    asked, so money on its way counts against what may be asked next."""
 
     __tablename__ = "payment_intents"
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
     pharmacy_id: Mapped[uuid.UUID] = mapped_column(ForeignKey(Pharmacy.id))
     patient_id: Mapped[uuid.UUID] = mapped_column(ForeignKey(PatientProfile.id), index=True)
-    provider_id: Mapped[str] = mapped_column(String(REF_MAX), unique=True)
+    #: the provider's intent; none while it is being asked (the row is written first, so a
+    #: webhook that comes before the provider's answer finds it by ``metadata.hub_payment``)
+    provider_id: Mapped[str | None] = mapped_column(String(REF_MAX), unique=True)
     amount: Mapped[int] = mapped_column(BigInteger)
     currency: Mapped[str] = mapped_column(String(3))
     method: Mapped[str] = mapped_column(String(16))

@@ -37,6 +37,12 @@ log = logging.getLogger(__name__)
 RETRY_AFTER = (dt.timedelta(days=1), dt.timedelta(days=3), dt.timedelta(days=7))
 #: instalments asked per pass of the job
 BATCH = 50
+#: an instalment the provider did not answer for is asked again (same key) after this
+RETRY_UNANSWERED = dt.timedelta(hours=1)
+#: an instalment asked and not settled is looked at again after this
+RECHECK_ASKED = dt.timedelta(days=1)
+#: the instalments the job looks at when their time comes
+_DUE = ("pending", "failed", "asked")
 ACTIVE = "active"
 SYSTEM = audit.Actor("system", "payment-plans")
 
@@ -156,8 +162,11 @@ class Plans:
 
     async def charge_due(self, now: dt.datetime | None = None) -> int:
         """Ask the provider for every instalment due (the periodic job): how many were
-        asked. Each is claimed in its own transaction first, so two runners never ask twice;
-        the idempotency key names the instalment and the attempt."""
+        asked. Each is claimed in its own transaction first, with its payment's row written
+        (``creating``), so two runners never ask twice and money on its way counts against
+        the balance; the idempotency key names the instalment and the attempt. An attempt
+        whose answer was lost (a timeout) is asked again with the same key an hour later; one
+        the provider has, not settled after a day, is looked at again then."""
         if self._provider is None:
             return 0
         provider = self._provider
@@ -169,52 +178,40 @@ class Plans:
             claimed = await self._claim(instalment_id, now)
             if claimed is None:
                 continue
-            if await self._ask(provider, *claimed, now):
+            if await self._ask(provider, claimed, now):
                 asked += 1
         return asked
 
-    async def _ask(
-        self,
-        provider: PaymentProvider,
-        row: PaymentInstalment,
-        plan: PaymentPlan,
-        card_method: str,
-        customer: str,
-        key: str,
-        now: dt.datetime,
-    ) -> bool:
+    async def _ask(self, provider: PaymentProvider, claimed: _Claimed, now: dt.datetime) -> bool:
+        row, plan = claimed.row, claimed.plan
         try:
             made = await asyncio.to_thread(
                 lambda: provider.create_intent(
                     amount=row.amount,
                     currency=plan.currency,
-                    customer=customer,
-                    idempotency_key=key,
+                    customer=claimed.customer,
+                    idempotency_key=claimed.key,
                     metadata={"hub_payment": str(row.intent_id), "pharmacy": str(plan.pharmacy_id)},
-                    payment_method=card_method,
+                    payment_method=claimed.method,
                     off_session=True,
                 )
             )
         except ProviderError as exc:
-            words = exc.words
+            words, declined = exc.words, exc.declined
             async with self._db.transaction() as session:
-                await session.run_sync(lambda s: _failed(s, row.id, words, now))
+                if declined:
+                    await session.run_sync(lambda s: _failed(s, row.id, words, now))
+                else:  # the answer was lost: asked again with the same key in an hour
+                    await session.run_sync(lambda s: _unanswered(s, row.id, words, now))
             return False
         async with self._db.transaction() as session:
-            session.add(
-                PaymentIntent(
-                    id=row.intent_id,
-                    pharmacy_id=plan.pharmacy_id,
-                    patient_id=plan.patient_id,
-                    provider_id=made.id,
-                    amount=row.amount,
-                    currency=plan.currency,
-                    method="saved_card",
-                    status=made.status,
-                    idempotency_key=key,
-                    actor=str(SYSTEM),
-                )
-            )
+            intent = await session.run_sync(lambda s: store.intent_by_id(s, claimed.intent_id))
+            if intent is not None:
+                if intent.provider_id is None:
+                    intent.provider_id = made.id
+                if intent.status == "creating":
+                    intent.status = made.status
+                intent.updated_at = utcnow()
             detail = {"plan_id": str(plan.id), "number": row.number, "amount": row.amount}
             await audit.add(
                 session,
@@ -229,32 +226,68 @@ class Plans:
             )
         return True
 
-    async def _claim(
-        self, instalment_id: uuid.UUID, now: dt.datetime
-    ) -> tuple[PaymentInstalment, PaymentPlan, str, str, str] | None:
+    async def _claim(self, instalment_id: uuid.UUID, now: dt.datetime) -> _Claimed | None:
         async with self._db.transaction() as session:
             row = await session.get(PaymentInstalment, instalment_id, with_for_update=True)
-            if row is None or row.status not in ("pending", "failed") or row.next_attempt_at > now:
+            if row is None or row.status not in _DUE or row.next_attempt_at > now:
                 return None
             plan = await session.get(PaymentPlan, row.plan_id)
             assert plan is not None
             card = await session.get(PaymentCard, plan.card_id)
             customer = await session.run_sync(lambda s: store.customer_of(s, plan.patient_id))
-            if plan.status != ACTIVE or card is None or card.payment_method is None or not customer:
+            method = card.payment_method if card is not None else None
+            if row.status == "asked":  # asked before, not settled yet
+                intent = await session.get(PaymentIntent, row.intent_id) if row.intent_id else None
+                if intent is None or intent.provider_id is not None or not method or not customer:
+                    # the provider has it: its webhook settles or fails it; looked at again
+                    row.next_attempt_at = now + RECHECK_ASKED
+                    return None
+                row.next_attempt_at = now + RETRY_UNANSWERED
+                key = f"instalment-{row.id}-{row.attempts}"
+                return _Claimed(row, plan, method, customer, key, intent.id)
+            gone = card is None or card.removed_at is not None or not card.saved
+            if plan.status != ACTIVE or gone or not method or not customer:
                 row.status, row.last_error = "stopped", "the plan's card is gone"
                 return None
-            # never more than the patient owes now (a payment made meanwhile, a refund, a
-            # charge reversed): the instalment shrinks, or ends when nothing is owed
-            owed = await session.run_sync(lambda s: _owed(s, plan, row.id))
+            # never more than the patient owes now less what is on its way (a payment made
+            # meanwhile, a refund, a charge reversed): the instalment shrinks, or ends
+            owed = await session.run_sync(lambda s: _owed(s, plan, now))
             if owed <= 0:
                 row.status, row.last_error = "cancelled", "nothing owed"
                 await session.run_sync(lambda s: _complete_if_done(s, plan))
                 return None
             row.amount = min(row.amount, owed)
             row.attempts += 1
-            row.status, row.intent_id = "asked", uuid.uuid4()
             key = f"instalment-{row.id}-{row.attempts}"
-            return row, plan, card.payment_method, customer, key
+            row.status, row.intent_id = "asked", uuid.uuid4()
+            row.next_attempt_at = now + RECHECK_ASKED
+            session.add(
+                PaymentIntent(
+                    id=row.intent_id,
+                    pharmacy_id=plan.pharmacy_id,
+                    patient_id=plan.patient_id,
+                    provider_id=None,
+                    amount=row.amount,
+                    currency=plan.currency,
+                    method="saved_card",
+                    status="creating",
+                    idempotency_key=key,
+                    actor=str(SYSTEM),
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
+            return _Claimed(row, plan, method, customer, key, row.intent_id)
+
+
+@dataclass(frozen=True, slots=True)
+class _Claimed:
+    row: PaymentInstalment
+    plan: PaymentPlan
+    method: str
+    customer: str
+    key: str
+    intent_id: uuid.UUID
 
 
 def settled(session: Session, intent_id: uuid.UUID) -> None:
@@ -279,18 +312,11 @@ def _complete_if_done(session: Session, plan: PaymentPlan) -> None:
         plan.status, plan.ended_at = "completed", utcnow()
 
 
-def _owed(session: Session, plan: PaymentPlan, instalment_id: uuid.UUID) -> int:
-    """What the patient owes in the plan's currency, less the plan's other instalments
-    asked and not settled yet (their money is on its way)."""
+def _owed(session: Session, plan: PaymentPlan, now: dt.datetime) -> int:
+    """What the patient owes in the plan's currency, less the payments on their way (this
+    plan's instalments asked and not settled among them)."""
     owed = store.balance(session, plan.patient_id).get(plan.currency, 0)
-    on_the_way = session.scalars(
-        select(PaymentInstalment.amount).where(
-            PaymentInstalment.plan_id == plan.id,
-            PaymentInstalment.status == "asked",
-            PaymentInstalment.id != instalment_id,
-        )
-    )
-    return owed - sum(on_the_way)
+    return owed - store.in_flight(session, plan.patient_id, plan.currency, now)
 
 
 def failed(session: Session, intent_id: uuid.UUID, words: str) -> None:
@@ -303,9 +329,13 @@ def failed(session: Session, intent_id: uuid.UUID, words: str) -> None:
 
 
 def _failed(session: Session, instalment_id: uuid.UUID, words: str, now: dt.datetime) -> None:
+    """The bank refused the instalment's payment: tried again later, or stopped."""
     row = session.get(PaymentInstalment, instalment_id, with_for_update=True)
     if row is None or row.status not in ("asked", "pending", "failed"):
         return
+    intent = session.get(PaymentIntent, row.intent_id) if row.intent_id else None
+    if intent is not None and intent.status in ("creating", "requires_payment_method"):
+        intent.status = "failed"  # no money on its way
     row.last_error = words[:500]
     if row.attempts >= len(RETRY_AFTER):
         row.status = "stopped"
@@ -323,13 +353,22 @@ def merge_check(session: Session, merged_id: uuid.UUID) -> tuple[str, str] | Non
     return "payment_plan_active", "The profile pays a payment plan: cancel it before merging."
 
 
+def _unanswered(session: Session, instalment_id: uuid.UUID, words: str, now: dt.datetime) -> None:
+    """The provider did not answer (a timeout, a connection lost): the instalment stays asked
+    and is asked again with the same key (the provider gives the same payment back)."""
+    row = session.get(PaymentInstalment, instalment_id, with_for_update=True)
+    if row is not None and row.status == "asked":
+        row.last_error = words[:500]
+        row.next_attempt_at = now + RETRY_UNANSWERED
+
+
 def _due(session: Session, now: dt.datetime) -> list[uuid.UUID]:
     return list(
         session.scalars(
             select(PaymentInstalment.id)
             .join(PaymentPlan, PaymentPlan.id == PaymentInstalment.plan_id)
             .where(
-                PaymentInstalment.status.in_(["pending", "failed"]),
+                PaymentInstalment.status.in_(_DUE),
                 PaymentInstalment.next_attempt_at <= now,
                 PaymentPlan.status == ACTIVE,
             )

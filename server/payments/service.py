@@ -38,7 +38,7 @@ from eprescribe.payments import (
 from .. import audit
 from ..db import Database
 from ..db.models import utcnow
-from ..errors import BadRequest, Forbidden, NotFound, ServiceUnavailable, Unprocessable
+from ..errors import BadRequest, Conflict, Forbidden, NotFound, ServiceUnavailable, Unprocessable
 from ..settings import Settings
 from . import plans, store
 from .guards import own_profile, refuse_with
@@ -296,12 +296,63 @@ class Payments:
         patient_id: uuid.UUID,
         asked: Asking,
     ) -> Asked:
-        """A payment of at most what the patient owes, with a card of theirs: one just typed
-        into the provider's fields (its setup confirmed by the browser) or one saved. The
-        ledger has it once the provider's webhook says it succeeded; a card that needs the
-        bank's check (3-D Secure) answers ``requires_action`` with the secret the browser
-        completes it with."""
+        """A payment of at most what the patient owes less what is already on its way, with a
+        card of theirs: one just typed into the provider's fields (its setup confirmed by the
+        browser) or one saved. The payment's row is written first (``creating``), then the
+        provider is asked; the ledger has it once the provider's webhook says it succeeded. A
+        card that needs the bank's check (3-D Secure) answers ``requires_action`` with the
+        secret the browser completes it with. The same Idempotency-Key again is the same
+        payment."""
         provider = self._need_provider()
+        try:
+            intent, setup_id, method, customer = await self._reserve(
+                actor, pharmacy_id, patient_id, asked
+            )
+        except IntegrityError:  # the same key at the same moment: the other request's payment
+            async with self._db.sessions() as session:
+                again = await session.run_sync(lambda s: store.intent_by_key(s, asked.key))
+            if again is None or again.patient_id != patient_id:
+                raise
+            intent, setup_id, method, customer = again, None, None, None
+        if intent.provider_id is not None:  # asked already: the same payment
+            provider_id = intent.provider_id
+            found = await self._call(lambda: provider.retrieve_intent(provider_id))
+            secret = found.client_secret if found.status == "requires_action" else None
+            return Asked(intent, secret)
+        if intent.status != "creating" or customer is None:
+            raise Conflict("This payment is being asked: try again in a moment.")
+        if method is None and setup_id is not None:
+            method = await self._card_confirmed(patient_id, asked.card_id, setup_id, asked.save)
+        try:
+            made = await self._call(
+                lambda: provider.create_intent(
+                    amount=intent.amount,
+                    currency=intent.currency,
+                    customer=customer,
+                    idempotency_key=f"intent-{asked.key}",
+                    metadata={"hub_payment": str(intent.id), "pharmacy": str(pharmacy_id)},
+                    payment_method=method,
+                    off_session=asked.method == "saved_card",
+                )
+            )
+        except Unprocessable as declined:  # refused by the bank: nothing is on its way
+            await self._concluded(intent.id, None, "failed", declined.detail)
+            raise
+        # another failure leaves it "creating": the provider may have it (the webhook finds
+        # it by its hub_payment), and it holds its amount back for IN_FLIGHT_FOR
+        done = await self._concluded(intent.id, made.id, made.status, None)
+        return Asked(done, made.client_secret if made.status == "requires_action" else None)
+
+    async def _reserve(
+        self,
+        actor: audit.Actor,
+        pharmacy_id: uuid.UUID,
+        patient_id: uuid.UUID,
+        asked: Asking,
+    ) -> tuple[PaymentIntent, str | None, str | None, str | None]:
+        """Under the patient's lock: the refusals, then the payment's row (``creating``), or
+        the payment the key already names; with the card's setup, its payment method and the
+        provider's customer."""
         event = audit.Event("payment.ask", "patient", str(patient_id))
         money = asked.money
         async with audit.refusable(self._db) as session:
@@ -322,71 +373,79 @@ class Payments:
                 await audit.refuse(
                     session, actor, replace(event, outcome="not_found"), NotFound("No such card.")
                 )
-            if known is None:
-                owed = (await session.run_sync(lambda s: store.balance(s, patient_id))).get(
-                    money.currency, 0
-                )
-                if money.amount > owed:
-                    await audit.refuse(
-                        session,
-                        actor,
-                        replace(
-                            event,
-                            outcome="refused",
-                            detail={"refused": "amount_over_balance", "amount": money.amount},
-                        ),
-                        Unprocessable(
-                            "amount_over_balance",
-                            f"The patient owes {Money(owed, money.currency).show()}; "
-                            f"{money.show()} is more.",
-                            extra={"balance": owed},
-                        ),
-                    )
             customer = await session.run_sync(lambda s: store.customer_of(s, patient_id))
-            setup_id, method = card.setup_id, card.payment_method
-        if known is not None:  # the same request again: the same payment
-            found = await self._call(lambda: provider.retrieve_intent(known.provider_id))
-            return Asked(known, found.client_secret)
-        if customer is None:
-            raise Unprocessable("card_not_ready", "Set up a card for this patient first.")
-        if method is None:
-            method = await self._card_confirmed(patient_id, asked.card_id, setup_id, asked.save)
-        hub_id = uuid.uuid4()
-        made = await self._call(
-            lambda: provider.create_intent(
-                amount=money.amount,
-                currency=money.currency,
-                customer=customer,
-                idempotency_key=f"intent-{asked.key}",
-                metadata={"hub_payment": str(hub_id), "pharmacy": str(pharmacy_id)},
-                payment_method=method,
-                off_session=asked.method == "saved_card",
+            if customer is None:
+                await refuse_with(
+                    session,
+                    actor,
+                    event,
+                    Unprocessable("card_not_ready", "Set up a card for this patient first."),
+                )
+            if known is not None:
+                return known, card.setup_id, card.payment_method, customer
+            now = utcnow()
+            owed = (await session.run_sync(lambda s: store.balance(s, patient_id))).get(
+                money.currency, 0
+            ) - await session.run_sync(
+                lambda s: store.in_flight(s, patient_id, money.currency, now)
             )
-        )
-        async with self._db.transaction() as session:
+            if money.amount > owed:
+                await audit.refuse(
+                    session,
+                    actor,
+                    replace(
+                        event,
+                        outcome="refused",
+                        detail={"refused": "amount_over_balance", "amount": money.amount},
+                    ),
+                    Unprocessable(
+                        "amount_over_balance",
+                        f"The patient owes {Money(max(owed, 0), money.currency).show()} "
+                        f"(less payments on their way); {money.show()} is more.",
+                        extra={"balance": max(owed, 0)},
+                    ),
+                )
             intent = PaymentIntent(
-                id=hub_id,
+                id=uuid.uuid4(),
                 pharmacy_id=pharmacy_id,
                 patient_id=patient_id,
-                provider_id=made.id,
+                provider_id=None,
                 amount=money.amount,
                 currency=money.currency,
                 method=asked.method,
-                status=made.status,
+                status="creating",
                 idempotency_key=asked.key,
                 actor=str(actor)[:100],
+                created_at=now,
+                updated_at=now,
             )
             session.add(intent)
             await session.flush()
             detail = {
-                "payment_id": str(hub_id),
+                "payment_id": str(intent.id),
                 "card_id": str(asked.card_id),
                 "amount": money.amount,
                 "currency": money.currency,
                 "method": asked.method,
             }
             await audit.add(session, actor, replace(event, detail=detail))
-        return Asked(intent, made.client_secret if made.status == "requires_action" else None)
+        return intent, card.setup_id, card.payment_method, customer
+
+    async def _concluded(
+        self, intent_id: uuid.UUID, provider_id: str | None, status: str, error: str | None
+    ) -> PaymentIntent:
+        """The provider's answer on the payment's row (a webhook may have settled it first:
+        its status is kept then)."""
+        async with self._db.transaction() as session:
+            intent = await session.run_sync(lambda s: store.intent_by_id(s, intent_id))
+            assert intent is not None
+            if provider_id is not None and intent.provider_id is None:
+                intent.provider_id = provider_id
+            if intent.status in ("creating", "failed"):
+                intent.status = status
+            intent.last_error = error[:500] if error else intent.last_error
+            intent.updated_at = utcnow()
+        return intent
 
     async def _card_confirmed(
         self, patient_id: uuid.UUID, card_id: uuid.UUID, setup_id: str, save: bool
@@ -477,13 +536,21 @@ class Payments:
     async def _apply(self, session: AsyncSession, event: _Event) -> tuple[str, dict[str, Any]]:
         if not event.type.startswith("payment_intent.") or event.object_id is None:
             return "ignored", {}
-        intent = await session.run_sync(
-            lambda s: store.intent_by_provider_id(s, str(event.object_id))
-        )
+        object_id = str(event.object_id)
+        intent = await session.run_sync(lambda s: store.intent_by_provider_id(s, object_id))
         if intent is None:
-            return "unknown_payment", {}
+            hub_payment = _hub_payment(event.object)
+            if hub_payment is None:
+                return "unknown_payment", {}
+            intent = await session.run_sync(lambda s: store.intent_by_id(s, hub_payment))
+            if intent is None:  # ours, not written yet (or lost): the provider tries again
+                raise RetryLater("This payment is not recorded yet: send the event again.")
+            if intent.provider_id is None:  # the webhook came before the provider's answer
+                intent.provider_id = object_id
+            elif intent.provider_id != object_id:
+                return "unknown_payment", {}
         detail: dict[str, Any] = {"payment_id": str(intent.id), "pharmacy_id": intent.pharmacy_id}
-        cause = store.Cause("intent", intent.provider_id, "Payment, thank you")
+        cause = store.Cause("intent", object_id, "Payment, thank you")
         paid = await session.run_sync(
             lambda s: store.existing(s, intent.pharmacy_id, EntryKind.PAYMENT, cause)
         )
@@ -677,6 +744,20 @@ def _event(payload: bytes) -> _Event:
     if not 0 < len(event_id) <= 255:
         raise BadRequest("The event's id is 1 to 255 characters.")
     return _Event(event_id, type_, obj)
+
+
+class RetryLater(ServiceUnavailable):
+    code = "retry_later"
+
+
+def _hub_payment(obj: dict[str, Any]) -> uuid.UUID | None:
+    """The hub's own ID of a payment, from the metadata it gave the provider."""
+    metadata = obj.get("metadata")
+    raw = metadata.get("hub_payment") if isinstance(metadata, dict) else None
+    try:
+        return uuid.UUID(str(raw)) if raw else None
+    except ValueError:
+        return None
 
 
 def _charge_of(obj: dict[str, Any]) -> str | None:

@@ -383,3 +383,38 @@ def aged(
         )
         for currency, credit, *values in rows
     ]
+
+
+#: an intent asked this long ago and still not settled no longer holds money back (the
+#: provider's answer was lost; the reconciliation shows what became of it)
+IN_FLIGHT_FOR = dt.timedelta(hours=24)
+#: the statuses of an intent whose money may still come
+_MAY_COME = ("creating", "requires_confirmation", "requires_action", "processing", "succeeded")
+
+
+def in_flight(session: Session, patient_id: uuid.UUID, currency: str, now: dt.datetime) -> int:
+    """What the patient's payments asked and not settled yet may still bring (asked in the last
+    :data:`IN_FLIGHT_FOR`): counted against what may be asked next, so two payments at once
+    cannot pay more than is owed."""
+    settled = select(LedgerEntry.id).where(
+        LedgerEntry.kind == EntryKind.PAYMENT.value,
+        LedgerEntry.cause_type == "intent",
+        LedgerEntry.cause_id == PaymentIntent.provider_id,
+    )
+    total = session.scalar(
+        select(func.coalesce(func.sum(PaymentIntent.amount), 0)).where(
+            PaymentIntent.patient_id == patient_id,
+            PaymentIntent.currency == currency,
+            PaymentIntent.status.in_(_MAY_COME),
+            PaymentIntent.created_at >= now - IN_FLIGHT_FOR,
+            ~settled.exists(),
+        )
+    )
+    return int(total or 0)
+
+
+def intent_by_id(session: Session, intent_id: uuid.UUID) -> PaymentIntent | None:
+    """The hub's record of a payment by its own ID (``metadata.hub_payment``), locked."""
+    return session.scalar(
+        select(PaymentIntent).where(PaymentIntent.id == intent_id).with_for_update()
+    )

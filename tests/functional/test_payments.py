@@ -630,3 +630,84 @@ async def test_a_plan_never_takes_more_than_the_patient_owes(
     assert shown["status"] == "completed"
     assert shown["instalments"][2]["status"] == "cancelled"
     assert shown["paid"] == 1967 + 500
+
+
+async def test_money_on_its_way_is_not_asked_twice_and_a_webhook_may_come_first(
+    hub: Hub, sdk: stripe.StripeClient
+) -> None:
+    await hub.pharmacy()
+    patient, alice = await profile(hub), await staff(hub, "alice")
+    await charged(hub, alice, patient, 3000)
+    card = await new_card(hub, sdk, alice, patient)
+    # no webhook registered: the first payment stays on its way, so a second for the same
+    # balance (another request, another key) is refused
+    first = await pay(hub, alice, patient, card, 3000)
+    status, problem = await call(
+        hub, "POST", f"/api/v1/patients/{patient}/payments", alice,
+        {"amount": 1, "card_id": card},
+    )  # fmt: skip
+    assert (status, problem["code"]) == (422, "amount_over_balance")
+    assert problem["balance"] == 0
+
+    # a payment whose row exists but whose provider answer never came: the webhook finds it
+    # by the hub's own ID in the metadata and settles it
+    async with hub.db.transaction() as session:
+        row = await session.get(PaymentIntent, uuid.UUID(first["payment_id"]))
+        assert row is not None
+        provider_id, row.provider_id, row.status = row.provider_id, None, "creating"
+    payload = json.dumps(
+        {
+            "id": "evt_first_before_answer",
+            "type": "payment_intent.succeeded",
+            "data": {
+                "object": {
+                    "id": provider_id,
+                    "amount": 3000,
+                    "amount_received": 3000,
+                    "currency": "usd",
+                    "latest_charge": "ch_first",
+                    "metadata": {"hub_payment": first["payment_id"]},
+                }
+            },
+        }
+    ).encode()
+    status, answer = await deliver(hub, payload)
+    assert (status, answer["outcome"]) == (200, "settled")
+    async with hub.db.sessions() as session:
+        row = await session.get(PaymentIntent, uuid.UUID(first["payment_id"]))
+        assert row is not None
+        assert row.provider_id == provider_id
+    assert (await ledger(hub, alice, patient))["balance"] == {}
+
+    # the hub's own ID, but no such payment (not written yet): 503, kept nowhere, sent again
+    stray = json.loads(payload)
+    stray["id"], stray["data"]["object"]["id"] = "evt_not_yet", "pi_not_yet"
+    stray["data"]["object"]["metadata"]["hub_payment"] = str(uuid.uuid4())
+    status, problem = await deliver(hub, json.dumps(stray).encode())
+    assert (status, problem["code"]) == (503, "retry_later")
+    async with hub.db.sessions() as session:
+        assert await session.get(PaymentEvent, "evt_not_yet") is None
+
+
+async def test_a_removed_card_stops_its_plan_and_days_are_bounded(
+    hub: Hub, sdk: stripe.StripeClient, webhooks: None
+) -> None:
+    await hub.pharmacy()
+    patient, alice = await profile(hub), await staff(hub, "alice")
+    await charged(hub, alice, patient, 5000)
+    card = await new_card(hub, sdk, alice, patient)
+    await settled(hub, (await pay(hub, alice, patient, card, 100, save=True))["payment_id"])
+    url = f"/api/v1/patients/{patient}/plans"
+    status, plan = await call(hub, "POST", url, alice, {"card_id": card, "count": 2})
+    assert status == 200, plan
+    status, _ = await call(hub, "DELETE", f"/api/v1/patients/{patient}/cards/{card}", alice)
+    assert status == 200
+    assert await hub.client.app[PLANS].charge_due() == 0
+    _, listed = await call(hub, "GET", url, alice)
+    assert listed["items"][0]["instalments"][0]["status"] == "stopped"
+    admin = await staff(hub, "ada", role="pharmacy_admin")
+    for query in ("day=9999-12-31", "day=0001-01-01"):
+        status, problem = await call(hub, "GET", f"/api/v1/payments/reconciliation?{query}", admin)
+        assert status == 400, problem
+    status, _ = await call(hub, "GET", "/api/v1/payments/receivables?as_of=0001-01-01", admin)
+    assert status == 400

@@ -79,7 +79,7 @@ def upgrade() -> None:
         sa.Column("id", sa.Uuid(), nullable=False),
         sa.Column("pharmacy_id", sa.Uuid(), nullable=False),
         sa.Column("patient_id", sa.Uuid(), nullable=False),
-        sa.Column("provider_id", sa.String(length=REF_MAX), nullable=False),
+        sa.Column("provider_id", sa.String(length=REF_MAX), nullable=True),
         sa.Column("amount", sa.BigInteger(), nullable=False),
         sa.Column("currency", sa.String(length=3), nullable=False),
         sa.Column("method", sa.String(length=16), nullable=False),
