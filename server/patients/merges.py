@@ -65,6 +65,11 @@ _NOT_QUEUED = (State.RECEIVED, State.CHECKING, State.REJECTED, State.CANCELLED)
 MergeCheck = Callable[[Session, uuid.UUID], tuple[str, str] | None]
 MERGE_CHECKS: list[MergeCheck] = []
 
+#: what another feature says an unmerge could not undo exactly (a name and a count), plugged in
+#: by that feature's setup (e.g. money the kept profile was charged or paid since the merge)
+UnmergeCheck = Callable[[Session, PatientMerge], tuple[str, int] | None]
+UNMERGE_CHECKS: list[UnmergeCheck] = []
+
 MOVED_TABLES: dict[str, Any] = {
     "consults": ConsultRow,
     "notifications": Notification,
@@ -582,6 +587,10 @@ def unmerge(
         )
         if record.survivor_id not in here or record.merged_id in here:
             missing["preferences"] = 1
+    for check in UNMERGE_CHECKS:
+        found_since = check(session, record)
+        if found_since is not None:
+            missing[found_since[0]] = found_since[1]
     if missing:
         raise _conflict(
             "unmerge_not_exact",

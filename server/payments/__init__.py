@@ -17,7 +17,7 @@ from ..background import BACKGROUND
 from ..db import DATABASE
 from ..patients import merges
 from ..settings import Settings
-from . import fills, http, plans
+from . import fills, http, plans, store
 from .models import LedgerEntry, PaymentIntent
 from .service import PAYMENTS, PLANS, Payments
 
@@ -30,11 +30,14 @@ _PATIENT = "/api/v1/patients/{id}"
 def register_merges() -> None:
     """A patient's money follows their profile into a merge (the ledger and the payments
     asked); a profile paying a plan is not merged away (its card and plan are its own:
-    cancel the plan first). Idempotent."""
+    cancel the plan first); a merge is not undone once the kept profile's ledger moved since
+    (whose money it was cannot be told). Idempotent."""
     merges.MOVED_TABLES.setdefault("ledger_entries", LedgerEntry)
     merges.MOVED_TABLES.setdefault("payment_intents", PaymentIntent)
     if plans.merge_check not in merges.MERGE_CHECKS:
         merges.MERGE_CHECKS.append(plans.merge_check)
+    if store.moved_money_since not in merges.UNMERGE_CHECKS:
+        merges.UNMERGE_CHECKS.append(store.moved_money_since)
 
 
 def setup(app: web.Application, settings: Settings) -> None:

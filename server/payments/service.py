@@ -699,6 +699,13 @@ class Payments:
                 metadata={"pharmacy": str(pharmacy_id), "payment": str(entry_id)},
             )
         )
+        if made.status in ("failed", "canceled"):  # nothing went back: nothing is written
+            await audit.record(
+                self._db,
+                actor,
+                replace(event, outcome="refused", detail={"refused": "refund_failed"}),
+            )
+            raise Unprocessable("refund_failed", f"The payment provider's refund {made.status}.")
         async with self._db.transaction() as session:
             entry = await session.run_sync(
                 lambda s: store.add_entry(

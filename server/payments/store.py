@@ -418,3 +418,14 @@ def intent_by_id(session: Session, intent_id: uuid.UUID) -> PaymentIntent | None
     return session.scalar(
         select(PaymentIntent).where(PaymentIntent.id == intent_id).with_for_update()
     )
+
+
+def moved_money_since(session: Session, merge: Any) -> tuple[str, int] | None:
+    """The kept profile's ledger entries since a merge (server.patients.merges): an unmerge
+    could not tell whose they are, so it is refused while there are any."""
+    count = session.scalar(
+        select(func.count())
+        .select_from(LedgerEntry)
+        .where(LedgerEntry.patient_id == merge.survivor_id, LedgerEntry.at >= merge.created_at)
+    )
+    return ("ledger_entries_since", int(count)) if count else None

@@ -417,3 +417,25 @@ async def pharmacy_of(hub: Hub, patient: uuid.UUID) -> uuid.UUID:
         )
     assert found is not None
     return found
+
+
+async def test_a_merge_is_not_undone_once_the_kept_profile_s_money_moved(hub: Hub) -> None:
+    await hub.pharmacy()
+    keep, gone = await profile(hub), await profile(hub)
+    alice = await staff(hub, "alice")
+    body = {"amount": 900, "description": "Consult", "reason": "by hand"}
+    assert (await call(hub, "POST", f"/api/v1/patients/{gone}/charges", alice, body))[0] == 200
+    status, merged = await call(
+        hub, "POST", f"/api/v1/patients/{keep}/merge", alice, {"merged_id": str(gone)}
+    )
+    assert status == 200, merged
+    assert merged["moved"]["ledger_entries"] == 1
+    status, book = await call(hub, "GET", f"/api/v1/patients/{keep}/ledger", alice)
+    assert book["balance"] == {"usd": 900}
+    # charged after the merge: whose money it is cannot be told apart, so no exact unmerge
+    assert (await call(hub, "POST", f"/api/v1/patients/{keep}/charges", alice, body))[0] == 200
+    status, problem = await call(
+        hub, "POST", f"/api/v1/patient-merges/{merged['id']}/unmerge", alice
+    )
+    assert (status, problem["code"]) == (409, "unmerge_not_exact")
+    assert "ledger_entries_since: 1" in problem["detail"]
