@@ -201,12 +201,17 @@ def test_a_patient_signs_in_by_email_code_asks_a_refill_and_turns_sms_off(
     page.keyboard.press("Enter")
     expect(page.get_by_role("heading", name="Hello, Riley")).to_be_visible()
     expect(page.locator("li.me-rx", has_text="lisinopril")).to_contain_text("Ready for pick-up")
+    # every section drawn (each loads on its own) before the walk
+    expect(page.get_by_label("Text messages (SMS)")).to_be_visible()
+    expect(page.get_by_label("Email", exact=True)).to_be_visible()
     reached = []
-    for _ in range(12):
+    for _ in range(30):
         page.keyboard.press("Tab")
         reached.append(
             page.evaluate("document.activeElement.id || document.activeElement.textContent")
         )
+        if {"consent-sms", "consent-email"} <= set(reached):
+            break
     assert "sign-out" in reached
     assert "consent-sms" in reached
     assert "consent-email" in reached
