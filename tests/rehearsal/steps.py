@@ -51,8 +51,7 @@ class Edge:
         return str(self.top.certificate)
 
     def request(self, method: str, path: str, **kwargs: Any) -> requests.Response:
-        kwargs.setdefault("timeout", 30)
-        return requests.request(method, self.base + path, verify=self.verify, **kwargs)
+        return requests.request(method, self.base + path, verify=self.verify, timeout=30, **kwargs)
 
     def ssl_context(self) -> ssl.SSLContext:
         return ssl.create_default_context(cafile=self.verify)
@@ -121,7 +120,9 @@ def contract(edge: Edge) -> Prescription:
     headers = {"Authorization": f"Bearer {read}"}
     deadline = time.monotonic() + START_TIMEOUT
     while True:  # the hubs run --no-worker: only a worker can take it past its check
-        listed = edge.request("GET", f"/api/v1/prescriptions?message_id={message_id}", headers=headers)
+        listed = edge.request(
+            "GET", f"/api/v1/prescriptions?message_id={message_id}", headers=headers
+        )
         check(listed.status_code == 200, f"prescriptions API: {listed.status_code} {listed.text}")
         items = listed.json()["items"]
         check(len(items) == 1, f"the NewRx read back as {len(items)} prescriptions")
@@ -132,7 +133,9 @@ def contract(edge: Edge) -> Prescription:
         time.sleep(0.3)
     one = edge.request("GET", f"/api/v1/prescriptions/{items[0]['id']}", headers=headers)
     rx = one.json() if one.status_code == 200 else {}
-    missing = [k for k in ("id", "state", "message_id", "patient", "medication", "findings") if k not in rx]
+    missing = [
+        k for k in ("id", "state", "message_id", "patient", "medication", "findings") if k not in rx
+    ]
     check(not missing, f"GET /api/v1/prescriptions/{{id}} lacks {missing}: {one.status_code}")
     check(bool(rx.get("patient_id")), "the checked prescription has no patient_id")
     return Prescription(rx["id"], rx["patient_id"], rx["state"])
@@ -212,13 +215,14 @@ async def consult(edge: Edge, scheduled: Consult) -> dict[str, Any]:
             return ws, top.connections()[new.pop()]
 
         pharmacist_ws, pharmacist_hub = await open_socket()
-        for tries in range(1, TRIES + 1):
+        tries = 0
+        while True:
+            tries += 1
             patient_ws, patient_hub = await open_socket()
             if patient_hub != pharmacist_hub:
                 break
             await patient_ws.close()  # the same process: a new connection, a new draw
-        else:
-            raise RehearsalError(f"{TRIES} patient sockets all landed on the pharmacist's process")
+            check(tries < TRIES, f"{TRIES} patient sockets all landed on the pharmacist's process")
         pharmacist = ConsultPeer("pharmacist", pharmacist_ws, relay_only=True)
         patient = ConsultPeer("patient", patient_ws, relay_only=True)
         try:
@@ -248,6 +252,8 @@ async def consult(edge: Edge, scheduled: Consult) -> dict[str, Any]:
                 "pharmacist": await pharmacist.frames("video", 30),
                 "patient": await patient.frames("video", 30),
             }
+            relays = top.relays()  # what `ss -unp` shows: coturn's relay ports in use
+            check(len(relays) >= 2, f"coturn holds {len(relays)} relay ports, not one a side")
             await pharmacist.send(type="end", notes="Rehearsed.", counselling="accepted")
             await patient.seen("ended")  # decided on one process, told on the other
         finally:
@@ -257,5 +263,5 @@ async def consult(edge: Edge, scheduled: Consult) -> dict[str, Any]:
         "hubs": (pharmacist_hub, patient_hub),
         "tries": tries,
         "frames": frames,
-        "username": server["username"],
+        "relays": relays,
     }

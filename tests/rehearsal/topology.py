@@ -32,7 +32,6 @@ from .shipped import (
     name,
     option,
     read_env,
-    read_turn,
     read_unit,
     relocate,
     render_env,
@@ -68,6 +67,8 @@ class Topology:
     broker_url: str
     bus_url: str
     hubs: int = 2
+    #: the files rehearsed (a copy with a fault, in the rehearsal's own tests)
+    deploy: Path = DEPLOY
     prefix: str = sys.prefix
     tag: str = field(default_factory=lambda: uuid.uuid4().hex)
     database: str = field(default_factory=lambda: f"telepharm_rehearsal_{secrets.token_hex(4)}")
@@ -86,6 +87,7 @@ class Topology:
         self.telepharm = Path(self.prefix) / "bin" / "telepharm"
         self.hub_env: dict[str, str] = {}
         self.hub_address = ""
+        self.relay_ports = (0, 0)
         self.turn_log = self.work / "turn.log"
 
     # rendering the shipped files
@@ -117,7 +119,7 @@ class Topology:
             raise RehearsalError(f"openssl could not make a certificate: {made.stderr.strip()}")
 
     def _turn(self) -> dict[str, list[str]]:
-        path = DEPLOY / "coturn/turnserver.conf"
+        path = self.deploy / "coturn/turnserver.conf"
         text = path.read_text()
         shipped = check_turn(text, name(path))
         text = render_turn(
@@ -137,10 +139,11 @@ class Topology:
             "allow-loopback-peers\nallowed-peer-ip=127.0.0.1\n"
         )
         (self.work / "turnserver.conf").write_text(text)
+        self.relay_ports = (int(shipped["min-port"][0]), int(shipped["max-port"][0]))
         return shipped
 
     def _env(self, turn: dict[str, list[str]]) -> None:
-        path = DEPLOY / "hub.env.example"
+        path = self.deploy / "hub.env.example"
         text = path.read_text()
         shipped = read_env(text, name(path))
         ports = {
@@ -165,12 +168,12 @@ class Topology:
         rendered = relocate(render_env(text, values, name(path)), self.root, self.prefix)
         (self.root / "etc/telepharm/hub.env").write_text(rendered)
         self.hub_env = read_env(rendered, "hub.env")
-        for worker_env in sorted((DEPLOY / "systemd").glob("worker-*.env")):
+        for worker_env in sorted((self.deploy / "systemd").glob("worker-*.env")):
             target = self.root / "etc/telepharm" / worker_env.name
             target.write_text(relocate(worker_env.read_text(), self.root, self.prefix))
 
     def _commands(self, unit_file: str, instance: str = "") -> tuple[list[str], dict[str, str]]:
-        unit = read_unit(DEPLOY / "systemd" / unit_file)
+        unit = read_unit(self.deploy / "systemd" / unit_file)
         where = name(unit.path)
         env: dict[str, str] = {}
         for entry in unit.environment_files:
@@ -192,7 +195,7 @@ class Topology:
             argv[argv.index("--port") + 1] = str(self.ports["hub"])
             self.commands[f"hub@{number}"] = argv
             self.envs[f"hub@{number}"] = env
-        workers = sorted((DEPLOY / "systemd").glob("worker-*.env"))
+        workers = sorted((self.deploy / "systemd").glob("worker-*.env"))
         if not workers:
             raise ShippedFileError("deploy/systemd: no worker-*.env, so no worker runs")
         for worker_env in workers:
@@ -205,9 +208,11 @@ class Topology:
         self.envs["beat"] = env
 
     def _nginx(self) -> None:
-        path = DEPLOY / "nginx/telepharm.conf"
+        path = self.deploy / "nginx/telepharm.conf"
         where = name(path)
-        text = relocate(path.read_text(), self.root, self.prefix)
+        # without its comments: what is substituted must be in a directive
+        text = re.sub(r"(?m)^\s*#.*\n|[ \t]+#[^'\"\n]*$", "", path.read_text())
+        text = relocate(text, self.root, self.prefix)
         text = substitute(text, self.hub_address, f"127.0.0.1:{self.ports['hub']}", where)
         text = substitute(text, "listen 443 ", f"listen 127.0.0.1:{self.ports['https']} ", where)
         text = substitute(text, "listen 80;", f"listen 127.0.0.1:{self.ports['http']};", where)
@@ -373,6 +378,17 @@ class Topology:
             if state == "01" and local == self.ports["hub"] and owners.get(inode) in hubs
         }
 
+    def relays(self) -> list[int]:
+        """The UDP ports coturn holds in its relay range: one per allocation."""
+        (coturn,) = [s.process.pid for s in self.started if s.name == "coturn"]
+        owners = self._owners()
+        low, high = self.relay_ports
+        return sorted(
+            local
+            for inode, (_, local, _) in _tcp(("/proc/net/udp", "/proc/net/udp6")).items()
+            if low <= local <= high and owners.get(inode) == coturn
+        )
+
     def _owners(self, any_owner: bool = False) -> dict[int, int]:
         pids = [s.process.pid for s in self.started if running(s.process.pid)]
         if any_owner:
@@ -403,13 +419,18 @@ def _read(path: Path) -> bytes:
         return b""
 
 
-_ROW = re.compile(r"\s*\d+: [0-9A-F]+:([0-9A-F]{4}) [0-9A-F]+:([0-9A-F]{4}) ([0-9A-F]{2})(?:\s+\S+){5}\s+(\d+)")
+_ROW = re.compile(
+    r"\s*\d+: [0-9A-F]+:([0-9A-F]{4}) [0-9A-F]+:([0-9A-F]{4}) ([0-9A-F]{2})(?:\s+\S+){5}\s+(\d+)"
+)
 
 
-def _tcp() -> dict[int, tuple[str, int, int]]:
-    """This network namespace's TCP sockets: inode -> (state, local port, remote port)."""
+def _tcp(
+    tables: tuple[str, ...] = ("/proc/net/tcp", "/proc/net/tcp6"),
+) -> dict[int, tuple[str, int, int]]:
+    """This network namespace's sockets (TCP, or those of ``tables``): inode -> (state, local
+    port, remote port)."""
     found = {}
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+    for table in tables:
         try:
             lines = Path(table).read_text().splitlines()[1:]
         except OSError:
