@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from .shipped import DEPLOY, ShippedFileError
-from .steps import Edge, consult, contract, edge_promises, schedule
+from .steps import Edge, consult, contract, edge_promises, operators, schedule
 from .topology import RehearsalError, Topology
 
 
@@ -75,12 +75,16 @@ def main() -> int:
         edge = Edge(top)
         step("nginx: HTTPS only, HSTS, the 1 MiB body limit, /metrics not public",
              lambda: edge_promises(edge))  # fmt: skip
+        ops = step(
+            "the operator's CLI: a pharmacy, two clients, a pharmacist", lambda: operators(edge)
+        )
         rx = step(
-            "the contract: CLI pharmacy and clients, token, NewRx, a worker's check, read-back",
-            lambda: contract(edge),
+            "the contract: tokens, NewRx, the check by a worker, the API's read-back",
+            lambda: contract(edge, ops),
         )
         scheduled = step(
-            "a pharmacist signs in and schedules a consult", lambda: schedule(edge, rx.patient_id)
+            "the pharmacist signs in and schedules a consult",
+            lambda: schedule(edge, ops, rx.patient_id),
         )
         seen = step(
             "the consult: two sides on two hub processes, media relayed by coturn",

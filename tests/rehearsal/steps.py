@@ -10,6 +10,7 @@ import asyncio
 import ssl
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -26,6 +27,7 @@ from .topology import START_TIMEOUT, RehearsalError, Topology
 NCPDPID, NPI = "1234567", "1000000004"
 CONSENT = "telehealth-consent-v1"
 CONSOLE = "telepharm-console"
+PHARMACIST = "rehearsal-pharmacist"
 #: the share of runs in which the patient's socket lands on the pharmacist's process each
 #: time, with two processes, is one half: 20 tries fail once in a million runs
 TRIES = 20
@@ -90,17 +92,44 @@ class Prescription:
     state: str
 
 
-def contract(edge: Edge) -> Prescription:
-    """The contract smoke's steps, the hub behind nginx."""
+@dataclass
+class Operators:
+    """What the operator made with the CLI: the prescriber system's and the pharmacy system's
+    client credentials, a pharmacist's password and authenticator seed."""
+
+    ehr: dict[str, str]
+    pms: dict[str, str]
+    password: str
+    seed: str
+
+
+def operators(edge: Edge) -> Operators:
+    """``telepharm pharmacy add``, then two ``client add`` and a ``user add`` (at once: each
+    command starts a Python of its own)."""
     top = edge.top
     top.cli("pharmacy", "add", "--ncpdpid", NCPDPID, "--npi", NPI, "--name", "Rehearsal Pharmacy")
-    ehr = _json(top.cli("client", "add", "--name", "Rehearsal EHR", "--scope", "script:send"))
-    pms = _json(
-        top.cli(
-            "client", "add", "--name", "Rehearsal PMS", "--scope", "rx:read",
-            "--pharmacy", NCPDPID,
+    password = uuid.uuid4().hex + uuid.uuid4().hex
+    with ThreadPoolExecutor(3) as pool:
+        ehr = pool.submit(
+            top.cli, "client", "add", "--name", "Rehearsal EHR", "--scope", "script:send"
         )
-    )  # fmt: skip
+        pms = pool.submit(
+            top.cli, "client", "add", "--name", "Rehearsal PMS", "--scope", "rx:read",
+            "--pharmacy", NCPDPID,
+        )  # fmt: skip
+        user = pool.submit(
+            top.cli, "user", "add", "--pharmacy", NCPDPID, "--username", PHARMACIST,
+            "--role", "pharmacist", "--password-stdin", stdin=password + "\n",
+        )  # fmt: skip
+    uris = [w for w in user.result().split() if w.startswith("otpauth://")]
+    check(len(uris) == 1, "telepharm user add printed no otpauth:// enrolment")
+    seed = parse_qs(urlsplit(uris[0]).query)["secret"][0]
+    return Operators(_json(ehr.result()), _json(pms.result()), password, seed)
+
+
+def contract(edge: Edge, ops: Operators) -> Prescription:
+    """The contract smoke's steps, the hub behind nginx."""
+    ehr, pms = ops.ehr, ops.pms
     send, read = _token(edge, ehr, "script:send"), _token(edge, pms, "rx:read")
     message_id = uuid.uuid4().hex
     answer = edge.request(
@@ -165,24 +194,16 @@ class Consult:
     token: str
 
 
-def schedule(edge: Edge, patient_id: str) -> Consult:
-    """A pharmacist account (the CLI), signed in through the console's browser flow, schedules
-    a consult with the prescription's patient."""
-    password = uuid.uuid4().hex + uuid.uuid4().hex
-    printed = edge.top.cli(
-        "user", "add", "--pharmacy", NCPDPID, "--username", "rehearsal-pharmacist",
-        "--role", "pharmacist", "--password-stdin", stdin=password + "\n",
-    )  # fmt: skip
-    uris = [w for w in printed.split() if w.startswith("otpauth://")]
-    check(len(uris) == 1, "telepharm user add printed no otpauth:// enrolment")
-    seed = parse_qs(urlsplit(uris[0]).query)["secret"][0]
+def schedule(edge: Edge, ops: Operators, patient_id: str) -> Consult:
+    """The pharmacist, signed in through the console's browser flow (password, then TOTP),
+    schedules a consult with the prescription's patient."""
     token = sign_in(
         edge.base,
         CONSOLE,
-        seed,
+        ops.seed,
         "openid consults",
-        "rehearsal-pharmacist",
-        password,
+        PHARMACIST,
+        ops.password,
         redirect_uri=edge.base + "/",
         verify=edge.verify,
     )

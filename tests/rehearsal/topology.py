@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-from tests.support.processes import free_port, running, stop, tagged
+from tests.support.processes import children, command_line, free_port, running, stop, tagged
 
 from .shipped import (
     DEPLOY,
@@ -316,6 +316,9 @@ class Topology:
             START_TIMEOUT,
             f"every hub process listening on port {self.ports['hub']}",
         )
+        for hub in hubs:  # the checks are the workers': no hub runs an embedded one
+            if children(hub):
+                raise RehearsalError(f"hub process {hub} started {command_line(children(hub)[0])}")
         for label, argv in self.commands.items():
             if not label.startswith("hub@"):
                 self.start(label, argv, self.envs[label])
