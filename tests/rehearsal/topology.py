@@ -318,7 +318,10 @@ class Topology:
         )
         for hub in hubs:  # the checks are the workers': no hub runs an embedded one
             if children(hub):
-                raise RehearsalError(f"hub process {hub} started {command_line(children(hub)[0])}")
+                raise RehearsalError(
+                    f"hub process {hub} runs a worker of its own ({command_line(children(hub)[0])})"
+                    ": the hub unit's serve needs --no-worker"
+                )
         for label, argv in self.commands.items():
             if not label.startswith("hub@"):
                 self.start(label, argv, self.envs[label])
