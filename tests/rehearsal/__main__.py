@@ -12,6 +12,7 @@ import argparse
 import asyncio
 import os
 import shutil
+import signal
 import sys
 import tempfile
 import time
@@ -53,6 +54,8 @@ def main() -> int:
         if shutil.which(tool) is None:
             print(f"rehearsal: FAIL: {tool} is not installed (apt-get install {tool})")
             return 1
+    # stopped from outside (a CI timeout): still stop what it started, drop what it made
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit("rehearsal: FAIL: stopped (SIGTERM)"))
     began = time.monotonic()
     work = Path(tempfile.mkdtemp(prefix="telepharm-rehearsal-"))
     top = Topology(work, args.database, args.broker, args.bus, deploy=args.deploy.resolve())

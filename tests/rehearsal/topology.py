@@ -88,7 +88,6 @@ class Topology:
         self.hub_env: dict[str, str] = {}
         self.hub_address = ""
         self.relay_ports = (0, 0)
-        self.turn_log = self.work / "turn.log"
 
     # rendering the shipped files
 
@@ -128,7 +127,6 @@ class Topology:
                 "listening-port": str(self.ports["turn"]),
                 "tls-listening-port": str(self.ports["turns"]),
                 "static-auth-secret": self.turn_secret,
-                "log-file": str(self.turn_log),
             },
             name(path),
         )
