@@ -147,6 +147,19 @@ class Asked(msgspec.Struct, frozen=True, kw_only=True):
     ]
 
 
+class PaymentStatus(msgspec.Struct, frozen=True, kw_only=True):
+    """What became of a payment asked: ``paid`` (on the ledger), ``processing``,
+    ``action_required``, ``declined`` (also when the provider declines it after the hub
+    answered; ``reason`` in its words), ``canceled``, ``held`` (another amount arrived)."""
+
+    payment_id: uuid.UUID
+    status: Literal["paid", "processing", "action_required", "declined", "canceled", "held"]
+    amount: int
+    currency: str
+    reason: str | None
+    entry_id: Annotated[uuid.UUID | None, msgspec.Meta(description="paid: its ledger line")]
+
+
 class RefundBody(Body, frozen=True, kw_only=True):
     amount: Amount
     reason: Reason
@@ -194,7 +207,7 @@ def line_view(entry: LedgerEntry) -> LineView:
     )
 
 
-async def _staff(request: web.Request, scope: str, *roles: str) -> Caller:
+async def staff_caller(request: web.Request, scope: str, *roles: str) -> Caller:
     who = await caller(request, scope)
     who.require_role(*roles)
     return who
@@ -216,7 +229,7 @@ async def _staff(request: web.Request, scope: str, *roles: str) -> Caller:
 )
 async def get_ledger(request: web.Request) -> web.Response:
     """``GET /api/v1/patients/{id}/ledger``."""
-    who = await _staff(request, READ_SCOPE, *STAFF)
+    who = await staff_caller(request, READ_SCOPE, *STAFF)
     patient_id = path_uuid(request, "patient")
     limit = max(1, query_int(request, "limit", 50, 200))
     after = cursor_after(request)
@@ -245,7 +258,7 @@ async def get_ledger(request: web.Request) -> web.Response:
 )
 async def add_charge(request: web.Request) -> web.Response:
     """``POST /api/v1/patients/{id}/charges``."""
-    who = await _staff(request, SCOPE, PHARMACIST)
+    who = await staff_caller(request, SCOPE, PHARMACIST)
     patient_id = path_uuid(request, "patient")
     body = await read_json_as(request, ChargeBody, MAX_BODY)
     entry = await request.app[PAYMENTS].charge(
@@ -279,7 +292,7 @@ class WriteOffBody(Body, frozen=True, kw_only=True):
 )
 async def write_off(request: web.Request) -> web.Response:
     """``POST /api/v1/patients/{id}/write-offs``."""
-    who = await _staff(request, SCOPE, PHARMACIST)
+    who = await staff_caller(request, SCOPE, PHARMACIST)
     patient_id = path_uuid(request, "patient")
     body = await read_json_as(request, WriteOffBody, MAX_BODY)
     entry = await request.app[PAYMENTS].write_off(
@@ -315,7 +328,7 @@ async def write_off(request: web.Request) -> web.Response:
 )
 async def ask_payment(request: web.Request) -> web.Response:
     """``POST /api/v1/patients/{id}/payments``."""
-    who = await _staff(request, SCOPE, PHARMACIST, TECHNICIAN)
+    who = await staff_caller(request, SCOPE, PHARMACIST, TECHNICIAN)
     patient_id = path_uuid(request, "patient")
     key = request.headers.get("Idempotency-Key")
     if key is not None and not IDEMPOTENCY_KEY.fullmatch(key):
@@ -330,6 +343,42 @@ async def ask_payment(request: web.Request) -> web.Response:
     )
     asked = await request.app[PAYMENTS].ask(who.actor, who.pharmacy_id, patient_id, asking)
     return respond(asked_view(asked))
+
+
+@operation(
+    Operation(
+        operation_id="getPatientPayment",
+        summary="What became of a payment asked: paid, processing or declined (and why)",
+        scope=READ_SCOPE,
+        parameters=[*_PATIENT, path("payment", "the payment (payment_id of its asking)")],
+        response=PaymentStatus,
+        errors=("401", "403", "404"),
+        description="Allowed to: pharmacist, technician, pharmacy admin. The console asks it "
+        "after taking a payment until it is paid or declined: a payment the provider declines "
+        "after the hub answered shows here with the provider's reason.",
+    )
+)
+async def get_payment(request: web.Request) -> web.Response:
+    """``GET /api/v1/patients/{id}/payments/{payment}``."""
+    who = await staff_caller(request, READ_SCOPE, *STAFF)
+    patient_id = path_uuid(request, "patient")
+    try:
+        payment_id = uuid.UUID(request.match_info["payment"])
+    except ValueError:
+        raise NotFound("No such payment.") from None
+    state = await request.app[PAYMENTS].payment_status(
+        who.actor, who.pharmacy_id, patient_id, payment_id
+    )
+    return respond(
+        PaymentStatus(
+            payment_id=state.intent.id,
+            status=state.status,  # type: ignore[arg-type]
+            amount=state.intent.amount,
+            currency=state.intent.currency,
+            reason=state.reason,
+            entry_id=None if state.entry is None else state.entry.id,
+        )
+    )
 
 
 def asked_view(asked: Made) -> Asked:
@@ -358,7 +407,7 @@ def asked_view(asked: Made) -> Asked:
 )
 async def set_up_card(request: web.Request) -> web.Response:
     """``POST /api/v1/patients/{id}/cards``."""
-    who = await _staff(request, SCOPE, PHARMACIST, TECHNICIAN)
+    who = await staff_caller(request, SCOPE, PHARMACIST, TECHNICIAN)
     patient_id = path_uuid(request, "patient")
     card, secret = await request.app[PAYMENTS].card_setup(who.actor, who.pharmacy_id, patient_id)
     return respond(card_setup_view(request, card.id, secret))
@@ -386,7 +435,7 @@ def card_setup_view(request: web.Request, card_id: uuid.UUID, secret: str | None
 )
 async def list_cards(request: web.Request) -> web.Response:
     """``GET /api/v1/patients/{id}/cards``."""
-    who = await _staff(request, READ_SCOPE, *STAFF)
+    who = await staff_caller(request, READ_SCOPE, *STAFF)
     patient_id = path_uuid(request, "patient")
     found = await request.app[PAYMENTS].cards(who.actor, who.pharmacy_id, patient_id)
     return respond(cards_view(found))
@@ -415,7 +464,7 @@ def cards_view(found: Sequence[PaymentCard]) -> Cards:
 )
 async def remove_card(request: web.Request) -> web.Response:
     """``DELETE /api/v1/patients/{id}/cards/{card}``."""
-    who = await _staff(request, SCOPE, PHARMACIST, TECHNICIAN)
+    who = await staff_caller(request, SCOPE, PHARMACIST, TECHNICIAN)
     patient_id = path_uuid(request, "patient")
     try:
         card_id = uuid.UUID(request.match_info["card"])
@@ -441,7 +490,7 @@ async def remove_card(request: web.Request) -> web.Response:
 )
 async def refund(request: web.Request) -> web.Response:
     """``POST /api/v1/payments/{id}/refunds``."""
-    who = await _staff(request, SCOPE, *STAFF)
+    who = await staff_caller(request, SCOPE, *STAFF)
     entry_id = path_uuid(request, "payment")
     body = await read_json_as(request, RefundBody, MAX_BODY)
     payments = request.app[PAYMENTS]
@@ -467,7 +516,7 @@ async def refund(request: web.Request) -> web.Response:
 )
 async def list_prices(request: web.Request) -> web.Response:
     """``GET /api/v1/payments/prices``."""
-    who = await _staff(request, READ_SCOPE, *STAFF)
+    who = await staff_caller(request, READ_SCOPE, *STAFF)
     return respond(_prices(await request.app[PAYMENTS].prices(who.pharmacy_id)))
 
 
@@ -496,7 +545,7 @@ _ITEM = re.compile(r"consult|delivery|fill|ndc:[0-9]{11}")
 )
 async def set_price(request: web.Request) -> web.Response:
     """``PUT /api/v1/payments/prices/{item}``."""
-    who = await _staff(request, SCOPE, ADMIN)
+    who = await staff_caller(request, SCOPE, ADMIN)
     item = request.match_info["item"]
     if not _ITEM.fullmatch(item):
         raise BadRequest("item is consult, delivery, fill or ndc:<11 digits>.")
@@ -596,7 +645,7 @@ _DAY = query("day", {"type": "string", "format": "date"}, "the day (UTC); yester
 )
 async def get_reconciliation(request: web.Request) -> web.Response:
     """``GET /api/v1/payments/reconciliation``."""
-    who = await _staff(request, READ_SCOPE, PHARMACIST, ADMIN)
+    who = await staff_caller(request, READ_SCOPE, PHARMACIST, ADMIN)
     day = _day(request, "day")
     report = await request.app[PAYMENTS].reconciliation(who.actor, who.pharmacy_id, day)
     done = report.reconciliation
@@ -636,7 +685,7 @@ async def get_reconciliation(request: web.Request) -> web.Response:
 )
 async def get_reconciliation_csv(request: web.Request) -> web.Response:
     """``GET /api/v1/payments/reconciliation.csv``."""
-    who = await _staff(request, READ_SCOPE, PHARMACIST, ADMIN)
+    who = await staff_caller(request, READ_SCOPE, PHARMACIST, ADMIN)
     day = _day(request, "day")
     report = await request.app[PAYMENTS].reconciliation(who.actor, who.pharmacy_id, day)
     out = io.StringIO(newline="")
@@ -664,7 +713,7 @@ async def get_reconciliation_csv(request: web.Request) -> web.Response:
 )
 async def get_receivables(request: web.Request) -> web.Response:
     """``GET /api/v1/payments/receivables``."""
-    who = await _staff(request, READ_SCOPE, PHARMACIST, ADMIN)
+    who = await staff_caller(request, READ_SCOPE, PHARMACIST, ADMIN)
     as_of = _day(request, "as_of")
     aged = await request.app[PAYMENTS].receivables(who.actor, who.pharmacy_id, as_of)
     return respond(
@@ -756,7 +805,7 @@ def plan_view(view: plans.PlanView) -> PlanView:
 )
 async def create_plan(request: web.Request) -> web.Response:
     """``POST /api/v1/patients/{id}/plans``."""
-    who = await _staff(request, SCOPE, PHARMACIST, TECHNICIAN)
+    who = await staff_caller(request, SCOPE, PHARMACIST, TECHNICIAN)
     patient_id = path_uuid(request, "patient")
     body = await read_json_as(request, PlanBody, MAX_BODY)
     currency = money_of(request, 1, body.currency).currency
@@ -785,7 +834,7 @@ async def create_plan(request: web.Request) -> web.Response:
 )
 async def list_plans(request: web.Request) -> web.Response:
     """``GET /api/v1/patients/{id}/plans``."""
-    who = await _staff(request, READ_SCOPE, *STAFF)
+    who = await staff_caller(request, READ_SCOPE, *STAFF)
     patient_id = path_uuid(request, "patient")
     found = await request.app[PLANS].of_patient(who.actor, who.pharmacy_id, patient_id)
     return respond(PlanList(items=[plan_view(v) for v in found]))
@@ -803,7 +852,7 @@ async def list_plans(request: web.Request) -> web.Response:
 )
 async def cancel_plan(request: web.Request) -> web.Response:
     """``POST /api/v1/payment-plans/{id}/cancel``."""
-    who = await _staff(request, SCOPE, PHARMACIST, TECHNICIAN)
+    who = await staff_caller(request, SCOPE, PHARMACIST, TECHNICIAN)
     plan_id = path_uuid(request, "plan")
     return respond(plan_view(await request.app[PLANS].cancel(who.actor, who.pharmacy_id, plan_id)))
 
