@@ -10,13 +10,11 @@ from typing import Annotated, Literal
 import msgspec
 from aiohttp import web
 
-from ..errors import BadRequest
 from ..http import PROXIES, path_uuid, read_json_as, respond
 from ..openapi import Body, Operation, operation, path
 from .consult_fees import ConsultFees
 from .http import (
     ADMIN,
-    IDEMPOTENCY_KEY,
     MAX_BODY,
     READ_SCOPE,
     SCOPE,
@@ -25,6 +23,7 @@ from .http import (
     CardSetup,
     asked_view,
     card_setup_view,
+    idempotency_key,
     staff_caller,
 )
 from .store import ConsultFee
@@ -163,13 +162,9 @@ async def set_up_card(request: web.Request) -> web.Response:
 )
 async def pay(request: web.Request) -> web.Response:
     """``POST /api/v1/consult-fee/payments``."""
-    key = request.headers.get("Idempotency-Key")
-    if key is not None and not IDEMPOTENCY_KEY.fullmatch(key):
-        raise BadRequest("Idempotency-Key is 8 to 64 letters, digits, - or _.")
+    key = idempotency_key(request)
     body = await read_json_as(request, FeePayment, MAX_BODY)
-    asked = await request.app[CONSULT_FEES].pay(
-        body.resume, _ip(request), body.card_id, key or str(uuid.uuid4())
-    )
+    asked = await request.app[CONSULT_FEES].pay(body.resume, _ip(request), body.card_id, key)
     return respond(asked_view(asked))
 
 

@@ -13,6 +13,7 @@ import io
 import re
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Annotated, Literal
 
 import msgspec
@@ -21,6 +22,7 @@ from aiohttp import web
 from eprescribe.payments import CURRENCIES, Money, MoneyRefused, money, write_csv
 from eprescribe.payments.money import AMOUNT_MAX
 
+from .. import audit
 from ..callers import PHARMACIST, Caller, caller
 from ..db.models import utcnow
 from ..errors import BadRequest, NotFound, Unprocessable
@@ -213,6 +215,74 @@ async def staff_caller(request: web.Request, scope: str, *roles: str) -> Caller:
     return who
 
 
+@dataclass(frozen=True, slots=True)
+class Payer:
+    """Whose money a request is about, and who acts: staff on a patient of their pharmacy
+    (``/api/v1/patients/{id}``), or the patient on their own page (``/api/v1/me``, whose
+    session names both). The card and plan operations of both are answered by the same
+    functions below: the same JSON, the same service calls, the same audits."""
+
+    actor: audit.Actor
+    pharmacy_id: uuid.UUID
+    patient_id: uuid.UUID
+
+
+async def staff_payer(request: web.Request, scope: str, *roles: str) -> Payer:
+    who = await staff_caller(request, scope, *roles)
+    return Payer(who.actor, who.pharmacy_id, path_uuid(request, "patient"))
+
+
+async def card_setup_answer(request: web.Request, payer: Payer) -> web.Response:
+    card, secret = await request.app[PAYMENTS].card_setup(
+        payer.actor, payer.pharmacy_id, payer.patient_id
+    )
+    return respond(card_setup_view(request, card.id, secret))
+
+
+async def cards_answer(request: web.Request, payer: Payer) -> web.Response:
+    found = await request.app[PAYMENTS].cards(payer.actor, payer.pharmacy_id, payer.patient_id)
+    return respond(cards_view(found))
+
+
+async def remove_card_answer(request: web.Request, payer: Payer) -> web.Response:
+    try:
+        card_id = uuid.UUID(request.match_info["card"])
+    except ValueError:
+        raise NotFound("No such card.") from None
+    payments = request.app[PAYMENTS]
+    await payments.remove_card(payer.actor, payer.pharmacy_id, payer.patient_id, card_id)
+    return await cards_answer(request, payer)
+
+
+def idempotency_key(request: web.Request) -> str:
+    """The request's ``Idempotency-Key`` (one made up when it sent none)."""
+    key = request.headers.get("Idempotency-Key")
+    if key is not None and not IDEMPOTENCY_KEY.fullmatch(key):
+        raise BadRequest("Idempotency-Key is 8 to 64 letters, digits, - or _.")
+    return key or str(uuid.uuid4())
+
+
+async def payment_answer(
+    request: web.Request, payer: Payer, key: str, body: PaymentBody
+) -> web.Response:
+    asking = Asking(
+        money=money_of(request, body.amount, body.currency),
+        method=body.method,
+        card_id=body.card_id,
+        key=key,
+        save=body.save,
+    )
+    asked = await request.app[PAYMENTS].ask(
+        payer.actor, payer.pharmacy_id, payer.patient_id, asking
+    )
+    return respond(asked_view(asked))
+
+
+async def plans_answer(request: web.Request, payer: Payer) -> web.Response:
+    found = await request.app[PLANS].of_patient(payer.actor, payer.pharmacy_id, payer.patient_id)
+    return respond(PlanList(items=[plan_view(v) for v in found]))
+
+
 @operation(
     Operation(
         operation_id="getPatientLedger",
@@ -328,21 +398,10 @@ async def write_off(request: web.Request) -> web.Response:
 )
 async def ask_payment(request: web.Request) -> web.Response:
     """``POST /api/v1/patients/{id}/payments``."""
-    who = await staff_caller(request, SCOPE, PHARMACIST, TECHNICIAN)
-    patient_id = path_uuid(request, "patient")
-    key = request.headers.get("Idempotency-Key")
-    if key is not None and not IDEMPOTENCY_KEY.fullmatch(key):
-        raise BadRequest("Idempotency-Key is 8 to 64 letters, digits, - or _.")
+    payer = await staff_payer(request, SCOPE, PHARMACIST, TECHNICIAN)
+    key = idempotency_key(request)
     body = await read_json_as(request, PaymentBody, MAX_BODY)
-    asking = Asking(
-        money=money_of(request, body.amount, body.currency),
-        method=body.method,
-        card_id=body.card_id,
-        key=key or str(uuid.uuid4()),
-        save=body.save,
-    )
-    asked = await request.app[PAYMENTS].ask(who.actor, who.pharmacy_id, patient_id, asking)
-    return respond(asked_view(asked))
+    return await payment_answer(request, payer, key, body)
 
 
 @operation(
@@ -407,10 +466,9 @@ def asked_view(asked: Made) -> Asked:
 )
 async def set_up_card(request: web.Request) -> web.Response:
     """``POST /api/v1/patients/{id}/cards``."""
-    who = await staff_caller(request, SCOPE, PHARMACIST, TECHNICIAN)
-    patient_id = path_uuid(request, "patient")
-    card, secret = await request.app[PAYMENTS].card_setup(who.actor, who.pharmacy_id, patient_id)
-    return respond(card_setup_view(request, card.id, secret))
+    return await card_setup_answer(
+        request, await staff_payer(request, SCOPE, PHARMACIST, TECHNICIAN)
+    )
 
 
 def card_setup_view(request: web.Request, card_id: uuid.UUID, secret: str | None) -> CardSetup:
@@ -435,10 +493,7 @@ def card_setup_view(request: web.Request, card_id: uuid.UUID, secret: str | None
 )
 async def list_cards(request: web.Request) -> web.Response:
     """``GET /api/v1/patients/{id}/cards``."""
-    who = await staff_caller(request, READ_SCOPE, *STAFF)
-    patient_id = path_uuid(request, "patient")
-    found = await request.app[PAYMENTS].cards(who.actor, who.pharmacy_id, patient_id)
-    return respond(cards_view(found))
+    return await cards_answer(request, await staff_payer(request, READ_SCOPE, *STAFF))
 
 
 def cards_view(found: Sequence[PaymentCard]) -> Cards:
@@ -464,15 +519,8 @@ def cards_view(found: Sequence[PaymentCard]) -> Cards:
 )
 async def remove_card(request: web.Request) -> web.Response:
     """``DELETE /api/v1/patients/{id}/cards/{card}``."""
-    who = await staff_caller(request, SCOPE, PHARMACIST, TECHNICIAN)
-    patient_id = path_uuid(request, "patient")
-    try:
-        card_id = uuid.UUID(request.match_info["card"])
-    except ValueError:
-        raise NotFound("No such card.") from None
-    payments = request.app[PAYMENTS]
-    await payments.remove_card(who.actor, who.pharmacy_id, patient_id, card_id)
-    return respond(cards_view(await payments.cards(who.actor, who.pharmacy_id, patient_id)))
+    payer = await staff_payer(request, SCOPE, PHARMACIST, TECHNICIAN)
+    return await remove_card_answer(request, payer)
 
 
 @operation(
@@ -834,10 +882,7 @@ async def create_plan(request: web.Request) -> web.Response:
 )
 async def list_plans(request: web.Request) -> web.Response:
     """``GET /api/v1/patients/{id}/plans``."""
-    who = await staff_caller(request, READ_SCOPE, *STAFF)
-    patient_id = path_uuid(request, "patient")
-    found = await request.app[PLANS].of_patient(who.actor, who.pharmacy_id, patient_id)
-    return respond(PlanList(items=[plan_view(v) for v in found]))
+    return await plans_answer(request, await staff_payer(request, READ_SCOPE, *STAFF))
 
 
 @operation(
