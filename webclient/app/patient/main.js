@@ -204,7 +204,7 @@ function consult(stream, how) {
       h("p", {}, e.detail.reason === "replaced" ? "The consultation continues in the other tab or device." : "Thank you. You can close this page now."));
   });
 
-  replace(view, banner, h("div", { class: "page-head" }, title, h("span", { class: "spacer" })), stage, ask, controls, fee);
+  replace(view, banner, h("div", { class: "page-head" }, title, h("span", { class: "spacer" })), fee, stage, ask, controls);
   view.focus({ preventScroll: true });
   renderControls(false);
   call.connect();
