@@ -59,9 +59,12 @@ def register() -> None:
 def admission(
     session: Session, pharmacy_id: uuid.UUID, consult_id: uuid.UUID
 ) -> tuple[str, str] | None:
-    """``before_admission``: a fee not paid yet keeps the patient waiting."""
-    fee = store.consult_fee(session, pharmacy_id, consult_id)
-    if fee.policy != "before_admission" or fee.status in ("none", "paid"):
+    """``before_admission``: a fee not paid yet keeps the patient waiting (one their credit
+    covers does not)."""
+    row = session.get(ConsultRow, consult_id)  # locked by the admission already
+    assert row is not None
+    fee = store.consult_fee(session, pharmacy_id, row.patient_id, consult_id)
+    if fee.policy != "before_admission" or fee.status in ("none", "paid", "covered"):
         return None
     return "fee_unpaid", "The patient has not paid the consultation fee yet."
 
@@ -161,17 +164,22 @@ class ConsultFees:
                     replace(event, outcome="not_found"),
                     NotFound("No such consult."),
                 )
-            fee = await session.run_sync(lambda s: store.consult_fee(s, pharmacy_id, consult_id))
+            patient_id = row.patient_id
+            fee = await session.run_sync(
+                lambda s: store.consult_fee(s, pharmacy_id, patient_id, consult_id)
+            )
             detail = {"status": fee.status, "policy": fee.policy}
             await audit.add(session, actor, replace(event, detail=detail))
         return fee
 
-    async def _payable(self, seated: Seated, action: str) -> Money:
+    async def _payable(self, seated: Seated, action: str) -> ConsultFee:
         """The fee the waiting patient may pay now, else the refusal (audited)."""
         event = audit.Event(action, "consult", str(seated.consult_id))
         async with audit.refusable(self._db) as session:
             fee = await session.run_sync(
-                lambda s: store.consult_fee(s, seated.pharmacy_id, seated.consult_id)
+                lambda s: store.consult_fee(
+                    s, seated.pharmacy_id, seated.patient_id, seated.consult_id
+                )
             )
             refusal: Conflict | None = None
             if seated.state not in _OPEN:
@@ -186,13 +194,16 @@ class ConsultFees:
                 refusal = _conflict("fee_paid", "The consultation fee is paid.")
             elif fee.status == "processing":
                 refusal = _conflict("fee_processing", "A payment of the fee is on its way.")
+            elif fee.status == "covered":
+                refusal = _conflict(
+                    "fee_covered", "Your credit with the pharmacy covers the consultation fee."
+                )
             if refusal is not None:
                 detail = {"refused": refusal.code}
                 await audit.refuse(
                     session, seated.actor, replace(event, outcome="refused", detail=detail), refusal
                 )
-        assert fee.fee is not None
-        return fee.fee
+        return fee
 
     async def card_setup(self, resume: str, ip: str | None) -> tuple[uuid.UUID, str | None]:
         """A card for the fee, typed into the provider's own fields."""
@@ -208,8 +219,15 @@ class ConsultFees:
         written with the payment's row (once)."""
         seated = await self._seated(resume, ip, "payment.ask")
         fee = await self._payable(seated, "payment.ask")
+        assert fee.due is not None  # _payable refused any other
+        assert fee.fee is not None
         asking = Asking(
-            money=fee, method="online", card_id=card_id, key=key, consult_id=seated.consult_id
+            money=fee.due,
+            method="online",
+            card_id=card_id,
+            key=key,
+            consult_id=seated.consult_id,
+            fee=fee.fee,
         )
         return await self._payments.ask(seated.actor, seated.pharmacy_id, seated.patient_id, asking)
 

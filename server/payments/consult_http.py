@@ -55,7 +55,11 @@ class FeeView(msgspec.Struct, frozen=True, kw_only=True):
     policy: Policy
     amount: Annotated[int | None, msgspec.Meta(description="minor units; none: no fee")]
     currency: str | None
-    status: Literal["none", "unpaid", "processing", "paid", "failed"]
+    status: Literal["none", "unpaid", "processing", "covered", "paid", "failed"]
+    due: Annotated[
+        int | None,
+        msgspec.Meta(description="unpaid or failed: what paying it asks now (less any credit)"),
+    ] = None
     reason: Annotated[
         str | None, msgspec.Meta(description="failed: the payment provider's words")
     ] = None
@@ -84,6 +88,7 @@ def fee_view(fee: ConsultFee, *, staff: bool) -> FeeView:
         amount=None if fee.fee is None else fee.fee.amount,
         currency=None if fee.fee is None else fee.fee.currency,
         status=fee.status,  # type: ignore[arg-type]
+        due=None if fee.due is None else fee.due.amount,
         reason=fee.reason,
         refund_due=fee.refund_due if staff else False,
         payment_entry_id=fee.payment_entry_id if staff else None,
@@ -128,7 +133,7 @@ async def read_fee(request: web.Request) -> web.Response:
         response=CardSetup,
         errors=("400", "404", "409", "413", "415", "503"),
         description=_WAITING + " 409 consult_over, no_fee, fee_billed_after, fee_paid, "
-        "fee_processing.",
+        "fee_processing, fee_covered (the patient's credit covers it).",
     )
 )
 async def set_up_card(request: web.Request) -> web.Response:

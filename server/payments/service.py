@@ -71,8 +71,10 @@ class Asking:
     card_id: uuid.UUID
     key: str
     save: bool = False
-    #: the consult whose fee this pays (charged with the payment's row, once)
+    #: the consult whose fee this pays, and the fee, charged with the payment's row once (the
+    #: payment may be less: the patient's credit pays the rest)
     consult_id: uuid.UUID | None = None
+    fee: Money | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -428,7 +430,7 @@ class Payments:
                 (await session.run_sync(lambda s: store.balance(s, patient_id))).get(
                     money.currency, 0
                 )
-                + (money.amount if fee is not None else 0)
+                + (asked.fee.amount if fee is not None and asked.fee is not None else 0)
                 - await session.run_sync(
                     lambda s: store.in_flight(s, patient_id, money.currency, now)
                 )
@@ -449,15 +451,15 @@ class Payments:
                         extra={"balance": max(owed, 0)},
                     ),
                 )
-            if fee is not None:
-                charge = fee
+            if fee is not None and asked.fee is not None:
+                charge, price = fee, asked.fee
                 await session.run_sync(
                     lambda s: store.add_entry(
                         s,
                         pharmacy_id=pharmacy_id,
                         patient_id=patient_id,
                         kind=EntryKind.CHARGE,
-                        money=money,
+                        money=price,
                         cause=charge,
                         actor=str(actor),
                     )

@@ -450,10 +450,11 @@ def set_consult_fee_policy(session: Session, pharmacy_id: uuid.UUID, policy: str
 class ConsultFee:
     """A consult's fee as it stands: the pharmacy's policy, the amount (the consult's charge,
     else the price list's; None: no fee), and ``status``: ``none`` (no fee), ``paid`` (a
-    payment of it settled by the webhook), ``processing`` (asked, not settled yet), ``failed``
-    (the last one asked was refused: ``reason``, the provider's words), ``unpaid``. A fee paid
-    for a consult that was then called off is ``refund_due`` while the payment is not wholly
-    refunded."""
+    payment of it settled by the webhook), ``processing`` (asked, not settled yet),
+    ``covered`` (the patient's credit covers it: nothing to pay), ``failed`` (the last one
+    asked was refused: ``reason``, the provider's words), ``unpaid``. ``due``: what paying it
+    asks now (the fee less the patient's credit). A fee paid for a consult that was then
+    called off is ``refund_due`` while the payment is not wholly refunded."""
 
     policy: str
     fee: Money | None
@@ -461,9 +462,12 @@ class ConsultFee:
     reason: str | None = None
     payment_entry_id: uuid.UUID | None = None
     refund_due: bool = False
+    due: Money | None = None
 
 
-def consult_fee(session: Session, pharmacy_id: uuid.UUID, consult_id: uuid.UUID) -> ConsultFee:
+def consult_fee(
+    session: Session, pharmacy_id: uuid.UUID, patient_id: uuid.UUID, consult_id: uuid.UUID
+) -> ConsultFee:
     policy = consult_fee_policy(session, pharmacy_id)
     charged = existing(
         session, pharmacy_id, EntryKind.CHARGE, Cause("consult", str(consult_id), "")
@@ -502,17 +506,30 @@ def consult_fee(session: Session, pharmacy_id: uuid.UUID, consult_id: uuid.UUID)
             EntryKind.ADJUSTMENT,
             Cause("consult_reversal", str(consult_id), ""),
         )
-        due = reversed_ is not None and refunded(session, paid.id) < paid.amount
-        return ConsultFee(policy, fee, "paid", None, paid.id, due)
+        to_refund = reversed_ is not None and refunded(session, paid.id) < paid.amount
+        return ConsultFee(policy, fee, "paid", None, paid.id, to_refund)
     if fee is None:
         return ConsultFee(policy, None, "none")
-    if asked:
-        newest = asked[0]
-        if newest.status in _MAY_COME and newest.created_at >= utcnow() - IN_FLIGHT_FOR:
-            return ConsultFee(policy, fee, "processing")
-        if newest.status in ("failed", "canceled", "mismatch"):
-            return ConsultFee(policy, fee, "failed", newest.last_error or newest.status)
-    return ConsultFee(policy, fee, "unpaid")
+    now = utcnow()
+    newest = asked[0] if asked else None
+    if (
+        newest is not None
+        and newest.status in _MAY_COME
+        and newest.created_at >= now - IN_FLIGHT_FOR
+    ):
+        return ConsultFee(policy, fee, "processing")
+    owed = (
+        balance(session, patient_id).get(fee.currency, 0)
+        + (0 if charged is not None else fee.amount)
+        - in_flight(session, patient_id, fee.currency, now)
+    )
+    due = min(fee.amount, owed)
+    if due <= 0:
+        return ConsultFee(policy, fee, "covered")
+    if newest is not None and newest.status in ("failed", "canceled", "mismatch"):
+        words = newest.last_error or newest.status
+        return ConsultFee(policy, fee, "failed", words, due=Money(due, fee.currency))
+    return ConsultFee(policy, fee, "unpaid", due=Money(due, fee.currency))
 
 
 # -- a profile merge (server.patients.merges.Mover) ------------------------------------------

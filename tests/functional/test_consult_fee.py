@@ -13,9 +13,11 @@ import uuid
 from typing import Any
 
 import stripe
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from server.audit.models import AuditEvent
+from server.auth.models import User
+from server.patients.models import PatientProfile
 from server.payments.models import LedgerEntry
 from tests.conftest import OTHER_PHARMACY, Hub
 from tests.functional import test_payments as paying
@@ -157,6 +159,19 @@ async def test_a_consult_called_off_reverses_its_fee_and_the_payment_is_to_refun
     assert seen["payment_entry_id"] is not None
     status, over = await patient_fee(hub, resume, "/cards")
     assert (status, over["code"]) == (409, "consult_over")
+    # the refund follows the refund rules: staff with the permission make it
+    url = f"/api/v1/payments/{seen['payment_entry_id']}/refunds"
+    back = {"amount": FEE, "reason": "consult cancelled before it started"}
+    status, problem = await call(hub, "POST", url, consult.pharmacist_token, back)
+    assert (status, problem["code"]) == (403, "refund_not_allowed")
+    async with hub.db.transaction() as session:
+        await session.execute(update(User).where(User.username == "alice").values(refunds=True))
+    status, refund = await call(hub, "POST", url, consult.pharmacist_token, back)
+    assert status == 200, refund
+    status, seen = await call(
+        hub, "GET", f"/api/v1/consults/{consult.id}/fee", consult.pharmacist_token
+    )
+    assert (seen["status"], seen["refund_due"]) == ("paid", False)
 
 
 async def test_a_fee_billed_after_or_payable_later_never_holds_the_patient_back(hub: Hub) -> None:
@@ -209,3 +224,56 @@ async def test_the_fee_is_refused_to_strangers(hub: Hub) -> None:
         hub, "PUT", "/api/v1/payments/settings", tech, {"consult_fee": "sometimes"}
     )
     assert status in (400, 403), body
+
+
+async def credit(hub: Hub, consult: Consult, amount: int) -> None:
+    """A credit on the consult's patient's balance (a corrected charge, say)."""
+    status, found = await call(
+        hub, "GET", f"/api/v1/consults/{consult.id}", consult.pharmacist_token
+    )
+    assert status == 200, found
+    patient = uuid.UUID(found["patient_id"])
+    async with hub.db.transaction() as session:
+        row = await session.get_one(PatientProfile, patient)
+        session.add(
+            LedgerEntry(
+                pharmacy_id=row.pharmacy_id,
+                patient_id=patient,
+                kind="adjustment",
+                amount=-amount,
+                currency="usd",
+                cause_type="manual",
+                cause_id=str(uuid.uuid4()),
+                description="Corrected",
+                reason="synthetic credit",
+                actor="test",
+            )
+        )
+
+
+async def test_a_credit_lowers_the_fee_or_covers_it(
+    hub: Hub, sdk: stripe.StripeClient, webhooks: None
+) -> None:
+    await hub.pharmacy()
+    await fee_policy(hub, "before_admission")
+    consult, pharmacist, patient, resume = await waiting(hub)
+    await credit(hub, consult, 1000)
+    status, fee = await patient_fee(hub, resume)
+    assert (fee["status"], fee["amount"], fee["due"]) == ("unpaid", FEE, FEE - 1000)
+    status, setup = await patient_fee(hub, resume, "/cards")
+    await asyncio.to_thread(type_card, sdk, setup["client_secret"])
+    status, asked = await patient_fee(hub, resume, "/payments", card_id=setup["card_id"])
+    assert (status, asked["amount"]) == (200, FEE - 1000), asked
+    await settled(hub, asked["payment_id"])
+    assert (await patient_fee(hub, resume))[1]["status"] == "paid"
+    await pharmacist.send(type="admit")
+    await patient.expect("admitted")
+
+    covered, pharmacist, patient, resume = await waiting(hub, "bob")
+    await credit(hub, covered, FEE)  # with the rest of the first credit: more than the fee
+    status, fee = await patient_fee(hub, resume)
+    assert (fee["status"], fee["due"]) == ("covered", None)
+    status, refused = await patient_fee(hub, resume, "/cards")
+    assert (status, refused["code"]) == (409, "fee_covered")
+    await pharmacist.send(type="admit")  # nothing to pay: admitted
+    await patient.expect("admitted")

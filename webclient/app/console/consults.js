@@ -145,12 +145,13 @@ export async function consultRoom(el, id) {
     const words = {
       paid: `Fee paid (${amount})`,
       processing: `Fee payment processing (${amount})`,
+      covered: `Fee ${amount}, covered by the patient's credit`,
       failed: `Fee not paid (${amount}): the card was declined${fee.reason ? `: ${fee.reason}` : ""}`,
       unpaid: fee.policy === "after" ? `Fee ${amount}, billed after the consult` : `Fee not paid (${amount})`,
     }[fee.status] || fee.status;
     return h("div", { id: "consult-fee" },
       h("p", {}, h("span", { class: `badge ${fee.status === "paid" ? "ready" : ""}` }, words)),
-      fee.policy === "before_admission" && fee.status !== "paid" && !["ended", "cancelled", "expired"].includes(consult.state)
+      fee.policy === "before_admission" && !["paid", "covered"].includes(fee.status) && !["ended", "cancelled", "expired"].includes(consult.state)
         ? h("p", { class: "hint" }, "The patient pays in the waiting room; you can admit them once it is paid.") : null,
       fee.refund_due ? h("p", { class: "notice info" }, "The consult was called off after the fee was paid: refund it from the patient's payments.") : null);
   }
@@ -163,7 +164,7 @@ export async function consultRoom(el, id) {
     fee = await api(`/consults/${id}/fee`).catch(() => fee);
     if (JSON.stringify(fee) !== was) render();
     const open = !["ended", "cancelled", "expired"].includes(consult.state);
-    if (open && fee && !["paid", "none"].includes(fee.status) && el.isConnected) feeTimer = setTimeout(watchFee, POLL_MS);
+    if (open && fee && !["paid", "none", "covered"].includes(fee.status) && el.isConnected) feeTimer = setTimeout(watchFee, POLL_MS);
   }
 
   function renderControls(over) {

@@ -46,6 +46,11 @@ export async function feePanel(el, resume) {
         h("h2", { id: "fee-head" }, "Consultation fee"),
         h("p", { class: "notice ok", role: "status", id: "fee-paid" }, `Paid: ${amount}. Thank you.`)));
     }
+    if (now.status === "covered") {
+      return replace(el, h("section", { class: "fee", id: "fee", "aria-labelledby": "fee-head" },
+        h("h2", { id: "fee-head" }, "Consultation fee"),
+        h("p", { class: "notice ok", role: "status", id: "fee-covered" }, `${amount}: your credit with the pharmacy covers it. Nothing to pay.`)));
+    }
     if (now.policy === "after") {
       return replace(el, h("section", { class: "fee", id: "fee", "aria-labelledby": "fee-head" },
         h("h2", { id: "fee-head" }, "Consultation fee"),
@@ -79,15 +84,17 @@ export async function feePanel(el, resume) {
   }
 
   function form(now, amount, note) {
+    const due = money(now.due ?? now.amount, now.currency); // the fee less any credit
     const fields = h("div", { class: "me-card-field", id: "fee-card-field", role: "group", "aria-label": "Card details" });
     const status = h("div", { "aria-live": "polite", id: "fee-status" }, note ? problem(note) : null);
-    const button = h("button", { type: "submit", id: "fee-pay" }, `Pay ${amount}`);
+    const button = h("button", { type: "submit", id: "fee-pay" }, `Pay ${due}`);
     const before = now.policy === "before_admission";
     const section = h("form", { class: "fee", id: "fee", novalidate: true, "aria-labelledby": "fee-head" },
       h("h2", { id: "fee-head" }, "Consultation fee"),
       h("p", { id: "fee-what" }, before
         ? `Please pay the consultation fee of ${amount}. Your pharmacist lets you in once it is paid.`
         : `The consultation fee is ${amount}. You can pay it now, or later: your pharmacy will bill you after the consultation.`),
+      due !== amount ? h("p", { class: "hint" }, `Your credit with the pharmacy pays the rest: ${due} to pay.`) : null,
       h("p", { class: "hint" }, "Type your card in the payment provider's secure fields. Your pharmacy never sees the number."),
       fields,
       h("div", { class: "actions" }, button),
