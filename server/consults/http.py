@@ -214,6 +214,7 @@ async def cancel_consult(request: web.Request) -> web.Response:
         except rules.ConsultError as exc:
             await _refuse(session, who, "consult.cancel", consult_id, exc)
         store.save(session, row, consult, cancelled)
+        await session.run_sync(store.called_off, row, str(who.actor))
         await _audit(session, who, "consult.cancel", consult_id, "success")
     # a patient already waiting is told at once
     await request.app[ROOMS].announce(dataclasses.replace(cancelled, revision=row.revision))

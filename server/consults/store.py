@@ -40,6 +40,8 @@ from .models import (
 
 #: (consult, sign-in) pairs checked in one query at most: bounded IN lists
 AUTHORITY_BATCH = 500
+#: the states of a consult that never took place
+_CALLED_OFF = (rules.ConsultState.CANCELLED, rules.ConsultState.EXPIRED)
 
 
 async def load(
@@ -114,11 +116,46 @@ def _value(row: ConsultRow, history: tuple[rules.Step, ...]) -> rules.Consult:
 #: consult fee), plugged in by that feature's setup: (session, pharmacy, patient, consult, actor)
 ConsultEnded = Callable[[Session, uuid.UUID, uuid.UUID, uuid.UUID, str], None]
 ON_ENDED: list[ConsultEnded] = []
+#: what another feature does in the unit of work of a consult cancelled or expired before it
+#: took place (the payments' consult fee paid in the waiting room is reversed)
+ON_CALLED_OFF: list[ConsultEnded] = []
+#: what another feature says before a waiting patient is admitted, in the admission's unit of
+#: work under the consult's lock: a refusal's (code, words), or None (the payments' consult fee
+#: that must be paid first)
+AdmissionCheck = Callable[[Session, uuid.UUID, uuid.UUID], tuple[str, str] | None]
+ADMIT_CHECKS: list[AdmissionCheck] = []
 
 
 def _ended(session: Session, row: ConsultRow, actor: str) -> None:
     for hook in ON_ENDED:
         hook(session, row.pharmacy_id, row.patient_id, row.id, actor)
+
+
+def called_off(session: Session, row: ConsultRow, actor: str) -> None:
+    """The :data:`ON_CALLED_OFF` hooks of a consult just cancelled or expired."""
+    for hook in ON_CALLED_OFF:
+        hook(session, row.pharmacy_id, row.patient_id, row.id, actor)
+
+
+def _admission(session: Session, row: ConsultRow) -> tuple[str, str] | None:
+    for check in ADMIT_CHECKS:
+        refused = check(session, row.pharmacy_id, row.id)
+        if refused is not None:
+            return refused
+    return None
+
+
+async def may_move(
+    session: AsyncSession, row: ConsultRow, before: rules.Consult, step: Step
+) -> None:
+    """Raise :class:`~signaling.consults.ConsultError` when another feature refuses what
+    ``step`` would do (an admission: :data:`ADMIT_CHECKS`); nothing is written."""
+    if not ADMIT_CHECKS or before.state is not rules.ConsultState.WAITING:
+        return
+    if step(before).state is rules.ConsultState.ADMITTED:
+        refused = await session.run_sync(_admission, row)
+        if refused is not None:
+            raise rules.ConsultError(*refused)
 
 
 def save(
@@ -234,12 +271,16 @@ class SqlConsultStore:
             if guard is not None and not await _release(session, key, guard):
                 return None
             try:
+                await may_move(session, row, before, step)
                 after = _apply(session, row, before, step)
             except rules.ConsultError as exc:
                 await audit.refuse(session, *_entry(who, row, action, "refused"), exc)
+            actor = str(_entry(who, row, action, "success")[0])
             ended = rules.ConsultState.ENDED
             if after.state is ended and before.state is not ended:
-                await session.run_sync(_ended, row, str(_entry(who, row, action, "success")[0]))
+                await session.run_sync(_ended, row, actor)
+            if after.state in _CALLED_OFF and before.state not in _CALLED_OFF:
+                await session.run_sync(called_off, row, actor)
             await self._audit(session, who, row, action, "success")
         return after
 

@@ -8,13 +8,17 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from ..patients import merges
 from ..settings import Settings
 from . import http, payments_http, signin, staff_http
+from .models import RefillRequest
 
 ME = "/api/v1/me"
 
 
 def setup(app: web.Application, settings: Settings) -> None:
+    # a refill request names a prescription, which moves with its patient's profile
+    merges.MOVED_TABLES.setdefault("refill_requests", RefillRequest)
     router = app.router
     router.add_post(f"{ME}/sign-in/code", signin.ask_code)
     router.add_post(f"{ME}/sign-in", signin.sign_in)

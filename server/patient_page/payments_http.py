@@ -1,9 +1,10 @@
 """The signed-in patient's payments under ``/api/v1/me``: what they owe and what each line is
 for, a card typed into the payment provider's own fields (the hub never sees it), their saved
-cards, paying (at most the balance), their payment plans. The actions are
-:class:`server.payments.service.Payments`' and :class:`server.payments.plans.Plans`' (the
-ledger's rules live there, audited with the patient as the actor); the patient and pharmacy
-are the session's, so another patient's card is 404, audited as a miss.
+cards, paying (at most the balance), their payment plans. The cards, payments and plans are
+answered by the staff's own code (:class:`server.payments.http.Payer`: the same JSON, service
+calls and audits) with the patient as the actor; the patient and pharmacy are the session's,
+so another patient's card is 404, audited as a miss. Only the balance has a view of its own
+(the lines without the staff's reasons).
 """
 
 from __future__ import annotations
@@ -14,25 +15,26 @@ from typing import Annotated, Literal
 import msgspec
 from aiohttp import web
 
-from ..errors import BadRequest, NotFound
 from ..http import read_json_as, respond
 from ..openapi import Body, Operation, Timestamp, operation, path
 from ..payments.http import (
-    IDEMPOTENCY_KEY,
     Amount,
     Asked,
     Cards,
     CardSetup,
     Currency,
+    Payer,
+    PaymentBody,
     PlanList,
-    asked_view,
-    card_setup_view,
-    cards_view,
-    money_of,
-    plan_view,
+    card_setup_answer,
+    cards_answer,
+    idempotency_key,
+    payment_answer,
+    plans_answer,
+    remove_card_answer,
 )
 from ..payments.models import LedgerEntry
-from ..payments.service import PAYMENTS, PLANS, Asking
+from ..payments.service import PAYMENTS
 from .signin import signed_in
 
 MAX_BODY = 4096
@@ -72,6 +74,12 @@ class MyPayment(Body, frozen=True, kw_only=True):
     save: Annotated[bool, msgspec.Meta(description="keep a new card for later payments")] = False
 
 
+async def _me(request: web.Request, *, change: bool = False) -> Payer:
+    """The signed-in patient as the payer and the actor (their session's pharmacy)."""
+    me = await signed_in(request, change=change)
+    return Payer(me.actor, me.row.pharmacy_id, me.row.patient_id)
+
+
 def _line(entry: LedgerEntry) -> MyLine:
     sign = -1 if entry.kind in ("payment", "write_off") else 1
     return MyLine(
@@ -97,9 +105,9 @@ def _line(entry: LedgerEntry) -> MyLine:
 )
 async def get_balance(request: web.Request) -> web.Response:
     """``GET /api/v1/me/balance``."""
-    me = await signed_in(request)
+    me = await _me(request)
     statement = await request.app[PAYMENTS].statement(
-        me.actor, me.row.pharmacy_id, me.row.patient_id, limit=LINES
+        me.actor, me.pharmacy_id, me.patient_id, limit=LINES
     )
     return respond(
         MyBalance(balance=statement.balance, items=[_line(e) for e in statement.entries])
@@ -120,11 +128,7 @@ async def get_balance(request: web.Request) -> web.Response:
 )
 async def set_up_card(request: web.Request) -> web.Response:
     """``POST /api/v1/me/cards``."""
-    me = await signed_in(request, change=True)
-    card, secret = await request.app[PAYMENTS].card_setup(
-        me.actor, me.row.pharmacy_id, me.row.patient_id
-    )
-    return respond(card_setup_view(request, card.id, secret))
+    return await card_setup_answer(request, await _me(request, change=True))
 
 
 @operation(
@@ -139,9 +143,7 @@ async def set_up_card(request: web.Request) -> web.Response:
 )
 async def list_cards(request: web.Request) -> web.Response:
     """``GET /api/v1/me/cards``."""
-    me = await signed_in(request)
-    found = await request.app[PAYMENTS].cards(me.actor, me.row.pharmacy_id, me.row.patient_id)
-    return respond(cards_view(found))
+    return await cards_answer(request, await _me(request))
 
 
 @operation(
@@ -157,15 +159,7 @@ async def list_cards(request: web.Request) -> web.Response:
 )
 async def remove_card(request: web.Request) -> web.Response:
     """``DELETE /api/v1/me/cards/{card}``."""
-    me = await signed_in(request, change=True)
-    try:
-        card_id = uuid.UUID(request.match_info["card"])
-    except ValueError:
-        raise NotFound("No such card.") from None
-    payments = request.app[PAYMENTS]
-    await payments.remove_card(me.actor, me.row.pharmacy_id, me.row.patient_id, card_id)
-    found = await payments.cards(me.actor, me.row.pharmacy_id, me.row.patient_id)
-    return respond(cards_view(found))
+    return await remove_card_answer(request, await _me(request, change=True))
 
 
 @operation(
@@ -194,20 +188,17 @@ async def remove_card(request: web.Request) -> web.Response:
 )
 async def pay(request: web.Request) -> web.Response:
     """``POST /api/v1/me/payments``."""
-    me = await signed_in(request, change=True)
-    key = request.headers.get("Idempotency-Key")
-    if key is not None and not IDEMPOTENCY_KEY.fullmatch(key):
-        raise BadRequest("Idempotency-Key is 8 to 64 letters, digits, - or _.")
+    payer = await _me(request, change=True)
+    key = idempotency_key(request)
     body = await read_json_as(request, MyPayment, MAX_BODY)
-    asking = Asking(
-        money=money_of(request, body.amount, body.currency),
-        method="online",
+    paying = PaymentBody(
+        amount=body.amount,
+        currency=body.currency,
+        method="online",  # on their own page
         card_id=body.card_id,
-        key=key or str(uuid.uuid4()),
         save=body.save,
     )
-    asked = await request.app[PAYMENTS].ask(me.actor, me.row.pharmacy_id, me.row.patient_id, asking)
-    return respond(asked_view(asked))
+    return await payment_answer(request, payer, key, paying)
 
 
 @operation(
@@ -222,6 +213,4 @@ async def pay(request: web.Request) -> web.Response:
 )
 async def list_plans(request: web.Request) -> web.Response:
     """``GET /api/v1/me/plans``."""
-    me = await signed_in(request)
-    found = await request.app[PLANS].of_patient(me.actor, me.row.pharmacy_id, me.row.patient_id)
-    return respond(PlanList(items=[plan_view(v) for v in found]))
+    return await plans_answer(request, await _me(request))

@@ -77,6 +77,23 @@ MOVED_TABLES: dict[str, Any] = {
 }
 
 
+@dataclass(frozen=True, slots=True)
+class Mover:
+    """Rows another feature moves itself (a table keyed by the profile, rows that may not
+    follow it), plugged in by that feature's setup: ``merge`` moves what it moves and answers
+    what goes into the merge's record under ``names`` (each a list, counted in its counts);
+    ``not_exact`` what an unmerge could not undo exactly (names and counts); ``unmerge`` puts
+    back what ``merge`` moved."""
+
+    names: tuple[str, ...]
+    merge: Callable[[Session, uuid.UUID, uuid.UUID], dict[str, list[str]]]
+    not_exact: Callable[[Session, PatientMerge], dict[str, int]]
+    unmerge: Callable[[Session, PatientMerge], None]
+
+
+MOVERS: list[Mover] = []
+
+
 class Refused(Exception):
     """A refusal, before anything was written: the problem answered and the audit outcome."""
 
@@ -365,6 +382,8 @@ def merge(
         if ids:
             session.execute(update(model).where(model.id.in_(ids)).values(patient_id=survivor_id))
         moved[name] = [str(i) for i in ids]
+    for mover in MOVERS:
+        moved.update(mover.merge(session, survivor_id, merged_id))
     # contact points: an address the survivor has stays with the merged profile
     held = [
         ContactPoint(str(c.id), c.kind, c.value)
@@ -447,7 +466,13 @@ def counts_of(moved: dict[str, Any]) -> dict[str, int]:
     """How many rows of each kind a merge moved (preferences: 0 or 1)."""
     counts = {
         name: len(moved.get(name, []))
-        for name in ("prescriptions", *MOVED_TABLES, "contacts", "contacts_kept")
+        for name in (
+            "prescriptions",
+            *MOVED_TABLES,
+            *(name for mover in MOVERS for name in mover.names),
+            "contacts",
+            "contacts_kept",
+        )
     }
     counts["preferences"] = int(bool(moved.get("preferences")))
     return counts
@@ -591,6 +616,8 @@ def unmerge(
         found_since = check(session, record)
         if found_since is not None:
             missing[found_since[0]] = found_since[1]
+    for mover in MOVERS:
+        missing.update(mover.not_exact(session, record))
     if missing:
         raise _conflict(
             "unmerge_not_exact",
@@ -610,6 +637,8 @@ def unmerge(
             .where(PatientPreferences.patient_id == record.survivor_id)
             .values(patient_id=record.merged_id)
         )
+    for mover in MOVERS:
+        mover.unmerge(session, record)
     now = utcnow()
     merged.merged_into_id = None
     merged.updated_at = now

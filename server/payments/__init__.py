@@ -17,7 +17,7 @@ from ..background import BACKGROUND
 from ..db import DATABASE
 from ..patients import merges
 from ..settings import Settings
-from . import fills, http, plans, store
+from . import consult_fees, consult_http, fills, http, plans, store
 from .models import LedgerEntry, PaymentIntent
 from .service import PAYMENTS, PLANS, Payments
 
@@ -29,7 +29,9 @@ _PATIENT = "/api/v1/patients/{id}"
 
 def register_merges() -> None:
     """A patient's money follows their profile into a merge (the ledger and the payments
-    asked); a profile paying a plan is not merged away (its card and plan are its own:
+    asked); their customer at the provider and its cards follow only when the kept profile
+    has no customer of its own (else the cards stay: they hang on the merged profile's
+    customer); a profile paying a plan is not merged away (its card and plan are its own:
     cancel the plan first); a merge is not undone once the kept profile's ledger moved since
     (whose money it was cannot be told). Idempotent."""
     merges.MOVED_TABLES.setdefault("ledger_entries", LedgerEntry)
@@ -38,12 +40,19 @@ def register_merges() -> None:
         merges.MERGE_CHECKS.append(plans.merge_check)
     if store.moved_money_since not in merges.UNMERGE_CHECKS:
         merges.UNMERGE_CHECKS.append(store.moved_money_since)
+    if not any(mover.names == store.CARD_NAMES for mover in merges.MOVERS):
+        merges.MOVERS.append(
+            merges.Mover(
+                store.CARD_NAMES, store.merge_cards, store.cards_not_exact, store.unmerge_cards
+            )
+        )
 
 
 def setup(app: web.Application, settings: Settings) -> None:
     async def payments_ctx(app: web.Application) -> AsyncIterator[None]:
         payments = app[PAYMENTS] = Payments.from_settings(app[DATABASE], settings)
         plans = app[PLANS] = payments.plans()
+        app[consult_http.CONSULT_FEES] = consult_fees.ConsultFees(app[DATABASE], payments)
         if not payments.configured:
             yield
             return
@@ -53,12 +62,14 @@ def setup(app: web.Application, settings: Settings) -> None:
 
     app.cleanup_ctx.append(payments_ctx)
     fills.register()  # a fill that becomes ready is charged its price
+    consult_fees.register()  # a consult's fee paid in its waiting room
     register_merges()
     router = app.router
     router.add_get(f"{_PATIENT}/ledger", http.get_ledger)
     router.add_post(f"{_PATIENT}/charges", http.add_charge)
     router.add_post(f"{_PATIENT}/write-offs", http.write_off)
     router.add_post(f"{_PATIENT}/payments", http.ask_payment)
+    router.add_get(f"{_PATIENT}/payments/{{payment}}", http.get_payment)
     router.add_post(f"{_PATIENT}/cards", http.set_up_card)
     router.add_get(f"{_PATIENT}/cards", http.list_cards)
     router.add_delete(f"{_PATIENT}/cards/{{card}}", http.remove_card)
@@ -72,3 +83,9 @@ def setup(app: web.Application, settings: Settings) -> None:
     router.add_get("/api/v1/payments/reconciliation.csv", http.get_reconciliation_csv)
     router.add_get("/api/v1/payments/receivables", http.get_receivables)
     router.add_post("/payments/webhook", http.webhook)
+    router.add_get("/api/v1/payments/settings", consult_http.get_settings)
+    router.add_put("/api/v1/payments/settings", consult_http.set_settings)
+    router.add_get("/api/v1/consults/{id}/fee", consult_http.get_fee)
+    router.add_post("/api/v1/consult-fee", consult_http.read_fee)
+    router.add_post("/api/v1/consult-fee/cards", consult_http.set_up_card)
+    router.add_post("/api/v1/consult-fee/payments", consult_http.pay)

@@ -13,6 +13,7 @@ import io
 import re
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Annotated, Literal
 
 import msgspec
@@ -21,6 +22,7 @@ from aiohttp import web
 from eprescribe.payments import CURRENCIES, Money, MoneyRefused, money, write_csv
 from eprescribe.payments.money import AMOUNT_MAX
 
+from .. import audit
 from ..callers import PHARMACIST, Caller, caller
 from ..db.models import utcnow
 from ..errors import BadRequest, NotFound, Unprocessable
@@ -147,6 +149,19 @@ class Asked(msgspec.Struct, frozen=True, kw_only=True):
     ]
 
 
+class PaymentStatus(msgspec.Struct, frozen=True, kw_only=True):
+    """What became of a payment asked: ``paid`` (on the ledger), ``processing``,
+    ``action_required``, ``declined`` (also when the provider declines it after the hub
+    answered; ``reason`` in its words), ``canceled``, ``held`` (another amount arrived)."""
+
+    payment_id: uuid.UUID
+    status: Literal["paid", "processing", "action_required", "declined", "canceled", "held"]
+    amount: int
+    currency: str
+    reason: str | None
+    entry_id: Annotated[uuid.UUID | None, msgspec.Meta(description="paid: its ledger line")]
+
+
 class RefundBody(Body, frozen=True, kw_only=True):
     amount: Amount
     reason: Reason
@@ -194,10 +209,78 @@ def line_view(entry: LedgerEntry) -> LineView:
     )
 
 
-async def _staff(request: web.Request, scope: str, *roles: str) -> Caller:
+async def staff_caller(request: web.Request, scope: str, *roles: str) -> Caller:
     who = await caller(request, scope)
     who.require_role(*roles)
     return who
+
+
+@dataclass(frozen=True, slots=True)
+class Payer:
+    """Whose money a request is about, and who acts: staff on a patient of their pharmacy
+    (``/api/v1/patients/{id}``), or the patient on their own page (``/api/v1/me``, whose
+    session names both). The card and plan operations of both are answered by the same
+    functions below: the same JSON, the same service calls, the same audits."""
+
+    actor: audit.Actor
+    pharmacy_id: uuid.UUID
+    patient_id: uuid.UUID
+
+
+async def staff_payer(request: web.Request, scope: str, *roles: str) -> Payer:
+    who = await staff_caller(request, scope, *roles)
+    return Payer(who.actor, who.pharmacy_id, path_uuid(request, "patient"))
+
+
+async def card_setup_answer(request: web.Request, payer: Payer) -> web.Response:
+    card, secret = await request.app[PAYMENTS].card_setup(
+        payer.actor, payer.pharmacy_id, payer.patient_id
+    )
+    return respond(card_setup_view(request, card.id, secret))
+
+
+async def cards_answer(request: web.Request, payer: Payer) -> web.Response:
+    found = await request.app[PAYMENTS].cards(payer.actor, payer.pharmacy_id, payer.patient_id)
+    return respond(cards_view(found))
+
+
+async def remove_card_answer(request: web.Request, payer: Payer) -> web.Response:
+    try:
+        card_id = uuid.UUID(request.match_info["card"])
+    except ValueError:
+        raise NotFound("No such card.") from None
+    payments = request.app[PAYMENTS]
+    await payments.remove_card(payer.actor, payer.pharmacy_id, payer.patient_id, card_id)
+    return await cards_answer(request, payer)
+
+
+def idempotency_key(request: web.Request) -> str:
+    """The request's ``Idempotency-Key`` (one made up when it sent none)."""
+    key = request.headers.get("Idempotency-Key")
+    if key is not None and not IDEMPOTENCY_KEY.fullmatch(key):
+        raise BadRequest("Idempotency-Key is 8 to 64 letters, digits, - or _.")
+    return key or str(uuid.uuid4())
+
+
+async def payment_answer(
+    request: web.Request, payer: Payer, key: str, body: PaymentBody
+) -> web.Response:
+    asking = Asking(
+        money=money_of(request, body.amount, body.currency),
+        method=body.method,
+        card_id=body.card_id,
+        key=key,
+        save=body.save,
+    )
+    asked = await request.app[PAYMENTS].ask(
+        payer.actor, payer.pharmacy_id, payer.patient_id, asking
+    )
+    return respond(asked_view(asked))
+
+
+async def plans_answer(request: web.Request, payer: Payer) -> web.Response:
+    found = await request.app[PLANS].of_patient(payer.actor, payer.pharmacy_id, payer.patient_id)
+    return respond(PlanList(items=[plan_view(v) for v in found]))
 
 
 @operation(
@@ -216,7 +299,7 @@ async def _staff(request: web.Request, scope: str, *roles: str) -> Caller:
 )
 async def get_ledger(request: web.Request) -> web.Response:
     """``GET /api/v1/patients/{id}/ledger``."""
-    who = await _staff(request, READ_SCOPE, *STAFF)
+    who = await staff_caller(request, READ_SCOPE, *STAFF)
     patient_id = path_uuid(request, "patient")
     limit = max(1, query_int(request, "limit", 50, 200))
     after = cursor_after(request)
@@ -245,7 +328,7 @@ async def get_ledger(request: web.Request) -> web.Response:
 )
 async def add_charge(request: web.Request) -> web.Response:
     """``POST /api/v1/patients/{id}/charges``."""
-    who = await _staff(request, SCOPE, PHARMACIST)
+    who = await staff_caller(request, SCOPE, PHARMACIST)
     patient_id = path_uuid(request, "patient")
     body = await read_json_as(request, ChargeBody, MAX_BODY)
     entry = await request.app[PAYMENTS].charge(
@@ -279,7 +362,7 @@ class WriteOffBody(Body, frozen=True, kw_only=True):
 )
 async def write_off(request: web.Request) -> web.Response:
     """``POST /api/v1/patients/{id}/write-offs``."""
-    who = await _staff(request, SCOPE, PHARMACIST)
+    who = await staff_caller(request, SCOPE, PHARMACIST)
     patient_id = path_uuid(request, "patient")
     body = await read_json_as(request, WriteOffBody, MAX_BODY)
     entry = await request.app[PAYMENTS].write_off(
@@ -315,21 +398,46 @@ async def write_off(request: web.Request) -> web.Response:
 )
 async def ask_payment(request: web.Request) -> web.Response:
     """``POST /api/v1/patients/{id}/payments``."""
-    who = await _staff(request, SCOPE, PHARMACIST, TECHNICIAN)
-    patient_id = path_uuid(request, "patient")
-    key = request.headers.get("Idempotency-Key")
-    if key is not None and not IDEMPOTENCY_KEY.fullmatch(key):
-        raise BadRequest("Idempotency-Key is 8 to 64 letters, digits, - or _.")
+    payer = await staff_payer(request, SCOPE, PHARMACIST, TECHNICIAN)
+    key = idempotency_key(request)
     body = await read_json_as(request, PaymentBody, MAX_BODY)
-    asking = Asking(
-        money=money_of(request, body.amount, body.currency),
-        method=body.method,
-        card_id=body.card_id,
-        key=key or str(uuid.uuid4()),
-        save=body.save,
+    return await payment_answer(request, payer, key, body)
+
+
+@operation(
+    Operation(
+        operation_id="getPatientPayment",
+        summary="What became of a payment asked: paid, processing or declined (and why)",
+        scope=READ_SCOPE,
+        parameters=[*_PATIENT, path("payment", "the payment (payment_id of its asking)")],
+        response=PaymentStatus,
+        errors=("401", "403", "404"),
+        description="Allowed to: pharmacist, technician, pharmacy admin. The console asks it "
+        "after taking a payment until it is paid or declined: a payment the provider declines "
+        "after the hub answered shows here with the provider's reason.",
     )
-    asked = await request.app[PAYMENTS].ask(who.actor, who.pharmacy_id, patient_id, asking)
-    return respond(asked_view(asked))
+)
+async def get_payment(request: web.Request) -> web.Response:
+    """``GET /api/v1/patients/{id}/payments/{payment}``."""
+    who = await staff_caller(request, READ_SCOPE, *STAFF)
+    patient_id = path_uuid(request, "patient")
+    try:
+        payment_id = uuid.UUID(request.match_info["payment"])
+    except ValueError:
+        raise NotFound("No such payment.") from None
+    state = await request.app[PAYMENTS].payment_status(
+        who.actor, who.pharmacy_id, patient_id, payment_id
+    )
+    return respond(
+        PaymentStatus(
+            payment_id=state.intent.id,
+            status=state.status,  # type: ignore[arg-type]
+            amount=state.intent.amount,
+            currency=state.intent.currency,
+            reason=state.reason,
+            entry_id=None if state.entry is None else state.entry.id,
+        )
+    )
 
 
 def asked_view(asked: Made) -> Asked:
@@ -358,10 +466,9 @@ def asked_view(asked: Made) -> Asked:
 )
 async def set_up_card(request: web.Request) -> web.Response:
     """``POST /api/v1/patients/{id}/cards``."""
-    who = await _staff(request, SCOPE, PHARMACIST, TECHNICIAN)
-    patient_id = path_uuid(request, "patient")
-    card, secret = await request.app[PAYMENTS].card_setup(who.actor, who.pharmacy_id, patient_id)
-    return respond(card_setup_view(request, card.id, secret))
+    return await card_setup_answer(
+        request, await staff_payer(request, SCOPE, PHARMACIST, TECHNICIAN)
+    )
 
 
 def card_setup_view(request: web.Request, card_id: uuid.UUID, secret: str | None) -> CardSetup:
@@ -386,10 +493,7 @@ def card_setup_view(request: web.Request, card_id: uuid.UUID, secret: str | None
 )
 async def list_cards(request: web.Request) -> web.Response:
     """``GET /api/v1/patients/{id}/cards``."""
-    who = await _staff(request, READ_SCOPE, *STAFF)
-    patient_id = path_uuid(request, "patient")
-    found = await request.app[PAYMENTS].cards(who.actor, who.pharmacy_id, patient_id)
-    return respond(cards_view(found))
+    return await cards_answer(request, await staff_payer(request, READ_SCOPE, *STAFF))
 
 
 def cards_view(found: Sequence[PaymentCard]) -> Cards:
@@ -415,15 +519,8 @@ def cards_view(found: Sequence[PaymentCard]) -> Cards:
 )
 async def remove_card(request: web.Request) -> web.Response:
     """``DELETE /api/v1/patients/{id}/cards/{card}``."""
-    who = await _staff(request, SCOPE, PHARMACIST, TECHNICIAN)
-    patient_id = path_uuid(request, "patient")
-    try:
-        card_id = uuid.UUID(request.match_info["card"])
-    except ValueError:
-        raise NotFound("No such card.") from None
-    payments = request.app[PAYMENTS]
-    await payments.remove_card(who.actor, who.pharmacy_id, patient_id, card_id)
-    return respond(cards_view(await payments.cards(who.actor, who.pharmacy_id, patient_id)))
+    payer = await staff_payer(request, SCOPE, PHARMACIST, TECHNICIAN)
+    return await remove_card_answer(request, payer)
 
 
 @operation(
@@ -441,7 +538,7 @@ async def remove_card(request: web.Request) -> web.Response:
 )
 async def refund(request: web.Request) -> web.Response:
     """``POST /api/v1/payments/{id}/refunds``."""
-    who = await _staff(request, SCOPE, *STAFF)
+    who = await staff_caller(request, SCOPE, *STAFF)
     entry_id = path_uuid(request, "payment")
     body = await read_json_as(request, RefundBody, MAX_BODY)
     payments = request.app[PAYMENTS]
@@ -467,7 +564,7 @@ async def refund(request: web.Request) -> web.Response:
 )
 async def list_prices(request: web.Request) -> web.Response:
     """``GET /api/v1/payments/prices``."""
-    who = await _staff(request, READ_SCOPE, *STAFF)
+    who = await staff_caller(request, READ_SCOPE, *STAFF)
     return respond(_prices(await request.app[PAYMENTS].prices(who.pharmacy_id)))
 
 
@@ -496,7 +593,7 @@ _ITEM = re.compile(r"consult|delivery|fill|ndc:[0-9]{11}")
 )
 async def set_price(request: web.Request) -> web.Response:
     """``PUT /api/v1/payments/prices/{item}``."""
-    who = await _staff(request, SCOPE, ADMIN)
+    who = await staff_caller(request, SCOPE, ADMIN)
     item = request.match_info["item"]
     if not _ITEM.fullmatch(item):
         raise BadRequest("item is consult, delivery, fill or ndc:<11 digits>.")
@@ -596,7 +693,7 @@ _DAY = query("day", {"type": "string", "format": "date"}, "the day (UTC); yester
 )
 async def get_reconciliation(request: web.Request) -> web.Response:
     """``GET /api/v1/payments/reconciliation``."""
-    who = await _staff(request, READ_SCOPE, PHARMACIST, ADMIN)
+    who = await staff_caller(request, READ_SCOPE, PHARMACIST, ADMIN)
     day = _day(request, "day")
     report = await request.app[PAYMENTS].reconciliation(who.actor, who.pharmacy_id, day)
     done = report.reconciliation
@@ -636,7 +733,7 @@ async def get_reconciliation(request: web.Request) -> web.Response:
 )
 async def get_reconciliation_csv(request: web.Request) -> web.Response:
     """``GET /api/v1/payments/reconciliation.csv``."""
-    who = await _staff(request, READ_SCOPE, PHARMACIST, ADMIN)
+    who = await staff_caller(request, READ_SCOPE, PHARMACIST, ADMIN)
     day = _day(request, "day")
     report = await request.app[PAYMENTS].reconciliation(who.actor, who.pharmacy_id, day)
     out = io.StringIO(newline="")
@@ -664,7 +761,7 @@ async def get_reconciliation_csv(request: web.Request) -> web.Response:
 )
 async def get_receivables(request: web.Request) -> web.Response:
     """``GET /api/v1/payments/receivables``."""
-    who = await _staff(request, READ_SCOPE, PHARMACIST, ADMIN)
+    who = await staff_caller(request, READ_SCOPE, PHARMACIST, ADMIN)
     as_of = _day(request, "as_of")
     aged = await request.app[PAYMENTS].receivables(who.actor, who.pharmacy_id, as_of)
     return respond(
@@ -756,7 +853,7 @@ def plan_view(view: plans.PlanView) -> PlanView:
 )
 async def create_plan(request: web.Request) -> web.Response:
     """``POST /api/v1/patients/{id}/plans``."""
-    who = await _staff(request, SCOPE, PHARMACIST, TECHNICIAN)
+    who = await staff_caller(request, SCOPE, PHARMACIST, TECHNICIAN)
     patient_id = path_uuid(request, "patient")
     body = await read_json_as(request, PlanBody, MAX_BODY)
     currency = money_of(request, 1, body.currency).currency
@@ -785,10 +882,7 @@ async def create_plan(request: web.Request) -> web.Response:
 )
 async def list_plans(request: web.Request) -> web.Response:
     """``GET /api/v1/patients/{id}/plans``."""
-    who = await _staff(request, READ_SCOPE, *STAFF)
-    patient_id = path_uuid(request, "patient")
-    found = await request.app[PLANS].of_patient(who.actor, who.pharmacy_id, patient_id)
-    return respond(PlanList(items=[plan_view(v) for v in found]))
+    return await plans_answer(request, await staff_payer(request, READ_SCOPE, *STAFF))
 
 
 @operation(
@@ -803,7 +897,7 @@ async def list_plans(request: web.Request) -> web.Response:
 )
 async def cancel_plan(request: web.Request) -> web.Response:
     """``POST /api/v1/payment-plans/{id}/cancel``."""
-    who = await _staff(request, SCOPE, PHARMACIST, TECHNICIAN)
+    who = await staff_caller(request, SCOPE, PHARMACIST, TECHNICIAN)
     plan_id = path_uuid(request, "plan")
     return respond(plan_view(await request.app[PLANS].cancel(who.actor, who.pharmacy_id, plan_id)))
 

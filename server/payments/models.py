@@ -96,6 +96,9 @@ class PaymentIntent(Base):
     charge_ref: Mapped[str | None] = mapped_column(String(REF_MAX))
     last_error: Mapped[str | None] = mapped_column(String(500))
     actor: Mapped[str] = mapped_column(String(100))
+    #: the consult whose fee it pays (paid in the consult's waiting room); no foreign key:
+    #: the payments' tables name what they are for, the consults' own theirs
+    consult_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, index=True)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
@@ -200,4 +203,20 @@ class PriceListItem(Base):
     item: Mapped[str] = mapped_column(String(40), primary_key=True)
     amount: Mapped[int] = mapped_column(BigInteger)
     currency: Mapped[str] = mapped_column(String(3))
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+#: when a consult's fee is paid: billed after the consult (charged when it ends), may be paid
+#: in the waiting room (or later), or must be paid before the pharmacist may admit the patient
+CONSULT_FEE_POLICIES = ("after", "waiting_room", "before_admission")
+
+
+class PaymentSettings(Base):
+    """A pharmacy's payment settings (none: the defaults)."""
+
+    __tablename__ = "payment_settings"
+
+    pharmacy_id: Mapped[uuid.UUID] = mapped_column(ForeignKey(Pharmacy.id), primary_key=True)
+    #: one of CONSULT_FEE_POLICIES
+    consult_fee: Mapped[str] = mapped_column(String(20), default="after")
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)

@@ -71,6 +71,10 @@ class Asking:
     card_id: uuid.UUID
     key: str
     save: bool = False
+    #: the consult whose fee this pays, and the fee, charged with the payment's row once (the
+    #: payment may be less: the patient's credit pays the rest)
+    consult_id: uuid.UUID | None = None
+    fee: Money | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -343,6 +347,37 @@ class Payments:
         done = await self._concluded(intent.id, made.id, made.status, None)
         return Asked(done, made.client_secret if made.status == "requires_action" else None)
 
+    async def payment_status(
+        self,
+        actor: audit.Actor,
+        pharmacy_id: uuid.UUID,
+        patient_id: uuid.UUID,
+        payment_id: uuid.UUID,
+    ) -> PaymentState:
+        """What became of a payment asked (the console polls it after taking one): settled by
+        the webhook, still on its way, or declined later by the provider, with its words."""
+        event = audit.Event("payment.status.read", "patient", str(patient_id))
+        async with audit.refusable(self._db) as session:
+            await own_profile(session, actor, pharmacy_id, patient_id, event)
+            intent = await session.get(PaymentIntent, payment_id)
+            if intent is None or intent.patient_id != patient_id:
+                await audit.refuse(
+                    session,
+                    actor,
+                    replace(event, outcome="not_found", detail={"payment_id": str(payment_id)}),
+                    NotFound("No such payment."),
+                )
+            entry = None
+            if intent.provider_id is not None:
+                paid = store.Cause("intent", intent.provider_id, "")
+                entry = await session.run_sync(
+                    lambda s: store.existing(s, pharmacy_id, EntryKind.PAYMENT, paid)
+                )
+            state = _state_of(intent, entry)
+            detail = {"payment_id": str(payment_id), "status": state.status}
+            await audit.add(session, actor, replace(event, detail=detail))
+        return state
+
     async def _reserve(
         self,
         actor: audit.Actor,
@@ -384,10 +419,21 @@ class Payments:
             if known is not None:
                 return known, card.setup_id, card.payment_method, customer
             now = utcnow()
-            owed = (await session.run_sync(lambda s: store.balance(s, patient_id))).get(
-                money.currency, 0
-            ) - await session.run_sync(
-                lambda s: store.in_flight(s, patient_id, money.currency, now)
+            fee: store.Cause | None = None
+            if asked.consult_id is not None:  # the consult's fee is charged with its payment
+                cause = store.Cause("consult", str(asked.consult_id), "Consultation")
+                charged = await session.run_sync(
+                    lambda s: store.existing(s, pharmacy_id, EntryKind.CHARGE, cause)
+                )
+                fee = None if charged is not None else cause
+            owed = (
+                (await session.run_sync(lambda s: store.balance(s, patient_id))).get(
+                    money.currency, 0
+                )
+                + (asked.fee.amount if fee is not None and asked.fee is not None else 0)
+                - await session.run_sync(
+                    lambda s: store.in_flight(s, patient_id, money.currency, now)
+                )
             )
             if money.amount > owed:
                 await audit.refuse(
@@ -405,10 +451,24 @@ class Payments:
                         extra={"balance": max(owed, 0)},
                     ),
                 )
+            if fee is not None and asked.fee is not None:
+                charge, price = fee, asked.fee
+                await session.run_sync(
+                    lambda s: store.add_entry(
+                        s,
+                        pharmacy_id=pharmacy_id,
+                        patient_id=patient_id,
+                        kind=EntryKind.CHARGE,
+                        money=price,
+                        cause=charge,
+                        actor=str(actor),
+                    )
+                )
             intent = PaymentIntent(
                 id=uuid.uuid4(),
                 pharmacy_id=pharmacy_id,
                 patient_id=patient_id,
+                consult_id=asked.consult_id,
                 provider_id=None,
                 amount=money.amount,
                 currency=money.currency,
@@ -428,6 +488,9 @@ class Payments:
                 "currency": money.currency,
                 "method": asked.method,
             }
+            if asked.consult_id is not None:
+                detail["consult_id"] = str(asked.consult_id)
+                detail["fee_charged"] = fee is not None
             await audit.add(session, actor, replace(event, detail=detail))
         return intent, card.setup_id, card.payment_method, customer
 
@@ -725,6 +788,43 @@ class Payments:
             detail = {**_entry_detail(entry), "payment_entry_id": str(entry_id)}
             await audit.add(session, actor, replace(event, detail=detail))
         return entry
+
+
+@dataclass(frozen=True, slots=True)
+class PaymentState:
+    """A payment as the person who took it follows it: ``paid`` (on the ledger: ``entry``),
+    ``processing`` (asked, not settled yet), ``action_required`` (the bank's check in the
+    browser), ``declined`` (refused, also later by the provider: ``reason`` in its words),
+    ``canceled``, ``held`` (the provider received another amount: see the reconciliation)."""
+
+    intent: PaymentIntent
+    status: str
+    reason: str | None
+    entry: LedgerEntry | None
+
+
+def _state_of(intent: PaymentIntent, entry: LedgerEntry | None) -> PaymentState:
+    if entry is not None:
+        return PaymentState(intent, "paid", None, entry)
+    if intent.status == "failed":
+        words = intent.last_error or "The card's bank declined the payment."
+        return PaymentState(intent, "declined", _plain(words), None)
+    if intent.status == "canceled":
+        return PaymentState(intent, "canceled", "The payment was canceled.", None)
+    if intent.status == "mismatch":
+        return PaymentState(
+            intent, "held", "The payment provider received another amount than asked.", None
+        )
+    if intent.status == "requires_action":
+        return PaymentState(intent, "action_required", None, None)
+    return PaymentState(intent, "processing", None, None)
+
+
+def _plain(words: str) -> str:
+    """The provider's message as a sentence (it may come as a bare code)."""
+    text = words.strip().replace("_", " ")
+    text = text[:1].upper() + text[1:]
+    return text if text.endswith((".", "!")) else text + "."
 
 
 @dataclass(frozen=True, slots=True)

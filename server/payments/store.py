@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Uuid, and_, bindparam, case, func, select, true, tuple_
+from sqlalchemy import Uuid, and_, bindparam, case, func, select, true, tuple_, update
 from sqlalchemy.orm import Session
 
 from eprescribe.payments import EntryKind, LedgerMovement, Money
@@ -26,6 +26,7 @@ from .models import (
     PaymentCustomer,
     PaymentEvent,
     PaymentIntent,
+    PaymentSettings,
     PriceListItem,
 )
 
@@ -429,3 +430,185 @@ def moved_money_since(session: Session, merge: Any) -> tuple[str, int] | None:
         .where(LedgerEntry.patient_id == merge.survivor_id, LedgerEntry.at >= merge.created_at)
     )
     return ("ledger_entries_since", int(count)) if count else None
+
+
+def consult_fee_policy(session: Session, pharmacy_id: uuid.UUID) -> str:
+    """When the pharmacy's consult fee is paid (models.CONSULT_FEE_POLICIES; ``after`` unset)."""
+    row = session.get(PaymentSettings, pharmacy_id)
+    return "after" if row is None else row.consult_fee
+
+
+def set_consult_fee_policy(session: Session, pharmacy_id: uuid.UUID, policy: str) -> None:
+    row = session.get(PaymentSettings, pharmacy_id, with_for_update=True)
+    if row is None:
+        row = PaymentSettings(pharmacy_id=pharmacy_id)
+        session.add(row)
+    row.consult_fee, row.updated_at = policy, utcnow()
+
+
+@dataclass(frozen=True, slots=True)
+class ConsultFee:
+    """A consult's fee as it stands: the pharmacy's policy, the amount (the consult's charge,
+    else the price list's; None: no fee), and ``status``: ``none`` (no fee), ``paid`` (a
+    payment of it settled by the webhook), ``processing`` (asked, not settled yet),
+    ``covered`` (the patient's credit covers it: nothing to pay), ``failed`` (the last one
+    asked was refused: ``reason``, the provider's words), ``unpaid``. ``due``: what paying it
+    asks now (the fee less the patient's credit). A fee paid for a consult that was then
+    called off is ``refund_due`` while the payment is not wholly refunded."""
+
+    policy: str
+    fee: Money | None
+    status: str
+    reason: str | None = None
+    payment_entry_id: uuid.UUID | None = None
+    refund_due: bool = False
+    due: Money | None = None
+
+
+def consult_fee(
+    session: Session, pharmacy_id: uuid.UUID, patient_id: uuid.UUID, consult_id: uuid.UUID
+) -> ConsultFee:
+    policy = consult_fee_policy(session, pharmacy_id)
+    charged = existing(
+        session, pharmacy_id, EntryKind.CHARGE, Cause("consult", str(consult_id), "")
+    )
+    fee = (
+        Money(charged.amount, charged.currency)
+        if charged is not None
+        else price(session, pharmacy_id, "consult")
+    )
+    if fee is not None and fee.amount == 0:
+        fee = None
+    asked = list(
+        session.scalars(
+            select(PaymentIntent)
+            .where(PaymentIntent.consult_id == consult_id)
+            .order_by(PaymentIntent.created_at.desc())
+        )
+    )
+    refs = [i.provider_id for i in asked if i.provider_id is not None]
+    paid = (
+        session.scalar(
+            select(LedgerEntry).where(
+                LedgerEntry.pharmacy_id == pharmacy_id,
+                LedgerEntry.kind == EntryKind.PAYMENT.value,
+                LedgerEntry.cause_type == "intent",
+                LedgerEntry.cause_id.in_(refs),
+            )
+        )
+        if refs
+        else None
+    )
+    if paid is not None:
+        reversed_ = existing(
+            session,
+            pharmacy_id,
+            EntryKind.ADJUSTMENT,
+            Cause("consult_reversal", str(consult_id), ""),
+        )
+        to_refund = reversed_ is not None and refunded(session, paid.id) < paid.amount
+        return ConsultFee(policy, fee, "paid", None, paid.id, to_refund)
+    if fee is None:
+        return ConsultFee(policy, None, "none")
+    now = utcnow()
+    newest = asked[0] if asked else None
+    if (
+        newest is not None
+        and newest.status in _MAY_COME
+        and newest.created_at >= now - IN_FLIGHT_FOR
+    ):
+        return ConsultFee(policy, fee, "processing")
+    owed = (
+        balance(session, patient_id).get(fee.currency, 0)
+        + (0 if charged is not None else fee.amount)
+        - in_flight(session, patient_id, fee.currency, now)
+    )
+    due = min(fee.amount, owed)
+    if due <= 0:
+        return ConsultFee(policy, fee, "covered")
+    if newest is not None and newest.status in ("failed", "canceled", "mismatch"):
+        words = newest.last_error or newest.status
+        return ConsultFee(policy, fee, "failed", words, due=Money(due, fee.currency))
+    return ConsultFee(policy, fee, "unpaid", due=Money(due, fee.currency))
+
+
+# -- a profile merge (server.patients.merges.Mover) ------------------------------------------
+#: a saved card is a payment method attached to the patient's customer at the provider: it
+#: follows the customer, never alone (charged with another profile's customer, it would fail)
+CARD_NAMES = ("payment_customers", "payment_cards", "payment_cards_kept")
+
+
+def merge_cards(
+    session: Session, survivor_id: uuid.UUID, merged_id: uuid.UUID
+) -> dict[str, list[str]]:
+    """The merged profile's customer at the provider and its cards move to the kept profile
+    when that one has no customer yet; else they stay with the merged profile (``kept``: the
+    kept profile's customer is another object at the provider; the patient's card is set up
+    again on the kept profile)."""
+    theirs = session.get(PaymentCustomer, merged_id, with_for_update=True)
+    ours = session.get(PaymentCustomer, survivor_id)
+    cards = sorted(
+        session.scalars(select(PaymentCard.id).where(PaymentCard.patient_id == merged_id))
+    )
+    if theirs is None or ours is not None:
+        return {"payment_customers": [], "payment_cards": [], "payment_cards_kept": _ids(cards)}
+    theirs.patient_id = survivor_id
+    if cards:
+        session.execute(
+            update(PaymentCard).where(PaymentCard.id.in_(cards)).values(patient_id=survivor_id)
+        )
+    return {
+        "payment_customers": [theirs.provider_id],
+        "payment_cards": _ids(cards),
+        "payment_cards_kept": [],
+    }
+
+
+def cards_not_exact(session: Session, merge: Any) -> dict[str, int]:
+    """What an unmerge could not put back: the customer moved is no longer the kept profile's,
+    a card moved is no longer with it, or a card was set up on that customer since (it would
+    leave with the customer)."""
+    customers = merge.moved.get("payment_customers", [])
+    if not customers:
+        return {}
+    missing: dict[str, int] = {}
+    row = session.get(PaymentCustomer, merge.survivor_id)
+    if row is None or row.provider_id != customers[0]:
+        missing["payment_customers"] = 1
+    moved = [uuid.UUID(i) for i in merge.moved.get("payment_cards", [])]
+    still = session.scalar(
+        select(func.count())
+        .select_from(PaymentCard)
+        .where(PaymentCard.id.in_(moved), PaymentCard.patient_id == merge.survivor_id)
+    )
+    if moved and still != len(moved):
+        missing["payment_cards"] = len(moved) - int(still or 0)
+    since = session.scalar(
+        select(func.count())
+        .select_from(PaymentCard)
+        .where(
+            PaymentCard.patient_id == merge.survivor_id,
+            PaymentCard.created_at >= merge.created_at,
+        )
+    )
+    if since:
+        missing["payment_cards_since"] = int(since)
+    return missing
+
+
+def unmerge_cards(session: Session, merge: Any) -> None:
+    """The customer and cards a merge moved go back to the merged profile."""
+    if not merge.moved.get("payment_customers"):
+        return
+    row = session.get(PaymentCustomer, merge.survivor_id, with_for_update=True)
+    assert row is not None  # cards_not_exact said so
+    row.patient_id = merge.merged_id
+    moved = [uuid.UUID(i) for i in merge.moved.get("payment_cards", [])]
+    if moved:
+        session.execute(
+            update(PaymentCard).where(PaymentCard.id.in_(moved)).values(patient_id=merge.merged_id)
+        )
+
+
+def _ids(ids: Sequence[uuid.UUID]) -> list[str]:
+    return [str(i) for i in ids]

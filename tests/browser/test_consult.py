@@ -2,18 +2,56 @@
 invite in another browser context, consents, checks the camera and waits; the pharmacist
 admits them; both pages show the other's video and getStats on both sides shows frames
 decoded and bytes received growing over five seconds; both agree to recording and both pages
-show the indicator; the patient leaves and the pharmacist ends with counselling notes."""
+show the indicator; the patient leaves and the pharmacist ends with counselling notes.
+
+Then a paid waiting room: a pharmacy admin sets the consult's price and asks for it before
+admission (the console's price list); the patient, on a phone, sees the fee in the waiting
+room; the pharmacist's admit is refused while it is unpaid; the patient pays with the
+provider's test card typed into the provider's own fields (a real local Stripe-compatible
+server, `localstripe`, with its Stripe.js stand-in and its signed webhooks); the pharmacist's
+room shows it paid and the patient is admitted."""
 
 from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterator
 
+import pytest
 from playwright.sync_api import Browser, Page, expect
+
+from tests.support.localstripe import PUBLISHABLE_KEY, SECRET_KEY, LocalStripe, local_stripe
 
 from .a11y import assert_accessible
 from .conftest import DESKTOP, PHONE, TABLET, DemoHub, Shots, sign_in, watch
+from .test_dispensing import add_staff
+
+#: the hub's settings beside the conftest's (the provider's, once it runs: before the hub)
+HUB_ENV: dict[str, str] = {}
+WEBHOOK_SECRET = "whsec_synthetic_consult_0123"
+
+
+@pytest.fixture(scope="module")
+def provider(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStripe]:
+    with local_stripe(tmp_path_factory.mktemp("localstripe")) as server:
+        HUB_ENV.update(
+            TELEPHARM_STRIPE_API_KEY=SECRET_KEY,
+            TELEPHARM_STRIPE_PUBLISHABLE_KEY=PUBLISHABLE_KEY,
+            TELEPHARM_STRIPE_WEBHOOK_SECRETS=WEBHOOK_SECRET,
+            TELEPHARM_STRIPE_API_BASE=server.url,
+            TELEPHARM_STRIPE_JS_URL=server.js_url,
+        )
+        yield server
+
+
+@pytest.fixture(scope="module")
+def demo_hub(provider: LocalStripe, demo_hub: DemoHub) -> DemoHub:
+    """The conftest's hub, started after the provider with its settings; the provider's
+    webhooks go to it."""
+    provider.send_webhooks_to(f"{demo_hub.base}/payments/webhook", WEBHOOK_SECRET)
+    return demo_hub
+
 
 #: the browsers reach the hub through a relay that can cut the patient's socket
 BEHIND_RELAY = True
@@ -225,4 +263,89 @@ def _consult(demo_hub: DemoHub, chromium: Browser, shots: Shots, frames: list[st
     expect(again.get_by_role("heading", name="This consultation is over")).to_be_visible()
     shots.take(again, "11-consult-over")
     assert_accessible(again, "test_consult: 11-consult-over")
+    assert problems == []
+
+
+def test_a_paid_waiting_room_on_a_phone(demo_hub: DemoHub, chromium: Browser, shots: Shots) -> None:
+    problems: list[str] = []
+    frames: list[str] = []
+    # a pharmacy admin: the consult's price, paid in the waiting room before admission
+    admin = add_staff(demo_hub, f"ada.{uuid.uuid4().hex[:6]}", "pharmacy_admin")
+    office = chromium.new_context(viewport=DESKTOP).new_page()
+    watch(office, problems)
+    sign_in(office, demo_hub, account=admin)
+    office.get_by_role("link", name="Payments", exact=True).click()
+    office.get_by_label("Consult fee is paid").select_option("before_admission")
+    prices = office.locator("section[aria-labelledby=prices-h]")
+    expect(prices.locator(".notice.ok")).to_have_text(
+        "Consult fee: in the waiting room, before admission."
+    )
+    office.get_by_label("Item").fill("consult")
+    office.get_by_label("Price ($)").fill("25")
+    office.get_by_role("button", name="Set the price").click()
+    expect(prices.locator("tr[data-item=consult]")).to_contain_text("$25.00")
+    shots.take(office, "20-consult-fee-policy")
+    assert_accessible(office, "test_consult: 20-consult-fee-policy")
+
+    rx_id = demo_hub.ready_prescription(f"paid-{time.time_ns()}", patient_last="FEEPATIENT")["id"]
+    console = chromium.new_context(viewport=DESKTOP).new_page()
+    watch(console, problems)
+    sign_in(console, demo_hub)
+    console.goto(f"{demo_hub.base}/#/rx/{rx_id}")
+    console.get_by_role("button", name="Video consult…").click()
+    link = console.locator("#invite-link").input_value()
+    console.get_by_role("button", name="Join the room").click()
+    expect(console.locator("#consult-fee")).to_contain_text("Fee not paid ($25.00)")
+
+    patient = _patient_page(demo_hub, chromium, problems, frames)
+    patient.goto(link)
+    patient.get_by_label("I have read this and agree to a video consultation.").check()
+    patient.get_by_role("button", name="Continue").click()
+    _playing(patient, "preview")
+    patient.get_by_role("button", name="Join the waiting room").click()
+    expect(patient.get_by_role("heading", name="Waiting room")).to_be_visible()
+    fee = patient.locator("#fee")
+    expect(fee.locator("#fee-what")).to_have_text(
+        "Please pay the consultation fee of $25.00. Your pharmacist lets you in once it is paid."
+    )
+    fields = patient.locator("#fee-card-field")
+    expect(fields.locator("input").first).to_be_visible()
+    fee.scroll_into_view_if_needed()
+    shots.take(patient, "21-patient-fee")
+    assert_accessible(patient, "test_consult: 21-patient-fee")
+
+    # not admitted before the fee is paid: the hub refuses, in words
+    admit = console.get_by_role("button", name="Admit the patient")
+    expect(admit).to_be_visible(timeout=15_000)
+    admit.click()
+    expect(console.get_by_role("alert")).to_have_text(
+        "The patient has not paid the consultation fee yet."
+    )
+    shots.take(console, "22-console-fee-unpaid")
+
+    # the provider's test card, typed into the provider's fields on the phone
+    fields.locator("input").first.click()
+    patient.keyboard.type("4242424242424242")
+    fields.locator("input[placeholder=exp_month]").fill("12")
+    fields.locator("input[placeholder=exp_year]").fill("30")
+    fields.locator("input[placeholder=cvc]").fill("123")
+    fields.locator("input[placeholder=postal_code]").fill("10001")
+    patient.get_by_role("button", name="Pay $25.00").click()
+    expect(patient.locator("#fee-paid")).to_have_text("Paid: $25.00. Thank you.", timeout=30_000)
+    expect(patient.get_by_role("heading", name="Waiting room")).to_be_visible()  # still waiting
+    shots.take(patient, "23-patient-fee-paid")
+    assert_accessible(patient, "test_consult: 23-patient-fee-paid")
+
+    expect(console.locator("#consult-fee")).to_contain_text("Fee paid ($25.00)", timeout=15_000)
+    shots.take(console, "24-console-fee-paid")
+    assert_accessible(console, "test_consult: 24-console-fee-paid")
+    console.get_by_role("button", name="Admit the patient").click()
+    expect(patient.get_by_role("heading", name="Your consultation")).to_be_visible(timeout=15_000)
+    expect(patient.locator("#fee")).to_have_count(0)
+    patient.get_by_role("button", name="Leave").click()
+    expect(console.locator("#peer-state")).to_have_text("Patient: left", timeout=15_000)
+    console.get_by_label("Counselling notes").fill("Synthetic: explained dosing.")
+    console.get_by_role("button", name="End consult").click()
+    expect(console.get_by_text("The consult is over.")).to_be_visible(timeout=15_000)
+    expect(console.locator("#consult-fee")).to_contain_text("Fee paid ($25.00)")
     assert problems == []

@@ -111,6 +111,12 @@ async def test_merge_moves_everything_and_unmerge_moves_it_back(hub: Hub, checke
         "allergies": 1,
         "ledger_entries": 0,
         "payment_intents": 0,
+        "refill_requests": 0,
+        "med_sync": 0,
+        "med_sync_kept": 0,
+        "payment_customers": 0,
+        "payment_cards": 0,
+        "payment_cards_kept": 0,
         "preferences": 1,
     }
     assert merged["rechecking"] == 2

@@ -20,6 +20,7 @@ import stripe
 from sqlalchemy import func, select, update
 
 from eprescribe.payments import sign
+from server.audit.models import AuditEvent
 from server.auth.models import User
 from server.db.models import utcnow
 from server.payments.models import (
@@ -176,6 +177,66 @@ async def test_a_charge_is_paid_and_settled_by_the_signed_webhook(
     status, cards = await call(hub, "GET", f"/api/v1/patients/{patient}/cards", tech)
     assert status == 200
     assert [(c["brand"], c["last4"]) for c in cards["items"]] == [("visa", "4242")]
+
+
+async def test_a_payment_the_provider_declines_later_shows_declined_with_its_reason(
+    hub: Hub, sdk: stripe.StripeClient
+) -> None:
+    """The provider answered (processing, here: its own webhook is not sent), then declined
+    the payment by a signed ``payment_intent.payment_failed``: the status the console polls
+    says declined, in the provider's words; another patient's payment is 404."""
+    await hub.pharmacy()
+    patient, other = await profile(hub), await profile(hub)
+    alice, tech = await staff(hub, "alice"), await staff(hub, "terry", role="technician")
+    await charged(hub, alice, patient, 3000)
+    asked = await pay(hub, tech, patient, await new_card(hub, sdk, tech, patient), 3000)
+    url = f"/api/v1/patients/{patient}/payments/{asked['payment_id']}"
+    status, seen = await call(hub, "GET", url, tech)
+    assert (status, seen["status"], seen["amount"], seen["entry_id"]) == (
+        200,
+        "processing",
+        3000,
+        None,
+    )
+    obj = {
+        "id": asked["provider_id"],
+        "object": "payment_intent",
+        "amount": 3000,
+        "currency": "usd",
+        "status": "requires_payment_method",
+        "last_payment_error": {
+            "code": "card_declined",
+            "message": "Your card has insufficient funds.",
+        },
+    }
+    failed = json.dumps(
+        {
+            "id": "evt_async_decline",
+            "type": "payment_intent.payment_failed",
+            "data": {"object": obj},
+        }
+    ).encode()
+    assert (await deliver(hub, failed))[0] == 200
+    status, seen = await call(hub, "GET", url, tech)
+    assert (status, seen["status"], seen["reason"]) == (
+        200,
+        "declined",
+        "Your card has insufficient funds.",
+    )
+    assert (await ledger(hub, tech, patient))["balance"] == {"usd": 3000}
+    status, _ = await call(
+        hub, "GET", f"/api/v1/patients/{other}/payments/{asked['payment_id']}", tech
+    )
+    assert status == 404
+    status, _ = await call(hub, "GET", f"/api/v1/patients/{patient}/payments/nope", tech)
+    assert status == 404
+    async with hub.db.sessions() as session:
+        reads = list(
+            await session.scalars(
+                select(AuditEvent.outcome).where(AuditEvent.action == "payment.status.read")
+            )
+        )
+    assert reads == ["success", "success", "not_found"]
 
 
 async def test_the_same_idempotency_key_asks_once(hub: Hub, sdk: stripe.StripeClient) -> None:

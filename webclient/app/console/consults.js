@@ -7,6 +7,7 @@ import { ConsultCall, rating } from "../lib/call.js";
 import { videoStage, muteButtons } from "../lib/stage.js";
 import { h, replace, when, personName, announce, spinner, problemBox, emptyBox } from "../lib/dom.js";
 import { stateBadge } from "./queue.js";
+import { money } from "./payments.js";
 
 const POLL_MS = 5000;
 const INVITES = "telepharm.console.invites"; // links shown once by the hub, kept for this tab
@@ -92,6 +93,8 @@ export async function consultRoom(el, id) {
   let call = null;
   let stream = null;
   let recordingConsent = false;
+  let fee = null; // the consult's fee: paid or not (GET /consults/{id}/fee)
+  let feeTimer = 0;
 
   const qualityPill = h("span", { class: "pill", id: "quality" }, "Quality: —");
   const peerPill = h("span", { class: "pill", id: "peer-state" }, "Patient: not here");
@@ -123,6 +126,7 @@ export async function consultRoom(el, id) {
         state === "scheduled" && came ? h("p", { class: "hint" }, "The patient left. They can come back with the same page, or you can end the consult with your notes.") : null,
         consult.notes ? h("div", { class: "notice ok", id: "counselling-summary" },
           h("p", {}, h("strong", {}, `Counselling ${consult.counselling}`)), h("p", {}, consult.notes)) : null,
+        feeLine(),
         consult.prescription_id ? h("p", {}, h("a", { href: `#/rx/${consult.prescription_id}` }, "The prescription")) : null,
         h("p", {}, h("a", { href: `#/patients/${consult.patient_id}` }, "Patient profile")),
         state === "scheduled" && !call && !came ? h("div", { class: "actions" },
@@ -133,6 +137,34 @@ export async function consultRoom(el, id) {
         h("ol", { class: "history" }, consult.history.map((s) => h("li", {}, h("strong", {}, s.to), " ", s.reason,
           h("div", { class: "sub" }, when(s.at)))))));
     renderControls(over);
+  }
+
+  function feeLine() {
+    if (!fee || fee.status === "none") return null;
+    const amount = money(fee.amount, fee.currency);
+    const words = {
+      paid: `Fee paid (${amount})`,
+      processing: `Fee payment processing (${amount})`,
+      covered: `Fee ${amount}, covered by the patient's credit`,
+      failed: `Fee not paid (${amount}): the card was declined${fee.reason ? `: ${fee.reason}` : ""}`,
+      unpaid: fee.policy === "after" ? `Fee ${amount}, billed after the consult` : `Fee not paid (${amount})`,
+    }[fee.status] || fee.status;
+    return h("div", { id: "consult-fee" },
+      h("p", {}, h("span", { class: `badge ${fee.status === "paid" ? "ready" : ""}` }, words)),
+      fee.policy === "before_admission" && !["paid", "covered"].includes(fee.status) && !["ended", "cancelled", "expired"].includes(consult.state)
+        ? h("p", { class: "hint" }, "The patient pays in the waiting room; you can admit them once it is paid.") : null,
+      fee.refund_due ? h("p", { class: "notice info" }, "The consult was called off after the fee was paid: refund it from the patient's payments.") : null);
+  }
+
+  // the fee changes without the consult changing (the provider's webhook): asked again while
+  // it is not settled and the consult is open
+  async function watchFee() {
+    clearTimeout(feeTimer);
+    const was = JSON.stringify(fee);
+    fee = await api(`/consults/${id}/fee`).catch(() => fee);
+    if (JSON.stringify(fee) !== was) render();
+    const open = !["ended", "cancelled", "expired"].includes(consult.state);
+    if (open && fee && !["paid", "none", "covered"].includes(fee.status) && el.isConnected) feeTimer = setTimeout(watchFee, POLL_MS);
   }
 
   function renderControls(over) {
@@ -179,6 +211,7 @@ export async function consultRoom(el, id) {
   async function refresh() {
     consult = await api(`/consults/${id}`).catch(() => consult);
     render();
+    watchFee();
   }
 
   async function join() {
@@ -260,7 +293,9 @@ export async function consultRoom(el, id) {
     status,
     h("div", { class: "split" }, h("div", {}, stage, controls), h("div", {}, about, endForm, history)));
   render();
+  watchFee();
   return () => {
+    clearTimeout(feeTimer);
     if (call && !call.over) call.leave();
     stream?.getTracks().forEach((t) => t.stop());
   };

@@ -4,7 +4,8 @@
 // card instead, refunds (staff with the refunds permission) and a charge typed by a pharmacist;
 // and #/payments: the day's reconciliation, receivables by age and the price list.
 // A payment is on the ledger only once the provider's signed webhook settles it: the page says
-// "processing" and reads the ledger again until it shows. Every refusal is shown in the hub's words.
+// "processing" and asks for the payment's status until it is paid or declined (the provider
+// may decline it after the hub answered: then its reason is shown). Every refusal is shown in the hub's words.
 
 import { api, apiBlob } from "../lib/api.js";
 import { currentUser } from "../lib/auth.js";
@@ -12,6 +13,11 @@ import { h, replace, when, day, fact, announce, spinner, problemBox, emptyBox } 
 
 const COUNTER = ["pharmacist", "technician"]; // take payments, set up cards (server/payments/http.py)
 const BOOKS = ["pharmacist", "pharmacy_admin"]; // reconciliation, receivables
+const CONSULT_FEE = {
+  after: "after the consult (billed when it ends)",
+  waiting_room: "in the waiting room, or later",
+  before_admission: "in the waiting room, before admission",
+};
 const role = () => currentUser()?.role;
 const KINDS = { charge: "Charge", payment: "Payment", refund: "Refund", write_off: "Write-off", adjustment: "Adjustment" };
 const METHODS = { counter: "At the counter", online: "Online", saved_card: "Saved card" };
@@ -277,7 +283,6 @@ export function patientPaymentsCard(patientId) {
         cardId = provider.setup.card_id;
         method = "counter";
       }
-      const before = new Set(known.map((l) => l.id));
       const asked = await api(`${base}/payments`, {
         method: "POST",
         headers: { "Idempotency-Key": key },
@@ -295,7 +300,7 @@ export function patientPaymentsCard(patientId) {
       close();
       replace(message, notice("info", `Processing ${money(minor)}: waiting for the payment provider to confirm it…`));
       announce("Processing the payment.");
-      await settle(before, minor);
+      await settle(asked.payment_id, minor);
     }
 
     open(form, amount);
@@ -303,18 +308,29 @@ export function patientPaymentsCard(patientId) {
     mountFields();
   }
 
-  // the provider's webhook puts the payment on the ledger: read it again until it shows
-  async function settle(before, minor) {
+  // the provider's webhook settles the payment, or declines it after the hub answered: its
+  // status is asked again until it says which (then the ledger is read again)
+  async function settle(paymentId, minor) {
     for (let i = 0; i < SETTLE_TRIES && card.isConnected; i += 1) {
       await new Promise((resolve) => setTimeout(resolve, 1000));
+      let now;
       try {
-        await reload();
+        now = await api(`${base}/payments/${paymentId}`);
       } catch {
         continue; // the next read may get through
       }
-      if (known.some((l) => l.kind === "payment" && !before.has(l.id))) {
+      if (now.status === "paid") {
+        await reload().catch(() => {});
         replace(message, notice("ok", `Paid ${money(minor)}.`));
         announce(`Paid ${money(minor)}.`);
+        return;
+      }
+      if (["declined", "canceled", "held"].includes(now.status)) {
+        const words = now.status === "declined"
+          ? `The payment of ${money(minor)} was declined: ${now.reason} Nothing was charged; take it again with another card.`
+          : `The payment of ${money(minor)} did not go through: ${now.reason}`;
+        replace(message, notice("error", words));
+        announce(words);
         return;
       }
     }
@@ -423,15 +439,31 @@ async function priceList(box) {
   const said = h("div", { "aria-live": "polite" });
   replace(box, head, spinner("Loading the prices…"));
   const admin = role() === "pharmacy_admin";
+  let policy = "after";
   async function put(item, amount) {
     const { items } = await api(`/payments/prices/${encodeURIComponent(item)}`, { method: "PUT", body: { amount } });
     draw(items);
+  }
+  // when the consult fee is paid: after the consult, in the waiting room (or later), or
+  // before the pharmacist may admit the patient
+  function feePolicy() {
+    const choice = h("select", { id: "consult-fee-policy", disabled: !admin, onchange: async (e) => {
+      try {
+        ({ consult_fee: policy } = await api("/payments/settings", { method: "PUT", body: { consult_fee: e.target.value } }));
+        replace(said, notice("ok", `Consult fee: ${CONSULT_FEE[policy]}.`));
+      } catch (error) {
+        e.target.value = policy;
+        replace(said, notice("error", error.message));
+      }
+    } }, Object.entries(CONSULT_FEE).map(([value, words]) => h("option", { value, selected: value === policy }, words)));
+    return h("div", { class: "fields" }, h("div", {}, h("label", { for: "consult-fee-policy" }, "Consult fee is paid"), choice));
   }
   function draw(items) {
     const item = h("input", { type: "text", id: "price-item", required: true, list: "price-items", placeholder: "consult, delivery, fill or ndc:<11 digits>", autocomplete: "off" });
     const amount = amountField("price-amount");
     replace(box, head, h("p", { class: "hint" }, admin ? "What a fill, a consult or a delivery is charged. Prices for a product: ndc:<11 digits>." : "Pharmacy admins set the prices."),
       said,
+      feePolicy(),
       items.length
         ? h("table", { class: "queue", "aria-label": "Prices" },
           h("thead", {}, h("tr", {}, ["Item", "Price", ""].map((t) => h("th", { scope: "col" }, t)))),
@@ -459,7 +491,9 @@ async function priceList(box) {
       h("div", { class: "actions" }, h("button", { type: "submit" }, "Set the price"))) : null);
   }
   try {
-    draw((await api("/payments/prices")).items);
+    const [prices, settings] = await Promise.all([api("/payments/prices"), api("/payments/settings")]);
+    policy = settings.consult_fee;
+    draw(prices.items);
   } catch (error) {
     replace(box, head, problemBox(error, () => priceList(box)));
   }

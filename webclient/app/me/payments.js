@@ -53,7 +53,7 @@ function cardName(card) {
 // -- the provider's card fields --------------------------------------------------------------
 
 let loading = null;
-function providerScript(url) {
+export function providerScript(url) {
   if (!loading) {
     loading = new Promise((resolve, reject) => {
       const script = document.createElement("script");

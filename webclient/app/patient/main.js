@@ -6,6 +6,7 @@ import { api } from "../lib/api.js";
 import { ConsultCall } from "../lib/call.js";
 import { videoStage, muteButtons } from "../lib/stage.js";
 import { h, replace, announce } from "../lib/dom.js";
+import { feePanel, clearFee } from "./fee.js";
 
 const CONSENT_VERSION = "telehealth-2026-12";
 const CONSENT_TEXT = [
@@ -120,6 +121,7 @@ function consult(stream, how) {
   });
   const banner = h("div", { "aria-live": "assertive" });
   const ask = h("div", {});
+  const fee = h("div", {});
   const controls = h("div", { class: "controls" });
   const title = h("h1", { id: "call-title" }, "Waiting room");
   local.srcObject = stream;
@@ -166,8 +168,10 @@ function consult(stream, how) {
     placeholder.textContent = "Your pharmacist will let you in shortly. Please keep this page open.";
     renderControls(false);
     announce("You are in the waiting room.");
+    feePanel(fee, () => sessionStorage.getItem(RESUME_KEY));
   });
   call.addEventListener("admitted", () => {
+    clearFee(fee); // an unpaid fee is billed after: the patient's own page, or the counter
     title.textContent = "Your consultation";
     placeholder.textContent = "Connecting to your pharmacist…";
     renderControls(true);
@@ -200,7 +204,7 @@ function consult(stream, how) {
       h("p", {}, e.detail.reason === "replaced" ? "The consultation continues in the other tab or device." : "Thank you. You can close this page now."));
   });
 
-  replace(view, banner, h("div", { class: "page-head" }, title, h("span", { class: "spacer" })), stage, ask, controls);
+  replace(view, banner, h("div", { class: "page-head" }, title, h("span", { class: "spacer" })), fee, stage, ask, controls);
   view.focus({ preventScroll: true });
   renderControls(false);
   call.connect();
