@@ -1,7 +1,7 @@
 """payments: a pharmacy's consult-fee policy (billed after, paid in the waiting room, paid
 before admission) and the consult a payment pays the fee of
 
-Revision ID: 0040
+Revision ID: 0038
 Revises: 0037
 Create Date: 2026-12-07
 """
@@ -11,7 +11,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0040"
+revision = "0038"
 down_revision = "0037"
 branch_labels = None
 depends_on = None
