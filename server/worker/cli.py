@@ -27,6 +27,7 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> None:
     from ..prescriptions.expiry import load_expiry_rules
     from . import QUEUE, create_celery
     from .embedded import die_with
+    from .observed import watch_worker
 
     if args.parent is not None:
         die_with(args.parent)
@@ -34,6 +35,7 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> None:
         # so Celery's warning about root tells the newcomer nothing they can act on
         warnings.filterwarnings("ignore", "You're running the worker with superuser")
     load_expiry_rules(settings.expiry_rules_file)  # a bad file stops here, with one line
+    watch_worker(settings)
     celery = create_celery(settings)
     celery.worker_main(
         [
