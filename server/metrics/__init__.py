@@ -47,6 +47,7 @@ TRANSACTIONS = frozenset(
         "Status",
         "Error",
         "Verify",
+        "unknown",  # not parsed far enough to tell
     }
 )
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import logging
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -35,6 +36,7 @@ from ..outbox import store as outbox
 from ..outbox.models import OutboundMessage
 from ..prescriptions.models import Prescription
 
+log = logging.getLogger(__name__)
 #: seconds a reading is served again before the database is asked anew
 KEPT = 5.0
 #: how long the reading may take; past it the scrape says the database did not answer
@@ -129,7 +131,9 @@ class DatabaseGauges:
             try:
                 async with asyncio.timeout(TIMEOUT):
                     self._last = await self._read()
-            except Exception:  # the database away: the scrape says so, the rest still shows
+            except Exception as exc:  # the database away: the scrape says so, the rest shows
+                log.warning("metrics: the database reading failed (%s)", type(exc).__name__)
+                log.debug("metrics: the database reading failed", exc_info=exc)
                 self._last = Reading(time.monotonic(), ok=False)
             return self._last
 
@@ -180,7 +184,7 @@ class DatabaseGauges:
                 queues=queues,
                 outbox=outboxes,
                 checking=checking_now,
-                consults=dict(consults.tuples().all()),
+                consults={str(row[0]): int(row[1]) for row in consults},
             )
 
 
