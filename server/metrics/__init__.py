@@ -235,7 +235,12 @@ def prepare_process(settings: Settings, *, fresh: bool = False) -> None:
     from prometheus_client import values
 
     values.ValueClass = values.get_value_class()  # read the directory from now on
-    atexit.register(mark_dead, os.getpid())
+    atexit.register(_exiting, os.getpid())
+
+
+def _exiting(pid: int) -> None:
+    if os.getpid() == pid:  # not a forked child that inherited the hook
+        mark_dead(pid)
 
 
 def multiprocess_dir() -> Path | None:
