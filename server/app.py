@@ -27,11 +27,13 @@ from . import (
     payments,
     prescriptions,
     staff,
+    tracing,
     webclient,
     worker,
 )
 from .dispensing import fills_feature as fills
 from .errors import error_middleware
+from .metrics import http as metrics
 from .notifications import callbacks as notifications
 from .notifications import templates_http as notification_templates
 from .notifications import triggers
@@ -46,8 +48,9 @@ def create_app(settings: Settings) -> web.Application:
     # The body limit is enforced per endpoint as well; this is the ceiling for all of them.
     # Bodies are decoded by read_body, within their size limit (aiohttp's own decoding would
     # hand handlers more bytes than the Content-Length they check).
+    tracing.configure(settings, "telepharm-hub")  # off unless TELEPHARM_TRACING says
     app = web.Application(
-        middlewares=[error_middleware],
+        middlewares=[logs.request_ids, *tracing.middlewares(settings), error_middleware],
         client_max_size=settings.max_message_bytes,
         handler_args={"auto_decompress": False},
     )
@@ -56,8 +59,10 @@ def create_app(settings: Settings) -> web.Application:
     http.setup(app, settings)  # response headers, trusted proxies
     background.setup(app, settings)  # first: every feature below may add loops to it
     logs.setup(app, settings)  # the log flush loop: stopped last, after everything logged
+    metrics.setup(app, settings)  # the observer, before the database and features it watches
     db.setup(app, settings)  # the database before the features that use it
     health.setup(app, settings)
+    metrics.serve(app, settings)  # GET /metrics: its own listener, or a token on this port
     auth.setup(app, settings)
     worker.setup(app, settings)  # before the intake, which publishes to it
     triggers.setup(app, settings)  # after the worker (its publisher), before the stores

@@ -18,6 +18,7 @@ from .auth import cli as auth_cli
 from .commands import CliError, Commands, Parser
 from .db import cli as db_cli
 from .inventory import cli as inventory_cli
+from .metrics import cli as metrics_cli
 from .outbox import cli as outbox_cli
 from .prescriptions.archive import verify_archive
 from .settings import Settings, SettingsError
@@ -37,6 +38,7 @@ FEATURES: tuple[Callable[[Commands], None], ...] = (
     inventory_cli.register_cli,  # stock recall, stock receive
     users.register_cli,
     auth_cli.register_cli,  # keys
+    metrics_cli.register_cli,  # reset
     # the chain, then the EPCS archive's signatures
     functools.partial(audit.register_cli, record_checks=[("EPCS archive", verify_archive)]),
 )

@@ -1,13 +1,21 @@
 """Structured (JSON lines) logging. Access logs carry no query strings and no bodies, so no
-patient data reaches them; application code logs IDs, never names or dates of birth."""
+patient data reaches them; application code logs IDs, never names or dates of birth.
+
+Every line logged while a request is handled carries its ``request_id``: the caller's
+``X-Request-ID`` when it is sane (:data:`REQUEST_ID_FORM`), else one minted here; the response
+answers it in the same header, and the Celery tasks the request enqueues carry it to the
+worker's lines (server.worker.observed)."""
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
+import re
+import secrets
 import sys
 import time
 from collections.abc import AsyncIterator
+from contextvars import ContextVar
 from typing import IO, Any
 
 import orjson
@@ -19,6 +27,36 @@ from .settings import Settings
 
 #: the patient's consult page; the rest of its path is the invite token
 INVITE_PAGE = "/consult/"
+#: the header a request's ID comes in and goes back in
+REQUEST_ID_HEADER = "X-Request-ID"
+#: an ID the hub takes from a caller (a proxy's, an EHR's): short, and nothing a log reader or
+#: a header could trip on; anything else is replaced by one of the hub's own
+REQUEST_ID_FORM = re.compile(r"[A-Za-z0-9._:@-]{8,64}")
+#: the ID of the request (or, in a worker, of the requests behind the task) being handled
+REQUEST_ID: ContextVar[str | None] = ContextVar("request_id", default=None)
+
+
+def sane_request_id(given: str | None) -> str | None:
+    return given if given and REQUEST_ID_FORM.fullmatch(given) else None
+
+
+@web.middleware
+async def request_ids(request: web.Request, handler: Any) -> web.StreamResponse:
+    """The request's ID, taken or minted, for its log lines and its response (first of the
+    middlewares: error responses carry it too)."""
+    request_id = sane_request_id(request.headers.get(REQUEST_ID_HEADER)) or secrets.token_hex(16)
+    request[REQUEST_KEY] = request_id
+    token = REQUEST_ID.set(request_id)
+    try:
+        return await handler(request)
+    finally:
+        REQUEST_ID.reset(token)
+
+
+async def _answer_request_id(request: web.BaseRequest, response: web.StreamResponse) -> None:
+    request_id = request.get(REQUEST_KEY)
+    if request_id is not None:
+        response.headers[REQUEST_ID_HEADER] = request_id
 
 
 class JsonFormatter(logging.Formatter):
@@ -31,6 +69,9 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
         }
+        request_id = REQUEST_ID.get()
+        if request_id is not None:
+            entry["request_id"] = request_id
         entry.update(getattr(record, "fields", {}))
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
@@ -95,8 +136,9 @@ def configure(level: str, stream: IO[str] | None = None) -> None:
 
 
 def setup(app: web.Application, settings: Settings) -> None:
-    """Buffered log lines are flushed by a background loop."""
+    """Buffered log lines are flushed by a background loop; responses answer the request ID."""
     app.cleanup_ctx.append(flush_periodically)
+    app.on_response_prepare.append(_answer_request_id)
 
 
 async def flush_periodically(app: web.Application) -> AsyncIterator[None]:
@@ -129,6 +171,7 @@ class AccessLogger(AbstractAccessLogger):
             "ms": round(time * 1000, 2),
             "remote": request.remote,
             "client": request.get(CLIENT_ID),
+            "request_id": request.get(REQUEST_KEY),
         }
         # makeRecord and handle, as Logger.info does, minus its search of the stack for the
         # caller (the JSON lines carry no source location): a sixth of this line's cost
@@ -145,5 +188,7 @@ class AccessLogger(AbstractAccessLogger):
         return self.logger.isEnabledFor(logging.INFO)
 
 
+#: the request's ID (the access log is written after the handler, outside its context)
+REQUEST_KEY: web.RequestKey[str] = web.RequestKey("request_id", str)
 #: the authenticated OAuth client of a request, for the access log
 CLIENT_ID: web.RequestKey[str] = web.RequestKey("client_id", str)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import gc
 import logging
 
@@ -25,11 +26,26 @@ def register_cli(commands: Commands) -> None:
         action="store_true",
         help="let several hub processes share the port (SO_REUSEPORT)",
     )
+    serve.add_argument(
+        "--metrics-port",
+        type=int,
+        metavar="PORT",
+        help="serve GET /metrics on this port of TELEPHARM_METRICS_HOST (default: loopback)",
+    )
     serve.set_defaults(run=cmd_serve)
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> None:
     from aiohttp import web
+
+    from . import metrics
+
+    if args.metrics_port is not None:
+        settings = dataclasses.replace(settings, metrics_port=args.metrics_port)
+    # the embedded mode (one hub and its own worker) is the whole deployment: the metrics of
+    # an earlier run start again; hub processes that share a port, or a hub beside separate
+    # workers, leave that to `telepharm metrics reset` before the units start
+    metrics.prepare_process(settings, fresh=not (args.reuse_port or args.no_worker))
 
     from .app import create_app
     from .logs import AccessLogger

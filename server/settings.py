@@ -164,6 +164,18 @@ class Settings:
     stripe_api_base: str = "https://api.stripe.com"
     stripe_js_url: str = "https://js.stripe.com/v3/"
     currency: str = "usd"
+    #: observability (docs/operations.md): metrics on (0: off, no observer, no /metrics);
+    #: the directory the processes of one machine share their values through (default
+    #: ``<data dir>/metrics``); the separate loopback listener of ``GET /metrics`` (0: none);
+    #: a bearer token that also opens ``GET /metrics`` on the hub's own port (none: 404 there)
+    metrics: bool = True
+    metrics_dir: str = ""
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int = 0
+    metrics_token: str = field(default="", repr=False)
+    #: OpenTelemetry tracing: off (""), ``console`` or ``otlp`` (to ``otlp_endpoint``)
+    tracing: str = ""
+    otlp_endpoint: str = "http://127.0.0.1:4318/v1/traces"
 
     def __post_init__(self) -> None:
         parts = urlsplit(self.issuer)
@@ -184,6 +196,7 @@ class Settings:
         _check_mail(self)
         _check_sms(self)
         _check_stripe_urls(self)
+        _check_observability(self)
         if not self.database_url:
             sqlite = (self.data_dir / "hub.sqlite3").resolve()
             object.__setattr__(self, "database_url", f"sqlite+aiosqlite:///{sqlite}")
@@ -200,6 +213,11 @@ class Settings:
     def sync_database_url(self) -> str:
         """The same database for blocking code (Celery workers): psycopg, or plain sqlite3."""
         return self.database_url.replace("+asyncpg", "+psycopg").replace("+aiosqlite", "")
+
+    @property
+    def metrics_path(self) -> Path:
+        """Where the processes of this machine keep their metric values."""
+        return Path(self.metrics_dir) if self.metrics_dir else self.data_dir / "metrics"
 
     @property
     def keys_dir(self) -> Path:
@@ -322,6 +340,13 @@ class Settings:
             stripe_api_base=get("STRIPE_API_BASE", defaults.stripe_api_base).rstrip("/"),
             stripe_js_url=get("STRIPE_JS_URL", defaults.stripe_js_url),
             currency=_currency(get("CURRENCY", defaults.currency)),
+            metrics=_switch(get("METRICS", "1"), "METRICS"),
+            metrics_dir=get("METRICS_DIR", ""),
+            metrics_host=get("METRICS_HOST", defaults.metrics_host),
+            metrics_port=_count(get("METRICS_PORT", "0"), "METRICS_PORT"),
+            metrics_token=env.get("TELEPHARM_METRICS_TOKEN", "").strip(),
+            tracing=get("TRACING", "").lower(),
+            otlp_endpoint=get("OTLP_ENDPOINT", defaults.otlp_endpoint),
         )
 
 
@@ -402,6 +427,40 @@ def _check_stripe_urls(settings: Settings) -> None:
             raise SettingsError(f"TELEPHARM_{name} must be an absolute URL, got {url!r}")
         if parts.scheme == "http" and not is_loopback(parts.hostname):
             raise SettingsError(f"TELEPHARM_{name} must use https unless it is on loopback")
+
+
+#: what TELEPHARM_TRACING may say: off, spans printed on stderr, spans sent to an OTLP collector
+TRACING = ("", "console", "otlp")
+#: the fewest characters of a metrics token (it stands between the world and the hub's numbers)
+METRICS_TOKEN_MIN = 32
+
+
+def _check_observability(settings: Settings) -> None:
+    if not 0 <= settings.metrics_port < 65536:
+        raise SettingsError(
+            f"TELEPHARM_METRICS_PORT must be from 0 (none) to 65535, got {settings.metrics_port}"
+        )
+    if settings.metrics_token and (
+        len(settings.metrics_token) < METRICS_TOKEN_MIN
+        or not re.fullmatch(r"[A-Za-z0-9._~+/=-]+", settings.metrics_token)
+    ):
+        raise SettingsError(
+            f"TELEPHARM_METRICS_TOKEN must be at least {METRICS_TOKEN_MIN} characters of a "
+            "bearer token (letters, digits, ._~+/=-)"
+        )
+    open_to_network = settings.metrics_port and not is_loopback(settings.metrics_host)
+    if open_to_network and not settings.metrics_token:
+        # the numbers say how busy each pharmacy's hub is: never open to a network unasked
+        raise SettingsError("TELEPHARM_METRICS_HOST off loopback needs TELEPHARM_METRICS_TOKEN")
+    if settings.tracing not in TRACING:
+        raise SettingsError(
+            f"TELEPHARM_TRACING must be console or otlp (or empty: off), got {settings.tracing!r}"
+        )
+    parts = urlsplit(settings.otlp_endpoint)
+    if parts.scheme not in ("https", "http") or not parts.hostname:
+        raise SettingsError(
+            f"TELEPHARM_OTLP_ENDPOINT must be an absolute URL, got {settings.otlp_endpoint!r}"
+        )
 
 
 #: the settings the application was created with

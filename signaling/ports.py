@@ -56,6 +56,29 @@ class PharmacistId:
     ip: str | None = None
 
 
+class RoomsObserver(Protocol):
+    """What the rooms report as they work, for the hub's metrics (the hub injects one: the
+    rooms know nothing of how it is counted)."""
+
+    def signaling_message(self, kind: str, accepted: bool) -> None:
+        """A message from a seated socket, of ``kind`` (its ``type``), done or refused."""
+
+    def seated(self, role: str, change: int) -> None:
+        """A socket of ``role`` took its seat (+1) or let it go (-1) on this process."""
+
+
+class _Unobserved:
+    def signaling_message(self, kind: str, accepted: bool) -> None:
+        pass
+
+    def seated(self, role: str, change: int) -> None:
+        pass
+
+
+#: the rooms' observer when the hub gives none
+UNOBSERVED: RoomsObserver = _Unobserved()
+
+
 class Connection(Protocol):
     """The socket as the rooms see it."""
 

@@ -41,7 +41,18 @@ from .bus import Bus
 from .consults import Consult, ConsultError, ConsultState
 from .participant import CLOSE_UNAUTHORIZED, Participant
 from .policy import LIVE, OVER, PATIENT, PHARMACIST, SIGNED_OUT, other
-from .ports import HUB, Connection, ConsultStore, IceFor, PharmacistId, Seat, Step, Who
+from .ports import (
+    HUB,
+    UNOBSERVED,
+    Connection,
+    ConsultStore,
+    IceFor,
+    PharmacistId,
+    RoomsObserver,
+    Seat,
+    Step,
+    Who,
+)
 from .recording import Recorders
 from .recording_control import RecordingControl
 
@@ -68,8 +79,10 @@ class Rooms:
         grace: float = GRACE,
         clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
         recheck: float = RECHECK,
+        observer: RoomsObserver = UNOBSERVED,
     ) -> None:
         self.store = store
+        self._observer = observer
         self.bus = bus
         self._recordings = (
             RecordingControl(recorders, store, bus, self.spawn) if recorders is not None else None
@@ -248,7 +261,9 @@ class Rooms:
         consult_id, role = participant.consult_id, participant.role
         self._cancel_timer(consult_id, role)
         await participant.subscribe(self.bus)  # first: no announcement is missed after this
-        self.participants.add(participant)
+        if participant not in self.participants:
+            self.participants.add(participant)
+            self._observer.seated(role, 1)
         resume = secrets.token_urlsafe(32)
         consult, participant.generation = await self.store.seat(
             consult_id,
@@ -284,8 +299,10 @@ class Rooms:
         try:
             await self._handle(participant, message)
         except ConsultError as refused:
+            self._observer.signaling_message(message.type, False)
             participant.send(p.Error(code=refused.code, message=str(refused)[:500]))
             return False
+        self._observer.signaling_message(message.type, True)
         return True
 
     async def _handle(self, who: Participant, message: p.Message) -> None:
@@ -390,7 +407,9 @@ class Rooms:
 
     async def _release(self, participant: Participant) -> None:
         participant.closed = True
-        self.participants.discard(participant)
+        if participant in self.participants:
+            self.participants.discard(participant)
+            self._observer.seated(participant.role, -1)
         await participant.unsubscribe()
         if participant.gone in ("replaced", "restart") or participant.generation == 0:
             return  # another socket holds the seat, or the restart already let it go

@@ -19,6 +19,7 @@ from ..db import DATABASE, Database
 from ..db.models import utcnow
 from ..errors import Forbidden, Unauthorized
 from ..http import PROXIES, read_body
+from ..metrics import OBSERVER
 from ..settings import SETTINGS, Settings
 from . import login
 from .clients import CONSOLE_CLIENT_ID, RegisteredClient, console_client
@@ -141,6 +142,7 @@ def _endpoint(name: str, action: str) -> Callable[[web.Request], Awaitable[web.R
                 action, "token", outcome="failure", detail={"error": payload.get("error")}
             )
             request.app[FAILURES].note(actor, event)
+            request.app[OBSERVER].oauth_failure(name)
         return _oauth_json(status, payload, headers)
 
     return handler
@@ -184,6 +186,7 @@ async def _audit_token(
         detail = {"grant_type": grant_type, "error": payload.get("error")}
         event = audit.Event("oauth.token", "access_token", outcome="failure", detail=detail)
         request.app[FAILURES].note(actor, event)
+        request.app[OBSERVER].oauth_failure("token")
 
 
 def _client_actor(request: web.Request, oauth_request: AiohttpOAuth2Request) -> audit.Actor:

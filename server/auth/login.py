@@ -22,6 +22,7 @@ from .. import audit
 from ..db import DATABASE
 from ..db.models import utcnow
 from ..http import PROXIES, read_body
+from ..metrics import OBSERVER
 from ..settings import SETTINGS
 from . import throttle
 from .credentials import SECRETS, accept_totp, password_matches, totp_context
@@ -310,6 +311,8 @@ async def _audit_login(
         detail["username"] = attempted
     resource = str(user.id) if user else None
     event = audit.Event("login", "user", resource, outcome=outcome, detail=detail)
+    if outcome != "success":
+        request.app[OBSERVER].signin("staff", outcome)
     if outcome == "throttled":  # refused unheard, at any rate anyone likes: counted, summarised
         request.app[FAILURES].note(actor, event)
     else:

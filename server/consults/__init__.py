@@ -21,6 +21,7 @@ from ..auth.credentials import load_key
 from ..background import BACKGROUND
 from ..db import DATABASE
 from ..db.models import utcnow
+from ..metrics import OBSERVER
 from ..settings import SETTINGS, Settings
 from . import http
 from .store import SqlConsultStore
@@ -61,6 +62,7 @@ async def _rooms_ctx(app: web.Application) -> AsyncIterator[None]:
         recorders=await asyncio.to_thread(recorders, settings),
         grace=settings.consult_grace,
         recheck=settings.consult_recheck,
+        observer=app[OBSERVER],
     )
     app[ROOMS] = rooms
     app[HEARTBEAT] = heartbeat = Heartbeat()

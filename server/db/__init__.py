@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import decimal
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -52,6 +52,16 @@ def use_sqlite_transactions(sync_engine: Any, begin: str = "BEGIN") -> None:
     event.listen(sync_engine, "begin", lambda conn: conn.exec_driver_sql(begin))
 
 
+#: what watches each engine this process makes (its metrics, its traces), by name: a blocking
+#: engine, or an async engine's ``sync_engine``
+ENGINE_HOOKS: dict[str, Callable[[Engine], None]] = {}
+
+
+def _made(engine: Engine) -> None:
+    for hook in ENGINE_HOOKS.values():
+        hook(engine)
+
+
 def json_default(value: Any) -> str:
     if isinstance(value, decimal.Decimal):
         return str(value)  # exact, as written in the message
@@ -79,10 +89,12 @@ def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
         # IMMEDIATE: a transaction that reads, then writes (an audited read) must not find its
         # snapshot stale at the first write, which SQLite reports at once, without waiting
         use_sqlite_transactions(engine.sync_engine, "BEGIN IMMEDIATE")
-        return engine
-    return create_async_engine(
-        url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True, **options
-    )
+    else:
+        engine = create_async_engine(
+            url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True, **options
+        )
+    _made(engine.sync_engine)
+    return engine
 
 
 def sync_engine(url: str) -> Engine:
@@ -98,6 +110,7 @@ def sync_engine(url: str) -> Engine:
     )
     if engine.dialect.name == "sqlite":
         use_sqlite_transactions(engine, "BEGIN IMMEDIATE")
+    _made(engine)
     return engine
 
 

@@ -12,6 +12,7 @@ from .. import auth
 from ..db import DATABASE
 from ..http import PROXIES, read_body, require_content_type
 from ..logs import CLIENT_ID
+from ..metrics import OBSERVER
 from ..notifications import TRIGGERS
 from ..outbox import DELIVER
 from ..settings import SETTINGS, Settings
@@ -46,6 +47,7 @@ async def _intake_ctx(app: web.Application) -> AsyncIterator[None]:
         store_timeout=settings.store_timeout,
         deliver=app.get(DELIVER),
         notify=app.get(TRIGGERS),
+        observer=app[OBSERVER],
     )
     app[INTAKE] = service
     yield

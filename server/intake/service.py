@@ -13,7 +13,7 @@ import time
 import uuid
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from sqlalchemy import Select, select
 from sqlalchemy.exc import SQLAlchemyError
@@ -46,6 +46,7 @@ from ..admin.models import Pharmacy
 from ..db import Database
 from ..db.models import utcnow
 from ..dispensing.indicators import receive_indicator_change
+from ..metrics import UNOBSERVED, Observer
 from ..notifications import Triggers
 from ..outbox import Deliver
 from ..prescriptions import cancels, responses, store
@@ -128,6 +129,15 @@ class PharmacyDirectory:
             return await session.scalar(select(Pharmacy.id).where(Pharmacy.ncpdpid == ncpdpid))
 
 
+class Answer(NamedTuple):
+    """The SCRIPT reply to a message, and what the metrics count it as."""
+
+    reply: bytes
+    transaction: str
+    outcome: str
+    code: str
+
+
 class IntakeService:
     def __init__(
         self,
@@ -138,8 +148,11 @@ class IntakeService:
         store_timeout: float = 10.0,
         deliver: Deliver | None = None,
         notify: Triggers | None = None,
+        observer: Observer = UNOBSERVED,
     ) -> None:
         self._db = db
+        #: the metrics: each answer, its outcome and how long it took
+        self._observer = observer
         #: the patient's notifications (a prescriber's cancellation)
         self._notify = notify
         self._writer = IntakeWriter(db, on_stored=on_stored, verify_for=store_timeout)
@@ -154,19 +167,30 @@ class IntakeService:
 
     async def receive(self, raw: bytes, sender: Sender) -> bytes:
         """Answer one posted SCRIPT message with a SCRIPT reply; never raises."""
+        started = time.perf_counter()
+        answer = await self._answer(raw, sender)
+        self._observer.intake(
+            answer.transaction, answer.outcome, answer.code, time.perf_counter() - started
+        )
+        return answer.reply
+
+    async def _answer(self, raw: bytes, sender: Sender) -> Answer:
         try:
             message = await self._parse(raw)
         except ScriptRejection as rejection:
+            code = rejection.description_code
             if salvage_transaction(raw) in REPLIES:
-                log.info("an unreadable reply (%s): not answered", rejection.description_code)
-                return NO_ANSWER
+                log.info("an unreadable reply (%s): not answered", code)
+                return Answer(NO_ANSWER, "unknown", "unanswered", code)
             ctx = salvage_reply_context(
                 raw, fallback_to=Party("ZZZ", sender.client_id), fallback_from=HUB
             )
-            log.info("script rejected before parsing: %s", rejection.description_code)
-            return self._rejection(ctx, rejection)
-        if message.transaction in REPLIES:
-            return await self._reply(message, raw, sender)
+            log.info("script rejected before parsing: %s", code)
+            return Answer(self._rejection(ctx, rejection), "unknown", "rejected", code)
+        transaction = message.transaction
+        if transaction in REPLIES:
+            reply = await self._reply(message, raw, sender)
+            return Answer(reply, transaction, "accepted" if reply else "unanswered", "000")
         ctx = reply_context(message.header)
         try:
             # the sender must hear back before it gives up: a stalled database is answered
@@ -174,19 +198,25 @@ class IntakeService:
             async with asyncio.timeout(self._store_timeout):
                 await self._accept(message, raw, sender)
         except ScriptRejection as rejection:
-            log.info("script %s rejected: %s", message.transaction, rejection.description_code)
-            return self._rejection(ctx, rejection)
+            code = rejection.description_code
+            log.info("script %s rejected: %s", transaction, code)
+            return Answer(self._rejection(ctx, rejection), transaction, "rejected", code)
         except StorageFailed as failure:
             log.error("script intake could not store a message", exc_info=failure)
-            return self._system_error(ctx, unknown=failure.maybe_stored)
+            reply = self._system_error(ctx, unknown=failure.maybe_stored)
+            return Answer(reply, transaction, "failed", "602")
         except TimeoutError:
             log.warning("script intake did not hear from the database in time")
-            return self._system_error(ctx, unknown=True)
+            return Answer(self._system_error(ctx, unknown=True), transaction, "failed", "602")
         if _wants_receipt(message):
-            return build_verify(
+            verify = build_verify(
                 ctx, message_id=_new_id(), sent_time=utcnow(), software=self._software
             )
-        return build_status(ctx, message_id=_new_id(), sent_time=utcnow(), software=self._software)
+            return Answer(verify, transaction, "accepted", "010")
+        status = build_status(
+            ctx, message_id=_new_id(), sent_time=utcnow(), software=self._software
+        )
+        return Answer(status, transaction, "accepted", "000")
 
     async def close(self) -> None:
         await self._writer.close()

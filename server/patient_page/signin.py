@@ -33,6 +33,7 @@ from ..auth.throttle import CLOCK, Throttle
 from ..db import DATABASE
 from ..errors import Forbidden, Problem, Unauthorized, Unprocessable
 from ..http import PROXIES, read_json_as, respond
+from ..metrics import OBSERVER
 from ..notifications import NOTIFY
 from ..notifications import store as outbox
 from ..openapi import Body, Operation, operation
@@ -146,6 +147,7 @@ async def _throttled(request: web.Request, what: str, address: str) -> None:
     if not waiting:
         waiting = await Throttle(db, clock, free=PER_IP).reserve([by_ip])
     if waiting:
+        request.app[OBSERVER].signin("patient", "throttled")
         raise TooManyRequests(
             f"Too many attempts. Wait {waiting} seconds, then try again.",
             headers={"Retry-After": str(waiting)},
@@ -230,6 +232,7 @@ async def sign_in(request: web.Request) -> web.Response:
                 {"refused": checked.refused},
             )
             actor = audit.Actor("patient", "anonymous", None, ip)
+            request.app[OBSERVER].signin("patient", "failure")
             await audit.refuse(session, actor, event, Unprocessable("code_invalid", NOT_RIGHT))
         code = checked.code
         token, row = await store.start_session(session, code, now)

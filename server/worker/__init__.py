@@ -4,6 +4,7 @@ broker in the data dir."""
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
@@ -11,8 +12,10 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 from celery import Celery
 
+from .. import metrics
 from ..background import BACKGROUND
 from ..db import DATABASE
+from ..db.models import utcnow
 from ..notifications import NOTIFY, SEND_TASK
 from ..notifications import QUEUE as NOTIFY_QUEUE
 from ..outbox import DELIVER, DELIVER_TASK
@@ -20,6 +23,7 @@ from ..outbox import QUEUE as OUTBOUND_QUEUE
 from ..prescriptions.store import RECHECK
 from ..settings import SETTINGS, Settings
 from .failures import RETRY_TRANSIENT, per_process, transient_as_retry
+from .observed import carry_request_ids
 
 CHECK_TASK = "telepharm.check_prescriptions"
 QUEUE = "telepharm.checks"
@@ -31,6 +35,7 @@ OUTBOUND_CHUNK = 32
 OUTBOUND_LINGER = 0.05
 
 if TYPE_CHECKING:
+    from .checking import CheckOutcome
     from .publisher import CheckQueue
 
 #: where the hub publishes checks after the intake commits
@@ -101,6 +106,7 @@ def create_celery(settings: Settings) -> Celery:
         worker_redirect_stdouts=False,
     )
     _register(app, settings)
+    carry_request_ids()
     return app
 
 
@@ -125,6 +131,7 @@ def _register(app: Celery, settings: Settings) -> None:
         return Checker.from_settings(settings)
 
     checker = per_process(make_checker)
+    observer = metrics.observer(settings)
 
     # only what may pass (the database unreachable): a prescription whose checks fail
     # otherwise is parked by the checker, never retried for ever with its chunk
@@ -132,5 +139,22 @@ def _register(app: Celery, settings: Settings) -> None:
     def check_prescriptions(prescription_ids: list[str]) -> None:
         """Check each prescription; a retry re-runs the chunk, and the ones already checked
         are no-ops (Checker.check is idempotent)."""
+        started = time.perf_counter()
+        asked = {uuid.UUID(i) for i in prescription_ids}
         with transient_as_retry():
-            checker().check_many([uuid.UUID(i) for i in prescription_ids])
+            outcomes = checker().check_many(sorted(asked))
+        _report(observer, outcomes, asked, time.perf_counter() - started)
+
+
+def _report(
+    observer: metrics.Observer, outcomes: list[CheckOutcome], asked: set[uuid.UUID], took: float
+) -> None:
+    """The check latency of the prescriptions a task was asked for (not those it checked
+    again because they went stale: their receipt is older than this check's reason)."""
+    now = utcnow()
+    latencies = [
+        (now - o.received_at).total_seconds()
+        for o in outcomes
+        if o.received_at is not None and o.prescription_id in asked
+    ]
+    observer.checks(latencies, sum(o.parked for o in outcomes), took)

@@ -62,6 +62,10 @@ ACTOR = audit.Actor("system", "checks")
 class CheckOutcome:
     prescription_id: uuid.UUID
     findings: tuple[Finding, ...]
+    #: when the prescription was received (for the check latency); None when parked
+    received_at: dt.datetime | None = None
+    #: its checks could not run: it went to the queue with CHECKS_FAILED
+    parked: bool = False
 
 
 #: the most earlier copies of one order a DUPLICATE_ORDER finding names
@@ -172,7 +176,10 @@ class Checker:
         done, stale = self._finish(results, linked) if results else ([], [])
         for rx_id in done:
             log.info("checked prescription %s: %d findings", rx_id, len(results[rx_id][0]))
-        return [CheckOutcome(rx_id, results[rx_id][0]) for rx_id in done], stale
+        outcomes = [
+            CheckOutcome(rx_id, results[rx_id][0], gathered[rx_id][0].received_at) for rx_id in done
+        ]
+        return outcomes, stale
 
     def _start(
         self, ids: list[uuid.UUID]
@@ -419,7 +426,7 @@ class Checker:
                 return []
             change = store.Change(rx, outcome)
             store.save(session, [change], [_checked(change, now)])
-        return [CheckOutcome(rx_id, (finding,))]
+        return [CheckOutcome(rx_id, (finding,), parked=True)]
 
 
 class _Other(NamedTuple):

@@ -33,6 +33,7 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> None:
     from ..prescriptions.expiry import load_expiry_rules
     from . import QUEUE, create_celery
     from .embedded import die_with
+    from .observed import watch_worker
 
     queues = _queues(args.queues, (QUEUE, OUTBOUND_QUEUE, NOTIFY_QUEUE))
     if args.concurrency < 1:
@@ -43,6 +44,7 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> None:
         # so Celery's warning about root tells the newcomer nothing they can act on
         warnings.filterwarnings("ignore", "You're running the worker with superuser")
     load_expiry_rules(settings.expiry_rules_file)  # a bad file stops here, with one line
+    watch_worker(settings)
     celery = create_celery(settings)
     celery.worker_main(
         [

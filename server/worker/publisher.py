@@ -10,12 +10,17 @@ A batch that fails is kept and published again, after a backoff of at most
 queued as soon as the broker answers again, not when the sweep next finds it stuck. What is
 kept is bounded (:data:`MAX_HELD`); beyond that, and whatever a stopping or dying hub still
 held, the prescriptions stay ``received`` and the sweep queues them later.
+
+Each ID keeps the context it was submitted in (the request's): a task carries the IDs of the
+requests behind its chunk in its ``request_ids`` header, and is published in the context of
+the first, so a trace (when tracing is on) goes on from that request into the task.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import logging
 import uuid
 from collections.abc import Iterable
@@ -23,6 +28,8 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Protocol
 
 from celery import Celery
+
+from ..logs import REQUEST_ID
 
 log = logging.getLogger(__name__)
 #: a broker that does not answer quickly is treated as down; the batch is tried again later
@@ -39,6 +46,8 @@ CHUNK = 32
 
 #: how long a batch waits for company before it is published
 LINGER = 0.05
+#: the task header with the IDs of the requests that enqueued its work
+REQUEST_IDS = "request_ids"
 
 
 class CheckQueue:
@@ -51,8 +60,8 @@ class CheckQueue:
         self._task = task
         self._linger = linger
         self._chunk = chunk
-        #: IDs to publish, oldest first, each once (a dict as an ordered set)
-        self._waiting: dict[uuid.UUID, None] = {}
+        #: IDs to publish, oldest first, each once, with the context each was submitted in
+        self._waiting: dict[uuid.UUID, contextvars.Context] = {}
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="publish")
         self._runner: asyncio.Task[None] | None = None
         #: failed publishes in a row (0: the broker took the last one)
@@ -61,7 +70,7 @@ class CheckQueue:
         self._closing = asyncio.Event()
 
     def submit(self, ids: Iterable[uuid.UUID]) -> None:
-        self._waiting.update(dict.fromkeys(ids))
+        self._waiting.update(dict.fromkeys(ids, contextvars.copy_context()))
         if len(self._waiting) > MAX_HELD:
             self._shed_newest()
         if self._waiting and (self._runner is None or self._runner.done()):
@@ -72,7 +81,7 @@ class CheckQueue:
         while self._waiting:
             if len(self._waiting) < self._chunk and not self._failures and self._linger:
                 await asyncio.sleep(self._linger)
-            batch = list(self._waiting)
+            batch = list(self._waiting.items())
             self._waiting.clear()
             try:
                 await loop.run_in_executor(self._thread, self._publish, batch)
@@ -84,7 +93,7 @@ class CheckQueue:
             else:
                 self._published()
 
-    def _failed(self, batch: list[uuid.UUID], exc: Exception) -> None:
+    def _failed(self, batch: list[tuple[uuid.UUID, contextvars.Context]], exc: Exception) -> None:
         self._failures += 1
         if self._failures == 1:
             log.warning(
@@ -92,7 +101,7 @@ class CheckQueue:
                 len(batch),
                 type(exc).__name__,
             )
-        self._waiting = dict.fromkeys([*batch, *self._waiting])
+        self._waiting = {**dict(batch), **self._waiting}
         if len(self._waiting) > MAX_HELD:
             self._shed_newest()
 
@@ -120,11 +129,17 @@ class CheckQueue:
             await asyncio.wait_for(self._closing.wait(), delay)
         return not self._closing.is_set()
 
-    def _publish(self, ids: list[uuid.UUID]) -> None:
+    def _publish(self, batch: list[tuple[uuid.UUID, contextvars.Context]]) -> None:
         with self._celery.producer_or_acquire() as producer:
-            for start in range(0, len(ids), self._chunk):
-                chunk = [str(rx_id) for rx_id in ids[start : start + self._chunk]]
-                self._celery.send_task(
+            for start in range(0, len(batch), self._chunk):
+                part = batch[start : start + self._chunk]
+                chunk = [str(rx_id) for rx_id, _ in part]
+                origins = {id(origin): origin for _, origin in part}
+                request_ids = [
+                    i for i in dict.fromkeys(o.get(REQUEST_ID) for o in origins.values()) if i
+                ]
+                part[0][1].run(
+                    self._celery.send_task,
                     self._task,
                     args=[chunk],
                     producer=producer,
@@ -132,6 +147,7 @@ class CheckQueue:
                     retry_policy=PUBLISH_RETRY,
                     argsrepr=f"[{len(chunk)} IDs]",
                     kwargsrepr="{}",
+                    headers={REQUEST_IDS: request_ids},
                 )
 
     async def reachable(self, within: float) -> bool:

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from .shipped import DEPLOY, ShippedFileError
-from .steps import Edge, consult, contract, edge_promises, operators, schedule
+from .steps import Edge, consult, contract, edge_promises, metrics, operators, schedule
 from .topology import RehearsalError, Topology
 
 
@@ -84,6 +84,10 @@ def main() -> int:
         rx = step(
             "the contract: tokens, NewRx, the check by a worker, the API's read-back",
             lambda: contract(edge, ops),
+        )
+        step(
+            "GET /metrics on the loopback listener: the hubs' and the workers' counts together",
+            lambda: metrics(edge),
         )
         scheduled = step(
             "the pharmacist signs in and schedules a consult",

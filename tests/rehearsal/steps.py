@@ -90,6 +90,27 @@ def edge_promises(edge: Edge) -> None:
     )
 
 
+def metrics(edge: Edge) -> dict[str, float]:
+    """``GET /metrics`` on the hubs' own loopback listener (shared by both processes): the
+    NewRx the intake took and the check a worker ran, counted across processes."""
+    answer = requests.get(f"http://127.0.0.1:{edge.top.ports['metrics']}/metrics", timeout=10)
+    check(answer.status_code == 200, f"GET /metrics on the metrics port: {answer.status_code}")
+    seen: dict[str, float] = {}
+    for line in answer.text.splitlines():
+        for name in ("telepharm_intake_messages_total", "telepharm_check_latency_seconds_count"):
+            if line.startswith(name):
+                seen[name] = seen.get(name, 0.0) + float(line.rsplit(" ", 1)[1])
+    check(
+        seen.get("telepharm_intake_messages_total", 0) >= 1,
+        "/metrics counts no intake message (the hub processes' counts are not shared)",
+    )
+    check(
+        seen.get("telepharm_check_latency_seconds_count", 0) >= 1,
+        "/metrics counts no check (the workers' counts do not reach the hubs' /metrics)",
+    )
+    return seen
+
+
 @dataclass
 class Prescription:
     id: str

@@ -81,7 +81,7 @@ class Topology:
 
     def __post_init__(self) -> None:
         self.root = self.work / "root"
-        self.ports = {k: free_port() for k in ("https", "http", "hub", "turn", "turns")}
+        self.ports = {k: free_port() for k in ("https", "http", "hub", "turn", "turns", "metrics")}
         self.issuer = f"https://127.0.0.1:{self.ports['https']}"
         self.certificate = self.root / "etc/ssl/telepharm/fullchain.pem"
         self.telepharm = Path(self.prefix) / "bin" / "telepharm"
@@ -160,6 +160,7 @@ class Topology:
             "TELEPHARM_ISSUER": self.issuer,
             "TELEPHARM_TURN_URLS": turn_urls(shipped["TELEPHARM_TURN_URLS"], ports, name(path)),
             "TELEPHARM_TURN_SECRET": self.turn_secret,
+            "TELEPHARM_METRICS_PORT": str(self.ports["metrics"]),
         }
         if not shipped.get("TELEPHARM_ISSUER", "").startswith("https://"):
             raise ShippedFileError(f"{name(path)}: TELEPHARM_ISSUER must be https")

@@ -112,3 +112,34 @@ def test_cycles_are_found() -> None:
 def test_no_import_cycles() -> None:
     cycles = _cycles(_graph())
     assert not cycles, "import cycles: " + "; ".join(" <-> ".join(c) for c in cycles)
+
+
+#: the pure packages report through observers they are given; the metrics and tracing
+#: libraries stay outside them
+PURE = ("eprescribe", "signaling")
+FORBIDDEN = ("prometheus_client", "opentelemetry", "server")
+
+
+def _external_imports(package: str) -> Iterator[tuple[str, str]]:
+    for path in (ROOT / package).rglob("*.py"):
+        name = ".".join(path.relative_to(ROOT).with_suffix("").parts)
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Import | ast.ImportFrom) and not getattr(node, "level", 0):
+                for target in _imported(name, path, node):
+                    yield name, target
+
+
+def test_the_pure_packages_import_no_instrumentation() -> None:
+    found = [
+        f"{module} imports {target}"
+        for package in PURE
+        for module, target in _external_imports(package)
+        if target.split(".")[0] in FORBIDDEN
+    ]
+    assert not found, "; ".join(found)
+
+
+def test_the_instrumentation_rule_sees_imports() -> None:
+    imports = {target for _, target in _external_imports("signaling")}
+    assert "asyncio" in imports  # import asyncio
+    assert "aiohttp" not in {t.split(".")[0] for t in imports}

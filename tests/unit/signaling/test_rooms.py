@@ -137,3 +137,29 @@ async def test_the_sign_ins_of_all_pharmacist_sockets_are_checked_in_one_batch()
     }
     assert [json.loads(m)["code"] for m in sockets["ended"].sent] == ["unauthorized"]
     await rooms.close()
+
+
+class Counted:
+    """An observer that remembers what the rooms reported."""
+
+    def __init__(self) -> None:
+        self.messages: list[tuple[str, bool]] = []
+        self.seats: list[tuple[str, int]] = []
+
+    def signaling_message(self, kind: str, accepted: bool) -> None:
+        self.messages.append((kind, accepted))
+
+    def seated(self, role: str, change: int) -> None:
+        self.seats.append((role, change))
+
+
+async def test_the_rooms_report_messages_done_and_refused_to_their_observer() -> None:
+    counted = Counted()
+    rooms = Rooms(store=None, bus=LocalBus(), ice_for=lambda c, r: (), observer=counted)  # type: ignore[arg-type]
+    participant = Participant(rooms, "c-1", "patient", OpenSocket(), Who("patient"))
+    participant.update(1, ConsultState.WAITING, False)
+    assert await rooms.handle(participant, p.Ping())
+    # a patient may not admit anyone: refused, and reported so
+    assert not await rooms.handle(participant, p.Admit())
+    assert counted.messages == [("ping", True), ("admit", False)]
+    await rooms.close()
