@@ -8,7 +8,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from email.utils import parseaddr
 from pathlib import Path
@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 from aiohttp import web
 
 from eprescribe.payments.money import CURRENCIES
+from eprescribe.retention import PERIODS, Kind, RetentionError, check_days
 
 MIB = 1024 * 1024
 #: the most pixels TELEPHARM_MAX_IMAGE_PIXELS may allow (Pillow's own bomb guard is set to it)
@@ -164,6 +165,11 @@ class Settings:
     stripe_api_base: str = "https://api.stripe.com"
     stripe_js_url: str = "https://js.stripe.com/v3/"
     currency: str = "usd"
+    #: ``telepharm retention`` (docs/backups.md): days each kind of record is kept, never
+    #: below its legal minimum
+    retention_controlled_days: int = PERIODS[Kind.CONTROLLED].default
+    retention_prescriptions_days: int = PERIODS[Kind.PRESCRIPTIONS].default
+    retention_audit_days: int = PERIODS[Kind.AUDIT].default
 
     def __post_init__(self) -> None:
         parts = urlsplit(self.issuer)
@@ -184,6 +190,11 @@ class Settings:
         _check_mail(self)
         _check_sms(self)
         _check_stripe_urls(self)
+        for kind in Kind:
+            try:
+                check_days(kind, self.retention_days(kind))
+            except RetentionError as exc:
+                raise SettingsError(f"TELEPHARM_RETENTION_{kind.upper()}_DAYS: {exc}") from None
         if not self.database_url:
             sqlite = (self.data_dir / "hub.sqlite3").resolve()
             object.__setattr__(self, "database_url", f"sqlite+aiosqlite:///{sqlite}")
@@ -211,6 +222,14 @@ class Settings:
         if self.archive_key_file:
             return Path(self.archive_key_file)
         return self.keys_dir / "archive-signing.pem"
+
+    def retention_days(self, kind: Kind) -> int:
+        """How many days records of ``kind`` are kept."""
+        return {
+            Kind.CONTROLLED: self.retention_controlled_days,
+            Kind.PRESCRIPTIONS: self.retention_prescriptions_days,
+            Kind.AUDIT: self.retention_audit_days,
+        }[kind]
 
     @property
     def audience(self) -> str:
@@ -322,7 +341,15 @@ class Settings:
             stripe_api_base=get("STRIPE_API_BASE", defaults.stripe_api_base).rstrip("/"),
             stripe_js_url=get("STRIPE_JS_URL", defaults.stripe_js_url),
             currency=_currency(get("CURRENCY", defaults.currency)),
+            retention_controlled_days=_retention(get, Kind.CONTROLLED),
+            retention_prescriptions_days=_retention(get, Kind.PRESCRIPTIONS),
+            retention_audit_days=_retention(get, Kind.AUDIT),
         )
+
+
+def _retention(get: Callable[[str, str], str], kind: Kind) -> int:
+    name = f"RETENTION_{kind.upper()}_DAYS"
+    return _count(get(name, str(PERIODS[kind].default)), name, 1)
 
 
 def _currency(value: str) -> str:
