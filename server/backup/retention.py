@@ -64,7 +64,7 @@ class Plan:
         return {
             "cutoffs": {kind.value: at.isoformat() for kind, at in self.cutoffs.items()},
             "prescriptions": {kind.value: n for kind, n in self.prescriptions.items()},
-            "rows": dict(sorted(self.rows.items())),
+            "rows": {str(name): n for name, n in sorted(self.rows.items())},
             "messages": self.messages,
             "files": self.files,
             "audit_entries": self.audit_entries,
@@ -337,13 +337,17 @@ async def _audit(db: Database, plan: Plan, *, dry_run: bool, batch: int) -> None
     them, and ``verify`` never reads below the checkpoint)."""
     async with db.transaction() as session:
         start = await audit.checkpoint(session)
-        last = (
-            await session.execute(
-                select(AuditEvent.seq, AuditEvent.hash)
-                .where(AuditEvent.at < plan.cutoffs[Kind.AUDIT], AuditEvent.seq > start[0])
-                .order_by(AuditEvent.seq.desc())
-                .limit(1)
+        # a prefix of the chain, all of it past the cutoff: up to the first entry that is not
+        first_young = await session.scalar(
+            select(func.min(AuditEvent.seq)).where(
+                AuditEvent.seq > start[0], AuditEvent.at >= plan.cutoffs[Kind.AUDIT]
             )
+        )
+        last_query = select(AuditEvent.seq, AuditEvent.hash).where(AuditEvent.seq > start[0])
+        if first_young is not None:
+            last_query = last_query.where(AuditEvent.seq < first_young)
+        last = (
+            await session.execute(last_query.order_by(AuditEvent.seq.desc()).limit(1))
         ).one_or_none()
         if last is not None:
             plan.audit_through = (last.seq, last.hash)
