@@ -229,3 +229,31 @@ async def test_verify_still_detects_tampering_after_pruning(
     report = await audit.verify(hub.db)
     assert not report.intact
     assert problem in (report.problem or "")
+
+
+async def _replaces(db: Database, newer: uuid.UUID, older: uuid.UUID) -> None:
+    async with db.transaction() as session:
+        await session.execute(
+            update(Prescription)
+            .where(Prescription.id == newer)
+            .values(replaces_prescription_id=older, replacement="change")
+        )
+
+
+async def test_linked_prescriptions_go_together_or_not_at_all(
+    hub: Hub, settings: Settings, aged: dict[str, uuid.UUID]
+) -> None:
+    # the old one was replaced by one that stays: it stays too
+    await _replaces(hub.db, aged["young"], aged["old"])
+    # the controlled one was replaced by another past its retention: both go
+    await _replaces(hub.db, aged["controlled"], aged["recent"])
+    late = Settings(
+        data_dir=settings.data_dir,
+        database_url=settings.database_url,
+        issuer=settings.issuer,
+        retention_prescriptions_days=731,
+    )
+    plan = await retention.run(hub.db, late, dry_run=False, batch=1)
+    assert sum(plan.prescriptions.values()) == 2
+    assert await _ids(hub.db, Prescription) == {aged["old"], aged["open"], aged["young"]}
+    assert (await audit.verify(hub.db)).intact
