@@ -232,9 +232,15 @@ def data_files(settings: Settings, leave_out: tuple[Path, ...]) -> Iterator[tupl
         resolved = path.resolve()
         base = resolved.with_name(resolved.name.removesuffix("-wal").removesuffix("-shm"))
         base = base.with_name(base.name.removesuffix("-journal"))
-        if resolved in skipped or base in skipped or resolved.name.startswith(".telepharm-"):
+        name = path.relative_to(root)
+        if resolved in skipped or base in skipped or _scratch_name(name):
             continue
-        yield path, path.relative_to(root).as_posix()
+        yield path, name.as_posix()
+
+
+def _scratch_name(name: Path) -> bool:
+    """A backup's or restore's own scratch file or directory (one may be in the data dir)."""
+    return any(part.startswith(".telepharm-") for part in name.parts)
 
 
 def outside(settings: Settings) -> list[str]:
@@ -257,7 +263,7 @@ def _private_file(final: Path) -> Iterator[IO[bytes]]:
     """A new file beside ``final``, mode 0600, renamed onto it once written and synced (or
     removed if the block fails)."""
     final.parent.mkdir(parents=True, exist_ok=True)
-    handle, name = tempfile.mkstemp(prefix=f".{final.name}.", dir=final.parent)
+    handle, name = tempfile.mkstemp(prefix=f".telepharm-{final.name}.", dir=final.parent)
     temporary = Path(name)
     try:
         os.fchmod(handle, 0o600)

@@ -225,3 +225,14 @@ def test_backup_refuses_what_it_cannot_write(tmp_path: Path) -> None:
     assert "run telepharm migrate first" in refused(env, "backup", str(tmp_path / "b.tar"))
     ok(env, "migrate")
     assert "is a directory" in refused(env, "backup", str(tmp_path))
+
+
+def test_a_backup_written_into_the_data_dir_leaves_itself_out(tmp_path: Path) -> None:
+    env = _env(tmp_path / "var")
+    ok(env, "migrate")
+    ok(env, "backup", str(tmp_path / "var" / "first.tar"))
+    ok(env, "backup", str(tmp_path / "var" / "backups" / "second.tar"))
+    with tarfile.open(tmp_path / "var" / "backups" / "second.tar") as tar:
+        names = tar.getnames()
+    assert "data/first.tar" in names  # an earlier backup is a file of the data dir like others
+    assert not any("second.tar" in n or ".telepharm-" in n for n in names)
