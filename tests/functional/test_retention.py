@@ -257,3 +257,20 @@ async def test_linked_prescriptions_go_together_or_not_at_all(
     assert sum(plan.prescriptions.values()) == 2
     assert await _ids(hub.db, Prescription) == {aged["old"], aged["open"], aged["young"]}
     assert (await audit.verify(hub.db)).intact
+
+
+def test_the_command_says_what_it_would_remove_then_removes_it(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TELEPHARM_")}
+    env.update(TELEPHARM_DATA_DIR=str(tmp_path / "var"), TELEPHARM_LOG_LEVEL="WARNING")
+    assert run_cli(env, "migrate").returncode == 0
+    dry = run_cli(env, "retention", "--dry-run", "--before", "2020-01-01")
+    assert dry.returncode == 0, dry.stderr
+    assert "controlled: records last changed before 2020-01-01T00:00:00+00:00" in dry.stdout
+    assert "would remove prescriptions: none" in dry.stdout
+    assert "would remove 0 audit entries" in dry.stdout
+    done = run_cli(env, "retention")
+    assert done.returncode == 0, done.stderr
+    assert "removed 0 audit entries" in done.stdout
+    verified = run_cli(env, "audit", "verify")
+    assert verified.returncode == 0, verified.stderr
+    assert "audit chain intact: 1 entries" in verified.stdout  # the run's own summary
