@@ -236,3 +236,17 @@ def test_a_backup_written_into_the_data_dir_leaves_itself_out(tmp_path: Path) ->
         names = tar.getnames()
     assert "data/first.tar" in names  # an earlier backup is a file of the data dir like others
     assert not any("second.tar" in n or ".telepharm-" in n for n in names)
+
+
+def test_a_backup_of_an_older_schema_is_upgraded_on_restore(tmp_path: Path) -> None:
+    from server.db.migrate import downgrade
+
+    env = _env(tmp_path / "old")
+    ok(env, "migrate")
+    ok(env, *PHARMACY)
+    downgrade(f"sqlite+aiosqlite:///{tmp_path / 'old' / 'hub.sqlite3'}", "0037")
+    ok(env, "backup", str(tmp_path / "old.tar"))
+    target = _env(tmp_path / "new")
+    said = ok(target, "restore", str(tmp_path / "old.tar"))
+    assert "at migration 0037, upgraded to 0041: 1 pharmacies" in said
+    assert "audit chain intact" in ok(target, "audit", "verify")
