@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from . import admin, audit, demo, drugs, serve, users
+from . import admin, audit, backup, demo, drugs, serve, users
 from .auth import cli as auth_cli
 from .commands import CliError, Commands, Parser
 from .db import cli as db_cli
@@ -39,6 +39,7 @@ FEATURES: tuple[Callable[[Commands], None], ...] = (
     users.register_cli,
     auth_cli.register_cli,  # keys
     metrics_cli.register_cli,  # reset
+    backup.register_cli,  # backup, restore, retention
     # the chain, then the EPCS archive's signatures
     functools.partial(audit.register_cli, record_checks=[("EPCS archive", verify_archive)]),
 )

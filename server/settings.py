@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 from aiohttp import web
 
 from eprescribe.payments.money import CURRENCIES
+from eprescribe.retention import PERIODS, Kind, RetentionError, check_days
 
 MIB = 1024 * 1024
 #: the most pixels TELEPHARM_MAX_IMAGE_PIXELS may allow (Pillow's own bomb guard is set to it)
@@ -176,6 +177,11 @@ class Settings:
     #: OpenTelemetry tracing: off (""), ``console`` or ``otlp`` (to ``otlp_endpoint``)
     tracing: str = ""
     otlp_endpoint: str = "http://127.0.0.1:4318/v1/traces"
+    #: ``telepharm retention`` (docs/backups.md): days each kind of record is kept, never
+    #: below its legal minimum
+    retention_controlled_days: int = PERIODS[Kind.CONTROLLED].default
+    retention_prescriptions_days: int = PERIODS[Kind.PRESCRIPTIONS].default
+    retention_audit_days: int = PERIODS[Kind.AUDIT].default
 
     def __post_init__(self) -> None:
         parts = urlsplit(self.issuer)
@@ -197,6 +203,11 @@ class Settings:
         _check_sms(self)
         _check_stripe_urls(self)
         _check_observability(self)
+        for kind in Kind:
+            try:
+                check_days(kind, self.retention_days(kind))
+            except RetentionError as exc:
+                raise SettingsError(f"TELEPHARM_RETENTION_{kind.upper()}_DAYS: {exc}") from None
         if not self.database_url:
             sqlite = (self.data_dir / "hub.sqlite3").resolve()
             object.__setattr__(self, "database_url", f"sqlite+aiosqlite:///{sqlite}")
@@ -229,6 +240,14 @@ class Settings:
         if self.archive_key_file:
             return Path(self.archive_key_file)
         return self.keys_dir / "archive-signing.pem"
+
+    def retention_days(self, kind: Kind) -> int:
+        """How many days records of ``kind`` are kept."""
+        return {
+            Kind.CONTROLLED: self.retention_controlled_days,
+            Kind.PRESCRIPTIONS: self.retention_prescriptions_days,
+            Kind.AUDIT: self.retention_audit_days,
+        }[kind]
 
     @property
     def audience(self) -> str:
@@ -347,6 +366,21 @@ class Settings:
             metrics_token=env.get("TELEPHARM_METRICS_TOKEN", "").strip(),
             tracing=get("TRACING", "").lower(),
             otlp_endpoint=get("OTLP_ENDPOINT", defaults.otlp_endpoint),
+            retention_controlled_days=_count(
+                get("RETENTION_CONTROLLED_DAYS", str(PERIODS[Kind.CONTROLLED].default)),
+                "RETENTION_CONTROLLED_DAYS",
+                1,
+            ),
+            retention_prescriptions_days=_count(
+                get("RETENTION_PRESCRIPTIONS_DAYS", str(PERIODS[Kind.PRESCRIPTIONS].default)),
+                "RETENTION_PRESCRIPTIONS_DAYS",
+                1,
+            ),
+            retention_audit_days=_count(
+                get("RETENTION_AUDIT_DAYS", str(PERIODS[Kind.AUDIT].default)),
+                "RETENTION_AUDIT_DAYS",
+                1,
+            ),
         )
 
 

@@ -45,6 +45,12 @@ from .models import AuditChain, AuditEvent, AuditPending
 #: the "previous hash" of the first entry
 GENESIS = "0" * 64
 HEAD_ID = 1
+#: the ``audit_chain`` row of the retention checkpoint: the last entry pruned (its ``seq`` and
+#: hash); absent until ``telepharm retention`` first removes entries. Only entries at or below
+#: it may be deleted (migration 0039), and an entry above it must attest it
+#: (:data:`CHECKPOINT_ACTION`, detail ``audit.through_seq`` and ``audit.through_hash``).
+CHECKPOINT_ID = 2
+CHECKPOINT_ACTION = "retention.run"
 
 
 @dataclass(frozen=True, slots=True)
@@ -216,8 +222,9 @@ def canonical_tail(row: Mapping[Any, Any]) -> bytes:
 
 @dataclass(frozen=True, slots=True)
 class ChainReport:
-    entries: int
+    entries: int  # the last good entry's seq
     problem: str | None = None  # where and how the chain breaks; None if it holds
+    pruned: int = 0  # entries 1 to this one were removed by retention (the checkpoint)
 
     @property
     def intact(self) -> bool:
@@ -227,10 +234,10 @@ class ChainReport:
 class ChainCheck:
     """Walks entries in ``seq`` order; :meth:`finish` compares the last with the head."""
 
-    def __init__(self) -> None:
-        self.entries = 0
+    def __init__(self, start: tuple[int, str] = (0, GENESIS)) -> None:
+        """``start``: the entry before the first one to check (the checkpoint, if pruned)."""
+        self.entries, self._previous = start
         self.problem: str | None = None
-        self._previous = GENESIS
 
     def feed(self, row: Mapping[Any, Any]) -> bool:
         """Check the next entry; False once the chain is broken."""
@@ -256,28 +263,60 @@ class ChainCheck:
 
 _PAGE = 2000
 _HEAD = select(AuditChain.seq, AuditChain.hash).where(AuditChain.id == HEAD_ID)
+_CHECKPOINT = select(AuditChain.seq, AuditChain.hash).where(AuditChain.id == CHECKPOINT_ID)
+
+
+async def checkpoint(session: AsyncSession) -> tuple[int, str]:
+    """The last entry retention removed (``seq``, hash): ``(0, GENESIS)`` if none was."""
+    row = (await session.execute(_CHECKPOINT)).one_or_none()
+    return (0, GENESIS) if row is None else (row.seq, row.hash)
 
 
 async def verify(db: Database) -> ChainReport:
-    """Check the whole chain up to the head as it is now (later appends are not waited for),
-    and that no committed entry waits outside it: ``audit_pending`` is empty outside a
-    transaction unless entries were written with triggers off (a replica session, a restore
-    with ``--disable-triggers``), and then they are not chained."""
+    """Check the chain from the retention checkpoint up to the head as it is now (later
+    appends are not waited for), that an entry of the chain attests the checkpoint, and that
+    no committed entry waits outside it: ``audit_pending`` is empty outside a transaction
+    unless entries were written with triggers off (a replica session, a restore with
+    ``--disable-triggers``), and then they are not chained."""
     async with db.sessions() as session:
         seq, last = (await session.execute(_HEAD)).one()
-        check = ChainCheck()
-        async for row in _entries(session, AuditEvent.seq <= seq):
+        start = await checkpoint(session)
+        check = ChainCheck(start)
+        async for row in _entries(session, AuditEvent.seq <= seq, after=start[0]):
             if not check.feed(row):
                 break
         report = check.finish((seq, last))
+        if report.intact and start[0]:
+            problem = await _unattested(session, start)
+            report = ChainReport(report.entries, problem)
         waiting = await session.scalar(select(func.count()).select_from(AuditPending))
+    report = ChainReport(report.entries, report.problem, start[0])
     if report.intact and waiting:
         return ChainReport(
             report.entries,
             f"{waiting} entries were committed but never chained (audit_pending: written "
             "with triggers off)",
+            start[0],
         )
     return report
+
+
+async def _unattested(session: AsyncSession, start: tuple[int, str]) -> str | None:
+    """Why the checkpoint ``start`` is not the one a retention run recorded in the chain
+    (one moved or made by hand to hide removed entries); None if one attests it."""
+    details = await session.scalars(
+        select(AuditEvent.detail).where(
+            AuditEvent.action == CHECKPOINT_ACTION, AuditEvent.seq > start[0]
+        )
+    )
+    for detail in details:
+        pruned = (detail or {}).get("audit") or {}
+        if (pruned.get("through_seq"), pruned.get("through_hash")) == start:
+            return None
+    return (
+        f"entries up to {start[0]} were removed, but no retention entry of the chain "
+        "records that checkpoint"
+    )
 
 
 async def export(db: Database, since: dt.datetime) -> AsyncIterator[dict[str, Any]]:
@@ -292,9 +331,10 @@ async def export(db: Database, since: dt.datetime) -> AsyncIterator[dict[str, An
             yield entry
 
 
-async def _entries(session: AsyncSession, condition: Any) -> AsyncIterator[RowMapping]:
-    """Entries matching ``condition`` in ``seq`` order, a page at a time."""
-    after = 0
+async def _entries(
+    session: AsyncSession, condition: Any, after: int = 0
+) -> AsyncIterator[RowMapping]:
+    """Entries matching ``condition`` after ``after`` in ``seq`` order, a page at a time."""
     while True:
         page = (
             (
@@ -386,7 +426,13 @@ def cmd_audit_verify(args: argparse.Namespace, settings: Settings) -> None:
     report = with_database(settings, verify)
     if not report.intact:
         raise CliError(f"audit chain BROKEN after {report.entries} good entries: {report.problem}")
-    print(f"audit chain intact: {report.entries} entries")
+    if report.pruned:
+        print(
+            f"audit chain intact: {report.entries - report.pruned} entries, from entry "
+            f"{report.pruned + 1} (1 to {report.pruned} removed by retention, checkpoint attested)"
+        )
+    else:
+        print(f"audit chain intact: {report.entries} entries")
     broken: list[str] = []
     for name, check in getattr(args, "record_checks", ()):
         records: RecordsReport = with_database(settings, functools.partial(_run, check, settings))
