@@ -98,8 +98,9 @@ class Payments:
         return self._provider is not None
 
     def plans(self) -> plans.Plans:
-        """The payment plans, on the same database and provider."""
-        return plans.Plans(self._db, self._provider)
+        """The payment plans, on the same database (the provider is asked by the schedule's
+        :class:`~.plans.InstalmentJob`)."""
+        return plans.Plans(self._db)
 
     def _need_provider(self) -> PaymentProvider:
         if self._provider is None:
