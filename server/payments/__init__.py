@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from ..db import DATABASE
+from ..notifications import TRIGGERS
 from ..patients import merges
 from ..settings import Settings
 from . import fills, http, plans, store
@@ -38,7 +39,9 @@ def register_merges() -> None:
 
 def setup(app: web.Application, settings: Settings) -> None:
     async def payments_ctx(app: web.Application) -> AsyncIterator[None]:
-        payments = app[PAYMENTS] = Payments.from_settings(app[DATABASE], settings)
+        # a refused instalment tells the patient through the hub's triggers
+        notices = app.get(TRIGGERS)
+        payments = app[PAYMENTS] = Payments.from_settings(app[DATABASE], settings, notices)
         app[PLANS] = payments.plans()  # their instalments are asked by the schedule's job
         yield
 

@@ -25,6 +25,7 @@ from .. import audit
 from ..db import Database
 from ..db.models import utcnow
 from ..errors import Conflict, NotFound, Unprocessable
+from ..notifications import Triggers
 from . import store
 from .guards import own_profile, refuse_with
 from .models import PaymentCard, PaymentInstalment, PaymentIntent, PaymentPlan
@@ -174,23 +175,31 @@ class InstalmentJob:
     with the same key an hour later; one the provider has, not settled after a day, is
     looked at again then."""
 
-    def __init__(self, sessions: sessionmaker[Session], provider: PaymentProvider) -> None:
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        provider: PaymentProvider,
+        notices: Triggers | None = None,
+    ) -> None:
         self._sessions = sessions
         self._provider = provider
+        self._notices = notices
 
-    def run(self, now: dt.datetime) -> int:
-        """One pass (at most :data:`BATCH` instalments): how many were asked."""
+    def run(self, now: dt.datetime, written: list[uuid.UUID]) -> int:
+        """One pass (at most :data:`BATCH` instalments): how many were asked; the notices
+        written (a refused instalment's, :func:`_failed`) are added to ``written``, for the
+        caller to publish."""
         with self._sessions() as session:
             due = _due(session, now)
         asked = 0
         for instalment_id in due:
             with self._sessions.begin() as session:
                 claimed = _claim(session, instalment_id, now)
-            if claimed is not None and self._ask(claimed, now):
+            if claimed is not None and self._ask(claimed, now, written):
                 asked += 1
         return asked
 
-    def _ask(self, claimed: _Claimed, now: dt.datetime) -> bool:
+    def _ask(self, claimed: _Claimed, now: dt.datetime, written: list[uuid.UUID]) -> bool:
         try:
             made = self._provider.create_intent(
                 amount=claimed.amount,
@@ -203,11 +212,15 @@ class InstalmentJob:
                 off_session=True,
             )  # fmt: skip
         except ProviderError as exc:
+            told: list[uuid.UUID] = []
             with self._sessions.begin() as session:
                 if exc.declined:
-                    _failed(session, claimed.instalment_id, exc.words, now)
+                    _failed(session, claimed.instalment_id, exc.words, now, self._notices)
+                    _audit(session, claimed, "failed")
+                    told = self._notices.written(session) if self._notices else []
                 else:  # the answer was lost: asked again with the same key in an hour
                     _unanswered(session, claimed.instalment_id, exc.words, now)
+            written += told
             return False
         with self._sessions.begin() as session:
             intent = store.intent_by_id(session, claimed.intent_id)
@@ -217,17 +230,24 @@ class InstalmentJob:
                 if intent.status == "creating":
                     intent.status = made.status
                 intent.updated_at = utcnow()
-            detail = {"plan_id": str(claimed.plan_id), "number": claimed.number,
-                      "amount": claimed.amount}  # fmt: skip
-            event = audit.Event(
-                "payment.plan.instalment",
-                "payment_plan",
-                str(claimed.plan_id),
-                pharmacy_id=claimed.pharmacy_id,
-                detail=detail,
-            )
-            audit.append(session, [audit.values(SYSTEM, event)])
+            _audit(session, claimed, "success")
         return True
+
+
+def _audit(session: Session, claimed: _Claimed, outcome: str) -> None:
+    """An instalment asked of the provider (``success``) or refused by the bank at once
+    (``failed``): amounts and identifiers only."""
+    detail = {"plan_id": str(claimed.plan_id), "number": claimed.number,
+              "amount": claimed.amount}  # fmt: skip
+    event = audit.Event(
+        "payment.plan.instalment",
+        "payment_plan",
+        str(claimed.plan_id),
+        outcome=outcome,
+        pharmacy_id=claimed.pharmacy_id,
+        detail=detail,
+    )
+    audit.append(session, [audit.values(SYSTEM, event)])
 
 
 @dataclass(frozen=True, slots=True)
@@ -334,20 +354,35 @@ def _owed(session: Session, plan: PaymentPlan, now: dt.datetime) -> int:
     return owed - store.in_flight(session, plan.patient_id, plan.currency, now)
 
 
-def failed(session: Session, intent_id: uuid.UUID, words: str) -> None:
+def failed(
+    session: Session, intent_id: uuid.UUID, words: str, notices: Triggers | None = None
+) -> None:
     """The provider reported the payment of ``intent_id`` failed (the webhook)."""
     row = session.scalar(
         select(PaymentInstalment.id).where(PaymentInstalment.intent_id == intent_id)
     )
     if row is not None:
-        _failed(session, row, words, utcnow())
+        _failed(session, row, words, utcnow(), notices)
 
 
-def _failed(session: Session, instalment_id: uuid.UUID, words: str, now: dt.datetime) -> None:
-    """The bank refused the instalment's payment: tried again later, or stopped."""
+def _failed(
+    session: Session,
+    instalment_id: uuid.UUID,
+    words: str,
+    now: dt.datetime,
+    notices: Triggers | None,
+) -> None:
+    """The bank refused the instalment's payment: tried again later, or stopped; the patient
+    is told (``payment_failed``, once an attempt: its payment asked is the occasion)."""
     row = session.get(PaymentInstalment, instalment_id, with_for_update=True)
     if row is None or row.status not in ("asked", "pending", "failed"):
         return
+    if notices is not None and row.intent_id is not None:
+        plan = session.get_one(PaymentPlan, row.plan_id)
+        notices.payment_failed(
+            session, pharmacy_id=plan.pharmacy_id, patient_id=plan.patient_id,
+            attempt_id=row.intent_id, amount=row.amount, currency=plan.currency, now=now,
+        )  # fmt: skip
     intent = session.get(PaymentIntent, row.intent_id) if row.intent_id else None
     if intent is not None and intent.status in ("creating", "requires_payment_method"):
         intent.status = "failed"  # no money on its way

@@ -39,6 +39,7 @@ from .. import audit
 from ..db import Database
 from ..db.models import utcnow
 from ..errors import BadRequest, Conflict, Forbidden, NotFound, ServiceUnavailable, Unprocessable
+from ..notifications import Triggers
 from ..settings import Settings
 from . import plans, store
 from .guards import own_profile, refuse_with
@@ -84,14 +85,24 @@ class Asked:
 class Payments:
     """The hub's handlers' door to payments."""
 
-    def __init__(self, db: Database, provider: PaymentProvider | None, settings: Settings) -> None:
+    def __init__(
+        self,
+        db: Database,
+        provider: PaymentProvider | None,
+        settings: Settings,
+        notices: Triggers | None = None,
+    ) -> None:
         self._db = db
         self._provider = provider
         self._settings = settings
+        #: what tells the patient (a refused instalment); ``None``: nothing is told
+        self._notices = notices
 
     @classmethod
-    def from_settings(cls, db: Database, settings: Settings) -> Payments:
-        return cls(db, StripeProvider.from_settings(settings), settings)
+    def from_settings(
+        cls, db: Database, settings: Settings, notices: Triggers | None = None
+    ) -> Payments:
+        return cls(db, StripeProvider.from_settings(settings), settings, notices)
 
     @property
     def configured(self) -> bool:
@@ -511,6 +522,7 @@ class Payments:
             problem.code = exc.code
             raise problem from None
         event = _event(payload)
+        told: list[uuid.UUID] = []
         try:
             async with self._db.transaction() as session:
                 if await session.run_sync(lambda s: store.event_seen(s, event.id)):
@@ -530,8 +542,11 @@ class Payments:
                     detail={"type": event.type, "outcome": outcome, **detail},
                 )
                 await audit.add(session, actor, audited)
+                told = self._notices.written(session) if self._notices is not None else []
         except IntegrityError:
             return "duplicate"
+        if self._notices is not None:
+            self._notices.publish(told)
         return outcome
 
     async def _apply(self, session: AsyncSession, event: _Event) -> tuple[str, dict[str, Any]]:
@@ -590,7 +605,8 @@ class Payments:
             intent.status = "failed"
             intent.last_error = str(error.get("message") or "declined")[:500]
             words = intent.last_error
-            await session.run_sync(lambda s: plans.failed(s, intent.id, words))
+            notices = self._notices
+            await session.run_sync(lambda s: plans.failed(s, intent.id, words, notices))
             return "failed", detail
         if event.type == "payment_intent.canceled":
             intent.status = "canceled"

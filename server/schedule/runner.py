@@ -83,7 +83,7 @@ class Schedule:
             settings.schedule_interval,
             settings.not_collected_days,
             settings.return_to_stock_days,
-            InstalmentJob(sessions, provider) if provider is not None else None,
+            InstalmentJob(sessions, provider, triggers) if provider is not None else None,
         )
 
     def close(self) -> None:
@@ -158,7 +158,7 @@ class Schedule:
             found[PLANS_JOB] = (
                 PLANS_JOB,
                 max(self.interval, EVERY),
-                lambda now, written: plans.run(now),
+                plans.run,
             )
         return found
 
