@@ -26,6 +26,7 @@ from typing import Any, TypeVar
 from aiohttp import web
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from eprescribe.payments import (
     Ageing,
@@ -550,6 +551,9 @@ class Payments:
         return outcome
 
     async def _apply(self, session: AsyncSession, event: _Event) -> tuple[str, dict[str, Any]]:
+        if event.type in REFUND_EVENTS and event.object_id is not None:
+            refund_ref = event.object_id
+            return await session.run_sync(lambda s: _refund_changed(s, refund_ref, event.object))
         if not event.type.startswith("payment_intent.") or event.object_id is None:
             return "ignored", {}
         object_id = str(event.object_id)
@@ -772,6 +776,41 @@ def _event(payload: bytes) -> _Event:
 
 class RetryLater(ServiceUnavailable):
     code = "retry_later"
+
+
+#: the provider's events that say what became of a refund (its object: the refund)
+REFUND_EVENTS = frozenset({"charge.refund.updated", "refund.updated", "refund.failed"})
+#: a refund's statuses that mean the money did not go back
+_REFUND_UNDONE = frozenset({"failed", "canceled"})
+#: a refund of the hub's not written yet this long after it was made never will be
+_REFUND_YOUNG = 600
+
+
+def _refund_changed(
+    session: Session, refund_ref: str, obj: dict[str, Any]
+) -> tuple[str, dict[str, Any]]:
+    """A refund the provider accepted failed or was canceled since: reversed on the ledger
+    once (``refund_reversed``; a replay, or a late ``succeeded``/``pending``, changes
+    nothing). One the hub asked for and has not written yet (made less than
+    :data:`_REFUND_YOUNG` seconds ago: its answer is on its way) is sent again (503); an older
+    one the hub never wrote (refused at once) is not the ledger's."""
+    status = str(obj.get("status", ""))
+    if status not in _REFUND_UNDONE:
+        return "ignored", {}
+    refund = store.refund_entry(session, refund_ref)
+    if refund is None:
+        metadata, made = obj.get("metadata"), obj.get("created")
+        young = isinstance(made, int) and time.time() - made < _REFUND_YOUNG
+        if isinstance(metadata, dict) and metadata.get("payment") and young:
+            # the hub's own refund, its answer not written yet: the provider tries again
+            raise RetryLater("This refund is not recorded yet: send the event again.")
+        return "unknown_refund", {}
+    detail: dict[str, Any] = {"refund_entry_id": str(refund.id), "pharmacy_id": refund.pharmacy_id}
+    reversal = store.reverse_refund(session, refund, status)
+    if reversal is None:
+        return "duplicate", detail
+    session.flush()
+    return "refund_reversed", {**detail, "entry_id": str(reversal.id), "amount": refund.amount}
 
 
 def _hub_payment(obj: dict[str, Any]) -> uuid.UUID | None:

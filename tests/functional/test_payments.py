@@ -20,6 +20,7 @@ import stripe
 from sqlalchemy import func, select, update
 
 from eprescribe.payments import sign
+from server.audit.models import AuditEvent
 from server.auth.models import User
 from server.db.models import utcnow
 from server.payments.models import (
@@ -415,6 +416,90 @@ async def test_refunds_need_the_permission_and_stay_within_the_payment(
         lambda: sdk.v1.refunds.list(params={"payment_intent": asked["provider_id"]})
     )
     assert [r.amount for r in provider_refunds.data] == [1500]
+
+
+def refund_event(event_id: str, refund: str, status: str, type_: str, **extra: Any) -> bytes:
+    obj = {"id": refund, "object": "refund", "amount": 1500, "currency": "usd",
+           "status": status, **extra}  # fmt: skip
+    return json.dumps({"id": event_id, "type": type_, "data": {"object": obj}}).encode()
+
+
+async def test_a_refund_that_fails_after_it_was_accepted_is_reversed_once(
+    hub: Hub, sdk: stripe.StripeClient, webhooks: None
+) -> None:
+    await hub.pharmacy()
+    patient, alice = await profile(hub), await staff(hub, "alice")
+    await charged(hub, alice, patient, 4000)
+    asked = await pay(hub, alice, patient, await new_card(hub, sdk, alice, patient), 4000)
+    await settled(hub, asked["payment_id"])
+    payment = (await ledger(hub, alice, patient))["items"][0]
+    async with hub.db.transaction() as session:
+        await session.execute(update(User).where(User.username == "alice").values(refunds=True))
+    url = f"/api/v1/payments/{payment['id']}/refunds"
+    status, refund = await call(hub, "POST", url, alice, {"amount": 1500, "reason": "copay"})
+    assert status == 200, refund
+    async with hub.db.sessions() as session:
+        ref = await session.scalar(
+            select(LedgerEntry.provider_ref).where(LedgerEntry.id == uuid.UUID(refund["id"]))
+        )
+    assert ref is not None
+    assert (await ledger(hub, alice, patient))["balance"] == {"usd": 1500}
+
+    # a late "pending" and an unknown refund change nothing
+    status, answer = await deliver(hub, refund_event("evt_r0", ref, "pending", "refund.updated"))
+    assert (status, answer["outcome"]) == (200, "ignored")
+    status, answer = await deliver(
+        hub, refund_event("evt_rx", "re_unknown", "failed", "refund.failed")
+    )
+    assert (status, answer["outcome"]) == (200, "unknown_refund")
+
+    # the provider says the refund failed, in its three ways and twice: reversed once
+    answers = await asyncio.gather(
+        deliver(hub, refund_event("evt_r1", ref, "failed", "charge.refund.updated")),
+        deliver(hub, refund_event("evt_r1", ref, "failed", "charge.refund.updated")),
+        deliver(hub, refund_event("evt_r2", ref, "failed", "refund.failed")),
+        deliver(hub, refund_event("evt_r3", ref, "canceled", "refund.updated")),
+    )
+    assert sorted(a["outcome"] for _, a in answers) == [
+        "duplicate", "duplicate", "duplicate", "refund_reversed"
+    ]  # fmt: skip
+    # ... and a "succeeded" sent late does not undo the reversal
+    status, answer = await deliver(hub, refund_event("evt_r4", ref, "succeeded", "refund.updated"))
+    assert (status, answer["outcome"]) == (200, "ignored")
+    book = await ledger(hub, alice, patient)
+    assert book["balance"] == {}  # the money did not go back: the payment counts again
+    reversal = book["items"][0]
+    assert (reversal["kind"], reversal["cause_type"], reversal["signed"]) == (
+        "adjustment", "refund_failed", -1500,
+    )  # fmt: skip
+    assert reversal["refunds"] == refund["id"]
+    assert reversal["description"].startswith("Refund failed")
+    async with hub.db.sessions() as session:
+        audited = await session.scalar(
+            select(func.count())
+            .select_from(AuditEvent)
+            .where(
+                AuditEvent.action == "payment.webhook",
+                AuditEvent.detail["outcome"].as_string() == "refund_reversed",
+            )
+        )
+        reversals = await session.scalar(
+            select(func.count())
+            .select_from(LedgerEntry)
+            .where(LedgerEntry.cause_type == "refund_failed")
+        )
+    assert (reversals, audited) == (1, 1)
+    # the whole payment may be refunded again (what failed went back to nobody)
+    status, again = await call(hub, "POST", url, alice, {"amount": 4000, "reason": "all of it"})
+    assert status == 200, again
+
+    # the hub's own refund, failed before its answer was written: sent again (503)
+    young = refund_event(
+        "evt_r5", "re_not_yet", "failed", "refund.failed",
+        metadata={"payment": payment["id"]}, created=int(time.time()),
+    )  # fmt: skip
+    status, problem = await deliver(hub, young)
+    assert (status, problem["code"]) == (503, "retry_later")
 
 
 async def test_the_day_reconciles_then_shows_what_the_provider_did_alone(
