@@ -44,6 +44,7 @@ def setup(app: web.Application, settings: Settings) -> None:
         payments = app[PAYMENTS] = Payments.from_settings(app[DATABASE], settings, notices)
         app[PLANS] = payments.plans()  # their instalments are asked by the schedule's job
         yield
+        await payments.close()  # the webhook's refused posts counted so far are audited
 
     app.cleanup_ctx.append(payments_ctx)
     fills.register()  # a fill that becomes ready is charged its price

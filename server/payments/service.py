@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
+import logging
 import time
 import uuid
 from collections.abc import Callable
@@ -42,12 +43,13 @@ from ..db.models import utcnow
 from ..errors import BadRequest, Conflict, Forbidden, NotFound, ServiceUnavailable, Unprocessable
 from ..notifications import Triggers
 from ..settings import Settings
-from . import plans, store
+from . import plans, refusals, store
 from .guards import own_profile, refuse_with
 from .models import LedgerEntry, PaymentCard, PaymentIntent, PriceListItem
 from .provider import PaymentProvider, ProviderError, StripeProvider
 from .reconciling import DayReport, day_report, receivables
 
+log = logging.getLogger(__name__)
 _T = TypeVar("_T")
 #: how a payment was taken
 METHODS = ("counter", "online", "saved_card")
@@ -98,6 +100,8 @@ class Payments:
         self._settings = settings
         #: what tells the patient (a refused instalment); ``None``: nothing is told
         self._notices = notices
+        #: the webhook's refused posts of the current window
+        self._refusals = refusals.RefusalTally()
 
     @classmethod
     def from_settings(
@@ -500,9 +504,13 @@ class Payments:
 
     # -- the provider's webhook -------------------------------------------------------------
 
-    async def webhook(self, payload: bytes, signature: str | None) -> str:
+    async def webhook(
+        self, payload: bytes, signature: str | None, source: str | None = None
+    ) -> str:
         """Verify, then process the event once: the outcome (``settled``, ``duplicate``,
-        ``mismatch``, ``unknown_payment``, ``failed``, ``ignored``)."""
+        ``mismatch``, ``unknown_payment``, ``failed``, ``refund_reversed``,
+        ``unknown_refund``, ``ignored``). A post refused (400) is counted by its ``source``
+        address, audited as a window's summary (:mod:`.refusals`)."""
         if not self._settings.stripe_webhook_secrets:
             raise PaymentsUnavailable(
                 "The webhook's secret is not configured (TELEPHARM_STRIPE_WEBHOOK_SECRETS)."
@@ -511,14 +519,7 @@ class Payments:
         try:
             verify_signature(signature, payload, self._settings.stripe_webhook_secrets, time.time())
         except SignatureRefused as exc:
-            refused = audit.Event(
-                "payment.webhook",
-                "payment_event",
-                None,
-                outcome="refused",
-                detail={"refused": exc.code},
-            )
-            await audit.record(self._db, actor, refused)
+            await self._summarise(self._refusals.note(source, exc.code, time.time()))
             problem = BadRequest(exc.words)
             problem.code = exc.code
             raise problem from None
@@ -549,6 +550,38 @@ class Payments:
         if self._notices is not None:
             self._notices.publish(told)
         return outcome
+
+    async def close(self) -> None:
+        """The hub stops: the refused posts counted so far are audited."""
+        await self._summarise(self._refusals.flush())
+
+    async def _summarise(self, summaries: list[refusals.Summary]) -> None:
+        """A closed window's refused posts: one audit row a source (its count and codes), in
+        one transaction, and one log line (counts only)."""
+        if not summaries:
+            return
+        actor = audit.Actor("system", "payment-provider")
+        rows = [
+            audit.values(
+                replace(actor, ip=s.source[:45]),
+                audit.Event(
+                    "payment.webhook.refused",
+                    "payment_event",
+                    None,
+                    outcome="refused",
+                    detail={"count": s.count, "codes": s.codes,
+                            "since": dt.datetime.fromtimestamp(s.since, dt.UTC).isoformat()},
+                ),
+            )
+            for s in summaries
+        ]  # fmt: skip
+        async with self._db.transaction() as session:
+            await session.run_sync(audit.append, rows)
+        log.warning(
+            "payment webhook: %d posts refused from %d sources (bad or missing signature)",
+            sum(s.count for s in summaries),
+            len(summaries),
+        )
 
     async def _apply(self, session: AsyncSession, event: _Event) -> tuple[str, dict[str, Any]]:
         if event.type in REFUND_EVENTS and event.object_id is not None:

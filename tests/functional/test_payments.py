@@ -23,6 +23,7 @@ from eprescribe.payments import sign
 from server.audit.models import AuditEvent
 from server.auth.models import User
 from server.db.models import utcnow
+from server.payments import refusals
 from server.payments.models import (
     LedgerEntry,
     PaymentCard,
@@ -349,6 +350,45 @@ async def test_webhook_refusals_and_replays_change_nothing(
     assert status == 400
     async with hub.db.sessions() as session:
         assert await session.scalar(select(func.count()).select_from(PaymentEvent)) == 2
+
+
+async def test_a_flood_of_unsigned_posts_is_audited_as_one_summary_a_window(
+    hub: Hub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Anyone may post to the webhook: each refused post is still 400, but the audit trail
+    gets one row a source a window (with the count), not a row a post."""
+    monkeypatch.setattr(refusals, "WINDOW", 1.0)
+
+    async def refused_rows() -> list[AuditEvent]:
+        async with hub.db.sessions() as session:
+            return list(
+                await session.scalars(
+                    select(AuditEvent)
+                    .where(AuditEvent.outcome == "refused")
+                    .where(AuditEvent.action.like("payment.webhook%"))
+                )
+            )
+
+    before = len(await refused_rows())
+    payload = event("evt_flood", "pi_flood", 100)
+    answers = [await hub.client.post("/payments/webhook", data=payload) for _ in range(40)]
+    answers += [
+        await hub.client.post(
+            "/payments/webhook", data=payload, headers={"Stripe-Signature": "t=1,v1=00"}
+        )
+        for _ in range(10)
+    ]
+    assert {a.status for a in answers} == {400}
+    assert len(await refused_rows()) == before  # counted, not written one by one
+    await asyncio.sleep(1.1)
+    # the window has passed: the next refusal writes its summary
+    status, _problem = await deliver(hub, payload, "whsec_wrong")
+    assert status == 400
+    (summary,) = (await refused_rows())[before:]
+    assert summary.action == "payment.webhook.refused"
+    assert summary.ip == "127.0.0.1"
+    assert summary.detail["count"] == 50
+    assert summary.detail["codes"] == {"signature_missing": 40, "signature_stale": 10}
 
 
 async def test_an_event_delivered_twice_or_late_pays_once(
