@@ -9,12 +9,13 @@ from __future__ import annotations
 from aiohttp import web
 
 from ..settings import Settings
-from . import http, payments_http, signin, staff_http
+from . import codes, http, payments_http, signin, staff_http
 
 ME = "/api/v1/me"
 
 
 def setup(app: web.Application, settings: Settings) -> None:
+    app.cleanup_ctx.append(codes.codes_ctx)  # the sign-in codes sent after the answer
     router = app.router
     router.add_post(f"{ME}/sign-in/code", signin.ask_code)
     router.add_post(f"{ME}/sign-in", signin.sign_in)
