@@ -85,6 +85,8 @@ SAMPLES: Mapping[str, Mapping[str, str]] = {
         "invite_url": "https://hub.example.org/consult/sample-invite-link",
         "code": "482913",
         "minutes": "10",
+        "amount": "1234.56 USD",
+        "pay_url": "https://hub.example.org/me/0000000",
     },
     "es": {
         "pharmacy_name": "Farmacia Comunitaria Calle Mayor",
@@ -101,6 +103,8 @@ SAMPLES: Mapping[str, Mapping[str, str]] = {
         "invite_url": "https://hub.example.org/consult/sample-invite-link",
         "code": "482913",
         "minutes": "10",
+        "amount": "1234.56 USD",
+        "pay_url": "https://hub.example.org/me/0000000",
     },
 }
 

@@ -73,6 +73,14 @@ _EN: dict[EventKind, tuple[str, str, str]] = {
         "Hello $first_name,\n\nYour prescriber cancelled one of your prescriptions, so we will "
         "not fill it. Please ask your prescriber if you have questions about it.",
     ),
+    K.PAYMENT_FAILED: (
+        "$pharmacy_name: we could not take your plan's payment of $amount. Please check or "
+        "update your card: $pay_url" + _EN_STOP,
+        "We could not take your payment",
+        "Hello $first_name,\n\nYour bank refused your payment plan's payment of $amount. We "
+        "will try again in a few days. To pay now or use another card, go to your page: "
+        "$pay_url\nQuestions: call us.",
+    ),
     K.SIGN_IN_CODE: (
         "$code is your $pharmacy_name sign-in code. It expires in $minutes minutes. Do not "
         "share it.",
@@ -140,6 +148,14 @@ _ES: dict[EventKind, tuple[str, str, str]] = {
         "Se canceló una receta",
         "Hola, $first_name:\n\nSu médico canceló una de sus recetas, así que no la "
         "prepararemos. Si tiene preguntas sobre ella, consulte a su médico.",
+    ),
+    K.PAYMENT_FAILED: (
+        "$pharmacy_name: no pudimos cobrar el pago de su plan por $amount. Revise o cambie su "
+        "tarjeta: $pay_url" + _ES_STOP,
+        "No pudimos cobrar su pago",
+        "Hola, $first_name:\n\nSu banco rechazó el pago de su plan por $amount. Lo "
+        "intentaremos de nuevo en unos días. Para pagar ahora o usar otra tarjeta, entre en su "
+        "página: $pay_url\nSi tiene preguntas, llámenos.",
     ),
     K.SIGN_IN_CODE: (
         "$code es su código para entrar en $pharmacy_name. Vence en $minutes minutos. No lo "

@@ -39,6 +39,8 @@ class EventKind(StrEnum):
     CONSULT_SCHEDULED = "consult_scheduled"
     CANCELLED_BY_PRESCRIBER = "cancelled_by_prescriber"
     SIGN_IN_CODE = "sign_in_code"
+    #: an instalment of the patient's payment plan the bank refused (one notice an attempt)
+    PAYMENT_FAILED = "payment_failed"
     #: the answers to a patient's SMS keywords (carriers require them: confirm STOP and START,
     #: answer HELP); SMS only
     OPTED_OUT = "opted_out"
@@ -72,6 +74,9 @@ VARIABLES: Mapping[EventKind, frozenset[str]] = {
     EventKind.CONSULT_SCHEDULED: frozenset({"consult_time", "invite_url"}),
     EventKind.CANCELLED_BY_PRESCRIBER: _RX,
     EventKind.SIGN_IN_CODE: frozenset({"code", "minutes"}),
+    # what was asked (an amount and its currency: no card digits, no drug) and the patient's
+    # page, where the card is changed
+    EventKind.PAYMENT_FAILED: frozenset({"amount", "pay_url"}),
     EventKind.OPTED_OUT: frozenset(),
     EventKind.OPTED_IN: frozenset(),
     EventKind.HELP: frozenset(),

@@ -99,6 +99,18 @@ class Triggers(Protocol):
         now: dt.datetime,
     ) -> uuid.UUID | None: ...
 
+    def payment_failed(
+        self,
+        session: Session,
+        *,
+        pharmacy_id: uuid.UUID,
+        patient_id: uuid.UUID,
+        attempt_id: uuid.UUID,
+        amount: int,
+        currency: str,
+        now: dt.datetime,
+    ) -> uuid.UUID | None: ...
+
     def prescriber_answered(
         self, session: Session, *, rx_id: uuid.UUID, now: dt.datetime
     ) -> list[uuid.UUID]: ...

@@ -35,6 +35,7 @@ from eprescribe.ncpdp import Patient, from_json
 from eprescribe.notifications import EventKind, NotificationTemplate, TemplateError
 from eprescribe.notifications.defaults import renewal_template
 from eprescribe.notifications.templates import DRUG_NAME, VARIABLES
+from eprescribe.payments import Money
 
 from ..admin.models import Pharmacy
 from ..auth.credentials import load_key
@@ -43,7 +44,7 @@ from ..patients import contacts
 from ..patients.models import PatientProfile
 from ..patients.unsubscribe import KEY_FILE, unsubscribe_url
 from ..prescriptions.models import Prescription
-from ..schedule import switches
+from ..schedule import occasions, switches
 from ..settings import SETTINGS, Settings
 from . import NOTIFY, TRIGGERS, Notify, store, template_store
 
@@ -54,6 +55,8 @@ Extra = Callable[[contacts.Reach], Mapping[str, str]]
 #: how long "needs the prescriber" waits for an answer before it goes (an answer first
 #: cancels it): most clarifications are answered within the hour
 NEEDS_PRESCRIBER_DELAY = dt.timedelta(hours=1)
+#: the patient's own page, one a pharmacy (``/me/{ncpdpid}``: server.webclient's route)
+PATIENT_PAGE = "/me"
 _MONTHS = {
     "en": "January February March April May June July August September October November December",
     "es": "enero febrero marzo abril mayo junio julio agosto septiembre octubre noviembre "
@@ -231,6 +234,32 @@ class HubTriggers:
             session, K.SHIPPED, pharmacy_id, patient_id, fill_id, now,
             lambda reach: {"carrier": carrier, "tracking_number": tracking_number,
                            "tracking_url": tracking_url},
+        )  # fmt: skip
+
+    def payment_failed(
+        self,
+        session: Session,
+        *,
+        pharmacy_id: uuid.UUID,
+        patient_id: uuid.UUID,
+        attempt_id: uuid.UUID,
+        amount: int,
+        currency: str,
+        now: dt.datetime,
+    ) -> uuid.UUID | None:
+        """The bank refused an instalment of the patient's payment plan (the attempt
+        ``attempt_id``: the payment asked): what was asked and the patient's page, where the
+        card is changed; no card digits, nothing of a drug. Written once an attempt (its
+        occasion, :mod:`server.schedule.occasions`), however often the refusal is reported
+        (the provider's answer, then its webhook)."""
+        taken = occasions.claim(session, [(K.PAYMENT_FAILED, attempt_id, pharmacy_id)], now)
+        if not taken:
+            return None
+        ncpdpid = session.get_one(Pharmacy, pharmacy_id).ncpdpid
+        return self._notify(
+            session, K.PAYMENT_FAILED, pharmacy_id, patient_id, attempt_id, now,
+            lambda reach: {"amount": Money(amount, currency).show(),
+                           "pay_url": f"{self.issuer}{PATIENT_PAGE}/{ncpdpid}"},
         )  # fmt: skip
 
     def prescriber_answered(

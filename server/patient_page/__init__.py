@@ -10,7 +10,7 @@ from aiohttp import web
 
 from ..patients import merges
 from ..settings import Settings
-from . import http, payments_http, signin, staff_http
+from . import codes, http, payments_http, signin, staff_http
 from .models import RefillRequest
 
 ME = "/api/v1/me"
@@ -19,6 +19,7 @@ ME = "/api/v1/me"
 def setup(app: web.Application, settings: Settings) -> None:
     # a refill request names a prescription, which moves with its patient's profile
     merges.MOVED_TABLES.setdefault("refill_requests", RefillRequest)
+    app.cleanup_ctx.append(codes.codes_ctx)  # the sign-in codes sent after the answer
     router = app.router
     router.add_post(f"{ME}/sign-in/code", signin.ask_code)
     router.add_post(f"{ME}/sign-in", signin.sign_in)

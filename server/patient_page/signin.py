@@ -4,7 +4,8 @@ over TLS), bound to the patient and the pharmacy. Apart from the staff's sign-in
 API takes bearer tokens only, and the patient API reads this cookie only.
 
 - ``POST /api/v1/me/sign-in/code`` ``{"pharmacy": NCPDPID, "address": email or mobile}``:
-  always the same answer, whether anything matched or not.
+  always the same answer, whether anything matched or not, and in the same time: the code is
+  looked up, written and sent after the answer (:mod:`.codes`).
 - ``POST /api/v1/me/sign-in`` ``{"pharmacy", "address", "code"}``: the session.
 - ``POST /api/v1/me/sign-out``.
 
@@ -34,11 +35,10 @@ from ..db import DATABASE
 from ..errors import Forbidden, Problem, Unauthorized, Unprocessable
 from ..http import PROXIES, read_json_as, respond
 from ..metrics import OBSERVER
-from ..notifications import NOTIFY
-from ..notifications import store as outbox
 from ..openapi import Body, Operation, operation
 from ..settings import SETTINGS
 from . import store
+from .codes import CODES
 from .models import PatientSession
 
 MAX_BODY = 2048
@@ -181,16 +181,8 @@ async def ask_code(request: web.Request) -> web.Response:
     await _throttled(request, "code", key)
     ip = request.app[PROXIES].client_ip(request)
     actor = audit.Actor("patient", "anonymous", None, ip)
-    async with request.app[DATABASE].transaction() as session:
-        pharmacy = await _pharmacy(session, body.pharmacy)
-        if pharmacy is not None and read is not None:
-            await store.send_codes(
-                session, actor, pharmacy.id, read[0], read[1], request.app[CLOCK]()
-            )
-        written = outbox.enqueued(session)
-    notify = request.app.get(NOTIFY)
-    if written and notify is not None:
-        notify(written)
+    # looked up, written and sent after the answer: its time says nothing of what matched
+    request.app[CODES].ask(actor, body.pharmacy, read)
     return respond(CodeSent(detail=SENT))
 
 

@@ -13,16 +13,13 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from ..background import BACKGROUND
 from ..db import DATABASE
+from ..notifications import TRIGGERS
 from ..patients import merges
 from ..settings import Settings
 from . import consult_fees, consult_http, fills, http, plans, store
 from .models import LedgerEntry, PaymentIntent
 from .service import PAYMENTS, PLANS, Payments
-
-#: how often due instalments are looked for (seconds)
-PLAN_INTERVAL = 300.0
 
 _PATIENT = "/api/v1/patients/{id}"
 
@@ -50,15 +47,13 @@ def register_merges() -> None:
 
 def setup(app: web.Application, settings: Settings) -> None:
     async def payments_ctx(app: web.Application) -> AsyncIterator[None]:
-        payments = app[PAYMENTS] = Payments.from_settings(app[DATABASE], settings)
-        plans = app[PLANS] = payments.plans()
+        # a refused instalment tells the patient through the hub's triggers
+        notices = app.get(TRIGGERS)
+        payments = app[PAYMENTS] = Payments.from_settings(app[DATABASE], settings, notices)
+        app[PLANS] = payments.plans()  # their instalments are asked by the schedule's job
         app[consult_http.CONSULT_FEES] = consult_fees.ConsultFees(app[DATABASE], payments)
-        if not payments.configured:
-            yield
-            return
-        # each instalment is claimed under its row's lock: hub processes may all run this
-        async with app[BACKGROUND].every("payment_plans", PLAN_INTERVAL, plans.charge_due):
-            yield
+        yield
+        await payments.close()  # the webhook's refused posts counted so far are audited
 
     app.cleanup_ctx.append(payments_ctx)
     fills.register()  # a fill that becomes ready is charged its price

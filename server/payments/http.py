@@ -26,7 +26,16 @@ from .. import audit
 from ..callers import PHARMACIST, Caller, caller
 from ..db.models import utcnow
 from ..errors import BadRequest, NotFound, Unprocessable
-from ..http import cursor_after, cursor_of, path_uuid, query_int, read_body, read_json_as, respond
+from ..http import (
+    PROXIES,
+    cursor_after,
+    cursor_of,
+    path_uuid,
+    query_int,
+    read_body,
+    read_json_as,
+    respond,
+)
 from ..openapi import Body, Operation, Timestamp, operation, path, query
 from ..settings import SETTINGS
 from . import plans
@@ -910,5 +919,9 @@ class WebhookAnswer(msgspec.Struct, frozen=True):
 async def webhook(request: web.Request) -> web.Response:
     """``POST /payments/webhook``: the provider's events, signed (``Stripe-Signature``)."""
     payload = await read_body(request, WEBHOOK_MAX)
-    outcome = await request.app[PAYMENTS].webhook(payload, request.headers.get("Stripe-Signature"))
+    signature, source = (
+        request.headers.get("Stripe-Signature"),
+        request.app[PROXIES].client_ip(request),
+    )
+    outcome = await request.app[PAYMENTS].webhook(payload, signature, source)
     return respond(WebhookAnswer(received=True, outcome=outcome))

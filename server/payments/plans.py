@@ -1,5 +1,5 @@
 """Payment plans: a patient's balance split into instalments (eprescribe.payments.plans),
-each charged to a saved card on its day by the periodic job (:meth:`Plans.charge_due`), paid
+each charged to a saved card on its day by the periodic job (:class:`InstalmentJob`), paid
 when the provider's webhook settles it, tried again after a failure (1, 3, then 7 days later;
 after the third failure the instalment stops and the pharmacy is told on the plan), and
 cancellable.
@@ -11,14 +11,13 @@ is left to pay.
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import logging
 import uuid
 from dataclasses import dataclass, replace
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from eprescribe.payments import PlanRefused, instalments
 
@@ -26,6 +25,7 @@ from .. import audit
 from ..db import Database
 from ..db.models import utcnow
 from ..errors import Conflict, NotFound, Unprocessable
+from ..notifications import Triggers
 from . import store
 from .guards import own_profile, refuse_with
 from .models import PaymentCard, PaymentInstalment, PaymentIntent, PaymentPlan
@@ -35,6 +35,8 @@ log = logging.getLogger(__name__)
 
 #: the waits after the first, second and third failure (then the instalment stops)
 RETRY_AFTER = (dt.timedelta(days=1), dt.timedelta(days=3), dt.timedelta(days=7))
+#: how often the job runs (seconds), on the hub's one schedule
+EVERY = 300.0
 #: instalments asked per pass of the job
 BATCH = 50
 #: an instalment the provider did not answer for is asked again (same key) after this
@@ -58,9 +60,8 @@ class PlanView:
 
 
 class Plans:
-    def __init__(self, db: Database, provider: PaymentProvider | None) -> None:
+    def __init__(self, db: Database) -> None:
         self._db = db
-        self._provider = provider
 
     async def create(
         self,
@@ -160,134 +161,168 @@ class Plans:
             await audit.add(session, actor, event)
         return PlanView(plan, rows)
 
-    async def charge_due(self, now: dt.datetime | None = None) -> int:
-        """Ask the provider for every instalment due (the periodic job): how many were
-        asked. Each is claimed in its own transaction first, with its payment's row written
-        (``creating``), so two runners never ask twice and money on its way counts against
-        the balance; the idempotency key names the instalment and the attempt. An attempt
-        whose answer was lost (a timeout) is asked again with the same key an hour later; one
-        the provider has, not settled after a day, is looked at again then."""
-        if self._provider is None:
-            return 0
-        provider = self._provider
-        now = now or utcnow()
-        async with self._db.sessions() as session:
-            due = await session.run_sync(lambda s: _due(s, now))
+
+class InstalmentJob:
+    """The periodic job that asks the provider for every instalment due: a job of the hub's
+    one schedule (:mod:`server.schedule`, every :data:`EVERY` seconds under its lease, in a
+    hub's own loop or a worker's task). Blocking: the schedule runs it in a thread, on its
+    own engine.
+
+    Each instalment is claimed in its own transaction first, under its row's lock (the
+    safety net should two runners ever meet), with its payment's row written (``creating``),
+    so money on its way counts against the balance; the idempotency key names the
+    instalment and the attempt. An attempt whose answer was lost (a timeout) is asked again
+    with the same key an hour later; one the provider has, not settled after a day, is
+    looked at again then."""
+
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        provider: PaymentProvider,
+        notices: Triggers | None = None,
+    ) -> None:
+        self._sessions = sessions
+        self._provider = provider
+        self._notices = notices
+
+    def run(self, now: dt.datetime, written: list[uuid.UUID]) -> int:
+        """One pass (at most :data:`BATCH` instalments): how many were asked; the notices
+        written (a refused instalment's, :func:`_failed`) are added to ``written``, for the
+        caller to publish."""
+        with self._sessions() as session:
+            due = _due(session, now)
         asked = 0
         for instalment_id in due:
-            claimed = await self._claim(instalment_id, now)
-            if claimed is None:
-                continue
-            if await self._ask(provider, claimed, now):
+            with self._sessions.begin() as session:
+                claimed = _claim(session, instalment_id, now)
+            if claimed is not None and self._ask(claimed, now, written):
                 asked += 1
         return asked
 
-    async def _ask(self, provider: PaymentProvider, claimed: _Claimed, now: dt.datetime) -> bool:
-        row, plan = claimed.row, claimed.plan
+    def _ask(self, claimed: _Claimed, now: dt.datetime, written: list[uuid.UUID]) -> bool:
         try:
-            made = await asyncio.to_thread(
-                lambda: provider.create_intent(
-                    amount=row.amount,
-                    currency=plan.currency,
-                    customer=claimed.customer,
-                    idempotency_key=claimed.key,
-                    metadata={"hub_payment": str(row.intent_id), "pharmacy": str(plan.pharmacy_id)},
-                    payment_method=claimed.method,
-                    off_session=True,
-                )
-            )
+            made = self._provider.create_intent(
+                amount=claimed.amount,
+                currency=claimed.currency,
+                customer=claimed.customer,
+                idempotency_key=claimed.key,
+                metadata={"hub_payment": str(claimed.intent_id),
+                          "pharmacy": str(claimed.pharmacy_id)},
+                payment_method=claimed.method,
+                off_session=True,
+            )  # fmt: skip
         except ProviderError as exc:
-            words, declined = exc.words, exc.declined
-            async with self._db.transaction() as session:
-                if declined:
-                    await session.run_sync(lambda s: _failed(s, row.id, words, now))
+            told: list[uuid.UUID] = []
+            with self._sessions.begin() as session:
+                if exc.declined:
+                    _failed(session, claimed.instalment_id, exc.words, now, self._notices)
+                    _audit(session, claimed, "failed")
+                    told = self._notices.written(session) if self._notices else []
                 else:  # the answer was lost: asked again with the same key in an hour
-                    await session.run_sync(lambda s: _unanswered(s, row.id, words, now))
+                    _unanswered(session, claimed.instalment_id, exc.words, now)
+            written += told
             return False
-        async with self._db.transaction() as session:
-            intent = await session.run_sync(lambda s: store.intent_by_id(s, claimed.intent_id))
+        with self._sessions.begin() as session:
+            intent = store.intent_by_id(session, claimed.intent_id)
             if intent is not None:
                 if intent.provider_id is None:
                     intent.provider_id = made.id
                 if intent.status == "creating":
                     intent.status = made.status
                 intent.updated_at = utcnow()
-            detail = {"plan_id": str(plan.id), "number": row.number, "amount": row.amount}
-            await audit.add(
-                session,
-                SYSTEM,
-                audit.Event(
-                    "payment.plan.instalment",
-                    "payment_plan",
-                    str(plan.id),
-                    pharmacy_id=plan.pharmacy_id,
-                    detail=detail,
-                ),
-            )
+            _audit(session, claimed, "success")
         return True
 
-    async def _claim(self, instalment_id: uuid.UUID, now: dt.datetime) -> _Claimed | None:
-        async with self._db.transaction() as session:
-            row = await session.get(PaymentInstalment, instalment_id, with_for_update=True)
-            if row is None or row.status not in _DUE or row.next_attempt_at > now:
-                return None
-            plan = await session.get(PaymentPlan, row.plan_id)
-            assert plan is not None
-            card = await session.get(PaymentCard, plan.card_id)
-            customer = await session.run_sync(lambda s: store.customer_of(s, plan.patient_id))
-            method = card.payment_method if card is not None else None
-            if row.status == "asked":  # asked before, not settled yet
-                intent = await session.get(PaymentIntent, row.intent_id) if row.intent_id else None
-                if intent is None or intent.provider_id is not None or not method or not customer:
-                    # the provider has it: its webhook settles or fails it; looked at again
-                    row.next_attempt_at = now + RECHECK_ASKED
-                    return None
-                row.next_attempt_at = now + RETRY_UNANSWERED
-                key = f"instalment-{row.id}-{row.attempts}"
-                return _Claimed(row, plan, method, customer, key, intent.id)
-            gone = card is None or card.removed_at is not None or not card.saved
-            if plan.status != ACTIVE or gone or not method or not customer:
-                row.status, row.last_error = "stopped", "the plan's card is gone"
-                return None
-            # never more than the patient owes now less what is on its way (a payment made
-            # meanwhile, a refund, a charge reversed): the instalment shrinks, or ends
-            owed = await session.run_sync(lambda s: _owed(s, plan, now))
-            if owed <= 0:
-                row.status, row.last_error = "cancelled", "nothing owed"
-                await session.run_sync(lambda s: _complete_if_done(s, plan))
-                return None
-            row.amount = min(row.amount, owed)
-            row.attempts += 1
-            key = f"instalment-{row.id}-{row.attempts}"
-            row.status, row.intent_id = "asked", uuid.uuid4()
-            row.next_attempt_at = now + RECHECK_ASKED
-            session.add(
-                PaymentIntent(
-                    id=row.intent_id,
-                    pharmacy_id=plan.pharmacy_id,
-                    patient_id=plan.patient_id,
-                    provider_id=None,
-                    amount=row.amount,
-                    currency=plan.currency,
-                    method="saved_card",
-                    status="creating",
-                    idempotency_key=key,
-                    actor=str(SYSTEM),
-                    created_at=now,
-                    updated_at=now,
-                )
-            )
-            return _Claimed(row, plan, method, customer, key, row.intent_id)
+
+def _audit(session: Session, claimed: _Claimed, outcome: str) -> None:
+    """An instalment asked of the provider (``success``) or refused by the bank at once
+    (``failed``): amounts and identifiers only."""
+    detail = {"plan_id": str(claimed.plan_id), "number": claimed.number,
+              "amount": claimed.amount}  # fmt: skip
+    event = audit.Event(
+        "payment.plan.instalment",
+        "payment_plan",
+        str(claimed.plan_id),
+        outcome=outcome,
+        pharmacy_id=claimed.pharmacy_id,
+        detail=detail,
+    )
+    audit.append(session, [audit.values(SYSTEM, event)])
 
 
 @dataclass(frozen=True, slots=True)
 class _Claimed:
-    row: PaymentInstalment
-    plan: PaymentPlan
+    """An instalment claimed for asking: what the provider is asked (plain values, read
+    in the claim's transaction)."""
+
+    instalment_id: uuid.UUID
+    plan_id: uuid.UUID
+    pharmacy_id: uuid.UUID
+    number: int
+    amount: int
+    currency: str
     method: str
     customer: str
     key: str
     intent_id: uuid.UUID
+
+
+def _claim(session: Session, instalment_id: uuid.UUID, now: dt.datetime) -> _Claimed | None:
+    """Claim the instalment for asking, under its row's lock (``None``: not due, or stopped,
+    cancelled, left to its webhook)."""
+    row = session.get(PaymentInstalment, instalment_id, with_for_update=True)
+    if row is None or row.status not in _DUE or row.next_attempt_at > now:
+        return None
+    plan = session.get_one(PaymentPlan, row.plan_id)
+    card = session.get(PaymentCard, plan.card_id)
+    customer = store.customer_of(session, plan.patient_id)
+    method = card.payment_method if card is not None else None
+
+    def claimed(method: str, customer: str, key: str, intent_id: uuid.UUID) -> _Claimed:
+        return _Claimed(row.id, plan.id, plan.pharmacy_id, row.number, row.amount,
+                        plan.currency, method, customer, key, intent_id)  # fmt: skip
+
+    if row.status == "asked":  # asked before, not settled yet
+        intent = session.get(PaymentIntent, row.intent_id) if row.intent_id else None
+        if intent is None or intent.provider_id is not None or not method or not customer:
+            # the provider has it: its webhook settles or fails it; looked at again
+            row.next_attempt_at = now + RECHECK_ASKED
+            return None
+        row.next_attempt_at = now + RETRY_UNANSWERED
+        return claimed(method, customer, f"instalment-{row.id}-{row.attempts}", intent.id)
+    gone = card is None or card.removed_at is not None or not card.saved
+    if plan.status != ACTIVE or gone or not method or not customer:
+        row.status, row.last_error = "stopped", "the plan's card is gone"
+        return None
+    # never more than the patient owes now less what is on its way (a payment made
+    # meanwhile, a refund, a charge reversed): the instalment shrinks, or ends
+    owed = _owed(session, plan, now)
+    if owed <= 0:
+        row.status, row.last_error = "cancelled", "nothing owed"
+        _complete_if_done(session, plan)
+        return None
+    row.amount = min(row.amount, owed)
+    row.attempts += 1
+    key = f"instalment-{row.id}-{row.attempts}"
+    row.status, row.intent_id = "asked", uuid.uuid4()
+    row.next_attempt_at = now + RECHECK_ASKED
+    session.add(
+        PaymentIntent(
+            id=row.intent_id,
+            pharmacy_id=plan.pharmacy_id,
+            patient_id=plan.patient_id,
+            provider_id=None,
+            amount=row.amount,
+            currency=plan.currency,
+            method="saved_card",
+            status="creating",
+            idempotency_key=key,
+            actor=str(SYSTEM),
+            created_at=now,
+            updated_at=now,
+        )
+    )
+    return claimed(method, customer, key, row.intent_id)
 
 
 def settled(session: Session, intent_id: uuid.UUID) -> None:
@@ -319,20 +354,35 @@ def _owed(session: Session, plan: PaymentPlan, now: dt.datetime) -> int:
     return owed - store.in_flight(session, plan.patient_id, plan.currency, now)
 
 
-def failed(session: Session, intent_id: uuid.UUID, words: str) -> None:
+def failed(
+    session: Session, intent_id: uuid.UUID, words: str, notices: Triggers | None = None
+) -> None:
     """The provider reported the payment of ``intent_id`` failed (the webhook)."""
     row = session.scalar(
         select(PaymentInstalment.id).where(PaymentInstalment.intent_id == intent_id)
     )
     if row is not None:
-        _failed(session, row, words, utcnow())
+        _failed(session, row, words, utcnow(), notices)
 
 
-def _failed(session: Session, instalment_id: uuid.UUID, words: str, now: dt.datetime) -> None:
-    """The bank refused the instalment's payment: tried again later, or stopped."""
+def _failed(
+    session: Session,
+    instalment_id: uuid.UUID,
+    words: str,
+    now: dt.datetime,
+    notices: Triggers | None,
+) -> None:
+    """The bank refused the instalment's payment: tried again later, or stopped; the patient
+    is told (``payment_failed``, once an attempt: its payment asked is the occasion)."""
     row = session.get(PaymentInstalment, instalment_id, with_for_update=True)
     if row is None or row.status not in ("asked", "pending", "failed"):
         return
+    if notices is not None and row.intent_id is not None:
+        plan = session.get_one(PaymentPlan, row.plan_id)
+        notices.payment_failed(
+            session, pharmacy_id=plan.pharmacy_id, patient_id=plan.patient_id,
+            attempt_id=row.intent_id, amount=row.amount, currency=plan.currency, now=now,
+        )  # fmt: skip
     intent = session.get(PaymentIntent, row.intent_id) if row.intent_id else None
     if intent is not None and intent.status in ("creating", "requires_payment_method"):
         intent.status = "failed"  # no money on its way

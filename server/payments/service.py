@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
+import logging
 import time
 import uuid
 from collections.abc import Callable
@@ -26,6 +27,7 @@ from typing import Any, TypeVar
 from aiohttp import web
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from eprescribe.payments import (
     Ageing,
@@ -39,13 +41,15 @@ from .. import audit
 from ..db import Database
 from ..db.models import utcnow
 from ..errors import BadRequest, Conflict, Forbidden, NotFound, ServiceUnavailable, Unprocessable
+from ..notifications import Triggers
 from ..settings import Settings
-from . import plans, store
+from . import plans, refusals, store
 from .guards import own_profile, refuse_with
 from .models import LedgerEntry, PaymentCard, PaymentIntent, PriceListItem
 from .provider import PaymentProvider, ProviderError, StripeProvider
 from .reconciling import DayReport, day_report, receivables
 
+log = logging.getLogger(__name__)
 _T = TypeVar("_T")
 #: how a payment was taken
 METHODS = ("counter", "online", "saved_card")
@@ -88,22 +92,35 @@ class Asked:
 class Payments:
     """The hub's handlers' door to payments."""
 
-    def __init__(self, db: Database, provider: PaymentProvider | None, settings: Settings) -> None:
+    def __init__(
+        self,
+        db: Database,
+        provider: PaymentProvider | None,
+        settings: Settings,
+        notices: Triggers | None = None,
+    ) -> None:
         self._db = db
         self._provider = provider
         self._settings = settings
+        #: what tells the patient (a refused instalment); ``None``: nothing is told
+        self._notices = notices
+        #: the webhook's refused posts of the current window
+        self._refusals = refusals.RefusalTally()
 
     @classmethod
-    def from_settings(cls, db: Database, settings: Settings) -> Payments:
-        return cls(db, StripeProvider.from_settings(settings), settings)
+    def from_settings(
+        cls, db: Database, settings: Settings, notices: Triggers | None = None
+    ) -> Payments:
+        return cls(db, StripeProvider.from_settings(settings), settings, notices)
 
     @property
     def configured(self) -> bool:
         return self._provider is not None
 
     def plans(self) -> plans.Plans:
-        """The payment plans, on the same database and provider."""
-        return plans.Plans(self._db, self._provider)
+        """The payment plans, on the same database (the provider is asked by the schedule's
+        :class:`~.plans.InstalmentJob`)."""
+        return plans.Plans(self._db)
 
     def _need_provider(self) -> PaymentProvider:
         if self._provider is None:
@@ -550,9 +567,13 @@ class Payments:
 
     # -- the provider's webhook -------------------------------------------------------------
 
-    async def webhook(self, payload: bytes, signature: str | None) -> str:
+    async def webhook(
+        self, payload: bytes, signature: str | None, source: str | None = None
+    ) -> str:
         """Verify, then process the event once: the outcome (``settled``, ``duplicate``,
-        ``mismatch``, ``unknown_payment``, ``failed``, ``ignored``)."""
+        ``mismatch``, ``unknown_payment``, ``failed``, ``refund_reversed``,
+        ``unknown_refund``, ``ignored``). A post refused (400) is counted by its ``source``
+        address, audited as a window's summary (:mod:`.refusals`)."""
         if not self._settings.stripe_webhook_secrets:
             raise PaymentsUnavailable(
                 "The webhook's secret is not configured (TELEPHARM_STRIPE_WEBHOOK_SECRETS)."
@@ -561,18 +582,12 @@ class Payments:
         try:
             verify_signature(signature, payload, self._settings.stripe_webhook_secrets, time.time())
         except SignatureRefused as exc:
-            refused = audit.Event(
-                "payment.webhook",
-                "payment_event",
-                None,
-                outcome="refused",
-                detail={"refused": exc.code},
-            )
-            await audit.record(self._db, actor, refused)
+            await self._summarise(self._refusals.note(source, exc.code, time.time()))
             problem = BadRequest(exc.words)
             problem.code = exc.code
             raise problem from None
         event = _event(payload)
+        told: list[uuid.UUID] = []
         try:
             async with self._db.transaction() as session:
                 if await session.run_sync(lambda s: store.event_seen(s, event.id)):
@@ -592,11 +607,49 @@ class Payments:
                     detail={"type": event.type, "outcome": outcome, **detail},
                 )
                 await audit.add(session, actor, audited)
+                told = self._notices.written(session) if self._notices is not None else []
         except IntegrityError:
             return "duplicate"
+        if self._notices is not None:
+            self._notices.publish(told)
         return outcome
 
+    async def close(self) -> None:
+        """The hub stops: the refused posts counted so far are audited."""
+        await self._summarise(self._refusals.flush())
+
+    async def _summarise(self, summaries: list[refusals.Summary]) -> None:
+        """A closed window's refused posts: one audit row a source (its count and codes), in
+        one transaction, and one log line (counts only)."""
+        if not summaries:
+            return
+        actor = audit.Actor("system", "payment-provider")
+        rows = [
+            audit.values(
+                replace(actor, ip=s.source[:45]),
+                audit.Event(
+                    "payment.webhook.refused",
+                    "payment_event",
+                    None,
+                    outcome="refused",
+                    detail={"count": s.count, "codes": s.codes,
+                            "since": dt.datetime.fromtimestamp(s.since, dt.UTC).isoformat()},
+                ),
+            )
+            for s in summaries
+        ]  # fmt: skip
+        async with self._db.transaction() as session:
+            await session.run_sync(audit.append, rows)
+        log.warning(
+            "payment webhook: %d posts refused from %d sources (bad or missing signature)",
+            sum(s.count for s in summaries),
+            len(summaries),
+        )
+
     async def _apply(self, session: AsyncSession, event: _Event) -> tuple[str, dict[str, Any]]:
+        if event.type in REFUND_EVENTS and event.object_id is not None:
+            refund_ref = event.object_id
+            return await session.run_sync(lambda s: _refund_changed(s, refund_ref, event.object))
         if not event.type.startswith("payment_intent.") or event.object_id is None:
             return "ignored", {}
         object_id = str(event.object_id)
@@ -652,7 +705,8 @@ class Payments:
             intent.status = "failed"
             intent.last_error = str(error.get("message") or "declined")[:500]
             words = intent.last_error
-            await session.run_sync(lambda s: plans.failed(s, intent.id, words))
+            notices = self._notices
+            await session.run_sync(lambda s: plans.failed(s, intent.id, words, notices))
             return "failed", detail
         if event.type == "payment_intent.canceled":
             intent.status = "canceled"
@@ -855,6 +909,41 @@ def _event(payload: bytes) -> _Event:
 
 class RetryLater(ServiceUnavailable):
     code = "retry_later"
+
+
+#: the provider's events that say what became of a refund (its object: the refund)
+REFUND_EVENTS = frozenset({"charge.refund.updated", "refund.updated", "refund.failed"})
+#: a refund's statuses that mean the money did not go back
+_REFUND_UNDONE = frozenset({"failed", "canceled"})
+#: a refund of the hub's not written yet this long after it was made never will be
+_REFUND_YOUNG = 600
+
+
+def _refund_changed(
+    session: Session, refund_ref: str, obj: dict[str, Any]
+) -> tuple[str, dict[str, Any]]:
+    """A refund the provider accepted failed or was canceled since: reversed on the ledger
+    once (``refund_reversed``; a replay, or a late ``succeeded``/``pending``, changes
+    nothing). One the hub asked for and has not written yet (made less than
+    :data:`_REFUND_YOUNG` seconds ago: its answer is on its way) is sent again (503); an older
+    one the hub never wrote (refused at once) is not the ledger's."""
+    status = str(obj.get("status", ""))
+    if status not in _REFUND_UNDONE:
+        return "ignored", {}
+    refund = store.refund_entry(session, refund_ref)
+    if refund is None:
+        metadata, made = obj.get("metadata"), obj.get("created")
+        young = isinstance(made, int) and time.time() - made < _REFUND_YOUNG
+        if isinstance(metadata, dict) and metadata.get("payment") and young:
+            # the hub's own refund, its answer not written yet: the provider tries again
+            raise RetryLater("This refund is not recorded yet: send the event again.")
+        return "unknown_refund", {}
+    detail: dict[str, Any] = {"refund_entry_id": str(refund.id), "pharmacy_id": refund.pharmacy_id}
+    reversal = store.reverse_refund(session, refund, status)
+    if reversal is None:
+        return "duplicate", detail
+    session.flush()
+    return "refund_reversed", {**detail, "entry_id": str(reversal.id), "amount": refund.amount}
 
 
 def _hub_payment(obj: dict[str, Any]) -> uuid.UUID | None:

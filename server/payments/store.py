@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Uuid, and_, bindparam, case, func, select, true, tuple_, update
+from sqlalchemy import Uuid, and_, bindparam, case, func, or_, select, true, tuple_, update
 from sqlalchemy.orm import Session
 
 from eprescribe.payments import EntryKind, LedgerMovement, Money
@@ -153,14 +153,62 @@ def add_entry(
 
 
 def refunded(session: Session, payment_entry_id: uuid.UUID) -> int:
-    """What has been refunded of a payment so far."""
+    """What has been refunded of a payment so far: its refunds less those that failed after
+    they were accepted (their reversals, :func:`reverse_refund`)."""
+    refunds = select(LedgerEntry.id).where(
+        LedgerEntry.refunds_entry_id == payment_entry_id,
+        LedgerEntry.kind == EntryKind.REFUND.value,
+    )
     total = session.scalar(
         select(func.coalesce(func.sum(LedgerEntry.amount), 0)).where(
-            LedgerEntry.refunds_entry_id == payment_entry_id,
-            LedgerEntry.kind == EntryKind.REFUND.value,
+            or_(
+                LedgerEntry.id.in_(refunds),
+                (LedgerEntry.cause_type == REFUND_FAILED)
+                & LedgerEntry.refunds_entry_id.in_(refunds),
+            )
         )
     )
     return int(total or 0)
+
+
+#: the cause of a refund's reversal: the provider's refund, failed or canceled after it was
+#: accepted
+REFUND_FAILED = "refund_failed"
+
+
+def refund_entry(session: Session, refund_ref: str) -> LedgerEntry | None:
+    """The refund the provider's refund ``refund_ref`` wrote, under its row's lock."""
+    return session.scalar(
+        select(LedgerEntry)
+        .where(
+            LedgerEntry.kind == EntryKind.REFUND.value,
+            LedgerEntry.cause_type == "refund",
+            LedgerEntry.cause_id == refund_ref,
+        )
+        .with_for_update()
+    )
+
+
+def reverse_refund(session: Session, refund: LedgerEntry, status: str) -> LedgerEntry | None:
+    """The refund ``refund`` failed (or was canceled) at the provider after it was accepted:
+    the money did not go back, so the patient owes again what it had given back less, i.e.
+    an adjustment of minus the refund, tied to it (``refunds_entry_id``) and caused by the
+    provider's refund (once: the ledger's unique cause). ``None``: reversed already."""
+    cause = Cause(REFUND_FAILED, refund.cause_id, f"Refund {status}: the money did not go back")
+    if existing(session, refund.pharmacy_id, EntryKind.ADJUSTMENT, cause) is not None:
+        return None
+    return add_entry(
+        session,
+        pharmacy_id=refund.pharmacy_id,
+        patient_id=refund.patient_id,
+        kind=EntryKind.ADJUSTMENT,
+        money=Money(-refund.amount, refund.currency),
+        cause=cause,
+        actor="system:payment-provider",
+        provider_ref=refund.provider_ref,
+        refunds_entry_id=refund.id,
+        reason=f"the payment provider reported the refund {status}",
+    )
 
 
 def customer_of(session: Session, patient_id: uuid.UUID) -> str | None:

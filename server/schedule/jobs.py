@@ -28,7 +28,6 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import ColumnElement, exists, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from eprescribe.adherence.refills import Dispensed, RenewalDue, refill_due
@@ -41,6 +40,7 @@ from ..dispensing.models import Fill, Shipment
 from ..notifications.triggers import HubTriggers
 from ..prescriptions.models import Prescription
 from .models import NoticeOccasion
+from .occasions import claim
 
 log = logging.getLogger(__name__)
 K = EventKind
@@ -99,28 +99,8 @@ def spend(
 def _claim(
     session: Session, occasions: Sequence[Occasion], now: dt.datetime
 ) -> set[tuple[str, uuid.UUID]]:
-    """The occasions this unit of work takes: those no other has (one statement; a
-    concurrent one waits for the other's commit on PostgreSQL, then skips them)."""
-    if not occasions:
-        return set()
-    make = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-    statement = (
-        make(NoticeOccasion)
-        .values(
-            [
-                {
-                    "kind": o.kind.value,
-                    "subject_id": o.subject_id,
-                    "pharmacy_id": o.pharmacy_id,
-                    "created_at": now,
-                }
-                for o in occasions
-            ]
-        )
-        .on_conflict_do_nothing(index_elements=[NoticeOccasion.kind, NoticeOccasion.subject_id])
-        .returning(NoticeOccasion.kind, NoticeOccasion.subject_id)
-    )
-    return {(kind, subject) for kind, subject in session.execute(statement)}
+    """The occasions this unit of work takes: those no other has (one statement)."""
+    return claim(session, [(o.kind, o.subject_id, o.pharmacy_id) for o in occasions], now)
 
 
 def _entry(occasion: Occasion, notification: uuid.UUID, now: dt.datetime) -> dict[str, object]:

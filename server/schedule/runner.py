@@ -1,4 +1,5 @@
-"""The scheduled notices' runner: one run when due and the lease is free (:class:`Schedule`),
+"""The schedule's runner: each job run when due and its lease is free (:class:`Schedule`: the
+scheduled notices, and the payment plans' instalments when card payments are configured),
 and a hub process's own loop of it."""
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from ..db import sync_engine
 from ..db.models import utcnow
 from ..notifications import NOTIFY
 from ..notifications.triggers import HubTriggers
+from ..payments.plans import EVERY, InstalmentJob
+from ..payments.provider import StripeProvider
 from ..settings import SETTINGS, Settings
 from . import JOB, jobs, lease
 
@@ -29,6 +32,10 @@ log = logging.getLogger(__name__)
 REFILL_EVERY = 3600.0
 #: what finds a kind's occasions in a unit of work
 Finder = Callable[[Session], list[jobs.Occasion]]
+#: one run of a job at a moment: how many it did (the notifications it wrote added to the list)
+Work = Callable[[dt.datetime, list[uuid.UUID]], int]
+#: the job of the payment plans' instalments: its lease's name and its key in :attr:`Ran.counts`
+PLANS_JOB = "payment_plans"
 #: how long a run may hold the lease before another process may take it (a run that died)
 RUN_TIMEOUT = 600.0
 
@@ -48,13 +55,15 @@ class Ran:
 
 @dataclass
 class Schedule:
-    """The scheduled notices of one process: run when due and the lease is free."""
+    """The periodic jobs of one process: each run when due and its lease is free."""
 
     sessions: sessionmaker[Session]
     triggers: HubTriggers
     interval: float
     not_collected_days: int
     keep_days: int
+    #: the payment plans' job (``None``: card payments are not configured)
+    plans: InstalmentJob | None = None
     holder: str = field(default_factory=holder_name)
     #: held by a run: :meth:`close` waits for one still going (a hub stopping cancels its
     #: loop, not the thread the run is in)
@@ -65,12 +74,16 @@ class Schedule:
         """Blocking, on an engine of its own (a hub runs it in a thread); the caller
         publishes what a run wrote (:attr:`Ran.written`) on its own thread."""
         engine = sync_engine(settings.sync_database_url)
+        sessions = sessionmaker(engine, expire_on_commit=False)
+        triggers = HubTriggers.from_settings(settings)
+        provider = StripeProvider.from_settings(settings)
         return cls(
-            sessionmaker(engine, expire_on_commit=False),
-            HubTriggers.from_settings(settings),
+            sessions,
+            triggers,
             settings.schedule_interval,
             settings.not_collected_days,
             settings.return_to_stock_days,
+            InstalmentJob(sessions, provider, triggers) if provider is not None else None,
         )
 
     def close(self) -> None:
@@ -80,22 +93,21 @@ class Schedule:
                 engine.dispose()
 
     def run_due(self, now: dt.datetime | None = None) -> Ran | None:
-        """Each kind whose lease this process takes (one a kind: see :mod:`.lease`): what
-        the run wrote; ``None`` when every lease was held (running elsewhere, or run less
-        than its interval ago)."""
+        """Each job whose lease this process takes (one a job: see :mod:`.lease`): what the
+        run did; ``None`` when every lease was held (running elsewhere, or run less than its
+        interval ago)."""
         with self._busy:
             return self._run_due(now or utcnow())
 
     def _run_due(self, now: dt.datetime) -> Ran | None:
         counts: dict[str, int] = {}
         written: list[uuid.UUID] = []
-        for kind, (every, find) in self._jobs(now).items():
-            name = f"{JOB}.{kind}"
+        for kind, (name, every, work) in self._jobs(now).items():
             with self.sessions.begin() as session:
                 if not lease.take(session, name, self.holder, now, RUN_TIMEOUT):
                     continue
             try:
-                counts[kind] = self._run_one(find, now, written)
+                counts[kind] = work(now, written)
             finally:
                 with self.sessions.begin() as session:
                     next_run = now + dt.timedelta(seconds=every)
@@ -103,28 +115,52 @@ class Schedule:
         if not counts:
             return None
         if any(counts.values()):
-            log.info("scheduled notices written: %s", counts)
+            log.info("scheduled jobs done: %s", counts)
         return Ran(counts, written)
 
-    def run(self, now: dt.datetime) -> Ran:
-        """Every kind's occasions, without the leases; what was written. Idempotent: see
-        :mod:`.jobs`."""
+    def run(self, now: dt.datetime, only: str | None = None) -> Ran:
+        """Every job (or the job ``only``), without the leases; what was done. Idempotent:
+        see :mod:`.jobs` and :class:`~server.payments.plans.InstalmentJob`."""
         written: list[uuid.UUID] = []
-        counts = {kind: self._run_one(find, now, written)
-                  for kind, (_every, find) in self._jobs(now).items()}  # fmt: skip
+        counts = {kind: work(now, written)
+                  for kind, (_name, _every, work) in self._jobs(now).items()
+                  if only in (None, kind)}  # fmt: skip
         return Ran(counts, written)
 
-    def _jobs(self, now: dt.datetime) -> dict[str, tuple[float, Finder]]:
-        """Each kind: how often it runs, and what finds its occasions."""
-        return {
-            "prescription_received": (self.interval, lambda s: jobs.received(s, now)),
-            # due by the day, and the most reading (every fill handed over lately): hourly
-            "refill_due": (max(self.interval, REFILL_EVERY), lambda s: jobs.refills(s, now)),
-            "not_collected_reminder": (
+    def _jobs(self, now: dt.datetime) -> dict[str, tuple[str, float, Work]]:
+        """Each job: its lease's name, how often it runs, and what it does."""
+
+        def notices(find: Finder) -> Work:
+            return lambda now, written: self._run_one(find, now, written)
+
+        found: dict[str, tuple[str, float, Work]] = {
+            "prescription_received": (
+                f"{JOB}.prescription_received",
                 self.interval,
-                lambda s: jobs.not_collected(s, now, self.not_collected_days, self.keep_days),
+                notices(lambda s: jobs.received(s, now)),
+            ),
+            # due by the day, and the most reading (every fill handed over lately): hourly
+            "refill_due": (
+                f"{JOB}.refill_due",
+                max(self.interval, REFILL_EVERY),
+                notices(lambda s: jobs.refills(s, now)),
+            ),
+            "not_collected_reminder": (
+                f"{JOB}.not_collected_reminder",
+                self.interval,
+                notices(
+                    lambda s: jobs.not_collected(s, now, self.not_collected_days, self.keep_days)
+                ),
             ),
         }
+        if self.plans is not None:
+            plans = self.plans
+            found[PLANS_JOB] = (
+                PLANS_JOB,
+                max(self.interval, EVERY),
+                plans.run,
+            )
+        return found
 
     def _run_one(self, find: Finder, now: dt.datetime, written: list[uuid.UUID]) -> int:
         """One kind's occasions, batch by batch (each its unit of work); how many written

@@ -1,7 +1,7 @@
-"""The scheduled notices on Celery: the task a worker runs (:data:`server.schedule.TASK`,
-under the schedule's lease, so a hub's own loop and the beat never both run it), the beat's
-timetable (``telepharm beat``, :mod:`.beat_cli`, publishes the task every
-``TELEPHARM_SCHEDULE_INTERVAL`` seconds)."""
+"""The schedule's jobs (the scheduled notices, the payment plans' instalments) on Celery: the task
+a worker runs (:data:`server.schedule.TASK`, under the schedule's leases, so a hub's own loop
+and the beat never both run a job), the beat's timetable (``telepharm beat``, :mod:`.beat_cli`,
+publishes the task every ``TELEPHARM_SCHEDULE_INTERVAL`` seconds)."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """``telepharm beat``: the Celery beat of the hub's app, the one process that publishes the
-scheduled notices' task (:mod:`.beat`) for the workers every ``TELEPHARM_SCHEDULE_INTERVAL``
-seconds. One is enough; a second (or a hub's own loop beside it) is harmless: the task runs
-under the schedule's lease."""
+schedule's task (:mod:`.beat`: the scheduled notices, the payment plans' instalments) for the
+workers every ``TELEPHARM_SCHEDULE_INTERVAL`` seconds. One is enough; a second (or a hub's own
+loop beside it) is harmless: the task runs under the schedule's lease."""
 
 from __future__ import annotations
 

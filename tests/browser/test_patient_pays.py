@@ -14,12 +14,10 @@ only."""
 
 from __future__ import annotations
 
-import asyncio
 import sqlite3
 import time
 import uuid
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing
 from pathlib import Path
 
@@ -28,9 +26,8 @@ import requests
 from aiosmtpd.controller import Controller
 from playwright.sync_api import Browser, Page, expect
 
-from server.db import Database
-from server.payments.plans import Plans
-from server.payments.provider import StripeProvider
+from server.db.models import utcnow
+from server.schedule.runner import PLANS_JOB, Schedule
 from server.settings import Settings
 from tests.support.localstripe import PUBLISHABLE_KEY, SECRET_KEY, LocalStripe, local_stripe
 from tests.support.processes import free_port
@@ -105,19 +102,13 @@ def charge(hub: DemoHub, token: str, patient_id: str, amount: int, description: 
 
 
 def take_due_instalments(hub: DemoHub) -> int:
-    """The plan job (what each hub process runs every few minutes), on the hub's own database
-    and provider."""
-    settings = Settings.from_env(hub.env)
-
-    async def run() -> int:
-        db = Database(settings.database_url)
-        try:
-            return await Plans(db, StripeProvider.from_settings(settings)).charge_due()
-        finally:
-            await db.close()
-
-    with ThreadPoolExecutor(1) as thread:  # Playwright's loop runs in this one
-        return thread.submit(lambda: asyncio.run(run())).result()
+    """The plan job (what the hub's schedule runs every few minutes), on the hub's own
+    database and provider."""
+    schedule = Schedule.from_settings(Settings.from_env(hub.env))
+    try:
+        return schedule.run(utcnow(), PLANS_JOB).counts[PLANS_JOB]
+    finally:
+        schedule.close()
 
 
 def type_test_card(page: Page, card: str = CARD) -> None:

@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import select, update
 
 from server.notifications.models import Notification
+from server.patient_page.codes import CODES
 from server.prescriptions.models import Prescription
 from server.worker.checking import Checker
 from tests.conftest import ISSUER, PHARMACY, Hub
@@ -97,9 +98,12 @@ async def verified_email(hub: Hub, tech: str, patient_id: uuid.UUID, email: str 
 async def ask_code(
     hub: Hub, address: str = EMAIL, pharmacy: str = PHARMACY["ncpdpid"]
 ) -> tuple[int, dict[str, Any]]:
+    """Ask for a code; once answered, wait for it to be written (it is sent after the
+    answer)."""
     response = await hub.client.post(
         "/api/v1/me/sign-in/code", json={"pharmacy": pharmacy, "address": address}, headers=ORIGIN
     )
+    await hub.client.app[CODES].drain()
     return response.status, await response.json()
 
 

@@ -261,3 +261,37 @@ async def test_the_pharmacys_template_is_sent_and_never_leaks_a_drug_name_once_d
     # and a save of it now is refused
     status, problem = await call(hub, "PUT", READY_EN, admin, named)
     assert (status, problem["code"]) == (422, "drug_name_not_allowed")
+
+
+async def test_the_editor_handles_a_failed_payments_notice(hub: Hub) -> None:
+    """``payment_failed`` in the admin's list, previewed with synthetic values, saved; a
+    template asking for the card's digits or the drug is refused (no such placeholder)."""
+    await hub.pharmacy()
+    admin = await staff(hub, "boss", role="pharmacy_admin")
+    status, listing = await call(hub, "GET", BASE, admin)
+    assert status == 200, listing
+    for language in ("en", "es"):
+        item = _item(listing, "payment_failed", language)
+        assert {"amount", "pay_url"} <= set(item["placeholders"])
+        assert "drug_name" not in item["placeholders"]
+    url = f"{BASE}/payment_failed/en"
+    texts = {
+        "sms": "$pharmacy_name: your payment of $amount did not go through: $pay_url",
+        "email_subject": "Your payment did not go through",
+        "email_text": "Hello $first_name,\n\nYour payment of $amount did not go through. "
+        "Update your card: $pay_url",
+    }
+    status, shown = await call(hub, "POST", f"{url}/preview", admin, texts)
+    assert status == 200, shown
+    assert shown["sms"]["text"] == (
+        "Main Street Community Pharmacy: your payment of 1234.56 USD did not go through: "
+        "https://hub.example.org/me/0000000"
+    )
+    assert shown["email"]["text"].startswith("Hello Alexandra,")
+    status, saved = await call(hub, "PUT", url, admin, texts)
+    assert (status, saved["custom"]) == (200, True)
+    for name in ("last4", "drug_name"):
+        status, problem = await call(
+            hub, "PUT", url, admin, {**texts, "email_text": f"Card ${name}: $amount"}
+        )
+        assert (status, problem["code"]) == (422, "unknown_placeholder"), problem

@@ -19,7 +19,7 @@ import stripe
 from sqlalchemy import select
 
 from server.audit.models import AuditEvent
-from server.payments.service import PLANS
+from server.schedule.runner import Schedule
 from server.settings import SETTINGS, Settings
 from tests.conftest import Hub
 from tests.functional.patient_page_helpers import change, signed_in, verified_email
@@ -28,7 +28,9 @@ from tests.functional.test_payments import (
     WEBHOOK_SECRET,
     charged,
     new_card,
+    schedule,  # noqa: F401 (fixture)
     settled,
+    take_due,
     type_card,
 )
 from tests.functional.verification_helpers import staff
@@ -271,7 +273,10 @@ async def test_refusals_are_clear_and_another_patients_card_is_404(
 
 
 async def test_the_patient_reads_their_plan(
-    hub: Hub, sdk: stripe.StripeClient, webhooks: None
+    hub: Hub,
+    sdk: stripe.StripeClient,
+    webhooks: None,
+    schedule: Schedule,  # noqa: F811
 ) -> None:
     who = await patient_signed_in(hub)
     await charged(hub, who.alice, who.patient, 3000)
@@ -291,7 +296,7 @@ async def test_the_patient_reads_their_plan(
         {"card_id": card, "count": 2},
     )
     assert status == 200, plan
-    assert await hub.client.app[PLANS].charge_due() == 1
+    assert await take_due(schedule) == 1
     for _ in range(75):
         status, plans = await me(hub, "GET", "/plans")
         if plans["items"][0]["instalments"][0]["status"] == "paid":

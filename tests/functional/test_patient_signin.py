@@ -6,6 +6,7 @@ staff token on the patient API. Synthetic data only."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from collections.abc import Callable, Iterator
 
@@ -17,9 +18,11 @@ from server.app import create_app
 from server.audit.models import AuditEvent
 from server.auth.throttle import CLOCK
 from server.db import Database
+from server.patient_page.codes import CODES
+from server.patients.models import PatientContact
 from server.settings import Settings
 from server.worker.checking import Checker
-from tests.conftest import Hub
+from tests.conftest import PHARMACY, Hub
 from tests.functional.patient_page_helpers import (
     EMAIL,
     ORIGIN,
@@ -251,3 +254,34 @@ async def test_a_session_ends_four_hours_after_sign_in(
         assert (await hub.client.get("/api/v1/me")).status == 200
     clock.advance(minutes=9)
     assert (await hub.client.get("/api/v1/me")).status == 401
+
+
+async def test_both_answers_come_before_the_code_is_written_or_sent(hub: Hub, patient: str) -> None:
+    """The known address's code cannot be written while its contact point is locked (a code
+    row refers to it): both answers come all the same, alike, before anything is written or
+    published; the code follows once the lock goes, and the hub's drain waits for it."""
+    if hub.db.engine.dialect.name != "postgresql":
+        pytest.skip("holds a row lock the code's write must wait for (PostgreSQL)")
+    before = await codes_sent(hub, EMAIL)
+    async with hub.db.transaction() as held:
+        await held.execute(
+            select(PatientContact.id).where(PatientContact.value == EMAIL).with_for_update()
+        )
+        answers = []
+        for address in (EMAIL, "nobody.synthetic@example.net"):
+            response = await asyncio.wait_for(
+                hub.client.post(
+                    "/api/v1/me/sign-in/code",
+                    json={"pharmacy": PHARMACY["ncpdpid"], "address": address},
+                    headers=ORIGIN,
+                ),
+                timeout=10,
+            )
+            answers.append((response.status, await response.json()))
+        assert answers[0] == answers[1]
+        assert answers[0][0] == 200
+        await asyncio.sleep(0.5)
+        assert await codes_sent(hub, EMAIL) == before  # not written yet: waiting for the lock
+    await hub.client.app[CODES].drain()
+    assert await codes_sent(hub, EMAIL) == before + 1
+    assert await codes_sent(hub, "nobody.synthetic@example.net") == 0

@@ -12,7 +12,7 @@ import datetime as dt
 import json
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
@@ -23,6 +23,7 @@ from eprescribe.payments import sign
 from server.audit.models import AuditEvent
 from server.auth.models import User
 from server.db.models import utcnow
+from server.payments import refusals
 from server.payments.models import (
     LedgerEntry,
     PaymentCard,
@@ -30,7 +31,8 @@ from server.payments.models import (
     PaymentInstalment,
     PaymentIntent,
 )
-from server.payments.service import PLANS
+from server.schedule.models import JobLease
+from server.schedule.runner import PLANS_JOB, Schedule
 from server.settings import Settings
 from tests.conftest import OTHER_PHARMACY, Hub
 from tests.functional.test_patient_contacts import call, profile
@@ -70,6 +72,21 @@ def sdk(provider: LocalStripe) -> stripe.StripeClient:
 def webhooks(hub: Hub, provider: LocalStripe) -> None:
     server = hub.client.server
     provider.send_webhooks_to(f"http://127.0.0.1:{server.port}/payments/webhook", WEBHOOK_SECRET)
+
+
+@pytest.fixture
+async def schedule(hub: Hub, settings: Settings) -> AsyncIterator[Schedule]:
+    """The hub's schedule, as a hub process or a worker runs it (here without the leases,
+    at the moments the test chooses)."""
+    made = await asyncio.to_thread(Schedule.from_settings, settings)
+    yield made
+    await asyncio.to_thread(made.close)
+
+
+async def take_due(schedule: Schedule, now: dt.datetime | None = None) -> int:
+    """One run of the payment plans' job: how many instalments it asked for."""
+    ran = await asyncio.to_thread(schedule.run, now or utcnow(), PLANS_JOB)
+    return ran.counts[PLANS_JOB]
 
 
 async def charged(hub: Hub, token: str, patient: uuid.UUID, amount: int) -> dict[str, Any]:
@@ -395,6 +412,45 @@ async def test_webhook_refusals_and_replays_change_nothing(
         assert await session.scalar(select(func.count()).select_from(PaymentEvent)) == 2
 
 
+async def test_a_flood_of_unsigned_posts_is_audited_as_one_summary_a_window(
+    hub: Hub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Anyone may post to the webhook: each refused post is still 400, but the audit trail
+    gets one row a source a window (with the count), not a row a post."""
+    monkeypatch.setattr(refusals, "WINDOW", 1.0)
+
+    async def refused_rows() -> list[AuditEvent]:
+        async with hub.db.sessions() as session:
+            return list(
+                await session.scalars(
+                    select(AuditEvent)
+                    .where(AuditEvent.outcome == "refused")
+                    .where(AuditEvent.action.like("payment.webhook%"))
+                )
+            )
+
+    before = len(await refused_rows())
+    payload = event("evt_flood", "pi_flood", 100)
+    answers = [await hub.client.post("/payments/webhook", data=payload) for _ in range(40)]
+    answers += [
+        await hub.client.post(
+            "/payments/webhook", data=payload, headers={"Stripe-Signature": "t=1,v1=00"}
+        )
+        for _ in range(10)
+    ]
+    assert {a.status for a in answers} == {400}
+    assert len(await refused_rows()) == before  # counted, not written one by one
+    await asyncio.sleep(1.1)
+    # the window has passed: the next refusal writes its summary
+    status, _problem = await deliver(hub, payload, "whsec_wrong")
+    assert status == 400
+    (summary,) = (await refused_rows())[before:]
+    assert summary.action == "payment.webhook.refused"
+    assert summary.ip == "127.0.0.1"
+    assert summary.detail["count"] == 50
+    assert summary.detail["codes"] == {"signature_missing": 40, "signature_stale": 10}
+
+
 async def test_an_event_delivered_twice_or_late_pays_once(
     hub: Hub, sdk: stripe.StripeClient
 ) -> None:
@@ -462,6 +518,90 @@ async def test_refunds_need_the_permission_and_stay_within_the_payment(
     assert [r.amount for r in provider_refunds.data] == [1500]
 
 
+def refund_event(event_id: str, refund: str, status: str, type_: str, **extra: Any) -> bytes:
+    obj = {"id": refund, "object": "refund", "amount": 1500, "currency": "usd",
+           "status": status, **extra}  # fmt: skip
+    return json.dumps({"id": event_id, "type": type_, "data": {"object": obj}}).encode()
+
+
+async def test_a_refund_that_fails_after_it_was_accepted_is_reversed_once(
+    hub: Hub, sdk: stripe.StripeClient, webhooks: None
+) -> None:
+    await hub.pharmacy()
+    patient, alice = await profile(hub), await staff(hub, "alice")
+    await charged(hub, alice, patient, 4000)
+    asked = await pay(hub, alice, patient, await new_card(hub, sdk, alice, patient), 4000)
+    await settled(hub, asked["payment_id"])
+    payment = (await ledger(hub, alice, patient))["items"][0]
+    async with hub.db.transaction() as session:
+        await session.execute(update(User).where(User.username == "alice").values(refunds=True))
+    url = f"/api/v1/payments/{payment['id']}/refunds"
+    status, refund = await call(hub, "POST", url, alice, {"amount": 1500, "reason": "copay"})
+    assert status == 200, refund
+    async with hub.db.sessions() as session:
+        ref = await session.scalar(
+            select(LedgerEntry.provider_ref).where(LedgerEntry.id == uuid.UUID(refund["id"]))
+        )
+    assert ref is not None
+    assert (await ledger(hub, alice, patient))["balance"] == {"usd": 1500}
+
+    # a late "pending" and an unknown refund change nothing
+    status, answer = await deliver(hub, refund_event("evt_r0", ref, "pending", "refund.updated"))
+    assert (status, answer["outcome"]) == (200, "ignored")
+    status, answer = await deliver(
+        hub, refund_event("evt_rx", "re_unknown", "failed", "refund.failed")
+    )
+    assert (status, answer["outcome"]) == (200, "unknown_refund")
+
+    # the provider says the refund failed, in its three ways and twice: reversed once
+    answers = await asyncio.gather(
+        deliver(hub, refund_event("evt_r1", ref, "failed", "charge.refund.updated")),
+        deliver(hub, refund_event("evt_r1", ref, "failed", "charge.refund.updated")),
+        deliver(hub, refund_event("evt_r2", ref, "failed", "refund.failed")),
+        deliver(hub, refund_event("evt_r3", ref, "canceled", "refund.updated")),
+    )
+    assert sorted(a["outcome"] for _, a in answers) == [
+        "duplicate", "duplicate", "duplicate", "refund_reversed"
+    ]  # fmt: skip
+    # ... and a "succeeded" sent late does not undo the reversal
+    status, answer = await deliver(hub, refund_event("evt_r4", ref, "succeeded", "refund.updated"))
+    assert (status, answer["outcome"]) == (200, "ignored")
+    book = await ledger(hub, alice, patient)
+    assert book["balance"] == {}  # the money did not go back: the payment counts again
+    reversal = book["items"][0]
+    assert (reversal["kind"], reversal["cause_type"], reversal["signed"]) == (
+        "adjustment", "refund_failed", -1500,
+    )  # fmt: skip
+    assert reversal["refunds"] == refund["id"]
+    assert reversal["description"].startswith("Refund failed")
+    async with hub.db.sessions() as session:
+        audited = await session.scalar(
+            select(func.count())
+            .select_from(AuditEvent)
+            .where(
+                AuditEvent.action == "payment.webhook",
+                AuditEvent.detail["outcome"].as_string() == "refund_reversed",
+            )
+        )
+        reversals = await session.scalar(
+            select(func.count())
+            .select_from(LedgerEntry)
+            .where(LedgerEntry.cause_type == "refund_failed")
+        )
+    assert (reversals, audited) == (1, 1)
+    # the whole payment may be refunded again (what failed went back to nobody)
+    status, again = await call(hub, "POST", url, alice, {"amount": 4000, "reason": "all of it"})
+    assert status == 200, again
+
+    # the hub's own refund, failed before its answer was written: sent again (503)
+    young = refund_event(
+        "evt_r5", "re_not_yet", "failed", "refund.failed",
+        metadata={"payment": payment["id"]}, created=int(time.time()),
+    )  # fmt: skip
+    status, problem = await deliver(hub, young)
+    assert (status, problem["code"]) == (503, "retry_later")
+
+
 async def test_the_day_reconciles_then_shows_what_the_provider_did_alone(
     hub: Hub, sdk: stripe.StripeClient, webhooks: None
 ) -> None:
@@ -527,7 +667,7 @@ async def test_the_day_reconciles_then_shows_what_the_provider_did_alone(
 
 
 async def test_a_plan_charges_its_instalments_and_agrees_with_the_ledger(
-    hub: Hub, sdk: stripe.StripeClient, webhooks: None
+    hub: Hub, sdk: stripe.StripeClient, webhooks: None, schedule: Schedule
 ) -> None:
     await hub.pharmacy()
     patient, tech = await profile(hub), await staff(hub, "terry", role="technician")
@@ -553,9 +693,8 @@ async def test_a_plan_charges_its_instalments_and_agrees_with_the_ledger(
     status, problem = await call(hub, "POST", url, tech, {"card_id": card, "count": 2})
     assert (status, problem["code"]) == (409, "plan_exists")
 
-    plans = hub.client.app[PLANS]
-    assert await plans.charge_due() == 1  # the first instalment is due today
-    assert await plans.charge_due() == 0  # asked once, however often the job runs
+    assert await take_due(schedule) == 1  # the first instalment is due today
+    assert await take_due(schedule) == 0  # asked once, however often the job runs
     await until_paid(hub, tech, patient, instalments=1)
     book = await ledger(hub, tech, patient)
     assert book["balance"] == {"usd": 8000 - 2667}
@@ -565,14 +704,59 @@ async def test_a_plan_charges_its_instalments_and_agrees_with_the_ledger(
     assert [i["status"] for i in shown["instalments"]] == ["paid", "pending", "pending"]
 
     # a month on, the second; then the plan is cancelled before the third
-    assert await plans.charge_due(utcnow() + dt.timedelta(days=30)) == 1
+    assert await take_due(schedule, utcnow() + dt.timedelta(days=30)) == 1
     await until_paid(hub, tech, patient, instalments=2)
     status, cancelled = await call(hub, "POST", f"/api/v1/payment-plans/{shown['id']}/cancel", tech)
     assert status == 200
     assert cancelled["status"] == "cancelled"
     assert [i["status"] for i in cancelled["instalments"]] == ["paid", "paid", "cancelled"]
-    assert await plans.charge_due(utcnow() + dt.timedelta(days=61)) == 0
+    assert await take_due(schedule, utcnow() + dt.timedelta(days=61)) == 0
     assert (await ledger(hub, tech, patient))["balance"] == {"usd": 8000 - 2 * 2667}
+
+
+async def test_the_plans_job_is_one_of_the_schedule_under_its_lease(
+    hub: Hub, sdk: stripe.StripeClient, webhooks: None, settings: Settings, schedule: Schedule
+) -> None:
+    """Two processes' schedules at the same moment: one asks the instalment, the other finds
+    the job's lease held; nobody runs it again before its interval. No process runs a loop
+    of its own for the plans any more."""
+    await hub.pharmacy()
+    patient, alice = await profile(hub), await staff(hub, "alice")
+    await charged(hub, alice, patient, 4000)
+    card = await new_card(hub, sdk, alice, patient)
+    await settled(hub, (await pay(hub, alice, patient, card, 100, save=True))["payment_id"])
+    status, plan = await call(
+        hub, "POST", f"/api/v1/patients/{patient}/plans", alice, {"card_id": card, "count": 2}
+    )
+    assert status == 200, plan
+    other = await asyncio.to_thread(Schedule.from_settings, settings)
+    try:
+        # past any lease the hub's own loop took when it started
+        later = utcnow() + dt.timedelta(hours=1)
+        ran = await asyncio.gather(
+            asyncio.to_thread(schedule.run_due, later), asyncio.to_thread(other.run_due, later)
+        )
+        runs = [r.counts[PLANS_JOB] for r in ran if r is not None and PLANS_JOB in r.counts]
+        assert runs == [1], ran
+        again = await asyncio.to_thread(other.run_due, later + dt.timedelta(seconds=299))
+        assert again is None or PLANS_JOB not in again.counts
+        after = await asyncio.to_thread(other.run_due, later + dt.timedelta(seconds=301))
+        assert after is not None
+        assert after.counts[PLANS_JOB] == 0  # its next instalment is due in 30 days
+    finally:
+        await asyncio.to_thread(other.close)
+    async with hub.db.sessions() as session:
+        leased = await session.get(JobLease, PLANS_JOB)
+        asked = await session.scalar(
+            select(func.count())
+            .select_from(PaymentInstalment)
+            .where(PaymentInstalment.status.in_(["asked", "paid"]))
+        )
+    assert leased is not None
+    assert leased.last_run_at is not None
+    assert asked == 1
+    status = await (await hub.client.get("/readyz")).json()
+    assert PLANS_JOB not in str(status)
 
 
 async def until_paid(hub: Hub, token: str, patient: uuid.UUID, instalments: int) -> None:
@@ -587,7 +771,7 @@ async def until_paid(hub: Hub, token: str, patient: uuid.UUID, instalments: int)
 
 
 async def test_a_declined_instalment_is_tried_again_later_and_plans_are_refused_clearly(
-    hub: Hub, sdk: stripe.StripeClient, webhooks: None
+    hub: Hub, sdk: stripe.StripeClient, webhooks: None, schedule: Schedule
 ) -> None:
     await hub.pharmacy()
     await hub.pharmacy(**OTHER_PHARMACY)
@@ -631,19 +815,18 @@ async def test_a_declined_instalment_is_tried_again_later_and_plans_are_refused_
     assert status == 404
     status, plan = await call(hub, "POST", url, tech, {"card_id": declining, "count": 2})
     assert status == 200, plan
-    plans = hub.client.app[PLANS]
-    assert await plans.charge_due() == 0  # declined at once: not asked
+    assert await take_due(schedule) == 0  # declined at once: not asked
     status, listed = await call(hub, "GET", url, tech)
     first = listed["items"][0]["instalments"][0]
     assert (first["status"], first["attempts"]) == ("failed", 1)
     assert first["last_error"]
-    assert await plans.charge_due() == 0  # not again before the wait
+    assert await take_due(schedule) == 0  # not again before the wait
     async with hub.db.sessions() as session:
         tried = await session.scalar(
             select(PaymentInstalment.attempts).where(PaymentInstalment.number == 1)
         )
     assert tried == 1
-    await plans.charge_due(utcnow() + dt.timedelta(days=1, minutes=1))
+    await take_due(schedule, utcnow() + dt.timedelta(days=1, minutes=1))
     async with hub.db.sessions() as session:
         tried = await session.scalar(
             select(PaymentInstalment.attempts).where(PaymentInstalment.number == 1)
@@ -657,7 +840,7 @@ async def test_a_declined_instalment_is_tried_again_later_and_plans_are_refused_
 
 
 async def test_a_plan_never_takes_more_than_the_patient_owes(
-    hub: Hub, sdk: stripe.StripeClient, webhooks: None
+    hub: Hub, sdk: stripe.StripeClient, webhooks: None, schedule: Schedule
 ) -> None:
     await hub.pharmacy()
     patient, tech = await profile(hub), await staff(hub, "terry", role="technician")
@@ -669,13 +852,12 @@ async def test_a_plan_never_takes_more_than_the_patient_owes(
     status, plan = await call(hub, "POST", url, tech, {"card_id": card, "count": 3})
     assert status == 200, plan
     assert [i["amount"] for i in plan["instalments"]] == [1967, 1967, 1966]
-    plans = hub.client.app[PLANS]
-    assert await plans.charge_due() == 1
+    assert await take_due(schedule) == 1
     await until_paid(hub, tech, patient, instalments=1)
     # the patient pays most of the rest at the counter: the next instalment shrinks to it
     paid = await pay(hub, tech, patient, card, 3933 - 500)
     await settled(hub, paid["payment_id"])
-    assert await plans.charge_due(utcnow() + dt.timedelta(days=30)) == 1
+    assert await take_due(schedule, utcnow() + dt.timedelta(days=30)) == 1
     await until_paid(hub, tech, patient, instalments=2)
     _, listed = await call(hub, "GET", url, tech)
     assert [(i["amount"], i["status"]) for i in listed["items"][0]["instalments"]] == [
@@ -685,7 +867,7 @@ async def test_a_plan_never_takes_more_than_the_patient_owes(
     ]
     # nothing is owed when the third is due: it is not charged, and the plan is done
     assert (await ledger(hub, tech, patient))["balance"] == {}
-    assert await plans.charge_due(utcnow() + dt.timedelta(days=60)) == 0
+    assert await take_due(schedule, utcnow() + dt.timedelta(days=60)) == 0
     _, listed = await call(hub, "GET", url, tech)
     (shown,) = listed["items"]
     assert shown["status"] == "completed"
@@ -751,7 +933,7 @@ async def test_money_on_its_way_is_not_asked_twice_and_a_webhook_may_come_first(
 
 
 async def test_a_removed_card_stops_its_plan_and_days_are_bounded(
-    hub: Hub, sdk: stripe.StripeClient, webhooks: None
+    hub: Hub, sdk: stripe.StripeClient, webhooks: None, schedule: Schedule
 ) -> None:
     await hub.pharmacy()
     patient, alice = await profile(hub), await staff(hub, "alice")
@@ -763,7 +945,7 @@ async def test_a_removed_card_stops_its_plan_and_days_are_bounded(
     assert status == 200, plan
     status, _ = await call(hub, "DELETE", f"/api/v1/patients/{patient}/cards/{card}", alice)
     assert status == 200
-    assert await hub.client.app[PLANS].charge_due() == 0
+    assert await take_due(schedule) == 0
     _, listed = await call(hub, "GET", url, alice)
     assert listed["items"][0]["instalments"][0]["status"] == "stopped"
     admin = await staff(hub, "ada", role="pharmacy_admin")

@@ -125,12 +125,20 @@ export function patientPaymentsCard(patientId) {
     show(await api(`${base}/ledger?limit=${Math.max(PAGE, known.length)}`), false);
   }
 
+  // a refund the provider failed or canceled after accepting it: its reversal names it
+  const reversalOf = (refund) => known.find((l) => l.cause_type === "refund_failed" && l.refunds === refund.id);
+
   function line(entry) {
-    const refunded = known.filter((l) => l.refunds === entry.id).reduce((sum, l) => sum + l.amount, 0);
+    // what went back of a payment: its refunds, but those that failed
+    const refunded = known.filter((l) => l.refunds === entry.id && l.kind === "refund" && !reversalOf(l))
+      .reduce((sum, l) => sum + l.amount, 0);
+    const failed = entry.kind === "refund" && reversalOf(entry);
     const detail = [METHODS[entry.method], entry.reason, refunded ? `${money(refunded, entry.currency)} refunded` : null].filter(Boolean).join(" · ");
-    const row = h("tr", { dataset: { kind: entry.kind, id: entry.id } },
+    const row = h("tr", { dataset: failed ? { kind: entry.kind, id: entry.id, failed: "true" } : { kind: entry.kind, id: entry.id } },
       h("td", {}, when(entry.at)),
-      h("td", {}, h("strong", {}, KINDS[entry.kind] || entry.kind), " ", entry.description, detail ? h("div", { class: "sub" }, detail) : null),
+      h("td", {}, h("strong", {}, KINDS[entry.kind] || entry.kind), " ", entry.description,
+        failed ? [" ", h("span", { class: "badge stat" }, "Failed: the money did not go back")] : null,
+        detail ? h("div", { class: "sub" }, detail) : null),
       h("td", { class: "amount" }, money(entry.signed, entry.currency)),
       h("td", {}, entry.kind === "payment" && refunded < entry.amount
         ? h("button", { type: "button", class: "secondary", onclick: () => openRefund(entry, entry.amount - refunded, row) }, "Refund…") : null));

@@ -25,6 +25,7 @@ export const KIND_LABELS = {
   refill_due: "Refill due",
   consult_scheduled: "Consult scheduled",
   cancelled_by_prescriber: "Cancelled by the prescriber",
+  payment_failed: "Payment plan: payment refused",
 };
 const CHANNELS = [["email", "Email"], ["sms", "SMS"]];
 const CONTACT_KINDS = { email: "Email", mobile: "Mobile" };

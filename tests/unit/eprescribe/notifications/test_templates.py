@@ -36,6 +36,8 @@ CONTEXT = {
     "invite_url": "https://hub.example.org/consult/Abc123",
     "code": "482913",
     "minutes": "10",
+    "amount": "26.67 USD",
+    "pay_url": "https://hub.example.org/me/1234567",
 }
 
 
@@ -177,3 +179,13 @@ def test_templates_must_be_complete() -> None:
     with pytest.raises(TemplateError, match="ISO 639"):
         NotificationTemplate(EventKind.HELP, "English", "help")
     NotificationTemplate(EventKind.HELP, "en", "$pharmacy_name: call us")  # SMS only: enough
+
+
+@pytest.mark.parametrize("name", ["drug_name", "last4", "card_number", "brand"])
+def test_a_failed_payments_notice_names_neither_drug_nor_card(name: str) -> None:
+    """What was asked and where to change the card, nothing more: a drug or the card's
+    digits are not placeholders of ``payment_failed``, in any part."""
+    assert validate_template("payment_failed", Part.SMS, "$pharmacy_name: $amount $pay_url")
+    for part in Part:
+        with pytest.raises(TemplateError, match=f"unknown placeholder \\${name}"):
+            validate_template("payment_failed", part, f"$amount ${name}", allow_drug_names=True)
