@@ -12,13 +12,16 @@ import pytest
 from sqlalchemy import select
 
 from eprescribe import prescriptions as rules
+from eprescribe.ncpdp import Address, DateValue, Name, Patient
 from server.admin.models import Pharmacy
 from server.auth.models import User
+from server.patients.models import PatientProfile
 from server.prescriptions import revisions, store
 from server.prescriptions.models import Prescription, QueueRevision
 from server.settings import Settings
 from server.worker.checking import Checker
 from tests.conftest import OTHER_PHARMACY, Hub
+from tests.functional.consult_helpers import patient, the_pharmacy
 from tests.functional.verification_helpers import bearer, receive, reviewable, staff
 
 
@@ -215,3 +218,71 @@ async def test_a_cursor_is_the_apis_own(hub: Hub) -> None:
     # offset still pages as before (older clients)
     offset = await _page(hub, token, limit="1", offset="1")
     assert offset["offset"] == 1
+
+
+async def test_the_consult_list_pages_newest_first_while_consults_are_added(hub: Hub) -> None:
+    profile = await patient(hub)
+    token = await staff(hub, "alice")
+
+    async def start() -> str:
+        created = await hub.client.post(
+            "/api/v1/consults", json={"patient_id": profile}, headers=bearer(token)
+        )
+        assert created.status == 200, await created.text()
+        return str((await created.json())["id"])
+
+    made = [await start() for _ in range(5)]
+    seen: list[str] = []
+    cursor: str | None = None
+    for turn in range(10):
+        params = {"limit": "2", **({"cursor": cursor} if cursor else {})}
+        response = await hub.client.get("/api/v1/consults", params=params, headers=bearer(token))
+        assert response.status == 200, await response.text()
+        page = await response.json()
+        seen.extend(c["id"] for c in page["items"])
+        cursor = page["next_cursor"]
+        if turn == 0:
+            await start()  # newer than the position reached: on no later page
+        if cursor is None:
+            break
+    assert seen == list(reversed(made))
+    bad = await hub.client.get("/api/v1/consults", params={"cursor": "x"}, headers=bearer(token))
+    assert bad.status == 400
+
+
+async def test_the_patient_search_pages_by_name_without_repeats(hub: Hub) -> None:
+    await the_pharmacy(hub)
+    pharmacy = await _pharmacy_id(hub)
+    names = [("doe", "ann"), ("doe", "ann"), ("doe", "bob"), ("doel", "cy"), ("dof", "al")]
+    async with hub.db.transaction() as session:
+        for last, first in names:
+            session.add(
+                PatientProfile(
+                    pharmacy_id=pharmacy,
+                    last_name_key=last,
+                    first_name_key=first,
+                    date_of_birth=dt.date(1970, 1, 2),
+                    gender="F",
+                    postal_code="00000",
+                    demographics=Patient(
+                        kind="human",
+                        name=Name(last=last, first=first),
+                        gender="F",
+                        date_of_birth=DateValue(dt.date(1970, 1, 2)),
+                        address=Address("1 Test Street", "Testville", "CA", "00000", "US"),
+                    ),
+                )
+            )
+    token = await staff(hub, "alice")
+    seen: list[str] = []
+    after: str | None = None
+    for _ in range(10):
+        params = {"name": "Doe", "limit": "1", **({"after": after} if after else {})}
+        response = await hub.client.get("/api/v1/patients", params=params, headers=bearer(token))
+        assert response.status == 200, await response.text()
+        page = await response.json()
+        seen.extend(p["id"] for p in page["items"])
+        after = page["next"]
+        if after is None:
+            break
+    assert len(seen) == len(set(seen)) == 4  # doe ann twice, doe bob, doel cy: not dof
