@@ -273,7 +273,7 @@ async def list_prescriptions(request: web.Request) -> web.Response:
 
 async def _keyset_page(
     session: AsyncSession,
-    query: Select[tuple[Prescription]],
+    query: Select[Prescription],
     urgent: bool | None,
     after: tuple[bool | None, dt.datetime, uuid.UUID] | None,
     limit: int,
@@ -317,7 +317,9 @@ class PrescriptionRevision(msgspec.Struct, frozen=True, kw_only=True):
     Operation(
         operation_id="getQueueRevision",
         summary="A token that changes whenever the pharmacy's queue does",
-        description="Cheap to poll (no patient data, so not audited): list again when it changes.",
+        description="Cheap to poll (no patient data, so not audited; the pharmacy's revision "
+        "counter and its running claims, the same cost however long its history): list again "
+        "when it changes. Opaque: compare it with the last one, never order it.",
         scope=SCOPE,
         response=Revision,
         errors=("401", "403"),

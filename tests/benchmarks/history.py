@@ -205,7 +205,7 @@ def two_pharmacy_hub(work: Path, sides: list[Side]) -> Iterator[tuple[str, int, 
     with process(
         [str(BIN / "telepharm"), "serve", "--port", str(port), "--no-worker"], env, work / "hub.log"
     ) as hub:
-        wait_port(port)
+        wait_port(port, 180)  # a loaded machine starts it slowly
         asyncio.run(receive_one(base, token_for(base, credentials)))
         signed = []
         for side in sides:
