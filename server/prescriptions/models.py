@@ -14,6 +14,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     LargeBinary,
+    SmallInteger,
     String,
     Text,
     UniqueConstraint,
@@ -262,12 +263,15 @@ class PatientPicture(Base):
 
 
 class QueueRevision(Base):
-    """A pharmacy's queue revision: counted up in the unit of work of every change to what
-    its queues show (a prescription written, moved, claimed, checked, linked; a patient's
-    picture changed), so the consoles' poll reads one row however long the history
+    """A share of a pharmacy's queue revision: counted up in the unit of work of every change
+    to what its queues show (a prescription written, moved, claimed, checked, linked; a
+    patient's picture changed), one of its :data:`~.revisions.SHARDS` rows drawn at random, so
+    writers of one pharmacy seldom wait for the same row; the revision is their sum, which
+    every commit makes larger, read from at most that many rows however long the history
     (:mod:`.revisions`)."""
 
     __tablename__ = "queue_revisions"
 
     pharmacy_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("pharmacies.id"), primary_key=True)
+    shard: Mapped[int] = mapped_column(SmallInteger, primary_key=True, autoincrement=False)
     revision: Mapped[int] = mapped_column(BigInteger)

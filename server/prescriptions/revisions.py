@@ -7,26 +7,32 @@ the counters are counted up once each, in pharmacy-ID order, by one statement ju
 the commit (``before_commit``): after every other statement of the unit of work, so its row
 locks are the last taken before the audit chain's head (which PostgreSQL takes inside the
 commit, migration 0023) and are held for one round trip and the commit, never across the
-writer's own work. Two writers of one pharmacy wait for each other that long; writers of
-different pharmacies never do. A unit of work rolled back counts nothing (what it touched is
-forgotten). The intake's batched statement on PostgreSQL counts up in the statement itself,
-its last part (:mod:`.writer`): it is the whole transaction, so the lock is held for its
-commit only.
+writer's own work. Each count-up draws one of the pharmacy's :data:`SHARDS` rows at random
+and the revision is their sum: two writers of one pharmacy wait for each other only when
+they drew the same row (one chance in 16), writers of different pharmacies never
+(tests/benchmarks/revision_bump.py measured one row a pharmacy slowing four intake writers
+of one pharmacy by a fifth). A unit of work rolled back counts nothing (what it touched is
+forgotten). The intake's batched statement on PostgreSQL counts up in the statement itself
+(:mod:`.writer`).
 """
 
 from __future__ import annotations
 
+import random
 import uuid
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import event, select
+from sqlalchemy import event, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, SessionTransaction
 
 from .models import QueueRevision
 
 _TOUCHED = "queue_revisions.touched"
+#: the rows a pharmacy's revision is shared over: writers that commit together draw
+#: different ones (but for one chance in this many), so none waits for another's commit
+SHARDS = 16
 
 
 def touch(session: Session, pharmacy_ids: Iterable[uuid.UUID | None]) -> None:
@@ -38,22 +44,27 @@ def touch(session: Session, pharmacy_ids: Iterable[uuid.UUID | None]) -> None:
 
 
 def bump_statement(dialect: str, pharmacy_ids: Iterable[uuid.UUID]) -> Any:
-    """The upsert that counts up ``pharmacy_ids``' revisions (a row made at 1 when missing),
-    its rows in ID order so two writers' locks never cross."""
+    """The upsert that counts up one share of each of ``pharmacy_ids``' revisions, drawn at
+    random (a row made at 1 when missing), its rows in pharmacy-ID order so two writers'
+    locks never cross."""
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     statement = insert(QueueRevision).values(
-        [{"pharmacy_id": p, "revision": 1} for p in sorted(pharmacy_ids)]
+        [
+            {"pharmacy_id": p, "shard": random.randrange(SHARDS), "revision": 1}  # noqa: S311
+            for p in sorted(pharmacy_ids)
+        ]
     )
     return statement.on_conflict_do_update(
-        index_elements=[QueueRevision.pharmacy_id],
+        index_elements=[QueueRevision.pharmacy_id, QueueRevision.shard],
         set_={"revision": QueueRevision.revision + 1},
     )
 
 
 async def current(session: Any, pharmacy_id: uuid.UUID) -> int:
-    """The pharmacy's queue revision (0 before its first change)."""
+    """The pharmacy's queue revision, the sum of its shares (0 before its first change):
+    every commit that counts up makes it larger, whichever share it drew."""
     found = await session.scalar(
-        select(QueueRevision.revision).where(QueueRevision.pharmacy_id == pharmacy_id)
+        select(func.sum(QueueRevision.revision)).where(QueueRevision.pharmacy_id == pharmacy_id)
     )
     return int(found or 0)
 

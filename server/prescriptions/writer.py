@@ -384,12 +384,12 @@ def _single_statement_sql(shapes: Shapes) -> str:
 
 
 #: the queue revisions of the pharmacies that received prescriptions counted up
-#: (:mod:`.revisions`), in ID order, the statement's last part: the row locks are held for its
-#: end and the commit only
+#: (:mod:`.revisions`: a share drawn at random for each), in pharmacy-ID order
 _COUNT_UP = (
-    "INSERT INTO queue_revisions (pharmacy_id, revision)"
-    " SELECT DISTINCT pharmacy_id, 1 FROM p ORDER BY pharmacy_id"
-    " ON CONFLICT (pharmacy_id) DO UPDATE SET revision = queue_revisions.revision + 1"
+    "INSERT INTO queue_revisions (pharmacy_id, shard, revision)"  # noqa: S608 (a constant)
+    f" SELECT pharmacy_id, floor(random() * {revisions.SHARDS})::smallint, 1"
+    " FROM (SELECT DISTINCT pharmacy_id FROM p) d ORDER BY pharmacy_id"
+    " ON CONFLICT (pharmacy_id, shard) DO UPDATE SET revision = queue_revisions.revision + 1"
 )
 
 

@@ -3,10 +3,11 @@
 `BENCH_DATABASE=... python -m tests.benchmarks.revision_bump` (PostgreSQL on 127.0.0.1; about a
 minute). On a fresh database with one pharmacy, BENCH_WRITERS (1, 2, 4) intake writers
 (``IntakeWriter``, one a hub process: each its own connection and batches of up to 200) store
-BENCH_MESSAGES (6,000) NewRx for the one pharmacy as fast as they can, every writer's batches
+BENCH_MESSAGES (3,000) NewRx for the one pharmacy as fast as they can, every writer's batches
 counting up the same row (the statement's last part, ``writer._COUNT_UP``); then the same
-without the count-up (``r`` an empty part). Printed: messages a second each way and the
-ratio, and the revision counted (one a batch committed).
+without the count-up (``r`` an empty part); BENCH_ROUNDS (3) times each, alternately.
+Printed: the median messages a second each way and their ratio, every run's rate, and the
+revisions counted (one a batch committed with the count-up, warm-ups included).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import asyncio
 import dataclasses
 import json
 import os
+import statistics
 import subprocess
 import time
 import uuid
@@ -32,7 +34,8 @@ from tests.functional.intake_helpers import sample_newrx
 DATABASE = os.environ.get("BENCH_DATABASE", "telepharm_bench")
 URL = f"postgresql+asyncpg://postgres@127.0.0.1/{DATABASE}"
 WRITERS = [int(n) for n in os.environ.get("BENCH_WRITERS", "1,2,4").split(",")]
-MESSAGES = int(os.environ.get("BENCH_MESSAGES", "6000"))
+MESSAGES = int(os.environ.get("BENCH_MESSAGES", "3000"))
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
 PHARMACY = uuid.UUID("00000000-0000-4000-8000-000000000019")
 ACTOR = audit.Actor("client", "bench", PHARMACY)
 
@@ -53,17 +56,18 @@ def records(count: int) -> list[writer.IntakeRecord]:
     assert isinstance(message.body, NewRx)
     first = intake_record(message, message.body, raw, ACTOR, PHARMACY, utcnow())
     out = []
-    for n in range(count):
+    for _ in range(count):
         inbound, rx = uuid.uuid4(), uuid.uuid4()
+        message_id = f"bump-{inbound.hex[:20]}"
         out.append(
             dataclasses.replace(
                 first,
-                message={**first.message, "id": inbound, "message_id": f"bump-{n}"},
+                message={**first.message, "id": inbound, "message_id": message_id},
                 prescription={
                     **first.prescription,
                     "id": rx,
                     "inbound_message_id": inbound,
-                    "message_id": f"bump-{n}",
+                    "message_id": message_id,
                 },
                 transition={**first.transition, "prescription_id": rx},
                 audit={**first.audit, "resource_id": str(rx)},
@@ -88,28 +92,33 @@ async def revision(db: Database) -> int:
         raw = await conn.get_raw_connection()
         driver: Any = raw.driver_connection
         found = await driver.fetchval(
-            "SELECT revision FROM queue_revisions WHERE pharmacy_id = $1", PHARMACY
+            "SELECT sum(revision) FROM queue_revisions WHERE pharmacy_id = $1", PHARMACY
         )
         return int(found or 0)
 
 
 async def measure() -> dict[str, Any]:
+    """Each writer count BENCH_ROUNDS times with the count-up and without, alternately (a
+    shared machine's load moves between runs): the medians."""
     db = Database(URL)
-    results: dict[str, Any] = {"messages": MESSAGES}
+    results: dict[str, Any] = {"messages": MESSAGES, "rounds": ROUNDS}
     counted = writer._COUNT_UP
     try:
         for writers in WRITERS:
-            row: dict[str, Any] = {}
-            for label, part in (("with", counted), ("without", "SELECT 1")):
-                writer._COUNT_UP = part
-                writer._single_statement_sql.cache_clear()
-                before = await revision(db)
-                await run(db, writers, records(200))  # warm-up, not counted
-                rate = await run(db, writers, records(MESSAGES))
-                row[f"{label}_per_s"] = round(rate)
-                if label == "with":
-                    row["revisions_counted"] = await revision(db) - before
+            rates: dict[str, list[float]] = {"with": [], "without": []}
+            before = await revision(db)
+            for _ in range(ROUNDS):
+                for label, part in (("with", counted), ("without", "SELECT 1")):
+                    writer._COUNT_UP = part
+                    writer._single_statement_sql.cache_clear()
+                    await run(db, writers, records(200))  # warm-up, not counted
+                    rates[label].append(await run(db, writers, records(MESSAGES)))
+            row: dict[str, Any] = {
+                f"{label}_per_s": round(statistics.median(found)) for label, found in rates.items()
+            }
+            row["runs_per_s"] = {k: [round(x) for x in v] for k, v in rates.items()}
             row["ratio"] = round(row["with_per_s"] / row["without_per_s"], 3)
+            row["revisions_counted"] = await revision(db) - before
             results[f"{writers}_writers"] = row
             print(writers, json.dumps(row), flush=True)
     finally:

@@ -9,7 +9,7 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from eprescribe import prescriptions as rules
 from eprescribe.ncpdp import Address, DateValue, Name, Patient
@@ -43,7 +43,9 @@ async def _counter(hub: Hub, pharmacy_id: uuid.UUID) -> int:
     async with hub.db.sessions() as session:
         return int(
             await session.scalar(
-                select(QueueRevision.revision).where(QueueRevision.pharmacy_id == pharmacy_id)
+                select(func.sum(QueueRevision.revision)).where(
+                    QueueRevision.pharmacy_id == pharmacy_id
+                )
             )
             or 0
         )

@@ -26,16 +26,19 @@ def upgrade() -> None:
     op.create_table(
         "queue_revisions",
         sa.Column("pharmacy_id", sa.Uuid(), nullable=False),
+        sa.Column("shard", sa.SmallInteger(), autoincrement=False, nullable=False),
         sa.Column("revision", sa.BigInteger(), nullable=False),
         sa.ForeignKeyConstraint(
             ["pharmacy_id"],
             ["pharmacies.id"],
             name=op.f("fk_queue_revisions_pharmacy_id_pharmacies"),
         ),
-        sa.PrimaryKeyConstraint("pharmacy_id", name=op.f("pk_queue_revisions")),
+        sa.PrimaryKeyConstraint("pharmacy_id", "shard", name=op.f("pk_queue_revisions")),
     )
-    # one row a pharmacy: the poll reads it, the writers count it up
-    op.execute("INSERT INTO queue_revisions (pharmacy_id, revision) SELECT id, 1 FROM pharmacies")
+    # a first share a pharmacy: the poll sums its shares, the writers count one up
+    op.execute(
+        "INSERT INTO queue_revisions (pharmacy_id, shard, revision) SELECT id, 0, 1 FROM pharmacies"
+    )
     with op.batch_alter_table("prescriptions") as batch:
         batch.create_index(
             "ix_prescriptions_queue_state",
