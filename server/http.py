@@ -105,6 +105,37 @@ def query_int(request: web.Request, name: str, default: int, maximum: int) -> in
     return value
 
 
+def keyset_cursor(urgent: bool | None, at: dt.datetime, key: uuid.UUID) -> str:
+    """An opaque cursor for a keyset page that ended at the row (``urgent``, ``at``,
+    ``key``): the position of its last row in the list's order, not a count, so rows added or
+    moved meanwhile are neither skipped nor shown twice."""
+    flag = "" if urgent is None else ("1" if urgent else "0")
+    raw = f"{flag}|{at.isoformat()}|{key}".encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def query_cursor(
+    request: web.Request, name: str = "cursor"
+) -> tuple[bool | None, dt.datetime, uuid.UUID] | None:
+    """The position a :func:`keyset_cursor` names; 400 for anything this API did not give."""
+    raw = request.query.get(name)
+    if raw is None:
+        return None
+    try:
+        if len(raw) > 200:
+            raise ValueError
+        text = base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)).decode()
+        flag, at, key = text.split("|")
+        if flag not in ("", "0", "1"):
+            raise ValueError
+        when = dt.datetime.fromisoformat(at)
+        if when.tzinfo is None:
+            raise ValueError
+        return (None if flag == "" else flag == "1"), when, uuid.UUID(key)
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise BadRequest(f"{name} is not a cursor this API gave.") from None
+
+
 def setup(app: web.Application, settings: Settings) -> None:
     """Headers every response carries, and which peers may speak for a client."""
     app.on_response_prepare.append(response_headers)

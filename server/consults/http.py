@@ -15,7 +15,7 @@ from typing import Annotated, Any, NoReturn
 
 import msgspec
 from aiohttp import web
-from sqlalchemy import select
+from sqlalchemy import literal, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from eprescribe.ncpdp import Patient, from_json, to_json
@@ -27,7 +27,15 @@ from ..callers import PHARMACIST, Caller, caller
 from ..db import DATABASE
 from ..db.models import utcnow
 from ..errors import BadRequest, Conflict, NotFound, Problem
-from ..http import PROXIES, path_uuid, read_json_as, respond
+from ..http import (
+    PROXIES,
+    keyset_cursor,
+    path_uuid,
+    query_cursor,
+    query_int,
+    read_json_as,
+    respond,
+)
 from ..notifications import TRIGGERS
 from ..openapi import Body, Operation, Timestamp, operation, path, query
 from ..patients.models import PatientProfile
@@ -241,9 +249,17 @@ class ListedConsult(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class Consults(msgspec.Struct, frozen=True, kw_only=True):
-    """The pharmacist's consults, newest first (at most 100)."""
+    """The pharmacist's consults, newest first (a page: at most ``limit``)."""
 
     items: list[ListedConsult]
+    next_cursor: Annotated[
+        str | None,
+        msgspec.Meta(description="pass as cursor for the next page (null: the last page)"),
+    ] = None
+
+
+#: a page of the consult list (the most, and the default)
+CONSULTS_MAX = 100
 
 
 @operation(
@@ -256,33 +272,55 @@ class Consults(msgspec.Struct, frozen=True, kw_only=True):
                 "state",
                 {"enum": [s.value for s in rules.ConsultState]},
                 "only this state (default: every open one)",
-            )
+            ),
+            query(
+                "limit",
+                {"type": "integer", "minimum": 0, "maximum": CONSULTS_MAX},
+                f"page size (default {CONSULTS_MAX})",
+            ),
+            query(
+                "cursor",
+                {"type": "string", "maxLength": 200},
+                "the next_cursor of the previous page (keyset paging: a page costs the same "
+                "however many consults ended before)",
+            ),
         ],
         response=Consults,
     )
 )
 async def list_consults(request: web.Request) -> web.Response:
-    """``GET /api/v1/consults``: the caller's own consults, newest first (at most 100)."""
+    """``GET /api/v1/consults``: the caller's own consults, newest first, a page at a time
+    (``limit``, ``cursor``): one state's index range (``ix_consults_pharmacist_state``) from
+    where the previous page ended."""
     who = await caller(request, SCOPE)
     pharmacist = who.require_role(PHARMACIST)
     state = request.query.get("state")
     if state is not None and state not in {s.value for s in rules.ConsultState}:
         raise BadRequest("state must be a consult state.")
     wanted = (state,) if state else _OPEN
-    async with request.app[DATABASE].transaction() as session:
-        rows = (
-            await session.execute(
-                select(ConsultRow, PatientProfile.demographics, PatientProfile.date_of_birth)
-                .join(PatientProfile, PatientProfile.id == ConsultRow.patient_id)
-                .where(
-                    ConsultRow.pharmacy_id == who.pharmacy_id,
-                    ConsultRow.pharmacist_id == pharmacist,
-                    ConsultRow.state.in_(wanted),
-                )
-                .order_by(ConsultRow.created_at.desc())
-                .limit(100)
+    limit = query_int(request, "limit", CONSULTS_MAX, CONSULTS_MAX)
+    after = query_cursor(request)
+    if after is not None and after[0] is not None:
+        raise BadRequest("cursor is not a cursor of this list.")
+    statement = (
+        select(ConsultRow, PatientProfile.demographics, PatientProfile.date_of_birth)
+        .join(PatientProfile, PatientProfile.id == ConsultRow.patient_id)
+        .where(
+            ConsultRow.pharmacy_id == who.pharmacy_id,
+            ConsultRow.pharmacist_id == pharmacist,
+            ConsultRow.state.in_(wanted),
+        )
+    )
+    if after is not None:
+        statement = statement.where(
+            tuple_(ConsultRow.created_at, ConsultRow.id)
+            < tuple_(
+                literal(after[1], ConsultRow.created_at.type), literal(after[2], ConsultRow.id.type)
             )
-        ).all()
+        )
+    statement = statement.order_by(ConsultRow.created_at.desc(), ConsultRow.id.desc()).limit(limit)
+    async with request.app[DATABASE].transaction() as session:
+        rows = (await session.execute(statement)).all() if limit else []
         event = audit.Event(
             "consult.list", "consult", None, detail={"ids": [str(r[0].id) for r in rows]}
         )
@@ -300,7 +338,12 @@ async def list_consults(request: web.Request) -> web.Response:
                     invite_expires_at=row.invite_expires_at.isoformat(),
                 )
                 for row, demographics, born in rows
-            ]
+            ],
+            next_cursor=(
+                keyset_cursor(None, rows[-1][0].created_at, rows[-1][0].id)
+                if rows and len(rows) == limit
+                else None
+            ),
         )
     )
 

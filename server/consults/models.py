@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 
-from sqlalchemy import BigInteger, ForeignKey, String, Text, Uuid, text
+from sqlalchemy import BigInteger, ForeignKey, Index, String, Text, Uuid, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ..db.models import Base, BigId, utcnow
@@ -16,6 +16,18 @@ class ConsultRow(Base):
     """A video consult (signaling.consults): its state, invite (as SHA-256), consent, outcome."""
 
     __tablename__ = "consults"
+    __table_args__ = (
+        # a pharmacist's list, one state at a time, newest first (keyset pages): the page's
+        # rows only, however many consults ended before
+        Index(
+            "ix_consults_pharmacist_state",
+            "pharmacy_id",
+            "pharmacist_id",
+            "state",
+            "created_at",
+            "id",
+        ),
+    )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
     pharmacy_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("pharmacies.id"), index=True)

@@ -17,7 +17,7 @@ from typing import Annotated, Any
 
 import msgspec
 from aiohttp import web
-from sqlalchemy import and_, or_, select
+from sqlalchemy import literal, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from eprescribe import profile as rules
@@ -695,16 +695,15 @@ async def search_patients(request: web.Request) -> web.Response:
             )
         )
     if after is not None:
+        # one row comparison: the index of the search's order (ix_patients_search) is read
+        # from where the previous page ended, not from its start
         last, first, key = after
         statement = statement.where(
-            or_(
-                PatientProfile.last_name_key > last,
-                and_(PatientProfile.last_name_key == last, PatientProfile.first_name_key > first),
-                and_(
-                    PatientProfile.last_name_key == last,
-                    PatientProfile.first_name_key == first,
-                    PatientProfile.id > key,
-                ),
+            tuple_(PatientProfile.last_name_key, PatientProfile.first_name_key, PatientProfile.id)
+            > tuple_(
+                literal(last, PatientProfile.last_name_key.type),
+                literal(first, PatientProfile.first_name_key.type),
+                literal(key, PatientProfile.id.type),
             )
         )
     statement = statement.order_by(

@@ -16,6 +16,10 @@ from eprescribe.profile import ALLERGY_CODE_MAX, ALLERGY_TEXT_MAX, REACTION_MAX
 
 from ..db.models import Base, JSONDoc, utcnow
 
+#: a name key's type: the "C" collation on PostgreSQL (ordered and prefixed by bytes, as the
+#: planner needs to use an index for LIKE 'x%'); SQLite compares bytes already
+NAME_KEY = String(NAME_KEY_MAX).with_variant(String(NAME_KEY_MAX, collation="C"), "postgresql")
+
 
 class PatientProfile(Base):
     """A pharmacy's profile of one patient; prescriptions link to it only on an exact match."""
@@ -27,13 +31,16 @@ class PatientProfile(Base):
         ),
         # the console's search by birth date
         Index("ix_patients_pharmacy_birth", "pharmacy_id", "date_of_birth"),
+        # the console's search by name, in its order (name, then ID: keyset pages)
+        Index("ix_patients_search", "pharmacy_id", "last_name_key", "first_name_key", "id"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
     pharmacy_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("pharmacies.id"))
-    #: normalised names (eprescribe.patients.normalise_name, bounded by the same constant)
-    last_name_key: Mapped[str] = mapped_column(String(NAME_KEY_MAX))
-    first_name_key: Mapped[str] = mapped_column(String(NAME_KEY_MAX))
+    #: normalised names (eprescribe.patients.normalise_name, bounded by the same constant),
+    #: compared byte by byte on PostgreSQL: a prefix search (LIKE 'x%') reads an index range
+    last_name_key: Mapped[str] = mapped_column(NAME_KEY)
+    first_name_key: Mapped[str] = mapped_column(NAME_KEY)
     date_of_birth: Mapped[dt.date] = mapped_column(Date)
     gender: Mapped[str] = mapped_column(String(1))
     postal_code: Mapped[str] = mapped_column(String(ZIP_LENGTH))

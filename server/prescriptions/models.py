@@ -14,10 +14,12 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     LargeBinary,
+    SmallInteger,
     String,
     Text,
     UniqueConstraint,
     Uuid,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -50,6 +52,26 @@ class Prescription(Base):
     __tablename__ = "prescriptions"
     __table_args__ = (
         Index("ix_prescriptions_pharmacy_state", "pharmacy_id", "state", "received_at"),
+        # the queue's pages in its order (urgent first, then oldest first), with a state and
+        # without (the keyset of server.prescriptions.queue): a page reads its own rows only
+        Index(
+            "ix_prescriptions_queue_state",
+            "pharmacy_id",
+            "state",
+            "test",
+            "urgent",
+            "received_at",
+            "id",
+        ),
+        Index("ix_prescriptions_queue", "pharmacy_id", "test", "urgent", "received_at", "id"),
+        # the claims running (the queue's revision counts them): the rows with a claim only
+        Index(
+            "ix_prescriptions_claims",
+            "pharmacy_id",
+            "claimed_until",
+            postgresql_where=text("claimed_until IS NOT NULL"),
+            sqlite_where=text("claimed_until IS NOT NULL"),
+        ),
         Index("ix_prescriptions_pharmacy_message", "pharmacy_id", "message_id"),
         # a patient's accepted prescriptions (active medications) without reading the others
         Index("ix_prescriptions_patient_state", "patient_id", "state"),
@@ -238,3 +260,18 @@ class PatientPicture(Base):
     patient_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("patients.id"), primary_key=True)
     version: Mapped[int] = mapped_column(BigInteger)
     changed_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class QueueRevision(Base):
+    """A share of a pharmacy's queue revision: counted up in the unit of work of every change
+    to what its queues show (a prescription written, moved, claimed, checked, linked; a
+    patient's picture changed), one of its :data:`~.revisions.SHARDS` rows drawn at random, so
+    writers of one pharmacy seldom wait for the same row; the revision is their sum, which
+    every commit makes larger, read from at most that many rows however long the history
+    (:mod:`.revisions`)."""
+
+    __tablename__ = "queue_revisions"
+
+    pharmacy_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("pharmacies.id"), primary_key=True)
+    shard: Mapped[int] = mapped_column(SmallInteger, primary_key=True, autoincrement=False)
+    revision: Mapped[int] = mapped_column(BigInteger)

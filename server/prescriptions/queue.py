@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 from aiohttp import web
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, literal, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
@@ -36,11 +36,12 @@ from ..db import DATABASE
 from ..db.models import utcnow
 from ..dispensing.models import Fill
 from ..errors import BadRequest, NotFound
-from ..http import path_uuid, query_int, respond
+from ..http import keyset_cursor, path_uuid, query_cursor, query_int, respond
 from ..openapi import Operation, Timestamp, operation, path, query
 from ..outbox import store as outbox
 from ..outbox.models import OutboundMessage
 from ..outbox.views import AnsweredView, OutboundView, outbound_view
+from . import revisions
 from .archive import ControlledArchive
 from .models import (
     ClarificationRequest,
@@ -147,6 +148,14 @@ class Queue(msgspec.Struct, frozen=True, kw_only=True):
     items: list[Summary]
     limit: int
     offset: int
+    next_cursor: Annotated[
+        str | None,
+        msgspec.Meta(
+            description="pass as cursor for the next page (null: this page is the last); "
+            "paging by cursor costs a page whatever the history, and rows that change "
+            "meanwhile are neither skipped nor listed twice"
+        ),
+    ] = None
 
 
 @operation(
@@ -167,7 +176,17 @@ class Queue(msgspec.Struct, frozen=True, kw_only=True):
                 "in the queue (default false)",
             ),
             query("limit", {"type": "integer", "minimum": 0, "maximum": MAX_LIMIT}, "page size"),
-            query("offset", {"type": "integer", "minimum": 0}, "page start"),
+            query(
+                "cursor",
+                {"type": "string", "maxLength": 200},
+                "the next_cursor of the previous page (keyset paging: a page costs the same "
+                "however long the history); not with offset",
+            ),
+            query(
+                "offset",
+                {"type": "integer", "minimum": 0},
+                "page start, counted (deprecated: reads every row before it; use cursor)",
+            ),
         ],
         response=Queue,
         links={
@@ -181,7 +200,9 @@ async def list_prescriptions(request: web.Request) -> web.Response:
 
     Filters: ``state``, ``message_id``, ``urgent``, ``controlled`` (any DEA schedule),
     ``hard_stops`` (has a hard-stop finding), ``test`` (``true``: the test messages kept,
-    which are never in the queue); paging with ``limit`` and ``offset``.
+    which are never in the queue); paging with ``limit`` and ``cursor`` (keyset: the urgent
+    rows, then the others, each read from the index of the queue's order from where the
+    previous page ended, so a page reads its own rows whatever the history), or ``offset``.
     """
     who = await caller(request, SCOPE)
     actor = who.actor
@@ -219,14 +240,18 @@ async def list_prescriptions(request: web.Request) -> web.Response:
         query = query.where(Prescription.message_id == message_id)
     limit = query_int(request, "limit", 50, MAX_LIMIT)
     offset = query_int(request, "offset", 0, 1_000_000)
-    query = (
-        query.order_by(Prescription.urgent.desc(), Prescription.received_at, Prescription.id)
-        .limit(limit)
-        .offset(offset)
-    )
+    after = query_cursor(request)
+    if after is not None and (offset or after[0] is None):
+        raise BadRequest("cursor is not a cursor of this list, or came with offset.")
     db = request.app[DATABASE]
     async with db.transaction() as session:
-        rows = list(await session.scalars(query))
+        if offset:
+            ordered = query.order_by(
+                Prescription.urgent.desc(), Prescription.received_at, Prescription.id
+            )
+            rows = list(await session.scalars(ordered.limit(limit).offset(offset)))
+        else:
+            rows = await _keyset_page(session, query, urgent, after, limit)
         claimants = await usernames(session, {r.claimed_by for r in rows if r.claimed_by})
         counts = await finding_counts(session, rows)
         await audit.add(
@@ -241,7 +266,42 @@ async def list_prescriptions(request: web.Request) -> web.Response:
         )
     now = utcnow()
     items = [summary(r, claimants, now, counts[r.id]) for r in rows]
-    return respond(Queue(items=items, limit=limit, offset=offset))
+    last = rows[-1] if rows and len(rows) == limit else None
+    following = keyset_cursor(last.urgent, last.received_at, last.id) if last else None
+    return respond(Queue(items=items, limit=limit, offset=offset, next_cursor=following))
+
+
+async def _keyset_page(
+    session: AsyncSession,
+    query: Select[Prescription],
+    urgent: bool | None,
+    after: tuple[bool | None, dt.datetime, uuid.UUID] | None,
+    limit: int,
+) -> list[Prescription]:
+    """A page of the queue's order (urgent first, then oldest first) after ``after``: the
+    urgent rows, then the others, each an index range from where the previous page ended
+    (``ix_prescriptions_queue_state``, ``ix_prescriptions_queue``)."""
+    rows: list[Prescription] = []
+    for part in (True, False):
+        if urgent is not None and part is not urgent:
+            continue
+        if after is not None and after[0] is False and part:
+            continue  # the urgent rows were all listed before
+        wanted = limit - len(rows)
+        if wanted <= 0:
+            break
+        segment = query.where(Prescription.urgent.is_(part))
+        if after is not None and after[0] is part:
+            segment = segment.where(
+                tuple_(Prescription.received_at, Prescription.id)
+                > tuple_(
+                    literal(after[1], Prescription.received_at.type),
+                    literal(after[2], Prescription.id.type),
+                )
+            )
+        ordered = segment.order_by(Prescription.received_at, Prescription.id).limit(wanted)
+        rows.extend(await session.scalars(ordered))
+    return rows
 
 
 class Revision(msgspec.Struct, frozen=True, kw_only=True):
@@ -257,36 +317,31 @@ class PrescriptionRevision(msgspec.Struct, frozen=True, kw_only=True):
     Operation(
         operation_id="getQueueRevision",
         summary="A token that changes whenever the pharmacy's queue does",
-        description="Cheap to poll (no patient data, so not audited): list again when it changes.",
+        description="Cheap to poll (no patient data, so not audited; the pharmacy's revision "
+        "counter and its running claims, the same cost however long its history): list again "
+        "when it changes. Opaque: compare it with the last one, never order it.",
         scope=SCOPE,
         response=Revision,
         errors=("401", "403"),
     )
 )
 async def queue_revision(request: web.Request) -> web.Response:
-    """``GET /api/v1/queue/revision``: per state, how many and the latest change, and how many
-    claims still run (test messages are not in the queue, so not counted). A move between states
-    changes two counts even when its ``updated_at`` (stamped before its commit) is older than a
-    change committed meanwhile; a claim running out changes the last figure."""
+    """``GET /api/v1/queue/revision``: the pharmacy's queue revision (counted up in the unit of
+    work of every change to what its queues show, :mod:`.revisions`) and how many claims still
+    run (a claim running out changes that figure). One row read and the running claims'
+    index range, however long the pharmacy's history."""
     who = await caller(request, SCOPE)
     now = utcnow()
     async with request.app[DATABASE].transaction() as session:
-        states = (
-            await session.execute(
-                select(Prescription.state, func.count(), func.max(Prescription.updated_at))
-                .where(Prescription.pharmacy_id == who.pharmacy_id, Prescription.test.is_(False))
-                .group_by(Prescription.state)
-                .order_by(Prescription.state)
-            )
-        ).all()
+        counted = await revisions.current(session, who.pharmacy_id)
         claims = await session.scalar(
             select(func.count()).where(
-                Prescription.pharmacy_id == who.pharmacy_id, Prescription.claimed_until > now
+                Prescription.pharmacy_id == who.pharmacy_id,
+                Prescription.claimed_until.is_not(None),
+                Prescription.claimed_until > now,
             )
         )
-    text = ";".join(f"{state}:{count}@{latest.isoformat()}" for state, count, latest in states)
-    digest = hashlib.sha256(f"{text};claims:{claims}".encode()).hexdigest()[:32]
-    return respond(Revision(revision=digest))
+    return respond(Revision(revision=f"{counted}.{claims}"))
 
 
 async def usernames(session: AsyncSession, ids: set[uuid.UUID]) -> dict[uuid.UUID, str]:

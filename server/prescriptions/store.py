@@ -51,7 +51,7 @@ from ..notifications import Triggers
 from ..outbox import Deliver
 from ..outbox import store as outbox
 from ..outbox.models import OutboundMessage
-from . import outbound
+from . import outbound, revisions
 from .models import (
     ClarificationRequest,
     InboundMessage,
@@ -244,6 +244,19 @@ def _count_up(session: Session, patient_ids: Iterable[uuid.UUID]) -> list[uuid.U
             set_={"version": PatientPicture.version + 1, "changed_at": now},
         )
     )
+    # the queues show whether the findings of a prescription awaiting a decision rest on the
+    # picture of today
+    revisions.touch(
+        session,
+        session.scalars(
+            select(PrescriptionRow.pharmacy_id)
+            .where(
+                PrescriptionRow.patient_id.in_(wanted),
+                PrescriptionRow.state.in_(sorted(REVIEWABLE)),
+            )
+            .distinct()
+        ),
+    )
     return wanted
 
 
@@ -313,6 +326,9 @@ def save(
     for checking again after the commit (the worker looks once its chunk is finished)."""
     now = utcnow()
     moved = [c for c in changes if _row_values(c.after) != _row_values(c.before) or c.steps]
+    # what the queues show: a row, a step, findings (a decision's notes and requests do not)
+    checked = [c for c in changes if any(isinstance(e, rules.ChecksDone) for e in c.outcome.events)]
+    revisions.touch(session, {c.after.pharmacy_id for c in (*moved, *checked)})
     if moved:
         session.execute(
             update(PrescriptionRow),
@@ -657,6 +673,12 @@ def carry_forward(
     )
     ids = list(session.scalars(carried))
     if ids:
+        revisions.touch(
+            session,
+            session.scalars(
+                select(PrescriptionRow.pharmacy_id).where(PrescriptionRow.id.in_(ids)).distinct()
+            ),
+        )
         session.execute(
             update(PrescriptionRow)
             .where(PrescriptionRow.id.in_(ids))
@@ -943,3 +965,4 @@ def add_replacement(
         )
     )
     session.execute(insert(PrescriptionTransition), [transition_row(rx.id, rx.history[0])])
+    revisions.touch(session, [rx.pharmacy_id])

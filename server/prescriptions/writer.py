@@ -29,6 +29,7 @@ from sqlalchemy.types import TypeEngine
 
 from .. import audit
 from ..db import Database, insert_ignoring_conflicts, json_default
+from . import revisions
 from .models import InboundMessage, Prescription, PrescriptionTransition
 
 # Core statements on the tables: the ORM's bulk machinery costs more than the I/O.
@@ -292,6 +293,7 @@ async def _store_with_core(db: Database, records: list[IntakeRecord]) -> set[uui
         if fresh:
             await session.execute(insert(PRESCRIPTIONS), [r.prescription for r in fresh])
             await session.execute(insert(TRANSITIONS), [r.transition for r in fresh])
+            revisions.touch(session.sync_session, {r.prescription["pharmacy_id"] for r in fresh})
             await session.run_sync(audit.append, [r.audit for r in fresh])
     return stored
 
@@ -364,7 +366,7 @@ def _chained_inserts(shapes: Shapes, source: _Sources) -> str:
         f"m AS ({_insert(messages, m_cols)} {source(messages, m_cols)}"  # noqa: S608
         " ON CONFLICT DO NOTHING RETURNING id),"
         f" p AS ({_insert(prescriptions, p_cols)} {source(prescriptions, p_cols)}"
-        " WHERE u.inbound_message_id IN (SELECT id FROM m) RETURNING id),"
+        " WHERE u.inbound_message_id IN (SELECT id FROM m) RETURNING id, pharmacy_id),"
         f" t AS ({_insert(transitions, t_cols)} {source(transitions, t_cols)}"
         " WHERE u.prescription_id IN (SELECT id FROM p) RETURNING prescription_id)"
     )
@@ -373,11 +375,22 @@ def _chained_inserts(shapes: Shapes, source: _Sources) -> str:
 @functools.cache
 def _single_statement_sql(shapes: Shapes) -> str:
     """The rows, then the audit entries of the prescriptions stored (parameters after the
-    rows' arrays: :func:`audit.append_arguments`, then the entries' prescription IDs)."""
+    rows' arrays: :func:`audit.append_arguments`, then the entries' prescription IDs), then
+    the queue revisions counted up."""
     source = _Sources()
     inserts = _chained_inserts(shapes, source)
     entries = audit.pending_insert(source.count + 1, keyed_in="SELECT id FROM p")
-    return f"WITH {inserts}, a AS ({entries}) SELECT id FROM m"  # noqa: S608
+    return f"WITH {inserts}, a AS ({entries}), r AS ({_COUNT_UP}) SELECT id FROM m"  # noqa: S608
+
+
+#: the queue revisions of the pharmacies that received prescriptions counted up
+#: (:mod:`.revisions`: a share drawn at random for each), in pharmacy-ID order
+_COUNT_UP = (
+    "INSERT INTO queue_revisions (pharmacy_id, shard, revision)"  # noqa: S608 (a constant)
+    f" SELECT pharmacy_id, floor(random() * {revisions.SHARDS})::smallint, 1"
+    " FROM (SELECT DISTINCT pharmacy_id FROM p) d ORDER BY pharmacy_id"
+    " ON CONFLICT (pharmacy_id, shard) DO UPDATE SET revision = queue_revisions.revision + 1"
+)
 
 
 @functools.cache

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import uuid
 
 import pytest
 from sqlalchemy import select
 
 from server.audit.models import AuditEvent
+from server.patients import directory
 from server.patients.models import PatientAllergy, PatientProfile
+from server.prescriptions import store
 from server.prescriptions.models import Prescription
 from tests.conftest import OTHER_PHARMACY, Hub
 from tests.functional.consult_helpers import patient
@@ -162,12 +163,13 @@ async def test_the_queue_revision_moves_with_arrivals_and_state_changes_only(hub
     await post_script(hub, newrx_xml(message_id=message_id), await hub.sender_token())
     second = await _revision(hub, token)
     assert second != first
-    # a move between states whose stamp is older than the latest change still shows
+    # a move between states through the prescriptions' writer (the checks start)
     async with hub.db.transaction() as session:
-        rx = await session.scalar(select(Prescription).where(Prescription.message_id == message_id))
-        assert rx is not None
-        rx.state = "checking"
-        rx.updated_at = dt.datetime(2020, 1, 1, tzinfo=dt.UTC)
+        rx_id = await session.scalar(
+            select(Prescription.id).where(Prescription.message_id == message_id)
+        )
+        assert rx_id is not None
+        await session.run_sync(lambda s: store.start_checks(s, [rx_id], directory.link))
     assert await _revision(hub, token) not in (first, second)
     other = await _other_reader(hub)
     assert await _revision(hub, other) != second  # another pharmacy's queue is its own
