@@ -26,7 +26,7 @@ another (after as many not counted), so both meet the same load of a shared mach
 
 Target: each read's p95 at the big pharmacy within 1.5x of the small one's. Printed beside:
 the ratio to the bare p95, the revision poll before (the two grouped statements over the
-pharmacy's prescriptions it ran until migration 0038, timed alone on the database, no HTTP),
+pharmacy's prescriptions it ran until migration 0040, timed alone on the database, no HTTP),
 and the plans PostgreSQL chose (first scan, buffers touched) for the queue's page, the claims,
 the ended consults and the search.
 """
@@ -78,7 +78,7 @@ SCOPE = "openid rx:read rx:verify consults"
 #: history rows inserted by one statement (each its own transaction: no huge one)
 CHUNK = 200_000
 
-#: the revision poll until migration 0038: per state, how many and the latest change, and the
+#: the revision poll until migration 0040: per state, how many and the latest change, and the
 #: claims running
 OLD_REVISION = (
     "SELECT state, count(*), max(updated_at) FROM prescriptions"
@@ -301,7 +301,7 @@ async def seed(t: Template, side: Side) -> float:
 
 
 async def old_revision(pharmacy: Any, rounds: int = 40) -> dict[str, float]:
-    """The revision poll's statements before migration 0038, timed on the database alone."""
+    """The revision poll's statements before migration 0040, timed on the database alone."""
     conn = await asyncpg.connect(DSN)
     try:
         times = []

@@ -3,8 +3,8 @@ change to what its queues show, backfilled one a pharmacy), the queue's keyset i
 running claims, a pharmacist's consults by state, and the patient search by name (the name
 keys compared byte by byte on PostgreSQL, so a prefix reads an index range)
 
-Revision ID: 0038
-Revises: 0037
+Revision ID: 0040
+Revises: 0039
 Create Date: 2026-12-07
 """
 
@@ -14,8 +14,8 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-revision = "0038"
-down_revision = "0037"
+revision = "0040"
+down_revision = "0039"
 branch_labels = None
 depends_on = None
 
