@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import re
+import statistics
 import threading
 import time
 import uuid
@@ -31,6 +32,8 @@ class Sent:
     body: bytes
     at: float
     answers: list[str] = field(default_factory=list)
+    #: seconds from the send to the first answer
+    latency: float | None = None
 
     @property
     def acknowledged(self) -> bool:
@@ -68,6 +71,13 @@ class Load:
             counts[first] = counts.get(first, 0) + 1
         return counts
 
+    def latency_ms(self, percentile: int) -> float | None:
+        """The ``percentile`` of the first answers' latencies, in milliseconds."""
+        latencies = [s.latency for s in list(self.sent.values()) if s.latency is not None]
+        if len(latencies) < 2:
+            return None
+        return round(statistics.quantiles(latencies, n=100)[percentile - 1] * 1000, 1)
+
     async def _run(self) -> None:
         timeout = aiohttp.ClientTimeout(total=CLIENT_TIMEOUT)
         async with aiohttp.ClientSession(
@@ -93,8 +103,11 @@ class Load:
         self.in_flight += 1
         try:
             sent.answers.append(await self._post(session, sent.body))
+            sent.latency = time.monotonic() - sent.at
         finally:
             self.in_flight -= 1
+        if not sent.unclear:
+            sent.body = b""  # only unclear answers are resent: a long run keeps no bodies
 
     async def _post(self, session: aiohttp.ClientSession, body: bytes) -> str:
         try:
