@@ -5,8 +5,9 @@ process and a worker each killed once, and the promises checked at the end.
 benchmarks). On a fresh database it starts two `telepharm serve --no-worker --reuse-port`
 processes on one port with the Redis bus, two `telepharm worker` processes, signs a pharmacist
 in, then at once:
-- sends NewRx open loop at SOAK_RATE (200) a second (tests/faults/load.py: every message and
-  every answer remembered, the unclear ones resent at the end as a prescriber's system would);
+- sends NewRx open loop at SOAK_RATE (200) a second for SOAK_PATIENTS (5,000) patients
+  (tests/faults/load.py: every message and every answer remembered, the unclear ones resent at
+  the end as a prescriber's system would);
 - holds SOAK_CONSULTS (100) consults open, both sides pinging and the patient sending stats as
   the browsers do; a side whose socket drops (its hub killed) joins again, as the web client does;
 - at 30 % of the run kills one hub process (SIGKILL) and starts it again after SOAK_RESTART (2)
@@ -24,6 +25,7 @@ ratio stays under SOAK_GROWTH (1.10). Prints one JSON object; exits 1 when a pro
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import shutil
@@ -51,6 +53,8 @@ from tests.support.signin import sign_in
 SECONDS = float(os.environ.get("SOAK_SECONDS", "600"))
 RATE = float(os.environ.get("SOAK_RATE", "200"))
 CONSULTS = int(os.environ.get("SOAK_CONSULTS", "100"))
+#: the messages are for this many patients (a pharmacy's week, not one patient's 120,000)
+PATIENTS = int(os.environ.get("SOAK_PATIENTS", "5000"))
 RESTART = float(os.environ.get("SOAK_RESTART", "2"))
 WARM_UP = float(os.environ.get("SOAK_WARM_UP", "60"))
 GROWTH = float(os.environ.get("SOAK_GROWTH", "1.10"))
@@ -60,6 +64,11 @@ DRAIN = 180.0
 BUS = os.environ.get("SOAK_REDIS", "redis://127.0.0.1:6379/13")
 PASSWORD = "a long and private passphrase for load"
 SCOPE = "openid consults"
+
+
+def say(what: str) -> None:
+    """Progress on stderr (the result is the JSON on stdout)."""
+    print(f"{time.strftime('%H:%M:%S')} {what}", file=sys.stderr, flush=True)
 
 
 def tree_rss_kb(pid: int) -> int:
@@ -102,10 +111,13 @@ class Role:
         self.started_at = time.monotonic()
 
     def kill(self) -> None:
+        """SIGKILL to the process and everything below it (a worker's pool), as systemd's
+        default KillMode does to a unit whose main process died."""
         assert self.process is not None
+        below = descendants(self.process.pid)
         self.process.send_signal(signal.SIGKILL)
         self.process.wait()
-        for pid in descendants(self.process.pid):  # the pool children a killed worker leaves
+        for pid in below:
             try:
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
@@ -184,18 +196,30 @@ class Consults:
             await asyncio.sleep(0.1)
 
     async def _rejoin(self, index: int) -> None:
-        """Each dropped side comes back with the ``resume`` token of its last ``joined``, as the
-        web client does (within the grace period: still admitted, still in the call)."""
+        """Each dropped side comes back as the web client does: with the ``resume`` token of
+        its last ``joined``; a pharmacist whose resume is refused (the seat of a killed process
+        is not known to have dropped) joins again with the sign-in."""
         pair = list(self.pairs[index])
+        consult_id = self.consults[index][0]
+        sign_in = {"access_token": self.client.token, "consult_id": consult_id}
         for position, side in enumerate(pair):
             if not side.ws.closed:
                 continue
             self.dropped += 1
             for _ in range(10):  # the killed hub's sockets land on the other, or on it restarted
                 try:
-                    pair[position] = await self._resume(side)
-                except (TimeoutError, aiohttp.ClientError, ConnectionError) as exc:
-                    self.failed[str(exc) or type(exc).__name__] += 1
+                    pair[position] = await self._join(side, resume=side.resume)
+                except ConnectionError as refused:
+                    self.failed[str(refused)] += 1
+                    if position == 0 and "resume_expired" in str(refused):
+                        with contextlib.suppress(ConnectionError, TimeoutError):
+                            pair[position] = await self._join(side, **sign_in)
+                            self.resumed += 1
+                            break
+                    await asyncio.sleep(1)
+                    continue
+                except (TimeoutError, aiohttp.ClientError) as exc:
+                    self.failed[type(exc).__name__] += 1
                     await asyncio.sleep(1)
                     continue
                 self.resumed += 1
@@ -207,16 +231,23 @@ class Consults:
                 return
         self.pairs[index] = (pair[0], pair[1])
 
-    async def _resume(self, dropped: Socket) -> Socket:
+    async def _join(self, dropped: Socket, **fields: str) -> Socket:
         side = await self.client.socket()
-        side.on = dropped.on  # the pharmacist admits a patient who comes back to the waiting room
+        if "peer_joined" in dropped.on:  # a pharmacist admits a patient back in the waiting room
+
+            async def admit(message: dict[str, Any]) -> None:
+                if message["role"] == "patient":
+                    with contextlib.suppress(aiohttp.ClientError):
+                        await side.send(type="admit")
+
+            side.on["peer_joined"] = admit
         joined, refused = side.expect("joined"), side.expect("error")
-        await side.send(type="join", resume=dropped.resume)
+        await side.send(type="join", **fields)
         done, _ = await asyncio.wait({joined, refused}, timeout=10, return_when="FIRST_COMPLETED")
         if joined not in done:
             await side.ws.close()
             code = refused.result().get("code") if refused in done else "timeout"
-            raise ConnectionError(f"resume refused: {code}")
+            raise ConnectionError(f"join refused: {code}")
         return side
 
     async def close(self) -> None:
@@ -245,7 +276,7 @@ async def hold_consults(
             "open_at_end": len(held.pairs),
             "dropped": held.dropped,
             "resumed": held.resumed,
-            "rejoin_failures": dict(held.failed),
+            "refused_joins": dict(held.failed),
         }
         await held.close()
     return figures
@@ -320,8 +351,9 @@ def main() -> int:
         holder = threading.Thread(target=hold, daemon=True)
         holder.start()
         opened.wait(120)
+        say(f"consults open: {consult_figures or CONSULTS}")
 
-        load = Load(base, sender, RATE)
+        load = Load(base, sender, RATE, patients=PATIENTS)
         t0 = time.monotonic()
         load.start()
         kills = {0.3 * SECONDS: roles[0], 0.6 * SECONDS: roles[2]}
@@ -331,6 +363,7 @@ def main() -> int:
                 if now - t0 >= at:
                     del kills[at]
                     role.kill()
+                    say(f"killed {role.name}")
                     time.sleep(RESTART)
                     role.start()
             if now >= next_sample:
@@ -339,9 +372,12 @@ def main() -> int:
                 next_sample += SAMPLE_EVERY
             time.sleep(0.2)
         load.stop()
+        say("load stopped")
         stop_consults.set()
         holder.join(60)
+        say("consults closed; resending the unclear")
         load.resend_unclear()
+        say("waiting for the checks")
 
         records = Records(PG + DATABASE)
         try:

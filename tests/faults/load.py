@@ -44,13 +44,25 @@ class Sent:
         return not self.answers or _unclear(self.answers[-1])
 
 
+def _patient_name(number: int) -> bytes:
+    """A synthetic last name per patient number (letters only, as names are)."""
+    letters = ""
+    while True:
+        number, digit = divmod(number, 26)
+        letters += chr(ord("A") + digit)
+        if not number:
+            return f"TESTPATIENT{letters}<".encode()
+
+
 def _unclear(answer: str) -> bool:
     return answer in RESEND_CODES or answer.startswith(("http 5", "no answer"))
 
 
 class Load:
-    def __init__(self, base: str, token: str, rate: float) -> None:
+    def __init__(self, base: str, token: str, rate: float, patients: int = 1) -> None:
         self.url = base + "/ncpdp/script"
+        #: how many different patients the messages are for (one: the sample's own)
+        self.patients = patients
         self.headers = {"Content-Type": "application/xml", "Authorization": f"Bearer {token}"}
         self.rate = rate
         self.sent: dict[str, Sent] = {}
@@ -98,6 +110,8 @@ class Load:
         message_id = uuid.uuid4().hex
         body = SAMPLE.replace(b"DEMO-MESSAGE-ID", message_id.encode())
         body = body.replace(b"DEMO-ORDER-1", f"ORD-{message_id}"[:35].encode())
+        if self.patients > 1:
+            body = body.replace(b"TESTPATIENT<", _patient_name(len(self.sent) % self.patients))
         sent = Sent(body, time.monotonic())
         self.sent[message_id] = sent
         self.in_flight += 1
