@@ -40,6 +40,13 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> None:
         raise CliError(
             "TELEPHARM_DEMO_EHR is for the demo on loopback only: serve it on --host 127.0.0.1"
         )
+    if args.reuse_port and not settings.redis_url:
+        # each process's consult bus is in its memory: the two sides of a consult, whose
+        # sockets the kernel hands to any of the processes, would never meet
+        raise CliError(
+            "--reuse-port needs TELEPHARM_REDIS_URL: without Redis the two sides of a consult,"
+            " on different hub processes, never meet"
+        )
     _use_uvloop()
     log.info("serving on http://%s:%d (issuer %s)", args.host, args.port, settings.issuer)
     app = create_app(settings)

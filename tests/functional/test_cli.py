@@ -114,6 +114,33 @@ def test_bad_environment_is_a_clear_error(env: dict[str, str]) -> None:
     )
 
 
+def test_processes_sharing_a_port_need_redis(env: dict[str, str]) -> None:
+    """Without Redis each hub process's consult bus is its own: refused before listening."""
+    result = run(env, "serve", "--port", "0", "--no-worker", "--reuse-port")
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        "telepharm: --reuse-port needs TELEPHARM_REDIS_URL: without Redis the two sides of a"
+        " consult, on different hub processes, never meet"
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--queues", "telepharm.checks,checks"], "--queues takes some of telepharm.checks, "),
+        (["--queues", ","], "--queues takes some of"),
+        (["--concurrency", "0"], "--concurrency must be 1 or more, got 0"),
+    ],
+)
+def test_a_worker_on_no_known_queue_is_refused(
+    env: dict[str, str], args: list[str], message: str
+) -> None:
+    result = run(env, "worker", *args)
+    assert result.returncode == 1
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith(f"telepharm: {message}")
+
+
 def test_demo_is_idempotent_and_prints_how_to_send(env: dict[str, str], tmp_path: Path) -> None:
     run(env, "migrate")
     first = run(env, "demo")

@@ -33,10 +33,11 @@ def sign_in(
     password: str,
     redirect_uri: str = "",
     code: str = "",
+    verify: bool | str = True,
 ) -> str:
     """The user's access token, through the real browser flow; ``redirect_uri`` (by default
     ``base``/cb) is the client's registered redirect URI; ``code`` the TOTP code to use (by
-    default the current one)."""
+    default the current one); ``verify`` the CA bundle of an https ``base`` (requests')."""
     redirect_uri = redirect_uri or f"{base}/cb"
     browser = requests.Session()
     verifier = "v" * 20 + "erifier-" + "x" * 30
@@ -52,16 +53,19 @@ def sign_in(
             "code_challenge_method": "S256",
         },
         timeout=30,
+        verify=verify,
     )
     page = browser.post(
         f"{base}/login",
         data={**hidden_fields(page.text), "username": username, "password": password},
         timeout=30,
+        verify=verify,
     )
     landing = browser.post(
         f"{base}/login/mfa",
         data={**hidden_fields(page.text), "code": code or pyotp.TOTP(seed).now()},
         timeout=30,
+        verify=verify,
     )
     code = parse_qs(urlparse(landing.url).query)["code"][0]
     tokens = requests.post(
@@ -74,5 +78,6 @@ def sign_in(
             "code_verifier": verifier,
         },
         timeout=30,
+        verify=verify,
     ).json()
     return str(tokens["access_token"])
