@@ -131,6 +131,8 @@ class Socket:
         self.ws = ws
         self.waiters: dict[str, asyncio.Future[dict[str, Any]]] = {}
         self.on: dict[str, Callable[[dict[str, Any]], Awaitable[None]]] = {}
+        #: the token of the last ``joined``, to come back with after a drop
+        self.resume = ""
         self.reader = asyncio.create_task(self._read())
 
     async def _read(self) -> None:
@@ -138,6 +140,8 @@ class Socket:
             if frame.type is not aiohttp.WSMsgType.TEXT:
                 break
             message = json.loads(frame.data)
+            if message["type"] == "joined":
+                self.resume = message["resume"]
             waiter = self.waiters.pop(message["type"], None)
             if waiter is not None and not waiter.done():
                 waiter.set_result(message)

@@ -59,9 +59,12 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def wrk(url: str, template: Path, token: str, tag: str, pid: int) -> dict[str, Any]:
-    """Load the server with wrk; also its CPU time per request, steadier than rates here."""
-    cpu = cpu_seconds(pid)
+def wrk(
+    url: str, template: Path, token: str, tag: str, pid: int | None, patients: int = 1
+) -> dict[str, Any]:
+    """Load the server with wrk (the messages spread over ``patients``); also its CPU time
+    per request (of process ``pid``), steadier than rates here."""
+    cpu = cpu_seconds(pid) if pid else 0.0
     out = subprocess.run(
         [
             "wrk",
@@ -76,6 +79,7 @@ def wrk(url: str, template: Path, token: str, tag: str, pid: int) -> dict[str, A
             str(template),
             token,
             tag,
+            str(patients),
         ],
         capture_output=True,
         text=True,
@@ -85,7 +89,7 @@ def wrk(url: str, template: Path, token: str, tag: str, pid: int) -> dict[str, A
     total = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     lat = dict(re.findall(r"^\s+(50|99)%\s+([\d.]+\w+)", out, re.M))
-    cpu_ms = round((cpu_seconds(pid) - cpu) * 1000 / max(total, 1), 3)
+    cpu_ms = round((cpu_seconds(pid) - cpu) * 1000 / max(total, 1), 3) if pid else None
     return {
         "cpu_ms_per_request": cpu_ms,
         "rate": rate,

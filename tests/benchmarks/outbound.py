@@ -47,7 +47,6 @@ import asyncio
 import datetime as dt
 import json
 import os
-import re
 import shutil
 import signal
 import statistics
@@ -65,6 +64,7 @@ import aiohttp
 from aiohttp import web
 
 from tests.benchmarks import intake
+from tests.benchmarks.cpu import cpu_by_role, cpu_per_message
 from tests.benchmarks.intake import (
     BIN,
     NCPDPID,
@@ -102,68 +102,6 @@ PHASES = os.environ.get("BENCH_PHASES", "all")
 INTAKE_RATE = int(os.environ.get("BENCH_INTAKE_RATE", "200"))
 TARGET_P95 = 1.0
 TARGET_RATIO = 0.9
-
-
-# -- CPU of the processes a delivery involves -----------------------------------------------
-
-
-def _stat(pid: str) -> tuple[str, int, float] | None:
-    """(name, parent, CPU seconds) of a process, or None when it is gone."""
-    try:
-        text = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    name = text[text.index("(") + 1 : text.rindex(")")]
-    fields = text.rsplit(")", 1)[1].split()
-    return name, int(fields[1]), (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-#: a PostgreSQL backend serving a client: ``postgres: 15/main: USER DATABASE HOST(PORT) ...``
-BACKEND = re.compile(r"^postgres: [^:]+: \S+ (\S+) (?:\S+\(\d+\)|\[local\])")
-
-
-def _postgres_role(pid: str) -> str | None:
-    """``postgres`` for a backend connected to the benchmark's database, ``postgres_shared``
-    for the server's background processes (the WAL writer, the checkpointer: theirs is
-    every database's work, another session's tests on the same server too), None for a
-    backend of another database."""
-    try:
-        command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
-    except OSError:
-        return None
-    backend = BACKEND.match(command)
-    if backend is None:
-        return "postgres_shared"
-    return "postgres" if backend.group(1) == intake.DATABASE else None
-
-
-def cpu_by_role(roots: dict[str, int]) -> dict[str, float]:
-    """CPU seconds so far of each root's process tree (by role), of PostgreSQL (the
-    backends of the benchmark's database; its background processes apart) and of Redis."""
-    stats = {pid: st for pid in os.listdir("/proc") if pid.isdigit() and (st := _stat(pid))}
-    children: dict[int, list[int]] = {}
-    for pid, (_name, parent, _cpu) in stats.items():
-        children.setdefault(parent, []).append(int(pid))
-    found: dict[str, float] = {"postgres": 0.0, "postgres_shared": 0.0}
-    for role, root in roots.items():
-        total, todo = 0.0, [root]
-        while todo:
-            pid = todo.pop()
-            total += stats[str(pid)][2] if str(pid) in stats else 0.0
-            todo += children.get(pid, [])
-        found[role] = total
-    for pid, (name, _parent, cpu) in stats.items():
-        if name.startswith("postgres") and (role := _postgres_role(pid)):
-            found[role] += cpu
-    found["redis"] = sum(c for n, _p, c in stats.values() if n.startswith("redis"))
-    return found
-
-
-def cpu_per_message(before: dict[str, float], after: dict[str, float], n: int) -> dict[str, float]:
-    """Milliseconds of CPU a message, by role, between two :func:`cpu_by_role`."""
-    spent = {role: (after[role] - before[role]) * 1000 / max(n, 1) for role in after}
-    spent["all"] = sum(spent.values())
-    return {role: round(ms, 3) for role, ms in spent.items()}
 
 
 # -- the receiver (its own process) ---------------------------------------------------------
@@ -492,7 +430,7 @@ async def run(
             """The deliveries alone (written before, published at RATE), and the CPU each
             process involved spent a message, from the first publish to the drain."""
             await pharmacists.hold(ids)
-            before = cpu_by_role(roots)
+            before = cpu_by_role(roots, intake.DATABASE)
             published = await pharmacists.release(RATE)
             drained = await asyncio.to_thread(drain)
             results["phases"].append(
@@ -501,7 +439,9 @@ async def run(
                     "prescriptions": [str(i) for i in ids],
                     "published_in_s": round(published, 2),
                     "drain_s": drained,
-                    "cpu_ms_per_message": cpu_per_message(before, cpu_by_role(roots), len(ids)),
+                    "cpu_ms_per_message": cpu_per_message(
+                        before, cpu_by_role(roots, intake.DATABASE), len(ids)
+                    ),
                 }
             )
 

@@ -32,9 +32,11 @@ from importlib import resources
 from pathlib import Path
 
 from eprescribe.drugs import DrugReference
+from tests.benchmarks.cpu import cpu_by_role
 from tests.benchmarks.intake import (
     BIN,
     BROKER,
+    DATABASE,
     free_port,
     paced,
     prepare_hub,
@@ -77,34 +79,6 @@ AGAIN_SQL = (
     "SELECT count(*) FROM audit_events WHERE action = 'prescription.check'"
     " AND (detail->>'again')::boolean"
 )
-
-
-def _stat(pid: str) -> tuple[str, int, float]:
-    """A process's name, parent and CPU seconds (user + system) so far, from /proc."""
-    text = Path(f"/proc/{pid}/stat").read_text()
-    name = text[text.index("(") + 1 : text.rindex(")")]
-    fields = text.rsplit(")", 1)[1].split()
-    return name, int(fields[1]), (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def cpu(hub: int, worker: int) -> dict[str, float]:
-    """CPU seconds so far of the hub, the worker with its pool processes, and every
-    PostgreSQL process (the machine's, not only this run's: others may share it)."""
-    out = {"hub": 0.0, "worker": 0.0, "postgres": 0.0}
-    for pid in os.listdir("/proc"):
-        if not pid.isdigit():
-            continue
-        try:
-            name, parent, seconds = _stat(pid)
-        except (OSError, ValueError):
-            continue  # gone meanwhile
-        if int(pid) == hub:
-            out["hub"] += seconds
-        elif worker in (int(pid), parent):
-            out["worker"] += seconds
-        elif name == "postgres":
-            out["postgres"] += seconds
-    return out
 
 
 def letters(n: int) -> str:
@@ -181,7 +155,7 @@ def main() -> None:
         wait_port(port)
         time.sleep(3)  # the worker connects to the broker
         token = token_for(base, credentials)
-        before = cpu(hub.pid, worker.pid)
+        before = cpu_by_role({"hub": hub.pid, "worker": worker.pid}, DATABASE)
         sent = asyncio.run(
             paced(base + "/ncpdp/script", template, token, RATE, SECONDS, messages.__getitem__)
         )
@@ -190,7 +164,7 @@ def main() -> None:
             psql("SELECT count(*) FROM prescriptions WHERE state <> 'awaiting_review'")[0]
         ):
             time.sleep(0.5)
-        after = cpu(hub.pid, worker.pid)
+        after = cpu_by_role({"hub": hub.pid, "worker": worker.pid}, DATABASE)
         rows = [[float(x) for x in line.split("|")] for line in psql(TIMES_SQL)]
         left = int(psql("SELECT count(*) FROM prescriptions WHERE state <> 'awaiting_review'")[0])
         again = int(psql(AGAIN_SQL)[0])

@@ -34,8 +34,8 @@ import time
 import uuid
 from pathlib import Path
 
+from tests.benchmarks.cpu import cpu_by_role, cpu_per_message
 from tests.benchmarks.intake import PG, free_port, process, psql, reset_database, wait_port
-from tests.benchmarks.outbound import cpu_by_role, cpu_per_message
 
 REMINDERS = int(os.environ.get("BENCH_REMINDERS", "10000"))
 BROKER = os.environ.get("BENCH_BROKER", "redis://127.0.0.1:6379/14")
@@ -114,13 +114,13 @@ def fan_out(env: dict[str, str], now: dt.datetime) -> tuple[list[uuid.UUID], dic
     from server.settings import Settings
 
     schedule = Schedule.from_settings(Settings.from_env(env))
-    before_pg = cpu_by_role({})["postgres"]
+    before_pg = cpu_by_role({}, DATABASE)["postgres"]
     before = resource.getrusage(resource.RUSAGE_SELF)
     started = time.perf_counter()
     ran = schedule.run(now)
     wall = time.perf_counter() - started
     after = resource.getrusage(resource.RUSAGE_SELF)
-    pg = cpu_by_role({})["postgres"] - before_pg
+    pg = cpu_by_role({}, DATABASE)["postgres"] - before_pg
     schedule.close()
     n = len(ran.written)
     mine = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
@@ -164,7 +164,7 @@ def deliver(env: dict[str, str], written: list[uuid.UUID], work: Path) -> dict[s
             if PROFILE:  # py-spy's raw samples of the worker, idle time included
                 spy = subprocess.Popen([PYSPY, "record", "--idle", "-f", "raw", "-o", PROFILE,
                                         "--pid", str(worker.pid)])  # fmt: skip
-            before = cpu_by_role(roots)
+            before = cpu_by_role(roots, DATABASE)
             started = time.perf_counter()
             with celery.connection_for_write() as connection:
                 for i in range(0, len(written), 32):
@@ -174,7 +174,7 @@ def deliver(env: dict[str, str], written: list[uuid.UUID], work: Path) -> dict[s
             while (done := sent()) < len(written) and time.perf_counter() - started < DEADLINE:
                 time.sleep(0.2)
             wall = time.perf_counter() - started
-            after = cpu_by_role(roots)
+            after = cpu_by_role(roots, DATABASE)
             if spy is not None:  # py-spy writes its samples on an interrupt
                 spy.send_signal(signal.SIGINT)
                 spy.wait(60)

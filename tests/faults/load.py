@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import re
+import statistics
 import threading
 import time
 import uuid
@@ -31,6 +32,8 @@ class Sent:
     body: bytes
     at: float
     answers: list[str] = field(default_factory=list)
+    #: seconds from the send to the first answer
+    latency: float | None = None
 
     @property
     def acknowledged(self) -> bool:
@@ -41,13 +44,25 @@ class Sent:
         return not self.answers or _unclear(self.answers[-1])
 
 
+def _patient_name(number: int) -> bytes:
+    """A synthetic last name per patient number (letters only, as names are)."""
+    letters = ""
+    while True:
+        number, digit = divmod(number, 26)
+        letters += chr(ord("A") + digit)
+        if not number:
+            return f"TESTPATIENT{letters}<".encode()
+
+
 def _unclear(answer: str) -> bool:
     return answer in RESEND_CODES or answer.startswith(("http 5", "no answer"))
 
 
 class Load:
-    def __init__(self, base: str, token: str, rate: float) -> None:
+    def __init__(self, base: str, token: str, rate: float, patients: int = 1) -> None:
         self.url = base + "/ncpdp/script"
+        #: how many different patients the messages are for (one: the sample's own)
+        self.patients = patients
         self.headers = {"Content-Type": "application/xml", "Authorization": f"Bearer {token}"}
         self.rate = rate
         self.sent: dict[str, Sent] = {}
@@ -67,6 +82,13 @@ class Load:
             first = s.answers[0] if s.answers else "none"
             counts[first] = counts.get(first, 0) + 1
         return counts
+
+    def latency_ms(self, percentile: int) -> float | None:
+        """The ``percentile`` of the first answers' latencies, in milliseconds."""
+        latencies = [s.latency for s in list(self.sent.values()) if s.latency is not None]
+        if len(latencies) < 2:
+            return None
+        return round(statistics.quantiles(latencies, n=100)[percentile - 1] * 1000, 1)
 
     async def _run(self) -> None:
         timeout = aiohttp.ClientTimeout(total=CLIENT_TIMEOUT)
@@ -88,13 +110,18 @@ class Load:
         message_id = uuid.uuid4().hex
         body = SAMPLE.replace(b"DEMO-MESSAGE-ID", message_id.encode())
         body = body.replace(b"DEMO-ORDER-1", f"ORD-{message_id}"[:35].encode())
+        if self.patients > 1:
+            body = body.replace(b"TESTPATIENT<", _patient_name(len(self.sent) % self.patients))
         sent = Sent(body, time.monotonic())
         self.sent[message_id] = sent
         self.in_flight += 1
         try:
             sent.answers.append(await self._post(session, sent.body))
+            sent.latency = time.monotonic() - sent.at
         finally:
             self.in_flight -= 1
+        if not sent.unclear:
+            sent.body = b""  # only unclear answers are resent: a long run keeps no bodies
 
     async def _post(self, session: aiohttp.ClientSession, body: bytes) -> str:
         try:
