@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import Uuid, and_, bindparam, case, func, or_, select, true, tuple_, update
 from sqlalchemy.orm import Session
 
-from eprescribe.payments import EntryKind, LedgerMovement, Money
+from eprescribe.payments import REFUND_FAILURE, EntryKind, LedgerMovement, Money
 
 from ..db.models import utcnow
 from .models import (
@@ -280,12 +280,24 @@ def day_movements(
             mine,
             LedgerEntry.at >= start,
             LedgerEntry.at < end,
-            LedgerEntry.kind.in_([EntryKind.PAYMENT.value, EntryKind.REFUND.value]),
+            or_(
+                LedgerEntry.kind.in_([EntryKind.PAYMENT.value, EntryKind.REFUND.value]),
+                # a refund's reversal: the provider's refund failed, the money came back
+                (LedgerEntry.kind == EntryKind.ADJUSTMENT.value)
+                & (LedgerEntry.cause_type == REFUND_FAILED),
+            ),
             LedgerEntry.provider_ref.is_not(None),
         )
     )
     return [
-        LedgerMovement(str(r.provider_ref), r.kind, r.amount, r.currency, str(r.id)) for r in rows
+        LedgerMovement(
+            str(r.provider_ref),
+            REFUND_FAILURE if r.cause_type == REFUND_FAILED else r.kind,
+            abs(r.amount),
+            r.currency,
+            str(r.id),
+        )
+        for r in rows
     ]
 
 
@@ -373,6 +385,25 @@ def collected(
         .group_by(refunded.c.method, LedgerEntry.currency)
     )
     for method, currency, total in back:
+        per = out.setdefault(method or "unknown", {})
+        per[currency] = per.get(currency, 0) - int(total)
+    # a refund that failed after it was accepted gave nothing back: its reversal (signed, less
+    # than zero) counts the money again against the method of the payment it refunded
+    refund = LedgerEntry.__table__.alias("refund")
+    failed = session.execute(
+        select(refunded.c.method, LedgerEntry.currency, func.sum(LedgerEntry.amount))
+        .join(refund, refund.c.id == LedgerEntry.refunds_entry_id)
+        .join(refunded, refunded.c.id == refund.c.refunds_entry_id)
+        .where(
+            LedgerEntry.pharmacy_id == pharmacy_id,
+            LedgerEntry.kind == EntryKind.ADJUSTMENT.value,
+            LedgerEntry.cause_type == REFUND_FAILED,
+            LedgerEntry.at >= start,
+            LedgerEntry.at < end,
+        )
+        .group_by(refunded.c.method, LedgerEntry.currency)
+    )
+    for method, currency, total in failed:
         per = out.setdefault(method or "unknown", {})
         per[currency] = per.get(currency, 0) - int(total)
     return out
