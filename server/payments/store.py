@@ -18,7 +18,9 @@ from sqlalchemy import Uuid, and_, bindparam, case, func, or_, select, true, tup
 from sqlalchemy.orm import Session
 
 from eprescribe.payments import REFUND_FAILURE, EntryKind, LedgerMovement, Money
+from signaling.consults import ConsultState
 
+from ..consults.models import ConsultRow
 from ..db.models import utcnow
 from .models import (
     LedgerEntry,
@@ -209,6 +211,25 @@ def reverse_refund(session: Session, refund: LedgerEntry, status: str) -> Ledger
         refunds_entry_id=refund.id,
         reason=f"the payment provider reported the refund {status}",
     )
+
+
+#: the states in which a consult's fee may still be paid
+CONSULT_PAYABLE = (
+    ConsultState.SCHEDULED,
+    ConsultState.WAITING,
+    ConsultState.ADMITTED,
+    ConsultState.IN_CALL,
+)
+
+
+def consult_payable(session: Session, consult_id: uuid.UUID) -> bool:
+    """Whether the consult's fee may still be paid, its row locked until the commit: a
+    cancellation or an end waits for the payment's row (and finds its charge to reverse), or
+    the payment sees the consult over."""
+    state = session.scalar(
+        select(ConsultRow.state).where(ConsultRow.id == consult_id).with_for_update()
+    )
+    return state is not None and ConsultState(state) in CONSULT_PAYABLE
 
 
 def customer_of(session: Session, patient_id: uuid.UUID) -> str | None:
