@@ -18,6 +18,7 @@ from .ledger import (
 from .money import CURRENCIES, Money, MoneyRefused, money
 from .plans import Instalment, PlanRefused, instalments
 from .reconcile import (
+    REFUND_FAILURE,
     Discrepancy,
     LedgerMovement,
     ProviderMovement,
@@ -30,6 +31,7 @@ from .signature import SignatureRefused, sign, verify_signature
 __all__ = [
     "AGEING_BUCKETS",
     "CURRENCIES",
+    "REFUND_FAILURE",
     "Ageing",
     "Discrepancy",
     "Entry",

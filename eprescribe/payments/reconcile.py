@@ -9,6 +9,10 @@ payment made, the refund). Each side's lines are compared as a multiset of ident
 - **missing in the ledger**: the provider moved money the hub did not record;
 - **duplicates**: an identifier more than once on one side (a payment recorded twice).
 
+A refund the provider failed after accepting it is a line of its own on each side (kind
+``refund_failure``: the provider's balance transaction that gives the money back, the ledger's
+reversal of the refund), under the refund's identifier beside the refund itself.
+
 Amounts are positive on both sides; the kind says which way the money went.
 """
 
@@ -26,7 +30,7 @@ from ..spreadsheet import safe_cell
 @dataclass(frozen=True, slots=True)
 class LedgerMovement:
     ref: str
-    kind: str  # "payment" | "refund"
+    kind: str  # "payment" | "refund" | "refund_failure"
     amount: int
     currency: str
     entry_id: str
@@ -35,7 +39,7 @@ class LedgerMovement:
 @dataclass(frozen=True, slots=True)
 class ProviderMovement:
     ref: str
-    kind: str  # "payment" | "refund"
+    kind: str  # "payment" | "refund" | "refund_failure"
     amount: int
     currency: str
     transaction_id: str
@@ -89,20 +93,31 @@ class Reconciliation:
         return out
 
 
+#: the kind of a refund's failure after it was accepted (the money came back to the pharmacy)
+REFUND_FAILURE = "refund_failure"
+
+
+def _key(line: LedgerMovement | ProviderMovement) -> tuple[str, bool]:
+    """What two sides' lines are matched by: the identifier, and whether it is a refund's
+    failure (which shares its refund's identifier)."""
+    return line.ref, line.kind == REFUND_FAILURE
+
+
 def reconcile(
     ledger: Iterable[LedgerMovement], provider: Iterable[ProviderMovement]
 ) -> Reconciliation:
-    ours: dict[str, list[LedgerMovement]] = {}
-    theirs: dict[str, list[ProviderMovement]] = {}
+    ours: dict[tuple[str, bool], list[LedgerMovement]] = {}
+    theirs: dict[tuple[str, bool], list[ProviderMovement]] = {}
     for line in ledger:
-        ours.setdefault(line.ref, []).append(line)
+        ours.setdefault(_key(line), []).append(line)
     for movement in provider:
-        theirs.setdefault(movement.ref, []).append(movement)
+        theirs.setdefault(_key(movement), []).append(movement)
     matched: list[tuple[LedgerMovement, ProviderMovement]] = []
     found: list[Discrepancy] = []
-    for ref in sorted(ours.keys() | theirs.keys()):
-        led: Sequence[LedgerMovement] = ours.get(ref, [])
-        pro: Sequence[ProviderMovement] = theirs.get(ref, [])
+    for key in sorted(ours.keys() | theirs.keys()):
+        ref = key[0]
+        led: Sequence[LedgerMovement] = ours.get(key, [])
+        pro: Sequence[ProviderMovement] = theirs.get(key, [])
         if len(led) > 1 or len(pro) > 1:
             found.append(Discrepancy("duplicate", ref, tuple(led), tuple(pro)))
         elif not pro:

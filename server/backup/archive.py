@@ -577,18 +577,30 @@ def _restore_sqlite(copy: Path, target: Path) -> None:
 def _restore_postgres(settings: Settings, dump: Path, *, overwrite: bool) -> None:
     env = libpq_env(make_url(settings.database_url))
     if overwrite:
+        # emptying and restoring in one transaction: a restore that fails leaves the database
+        # as it was, never empty
+        script = dump.with_name(dump.name + ".sql")
+        _run(
+            ["pg_restore", "--no-owner", "--no-privileges", "--file", str(script), str(dump)],
+            env,
+            "pg_restore",
+        )
         _run(
             [
                 "psql",
                 "-Xq",
+                "--single-transaction",
                 "-v",
                 "ON_ERROR_STOP=1",
                 "-c",
                 "DROP SCHEMA public CASCADE; CREATE SCHEMA public",
+                "-f",
+                str(script),
             ],
             env,
-            "emptying the database",
+            "restoring over the database",
         )
+        return
     _run(
         [
             "pg_restore",

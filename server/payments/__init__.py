@@ -51,9 +51,10 @@ def setup(app: web.Application, settings: Settings) -> None:
         notices = app.get(TRIGGERS)
         payments = app[PAYMENTS] = Payments.from_settings(app[DATABASE], settings, notices)
         app[PLANS] = payments.plans()  # their instalments are asked by the schedule's job
-        app[consult_http.CONSULT_FEES] = consult_fees.ConsultFees(app[DATABASE], payments)
+        fees = app[consult_http.CONSULT_FEES] = consult_fees.ConsultFees(app[DATABASE], payments)
         yield
-        await payments.close()  # the webhook's refused posts counted so far are audited
+        await fees.close()  # the refusals counted so far are audited
+        await payments.close()
 
     app.cleanup_ctx.append(payments_ctx)
     fills.register()  # a fill that becomes ready is charged its price

@@ -20,6 +20,7 @@ credential of their seat, sent in the body, never the URL) says which consult an
 
 from __future__ import annotations
 
+import time
 import uuid
 from dataclasses import dataclass, replace
 
@@ -34,18 +35,12 @@ from ..consults import store as consults
 from ..consults.models import ConsultRow, ConsultSeatRow
 from ..db import Database
 from ..errors import Conflict, NotFound
-from . import store
+from . import refusals, store
 from .models import CONSULT_FEE_POLICIES
 from .service import Asked, Asking, Payments
 from .store import ConsultFee
 
-#: the states in which a consult's fee may still be paid
-_OPEN = (
-    rules.ConsultState.SCHEDULED,
-    rules.ConsultState.WAITING,
-    rules.ConsultState.ADMITTED,
-    rules.ConsultState.IN_CALL,
-)
+_OPEN = store.CONSULT_PAYABLE
 
 
 def register() -> None:
@@ -111,6 +106,18 @@ class ConsultFees:
     def __init__(self, db: Database, payments: Payments) -> None:
         self._db = db
         self._payments = payments
+        #: the sessions that were not one, counted by address (anyone may post them)
+        self._refusals = refusals.RefusalTally()
+
+    async def close(self) -> None:
+        """The hub stops: the refusals counted so far are audited."""
+        await self._summarise(self._refusals.flush())
+
+    async def _summarise(self, summaries: list[refusals.Summary]) -> None:
+        anonymous = audit.Actor("patient", "anonymous")
+        await refusals.write(
+            self._db, summaries, anonymous, "payment.consult_fee.refused", "consult"
+        )
 
     async def _seated(self, resume: str, ip: str | None, action: str) -> Seated:
         digest = rules.token_digest(resume)
@@ -126,15 +133,10 @@ class ConsultFees:
                     ),
                 )
             )
-            if row is None:
-                anonymous = audit.Actor("patient", "anonymous", None, ip)
-                event = audit.Event(action, "consult", None, outcome="not_found")
-                await audit.refuse(
-                    session,
-                    anonymous,
-                    event,
-                    _not_found("resume_invalid", "This consultation's session is not valid."),
-                )
+            if row is None:  # counted, audited as a window's summary (:mod:`.refusals`)
+                closed = self._refusals.note(ip, action, time.time())
+                await self._summarise(closed)
+                raise _not_found("resume_invalid", "This consultation's session is not valid.")
             actor = audit.Actor("patient", str(row.patient_id), row.pharmacy_id, ip)
             return Seated(
                 row.id, row.pharmacy_id, row.patient_id, rules.ConsultState(row.state), actor

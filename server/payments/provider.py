@@ -14,7 +14,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from eprescribe.payments import ProviderMovement
+from eprescribe.payments import REFUND_FAILURE, ProviderMovement
 
 from ..settings import Settings
 
@@ -224,7 +224,14 @@ class StripeProvider:
 
 
 #: the balance transaction types that are a patient's money moving, and which way
-_KINDS = {"charge": "payment", "payment": "payment", "refund": "refund", "payment_refund": "refund"}
+_KINDS = {
+    "charge": "payment",
+    "payment": "payment",
+    "refund": "refund",
+    "payment_refund": "refund",
+    # a refund that failed after it was accepted: the money back, its source the refund
+    "refund_failure": REFUND_FAILURE,
+}
 
 
 def _intent(intent: Any) -> ProviderIntent:

@@ -1,6 +1,7 @@
-"""The webhook's refused posts (no signature, a bad or a stale one), counted rather than
-audited one by one: anyone may post to the webhook, and an audit row a post would let a flood
-grow the audit chain without bound.
+"""Refusals anyone can cause, counted rather than audited one by one: the webhook's refused
+posts (no signature, a bad or a stale one) and the waiting room's fee asked with a session
+that is not one. Anyone may post there, and an audit row a post would let a flood grow the
+audit chain without bound.
 
 A :class:`RefusalTally` counts the refusals of each source address in a window of
 :data:`WINDOW` seconds; when the window has passed, the next refusal (or the hub stopping)
@@ -12,9 +13,16 @@ name in a window; the rest together as ``other``: a window writes at most
 
 from __future__ import annotations
 
+import datetime as dt
+import logging
 import threading
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+
+from .. import audit
+from ..db import Database
+
+log = logging.getLogger(__name__)
 
 #: the length of a window (seconds)
 WINDOW = 300.0
@@ -68,3 +76,34 @@ class RefusalTally:
                  for source, codes in self._counts.items()]  # fmt: skip
         self._counts, self._started = {}, None
         return found
+
+
+async def write(
+    db: Database, summaries: list[Summary], actor: audit.Actor, action: str, target_type: str
+) -> None:
+    """A closed window's refusals: one audit row a source (``actor`` from that address, the
+    count and codes), in one transaction, and one log line (counts only)."""
+    if not summaries:
+        return
+    rows = [
+        audit.values(
+            replace(actor, ip=s.source[:45]),
+            audit.Event(
+                action,
+                target_type,
+                None,
+                outcome="refused",
+                detail={"count": s.count, "codes": s.codes,
+                        "since": dt.datetime.fromtimestamp(s.since, dt.UTC).isoformat()},
+            ),
+        )
+        for s in summaries
+    ]  # fmt: skip
+    async with db.transaction() as session:
+        await session.run_sync(audit.append, rows)
+    log.warning(
+        "%s: %d refused from %d sources",
+        action,
+        sum(s.count for s in summaries),
+        len(summaries),
+    )

@@ -435,6 +435,13 @@ class Payments:
                 )
             if known is not None:
                 return known, card.setup_id, card.payment_method, customer
+            consult_id = asked.consult_id
+            if consult_id is not None and not await session.run_sync(
+                lambda s: store.consult_payable(s, consult_id)
+            ):  # called off or ended since the waiting room read it: nothing to pay for
+                over = Conflict("This consultation is over.")
+                over.code = "consult_over"
+                await refuse_with(session, actor, event, over)
             now = utcnow()
             fee: store.Cause | None = None
             if asked.consult_id is not None:  # the consult's fee is charged with its payment
@@ -619,32 +626,9 @@ class Payments:
         await self._summarise(self._refusals.flush())
 
     async def _summarise(self, summaries: list[refusals.Summary]) -> None:
-        """A closed window's refused posts: one audit row a source (its count and codes), in
-        one transaction, and one log line (counts only)."""
-        if not summaries:
-            return
+        """A closed window's refused posts (bad or missing signature), audited as summaries."""
         actor = audit.Actor("system", "payment-provider")
-        rows = [
-            audit.values(
-                replace(actor, ip=s.source[:45]),
-                audit.Event(
-                    "payment.webhook.refused",
-                    "payment_event",
-                    None,
-                    outcome="refused",
-                    detail={"count": s.count, "codes": s.codes,
-                            "since": dt.datetime.fromtimestamp(s.since, dt.UTC).isoformat()},
-                ),
-            )
-            for s in summaries
-        ]  # fmt: skip
-        async with self._db.transaction() as session:
-            await session.run_sync(audit.append, rows)
-        log.warning(
-            "payment webhook: %d posts refused from %d sources (bad or missing signature)",
-            sum(s.count for s in summaries),
-            len(summaries),
-        )
+        await refusals.write(self._db, summaries, actor, "payment.webhook.refused", "payment_event")
 
     async def _apply(self, session: AsyncSession, event: _Event) -> tuple[str, dict[str, Any]]:
         if event.type in REFUND_EVENTS and event.object_id is not None:

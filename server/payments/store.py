@@ -17,8 +17,10 @@ from typing import Any
 from sqlalchemy import Uuid, and_, bindparam, case, func, or_, select, true, tuple_, update
 from sqlalchemy.orm import Session
 
-from eprescribe.payments import EntryKind, LedgerMovement, Money
+from eprescribe.payments import REFUND_FAILURE, EntryKind, LedgerMovement, Money
+from signaling.consults import ConsultState
 
+from ..consults.models import ConsultRow
 from ..db.models import utcnow
 from .models import (
     LedgerEntry,
@@ -211,6 +213,25 @@ def reverse_refund(session: Session, refund: LedgerEntry, status: str) -> Ledger
     )
 
 
+#: the states in which a consult's fee may still be paid
+CONSULT_PAYABLE = (
+    ConsultState.SCHEDULED,
+    ConsultState.WAITING,
+    ConsultState.ADMITTED,
+    ConsultState.IN_CALL,
+)
+
+
+def consult_payable(session: Session, consult_id: uuid.UUID) -> bool:
+    """Whether the consult's fee may still be paid, its row locked until the commit: a
+    cancellation or an end waits for the payment's row (and finds its charge to reverse), or
+    the payment sees the consult over."""
+    state = session.scalar(
+        select(ConsultRow.state).where(ConsultRow.id == consult_id).with_for_update()
+    )
+    return state is not None and ConsultState(state) in CONSULT_PAYABLE
+
+
 def customer_of(session: Session, patient_id: uuid.UUID) -> str | None:
     return session.scalar(
         select(PaymentCustomer.provider_id).where(PaymentCustomer.patient_id == patient_id)
@@ -280,12 +301,24 @@ def day_movements(
             mine,
             LedgerEntry.at >= start,
             LedgerEntry.at < end,
-            LedgerEntry.kind.in_([EntryKind.PAYMENT.value, EntryKind.REFUND.value]),
+            or_(
+                LedgerEntry.kind.in_([EntryKind.PAYMENT.value, EntryKind.REFUND.value]),
+                # a refund's reversal: the provider's refund failed, the money came back
+                (LedgerEntry.kind == EntryKind.ADJUSTMENT.value)
+                & (LedgerEntry.cause_type == REFUND_FAILED),
+            ),
             LedgerEntry.provider_ref.is_not(None),
         )
     )
     return [
-        LedgerMovement(str(r.provider_ref), r.kind, r.amount, r.currency, str(r.id)) for r in rows
+        LedgerMovement(
+            str(r.provider_ref),
+            REFUND_FAILURE if r.cause_type == REFUND_FAILED else r.kind,
+            abs(r.amount),
+            r.currency,
+            str(r.id),
+        )
+        for r in rows
     ]
 
 
@@ -373,6 +406,25 @@ def collected(
         .group_by(refunded.c.method, LedgerEntry.currency)
     )
     for method, currency, total in back:
+        per = out.setdefault(method or "unknown", {})
+        per[currency] = per.get(currency, 0) - int(total)
+    # a refund that failed after it was accepted gave nothing back: its reversal (signed, less
+    # than zero) counts the money again against the method of the payment it refunded
+    refund = LedgerEntry.__table__.alias("refund")
+    failed = session.execute(
+        select(refunded.c.method, LedgerEntry.currency, func.sum(LedgerEntry.amount))
+        .join(refund, refund.c.id == LedgerEntry.refunds_entry_id)
+        .join(refunded, refunded.c.id == refund.c.refunds_entry_id)
+        .where(
+            LedgerEntry.pharmacy_id == pharmacy_id,
+            LedgerEntry.kind == EntryKind.ADJUSTMENT.value,
+            LedgerEntry.cause_type == REFUND_FAILED,
+            LedgerEntry.at >= start,
+            LedgerEntry.at < end,
+        )
+        .group_by(refunded.c.method, LedgerEntry.currency)
+    )
+    for method, currency, total in failed:
         per = out.setdefault(method or "unknown", {})
         per[currency] = per.get(currency, 0) - int(total)
     return out

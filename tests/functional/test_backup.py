@@ -224,6 +224,47 @@ def test_an_occupied_target_is_refused_unless_overwritten(
     assert "audit chain intact" in ok(source, "audit", "verify")
 
 
+def test_an_overwrite_that_fails_leaves_the_postgresql_database_as_it_was(
+    tmp_path: Path, databases: tuple[str, str]
+) -> None:
+    """The emptying and the restore are one transaction: overwritten, the data is the
+    backup's; a restore that fails midway leaves the database whole, never empty."""
+    source_url, _ = databases
+    if not source_url:
+        pytest.skip("PostgreSQL's restore (SQLite's is a rename)")
+    source = _env(tmp_path / "source", source_url)
+    ok(source, "migrate")
+    ok(source, *PHARMACY)
+    backup = tmp_path / "hub.tar"
+    ok(source, "backup", str(backup))
+    two = ["pharmacy", "add", "--ncpdpid", "7654321", "--npi", "1000000012", "--name", "Two"]
+    ok(source, *two)
+    admin = libpq_env(make_url(source_url))
+
+    def psql(sql: str) -> str:
+        done = subprocess.run(
+            ["psql", "-XtAqc", sql], env=admin, capture_output=True, text=True, check=True
+        )
+        return done.stdout.strip()
+
+    ok(source, "restore", "--overwrite", str(backup))
+    assert psql("SELECT count(*) FROM pharmacies") == "1"  # the backup's; the later one gone
+    ok(source, *two)
+    # the database refuses to make tables (an event trigger outside the public schema): the
+    # restore fails after its emptying
+    psql(
+        "CREATE SCHEMA guard; CREATE FUNCTION guard.refuse() RETURNS event_trigger"
+        " LANGUAGE plpgsql AS $$BEGIN RAISE EXCEPTION 'no tables today'; END$$;"
+        " CREATE EVENT TRIGGER no_tables ON ddl_command_start WHEN TAG IN ('CREATE TABLE')"
+        " EXECUTE FUNCTION guard.refuse()"
+    )
+    assert "restoring over the database failed" in refused(
+        source, "restore", "--overwrite", str(backup)
+    )
+    psql("DROP EVENT TRIGGER no_tables")
+    assert psql("SELECT count(*) FROM pharmacies") == "2"  # untouched
+
+
 def test_backup_refuses_what_it_cannot_write(tmp_path: Path) -> None:
     env = _env(tmp_path / "var")
     assert "run telepharm migrate first" in refused(env, "backup", str(tmp_path / "b.tar"))

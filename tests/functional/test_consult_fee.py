@@ -9,16 +9,20 @@ reversing its charge with the payment left to refund. Synthetic data only."""
 from __future__ import annotations
 
 import asyncio
+import secrets
 import uuid
 from typing import Any
 
+import pytest
 import stripe
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from server.audit.models import AuditEvent
 from server.auth.models import User
 from server.patients.models import PatientProfile
-from server.payments.models import LedgerEntry
+from server.payments.consult_fees import ConsultFees
+from server.payments.consult_http import CONSULT_FEES
+from server.payments.models import LedgerEntry, PaymentIntent
 from tests.conftest import OTHER_PHARMACY, Hub
 from tests.functional import test_payments as paying
 from tests.functional.consult_helpers import (
@@ -172,6 +176,56 @@ async def test_a_consult_called_off_reverses_its_fee_and_the_payment_is_to_refun
         hub, "GET", f"/api/v1/consults/{consult.id}/fee", consult.pharmacist_token
     )
     assert (seen["status"], seen["refund_due"]) == ("paid", False)
+
+
+async def test_a_payment_racing_the_consults_cancellation_charges_nothing(
+    hub: Hub, sdk: stripe.StripeClient, webhooks: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The pharmacist cancels between the waiting room's read of the fee and the payment's
+    row: the payment sees the consult over (its row locked), nothing is charged or asked."""
+    await hub.pharmacy()
+    await fee_policy(hub, "waiting_room")
+    consult, _, _, resume = await waiting(hub)
+    status, setup = await patient_fee(hub, resume, "/cards")
+    assert status == 200, setup
+    await asyncio.to_thread(type_card, sdk, setup["client_secret"])
+    read = ConsultFees._payable
+
+    async def read_then_cancelled(self: ConsultFees, seated: Any, action: str) -> Any:
+        fee = await read(self, seated, action)
+        if action == "payment.ask":
+            status, _ = await call(
+                hub, "POST", f"/api/v1/consults/{consult.id}/cancel", consult.pharmacist_token
+            )
+            assert status == 200
+        return fee
+
+    monkeypatch.setattr(ConsultFees, "_payable", read_then_cancelled)
+    key = {"Idempotency-Key": f"fee-{uuid.uuid4().hex[:12]}"}
+    status, refused = await patient_fee(
+        hub, resume, "/payments", headers=key, card_id=setup["card_id"]
+    )
+    assert (status, refused["code"]) == (409, "consult_over")
+    assert await ledger_of(hub) == []
+    async with hub.db.sessions() as session:
+        assert await session.scalar(select(func.count()).select_from(PaymentIntent)) == 0
+
+
+async def test_sessions_that_are_not_one_are_audited_as_a_summary(hub: Hub) -> None:
+    """Anyone may post a made-up session: counted by address, not a row a post."""
+    await hub.pharmacy()
+    for path in ("", "/cards") * 15:
+        status, problem = await patient_fee(hub, secrets.token_urlsafe(32), path)
+        assert (status, problem["code"]) == (404, "resume_invalid")
+    refused = AuditEvent.action.like("payment.%")
+    async with hub.db.sessions() as session:
+        assert (
+            await session.scalar(select(func.count()).select_from(AuditEvent).where(refused)) == 0
+        )
+    await hub.client.app[CONSULT_FEES].close()  # as the hub stopping writes the window
+    async with hub.db.sessions() as session:
+        rows = (await session.scalars(select(AuditEvent).where(refused))).all()
+    assert [(r.action, r.detail["count"]) for r in rows] == [("payment.consult_fee.refused", 30)]
 
 
 async def test_a_fee_billed_after_or_payable_later_never_holds_the_patient_back(hub: Hub) -> None:

@@ -23,7 +23,7 @@ from eprescribe.payments import sign
 from server.audit.models import AuditEvent
 from server.auth.models import User
 from server.db.models import utcnow
-from server.payments import refusals
+from server.payments import reconciling, refusals, store
 from server.payments.models import (
     LedgerEntry,
     PaymentCard,
@@ -589,6 +589,17 @@ async def test_a_refund_that_fails_after_it_was_accepted_is_reversed_once(
             .where(LedgerEntry.cause_type == "refund_failed")
         )
     assert (reversals, audited) == (1, 1)
+    # the day's close sees the reversal beside the refund, and counts the money collected again
+    start, end = reconciling.day_bounds(dt.datetime.now(dt.UTC).date())
+    async with hub.db.sessions() as session:
+        moved = await session.run_sync(lambda s: store.day_movements(s, None, start, end))
+        pharmacy = await session.scalar(select(LedgerEntry.pharmacy_id).limit(1))
+        assert pharmacy is not None
+        took = await session.run_sync(lambda s: store.collected(s, pharmacy, start, end))
+    assert sorted((m.kind, m.amount) for m in moved if m.ref == ref) == [
+        ("refund", 1500), ("refund_failure", 1500)
+    ]  # fmt: skip
+    assert took == {"counter": {"usd": 4000}}
     # the whole payment may be refunded again (what failed went back to nobody)
     status, again = await call(hub, "POST", url, alice, {"amount": 4000, "reason": "all of it"})
     assert status == 200, again

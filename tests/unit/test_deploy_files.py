@@ -60,6 +60,20 @@ def _systemd() -> dict[str, tuple[list[str], list[str]]]:
     return commands
 
 
+def test_compose_processes_count_metrics_in_one_pid_namespace() -> None:
+    """The metrics files are named by process ID in the shared data volume: every service that
+    runs the hub's code for long shares one PID namespace (nginx's)."""
+    services = yaml.safe_load((DEPLOY / "compose.yaml").read_text())["services"]
+    long_lived = [
+        name for name, svc in services.items()
+        if svc.get("command", [""])[0] in ("serve", "worker", "beat")
+    ]  # fmt: skip
+    assert len(long_lived) >= 5
+    for name in long_lived:
+        assert services[name].get("pid") == "service:nginx", name
+        assert "nginx" in services[name]["depends_on"], name
+
+
 def test_compose_runs_what_the_units_run() -> None:
     compose = yaml.safe_load((DEPLOY / "compose.yaml").read_text())
     services = compose["services"]

@@ -72,6 +72,21 @@ def test_reconciliation_clean() -> None:
     assert done.totals() == {"usd": {"payment": 1000, "refund": 200}}
 
 
+def test_a_refund_failed_after_acceptance_matches_beside_its_refund() -> None:
+    """The refund and its failure share the refund's identifier: each matches its own kind,
+    and a failure on one side only is missing on the other, not a duplicate."""
+    ours = [led("ch_1"), led("re_1", 200, "refund"), led("re_1", 200, "refund_failure")]
+    theirs = [pro("ch_1"), pro("re_1", 200, "refund"), pro("re_1", 200, "refund_failure")]
+    done = reconcile(ours, theirs)
+    assert done.clean
+    assert done.totals() == {"usd": {"payment": 1000, "refund": 200, "refund_failure": 200}}
+    late = reconcile(ours, theirs[:2])  # the provider has not recorded the failure yet
+    assert [(d.code, d.ref, d.ledger[0].kind) for d in late.discrepancies] == [
+        ("missing_in_provider", "re_1", "refund_failure")
+    ]
+    assert len(late.matched) == 2
+
+
 def test_reconciliation_finds_each_kind_of_discrepancy() -> None:
     done = reconcile(
         [led("ch_1"), led("ch_2", 500), led("ch_3"), led("ch_4"), led("ch_4")],
