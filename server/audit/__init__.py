@@ -47,8 +47,9 @@ GENESIS = "0" * 64
 HEAD_ID = 1
 #: the ``audit_chain`` row of the retention checkpoint: the last entry pruned (its ``seq`` and
 #: hash); absent until ``telepharm retention`` first removes entries. Only entries at or below
-#: it may be deleted (migration 0039), and an entry above it must attest it
-#: (:data:`CHECKPOINT_ACTION`, detail ``audit.through_seq`` and ``audit.through_hash``).
+#: it, and older than the legal minimum, may be deleted (migration 0039), and an entry above it
+#: must attest it: a successful :data:`CHECKPOINT_ACTION` of :data:`RETENTION`, detail
+#: ``audit.through_seq`` and ``audit.through_hash``.
 CHECKPOINT_ID = 2
 CHECKPOINT_ACTION = "retention.run"
 
@@ -67,6 +68,8 @@ class Actor:
 
 
 SYSTEM = Actor("system", "hub")
+#: ``telepharm retention``, the one actor whose entries attest the checkpoint
+RETENTION = Actor("operator", "retention")
 
 
 @dataclass(frozen=True, slots=True)
@@ -302,11 +305,15 @@ async def verify(db: Database) -> ChainReport:
 
 
 async def _unattested(session: AsyncSession, start: tuple[int, str]) -> str | None:
-    """Why the checkpoint ``start`` is not the one a retention run recorded in the chain
-    (one moved or made by hand to hide removed entries); None if one attests it."""
+    """Why the checkpoint ``start`` is not the one a successful retention run recorded in
+    the chain (one moved or made by hand to hide removed entries, one a failed run named);
+    None if one attests it."""
     details = await session.scalars(
         select(AuditEvent.detail).where(
-            AuditEvent.action == CHECKPOINT_ACTION, AuditEvent.seq > start[0]
+            AuditEvent.action == CHECKPOINT_ACTION,
+            AuditEvent.actor == str(RETENTION),
+            AuditEvent.outcome == "success",
+            AuditEvent.seq > start[0],
         )
     )
     for detail in details:

@@ -145,5 +145,8 @@ def cmd_retention(args: argparse.Namespace, settings: Settings) -> None:
     rows = ", ".join(f"{n} {name}" for name, n in sorted(plan.rows.items()))
     if rows:
         print(f"{verb} with them: {rows}")
+    unlinked = ", ".join(f"{n} {link}" for link, n in sorted(plan.unlinked.items()) if n)
+    if unlinked:
+        print(f"{'would keep' if args.dry_run else 'kept'}, unlinked: {unlinked}")
     print(f"{verb} {plan.messages} messages as received, {plan.files} files")
     print(f"{verb} {plan.audit_entries} audit entries")

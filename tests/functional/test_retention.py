@@ -7,19 +7,25 @@ from __future__ import annotations
 import datetime as dt
 import os
 import uuid
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
 from sqlalchemy import delete, func, select, text, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from eprescribe.retention import Kind
 from server import audit
 from server.audit.models import AuditChain, AuditEvent
 from server.backup import retention
+from server.consults.models import ConsultRecordingRow, ConsultRow
 from server.db import Database
+from server.models import METADATA
+from server.patient_page.models import RefillRequest
 from server.prescriptions.models import InboundMessage, Prescription, PrescriptionTransition
 from server.settings import Settings, SettingsError
 from tests.conftest import Hub
+from tests.functional.consult_helpers import patient, scheduled
 from tests.functional.intake_helpers import post_script, sample_newrx
 from tests.support.processes import run_cli
 
@@ -48,7 +54,24 @@ async def _prescription(
         rx = await session.scalar(select(Prescription).where(Prescription.message_id == message_id))
         assert rx is not None
         rx.state, rx.dea_schedule, rx.updated_at = state, schedule, NOW - age
+        await _backdate(session, rx, NOW - age)
         return rx.id
+
+
+async def _backdate(session: AsyncSession, rx: Prescription, at: dt.datetime) -> None:
+    """Date ``rx``, its message as received and the rows that reference it ``at`` (the
+    intake made them now)."""
+    messages = METADATA.tables["inbound_messages"]
+    await session.execute(
+        update(messages).where(messages.c.id == rx.inbound_message_id).values(received_at=at)
+    )
+    rx.received_at = at
+    for table in METADATA.tables.values():
+        dated = {c: at for c in retention.DATED if c in table.c}
+        if table.name != "prescriptions" and dated and "prescription_id" in table.c:
+            await session.execute(
+                update(table).where(table.c.prescription_id == rx.id).values(dated)
+            )
 
 
 async def _ids(db: Database, model: type, column: str = "id") -> set[object]:
@@ -178,8 +201,8 @@ async def test_the_database_refuses_removing_entries_above_the_checkpoint(
             await session.execute(text("DELETE FROM audit_events WHERE seq = 6"))
 
 
-async def _checkpoint_moved(db: Database) -> None:
-    """Someone hides an entry: the checkpoint moved over it (then the database lets it go)."""
+async def _move_checkpoint(db: Database) -> tuple[int, str]:
+    """The checkpoint moved over the entry after it (the app's role may update it)."""
     async with db.transaction() as session:
         row = await session.get(AuditChain, audit.CHECKPOINT_ID)
         assert row is not None
@@ -193,7 +216,82 @@ async def _checkpoint_moved(db: Database) -> None:
             .where(AuditChain.id == audit.CHECKPOINT_ID)
             .values(seq=nxt.seq, hash=nxt.hash)
         )
-        await session.execute(delete(AuditEvent).where(AuditEvent.seq == nxt.seq))
+    return nxt.seq, nxt.hash
+
+
+async def _delete_as_admin(db: Database, seq: int) -> None:
+    """Someone with the database's admin rights deletes an entry, triggers off."""
+    async with db.engine.begin() as conn:
+        if db.engine.dialect.name == "postgresql":
+            await conn.execute(text("SET LOCAL session_replication_role = replica"))
+        else:
+            await conn.execute(text("DROP TRIGGER audit_events_no_delete"))
+        await conn.execute(delete(AuditEvent).where(AuditEvent.seq == seq))
+
+
+async def test_a_young_entry_below_a_moved_checkpoint_is_refused(
+    hub: Hub, settings: Settings, aged: dict[str, uuid.UUID]
+) -> None:
+    await retention.run(hub.db, settings, dry_run=False)
+    seq, _ = await _move_checkpoint(hub.db)  # over the run's own entry, written just now
+    with pytest.raises(Exception, match="append-only"):
+        async with hub.db.transaction() as session:
+            await session.execute(delete(AuditEvent).where(AuditEvent.seq == seq))
+    # an old one above the checkpoint is refused as before
+    await _old_entries(hub.db, 1, 7 * YEAR)
+    with pytest.raises(Exception, match="append-only"):
+        async with hub.db.transaction() as session:
+            await session.execute(
+                delete(AuditEvent).where(
+                    AuditEvent.seq == select(func.max(AuditEvent.seq)).scalar_subquery()
+                )
+            )
+
+
+async def test_a_failed_run_names_no_checkpoint_that_did_not_commit(
+    hub: Hub, settings: Settings, aged: dict[str, uuid.UUID], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    add = audit.add
+
+    async def failing(session: AsyncSession, actor: audit.Actor, event: audit.Event) -> None:
+        if event.action == audit.CHECKPOINT_ACTION and event.outcome == "success":
+            raise OSError("connection lost")  # the checkpoint's transaction rolls back
+        await add(session, actor, event)
+
+    monkeypatch.setattr(audit, "add", failing)
+    with pytest.raises(OSError, match="connection lost"):
+        await retention.run(hub.db, settings, dry_run=False, now=NOW)
+    monkeypatch.undo()
+    async with hub.db.sessions() as session:
+        assert await session.get(AuditChain, audit.CHECKPOINT_ID) is None
+        (detail,) = await session.scalars(
+            select(AuditEvent.detail).where(
+                AuditEvent.action == audit.CHECKPOINT_ACTION, AuditEvent.outcome == "failed"
+            )
+        )
+    assert "audit" not in detail
+    assert detail["prescriptions"] == {"prescriptions": 1, "controlled": 1}
+    assert (await audit.verify(hub.db)).intact
+
+
+async def _checkpoint_moved(db: Database) -> None:
+    """Someone hides an entry: the checkpoint moved over it, the entry deleted."""
+    seq, _ = await _move_checkpoint(db)
+    await _delete_as_admin(db, seq)
+
+
+def _attested_by_hand(actor: audit.Actor, outcome: str) -> Callable[[Database], Awaitable[None]]:
+    """Someone hides a recent entry: a ``retention.run`` entry appended by hand records the
+    checkpoint moved over it, the entry deleted."""
+
+    async def tamper(db: Database) -> None:
+        seq, digest = await _move_checkpoint(db)
+        detail = {"audit": {"through_seq": seq, "through_hash": digest}}
+        event = audit.Event(audit.CHECKPOINT_ACTION, "retention", outcome=outcome, detail=detail)
+        await audit.record(db, actor, event)
+        await _delete_as_admin(db, seq)
+
+    return tamper
 
 
 async def _altered(db: Database) -> None:
@@ -216,6 +314,14 @@ async def _forged(db: Database) -> None:
     ("tamper", "problem"),
     [
         (_checkpoint_moved, "no retention entry of the chain records that checkpoint"),
+        (
+            _attested_by_hand(audit.Actor("user", "someone"), "success"),
+            "no retention entry of the chain records that checkpoint",
+        ),
+        (
+            _attested_by_hand(audit.RETENTION, "failed"),
+            "no retention entry of the chain records that checkpoint",
+        ),
         (_altered, "entry 8 was altered after it was written"),
         (_forged, "entry 1 is missing (the next is 6)"),
     ],
@@ -274,3 +380,73 @@ def test_the_command_says_what_it_would_remove_then_removes_it(tmp_path: Path) -
     verified = run_cli(env, "audit", "verify")
     assert verified.returncode == 0, verified.stderr
     assert "audit chain intact: 1 entries" in verified.stdout  # the run's own summary
+
+
+async def test_a_recent_refill_request_keeps_its_old_prescription(
+    hub: Hub, settings: Settings, aged: dict[str, uuid.UUID]
+) -> None:
+    someone = uuid.UUID(await patient(hub))
+    async with hub.db.transaction() as session:
+        rx = await session.get(Prescription, aged["old"])
+        assert rx is not None
+        request = RefillRequest(
+            pharmacy_id=rx.pharmacy_id,
+            patient_id=someone,
+            prescription_id=rx.id,
+            kind="refill",
+            state="open",
+        )
+        session.add(request)
+    plan = await retention.run(hub.db, settings, dry_run=False, now=NOW)
+    assert dict(plan.prescriptions) == {Kind.CONTROLLED: 1}
+    assert aged["old"] in await _ids(hub.db, Prescription)
+    assert await _ids(hub.db, RefillRequest) == {request.id}
+    # once the request is as old, both go
+    async with hub.db.transaction() as session:
+        await session.execute(
+            update(RefillRequest).values(created_at=NOW - 7 * YEAR, updated_at=NOW - 7 * YEAR)
+        )
+    plan = await retention.run(hub.db, settings, dry_run=False, now=NOW)
+    assert dict(plan.prescriptions) == {Kind.PRESCRIPTIONS: 1}
+    assert plan.rows["patient_refill_requests"] == 1
+    assert aged["old"] not in await _ids(hub.db, Prescription)
+    assert not await _ids(hub.db, RefillRequest)
+    assert (await audit.verify(hub.db)).intact
+
+
+async def test_a_consult_linked_to_an_old_prescription_stays_unlinked(
+    hub: Hub, settings: Settings, aged: dict[str, uuid.UUID]
+) -> None:
+    consult = uuid.UUID((await scheduled(hub)).id)
+    recording = settings.data_dir / "recordings" / str(consult) / "segment-1.enc"
+    recording.parent.mkdir(parents=True)
+    recording.write_bytes(b"synthetic")
+    async with hub.db.transaction() as session:
+        await session.execute(
+            update(ConsultRow).where(ConsultRow.id == consult).values(prescription_id=aged["old"])
+        )
+        session.add(
+            ConsultRecordingRow(
+                consult_id=consult,
+                party="patient",
+                file=recording.name,
+                video_frames=1,
+                audio_frames=1,
+                dropped_frames=0,
+                bytes=9,
+                ended_at=NOW,
+            )
+        )
+    dry = await retention.run(hub.db, settings, dry_run=True, now=NOW)
+    assert dict(dry.unlinked) == {"consults.prescription_id": 1}
+    plan = await retention.run(hub.db, settings, dry_run=False, now=NOW)
+    assert dict(plan.prescriptions) == {Kind.PRESCRIPTIONS: 1, Kind.CONTROLLED: 1}
+    assert dict(plan.unlinked) == {"consults.prescription_id": 1}
+    assert "consults" not in plan.rows
+    assert aged["old"] not in await _ids(hub.db, Prescription)
+    async with hub.db.sessions() as session:
+        kept = await session.get(ConsultRow, consult)
+        assert kept is not None
+        assert kept.prescription_id is None
+    assert await _count(hub.db, ConsultRecordingRow) == 1
+    assert recording.read_bytes() == b"synthetic"
