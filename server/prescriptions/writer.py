@@ -293,7 +293,8 @@ async def _store_with_core(db: Database, records: list[IntakeRecord]) -> set[uui
         if fresh:
             await session.execute(insert(PRESCRIPTIONS), [r.prescription for r in fresh])
             await session.execute(insert(TRANSITIONS), [r.transition for r in fresh])
-            revisions.touch(session.sync_session, {r.prescription["pharmacy_id"] for r in fresh})
+            queued = [r.prescription for r in fresh if not r.prescription.get("test")]
+            revisions.touch(session.sync_session, {p["pharmacy_id"] for p in queued})
             await session.run_sync(audit.append, [r.audit for r in fresh])
     return stored
 
@@ -366,7 +367,7 @@ def _chained_inserts(shapes: Shapes, source: _Sources) -> str:
         f"m AS ({_insert(messages, m_cols)} {source(messages, m_cols)}"  # noqa: S608
         " ON CONFLICT DO NOTHING RETURNING id),"
         f" p AS ({_insert(prescriptions, p_cols)} {source(prescriptions, p_cols)}"
-        " WHERE u.inbound_message_id IN (SELECT id FROM m) RETURNING id, pharmacy_id),"
+        " WHERE u.inbound_message_id IN (SELECT id FROM m) RETURNING id, pharmacy_id, test),"
         f" t AS ({_insert(transitions, t_cols)} {source(transitions, t_cols)}"
         " WHERE u.prescription_id IN (SELECT id FROM p) RETURNING prescription_id)"
     )
@@ -384,11 +385,12 @@ def _single_statement_sql(shapes: Shapes) -> str:
 
 
 #: the queue revisions of the pharmacies that received prescriptions counted up
-#: (:mod:`.revisions`: a share drawn at random for each), in pharmacy-ID order
+#: (:mod:`.revisions`: a share drawn at random for each), in pharmacy-ID order; a test
+#: message never enters a queue, so it changes no revision
 _COUNT_UP = (
     "INSERT INTO queue_revisions (pharmacy_id, shard, revision)"  # noqa: S608 (a constant)
     f" SELECT pharmacy_id, floor(random() * {revisions.SHARDS})::smallint, 1"
-    " FROM (SELECT DISTINCT pharmacy_id FROM p) d ORDER BY pharmacy_id"
+    " FROM (SELECT DISTINCT pharmacy_id FROM p WHERE NOT test) d ORDER BY pharmacy_id"
     " ON CONFLICT (pharmacy_id, shard) DO UPDATE SET revision = queue_revisions.revision + 1"
 )
 

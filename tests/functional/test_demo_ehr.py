@@ -267,6 +267,12 @@ async def test_off_the_demo_ehr_does_not_exist(
 def test_serve_refuses_the_demo_ehr_on_a_network_address(settings: Settings) -> None:
     """Its page has no sign-in, so a loopback issuer is not enough: the bind must be loopback
     too (``--host 0.0.0.0`` would show the demo prescriber's page to the network)."""
-    args = argparse.Namespace(host="0.0.0.0", port=0, no_worker=True, reuse_port=False)  # noqa: S104
+    args = argparse.Namespace(
+        host="0.0.0.0",  # noqa: S104
+        port=0,
+        no_worker=True,
+        reuse_port=False,
+        metrics_port=None,
+    )
     with pytest.raises(CliError, match="loopback only"):
         serve.cmd_serve(args, settings)

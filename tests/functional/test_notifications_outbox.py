@@ -167,6 +167,15 @@ class Published(list[uuid.UUID]):
         self.extend(ids)
 
 
+def last_daytime(moment: dt.datetime) -> dt.datetime:
+    """``moment``, or the last minute before it outside 21:00-08:00 in New York."""
+    local = moment.astimezone(NEW_YORK)
+    if dt.time(8) <= local.time() < dt.time(21):
+        return moment
+    day = local.date() if local.time() >= dt.time(21) else local.date() - dt.timedelta(days=1)
+    return dt.datetime.combine(day, dt.time(20, 59), NEW_YORK).astimezone(dt.UTC)
+
+
 async def enqueue(
     hub: Hub,
     patient: tuple[uuid.UUID, uuid.UUID],
@@ -177,9 +186,13 @@ async def enqueue(
     address: str = PATIENT_EMAIL,
     now: dt.datetime | None = None,
 ) -> uuid.UUID:
-    """Written in a unit of work as a feature's store would, published after its commit."""
+    """Written in a unit of work as a feature's store would, published after its commit; by
+    default at the last moment outside the patient's quiet hours (due at once, whatever the
+    time of day the tests run)."""
     pharmacy_id, patient_id = patient
     recipient = Recipient(address, NEW_YORK, "en", QuietHours(dt.time(21), dt.time(8)))
+    if now is None:
+        now = last_daytime(utcnow())
     async with hub.db.transaction() as session:
         notification_id = await session.run_sync(
             lambda s: store.enqueue(
