@@ -40,17 +40,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> None:
 
     from . import metrics
 
-    if args.metrics_port is not None:
-        settings = dataclasses.replace(settings, metrics_port=args.metrics_port)
-    # the embedded mode (one hub and its own worker) is the whole deployment: the metrics of
-    # an earlier run start again; hub processes that share a port, or a hub beside separate
-    # workers, leave that to `telepharm metrics reset` before the units start
-    metrics.prepare_process(settings, fresh=not (args.reuse_port or args.no_worker))
-
-    from .app import create_app
-    from .logs import AccessLogger
-    from .worker.embedded import embedded_worker
-
+    # refusals first: a refused serve changes nothing in the process
     if settings.demo_ehr and not is_loopback(args.host):
         # its page has no sign-in: synthetic data on a laptop, never on a network
         raise CliError(
@@ -63,6 +53,17 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> None:
             "--reuse-port needs TELEPHARM_REDIS_URL: without Redis the two sides of a consult,"
             " on different hub processes, never meet"
         )
+    if args.metrics_port is not None:
+        settings = dataclasses.replace(settings, metrics_port=args.metrics_port)
+    # the embedded mode (one hub and its own worker) is the whole deployment: the metrics of
+    # an earlier run start again; hub processes that share a port, or a hub beside separate
+    # workers, leave that to `telepharm metrics reset` before the units start
+    metrics.prepare_process(settings, fresh=not (args.reuse_port or args.no_worker))
+
+    from .app import create_app
+    from .logs import AccessLogger
+    from .worker.embedded import embedded_worker
+
     _use_uvloop()
     log.info("serving on http://%s:%d (issuer %s)", args.host, args.port, settings.issuer)
     app = create_app(settings)
