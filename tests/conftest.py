@@ -24,7 +24,14 @@ from server.models import METADATA
 from server.settings import Settings
 
 PG_URL = os.environ.get("TELEPHARM_TEST_DATABASE_URL", "")
-BACKENDS = ["sqlite"] + (["postgresql"] if PG_URL else [])
+#: the databases a database-backed test runs on: SQLite always and PostgreSQL when its URL is set;
+#: TELEPHARM_TEST_BACKENDS (comma-separated) narrows that, e.g. to ``postgresql`` for a run beside
+#: an embedded one that already covers SQLite (.ci/run)
+BACKENDS = [
+    name
+    for name in ["sqlite"] + (["postgresql"] if PG_URL else [])
+    if name in os.environ.get("TELEPHARM_TEST_BACKENDS", "sqlite,postgresql").split(",")
+]
 ISSUER = "http://127.0.0.1:8080"
 
 

@@ -11,6 +11,11 @@ patients:
    and outbound workers, beat, PostgreSQL, Redis), loaded through nginx over TLS while the
    workers check; the check queue's depth (prescriptions not checked yet) sampled every second,
    then the time until every prescription is checked;
+   then a paced phase: BENCH_PACED_SECONDS (60) of an open-loop sender at BENCH_PACED_SHARE
+   (0.9) of the ceiling just measured, through nginx, where the check queue must stay level (the
+   sustainable rate, as opposed to what a saturating load squeezes through); with BENCH_PROFILE
+   set, py-spy records the check worker (and its pool's children) during the saturating load
+   and the report lists where its CPU went;
 3. the default single-process hub (`telepharm serve`: SQLite and its embedded worker checking
    while it takes messages), plain HTTP, then its drain likewise.
 For 2 and 3: every acknowledged message stored, every prescription checked exactly once, and
@@ -25,6 +30,7 @@ import json
 import os
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
@@ -36,6 +42,7 @@ from typing import Any
 from tests.benchmarks.cpu import cpu_by_role, cpu_per_message
 from tests.benchmarks.intake import CONNECTIONS, HERE, SECONDS, cli, process, token_for, wrk
 from tests.faults.cluster import Records, wait_for
+from tests.faults.load import Load
 from tests.rehearsal.steps import Edge, _token, operators
 from tests.rehearsal.topology import Topology
 from tests.support.processes import free_port, wait_port
@@ -47,6 +54,11 @@ BUS = os.environ.get("BENCH_BUS", "redis://127.0.0.1:6379/13")
 #: seconds the workers get, after the load, to check what is left
 DRAIN = float(os.environ.get("BENCH_DRAIN", "900"))
 CORES = os.cpu_count() or 1
+PACED_SECONDS = float(os.environ.get("BENCH_PACED_SECONDS", "60"))
+PACED_SHARE = float(os.environ.get("BENCH_PACED_SHARE", "0.9"))
+#: a directory for py-spy's raw profile of the check worker during the saturating load
+PROFILE = os.environ.get("BENCH_PROFILE", "")
+PY_SPY = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
 
 
 class Depth:
@@ -98,6 +110,68 @@ def after_the_load(records: Records, load: dict[str, Any], stored: int) -> dict[
     }
 
 
+def spy(pid: int, seconds: float, out: Path) -> subprocess.Popen[bytes]:
+    """py-spy recording process ``pid`` and its children (Celery's pool) for ``seconds``, in
+    collapsed-stack form; idle samples left out, so the shares are of CPU spent."""
+    return subprocess.Popen(
+        [PY_SPY, "record", "--subprocesses", "-r", "200", "-d", str(int(seconds)),
+         "-f", "raw", "-o", str(out), "-p", str(pid)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+
+
+def _frame(frame: str) -> str:
+    """``function (path/file.py:line)`` as ``function (file.py)``: a function, whatever line."""
+    function, _, where = frame.partition(" (")
+    return f"{function} ({where.rsplit('/', 1)[-1].split(':')[0].rstrip(')')})"
+
+
+def profile_summary(raw: Path, top: int = 25) -> dict[str, Any]:
+    """Where the samples went: by function including callees (a share of all samples, each
+    function counted once a stack), and by the leaf function (self time)."""
+    inclusive: dict[str, int] = {}
+    leaf: dict[str, int] = {}
+    total = 0
+    for line in raw.read_text().splitlines():
+        stack, _, count_text = line.rpartition(" ")
+        if not count_text.isdigit():
+            continue
+        count = int(count_text)
+        total += count
+        frames = [_frame(f) for f in stack.split(";") if not f.startswith(("process ", "thread "))]
+        for frame in set(frames):
+            inclusive[frame] = inclusive.get(frame, 0) + count
+        if frames:
+            leaf[frames[-1]] = leaf.get(frames[-1], 0) + count
+
+    def shares(counts: dict[str, int]) -> list[str]:
+        ranked = sorted(counts.items(), key=lambda kv: -kv[1])[:top]
+        return [f"{100 * n / max(total, 1):5.1f} % {name}" for name, n in ranked]
+
+    return {"samples": total, "inclusive": shares(inclusive), "self": shares(leaf)}
+
+
+def paced(edge: Edge, token: str, records: Records, rate: float) -> dict[str, Any]:
+    """An open-loop sender at ``rate`` through nginx: does the check queue stay level?"""
+    load = Load(edge.base, token, rate, patients=PATIENTS, tls=edge.ssl_context())
+    with Depth(records) as depth:
+        load.start()
+        time.sleep(PACED_SECONDS)
+        load.stop()
+    stopped = time.monotonic()
+    drained = wait_for(lambda: records.unchecked() == 0, DRAIN, every=1)
+    answers = load.answers()
+    return {
+        "offered_per_s": round(rate, 1),
+        "sent": len(load.sent),
+        "answers": answers,
+        "acknowledged_share": round(answers.get("000", 0) / max(len(load.sent), 1), 4),
+        "latency_ms": {f"p{p}": load.latency_ms(p) for p in (50, 95, 99)},
+        "queue_depth": depth.summary(),
+        "drain_s": round(time.monotonic() - stopped, 1) if drained else None,
+    }
+
+
 def ceiling(cpu_ms: dict[str, float]) -> float:
     return round(CORES * 1000 / cpu_ms["all"], 1) if cpu_ms.get("all") else 0.0
 
@@ -133,6 +207,8 @@ def production(work: Path, template: Path) -> dict[str, Any]:
         records = Records(f"postgresql+asyncpg://postgres@127.0.0.1/{top.database}")
         try:
             roots: dict[str, int | list[int]] = dict(roles.items())
+            checks = next(s for s in top.started if s.name == "worker@checks").process.pid
+            recorder = spy(checks, SECONDS, work / "checks.raw") if PROFILE else None
             before = cpu_by_role(roots, top.database)
             with Depth(records) as depth:
                 load = wrk(edge.base, template, token, f"prod{int(time.time())}", None, PATIENTS)
@@ -140,6 +216,9 @@ def production(work: Path, template: Path) -> dict[str, Any]:
             stored = len(records.stored())
             outcome = after_the_load(records, load, stored)
             drained = cpu_by_role(roots, top.database)
+            steady = paced(edge, token, records, PACED_SHARE * ceiling(
+                cpu_per_message(before, at_end, load["total"])
+            ))  # fmt: skip
         finally:
             records.close()
     finally:
@@ -147,6 +226,13 @@ def production(work: Path, template: Path) -> dict[str, Any]:
         top.drop_database()
         top.flush_redis()
     intake_cpu = cpu_per_message(before, at_end, load["total"])
+    profiled: dict[str, Any] = {}
+    if recorder is not None:
+        recorder.wait(60)
+        kept = Path(PROFILE) / "checks-worker.raw"
+        kept.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(work / "checks.raw", kept)
+        profiled = {"check_worker_profile": {"raw": str(kept), **profile_summary(kept)}}
     return {
         **load,
         "hub_processes": len(roles.get("hub", [])),
@@ -156,6 +242,8 @@ def production(work: Path, template: Path) -> dict[str, Any]:
         "cpu_ms_per_message_during_load": intake_cpu,
         "cpu_ms_per_message_load_and_drain": cpu_per_message(before, drained, load["total"]),
         "ceiling_per_s_during_load": ceiling(intake_cpu),
+        "paced": steady,
+        **profiled,
     }
 
 
@@ -223,6 +311,8 @@ def main() -> int:
         )
         if bad
     ]
+    if results["production"]["paced"]["drain_s"] is None:
+        problems.append("production: the paced phase's queue did not drain")
     if problems:
         print("problems: " + "; ".join(problems), file=sys.stderr)
         print(f"logs kept in {work}", file=sys.stderr)

@@ -144,7 +144,7 @@ def test_a_payment_at_the_counter_is_settled_refunded_and_reconciled(
     shots.take(page, "04-refund-refused")
     admin = grant_refunds(demo_hub, demo_hub.username)
     page.get_by_role("button", name="Refund", exact=True).click()
-    expect(done).to_have_text("Refunded $7.50.")
+    expect(done).to_have_text("Refunded $7.50.", timeout=20_000)
     expect(balance).to_have_text("Balance: $12.50")
     expect(payment).to_contain_text("$7.50 refunded")
     expect(page.locator("tr[data-kind=refund]")).to_contain_text("Copay recalculated")

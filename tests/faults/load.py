@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import re
+import ssl
 import statistics
 import threading
 import time
@@ -59,8 +60,17 @@ def _unclear(answer: str) -> bool:
 
 
 class Load:
-    def __init__(self, base: str, token: str, rate: float, patients: int = 1) -> None:
+    def __init__(
+        self,
+        base: str,
+        token: str,
+        rate: float,
+        patients: int = 1,
+        tls: ssl.SSLContext | None = None,
+    ) -> None:
         self.url = base + "/ncpdp/script"
+        #: the trust for an https ``base`` (nginx's certificate); None: the system's
+        self.tls = tls
         #: how many different patients the messages are for (one: the sample's own)
         self.patients = patients
         self.headers = {"Content-Type": "application/xml", "Authorization": f"Bearer {token}"}
@@ -93,7 +103,7 @@ class Load:
     async def _run(self) -> None:
         timeout = aiohttp.ClientTimeout(total=CLIENT_TIMEOUT)
         async with aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(limit=300), timeout=timeout
+            connector=aiohttp.TCPConnector(limit=300, ssl=self.tls or True), timeout=timeout
         ) as session:
             tasks: set[asyncio.Task[None]] = set()
             start = time.monotonic()
@@ -144,7 +154,8 @@ class Load:
     async def _resend_all(self, attempts: int) -> None:
         timeout = aiohttp.ClientTimeout(total=CLIENT_TIMEOUT * 2)
         limit = asyncio.Semaphore(16)
-        async with aiohttp.ClientSession(timeout=timeout) as session:
+        connector = aiohttp.TCPConnector(ssl=self.tls or True)
+        async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
 
             async def resend(sent: Sent) -> None:
                 async with limit:

@@ -20,7 +20,7 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from server.backup.archive import libpq_env
-from tests.conftest import PG_URL
+from tests.conftest import BACKENDS, PG_URL
 from tests.functional.intake_helpers import sample_newrx
 from tests.support.processes import free_port, run_cli, serving
 from tests.support.tokens import client_token
@@ -80,7 +80,7 @@ def _listed(base: str, token: str, count: int) -> list[dict[str, str]]:
     raise AssertionError("the prescriptions were not checked")
 
 
-@pytest.fixture(params=["sqlite"] + (["postgresql"] if PG_URL else []))
+@pytest.fixture(params=BACKENDS)
 def databases(request: pytest.FixtureRequest) -> Iterator[tuple[str, str]]:
     """The source hub's database URL and an empty one to restore into ("" for SQLite: the
     data dir's own file)."""
