@@ -35,6 +35,7 @@ from .dispensing import fills_feature as fills
 from .errors import error_middleware
 from .metrics import http as metrics
 from .notifications import callbacks as notifications
+from .notifications import settings_http as notification_settings
 from .notifications import templates_http as notification_templates
 from .notifications import triggers
 from .patients import contacts_feature as patient_contacts
@@ -83,6 +84,7 @@ def create_app(settings: Settings) -> web.Application:
     payments.setup(app, settings)  # the ledger; a fill that becomes ready is charged
     notifications.setup(app, settings)  # the SMS provider's signed status callbacks
     notification_templates.setup(app, settings)  # a pharmacy's own templates (admins)
+    notification_settings.setup(app, settings)  # the events switched, drug names allowed
     openapi.setup(app, settings)  # describes the routes of every feature
     webclient.setup(app, settings)
     demo_ehr.setup(app, settings)  # only with TELEPHARM_DEMO_EHR=1 (make run): the demo prescriber

@@ -1,7 +1,8 @@
 """A pharmacy admin's notification templates: each kind's template in each language (the
 pharmacy's own or the default), saved after a preview filled in with synthetic values, reset
-to the default; and the drug-name setting. The caller's own pharmacy only, pharmacy admins
-only (anyone else: 403, audited); every change audited with the versions before and after
+to the default (the drug-name setting they are checked against is changed at
+:mod:`.settings_http`). The caller's own pharmacy only, pharmacy admins only (anyone else:
+403, audited); every change audited with the versions before and after
 (:mod:`.template_store`). The rules are the domain's (:mod:`eprescribe.notifications.custom`):
 a template they refuse is a 422 whose code names the rule and whose detail says why."""
 
@@ -120,14 +121,6 @@ class TemplatePreview(msgspec.Struct, frozen=True, kw_only=True):
     sms: SmsPreview
     email: EmailPreview | None
     samples: dict[str, str]
-
-
-class SettingsChange(Body, frozen=True):
-    allow_drug_names: bool
-
-
-class NotificationSettingsOut(msgspec.Struct, frozen=True, kw_only=True):
-    allow_drug_names: bool
 
 
 def _target(request: web.Request) -> tuple[EventKind, str]:
@@ -327,45 +320,9 @@ async def reset_template(request: web.Request) -> web.Response:
     return respond(item)
 
 
-@operation(
-    Operation(
-        operation_id="updateNotificationSettings",
-        summary="Allow drug names in the pharmacy's texts and email subjects, or not",
-        scope=SCOPE,
-        body=SettingsChange,
-        response=NotificationSettingsOut,
-        errors=("400", "401", "403", "413", "415"),
-    )
-)
-async def update_settings(request: web.Request) -> web.Response:
-    who = await caller(request, SCOPE)
-    change = await read_json_as(request, SettingsChange, 1024)
-    refused = audit.Event(
-        "notification_settings.update",
-        "notification_settings",
-        str(who.pharmacy_id),
-        pharmacy_id=who.pharmacy_id,
-        detail={"requested": {"allow_drug_names": change.allow_drug_names}},
-    )
-    try:
-        async with audit.refusable(request.app[DATABASE]) as session:
-            await _admin(session, who, refused)
-            allowed = await session.run_sync(
-                template_store.set_allow_drug_names,
-                who.actor,
-                who.pharmacy_id,
-                change.allow_drug_names,
-                utcnow(),
-            )
-    except IntegrityError:
-        raise Conflict("The settings were changed at the same time; try again.") from None
-    return respond(NotificationSettingsOut(allow_drug_names=allowed))
-
-
 def setup(app: web.Application, settings: Settings) -> None:
     one = f"{PREFIX}/templates/{{kind}}/{{language}}"
     app.router.add_get(f"{PREFIX}/templates", list_templates)
     app.router.add_put(one, save_template)
     app.router.add_delete(one, reset_template)
     app.router.add_post(f"{one}/preview", preview_template)
-    app.router.add_put(f"{PREFIX}/settings", update_settings)

@@ -73,6 +73,9 @@ class Prescription(Base):
             sqlite_where=text("claimed_until IS NOT NULL"),
         ),
         Index("ix_prescriptions_pharmacy_message", "pharmacy_id", "message_id"),
+        # the schedule's "received" job, across pharmacies: the window's rows in its order
+        # (server.schedule.jobs.received)
+        Index("ix_prescriptions_received", "received_at", "id"),
         # a patient's accepted prescriptions (active medications) without reading the others
         Index("ix_prescriptions_patient_state", "patient_id", "state"),
         # the pharmacy's Rx numbers are its own, and each names one prescription

@@ -39,6 +39,7 @@ from tests.functional.verification_helpers import staff
 BASE = "/api/v1/notifications/templates"
 READY_ES = f"{BASE}/ready_for_pickup/es"
 READY_EN = f"{BASE}/ready_for_pickup/en"
+SETTINGS = "/api/v1/notifications/settings"
 SMS_ES = "$pharmacy_name: su receta le espera hasta el $pickup_by. Responda STOP para salir."
 TEXTS_ES = {
     "sms": SMS_ES,
@@ -168,14 +169,13 @@ async def test_only_the_pharmacys_admins(hub: Hub) -> None:
         assert (await call(hub, "PUT", READY_ES, token, TEXTS_ES))[0] == 403
         assert (await call(hub, "DELETE", READY_ES, token))[0] == 403
         settings = {"allow_drug_names": True}
-        assert (await call(hub, "PUT", "/api/v1/notifications/settings", token, settings))[0] == 403
+        assert (await call(hub, "PUT", SETTINGS, token, settings))[0] == 403
     assert await hub.audit_outcomes("notification_template.save") == ["refused"] * 2
     assert await hub.audit_outcomes("notification_settings.update") == ["refused"] * 2
 
     assert (await call(hub, "PUT", READY_ES, admin, TEXTS_ES))[0] == 200
-    status, body = await call(hub, "PUT", "/api/v1/notifications/settings", admin,
-                              {"allow_drug_names": True})  # fmt: skip
-    assert (status, body) == (200, {"allow_drug_names": True})
+    status, body = await call(hub, "PUT", SETTINGS, admin, {"allow_drug_names": True})
+    assert (status, body["allow_drug_names"]) == (200, True)
     # the other pharmacy's admin sees and changes only their own
     status, listing = await call(hub, "GET", BASE, other)
     assert listing["allow_drug_names"] is False
@@ -185,6 +185,48 @@ async def test_only_the_pharmacys_admins(hub: Hub) -> None:
     status, listing = await call(hub, "GET", BASE, admin)
     mine = _item(listing, "ready_for_pickup", "es")
     assert (mine["custom"], mine["version"], listing["allow_drug_names"]) == (True, 1, True)
+
+
+async def test_the_settings_route_changes_each_setting_by_its_role(hub: Hub) -> None:
+    await hub.pharmacy()
+    admin = await staff(hub, "boss", role="pharmacy_admin")
+    pharmacist = await staff(hub, "alice")
+    technician = await staff(hub, "tom", role="technician")
+    off = {"switches": [{"kind": "refill_due", "enabled": False}]}
+
+    # both roles read both settings; a technician neither
+    for token in (admin, pharmacist):
+        status, body = await call(hub, "GET", SETTINGS, token)
+        assert (status, body["allow_drug_names"], body["enabled"]["refill_due"]) == (
+            200,
+            False,
+            True,
+        )
+    assert (await call(hub, "GET", SETTINGS, technician))[0] == 403
+
+    # the switches are the pharmacists', the drug names the admins': the other is refused
+    assert (await call(hub, "PUT", SETTINGS, admin, off))[0] == 403
+    assert (await call(hub, "PUT", SETTINGS, technician, off))[0] == 403
+    both = {**off, "allow_drug_names": True}
+    assert (await call(hub, "PUT", SETTINGS, pharmacist, both))[0] == 403
+    assert (await call(hub, "PUT", SETTINGS, admin, both))[0] == 403
+    assert (await call(hub, "PUT", SETTINGS, pharmacist, {}))[0] == 400
+    assert await hub.audit_outcomes("pharmacy.notifications.changed") == ["refused"] * 3
+    assert await hub.audit_outcomes("notification_settings.update") == ["refused"]
+
+    status, body = await call(hub, "PUT", SETTINGS, pharmacist, off)
+    assert (status, body["enabled"]["refill_due"], body["allow_drug_names"]) == (200, False, False)
+    status, body = await call(hub, "PUT", SETTINGS, admin, {"allow_drug_names": True})
+    assert (status, body["enabled"]["refill_due"], body["allow_drug_names"]) == (200, False, True)
+    assert await hub.audit_outcomes("pharmacy.notifications.changed") == [
+        "refused",
+        "refused",
+        "refused",
+        "success",
+    ]
+    assert await hub.audit_outcomes("notification_settings.update") == ["refused", "success"]
+    # the old path is gone
+    assert (await hub.client.get("/api/v1/notification-settings")).status == 404
 
 
 async def _send(hub: Hub, settings: Settings, port: int, row: Notification) -> None:
@@ -217,8 +259,7 @@ async def test_the_pharmacys_template_is_sent_and_never_leaks_a_drug_name_once_d
     mailbox: tuple[Mailbox, int],  # noqa: F811
 ) -> None:
     admin = await staff(hub, "boss", role="pharmacy_admin")
-    settings_url = "/api/v1/notifications/settings"
-    assert (await call(hub, "PUT", settings_url, admin, {"allow_drug_names": True}))[0] == 200
+    assert (await call(hub, "PUT", SETTINGS, admin, {"allow_drug_names": True}))[0] == 200
     named = {
         "sms": "$pharmacy_name: your $drug_name is ready until $pickup_by.",
         "email_subject": "Your $drug_name is ready",
@@ -247,7 +288,7 @@ async def test_the_pharmacys_template_is_sent_and_never_leaks_a_drug_name_once_d
     assert "is ready until" in sent[0].get_body(("plain",)).get_content()
 
     # switched off: the stored template is not used again (the default, naming no drug)
-    assert (await call(hub, "PUT", settings_url, admin, {"allow_drug_names": False}))[0] == 200
+    assert (await call(hub, "PUT", SETTINGS, admin, {"allow_drug_names": False}))[0] == 200
     rx_id, _ = await approved(hub, checker, team)
     await to_ready(hub, team, rx_id)
     _, second = await notices(hub, EventKind.READY_FOR_PICKUP)

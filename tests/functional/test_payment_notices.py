@@ -139,7 +139,7 @@ async def test_a_refused_instalment_tells_the_patient_once_an_attempt(
     status, body = await call(
         hub,
         "PUT",
-        "/api/v1/notification-settings",
+        "/api/v1/notifications/settings",
         alice,
         {"switches": [{"kind": "payment_failed", "enabled": False}]},
     )

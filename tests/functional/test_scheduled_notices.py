@@ -204,17 +204,17 @@ async def test_quiet_hours_consent_and_the_pharmacys_switch(
     status, body = await call(
         hub,
         "PUT",
-        "/api/v1/notification-settings",
+        "/api/v1/notifications/settings",
         team.alice,
         {"switches": [{"kind": "prescription_received", "enabled": False}]},
     )
     assert (status, body["enabled"]["prescription_received"]) == (200, False), body
     assert body["enabled"]["refill_due"] is True
-    status, body = await call(hub, "GET", "/api/v1/notification-settings", team.alice)
+    status, body = await call(hub, "GET", "/api/v1/notifications/settings", team.alice)
     assert body["enabled"]["prescription_received"] is False
     bad = {"switches": [{"kind": "sign_in_code", "enabled": False}]}
-    assert (await call(hub, "PUT", "/api/v1/notification-settings", team.alice, bad))[0] == 422
-    assert (await call(hub, "GET", "/api/v1/notification-settings", team.tom))[0] == 403
+    assert (await call(hub, "PUT", "/api/v1/notifications/settings", team.alice, bad))[0] == 422
+    assert (await call(hub, "GET", "/api/v1/notifications/settings", team.tom))[0] == 403
     await approved(hub, checker, team)
     assert (await run(schedule, morning(utcnow())))["prescription_received"] == 0
     assert len(await notices(hub, K.PRESCRIPTION_RECEIVED)) == 1
