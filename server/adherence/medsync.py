@@ -159,10 +159,7 @@ async def _own(
             PatientProfile.id == patient_id, PatientProfile.pharmacy_id == who.pharmacy_id
         )
     )
-    if found is None:
-        await audit.refuse(
-            session, who.actor, replace(event, outcome="not_found"), NotFound("No such patient.")
-        )
+    await audit.found(session, who.actor, event, found, NotFound("No such patient."))
 
 
 @operation(

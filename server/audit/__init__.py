@@ -28,8 +28,8 @@ import sys
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
-from typing import Any, NoReturn, Protocol
+from dataclasses import dataclass, field, replace
+from typing import Any, NoReturn, Protocol, TypeVar
 
 import orjson
 from sqlalchemy import Connection, RowMapping, func, insert, select, update
@@ -52,6 +52,7 @@ HEAD_ID = 1
 #: ``audit.through_seq`` and ``audit.through_hash``.
 CHECKPOINT_ID = 2
 CHECKPOINT_ACTION = "retention.run"
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -389,6 +390,18 @@ async def refuse(session: AsyncSession, actor: Actor, event: Event, refusal: Exc
     statement of :func:`refusable`'s unit of work and end it with ``refusal``."""
     await add(session, actor, event)
     raise _Refused(refusal)
+
+
+async def found(
+    session: AsyncSession, actor: Actor, event: Event, row: T | None, missing: Exception
+) -> T:
+    """``row``, the caller's pharmacy's record the unit of work reads or changes; ``None`` (in
+    another pharmacy, or nowhere) ends :func:`refusable`'s unit of work with ``missing``,
+    ``event`` recorded as a miss (``not_found``): a probe for other pharmacies' IDs leaves a
+    trace."""
+    if row is None:
+        await refuse(session, actor, replace(event, outcome="not_found"), missing)
+    return row
 
 
 async def record(db: Database, actor: Actor, event: Event) -> None:

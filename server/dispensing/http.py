@@ -434,7 +434,8 @@ async def get_fill(request: web.Request) -> web.Response:
     """``GET /api/v1/fills/{id}``."""
     who = await caller(request, READ_SCOPE)
     fill_id = path_uuid(request, "fill")
-    async with request.app[DATABASE].transaction() as session:
+    event = audit.Event("fill.read", "fill", str(fill_id))
+    async with audit.refusable(request.app[DATABASE]) as session:
         found = (
             await session.execute(
                 select(FillRow, Prescription)
@@ -442,25 +443,16 @@ async def get_fill(request: web.Request) -> web.Response:
                 .where(FillRow.id == fill_id, FillRow.pharmacy_id == who.pharmacy_id)
             )
         ).first()
-        steps = (
-            list(
-                await session.scalars(
-                    select(FillTransition)
-                    .where(FillTransition.fill_id == fill_id)
-                    .order_by(FillTransition.id)
-                )
+        row, rx = await audit.found(session, who.actor, event, found, NotFound("No such fill."))
+        steps = list(
+            await session.scalars(
+                select(FillTransition)
+                .where(FillTransition.fill_id == fill_id)
+                .order_by(FillTransition.id)
             )
-            if found
-            else []
         )
-        images = await session.run_sync(lambda s: current_images(s, fill_id)) if found else []
-        event = audit.Event(
-            "fill.read", "fill", str(fill_id), outcome="success" if found else "not_found"
-        )
+        images = await session.run_sync(lambda s: current_images(s, fill_id))
         await audit.add(session, who.actor, event)
-    if found is None:
-        raise NotFound("No such fill.")
-    row, rx = found
     return respond(_view(row, rx, steps, [image_view(i) for i in images]))
 
 

@@ -360,25 +360,20 @@ async def list_images(request: web.Request) -> web.Response:
     who = await caller(request, READ_SCOPE)
     who.require_role(*STAFF)
     fill_id = _fill_id(request)
-    async with request.app[DATABASE].transaction() as session:
+    event = _event("images", who, fill_id)
+    async with audit.refusable(request.app[DATABASE]) as session:
         found = await session.scalar(
             select(FillRow.id).where(FillRow.id == fill_id, FillRow.pharmacy_id == who.pharmacy_id)
         )
-        rows = (
-            list(
-                await session.scalars(
-                    select(FillImage)
-                    .where(FillImage.fill_id == fill_id)
-                    .order_by(FillImage.created_at, FillImage.id)
-                )
+        await audit.found(session, who.actor, event, found, NotFound("No such fill."))
+        rows = list(
+            await session.scalars(
+                select(FillImage)
+                .where(FillImage.fill_id == fill_id)
+                .order_by(FillImage.created_at, FillImage.id)
             )
-            if found
-            else []
         )
-        outcome = "success" if found else "not_found"
-        await audit.add(session, who.actor, _event("images", who, fill_id, outcome))
-    if found is None:
-        raise NotFound("No such fill.")
+        await audit.add(session, who.actor, event)
     return respond(ImageList(items=[view(r) for r in rows]))
 
 

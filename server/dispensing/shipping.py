@@ -98,11 +98,8 @@ async def _fill(
             .with_for_update(of=Fill)
         )
     ).first()
-    if found is None:
-        await audit.refuse(
-            session, who.actor, replace(event, outcome="not_found"), NotFound("No such fill.")
-        )
-    return found[0], found[1]
+    fill, rx = await audit.found(session, who.actor, event, found, NotFound("No such fill."))
+    return fill, rx
 
 
 async def _refuse(

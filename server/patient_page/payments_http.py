@@ -18,6 +18,7 @@ from aiohttp import web
 from ..http import read_json_as, respond
 from ..openapi import Body, Operation, Timestamp, operation, path
 from ..payments.http import (
+    IDEMPOTENCY_KEY_PARAMETER,
     Amount,
     Asked,
     Cards,
@@ -168,13 +169,7 @@ async def remove_card(request: web.Request) -> web.Response:
         summary="The patient pays (part of) their balance with a card of theirs",
         scope=None,
         parameters=[
-            {
-                "name": "Idempotency-Key",
-                "in": "header",
-                "required": False,
-                "schema": {"type": "string", "pattern": "^[A-Za-z0-9_-]{8,64}$"},
-                "description": "the same key again answers with the same payment",
-            },
+            IDEMPOTENCY_KEY_PARAMETER,
         ],
         body=MyPayment,
         response=Asked,

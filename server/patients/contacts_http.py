@@ -148,10 +148,8 @@ async def _profile_or_refuse(
     session: AsyncSession, who: Caller, patient_id: uuid.UUID, event: audit.Event
 ) -> None:
     """The profile (locked) must be the caller's pharmacy's: else 404, audited as a miss."""
-    if await contacts.own_profile(session, patient_id, who.pharmacy_id) is None:
-        await audit.refuse(
-            session, who.actor, replace(event, outcome="not_found"), NotFound("No such patient.")
-        )
+    found = await contacts.own_profile(session, patient_id, who.pharmacy_id)
+    await audit.found(session, who.actor, event, found, NotFound("No such patient."))
 
 
 @operation(

@@ -184,22 +184,20 @@ async def get_patient(request: web.Request) -> web.Response:
     """``GET /api/v1/patients/{id}``."""
     who = await caller(request, SCOPE)
     patient_id = path_uuid(request, "patient")
-    async with request.app[DATABASE].transaction() as session:
-        profile = await _own(session, who.pharmacy_id, patient_id)
-        rows = (
-            list(
-                await session.scalars(
-                    select(Prescription)
-                    .where(
-                        Prescription.patient_id == patient_id,
-                        Prescription.pharmacy_id == who.pharmacy_id,
-                    )
-                    .order_by(Prescription.received_at.desc())
-                    .limit(MAX_PRESCRIPTIONS)
+    event = audit.Event("patient.read", "patient", str(patient_id))
+    async with audit.refusable(request.app[DATABASE]) as session:
+        found = await _own(session, who.pharmacy_id, patient_id)
+        profile = await audit.found(session, who.actor, event, found, NotFound("No such patient."))
+        rows = list(
+            await session.scalars(
+                select(Prescription)
+                .where(
+                    Prescription.patient_id == patient_id,
+                    Prescription.pharmacy_id == who.pharmacy_id,
                 )
+                .order_by(Prescription.received_at.desc())
+                .limit(MAX_PRESCRIPTIONS)
             )
-            if profile
-            else []
         )
         ids = [r.id for r in rows]
         notes = (
@@ -225,7 +223,7 @@ async def get_patient(request: web.Request) -> web.Response:
             if rows
             else []
         )
-        entries = await _entries(session, patient_id) if profile else []
+        entries = await _entries(session, patient_id)
         names = await usernames(
             session,
             {n.author_id for n in notes}
@@ -233,18 +231,7 @@ async def get_patient(request: web.Request) -> web.Response:
             | {a.added_by for a in entries if a.added_by},
         )
         counts = await finding_counts(session, rows)
-        await audit.add(
-            session,
-            who.actor,
-            audit.Event(
-                "patient.read",
-                "patient",
-                str(patient_id),
-                outcome="success" if profile else "not_found",
-            ),
-        )
-    if profile is None:
-        raise NotFound("No such patient.")
+        await audit.add(session, who.actor, event)
     return respond(_profile(profile, rows, notes, fills, entries, names, counts))
 
 
@@ -497,15 +484,9 @@ async def add_allergy(request: web.Request) -> web.Response:
     except rules.ProfileError as error:
         raise Unprocessable("allergy_invalid", str(error)) from None
     async with audit.refusable(request.app[DATABASE]) as session:
-        profile = await _own(session, who.pharmacy_id, patient_id, lock=True)
         event = audit.Event("patient.allergy.add", "patient", str(patient_id))
-        if profile is None:
-            await audit.refuse(
-                session,
-                who.actor,
-                replace(event, outcome="not_found"),
-                NotFound("No such patient."),
-            )
+        found = await _own(session, who.pharmacy_id, patient_id, lock=True)
+        profile = await audit.found(session, who.actor, event, found, NotFound("No such patient."))
         entries = await _entries(session, patient_id)
         known = {
             rules.AllergyEntry(a.text, rules.CodeSystem(a.code_system), a.code, None, None).key
@@ -580,14 +561,15 @@ async def remove_allergy(request: web.Request) -> web.Response:
     except ValueError:
         allergy_id = None
     async with audit.refusable(request.app[DATABASE]) as session:
-        profile = await _own(session, who.pharmacy_id, patient_id, lock=True)
+        found = await _own(session, who.pharmacy_id, patient_id, lock=True)
         event = audit.Event(
             "patient.allergy.remove",
             "patient",
             str(patient_id),
             detail={"allergy_id": str(allergy_id) if allergy_id else None},
         )
-        row = (
+        profile = await audit.found(session, who.actor, event, found, NotFound("No such patient."))
+        entry = (
             await session.scalar(
                 select(PatientAllergy).where(
                     PatientAllergy.id == allergy_id,
@@ -595,16 +577,12 @@ async def remove_allergy(request: web.Request) -> web.Response:
                     PatientAllergy.removed_at.is_(None),
                 )
             )
-            if profile is not None and allergy_id is not None
+            if allergy_id is not None
             else None
         )
-        if profile is None or row is None:
-            await audit.refuse(
-                session,
-                who.actor,
-                replace(event, outcome="not_found"),
-                NotFound("No such patient." if profile is None else "No such allergy entry."),
-            )
+        row = await audit.found(
+            session, who.actor, event, entry, NotFound("No such allergy entry.")
+        )
         row.removed_at = utcnow()
         row.removed_by = user_id
         profile.updated_at = utcnow()

@@ -10,11 +10,13 @@ import base64
 import binascii
 import datetime as dt
 import uuid
-from typing import Annotated, Any
+from dataclasses import replace
+from typing import Annotated, Any, NoReturn
 
 import msgspec
 from aiohttp import web
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from eprescribe.ncpdp import Patient, from_json, to_json
 
@@ -214,6 +216,19 @@ async def list_queue(request: web.Request) -> web.Response:
     )
 
 
+async def _refuse(
+    session: AsyncSession, who: Caller, event: audit.Event, refused: merges.Refused
+) -> NoReturn:
+    """End the unit of work with what :mod:`.merges` refused, audited with its outcome (and,
+    unless a miss, the problem's code)."""
+    detail = dict(event.detail)
+    if refused.outcome != "not_found":
+        detail["refused"] = refused.problem.code
+    await audit.refuse(
+        session, who.actor, replace(event, outcome=refused.outcome, detail=detail), refused.problem
+    )
+
+
 async def _link(request: web.Request, create: bool) -> web.Response:
     who = await _pharmacist(request)
     rx_id = path_uuid(request, "prescription")
@@ -226,14 +241,8 @@ async def _link(request: web.Request, create: bool) -> web.Response:
             )
         except merges.Refused as refused:
             detail = {"patient_id": str(profile_id)} if profile_id else {}
-            if refused.outcome != "not_found":
-                detail["refused"] = refused.problem.code
-            await audit.refuse(
-                session,
-                who.actor,
-                audit.Event(action, "prescription", str(rx_id), refused.outcome, detail=detail),
-                refused.problem,
-            )
+            event = audit.Event(action, "prescription", str(rx_id), detail=detail)
+            await _refuse(session, who, event, refused)
     request.app[store.PRESCRIPTIONS].recheck(done.stale)
     return respond(
         LinkResult(
@@ -308,17 +317,9 @@ async def merge(request: web.Request) -> web.Response:
                 merges.merge, who.actor, user_id, who.pharmacy_id, survivor_id, body.merged_id
             )
         except merges.Refused as refused:
-            detail: dict[str, Any] = {"merged_id": str(body.merged_id)}
-            if refused.outcome != "not_found":
-                detail["refused"] = refused.problem.code
-            await audit.refuse(
-                session,
-                who.actor,
-                audit.Event(
-                    "patient.merge", "patient", str(survivor_id), refused.outcome, detail=detail
-                ),
-                refused.problem,
-            )
+            detail = {"merged_id": str(body.merged_id)}
+            event = audit.Event("patient.merge", "patient", str(survivor_id), detail=detail)
+            await _refuse(session, who, event, refused)
     request.app[store.PRESCRIPTIONS].recheck(done.stale)
     return respond(_view(done.merge, len(done.stale)))
 
@@ -338,27 +339,16 @@ async def list_merges(request: web.Request) -> web.Response:
     """``GET /api/v1/patients/{id}/merges``."""
     who = await _reader(request)
     patient_id = path_uuid(request, "patient")
-    async with request.app[DATABASE].transaction() as session:
+    event = audit.Event("patient.merge.list", "patient", str(patient_id))
+    async with audit.refusable(request.app[DATABASE]) as session:
         profile = await session.scalar(
             select(PatientProfile.id).where(
                 PatientProfile.id == patient_id, PatientProfile.pharmacy_id == who.pharmacy_id
             )
         )
-        found = (
-            await session.run_sync(merges.merges_of, who.pharmacy_id, patient_id) if profile else []
-        )
-        await audit.add(
-            session,
-            who.actor,
-            audit.Event(
-                "patient.merge.list",
-                "patient",
-                str(patient_id),
-                outcome="success" if profile else "not_found",
-            ),
-        )
-    if not profile:
-        raise NotFound("No such patient.")
+        await audit.found(session, who.actor, event, profile, NotFound("No such patient."))
+        found = await session.run_sync(merges.merges_of, who.pharmacy_id, patient_id)
+        await audit.add(session, who.actor, event)
     return respond(MergeList(items=[_view(m) for m in found]))
 
 
@@ -377,20 +367,11 @@ async def get_merge(request: web.Request) -> web.Response:
     """``GET /api/v1/patient-merges/{id}``."""
     who = await _reader(request)
     merge_id = path_uuid(request, "merge")
-    async with request.app[DATABASE].transaction() as session:
-        record = await session.run_sync(merges.find_merge, who.pharmacy_id, merge_id)
-        await audit.add(
-            session,
-            who.actor,
-            audit.Event(
-                "patient.merge.read",
-                "patient_merge",
-                str(merge_id),
-                outcome="success" if record else "not_found",
-            ),
-        )
-    if record is None:
-        raise NotFound("No such merge.")
+    event = audit.Event("patient.merge.read", "patient_merge", str(merge_id))
+    async with audit.refusable(request.app[DATABASE]) as session:
+        found = await session.run_sync(merges.find_merge, who.pharmacy_id, merge_id)
+        record = await audit.found(session, who.actor, event, found, NotFound("No such merge."))
+        await audit.add(session, who.actor, event)
     return respond(_view(record))
 
 
@@ -418,20 +399,8 @@ async def unmerge(request: web.Request) -> web.Response:
                 merges.unmerge, who.actor, user_id, who.pharmacy_id, merge_id
             )
         except merges.Refused as refused:
-            detail: dict[str, Any] = {"merge_id": str(merge_id)}
-            if refused.outcome != "not_found":
-                detail["refused"] = refused.problem.code
-            await audit.refuse(
-                session,
-                who.actor,
-                audit.Event(
-                    "patient.unmerge",
-                    "patient_merge",
-                    str(merge_id),
-                    refused.outcome,
-                    detail=detail,
-                ),
-                refused.problem,
-            )
+            detail = {"merge_id": str(merge_id)}
+            event = audit.Event("patient.unmerge", "patient_merge", str(merge_id), detail=detail)
+            await _refuse(session, who, event, refused)
     request.app[store.PRESCRIPTIONS].recheck(done.stale)
     return respond(_view(done.merge, len(done.stale)))

@@ -13,12 +13,14 @@ import binascii
 import datetime as dt
 import functools
 import uuid
+from dataclasses import replace
 from typing import Annotated, Any
 
 import msgspec
 from aiohttp import web
 from sqlalchemy import (
     BindParameter,
+    ColumnElement,
     ColumnExpressionArgument,
     Integer,
     Select,
@@ -135,6 +137,28 @@ def _branch(
     )
 
 
+def _of_prescription(
+    kind: str,
+    at: ColumnExpressionArgument[Any],
+    row_id: ColumnExpressionArgument[Any],
+    link: ColumnExpressionArgument[Any],
+    scope: ColumnElement[bool],
+    *,
+    through: tuple[Any, ColumnExpressionArgument[bool]] | None = None,
+    **columns: ColumnExpressionArgument[Any],
+) -> Select[*tuple[Any, ...]]:
+    """A branch of a prescription's events: with its prescription and drug, joined on
+    ``link`` (after ``through``, the table between, for a fill's), only the prescriptions
+    ``scope`` allows."""
+    branch = _branch(
+        kind, at, row_id, prescription_id=Prescription.id, drug=Prescription.drug_description,
+        **columns,
+    )  # fmt: skip
+    if through is not None:
+        branch = branch.join(*through)
+    return branch.join(Prescription, Prescription.id == link).where(scope)
+
+
 @functools.cache
 def _statement(paged: bool) -> Select[*tuple[Any, ...]]:
     """The statement, built once (building it costs more than running it): parameters
@@ -142,76 +166,70 @@ def _statement(paged: bool) -> Select[*tuple[Any, ...]]:
     branch is cut to the page before the union (its own top ``limit`` after the cursor)."""
     patient_id = bindparam("patient", type_=Uuid)
     pharmacy_id = bindparam("pharmacy", type_=Uuid)
-    rx = (Prescription.patient_id == patient_id) & (Prescription.pharmacy_id == pharmacy_id)
+
+    def mine(table: Any) -> ColumnElement[bool]:
+        """``table``'s rows of the patient in the pharmacy."""
+        return (table.patient_id == patient_id) & (table.pharmacy_id == pharmacy_id)
+
+    rx = mine(Prescription)
     author = aliased(User)
     adder = aliased(User)
     remover = aliased(User)
     branches = [
-        _branch(
+        _of_prescription(
             "prescription",
             PrescriptionTransition.at,
             PrescriptionTransition.id,
-            prescription_id=Prescription.id,
-            drug=Prescription.drug_description,
+            PrescriptionTransition.prescription_id,
+            rx,
             status=PrescriptionTransition.to_state,
             text=PrescriptionTransition.reason,
             actor=PrescriptionTransition.actor,
-        )
-        .join(Prescription, Prescription.id == PrescriptionTransition.prescription_id)
-        .where(rx),
-        _branch(
+        ),
+        _of_prescription(
             "request",
             ClarificationRequest.created_at,
             ClarificationRequest.id,
-            prescription_id=Prescription.id,
-            drug=Prescription.drug_description,
+            ClarificationRequest.prescription_id,
+            rx,
             what=ClarificationRequest.message_type,
             status=OutboundMessage.state,
             text=ClarificationRequest.text,
             actor=author.username,
         )
-        .join(Prescription, Prescription.id == ClarificationRequest.prescription_id)
         .outerjoin(OutboundMessage, OutboundMessage.id == ClarificationRequest.outbound_message_id)
-        .outerjoin(author, author.id == ClarificationRequest.requested_by)
-        .where(rx),
-        _branch(
+        .outerjoin(author, author.id == ClarificationRequest.requested_by),
+        _of_prescription(
             "answer",
             PrescriberAnswer.received_at,
             PrescriberAnswer.id,
-            prescription_id=Prescription.id,
-            drug=Prescription.drug_description,
+            PrescriberAnswer.prescription_id,
+            rx,
             what=PrescriberAnswer.transaction,
             status=PrescriberAnswer.response,
             text=PrescriberAnswer.text,
-        )
-        .join(Prescription, Prescription.id == PrescriberAnswer.prescription_id)
-        .where(rx),
-        _branch(
+        ),
+        _of_prescription(
             "note",
             PrescriptionNote.created_at,
             PrescriptionNote.id,
-            prescription_id=Prescription.id,
-            drug=Prescription.drug_description,
+            PrescriptionNote.prescription_id,
+            rx,
             text=PrescriptionNote.text,
             actor=author.username,
-        )
-        .join(Prescription, Prescription.id == PrescriptionNote.prescription_id)
-        .outerjoin(author, author.id == PrescriptionNote.author_id)
-        .where(rx),
-        _branch(
+        ).outerjoin(author, author.id == PrescriptionNote.author_id),
+        _of_prescription(
             "fill",
             FillTransition.at,
             FillTransition.id,
-            prescription_id=Prescription.id,
-            drug=Prescription.drug_description,
+            Fill.prescription_id,
+            rx,
+            through=(Fill, Fill.id == FillTransition.fill_id),
             what=cast(Fill.number, String),
             status=FillTransition.to_state,
             text=FillTransition.reason,
             actor=FillTransition.actor,
-        )
-        .join(Fill, Fill.id == FillTransition.fill_id)
-        .join(Prescription, Prescription.id == Fill.prescription_id)
-        .where(rx),
+        ),
         _branch(
             "consult",
             ConsultRow.created_at,
@@ -221,7 +239,7 @@ def _statement(paged: bool) -> Select[*tuple[Any, ...]]:
             actor=author.username,
         )
         .outerjoin(author, author.id == ConsultRow.pharmacist_id)
-        .where(ConsultRow.patient_id == patient_id, ConsultRow.pharmacy_id == pharmacy_id),
+        .where(mine(ConsultRow)),
         _branch(
             "notification",
             Notification.created_at,
@@ -230,7 +248,7 @@ def _statement(paged: bool) -> Select[*tuple[Any, ...]]:
             status=Notification.state,
             text=Notification.provider_status,
             channel=Notification.channel,
-        ).where(Notification.patient_id == patient_id, Notification.pharmacy_id == pharmacy_id),
+        ).where(mine(Notification)),
         _branch(
             "allergy_added",
             PatientAllergy.added_at,
@@ -241,7 +259,7 @@ def _statement(paged: bool) -> Select[*tuple[Any, ...]]:
             actor=adder.username,
         )
         .outerjoin(adder, adder.id == PatientAllergy.added_by)
-        .where(PatientAllergy.patient_id == patient_id, PatientAllergy.pharmacy_id == pharmacy_id),
+        .where(mine(PatientAllergy)),
         _branch(
             "allergy_removed",
             PatientAllergy.removed_at,
@@ -252,11 +270,7 @@ def _statement(paged: bool) -> Select[*tuple[Any, ...]]:
             actor=remover.username,
         )
         .outerjoin(remover, remover.id == PatientAllergy.removed_by)
-        .where(
-            PatientAllergy.patient_id == patient_id,
-            PatientAllergy.pharmacy_id == pharmacy_id,
-            PatientAllergy.removed_at.is_not(None),
-        ),
+        .where(mine(PatientAllergy), PatientAllergy.removed_at.is_not(None)),
     ]
     limit = bindparam("limit", type_=Integer)
     cut = [select(_page(branch, paged, limit).subquery()) for branch in branches]
@@ -347,30 +361,16 @@ async def get_timeline(request: web.Request) -> web.Response:
     patient_id = path_uuid(request, "patient")
     limit = query_int(request, "limit", PAGE, PAGE_MAX)
     after = _after(request)
-    async with request.app[DATABASE].transaction() as session:
+    event = audit.Event("patient.timeline.read", "patient", str(patient_id))
+    async with audit.refusable(request.app[DATABASE]) as session:
         found = await session.scalar(
             select(PatientProfile.id).where(
                 PatientProfile.id == patient_id, PatientProfile.pharmacy_id == who.pharmacy_id
             )
         )
-        items = (
-            await events(session, who.pharmacy_id, patient_id, after, limit)
-            if found and limit
-            else []
-        )
-        await audit.add(
-            session,
-            who.actor,
-            audit.Event(
-                "patient.timeline.read",
-                "patient",
-                str(patient_id),
-                outcome="success" if found else "not_found",
-                detail={"count": len(items)} if found else {},
-            ),
-        )
-    if found is None:
-        raise NotFound("No such patient.")
+        await audit.found(session, who.actor, event, found, NotFound("No such patient."))
+        items = await events(session, who.pharmacy_id, patient_id, after, limit) if limit else []
+        await audit.add(session, who.actor, replace(event, detail={"count": len(items)}))
     following = cursor(items[-1]) if items and len(items) == limit else None
     return respond(Timeline(items=items, next=following))
 

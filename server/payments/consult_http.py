@@ -15,6 +15,7 @@ from ..openapi import Body, Operation, operation, path
 from .consult_fees import ConsultFees
 from .http import (
     ADMIN,
+    IDEMPOTENCY_KEY_PARAMETER,
     MAX_BODY,
     READ_SCOPE,
     SCOPE,
@@ -149,13 +150,7 @@ async def set_up_card(request: web.Request) -> web.Response:
         summary="The waiting patient pays their consult's fee",
         scope=None,
         parameters=[
-            {
-                "name": "Idempotency-Key",
-                "in": "header",
-                "required": False,
-                "schema": {"type": "string", "pattern": "^[A-Za-z0-9_-]{8,64}$"},
-                "description": "the same key again answers with the same payment",
-            },
+            IDEMPOTENCY_KEY_PARAMETER,
         ],
         body=FeePayment,
         response=Asked,

@@ -22,10 +22,8 @@ async def own_profile(
 ) -> None:
     """The profile (locked: one pharmacy's money movements for a patient in one order) must be
     the caller's pharmacy's: else 404, audited as a miss."""
-    if await contacts.own_profile(session, patient_id, pharmacy_id) is None:
-        await audit.refuse(
-            session, actor, replace(event, outcome="not_found"), NotFound("No such patient.")
-        )
+    found = await contacts.own_profile(session, patient_id, pharmacy_id)
+    await audit.found(session, actor, event, found, NotFound("No such patient."))
 
 
 async def refuse_with(

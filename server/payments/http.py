@@ -53,6 +53,14 @@ WEBHOOK_MAX = 256 * 1024
 #: who read a patient's ledger and take payments at the counter
 STAFF = (PHARMACIST, TECHNICIAN, ADMIN)
 IDEMPOTENCY_KEY = re.compile(r"[A-Za-z0-9_\-]{8,64}")
+#: the ``Idempotency-Key`` header, as every payment-asking operation documents it
+IDEMPOTENCY_KEY_PARAMETER = {
+    "name": "Idempotency-Key",
+    "in": "header",
+    "required": False,
+    "schema": {"type": "string", "pattern": "^[A-Za-z0-9_-]{8,64}$"},
+    "description": "the same key again answers with the same payment",
+}
 _PATIENT = [path("id", "the patient profile")]
 
 Amount = Annotated[
@@ -388,13 +396,7 @@ async def write_off(request: web.Request) -> web.Response:
         scope=SCOPE,
         parameters=[
             *_PATIENT,
-            {
-                "name": "Idempotency-Key",
-                "in": "header",
-                "required": False,
-                "schema": {"type": "string", "pattern": "^[A-Za-z0-9_-]{8,64}$"},
-                "description": "the same key again answers with the same payment",
-            },
+            IDEMPOTENCY_KEY_PARAMETER,
         ],
         body=PaymentBody,
         response=Asked,

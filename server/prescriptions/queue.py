@@ -670,8 +670,9 @@ async def prescription_revision(request: web.Request) -> web.Response:
     claim, and how many prescriptions replace or renew it and answers it has had."""
     who = await caller(request, SCOPE)
     rx_id = path_uuid(request, "prescription")
-    async with request.app[DATABASE].transaction() as session:
-        row = (
+    event = audit.Event("prescription.read", "prescription", str(rx_id))
+    async with audit.refusable(request.app[DATABASE]) as session:
+        found = (
             await session.execute(
                 select(
                     Prescription.state,
@@ -687,13 +688,7 @@ async def prescription_revision(request: web.Request) -> web.Response:
                 ).where(Prescription.id == rx_id, Prescription.pharmacy_id == who.pharmacy_id)
             )
         ).first()
-        if row is None:
-            event = audit.Event(
-                "prescription.read", "prescription", str(rx_id), outcome="not_found"
-            )
-            await audit.add(session, who.actor, event)
-    if row is None:
-        raise NotFound("No such prescription.")
+        row = await audit.found(session, who.actor, event, found, NotFound("No such prescription."))
     text = ";".join("" if value is None else str(value) for value in row)
     digest = hashlib.sha256(text.encode()).hexdigest()[:32]
     return respond(PrescriptionRevision(revision=digest, state=State(row.state)))
@@ -714,76 +709,48 @@ async def get_prescription(request: web.Request) -> web.Response:
     who = await caller(request, SCOPE)
     actor = who.actor
     rx_id = path_uuid(request, "prescription")
-    db = request.app[DATABASE]
-    async with db.transaction() as session:
-        rx = await session.scalar(
+    event = audit.Event("prescription.read", "prescription", str(rx_id))
+    async with audit.refusable(request.app[DATABASE]) as session:
+        found = await session.scalar(
             select(Prescription)
             .where(Prescription.id == rx_id, Prescription.pharmacy_id == who.pharmacy_id)
             .options(selectinload(Prescription.transitions), selectinload(Prescription.findings))
         )
-        notes = (
-            list(
-                await session.scalars(
-                    select(PrescriptionNote)
-                    .where(PrescriptionNote.prescription_id == rx_id)
-                    .order_by(PrescriptionNote.id)
-                )
+        rx = await audit.found(session, actor, event, found, NotFound("No such prescription."))
+        notes = list(
+            await session.scalars(
+                select(PrescriptionNote)
+                .where(PrescriptionNote.prescription_id == rx_id)
+                .order_by(PrescriptionNote.id)
             )
-            if rx
-            else []
         )
-        versions = await pictures(session, [rx] if rx else [])
-        outbound = (
-            (await session.run_sync(lambda s: outbox.of_prescriptions(s, [rx_id])))[rx_id]
-            if rx
-            else []
+        versions = await pictures(session, [rx])
+        outbound = (await session.run_sync(lambda s: outbox.of_prescriptions(s, [rx_id])))[rx_id]
+        archived = await session.scalar(
+            select(ControlledArchive).where(ControlledArchive.prescription_id == rx_id)
         )
-        archived = (
-            await session.scalar(
-                select(ControlledArchive).where(ControlledArchive.prescription_id == rx_id)
-            )
-            if rx
-            else None
-        )
-        links = await linked(session, rx) if rx else None
-        fills = await fill_summaries(session, rx_id) if rx else []
-        opened = await session.run_sync(lambda s: open_renewals(s, [rx_id])) if rx else {}
+        links = await linked(session, rx)
+        fills = await fill_summaries(session, rx_id)
+        opened = await session.run_sync(lambda s: open_renewals(s, [rx_id]))
         open_since = opened.get(rx_id)
-        requests = (
-            list(
-                await session.scalars(
-                    select(ClarificationRequest)
-                    .where(ClarificationRequest.prescription_id == rx_id)
-                    .order_by(ClarificationRequest.created_at, ClarificationRequest.id)
-                )
+        requests = list(
+            await session.scalars(
+                select(ClarificationRequest)
+                .where(ClarificationRequest.prescription_id == rx_id)
+                .order_by(ClarificationRequest.created_at, ClarificationRequest.id)
             )
-            if rx
-            else []
         )
         names = await usernames(
             session,
             {n.author_id for n in notes}
             | {r.requested_by for r in requests}
-            | ({rx.claimed_by} if rx and rx.claimed_by else set())
-            | (_acting_users(rx.transitions) if rx else set()),
+            | ({rx.claimed_by} if rx.claimed_by else set())
+            | _acting_users(rx.transitions),
         )
-        # a miss is audited too: probing for other pharmacies' IDs leaves a trace
-        await audit.add(
-            session,
-            actor,
-            audit.Event(
-                "prescription.read",
-                "prescription",
-                str(rx_id),
-                outcome="success" if rx else "not_found",
-            ),
-        )
-    if rx is None:
-        raise NotFound("No such prescription.")
+        await audit.add(session, actor, event)
     detail = _detail(
         rx, notes, names, utcnow(), stale(rx, versions), outbound, requests, open_since
     )
-    assert links is not None
     answered: dict[uuid.UUID, PrescriberAnswer] = links.pop("answered")
     views = [_with_answer(view, answered.get(view.id)) for view in detail.outbound]
     return respond(
