@@ -86,6 +86,11 @@ async def _queue_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 def create_celery(settings: Settings) -> Celery:
+    """The hub's and the workers' Celery app, which no other code of the process gets by
+    chance: it is not made the current app (but in the hub's own publish thread, see
+    :class:`~.publisher.CheckQueue`) and its tasks are ``shared=False`` (Celery would add them
+    to every app finalized later in the process, the default one included, where each app
+    made before collides with the next under the same task names)."""
     app = Celery("telepharm", broker=settings.broker, set_as_current=False)
     app.conf.update(
         task_acks_late=True,  # a worker that dies mid-check leaves the message to redeliver
@@ -135,7 +140,7 @@ def _register(app: Celery, settings: Settings) -> None:
 
     # only what may pass (the database unreachable): a prescription whose checks fail
     # otherwise is parked by the checker, never retried for ever with its chunk
-    @app.task(name=CHECK_TASK, **RETRY_TRANSIENT)
+    @app.task(name=CHECK_TASK, **RETRY_TRANSIENT, shared=False)
     def check_prescriptions(prescription_ids: list[str]) -> None:
         """Check each prescription; a retry re-runs the chunk, and the ones already checked
         are no-ops (Checker.check is idempotent)."""

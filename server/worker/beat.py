@@ -45,7 +45,7 @@ def register(app: Celery, settings: Settings) -> None:
     signals.worker_process_shutdown.connect(close, weak=False, dispatch_uid=uid)
     signals.worker_shutdown.connect(close, weak=False, dispatch_uid=uid)
 
-    @app.task(name=TASK, **RETRY_TRANSIENT)
+    @app.task(name=TASK, **RETRY_TRANSIENT, shared=False)
     def scheduled_notices() -> None:
         """One run of the scheduled notices if the lease is free; what it wrote is
         published for sending."""

@@ -41,7 +41,7 @@ def register(app: Celery, settings: Settings) -> None:
 
     # the database unreachable: the whole task again (attempts already concluded are finished
     # or not due, so they are not sent twice)
-    @app.task(name=SEND_TASK, **RETRY_TRANSIENT)
+    @app.task(name=SEND_TASK, **RETRY_TRANSIENT, shared=False)
     def send_notifications(notification_ids: list[str]) -> None:
         """Attempt each notification that is due; publish the retries with their countdown."""
         with transient_as_retry():

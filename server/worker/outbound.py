@@ -26,7 +26,7 @@ def register(app: Celery, settings: Settings) -> None:
 
     # the database unreachable: the whole task again (attempts already concluded are
     # finished or not due, so they are not sent twice)
-    @app.task(name=DELIVER_TASK, **RETRY_TRANSIENT)
+    @app.task(name=DELIVER_TASK, **RETRY_TRANSIENT, shared=False)
     def deliver_outbound(message_ids: list[str]) -> None:
         """Attempt each message that is due; publish the retries (with their countdown) and
         the messages that waited behind one that finished."""

@@ -62,7 +62,12 @@ class CheckQueue:
         self._chunk = chunk
         #: IDs to publish, oldest first, each once, with the context each was submitted in
         self._waiting: dict[uuid.UUID, contextvars.Context] = {}
-        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="publish")
+        # the thread's current Celery app (thread-local) is this one: the tracing of a publish
+        # (the instrumentation's producer span) finds the task in the current app's registry,
+        # which elsewhere is whichever app the process made current or default
+        self._thread = ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix="publish", initializer=celery.set_current
+        )
         self._runner: asyncio.Task[None] | None = None
         #: failed publishes in a row (0: the broker took the last one)
         self._failures = 0
