@@ -78,6 +78,18 @@ def test_long_lists_load_page_by_page_without_duplicates(
     page = context.new_page()
     watch(page, problems)
     page.route("**/api/v1/**", _small_pages)
+    # while it holds a value, the queue's revision as the page sees it stays that value
+    held: list[str] = []
+
+    def revision(route: Route) -> None:
+        if not held:
+            route.continue_()
+            return
+        if not held[0]:
+            held[0] = route.fetch().text()
+        route.fulfill(status=200, content_type="application/json", body=held[0])
+
+    page.route("**/api/v1/queue/revision", revision)
     sign_in(page, demo_hub)
 
     # the queue: a first page, then the rest by "Load more"
@@ -91,13 +103,26 @@ def test_long_lists_load_page_by_page_without_duplicates(
     assert_accessible(page, "#/queue with a next page")
     shots.take(page, "01-queue-first-page")
 
-    # the queue changes before the next page: a STAT prescription comes first, every other row
-    # moves down one; the console reads the list again from its first page
+    # the queue changes before the next page, unseen by the poll (its revision held back): a
+    # STAT prescription comes first, every other row moves down one. "Load more" asks the
+    # revision first, finds it moved and reads the list again from its first page: the page
+    # it brings comes with the STAT row on top, not appended to the rows of before
+    held.append("")
+    for _ in range(40):  # the next poll's answer is the one held
+        if held[0]:
+            break
+        page.wait_for_timeout(250)
+    assert held[0]
     stat = demo_hub.ready_prescription(
         f"paging-{stamp}-stat", patient_last=LAST, patient_first="Max", urgent=True
     )
-    expect(page.locator(rows).first).to_have_attribute("data-id", str(stat["id"]), timeout=15_000)
-    expect(page.locator(rows)).to_have_count(PAGE)
+    page.wait_for_timeout(3_000)  # a poll or more: the revision they see has not moved
+    expect(page.locator(rows).first).to_have_attribute("data-id", str(made[0]["id"]))
+    held.clear()
+    tab_to(page, "#queue-more")
+    page.keyboard.press("Enter")
+    expect(page.locator(rows)).to_have_count(2 * PAGE)
+    assert page.locator(rows).first.get_attribute("data-id") == str(stat["id"])
 
     shown = _load_all(page, "queue-more", rows)
     expected = [str(stat["id"]), *(str(rx["id"]) for rx in made)]
