@@ -6,10 +6,12 @@ import { accessToken } from "../lib/auth.js";
 import { ConsultCall, rating } from "../lib/call.js";
 import { videoStage, muteButtons } from "../lib/stage.js";
 import { h, replace, when, personName, announce, spinner, problemBox, emptyBox } from "../lib/dom.js";
+import { pager, serial } from "../lib/pager.js";
 import { stateBadge } from "./queue.js";
 import { money } from "./payments.js";
 
 const POLL_MS = 5000;
+const PAGE = 25; // a page of the consult list (the hub's most is 100)
 const INVITES = "telepharm.console.invites"; // links shown once by the hub, kept for this tab
 const STATE_WORDS = {
   scheduled: "Invite sent", waiting: "Patient waiting", admitted: "Admitted", in_call: "In call",
@@ -44,45 +46,101 @@ function inviteBox(url, expires) {
     copied);
 }
 
+// newest first, a page at a time; every poll reads the list again from its first page (as many
+// rows as are shown), so a consult made meanwhile comes in at the top and none is listed twice
 export function consultsView(el) {
   let stopped = false;
   let timer = 0;
+  let items = [];
+  let next = null; // the hub's cursor after the last consult shown (null: nothing more)
+  let pages = 1; // how many pages the pharmacist asked to see: kept when the list is read again
   const body = h("div", {}, spinner("Loading consults…"));
+  const one = serial(); // a poll and a "Load more" never interleave
+  const paging = pager("consults-more", ["consult", "consults"], () => one(loadMore));
   replace(el,
     h("div", { class: "page-head" }, h("h1", {}, "Video consults")),
     h("p", { class: "hint" }, "Start a consult from a prescription or a patient profile. Patients wait here until you admit them."),
-    body);
+    body, paging.element);
 
   let last = null;
 
-  async function poll() {
+  async function page(cursor) {
+    const q = new URLSearchParams({ limit: String(PAGE) });
+    if (cursor) q.set("cursor", cursor);
+    return api(`/consults?${q}`);
+  }
+
+  async function readFromStart() {
+    const rows = [];
+    const seen = new Set();
+    let cursor = null;
+    let read = 0;
+    do {
+      const got = await page(cursor);
+      for (const c of got.items) if (!seen.has(c.id)) { seen.add(c.id); rows.push(c); }
+      cursor = got.next_cursor;
+      read += 1;
+    } while (cursor && read < pages);
+    return { rows, cursor };
+  }
+
+  function row(c) {
+    return h("tr", { dataset: { id: c.id }, onclick: () => { location.hash = `#/consults/${c.id}`; } },
+      h("td", {}, personName(c.patient)),
+      h("td", {}, consultBadge(c.state)),
+      h("td", {}, when(c.created_at)),
+      h("td", {}, h("a", { class: "button secondary", href: `#/consults/${c.id}` }, c.state === "waiting" ? "Open and admit" : "Open")));
+  }
+
+  function render() {
+    paging.show(items.length, Boolean(next));
+    if (!items.length) {
+      replace(body, emptyBox("No open consults.", h("p", {}, h("a", { href: "#/queue" }, "Go to the queue"))));
+      return;
+    }
+    replace(body, h("table", { class: "queue", "aria-label": "Consults" },
+      h("thead", {}, h("tr", {}, ["Patient", "State", "Created", ""].map((t) => h("th", { scope: "col" }, t)))),
+      h("tbody", {}, items.map(row))));
+  }
+
+  async function pollOnce() {
     clearTimeout(timer);
+    if (stopped) return;
     try {
-      const { items } = await api("/consults");
+      const { rows, cursor } = await readFromStart();
       if (stopped) return;
-      const now = JSON.stringify(items);
-      if (now === last) {
-        timer = setTimeout(poll, POLL_MS);
-        return; // unchanged: the table (and the focus in it) stays
-      }
-      last = now;
-      if (!items.length) {
-        replace(body, emptyBox("No open consults.", h("p", {}, h("a", { href: "#/queue" }, "Go to the queue"))));
+      const now = JSON.stringify([rows, Boolean(cursor)]);
+      if (now !== last) { // unchanged: the table (and the focus in it) stays
+        last = now;
+        items = rows;
+        next = cursor;
+        render();
       } else {
-        replace(body, h("table", { class: "queue", "aria-label": "Consults" },
-          h("thead", {}, h("tr", {}, ["Patient", "State", "Created", ""].map((t) => h("th", { scope: "col" }, t)))),
-          h("tbody", {}, items.map((c) => h("tr", { onclick: () => { location.hash = `#/consults/${c.id}`; } },
-            h("td", {}, personName(c.patient)),
-            h("td", {}, consultBadge(c.state)),
-            h("td", {}, when(c.created_at)),
-            h("td", {}, h("a", { class: "button secondary", href: `#/consults/${c.id}` }, c.state === "waiting" ? "Open and admit" : "Open")))))));
+        next = cursor;
       }
     } catch (error) {
       last = null;
+      paging.hide();
       replace(body, problemBox(error, poll));
     }
     if (!stopped) timer = setTimeout(poll, POLL_MS);
   }
+  const poll = () => one(pollOnce);
+
+  async function loadMore() {
+    if (stopped || !next) return;
+    const had = items.length;
+    const read = await page(next);
+    if (stopped) return;
+    const seen = new Set(items.map((c) => c.id));
+    items = [...items, ...read.items.filter((c) => !seen.has(c.id))];
+    next = read.next_cursor;
+    pages += 1;
+    last = JSON.stringify([items, Boolean(next)]);
+    render();
+    body.querySelectorAll("tbody tr")[had]?.querySelector("a")?.focus(); // the first consult it brought
+  }
+
   poll();
   return () => { stopped = true; clearTimeout(timer); };
 }

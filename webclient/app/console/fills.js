@@ -180,11 +180,22 @@ async function startFill(rxId, button) {
 }
 
 // the prescriber's DoNotFill of the approved prescriptions (the fill queue does not carry it):
-// a held one is filled only when the patient asks, one not to be dispensed never
+// a held one is filled only when the patient asks, one not to be dispensed never; every page
+// of them (by the queue's cursor), so no hold is missed however many wait
 async function holds() {
-  const pages = await Promise.all(["approved", "returned_to_stock"].map((state) =>
-    api(`/prescriptions?state=${state}&limit=200`).then((p) => p.items).catch(() => [])));
+  const pages = await Promise.all(["approved", "returned_to_stock"].map((state) => everyPage(state).catch(() => [])));
   return new Map(pages.flat().filter((rx) => rx.do_not_fill).map((rx) => [rx.id, rx.do_not_fill]));
+}
+
+async function everyPage(state) {
+  const rows = [];
+  let cursor = null;
+  do {
+    const page = await api(`/prescriptions?state=${state}&limit=200${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ""}`);
+    rows.push(...page.items);
+    cursor = page.next_cursor;
+  } while (cursor);
+  return rows;
 }
 
 function startButton(rx, hold) {

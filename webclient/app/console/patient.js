@@ -8,6 +8,7 @@
 import { api, loadInto } from "../lib/api.js";
 import { currentUser } from "../lib/auth.js";
 import { h, replace, append, fact, when, day, personName, announce, emptyBox, problemBox } from "../lib/dom.js";
+import { pager } from "../lib/pager.js";
 import { markers, stateBadge } from "./queue.js";
 import { startConsult } from "./consults.js";
 import { contactCard, patientAdherenceCard, KIND_LABELS } from "./preferences.js";
@@ -246,18 +247,23 @@ function timelineCard(patientId) {
 
 // -- the search --------------------------------------------------------------------------------
 
+// a page of results at a time ("Load more" while the hub gives a next cursor); a new search
+// drops the answers still coming for the one before, so its pages never mix with another's
+const SEARCH_PAGE = 25;
+
 export function patientSearchView(el) {
   const f = {
     name: h("input", { type: "search", id: "search-name", maxLength: 100, autocomplete: "off", placeholder: "Last, First" }),
     born: h("input", { type: "date", id: "search-born" }),
     phone: h("input", { type: "tel", id: "search-phone", maxLength: 100, autocomplete: "off" }),
   };
-  const results = h("div", { id: "search-results", "aria-live": "polite" });
-  const more = h("button", { type: "button", class: "secondary", hidden: true }, "More results");
+  const results = h("div", { id: "search-results" });
+  const paging = pager("search-more", ["patient", "patients"], () => run(false));
   let query = null;
   let next = null;
+  let search = 0; // bumped by each new search: an answer to an older one is dropped
+  let seen = new Set();
   const field = (id, label, input) => h("div", {}, h("label", { for: id }, label), input);
-  more.addEventListener("click", () => run(false));
   replace(el,
     h("div", { class: "page-head" }, h("h1", {}, "Patients")),
     h("form", { class: "card", role: "search", "aria-label": "Find a patient", onsubmit: (e) => { e.preventDefault(); run(true); } },
@@ -267,42 +273,55 @@ export function patientSearchView(el) {
         field("search-phone", "Mobile number", f.phone)),
       h("p", { class: "hint" }, "Any of them; every one given must match. A name's beginning is enough (\"smi, jo\")."),
       h("div", { class: "actions" }, h("button", { type: "submit", id: "search-go" }, "Search"))),
-    results, h("div", { class: "actions" }, more));
+    results, paging.element);
   f.name.focus();
 
   async function run(fresh) {
     if (fresh) {
-      query = new URLSearchParams();
+      search += 1;
+      query = new URLSearchParams({ limit: String(SEARCH_PAGE) });
       if (f.name.value.trim()) query.set("name", f.name.value.trim());
       if (f.born.value) query.set("birth_date", f.born.value);
       if (f.phone.value.trim()) query.set("phone", f.phone.value.trim());
       next = null;
+      seen = new Set();
+      paging.hide();
       replace(results);
+    } else if (!next) {
+      return;
     }
+    const asked = search;
     const params = new URLSearchParams(query);
     if (next) params.set("after", next);
     try {
       const page = await api(`/patients?${params}`);
+      if (asked !== search || !el.isConnected) return;
       let table = results.querySelector("tbody");
       if (!table) {
         if (!page.items.length) {
           replace(results, emptyBox("No patient of your pharmacy matches."));
-          more.hidden = true;
+          paging.hide();
+          announce("No patient found.");
           return;
         }
         table = h("tbody", {});
         replace(results, h("table", { class: "queue" },
           h("thead", {}, h("tr", {}, ["Patient", "Born", "Gender"].map((t) => h("th", { scope: "col" }, t)))), table));
       }
-      append(table, page.items.map((p) => h("tr", { onclick: () => { location.hash = `#/patients/${p.id}`; } },
+      const had = table.children.length;
+      const added = page.items.filter((p) => !seen.has(p.id));
+      for (const p of added) seen.add(p.id);
+      append(table, added.map((p) => h("tr", { dataset: { id: p.id }, onclick: () => { location.hash = `#/patients/${p.id}`; } },
         h("td", {}, h("a", { href: `#/patients/${p.id}` }, personName(p.name))),
         h("td", {}, day(p.name.date_of_birth)), h("td", {}, { M: "Male", F: "Female", U: "Unknown" }[p.gender] || p.gender))));
       next = page.next;
-      more.hidden = !next;
-      announce(`${table.children.length} patient${table.children.length === 1 ? "" : "s"} found.`);
+      paging.show(table.children.length, Boolean(next));
+      if (!fresh) table.children[had]?.querySelector("a")?.focus(); // the first patient it brought
     } catch (error) {
+      if (asked !== search) return;
+      if (!fresh) throw error; // said beside the button, the results kept
       replace(results, notice("error", error.message));
-      more.hidden = true;
+      paging.hide();
     }
   }
 }

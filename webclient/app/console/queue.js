@@ -1,11 +1,14 @@
 // The verification queue: STAT first, then oldest first; filters; live (a cheap revision is
-// polled and the list fetched again only when it moved); keyboard: j/k or arrows, Enter.
+// polled and the list fetched again only when it moved); paged by the hub's cursor ("Load
+// more"); keyboard: j/k or arrows, Enter.
 
 import { api } from "../lib/api.js";
 import { h, replace, ago, when, day, personName, clock, announce, spinner, problemBox, emptyBox } from "../lib/dom.js";
 import { currentUser } from "../lib/auth.js";
+import { pager, serial } from "../lib/pager.js";
 
 const POLL_MS = 2500;
+const PAGE = 50; // a first page that comes fast
 const STATES = [
   ["awaiting_review", "To verify"],
   ["in_review", "In review"],
@@ -70,6 +73,8 @@ export function queueView(el) {
   let revision = null;
   let items = [];
   let known = null;
+  let next = null; // the hub's cursor after the last row shown (null: nothing more)
+  let pages = 1; // how many pages the pharmacist asked to see: kept when the list is read again
   let selected = 0;
   let selectedId = null; // the selection follows the prescription, not its place in the list
   let timer = 0;
@@ -77,6 +82,8 @@ export function queueView(el) {
 
   const status = h("p", { class: "status-line" }); // not a live region: it changes every poll
   const body = h("div", {}, spinner("Loading the queue…"));
+  const one = serial(); // a poll and a "Load more" never interleave
+  const paging = pager("queue-more", ["prescription", "prescriptions"], () => one(loadMore));
 
   const check = (name, label) =>
     h("label", { class: "inline" },
@@ -92,10 +99,10 @@ export function queueView(el) {
       h("div", { class: "field" }, h("label", { for: "state-filter" }, "Show"), stateSelect),
       h("div", {}, check("urgent", "STAT only"), check("controlled", "Controlled substances"), check("hard_stops", "With hard stops"),
         check("test", "Test messages (never filled)"))),
-    status, body);
+    status, body, paging.element);
 
   function query() {
-    const q = new URLSearchParams({ limit: "200" });
+    const q = new URLSearchParams();
     // test messages stay "received" for good: shown whatever the state filter says
     if (filters.state && !filters.test) q.set("state", filters.state);
     for (const name of ["urgent", "controlled", "hard_stops", "test"]) if (filters[name]) q.set(name, "true");
@@ -109,39 +116,107 @@ export function queueView(el) {
     epoch += 1;
     revision = null;
     known = null;
+    pages = 1; // other filters, another list: its first page
     await poll();
   }
 
-  async function poll() {
+  const poll = () => one(pollOnce);
+
+  // the list from its first page, as many pages as were shown (or to its end): a list read at
+  // one revision, never pages of two revisions mixed (a row listed twice, or one missed)
+  async function readFromStart() {
+    const rows = [];
+    const seen = new Set();
+    let cursor = null;
+    let read = 0;
+    do {
+      const q = query();
+      q.set("limit", String(PAGE));
+      if (cursor) q.set("cursor", cursor);
+      const page = await api(`/prescriptions?${q}`);
+      for (const rx of page.items) if (!seen.has(rx.id)) { seen.add(rx.id); rows.push(rx); }
+      cursor = page.next_cursor;
+      read += 1;
+    } while (cursor && read < pages);
+    return { rows, cursor };
+  }
+
+  // the queue's order (STAT first, then oldest first): whether a comes before b
+  function before(a, b) {
+    if (a.urgent !== b.urgent) return a.urgent;
+    const at = Date.parse(a.received_at) - Date.parse(b.received_at);
+    return at ? at < 0 : a.id < b.id;
+  }
+
+  function showRead(now, rows, cursor) {
+    revision = now;
+    // new: not shown before and within the part of the list that was shown (a row that only
+    // moved up into view as others left is not new)
+    const last = next && items.length ? items[items.length - 1] : null;
+    const fresh = known ? rows.filter((rx) => !known.has(rx.id) && (!last || before(rx, last))).map((rx) => rx.id) : [];
+    if (fresh.length) announce(`${fresh.length} new prescription${fresh.length > 1 ? "s" : ""} in the queue`);
+    known = new Set(rows.map((rx) => rx.id));
+    items = rows;
+    next = cursor;
+    const kept = items.findIndex((rx) => rx.id === selectedId);
+    selected = kept >= 0 ? kept : Math.min(selected, Math.max(0, items.length - 1));
+    render(new Set(fresh));
+  }
+
+  async function pollOnce() {
     clearTimeout(timer);
     if (stopped) return;
     const asked = epoch;
     try {
       const now = await api("/queue/revision");
       if (now.revision !== revision) {
-        const page = await api(`/prescriptions?${query()}`);
+        const { rows, cursor } = await readFromStart();
         if (stopped || asked !== epoch) return;
-        revision = now.revision;
-        const fresh = known ? page.items.filter((rx) => !known.has(rx.id)).map((rx) => rx.id) : [];
-        if (fresh.length) announce(`${fresh.length} new prescription${fresh.length > 1 ? "s" : ""} in the queue`);
-        known = new Set(page.items.map((rx) => rx.id));
-        items = page.items;
-        const kept = items.findIndex((rx) => rx.id === selectedId);
-        selected = kept >= 0 ? kept : Math.min(selected, Math.max(0, items.length - 1));
-        render(new Set(fresh));
+        showRead(now.revision, rows, cursor);
       }
       replace(status, h("span", { class: "live-dot", "aria-hidden": "true" }), `Live · updated ${clock()}`);
     } catch (error) {
       if (error.code === "offline" && items.length) {
         replace(status, h("span", { class: "live-dot off", "aria-hidden": "true" }), error.message);
       } else {
+        paging.hide();
         replace(body, problemBox(error, reload));
       }
     }
     if (!stopped) timer = setTimeout(poll, document.hidden ? POLL_MS * 4 : POLL_MS);
   }
 
+  // the next page after the cursor, when the queue is still at the revision the rows shown
+  // were read at; when it moved, the list is read again from its first page (one page more
+  // than was shown), so no row is listed twice and none is skipped
+  async function loadMore() {
+    if (stopped || !next) return;
+    const asked = epoch;
+    const had = items.length;
+    const now = await api("/queue/revision");
+    if (stopped || asked !== epoch) return;
+    pages += 1;
+    if (now.revision !== revision) {
+      const { rows, cursor } = await readFromStart();
+      if (stopped || asked !== epoch) return;
+      showRead(now.revision, rows, cursor);
+    } else {
+      const q = query();
+      q.set("limit", String(PAGE));
+      q.set("cursor", next);
+      const page = await api(`/prescriptions?${q}`);
+      if (stopped || asked !== epoch) return;
+      const added = page.items.filter((rx) => !known.has(rx.id));
+      for (const rx of added) known.add(rx.id);
+      items = [...items, ...added];
+      next = page.next_cursor;
+      render(new Set());
+    }
+    focusRow(had); // the first row the button brought
+  }
+
   function render(fresh) {
+    paging.show(items.length, Boolean(next));
     if (!items.length) {
       replace(body, emptyBox(filters.state === "awaiting_review" ? "Nothing waits for verification. New prescriptions appear here as they arrive." : "No prescriptions match these filters."));
       return;
