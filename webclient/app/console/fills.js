@@ -8,11 +8,13 @@ import { api, apiBlob, loadInto } from "../lib/api.js";
 import { currentUser } from "../lib/auth.js";
 import { h, replace, when, ago, day, fact, personName, announce, spinner, problemBox, emptyBox, clock } from "../lib/dom.js";
 import { cameraShot, photoPicker, stopCameras } from "../lib/capture.js";
+import { pager, serial } from "../lib/pager.js";
 import { markers, DO_NOT_FILL } from "./queue.js";
 import { banners } from "./prescription.js";
 import { refillRequestsCard } from "./refillrequests.js";
 
 const POLL_MS = 2500;
+const FILL_PAGE = 50; // a page of a fill queue (the hub's most is 200)
 // the photos a fill needs before its product check, in the order they are taken
 export const PHOTO_KINDS = [
   ["stock_bottle", "Stock bottle", "The manufacturer's bottle, its label and NDC readable."],
@@ -90,29 +92,83 @@ function table(label, heads, rows) {
     h("tbody", {}, rows));
 }
 
-// a list view that is live as the verification queue is: the pharmacy's queue revision (no
+// a row of a fill queue: the fill, or (in "waiting") the prescription waiting for one
+export const rowKey = (item) => item.id ?? item.prescription_id;
+
+// the fill queue of a state as the hub pages it (oldest first), from `after` on
+function fillsPage(state, after) {
+  const q = new URLSearchParams({ state, limit: String(FILL_PAGE) });
+  if (after) q.set("after", after);
+  return api(`/fills?${q}`);
+}
+
+// A list view that is live as the verification queue is: the pharmacy's queue revision (no
 // patient data, so no audit entry per poll) is polled, and the lists are read again only when
-// it moved (every fill step moves its prescription's state), or on "Refresh"
-export function polled(el, title, hint, draw, ...above) {
+// it moved (every fill step moves its prescription's state), or on "Refresh". Each of
+// `queues` ({ key: [state, the pager's id, [one, many]] }) is one of the hub's fill queues, a
+// page at a time: "Load more" under it while the hub gives a next cursor. When the revision
+// moved, every queue is read again from its first page, as many pages as were shown (what
+// was loaded stays on screen, and no row of a new revision is appended to rows of an older);
+// "Load more" asks the revision first and does the same when it moved. A poll and a "Load
+// more" run one after the other. `read` (optional) gives what else the view shows, read
+// again with the lists; `draw(lists, extra)` builds the view from each list's `rows` (each
+// row's `data-id` its rowKey, so the first row a page brought takes the focus) and its
+// `paging.element`, to put under it.
+export function polled(el, { title, hint, queues, read = async () => null, draw, above = null }) {
   let stopped = false;
   let timer = 0;
   let revision = null;
+  let extra = null;
+  const one = serial();
+  const lists = Object.fromEntries(Object.entries(queues).map(([key, [state, id, noun]]) =>
+    [key, { state, rows: [], next: null, pages: 1, paging: pager(id, noun, () => one(() => loadMore(key))) }]));
   const status = h("p", { class: "status-line" });
   const body = h("div", {}, spinner(`Loading the ${title.toLowerCase()}…`));
+  const poll = () => one(pollOnce);
   replace(el, h("div", { class: "page-head" }, h("h1", {}, title), h("span", { class: "spacer" }),
     h("button", { type: "button", class: "secondary", onclick: () => { revision = null; poll(); } }, "Refresh")),
   h("p", { class: "hint" }, hint), above, status, body);
-  async function poll() {
+
+  // a queue from its first page, as many pages as were shown (or to its end)
+  async function readFromStart(list) {
+    const rows = [];
+    const seen = new Set();
+    let cursor = null;
+    let pages = 0;
+    do {
+      const page = await fillsPage(list.state, cursor);
+      for (const item of page.items) if (!seen.has(rowKey(item))) { seen.add(rowKey(item)); rows.push(item); }
+      cursor = page.next;
+      pages += 1;
+    } while (cursor && pages < list.pages);
+    return { rows, cursor };
+  }
+
+  async function readAll() {
+    const [got, other] = await Promise.all([Promise.all(Object.values(lists).map(readFromStart)), read()]);
+    Object.values(lists).forEach((list, i) => { list.rows = got[i].rows; list.next = got[i].cursor; });
+    extra = other;
+  }
+
+  async function show() {
+    const parts = await draw(lists, extra);
+    if (stopped) return;
+    for (const list of Object.values(lists)) list.paging.show(list.rows.length, Boolean(list.next));
+    const hadFocus = body.contains(document.activeElement) ? document.activeElement.id : null;
+    replace(body, parts);
+    if (hadFocus) document.getElementById(hadFocus)?.focus();
+  }
+
+  async function pollOnce() {
     clearTimeout(timer);
+    if (stopped) return;
     try {
       const now = await api("/queue/revision");
       if (now.revision !== revision) {
-        const parts = await draw();
+        await readAll();
         if (stopped) return;
         revision = now.revision;
-        const hadFocus = body.contains(document.activeElement) ? document.activeElement.id : null;
-        replace(body, parts);
-        if (hadFocus) document.getElementById(hadFocus)?.focus();
+        await show();
       }
       replace(status, h("span", { class: "live-dot", "aria-hidden": "true" }), `Live · updated ${clock()}`);
     } catch (error) {
@@ -121,6 +177,35 @@ export function polled(el, title, hint, draw, ...above) {
     }
     if (!stopped) timer = setTimeout(poll, document.hidden ? POLL_MS * 4 : POLL_MS);
   }
+
+  // the next page after the cursor while the revision is the one the rows shown were read at;
+  // when it moved, every list read again from its first page (this one a page more)
+  async function loadMore(key) {
+    const list = lists[key];
+    if (stopped || !list.next) return;
+    const shown = new Set(list.rows.map(rowKey));
+    const now = await api("/queue/revision");
+    if (stopped) return;
+    if (now.revision !== revision) {
+      list.pages += 1;
+      await readAll();
+      if (stopped) return;
+      revision = now.revision;
+    } else {
+      const page = await fillsPage(list.state, list.next);
+      if (stopped) return;
+      list.pages += 1;
+      list.rows = [...list.rows, ...page.items.filter((item) => !shown.has(rowKey(item)))];
+      list.next = page.next;
+    }
+    await show();
+    // the first row the button brought, as the list shows it (else its last)
+    const ids = new Set(list.rows.map(rowKey));
+    const rows = [...body.querySelectorAll("tr[data-id]")].filter((tr) => ids.has(tr.dataset.id));
+    const target = rows.find((tr) => !shown.has(tr.dataset.id)) ?? rows.at(-1);
+    target?.querySelector("a")?.focus();
+  }
+
   poll();
   return () => { stopped = true; clearTimeout(timer); };
 }
@@ -230,38 +315,55 @@ function refillLookup() {
   return h("div", { class: "lookup" }, field.form, said);
 }
 
+// a list's heading count: "12+" while the hub has more to load
+const countText = (list) => `${list.rows.length}${list.next ? "+" : ""}`;
+
 export function fillQueueView(el) {
-  return polled(el, "Filling", "Approved prescriptions wait here for their fill; a fill the pharmacist sent back says why.", async () => {
-    const [waiting, filling, held, asked] = await Promise.all([api("/fills?state=waiting&limit=200"), api("/fills?state=filling&limit=200"), holds(), refillRequestsCard()]);
-    const open = await withSentBack(filling.items);
-    open.sort(([, a], [, b]) => Number(Boolean(b)) - Number(Boolean(a))); // sent back first
-    return [
-      asked,
-      h("section", { class: "card", "aria-labelledby": "filling-h" },
-        h("h2", { id: "filling-h" }, `Being filled (${open.length})`),
-        open.length ? table("Fills in progress", ["Medication", "Rx", "Since", "Status", ""], open.map(([f, reason]) =>
-          h("tr", { class: reason ? "sentback" : "", onclick: () => { location.hash = `#/fills/${f.id}`; } },
-            h("td", {}, h("div", { class: "drug" }, f.drug_description), controlledBadge(f)),
-            h("td", {}, rxNumber(f), h("div", { class: "sub" }, fillNumber(f.number))),
-            h("td", {}, h("span", { title: when(f.since) }, ago(f.since))),
-            h("td", {}, reason ? [h("span", { class: "badge hard_stop" }, "Sent back"), h("div", { class: "reason" }, reason)] : fillBadge("filling")),
-            h("td", {}, h("a", { class: "button secondary", href: `#/fills/${f.id}` }, reason ? "Fix" : "Continue")))))
-          : emptyBox("No fill in progress.")),
-      h("section", { class: "card", "aria-labelledby": "waiting-h" },
-        h("h2", { id: "waiting-h" }, `Waiting for a fill (${waiting.items.length})`),
-        waiting.items.length ? table("Prescriptions waiting for a fill", ["Medication", "Rx", "Approved", ""], waiting.items.map((rx) => {
-          const hold = held.get(rx.prescription_id);
-          return h("tr", { class: hold ? "donotfill" : "" },
-            h("td", {}, h("div", { class: "drug" }, h("a", { href: `#/rx/${rx.prescription_id}` }, rx.drug_description)), controlledBadge(rx),
-              hold ? h("span", { class: "badge donotfill", title: DO_NOT_FILL[hold]?.[1] }, DO_NOT_FILL[hold]?.[0] || hold) : null,
-              rx.state === "returned_to_stock" ? fillBadge("returned_to_stock") : null),
-            h("td", {}, rx.rx_number ? `Rx ${rx.rx_number}` : "New"),
-            h("td", {}, h("span", { title: when(rx.since) }, ago(rx.since))),
-            h("td", {}, startButton(rx, hold)));
-        }))
-          : emptyBox("No approved prescription waits for a fill.")),
-    ];
-  }, refillLookup());
+  return polled(el, {
+    title: "Filling",
+    hint: "Approved prescriptions wait here for their fill; a fill the pharmacist sent back says why.",
+    queues: {
+      filling: ["filling", "filling-more", ["fill", "fills"]],
+      waiting: ["waiting", "waiting-more", ["prescription", "prescriptions"]],
+    },
+    read: async () => {
+      const [held, asked] = await Promise.all([holds(), refillRequestsCard()]);
+      return { held, asked };
+    },
+    draw: async ({ filling, waiting }, { held, asked }) => {
+      const open = await withSentBack(filling.rows);
+      open.sort(([, a], [, b]) => Number(Boolean(b)) - Number(Boolean(a))); // sent back first
+      return [
+        asked,
+        h("section", { class: "card", "aria-labelledby": "filling-h" },
+          h("h2", { id: "filling-h" }, `Being filled (${countText(filling)})`),
+          open.length ? table("Fills in progress", ["Medication", "Rx", "Since", "Status", ""], open.map(([f, reason]) =>
+            h("tr", { class: reason ? "sentback" : "", dataset: { id: rowKey(f) }, onclick: () => { location.hash = `#/fills/${f.id}`; } },
+              h("td", {}, h("div", { class: "drug" }, f.drug_description), controlledBadge(f)),
+              h("td", {}, rxNumber(f), h("div", { class: "sub" }, fillNumber(f.number))),
+              h("td", {}, h("span", { title: when(f.since) }, ago(f.since))),
+              h("td", {}, reason ? [h("span", { class: "badge hard_stop" }, "Sent back"), h("div", { class: "reason" }, reason)] : fillBadge("filling")),
+              h("td", {}, h("a", { class: "button secondary", href: `#/fills/${f.id}` }, reason ? "Fix" : "Continue")))))
+            : emptyBox("No fill in progress."),
+          filling.paging.element),
+        h("section", { class: "card", "aria-labelledby": "waiting-h" },
+          h("h2", { id: "waiting-h" }, `Waiting for a fill (${countText(waiting)})`),
+          waiting.rows.length ? table("Prescriptions waiting for a fill", ["Medication", "Rx", "Approved", ""], waiting.rows.map((rx) => {
+            const hold = held.get(rx.prescription_id);
+            return h("tr", { class: hold ? "donotfill" : "", dataset: { id: rowKey(rx) } },
+              h("td", {}, h("div", { class: "drug" }, h("a", { href: `#/rx/${rx.prescription_id}` }, rx.drug_description)), controlledBadge(rx),
+                hold ? h("span", { class: "badge donotfill", title: DO_NOT_FILL[hold]?.[1] }, DO_NOT_FILL[hold]?.[0] || hold) : null,
+                rx.state === "returned_to_stock" ? fillBadge("returned_to_stock") : null),
+              h("td", {}, rx.rx_number ? `Rx ${rx.rx_number}` : "New"),
+              h("td", {}, h("span", { title: when(rx.since) }, ago(rx.since))),
+              h("td", {}, startButton(rx, hold)));
+          }))
+            : emptyBox("No approved prescription waits for a fill."),
+          waiting.paging.element),
+      ];
+    },
+    above: refillLookup(),
+  });
 }
 
 // -- one fill ----------------------------------------------------------------------------------

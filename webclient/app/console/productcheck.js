@@ -10,22 +10,28 @@ import { markers, scheduleLabel } from "./queue.js";
 import { banners } from "./prescription.js";
 import {
   PHOTO_KINDS, polled, fillBadge, fillNumber, rxNumber, controlledBadge, imagesOf, imageUrl, latestOfKind,
-  labelTextOf, historyList, rxSummary, ndcText, unitText, labelLookup, watchFill,
+  labelTextOf, historyList, rxSummary, ndcText, unitText, labelLookup, watchFill, rowKey,
 } from "./fills.js";
 
 export function checkQueueView(el) {
-  return polled(el, "Product check", "Fills a technician submitted, oldest first. You cannot check a fill of your own.", async () => {
-    const { items } = await api("/fills?state=product_check&limit=200");
-    if (!items.length) return emptyBox("No fill waits for a product check.");
-    return h("table", { class: "queue", "aria-label": "Fills awaiting the product check" },
-      h("thead", {}, h("tr", {}, ["Medication", "Rx", "Quantity", "Waiting", ""].map((t) => h("th", { scope: "col" }, t)))),
-      h("tbody", {}, items.map((f) => h("tr", { class: f.controlled ? "controlled" : "", onclick: () => { location.hash = `#/check/${f.id}`; } },
-        h("td", {}, h("div", { class: "drug" }, f.drug_description), controlledBadge(f)),
-        h("td", {}, rxNumber(f), h("div", { class: "sub" }, fillNumber(f.number))),
-        h("td", {}, f.quantity_owed ?? "—"),
-        h("td", {}, h("span", { title: when(f.since) }, ago(f.since))),
-        h("td", {}, h("a", { class: "button secondary", href: `#/check/${f.id}` }, "Check"))))));
-  }, labelLookup("label-scan", "product_check", "#/check"));
+  return polled(el, {
+    title: "Product check",
+    hint: "Fills a technician submitted, oldest first. You cannot check a fill of your own.",
+    queues: { check: ["product_check", "check-more", ["fill", "fills"]] },
+    draw: async ({ check }) => [
+      check.rows.length ? h("table", { class: "queue", "aria-label": "Fills awaiting the product check" },
+        h("thead", {}, h("tr", {}, ["Medication", "Rx", "Quantity", "Waiting", ""].map((t) => h("th", { scope: "col" }, t)))),
+        h("tbody", {}, check.rows.map((f) => h("tr", { class: f.controlled ? "controlled" : "", dataset: { id: rowKey(f) }, onclick: () => { location.hash = `#/check/${f.id}`; } },
+          h("td", {}, h("div", { class: "drug" }, f.drug_description), controlledBadge(f)),
+          h("td", {}, rxNumber(f), h("div", { class: "sub" }, fillNumber(f.number))),
+          h("td", {}, f.quantity_owed ?? "—"),
+          h("td", {}, h("span", { title: when(f.since) }, ago(f.since))),
+          h("td", {}, h("a", { class: "button secondary", href: `#/check/${f.id}` }, "Check"))))))
+        : emptyBox("No fill waits for a product check."),
+      check.paging.element,
+    ],
+    above: labelLookup("label-scan", "product_check", "#/check"),
+  });
 }
 
 // a photo at its own size in the layout, opened full screen by a click (or Enter)

@@ -10,7 +10,7 @@ import { signaturePad } from "../lib/capture.js";
 import { markers } from "./queue.js";
 import { banners } from "./prescription.js";
 import { shippingCard } from "./shipping.js";
-import { polled, fillBadge, fillNumber, rxNumber, controlledBadge, historyList, rxSummary, labelLookup, staffText } from "./fills.js";
+import { polled, fillBadge, fillNumber, rxNumber, controlledBadge, historyList, rxSummary, labelLookup, staffText, rowKey } from "./fills.js";
 
 const binOrder = (a, b) => (a.bin || "").localeCompare(b.bin || "", undefined, { numeric: true });
 
@@ -26,27 +26,33 @@ async function putInBin(fillId, input) {
   }
 }
 
+// the loaded rows by bin (those not in a bin yet first); a page "Load more" brings is sorted in
 export function willCallView(el) {
-  return polled(el, "Will-call", "Checked fills waiting to be collected, by bin.", async () => {
-    const { items } = await api("/fills?state=ready&limit=200");
-    if (!items.length) return emptyBox("No fill waits for pick-up.");
-    const unbinned = items.filter((f) => !f.bin);
-    const binned = items.filter((f) => f.bin).sort(binOrder);
-    return h("table", { class: "queue", "aria-label": "Ready fills" },
-      h("thead", {}, h("tr", {}, ["Bin", "Medication", "Rx", "Ready since", ""].map((t) => h("th", { scope: "col" }, t)))),
-      h("tbody", {}, [...unbinned, ...binned].map((f) => {
-        const field = h("input", { type: "text", id: `bin-${f.id}`, maxLength: 20, placeholder: "e.g. A3", class: "bin-input" });
-        return h("tr", {},
-          h("td", {}, f.bin ? h("span", { class: "bin" }, f.bin)
-            : h("form", { class: "bin-form", onsubmit: (e) => { e.preventDefault(); putInBin(f.id, field); } },
-              h("label", { for: `bin-${f.id}`, class: "visually-hidden" }, "Bin"), field,
-              h("button", { type: "submit", class: "secondary" }, "Put in bin"))),
-          h("td", {}, h("div", { class: "drug" }, f.drug_description), controlledBadge(f)),
-          h("td", {}, rxNumber(f), h("div", { class: "sub" }, fillNumber(f.number))),
-          h("td", {}, h("span", { title: when(f.since) }, ago(f.since))),
-          h("td", {}, h("a", { class: "button secondary", href: `#/will-call/${f.id}` }, "Pick-up")));
-      })));
-  }, labelLookup("label-scan", "ready", "#/will-call"));
+  return polled(el, {
+    title: "Will-call",
+    hint: "Checked fills waiting to be collected, by bin.",
+    queues: { ready: ["ready", "ready-more", ["fill", "fills"]] },
+    draw: async ({ ready }) => {
+      if (!ready.rows.length) return emptyBox("No fill waits for pick-up.");
+      const unbinned = ready.rows.filter((f) => !f.bin);
+      const binned = ready.rows.filter((f) => f.bin).sort(binOrder);
+      return [h("table", { class: "queue", "aria-label": "Ready fills" },
+        h("thead", {}, h("tr", {}, ["Bin", "Medication", "Rx", "Ready since", ""].map((t) => h("th", { scope: "col" }, t)))),
+        h("tbody", {}, [...unbinned, ...binned].map((f) => {
+          const field = h("input", { type: "text", id: `bin-${f.id}`, maxLength: 20, placeholder: "e.g. A3", class: "bin-input" });
+          return h("tr", { dataset: { id: rowKey(f) } },
+            h("td", {}, f.bin ? h("span", { class: "bin" }, f.bin)
+              : h("form", { class: "bin-form", onsubmit: (e) => { e.preventDefault(); putInBin(f.id, field); } },
+                h("label", { for: `bin-${f.id}`, class: "visually-hidden" }, "Bin"), field,
+                h("button", { type: "submit", class: "secondary" }, "Put in bin"))),
+            h("td", {}, h("div", { class: "drug" }, f.drug_description), controlledBadge(f)),
+            h("td", {}, rxNumber(f), h("div", { class: "sub" }, fillNumber(f.number))),
+            h("td", {}, h("span", { title: when(f.since) }, ago(f.since))),
+            h("td", {}, h("a", { class: "button secondary", href: `#/will-call/${f.id}` }, "Pick-up")));
+        }))), ready.paging.element];
+    },
+    above: labelLookup("label-scan", "ready", "#/will-call"),
+  });
 }
 
 const radio = (name, value, label, checked = false) =>
