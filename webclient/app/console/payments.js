@@ -126,7 +126,10 @@ export function patientPaymentsCard(patientId) {
   }
 
   // a refund the provider failed or canceled after accepting it: its reversal names it
-  const reversalOf = (refund) => known.find((l) => l.cause_type === "refund_failed" && l.refunds === refund.id);
+  // (a declaration, as the panel's other functions: they run before the body reaches here)
+  function reversalOf(refund) {
+    return known.find((l) => l.cause_type === "refund_failed" && l.refunds === refund.id);
+  }
 
   function line(entry) {
     // what went back of a payment: its refunds, but those that failed
@@ -154,6 +157,18 @@ export function patientPaymentsCard(patientId) {
   function close() {
     replace(tools);
   }
+  // what was asked is done: the form goes, the ledger is read again and the notice says so (a
+  // failed read is said there too, never left in the closed form)
+  async function finished(text) {
+    close();
+    try {
+      await reload();
+      replace(message, notice("ok", text));
+    } catch (error) {
+      replace(message, notice("error", `${text} The ledger could not be read again: ${error.message}`));
+    }
+    announce(text);
+  }
 
   function openCharge() {
     const amount = amountField("charge-amount");
@@ -166,13 +181,11 @@ export function patientPaymentsCard(patientId) {
       if (!minor) { replace(said, notice("error", "Type the amount in dollars, e.g. 12.50.")); amount.focus(); return; }
       try {
         await api(`${base}/charges`, { method: "POST", body: { amount: minor, description: description.value.trim(), reason: reason.value.trim() } });
-        close();
-        await reload();
-        replace(message, notice("ok", `Charged ${money(minor)}.`));
-        announce(`Charged ${money(minor)}.`);
       } catch (error) {
         replace(said, notice("error", error.message));
+        return;
       }
+      await finished(`Charged ${money(minor)}.`);
     } },
     h("h3", { id: "charge-h" }, "Add a charge"),
     h("div", { class: "fields" },
@@ -193,13 +206,11 @@ export function patientPaymentsCard(patientId) {
       if (!minor) { replace(said, notice("error", "Type the amount to refund, e.g. 5.00.")); amount.focus(); return; }
       try {
         await api(`/payments/${entry.id}/refunds`, { method: "POST", body: { amount: minor, reason: reason.value.trim() } });
-        close();
-        await reload();
-        replace(message, notice("ok", `Refunded ${money(minor, entry.currency)}.`));
-        announce(`Refunded ${money(minor, entry.currency)}.`);
       } catch (error) {
         replace(said, notice("error", error.message)); // 403: not allowed to refund, in the hub's words
+        return;
       }
+      await finished(`Refunded ${money(minor, entry.currency)}.`);
     } },
     h("h3", { id: "refund-h" }, `Refund the payment of ${when(entry.at)}`),
     h("p", { class: "hint" }, `Up to ${money(left, entry.currency)}.`),
