@@ -34,6 +34,27 @@ BACKENDS = [
 ]
 ISSUER = "http://127.0.0.1:8080"
 
+#: the fixtures through which a functional test reaches the database under test
+_ON_A_BACKEND = {"database_url", "migrated_postgres"}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """A run without SQLite among its backends (PostgreSQL only, beside an embedded run) leaves
+    out the functional tests that never reach the backend: the embedded run already ran them,
+    on exactly what they would run on here."""
+    if "sqlite" in BACKENDS:
+        return
+    functional = Path(__file__).parent / "functional"
+    kept, left = [], []
+    for item in items:
+        elsewhere = item.path.is_relative_to(functional) and not (
+            _ON_A_BACKEND & set(getattr(item, "fixturenames", ()))
+        )
+        (left if elsewhere else kept).append(item)
+    if left:
+        config.hook.pytest_deselected(items=left)
+        items[:] = kept
+
 
 @pytest.fixture(scope="session")
 def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
