@@ -24,6 +24,7 @@ from playwright.sync_api import Browser, Page, Playwright, sync_playwright
 
 from server.auth.clients import CONSOLE_CLIENT_ID
 from tests.support.faultproxy import FaultProxy
+from tests.support.localstripe import PUBLISHABLE_KEY, SECRET_KEY, LocalStripe, local_stripe
 from tests.support.processes import free_port, run_cli, serving
 from tests.support.script_samples import newrx_xml
 from tests.support.signin import sign_in as sign_in_by_http
@@ -43,6 +44,8 @@ MEDIA_ARGS = [
 DESKTOP = {"width": 1280, "height": 800}
 TABLET = {"width": 820, "height": 1180}
 PHONE = {"width": 390, "height": 844}
+#: the secret the provider signs its webhooks to a hub that takes payments with
+WEBHOOK_SECRET = "whsec_synthetic_browser_0123456789"
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -150,12 +153,27 @@ def _found(pattern: str, text: str) -> tuple[str, ...]:
 
 
 @pytest.fixture(scope="module")
+def provider(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStripe]:
+    """A real local Stripe-compatible server (`localstripe`, with its Stripe.js stand-in and
+    its signed webhooks) for a module whose hub takes payments (its ``WITH_PROVIDER``)."""
+    with local_stripe(tmp_path_factory.mktemp("localstripe")) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
 def demo_hub(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[DemoHub]:
     """``telepharm migrate``, ``demo`` and ``serve``, with the test module's ``HUB_ENV``;
-    with its ``BEHIND_RELAY``, browsers reach the hub through a relay that can cut sockets."""
+    with its ``BEHIND_RELAY``, browsers reach the hub through a relay that can cut sockets;
+    with its ``WITH_PROVIDER``, the hub takes payments at ``provider`` (started before it),
+    whose webhooks go to it."""
     relayed = getattr(request.module, "BEHIND_RELAY", False)
+    paying: LocalStripe | None = (
+        request.getfixturevalue("provider")
+        if getattr(request.module, "WITH_PROVIDER", False)
+        else None
+    )
     data_dir = tmp_path_factory.mktemp("hub") / "var"
     port = free_port()
     base = f"http://127.0.0.1:{port}"
@@ -163,6 +181,14 @@ def demo_hub(
     env.update(
         TELEPHARM_DATA_DIR=str(data_dir), TELEPHARM_ISSUER=base, TELEPHARM_LOG_LEVEL="WARNING"
     )
+    if paying:
+        env.update(
+            TELEPHARM_STRIPE_API_KEY=SECRET_KEY,
+            TELEPHARM_STRIPE_PUBLISHABLE_KEY=PUBLISHABLE_KEY,
+            TELEPHARM_STRIPE_WEBHOOK_SECRETS=WEBHOOK_SECRET,
+            TELEPHARM_STRIPE_API_BASE=paying.url,
+            TELEPHARM_STRIPE_JS_URL=paying.js_url,
+        )
     env.update(getattr(request.module, "HUB_ENV", {}))
     _cli(env, "migrate")
     printed = _cli(env, "demo")
@@ -178,6 +204,8 @@ def demo_hub(
             if relayed
             else None
         )
+        if paying:
+            paying.send_webhooks_to(f"{base}/payments/webhook", WEBHOOK_SECRET)
         yield DemoHub(
             base,
             data_dir,

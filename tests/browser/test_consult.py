@@ -16,43 +16,16 @@ from __future__ import annotations
 import re
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
-import pytest
 from playwright.sync_api import Browser, Page, expect
-
-from tests.support.localstripe import PUBLISHABLE_KEY, SECRET_KEY, LocalStripe, local_stripe
 
 from .a11y import assert_accessible
 from .conftest import DESKTOP, PHONE, TABLET, DemoHub, Shots, sign_in, watch
 from .test_dispensing import add_staff
 
-#: the hub's settings beside the conftest's (the provider's, once it runs: before the hub)
-HUB_ENV: dict[str, str] = {}
-WEBHOOK_SECRET = "whsec_synthetic_consult_0123"
-
-
-@pytest.fixture(scope="module")
-def provider(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStripe]:
-    with local_stripe(tmp_path_factory.mktemp("localstripe")) as server:
-        HUB_ENV.update(
-            TELEPHARM_STRIPE_API_KEY=SECRET_KEY,
-            TELEPHARM_STRIPE_PUBLISHABLE_KEY=PUBLISHABLE_KEY,
-            TELEPHARM_STRIPE_WEBHOOK_SECRETS=WEBHOOK_SECRET,
-            TELEPHARM_STRIPE_API_BASE=server.url,
-            TELEPHARM_STRIPE_JS_URL=server.js_url,
-        )
-        yield server
-
-
-@pytest.fixture(scope="module")
-def demo_hub(provider: LocalStripe, demo_hub: DemoHub) -> DemoHub:
-    """The conftest's hub, started after the provider with its settings; the provider's
-    webhooks go to it."""
-    provider.send_webhooks_to(f"{demo_hub.base}/payments/webhook", WEBHOOK_SECRET)
-    return demo_hub
-
-
+#: the hub takes payments at the conftest's `provider`, started before it
+WITH_PROVIDER = True
 #: the browsers reach the hub through a relay that can cut the patient's socket
 BEHIND_RELAY = True
 #: how a signaling WebSocket's connection begins (its upgrade request)

@@ -29,41 +29,27 @@ from playwright.sync_api import Browser, Page, expect
 from server.db.models import utcnow
 from server.schedule.runner import PLANS_JOB, Schedule
 from server.settings import Settings
-from tests.support.localstripe import PUBLISHABLE_KEY, SECRET_KEY, LocalStripe, local_stripe
 from tests.support.processes import free_port
 
 from .conftest import DemoHub, Shots, watch
 from .test_patient_me import Mailbox, ask_and_sign_in, put_in_state, verified_email
 
 SMTP_PORT = free_port()
-STRIPE_PORT = free_port()
-STRIPE = f"http://127.0.0.1:{STRIPE_PORT}"
-WEBHOOK_SECRET = "whsec_synthetic_browser_0123"
 HUB_ENV = {
     "TELEPHARM_SMTP_HOST": "127.0.0.1",
     "TELEPHARM_SMTP_PORT": str(SMTP_PORT),
     "TELEPHARM_SMTP_SECURITY": "none",
     "TELEPHARM_MAIL_FROM": "Demo Pharmacy <pharmacy@example.org>",
     "TELEPHARM_SMTP_TIMEOUT": "5",
-    "TELEPHARM_STRIPE_API_KEY": SECRET_KEY,
-    "TELEPHARM_STRIPE_PUBLISHABLE_KEY": PUBLISHABLE_KEY,
-    "TELEPHARM_STRIPE_API_BASE": STRIPE,
-    "TELEPHARM_STRIPE_JS_URL": f"{STRIPE}/js.stripe.com/v3/",
-    "TELEPHARM_STRIPE_WEBHOOK_SECRETS": WEBHOOK_SECRET,
 }
+#: the hub takes payments at the conftest's `provider`, started before it
+WITH_PROVIDER = True
 PHONE = {"width": 375, "height": 667}
 NARROW = {"width": 320, "height": 640}
 CARD = "4242424242424242"
 CARD_SPACED = "4242 4242 4242 4242"
 #: the provider's test card whose charge the bank declines
 DECLINED = "4000000000000341"
-
-
-@pytest.fixture(scope="module")
-def provider(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStripe]:
-    """Started before the hub (the module's first fixture), on the port HUB_ENV names."""
-    with local_stripe(tmp_path_factory.mktemp("localstripe"), STRIPE_PORT) as server:
-        yield server
 
 
 @pytest.fixture(scope="module")
@@ -147,13 +133,11 @@ def no_card_number_in(folder: Path, database: Path) -> None:
 
 
 def test_a_patient_pays_their_balance_saves_the_card_and_sees_their_plan(
-    provider: LocalStripe,
     mailbox: Mailbox,
     demo_hub: DemoHub,
     chromium: Browser,
     shots: Shots,
 ) -> None:
-    provider.send_webhooks_to(f"{demo_hub.base}/payments/webhook", WEBHOOK_SECRET)
     tag = uuid.uuid4().hex[:6]
     rx = demo_hub.ready_prescription(
         f"pay-{tag}",

@@ -12,50 +12,27 @@ from __future__ import annotations
 import re
 import sqlite3
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 import requests
 import stripe
 from playwright.sync_api import Browser, Page, expect
 
 from server.auth.clients import CONSOLE_CLIENT_ID
-from tests.support.localstripe import PUBLISHABLE_KEY, SECRET_KEY, LocalStripe, local_stripe
+from tests.support.localstripe import SECRET_KEY, LocalStripe
 from tests.support.signin import sign_in as sign_in_by_http
 
 from .conftest import DESKTOP, DemoHub, Shots, sign_in, watch
 from .test_dispensing import Staff, add_staff
 
-WEBHOOK_SECRET = "whsec_synthetic_browser_0123456789"
 #: the provider's public test card; a security code and expiry nobody else uses here
 TEST_CARD = "4242424242424242"
 TEST_CARD_SPACED = "4242 4242 4242 4242"
 TEST_CVC = "738"
-#: the hub's settings point to the provider once it runs (filled in by `provider` below,
-#: before the conftest's hub starts); INFO, so the log checked at the end says what it can
+#: INFO, so the log checked at the end says what it can
 HUB_ENV: dict[str, str] = {"TELEPHARM_LOG_LEVEL": "INFO"}
-
-
-@pytest.fixture(scope="module")
-def provider(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStripe]:
-    with local_stripe(tmp_path_factory.mktemp("localstripe")) as server:
-        HUB_ENV.update(
-            TELEPHARM_STRIPE_API_KEY=SECRET_KEY,
-            TELEPHARM_STRIPE_PUBLISHABLE_KEY=PUBLISHABLE_KEY,
-            TELEPHARM_STRIPE_WEBHOOK_SECRETS=WEBHOOK_SECRET,
-            TELEPHARM_STRIPE_API_BASE=server.url,
-            TELEPHARM_STRIPE_JS_URL=server.js_url,
-        )
-        yield server
-
-
-@pytest.fixture(scope="module")
-def demo_hub(provider: LocalStripe, demo_hub: DemoHub) -> DemoHub:
-    """The conftest's hub, started after the provider with its settings; the provider's
-    webhooks go to it."""
-    provider.send_webhooks_to(f"{demo_hub.base}/payments/webhook", WEBHOOK_SECRET)
-    return demo_hub
+#: the hub takes payments at the conftest's `provider`, started before it
+WITH_PROVIDER = True
 
 
 def grant_refunds(hub: DemoHub, username: str) -> Staff:

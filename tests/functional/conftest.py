@@ -1,5 +1,6 @@
-"""The validation queue with real worker processes: the embedded SQLite broker always, Redis
-when ``TELEPHARM_TEST_BROKER_URL`` is set."""
+"""Fixtures of the functional tests: the hub's checker and outbox deliverer on the test's
+settings, and the validation queue with real worker processes (the embedded SQLite broker
+always, Redis when ``TELEPHARM_TEST_BROKER_URL`` is set)."""
 
 from __future__ import annotations
 
@@ -10,10 +11,29 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
+from server.outbox.delivery import Deliverer
 from server.settings import Settings
+from server.worker.checking import Checker
 from tests.support.processes import start_worker, stop
 
 BROKER = os.environ.get("TELEPHARM_TEST_BROKER_URL", "")
+
+
+@pytest.fixture
+def checker(settings: Settings) -> Iterator[Checker]:
+    """The checks a worker runs, in the test's process on the test's settings (a module that
+    overrides ``settings`` gets a checker on its own)."""
+    checker = Checker.from_settings(settings)
+    yield checker
+    checker.close()
+
+
+@pytest.fixture
+def deliverer(settings: Settings) -> Iterator[Deliverer]:
+    """The outbox's deliverer in the test's process, on the test's settings."""
+    deliverer = Deliverer.from_settings(settings)
+    yield deliverer
+    deliverer.close()
 
 
 @pytest.fixture

@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import uuid
-from collections.abc import Iterator
 from fractions import Fraction
 from typing import Any
 
@@ -25,7 +24,6 @@ from sqlalchemy import select
 from eprescribe.adherence.pdc import percent
 from server.dispensing.models import Fill
 from server.prescriptions.models import Prescription
-from server.settings import Settings
 from server.worker.checking import Checker
 from tests.conftest import OTHER_PHARMACY, PHARMACY, Hub
 from tests.functional.fill_helpers import hand_over
@@ -47,13 +45,6 @@ METFORMIN = "metformin hydrochloride 500 MG Oral Tablet"
 LOSARTAN = "losartan potassium 50 MG Oral Tablet"
 #: 1 January to 30 June 2026: 181 days
 PERIOD = {"from": "2026-01-01", "to": "2026-06-30"}
-
-
-@pytest.fixture
-def checker(settings: Settings) -> Iterator[Checker]:
-    checker = Checker.from_settings(settings)
-    yield checker
-    checker.close()
 
 
 async def prescription(

@@ -7,7 +7,6 @@ import asyncio
 import datetime as dt
 import hashlib
 import uuid
-from collections.abc import Iterator
 
 import pytest
 from lxml import etree
@@ -18,7 +17,6 @@ from eprescribe.ncpdp.outbound import CancelRxResponse
 from server.audit.models import AuditEvent
 from server.outbox.models import OutboundMessage
 from server.prescriptions.models import InboundMessage, Prescription
-from server.settings import Settings
 from server.worker.checking import Checker
 from tests.conftest import OTHER_PHARMACY, Hub
 from tests.functional.check_helpers import history
@@ -30,13 +28,6 @@ from tests.support.script_samples import cancelrx_xml
 TODAY = dt.datetime.now(dt.UTC).date().isoformat()
 #: what verification_helpers.receive() sends beside the MessageID
 ORDER = {"drug_description": "lisinopril 10 MG Oral Tablet", "written_date": TODAY}
-
-
-@pytest.fixture
-def checker(settings: Settings) -> Iterator[Checker]:
-    checker = Checker.from_settings(settings)
-    yield checker
-    checker.close()
 
 
 @pytest.fixture(autouse=True)

@@ -7,7 +7,6 @@ import dataclasses
 import datetime as dt
 import threading
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -52,13 +51,6 @@ async def _codes(hub: Hub, rx_id: uuid.UUID) -> list[str]:
                 select(Finding.code).where(Finding.prescription_id == rx_id).order_by(Finding.id)
             )
         )
-
-
-@pytest.fixture
-def checker(settings: Settings) -> Iterator[Checker]:
-    checker = Checker.from_settings(settings)
-    yield checker
-    checker.close()
 
 
 async def test_check_moves_to_review_with_findings(hub: Hub, checker: Checker) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 
 import pytest
 from sqlalchemy import select
@@ -11,18 +10,10 @@ from sqlalchemy import select
 from server.audit.models import AuditEvent
 from server.consults.models import ConsultRow
 from server.prescriptions.models import Prescription
-from server.settings import Settings
 from server.worker.checking import Checker
 from signaling.consults import token_digest
 from tests.conftest import ISSUER, OTHER_PHARMACY, Hub
 from tests.functional.verification_helpers import bearer, reviewable, staff
-
-
-@pytest.fixture
-def checker(settings: Settings) -> Iterator[Checker]:
-    checker = Checker.from_settings(settings)
-    yield checker
-    checker.close()
 
 
 async def _patient_of(hub: Hub, checker: Checker) -> tuple[str, str]:

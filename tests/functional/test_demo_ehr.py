@@ -9,8 +9,7 @@ import asyncio
 import dataclasses
 import datetime as dt
 import html
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -28,8 +27,15 @@ from server.settings import Settings
 from server.worker.checking import Checker
 from tests.conftest import Hub
 from tests.functional.intake_helpers import post_script
-from tests.functional.test_outbox import QUESTION, deliver_until_finished, messages, receive, row
-from tests.functional.verification_helpers import bearer, staff
+from tests.functional.test_outbox import (
+    QUESTION,
+    ask_the_prescriber,
+    deliver_until_finished,
+    messages,
+    receive,
+    row,
+)
+from tests.functional.verification_helpers import bearer
 from tests.support.script_samples import cancelrx_xml, newrx_xml
 
 TOKEN = "demo-ehr-endpoint-token-0123456789"
@@ -46,20 +52,6 @@ def settings(settings: Settings) -> Settings:
         outbox_retry_max=0.05,
         outbox_dead_after=30.0,
     )
-
-
-@pytest.fixture
-def checker(settings: Settings) -> Iterator[Checker]:
-    checker = Checker.from_settings(settings)
-    yield checker
-    checker.close()
-
-
-@pytest.fixture
-def deliverer(settings: Settings) -> Iterator[Deliverer]:
-    deliverer = Deliverer.from_settings(settings)
-    yield deliverer
-    deliverer.close()
 
 
 async def ehr_with_demo_endpoint(hub: Hub, settings: Settings) -> tuple[str, str]:
@@ -80,19 +72,6 @@ async def page(hub: Hub) -> str:
     assert response.content_type == "text/html"
     assert "default-src 'none'" in response.headers["Content-Security-Policy"]
     return await response.text()
-
-
-async def ask_the_prescriber(hub: Hub, rx_id: uuid.UUID) -> None:
-    """A pharmacist's clarification, as the console asks it (the prescriptions API)."""
-    alice = await staff(hub, "alice")
-    for action, body in (
-        ("claim", {}),
-        ("clarify", {"reason_code": "strength", "text": QUESTION}),
-    ):
-        response = await hub.client.post(
-            f"/api/v1/prescriptions/{rx_id}/{action}", json=body, headers=bearer(alice)
-        )
-        assert response.status == 200, await response.text()
 
 
 async def test_the_demo_ehr_receives_the_question_and_the_cancels_answer(

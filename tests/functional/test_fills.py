@@ -11,15 +11,13 @@ import dataclasses
 import datetime as dt
 import io
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
 import zxingcpp
-from aiohttp import web
-from aiohttp.test_utils import TestServer
 from PIL import Image
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -37,6 +35,7 @@ from server.prescriptions.models import Prescription
 from server.settings import Settings
 from server.worker.checking import Checker
 from tests.conftest import OTHER_PHARMACY, Hub
+from tests.functional import test_outbox
 from tests.functional.check_helpers import history
 from tests.functional.fill_helpers import (
     LISINOPRIL,
@@ -69,6 +68,8 @@ from tests.functional.verification_helpers import bearer, staff
 from tests.support.script_samples import cancelrx_xml
 
 ALL = "All Fill Statuses Except Transferred"
+#: the prescriber system's SCRIPT endpoint, the delivery tests' fixture
+prescriber = test_outbox.prescriber
 
 
 @pytest.fixture
@@ -91,26 +92,6 @@ async def checker(settings: Settings, products: None) -> AsyncIterator[Checker]:
     checker = await asyncio.to_thread(Checker.from_settings, settings)
     yield checker
     await asyncio.to_thread(checker.close)
-
-
-@pytest.fixture
-async def prescriber() -> Any:
-    """The prescriber system's SCRIPT endpoint (a real aiohttp server on 127.0.0.1)."""
-    endpoint = Prescriber()
-    app = web.Application()
-    app.router.add_post("/script", endpoint.handle)
-    server = TestServer(app, host="127.0.0.1")
-    await server.start_server()
-    endpoint.url = str(server.make_url("/script"))
-    yield endpoint
-    await server.close()
-
-
-@pytest.fixture
-def deliverer(settings: Settings) -> Iterator[Deliverer]:
-    deliverer = Deliverer.from_settings(settings)
-    yield deliverer
-    deliverer.close()
 
 
 @dataclasses.dataclass

@@ -6,10 +6,9 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from typing import Any
 
-import pytest
 from sqlalchemy import select
 
 from eprescribe.ncpdp import NewRx, OrderDetails, parse_message, to_json
@@ -20,20 +19,12 @@ from server.db.models import utcnow
 from server.prescriptions.models import InboundMessage, Prescription
 from server.prescriptions.store import intake_record
 from server.prescriptions.writer import IntakeWriter
-from server.settings import Settings
 from server.worker.checking import Checker
 from server.worker.sweep import Sweep
 from tests.conftest import Hub
 from tests.functional.check_helpers import history
 from tests.functional.intake_helpers import post_script
 from tests.support.script_samples import clinical_newrx, newrx_xml
-
-
-@pytest.fixture
-def checker(settings: Settings) -> Iterator[Checker]:
-    checker = Checker.from_settings(settings)
-    yield checker
-    checker.close()
 
 
 def _auth(token: str) -> dict[str, str]:

@@ -5,26 +5,16 @@ prescription is checked again with the profile's whole picture."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 
-import pytest
 from sqlalchemy import select
 
 from server.audit.models import AuditEvent
-from server.settings import Settings
 from server.worker.checking import Checker
 from tests.conftest import OTHER_PHARMACY, Hub
 from tests.functional.check_helpers import someone
 from tests.functional.match_review_helpers import call, pharmacist, review_queue, weak
 from tests.functional.test_verification import detail
 from tests.functional.verification_helpers import reviewable, staff
-
-
-@pytest.fixture
-def checker(settings: Settings) -> Iterator[Checker]:
-    checker = Checker.from_settings(settings)
-    yield checker
-    checker.close()
 
 
 async def test_a_weak_match_is_queued_with_its_candidate_and_why(

@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
 from sqlalchemy import select
 
 from server.adherence.models import MedSync
@@ -20,19 +18,11 @@ from server.auth.models import User
 from server.db.models import utcnow
 from server.patient_page.models import RefillRequest
 from server.payments.models import PaymentCard, PaymentCustomer
-from server.settings import Settings
 from server.worker.checking import Checker
 from tests.conftest import Hub
 from tests.functional.patient_page_helpers import linked
 from tests.functional.test_patient_contacts import call, profile
 from tests.functional.verification_helpers import staff
-
-
-@pytest.fixture
-def checker(settings: Settings) -> Iterator[Checker]:
-    checker = Checker.from_settings(settings)
-    yield checker
-    checker.close()
 
 
 async def customer_and_card(hub: Hub, patient: uuid.UUID, tag: str) -> uuid.UUID:

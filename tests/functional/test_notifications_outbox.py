@@ -18,7 +18,6 @@ from zoneinfo import ZoneInfo
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
-from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 from sqlalchemy import func, select, update
 
@@ -37,7 +36,8 @@ from server.outbox.sweep import OutboxSweep
 from server.patients.models import PatientProfile
 from server.settings import Settings
 from tests.conftest import ISSUER, Hub
-from tests.support.processes import free_port, launch, stop, telepharm_env
+from tests.support.processes import launch, stop, telepharm_env
+from tests.support.smtp import smtp_server
 
 NEW_YORK = ZoneInfo("America/New_York")
 PATIENT_EMAIL = "pat.synthetic@example.net"
@@ -66,13 +66,8 @@ class Mailbox:
 
 @pytest.fixture
 def mailbox() -> Iterator[tuple[Mailbox, int]]:
-    handler, port = Mailbox(), free_port()
-    controller = Controller(handler, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        yield handler, port
-    finally:
-        controller.stop()
+    with smtp_server(Mailbox()) as served:
+        yield served
 
 
 @dataclasses.dataclass

@@ -12,7 +12,7 @@ import datetime as dt
 import json
 import subprocess
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -64,20 +64,6 @@ def settings(settings: Settings) -> Settings:
     )
 
 
-@pytest.fixture
-def checker(settings: Settings) -> Iterator[Checker]:
-    checker = Checker.from_settings(settings)
-    yield checker
-    checker.close()
-
-
-@pytest.fixture
-def deliverer(settings: Settings) -> Iterator[Deliverer]:
-    deliverer = Deliverer.from_settings(settings)
-    yield deliverer
-    deliverer.close()
-
-
 @dataclasses.dataclass
 class Prescriber:
     """The prescriber system's endpoint: answers as ``plan`` says, one entry a request (then
@@ -122,6 +108,7 @@ class Prescriber:
 
 @pytest.fixture
 async def prescriber() -> Any:
+    """The prescriber system's SCRIPT endpoint (a real aiohttp server on 127.0.0.1)."""
     endpoint = Prescriber()
     app = web.Application()
     app.router.add_post("/script", endpoint.handle)
@@ -169,14 +156,9 @@ async def receive(hub: Hub, token: str) -> uuid.UUID:
         ).one()
 
 
-async def clarified(
-    hub: Hub, checker: Checker, prescriber: Prescriber, settings: Settings
-) -> tuple[uuid.UUID, uuid.UUID, str]:
-    """A prescription the pharmacist asked the prescriber about: its ID, the outbound
-    message's, and the pharmacist's token."""
-    token = await newrx_from_prescriber(hub, prescriber, settings)
-    rx_id = await receive(hub, token)
-    assert await asyncio.to_thread(checker.check, rx_id) is not None
+async def ask_the_prescriber(hub: Hub, rx_id: uuid.UUID) -> str:
+    """The pharmacist alice claims the checked prescription and asks its prescriber
+    ``QUESTION``, as the console does (the prescriptions API); her token."""
     alice = await staff(hub, "alice")
     for action, body in (
         ("claim", {}),
@@ -186,6 +168,18 @@ async def clarified(
             f"/api/v1/prescriptions/{rx_id}/{action}", json=body, headers=bearer(alice)
         )
         assert response.status == 200, await response.text()
+    return alice
+
+
+async def clarified(
+    hub: Hub, checker: Checker, prescriber: Prescriber, settings: Settings
+) -> tuple[uuid.UUID, uuid.UUID, str]:
+    """A prescription the pharmacist asked the prescriber about: its ID, the outbound
+    message's, and the pharmacist's token."""
+    token = await newrx_from_prescriber(hub, prescriber, settings)
+    rx_id = await receive(hub, token)
+    assert await asyncio.to_thread(checker.check, rx_id) is not None
+    alice = await ask_the_prescriber(hub, rx_id)
     (message,) = await messages(hub, rx_id)
     return rx_id, message.id, alice
 
@@ -405,15 +399,7 @@ async def test_a_cancel_answers_the_prescriber_after_the_question_asked_before_i
     token = await newrx_from_prescriber(hub, prescriber, settings)
     rx_id = await receive(hub, token)
     assert await asyncio.to_thread(checker.check, rx_id) is not None
-    alice = await staff(hub, "alice")
-    for action, body in (
-        ("claim", {}),
-        ("clarify", {"reason_code": "strength", "text": QUESTION}),
-    ):
-        response = await hub.client.post(
-            f"/api/v1/prescriptions/{rx_id}/{action}", json=body, headers=bearer(alice)
-        )
-        assert response.status == 200, await response.text()
+    await ask_the_prescriber(hub, rx_id)
     ((question, order),) = [(m.id, m.relates_to_message_id) for m in await messages(hub, rx_id)]
     cancel = cancelrx_xml(
         message_id="CANCEL-AFTER-QUESTION",
@@ -549,15 +535,7 @@ async def test_operators_register_the_endpoint_and_see_and_retry_deliveries(
         worker()
         rx_id = await receive(hub, token)
         assert await asyncio.to_thread(checker.check, rx_id) is not None
-        alice = await staff(hub, "alice")
-        for action, body in (
-            ("claim", {}),
-            ("clarify", {"reason_code": "strength", "text": QUESTION}),
-        ):
-            response = await hub.client.post(
-                f"/api/v1/prescriptions/{rx_id}/{action}", json=body, headers=bearer(alice)
-            )
-            assert response.status == 200, await response.text()
+        await ask_the_prescriber(hub, rx_id)
         (message,) = await messages(hub, rx_id)
         await wait_state(hub, message.id, "dead")
 

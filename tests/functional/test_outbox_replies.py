@@ -34,20 +34,18 @@ from tests.functional import test_outbox
 from tests.functional.intake_helpers import post_script
 from tests.functional.test_outbox import (
     PRESCRIBER,
-    QUESTION,
     Prescriber,
+    ask_the_prescriber,
     deliver_until_finished,
     newrx_from_prescriber,
     receive,
     row,
 )
-from tests.functional.verification_helpers import bearer, staff
+from tests.functional.verification_helpers import bearer
 
-# the delivery tests' fixtures: short timeouts, a worker's checker and deliverer, and the
-# prescriber system's endpoint
+# the delivery tests' fixtures: short timeouts (the worker's checker and deliverer, the
+# conftest's, take them) and the prescriber system's endpoint
 settings = test_outbox.settings
-checker = test_outbox.checker
-deliverer = test_outbox.deliverer
 prescriber = test_outbox.prescriber
 
 
@@ -59,15 +57,7 @@ async def asked(
     token = await newrx_from_prescriber(hub, prescriber, settings)
     rx_id = await receive(hub, token)
     assert await asyncio.to_thread(checker.check, rx_id) is not None
-    alice = await staff(hub, "alice")
-    for action, body in (
-        ("claim", {}),
-        ("clarify", {"reason_code": "strength", "text": QUESTION}),
-    ):
-        response = await hub.client.post(
-            f"/api/v1/prescriptions/{rx_id}/{action}", json=body, headers=bearer(alice)
-        )
-        assert response.status == 200, await response.text()
+    alice = await ask_the_prescriber(hub, rx_id)
     async with hub.db.sessions() as session:
         message = (
             await session.scalars(

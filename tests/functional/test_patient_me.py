@@ -6,15 +6,12 @@ Synthetic data only."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
 from sqlalchemy import select
 
 from server.audit.models import AuditEvent
 from server.consults.models import ConsultRow
-from server.settings import Settings
 from server.worker.checking import Checker
 from tests.conftest import Hub
 from tests.functional.patient_page_helpers import (
@@ -27,13 +24,6 @@ from tests.functional.patient_page_helpers import (
 from tests.functional.verification_helpers import bearer, staff
 
 PROHIBITED = {"Body/NewRx": "<ProhibitRenewalRequest>true</ProhibitRenewalRequest>"}
-
-
-@pytest.fixture
-def checker(settings: Settings) -> Iterator[Checker]:
-    checker = Checker.from_settings(settings)
-    yield checker
-    checker.close()
 
 
 async def get(hub: Hub, url: str) -> tuple[int, Any]:

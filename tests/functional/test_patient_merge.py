@@ -7,15 +7,12 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
 from sqlalchemy import select
 
 from server.audit.models import AuditEvent
 from server.patients.models import PatientContact, PatientPreferences, PatientProfile
-from server.settings import Settings
 from server.worker.checking import Checker
 from tests.conftest import OTHER_PHARMACY, Hub
 from tests.functional.check_helpers import someone
@@ -25,13 +22,6 @@ from tests.functional.verification_helpers import reviewable, staff
 
 SERTRALINE = "sertraline 50 MG Oral Tablet"
 FLUOXETINE = "fluoxetine 20 MG Oral Capsule"
-
-
-@pytest.fixture
-def checker(settings: Settings) -> Iterator[Checker]:
-    checker = Checker.from_settings(settings)
-    yield checker
-    checker.close()
 
 
 async def _merge(hub: Hub, token: str, survivor: object, merged: object) -> tuple[int, Any]:

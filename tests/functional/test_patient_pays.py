@@ -11,21 +11,19 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
 import stripe
 from sqlalchemy import select
 
 from server.audit.models import AuditEvent
 from server.schedule.runner import Schedule
-from server.settings import SETTINGS, Settings
+from server.settings import SETTINGS
 from tests.conftest import Hub
+from tests.functional import test_payments
 from tests.functional.patient_page_helpers import change, signed_in, verified_email
 from tests.functional.test_patient_contacts import call, profile
 from tests.functional.test_payments import (
-    WEBHOOK_SECRET,
     charged,
     new_card,
     schedule,  # noqa: F401 (fixture)
@@ -34,37 +32,14 @@ from tests.functional.test_payments import (
     type_card,
 )
 from tests.functional.verification_helpers import staff
-from tests.support.localstripe import PUBLISHABLE_KEY, SECRET_KEY, LocalStripe, local_stripe
+from tests.support.localstripe import PUBLISHABLE_KEY
 
-
-@pytest.fixture(scope="module")
-def provider(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStripe]:
-    with local_stripe(tmp_path_factory.mktemp("localstripe")) as server:
-        yield server
-
-
-@pytest.fixture
-def settings(settings: Settings, provider: LocalStripe) -> Settings:
-    return dataclasses.replace(
-        settings,
-        stripe_api_key=SECRET_KEY,
-        stripe_publishable_key=PUBLISHABLE_KEY,
-        stripe_api_base=provider.url,
-        stripe_js_url=provider.js_url,
-        stripe_webhook_secrets=(WEBHOOK_SECRET,),
-    )
-
-
-@pytest.fixture
-def sdk(provider: LocalStripe) -> stripe.StripeClient:
-    """What the patient's browser does at the provider (its card fields)."""
-    return stripe.StripeClient(SECRET_KEY, base_addresses={"api": provider.url})
-
-
-@pytest.fixture
-def webhooks(hub: Hub, provider: LocalStripe) -> None:
-    server = hub.client.server
-    provider.send_webhooks_to(f"http://127.0.0.1:{server.port}/payments/webhook", WEBHOOK_SECRET)
+# the payments tests' fixtures: the provider (a localstripe process), the hub's settings for it,
+# the test's door to it (what the patient's browser does there) and its webhooks to the hub
+provider = test_payments.provider
+settings = test_payments.settings
+sdk = test_payments.sdk
+webhooks = test_payments.webhooks
 
 
 @dataclasses.dataclass

@@ -9,10 +9,8 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
 from lxml import etree
 from sqlalchemy import select
 
@@ -20,7 +18,6 @@ from server.audit.models import AuditEvent
 from server.dispensing.models import Fill, FillTransition
 from server.patients.models import PatientContact
 from server.prescriptions.models import Prescription
-from server.settings import Settings
 from server.worker.checking import Checker
 from tests.conftest import OTHER_PHARMACY, Hub
 from tests.functional.intake_helpers import post_script
@@ -36,13 +33,6 @@ PENICILLIN = {
     "reaction": "hives",
     "severity": "severe",
 }
-
-
-@pytest.fixture
-def checker(settings: Settings) -> Iterator[Checker]:
-    checker = Checker.from_settings(settings)
-    yield checker
-    checker.close()
 
 
 async def call(

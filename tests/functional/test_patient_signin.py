@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pytest
 from aiohttp.test_utils import TestClient
@@ -65,13 +65,6 @@ async def hub(
     app = create_app(settings)
     app[CLOCK] = clock
     return Hub(await aiohttp_client(app), db)
-
-
-@pytest.fixture
-def checker(settings: Settings) -> Iterator[Checker]:
-    checker = Checker.from_settings(settings)
-    yield checker
-    checker.close()
 
 
 @pytest.fixture

@@ -9,10 +9,7 @@ public test card."""
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import datetime as dt
-import email
-import email.policy
 import json
 import uuid
 
@@ -22,8 +19,6 @@ from sqlalchemy import select, update
 from eprescribe.notifications import EventKind, send_at
 from server.admin.models import Pharmacy
 from server.db.models import utcnow
-from server.notifications.models import Notification
-from server.notifications.sending import Sender
 from server.payments.models import PaymentCard, PaymentInstalment
 from server.schedule.runner import Schedule
 from server.settings import Settings
@@ -49,6 +44,7 @@ from tests.functional.test_payments import (  # noqa: F401 (fixtures)
     webhooks,
 )
 from tests.functional.verification_helpers import staff
+from tests.support.smtp import emailed
 
 K = EventKind
 #: the provider's test card that is saved but declined when charged
@@ -153,22 +149,7 @@ async def test_a_refused_instalment_tells_the_patient_once_an_attempt(
     assert stopped == "stopped"
 
     # the first goes out by email, as it was written
-    async with hub.db.transaction() as session:
-        await session.execute(
-            update(Notification).where(Notification.id == told.id).values(next_attempt_at=utcnow())
-        )
-    handler, port = mailbox
-    sending = dataclasses.replace(settings, smtp_host="127.0.0.1", smtp_port=port,
-                                  smtp_security="none", smtp_timeout=5.0,
-                                  mail_from="notify@pharmacy.example.org")  # fmt: skip
-    sender = await asyncio.to_thread(Sender.from_settings, sending)
-    try:
-        await asyncio.to_thread(sender.send_many, [told.id])
-    finally:
-        await asyncio.to_thread(sender.close)
-    messages = [email.message_from_bytes(e.content, policy=email.policy.default)
-                for e in handler.received]  # fmt: skip
-    (mail,) = [m for m in messages if m["Subject"] == "We could not take your payment"]
+    mail = await emailed(hub.db, settings, mailbox, told.id, "We could not take your payment")
     assert mail["To"] == EMAIL
     text = mail.get_body(("plain",)).get_content()
     assert "25.00 USD" in text

@@ -5,9 +5,7 @@ override reasons, and every step is in a verified audit chain."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 
-import pytest
 from joserfc import jwt
 from sqlalchemy import select
 
@@ -20,13 +18,6 @@ from server.worker.checking import Checker
 from tests.conftest import ISSUER, OTHER_PHARMACY, Hub
 from tests.functional.signin_helpers import console
 from tests.functional.verification_helpers import bearer, receive, reviewable
-
-
-@pytest.fixture
-def checker(settings: Settings) -> Iterator[Checker]:
-    checker = Checker.from_settings(settings)
-    yield checker
-    checker.close()
 
 
 async def test_sign_in_claim_approve_all_audited(hub: Hub, checker: Checker) -> None:

@@ -51,13 +51,6 @@ CLARIFIED = [
 ]
 
 
-@pytest.fixture
-def checker(settings: Settings) -> Iterator[Checker]:
-    checker = Checker.from_settings(settings)
-    yield checker
-    checker.close()
-
-
 @dataclass
 class Scene:
     """One prescriber system (its token), its prescription in the test pharmacy, and a

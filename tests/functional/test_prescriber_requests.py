@@ -6,7 +6,6 @@ code for the prescriber's answer to be matched."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 
@@ -19,7 +18,6 @@ from server import audit
 from server.audit.models import AuditEvent
 from server.outbox.models import OutboundMessage
 from server.prescriptions.models import ClarificationRequest, Prescription
-from server.settings import Settings
 from server.worker.checking import Checker
 from tests.conftest import OTHER_PHARMACY, Hub
 from tests.functional.verification_helpers import bearer, receive, reviewable, staff
@@ -33,13 +31,6 @@ ATORVASTATIN = {
     "days_supply": 30,
     "refills": 2,
 }
-
-
-@pytest.fixture
-def checker(settings: Settings) -> Iterator[Checker]:
-    checker = Checker.from_settings(settings)
-    yield checker
-    checker.close()
 
 
 async def pharmacist(hub: Hub) -> str:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Iterator
 
 import pytest
 from sqlalchemy import func, select
@@ -18,18 +17,10 @@ from server.auth.models import User
 from server.patients.models import PatientProfile
 from server.prescriptions import revisions, store
 from server.prescriptions.models import Prescription, QueueRevision
-from server.settings import Settings
 from server.worker.checking import Checker
 from tests.conftest import OTHER_PHARMACY, Hub
 from tests.functional.consult_helpers import patient, the_pharmacy
 from tests.functional.verification_helpers import bearer, receive, reviewable, staff
-
-
-@pytest.fixture
-def checker(settings: Settings) -> Iterator[Checker]:
-    checker = Checker.from_settings(settings)
-    yield checker
-    checker.close()
 
 
 async def _pharmacy_id(hub: Hub, ncpdpid: str = "1234567") -> uuid.UUID:

@@ -10,8 +10,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import datetime as dt
-import email
-import email.policy
 import threading
 import uuid
 from collections.abc import AsyncIterator
@@ -23,8 +21,6 @@ from sqlalchemy import func, select, update
 from eprescribe.notifications import EventKind, send_at
 from server.db.models import utcnow
 from server.dispensing.models import Fill
-from server.notifications.models import Notification
-from server.notifications.sending import Sender
 from server.schedule.models import NoticeOccasion
 from server.schedule.runner import Schedule
 from server.settings import Settings
@@ -52,6 +48,7 @@ from tests.functional.test_notification_triggers import (
 from tests.functional.test_notifications_outbox import Mailbox, mailbox  # noqa: F401 (fixture)
 from tests.functional.test_patient_contacts import call
 from tests.functional.verification_helpers import staff
+from tests.support.smtp import emailed
 
 K = EventKind
 
@@ -328,24 +325,7 @@ async def test_a_ready_fill_shipped_to_a_delivery_patient_sends_the_tracking_lin
     assert await hub.client.app[_fills_key()].sweep(ready_at + dt.timedelta(days=20)) == 0
 
     # the email reaches a real SMTP server with the tracking link
-    async with hub.db.transaction() as session:
-        await session.execute(
-            update(Notification)
-            .where(Notification.id == shipped.id)
-            .values(next_attempt_at=utcnow())
-        )
-    handler, port = mailbox
-    sending = dataclasses.replace(settings, smtp_host="127.0.0.1", smtp_port=port,
-                                  smtp_security="none", smtp_timeout=5.0,
-                                  mail_from="notify@pharmacy.example.org")  # fmt: skip
-    sender = await asyncio.to_thread(Sender.from_settings, sending)
-    try:
-        await asyncio.to_thread(sender.send_many, [shipped.id])
-    finally:
-        await asyncio.to_thread(sender.close)
-    messages = [email.message_from_bytes(e.content, policy=email.policy.default)
-                for e in handler.received]  # fmt: skip
-    (mail,) = [m for m in messages if m["Subject"] == "Your order has shipped"]
+    mail = await emailed(hub.db, settings, mailbox, shipped.id, "Your order has shipped")
     assert mail["To"] == EMAIL
     assert body["tracking_url"] in mail.get_body(("plain",)).get_content()
 

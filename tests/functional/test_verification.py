@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -12,20 +11,12 @@ from server import audit
 from server.audit.models import AuditEvent
 from server.outbox.models import OutboundMessage
 from server.prescriptions.models import ClarificationRequest, Prescription
-from server.settings import Settings
 from server.worker.checking import Checker
 from tests.conftest import OTHER_PHARMACY, Hub
 from tests.functional.verification_helpers import bearer, receive, reviewable, staff
 
 #: a lisinopril order with an invalid NPI: one hard stop
 HARD_STOP = {"prescriber_npi": "1234567898"}
-
-
-@pytest.fixture
-def checker(settings: Settings) -> Iterator[Checker]:
-    checker = Checker.from_settings(settings)
-    yield checker
-    checker.close()
 
 
 async def act(

@@ -6,14 +6,12 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from sqlalchemy import select
 
 from server.audit.models import AuditEvent
-from server.settings import Settings
 from server.worker.checking import Checker
 from tests.conftest import OTHER_PHARMACY, Hub
 from tests.functional.check_helpers import someone
@@ -33,13 +31,6 @@ PAIRS = {
     "statin-macrolide": (SIMVASTATIN, CLARITHROMYCIN, "DRUG_INTERACTION"),
 }
 PAIR_CODES = {"DRUG_INTERACTION", "THERAPEUTIC_DUPLICATION", "DRUG_ALLERGY"}
-
-
-@pytest.fixture
-def checker(settings: Settings) -> Iterator[Checker]:
-    checker = Checker.from_settings(settings)
-    yield checker
-    checker.close()
 
 
 def _on(rx: dict[str, Any], code: str, other: uuid.UUID) -> list[dict[str, Any]]:

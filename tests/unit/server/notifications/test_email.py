@@ -23,6 +23,7 @@ from cryptography.x509.oid import NameOID
 from server.notifications import Outcome
 from server.notifications.email import Email, SmtpConfig, SmtpEmail, failure, message_id
 from tests.support.processes import free_port
+from tests.support.smtp import smtp_server
 
 PATIENT = "pat.synthetic@example.net"
 SENDER = "Main St Pharmacy <notify@pharmacy.example.org>"
@@ -53,14 +54,8 @@ class Mailbox:
 
 @pytest.fixture
 def mailbox() -> Iterator[tuple[Mailbox, int]]:
-    handler = Mailbox()
-    port = free_port()
-    controller = Controller(handler, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        yield handler, port
-    finally:
-        controller.stop()
+    with smtp_server(Mailbox()) as served:
+        yield served
 
 
 def channel(port: int, timeout: float = 5.0) -> SmtpEmail:

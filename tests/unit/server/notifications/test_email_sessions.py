@@ -8,11 +8,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import pytest
-from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from server.notifications.email import SESSION_MESSAGES, Email, SmtpConfig, SmtpEmail, message_id
 from tests.support.processes import free_port
+from tests.support.smtp import smtp_server
 
 REFUSED = "gone.synthetic@example.net"
 
@@ -47,13 +47,8 @@ class Counting:
 
 @pytest.fixture
 def server() -> Iterator[tuple[Counting, int]]:
-    handler, port = Counting(), free_port()
-    controller = Controller(handler, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        yield handler, port
-    finally:
-        controller.stop()
+    with smtp_server(Counting()) as served:
+        yield served
 
 
 def emails(n: int, refused_at: int | None = None) -> list[Email]:
