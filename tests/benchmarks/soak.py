@@ -334,7 +334,6 @@ def main() -> int:
         wait_port(port, 180)  # a loaded machine starts slowly
         time.sleep(2)  # the second hub binds beside the first
         pharmacist = sign_in(base, console_id, seed, SCOPE, "bench", PASSWORD)
-        sender = token_for(base, credentials)
 
         stop_consults, opened = threading.Event(), threading.Event()
         consult_figures: dict[str, Any] = {}
@@ -353,7 +352,8 @@ def main() -> int:
         opened.wait(120)
         say(f"consults open: {consult_figures or CONSULTS}")
 
-        load = Load(base, sender, RATE, patients=PATIENTS)
+        # the sender takes a new token when its own expires, as a prescriber's system does
+        load = Load(base, lambda: token_for(base, credentials), RATE, patients=PATIENTS)
         t0 = time.monotonic()
         load.start()
         kills = {0.3 * SECONDS: roles[0], 0.6 * SECONDS: roles[2]}

@@ -12,7 +12,7 @@ import statistics
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from importlib import resources
@@ -63,17 +63,22 @@ class Load:
     def __init__(
         self,
         base: str,
-        token: str,
+        token: str | Callable[[], str],
         rate: float,
         patients: int = 1,
         tls: ssl.SSLContext | None = None,
     ) -> None:
+        """``token``: a bearer token, or what gets a fresh one (called at the start and again
+        when the hub answers 401, as a prescriber's system does when its token expires)."""
         self.url = base + "/ncpdp/script"
+        self._renew = token if callable(token) else None
+        self._renewing = asyncio.Lock()
         #: the trust for an https ``base`` (nginx's certificate); None: the system's
         self.tls = tls
         #: how many different patients the messages are for (one: the sample's own)
         self.patients = patients
-        self.headers = {"Content-Type": "application/xml", "Authorization": f"Bearer {token}"}
+        first = token() if callable(token) else token
+        self.headers = {"Content-Type": "application/xml", "Authorization": f"Bearer {first}"}
         self.rate = rate
         self.sent: dict[str, Sent] = {}
         #: requests sent and not answered yet (a fault that lands then leaves an answer unclear)
@@ -101,6 +106,7 @@ class Load:
         return round(statistics.quantiles(latencies, n=100)[percentile - 1] * 1000, 1)
 
     async def _run(self) -> None:
+        self._renewing = asyncio.Lock()  # this loop's
         timeout = aiohttp.ClientTimeout(total=CLIENT_TIMEOUT)
         async with aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(limit=300, ssl=self.tls or True), timeout=timeout
@@ -134,8 +140,25 @@ class Load:
             sent.body = b""  # only unclear answers are resent: a long run keeps no bodies
 
     async def _post(self, session: aiohttp.ClientSession, body: bytes) -> str:
+        headers = self.headers
+        answer = await self._post_once(session, body, headers)
+        if answer == "http 401" and self._renew is not None:
+            await self._refresh(headers["Authorization"])
+            answer = await self._post_once(session, body, self.headers)
+        return answer
+
+    async def _refresh(self, stale: str) -> None:
+        """One new token for all the sends that found the old one expired."""
+        async with self._renewing:
+            if self.headers["Authorization"] == stale and self._renew is not None:
+                token = await asyncio.to_thread(self._renew)
+                self.headers = {**self.headers, "Authorization": f"Bearer {token}"}
+
+    async def _post_once(
+        self, session: aiohttp.ClientSession, body: bytes, headers: dict[str, str]
+    ) -> str:
         try:
-            async with session.post(self.url, data=body, headers=self.headers) as response:
+            async with session.post(self.url, data=body, headers=headers) as response:
                 reply = await response.read()
         except (aiohttp.ClientError, TimeoutError) as exc:
             return f"no answer ({type(exc).__name__})"
@@ -152,6 +175,7 @@ class Load:
         asyncio.run(self._resend_all(attempts))
 
     async def _resend_all(self, attempts: int) -> None:
+        self._renewing = asyncio.Lock()  # this loop's
         timeout = aiohttp.ClientTimeout(total=CLIENT_TIMEOUT * 2)
         limit = asyncio.Semaphore(16)
         connector = aiohttp.TCPConnector(ssl=self.tls or True)
