@@ -13,6 +13,7 @@ import uuid
 from dataclasses import dataclass
 
 from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from . import audit, auth
 from .errors import Forbidden
@@ -43,6 +44,16 @@ class Caller:
         if self.user_id is None or self.role not in roles:
             raise Forbidden(f"Only a {' or '.join(roles)} may do this.")
         return self.user_id
+
+    async def require_role_audited(
+        self, session: AsyncSession, refused: audit.Event, *roles: str
+    ) -> uuid.UUID:
+        """:meth:`require_role` inside :func:`audit.refusable`'s unit of work: a refusal ends it
+        with ``refused`` recorded."""
+        try:
+            return self.require_role(*roles)
+        except Forbidden as problem:
+            await audit.refuse(session, self.actor, refused, problem)
 
 
 async def caller(request: web.Request, scope: str) -> Caller:

@@ -16,16 +16,15 @@ from typing import Annotated
 import msgspec
 from aiohttp import web
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
 from eprescribe.notifications import EventKind
 
 from .. import audit
-from ..callers import PHARMACIST, Caller, caller
+from ..callers import PHARMACIST, caller
 from ..db import DATABASE
 from ..db.models import utcnow
-from ..errors import BadRequest, Conflict, Forbidden, Unprocessable
+from ..errors import BadRequest, Conflict, Unprocessable
 from ..http import read_json_as, respond
 from ..openapi import Body, Operation, operation
 from ..schedule import switches
@@ -89,13 +88,6 @@ async def get_settings(request: web.Request) -> web.Response:
     return respond(found)
 
 
-async def _require(session: AsyncSession, who: Caller, role: str, refused: audit.Event) -> None:
-    try:
-        who.require_role(role)
-    except Forbidden as problem:
-        await audit.refuse(session, who.actor, refused, problem)
-
-
 @operation(
     Operation(
         operation_id="updateNotificationSettings",
@@ -136,7 +128,7 @@ async def update_settings(request: web.Request) -> web.Response:
                     outcome="refused",
                     detail={"enabled": switched, "refused": "not_pharmacist"},
                 )
-                await _require(session, who, PHARMACIST, refused)
+                await who.require_role_audited(session, refused, PHARMACIST)
             if allow is not msgspec.UNSET:
                 refused = audit.Event(
                     "notification_settings.update",
@@ -146,7 +138,7 @@ async def update_settings(request: web.Request) -> web.Response:
                     pharmacy_id=who.pharmacy_id,
                     detail={"requested": {"allow_drug_names": allow}, "refused": "not_admin"},
                 )
-                await _require(session, who, ADMIN, refused)
+                await who.require_role_audited(session, refused, ADMIN)
             now = utcnow()
             if allow is not msgspec.UNSET:  # audited by the store, when it changes
                 await session.run_sync(

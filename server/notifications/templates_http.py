@@ -36,7 +36,7 @@ from .. import audit
 from ..callers import Caller, caller
 from ..db import DATABASE
 from ..db.models import utcnow
-from ..errors import Conflict, Forbidden, NotFound, Unprocessable
+from ..errors import Conflict, NotFound, Unprocessable
 from ..http import read_json_as, respond
 from ..openapi import Body, Operation, Timestamp, operation
 from ..settings import Settings
@@ -131,10 +131,7 @@ def _target(request: web.Request) -> tuple[EventKind, str]:
 
 
 async def _admin(session: AsyncSession, who: Caller, refused: audit.Event) -> None:
-    try:
-        who.require_role(ADMIN)
-    except Forbidden as problem:
-        await audit.refuse(session, who.actor, _with(refused, refused="not_admin"), problem)
+    await who.require_role_audited(session, _with(refused, refused="not_admin"), ADMIN)
 
 
 def _with(event: audit.Event, **detail: object) -> audit.Event:
