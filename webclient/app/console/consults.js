@@ -6,7 +6,7 @@ import { accessToken } from "../lib/auth.js";
 import { ConsultCall, rating } from "../lib/call.js";
 import { videoStage, muteButtons } from "../lib/stage.js";
 import { h, replace, when, personName, announce, spinner, problemBox, emptyBox } from "../lib/dom.js";
-import { pager, serial } from "../lib/pager.js";
+import { pager, readPages, serial } from "../lib/pager.js";
 import { stateBadge } from "./queue.js";
 import { money } from "./payments.js";
 
@@ -70,18 +70,11 @@ export function consultsView(el) {
     return api(`/consults?${q}`);
   }
 
-  async function readFromStart() {
-    const rows = [];
-    const seen = new Set();
-    let cursor = null;
-    let read = 0;
-    do {
+  function readFromStart() {
+    return readPages(async (cursor) => {
       const got = await page(cursor);
-      for (const c of got.items) if (!seen.has(c.id)) { seen.add(c.id); rows.push(c); }
-      cursor = got.next_cursor;
-      read += 1;
-    } while (cursor && read < pages);
-    return { rows, cursor };
+      return { items: got.items, next: got.next_cursor };
+    }, pages);
   }
 
   function row(c) {

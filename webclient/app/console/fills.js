@@ -8,7 +8,7 @@ import { api, apiBlob, loadInto } from "../lib/api.js";
 import { currentUser } from "../lib/auth.js";
 import { h, replace, when, ago, day, fact, personName, announce, spinner, problemBox, emptyBox, clock } from "../lib/dom.js";
 import { cameraShot, photoPicker, stopCameras } from "../lib/capture.js";
-import { pager, serial } from "../lib/pager.js";
+import { pager, readPages, serial } from "../lib/pager.js";
 import { markers, DO_NOT_FILL } from "./queue.js";
 import { banners } from "./prescription.js";
 import { refillRequestsCard } from "./refillrequests.js";
@@ -130,18 +130,8 @@ export function polled(el, { title, hint, queues, read = async () => null, draw,
   h("p", { class: "hint" }, hint), above, status, body);
 
   // a queue from its first page, as many pages as were shown (or to its end)
-  async function readFromStart(list) {
-    const rows = [];
-    const seen = new Set();
-    let cursor = null;
-    let pages = 0;
-    do {
-      const page = await fillsPage(list.state, cursor);
-      for (const item of page.items) if (!seen.has(rowKey(item))) { seen.add(rowKey(item)); rows.push(item); }
-      cursor = page.next;
-      pages += 1;
-    } while (cursor && pages < list.pages);
-    return { rows, cursor };
+  function readFromStart(list) {
+    return readPages((cursor) => fillsPage(list.state, cursor), list.pages, rowKey);
   }
 
   async function readAll() {
@@ -273,13 +263,10 @@ async function holds() {
 }
 
 async function everyPage(state) {
-  const rows = [];
-  let cursor = null;
-  do {
+  const { rows } = await readPages(async (cursor) => {
     const page = await api(`/prescriptions?state=${state}&limit=200${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ""}`);
-    rows.push(...page.items);
-    cursor = page.next_cursor;
-  } while (cursor);
+    return { items: page.items, next: page.next_cursor };
+  }, Infinity);
   return rows;
 }
 

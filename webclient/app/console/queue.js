@@ -5,7 +5,7 @@
 import { api } from "../lib/api.js";
 import { h, replace, ago, when, day, personName, clock, announce, spinner, problemBox, emptyBox } from "../lib/dom.js";
 import { currentUser } from "../lib/auth.js";
-import { pager, serial } from "../lib/pager.js";
+import { pager, readPages, serial } from "../lib/pager.js";
 
 const POLL_MS = 2500;
 const PAGE = 50; // a first page that comes fast
@@ -124,21 +124,14 @@ export function queueView(el) {
 
   // the list from its first page, as many pages as were shown (or to its end): a list read at
   // one revision, never pages of two revisions mixed (a row listed twice, or one missed)
-  async function readFromStart() {
-    const rows = [];
-    const seen = new Set();
-    let cursor = null;
-    let read = 0;
-    do {
+  function readFromStart() {
+    return readPages(async (cursor) => {
       const q = query();
       q.set("limit", String(PAGE));
       if (cursor) q.set("cursor", cursor);
       const page = await api(`/prescriptions?${q}`);
-      for (const rx of page.items) if (!seen.has(rx.id)) { seen.add(rx.id); rows.push(rx); }
-      cursor = page.next_cursor;
-      read += 1;
-    } while (cursor && read < pages);
-    return { rows, cursor };
+      return { items: page.items, next: page.next_cursor };
+    }, pages);
   }
 
   // the queue's order (STAT first, then oldest first): whether a comes before b

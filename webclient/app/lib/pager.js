@@ -61,3 +61,23 @@ export function serial() {
     return run;
   };
 }
+
+// a list from its first page, `pages` pages at most (or to its end): a list read at one
+// revision, never pages of two revisions mixed. read(cursor) gives { items, next }; a row is
+// listed once (by key)
+export async function readPages(read, pages, key = (row) => row.id) {
+  const rows = [];
+  const seen = new Set();
+  let cursor = null;
+  let count = 0;
+  do {
+    const page = await read(cursor);
+    for (const row of page.items) {
+      const k = key(row);
+      if (!seen.has(k)) { seen.add(k); rows.push(row); }
+    }
+    cursor = page.next;
+    count += 1;
+  } while (cursor && count < pages);
+  return { rows, cursor };
+}
