@@ -16,7 +16,7 @@ import uuid
 from collections.abc import Callable, Collection
 from typing import Any
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
@@ -353,20 +353,24 @@ class SqlConsultStore:
         return {pair for pair, key in keys.items() if key in found}
 
     async def add_quality(self, samples: list[tuple[str, str, protocol.Stats]]) -> None:
+        """A second's samples of every consult, in one statement (a thousand a second with
+        5,000 consults open: ORM objects for each would cost the loop more than the rest of
+        their messages)."""
         now = utcnow()
+        rows = [
+            {
+                "consult_id": uuid.UUID(consult_id),
+                "role": role,
+                "at": now,
+                "bitrate_kbps": stats.bitrate_kbps,
+                "fps": stats.fps,
+                "packet_loss": stats.packet_loss,
+                "rtt_ms": stats.rtt_ms,
+            }
+            for consult_id, role, stats in samples
+        ]
         async with self._db.transaction() as session:
-            session.add_all(
-                ConsultQualityRow(
-                    consult_id=uuid.UUID(consult_id),
-                    role=role,
-                    at=now,
-                    bitrate_kbps=stats.bitrate_kbps,
-                    fps=stats.fps,
-                    packet_loss=stats.packet_loss,
-                    rtt_ms=stats.rtt_ms,
-                )
-                for consult_id, role, stats in samples
-            )
+            await session.execute(insert(ConsultQualityRow), rows)
 
     async def add_recordings(self, consult_id: str, summaries: list[RecordingSummary]) -> None:
         key = uuid.UUID(consult_id)

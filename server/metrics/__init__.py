@@ -142,6 +142,8 @@ class PrometheusObserver(Observer):
             ("type", "result"),
             registry=registry,
         )
+        #: the protocol's message types (decoded messages only: a bounded set), by result
+        self._signaling_children: dict[tuple[str, bool], Any] = {}
         self._seats = Gauge(
             "telepharm_consult_sockets",
             "Consult sockets holding their seat, by role",
@@ -194,7 +196,12 @@ class PrometheusObserver(Observer):
         self._oauth.labels(endpoint).inc()
 
     def signaling_message(self, kind: str, accepted: bool) -> None:
-        self._signaling.labels(kind, "done" if accepted else "refused").inc()
+        # thousands a second with many consults open: the labelled child is looked up once
+        child = self._signaling_children.get((kind, accepted))
+        if child is None:
+            child = self._signaling.labels(kind, "done" if accepted else "refused")
+            self._signaling_children[kind, accepted] = child
+        child.inc()
 
     def seated(self, role: str, change: int) -> None:
         self._seats.labels(role).inc(change)

@@ -24,8 +24,21 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from eprescribe.ncpdp.types import DRUG_DESCRIPTION_MAX, IDENTIFIER_MAX, PARTY_TEXT_MAX
+from eprescribe.workflow import REVIEWABLE, State
 
 from ..db.models import Base, BigId, utcnow
+
+
+def _state_in(states: frozenset[State]) -> str:
+    """A predicate on ``state`` in plain SQL (a partial index's, and the queries' that it
+    serves: the planner proves the one implies the other only from literal values)."""
+    return "state IN ({})".format(", ".join(f"'{s.value}'" for s in sorted(states)))
+
+
+#: the prescriptions whose checks have not finished (migration 0042 writes the same)
+UNCHECKED = _state_in(frozenset({State.RECEIVED, State.CHECKING}))
+#: the prescriptions awaiting a pharmacist's decision (migration 0042 writes the same)
+REVIEWABLE_STATES = _state_in(REVIEWABLE)
 
 
 class InboundMessage(Base):
@@ -78,6 +91,24 @@ class Prescription(Base):
         Index("ix_prescriptions_received", "received_at", "id"),
         # a patient's accepted prescriptions (active medications) without reading the others
         Index("ix_prescriptions_patient_state", "patient_id", "state"),
+        # the sweep (server.worker.sweep): the prescriptions not checked yet, oldest change
+        # first, and those awaiting a decision with their findings' basis: each reads the
+        # work waiting, not the history
+        Index(
+            "ix_prescriptions_unchecked",
+            "updated_at",
+            "id",
+            postgresql_where=text(UNCHECKED),
+            sqlite_where=text(UNCHECKED),
+        ),
+        Index(
+            "ix_prescriptions_reviewable",
+            "patient_id",
+            "checked_basis",
+            postgresql_include=["id"],
+            postgresql_where=text(REVIEWABLE_STATES),
+            sqlite_where=text(REVIEWABLE_STATES),
+        ),
         # the pharmacy's Rx numbers are its own, and each names one prescription
         UniqueConstraint("pharmacy_id", "rx_number", name="uq_prescriptions_pharmacy_rx_number"),
     )

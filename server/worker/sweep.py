@@ -18,13 +18,11 @@ import uuid
 from collections.abc import Iterable
 from typing import Protocol
 
-from sqlalchemy import and_, or_, select
-
-from eprescribe.workflow import REVIEWABLE, State
+from sqlalchemy import and_, or_, select, text
 
 from ..db import Database
 from ..db.models import utcnow
-from ..prescriptions.models import PatientPicture, Prescription
+from ..prescriptions.models import REVIEWABLE_STATES, UNCHECKED, PatientPicture, Prescription
 
 log = logging.getLogger(__name__)
 #: prescriptions read per query
@@ -34,6 +32,9 @@ BATCH = 500
 MAX_BATCHES = 40
 #: a pass that takes longer (a stalled database) is abandoned and retried
 PASS_TIMEOUT = 120.0
+#: a prescription queued again and again waits at most this many times ``stuck_after``
+#: between two of them
+MAX_BACKOFF = 16
 
 _Key = tuple[dt.datetime, uuid.UUID]
 
@@ -50,7 +51,7 @@ async def _stuck_after(
     """The next ``limit`` stuck prescriptions after ``last``, oldest first."""
     # a test message stays received for good: it is never stuck, never checked
     query = select(Prescription.updated_at, Prescription.id).where(
-        Prescription.state.in_((State.RECEIVED, State.CHECKING)),
+        text(UNCHECKED),  # as ix_prescriptions_unchecked's, which it reads
         Prescription.updated_at < cutoff,
         Prescription.test.is_(False),
     )
@@ -73,9 +74,12 @@ class Sweep:
     """One hub's sweep, a step of its supervised loop: each call queues every prescription
     stuck for over ``stuck_after`` seconds, a batch at a time, up to ``max_batches`` batches.
 
-    A prescription it queued is not queued again by it within ``stuck_after`` seconds: while
-    the workers are slow or away, the backlog goes to the broker once a minute, not once a
-    pass. Database errors propagate (the loop logs them and retries)."""
+    A prescription it queued is queued again only after twice as long as the last wait
+    (``stuck_after``, then twice that, up to :data:`MAX_BACKOFF` times it): one that a lost
+    message left behind is queued at once, while a backlog the workers are only slow to
+    reach (its messages are in the broker) is not queued again each pass: every copy would
+    wait in the same queue and cost the workers a start that finds nothing to do, slowing
+    them further behind. Database errors propagate (the loop logs them and retries)."""
 
     def __init__(
         self,
@@ -90,33 +94,43 @@ class Sweep:
         self._after = stuck_after
         self._batch = batch
         self._max_batches = max_batches
-        #: what this sweep queued lately, and when (time.monotonic)
-        self._queued: dict[uuid.UUID, float] = {}
+        #: what this sweep queued, by ID: when it may be queued again (time.monotonic) and
+        #: how long the wait before that was
+        self._queued: dict[uuid.UUID, tuple[float, float]] = {}
 
     async def __call__(self) -> int:
         """Sweep once; how many prescriptions were queued."""
         now = time.monotonic()
-        self._queued = {i: at for i, at in self._queued.items() if now - at < self._after}
+        # an entry outlives its wait by as long again: still stuck then, it waits twice as
+        # long the next time; gone, it is forgotten
+        self._queued = {
+            i: (due, wait) for i, (due, wait) in self._queued.items() if now < due + wait
+        }
         cutoff = utcnow() - dt.timedelta(seconds=self._after)
         queued = 0
         last: _Key | None = None
         for _ in range(self._max_batches):
             found = await _stuck_after(self._db, cutoff, last, self._batch)
-            fresh = [rx_id for _, rx_id in found if rx_id not in self._queued]
-            self._queue.submit(fresh)
-            self._queued.update(dict.fromkeys(fresh, now))
-            queued += len(fresh)
+            queued += self._submit([rx_id for _, rx_id in found], now)
             if len(found) < self._batch:
                 break
             last = found[-1]
-        stale = await _stale(self._db, cutoff, self._batch)
-        fresh = [rx_id for rx_id in stale if rx_id not in self._queued]
-        self._queue.submit(fresh)
-        self._queued.update(dict.fromkeys(fresh, now))
-        queued += len(fresh)
+        queued += self._submit(await _stale(self._db, cutoff, self._batch), now)
         if queued:
             log.info("sweep: re-queueing %d prescriptions", queued)
         return queued
+
+    def _submit(self, found: list[uuid.UUID], now: float) -> int:
+        """Queue those of ``found`` whose wait is over; how many."""
+        fresh: list[uuid.UUID] = []
+        for rx_id in found:
+            due, wait = self._queued.get(rx_id, (now, self._after / 2))
+            if now >= due:
+                fresh.append(rx_id)
+                wait = min(2 * wait, MAX_BACKOFF * self._after)
+                self._queued[rx_id] = (now + wait, wait)
+        self._queue.submit(fresh)
+        return len(fresh)
 
 
 async def _stale(db: Database, cutoff: dt.datetime, limit: int) -> list[uuid.UUID]:
@@ -127,7 +141,7 @@ async def _stale(db: Database, cutoff: dt.datetime, limit: int) -> list[uuid.UUI
         select(Prescription.id)
         .join(PatientPicture, PatientPicture.patient_id == Prescription.patient_id)
         .where(
-            Prescription.state.in_(sorted(REVIEWABLE)),
+            text(REVIEWABLE_STATES),  # as ix_prescriptions_reviewable's, which it reads
             or_(
                 Prescription.checked_basis.is_(None),
                 Prescription.checked_basis < PatientPicture.version,

@@ -54,6 +54,7 @@ from tests.benchmarks.intake import (
     process,
     wait_port,
 )
+from tests.benchmarks.production_intake import spy
 from tests.support.signin import sign_in
 
 CONSULTS = int(os.environ.get("BENCH_CONSULTS", "2000"))
@@ -68,6 +69,8 @@ REDIS = os.environ.get("BENCH_REDIS", "") == "1"
 PASSWORD = "a long and private passphrase for load"
 SCOPE = "openid consults"
 CONSENT = "telehealth-consent-v1"
+#: a file for py-spy's raw profile of the hub during the probes
+PROFILE = os.environ.get("BENCH_PROFILE", "")
 
 
 def telepharm(env: dict[str, str], *args: str, stdin: str = "") -> str:
@@ -226,6 +229,21 @@ async def keep_busy(sockets: list[tuple[Socket, Socket]], stop: asyncio.Event) -
     return sent
 
 
+async def loop_lag(base: str, stop: asyncio.Event) -> list[float]:
+    """``GET /healthz`` every 20 ms until ``stop``: its answer needs nothing but the hub's
+    loop, so its times show how long the loop was held (a probe's tail that they share is
+    the loop's; one they do not is the join's own path: the database, its locks, the pool)."""
+    times: list[float] = []
+    async with aiohttp.ClientSession() as session:
+        while not stop.is_set():
+            started = time.perf_counter()
+            async with session.get(f"{base}/healthz") as response:
+                await response.read()
+            times.append(time.perf_counter() - started)
+            await asyncio.sleep(0.02)
+    return times
+
+
 async def run(base: str, token: str, pid: int) -> dict[str, Any]:
     patients = await add_patients(WARM_UP + CONSULTS + PROBES)
     connector = aiohttp.TCPConnector(limit=0)
@@ -252,13 +270,18 @@ async def run(base: str, token: str, pid: int) -> dict[str, Any]:
 
         stop = asyncio.Event()
         busy = asyncio.create_task(keep_busy(sockets, stop))
+        lag = asyncio.create_task(loop_lag(base, stop))
         cpu0, wall0, mine0 = cpu_seconds(pid), time.perf_counter(), time.process_time()
+        spying = spy(pid, PROBES / PROBE_RATE, Path(PROFILE)) if PROFILE else None
         probed = await open_loop(PROBE_RATE, [lambda c=c: client.open_call(*c) for c in probes])
         probe_wall = time.perf_counter() - wall0
         hub_cpu = (cpu_seconds(pid) - cpu0) / probe_wall
         client_cpu = (time.process_time() - mine0) / probe_wall
         stop.set()
         sent = await busy
+        healthz = sorted(await lag)
+        if spying is not None:
+            spying.wait()
         latencies = sorted(latency for _, _, latency in probed)
         for pharmacist, patient, _ in [*calls, *probed]:
             await pharmacist.ws.close()
@@ -278,6 +301,11 @@ async def run(base: str, token: str, pid: int) -> dict[str, Any]:
         "join_to_admitted_p50_ms": round(statistics.median(latencies) * 1000, 1),
         "join_to_admitted_p90_ms": round(q[89] * 1000, 1),
         "join_to_admitted_p99_ms": round(q[98] * 1000, 1),
+        "healthz_p50_p99_max_ms": [
+            round(statistics.median(healthz) * 1000, 1),
+            round(statistics.quantiles(healthz, n=100)[98] * 1000, 1),
+            round(healthz[-1] * 1000, 1),
+        ],
         "background_messages_per_s": round(sent / probe_wall, 1),
         "hub_cpu_during_probes": f"{hub_cpu:.0%} of a core",
         "load_generator_cpu_during_probes": f"{client_cpu:.0%} of a core",

@@ -5,9 +5,12 @@ process and a worker each killed once, and the promises checked at the end.
 benchmarks). On a fresh database it starts two `telepharm serve --no-worker --reuse-port`
 processes on one port with the Redis bus, two `telepharm worker` processes, signs a pharmacist
 in, then at once:
-- sends NewRx open loop at SOAK_RATE (200) a second for SOAK_PATIENTS (5,000) patients
-  (tests/faults/load.py: every message and every answer remembered, the unclear ones resent at
-  the end as a prescriber's system would);
+- sends NewRx open loop at SOAK_RATE (200) a second for SOAK_PATIENTS (50,000) patients, the
+  drugs in turn from the bundled reference's tablets that are not controlled (a patient's
+  two or three scripts of the run name different drugs, as a pharmacy's intake does; with
+  SOAK_PATIENTS=5000 and SOAK_DRUGS=1, the earlier runs' load: the sample's one drug, two
+  dozen times for each patient, none verified); tests/faults/load.py remembers every message
+  and every answer and resends the unclear ones at the end as a prescriber's system would;
 - holds SOAK_CONSULTS (100) consults open, both sides pinging and the patient sending stats as
   the browsers do; a side whose socket drops (its hub killed) joins again, as the web client does;
 - at 30 % of the run kills one hub process (SIGKILL) and starts it again after SOAK_RESTART (2)
@@ -43,6 +46,7 @@ from typing import Any
 
 import aiohttp
 
+from eprescribe.drugs.reference import DrugReference
 from tests.benchmarks.consults import Client, Socket, add_patients, prepare_consult_hub
 from tests.benchmarks.intake import BIN, DATABASE, PG, token_for
 from tests.faults.cluster import Records, wait_for
@@ -54,7 +58,9 @@ SECONDS = float(os.environ.get("SOAK_SECONDS", "600"))
 RATE = float(os.environ.get("SOAK_RATE", "200"))
 CONSULTS = int(os.environ.get("SOAK_CONSULTS", "100"))
 #: the messages are for this many patients (a pharmacy's week, not one patient's 120,000)
-PATIENTS = int(os.environ.get("SOAK_PATIENTS", "5000"))
+PATIENTS = int(os.environ.get("SOAK_PATIENTS", "50000"))
+#: how many different drugs the messages name (1: the sample's own)
+DRUGS = int(os.environ.get("SOAK_DRUGS", "0")) or None
 RESTART = float(os.environ.get("SOAK_RESTART", "2"))
 WARM_UP = float(os.environ.get("SOAK_WARM_UP", "60"))
 GROWTH = float(os.environ.get("SOAK_GROWTH", "1.10"))
@@ -69,6 +75,19 @@ SCOPE = "openid consults"
 def say(what: str) -> None:
     """Progress on stderr (the result is the JSON on stdout)."""
     print(f"{time.strftime('%H:%M:%S')} {what}", file=sys.stderr, flush=True)
+
+
+def drugs() -> list[str]:
+    """The descriptions the load names: the bundled reference's tablets that are not
+    controlled (:data:`DRUGS` of them when set; one: the sample's own, none named)."""
+    if DRUGS == 1:
+        return []
+    tablets = [
+        d.name
+        for d in DrugReference.bundled().drugs
+        if d.name.endswith("Oral Tablet") and not d.dea_schedule and len(d.name) <= 105
+    ]
+    return tablets[:DRUGS]
 
 
 def tree_rss_kb(pid: int) -> int:
@@ -353,7 +372,9 @@ def main() -> int:
         say(f"consults open: {consult_figures or CONSULTS}")
 
         # the sender takes a new token when its own expires, as a prescriber's system does
-        load = Load(base, lambda: token_for(base, credentials), RATE, patients=PATIENTS)
+        load = Load(
+            base, lambda: token_for(base, credentials), RATE, patients=PATIENTS, drugs=drugs()
+        )
         t0 = time.monotonic()
         load.start()
         kills = {0.3 * SECONDS: roles[0], 0.6 * SECONDS: roles[2]}

@@ -12,14 +12,16 @@ import statistics
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from importlib import resources
+from xml.sax.saxutils import escape
 
 import aiohttp
 
 SAMPLE = resources.files("server").joinpath("samples/newrx.xml").read_bytes()
+SAMPLE_DRUG = b"lisinopril 10 MG Oral Tablet"
 #: the sender's own deadline for one answer; a stall longer than this leaves answers unclear
 CLIENT_TIMEOUT = 5.0
 ACKNOWLEDGED = "000"
@@ -67,9 +69,12 @@ class Load:
         rate: float,
         patients: int = 1,
         tls: ssl.SSLContext | None = None,
+        drugs: Sequence[str] = (),
     ) -> None:
         """``token``: a bearer token, or what gets a fresh one (called at the start and again
-        when the hub answers 401, as a prescriber's system does when its token expires)."""
+        when the hub answers 401, as a prescriber's system does when its token expires).
+        ``drugs``: descriptions the messages name in turn, each patient's different from
+        message to message (none: the sample's one drug)."""
         self.url = base + "/ncpdp/script"
         self._renew = token if callable(token) else None
         self._renewing = asyncio.Lock()
@@ -77,6 +82,7 @@ class Load:
         self.tls = tls
         #: how many different patients the messages are for (one: the sample's own)
         self.patients = patients
+        self.drugs = [escape(d).encode() for d in drugs]
         first = token() if callable(token) else token
         self.headers = {"Content-Type": "application/xml", "Authorization": f"Bearer {first}"}
         self.rate = rate
@@ -126,8 +132,14 @@ class Load:
         message_id = uuid.uuid4().hex
         body = SAMPLE.replace(b"DEMO-MESSAGE-ID", message_id.encode())
         body = body.replace(b"DEMO-ORDER-1", f"ORD-{message_id}"[:35].encode())
+        number = len(self.sent)
         if self.patients > 1:
-            body = body.replace(b"TESTPATIENT<", _patient_name(len(self.sent) % self.patients))
+            body = body.replace(b"TESTPATIENT<", _patient_name(number % self.patients))
+        if self.drugs:
+            # the drug moves on with each round of the patients: a patient's messages name
+            # different drugs, and the patients of one round do not all get the same one
+            drug = self.drugs[(number // self.patients + number * 7919) % len(self.drugs)]
+            body = body.replace(SAMPLE_DRUG, drug)
         sent = Sent(body, time.monotonic())
         self.sent[message_id] = sent
         self.in_flight += 1

@@ -8,6 +8,7 @@ import pytest
 from alembic import command
 
 from server.db.migrate import alembic_config, downgrade, upgrade
+from server.prescriptions import models
 from tests.conftest import PG_URL
 
 
@@ -65,3 +66,13 @@ def test_the_profiles_free_text_allergies_become_entries_and_back(tmp_path: Path
     with sqlite3.connect(path) as db:
         (kept,) = db.execute("SELECT allergies FROM patients").fetchone()
     assert sorted(json.loads(kept)) == ["latex", "penicillin"]
+
+
+def test_the_sweep_indexes_are_written_as_the_queries_write_their_predicates() -> None:
+    """The planner uses a partial index only for a query whose predicate implies the index's:
+    migration 0042 repeats the models' predicates, which the sweep's queries use as they are."""
+    import importlib
+
+    migration = importlib.import_module("server.db.migrations.versions.0042_sweep_indexes")
+    assert migration.UNCHECKED == models.UNCHECKED
+    assert migration.REVIEWABLE == models.REVIEWABLE_STATES
