@@ -55,7 +55,10 @@ def admission(
     session: Session, pharmacy_id: uuid.UUID, consult_id: uuid.UUID
 ) -> tuple[str, str] | None:
     """``before_admission``: a fee not paid yet keeps the patient waiting (one their credit
-    covers does not)."""
+    covers does not). Under any other policy the fee is not read at all: every admission
+    asks, and most pharmacies take the fee after the consult."""
+    if store.consult_fee_policy(session, pharmacy_id) != "before_admission":
+        return None
     row = session.get(ConsultRow, consult_id)  # locked by the admission already
     assert row is not None
     fee = store.consult_fee(session, pharmacy_id, row.patient_id, consult_id)
