@@ -13,7 +13,10 @@ BENCH_PROBES (200), then, from this process:
    the probes, open loop at BENCH_PROBE_RATE (10) a second: for each, the pharmacist joins,
    the patient joins, and the time from the patient's ``join`` to its ``admitted`` (the
    pharmacist admitting on ``peer_joined``) is measured;
-4. prints open consults, KB per consult, join-to-admitted p50/p99, and the hub's CPU;
+4. prints open consults, KB per consult, join-to-admitted p50/p99, the hub's CPU, and the
+   times of a ``GET /healthz`` every 20 ms during the probes (how long the hub's loop was held);
+   BENCH_PROFILE=FILE records the hub with py-spy during the probes (its sampling stops the
+   process: a profiled run's latencies are not figures);
 and, first, the same number of socket pairs held open by a bare aiohttp WebSocket handler
 (baseline_ws.py): the floor the memory per consult is compared with.
 Targets: >= 2,000 open consults, <= 30 KB each, join-to-admitted p99 < 100 ms.
