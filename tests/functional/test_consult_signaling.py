@@ -12,14 +12,14 @@ from dataclasses import replace
 import aiohttp
 import pytest
 from aiohttp.test_utils import TestClient
-from sqlalchemy import func, select, update
+from sqlalchemy import event, func, select, update
 
 from server.app import create_app
 from server.audit.models import AuditEvent
 from server.consults import ws as ws_module
 from server.consults.models import ConsultQualityRow, ConsultRow, ConsultSeatRow, ConsultStepRow
 from server.consults.ws import HEARTBEAT, PING_AFTER, ROOMS
-from server.db import Database
+from server.db import DATABASE, Database
 from server.db.models import utcnow
 from server.settings import Settings
 from signaling.protocol import MAX_MESSAGE_BYTES
@@ -493,3 +493,28 @@ async def test_a_hub_that_stops_tells_its_sockets_and_lets_their_seats_go(
         seat = await session.get(ConsultSeatRow, (uuid.UUID(consult.id), "patient"))
     assert seat is not None
     assert seat.disconnected_at is not None  # the grace period runs from the restart
+
+
+async def test_an_admission_reads_the_fee_only_when_it_must_be_paid_first(hub: Hub) -> None:
+    """Every admission asks whether a fee holds the patient back; under the default policy
+    (paid after the consult) the answer is the pharmacy's setting alone: no ledger, price or
+    payment is read on the way in."""
+    consult = await scheduled(hub)
+    pharmacist = await pharmacist_joins(hub.client, consult)
+    patient = await patient_joins(hub.client, consult)
+    await pharmacist.expect("peer_joined")
+    read: list[str] = []
+    engine = hub.client.app[DATABASE].engine.sync_engine
+
+    def note(_conn: object, _cursor: object, statement: str, *_: object) -> None:
+        read.append(statement)
+
+    event.listen(engine, "before_cursor_execute", note)
+    try:
+        await pharmacist.send(type="admit")
+        await patient.expect("admitted")
+    finally:
+        event.remove(engine, "before_cursor_execute", note)
+    touched = {t for t in ("payment_settings", "ledger_entries", "payment_prices",
+                           "payment_intents") if any(t in s for s in read)}  # fmt: skip
+    assert touched == {"payment_settings"}
