@@ -162,7 +162,7 @@ async def test_one_sweep_queues_a_backlog_of_many_batches(
     assert await sweep() == 25  # still stuck a while later: again
     # a backlog the workers are slow to reach is not queued each pass: each time it is
     # still stuck, the wait before the next is twice as long
-    await asyncio.sleep(0.6)
+    await asyncio.sleep(0.55)  # past the first wait, well within the second (1 s)
     assert await sweep() == 0
     await asyncio.sleep(0.5)
     assert await sweep() == 25
