@@ -124,11 +124,12 @@ class Sweep:
         """Queue those of ``found`` whose wait is over; how many."""
         fresh: list[uuid.UUID] = []
         for rx_id in found:
-            due, wait = self._queued.get(rx_id, (now, self._after / 2))
-            if now >= due:
-                fresh.append(rx_id)
-                wait = min(2 * wait, MAX_BACKOFF * self._after)
-                self._queued[rx_id] = (now + wait, wait)
+            known = self._queued.get(rx_id)
+            if known is not None and now < known[0]:
+                continue
+            wait = self._after if known is None else min(2 * known[1], MAX_BACKOFF * self._after)
+            self._queued[rx_id] = (now + wait, wait)
+            fresh.append(rx_id)
         self._queue.submit(fresh)
         return len(fresh)
 

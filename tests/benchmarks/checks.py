@@ -33,6 +33,7 @@ from eprescribe.checks import (
 )
 from eprescribe.drugs import Drug, DrugReference
 from eprescribe.ncpdp import Message, NewRx, parse_message
+from eprescribe.ncpdp.types import DRUG_DESCRIPTION_MAX
 from tests.support.script_samples import newrx_xml
 
 CONTEXTS = int(os.environ.get("BENCH_CONTEXTS", "1000"))
@@ -40,7 +41,6 @@ SECONDS = float(os.environ.get("BENCH_SECONDS", "5"))
 TARGET = 5000
 #: other prescriptions in each patient's picture, for the picture runs
 PICTURES = (0, 5, 50)
-DESCRIPTION_MAX = 105  # SCRIPT DrugDescription length
 RECEIVED = dt.datetime(2025, 1, 15, 18, 0, tzinfo=dt.UTC)
 SCHEDULE = "Body/NewRx/MedicationPrescribed/DrugCoded/DEASchedule/Code"
 ALLERGIES = ("penicillin", "sulfa", "codeine", "amoxicillin", "cephalosporins", "peanuts")
@@ -55,7 +55,7 @@ SIGS = (
 
 def contexts(reference: DrugReference, count: int, seed: int = 2017071) -> list[CheckContext]:
     rng = random.Random(seed)
-    drugs = [d for d in reference.drugs if len(d.name) <= DESCRIPTION_MAX]
+    drugs = [d for d in reference.drugs if len(d.name) <= DRUG_DESCRIPTION_MAX]
     return [_context(rng, reference, drugs, n) for n in range(count)]
 
 
@@ -101,7 +101,7 @@ def with_pictures(
     patient, drawn from the reference: two in five active (accepted), the rest pending (still
     open, received in the last days)."""
     rng = random.Random(seed)
-    drugs = [d for d in reference.drugs if len(d.name) <= DESCRIPTION_MAX]
+    drugs = [d for d in reference.drugs if len(d.name) <= DRUG_DESCRIPTION_MAX]
     out = []
     for n, context in enumerate(batch):
         active = tuple(

@@ -47,6 +47,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from eprescribe.drugs import DrugReference
+from eprescribe.ncpdp.types import DRUG_DESCRIPTION_MAX
 from server.drugs import reference_with_imports
 from server.prescriptions.models import Prescription
 from server.worker.checking import Checker, sync_engine
@@ -64,7 +65,6 @@ FANOUT = int(os.environ.get("BENCH_FANOUT", "5"))
 PICTURES = (0, 5, 50)
 #: new prescriptions per check_many, as the hub publishes them (server.worker.publisher.CHUNK)
 CHUNK = 32
-DESCRIPTION_MAX = 105  # SCRIPT DrugDescription length
 SIGS = (
     "Take 1 tablet by mouth twice daily",
     "Take 1 tablet by mouth once daily",
@@ -89,7 +89,7 @@ class Messages:
     def __init__(self, reference: DrugReference, seed: int = 14) -> None:
         self._rng = random.Random(seed)
         self._drugs = [
-            d for d in reference.drugs if len(d.name) <= DESCRIPTION_MAX and not d.dea_schedule
+            d for d in reference.drugs if len(d.name) <= DRUG_DESCRIPTION_MAX and not d.dea_schedule
         ]
         self._today = dt.datetime.now(dt.UTC).date().isoformat()
 

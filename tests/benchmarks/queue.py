@@ -31,7 +31,6 @@ from collections import Counter
 from importlib import resources
 from pathlib import Path
 
-from eprescribe.drugs import DrugReference
 from tests.benchmarks.cpu import cpu_by_role
 from tests.benchmarks.intake import (
     BIN,
@@ -45,6 +44,7 @@ from tests.benchmarks.intake import (
     token_for,
     wait_port,
 )
+from tests.support.script_samples import oral_tablets
 
 RATE = int(os.environ.get("BENCH_RATE", "200"))
 SECONDS = int(os.environ.get("BENCH_SECONDS", "60"))
@@ -56,7 +56,6 @@ BUCKET = 0.05
 FIRST_NAMES = ("ALEX", "SAM", "JORDAN", "TAYLOR", "CASEY", "MORGAN", "RILEY", "JAMIE")
 SAMPLE_NAME = b"<LastName>TESTPATIENT</LastName><FirstName>ALEX</FirstName>"
 SAMPLE_DRUG = b"<DrugDescription>lisinopril 10 MG Oral Tablet<"
-DESCRIPTION_MAX = 105  # SCRIPT DrugDescription
 #: per prescription: receipt to awaiting_review, receipt to the check's start, the check
 TIMES_SQL = """
 SELECT extract(epoch FROM r.at - p.received_at), extract(epoch FROM c.at - p.received_at),
@@ -97,11 +96,7 @@ def bodies(template: bytes, count: int, patients: int, seed: int = 14) -> list[b
     unchanged: the flood) and a drug drawn from the bundled reference's oral tablets (one
     drug for everyone would make every patient's second script a duplicate of the first)."""
     rng = random.Random(seed)
-    drugs = [
-        d.name.encode()
-        for d in DrugReference.bundled().drugs
-        if d.name.endswith("Oral Tablet") and len(d.name) <= DESCRIPTION_MAX
-    ]
+    drugs = [name.encode() for name in oral_tablets()]
     out = []
     for i in range(count):
         body = template.replace(b"DEMO-MESSAGE-ID", f"queue-{i}-{rng.getrandbits(64):x}".encode())

@@ -46,12 +46,12 @@ from typing import Any
 
 import aiohttp
 
-from eprescribe.drugs.reference import DrugReference
 from tests.benchmarks.consults import Client, Socket, add_patients, prepare_consult_hub
 from tests.benchmarks.intake import BIN, DATABASE, PG, token_for
 from tests.faults.cluster import Records, wait_for
 from tests.faults.load import Load
 from tests.support.processes import descendants, free_port, wait_port
+from tests.support.script_samples import oral_tablets
 from tests.support.signin import sign_in
 
 SECONDS = float(os.environ.get("SOAK_SECONDS", "600"))
@@ -80,14 +80,7 @@ def say(what: str) -> None:
 def drugs() -> list[str]:
     """The descriptions the load names: the bundled reference's tablets that are not
     controlled (:data:`DRUGS` of them when set; one: the sample's own, none named)."""
-    if DRUGS == 1:
-        return []
-    tablets = [
-        d.name
-        for d in DrugReference.bundled().drugs
-        if d.name.endswith("Oral Tablet") and not d.dea_schedule and len(d.name) <= 105
-    ]
-    return tablets[:DRUGS]
+    return [] if DRUGS == 1 else oral_tablets(controlled=False)[:DRUGS]
 
 
 def tree_rss_kb(pid: int) -> int:

@@ -32,6 +32,9 @@ from typing import Any
 
 from lxml import etree
 
+from eprescribe.drugs import DrugReference
+from eprescribe.ncpdp.types import DRUG_DESCRIPTION_MAX
+
 __all__ = [
     "FIXTURES",
     "cancelrx_xml",
@@ -175,6 +178,18 @@ def _structured_sig(sig_text: str) -> etree._Element:
             ),
         ),
     )
+
+
+def oral_tablets(*, controlled: bool = True) -> list[str]:
+    """The bundled drug reference's oral tablets whose names fit a DrugDescription, for loads
+    that vary the drug (the controlled ones left out when ``controlled`` is false)."""
+    return [
+        d.name
+        for d in DrugReference.bundled().drugs
+        if d.name.endswith("Oral Tablet")
+        and len(d.name) <= DRUG_DESCRIPTION_MAX
+        and (controlled or not d.dea_schedule)
+    ]
 
 
 def newrx_tree(
