@@ -5,11 +5,16 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
-import gc
 import logging
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
 
+from .collector import Collector
 from .commands import CliError, Commands
 from .settings import Settings, is_loopback
+
+if TYPE_CHECKING:
+    from aiohttp import web
 
 log = logging.getLogger("telepharm")
 
@@ -67,7 +72,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> None:
     _use_uvloop()
     log.info("serving on http://%s:%d (issuer %s)", args.host, args.port, settings.issuer)
     app = create_app(settings)
-    app.on_startup.append(_tune_gc)
+    app.cleanup_ctx.append(_collect_by_generations)
     if not args.no_worker:
         app.cleanup_ctx.append(embedded_worker)  # last: started after the rest, stopped first
     web.run_app(
@@ -80,14 +85,13 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> None:
     )
 
 
-async def _tune_gc(app: object) -> None:
-    """Leave the long-lived start-up objects (modules, metadata, compiled specs) out of every
-    future collection, and collect the young generation less often: each message allocates
-    thousands of short-lived objects, and full collections over the whole heap cost about a
-    fifth of the intake's CPU time (measured with tests/benchmarks)."""
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(10_000, 10, 10)
+async def _collect_by_generations(app: web.Application) -> AsyncIterator[None]:
+    """The collector's schedule of a hub process (:mod:`server.collector`), from after start-up
+    (the modules, metadata and compiled specs are its first baseline)."""
+    collector = Collector()
+    collector.start()
+    yield
+    collector.stop()
 
 
 def _use_uvloop() -> None:

@@ -10,9 +10,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from typing import Any
 from urllib.parse import urlsplit
 
-from aiohttp import WSMsgType, web
+from aiohttp import WSMessage, WSMsgType, web
 from authlib.oauth2.rfc6749.errors import OAuth2Error
 
 from signaling import protocol
@@ -25,6 +26,7 @@ from ..auth.oauth import OAUTH
 from ..errors import Forbidden, own_errors, problem_for
 from ..http import PROXIES
 from ..settings import SETTINGS
+from .frames import DELIVERED, Inbox, SignalingSocket
 
 log = logging.getLogger(__name__)
 
@@ -160,7 +162,7 @@ async def consult_socket(request: web.Request) -> web.StreamResponse:
         # cost a socket hundreds of KB (browsers ask for it); the hub's heartbeat, not
         # aiohttp's, pings (pings and pongs come here); a page's close is answered once its
         # seat is let go (below), so a page that saw its socket close may resume at once
-        ws = web.WebSocketResponse(
+        ws = SignalingSocket(
             max_msg_size=protocol.MAX_MESSAGE_BYTES,
             compress=False,
             autoping=False,
@@ -178,42 +180,101 @@ async def consult_socket(request: web.Request) -> web.StreamResponse:
         participant = await _enter(request, ws, connection, rooms)
         if participant is None:
             return ws
+        seated = _Seated(ws, connection, rooms, participant, request.protocol)
         try:
-            limit, strikes = RateLimit(), 0
-            async for frame in ws:
-                connection.seen, connection.pinged = loop.time(), 0.0
-                if frame.type is WSMsgType.PING:
-                    await ws.pong(frame.data)
-                if frame.type not in (WSMsgType.TEXT, WSMsgType.BINARY):
-                    continue  # close, pong and socket errors are aiohttp's
-                try:
-                    if frame.type is WSMsgType.BINARY:
-                        raise protocol.ProtocolError("not_text", "Messages are JSON text.")
-                    if not limit.allow():
-                        raise protocol.ProtocolError(
-                            "rate_limited", "Too many messages; slow down."
-                        )
-                    message = protocol.decode(frame.data)
-                except protocol.ProtocolError as refused:
-                    participant.send(
-                        protocol.Error(code=refused.code, message=refused.detail[:500])
-                    )
-                    accepted = False
-                else:
-                    accepted = await _handle(rooms, participant, message)
-                if not accepted:
-                    strikes += 1
-                    if strikes >= STRIKES:
-                        await participant.close(
-                            CLOSE_POLICY, "too many refused messages", "refused"
-                        )
-                        break
+            await seated.listen()
         finally:
+            await seated.close()
             await rooms.closed(participant)
             await ws.close()
     finally:
         heartbeat.discard(connection)
     return ws
+
+
+#: what a seated socket's inbox is told when it refused too many messages
+_TOO_MANY = object()
+
+
+class _Seated:
+    """A seated socket's frames (:mod:`server.consults.frames`): each decoded and
+    rate-limited as the parser reads it, then served in order by the socket's inbox."""
+
+    __slots__ = ("_connection", "_inbox", "_limit", "_participant", "_rooms", "_strikes", "_ws")
+
+    def __init__(
+        self,
+        ws: SignalingSocket,
+        connection: SocketConnection,
+        rooms: Rooms,
+        participant: Participant,
+        reading: Any,
+    ) -> None:
+        self._ws, self._connection, self._rooms = ws, connection, rooms
+        self._participant = participant
+        self._limit, self._strikes = RateLimit(), 0
+        self._inbox = Inbox(self._serve, reading)
+
+    async def listen(self) -> None:
+        """Until the socket closes: the frames that came while it was seated first, then
+        the listener; what still reaches ``receive()`` is the close or the socket's end."""
+        ws, frames = self._ws, self._ws.frames
+        while frames.buffered:
+            frame = await ws.receive()
+            if frame.type not in DELIVERED:
+                return
+            self.frame(frame)
+        frames.listen(self.frame)
+        try:
+            async for _ in ws:
+                pass  # errors: aiohttp closes, and the next receive() ends the loop
+        finally:
+            frames.listen(None)
+
+    async def close(self) -> None:
+        await self._inbox.close()
+
+    def frame(self, frame: WSMessage) -> None:
+        """One frame, from the parser (so never raising into it)."""
+        connection = self._connection
+        connection.seen, connection.pinged = asyncio.get_running_loop().time(), 0.0
+        if self._strikes >= STRIKES:
+            return  # being closed
+        try:
+            if frame.type is WSMsgType.PING:
+                self._inbox.put(frame)
+            elif frame.type is WSMsgType.TEXT or frame.type is WSMsgType.BINARY:
+                self._message(frame)
+        except Exception:
+            log.exception("a consult frame could not be read")
+            connection.abort()
+
+    def _message(self, frame: WSMessage) -> None:
+        try:
+            if frame.type is WSMsgType.BINARY:
+                raise protocol.ProtocolError("not_text", "Messages are JSON text.")
+            if not self._limit.allow():
+                raise protocol.ProtocolError("rate_limited", "Too many messages; slow down.")
+            message = protocol.decode(frame.data)
+        except protocol.ProtocolError as refused:
+            self._participant.send(protocol.Error(code=refused.code, message=refused.detail[:500]))
+            self._refused()
+        else:
+            self._inbox.put(message)
+
+    def _refused(self) -> None:
+        self._strikes += 1
+        if self._strikes == STRIKES:
+            self._inbox.put(_TOO_MANY)
+
+    async def _serve(self, item: object) -> None:
+        if item is _TOO_MANY:
+            await self._participant.close(CLOSE_POLICY, "too many refused messages", "refused")
+        elif isinstance(item, WSMessage):  # a ping
+            with contextlib.suppress(ConnectionError):
+                await self._ws.pong(item.data)
+        elif not await _handle(self._rooms, self._participant, item):  # type: ignore[arg-type]
+            self._refused()
 
 
 async def _enter(

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import json
 import os
 import random
@@ -74,6 +75,10 @@ SCOPE = "openid consults"
 CONSENT = "telehealth-consent-v1"
 #: a file for py-spy's raw profile of the hub during the probes
 PROFILE = os.environ.get("BENCH_PROFILE", "")
+#: BENCH_CLIENT_GC=1 leaves this process's collector on during the probes (by default it is
+#: off then: this process holds as many sockets as the hub, and its own pauses would be
+#: counted in the hub's latencies)
+CLIENT_GC = os.environ.get("BENCH_CLIENT_GC", "") == "1"
 
 
 def telepharm(env: dict[str, str], *args: str, stdin: str = "") -> str:
@@ -271,18 +276,26 @@ async def run(base: str, token: str, pid: int) -> dict[str, Any]:
         calls = [*warmed, *calls]
         sockets = [(ph, pt) for ph, pt, _ in calls]
 
+        if not CLIENT_GC:
+            gc.collect()
+            gc.freeze()
+            gc.disable()
         stop = asyncio.Event()
         busy = asyncio.create_task(keep_busy(sockets, stop))
         lag = asyncio.create_task(loop_lag(base, stop))
         cpu0, wall0, mine0 = cpu_seconds(pid), time.perf_counter(), time.process_time()
         spying = spy(pid, PROBES / PROBE_RATE, Path(PROFILE)) if PROFILE else None
+        probes_from = time.time()
         probed = await open_loop(PROBE_RATE, [lambda c=c: client.open_call(*c) for c in probes])
+        probes_until = time.time()
         probe_wall = time.perf_counter() - wall0
         hub_cpu = (cpu_seconds(pid) - cpu0) / probe_wall
         client_cpu = (time.process_time() - mine0) / probe_wall
         stop.set()
         sent = await busy
         healthz = sorted(await lag)
+        gc.enable()
+        gc.unfreeze()
         if spying is not None:
             spying.wait()
         latencies = sorted(latency for _, _, latency in probed)
@@ -310,6 +323,7 @@ async def run(base: str, token: str, pid: int) -> dict[str, Any]:
             round(healthz[-1] * 1000, 1),
         ],
         "background_messages_per_s": round(sent / probe_wall, 1),
+        "probes_unix_time": [round(probes_from, 1), round(probes_until, 1)],
         "hub_cpu_during_probes": f"{hub_cpu:.0%} of a core",
         "load_generator_cpu_during_probes": f"{client_cpu:.0%} of a core",
     }

@@ -351,6 +351,34 @@ async def _pharmacist_without_autoping(hub: Hub) -> aiohttp.ClientWebSocketRespo
     return ws
 
 
+async def test_what_comes_with_the_join_is_served_once_the_socket_is_seated(hub: Hub) -> None:
+    """Frames sent behind the join wait while it is seated, then are served in order; ping
+    frames are answered before and after (the seated socket's frames come by callback)."""
+    consult = await scheduled(hub)
+    ws = await hub.client.ws_connect("/ws/consult", headers={"Origin": ISSUER}, autoping=False)
+    await ws.send_json(
+        {"type": "join", "access_token": consult.pharmacist_token, "consult_id": consult.id}
+    )
+    await ws.ping(b"with the join")
+    for _ in range(3):
+        await ws.send_json({"type": "ping"})
+    got: list[tuple[str, object]] = []
+    async with asyncio.timeout(10):
+        while len(got) < 5:
+            frame = await ws.receive()
+            if frame.type is aiohttp.WSMsgType.PONG:
+                got.append(("PONG", frame.data))
+            else:
+                got.append((frame.json()["type"], None))
+    assert sorted(got, key=str) == sorted(
+        [("joined", None), ("PONG", b"with the join"), *[("pong", None)] * 3], key=str
+    )
+    await ws.ping(b"seated")
+    pong = await ws.receive()
+    assert (pong.type, pong.data) == (aiohttp.WSMsgType.PONG, b"seated")
+    await ws.close()
+
+
 async def test_silent_sockets_are_pinged_and_kept_while_they_answer(hub: Hub) -> None:
     ws = await _pharmacist_without_autoping(hub)
     heartbeat, now = hub.client.app[HEARTBEAT], asyncio.get_running_loop().time()
