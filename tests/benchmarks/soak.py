@@ -224,8 +224,11 @@ class Consults:
                 except ConnectionError as refused:
                     self.failed[str(refused)] += 1
                     if position == 0 and "resume_expired" in str(refused):
-                        with contextlib.suppress(ConnectionError, TimeoutError):
+                        try:
                             pair[position] = await self._join(side, **sign_in)
+                        except (ConnectionError, TimeoutError) as again:
+                            self.failed[f"with the sign-in: {again or 'timeout'}"] += 1
+                        else:
                             self.resumed += 1
                             break
                     await asyncio.sleep(1)
