@@ -40,6 +40,7 @@ import tempfile
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -173,9 +174,12 @@ class Role:
 class Consults:
     """Consults held open through the run; a dropped pair joins again."""
 
-    def __init__(self, client: Client, consults: list[tuple[str, str]]) -> None:
+    def __init__(
+        self, client: Client, consults: list[tuple[str, str]], sign_in: Callable[[], str]
+    ) -> None:
         self.client = client
         self.consults = consults
+        self.sign_in = sign_in
         self.pairs: dict[int, tuple[Socket, Socket]] = {}
         self.dropped = 0
         self.resumed = 0
@@ -213,7 +217,6 @@ class Consults:
         is not known to have dropped) joins again with the sign-in."""
         pair = list(self.pairs[index])
         consult_id = self.consults[index][0]
-        sign_in = {"access_token": self.client.token, "consult_id": consult_id}
         for position, side in enumerate(pair):
             if not side.ws.closed:
                 continue
@@ -225,7 +228,7 @@ class Consults:
                     self.failed[str(refused)] += 1
                     if position == 0 and "resume_expired" in str(refused):
                         try:
-                            pair[position] = await self._join(side, **sign_in)
+                            pair[position] = await self._signed_in(side, consult_id)
                         except (ConnectionError, TimeoutError) as again:
                             self.failed[f"with the sign-in: {again or 'timeout'}"] += 1
                         else:
@@ -245,6 +248,17 @@ class Consults:
                 del self.pairs[index]
                 return
         self.pairs[index] = (pair[0], pair[1])
+
+    async def _signed_in(self, dropped: Socket, consult_id: str) -> Socket:
+        """A pharmacist joins with the sign-in; one whose access token has expired (they last
+        5 minutes) signs in again first, as the console renews its own."""
+        try:
+            return await self._join(dropped, access_token=self.client.token, consult_id=consult_id)
+        except ConnectionError as refused:
+            if "unauthorized" not in str(refused):
+                raise
+        self.client.token = await asyncio.to_thread(self.sign_in)
+        return await self._join(dropped, access_token=self.client.token, consult_id=consult_id)
 
     async def _join(self, dropped: Socket, **fields: str) -> Socket:
         side = await self.client.socket()
@@ -272,13 +286,13 @@ class Consults:
 
 
 async def hold_consults(
-    base: str, token: str, stop: threading.Event, opened: threading.Event
+    base: str, signs_in: Callable[[], str], stop: threading.Event, opened: threading.Event
 ) -> dict[str, Any]:
     patients = await add_patients(CONSULTS)
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
-        client = Client(session, base, token)
+        client = Client(session, base, await asyncio.to_thread(signs_in))
         consults = [await client.schedule(p) for p in patients]
-        held = Consults(client, consults)
+        held = Consults(client, consults, signs_in)
         await held.open_all()
         opened.set()
         stopping = asyncio.Event()
@@ -348,7 +362,9 @@ def main() -> int:
             role.start()
         wait_port(port, 180)  # a loaded machine starts slowly
         time.sleep(2)  # the second hub binds beside the first
-        pharmacist = sign_in(base, console_id, seed, SCOPE, "bench", PASSWORD)
+
+        def pharmacist() -> str:
+            return sign_in(base, console_id, seed, SCOPE, "bench", PASSWORD)
 
         stop_consults, opened = threading.Event(), threading.Event()
         consult_figures: dict[str, Any] = {}
