@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import struct
+from collections.abc import Awaitable, Callable
 
 import pytest
 from aiohttp import WSMessage, WSMsgType
@@ -57,15 +58,23 @@ async def test_a_listener_takes_the_data_frames_and_the_close_still_queues() -> 
     assert not queue.buffered
 
 
-async def test_the_inbox_serves_in_order_and_only_while_something_waits() -> None:
-    served: list[int] = []
+def gated(
+    served: list[int], held: Callable[[int], bool] = lambda _: True
+) -> tuple[Callable[[int], Awaitable[None]], asyncio.Event]:
+    """A ``serve`` that records each item, those ``held`` once the gate opens."""
     gate = asyncio.Event()
 
     async def serve(item: int) -> None:
-        if item == 0:
+        if held(item):
             await gate.wait()
         served.append(item)
 
+    return serve, gate
+
+
+async def test_the_inbox_serves_in_order_and_only_while_something_waits() -> None:
+    served: list[int] = []
+    serve, gate = gated(served, lambda item: item == 0)
     inbox = Inbox(serve, Reading())
     for item in range(5):
         inbox.put(item)
@@ -82,11 +91,7 @@ async def test_the_inbox_serves_in_order_and_only_while_something_waits() -> Non
 
 
 async def test_a_flooding_peer_is_not_read_until_its_inbox_drains() -> None:
-    gate = asyncio.Event()
-
-    async def serve(_: int) -> None:
-        await gate.wait()
-
+    serve, gate = gated([])
     reading = Reading()
     inbox = Inbox(serve, reading)
     for item in range(INBOX_MAX + 10):
@@ -98,12 +103,8 @@ async def test_a_flooding_peer_is_not_read_until_its_inbox_drains() -> None:
 
 
 async def test_closing_the_inbox_drops_what_waits_and_lets_the_served_one_finish() -> None:
-    gate, served = asyncio.Event(), []
-
-    async def serve(item: int) -> None:
-        await gate.wait()
-        served.append(item)
-
+    served: list[int] = []
+    serve, gate = gated(served)
     inbox = Inbox(serve, Reading())
     for item in range(3):
         inbox.put(item)
