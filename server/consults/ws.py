@@ -226,8 +226,8 @@ class _Seated:
             self.frame(frame)
         frames.listen(self.frame)
         try:
-            async for _ in ws:
-                pass  # errors: aiohttp closes, and the next receive() ends the loop
+            async for frame in ws:  # only a socket error now: aiohttp has closed the socket
+                log.debug("a consult socket failed: %s", type(frame.data).__name__)
         finally:
             frames.listen(None)
 
